@@ -1,0 +1,42 @@
+#include "persistence/env.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "persistence/io_uring_probe.h"
+
+namespace cowtree {
+
+bool IoUringAllowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("COWTREE_IO_URING");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return allowed;
+}
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  if (dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+Status Env::ReadFileToString(const std::string& path, std::string* out) {
+  out->clear();
+  COWTREE_ASSIGN_OR_RETURN(auto file, OpenFile(path, OpenMode::kReadOnly));
+  COWTREE_ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  out->resize(size);
+  size_t got = 0;
+  COWTREE_RETURN_IF_ERROR(file->ReadAt(0, size, out->data(), &got));
+  out->resize(got);
+  return Status::OK();
+}
+
+Status Env::WriteStringToFileSync(const std::string& path, std::string_view data) {
+  COWTREE_ASSIGN_OR_RETURN(auto file, OpenFile(path, OpenMode::kCreate));
+  COWTREE_RETURN_IF_ERROR(file->Truncate(0));
+  COWTREE_RETURN_IF_ERROR(file->WriteAt(0, data));
+  return file->Sync();
+}
+
+}  // namespace cowtree

@@ -1,0 +1,107 @@
+// Env: every file-system operation cowtree performs goes through this interface (LevelDB-style),
+// so that testutil/ can inject faults (crash points, lost unsynced writes, torn sectors, EIO,
+// ENOSPC, bit flips). The library never calls open/pwrite/fsync directly.
+//
+// Contract
+// - Paths are absolute or relative file-system paths; the store passes "dir/name".
+// - All methods return errors as Status values: IOError (with errno text), NoSpace for
+//   ENOSPC/EDQUOT, NotFound for a missing file. Nothing throws.
+// - Durability: data written with File::WriteAt is durable only after File::Sync() returns OK
+//   (fdatasync). A create, rename or delete is durable only after Env::SyncDir() of the parent.
+//   After a failed Sync() the unsynced data must be assumed lost; callers never retry it.
+// - Thread-safety: Env methods are thread-safe. A File may be used from several threads for
+//   positional reads/writes to disjoint ranges; Sync may run concurrently with WriteAt.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "persistence/status.h"
+
+namespace cowtree {
+
+// A read-only mapping of [offset, offset + size) of a file. Unmapped on destruction.
+class MappedRegion {
+ public:
+  virtual ~MappedRegion() = default;
+  virtual const char* data() const = 0;
+  virtual size_t size() const = 0;
+};
+
+class File {
+ public:
+  virtual ~File() = default;
+  // Reads up to length_bytes at offset_bytes into out; *read_bytes is less than length_bytes
+  // only at end of file.
+  virtual Status ReadAt(uint64_t offset_bytes, size_t length_bytes, char* out,
+                        size_t* read_bytes) = 0;
+  // Writes all of data at offset_bytes (extending the file if needed).
+  virtual Status WriteAt(uint64_t offset_bytes, std::string_view data) = 0;
+  // fdatasync. On failure the runtime is poisoned; never retried.
+  virtual Status Sync() = 0;
+  // Writes data at offset_bytes, then fdatasyncs. The POSIX Env submits both as one linked
+  // io_uring request where available (the log's hot path); the default does WriteAt + Sync.
+  virtual Status WriteAtAndSync(uint64_t offset_bytes, std::string_view data) {
+    COWTREE_RETURN_IF_ERROR(WriteAt(offset_bytes, data));
+    return Sync();
+  }
+  virtual Result<uint64_t> Size() = 0;
+  virtual Status Truncate(uint64_t size_bytes) = 0;
+  // fallocate. keep_size = FALLOC_FL_KEEP_SIZE: reserve blocks without moving the visible end
+  // (the log uses it so that a reopened log never appends after a zero tail).
+  virtual Status Allocate(uint64_t offset_bytes, uint64_t length_bytes, bool keep_size) = 0;
+  // Releases blocks of [offset, offset+length) (FALLOC_FL_PUNCH_HOLE|KEEP_SIZE). Best effort:
+  // NotSupported if the file system cannot.
+  virtual Status PunchHole(uint64_t offset_bytes, uint64_t length_bytes) = 0;
+  // Read-only mapping. offset_bytes must be a multiple of the page size; the range may extend
+  // past EOF only if the caller never touches bytes past EOF.
+  virtual Result<std::unique_ptr<MappedRegion>> Map(uint64_t offset_bytes,
+                                                    size_t length_bytes) = 0;
+  virtual const std::string& path() const = 0;
+};
+
+enum class OpenMode : uint8_t {
+  kReadOnly,         // must exist
+  kReadWrite,        // must exist
+  kCreate,           // read-write, create if missing
+  kCreateExclusive,  // read-write, fail if it exists
+};
+
+// Held while the store is open; releasing unlocks.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+  virtual Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) = 0;
+  virtual Status DeleteFile(const std::string& path) = 0;
+  // Atomic rename (replaces `to`).
+  virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
+  // fsync of a directory: makes creates/renames/deletes inside it durable.
+  virtual Status SyncDir(const std::string& dir) = 0;
+  virtual Status CreateDir(const std::string& dir) = 0;  // OK if it exists
+  // Names (not paths) of the entries of dir, without "." and "..".
+  virtual Status ListDir(const std::string& dir, std::vector<std::string>* names) = 0;
+  virtual bool FileExists(const std::string& path) = 0;
+  virtual Result<uint64_t> FileSize(const std::string& path) = 0;
+  // Exclusive advisory lock (flock LOCK_EX|LOCK_NB). Busy if another holder has it.
+  virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
+  virtual uint64_t NowMicros() = 0;
+  // Reads the whole file into *out (convenience built on OpenFile/ReadAt).
+  Status ReadFileToString(const std::string& path, std::string* out);
+  // Writes a whole new file: create/truncate, write, fdatasync (no directory sync).
+  Status WriteStringToFileSync(const std::string& path, std::string_view data);
+
+  // The process-wide POSIX Env (io_uring for WriteAtAndSync where the kernel allows it).
+  static Env* Default();
+};
+
+std::string JoinPath(const std::string& dir, const std::string& name);
+
+}  // namespace cowtree
