@@ -1,0 +1,186 @@
+#include "persistence/catalog_format.h"
+
+#include "persistence/assert.h"
+#include "persistence/coding.h"
+#include "persistence/commit_record.h"
+#include "persistence/crc32c.h"
+
+namespace cowtree {
+namespace {
+
+Status Bad(const char* structure, size_t offset, const std::string& what) {
+  return Status::Corruption(std::string(structure) + " at body offset " + std::to_string(offset) +
+                            ": " + what);
+}
+
+// Verifies the trailing CRC and returns the body without it.
+Result<std::string_view> CheckCrc(const char* structure, std::string_view body) {
+  if (body.size() < kCatalogHeaderBytes + 4) {
+    return Bad(structure, 0, "short body (" + std::to_string(body.size()) + " bytes)");
+  }
+  const size_t n = body.size() - 4;
+  const uint32_t stored = DecodeFixed32(body.data() + n);
+  const uint32_t actual = Crc32c(body.data(), n);
+  if (stored != actual) return Bad(structure, n, "CRC32C mismatch");
+  return body.substr(0, n);
+}
+
+Status CheckHeader(const char* structure, ByteReader* r, uint32_t magic_expected,
+                   uint32_t* count) {
+  uint32_t magic = 0, reserved32 = 0;
+  uint16_t version = 0, reserved16 = 0;
+  if (!r->GetFixed32(&magic) || !r->GetFixed16(&version) || !r->GetFixed16(&reserved16) ||
+      !r->GetFixed32(count) || !r->GetFixed32(&reserved32)) {
+    return Bad(structure, r->offset(), "short header");
+  }
+  if (magic != magic_expected) return Bad(structure, 0, "bad magic");
+  if (version != kCatalogFormatVersion) {
+    return Bad(structure, 4, "unknown format version " + std::to_string(version));
+  }
+  if (reserved16 != 0 || reserved32 != 0) return Bad(structure, 6, "reserved bytes not zero");
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string EncodeCatalogChunk(const std::vector<CatalogEntry>& entries) {
+  COWTREE_ASSERT(!entries.empty() && entries.size() <= kCatalogChunkEntriesMax);
+  std::string out;
+  PutFixed32(&out, kCatalogChunkMagic);
+  PutFixed16(&out, kCatalogFormatVersion);
+  PutFixed16(&out, 0);
+  PutFixed32(&out, static_cast<uint32_t>(entries.size()));
+  PutFixed32(&out, 0);
+  TreeId previous = 0;
+  for (const CatalogEntry& e : entries) {
+    COWTREE_ASSERT(e.tree_id > previous);
+    COWTREE_ASSERT(e.descriptor.valid() && e.type_id != 0);
+    COWTREE_ASSERT(!e.name.empty() && e.name.size() <= kTreeNameBytesMax);
+    COWTREE_ASSERT(e.params.size() <= kTreeParamsBytesMax);
+    previous = e.tree_id;
+    PutFixed64(&out, e.tree_id);
+    PutFixed64(&out, e.descriptor.raw());
+    PutFixed64(&out, e.create_epoch);
+    PutFixed8(&out, e.type_id);
+    PutFixed8(&out, 0);
+    PutFixed16(&out, static_cast<uint16_t>(e.name.size()));
+    PutFixed32(&out, static_cast<uint32_t>(e.params.size()));
+    out.append(e.name);
+    out.append(e.params);
+  }
+  PutFixed32(&out, Crc32c(out));
+  return out;
+}
+
+Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body) {
+  static constexpr const char* kWhat = "catalog chunk";
+  COWTREE_ASSIGN_OR_RETURN(std::string_view content, CheckCrc(kWhat, body));
+  ByteReader r(content);
+  uint32_t count = 0;
+  COWTREE_RETURN_IF_ERROR(CheckHeader(kWhat, &r, kCatalogChunkMagic, &count));
+  if (count == 0 || count > kCatalogChunkEntriesMax) {
+    return Bad(kWhat, 8, "entry count " + std::to_string(count) + " outside [1, 1024]");
+  }
+  std::vector<CatalogEntry> entries;
+  entries.reserve(count);
+  TreeId previous = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    CatalogEntry e;
+    uint64_t descriptor = 0;
+    uint8_t reserved8 = 0;
+    uint16_t name_length = 0;
+    uint32_t params_length = 0;
+    const size_t at = r.offset();
+    if (!r.GetFixed64(&e.tree_id) || !r.GetFixed64(&descriptor) || !r.GetFixed64(&e.create_epoch) ||
+        !r.GetFixed8(&e.type_id) || !r.GetFixed8(&reserved8) || !r.GetFixed16(&name_length) ||
+        !r.GetFixed32(&params_length)) {
+      return Bad(kWhat, at, "short entry " + std::to_string(i));
+    }
+    e.descriptor = NodeID::FromRaw(descriptor);
+    if (e.tree_id <= previous) return Bad(kWhat, at, "tree ids not strictly increasing");
+    if (!e.descriptor.valid() || e.type_id == 0 || reserved8 != 0 || name_length == 0 ||
+        name_length > kTreeNameBytesMax || params_length > kTreeParamsBytesMax) {
+      return Bad(kWhat, at, "invalid entry fields (descriptor, type, reserved or lengths)");
+    }
+    std::string_view name, params;
+    if (!r.GetBytes(name_length, &name) || !r.GetBytes(params_length, &params)) {
+      return Bad(kWhat, at, "entry name/params past the end");
+    }
+    e.name.assign(name);
+    e.params.assign(params);
+    previous = e.tree_id;
+    entries.push_back(std::move(e));
+  }
+  if (r.remaining() != 0) return Bad(kWhat, r.offset(), "trailing bytes");
+  return entries;
+}
+
+std::string EncodeCatalogRoot(const CatalogRoot& root) {
+  std::string out;
+  PutFixed32(&out, kCatalogRootMagic);
+  PutFixed16(&out, kCatalogFormatVersion);
+  PutFixed16(&out, 0);
+  PutFixed32(&out, static_cast<uint32_t>(root.chunks.size()));
+  PutFixed32(&out, 0);
+  PutFixed64(&out, root.next_tree_id);
+  PutFixed64(&out, root.tree_count);
+  uint64_t counted = 0;
+  TreeId previous = 0;
+  for (const CatalogChunkRef& c : root.chunks) {
+    COWTREE_ASSERT(c.chunk_id.valid() && c.entry_count > 0 && c.first_tree_id > previous);
+    COWTREE_ASSERT(c.first_tree_id < root.next_tree_id);
+    previous = c.first_tree_id;
+    counted += c.entry_count;
+    PutFixed64(&out, c.chunk_id.raw());
+    PutFixed32(&out, c.entry_count);
+    PutFixed32(&out, 0);
+    PutFixed64(&out, c.first_tree_id);
+  }
+  COWTREE_ASSERT(counted == root.tree_count);
+  PutFixed32(&out, Crc32c(out));
+  return out;
+}
+
+Result<CatalogRoot> DecodeCatalogRoot(std::string_view body) {
+  static constexpr const char* kWhat = "catalog root";
+  COWTREE_ASSIGN_OR_RETURN(std::string_view content, CheckCrc(kWhat, body));
+  ByteReader r(content);
+  uint32_t chunk_count = 0;
+  COWTREE_RETURN_IF_ERROR(CheckHeader(kWhat, &r, kCatalogRootMagic, &chunk_count));
+  CatalogRoot root;
+  if (!r.GetFixed64(&root.next_tree_id) || !r.GetFixed64(&root.tree_count)) {
+    return Bad(kWhat, r.offset(), "short header");
+  }
+  if (root.next_tree_id == 0) return Bad(kWhat, 16, "next_tree_id is 0");
+  if (chunk_count > r.remaining() / kCatalogRootChunkBytes) {
+    return Bad(kWhat, 8, "chunk count larger than the body");
+  }
+  uint64_t counted = 0;
+  TreeId previous = 0;
+  for (uint32_t i = 0; i < chunk_count; ++i) {
+    CatalogChunkRef c;
+    uint64_t id = 0;
+    uint32_t reserved32 = 0;
+    const size_t at = r.offset();
+    if (!r.GetFixed64(&id) || !r.GetFixed32(&c.entry_count) || !r.GetFixed32(&reserved32) ||
+        !r.GetFixed64(&c.first_tree_id)) {
+      return Bad(kWhat, at, "short chunk reference");
+    }
+    c.chunk_id = NodeID::FromRaw(id);
+    if (!c.chunk_id.valid() || c.entry_count == 0 || c.entry_count > kCatalogChunkEntriesMax ||
+        reserved32 != 0 || c.first_tree_id <= previous || c.first_tree_id >= root.next_tree_id) {
+      return Bad(kWhat, at, "invalid chunk reference " + std::to_string(i));
+    }
+    previous = c.first_tree_id;
+    counted += c.entry_count;
+    root.chunks.push_back(c);
+  }
+  if (r.remaining() != 0) return Bad(kWhat, r.offset(), "trailing bytes");
+  if (counted != root.tree_count) {
+    return Bad(kWhat, 16, "tree_count " + std::to_string(root.tree_count) +
+                              " differs from the chunks' sum " + std::to_string(counted));
+  }
+  return root;
+}
+
+}  // namespace cowtree

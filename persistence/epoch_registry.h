@@ -1,0 +1,63 @@
+// EpochRegistry: the snapshot epochs pinned by readers of ONE Runtime (never process-global:
+// DESIGN.md pitfall "a thread-local reader pin that is global rather than per runtime").
+//
+// - Pin(epoch) registers a reader at `epoch`; Unpin(epoch) releases one registration.
+// - MinPinned() is the smallest pinned epoch, or UINT64_MAX when none is pinned.
+// Versions and objects retired at epoch R may be reclaimed once MinPinned() >= R (and the
+// durable checkpoint no longer references them).
+// Thread-safety: all methods are thread-safe (one mutex; pins are per query, not per row).
+#pragma once
+
+#include <cstdint>
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "persistence/assert.h"
+
+namespace cowtree {
+
+class EpochRegistry {
+ public:
+  void Pin(uint64_t epoch) {
+    std::lock_guard<std::mutex> g(mu_);
+    ++pins_[epoch];
+  }
+  void Unpin(uint64_t epoch) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = pins_.find(epoch);
+    COWTREE_ASSERT(it != pins_.end() && it->second > 0);
+    if (--it->second == 0) pins_.erase(it);
+  }
+  // Pins the current value of `visible` atomically with respect to SafeEpoch(): a reclaimer
+  // can never compute a safe epoch past a snapshot that is being pinned.
+  uint64_t PinCurrent(const std::atomic<uint64_t>& visible) {
+    std::lock_guard<std::mutex> g(mu_);
+    const uint64_t epoch = visible.load(std::memory_order_acquire);
+    ++pins_[epoch];
+    return epoch;
+  }
+  // min(smallest pinned epoch, visible): objects retired at or before it may be reclaimed.
+  uint64_t SafeEpoch(const std::atomic<uint64_t>& visible) const {
+    std::lock_guard<std::mutex> g(mu_);
+    const uint64_t v = visible.load(std::memory_order_acquire);
+    return pins_.empty() ? v : std::min(v, pins_.begin()->first);
+  }
+  uint64_t MinPinned() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return pins_.empty() ? UINT64_MAX : pins_.begin()->first;
+  }
+  size_t pinned_count() const {
+    std::lock_guard<std::mutex> g(mu_);
+    size_t n = 0;
+    for (const auto& [epoch, count] : pins_) n += count;
+    return n;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<uint64_t, uint64_t> pins_;  // epoch -> number of readers pinned there
+};
+
+}  // namespace cowtree

@@ -1,0 +1,95 @@
+// HostedTree / TreeType: how a tree type plugs into the Runtime.
+//
+// persistence/ knows no tree type (DESIGN.md "Layering"): a tree type registers a TreeType
+// with the Runtime; every tree in the catalog is a HostedTree created or loaded by its type.
+// The Runtime owns the commit protocol (redo record, epochs, durability), the checkpoint
+// protocol (freeze, write, OT deltas, manifest, superblock, reclamation) and the catalog; the
+// tree type owns its in-memory versions, its op encoding and its object formats.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "persistence/node_id.h"
+#include "persistence/status.h"
+
+namespace cowtree {
+
+class ObjectStore;
+
+using TreeId = uint64_t;  // assigned by the Runtime, never reused; 0 is invalid
+
+// What a tree needs from the Runtime while it runs.
+class TreeEnvironment {
+ public:
+  virtual ~TreeEnvironment() = default;
+  // Objects of this store (leaf loads go through ObjectStore::ReadObject).
+  virtual ObjectStore* object_store() = 0;
+  // The smallest epoch a reader may still ask for: min(pinned snapshots, visible epoch).
+  // Versions older than the newest version at or below it can be dropped.
+  virtual uint64_t OldestReadableEpoch() const = 0;
+};
+
+// The result of writing one tree's checkpoint at epoch C.
+struct TreeCheckpointResult {
+  NodeID descriptor;               // the tree's root object at C
+  std::vector<NodeID> retired;     // objects of the previous checkpoint no longer referenced
+};
+
+// A tree's state frozen at a checkpoint epoch; written without holding the writer lock.
+class FrozenTree {
+ public:
+  virtual ~FrozenTree() = default;
+  // Writes the dirty objects of the frozen version as new objects (birth epoch = C) and
+  // returns the descriptor and the objects it supersedes. Must not publish anything: the
+  // tree switches to the new persisted set only in OnPublished().
+  virtual Result<TreeCheckpointResult> Write(ObjectStore* store, uint64_t checkpoint_epoch) = 0;
+  // Called after the superblock naming this checkpoint is durable.
+  virtual void OnPublished() = 0;
+};
+
+class HostedTree {
+ public:
+  virtual ~HostedTree() = default;
+  // Applies one commit's ops for this tree (bytes produced by the type's op encoder) at epoch
+  // `epoch` (> every epoch applied before). Called with the Runtime's writer lock held. The new
+  // version is installed but readers see it only once the Runtime makes `epoch` visible.
+  // Errors: InvalidArgument (bad ops, e.g. weight overflow) leaves the tree unchanged.
+  virtual Status Apply(std::string_view ops, uint64_t epoch) = 0;
+  // Reinstalls the version before the last Apply (the commit failed for another tree or at
+  // the log). Only valid immediately after a successful Apply in the same commit.
+  virtual void UndoLastApply() = 0;
+  // Captures the version as of the newest applied epoch (writer lock held). Returns nullptr
+  // if nothing changed since the last published checkpoint.
+  virtual std::unique_ptr<FrozenTree> Freeze(uint64_t checkpoint_epoch) = 0;
+  // Every object NodeID of the last published checkpoint (used when the tree is dropped).
+  virtual std::vector<NodeID> PersistedObjects() const = 0;
+  // Drops cached leaf data that is persisted and not dirty; returns bytes released.
+  virtual uint64_t EvictClean() = 0;
+  // Entry/leaf counts of the newest version for `stat` (type-specific meaning documented by
+  // the type).
+  virtual uint64_t entry_count() const = 0;
+  virtual uint64_t leaf_count() const = 0;
+};
+
+class TreeType {
+ public:
+  virtual ~TreeType() = default;
+  virtual uint8_t type_id() const = 0;  // stored in the catalog; 0 invalid
+  virtual std::string_view name() const = 0;
+  // Validates creation parameters (type-specific bytes stored in the catalog).
+  virtual Status ValidateParams(std::string_view params) const = 0;
+  // A new empty tree.
+  virtual Result<std::unique_ptr<HostedTree>> Create(std::string_view params,
+                                                     TreeEnvironment* env) = 0;
+  // The tree whose checkpoint descriptor is `descriptor` (epoch = checkpoint epoch). Must not
+  // read leaves (they load lazily).
+  virtual Result<std::unique_ptr<HostedTree>> Load(std::string_view params, NodeID descriptor,
+                                                   uint64_t checkpoint_epoch,
+                                                   TreeEnvironment* env) = 0;
+};
+
+}  // namespace cowtree

@@ -1,0 +1,243 @@
+// Runtime: one open store directory hosting many named trees (DESIGN.md "Runtime").
+//
+// A Runtime is created only by recovery::Open() (opening a store *is* recovery); it operates
+// on already-recovered state. It offers:
+//   - Commit(WriteBatch): atomic multi-tree commits with the durability of options.durability;
+//     returns the commit's epoch once acknowledged.
+//   - GetSnapshot(): pins the newest acknowledged epoch; reads through a snapshot never see a
+//     later or partial commit, and never block writers.
+//   - Checkpoint(): DESIGN.md's checkpoint protocol (freeze epoch C, write dirty objects, OT
+//     deltas or OT checkpoint, manifest, superblock = commit point, reclaim, delete old logs).
+//   - Close(): stops the coordinator, checkpoints if checkpoint_on_close, syncs the log.
+//
+// Errors: every method returns Status/Result. IOError/NoSpace from the file system; a failed
+// fdatasync or a failed checkpoint step POISONS the runtime: that call and every later write
+// (Commit, Checkpoint) return a Poisoned status carrying the first error, until reopen. Reads
+// of in-memory state keep working.
+// Thread-safety: all public methods are thread-safe. Commits are applied one at a time (the
+// writer lock) but wait for durability outside it, so concurrent strict committers share one
+// fdatasync. Checkpoints run concurrently with commits (they read the frozen epoch-C versions).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "persistence/catalog_format.h"
+#include "persistence/env.h"
+#include "persistence/epoch_registry.h"
+#include "persistence/hosted_tree.h"
+#include "persistence/log_writer.h"
+#include "persistence/manifest.h"
+#include "persistence/object_store.h"
+#include "persistence/runtime_options.h"
+#include "persistence/superblock.h"
+#include "persistence/write_batch.h"
+
+namespace cowtree {
+
+// A pinned read epoch. Movable, not copyable; unpins on destruction. Must not outlive its
+// Runtime.
+class Snapshot {
+ public:
+  Snapshot() = default;
+  Snapshot(EpochRegistry* registry, uint64_t epoch) : registry_(registry), epoch_(epoch) {}
+  Snapshot(Snapshot&& o) noexcept : registry_(o.registry_), epoch_(o.epoch_) {
+    o.registry_ = nullptr;
+  }
+  Snapshot& operator=(Snapshot&& o) noexcept {
+    if (this != &o) {
+      Release();
+      registry_ = o.registry_;
+      epoch_ = o.epoch_;
+      o.registry_ = nullptr;
+    }
+    return *this;
+  }
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+  ~Snapshot() { Release(); }
+  uint64_t epoch() const { return epoch_; }
+  bool valid() const { return registry_ != nullptr; }
+
+ private:
+  void Release() {
+    if (registry_ != nullptr) registry_->Unpin(epoch_);
+    registry_ = nullptr;
+  }
+  EpochRegistry* registry_ = nullptr;
+  uint64_t epoch_ = 0;
+};
+
+struct TreeInfo {
+  TreeId id = 0;
+  std::string name;
+  uint8_t type_id = 0;
+  std::string params;
+  uint64_t create_epoch = 0;
+  std::shared_ptr<HostedTree> tree;  // keeps the tree alive while the caller reads it
+};
+
+struct RuntimeStats {
+  uint64_t tree_count = 0;
+  uint64_t entry_count = 0;
+  uint64_t leaf_count = 0;
+  uint64_t visible_epoch = 0;
+  uint64_t checkpoint_epoch = 0;
+  uint64_t superblock_generation = 0;
+  uint64_t checkpoints_written = 0;
+  uint64_t commits = 0;
+  uint64_t live_objects = 0;
+  uint64_t log_bytes_since_checkpoint = 0;
+  std::vector<std::pair<std::string, uint64_t>> file_bytes;  // every file in the store dir
+};
+
+// Everything recovery::Open hands to a new Runtime.
+struct RuntimeParts {
+  Env* env = nullptr;
+  std::string dir;
+  RuntimeOptions options;
+  std::unique_ptr<FileLock> lock;
+  std::unique_ptr<LogWriter> log;
+  std::unique_ptr<ObjectStore> store;
+  std::vector<std::unique_ptr<TreeType>> types;
+  SuperblockData superblock;  // the copy recovery used
+  Manifest manifest;          // the manifest it names
+  CatalogRoot catalog_root;   // as of the checkpoint (empty if none)
+  std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> catalog_chunks;
+  uint64_t ot_checkpoint_epoch = 0;
+  std::optional<LogPosition> ot_delta_start;  // first OT delta record after the OT checkpoint
+  uint64_t ot_delta_ops_since_checkpoint = 0;
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> log_file_epochs;  // number -> first, last
+};
+
+class Runtime final : public TreeEnvironment {
+ public:
+  // Takes the recovered parts; trees of the checkpoint are added with AddRecoveredTree and
+  // redo records with ReplayCommit before Start().
+  explicit Runtime(RuntimeParts parts);
+  ~Runtime() override;
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // ---- Recovery hooks (used by recovery::Open only, before Start) ----
+  TreeType* FindType(uint8_t type_id);
+  Status AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<HostedTree> tree);
+  // Applies a redo record with epoch > checkpoint epoch, as Commit would, without logging.
+  Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end);
+  // Starts the coordinator thread; the runtime is open for writes afterwards.
+  void Start();
+
+  // ---- Public API ----
+  // Reserves a tree id (used by WriteBatch::CreateTree).
+  TreeId ReserveTreeId() { return next_tree_id_.fetch_add(1, std::memory_order_relaxed); }
+  // Commits the batch atomically; *epoch_out (optional) receives its epoch. An empty batch
+  // commits nothing and returns the visible epoch. InvalidArgument (unknown tree, duplicate
+  // name, bad ops) changes nothing.
+  Status Commit(const WriteBatch& batch, uint64_t* epoch_out = nullptr);
+  Snapshot GetSnapshot() { return Snapshot(&pins_, pins_.PinCurrent(visible_epoch_)); }
+  // The tree named `name` as visible at `snapshot`; NotFound if none.
+  Result<TreeInfo> FindTree(std::string_view name, const Snapshot& snapshot) const;
+  // All trees visible at `snapshot`, sorted by name.
+  std::vector<TreeInfo> ListTrees(const Snapshot& snapshot) const;
+  Status Checkpoint();
+  // Drops cached leaf data that is clean; returns bytes released.
+  uint64_t EvictClean();
+  // Flushes and fdatasyncs the log now (any mode).
+  Status SyncLog();
+  Status Close();
+  RuntimeStats GetStats() const;
+  uint64_t visible_epoch() const { return visible_epoch_.load(std::memory_order_acquire); }
+  const std::string& dir() const { return dir_; }
+  const RuntimeOptions& options() const { return options_; }
+  Status poison_status() const;
+
+  // ---- TreeEnvironment ----
+  ObjectStore* object_store() override { return store_.get(); }
+  uint64_t OldestReadableEpoch() const override { return pins_.SafeEpoch(visible_epoch_); }
+
+ private:
+  struct TreeSlot {
+    TreeId id = 0;
+    std::string name;
+    uint8_t type_id = 0;
+    std::string params;
+    uint64_t create_epoch = 0;
+    uint64_t drop_epoch = UINT64_MAX;
+    NodeID descriptor;  // last published checkpoint descriptor (invalid if never published)
+    bool drop_published = false;  // a published checkpoint no longer lists this tree
+    std::shared_ptr<HostedTree> tree;
+  };
+  struct PreparedCommit;
+
+  Status CheckWritable() const;
+  void Poison(const Status& status);
+  Status ApplyCommit(const CommitRecordView& record, uint64_t epoch, PreparedCommit* prepared);
+  void PublishCommit(PreparedCommit* prepared, uint64_t epoch);
+  void UndoCommit(PreparedCommit* prepared);
+  void AdvanceVisible(uint64_t epoch);
+  Status CheckpointLocked();
+  Status WriteCatalog(uint64_t checkpoint_epoch, const std::vector<CatalogEntry>& entries,
+                      std::vector<NodeID>* retired, NodeID* root_id);
+  Status WriteManifestIfChanged(uint64_t replay_file_number, uint64_t ot_checkpoint_id,
+                                uint64_t ot_checkpoint_epoch);
+  void DeleteObsoleteFiles(uint64_t replay_file_number);
+  void ForgetDroppedTrees();
+  void CoordinatorLoop();
+  std::shared_ptr<TreeSlot> FindSlot(std::string_view name, uint64_t epoch) const;
+
+  Env* env_;
+  std::string dir_;
+  RuntimeOptions options_;
+  std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<LogWriter> log_;
+  std::unique_ptr<ObjectStore> store_;
+  std::map<uint8_t, std::unique_ptr<TreeType>> types_;
+  EpochRegistry pins_;
+
+  std::mutex write_mu_;  // one commit applies at a time; the checkpoint freeze takes it too
+  uint64_t applied_epoch_ = 0;            // guarded by write_mu_
+  std::atomic<uint64_t> visible_epoch_{0};
+  std::atomic<TreeId> next_tree_id_{1};
+  std::atomic<uint64_t> log_bytes_since_checkpoint_{0};
+  std::atomic<uint64_t> commits_{0};
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> log_file_epochs_;  // guarded by write_mu_
+
+  mutable std::shared_mutex catalog_mu_;  // guards trees_ and names_
+  std::map<TreeId, std::shared_ptr<TreeSlot>> trees_;
+  std::unordered_map<std::string, std::vector<TreeId>> names_;
+
+  mutable std::mutex poison_mu_;
+  Status poison_;
+  std::atomic<bool> poisoned_{false};
+
+  // Checkpoint state, guarded by checkpoint_mu_.
+  std::mutex checkpoint_mu_;
+  SuperblockData superblock_;
+  Manifest manifest_;
+  CatalogRoot catalog_root_;
+  NodeID catalog_root_id_;
+  std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> catalog_chunks_;
+  uint64_t ot_checkpoint_epoch_ = 0;
+  std::optional<LogPosition> ot_delta_start_;
+  uint64_t ot_delta_ops_since_checkpoint_ = 0;
+  std::atomic<uint64_t> checkpoints_written_{0};
+  std::atomic<uint64_t> published_checkpoint_epoch_{0};  // mirrors superblock_ for readers
+  std::atomic<uint64_t> published_generation_{0};
+
+  // Coordinator thread.
+  std::mutex coordinator_mu_;
+  std::condition_variable coordinator_cv_;
+  bool stop_ = false;  // guarded by coordinator_mu_
+  std::thread coordinator_;
+  bool closed_ = false;
+};
+
+}  // namespace cowtree

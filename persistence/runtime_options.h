@@ -1,0 +1,52 @@
+// Options of a Runtime (one store directory). Units are in the names; every limit is checked
+// by recovery::Open (InvalidArgument names the option).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "persistence/log_reader.h"
+
+namespace cowtree {
+
+class Env;
+
+// When Commit returns (DESIGN.md "Durability modes"):
+//   kStrict   – its redo record is fdatasync'd (group commit: concurrent committers share one
+//               fdatasync); survives kill -9 and power loss.
+//   kBalanced – its record is written to the OS (pwrite); a background fdatasync runs every
+//               sync_interval_ms. Survives kill -9; power loss may lose the last interval.
+//   kEventual – its record is in the process's log buffer; written and synced every
+//               flush_interval_ms. kill -9 or power loss may lose the last interval.
+// In every mode recovery returns a prefix of the commits, with no gaps and no partial commit.
+enum class Durability : uint8_t { kStrict = 1, kBalanced = 2, kEventual = 3 };
+
+const char* DurabilityName(Durability d);
+// "strict" | "balanced" | "eventual"; InvalidArgument otherwise.
+bool ParseDurability(std::string_view name, Durability* out);
+
+struct RuntimeOptions {
+  Env* env = nullptr;  // nullptr = Env::Default() (POSIX)
+  bool create_if_missing = true;
+  bool error_if_exists = false;
+  Durability durability = Durability::kBalanced;
+  uint32_t sync_interval_ms = 100;   // kBalanced background fdatasync period
+  uint32_t flush_interval_ms = 100;  // kEventual background write+fdatasync period
+  uint64_t log_file_size_max_bytes = 64ull << 20;  // log rotation threshold
+  // The coordinator checkpoints once this many log bytes were appended since the last
+  // checkpoint (0 = never automatically) or checkpoint_interval_ms passed with changes (0 = off).
+  uint64_t checkpoint_log_bytes = 256ull << 20;
+  uint32_t checkpoint_interval_ms = 0;
+  bool checkpoint_on_close = true;  // Close() writes a checkpoint so that reopen replays nothing
+  bool background_thread = true;    // false: no coordinator (tests drive sync/checkpoint)
+  WalRecoveryMode wal_recovery_mode = WalRecoveryMode::kTolerateCorruptedTailRecords;
+  uint64_t mmap_window_bytes = 1ull << 30;
+  uint32_t mmap_windows_max = 64;
+  // Order-statistics tree shape for trees created by this runtime (and the fan-out used to
+  // rebuild internal nodes at open, which may differ from the one at write time).
+  uint32_t leaf_capacity_entries = 240;
+  uint32_t fanout = 64;
+};
+
+}  // namespace cowtree
