@@ -1,0 +1,198 @@
+// Tests of the log's byte format (persistence/log_format.h) and of the store's file names
+// (persistence/file_names.h): encode/decode round trips, every DecodeFrame outcome, header
+// verification, canonical names.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "persistence/coding.h"
+#include "persistence/crc32c.h"
+#include "persistence/file_names.h"
+#include "persistence/log_format.h"
+
+namespace cowtree {
+namespace {
+
+TEST(LogFormatTest, FrameRoundTrip) {
+  std::string bytes;
+  EncodeFrame(LogRecordType::kOtDelta, 0x1122334455667788ull, "hello", &bytes);
+  ASSERT_EQ(bytes.size(), FrameSizeBytes(5));
+  // length 5, type 2, reserved 0 0 0, epoch LE
+  EXPECT_EQ(DecodeFixed32(bytes.data()), 5u);
+  EXPECT_EQ(bytes[4], 2);
+  EXPECT_EQ(std::string(bytes.data() + 5, 3), std::string(3, '\0'));
+  EXPECT_EQ(DecodeFixed64(bytes.data() + 8), 0x1122334455667788ull);
+  EXPECT_EQ(DecodeFixed32(bytes.data() + 21), Crc32c(bytes.data(), 21));
+  bytes += "trailing bytes are ignored";
+  FrameDecodeError error;
+  Result<FrameView> f = DecodeFrame(bytes, &error);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(error, FrameDecodeError::kNone);
+  EXPECT_EQ(f->type, LogRecordType::kOtDelta);
+  EXPECT_EQ(f->epoch, 0x1122334455667788ull);
+  EXPECT_EQ(f->payload, "hello");
+  EXPECT_EQ(f->frame_size_bytes, 25u);
+}
+
+TEST(LogFormatTest, EmptyPayloadFrame) {
+  std::string bytes;
+  EncodeFrame(LogRecordType::kCheckpointEnd, 7, "", &bytes);
+  Result<FrameView> f = DecodeFrame(bytes);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->payload.size(), 0u);
+  EXPECT_EQ(f->frame_size_bytes, kFrameOverheadBytes);
+}
+
+FrameDecodeError Classify(std::string_view bytes) {
+  FrameDecodeError error = FrameDecodeError::kNone;
+  Result<FrameView> f = DecodeFrame(bytes, &error);
+  EXPECT_EQ(f.ok(), error == FrameDecodeError::kNone);
+  if (!f.ok()) {
+    EXPECT_TRUE(f.status().IsCorruption());
+  }
+  return error;
+}
+
+// Rewrites the frame's CRC so that a deliberately odd header still "verifies".
+void Reseal(std::string* frame) {
+  const size_t crc_at = frame->size() - 4;
+  EncodeFixed32(frame->data() + crc_at, Crc32c(frame->data(), crc_at));
+}
+
+TEST(LogFormatTest, DecodeFrameOutcomes) {
+  std::string good;
+  EncodeFrame(LogRecordType::kCommit, 3, "payload", &good);
+  EXPECT_EQ(Classify(""), FrameDecodeError::kShortHeader);
+  EXPECT_EQ(Classify(good.substr(0, 15)), FrameDecodeError::kShortHeader);
+  for (size_t cut = 16; cut < good.size(); ++cut) {
+    EXPECT_EQ(Classify(good.substr(0, cut)), FrameDecodeError::kShortFrame) << cut;
+  }
+  std::string over = good;
+  EncodeFixed32(over.data(), kLogRecordPayloadMax + 1);
+  EXPECT_EQ(Classify(over), FrameDecodeError::kLengthOverLimit);
+  for (size_t i = 0; i < good.size(); ++i) {  // any single bit flip is caught
+    std::string flipped = good;
+    flipped[i] ^= 0x10;
+    EXPECT_NE(Classify(flipped), FrameDecodeError::kNone) << "byte " << i;
+  }
+  std::string crc_bad = good;
+  crc_bad.back() ^= 1;
+  EXPECT_EQ(Classify(crc_bad), FrameDecodeError::kBadCrc);
+  std::string reserved = good;
+  reserved[6] = 1;
+  EXPECT_EQ(Classify(reserved), FrameDecodeError::kBadCrc);  // not resealed: CRC first
+  Reseal(&reserved);
+  EXPECT_EQ(Classify(reserved), FrameDecodeError::kBadReserved);
+  std::string type = good;
+  type[4] = 9;
+  Reseal(&type);
+  EXPECT_EQ(Classify(type), FrameDecodeError::kUnknownType);
+  type[4] = 0;
+  Reseal(&type);
+  EXPECT_EQ(Classify(type), FrameDecodeError::kUnknownType);
+  EXPECT_EQ(Classify(std::string(64, '\0')), FrameDecodeError::kBadCrc);  // zeros never verify
+}
+
+TEST(LogFormatTest, FileHeaderRoundTripAndCorruption) {
+  const std::string h = EncodeLogFileHeader(42);
+  ASSERT_EQ(h.size(), kLogFileHeaderSize);
+  EXPECT_EQ(h.substr(0, 8), "CWTLOG01");
+  EXPECT_TRUE(VerifyLogFileHeader(h, 42, "log-000042.log").ok());
+  Status st = VerifyLogFileHeader(h, 43, "log-000043.log");
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("log-000043.log"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("expected 43"), std::string::npos) << st.message();
+  EXPECT_TRUE(VerifyLogFileHeader(h.substr(0, 31), 42, "f").IsCorruption());
+  std::string magic = h;
+  magic[0] = 'X';
+  st = VerifyLogFileHeader(magic, 42, "f");
+  EXPECT_NE(st.message().find("bad magic"), std::string::npos) << st.message();
+  std::string crc = h;
+  crc[20] ^= 4;
+  st = VerifyLogFileHeader(crc, 42, "f");
+  EXPECT_NE(st.message().find("bad CRC"), std::string::npos) << st.message();
+  for (size_t reserved_at : {kLogHeaderReserved1Offset, kLogHeaderReserved2Offset}) {
+    std::string r = h;
+    r[reserved_at] = 1;
+    EncodeFixed32(r.data() + kLogHeaderCrcOffset, Crc32c(r.data(), kLogHeaderCrcOffset));
+    st = VerifyLogFileHeader(r, 42, "f");
+    EXPECT_NE(st.message().find("reserved"), std::string::npos) << st.message();
+  }
+  std::string version = h;
+  EncodeFixed32(version.data() + kLogHeaderVersionOffset, 2);
+  EncodeFixed32(version.data() + kLogHeaderCrcOffset, Crc32c(version.data(), 28));
+  st = VerifyLogFileHeader(version, 42, "f");
+  EXPECT_NE(st.message().find("format_version 2"), std::string::npos) << st.message();
+}
+
+TEST(LogFormatTest, PositionsOrderByFileThenOffset) {
+  EXPECT_LT((LogPosition{1, 900}), (LogPosition{2, 32}));
+  EXPECT_LT((LogPosition{2, 32}), (LogPosition{2, 33}));
+  EXPECT_EQ((LogPosition{2, 33}), (LogPosition{2, 33}));
+  EXPECT_EQ((LogPosition{3, 4096}).ToString(), "log-000003.log@4096");
+}
+
+TEST(FileNamesTest, NamesAndParse) {
+  EXPECT_EQ(LogFileName(1), "log-000001.log");
+  EXPECT_EQ(LogFileName(1234567), "log-1234567.log");
+  EXPECT_EQ(ManifestFileName(1), "MANIFEST-000001.json");
+  EXPECT_EQ(OtCheckpointFileName(3), "ot-000003.otc");
+  EXPECT_EQ(DataFileName(4096), "data-4k.dat");
+  EXPECT_EQ(DataFileName(256 * 1024), "data-256k.dat");
+  EXPECT_STREQ(kSuperblockFileName, "SUPERBLOCK");
+  EXPECT_STREQ(kLockFileName, "LOCK");
+
+  FileKind kind;
+  uint64_t number = 0;
+  ASSERT_TRUE(ParseFileName("log-000002.log", &kind, &number));
+  EXPECT_EQ(kind, FileKind::kLog);
+  EXPECT_EQ(number, 2u);
+  ASSERT_TRUE(ParseFileName("log-1234567.log", &kind, &number));
+  EXPECT_EQ(number, 1234567u);
+  ASSERT_TRUE(ParseFileName("MANIFEST-000009.json", &kind, &number));
+  EXPECT_EQ(kind, FileKind::kManifest);
+  EXPECT_EQ(number, 9u);
+  ASSERT_TRUE(ParseFileName("ot-000003.otc", &kind, &number));
+  EXPECT_EQ(kind, FileKind::kOtCheckpoint);
+  ASSERT_TRUE(ParseFileName("SUPERBLOCK", &kind, &number));
+  EXPECT_EQ(kind, FileKind::kSuperblock);
+  ASSERT_TRUE(ParseFileName("LOCK", &kind, &number));
+  EXPECT_EQ(kind, FileKind::kLock);
+  ASSERT_TRUE(ParseFileName("data-64k.dat", &kind, &number));
+  EXPECT_EQ(kind, FileKind::kData);
+  EXPECT_EQ(number, 65536u);
+  ASSERT_TRUE(ParseFileName("MANIFEST-000004.json.tmp", &kind, &number));
+  EXPECT_EQ(kind, FileKind::kTemp);
+  EXPECT_EQ(number, 4u);
+  ASSERT_TRUE(ParseFileName("whatever.tmp", &kind, &number));
+  EXPECT_EQ(kind, FileKind::kTemp);
+  EXPECT_EQ(number, 0u);
+
+  for (const char* bad :
+       {"", "log-1.log", "log-0000001.log", "log-000000.log", "log-00000a.log", "log-000001.lo",
+        "log-000001.log.bak", "data-3k.dat", "data-512k.dat", "data-4K.dat", "superblock",
+        "dir/log-000001.log", "../SUPERBLOCK", "ot-000001.OTC", "log-99999999999999999999.log",
+        "MANIFEST-.json", ".tmp"}) {
+    EXPECT_FALSE(ParseFileName(bad, &kind, &number)) << bad;
+  }
+}
+
+TEST(FileNamesTest, EveryNameRoundTrips) {
+  FileKind kind;
+  uint64_t number = 0;
+  for (uint64_t n : {1ull, 999999ull, 1000000ull, 18446744073709551615ull}) {
+    ASSERT_TRUE(ParseFileName(LogFileName(n), &kind, &number)) << n;
+    EXPECT_EQ(number, n);
+    ASSERT_TRUE(ParseFileName(ManifestFileName(n), &kind, &number));
+    EXPECT_EQ(number, n);
+    ASSERT_TRUE(ParseFileName(OtCheckpointFileName(n), &kind, &number));
+    EXPECT_EQ(number, n);
+  }
+  for (uint32_t c = kDataSizeClassMinBytes; c <= kDataSizeClassMaxBytes; c *= 2) {
+    ASSERT_TRUE(ParseFileName(DataFileName(c), &kind, &number)) << c;
+    EXPECT_EQ(number, c);
+  }
+}
+
+}  // namespace
+}  // namespace cowtree
