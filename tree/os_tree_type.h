@@ -1,0 +1,97 @@
+// The order-statistics tree as a Runtime tree type (persistence/hosted_tree.h).
+//
+// - Type id kOsTreeTypeId (1). Creation params: 8 bytes = key_type u8 (tree/key_codec.h) +
+//   7 reserved zero bytes.
+// - Ops (the bytes of a commit section for one tree): a sequence of 16-byte records
+//   {key_code u64 LE, weight i64 LE}; AppendOsOp builds them. At apply time ops are sorted by
+//   key and duplicates summed (int64 overflow → InvalidArgument, tree unchanged); zero sums are
+//   dropped. Each op adds `weight` to the entry `key` (insert/update/delete at 0).
+// - Checkpoint: dirty leaves (boxes without a persisted NodeID) are written once each, then the
+//   summary chunks that changed (tree/node_format.h PlanSummaryChunks), then a descriptor.
+// - Load: internal levels are rebuilt from the summaries with this runtime's fan-out, without
+//   reading a leaf; leaves load on first access through ObjectStore::ReadObject.
+// - Readers: OsTreeHost::VersionAt(snapshot epoch) gives the immutable version a snapshot sees;
+//   the query functions of tree/os_tree.h run on it (thread-safe, lock-free after the lookup).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "persistence/hosted_tree.h"
+#include "tree/key_codec.h"
+#include "tree/os_tree.h"
+
+namespace cowtree::tree {
+
+inline constexpr uint8_t kOsTreeTypeId = 1;
+inline constexpr size_t kOsOpBytes = 16;
+inline constexpr size_t kOsParamsBytes = 8;
+
+std::string OsTreeParams(KeyType key_type);
+inline void AppendOsOp(std::string* ops, uint64_t key_code, int64_t weight);
+Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout);
+std::unique_ptr<TreeType> MakeOsTreeType(uint32_t leaf_capacity_entries, uint32_t fanout);
+
+// The HostedTree of the order-statistics tree type; obtain it from TreeInfo::tree with
+// AsOsTree().
+class OsTreeHost;
+OsTreeHost* AsOsTree(HostedTree* tree);
+
+class OsTreeHost final : public HostedTree, public LeafLoader {
+ public:
+  OsTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env);
+  ~OsTreeHost() override;
+
+  KeyType key_type() const { return key_type_; }
+  // The newest version with epoch <= `epoch` (a snapshot's epoch). Never null.
+  std::shared_ptr<const TreeVersion> VersionAt(uint64_t epoch) const;
+
+  // HostedTree
+  Status Apply(std::string_view ops, uint64_t epoch) override;
+  void UndoLastApply() override;
+  std::unique_ptr<FrozenTree> Freeze(uint64_t checkpoint_epoch) override;
+  std::vector<NodeID> PersistedObjects() const override;
+  uint64_t EvictClean() override;
+  uint64_t entry_count() const override;
+  uint64_t leaf_count() const override;
+
+  // LeafLoader
+  Result<std::shared_ptr<const LeafData>> LoadLeaf(NodeID id) override;
+  uint64_t leaf_loads() const { return leaf_loads_.load(); }
+
+  // Recovery: installs the checkpointed version and its persisted chunk list.
+  struct PersistedState {
+    NodeID descriptor;
+    std::vector<OldChunk> chunks;
+    std::shared_ptr<const TreeVersion> version;
+  };
+  void InstallRecovered(PersistedState state);
+  void SetPublished(PersistedState state);  // called by the frozen tree after the superblock
+  const PersistedState& published() const { return published_; }
+  OsTree& tree() { return tree_; }
+
+ private:
+  void TrimVersions();
+  KeyType key_type_;
+  TreeShape shape_;
+  TreeEnvironment* env_;
+  OsTree tree_;
+  mutable std::mutex versions_mu_;
+  std::vector<std::pair<uint64_t, std::shared_ptr<const TreeVersion>>> versions_;  // by epoch
+  std::shared_ptr<const TreeVersion> before_last_apply_;  // writer lock
+  PersistedState published_;                               // checkpoint lock / writer lock
+  std::atomic<uint64_t> leaf_loads_{0};
+  std::vector<KeyWeight> scratch_;  // writer lock
+};
+
+inline void AppendOsOp(std::string* ops, uint64_t key_code, int64_t weight) {
+  char b[kOsOpBytes];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((key_code >> (8 * i)) & 0xff);
+  const uint64_t w = static_cast<uint64_t>(weight);
+  for (int i = 0; i < 8; ++i) b[8 + i] = static_cast<char>((w >> (8 * i)) & 0xff);
+  ops->append(b, kOsOpBytes);
+}
+
+}  // namespace cowtree::tree
