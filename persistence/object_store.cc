@@ -1,0 +1,180 @@
+#include "persistence/object_store.h"
+
+#include "persistence/assert.h"
+#include "persistence/object_format.h"
+
+namespace cowtree {
+
+Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(Env* env, const std::string& dir,
+                                                       const ObjectStoreOptions& options,
+                                                       const std::vector<DataFileInfo>& data_files,
+                                                       std::unique_ptr<ObjectTable> table) {
+  if (table == nullptr) table = std::make_unique<ObjectTable>(options.table);
+  if (table->loading()) table->FinishLoad();
+  COWTREE_ASSIGN_OR_RETURN(auto allocator,
+                           SegmentAllocator::Open(env, dir, options.allocator, data_files));
+  std::unique_ptr<ObjectStore> store(new ObjectStore(std::move(table), std::move(allocator)));
+  COWTREE_RETURN_IF_ERROR(store->RebuildFreeSpace());
+  return store;
+}
+
+// The DESIGN pitfall: an allocator that restarts with empty bitmaps overwrites live objects.
+// Every slot an OT entry names (retired-but-unreclaimed included) is marked used here, before
+// the store accepts its first write.
+Status ObjectStore::RebuildFreeSpace() {
+  Status status;
+  NodeID failed;
+  ObjectAddress failed_address;
+  table_->ForEachLive([&](NodeID id, const OtEntry& entry) {
+    if (!status.ok()) return;
+    status = allocator_->MarkUsed(entry.address, id);
+    if (!status.ok()) {
+      failed = id;
+      failed_address = entry.address;
+      return;
+    }
+    if (entry.retired()) retired_.emplace(entry.retire_epoch, id);
+  });
+  if (status.ok() || !status.IsCorruption()) return status;
+  // Name the other owner of the slot (a rare path: scan the table once more). Entries are
+  // visited in handle order, so the first owner has a smaller handle.
+  NodeID other;
+  table_->ForEachLive([&](NodeID id, const OtEntry& entry) {
+    if (!other.valid() && id.handle() < failed.handle() &&
+        entry.address.size_class_bytes == failed_address.size_class_bytes &&
+        entry.address.slot() == failed_address.slot()) {
+      other = id;
+    }
+  });
+  if (!other.valid()) return status;
+  return Status::Corruption("two live objects overlap at " + DescribeAddress(failed_address) +
+                            ": " + DescribeNodeId(other) + " and " + DescribeNodeId(failed));
+}
+
+Result<NodeID> ObjectStore::WriteObject(ObjectKind kind, uint64_t birth_epoch,
+                                        std::string_view body) {
+  if (body.size() > kMaxObjectBodyBytes) {
+    return Status::InvalidArgument("object body of " + std::to_string(body.size()) +
+                                   " bytes: objects larger than 256 KiB (envelope included) "
+                                   "are not supported");
+  }
+  if (static_cast<uint8_t>(kind) == 0) return Status::InvalidArgument("object kind 0");
+  std::lock_guard<std::mutex> lock(mu_);
+  COWTREE_ASSIGN_OR_RETURN(NodeID id, table_->AllocateId());
+  Result<ObjectAddress> address =
+      allocator_->Allocate(static_cast<uint32_t>(kObjectHeaderBytes + body.size()));
+  if (!address.ok()) {
+    table_->Free(id);
+    return address.status();
+  }
+  std::string envelope;
+  envelope.reserve(kObjectHeaderBytes + body.size());
+  const uint32_t crc = EncodeObject(id, kind, birth_epoch, body, &envelope);
+  if (Status st = allocator_->Write(*address, envelope); !st.ok()) {
+    allocator_->Free(*address);
+    table_->Free(id);
+    return st.WithContext("writing " + DescribeNodeId(id) + " to " + DescribeAddress(*address));
+  }
+  const OtEntry entry{*address, kind, birth_epoch, kNotRetired, crc};
+  table_->Set(id, entry);
+  deltas_.push_back({OtDeltaOp::kUpsert, id, entry, 0});
+  return id;
+}
+
+Result<std::string> ObjectStore::ReadObject(NodeID id, ObjectKind expected) const {
+  COWTREE_ASSIGN_OR_RETURN(OtEntry entry, table_->Get(id));
+  if (entry.kind != expected) {
+    return Status::Corruption(
+        DescribeNodeId(id) + " at " + DescribeAddress(entry.address) +
+        ": the object table says kind " + std::to_string(static_cast<uint8_t>(entry.kind)) +
+        ", the reader expected kind " + std::to_string(static_cast<uint8_t>(expected)));
+  }
+  Result<PinnedObject> pinned = allocator_->PinObject(entry.address);
+  if (!pinned.ok()) return pinned.status().WithContext("reading " + DescribeNodeId(id));
+  const ObjectExpectation expect{id, entry.kind, entry.birth_epoch, entry.address.length_bytes,
+                                 entry.payload_crc32c};
+  COWTREE_ASSIGN_OR_RETURN(std::string_view body,
+                           DecodeObject(pinned->bytes(), expect, DescribeAddress(entry.address)));
+  return std::string(body);
+}
+
+void ObjectStore::Retire(NodeID id, uint64_t retire_epoch) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<OtEntry> entry = table_->Get(id);
+  COWTREE_ASSERT(entry.ok());         // retiring a free or stale NodeID
+  COWTREE_ASSERT(!entry->retired());  // retiring twice
+  COWTREE_ASSERT(retire_epoch != kNotRetired && retire_epoch >= entry->birth_epoch);
+  entry->retire_epoch = retire_epoch;
+  table_->Set(id, *entry);
+  retired_.emplace(retire_epoch, id);
+  deltas_.push_back({OtDeltaOp::kRetire, id, OtEntry{}, retire_epoch});
+}
+
+size_t ObjectStore::Reclaim(uint64_t safe_epoch) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t freed = 0;
+  while (!retired_.empty() && retired_.begin()->first <= safe_epoch) {
+    const NodeID id = retired_.begin()->second;
+    retired_.erase(retired_.begin());
+    Result<OtEntry> entry = table_->Get(id);
+    COWTREE_ASSERT(entry.ok() && entry->retired());
+    allocator_->Free(entry->address);
+    table_->Free(id);
+    ++freed;
+  }
+  while (!relocated_slots_.empty() && relocated_slots_.begin()->first <= safe_epoch) {
+    allocator_->Free(relocated_slots_.begin()->second);
+    relocated_slots_.erase(relocated_slots_.begin());
+  }
+  return freed;
+}
+
+Result<ObjectAddress> ObjectStore::Relocate(NodeID id, uint64_t relocation_epoch) {
+  std::lock_guard<std::mutex> lock(mu_);
+  COWTREE_ASSIGN_OR_RETURN(OtEntry entry, table_->Get(id));
+  std::string stored;
+  {
+    Result<PinnedObject> pinned = allocator_->PinObject(entry.address);
+    if (!pinned.ok()) return pinned.status().WithContext("relocating " + DescribeNodeId(id));
+    const ObjectExpectation expect{id, entry.kind, entry.birth_epoch, entry.address.length_bytes,
+                                   entry.payload_crc32c};
+    // Never copy bytes that fail verification: relocation would launder a corruption.
+    COWTREE_RETURN_IF_ERROR(
+        DecodeObject(pinned->bytes(), expect, DescribeAddress(entry.address)).status());
+    stored.assign(pinned->bytes());
+  }
+  COWTREE_ASSIGN_OR_RETURN(ObjectAddress fresh, allocator_->Allocate(entry.address.length_bytes));
+  if (Status st = allocator_->Write(fresh, stored); !st.ok()) {
+    allocator_->Free(fresh);
+    return st.WithContext("relocating " + DescribeNodeId(id) + " to " + DescribeAddress(fresh));
+  }
+  const ObjectAddress old = entry.address;
+  entry.address = fresh;
+  table_->Set(id, entry);  // atomic for concurrent readers
+  relocated_slots_.emplace(relocation_epoch, old);
+  deltas_.push_back({OtDeltaOp::kUpsert, id, entry, 0});
+  return fresh;
+}
+
+Status ObjectStore::Sync() { return allocator_->SyncDirty(); }
+
+std::vector<OtDeltaOp> ObjectStore::TakeDeltas() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<OtDeltaOp> out;
+  out.swap(deltas_);
+  return out;
+}
+
+ObjectStoreStats ObjectStore::stats() const {
+  ObjectStoreStats s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s.retired_pending = retired_.size();
+    s.relocated_pending = relocated_slots_.size();
+  }
+  s.live_objects = table_->live_count();
+  s.allocator = allocator_->stats();
+  return s;
+}
+
+}  // namespace cowtree

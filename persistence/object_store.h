@@ -1,0 +1,116 @@
+// ObjectStore: object table + segment allocator + object envelope. Stores immutable objects
+// (leaves, summary chunks, catalog chunks, ...) under NodeIDs and reads them back verified.
+// Envelope format: docs/data_files.md; OT record and delta formats: docs/object_table.md.
+//
+// Lifecycle of an object
+//   WriteObject  -> live (OT entry with address, kind, birth epoch, envelope CRC)
+//   Retire(e)    -> still live and readable (older snapshots), retire_epoch = e; slot and
+//                   handle stay reserved
+//   Reclaim(s)   -> for every object retired at an epoch <= s: slot freed, handle freed (the
+//                   handle's next NodeID gets the next tag, so the old NodeID reads NotFound)
+// Relocate (compaction) moves a live object to a new slot: the OT entry changes atomically for
+// readers, the old slot is freed by the first Reclaim whose safe_epoch >= the relocation epoch.
+//
+// Durability: nothing here is durable until Sync() (fdatasync of the data files) and the
+// runtime has logged TakeDeltas() and published a checkpoint. Every WriteObject, Relocate and
+// Retire since the last TakeDeltas() is returned by it, in call order, as OT-delta ops.
+// Reclaim(safe_epoch) must only be given an epoch such that (1) no pinned snapshot or retained
+// checkpoint can still see the retired versions and (2) the retirements/relocations are covered
+// by a published checkpoint (else a crash could resurrect an object whose slot was reused).
+//
+// Errors: InvalidArgument (body > kMaxObjectBodyBytes, i.e. objects larger than 256 KiB are not
+// supported; kind 0); NoSpace/IOError from the Env; NotFound for a free or stale NodeID;
+// Corruption when stored bytes or the OT are wrong, naming data file, offset and NodeID.
+//
+// Thread-safety: ReadObject (and stats/table accessors) may run concurrently with everything.
+// Writers — WriteObject, Relocate, Retire, Reclaim, Sync, TakeDeltas — must be serialized by the
+// caller (the runtime's checkpoint/compaction role); they are internally locked only so that
+// misuse cannot corrupt memory, but delta order is only meaningful under that serialization.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "persistence/env.h"
+#include "persistence/node_id.h"
+#include "persistence/object_table.h"
+#include "persistence/ot_delta.h"
+#include "persistence/ot_entry.h"
+#include "persistence/segment_allocator.h"
+#include "persistence/status.h"
+
+namespace cowtree {
+
+struct ObjectStoreOptions {
+  SegmentAllocatorOptions allocator;
+  ObjectTableOptions table;  // used only when Open creates an empty table
+};
+
+struct ObjectStoreStats {
+  size_t live_objects = 0;       // OT entries, retired-but-unreclaimed included
+  size_t retired_pending = 0;    // retired, waiting for Reclaim
+  size_t relocated_pending = 0;  // old slots of relocated objects, waiting for Reclaim
+  SegmentAllocatorStats allocator;
+};
+
+class ObjectStore {
+ public:
+  // Opens the store's objects in dir. data_files: the data files the manifest lists. table: the
+  // recovered OT (checkpoint + deltas; FinishLoad is called here if still loading), or nullptr
+  // for a new, empty store. Free space is rebuilt from the table's entries before anything is
+  // allocated; Corruption if two entries overlap (names both NodeIDs) or an entry points
+  // outside its data file.
+  static Result<std::unique_ptr<ObjectStore>> Open(Env* env, const std::string& dir,
+                                                   const ObjectStoreOptions& options,
+                                                   const std::vector<DataFileInfo>& data_files,
+                                                   std::unique_ptr<ObjectTable> table);
+
+  // Allocates a NodeID and a slot, writes the envelope (File::WriteAt), and makes the entry
+  // live. On failure nothing stays allocated.
+  Result<NodeID> WriteObject(ObjectKind kind, uint64_t birth_epoch, std::string_view body);
+  // The verified body of id. NotFound if id is free or stale; Corruption if the OT's kind is not
+  // `expected`, or if the stored envelope fails any check (magic, version, kind, NodeID, birth
+  // epoch, length, CRC, CRC equal to the OT's) — never returns unverified bytes.
+  Result<std::string> ReadObject(NodeID id, ObjectKind expected) const;
+  // Marks a live, not yet retired object retired at retire_epoch (>= its birth epoch).
+  // Asserts on a stale/free id or a second retirement: both are caller bugs.
+  void Retire(NodeID id, uint64_t retire_epoch);
+  // Frees every object retired at an epoch <= safe_epoch (slot + handle) and every old slot
+  // of a relocation at an epoch <= safe_epoch. Returns the number of objects freed (old slots of
+  // relocations are not counted).
+  size_t Reclaim(uint64_t safe_epoch);
+  // Moves live object id to a fresh slot (compaction). Reads and verifies the old bytes,
+  // writes them to the new slot, switches the OT entry, records an upsert delta, and defers
+  // freeing the old slot to Reclaim(>= relocation_epoch). Returns the new address.
+  Result<ObjectAddress> Relocate(NodeID id, uint64_t relocation_epoch);
+  // fdatasync of every data file written since the last Sync. Never retried by this class.
+  Status Sync();
+  // OT-delta ops recorded since the last call (upserts for writes/relocations, retirements).
+  std::vector<OtDeltaOp> TakeDeltas();
+
+  const ObjectTable& table() const { return *table_; }
+  const SegmentAllocator& allocator() const { return *allocator_; }
+  // Data files created or adopted since Open (to add to the manifest) and all files + sizes.
+  std::vector<std::string> created_files() const { return allocator_->created_files(); }
+  std::vector<DataFileInfo> data_files() const { return allocator_->data_files(); }
+  ObjectStoreStats stats() const;
+
+ private:
+  ObjectStore(std::unique_ptr<ObjectTable> table, std::unique_ptr<SegmentAllocator> allocator)
+      : table_(std::move(table)), allocator_(std::move(allocator)) {}
+  Status RebuildFreeSpace();
+
+  std::unique_ptr<ObjectTable> table_;
+  std::unique_ptr<SegmentAllocator> allocator_;
+  mutable std::mutex mu_;                                   // guards the members below
+  std::multimap<uint64_t, NodeID> retired_;                 // retire epoch -> object
+  std::multimap<uint64_t, ObjectAddress> relocated_slots_;  // relocation epoch -> old slot
+  std::vector<OtDeltaOp> deltas_;
+};
+
+}  // namespace cowtree

@@ -1,0 +1,375 @@
+#include "persistence/object_table.h"
+
+#include <algorithm>
+#include <bit>
+#include <thread>
+
+#include "persistence/assert.h"
+
+namespace cowtree {
+namespace {
+
+enum SlotState : uint8_t { kFree = 0, kReserved = 1, kLive = 2 };
+
+// Lock-free shard choice: a per-thread hash, masked by the number of active shards.
+size_t ThreadHint() {
+  thread_local const size_t hint = std::hash<std::thread::id>()(std::this_thread::get_id());
+  return hint;
+}
+
+// AllocateId doubles the active shards after this many contended lock acquisitions.
+constexpr uint64_t kContentionToGrow = 64;
+
+}  // namespace
+
+// One handle's entry under a seqlock. The entry is packed into atomics so that a reader racing
+// with a writer is well defined (it retries), and TSAN-clean:
+//   w[0] = size_class_bytes | length_bytes << 32      w[1] = offset_bytes
+//   w[2] = birth_epoch                                 w[3] = retire_epoch
+//   w[4] = payload_crc32c | kind << 32 | tag << 40 | state << 48
+struct ObjectTable::Slot {
+  std::atomic<uint64_t> seq{0};  // odd while a writer is inside
+  std::atomic<uint64_t> w[5] = {};
+};
+static_assert(sizeof(std::atomic<uint64_t>) == 8);
+
+struct ObjectTable::Chunk {
+  Slot slots[kChunkSlots];
+};
+
+struct ObjectTable::Directory {
+  explicit Directory(size_t cap) : capacity(cap), chunks(new std::atomic<Chunk*>[cap]) {
+    for (size_t i = 0; i < cap; ++i) chunks[i].store(nullptr, std::memory_order_relaxed);
+  }
+  const size_t capacity;
+  std::unique_ptr<std::atomic<Chunk*>[]> chunks;
+};
+
+struct ObjectTable::Shard {
+  std::mutex mu;
+  std::atomic<Directory*> dir{nullptr};
+  std::vector<std::unique_ptr<Directory>> directories;  // every directory ever published
+  std::vector<std::unique_ptr<Chunk>> chunks;           // owned; never move
+  std::atomic<uint64_t> next_index{0};                  // first never-used index
+  std::deque<uint64_t> free_indices;                    // FIFO of freed indices
+};
+
+struct ObjectTable::Snapshot {
+  OtEntry entry;
+  uint8_t tag = 0;
+  uint8_t state = kFree;
+};
+
+namespace {
+
+template <typename SlotT, typename SnapshotT>
+SnapshotT ReadSlot(const SlotT& slot) {
+  uint64_t w[5];
+  for (int spins = 0;; ++spins) {
+    const uint64_t s1 = slot.seq.load(std::memory_order_acquire);
+    if ((s1 & 1) == 0) {
+      for (int i = 0; i < 5; ++i) w[i] = slot.w[i].load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (slot.seq.load(std::memory_order_relaxed) == s1) break;
+    }
+    if (spins > 16) std::this_thread::yield();
+  }
+  SnapshotT s;
+  s.entry.address.size_class_bytes = static_cast<uint32_t>(w[0]);
+  s.entry.address.length_bytes = static_cast<uint32_t>(w[0] >> 32);
+  s.entry.address.offset_bytes = w[1];
+  s.entry.birth_epoch = w[2];
+  s.entry.retire_epoch = w[3];
+  s.entry.payload_crc32c = static_cast<uint32_t>(w[4]);
+  s.entry.kind = static_cast<ObjectKind>(static_cast<uint8_t>(w[4] >> 32));
+  s.tag = static_cast<uint8_t>(w[4] >> 40);
+  s.state = static_cast<uint8_t>(w[4] >> 48);
+  return s;
+}
+
+// Caller holds the shard's mutex (writers never overlap on one slot).
+template <typename SlotT>
+void WriteSlot(SlotT& slot, const OtEntry& e, uint8_t tag, uint8_t state) {
+  const uint64_t seq = slot.seq.load(std::memory_order_relaxed);
+  COWTREE_DASSERT((seq & 1) == 0);
+  slot.seq.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  slot.w[0].store(e.address.size_class_bytes | (uint64_t{e.address.length_bytes} << 32),
+                  std::memory_order_relaxed);
+  slot.w[1].store(e.address.offset_bytes, std::memory_order_relaxed);
+  slot.w[2].store(e.birth_epoch, std::memory_order_relaxed);
+  slot.w[3].store(e.retire_epoch, std::memory_order_relaxed);
+  slot.w[4].store(e.payload_crc32c | (uint64_t{static_cast<uint8_t>(e.kind)} << 32) |
+                      (uint64_t{tag} << 40) | (uint64_t{state} << 48),
+                  std::memory_order_relaxed);
+  slot.seq.store(seq + 2, std::memory_order_release);
+}
+
+}  // namespace
+
+ObjectTable::ObjectTable(ObjectTableOptions options) : options_(options) {
+  COWTREE_ASSERT(options_.shard_count >= 1 && options_.shard_count <= 256 &&
+                 std::has_single_bit(options_.shard_count));
+  COWTREE_ASSERT(options_.handle_limit <= NodeID::kHandleMax);
+  shard_bits_ = std::countr_zero(options_.shard_count);
+  shards_.reset(new Shard[options_.shard_count]);
+}
+
+ObjectTable::~ObjectTable() = default;
+
+void ObjectTable::EnterLoading() {
+  Phase p = phase_.load(std::memory_order_relaxed);
+  COWTREE_ASSERT(p != Phase::kReady);  // load methods only before the table is in use
+  if (p == Phase::kFresh) phase_.store(Phase::kLoading, std::memory_order_relaxed);
+}
+
+void ObjectTable::EnterReady() {
+  Phase p = phase_.load(std::memory_order_relaxed);
+  COWTREE_ASSERT(p != Phase::kLoading);  // FinishLoad() must run before use
+  if (p == Phase::kFresh) phase_.store(Phase::kReady, std::memory_order_relaxed);
+}
+
+ObjectTable::Shard& ObjectTable::ShardOf(uint64_t handle) const {
+  return shards_[handle & (options_.shard_count - 1)];
+}
+
+ObjectTable::Slot* ObjectTable::FindSlot(uint64_t handle) const {
+  const Shard& shard = ShardOf(handle);
+  const uint64_t index = IndexOf(handle);
+  Directory* dir = shard.dir.load(std::memory_order_acquire);
+  if (dir == nullptr) return nullptr;
+  const uint64_t chunk_index = index / kChunkSlots;
+  if (chunk_index >= dir->capacity) return nullptr;
+  Chunk* chunk = dir->chunks[chunk_index].load(std::memory_order_acquire);
+  if (chunk == nullptr) return nullptr;
+  return &chunk->slots[index % kChunkSlots];
+}
+
+ObjectTable::Slot* ObjectTable::EnsureSlot(Shard& shard, uint64_t index) {
+  const uint64_t chunk_index = index / kChunkSlots;
+  Directory* dir = shard.dir.load(std::memory_order_relaxed);
+  if (dir == nullptr || chunk_index >= dir->capacity) {
+    size_t capacity = dir == nullptr ? 16 : dir->capacity * 2;
+    capacity = std::max<size_t>(capacity, chunk_index + 1);
+    auto grown = std::make_unique<Directory>(capacity);
+    if (dir != nullptr) {
+      for (size_t i = 0; i < dir->capacity; ++i) {
+        grown->chunks[i].store(dir->chunks[i].load(std::memory_order_relaxed),
+                               std::memory_order_relaxed);
+      }
+    }
+    dir = grown.get();
+    shard.directories.push_back(std::move(grown));  // old ones stay valid for readers
+    shard.dir.store(dir, std::memory_order_release);
+  }
+  Chunk* chunk = dir->chunks[chunk_index].load(std::memory_order_relaxed);
+  if (chunk == nullptr) {
+    auto fresh = std::make_unique<Chunk>();
+    chunk = fresh.get();
+    shard.chunks.push_back(std::move(fresh));
+    dir->chunks[chunk_index].store(chunk, std::memory_order_release);
+  }
+  return &chunk->slots[index % kChunkSlots];
+}
+
+Result<NodeID> ObjectTable::AllocateFromShard(Shard& shard, size_t shard_index) {
+  uint64_t index;
+  if (!shard.free_indices.empty()) {
+    index = shard.free_indices.front();
+    shard.free_indices.pop_front();
+  } else {
+    index = shard.next_index.load(std::memory_order_relaxed);
+    if (HandleOf(shard_index, index) > options_.handle_limit) {
+      return Status::NoSpace("object table shard " + std::to_string(shard_index) +
+                             " has no handle left (limit " + std::to_string(options_.handle_limit) +
+                             ")");
+    }
+    shard.next_index.store(index + 1, std::memory_order_relaxed);
+  }
+  Slot* slot = EnsureSlot(shard, index);
+  const auto old = ReadSlot<Slot, Snapshot>(*slot);
+  COWTREE_ASSERT(old.state == kFree);
+  const uint8_t tag = NodeID::NextTag(old.tag);
+  WriteSlot(*slot, OtEntry{}, tag, kReserved);
+  return NodeID::Make(HandleOf(shard_index, index), tag);
+}
+
+Result<NodeID> ObjectTable::AllocateId() {
+  EnterReady();
+  size_t active = active_shards_.load(std::memory_order_acquire);
+  const size_t start = ThreadHint();
+  // Active shards first (from this thread's preferred one), then the rest when exhausted.
+  for (size_t k = 0; k < options_.shard_count; ++k) {
+    const size_t shard_index = k < active ? (start + k) & (active - 1) : k;
+    Shard& shard = shards_[shard_index];
+    std::unique_lock<std::mutex> lock(shard.mu, std::try_to_lock);
+    if (!lock.owns_lock()) {
+      if (contention_.fetch_add(1, std::memory_order_relaxed) + 1 >= kContentionToGrow &&
+          active < options_.shard_count) {
+        if (active_shards_.compare_exchange_strong(active, active * 2)) {
+          contention_.store(0, std::memory_order_relaxed);
+        }
+      }
+      lock.lock();
+    }
+    Result<NodeID> id = AllocateFromShard(shard, shard_index);
+    if (id.ok() || !id.status().IsNoSpace()) return id;
+  }
+  return Status::NoSpace("object table full: every handle up to " +
+                         std::to_string(options_.handle_limit) + " is in use");
+}
+
+void ObjectTable::Set(NodeID id, const OtEntry& entry) {
+  EnterReady();
+  COWTREE_ASSERT(ValidateOtRecord(id, entry).ok());
+  Shard& shard = ShardOf(id.handle());
+  std::lock_guard<std::mutex> lock(shard.mu);
+  Slot* slot = FindSlot(id.handle());
+  COWTREE_ASSERT(slot != nullptr);
+  const auto old = ReadSlot<Slot, Snapshot>(*slot);
+  COWTREE_ASSERT(old.state != kFree && old.tag == id.tag());
+  if (old.state == kReserved) live_count_.fetch_add(1, std::memory_order_relaxed);
+  WriteSlot(*slot, entry, id.tag(), kLive);
+}
+
+Result<OtEntry> ObjectTable::Get(NodeID id) const {
+  if (!id.valid()) return Status::NotFound("invalid NodeID (tag 0)");
+  const Slot* slot = FindSlot(id.handle());
+  if (slot == nullptr) {
+    return Status::NotFound(DescribeNodeId(id) + ": handle was never allocated");
+  }
+  const auto snap = ReadSlot<Slot, Snapshot>(*slot);
+  if (snap.tag != id.tag() && snap.state != kFree) {
+    return Status::NotFound(DescribeNodeId(id) + " is stale: the handle now has tag " +
+                            std::to_string(snap.tag));
+  }
+  if (snap.state != kLive) {
+    return Status::NotFound(DescribeNodeId(id) + ": no live entry (handle " +
+                            (snap.state == kFree ? "free)" : "reserved, not yet set)"));
+  }
+  return snap.entry;
+}
+
+void ObjectTable::Free(NodeID id) {
+  EnterReady();
+  Shard& shard = ShardOf(id.handle());
+  std::lock_guard<std::mutex> lock(shard.mu);
+  Slot* slot = FindSlot(id.handle());
+  COWTREE_ASSERT(slot != nullptr);
+  const auto old = ReadSlot<Slot, Snapshot>(*slot);
+  COWTREE_ASSERT(old.state != kFree && old.tag == id.tag());
+  if (old.state == kLive) live_count_.fetch_sub(1, std::memory_order_relaxed);
+  WriteSlot(*slot, OtEntry{}, id.tag(), kFree);
+  shard.free_indices.push_back(IndexOf(id.handle()));
+}
+
+void ObjectTable::ForEachLive(const std::function<void(NodeID, const OtEntry&)>& fn) const {
+  uint64_t max_index = 0;
+  for (size_t s = 0; s < options_.shard_count; ++s) {
+    max_index = std::max(max_index, shards_[s].next_index.load(std::memory_order_acquire));
+  }
+  // handle = index << shard_bits | shard, so index-major order is handle order.
+  for (uint64_t index = 0; index < max_index; ++index) {
+    for (size_t s = 0; s < options_.shard_count; ++s) {
+      const uint64_t handle = HandleOf(s, index);
+      const Slot* slot = FindSlot(handle);
+      if (slot == nullptr) continue;
+      const auto snap = ReadSlot<Slot, Snapshot>(*slot);
+      if (snap.state == kLive) fn(NodeID::Make(handle, snap.tag), snap.entry);
+    }
+  }
+}
+
+uint64_t ObjectTable::handle_count() const {
+  uint64_t n = 0;
+  for (size_t s = 0; s < options_.shard_count; ++s) {
+    n += shards_[s].next_index.load(std::memory_order_relaxed);
+  }
+  return n;
+}
+
+Status ObjectTable::CheckLoadable(NodeID id, const OtEntry& entry) const {
+  COWTREE_RETURN_IF_ERROR(ValidateOtRecord(id, entry));
+  if (id.handle() > options_.handle_limit) {
+    return Status::Corruption(DescribeNodeId(id) + ": handle above the limit " +
+                              std::to_string(options_.handle_limit));
+  }
+  return Status::OK();
+}
+
+Status ObjectTable::LoadEntry(NodeID id, const OtEntry& entry) {
+  EnterLoading();
+  COWTREE_RETURN_IF_ERROR(CheckLoadable(id, entry));
+  Shard& shard = ShardOf(id.handle());
+  std::lock_guard<std::mutex> lock(shard.mu);
+  const uint64_t index = IndexOf(id.handle());
+  Slot* slot = EnsureSlot(shard, index);
+  const auto old = ReadSlot<Slot, Snapshot>(*slot);
+  if (old.state == kLive) {
+    return Status::Corruption("duplicate OT entry for handle " + std::to_string(id.handle()) +
+                              ": already loaded with tag " + std::to_string(old.tag) +
+                              ", again as " + DescribeNodeId(id));
+  }
+  WriteSlot(*slot, entry, id.tag(), kLive);
+  live_count_.fetch_add(1, std::memory_order_relaxed);
+  if (index >= shard.next_index.load(std::memory_order_relaxed)) {
+    shard.next_index.store(index + 1, std::memory_order_relaxed);
+  }
+  return Status::OK();
+}
+
+Status ObjectTable::ReplayUpsert(NodeID id, const OtEntry& entry) {
+  EnterLoading();
+  COWTREE_RETURN_IF_ERROR(CheckLoadable(id, entry));
+  Shard& shard = ShardOf(id.handle());
+  std::lock_guard<std::mutex> lock(shard.mu);
+  const uint64_t index = IndexOf(id.handle());
+  Slot* slot = EnsureSlot(shard, index);
+  const auto old = ReadSlot<Slot, Snapshot>(*slot);
+  if (old.state == kLive && old.tag != id.tag()) {
+    return Status::Corruption("OT delta upsert of " + DescribeNodeId(id) +
+                              " but the handle is live with tag " + std::to_string(old.tag) +
+                              " (its retirement is missing)");
+  }
+  if (old.state != kLive) live_count_.fetch_add(1, std::memory_order_relaxed);
+  WriteSlot(*slot, entry, id.tag(), kLive);
+  if (index >= shard.next_index.load(std::memory_order_relaxed)) {
+    shard.next_index.store(index + 1, std::memory_order_relaxed);
+  }
+  return Status::OK();
+}
+
+Status ObjectTable::ReplayRemove(NodeID id) {
+  EnterLoading();
+  if (!id.valid()) return Status::Corruption("OT delta retirement of an invalid NodeID (tag 0)");
+  Shard& shard = ShardOf(id.handle());
+  std::lock_guard<std::mutex> lock(shard.mu);
+  Slot* slot = FindSlot(id.handle());
+  const auto old = slot == nullptr ? Snapshot{} : ReadSlot<Slot, Snapshot>(*slot);
+  if (old.state != kLive || old.tag != id.tag()) {
+    return Status::Corruption(
+        "OT delta retirement of " + DescribeNodeId(id) + " which is not in the table" +
+        (old.state == kLive ? " (handle is live with tag " + std::to_string(old.tag) + ")" : ""));
+  }
+  WriteSlot(*slot, OtEntry{}, id.tag(), kFree);  // keeps the tag: reuse continues after it
+  live_count_.fetch_sub(1, std::memory_order_relaxed);
+  return Status::OK();
+}
+
+void ObjectTable::FinishLoad() {
+  Phase p = phase_.load(std::memory_order_relaxed);
+  COWTREE_ASSERT(p != Phase::kReady);  // once, before use
+  for (size_t s = 0; s < options_.shard_count; ++s) {
+    Shard& shard = shards_[s];
+    std::lock_guard<std::mutex> lock(shard.mu);
+    shard.free_indices.clear();
+    const uint64_t end = shard.next_index.load(std::memory_order_relaxed);
+    for (uint64_t index = 0; index < end; ++index) {
+      Slot* slot = EnsureSlot(shard, index);
+      if (ReadSlot<Slot, Snapshot>(*slot).state != kLive) shard.free_indices.push_back(index);
+    }
+  }
+  phase_.store(Phase::kReady, std::memory_order_relaxed);
+}
+
+}  // namespace cowtree

@@ -1,0 +1,352 @@
+#include "persistence/segment_allocator.h"
+
+#include <algorithm>
+#include <bit>
+
+#include "persistence/assert.h"
+#include "persistence/file_names.h"
+
+namespace cowtree {
+
+struct SegmentAllocator::ClassState {
+  uint32_t class_bytes = 0;
+  uint64_t segment_bytes = 0;
+  uint32_t slots_per_segment = 0;  // 16 ... 4096
+  uint32_t words_per_segment = 0;  // bitmap words: 1 ... 64
+  std::string name;
+  std::string path;
+
+  std::unique_ptr<File> file;            // set once, under mu_
+  std::atomic<File*> file_ptr{nullptr};  // published (release) after file and window_file_id
+  uint32_t window_file_id = 0;
+  std::atomic<uint64_t> size_bytes{0};  // visible size: segments * segment_bytes
+  std::atomic<bool> dirty{false};       // written or grown since the last SyncDirty
+
+  // Under mu_. Bit set = slot free. summaries[s] bit w set iff free_words[s * wps + w] != 0.
+  uint64_t segments = 0;
+  std::vector<uint64_t> free_words;
+  std::vector<uint64_t> summaries;
+  std::vector<uint32_t> used;     // used slots per segment
+  std::vector<uint8_t> in_stack;  // segment is on `stack`
+  std::vector<uint64_t> stack;    // segments with a free slot; allocate from back()
+  bool stack_stale = false;       // MarkUsed changed fullness; rebuild before use
+  uint64_t used_slots = 0;
+
+  uint64_t FullSummary() const {
+    return words_per_segment == 64 ? ~uint64_t{0} : (uint64_t{1} << words_per_segment) - 1;
+  }
+  void AddSegment() {
+    for (uint32_t w = 0; w < words_per_segment; ++w) {
+      const uint32_t bits = std::min<uint32_t>(64, slots_per_segment - w * 64);
+      free_words.push_back(bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1);
+    }
+    summaries.push_back(FullSummary());
+    used.push_back(0);
+    in_stack.push_back(0);
+    ++segments;
+  }
+  void Push(uint64_t segment) {
+    stack.push_back(segment);
+    in_stack[segment] = 1;
+  }
+};
+
+SegmentAllocator::SegmentAllocator(Env* env, std::string dir,
+                                   const SegmentAllocatorOptions& options)
+    : env_(env), dir_(std::move(dir)), options_(options) {
+  windows_ = std::make_unique<MmapWindowCache>(options_.mmap_windows_max);
+  for (int i = 0; i < kSizeClassCount; ++i) {
+    auto c = std::make_unique<ClassState>();
+    c->class_bytes = SizeClassBytesAt(i);
+    c->segment_bytes = SegmentBytes(c->class_bytes);
+    c->slots_per_segment = static_cast<uint32_t>(c->segment_bytes / c->class_bytes);
+    c->words_per_segment = (c->slots_per_segment + 63) / 64;
+    c->name = DataFileName(c->class_bytes);
+    c->path = JoinPath(dir_, c->name);
+    classes_[i] = std::move(c);
+  }
+}
+
+SegmentAllocator::~SegmentAllocator() { windows_.reset(); }  // unmap before closing files
+
+uint64_t SegmentAllocator::SegmentBytes(uint32_t size_class_bytes) const {
+  return std::clamp<uint64_t>(options_.segment_size_bytes, uint64_t{16} * size_class_bytes,
+                              uint64_t{4096} * size_class_bytes);
+}
+
+Result<uint32_t> SegmentAllocator::SizeClassFor(uint32_t length_bytes) {
+  if (length_bytes == 0) return Status::InvalidArgument("object length 0");
+  if (length_bytes > kMaxSizeClassBytes) {
+    return Status::InvalidArgument("object of " + std::to_string(length_bytes) +
+                                   " bytes: objects larger than 256 KiB are not supported");
+  }
+  return std::max(kMinSizeClassBytes, std::bit_ceil(length_bytes));
+}
+
+Result<std::unique_ptr<SegmentAllocator>> SegmentAllocator::Open(
+    Env* env, const std::string& dir, const SegmentAllocatorOptions& options,
+    const std::vector<DataFileInfo>& existing) {
+  if (!std::has_single_bit(options.segment_size_bytes) ||
+      !std::has_single_bit(options.mmap_window_bytes) || options.mmap_window_bytes < 4096 ||
+      options.mmap_windows_max == 0) {
+    return Status::InvalidArgument(
+        "segment allocator options: segment_size_bytes and mmap_window_bytes must be powers of "
+        "two (window >= 4096) and mmap_windows_max >= 1");
+  }
+  std::unique_ptr<SegmentAllocator> a(new SegmentAllocator(env, dir, options));
+  std::lock_guard<std::mutex> lock(a->mu_);
+  bool listed[kSizeClassCount] = {};
+  for (const DataFileInfo& f : existing) {
+    if (!IsValidSizeClass(f.size_class_bytes)) {
+      return Status::Corruption("manifest lists a data file of size class " +
+                                std::to_string(f.size_class_bytes) + " (not a valid class)");
+    }
+    const int i = SizeClassIndex(f.size_class_bytes);
+    if (listed[i]) {
+      return Status::Corruption("manifest lists " + DataFileName(f.size_class_bytes) + " twice");
+    }
+    listed[i] = true;
+    COWTREE_RETURN_IF_ERROR(a->OpenExisting(*a->classes_[i], f.size_bytes, false));
+  }
+  for (int i = 0; i < kSizeClassCount; ++i) {
+    if (!listed[i] && env->FileExists(a->classes_[i]->path)) {
+      COWTREE_RETURN_IF_ERROR(a->OpenExisting(*a->classes_[i], 0, true));
+    }
+  }
+  return a;
+}
+
+Status SegmentAllocator::OpenExisting(ClassState& c, uint64_t min_size_bytes, bool adopted) {
+  Result<std::unique_ptr<File>> file = env_->OpenFile(c.path, OpenMode::kReadWrite);
+  if (!file.ok()) {
+    if (file.status().IsNotFound()) {
+      return Status::Corruption("data file " + c.path + " is listed in the manifest but missing");
+    }
+    return file.status();
+  }
+  COWTREE_ASSIGN_OR_RETURN(uint64_t size, (*file)->Size());
+  if (size < min_size_bytes) {
+    return Status::Corruption("data file " + c.path + " has " + std::to_string(size) +
+                              " bytes, the manifest recorded " + std::to_string(min_size_bytes));
+  }
+  if (size % c.segment_bytes != 0) {
+    // Grown with another segment size, or cut inside a segment: extend to a whole segment so
+    // that every slot of the last segment is inside the file (reads never pass EOF).
+    const uint64_t aligned = (size / c.segment_bytes + 1) * c.segment_bytes;
+    COWTREE_RETURN_IF_ERROR((*file)->Allocate(size, aligned - size, /*keep_size=*/false));
+    size = aligned;
+    c.dirty.store(true);
+  }
+  c.file = std::move(file).value();
+  c.window_file_id = windows_->AddFile(
+      c.file.get(), std::max<uint64_t>(options_.mmap_window_bytes, c.class_bytes));
+  while (c.segments < size / c.segment_bytes) c.AddSegment();
+  c.stack_stale = true;
+  c.size_bytes.store(size, std::memory_order_release);
+  c.file_ptr.store(c.file.get(), std::memory_order_release);
+  if (adopted) created_files_.push_back(c.name);
+  return Status::OK();
+}
+
+Status SegmentAllocator::CreateFile(ClassState& c) {
+  COWTREE_ASSIGN_OR_RETURN(c.file, env_->OpenFile(c.path, OpenMode::kCreateExclusive));
+  c.window_file_id = windows_->AddFile(
+      c.file.get(), std::max<uint64_t>(options_.mmap_window_bytes, c.class_bytes));
+  c.file_ptr.store(c.file.get(), std::memory_order_release);
+  created_files_.push_back(c.name);
+  // The new name must be durable before any object in it is referenced.
+  return env_->SyncDir(dir_).WithContext("creating data file " + c.path);
+}
+
+Status SegmentAllocator::Grow(ClassState& c) {
+  if (c.file == nullptr) COWTREE_RETURN_IF_ERROR(CreateFile(c));
+  const uint64_t offset = c.segments * c.segment_bytes;
+  COWTREE_RETURN_IF_ERROR(c.file->Allocate(offset, c.segment_bytes, /*keep_size=*/false));
+  c.AddSegment();
+  c.size_bytes.store(offset + c.segment_bytes, std::memory_order_release);
+  c.dirty.store(true);
+  c.Push(c.segments - 1);
+  return Status::OK();
+}
+
+void SegmentAllocator::RebuildStackIfNeeded(ClassState& c) {
+  if (!c.stack_stale) return;
+  c.stack.clear();
+  std::fill(c.in_stack.begin(), c.in_stack.end(), 0);
+  // Lowest segment on top: allocation fills the front of the file first.
+  for (uint64_t s = c.segments; s-- > 0;) {
+    if (c.summaries[s] != 0) c.Push(s);
+  }
+  c.stack_stale = false;
+}
+
+Result<ObjectAddress> SegmentAllocator::Allocate(uint32_t length_bytes) {
+  COWTREE_ASSIGN_OR_RETURN(uint32_t class_bytes, SizeClassFor(length_bytes));
+  std::lock_guard<std::mutex> lock(mu_);
+  ClassState& c = *classes_[SizeClassIndex(class_bytes)];
+  RebuildStackIfNeeded(c);
+  if (c.stack.empty()) COWTREE_RETURN_IF_ERROR(Grow(c));
+  const uint64_t s = c.stack.back();
+  const int w = std::countr_zero(c.summaries[s]);
+  uint64_t& word = c.free_words[s * c.words_per_segment + w];
+  const int b = std::countr_zero(word);
+  word &= word - 1;
+  if (word == 0) c.summaries[s] &= ~(uint64_t{1} << w);
+  ++c.used[s];
+  ++c.used_slots;
+  if (c.summaries[s] == 0) {
+    c.stack.pop_back();
+    c.in_stack[s] = 0;
+  }
+  const uint64_t slot = s * c.slots_per_segment + static_cast<uint64_t>(w) * 64 + b;
+  return ObjectAddress{class_bytes, slot * class_bytes, length_bytes};
+}
+
+void SegmentAllocator::Free(const ObjectAddress& address) {
+  COWTREE_ASSERT(ValidateObjectAddress(address).ok());
+  std::lock_guard<std::mutex> lock(mu_);
+  ClassState& c = *classes_[SizeClassIndex(address.size_class_bytes)];
+  const uint64_t slot = address.slot();
+  COWTREE_ASSERT(slot < c.segments * c.slots_per_segment);
+  const uint64_t s = slot / c.slots_per_segment;
+  const uint32_t in_seg = static_cast<uint32_t>(slot % c.slots_per_segment);
+  uint64_t& word = c.free_words[s * c.words_per_segment + in_seg / 64];
+  const uint64_t bit = uint64_t{1} << (in_seg % 64);
+  COWTREE_ASSERT((word & bit) == 0);  // double free
+  word |= bit;
+  c.summaries[s] |= uint64_t{1} << (in_seg / 64);
+  --c.used[s];
+  --c.used_slots;
+  if (!c.stack_stale && !c.in_stack[s]) c.Push(s);
+}
+
+Status SegmentAllocator::CheckInFile(const ObjectAddress& address, const ClassState& c) const {
+  if (c.file_ptr.load(std::memory_order_acquire) == nullptr) {
+    return Status::Corruption("object at " + DescribeAddress(address) + ": the store has no " +
+                              c.name);
+  }
+  const uint64_t size = c.size_bytes.load(std::memory_order_acquire);
+  if (address.offset_bytes + address.size_class_bytes > size) {
+    return Status::Corruption("object at " + DescribeAddress(address) + " is past the end of " +
+                              c.name + " (" + std::to_string(size) + " bytes)");
+  }
+  return Status::OK();
+}
+
+Status SegmentAllocator::MarkUsed(const ObjectAddress& address, NodeID owner) {
+  Status st = ValidateObjectAddress(address);
+  if (!st.ok()) return st.WithContext(DescribeNodeId(owner));
+  std::lock_guard<std::mutex> lock(mu_);
+  ClassState& c = *classes_[SizeClassIndex(address.size_class_bytes)];
+  st = CheckInFile(address, c);
+  if (!st.ok()) return st.WithContext(DescribeNodeId(owner));
+  const uint64_t slot = address.slot();
+  const uint64_t s = slot / c.slots_per_segment;
+  const uint32_t in_seg = static_cast<uint32_t>(slot % c.slots_per_segment);
+  uint64_t& word = c.free_words[s * c.words_per_segment + in_seg / 64];
+  const uint64_t bit = uint64_t{1} << (in_seg % 64);
+  if ((word & bit) == 0) {
+    return Status::Corruption("two live objects overlap at " + c.name + " offset " +
+                              std::to_string(address.offset_bytes) + ": " + DescribeNodeId(owner) +
+                              " and an object marked before it");
+  }
+  word &= ~bit;
+  if (word == 0) c.summaries[s] &= ~(uint64_t{1} << (in_seg / 64));
+  ++c.used[s];
+  ++c.used_slots;
+  c.stack_stale = true;
+  return Status::OK();
+}
+
+bool SegmentAllocator::IsUsed(const ObjectAddress& address) const {
+  if (!ValidateObjectAddress(address).ok()) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  const ClassState& c = *classes_[SizeClassIndex(address.size_class_bytes)];
+  const uint64_t slot = address.slot();
+  if (slot >= c.segments * c.slots_per_segment) return false;
+  const uint64_t s = slot / c.slots_per_segment;
+  const uint32_t in_seg = static_cast<uint32_t>(slot % c.slots_per_segment);
+  return (c.free_words[s * c.words_per_segment + in_seg / 64] & (uint64_t{1} << (in_seg % 64))) ==
+         0;
+}
+
+Status SegmentAllocator::Write(const ObjectAddress& address, std::string_view bytes) {
+  COWTREE_ASSERT(bytes.size() == address.length_bytes);
+  COWTREE_ASSERT(IsUsed(address));  // never write a slot that is not allocated
+  ClassState& c = *classes_[SizeClassIndex(address.size_class_bytes)];
+  File* file = c.file_ptr.load(std::memory_order_acquire);
+  COWTREE_ASSERT(file != nullptr);
+  COWTREE_RETURN_IF_ERROR(file->WriteAt(address.offset_bytes, bytes));
+  c.dirty.store(true);
+  return Status::OK();
+}
+
+Status SegmentAllocator::SyncDirty() {
+  for (const auto& c : classes_) {
+    if (!c->dirty.exchange(false)) continue;
+    File* file = c->file_ptr.load(std::memory_order_acquire);
+    COWTREE_ASSERT(file != nullptr);
+    COWTREE_RETURN_IF_ERROR(file->Sync());  // never retried: the caller poisons itself
+  }
+  return Status::OK();
+}
+
+Result<PinnedObject> SegmentAllocator::PinObject(const ObjectAddress& address) const {
+  COWTREE_RETURN_IF_ERROR(ValidateObjectAddress(address));
+  const ClassState& c = *classes_[SizeClassIndex(address.size_class_bytes)];
+  COWTREE_RETURN_IF_ERROR(CheckInFile(address, c));
+  PinnedObject out;
+  if (options_.read_via_mmap) {
+    COWTREE_ASSIGN_OR_RETURN(
+        out.pin_, windows_->PinRange(c.window_file_id, c.size_bytes.load(std::memory_order_acquire),
+                                     address.offset_bytes, address.length_bytes));
+    return out;
+  }
+  out.copy_.resize(address.length_bytes);
+  size_t got = 0;
+  COWTREE_RETURN_IF_ERROR(
+      c.file_ptr.load(std::memory_order_acquire)
+          ->ReadAt(address.offset_bytes, address.length_bytes, out.copy_.data(), &got));
+  if (got != address.length_bytes) {
+    return Status::Corruption("short read of " + DescribeAddress(address) + ": got " +
+                              std::to_string(got) + " bytes");
+  }
+  return out;
+}
+
+Status SegmentAllocator::Read(const ObjectAddress& address, std::string* out) const {
+  COWTREE_ASSIGN_OR_RETURN(PinnedObject pinned, PinObject(address));
+  out->assign(pinned.bytes());
+  return Status::OK();
+}
+
+std::vector<std::string> SegmentAllocator::created_files() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return created_files_;
+}
+
+std::vector<DataFileInfo> SegmentAllocator::data_files() const {
+  std::vector<DataFileInfo> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& c : classes_) {
+    if (c->file != nullptr) out.push_back({c->class_bytes, c->size_bytes.load()});
+  }
+  return out;
+}
+
+SegmentAllocatorStats SegmentAllocator::stats() const {
+  SegmentAllocatorStats out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& c : classes_) {
+      if (c->file == nullptr) continue;
+      const uint64_t slots = c->segments * c->slots_per_segment;
+      out.classes.push_back({c->class_bytes, c->name, c->size_bytes.load(), c->segment_bytes,
+                             c->segments, c->used_slots, slots - c->used_slots});
+    }
+  }
+  out.windows = windows_->stats();
+  return out;
+}
+
+}  // namespace cowtree

@@ -1,0 +1,158 @@
+// SegmentAllocator: slots for objects in the data files, one file per size class, and reads
+// through mmap windows. File layout: docs/data_files.md.
+//
+// Size classes and files
+// - Classes are 4, 8, 16, 32, 64, 128 and 256 KiB; an object of length L gets the smallest
+//   class >= L. Objects larger than 256 KiB are NOT supported in this version (Allocate returns
+//   InvalidArgument); callers split larger payloads.
+// - Class C lives in "data-<C/1024>k.dat" (DataFileName). A file is created on first use,
+//   followed by Env::SyncDir of the store directory; created_files() reports it so that the
+//   runtime adds it to the manifest. The file grows one segment at a time with
+//   File::Allocate(keep_size = false), so its visible size always covers every slot handed out.
+// - Segment size of class C: segment_size_bytes clamped to [16 * C, 4096 * C] (default 4 MiB:
+//   1024 slots of 4 KiB ... 16 slots of 256 KiB).
+//
+// Free space
+// - Each segment has a bitmap of free slots plus a 64-bit summary (bit w set iff bitmap word w
+//   has a free slot), and each class keeps a stack of the segments that have a free slot.
+//   Allocate: top of the stack, two count-trailing-zeros, O(1); grows the file by one segment
+//   (one fallocate) when no segment has room. Free: set one bit, push the segment if it was
+//   full, O(1).
+// - Nothing here is persistent: after a restart, free space is rebuilt from the live OT
+//   entries with MarkUsed BEFORE the first Allocate (an allocator that started with empty
+//   bitmaps would hand out a live object's slot).
+//
+// Reads and writes
+// - Write uses File::WriteAt (never stores into a mapping) and marks the file dirty; SyncDirty
+//   fdatasyncs every dirty file and returns the first failure, never retrying (after a failed
+//   fdatasync the data may be gone; the runtime poisons itself).
+// - Read/PinObject go through an MmapWindowCache (windows of max(mmap_window_bytes, C) bytes,
+//   at most mmap_windows_max mapped, one File per data file), or through File::ReadAt when
+//   read_via_mmap is false.
+//
+// Errors: NoSpace/IOError from the Env (create, fallocate, pwrite, fdatasync, mmap);
+// Corruption for addresses that cannot be right (MarkUsed overlap, slot past the end of a file,
+// file named by the OT but missing); InvalidArgument for bad options or lengths.
+//
+// Thread-safety: all methods are thread-safe. Allocation state is under one mutex; Read and
+// PinObject take no allocator lock (the window cache has its own), so reads run concurrently
+// with allocation, growth and writes. Freeing a slot that a reader may still be reading is the
+// caller's problem (the object store defers frees through epochs).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "persistence/env.h"
+#include "persistence/mmap_window.h"
+#include "persistence/node_id.h"
+#include "persistence/ot_entry.h"
+#include "persistence/status.h"
+
+namespace cowtree {
+
+struct SegmentAllocatorOptions {
+  uint64_t segment_size_bytes = 4ull << 20;  // power of two; clamped per class (see above)
+  uint64_t mmap_window_bytes = 1ull << 30;   // power of two >= 4096
+  size_t mmap_windows_max = 64;              // >= 1
+  bool read_via_mmap = true;                 // false: File::ReadAt (Envs whose Map copies)
+};
+
+// A data file the store already has (from the manifest).
+struct DataFileInfo {
+  uint32_t size_class_bytes = 0;
+  uint64_t size_bytes = 0;  // size the manifest recorded; the file may be larger, never smaller
+};
+
+struct SizeClassStats {
+  uint32_t size_class_bytes = 0;
+  std::string file_name;
+  uint64_t file_bytes = 0;
+  uint64_t segment_bytes = 0;
+  uint64_t segments = 0;
+  uint64_t used_slots = 0;
+  uint64_t free_slots = 0;
+};
+
+struct SegmentAllocatorStats {
+  std::vector<SizeClassStats> classes;  // classes whose data file exists, smallest first
+  MmapWindowStats windows;
+};
+
+// The bytes of one stored object: a pinned mmap range, or a private copy (read_via_mmap off).
+class PinnedObject {
+ public:
+  std::string_view bytes() const { return pin_.empty() ? std::string_view(copy_) : pin_.bytes(); }
+
+ private:
+  friend class SegmentAllocator;
+  MmapWindowCache::Pin pin_;
+  std::string copy_;
+};
+
+class SegmentAllocator {
+ public:
+  // Opens the allocator over dir. existing lists the data files the manifest names; each must
+  // exist and be at least as large as recorded (else Corruption). A data file on disk that is
+  // not listed (created before a crash, before the manifest named it) is adopted, never
+  // truncated, and reported by created_files(). Every slot starts free: call MarkUsed for each
+  // live OT entry before the first Allocate.
+  static Result<std::unique_ptr<SegmentAllocator>> Open(Env* env, const std::string& dir,
+                                                        const SegmentAllocatorOptions& options,
+                                                        const std::vector<DataFileInfo>& existing);
+  ~SegmentAllocator();
+
+  // Smallest class >= length_bytes; InvalidArgument for 0 or > 256 KiB.
+  static Result<uint32_t> SizeClassFor(uint32_t length_bytes);
+  uint64_t SegmentBytes(uint32_t size_class_bytes) const;
+
+  // A free slot of the smallest fitting class, now used; address.length_bytes = length_bytes.
+  Result<ObjectAddress> Allocate(uint32_t length_bytes);
+  // Returns a used slot to the free space. Freeing a free slot is a bug (asserts).
+  void Free(const ObjectAddress& address);
+  // Rebuild at open: marks the slot of a live object `owner` as used. Corruption if the address
+  // is malformed, past the end of its file, in a file the store does not have, or if the slot is
+  // already used ("two live objects overlap").
+  Status MarkUsed(const ObjectAddress& address, NodeID owner);
+  bool IsUsed(const ObjectAddress& address) const;
+
+  // Writes bytes (exactly address.length_bytes) at the slot, which must be allocated (asserts).
+  Status Write(const ObjectAddress& address, std::string_view bytes);
+  // fdatasync of every data file written or grown since the last call.
+  Status SyncDirty();
+
+  // The stored bytes [offset, offset + length) of address. Corruption if the address is not
+  // inside its data file.
+  Result<PinnedObject> PinObject(const ObjectAddress& address) const;
+  Status Read(const ObjectAddress& address, std::string* out) const;
+
+  // Names of data files this allocator created or adopted (not in `existing` at Open).
+  std::vector<std::string> created_files() const;
+  // Every data file and its current size (for the manifest).
+  std::vector<DataFileInfo> data_files() const;
+  SegmentAllocatorStats stats() const;
+
+ private:
+  struct ClassState;
+  SegmentAllocator(Env* env, std::string dir, const SegmentAllocatorOptions& options);
+  Status OpenExisting(ClassState& c, uint64_t min_size_bytes, bool adopted);
+  Status CreateFile(ClassState& c);
+  Status Grow(ClassState& c);
+  void RebuildStackIfNeeded(ClassState& c);
+  Status CheckInFile(const ObjectAddress& address, const ClassState& c) const;
+
+  Env* const env_;
+  const std::string dir_;
+  const SegmentAllocatorOptions options_;
+  mutable std::mutex mu_;
+  std::unique_ptr<ClassState> classes_[kSizeClassCount];
+  std::vector<std::string> created_files_;
+  std::unique_ptr<MmapWindowCache> windows_;
+};
+
+}  // namespace cowtree
