@@ -1,0 +1,111 @@
+// Replay of the delta log: reads frames from a start position through consecutive log files
+// and decides, at the first frame that does not verify, whether it is a torn write at the tail
+// (a crash artifact: dropped and reported) or corruption (an error). Format: log_format.h and
+// docs/log_format.md (which also has these rules with examples).
+//
+// Contract
+// - ReplayLog(env, dir, start, mode, fn, stats)
+//   * start: first file and offset. offset_bytes < 32 (the header size) means "just after the
+//     header". An offset past the file's end is Corruption (the log the caller relied on is
+//     gone). Files start.file_number, start.file_number + 1, ... are read while they exist.
+//   * Each frame that verifies is passed to fn in log order. LogRecord::payload points into a
+//     buffer that lives only during that call: copy what you keep. If fn returns an error,
+//     replay stops and returns it unchanged.
+//   * Errors: NotFound if the start file is missing; Corruption naming the file, the offset
+//     and the reason for a bad file header (every mode) or as the mode below says; IOError
+//     from the Env. *stats (optional) is filled in on success and, as far as replay got, on
+//     error.
+//   * Memory: one log file is held in memory at a time (files are bounded by the writer's
+//     rotation size plus one record).
+// - Definitions. The "bad region" starts at the first offset of a file where no verifying
+//   frame starts (bad CRC, short frame, length over limit) and ends at the file's end. It is a
+//   "zero tail" if all its bytes are zero (a preallocated region, or a size update that reached
+//   the disk without the data). A file is the "last" one if the next number does not exist.
+//   A frame "follows" the bad region if some offset inside it starts a frame whose CRC
+//   verifies (searched byte by byte, cheap header checks before the CRC).
+// - WalRecoveryMode (RocksDB's names):
+//   * kTolerateCorruptedTailRecords (default): a bad region in the last file with no frame
+//     following it is a torn write: dropped, reported (kTornTail or kZeroTail), OK. A bad
+//     region followed by a verifying frame, or a bad region in a file that is not the last
+//     one, is Corruption: bit rot must not be silently cut off.
+//     Caveat (fault model): writes issued after the last fdatasync may reach the disk in any
+//     order, so a crash can leave a hole *followed* by a frame inside the unsynced tail. That
+//     is reported as Corruption too (this mode cannot tell it from bit rot); the message names
+//     both offsets, and kPointInTimeRecovery accepts the prefix.
+//   * kAbsoluteConsistency: every file must end exactly at a frame boundary; any bad region
+//     (zero tail included) is Corruption. For stores closed cleanly.
+//   * kPointInTimeRecovery: stop at the first bad region whatever follows, report it, no error
+//     (kCorruptedFrame when frames follow or the file is not the last one). Later log files
+//     are not read; their bytes count as dropped and the caller must delete them before
+//     appending (LogWriter::OpenForAppend refuses to leave a later valid file behind).
+//   In every mode a frame whose CRC verifies but whose reserved bytes are not zero or whose
+//   type is unknown is Corruption (it was written that way: not a torn write).
+// - Torn log creation: a file after the start file that is shorter than its header or
+//   entirely zero (a crash inside LogWriter::Create) and is the last one is dropped like a torn
+//   tail (kTornTail / kZeroTail) except in kAbsoluteConsistency; stats->end stays in the
+//   previous file and stats->last_file_number names the leftover.
+// - stats->end is where a writer must resume (LogWriter::OpenForAppend(stats->end)).
+// - Thread-safety: ReplayLog is reentrant; it must not run while a LogWriter appends to the
+//   same files.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "persistence/env.h"
+#include "persistence/log_format.h"
+#include "persistence/status.h"
+
+namespace cowtree {
+
+enum class WalRecoveryMode : uint8_t {
+  kTolerateCorruptedTailRecords = 0,  // default
+  kAbsoluteConsistency = 1,
+  kPointInTimeRecovery = 2,
+};
+const char* WalRecoveryModeName(WalRecoveryMode mode);
+
+struct LogRecord {
+  LogRecordType type = LogRecordType::kCommit;
+  uint64_t epoch = 0;
+  std::string_view payload;  // valid only during the callback
+  LogPosition start;         // where the frame starts
+  LogPosition end;           // just past the frame
+};
+
+enum class ReplayStopReason : uint8_t {
+  kCleanEnd = 0,        // the last file ends exactly at a frame boundary
+  kTornTail = 1,        // a bad region (not all zero) at the tail of the last file, dropped
+  kZeroTail = 2,        // an all-zero region at the tail of the last file, dropped
+  kCorruptedFrame = 3,  // kPointInTimeRecovery only: stopped at a bad region that is not a tail
+};
+const char* ReplayStopReasonName(ReplayStopReason reason);
+
+struct ReplayStats {
+  uint64_t records_read = 0;   // frames passed to fn
+  uint64_t bytes_read = 0;     // their frame bytes (headers and CRCs included)
+  uint64_t dropped_bytes = 0;  // bytes of the bad region (+ later files in PIT mode)
+  LogPosition end;             // just past the last good frame: where a writer resumes
+  ReplayStopReason stop_reason = ReplayStopReason::kCleanEnd;
+  uint64_t last_file_number = 0;  // the highest-numbered file replay opened
+  std::string description;        // one paragraph for dump/fsck/logs
+};
+
+Status ReplayLog(Env* env, const std::string& dir, LogPosition start, WalRecoveryMode mode,
+                 const std::function<Status(const LogRecord&)>& fn, ReplayStats* stats);
+
+// True if file_bytes (a log file's whole content) is what a crash inside LogWriter::Create
+// can leave: shorter than the 32-byte header, or all zero bytes.
+bool IsTornLogFileCreation(std::string_view file_bytes);
+
+// Reads the whole file at path into *out via env (helper shared by the reader and the writer).
+Status ReadWholeFile(Env* env, const std::string& path, std::string* out);
+
+// Offset of the first frame at or after `from` in bytes whose CRC verifies (and whose header is
+// plausible), or std::string_view::npos. Used to tell a torn tail from corruption; exposed for
+// fsck and dump.
+size_t FindNextValidFrame(std::string_view bytes, size_t from);
+
+}  // namespace cowtree

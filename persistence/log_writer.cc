@@ -1,0 +1,329 @@
+#include "persistence/log_writer.h"
+
+#include <utility>
+
+#include "persistence/assert.h"
+#include "persistence/file_names.h"
+#include "persistence/log_reader.h"
+
+namespace cowtree {
+
+// Why there is no reservation to roll back: Append copies the frame into buffer_ under mu_,
+// and bytes leave buffer_ only as a whole prefix taken by one I/O owner. A failed write or
+// sync therefore never has to "un-reserve" space (the fetch_sub-after-others-appended bug of
+// lock-free reservation designs cannot happen here); it poisons the writer instead, and the
+// file's logical end is re-established by replay + OpenForAppend.
+
+LogWriter::LogWriter(Env* env, std::string dir, LogWriterOptions options,
+                     std::unique_ptr<File> file, uint64_t file_number, uint64_t file_size_bytes)
+    : env_(env), dir_(std::move(dir)), options_(options) {
+  MutexLock lock(&mu_);
+  file_ = std::move(file);
+  file_number_ = file_number;
+  buffer_offset_ = file_size_bytes;
+  written_end_ = LogPosition{file_number, file_size_bytes};
+  synced_end_ = written_end_;
+  allocated_end_bytes_ = file_size_bytes;
+}
+
+LogWriter::~LogWriter() = default;
+
+Result<std::unique_ptr<File>> LogWriter::CreateFile(Env* env, const std::string& dir,
+                                                    uint64_t number) {
+  const std::string path = JoinPath(dir, LogFileName(number));
+  if (env->FileExists(path)) {
+    std::string existing;
+    COWTREE_RETURN_IF_ERROR(ReadWholeFile(env, path, &existing));
+    if (!IsTornLogFileCreation(existing)) {
+      return Status::InvalidArgument("LogWriter: " + path + " already exists (" +
+                                     std::to_string(existing.size()) +
+                                     " bytes) and is not the leftover of a crashed creation; "
+                                     "refusing to overwrite it");
+    }
+  }
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kCreate));
+  COWTREE_RETURN_IF_ERROR(file->Truncate(0));
+  COWTREE_RETURN_IF_ERROR(file->WriteAt(0, EncodeLogFileHeader(number)));
+  COWTREE_RETURN_IF_ERROR(file->Sync());
+  COWTREE_RETURN_IF_ERROR(env->SyncDir(dir));
+  return file;
+}
+
+Result<std::unique_ptr<LogWriter>> LogWriter::Create(Env* env, std::string dir,
+                                                     uint64_t file_number,
+                                                     LogWriterOptions options) {
+  if (file_number == 0) return Status::InvalidArgument("LogWriter::Create: file number 0");
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, CreateFile(env, dir, file_number));
+  std::unique_ptr<LogWriter> writer(new LogWriter(env, std::move(dir), options, std::move(file),
+                                                  file_number, kLogFileHeaderSize));
+  {
+    MutexLock lock(&writer->mu_);
+    writer->stats_.files_created = 1;
+  }
+  return writer;
+}
+
+Result<std::unique_ptr<LogWriter>> LogWriter::OpenForAppend(Env* env, std::string dir,
+                                                            LogPosition end,
+                                                            LogWriterOptions options) {
+  if (end.file_number == 0) {
+    return Status::InvalidArgument("LogWriter::OpenForAppend: file number 0");
+  }
+  const std::string name = LogFileName(end.file_number);
+  const std::string path = JoinPath(dir, name);
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kReadWrite));
+  std::string header(kLogFileHeaderSize, '\0');
+  size_t got = 0;
+  COWTREE_RETURN_IF_ERROR(file->ReadAt(0, header.size(), header.data(), &got));
+  header.resize(got);
+  COWTREE_RETURN_IF_ERROR(VerifyLogFileHeader(header, end.file_number, path));
+  const uint64_t offset = std::max<uint64_t>(end.offset_bytes, kLogFileHeaderSize);
+  COWTREE_ASSIGN_OR_RETURN(uint64_t size, file->Size());
+  if (offset > size) {
+    return Status::Corruption(path + ": append position " + std::to_string(offset) +
+                              " is past the end of the file (" + std::to_string(size) +
+                              " bytes); expected the end reported by ReplayLog");
+  }
+  // A leftover of a crashed rotation (file end+1 without a header) would make a torn tail of
+  // this file look like corruption at the next replay: remove it. A real file there means
+  // `end` is not where replay stopped.
+  const std::string next = JoinPath(dir, LogFileName(end.file_number + 1));
+  if (env->FileExists(next)) {
+    std::string bytes;
+    COWTREE_RETURN_IF_ERROR(ReadWholeFile(env, next, &bytes));
+    if (!IsTornLogFileCreation(bytes)) {
+      return Status::InvalidArgument("LogWriter::OpenForAppend at " + end.ToString() + ": " + next +
+                                     " exists with data; appending to " + name +
+                                     " would leave records after a gap (delete later log files "
+                                     "first, e.g. after point-in-time recovery)");
+    }
+    COWTREE_RETURN_IF_ERROR(env->DeleteFile(next));
+    COWTREE_RETURN_IF_ERROR(env->SyncDir(dir));
+  }
+  // Drop the tail replay did not accept, and make the new logical end durable before any
+  // append lands after it.
+  COWTREE_RETURN_IF_ERROR(file->Truncate(offset));
+  COWTREE_RETURN_IF_ERROR(file->Sync());
+  return std::unique_ptr<LogWriter>(
+      new LogWriter(env, std::move(dir), options, std::move(file), end.file_number, offset));
+}
+
+Status LogWriter::Poison(const Status& cause) {
+  if (poison_.ok()) {
+    poison_ = Status::Poisoned(
+        "log writer poisoned by an earlier failure (writes refused until "
+        "the log is replayed and reopened): " +
+        cause.ToString());
+  }
+  io_done_.SignalAll();
+  return poison_;
+}
+
+Status LogWriter::CheckUsable() const {
+  if (!poison_.ok()) return poison_;
+  if (closed_) return Status::InvalidArgument("log writer for " + dir_ + " is closed");
+  return Status::OK();
+}
+
+void LogWriter::WaitForIo() {
+  while (io_in_progress_) io_done_.Wait(&mu_);
+}
+
+void LogWriter::MaybePreallocate(File* file, uint64_t offset_bytes, uint64_t length_bytes) {
+  const uint64_t step = options_.preallocate_bytes;
+  const uint64_t need = offset_bytes + length_bytes;
+  if (step == 0 || need <= allocated_end_bytes_) return;
+  const uint64_t new_end = (need + step - 1) / step * step;
+  // KEEP_SIZE: blocks are reserved but the visible size (the logical end) does not move.
+  // A failure is ignored: preallocation is a hint, and a real ENOSPC shows up on the write.
+  (void)file->Allocate(allocated_end_bytes_, new_end - allocated_end_bytes_, /*keep_size=*/true);
+  allocated_end_bytes_ = new_end;
+}
+
+Result<LogPosition> LogWriter::Append(LogRecordType type, uint64_t epoch,
+                                      std::string_view payload) {
+  if (payload.size() > kLogRecordPayloadMax) {
+    return Status::InvalidArgument("LogWriter::Append: payload of " +
+                                   std::to_string(payload.size()) + " bytes exceeds the limit " +
+                                   std::to_string(kLogRecordPayloadMax));
+  }
+  if (!IsValidLogRecordType(static_cast<uint8_t>(type))) {
+    return Status::InvalidArgument("LogWriter::Append: unknown record type " +
+                                   std::to_string(static_cast<unsigned>(type)));
+  }
+  // Encode (copy + CRC) outside the mutex; only the append to the buffer is serialized.
+  std::string frame;
+  frame.reserve(FrameSizeBytes(payload.size()));
+  EncodeFrame(type, epoch, payload, &frame);
+
+  MutexLock lock(&mu_);
+  while (true) {
+    COWTREE_RETURN_IF_ERROR(CheckUsable());
+    const uint64_t end_offset = buffer_offset_ + buffer_.size();
+    const bool file_has_records = end_offset > kLogFileHeaderSize;
+    if (!file_has_records || end_offset + frame.size() <= options_.file_size_max_bytes) break;
+    if (io_in_progress_) {
+      io_done_.Wait(&mu_);
+      continue;  // re-check: others may have appended or rotated meanwhile
+    }
+    COWTREE_RETURN_IF_ERROR(RotateLocked());
+  }
+  buffer_.append(frame);
+  stats_.records_appended += 1;
+  return LogPosition{file_number_, buffer_offset_ + buffer_.size()};
+}
+
+Status LogWriter::RotateLocked() {
+  COWTREE_ASSERT(!io_in_progress_);
+  Status st;
+  if (!buffer_.empty()) {
+    MaybePreallocate(file_.get(), buffer_offset_, buffer_.size());
+    st = file_->WriteAtAndSync(buffer_offset_, buffer_);
+    stats_.writes += 1;
+    stats_.syncs += 1;
+  } else if (synced_end_ < written_end_) {
+    st = file_->Sync();
+    stats_.syncs += 1;
+  }
+  if (!st.ok()) return Poison(st);
+  buffer_offset_ += buffer_.size();
+  buffer_.clear();
+  written_end_ = LogPosition{file_number_, buffer_offset_};
+  synced_end_ = written_end_;
+
+  const uint64_t next = file_number_ + 1;
+  Result<std::unique_ptr<File>> file = CreateFile(env_, dir_, next);
+  if (!file.ok()) return Poison(file.status());
+  file_ = std::move(file).value();
+  file_number_ = next;
+  buffer_offset_ = kLogFileHeaderSize;
+  written_end_ = LogPosition{next, kLogFileHeaderSize};
+  synced_end_ = written_end_;
+  allocated_end_bytes_ = kLogFileHeaderSize;
+  stats_.files_created += 1;
+  return Status::OK();
+}
+
+Status LogWriter::Flush() {
+  std::string data;
+  uint64_t offset = 0;
+  uint64_t number = 0;
+  File* file = nullptr;
+  {
+    MutexLock lock(&mu_);
+    while (true) {
+      COWTREE_RETURN_IF_ERROR(CheckUsable());
+      if (!io_in_progress_) break;
+      io_done_.Wait(&mu_);
+    }
+    if (buffer_.empty()) return Status::OK();
+    data.swap(buffer_);
+    offset = buffer_offset_;
+    buffer_offset_ += data.size();
+    number = file_number_;
+    file = file_.get();
+    io_in_progress_ = true;
+  }
+  MaybePreallocate(file, offset, data.size());
+  const Status st = file->WriteAt(offset, data);
+  MutexLock lock(&mu_);
+  io_in_progress_ = false;
+  io_done_.SignalAll();
+  stats_.writes += 1;
+  if (!st.ok()) return Poison(st);
+  written_end_ = LogPosition{number, offset + data.size()};
+  return Status::OK();
+}
+
+Status LogWriter::Sync(LogPosition upto) {
+  std::string data;
+  uint64_t offset = 0;
+  LogPosition target;
+  File* file = nullptr;
+  {
+    MutexLock lock(&mu_);
+    stats_.sync_requests += 1;
+    while (true) {
+      COWTREE_RETURN_IF_ERROR(CheckUsable());
+      if (upto <= synced_end_) return Status::OK();  // a leader's sync covered us
+      const LogPosition end{file_number_, buffer_offset_ + buffer_.size()};
+      if (end < upto) {
+        return Status::InvalidArgument("LogWriter::Sync: position " + upto.ToString() +
+                                       " is past the appended end " + end.ToString());
+      }
+      if (!io_in_progress_) break;
+      io_done_.Wait(&mu_);  // follower: a leader is writing; it may cover us
+    }
+    // Leader: take everything appended so far, so that one fdatasync covers every waiter.
+    data.swap(buffer_);
+    offset = buffer_offset_;
+    buffer_offset_ += data.size();
+    target = LogPosition{file_number_, buffer_offset_};
+    file = file_.get();
+    io_in_progress_ = true;
+  }
+  Status st;
+  if (data.empty()) {
+    st = file->Sync();  // bytes already written by Flush; only the fdatasync is missing
+  } else {
+    MaybePreallocate(file, offset, data.size());
+    st = file->WriteAtAndSync(offset, data);
+  }
+  MutexLock lock(&mu_);
+  io_in_progress_ = false;
+  io_done_.SignalAll();
+  stats_.syncs += 1;
+  if (!data.empty()) stats_.writes += 1;
+  if (!st.ok()) return Poison(st);  // never retried: see the header
+  written_end_ = target;
+  synced_end_ = target;
+  return Status::OK();
+}
+
+Status LogWriter::Close() {
+  LogPosition upto;
+  {
+    MutexLock lock(&mu_);
+    if (!poison_.ok()) return poison_;
+    if (closed_) return Status::OK();
+    upto = LogPosition{file_number_, buffer_offset_ + buffer_.size()};
+  }
+  COWTREE_RETURN_IF_ERROR(Sync(upto));
+  MutexLock lock(&mu_);
+  WaitForIo();
+  if (!poison_.ok()) return poison_;
+  if (buffer_.empty() && synced_end_ == LogPosition{file_number_, buffer_offset_}) {
+    closed_ = true;
+    file_.reset();
+    return Status::OK();
+  }
+  // Someone appended while we were closing: their records are not durable.
+  return Status::InvalidArgument("LogWriter::Close: records appended concurrently with Close");
+}
+
+LogPosition LogWriter::end() const {
+  MutexLock lock(&mu_);
+  return LogPosition{file_number_, buffer_offset_ + buffer_.size()};
+}
+
+LogPosition LogWriter::written_end() const {
+  MutexLock lock(&mu_);
+  return written_end_;
+}
+
+LogPosition LogWriter::synced_end() const {
+  MutexLock lock(&mu_);
+  return synced_end_;
+}
+
+Status LogWriter::poison() const {
+  MutexLock lock(&mu_);
+  return poison_;
+}
+
+LogWriterStats LogWriter::stats() const {
+  MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace cowtree

@@ -1,0 +1,141 @@
+// LogWriter: appends framed records to the delta log (format: log_format.h,
+// docs/log_format.md), rotates files by size, and makes records durable with group commit.
+//
+// Contract
+// - Create(env, dir, file_number, options): starts log file `file_number` (>= 1): creates it,
+//   writes the 32-byte header, fdatasync, SyncDir(dir). Refuses (InvalidArgument) to replace
+//   an existing file that has a valid header; a leftover of a crashed Create (shorter than the
+//   header or all zero, see IsTornLogFileCreation) is replaced.
+// - OpenForAppend(env, dir, end, options): resumes an existing log at `end`, which must be the
+//   position ReplayLog reported (ReplayStats::end). Verifies the header, TRUNCATES the file to
+//   end.offset_bytes (offset < 32 means just after the header) — dropping the torn or zero
+//   tail replay found — and fdatasyncs, so later appends never land after a gap. Deletes a
+//   leftover of a crashed Create of file end.file_number + 1 (and SyncDir); refuses
+//   (InvalidArgument) if that file exists with a valid header (it would be replayed after a
+//   gap). Corruption for a bad header or an end past the file's size.
+// - Append(type, epoch, payload) -> position just past the record. Copies the frame into an
+//   in-process buffer (no I/O except at rotation) and returns. payload.size() must be
+//   <= kLogRecordPayloadMax (InvalidArgument otherwise). Rotation: if the record would make the
+//   current file larger than file_size_max_bytes and the file holds at least one record, the
+//   current file is flushed and fdatasync'd, then file_number + 1 is created (header,
+//   fdatasync, SyncDir) and the record goes there: a record never spans files; a record larger
+//   than the limit gets a file of its own.
+// - Flush(): hands every buffered byte to the OS with one WriteAt (large sequential appends).
+//   Survives a process crash afterwards, not a power loss.
+// - Sync(upto): returns once every record ending at or before `upto` is durable
+//   (fdatasync'd). Group commit: one caller (the leader) takes ALL buffered bytes and issues
+//   File::WriteAtAndSync (one linked io_uring write+fdatasync in the POSIX Env) outside the
+//   mutex; callers arriving meanwhile wait on a condition variable; when the leader finishes,
+//   every caller whose position it covered returns without a sync of its own, and the next
+//   uncovered one leads the next round with everything appended meanwhile. `upto` past end()
+//   is InvalidArgument.
+// - Failure semantics: after ANY failed write, fdatasync, truncate or file creation the writer
+//   is POISONED: that call and every later Append/Flush/Sync/Close return the same Status
+//   with code kPoisoned, whose message keeps the original text ("... IOError: fdatasync ...:
+//   Input/output error"). fdatasync is never retried: after a failed fdatasync the kernel may
+//   have dropped the dirty pages, so a retry could report success for data that is gone. Only
+//   a new writer (after replay) can continue. fallocate failures are ignored (preallocation
+//   is a hint; a real ENOSPC surfaces on the write).
+// - Preallocation: the file is extended with fallocate(FALLOC_FL_KEEP_SIZE) in steps of
+//   preallocate_bytes, so the visible size (= the logical end) never moves ahead of the data.
+// - Close(): flush + fdatasync everything appended; later calls return InvalidArgument
+//   (or the poison). The destructor does no I/O: records not yet synced may be lost.
+// - Thread-safety: every method may be called from any thread concurrently. An internal
+//   mutex guards the buffer and positions; file I/O runs outside it except at rotation and in
+//   Create/OpenForAppend/Close. Positions are ordered (file_number, offset_bytes).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "persistence/env.h"
+#include "persistence/log_format.h"
+#include "persistence/status.h"
+#include "persistence/thread_annotations.h"
+
+namespace cowtree {
+
+struct LogWriterOptions {
+  // Rotate to the next file when a record would grow the current one past this size.
+  uint64_t file_size_max_bytes = 64ull << 20;
+  // fallocate(KEEP_SIZE) step; 0 disables preallocation.
+  uint64_t preallocate_bytes = 4ull << 20;
+};
+
+// Counters for tests and `cowtree stat`; read with LogWriter::stats().
+struct LogWriterStats {
+  uint64_t records_appended = 0;
+  uint64_t writes = 0;         // WriteAt / WriteAtAndSync calls (one per flush or leader)
+  uint64_t syncs = 0;          // fdatasyncs issued (WriteAtAndSync counts as one)
+  uint64_t sync_requests = 0;  // Sync() calls
+  uint64_t files_created = 0;  // by Create and rotation
+};
+
+class LogWriter {
+ public:
+  static Result<std::unique_ptr<LogWriter>> Create(Env* env, std::string dir, uint64_t file_number,
+                                                   LogWriterOptions options = {});
+  static Result<std::unique_ptr<LogWriter>> OpenForAppend(Env* env, std::string dir,
+                                                          LogPosition end,
+                                                          LogWriterOptions options = {});
+  ~LogWriter();
+  LogWriter(const LogWriter&) = delete;
+  LogWriter& operator=(const LogWriter&) = delete;
+
+  Result<LogPosition> Append(LogRecordType type, uint64_t epoch, std::string_view payload)
+      COWTREE_EXCLUDES(mu_);
+  Status Flush() COWTREE_EXCLUDES(mu_);
+  Status Sync(LogPosition upto) COWTREE_EXCLUDES(mu_);
+  Status Close() COWTREE_EXCLUDES(mu_);
+
+  LogPosition end() const COWTREE_EXCLUDES(mu_);          // appended (maybe only buffered)
+  LogPosition written_end() const COWTREE_EXCLUDES(mu_);  // handed to the OS
+  LogPosition synced_end() const COWTREE_EXCLUDES(mu_);   // durable
+  // OK, or the poison (code kPoisoned) once a write or sync failed.
+  Status poison() const COWTREE_EXCLUDES(mu_);
+  LogWriterStats stats() const COWTREE_EXCLUDES(mu_);
+
+ private:
+  LogWriter(Env* env, std::string dir, LogWriterOptions options, std::unique_ptr<File> file,
+            uint64_t file_number, uint64_t file_size_bytes);
+
+  // Creates log file `number` with its header, fdatasync, SyncDir.
+  static Result<std::unique_ptr<File>> CreateFile(Env* env, const std::string& dir,
+                                                  uint64_t number);
+  // Records the first failure and returns the poison status.
+  Status Poison(const Status& cause) COWTREE_REQUIRES(mu_);
+  Status CheckUsable() const COWTREE_REQUIRES(mu_);
+  // Waits until no leader is doing I/O outside the mutex.
+  void WaitForIo() COWTREE_REQUIRES(mu_);
+  // Flushes + fdatasyncs the current file and starts the next one. Runs I/O under mu_.
+  Status RotateLocked() COWTREE_REQUIRES(mu_);
+  // fallocate(KEEP_SIZE) ahead of [offset, offset + length). Called by the I/O owner only.
+  void MaybePreallocate(File* file, uint64_t offset_bytes, uint64_t length_bytes);
+
+  Env* const env_;
+  const std::string dir_;
+  const LogWriterOptions options_;
+
+  mutable Mutex mu_;
+  CondVar io_done_;
+  // The current file. Replaced only by RotateLocked, which first waits until no leader is using
+  // it outside the mutex (io_in_progress_ == false).
+  std::unique_ptr<File> file_ COWTREE_GUARDED_BY(mu_);
+  uint64_t file_number_ COWTREE_GUARDED_BY(mu_);
+  // Bytes appended but not yet handed to the OS; they belong at buffer_offset_ of file_.
+  std::string buffer_ COWTREE_GUARDED_BY(mu_);
+  uint64_t buffer_offset_ COWTREE_GUARDED_BY(mu_);
+  bool io_in_progress_ COWTREE_GUARDED_BY(mu_) = false;
+  LogPosition written_end_ COWTREE_GUARDED_BY(mu_);
+  LogPosition synced_end_ COWTREE_GUARDED_BY(mu_);
+  // Only the thread that owns the I/O (io_in_progress_ set by it, or mu_ held during rotation)
+  // touches allocated_end_bytes_, so it needs no lock of its own.
+  uint64_t allocated_end_bytes_ = 0;
+  Status poison_ COWTREE_GUARDED_BY(mu_);
+  bool closed_ COWTREE_GUARDED_BY(mu_) = false;
+  LogWriterStats stats_ COWTREE_GUARDED_BY(mu_);
+};
+
+}  // namespace cowtree

@@ -1,0 +1,491 @@
+// Tests of LogWriter (persistence/log_writer.h): append/flush/sync positions, reopen at the
+// replay end (the preallocation pitfall), rotation, group commit, poisoning after a failed
+// fdatasync or write (a tiny fault-injecting Env defined here), and Create/OpenForAppend
+// refusals.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "persistence/file_names.h"
+#include "persistence/log_reader.h"
+#include "persistence/log_writer.h"
+
+namespace cowtree {
+namespace {
+
+// ---- A minimal fault-injecting Env: forwards to Env::Default(), can fail or slow down
+// fdatasync and writes of every file it opened. (The full one lives in testutil/.) ----
+struct Faults {
+  std::atomic<bool> fail_sync{false};
+  std::atomic<bool> fail_write_nospace{false};
+  std::atomic<int> sync_delay_us{0};
+  std::atomic<int> syncs{0};  // fdatasyncs that reached the wrapper (incl. WriteAtAndSync)
+};
+
+class FaultyFile final : public File {
+ public:
+  FaultyFile(std::unique_ptr<File> base, Faults* faults)
+      : base_(std::move(base)), faults_(faults) {}
+  Status ReadAt(uint64_t offset, size_t length, char* out, size_t* read) override {
+    return base_->ReadAt(offset, length, out, read);
+  }
+  Status WriteAt(uint64_t offset, std::string_view data) override {
+    if (faults_->fail_write_nospace) {
+      return Status::FromErrno("pwrite " + path() + " at offset " + std::to_string(offset), ENOSPC);
+    }
+    return base_->WriteAt(offset, data);
+  }
+  Status Sync() override {
+    faults_->syncs += 1;
+    if (int us = faults_->sync_delay_us.load(); us > 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(us));
+    }
+    if (faults_->fail_sync) return Status::FromErrno("fdatasync " + path(), EIO);
+    return base_->Sync();
+  }
+  Status WriteAtAndSync(uint64_t offset, std::string_view data) override {
+    COWTREE_RETURN_IF_ERROR(WriteAt(offset, data));
+    return Sync();
+  }
+  Result<uint64_t> Size() override { return base_->Size(); }
+  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
+  Status Allocate(uint64_t offset, uint64_t length, bool keep_size) override {
+    return base_->Allocate(offset, length, keep_size);
+  }
+  Status PunchHole(uint64_t offset, uint64_t length) override {
+    return base_->PunchHole(offset, length);
+  }
+  Result<std::unique_ptr<MappedRegion>> Map(uint64_t offset, size_t length) override {
+    return base_->Map(offset, length);
+  }
+  const std::string& path() const override { return base_->path(); }
+
+ private:
+  std::unique_ptr<File> base_;
+  Faults* faults_;
+};
+
+class FaultyEnv final : public Env {
+ public:
+  Faults faults;
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) override {
+    COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> f, base_->OpenFile(path, mode));
+    return std::unique_ptr<File>(new FaultyFile(std::move(f), &faults));
+  }
+  Status DeleteFile(const std::string& p) override { return base_->DeleteFile(p); }
+  Status RenameFile(const std::string& a, const std::string& b) override {
+    return base_->RenameFile(a, b);
+  }
+  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
+  Status CreateDir(const std::string& d) override { return base_->CreateDir(d); }
+  Status ListDir(const std::string& d, std::vector<std::string>* n) override {
+    return base_->ListDir(d, n);
+  }
+  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
+  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
+    return base_->LockFile(p);
+  }
+  uint64_t NowMicros() override { return base_->NowMicros(); }
+
+ private:
+  Env* base_ = Env::Default();
+};
+
+class LogWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cowtree_log_writer_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+
+  std::string Path(uint64_t number) const { return JoinPath(dir_, LogFileName(number)); }
+  uint64_t FileSize(uint64_t number) { return *env_->FileSize(Path(number)); }
+
+  std::unique_ptr<LogWriter> Create(LogWriterOptions options = {}, Env* env = nullptr) {
+    auto w = LogWriter::Create(env ? env : env_, dir_, 1, options);
+    EXPECT_TRUE(w.ok()) << w.status().ToString();
+    return w.ok() ? std::move(w).value() : nullptr;
+  }
+
+  struct Replayed {
+    std::vector<std::string> payloads;
+    std::vector<LogRecord> records;  // payload views invalid after replay: use payloads
+    ReplayStats stats;
+    Status status;
+  };
+  Replayed Replay(LogPosition start = {1, 0},
+                  WalRecoveryMode mode = WalRecoveryMode::kTolerateCorruptedTailRecords) {
+    Replayed r;
+    r.status = ReplayLog(
+        env_, dir_, start, mode,
+        [&r](const LogRecord& rec) {
+          r.payloads.emplace_back(rec.payload);
+          r.records.push_back(rec);
+          return Status::OK();
+        },
+        &r.stats);
+    return r;
+  }
+
+  Env* env_ = Env::Default();
+  std::string dir_;
+};
+
+TEST_F(LogWriterTest, AppendSyncReplayRoundTrip) {
+  auto w = Create();
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->end(), (LogPosition{1, kLogFileHeaderSize}));
+  auto p1 = w->Append(LogRecordType::kCommit, 5, "first");
+  auto p2 = w->Append(LogRecordType::kCatalog, 6, "");
+  auto p3 = w->Append(LogRecordType::kOtDelta, 4, std::string(1000, 'x'));
+  ASSERT_TRUE(p1.ok() && p2.ok() && p3.ok());
+  EXPECT_EQ(*p1, (LogPosition{1, 32 + 25}));
+  EXPECT_EQ(*p2, (LogPosition{1, 32 + 25 + 20}));
+  EXPECT_EQ(w->written_end(), (LogPosition{1, 32}));  // only buffered so far
+  ASSERT_TRUE(w->Sync(*p3).ok());
+  EXPECT_EQ(w->synced_end(), *p3);
+  EXPECT_EQ(w->written_end(), *p3);
+  EXPECT_EQ(FileSize(1), p3->offset_bytes);
+
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_EQ(r.payloads.size(), 3u);
+  EXPECT_EQ(r.payloads[0], "first");
+  EXPECT_EQ(r.payloads[1], "");
+  EXPECT_EQ(r.payloads[2], std::string(1000, 'x'));
+  EXPECT_EQ(r.records[1].type, LogRecordType::kCatalog);
+  EXPECT_EQ(r.records[2].epoch, 4u);
+  EXPECT_EQ(r.records[0].start, (LogPosition{1, 32}));
+  EXPECT_EQ(r.records[0].end, *p1);
+  EXPECT_EQ(r.records[2].end, *p3);
+  EXPECT_EQ(r.stats.end, *p3);
+  EXPECT_EQ(r.stats.stop_reason, ReplayStopReason::kCleanEnd);
+  EXPECT_EQ(r.stats.records_read, 3u);
+  EXPECT_EQ(r.stats.dropped_bytes, 0u);
+  EXPECT_EQ(r.stats.last_file_number, 1u);
+}
+
+TEST_F(LogWriterTest, FlushWritesWithoutSyncThenSyncOnlySyncs) {
+  auto w = Create();
+  auto p = w->Append(LogRecordType::kCommit, 1, "abc");
+  ASSERT_TRUE(w->Flush().ok());
+  EXPECT_EQ(w->written_end(), *p);
+  EXPECT_LT(w->synced_end(), *p);
+  EXPECT_EQ(FileSize(1), p->offset_bytes);
+  ASSERT_TRUE(w->Sync(*p).ok());
+  EXPECT_EQ(w->synced_end(), *p);
+  const LogWriterStats s = w->stats();
+  EXPECT_EQ(s.writes, 1u);  // the Sync did not write again
+  EXPECT_EQ(s.syncs, 1u);
+  ASSERT_TRUE(w->Sync(*p).ok());  // already covered: no new fdatasync
+  EXPECT_EQ(w->stats().syncs, 1u);
+}
+
+// The pitfall of DESIGN.md: a preallocated log reopened at its visible end must not append
+// after a zero tail. With KEEP_SIZE the visible size is the logical end.
+TEST_F(LogWriterTest, ReopenThenAppendThenReopenWithPreallocation) {
+  LogWriterOptions options;
+  options.preallocate_bytes = 1 << 20;
+  auto w = Create(options);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(w->Append(LogRecordType::kCommit, i, "a").ok());
+  ASSERT_TRUE(w->Close().ok());
+  const LogPosition end1 = w->synced_end();
+  w.reset();
+  EXPECT_EQ(FileSize(1), end1.offset_bytes);  // preallocation did not move the visible end
+
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_EQ(r.stats.end, end1);
+  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end, options);
+  ASSERT_TRUE(w2.ok()) << w2.status().ToString();
+  for (int i = 10; i < 20; ++i) {
+    ASSERT_TRUE((*w2)->Append(LogRecordType::kCommit, i, "b").ok());
+  }
+  ASSERT_TRUE((*w2)->Close().ok());
+
+  r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_EQ(r.records.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(r.records[i].epoch, static_cast<uint64_t>(i));
+  EXPECT_EQ(r.stats.stop_reason, ReplayStopReason::kCleanEnd);
+}
+
+// The same pitfall when something DID extend the visible size with zeros (fallocate without
+// KEEP_SIZE, or a size update that reached the disk without the data): replay reports a zero
+// tail, OpenForAppend truncates it, and the next replay sees every record.
+TEST_F(LogWriterTest, ZeroTailIsTruncatedBeforeAppending) {
+  auto w = Create();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(w->Append(LogRecordType::kCommit, i, "x").ok());
+  ASSERT_TRUE(w->Close().ok());
+  const LogPosition end1 = w->synced_end();
+  {
+    auto f = env_->OpenFile(Path(1), OpenMode::kReadWrite);
+    ASSERT_TRUE((*f)->Allocate(end1.offset_bytes, 65536, /*keep_size=*/false).ok());
+  }
+  EXPECT_EQ(FileSize(1), end1.offset_bytes + 65536);
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.stats.stop_reason, ReplayStopReason::kZeroTail);
+  EXPECT_EQ(r.stats.dropped_bytes, 65536u);
+  EXPECT_EQ(r.stats.end, end1);
+
+  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end);
+  ASSERT_TRUE(w2.ok()) << w2.status().ToString();
+  EXPECT_EQ(FileSize(1), end1.offset_bytes);
+  ASSERT_TRUE((*w2)->Append(LogRecordType::kCommit, 3, "y").ok());
+  ASSERT_TRUE((*w2)->Close().ok());
+  r = Replay();
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.records.size(), 4u);
+  EXPECT_EQ(r.stats.stop_reason, ReplayStopReason::kCleanEnd);
+}
+
+TEST_F(LogWriterTest, TornTailIsTruncatedBeforeAppending) {
+  auto w = Create();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(w->Append(LogRecordType::kCommit, i, "payload").ok());
+  ASSERT_TRUE(w->Close().ok());
+  {
+    auto f = env_->OpenFile(Path(1), OpenMode::kReadWrite);
+    ASSERT_TRUE((*f)->Truncate(FileSize(1) - 10).ok());  // tear the last frame
+  }
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.records.size(), 2u);
+  EXPECT_EQ(r.stats.stop_reason, ReplayStopReason::kTornTail);
+  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end);
+  ASSERT_TRUE(w2.ok());
+  ASSERT_TRUE((*w2)->Append(LogRecordType::kCommit, 9, "after").ok());
+  ASSERT_TRUE((*w2)->Close().ok());
+  r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_EQ(r.payloads.size(), 3u);
+  EXPECT_EQ(r.payloads[2], "after");
+}
+
+TEST_F(LogWriterTest, RotationNeverSplitsARecord) {
+  LogWriterOptions options;
+  options.file_size_max_bytes = 1024;
+  options.preallocate_bytes = 4096;
+  auto w = Create(options);
+  std::vector<LogPosition> ends;
+  for (int i = 0; i < 100; ++i) {
+    auto p =
+        w->Append(LogRecordType::kCommit, i, std::string(100, static_cast<char>('a' + i % 26)));
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    ends.push_back(*p);
+    if (i % 7 == 0) {
+      ASSERT_TRUE(w->Sync(*p).ok());
+    }
+  }
+  // A record larger than the limit gets a file of its own.
+  auto big = w->Append(LogRecordType::kOtDelta, 100, std::string(3000, 'B'));
+  ASSERT_TRUE(big.ok());
+  auto after = w->Append(LogRecordType::kCommit, 101, "after");
+  ASSERT_TRUE(after.ok());
+  ASSERT_TRUE(w->Close().ok());
+  EXPECT_EQ(big->offset_bytes, 32 + FrameSizeBytes(3000));
+  EXPECT_EQ(after->file_number, big->file_number + 1);
+
+  const uint64_t last = after->file_number;
+  EXPECT_GE(last, 10u);
+  EXPECT_EQ(w->stats().files_created, last);
+  for (uint64_t n = 1; n < big->file_number; ++n) EXPECT_LE(FileSize(n), 1024u) << n;
+
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_EQ(r.records.size(), 102u);
+  for (size_t i = 0; i < 100; ++i) {
+    EXPECT_EQ(r.records[i].end, ends[i]);
+    EXPECT_EQ(r.records[i].start.file_number, r.records[i].end.file_number);
+    EXPECT_EQ(r.records[i].epoch, i);
+  }
+  EXPECT_EQ(r.payloads[100], std::string(3000, 'B'));
+  EXPECT_EQ(r.stats.end, *after);
+  EXPECT_EQ(r.stats.last_file_number, last);
+
+  // Replay from the middle of the chain.
+  r = Replay(LogPosition{ends[50].file_number, 0});
+  ASSERT_TRUE(r.status.ok());
+  EXPECT_EQ(r.stats.end, *after);
+  EXPECT_LT(r.records.size(), 102u);
+}
+
+void GroupCommit(LogWriter* w, int threads, int commits_per_thread) {
+  std::vector<std::thread> pool;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < commits_per_thread; ++i) {
+        const std::string payload = std::to_string(t) + ":" + std::to_string(i);
+        auto p = w->Append(LogRecordType::kCommit, static_cast<uint64_t>(t * 1000 + i), payload);
+        if (!p.ok() || !w->Sync(*p).ok() || w->synced_end() < *p) failures += 1;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST_F(LogWriterTest, GroupCommitSharesFdatasync) {
+  FaultyEnv env;
+  env.faults.sync_delay_us = 2000;  // a slow disk makes followers queue up behind the leader
+  auto w = Create({}, &env);
+  constexpr int kThreads = 8, kCommits = 25;
+  GroupCommit(w.get(), kThreads, kCommits);
+  const LogWriterStats s = w->stats();
+  EXPECT_EQ(s.sync_requests, static_cast<uint64_t>(kThreads * kCommits));
+  EXPECT_LT(s.syncs, static_cast<uint64_t>(kThreads * kCommits) / 2) << "no group commit";
+  ASSERT_TRUE(w->Close().ok());
+
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  std::set<std::string> seen(r.payloads.begin(), r.payloads.end());
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kCommits));
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kCommits; ++i) {
+      EXPECT_TRUE(seen.count(std::to_string(t) + ":" + std::to_string(i))) << t << ":" << i;
+    }
+  }
+}
+
+TEST_F(LogWriterTest, GroupCommitOnRealEnvWithRotation) {
+  LogWriterOptions options;
+  options.file_size_max_bytes = 4096;
+  auto w = Create(options);
+  GroupCommit(w.get(), 4, 50);
+  EXPECT_LE(w->stats().syncs, 200u + w->stats().files_created);
+  ASSERT_TRUE(w->Close().ok());
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.records.size(), 200u);
+  EXPECT_GT(r.stats.last_file_number, 1u);
+}
+
+TEST_F(LogWriterTest, FailedSyncPoisonsAndIsNeverRetried) {
+  FaultyEnv env;
+  auto w = Create({}, &env);
+  auto p = w->Append(LogRecordType::kCommit, 1, "lost");
+  ASSERT_TRUE(p.ok());
+  env.faults.fail_sync = true;
+  const int syncs_before = env.faults.syncs;
+  Status st = w->Sync(*p);
+  ASSERT_TRUE(st.IsPoisoned()) << st.ToString();
+  EXPECT_NE(st.message().find("fdatasync"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("Input/output error"), std::string::npos) << st.message();
+  EXPECT_EQ(env.faults.syncs, syncs_before + 1);
+
+  env.faults.fail_sync = false;  // even if the disk "recovers", nothing is retried
+  auto again = w->Append(LogRecordType::kCommit, 2, "refused");
+  EXPECT_TRUE(again.status().IsPoisoned());
+  EXPECT_EQ(again.status().message(), st.message());
+  EXPECT_EQ(w->Flush().message(), st.message());
+  EXPECT_TRUE(w->Sync(*p).IsPoisoned());
+  EXPECT_TRUE(w->Close().IsPoisoned());
+  EXPECT_TRUE(w->poison().IsPoisoned());
+  EXPECT_EQ(env.faults.syncs, syncs_before + 1) << "fdatasync was retried after EIO";
+  EXPECT_LT(w->synced_end(), *p);
+}
+
+TEST_F(LogWriterTest, FailedWritePoisonsWithNoSpaceText) {
+  FaultyEnv env;
+  auto w = Create({}, &env);
+  ASSERT_TRUE(w->Append(LogRecordType::kCommit, 1, "x").ok());
+  env.faults.fail_write_nospace = true;
+  Status st = w->Flush();
+  ASSERT_TRUE(st.IsPoisoned()) << st.ToString();
+  EXPECT_NE(st.message().find("NoSpace"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("No space left"), std::string::npos) << st.message();
+  env.faults.fail_write_nospace = false;
+  EXPECT_TRUE(w->Append(LogRecordType::kCommit, 2, "y").status().IsPoisoned());
+  EXPECT_TRUE(w->Sync(w->end()).IsPoisoned());
+}
+
+TEST_F(LogWriterTest, FailedSyncWakesWaitingFollowers) {
+  FaultyEnv env;
+  env.faults.sync_delay_us = 20000;
+  auto w = Create({}, &env);
+  env.faults.fail_sync = true;
+  const int syncs_before = env.faults.syncs;  // the header's fdatasync in Create
+  std::vector<std::thread> pool;
+  std::atomic<int> poisoned{0};
+  for (int t = 0; t < 4; ++t) {
+    pool.emplace_back([&] {
+      auto p = w->Append(LogRecordType::kCommit, 1, "z");
+      if (!p.ok()) {
+        poisoned += p.status().IsPoisoned() ? 1 : 0;
+        return;
+      }
+      poisoned += w->Sync(*p).IsPoisoned() ? 1 : 0;
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(poisoned.load(), 4);
+  EXPECT_EQ(env.faults.syncs.load(), syncs_before + 1);
+}
+
+TEST_F(LogWriterTest, ArgumentErrors) {
+  auto w = Create();
+  EXPECT_TRUE(w->Sync(LogPosition{1, 1000}).IsInvalidArgument());
+  EXPECT_TRUE(w->Sync(LogPosition{2, 32}).IsInvalidArgument());
+  std::string huge(static_cast<size_t>(kLogRecordPayloadMax) + 1, 'h');
+  EXPECT_TRUE(w->Append(LogRecordType::kCommit, 1, huge).status().IsInvalidArgument());
+  EXPECT_TRUE(w->Append(static_cast<LogRecordType>(9), 1, "x").status().IsInvalidArgument());
+  ASSERT_TRUE(w->Close().ok());
+  EXPECT_TRUE(w->Close().ok());
+  EXPECT_TRUE(w->Append(LogRecordType::kCommit, 1, "x").status().IsInvalidArgument());
+  EXPECT_TRUE(LogWriter::Create(env_, dir_, 0).status().IsInvalidArgument());
+}
+
+TEST_F(LogWriterTest, CreateRefusesALiveFileButReplacesATornCreation) {
+  auto w = Create();
+  ASSERT_TRUE(w->Close().ok());
+  auto again = LogWriter::Create(env_, dir_, 1);
+  EXPECT_TRUE(again.status().IsInvalidArgument()) << again.status().ToString();
+  // A crash inside Create can leave an empty or all-zero file: replaced.
+  ASSERT_TRUE(env_->WriteStringToFileSync(Path(2), std::string(20, '\0')).ok());
+  auto w2 = LogWriter::Create(env_, dir_, 2);
+  ASSERT_TRUE(w2.ok()) << w2.status().ToString();
+  EXPECT_EQ(FileSize(2), kLogFileHeaderSize);
+}
+
+TEST_F(LogWriterTest, OpenForAppendHandlesTheNextFile) {
+  auto w = Create();
+  ASSERT_TRUE(w->Append(LogRecordType::kCommit, 1, "x").ok());
+  ASSERT_TRUE(w->Close().ok());
+  const LogPosition end = w->synced_end();
+  // Leftover of a crashed rotation: deleted so that file 1 is the tail again.
+  ASSERT_TRUE(env_->WriteStringToFileSync(Path(2), "").ok());
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.stats.end, end);
+  EXPECT_EQ(r.stats.last_file_number, 2u);
+  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end);
+  ASSERT_TRUE(w2.ok()) << w2.status().ToString();
+  EXPECT_FALSE(env_->FileExists(Path(2)));
+  ASSERT_TRUE((*w2)->Close().ok());
+  // A real file 2: appending to file 1 would leave a gap: refused.
+  ASSERT_TRUE(LogWriter::Create(env_, dir_, 2).ok());
+  auto w3 = LogWriter::OpenForAppend(env_, dir_, end);
+  EXPECT_TRUE(w3.status().IsInvalidArgument()) << w3.status().ToString();
+  // Position past the end of the file; missing file; bad header.
+  EXPECT_TRUE(LogWriter::OpenForAppend(env_, dir_, LogPosition{2, 999}).status().IsCorruption());
+  EXPECT_TRUE(LogWriter::OpenForAppend(env_, dir_, LogPosition{7, 0}).status().IsNotFound());
+  ASSERT_TRUE(env_->WriteStringToFileSync(Path(3), std::string(32, 'j')).ok());
+  auto bad = LogWriter::OpenForAppend(env_, dir_, LogPosition{3, 0});
+  EXPECT_TRUE(bad.status().IsCorruption());
+  EXPECT_NE(bad.status().message().find("log-000003.log"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cowtree
