@@ -1,0 +1,303 @@
+// The writer: applies a sorted batch to a tree version by copy-on-write (contract in apply.h).
+//
+// Algorithm. The batch is cut into groups, one per target leaf: descend from the root with the
+// group's first key (copying every node of an older epoch on the way), note the key bound of
+// the reached leaf (the first key of the next sibling at the deepest level that has one), take
+// every op below that bound, merge them into the leaf in one pass, replace the leaf by 0..k
+// new boxes, then repair the path bottom-up (split overflowing nodes, merge/borrow underflowing
+// ones, refresh the per-child summaries) and finally the root. The next group descends again
+// from the root, so structural changes never leave a stale path behind.
+//
+// Overflow. Per-child pos sums are kept modulo 2^64 while the batch is applied; the exact
+// total N is tracked in 128 bits (base N plus each merged leaf's change) and checked once at
+// the end. Every final subtree sum is <= N, so when N fits, every stored sum is exact; when it
+// does not, the batch fails with InvalidArgument and nothing is published. An intermediate
+// state whose total would overflow is therefore not an error if the final state fits.
+#include "tree/apply.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "persistence/assert.h"
+#include "tree/leaf_merge.h"
+#include "tree/node_edit.h"
+
+namespace cowtree::tree {
+namespace {
+
+class BatchApplier {
+ public:
+  BatchApplier(const TreeVersion& base, uint64_t epoch)
+      : base_(base), epoch_(epoch), shape_(base.shape), loader_(base.loader) {}
+
+  Result<std::shared_ptr<const TreeVersion>> Run(std::span<const KeyWeight> ops);
+
+ private:
+  struct PathStep {
+    InternalNode* node;
+    size_t index;  // which child of `node` the path continues into
+  };
+
+  std::shared_ptr<InternalNode> Copy(const InternalNode& n) const {
+    auto copy = std::make_shared<InternalNode>(n);
+    copy->epoch = epoch_;
+    return copy;
+  }
+  InternalNode* MutableChild(InternalNode* parent, size_t i) {
+    COWTREE_ASSERT(parent->epoch == epoch_ && parent->level > 1);
+    std::shared_ptr<InternalNode>& child = parent->nodes[i];
+    COWTREE_ASSERT(child->epoch <= epoch_);
+    if (child->epoch != epoch_) child = Copy(*child);
+    return child.get();
+  }
+
+  Status ApplyGroup(std::span<const KeyWeight> ops, size_t* consumed);
+  Status ApplyToLeaf(InternalNode* leaf_parent, size_t c, std::span<const KeyWeight> ops);
+  Status MergeLeafWithSibling(InternalNode* leaf_parent, size_t c);
+  void FixPath(InternalNode* bottom);
+  void FixUnderflowingChild(InternalNode* parent, size_t idx);
+  void FixRoot();
+
+  const TreeVersion& base_;
+  const uint64_t epoch_;
+  const TreeShape shape_;
+  LeafLoader* const loader_;
+  std::shared_ptr<InternalNode> root_;
+  __int128 positive_count_ = 0;  // exact N of the state built so far
+  int64_t leaf_count_delta_ = 0;
+  std::vector<PathStep> path_;
+};
+
+Result<std::shared_ptr<const TreeVersion>> BatchApplier::Run(std::span<const KeyWeight> ops) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    COWTREE_ASSERT(ops[i].weight != 0);
+    COWTREE_ASSERT(i == 0 || ops[i - 1].key < ops[i].key);  // sorted, unique
+    if (!IsCanonicalKey(base_.key_type, ops[i].key)) {
+      return Status::InvalidArgument("key code " + std::to_string(ops[i].key) +
+                                     " is not a canonical " +
+                                     std::string(KeyTypeName(base_.key_type)) + " key");
+    }
+  }
+  positive_count_ = base_.positive_count;
+  if (base_.root != nullptr) {
+    root_ = Copy(*base_.root);
+  } else {
+    root_ = std::make_shared<InternalNode>();
+    root_->epoch = epoch_;
+    root_->level = 1;
+  }
+  size_t i = 0;
+  while (i < ops.size()) {
+    size_t consumed = 0;
+    COWTREE_RETURN_IF_ERROR(ApplyGroup(ops.subspan(i), &consumed));
+    COWTREE_ASSERT(consumed >= 1);
+    i += consumed;
+  }
+  if (positive_count_ > static_cast<__int128>(UINT64_MAX)) {
+    return Status::InvalidArgument("positive weight total N overflows uint64");
+  }
+  auto v = std::make_shared<TreeVersion>();
+  v->key_type = base_.key_type;
+  v->shape = shape_;
+  v->loader = loader_;
+  v->epoch = epoch_;
+  v->positive_count = static_cast<uint64_t>(positive_count_);
+  v->leaf_count = static_cast<uint64_t>(static_cast<int64_t>(base_.leaf_count) + leaf_count_delta_);
+  if (root_->child_count() > 0) {
+    v->root = root_;
+    v->height = root_->level + 1;
+    v->entry_count = root_->EntryTotal();
+    COWTREE_ASSERT(root_->PosTotal() == v->positive_count);
+    COWTREE_ASSERT(v->leaf_count >= 1 && v->entry_count >= v->leaf_count);
+  } else {
+    COWTREE_ASSERT(root_->level == 1 && v->leaf_count == 0 && v->positive_count == 0);
+  }
+  return std::shared_ptr<const TreeVersion>(std::move(v));
+}
+
+Status BatchApplier::ApplyGroup(std::span<const KeyWeight> ops, size_t* consumed) {
+  const uint64_t key = ops[0].key;
+  if (root_->epoch != epoch_) root_ = Copy(*root_);  // after a root collapse
+  path_.clear();
+  bool has_bound = false;
+  uint64_t bound = 0;  // exclusive upper key bound of the reached leaf
+  InternalNode* node = root_.get();
+  while (node->level > 1) {
+    const size_t c = node->Route(key);
+    if (c + 1 < node->child_count()) {
+      has_bound = true;
+      bound = node->first_keys[c + 1];
+    }
+    path_.push_back({node, c});
+    node = MutableChild(node, c);
+  }
+  size_t c = 0;
+  if (node->child_count() > 0) {
+    c = node->Route(key);
+    if (c + 1 < node->child_count()) {
+      has_bound = true;
+      bound = node->first_keys[c + 1];
+    }
+  }
+  size_t n = 1;
+  while (n < ops.size() && (!has_bound || ops[n].key < bound)) ++n;
+  COWTREE_RETURN_IF_ERROR(ApplyToLeaf(node, c, ops.first(n)));
+  FixPath(node);
+  FixRoot();
+  *consumed = n;
+  return Status::OK();
+}
+
+Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
+                                 std::span<const KeyWeight> ops) {
+  COWTREE_ASSERT(leaf_parent->level == 1 && leaf_parent->epoch == epoch_);
+  const bool has_leaf = leaf_parent->child_count() > 0;
+  std::shared_ptr<const LeafData> old;
+  uint64_t old_pos_sum = 0;
+  if (has_leaf) {
+    const LeafBox& box = *leaf_parent->leaves[c];
+    COWTREE_ASSIGN_OR_RETURN(old, box.Load(loader_));
+    old_pos_sum = box.pos_sum();
+  }
+  auto merged = std::make_shared<LeafData>();
+  uint64_t pos_sum = 0;
+  COWTREE_RETURN_IF_ERROR(MergeLeafOps(old.get(), old_pos_sum, ops, merged.get(), &pos_sum));
+  positive_count_ += static_cast<__int128>(pos_sum) - old_pos_sum;
+  std::vector<std::shared_ptr<LeafBox>> pieces;
+  SplitLeaf(std::move(merged), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces);
+  if (has_leaf) EraseChildren(leaf_parent, c, 1);
+  InsertLeaves(leaf_parent, c, pieces);
+  leaf_count_delta_ += static_cast<int64_t>(pieces.size()) - (has_leaf ? 1 : 0);
+  if (pieces.size() == 1 && pieces[0]->entry_count() < shape_.LeafMinEntries() &&
+      leaf_parent->child_count() >= 2) {
+    COWTREE_RETURN_IF_ERROR(MergeLeafWithSibling(leaf_parent, c));
+  }
+  return Status::OK();
+}
+
+Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
+  // Prefer the left sibling: its ops are already applied, so the merged leaf is final.
+  const size_t left = c > 0 ? c - 1 : c;
+  const LeafBox& a = *leaf_parent->leaves[left];
+  const LeafBox& b = *leaf_parent->leaves[left + 1];
+  COWTREE_ASSERT(a.first_key() < b.first_key());
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> a_data, a.Load(loader_));
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> b_data, b.Load(loader_));
+  COWTREE_ASSERT(a_data->keys.back() < b_data->keys.front());
+  auto joined = std::make_shared<LeafData>();
+  joined->keys.reserve(a_data->keys.size() + b_data->keys.size());
+  joined->weights.reserve(joined->keys.capacity());
+  joined->keys = a_data->keys;
+  joined->keys.insert(joined->keys.end(), b_data->keys.begin(), b_data->keys.end());
+  joined->weights = a_data->weights;
+  joined->weights.insert(joined->weights.end(), b_data->weights.begin(), b_data->weights.end());
+  // a + b is at most the final N of this batch when it succeeds; wrap-around is caught there.
+  const uint64_t pos_sum = a.pos_sum() + b.pos_sum();
+  std::vector<std::shared_ptr<LeafBox>> pieces;
+  SplitLeaf(std::move(joined), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces);
+  COWTREE_ASSERT(pieces.size() == 1 || pieces.size() == 2);
+  EraseChildren(leaf_parent, left, 2);
+  InsertLeaves(leaf_parent, left, pieces);
+  leaf_count_delta_ += static_cast<int64_t>(pieces.size()) - 2;
+  return Status::OK();
+}
+
+void BatchApplier::FixPath(InternalNode* bottom) {
+  InternalNode* child = bottom;
+  for (size_t d = path_.size(); d-- > 0;) {
+    InternalNode* parent = path_[d].node;
+    const size_t idx = path_[d].index;
+    COWTREE_ASSERT(parent->epoch == epoch_ && parent->nodes[idx].get() == child);
+    if (child->child_count() > shape_.fanout) {
+      std::vector<std::shared_ptr<InternalNode>> tails = SplitNode(child, shape_.fanout, epoch_);
+      RefreshChild(parent, idx);
+      InsertNodes(parent, idx + 1, tails);
+    } else if (child->child_count() < shape_.FanoutMin()) {
+      FixUnderflowingChild(parent, idx);
+    } else {
+      RefreshChild(parent, idx);
+    }
+    child = parent;
+  }
+  COWTREE_ASSERT(child == root_.get());
+}
+
+void BatchApplier::FixUnderflowingChild(InternalNode* parent, size_t idx) {
+  InternalNode* child = parent->nodes[idx].get();
+  if (child->child_count() == 0) {
+    EraseChildren(parent, idx, 1);
+    return;
+  }
+  if (parent->child_count() < 2) {
+    // No sibling under this parent: the parent underflows too and is fixed one level up (or
+    // collapses if it is the root).
+    RefreshChild(parent, idx);
+    return;
+  }
+  const size_t left = idx > 0 ? idx - 1 : idx;
+  InternalNode* a = MutableChild(parent, left);
+  InternalNode* b = MutableChild(parent, left + 1);
+  const size_t total = a->child_count() + b->child_count();
+  if (total <= shape_.fanout) {
+    MoveChildrenToBack(b, 0, a);
+    EraseChildren(parent, left + 1, 1);
+    RefreshChild(parent, left);
+    return;
+  }
+  // Borrow: split the children evenly between a and b (each gets >= fanout / 2 >= FanoutMin).
+  const size_t a_target = total / 2;
+  if (a->child_count() < a_target) {
+    MoveFrontChildrenToBack(b, a_target - a->child_count(), a);
+  } else {
+    // Move a's tail to the front of b: b's children go behind a's tail, then swap roles.
+    auto rebuilt = std::make_shared<InternalNode>();
+    rebuilt->epoch = epoch_;
+    rebuilt->level = b->level;
+    MoveChildrenToBack(a, a_target, rebuilt.get());
+    MoveChildrenToBack(b, 0, rebuilt.get());
+    parent->nodes[left + 1] = std::move(rebuilt);
+    b = parent->nodes[left + 1].get();
+  }
+  COWTREE_ASSERT(a->child_count() >= shape_.FanoutMin() && b->child_count() >= shape_.FanoutMin());
+  RefreshChild(parent, left);
+  RefreshChild(parent, left + 1);
+}
+
+void BatchApplier::FixRoot() {
+  while (root_->child_count() > shape_.fanout) {
+    std::vector<std::shared_ptr<InternalNode>> tails =
+        SplitNode(root_.get(), shape_.fanout, epoch_);
+    auto new_root = std::make_shared<InternalNode>();
+    new_root->epoch = epoch_;
+    new_root->level = root_->level + 1;
+    std::vector<std::shared_ptr<InternalNode>> children;
+    children.reserve(tails.size() + 1);
+    children.push_back(root_);
+    for (auto& t : tails) children.push_back(std::move(t));
+    InsertNodes(new_root.get(), 0, children);
+    root_ = std::move(new_root);
+  }
+  while (root_->level > 1 && root_->child_count() == 1) {
+    root_ = root_->nodes[0];  // may be of an older epoch: copied by the next descent
+  }
+  if (root_->level > 1 && root_->child_count() == 0) {
+    auto empty = std::make_shared<InternalNode>();
+    empty->epoch = epoch_;
+    empty->level = 1;
+    root_ = std::move(empty);
+  }
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const TreeVersion>> ApplyBatch(const TreeVersion& base,
+                                                      std::span<const KeyWeight> ops,
+                                                      uint64_t epoch) {
+  COWTREE_ASSERT(epoch > base.epoch);
+  COWTREE_ASSERT(ValidateTreeShape(base.shape).ok());
+  BatchApplier applier(base, epoch);
+  return applier.Run(ops);
+}
+
+}  // namespace cowtree::tree

@@ -1,0 +1,90 @@
+#include "tree/chunk_plan.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "persistence/assert.h"
+
+namespace cowtree::tree {
+namespace {
+
+// Appends new-chunk plans for the run [begin, end), split evenly.
+void PlanRun(size_t begin, size_t end, size_t max, std::vector<ChunkPlan>* out) {
+  const size_t r = end - begin;
+  if (r == 0) return;
+  const size_t pieces = (r + max - 1) / max;
+  const size_t base = r / pieces;
+  const size_t extra = r % pieces;
+  for (size_t j = 0; j < pieces; ++j) {
+    const size_t size = base + (j < extra ? 1 : 0);
+    out->push_back(ChunkPlan{begin, size, NodeID()});
+    begin += size;
+  }
+  COWTREE_ASSERT(begin == end);
+}
+
+// Step 3 of the header: merge a small new chunk with an adjacent one when both fit.
+std::vector<ChunkPlan> Coalesce(const std::vector<ChunkPlan>& plans, size_t max) {
+  const size_t small = max / 4;
+  std::vector<ChunkPlan> out;
+  out.reserve(plans.size());
+  for (const ChunkPlan& p : plans) {
+    if (!out.empty()) {
+      ChunkPlan& last = out.back();
+      const bool last_small_new = !last.reused() && last.count < small;
+      const bool p_small_new = !p.reused() && p.count < small;
+      if ((last_small_new || p_small_new) && last.count + p.count <= max) {
+        COWTREE_ASSERT(last.begin + last.count == p.begin);
+        last = ChunkPlan{last.begin, last.count + p.count, NodeID()};
+        continue;
+      }
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ChunkPlan> PlanSummaryChunks(std::span<const PersistedSummary> new_summaries,
+                                         std::span<const OldChunk> old_chunks,
+                                         size_t chunk_summaries_max) {
+  COWTREE_ASSERT(chunk_summaries_max >= 1);
+  const size_t n = new_summaries.size();
+  std::unordered_map<uint64_t, const OldChunk*> by_first_leaf;
+  by_first_leaf.reserve(old_chunks.size());
+  for (const OldChunk& c : old_chunks) {
+    if (c.summaries.empty() || c.summaries.size() > chunk_summaries_max) continue;
+    COWTREE_ASSERT(c.chunk_id.valid());
+    by_first_leaf.emplace(c.summaries.front().leaf_id.raw(), &c);
+  }
+  std::vector<ChunkPlan> plans;
+  size_t pending = 0;  // start of the run of summaries not yet planned
+  size_t i = 0;
+  while (i < n) {
+    const auto it = by_first_leaf.find(new_summaries[i].leaf_id.raw());
+    if (it != by_first_leaf.end()) {
+      const std::vector<PersistedSummary>& old = it->second->summaries;
+      if (i + old.size() <= n && std::equal(old.begin(), old.end(), new_summaries.begin() + i)) {
+        PlanRun(pending, i, chunk_summaries_max, &plans);
+        plans.push_back(ChunkPlan{i, old.size(), it->second->chunk_id});
+        i += old.size();
+        pending = i;
+        continue;
+      }
+    }
+    ++i;
+  }
+  PlanRun(pending, n, chunk_summaries_max, &plans);
+  plans = Coalesce(plans, chunk_summaries_max);
+  // Post-conditions: exact, ordered cover; sizes within the limit.
+  size_t covered = 0;
+  for (const ChunkPlan& p : plans) {
+    COWTREE_ASSERT(p.begin == covered && p.count >= 1 && p.count <= chunk_summaries_max);
+    covered += p.count;
+  }
+  COWTREE_ASSERT(covered == n);
+  return plans;
+}
+
+}  // namespace cowtree::tree

@@ -1,0 +1,110 @@
+#include "tree/leaf.h"
+
+#include <string>
+#include <utility>
+
+#include "persistence/assert.h"
+
+namespace cowtree::tree {
+
+bool LeafPositiveSum(const LeafData& data, uint64_t* pos_sum) {
+  // Each positive weight is < 2^63, so summing in 128 bits cannot overflow for any leaf.
+  unsigned __int128 sum = 0;
+  for (int64_t w : data.weights) sum += static_cast<uint64_t>(w > 0 ? w : 0);
+  if (sum > UINT64_MAX) return false;
+  *pos_sum = static_cast<uint64_t>(sum);
+  return true;
+}
+
+Status ValidateLeafData(const LeafData& data) {
+  if (data.keys.size() != data.weights.size()) {
+    return Status::Corruption("leaf: " + std::to_string(data.keys.size()) + " keys but " +
+                              std::to_string(data.weights.size()) + " weights");
+  }
+  if (data.keys.empty()) return Status::Corruption("leaf: no entries (expected at least 1)");
+  for (size_t i = 0; i < data.keys.size(); ++i) {
+    if (i > 0 && data.keys[i] <= data.keys[i - 1]) {
+      return Status::Corruption(
+          "leaf: key " + std::to_string(i) + " (code " + std::to_string(data.keys[i]) +
+          ") is not greater than the previous key (code " + std::to_string(data.keys[i - 1]) + ")");
+    }
+    if (data.weights[i] == 0) {
+      return Status::Corruption("leaf: weight " + std::to_string(i) + " is 0 (expected != 0)");
+    }
+  }
+  uint64_t pos_sum;
+  if (!LeafPositiveSum(data, &pos_sum)) {
+    return Status::Corruption("leaf: positive weight sum exceeds 2^64-1");
+  }
+  return Status::OK();
+}
+
+LeafBox::LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_t epoch)
+    : first_key_(data != nullptr && !data->keys.empty() ? data->keys[0] : 0),
+      pos_sum_(pos_sum),
+      entry_count_(data != nullptr ? data->entry_count() : 0),
+      epoch_(epoch) {
+  COWTREE_ASSERT(data != nullptr);
+  COWTREE_ASSERT(!data->keys.empty());
+  COWTREE_ASSERT(data->keys.size() == data->weights.size());
+#ifndef NDEBUG
+  COWTREE_ASSERT(ValidateLeafData(*data).ok());
+  uint64_t check = 0;
+  COWTREE_ASSERT(LeafPositiveSum(*data, &check) && check == pos_sum);
+#endif
+  data_.store(std::move(data), std::memory_order_release);
+}
+
+LeafBox::LeafBox(uint64_t first_key, uint64_t pos_sum, uint32_t entry_count, NodeID id,
+                 uint64_t epoch)
+    : first_key_(first_key), pos_sum_(pos_sum), entry_count_(entry_count), epoch_(epoch) {
+  COWTREE_ASSERT(id.valid());
+  COWTREE_ASSERT(entry_count >= 1);
+  persisted_raw_.store(id.raw(), std::memory_order_release);
+}
+
+void LeafBox::MarkPersisted(NodeID id) {
+  COWTREE_ASSERT(id.valid());
+  uint64_t expected = 0;
+  if (!persisted_raw_.compare_exchange_strong(expected, id.raw(), std::memory_order_acq_rel)) {
+    COWTREE_ASSERT(expected == id.raw());  // persisted once, under one id
+  }
+}
+
+Result<std::shared_ptr<const LeafData>> LeafBox::Load(LeafLoader* loader) const {
+  std::shared_ptr<const LeafData> data = data_.load(std::memory_order_acquire);
+  if (data != nullptr) return data;
+  const NodeID id = persisted_id();
+  COWTREE_ASSERT(id.valid());  // dirty boxes are always resident
+  const std::string where = "leaf " + std::to_string(id.raw());
+  if (loader == nullptr) {
+    return Status::InvalidArgument(where + " is not resident and the tree has no LeafLoader");
+  }
+  Result<std::shared_ptr<const LeafData>> loaded = loader->LoadLeaf(id);
+  if (!loaded.ok()) return loaded.status().WithContext(where);
+  data = std::move(loaded).value();
+  if (data == nullptr) return Status::Corruption(where + ": loader returned no data");
+  COWTREE_RETURN_IF_ERROR(ValidateLeafData(*data).WithContext(where));
+  uint64_t pos_sum = 0;
+  LeafPositiveSum(*data, &pos_sum);  // cannot fail after ValidateLeafData
+  if (data->entry_count() != entry_count_ || data->keys[0] != first_key_ || pos_sum != pos_sum_) {
+    return Status::Corruption(
+        where + ": content does not match its summary (expected entry_count " +
+        std::to_string(entry_count_) + ", first_key " + std::to_string(first_key_) + ", pos_sum " +
+        std::to_string(pos_sum_) + "; found " + std::to_string(data->entry_count()) + ", " +
+        std::to_string(data->keys[0]) + ", " + std::to_string(pos_sum) + ")");
+  }
+  std::shared_ptr<const LeafData> expected;  // null: nobody stored it meanwhile
+  if (!data_.compare_exchange_strong(expected, data, std::memory_order_acq_rel)) {
+    return expected;  // a concurrent load won; everyone shares its copy
+  }
+  return data;
+}
+
+uint64_t LeafBox::EvictClean() {
+  if (!persisted()) return 0;
+  std::shared_ptr<const LeafData> old = data_.exchange(nullptr, std::memory_order_acq_rel);
+  return old == nullptr ? 0 : old->size_bytes();
+}
+
+}  // namespace cowtree::tree

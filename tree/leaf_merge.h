@@ -1,0 +1,33 @@
+// Leaf-level steps of the writer (tree/apply.cc). Internal header.
+//
+// MergeLeafOps: the content of one leaf after a run of ops.
+// - old: the leaf's current content, or null for "no leaf yet" (empty tree); old_pos_sum its
+//   positive sum. ops: strictly increasing keys, weights != 0 (checked by the caller).
+// - out receives the merged entries (keys strictly increasing, zero-weight entries dropped);
+//   *out_pos_sum their positive sum. Untouched runs of the old leaf are copied in bulk.
+// - Errors: InvalidArgument when an entry's weight sum overflows int64, or the leaf's positive
+//   sum overflows uint64 (then the tree total N would overflow too).
+//
+// SplitLeaf: wraps content of n entries into ceil(n / capacity) boxes of even size (each at
+// least capacity / 2 when n > capacity), created at `epoch`, appended to *out. n == 0 appends
+// nothing. pos_sum must be the content's positive sum.
+// Thread-safety: pure functions of their arguments.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "persistence/status.h"
+#include "tree/tree_version.h"
+
+namespace cowtree::tree {
+
+Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const KeyWeight> ops,
+                    LeafData* out, uint64_t* out_pos_sum);
+
+void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
+               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out);
+
+}  // namespace cowtree::tree

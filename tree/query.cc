@@ -1,0 +1,167 @@
+#include "tree/query.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "persistence/assert.h"
+
+namespace cowtree::tree {
+namespace {
+
+inline uint64_t PositivePart(int64_t w) { return w > 0 ? static_cast<uint64_t>(w) : 0; }
+
+// Ascending select; requires k < N.
+Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
+  COWTREE_ASSERT(k < v.positive_count && v.root != nullptr);
+  const InternalNode* node = v.root.get();
+  while (true) {
+    const size_t n = node->child_count();
+    size_t i = 0;
+    while (i < n && k >= node->pos_sums[i]) {
+      k -= node->pos_sums[i];
+      ++i;
+    }
+    COWTREE_ASSERT(i < n);  // the per-child sums add up to the parent's sum
+    if (node->level > 1) {
+      node = node->nodes[i].get();
+      continue;
+    }
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, node->leaves[i]->Load(v.loader));
+    for (size_t j = 0; j < leaf->weights.size(); ++j) {
+      const uint64_t w = PositivePart(leaf->weights[j]);
+      if (k < w) return leaf->keys[j];
+      k -= w;
+    }
+    COWTREE_ASSERT(false);  // Load() verified the leaf's positive sum against its summary
+  }
+}
+
+// Visits entries of `node`'s subtree with key >= lo and (if has_hi) key < hi.
+Status Visit(const TreeVersion& v, const InternalNode& node, uint64_t lo, bool has_hi, uint64_t hi,
+             const EntryVisitor& fn, bool* stopped) {
+  const size_t n = node.child_count();
+  for (size_t i = node.Route(lo); i < n && !*stopped; ++i) {
+    if (has_hi && node.first_keys[i] >= hi) break;
+    if (node.level > 1) {
+      COWTREE_RETURN_IF_ERROR(Visit(v, *node.nodes[i], lo, has_hi, hi, fn, stopped));
+      continue;
+    }
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, node.leaves[i]->Load(v.loader));
+    auto it = std::lower_bound(leaf->keys.begin(), leaf->keys.end(), lo);
+    for (size_t j = static_cast<size_t>(it - leaf->keys.begin()); j < leaf->keys.size(); ++j) {
+      if (has_hi && leaf->keys[j] >= hi) break;
+      if (!fn(leaf->keys[j], leaf->weights[j])) {
+        *stopped = true;
+        break;
+      }
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status CheckPercentile(double p) {
+  if (std::isnan(p) || p < 0.0 || p > 1.0) {
+    return Status::InvalidArgument("percentile value " + std::to_string(p) +
+                                   " is not between 0 and 1");
+  }
+  return Status::OK();
+}
+
+Result<uint64_t> Rank(const TreeVersion& v, uint64_t key) {
+  if (v.root == nullptr) return uint64_t{0};
+  uint64_t rank = 0;
+  const InternalNode* node = v.root.get();
+  while (true) {
+    const size_t i = node->Route(key);
+    for (size_t j = 0; j < i; ++j) rank += node->pos_sums[j];
+    if (node->level > 1) {
+      node = node->nodes[i].get();
+      continue;
+    }
+    const LeafBox& box = *node->leaves[i];
+    if (key <= box.first_key()) return rank;  // nothing of this leaf is below key: no load
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, box.Load(v.loader));
+    for (size_t j = 0; j < leaf->keys.size() && leaf->keys[j] < key; ++j) {
+      rank += PositivePart(leaf->weights[j]);
+    }
+    return rank;
+  }
+}
+
+Result<int64_t> WeightOf(const TreeVersion& v, uint64_t key) {
+  if (v.root == nullptr) return int64_t{0};
+  const InternalNode* node = v.root.get();
+  while (node->level > 1) node = node->nodes[node->Route(key)].get();
+  const LeafBox& box = *node->leaves[node->Route(key)];
+  if (key < box.first_key()) return int64_t{0};
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, box.Load(v.loader));
+  auto it = std::lower_bound(leaf->keys.begin(), leaf->keys.end(), key);
+  if (it == leaf->keys.end() || *it != key) return int64_t{0};
+  return leaf->weights[static_cast<size_t>(it - leaf->keys.begin())];
+}
+
+Result<std::optional<uint64_t>> Select(const TreeVersion& v, uint64_t k, bool descending) {
+  const uint64_t n = v.positive_count;
+  if (k >= n) return std::optional<uint64_t>();
+  COWTREE_ASSIGN_OR_RETURN(uint64_t key, SelectAscending(v, descending ? n - 1 - k : k));
+  return std::optional<uint64_t>(key);
+}
+
+Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, bool descending) {
+  COWTREE_RETURN_IF_ERROR(CheckPercentile(p));
+  const uint64_t n = v.positive_count;
+  if (n == 0) return std::optional<double>();
+  const double pos = p * static_cast<double>(n - 1);
+  const double lo_row_d = std::floor(pos);
+  const double hi_row_d = std::ceil(pos);
+  // (double)(n - 1) may round above n - 1 when n > 2^53: clamp to the last row.
+  const uint64_t lo_row = std::min<uint64_t>(static_cast<uint64_t>(lo_row_d), n - 1);
+  const uint64_t hi_row = std::min<uint64_t>(static_cast<uint64_t>(hi_row_d), n - 1);
+  COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> lo_key, Select(v, lo_row, descending));
+  COWTREE_ASSERT(lo_key.has_value());
+  const double lo_val = KeyToDouble(v.key_type, *lo_key);
+  if (hi_row == lo_row) return std::optional<double>(lo_val);
+  COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> hi_key, Select(v, hi_row, descending));
+  COWTREE_ASSERT(hi_key.has_value());
+  const double hi_val = KeyToDouble(v.key_type, *hi_key);
+  const double proportion = pos - lo_row_d;
+  return std::optional<double>(lo_val + (proportion * (hi_val - lo_val)));
+}
+
+Result<std::optional<uint64_t>> PercentileDisc(const TreeVersion& v, double p, bool descending) {
+  COWTREE_RETURN_IF_ERROR(CheckPercentile(p));
+  const uint64_t n = v.positive_count;
+  if (n == 0) return std::optional<uint64_t>();
+  // Smallest K with K / N >= p: K = ceil(p * N), at least 1; index K - 1.
+  const double k_d = std::ceil(p * static_cast<double>(n));
+  uint64_t k = k_d < 1.0 ? 1 : static_cast<uint64_t>(k_d);
+  k = std::min(k, n);
+  return Select(v, k - 1, descending);
+}
+
+Result<std::optional<double>> Median(const TreeVersion& v) { return PercentileCont(v, 0.5, false); }
+
+Result<uint64_t> RangePositiveSum(const TreeVersion& v, uint64_t lo_key, uint64_t hi_key) {
+  if (lo_key >= hi_key) return uint64_t{0};
+  COWTREE_ASSIGN_OR_RETURN(uint64_t hi_rank, Rank(v, hi_key));
+  COWTREE_ASSIGN_OR_RETURN(uint64_t lo_rank, Rank(v, lo_key));
+  COWTREE_ASSERT(lo_rank <= hi_rank);
+  return hi_rank - lo_rank;
+}
+
+Status ForEach(const TreeVersion& v, uint64_t lo_key, uint64_t hi_key, const EntryVisitor& fn) {
+  if (v.root == nullptr || lo_key >= hi_key) return Status::OK();
+  bool stopped = false;
+  return Visit(v, *v.root, lo_key, /*has_hi=*/true, hi_key, fn, &stopped);
+}
+
+Status ForEachAll(const TreeVersion& v, const EntryVisitor& fn) {
+  if (v.root == nullptr) return Status::OK();
+  bool stopped = false;
+  return Visit(v, *v.root, 0, /*has_hi=*/false, 0, fn, &stopped);
+}
+
+}  // namespace cowtree::tree

@@ -1,0 +1,65 @@
+// TreeShape: the node sizes of one order-statistics tree, and the fill rules derived from it.
+//
+// Contract
+// - leaf_capacity_entries: the most entries a leaf written by Apply holds, in
+//   [kLeafCapacityMin, kLeafCapacityMax]. A leaf restored from a checkpoint written with a
+//   larger capacity may hold more (up to kLeafCapacityMax) until its next write splits it.
+// - fanout: the most children of an internal node, in [kFanoutMin, kFanoutMax].
+// - Underflow thresholds (rebalancing after deletes): a leaf underflows when it holds fewer
+//   than LeafMinEntries() = ceil(capacity / 4) entries, an internal node other than the root
+//   when it has fewer than FanoutMin() = max(2, fanout / 4) children. A quarter (not a half)
+//   leaves hysteresis between split and merge so that alternating insert/delete batches near
+//   a boundary do not split and merge the same node every epoch.
+// - ValidateTreeShape returns InvalidArgument naming the bad field and its limits.
+// Thread-safety: values.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "persistence/status.h"
+
+namespace cowtree::tree {
+
+inline constexpr uint32_t kLeafCapacityMin = 4;
+inline constexpr uint32_t kLeafCapacityMax = 4096;
+inline constexpr uint32_t kFanoutMin = 4;
+inline constexpr uint32_t kFanoutMax = 1024;
+
+struct TreeShape {
+  uint32_t leaf_capacity_entries = 0;
+  uint32_t fanout = 0;
+
+  uint32_t LeafMinEntries() const { return (leaf_capacity_entries + 3) / 4; }
+  uint32_t FanoutMin() const { return std::max<uint32_t>(2, fanout / 4); }
+  // InvalidArgument unless both fields are within their limits (= ValidateTreeShape).
+  Status Validate() const;
+  friend bool operator==(const TreeShape&, const TreeShape&) = default;
+};
+
+// Default shape. A 252-entry leaf body is 16 + 252 * 16 + 4 = 4052 bytes, which leaves room
+// for the object store's envelope inside one 4 KiB page (the smallest size class); internal
+// nodes live only in memory, and 64 children keep a node's three arrays within a few cache
+// lines each while giving 3 levels for ~1 M entries.
+inline constexpr TreeShape kDefaultTreeShape{252, 64};
+
+inline Status ValidateTreeShape(const TreeShape& shape) {
+  if (shape.leaf_capacity_entries < kLeafCapacityMin ||
+      shape.leaf_capacity_entries > kLeafCapacityMax) {
+    return Status::InvalidArgument("tree shape: leaf_capacity_entries " +
+                                   std::to_string(shape.leaf_capacity_entries) + " not in [" +
+                                   std::to_string(kLeafCapacityMin) + ", " +
+                                   std::to_string(kLeafCapacityMax) + "]");
+  }
+  if (shape.fanout < kFanoutMin || shape.fanout > kFanoutMax) {
+    return Status::InvalidArgument("tree shape: fanout " + std::to_string(shape.fanout) +
+                                   " not in [" + std::to_string(kFanoutMin) + ", " +
+                                   std::to_string(kFanoutMax) + "]");
+  }
+  return Status::OK();
+}
+
+inline Status TreeShape::Validate() const { return ValidateTreeShape(*this); }
+
+}  // namespace cowtree::tree
