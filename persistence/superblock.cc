@@ -1,0 +1,166 @@
+#include "persistence/superblock.h"
+
+#include <algorithm>
+
+#include "persistence/assert.h"
+#include "persistence/coding.h"
+#include "persistence/crc32c.h"
+#include "persistence/file_names.h"
+#include "persistence/node_id.h"
+
+namespace cowtree {
+namespace {
+
+std::string Off(uint64_t base, size_t field) { return std::to_string(base + field); }
+
+// Invariants every copy satisfies; returns "" if fine, else what is wrong.
+std::string CheckInvariants(const SuperblockData& d) {
+  if (d.generation == 0) return "generation is 0 (generations start at 1)";
+  if (d.log_replay_file_number == 0) return "log_replay_file_number is 0 (log files start at 1)";
+  if (d.catalog_root != 0 && !NodeID::FromRaw(d.catalog_root).valid()) {
+    return "catalog_root " + std::to_string(d.catalog_root) + " is not a valid NodeID (tag 0)";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string EncodeSuperblock(const SuperblockData& d) {
+  COWTREE_ASSERT(CheckInvariants(d).empty());
+  std::string out(kSuperblockCopySize, '\0');  // reserved bytes are zero
+  char* p = out.data();
+  EncodeFixed64(p + kSbMagicOffset, kSuperblockMagic);
+  EncodeFixed32(p + kSbVersionOffset, kSuperblockFormatVersion);
+  EncodeFixed32(p + kSbCopySizeOffset, static_cast<uint32_t>(kSuperblockCopySize));
+  EncodeFixed64(p + kSbGenerationOffset, d.generation);
+  EncodeFixed64(p + kSbCheckpointEpochOffset, d.checkpoint_epoch);
+  EncodeFixed64(p + kSbManifestGenerationOffset, d.manifest_generation);
+  EncodeFixed64(p + kSbOtCheckpointIdOffset, d.ot_checkpoint_id);
+  EncodeFixed64(p + kSbLogReplayFileNumberOffset, d.log_replay_file_number);
+  EncodeFixed64(p + kSbLogReplayOffsetOffset, d.log_replay_offset_bytes);
+  EncodeFixed64(p + kSbCatalogRootOffset, d.catalog_root);
+  EncodeFixed64(p + kSbNextNodeHandleOffset, d.next_node_handle);
+  EncodeFixed32(p + kSbCrcOffset, Crc32c(p, kSbCrcOffset));
+  // Assert before writing: the bytes decode back to exactly what we meant to persist.
+  Result<SuperblockData> check = DecodeSuperblock(out, 0);
+  COWTREE_ASSERT(check.ok() && *check == d);
+  return out;
+}
+
+Result<SuperblockData> DecodeSuperblock(std::string_view copy, uint64_t base) {
+  const std::string where = "superblock copy at offset " + std::to_string(base);
+  if (copy.size() < kSuperblockCopySize) {
+    return Status::Corruption(where + ": short file: " + std::to_string(copy.size()) +
+                              " bytes, expected " + std::to_string(kSuperblockCopySize));
+  }
+  const char* p = copy.data();
+  if (DecodeFixed64(p + kSbMagicOffset) != kSuperblockMagic) {
+    const bool zero = std::all_of(p, p + kSuperblockCopySize, [](char c) { return c == 0; });
+    return Status::Corruption(where + ": bad magic at offset " + Off(base, kSbMagicOffset) +
+                              ", expected \"CWTSUPB1\"" +
+                              (zero ? " (all zero: copy never written)" : ""));
+  }
+  const uint32_t stored_crc = DecodeFixed32(p + kSbCrcOffset);
+  const uint32_t actual_crc = Crc32c(p, kSbCrcOffset);
+  if (stored_crc != actual_crc) {
+    return Status::Corruption(where + ": bad CRC at offset " + Off(base, kSbCrcOffset) +
+                              ": stored " + std::to_string(stored_crc) + ", computed " +
+                              std::to_string(actual_crc) + " over bytes [0, 4092)");
+  }
+  const uint32_t version = DecodeFixed32(p + kSbVersionOffset);
+  if (version != kSuperblockFormatVersion) {
+    return Status::Corruption(where + ": unknown format_version " + std::to_string(version) +
+                              " at offset " + Off(base, kSbVersionOffset) + ", expected " +
+                              std::to_string(kSuperblockFormatVersion));
+  }
+  const uint32_t copy_size = DecodeFixed32(p + kSbCopySizeOffset);
+  if (copy_size != kSuperblockCopySize) {
+    return Status::Corruption(where + ": copy_size_bytes " + std::to_string(copy_size) +
+                              " at offset " + Off(base, kSbCopySizeOffset) + ", expected " +
+                              std::to_string(kSuperblockCopySize));
+  }
+  for (size_t i = kSbReservedOffset; i < kSbCrcOffset; ++i) {
+    if (p[i] != 0) {
+      return Status::Corruption(where + ": reserved byte at offset " + Off(base, i) +
+                                " is not zero");
+    }
+  }
+  SuperblockData d;
+  d.generation = DecodeFixed64(p + kSbGenerationOffset);
+  d.checkpoint_epoch = DecodeFixed64(p + kSbCheckpointEpochOffset);
+  d.manifest_generation = DecodeFixed64(p + kSbManifestGenerationOffset);
+  d.ot_checkpoint_id = DecodeFixed64(p + kSbOtCheckpointIdOffset);
+  d.log_replay_file_number = DecodeFixed64(p + kSbLogReplayFileNumberOffset);
+  d.log_replay_offset_bytes = DecodeFixed64(p + kSbLogReplayOffsetOffset);
+  d.catalog_root = DecodeFixed64(p + kSbCatalogRootOffset);
+  d.next_node_handle = DecodeFixed64(p + kSbNextNodeHandleOffset);
+  const std::string bad = CheckInvariants(d);
+  if (!bad.empty()) return Status::Corruption(where + ": " + bad);
+  return d;
+}
+
+Status WriteSuperblock(Env* env, const std::string& dir, const SuperblockData& data) {
+  const std::string copy = EncodeSuperblock(data);
+  const std::string path = JoinPath(dir, kSuperblockFileName);
+  const bool existed = env->FileExists(path);
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kCreate));
+  const uint64_t offset = (data.generation % kSuperblockCopies) * kSuperblockCopySize;
+  COWTREE_RETURN_IF_ERROR(file->WriteAt(offset, copy));
+  COWTREE_RETURN_IF_ERROR(file->Sync());
+  if (!existed) COWTREE_RETURN_IF_ERROR(env->SyncDir(dir));
+  return Status::OK();
+}
+
+Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir) {
+  const std::string path = JoinPath(dir, kSuperblockFileName);
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kReadOnly));
+  SuperblockReadResult result;
+  for (size_t i = 0; i < kSuperblockCopies; ++i) {
+    const uint64_t offset = i * kSuperblockCopySize;
+    std::string buf(kSuperblockCopySize, '\0');
+    size_t got = 0;
+    COWTREE_RETURN_IF_ERROR(file->ReadAt(offset, buf.size(), buf.data(), &got));
+    buf.resize(got);
+    Result<SuperblockData> d = DecodeSuperblock(buf, offset);
+    SuperblockCopyStatus& c = result.copies[i];
+    if (d.ok() && d->generation % kSuperblockCopies != i) {
+      // A misdirected write: generation G belongs in copy G % 2.
+      c.status = Status::Corruption(path + ": superblock copy " + std::to_string(i) +
+                                    " at offset " + std::to_string(offset) + ": generation " +
+                                    std::to_string(d->generation) + " belongs in copy " +
+                                    std::to_string(d->generation % kSuperblockCopies));
+      c.data = *d;  // kept for the same-generation check below; not usable
+    } else if (d.ok()) {
+      c.data = *d;
+    } else {
+      c.status =
+          Status::Corruption(path + ": copy " + std::to_string(i) + ": " + d.status().message());
+    }
+  }
+  const auto& c0 = result.copies[0];
+  const auto& c1 = result.copies[1];
+  if (c0.data && c1.data && c0.data->generation == c1.data->generation) {
+    return Status::Corruption(path + ": both superblock copies carry generation " +
+                              std::to_string(c0.data->generation) +
+                              "; one of them was written to the wrong copy");
+  }
+  for (auto& c : result.copies) {
+    if (!c.status.ok()) c.data.reset();
+  }
+  int best = -1;
+  for (size_t i = 0; i < kSuperblockCopies; ++i) {
+    const auto& c = result.copies[i];
+    if (c.data && (best < 0 || c.data->generation > result.copies[best].data->generation)) {
+      best = static_cast<int>(i);
+    }
+  }
+  if (best < 0) {
+    return Status::Corruption(path + ": no superblock copy verifies: " + c0.status.message() +
+                              "; " + c1.status.message());
+  }
+  result.newest = *result.copies[best].data;
+  result.newest_copy_index = static_cast<size_t>(best);
+  return result;
+}
+
+}  // namespace cowtree

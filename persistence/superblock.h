@@ -1,0 +1,95 @@
+// The superblock: the store's commit point. File SUPERBLOCK holds two 4096-byte copies at
+// offsets 0 and 4096; generation G is written to copy G % 2, so the copy that describes the
+// previous checkpoint is never touched while the next one is written. Open picks the newest
+// copy that verifies. Byte layout, CRC coverage and a worked example: docs/superblock.md.
+//
+// Copy layout (little-endian; offsets in bytes):
+//    0 magic u64 "CWTSUPB1"          8 format_version u32        12 copy_size_bytes u32 = 4096
+//   16 generation u64 (>= 1)        24 checkpoint_epoch u64     32 manifest_generation u64
+//   40 ot_checkpoint_id u64         48 log_replay_file_number u64
+//   56 log_replay_offset_bytes u64  64 catalog_root u64         72 next_node_handle u64
+//   80 .. 4091 reserved, zero       4092 crc32c u32 over bytes [0, 4092)
+//
+// Contract
+// - EncodeSuperblock asserts the invariants (a violation is our bug) and returns 4096 bytes.
+// - DecodeSuperblock verifies magic, CRC, version, copy size, reserved bytes and invariants;
+//   Corruption names the offset (file_offset_for_messages + field offset) and the reason.
+// - WriteSuperblock(env, dir, data): writes ONLY copy data.generation % 2 (never the other),
+//   then fdatasync; if it created the file, also SyncDir(dir). Returns when durable. The
+//   caller guarantees generations increase by one per write (monotonic) and that everything
+//   the copy references is durable before the call.
+// - ReadSuperblock(env, dir): NotFound if SUPERBLOCK is missing; otherwise reads both copies
+//   and reports each copy's status (so fsck can name a bad copy) and the newest valid one.
+//   Corruption if no copy verifies, or if both verify with the same generation.
+// - Thread-safety: functions are reentrant; callers serialize writers (one checkpoint at a
+//   time).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "persistence/env.h"
+#include "persistence/status.h"
+
+namespace cowtree {
+
+inline constexpr uint64_t kSuperblockMagic = 0x3142505553545743ull;  // "CWTSUPB1" on disk
+inline constexpr uint32_t kSuperblockFormatVersion = 1;
+inline constexpr size_t kSuperblockCopySize = 4096;
+inline constexpr size_t kSuperblockCopies = 2;
+
+inline constexpr size_t kSbMagicOffset = 0;
+inline constexpr size_t kSbVersionOffset = 8;
+inline constexpr size_t kSbCopySizeOffset = 12;
+inline constexpr size_t kSbGenerationOffset = 16;
+inline constexpr size_t kSbCheckpointEpochOffset = 24;
+inline constexpr size_t kSbManifestGenerationOffset = 32;
+inline constexpr size_t kSbOtCheckpointIdOffset = 40;
+inline constexpr size_t kSbLogReplayFileNumberOffset = 48;
+inline constexpr size_t kSbLogReplayOffsetOffset = 56;
+inline constexpr size_t kSbCatalogRootOffset = 64;
+inline constexpr size_t kSbNextNodeHandleOffset = 72;
+inline constexpr size_t kSbReservedOffset = 80;
+inline constexpr size_t kSbCrcOffset = 4092;
+static_assert(kSbCrcOffset + 4 == kSuperblockCopySize);
+static_assert(kSbNextNodeHandleOffset + 8 == kSbReservedOffset);
+
+struct SuperblockData {
+  uint64_t generation = 0;               // >= 1, +1 per write; selects the copy (generation % 2)
+  uint64_t checkpoint_epoch = 0;         // every commit with epoch <= this is in the checkpoint
+  uint64_t manifest_generation = 0;      // MANIFEST-<n>.json describing the files; 0 = none yet
+  uint64_t ot_checkpoint_id = 0;         // ot-<n>.otc; 0 = none (empty object table)
+  uint64_t log_replay_file_number = 0;   // replay starts here (>= 1)
+  uint64_t log_replay_offset_bytes = 0;  // ... at this offset (< 32 = just after the header)
+  uint64_t catalog_root = 0;             // NodeID raw of the catalog root; 0 = empty catalog
+  uint64_t next_node_handle = 0;         // informational: first never-used OT handle
+  friend bool operator==(const SuperblockData&, const SuperblockData&) = default;
+};
+
+// 4096 bytes of one copy. Asserts generation >= 1, log_replay_file_number >= 1 and that
+// catalog_root is 0 or a valid NodeID (non-zero tag).
+std::string EncodeSuperblock(const SuperblockData& data);
+
+// Decodes one 4096-byte copy (a shorter input is "short file").
+Result<SuperblockData> DecodeSuperblock(std::string_view copy, uint64_t file_offset_for_messages);
+
+Status WriteSuperblock(Env* env, const std::string& dir, const SuperblockData& data);
+
+struct SuperblockCopyStatus {
+  Status status;                       // OK, or Corruption naming copy index, offset, reason
+  std::optional<SuperblockData> data;  // set if status is OK
+};
+
+struct SuperblockReadResult {
+  SuperblockData newest;  // the newest copy that verifies
+  size_t newest_copy_index = 0;
+  std::array<SuperblockCopyStatus, kSuperblockCopies> copies;
+};
+
+Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir);
+
+}  // namespace cowtree
