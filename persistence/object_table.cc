@@ -52,6 +52,7 @@ struct ObjectTable::Shard {
   std::vector<std::unique_ptr<Chunk>> chunks;           // owned; never move
   std::atomic<uint64_t> next_index{0};                  // first never-used index
   std::deque<uint64_t> free_indices;                    // FIFO of freed indices
+  std::atomic<size_t> free_count{0};                    // free_indices.size(), lock-free peek
 };
 
 struct ObjectTable::Snapshot {
@@ -172,14 +173,16 @@ ObjectTable::Slot* ObjectTable::EnsureSlot(Shard& shard, uint64_t index) {
   return &chunk->slots[index % kChunkSlots];
 }
 
-Result<NodeID> ObjectTable::AllocateFromShard(Shard& shard, size_t shard_index) {
+Result<NodeID> ObjectTable::AllocateFromShard(Shard& shard, size_t shard_index,
+                                              bool fresh_allowed) {
   uint64_t index;
   if (!shard.free_indices.empty()) {
     index = shard.free_indices.front();
     shard.free_indices.pop_front();
+    shard.free_count.fetch_sub(1, std::memory_order_relaxed);
   } else {
     index = shard.next_index.load(std::memory_order_relaxed);
-    if (HandleOf(shard_index, index) > options_.handle_limit) {
+    if (!fresh_allowed || HandleOf(shard_index, index) > options_.handle_limit) {
       return Status::NoSpace("object table shard " + std::to_string(shard_index) +
                              " has no handle left (limit " + std::to_string(options_.handle_limit) +
                              ")");
@@ -198,22 +201,27 @@ Result<NodeID> ObjectTable::AllocateId() {
   EnterReady();
   size_t active = active_shards_.load(std::memory_order_acquire);
   const size_t start = ThreadHint();
-  // Active shards first (from this thread's preferred one), then the rest when exhausted.
-  for (size_t k = 0; k < options_.shard_count; ++k) {
-    const size_t shard_index = k < active ? (start + k) & (active - 1) : k;
-    Shard& shard = shards_[shard_index];
-    std::unique_lock<std::mutex> lock(shard.mu, std::try_to_lock);
-    if (!lock.owns_lock()) {
-      if (contention_.fetch_add(1, std::memory_order_relaxed) + 1 >= kContentionToGrow &&
-          active < options_.shard_count) {
-        if (active_shards_.compare_exchange_strong(active, active * 2)) {
-          contention_.store(0, std::memory_order_relaxed);
+  // Pass 0 reuses a freed handle of any shard (keeps the handle space dense); pass 1 takes a
+  // fresh handle. Each pass visits the active shards first, from this thread's preferred one,
+  // then the inactive ones (only reached when the active ones are exhausted).
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t k = 0; k < options_.shard_count; ++k) {
+      const size_t shard_index = k < active ? (start + k) & (active - 1) : k;
+      Shard& shard = shards_[shard_index];
+      if (pass == 0 && shard.free_count.load(std::memory_order_relaxed) == 0) continue;
+      std::unique_lock<std::mutex> lock(shard.mu, std::try_to_lock);
+      if (!lock.owns_lock()) {
+        if (contention_.fetch_add(1, std::memory_order_relaxed) + 1 >= kContentionToGrow &&
+            active < options_.shard_count) {
+          if (active_shards_.compare_exchange_strong(active, active * 2)) {
+            contention_.store(0, std::memory_order_relaxed);
+          }
         }
+        lock.lock();
       }
-      lock.lock();
+      Result<NodeID> id = AllocateFromShard(shard, shard_index, /*fresh_allowed=*/pass == 1);
+      if (id.ok() || !id.status().IsNoSpace()) return id;
     }
-    Result<NodeID> id = AllocateFromShard(shard, shard_index);
-    if (id.ok() || !id.status().IsNoSpace()) return id;
   }
   return Status::NoSpace("object table full: every handle up to " +
                          std::to_string(options_.handle_limit) + " is in use");
@@ -261,6 +269,7 @@ void ObjectTable::Free(NodeID id) {
   if (old.state == kLive) live_count_.fetch_sub(1, std::memory_order_relaxed);
   WriteSlot(*slot, OtEntry{}, id.tag(), kFree);
   shard.free_indices.push_back(IndexOf(id.handle()));
+  shard.free_count.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ObjectTable::ForEachLive(const std::function<void(NodeID, const OtEntry&)>& fn) const {
@@ -368,6 +377,7 @@ void ObjectTable::FinishLoad() {
       Slot* slot = EnsureSlot(shard, index);
       if (ReadSlot<Slot, Snapshot>(*slot).state != kLive) shard.free_indices.push_back(index);
     }
+    shard.free_count.store(shard.free_indices.size(), std::memory_order_relaxed);
   }
   phase_.store(Phase::kReady, std::memory_order_relaxed);
 }

@@ -16,10 +16,10 @@
 //   contention, so a single-threaded store keeps its handles dense.
 //
 // Handle lifecycle and tags (ABA guard)
-// - AllocateId reuses a freed handle first (FIFO, to space out reuse of any one handle), with
-//   tag = NodeID::NextTag(previous tag) (1..255, wrapping 255 -> 1); otherwise it takes the
-//   shard's next fresh handle with tag 1. A NodeID whose tag differs from the handle's current
-//   tag is stale: Get returns NotFound for it.
+// - AllocateId reuses a freed handle of any shard first (FIFO per shard, to space out reuse of
+//   any one handle), with tag = NodeID::NextTag(previous tag) (1..255, wrapping 255 -> 1);
+//   otherwise it takes the shard's next fresh handle with tag 1. A NodeID whose tag differs
+//   from the handle's current tag is stale: Get returns NotFound for it.
 // - States: free -> reserved (AllocateId) -> live (Set) -> free (Free). Get finds only live
 //   entries. Set/Free with a NodeID that is not the handle's current allocation is a bug
 //   (COWTREE_ASSERT).
@@ -117,7 +117,7 @@ class ObjectTable {
   Slot* FindSlot(uint64_t handle) const;
   // Allocates the slot's chunk if needed. Caller holds the shard's mutex.
   Slot* EnsureSlot(Shard& shard, uint64_t index);
-  Result<NodeID> AllocateFromShard(Shard& shard, size_t shard_index);
+  Result<NodeID> AllocateFromShard(Shard& shard, size_t shard_index, bool fresh_allowed);
   Status CheckLoadable(NodeID id, const OtEntry& entry) const;
 
   ObjectTableOptions options_;

@@ -282,11 +282,18 @@ Status SegmentAllocator::Write(const ObjectAddress& address, std::string_view by
 }
 
 Status SegmentAllocator::SyncDirty() {
+  std::lock_guard<std::mutex> lock(sync_mu_);
+  if (!sync_error_.ok()) return sync_error_;
   for (const auto& c : classes_) {
     if (!c->dirty.exchange(false)) continue;
     File* file = c->file_ptr.load(std::memory_order_acquire);
     COWTREE_ASSERT(file != nullptr);
-    COWTREE_RETURN_IF_ERROR(file->Sync());  // never retried: the caller poisons itself
+    if (Status st = file->Sync(); !st.ok()) {
+      // Never retried: the kernel may have dropped the dirty pages, so a later fdatasync that
+      // succeeds would prove nothing. Every later call returns this error.
+      sync_error_ = st.WithContext("fdatasync of data file " + c->path);
+      return sync_error_;
+    }
   }
   return Status::OK();
 }

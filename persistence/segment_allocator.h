@@ -25,7 +25,7 @@
 // Reads and writes
 // - Write uses File::WriteAt (never stores into a mapping) and marks the file dirty; SyncDirty
 //   fdatasyncs every dirty file and returns the first failure, never retrying (after a failed
-//   fdatasync the data may be gone; the runtime poisons itself).
+//   fdatasync the data may be gone): the error is sticky, and the runtime poisons itself.
 // - Read/PinObject go through an MmapWindowCache (windows of max(mmap_window_bytes, C) bytes,
 //   at most mmap_windows_max mapped, one File per data file), or through File::ReadAt when
 //   read_via_mmap is false.
@@ -123,7 +123,8 @@ class SegmentAllocator {
 
   // Writes bytes (exactly address.length_bytes) at the slot, which must be allocated (asserts).
   Status Write(const ObjectAddress& address, std::string_view bytes);
-  // fdatasync of every data file written or grown since the last call.
+  // fdatasync of every data file written or grown since the last call. After a failure the
+  // allocator never syncs again: this and every later call return that error (sticky).
   Status SyncDirty();
 
   // The stored bytes [offset, offset + length) of address. Corruption if the address is not
@@ -152,6 +153,8 @@ class SegmentAllocator {
   mutable std::mutex mu_;
   std::unique_ptr<ClassState> classes_[kSizeClassCount];
   std::vector<std::string> created_files_;
+  std::mutex sync_mu_;
+  Status sync_error_;  // first fdatasync failure, returned forever (under sync_mu_)
   std::unique_ptr<MmapWindowCache> windows_;
 };
 
