@@ -94,7 +94,7 @@ Status VerifyLogFileHeader(std::string_view bytes, uint64_t expected_file_number
 void EncodeFrame(LogRecordType type, uint64_t epoch, std::string_view payload, std::string* dst) {
   COWTREE_ASSERT(IsValidLogRecordType(static_cast<uint8_t>(type)));
   COWTREE_ASSERT(payload.size() <= kLogRecordPayloadMax);
-  const size_t start = dst->size();
+  [[maybe_unused]] const size_t start = dst->size();
   char header[kFrameHeaderSize] = {};
   EncodeFixed32(header + kFrameLengthOffset, static_cast<uint32_t>(payload.size()));
   header[kFrameTypeOffset] = static_cast<char>(type);
