@@ -111,8 +111,7 @@ Result<std::unique_ptr<LogWriter>> LogWriter::OpenForAppend(Env* env, std::strin
 Status LogWriter::Poison(const Status& cause) {
   if (poison_.ok()) {
     poison_ = Status::Poisoned(
-        "log writer poisoned by an earlier failure (writes refused until "
-        "the log is replayed and reopened): " +
+        "log writer poisoned (no write or fdatasync is retried; replay the log and reopen): " +
         cause.ToString());
   }
   io_done_.SignalAll();

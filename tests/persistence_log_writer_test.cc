@@ -1,17 +1,11 @@
 // Tests of LogWriter (persistence/log_writer.h): append/flush/sync positions, reopen at the
-// replay end (the preallocation pitfall), rotation, group commit, poisoning after a failed
-// fdatasync or write (a tiny fault-injecting Env defined here), and Create/OpenForAppend
-// refusals.
+// replay end (the preallocation pitfall), rotation, and Create/OpenForAppend refusals.
+// Group commit and poisoning: persistence_log_writer_faults_test.cc.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <cerrno>
-#include <chrono>
 #include <cstdlib>
-#include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "persistence/file_names.h"
@@ -20,85 +14,6 @@
 
 namespace cowtree {
 namespace {
-
-// ---- A minimal fault-injecting Env: forwards to Env::Default(), can fail or slow down
-// fdatasync and writes of every file it opened. (The full one lives in testutil/.) ----
-struct Faults {
-  std::atomic<bool> fail_sync{false};
-  std::atomic<bool> fail_write_nospace{false};
-  std::atomic<int> sync_delay_us{0};
-  std::atomic<int> syncs{0};  // fdatasyncs that reached the wrapper (incl. WriteAtAndSync)
-};
-
-class FaultyFile final : public File {
- public:
-  FaultyFile(std::unique_ptr<File> base, Faults* faults)
-      : base_(std::move(base)), faults_(faults) {}
-  Status ReadAt(uint64_t offset, size_t length, char* out, size_t* read) override {
-    return base_->ReadAt(offset, length, out, read);
-  }
-  Status WriteAt(uint64_t offset, std::string_view data) override {
-    if (faults_->fail_write_nospace) {
-      return Status::FromErrno("pwrite " + path() + " at offset " + std::to_string(offset), ENOSPC);
-    }
-    return base_->WriteAt(offset, data);
-  }
-  Status Sync() override {
-    faults_->syncs += 1;
-    if (int us = faults_->sync_delay_us.load(); us > 0) {
-      std::this_thread::sleep_for(std::chrono::microseconds(us));
-    }
-    if (faults_->fail_sync) return Status::FromErrno("fdatasync " + path(), EIO);
-    return base_->Sync();
-  }
-  Status WriteAtAndSync(uint64_t offset, std::string_view data) override {
-    COWTREE_RETURN_IF_ERROR(WriteAt(offset, data));
-    return Sync();
-  }
-  Result<uint64_t> Size() override { return base_->Size(); }
-  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
-  Status Allocate(uint64_t offset, uint64_t length, bool keep_size) override {
-    return base_->Allocate(offset, length, keep_size);
-  }
-  Status PunchHole(uint64_t offset, uint64_t length) override {
-    return base_->PunchHole(offset, length);
-  }
-  Result<std::unique_ptr<MappedRegion>> Map(uint64_t offset, size_t length) override {
-    return base_->Map(offset, length);
-  }
-  const std::string& path() const override { return base_->path(); }
-
- private:
-  std::unique_ptr<File> base_;
-  Faults* faults_;
-};
-
-class FaultyEnv final : public Env {
- public:
-  Faults faults;
-  Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) override {
-    COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> f, base_->OpenFile(path, mode));
-    return std::unique_ptr<File>(new FaultyFile(std::move(f), &faults));
-  }
-  Status DeleteFile(const std::string& p) override { return base_->DeleteFile(p); }
-  Status RenameFile(const std::string& a, const std::string& b) override {
-    return base_->RenameFile(a, b);
-  }
-  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
-  Status CreateDir(const std::string& d) override { return base_->CreateDir(d); }
-  Status ListDir(const std::string& d, std::vector<std::string>* n) override {
-    return base_->ListDir(d, n);
-  }
-  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
-  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
-  Result<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
-    return base_->LockFile(p);
-  }
-  uint64_t NowMicros() override { return base_->NowMicros(); }
-
- private:
-  Env* base_ = Env::Default();
-};
 
 class LogWriterTest : public ::testing::Test {
  protected:
@@ -319,119 +234,6 @@ TEST_F(LogWriterTest, RotationNeverSplitsARecord) {
   ASSERT_TRUE(r.status.ok());
   EXPECT_EQ(r.stats.end, *after);
   EXPECT_LT(r.records.size(), 102u);
-}
-
-void GroupCommit(LogWriter* w, int threads, int commits_per_thread) {
-  std::vector<std::thread> pool;
-  std::atomic<int> failures{0};
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      for (int i = 0; i < commits_per_thread; ++i) {
-        const std::string payload = std::to_string(t) + ":" + std::to_string(i);
-        auto p = w->Append(LogRecordType::kCommit, static_cast<uint64_t>(t * 1000 + i), payload);
-        if (!p.ok() || !w->Sync(*p).ok() || w->synced_end() < *p) failures += 1;
-      }
-    });
-  }
-  for (auto& th : pool) th.join();
-  EXPECT_EQ(failures.load(), 0);
-}
-
-TEST_F(LogWriterTest, GroupCommitSharesFdatasync) {
-  FaultyEnv env;
-  env.faults.sync_delay_us = 2000;  // a slow disk makes followers queue up behind the leader
-  auto w = Create({}, &env);
-  constexpr int kThreads = 8, kCommits = 25;
-  GroupCommit(w.get(), kThreads, kCommits);
-  const LogWriterStats s = w->stats();
-  EXPECT_EQ(s.sync_requests, static_cast<uint64_t>(kThreads * kCommits));
-  EXPECT_LT(s.syncs, static_cast<uint64_t>(kThreads * kCommits) / 2) << "no group commit";
-  ASSERT_TRUE(w->Close().ok());
-
-  Replayed r = Replay();
-  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
-  std::set<std::string> seen(r.payloads.begin(), r.payloads.end());
-  EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kCommits));
-  for (int t = 0; t < kThreads; ++t) {
-    for (int i = 0; i < kCommits; ++i) {
-      EXPECT_TRUE(seen.count(std::to_string(t) + ":" + std::to_string(i))) << t << ":" << i;
-    }
-  }
-}
-
-TEST_F(LogWriterTest, GroupCommitOnRealEnvWithRotation) {
-  LogWriterOptions options;
-  options.file_size_max_bytes = 4096;
-  auto w = Create(options);
-  GroupCommit(w.get(), 4, 50);
-  EXPECT_LE(w->stats().syncs, 200u + w->stats().files_created);
-  ASSERT_TRUE(w->Close().ok());
-  Replayed r = Replay();
-  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
-  EXPECT_EQ(r.records.size(), 200u);
-  EXPECT_GT(r.stats.last_file_number, 1u);
-}
-
-TEST_F(LogWriterTest, FailedSyncPoisonsAndIsNeverRetried) {
-  FaultyEnv env;
-  auto w = Create({}, &env);
-  auto p = w->Append(LogRecordType::kCommit, 1, "lost");
-  ASSERT_TRUE(p.ok());
-  env.faults.fail_sync = true;
-  const int syncs_before = env.faults.syncs;
-  Status st = w->Sync(*p);
-  ASSERT_TRUE(st.IsPoisoned()) << st.ToString();
-  EXPECT_NE(st.message().find("fdatasync"), std::string::npos) << st.message();
-  EXPECT_NE(st.message().find("Input/output error"), std::string::npos) << st.message();
-  EXPECT_EQ(env.faults.syncs, syncs_before + 1);
-
-  env.faults.fail_sync = false;  // even if the disk "recovers", nothing is retried
-  auto again = w->Append(LogRecordType::kCommit, 2, "refused");
-  EXPECT_TRUE(again.status().IsPoisoned());
-  EXPECT_EQ(again.status().message(), st.message());
-  EXPECT_EQ(w->Flush().message(), st.message());
-  EXPECT_TRUE(w->Sync(*p).IsPoisoned());
-  EXPECT_TRUE(w->Close().IsPoisoned());
-  EXPECT_TRUE(w->poison().IsPoisoned());
-  EXPECT_EQ(env.faults.syncs, syncs_before + 1) << "fdatasync was retried after EIO";
-  EXPECT_LT(w->synced_end(), *p);
-}
-
-TEST_F(LogWriterTest, FailedWritePoisonsWithNoSpaceText) {
-  FaultyEnv env;
-  auto w = Create({}, &env);
-  ASSERT_TRUE(w->Append(LogRecordType::kCommit, 1, "x").ok());
-  env.faults.fail_write_nospace = true;
-  Status st = w->Flush();
-  ASSERT_TRUE(st.IsPoisoned()) << st.ToString();
-  EXPECT_NE(st.message().find("NoSpace"), std::string::npos) << st.message();
-  EXPECT_NE(st.message().find("No space left"), std::string::npos) << st.message();
-  env.faults.fail_write_nospace = false;
-  EXPECT_TRUE(w->Append(LogRecordType::kCommit, 2, "y").status().IsPoisoned());
-  EXPECT_TRUE(w->Sync(w->end()).IsPoisoned());
-}
-
-TEST_F(LogWriterTest, FailedSyncWakesWaitingFollowers) {
-  FaultyEnv env;
-  env.faults.sync_delay_us = 20000;
-  auto w = Create({}, &env);
-  env.faults.fail_sync = true;
-  const int syncs_before = env.faults.syncs;  // the header's fdatasync in Create
-  std::vector<std::thread> pool;
-  std::atomic<int> poisoned{0};
-  for (int t = 0; t < 4; ++t) {
-    pool.emplace_back([&] {
-      auto p = w->Append(LogRecordType::kCommit, 1, "z");
-      if (!p.ok()) {
-        poisoned += p.status().IsPoisoned() ? 1 : 0;
-        return;
-      }
-      poisoned += w->Sync(*p).IsPoisoned() ? 1 : 0;
-    });
-  }
-  for (auto& th : pool) th.join();
-  EXPECT_EQ(poisoned.load(), 4);
-  EXPECT_EQ(env.faults.syncs.load(), syncs_before + 1);
 }
 
 TEST_F(LogWriterTest, ArgumentErrors) {

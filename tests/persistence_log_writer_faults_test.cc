@@ -1,0 +1,258 @@
+// Tests of LogWriter (persistence/log_writer.h) under concurrency and failure: group commit
+// shares fdatasyncs between threads, and a failed fdatasync or write poisons the writer and is
+// never retried. Uses a tiny fault-injecting Env defined here (the full one lives in testutil/).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "persistence/file_names.h"
+#include "persistence/log_reader.h"
+#include "persistence/log_writer.h"
+
+namespace cowtree {
+namespace {
+
+// ---- A minimal fault-injecting Env: forwards to Env::Default(), can fail or slow down
+// fdatasync and writes of every file it opened. (The full one lives in testutil/.) ----
+struct Faults {
+  std::atomic<bool> fail_sync{false};
+  std::atomic<bool> fail_write_nospace{false};
+  std::atomic<int> sync_delay_us{0};
+  std::atomic<int> syncs{0};  // fdatasyncs that reached the wrapper (incl. WriteAtAndSync)
+};
+
+class FaultyFile final : public File {
+ public:
+  FaultyFile(std::unique_ptr<File> base, Faults* faults)
+      : base_(std::move(base)), faults_(faults) {}
+  Status ReadAt(uint64_t offset, size_t length, char* out, size_t* read) override {
+    return base_->ReadAt(offset, length, out, read);
+  }
+  Status WriteAt(uint64_t offset, std::string_view data) override {
+    if (faults_->fail_write_nospace) {
+      return Status::FromErrno("pwrite " + path() + " at offset " + std::to_string(offset), ENOSPC);
+    }
+    return base_->WriteAt(offset, data);
+  }
+  Status Sync() override {
+    faults_->syncs += 1;
+    if (int us = faults_->sync_delay_us.load(); us > 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(us));
+    }
+    if (faults_->fail_sync) return Status::FromErrno("fdatasync " + path(), EIO);
+    return base_->Sync();
+  }
+  Status WriteAtAndSync(uint64_t offset, std::string_view data) override {
+    COWTREE_RETURN_IF_ERROR(WriteAt(offset, data));
+    return Sync();
+  }
+  Result<uint64_t> Size() override { return base_->Size(); }
+  Status Truncate(uint64_t size) override { return base_->Truncate(size); }
+  Status Allocate(uint64_t offset, uint64_t length, bool keep_size) override {
+    return base_->Allocate(offset, length, keep_size);
+  }
+  Status PunchHole(uint64_t offset, uint64_t length) override {
+    return base_->PunchHole(offset, length);
+  }
+  Result<std::unique_ptr<MappedRegion>> Map(uint64_t offset, size_t length) override {
+    return base_->Map(offset, length);
+  }
+  const std::string& path() const override { return base_->path(); }
+
+ private:
+  std::unique_ptr<File> base_;
+  Faults* faults_;
+};
+
+class FaultyEnv final : public Env {
+ public:
+  Faults faults;
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) override {
+    COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> f, base_->OpenFile(path, mode));
+    return std::unique_ptr<File>(new FaultyFile(std::move(f), &faults));
+  }
+  Status DeleteFile(const std::string& p) override { return base_->DeleteFile(p); }
+  Status RenameFile(const std::string& a, const std::string& b) override {
+    return base_->RenameFile(a, b);
+  }
+  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
+  Status CreateDir(const std::string& d) override { return base_->CreateDir(d); }
+  Status ListDir(const std::string& d, std::vector<std::string>* n) override {
+    return base_->ListDir(d, n);
+  }
+  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
+  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
+    return base_->LockFile(p);
+  }
+  uint64_t NowMicros() override { return base_->NowMicros(); }
+
+ private:
+  Env* base_ = Env::Default();
+};
+
+class LogWriterFaultsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cowtree_log_writer_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+
+  std::string Path(uint64_t number) const { return JoinPath(dir_, LogFileName(number)); }
+  uint64_t FileSize(uint64_t number) { return *env_->FileSize(Path(number)); }
+
+  std::unique_ptr<LogWriter> Create(LogWriterOptions options = {}, Env* env = nullptr) {
+    auto w = LogWriter::Create(env ? env : env_, dir_, 1, options);
+    EXPECT_TRUE(w.ok()) << w.status().ToString();
+    return w.ok() ? std::move(w).value() : nullptr;
+  }
+
+  struct Replayed {
+    std::vector<std::string> payloads;
+    std::vector<LogRecord> records;  // payload views invalid after replay: use payloads
+    ReplayStats stats;
+    Status status;
+  };
+  Replayed Replay(LogPosition start = {1, 0},
+                  WalRecoveryMode mode = WalRecoveryMode::kTolerateCorruptedTailRecords) {
+    Replayed r;
+    r.status = ReplayLog(
+        env_, dir_, start, mode,
+        [&r](const LogRecord& rec) {
+          r.payloads.emplace_back(rec.payload);
+          r.records.push_back(rec);
+          return Status::OK();
+        },
+        &r.stats);
+    return r;
+  }
+
+  Env* env_ = Env::Default();
+  std::string dir_;
+};
+
+void GroupCommit(LogWriter* w, int threads, int commits_per_thread) {
+  std::vector<std::thread> pool;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < commits_per_thread; ++i) {
+        const std::string payload = std::to_string(t) + ":" + std::to_string(i);
+        auto p = w->Append(LogRecordType::kCommit, static_cast<uint64_t>(t * 1000 + i), payload);
+        if (!p.ok() || !w->Sync(*p).ok() || w->synced_end() < *p) failures += 1;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+TEST_F(LogWriterFaultsTest, GroupCommitSharesFdatasync) {
+  FaultyEnv env;
+  env.faults.sync_delay_us = 2000;  // a slow disk makes followers queue up behind the leader
+  auto w = Create({}, &env);
+  constexpr int kThreads = 8, kCommits = 25;
+  GroupCommit(w.get(), kThreads, kCommits);
+  const LogWriterStats s = w->stats();
+  EXPECT_EQ(s.sync_requests, static_cast<uint64_t>(kThreads * kCommits));
+  EXPECT_LT(s.syncs, static_cast<uint64_t>(kThreads * kCommits) / 2) << "no group commit";
+  ASSERT_TRUE(w->Close().ok());
+
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  std::set<std::string> seen(r.payloads.begin(), r.payloads.end());
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kCommits));
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kCommits; ++i) {
+      EXPECT_TRUE(seen.count(std::to_string(t) + ":" + std::to_string(i))) << t << ":" << i;
+    }
+  }
+}
+
+TEST_F(LogWriterFaultsTest, GroupCommitOnRealEnvWithRotation) {
+  LogWriterOptions options;
+  options.file_size_max_bytes = 4096;
+  auto w = Create(options);
+  GroupCommit(w.get(), 4, 50);
+  EXPECT_LE(w->stats().syncs, 200u + w->stats().files_created);
+  ASSERT_TRUE(w->Close().ok());
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.records.size(), 200u);
+  EXPECT_GT(r.stats.last_file_number, 1u);
+}
+
+TEST_F(LogWriterFaultsTest, FailedSyncPoisonsAndIsNeverRetried) {
+  FaultyEnv env;
+  auto w = Create({}, &env);
+  auto p = w->Append(LogRecordType::kCommit, 1, "lost");
+  ASSERT_TRUE(p.ok());
+  env.faults.fail_sync = true;
+  const int syncs_before = env.faults.syncs;
+  Status st = w->Sync(*p);
+  ASSERT_TRUE(st.IsPoisoned()) << st.ToString();
+  EXPECT_NE(st.message().find("fdatasync"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("Input/output error"), std::string::npos) << st.message();
+  EXPECT_EQ(env.faults.syncs, syncs_before + 1);
+
+  env.faults.fail_sync = false;  // even if the disk "recovers", nothing is retried
+  auto again = w->Append(LogRecordType::kCommit, 2, "refused");
+  EXPECT_TRUE(again.status().IsPoisoned());
+  EXPECT_EQ(again.status().message(), st.message());
+  EXPECT_EQ(w->Flush().message(), st.message());
+  EXPECT_TRUE(w->Sync(*p).IsPoisoned());
+  EXPECT_TRUE(w->Close().IsPoisoned());
+  EXPECT_TRUE(w->poison().IsPoisoned());
+  EXPECT_EQ(env.faults.syncs, syncs_before + 1) << "fdatasync was retried after EIO";
+  EXPECT_LT(w->synced_end(), *p);
+}
+
+TEST_F(LogWriterFaultsTest, FailedWritePoisonsWithNoSpaceText) {
+  FaultyEnv env;
+  auto w = Create({}, &env);
+  ASSERT_TRUE(w->Append(LogRecordType::kCommit, 1, "x").ok());
+  env.faults.fail_write_nospace = true;
+  Status st = w->Flush();
+  ASSERT_TRUE(st.IsPoisoned()) << st.ToString();
+  EXPECT_NE(st.message().find("NoSpace"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("No space left"), std::string::npos) << st.message();
+  env.faults.fail_write_nospace = false;
+  EXPECT_TRUE(w->Append(LogRecordType::kCommit, 2, "y").status().IsPoisoned());
+  EXPECT_TRUE(w->Sync(w->end()).IsPoisoned());
+}
+
+TEST_F(LogWriterFaultsTest, FailedSyncWakesWaitingFollowers) {
+  FaultyEnv env;
+  env.faults.sync_delay_us = 20000;
+  auto w = Create({}, &env);
+  env.faults.fail_sync = true;
+  const int syncs_before = env.faults.syncs;  // the header's fdatasync in Create
+  std::vector<std::thread> pool;
+  std::atomic<int> poisoned{0};
+  for (int t = 0; t < 4; ++t) {
+    pool.emplace_back([&] {
+      auto p = w->Append(LogRecordType::kCommit, 1, "z");
+      if (!p.ok()) {
+        poisoned += p.status().IsPoisoned() ? 1 : 0;
+        return;
+      }
+      poisoned += w->Sync(*p).IsPoisoned() ? 1 : 0;
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(poisoned.load(), 4);
+  EXPECT_EQ(env.faults.syncs.load(), syncs_before + 1);
+}
+
+}  // namespace
+}  // namespace cowtree
