@@ -23,7 +23,8 @@ void PlanRun(size_t begin, size_t end, size_t max, std::vector<ChunkPlan>* out) 
   COWTREE_ASSERT(begin == end);
 }
 
-// Step 3 of the header: merge a small new chunk with an adjacent one when both fit.
+// Step 3 of the header: a small new chunk absorbs its left neighbor (or, first in the list,
+// its right one); re-split evenly into two when the two exceed max.
 std::vector<ChunkPlan> Coalesce(const std::vector<ChunkPlan>& plans, size_t max) {
   const size_t small = max / 4;
   std::vector<ChunkPlan> out;
@@ -33,9 +34,17 @@ std::vector<ChunkPlan> Coalesce(const std::vector<ChunkPlan>& plans, size_t max)
       ChunkPlan& last = out.back();
       const bool last_small_new = !last.reused() && last.count < small;
       const bool p_small_new = !p.reused() && p.count < small;
-      if ((last_small_new || p_small_new) && last.count + p.count <= max) {
+      if (last_small_new || p_small_new) {
         COWTREE_ASSERT(last.begin + last.count == p.begin);
-        last = ChunkPlan{last.begin, last.count + p.count, NodeID()};
+        const size_t begin = last.begin;
+        const size_t total = last.count + p.count;  // < max / 4 + max: at most two chunks
+        if (total <= max) {
+          last = ChunkPlan{begin, total, NodeID()};
+        } else {
+          const size_t first = (total + 1) / 2;  // both halves > max / 2: never small
+          last = ChunkPlan{begin, first, NodeID()};
+          out.push_back(ChunkPlan{begin + first, total - first, NodeID()});
+        }
         continue;
       }
     }

@@ -9,9 +9,11 @@
 //    what the chunk stores);
 // 2. groups every maximal run of remaining summaries into new chunks: ceil(r / max) chunks of
 //    even size (so each new chunk holds at least max / 2 summaries when a run is split);
-// 3. coalesces: a new chunk smaller than max / 4 absorbs an adjacent chunk (reused or new) when
-//    the two together fit in max, so that deletions cannot leave an ever-growing number of tiny
-//    chunks; this costs at most one extra rewritten neighbor per small run.
+// 3. coalesces: a new chunk smaller than max / 4 absorbs an adjacent chunk (the left one, or
+//    the right one if it is first), reused or new; if the two exceed max they are re-split
+//    evenly into two new chunks (each > max / 2). So no chunk stays under max / 4 unless it is
+//    the only one, and deletions cannot leave an ever-growing number of tiny chunks; this
+//    costs at most one extra rewritten neighbor per small run.
 // Old chunks larger than chunk_summaries_max (the limit was lowered) are never reused.
 //
 // Arguments: new_summaries in key order (strictly increasing first keys, as produced by

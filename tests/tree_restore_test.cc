@@ -1,0 +1,260 @@
+// Checkpoint/restore: summaries in key order, rebuild from summaries with another shape
+// without loading leaves, lazy loading, eviction, loader failures.
+#include <gtest/gtest.h>
+
+#include "tests/tree_test_util.h"
+
+namespace cowtree::tree {
+namespace {
+
+using testing::ExpectMatchesModel;
+using testing::FakeLeafLoader;
+using testing::Model;
+
+// Random inserts and deletes until the tree is >= 5 levels deep.
+void Grow(OsTree* tree, Model* model, std::mt19937_64& rng, uint64_t* epoch, int batches) {
+  for (int b = 0; b < batches; ++b) {
+    std::map<uint64_t, int64_t> batch;
+    for (int i = 0; i < 60; ++i) {
+      if (rng() % 4 == 0 && !model->entries().empty()) {
+        auto it = model->entries().begin();
+        std::advance(it, rng() % model->entries().size());
+        batch[it->first] = -it->second;
+      } else {
+        batch[EncodeInt64Key(static_cast<int64_t>(rng() % 100000) - 50000)] +=
+            static_cast<int64_t>(rng() % 7) - 2;
+      }
+    }
+    std::vector<KeyWeight> ops;
+    for (auto [k, w] : batch) {
+      if (w != 0) ops.push_back({k, w});
+    }
+    ASSERT_TRUE(model->Apply(ops));
+    ASSERT_TRUE(tree->Apply(ops, ++*epoch).ok());
+  }
+}
+
+class RestoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tree_ = std::make_unique<OsTree>(KeyType::kInt64, TreeShape{4, 4}, &loader_);
+    Grow(tree_.get(), &model_, rng_, &epoch_, 80);
+    ASSERT_GE(tree_->current()->height, 5u);
+  }
+  std::mt19937_64 rng_{2024};
+  FakeLeafLoader loader_{KeyType::kInt64};
+  std::unique_ptr<OsTree> tree_;
+  Model model_;
+  uint64_t epoch_ = 0;
+};
+
+TEST_F(RestoreTest, SummariesAreInKeyOrder) {
+  auto v = tree_->current();
+  std::vector<LeafSummary> s = Summaries(*v);
+  ASSERT_EQ(s.size(), v->leaf_count);
+  uint64_t pos = 0, entries = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0) {
+      ASSERT_LT(s[i - 1].first_key, s[i].first_key);
+    }
+    auto data = s[i].box->data();
+    ASSERT_NE(data, nullptr);
+    EXPECT_EQ(data->keys.front(), s[i].first_key);
+    EXPECT_EQ(data->entry_count(), s[i].entry_count);
+    if (i + 1 < s.size()) {
+      EXPECT_LT(data->keys.back(), s[i + 1].first_key);
+    }
+    EXPECT_FALSE(s[i].box->persisted());
+    pos += s[i].pos_sum;
+    entries += s[i].entry_count;
+  }
+  EXPECT_EQ(pos, v->positive_count);
+  EXPECT_EQ(entries, v->entry_count);
+}
+
+TEST_F(RestoreTest, BuildWithOtherShapeLoadsNothingThenLoadsLazily) {
+  auto v = tree_->current();
+  std::vector<PersistedSummary> persisted = loader_.Checkpoint(*v);
+  ASSERT_EQ(loader_.loads(), 0u);
+  for (const TreeShape shape : {TreeShape{16, 7}, TreeShape{4, 5}, TreeShape{1024, 64}}) {
+    SCOPED_TRACE(std::to_string(shape.leaf_capacity_entries) + "/" + std::to_string(shape.fanout));
+    const uint64_t loads_before = loader_.loads();
+    auto built = BuildFromSummaries(KeyType::kInt64, shape, persisted, epoch_, &loader_);
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    auto r = built.value();
+    EXPECT_EQ(loader_.loads(), loads_before);  // zero loads during the build
+    ASSERT_TRUE(CheckInvariants(*r, /*load_leaves=*/false).ok());
+    EXPECT_EQ(loader_.loads(), loads_before);
+    EXPECT_EQ(r->positive_count, v->positive_count);
+    EXPECT_EQ(r->entry_count, v->entry_count);
+    EXPECT_EQ(r->leaf_count, v->leaf_count);
+    // One select loads exactly one leaf; asking again loads nothing.
+    auto first = Select(*r, PositiveCount(*r) / 2, false);
+    ASSERT_TRUE(first.ok());
+    EXPECT_EQ(first.value(), Select(*v, PositiveCount(*v) / 2, false).value());
+    EXPECT_EQ(loader_.loads(), loads_before + 1);
+    EXPECT_EQ(Select(*r, PositiveCount(*r) / 2, true).value(),
+              Select(*v, PositiveCount(*v) / 2, true).value());
+    EXPECT_LE(loader_.loads(), loads_before + 2);
+    // Everything answers exactly as the original (loads every leaf on the way).
+    ExpectMatchesModel(*r, model_, rng_, 30);
+    if (HasFatalFailure()) return;
+    EXPECT_GT(loader_.loads(), loads_before + 1);
+    EXPECT_LE(loader_.loads(), loads_before + r->leaf_count);  // each leaf at most once
+  }
+}
+
+TEST_F(RestoreTest, RestoredTreeAcceptsWritesAndSplitsOversizedLeaves) {
+  // Written with big leaves, restored with capacity 4: leaves exceed the new capacity.
+  OsTree big(KeyType::kInt64, {64, 8}, &loader_);
+  uint64_t e = 0;
+  std::vector<KeyWeight> ops;
+  for (const auto& [k, w] : model_.entries()) ops.push_back({k, w});
+  ASSERT_TRUE(big.Apply(ops, ++e).ok());
+  std::vector<PersistedSummary> persisted = loader_.Checkpoint(*big.current());
+  auto restored = BuildFromSummaries(KeyType::kInt64, {4, 4}, persisted, e, &loader_);
+  ASSERT_TRUE(restored.ok());
+  ASSERT_TRUE(CheckInvariants(*restored.value(), true).ok());
+  OsTree small(KeyType::kInt64, {4, 4}, &loader_);
+  ASSERT_TRUE(small.Install(restored.value()).ok());
+  Model model = model_;
+  uint64_t epoch = e;
+  Grow(&small, &model, rng_, &epoch, 30);
+  ExpectMatchesModel(*small.current(), model, rng_);
+  // Touched leaves obey the new capacity.
+  for (const LeafSummary& s : Summaries(*small.current())) {
+    if (s.box->epoch() > e) {
+      EXPECT_LE(s.entry_count, 4u);
+    }
+  }
+}
+
+// An underflowing leaf merges with a restored sibling that exceeds the current capacity.
+TEST(TreeRestoreOversizeTest, UnderflowNextToOversizedSibling) {
+  FakeLeafLoader loader(KeyType::kInt64);
+  OsTree big(KeyType::kInt64, {64, 8}, &loader);
+  Model model;
+  std::vector<KeyWeight> ops;
+  for (int i = 0; i < 128; ++i) ops.push_back({EncodeInt64Key(i), 1});
+  ASSERT_TRUE(big.Apply(ops, 1).ok());
+  ASSERT_TRUE(model.Apply(ops));
+  ASSERT_EQ(big.current()->leaf_count, 2u);
+  std::vector<PersistedSummary> persisted = loader.Checkpoint(*big.current());
+  OsTree t(KeyType::kInt64, {16, 4}, &loader);  // LeafMinEntries() == 4
+  ASSERT_TRUE(
+      t.Install(BuildFromSummaries(KeyType::kInt64, {16, 4}, persisted, 1, &loader).value()).ok());
+  // Leave 2 entries in the second leaf: it underflows and merges with the 64-entry first leaf.
+  std::vector<KeyWeight> del;
+  for (int i = 64; i < 126; ++i) del.push_back({EncodeInt64Key(i), -1});
+  ASSERT_TRUE(t.Apply(del, 2).ok());
+  ASSERT_TRUE(model.Apply(del));
+  std::mt19937_64 rng(1);
+  ExpectMatchesModel(*t.current(), model, rng);
+  for (const LeafSummary& s : Summaries(*t.current())) EXPECT_LE(s.entry_count, 16u);
+}
+
+TEST_F(RestoreTest, EvictCleanKeepsDirtyLeavesAndReloads) {
+  auto v = tree_->current();
+  std::vector<PersistedSummary> persisted = loader_.Checkpoint(*v);
+  // Dirty a few leaves.
+  ASSERT_TRUE(tree_->Apply(std::vector<KeyWeight>{{EncodeInt64Key(123456789), 5}}, ++epoch_).ok());
+  ASSERT_TRUE(model_.Apply({{EncodeInt64Key(123456789), 5}}));
+  auto v2 = tree_->current();
+  uint64_t released = 0, dirty = 0;
+  for (const LeafSummary& s : Summaries(*v2)) {
+    const uint64_t r = s.box->EvictClean();
+    if (!s.box->persisted()) {
+      ++dirty;
+      EXPECT_EQ(r, 0u);
+      EXPECT_NE(s.box->data(), nullptr);
+    } else {
+      EXPECT_EQ(s.box->data(), nullptr);
+    }
+    released += r;
+  }
+  EXPECT_GE(dirty, 1u);
+  EXPECT_GT(released, 0u);
+  const uint64_t before = loader_.loads();
+  ExpectMatchesModel(*v2, model_, rng_, 10);
+  EXPECT_GT(loader_.loads(), before);
+}
+
+TEST_F(RestoreTest, LoaderErrorsPropagateAndLeaveTreeUnchanged) {
+  std::vector<PersistedSummary> persisted = loader_.Checkpoint(*tree_->current());
+  auto r = BuildFromSummaries(KeyType::kInt64, {4, 4}, persisted, epoch_, &loader_).value();
+  OsTree t(KeyType::kInt64, {4, 4}, &loader_);
+  ASSERT_TRUE(t.Install(r).ok());
+  loader_.FailWith(Status::IOError("disk on fire"));
+  EXPECT_TRUE(Select(*r, 0, false).status().IsIOError());
+  EXPECT_TRUE(PercentileCont(*r, 0.5, false).status().IsIOError());
+  EXPECT_TRUE(ForEachAll(*r, [](uint64_t, int64_t) { return true; }).IsIOError());
+  EXPECT_TRUE(CheckInvariants(*r, true).IsIOError());
+  EXPECT_TRUE(CheckInvariants(*r, false).ok());
+  const Status s = t.Apply(std::vector<KeyWeight>{{EncodeInt64Key(1), 1}}, epoch_ + 1);
+  EXPECT_TRUE(s.IsIOError()) << s.ToString();
+  EXPECT_EQ(t.current(), r);
+  loader_.FailWith(Status::Corruption("bad crc"));
+  EXPECT_TRUE(Rank(*r, UINT64_MAX).status().IsCorruption());
+  loader_.FailWith(std::nullopt);
+  ASSERT_TRUE(t.Apply(std::vector<KeyWeight>{{EncodeInt64Key(1), 1}}, epoch_ + 1).ok());
+  ASSERT_TRUE(model_.Apply({{EncodeInt64Key(1), 1}}));
+  ExpectMatchesModel(*t.current(), model_, rng_, 10);
+}
+
+TEST_F(RestoreTest, LeafThatDoesNotMatchItsSummaryIsCorruption) {
+  std::vector<PersistedSummary> persisted = loader_.Checkpoint(*tree_->current());
+  // Point leaf 0's id at leaf 1's bytes (a misdirected read).
+  LeafData other;
+  other.keys = {persisted[1].first_key};
+  other.weights = {1};
+  loader_.Put(persisted[0].leaf_id, EncodeLeaf(KeyType::kInt64, other));
+  auto r = BuildFromSummaries(KeyType::kInt64, {4, 4}, persisted, epoch_, &loader_).value();
+  Status s = ForEachAll(*r, [](uint64_t, int64_t) { return true; });
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find(std::to_string(persisted[0].leaf_id.raw())), std::string::npos);
+}
+
+TEST(TreeBuildFromSummariesTest, RejectsBadSummaries) {
+  auto id = [](uint64_t h) { return NodeID::Make(h, 1); };
+  const std::vector<PersistedSummary> good = {{10, 3, 2, id(1)}, {20, 0, 1, id(2)}};
+  ASSERT_TRUE(BuildFromSummaries(KeyType::kInt64, {4, 4}, good, 1, nullptr).ok());
+  auto expect_corrupt = [&](std::vector<PersistedSummary> s, const char* what) {
+    auto r = BuildFromSummaries(KeyType::kInt64, {4, 4}, s, 1, nullptr);
+    EXPECT_TRUE(r.status().IsCorruption()) << what << ": " << r.status().ToString();
+  };
+  expect_corrupt({{20, 1, 1, id(1)}, {10, 1, 1, id(2)}}, "unsorted");
+  expect_corrupt({{10, 1, 1, id(1)}, {10, 1, 1, id(2)}}, "duplicate");
+  expect_corrupt({{10, 0, 0, id(1)}}, "zero entries");
+  expect_corrupt({{10, 1, 4097, id(1)}}, "too many entries");
+  expect_corrupt({{10, 1, 1, NodeID()}}, "invalid id");
+  expect_corrupt({{10, uint64_t{1} << 63, 1, id(1)}}, "pos_sum too big for one entry");
+  expect_corrupt({{10, UINT64_MAX, 3, id(1)}, {20, 2, 1, id(2)}}, "N overflow");
+  auto r = BuildFromSummaries(KeyType::kDouble, {4, 4},
+                              std::vector<PersistedSummary>{{kDoubleNanCode + 1, 1, 1, id(1)}}, 1,
+                              nullptr);
+  EXPECT_TRUE(r.status().IsCorruption());
+  EXPECT_TRUE(
+      BuildFromSummaries(KeyType::kInt64, {3, 4}, good, 1, nullptr).status().IsInvalidArgument());
+  // Empty list: empty tree.
+  auto empty = BuildFromSummaries(KeyType::kInt64, {4, 4}, {}, 7, nullptr);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty.value()->root, nullptr);
+  EXPECT_EQ(empty.value()->epoch, 7u);
+}
+
+TEST(TreeBuildFromSummariesTest, InstallChecksCompatibility) {
+  OsTree t(KeyType::kInt64, {4, 4}, nullptr);
+  auto other = BuildFromSummaries(KeyType::kInt64, {8, 4}, {}, 1, nullptr).value();
+  EXPECT_TRUE(t.Install(other).IsInvalidArgument());
+  auto dbl = BuildFromSummaries(KeyType::kDouble, {4, 4}, {}, 1, nullptr).value();
+  EXPECT_TRUE(t.Install(dbl).IsInvalidArgument());
+  EXPECT_TRUE(t.Install(nullptr).IsInvalidArgument());
+  EXPECT_TRUE(OsTree::Create(KeyType::kInt64, {4, 2000}, nullptr).status().IsInvalidArgument());
+  EXPECT_TRUE(OsTree::Create(KeyType::kInt64, {5000, 4}, nullptr).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      OsTree::Create(static_cast<KeyType>(9), {4, 4}, nullptr).status().IsInvalidArgument());
+  EXPECT_TRUE(OsTree::Create(KeyType::kDouble, kDefaultTreeShape, nullptr).ok());
+}
+
+}  // namespace
+}  // namespace cowtree::tree

@@ -1,0 +1,160 @@
+// Summary chunk and tree descriptor bodies: round trips and corruption cases.
+#include <gtest/gtest.h>
+
+#include "persistence/coding.h"
+#include "persistence/crc32c.h"
+#include "tree/node_format.h"
+
+namespace cowtree::tree {
+namespace {
+
+NodeID Id(uint64_t h) { return NodeID::Make(h, 7); }
+
+std::vector<PersistedSummary> Three() {
+  return {{EncodeInt64Key(-5), 10, 3, Id(1)},
+          {EncodeInt64Key(0), 0, 1, Id(2)},
+          {EncodeInt64Key(9), UINT64_MAX / 2, 4096, Id(3)}};
+}
+
+TreeDescriptor Desc() {
+  TreeDescriptor d;
+  d.key_type = KeyType::kDouble;
+  d.leaf_capacity_entries = 252;
+  d.fanout = 64;
+  d.positive_count = 12345;
+  d.entry_count = 900;
+  d.leaf_count = 5;
+  d.chunks = {{Id(10), 3, 100}, {Id(11), 2, 200}};
+  return d;
+}
+
+void FixCrc(std::string* body) {
+  const size_t at = body->size() - 4;
+  EncodeFixed32(body->data() + at, Crc32c(body->data(), at));
+}
+
+template <typename R>
+void ExpectCorrupt(const R& r, const std::string& needle) {
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(needle), std::string::npos)
+      << "'" << needle << "' not in: " << r.status().message();
+}
+
+TEST(TreeSummaryChunkFormatTest, RoundTripAndLayout) {
+  const std::vector<PersistedSummary> s = Three();
+  const std::string body = EncodeSummaryChunk(s);
+  ASSERT_EQ(body.size(), SummaryChunkBodyBytes(3));
+  EXPECT_EQ(body.substr(0, 4), "CWSC");
+  EXPECT_EQ(DecodeFixed32(body.data() + 8), 3u);
+  EXPECT_EQ(DecodeFixed64(body.data() + 16 + 32 + 24), Id(2).raw());
+  auto r = DecodeSummaryChunk(body);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r.value(), s);
+}
+
+TEST(TreeSummaryChunkFormatTest, Corruptions) {
+  const std::string good = EncodeSummaryChunk(Three());
+  std::string b = good;
+  b[1] = 'X';
+  ExpectCorrupt(DecodeSummaryChunk(b), "magic");
+  b = good;
+  b[4] = 9;
+  ExpectCorrupt(DecodeSummaryChunk(b), "format_version");
+  b = good;
+  b[30] ^= 4;
+  ExpectCorrupt(DecodeSummaryChunk(b), "crc32c");
+  for (size_t len = 0; len < good.size(); ++len) {
+    EXPECT_TRUE(DecodeSummaryChunk(good.substr(0, len)).status().IsCorruption()) << len;
+  }
+  b = good;
+  b[6] = 1;
+  FixCrc(&b);
+  ExpectCorrupt(DecodeSummaryChunk(b), "offset 6");
+  b = good;
+  b[12] = 1;
+  FixCrc(&b);
+  ExpectCorrupt(DecodeSummaryChunk(b), "offset 12");
+  b = good;
+  b[16 + 32 + 20] = 1;  // record 1 reserved
+  FixCrc(&b);
+  ExpectCorrupt(DecodeSummaryChunk(b), "offset 68");
+  b = good;
+  EncodeFixed64(b.data() + 16 + 32, EncodeInt64Key(-5));  // first keys not increasing
+  FixCrc(&b);
+  ExpectCorrupt(DecodeSummaryChunk(b), "offset 48");
+  b = good;
+  EncodeFixed32(b.data() + 16 + 16, 0);  // entry_count 0
+  FixCrc(&b);
+  ExpectCorrupt(DecodeSummaryChunk(b), "entry_count 0");
+  b = good;
+  EncodeFixed32(b.data() + 16 + 16, 4097);
+  FixCrc(&b);
+  ExpectCorrupt(DecodeSummaryChunk(b), "entry_count 4097");
+  b = good;
+  EncodeFixed64(b.data() + 16 + 24, NodeID::Make(5, 0).raw());  // tag 0: invalid id
+  FixCrc(&b);
+  ExpectCorrupt(DecodeSummaryChunk(b), "leaf_id");
+  std::string empty = good.substr(0, 16);
+  EncodeFixed32(empty.data() + 8, 0);
+  empty += std::string(4, '\0');
+  FixCrc(&empty);
+  ExpectCorrupt(DecodeSummaryChunk(empty), "summary_count 0");
+}
+
+TEST(TreeDescriptorFormatTest, RoundTripAndLayout) {
+  const TreeDescriptor d = Desc();
+  const std::string body = EncodeTreeDescriptor(d);
+  ASSERT_EQ(body.size(), TreeDescriptorBodyBytes(2));
+  EXPECT_EQ(body.substr(0, 4), "CWTD");
+  EXPECT_EQ(static_cast<uint8_t>(body[6]), 2);
+  EXPECT_EQ(DecodeFixed64(body.data() + 16), 12345u);
+  EXPECT_EQ(DecodeFixed64(body.data() + 48), Id(10).raw());
+  auto r = DecodeTreeDescriptor(body);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r.value(), d);
+  TreeDescriptor empty;
+  empty.leaf_capacity_entries = 4;
+  empty.fanout = 4;
+  auto e = DecodeTreeDescriptor(EncodeTreeDescriptor(empty));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e.value(), empty);
+}
+
+TEST(TreeDescriptorFormatTest, Corruptions) {
+  const std::string good = EncodeTreeDescriptor(Desc());
+  for (size_t len = 0; len < good.size(); ++len) {
+    EXPECT_TRUE(DecodeTreeDescriptor(good.substr(0, len)).status().IsCorruption()) << len;
+  }
+  for (size_t i = 0; i < good.size() * 8; ++i) {
+    std::string b = good;
+    b[i / 8] ^= static_cast<char>(1 << (i % 8));
+    EXPECT_FALSE(DecodeTreeDescriptor(b).ok()) << "bit " << i;
+  }
+  auto with = [&](size_t off, auto put) {
+    std::string b = good;
+    put(b.data() + off);
+    FixCrc(&b);
+    return DecodeTreeDescriptor(b);
+  };
+  ExpectCorrupt(with(6, [](char* p) { *p = 3; }), "key_type 3");
+  ExpectCorrupt(with(7, [](char* p) { *p = 1; }), "offset 7");
+  ExpectCorrupt(with(44, [](char* p) { *p = 1; }), "offset 44");
+  ExpectCorrupt(with(48 + 12, [](char* p) { *p = 1; }), "offset 60");
+  ExpectCorrupt(with(8, [](char* p) { EncodeFixed32(p, 3); }), "shape");
+  ExpectCorrupt(with(32, [](char* p) { EncodeFixed64(p, 6); }), "sum to 5");
+  ExpectCorrupt(with(24, [](char* p) { EncodeFixed64(p, 4); }), "entry_count 4");
+  ExpectCorrupt(with(48, [](char* p) { EncodeFixed64(p, 0); }), "chunk_id");
+  ExpectCorrupt(with(48 + 24 + 16, [](char* p) { EncodeFixed64(p, 100); }), "first_key");
+  ExpectCorrupt(with(48 + 8, [](char* p) { EncodeFixed32(p, 0); }), "summary_count 0");
+}
+
+TEST(TreeDescriptorFormatTest, ChunkAgainstDescriptor) {
+  const std::vector<PersistedSummary> s = Three();
+  EXPECT_TRUE(CheckChunkAgainstDescriptor({Id(1), 3, s[0].first_key}, s).ok());
+  EXPECT_TRUE(CheckChunkAgainstDescriptor({Id(1), 2, s[0].first_key}, s).IsCorruption());
+  EXPECT_TRUE(CheckChunkAgainstDescriptor({Id(1), 3, s[1].first_key}, s).IsCorruption());
+}
+
+}  // namespace
+}  // namespace cowtree::tree
