@@ -99,5 +99,27 @@ TEST(ObjectFormatTest, EveryCheckFires) {
   ExpectCorrupt(e, e.bytes, length, "stored length");
 }
 
+std::string FromHex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size();) {
+    if (hex[i] == ' ') {
+      ++i;
+      continue;
+    }
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+    i += 2;
+  }
+  return out;
+}
+
+// The worked example of docs/data_files.md.
+TEST(ObjectFormatTest, GoldenEnvelope) {
+  std::string out;
+  EXPECT_EQ(EncodeObject(NodeID::Make(5, 2), ObjectKind::kLeaf, 42, "hello", &out), 0xC05DE690u);
+  EXPECT_EQ(out, FromHex("43 57 4f 42 01 00 01 00 05 00 00 00 02 05 00 00 "
+                         "00 00 00 00 2a 00 00 00 00 00 00 00 90 e6 5d c0 "
+                         "68 65 6c 6c 6f"));
+}
+
 }  // namespace
 }  // namespace cowtree

@@ -218,5 +218,36 @@ TEST_F(OtCheckpointCorruptionTest, EntriesCrcAndRecords) {
 
 TEST_F(OtCheckpointTest, MissingFileIsNotFound) { EXPECT_TRUE(ReadStatus(3).IsNotFound()); }
 
+std::string FromHex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size();) {
+    if (hex[i] == ' ') {
+      ++i;
+      continue;
+    }
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+    i += 2;
+  }
+  return out;
+}
+
+// The worked example of docs/ot_checkpoint.md.
+TEST_F(OtCheckpointTest, GoldenFile) {
+  ObjectTable t;
+  OtEntry e{{8192, 131072, 5000}, ObjectKind::kLeaf, 42, kNotRetired, 0xDEADBEEF};
+  ASSERT_TRUE(t.LoadEntry(NodeID::Make(5, 2), e).ok());
+  t.FinishLoad();
+  ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, 1, 42, t).ok());
+  EXPECT_EQ(ReadBytes(1), FromHex("43 57 54 4f 54 43 4b 31 01 00 00 00 00 00 00 00 "
+                                  "01 00 00 00 00 00 00 00 2a 00 00 00 00 00 00 00 "
+                                  "01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
+                                  "00 00 00 00 00 00 00 00 00 00 00 00 e9 91 f6 4c "
+                                  "02 05 00 00 00 00 00 00 00 00 02 00 00 00 00 00 "
+                                  "2a 00 00 00 00 00 00 00 ff ff ff ff ff ff ff ff "
+                                  "00 20 00 00 88 13 00 00 ef be ad de 01 00 00 00 "
+                                  "01 00 00 00 00 00 00 00 0c 42 51 86 43 57 54 46 "
+                                  "00 00 00 00 6c 6f de 97"));
+}
+
 }  // namespace
 }  // namespace cowtree

@@ -127,5 +127,27 @@ TEST(OtEntryDeathTest, EncodingAnInvalidRecordAsserts) {
   EXPECT_DEATH(EncodeOtRecord(NodeID::Make(1, 0), SampleEntry(), buf), "assertion failed");
 }
 
+std::string FromHex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size();) {
+    if (hex[i] == ' ') {
+      ++i;
+      continue;
+    }
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+    i += 2;
+  }
+  return out;
+}
+
+// The worked example of docs/object_table.md.
+TEST(OtEntryTest, GoldenRecord) {
+  OtEntry e{{8192, 131072, 5000}, ObjectKind::kLeaf, 42, kNotRetired, 0xDEADBEEF};
+  EXPECT_EQ(Encode(NodeID::Make(5, 2), e),
+            FromHex("02 05 00 00 00 00 00 00 00 00 02 00 00 00 00 00 "
+                    "2a 00 00 00 00 00 00 00 ff ff ff ff ff ff ff ff "
+                    "00 20 00 00 88 13 00 00 ef be ad de 01 00 00 00"));
+}
+
 }  // namespace
 }  // namespace cowtree
