@@ -1,0 +1,213 @@
+// SegmentAllocator with fake Envs: O(1) allocate/free over thousands of segments (size-only
+// in-memory files), fdatasync failures (returned, sticky, never retried), misuse asserts.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+
+#include "persistence/file_names.h"
+#include "persistence/segment_allocator.h"
+
+namespace cowtree {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = ::testing::TempDir() + "cowtree_segf_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+            std::to_string(::getpid());
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+SegmentAllocatorOptions SmallOptions() {
+  SegmentAllocatorOptions o;
+  o.segment_size_bytes = 64 * 1024;  // 16 slots of 4 KiB; clamped to 16 slots for big classes
+  o.mmap_window_bytes = 64 * 1024;
+  o.mmap_windows_max = 4;
+  return o;
+}
+
+std::string Payload(uint64_t seed, uint32_t length) {
+  std::string s(length, '\0');
+  std::mt19937_64 rng(seed);
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::unique_ptr<SegmentAllocator> OpenOrDie(Env* env, const std::string& dir,
+                                            const SegmentAllocatorOptions& o,
+                                            const std::vector<DataFileInfo>& files = {}) {
+  auto r = SegmentAllocator::Open(env, dir, o, files);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return std::move(r).value();
+}
+
+// A minimal in-memory Env (sizes only) so that the O(1) test can have thousands of segments
+// without touching the disk.
+class SizeOnlyFile final : public File {
+ public:
+  explicit SizeOnlyFile(std::string path) : path_(std::move(path)) {}
+  Status ReadAt(uint64_t, size_t, char*, size_t* n) override {
+    *n = 0;
+    return Status::OK();
+  }
+  Status WriteAt(uint64_t, std::string_view) override { return Status::OK(); }
+  Status Sync() override { return Status::OK(); }
+  Result<uint64_t> Size() override { return size_; }
+  Status Truncate(uint64_t s) override {
+    size_ = s;
+    return Status::OK();
+  }
+  Status Allocate(uint64_t off, uint64_t len, bool keep) override {
+    if (!keep) size_ = std::max(size_, off + len);
+    return Status::OK();
+  }
+  Status PunchHole(uint64_t, uint64_t) override { return Status::NotSupported("no"); }
+  Result<std::unique_ptr<MappedRegion>> Map(uint64_t, size_t) override {
+    return Status::NotSupported("no");
+  }
+  const std::string& path() const override { return path_; }
+
+ private:
+  std::string path_;
+  uint64_t size_ = 0;
+};
+
+class SizeOnlyEnv final : public Env {
+ public:
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode) override {
+    return std::unique_ptr<File>(new SizeOnlyFile(path));
+  }
+  Status DeleteFile(const std::string&) override { return Status::OK(); }
+  Status RenameFile(const std::string&, const std::string&) override { return Status::OK(); }
+  Status SyncDir(const std::string&) override { return Status::OK(); }
+  Status CreateDir(const std::string&) override { return Status::OK(); }
+  Status ListDir(const std::string&, std::vector<std::string>*) override { return Status::OK(); }
+  bool FileExists(const std::string&) override { return false; }
+  Result<uint64_t> FileSize(const std::string&) override { return uint64_t{0}; }
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string&) override {
+    return Status::NotSupported("no");
+  }
+  uint64_t NowMicros() override { return 0; }
+};
+
+// Nanoseconds per (Free of a random used slot + Allocate) with `segments` full segments. The
+// freed slot is the only free one, so Allocate must return it.
+double NanosPerFreeAllocate(uint64_t segments) {
+  SizeOnlyEnv env;
+  auto a = OpenOrDie(&env, "/mem", SmallOptions());
+  std::vector<ObjectAddress> addrs;
+  for (uint64_t i = 0; i < segments * 16; ++i) addrs.push_back(*a->Allocate(4096));
+  std::mt19937_64 rng(7);
+  constexpr int kOps = 20000;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kOps; ++i) {
+    const size_t k = rng() % addrs.size();
+    a->Free(addrs[k]);
+    ObjectAddress got = *a->Allocate(4096);
+    if (got.offset_bytes != addrs[k].offset_bytes) ADD_FAILURE() << "did not reuse the free slot";
+  }
+  const auto ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start);
+  return ns.count() / kOps;
+}
+
+TEST(SegmentAllocatorTest, AllocateAndFreeAreConstantTime) {
+  const double small = NanosPerFreeAllocate(1);
+  const double large = NanosPerFreeAllocate(16384);  // 262144 slots
+  // A scan over segments would be ~16384x slower; allow generous noise (and cache effects).
+  EXPECT_LT(large, 10 * small + 2000) << "1 segment: " << small << " ns, 16384: " << large;
+}
+
+// Env wrapper whose data-file fdatasync fails on demand.
+class FailingSyncEnv final : public Env {
+ public:
+  class Wrapped final : public File {
+   public:
+    Wrapped(std::unique_ptr<File> f, FailingSyncEnv* env) : f_(std::move(f)), env_(env) {}
+    Status ReadAt(uint64_t o, size_t n, char* out, size_t* r) override {
+      return f_->ReadAt(o, n, out, r);
+    }
+    Status WriteAt(uint64_t o, std::string_view d) override { return f_->WriteAt(o, d); }
+    Status Sync() override {
+      ++env_->syncs;
+      if (env_->fail_sync) return Status::IOError("injected fdatasync failure", 5);
+      return f_->Sync();
+    }
+    Result<uint64_t> Size() override { return f_->Size(); }
+    Status Truncate(uint64_t s) override { return f_->Truncate(s); }
+    Status Allocate(uint64_t o, uint64_t l, bool k) override { return f_->Allocate(o, l, k); }
+    Status PunchHole(uint64_t o, uint64_t l) override { return f_->PunchHole(o, l); }
+    Result<std::unique_ptr<MappedRegion>> Map(uint64_t o, size_t l) override {
+      return f_->Map(o, l);
+    }
+    const std::string& path() const override { return f_->path(); }
+
+   private:
+    std::unique_ptr<File> f_;
+    FailingSyncEnv* env_;
+  };
+  Result<std::unique_ptr<File>> OpenFile(const std::string& p, OpenMode m) override {
+    COWTREE_ASSIGN_OR_RETURN(auto f, Env::Default()->OpenFile(p, m));
+    return std::unique_ptr<File>(new Wrapped(std::move(f), this));
+  }
+  Status DeleteFile(const std::string& p) override { return Env::Default()->DeleteFile(p); }
+  Status RenameFile(const std::string& a, const std::string& b) override {
+    return Env::Default()->RenameFile(a, b);
+  }
+  Status SyncDir(const std::string& d) override { return Env::Default()->SyncDir(d); }
+  Status CreateDir(const std::string& d) override { return Env::Default()->CreateDir(d); }
+  Status ListDir(const std::string& d, std::vector<std::string>* n) override {
+    return Env::Default()->ListDir(d, n);
+  }
+  bool FileExists(const std::string& p) override { return Env::Default()->FileExists(p); }
+  Result<uint64_t> FileSize(const std::string& p) override { return Env::Default()->FileSize(p); }
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
+    return Env::Default()->LockFile(p);
+  }
+  uint64_t NowMicros() override { return Env::Default()->NowMicros(); }
+  bool fail_sync = false;
+  int syncs = 0;
+};
+
+TEST(SegmentAllocatorTest, SyncFailureIsReturnedAndNeverRetried) {
+  TempDir dir;
+  FailingSyncEnv env;
+  auto a = OpenOrDie(&env, dir.path(), SmallOptions());
+  ObjectAddress addr = *a->Allocate(4096);
+  ASSERT_TRUE(a->Write(addr, Payload(1, 4096)).ok());
+  ASSERT_TRUE(a->SyncDirty().ok());
+  EXPECT_EQ(env.syncs, 1);
+  ASSERT_TRUE(a->SyncDirty().ok());  // nothing dirty: no fdatasync
+  EXPECT_EQ(env.syncs, 1);
+  ASSERT_TRUE(a->Write(addr, Payload(2, 4096)).ok());
+  env.fail_sync = true;
+  Status st = a->SyncDirty();
+  EXPECT_TRUE(st.IsIOError()) << st.ToString();
+  EXPECT_NE(st.message().find("data-4k.dat"), std::string::npos);
+  env.fail_sync = false;
+  ASSERT_TRUE(a->Write(addr, Payload(3, 4096)).ok());
+  EXPECT_TRUE(a->SyncDirty().IsIOError());  // sticky
+  EXPECT_EQ(env.syncs, 2);                  // and never retried
+}
+
+TEST(SegmentAllocatorDeathTest, MisuseAsserts) {
+  TempDir dir;
+  auto a = OpenOrDie(Env::Default(), dir.path(), SmallOptions());
+  ObjectAddress addr = *a->Allocate(4096);
+  a->Free(addr);
+  EXPECT_DEATH(a->Free(addr), "assertion failed");                           // double free
+  EXPECT_DEATH((void)a->Write(addr, Payload(1, 4096)), "assertion failed");  // not allocated
+}
+
+}  // namespace
+}  // namespace cowtree
