@@ -108,5 +108,44 @@ TEST(TreeSnapshotTest, ConcurrentReadersNeverSeePartialBatches) {
   EXPECT_GT(checks.load(), 0u);
 }
 
+// Readers load leaves lazily while another thread keeps evicting them; every answer stays
+// exact and each reader sees consistent leaves.
+TEST(TreeSnapshotTest, ConcurrentLazyLoadsAndEvictions) {
+  testing::FakeLeafLoader loader(KeyType::kInt64);
+  OsTree tree(KeyType::kInt64, {8, 4}, &loader);
+  std::vector<KeyWeight> ops;
+  for (int i = 0; i < 4000; ++i) ops.push_back({EncodeInt64Key(i), 1 + i % 3});
+  ASSERT_TRUE(tree.Apply(ops, 1).ok());
+  const std::vector<PersistedSummary> persisted = loader.Checkpoint(*tree.current());
+  auto v = BuildFromSummaries(KeyType::kInt64, {8, 4}, persisted, 1, &loader).value();
+  Model model;
+  ASSERT_TRUE(model.Apply(ops));
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  auto reader = [&](uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < 3000; ++i) {
+      const uint64_t k = rng() % PositiveCount(*v);
+      auto got = Select(*v, k, rng() % 2 == 0);
+      if (!got.ok() || !got.value().has_value()) failures++;
+      const uint64_t key = EncodeInt64Key(static_cast<int64_t>(rng() % 4000));
+      auto r = Rank(*v, key);
+      if (!r.ok() || r.value() != model.Rank(key)) failures++;
+    }
+  };
+  std::thread evictor([&] {
+    while (!done.load()) {
+      for (const LeafSummary& s : Summaries(*v)) s.box->EvictClean();
+    }
+  });
+  std::vector<std::thread> readers;
+  for (uint64_t i = 0; i < 3; ++i) readers.emplace_back(reader, i + 1);
+  for (auto& t : readers) t.join();
+  done = true;
+  evictor.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(loader.loads(), 0u);
+}
+
 }  // namespace
 }  // namespace cowtree::tree

@@ -52,7 +52,7 @@ LeafBox::LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_
   uint64_t check = 0;
   COWTREE_ASSERT(LeafPositiveSum(*data, &check) && check == pos_sum);
 #endif
-  data_.store(std::move(data), std::memory_order_release);
+  data_.Store(std::move(data));
 }
 
 LeafBox::LeafBox(uint64_t first_key, uint64_t pos_sum, uint32_t entry_count, NodeID id,
@@ -72,7 +72,7 @@ void LeafBox::MarkPersisted(NodeID id) {
 }
 
 Result<std::shared_ptr<const LeafData>> LeafBox::Load(LeafLoader* loader) const {
-  std::shared_ptr<const LeafData> data = data_.load(std::memory_order_acquire);
+  std::shared_ptr<const LeafData> data = data_.Load();
   if (data != nullptr) return data;
   const NodeID id = persisted_id();
   COWTREE_ASSERT(id.valid());  // dirty boxes are always resident
@@ -94,16 +94,13 @@ Result<std::shared_ptr<const LeafData>> LeafBox::Load(LeafLoader* loader) const 
         std::to_string(pos_sum_) + "; found " + std::to_string(data->entry_count()) + ", " +
         std::to_string(data->keys[0]) + ", " + std::to_string(pos_sum) + ")");
   }
-  std::shared_ptr<const LeafData> expected;  // null: nobody stored it meanwhile
-  if (!data_.compare_exchange_strong(expected, data, std::memory_order_acq_rel)) {
-    return expected;  // a concurrent load won; everyone shares its copy
-  }
-  return data;
+  // A concurrent load may have stored its copy first: everyone shares the first one.
+  return data_.StoreIfEmpty(std::move(data));
 }
 
 uint64_t LeafBox::EvictClean() {
   if (!persisted()) return 0;
-  std::shared_ptr<const LeafData> old = data_.exchange(nullptr, std::memory_order_acq_rel);
+  std::shared_ptr<const LeafData> old = data_.Exchange(nullptr);
   return old == nullptr ? 0 : old->size_bytes();
 }
 

@@ -20,7 +20,7 @@
 // - Load() checks that the loaded content matches the box's summary (count, first key,
 //   positive sum, key order, no zero weight) and returns Corruption naming the NodeID if not.
 // Thread-safety: all const methods and MarkPersisted/EvictClean are safe to call concurrently
-// from any thread (atomics); the summary fields are immutable.
+// from any thread (an atomic id, a SharedCell for the content); the summary is immutable.
 #pragma once
 
 #include <atomic>
@@ -30,6 +30,7 @@
 
 #include "persistence/node_id.h"
 #include "persistence/status.h"
+#include "tree/shared_cell.h"
 
 namespace cowtree::tree {
 
@@ -88,7 +89,7 @@ class LeafBox {
   void MarkPersisted(NodeID id);
 
   // The resident content or null.
-  std::shared_ptr<const LeafData> data() const { return data_.load(std::memory_order_acquire); }
+  std::shared_ptr<const LeafData> data() const { return data_.Load(); }
   // The content, loading it through `loader` if not resident (see the contract above).
   // Errors: the loader's IOError/Corruption (with the NodeID as context); Corruption if the
   // content does not match the summary; InvalidArgument if not resident and loader is null.
@@ -103,7 +104,7 @@ class LeafBox {
   const uint32_t entry_count_;
   const uint64_t epoch_;
   std::atomic<uint64_t> persisted_raw_{0};
-  mutable std::atomic<std::shared_ptr<const LeafData>> data_;
+  mutable SharedCell<const LeafData> data_;
 };
 
 }  // namespace cowtree::tree

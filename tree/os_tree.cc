@@ -32,7 +32,7 @@ OsTree::OsTree(KeyType key_type, TreeShape shape, LeafLoader* loader)
   empty->key_type = key_type;
   empty->shape = shape;
   empty->loader = loader;
-  current_.store(std::move(empty), std::memory_order_release);
+  current_.Store(std::move(empty));
 }
 
 Result<std::unique_ptr<OsTree>> OsTree::Create(KeyType key_type, TreeShape shape,
@@ -51,7 +51,7 @@ Status OsTree::Apply(std::span<const KeyWeight> ops, uint64_t epoch) {
   COWTREE_ASSERT(epoch > base->epoch);
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const TreeVersion> next, ApplyBatch(*base, ops, epoch));
   COWTREE_ASSERT(next->epoch == epoch && next->key_type == key_type_);
-  current_.store(std::move(next), std::memory_order_release);
+  current_.Store(std::move(next));
   return Status::OK();
 }
 
@@ -62,7 +62,7 @@ Status OsTree::Install(std::shared_ptr<const TreeVersion> version) {
     return Status::InvalidArgument(
         "Install: version's key type, shape or loader differ from the tree's");
   }
-  current_.store(std::move(version), std::memory_order_release);
+  current_.Store(std::move(version));
   return Status::OK();
 }
 

@@ -26,6 +26,7 @@
 #include "tree/check.h"
 #include "tree/key_codec.h"
 #include "tree/query.h"
+#include "tree/shared_cell.h"
 #include "tree/summaries.h"
 #include "tree/tree_shape.h"
 #include "tree/tree_version.h"
@@ -48,9 +49,7 @@ class OsTree {
   LeafLoader* loader() const { return loader_; }
 
   // The newest published version (never null). Thread-safe.
-  std::shared_ptr<const TreeVersion> current() const {
-    return current_.load(std::memory_order_acquire);
-  }
+  std::shared_ptr<const TreeVersion> current() const { return current_.Load(); }
 
   // Applies `ops` (strictly increasing keys, weights != 0: asserted) at `epoch` (> current()
   // epoch: asserted) and publishes the result; see tree/apply.h for the algorithm. On error
@@ -78,7 +77,7 @@ class OsTree {
   const KeyType key_type_;
   const TreeShape shape_;
   LeafLoader* const loader_;
-  std::atomic<std::shared_ptr<const TreeVersion>> current_;
+  SharedCell<const TreeVersion> current_;
   std::atomic<bool> writer_active_{false};
 };
 
