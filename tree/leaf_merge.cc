@@ -19,6 +19,14 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
   out->weights.clear();
   out->keys.reserve(old_n + ops.size());
   out->weights.reserve(old_n + ops.size());
+  if (old_n > 0 && ops.size() * 16 < old_n) {
+    // Few ops into a (usually cold) leaf: the binary searches below would miss the cache one
+    // dependent load at a time. Request every cache line of the key array up front so the
+    // misses overlap; the copies that follow read the same lines.
+    const char* p = reinterpret_cast<const char*>(old->keys.data());
+    const char* end = p + old_n * sizeof(uint64_t);
+    for (; p < end; p += 64) __builtin_prefetch(p);
+  }
   // Exact arithmetic: the result is checked against 2^64 - 1 at the end.
   __int128 pos_sum = old_pos_sum;
   size_t pos = 0;  // next old entry not yet copied
