@@ -149,6 +149,28 @@ TEST(TreeDescriptorFormatTest, Corruptions) {
   ExpectCorrupt(with(48 + 8, [](char* p) { EncodeFixed32(p, 0); }), "summary_count 0");
 }
 
+// The worked examples of docs/summary_chunk.md, byte for byte.
+TEST(TreeSummaryChunkFormatTest, DocumentedExamples) {
+  const std::vector<PersistedSummary> s = {{EncodeInt64Key(-1), 3, 2, NodeID::Make(5, 1)},
+                                           {EncodeInt64Key(7), 0, 1, NodeID::Make(6, 1)}};
+  const std::string chunk = EncodeSummaryChunk(s);
+  ASSERT_EQ(chunk.size(), 84u);
+  EXPECT_EQ(DecodeFixed32(chunk.data() + 80), 0xAFC2486Eu);
+  EXPECT_EQ(static_cast<uint8_t>(chunk[0x29]), 0x05);
+  TreeDescriptor d;
+  d.key_type = KeyType::kInt64;
+  d.leaf_capacity_entries = 252;
+  d.fanout = 64;
+  d.positive_count = 3;
+  d.entry_count = 3;
+  d.leaf_count = 2;
+  d.chunks = {{NodeID::Make(9, 1), 2, EncodeInt64Key(-1)}};
+  const std::string desc = EncodeTreeDescriptor(d);
+  ASSERT_EQ(desc.size(), 76u);
+  EXPECT_EQ(DecodeFixed32(desc.data() + 72), 0x1459FA34u);
+  EXPECT_EQ(static_cast<uint8_t>(desc[8]), 0xfc);
+}
+
 TEST(TreeDescriptorFormatTest, ChunkAgainstDescriptor) {
   const std::vector<PersistedSummary> s = Three();
   EXPECT_TRUE(CheckChunkAgainstDescriptor({Id(1), 3, s[0].first_key}, s).ok());
