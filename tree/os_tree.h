@@ -1,7 +1,8 @@
 // OsTree: a durable-ready, copy-on-write order-statistics B+ tree over weighted keys
 // (DESIGN.md "The order-statistics tree"). This header is the tree's public entry point; it
-// brings in the readers (tree/query.h), the checkpoint helpers (tree/summaries.h) and the
-// invariant checker (tree/check.h).
+// brings in the readers (tree/query.h), the checkpoint helpers (tree/summaries.h,
+// tree/chunk_plan.h) and the invariant checker (tree/check.h). On-disk formats:
+// tree/node_format.h.
 //
 // Model: a map from ordered key codes (tree/key_codec.h) to nonzero int64 weights. Weights may
 // be negative (Z-set deltas); an entry whose weight becomes 0 is removed. Order statistics
@@ -24,6 +25,7 @@
 
 #include "persistence/status.h"
 #include "tree/check.h"
+#include "tree/chunk_plan.h"
 #include "tree/key_codec.h"
 #include "tree/query.h"
 #include "tree/shared_cell.h"
