@@ -10,7 +10,7 @@
 namespace cowtree::tree {
 namespace {
 
-class PercentileTest : public ::testing::Test {
+class TreePercentileTest : public ::testing::Test {
  protected:
   // Builds a tree of (value, weight) pairs at epoch 1.
   std::shared_ptr<const TreeVersion> Make(std::vector<std::pair<int64_t, int64_t>> items,
@@ -39,7 +39,7 @@ class PercentileTest : public ::testing::Test {
   std::unique_ptr<OsTree> tree_;
 };
 
-TEST_F(PercentileTest, FourValues) {
+TEST_F(TreePercentileTest, FourValues) {
   auto v = Make({{10, 1}, {20, 1}, {30, 1}, {40, 1}});
   // The pitfall case: DESC is not ASC 1 - p.
   EXPECT_EQ(Disc(*v, 0.75, true), 20);
@@ -56,7 +56,7 @@ TEST_F(PercentileTest, FourValues) {
   EXPECT_DOUBLE_EQ(Median(*v).value().value(), 25.0);
 }
 
-TEST_F(PercentileTest, EndpointsBothOrders) {
+TEST_F(TreePercentileTest, EndpointsBothOrders) {
   auto v = Make({{10, 1}, {20, 1}, {30, 1}, {40, 1}});
   EXPECT_EQ(Disc(*v, 0.0, false), 10);
   EXPECT_EQ(Disc(*v, 1.0, false), 40);
@@ -68,7 +68,7 @@ TEST_F(PercentileTest, EndpointsBothOrders) {
   EXPECT_DOUBLE_EQ(Cont(*v, 1.0, true), 10);
 }
 
-TEST_F(PercentileTest, SingleItem) {
+TEST_F(TreePercentileTest, SingleItem) {
   auto v = Make({{7, 1}});
   for (double p : {0.0, 0.3, 0.5, 1.0}) {
     for (bool desc : {false, true}) {
@@ -78,7 +78,7 @@ TEST_F(PercentileTest, SingleItem) {
   }
 }
 
-TEST_F(PercentileTest, EmptyIsNull) {
+TEST_F(TreePercentileTest, EmptyIsNull) {
   auto v = Make({});
   EXPECT_EQ(PositiveCount(*v), 0u);
   EXPECT_FALSE(PercentileCont(*v, 0.5, false).value().has_value());
@@ -88,14 +88,14 @@ TEST_F(PercentileTest, EmptyIsNull) {
   EXPECT_EQ(Rank(*v, 5).value(), 0u);
 }
 
-TEST_F(PercentileTest, OnlyNegativeWeightsIsNull) {
+TEST_F(TreePercentileTest, OnlyNegativeWeightsIsNull) {
   auto v = Make({{1, -3}, {2, -1}});
   EXPECT_EQ(v->entry_count, 2u);
   EXPECT_EQ(PositiveCount(*v), 0u);
   EXPECT_FALSE(PercentileCont(*v, 0.5, false).value().has_value());
 }
 
-TEST_F(PercentileTest, BadFractionIsInvalidArgument) {
+TEST_F(TreePercentileTest, BadFractionIsInvalidArgument) {
   auto v = Make({{10, 1}, {20, 1}});
   for (double p : {-0.1, 1.1, std::numeric_limits<double>::quiet_NaN(),
                    std::numeric_limits<double>::infinity(), -0.0 - 1e-300}) {
@@ -110,7 +110,7 @@ TEST_F(PercentileTest, BadFractionIsInvalidArgument) {
   EXPECT_TRUE(PercentileCont(*v, -0.0, false).ok());  // -0.0 is within [0, 1]
 }
 
-TEST_F(PercentileTest, WeightsAreMultiplicities) {
+TEST_F(TreePercentileTest, WeightsAreMultiplicities) {
   // {10 x3, 20 x1} == the multiset 10,10,10,20.
   auto v = Make({{10, 3}, {20, 1}});
   EXPECT_EQ(PositiveCount(*v), 4u);
@@ -125,7 +125,7 @@ TEST_F(PercentileTest, WeightsAreMultiplicities) {
   EXPECT_EQ(Rank(*v, EncodeInt64Key(10)).value(), 0u);
 }
 
-TEST_F(PercentileTest, NegativeWeightsIgnoredButKept) {
+TEST_F(TreePercentileTest, NegativeWeightsIgnoredButKept) {
   auto v = Make({{5, -2}, {10, 1}, {15, -7}, {20, 1}, {30, 2}, {35, -1}});
   EXPECT_EQ(PositiveCount(*v), 4u);  // 10, 20, 30, 30
   EXPECT_EQ(v->entry_count, 6u);
@@ -143,7 +143,7 @@ TEST_F(PercentileTest, NegativeWeightsIgnoredButKept) {
   EXPECT_EQ(all[2].second, -7);
 }
 
-TEST_F(PercentileTest, DescMatchesReversedOrderOnManyCases) {
+TEST_F(TreePercentileTest, DescMatchesReversedOrderOnManyCases) {
   // Exhaustive over small multisets: DESC p equals evaluating on the reversed item list, and
   // disc(DESC p) differs from disc(ASC 1 - p) when p * N is an integer.
   auto v = Make({{1, 2}, {2, 1}, {3, 3}, {4, 1}, {5, 1}}, {4, 4});  // N = 8
@@ -165,7 +165,7 @@ TEST_F(PercentileTest, DescMatchesReversedOrderOnManyCases) {
   EXPECT_EQ(Disc(*v, 0.75, false), 3);
 }
 
-TEST_F(PercentileTest, DoubleKeysNanAndInfinity) {
+TEST_F(TreePercentileTest, DoubleKeysNanAndInfinity) {
   OsTree tree(KeyType::kDouble, {4, 4}, nullptr);
   const double inf = std::numeric_limits<double>::infinity();
   std::vector<KeyWeight> ops = {{EncodeDoubleKey(-inf), 1},
@@ -189,7 +189,7 @@ TEST_F(PercentileTest, DoubleKeysNanAndInfinity) {
   EXPECT_EQ(WeightOf(*tree.current(), EncodeDoubleKey(0.0)).value(), 3);
 }
 
-TEST_F(PercentileTest, LargeMultiplicities) {
+TEST_F(TreePercentileTest, LargeMultiplicities) {
   auto v = Make({{1, int64_t{1} << 40}, {2, int64_t{1} << 40}, {3, 1}});
   const uint64_t n = (uint64_t{1} << 41) + 1;
   EXPECT_EQ(PositiveCount(*v), n);

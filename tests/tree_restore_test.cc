@@ -34,7 +34,7 @@ void Grow(OsTree* tree, Model* model, std::mt19937_64& rng, uint64_t* epoch, int
   }
 }
 
-class RestoreTest : public ::testing::Test {
+class TreeRestoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     tree_ = std::make_unique<OsTree>(KeyType::kInt64, TreeShape{4, 4}, &loader_);
@@ -48,7 +48,7 @@ class RestoreTest : public ::testing::Test {
   uint64_t epoch_ = 0;
 };
 
-TEST_F(RestoreTest, SummariesAreInKeyOrder) {
+TEST_F(TreeRestoreTest, SummariesAreInKeyOrder) {
   auto v = tree_->current();
   std::vector<LeafSummary> s = Summaries(*v);
   ASSERT_EQ(s.size(), v->leaf_count);
@@ -72,7 +72,7 @@ TEST_F(RestoreTest, SummariesAreInKeyOrder) {
   EXPECT_EQ(entries, v->entry_count);
 }
 
-TEST_F(RestoreTest, BuildWithOtherShapeLoadsNothingThenLoadsLazily) {
+TEST_F(TreeRestoreTest, BuildWithOtherShapeLoadsNothingThenLoadsLazily) {
   auto v = tree_->current();
   std::vector<PersistedSummary> persisted = loader_.Checkpoint(*v);
   ASSERT_EQ(loader_.loads(), 0u);
@@ -104,7 +104,7 @@ TEST_F(RestoreTest, BuildWithOtherShapeLoadsNothingThenLoadsLazily) {
   }
 }
 
-TEST_F(RestoreTest, RestoredTreeAcceptsWritesAndSplitsOversizedLeaves) {
+TEST_F(TreeRestoreTest, RestoredTreeAcceptsWritesAndSplitsOversizedLeaves) {
   // Written with big leaves, restored with capacity 4: leaves exceed the new capacity.
   OsTree big(KeyType::kInt64, {64, 8}, &loader_);
   uint64_t e = 0;
@@ -153,7 +153,7 @@ TEST(TreeRestoreOversizeTest, UnderflowNextToOversizedSibling) {
   for (const LeafSummary& s : Summaries(*t.current())) EXPECT_LE(s.entry_count, 16u);
 }
 
-TEST_F(RestoreTest, EvictCleanKeepsDirtyLeavesAndReloads) {
+TEST_F(TreeRestoreTest, EvictCleanKeepsDirtyLeavesAndReloads) {
   auto v = tree_->current();
   std::vector<PersistedSummary> persisted = loader_.Checkpoint(*v);
   // Dirty a few leaves.
@@ -179,7 +179,7 @@ TEST_F(RestoreTest, EvictCleanKeepsDirtyLeavesAndReloads) {
   EXPECT_GT(loader_.loads(), before);
 }
 
-TEST_F(RestoreTest, LoaderErrorsPropagateAndLeaveTreeUnchanged) {
+TEST_F(TreeRestoreTest, LoaderErrorsPropagateAndLeaveTreeUnchanged) {
   std::vector<PersistedSummary> persisted = loader_.Checkpoint(*tree_->current());
   auto r = BuildFromSummaries(KeyType::kInt64, {4, 4}, persisted, epoch_, &loader_).value();
   OsTree t(KeyType::kInt64, {4, 4}, &loader_);
@@ -201,7 +201,7 @@ TEST_F(RestoreTest, LoaderErrorsPropagateAndLeaveTreeUnchanged) {
   ExpectMatchesModel(*t.current(), model_, rng_, 10);
 }
 
-TEST_F(RestoreTest, LeafThatDoesNotMatchItsSummaryIsCorruption) {
+TEST_F(TreeRestoreTest, LeafThatDoesNotMatchItsSummaryIsCorruption) {
   std::vector<PersistedSummary> persisted = loader_.Checkpoint(*tree_->current());
   // Point leaf 0's id at leaf 1's bytes (a misdirected read).
   LeafData other;
