@@ -214,6 +214,39 @@ TEST_F(TreeRestoreTest, LeafThatDoesNotMatchItsSummaryIsCorruption) {
   EXPECT_NE(s.message().find(std::to_string(persisted[0].leaf_id.raw())), std::string::npos);
 }
 
+// Several checkpoint -> restore (with a different shape each time) -> write cycles.
+TEST(TreeRestoreCyclesTest, RepeatedRestoresWithChangingShapes) {
+  FakeLeafLoader loader(KeyType::kInt64);
+  std::mt19937_64 rng(77);
+  Model model;
+  uint64_t epoch = 0;
+  const TreeShape shapes[] = {{4, 4}, {9, 5}, {32, 4}, {5, 16}, {4, 6}, {64, 4}};
+  auto tree = std::make_unique<OsTree>(KeyType::kInt64, shapes[0], &loader);
+  for (size_t cycle = 1; cycle < std::size(shapes); ++cycle) {
+    SCOPED_TRACE("cycle " + std::to_string(cycle));
+    Grow(tree.get(), &model, rng, &epoch, 25);
+    if (HasFatalFailure()) return;
+    auto v = tree->current();
+    size_t dirty = 0;
+    for (const LeafSummary& s : Summaries(*v)) dirty += s.box->persisted() ? 0 : 1;
+    std::vector<PersistedSummary> persisted = loader.Checkpoint(*v);
+    size_t still_dirty = 0;
+    for (const LeafSummary& s : Summaries(*v)) still_dirty += s.box->persisted() ? 0 : 1;
+    EXPECT_EQ(still_dirty, 0u);
+    if (cycle > 1) {
+      EXPECT_LT(dirty, v->leaf_count);  // unchanged leaves keep their persisted ids
+    }
+    const uint64_t loads = loader.loads();
+    auto restored = BuildFromSummaries(KeyType::kInt64, shapes[cycle], persisted, epoch, &loader);
+    ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+    EXPECT_EQ(loader.loads(), loads);
+    tree = std::make_unique<OsTree>(KeyType::kInt64, shapes[cycle], &loader);
+    ASSERT_TRUE(tree->Install(restored.value()).ok());
+    ExpectMatchesModel(*tree->current(), model, rng, 15);
+    if (HasFatalFailure()) return;
+  }
+}
+
 TEST(TreeBuildFromSummariesTest, RejectsBadSummaries) {
   auto id = [](uint64_t h) { return NodeID::Make(h, 1); };
   const std::vector<PersistedSummary> good = {{10, 3, 2, id(1)}, {20, 0, 1, id(2)}};
