@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -30,7 +31,8 @@ class WriteBatch {
   TreeId CreateTree(std::string name, uint8_t type_id, std::string params);
   // Drops tree `id` in this commit (its state stays visible to older snapshots).
   void DropTree(TreeId id) { drops_.push_back(id); }
-  // The op bytes of tree `id` in this batch; append to it (tree-type encoding).
+  // The op bytes of tree `id` in this batch; append to it (tree-type encoding). The pointer
+  // stays valid until Clear() or the batch's destruction (sections live in a deque).
   std::string* MutableOps(TreeId id);
 
   bool empty() const { return creates_.empty() && drops_.empty() && sections_.empty(); }
@@ -39,13 +41,13 @@ class WriteBatch {
 
   const std::vector<CommitCreate>& creates() const { return creates_; }
   const std::vector<TreeId>& drops() const { return drops_; }
-  const std::vector<std::pair<TreeId, std::string>>& sections() const { return sections_; }
+  const std::deque<std::pair<TreeId, std::string>>& sections() const { return sections_; }
 
  private:
   Runtime* runtime_;
   std::vector<CommitCreate> creates_;
   std::vector<TreeId> drops_;
-  std::vector<std::pair<TreeId, std::string>> sections_;
+  std::deque<std::pair<TreeId, std::string>> sections_;
   std::unordered_map<TreeId, size_t> section_index_;
   size_t op_bytes_hint_ = 0;
 };

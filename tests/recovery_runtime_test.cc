@@ -1,0 +1,351 @@
+// Runtime + recovery end to end on the POSIX Env: commits, snapshots, checkpoints, reopen (with
+// a different fan-out), redo replay, drop/recreate, log rotation, and the DESIGN.md pitfalls
+// "allocator restarts empty after recovery" and "summaries in allocation order".
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "persistence/file_names.h"
+#include "recovery/open.h"
+#include "tree/key_codec.h"
+#include "tree/os_tree.h"
+#include "tree/os_tree_type.h"
+
+namespace cowtree {
+namespace {
+
+using Model = std::map<std::string, std::map<int64_t, int64_t>>;  // tree -> key -> weight
+
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/cowtree-test-XXXXXX";
+    path_ = mkdtemp(pattern);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+RuntimeOptions SmallShape(uint32_t leaf = 8, uint32_t fanout = 4) {
+  RuntimeOptions o;
+  o.leaf_capacity_entries = leaf;
+  o.fanout = fanout;
+  o.background_thread = false;
+  return o;
+}
+
+// Commits random ops (inserts, negative weights, deletes to zero) to `trees` trees and mirrors
+// them in the model.
+void RandomCommits(Runtime* rt, Model* model, std::mt19937_64* rng, int commits, int trees,
+                   int ops_per_commit, int64_t key_range) {
+  for (int c = 0; c < commits; ++c) {
+    WriteBatch batch(rt);
+    Snapshot snap = rt->GetSnapshot();
+    std::map<std::string, TreeId> ids;
+    for (const TreeInfo& t : rt->ListTrees(snap)) ids[t.name] = t.id;
+    for (int i = 0; i < ops_per_commit; ++i) {
+      const std::string name = "t" + std::to_string((*rng)() % trees);
+      auto it = ids.find(name);
+      if (it == ids.end()) {
+        it = ids.emplace(name, batch.CreateTree(name, tree::kOsTreeTypeId,
+                                                tree::OsTreeParams(tree::KeyType::kInt64)))
+                 .first;
+      }
+      const int64_t key = static_cast<int64_t>((*rng)() % key_range) - key_range / 2;
+      auto& weights = (*model)[name];
+      int64_t w = static_cast<int64_t>((*rng)() % 7) - 2;
+      if (w == 0) w = 1;
+      if ((*rng)() % 5 == 0 && weights.count(key) != 0) w = -weights[key];  // delete to zero
+      tree::AppendOsOp(batch.MutableOps(it->second), tree::EncodeInt64Key(key), w);
+      if ((weights[key] += w) == 0) weights.erase(key);
+    }
+    ASSERT_TRUE(rt->Commit(batch).ok());
+  }
+}
+
+// Every tree of the model answers N, select, percentiles and iteration exactly.
+void ExpectMatches(Runtime* rt, const Model& model) {
+  Snapshot snap = rt->GetSnapshot();
+  for (const auto& [name, weights] : model) {
+    auto info = rt->FindTree(name, snap);
+    ASSERT_TRUE(info.ok()) << name;
+    auto* host = tree::AsOsTree(info->tree.get());
+    ASSERT_NE(host, nullptr);
+    auto v = host->VersionAt(snap.epoch());
+    std::vector<int64_t> items;  // positive multiplicities, ascending
+    for (const auto& [k, w] : weights) {
+      for (int64_t i = 0; i < w; ++i) items.push_back(k);
+    }
+    ASSERT_EQ(tree::PositiveCount(*v), items.size()) << name;
+    std::vector<std::pair<int64_t, int64_t>> seen;
+    ASSERT_TRUE(tree::ForEach(*v, 0, UINT64_MAX, [&](uint64_t key, int64_t w) {
+                  seen.emplace_back(tree::DecodeInt64Key(key), w);
+                  return true;
+                }).ok());
+    const std::vector<std::pair<int64_t, int64_t>> want(weights.begin(), weights.end());
+    ASSERT_EQ(seen, want) << name;
+    for (size_t k = 0; k < items.size(); k += 1 + items.size() / 17) {
+      auto s = tree::Select(*v, k, false);
+      ASSERT_TRUE(s.ok());
+      ASSERT_TRUE(s->has_value());
+      EXPECT_EQ(tree::DecodeInt64Key(**s), items[k]) << name << " select " << k;
+    }
+    if (!items.empty()) {
+      auto med = tree::PercentileDisc(*v, 0.5, true);
+      ASSERT_TRUE(med.ok());
+      const size_t idx = std::max<size_t>(1, static_cast<size_t>(std::ceil(0.5 * items.size()))) - 1;
+      EXPECT_EQ(tree::DecodeInt64Key(**med), items[items.size() - 1 - idx]) << name;
+    }
+    EXPECT_TRUE(tree::CheckInvariants(*v, true).ok()) << name;
+  }
+}
+
+TEST(Runtime, CreateCommitQueryCheckpointReopen) {
+  TempDir dir;
+  Model model;
+  std::mt19937_64 rng(1);
+  {
+    auto rt = recovery::Open(dir.path(), SmallShape());
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    RandomCommits(rt->get(), &model, &rng, 30, 5, 200, 400);
+    ExpectMatches(rt->get(), model);
+    ASSERT_TRUE((*rt)->Checkpoint().ok());
+    ExpectMatches(rt->get(), model);
+    ASSERT_TRUE((*rt)->Close().ok());
+  }
+  recovery::OpenReport report;
+  auto rt = recovery::Open(dir.path(), SmallShape(), &report);
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  EXPECT_EQ(report.commits_replayed, 0u);
+  EXPECT_EQ(report.trees_loaded, 5u);
+  ExpectMatches(rt->get(), model);
+}
+
+TEST(Runtime, ReopenRebuildsInternalNodesWithoutReadingLeavesWithAnyFanout) {
+  TempDir dir;
+  Model model;
+  std::mt19937_64 rng(2);
+  {
+    auto rt = recovery::Open(dir.path(), SmallShape(4, 4));
+    ASSERT_TRUE(rt.ok());
+    RandomCommits(rt->get(), &model, &rng, 40, 2, 500, 20000);
+    Snapshot snap = (*rt)->GetSnapshot();
+    auto info = (*rt)->FindTree("t0", snap);
+    ASSERT_TRUE(info.ok());
+    EXPECT_GE(tree::AsOsTree(info->tree.get())->VersionAt(snap.epoch())->height, 5u);
+    ASSERT_TRUE((*rt)->Close().ok());
+  }
+  for (auto [leaf, fanout] : {std::pair{4u, 4u}, {16u, 7u}, {240u, 64u}, {5u, 1024u}}) {
+    auto rt = recovery::Open(dir.path(), SmallShape(leaf, fanout));
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    Snapshot snap = (*rt)->GetSnapshot();
+    uint64_t loads = 0;
+    for (const TreeInfo& t : (*rt)->ListTrees(snap)) loads += tree::AsOsTree(t.tree.get())->leaf_loads();
+    EXPECT_EQ(loads, 0u) << "opening must not read a leaf (fanout " << fanout << ")";
+    ExpectMatches(rt->get(), model);
+    loads = 0;
+    for (const TreeInfo& t : (*rt)->ListTrees(snap)) loads += tree::AsOsTree(t.tree.get())->leaf_loads();
+    EXPECT_GT(loads, 0u) << "queries load leaves lazily";
+    // Keep writing with the new shape, then reopen once more.
+    RandomCommits(rt->get(), &model, &rng, 3, 2, 300, 20000);
+    ASSERT_TRUE((*rt)->Close().ok());
+  }
+  auto rt = recovery::Open(dir.path(), SmallShape());
+  ASSERT_TRUE(rt.ok());
+  ExpectMatches(rt->get(), model);
+}
+
+// DESIGN.md pitfall: the allocator must not restart empty after recovery. Write, reopen, write
+// more, checkpoint, reopen, ... — every value ever committed must still be correct.
+TEST(Runtime, ReopenAndKeepWritingNeverOverwritesLiveObjects) {
+  TempDir dir;
+  Model model;
+  std::mt19937_64 rng(3);
+  for (int round = 0; round < 8; ++round) {
+    RuntimeOptions o = SmallShape(6, 4);
+    o.checkpoint_on_close = (round % 2 == 0);  // alternate checkpointed and redo-only closes
+    auto rt = recovery::Open(dir.path(), o);
+    ASSERT_TRUE(rt.ok()) << "round " << round << ": " << rt.status().ToString();
+    ExpectMatches(rt->get(), model);
+    RandomCommits(rt->get(), &model, &rng, 10, 6, 150, 3000);
+    if (round % 3 == 1) ASSERT_TRUE((*rt)->Checkpoint().ok());
+    RandomCommits(rt->get(), &model, &rng, 5, 6, 150, 3000);
+    ASSERT_TRUE((*rt)->EvictClean() >= 0u);  // force later reads to go to disk
+    ExpectMatches(rt->get(), model);
+    ASSERT_TRUE((*rt)->Close().ok());
+  }
+  auto rt = recovery::Open(dir.path(), SmallShape());
+  ASSERT_TRUE(rt.ok());
+  (*rt)->EvictClean();
+  ExpectMatches(rt->get(), model);
+}
+
+TEST(Runtime, RedoReplayWithoutCheckpoint) {
+  TempDir dir;
+  Model model;
+  std::mt19937_64 rng(4);
+  RuntimeOptions o = SmallShape();
+  o.checkpoint_on_close = false;
+  {
+    auto rt = recovery::Open(dir.path(), o);
+    ASSERT_TRUE(rt.ok());
+    RandomCommits(rt->get(), &model, &rng, 25, 3, 100, 500);
+    ASSERT_TRUE((*rt)->Close().ok());
+  }
+  recovery::OpenReport report;
+  auto rt = recovery::Open(dir.path(), o, &report);
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  EXPECT_EQ(report.commits_replayed, 25u);
+  EXPECT_EQ(report.recovered_epoch, 25u);
+  ExpectMatches(rt->get(), model);
+}
+
+TEST(Runtime, SnapshotsSeeTheirEpochOnly) {
+  TempDir dir;
+  auto rt = recovery::Open(dir.path(), SmallShape());
+  ASSERT_TRUE(rt.ok());
+  WriteBatch b1(rt->get());
+  TreeId id = b1.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+  for (int k = 0; k < 100; ++k) tree::AppendOsOp(b1.MutableOps(id), tree::EncodeInt64Key(k), 1);
+  ASSERT_TRUE((*rt)->Commit(b1).ok());
+  Snapshot old_snap = (*rt)->GetSnapshot();
+  WriteBatch b2(rt->get());
+  for (int k = 0; k < 100; ++k) tree::AppendOsOp(b2.MutableOps(id), tree::EncodeInt64Key(k), 2);
+  b2.DropTree(id);  // dropped in the same commit: invisible to new snapshots
+  ASSERT_TRUE((*rt)->Commit(b2).ok());
+  Snapshot new_snap = (*rt)->GetSnapshot();
+  EXPECT_TRUE((*rt)->FindTree("x", new_snap).status().IsNotFound());
+  auto info = (*rt)->FindTree("x", old_snap);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(tree::PositiveCount(*tree::AsOsTree(info->tree.get())->VersionAt(old_snap.epoch())), 100u);
+  ASSERT_TRUE((*rt)->Checkpoint().ok());
+  // The name can be reused once dropped.
+  WriteBatch b3(rt->get());
+  TreeId id2 = b3.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kDouble));
+  tree::AppendOsOp(b3.MutableOps(id2), tree::EncodeDoubleKey(1.5), 3);
+  ASSERT_TRUE((*rt)->Commit(b3).ok());
+  ASSERT_TRUE((*rt)->Close().ok());
+  rt = recovery::Open(dir.path(), SmallShape());
+  ASSERT_TRUE(rt.ok());
+  Snapshot s = (*rt)->GetSnapshot();
+  auto again = (*rt)->FindTree("x", s);
+  ASSERT_TRUE(again.ok());
+  auto v = tree::AsOsTree(again->tree.get())->VersionAt(s.epoch());
+  EXPECT_EQ(tree::PositiveCount(*v), 3u);
+  auto p = tree::PercentileCont(*v, 0.5, false);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(**p, 1.5);
+}
+
+TEST(Runtime, InvalidCommitsChangeNothing) {
+  TempDir dir;
+  auto rt = recovery::Open(dir.path(), SmallShape());
+  ASSERT_TRUE(rt.ok());
+  WriteBatch b(rt->get());
+  TreeId id = b.CreateTree("a", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+  tree::AppendOsOp(b.MutableOps(id), tree::EncodeInt64Key(1), INT64_MAX);
+  ASSERT_TRUE((*rt)->Commit(b).ok());
+  const uint64_t epoch = (*rt)->visible_epoch();
+  // Second tree fine, first overflows: the whole commit is refused, nothing applied.
+  WriteBatch bad(rt->get());
+  TreeId id2 = bad.CreateTree("b", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+  tree::AppendOsOp(bad.MutableOps(id2), tree::EncodeInt64Key(5), 1);
+  tree::AppendOsOp(bad.MutableOps(id), tree::EncodeInt64Key(1), 1);
+  EXPECT_TRUE((*rt)->Commit(bad).IsInvalidArgument());
+  WriteBatch dup(rt->get());
+  dup.CreateTree("a", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+  EXPECT_TRUE((*rt)->Commit(dup).IsInvalidArgument());
+  EXPECT_EQ((*rt)->visible_epoch(), epoch);
+  Snapshot s = (*rt)->GetSnapshot();
+  EXPECT_TRUE((*rt)->FindTree("b", s).status().IsNotFound());
+  ASSERT_TRUE((*rt)->Close().ok());
+  rt = recovery::Open(dir.path(), SmallShape());
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  Snapshot s2 = (*rt)->GetSnapshot();
+  EXPECT_EQ((*rt)->ListTrees(s2).size(), 1u);
+}
+
+TEST(Runtime, NotAStoreAndLocked) {
+  TempDir dir;
+  {
+    FILE* f = std::fopen((dir.path() + "/notes.txt").c_str(), "w");
+    std::fputs("hello", f);
+    std::fclose(f);
+  }
+  auto rt = recovery::Open(dir.path(), SmallShape());
+  ASSERT_FALSE(rt.ok());
+  EXPECT_NE(rt.status().message().find("not a cowtree store"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/notes.txt"));
+  TempDir dir2;
+  auto a = recovery::Open(dir2.path(), SmallShape());
+  ASSERT_TRUE(a.ok());
+  auto b = recovery::Open(dir2.path(), SmallShape());
+  EXPECT_TRUE(b.status().IsBusy()) << b.status().ToString();
+  RuntimeOptions no_create = SmallShape();
+  no_create.create_if_missing = false;
+  EXPECT_TRUE(recovery::Open(dir2.path() + "/missing", no_create).status().IsNotFound());
+}
+
+TEST(Runtime, EveryDurabilityModeRecoversEverythingAfterClose) {
+  for (Durability d : {Durability::kStrict, Durability::kBalanced, Durability::kEventual}) {
+    TempDir dir;
+    Model model;
+    std::mt19937_64 rng(5);
+    RuntimeOptions o = SmallShape();
+    o.durability = d;
+    o.background_thread = true;
+    o.checkpoint_on_close = false;
+    {
+      auto rt = recovery::Open(dir.path(), o);
+      ASSERT_TRUE(rt.ok());
+      RandomCommits(rt->get(), &model, &rng, 20, 3, 50, 200);
+      ASSERT_TRUE((*rt)->Close().ok());
+    }
+    auto rt = recovery::Open(dir.path(), o);
+    ASSERT_TRUE(rt.ok()) << DurabilityName(d);
+    ExpectMatches(rt->get(), model);
+  }
+}
+
+TEST(Runtime, LogRotationOtCheckpointsAndObsoleteFilesAreDeleted) {
+  TempDir dir;
+  Model model;
+  std::mt19937_64 rng(6);
+  RuntimeOptions o = SmallShape(8, 8);
+  o.log_file_size_max_bytes = 64 << 10;
+  for (int round = 0; round < 4; ++round) {
+    auto rt = recovery::Open(dir.path(), o);
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    for (int i = 0; i < 6; ++i) {
+      RandomCommits(rt->get(), &model, &rng, 10, 4, 300, 5000);
+      ASSERT_TRUE((*rt)->Checkpoint().ok());
+    }
+    ASSERT_TRUE((*rt)->Close().ok());
+  }
+  size_t logs = 0, otcs = 0, manifests = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    FileKind kind;
+    uint64_t number;
+    ASSERT_TRUE(ParseFileName(e.path().filename().string(), &kind, &number))
+        << "unknown file " << e.path();
+    logs += kind == FileKind::kLog;
+    otcs += kind == FileKind::kOtCheckpoint;
+    manifests += kind == FileKind::kManifest;
+  }
+  EXPECT_LE(logs, 2u);
+  EXPECT_LE(otcs, 1u);
+  EXPECT_EQ(manifests, 1u);
+  auto rt = recovery::Open(dir.path(), o);
+  ASSERT_TRUE(rt.ok());
+  (*rt)->EvictClean();
+  ExpectMatches(rt->get(), model);
+}
+
+}  // namespace
+}  // namespace cowtree

@@ -1,0 +1,164 @@
+// The `cowtree` command's contract: ingest/query/checkpoint/stat, bad input reported on one
+// line naming file, line and column without changing anything committed, usage errors exit 2,
+// and ../shared/checks/cli-contract.sh against PostgreSQL's definitions.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/cowtree-cli-XXXXXX";
+    path_ = mkdtemp(pattern);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+RunResult RunCowtree(const std::string& args, const TempDir& tmp) {
+  const std::string out = tmp.path() + "/stdout", err = tmp.path() + "/stderr";
+  const std::string cmd = std::string(COWTREE_BINARY) + " " + args + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = Slurp(out);
+  r.err = Slurp(err);
+  return r;
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+}
+
+TEST(Cli, IngestQueryCsvAndJson) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteFile(csv, "g,v,w\na,10,1\na,20,1\na,30,1\na,40,1\nb,5,2\nc,7,-1\n");
+  const std::string db = tmp.path() + "/db";
+  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v --weight w --log-commits " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "committed 1 6\n");
+  r = RunCowtree("query --db " + db + " --percentile 0.5,0.75 --format csv", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // c has only negative weight: N = 0, omitted.
+  EXPECT_EQ(r.out, "group,n,0.5,0.75\na,4,25,32.5\nb,2,5,5\n");
+  r = RunCowtree("query --db " + db + " --percentile 0.75 --disc --desc --format csv --group a", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "group,n,0.75\na,4,20\n");  // PostgreSQL: percentile_disc(0.75) DESC = 20
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --format json --group b", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"group\":\"b\",\"n\":2,\"percentiles\":{\"0.5\":5}"), std::string::npos)
+      << r.out;
+  r = RunCowtree("stat --db " + db, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("trees:              3"), std::string::npos) << r.out;
+  r = RunCowtree("checkpoint --db " + db, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(Cli, UsageErrorsExit2) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteFile(csv, "g,v\na,1\n");
+  const std::string db = tmp.path() + "/db";
+  ASSERT_EQ(RunCowtree("ingest --db " + db + " --group g --value v " + csv, tmp).exit_code, 0);
+  for (const char* p : {"1.5", "-0.1", "abc", "0.5,", "nan"}) {
+    RunResult r = RunCowtree("query --db " + db + " --percentile " + std::string(p), tmp);
+    EXPECT_EQ(r.exit_code, 2) << p << ": " << r.err;
+    EXPECT_NE(r.err.find("--percentile"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(RunCowtree("query --db " + db, tmp).exit_code, 2);
+  EXPECT_EQ(RunCowtree("frobnicate", tmp).exit_code, 2);
+}
+
+// Each bad input stops with one line naming file, line and column; what was committed before
+// stays exactly as it was.
+TEST(Cli, BadInputIsReportedAndChangesNothingCommitted) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string good = tmp.path() + "/good.csv";
+  WriteFile(good, "g,v\na,1\na,2\nb,3\n");
+  ASSERT_EQ(RunCowtree("ingest --db " + db + " --group g --value v " + good, tmp).exit_code, 0);
+  const std::string before = RunCowtree("query --db " + db + " --percentile 0,0.5,1 --format csv", tmp).out;
+  ASSERT_FALSE(before.empty());
+
+  struct Case {
+    std::string name, text, args, expect;
+  };
+  const std::vector<Case> cases = {
+      {"missing.csv", "g,x\na,1\n", "--group g --value v", "no column 'v'"},
+      {"nonnum.csv", "g,v\na,5\na,abc\n", "--group g --value v", "nonnum.csv:3: column 'v' (field 2)"},
+      {"ragged.csv", "g,v\na,5\na,6,7\n", "--group g --value v", "ragged.csv:3: expected 2 fields, found 3"},
+      {"weight.csv", "g,v,w\na,5,x\n", "--group g --value v --weight w", "weight.csv:2: column 'w' (field 3)"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = tmp.path() + "/" + c.name;
+    WriteFile(path, c.text);
+    RunResult r = RunCowtree("ingest --db " + db + " " + c.args + " --batch-rows 1 " + path, tmp);
+    EXPECT_EQ(r.exit_code, 1) << c.name;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.name << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  }
+  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v " + tmp.path() + "/nope.csv", tmp);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("nope.csv"), std::string::npos) << r.err;
+  // Rows of nonnum.csv before the bad one were in committed batches (--batch-rows 1): a = 1,2,5.
+  const std::string after = RunCowtree("query --db " + db + " --percentile 0,0.5,1 --format csv", tmp).out;
+  EXPECT_EQ(after, "group,n,0,0.5,1\na,3,1,2,5\nb,1,3,3,3\n") << "before:\n" << before;
+
+  // A directory that is not a store is refused and left alone.
+  const std::string not_store = tmp.path() + "/notastore";
+  std::filesystem::create_directory(not_store);
+  WriteFile(not_store + "/x.txt", "hello");
+  r = RunCowtree("query --db " + not_store + " --percentile 0.5", tmp);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not a cowtree store"), std::string::npos) << r.err;
+  EXPECT_EQ(Slurp(not_store + "/x.txt"), "hello");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(not_store), {}), 1)
+      << "nothing may be created in a foreign directory";
+}
+
+TEST(Cli, SharedContractCheckAgainstPostgresDefinitions) {
+  const std::string script = std::string(COWTREE_SOURCE_DIR) + "/../shared/checks/cli-contract.sh";
+  ASSERT_TRUE(std::filesystem::exists(script)) << script << " (../shared must sit beside the repo)";
+  TempDir tmp;
+  const std::string cmd = "bash " + script + " " + COWTREE_BINARY + " 100000 >" + tmp.path() +
+                          "/out 2>&1";
+  const int status = std::system(cmd.c_str());
+  const std::string out = Slurp(tmp.path() + "/out");
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_NE(out.find("cli contract: all tables match"), std::string::npos) << out;
+}
+
+TEST(Cli, DemoRunsOnTheBundledSlice) {
+  TempDir tmp;
+  RunResult r = RunCowtree("demo", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("identical after reopen: yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ATL"), std::string::npos) << r.out;
+}
+
+}  // namespace

@@ -1,0 +1,174 @@
+#include "tools/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <optional>
+
+#include "recovery/open.h"
+#include "tools/demo.h"
+#include "tools/ingest.h"
+#include "tools/query.h"
+
+namespace cowtree::tools {
+namespace {
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+int Fail(const Status& st) {
+  std::cerr << "cowtree: " << st.ToString() << std::endl;
+  return st.IsInvalidArgument() && st.message().rfind("--", 0) == 0 ? kExitUsage : kExitError;
+}
+
+// Read-only commands open without the coordinator and without checkpoint-on-close, so that
+// they write nothing beyond what recovery itself must (truncating a torn log tail).
+RuntimeOptions ReadOptions() {
+  RuntimeOptions o;
+  o.create_if_missing = false;
+  o.checkpoint_on_close = false;
+  o.background_thread = false;
+  return o;
+}
+
+int RunQuery(const std::string& db, const std::string& percentiles,
+             const std::optional<std::string>& group, bool disc, bool desc,
+             const std::string& format_name) {
+  auto ps = ParsePercentiles(percentiles);
+  if (!ps.ok()) {
+    std::cerr << "cowtree: " << ps.status().message() << std::endl;
+    return kExitUsage;
+  }
+  OutputFormat format = OutputFormat::kTable;
+  if (format_name == "csv") format = OutputFormat::kCsv;
+  else if (format_name == "json") format = OutputFormat::kJson;
+  auto runtime = recovery::Open(db, ReadOptions());
+  if (!runtime.ok()) return Fail(runtime.status());
+  Snapshot snap = (*runtime)->GetSnapshot();
+  auto rows = ComputePercentiles(runtime->get(), snap, *ps, disc, desc, group);
+  if (!rows.ok()) return Fail(rows.status());
+  PrintRows(*rows, *ps, format, std::cout);
+  std::cout.flush();
+  return 0;
+}
+
+int RunStat(const std::string& db) {
+  recovery::OpenReport report;
+  auto runtime = recovery::Open(db, ReadOptions(), &report);
+  if (!runtime.ok()) return Fail(runtime.status());
+  RuntimeStats s = (*runtime)->GetStats();
+  std::cout << "store:              " << db << "\n"
+            << "trees:              " << s.tree_count << "\n"
+            << "entries:            " << s.entry_count << "\n"
+            << "leaves:             " << s.leaf_count << "\n"
+            << "live objects:       " << s.live_objects << "\n"
+            << "visible epoch:      " << s.visible_epoch << "\n"
+            << "checkpoint epoch:   " << s.checkpoint_epoch << "\n"
+            << "superblock gen:     " << s.superblock_generation << "\n"
+            << "commits replayed:   " << report.commits_replayed << "\n"
+            << "log dropped bytes:  " << report.replay.dropped_bytes << "\n"
+            << "files:\n";
+  uint64_t total = 0;
+  for (const auto& [name, bytes] : s.file_bytes) {
+    std::cout << "  " << name << std::string(name.size() < 24 ? 24 - name.size() : 1, ' ')
+              << bytes << " bytes\n";
+    total += bytes;
+  }
+  std::cout << "total bytes:        " << total << "\n";
+  return 0;
+}
+
+int RunCheckpoint(const std::string& db) {
+  RuntimeOptions o;
+  o.create_if_missing = false;
+  o.background_thread = false;
+  auto runtime = recovery::Open(db, o);
+  if (!runtime.ok()) return Fail(runtime.status());
+  Status st = (*runtime)->Checkpoint();
+  if (st.ok()) st = (*runtime)->Close();
+  if (!st.ok()) return Fail(st);
+  std::cout << "checkpoint written at epoch " << (*runtime)->GetStats().checkpoint_epoch << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{"cowtree: durable order-statistics trees on a copy-on-write store"};
+  app.require_subcommand(1);
+
+  IngestOptions ingest;
+  std::string durability = "balanced", value_type = "auto";
+  auto* ingest_cmd = app.add_subcommand("ingest", "load CSV rows into one tree per group");
+  ingest_cmd->add_option("--db", ingest.db, "store directory (created if missing)")->required();
+  ingest_cmd->add_option("--group", ingest.group_column, "group column name")->required();
+  ingest_cmd->add_option("--value", ingest.value_column, "value column name")->required();
+  ingest_cmd->add_option("--weight", ingest.weight_column, "integer weight column (default 1)");
+  ingest_cmd->add_option("--batch-rows", ingest.batch_rows, "rows per commit")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
+  ingest_cmd->add_option("--durability", durability, "strict | balanced | eventual")
+      ->check(CLI::IsMember({"strict", "balanced", "eventual"}));
+  ingest_cmd->add_option("--value-type", value_type, "auto | int64 | double")
+      ->check(CLI::IsMember({"auto", "int64", "double"}));
+  ingest_cmd->add_flag("--log-commits", ingest.log_commits,
+                       "print 'committed EPOCH ROWS_TOTAL' after each acknowledged commit");
+  ingest_cmd->add_option("--checkpoint-log-bytes", ingest.runtime.checkpoint_log_bytes,
+                         "checkpoint after this many log bytes (0 = only on close)");
+  ingest_cmd->add_option("input", ingest.input, "CSV file (.zst allowed) or - for stdin");
+
+  std::string q_db, q_percentiles, q_format = "table";
+  std::optional<std::string> q_group;
+  bool q_disc = false, q_desc = false;
+  auto* query_cmd = app.add_subcommand("query", "percentiles per group");
+  query_cmd->add_option("--db", q_db, "store directory")->required();
+  query_cmd->add_option("--percentile", q_percentiles, "P[,P...] in [0,1]")->required();
+  query_cmd->add_option("--group", q_group, "only this group");
+  query_cmd->add_flag("--disc", q_disc, "PERCENTILE_DISC instead of PERCENTILE_CONT");
+  query_cmd->add_flag("--desc", q_desc, "ORDER BY value DESC");
+  query_cmd->add_option("--format", q_format, "table | csv | json")
+      ->check(CLI::IsMember({"table", "csv", "json"}));
+
+  std::string c_db;
+  auto* checkpoint_cmd = app.add_subcommand("checkpoint", "write a checkpoint now");
+  checkpoint_cmd->add_option("--db", c_db, "store directory")->required();
+
+  std::string s_db;
+  auto* stat_cmd = app.add_subcommand("stat", "trees, entries, leaves, bytes per file, epochs");
+  stat_cmd->add_option("--db", s_db, "store directory")->required();
+
+  DemoOptions demo;
+  auto* demo_cmd = app.add_subcommand("demo", "the main job on the bundled real flights data");
+  demo_cmd->add_option("--input", demo.input, "flights CSV (default: bundled 200k-row slice)");
+  demo_cmd->add_option("--db", demo.db, "store directory (default: a temporary one)");
+  demo_cmd->add_flag("--keep", demo.keep, "keep the temporary store");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
+
+  if (*ingest_cmd) {
+    ParseDurability(durability, &ingest.durability);
+    ingest.value_type = value_type == "int64"    ? ValueType::kInt64
+                        : value_type == "double" ? ValueType::kDouble
+                                                 : ValueType::kAuto;
+    ingest.progress = true;
+    auto stats = RunIngest(ingest, std::cout);
+    if (!stats.ok()) return Fail(stats.status());
+    std::cerr << "ingested " << stats->rows << " rows, " << stats->commits << " commits, "
+              << stats->trees_created << " new trees in "
+              << static_cast<double>(stats->elapsed_us) / 1e6 << " s" << std::endl;
+    return 0;
+  }
+  if (*query_cmd) return RunQuery(q_db, q_percentiles, q_group, q_disc, q_desc, q_format);
+  if (*checkpoint_cmd) return RunCheckpoint(c_db);
+  if (*stat_cmd) return RunStat(s_db);
+  if (*demo_cmd) {
+    Status st = RunDemo(demo, std::cout);
+    if (!st.ok()) return Fail(st);
+    return 0;
+  }
+  return kExitUsage;
+}
+
+}  // namespace cowtree::tools

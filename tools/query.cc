@@ -1,0 +1,182 @@
+#include "tools/query.h"
+
+#include <charconv>
+#include <cmath>
+#include <sstream>
+
+#include "tree/key_codec.h"
+#include "tree/os_tree.h"
+#include "tree/os_tree_type.h"
+
+namespace cowtree::tools {
+
+std::string FormatDouble(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
+}
+
+Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list) {
+  std::vector<PercentileSpec> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    std::string text = list.substr(start, comma - start);
+    double p = 0;
+    auto r = std::from_chars(text.data(), text.data() + text.size(), p);
+    if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
+      return Status::InvalidArgument("--percentile: expected a number in [0, 1], found '" +
+                                     text + "'");
+    }
+    if (!(p >= 0.0 && p <= 1.0)) {
+      return Status::InvalidArgument("--percentile: " + text +
+                                     " is outside [0, 1] (PostgreSQL rejects it too)");
+    }
+    out.push_back(PercentileSpec{text, p});
+    start = comma + 1;
+  }
+  return out;
+}
+
+Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Snapshot& snapshot,
+                                                 const std::vector<PercentileSpec>& ps,
+                                                 bool disc, bool descending,
+                                                 const std::optional<std::string>& group) {
+  std::vector<TreeInfo> trees;
+  if (group.has_value()) {
+    COWTREE_ASSIGN_OR_RETURN(TreeInfo t, runtime->FindTree(*group, snapshot));
+    trees.push_back(std::move(t));
+  } else {
+    trees = runtime->ListTrees(snapshot);
+  }
+  std::vector<QueryRow> rows;
+  rows.reserve(trees.size());
+  for (const TreeInfo& t : trees) {
+    tree::OsTreeHost* host = tree::AsOsTree(t.tree.get());
+    if (host == nullptr) continue;
+    std::shared_ptr<const tree::TreeVersion> v = host->VersionAt(snapshot.epoch());
+    const uint64_t n = tree::PositiveCount(*v);
+    if (n == 0) continue;
+    QueryRow row;
+    row.group = t.name;
+    row.n = n;
+    for (const PercentileSpec& p : ps) {
+      if (disc) {
+        COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> key,
+                                 tree::PercentileDisc(*v, p.p, descending));
+        if (!key.has_value()) return Status::Corruption("tree '" + t.name + "': N > 0 but no value");
+        if (host->key_type() == tree::KeyType::kInt64) {
+          row.values.push_back(std::to_string(tree::DecodeInt64Key(*key)));
+        } else {
+          row.values.push_back(FormatDouble(tree::DecodeDoubleKey(*key)));
+        }
+      } else {
+        COWTREE_ASSIGN_OR_RETURN(std::optional<double> value,
+                                 tree::PercentileCont(*v, p.p, descending));
+        if (!value.has_value()) return Status::Corruption("tree '" + t.name + "': N > 0 but no value");
+        row.values.push_back(FormatDouble(*value));
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+namespace {
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+void PrintRows(const std::vector<QueryRow>& rows, const std::vector<PercentileSpec>& ps,
+               OutputFormat format, std::ostream& out) {
+  switch (format) {
+    case OutputFormat::kCsv: {
+      out << "group,n";
+      for (const auto& p : ps) out << ',' << p.text;
+      out << '\n';
+      for (const QueryRow& r : rows) {
+        // Group names come from user data: quote them if they need it (RFC 4180).
+        if (r.group.find_first_of(",\"\n\r") != std::string::npos) {
+          std::string q = "\"";
+          for (char c : r.group) q += (c == '"') ? std::string("\"\"") : std::string(1, c);
+          out << q << '"';
+        } else {
+          out << r.group;
+        }
+        out << ',' << r.n;
+        for (const auto& v : r.values) out << ',' << v;
+        out << '\n';
+      }
+      break;
+    }
+    case OutputFormat::kJson: {
+      out << "[";
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const QueryRow& r = rows[i];
+        out << (i ? ",\n " : "\n ") << "{\"group\":" << JsonString(r.group) << ",\"n\":" << r.n
+            << ",\"percentiles\":{";
+        for (size_t j = 0; j < ps.size(); ++j) {
+          out << (j ? "," : "") << JsonString(ps[j].text) << ':' << r.values[j];
+        }
+        out << "}}";
+      }
+      out << "\n]\n";
+      break;
+    }
+    case OutputFormat::kTable: {
+      std::vector<size_t> width(2 + ps.size());
+      width[0] = 5;
+      width[1] = 1;
+      for (size_t j = 0; j < ps.size(); ++j) width[2 + j] = ps[j].text.size();
+      for (const QueryRow& r : rows) {
+        width[0] = std::max(width[0], r.group.size());
+        width[1] = std::max(width[1], std::to_string(r.n).size());
+        for (size_t j = 0; j < r.values.size(); ++j) {
+          width[2 + j] = std::max(width[2 + j], r.values[j].size());
+        }
+      }
+      auto cell = [&](const std::string& s, size_t w, bool left) {
+        if (left) out << s << std::string(w - s.size(), ' ');
+        else out << std::string(w - s.size(), ' ') << s;
+      };
+      cell("group", width[0], true);
+      out << "  ";
+      cell("n", width[1], false);
+      for (size_t j = 0; j < ps.size(); ++j) {
+        out << "  ";
+        cell(ps[j].text, width[2 + j], false);
+      }
+      out << '\n';
+      for (const QueryRow& r : rows) {
+        cell(r.group, width[0], true);
+        out << "  ";
+        cell(std::to_string(r.n), width[1], false);
+        for (size_t j = 0; j < r.values.size(); ++j) {
+          out << "  ";
+          cell(r.values[j], width[2 + j], false);
+        }
+        out << '\n';
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace cowtree::tools

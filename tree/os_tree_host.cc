@@ -1,0 +1,303 @@
+// OsTreeHost: the order-statistics tree hosted by the Runtime (see os_tree_type.h).
+#include <algorithm>
+#include <unordered_set>
+
+#include "persistence/assert.h"
+#include "persistence/coding.h"
+#include "persistence/object_store.h"
+#include "tree/node_format.h"
+#include "tree/summary_format.h"
+#include "tree/os_tree_type.h"
+
+namespace cowtree::tree {
+namespace {
+
+// Decodes 16-byte ops, sorts by key and sums duplicates (dropping zero sums).
+Status DecodeOps(std::string_view ops, std::vector<KeyWeight>* out) {
+  out->clear();
+  if (ops.size() % kOsOpBytes != 0) {
+    return Status::InvalidArgument("ops length " + std::to_string(ops.size()) +
+                                   " is not a multiple of 16 bytes");
+  }
+  const size_t n = ops.size() / kOsOpBytes;
+  out->reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const char* p = ops.data() + i * kOsOpBytes;
+    const int64_t w = static_cast<int64_t>(DecodeFixed64(p + 8));
+    if (w == 0) continue;
+    out->push_back(KeyWeight{DecodeFixed64(p), w});
+  }
+  std::sort(out->begin(), out->end(),
+            [](const KeyWeight& a, const KeyWeight& b) { return a.key < b.key; });
+  size_t kept = 0;
+  for (size_t i = 0; i < out->size();) {
+    KeyWeight acc = (*out)[i++];
+    while (i < out->size() && (*out)[i].key == acc.key) {
+      if (__builtin_add_overflow(acc.weight, (*out)[i].weight, &acc.weight)) {
+        return Status::InvalidArgument("weight overflow (int64) summing ops of one key");
+      }
+      ++i;
+    }
+    if (acc.weight != 0) (*out)[kept++] = acc;
+  }
+  out->resize(kept);
+  return Status::OK();
+}
+
+class FrozenOsTree final : public FrozenTree {
+ public:
+  FrozenOsTree(OsTreeHost* host, std::shared_ptr<const TreeVersion> version)
+      : host_(host), version_(std::move(version)) {}
+
+  Result<TreeCheckpointResult> Write(ObjectStore* store, uint64_t checkpoint_epoch) override {
+    const TreeVersion& v = *version_;
+    std::vector<LeafSummary> leaves = Summaries(v);
+    COWTREE_ASSERT(leaves.size() == v.leaf_count);
+    std::vector<PersistedSummary> persisted;
+    persisted.reserve(leaves.size());
+    for (const LeafSummary& s : leaves) {
+      NodeID id = s.box->persisted_id();
+      if (!id.valid()) {
+        // A dirty leaf is always in memory: it has never been written anywhere else.
+        std::shared_ptr<const LeafData> data = s.box->data();
+        COWTREE_ASSERT(data != nullptr);
+        COWTREE_ASSIGN_OR_RETURN(
+            id, store->WriteObject(ObjectKind::kLeaf, checkpoint_epoch, EncodeLeaf(v.key_type, *data)));
+        s.box->MarkPersisted(id);
+      }
+      persisted.push_back(PersistedSummary{s.first_key, s.pos_sum, s.entry_count, id});
+    }
+    const OsTreeHost::PersistedState& old = host_->published();
+    std::vector<ChunkPlan> plans = PlanSummaryChunks(persisted, old.chunks, kSummaryChunkEntriesMax);
+    state_.version = version_;
+    TreeDescriptor desc;
+    desc.key_type = v.key_type;
+    desc.leaf_capacity_entries = v.shape.leaf_capacity_entries;
+    desc.fanout = v.shape.fanout;
+    desc.positive_count = v.positive_count;
+    desc.entry_count = v.entry_count;
+    desc.leaf_count = v.leaf_count;
+    for (const ChunkPlan& plan : plans) {
+      std::span<const PersistedSummary> run(persisted.data() + plan.begin, plan.count);
+      NodeID chunk_id = plan.reuse_chunk_id;
+      if (!chunk_id.valid()) {
+        COWTREE_ASSIGN_OR_RETURN(chunk_id, store->WriteObject(ObjectKind::kSummaryChunk,
+                                                              checkpoint_epoch,
+                                                              EncodeSummaryChunk(run)));
+      }
+      desc.chunks.push_back(DescriptorChunk{chunk_id, static_cast<uint32_t>(plan.count),
+                                            run.front().first_key});
+      state_.chunks.push_back(OldChunk{chunk_id, std::vector<PersistedSummary>(run.begin(), run.end())});
+    }
+    COWTREE_ASSIGN_OR_RETURN(state_.descriptor,
+                             store->WriteObject(ObjectKind::kTreeDescriptor, checkpoint_epoch,
+                                                EncodeTreeDescriptor(desc)));
+    // Retired: every object of the previous checkpoint that the new one does not reference.
+    TreeCheckpointResult result;
+    result.descriptor = state_.descriptor;
+    std::unordered_set<uint64_t> now;
+    for (const OldChunk& c : state_.chunks) {
+      now.insert(c.chunk_id.raw());
+      for (const PersistedSummary& s : c.summaries) now.insert(s.leaf_id.raw());
+    }
+    for (NodeID id : host_->PersistedObjects()) {
+      if (now.count(id.raw()) == 0) result.retired.push_back(id);
+    }
+    return result;
+  }
+
+  void OnPublished() override { host_->SetPublished(std::move(state_)); }
+
+ private:
+  OsTreeHost* host_;
+  std::shared_ptr<const TreeVersion> version_;
+  OsTreeHost::PersistedState state_;
+};
+
+class OsTreeType final : public TreeType {
+ public:
+  explicit OsTreeType(TreeShape shape) : shape_(shape) {}
+  uint8_t type_id() const override { return kOsTreeTypeId; }
+  std::string_view name() const override { return "order-statistics"; }
+  Status ValidateParams(std::string_view params) const override {
+    if (params.size() != kOsParamsBytes) {
+      return Status::InvalidArgument("order-statistics tree params must be 8 bytes");
+    }
+    const auto kt = static_cast<uint8_t>(params[0]);
+    if (kt != static_cast<uint8_t>(KeyType::kInt64) && kt != static_cast<uint8_t>(KeyType::kDouble)) {
+      return Status::InvalidArgument("unknown key type " + std::to_string(kt));
+    }
+    for (size_t i = 1; i < kOsParamsBytes; ++i) {
+      if (params[i] != 0) return Status::InvalidArgument("reserved params bytes not zero");
+    }
+    return Status::OK();
+  }
+  Result<std::unique_ptr<HostedTree>> Create(std::string_view params,
+                                             TreeEnvironment* env) override {
+    COWTREE_RETURN_IF_ERROR(ValidateParams(params));
+    return std::unique_ptr<HostedTree>(
+        new OsTreeHost(static_cast<KeyType>(params[0]), shape_, env));
+  }
+  Result<std::unique_ptr<HostedTree>> Load(std::string_view params, NodeID descriptor,
+                                           uint64_t checkpoint_epoch,
+                                           TreeEnvironment* env) override {
+    Status p = ValidateParams(params);
+    if (!p.ok()) return Status::Corruption("catalog params: " + p.message());
+    const auto key_type = static_cast<KeyType>(params[0]);
+    ObjectStore* store = env->object_store();
+    COWTREE_ASSIGN_OR_RETURN(std::string body,
+                             store->ReadObject(descriptor, ObjectKind::kTreeDescriptor));
+    COWTREE_ASSIGN_OR_RETURN(TreeDescriptor desc, DecodeTreeDescriptor(body));
+    if (desc.key_type != key_type) {
+      return Status::Corruption("tree descriptor key type differs from the catalog's");
+    }
+    OsTreeHost::PersistedState state;
+    state.descriptor = descriptor;
+    std::vector<PersistedSummary> all;
+    all.reserve(desc.leaf_count);
+    for (const DescriptorChunk& ref : desc.chunks) {
+      COWTREE_ASSIGN_OR_RETURN(std::string chunk_body,
+                               store->ReadObject(ref.chunk_id, ObjectKind::kSummaryChunk));
+      COWTREE_ASSIGN_OR_RETURN(std::vector<PersistedSummary> summaries,
+                               DecodeSummaryChunk(chunk_body));
+      if (summaries.size() != ref.summary_count || summaries.front().first_key != ref.first_key) {
+        return Status::Corruption("summary chunk " + std::to_string(ref.chunk_id.raw()) +
+                                  " differs from its reference in descriptor " +
+                                  std::to_string(descriptor.raw()));
+      }
+      all.insert(all.end(), summaries.begin(), summaries.end());
+      state.chunks.push_back(OldChunk{ref.chunk_id, std::move(summaries)});
+    }
+    auto host = std::make_unique<OsTreeHost>(key_type, shape_, env);
+    COWTREE_ASSIGN_OR_RETURN(state.version,
+                             OsTree::BuildFromSummaries(key_type, shape_, all, checkpoint_epoch, host.get()));
+    if (state.version->positive_count != desc.positive_count ||
+        state.version->entry_count != desc.entry_count || state.version->leaf_count != desc.leaf_count) {
+      return Status::Corruption("tree descriptor " + std::to_string(descriptor.raw()) +
+                                ": N/entry/leaf counts differ from the sum of its summaries");
+    }
+    host->InstallRecovered(std::move(state));
+    return std::unique_ptr<HostedTree>(std::move(host));
+  }
+
+ private:
+  TreeShape shape_;
+};
+
+}  // namespace
+
+std::string OsTreeParams(KeyType key_type) {
+  std::string p(kOsParamsBytes, '\0');
+  p[0] = static_cast<char>(key_type);
+  return p;
+}
+
+Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout) {
+  return TreeShape{leaf_capacity_entries, fanout}.Validate();
+}
+
+std::unique_ptr<TreeType> MakeOsTreeType(uint32_t leaf_capacity_entries, uint32_t fanout) {
+  return std::make_unique<OsTreeType>(TreeShape{leaf_capacity_entries, fanout});
+}
+
+OsTreeHost* AsOsTree(HostedTree* tree) { return dynamic_cast<OsTreeHost*>(tree); }
+
+OsTreeHost::OsTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env)
+    : key_type_(key_type), shape_(shape), env_(env), tree_(key_type, shape, this) {
+  versions_.emplace_back(0, tree_.current());
+}
+
+OsTreeHost::~OsTreeHost() = default;
+
+std::shared_ptr<const TreeVersion> OsTreeHost::VersionAt(uint64_t epoch) const {
+  std::lock_guard<std::mutex> g(versions_mu_);
+  for (auto it = versions_.rbegin(); it != versions_.rend(); ++it) {
+    if (it->first <= epoch) return it->second;
+  }
+  return versions_.front().second;  // older than everything kept: the oldest kept version
+}
+
+void OsTreeHost::TrimVersions() {
+  const uint64_t oldest = env_->OldestReadableEpoch();
+  std::lock_guard<std::mutex> g(versions_mu_);
+  // Keep the newest version at or below `oldest` and everything after it.
+  size_t keep_from = 0;
+  for (size_t i = 0; i < versions_.size(); ++i) {
+    if (versions_[i].first <= oldest) keep_from = i;
+  }
+  if (keep_from > 0) versions_.erase(versions_.begin(), versions_.begin() + keep_from);
+}
+
+Status OsTreeHost::Apply(std::string_view ops, uint64_t epoch) {
+  COWTREE_RETURN_IF_ERROR(DecodeOps(ops, &scratch_));
+  before_last_apply_ = tree_.current();
+  if (scratch_.empty()) {
+    // Ops that cancel out: no new version, but Undo must still be valid.
+    return Status::OK();
+  }
+  COWTREE_RETURN_IF_ERROR(tree_.Apply(scratch_, epoch));
+  {
+    std::lock_guard<std::mutex> g(versions_mu_);
+    COWTREE_ASSERT(versions_.back().first < epoch);
+    versions_.emplace_back(epoch, tree_.current());
+  }
+  TrimVersions();
+  return Status::OK();
+}
+
+void OsTreeHost::UndoLastApply() {
+  COWTREE_ASSERT(before_last_apply_ != nullptr);
+  if (tree_.current() != before_last_apply_) {
+    COWTREE_ASSERT(tree_.Install(before_last_apply_).ok());
+    std::lock_guard<std::mutex> g(versions_mu_);
+    versions_.pop_back();
+  }
+  before_last_apply_ = nullptr;
+}
+
+std::unique_ptr<FrozenTree> OsTreeHost::Freeze(uint64_t checkpoint_epoch) {
+  std::shared_ptr<const TreeVersion> v = tree_.current();
+  COWTREE_ASSERT(v->epoch <= checkpoint_epoch);
+  if (published_.descriptor.valid() && published_.version == v) return nullptr;
+  return std::make_unique<FrozenOsTree>(this, std::move(v));
+}
+
+std::vector<NodeID> OsTreeHost::PersistedObjects() const {
+  std::vector<NodeID> ids;
+  if (!published_.descriptor.valid()) return ids;
+  ids.push_back(published_.descriptor);
+  for (const OldChunk& c : published_.chunks) {
+    ids.push_back(c.chunk_id);
+    for (const PersistedSummary& s : c.summaries) ids.push_back(s.leaf_id);
+  }
+  return ids;
+}
+
+uint64_t OsTreeHost::EvictClean() {
+  uint64_t released = 0;
+  for (const LeafSummary& s : Summaries(*tree_.current())) released += s.box->EvictClean();
+  return released;
+}
+
+uint64_t OsTreeHost::entry_count() const { return tree_.current()->entry_count; }
+uint64_t OsTreeHost::leaf_count() const { return tree_.current()->leaf_count; }
+
+Result<std::shared_ptr<const LeafData>> OsTreeHost::LoadLeaf(NodeID id) {
+  leaf_loads_.fetch_add(1, std::memory_order_relaxed);
+  COWTREE_ASSIGN_OR_RETURN(std::string body, env_->object_store()->ReadObject(id, ObjectKind::kLeaf));
+  return DecodeLeaf(body, key_type_);
+}
+
+void OsTreeHost::InstallRecovered(PersistedState state) {
+  COWTREE_ASSERT(tree_.Install(state.version).ok());
+  {
+    std::lock_guard<std::mutex> g(versions_mu_);
+    versions_.clear();
+    versions_.emplace_back(state.version->epoch, state.version);
+  }
+  published_ = std::move(state);
+}
+
+void OsTreeHost::SetPublished(PersistedState state) { published_ = std::move(state); }
+
+}  // namespace cowtree::tree
