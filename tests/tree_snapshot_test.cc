@@ -72,9 +72,11 @@ TEST(TreeSnapshotTest, ConcurrentReadersNeverSeePartialBatches) {
   std::atomic<bool> done{false};
   std::atomic<uint64_t> checks{0};
   std::atomic<int> failures{0};
+  std::atomic<int> started{0};
   auto reader = [&]() {
     std::mt19937_64 rng(std::hash<std::thread::id>()(std::this_thread::get_id()));
-    while (!done.load()) {
+    started++;
+    do {
       std::shared_ptr<const TreeVersion> v = tree.current();
       const uint64_t e = v->epoch;
       const uint64_t n = e * (e + 1) / 2 * 10;
@@ -89,10 +91,11 @@ TEST(TreeSnapshotTest, ConcurrentReadersNeverSeePartialBatches) {
         if (rng() % 64 == 0 && !CheckInvariants(*v, false).ok()) failures++;
       }
       checks++;
-    }
+    } while (!done.load());
   };
   std::vector<std::thread> readers;
   for (int i = 0; i < 3; ++i) readers.emplace_back(reader);
+  while (started.load() < 3) std::this_thread::yield();  // overlap readers with the writer
   for (uint64_t e = 1; e <= 300; ++e) {
     std::vector<KeyWeight> ops;
     for (int j = 0; j < 10; ++j) {
