@@ -16,8 +16,10 @@
 //   file size = 64 + 48 * entry_count + 24, exactly.
 //
 // Contract
-// - WriteOtCheckpoint writes every entry of `table` (retired-but-unreclaimed included), then
-//   fdatasyncs the file and fsyncs dir. It writes the final name directly (creating or
+// - WriteOtCheckpoint writes the OT state as of `epoch`: every entry of `table` except those
+//   retired at an epoch <= `epoch` (they are not part of that state; their slots and handles
+//   are free after recovery — including them would make a later reuse of the handle look like a
+//   conflict, and would leak their slots), then fdatasyncs the file and fsyncs dir. It writes the final name directly (creating or
 //   truncating it): that is safe because the superblock names a checkpoint only after this
 //   returns OK, and the caller never reuses the id of a checkpoint a superblock may name.
 //   The table must not change meanwhile (the caller holds the writer role). Errors: IOError /

@@ -72,7 +72,8 @@ Runtime::Runtime(RuntimeParts parts)
       catalog_chunks_(std::move(parts.catalog_chunks)),
       ot_checkpoint_epoch_(parts.ot_checkpoint_epoch),
       ot_delta_start_(parts.ot_delta_start),
-      ot_delta_ops_since_checkpoint_(parts.ot_delta_ops_since_checkpoint) {
+      ot_delta_ops_since_checkpoint_(parts.ot_delta_ops_since_checkpoint),
+      force_ot_checkpoint_(parts.force_ot_checkpoint) {
   COWTREE_ASSERT(env_ != nullptr && log_ != nullptr && store_ != nullptr);
   for (auto& t : parts.types) {
     const uint8_t id = t->type_id();

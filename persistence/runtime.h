@@ -116,6 +116,10 @@ struct RuntimeParts {
   std::optional<LogPosition> ot_delta_start;  // first OT delta record after the OT checkpoint
   uint64_t ot_delta_ops_since_checkpoint = 0;
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> log_file_epochs;  // number -> first, last
+  // Recovery found OT-delta records of a checkpoint whose superblock never landed. They stay
+  // in the log; the next checkpoint must write a full OT checkpoint so that the replay start
+  // moves past them before any later superblock could make their epoch look published.
+  bool force_ot_checkpoint = false;
 };
 
 class Runtime final : public TreeEnvironment {
@@ -228,6 +232,7 @@ class Runtime final : public TreeEnvironment {
   uint64_t ot_checkpoint_epoch_ = 0;
   std::optional<LogPosition> ot_delta_start_;
   uint64_t ot_delta_ops_since_checkpoint_ = 0;
+  bool force_ot_checkpoint_ = false;
   std::atomic<uint64_t> checkpoints_written_{0};
   std::atomic<uint64_t> published_checkpoint_epoch_{0};  // mirrors superblock_ for readers
   std::atomic<uint64_t> published_generation_{0};

@@ -47,8 +47,8 @@ Status Runtime::CheckpointLocked() {
   {
     std::lock_guard<std::mutex> w(write_mu_);
     checkpoint_epoch = applied_epoch_;
-    if (checkpoint_epoch == superblock_.checkpoint_epoch && catalog_root_id_.valid()) {
-      return Status::OK();  // nothing committed since the last checkpoint
+    if (checkpoint_epoch == superblock_.checkpoint_epoch) {
+      return Status::OK();  // nothing committed since the last published checkpoint
     }
     redo_position = log_->end();
     log_bytes_at_freeze = log_bytes_since_checkpoint_.load();
@@ -101,7 +101,7 @@ Status Runtime::CheckpointLocked() {
   std::optional<LogPosition> ot_delta_start = ot_delta_start_;
   uint64_t ot_delta_ops = ot_delta_ops_since_checkpoint_ + deltas.size();
   const bool write_ot_checkpoint =
-      ot_checkpoint_id == 0 ||
+      ot_checkpoint_id == 0 || force_ot_checkpoint_ ||
       ot_delta_ops >= std::max<uint64_t>(kOtCheckpointMinOps, store_->stats().live_objects / 4) ||
       (ot_delta_start.has_value() && ot_delta_start->file_number < redo_position.file_number);
   if (write_ot_checkpoint) {
@@ -150,6 +150,7 @@ Status Runtime::CheckpointLocked() {
   ot_checkpoint_epoch_ = ot_checkpoint_epoch;
   ot_delta_start_ = ot_delta_start;
   ot_delta_ops_since_checkpoint_ = ot_delta_ops;
+  if (write_ot_checkpoint) force_ot_checkpoint_ = false;
   for (Item& item : items) {
     if (item.frozen != nullptr) item.frozen->OnPublished();
     item.slot->descriptor = item.descriptor;

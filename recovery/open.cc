@@ -94,10 +94,25 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   }
   const bool has_superblock =
       std::find(names.begin(), names.end(), std::string(kSuperblockFileName)) != names.end();
-  const bool empty = std::all_of(names.begin(), names.end(),
-                                 [](const std::string& n) { return n == kLockFileName; });
+  // The only files CreateStore makes before the SUPERBLOCK (which it writes last): a crash
+  // during creation leaves a subset of them, and creation simply starts over.
+  const std::vector<std::string> creation_files = {kLockFileName, LogFileName(1),
+                                                   ManifestFileName(1),
+                                                   TempFileName(ManifestFileName(1))};
+  const bool interrupted_creation = std::all_of(names.begin(), names.end(), [&](const auto& n) {
+    return std::find(creation_files.begin(), creation_files.end(), n) != creation_files.end();
+  });
   // Refuse a foreign directory before touching it (not even a LOCK file is created there).
-  if (!has_superblock && !empty) {
+  if (!has_superblock && !interrupted_creation) {
+    const bool ours = std::any_of(names.begin(), names.end(), [](const std::string& n) {
+      FileKind kind;
+      uint64_t number;
+      return ParseFileName(n, &kind, &number) && kind != FileKind::kLock;
+    });
+    if (ours) {
+      return Status::Corruption(dir + ": " + std::string(kSuperblockFileName) +
+                                " is missing but the directory holds store files");
+    }
     return Status::InvalidArgument(dir + ": not a cowtree store (no " +
                                    std::string(kSuperblockFileName) +
                                    " file, and the directory is not empty)");
@@ -109,6 +124,11 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   if (!has_superblock) {
     // Re-check under the lock: another process may have created the store meanwhile.
     if (!env->FileExists(JoinPath(dir, kSuperblockFileName))) {
+      for (const std::string& n : creation_files) {
+        if (n != kLockFileName && env->FileExists(JoinPath(dir, n))) {
+          COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(dir, n)));
+        }
+      }
       COWTREE_RETURN_IF_ERROR(CreateStore(env, dir, options));
       report.created = true;
     }
@@ -196,6 +216,7 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   parts.ot_checkpoint_epoch = ot_epoch;
   parts.ot_delta_start = ot_delta_start;
   parts.ot_delta_ops_since_checkpoint = ot_delta_ops;
+  parts.force_ot_checkpoint = report.ot_delta_records_ignored > 0;
   parts.types.push_back(tree::MakeOsTreeType(options.leaf_capacity_entries, options.fanout));
   std::vector<CatalogEntry> entries;
   if (sb.catalog_root != 0) {

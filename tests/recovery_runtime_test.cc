@@ -99,7 +99,8 @@ void ExpectMatches(Runtime* rt, const Model& model) {
     if (!items.empty()) {
       auto med = tree::PercentileDisc(*v, 0.5, true);
       ASSERT_TRUE(med.ok());
-      const size_t idx = std::max<size_t>(1, static_cast<size_t>(std::ceil(0.5 * items.size()))) - 1;
+      const size_t idx =
+          std::max<size_t>(1, static_cast<size_t>(std::ceil(0.5 * items.size()))) - 1;
       EXPECT_EQ(tree::DecodeInt64Key(**med), items[items.size() - 1 - idx]) << name;
     }
     EXPECT_TRUE(tree::CheckInvariants(*v, true).ok()) << name;
@@ -146,11 +147,13 @@ TEST(Runtime, ReopenRebuildsInternalNodesWithoutReadingLeavesWithAnyFanout) {
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     Snapshot snap = (*rt)->GetSnapshot();
     uint64_t loads = 0;
-    for (const TreeInfo& t : (*rt)->ListTrees(snap)) loads += tree::AsOsTree(t.tree.get())->leaf_loads();
+    for (const TreeInfo& t : (*rt)->ListTrees(snap))
+      loads += tree::AsOsTree(t.tree.get())->leaf_loads();
     EXPECT_EQ(loads, 0u) << "opening must not read a leaf (fanout " << fanout << ")";
     ExpectMatches(rt->get(), model);
     loads = 0;
-    for (const TreeInfo& t : (*rt)->ListTrees(snap)) loads += tree::AsOsTree(t.tree.get())->leaf_loads();
+    for (const TreeInfo& t : (*rt)->ListTrees(snap))
+      loads += tree::AsOsTree(t.tree.get())->leaf_loads();
     EXPECT_GT(loads, 0u) << "queries load leaves lazily";
     // Keep writing with the new shape, then reopen once more.
     RandomCommits(rt->get(), &model, &rng, 3, 2, 300, 20000);
@@ -214,17 +217,20 @@ TEST(Runtime, SnapshotsSeeTheirEpochOnly) {
   TreeId id = b1.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
   for (int k = 0; k < 100; ++k) tree::AppendOsOp(b1.MutableOps(id), tree::EncodeInt64Key(k), 1);
   ASSERT_TRUE((*rt)->Commit(b1).ok());
-  Snapshot old_snap = (*rt)->GetSnapshot();
-  WriteBatch b2(rt->get());
-  for (int k = 0; k < 100; ++k) tree::AppendOsOp(b2.MutableOps(id), tree::EncodeInt64Key(k), 2);
-  b2.DropTree(id);  // dropped in the same commit: invisible to new snapshots
-  ASSERT_TRUE((*rt)->Commit(b2).ok());
-  Snapshot new_snap = (*rt)->GetSnapshot();
-  EXPECT_TRUE((*rt)->FindTree("x", new_snap).status().IsNotFound());
-  auto info = (*rt)->FindTree("x", old_snap);
-  ASSERT_TRUE(info.ok());
-  EXPECT_EQ(tree::PositiveCount(*tree::AsOsTree(info->tree.get())->VersionAt(old_snap.epoch())), 100u);
-  ASSERT_TRUE((*rt)->Checkpoint().ok());
+  {
+    Snapshot old_snap = (*rt)->GetSnapshot();
+    WriteBatch b2(rt->get());
+    for (int k = 0; k < 100; ++k) tree::AppendOsOp(b2.MutableOps(id), tree::EncodeInt64Key(k), 2);
+    b2.DropTree(id);  // dropped in the same commit: invisible to new snapshots
+    ASSERT_TRUE((*rt)->Commit(b2).ok());
+    Snapshot new_snap = (*rt)->GetSnapshot();
+    EXPECT_TRUE((*rt)->FindTree("x", new_snap).status().IsNotFound());
+    auto info = (*rt)->FindTree("x", old_snap);
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(tree::PositiveCount(*tree::AsOsTree(info->tree.get())->VersionAt(old_snap.epoch())),
+              100u);
+    ASSERT_TRUE((*rt)->Checkpoint().ok());
+  }  // snapshots must not outlive their runtime
   // The name can be reused once dropped.
   WriteBatch b3(rt->get());
   TreeId id2 = b3.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kDouble));
@@ -262,8 +268,10 @@ TEST(Runtime, InvalidCommitsChangeNothing) {
   dup.CreateTree("a", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
   EXPECT_TRUE((*rt)->Commit(dup).IsInvalidArgument());
   EXPECT_EQ((*rt)->visible_epoch(), epoch);
-  Snapshot s = (*rt)->GetSnapshot();
-  EXPECT_TRUE((*rt)->FindTree("b", s).status().IsNotFound());
+  {
+    Snapshot s = (*rt)->GetSnapshot();
+    EXPECT_TRUE((*rt)->FindTree("b", s).status().IsNotFound());
+  }
   ASSERT_TRUE((*rt)->Close().ok());
   rt = recovery::Open(dir.path(), SmallShape());
   ASSERT_TRUE(rt.ok()) << rt.status().ToString();
