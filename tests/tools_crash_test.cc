@@ -25,7 +25,7 @@ namespace cowtree {
 namespace {
 
 constexpr int kBatchRows = 100;
-constexpr int kBatchesPerCycle = 400;
+constexpr int kBatchesPerCycle = 3000;
 constexpr int kGroups = 7;
 
 // Batch b of cycle c has kBatchRows rows whose values are all 1'000'000 * c + b, spread over
@@ -96,7 +96,7 @@ TEST(ProcessCrash, SigkillDuringStrictIngestKeepsAnAcknowledgedPrefix) {
     }
     close(out_pipe[1]);
     // Kill after a random delay; read acknowledged commits from the pipe meanwhile.
-    const auto delay = std::chrono::microseconds(2000 + rng() % 150000);
+    const auto delay = std::chrono::microseconds(2000 + rng() % 250000);
     std::thread killer([pid, delay] {
       std::this_thread::sleep_for(delay);
       kill(pid, SIGKILL);
