@@ -12,18 +12,25 @@ namespace cowtree {
 
 const char* DurabilityName(Durability d) {
   switch (d) {
-    case Durability::kStrict: return "strict";
-    case Durability::kBalanced: return "balanced";
-    case Durability::kEventual: return "eventual";
+    case Durability::kStrict:
+      return "strict";
+    case Durability::kBalanced:
+      return "balanced";
+    case Durability::kEventual:
+      return "eventual";
   }
   return "?";
 }
 
 bool ParseDurability(std::string_view name, Durability* out) {
-  if (name == "strict") *out = Durability::kStrict;
-  else if (name == "balanced") *out = Durability::kBalanced;
-  else if (name == "eventual") *out = Durability::kEventual;
-  else return false;
+  if (name == "strict")
+    *out = Durability::kStrict;
+  else if (name == "balanced")
+    *out = Durability::kBalanced;
+  else if (name == "eventual")
+    *out = Durability::kEventual;
+  else
+    return false;
   return true;
 }
 
@@ -130,9 +137,10 @@ void Runtime::Poison(const Status& status) {
   COWTREE_ASSERT(!status.ok());
   std::lock_guard<std::mutex> g(poison_mu_);
   if (poison_.ok()) {
-    poison_ = status.IsPoisoned() ? status
-                                  : Status::Poisoned("runtime refuses writes until reopen after: " +
-                                                     status.ToString());
+    poison_ =
+        status.IsPoisoned()
+            ? status
+            : Status::Poisoned("runtime refuses writes until reopen after: " + status.ToString());
     poisoned_.store(true, std::memory_order_release);
   }
 }
@@ -159,8 +167,8 @@ Result<TreeInfo> Runtime::FindTree(std::string_view name, const Snapshot& snapsh
   std::shared_lock<std::shared_mutex> g(catalog_mu_);
   auto slot = FindSlot(name, snapshot.epoch());
   if (slot == nullptr) return Status::NotFound("no tree named '" + std::string(name) + "'");
-  return TreeInfo{slot->id, slot->name, slot->type_id, slot->params, slot->create_epoch,
-                  slot->tree};
+  return TreeInfo{slot->id,     slot->name,         slot->type_id,
+                  slot->params, slot->create_epoch, slot->tree};
 }
 
 std::vector<TreeInfo> Runtime::ListTrees(const Snapshot& snapshot) const {
@@ -168,8 +176,8 @@ std::vector<TreeInfo> Runtime::ListTrees(const Snapshot& snapshot) const {
   std::shared_lock<std::shared_mutex> g(catalog_mu_);
   for (const auto& [id, slot] : trees_) {
     if (slot->create_epoch <= snapshot.epoch() && snapshot.epoch() < slot->drop_epoch) {
-      out.push_back(TreeInfo{slot->id, slot->name, slot->type_id, slot->params,
-                             slot->create_epoch, slot->tree});
+      out.push_back(TreeInfo{slot->id, slot->name, slot->type_id, slot->params, slot->create_epoch,
+                             slot->tree});
     }
   }
   std::sort(out.begin(), out.end(),
@@ -304,9 +312,14 @@ Status Runtime::Commit(const WriteBatch& batch, uint64_t* epoch_out) {
 
   Status durable;
   switch (options_.durability) {
-    case Durability::kStrict: durable = log_->Sync(end); break;
-    case Durability::kBalanced: durable = log_->Flush(); break;
-    case Durability::kEventual: break;
+    case Durability::kStrict:
+      durable = log_->Sync(end);
+      break;
+    case Durability::kBalanced:
+      durable = log_->Flush();
+      break;
+    case Durability::kEventual:
+      break;
   }
   if (!durable.ok()) {
     Poison(durable);
@@ -315,7 +328,8 @@ Status Runtime::Commit(const WriteBatch& batch, uint64_t* epoch_out) {
   AdvanceVisible(epoch);
   if (epoch_out != nullptr) *epoch_out = epoch;
   if (options_.checkpoint_log_bytes != 0 &&
-      log_bytes_since_checkpoint_.load(std::memory_order_relaxed) >= options_.checkpoint_log_bytes) {
+      log_bytes_since_checkpoint_.load(std::memory_order_relaxed) >=
+          options_.checkpoint_log_bytes) {
     coordinator_cv_.notify_one();
   }
   return Status::OK();
@@ -369,7 +383,7 @@ void Runtime::CoordinatorLoop() {
   auto last_sync = Clock::now();
   auto last_checkpoint = Clock::now();
   const uint32_t sync_ms = options_.durability == Durability::kEventual ? options_.flush_interval_ms
-                                                                       : options_.sync_interval_ms;
+                                                                        : options_.sync_interval_ms;
   std::unique_lock<std::mutex> lk(coordinator_mu_);
   while (!stop_) {
     coordinator_cv_.wait_for(lk, std::chrono::milliseconds(std::max<uint32_t>(1, sync_ms / 2)));
@@ -381,7 +395,7 @@ void Runtime::CoordinatorLoop() {
       last_sync = now;
       // eventual: write + fdatasync the buffer; balanced: fdatasync what was written.
       Status st = log_->Sync(options_.durability == Durability::kEventual ? log_->end()
-                                                                           : log_->written_end());
+                                                                          : log_->written_end());
       if (!st.ok()) Poison(st);
     }
     const bool by_bytes = options_.checkpoint_log_bytes != 0 &&

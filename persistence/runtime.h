@@ -43,19 +43,21 @@
 
 namespace cowtree {
 
-// A pinned read epoch. Movable, not copyable; unpins on destruction. Must not outlive its
-// Runtime.
+// A pinned read epoch. Movable, not copyable; unpins on destruction. Reading trees through a
+// snapshot requires its Runtime to be open; destroying a snapshot after its Runtime is safe
+// (the registry is shared), reading through it is not.
 class Snapshot {
  public:
   Snapshot() = default;
-  Snapshot(EpochRegistry* registry, uint64_t epoch) : registry_(registry), epoch_(epoch) {}
-  Snapshot(Snapshot&& o) noexcept : registry_(o.registry_), epoch_(o.epoch_) {
+  Snapshot(std::shared_ptr<EpochRegistry> registry, uint64_t epoch)
+      : registry_(std::move(registry)), epoch_(epoch) {}
+  Snapshot(Snapshot&& o) noexcept : registry_(std::move(o.registry_)), epoch_(o.epoch_) {
     o.registry_ = nullptr;
   }
   Snapshot& operator=(Snapshot&& o) noexcept {
     if (this != &o) {
       Release();
-      registry_ = o.registry_;
+      registry_ = std::move(o.registry_);
       epoch_ = o.epoch_;
       o.registry_ = nullptr;
     }
@@ -72,7 +74,7 @@ class Snapshot {
     if (registry_ != nullptr) registry_->Unpin(epoch_);
     registry_ = nullptr;
   }
-  EpochRegistry* registry_ = nullptr;
+  std::shared_ptr<EpochRegistry> registry_;
   uint64_t epoch_ = 0;
 };
 
@@ -146,7 +148,7 @@ class Runtime final : public TreeEnvironment {
   // commits nothing and returns the visible epoch. InvalidArgument (unknown tree, duplicate
   // name, bad ops) changes nothing.
   Status Commit(const WriteBatch& batch, uint64_t* epoch_out = nullptr);
-  Snapshot GetSnapshot() { return Snapshot(&pins_, pins_.PinCurrent(visible_epoch_)); }
+  Snapshot GetSnapshot() { return Snapshot(pins_, pins_->PinCurrent(visible_epoch_)); }
   // The tree named `name` as visible at `snapshot`; NotFound if none.
   Result<TreeInfo> FindTree(std::string_view name, const Snapshot& snapshot) const;
   // All trees visible at `snapshot`, sorted by name.
@@ -165,7 +167,7 @@ class Runtime final : public TreeEnvironment {
 
   // ---- TreeEnvironment ----
   ObjectStore* object_store() override { return store_.get(); }
-  uint64_t OldestReadableEpoch() const override { return pins_.SafeEpoch(visible_epoch_); }
+  uint64_t OldestReadableEpoch() const override { return pins_->SafeEpoch(visible_epoch_); }
 
  private:
   struct TreeSlot {
@@ -204,10 +206,10 @@ class Runtime final : public TreeEnvironment {
   std::unique_ptr<LogWriter> log_;
   std::unique_ptr<ObjectStore> store_;
   std::map<uint8_t, std::unique_ptr<TreeType>> types_;
-  EpochRegistry pins_;
+  std::shared_ptr<EpochRegistry> pins_ = std::make_shared<EpochRegistry>();
 
-  std::mutex write_mu_;  // one commit applies at a time; the checkpoint freeze takes it too
-  uint64_t applied_epoch_ = 0;            // guarded by write_mu_
+  std::mutex write_mu_;         // one commit applies at a time; the checkpoint freeze takes it too
+  uint64_t applied_epoch_ = 0;  // guarded by write_mu_
   std::atomic<uint64_t> visible_epoch_{0};
   std::atomic<TreeId> next_tree_id_{1};
   std::atomic<uint64_t> log_bytes_since_checkpoint_{0};

@@ -107,8 +107,7 @@ Status Runtime::CheckpointLocked() {
   if (write_ot_checkpoint) {
     ot_checkpoint_id += 1;
     ot_checkpoint_epoch = c;
-    COWTREE_RETURN_IF_ERROR(
-        WriteOtCheckpoint(env_, dir_, ot_checkpoint_id, c, store_->table()));
+    COWTREE_RETURN_IF_ERROR(WriteOtCheckpoint(env_, dir_, ot_checkpoint_id, c, store_->table()));
     ot_delta_start.reset();
     ot_delta_ops = 0;
   } else {
@@ -157,7 +156,7 @@ Status Runtime::CheckpointLocked() {
   }
   for (const auto& slot : dropped) slot->drop_published = true;
   ForgetDroppedTrees();
-  store_->Reclaim(pins_.SafeEpoch(visible_epoch_));
+  store_->Reclaim(pins_->SafeEpoch(visible_epoch_));
   DeleteObsoleteFiles(replay.file_number);
   log_bytes_since_checkpoint_.fetch_sub(
       std::min(log_bytes_at_freeze, log_bytes_since_checkpoint_.load()));
@@ -198,8 +197,8 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<Catalo
       COWTREE_ASSIGN_OR_RETURN(id, store_->WriteObject(ObjectKind::kCatalogChunk, checkpoint_epoch,
                                                        EncodeCatalogChunk(group)));
     }
-    root.chunks.push_back(CatalogChunkRef{id, static_cast<uint32_t>(group.size()),
-                                          group.front().tree_id});
+    root.chunks.push_back(
+        CatalogChunkRef{id, static_cast<uint32_t>(group.size()), group.front().tree_id});
     root.tree_count += group.size();
     chunks.emplace_back(id, std::move(group));
   }
@@ -208,9 +207,9 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<Catalo
   }
   root.next_tree_id = next_tree_id_.load();
   if (!entries.empty()) COWTREE_ASSERT(root.next_tree_id > entries.back().tree_id);
-  COWTREE_ASSIGN_OR_RETURN(NodeID new_root, store_->WriteObject(ObjectKind::kCatalogRoot,
-                                                                checkpoint_epoch,
-                                                                EncodeCatalogRoot(root)));
+  COWTREE_ASSIGN_OR_RETURN(
+      NodeID new_root,
+      store_->WriteObject(ObjectKind::kCatalogRoot, checkpoint_epoch, EncodeCatalogRoot(root)));
   if (catalog_root_id_.valid()) retired->push_back(catalog_root_id_);
   *root_id = new_root;
   catalog_root_ = root;
@@ -268,7 +267,7 @@ Status Runtime::WriteManifestIfChanged(uint64_t replay_file_number, uint64_t ot_
 }
 
 void Runtime::ForgetDroppedTrees() {
-  const uint64_t safe = pins_.SafeEpoch(visible_epoch_);
+  const uint64_t safe = pins_->SafeEpoch(visible_epoch_);
   std::unique_lock<std::shared_mutex> g(catalog_mu_);
   for (auto it = trees_.begin(); it != trees_.end();) {
     const TreeSlot& s = *it->second;
@@ -295,10 +294,17 @@ void Runtime::DeleteObsoleteFiles(uint64_t replay_file_number) {
     if (!ParseFileName(name, &kind, &number)) continue;
     bool obsolete = false;
     switch (kind) {
-      case FileKind::kLog: obsolete = number < replay_file_number; break;
-      case FileKind::kOtCheckpoint: obsolete = number != superblock_.ot_checkpoint_id; break;
-      case FileKind::kManifest: obsolete = number != manifest_.generation; break;
-      default: break;
+      case FileKind::kLog:
+        obsolete = number < replay_file_number;
+        break;
+      case FileKind::kOtCheckpoint:
+        obsolete = number != superblock_.ot_checkpoint_id;
+        break;
+      case FileKind::kManifest:
+        obsolete = number != manifest_.generation;
+        break;
+      default:
+        break;
     }
     if (obsolete && env_->DeleteFile(JoinPath(dir_, name)).ok()) deleted = true;
   }

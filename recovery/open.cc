@@ -96,9 +96,8 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
       std::find(names.begin(), names.end(), std::string(kSuperblockFileName)) != names.end();
   // The only files CreateStore makes before the SUPERBLOCK (which it writes last): a crash
   // during creation leaves a subset of them, and creation simply starts over.
-  const std::vector<std::string> creation_files = {kLockFileName, LogFileName(1),
-                                                   ManifestFileName(1),
-                                                   TempFileName(ManifestFileName(1))};
+  const std::vector<std::string> creation_files = {
+      kLockFileName, LogFileName(1), ManifestFileName(1), TempFileName(ManifestFileName(1))};
   const bool interrupted_creation = std::all_of(names.begin(), names.end(), [&](const auto& n) {
     return std::find(creation_files.begin(), creation_files.end(), n) != creation_files.end();
   });
@@ -158,10 +157,9 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
     COWTREE_ASSIGN_OR_RETURN(OtCheckpointContents otc,
                              ReadOtCheckpoint(env, dir, sb.ot_checkpoint_id));
     if (otc.epoch() > sb.checkpoint_epoch) {
-      return Status::Corruption(OtCheckpointFileName(sb.ot_checkpoint_id) + ": epoch " +
-                                std::to_string(otc.epoch()) +
-                                " is past the superblock's checkpoint epoch " +
-                                std::to_string(sb.checkpoint_epoch));
+      return Status::Corruption(
+          OtCheckpointFileName(sb.ot_checkpoint_id) + ": epoch " + std::to_string(otc.epoch()) +
+          " is past the superblock's checkpoint epoch " + std::to_string(sb.checkpoint_epoch));
     }
     ot_epoch = otc.epoch();
     report.ot_entries_loaded = otc.entry_count();
@@ -199,8 +197,8 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   }
   COWTREE_RETURN_IF_ERROR(replayed);
   // Free space is rebuilt from the live OT entries here, before anything can be written.
-  COWTREE_ASSIGN_OR_RETURN(auto store, ObjectStore::Open(env, dir, StoreOptions(options),
-                                                         data_files, std::move(table)));
+  COWTREE_ASSIGN_OR_RETURN(
+      auto store, ObjectStore::Open(env, dir, StoreOptions(options), data_files, std::move(table)));
 
   // ---- Runtime + catalog + trees (internal nodes from summaries; leaves lazily). ----
   RuntimeParts parts;
@@ -208,9 +206,8 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   parts.dir = dir;
   parts.options = options;
   parts.lock = std::move(lock);
-  COWTREE_ASSIGN_OR_RETURN(parts.log,
-                           LogWriter::OpenForAppend(env, dir, report.replay.end,
-                                                    WriterOptions(options)));
+  COWTREE_ASSIGN_OR_RETURN(
+      parts.log, LogWriter::OpenForAppend(env, dir, report.replay.end, WriterOptions(options)));
   parts.superblock = sb;
   parts.manifest = manifest;
   parts.ot_checkpoint_epoch = ot_epoch;

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "recovery/open.h"
+#include "tools/bench_command.h"
 #include "tools/demo.h"
 #include "tools/ingest.h"
 #include "tools/query.h"
@@ -39,8 +40,10 @@ int RunQuery(const std::string& db, const std::string& percentiles,
     return kExitUsage;
   }
   OutputFormat format = OutputFormat::kTable;
-  if (format_name == "csv") format = OutputFormat::kCsv;
-  else if (format_name == "json") format = OutputFormat::kJson;
+  if (format_name == "csv")
+    format = OutputFormat::kCsv;
+  else if (format_name == "json")
+    format = OutputFormat::kJson;
   auto runtime = recovery::Open(db, ReadOptions());
   if (!runtime.ok()) return Fail(runtime.status());
   Snapshot snap = (*runtime)->GetSnapshot();
@@ -69,8 +72,8 @@ int RunStat(const std::string& db) {
             << "files:\n";
   uint64_t total = 0;
   for (const auto& [name, bytes] : s.file_bytes) {
-    std::cout << "  " << name << std::string(name.size() < 24 ? 24 - name.size() : 1, ' ')
-              << bytes << " bytes\n";
+    std::cout << "  " << name << std::string(name.size() < 24 ? 24 - name.size() : 1, ' ') << bytes
+              << " bytes\n";
     total += bytes;
   }
   std::cout << "total bytes:        " << total << "\n";
@@ -141,6 +144,20 @@ int RunCli(int argc, char** argv) {
   demo_cmd->add_option("--db", demo.db, "store directory (default: a temporary one)");
   demo_cmd->add_flag("--keep", demo.keep, "keep the temporary store");
 
+  BenchOptions bench;
+  std::string bench_durability = "balanced";
+  auto* bench_cmd =
+      app.add_subcommand("bench", "ingest rate, store size, reopen time, query latency");
+  bench_cmd->add_option("--input", bench.input, "CSV (.zst allowed; default: bundled slice)");
+  bench_cmd->add_option("--db", bench.db, "store directory (default: a temporary one)");
+  bench_cmd->add_option("--group", bench.group_column, "group column (default origin)");
+  bench_cmd->add_option("--value", bench.value_column, "value column (default delay)");
+  bench_cmd->add_option("--durability", bench_durability, "strict | balanced | eventual")
+      ->check(CLI::IsMember({"strict", "balanced", "eventual"}));
+  bench_cmd->add_option("--reopens", bench.reopens, "reopen runs (median reported)")
+      ->check(CLI::Range(1u, 1000u));
+  bench_cmd->add_option("--queries", bench.queries, "percentile queries to time");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -163,6 +180,12 @@ int RunCli(int argc, char** argv) {
   if (*query_cmd) return RunQuery(q_db, q_percentiles, q_group, q_disc, q_desc, q_format);
   if (*checkpoint_cmd) return RunCheckpoint(c_db);
   if (*stat_cmd) return RunStat(s_db);
+  if (*bench_cmd) {
+    ParseDurability(bench_durability, &bench.durability);
+    Status st = RunBench(bench, std::cout);
+    if (!st.ok()) return Fail(st);
+    return 0;
+  }
   if (*demo_cmd) {
     Status st = RunDemo(demo, std::cout);
     if (!st.ok()) return Fail(st);

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -31,7 +31,8 @@ uint64_t DirBytes(const std::string& dir) {
 }
 
 // The 15 groups with the largest N, printed with p50/p90/p99 (cont).
-Result<std::vector<QueryRow>> BusiestTable(Runtime* runtime, const std::vector<PercentileSpec>& ps) {
+Result<std::vector<QueryRow>> BusiestTable(Runtime* runtime,
+                                           const std::vector<PercentileSpec>& ps) {
   Snapshot snap = runtime->GetSnapshot();
   COWTREE_ASSIGN_OR_RETURN(std::vector<QueryRow> rows,
                            ComputePercentiles(runtime, snap, ps, false, false, std::nullopt));
@@ -107,10 +108,11 @@ Status RunDemo(const DemoOptions& options, std::ostream& out) {
   PrintRows(after, ps, OutputFormat::kTable, out);
   const bool same = SameRows(before, after);
   out << "\nidentical after reopen: " << (same ? "yes" : "NO") << "\n"
-      << "ingest rate:  " << static_cast<uint64_t>(static_cast<double>(stats.rows) / std::max(ingest_s, 1e-9))
+      << "ingest rate:  "
+      << static_cast<uint64_t>(static_cast<double>(stats.rows) / std::max(ingest_s, 1e-9))
       << " rows/s\n"
-      << "store size:   " << store_bytes << " bytes (" << FormatDouble(std::round(store_bytes / 1048.576) / 1000.0)
-      << " MiB)\n"
+      << "store size:   " << store_bytes << " bytes ("
+      << FormatDouble(std::round(store_bytes / 1048.576) / 1000.0) << " MiB)\n"
       << "reopen time:  " << FormatDouble(std::round(reopen_ms * 100.0) / 100.0) << " ms\n";
   COWTREE_RETURN_IF_ERROR(reopened->Close());
   reopened.reset();

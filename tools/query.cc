@@ -26,8 +26,8 @@ Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list) {
     double p = 0;
     auto r = std::from_chars(text.data(), text.data() + text.size(), p);
     if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
-      return Status::InvalidArgument("--percentile: expected a number in [0, 1], found '" +
-                                     text + "'");
+      return Status::InvalidArgument("--percentile: expected a number in [0, 1], found '" + text +
+                                     "'");
     }
     if (!(p >= 0.0 && p <= 1.0)) {
       return Status::InvalidArgument("--percentile: " + text +
@@ -40,8 +40,8 @@ Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list) {
 }
 
 Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Snapshot& snapshot,
-                                                 const std::vector<PercentileSpec>& ps,
-                                                 bool disc, bool descending,
+                                                 const std::vector<PercentileSpec>& ps, bool disc,
+                                                 bool descending,
                                                  const std::optional<std::string>& group) {
   std::vector<TreeInfo> trees;
   if (group.has_value()) {
@@ -65,7 +65,8 @@ Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Snapsho
       if (disc) {
         COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> key,
                                  tree::PercentileDisc(*v, p.p, descending));
-        if (!key.has_value()) return Status::Corruption("tree '" + t.name + "': N > 0 but no value");
+        if (!key.has_value())
+          return Status::Corruption("tree '" + t.name + "': N > 0 but no value");
         if (host->key_type() == tree::KeyType::kInt64) {
           row.values.push_back(std::to_string(tree::DecodeInt64Key(*key)));
         } else {
@@ -74,7 +75,8 @@ Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Snapsho
       } else {
         COWTREE_ASSIGN_OR_RETURN(std::optional<double> value,
                                  tree::PercentileCont(*v, p.p, descending));
-        if (!value.has_value()) return Status::Corruption("tree '" + t.name + "': N > 0 but no value");
+        if (!value.has_value())
+          return Status::Corruption("tree '" + t.name + "': N > 0 but no value");
         row.values.push_back(FormatDouble(*value));
       }
     }
@@ -153,8 +155,10 @@ void PrintRows(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
         }
       }
       auto cell = [&](const std::string& s, size_t w, bool left) {
-        if (left) out << s << std::string(w - s.size(), ' ');
-        else out << std::string(w - s.size(), ' ') << s;
+        if (left)
+          out << s << std::string(w - s.size(), ' ');
+        else
+          out << std::string(w - s.size(), ' ') << s;
       };
       cell("group", width[0], true);
       out << "  ";

@@ -6,8 +6,8 @@
 #include "persistence/coding.h"
 #include "persistence/object_store.h"
 #include "tree/node_format.h"
-#include "tree/summary_format.h"
 #include "tree/os_tree_type.h"
+#include "tree/summary_format.h"
 
 namespace cowtree::tree {
 namespace {
@@ -61,14 +61,15 @@ class FrozenOsTree final : public FrozenTree {
         // A dirty leaf is always in memory: it has never been written anywhere else.
         std::shared_ptr<const LeafData> data = s.box->data();
         COWTREE_ASSERT(data != nullptr);
-        COWTREE_ASSIGN_OR_RETURN(
-            id, store->WriteObject(ObjectKind::kLeaf, checkpoint_epoch, EncodeLeaf(v.key_type, *data)));
+        COWTREE_ASSIGN_OR_RETURN(id, store->WriteObject(ObjectKind::kLeaf, checkpoint_epoch,
+                                                        EncodeLeaf(v.key_type, *data)));
         s.box->MarkPersisted(id);
       }
       persisted.push_back(PersistedSummary{s.first_key, s.pos_sum, s.entry_count, id});
     }
     const OsTreeHost::PersistedState& old = host_->published();
-    std::vector<ChunkPlan> plans = PlanSummaryChunks(persisted, old.chunks, kSummaryChunkEntriesMax);
+    std::vector<ChunkPlan> plans =
+        PlanSummaryChunks(persisted, old.chunks, kSummaryChunkEntriesMax);
     state_.version = version_;
     TreeDescriptor desc;
     desc.key_type = v.key_type;
@@ -81,13 +82,14 @@ class FrozenOsTree final : public FrozenTree {
       std::span<const PersistedSummary> run(persisted.data() + plan.begin, plan.count);
       NodeID chunk_id = plan.reuse_chunk_id;
       if (!chunk_id.valid()) {
-        COWTREE_ASSIGN_OR_RETURN(chunk_id, store->WriteObject(ObjectKind::kSummaryChunk,
-                                                              checkpoint_epoch,
-                                                              EncodeSummaryChunk(run)));
+        COWTREE_ASSIGN_OR_RETURN(chunk_id,
+                                 store->WriteObject(ObjectKind::kSummaryChunk, checkpoint_epoch,
+                                                    EncodeSummaryChunk(run)));
       }
-      desc.chunks.push_back(DescriptorChunk{chunk_id, static_cast<uint32_t>(plan.count),
-                                            run.front().first_key});
-      state_.chunks.push_back(OldChunk{chunk_id, std::vector<PersistedSummary>(run.begin(), run.end())});
+      desc.chunks.push_back(
+          DescriptorChunk{chunk_id, static_cast<uint32_t>(plan.count), run.front().first_key});
+      state_.chunks.push_back(
+          OldChunk{chunk_id, std::vector<PersistedSummary>(run.begin(), run.end())});
     }
     COWTREE_ASSIGN_OR_RETURN(state_.descriptor,
                              store->WriteObject(ObjectKind::kTreeDescriptor, checkpoint_epoch,
@@ -124,7 +126,8 @@ class OsTreeType final : public TreeType {
       return Status::InvalidArgument("order-statistics tree params must be 8 bytes");
     }
     const auto kt = static_cast<uint8_t>(params[0]);
-    if (kt != static_cast<uint8_t>(KeyType::kInt64) && kt != static_cast<uint8_t>(KeyType::kDouble)) {
+    if (kt != static_cast<uint8_t>(KeyType::kInt64) &&
+        kt != static_cast<uint8_t>(KeyType::kDouble)) {
       return Status::InvalidArgument("unknown key type " + std::to_string(kt));
     }
     for (size_t i = 1; i < kOsParamsBytes; ++i) {
@@ -169,10 +172,12 @@ class OsTreeType final : public TreeType {
       state.chunks.push_back(OldChunk{ref.chunk_id, std::move(summaries)});
     }
     auto host = std::make_unique<OsTreeHost>(key_type, shape_, env);
-    COWTREE_ASSIGN_OR_RETURN(state.version,
-                             OsTree::BuildFromSummaries(key_type, shape_, all, checkpoint_epoch, host.get()));
+    COWTREE_ASSIGN_OR_RETURN(
+        state.version,
+        OsTree::BuildFromSummaries(key_type, shape_, all, checkpoint_epoch, host.get()));
     if (state.version->positive_count != desc.positive_count ||
-        state.version->entry_count != desc.entry_count || state.version->leaf_count != desc.leaf_count) {
+        state.version->entry_count != desc.entry_count ||
+        state.version->leaf_count != desc.leaf_count) {
       return Status::Corruption("tree descriptor " + std::to_string(descriptor.raw()) +
                                 ": N/entry/leaf counts differ from the sum of its summaries");
     }
@@ -284,7 +289,8 @@ uint64_t OsTreeHost::leaf_count() const { return tree_.current()->leaf_count; }
 
 Result<std::shared_ptr<const LeafData>> OsTreeHost::LoadLeaf(NodeID id) {
   leaf_loads_.fetch_add(1, std::memory_order_relaxed);
-  COWTREE_ASSIGN_OR_RETURN(std::string body, env_->object_store()->ReadObject(id, ObjectKind::kLeaf));
+  COWTREE_ASSIGN_OR_RETURN(std::string body,
+                           env_->object_store()->ReadObject(id, ObjectKind::kLeaf));
   return DecodeLeaf(body, key_type_);
 }
 

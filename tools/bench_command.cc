@@ -1,0 +1,139 @@
+#include "tools/bench_command.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include "recovery/open.h"
+#include "tools/demo.h"
+#include "tools/ingest.h"
+#include "tools/query.h"
+#include "tree/os_tree.h"
+#include "tree/os_tree_type.h"
+
+namespace cowtree::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+template <typename T>
+T Quantile(std::vector<T> v, double q) {
+  if (v.empty()) return T{};
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  return v[i];
+}
+
+std::string Fixed(double v, int digits) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(digits);
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+Status RunBench(const BenchOptions& options, std::ostream& out) {
+  std::string db = options.db;
+  bool temporary = false;
+  if (db.empty()) {
+    char pattern[] = "/tmp/cowtree-bench-XXXXXX";
+    if (mkdtemp(pattern) == nullptr) return Status::FromErrno("mkdtemp", errno);
+    db = pattern;
+    temporary = true;
+  }
+  const std::string input = options.input.empty() ? DefaultDemoInput() : options.input;
+
+  // 1. Ingest (checkpoint on close, so that reopen replays nothing).
+  IngestOptions ingest;
+  ingest.db = db;
+  ingest.input = input;
+  ingest.group_column = options.group_column;
+  ingest.value_column = options.value_column;
+  ingest.durability = options.durability;
+  std::ostringstream ignored;
+  COWTREE_ASSIGN_OR_RETURN(IngestStats stats, RunIngest(ingest, ignored));
+  const double ingest_s = static_cast<double>(stats.ingest_us) / 1e6;
+  uint64_t store_bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(db)) {
+    if (e.is_regular_file()) store_bytes += e.file_size();
+  }
+
+  // 2. Reopen time.
+  RuntimeOptions ro;
+  ro.create_if_missing = false;
+  ro.checkpoint_on_close = false;
+  ro.background_thread = false;
+  std::vector<double> reopen_ms;
+  uint64_t trees = 0;
+  for (uint32_t i = 0; i < options.reopens; ++i) {
+    const auto t0 = Clock::now();
+    COWTREE_ASSIGN_OR_RETURN(auto rt, recovery::Open(db, ro));
+    reopen_ms.push_back(Ms(Clock::now() - t0));
+    trees = rt->GetStats().tree_count;
+    COWTREE_RETURN_IF_ERROR(rt->Close());
+  }
+
+  // 3. Query latency after a cold reopen: each query = find tree + version + percentile.
+  COWTREE_ASSIGN_OR_RETURN(auto rt, recovery::Open(db, ro));
+  Snapshot snap = rt->GetSnapshot();
+  std::vector<TreeInfo> infos = rt->ListTrees(snap);
+  if (infos.empty()) return Status::InvalidArgument("bench: the input produced no trees");
+  std::mt19937_64 rng(options.seed);
+  std::vector<double> cold_ns, warm_ns;
+  std::vector<bool> touched(infos.size(), false);
+  double checksum = 0;
+  for (uint64_t q = 0; q < options.queries; ++q) {
+    const size_t t = rng() % infos.size();
+    const double p = static_cast<double>(rng() % 1001) / 1000.0;
+    const bool disc = (rng() & 1) != 0, desc = (rng() & 2) != 0;
+    const auto t0 = Clock::now();
+    Result<TreeInfo> info = rt->FindTree(infos[t].name, snap);
+    if (!info.ok()) return info.status();
+    auto v = tree::AsOsTree(info->tree.get())->VersionAt(snap.epoch());
+    if (disc) {
+      COWTREE_ASSIGN_OR_RETURN(auto r, tree::PercentileDisc(*v, p, desc));
+      checksum += r.has_value() ? static_cast<double>(*r & 0xff) : 0;
+    } else {
+      COWTREE_ASSIGN_OR_RETURN(auto r, tree::PercentileCont(*v, p, desc));
+      checksum += r.value_or(0);
+    }
+    const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+    (touched[t] ? warm_ns : cold_ns).push_back(ns);
+    touched[t] = true;
+  }
+  COWTREE_RETURN_IF_ERROR(rt->Close());
+  rt.reset();
+  if (temporary) std::filesystem::remove_all(db);
+
+  out << "cowtree bench (" << DurabilityName(options.durability) << ")\n"
+      << "  input:                 " << input << "\n"
+      << "  rows:                  " << stats.rows << " into " << trees << " trees, "
+      << stats.commits << " commits\n"
+      << "  ingest:                " << Fixed(ingest_s, 3) << " s = "
+      << static_cast<uint64_t>(static_cast<double>(stats.rows) / std::max(ingest_s, 1e-9))
+      << " rows/s\n"
+      << "  checkpoint on close:   " << Fixed(static_cast<double>(stats.close_us) / 1000.0, 2)
+      << " ms\n"
+      << "  store size:            " << store_bytes << " bytes ("
+      << Fixed(static_cast<double>(store_bytes) / 1048576.0, 2) << " MiB)\n"
+      << "  reopen (median of " << reopen_ms.size() << "): " << Fixed(Quantile(reopen_ms, 0.5), 3)
+      << " ms (min " << Fixed(*std::min_element(reopen_ms.begin(), reopen_ms.end()), 3) << ", max "
+      << Fixed(*std::max_element(reopen_ms.begin(), reopen_ms.end()), 3) << ")\n"
+      << "  query latency, warm (" << warm_ns.size() << " queries): p50 "
+      << Fixed(Quantile(warm_ns, 0.5), 0) << " ns, p99 " << Fixed(Quantile(warm_ns, 0.99), 0)
+      << " ns, p99.9 " << Fixed(Quantile(warm_ns, 0.999), 0) << " ns\n"
+      << "  query latency, cold first query per tree (" << cold_ns.size() << "): p50 "
+      << Fixed(Quantile(cold_ns, 0.5), 0) << " ns, p99 " << Fixed(Quantile(cold_ns, 0.99), 0)
+      << " ns\n"
+      << "  (checksum " << checksum << ")\n";
+  return Status::OK();
+}
+
+}  // namespace cowtree::tools
