@@ -88,3 +88,35 @@ TEST(CatalogFormat, SemanticErrorsBehindAValidCrc) {
 
 }  // namespace
 }  // namespace cowtree
+
+namespace cowtree {
+namespace {
+
+std::string Hex(const std::string& bytes) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+// The worked examples of docs/catalog.md.
+TEST(CatalogFormat, DocumentedExampleBytes) {
+  std::vector<CatalogEntry> entries = {
+      CatalogEntry{1, NodeID::Make(3, 1), 1, 1, "SFO", std::string(8, '\0')}};
+  EXPECT_EQ(Hex(EncodeCatalogChunk(entries)),
+            "43574343010000000100000000000000010000000000000001030000000000000100000000000000010003"
+            "000800000053464f0000000000000000af8affed");
+  CatalogRoot root;
+  root.next_tree_id = 2;
+  root.tree_count = 1;
+  root.chunks = {{NodeID::Make(4, 1), 1, 1}};
+  EXPECT_EQ(Hex(EncodeCatalogRoot(root)),
+            "4357435401000000010000000000000002000000000000000100000000000000"
+            "010400000000000001000000000000000100000000000000d57c3d34");
+}
+
+}  // namespace
+}  // namespace cowtree

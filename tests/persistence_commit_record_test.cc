@@ -73,3 +73,35 @@ TEST(CommitRecord, HugeCountsAreRejectedBeforeAllocating) {
 
 }  // namespace
 }  // namespace cowtree
+
+namespace cowtree {
+namespace {
+
+std::string Hex(const std::string& bytes) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+// The worked example of docs/commit_record.md.
+TEST(CommitRecord, DocumentedExampleBytes) {
+  CommitRecordView r;
+  r.creates.push_back(CommitCreate{1, 1, "SFO", std::string(8, '\0')});
+  std::string ops;
+  PutFixed64(&ops, 12ull ^ (1ull << 63));
+  PutFixed64(&ops, 1);
+  r.ops.push_back(CommitOps{1, ops});
+  std::string bytes;
+  EncodeCommitRecord(r, &bytes);
+  EXPECT_EQ(bytes.size(), 83u);
+  EXPECT_EQ(Hex(bytes),
+            "435743520100000001000000000000000100000000000000010003000800000053464f000000000000"
+            "00000100000000000000010000000000000010000000000000000c000000000000800100000000000000");
+}
+
+}  // namespace
+}  // namespace cowtree
