@@ -44,8 +44,10 @@ class FrozenTree {
  public:
   virtual ~FrozenTree() = default;
   // Writes the dirty objects of the frozen version as new objects (birth epoch = C) and
-  // returns the descriptor and the objects it supersedes. Must not publish anything: the
-  // tree switches to the new persisted set only in OnPublished().
+  // returns the descriptor and the objects it supersedes. Must not publish anything and must
+  // leave no in-memory trace: the tree switches to the new persisted set (and marks leaves
+  // clean) only in OnPublished(). If the checkpoint is aborted (e.g. NoSpace), the FrozenTree
+  // is destroyed without OnPublished and the runtime discards every object it wrote.
   virtual Result<TreeCheckpointResult> Write(ObjectStore* store, uint64_t checkpoint_epoch) = 0;
   // Called after the superblock naming this checkpoint is durable.
   virtual void OnPublished() = 0;

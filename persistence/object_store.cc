@@ -98,7 +98,7 @@ Result<std::string> ObjectStore::ReadObject(NodeID id, ObjectKind expected) cons
   return std::string(body);
 }
 
-void ObjectStore::Retire(NodeID id, uint64_t retire_epoch) {
+void ObjectStore::Retire(NodeID id, uint64_t retire_epoch, bool record_delta) {
   std::lock_guard<std::mutex> lock(mu_);
   Result<OtEntry> entry = table_->Get(id);
   COWTREE_ASSERT(entry.ok());         // retiring a free or stale NodeID
@@ -107,7 +107,33 @@ void ObjectStore::Retire(NodeID id, uint64_t retire_epoch) {
   entry->retire_epoch = retire_epoch;
   table_->Set(id, *entry);
   retired_.emplace(retire_epoch, id);
-  deltas_.push_back({OtDeltaOp::kRetire, id, OtEntry{}, retire_epoch});
+  if (record_delta) deltas_.push_back({OtDeltaOp::kRetire, id, OtEntry{}, retire_epoch});
+}
+
+void ObjectStore::Unretire(NodeID id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<OtEntry> entry = table_->Get(id);
+  COWTREE_ASSERT(entry.ok() && entry->retired());
+  auto range = retired_.equal_range(entry->retire_epoch);
+  bool found = false;
+  for (auto it = range.first; it != range.second; ++it) {
+    if (it->second == id) {
+      retired_.erase(it);
+      found = true;
+      break;
+    }
+  }
+  COWTREE_ASSERT(found);
+  entry->retire_epoch = kNotRetired;
+  table_->Set(id, *entry);
+}
+
+void ObjectStore::DiscardUnpublished(NodeID id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<OtEntry> entry = table_->Get(id);
+  COWTREE_ASSERT(entry.ok() && !entry->retired());
+  allocator_->Free(entry->address);
+  table_->Free(id);
 }
 
 size_t ObjectStore::Reclaim(uint64_t safe_epoch) {

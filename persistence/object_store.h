@@ -78,8 +78,16 @@ class ObjectStore {
   // epoch, length, CRC, CRC equal to the OT's) — never returns unverified bytes.
   Result<std::string> ReadObject(NodeID id, ObjectKind expected) const;
   // Marks a live, not yet retired object retired at retire_epoch (>= its birth epoch).
-  // Asserts on a stale/free id or a second retirement: both are caller bugs.
-  void Retire(NodeID id, uint64_t retire_epoch);
+  // Asserts on a stale/free id or a second retirement: both are caller bugs. record_delta=false
+  // leaves the retirement out of TakeDeltas() (the runtime logs it itself, with the checkpoint
+  // that retires it, so that an aborted checkpoint can undo it with Unretire).
+  void Retire(NodeID id, uint64_t retire_epoch, bool record_delta = true);
+  // Undoes a Retire(record_delta=false) of an aborted checkpoint.
+  void Unretire(NodeID id);
+  // Frees the slot and handle of an object written by a checkpoint that was aborted before its
+  // superblock: nothing durable references it. Its upsert must already have been taken with
+  // TakeDeltas() (the caller discards those ops or forces a full OT checkpoint next time).
+  void DiscardUnpublished(NodeID id);
   // Frees every object retired at an epoch <= safe_epoch (slot + handle) and every old slot
   // of a relocation at an epoch <= safe_epoch. Returns the number of objects freed (old slots of
   // relocations are not counted).

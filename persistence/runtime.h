@@ -189,9 +189,20 @@ class Runtime final : public TreeEnvironment {
   void PublishCommit(PreparedCommit* prepared, uint64_t epoch);
   void UndoCommit(PreparedCommit* prepared);
   void AdvanceVisible(uint64_t epoch);
-  Status CheckpointLocked();
+  // Sets *recoverable when the failure left nothing behind that needs a reopen.
+  Status CheckpointLocked(bool* recoverable);
+  struct CatalogWrite {
+    NodeID root_id;
+    CatalogRoot root;
+    std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> chunks;
+  };
+  // Writes the catalog of a checkpoint (published into catalog_* only after the superblock).
   Status WriteCatalog(uint64_t checkpoint_epoch, const std::vector<CatalogEntry>& entries,
-                      std::vector<NodeID>* retired, NodeID* root_id);
+                      std::vector<NodeID>* retired, CatalogWrite* out);
+  // Undoes the in-memory effects of a checkpoint that failed before its superblock with a
+  // recoverable error (NoSpace): retirements, objects written. Returns `cause`.
+  Status AbortCheckpoint(const Status& cause, const std::vector<NodeID>& retired,
+                         const std::vector<OtDeltaOp>& taken, bool deltas_logged);
   Status WriteManifestIfChanged(uint64_t replay_file_number, uint64_t ot_checkpoint_id,
                                 uint64_t ot_checkpoint_epoch);
   void DeleteObsoleteFiles(uint64_t replay_file_number);

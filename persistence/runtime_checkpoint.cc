@@ -5,8 +5,11 @@
 //      (or write a full OT checkpoint) and fdatasync the log; 4. write the manifest if the file
 //      set changed; 5. write the next superblock copy = the commit point; 6. publish in memory,
 //      reclaim what no snapshot or checkpoint can see, delete log files recovery no longer needs.
-// Any failure poisons the runtime (the in-memory bookkeeping of a half-written checkpoint is
-// not rolled back); reopen recovers from the last published superblock plus the redo log.
+// A NoSpace before the superblock aborts the checkpoint cleanly (objects written are discarded,
+// retirements undone, leaves stay dirty; if its OT deltas reached the log, the next checkpoint
+// writes a full OT checkpoint) and the runtime stays writable: the next checkpoint retries.
+// Every other failure (EIO, a failed fdatasync) poisons the runtime; reopen recovers from the
+// last published superblock plus the redo log.
 #include <algorithm>
 
 #include "persistence/assert.h"
@@ -27,12 +30,28 @@ Status Runtime::Checkpoint() {
   std::lock_guard<std::mutex> ck(checkpoint_mu_);
   if (closed_) return Status::InvalidArgument("runtime is closed");
   if (poisoned_.load(std::memory_order_acquire)) return poison_status();
-  Status st = CheckpointLocked();
-  if (!st.ok()) Poison(st);
+  bool recoverable = false;
+  Status st = CheckpointLocked(&recoverable);
+  if (!st.ok() && !recoverable) Poison(st);
   return st;
 }
 
-Status Runtime::CheckpointLocked() {
+Status Runtime::AbortCheckpoint(const Status& cause, const std::vector<NodeID>& retired,
+                                const std::vector<OtDeltaOp>& taken, bool deltas_logged) {
+  for (NodeID id : retired) store_->Unretire(id);
+  std::vector<OtDeltaOp> upserts = taken;
+  for (const OtDeltaOp& op : store_->TakeDeltas()) upserts.push_back(op);
+  for (const OtDeltaOp& op : upserts) {
+    if (op.type == OtDeltaOp::kUpsert) store_->DiscardUnpublished(op.id);
+  }
+  // OT deltas of this attempt that reached the log must never be replayed: the next published
+  // checkpoint writes a full OT checkpoint, which moves the replay start past them.
+  if (deltas_logged) force_ot_checkpoint_ = true;
+  return cause.WithContext("checkpoint aborted, nothing published; the runtime stays writable");
+}
+
+Status Runtime::CheckpointLocked(bool* recoverable) {
+  *recoverable = false;
   struct Item {
     std::shared_ptr<TreeSlot> slot;
     std::unique_ptr<FrozenTree> frozen;
@@ -62,26 +81,38 @@ Status Runtime::CheckpointLocked() {
     }
   }
   const uint64_t c = checkpoint_epoch;
+  // A NoSpace before the superblock is recoverable: undo and keep the runtime writable. Every
+  // other failure (EIO, a failed fdatasync) poisons it.
+  std::vector<NodeID> retired;
+  std::vector<OtDeltaOp> taken;
+  bool retired_marked = false, deltas_logged = false;
+  auto fail = [&](const Status& st) -> Status {
+    if (!st.IsNoSpace()) return st;
+    *recoverable = true;
+    return AbortCheckpoint(st, retired_marked ? retired : std::vector<NodeID>(), taken,
+                           deltas_logged);
+  };
 
   // ---- 2. Write dirty objects. ----
-  std::vector<NodeID> retired;
   bool catalog_changed = !catalog_root_id_.valid() || !dropped.empty();
   for (Item& item : items) {
     if (item.frozen == nullptr) {
       COWTREE_ASSERT(item.descriptor.valid());  // a never-checkpointed tree is always dirty
       continue;
     }
-    COWTREE_ASSIGN_OR_RETURN(TreeCheckpointResult r, item.frozen->Write(store_.get(), c));
-    COWTREE_ASSERT(r.descriptor.valid());
-    item.descriptor = r.descriptor;
-    retired.insert(retired.end(), r.retired.begin(), r.retired.end());
+    Result<TreeCheckpointResult> r = item.frozen->Write(store_.get(), c);
+    if (!r.ok()) return fail(r.status());
+    COWTREE_ASSERT(r->descriptor.valid());
+    item.descriptor = r->descriptor;
+    retired.insert(retired.end(), r->retired.begin(), r->retired.end());
     catalog_changed = true;
   }
   for (const auto& slot : dropped) {
     auto objects = slot->tree->PersistedObjects();
     retired.insert(retired.end(), objects.begin(), objects.end());
   }
-  NodeID root_id = catalog_root_id_;
+  CatalogWrite catalog;
+  catalog.root_id = catalog_root_id_;
   if (catalog_changed) {
     std::vector<CatalogEntry> entries;
     entries.reserve(items.size());
@@ -89,13 +120,17 @@ Status Runtime::CheckpointLocked() {
       entries.push_back(CatalogEntry{item.slot->id, item.descriptor, item.slot->create_epoch,
                                      item.slot->type_id, item.slot->name, item.slot->params});
     }
-    COWTREE_RETURN_IF_ERROR(WriteCatalog(c, entries, &retired, &root_id));
+    if (Status st = WriteCatalog(c, entries, &retired, &catalog); !st.ok()) return fail(st);
   }
-  for (NodeID id : retired) store_->Retire(id, c);
-  COWTREE_RETURN_IF_ERROR(store_->Sync());
+  // Retired in memory now (so that an OT checkpoint leaves them out), logged below with C.
+  for (NodeID id : retired) store_->Retire(id, c, /*record_delta=*/false);
+  retired_marked = true;
+  COWTREE_RETURN_IF_ERROR(store_->Sync());  // a failed fdatasync is never recoverable
 
   // ---- 3. OT deltas (or a whole OT checkpoint), then fdatasync the log. ----
-  std::vector<OtDeltaOp> deltas = store_->TakeDeltas();
+  taken = store_->TakeDeltas();
+  std::vector<OtDeltaOp> deltas = taken;
+  for (NodeID id : retired) deltas.push_back(OtDeltaOp{OtDeltaOp::kRetire, id, OtEntry{}, c});
   uint64_t ot_checkpoint_id = superblock_.ot_checkpoint_id;
   uint64_t ot_checkpoint_epoch = ot_checkpoint_epoch_;
   std::optional<LogPosition> ot_delta_start = ot_delta_start_;
@@ -107,7 +142,8 @@ Status Runtime::CheckpointLocked() {
   if (write_ot_checkpoint) {
     ot_checkpoint_id += 1;
     ot_checkpoint_epoch = c;
-    COWTREE_RETURN_IF_ERROR(WriteOtCheckpoint(env_, dir_, ot_checkpoint_id, c, store_->table()));
+    Status st = WriteOtCheckpoint(env_, dir_, ot_checkpoint_id, c, store_->table());
+    if (!st.ok()) return fail(st);
     ot_delta_start.reset();
     ot_delta_ops = 0;
   } else {
@@ -115,6 +151,7 @@ Status Runtime::CheckpointLocked() {
       const size_t n = std::min(kOtDeltaOpsPerRecord, deltas.size() - i);
       const std::string payload = EncodeOtDelta(std::span<const OtDeltaOp>(deltas.data() + i, n));
       COWTREE_ASSIGN_OR_RETURN(LogPosition end, log_->Append(LogRecordType::kOtDelta, c, payload));
+      deltas_logged = true;
       const uint64_t frame_bytes = kFrameOverheadBytes + payload.size();
       COWTREE_ASSERT(end.offset_bytes >= frame_bytes);
       if (!ot_delta_start.has_value()) {
@@ -127,8 +164,10 @@ Status Runtime::CheckpointLocked() {
   // ---- 4. Manifest (if the file set changed). ----
   LogPosition replay = redo_position;
   if (ot_delta_start.has_value() && *ot_delta_start < replay) replay = *ot_delta_start;
-  COWTREE_RETURN_IF_ERROR(
-      WriteManifestIfChanged(replay.file_number, ot_checkpoint_id, ot_checkpoint_epoch));
+  if (Status st = WriteManifestIfChanged(replay.file_number, ot_checkpoint_id, ot_checkpoint_epoch);
+      !st.ok()) {
+    return fail(st);
+  }
 
   // ---- 5. Superblock: the commit point. ----
   SuperblockData next = superblock_;
@@ -138,14 +177,18 @@ Status Runtime::CheckpointLocked() {
   next.ot_checkpoint_id = ot_checkpoint_id;
   next.log_replay_file_number = replay.file_number;
   next.log_replay_offset_bytes = replay.offset_bytes;
-  next.catalog_root = root_id.raw();
+  next.catalog_root = catalog.root_id.raw();
   COWTREE_RETURN_IF_ERROR(WriteSuperblock(env_, dir_, next));
 
   // ---- 6. Publish, reclaim, delete what recovery no longer needs. ----
   superblock_ = next;
   published_checkpoint_epoch_.store(c);
   published_generation_.store(next.generation);
-  catalog_root_id_ = root_id;
+  if (catalog_changed) {
+    catalog_root_id_ = catalog.root_id;
+    catalog_root_ = std::move(catalog.root);
+    catalog_chunks_ = std::move(catalog.chunks);
+  }
   ot_checkpoint_epoch_ = ot_checkpoint_epoch;
   ot_delta_start_ = ot_delta_start;
   ot_delta_ops_since_checkpoint_ = ot_delta_ops;
@@ -167,7 +210,7 @@ Status Runtime::CheckpointLocked() {
 // Catalog chunks keep the tree-id boundaries of the previous checkpoint where possible, so an
 // unchanged chunk (same entries) is reused and only changed chunks are rewritten.
 Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<CatalogEntry>& entries,
-                             std::vector<NodeID>* retired, NodeID* root_id) {
+                             std::vector<NodeID>* retired, CatalogWrite* out) {
   std::vector<std::vector<CatalogEntry>> groups;
   size_t old_index = 0;
   for (const CatalogEntry& e : entries) {
@@ -181,9 +224,10 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<Catalo
     if (new_group) groups.emplace_back();
     groups.back().push_back(e);
   }
-  std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> chunks;
   std::vector<bool> reused(catalog_chunks_.size(), false);
-  CatalogRoot root;
+  CatalogRoot& root = out->root;
+  root = CatalogRoot();
+  out->chunks.clear();
   for (auto& group : groups) {
     NodeID id;
     for (size_t i = 0; i < catalog_chunks_.size(); ++i) {
@@ -200,20 +244,17 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<Catalo
     root.chunks.push_back(
         CatalogChunkRef{id, static_cast<uint32_t>(group.size()), group.front().tree_id});
     root.tree_count += group.size();
-    chunks.emplace_back(id, std::move(group));
-  }
-  for (size_t i = 0; i < catalog_chunks_.size(); ++i) {
-    if (!reused[i]) retired->push_back(catalog_chunks_[i].first);
+    out->chunks.emplace_back(id, std::move(group));
   }
   root.next_tree_id = next_tree_id_.load();
   if (!entries.empty()) COWTREE_ASSERT(root.next_tree_id > entries.back().tree_id);
   COWTREE_ASSIGN_OR_RETURN(
-      NodeID new_root,
+      out->root_id,
       store_->WriteObject(ObjectKind::kCatalogRoot, checkpoint_epoch, EncodeCatalogRoot(root)));
+  for (size_t i = 0; i < catalog_chunks_.size(); ++i) {
+    if (!reused[i]) retired->push_back(catalog_chunks_[i].first);
+  }
   if (catalog_root_id_.valid()) retired->push_back(catalog_root_id_);
-  *root_id = new_root;
-  catalog_root_ = root;
-  catalog_chunks_ = std::move(chunks);
   return Status::OK();
 }
 

@@ -63,7 +63,9 @@ class FrozenOsTree final : public FrozenTree {
         COWTREE_ASSERT(data != nullptr);
         COWTREE_ASSIGN_OR_RETURN(id, store->WriteObject(ObjectKind::kLeaf, checkpoint_epoch,
                                                         EncodeLeaf(v.key_type, *data)));
-        s.box->MarkPersisted(id);
+        // Marked persisted only once the checkpoint is published (OnPublished): an aborted
+        // checkpoint discards this object and the box stays dirty.
+        written_.emplace_back(s.box, id);
       }
       persisted.push_back(PersistedSummary{s.first_key, s.pos_sum, s.entry_count, id});
     }
@@ -108,12 +110,16 @@ class FrozenOsTree final : public FrozenTree {
     return result;
   }
 
-  void OnPublished() override { host_->SetPublished(std::move(state_)); }
+  void OnPublished() override {
+    for (auto& [box, id] : written_) box->MarkPersisted(id);
+    host_->SetPublished(std::move(state_));
+  }
 
  private:
   OsTreeHost* host_;
   std::shared_ptr<const TreeVersion> version_;
   OsTreeHost::PersistedState state_;
+  std::vector<std::pair<std::shared_ptr<LeafBox>, NodeID>> written_;  // leaves written by Write
 };
 
 class OsTreeType final : public TreeType {
