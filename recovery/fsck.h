@@ -1,16 +1,37 @@
-// recovery::Fsck: the consistency checker behind `cowtree fsck` (issue 3).
+// recovery::Fsck: the consistency checker behind `cowtree fsck` (issue 3). What is checked, in
+// which order, every finding, the exit codes and what --repair does: docs/fsck.md.
 //
 // Checks a store WITHOUT modifying anything (unless options.repair): superblock copies;
 // manifest (parses, every file exists with at least its recorded size, nothing outside the
-// store, unknown files reported); OT checkpoint; every log frame from the replay position;
-// OT <-> allocator (no two live objects overlap; slots used but unreferenced = leaks); every
+// store, unknown files reported); OT checkpoint; every log frame from the replay position (and
+// the frames before it in the replay file); OT <-> allocator (every live slot inside its data
+// file, no two live objects overlap; live objects that nothing references = leaks); every
 // object's envelope and CRC; every tree (key order, separator keys, subtree sums, leaf
-// summaries equal leaf contents, N); the catalog. Each finding names the structure, the file,
-// the offset or NodeID, and what was expected.
+// summaries equal leaf contents, N); the catalog; the redo records past the checkpoint (they
+// decode and name trees that exist). Each finding names the structure, the file, the offset or
+// NodeID, and what was expected.
 //
-// Exit codes follow e2fsck: 0 clean, 1 problems found and all repaired (with repair), 4
-// problems left uncorrected, 8 operational error (cannot read the directory, lock busy, ...).
-// Thread-safety: Fsck may run on a store no process has open (it takes the LOCK file).
+// Contract
+// - Fsck never calls recovery::Open (which truncates torn log tails): it reads every file with
+//   the format decoders directly and replays the log exactly as recovery would (same
+//   WalRecoveryMode rules, OT deltas filtered by their record epoch: ot_epoch < epoch <= C).
+// - Without repair, Fsck performs no mutating file-system operation except taking the LOCK
+//   file's flock when LOCK already exists (flock changes nothing on disk). It never creates
+//   LOCK: a store without one is checked unlocked (no process can have it open, since opening
+//   creates LOCK). With repair it creates/takes LOCK and writes only what docs/fsck.md lists
+//   (truncate a torn or zero log tail, drop leaked objects through a new OT checkpoint +
+//   manifest + superblock, rewrite a damaged superblock copy, delete leftovers of interrupted
+//   operations). Repairs run only when the store is otherwise sound enough for them to be safe;
+//   a finding that was not repaired stays an error.
+// - Severity: kError = damage (exit 4 unless repaired); kWarning = not damage but worth
+//   knowing (a leak, an unknown file, a bad superblock copy the other copy makes harmless, a
+//   torn log tail recovery drops); kInfo = expected leftovers of interrupted operations
+//   (obsolete files, *.tmp) that the next checkpoint or --repair removes.
+// - Exit codes follow e2fsck: 0 no error left and nothing repaired (warnings allowed), 1 every
+//   error repaired and something was changed, 4 errors left uncorrected, 8 operational error
+//   (directory missing or unreadable, lock busy, I/O error): returned by Fsck as a Status.
+// Thread-safety: Fsck is reentrant; it takes the store's LOCK (see above), so it refuses
+// (Busy) a store that a Runtime has open.
 #pragma once
 
 #include <cstdint>
@@ -26,38 +47,53 @@ namespace cowtree::recovery {
 enum class FsckSeverity : uint8_t {
   kError = 1,    // the store is damaged (exit 4 unless repaired)
   kWarning = 2,  // not damage but worth knowing: leaked slot, unknown file, bad older copy
+  kInfo = 3,     // leftovers of an interrupted operation (obsolete file, *.tmp)
 };
+const char* FsckSeverityName(FsckSeverity severity);  // "error", "warning", "info"
 
 struct FsckFinding {
   FsckSeverity severity = FsckSeverity::kError;
   std::string structure;  // "superblock", "manifest", "ot-checkpoint", "log", "object",
-                          // "allocator", "catalog", "tree", "file"
+                          // "allocator", "catalog", "tree", "file", "redo"
   std::string file;       // file name inside the store ("" if none)
   uint64_t offset_bytes = 0;
-  uint64_t node_id = 0;   // NodeID raw, 0 if none
-  std::string message;    // what was found and what was expected
+  uint64_t node_id = 0;  // NodeID raw, 0 if none
+  std::string message;   // what was found and what was expected
   bool repaired = false;
 };
 
+// "[error] object data-4k.dat@8192 node=NodeID(handle=5, tag=1): <message>" (+ " (repaired)").
+std::string FormatFinding(const FsckFinding& finding);
+
 struct FsckOptions {
-  Env* env = nullptr;  // nullptr = Env::Default()
-  bool repair = false;  // truncate a torn log tail, reclaim leaked slots, ...
+  Env* env = nullptr;   // nullptr = Env::Default()
+  bool repair = false;  // truncate a torn log tail, reclaim leaked slots, ... (docs/fsck.md)
   WalRecoveryMode wal_recovery_mode = WalRecoveryMode::kTolerateCorruptedTailRecords;
+  // tree::CheckInvariants(load_leaves = true) keeps every leaf of the checked version in
+  // memory; trees with more leaves are checked with load_leaves = false (their leaves are
+  // still verified one at a time by fsck's own streaming leaf pass).
+  uint64_t invariant_check_max_leaves = 16384;
 };
 
 struct FsckReport {
   std::vector<FsckFinding> findings;
-  uint64_t objects_checked = 0;
+  uint64_t objects_checked = 0;  // envelopes verified (each live OT entry once)
   uint64_t leaves_checked = 0;
   uint64_t trees_checked = 0;
-  uint64_t log_frames_checked = 0;
-  size_t errors() const;         // findings with kError that were not repaired
-  size_t warnings() const;
-  int ExitCode() const;          // 0, 1 or 4 (8 is returned by the caller on a Status error)
+  uint64_t log_frames_checked = 0;       // frames that verified, history before the replay position
+                                         // included
+  uint64_t log_bytes_dropped = 0;        // bytes recovery would drop (torn/zero tail)
+  uint64_t ot_entries = 0;               // live OT entries after the OT checkpoint + deltas
+  uint64_t commits_past_checkpoint = 0;  // redo records recovery would replay
+  size_t errors() const;                 // findings with kError that were not repaired
+  size_t warnings() const;               // findings with kWarning that were not repaired
+  size_t infos() const;                  // findings with kInfo that were not repaired
+  size_t repaired() const;               // findings repaired
+  int ExitCode() const;  // 0, 1 or 4 (8 is returned by the caller on a Status error)
 };
 
-// Operational errors (directory unreadable, LOCK held: Busy) are returned as Status; damage is
-// reported as findings.
+// Operational errors (directory missing/unreadable: NotFound/IOError; LOCK held: Busy; not a
+// cowtree store: InvalidArgument) are returned as Status; damage is reported as findings.
 Result<FsckReport> Fsck(const std::string& dir, const FsckOptions& options);
 
 }  // namespace cowtree::recovery

@@ -1,0 +1,185 @@
+// recovery::Fsck: runs the passes of recovery/fsck_context.h in order; the report.
+#include "recovery/fsck.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "persistence/file_names.h"
+#include "recovery/fsck_context.h"
+
+namespace cowtree::recovery {
+
+const char* FsckSeverityName(FsckSeverity severity) {
+  switch (severity) {
+    case FsckSeverity::kError:
+      return "error";
+    case FsckSeverity::kWarning:
+      return "warning";
+    case FsckSeverity::kInfo:
+      return "info";
+  }
+  return "unknown";
+}
+
+std::string FormatFinding(const FsckFinding& f) {
+  std::string s = std::string("[") + FsckSeverityName(f.severity) + "] " + f.structure;
+  if (!f.file.empty()) s += " " + f.file + "@" + std::to_string(f.offset_bytes);
+  if (f.node_id != 0) s += " node=" + DescribeNodeId(NodeID::FromRaw(f.node_id));
+  s += ": " + f.message;
+  if (f.repaired) s += " (repaired)";
+  return s;
+}
+
+namespace {
+
+size_t CountUnrepaired(const std::vector<FsckFinding>& findings, FsckSeverity severity) {
+  return static_cast<size_t>(std::count_if(findings.begin(), findings.end(), [&](const auto& f) {
+    return f.severity == severity && !f.repaired;
+  }));
+}
+
+}  // namespace
+
+size_t FsckReport::errors() const { return CountUnrepaired(findings, FsckSeverity::kError); }
+size_t FsckReport::warnings() const { return CountUnrepaired(findings, FsckSeverity::kWarning); }
+size_t FsckReport::infos() const { return CountUnrepaired(findings, FsckSeverity::kInfo); }
+size_t FsckReport::repaired() const {
+  return static_cast<size_t>(
+      std::count_if(findings.begin(), findings.end(), [](const auto& f) { return f.repaired; }));
+}
+
+int FsckReport::ExitCode() const {
+  if (errors() > 0) return 4;
+  if (repaired() > 0) return 1;
+  return 0;
+}
+
+namespace fsck {
+
+Context::Context(Env* env_in, std::string dir_in, FsckOptions options_in)
+    : env(env_in), dir(std::move(dir_in)), options(std::move(options_in)) {
+  reader = std::make_unique<ObjectReader>(env, dir);
+}
+
+size_t Context::Add(FsckSeverity severity, std::string structure, std::string file,
+                    uint64_t offset_bytes, uint64_t node_id, std::string message) {
+  FsckFinding f;
+  f.severity = severity;
+  f.structure = std::move(structure);
+  f.file = std::move(file);
+  f.offset_bytes = offset_bytes;
+  f.node_id = node_id;
+  f.message = std::move(message);
+  report.findings.push_back(std::move(f));
+  return report.findings.size() - 1;
+}
+
+const char* FrameRoleName(FrameRole role) {
+  switch (role) {
+    case FrameRole::kHistory:
+      return "history";
+    case FrameRole::kReplayed:
+      return "replayed";
+    case FrameRole::kUntrusted:
+      return "untrusted";
+  }
+  return "unknown";
+}
+
+uint64_t OffsetInMessage(const std::string& message) {
+  static constexpr std::string_view kWord = "offset ";
+  for (size_t pos = message.find(kWord); pos != std::string::npos;
+       pos = message.find(kWord, pos + 1)) {
+    size_t i = pos + kWord.size();
+    if (i >= message.size() || !std::isdigit(static_cast<unsigned char>(message[i]))) continue;
+    uint64_t v = 0;
+    while (i < message.size() && std::isdigit(static_cast<unsigned char>(message[i]))) {
+      v = v * 10 + static_cast<uint64_t>(message[i] - '0');
+      ++i;
+    }
+    return v;
+  }
+  return 0;
+}
+
+std::string DataFileOf(const OtEntry& entry) {
+  return IsValidSizeClass(entry.address.size_class_bytes)
+             ? DataFileName(entry.address.size_class_bytes)
+             : std::string();
+}
+
+Status ListFiles(Context& ctx) {
+  ctx.names.clear();
+  Status listed = ctx.env->ListDir(ctx.dir, &ctx.names);
+  if (listed.IsNotFound()) return Status::NotFound(ctx.dir + ": no such store directory");
+  COWTREE_RETURN_IF_ERROR(listed);
+  std::sort(ctx.names.begin(), ctx.names.end());
+  for (const std::string& name : ctx.names) {
+    FileKind kind;
+    uint64_t number = 0;
+    if (!ParseFileName(name, &kind, &number) || kind != FileKind::kData) continue;
+    Result<uint64_t> size = ctx.env->FileSize(JoinPath(ctx.dir, name));
+    if (!size.ok()) return size.status();
+    ctx.data_file_bytes[static_cast<uint32_t>(number)] = *size;
+  }
+  return Status::OK();
+}
+
+namespace {
+
+bool HasStoreFiles(const std::vector<std::string>& names) {
+  return std::any_of(names.begin(), names.end(), [](const std::string& n) {
+    FileKind kind;
+    uint64_t number;
+    return ParseFileName(n, &kind, &number) && kind != FileKind::kLock;
+  });
+}
+
+void RunChecks(Context& ctx) {
+  CheckSuperblock(ctx);
+  if (!ctx.sb.has_value()) return;  // nothing else can be located
+  CheckManifest(ctx);
+  CheckFiles(ctx);
+  LoadOtCheckpoint(ctx);
+  CheckLog(ctx);
+  if (!ctx.table_usable) {
+    ctx.Add(FsckSeverity::kError, "object", "", 0, 0,
+            "object, allocator and tree checks skipped: the object table cannot be rebuilt "
+            "(see the findings above)");
+    return;
+  }
+  CheckAllocator(ctx);
+  CheckCatalogAndTrees(ctx);
+  CheckObjects(ctx);
+  CheckRedo(ctx);
+}
+
+}  // namespace
+}  // namespace fsck
+
+Result<FsckReport> Fsck(const std::string& dir, const FsckOptions& options_in) {
+  FsckOptions options = options_in;
+  if (options.env == nullptr) options.env = Env::Default();
+  Env* env = options.env;
+  fsck::Context ctx(env, dir, options);
+  COWTREE_RETURN_IF_ERROR(fsck::ListFiles(ctx));
+  const bool has_superblock =
+      std::binary_search(ctx.names.begin(), ctx.names.end(), std::string(kSuperblockFileName));
+  if (!has_superblock && !fsck::HasStoreFiles(ctx.names)) {
+    return Status::InvalidArgument(dir + ": not a cowtree store (no " +
+                                   std::string(kSuperblockFileName) + " and no store files)");
+  }
+  // The lock: taken only if LOCK exists (flock writes nothing), or created under repair. A
+  // store without LOCK was never opened since it was created, so nothing can be writing it.
+  std::unique_ptr<FileLock> lock;
+  const bool has_lock =
+      std::binary_search(ctx.names.begin(), ctx.names.end(), std::string(kLockFileName));
+  if (has_lock || options.repair) {
+    COWTREE_ASSIGN_OR_RETURN(lock, env->LockFile(JoinPath(dir, kLockFileName)));
+  }
+  fsck::RunChecks(ctx);
+  if (options.repair) fsck::Repair(ctx);
+  return std::move(ctx.report);
+}
+
+}  // namespace cowtree::recovery

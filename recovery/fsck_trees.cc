@@ -1,0 +1,353 @@
+// fsck pass: the catalog and every tree, from the superblock's catalog root down to the leaves
+// (docs/catalog.md, docs/summary_chunk.md, docs/node_format.md).
+//
+// Per tree: the descriptor, every summary chunk (each against its descriptor entry), then a
+// streaming pass over the leaves in key order (each read once, verified, decoded and compared
+// with its summary: entry count, first key, positive sum, keys below the next leaf's first key),
+// the descriptor's N / entry / leaf counts against both the summaries and the leaves, the
+// internal levels rebuilt with tree::BuildFromSummaries, and tree::CheckInvariants on the
+// rebuilt version (load_leaves = true up to FsckOptions::invariant_check_max_leaves leaves).
+// Every object reached is recorded in ctx.referenced (once: an object referenced twice is an
+// error), which is what the leak check compares the object table with.
+#include "persistence/file_names.h"
+#include "recovery/fsck_context.h"
+#include "tree/node_format.h"
+#include "tree/os_tree.h"
+#include "tree/os_tree_type.h"
+
+namespace cowtree::recovery::fsck {
+namespace {
+
+std::string TreeLabel(const CatalogEntry& e) { return "tree '" + e.name + "'"; }
+
+// Records a reference from the catalog; false (with a finding) if it was referenced before.
+bool Reference(Context& ctx, NodeID id, const std::string& what) {
+  if (!ctx.referenced.insert(id.raw()).second) {
+    ctx.Add(FsckSeverity::kError, "catalog", "", 0, id.raw(),
+            what + " is referenced a second time (every object has one owner)");
+    return false;
+  }
+  Result<OtEntry> e = ctx.table->Get(id);
+  if (e.ok() && e->birth_epoch > ctx.sb->checkpoint_epoch) {
+    ctx.Add(FsckSeverity::kError, "catalog", DataFileOf(*e), e->address.offset_bytes, id.raw(),
+            what + " was born at epoch " + std::to_string(e->birth_epoch) +
+                ", after the checkpoint epoch " + std::to_string(ctx.sb->checkpoint_epoch) +
+                " that references it");
+  }
+  return true;
+}
+
+void AddAt(Context& ctx, FsckSeverity severity, const std::string& structure, NodeID id,
+           std::string message) {
+  Result<OtEntry> e = ctx.table->Get(id);
+  ctx.Add(severity, structure, e.ok() ? DataFileOf(*e) : "", e.ok() ? e->address.offset_bytes : 0,
+          id.raw(), std::move(message));
+}
+
+class FsckLeafLoader final : public tree::LeafLoader {
+ public:
+  FsckLeafLoader(Context& ctx, tree::KeyType key_type) : ctx_(ctx), key_type_(key_type) {}
+  Result<std::shared_ptr<const tree::LeafData>> LoadLeaf(NodeID id) override {
+    return ReadLeaf(ctx_, id, key_type_);
+  }
+
+ private:
+  Context& ctx_;
+  tree::KeyType key_type_;
+};
+
+// The streaming leaf pass; returns true if every leaf matched its summary.
+bool CheckLeaves(Context& ctx, const TreeImage& img) {
+  const std::string label = TreeLabel(img.entry);
+  bool clean = true;
+  bool all_read = true;
+  uint64_t pos_total = 0, entry_total = 0;
+  bool overflow = false;
+  for (size_t i = 0; i < img.summaries.size(); ++i) {
+    const tree::PersistedSummary& s = img.summaries[i];
+    ++ctx.report.leaves_checked;
+    const std::string what = label + " leaf " + std::to_string(i);
+    Result<std::string> body = ReadBody(ctx, s.leaf_id, ObjectKind::kLeaf);
+    if (!body.ok()) {
+      ReportReadFailure(ctx, s.leaf_id, ObjectKind::kLeaf, body.status(), "tree", what);
+      clean = all_read = false;
+      continue;
+    }
+    Result<std::shared_ptr<const tree::LeafData>> leaf = tree::DecodeLeaf(*body, img.key_type);
+    if (!leaf.ok()) {
+      AddAt(ctx, FsckSeverity::kError, "tree", s.leaf_id,
+            what + " does not decode: " + leaf.status().message());
+      clean = all_read = false;
+      continue;
+    }
+    const tree::LeafData& d = **leaf;
+    uint64_t pos_sum = 0;
+    const bool sum_ok = tree::LeafPositiveSum(d, &pos_sum);
+    std::string bad;
+    if (d.entry_count() != s.entry_count) {
+      bad += "; entry_count: summary " + std::to_string(s.entry_count) + ", leaf " +
+             std::to_string(d.entry_count());
+    }
+    if (d.keys.front() != s.first_key) {
+      bad += "; first key: summary " + std::to_string(s.first_key) + ", leaf " +
+             std::to_string(d.keys.front());
+    }
+    if (!sum_ok || pos_sum != s.pos_sum) {
+      bad += "; positive sum: summary " + std::to_string(s.pos_sum) + ", leaf " +
+             (sum_ok ? std::to_string(pos_sum) : std::string("overflows"));
+    }
+    if (i + 1 < img.summaries.size() && d.keys.back() >= img.summaries[i + 1].first_key) {
+      bad += "; last key " + std::to_string(d.keys.back()) +
+             " is not below the next leaf's first key " +
+             std::to_string(img.summaries[i + 1].first_key) + " (key order / separator)";
+    }
+    if (!bad.empty()) {
+      AddAt(ctx, FsckSeverity::kError, "tree", s.leaf_id, what + " differs from its summary" + bad);
+      clean = false;
+    }
+    overflow |= __builtin_add_overflow(pos_total, pos_sum, &pos_total);
+    entry_total += d.entry_count();
+  }
+  if (all_read && img.descriptor.has_value() &&
+      (overflow || pos_total != img.descriptor->positive_count ||
+       entry_total != img.descriptor->entry_count)) {
+    AddAt(ctx, FsckSeverity::kError, "tree", img.descriptor_id,
+          label + " descriptor says N " + std::to_string(img.descriptor->positive_count) + " and " +
+              std::to_string(img.descriptor->entry_count) + " entries; its leaves hold N " +
+              (overflow ? std::string("(overflows)") : std::to_string(pos_total)) + " and " +
+              std::to_string(entry_total) + " entries");
+    clean = false;
+  }
+  return clean;
+}
+
+// Rebuilds the internal levels and runs the tree's own invariant checker.
+void CheckRebuilt(Context& ctx, const TreeImage& img, bool leaves_clean) {
+  const std::string label = TreeLabel(img.entry);
+  const tree::TreeDescriptor& desc = *img.descriptor;
+  tree::TreeShape shape{desc.leaf_capacity_entries, desc.fanout};
+  if (!shape.Validate().ok()) shape = tree::kDefaultTreeShape;
+  FsckLeafLoader loader(ctx, img.key_type);
+  auto v = tree::BuildFromSummaries(img.key_type, shape, img.summaries, ctx.sb->checkpoint_epoch,
+                                    &loader);
+  if (!v.ok()) {
+    AddAt(ctx, FsckSeverity::kError, "tree", img.descriptor_id,
+          label + ": the summaries do not rebuild a tree: " + v.status().message() +
+              " (recovery refuses the store)");
+    return;
+  }
+  const tree::TreeVersion& version = **v;
+  if (version.positive_count != desc.positive_count || version.entry_count != desc.entry_count ||
+      version.leaf_count != desc.leaf_count) {
+    AddAt(ctx, FsckSeverity::kError, "tree", img.descriptor_id,
+          label + " descriptor says N " + std::to_string(desc.positive_count) + ", " +
+              std::to_string(desc.entry_count) + " entries, " + std::to_string(desc.leaf_count) +
+              " leaves; its summaries sum to N " + std::to_string(version.positive_count) + ", " +
+              std::to_string(version.entry_count) + " entries, " +
+              std::to_string(version.leaf_count) + " leaves (recovery refuses the store)");
+    return;
+  }
+  if (!leaves_clean) return;  // each bad leaf is already named; the checker would stop at it
+  const bool load = version.leaf_count <= ctx.options.invariant_check_max_leaves;
+  Status st = tree::CheckInvariants(version, load);
+  if (!st.ok()) {
+    AddAt(ctx, FsckSeverity::kError, "tree", img.descriptor_id,
+          label + ": tree invariant violated: " + st.message());
+  }
+}
+
+void CheckTree(Context& ctx, const CatalogEntry& entry, const TreeType& type) {
+  ++ctx.report.trees_checked;
+  const std::string label = TreeLabel(entry);
+  if (entry.type_id != tree::kOsTreeTypeId) {
+    ctx.Add(FsckSeverity::kError, "catalog", "", 0, entry.descriptor.raw(),
+            label + " has unknown tree type " + std::to_string(entry.type_id));
+    ctx.reachability_ok = false;
+    return;
+  }
+  Status params = type.ValidateParams(entry.params);
+  if (!params.ok()) {
+    ctx.Add(FsckSeverity::kError, "catalog", "", 0, entry.descriptor.raw(),
+            label + " has bad creation params: " + params.message());
+    ctx.reachability_ok = false;
+    return;
+  }
+  if (entry.create_epoch > ctx.sb->checkpoint_epoch) {
+    ctx.Add(FsckSeverity::kError, "catalog", "", 0, entry.descriptor.raw(),
+            label + " was created at epoch " + std::to_string(entry.create_epoch) +
+                ", after the checkpoint epoch " + std::to_string(ctx.sb->checkpoint_epoch));
+  }
+  TreeImage img = ReadTreeImage(ctx, entry);
+  if (!img.complete) ctx.reachability_ok = false;
+  const bool leaves_clean = CheckLeaves(ctx, img);
+  if (img.complete) CheckRebuilt(ctx, img, leaves_clean);
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const tree::LeafData>> ReadLeaf(Context& ctx, NodeID id,
+                                                       tree::KeyType key_type) {
+  COWTREE_ASSIGN_OR_RETURN(std::string body, ReadBody(ctx, id, ObjectKind::kLeaf));
+  return tree::DecodeLeaf(body, key_type);
+}
+
+void ReadCatalog(Context& ctx) {
+  ctx.catalog.clear();
+  ctx.catalog_ok = false;
+  const uint64_t root_raw = ctx.sb->catalog_root;
+  if (root_raw == 0) {
+    ctx.catalog_ok = true;  // no checkpoint has written a catalog yet
+    return;
+  }
+  const NodeID root_id = NodeID::FromRaw(root_raw);
+  Reference(ctx, root_id, "catalog root");
+  Result<std::string> body = ReadBody(ctx, root_id, ObjectKind::kCatalogRoot);
+  if (!body.ok()) {
+    ReportReadFailure(ctx, root_id, ObjectKind::kCatalogRoot, body.status(), "catalog",
+                      "catalog root named by the superblock");
+    return;
+  }
+  Result<CatalogRoot> root = DecodeCatalogRoot(*body);
+  if (!root.ok()) {
+    AddAt(ctx, FsckSeverity::kError, "catalog", root_id,
+          "catalog root does not decode: " + root.status().message());
+    return;
+  }
+  bool complete = true;
+  TreeId previous = 0;
+  for (size_t i = 0; i < root->chunks.size(); ++i) {
+    const CatalogChunkRef& ref = root->chunks[i];
+    const std::string what = "catalog chunk " + std::to_string(i);
+    if (!Reference(ctx, ref.chunk_id, what)) continue;
+    Result<std::string> chunk_body = ReadBody(ctx, ref.chunk_id, ObjectKind::kCatalogChunk);
+    if (!chunk_body.ok()) {
+      ReportReadFailure(ctx, ref.chunk_id, ObjectKind::kCatalogChunk, chunk_body.status(),
+                        "catalog", what);
+      complete = false;
+      continue;
+    }
+    Result<std::vector<CatalogEntry>> chunk = DecodeCatalogChunk(*chunk_body);
+    if (!chunk.ok()) {
+      AddAt(ctx, FsckSeverity::kError, "catalog", ref.chunk_id,
+            what + " does not decode: " + chunk.status().message());
+      complete = false;
+      continue;
+    }
+    if (chunk->size() != ref.entry_count || chunk->front().tree_id != ref.first_tree_id) {
+      AddAt(ctx, FsckSeverity::kError, "catalog", ref.chunk_id,
+            what + " holds " + std::to_string(chunk->size()) + " entries from tree id " +
+                std::to_string(chunk->front().tree_id) + "; the catalog root says " +
+                std::to_string(ref.entry_count) + " from " + std::to_string(ref.first_tree_id) +
+                " (recovery refuses the store)");
+    }
+    for (const CatalogEntry& e : *chunk) {
+      if (e.tree_id <= previous) {
+        AddAt(ctx, FsckSeverity::kError, "catalog", ref.chunk_id,
+              what + ": tree id " + std::to_string(e.tree_id) + " ('" + e.name +
+                  "') is not above the previous tree id " + std::to_string(previous));
+      }
+      previous = std::max(previous, e.tree_id);
+      ctx.catalog.push_back(e);
+    }
+  }
+  if (!complete) return;
+  if (root->tree_count != ctx.catalog.size()) {
+    AddAt(ctx, FsckSeverity::kError, "catalog", root_id,
+          "catalog root says " + std::to_string(root->tree_count) + " trees; its chunks hold " +
+              std::to_string(ctx.catalog.size()));
+  }
+  if (!ctx.catalog.empty() && root->next_tree_id <= previous) {
+    AddAt(ctx, FsckSeverity::kError, "catalog", root_id,
+          "catalog root next_tree_id " + std::to_string(root->next_tree_id) +
+              " is not above the largest tree id " + std::to_string(previous));
+  }
+  std::map<std::string, TreeId> names;
+  for (const CatalogEntry& e : ctx.catalog) {
+    auto [it, inserted] = names.emplace(e.name, e.tree_id);
+    if (!inserted) {
+      AddAt(ctx, FsckSeverity::kError, "catalog", root_id,
+            "tree name '" + e.name + "' is used by tree ids " + std::to_string(it->second) +
+                " and " + std::to_string(e.tree_id));
+    }
+  }
+  ctx.catalog_ok = true;
+}
+
+TreeImage ReadTreeImage(Context& ctx, const CatalogEntry& entry) {
+  TreeImage img;
+  img.entry = entry;
+  img.key_type = static_cast<tree::KeyType>(entry.params.empty() ? 0 : entry.params[0]);
+  img.descriptor_id = entry.descriptor;
+  const std::string label = TreeLabel(entry);
+  if (!Reference(ctx, entry.descriptor, label + " descriptor")) return img;
+  Result<std::string> body = ReadBody(ctx, entry.descriptor, ObjectKind::kTreeDescriptor);
+  if (!body.ok()) {
+    ReportReadFailure(ctx, entry.descriptor, ObjectKind::kTreeDescriptor, body.status(), "tree",
+                      label + " descriptor");
+    return img;
+  }
+  Result<tree::TreeDescriptor> desc = tree::DecodeTreeDescriptor(*body);
+  if (!desc.ok()) {
+    AddAt(ctx, FsckSeverity::kError, "tree", entry.descriptor,
+          label + " descriptor does not decode: " + desc.status().message());
+    return img;
+  }
+  if (desc->key_type != img.key_type) {
+    AddAt(ctx, FsckSeverity::kError, "tree", entry.descriptor,
+          label + " descriptor key type " + std::string(tree::KeyTypeName(desc->key_type)) +
+              " differs from the catalog's " + std::string(tree::KeyTypeName(img.key_type)) +
+              " (recovery refuses the store)");
+    return img;
+  }
+  img.descriptor = *desc;
+  bool complete = true;
+  for (size_t j = 0; j < desc->chunks.size(); ++j) {
+    const tree::DescriptorChunk& ref = desc->chunks[j];
+    const std::string what = label + " summary chunk " + std::to_string(j);
+    if (!Reference(ctx, ref.chunk_id, what)) {
+      complete = false;
+      continue;
+    }
+    Result<std::string> chunk_body = ReadBody(ctx, ref.chunk_id, ObjectKind::kSummaryChunk);
+    if (!chunk_body.ok()) {
+      ReportReadFailure(ctx, ref.chunk_id, ObjectKind::kSummaryChunk, chunk_body.status(), "tree",
+                        what);
+      complete = false;
+      continue;
+    }
+    Result<std::vector<tree::PersistedSummary>> summaries = tree::DecodeSummaryChunk(*chunk_body);
+    if (!summaries.ok()) {
+      AddAt(ctx, FsckSeverity::kError, "tree", ref.chunk_id,
+            what + " does not decode: " + summaries.status().message());
+      complete = false;
+      continue;
+    }
+    Status matches = tree::CheckChunkAgainstDescriptor(ref, *summaries);
+    if (!matches.ok()) {
+      AddAt(ctx, FsckSeverity::kError, "tree", ref.chunk_id,
+            what + " differs from its descriptor entry: " + matches.message() +
+                " (recovery refuses the store)");
+      complete = false;
+      continue;
+    }
+    img.summaries.insert(img.summaries.end(), summaries->begin(), summaries->end());
+    img.chunks.emplace_back(ref, std::move(summaries).value());
+  }
+  for (size_t i = 0; i < img.summaries.size(); ++i) {
+    if (!Reference(ctx, img.summaries[i].leaf_id, label + " leaf " + std::to_string(i))) {
+      complete = false;
+    }
+  }
+  img.complete = complete;
+  return img;
+}
+
+void CheckCatalogAndTrees(Context& ctx) {
+  ReadCatalog(ctx);
+  ctx.reachability_ok = ctx.catalog_ok;
+  std::unique_ptr<TreeType> type = tree::MakeOsTreeType(
+      tree::kDefaultTreeShape.leaf_capacity_entries, tree::kDefaultTreeShape.fanout);
+  for (const CatalogEntry& e : ctx.catalog) CheckTree(ctx, e, *type);
+}
+
+}  // namespace cowtree::recovery::fsck
