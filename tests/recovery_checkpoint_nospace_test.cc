@@ -77,7 +77,7 @@ TEST(CheckpointNoSpace, AbortsCleanlyAtEveryLimitAndRecovers) {
         ++aborted;
         EXPECT_TRUE((*rt)->poison_status().ok()) << "ENOSPC must not poison the runtime";
         // Still writable (the log has room: its preallocation is already reserved).
-        env.SetSpaceLimitBytes(FaultInjectionEnv::kUnlimited);
+        env.SetSpaceLimitBytes(testutil::FaultPlan::kUnlimited);
         ASSERT_TRUE(CommitKeys(rt->get(), 10000, 50, &model).ok());
         ExpectModel(rt->get(), model);
         ASSERT_TRUE((*rt)->Checkpoint().ok()) << "slack " << slack;
@@ -107,7 +107,7 @@ TEST(CheckpointNoSpace, CrashAfterAbortedCheckpointRecoversEveryCommit) {
       ASSERT_TRUE(CommitKeys(rt->get(), 5000, 2000, &model).ok());
       env.SetSpaceLimitBytes(env.StoredBytes() + slack);
       (void)(*rt)->Checkpoint();  // may abort with NoSpace
-      env.SetSpaceLimitBytes(FaultInjectionEnv::kUnlimited);
+      env.SetSpaceLimitBytes(testutil::FaultPlan::kUnlimited);
       ASSERT_TRUE(CommitKeys(rt->get(), 9000, 20, &model).ok());
       ASSERT_TRUE((*rt)->Checkpoint().ok());
       ASSERT_TRUE(CommitKeys(rt->get(), 9500, 20, &model).ok());  // strict: durable
