@@ -452,6 +452,10 @@ std::string VerifySnapshot(Runtime* rt, const Snapshot& snap, const OracleState&
       return where + ": tree '" + t.name + "' create epoch " + std::to_string(t.create_epoch) +
              ", expected " + std::to_string(w.create_commit);
     }
+    auto found = rt->FindTree(t.name, snap);
+    if (!found.ok() || found->id != t.id) {
+      return where + ": FindTree('" + t.name + "') does not find the tree ListTrees lists";
+    }
     auto* host = tree::AsOsTree(t.tree.get());
     if (host == nullptr) return where + ": tree '" + t.name + "' is not an OsTreeHost";
     std::shared_ptr<const tree::TreeVersion> v = host->VersionAt(snap.epoch());
@@ -508,8 +512,8 @@ CycleConfig MakeCycleConfig(uint64_t seed, int cycle) {
     c.kill_after = std::chrono::microseconds(25000 + rng() % 650000);
   }
   if (!c.clean_close) c.max_commits = 1000000;  // the kill always comes first
-  c.checkpoint_every = rng() % 2 == 0 ? 50 + rng() % 200 : 0;
-  c.evict_every = rng() % 2 == 0 ? 5 + rng() % 40 : 0;
+  c.checkpoint_every = rng() % 2 == 0 ? 20 + rng() % 200 : 0;
+  c.evict_every = rng() % 3 != 0 ? 2 + rng() % 30 : 0;
   c.parent_options = o;
   c.parent_options.create_if_missing = false;
   c.parent_options.background_thread = false;
@@ -606,8 +610,13 @@ class PublishedStates {
         if (!err.empty()) ChildFail(fd, who + err);
         snapshots.fetch_add(1, std::memory_order_relaxed);
         if (rng() % 8 == 0) {
-          // Hold the snapshot while the writer commits and checkpoints; it must not change.
-          std::this_thread::sleep_for(std::chrono::microseconds(rng() % 8000));
+          // Hold the snapshot while the writer commits, evicts leaves and checkpoints; it must
+          // not change. A long hold lets superseded leaves that were evicted be retired by a
+          // checkpoint: reclaiming them while this snapshot is pinned would show here. Only
+          // reader 0 holds long, so the others keep verifying new snapshots meanwhile.
+          const bool long_hold = r == 0 && rng() % 2 == 0;
+          std::this_thread::sleep_for(
+              std::chrono::microseconds(long_hold ? 20000 + rng() % 180000 : rng() % 8000));
           err = VerifySnapshot(rt.get(), snap, *want, rng, 1);
           if (!err.empty()) ChildFail(fd, who + "held snapshot: " + err);
           snapshots.fetch_add(1, std::memory_order_relaxed);
@@ -869,6 +878,12 @@ TEST(Soak, SigkillWithConcurrentSnapshotReadersMatchesOracle) {
       totals.commits_recovered += j - prev;
       if (j == last_acked + 1) ++totals.unacked_commit_recovered;
       ++totals.reopen_states_verified;
+    }
+    if (cycles >= 200 && (cycle + 1) % 100 == 0) {
+      std::printf("soak progress: cycle %d/%d, %.0f s: %s\n", cycle + 1, cycles,
+                  std::chrono::duration<double>(Clock::now() - started).count(),
+                  TotalsLine(totals).c_str());
+      std::fflush(stdout);
     }
   }
   const double secs = std::chrono::duration<double>(Clock::now() - started).count();
