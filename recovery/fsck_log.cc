@@ -174,6 +174,18 @@ void AddProblem(Context& ctx, LogProblem p) {
   ctx.log_problems.push_back(std::move(p));
 }
 
+void ScanRest(Context& ctx, LogPosition pos, FrameRole role);
+
+// A torn tail may hold verifying frames after the hole (writes issued after the last
+// fdatasync reach the disk in any order): recovery drops them; fsck still decodes them.
+void ScanAfterTail(Context& ctx, const ReplayStats& st) {
+  if (st.stop_reason != ReplayStopReason::kTornTail) return;
+  LogPosition at, resume;
+  if (Locate(ctx, st, &at, &resume) && resume.file_number == at.file_number) {
+    ScanRest(ctx, resume, FrameRole::kUntrusted);
+  }
+}
+
 // Scans from `pos` to the end of the log in point-in-time mode, resuming after each bad
 // region. Frames get `role`; problems are reported with it.
 void ScanRest(Context& ctx, LogPosition pos, FrameRole role) {
@@ -193,6 +205,7 @@ void ScanRest(Context& ctx, LogPosition pos, FrameRole role) {
           st.last_file_number > st.end.file_number ? LogPosition{st.last_file_number, 0} : st.end;
       AddProblem(ctx,
                  LogProblem{LogProblem::Kind::kTail, role, at, st.dropped_bytes, st.description});
+      ScanAfterTail(ctx, st);
       return;
     }
     LogPosition at, resume;
@@ -297,6 +310,7 @@ void CheckLog(Context& ctx) {
     ctx.report.log_bytes_dropped = ctx.replay.dropped_bytes;
     AddProblem(ctx, LogProblem{LogProblem::Kind::kTail, FrameRole::kReplayed, at,
                                ctx.replay.dropped_bytes, ctx.replay.description});
+    ScanAfterTail(ctx, ctx.replay);
     return;
   }
   // Recovery stops here (point-in-time mode) or refuses the store: name the spot, then check
