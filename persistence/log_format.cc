@@ -65,6 +65,14 @@ Status VerifyLogFileHeader(std::string_view bytes, uint64_t expected_file_number
         ": stored " + std::to_string(stored_crc) + ", computed " + std::to_string(actual_crc));
   }
   const uint32_t version = DecodeFixed32(p + kLogHeaderVersionOffset);
+  if (version == 1) {
+    // Version 1 had 16-byte frame headers without synced_offset_bytes; none was deployed.
+    return Status::Corruption(f + ": log file header at offset " +
+                              std::to_string(kLogHeaderVersionOffset) +
+                              ": log format version 1 is not supported (this build reads "
+                              "version " +
+                              std::to_string(kLogFormatVersion) + ")");
+  }
   if (version != kLogFormatVersion) {
     return Status::Corruption(f + ": log file header at offset " +
                               std::to_string(kLogHeaderVersionOffset) +
@@ -91,7 +99,8 @@ Status VerifyLogFileHeader(std::string_view bytes, uint64_t expected_file_number
   return Status::OK();
 }
 
-void EncodeFrame(LogRecordType type, uint64_t epoch, std::string_view payload, std::string* dst) {
+void EncodeFrame(LogRecordType type, uint64_t epoch, uint64_t synced_offset_bytes,
+                 std::string_view payload, std::string* dst) {
   COWTREE_ASSERT(IsValidLogRecordType(static_cast<uint8_t>(type)));
   COWTREE_ASSERT(payload.size() <= kLogRecordPayloadMax);
   [[maybe_unused]] const size_t start = dst->size();
@@ -100,12 +109,14 @@ void EncodeFrame(LogRecordType type, uint64_t epoch, std::string_view payload, s
   header[kFrameTypeOffset] = static_cast<char>(type);
   // reserved bytes [5, 8) stay zero
   EncodeFixed64(header + kFrameEpochOffset, epoch);
+  EncodeFixed64(header + kFrameSyncedOffsetOffset, synced_offset_bytes);
   uint32_t crc = Crc32c(header, kFrameHeaderSize);
   crc = Crc32cExtend(crc, payload.data(), payload.size());
   dst->append(header, kFrameHeaderSize);
   dst->append(payload.data(), payload.size());
   PutFixed32(dst, crc);
-  COWTREE_DASSERT(DecodeFrame(std::string_view(*dst).substr(start)).ok());
+  // The smallest offset at which this frame is legal is synced_offset_bytes itself.
+  COWTREE_DASSERT(DecodeFrame(std::string_view(*dst).substr(start), synced_offset_bytes).ok());
 }
 
 const char* FrameDecodeErrorName(FrameDecodeError error) {
@@ -124,11 +135,14 @@ const char* FrameDecodeErrorName(FrameDecodeError error) {
       return "reserved bytes not zero";
     case FrameDecodeError::kUnknownType:
       return "unknown record type";
+    case FrameDecodeError::kSyncedOffsetAhead:
+      return "synced offset ahead of the frame";
   }
   return "unknown";
 }
 
-Result<FrameView> DecodeFrame(std::string_view bytes, FrameDecodeError* error) {
+Result<FrameView> DecodeFrame(std::string_view bytes, uint64_t frame_offset_bytes,
+                              FrameDecodeError* error) {
   auto fail = [error](FrameDecodeError e, std::string detail) -> Status {
     if (error != nullptr) *error = e;
     return Status::Corruption(std::string(FrameDecodeErrorName(e)) + ": " + detail);
@@ -174,9 +188,18 @@ Result<FrameView> DecodeFrame(std::string_view bytes, FrameDecodeError* error) {
                 "record type " + std::to_string(type) + " at frame offset " +
                     std::to_string(kFrameTypeOffset) + ", expected 1..5");
   }
+  const uint64_t synced_offset = DecodeFixed64(p + kFrameSyncedOffsetOffset);
+  if (synced_offset > frame_offset_bytes) {
+    return fail(FrameDecodeError::kSyncedOffsetAhead,
+                "synced_offset_bytes " + std::to_string(synced_offset) + " at frame offset " +
+                    std::to_string(kFrameSyncedOffsetOffset) + " is past the frame's own offset " +
+                    std::to_string(frame_offset_bytes) +
+                    " (a writer can only have synced bytes before the frame)");
+  }
   FrameView view;
   view.type = static_cast<LogRecordType>(type);
   view.epoch = DecodeFixed64(p + kFrameEpochOffset);
+  view.synced_offset_bytes = synced_offset;
   view.payload = bytes.substr(kFrameHeaderSize, length);
   view.frame_size_bytes = frame_size;
   return view;

@@ -2,11 +2,20 @@
 // Byte-by-byte description with a worked example: docs/log_format.md.
 //
 // File  log-NNNNNN.log = [file header, 32 bytes][frame][frame]...   (no padding, no blocks)
-//   header: magic u64 "CWTLOG01" | format_version u32 | reserved u32 = 0 | file_number u64 |
+//   header: magic u64 "CWTLOG01" | format_version u32 = 2 | reserved u32 = 0 | file_number u64 |
 //           reserved u32 = 0 | header_crc32c u32 over bytes [0, 28)
 //   frame:  length u32 (payload bytes) | type u8 | reserved 3 bytes = 0 | epoch u64 |
-//           payload (length bytes) | crc32c u32 over [length .. end of payload]
+//           synced_offset_bytes u64 | payload (length bytes) | crc32c u32 over [length .. end
+//           of payload]
 // All integers little-endian. A record never spans two files.
+//
+// synced_offset_bytes (format version 2) is how much of ITS OWN file the writer knew to be
+// durable (covered by a successful fdatasync) when it encoded the frame: 0 if nothing yet,
+// never more than the frame's own offset (a frame claiming more does not decode:
+// kSyncedOffsetAhead). A stale, smaller value is always legal. Replay uses it to tell a hole
+// in the unsynced tail (a crash artifact) from bit rot in synced bytes (log_reader.h).
+// Version 1 (16-byte frame headers, no synced_offset_bytes) is refused with Corruption
+// ("log format version 1 is not supported"): no store with version-1 logs was ever deployed.
 //
 // Contract
 // - Encoders assert their inputs (a bad input is a bug of ours); decoders never trust bytes:
@@ -33,7 +42,7 @@ constexpr uint64_t MagicFromAscii(const char (&s)[9]) {
 
 inline constexpr uint64_t kLogFileMagic = MagicFromAscii("CWTLOG01");
 static_assert(kLogFileMagic == 0x3130474F4C545743ull);
-inline constexpr uint32_t kLogFormatVersion = 1;
+inline constexpr uint32_t kLogFormatVersion = 2;
 
 // File header layout (offsets in bytes).
 inline constexpr size_t kLogHeaderMagicOffset = 0;
@@ -51,12 +60,14 @@ inline constexpr size_t kFrameTypeOffset = 4;
 inline constexpr size_t kFrameReservedOffset = 5;
 inline constexpr size_t kFrameReservedBytes = 3;
 inline constexpr size_t kFrameEpochOffset = 8;
-inline constexpr size_t kFrameHeaderSize = 16;  // payload starts here
+inline constexpr size_t kFrameSyncedOffsetOffset = 16;
+inline constexpr size_t kFrameHeaderSize = 24;  // payload starts here
 inline constexpr size_t kFrameTrailerSize = 4;  // crc32c after the payload
 inline constexpr size_t kFrameOverheadBytes = kFrameHeaderSize + kFrameTrailerSize;
 static_assert(kFrameReservedOffset + kFrameReservedBytes == kFrameEpochOffset);
-static_assert(kFrameEpochOffset + 8 == kFrameHeaderSize);
-static_assert(kFrameOverheadBytes == 20);
+static_assert(kFrameEpochOffset + 8 == kFrameSyncedOffsetOffset);
+static_assert(kFrameSyncedOffsetOffset + 8 == kFrameHeaderSize);
+static_assert(kFrameOverheadBytes == 28);
 
 // Largest payload a frame may carry (a limit, not a size every frame has): 64 MiB.
 inline constexpr uint32_t kLogRecordPayloadMax = 64u << 20;
@@ -88,7 +99,8 @@ struct LogPosition {
 
 // The 32 header bytes of log file `file_number` (asserts file_number >= 1).
 std::string EncodeLogFileHeader(uint64_t file_number);
-// Verifies magic, version, reserved bytes, CRC and that the stored number equals
+// Verifies magic, CRC, version (== kLogFormatVersion; version 1 gets the message "log format
+// version 1 is not supported"), reserved bytes and that the stored number equals
 // expected_file_number. bytes may be longer than the header (only the first 32 are read).
 // Corruption names file_name_for_messages, the offset and what was expected.
 Status VerifyLogFileHeader(std::string_view bytes, uint64_t expected_file_number,
@@ -97,7 +109,11 @@ Status VerifyLogFileHeader(std::string_view bytes, uint64_t expected_file_number
 // ---- Frames ----
 
 // Appends one frame to *dst. Asserts type valid and payload.size() <= kLogRecordPayloadMax.
-void EncodeFrame(LogRecordType type, uint64_t epoch, std::string_view payload, std::string* dst);
+// synced_offset_bytes: the writer's synced end in the file the frame goes to (see the top of
+// this file); the caller asserts it is <= the offset the frame will occupy (the encoder does
+// not know that offset).
+void EncodeFrame(LogRecordType type, uint64_t epoch, uint64_t synced_offset_bytes,
+                 std::string_view payload, std::string* dst);
 inline constexpr uint64_t FrameSizeBytes(size_t payload_bytes) {
   return kFrameOverheadBytes + static_cast<uint64_t>(payload_bytes);
 }
@@ -106,6 +122,7 @@ inline constexpr uint64_t FrameSizeBytes(size_t payload_bytes) {
 struct FrameView {
   LogRecordType type = LogRecordType::kCommit;
   uint64_t epoch = 0;
+  uint64_t synced_offset_bytes = 0;  // <= the frame's own offset (checked by DecodeFrame)
   std::string_view payload;
   uint64_t frame_size_bytes = 0;  // kFrameOverheadBytes + payload.size()
 };
@@ -113,21 +130,25 @@ struct FrameView {
 // Why a frame did not decode. Checked in this order, so the first that applies is reported:
 enum class FrameDecodeError : uint8_t {
   kNone = 0,
-  kShortHeader = 1,      // fewer than 16 bytes left
+  kShortHeader = 1,      // fewer than kFrameHeaderSize (24) bytes left
   kLengthOverLimit = 2,  // length > kLogRecordPayloadMax
   kShortFrame = 3,       // header fine but the payload or CRC runs past the bytes given
   kBadCrc = 4,           // stored CRC differs from the CRC of the bytes
-  // The next two are reported only for frames whose CRC verifies, i.e. bytes written exactly
+  // The next three are reported only for frames whose CRC verifies, i.e. bytes written exactly
   // like this (a newer format or a bug), never a torn write; replay treats them as Corruption
   // in every mode.
-  kBadReserved = 5,  // reserved bytes not zero
-  kUnknownType = 6,  // type outside 1..5
+  kBadReserved = 5,        // reserved bytes not zero
+  kUnknownType = 6,        // type outside 1..5
+  kSyncedOffsetAhead = 7,  // synced_offset_bytes > the frame's own offset in its file
 };
 const char* FrameDecodeErrorName(FrameDecodeError error);  // "short header", "bad CRC", ...
 
-// Decodes the frame that starts at bytes[0]; bytes may continue past it (the rest is ignored).
-// On failure returns Corruption (message: the reason and the numbers involved, without a file
-// name: callers add "log-N.log at offset X") and, if error != nullptr, sets *error.
-Result<FrameView> DecodeFrame(std::string_view bytes_at_offset, FrameDecodeError* error = nullptr);
+// Decodes the frame that starts at bytes_at_offset[0], which is offset frame_offset_bytes of
+// its log file (needed to check synced_offset_bytes <= frame_offset_bytes); the bytes may
+// continue past the frame (the rest is ignored). On failure returns Corruption (message: the
+// reason and the numbers involved, without a file name: callers add "log-N.log at offset X")
+// and, if error != nullptr, sets *error.
+Result<FrameView> DecodeFrame(std::string_view bytes_at_offset, uint64_t frame_offset_bytes,
+                              FrameDecodeError* error = nullptr);
 
 }  // namespace cowtree

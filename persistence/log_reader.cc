@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "persistence/assert.h"
 #include "persistence/coding.h"
 #include "persistence/crc32c.h"
 #include "persistence/file_names.h"
@@ -82,13 +83,14 @@ class Replayer {
     while (offset < bytes.size()) {
       const std::string_view rest = bytes.substr(offset);
       FrameDecodeError error;
-      Result<FrameView> frame = DecodeFrame(rest, &error);
+      Result<FrameView> frame = DecodeFrame(rest, offset, &error);
       if (!frame.ok()) {
         return BadRegion(number, last, offset, bytes, error, frame.status(), stop);
       }
       LogRecord record;
       record.type = frame->type;
       record.epoch = frame->epoch;
+      record.synced_offset_bytes = frame->synced_offset_bytes;
       record.payload = frame->payload;
       record.start = LogPosition{number, offset};
       offset += frame->frame_size_bytes;
@@ -104,12 +106,14 @@ class Replayer {
     return Status::OK();
   }
 
-  // The frame at `offset` of file `number` does not verify: torn tail, zero tail or corruption.
+  // The frame at `offset` of file `number` does not verify: torn tail, zero tail, a hole in
+  // the unsynced tail, or corruption (the rules: log_reader.h).
   Status BadRegion(uint64_t number, bool last, uint64_t offset, std::string_view bytes,
                    FrameDecodeError error, const Status& why, bool* stop) {
     const std::string where = At(number, offset);
     const std::string_view region = bytes.substr(offset);
-    if (error == FrameDecodeError::kBadReserved || error == FrameDecodeError::kUnknownType) {
+    if (error == FrameDecodeError::kBadReserved || error == FrameDecodeError::kUnknownType ||
+        error == FrameDecodeError::kSyncedOffsetAhead) {
       return Status::Corruption(where + ": " + why.message() +
                                 " (the frame's CRC verifies: it was written like this)");
     }
@@ -119,22 +123,38 @@ class Replayer {
                                 " bytes to the end of the file (absolute-consistency mode)");
     }
     const bool zero = AllZero(region);
-    const size_t follow = zero ? std::string_view::npos : FindNextValidFrame(bytes, offset + 1);
-    const bool tail = last && follow == std::string_view::npos;
+    const BadRegionScan scan = zero ? BadRegionScan{} : ScanAfterBadRegion(bytes, offset);
     std::string detail = where + ": " + (zero ? std::string("zero tail") : why.message());
-    if (follow != std::string_view::npos) {
-      detail += "; a valid frame follows at offset " + std::to_string(follow);
-    } else if (!last) {
-      detail += "; " + LogFileName(number + 1) + " exists, so this is not the tail of the log";
+    bool corrupt = false;
+    if (!last) {
+      corrupt = true;
+      detail += "; " + LogFileName(number + 1) +
+                " exists, so this is not the tail of the log (rotation fdatasyncs a file before "
+                "creating the next)";
+    } else if (scan.proof_offset != std::string_view::npos) {
+      corrupt = true;
+      detail += "; the valid frame at offset " + std::to_string(scan.proof_offset) +
+                " records synced_offset_bytes " + std::to_string(scan.proof_synced_offset_bytes) +
+                " > " + std::to_string(offset) + ", so offset " + std::to_string(offset) +
+                " was durable before that frame was written";
+    } else if (scan.valid_frames > 0) {
+      detail +=
+          "; " + std::to_string(scan.valid_frames) + " valid frame(s) follow (first at offset " +
+          std::to_string(scan.first_valid_offset) + "), none records synced_offset_bytes > " +
+          std::to_string(offset) + ": a hole in the unsynced tail (writes reordered by a crash)";
     }
-    if (mode_ == WalRecoveryMode::kTolerateCorruptedTailRecords && !tail) {
-      return Status::Corruption(detail + " (bit rot or a lost write, not a torn tail)");
+    if (mode_ == WalRecoveryMode::kTolerateCorruptedTailRecords && corrupt) {
+      return Status::Corruption(detail + " (bit rot, not a torn write)");
     }
     s_.dropped_bytes += region.size();
-    s_.stop_reason = zero && tail ? ReplayStopReason::kZeroTail
-                     : tail       ? ReplayStopReason::kTornTail
-                                  : ReplayStopReason::kCorruptedFrame;
+    s_.frames_dropped_after_hole += scan.valid_frames;
+    s_.stop_reason = corrupt ? ReplayStopReason::kCorruptedFrame
+                     : zero  ? ReplayStopReason::kZeroTail
+                             : ReplayStopReason::kTornTail;
     stop_detail_ = detail + "; dropped " + std::to_string(region.size()) + " bytes";
+    if (scan.valid_frames > 0) {
+      stop_detail_ += " (" + std::to_string(scan.valid_frames) + " valid frame(s) among them)";
+    }
     if (!last) {  // kPointInTimeRecovery: later files are not replayed
       for (uint64_t later = number + 1;; ++later) {
         Result<uint64_t> size = env_->FileSize(JoinPath(dir_, LogFileName(later)));
@@ -208,9 +228,10 @@ Status ReadWholeFile(Env* env, const std::string& path, std::string* out) {
 }
 
 size_t FindNextValidFrame(std::string_view bytes, size_t from) {
-  // Cheap plausibility checks first (reserved bytes zero, known type, length fits), so the CRC
-  // runs only on candidates; random bytes pass them with probability ~2^-27.
-  for (size_t q = from; q + kFrameOverheadBytes <= bytes.size(); ++q) {
+  // Cheap plausibility checks first (reserved bytes zero, known type, length fits, synced
+  // offset not past the candidate), so the CRC runs only on candidates; random bytes pass them
+  // with probability well under 2^-60.
+  for (size_t q = from; q < bytes.size() && bytes.size() - q >= kFrameOverheadBytes; ++q) {
     const char* p = bytes.data() + q;
     if (p[kFrameReservedOffset] != 0 || p[kFrameReservedOffset + 1] != 0 ||
         p[kFrameReservedOffset + 2] != 0) {
@@ -219,9 +240,28 @@ size_t FindNextValidFrame(std::string_view bytes, size_t from) {
     if (!IsValidLogRecordType(static_cast<uint8_t>(p[kFrameTypeOffset]))) continue;
     const uint32_t length = DecodeFixed32(p + kFrameLengthOffset);
     if (length > kLogRecordPayloadMax || FrameSizeBytes(length) > bytes.size() - q) continue;
-    if (DecodeFrame(bytes.substr(q)).ok()) return q;
+    if (DecodeFixed64(p + kFrameSyncedOffsetOffset) > q) continue;
+    if (DecodeFrame(bytes.substr(q), q).ok()) return q;
   }
   return std::string_view::npos;
+}
+
+BadRegionScan ScanAfterBadRegion(std::string_view file_bytes, size_t bad_offset) {
+  BadRegionScan scan;
+  size_t q = FindNextValidFrame(file_bytes, bad_offset + 1);
+  while (q != std::string_view::npos) {
+    Result<FrameView> frame = DecodeFrame(file_bytes.substr(q), q);
+    COWTREE_ASSERT(frame.ok());  // FindNextValidFrame returned it
+    if (scan.valid_frames == 0) scan.first_valid_offset = q;
+    scan.valid_frames += 1;
+    if (frame->synced_offset_bytes > bad_offset && scan.proof_offset == std::string_view::npos) {
+      scan.proof_offset = q;
+      scan.proof_synced_offset_bytes = frame->synced_offset_bytes;
+    }
+    // Jump over the frame: a frame embedded in a verified payload is payload, not a frame.
+    q = FindNextValidFrame(file_bytes, q + frame->frame_size_bytes);
+  }
+  return scan;
 }
 
 Status ReplayLog(Env* env, const std::string& dir, LogPosition start, WalRecoveryMode mode,

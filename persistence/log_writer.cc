@@ -150,10 +150,21 @@ Result<LogPosition> LogWriter::Append(LogRecordType type, uint64_t epoch,
     return Status::InvalidArgument("LogWriter::Append: unknown record type " +
                                    std::to_string(static_cast<unsigned>(type)));
   }
-  // Encode (copy + CRC) outside the mutex; only the append to the buffer is serialized.
+  // The frame records how much of its file is durable (synced_offset_bytes, log_format.h).
+  // Read the synced end first, then encode (copy + CRC) outside the mutex, so only the append
+  // to the buffer is serialized. The synced end only grows within a file, so by the time the
+  // frame lands it may be stale (smaller): that is allowed. A value from ANOTHER file is not: if
+  // a rotation intervened, the frame is re-encoded under the mutex below (rare).
+  uint64_t encoded_for_file = 0;
+  uint64_t synced_offset = 0;
+  {
+    MutexLock lock(&mu_);
+    encoded_for_file = file_number_;
+    synced_offset = SyncedOffsetInLocked(file_number_);
+  }
   std::string frame;
   frame.reserve(FrameSizeBytes(payload.size()));
-  EncodeFrame(type, epoch, payload, &frame);
+  EncodeFrame(type, epoch, synced_offset, payload, &frame);
 
   MutexLock lock(&mu_);
   while (true) {
@@ -167,9 +178,22 @@ Result<LogPosition> LogWriter::Append(LogRecordType type, uint64_t epoch,
     }
     COWTREE_RETURN_IF_ERROR(RotateLocked());
   }
+  if (file_number_ != encoded_for_file) {
+    // Rotated since the synced end was read: re-encode with this file's synced end. The frame
+    // size does not change, so the rotation decision above still holds.
+    synced_offset = SyncedOffsetInLocked(file_number_);
+    frame.clear();
+    EncodeFrame(type, epoch, synced_offset, payload, &frame);
+  }
+  // A frame must never claim bytes at or after its own start are durable.
+  COWTREE_ASSERT(synced_offset <= buffer_offset_ + buffer_.size());
   buffer_.append(frame);
   stats_.records_appended += 1;
   return LogPosition{file_number_, buffer_offset_ + buffer_.size()};
+}
+
+uint64_t LogWriter::SyncedOffsetInLocked(uint64_t file_number) const {
+  return synced_end_.file_number == file_number ? synced_end_.offset_bytes : 0;
 }
 
 Status LogWriter::RotateLocked() {

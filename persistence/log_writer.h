@@ -14,7 +14,14 @@
 //   (InvalidArgument) if that file exists with a valid header (it would be replayed after a
 //   gap). Corruption for a bad header or an end past the file's size.
 // - Append(type, epoch, payload) -> position just past the record. Copies the frame into an
-//   in-process buffer (no I/O except at rotation) and returns. payload.size() must be
+//   in-process buffer (no I/O except at rotation) and returns. The frame's
+//   synced_offset_bytes (log_format.h) is the writer's synced end in the file the frame goes
+//   to, read when the frame is encoded: 0 if that end is in another file, never more than a
+//   successful fdatasync covered, and asserted <= the frame's own offset (a stale, smaller
+//   value is allowed). The synced end is tracked per file: Create and rotation start it at 32
+//   (the header is fdatasync'd), OpenForAppend at the truncated end, and only a successful
+//   fdatasync of that file moves it. Replay relies on this to tell bit rot from a torn tail
+//   (log_reader.h). payload.size() must be
 //   <= kLogRecordPayloadMax (InvalidArgument otherwise). Rotation: if the record would make the
 //   current file larger than file_size_max_bytes and the file holds at least one record, the
 //   current file is flushed and fdatasync'd, then file_number + 1 is created (header,
@@ -92,7 +99,7 @@ class LogWriter {
 
   LogPosition end() const COWTREE_EXCLUDES(mu_);          // appended (maybe only buffered)
   LogPosition written_end() const COWTREE_EXCLUDES(mu_);  // handed to the OS
-  LogPosition synced_end() const COWTREE_EXCLUDES(mu_);   // durable
+  LogPosition synced_end() const COWTREE_EXCLUDES(mu_);   // durable (always in the current file)
   // OK, or the poison (code kPoisoned) once a write or sync failed.
   Status poison() const COWTREE_EXCLUDES(mu_);
   LogWriterStats stats() const COWTREE_EXCLUDES(mu_);
@@ -109,6 +116,9 @@ class LogWriter {
   Status CheckUsable() const COWTREE_REQUIRES(mu_);
   // Waits until no leader is doing I/O outside the mutex.
   void WaitForIo() COWTREE_REQUIRES(mu_);
+  // The synced end's offset if it lies in file `file_number`, else 0 (nothing of that file
+  // is known durable). What Append records as a frame's synced_offset_bytes.
+  uint64_t SyncedOffsetInLocked(uint64_t file_number) const COWTREE_REQUIRES(mu_);
   // Flushes + fdatasyncs the current file and starts the next one. Runs I/O under mu_.
   Status RotateLocked() COWTREE_REQUIRES(mu_);
   // fallocate(KEEP_SIZE) ahead of [offset, offset + length). Called by the I/O owner only.

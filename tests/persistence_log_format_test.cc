@@ -13,39 +13,48 @@
 namespace cowtree {
 namespace {
 
+// Frames in these tests sit at this file offset unless a test says otherwise.
+constexpr uint64_t kAt = 4096;
+
 TEST(LogFormatTest, FrameRoundTrip) {
   std::string bytes;
-  EncodeFrame(LogRecordType::kOtDelta, 0x1122334455667788ull, "hello", &bytes);
+  EncodeFrame(LogRecordType::kOtDelta, 0x1122334455667788ull, /*synced_offset_bytes=*/1234, "hello",
+              &bytes);
   ASSERT_EQ(bytes.size(), FrameSizeBytes(5));
-  // length 5, type 2, reserved 0 0 0, epoch LE
+  ASSERT_EQ(bytes.size(), 33u);
+  // length 5, type 2, reserved 0 0 0, epoch LE, synced_offset LE, payload, crc
   EXPECT_EQ(DecodeFixed32(bytes.data()), 5u);
   EXPECT_EQ(bytes[4], 2);
   EXPECT_EQ(std::string(bytes.data() + 5, 3), std::string(3, '\0'));
   EXPECT_EQ(DecodeFixed64(bytes.data() + 8), 0x1122334455667788ull);
-  EXPECT_EQ(DecodeFixed32(bytes.data() + 21), Crc32c(bytes.data(), 21));
+  EXPECT_EQ(DecodeFixed64(bytes.data() + 16), 1234u);
+  EXPECT_EQ(bytes.substr(24, 5), "hello");
+  EXPECT_EQ(DecodeFixed32(bytes.data() + 29), Crc32c(bytes.data(), 29));
   bytes += "trailing bytes are ignored";
   FrameDecodeError error;
-  Result<FrameView> f = DecodeFrame(bytes, &error);
+  Result<FrameView> f = DecodeFrame(bytes, kAt, &error);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_EQ(error, FrameDecodeError::kNone);
   EXPECT_EQ(f->type, LogRecordType::kOtDelta);
   EXPECT_EQ(f->epoch, 0x1122334455667788ull);
+  EXPECT_EQ(f->synced_offset_bytes, 1234u);
   EXPECT_EQ(f->payload, "hello");
-  EXPECT_EQ(f->frame_size_bytes, 25u);
+  EXPECT_EQ(f->frame_size_bytes, 33u);
 }
 
 TEST(LogFormatTest, EmptyPayloadFrame) {
   std::string bytes;
-  EncodeFrame(LogRecordType::kCheckpointEnd, 7, "", &bytes);
-  Result<FrameView> f = DecodeFrame(bytes);
+  EncodeFrame(LogRecordType::kCheckpointEnd, 7, 0, "", &bytes);
+  Result<FrameView> f = DecodeFrame(bytes, kLogFileHeaderSize);
   ASSERT_TRUE(f.ok());
   EXPECT_EQ(f->payload.size(), 0u);
   EXPECT_EQ(f->frame_size_bytes, kFrameOverheadBytes);
+  EXPECT_EQ(kFrameOverheadBytes, 28u);
 }
 
-FrameDecodeError Classify(std::string_view bytes) {
+FrameDecodeError Classify(std::string_view bytes, uint64_t frame_offset_bytes = kAt) {
   FrameDecodeError error = FrameDecodeError::kNone;
-  Result<FrameView> f = DecodeFrame(bytes, &error);
+  Result<FrameView> f = DecodeFrame(bytes, frame_offset_bytes, &error);
   EXPECT_EQ(f.ok(), error == FrameDecodeError::kNone);
   if (!f.ok()) {
     EXPECT_TRUE(f.status().IsCorruption());
@@ -61,19 +70,21 @@ void Reseal(std::string* frame) {
 
 TEST(LogFormatTest, DecodeFrameOutcomes) {
   std::string good;
-  EncodeFrame(LogRecordType::kCommit, 3, "payload", &good);
+  EncodeFrame(LogRecordType::kCommit, 3, 100, "payload", &good);
   EXPECT_EQ(Classify(""), FrameDecodeError::kShortHeader);
-  EXPECT_EQ(Classify(good.substr(0, 15)), FrameDecodeError::kShortHeader);
-  for (size_t cut = 16; cut < good.size(); ++cut) {
+  EXPECT_EQ(Classify(good.substr(0, 23)), FrameDecodeError::kShortHeader);
+  for (size_t cut = 24; cut < good.size(); ++cut) {
     EXPECT_EQ(Classify(good.substr(0, cut)), FrameDecodeError::kShortFrame) << cut;
   }
   std::string over = good;
   EncodeFixed32(over.data(), kLogRecordPayloadMax + 1);
   EXPECT_EQ(Classify(over), FrameDecodeError::kLengthOverLimit);
   for (size_t i = 0; i < good.size(); ++i) {  // any single bit flip is caught
-    std::string flipped = good;
-    flipped[i] ^= 0x10;
-    EXPECT_NE(Classify(flipped), FrameDecodeError::kNone) << "byte " << i;
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = good;
+      flipped[i] ^= static_cast<char>(1 << bit);
+      EXPECT_NE(Classify(flipped), FrameDecodeError::kNone) << "byte " << i << " bit " << bit;
+    }
   }
   std::string crc_bad = good;
   crc_bad.back() ^= 1;
@@ -93,10 +104,31 @@ TEST(LogFormatTest, DecodeFrameOutcomes) {
   EXPECT_EQ(Classify(std::string(64, '\0')), FrameDecodeError::kBadCrc);  // zeros never verify
 }
 
+// A frame may only claim bytes BEFORE itself are durable: synced_offset_bytes <= its offset.
+TEST(LogFormatTest, SyncedOffsetPastTheFrameIsRejected) {
+  std::string frame;
+  EncodeFrame(LogRecordType::kCommit, 3, 100, "x", &frame);
+  EXPECT_EQ(Classify(frame, 100), FrameDecodeError::kNone);
+  EXPECT_EQ(Classify(frame, 5000), FrameDecodeError::kNone);
+  EXPECT_EQ(Classify(frame, 99), FrameDecodeError::kSyncedOffsetAhead);
+  Result<FrameView> f = DecodeFrame(frame, 99);
+  ASSERT_TRUE(f.status().IsCorruption());
+  EXPECT_NE(f.status().message().find("synced_offset_bytes 100"), std::string::npos)
+      << f.status().message();
+  EXPECT_NE(f.status().message().find("own offset 99"), std::string::npos) << f.status().message();
+  // A damaged synced_offset field is a CRC failure first (not a "bug-written" frame).
+  std::string damaged = frame;
+  damaged[kFrameSyncedOffsetOffset + 2] ^= 1;
+  EXPECT_EQ(Classify(damaged, 100), FrameDecodeError::kBadCrc);
+  Reseal(&damaged);
+  EXPECT_EQ(Classify(damaged, 100), FrameDecodeError::kSyncedOffsetAhead);
+}
+
 TEST(LogFormatTest, FileHeaderRoundTripAndCorruption) {
   const std::string h = EncodeLogFileHeader(42);
   ASSERT_EQ(h.size(), kLogFileHeaderSize);
   EXPECT_EQ(h.substr(0, 8), "CWTLOG01");
+  EXPECT_EQ(DecodeFixed32(h.data() + kLogHeaderVersionOffset), 2u);
   EXPECT_TRUE(VerifyLogFileHeader(h, 42, "log-000042.log").ok());
   Status st = VerifyLogFileHeader(h, 43, "log-000043.log");
   EXPECT_TRUE(st.IsCorruption());
@@ -119,10 +151,62 @@ TEST(LogFormatTest, FileHeaderRoundTripAndCorruption) {
     EXPECT_NE(st.message().find("reserved"), std::string::npos) << st.message();
   }
   std::string version = h;
-  EncodeFixed32(version.data() + kLogHeaderVersionOffset, 2);
+  EncodeFixed32(version.data() + kLogHeaderVersionOffset, 3);
   EncodeFixed32(version.data() + kLogHeaderCrcOffset, Crc32c(version.data(), 28));
   st = VerifyLogFileHeader(version, 42, "f");
-  EXPECT_NE(st.message().find("format_version 2"), std::string::npos) << st.message();
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("format_version 3, expected 2"), std::string::npos) << st.message();
+  // Version 1 (16-byte frame headers) was never deployed: refused with a clear message.
+  EncodeFixed32(version.data() + kLogHeaderVersionOffset, 1);
+  EncodeFixed32(version.data() + kLogHeaderCrcOffset, Crc32c(version.data(), 28));
+  st = VerifyLogFileHeader(version, 42, "log-000042.log");
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("log-000042.log"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("log format version 1 is not supported"), std::string::npos)
+      << st.message();
+}
+
+std::string Hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+// The worked examples of docs/log_format.md, byte for byte.
+TEST(LogFormatTest, DocumentedExampleBytes) {
+  EXPECT_EQ(Hex(EncodeLogFileHeader(1)),
+            "4357544c4f473031"  // magic "CWTLOG01"
+            "02000000"          // format_version 2
+            "00000000"          // reserved
+            "0100000000000000"  // file_number 1
+            "00000000"          // reserved
+            "82ff5c11");        // header_crc32c 0x115cff82
+  std::string frame1, frame2;
+  // In a fresh log-000001.log: the header is synced by Create, so synced_offset_bytes = 32.
+  EncodeFrame(LogRecordType::kCommit, 7, 32, "hello", &frame1);
+  EXPECT_EQ(Hex(frame1),
+            "05000000"          // length 5
+            "01"                // type 1 (commit)
+            "000000"            // reserved
+            "0700000000000000"  // epoch 7
+            "2000000000000000"  // synced_offset_bytes 32
+            "68656c6c6f"        // "hello"
+            "7be350b9");        // crc32c 0xb950e37b
+  // Written at offset 65 after a Sync that covered the first frame.
+  EncodeFrame(LogRecordType::kCommit, 8, 65, "world", &frame2);
+  EXPECT_EQ(Hex(frame2),
+            "05000000"          // length 5
+            "01"                // type 1 (commit)
+            "000000"            // reserved
+            "0800000000000000"  // epoch 8
+            "4100000000000000"  // synced_offset_bytes 65
+            "776f726c64"        // "world"
+            "7d304f63");        // crc32c 0x634f307d
+  // The whole file the writer produces for this sequence: persistence_log_writer_test.cc.
 }
 
 TEST(LogFormatTest, PositionsOrderByFileThenOffset) {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -190,6 +191,20 @@ TEST_F(LogWriterFaultsTest, GroupCommitOnRealEnvWithRotation) {
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_EQ(r.records.size(), 200u);
   EXPECT_GT(r.stats.last_file_number, 1u);
+  // synced_offset_bytes under concurrency and rotation: never past the frame (replay checks
+  // that), and at least what the thread knew: each thread's Sync(p) returned before its next
+  // Append, so a later frame of that thread in the same file records >= p.
+  std::map<uint64_t, LogPosition> last_end_of_thread;
+  for (size_t i = 0; i < r.records.size(); ++i) {
+    const LogRecord& rec = r.records[i];
+    const uint64_t thread = rec.epoch / 1000;
+    auto it = last_end_of_thread.find(thread);
+    if (it != last_end_of_thread.end() && it->second.file_number == rec.start.file_number) {
+      EXPECT_GE(rec.synced_offset_bytes, it->second.offset_bytes) << "record " << i;
+    }
+    EXPECT_LE(rec.synced_offset_bytes, rec.start.offset_bytes);
+    last_end_of_thread[thread] = rec.end;
+  }
 }
 
 TEST_F(LogWriterFaultsTest, FailedSyncPoisonsAndIsNeverRetried) {

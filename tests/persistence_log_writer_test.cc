@@ -1,5 +1,7 @@
-// Tests of LogWriter (persistence/log_writer.h): append/flush/sync positions, reopen at the
-// replay end (the preallocation pitfall), rotation, and Create/OpenForAppend refusals.
+// Tests of LogWriter (persistence/log_writer.h): append/flush/sync positions, the
+// synced_offset_bytes each frame records (per file, across rotation and reopen), the worked
+// example of docs/log_format.md, reopen at the replay end (the preallocation pitfall),
+// rotation, and Create/OpenForAppend refusals.
 // Group commit and poisoning: persistence_log_writer_faults_test.cc.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -53,6 +55,16 @@ class LogWriterTest : public ::testing::Test {
     return r;
   }
 
+  static std::string Hex(std::string_view bytes) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) {
+      out += kDigits[c >> 4];
+      out += kDigits[c & 15];
+    }
+    return out;
+  }
+
   Env* env_ = Env::Default();
   std::string dir_;
 };
@@ -65,8 +77,8 @@ TEST_F(LogWriterTest, AppendSyncReplayRoundTrip) {
   auto p2 = w->Append(LogRecordType::kCatalog, 6, "");
   auto p3 = w->Append(LogRecordType::kOtDelta, 4, std::string(1000, 'x'));
   ASSERT_TRUE(p1.ok() && p2.ok() && p3.ok());
-  EXPECT_EQ(*p1, (LogPosition{1, 32 + 25}));
-  EXPECT_EQ(*p2, (LogPosition{1, 32 + 25 + 20}));
+  EXPECT_EQ(*p1, (LogPosition{1, 32 + 33}));
+  EXPECT_EQ(*p2, (LogPosition{1, 32 + 33 + 28}));
   EXPECT_EQ(w->written_end(), (LogPosition{1, 32}));  // only buffered so far
   ASSERT_TRUE(w->Sync(*p3).ok());
   EXPECT_EQ(w->synced_end(), *p3);
@@ -234,6 +246,90 @@ TEST_F(LogWriterTest, RotationNeverSplitsARecord) {
   ASSERT_TRUE(r.status.ok());
   EXPECT_EQ(r.stats.end, *after);
   EXPECT_LT(r.records.size(), 102u);
+}
+
+// The worked example of docs/log_format.md: the whole file, byte for byte.
+TEST_F(LogWriterTest, DocumentedExampleFile) {
+  auto w = Create();
+  auto p1 = w->Append(LogRecordType::kCommit, 7, "hello");
+  ASSERT_TRUE(p1.ok());
+  EXPECT_EQ(*p1, (LogPosition{1, 65}));
+  ASSERT_TRUE(w->Sync(*p1).ok());
+  auto p2 = w->Append(LogRecordType::kCommit, 8, "world");
+  ASSERT_TRUE(p2.ok());
+  EXPECT_EQ(*p2, (LogPosition{1, 98}));
+  ASSERT_TRUE(w->Close().ok());
+  std::string bytes;
+  ASSERT_TRUE(env_->ReadFileToString(Path(1), &bytes).ok());
+  EXPECT_EQ(Hex(bytes),
+            // The hexdump of docs/log_format.md, 16 bytes a line:
+            "4357544c4f4730310200000000000000"  // 00000000 header: magic, version 2
+            "01000000000000000000000082ff5c11"  // 00000010 file_number 1, header crc
+            "05000000010000000700000000000000"  // 00000020 frame @32: len 5, commit, epoch 7
+            "200000000000000068656c6c6f7be350"  // 00000030 synced 32, "hello", crc...
+            "b9050000000100000008000000000000"  // 00000040 frame @65: len 5, commit, epoch 8
+            "004100000000000000776f726c647d30"  // 00000050 synced 65, "world", crc...
+            "4f63");                            // 00000060
+}
+
+// Each frame records the writer's synced end IN ITS OWN FILE when it was encoded: the header
+// (synced by Create) at first, what Sync covered later, not what Flush only wrote; the new
+// file's header after a rotation, never the previous file's offset; the truncated end after
+// OpenForAppend.
+TEST_F(LogWriterTest, FramesRecordTheSyncedEndOfTheirOwnFile) {
+  LogWriterOptions options;
+  options.file_size_max_bytes = 600;
+  auto w = Create(options);
+  std::vector<LogPosition> ends;
+  std::vector<uint64_t> expected;
+  auto append = [&](uint64_t epoch, size_t bytes) {
+    auto p = w->Append(LogRecordType::kCommit, epoch, std::string(bytes, 'x'));
+    ASSERT_TRUE(p.ok());
+    ends.push_back(*p);
+  };
+  append(0, 10);  // synced end: the header
+  expected.push_back(32);
+  ASSERT_TRUE(w->Flush().ok());
+  append(1, 10);  // flushed, not synced: still 32
+  expected.push_back(32);
+  ASSERT_TRUE(w->Sync(ends[1]).ok());
+  append(2, 10);  // synced through frame 1
+  expected.push_back(ends[1].offset_bytes);
+  append(3, 10);  // Sync(frame 2) not called yet: still the end of frame 1
+  expected.push_back(ends[1].offset_bytes);
+  ASSERT_TRUE(w->Sync(ends[3]).ok());
+  append(4, 450);  // rotates: file 2, whose header is synced; file 1's offset must not leak
+  expected.push_back(32);
+  ASSERT_EQ(ends[4].file_number, 2u);
+  append(5, 10);
+  expected.push_back(32);
+  ASSERT_TRUE(w->Sync(ends[5]).ok());
+  append(6, 10);
+  expected.push_back(ends[5].offset_bytes);
+  ASSERT_EQ(ends[6].file_number, 2u);
+  ASSERT_TRUE(w->Flush().ok());
+  w.reset();  // a crash after the flush: frame 6 is there (page cache) but was never synced
+
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_EQ(r.records.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(r.records[i].synced_offset_bytes, expected[i]) << "frame " << i;
+    EXPECT_LE(r.records[i].synced_offset_bytes, r.records[i].start.offset_bytes);
+  }
+  // Reopen in the middle of file 2 (as if replay had stopped after frame 5): the first frame
+  // appended records the truncated end, which OpenForAppend made durable.
+  auto w2 = LogWriter::OpenForAppend(env_, dir_, ends[5], options);
+  ASSERT_TRUE(w2.ok()) << w2.status().ToString();
+  EXPECT_EQ(FileSize(2), ends[5].offset_bytes);
+  EXPECT_EQ((*w2)->synced_end(), ends[5]);
+  ASSERT_TRUE((*w2)->Append(LogRecordType::kCommit, 7, "x").ok());
+  ASSERT_TRUE((*w2)->Close().ok());
+  r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_EQ(r.records.size(), 7u);
+  EXPECT_EQ(r.records[6].epoch, 7u);
+  EXPECT_EQ(r.records[6].synced_offset_bytes, ends[5].offset_bytes);
 }
 
 TEST_F(LogWriterTest, ArgumentErrors) {
