@@ -7,6 +7,8 @@
 #include "recovery/open.h"
 #include "tools/bench_command.h"
 #include "tools/demo.h"
+#include "tools/dump_command.h"
+#include "tools/fsck_command.h"
 #include "tools/ingest.h"
 #include "tools/query.h"
 
@@ -158,6 +160,11 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Range(1u, 1000u));
   bench_cmd->add_option("--queries", bench.queries, "percentile queries to time");
 
+  FsckCommandArgs fsck_args;
+  CLI::App* fsck_cmd = AddFsckCommand(&app, &fsck_args);
+  DumpCommandArgs dump_args;
+  CLI::App* dump_cmd = AddDumpCommand(&app, &dump_args);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -177,6 +184,8 @@ int RunCli(int argc, char** argv) {
               << static_cast<double>(stats->elapsed_us) / 1e6 << " s" << std::endl;
     return 0;
   }
+  if (*fsck_cmd) return RunFsckCommand(fsck_args, std::cout, std::cerr);
+  if (*dump_cmd) return RunDumpCommand(dump_args, std::cout, std::cerr);
   if (*query_cmd) return RunQuery(q_db, q_percentiles, q_group, q_disc, q_desc, q_format);
   if (*checkpoint_cmd) return RunCheckpoint(c_db);
   if (*stat_cmd) return RunStat(s_db);
