@@ -227,6 +227,14 @@ Status LogWriter::RotateLocked() {
   return Status::OK();
 }
 
+Status LogWriter::Rotate() {
+  MutexLock lock(&mu_);
+  COWTREE_RETURN_IF_ERROR(CheckUsable());
+  WaitForIo();
+  COWTREE_RETURN_IF_ERROR(CheckUsable());
+  return RotateLocked();
+}
+
 Status LogWriter::Flush() {
   std::string data;
   uint64_t offset = 0;

@@ -96,6 +96,10 @@ class LogWriter {
   Status Flush() COWTREE_EXCLUDES(mu_);
   Status Sync(LogPosition upto) COWTREE_EXCLUDES(mu_);
   Status Close() COWTREE_EXCLUDES(mu_);
+  // Flushes and fdatasyncs the current file and starts the next one now (the checkpoint calls
+  // it at its freeze point so that the file holding the redo it covers can be deleted once the
+  // superblock lands). Failures poison the writer, like every write or sync failure.
+  Status Rotate() COWTREE_EXCLUDES(mu_);
 
   LogPosition end() const COWTREE_EXCLUDES(mu_);          // appended (maybe only buffered)
   LogPosition written_end() const COWTREE_EXCLUDES(mu_);  // handed to the OS

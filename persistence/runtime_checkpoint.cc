@@ -23,6 +23,7 @@ namespace {
 
 constexpr size_t kOtDeltaOpsPerRecord = 65536;
 constexpr uint64_t kOtCheckpointMinOps = 1024;
+constexpr uint64_t kRotateAtCheckpointBytes = 4ull << 20;
 
 }  // namespace
 
@@ -70,6 +71,14 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
       return Status::OK();  // nothing committed since the last published checkpoint
     }
     redo_position = log_->end();
+    // Start a new log file at the freeze point once the current one is big enough, so that
+    // the file holding the redo this checkpoint covers can be deleted after the superblock
+    // (smaller store, and reopen scans nothing it does not need).
+    if (redo_position.offset_bytes >=
+        std::min<uint64_t>(kRotateAtCheckpointBytes, options_.log_file_size_max_bytes / 4)) {
+      COWTREE_RETURN_IF_ERROR(log_->Rotate());
+      redo_position = log_->end();
+    }
     log_bytes_at_freeze = log_bytes_since_checkpoint_.load();
     std::shared_lock<std::shared_mutex> g(catalog_mu_);
     for (const auto& [id, slot] : trees_) {

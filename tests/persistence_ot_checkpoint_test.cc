@@ -46,7 +46,9 @@ OtEntry EntryFor(uint64_t k) {
   e.address = {cls, k * cls, cls / 2 + 1};
   e.kind = static_cast<ObjectKind>(1 + k % 5);
   e.birth_epoch = k;
-  e.retire_epoch = k % 3 == 0 ? k + 2 : kNotRetired;
+  // Retired after every checkpoint epoch these tests write (< 1e6), so all entries are part of
+  // the checkpointed state; RetiredEntriesAreLeftOut covers retirements at or before it.
+  e.retire_epoch = k % 3 == 0 ? k + 1000000 : kNotRetired;
   e.payload_crc32c = static_cast<uint32_t>(k * 2654435761u);
   return e;
 }
@@ -86,6 +88,31 @@ TEST_F(OtCheckpointTest, RoundTrip) {
       EXPECT_EQ(*got, e);
     });
   }
+}
+
+// An entry retired at or before the checkpoint's epoch is not part of that state: recovery
+// must see its handle and slot as free (else a later reuse of the handle would conflict).
+TEST_F(OtCheckpointTest, RetiredEntriesAreLeftOut) {
+  ObjectTable table;
+  std::vector<NodeID> ids;
+  for (uint64_t k = 0; k < 6; ++k) {
+    ids.push_back(*table.AllocateId());
+    OtEntry e = EntryFor(k);
+    e.retire_epoch = k < 3 ? 50 + k : kNotRetired;  // retired at 50, 51, 52
+    table.Set(ids.back(), e);
+  }
+  ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, 3, 51, table).ok());
+  Result<OtCheckpointContents> c = ReadOtCheckpoint(Env::Default(), dir_, 3);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->entry_count(), 4u);  // 50 and 51 are gone; 52 (after the epoch) stays
+  ObjectTable loaded;
+  ASSERT_TRUE(c->LoadInto(loaded).ok());
+  loaded.FinishLoad();
+  EXPECT_FALSE(loaded.Get(ids[0]).ok());
+  EXPECT_FALSE(loaded.Get(ids[1]).ok());
+  ASSERT_TRUE(loaded.Get(ids[2]).ok());
+  EXPECT_EQ(loaded.Get(ids[2])->retire_epoch, 52u);
+  EXPECT_TRUE(loaded.Get(ids[5]).ok());
 }
 
 TEST_F(OtCheckpointTest, OverwritesALeftoverFileOfTheSameId) {
