@@ -12,3 +12,13 @@ set_tests_properties(soak_long PROPERTIES
                      LABELS long
                      TIMEOUT 7200)
 # ---- END soak ----
+
+# ---- CLI SIGKILL crash test, long variant (owner: tests/tools_crash_test.cc) ----
+# 2000 kill cycles of `cowtree ingest --durability strict` on one store (CI runs 24).
+if(TARGET tools_crash_test)
+  add_test(NAME crash_kill_long COMMAND tools_crash_test)
+  set_tests_properties(crash_kill_long PROPERTIES
+    ENVIRONMENT "COWTREE_CRASH_CYCLES=2000"
+    LABELS long
+    TIMEOUT 7200)
+endif()
