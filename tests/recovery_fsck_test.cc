@@ -170,7 +170,9 @@ BuiltStore Build(Env* env, const std::string& dir, uint64_t seed = 7) {
   rt->reset();
   auto reopened = OpenAndAnswer(env, dir);
   EXPECT_TRUE(reopened.ok()) << reopened.status().ToString();
-  if (reopened.ok()) EXPECT_EQ(*reopened, out.answers);
+  if (reopened.ok()) {
+    EXPECT_EQ(*reopened, out.answers);
+  }
   return out;
 }
 
@@ -553,7 +555,9 @@ TEST_P(FsckTest, ObjectBodyFlipOfEveryKind) {
       EXPECT_TRUE(OpenAndAnswer(env_, dir_).status().IsCorruption());
     } else {
       auto answers = OpenAndAnswer(env_, dir_);  // lazily loaded: correct or Corruption
-      if (answers.ok()) EXPECT_EQ(*answers, built_.answers);
+      if (answers.ok()) {
+        EXPECT_EQ(*answers, built_.answers);
+      }
     }
     FlipBitVia(env_, Path(file), at, 6);
     EXPECT_TRUE(RunFsck(env_, dir_).findings.empty());
@@ -783,7 +787,9 @@ TEST(FsckShapes, RotatedLogs) {
   std::mt19937_64 rng(11);
   for (int round = 0; round < 6; ++round) {
     for (int i = 0; i < 40; ++i) RandomOps(rt->get(), &rng, {"p", "q"}, 60);
-    if (round % 2 == 1) ASSERT_TRUE((*rt)->Checkpoint().ok());
+    if (round % 2 == 1) {
+      ASSERT_TRUE((*rt)->Checkpoint().ok());
+    }
   }
   for (int i = 0; i < 120; ++i) RandomOps(rt->get(), &rng, {"p", "q"}, 60);  // redo: 2+ files
   const std::string expected = Answers(rt->get()).value();
