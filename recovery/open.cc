@@ -42,8 +42,20 @@ ObjectStoreOptions StoreOptions(const RuntimeOptions& o) {
   return s;
 }
 
+// The directory holding `dir` ("." for a bare name); "" for the root.
+std::string ParentDir(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const size_t slash = dir.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return dir.size() > 1 ? "/" : "";
+  return dir.substr(0, slash);
+}
+
 // Creates the files of an empty store: log 1, manifest 1, superblock generation 1 (last: the
-// superblock is what makes the directory a store).
+// superblock is what makes the directory a store). Finally fsyncs the PARENT directory too: the
+// store directory's own entry is durable only then (we may have just created it, or the caller
+// did without syncing), and without it a power loss after acknowledged strict commits could
+// lose the whole store.
 Status CreateStore(Env* env, const std::string& dir, const RuntimeOptions& options) {
   COWTREE_ASSIGN_OR_RETURN(auto log, LogWriter::Create(env, dir, 1, WriterOptions(options)));
   COWTREE_RETURN_IF_ERROR(log->Close());
@@ -59,8 +71,20 @@ Status CreateStore(Env* env, const std::string& dir, const RuntimeOptions& optio
   sb.log_replay_file_number = 1;
   sb.log_replay_offset_bytes = kLogFileHeaderSize;
   sb.catalog_root = 0;
-  COWTREE_RETURN_IF_ERROR(WriteSuperblock(env, dir, sb));
-  return env->SyncDir(dir);
+  // The SUPERBLOCK appears atomically: written in full under a temporary name, fdatasync'd,
+  // then renamed. Writing it in place (WriteSuperblock) would let a crash leave a SUPERBLOCK
+  // whose copies never verify (created but not yet written, or torn), i.e. a store that can
+  // never be opened again although nothing was ever committed to it. Layout as WriteSuperblock:
+  // generation G in copy G % 2, the other copy zero.
+  std::string image(kSuperblockCopySize * kSuperblockCopies, '\0');
+  image.replace((sb.generation % kSuperblockCopies) * kSuperblockCopySize, kSuperblockCopySize,
+                EncodeSuperblock(sb));
+  const std::string tmp = JoinPath(dir, TempFileName(kSuperblockFileName));
+  COWTREE_RETURN_IF_ERROR(env->WriteStringToFileSync(tmp, image));
+  COWTREE_RETURN_IF_ERROR(env->RenameFile(tmp, JoinPath(dir, kSuperblockFileName)));
+  COWTREE_RETURN_IF_ERROR(env->SyncDir(dir));
+  const std::string parent = ParentDir(dir);
+  return parent.empty() ? Status::OK() : env->SyncDir(parent);
 }
 
 struct PendingCommit {
@@ -94,10 +118,11 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   }
   const bool has_superblock =
       std::find(names.begin(), names.end(), std::string(kSuperblockFileName)) != names.end();
-  // The only files CreateStore makes before the SUPERBLOCK (which it writes last): a crash
-  // during creation leaves a subset of them, and creation simply starts over.
+  // The only files CreateStore makes before the SUPERBLOCK (which it renames into place last): a
+  // crash during creation leaves a subset of them, and creation simply starts over.
   const std::vector<std::string> creation_files = {
-      kLockFileName, LogFileName(1), ManifestFileName(1), TempFileName(ManifestFileName(1))};
+      kLockFileName, LogFileName(1), ManifestFileName(1), TempFileName(ManifestFileName(1)),
+      TempFileName(kSuperblockFileName)};
   const bool interrupted_creation = std::all_of(names.begin(), names.end(), [&](const auto& n) {
     return std::find(creation_files.begin(), creation_files.end(), n) != creation_files.end();
   });
