@@ -22,3 +22,27 @@ if(TARGET tools_crash_test)
     LABELS long
     TIMEOUT 7200)
 endif()
+
+# ---- BEGIN crash sweeps (tests/recovery_crash_sweep_test.cc, tests/recovery_io_error_test.cc) ----
+# COWTREE_SWEEP_SCALE=long: 8 seeds per k for the seed-dependent crash models (instead of 2-3)
+# and a second workload history (seed 2, scale 2) for both the crash-point sweep and the
+# I/O-error loops. One ctest per crash model so that `ctest -L long -j N` runs them in parallel.
+# Replay a failure with the COWTREE_SWEEP_REPLAY / COWTREE_IOERR_REPLAY line it prints.
+foreach(model KeepAll DropUnsynced KeepRandomSubset TornLastWriteGarbage TornLastWriteZeros
+              TornLastWrite)
+  add_test(NAME crash_sweep_long_${model} COMMAND recovery_crash_sweep_test
+           --gtest_filter=RecoveryCrashSweep.${model})
+  set_tests_properties(crash_sweep_long_${model} PROPERTIES
+                       ENVIRONMENT COWTREE_SWEEP_SCALE=long
+                       LABELS long
+                       TIMEOUT 7200)
+endforeach()
+foreach(loop FailEachOpOnce FailEachOpPersistently FailEachOpOnceWithNoSpace)
+  add_test(NAME io_error_long_${loop} COMMAND recovery_io_error_test
+           --gtest_filter=RecoveryIoError.${loop})
+  set_tests_properties(io_error_long_${loop} PROPERTIES
+                       ENVIRONMENT COWTREE_SWEEP_SCALE=long
+                       LABELS long
+                       TIMEOUT 7200)
+endforeach()
+# ---- END crash sweeps ----
