@@ -4,6 +4,7 @@
 #include "persistence/catalog_format.h"
 #include "persistence/coding.h"
 #include "persistence/crc32c.h"
+#include "testutil/test_files.h"
 
 namespace cowtree {
 namespace {
@@ -92,15 +93,7 @@ TEST(CatalogFormat, SemanticErrorsBehindAValidCrc) {
 namespace cowtree {
 namespace {
 
-std::string Hex(const std::string& bytes) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
-}
+using testutil::Hex;
 
 // The worked examples of docs/catalog.md.
 TEST(CatalogFormat, DocumentedExampleBytes) {

@@ -3,6 +3,7 @@
 
 #include "persistence/coding.h"
 #include "persistence/commit_record.h"
+#include "testutil/test_files.h"
 
 namespace cowtree {
 namespace {
@@ -77,15 +78,7 @@ TEST(CommitRecord, HugeCountsAreRejectedBeforeAllocating) {
 namespace cowtree {
 namespace {
 
-std::string Hex(const std::string& bytes) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
-}
+using testutil::Hex;
 
 // The worked example of docs/commit_record.md.
 TEST(CommitRecord, DocumentedExampleBytes) {

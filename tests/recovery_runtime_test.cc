@@ -10,6 +10,7 @@
 
 #include "persistence/file_names.h"
 #include "recovery/open.h"
+#include "testutil/test_files.h"
 #include "tree/key_codec.h"
 #include "tree/os_tree.h"
 #include "tree/os_tree_type.h"
@@ -19,18 +20,7 @@ namespace {
 
 using Model = std::map<std::string, std::map<int64_t, int64_t>>;  // tree -> key -> weight
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/cowtree-test-XXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testutil::TempDir;
 
 RuntimeOptions SmallShape(uint32_t leaf = 8, uint32_t fanout = 4) {
   RuntimeOptions o;

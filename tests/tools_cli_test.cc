@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "testutil/test_files.h"
+
 namespace {
 
 struct RunResult {
@@ -17,25 +19,9 @@ struct RunResult {
   std::string err;
 };
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/cowtree-cli-XXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
+using cowtree::testutil::TempDir;
 
- private:
-  std::string path_;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+std::string Slurp(const std::string& path) { return cowtree::testutil::ReadFileOrEmpty(path); }
 
 RunResult RunCowtree(const std::string& args, const TempDir& tmp) {
   const std::string out = tmp.path() + "/stdout", err = tmp.path() + "/stderr";
@@ -58,14 +44,16 @@ TEST(Cli, IngestQueryCsvAndJson) {
   const std::string csv = tmp.path() + "/in.csv";
   WriteFile(csv, "g,v,w\na,10,1\na,20,1\na,30,1\na,40,1\nb,5,2\nc,7,-1\n");
   const std::string db = tmp.path() + "/db";
-  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v --weight w --log-commits " + csv, tmp);
+  RunResult r =
+      RunCowtree("ingest --db " + db + " --group g --value v --weight w --log-commits " + csv, tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "committed 1 6\n");
   r = RunCowtree("query --db " + db + " --percentile 0.5,0.75 --format csv", tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // c has only negative weight: N = 0, omitted.
   EXPECT_EQ(r.out, "group,n,0.5,0.75\na,4,25,32.5\nb,2,5,5\n");
-  r = RunCowtree("query --db " + db + " --percentile 0.75 --disc --desc --format csv --group a", tmp);
+  r = RunCowtree("query --db " + db + " --percentile 0.75 --disc --desc --format csv --group a",
+                 tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "group,n,0.75\na,4,20\n");  // PostgreSQL: percentile_disc(0.75) DESC = 20
   r = RunCowtree("query --db " + db + " --percentile 0.5 --format json --group b", tmp);
@@ -102,7 +90,8 @@ TEST(Cli, BadInputIsReportedAndChangesNothingCommitted) {
   const std::string good = tmp.path() + "/good.csv";
   WriteFile(good, "g,v\na,1\na,2\nb,3\n");
   ASSERT_EQ(RunCowtree("ingest --db " + db + " --group g --value v " + good, tmp).exit_code, 0);
-  const std::string before = RunCowtree("query --db " + db + " --percentile 0,0.5,1 --format csv", tmp).out;
+  const std::string before =
+      RunCowtree("query --db " + db + " --percentile 0,0.5,1 --format csv", tmp).out;
   ASSERT_FALSE(before.empty());
 
   struct Case {
@@ -110,9 +99,12 @@ TEST(Cli, BadInputIsReportedAndChangesNothingCommitted) {
   };
   const std::vector<Case> cases = {
       {"missing.csv", "g,x\na,1\n", "--group g --value v", "no column 'v'"},
-      {"nonnum.csv", "g,v\na,5\na,abc\n", "--group g --value v", "nonnum.csv:3: column 'v' (field 2)"},
-      {"ragged.csv", "g,v\na,5\na,6,7\n", "--group g --value v", "ragged.csv:3: expected 2 fields, found 3"},
-      {"weight.csv", "g,v,w\na,5,x\n", "--group g --value v --weight w", "weight.csv:2: column 'w' (field 3)"},
+      {"nonnum.csv", "g,v\na,5\na,abc\n", "--group g --value v",
+       "nonnum.csv:3: column 'v' (field 2)"},
+      {"ragged.csv", "g,v\na,5\na,6,7\n", "--group g --value v",
+       "ragged.csv:3: expected 2 fields, found 3"},
+      {"weight.csv", "g,v,w\na,5,x\n", "--group g --value v --weight w",
+       "weight.csv:2: column 'w' (field 3)"},
   };
   for (const Case& c : cases) {
     const std::string path = tmp.path() + "/" + c.name;
@@ -122,12 +114,14 @@ TEST(Cli, BadInputIsReportedAndChangesNothingCommitted) {
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.name << ": " << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
   }
-  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v " + tmp.path() + "/nope.csv", tmp);
+  RunResult r =
+      RunCowtree("ingest --db " + db + " --group g --value v " + tmp.path() + "/nope.csv", tmp);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("nope.csv"), std::string::npos) << r.err;
   // Rows before a bad one were committed in their own batches (--batch-rows 1): nonnum.csv
   // and ragged.csv each committed a,5 before failing, so a = {1, 2, 5, 5}.
-  const std::string after = RunCowtree("query --db " + db + " --percentile 0,0.5,1 --format csv", tmp).out;
+  const std::string after =
+      RunCowtree("query --db " + db + " --percentile 0,0.5,1 --format csv", tmp).out;
   EXPECT_EQ(after, "group,n,0,0.5,1\na,4,1,3.5,5\nb,1,3,3,3\n") << "before:\n" << before;
 
   // A directory that is not a store is refused and left alone.
@@ -146,8 +140,8 @@ TEST(Cli, SharedContractCheckAgainstPostgresDefinitions) {
   const std::string script = std::string(COWTREE_SOURCE_DIR) + "/../shared/checks/cli-contract.sh";
   ASSERT_TRUE(std::filesystem::exists(script)) << script << " (../shared must sit beside the repo)";
   TempDir tmp;
-  const std::string cmd = "bash " + script + " " + COWTREE_BINARY + " 100000 >" + tmp.path() +
-                          "/out 2>&1";
+  const std::string cmd =
+      "bash " + script + " " + COWTREE_BINARY + " 100000 >" + tmp.path() + "/out 2>&1";
   const int status = std::system(cmd.c_str());
   const std::string out = Slurp(tmp.path() + "/out");
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
