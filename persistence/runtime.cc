@@ -129,13 +129,13 @@ void Runtime::Start() {
 }
 
 Status Runtime::poison_status() const {
-  std::lock_guard<std::mutex> g(poison_mu_);
+  MutexLock g(&poison_mu_);
   return poison_;
 }
 
 void Runtime::Poison(const Status& status) {
   COWTREE_ASSERT(!status.ok());
-  std::lock_guard<std::mutex> g(poison_mu_);
+  MutexLock g(&poison_mu_);
   if (poison_.ok()) {
     poison_ =
         status.IsPoisoned()
@@ -285,7 +285,7 @@ Status Runtime::Commit(const WriteBatch& batch, uint64_t* epoch_out) {
   LogPosition end;
   uint64_t epoch = 0;
   {
-    std::lock_guard<std::mutex> w(write_mu_);
+    MutexLock w(&write_mu_);
     COWTREE_RETURN_IF_ERROR(CheckWritable());
     epoch = applied_epoch_ + 1;
     PreparedCommit prepared;
@@ -337,7 +337,7 @@ Status Runtime::Commit(const WriteBatch& batch, uint64_t* epoch_out) {
 
 Status Runtime::ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end) {
   COWTREE_ASSIGN_OR_RETURN(CommitRecordView record, DecodeCommitRecord(payload));
-  std::lock_guard<std::mutex> w(write_mu_);
+  MutexLock w(&write_mu_);
   if (epoch <= applied_epoch_) {
     return Status::Corruption("log: commit epoch " + std::to_string(epoch) +
                               " not above the previous epoch " + std::to_string(applied_epoch_));

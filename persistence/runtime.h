@@ -39,6 +39,7 @@
 #include "persistence/object_store.h"
 #include "persistence/runtime_options.h"
 #include "persistence/superblock.h"
+#include "persistence/thread_annotations.h"
 #include "persistence/write_batch.h"
 
 namespace cowtree {
@@ -153,7 +154,7 @@ class Runtime final : public TreeEnvironment {
   Result<TreeInfo> FindTree(std::string_view name, const Snapshot& snapshot) const;
   // All trees visible at `snapshot`, sorted by name.
   std::vector<TreeInfo> ListTrees(const Snapshot& snapshot) const;
-  Status Checkpoint();
+  Status Checkpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   // Drops cached leaf data that is clean; returns bytes released.
   uint64_t EvictClean();
   // Flushes and fdatasyncs the log now (any mode).
@@ -185,12 +186,14 @@ class Runtime final : public TreeEnvironment {
 
   Status CheckWritable() const;
   void Poison(const Status& status);
-  Status ApplyCommit(const CommitRecordView& record, uint64_t epoch, PreparedCommit* prepared);
+  Status ApplyCommit(const CommitRecordView& record, uint64_t epoch, PreparedCommit* prepared)
+      COWTREE_REQUIRES(write_mu_);
   void PublishCommit(PreparedCommit* prepared, uint64_t epoch);
   void UndoCommit(PreparedCommit* prepared);
   void AdvanceVisible(uint64_t epoch);
   // Sets *recoverable when the failure left nothing behind that needs a reopen.
-  Status CheckpointLocked(bool* recoverable);
+  Status CheckpointLocked(bool* recoverable) COWTREE_REQUIRES(checkpoint_mu_)
+      COWTREE_EXCLUDES(write_mu_);
   struct CatalogWrite {
     NodeID root_id;
     CatalogRoot root;
@@ -198,14 +201,18 @@ class Runtime final : public TreeEnvironment {
   };
   // Writes the catalog of a checkpoint (published into catalog_* only after the superblock).
   Status WriteCatalog(uint64_t checkpoint_epoch, const std::vector<CatalogEntry>& entries,
-                      std::vector<NodeID>* retired, CatalogWrite* out);
+                      std::vector<NodeID>* retired, CatalogWrite* out)
+      COWTREE_REQUIRES(checkpoint_mu_);
   // Undoes the in-memory effects of a checkpoint that failed before its superblock with a
   // recoverable error (NoSpace): retirements, objects written. Returns `cause`.
   Status AbortCheckpoint(const Status& cause, const std::vector<NodeID>& retired,
-                         const std::vector<OtDeltaOp>& taken, bool deltas_logged);
+                         const std::vector<OtDeltaOp>& taken, bool deltas_logged)
+      COWTREE_REQUIRES(checkpoint_mu_);
   Status WriteManifestIfChanged(uint64_t replay_file_number, uint64_t ot_checkpoint_id,
-                                uint64_t ot_checkpoint_epoch);
-  void DeleteObsoleteFiles(uint64_t replay_file_number);
+                                uint64_t ot_checkpoint_epoch) COWTREE_REQUIRES(checkpoint_mu_)
+      COWTREE_EXCLUDES(write_mu_);
+  void DeleteObsoleteFiles(uint64_t replay_file_number) COWTREE_REQUIRES(checkpoint_mu_)
+      COWTREE_EXCLUDES(write_mu_);
   void ForgetDroppedTrees();
   void CoordinatorLoop();
   std::shared_ptr<TreeSlot> FindSlot(std::string_view name, uint64_t epoch) const;
@@ -219,33 +226,35 @@ class Runtime final : public TreeEnvironment {
   std::map<uint8_t, std::unique_ptr<TreeType>> types_;
   std::shared_ptr<EpochRegistry> pins_ = std::make_shared<EpochRegistry>();
 
-  std::mutex write_mu_;         // one commit applies at a time; the checkpoint freeze takes it too
-  uint64_t applied_epoch_ = 0;  // guarded by write_mu_
+  Mutex write_mu_;  // one commit applies at a time; the checkpoint freeze takes it too
+  uint64_t applied_epoch_ COWTREE_GUARDED_BY(write_mu_) = 0;
   std::atomic<uint64_t> visible_epoch_{0};
   std::atomic<TreeId> next_tree_id_{1};
   std::atomic<uint64_t> log_bytes_since_checkpoint_{0};
   std::atomic<uint64_t> commits_{0};
-  std::map<uint64_t, std::pair<uint64_t, uint64_t>> log_file_epochs_;  // guarded by write_mu_
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> log_file_epochs_
+      COWTREE_GUARDED_BY(write_mu_);  // log file number -> first, last commit epoch
 
   mutable std::shared_mutex catalog_mu_;  // guards trees_ and names_
   std::map<TreeId, std::shared_ptr<TreeSlot>> trees_;
   std::unordered_map<std::string, std::vector<TreeId>> names_;
 
-  mutable std::mutex poison_mu_;
-  Status poison_;
+  mutable Mutex poison_mu_;
+  Status poison_ COWTREE_GUARDED_BY(poison_mu_);
   std::atomic<bool> poisoned_{false};
 
-  // Checkpoint state, guarded by checkpoint_mu_.
-  std::mutex checkpoint_mu_;
-  SuperblockData superblock_;
-  Manifest manifest_;
-  CatalogRoot catalog_root_;
-  NodeID catalog_root_id_;
-  std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> catalog_chunks_;
-  uint64_t ot_checkpoint_epoch_ = 0;
-  std::optional<LogPosition> ot_delta_start_;
-  uint64_t ot_delta_ops_since_checkpoint_ = 0;
-  bool force_ot_checkpoint_ = false;
+  // Checkpoint state: one checkpoint at a time.
+  Mutex checkpoint_mu_;
+  SuperblockData superblock_ COWTREE_GUARDED_BY(checkpoint_mu_);
+  Manifest manifest_ COWTREE_GUARDED_BY(checkpoint_mu_);
+  CatalogRoot catalog_root_ COWTREE_GUARDED_BY(checkpoint_mu_);
+  NodeID catalog_root_id_ COWTREE_GUARDED_BY(checkpoint_mu_);
+  std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> catalog_chunks_
+      COWTREE_GUARDED_BY(checkpoint_mu_);
+  uint64_t ot_checkpoint_epoch_ COWTREE_GUARDED_BY(checkpoint_mu_) = 0;
+  std::optional<LogPosition> ot_delta_start_ COWTREE_GUARDED_BY(checkpoint_mu_);
+  uint64_t ot_delta_ops_since_checkpoint_ COWTREE_GUARDED_BY(checkpoint_mu_) = 0;
+  bool force_ot_checkpoint_ COWTREE_GUARDED_BY(checkpoint_mu_) = false;
   std::atomic<uint64_t> checkpoints_written_{0};
   std::atomic<uint64_t> published_checkpoint_epoch_{0};  // mirrors superblock_ for readers
   std::atomic<uint64_t> published_generation_{0};

@@ -28,7 +28,7 @@ constexpr uint64_t kRotateAtCheckpointBytes = 4ull << 20;
 }  // namespace
 
 Status Runtime::Checkpoint() {
-  std::lock_guard<std::mutex> ck(checkpoint_mu_);
+  MutexLock ck(&checkpoint_mu_);
   if (closed_) return Status::InvalidArgument("runtime is closed");
   if (poisoned_.load(std::memory_order_acquire)) return poison_status();
   bool recoverable = false;
@@ -65,7 +65,7 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
   uint64_t log_bytes_at_freeze = 0;
   // ---- 1. Freeze epoch C. ----
   {
-    std::lock_guard<std::mutex> w(write_mu_);
+    MutexLock w(&write_mu_);
     checkpoint_epoch = applied_epoch_;
     if (checkpoint_epoch == superblock_.checkpoint_epoch) {
       return Status::OK();  // nothing committed since the last published checkpoint
@@ -95,7 +95,7 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
   std::vector<NodeID> retired;
   std::vector<OtDeltaOp> taken;
   bool retired_marked = false, deltas_logged = false;
-  auto fail = [&](const Status& st) -> Status {
+  auto fail = [&](const Status& st) COWTREE_REQUIRES(checkpoint_mu_) -> Status {
     if (!st.IsNoSpace()) return st;
     *recoverable = true;
     return AbortCheckpoint(st, retired_marked ? retired : std::vector<NodeID>(), taken,
@@ -280,7 +280,7 @@ Status Runtime::WriteManifestIfChanged(uint64_t replay_file_number, uint64_t ot_
                                                     ot_checkpoint_id, ot_checkpoint_epoch});
   }
   {
-    std::lock_guard<std::mutex> w(write_mu_);  // commits update log_file_epochs_
+    MutexLock w(&write_mu_);  // commits update log_file_epochs_
     const uint64_t last_file = log_->end().file_number;
     for (uint64_t n = replay_file_number; n <= last_file; ++n) {
       auto it = log_file_epochs_.find(n);
@@ -360,7 +360,7 @@ void Runtime::DeleteObsoleteFiles(uint64_t replay_file_number) {
   }
   if (deleted) {
     (void)env_->SyncDir(dir_);
-    std::lock_guard<std::mutex> w(write_mu_);
+    MutexLock w(&write_mu_);
     for (auto it = log_file_epochs_.begin();
          it != log_file_epochs_.end() && it->first < replay_file_number;) {
       it = log_file_epochs_.erase(it);
