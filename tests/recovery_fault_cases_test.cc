@@ -59,6 +59,7 @@ struct Totals {
   uint64_t corruptions_detected = 0;
   uint64_t recovery_crash_states = 0;
   ~Totals() {
+    if (faults == 0 && corruptions_detected == 0) return;  // e.g. --gtest_list_tests
     std::printf(
         "[faults] fault cases: faults injected %llu, corruptions detected %llu, crash states "
         "inside recovery %llu\n",
