@@ -164,9 +164,13 @@ TEST_F(PosixEnvTest, PunchHoleZeroesRangeAndKeepsSize) {
   const std::string data = Pattern(64 << 10, 7);
   ASSERT_TRUE(f->WriteAt(0, data).ok());
   const Status st = f->PunchHole(16 << 10, 16 << 10);
-  if (st.IsNotSupported()) GTEST_SKIP() << st.ToString();
-  ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(*f->Size(), data.size());
+  if (st.IsNotSupported()) {
+    // File systems without hole punching: a clean NotSupported, and the file is untouched.
+    EXPECT_TRUE(ReadAll("holes") == data);
+    return;
+  }
+  ASSERT_TRUE(st.ok()) << st.ToString();
   std::string expected = data;
   std::fill(expected.begin() + (16 << 10), expected.begin() + (32 << 10), '\0');
   EXPECT_TRUE(ReadAll("holes") == expected);
