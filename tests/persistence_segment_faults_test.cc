@@ -8,48 +8,19 @@
 
 #include "persistence/file_names.h"
 #include "persistence/segment_allocator.h"
+#include "tests/segment_test_util.h"
+#include "testutil/test_files.h"
 
 namespace cowtree {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = ::testing::TempDir() + "cowtree_segf_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-            std::to_string(::getpid());
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
+using testutil::TempDir;
 
- private:
-  std::string path_;
-};
+using segment_test::SmallOptions;
 
-SegmentAllocatorOptions SmallOptions() {
-  SegmentAllocatorOptions o;
-  o.segment_size_bytes = 64 * 1024;  // 16 slots of 4 KiB; clamped to 16 slots for big classes
-  o.mmap_window_bytes = 64 * 1024;
-  o.mmap_windows_max = 4;
-  return o;
-}
+using segment_test::Payload;
 
-std::string Payload(uint64_t seed, uint32_t length) {
-  std::string s(length, '\0');
-  std::mt19937_64 rng(seed);
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-std::unique_ptr<SegmentAllocator> OpenOrDie(Env* env, const std::string& dir,
-                                            const SegmentAllocatorOptions& o,
-                                            const std::vector<DataFileInfo>& files = {}) {
-  auto r = SegmentAllocator::Open(env, dir, o, files);
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  return std::move(r).value();
-}
+using segment_test::OpenOrDie;
 
 // A minimal in-memory Env (sizes only) so that the O(1) test can have thousands of segments
 // without touching the disk.

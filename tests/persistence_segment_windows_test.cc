@@ -9,32 +9,15 @@
 
 #include "persistence/mmap_window.h"
 #include "persistence/segment_allocator.h"
+#include "tests/segment_test_util.h"
+#include "testutil/test_files.h"
 
 namespace cowtree {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = ::testing::TempDir() + "cowtree_win_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-            std::to_string(::getpid());
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
+using testutil::TempDir;
 
- private:
-  std::string path_;
-};
-
-std::string Payload(uint64_t seed, uint32_t length) {
-  std::string s(length, '\0');
-  std::mt19937_64 rng(seed);
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using segment_test::Payload;
 
 std::unique_ptr<File> MakeFile(const std::string& path, const std::string& contents) {
   EXPECT_TRUE(Env::Default()->WriteStringToFileSync(path, contents).ok());
