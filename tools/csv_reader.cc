@@ -191,6 +191,12 @@ CsvReader::Parse CsvReader::ParseRow() {
     quoted_newlines = resume_.quoted_newlines;
     resume_.state = Resume::State::kNone;
   } else {
+    // The previous row's views are dead from here on (contract: valid until the next Next()).
+    // Clear them now, not only when a row starts: Refill would otherwise rebase them at every
+    // refill that ends on a row boundary or inside blank lines, costing O(fields of the last
+    // row) each time (found by tests/fuzz/csv: one wide row followed by many blank lines).
+    fields_.clear();
+    escaped_fields_.clear();
     if (p == end) return eof_ ? Parse::kEnd : Parse::kNeedMore;
     // An empty line (LF, CRLF, or a lone CR at end of input) is not a row.
     if (*p == '\n' || (*p == '\r' && (p + 1 == end || p[1] == '\n'))) {
@@ -199,8 +205,6 @@ CsvReader::Parse CsvReader::ParseRow() {
       ++line_;
       return Parse::kBlankLine;
     }
-    fields_.clear();
-    escaped_fields_.clear();
   }
   for (;;) {  // one field per iteration
     if (!resumed) {

@@ -16,7 +16,7 @@ int FuzzCatalogChunk(const uint8_t* data, size_t size) {
   FuzzInput in;
   if (!SplitInput(data, size, &in)) return 0;
   if (in.flag(0)) FixTrailingCrc(&in.bytes);
-  Result<std::vector<CatalogEntry>> entries = DecodeCatalogChunk(in.bytes);
+  Result<std::vector<CatalogEntry>> entries = DecodeCatalogChunk(ExactBytes(in.bytes).view());
   if (!entries.ok()) {
     FUZZ_CHECK_CORRUPTION(entries.status());
     return 0;

@@ -16,7 +16,7 @@ int FuzzCatalogRoot(const uint8_t* data, size_t size) {
   FuzzInput in;
   if (!SplitInput(data, size, &in)) return 0;
   if (in.flag(0)) FixTrailingCrc(&in.bytes);
-  Result<CatalogRoot> root = DecodeCatalogRoot(in.bytes);
+  Result<CatalogRoot> root = DecodeCatalogRoot(ExactBytes(in.bytes).view());
   if (!root.ok()) {
     FUZZ_CHECK_CORRUPTION(root.status());
     return 0;

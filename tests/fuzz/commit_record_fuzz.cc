@@ -18,7 +18,8 @@ int FuzzCommitRecord(const uint8_t* data, size_t size) {
   FuzzInput in;
   if (!SplitInput(data, size, &in)) return 0;
   const std::string& payload = in.bytes;
-  Result<CommitRecordView> record = DecodeCommitRecord(payload);
+  const ExactBytes exact(payload);  // the decoder's views point into this copy
+  Result<CommitRecordView> record = DecodeCommitRecord(exact.view());
   if (!record.ok()) {
     FUZZ_CHECK_CORRUPTION(record.status());
     return 0;
@@ -31,8 +32,8 @@ int FuzzCommitRecord(const uint8_t* data, size_t size) {
   for (TreeId id : record->drops) FUZZ_CHECK(id != 0);
   for (const CommitOps& s : record->ops) {
     FUZZ_CHECK(s.tree_id != 0);
-    FUZZ_CHECK(s.ops.data() >= payload.data() &&
-                   s.ops.data() + s.ops.size() <= payload.data() + payload.size(),
+    FUZZ_CHECK(s.ops.data() >= exact.data() &&
+                   s.ops.data() + s.ops.size() <= exact.data() + exact.size(),
                "op view outside the payload");
   }
   std::string encoded;

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -57,6 +59,24 @@ inline bool SplitInput(const uint8_t* data, size_t size, FuzzInput* in) {
   in->bytes.assign(reinterpret_cast<const char*>(data) + 1, size - 1);
   return true;
 }
+
+// A heap copy of exactly bytes.size() bytes, so that AddressSanitizer reports a read even one
+// byte past the end (a std::string has capacity slack, and short ones live inside the object).
+// Decoders under test get view() of one of these.
+class ExactBytes {
+ public:
+  explicit ExactBytes(std::string_view bytes)
+      : size_(bytes.size()), data_(new char[bytes.size()]) {  // new char[0] is a valid pointer
+    if (size_ > 0) std::memcpy(data_.get(), bytes.data(), size_);
+  }
+  std::string_view view() const { return std::string_view(data_.get(), size_); }
+  const char* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  size_t size_;
+  std::unique_ptr<char[]> data_;
+};
 
 // Stores at crc_offset the CRC32C of bytes [begin, end) if all of it lies inside `bytes`.
 inline void FixCrc(std::string* bytes, size_t crc_offset, size_t begin, size_t end) {

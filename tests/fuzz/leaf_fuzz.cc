@@ -18,7 +18,7 @@ int FuzzLeaf(const uint8_t* data, size_t size) {
   if (!SplitInput(data, size, &in)) return 0;
   if (in.flag(0)) FixTrailingCrc(&in.bytes);
   const tree::KeyType key_type = in.flag(1) ? tree::KeyType::kDouble : tree::KeyType::kInt64;
-  Result<std::shared_ptr<const tree::LeafData>> leaf = tree::DecodeLeaf(in.bytes, key_type);
+  Result<std::shared_ptr<const tree::LeafData>> leaf = tree::DecodeLeaf(ExactBytes(in.bytes).view(), key_type);
   if (!leaf.ok()) {
     FUZZ_CHECK_CORRUPTION(leaf.status());
     return 0;

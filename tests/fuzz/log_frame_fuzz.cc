@@ -154,9 +154,10 @@ int FuzzLogFrame(const uint8_t* data, size_t size) {
       bytes.size() >= kFrameHeaderSize ? DecodeFixed64(bytes.data() + kFrameSyncedOffsetOffset) : 0;
   const uint64_t offsets[8] = {0,       kLogFileHeaderSize, 64,     4096, uint64_t{1} << 20,
                                UINT64_MAX, synced,          synced - 1};
-  CheckFrame(bytes, offsets[in.flags >> 5]);
+  const ExactBytes exact(bytes);
+  CheckFrame(exact.view(), offsets[in.flags >> 5]);
 
-  if (bytes.size() <= 256) CheckScanners(bytes);
+  if (bytes.size() <= 256) CheckScanners(exact.view());
 
   if (in.flag(2) && bytes.size() >= kLogHeaderFileNumberOffset + 8) {
     std::string file = bytes;

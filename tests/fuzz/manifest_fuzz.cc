@@ -42,7 +42,7 @@ int FuzzManifest(const uint8_t* data, size_t size) {
   std::string& json = in.bytes;
   if (in.flag(0)) FixManifestCrc(&json);
 
-  Result<Manifest> m = DecodeManifest(json, "MANIFEST-fuzz.json");
+  Result<Manifest> m = DecodeManifest(ExactBytes(json).view(), "MANIFEST-fuzz.json");
   if (!m.ok()) {
     FUZZ_CHECK_CORRUPTION(m.status());
   } else {

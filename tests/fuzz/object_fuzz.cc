@@ -41,13 +41,14 @@ int FuzzObject(const uint8_t* data, size_t size) {
     expect.crc32c = DecodeFixed32(stored.data() + kObjectCrcOffset);
   }
 
-  Result<std::string_view> body = DecodeObject(stored, expect, "fuzz slot");
+  const ExactBytes exact(stored);
+  Result<std::string_view> body = DecodeObject(exact.view(), expect, "fuzz slot");
   if (!body.ok()) {
     FUZZ_CHECK_CORRUPTION(body.status());
     return 0;
   }
   FUZZ_CHECK(stored.size() >= kObjectHeaderBytes);
-  FUZZ_CHECK(body->data() == stored.data() + kObjectHeaderBytes &&
+  FUZZ_CHECK(body->data() == exact.data() + kObjectHeaderBytes &&
                  body->size() == stored.size() - kObjectHeaderBytes,
              "body is not the bytes after the header");
   FUZZ_CHECK(stored.size() == expect.stored_length_bytes);

@@ -47,7 +47,7 @@ bool ApplyToModel(const std::vector<OtDeltaOp>& ops,
 int FuzzOtDelta(const uint8_t* data, size_t size) {
   FuzzInput in;
   if (!SplitInput(data, size, &in)) return 0;
-  Result<std::vector<OtDeltaOp>> ops = DecodeOtDelta(in.bytes);
+  Result<std::vector<OtDeltaOp>> ops = DecodeOtDelta(ExactBytes(in.bytes).view());
   if (!ops.ok()) {
     FUZZ_CHECK_CORRUPTION(ops.status());
     return 0;

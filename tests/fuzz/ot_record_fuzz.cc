@@ -18,7 +18,8 @@ namespace cowtree::fuzz {
 int FuzzOtRecord(const uint8_t* data, size_t size) {
   FuzzInput in;
   if (!SplitInput(data, size, &in) || in.bytes.size() < kOtRecordBytes) return 0;
-  Result<OtRecord> r = DecodeOtRecord(in.bytes.data(), "fuzz record");
+  Result<OtRecord> r = DecodeOtRecord(ExactBytes(std::string_view(in.bytes).substr(0, kOtRecordBytes)).data(),
+                                     "fuzz record");
   if (!r.ok()) {
     FUZZ_CHECK_CORRUPTION(r.status());
     return 0;

@@ -17,7 +17,7 @@ int FuzzSummaryChunk(const uint8_t* data, size_t size) {
   FuzzInput in;
   if (!SplitInput(data, size, &in)) return 0;
   if (in.flag(0)) FixTrailingCrc(&in.bytes);
-  Result<std::vector<tree::PersistedSummary>> chunk = tree::DecodeSummaryChunk(in.bytes);
+  Result<std::vector<tree::PersistedSummary>> chunk = tree::DecodeSummaryChunk(ExactBytes(in.bytes).view());
   if (!chunk.ok()) {
     FUZZ_CHECK_CORRUPTION(chunk.status());
     return 0;

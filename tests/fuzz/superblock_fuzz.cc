@@ -38,8 +38,9 @@ int FuzzSuperblock(const uint8_t* data, size_t size) {
   std::optional<SuperblockData> decoded[kSuperblockCopies];
   for (size_t copy = 0; copy < kSuperblockCopies; ++copy) {
     const size_t base = copy * kSuperblockCopySize;
-    const std::string_view view =
-        base < bytes.size() ? std::string_view(bytes).substr(base, kSuperblockCopySize) : "";
+    const ExactBytes exact(
+        base < bytes.size() ? std::string_view(bytes).substr(base, kSuperblockCopySize) : "");
+    const std::string_view view = exact.view();
     Result<SuperblockData> d = DecodeSuperblock(view, base);
     if (!d.ok()) {
       FUZZ_CHECK_CORRUPTION(d.status());

@@ -19,7 +19,7 @@ int FuzzTreeDescriptor(const uint8_t* data, size_t size) {
   FuzzInput in;
   if (!SplitInput(data, size, &in)) return 0;
   if (in.flag(0)) FixTrailingCrc(&in.bytes);
-  Result<tree::TreeDescriptor> d = tree::DecodeTreeDescriptor(in.bytes);
+  Result<tree::TreeDescriptor> d = tree::DecodeTreeDescriptor(ExactBytes(in.bytes).view());
   if (!d.ok()) {
     FUZZ_CHECK_CORRUPTION(d.status());
     return 0;
