@@ -7,13 +7,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define COWTREE_ASSERT(cond)                                                          \
-  do {                                                                                \
-    if (__builtin_expect(!(cond), 0)) {                                               \
-      std::fprintf(stderr, "cowtree: assertion failed: %s at %s:%d\n", #cond, __FILE__, \
-                   __LINE__);                                                         \
-      std::abort();                                                                   \
-    }                                                                                 \
+#define COWTREE_ASSERT(cond)                                                                       \
+  do {                                                                                             \
+    if (__builtin_expect(!(cond), 0)) {                                                            \
+      std::fprintf(stderr, "cowtree: assertion failed: %s at %s:%d\n", #cond, __FILE__, __LINE__); \
+      std::abort();                                                                                \
+    }                                                                                              \
   } while (0)
 
 #ifdef NDEBUG

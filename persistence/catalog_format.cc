@@ -25,8 +25,7 @@ Result<std::string_view> CheckCrc(const char* structure, std::string_view body) 
   return body.substr(0, n);
 }
 
-Status CheckHeader(const char* structure, ByteReader* r, uint32_t magic_expected,
-                   uint32_t* count) {
+Status CheckHeader(const char* structure, ByteReader* r, uint32_t magic_expected, uint32_t* count) {
   uint32_t magic = 0, reserved32 = 0;
   uint16_t version = 0, reserved16 = 0;
   if (!r->GetFixed32(&magic) || !r->GetFixed16(&version) || !r->GetFixed16(&reserved16) ||
@@ -177,8 +176,9 @@ Result<CatalogRoot> DecodeCatalogRoot(std::string_view body) {
   }
   if (r.remaining() != 0) return Bad(kWhat, r.offset(), "trailing bytes");
   if (counted != root.tree_count) {
-    return Bad(kWhat, 16, "tree_count " + std::to_string(root.tree_count) +
-                              " differs from the chunks' sum " + std::to_string(counted));
+    return Bad(kWhat, 16,
+               "tree_count " + std::to_string(root.tree_count) + " differs from the chunks' sum " +
+                   std::to_string(counted));
   }
   return root;
 }

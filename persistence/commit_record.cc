@@ -2,10 +2,61 @@
 
 #include "persistence/assert.h"
 #include "persistence/coding.h"
+#include "persistence/log_format.h"
 
 namespace cowtree {
 
+uint64_t CommitRecordEncodedBytes(const CommitRecordView& record) {
+  uint64_t bytes = kCommitRecordHeaderBytes + 8;  // header + op-section count and reserved
+  for (const CommitCreate& c : record.creates) bytes += 16 + c.name.size() + c.params.size();
+  bytes += 8 * record.drops.size();
+  for (const CommitOps& s : record.ops) bytes += 16 + s.ops.size();
+  return bytes;
+}
+
+Status ValidateCommitRecord(const CommitRecordView& record) {
+  for (const CommitCreate& c : record.creates) {
+    if (c.tree_id == 0 || c.type_id == 0) {
+      return Status::InvalidArgument("create tree: tree id and type id must be non-zero");
+    }
+    if (c.name.empty() || c.name.size() > kTreeNameBytesMax) {
+      return Status::InvalidArgument("tree name of " + std::to_string(c.name.size()) +
+                                     " bytes: a tree name must have 1.." +
+                                     std::to_string(kTreeNameBytesMax) + " bytes");
+    }
+    if (c.params.size() > kTreeParamsBytesMax) {
+      return Status::InvalidArgument("tree '" + c.name + "': params of " +
+                                     std::to_string(c.params.size()) + " bytes exceed " +
+                                     std::to_string(kTreeParamsBytesMax));
+    }
+  }
+  for (TreeId id : record.drops) {
+    if (id == 0) return Status::InvalidArgument("drop of tree id 0");
+  }
+  for (const CommitOps& s : record.ops) {
+    if (s.tree_id == 0) return Status::InvalidArgument("ops for tree id 0");
+    if (s.ops.size() > UINT32_MAX) {
+      return Status::InvalidArgument("ops for tree id " + std::to_string(s.tree_id) + ": " +
+                                     std::to_string(s.ops.size()) +
+                                     " bytes exceed the 4 GiB - 1 of one op section");
+    }
+  }
+  if (record.creates.size() > UINT32_MAX || record.drops.size() > UINT32_MAX ||
+      record.ops.size() > UINT32_MAX) {
+    return Status::InvalidArgument("too many creates, drops or op sections in one batch");
+  }
+  const uint64_t bytes = CommitRecordEncodedBytes(record);
+  if (bytes > kLogRecordPayloadMax) {
+    return Status::InvalidArgument("batch encodes to " + std::to_string(bytes) +
+                                   " bytes, over the " + std::to_string(kLogRecordPayloadMax) +
+                                   "-byte limit of one log record (kLogRecordPayloadMax): split "
+                                   "it into several commits");
+  }
+  return Status::OK();
+}
+
 void EncodeCommitRecord(const CommitRecordView& record, std::string* out) {
+  COWTREE_ASSERT(ValidateCommitRecord(record).ok());
   out->clear();
   PutFixed32(out, kCommitRecordMagic);
   PutFixed16(out, kCommitRecordVersion);
@@ -38,12 +89,13 @@ void EncodeCommitRecord(const CommitRecordView& record, std::string* out) {
     PutFixed32(out, 0);
     out->append(s.ops);
   }
+  COWTREE_ASSERT(out->size() == CommitRecordEncodedBytes(record));
 }
 
 namespace {
 Status Bad(const ByteReader& r, const char* what) {
-  return Status::Corruption("commit record at payload offset " + std::to_string(r.offset()) +
-                            ": " + what);
+  return Status::Corruption("commit record at payload offset " + std::to_string(r.offset()) + ": " +
+                            what);
 }
 }  // namespace
 

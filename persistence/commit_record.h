@@ -47,6 +47,16 @@ struct CommitRecordView {
   std::vector<CommitOps> ops;
 };
 
+// Checks every limit the encoder and the log impose, so that a caller's batch is refused with
+// InvalidArgument (naming the limit and the offending tree) before anything changes: tree ids
+// and type ids non-zero, names of 1..kTreeNameBytesMax bytes, params of at most
+// kTreeParamsBytesMax bytes, each op section at most 4 GiB - 1, and the whole encoded record at
+// most kLogRecordPayloadMax bytes (one log frame).
+Status ValidateCommitRecord(const CommitRecordView& record);
+// Encoded size in bytes, without encoding.
+uint64_t CommitRecordEncodedBytes(const CommitRecordView& record);
+
+// Asserts ValidateCommitRecord's conditions (callers validate first: an assertion here is our bug).
 void EncodeCommitRecord(const CommitRecordView& record, std::string* out);
 // `payload` must outlive the returned views.
 Result<CommitRecordView> DecodeCommitRecord(std::string_view payload);

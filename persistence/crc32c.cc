@@ -22,6 +22,8 @@ uint32_t Crc32cExtend(uint32_t crc, const void* data, size_t length_bytes) {
   return ~reg;
 }
 
-uint32_t Crc32c(const void* data, size_t length_bytes) { return Crc32cExtend(0, data, length_bytes); }
+uint32_t Crc32c(const void* data, size_t length_bytes) {
+  return Crc32cExtend(0, data, length_bytes);
+}
 
 }  // namespace cowtree

@@ -39,4 +39,12 @@ Status Env::WriteStringToFileSync(const std::string& path, std::string_view data
   return file->Sync();
 }
 
+Status Env::WriteNewFileSync(const std::string& path, std::string_view data) {
+  Status removed = DeleteFile(path);
+  if (!removed.ok() && !removed.IsNotFound()) return removed;
+  COWTREE_ASSIGN_OR_RETURN(auto file, OpenFile(path, OpenMode::kCreateExclusive));
+  COWTREE_RETURN_IF_ERROR(file->WriteAt(0, data));
+  return file->Sync();
+}
+
 }  // namespace cowtree

@@ -58,16 +58,23 @@ class File {
   virtual Status PunchHole(uint64_t offset_bytes, uint64_t length_bytes) = 0;
   // Read-only mapping. offset_bytes must be a multiple of the page size; the range may extend
   // past EOF only if the caller never touches bytes past EOF.
-  virtual Result<std::unique_ptr<MappedRegion>> Map(uint64_t offset_bytes,
-                                                    size_t length_bytes) = 0;
+  virtual Result<std::unique_ptr<MappedRegion>> Map(uint64_t offset_bytes, size_t length_bytes) = 0;
   virtual const std::string& path() const = 0;
 };
 
+// OpenFile never follows a symbolic link in the last path component (O_NOFOLLOW): a store file
+// that is a symlink is refused with Corruption naming it, so a link planted in a store directory
+// can never make cowtree read or write a file outside it. (The directory itself may be a link.)
 enum class OpenMode : uint8_t {
   kReadOnly,         // must exist
   kReadWrite,        // must exist
   kCreate,           // read-write, create if missing
-  kCreateExclusive,  // read-write, fail if it exists
+  kCreateExclusive,  // read-write, fail (IOError EEXIST) if it exists, even as a dangling link
+};
+
+enum class LockMode : uint8_t {
+  kExclusive,  // one writer: the Runtime (recovery::Open)
+  kShared,     // any number of read-only opens (query, dump, fsck without --repair)
 };
 
 // Held while the store is open; releasing unlocks.
@@ -88,15 +95,26 @@ class Env {
   virtual Status CreateDir(const std::string& dir) = 0;  // OK if it exists
   // Names (not paths) of the entries of dir, without "." and "..".
   virtual Status ListDir(const std::string& dir, std::vector<std::string>* names) = 0;
+  // Whether an entry of that name exists (a symlink counts, dangling or not: lstat).
   virtual bool FileExists(const std::string& path) = 0;
+  // Size of a regular file; Corruption if the entry is a symbolic link (never followed).
   virtual Result<uint64_t> FileSize(const std::string& path) = 0;
-  // Exclusive advisory lock (flock LOCK_EX|LOCK_NB). Busy if another holder has it.
-  virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
+  // Advisory lock on the directory `dir` itself (flock LOCK_EX or LOCK_SH, LOCK_NB, on an
+  // O_RDONLY|O_DIRECTORY descriptor). Busy if a conflicting holder has it. Locking the directory
+  // rather than a file inside it means that deleting, renaming or replacing any file of the store
+  // cannot let a second writer in (a LOCK file can be unlinked under its holder: the next opener
+  // then locks a new inode). Creates nothing, so it works on a read-only mount. NotFound if dir
+  // is missing.
+  virtual Result<std::unique_ptr<FileLock>> LockDir(const std::string& dir, LockMode mode) = 0;
   virtual uint64_t NowMicros() = 0;
   // Reads the whole file into *out (convenience built on OpenFile/ReadAt).
   Status ReadFileToString(const std::string& path, std::string* out);
   // Writes a whole new file: create/truncate, write, fdatasync (no directory sync).
   Status WriteStringToFileSync(const std::string& path, std::string_view data);
+  // Writes a temporary file that must be new: removes whatever entry has that name (a symlink
+  // is removed itself, never its target), creates it with O_EXCL, writes, fdatasyncs (no
+  // directory sync). A link planted under a temporary name can never redirect the write.
+  Status WriteNewFileSync(const std::string& path, std::string_view data);
 
   // The process-wide POSIX Env (io_uring for WriteAtAndSync where the kernel allows it).
   static Env* Default();

@@ -8,9 +8,9 @@
 // Thread-safety: all methods are thread-safe (one mutex; pins are per query, not per row).
 #pragma once
 
-#include <cstdint>
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <mutex>
 

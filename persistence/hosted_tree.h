@@ -35,8 +35,8 @@ class TreeEnvironment {
 
 // The result of writing one tree's checkpoint at epoch C.
 struct TreeCheckpointResult {
-  NodeID descriptor;               // the tree's root object at C
-  std::vector<NodeID> retired;     // objects of the previous checkpoint no longer referenced
+  NodeID descriptor;            // the tree's root object at C
+  std::vector<NodeID> retired;  // objects of the previous checkpoint no longer referenced
 };
 
 // A tree's state frozen at a checkpoint epoch; written without holding the writer lock.

@@ -328,7 +328,7 @@ Status WriteManifest(Env* env, const std::string& dir, const Manifest& manifest)
   const std::string bytes = EncodeManifest(manifest);
   const std::string name = ManifestFileName(manifest.generation);
   const std::string tmp = JoinPath(dir, TempFileName(name));
-  COWTREE_RETURN_IF_ERROR(env->WriteStringToFileSync(tmp, bytes));
+  COWTREE_RETURN_IF_ERROR(env->WriteNewFileSync(tmp, bytes));
   COWTREE_RETURN_IF_ERROR(env->RenameFile(tmp, JoinPath(dir, name)));
   return env->SyncDir(dir);
 }

@@ -18,6 +18,8 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(Env* env, const std::stri
   return store;
 }
 
+Status ObjectStore::PrepareForWrites() { return allocator_->PrepareForWrites(); }
+
 // The DESIGN pitfall: an allocator that restarts with empty bitmaps overwrites live objects.
 // Every slot an OT entry names (retired-but-unreclaimed included) is marked used here, before
 // the store accepts its first write.

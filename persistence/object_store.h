@@ -70,6 +70,10 @@ class ObjectStore {
                                                    const std::vector<DataFileInfo>& data_files,
                                                    std::unique_ptr<ObjectTable> table);
 
+  // Makes the data files ready for writes (SegmentAllocator::PrepareForWrites): recovery calls
+  // it only after it has verified everything it relies on, so a refused open writes nothing.
+  Status PrepareForWrites();
+
   // Allocates a NodeID and a slot, writes the envelope (File::WriteAt), and makes the entry
   // live. On failure nothing stays allocated.
   Result<NodeID> WriteObject(ObjectKind kind, uint64_t birth_epoch, std::string_view body);

@@ -66,7 +66,7 @@ Status WriteOtCheckpoint(Env* env, const std::string& dir, uint64_t id, uint64_t
   };
   table.ForEachLive([&](NodeID node, const OtEntry& entry) {
     if (entry.retired() && entry.retire_epoch <= epoch) return;  // dead as of `epoch`
-    COWTREE_ASSERT(count == 0 || node.handle() > last_handle);  // strictly increasing
+    COWTREE_ASSERT(count == 0 || node.handle() > last_handle);   // strictly increasing
     last_handle = node.handle();
     char record[kOtRecordBytes];
     EncodeOtRecord(node, entry, record);  // asserts validity

@@ -19,11 +19,11 @@
 // - WriteOtCheckpoint writes the OT state as of `epoch`: every entry of `table` except those
 //   retired at an epoch <= `epoch` (they are not part of that state; their slots and handles
 //   are free after recovery — including them would make a later reuse of the handle look like a
-//   conflict, and would leak their slots), then fdatasyncs the file and fsyncs dir. It writes the final name directly (creating or
-//   truncating it): that is safe because the superblock names a checkpoint only after this
-//   returns OK, and the caller never reuses the id of a checkpoint a superblock may name.
-//   The table must not change meanwhile (the caller holds the writer role). Errors: IOError /
-//   NoSpace from the Env.
+//   conflict, and would leak their slots), then fdatasyncs the file and fsyncs dir. It writes the
+//   final name directly (creating or truncating it): that is safe because the superblock names a
+//   checkpoint only after this returns OK, and the caller never reuses the id of a checkpoint a
+//   superblock may name. The table must not change meanwhile (the caller holds the writer role).
+//   Errors: IOError / NoSpace from the Env.
 // - ReadOtCheckpoint maps the file (File::Map) and verifies everything before returning: size,
 //   magics, version, reserved bytes, both CRCs, the checkpoint id, entry counts, every record,
 //   and the strict handle order (no duplicates). Any failure is Corruption naming the file, the

@@ -68,12 +68,12 @@ class PosixFile final : public File {
   Status WriteAt(uint64_t offset, std::string_view data) override {
     size_t done = 0;
     while (done < data.size()) {
-      ssize_t r = pwrite(fd_, data.data() + done, data.size() - done,
-                         static_cast<off_t>(offset + done));
+      ssize_t r =
+          pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
       if (r < 0) {
         if (errno == EINTR) continue;
-        return Status::FromErrno(
-            "pwrite " + path_ + " at offset " + std::to_string(offset + done), errno);
+        return Status::FromErrno("pwrite " + path_ + " at offset " + std::to_string(offset + done),
+                                 errno);
       }
       done += static_cast<size_t>(r);
     }
@@ -166,8 +166,10 @@ class PosixFile final : public File {
       int r = io_uring_wait_cqe(&ring_, &cqe);
       if (r == -EINTR) continue;
       if (r < 0) return Status::FromErrno("io_uring_wait_cqe " + path_, -r);
-      if (cqe->user_data == 1) write_res = cqe->res;
-      else sync_res = cqe->res;
+      if (cqe->user_data == 1)
+        write_res = cqe->res;
+      else
+        sync_res = cqe->res;
       io_uring_cqe_seen(&ring_, cqe);
       ++seen;
     }
@@ -193,6 +195,13 @@ class PosixFile final : public File {
   int fd_;
 };
 
+// The answer to a store file that is a symbolic link: never followed (env.h, OpenMode).
+Status SymlinkRefused(const std::string& path) {
+  return Status::Corruption(path +
+                            ": is a symbolic link; store files must be regular files (a link "
+                            "planted in a store directory is never followed)");
+}
+
 class PosixFileLock final : public FileLock {
  public:
   explicit PosixFileLock(int fd) : fd_(fd) {}
@@ -210,14 +219,23 @@ class PosixEnv final : public Env {
   Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) override {
     int flags = O_CLOEXEC;
     switch (mode) {
-      case OpenMode::kReadOnly: flags |= O_RDONLY; break;
-      case OpenMode::kReadWrite: flags |= O_RDWR; break;
-      case OpenMode::kCreate: flags |= O_RDWR | O_CREAT; break;
-      case OpenMode::kCreateExclusive: flags |= O_RDWR | O_CREAT | O_EXCL; break;
+      case OpenMode::kReadOnly:
+        flags |= O_RDONLY;
+        break;
+      case OpenMode::kReadWrite:
+        flags |= O_RDWR;
+        break;
+      case OpenMode::kCreate:
+        flags |= O_RDWR | O_CREAT;
+        break;
+      case OpenMode::kCreateExclusive:
+        flags |= O_RDWR | O_CREAT | O_EXCL;
+        break;
     }
-    int fd = open(path.c_str(), flags, 0644);
+    int fd = open(path.c_str(), flags | O_NOFOLLOW, 0644);
     if (fd < 0) {
       if (errno == ENOENT) return Status::NotFound("open " + path + ": no such file");
+      if (errno == ELOOP) return SymlinkRefused(path);
       return Status::FromErrno("open " + path, errno);
     }
     return std::unique_ptr<File>(new PosixFile(path, fd));
@@ -264,25 +282,35 @@ class PosixEnv final : public Env {
     closedir(d);
     return Status::OK();
   }
-  bool FileExists(const std::string& path) override { return access(path.c_str(), F_OK) == 0; }
+  bool FileExists(const std::string& path) override {
+    struct stat st;
+    return lstat(path.c_str(), &st) == 0;
+  }
   Result<uint64_t> FileSize(const std::string& path) override {
     struct stat st;
-    if (stat(path.c_str(), &st) != 0) {
+    if (lstat(path.c_str(), &st) != 0) {
       if (errno == ENOENT) return Status::NotFound("stat " + path + ": no such file");
       return Status::FromErrno("stat " + path, errno);
     }
+    if (S_ISLNK(st.st_mode)) return SymlinkRefused(path);
     return static_cast<uint64_t>(st.st_size);
   }
-  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::FromErrno("open lock file " + path, errno);
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  Result<std::unique_ptr<FileLock>> LockDir(const std::string& dir, LockMode mode) override {
+    int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return Status::NotFound("open directory " + dir + ": no such directory");
+      return Status::FromErrno("open directory " + dir, errno);
+    }
+    const int op = (mode == LockMode::kExclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+    if (flock(fd, op) != 0) {
       int saved = errno;
       close(fd);
       if (saved == EWOULDBLOCK) {
-        return Status::Busy(path + " is locked by another process (store already open)");
+        return Status::Busy(dir + " is locked by another " +
+                            (mode == LockMode::kExclusive ? "process (store already open)"
+                                                          : "process that writes it"));
       }
-      return Status::FromErrno("flock " + path, saved);
+      return Status::FromErrno("flock " + dir, saved);
     }
     return std::unique_ptr<FileLock>(new PosixFileLock(fd));
   }

@@ -81,7 +81,7 @@ Runtime::Runtime(RuntimeParts parts)
       ot_delta_start_(parts.ot_delta_start),
       ot_delta_ops_since_checkpoint_(parts.ot_delta_ops_since_checkpoint),
       force_ot_checkpoint_(parts.force_ot_checkpoint) {
-  COWTREE_ASSERT(env_ != nullptr && log_ != nullptr && store_ != nullptr);
+  COWTREE_ASSERT(env_ != nullptr && store_ != nullptr);
   for (auto& t : parts.types) {
     const uint8_t id = t->type_id();
     COWTREE_ASSERT(id != 0 && types_.count(id) == 0);
@@ -94,9 +94,7 @@ Runtime::Runtime(RuntimeParts parts)
   published_generation_.store(superblock_.generation);
 }
 
-Runtime::~Runtime() {
-  if (!closed_) (void)Close();
-}
+Runtime::~Runtime() { (void)Close(); }
 
 TreeType* Runtime::FindType(uint8_t type_id) {
   auto it = types_.find(type_id);
@@ -124,7 +122,14 @@ Status Runtime::AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<Host
   return Status::OK();
 }
 
+void Runtime::AttachLog(std::unique_ptr<LogWriter> log) {
+  COWTREE_ASSERT(!started_ && log_ == nullptr && log != nullptr && !options_.read_only);
+  log_ = std::move(log);
+}
+
 void Runtime::Start() {
+  COWTREE_ASSERT(!started_ && log_ != nullptr);
+  started_ = true;
   if (options_.background_thread) coordinator_ = std::thread([this] { CoordinatorLoop(); });
 }
 
@@ -146,9 +151,24 @@ void Runtime::Poison(const Status& status) {
 }
 
 Status Runtime::CheckWritable() const {
-  if (closed_) return Status::InvalidArgument("runtime is closed");
+  if (options_.read_only) return Status::InvalidArgument("store " + dir_ + " is opened read-only");
+  if (closed_.load(std::memory_order_acquire)) return Status::InvalidArgument("runtime is closed");
   if (poisoned_.load(std::memory_order_acquire)) return poison_status();
   return Status::OK();
+}
+
+Status Runtime::BeginWrite() {
+  if (options_.read_only) return Status::InvalidArgument("store " + dir_ + " is opened read-only");
+  MutexLock g(&lifecycle_mu_);
+  if (closing_ || !started_) return Status::InvalidArgument("runtime is closed");
+  ++writes_in_flight_;
+  return Status::OK();
+}
+
+void Runtime::EndWrite() {
+  MutexLock g(&lifecycle_mu_);
+  COWTREE_ASSERT(writes_in_flight_ > 0);
+  if (--writes_in_flight_ == 0 && closing_) writes_done_cv_.SignalAll();
 }
 
 std::shared_ptr<Runtime::TreeSlot> Runtime::FindSlot(std::string_view name, uint64_t epoch) const {
@@ -269,6 +289,8 @@ void Runtime::AdvanceVisible(uint64_t epoch) {
 }
 
 Status Runtime::Commit(const WriteBatch& batch, uint64_t* epoch_out) {
+  WriteGuard guard(this);
+  COWTREE_RETURN_IF_ERROR(guard.status());
   COWTREE_RETURN_IF_ERROR(CheckWritable());
   if (batch.empty()) {
     if (epoch_out != nullptr) *epoch_out = visible_epoch();
@@ -279,6 +301,9 @@ Status Runtime::Commit(const WriteBatch& batch, uint64_t* epoch_out) {
   record.drops = batch.drops();
   record.ops.reserve(batch.sections().size());
   for (const auto& [id, ops] : batch.sections()) record.ops.push_back(CommitOps{id, ops});
+  // Every limit is checked before any state changes: a caller error is InvalidArgument with
+  // nothing changed, never an assertion and never a poisoned store.
+  COWTREE_RETURN_IF_ERROR(ValidateCommitRecord(record));
   std::string payload;
   EncodeCommitRecord(record, &payload);
 
@@ -372,6 +397,8 @@ uint64_t Runtime::EvictClean() {
 }
 
 Status Runtime::SyncLog() {
+  WriteGuard guard(this);
+  COWTREE_RETURN_IF_ERROR(guard.status());
   COWTREE_RETURN_IF_ERROR(CheckWritable());
   Status st = log_->Sync(log_->end());
   if (!st.ok()) Poison(st);
@@ -413,7 +440,18 @@ void Runtime::CoordinatorLoop() {
 }
 
 Status Runtime::Close() {
-  if (closed_) return Status::OK();
+  {
+    MutexLock g(&lifecycle_mu_);
+    if (closing_) {
+      while (!close_done_) writes_done_cv_.Wait(&lifecycle_mu_);
+      return close_result_;
+    }
+    closing_ = true;
+    closed_.store(true, std::memory_order_release);
+    // Wait for every write in flight: a commit that returns OK after this point must be in the
+    // log that the final sync below makes durable.
+    while (writes_in_flight_ > 0) writes_done_cv_.Wait(&lifecycle_mu_);
+  }
   {
     std::lock_guard<std::mutex> g(coordinator_mu_);
     stop_ = true;
@@ -421,14 +459,20 @@ Status Runtime::Close() {
   coordinator_cv_.notify_all();
   if (coordinator_.joinable()) coordinator_.join();
   Status result;
-  if (!poisoned_.load()) {
-    if (options_.checkpoint_on_close) result = Checkpoint();
-    if (result.ok()) result = log_->Close();
-  } else {
-    result = poison_status();
+  if (started_) {
+    if (!poisoned_.load()) {
+      if (options_.checkpoint_on_close) result = CheckpointInternal();
+      if (result.ok()) result = log_->Close();
+      if (!result.ok()) Poison(result);
+    } else {
+      result = poison_status();
+    }
   }
-  closed_ = true;
   lock_.reset();
+  MutexLock g(&lifecycle_mu_);
+  close_result_ = result;
+  close_done_ = true;
+  writes_done_cv_.SignalAll();
   return result;
 }
 

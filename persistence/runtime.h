@@ -139,7 +139,11 @@ class Runtime final : public TreeEnvironment {
   Status AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<HostedTree> tree);
   // Applies a redo record with epoch > checkpoint epoch, as Commit would, without logging.
   Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end);
-  // Starts the coordinator thread; the runtime is open for writes afterwards.
+  // Hands over the log writer, opened after recovery verified everything (none for a read-only
+  // open). Before Start.
+  void AttachLog(std::unique_ptr<LogWriter> log);
+  // Starts the coordinator thread; the runtime is open for writes afterwards. A runtime that was
+  // never started (Open failed, or read-only) writes nothing when closed or destroyed.
   void Start();
 
   // ---- Public API ----
@@ -159,7 +163,12 @@ class Runtime final : public TreeEnvironment {
   uint64_t EvictClean();
   // Flushes and fdatasyncs the log now (any mode).
   Status SyncLog();
-  Status Close();
+  // Close: refuses new writes (Commit/Checkpoint/SyncLog return InvalidArgument "runtime is
+  // closed"), waits for the ones in flight to finish, stops the coordinator, checkpoints (if
+  // checkpoint_on_close) and syncs the log: every commit that returned OK, in any durability
+  // mode, is durable when Close returns OK. Safe from any thread, concurrently with anything;
+  // every later call returns the first call's result. Reads of in-memory state keep working.
+  Status Close() COWTREE_EXCLUDES(lifecycle_mu_);
   RuntimeStats GetStats() const;
   uint64_t visible_epoch() const { return visible_epoch_.load(std::memory_order_acquire); }
   const std::string& dir() const { return dir_; }
@@ -185,6 +194,25 @@ class Runtime final : public TreeEnvironment {
   struct PreparedCommit;
 
   Status CheckWritable() const;
+  // An operation that writes (Commit, Checkpoint, SyncLog) registers itself for its whole
+  // duration, so that Close can wait for it; refused once Close has begun.
+  class WriteGuard {
+   public:
+    explicit WriteGuard(Runtime* rt) : rt_(rt), status_(rt->BeginWrite()) {}
+    ~WriteGuard() {
+      if (status_.ok()) rt_->EndWrite();
+    }
+    WriteGuard(const WriteGuard&) = delete;
+    WriteGuard& operator=(const WriteGuard&) = delete;
+    const Status& status() const { return status_; }
+
+   private:
+    Runtime* rt_;
+    Status status_;
+  };
+  Status BeginWrite() COWTREE_EXCLUDES(lifecycle_mu_);
+  void EndWrite() COWTREE_EXCLUDES(lifecycle_mu_);
+  Status CheckpointInternal() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   void Poison(const Status& status);
   Status ApplyCommit(const CommitRecordView& record, uint64_t epoch, PreparedCommit* prepared)
       COWTREE_REQUIRES(write_mu_);
@@ -264,7 +292,18 @@ class Runtime final : public TreeEnvironment {
   std::condition_variable coordinator_cv_;
   bool stop_ = false;  // guarded by coordinator_mu_
   std::thread coordinator_;
-  bool closed_ = false;
+
+  // Lifecycle. Lock order (outermost first): lifecycle_mu_ is never held while taking another
+  // lock; then checkpoint_mu_ → write_mu_ → catalog_mu_ → poison_mu_; coordinator_mu_ is taken
+  // alone.
+  mutable Mutex lifecycle_mu_;
+  CondVar writes_done_cv_;
+  uint64_t writes_in_flight_ COWTREE_GUARDED_BY(lifecycle_mu_) = 0;
+  bool closing_ COWTREE_GUARDED_BY(lifecycle_mu_) = false;
+  bool close_done_ COWTREE_GUARDED_BY(lifecycle_mu_) = false;
+  Status close_result_ COWTREE_GUARDED_BY(lifecycle_mu_);
+  std::atomic<bool> closed_{false};  // mirrors closing_ for lock-free checks
+  bool started_ = false;             // set by Start(), before any other thread sees the runtime
 };
 
 }  // namespace cowtree

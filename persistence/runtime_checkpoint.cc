@@ -28,8 +28,16 @@ constexpr uint64_t kRotateAtCheckpointBytes = 4ull << 20;
 }  // namespace
 
 Status Runtime::Checkpoint() {
+  WriteGuard guard(this);
+  COWTREE_RETURN_IF_ERROR(guard.status());
+  COWTREE_RETURN_IF_ERROR(CheckWritable());
+  return CheckpointInternal();
+}
+
+// The checkpoint itself, without the lifecycle registration (Close calls it after every write
+// in flight has finished).
+Status Runtime::CheckpointInternal() {
   MutexLock ck(&checkpoint_mu_);
-  if (closed_) return Status::InvalidArgument("runtime is closed");
   if (poisoned_.load(std::memory_order_acquire)) return poison_status();
   bool recoverable = false;
   Status st = CheckpointLocked(&recoverable);

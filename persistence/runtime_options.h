@@ -29,15 +29,24 @@ bool ParseDurability(std::string_view name, Durability* out);
 struct RuntimeOptions {
   Env* env = nullptr;  // nullptr = Env::Default() (POSIX)
   bool create_if_missing = true;
+  // Open without writing anything: a shared directory lock (any number of read-only opens, no
+  // writer), no store creation, the torn log tail left in place (replay ignores it), no
+  // coordinator, no checkpoint. Works on a read-only mount or a read-only copy. Commit,
+  // Checkpoint and SyncLog return InvalidArgument. Default: false.
+  bool read_only = false;
   bool error_if_exists = false;
   Durability durability = Durability::kBalanced;
-  uint32_t sync_interval_ms = 100;   // kBalanced background fdatasync period
-  uint32_t flush_interval_ms = 100;  // kEventual background write+fdatasync period
+  uint32_t sync_interval_ms = 100;                 // kBalanced background fdatasync period
+  uint32_t flush_interval_ms = 100;                // kEventual background write+fdatasync period
   uint64_t log_file_size_max_bytes = 64ull << 20;  // log rotation threshold
   // The coordinator checkpoints once this many log bytes were appended since the last
   // checkpoint (0 = never automatically) or checkpoint_interval_ms passed with changes (0 = off).
   uint64_t checkpoint_log_bytes = 256ull << 20;
   uint32_t checkpoint_interval_ms = 0;
+  // Open checkpoints right after recovery when it replayed at least this many redo bytes
+  // (0 = never), so that a store killed again and again before it reaches checkpoint_log_bytes
+  // does not replay an ever longer log at every open. Default: 16 MiB (~0.2 s of replay).
+  uint64_t recovery_checkpoint_log_bytes = 16ull << 20;
   bool checkpoint_on_close = true;  // Close() writes a checkpoint so that reopen replays nothing
   bool background_thread = true;    // false: no coordinator (tests drive sync/checkpoint)
   WalRecoveryMode wal_recovery_mode = WalRecoveryMode::kTolerateCorruptedTailRecords;

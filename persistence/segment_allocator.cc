@@ -21,6 +21,7 @@ struct SegmentAllocator::ClassState {
   uint32_t window_file_id = 0;
   std::atomic<uint64_t> size_bytes{0};  // visible size: segments * segment_bytes
   std::atomic<bool> dirty{false};       // written or grown since the last SyncDirty
+  uint64_t aligned_size_bytes = 0;      // > size_bytes until PrepareForWrites extends the file
 
   // Under mu_. Bit set = slot free. summaries[s] bit w set iff free_words[s * wps + w] != 0.
   uint64_t segments = 0;
@@ -117,7 +118,8 @@ Result<std::unique_ptr<SegmentAllocator>> SegmentAllocator::Open(
 }
 
 Status SegmentAllocator::OpenExisting(ClassState& c, uint64_t min_size_bytes, bool adopted) {
-  Result<std::unique_ptr<File>> file = env_->OpenFile(c.path, OpenMode::kReadWrite);
+  Result<std::unique_ptr<File>> file =
+      env_->OpenFile(c.path, options_.read_only ? OpenMode::kReadOnly : OpenMode::kReadWrite);
   if (!file.ok()) {
     if (file.status().IsNotFound()) {
       return Status::Corruption("data file " + c.path + " is listed in the manifest but missing");
@@ -129,22 +131,41 @@ Status SegmentAllocator::OpenExisting(ClassState& c, uint64_t min_size_bytes, bo
     return Status::Corruption("data file " + c.path + " has " + std::to_string(size) +
                               " bytes, the manifest recorded " + std::to_string(min_size_bytes));
   }
-  if (size % c.segment_bytes != 0) {
-    // Grown with another segment size, or cut inside a segment: extend to a whole segment so
-    // that every slot of the last segment is inside the file (reads never pass EOF).
-    const uint64_t aligned = (size / c.segment_bytes + 1) * c.segment_bytes;
-    COWTREE_RETURN_IF_ERROR((*file)->Allocate(size, aligned - size, /*keep_size=*/false));
-    size = aligned;
-    c.dirty.store(true);
-  }
+  // Grown with another segment size, or cut inside a segment: PrepareForWrites extends it to
+  // a whole segment so that every slot of the last segment is inside the file (reads never
+  // pass EOF). Nothing is written while opening.
+  const uint64_t aligned = (size + c.segment_bytes - 1) / c.segment_bytes * c.segment_bytes;
+  c.aligned_size_bytes = aligned;
   c.file = std::move(file).value();
   c.window_file_id = windows_->AddFile(
       c.file.get(), std::max<uint64_t>(options_.mmap_window_bytes, c.class_bytes));
-  while (c.segments < size / c.segment_bytes) c.AddSegment();
+  while (c.segments < aligned / c.segment_bytes) c.AddSegment();
   c.stack_stale = true;
   c.size_bytes.store(size, std::memory_order_release);
   c.file_ptr.store(c.file.get(), std::memory_order_release);
   if (adopted) created_files_.push_back(c.name);
+  return Status::OK();
+}
+
+Status SegmentAllocator::PrepareForWrites() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return PrepareLocked();
+}
+
+Status SegmentAllocator::PrepareLocked() {
+  if (options_.read_only)
+    return Status::InvalidArgument("data files of " + dir_ + " are read-only");
+  if (prepared_) return Status::OK();
+  for (auto& cp : classes_) {
+    ClassState& c = *cp;
+    const uint64_t size = c.size_bytes.load(std::memory_order_acquire);
+    if (c.file == nullptr || c.aligned_size_bytes <= size) continue;
+    COWTREE_RETURN_IF_ERROR(
+        c.file->Allocate(size, c.aligned_size_bytes - size, /*keep_size=*/false));
+    c.size_bytes.store(c.aligned_size_bytes, std::memory_order_release);
+    c.dirty.store(true);
+  }
+  prepared_ = true;
   return Status::OK();
 }
 
@@ -183,6 +204,7 @@ void SegmentAllocator::RebuildStackIfNeeded(ClassState& c) {
 Result<ObjectAddress> SegmentAllocator::Allocate(uint32_t length_bytes) {
   COWTREE_ASSIGN_OR_RETURN(uint32_t class_bytes, SizeClassFor(length_bytes));
   std::lock_guard<std::mutex> lock(mu_);
+  COWTREE_RETURN_IF_ERROR(PrepareLocked());  // no-op after the first call
   ClassState& c = *classes_[SizeClassIndex(class_bytes)];
   RebuildStackIfNeeded(c);
   if (c.stack.empty()) COWTREE_RETURN_IF_ERROR(Grow(c));

@@ -61,6 +61,7 @@ struct SegmentAllocatorOptions {
   uint64_t mmap_window_bytes = 1ull << 30;   // power of two >= 4096
   size_t mmap_windows_max = 64;              // >= 1
   bool read_via_mmap = true;                 // false: File::ReadAt (Envs whose Map copies)
+  bool read_only = false;  // open data files read-only; Allocate/Write/PrepareForWrites refused
 };
 
 // A data file the store already has (from the manifest).
@@ -107,6 +108,13 @@ class SegmentAllocator {
                                                         const std::vector<DataFileInfo>& existing);
   ~SegmentAllocator();
 
+  // Opening writes nothing. Before the first Allocate (which calls it if nobody did),
+  // PrepareForWrites extends a data file whose size is not a whole number of segments (grown with
+  // another segment size, or cut inside a segment) to the next segment boundary. Until then such a
+  // file's tail past its size is unreadable (Corruption if an object lies there).
+  // InvalidArgument if the allocator is read-only.
+  Status PrepareForWrites();
+
   // Smallest class >= length_bytes; InvalidArgument for 0 or > 256 KiB.
   static Result<uint32_t> SizeClassFor(uint32_t length_bytes);
   uint64_t SegmentBytes(uint32_t size_class_bytes) const;
@@ -143,6 +151,7 @@ class SegmentAllocator {
   SegmentAllocator(Env* env, std::string dir, const SegmentAllocatorOptions& options);
   Status OpenExisting(ClassState& c, uint64_t min_size_bytes, bool adopted);
   Status CreateFile(ClassState& c);
+  Status PrepareLocked();  // requires mu_
   Status Grow(ClassState& c);
   void RebuildStackIfNeeded(ClassState& c);
   Status CheckInFile(const ObjectAddress& address, const ClassState& c) const;
@@ -153,6 +162,7 @@ class SegmentAllocator {
   mutable std::mutex mu_;
   std::unique_ptr<ClassState> classes_[kSizeClassCount];
   std::vector<std::string> created_files_;
+  bool prepared_ = false;  // under mu_: PrepareForWrites ran (Allocate runs it first if not)
   std::mutex sync_mu_;
   Status sync_error_;  // first fdatasync failure, returned forever (under sync_mu_)
   std::unique_ptr<MmapWindowCache> windows_;

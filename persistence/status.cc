@@ -21,15 +21,32 @@ Status Status::FromErrno(std::string context, int errno_value) {
 std::string Status::ToString() const {
   const char* name = "OK";
   switch (code_) {
-    case StatusCode::kOk: return "OK";
-    case StatusCode::kNotFound: name = "NotFound"; break;
-    case StatusCode::kCorruption: name = "Corruption"; break;
-    case StatusCode::kIOError: name = "IOError"; break;
-    case StatusCode::kNoSpace: name = "NoSpace"; break;
-    case StatusCode::kInvalidArgument: name = "InvalidArgument"; break;
-    case StatusCode::kBusy: name = "Busy"; break;
-    case StatusCode::kNotSupported: name = "NotSupported"; break;
-    case StatusCode::kPoisoned: name = "Poisoned"; break;
+    case StatusCode::kOk:
+      return "OK";
+    case StatusCode::kNotFound:
+      name = "NotFound";
+      break;
+    case StatusCode::kCorruption:
+      name = "Corruption";
+      break;
+    case StatusCode::kIOError:
+      name = "IOError";
+      break;
+    case StatusCode::kNoSpace:
+      name = "NoSpace";
+      break;
+    case StatusCode::kInvalidArgument:
+      name = "InvalidArgument";
+      break;
+    case StatusCode::kBusy:
+      name = "Busy";
+      break;
+    case StatusCode::kNotSupported:
+      name = "NotSupported";
+      break;
+    case StatusCode::kPoisoned:
+      name = "Poisoned";
+      break;
   }
   return std::string(name) + ": " + message_;
 }

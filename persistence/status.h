@@ -103,17 +103,17 @@ class [[nodiscard]] Result {
 }  // namespace cowtree
 
 // Propagate a non-OK Status from the enclosing function.
-#define COWTREE_RETURN_IF_ERROR(expr)            \
-  do {                                           \
-    ::cowtree::Status _cowtree_st = (expr);      \
-    if (!_cowtree_st.ok()) return _cowtree_st;   \
+#define COWTREE_RETURN_IF_ERROR(expr)          \
+  do {                                         \
+    ::cowtree::Status _cowtree_st = (expr);    \
+    if (!_cowtree_st.ok()) return _cowtree_st; \
   } while (0)
 
 #define COWTREE_CONCAT_INNER(a, b) a##b
 #define COWTREE_CONCAT(a, b) COWTREE_CONCAT_INNER(a, b)
 // COWTREE_ASSIGN_OR_RETURN(auto x, ExprReturningResult());
-#define COWTREE_ASSIGN_OR_RETURN(lhs, expr)                                  \
-  auto COWTREE_CONCAT(_cowtree_res_, __LINE__) = (expr);                     \
-  if (!COWTREE_CONCAT(_cowtree_res_, __LINE__).ok())                         \
-    return COWTREE_CONCAT(_cowtree_res_, __LINE__).status();                 \
+#define COWTREE_ASSIGN_OR_RETURN(lhs, expr)                  \
+  auto COWTREE_CONCAT(_cowtree_res_, __LINE__) = (expr);     \
+  if (!COWTREE_CONCAT(_cowtree_res_, __LINE__).ok())         \
+    return COWTREE_CONCAT(_cowtree_res_, __LINE__).status(); \
   lhs = std::move(COWTREE_CONCAT(_cowtree_res_, __LINE__)).value()

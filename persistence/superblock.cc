@@ -111,6 +111,16 @@ Status WriteSuperblock(Env* env, const std::string& dir, const SuperblockData& d
   return Status::OK();
 }
 
+Status WriteNewSuperblock(Env* env, const std::string& dir, const SuperblockData& data) {
+  std::string image(kSuperblockCopySize * kSuperblockCopies, '\0');
+  image.replace((data.generation % kSuperblockCopies) * kSuperblockCopySize, kSuperblockCopySize,
+                EncodeSuperblock(data));
+  const std::string tmp = JoinPath(dir, TempFileName(kSuperblockFileName));
+  COWTREE_RETURN_IF_ERROR(env->WriteNewFileSync(tmp, image));
+  COWTREE_RETURN_IF_ERROR(env->RenameFile(tmp, JoinPath(dir, kSuperblockFileName)));
+  return env->SyncDir(dir);
+}
+
 Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir) {
   const std::string path = JoinPath(dir, kSuperblockFileName);
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kReadOnly));

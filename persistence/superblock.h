@@ -79,6 +79,12 @@ Result<SuperblockData> DecodeSuperblock(std::string_view copy, uint64_t file_off
 
 Status WriteSuperblock(Env* env, const std::string& dir, const SuperblockData& data);
 
+// Creates SUPERBLOCK atomically (store creation, fsck's rebuild): the whole file is written
+// under a temporary name (O_EXCL after removing a leftover), fdatasync'd, renamed into place and
+// the directory fsynced, so a crash leaves either no SUPERBLOCK or a complete one — never one
+// whose copies do not verify. Same layout as WriteSuperblock. IOError/NoSpace from the Env.
+Status WriteNewSuperblock(Env* env, const std::string& dir, const SuperblockData& data);
+
 struct SuperblockCopyStatus {
   Status status;                       // OK, or Corruption naming copy index, offset, reason
   std::optional<SuperblockData> data;  // set if status is OK

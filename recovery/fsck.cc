@@ -6,6 +6,7 @@
 
 #include "persistence/file_names.h"
 #include "recovery/fsck_context.h"
+#include "recovery/store_dir.h"
 
 namespace cowtree::recovery {
 
@@ -163,19 +164,30 @@ Result<FsckReport> Fsck(const std::string& dir, const FsckOptions& options_in) {
   Env* env = options.env;
   fsck::Context ctx(env, dir, options);
   COWTREE_RETURN_IF_ERROR(fsck::ListFiles(ctx));
-  const bool has_superblock =
-      std::binary_search(ctx.names.begin(), ctx.names.end(), std::string(kSuperblockFileName));
-  if (!has_superblock && !fsck::HasStoreFiles(ctx.names)) {
-    return Status::InvalidArgument(dir + ": not a cowtree store (no " +
-                                   std::string(kSuperblockFileName) + " and no store files)");
+  // The same classification as recovery::Open, so that fsck and Open agree on every state.
+  COWTREE_ASSIGN_OR_RETURN(StoreDirInfo info, ClassifyStoreDir(env, dir));
+  if (info.state == StoreDirState::kEmpty || info.state == StoreDirState::kForeign) {
+    return Status::InvalidArgument(
+        dir + ": not a cowtree store (" +
+        (info.reason.empty() ? std::string("no ") + kSuperblockFileName + " and no store files"
+                             : info.reason) +
+        ")");
   }
-  // The lock: taken only if LOCK exists (flock writes nothing), or created under repair. A
-  // store without LOCK was never opened since it was created, so nothing can be writing it.
-  std::unique_ptr<FileLock> lock;
-  const bool has_lock =
-      std::binary_search(ctx.names.begin(), ctx.names.end(), std::string(kLockFileName));
-  if (has_lock || options.repair) {
-    COWTREE_ASSIGN_OR_RETURN(lock, env->LockFile(JoinPath(dir, kLockFileName)));
+  // The directory lock, as Open takes it: shared to check (a writer holding it makes fsck
+  // Busy), exclusive to repair. flock creates and changes nothing on disk.
+  COWTREE_ASSIGN_OR_RETURN(
+      std::unique_ptr<FileLock> lock,
+      env->LockDir(dir, options.repair ? LockMode::kExclusive : LockMode::kShared));
+  if (info.state == StoreDirState::kInterruptedCreation) {
+    ctx.Add(FsckSeverity::kInfo, "superblock", kSuperblockFileName, 0, 0,
+            "store creation was interrupted before SUPERBLOCK appeared: nothing was ever "
+            "committed; the next open creates the store anew (recovery agrees)");
+    return std::move(ctx.report);
+  }
+  if (info.state == StoreDirState::kLostSuperblock) {
+    ctx.Add(FsckSeverity::kError, "superblock", kSuperblockFileName, 0, 0, info.reason);
+    if (options.repair) fsck::RebuildLostSuperblock(ctx);
+    return std::move(ctx.report);
   }
   fsck::RunChecks(ctx);
   if (options.repair) fsck::Repair(ctx);

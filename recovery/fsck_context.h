@@ -184,6 +184,9 @@ void CheckCatalogAndTrees(Context& ctx);
 void CheckObjects(Context& ctx);
 void CheckRedo(Context& ctx);
 void Repair(Context& ctx);
+// --repair of a directory that lost its SUPERBLOCK (fsck_rebuild.cc): writes a new one where the
+// remaining files determine it, else adds an error saying why not.
+void RebuildLostSuperblock(Context& ctx);
 
 // ---- Readers shared by the passes and dump ----
 // The verified body of id (OT lookup, kind check, ObjectReader). The Status names the NodeID

@@ -11,6 +11,7 @@
 #include "persistence/ot_checkpoint.h"
 #include "persistence/ot_delta.h"
 #include "persistence/superblock.h"
+#include "recovery/store_dir.h"
 #include "tree/os_tree_type.h"
 
 namespace cowtree::recovery {
@@ -39,6 +40,7 @@ ObjectStoreOptions StoreOptions(const RuntimeOptions& o) {
   ObjectStoreOptions s;
   s.allocator.mmap_window_bytes = o.mmap_window_bytes;
   s.allocator.mmap_windows_max = o.mmap_windows_max;
+  s.allocator.read_only = o.read_only;
   return s;
 }
 
@@ -71,18 +73,10 @@ Status CreateStore(Env* env, const std::string& dir, const RuntimeOptions& optio
   sb.log_replay_file_number = 1;
   sb.log_replay_offset_bytes = kLogFileHeaderSize;
   sb.catalog_root = 0;
-  // The SUPERBLOCK appears atomically: written in full under a temporary name, fdatasync'd,
-  // then renamed. Writing it in place (WriteSuperblock) would let a crash leave a SUPERBLOCK
-  // whose copies never verify (created but not yet written, or torn), i.e. a store that can
-  // never be opened again although nothing was ever committed to it. Layout as WriteSuperblock:
-  // generation G in copy G % 2, the other copy zero.
-  std::string image(kSuperblockCopySize * kSuperblockCopies, '\0');
-  image.replace((sb.generation % kSuperblockCopies) * kSuperblockCopySize, kSuperblockCopySize,
-                EncodeSuperblock(sb));
-  const std::string tmp = JoinPath(dir, TempFileName(kSuperblockFileName));
-  COWTREE_RETURN_IF_ERROR(env->WriteStringToFileSync(tmp, image));
-  COWTREE_RETURN_IF_ERROR(env->RenameFile(tmp, JoinPath(dir, kSuperblockFileName)));
-  COWTREE_RETURN_IF_ERROR(env->SyncDir(dir));
+  // The SUPERBLOCK appears atomically (tmp + fdatasync + rename + dir fsync): a crash leaves no
+  // SUPERBLOCK (an interrupted creation: nothing committed) or a complete one, never one whose
+  // copies never verify.
+  COWTREE_RETURN_IF_ERROR(WriteNewSuperblock(env, dir, sb));
   const std::string parent = ParentDir(dir);
   return parent.empty() ? Status::OK() : env->SyncDir(parent);
 }
@@ -93,91 +87,86 @@ struct PendingCommit {
   std::string payload;
 };
 
-}  // namespace
-
-Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptions& options_in,
-                                      OpenReport* report_out) {
-  OpenReport local_report;
-  OpenReport& report = report_out != nullptr ? *report_out : local_report;
-  report = OpenReport();
-  RuntimeOptions options = options_in;
-  Env* env = options.env != nullptr ? options.env : Env::Default();
-  options.env = env;
-  COWTREE_RETURN_IF_ERROR(ValidateOptions(options));
-  const uint64_t start_us = env->NowMicros();
-
-  // ---- Directory, lock, and "is this a store?" ----
-  std::vector<std::string> names;
-  Status listed = env->ListDir(dir, &names);
-  if (listed.IsNotFound()) {
-    if (!options.create_if_missing) return Status::NotFound(dir + ": no such store directory");
-    COWTREE_RETURN_IF_ERROR(env->CreateDir(dir));
-    names.clear();
-  } else if (!listed.ok()) {
-    return listed;
-  }
-  const bool has_superblock =
-      std::find(names.begin(), names.end(), std::string(kSuperblockFileName)) != names.end();
-  // The only files CreateStore makes before the SUPERBLOCK (which it renames into place last): a
-  // crash during creation leaves a subset of them, and creation simply starts over.
-  const std::vector<std::string> creation_files = {
-      kLockFileName, LogFileName(1), ManifestFileName(1), TempFileName(ManifestFileName(1)),
-      TempFileName(kSuperblockFileName)};
-  const bool interrupted_creation = std::all_of(names.begin(), names.end(), [&](const auto& n) {
-    return std::find(creation_files.begin(), creation_files.end(), n) != creation_files.end();
-  });
-  // Refuse a foreign directory before touching it (not even a LOCK file is created there).
-  if (!has_superblock && !interrupted_creation) {
-    const bool ours = std::any_of(names.begin(), names.end(), [](const std::string& n) {
-      FileKind kind;
-      uint64_t number;
-      return ParseFileName(n, &kind, &number) && kind != FileKind::kLock;
-    });
-    if (ours) {
-      return Status::Corruption(dir + ": " + std::string(kSuperblockFileName) +
-                                " is missing but the directory holds store files");
+// Decides what `dir` is and leaves it locked (exclusive, or shared for a read-only open) and,
+// where allowed, holding a freshly created empty store. Writes nothing unless it creates.
+Result<std::unique_ptr<FileLock>> LockStoreDir(Env* env, const std::string& dir,
+                                               const RuntimeOptions& options, OpenReport* report) {
+  Result<StoreDirInfo> info = ClassifyStoreDir(env, dir);
+  if (info.status().IsNotFound()) {
+    if (!options.create_if_missing || options.read_only) {
+      return Status::NotFound(dir + ": no such store directory");
     }
-    return Status::InvalidArgument(dir + ": not a cowtree store (no " +
-                                   std::string(kSuperblockFileName) +
-                                   " file, and the directory is not empty)");
+    COWTREE_RETURN_IF_ERROR(env->CreateDir(dir));
+    info = ClassifyStoreDir(env, dir);
   }
-  if (!has_superblock && !options.create_if_missing) {
+  if (!info.ok()) return info.status();
+  // Refuse before touching anything (not even the lock is taken on a foreign directory).
+  if (info->state == StoreDirState::kLostSuperblock) {
+    return Status::Corruption(dir + ": " + info->reason +
+                              "; refusing to open (run `cowtree fsck --db DIR --repair`)");
+  }
+  if (info->state == StoreDirState::kForeign) {
+    return Status::InvalidArgument(dir + ": " + info->reason);
+  }
+  if (info->state != StoreDirState::kStore && (!options.create_if_missing || options.read_only)) {
     return Status::NotFound(dir + ": no cowtree store here");
   }
-  COWTREE_ASSIGN_OR_RETURN(auto lock, env->LockFile(JoinPath(dir, kLockFileName)));
-  if (!has_superblock) {
-    // Re-check under the lock: another process may have created the store meanwhile.
-    if (!env->FileExists(JoinPath(dir, kSuperblockFileName))) {
-      for (const std::string& n : creation_files) {
-        if (n != kLockFileName && env->FileExists(JoinPath(dir, n))) {
-          COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(dir, n)));
-        }
-      }
-      COWTREE_RETURN_IF_ERROR(CreateStore(env, dir, options));
-      report.created = true;
-    }
-  } else if (options.error_if_exists) {
+  if (info->state == StoreDirState::kStore && options.error_if_exists) {
     return Status::InvalidArgument(dir + ": store already exists");
   }
+  COWTREE_ASSIGN_OR_RETURN(
+      auto lock, env->LockDir(dir, options.read_only ? LockMode::kShared : LockMode::kExclusive));
+  if (info->state == StoreDirState::kStore) return lock;
+  // Classify again under the lock: another process may have created the store meanwhile, or
+  // written to one whose SUPERBLOCK was then lost.
+  COWTREE_ASSIGN_OR_RETURN(StoreDirInfo locked, ClassifyStoreDir(env, dir));
+  if (locked.state == StoreDirState::kStore) return lock;
+  if (locked.state != StoreDirState::kEmpty &&
+      locked.state != StoreDirState::kInterruptedCreation) {
+    return Status::Corruption(dir + ": " + locked.reason);
+  }
+  for (const std::string& n : CreationFileNames()) {
+    if (std::binary_search(locked.names.begin(), locked.names.end(), n)) {
+      COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(dir, n)));
+    }
+  }
+  COWTREE_RETURN_IF_ERROR(CreateStore(env, dir, options));
+  report->created = true;
+  return lock;
+}
 
-  // ---- Superblock, manifest. ----
+// Everything read from the files before any tree is built.
+struct LoadedStore {
+  SuperblockData sb;
+  Manifest manifest;
+  std::unique_ptr<ObjectStore> store;
+  uint64_t ot_epoch = 0;
+  std::optional<LogPosition> ot_delta_start;
+  uint64_t ot_delta_ops = 0;
+  std::vector<PendingCommit> commits;
+};
+
+// Superblock → manifest → OT checkpoint + OT deltas of checkpoints <= C → free space from the
+// live OT; collects the redo records with epoch > C. Reads only.
+Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOptions& options,
+                              OpenReport& report) {
+  LoadedStore out;
   COWTREE_ASSIGN_OR_RETURN(SuperblockReadResult sbr, ReadSuperblock(env, dir));
   const SuperblockData sb = sbr.newest;
+  out.sb = sb;
   report.superblock_generation = sb.generation;
   report.superblock_copy = sbr.newest_copy_index;
   for (const auto& copy : sbr.copies) {
     if (!copy.status.ok()) report.bad_superblock_copies.push_back(copy.status.message());
   }
   report.checkpoint_epoch = sb.checkpoint_epoch;
-  COWTREE_ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(env, dir, sb.manifest_generation));
+  COWTREE_ASSIGN_OR_RETURN(out.manifest, ReadManifest(env, dir, sb.manifest_generation));
 
-  // ---- Object store: OT checkpoint + OT deltas of checkpoints <= C. ----
   std::vector<DataFileInfo> data_files;
-  for (const ManifestDataFile& f : manifest.data_files) {
+  for (const ManifestDataFile& f : out.manifest.data_files) {
     data_files.push_back(DataFileInfo{f.size_class_bytes, f.size_bytes});
   }
   auto table = std::make_unique<ObjectTable>();
-  uint64_t ot_epoch = 0;
   if (sb.ot_checkpoint_id != 0) {
     COWTREE_ASSIGN_OR_RETURN(OtCheckpointContents otc,
                              ReadOtCheckpoint(env, dir, sb.ot_checkpoint_id));
@@ -186,20 +175,17 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
           OtCheckpointFileName(sb.ot_checkpoint_id) + ": epoch " + std::to_string(otc.epoch()) +
           " is past the superblock's checkpoint epoch " + std::to_string(sb.checkpoint_epoch));
     }
-    ot_epoch = otc.epoch();
+    out.ot_epoch = otc.epoch();
     report.ot_entries_loaded = otc.entry_count();
     COWTREE_RETURN_IF_ERROR(otc.LoadInto(*table));
   }
-  std::vector<PendingCommit> commits;
-  std::optional<LogPosition> ot_delta_start;
-  uint64_t ot_delta_ops = 0;
   const LogPosition replay_start{sb.log_replay_file_number, sb.log_replay_offset_bytes};
   Status replayed = ReplayLog(
       env, dir, replay_start, options.wal_recovery_mode,
       [&](const LogRecord& r) -> Status {
         if (r.type == LogRecordType::kOtDelta) {
           // Filter by the RECORD's epoch (DESIGN.md pitfall), never by an object's birth.
-          if (r.epoch <= ot_epoch) return Status::OK();
+          if (r.epoch <= out.ot_epoch) return Status::OK();
           if (r.epoch > sb.checkpoint_epoch) {
             ++report.ot_delta_records_ignored;
             return Status::OK();
@@ -207,11 +193,11 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
           COWTREE_ASSIGN_OR_RETURN(std::vector<OtDeltaOp> ops, DecodeOtDelta(r.payload));
           Status st = ApplyOtDelta(*table, ops);
           if (!st.ok()) return st.WithContext("OT delta at " + r.start.ToString());
-          if (!ot_delta_start.has_value()) ot_delta_start = r.start;
-          ot_delta_ops += ops.size();
+          if (!out.ot_delta_start.has_value()) out.ot_delta_start = r.start;
+          out.ot_delta_ops += ops.size();
           report.ot_delta_ops_applied += ops.size();
         } else if (r.type == LogRecordType::kCommit && r.epoch > sb.checkpoint_epoch) {
-          commits.push_back(PendingCommit{r.epoch, r.end, std::string(r.payload)});
+          out.commits.push_back(PendingCommit{r.epoch, r.end, std::string(r.payload)});
         }
         return Status::OK();
       },
@@ -223,7 +209,53 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   COWTREE_RETURN_IF_ERROR(replayed);
   // Free space is rebuilt from the live OT entries here, before anything can be written.
   COWTREE_ASSIGN_OR_RETURN(
-      auto store, ObjectStore::Open(env, dir, StoreOptions(options), data_files, std::move(table)));
+      out.store, ObjectStore::Open(env, dir, StoreOptions(options), data_files, std::move(table)));
+  return out;
+}
+
+// Reads the catalog the superblock names (root, then every chunk, each checked against its
+// reference in the root).
+Status ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, RuntimeParts* parts,
+                   std::vector<CatalogEntry>* entries) {
+  if (catalog_root_raw == 0) return Status::OK();
+  const NodeID root_id = NodeID::FromRaw(catalog_root_raw);
+  COWTREE_ASSIGN_OR_RETURN(std::string root_body,
+                           store->ReadObject(root_id, ObjectKind::kCatalogRoot));
+  COWTREE_ASSIGN_OR_RETURN(parts->catalog_root, DecodeCatalogRoot(root_body));
+  for (const CatalogChunkRef& ref : parts->catalog_root.chunks) {
+    COWTREE_ASSIGN_OR_RETURN(std::string body,
+                             store->ReadObject(ref.chunk_id, ObjectKind::kCatalogChunk));
+    COWTREE_ASSIGN_OR_RETURN(std::vector<CatalogEntry> chunk, DecodeCatalogChunk(body));
+    if (chunk.size() != ref.entry_count || chunk.front().tree_id != ref.first_tree_id) {
+      return Status::Corruption("catalog chunk " + std::to_string(ref.chunk_id.raw()) +
+                                " does not match its reference in the catalog root");
+    }
+    entries->insert(entries->end(), chunk.begin(), chunk.end());
+    parts->catalog_chunks.emplace_back(ref.chunk_id, std::move(chunk));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptions& options_in,
+                                      OpenReport* report_out) {
+  OpenReport local_report;
+  OpenReport& report = report_out != nullptr ? *report_out : local_report;
+  report = OpenReport();
+  RuntimeOptions options = options_in;
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  options.env = env;
+  if (options.read_only) {
+    options.background_thread = false;
+    options.checkpoint_on_close = false;
+  }
+  COWTREE_RETURN_IF_ERROR(ValidateOptions(options));
+  const uint64_t start_us = env->NowMicros();
+
+  COWTREE_ASSIGN_OR_RETURN(auto lock, LockStoreDir(env, dir, options, &report));
+  COWTREE_ASSIGN_OR_RETURN(LoadedStore loaded, LoadStore(env, dir, options, report));
+  const SuperblockData& sb = loaded.sb;
 
   // ---- Runtime + catalog + trees (internal nodes from summaries; leaves lazily). ----
   RuntimeParts parts;
@@ -231,34 +263,17 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   parts.dir = dir;
   parts.options = options;
   parts.lock = std::move(lock);
-  COWTREE_ASSIGN_OR_RETURN(
-      parts.log, LogWriter::OpenForAppend(env, dir, report.replay.end, WriterOptions(options)));
   parts.superblock = sb;
-  parts.manifest = manifest;
-  parts.ot_checkpoint_epoch = ot_epoch;
-  parts.ot_delta_start = ot_delta_start;
-  parts.ot_delta_ops_since_checkpoint = ot_delta_ops;
+  parts.manifest = loaded.manifest;
+  parts.ot_checkpoint_epoch = loaded.ot_epoch;
+  parts.ot_delta_start = loaded.ot_delta_start;
+  parts.ot_delta_ops_since_checkpoint = loaded.ot_delta_ops;
   parts.force_ot_checkpoint = report.ot_delta_records_ignored > 0;
   parts.types.push_back(tree::MakeOsTreeType(options.leaf_capacity_entries, options.fanout));
   std::vector<CatalogEntry> entries;
-  if (sb.catalog_root != 0) {
-    const NodeID root_id = NodeID::FromRaw(sb.catalog_root);
-    COWTREE_ASSIGN_OR_RETURN(std::string root_body,
-                             store->ReadObject(root_id, ObjectKind::kCatalogRoot));
-    COWTREE_ASSIGN_OR_RETURN(parts.catalog_root, DecodeCatalogRoot(root_body));
-    for (const CatalogChunkRef& ref : parts.catalog_root.chunks) {
-      COWTREE_ASSIGN_OR_RETURN(std::string body,
-                               store->ReadObject(ref.chunk_id, ObjectKind::kCatalogChunk));
-      COWTREE_ASSIGN_OR_RETURN(std::vector<CatalogEntry> chunk, DecodeCatalogChunk(body));
-      if (chunk.size() != ref.entry_count || chunk.front().tree_id != ref.first_tree_id) {
-        return Status::Corruption("catalog chunk " + std::to_string(ref.chunk_id.raw()) +
-                                  " does not match its reference in the catalog root");
-      }
-      entries.insert(entries.end(), chunk.begin(), chunk.end());
-      parts.catalog_chunks.emplace_back(ref.chunk_id, std::move(chunk));
-    }
-  }
-  parts.store = std::move(store);
+  COWTREE_RETURN_IF_ERROR(ReadCatalog(loaded.store.get(), sb.catalog_root, &parts, &entries));
+  parts.store = std::move(loaded.store);
+  ObjectStore* store = parts.store.get();
   auto runtime = std::make_unique<Runtime>(std::move(parts));
   for (const CatalogEntry& e : entries) {
     TreeType* type = runtime->FindType(e.type_id);
@@ -272,14 +287,33 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
     ++report.trees_loaded;
   }
 
-  // ---- Redo: commits with epoch > C, in log order. ----
-  for (const PendingCommit& c : commits) {
+  // ---- Redo: commits with epoch > C, in log order (in memory only). ----
+  uint64_t redo_bytes = 0;
+  for (const PendingCommit& c : loaded.commits) {
     COWTREE_RETURN_IF_ERROR(runtime->ReplayCommit(c.payload, c.epoch, c.end));
     ++report.commits_replayed;
+    redo_bytes += c.payload.size() + kFrameOverheadBytes;
   }
-  commits.clear();
+  loaded.commits.clear();
   report.recovered_epoch = runtime->visible_epoch();
-  runtime->Start();
+
+  // ---- First write: everything the store relies on verified above (open.h contract). ----
+  if (!options.read_only) {
+    COWTREE_RETURN_IF_ERROR(store->PrepareForWrites());
+    COWTREE_ASSIGN_OR_RETURN(
+        auto log, LogWriter::OpenForAppend(env, dir, report.replay.end, WriterOptions(options)));
+    runtime->AttachLog(std::move(log));
+    runtime->Start();
+    // A store killed again and again before it reached checkpoint_log_bytes would replay an
+    // ever longer log at every open: checkpoint now, so recovery time stays bounded whatever
+    // the kill pattern (as RocksDB flushes a recovered memtable).
+    if (options.recovery_checkpoint_log_bytes != 0 &&
+        redo_bytes >= options.recovery_checkpoint_log_bytes) {
+      COWTREE_RETURN_IF_ERROR(runtime->Checkpoint().WithContext("checkpoint after recovery"));
+      report.checkpointed_after_replay = true;
+    }
+  }
+  report.redo_bytes_replayed = redo_bytes;
   report.elapsed_us = env->NowMicros() - start_us;
   return runtime;
 }

@@ -8,14 +8,28 @@
 //   the end of the log (the torn tail is truncated; a bad frame followed by valid frames is
 //   Corruption under the default WalRecoveryMode) → open for writes.
 //
-// A directory without a SUPERBLOCK is created as a new store if it is empty (or missing) and
-// options.create_if_missing; a non-empty directory without one is refused ("not a cowtree
-// store"), and nothing in it is changed.
+// What the directory is decides first (recovery/store_dir.h, shared with fsck): an empty or
+// missing directory, or one holding only what an interrupted creation leaves, becomes a new store
+// if options.create_if_missing; a directory that lost its SUPERBLOCK but holds anything an open
+// store wrote (a log with records, a later manifest, data files) is refused with Corruption —
+// never taken for a creation; a foreign directory is refused with InvalidArgument. Nothing in a
+// refused directory is changed.
 //
-// Errors: NotFound (no store and !create_if_missing), Busy (LOCK held by another process),
-// Corruption (names the file, offset and what was expected; nothing is written), IOError.
-// Thread-safety: Open may be called from any thread; one Runtime per directory per process
-// (the LOCK file enforces one per machine).
+// Locking: the store directory itself is flock'ed (exclusive for a writer, shared for
+// options.read_only), so deleting or replacing any file inside it cannot let a second writer in.
+//
+// Nothing is written before everything recovery relies on is verified: superblock, manifest, OT
+// checkpoint and deltas, the whole log, free space, catalog, every tree's summaries and the redo
+// records. Only then does Open extend a partial data-file segment, truncate the torn log tail
+// and start the coordinator. A Corruption result therefore leaves the directory byte-identical.
+// After a replay of at least options.recovery_checkpoint_log_bytes Open checkpoints (bounded
+// recovery time whatever the kill pattern). options.read_only writes nothing at all.
+//
+// Errors: NotFound (no store and !create_if_missing or read_only), Busy (the directory is
+// locked by a writer, or by readers for a writer), Corruption (names the file, offset and what
+// was expected; nothing is written), IOError.
+// Thread-safety: Open may be called from any thread; one writable Runtime per directory (the
+// directory lock enforces it across processes).
 #pragma once
 
 #include <memory>
@@ -26,17 +40,19 @@
 namespace cowtree::recovery {
 
 struct OpenReport {
-  bool created = false;              // a new store was created
+  bool created = false;  // a new store was created
   uint64_t superblock_generation = 0;
-  int superblock_copy = -1;          // index of the copy used
+  int superblock_copy = -1;                        // index of the copy used
   std::vector<std::string> bad_superblock_copies;  // messages for copies that did not verify
   uint64_t checkpoint_epoch = 0;
-  uint64_t ot_entries_loaded = 0;    // from the OT checkpoint
+  uint64_t ot_entries_loaded = 0;  // from the OT checkpoint
   uint64_t ot_delta_ops_applied = 0;
   uint64_t ot_delta_records_ignored = 0;  // epoch > C: checkpoint whose superblock never landed
   uint64_t trees_loaded = 0;
   uint64_t commits_replayed = 0;
   uint64_t recovered_epoch = 0;
+  uint64_t redo_bytes_replayed = 0;        // frame bytes of the commits replayed
+  bool checkpointed_after_replay = false;  // see RuntimeOptions::recovery_checkpoint_log_bytes
   ReplayStats replay;
   uint64_t elapsed_us = 0;
 };

@@ -193,17 +193,52 @@ TEST_F(PosixEnvTest, MapReadsWhatWasWritten) {
   EXPECT_EQ(std::string((*tail)->data() + 1, 2), "XY");
 }
 
-TEST_F(PosixEnvTest, LockFileTwiceIsBusyUntilReleased) {
-  const std::string lock_path = Path("LOCK");
-  auto first = env_->LockFile(lock_path);
+TEST_F(PosixEnvTest, LockDirExclusiveAndSharedConflictUntilReleased) {
+  auto first = env_->LockDir(dir_, LockMode::kExclusive);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
-  auto second = env_->LockFile(lock_path);
+  auto second = env_->LockDir(dir_, LockMode::kExclusive);
   ASSERT_FALSE(second.ok());
   EXPECT_TRUE(second.status().IsBusy()) << second.status().ToString();
-  EXPECT_NE(second.status().message().find(lock_path), std::string::npos);
+  EXPECT_NE(second.status().message().find(dir_), std::string::npos);
+  EXPECT_TRUE(env_->LockDir(dir_, LockMode::kShared).status().IsBusy());
   first->reset();  // releases the lock
-  auto third = env_->LockFile(lock_path);
-  EXPECT_TRUE(third.ok()) << third.status().ToString();
+  auto reader1 = env_->LockDir(dir_, LockMode::kShared);
+  auto reader2 = env_->LockDir(dir_, LockMode::kShared);
+  ASSERT_TRUE(reader1.ok() && reader2.ok());
+  EXPECT_TRUE(env_->LockDir(dir_, LockMode::kExclusive).status().IsBusy());
+  reader1->reset();
+  reader2->reset();
+  EXPECT_TRUE(env_->LockDir(dir_, LockMode::kExclusive).ok());
+  // The lock creates nothing in the directory.
+  std::vector<std::string> names;
+  ASSERT_TRUE(env_->ListDir(dir_, &names).ok());
+  EXPECT_TRUE(names.empty());
+  EXPECT_TRUE(env_->LockDir(Path("missing"), LockMode::kShared).status().IsNotFound());
+}
+
+TEST_F(PosixEnvTest, SymlinksAreNeverFollowed) {
+  const std::string outside = Path("outside");
+  ASSERT_TRUE(env_->WriteStringToFileSync(outside, "secret").ok());
+  ASSERT_EQ(symlink(outside.c_str(), Path("link").c_str()), 0);
+  ASSERT_EQ(symlink(Path("nowhere").c_str(), Path("dangling").c_str()), 0);
+  for (OpenMode mode : {OpenMode::kReadOnly, OpenMode::kReadWrite, OpenMode::kCreate}) {
+    auto f = env_->OpenFile(Path("link"), mode);
+    ASSERT_FALSE(f.ok());
+    EXPECT_TRUE(f.status().IsCorruption()) << f.status().ToString();
+    EXPECT_NE(f.status().message().find("symbolic link"), std::string::npos);
+  }
+  EXPECT_FALSE(env_->OpenFile(Path("dangling"), OpenMode::kCreate).ok());
+  EXPECT_FALSE(env_->FileExists(Path("nowhere")));  // nothing created through the link
+  EXPECT_TRUE(env_->FileExists(Path("dangling")));  // lstat: the link itself exists
+  EXPECT_TRUE(env_->FileSize(Path("link")).status().IsCorruption());
+  // A temporary name taken by a link: the link is replaced, its target untouched.
+  ASSERT_EQ(symlink(outside.c_str(), Path("x.tmp").c_str()), 0);
+  ASSERT_TRUE(env_->WriteNewFileSync(Path("x.tmp"), "mine").ok());
+  std::string got;
+  ASSERT_TRUE(env_->ReadFileToString(outside, &got).ok());
+  EXPECT_EQ(got, "secret");
+  ASSERT_TRUE(env_->ReadFileToString(Path("x.tmp"), &got).ok());
+  EXPECT_EQ(got, "mine");
 }
 
 TEST_F(PosixEnvTest, ListDirCreateDirAndSyncDir) {

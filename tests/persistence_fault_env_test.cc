@@ -660,9 +660,9 @@ TEST(FaultEnvHandles, HandlesAndLocksFromBeforeTheCrashAreDead) {
   WriteDurableFile(&env, "/db/f", "data");
   auto f = env.OpenFile("/db/f", OpenMode::kReadWrite);
   ASSERT_OK(f);
-  auto lock = env.LockFile("/db/LOCK");
+  auto lock = env.LockDir("/db", LockMode::kExclusive);
   ASSERT_OK(lock);
-  EXPECT_TRUE(env.LockFile("/db/LOCK").status().IsBusy());
+  EXPECT_TRUE(env.LockDir("/db", LockMode::kExclusive).status().IsBusy());
   env.SimulateCrash(CrashModel::kDropUnsynced, 0);
 
   char buf[4];
@@ -673,12 +673,12 @@ TEST(FaultEnvHandles, HandlesAndLocksFromBeforeTheCrashAreDead) {
     EXPECT_NE(s.message().find("file handle from before the crash"), std::string::npos);
   }
   // The crash released the lock; the old holder's destructor must not release the new one.
-  auto relock = env.LockFile("/db/LOCK");
+  auto relock = env.LockDir("/db", LockMode::kExclusive);
   ASSERT_OK(relock);
   lock->reset();
-  EXPECT_TRUE(env.LockFile("/db/LOCK").status().IsBusy());
+  EXPECT_TRUE(env.LockDir("/db", LockMode::kExclusive).status().IsBusy());
   relock->reset();
-  EXPECT_OK(env.LockFile("/db/LOCK"));
+  EXPECT_OK(env.LockDir("/db", LockMode::kExclusive));
 
   auto reopened = env.OpenFile("/db/f", OpenMode::kReadWrite);
   ASSERT_OK(reopened);

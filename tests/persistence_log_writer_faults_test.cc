@@ -91,8 +91,8 @@ class FaultyEnv final : public Env {
   }
   bool FileExists(const std::string& p) override { return base_->FileExists(p); }
   Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
-  Result<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
-    return base_->LockFile(p);
+  Result<std::unique_ptr<FileLock>> LockDir(const std::string& d, LockMode m) override {
+    return base_->LockDir(d, m);
   }
   uint64_t NowMicros() override { return base_->NowMicros(); }
 

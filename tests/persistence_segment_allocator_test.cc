@@ -237,15 +237,19 @@ TEST(SegmentAllocatorTest, ManifestChecksAndAdoption) {
   std::string back;
   ASSERT_TRUE(a->Read({4096, 0, 4096}, &back).ok());
   EXPECT_EQ(back, Payload(1, 4096));
-  // An unaligned size (other segment size before) is extended to a whole segment.
+  // An unaligned size (other segment size before) is extended to a whole segment, not when
+  // opening (which writes nothing) but before the first write.
   ASSERT_TRUE(
       Env::Default()
           ->WriteStringToFileSync(JoinPath(dir.path(), "data-8k.dat"), std::string(10000, 'x'))
           .ok());
   auto b = OpenOrDie(Env::Default(), dir.path(), SmallOptions(), {{4096, 65536}, {8192, 10000}});
-  EXPECT_EQ(*Env::Default()->FileSize(JoinPath(dir.path(), "data-8k.dat")), 128u * 1024);
+  EXPECT_EQ(*Env::Default()->FileSize(JoinPath(dir.path(), "data-8k.dat")), 10000u);
   ASSERT_TRUE(b->Read({8192, 0, 8192}, &back).ok());
   EXPECT_EQ(back.substr(0, 8192), std::string(8192, 'x'));
+  EXPECT_TRUE(b->Read({8192, 8192, 8192}, &back).IsCorruption());  // past the real end
+  ASSERT_TRUE(b->PrepareForWrites().ok());
+  EXPECT_EQ(*Env::Default()->FileSize(JoinPath(dir.path(), "data-8k.dat")), 128u * 1024);
 }
 
 }  // namespace

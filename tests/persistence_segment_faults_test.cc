@@ -65,7 +65,7 @@ class SizeOnlyEnv final : public Env {
   Status ListDir(const std::string&, std::vector<std::string>*) override { return Status::OK(); }
   bool FileExists(const std::string&) override { return false; }
   Result<uint64_t> FileSize(const std::string&) override { return uint64_t{0}; }
-  Result<std::unique_ptr<FileLock>> LockFile(const std::string&) override {
+  Result<std::unique_ptr<FileLock>> LockDir(const std::string&, LockMode) override {
     return Status::NotSupported("no");
   }
   uint64_t NowMicros() override { return 0; }
@@ -142,8 +142,8 @@ class FailingSyncEnv final : public Env {
   }
   bool FileExists(const std::string& p) override { return Env::Default()->FileExists(p); }
   Result<uint64_t> FileSize(const std::string& p) override { return Env::Default()->FileSize(p); }
-  Result<std::unique_ptr<FileLock>> LockFile(const std::string& p) override {
-    return Env::Default()->LockFile(p);
+  Result<std::unique_ptr<FileLock>> LockDir(const std::string& d, LockMode m) override {
+    return Env::Default()->LockDir(d, m);
   }
   uint64_t NowMicros() override { return Env::Default()->NowMicros(); }
   bool fail_sync = false;

@@ -26,7 +26,8 @@ struct FaultInjectionEnv::Core {
   MemFileSystem fs;
   FaultPlan plan;
   uint64_t crash_epoch = 0;               // SimulateCrash calls so far
-  std::map<std::string, uint64_t> locks;  // canonical path -> token of the holder
+  // canonical directory -> (token -> mode) of its holders: one exclusive or any shared.
+  std::map<std::string, std::map<uint64_t, LockMode>> locks;
   uint64_t next_lock_token = 1;
   std::atomic<bool> fake_clock{false};
   std::atomic<uint64_t> fake_now_micros{0};

@@ -1,5 +1,6 @@
 #include "testutil/fault_injection_env.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <utility>
@@ -28,7 +29,10 @@ class FaultInjectionFileLock final : public FileLock {
     std::lock_guard<std::mutex> lock(core_->mu);
     auto it = core_->locks.find(canonical_);
     // A crash released every lock; a later holder has another token.
-    if (it != core_->locks.end() && it->second == token_) core_->locks.erase(it);
+    if (it != core_->locks.end()) {
+      it->second.erase(token_);
+      if (it->second.empty()) core_->locks.erase(it);
+    }
   }
 
  private:
@@ -127,20 +131,30 @@ Result<uint64_t> FaultInjectionEnv::FileSize(const std::string& path) {
   return core_->fs.FileSize(path);
 }
 
-Result<std::unique_ptr<FileLock>> FaultInjectionEnv::LockFile(const std::string& path) {
+Result<std::unique_ptr<FileLock>> FaultInjectionEnv::LockDir(const std::string& dir,
+                                                             LockMode mode) {
   std::lock_guard<std::mutex> lock(core_->mu);
-  COWTREE_RETURN_IF_ERROR(core_->Admit(OpInfo{OpKind::kLock, path, 0, 0}, nullptr));
-  Result<std::shared_ptr<MemInode>> file = core_->fs.Open(path, OpenMode::kCreate);
-  if (!file.ok()) {
-    if (file.status().IsNotFound()) return Status::FromErrno("open lock file " + path, ENOENT);
-    return file.status();
+  COWTREE_RETURN_IF_ERROR(core_->Admit(OpInfo{OpKind::kLock, dir, 0, 0}, nullptr));
+  std::vector<std::string> names;
+  Status listed = core_->fs.ListDir(dir, &names);
+  if (!listed.ok()) {
+    if (listed.IsNotFound())
+      return Status::NotFound("open directory " + dir + ": no such directory");
+    return listed;
   }
-  std::string canonical = MemFileSystem::Canonical(path);
-  if (core_->locks.count(canonical) > 0) {
-    return Status::Busy(path + " is locked by another process (store already open)");
+  std::string canonical = MemFileSystem::Canonical(dir);
+  auto& holders = core_->locks[canonical];
+  const bool conflict = mode == LockMode::kExclusive
+                            ? !holders.empty()
+                            : std::any_of(holders.begin(), holders.end(), [](const auto& h) {
+                                return h.second == LockMode::kExclusive;
+                              });
+  if (conflict) {
+    if (holders.empty()) core_->locks.erase(canonical);
+    return Status::Busy(dir + " is locked by another process (store already open)");
   }
   const uint64_t token = core_->next_lock_token++;
-  core_->locks[canonical] = token;
+  holders[token] = mode;
   return std::unique_ptr<FileLock>(new FaultInjectionFileLock(core_, std::move(canonical), token));
 }
 

@@ -69,7 +69,7 @@ class FaultInjectionEnv final : public Env {
   Status ListDir(const std::string& dir, std::vector<std::string>* names) override;
   bool FileExists(const std::string& path) override;
   Result<uint64_t> FileSize(const std::string& path) override;
-  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override;
+  Result<std::unique_ptr<FileLock>> LockDir(const std::string& dir, LockMode mode) override;
   uint64_t NowMicros() override;
 
   // ---- Crashes.

@@ -54,7 +54,7 @@ const char* OpKindName(OpKind kind) {
     case OpKind::kFileSize:
       return "FileSize";
     case OpKind::kLock:
-      return "LockFile";
+      return "LockDir";
   }
   return "unknown op";
 }
@@ -71,7 +71,6 @@ bool IsMutating(OpKind kind) {
     case OpKind::kRename:
     case OpKind::kSyncDir:
     case OpKind::kCreateDir:
-    case OpKind::kLock:
       return true;
     default:
       return false;

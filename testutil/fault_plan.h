@@ -7,7 +7,7 @@
 //   1-based and monotonic for the life of the Env: the n-th operation is the one that makes
 //   op_count() == n. Mutating operations (those that can change what is on disk: creating
 //   opens, WriteAt, Sync, Truncate, Allocate, PunchHole, DeleteFile, RenameFile, SyncDir,
-//   CreateDir, LockFile) also get a mutating number; Syncs also get a sync number.
+//   CreateDir) also get a mutating number; Syncs also get a sync number.
 //   WriteAtAndSync is two operations (a write, then a sync).
 // - Rules: FailOp (once at k, or every op from k on), FailSyncWithEio (the k-th Sync fails with
 //   EIO and its file loses its unsynced data), FailRandomOps (each op in scope fails with
@@ -49,7 +49,7 @@ enum class OpKind : uint8_t {
   kListDir,    // Env::ListDir
   kExists,     // Env::FileExists (counted, never failed: it has no way to report an error)
   kFileSize,   // Env::FileSize
-  kLock,       // Env::LockFile (mutating: creates the file if missing)
+  kLock,       // Env::LockDir (not mutating: it creates nothing)
 };
 
 const char* OpKindName(OpKind kind);
