@@ -160,7 +160,13 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
     if (!copy.status.ok()) report.bad_superblock_copies.push_back(copy.status.message());
   }
   report.checkpoint_epoch = sb.checkpoint_epoch;
-  COWTREE_ASSIGN_OR_RETURN(out.manifest, ReadManifest(env, dir, sb.manifest_generation));
+  // A file the superblock names that is missing is damage, not "no store" (NotFound).
+  const auto missing_is_corruption = [](Status st) {
+    return st.IsNotFound() ? Status::Corruption(st.message() + " (named by the superblock)") : st;
+  };
+  Result<Manifest> manifest = ReadManifest(env, dir, sb.manifest_generation);
+  if (!manifest.ok()) return missing_is_corruption(manifest.status());
+  out.manifest = std::move(manifest).value();
 
   std::vector<DataFileInfo> data_files;
   for (const ManifestDataFile& f : out.manifest.data_files) {
@@ -168,8 +174,9 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
   }
   auto table = std::make_unique<ObjectTable>();
   if (sb.ot_checkpoint_id != 0) {
-    COWTREE_ASSIGN_OR_RETURN(OtCheckpointContents otc,
-                             ReadOtCheckpoint(env, dir, sb.ot_checkpoint_id));
+    Result<OtCheckpointContents> read = ReadOtCheckpoint(env, dir, sb.ot_checkpoint_id);
+    if (!read.ok()) return missing_is_corruption(read.status());
+    OtCheckpointContents otc = std::move(read).value();
     if (otc.epoch() > sb.checkpoint_epoch) {
       return Status::Corruption(
           OtCheckpointFileName(sb.ot_checkpoint_id) + ": epoch " + std::to_string(otc.epoch()) +
