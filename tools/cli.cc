@@ -23,6 +23,20 @@ int Fail(const Status& st) {
   return st.IsInvalidArgument() && st.message().rfind("--", 0) == 0 ? kExitUsage : kExitError;
 }
 
+// What a commit acknowledged in each durability mode survives (persistence/runtime_options.h,
+// docs/recovery.md). The default intervals are RuntimeOptions' (100 ms each).
+constexpr const char* kDurabilityHelp =
+    "strict | balanced | eventual. strict: a commit is acknowledged after fdatasync and "
+    "survives a crash or power loss. balanced (default): acknowledged when written to the OS; "
+    "survives a process crash, but acknowledged rows may be lost on a power loss within "
+    "sync_interval_ms (100 ms). eventual: acknowledged while still in the process's buffer; "
+    "acknowledged rows may be lost on a process crash or power loss within flush_interval_ms "
+    "(100 ms). In every mode a crash leaves a prefix of the commits, never a partial one.";
+constexpr const char* kLogCommitsHelp =
+    "print 'committed EPOCH ROWS_TOTAL' after each acknowledged commit (durable only as "
+    "--durability says: with eventual a crash within flush_interval_ms, with balanced a power "
+    "loss within sync_interval_ms, may still lose it)";
+
 // Read-only commands open without the coordinator and without checkpoint-on-close, so that
 // they write nothing beyond what recovery itself must (truncating a torn log tail).
 RuntimeOptions ReadOptions() {
@@ -110,12 +124,11 @@ int RunCli(int argc, char** argv) {
   ingest_cmd->add_option("--weight", ingest.weight_column, "integer weight column (default 1)");
   ingest_cmd->add_option("--batch-rows", ingest.batch_rows, "rows per commit")
       ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
-  ingest_cmd->add_option("--durability", durability, "strict | balanced | eventual")
+  ingest_cmd->add_option("--durability", durability, kDurabilityHelp)
       ->check(CLI::IsMember({"strict", "balanced", "eventual"}));
   ingest_cmd->add_option("--value-type", value_type, "auto | int64 | double")
       ->check(CLI::IsMember({"auto", "int64", "double"}));
-  ingest_cmd->add_flag("--log-commits", ingest.log_commits,
-                       "print 'committed EPOCH ROWS_TOTAL' after each acknowledged commit");
+  ingest_cmd->add_flag("--log-commits", ingest.log_commits, kLogCommitsHelp);
   ingest_cmd->add_option("--checkpoint-log-bytes", ingest.runtime.checkpoint_log_bytes,
                          "checkpoint after this many log bytes (0 = only on close)");
   ingest_cmd->add_option("input", ingest.input, "CSV file (.zst allowed) or - for stdin");
@@ -154,7 +167,7 @@ int RunCli(int argc, char** argv) {
   bench_cmd->add_option("--db", bench.db, "store directory (default: a temporary one)");
   bench_cmd->add_option("--group", bench.group_column, "group column (default origin)");
   bench_cmd->add_option("--value", bench.value_column, "value column (default delay)");
-  bench_cmd->add_option("--durability", bench_durability, "strict | balanced | eventual")
+  bench_cmd->add_option("--durability", bench_durability, kDurabilityHelp)
       ->check(CLI::IsMember({"strict", "balanced", "eventual"}));
   bench_cmd->add_option("--reopens", bench.reopens, "reopen runs (median reported)")
       ->check(CLI::Range(1u, 1000u));

@@ -29,18 +29,20 @@ struct IngestOptions {
   uint64_t batch_rows = 10000;
   Durability durability = Durability::kBalanced;
   ValueType value_type = ValueType::kAuto;
-  bool log_commits = false;   // print "committed EPOCH ROWS_TOTAL" after each acknowledged commit
-  bool progress = false;      // progress line on stderr
-  RuntimeOptions runtime;     // env, shape, ... (durability is taken from above)
+  // Print "committed EPOCH ROWS_TOTAL" after each acknowledged commit (durable only as far as
+  // `durability` promises; see --help).
+  bool log_commits = false;
+  bool progress = false;   // progress line on stderr
+  RuntimeOptions runtime;  // env, shape, ... (durability is taken from above)
 };
 
 struct IngestStats {
   uint64_t rows = 0;
   uint64_t commits = 0;
   uint64_t trees_created = 0;
-  uint64_t elapsed_us = 0;       // open + ingest + close
-  uint64_t ingest_us = 0;        // reading, applying and committing rows
-  uint64_t close_us = 0;         // final checkpoint + close
+  uint64_t elapsed_us = 0;  // open + ingest + close
+  uint64_t ingest_us = 0;   // reading, applying and committing rows
+  uint64_t close_us = 0;    // final checkpoint + close
 };
 
 // `out` receives the --log-commits lines (flushed after each).
