@@ -3,15 +3,25 @@
 // slow pipe, SIGPIPE / stdout write failures, temporary stores removed on every exit path,
 // honest --help about durability, and exact reporting + `ingest --resume` after failures.
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "persistence/write_batch.h"
+#include "recovery/open.h"
 #include "testutil/test_files.h"
+#include "tree/key_codec.h"
+#include "tree/os_tree_type.h"
 
 namespace {
 
@@ -68,6 +78,146 @@ TEST(CliHelp, DurabilityHelpSaysAcknowledgedRowsMayBeLost) {
       << r.out;
   EXPECT_NE(help.find("may be lost on a power loss within sync_interval_ms"), std::string::npos)
       << r.out;
+}
+
+// ---- (12) JSON output is valid JSON for every input ----
+
+// Parses `text` as JSON, requiring valid UTF-8 (RapidJSON checks encoding only when asked).
+::testing::AssertionResult ParsesAsJson(const std::string& text, rapidjson::Document* doc) {
+  doc->Parse<rapidjson::kParseValidateEncodingFlag>(text.c_str(), text.size());
+  if (doc->HasParseError()) {
+    return ::testing::AssertionFailure()
+           << "invalid JSON at offset " << doc->GetErrorOffset() << ": "
+           << rapidjson::GetParseError_En(doc->GetParseError()) << "\n"
+           << text;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+const std::string kBadUtf8Name = "bad\xff\xfe\xc0\xaf utf8";  // invalid bytes + overlong '/'
+const std::string kControlName = std::string("ctl\x01\n\t\x1f", 7) + std::string(1, '\0') + "z";
+const std::string kQuoteName = "quo\"te\\ \xc3\xbc";  // quotes, backslash, valid UTF-8 'ü'
+
+// A store built through the library (ingest rejects non-finite values, but double trees hold
+// them: keys are IEEE doubles with NaN last): one double tree per case.
+// checkpoint=false leaves the creation records (with the raw names) in the log.
+void MakeJsonStore(const std::string& db, bool checkpoint = true) {
+  using cowtree::tree::EncodeDoubleKey;
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::pair<std::string, std::vector<double>>> trees = {
+      {"inf", {inf}},
+      {"ninf", {-inf}},
+      {"nan", {nan}},
+      {"mixed", {-inf, 1.5, inf, nan}},
+      {"overflow", {-1.7e308, 1.7e308}},  // cont interpolation overflows to infinity
+      {kBadUtf8Name, {1, 2}},
+      {kControlName, {3}},
+      {kQuoteName, {4.25}},
+  };
+  cowtree::RuntimeOptions o;
+  o.checkpoint_on_close = checkpoint;
+  auto rt = cowtree::recovery::Open(db, o);
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  cowtree::WriteBatch batch(rt->get());
+  for (const auto& [name, values] : trees) {
+    const cowtree::TreeId id =
+        batch.CreateTree(name, cowtree::tree::kOsTreeTypeId,
+                         cowtree::tree::OsTreeParams(cowtree::tree::KeyType::kDouble));
+    for (double v : values) cowtree::tree::AppendOsOp(batch.MutableOps(id), EncodeDoubleKey(v), 1);
+  }
+  ASSERT_TRUE((*rt)->Commit(batch).ok());
+  ASSERT_TRUE((*rt)->Close().ok());
+}
+
+TEST(CliJson, QueryJsonIsValidForNonFiniteValuesAndAnyGroupName) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  MakeJsonStore(db);
+  for (const std::string flags : {"", " --disc", " --desc", " --disc --desc"}) {
+    RunResult r =
+        RunCowtree("query --db " + db + " --percentile 0,0.5,1 --format json" + flags, tmp);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    rapidjson::Document doc;
+    ASSERT_TRUE(ParsesAsJson(r.out, &doc)) << flags;
+    ASSERT_TRUE(doc.IsArray());
+    std::map<std::string, const rapidjson::Value*> by_group;
+    for (const rapidjson::Value& row : doc.GetArray()) {
+      ASSERT_TRUE(row.IsObject());
+      const std::string group(row["group"].GetString(), row["group"].GetStringLength());
+      const std::string exact = row.HasMember("group_bytes_hex")
+                                    ? std::string(row["group_bytes_hex"].GetString())
+                                    : cowtree::testutil::Hex(group);
+      by_group[exact] = &row;
+      ASSERT_EQ(row["percentiles"].MemberCount(), 3u);
+    }
+    ASSERT_EQ(by_group.size(), 8u) << r.out;
+    auto value = [&](const std::string& name, const char* p) -> const rapidjson::Value& {
+      return (*by_group.at(cowtree::testutil::Hex(name)))["percentiles"][p];
+    };
+    EXPECT_STREQ(value("inf", "0.5").GetString(), "Infinity");
+    EXPECT_STREQ(value("ninf", "1").GetString(), "-Infinity");
+    EXPECT_STREQ(value("nan", "0").GetString(), "NaN");
+    const bool desc = flags.find("desc") != std::string::npos;
+    EXPECT_STREQ(value("mixed", "0").GetString(), desc ? "NaN" : "-Infinity");  // NaN sorts last
+    EXPECT_EQ(value(kQuoteName, "0.5").GetDouble(), 4.25);
+    if (flags.empty()) {
+      EXPECT_STREQ(value("overflow", "0.5").GetString(), "Infinity");
+    }
+    // Invalid bytes become U+FFFD; the exact bytes are in group_bytes_hex.
+    const rapidjson::Value& bad = *by_group.at(cowtree::testutil::Hex(kBadUtf8Name));
+    EXPECT_EQ(std::string(bad["group"].GetString()),
+              "bad\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd utf8");
+    EXPECT_FALSE(by_group.at(cowtree::testutil::Hex(kQuoteName))->HasMember("group_bytes_hex"));
+    const rapidjson::Value& ctl = *by_group.at(cowtree::testutil::Hex(kControlName));
+    EXPECT_EQ(std::string(ctl["group"].GetString(), ctl["group"].GetStringLength()), kControlName);
+  }
+  // Table and CSV print non-finite values as PostgreSQL does.
+  RunResult r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv --group inf", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "group,n,0.5\ninf,1,Infinity\n");
+}
+
+TEST(CliJson, RepeatedPercentileIsAUsageError) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  MakeJsonStore(db);
+  for (const char* list : {"0.5,0.5", "0.5,0.50", "0,0.5,1,5e-1"}) {
+    RunResult r = RunCowtree(
+        "query --db " + db + " --percentile " + std::string(list) + " --format json", tmp);
+    EXPECT_EQ(r.exit_code, 2) << list << ": " << r.out;
+    EXPECT_NE(r.err.find("is given twice"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << "nothing printed for a usage error";
+  }
+}
+
+TEST(CliJson, DumpAndFsckJsonAreValidWithInvalidUtf8TreeNames) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  MakeJsonStore(db, /*checkpoint=*/false);
+  for (const std::string what : {"log", "manifest", "superblock", "ot", "checkpoint"}) {
+    if (what == "checkpoint") {
+      ASSERT_EQ(RunCowtree("checkpoint --db " + db, tmp).exit_code, 0);
+      continue;
+    }
+    RunResult r = RunCowtree("dump --db " + db + " " + what + " --json", tmp);
+    ASSERT_EQ(r.exit_code, 0) << what << ": " << r.err;
+    rapidjson::Document doc;
+    EXPECT_TRUE(ParsesAsJson(r.out, &doc)) << what;
+  }
+  // printf (POSIX sh) produces the name's exact bytes as one argument.
+  RunResult r = RunCowtree(
+      "dump --db " + db + " tree \"$(printf 'bad\\377\\376\\300\\257 utf8')\" --json --entries",
+      tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  rapidjson::Document doc;
+  EXPECT_TRUE(ParsesAsJson(r.out, &doc));
+  r = RunCowtree("dump --db " + db + " tree mixed --json --entries", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(ParsesAsJson(r.out, &doc));
+  r = RunCowtree("fsck --db " + db + " --json", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_TRUE(ParsesAsJson(r.out, &doc));
 }
 
 }  // namespace
