@@ -220,4 +220,68 @@ TEST(CliJson, DumpAndFsckJsonAreValidWithInvalidUtf8TreeNames) {
   EXPECT_TRUE(ParsesAsJson(r.out, &doc));
 }
 
+// ---- (16a) CR-only line endings are an error naming file:line:column, never "0 rows" ----
+
+TEST(CliCsv, CrOnlyLineEndingsAreAnErrorNamingFileLineColumn) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  struct Case {
+    std::string name, text, args, expect;
+  };
+  const std::vector<Case> cases = {
+      // The whole file is one header row; g and w are found, so this used to exit 0, 0 rows.
+      {"cr1.csv", "g,w,v\ra,1,2\rb,3,4\r", "--group g --value w",
+       "cr1.csv:1:6: header field 3 contains a carriage return (CR) not followed by LF"},
+      {"cr2.csv", "g,v\ra,1\rb,2\r", "--group g --value v", "cr2.csv:1:4: header field 2"},
+      // LF after the header, CR between data rows: the value holds the CRs.
+      {"cr3.csv", "v\n1\r2\r3\n", "--group v --value v",
+       "cr3.csv:2: column 'v' (field 1): expected"},
+      {"cr4.csv", "g,v\na,1\rb,2\n", "--group g --value v",
+       "cr4.csv:2: expected 2 fields, found 3"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = tmp.path() + "/" + c.name;
+    WriteFile(path, c.text);
+    RunResult r = RunCowtree("ingest --db " + db + " " + c.args + " " + path, tmp);
+    EXPECT_EQ(r.exit_code, 1) << c.name << ": " << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.name << ": " << r.err;
+    EXPECT_NE(r.err.find("CR-only"), std::string::npos) << c.name << ": " << r.err;
+  }
+  // CRLF and a CR inside a quoted field are still fine.
+  const std::string ok = tmp.path() + "/ok.csv";
+  WriteFile(ok, "g,v\r\n\"a\rb\",1\r\n");
+  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v " + ok, tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// ---- (16b) an out-of-range integer never silently makes a double tree and rounds ----
+
+TEST(CliCsv, OutOfRangeIntegerWithAutoTypeIsAnError) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/big.csv";
+  WriteFile(csv, "g,v\na,99999999999999999999\n");
+  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("big.csv:2: column 'v' (field 2): integer out of range, found "
+                       "'99999999999999999999'"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("--value-type double"), std::string::npos) << r.err;
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv", tmp);
+  EXPECT_EQ(r.out, "group,n,0.5\n") << "nothing was committed";
+  // -9223372036854775809 is one below INT64_MIN; an int64 group rejects it as before.
+  WriteFile(csv, "g,v\nb,-9223372036854775808\nb,-9223372036854775809\n");
+  r = RunCowtree("ingest --db " + db + " --group g --value v " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("big.csv:3: column 'v' (field 2): integer out of range"), std::string::npos)
+      << r.err;
+  // The explicit choice: --value-type double accepts the rounding.
+  WriteFile(csv, "g,v\nc,99999999999999999999\n");
+  r = RunCowtree("ingest --db " + db + " --value-type double --group g --value v " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv --group c", tmp);
+  EXPECT_EQ(r.out, "group,n,0.5\nc,1,1e+20\n");
+}
+
 }  // namespace

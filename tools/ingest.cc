@@ -35,6 +35,52 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
 };
 
+// True for [+-]?[0-9]+: text that ParseInt64Field rejects only when it is out of range.
+bool IsIntegerSyntax(std::string_view text) {
+  if (!text.empty() && (text[0] == '+' || text[0] == '-')) text.remove_prefix(1);
+  if (text.empty()) return false;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// CR-only ("old Mac") line endings are not a line end in the reader's dialect (a CR not
+// followed by LF is data, tools/csv_reader.h), so such a file parses as one long header row and
+// would ingest nothing. A header name never contains a bare CR, so one there is reported as
+// FILE:LINE:COLUMN instead. COLUMN is the byte column on the header's line, counted as if the
+// header's fields were unquoted (they are, in the files that have this problem).
+Status CheckHeaderLineEndings(const CsvReader& csv) {
+  size_t column = 1;
+  for (size_t i = 0; i < csv.header().size(); ++i) {
+    const std::string& h = csv.header()[i];
+    for (size_t k = 0; k < h.size(); ++k) {
+      if (h[k] == '\r' && (k + 1 == h.size() || h[k + 1] != '\n')) {
+        return Status::InvalidArgument(
+            csv.name() + ":" + std::to_string(csv.line_number()) + ":" +
+            std::to_string(column + k) + ": header field " + std::to_string(i + 1) +
+            " contains a carriage return (CR) not followed by LF: CR-only (old Mac) line endings "
+            "are not supported; convert them first, e.g. tr '\\r' '\\n'");
+      }
+    }
+    column += h.size() + 1;
+  }
+  return Status::OK();
+}
+
+// A ragged row or an unparsable value caused by CR-only line endings after an LF-terminated
+// header gets the same hint.
+Status WithLineEndingHint(const CsvReader& csv, Status st) {
+  bool bare_cr = false;
+  for (size_t i = 0; i < csv.field_count() && !bare_cr; ++i) {
+    bare_cr = csv.field(i).find('\r') != std::string_view::npos;
+  }
+  if (!bare_cr || st.ok()) return st;
+  return Status::InvalidArgument(st.message() +
+                                 " (the row contains a carriage return not followed by LF: "
+                                 "CR-only line endings are not supported)");
+}
+
 }  // namespace
 
 Result<IngestStats> RunIngest(const IngestOptions& options, std::ostream& out) {
@@ -42,6 +88,7 @@ Result<IngestStats> RunIngest(const IngestOptions& options, std::ostream& out) {
   const uint64_t start_us = NowUs();
   if (options.batch_rows == 0) return Status::InvalidArgument("--batch-rows must be >= 1");
   COWTREE_ASSIGN_OR_RETURN(auto csv, CsvReader::Open(options.input));
+  COWTREE_RETURN_IF_ERROR(CheckHeaderLineEndings(*csv));
   COWTREE_ASSIGN_OR_RETURN(size_t group_col, csv->ColumnIndex(options.group_column));
   COWTREE_ASSIGN_OR_RETURN(size_t value_col, csv->ColumnIndex(options.value_column));
   size_t weight_col = SIZE_MAX;
@@ -88,7 +135,7 @@ Result<IngestStats> RunIngest(const IngestOptions& options, std::ostream& out) {
   const uint64_t ingest_start_us = NowUs();
   while (true) {
     Result<bool> more = csv->Next();
-    if (!more.ok()) return more.status();
+    if (!more.ok()) return WithLineEndingHint(*csv, more.status());
     if (!*more) break;
     std::string_view group_name = csv->field(group_col);
     if (group_name.empty()) {
@@ -98,7 +145,9 @@ Result<IngestStats> RunIngest(const IngestOptions& options, std::ostream& out) {
                                      "): expected a group name, found an empty field");
     }
     int64_t weight = 1;
-    if (weight_col != SIZE_MAX) COWTREE_RETURN_IF_ERROR(csv->FieldInt64(weight_col, &weight));
+    if (weight_col != SIZE_MAX) {
+      COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv, csv->FieldInt64(weight_col, &weight)));
+    }
     auto it = groups.find(group_name);
     if (it == groups.end()) {
       tree::KeyType kt = tree::KeyType::kInt64;
@@ -106,7 +155,19 @@ Result<IngestStats> RunIngest(const IngestOptions& options, std::ostream& out) {
         kt = tree::KeyType::kDouble;
       } else if (options.value_type == ValueType::kAuto) {
         int64_t probe = 0;
-        if (!ParseInt64Field(csv->field(value_col), &probe).ok()) kt = tree::KeyType::kDouble;
+        const std::string_view value = csv->field(value_col);
+        if (!ParseInt64Field(value, &probe).ok()) {
+          // An integer outside int64 would make the group a double tree and round the value
+          // (and every later large integer) silently: an error instead. --value-type double
+          // is the explicit way to accept that rounding.
+          if (IsIntegerSyntax(value)) {
+            return Status::InvalidArgument(
+                csv->FieldInt64(value_col, &probe).message() +
+                " (with --value-type auto the group would become a double tree and the value be "
+                "rounded; pass --value-type double to accept rounding)");
+          }
+          kt = tree::KeyType::kDouble;
+        }
       }
       const std::string name(group_name);
       const TreeId id = batch.CreateTree(name, tree::kOsTreeTypeId, tree::OsTreeParams(kt));
@@ -117,11 +178,11 @@ Result<IngestStats> RunIngest(const IngestOptions& options, std::ostream& out) {
     uint64_t key = 0;
     if (g.key_type == tree::KeyType::kInt64) {
       int64_t v = 0;
-      COWTREE_RETURN_IF_ERROR(csv->FieldInt64(value_col, &v));
+      COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv, csv->FieldInt64(value_col, &v)));
       key = tree::EncodeInt64Key(v);
     } else {
       double v = 0;
-      COWTREE_RETURN_IF_ERROR(csv->FieldDouble(value_col, &v));
+      COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv, csv->FieldDouble(value_col, &v)));
       key = tree::EncodeDoubleKey(v);
     }
     if (g.batch_serial != batch_serial) {

@@ -3,10 +3,15 @@
 //
 // Value type: a new group's tree takes its key type from --value-type (int64 | double | auto;
 // auto = int64 if the group's first value is an integer, else double). Values of an int64 tree
-// must be integers; values of a double tree may be any finite number.
+// must be integers; values of a double tree may be any finite number (rounded to the nearest
+// double, as PostgreSQL's float8). With auto, a first value that is an integer outside int64
+// is an error (it would silently make a double tree and round): --value-type double accepts it.
 // Errors: the first bad row (missing column, non-numeric value, ragged row) stops the ingest
 // with a one-line InvalidArgument naming file, line and column; the batch it was in is not
 // committed; every batch committed before it stays committed and unchanged.
+// Line endings: LF or CRLF (tools/csv_reader.h). CR-only ("old Mac") files are rejected: a
+// header containing a CR not followed by LF is "FILE:LINE:COLUMN: header field K contains a
+// carriage return ..."; a data row whose bad field holds a bare CR gets the same hint.
 #pragma once
 
 #include <cstdint>
