@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -282,6 +283,53 @@ TEST(CliCsv, OutOfRangeIntegerWithAutoTypeIsAnError) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv --group c", tmp);
   EXPECT_EQ(r.out, "group,n,0.5\nc,1,1e+20\n");
+}
+
+// ---- (16e) demo and bench remove their temporary store on every exit path ----
+
+std::vector<std::string> TmpEntries(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(CliTempStores, DemoAndBenchRemoveTheirTemporaryStoreOnFailure) {
+  TempDir tmp;
+  const std::string tmpdir = tmp.path() + "/tmpdir";
+  std::filesystem::create_directory(tmpdir);
+  // A file that fails mid-ingest (after the store was created and a batch committed).
+  const std::string bad = tmp.path() + "/bad.csv";
+  std::string text = "origin,delay\n";
+  for (int i = 0; i < 20000; ++i) text += "ATL," + std::to_string(i % 50) + "\n";
+  text += "ATL,notanumber\n";
+  WriteFile(bad, text);
+  const std::vector<std::string> before_demo = TmpEntries("/tmp", "cowtree-demo-");
+  const std::vector<std::string> before_bench = TmpEntries("/tmp", "cowtree-bench-");
+  for (const std::string& args :
+       {"demo --input " + bad, "demo --input " + tmp.path() + "/missing.csv",
+        "bench --input " + bad + " --reopens 1 --queries 10",
+        "bench --input " + bad + " --group nosuchcolumn --reopens 1 --queries 10"}) {
+    RunResult r = RunCowtree(args, tmp, "TMPDIR=" + tmpdir);
+    EXPECT_EQ(r.exit_code, 1) << args << ": " << r.err;
+    EXPECT_TRUE(TmpEntries(tmpdir, "cowtree-").empty()) << args << ": store left in $TMPDIR";
+    const size_t at = r.out.find("store: ");
+    if (at != std::string::npos) {
+      const std::string store = r.out.substr(at + 7, r.out.find('\n', at) - at - 7);
+      EXPECT_FALSE(std::filesystem::exists(store)) << args << ": " << store << " left behind";
+    }
+  }
+  // Before the guard, stores were created under /tmp regardless of $TMPDIR and left there.
+  EXPECT_EQ(TmpEntries("/tmp", "cowtree-demo-"), before_demo);
+  EXPECT_EQ(TmpEntries("/tmp", "cowtree-bench-"), before_bench);
+  // --keep keeps it (and says where).
+  RunResult r = RunCowtree("demo --keep --input " + bad, tmp, "TMPDIR=" + tmpdir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(TmpEntries(tmpdir, "cowtree-demo-").size(), 1u);
 }
 
 }  // namespace
