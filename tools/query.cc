@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "recovery/json_text.h"
+#include "tools/ingest.h"
 #include "tree/key_codec.h"
 #include "tree/os_tree.h"
 #include "tree/os_tree_type.h"
@@ -57,10 +58,16 @@ Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Snapsho
                                                  const std::optional<std::string>& group) {
   std::vector<TreeInfo> trees;
   if (group.has_value()) {
+    if (IsInternalTreeName(*group)) {
+      return Status::NotFound("no group '" + *group + "' ('" + std::string(kReservedTreePrefix) +
+                              "' names are cowtree's internal trees)");
+    }
     COWTREE_ASSIGN_OR_RETURN(TreeInfo t, runtime->FindTree(*group, snapshot));
     trees.push_back(std::move(t));
   } else {
     trees = runtime->ListTrees(snapshot);
+    // Internal trees (the ingest resume markers, tools/ingest.h) are not groups.
+    std::erase_if(trees, [](const TreeInfo& t) { return IsInternalTreeName(t.name); });
   }
   std::vector<QueryRow> rows;
   rows.reserve(trees.size());
