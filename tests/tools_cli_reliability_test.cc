@@ -2,13 +2,17 @@
 // valid JSON for every input, CSV line-ending and integer-range errors, commits by time from a
 // slow pipe, SIGPIPE / stdout write failures, temporary stores removed on every exit path,
 // honest --help about durability, and exact reporting + `ingest --resume` after failures.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -330,6 +334,297 @@ TEST(CliTempStores, DemoAndBenchRemoveTheirTemporaryStoreOnFailure) {
   RunResult r = RunCowtree("demo --keep --input " + bad, tmp, "TMPDIR=" + tmpdir);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(TmpEntries(tmpdir, "cowtree-demo-").size(), 1u);
+}
+
+// ---- child processes with pipes (16c, 16d, 9) ----
+
+// `cowtree ARGS...` with stdin and stdout connected to pipes held by the test, stderr to a file.
+struct Child {
+  pid_t pid = -1;
+  int in = -1;           // write end of the child's stdin (-1: stdin is /dev/null)
+  int out = -1;          // read end of the child's stdout
+  std::string buffered;  // stdout read so far
+
+  static Child Start(const std::vector<std::string>& args, const std::string& err_path,
+                     bool pipe_stdin) {
+    int in_pipe[2] = {-1, -1}, out_pipe[2];
+    if (pipe_stdin) {
+      EXPECT_EQ(pipe(in_pipe), 0);
+    }
+    EXPECT_EQ(pipe(out_pipe), 0);
+    Child c;
+    c.pid = fork();
+    if (c.pid == 0) {
+      signal(SIGPIPE, SIG_DFL);  // what a shell gives a command
+      if (pipe_stdin) {
+        dup2(in_pipe[0], STDIN_FILENO);
+        close(in_pipe[0]);
+        close(in_pipe[1]);
+      }
+      dup2(out_pipe[1], STDOUT_FILENO);
+      close(out_pipe[0]);
+      close(out_pipe[1]);
+      const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(err, STDERR_FILENO);
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(COWTREE_BINARY));
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(COWTREE_BINARY, argv.data());
+      _exit(127);
+    }
+    if (pipe_stdin) {
+      close(in_pipe[0]);
+      c.in = in_pipe[1];
+    }
+    close(out_pipe[1]);
+    c.out = out_pipe[0];
+    return c;
+  }
+
+  void Write(const std::string& text) const {
+    ASSERT_EQ(write(in, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  }
+  void CloseStdin() {
+    close(in);
+    in = -1;
+  }
+  // Reads stdout until it holds `lines` complete lines or timeout_ms pass; returns the number
+  // of complete lines read so far.
+  size_t ReadLines(size_t lines, int timeout_ms) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (static_cast<size_t>(std::count(buffered.begin(), buffered.end(), '\n')) < lines) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0) break;
+      pollfd p{out, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = read(out, buf, sizeof(buf));
+      if (n <= 0) break;
+      buffered.append(buf, static_cast<size_t>(n));
+    }
+    return static_cast<size_t>(std::count(buffered.begin(), buffered.end(), '\n'));
+  }
+  void CloseStdout() {
+    close(out);
+    out = -1;
+  }
+  // Waits for the exit; returns the exit code, or 128 + signal.
+  int Wait() {
+    if (in >= 0) CloseStdin();
+    if (out >= 0) {
+      ReadLines(SIZE_MAX, 60000);
+      CloseStdout();
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+};
+
+// "group,n" lines of `query --format csv` (N per group), for comparing whole stores.
+std::string GroupCounts(const std::string& db, const TempDir& tmp) {
+  RunResult r = RunCowtree("query --db " + db + " --percentile 0,0.5,1 --format csv", tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+// ---- (16c) a slow pipe is committed by time, not only at 1 MiB / EOF ----
+
+TEST(CliIngestPipe, BatchMsCommitsRowsOfASlowPipeBeforeEof) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  Child c = Child::Start({"ingest", "--db", db, "--group", "g", "--value", "v", "--log-commits",
+                          "--batch-ms", "200", "-"},
+                         tmp.path() + "/err", /*pipe_stdin=*/true);
+  c.Write("g,v\na,1\na,2\nb,3\n");
+  // The producer now waits: the rows must be committed within ~batch-ms, not at EOF.
+  ASSERT_EQ(c.ReadLines(1, 10000), 1u)
+      << "no commit before EOF; stderr: " << Slurp(tmp.path() + "/err");
+  EXPECT_EQ(c.buffered, "committed 1 3\n");
+  c.Write("a,4\n");
+  ASSERT_EQ(c.ReadLines(2, 10000), 2u) << Slurp(tmp.path() + "/err");
+  EXPECT_EQ(c.buffered, "committed 1 3\ncommitted 2 4\n");
+  c.Write("b,5\n");
+  EXPECT_EQ(c.Wait(), 0) << Slurp(tmp.path() + "/err");
+  EXPECT_EQ(c.buffered, "committed 1 3\ncommitted 2 4\ncommitted 3 5\n");
+  EXPECT_EQ(GroupCounts(db, tmp), "group,n,0,0.5,1\na,3,1,2,4\nb,2,3,4,5\n");
+
+  // --batch-ms 0: only --batch-rows (and EOF) commit.
+  Child d = Child::Start({"ingest", "--db", tmp.path() + "/db2", "--group", "g", "--value", "v",
+                          "--log-commits", "--batch-ms", "0", "-"},
+                         tmp.path() + "/err2", /*pipe_stdin=*/true);
+  d.Write("g,v\na,1\n");
+  EXPECT_EQ(d.ReadLines(1, 700), 0u);
+  EXPECT_EQ(d.Wait(), 0);
+  EXPECT_EQ(d.buffered, "committed 1 1\n");
+}
+
+// ---- (16d) a closed stdout is a clean error with its own exit code, not a silent SIGPIPE ----
+
+TEST(CliIngestPipe, ClosedStdoutStopsIngestWithExitCode4AndReportsWhatWasCommitted) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/in.csv";
+  std::string text = "g,v\n";
+  for (int i = 0; i < 20000; ++i)
+    text += "g" + std::to_string(i % 3) + "," + std::to_string(i) + "\n";
+  WriteFile(csv, text);
+  // `cowtree ingest --log-commits ... | head -1`
+  Child c = Child::Start({"ingest", "--db", db, "--group", "g", "--value", "v", "--log-commits",
+                          "--batch-rows", "10", csv},
+                         tmp.path() + "/err", /*pipe_stdin=*/false);
+  ASSERT_GE(c.ReadLines(1, 10000), 1u);
+  c.CloseStdout();
+  const int code = c.Wait();
+  const std::string err = Slurp(tmp.path() + "/err");
+  ASSERT_EQ(code, 4) << "128+13 = killed by SIGPIPE; stderr: " << err;
+  EXPECT_NE(err.find("cannot write the --log-commits line to stdout: Broken pipe"),
+            std::string::npos)
+      << err;
+  // "stopped after committing N rows in C commits (last epoch E)": exactly what the store has.
+  const size_t at = err.find("stopped after committing ");
+  ASSERT_NE(at, std::string::npos) << err;
+  const uint64_t rows = std::stoull(err.substr(at + 25));
+  EXPECT_GT(rows, 0u);
+  EXPECT_LT(rows, 20000u);
+  EXPECT_NE(err.find("re-run with --resume to continue after data row " + std::to_string(rows)),
+            std::string::npos)
+      << err;
+  RunResult r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv", tmp);
+  uint64_t total = 0;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::getline(lines, line);  // header
+  while (std::getline(lines, line)) total += std::stoull(line.substr(line.find(',') + 1));
+  EXPECT_EQ(total, rows) << r.out;
+  // The rest follows with --resume: the store then equals one clean ingest.
+  r = RunCowtree("ingest --resume --db " + db + " --group g --value v " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group g --value v " + csv, tmp).exit_code, 0);
+  EXPECT_EQ(GroupCounts(db, tmp), GroupCounts(clean, tmp));
+
+  // Other commands: a write error on stdout is an error too.
+  const std::string cmd = std::string(COWTREE_BINARY) + " query --db " + db +
+                          " --percentile 0.5 >/dev/full 2>" + tmp.path() + "/full.err";
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  EXPECT_NE(Slurp(tmp.path() + "/full.err").find("cannot write to stdout: No space left on device"),
+            std::string::npos)
+      << Slurp(tmp.path() + "/full.err");
+}
+
+// ---- (9) every failure says what was committed; --resume continues without duplicates ----
+
+std::string WriteResumeCsv(const std::string& path, int rows) {
+  std::string text = "grp,val\n";
+  for (int i = 0; i < rows; ++i) {
+    text += "g" + std::to_string(i % 7) + "," + std::to_string(i * 7 % 1000) + "\n";
+  }
+  WriteFile(path, text);
+  return text;
+}
+
+TEST(CliIngestResume, SigkilledIngestResumedEqualsOneCleanIngest) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteResumeCsv(csv, 60000);
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
+            0);
+  const std::string want = GroupCounts(clean, tmp);
+
+  const std::string db = tmp.path() + "/db";
+  // Strict, 100-row batches; SIGKILL after 5 acknowledged commits.
+  Child c = Child::Start({"ingest", "--db", db, "--group", "grp", "--value", "val", "--durability",
+                          "strict", "--batch-rows", "100", "--log-commits", csv},
+                         tmp.path() + "/err", /*pipe_stdin=*/false);
+  ASSERT_GE(c.ReadLines(5, 20000), 5u);
+  kill(c.pid, SIGKILL);
+  const int code = c.Wait();
+  ASSERT_EQ(code, 128 + SIGKILL) << "the ingest finished before the kill";
+  const std::string killed_counts = GroupCounts(db, tmp);
+  EXPECT_NE(killed_counts, want) << "the kill must leave a partial ingest";
+
+  // Re-running without --resume would duplicate; --resume continues after the last commit.
+  RunResult r = RunCowtree("ingest --resume --db " + db + " --group grp --value val " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped "), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), want);
+  // Again: a no-op.
+  r = RunCowtree("ingest --resume --db " + db + " --group grp --value val " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("ingested 0 rows"), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), want);
+  // The marker is internal: not a group in query or stat.
+  EXPECT_EQ(GroupCounts(db, tmp).find("__cowtree"), std::string::npos);
+  r = RunCowtree("stat --db " + db, tmp);
+  EXPECT_NE(r.out.find("trees:              7\n"), std::string::npos) << r.out;
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --group __cowtree_ingest__", tmp);
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+TEST(CliIngestResume, BadRowReportsWhatWasCommittedAndResumeAfterTheFixContinues) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteFile(csv, "grp,val\na,1\na,2\nb,3\nb,x\nb,5\n");
+  RunResult r =
+      RunCowtree("ingest --db " + db + " --group grp --value val --batch-rows 2 " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("in.csv:5: column 'val' (field 2): expected an integer, found 'x'; "
+                       "committed by this run: 2 rows in 1 commits (last epoch "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("re-run with --resume to continue after data row 2 without duplicating"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // The user fixes the row (the file keeps its path; its first 64 KiB changed, so the content
+  // identity differs: an explicit --input-id ties the runs together).
+  r = RunCowtree("ingest --input-id flights-day1 --db " + tmp.path() +
+                     "/db2 --group grp --value val --batch-rows 2 " + csv,
+                 tmp);
+  EXPECT_EQ(r.exit_code, 1);
+  WriteFile(csv, "grp,val\na,1\na,2\nb,3\nb,4\nb,5\n");
+  r = RunCowtree("ingest --resume --input-id flights-day1 --db " + tmp.path() +
+                     "/db2 --group grp --value val --batch-rows 2 " + csv,
+                 tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped 2 data rows"), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(tmp.path() + "/db2", tmp), "group,n,0,0.5,1\na,2,1,1.5,2\nb,3,3,4,5\n");
+}
+
+TEST(CliIngestResume, StdinNeedsAnInputIdAndResumesFromTheSameStream) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  const std::string text = WriteResumeCsv(csv, 5000);
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
+            0);
+  const std::string db = tmp.path() + "/db";
+  RunResult r =
+      RunCowtree("ingest --resume --db " + db + " --group grp --value val - <" + csv, tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--input-id"), std::string::npos) << r.err;
+  // A first run that got only part of the stream (its producer died after 1234 rows)...
+  const std::string part = tmp.path() + "/part.csv";
+  size_t cut = 0;
+  for (int lines = 0; lines < 1 + 1234; ++lines) cut = text.find('\n', cut) + 1;
+  WriteFile(part, text.substr(0, cut));
+  r = RunCowtree("ingest --input-id feed-42 --batch-rows 100 --db " + db +
+                     " --group grp --value val - <" + part,
+                 tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // ... and the whole stream again with --resume.
+  r = RunCowtree(
+      "ingest --resume --input-id feed-42 --db " + db + " --group grp --value val - <" + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped 1234 data rows"), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), GroupCounts(clean, tmp));
 }
 
 }  // namespace

@@ -52,11 +52,16 @@ RuntimeOptions ReadOptions() {
 
 // Output to stdout that could not be written (EPIPE, ENOSPC, ...) is an error, never a
 // silent success: flushes stdout and, if any write failed, says so and returns error_code.
+// The errno is known when the failing write is this flush (output smaller than stdout's
+// buffer); a write that failed earlier has left only the stream's failbit.
 int CheckStdout(int exit_code, int error_code = kExitError) {
-  errno = 0;
-  std::cout.flush();
+  int err = 0;
+  if (std::cout) {
+    errno = 0;
+    std::cout.flush();
+    err = errno;
+  }
   if (std::cout) return exit_code;
-  const int err = errno;
   std::cerr << "cowtree: cannot write to stdout: "
             << (err != 0 ? std::strerror(err) : "write error") << std::endl;
   return exit_code == 0 ? error_code : exit_code;
@@ -81,8 +86,7 @@ int RunQuery(const std::string& db, const std::string& percentiles,
   auto rows = ComputePercentiles(runtime->get(), snap, *ps, disc, desc, group);
   if (!rows.ok()) return Fail(rows.status());
   PrintRows(*rows, *ps, format, std::cout);
-  std::cout.flush();
-  return 0;
+  return 0;  // the caller flushes and checks stdout
 }
 
 int RunStat(const std::string& db) {
