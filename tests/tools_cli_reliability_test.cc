@@ -24,8 +24,11 @@
 
 #include "persistence/write_batch.h"
 #include "recovery/open.h"
+#include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
+#include "tools/ingest.h"
 #include "tree/key_codec.h"
+#include "tree/os_tree.h"
 #include "tree/os_tree_type.h"
 
 namespace {
@@ -625,6 +628,71 @@ TEST(CliIngestResume, StdinNeedsAnInputIdAndResumesFromTheSameStream) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("--resume skipped 1234 data rows"), std::string::npos) << r.err;
   EXPECT_EQ(GroupCounts(db, tmp), GroupCounts(clean, tmp));
+}
+
+// The closing checkpoint fails (ENOSPC after the last commit, through the fault-injecting
+// Env): exit 3, a message that says the rows ARE committed and durable, and the store holds
+// every row after reopen; --resume is then a no-op instead of a duplicate.
+TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteResumeCsv(csv, 3000);
+  cowtree::testutil::FaultInjectionEnv env;
+  ASSERT_TRUE(env.CreateDir("/db").ok());
+  ASSERT_TRUE(env.SyncDir("/").ok());
+  cowtree::tools::IngestOptions o;
+  o.db = "/db";
+  o.input = csv;
+  o.group_column = "grp";
+  o.value_column = "val";
+  o.batch_rows = 500;
+  o.durability = cowtree::Durability::kEventual;  // the log sync before close makes it durable
+  o.runtime.env = &env;
+  o.runtime.background_thread = false;
+  o.before_close_for_test = [&] { env.SetNoSpace(true); };
+  std::ostringstream out;
+  const cowtree::tools::IngestOutcome outcome = cowtree::tools::RunIngestReport(o, out);
+  ASSERT_EQ(outcome.end, cowtree::tools::IngestEnd::kCloseFailed) << outcome.status.ToString();
+  EXPECT_TRUE(outcome.status.IsNoSpace()) << outcome.status.ToString();
+  EXPECT_EQ(cowtree::tools::IngestExitCode(outcome), 3);
+  EXPECT_EQ(outcome.stats.rows, 3000u);
+  EXPECT_EQ(outcome.stats.commits, 6u);
+  const std::string msg = cowtree::tools::DescribeIngestOutcome(o, outcome);
+  EXPECT_NE(msg.find("but all 3000 rows are committed (3000 rows in 6 commits (last epoch " +
+                     std::to_string(outcome.stats.last_epoch) + ")) and durable"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("do not re-run without --resume"), std::string::npos) << msg;
+
+  // A power loss now (unsynced data dropped) still keeps all rows.
+  env.SetNoSpace(false);
+  env.SimulateCrash(cowtree::testutil::CrashModel::kDropUnsynced, 1);
+  auto count_rows = [&]() -> int64_t {
+    cowtree::RuntimeOptions ro;
+    ro.env = &env;
+    ro.background_thread = false;
+    auto rt = cowtree::recovery::Open("/db", ro);
+    EXPECT_TRUE(rt.ok()) << rt.status().ToString();
+    if (!rt.ok()) return -1;
+    cowtree::Snapshot snap = (*rt)->GetSnapshot();
+    int64_t total = 0;
+    for (const cowtree::TreeInfo& t : (*rt)->ListTrees(snap)) {
+      if (cowtree::tools::IsInternalTreeName(t.name)) continue;
+      total += static_cast<int64_t>(cowtree::tree::PositiveCount(
+          *cowtree::tree::AsOsTree(t.tree.get())->VersionAt(snap.epoch())));
+    }
+    EXPECT_TRUE((*rt)->Close().ok());
+    return total;
+  };
+  EXPECT_EQ(count_rows(), 3000);
+  // Retrying with --resume adds nothing.
+  o.resume = true;
+  o.before_close_for_test = nullptr;
+  const cowtree::tools::IngestOutcome again = cowtree::tools::RunIngestReport(o, out);
+  ASSERT_EQ(again.end, cowtree::tools::IngestEnd::kOk) << again.status.ToString();
+  EXPECT_EQ(again.stats.rows_skipped, 3000u);
+  EXPECT_EQ(again.stats.rows, 0u);
+  EXPECT_EQ(count_rows(), 3000);
 }
 
 }  // namespace
