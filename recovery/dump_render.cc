@@ -8,6 +8,8 @@
 #include <charconv>
 #include <string>
 
+#include "recovery/json_text.h"
+
 namespace cowtree::recovery::dump_internal {
 namespace {
 
@@ -108,7 +110,8 @@ void Members(const Value& object, int indent, std::ostream& out) {
 void Render(const Value& document, DumpFormat format, std::ostream& out) {
   if (format == DumpFormat::kJson) {
     rapidjson::StringBuffer buffer;
-    rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buffer);
+    // Tree names (and messages quoting them) are arbitrary bytes: recovery/json_text.h.
+    Utf8SafeWriter<rapidjson::PrettyWriter<rapidjson::StringBuffer>> writer(buffer);
     document.Accept(writer);
     out << buffer.GetString() << "\n";
     return;

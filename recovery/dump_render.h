@@ -8,7 +8,9 @@
 // - an array of flat objects (members that are scalars or arrays of scalars) prints one object
 //   per line: "  - k=v k=[a, b] ...", so a long list of frames or leaves stays one line each;
 // - any other array prints each element as "  -" followed by the element indented.
-// JSON: pretty-printed by RapidJSON (NaN/infinity never occur: dump.cc writes them as strings).
+// JSON: pretty-printed by RapidJSON, always valid (recovery/json_text.h): strings with bytes
+// that are not UTF-8 (tree names) get U+FFFD for them; non-finite doubles are written as the
+// strings "Infinity", "-Infinity", "NaN" (dump.cc already writes keys that way).
 // Thread-safety: pure functions.
 #pragma once
 

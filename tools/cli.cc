@@ -1,6 +1,9 @@
 #include "tools/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <iostream>
 #include <optional>
 
@@ -23,6 +26,20 @@ int Fail(const Status& st) {
   return st.IsInvalidArgument() && st.message().rfind("--", 0) == 0 ? kExitUsage : kExitError;
 }
 
+// What a commit acknowledged in each durability mode survives (persistence/runtime_options.h,
+// docs/recovery.md). The default intervals are RuntimeOptions' (100 ms each).
+constexpr const char* kDurabilityHelp =
+    "strict | balanced | eventual. strict: a commit is acknowledged after fdatasync and "
+    "survives a crash or power loss. balanced (default): acknowledged when written to the OS; "
+    "survives a process crash, but acknowledged rows may be lost on a power loss within "
+    "sync_interval_ms (100 ms). eventual: acknowledged while still in the process's buffer; "
+    "acknowledged rows may be lost on a process crash or power loss within flush_interval_ms "
+    "(100 ms). In every mode a crash leaves a prefix of the commits, never a partial one.";
+constexpr const char* kLogCommitsHelp =
+    "print 'committed EPOCH ROWS_TOTAL' after each acknowledged commit (durable only as "
+    "--durability says: with eventual a crash within flush_interval_ms, with balanced a power "
+    "loss within sync_interval_ms, may still lose it)";
+
 // Read-only commands open without the coordinator and without checkpoint-on-close, so that
 // they write nothing beyond what recovery itself must (truncating a torn log tail).
 RuntimeOptions ReadOptions() {
@@ -31,6 +48,23 @@ RuntimeOptions ReadOptions() {
   o.checkpoint_on_close = false;
   o.background_thread = false;
   return o;
+}
+
+// Output to stdout that could not be written (EPIPE, ENOSPC, ...) is an error, never a
+// silent success: flushes stdout and, if any write failed, says so and returns error_code.
+// The errno is known when the failing write is this flush (output smaller than stdout's
+// buffer); a write that failed earlier has left only the stream's failbit.
+int CheckStdout(int exit_code, int error_code = kExitError) {
+  int err = 0;
+  if (std::cout) {
+    errno = 0;
+    std::cout.flush();
+    err = errno;
+  }
+  if (std::cout) return exit_code;
+  std::cerr << "cowtree: cannot write to stdout: "
+            << (err != 0 ? std::strerror(err) : "write error") << std::endl;
+  return exit_code == 0 ? error_code : exit_code;
 }
 
 int RunQuery(const std::string& db, const std::string& percentiles,
@@ -52,8 +86,7 @@ int RunQuery(const std::string& db, const std::string& percentiles,
   auto rows = ComputePercentiles(runtime->get(), snap, *ps, disc, desc, group);
   if (!rows.ok()) return Fail(rows.status());
   PrintRows(*rows, *ps, format, std::cout);
-  std::cout.flush();
-  return 0;
+  return 0;  // the caller flushes and checks stdout
 }
 
 int RunStat(const std::string& db) {
@@ -61,10 +94,24 @@ int RunStat(const std::string& db) {
   auto runtime = recovery::Open(db, ReadOptions(), &report);
   if (!runtime.ok()) return Fail(runtime.status());
   RuntimeStats s = (*runtime)->GetStats();
+  // Internal trees (ingest resume markers, tools/ingest.h) are counted apart from the groups.
+  uint64_t internal_trees = 0, internal_entries = 0;
+  {
+    Snapshot snap = (*runtime)->GetSnapshot();
+    for (const TreeInfo& t : (*runtime)->ListTrees(snap)) {
+      if (!IsInternalTreeName(t.name)) continue;
+      ++internal_trees;
+      internal_entries += t.tree->entry_count();
+    }
+  }
   std::cout << "store:              " << db << "\n"
-            << "trees:              " << s.tree_count << "\n"
-            << "entries:            " << s.entry_count << "\n"
-            << "leaves:             " << s.leaf_count << "\n"
+            << "trees:              " << s.tree_count - internal_trees << "\n"
+            << "entries:            " << s.entry_count - internal_entries << "\n";
+  if (internal_trees > 0) {
+    std::cout << "internal trees:     " << internal_trees << " (" << internal_entries
+              << " ingest resume markers)\n";
+  }
+  std::cout << "leaves:             " << s.leaf_count << "\n"
             << "live objects:       " << s.live_objects << "\n"
             << "visible epoch:      " << s.visible_epoch << "\n"
             << "checkpoint epoch:   " << s.checkpoint_epoch << "\n"
@@ -98,6 +145,10 @@ int RunCheckpoint(const std::string& db) {
 }  // namespace
 
 int RunCli(int argc, char** argv) {
+  // A closed stdout (`cowtree ... | head`) must not kill the process silently in the middle of
+  // an ingest: writes fail with EPIPE instead, and each command reports it (CheckStdout, and
+  // ingest stops after its last commit with exit code 4).
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"cowtree: durable order-statistics trees on a copy-on-write store"};
   app.require_subcommand(1);
 
@@ -110,12 +161,23 @@ int RunCli(int argc, char** argv) {
   ingest_cmd->add_option("--weight", ingest.weight_column, "integer weight column (default 1)");
   ingest_cmd->add_option("--batch-rows", ingest.batch_rows, "rows per commit")
       ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
-  ingest_cmd->add_option("--durability", durability, "strict | balanced | eventual")
+  ingest_cmd
+      ->add_option("--batch-ms", ingest.batch_ms,
+                   "when the input is not a regular file (stdin pipe, FIFO): commit pending rows "
+                   "at least every N ms, also while waiting for input (default 1000; 0 = only "
+                   "by --batch-rows)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{86400000}));
+  ingest_cmd->add_flag("--resume", ingest.resume,
+                       "skip the data rows of this input that an earlier ingest into this store "
+                       "committed (after a failure or kill), instead of adding them again");
+  ingest_cmd->add_option("--input-id", ingest.input_id,
+                         "identity of the input for --resume (required for stdin; default for "
+                         "a file: its absolute path + a hash of its first 64 KiB)");
+  ingest_cmd->add_option("--durability", durability, kDurabilityHelp)
       ->check(CLI::IsMember({"strict", "balanced", "eventual"}));
   ingest_cmd->add_option("--value-type", value_type, "auto | int64 | double")
       ->check(CLI::IsMember({"auto", "int64", "double"}));
-  ingest_cmd->add_flag("--log-commits", ingest.log_commits,
-                       "print 'committed EPOCH ROWS_TOTAL' after each acknowledged commit");
+  ingest_cmd->add_flag("--log-commits", ingest.log_commits, kLogCommitsHelp);
   ingest_cmd->add_option("--checkpoint-log-bytes", ingest.runtime.checkpoint_log_bytes,
                          "checkpoint after this many log bytes (0 = only on close)");
   ingest_cmd->add_option("input", ingest.input, "CSV file (.zst allowed) or - for stdin");
@@ -154,7 +216,7 @@ int RunCli(int argc, char** argv) {
   bench_cmd->add_option("--db", bench.db, "store directory (default: a temporary one)");
   bench_cmd->add_option("--group", bench.group_column, "group column (default origin)");
   bench_cmd->add_option("--value", bench.value_column, "value column (default delay)");
-  bench_cmd->add_option("--durability", bench_durability, "strict | balanced | eventual")
+  bench_cmd->add_option("--durability", bench_durability, kDurabilityHelp)
       ->check(CLI::IsMember({"strict", "balanced", "eventual"}));
   bench_cmd->add_option("--reopens", bench.reopens, "reopen runs (median reported)")
       ->check(CLI::Range(1u, 1000u));
@@ -177,28 +239,31 @@ int RunCli(int argc, char** argv) {
                         : value_type == "double" ? ValueType::kDouble
                                                  : ValueType::kAuto;
     ingest.progress = true;
-    auto stats = RunIngest(ingest, std::cout);
-    if (!stats.ok()) return Fail(stats.status());
-    std::cerr << "ingested " << stats->rows << " rows, " << stats->commits << " commits, "
-              << stats->trees_created << " new trees in "
-              << static_cast<double>(stats->elapsed_us) / 1e6 << " s" << std::endl;
-    return 0;
+    const IngestOutcome outcome = RunIngestReport(ingest, std::cout);
+    // One line on stderr: what was committed, always (tools/ingest.h "Outcome").
+    std::cerr << (outcome.end == IngestEnd::kOk ? "" : "cowtree: ")
+              << DescribeIngestOutcome(ingest, outcome) << std::endl;
+    return IngestExitCode(outcome);
   }
-  if (*fsck_cmd) return RunFsckCommand(fsck_args, std::cout, std::cerr);
-  if (*dump_cmd) return RunDumpCommand(dump_args, std::cout, std::cerr);
-  if (*query_cmd) return RunQuery(q_db, q_percentiles, q_group, q_disc, q_desc, q_format);
-  if (*checkpoint_cmd) return RunCheckpoint(c_db);
-  if (*stat_cmd) return RunStat(s_db);
+  if (*fsck_cmd) {
+    return CheckStdout(RunFsckCommand(fsck_args, std::cout, std::cerr), kFsckExitOperational);
+  }
+  if (*dump_cmd) return CheckStdout(RunDumpCommand(dump_args, std::cout, std::cerr));
+  if (*query_cmd) {
+    return CheckStdout(RunQuery(q_db, q_percentiles, q_group, q_disc, q_desc, q_format));
+  }
+  if (*checkpoint_cmd) return CheckStdout(RunCheckpoint(c_db));
+  if (*stat_cmd) return CheckStdout(RunStat(s_db));
   if (*bench_cmd) {
     ParseDurability(bench_durability, &bench.durability);
     Status st = RunBench(bench, std::cout);
     if (!st.ok()) return Fail(st);
-    return 0;
+    return CheckStdout(0);
   }
   if (*demo_cmd) {
     Status st = RunDemo(demo, std::cout);
     if (!st.ok()) return Fail(st);
-    return 0;
+    return CheckStdout(0);
   }
   return kExitUsage;
 }

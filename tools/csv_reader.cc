@@ -352,7 +352,8 @@ Status CsvReader::Refill() {
     return st;
   }
   end_ += got;
-  if (got < want) eof_ = true;
+  // A pipe delivers what has arrived (InputStream::partial_reads): only 0 bytes is its end.
+  if (got == 0 || (got < want && !stream_->partial_reads())) eof_ = true;
   buf_[end_] = '\n';  // sentinel
   return Status::OK();
 }

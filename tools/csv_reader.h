@@ -66,6 +66,10 @@ class CsvReader {
   CsvReader(const CsvReader&) = delete;
   CsvReader& operator=(const CsvReader&) = delete;
 
+  // Forwards to InputStream::SetWaitHook: while Next() waits for a slow pipe, the hook may run
+  // (e.g. commit the rows read so far). The current row's fields are not touched by it.
+  void SetWaitHook(InputStream::WaitHook hook) { stream_->SetWaitHook(std::move(hook)); }
+
   // The input's name as used in messages ("<stdin>" for "-").
   const std::string& name() const { return stream_->name(); }
   const std::vector<std::string>& header() const { return header_; }

@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "recovery/open.h"
 #include "tools/ingest.h"
 #include "tools/query.h"
+#include "tools/temp_store.h"
 
 #ifndef COWTREE_DEMO_DATA
 #define COWTREE_DEMO_DATA "tests/data/flights-200k.csv.zst"
@@ -56,12 +58,14 @@ std::string DefaultDemoInput() { return COWTREE_DEMO_DATA; }
 
 Status RunDemo(const DemoOptions& options, std::ostream& out) {
   std::string db = options.db;
-  bool temporary = false;
+  // Declared before every runtime below, so it removes the store after they are closed, on
+  // every return path (errors included), unless --keep.
+  std::optional<TempStoreDir> temporary;
   if (db.empty()) {
-    char pattern[] = "/tmp/cowtree-demo-XXXXXX";
-    if (mkdtemp(pattern) == nullptr) return Status::FromErrno("mkdtemp /tmp/cowtree-demo-*", errno);
-    db = pattern;
-    temporary = true;
+    COWTREE_ASSIGN_OR_RETURN(TempStoreDir dir, TempStoreDir::Create("cowtree-demo"));
+    temporary.emplace(std::move(dir));
+    if (options.keep) temporary->Keep();
+    db = temporary->path();
   }
   const std::string input = options.input.empty() ? DefaultDemoInput() : options.input;
   out << "cowtree demo: arrival delay percentiles per origin airport\n"
@@ -115,11 +119,6 @@ Status RunDemo(const DemoOptions& options, std::ostream& out) {
       << FormatDouble(std::round(store_bytes / 1048.576) / 1000.0) << " MiB)\n"
       << "reopen time:  " << FormatDouble(std::round(reopen_ms * 100.0) / 100.0) << " ms\n";
   COWTREE_RETURN_IF_ERROR(reopened->Close());
-  reopened.reset();
-  if (temporary && !options.keep) {
-    std::error_code ec;
-    std::filesystem::remove_all(db, ec);
-  }
   if (!same) return Status::Corruption("demo: answers differ after checkpoint and reopen");
   return Status::OK();
 }

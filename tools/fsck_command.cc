@@ -9,11 +9,13 @@
 #include "persistence/node_id.h"
 #include "persistence/ot_entry.h"
 #include "recovery/fsck.h"
+#include "recovery/json_text.h"
 
 namespace cowtree::tools {
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+// Valid JSON for every finding: messages quote tree names, which are arbitrary bytes.
+using Writer = recovery::Utf8SafeWriter<rapidjson::Writer<rapidjson::StringBuffer>>;
 
 void Key(Writer& w, const char* key) { w.Key(key); }
 void Str(Writer& w, const char* key, const std::string& s) {

@@ -1,9 +1,14 @@
 #include "tools/ingest.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <string_view>
 #include <unordered_map>
 
@@ -35,110 +40,463 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
 };
 
+// True for [+-]?[0-9]+: text that ParseInt64Field rejects only when it is out of range.
+bool IsIntegerSyntax(std::string_view text) {
+  if (!text.empty() && (text[0] == '+' || text[0] == '-')) text.remove_prefix(1);
+  if (text.empty()) return false;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// CR-only ("old Mac") line endings are not a line end in the reader's dialect (a CR not
+// followed by LF is data, tools/csv_reader.h), so such a file parses as one long header row and
+// would ingest nothing. A header name never contains a bare CR, so one there is reported as
+// FILE:LINE:COLUMN instead. COLUMN is the byte column on the header's line, counted as if the
+// header's fields were unquoted (they are, in the files that have this problem).
+Status CheckHeaderLineEndings(const CsvReader& csv) {
+  size_t column = 1;
+  for (size_t i = 0; i < csv.header().size(); ++i) {
+    const std::string& h = csv.header()[i];
+    for (size_t k = 0; k < h.size(); ++k) {
+      if (h[k] == '\r' && (k + 1 == h.size() || h[k + 1] != '\n')) {
+        return Status::InvalidArgument(
+            csv.name() + ":" + std::to_string(csv.line_number()) + ":" +
+            std::to_string(column + k) + ": header field " + std::to_string(i + 1) +
+            " contains a carriage return (CR) not followed by LF: CR-only (old Mac) line endings "
+            "are not supported; convert them first, e.g. tr '\\r' '\\n'");
+      }
+    }
+    column += h.size() + 1;
+  }
+  return Status::OK();
+}
+
+// A ragged row or an unparsable value caused by CR-only line endings after an LF-terminated
+// header gets the same hint.
+Status WithLineEndingHint(const CsvReader& csv, Status st) {
+  bool bare_cr = false;
+  for (size_t i = 0; i < csv.field_count() && !bare_cr; ++i) {
+    bare_cr = csv.field(i).find('\r') != std::string_view::npos;
+  }
+  if (!bare_cr || st.ok()) return st;
+  return Status::InvalidArgument(st.message() +
+                                 " (the row contains a carriage return not followed by LF: "
+                                 "CR-only line endings are not supported)");
+}
+
+// 64-bit FNV-1a: input identities and their marker keys (not adversarial input; a collision
+// between two inputs of one store has probability ~2^-64).
+uint64_t Fnv1a(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ull) {
+  for (const char c : bytes) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// The input identity (tools/ingest.h "Input identity"); "" if the input has none.
+Result<std::string> InputIdentity(const IngestOptions& options) {
+  if (!options.input_id.empty()) return "id:" + options.input_id;
+  if (options.input == "-") return std::string();
+  struct stat st;
+  if (stat(options.input.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::string();
+  const int fd = open(options.input.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno("cannot open " + options.input, errno);
+  constexpr size_t kIdentityBytes = 64 << 10;
+  std::string head(kIdentityBytes, '\0');
+  size_t got = 0;
+  while (got < head.size()) {
+    const ssize_t r = read(fd, head.data() + got, head.size() - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  close(fd);
+  head.resize(got);
+  std::error_code ec;
+  std::filesystem::path path = std::filesystem::absolute(options.input, ec);
+  if (ec) path = options.input;
+  return "file:" + path.lexically_normal().string() + ":" + Hex64(Fnv1a(head));
+}
+
+std::string FormatSeconds(uint64_t us) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(us) / 1e6);
+  return buf;
+}
+
 }  // namespace
 
-Result<IngestStats> RunIngest(const IngestOptions& options, std::ostream& out) {
-  IngestStats stats;
-  const uint64_t start_us = NowUs();
-  if (options.batch_rows == 0) return Status::InvalidArgument("--batch-rows must be >= 1");
-  COWTREE_ASSIGN_OR_RETURN(auto csv, CsvReader::Open(options.input));
-  COWTREE_ASSIGN_OR_RETURN(size_t group_col, csv->ColumnIndex(options.group_column));
-  COWTREE_ASSIGN_OR_RETURN(size_t value_col, csv->ColumnIndex(options.value_column));
-  size_t weight_col = SIZE_MAX;
-  if (!options.weight_column.empty()) {
-    COWTREE_ASSIGN_OR_RETURN(weight_col, csv->ColumnIndex(options.weight_column));
+namespace {
+
+// One run of `cowtree ingest`; RunIngestReport drives it. Errors are values: each step returns
+// a Status, and the outcome's category is decided by where it failed.
+class Ingester {
+ public:
+  Ingester(const IngestOptions& options, std::ostream& out) : options_(options), out_(out) {}
+
+  IngestOutcome Run();
+
+ private:
+  Status OpenInput();
+  Status OpenStore();
+  Status LoadTrees();
+  Status SkipCommittedRows();
+  Status IngestRows();
+  Status AddRow();
+  Result<Group*> GroupOf(std::string_view name);
+  Status CommitBatch();
+  // InputStream wait hook: commits pending rows once batch_ms passed; returns the poll timeout.
+  Result<int> OnWaitForInput();
+  IngestOutcome Finish(IngestEnd end, Status status);
+
+  const IngestOptions& options_;
+  std::ostream& out_;
+  IngestStats stats_;
+  uint64_t start_us_ = 0;
+  std::unique_ptr<CsvReader> csv_;
+  size_t group_col_ = 0, value_col_ = 0, weight_col_ = SIZE_MAX;
+  std::unique_ptr<Runtime> runtime_;
+  std::unique_ptr<WriteBatch> batch_;
+  std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
+  uint64_t batch_serial_ = 1;
+  uint64_t rows_in_batch_ = 0;
+  uint64_t batch_start_us_ = 0;  // when the batch's first row was added
+  bool progress_ = false;
+  // Resume marker (tools/ingest.h).
+  TreeId marker_tree_ = 0;    // 0: the marker tree does not exist yet
+  uint64_t marker_key_ = 0;   // key code of this input's entry
+  int64_t marker_value_ = 0;  // committed value of this input's entry
+  // Failure classification.
+  bool commit_failed_ = false;
+  bool output_failed_ = false;
+  int output_errno_ = 0;
+};
+
+Status Ingester::OpenInput() {
+  if (options_.batch_rows == 0) return Status::InvalidArgument("--batch-rows must be >= 1");
+  COWTREE_ASSIGN_OR_RETURN(stats_.identity, InputIdentity(options_));
+  stats_.marker = !stats_.identity.empty();
+  if (options_.resume && !stats_.marker) {
+    return Status::InvalidArgument(
+        "--resume: " + std::string(options_.input == "-" ? "stdin" : options_.input) +
+        " has no identity to resume from (only a regular file named by its path has one): pass "
+        "--input-id ID (the same ID as the run to resume) and feed the same input again from "
+        "its start");
   }
-
-  RuntimeOptions ro = options.runtime;
-  ro.durability = options.durability;
-  COWTREE_ASSIGN_OR_RETURN(auto runtime, recovery::Open(options.db, ro));
-
-  std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups;
-  {
-    Snapshot snap = runtime->GetSnapshot();
-    for (const TreeInfo& t : runtime->ListTrees(snap)) {
-      tree::OsTreeHost* host = tree::AsOsTree(t.tree.get());
-      if (host == nullptr) continue;
-      groups[t.name] = Group{t.id, host->key_type(), nullptr, 0};
-    }
+  COWTREE_ASSIGN_OR_RETURN(csv_, CsvReader::Open(options_.input));
+  COWTREE_RETURN_IF_ERROR(CheckHeaderLineEndings(*csv_));
+  COWTREE_ASSIGN_OR_RETURN(group_col_, csv_->ColumnIndex(options_.group_column));
+  COWTREE_ASSIGN_OR_RETURN(value_col_, csv_->ColumnIndex(options_.value_column));
+  if (!options_.weight_column.empty()) {
+    COWTREE_ASSIGN_OR_RETURN(weight_col_, csv_->ColumnIndex(options_.weight_column));
   }
+  if (options_.batch_ms > 0) csv_->SetWaitHook([this] { return OnWaitForInput(); });
+  return Status::OK();
+}
 
-  const bool progress = options.progress && isatty(STDERR_FILENO);
-  WriteBatch batch(runtime.get());
-  uint64_t batch_serial = 1;
-  uint64_t rows_in_batch = 0;
-  auto commit = [&]() -> Status {
-    if (rows_in_batch == 0) return Status::OK();
-    uint64_t epoch = 0;
-    COWTREE_RETURN_IF_ERROR(runtime->Commit(batch, &epoch));
-    stats.rows += rows_in_batch;
-    ++stats.commits;
-    rows_in_batch = 0;
-    batch.Clear();
-    ++batch_serial;
-    if (options.log_commits) out << "committed " << epoch << ' ' << stats.rows << std::endl;
-    if (progress) {
-      std::fprintf(stderr, "\ringested %llu rows, %llu commits",
-                   static_cast<unsigned long long>(stats.rows),
-                   static_cast<unsigned long long>(stats.commits));
-    }
-    return Status::OK();
-  };
+Status Ingester::OpenStore() {
+  RuntimeOptions ro = options_.runtime;
+  ro.durability = options_.durability;
+  COWTREE_ASSIGN_OR_RETURN(runtime_, recovery::Open(options_.db, ro));
+  batch_ = std::make_unique<WriteBatch>(runtime_.get());
+  return LoadTrees();
+}
 
-  const uint64_t ingest_start_us = NowUs();
-  while (true) {
-    Result<bool> more = csv->Next();
-    if (!more.ok()) return more.status();
-    if (!*more) break;
-    std::string_view group_name = csv->field(group_col);
-    if (group_name.empty()) {
-      return Status::InvalidArgument(csv->name() + ":" + std::to_string(csv->line_number()) +
-                                     ": column '" + options.group_column + "' (field " +
-                                     std::to_string(group_col + 1) +
-                                     "): expected a group name, found an empty field");
-    }
-    int64_t weight = 1;
-    if (weight_col != SIZE_MAX) COWTREE_RETURN_IF_ERROR(csv->FieldInt64(weight_col, &weight));
-    auto it = groups.find(group_name);
-    if (it == groups.end()) {
-      tree::KeyType kt = tree::KeyType::kInt64;
-      if (options.value_type == ValueType::kDouble) {
-        kt = tree::KeyType::kDouble;
-      } else if (options.value_type == ValueType::kAuto) {
-        int64_t probe = 0;
-        if (!ParseInt64Field(csv->field(value_col), &probe).ok()) kt = tree::KeyType::kDouble;
+Status Ingester::LoadTrees() {
+  Snapshot snap = runtime_->GetSnapshot();
+  marker_key_ = tree::EncodeInt64Key(static_cast<int64_t>(Fnv1a(stats_.identity)));
+  for (const TreeInfo& t : runtime_->ListTrees(snap)) {
+    tree::OsTreeHost* host = tree::AsOsTree(t.tree.get());
+    if (host == nullptr) continue;
+    if (t.name == kIngestMarkerTree) {
+      if (host->key_type() != tree::KeyType::kInt64) {
+        return Status::Corruption("tree '" + t.name + "' is reserved for ingest markers, but " +
+                                  "is not an int64 tree");
       }
-      const std::string name(group_name);
-      const TreeId id = batch.CreateTree(name, tree::kOsTreeTypeId, tree::OsTreeParams(kt));
-      it = groups.emplace(name, Group{id, kt, nullptr, 0}).first;
-      ++stats.trees_created;
+      marker_tree_ = t.id;
+      if (stats_.marker) {
+        COWTREE_ASSIGN_OR_RETURN(marker_value_,
+                                 tree::WeightOf(*host->VersionAt(snap.epoch()), marker_key_));
+      }
+      continue;
     }
-    Group& g = it->second;
-    uint64_t key = 0;
-    if (g.key_type == tree::KeyType::kInt64) {
-      int64_t v = 0;
-      COWTREE_RETURN_IF_ERROR(csv->FieldInt64(value_col, &v));
-      key = tree::EncodeInt64Key(v);
-    } else {
-      double v = 0;
-      COWTREE_RETURN_IF_ERROR(csv->FieldDouble(value_col, &v));
-      key = tree::EncodeDoubleKey(v);
-    }
-    if (g.batch_serial != batch_serial) {
-      g.ops = batch.MutableOps(g.id);
-      g.batch_serial = batch_serial;
-    }
-    tree::AppendOsOp(g.ops, key, weight);
-    if (++rows_in_batch >= options.batch_rows) COWTREE_RETURN_IF_ERROR(commit());
+    if (IsInternalTreeName(t.name)) continue;
+    groups_[t.name] = Group{t.id, host->key_type(), nullptr, 0};
   }
-  COWTREE_RETURN_IF_ERROR(commit());
-  stats.ingest_us = NowUs() - ingest_start_us;
-  if (progress) std::fprintf(stderr, "\n");
-  const uint64_t close_start_us = NowUs();
-  COWTREE_RETURN_IF_ERROR(runtime->Close());
-  stats.close_us = NowUs() - close_start_us;
-  stats.elapsed_us = NowUs() - start_us;
-  return stats;
+  return Status::OK();
+}
+
+Status Ingester::SkipCommittedRows() {
+  if (!options_.resume || marker_value_ <= 0) return Status::OK();
+  const auto skip = static_cast<uint64_t>(marker_value_);
+  for (; stats_.rows_skipped < skip; ++stats_.rows_skipped) {
+    COWTREE_ASSIGN_OR_RETURN(const bool more, csv_->Next());
+    if (!more) {
+      return Status::InvalidArgument(
+          csv_->name() + ": --resume: an earlier run committed " + std::to_string(skip) +
+          " data rows of this input, but it has only " + std::to_string(stats_.rows_skipped) +
+          " (not the same input? nothing was changed)");
+    }
+  }
+  return Status::OK();
+}
+
+Result<Group*> Ingester::GroupOf(std::string_view name) {
+  auto it = groups_.find(name);
+  if (it != groups_.end()) return &it->second;
+  if (name.empty() || IsInternalTreeName(name)) {
+    return Status::InvalidArgument(
+        csv_->name() + ":" + std::to_string(csv_->line_number()) + ": column '" +
+        options_.group_column + "' (field " + std::to_string(group_col_ + 1) + "): " +
+        (name.empty() ? std::string("expected a group name, found an empty field")
+                      : "group names starting with '" + std::string(kReservedTreePrefix) +
+                            "' are reserved for cowtree's internal trees"));
+  }
+  tree::KeyType kt = tree::KeyType::kInt64;
+  if (options_.value_type == ValueType::kDouble) {
+    kt = tree::KeyType::kDouble;
+  } else if (options_.value_type == ValueType::kAuto) {
+    int64_t probe = 0;
+    const std::string_view value = csv_->field(value_col_);
+    if (!ParseInt64Field(value, &probe).ok()) {
+      // An integer outside int64 would make the group a double tree and round the value (and
+      // every later large integer) silently: an error instead. --value-type double is the
+      // explicit way to accept that rounding.
+      if (IsIntegerSyntax(value)) {
+        return Status::InvalidArgument(
+            csv_->FieldInt64(value_col_, &probe).message() +
+            " (with --value-type auto the group would become a double tree and the value be "
+            "rounded; pass --value-type double to accept rounding)");
+      }
+      kt = tree::KeyType::kDouble;
+    }
+  }
+  const std::string owned(name);
+  const TreeId id = batch_->CreateTree(owned, tree::kOsTreeTypeId, tree::OsTreeParams(kt));
+  ++stats_.trees_created;
+  return &groups_.emplace(owned, Group{id, kt, nullptr, 0}).first->second;
+}
+
+Status Ingester::AddRow() {
+  int64_t weight = 1;
+  if (weight_col_ != SIZE_MAX) {
+    COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(weight_col_, &weight)));
+  }
+  COWTREE_ASSIGN_OR_RETURN(Group * g, GroupOf(csv_->field(group_col_)));
+  uint64_t key = 0;
+  if (g->key_type == tree::KeyType::kInt64) {
+    int64_t v = 0;
+    COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(value_col_, &v)));
+    key = tree::EncodeInt64Key(v);
+  } else {
+    double v = 0;
+    COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldDouble(value_col_, &v)));
+    key = tree::EncodeDoubleKey(v);
+  }
+  if (g->batch_serial != batch_serial_) {
+    g->ops = batch_->MutableOps(g->id);
+    g->batch_serial = batch_serial_;
+  }
+  tree::AppendOsOp(g->ops, key, weight);
+  if (rows_in_batch_++ == 0 && options_.batch_ms > 0) batch_start_us_ = NowUs();
+  return Status::OK();
+}
+
+Status Ingester::CommitBatch() {
+  if (rows_in_batch_ == 0) return Status::OK();
+  // The marker entry moves to the input position after this batch, in the same commit.
+  const uint64_t position = stats_.rows_skipped + stats_.rows + rows_in_batch_;
+  const int64_t delta = static_cast<int64_t>(position) - marker_value_;
+  bool created_marker = false;
+  if (stats_.marker && delta != 0) {
+    if (marker_tree_ == 0) {
+      marker_tree_ = batch_->CreateTree(std::string(kIngestMarkerTree), tree::kOsTreeTypeId,
+                                        tree::OsTreeParams(tree::KeyType::kInt64));
+      created_marker = true;
+    }
+    tree::AppendOsOp(batch_->MutableOps(marker_tree_), marker_key_, delta);
+  }
+  uint64_t epoch = 0;
+  const Status st = runtime_->Commit(*batch_, &epoch);
+  if (!st.ok()) {
+    commit_failed_ = true;
+    if (created_marker) marker_tree_ = 0;
+    return st;
+  }
+  marker_value_ = static_cast<int64_t>(position);
+  stats_.rows += rows_in_batch_;
+  stats_.last_epoch = epoch;
+  ++stats_.commits;
+  rows_in_batch_ = 0;
+  batch_->Clear();
+  ++batch_serial_;
+  if (options_.log_commits) {
+    errno = 0;
+    out_ << "committed " << epoch << ' ' << stats_.rows << std::endl;
+    if (!out_) {
+      output_failed_ = true;
+      output_errno_ = errno;
+      return Status::IOError(std::string("cannot write the --log-commits line to stdout: ") +
+                             (output_errno_ != 0 ? std::strerror(output_errno_) : "write error"));
+    }
+  }
+  if (progress_) {
+    std::fprintf(stderr, "\ringested %llu rows, %llu commits",
+                 static_cast<unsigned long long>(stats_.rows),
+                 static_cast<unsigned long long>(stats_.commits));
+  }
+  return Status::OK();
+}
+
+Result<int> Ingester::OnWaitForInput() {
+  if (rows_in_batch_ == 0 || options_.batch_ms == 0) return -1;
+  const uint64_t deadline_us = batch_start_us_ + options_.batch_ms * 1000;
+  const uint64_t now_us = NowUs();
+  if (now_us >= deadline_us) {
+    COWTREE_RETURN_IF_ERROR(CommitBatch());
+    return -1;  // nothing pending now: block until input arrives
+  }
+  return static_cast<int>((deadline_us - now_us + 999) / 1000);
+}
+
+Status Ingester::IngestRows() {
+  progress_ = options_.progress && isatty(STDERR_FILENO);
+  while (true) {
+    Result<bool> more = csv_->Next();
+    // A commit from the wait hook failed inside Next(): report it as the commit error it is.
+    if (!more.ok()) return WithLineEndingHint(*csv_, more.status());
+    if (!*more) break;
+    COWTREE_RETURN_IF_ERROR(AddRow());
+    if (rows_in_batch_ >= options_.batch_rows) COWTREE_RETURN_IF_ERROR(CommitBatch());
+  }
+  COWTREE_RETURN_IF_ERROR(CommitBatch());
+  if (progress_) std::fprintf(stderr, "\n");
+  return Status::OK();
+}
+
+IngestOutcome Ingester::Finish(IngestEnd end, Status status) {
+  IngestOutcome outcome;
+  if (runtime_ != nullptr) {
+    // Sync the log first: then every committed row is durable whatever happens to the closing
+    // checkpoint (Runtime::Close skips the log's own sync when its checkpoint fails).
+    Status sync = runtime_->poison_status();
+    if (sync.ok()) sync = runtime_->SyncLog();
+    if (!sync.ok() && end == IngestEnd::kOk) {
+      end = IngestEnd::kError;
+      status = sync.WithContext("syncing the log before closing");
+      outcome.sync_failed = true;
+    }
+    if (options_.before_close_for_test) options_.before_close_for_test();
+    const uint64_t close_start_us = NowUs();
+    const Status closed = runtime_->Close();
+    stats_.close_us = NowUs() - close_start_us;
+    if (!closed.ok() && end == IngestEnd::kOk) {
+      end = IngestEnd::kCloseFailed;
+      status = closed;
+    }
+  }
+  stats_.elapsed_us = NowUs() - start_us_;
+  outcome.end = end;
+  outcome.status = status;
+  outcome.batch_in_doubt = end == IngestEnd::kError && commit_failed_;
+  outcome.batch_rows_in_doubt = outcome.batch_in_doubt ? rows_in_batch_ : 0;
+  outcome.stats = stats_;
+  return outcome;
+}
+
+IngestOutcome Ingester::Run() {
+  start_us_ = NowUs();
+  Status st = OpenInput();
+  if (st.ok()) st = OpenStore();
+  if (st.ok()) st = SkipCommittedRows();
+  if (!st.ok()) return Finish(IngestEnd::kError, st);
+  const uint64_t ingest_start_us = NowUs();
+  st = IngestRows();
+  stats_.ingest_us = NowUs() - ingest_start_us;
+  if (!st.ok()) return Finish(output_failed_ ? IngestEnd::kOutputFailed : IngestEnd::kError, st);
+  return Finish(IngestEnd::kOk, Status::OK());
+}
+
+}  // namespace
+
+IngestOutcome RunIngestReport(const IngestOptions& options, std::ostream& out) {
+  return Ingester(options, out).Run();
+}
+
+Result<IngestStats> RunIngest(const IngestOptions& options, std::ostream& out) {
+  IngestOutcome outcome = RunIngestReport(options, out);
+  if (!outcome.status.ok()) return outcome.status;
+  return outcome.stats;
+}
+
+int IngestExitCode(const IngestOutcome& outcome) {
+  switch (outcome.end) {
+    case IngestEnd::kOk:
+      return 0;
+    case IngestEnd::kCloseFailed:
+      return kIngestExitCloseFailed;
+    case IngestEnd::kOutputFailed:
+      return kIngestExitOutputFailed;
+    case IngestEnd::kError:
+      break;
+  }
+  const Status& st = outcome.status;
+  return st.IsInvalidArgument() && st.message().rfind("--", 0) == 0 ? 2 : 1;
+}
+
+std::string DescribeIngestOutcome(const IngestOptions& options, const IngestOutcome& outcome) {
+  const IngestStats& s = outcome.stats;
+  std::string committed =
+      std::to_string(s.rows) + " rows in " + std::to_string(s.commits) + " commits";
+  if (s.commits > 0) committed += " (last epoch " + std::to_string(s.last_epoch) + ")";
+  if (s.rows_skipped > 0) {
+    committed += ", after skipping the " + std::to_string(s.rows_skipped) +
+                 " data rows an earlier run committed";
+  }
+  const std::string resume =
+      s.marker ? "re-run with --resume to continue after data row " +
+                     std::to_string(s.rows_skipped + s.rows) + " without duplicating"
+               : "this input has no identity (stdin without --input-id), so --resume cannot "
+                 "skip what is committed";
+  switch (outcome.end) {
+    case IngestEnd::kOk:
+      return "ingested " + std::to_string(s.rows) + " rows, " + std::to_string(s.commits) +
+             " commits, " + std::to_string(s.trees_created) + " new trees in " +
+             FormatSeconds(s.elapsed_us) + " s" +
+             (s.rows_skipped > 0 ? " (--resume skipped " + std::to_string(s.rows_skipped) +
+                                       " data rows committed by an earlier run)"
+                                 : std::string());
+    case IngestEnd::kCloseFailed:
+      return outcome.status.ToString() + " -- but all " + std::to_string(s.rows) +
+             " rows are committed (" + committed +
+             ") and durable (the log was synced before "
+             "closing; recovery replays it at the next open): do not re-run without --resume, " +
+             "which would add them again";
+    case IngestEnd::kOutputFailed:
+      return outcome.status.ToString() + "; stopped after committing " + committed +
+             " (the store was closed normally); " + resume;
+    case IngestEnd::kError:
+      break;
+  }
+  std::string msg = outcome.status.ToString() + "; committed by this run: " + committed;
+  if (outcome.sync_failed) {
+    msg += "; rows committed since the last successful log sync may not be durable";
+  }
+  if (outcome.batch_in_doubt && outcome.batch_rows_in_doubt > 0) {
+    msg += "; the failing commit of " + std::to_string(outcome.batch_rows_in_doubt) +
+           " more rows may or may not be durable";
+  }
+  if (s.commits > 0 || outcome.batch_in_doubt || outcome.sync_failed) msg += "; " + resume;
+  return msg;
 }
 
 }  // namespace cowtree::tools

@@ -3,15 +3,51 @@
 //
 // Value type: a new group's tree takes its key type from --value-type (int64 | double | auto;
 // auto = int64 if the group's first value is an integer, else double). Values of an int64 tree
-// must be integers; values of a double tree may be any finite number.
+// must be integers; values of a double tree may be any finite number (rounded to the nearest
+// double, as PostgreSQL's float8). With auto, a first value that is an integer outside int64
+// is an error (it would silently make a double tree and round): --value-type double accepts it.
 // Errors: the first bad row (missing column, non-numeric value, ragged row) stops the ingest
 // with a one-line InvalidArgument naming file, line and column; the batch it was in is not
 // committed; every batch committed before it stays committed and unchanged.
+// Line endings: LF or CRLF (tools/csv_reader.h). CR-only ("old Mac") files are rejected: a
+// header containing a CR not followed by LF is "FILE:LINE:COLUMN: header field K contains a
+// carriage return ..."; a data row whose bad field holds a bare CR gets the same hint.
+//
+// Batching: a commit every batch_rows rows; when the input is not a regular file (a pipe, a
+// terminal: rows may arrive slowly), also at least every batch_ms ms while rows are pending,
+// including while waiting for more input (0 = only by rows). A regular file is read as fast as
+// the disk allows and batch_rows alone decides.
+//
+// Resume marker (why: a failed or killed ingest must be re-runnable without duplicating rows).
+// Every commit also records, in the same WriteBatch and therefore atomically with the rows, how
+// many data rows of this input are committed: after any crash or error the marker and the rows
+// agree exactly, in every durability mode. `resume` reads it and skips that many data rows.
+// - Where: the int64 tree kIngestMarkerTree ("__cowtree_ingest__"), key = 64-bit FNV-1a hash
+//   of the input identity, weight = number of data rows of that input committed by the last
+//   run over it (a run that starts from row 1 resets it). One tree for every input, so markers
+//   cost one entry each. Tree names starting with kReservedTreePrefix ("__cowtree_") are
+//   internal: ingest refuses them as group names, query and stat do not show them; fsck and
+//   dump do (they show the store as it is).
+// - Input identity: input_id if given ("id:" + input_id); otherwise, for a regular file,
+//   "file:" + its absolute path + ":" + the hash of its first 64 KiB (raw bytes) — the path
+//   tells apart identical files ingested on purpose, the content hash refuses a different file
+//   under the same path, and a file that only grew (appended rows) keeps its identity, so
+//   resume continues into the new rows. Size and mtime are not used: appending changes both.
+//   stdin and other non-regular inputs have no identity without input_id (they cannot be read
+//   twice), so no marker is written and resume is refused.
+// - resume with no marker for this input starts at row 1 (safe to always pass).
+//
+// Outcome (RunIngestReport): every error reports exactly what was committed — stats.rows rows
+// of this run (after stats.rows_skipped rows skipped by resume) up to epoch stats.last_epoch.
+// The log is synced before the store is closed, so a closing checkpoint (or close) that fails
+// leaves every committed row durable: that is IngestEnd::kCloseFailed, its own exit code.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "persistence/runtime_options.h"
 #include "persistence/status.h"
@@ -20,6 +56,13 @@ namespace cowtree::tools {
 
 enum class ValueType : uint8_t { kAuto, kInt64, kDouble };
 
+inline constexpr std::string_view kReservedTreePrefix = "__cowtree_";
+inline constexpr std::string_view kIngestMarkerTree = "__cowtree_ingest__";
+// True for the internal trees (names starting with kReservedTreePrefix).
+inline bool IsInternalTreeName(std::string_view name) {
+  return name.substr(0, kReservedTreePrefix.size()) == kReservedTreePrefix;
+}
+
 struct IngestOptions {
   std::string db;
   std::string input = "-";
@@ -27,23 +70,65 @@ struct IngestOptions {
   std::string value_column;
   std::string weight_column;  // empty: every row has weight 1
   uint64_t batch_rows = 10000;
+  uint64_t batch_ms = 1000;  // non-regular inputs: commit pending rows at least this often
   Durability durability = Durability::kBalanced;
   ValueType value_type = ValueType::kAuto;
-  bool log_commits = false;   // print "committed EPOCH ROWS_TOTAL" after each acknowledged commit
-  bool progress = false;      // progress line on stderr
-  RuntimeOptions runtime;     // env, shape, ... (durability is taken from above)
+  // Print "committed EPOCH ROWS_TOTAL" after each acknowledged commit (durable only as far as
+  // `durability` promises; see --help). ROWS_TOTAL counts this run's rows (without skipped).
+  bool log_commits = false;
+  bool progress = false;   // progress line on stderr
+  bool resume = false;     // skip the data rows an earlier run committed (marker above)
+  std::string input_id;    // the input's identity for the marker (needed for stdin)
+  RuntimeOptions runtime;  // env, shape, ... (durability is taken from above)
+  // Test seam: called after the last commit and the log sync, before the store is closed.
+  std::function<void()> before_close_for_test;
 };
 
 struct IngestStats {
-  uint64_t rows = 0;
+  uint64_t rows = 0;  // rows committed by this run
   uint64_t commits = 0;
   uint64_t trees_created = 0;
-  uint64_t elapsed_us = 0;       // open + ingest + close
-  uint64_t ingest_us = 0;        // reading, applying and committing rows
-  uint64_t close_us = 0;         // final checkpoint + close
+  uint64_t rows_skipped = 0;  // resume: data rows skipped (committed by an earlier run)
+  uint64_t last_epoch = 0;    // epoch of this run's last commit (0: none)
+  bool marker = false;        // commits carried the resume marker
+  std::string identity;       // the input identity (empty: none)
+  uint64_t elapsed_us = 0;    // open + ingest + close
+  uint64_t ingest_us = 0;     // reading, applying and committing rows
+  uint64_t close_us = 0;      // final checkpoint + close
+};
+
+enum class IngestEnd : uint8_t {
+  kOk,
+  // Stopped by an error (bad input, I/O, a failed commit): rows after stats.rows are not
+  // committed — except, if batch_in_doubt, the failing commit's own batch, which a failed log
+  // write or fdatasync may or may not have made durable (resume settles it either way).
+  kError,
+  // Every row was committed and the log synced, then the closing checkpoint or close failed.
+  kCloseFailed,
+  // Writing a --log-commits line to `out` failed (e.g. EPIPE: the reader went away): the
+  // ingest stopped after that commit; the store was closed normally.
+  kOutputFailed,
+};
+
+struct IngestOutcome {
+  IngestEnd end = IngestEnd::kOk;
+  Status status;  // OK iff end == kOk
+  bool batch_in_doubt = false;
+  bool sync_failed = false;  // kError from the final log sync: the last interval may be lost
+  uint64_t batch_rows_in_doubt = 0;
+  IngestStats stats;
 };
 
 // `out` receives the --log-commits lines (flushed after each).
+IngestOutcome RunIngestReport(const IngestOptions& options, std::ostream& out);
+// RunIngestReport for callers that only need success or the error (demo, bench).
 Result<IngestStats> RunIngest(const IngestOptions& options, std::ostream& out);
+
+// The CLI's exit code and one-line stderr message for an outcome (exit codes: README, cli.h):
+// 0 ok, 1 error, 3 committed but closing failed, 4 stdout write failed.
+inline constexpr int kIngestExitCloseFailed = 3;
+inline constexpr int kIngestExitOutputFailed = 4;
+int IngestExitCode(const IngestOutcome& outcome);
+std::string DescribeIngestOutcome(const IngestOptions& options, const IngestOutcome& outcome);
 
 }  // namespace cowtree::tools

@@ -3,6 +3,8 @@
 #include "tools/input_stream.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -41,6 +43,8 @@ InputStream::InputStream(std::string name, int fd, bool owns_fd, size_t block_by
       block_bytes_(block_bytes),
       in_capacity_(std::max(block_bytes, kMagicBytes)) {
   in_buf_.reset(new char[in_capacity_]);
+  struct stat st;
+  partial_reads_ = fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode);
 }
 
 InputStream::~InputStream() {
@@ -80,9 +84,24 @@ Result<std::unique_ptr<InputStream>> InputStream::Open(const std::string& path,
   return stream;
 }
 
-Status InputStream::ReadRaw(char* out, size_t max_bytes, size_t* read_bytes) {
+Status InputStream::WaitForInput() {
+  if (!wait_hook_) return Status::OK();
+  for (;;) {
+    COWTREE_ASSIGN_OR_RETURN(const int timeout_ms, wait_hook_());
+    if (timeout_ms < 0) return Status::OK();  // block in read()
+    pollfd p{fd_, POLLIN, 0};
+    const int r = poll(&p, 1, timeout_ms);
+    if (r > 0) return Status::OK();  // readable, end of file or an error read() will report
+    if (r < 0 && errno != EINTR) return Status::OK();  // let read() block and report
+  }
+}
+
+Status InputStream::ReadRaw(char* out, size_t max_bytes, size_t* read_bytes, bool allow_partial) {
+  const bool partial = allow_partial && partial_reads_;
   size_t done = 0;
   while (done < max_bytes && !raw_eof_) {
+    if (partial && done > 0) break;
+    if (partial_reads_) COWTREE_RETURN_IF_ERROR(WaitForInput());
     const ssize_t r = read(fd_, out + done, max_bytes - done);
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -113,7 +132,12 @@ Status InputStream::ReadPlain(char* out, size_t max_bytes, size_t* read_bytes) {
   std::memcpy(out, in_buf_.get() + in_pos_, buffered);
   in_pos_ += buffered;
   size_t direct = 0;
-  COWTREE_RETURN_IF_ERROR(ReadRaw(out + buffered, max_bytes - buffered, &direct));
+  if (buffered > 0 && partial_reads_) {  // deliver the sniffed bytes without waiting for more
+    *read_bytes = buffered;
+    return Status::OK();
+  }
+  COWTREE_RETURN_IF_ERROR(
+      ReadRaw(out + buffered, max_bytes - buffered, &direct, /*allow_partial=*/true));
   *read_bytes = buffered + direct;
   return Status::OK();
 }
@@ -122,8 +146,10 @@ Status InputStream::ReadZstd(char* out, size_t max_bytes, size_t* read_bytes) {
   ZSTD_outBuffer output{out, max_bytes, 0};
   while (output.pos < output.size) {
     if (in_pos_ == in_size_ && !raw_eof_) {
+      // A slow pipe: hand out what was decoded before waiting for more compressed input.
+      if (partial_reads_ && output.pos > 0) break;
       size_t n = 0;
-      COWTREE_RETURN_IF_ERROR(ReadRaw(in_buf_.get(), block_bytes_, &n));
+      COWTREE_RETURN_IF_ERROR(ReadRaw(in_buf_.get(), block_bytes_, &n, /*allow_partial=*/true));
       in_pos_ = 0;
       in_size_ = n;
     }

@@ -7,8 +7,16 @@
 //   A name ending in ".zst" whose content does not start with the magic is Corruption (the
 //   user expects compressed input, and parsing the raw bytes as text would only hide that).
 // - Shapes: Read(out, max_bytes, &read_bytes) writes up to max_bytes decompressed bytes;
-//   read_bytes < max_bytes only at end of input, and read_bytes == 0 means end of input.
+//   read_bytes == 0 means end of input. For a regular file read_bytes < max_bytes only at end
+//   of input. Any other input (pipe, terminal, socket, FIFO: partial_reads()) returns what one
+//   read() delivered as soon as it has at least one byte, so that a slow producer's rows are
+//   seen when they arrive instead of after max_bytes have accumulated.
 //   Raw reads from the file (and compressed input) are block_bytes at a time.
+// - Waiting: for partial_reads() inputs, SetWaitHook(hook) makes every read that would block
+//   first ask hook() for a timeout in ms (< 0: block until input arrives); when that much time
+//   passes without input, the hook is called again (it may do work, e.g. commit what was read,
+//   and returns the next timeout). A hook error is returned by Read. Regular files never call
+//   the hook.
 // - Ownership/lifetime: the stream owns its file descriptor (stdin is borrowed, never closed)
 //   and its zstd context; both are released by the destructor.
 // - Errors (messages name the file; stdin is named "<stdin>"):
@@ -24,6 +32,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -47,6 +56,11 @@ class InputStream {
   // Fills out[0, max_bytes) with the next bytes; see the contract for read_bytes.
   Status Read(char* out, size_t max_bytes, size_t* read_bytes);
 
+  // See "Waiting" in the contract.
+  using WaitHook = std::function<Result<int>()>;
+  void SetWaitHook(WaitHook hook) { wait_hook_ = std::move(hook); }
+  bool partial_reads() const { return partial_reads_; }
+
   // The name used in messages: the path as given, or "<stdin>" for "-".
   const std::string& name() const { return name_; }
   bool compressed() const { return dctx_ != nullptr; }
@@ -55,8 +69,12 @@ class InputStream {
 
  private:
   InputStream(std::string name, int fd, bool owns_fd, size_t block_bytes);
-  // Reads from fd_ until max_bytes are read or end of file; *read_bytes < max_bytes only at EOF.
-  Status ReadRaw(char* out, size_t max_bytes, size_t* read_bytes);
+  // Reads from fd_ until max_bytes are read or end of file; *read_bytes < max_bytes only at EOF,
+  // except with allow_partial on a partial_reads() input: then it returns after the first
+  // read() that delivered bytes.
+  Status ReadRaw(char* out, size_t max_bytes, size_t* read_bytes, bool allow_partial = false);
+  // Before a read() on a partial_reads() input: polls with the wait hook's timeouts.
+  Status WaitForInput();
   Status ReadPlain(char* out, size_t max_bytes, size_t* read_bytes);
   Status ReadZstd(char* out, size_t max_bytes, size_t* read_bytes);
 
@@ -74,6 +92,8 @@ class InputStream {
   bool raw_eof_ = false;           // read() returned end of file
   ::ZSTD_DCtx_s* dctx_ = nullptr;  // non-null iff the input is zstd
   size_t frame_remaining_ = 0;     // last ZSTD_decompressStream hint; 0 at a frame boundary
+  bool partial_reads_ = false;     // fd_ is not a regular file
+  WaitHook wait_hook_;
 };
 
 }  // namespace cowtree::tools

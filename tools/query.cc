@@ -1,9 +1,14 @@
 #include "tools/query.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <charconv>
 #include <cmath>
 #include <sstream>
 
+#include "recovery/json_text.h"
+#include "tools/ingest.h"
 #include "tree/key_codec.h"
 #include "tree/os_tree.h"
 #include "tree/os_tree_type.h"
@@ -11,6 +16,7 @@
 namespace cowtree::tools {
 
 std::string FormatDouble(double v) {
+  if (const char* name = recovery::NonFiniteName(v)) return name;
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
   return std::string(buf, r.ptr);
@@ -33,6 +39,13 @@ Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list) {
       return Status::InvalidArgument("--percentile: " + text +
                                      " is outside [0, 1] (PostgreSQL rejects it too)");
     }
+    for (const PercentileSpec& earlier : out) {
+      if (earlier.p == p) {
+        return Status::InvalidArgument("--percentile: " + text + " is given twice (" +
+                                       earlier.text + " and " + text +
+                                       "); list each percentile once");
+      }
+    }
     out.push_back(PercentileSpec{text, p});
     start = comma + 1;
   }
@@ -45,10 +58,16 @@ Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Snapsho
                                                  const std::optional<std::string>& group) {
   std::vector<TreeInfo> trees;
   if (group.has_value()) {
+    if (IsInternalTreeName(*group)) {
+      return Status::NotFound("no group '" + *group + "' ('" + std::string(kReservedTreePrefix) +
+                              "' names are cowtree's internal trees)");
+    }
     COWTREE_ASSIGN_OR_RETURN(TreeInfo t, runtime->FindTree(*group, snapshot));
     trees.push_back(std::move(t));
   } else {
     trees = runtime->ListTrees(snapshot);
+    // Internal trees (the ingest resume markers, tools/ingest.h) are not groups.
+    std::erase_if(trees, [](const TreeInfo& t) { return IsInternalTreeName(t.name); });
   }
   std::vector<QueryRow> rows;
   rows.reserve(trees.size());
@@ -87,21 +106,46 @@ Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Snapsho
 
 namespace {
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
+using JsonWriter = recovery::Utf8SafeWriter<rapidjson::Writer<rapidjson::StringBuffer>>;
+
+// A formatted value (FormatDouble / std::to_string): a JSON number, except the non-finite
+// names, which are JSON strings (recovery/json_text.h).
+void JsonValue(JsonWriter& w, const std::string& text) {
+  if (text == "Infinity" || text == "-Infinity" || text == "NaN") {
+    w.String(text);
+  } else {
+    w.RawValue(text.data(), text.size(), rapidjson::kNumberType);
   }
-  return out + "\"";
+}
+
+void PrintJson(const std::vector<QueryRow>& rows, const std::vector<PercentileSpec>& ps,
+               std::ostream& out) {
+  rapidjson::StringBuffer buf;
+  out << "[";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const QueryRow& r = rows[i];
+    buf.Clear();
+    JsonWriter w(buf);
+    w.StartObject();
+    w.Key("group");
+    w.String(r.group);
+    if (!recovery::IsValidUtf8(r.group)) {
+      w.Key("group_bytes_hex");
+      w.String(recovery::HexBytes(r.group));
+    }
+    w.Key("n");
+    w.Uint64(r.n);
+    w.Key("percentiles");
+    w.StartObject();
+    for (size_t j = 0; j < ps.size(); ++j) {
+      w.Key(ps[j].text);
+      JsonValue(w, r.values[j]);
+    }
+    w.EndObject();
+    w.EndObject();
+    out << (i ? ",\n " : "\n ") << buf.GetString();
+  }
+  out << "\n]\n";
 }
 
 }  // namespace
@@ -128,20 +172,9 @@ void PrintRows(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
       }
       break;
     }
-    case OutputFormat::kJson: {
-      out << "[";
-      for (size_t i = 0; i < rows.size(); ++i) {
-        const QueryRow& r = rows[i];
-        out << (i ? ",\n " : "\n ") << "{\"group\":" << JsonString(r.group) << ",\"n\":" << r.n
-            << ",\"percentiles\":{";
-        for (size_t j = 0; j < ps.size(); ++j) {
-          out << (j ? "," : "") << JsonString(ps[j].text) << ':' << r.values[j];
-        }
-        out << "}}";
-      }
-      out << "\n]\n";
+    case OutputFormat::kJson:
+      PrintJson(rows, ps, out);
       break;
-    }
     case OutputFormat::kTable: {
       std::vector<size_t> width(2 + ps.size());
       width[0] = 5;

@@ -1,0 +1,698 @@
+// The `cowtree` command's reliability contract (the CLI items of the reliability issue):
+// valid JSON for every input, CSV line-ending and integer-range errors, commits by time from a
+// slow pipe, SIGPIPE / stdout write failures, temporary stores removed on every exit path,
+// honest --help about durability, and exact reporting + `ingest --resume` after failures.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "persistence/write_batch.h"
+#include "recovery/open.h"
+#include "testutil/fault_injection_env.h"
+#include "testutil/test_files.h"
+#include "tools/ingest.h"
+#include "tree/key_codec.h"
+#include "tree/os_tree.h"
+#include "tree/os_tree_type.h"
+
+namespace {
+
+using cowtree::testutil::TempDir;
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const std::string& path) { return cowtree::testutil::ReadFileOrEmpty(path); }
+
+// Runs `cowtree ARGS` through the shell (so ARGS may hold redirections and environment).
+RunResult RunCowtree(const std::string& args, const TempDir& tmp, const std::string& env = "") {
+  const std::string out = tmp.path() + "/stdout", err = tmp.path() + "/stderr";
+  const std::string cmd =
+      env + " " + std::string(COWTREE_BINARY) + " " + args + " >" + out + " 2>" + err;
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = Slurp(out);
+  r.err = Slurp(err);
+  return r;
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+// ---- (16f) --help is honest about what "acknowledged" means per durability mode ----
+
+TEST(CliHelp, DurabilityHelpSaysAcknowledgedRowsMayBeLost) {
+  TempDir tmp;
+  RunResult r = RunCowtree("ingest --help", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // CLI11 wraps long descriptions; compare without line breaks and indentation.
+  std::string help;
+  bool space = false;
+  for (char c : r.out) {
+    if (c == '\n' || c == ' ') {
+      space = true;
+      continue;
+    }
+    if (space && !help.empty()) help += ' ';
+    space = false;
+    help += c;
+  }
+  EXPECT_NE(help.find("eventual: acknowledged while still in the process's buffer; acknowledged "
+                      "rows may be lost on a process crash or power loss within "
+                      "flush_interval_ms"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(help.find("may be lost on a power loss within sync_interval_ms"), std::string::npos)
+      << r.out;
+}
+
+// ---- (12) JSON output is valid JSON for every input ----
+
+// Parses `text` as JSON, requiring valid UTF-8 (RapidJSON checks encoding only when asked).
+::testing::AssertionResult ParsesAsJson(const std::string& text, rapidjson::Document* doc) {
+  doc->Parse<rapidjson::kParseValidateEncodingFlag>(text.c_str(), text.size());
+  if (doc->HasParseError()) {
+    return ::testing::AssertionFailure()
+           << "invalid JSON at offset " << doc->GetErrorOffset() << ": "
+           << rapidjson::GetParseError_En(doc->GetParseError()) << "\n"
+           << text;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+const std::string kBadUtf8Name = "bad\xff\xfe\xc0\xaf utf8";  // invalid bytes + overlong '/'
+const std::string kControlName = std::string("ctl\x01\n\t\x1f", 7) + std::string(1, '\0') + "z";
+const std::string kQuoteName = "quo\"te\\ \xc3\xbc";  // quotes, backslash, valid UTF-8 'ü'
+
+// A store built through the library (ingest rejects non-finite values, but double trees hold
+// them: keys are IEEE doubles with NaN last): one double tree per case.
+// checkpoint=false leaves the creation records (with the raw names) in the log.
+void MakeJsonStore(const std::string& db, bool checkpoint = true) {
+  using cowtree::tree::EncodeDoubleKey;
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::pair<std::string, std::vector<double>>> trees = {
+      {"inf", {inf}},
+      {"ninf", {-inf}},
+      {"nan", {nan}},
+      {"mixed", {-inf, 1.5, inf, nan}},
+      {"overflow", {-1.7e308, 1.7e308}},  // cont interpolation overflows to infinity
+      {kBadUtf8Name, {1, 2}},
+      {kControlName, {3}},
+      {kQuoteName, {4.25}},
+  };
+  cowtree::RuntimeOptions o;
+  o.checkpoint_on_close = checkpoint;
+  auto rt = cowtree::recovery::Open(db, o);
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  cowtree::WriteBatch batch(rt->get());
+  for (const auto& [name, values] : trees) {
+    const cowtree::TreeId id =
+        batch.CreateTree(name, cowtree::tree::kOsTreeTypeId,
+                         cowtree::tree::OsTreeParams(cowtree::tree::KeyType::kDouble));
+    for (double v : values) cowtree::tree::AppendOsOp(batch.MutableOps(id), EncodeDoubleKey(v), 1);
+  }
+  ASSERT_TRUE((*rt)->Commit(batch).ok());
+  ASSERT_TRUE((*rt)->Close().ok());
+}
+
+TEST(CliJson, QueryJsonIsValidForNonFiniteValuesAndAnyGroupName) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  MakeJsonStore(db);
+  for (const std::string flags : {"", " --disc", " --desc", " --disc --desc"}) {
+    RunResult r =
+        RunCowtree("query --db " + db + " --percentile 0,0.5,1 --format json" + flags, tmp);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    rapidjson::Document doc;
+    ASSERT_TRUE(ParsesAsJson(r.out, &doc)) << flags;
+    ASSERT_TRUE(doc.IsArray());
+    std::map<std::string, const rapidjson::Value*> by_group;
+    for (const rapidjson::Value& row : doc.GetArray()) {
+      ASSERT_TRUE(row.IsObject());
+      const std::string group(row["group"].GetString(), row["group"].GetStringLength());
+      const std::string exact = row.HasMember("group_bytes_hex")
+                                    ? std::string(row["group_bytes_hex"].GetString())
+                                    : cowtree::testutil::Hex(group);
+      by_group[exact] = &row;
+      ASSERT_EQ(row["percentiles"].MemberCount(), 3u);
+    }
+    ASSERT_EQ(by_group.size(), 8u) << r.out;
+    auto value = [&](const std::string& name, const char* p) -> const rapidjson::Value& {
+      return (*by_group.at(cowtree::testutil::Hex(name)))["percentiles"][p];
+    };
+    EXPECT_STREQ(value("inf", "0.5").GetString(), "Infinity");
+    EXPECT_STREQ(value("ninf", "1").GetString(), "-Infinity");
+    EXPECT_STREQ(value("nan", "0").GetString(), "NaN");
+    const bool desc = flags.find("desc") != std::string::npos;
+    EXPECT_STREQ(value("mixed", "0").GetString(), desc ? "NaN" : "-Infinity");  // NaN sorts last
+    EXPECT_EQ(value(kQuoteName, "0.5").GetDouble(), 4.25);
+    if (flags.empty()) {
+      EXPECT_STREQ(value("overflow", "0.5").GetString(), "Infinity");
+    }
+    // Invalid bytes become U+FFFD; the exact bytes are in group_bytes_hex.
+    const rapidjson::Value& bad = *by_group.at(cowtree::testutil::Hex(kBadUtf8Name));
+    EXPECT_EQ(std::string(bad["group"].GetString()),
+              "bad\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd utf8");
+    EXPECT_FALSE(by_group.at(cowtree::testutil::Hex(kQuoteName))->HasMember("group_bytes_hex"));
+    const rapidjson::Value& ctl = *by_group.at(cowtree::testutil::Hex(kControlName));
+    EXPECT_EQ(std::string(ctl["group"].GetString(), ctl["group"].GetStringLength()), kControlName);
+  }
+  // Table and CSV print non-finite values as PostgreSQL does.
+  RunResult r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv --group inf", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "group,n,0.5\ninf,1,Infinity\n");
+}
+
+TEST(CliJson, RepeatedPercentileIsAUsageError) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  MakeJsonStore(db);
+  for (const char* list : {"0.5,0.5", "0.5,0.50", "0,0.5,1,5e-1"}) {
+    RunResult r = RunCowtree(
+        "query --db " + db + " --percentile " + std::string(list) + " --format json", tmp);
+    EXPECT_EQ(r.exit_code, 2) << list << ": " << r.out;
+    EXPECT_NE(r.err.find("is given twice"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << "nothing printed for a usage error";
+  }
+}
+
+TEST(CliJson, DumpAndFsckJsonAreValidWithInvalidUtf8TreeNames) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  MakeJsonStore(db, /*checkpoint=*/false);
+  for (const std::string what : {"log", "manifest", "superblock", "ot", "checkpoint"}) {
+    if (what == "checkpoint") {
+      ASSERT_EQ(RunCowtree("checkpoint --db " + db, tmp).exit_code, 0);
+      continue;
+    }
+    RunResult r = RunCowtree("dump --db " + db + " " + what + " --json", tmp);
+    ASSERT_EQ(r.exit_code, 0) << what << ": " << r.err;
+    rapidjson::Document doc;
+    EXPECT_TRUE(ParsesAsJson(r.out, &doc)) << what;
+  }
+  // printf (POSIX sh) produces the name's exact bytes as one argument.
+  RunResult r = RunCowtree(
+      "dump --db " + db + " tree \"$(printf 'bad\\377\\376\\300\\257 utf8')\" --json --entries",
+      tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  rapidjson::Document doc;
+  EXPECT_TRUE(ParsesAsJson(r.out, &doc));
+  r = RunCowtree("dump --db " + db + " tree mixed --json --entries", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(ParsesAsJson(r.out, &doc));
+  r = RunCowtree("fsck --db " + db + " --json", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_TRUE(ParsesAsJson(r.out, &doc));
+}
+
+// ---- (16a) CR-only line endings are an error naming file:line:column, never "0 rows" ----
+
+TEST(CliCsv, CrOnlyLineEndingsAreAnErrorNamingFileLineColumn) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  struct Case {
+    std::string name, text, args, expect;
+  };
+  const std::vector<Case> cases = {
+      // The whole file is one header row; g and w are found, so this used to exit 0, 0 rows.
+      {"cr1.csv", "g,w,v\ra,1,2\rb,3,4\r", "--group g --value w",
+       "cr1.csv:1:6: header field 3 contains a carriage return (CR) not followed by LF"},
+      {"cr2.csv", "g,v\ra,1\rb,2\r", "--group g --value v", "cr2.csv:1:4: header field 2"},
+      // LF after the header, CR between data rows: the value holds the CRs.
+      {"cr3.csv", "v\n1\r2\r3\n", "--group v --value v",
+       "cr3.csv:2: column 'v' (field 1): expected"},
+      {"cr4.csv", "g,v\na,1\rb,2\n", "--group g --value v",
+       "cr4.csv:2: expected 2 fields, found 3"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = tmp.path() + "/" + c.name;
+    WriteFile(path, c.text);
+    RunResult r = RunCowtree("ingest --db " + db + " " + c.args + " " + path, tmp);
+    EXPECT_EQ(r.exit_code, 1) << c.name << ": " << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.name << ": " << r.err;
+    EXPECT_NE(r.err.find("CR-only"), std::string::npos) << c.name << ": " << r.err;
+  }
+  // CRLF and a CR inside a quoted field are still fine.
+  const std::string ok = tmp.path() + "/ok.csv";
+  WriteFile(ok, "g,v\r\n\"a\rb\",1\r\n");
+  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v " + ok, tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+// ---- (16b) an out-of-range integer never silently makes a double tree and rounds ----
+
+TEST(CliCsv, OutOfRangeIntegerWithAutoTypeIsAnError) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/big.csv";
+  WriteFile(csv, "g,v\na,99999999999999999999\n");
+  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("big.csv:2: column 'v' (field 2): integer out of range, found "
+                       "'99999999999999999999'"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("--value-type double"), std::string::npos) << r.err;
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv", tmp);
+  EXPECT_EQ(r.out, "group,n,0.5\n") << "nothing was committed";
+  // -9223372036854775809 is one below INT64_MIN; an int64 group rejects it as before.
+  WriteFile(csv, "g,v\nb,-9223372036854775808\nb,-9223372036854775809\n");
+  r = RunCowtree("ingest --db " + db + " --group g --value v " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("big.csv:3: column 'v' (field 2): integer out of range"), std::string::npos)
+      << r.err;
+  // The explicit choice: --value-type double accepts the rounding.
+  WriteFile(csv, "g,v\nc,99999999999999999999\n");
+  r = RunCowtree("ingest --db " + db + " --value-type double --group g --value v " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv --group c", tmp);
+  EXPECT_EQ(r.out, "group,n,0.5\nc,1,1e+20\n");
+}
+
+// ---- (16e) demo and bench remove their temporary store on every exit path ----
+
+std::vector<std::string> TmpEntries(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) == 0) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(CliTempStores, DemoAndBenchRemoveTheirTemporaryStoreOnFailure) {
+  TempDir tmp;
+  const std::string tmpdir = tmp.path() + "/tmpdir";
+  std::filesystem::create_directory(tmpdir);
+  // A file that fails mid-ingest (after the store was created and a batch committed).
+  const std::string bad = tmp.path() + "/bad.csv";
+  std::string text = "origin,delay\n";
+  for (int i = 0; i < 20000; ++i) text += "ATL," + std::to_string(i % 50) + "\n";
+  text += "ATL,notanumber\n";
+  WriteFile(bad, text);
+  const std::vector<std::string> before_demo = TmpEntries("/tmp", "cowtree-demo-");
+  const std::vector<std::string> before_bench = TmpEntries("/tmp", "cowtree-bench-");
+  for (const std::string& args :
+       {"demo --input " + bad, "demo --input " + tmp.path() + "/missing.csv",
+        "bench --input " + bad + " --reopens 1 --queries 10",
+        "bench --input " + bad + " --group nosuchcolumn --reopens 1 --queries 10"}) {
+    RunResult r = RunCowtree(args, tmp, "TMPDIR=" + tmpdir);
+    EXPECT_EQ(r.exit_code, 1) << args << ": " << r.err;
+    EXPECT_TRUE(TmpEntries(tmpdir, "cowtree-").empty()) << args << ": store left in $TMPDIR";
+    const size_t at = r.out.find("store: ");
+    if (at != std::string::npos) {
+      const std::string store = r.out.substr(at + 7, r.out.find('\n', at) - at - 7);
+      EXPECT_FALSE(std::filesystem::exists(store)) << args << ": " << store << " left behind";
+    }
+  }
+  // Before the guard, stores were created under /tmp regardless of $TMPDIR and left there.
+  EXPECT_EQ(TmpEntries("/tmp", "cowtree-demo-"), before_demo);
+  EXPECT_EQ(TmpEntries("/tmp", "cowtree-bench-"), before_bench);
+  // --keep keeps it (and says where).
+  RunResult r = RunCowtree("demo --keep --input " + bad, tmp, "TMPDIR=" + tmpdir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(TmpEntries(tmpdir, "cowtree-demo-").size(), 1u);
+}
+
+// ---- child processes with pipes (16c, 16d, 9) ----
+
+// `cowtree ARGS...` with stdin and stdout connected to pipes held by the test, stderr to a file.
+struct Child {
+  pid_t pid = -1;
+  int in = -1;           // write end of the child's stdin (-1: stdin is /dev/null)
+  int out = -1;          // read end of the child's stdout
+  std::string buffered;  // stdout read so far
+
+  static Child Start(const std::vector<std::string>& args, const std::string& err_path,
+                     bool pipe_stdin) {
+    int in_pipe[2] = {-1, -1}, out_pipe[2];
+    if (pipe_stdin) {
+      EXPECT_EQ(pipe(in_pipe), 0);
+    }
+    EXPECT_EQ(pipe(out_pipe), 0);
+    Child c;
+    c.pid = fork();
+    if (c.pid == 0) {
+      signal(SIGPIPE, SIG_DFL);  // what a shell gives a command
+      if (pipe_stdin) {
+        dup2(in_pipe[0], STDIN_FILENO);
+        close(in_pipe[0]);
+        close(in_pipe[1]);
+      }
+      dup2(out_pipe[1], STDOUT_FILENO);
+      close(out_pipe[0]);
+      close(out_pipe[1]);
+      const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(err, STDERR_FILENO);
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(COWTREE_BINARY));
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(COWTREE_BINARY, argv.data());
+      _exit(127);
+    }
+    if (pipe_stdin) {
+      close(in_pipe[0]);
+      c.in = in_pipe[1];
+    }
+    close(out_pipe[1]);
+    c.out = out_pipe[0];
+    return c;
+  }
+
+  void Write(const std::string& text) const {
+    ASSERT_EQ(write(in, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  }
+  void CloseStdin() {
+    close(in);
+    in = -1;
+  }
+  // Reads stdout until it holds `lines` complete lines or timeout_ms pass; returns the number
+  // of complete lines read so far.
+  size_t ReadLines(size_t lines, int timeout_ms) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (static_cast<size_t>(std::count(buffered.begin(), buffered.end(), '\n')) < lines) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0) break;
+      pollfd p{out, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = read(out, buf, sizeof(buf));
+      if (n <= 0) break;
+      buffered.append(buf, static_cast<size_t>(n));
+    }
+    return static_cast<size_t>(std::count(buffered.begin(), buffered.end(), '\n'));
+  }
+  void CloseStdout() {
+    close(out);
+    out = -1;
+  }
+  // Waits for the exit; returns the exit code, or 128 + signal.
+  int Wait() {
+    if (in >= 0) CloseStdin();
+    if (out >= 0) {
+      ReadLines(SIZE_MAX, 60000);
+      CloseStdout();
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+};
+
+// "group,n" lines of `query --format csv` (N per group), for comparing whole stores.
+std::string GroupCounts(const std::string& db, const TempDir& tmp) {
+  RunResult r = RunCowtree("query --db " + db + " --percentile 0,0.5,1 --format csv", tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+// ---- (16c) a slow pipe is committed by time, not only at 1 MiB / EOF ----
+
+TEST(CliIngestPipe, BatchMsCommitsRowsOfASlowPipeBeforeEof) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  Child c = Child::Start({"ingest", "--db", db, "--group", "g", "--value", "v", "--log-commits",
+                          "--batch-ms", "200", "-"},
+                         tmp.path() + "/err", /*pipe_stdin=*/true);
+  c.Write("g,v\na,1\na,2\nb,3\n");
+  // The producer now waits: the rows must be committed within ~batch-ms, not at EOF.
+  ASSERT_EQ(c.ReadLines(1, 10000), 1u)
+      << "no commit before EOF; stderr: " << Slurp(tmp.path() + "/err");
+  EXPECT_EQ(c.buffered, "committed 1 3\n");
+  c.Write("a,4\n");
+  ASSERT_EQ(c.ReadLines(2, 10000), 2u) << Slurp(tmp.path() + "/err");
+  EXPECT_EQ(c.buffered, "committed 1 3\ncommitted 2 4\n");
+  c.Write("b,5\n");
+  EXPECT_EQ(c.Wait(), 0) << Slurp(tmp.path() + "/err");
+  EXPECT_EQ(c.buffered, "committed 1 3\ncommitted 2 4\ncommitted 3 5\n");
+  EXPECT_EQ(GroupCounts(db, tmp), "group,n,0,0.5,1\na,3,1,2,4\nb,2,3,4,5\n");
+
+  // --batch-ms 0: only --batch-rows (and EOF) commit.
+  Child d = Child::Start({"ingest", "--db", tmp.path() + "/db2", "--group", "g", "--value", "v",
+                          "--log-commits", "--batch-ms", "0", "-"},
+                         tmp.path() + "/err2", /*pipe_stdin=*/true);
+  d.Write("g,v\na,1\n");
+  EXPECT_EQ(d.ReadLines(1, 700), 0u);
+  EXPECT_EQ(d.Wait(), 0);
+  EXPECT_EQ(d.buffered, "committed 1 1\n");
+}
+
+// ---- (16d) a closed stdout is a clean error with its own exit code, not a silent SIGPIPE ----
+
+TEST(CliIngestPipe, ClosedStdoutStopsIngestWithExitCode4AndReportsWhatWasCommitted) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/in.csv";
+  std::string text = "g,v\n";
+  for (int i = 0; i < 20000; ++i)
+    text += "g" + std::to_string(i % 3) + "," + std::to_string(i) + "\n";
+  WriteFile(csv, text);
+  // `cowtree ingest --log-commits ... | head -1`
+  Child c = Child::Start({"ingest", "--db", db, "--group", "g", "--value", "v", "--log-commits",
+                          "--batch-rows", "10", csv},
+                         tmp.path() + "/err", /*pipe_stdin=*/false);
+  ASSERT_GE(c.ReadLines(1, 10000), 1u);
+  c.CloseStdout();
+  const int code = c.Wait();
+  const std::string err = Slurp(tmp.path() + "/err");
+  ASSERT_EQ(code, 4) << "128+13 = killed by SIGPIPE; stderr: " << err;
+  EXPECT_NE(err.find("cannot write the --log-commits line to stdout: Broken pipe"),
+            std::string::npos)
+      << err;
+  // "stopped after committing N rows in C commits (last epoch E)": exactly what the store has.
+  const size_t at = err.find("stopped after committing ");
+  ASSERT_NE(at, std::string::npos) << err;
+  const uint64_t rows = std::stoull(err.substr(at + 25));
+  EXPECT_GT(rows, 0u);
+  EXPECT_LT(rows, 20000u);
+  EXPECT_NE(err.find("re-run with --resume to continue after data row " + std::to_string(rows)),
+            std::string::npos)
+      << err;
+  RunResult r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv", tmp);
+  uint64_t total = 0;
+  std::istringstream lines(r.out);
+  std::string line;
+  std::getline(lines, line);  // header
+  while (std::getline(lines, line)) total += std::stoull(line.substr(line.find(',') + 1));
+  EXPECT_EQ(total, rows) << r.out;
+  // The rest follows with --resume: the store then equals one clean ingest.
+  r = RunCowtree("ingest --resume --db " + db + " --group g --value v " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group g --value v " + csv, tmp).exit_code, 0);
+  EXPECT_EQ(GroupCounts(db, tmp), GroupCounts(clean, tmp));
+
+  // Other commands: a write error on stdout is an error too.
+  const std::string cmd = std::string(COWTREE_BINARY) + " query --db " + db +
+                          " --percentile 0.5 >/dev/full 2>" + tmp.path() + "/full.err";
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  EXPECT_NE(Slurp(tmp.path() + "/full.err").find("cannot write to stdout: No space left on device"),
+            std::string::npos)
+      << Slurp(tmp.path() + "/full.err");
+}
+
+// ---- (9) every failure says what was committed; --resume continues without duplicates ----
+
+std::string WriteResumeCsv(const std::string& path, int rows) {
+  std::string text = "grp,val\n";
+  for (int i = 0; i < rows; ++i) {
+    text += "g" + std::to_string(i % 7) + "," + std::to_string(i * 7 % 1000) + "\n";
+  }
+  WriteFile(path, text);
+  return text;
+}
+
+TEST(CliIngestResume, SigkilledIngestResumedEqualsOneCleanIngest) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteResumeCsv(csv, 60000);
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
+            0);
+  const std::string want = GroupCounts(clean, tmp);
+
+  const std::string db = tmp.path() + "/db";
+  // Strict, 100-row batches; SIGKILL after 5 acknowledged commits.
+  Child c = Child::Start({"ingest", "--db", db, "--group", "grp", "--value", "val", "--durability",
+                          "strict", "--batch-rows", "100", "--log-commits", csv},
+                         tmp.path() + "/err", /*pipe_stdin=*/false);
+  ASSERT_GE(c.ReadLines(5, 20000), 5u);
+  kill(c.pid, SIGKILL);
+  const int code = c.Wait();
+  ASSERT_EQ(code, 128 + SIGKILL) << "the ingest finished before the kill";
+  const std::string killed_counts = GroupCounts(db, tmp);
+  EXPECT_NE(killed_counts, want) << "the kill must leave a partial ingest";
+
+  // Re-running without --resume would duplicate; --resume continues after the last commit.
+  RunResult r = RunCowtree("ingest --resume --db " + db + " --group grp --value val " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped "), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), want);
+  // Again: a no-op.
+  r = RunCowtree("ingest --resume --db " + db + " --group grp --value val " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("ingested 0 rows"), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), want);
+  // The marker is internal: not a group in query or stat.
+  EXPECT_EQ(GroupCounts(db, tmp).find("__cowtree"), std::string::npos);
+  r = RunCowtree("stat --db " + db, tmp);
+  EXPECT_NE(r.out.find("trees:              7\n"), std::string::npos) << r.out;
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --group __cowtree_ingest__", tmp);
+  EXPECT_EQ(r.exit_code, 1);
+}
+
+TEST(CliIngestResume, BadRowReportsWhatWasCommittedAndResumeAfterTheFixContinues) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteFile(csv, "grp,val\na,1\na,2\nb,3\nb,x\nb,5\n");
+  RunResult r =
+      RunCowtree("ingest --db " + db + " --group grp --value val --batch-rows 2 " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("in.csv:5: column 'val' (field 2): expected an integer, found 'x'; "
+                       "committed by this run: 2 rows in 1 commits (last epoch "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("re-run with --resume to continue after data row 2 without duplicating"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // The user fixes the row (the file keeps its path; its first 64 KiB changed, so the content
+  // identity differs: an explicit --input-id ties the runs together).
+  r = RunCowtree("ingest --input-id flights-day1 --db " + tmp.path() +
+                     "/db2 --group grp --value val --batch-rows 2 " + csv,
+                 tmp);
+  EXPECT_EQ(r.exit_code, 1);
+  WriteFile(csv, "grp,val\na,1\na,2\nb,3\nb,4\nb,5\n");
+  r = RunCowtree("ingest --resume --input-id flights-day1 --db " + tmp.path() +
+                     "/db2 --group grp --value val --batch-rows 2 " + csv,
+                 tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped 2 data rows"), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(tmp.path() + "/db2", tmp), "group,n,0,0.5,1\na,2,1,1.5,2\nb,3,3,4,5\n");
+}
+
+TEST(CliIngestResume, StdinNeedsAnInputIdAndResumesFromTheSameStream) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  const std::string text = WriteResumeCsv(csv, 5000);
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
+            0);
+  const std::string db = tmp.path() + "/db";
+  RunResult r =
+      RunCowtree("ingest --resume --db " + db + " --group grp --value val - <" + csv, tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--input-id"), std::string::npos) << r.err;
+  // A first run that got only part of the stream (its producer died after 1234 rows)...
+  const std::string part = tmp.path() + "/part.csv";
+  size_t cut = 0;
+  for (int lines = 0; lines < 1 + 1234; ++lines) cut = text.find('\n', cut) + 1;
+  WriteFile(part, text.substr(0, cut));
+  r = RunCowtree("ingest --input-id feed-42 --batch-rows 100 --db " + db +
+                     " --group grp --value val - <" + part,
+                 tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // ... and the whole stream again with --resume.
+  r = RunCowtree(
+      "ingest --resume --input-id feed-42 --db " + db + " --group grp --value val - <" + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped 1234 data rows"), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), GroupCounts(clean, tmp));
+}
+
+// The closing checkpoint fails (ENOSPC after the last commit, through the fault-injecting
+// Env): exit 3, a message that says the rows ARE committed and durable, and the store holds
+// every row after reopen; --resume is then a no-op instead of a duplicate.
+TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteResumeCsv(csv, 3000);
+  cowtree::testutil::FaultInjectionEnv env;
+  ASSERT_TRUE(env.CreateDir("/db").ok());
+  ASSERT_TRUE(env.SyncDir("/").ok());
+  cowtree::tools::IngestOptions o;
+  o.db = "/db";
+  o.input = csv;
+  o.group_column = "grp";
+  o.value_column = "val";
+  o.batch_rows = 500;
+  o.durability = cowtree::Durability::kEventual;  // the log sync before close makes it durable
+  o.runtime.env = &env;
+  o.runtime.background_thread = false;
+  o.before_close_for_test = [&] { env.SetNoSpace(true); };
+  std::ostringstream out;
+  const cowtree::tools::IngestOutcome outcome = cowtree::tools::RunIngestReport(o, out);
+  ASSERT_EQ(outcome.end, cowtree::tools::IngestEnd::kCloseFailed) << outcome.status.ToString();
+  EXPECT_TRUE(outcome.status.IsNoSpace()) << outcome.status.ToString();
+  EXPECT_EQ(cowtree::tools::IngestExitCode(outcome), 3);
+  EXPECT_EQ(outcome.stats.rows, 3000u);
+  EXPECT_EQ(outcome.stats.commits, 6u);
+  const std::string msg = cowtree::tools::DescribeIngestOutcome(o, outcome);
+  EXPECT_NE(msg.find("but all 3000 rows are committed (3000 rows in 6 commits (last epoch " +
+                     std::to_string(outcome.stats.last_epoch) + ")) and durable"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("do not re-run without --resume"), std::string::npos) << msg;
+
+  // A power loss now (unsynced data dropped) still keeps all rows.
+  env.SetNoSpace(false);
+  env.SimulateCrash(cowtree::testutil::CrashModel::kDropUnsynced, 1);
+  auto count_rows = [&]() -> int64_t {
+    cowtree::RuntimeOptions ro;
+    ro.env = &env;
+    ro.background_thread = false;
+    auto rt = cowtree::recovery::Open("/db", ro);
+    EXPECT_TRUE(rt.ok()) << rt.status().ToString();
+    if (!rt.ok()) return -1;
+    cowtree::Snapshot snap = (*rt)->GetSnapshot();
+    int64_t total = 0;
+    for (const cowtree::TreeInfo& t : (*rt)->ListTrees(snap)) {
+      if (cowtree::tools::IsInternalTreeName(t.name)) continue;
+      total += static_cast<int64_t>(cowtree::tree::PositiveCount(
+          *cowtree::tree::AsOsTree(t.tree.get())->VersionAt(snap.epoch())));
+    }
+    EXPECT_TRUE((*rt)->Close().ok());
+    return total;
+  };
+  EXPECT_EQ(count_rows(), 3000);
+  // Retrying with --resume adds nothing.
+  o.resume = true;
+  o.before_close_for_test = nullptr;
+  const cowtree::tools::IngestOutcome again = cowtree::tools::RunIngestReport(o, out);
+  ASSERT_EQ(again.end, cowtree::tools::IngestEnd::kOk) << again.status.ToString();
+  EXPECT_EQ(again.stats.rows_skipped, 3000u);
+  EXPECT_EQ(again.stats.rows, 0u);
+  EXPECT_EQ(count_rows(), 3000);
+}
+
+}  // namespace
