@@ -130,7 +130,10 @@ void Runtime::AttachLog(std::unique_ptr<LogWriter> log) {
 void Runtime::Start() {
   COWTREE_ASSERT(!started_ && log_ != nullptr);
   started_ = true;
-  if (options_.background_thread) coordinator_ = std::thread([this] { CoordinatorLoop(); });
+  if (options_.background_thread) {
+    coordinator_ = std::thread([this] { CoordinatorLoop(); });
+    if (options_.durability != Durability::kStrict) syncer_ = std::thread([this] { SyncLoop(); });
+  }
 }
 
 Status Runtime::poison_status() const {
@@ -405,26 +408,43 @@ Status Runtime::SyncLog() {
   return st;
 }
 
-void Runtime::CoordinatorLoop() {
+// The background sync (balanced: fdatasync what was written; eventual: write + fdatasync the
+// buffer) runs on its own thread, every sync_interval_ms / 2, so that a long checkpoint or a
+// slow Close never delays it: the durability bound of docs/recovery.md (an acknowledged commit
+// is durable within sync_interval_ms plus one fdatasync) holds whatever else the runtime does.
+void Runtime::SyncLoop() {
   using Clock = std::chrono::steady_clock;
-  auto last_sync = Clock::now();
-  auto last_checkpoint = Clock::now();
   const uint32_t sync_ms = options_.durability == Durability::kEventual ? options_.flush_interval_ms
                                                                         : options_.sync_interval_ms;
+  const auto period = std::chrono::milliseconds(std::max<uint32_t>(1, sync_ms / 2));
+  auto next = Clock::now() + period;
   std::unique_lock<std::mutex> lk(coordinator_mu_);
   while (!stop_) {
-    coordinator_cv_.wait_for(lk, std::chrono::milliseconds(std::max<uint32_t>(1, sync_ms / 2)));
+    coordinator_cv_.wait_until(lk, next, [this] { return stop_; });
     if (stop_) break;
+    next = Clock::now() + period;
     lk.unlock();
-    const auto now = Clock::now();
-    if (options_.durability != Durability::kStrict && !poisoned_.load() &&
-        now - last_sync >= std::chrono::milliseconds(sync_ms)) {
-      last_sync = now;
-      // eventual: write + fdatasync the buffer; balanced: fdatasync what was written.
+    if (!poisoned_.load()) {
       Status st = log_->Sync(options_.durability == Durability::kEventual ? log_->end()
                                                                           : log_->written_end());
       if (!st.ok()) Poison(st);
     }
+    lk.lock();
+  }
+}
+
+void Runtime::CoordinatorLoop() {
+  using Clock = std::chrono::steady_clock;
+  auto last_checkpoint = Clock::now();
+  const auto poll = std::chrono::milliseconds(std::max<uint32_t>(
+      1, std::min<uint32_t>(
+             options_.checkpoint_interval_ms == 0 ? 100 : options_.checkpoint_interval_ms, 100)));
+  std::unique_lock<std::mutex> lk(coordinator_mu_);
+  while (!stop_) {
+    coordinator_cv_.wait_for(lk, poll);
+    if (stop_) break;
+    lk.unlock();
+    const auto now = Clock::now();
     const bool by_bytes = options_.checkpoint_log_bytes != 0 &&
                           log_bytes_since_checkpoint_.load() >= options_.checkpoint_log_bytes;
     const bool by_time =
@@ -458,11 +478,16 @@ Status Runtime::Close() {
   }
   coordinator_cv_.notify_all();
   if (coordinator_.joinable()) coordinator_.join();
+  if (syncer_.joinable()) syncer_.join();
   Status result;
   if (started_) {
     if (!poisoned_.load()) {
-      if (options_.checkpoint_on_close) result = CheckpointInternal();
-      if (result.ok()) result = log_->Close();
+      // Sync first: every acknowledged commit (eventual mode: still in the buffer) is durable
+      // before the checkpoint, whose failure (e.g. NoSpace) must not cost any of them.
+      result = log_->Sync(log_->end());
+      if (result.ok() && options_.checkpoint_on_close) result = CheckpointInternal();
+      const Status closed = log_->Close();
+      if (result.ok()) result = closed;
       if (!result.ok()) Poison(result);
     } else {
       result = poison_status();

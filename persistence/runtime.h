@@ -242,7 +242,8 @@ class Runtime final : public TreeEnvironment {
   void DeleteObsoleteFiles(uint64_t replay_file_number) COWTREE_REQUIRES(checkpoint_mu_)
       COWTREE_EXCLUDES(write_mu_);
   void ForgetDroppedTrees();
-  void CoordinatorLoop();
+  void CoordinatorLoop();  // checkpoints by log bytes / interval
+  void SyncLoop();         // balanced / eventual background sync, on its own thread
   std::shared_ptr<TreeSlot> FindSlot(std::string_view name, uint64_t epoch) const;
 
   Env* env_;
@@ -292,6 +293,7 @@ class Runtime final : public TreeEnvironment {
   std::condition_variable coordinator_cv_;
   bool stop_ = false;  // guarded by coordinator_mu_
   std::thread coordinator_;
+  std::thread syncer_;
 
   // Lifecycle. Lock order (outermost first): lifecycle_mu_ is never held while taking another
   // lock; then checkpoint_mu_ → write_mu_ → catalog_mu_ → poison_mu_; coordinator_mu_ is taken

@@ -40,10 +40,11 @@ constexpr const char* kLogCommitsHelp =
     "--durability says: with eventual a crash within flush_interval_ms, with balanced a power "
     "loss within sync_interval_ms, may still lose it)";
 
-// Read-only commands open without the coordinator and without checkpoint-on-close, so that
-// they write nothing beyond what recovery itself must (truncating a torn log tail).
+// Read-only commands (query, stat) open read-only: a shared directory lock, nothing written
+// (not even the torn log tail is truncated), so they run on a read-only mount or copy.
 RuntimeOptions ReadOptions() {
   RuntimeOptions o;
+  o.read_only = true;  // shared lock, writes nothing: works on a read-only mount or copy
   o.create_if_missing = false;
   o.checkpoint_on_close = false;
   o.background_thread = false;
