@@ -176,5 +176,40 @@ TEST(RuntimeWeightBounds, OverflowingCommitChangesNothingAndIsNotLogged) {
   ASSERT_TRUE((*rt)->Close().ok());
 }
 
+// One key's ops in one commit are summed exactly, whatever their order: +MAX, +1, -1 is +MAX
+// (a running int64 sum would have overflowed at the second op); the sum itself must fit.
+TEST(RuntimeWeightBounds, DuplicateOpsOfOneKeySumExactly) {
+  TempDir dir;
+  auto rt = recovery::Open(dir.path(), SmallShape());
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  WriteBatch b1(rt->get());
+  const TreeId c =
+      b1.CreateTree("c", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+  AddOp(&b1, c, 1, kMax);
+  AddOp(&b1, c, 1, 1);
+  AddOp(&b1, c, 1, -1);
+  AddOp(&b1, c, 2, std::numeric_limits<int64_t>::min());
+  AddOp(&b1, c, 2, -1);
+  AddOp(&b1, c, 2, 1);
+  ASSERT_TRUE((*rt)->Commit(b1).ok());
+  auto v = Version(rt->get(), "c");
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(tree::WeightOf(*v, tree::EncodeInt64Key(1)).value(), kMax);
+  EXPECT_EQ(tree::WeightOf(*v, tree::EncodeInt64Key(2)).value(),
+            std::numeric_limits<int64_t>::min());
+  WriteBatch b2(rt->get());
+  AddOp(&b2, c, 3, kMax);
+  AddOp(&b2, c, 3, 1);
+  const Status st = (*rt)->Commit(b2);
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_NE(st.message().find("9223372036854775808"), std::string::npos) << st.ToString();
+  EXPECT_EQ(Version(rt->get(), "c"), v);
+  ASSERT_TRUE((*rt)->Close().ok());
+  auto again = recovery::Open(dir.path(), SmallShape());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(tree::WeightOf(*Version(again->get(), "c"), tree::EncodeInt64Key(1)).value(), kMax);
+  ASSERT_TRUE((*again)->Close().ok());
+}
+
 }  // namespace
 }  // namespace cowtree
