@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/tree_test_util.h"
+#include "tree/os_tree_type.h"
 
 namespace cowtree::tree {
 namespace {
@@ -590,6 +591,61 @@ TEST_F(TreeBoundsTest, RandomHugeBatchesAcceptedIffFinalStateFits) {
     EXPECT_GT(accepted, 100);
     EXPECT_GT(rejected, 100);
   }
+}
+
+// ---- The hosted tree: limits checked before any state changes ----------------------------------
+
+class NoStoreEnvironment : public TreeEnvironment {
+ public:
+  ObjectStore* object_store() override { return nullptr; }
+  uint64_t OldestReadableEpoch() const override { return 0; }
+};
+
+std::string Ops(std::initializer_list<std::pair<int64_t, int64_t>> ops) {
+  std::string out;
+  for (auto [k, w] : ops) AppendOsOp(&out, EncodeInt64Key(k), w);
+  return out;
+}
+
+// Over-limit ops are refused by the host with the tree unchanged; ops of one key are summed
+// exactly (any order) and only the sum must fit int64.
+TEST(TreeBoundsHostTest, OverLimitOpsChangeNothing) {
+  NoStoreEnvironment env;
+  OsTreeHost host(KeyType::kInt64, {4, 4}, &env);
+  ASSERT_TRUE(host.Apply(Ops({{1, kMax}, {1, 1}, {1, -1}, {2, kMax}}), 1).ok());
+  auto v1 = host.tree().current();
+  EXPECT_EQ(PositiveCount(*v1), UINT64_MAX - 1);
+  for (const std::string& bad : {Ops({{3, 2}}), Ops({{1, 1}}), Ops({{3, kMax}, {3, 1}}),
+                                 Ops({{3, kMin}, {3, -1}}), Ops({{4, 1}, {5, 1}})}) {
+    const Status st = host.Apply(bad, 2);
+    EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+    EXPECT_EQ(host.tree().current(), v1);
+    EXPECT_EQ(host.VersionAt(UINT64_MAX), v1);
+  }
+  ASSERT_TRUE(host.Apply(Ops({{3, 1}}), 2).ok());
+  EXPECT_EQ(PositiveCount(*host.tree().current()), UINT64_MAX);
+}
+
+// A crafted commit record with two op sections for one tree applies it twice at one epoch:
+// refused with InvalidArgument (Corruption on replay), not an assertion; Undo restores the
+// epoch bookkeeping so the runtime can reuse the epoch for the next commit.
+TEST(TreeBoundsHostTest, SecondSectionAtOneEpochIsRefused) {
+  NoStoreEnvironment env;
+  OsTreeHost host(KeyType::kInt64, {4, 4}, &env);
+  ASSERT_TRUE(host.Apply(Ops({{1, 5}}), 1).ok());
+  auto v1 = host.tree().current();
+  EXPECT_TRUE(host.Apply(Ops({{2, 1}}), 1).IsInvalidArgument());
+  EXPECT_EQ(host.tree().current(), v1);
+  // Ops that cancel out publish nothing, but still claim the epoch.
+  ASSERT_TRUE(host.Apply(Ops({{2, 1}, {2, -1}}), 2).ok());
+  EXPECT_TRUE(host.Apply(Ops({{2, 1}}), 2).IsInvalidArgument());
+  host.UndoLastApply();
+  ASSERT_TRUE(host.Apply(Ops({{2, 1}}), 2).ok());
+  EXPECT_EQ(PositiveCount(*host.tree().current()), 6u);
+  host.UndoLastApply();
+  EXPECT_EQ(host.tree().current(), v1);
+  ASSERT_TRUE(host.Apply(Ops({{3, 1}}), 2).ok());
+  EXPECT_EQ(PositiveCount(*host.tree().current()), 6u);
 }
 
 }  // namespace

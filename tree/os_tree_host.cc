@@ -246,19 +246,30 @@ void OsTreeHost::TrimVersions() {
 }
 
 Status OsTreeHost::Apply(std::string_view ops, uint64_t epoch) {
+  // Epochs only grow. A second op section for this tree in one commit (WriteBatch keeps one
+  // per tree, so only a crafted log holds one) would apply at the same epoch: refuse it here
+  // (replay reports it as Corruption) instead of tripping OsTree::Apply's assertion.
+  const uint64_t written = std::max(last_apply_epoch_, tree_.current()->epoch);
+  if (epoch <= written) {
+    return Status::InvalidArgument(
+        "ops at epoch " + std::to_string(epoch) + " for a tree already written at epoch " +
+        std::to_string(written) + " (two op sections for one tree in one commit?)");
+  }
   COWTREE_RETURN_IF_ERROR(DecodeOps(ops, &scratch_));
-  before_last_apply_ = tree_.current();
-  if (scratch_.empty()) {
-    // Ops that cancel out: no new version, but Undo must still be valid.
-    return Status::OK();
+  std::shared_ptr<const TreeVersion> before = tree_.current();
+  if (!scratch_.empty()) {
+    COWTREE_RETURN_IF_ERROR(tree_.Apply(scratch_, epoch));
+    {
+      std::lock_guard<std::mutex> g(versions_mu_);
+      COWTREE_ASSERT(versions_.back().first < epoch);
+      versions_.emplace_back(epoch, tree_.current());
+    }
+    TrimVersions();
   }
-  COWTREE_RETURN_IF_ERROR(tree_.Apply(scratch_, epoch));
-  {
-    std::lock_guard<std::mutex> g(versions_mu_);
-    COWTREE_ASSERT(versions_.back().first < epoch);
-    versions_.emplace_back(epoch, tree_.current());
-  }
-  TrimVersions();
+  // Ops that cancel out publish no new version, but Undo must still be valid.
+  before_last_apply_ = std::move(before);
+  epoch_before_last_apply_ = last_apply_epoch_;
+  last_apply_epoch_ = epoch;
   return Status::OK();
 }
 
@@ -270,6 +281,7 @@ void OsTreeHost::UndoLastApply() {
     versions_.pop_back();
   }
   before_last_apply_ = nullptr;
+  last_apply_epoch_ = epoch_before_last_apply_;  // the failed commit's epoch is reused
 }
 
 std::unique_ptr<FrozenTree> OsTreeHost::Freeze(uint64_t checkpoint_epoch) {

@@ -84,7 +84,9 @@ class OsTreeHost final : public HostedTree, public LeafLoader {
   mutable std::mutex versions_mu_;
   std::vector<std::pair<uint64_t, std::shared_ptr<const TreeVersion>>> versions_;  // by epoch
   std::shared_ptr<const TreeVersion> before_last_apply_;                           // writer lock
-  PersistedState published_;  // checkpoint lock / writer lock
+  uint64_t last_apply_epoch_ = 0;         // writer lock: epoch of the last successful Apply
+  uint64_t epoch_before_last_apply_ = 0;  // writer lock: restored by UndoLastApply
+  PersistedState published_;              // checkpoint lock / writer lock
   std::atomic<uint64_t> leaf_loads_{0};
   std::vector<KeyWeight> scratch_;  // writer lock
 };
