@@ -12,7 +12,11 @@
 // total N is tracked in 128 bits (base N plus each merged leaf's change) and checked once at
 // the end. Every final subtree sum is <= N, so when N fits, every stored sum is exact; when it
 // does not, the batch fails with InvalidArgument and nothing is published. An intermediate
-// state whose total would overflow is therefore not an error if the final state fits.
+// state whose total would overflow is therefore not an error if the final state fits. Leaf
+// boxes always hold exact sums: a leaf whose own final sum passes 2^64 - 1 fails the batch at
+// once (MergeLeafOps), and a rebalancing merge whose joined sum would pass it is skipped
+// (MergeLeafWithSibling). Every limit is checked before the new version is published, so a
+// failed batch leaves the tree exactly as it was.
 #include "tree/apply.h"
 
 #include <string>
@@ -95,7 +99,9 @@ Result<std::shared_ptr<const TreeVersion>> BatchApplier::Run(std::span<const Key
     i += consumed;
   }
   if (positive_count_ > static_cast<__int128>(UINT64_MAX)) {
-    return Status::InvalidArgument("positive weight total N overflows uint64");
+    return Status::InvalidArgument("positive weight total N would be " +
+                                   Int128ToString(positive_count_) +
+                                   ", over the limit 2^64-1 = " + std::to_string(UINT64_MAX));
   }
   auto v = std::make_shared<TreeVersion>();
   v->key_type = base_.key_type;
@@ -182,6 +188,12 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
   const LeafBox& a = *leaf_parent->leaves[left];
   const LeafBox& b = *leaf_parent->leaves[left + 1];
   COWTREE_ASSERT(a.first_key() < b.first_key());
+  // Joined positive sum in 128 bits: it can pass 2^64 - 1 only transiently, when c is the
+  // leftmost child and its right sibling's ops (later in this batch) still lower the sibling.
+  // Such a pair stays unmerged: an underfull leaf costs space only (check.h does not require
+  // leaf fill), while a box with a wrapped pos_sum would corrupt every later sum.
+  const unsigned __int128 joined_sum = static_cast<unsigned __int128>(a.pos_sum()) + b.pos_sum();
+  if (joined_sum > UINT64_MAX) return Status::OK();
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> a_data, a.Load(loader_));
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> b_data, b.Load(loader_));
   COWTREE_ASSERT(a_data->keys.back() < b_data->keys.front());
@@ -192,8 +204,7 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
   joined->keys.insert(joined->keys.end(), b_data->keys.begin(), b_data->keys.end());
   joined->weights = a_data->weights;
   joined->weights.insert(joined->weights.end(), b_data->weights.begin(), b_data->weights.end());
-  // a + b is at most the final N of this batch when it succeeds; wrap-around is caught there.
-  const uint64_t pos_sum = a.pos_sum() + b.pos_sum();
+  const auto pos_sum = static_cast<uint64_t>(joined_sum);
   std::vector<std::shared_ptr<LeafBox>> pieces;
   SplitLeaf(std::move(joined), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces);
   // Usually 1 or 2 pieces; more when the sibling is a restored leaf over the current capacity.

@@ -47,7 +47,8 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
       if (__builtin_add_overflow(before, op.weight, &after)) {
         return Status::InvalidArgument("weight of key code " + std::to_string(op.key) + " (" +
                                        std::to_string(before) + ") + " + std::to_string(op.weight) +
-                                       " overflows int64");
+                                       " overflows int64 [" + std::to_string(INT64_MIN) + ", " +
+                                       std::to_string(INT64_MAX) + "]");
       }
       pos_sum += static_cast<__int128>(PositivePart(after)) - PositivePart(before);
       if (after != 0) {
@@ -69,9 +70,10 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
   COWTREE_ASSERT(pos_sum >= 0);
   if (pos_sum > static_cast<__int128>(UINT64_MAX)) {
     return Status::InvalidArgument(
-        "positive weight total overflows uint64 (leaf starting at key "
-        "code " +
-        std::to_string(out->keys.empty() ? 0 : out->keys[0]) + ")");
+        "positive weight of the leaf starting at key code " +
+        std::to_string(out->keys.empty() ? 0 : out->keys[0]) + " would be " +
+        Int128ToString(pos_sum) +
+        ", so N would pass the limit 2^64-1 = " + std::to_string(UINT64_MAX));
   }
   *out_pos_sum = static_cast<uint64_t>(pos_sum);
   COWTREE_ASSERT(out->keys.size() == out->weights.size());
@@ -98,7 +100,7 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
     piece->keys.assign(content->keys.begin() + start, content->keys.begin() + start + size);
     piece->weights.assign(content->weights.begin() + start,
                           content->weights.begin() + start + size);
-    uint64_t piece_sum = 0;  // cannot overflow: at most pos_sum, which fits
+    uint64_t piece_sum = 0;  // cannot overflow: at most pos_sum (callers pass exact sums)
     for (int64_t w : piece->weights) piece_sum += PositivePart(w);
     total_check += piece_sum;
     COWTREE_ASSERT(size >= 1 && size <= capacity);

@@ -5,8 +5,10 @@
 //   positive sum. ops: strictly increasing keys, weights != 0 (checked by the caller).
 // - out receives the merged entries (keys strictly increasing, zero-weight entries dropped);
 //   *out_pos_sum their positive sum. Untouched runs of the old leaf are copied in bulk.
-// - Errors: InvalidArgument when an entry's weight sum overflows int64, or the leaf's positive
-//   sum overflows uint64 (then the tree total N would overflow too).
+// - Errors: InvalidArgument when an entry's weight sum overflows int64 (message: key code, old
+//   weight, delta, the int64 range), or the leaf's positive sum overflows uint64 (then the
+//   tree total N would overflow too: every entry of the merged leaf is final for the batch).
+//   old_pos_sum must be exact (< 2^64, as every LeafBox sum is).
 //
 // SplitLeaf: wraps content of n entries into ceil(n / capacity) boxes of even size (each at
 // least capacity / 2 when n > capacity), created at `epoch`, appended to *out. n == 0 appends
@@ -17,12 +19,23 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "persistence/status.h"
 #include "tree/tree_version.h"
 
 namespace cowtree::tree {
+
+// Decimal text of a (non-negative) 128-bit count, for error messages.
+inline std::string Int128ToString(__int128 v) {
+  if (v == 0) return "0";
+  std::string s;
+  const bool negative = v < 0;
+  unsigned __int128 u = negative ? -static_cast<unsigned __int128>(v) : v;
+  for (; u != 0; u /= 10) s.insert(s.begin(), static_cast<char>('0' + static_cast<int>(u % 10)));
+  return negative ? "-" + s : s;
+}
 
 Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const KeyWeight> ops,
                     LeafData* out, uint64_t* out_pos_sum);

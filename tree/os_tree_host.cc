@@ -5,6 +5,7 @@
 #include "persistence/assert.h"
 #include "persistence/coding.h"
 #include "persistence/object_store.h"
+#include "tree/leaf_merge.h"
 #include "tree/node_format.h"
 #include "tree/os_tree_type.h"
 #include "tree/summary_format.h"
@@ -12,7 +13,8 @@
 namespace cowtree::tree {
 namespace {
 
-// Decodes 16-byte ops, sorts by key and sums duplicates (dropping zero sums).
+// Decodes 16-byte ops, sorts by key and sums duplicates (dropping zero sums). InvalidArgument
+// if one key's summed delta does not fit int64 (nothing changed yet).
 Status DecodeOps(std::string_view ops, std::vector<KeyWeight>* out) {
   out->clear();
   if (ops.size() % kOsOpBytes != 0) {
@@ -31,14 +33,18 @@ Status DecodeOps(std::string_view ops, std::vector<KeyWeight>* out) {
             [](const KeyWeight& a, const KeyWeight& b) { return a.key < b.key; });
   size_t kept = 0;
   for (size_t i = 0; i < out->size();) {
-    KeyWeight acc = (*out)[i++];
-    while (i < out->size() && (*out)[i].key == acc.key) {
-      if (__builtin_add_overflow(acc.weight, (*out)[i].weight, &acc.weight)) {
-        return Status::InvalidArgument("weight overflow (int64) summing ops of one key");
-      }
-      ++i;
+    // Summed in 128 bits (no overflow for fewer than 2^64 ops), so that whether a batch is
+    // accepted does not depend on the order of one key's ops; the combined delta must fit.
+    const uint64_t key = (*out)[i].key;
+    __int128 sum = 0;
+    for (; i < out->size() && (*out)[i].key == key; ++i) sum += (*out)[i].weight;
+    if (sum < INT64_MIN || sum > INT64_MAX) {
+      return Status::InvalidArgument("ops of key code " + std::to_string(key) +
+                                     " in one batch add up to " + Int128ToString(sum) +
+                                     ", outside int64 [" + std::to_string(INT64_MIN) + ", " +
+                                     std::to_string(INT64_MAX) + "]");
     }
-    if (acc.weight != 0) (*out)[kept++] = acc;
+    if (sum != 0) (*out)[kept++] = KeyWeight{key, static_cast<int64_t>(sum)};
   }
   out->resize(kept);
   return Status::OK();
@@ -240,19 +246,30 @@ void OsTreeHost::TrimVersions() {
 }
 
 Status OsTreeHost::Apply(std::string_view ops, uint64_t epoch) {
+  // Epochs only grow. A second op section for this tree in one commit (WriteBatch keeps one
+  // per tree, so only a crafted log holds one) would apply at the same epoch: refuse it here
+  // (replay reports it as Corruption) instead of tripping OsTree::Apply's assertion.
+  const uint64_t written = std::max(last_apply_epoch_, tree_.current()->epoch);
+  if (epoch <= written) {
+    return Status::InvalidArgument(
+        "ops at epoch " + std::to_string(epoch) + " for a tree already written at epoch " +
+        std::to_string(written) + " (two op sections for one tree in one commit?)");
+  }
   COWTREE_RETURN_IF_ERROR(DecodeOps(ops, &scratch_));
-  before_last_apply_ = tree_.current();
-  if (scratch_.empty()) {
-    // Ops that cancel out: no new version, but Undo must still be valid.
-    return Status::OK();
+  std::shared_ptr<const TreeVersion> before = tree_.current();
+  if (!scratch_.empty()) {
+    COWTREE_RETURN_IF_ERROR(tree_.Apply(scratch_, epoch));
+    {
+      std::lock_guard<std::mutex> g(versions_mu_);
+      COWTREE_ASSERT(versions_.back().first < epoch);
+      versions_.emplace_back(epoch, tree_.current());
+    }
+    TrimVersions();
   }
-  COWTREE_RETURN_IF_ERROR(tree_.Apply(scratch_, epoch));
-  {
-    std::lock_guard<std::mutex> g(versions_mu_);
-    COWTREE_ASSERT(versions_.back().first < epoch);
-    versions_.emplace_back(epoch, tree_.current());
-  }
-  TrimVersions();
+  // Ops that cancel out publish no new version, but Undo must still be valid.
+  before_last_apply_ = std::move(before);
+  epoch_before_last_apply_ = last_apply_epoch_;
+  last_apply_epoch_ = epoch;
   return Status::OK();
 }
 
@@ -264,6 +281,7 @@ void OsTreeHost::UndoLastApply() {
     versions_.pop_back();
   }
   before_last_apply_ = nullptr;
+  last_apply_epoch_ = epoch_before_last_apply_;  // the failed commit's epoch is reused
 }
 
 std::unique_ptr<FrozenTree> OsTreeHost::Freeze(uint64_t checkpoint_epoch) {

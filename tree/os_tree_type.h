@@ -4,8 +4,11 @@
 //   7 reserved zero bytes.
 // - Ops (the bytes of a commit section for one tree): a sequence of 16-byte records
 //   {key_code u64 LE, weight i64 LE}; AppendOsOp builds them. At apply time ops are sorted by
-//   key and duplicates summed (int64 overflow → InvalidArgument, tree unchanged); zero sums are
-//   dropped. Each op adds `weight` to the entry `key` (insert/update/delete at 0).
+//   key and duplicates summed exactly (in any order); a key whose summed delta is outside int64
+//   → InvalidArgument, tree unchanged; zero sums are dropped. Each op adds `weight` to the
+//   entry `key` (insert/update/delete at 0). Limits (InvalidArgument naming the key code or N,
+//   and the limit, before any state changes): an entry's weight stays within int64, the
+//   tree's N (total positive weight) within 2^64 - 1 (tree/apply.h).
 // - Checkpoint: dirty leaves (boxes without a persisted NodeID) are written once each, then the
 //   summary chunks that changed (tree/node_format.h PlanSummaryChunks), then a descriptor.
 // - Load: internal levels are rebuilt from the summaries with this runtime's fan-out, without
@@ -80,8 +83,10 @@ class OsTreeHost final : public HostedTree, public LeafLoader {
   OsTree tree_;
   mutable std::mutex versions_mu_;
   std::vector<std::pair<uint64_t, std::shared_ptr<const TreeVersion>>> versions_;  // by epoch
-  std::shared_ptr<const TreeVersion> before_last_apply_;  // writer lock
-  PersistedState published_;                               // checkpoint lock / writer lock
+  std::shared_ptr<const TreeVersion> before_last_apply_;                           // writer lock
+  uint64_t last_apply_epoch_ = 0;         // writer lock: epoch of the last successful Apply
+  uint64_t epoch_before_last_apply_ = 0;  // writer lock: restored by UndoLastApply
+  PersistedState published_;              // checkpoint lock / writer lock
   std::atomic<uint64_t> leaf_loads_{0};
   std::vector<KeyWeight> scratch_;  // writer lock
 };

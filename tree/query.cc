@@ -11,6 +11,50 @@ namespace {
 
 inline uint64_t PositivePart(int64_t w) { return w > 0 ? static_cast<uint64_t>(w) : 0; }
 
+// p * x for a fraction p in [0, 1] and a row count x, split into floor(p * x) (<= x), whether
+// p * x is an integer, and its fractional part. Evaluated with PostgreSQL's float8 arithmetic
+// when n <= kFloat8ExactRows, exactly otherwise (the rule and its reasons: query.h).
+struct ScaledRow {
+  uint64_t floor = 0;
+  bool integral = true;
+  double frac = 0;
+};
+
+ScaledRow ScaleRow(double p, uint64_t x, uint64_t n) {
+  COWTREE_ASSERT(p >= 0.0 && p <= 1.0 && x <= n);  // CheckPercentile ran first
+  ScaledRow r;
+  if (n <= kFloat8ExactRows) {
+    // x is a double exactly and p * x rounds to a double in [0, x]: floor() converts exactly.
+    const double pos = p * static_cast<double>(x);
+    const double lo = std::floor(pos);
+    r.floor = static_cast<uint64_t>(lo);
+    r.integral = pos == lo;
+    r.frac = pos - lo;
+    return r;
+  }
+  if (p == 0.0 || x == 0) return r;
+  // p = f * 2^e with f in [0.5, 1) and e <= 1, so p = m * 2^-s with m = f * 2^53 < 2^53 (an
+  // integer: f has 53 significant bits) and s = 53 - e >= 52. Then p * x = (m * x) / 2^s with
+  // m * x < 2^117: exact in 128 bits.
+  int e = 0;
+  const double f = std::frexp(p, &e);
+  const auto m = static_cast<uint64_t>(std::ldexp(f, 53));
+  const int s = 53 - e;
+  const unsigned __int128 prod = static_cast<unsigned __int128>(m) * x;
+  if (s >= 128) {  // p < 2^-74: p * x < 2^-10, and prod > 0 since m, x > 0
+    r.integral = false;
+    r.frac = std::ldexp(static_cast<double>(prod), -s);
+    return r;
+  }
+  const unsigned __int128 whole = prod >> s;
+  const unsigned __int128 rem = prod - (whole << s);
+  COWTREE_ASSERT(whole <= x);  // p <= 1
+  r.floor = static_cast<uint64_t>(whole);
+  r.integral = rem == 0;
+  r.frac = std::ldexp(static_cast<double>(rem), -s);  // rem < 2^s: frac in [0, 1)
+  return r;
+}
+
 // Ascending select; requires k < N.
 Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
   COWTREE_ASSERT(k < v.positive_count && v.root != nullptr);
@@ -114,12 +158,10 @@ Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, boo
   COWTREE_RETURN_IF_ERROR(CheckPercentile(p));
   const uint64_t n = v.positive_count;
   if (n == 0) return std::optional<double>();
-  const double pos = p * static_cast<double>(n - 1);
-  const double lo_row_d = std::floor(pos);
-  const double hi_row_d = std::ceil(pos);
-  // (double)(n - 1) may round above n - 1 when n > 2^53: clamp to the last row.
-  const uint64_t lo_row = std::min<uint64_t>(static_cast<uint64_t>(lo_row_d), n - 1);
-  const uint64_t hi_row = std::min<uint64_t>(static_cast<uint64_t>(hi_row_d), n - 1);
+  // Position p * (N - 1): rows floor and ceil, both in [0, N - 1] (p <= 1).
+  const ScaledRow pos = ScaleRow(p, n - 1, n);
+  const uint64_t lo_row = std::min(pos.floor, n - 1);
+  const uint64_t hi_row = std::min(pos.floor + (pos.integral ? 0 : 1), n - 1);
   COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> lo_key, Select(v, lo_row, descending));
   COWTREE_ASSERT(lo_key.has_value());
   const double lo_val = KeyToDouble(v.key_type, *lo_key);
@@ -127,19 +169,20 @@ Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, boo
   COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> hi_key, Select(v, hi_row, descending));
   COWTREE_ASSERT(hi_key.has_value());
   const double hi_val = KeyToDouble(v.key_type, *hi_key);
-  const double proportion = pos - lo_row_d;
-  return std::optional<double>(lo_val + (proportion * (hi_val - lo_val)));
+  return std::optional<double>(lo_val + (pos.frac * (hi_val - lo_val)));
 }
 
 Result<std::optional<uint64_t>> PercentileDisc(const TreeVersion& v, double p, bool descending) {
   COWTREE_RETURN_IF_ERROR(CheckPercentile(p));
   const uint64_t n = v.positive_count;
   if (n == 0) return std::optional<uint64_t>();
-  // Smallest K with K / N >= p: K = ceil(p * N), at least 1; index K - 1.
-  const double k_d = std::ceil(p * static_cast<double>(n));
-  uint64_t k = k_d < 1.0 ? 1 : static_cast<uint64_t>(k_d);
-  k = std::min(k, n);
-  return Select(v, k - 1, descending);
+  // Smallest K with K / N >= p: K = ceil(p * N) (<= N), at least 1; row K - 1.
+  const ScaledRow scaled = ScaleRow(p, n, n);
+  const uint64_t k = scaled.floor + (scaled.integral ? 0 : 1);
+  const uint64_t row = k == 0 ? 0 : std::min(k - 1, n - 1);
+  COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> key, Select(v, row, descending));
+  COWTREE_ASSERT(key.has_value());  // row < N
+  return key;
 }
 
 Result<std::optional<double>> Median(const TreeVersion& v) { return PercentileCont(v, 0.5, false); }

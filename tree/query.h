@@ -8,12 +8,31 @@
 // SQL semantics are PostgreSQL's ordered-set aggregates
 // (https://www.postgresql.org/docs/current/functions-aggregate.html, table "Ordered-Set
 // Aggregate Functions"; src/backend/utils/adt/orderedsetaggs.c):
-// - percentile_cont(p): with the N items in the requested order, pos = p * (N - 1) (in double,
-//   N - 1 converted to double), lo = floor(pos), hi = ceil(pos); the result is the lo-th item if
-//   lo == hi, else lo_val + ((pos - lo) * (hi_val - lo_val)) with values converted by
-//   KeyToDouble (PostgreSQL float8_lerp, same operation order).
-// - percentile_disc(p): the first item whose cumulative fraction is >= p: index
-//   max(ceil(p * N), 1) - 1 (0-based), computed in double as PostgreSQL does.
+// - percentile_cont(p): with the N items in the requested order, pos = p * (N - 1), lo =
+//   floor(pos), hi = ceil(pos); the result is the lo-th item if lo == hi, else
+//   lo_val + ((pos - lo) * (hi_val - lo_val)) with values converted by KeyToDouble (PostgreSQL
+//   float8_lerp, same operation order).
+// - percentile_disc(p): the first item whose cumulative fraction is >= p: row
+//   max(ceil(p * N), 1) - 1 (0-based).
+// - How p * N and p * (N - 1) are evaluated (the row rule):
+//   * N <= kFloat8ExactRows (2^53): in float8 exactly as PostgreSQL does (N and N - 1
+//     converted to double, one rounded multiplication, floor/ceil), so results are
+//     PostgreSQL's bit for bit — e.g. percentile_disc(0.1) over 10 rows is row 0, because
+//     0.1 * 10.0 rounds to 1.0 (the exact product, 1.00000000000000005551, would give row 1).
+//   * N > 2^53: exactly. p is a dyadic rational m * 2^-s (m < 2^53), so p * x is computed in
+//     128-bit integers (m * x < 2^117); floor and ceil are exact and only the fractional part
+//     used by percentile_cont is rounded (once) to double. Above 2^53 a double cannot hold
+//     every row number: float8 rounds N itself (N = 2^64 - 1 becomes 2^64, whose conversion
+//     to an integer is undefined behaviour (PostgreSQL's own int64 cast has the same flaw near
+//     2^63) and gave "no value"; N = 2^53 + 1 becomes 2^53, so percentile_disc(1) missed the last
+//     row), moves rows by up to 2^11 near 2^64, and broke symmetry (the median of
+//     {10 x (2^63 - 1), 20 x (2^63 - 1)} came out 20 instead of 15). PostgreSQL itself counts
+//     rows in int64, so it has no defined answer to match there; exact arithmetic is the one
+//     rule that is monotone in p, symmetric between ASC and DESC, and gives the first row at
+//     p = 0 and the last at p = 1. The two rules differ only when p * x lies within half a
+//     float8 ulp of an integer, so the switch at 2^53 moves no answer by more than one row.
+//   * Either way every row is in [0, N - 1] (p <= 1 guarantees it; the code also clamps), so
+//     a tree with N > 0 always has a value, for every reachable N up to 2^64 - 1.
 // - descending = true orders the items in reverse (Select(k, desc) == Select(N - 1 - k, asc)).
 //   DESC p is never rewritten as ASC 1 - p (wrong for disc: {10,20,30,40},
 //   percentile_disc(0.75) WITHIN GROUP (ORDER BY x DESC) = 20).
@@ -36,6 +55,9 @@
 #include "tree/tree_version.h"
 
 namespace cowtree::tree {
+
+// Up to this N, percentile row numbers are computed in float8 as PostgreSQL does (see above).
+inline constexpr uint64_t kFloat8ExactRows = uint64_t{1} << 53;
 
 // N: the total positive weight.
 inline uint64_t PositiveCount(const TreeVersion& v) { return v.positive_count; }
