@@ -28,22 +28,29 @@ std::string LogPosition::ToString() const {
   return name + "@" + std::to_string(offset_bytes);
 }
 
-std::string EncodeLogFileHeader(uint64_t file_number) {
-  COWTREE_ASSERT(file_number >= 1);
+std::string EncodeLogFileHeader(uint64_t file_number, const StoreId& store_id) {
+  COWTREE_ASSERT(file_number >= 1 && !store_id.is_zero());
   std::string out(kLogFileHeaderSize, '\0');
   char* p = out.data();
   EncodeFixed64(p + kLogHeaderMagicOffset, kLogFileMagic);
   EncodeFixed32(p + kLogHeaderVersionOffset, kLogFormatVersion);
   EncodeFixed32(p + kLogHeaderReserved1Offset, 0);
   EncodeFixed64(p + kLogHeaderFileNumberOffset, file_number);
+  store_id.EncodeTo(p + kLogHeaderStoreIdOffset);
   EncodeFixed32(p + kLogHeaderReserved2Offset, 0);
   EncodeFixed32(p + kLogHeaderCrcOffset, Crc32c(p, kLogHeaderCrcOffset));
   // Assert before writing: the bytes we are about to persist decode to what we meant.
-  COWTREE_ASSERT(VerifyLogFileHeader(out, file_number, "<encoder>").ok());
+  COWTREE_ASSERT(VerifyLogFileHeader(out, file_number, store_id, "<encoder>").ok());
   return out;
 }
 
+StoreId LogFileHeaderStoreId(std::string_view header_bytes) {
+  COWTREE_ASSERT(header_bytes.size() >= kLogFileHeaderSize);
+  return StoreId::FromBytes(header_bytes.data() + kLogHeaderStoreIdOffset);
+}
+
 Status VerifyLogFileHeader(std::string_view bytes, uint64_t expected_file_number,
+                           const StoreId& expected_store_id,
                            const std::string& file_name_for_messages) {
   const std::string& f = file_name_for_messages;
   if (bytes.size() < kLogFileHeaderSize) {
@@ -65,13 +72,13 @@ Status VerifyLogFileHeader(std::string_view bytes, uint64_t expected_file_number
         ": stored " + std::to_string(stored_crc) + ", computed " + std::to_string(actual_crc));
   }
   const uint32_t version = DecodeFixed32(p + kLogHeaderVersionOffset);
-  if (version == 1) {
-    // Version 1 had 16-byte frame headers without synced_offset_bytes; none was deployed.
+  if (version < kLogFormatVersion) {
+    // Version 1 had 16-byte frame headers; versions 1 and 2 carry no store id.
     return Status::Corruption(f + ": log file header at offset " +
-                              std::to_string(kLogHeaderVersionOffset) +
-                              ": log format version 1 is not supported (this build reads "
-                              "version " +
-                              std::to_string(kLogFormatVersion) + ")");
+                              std::to_string(kLogHeaderVersionOffset) + ": log format version " +
+                              std::to_string(version) +
+                              " was written by an older cowtree (this build reads version " +
+                              std::to_string(kLogFormatVersion) + ", which names its store)");
   }
   if (version != kLogFormatVersion) {
     return Status::Corruption(f + ": log file header at offset " +
@@ -95,6 +102,14 @@ Status VerifyLogFileHeader(std::string_view bytes, uint64_t expected_file_number
                               std::to_string(kLogHeaderFileNumberOffset) + ": file_number " +
                               std::to_string(number) + ", expected " +
                               std::to_string(expected_file_number) + " (the name's number)");
+  }
+  const StoreId id = StoreId::FromBytes(p + kLogHeaderStoreIdOffset);
+  if (id.is_zero()) {
+    return Status::Corruption(f + ": log file header at offset " +
+                              std::to_string(kLogHeaderStoreIdOffset) + ": store id is zero");
+  }
+  if (!expected_store_id.is_zero() && !(id == expected_store_id)) {
+    return Status::Corruption(StoreIdMismatch(f, kLogHeaderStoreIdOffset, id, expected_store_id));
   }
   return Status::OK();
 }

@@ -1,9 +1,9 @@
 // The delta log's on-disk format: file header, frames, record types, positions.
 // Byte-by-byte description with a worked example: docs/log_format.md.
 //
-// File  log-NNNNNN.log = [file header, 32 bytes][frame][frame]...   (no padding, no blocks)
-//   header: magic u64 "CWTLOG01" | format_version u32 = 2 | reserved u32 = 0 | file_number u64 |
-//           reserved u32 = 0 | header_crc32c u32 over bytes [0, 28)
+// File  log-NNNNNN.log = [file header, 48 bytes][frame][frame]...   (no padding, no blocks)
+//   header: magic u64 "CWTLOG01" | format_version u32 = 3 | reserved u32 = 0 | file_number u64 |
+//           store_id 16 bytes | reserved u32 = 0 | header_crc32c u32 over bytes [0, 44)
 //   frame:  length u32 (payload bytes) | type u8 | reserved 3 bytes = 0 | epoch u64 |
 //           synced_offset_bytes u64 | payload (length bytes) | crc32c u32 over [length .. end
 //           of payload]
@@ -14,8 +14,10 @@
 // never more than the frame's own offset (a frame claiming more does not decode:
 // kSyncedOffsetAhead). A stale, smaller value is always legal. Replay uses it to tell a hole
 // in the unsynced tail (a crash artifact) from bit rot in synced bytes (log_reader.h).
-// Version 1 (16-byte frame headers, no synced_offset_bytes) is refused with Corruption
-// ("log format version 1 is not supported"): no store with version-1 logs was ever deployed.
+// store_id (format version 3) names the store the file belongs to (persistence/store_id.h): a
+// log file copied from another store is refused, never replayed.
+// Versions 1 and 2 (no store id; version 1 also had 16-byte frame headers) are refused with a
+// Corruption saying the file was written by an older cowtree.
 //
 // Contract
 // - Encoders assert their inputs (a bad input is a bug of ours); decoders never trust bytes:
@@ -30,6 +32,7 @@
 #include <string_view>
 
 #include "persistence/status.h"
+#include "persistence/store_id.h"
 
 namespace cowtree {
 
@@ -42,16 +45,18 @@ constexpr uint64_t MagicFromAscii(const char (&s)[9]) {
 
 inline constexpr uint64_t kLogFileMagic = MagicFromAscii("CWTLOG01");
 static_assert(kLogFileMagic == 0x3130474F4C545743ull);
-inline constexpr uint32_t kLogFormatVersion = 2;
+inline constexpr uint32_t kLogFormatVersion = 3;
 
 // File header layout (offsets in bytes).
 inline constexpr size_t kLogHeaderMagicOffset = 0;
 inline constexpr size_t kLogHeaderVersionOffset = 8;
 inline constexpr size_t kLogHeaderReserved1Offset = 12;
 inline constexpr size_t kLogHeaderFileNumberOffset = 16;
-inline constexpr size_t kLogHeaderReserved2Offset = 24;
-inline constexpr size_t kLogHeaderCrcOffset = 28;
-inline constexpr size_t kLogFileHeaderSize = 32;
+inline constexpr size_t kLogHeaderStoreIdOffset = 24;
+inline constexpr size_t kLogHeaderReserved2Offset = 40;
+inline constexpr size_t kLogHeaderCrcOffset = 44;
+inline constexpr size_t kLogFileHeaderSize = 48;
+static_assert(kLogHeaderStoreIdOffset + StoreId::kBytes == kLogHeaderReserved2Offset);
 static_assert(kLogHeaderCrcOffset + 4 == kLogFileHeaderSize);
 
 // Frame layout (offsets in bytes from the frame's start).
@@ -97,14 +102,19 @@ struct LogPosition {
 
 // ---- File header ----
 
-// The 32 header bytes of log file `file_number` (asserts file_number >= 1).
-std::string EncodeLogFileHeader(uint64_t file_number);
-// Verifies magic, CRC, version (== kLogFormatVersion; version 1 gets the message "log format
-// version 1 is not supported"), reserved bytes and that the stored number equals
-// expected_file_number. bytes may be longer than the header (only the first 32 are read).
-// Corruption names file_name_for_messages, the offset and what was expected.
+// The 48 header bytes of log file `file_number` of store `store_id` (asserts file_number >= 1
+// and a non-zero store id).
+std::string EncodeLogFileHeader(uint64_t file_number, const StoreId& store_id);
+// Verifies magic, CRC, version (== kLogFormatVersion; older versions get a message saying so),
+// reserved bytes, that the stored number equals expected_file_number, and that the store id is
+// non-zero and equals expected_store_id (unless that is zero: "any store", for tools that read
+// a lone file). bytes may be longer than the header (only the first 48 are read). Corruption
+// names file_name_for_messages, the offset and what was expected.
 Status VerifyLogFileHeader(std::string_view bytes, uint64_t expected_file_number,
+                           const StoreId& expected_store_id,
                            const std::string& file_name_for_messages);
+// The store id a verified header carries.
+StoreId LogFileHeaderStoreId(std::string_view header_bytes);
 
 // ---- Frames ----
 

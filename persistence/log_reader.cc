@@ -21,9 +21,9 @@ std::string At(uint64_t file_number, uint64_t offset_bytes) {
 // State of one replay; the per-file loop lives in ReplayFile.
 class Replayer {
  public:
-  Replayer(Env* env, const std::string& dir, WalRecoveryMode mode,
+  Replayer(Env* env, const std::string& dir, WalRecoveryMode mode, const StoreId& store_id,
            const std::function<Status(const LogRecord&)>& fn, ReplayStats* stats)
-      : env_(env), dir_(dir), mode_(mode), fn_(fn), s_(*stats) {}
+      : env_(env), dir_(dir), mode_(mode), store_id_(store_id), fn_(fn), s_(*stats) {}
 
   Status Run(LogPosition start) {
     if (start.file_number == 0) {
@@ -72,7 +72,7 @@ class Replayer {
       *stop = true;
       return Status::OK();
     }
-    COWTREE_RETURN_IF_ERROR(VerifyLogFileHeader(bytes, number, name));
+    COWTREE_RETURN_IF_ERROR(VerifyLogFileHeader(bytes, number, store_id_, name));
     uint64_t offset = std::max<uint64_t>(start_offset, kLogFileHeaderSize);
     if (offset > bytes.size()) {
       return Status::Corruption(name + ": replay start offset " + std::to_string(offset) +
@@ -179,6 +179,7 @@ class Replayer {
   Env* env_;
   const std::string& dir_;
   WalRecoveryMode mode_;
+  StoreId store_id_;  // zero: any store
   const std::function<Status(const LogRecord&)>& fn_;
   ReplayStats& s_;
   std::string stop_detail_;
@@ -265,11 +266,12 @@ BadRegionScan ScanAfterBadRegion(std::string_view file_bytes, size_t bad_offset)
 }
 
 Status ReplayLog(Env* env, const std::string& dir, LogPosition start, WalRecoveryMode mode,
-                 const std::function<Status(const LogRecord&)>& fn, ReplayStats* stats) {
+                 const std::function<Status(const LogRecord&)>& fn, ReplayStats* stats,
+                 const StoreId& store_id) {
   ReplayStats local;
   ReplayStats* s = stats != nullptr ? stats : &local;
   *s = ReplayStats();
-  Replayer replayer(env, dir, mode, fn, s);
+  Replayer replayer(env, dir, mode, store_id, fn, s);
   return replayer.Run(start);
 }
 

@@ -70,6 +70,7 @@
 #include "persistence/env.h"
 #include "persistence/log_format.h"
 #include "persistence/status.h"
+#include "persistence/store_id.h"
 
 namespace cowtree {
 
@@ -111,8 +112,12 @@ struct ReplayStats {
   std::string description;        // one paragraph for dump/fsck/logs
 };
 
+// store_id: every file's header must name this store (Corruption naming the file otherwise);
+// zero accepts any store (tests and tools reading a lone log). Recovery and fsck pass the
+// superblock's id.
 Status ReplayLog(Env* env, const std::string& dir, LogPosition start, WalRecoveryMode mode,
-                 const std::function<Status(const LogRecord&)>& fn, ReplayStats* stats);
+                 const std::function<Status(const LogRecord&)>& fn, ReplayStats* stats,
+                 const StoreId& store_id = StoreId());
 
 // True if file_bytes (a log file's whole content) is what a crash inside LogWriter::Create
 // can leave: shorter than the 32-byte header, or all zero bytes.

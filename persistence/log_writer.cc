@@ -29,7 +29,7 @@ LogWriter::LogWriter(Env* env, std::string dir, LogWriterOptions options,
 LogWriter::~LogWriter() = default;
 
 Result<std::unique_ptr<File>> LogWriter::CreateFile(Env* env, const std::string& dir,
-                                                    uint64_t number) {
+                                                    uint64_t number, const StoreId& store_id) {
   const std::string path = JoinPath(dir, LogFileName(number));
   if (env->FileExists(path)) {
     std::string existing;
@@ -43,7 +43,7 @@ Result<std::unique_ptr<File>> LogWriter::CreateFile(Env* env, const std::string&
   }
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kCreate));
   COWTREE_RETURN_IF_ERROR(file->Truncate(0));
-  COWTREE_RETURN_IF_ERROR(file->WriteAt(0, EncodeLogFileHeader(number)));
+  COWTREE_RETURN_IF_ERROR(file->WriteAt(0, EncodeLogFileHeader(number, store_id)));
   COWTREE_RETURN_IF_ERROR(file->Sync());
   COWTREE_RETURN_IF_ERROR(env->SyncDir(dir));
   return file;
@@ -53,7 +53,9 @@ Result<std::unique_ptr<LogWriter>> LogWriter::Create(Env* env, std::string dir,
                                                      uint64_t file_number,
                                                      LogWriterOptions options) {
   if (file_number == 0) return Status::InvalidArgument("LogWriter::Create: file number 0");
-  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, CreateFile(env, dir, file_number));
+  if (options.store_id.is_zero()) return Status::InvalidArgument("LogWriter: store id is zero");
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file,
+                           CreateFile(env, dir, file_number, options.store_id));
   std::unique_ptr<LogWriter> writer(new LogWriter(env, std::move(dir), options, std::move(file),
                                                   file_number, kLogFileHeaderSize));
   {
@@ -69,6 +71,7 @@ Result<std::unique_ptr<LogWriter>> LogWriter::OpenForAppend(Env* env, std::strin
   if (end.file_number == 0) {
     return Status::InvalidArgument("LogWriter::OpenForAppend: file number 0");
   }
+  if (options.store_id.is_zero()) return Status::InvalidArgument("LogWriter: store id is zero");
   const std::string name = LogFileName(end.file_number);
   const std::string path = JoinPath(dir, name);
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kReadWrite));
@@ -76,7 +79,7 @@ Result<std::unique_ptr<LogWriter>> LogWriter::OpenForAppend(Env* env, std::strin
   size_t got = 0;
   COWTREE_RETURN_IF_ERROR(file->ReadAt(0, header.size(), header.data(), &got));
   header.resize(got);
-  COWTREE_RETURN_IF_ERROR(VerifyLogFileHeader(header, end.file_number, path));
+  COWTREE_RETURN_IF_ERROR(VerifyLogFileHeader(header, end.file_number, options.store_id, path));
   const uint64_t offset = std::max<uint64_t>(end.offset_bytes, kLogFileHeaderSize);
   COWTREE_ASSIGN_OR_RETURN(uint64_t size, file->Size());
   if (offset > size) {
@@ -215,7 +218,7 @@ Status LogWriter::RotateLocked() {
   synced_end_ = written_end_;
 
   const uint64_t next = file_number_ + 1;
-  Result<std::unique_ptr<File>> file = CreateFile(env_, dir_, next);
+  Result<std::unique_ptr<File>> file = CreateFile(env_, dir_, next, options_.store_id);
   if (!file.ok()) return Poison(file.status());
   file_ = std::move(file).value();
   file_number_ = next;

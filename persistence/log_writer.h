@@ -69,6 +69,9 @@ struct LogWriterOptions {
   uint64_t file_size_max_bytes = 64ull << 20;
   // fallocate(KEEP_SIZE) step; 0 disables preallocation.
   uint64_t preallocate_bytes = 4ull << 20;
+  // The store the log belongs to: written into every new file's header, and required of the
+  // file OpenForAppend continues. Must be non-zero.
+  StoreId store_id;
 };
 
 // Counters for tests and `cowtree stat`; read with LogWriter::stats().
@@ -113,8 +116,8 @@ class LogWriter {
             uint64_t file_number, uint64_t file_size_bytes);
 
   // Creates log file `number` with its header, fdatasync, SyncDir.
-  static Result<std::unique_ptr<File>> CreateFile(Env* env, const std::string& dir,
-                                                  uint64_t number);
+  static Result<std::unique_ptr<File>> CreateFile(Env* env, const std::string& dir, uint64_t number,
+                                                  const StoreId& store_id);
   // Records the first failure and returns the poison status.
   Status Poison(const Status& cause) COWTREE_REQUIRES(mu_);
   Status CheckUsable() const COWTREE_REQUIRES(mu_);

@@ -137,6 +137,11 @@ Status CheckCrc(std::string_view json, const std::string& stored_hex, const Read
 
 Status DecodeBody(const rapidjson::Value& root, const Reader& r, Manifest* m) {
   COWTREE_RETURN_IF_ERROR(r.GetU64(root, "generation", "", &m->generation));
+  std::string store_id_hex;
+  COWTREE_RETURN_IF_ERROR(r.GetString(root, "store_id", "", &store_id_hex));
+  Result<StoreId> store_id = StoreId::FromHex(store_id_hex);
+  if (!store_id.ok()) return r.Error("store_id", store_id.status().message());
+  m->store_id = *store_id;
   const rapidjson::Value* arr = nullptr;
   COWTREE_RETURN_IF_ERROR(r.GetArray(root, "data_files", &arr));
   for (rapidjson::SizeType i = 0; i < arr->Size(); ++i) {
@@ -186,6 +191,7 @@ Status DecodeBody(const rapidjson::Value& root, const Reader& r, Manifest* m) {
 
 std::string ValidateManifest(const Manifest& m) {
   if (m.generation == 0) return "generation: 0 (generations start at 1)";
+  if (m.store_id.is_zero()) return "store_id: zero (every store has a random non-zero id)";
   std::set<std::string> names;
   auto check = [&names](const std::string& path, const std::string& name, FileKind kind,
                         uint64_t number) -> std::string {
@@ -233,6 +239,8 @@ std::string EncodeManifest(const Manifest& m) {
   w.Uint64(kManifestFormatVersion);
   w.Key("generation");
   w.Uint64(m.generation);
+  w.Key("store_id");
+  w.String(m.store_id.ToHex().c_str());
   w.Key("data_files");
   w.StartArray();
   for (const ManifestDataFile& f : m.data_files) {
@@ -300,9 +308,7 @@ Result<Manifest> DecodeManifest(std::string_view json, const std::string& file) 
                               rapidjson::GetParseError_En(doc.GetParseError()));
   }
   const Reader r(file);
-  COWTREE_RETURN_IF_ERROR(r.CheckMembers(doc, "",
-                                         {"magic", "format_version", "generation", "data_files",
-                                          "ot_checkpoints", "log_files", "crc32c"}));
+  if (!doc.IsObject()) return r.Error("", "expected a JSON object");
   std::string magic;
   COWTREE_RETURN_IF_ERROR(r.GetString(doc, "magic", "", &magic));
   if (magic != kManifestMagic) {
@@ -310,10 +316,20 @@ Result<Manifest> DecodeManifest(std::string_view json, const std::string& file) 
   }
   uint64_t version = 0;
   COWTREE_RETURN_IF_ERROR(r.GetU64(doc, "format_version", "", &version));
+  if (version < kManifestFormatVersion) {
+    return r.Error("format_version", "version " + std::to_string(version) +
+                                         " was written by an older cowtree (this build reads "
+                                         "version " +
+                                         std::to_string(kManifestFormatVersion) +
+                                         ", which names its store)");
+  }
   if (version != kManifestFormatVersion) {
     return r.Error("format_version", "unknown version " + std::to_string(version) + ", expected " +
                                          std::to_string(kManifestFormatVersion));
   }
+  COWTREE_RETURN_IF_ERROR(r.CheckMembers(doc, "",
+                                         {"magic", "format_version", "generation", "store_id",
+                                          "data_files", "ot_checkpoints", "log_files", "crc32c"}));
   std::string crc_hex;
   COWTREE_RETURN_IF_ERROR(r.GetString(doc, "crc32c", "", &crc_hex));
   COWTREE_RETURN_IF_ERROR(CheckCrc(json, crc_hex, r));
@@ -333,7 +349,8 @@ Status WriteManifest(Env* env, const std::string& dir, const Manifest& manifest)
   return env->SyncDir(dir);
 }
 
-Result<Manifest> ReadManifest(Env* env, const std::string& dir, uint64_t generation) {
+Result<Manifest> ReadManifest(Env* env, const std::string& dir, uint64_t generation,
+                              const StoreId& expected) {
   if (generation == 0) return Status::InvalidArgument("ReadManifest: generation 0");
   const std::string name = ManifestFileName(generation);
   const std::string path = JoinPath(dir, name);
@@ -343,6 +360,9 @@ Result<Manifest> ReadManifest(Env* env, const std::string& dir, uint64_t generat
   if (m.generation != generation) {
     return Status::Corruption(path + ": field generation: " + std::to_string(m.generation) +
                               ", expected " + std::to_string(generation) + " (the file name's)");
+  }
+  if (!expected.is_zero() && !(m.store_id == expected)) {
+    return Status::Corruption(StoreIdMismatch(path, 0, m.store_id, expected) + " (field store_id)");
   }
   return m;
 }

@@ -38,11 +38,12 @@
 
 #include "persistence/env.h"
 #include "persistence/status.h"
+#include "persistence/store_id.h"
 
 namespace cowtree {
 
 inline constexpr char kManifestMagic[] = "cowtree-manifest";
-inline constexpr uint64_t kManifestFormatVersion = 1;
+inline constexpr uint64_t kManifestFormatVersion = 2;  // 2: "store_id" (version 1 is refused)
 
 struct ManifestDataFile {
   std::string name;               // DataFileName(size_class_bytes)
@@ -68,6 +69,7 @@ struct ManifestLogFile {
 
 struct Manifest {
   uint64_t generation = 0;  // >= 1; equals the number in the file name
+  StoreId store_id;         // the store's identity: "store_id", 32 hex digits, never zero
   std::vector<ManifestDataFile> data_files;
   std::vector<ManifestOtCheckpoint> ot_checkpoints;
   std::vector<ManifestLogFile> log_files;
@@ -77,7 +79,10 @@ struct Manifest {
 std::string EncodeManifest(const Manifest& manifest);
 Result<Manifest> DecodeManifest(std::string_view json, const std::string& file_name_for_messages);
 Status WriteManifest(Env* env, const std::string& dir, const Manifest& manifest);
-Result<Manifest> ReadManifest(Env* env, const std::string& dir, uint64_t generation);
+// expected: the store id the superblock names (Corruption naming the file if the manifest's
+// differs); zero accepts any store.
+Result<Manifest> ReadManifest(Env* env, const std::string& dir, uint64_t generation,
+                              const StoreId& expected = StoreId());
 
 // Returns "" if m satisfies every rule DecodeManifest checks after parsing, else the problem
 // ("log_files[1].name: ..."). Used by EncodeManifest's assertion; exposed for fsck.

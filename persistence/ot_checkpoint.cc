@@ -17,8 +17,10 @@ constexpr size_t kReserved1Offset = 12;
 constexpr size_t kIdOffset = 16;
 constexpr size_t kEpochOffset = 24;
 constexpr size_t kCountOffset = 32;
-constexpr size_t kReserved2Offset = 40;
-static_assert(kReserved2Offset + 20 == kOtCheckpointHeaderCrcOffset);
+constexpr size_t kStoreIdOffset = 40;
+constexpr size_t kReserved2Offset = 56;
+static_assert(kStoreIdOffset + StoreId::kBytes == kReserved2Offset);
+static_assert(kReserved2Offset + 4 == kOtCheckpointHeaderCrcOffset);
 // Footer field offsets, relative to the footer.
 constexpr size_t kFooterCountOffset = 0;
 constexpr size_t kFooterEntriesCrcOffset = 8;
@@ -43,8 +45,8 @@ bool AllZero(const char* p, size_t n) {
 }  // namespace
 
 Status WriteOtCheckpoint(Env* env, const std::string& dir, uint64_t id, uint64_t epoch,
-                         const ObjectTable& table) {
-  COWTREE_ASSERT(id >= 1);
+                         const ObjectTable& table, const StoreId& store_id) {
+  COWTREE_ASSERT(id >= 1 && !store_id.is_zero());
   const std::string path = JoinPath(dir, OtCheckpointFileName(id));
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kCreate));
   COWTREE_RETURN_IF_ERROR(file->Truncate(0));
@@ -84,6 +86,7 @@ Status WriteOtCheckpoint(Env* env, const std::string& dir, uint64_t id, uint64_t
   EncodeFixed64(header + kIdOffset, id);
   EncodeFixed64(header + kEpochOffset, epoch);
   EncodeFixed64(header + kCountOffset, count);
+  store_id.EncodeTo(header + kStoreIdOffset);
   EncodeFixed32(header + kOtCheckpointHeaderCrcOffset,
                 Crc32c(header, kOtCheckpointHeaderCrcOffset));
   char footer[kOtCheckpointFooterBytes] = {};
@@ -98,7 +101,8 @@ Status WriteOtCheckpoint(Env* env, const std::string& dir, uint64_t id, uint64_t
   return env->SyncDir(dir);
 }
 
-Result<OtCheckpointContents> ReadOtCheckpoint(Env* env, const std::string& dir, uint64_t id) {
+Result<OtCheckpointContents> ReadOtCheckpoint(Env* env, const std::string& dir, uint64_t id,
+                                              const StoreId& expected) {
   const std::string path = JoinPath(dir, OtCheckpointFileName(id));
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kReadOnly));
   COWTREE_ASSIGN_OR_RETURN(const uint64_t size, file->Size());
@@ -122,13 +126,25 @@ Result<OtCheckpointContents> ReadOtCheckpoint(Env* env, const std::string& dir, 
                "header CRC32C mismatch: stored " + std::to_string(header_crc) + ", computed " +
                    std::to_string(crc));
   }
+  if (const uint32_t v = DecodeFixed32(p + kVersionOffset); v < kOtCheckpointFormatVersion) {
+    return Bad(path, kVersionOffset,
+               "format version " + std::to_string(v) +
+                   " was written by an older cowtree (this build reads version " +
+                   std::to_string(kOtCheckpointFormatVersion) + ", which names its store)");
+  }
   if (const uint32_t v = DecodeFixed32(p + kVersionOffset); v != kOtCheckpointFormatVersion) {
     return Bad(path, kVersionOffset,
                "format version " + std::to_string(v) + ", expected " +
                    std::to_string(kOtCheckpointFormatVersion));
   }
   if (!AllZero(p + kReserved1Offset, 4)) return Bad(path, kReserved1Offset, "reserved not zero");
-  if (!AllZero(p + kReserved2Offset, 20)) return Bad(path, kReserved2Offset, "reserved not zero");
+  if (!AllZero(p + kReserved2Offset, 4)) return Bad(path, kReserved2Offset, "reserved not zero");
+  out.store_id_ = StoreId::FromBytes(p + kStoreIdOffset);
+  if (out.store_id_.is_zero()) return Bad(path, kStoreIdOffset, "store id is zero");
+  if (!expected.is_zero() && !(out.store_id_ == expected)) {
+    return Status::Corruption(
+        StoreIdMismatch("OT checkpoint " + path, kStoreIdOffset, out.store_id_, expected));
+  }
   out.checkpoint_id_ = DecodeFixed64(p + kIdOffset);
   if (out.checkpoint_id_ != id) {
     return Bad(

@@ -4,8 +4,9 @@
 //
 //   header (64 bytes)
 //     0   u64  magic "CWTOTCK1"             32  u64  entry_count
-//     8   u32  format_version = 1           40  20 bytes reserved = 0
-//     12  u32  reserved = 0                 60  u32  header_crc32c (covers bytes [0, 60))
+//     8   u32  format_version = 2           40  16 bytes store_id (never zero)
+//     12  u32  reserved = 0                 56  u32  reserved = 0
+//                                           60  u32  header_crc32c (covers bytes [0, 60))
 //     16  u64  checkpoint_id (>= 1)
 //     24  u64  epoch: the OT state as of this epoch
 //   entry_count x 48-byte OT records (docs/object_table.md), strictly increasing handle
@@ -39,6 +40,7 @@
 #include "persistence/object_table.h"
 #include "persistence/ot_entry.h"
 #include "persistence/status.h"
+#include "persistence/store_id.h"
 
 namespace cowtree {
 
@@ -53,7 +55,7 @@ constexpr uint64_t MagicFromChars(const char (&s)[9]) {
 inline constexpr uint64_t kOtCheckpointMagic = ot_checkpoint_internal::MagicFromChars("CWTOTCK1");
 static_assert(kOtCheckpointMagic == 0x314B43544F545743ull);
 inline constexpr uint32_t kOtCheckpointFooterMagic = 0x46545743;  // bytes "CWTF"
-inline constexpr uint32_t kOtCheckpointFormatVersion = 1;
+inline constexpr uint32_t kOtCheckpointFormatVersion = 2;         // 2: store_id (1 is refused)
 inline constexpr size_t kOtCheckpointHeaderBytes = 64;
 inline constexpr size_t kOtCheckpointHeaderCrcOffset = 60;
 inline constexpr size_t kOtCheckpointFooterBytes = 24;
@@ -72,6 +74,7 @@ class OtCheckpointContents {
   uint64_t checkpoint_id() const { return checkpoint_id_; }
   uint64_t epoch() const { return epoch_; }
   uint64_t entry_count() const { return entry_count_; }
+  const StoreId& store_id() const { return store_id_; }
   const std::string& path() const { return path_; }
   // Record i (0 <= i < entry_count), decoded from the mapping and validated again (the file
   // could have been changed on disk after ReadOtCheckpoint): Corruption if it no longer is.
@@ -81,19 +84,24 @@ class OtCheckpointContents {
   Status LoadInto(ObjectTable& table) const;
 
  private:
-  friend Result<OtCheckpointContents> ReadOtCheckpoint(Env*, const std::string&, uint64_t);
+  friend Result<OtCheckpointContents> ReadOtCheckpoint(Env*, const std::string&, uint64_t,
+                                                       const StoreId&);
   std::unique_ptr<MappedRegion> region_;
   std::string path_;
   uint64_t checkpoint_id_ = 0;
   uint64_t epoch_ = 0;
   uint64_t entry_count_ = 0;
+  StoreId store_id_;
 };
 
 // Writes dir/OtCheckpointFileName(id) (id >= 1) holding every entry of table, as of `epoch`.
+// store_id: the store's identity, written into the header (asserted non-zero).
 Status WriteOtCheckpoint(Env* env, const std::string& dir, uint64_t id, uint64_t epoch,
-                         const ObjectTable& table);
+                         const ObjectTable& table, const StoreId& store_id);
 
-// Reads and verifies dir/OtCheckpointFileName(id).
-Result<OtCheckpointContents> ReadOtCheckpoint(Env* env, const std::string& dir, uint64_t id);
+// Reads and verifies dir/OtCheckpointFileName(id). expected: the superblock's store id
+// (Corruption naming the file if the header's differs); zero accepts any store.
+Result<OtCheckpointContents> ReadOtCheckpoint(Env* env, const std::string& dir, uint64_t id,
+                                              const StoreId& expected = StoreId());
 
 }  // namespace cowtree

@@ -159,7 +159,8 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
   if (write_ot_checkpoint) {
     ot_checkpoint_id += 1;
     ot_checkpoint_epoch = c;
-    Status st = WriteOtCheckpoint(env_, dir_, ot_checkpoint_id, c, store_->table());
+    Status st =
+        WriteOtCheckpoint(env_, dir_, ot_checkpoint_id, c, store_->table(), superblock_.store_id);
     if (!st.ok()) return fail(st);
     ot_delta_start.reset();
     ot_delta_ops = 0;
@@ -279,6 +280,7 @@ Status Runtime::WriteManifestIfChanged(uint64_t replay_file_number, uint64_t ot_
                                        uint64_t ot_checkpoint_epoch) {
   Manifest m;
   m.generation = manifest_.generation;
+  m.store_id = superblock_.store_id;
   for (const DataFileInfo& f : store_->data_files()) {
     m.data_files.push_back(
         ManifestDataFile{DataFileName(f.size_class_bytes), f.size_class_bytes, f.size_bytes});

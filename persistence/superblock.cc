@@ -17,6 +17,7 @@ std::string Off(uint64_t base, size_t field) { return std::to_string(base + fiel
 std::string CheckInvariants(const SuperblockData& d) {
   if (d.generation == 0) return "generation is 0 (generations start at 1)";
   if (d.log_replay_file_number == 0) return "log_replay_file_number is 0 (log files start at 1)";
+  if (d.store_id.is_zero()) return "store_id is zero (every store has a random non-zero id)";
   if (d.catalog_root != 0 && !NodeID::FromRaw(d.catalog_root).valid()) {
     return "catalog_root " + std::to_string(d.catalog_root) + " is not a valid NodeID (tag 0)";
   }
@@ -40,6 +41,7 @@ std::string EncodeSuperblock(const SuperblockData& d) {
   EncodeFixed64(p + kSbLogReplayOffsetOffset, d.log_replay_offset_bytes);
   EncodeFixed64(p + kSbCatalogRootOffset, d.catalog_root);
   EncodeFixed64(p + kSbNextNodeHandleOffset, d.next_node_handle);
+  d.store_id.EncodeTo(p + kSbStoreIdOffset);
   EncodeFixed32(p + kSbCrcOffset, Crc32c(p, kSbCrcOffset));
   // Assert before writing: the bytes decode back to exactly what we meant to persist.
   Result<SuperblockData> check = DecodeSuperblock(out, 0);
@@ -68,6 +70,14 @@ Result<SuperblockData> DecodeSuperblock(std::string_view copy, uint64_t base) {
                               std::to_string(actual_crc) + " over bytes [0, 4092)");
   }
   const uint32_t version = DecodeFixed32(p + kSbVersionOffset);
+  if (version < kSuperblockFormatVersion) {
+    return Status::Corruption(where + ": format_version " + std::to_string(version) +
+                              " at offset " + Off(base, kSbVersionOffset) +
+                              ": a store written by an older cowtree; this build reads only "
+                              "format_version " +
+                              std::to_string(kSuperblockFormatVersion) +
+                              " (no migration: export the data with the older build)");
+  }
   if (version != kSuperblockFormatVersion) {
     return Status::Corruption(where + ": unknown format_version " + std::to_string(version) +
                               " at offset " + Off(base, kSbVersionOffset) + ", expected " +
@@ -94,6 +104,7 @@ Result<SuperblockData> DecodeSuperblock(std::string_view copy, uint64_t base) {
   d.log_replay_offset_bytes = DecodeFixed64(p + kSbLogReplayOffsetOffset);
   d.catalog_root = DecodeFixed64(p + kSbCatalogRootOffset);
   d.next_node_handle = DecodeFixed64(p + kSbNextNodeHandleOffset);
+  d.store_id = StoreId::FromBytes(p + kSbStoreIdOffset);
   const std::string bad = CheckInvariants(d);
   if (!bad.empty()) return Status::Corruption(where + ": " + bad);
   return d;
@@ -104,27 +115,38 @@ Status WriteSuperblock(Env* env, const std::string& dir, const SuperblockData& d
   const std::string path = JoinPath(dir, kSuperblockFileName);
   const bool existed = env->FileExists(path);
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kCreate));
-  const uint64_t offset = (data.generation % kSuperblockCopies) * kSuperblockCopySize;
-  COWTREE_RETURN_IF_ERROR(file->WriteAt(offset, copy));
-  COWTREE_RETURN_IF_ERROR(file->Sync());
+  // One copy, fdatasync, then its twin: a crash or a torn write can damage at most the copy
+  // being written, and the previous generation's pair is never touched.
+  for (size_t i = 0; i < kSuperblockCopiesPerGeneration; ++i) {
+    const size_t index = (data.generation % 2) * kSuperblockCopiesPerGeneration + i;
+    COWTREE_ASSERT(SuperblockCopyHolds(index, data.generation));
+    COWTREE_RETURN_IF_ERROR(file->WriteAt(index * kSuperblockCopySize, copy));
+    COWTREE_RETURN_IF_ERROR(file->Sync());
+  }
   if (!existed) COWTREE_RETURN_IF_ERROR(env->SyncDir(dir));
   return Status::OK();
 }
 
 Status WriteNewSuperblock(Env* env, const std::string& dir, const SuperblockData& data) {
-  std::string image(kSuperblockCopySize * kSuperblockCopies, '\0');
-  image.replace((data.generation % kSuperblockCopies) * kSuperblockCopySize, kSuperblockCopySize,
-                EncodeSuperblock(data));
+  std::string image(kSuperblockFileBytes, '\0');
+  const std::string copy = EncodeSuperblock(data);
+  for (size_t index = 0; index < kSuperblockCopies; ++index) {
+    if (SuperblockCopyHolds(index, data.generation)) {
+      image.replace(index * kSuperblockCopySize, kSuperblockCopySize, copy);
+    }
+  }
   const std::string tmp = JoinPath(dir, TempFileName(kSuperblockFileName));
   COWTREE_RETURN_IF_ERROR(env->WriteNewFileSync(tmp, image));
   COWTREE_RETURN_IF_ERROR(env->RenameFile(tmp, JoinPath(dir, kSuperblockFileName)));
   return env->SyncDir(dir);
 }
 
-Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir) {
+Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir,
+                                            const StoreId& expected) {
   const std::string path = JoinPath(dir, kSuperblockFileName);
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kReadOnly));
   SuperblockReadResult result;
+  std::string older_format;  // the message of a copy of an older format, if any
   for (size_t i = 0; i < kSuperblockCopies; ++i) {
     const uint64_t offset = i * kSuperblockCopySize;
     std::string buf(kSuperblockCopySize, '\0');
@@ -133,29 +155,25 @@ Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir) {
     buf.resize(got);
     Result<SuperblockData> d = DecodeSuperblock(buf, offset);
     SuperblockCopyStatus& c = result.copies[i];
-    if (d.ok() && d->generation % kSuperblockCopies != i) {
-      // A misdirected write: generation G belongs in copy G % 2.
-      c.status = Status::Corruption(path + ": superblock copy " + std::to_string(i) +
-                                    " at offset " + std::to_string(offset) + ": generation " +
-                                    std::to_string(d->generation) + " belongs in copy " +
-                                    std::to_string(d->generation % kSuperblockCopies));
-      c.data = *d;  // kept for the same-generation check below; not usable
+    if (d.ok() && !SuperblockCopyHolds(i, d->generation)) {
+      // A misdirected write: generation G belongs in the pair G % 2. Not usable.
+      c.status = Status::Corruption(
+          path + ": superblock copy " + std::to_string(i) + " at offset " + std::to_string(offset) +
+          ": generation " + std::to_string(d->generation) + " belongs in copies " +
+          std::to_string(2 * (d->generation % 2)) + " and " +
+          std::to_string(2 * (d->generation % 2) + 1) + " (a misdirected write)");
+    } else if (d.ok() && !expected.is_zero() && !(d->store_id == expected)) {
+      c.status = Status::Corruption(StoreIdMismatch(
+          path + " copy " + std::to_string(i), offset + kSbStoreIdOffset, d->store_id, expected));
     } else if (d.ok()) {
       c.data = *d;
     } else {
       c.status =
           Status::Corruption(path + ": copy " + std::to_string(i) + ": " + d.status().message());
+      if (d.status().message().find("older cowtree") != std::string::npos) {
+        older_format = c.status.message();
+      }
     }
-  }
-  const auto& c0 = result.copies[0];
-  const auto& c1 = result.copies[1];
-  if (c0.data && c1.data && c0.data->generation == c1.data->generation) {
-    return Status::Corruption(path + ": both superblock copies carry generation " +
-                              std::to_string(c0.data->generation) +
-                              "; one of them was written to the wrong copy");
-  }
-  for (auto& c : result.copies) {
-    if (!c.status.ok()) c.data.reset();
   }
   int best = -1;
   for (size_t i = 0; i < kSuperblockCopies; ++i) {
@@ -165,8 +183,24 @@ Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir) {
     }
   }
   if (best < 0) {
-    return Status::Corruption(path + ": no superblock copy verifies: " + c0.status.message() +
-                              "; " + c1.status.message());
+    if (!older_format.empty()) return Status::Corruption(older_format);
+    std::string why;
+    for (const auto& c : result.copies) why += "; " + c.status.message();
+    return Status::Corruption(path + ": no superblock copy verifies" + why);
+  }
+  // Two verifying copies of one generation must agree, and all copies name one store.
+  for (const auto& c : result.copies) {
+    if (!c.data) continue;
+    if (!(c.data->store_id == result.copies[best].data->store_id)) {
+      return Status::Corruption(path + ": superblock copies name two different stores (" +
+                                c.data->store_id.ToHex() + ", " +
+                                result.copies[best].data->store_id.ToHex() + ")");
+    }
+    if (c.data->generation == result.copies[best].data->generation &&
+        !(*c.data == *result.copies[best].data)) {
+      return Status::Corruption(path + ": two copies of generation " +
+                                std::to_string(c.data->generation) + " differ");
+    }
   }
   result.newest = *result.copies[best].data;
   result.newest_copy_index = static_cast<size_t>(best);

@@ -1,26 +1,33 @@
-// The superblock: the store's commit point. File SUPERBLOCK holds two 4096-byte copies at
-// offsets 0 and 4096; generation G is written to copy G % 2, so the copy that describes the
-// previous checkpoint is never touched while the next one is written. Open picks the newest
-// copy that verifies. Byte layout, CRC coverage and a worked example: docs/superblock.md.
+// The superblock: the store's commit point. File SUPERBLOCK holds four 4096-byte copies at
+// offsets 0, 4096, 8192 and 12288, two per generation: generation G is written to copies
+// 2·(G % 2) and 2·(G % 2) + 1 (each in its own 4 KiB sector, each fdatasync'd before the next),
+// so the pair that describes the previous checkpoint is never touched while the next one is
+// written, and any single damaged sector leaves a verifying copy of the newest generation.
+// Open picks the newest generation any copy of which verifies. Byte layout, CRC coverage and a
+// worked example: docs/superblock.md.
 //
 // Copy layout (little-endian; offsets in bytes):
-//    0 magic u64 "CWTSUPB1"          8 format_version u32        12 copy_size_bytes u32 = 4096
+//    0 magic u64 "CWTSUPB1"          8 format_version u32 = 2    12 copy_size_bytes u32 = 4096
 //   16 generation u64 (>= 1)        24 checkpoint_epoch u64     32 manifest_generation u64
 //   40 ot_checkpoint_id u64         48 log_replay_file_number u64
 //   56 log_replay_offset_bytes u64  64 catalog_root u64         72 next_node_handle u64
-//   80 .. 4091 reserved, zero       4092 crc32c u32 over bytes [0, 4092)
+//   80 store_id 16 bytes (never all zero)
+//   96 .. 4091 reserved, zero       4092 crc32c u32 over bytes [0, 4092)
+// Format version 1 (two copies, no store id) is refused with a Corruption that says so.
 //
 // Contract
 // - EncodeSuperblock asserts the invariants (a violation is our bug) and returns 4096 bytes.
 // - DecodeSuperblock verifies magic, CRC, version, copy size, reserved bytes and invariants;
 //   Corruption names the offset (file_offset_for_messages + field offset) and the reason.
-// - WriteSuperblock(env, dir, data): writes ONLY copy data.generation % 2 (never the other),
-//   then fdatasync; if it created the file, also SyncDir(dir). Returns when durable. The
-//   caller guarantees generations increase by one per write (monotonic) and that everything
-//   the copy references is durable before the call.
-// - ReadSuperblock(env, dir): NotFound if SUPERBLOCK is missing; otherwise reads both copies
-//   and reports each copy's status (so fsck can name a bad copy) and the newest valid one.
-//   Corruption if no copy verifies, or if both verify with the same generation.
+// - WriteSuperblock(env, dir, data): writes ONLY the two copies of data.generation's pair,
+//   one after the other, each followed by fdatasync; if it created the file, also SyncDir(dir).
+//   Returns when durable. The caller guarantees generations increase by one per write and that
+//   everything the copy references is durable before the call.
+// - ReadSuperblock(env, dir): NotFound if SUPERBLOCK is missing; otherwise reads all copies and
+//   reports each copy's status (so fsck can name a bad copy) and the newest valid one.
+//   Corruption if no copy verifies, if a copy sits in the other generation's pair (a
+//   misdirected write), or if two verifying copies of one generation differ. If `expected`
+//   is given (non-zero), copies of another store are refused.
 // - Thread-safety: functions are reentrant; callers serialize writers (one checkpoint at a
 //   time).
 #pragma once
@@ -34,13 +41,20 @@
 
 #include "persistence/env.h"
 #include "persistence/status.h"
+#include "persistence/store_id.h"
 
 namespace cowtree {
 
 inline constexpr uint64_t kSuperblockMagic = 0x3142505553545743ull;  // "CWTSUPB1" on disk
-inline constexpr uint32_t kSuperblockFormatVersion = 1;
+inline constexpr uint32_t kSuperblockFormatVersion = 2;
 inline constexpr size_t kSuperblockCopySize = 4096;
-inline constexpr size_t kSuperblockCopies = 2;
+inline constexpr size_t kSuperblockCopies = 4;
+inline constexpr size_t kSuperblockCopiesPerGeneration = 2;
+inline constexpr size_t kSuperblockFileBytes = kSuperblockCopies * kSuperblockCopySize;
+// Whether copy `index` is one of the two copies that hold `generation`.
+inline bool SuperblockCopyHolds(size_t index, uint64_t generation) {
+  return index / kSuperblockCopiesPerGeneration == generation % 2;
+}
 
 inline constexpr size_t kSbMagicOffset = 0;
 inline constexpr size_t kSbVersionOffset = 8;
@@ -53,13 +67,15 @@ inline constexpr size_t kSbLogReplayFileNumberOffset = 48;
 inline constexpr size_t kSbLogReplayOffsetOffset = 56;
 inline constexpr size_t kSbCatalogRootOffset = 64;
 inline constexpr size_t kSbNextNodeHandleOffset = 72;
-inline constexpr size_t kSbReservedOffset = 80;
+inline constexpr size_t kSbStoreIdOffset = 80;
+inline constexpr size_t kSbReservedOffset = 96;
 inline constexpr size_t kSbCrcOffset = 4092;
 static_assert(kSbCrcOffset + 4 == kSuperblockCopySize);
-static_assert(kSbNextNodeHandleOffset + 8 == kSbReservedOffset);
+static_assert(kSbNextNodeHandleOffset + 8 == kSbStoreIdOffset);
+static_assert(kSbStoreIdOffset + StoreId::kBytes == kSbReservedOffset);
 
 struct SuperblockData {
-  uint64_t generation = 0;               // >= 1, +1 per write; selects the copy (generation % 2)
+  uint64_t generation = 0;               // >= 1, +1 per write; selects the copy pair (G % 2)
   uint64_t checkpoint_epoch = 0;         // every commit with epoch <= this is in the checkpoint
   uint64_t manifest_generation = 0;      // MANIFEST-<n>.json describing the files; 0 = none yet
   uint64_t ot_checkpoint_id = 0;         // ot-<n>.otc; 0 = none (empty object table)
@@ -67,11 +83,12 @@ struct SuperblockData {
   uint64_t log_replay_offset_bytes = 0;  // ... at this offset (< 32 = just after the header)
   uint64_t catalog_root = 0;             // NodeID raw of the catalog root; 0 = empty catalog
   uint64_t next_node_handle = 0;         // informational: first never-used OT handle
+  StoreId store_id;                      // the store's identity (never zero)
   friend bool operator==(const SuperblockData&, const SuperblockData&) = default;
 };
 
-// 4096 bytes of one copy. Asserts generation >= 1, log_replay_file_number >= 1 and that
-// catalog_root is 0 or a valid NodeID (non-zero tag).
+// 4096 bytes of one copy. Asserts generation >= 1, log_replay_file_number >= 1, a non-zero
+// store id and that catalog_root is 0 or a valid NodeID (non-zero tag).
 std::string EncodeSuperblock(const SuperblockData& data);
 
 // Decodes one 4096-byte copy (a shorter input is "short file").
@@ -96,6 +113,7 @@ struct SuperblockReadResult {
   std::array<SuperblockCopyStatus, kSuperblockCopies> copies;
 };
 
-Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir);
+Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir,
+                                            const StoreId& expected = StoreId());
 
 }  // namespace cowtree

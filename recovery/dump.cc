@@ -125,6 +125,7 @@ Value SuperblockFields(Builder& b, const SuperblockData& d) {
   b.S(o, "catalog_root", NodeText(d.catalog_root));
   b.U(o, "catalog_root_raw", d.catalog_root);
   b.U(o, "next_node_handle", d.next_node_handle);
+  b.S(o, "store_id", d.store_id.ToHex());
   return o;
 }
 
@@ -190,6 +191,7 @@ Status DumpManifest(const std::string& dir, const DumpOptions& options, std::ost
     const Manifest& m = *ctx->manifest;
     b.S(doc, "file", ManifestFileName(m.generation));
     b.U(doc, "generation", m.generation);
+    b.S(doc, "store_id", m.store_id.ToHex());
     Value data(rapidjson::kArrayType);
     for (const ManifestDataFile& f : m.data_files) {
       Value o(rapidjson::kObjectType);

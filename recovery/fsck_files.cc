@@ -73,7 +73,7 @@ void CheckManifest(Context& ctx) {
     return;
   }
   const std::string name = ManifestFileName(sb.manifest_generation);
-  Result<Manifest> m = ReadManifest(ctx.env, ctx.dir, sb.manifest_generation);
+  Result<Manifest> m = ReadManifest(ctx.env, ctx.dir, sb.manifest_generation, sb.store_id);
   if (!m.ok()) {
     ctx.Add(FsckSeverity::kError, "manifest", name, OffsetInMessage(m.status().message()), 0,
             m.status().IsNotFound() ? "missing: the superblock (generation " +

@@ -127,7 +127,9 @@ bool Locate(Context& ctx, const ReplayStats& st, LogPosition* at, LogPosition* r
   std::string bytes;
   const std::string path = JoinPath(ctx.dir, LogFileName(st.end.file_number));
   if (ReadWholeFile(ctx.env, path, &bytes).ok() &&
-      !VerifyLogFileHeader(bytes, st.end.file_number, LogFileName(st.end.file_number)).ok()) {
+      !VerifyLogFileHeader(bytes, st.end.file_number, ctx.sb->store_id,
+                           LogFileName(st.end.file_number))
+           .ok()) {
     at->offset_bytes = 0;  // the header itself is bad: nothing in this file can be trusted
     *resume = LogPosition{st.end.file_number + 1, 0};
     return LogExists(ctx, resume->file_number);
@@ -197,7 +199,7 @@ void ScanRest(Context& ctx, LogPosition pos, FrameRole role) {
           DecodeFramePayload(ctx, r, role);
           return Status::OK();
         },
-        &st);
+        &st, ctx.sb->store_id);
     if (s.ok() && st.stop_reason == ReplayStopReason::kCleanEnd) return;
     if (s.ok() && (st.stop_reason == ReplayStopReason::kTornTail ||
                    st.stop_reason == ReplayStopReason::kZeroTail)) {
@@ -233,7 +235,7 @@ void ScanHistory(Context& ctx, LogPosition replay_start) {
         DecodeFramePayload(ctx, r, FrameRole::kHistory);
         return Status::OK();
       },
-      &st);
+      &st, ctx.sb->store_id);
   if (s.code() == StopSentinel().code() && s.message() == StopSentinel().message()) return;
   if (s.ok() && st.stop_reason == ReplayStopReason::kCleanEnd) return;
   // A problem before the replay position (a bad header is reported by the main pass).
@@ -258,7 +260,7 @@ void ScanHistory(Context& ctx, LogPosition replay_start) {
           DecodeFramePayload(ctx, r, FrameRole::kHistory);
           return Status::OK();
         },
-        &rest);
+        &rest, ctx.sb->store_id);
   }
 }
 
@@ -292,7 +294,7 @@ void CheckLog(Context& ctx) {
         ApplyReplayed(ctx, r, &last_commit_epoch);
         return Status::OK();
       },
-      &ctx.replay);
+      &ctx.replay, ctx.sb->store_id);
   CheckGaps(ctx);
   const Status& s = ctx.replay_status;
   if (s.IsNotFound()) {

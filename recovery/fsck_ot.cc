@@ -16,7 +16,8 @@ void LoadOtCheckpoint(Context& ctx) {
     return;
   }
   const std::string name = OtCheckpointFileName(sb.ot_checkpoint_id);
-  Result<OtCheckpointContents> otc = ReadOtCheckpoint(ctx.env, ctx.dir, sb.ot_checkpoint_id);
+  Result<OtCheckpointContents> otc =
+      ReadOtCheckpoint(ctx.env, ctx.dir, sb.ot_checkpoint_id, sb.store_id);
   if (!otc.ok()) {
     ctx.Add(FsckSeverity::kError, "ot-checkpoint", name, OffsetInMessage(otc.status().message()), 0,
             otc.status().IsNotFound() ? "missing: the superblock (generation " +

@@ -9,7 +9,8 @@
 //   - log-000001.log exists with a valid header (so no log file was ever deleted: replay from
 //     its first frame sees every commit ever made).
 // Then the new SUPERBLOCK is generation 1, checkpoint epoch 0, replay from log 1 just after its
-// header, naming a new manifest that lists every log file present (written first: tmp + fsync
+// header, with the store id that log-000001.log's header carries, naming a new manifest that lists
+// every log file present (written first: tmp + fsync
 // + rename + dir fsync). Recovery then replays every acknowledged commit. Anything else is left
 // as an error naming what is missing, since rebuilding it would mean guessing.
 #include <algorithm>
@@ -25,7 +26,7 @@ namespace {
 
 // Why the SUPERBLOCK cannot be rebuilt from what is left; "" if it can.
 std::string WhyNotRebuildable(Context& ctx, std::vector<uint64_t>* log_numbers,
-                              uint64_t* manifest_generation) {
+                              uint64_t* manifest_generation, StoreId* store_id) {
   *manifest_generation = 0;
   for (const std::string& name : ctx.names) {
     FileKind kind;
@@ -52,8 +53,9 @@ std::string WhyNotRebuildable(Context& ctx, std::vector<uint64_t>* log_numbers,
   std::string header;
   Status read = ctx.env->ReadFileToString(JoinPath(ctx.dir, LogFileName(1)), &header);
   if (!read.ok()) return "cannot read log-000001.log: " + read.ToString();
-  Status valid = VerifyLogFileHeader(header, 1, LogFileName(1));
+  Status valid = VerifyLogFileHeader(header, 1, StoreId(), LogFileName(1));
   if (!valid.ok()) return valid.ToString();
+  *store_id = LogFileHeaderStoreId(header);  // the store's identity survives in every log header
   return "";
 }
 
@@ -62,7 +64,8 @@ std::string WhyNotRebuildable(Context& ctx, std::vector<uint64_t>* log_numbers,
 void RebuildLostSuperblock(Context& ctx) {
   std::vector<uint64_t> logs;
   uint64_t manifest_generation = 0;
-  const std::string why = WhyNotRebuildable(ctx, &logs, &manifest_generation);
+  StoreId store_id;
+  const std::string why = WhyNotRebuildable(ctx, &logs, &manifest_generation, &store_id);
   if (!why.empty()) {
     ctx.Add(FsckSeverity::kError, "repair", kSuperblockFileName, 0, 0,
             "cannot rebuild SUPERBLOCK: " + why);
@@ -70,6 +73,7 @@ void RebuildLostSuperblock(Context& ctx) {
   }
   Manifest m;
   m.generation = manifest_generation + 1;
+  m.store_id = store_id;
   for (uint64_t n : logs) m.log_files.push_back(ManifestLogFile{LogFileName(n), n, 0, 0});
   Status st = WriteManifest(ctx.env, ctx.dir, m);
   SuperblockData sb;
@@ -77,6 +81,7 @@ void RebuildLostSuperblock(Context& ctx) {
   sb.manifest_generation = m.generation;
   sb.log_replay_file_number = 1;
   sb.log_replay_offset_bytes = kLogFileHeaderSize;
+  sb.store_id = store_id;
   if (st.ok()) st = WriteNewSuperblock(ctx.env, ctx.dir, sb);
   if (!st.ok()) {
     ctx.Add(FsckSeverity::kError, "repair", kSuperblockFileName, 0, 0,

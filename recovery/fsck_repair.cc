@@ -38,10 +38,16 @@ void RepairFailed(Context& ctx, const std::string& what, const Status& st) {
   ctx.Add(FsckSeverity::kError, "repair", "", 0, 0, what + " failed: " + st.ToString());
 }
 
+LogWriterOptions RepairLogOptions(const Context& ctx) {
+  LogWriterOptions o;
+  o.store_id = ctx.sb->store_id;
+  return o;
+}
+
 void RepairLogTail(Context& ctx) {
   if (!ctx.log_tail_finding.has_value() || !ctx.replay_status.ok()) return;
   Result<std::unique_ptr<LogWriter>> writer =
-      LogWriter::OpenForAppend(ctx.env, ctx.dir, ctx.replay.end, LogWriterOptions());
+      LogWriter::OpenForAppend(ctx.env, ctx.dir, ctx.replay.end, RepairLogOptions(ctx));
   Status st = writer.ok() ? (*writer)->Close() : writer.status();
   if (!st.ok()) {
     RepairFailed(ctx, "truncating the log tail at " + ctx.replay.end.ToString(), st);
@@ -83,10 +89,13 @@ Manifest RepairedManifest(Context& ctx, uint64_t ot_id) {
 }
 
 // Writes the next superblock generation with `next`'s contents (generation set here).
+// Two generations are written, so that both pairs — every copy — hold the same state again.
 Status WriteNextSuperblock(Context& ctx, SuperblockData next) {
-  next.generation = ctx.sb->generation + 1;
-  COWTREE_RETURN_IF_ERROR(WriteSuperblock(ctx.env, ctx.dir, next));
-  ctx.sb = next;
+  for (int i = 0; i < 2; ++i) {
+    next.generation = ctx.sb->generation + 1;
+    COWTREE_RETURN_IF_ERROR(WriteSuperblock(ctx.env, ctx.dir, next));
+    ctx.sb = next;
+  }
   for (size_t index : ctx.superblock_copy_findings) {
     MarkRepaired(ctx, index,
                  "the copy was rewritten as generation " + std::to_string(next.generation));
@@ -118,7 +127,8 @@ void RepairLeaks(Context& ctx) {
   table.FinishLoad();
   const uint64_t ot_id =
       std::max(old_sb.ot_checkpoint_id, LargestNumber(ctx, FileKind::kOtCheckpoint)) + 1;
-  Status st = WriteOtCheckpoint(ctx.env, ctx.dir, ot_id, old_sb.checkpoint_epoch, table);
+  Status st =
+      WriteOtCheckpoint(ctx.env, ctx.dir, ot_id, old_sb.checkpoint_epoch, table, old_sb.store_id);
   if (!st.ok()) return RepairFailed(ctx, "writing " + OtCheckpointFileName(ot_id), st);
   const Manifest m = RepairedManifest(ctx, ot_id);
   st = WriteManifest(ctx.env, ctx.dir, m);

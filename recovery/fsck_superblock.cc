@@ -1,5 +1,5 @@
-// fsck pass: the two superblock copies (docs/superblock.md), decoded one by one so that each
-// bad copy is named, and the copy recovery would use (the newest that verifies).
+// fsck pass: the four superblock copies (two per generation) (docs/superblock.md), decoded one by
+// one so that each bad copy is named, and the copy recovery would use (the newest that verifies).
 //
 // Severity of a copy that does not verify while the other one does: kWarning. The bad copy is
 // either older than the good one (harmless) or a newer generation whose write was torn by a
@@ -37,11 +37,12 @@ SuperblockCopyView ReadCopy(File* file, size_t index) {
     v.status = d.status();
     return v;
   }
-  if (d->generation % kSuperblockCopies != index) {
-    v.status = Status::Corruption(
-        "superblock copy at offset " + std::to_string(v.offset_bytes) + ": generation " +
-        std::to_string(d->generation) + " belongs in copy " +
-        std::to_string(d->generation % kSuperblockCopies) + " (a misdirected write)");
+  if (!SuperblockCopyHolds(index, d->generation)) {
+    v.status =
+        Status::Corruption("superblock copy at offset " + std::to_string(v.offset_bytes) +
+                           ": generation " + std::to_string(d->generation) + " belongs in copies " +
+                           std::to_string(2 * (d->generation % 2)) + " and " +
+                           std::to_string(2 * (d->generation % 2) + 1) + " (a misdirected write)");
     return v;
   }
   v.data = *d;
@@ -64,14 +65,25 @@ void CheckSuperblock(Context& ctx) {
   ctx.superblock_file_bytes = size.ok() ? *size : 0;
   for (size_t i = 0; i < kSuperblockCopies; ++i) ctx.copies[i] = ReadCopy(file->get(), i);
 
-  // Two copies with one generation: recovery refuses (one was written to the wrong copy).
-  auto& c0 = ctx.copies[0];
-  auto& c1 = ctx.copies[1];
-  if (c0.data && c1.data && c0.data->generation == c1.data->generation) {
-    ctx.Add(FsckSeverity::kError, "superblock", name, 0, 0,
-            "both copies carry generation " + std::to_string(c0.data->generation) +
-                "; one was written to the wrong copy (recovery refuses the store)");
-    return;
+  // Verifying copies must name one store, and two copies of one generation must agree:
+  // recovery refuses the store otherwise (ReadSuperblock).
+  for (const auto& a : ctx.copies) {
+    for (const auto& b : ctx.copies) {
+      if (!a.data || !b.data || a.index >= b.index) continue;
+      if (!(a.data->store_id == b.data->store_id)) {
+        ctx.Add(FsckSeverity::kError, "superblock", name, b.offset_bytes + kSbStoreIdOffset, 0,
+                "copies " + std::to_string(a.index) + " and " + std::to_string(b.index) +
+                    " name two different stores (recovery refuses the store)");
+        return;
+      }
+      if (a.data->generation == b.data->generation && !(*a.data == *b.data)) {
+        ctx.Add(FsckSeverity::kError, "superblock", name, b.offset_bytes, 0,
+                "copies " + std::to_string(a.index) + " and " + std::to_string(b.index) +
+                    " carry generation " + std::to_string(a.data->generation) +
+                    " with different contents (recovery refuses the store)");
+        return;
+      }
+    }
   }
   int best = -1;
   for (size_t i = 0; i < kSuperblockCopies; ++i) {
@@ -95,21 +107,25 @@ void CheckSuperblock(Context& ctx) {
   const uint64_t good_generation = ctx.sb->generation;
   for (const auto& c : ctx.copies) {
     if (c.data || static_cast<int>(c.index) == best) continue;
-    if (c.never_written && good_generation == 1) continue;  // before the first checkpoint
+    // Before the second checkpoint the other pair was never written.
+    if (c.never_written && good_generation == 1) continue;
+    const bool twin = SuperblockCopyHolds(c.index, good_generation);
     const bool older = c.raw_generation < good_generation;
     ctx.superblock_copy_findings.push_back(
         ctx.Add(FsckSeverity::kWarning, "superblock", name, c.offset_bytes, 0,
                 "copy " + std::to_string(c.index) + " at offset " + std::to_string(c.offset_bytes) +
                     " does not verify (" + c.status.message() + "); recovery uses copy " +
                     std::to_string(best) + " (generation " + std::to_string(good_generation) + ")" +
-                    (older ? "; the bad copy is the older one"
-                           : "; the bad copy may be a newer checkpoint whose write was torn by a "
-                             "crash (it never committed)")));
+                    (twin    ? "; the bad copy is the twin of the copy in use (same "
+                               "generation): nothing is lost"
+                     : older ? "; the bad copy is an older one"
+                             : "; the bad copy may be a newer checkpoint whose write was torn by "
+                               "a crash (it never committed)")));
   }
-  if (ctx.superblock_file_bytes > kSuperblockCopies * kSuperblockCopySize) {
-    ctx.Add(FsckSeverity::kWarning, "superblock", name, kSuperblockCopies * kSuperblockCopySize, 0,
+  if (ctx.superblock_file_bytes > kSuperblockFileBytes) {
+    ctx.Add(FsckSeverity::kWarning, "superblock", name, kSuperblockFileBytes, 0,
             "file has " + std::to_string(ctx.superblock_file_bytes) + " bytes, expected " +
-                std::to_string(kSuperblockCopies * kSuperblockCopySize) +
+                std::to_string(kSuperblockFileBytes) +
                 " (trailing bytes are not part of any copy)");
   }
 }

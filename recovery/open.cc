@@ -30,8 +30,9 @@ Status ValidateOptions(const RuntimeOptions& o) {
   return tree::ValidateShape(o.leaf_capacity_entries, o.fanout);
 }
 
-LogWriterOptions WriterOptions(const RuntimeOptions& o) {
+LogWriterOptions WriterOptions(const RuntimeOptions& o, const StoreId& store_id) {
   LogWriterOptions w;
+  w.store_id = store_id;
   w.file_size_max_bytes = o.log_file_size_max_bytes;
   return w;
 }
@@ -59,10 +60,13 @@ std::string ParentDir(std::string dir) {
 // did without syncing), and without it a power loss after acknowledged strict commits could
 // lose the whole store.
 Status CreateStore(Env* env, const std::string& dir, const RuntimeOptions& options) {
-  COWTREE_ASSIGN_OR_RETURN(auto log, LogWriter::Create(env, dir, 1, WriterOptions(options)));
+  const StoreId store_id = StoreId::Random();
+  COWTREE_ASSIGN_OR_RETURN(auto log,
+                           LogWriter::Create(env, dir, 1, WriterOptions(options, store_id)));
   COWTREE_RETURN_IF_ERROR(log->Close());
   Manifest m;
   m.generation = 1;
+  m.store_id = store_id;
   m.log_files.push_back(ManifestLogFile{LogFileName(1), 1, 0, 0});
   COWTREE_RETURN_IF_ERROR(WriteManifest(env, dir, m));
   SuperblockData sb;
@@ -73,6 +77,7 @@ Status CreateStore(Env* env, const std::string& dir, const RuntimeOptions& optio
   sb.log_replay_file_number = 1;
   sb.log_replay_offset_bytes = kLogFileHeaderSize;
   sb.catalog_root = 0;
+  sb.store_id = store_id;
   // The SUPERBLOCK appears atomically (tmp + fdatasync + rename + dir fsync): a crash leaves no
   // SUPERBLOCK (an interrupted creation: nothing committed) or a complete one, never one whose
   // copies never verify.
@@ -164,7 +169,7 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
   const auto missing_is_corruption = [](Status st) {
     return st.IsNotFound() ? Status::Corruption(st.message() + " (named by the superblock)") : st;
   };
-  Result<Manifest> manifest = ReadManifest(env, dir, sb.manifest_generation);
+  Result<Manifest> manifest = ReadManifest(env, dir, sb.manifest_generation, sb.store_id);
   if (!manifest.ok()) return missing_is_corruption(manifest.status());
   out.manifest = std::move(manifest).value();
 
@@ -174,7 +179,8 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
   }
   auto table = std::make_unique<ObjectTable>();
   if (sb.ot_checkpoint_id != 0) {
-    Result<OtCheckpointContents> read = ReadOtCheckpoint(env, dir, sb.ot_checkpoint_id);
+    Result<OtCheckpointContents> read =
+        ReadOtCheckpoint(env, dir, sb.ot_checkpoint_id, sb.store_id);
     if (!read.ok()) return missing_is_corruption(read.status());
     OtCheckpointContents otc = std::move(read).value();
     if (otc.epoch() > sb.checkpoint_epoch) {
@@ -208,7 +214,7 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
         }
         return Status::OK();
       },
-      &report.replay);
+      &report.replay, sb.store_id);
   if (replayed.IsNotFound()) {
     return Status::Corruption(LogFileName(replay_start.file_number) +
                               ": log file named by the superblock is missing");
@@ -308,7 +314,8 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   if (!options.read_only) {
     COWTREE_RETURN_IF_ERROR(store->PrepareForWrites());
     COWTREE_ASSIGN_OR_RETURN(
-        auto log, LogWriter::OpenForAppend(env, dir, report.replay.end, WriterOptions(options)));
+        auto log,
+        LogWriter::OpenForAppend(env, dir, report.replay.end, WriterOptions(options, sb.store_id)));
     runtime->AttachLog(std::move(log));
     runtime->Start();
     // A store killed again and again before it reached checkpoint_log_bytes would replay an

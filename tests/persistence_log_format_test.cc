@@ -125,45 +125,61 @@ TEST(LogFormatTest, SyncedOffsetPastTheFrameIsRejected) {
 }
 
 TEST(LogFormatTest, FileHeaderRoundTripAndCorruption) {
-  const std::string h = EncodeLogFileHeader(42);
+  const StoreId id = ExampleStoreId();
+  const std::string h = EncodeLogFileHeader(42, id);
   ASSERT_EQ(h.size(), kLogFileHeaderSize);
   EXPECT_EQ(h.substr(0, 8), "CWTLOG01");
-  EXPECT_EQ(DecodeFixed32(h.data() + kLogHeaderVersionOffset), 2u);
-  EXPECT_TRUE(VerifyLogFileHeader(h, 42, "log-000042.log").ok());
-  Status st = VerifyLogFileHeader(h, 43, "log-000043.log");
+  EXPECT_EQ(DecodeFixed32(h.data() + kLogHeaderVersionOffset), 3u);
+  EXPECT_TRUE(VerifyLogFileHeader(h, 42, id, "log-000042.log").ok());
+  EXPECT_TRUE(VerifyLogFileHeader(h, 42, StoreId(), "log-000042.log").ok());  // any store
+  EXPECT_EQ(LogFileHeaderStoreId(h), id);
+  Status st = VerifyLogFileHeader(h, 43, id, "log-000043.log");
   EXPECT_TRUE(st.IsCorruption());
   EXPECT_NE(st.message().find("log-000043.log"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("expected 43"), std::string::npos) << st.message();
-  EXPECT_TRUE(VerifyLogFileHeader(h.substr(0, 31), 42, "f").IsCorruption());
+  // A file of another store.
+  st = VerifyLogFileHeader(h, 42, StoreId::Random(), "log-000042.log");
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("another store"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("log-000042.log"), std::string::npos) << st.message();
+  EXPECT_TRUE(VerifyLogFileHeader(h.substr(0, kLogFileHeaderSize - 1), 42, id, "f").IsCorruption());
   std::string magic = h;
   magic[0] = 'X';
-  st = VerifyLogFileHeader(magic, 42, "f");
+  st = VerifyLogFileHeader(magic, 42, id, "f");
   EXPECT_NE(st.message().find("bad magic"), std::string::npos) << st.message();
   std::string crc = h;
   crc[20] ^= 4;
-  st = VerifyLogFileHeader(crc, 42, "f");
+  st = VerifyLogFileHeader(crc, 42, id, "f");
   EXPECT_NE(st.message().find("bad CRC"), std::string::npos) << st.message();
   for (size_t reserved_at : {kLogHeaderReserved1Offset, kLogHeaderReserved2Offset}) {
     std::string r = h;
     r[reserved_at] = 1;
     EncodeFixed32(r.data() + kLogHeaderCrcOffset, Crc32c(r.data(), kLogHeaderCrcOffset));
-    st = VerifyLogFileHeader(r, 42, "f");
+    st = VerifyLogFileHeader(r, 42, id, "f");
     EXPECT_NE(st.message().find("reserved"), std::string::npos) << st.message();
   }
+  std::string zero_id = h;
+  std::fill(zero_id.begin() + kLogHeaderStoreIdOffset,
+            zero_id.begin() + kLogHeaderStoreIdOffset + StoreId::kBytes, '\0');
+  EncodeFixed32(zero_id.data() + kLogHeaderCrcOffset, Crc32c(zero_id.data(), kLogHeaderCrcOffset));
+  EXPECT_NE(VerifyLogFileHeader(zero_id, 42, StoreId(), "f").message().find("store id is zero"),
+            std::string::npos);
   std::string version = h;
-  EncodeFixed32(version.data() + kLogHeaderVersionOffset, 3);
-  EncodeFixed32(version.data() + kLogHeaderCrcOffset, Crc32c(version.data(), 28));
-  st = VerifyLogFileHeader(version, 42, "f");
+  EncodeFixed32(version.data() + kLogHeaderVersionOffset, 4);
+  EncodeFixed32(version.data() + kLogHeaderCrcOffset, Crc32c(version.data(), kLogHeaderCrcOffset));
+  st = VerifyLogFileHeader(version, 42, id, "f");
   EXPECT_TRUE(st.IsCorruption());
-  EXPECT_NE(st.message().find("format_version 3, expected 2"), std::string::npos) << st.message();
-  // Version 1 (16-byte frame headers) was never deployed: refused with a clear message.
-  EncodeFixed32(version.data() + kLogHeaderVersionOffset, 1);
-  EncodeFixed32(version.data() + kLogHeaderCrcOffset, Crc32c(version.data(), 28));
-  st = VerifyLogFileHeader(version, 42, "log-000042.log");
-  EXPECT_TRUE(st.IsCorruption());
-  EXPECT_NE(st.message().find("log-000042.log"), std::string::npos) << st.message();
-  EXPECT_NE(st.message().find("log format version 1 is not supported"), std::string::npos)
-      << st.message();
+  EXPECT_NE(st.message().find("format_version 4, expected 3"), std::string::npos) << st.message();
+  // Older versions (no store id; version 1 also had 16-byte frame headers): a clear message.
+  for (uint32_t old_version : {1u, 2u}) {
+    EncodeFixed32(version.data() + kLogHeaderVersionOffset, old_version);
+    EncodeFixed32(version.data() + kLogHeaderCrcOffset,
+                  Crc32c(version.data(), kLogHeaderCrcOffset));
+    st = VerifyLogFileHeader(version, 42, id, "log-000042.log");
+    EXPECT_TRUE(st.IsCorruption());
+    EXPECT_NE(st.message().find("log-000042.log"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("older cowtree"), std::string::npos) << st.message();
+  }
 }
 
 std::string Hex(std::string_view bytes) {
@@ -178,34 +194,35 @@ std::string Hex(std::string_view bytes) {
 
 // The worked examples of docs/log_format.md, byte for byte.
 TEST(LogFormatTest, DocumentedExampleBytes) {
-  EXPECT_EQ(Hex(EncodeLogFileHeader(1)),
-            "4357544c4f473031"  // magic "CWTLOG01"
-            "02000000"          // format_version 2
-            "00000000"          // reserved
-            "0100000000000000"  // file_number 1
-            "00000000"          // reserved
-            "82ff5c11");        // header_crc32c 0x115cff82
+  EXPECT_EQ(Hex(EncodeLogFileHeader(1, ExampleStoreId())),
+            "4357544c4f473031"                  // magic "CWTLOG01"
+            "03000000"                          // format_version 3
+            "00000000"                          // reserved
+            "0100000000000000"                  // file_number 1
+            "000102030405060708090a0b0c0d0e0f"  // store_id
+            "00000000"                          // reserved
+            "96ac05b5");                        // header_crc32c 0xb505ac96
   std::string frame1, frame2;
-  // In a fresh log-000001.log: the header is synced by Create, so synced_offset_bytes = 32.
-  EncodeFrame(LogRecordType::kCommit, 7, 32, "hello", &frame1);
+  // In a fresh log-000001.log: the header is synced by Create, so synced_offset_bytes = 48.
+  EncodeFrame(LogRecordType::kCommit, 7, 48, "hello", &frame1);
   EXPECT_EQ(Hex(frame1),
             "05000000"          // length 5
             "01"                // type 1 (commit)
             "000000"            // reserved
             "0700000000000000"  // epoch 7
-            "2000000000000000"  // synced_offset_bytes 32
+            "3000000000000000"  // synced_offset_bytes 48
             "68656c6c6f"        // "hello"
-            "7be350b9");        // crc32c 0xb950e37b
-  // Written at offset 65 after a Sync that covered the first frame.
-  EncodeFrame(LogRecordType::kCommit, 8, 65, "world", &frame2);
+            "38fe47ba");        // crc32c 0xba47fe38
+  // Written at offset 81 after a Sync that covered the first frame.
+  EncodeFrame(LogRecordType::kCommit, 8, 81, "world", &frame2);
   EXPECT_EQ(Hex(frame2),
             "05000000"          // length 5
             "01"                // type 1 (commit)
             "000000"            // reserved
             "0800000000000000"  // epoch 8
-            "4100000000000000"  // synced_offset_bytes 65
+            "5100000000000000"  // synced_offset_bytes 81
             "776f726c64"        // "world"
-            "7d304f63");        // crc32c 0x634f307d
+            "3e2d5860");        // crc32c 0x60582d3e
   // The whole file the writer produces for this sequence: persistence_log_writer_test.cc.
 }
 

@@ -21,6 +21,7 @@
 #include "persistence/log_writer.h"
 #include "testutil/deterministic_rng.h"
 #include "testutil/fault_injection_env.h"
+#include "testutil/test_files.h"
 
 namespace cowtree {
 namespace {
@@ -56,7 +57,7 @@ class LogReplayTest : public ::testing::Test {
   // the synced end at its file's start: 32).
   std::vector<LogPosition> WriteRecords(int count, uint64_t file_size_max_bytes = 64 << 20,
                                         bool sync_each = true) {
-    LogWriterOptions options;
+    LogWriterOptions options = testutil::ExampleLogOptions();
     options.file_size_max_bytes = file_size_max_bytes;
     auto w = LogWriter::Create(env_, dir_, 1, options);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
@@ -272,7 +273,9 @@ TEST_F(LogReplayTest, DamageInAFileThatIsNotTheLastIsCorruption) {
     EXPECT_NE(p.stats.description.find("not replayed: log-000002.log"), std::string::npos)
         << p.stats.description;
     // A writer cannot resume in file 1 while later files hold data.
-    EXPECT_TRUE(LogWriter::OpenForAppend(env_, dir_, p.stats.end).status().IsInvalidArgument());
+    EXPECT_TRUE(LogWriter::OpenForAppend(env_, dir_, p.stats.end, testutil::ExampleLogOptions())
+                    .status()
+                    .IsInvalidArgument());
   }
   Write(1, file1);
   Replayed ok = Replay(kDefault);
@@ -304,7 +307,7 @@ TEST_F(LogReplayTest, BadFileHeaders) {
     }
   }
   // A header for another file number (a misplaced file).
-  Write(2, EncodeLogFileHeader(5));
+  Write(2, EncodeLogFileHeader(5, ExampleStoreId()));
   Replayed r = Replay(kDefault);
   ASSERT_TRUE(r.status.IsCorruption());
   EXPECT_NE(r.status.message().find("expected 2"), std::string::npos) << r.status.message();
@@ -355,7 +358,7 @@ TEST_F(LogReplayTest, TornLogFileCreationIsDroppedLikeATornTail) {
               leftover == "CWTLO" ? ReplayStopReason::kTornTail : ReplayStopReason::kZeroTail);
     EXPECT_TRUE(Replay(kAbsolute).status.IsCorruption());
     // ... but not if a later file exists: then file 2 lost a header it had synced.
-    Write(3, EncodeLogFileHeader(3));
+    Write(3, EncodeLogFileHeader(3, ExampleStoreId()));
     EXPECT_TRUE(Replay(kDefault).status.IsCorruption());
     ASSERT_TRUE(env_->DeleteFile(Path(3)).ok());
   }
@@ -441,7 +444,7 @@ std::string PaddedPayload(uint64_t epoch, size_t pad_bytes) {
 
 // A, B, Sync, C, D (never synced): "C lost, D kept" → A, B and a torn tail, no error.
 TEST_F(LogReplayTest, HoleInTheUnsyncedTailFollowedByAValidFrameIsATornTail) {
-  auto w = LogWriter::Create(env_, dir_, 1);
+  auto w = LogWriter::Create(env_, dir_, 1, testutil::ExampleLogOptions());
   ASSERT_TRUE(w.ok());
   std::vector<LogPosition> ends;
   for (uint64_t i = 0; i < 4; ++i) {
@@ -490,7 +493,7 @@ TEST_F(LogReplayTest, HoleInTheUnsyncedTailFollowedByAValidFrameIsATornTail) {
   Write(1, images[0].bytes);
   Replayed r = Replay(kDefault);
   ASSERT_TRUE(r.status.ok());
-  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end);
+  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end, testutil::ExampleLogOptions());
   ASSERT_TRUE(w2.ok()) << w2.status().ToString();
   EXPECT_EQ(*env_->FileSize(Path(1)), c_start);
   auto e = (*w2)->Append(LogRecordType::kCommit, 9, "record-9");
@@ -504,7 +507,7 @@ TEST_F(LogReplayTest, HoleInTheUnsyncedTailFollowedByAValidFrameIsATornTail) {
 
 // A, B, Sync, C, Sync, D: D records that C was synced, so a flipped bit in C is bit rot.
 TEST_F(LogReplayTest, FlipInAFrameThatALaterFrameProvesSyncedIsCorruption) {
-  auto w = LogWriter::Create(env_, dir_, 1);
+  auto w = LogWriter::Create(env_, dir_, 1, testutil::ExampleLogOptions());
   ASSERT_TRUE(w.ok());
   std::vector<LogPosition> ends;
   for (uint64_t i = 0; i < 4; ++i) {
@@ -553,7 +556,7 @@ TEST_F(LogReplayTest, RandomCrashImagesAndProvenBitFlips) {
   for (int round = 0; round < 20; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     if (env_->FileExists(Path(1))) ASSERT_TRUE(env_->DeleteFile(Path(1)).ok());
-    auto w = LogWriter::Create(env_, dir_, 1);
+    auto w = LogWriter::Create(env_, dir_, 1, testutil::ExampleLogOptions());
     ASSERT_TRUE(w.ok());
     const int n = 20 + static_cast<int>(rng.Uniform(30));
     std::vector<Frame> frames;
@@ -692,7 +695,7 @@ TEST(LogReplayFaultEnvTest, CrashModelsNeverMakeReplayFailAndKeepSyncedFrames) {
       ASSERT_TRUE(env.CreateDir("/db").ok());
       ASSERT_TRUE(env.SyncDir("/").ok());
       testutil::DeterministicRng rng(seed);
-      auto w = LogWriter::Create(&env, "/db", 1);
+      auto w = LogWriter::Create(&env, "/db", 1, testutil::ExampleLogOptions());
       ASSERT_TRUE(w.ok()) << w.status().ToString();
       const int n = 30;
       LogPosition synced{1, kLogFileHeaderSize};

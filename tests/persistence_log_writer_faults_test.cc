@@ -17,6 +17,7 @@
 #include "persistence/file_names.h"
 #include "persistence/log_reader.h"
 #include "persistence/log_writer.h"
+#include "testutil/test_files.h"
 
 namespace cowtree {
 namespace {
@@ -112,7 +113,8 @@ class LogWriterFaultsTest : public ::testing::Test {
   std::string Path(uint64_t number) const { return JoinPath(dir_, LogFileName(number)); }
   uint64_t FileSize(uint64_t number) { return *env_->FileSize(Path(number)); }
 
-  std::unique_ptr<LogWriter> Create(LogWriterOptions options = {}, Env* env = nullptr) {
+  std::unique_ptr<LogWriter> Create(LogWriterOptions options = testutil::ExampleLogOptions(),
+                                    Env* env = nullptr) {
     auto w = LogWriter::Create(env ? env : env_, dir_, 1, options);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
     return w.ok() ? std::move(w).value() : nullptr;
@@ -161,7 +163,7 @@ void GroupCommit(LogWriter* w, int threads, int commits_per_thread) {
 TEST_F(LogWriterFaultsTest, GroupCommitSharesFdatasync) {
   FaultyEnv env;
   env.faults.sync_delay_us = 2000;  // a slow disk makes followers queue up behind the leader
-  auto w = Create({}, &env);
+  auto w = Create(testutil::ExampleLogOptions(), &env);
   constexpr int kThreads = 8, kCommits = 25;
   GroupCommit(w.get(), kThreads, kCommits);
   const LogWriterStats s = w->stats();
@@ -181,7 +183,7 @@ TEST_F(LogWriterFaultsTest, GroupCommitSharesFdatasync) {
 }
 
 TEST_F(LogWriterFaultsTest, GroupCommitOnRealEnvWithRotation) {
-  LogWriterOptions options;
+  LogWriterOptions options = testutil::ExampleLogOptions();
   options.file_size_max_bytes = 4096;
   auto w = Create(options);
   GroupCommit(w.get(), 4, 50);
@@ -209,7 +211,7 @@ TEST_F(LogWriterFaultsTest, GroupCommitOnRealEnvWithRotation) {
 
 TEST_F(LogWriterFaultsTest, FailedSyncPoisonsAndIsNeverRetried) {
   FaultyEnv env;
-  auto w = Create({}, &env);
+  auto w = Create(testutil::ExampleLogOptions(), &env);
   auto p = w->Append(LogRecordType::kCommit, 1, "lost");
   ASSERT_TRUE(p.ok());
   env.faults.fail_sync = true;
@@ -234,7 +236,7 @@ TEST_F(LogWriterFaultsTest, FailedSyncPoisonsAndIsNeverRetried) {
 
 TEST_F(LogWriterFaultsTest, FailedWritePoisonsWithNoSpaceText) {
   FaultyEnv env;
-  auto w = Create({}, &env);
+  auto w = Create(testutil::ExampleLogOptions(), &env);
   ASSERT_TRUE(w->Append(LogRecordType::kCommit, 1, "x").ok());
   env.faults.fail_write_nospace = true;
   Status st = w->Flush();
@@ -249,7 +251,7 @@ TEST_F(LogWriterFaultsTest, FailedWritePoisonsWithNoSpaceText) {
 TEST_F(LogWriterFaultsTest, FailedSyncWakesWaitingFollowers) {
   FaultyEnv env;
   env.faults.sync_delay_us = 20000;
-  auto w = Create({}, &env);
+  auto w = Create(testutil::ExampleLogOptions(), &env);
   env.faults.fail_sync = true;
   const int syncs_before = env.faults.syncs;  // the header's fdatasync in Create
   std::vector<std::thread> pool;

@@ -13,6 +13,7 @@
 #include "persistence/file_names.h"
 #include "persistence/log_reader.h"
 #include "persistence/log_writer.h"
+#include "testutil/test_files.h"
 
 namespace cowtree {
 namespace {
@@ -29,7 +30,8 @@ class LogWriterTest : public ::testing::Test {
   std::string Path(uint64_t number) const { return JoinPath(dir_, LogFileName(number)); }
   uint64_t FileSize(uint64_t number) { return *env_->FileSize(Path(number)); }
 
-  std::unique_ptr<LogWriter> Create(LogWriterOptions options = {}, Env* env = nullptr) {
+  std::unique_ptr<LogWriter> Create(LogWriterOptions options = testutil::ExampleLogOptions(),
+                                    Env* env = nullptr) {
     auto w = LogWriter::Create(env ? env : env_, dir_, 1, options);
     EXPECT_TRUE(w.ok()) << w.status().ToString();
     return w.ok() ? std::move(w).value() : nullptr;
@@ -77,9 +79,9 @@ TEST_F(LogWriterTest, AppendSyncReplayRoundTrip) {
   auto p2 = w->Append(LogRecordType::kCatalog, 6, "");
   auto p3 = w->Append(LogRecordType::kOtDelta, 4, std::string(1000, 'x'));
   ASSERT_TRUE(p1.ok() && p2.ok() && p3.ok());
-  EXPECT_EQ(*p1, (LogPosition{1, 32 + 33}));
-  EXPECT_EQ(*p2, (LogPosition{1, 32 + 33 + 28}));
-  EXPECT_EQ(w->written_end(), (LogPosition{1, 32}));  // only buffered so far
+  EXPECT_EQ(*p1, (LogPosition{1, kLogFileHeaderSize + 33}));
+  EXPECT_EQ(*p2, (LogPosition{1, kLogFileHeaderSize + 33 + 28}));
+  EXPECT_EQ(w->written_end(), (LogPosition{1, kLogFileHeaderSize}));  // only buffered so far
   ASSERT_TRUE(w->Sync(*p3).ok());
   EXPECT_EQ(w->synced_end(), *p3);
   EXPECT_EQ(w->written_end(), *p3);
@@ -93,7 +95,7 @@ TEST_F(LogWriterTest, AppendSyncReplayRoundTrip) {
   EXPECT_EQ(r.payloads[2], std::string(1000, 'x'));
   EXPECT_EQ(r.records[1].type, LogRecordType::kCatalog);
   EXPECT_EQ(r.records[2].epoch, 4u);
-  EXPECT_EQ(r.records[0].start, (LogPosition{1, 32}));
+  EXPECT_EQ(r.records[0].start, (LogPosition{1, kLogFileHeaderSize}));
   EXPECT_EQ(r.records[0].end, *p1);
   EXPECT_EQ(r.records[2].end, *p3);
   EXPECT_EQ(r.stats.end, *p3);
@@ -122,7 +124,7 @@ TEST_F(LogWriterTest, FlushWritesWithoutSyncThenSyncOnlySyncs) {
 // The pitfall of DESIGN.md: a preallocated log reopened at its visible end must not append
 // after a zero tail. With KEEP_SIZE the visible size is the logical end.
 TEST_F(LogWriterTest, ReopenThenAppendThenReopenWithPreallocation) {
-  LogWriterOptions options;
+  LogWriterOptions options = testutil::ExampleLogOptions();
   options.preallocate_bytes = 1 << 20;
   auto w = Create(options);
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(w->Append(LogRecordType::kCommit, i, "a").ok());
@@ -167,7 +169,7 @@ TEST_F(LogWriterTest, ZeroTailIsTruncatedBeforeAppending) {
   EXPECT_EQ(r.stats.dropped_bytes, 65536u);
   EXPECT_EQ(r.stats.end, end1);
 
-  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end);
+  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end, testutil::ExampleLogOptions());
   ASSERT_TRUE(w2.ok()) << w2.status().ToString();
   EXPECT_EQ(FileSize(1), end1.offset_bytes);
   ASSERT_TRUE((*w2)->Append(LogRecordType::kCommit, 3, "y").ok());
@@ -190,7 +192,7 @@ TEST_F(LogWriterTest, TornTailIsTruncatedBeforeAppending) {
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_EQ(r.records.size(), 2u);
   EXPECT_EQ(r.stats.stop_reason, ReplayStopReason::kTornTail);
-  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end);
+  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end, testutil::ExampleLogOptions());
   ASSERT_TRUE(w2.ok());
   ASSERT_TRUE((*w2)->Append(LogRecordType::kCommit, 9, "after").ok());
   ASSERT_TRUE((*w2)->Close().ok());
@@ -201,7 +203,7 @@ TEST_F(LogWriterTest, TornTailIsTruncatedBeforeAppending) {
 }
 
 TEST_F(LogWriterTest, RotationNeverSplitsARecord) {
-  LogWriterOptions options;
+  LogWriterOptions options = testutil::ExampleLogOptions();
   options.file_size_max_bytes = 1024;
   options.preallocate_bytes = 4096;
   auto w = Create(options);
@@ -221,7 +223,7 @@ TEST_F(LogWriterTest, RotationNeverSplitsARecord) {
   auto after = w->Append(LogRecordType::kCommit, 101, "after");
   ASSERT_TRUE(after.ok());
   ASSERT_TRUE(w->Close().ok());
-  EXPECT_EQ(big->offset_bytes, 32 + FrameSizeBytes(3000));
+  EXPECT_EQ(big->offset_bytes, kLogFileHeaderSize + FrameSizeBytes(3000));
   EXPECT_EQ(after->file_number, big->file_number + 1);
 
   const uint64_t last = after->file_number;
@@ -253,23 +255,24 @@ TEST_F(LogWriterTest, DocumentedExampleFile) {
   auto w = Create();
   auto p1 = w->Append(LogRecordType::kCommit, 7, "hello");
   ASSERT_TRUE(p1.ok());
-  EXPECT_EQ(*p1, (LogPosition{1, 65}));
+  EXPECT_EQ(*p1, (LogPosition{1, 81}));
   ASSERT_TRUE(w->Sync(*p1).ok());
   auto p2 = w->Append(LogRecordType::kCommit, 8, "world");
   ASSERT_TRUE(p2.ok());
-  EXPECT_EQ(*p2, (LogPosition{1, 98}));
+  EXPECT_EQ(*p2, (LogPosition{1, 114}));
   ASSERT_TRUE(w->Close().ok());
   std::string bytes;
   ASSERT_TRUE(env_->ReadFileToString(Path(1), &bytes).ok());
   EXPECT_EQ(Hex(bytes),
             // The hexdump of docs/log_format.md, 16 bytes a line:
-            "4357544c4f4730310200000000000000"  // 00000000 header: magic, version 2
-            "01000000000000000000000082ff5c11"  // 00000010 file_number 1, header crc
-            "05000000010000000700000000000000"  // 00000020 frame @32: len 5, commit, epoch 7
-            "200000000000000068656c6c6f7be350"  // 00000030 synced 32, "hello", crc...
-            "b9050000000100000008000000000000"  // 00000040 frame @65: len 5, commit, epoch 8
-            "004100000000000000776f726c647d30"  // 00000050 synced 65, "world", crc...
-            "4f63");                            // 00000060
+            "4357544c4f4730310300000000000000"  // 00000000 header: magic, version 3
+            "01000000000000000001020304050607"  // 00000010 file_number 1, store_id...
+            "08090a0b0c0d0e0f0000000096ac05b5"  // 00000020 ...store_id, reserved, header crc
+            "05000000010000000700000000000000"  // 00000030 frame @48: len 5, commit, epoch 7
+            "300000000000000068656c6c6f38fe47"  // 00000040 synced 48, "hello", crc...
+            "ba050000000100000008000000000000"  // 00000050 frame @81: len 5, commit, epoch 8
+            "005100000000000000776f726c643e2d"  // 00000060 synced 81, "world", crc...
+            "5860");                            // 00000070
 }
 
 // Each frame records the writer's synced end IN ITS OWN FILE when it was encoded: the header
@@ -277,8 +280,8 @@ TEST_F(LogWriterTest, DocumentedExampleFile) {
 // file's header after a rotation, never the previous file's offset; the truncated end after
 // OpenForAppend.
 TEST_F(LogWriterTest, FramesRecordTheSyncedEndOfTheirOwnFile) {
-  LogWriterOptions options;
-  options.file_size_max_bytes = 600;
+  LogWriterOptions options = testutil::ExampleLogOptions();
+  options.file_size_max_bytes = 640;
   auto w = Create(options);
   std::vector<LogPosition> ends;
   std::vector<uint64_t> expected;
@@ -288,10 +291,10 @@ TEST_F(LogWriterTest, FramesRecordTheSyncedEndOfTheirOwnFile) {
     ends.push_back(*p);
   };
   append(0, 10);  // synced end: the header
-  expected.push_back(32);
+  expected.push_back(kLogFileHeaderSize);
   ASSERT_TRUE(w->Flush().ok());
-  append(1, 10);  // flushed, not synced: still 32
-  expected.push_back(32);
+  append(1, 10);  // flushed, not synced: still the header
+  expected.push_back(kLogFileHeaderSize);
   ASSERT_TRUE(w->Sync(ends[1]).ok());
   append(2, 10);  // synced through frame 1
   expected.push_back(ends[1].offset_bytes);
@@ -299,10 +302,10 @@ TEST_F(LogWriterTest, FramesRecordTheSyncedEndOfTheirOwnFile) {
   expected.push_back(ends[1].offset_bytes);
   ASSERT_TRUE(w->Sync(ends[3]).ok());
   append(4, 450);  // rotates: file 2, whose header is synced; file 1's offset must not leak
-  expected.push_back(32);
+  expected.push_back(kLogFileHeaderSize);
   ASSERT_EQ(ends[4].file_number, 2u);
   append(5, 10);
-  expected.push_back(32);
+  expected.push_back(kLogFileHeaderSize);
   ASSERT_TRUE(w->Sync(ends[5]).ok());
   append(6, 10);
   expected.push_back(ends[5].offset_bytes);
@@ -342,17 +345,18 @@ TEST_F(LogWriterTest, ArgumentErrors) {
   ASSERT_TRUE(w->Close().ok());
   EXPECT_TRUE(w->Close().ok());
   EXPECT_TRUE(w->Append(LogRecordType::kCommit, 1, "x").status().IsInvalidArgument());
-  EXPECT_TRUE(LogWriter::Create(env_, dir_, 0).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      LogWriter::Create(env_, dir_, 0, testutil::ExampleLogOptions()).status().IsInvalidArgument());
 }
 
 TEST_F(LogWriterTest, CreateRefusesALiveFileButReplacesATornCreation) {
   auto w = Create();
   ASSERT_TRUE(w->Close().ok());
-  auto again = LogWriter::Create(env_, dir_, 1);
+  auto again = LogWriter::Create(env_, dir_, 1, testutil::ExampleLogOptions());
   EXPECT_TRUE(again.status().IsInvalidArgument()) << again.status().ToString();
   // A crash inside Create can leave an empty or all-zero file: replaced.
   ASSERT_TRUE(env_->WriteStringToFileSync(Path(2), std::string(20, '\0')).ok());
-  auto w2 = LogWriter::Create(env_, dir_, 2);
+  auto w2 = LogWriter::Create(env_, dir_, 2, testutil::ExampleLogOptions());
   ASSERT_TRUE(w2.ok()) << w2.status().ToString();
   EXPECT_EQ(FileSize(2), kLogFileHeaderSize);
 }
@@ -368,19 +372,24 @@ TEST_F(LogWriterTest, OpenForAppendHandlesTheNextFile) {
   ASSERT_TRUE(r.status.ok()) << r.status.ToString();
   EXPECT_EQ(r.stats.end, end);
   EXPECT_EQ(r.stats.last_file_number, 2u);
-  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end);
+  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end, testutil::ExampleLogOptions());
   ASSERT_TRUE(w2.ok()) << w2.status().ToString();
   EXPECT_FALSE(env_->FileExists(Path(2)));
   ASSERT_TRUE((*w2)->Close().ok());
   // A real file 2: appending to file 1 would leave a gap: refused.
-  ASSERT_TRUE(LogWriter::Create(env_, dir_, 2).ok());
-  auto w3 = LogWriter::OpenForAppend(env_, dir_, end);
+  ASSERT_TRUE(LogWriter::Create(env_, dir_, 2, testutil::ExampleLogOptions()).ok());
+  auto w3 = LogWriter::OpenForAppend(env_, dir_, end, testutil::ExampleLogOptions());
   EXPECT_TRUE(w3.status().IsInvalidArgument()) << w3.status().ToString();
   // Position past the end of the file; missing file; bad header.
-  EXPECT_TRUE(LogWriter::OpenForAppend(env_, dir_, LogPosition{2, 999}).status().IsCorruption());
-  EXPECT_TRUE(LogWriter::OpenForAppend(env_, dir_, LogPosition{7, 0}).status().IsNotFound());
+  EXPECT_TRUE(
+      LogWriter::OpenForAppend(env_, dir_, LogPosition{2, 999}, testutil::ExampleLogOptions())
+          .status()
+          .IsCorruption());
+  EXPECT_TRUE(LogWriter::OpenForAppend(env_, dir_, LogPosition{7, 0}, testutil::ExampleLogOptions())
+                  .status()
+                  .IsNotFound());
   ASSERT_TRUE(env_->WriteStringToFileSync(Path(3), std::string(32, 'j')).ok());
-  auto bad = LogWriter::OpenForAppend(env_, dir_, LogPosition{3, 0});
+  auto bad = LogWriter::OpenForAppend(env_, dir_, LogPosition{3, 0}, testutil::ExampleLogOptions());
   EXPECT_TRUE(bad.status().IsCorruption());
   EXPECT_NE(bad.status().message().find("log-000003.log"), std::string::npos);
 }

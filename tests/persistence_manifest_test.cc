@@ -18,6 +18,7 @@ namespace {
 Manifest Sample() {
   Manifest m;
   m.generation = 3;
+  m.store_id = ExampleStoreId();
   m.data_files = {{"data-4k.dat", 4096, 1 << 20}, {"data-256k.dat", 262144, 0}};
   m.ot_checkpoints = {{"ot-000002.otc", 2, 40}};
   m.log_files = {{"log-000004.log", 4, 35, 61}, {"log-000005.log", 5, 0, 0}};
@@ -47,7 +48,8 @@ TEST(ManifestCodecTest, RoundTripAndExactBytes) {
   const Manifest m = Sample();
   const std::string json = EncodeManifest(m);
   const std::string expected_prefix =
-      "{\"magic\":\"cowtree-manifest\",\"format_version\":1,\"generation\":3,"
+      "{\"magic\":\"cowtree-manifest\",\"format_version\":2,\"generation\":3,"
+      "\"store_id\":\"000102030405060708090a0b0c0d0e0f\","
       "\"data_files\":[{\"name\":\"data-4k.dat\",\"size_class_bytes\":4096,\"size_bytes\":"
       "1048576},{\"name\":\"data-256k.dat\",\"size_class_bytes\":262144,\"size_bytes\":0}],"
       "\"ot_checkpoints\":[{\"name\":\"ot-000002.otc\",\"id\":2,\"epoch\":40}],"
@@ -63,6 +65,7 @@ TEST(ManifestCodecTest, RoundTripAndExactBytes) {
 
   Manifest empty;
   empty.generation = 1;
+  empty.store_id = ExampleStoreId();
   back = DecodeManifest(EncodeManifest(empty), "m");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, empty);
@@ -127,8 +130,13 @@ TEST(ManifestCodecTest, EachMalformedField) {
   const std::vector<Case> cases = {
       {"\"cowtree-manifest\"", "\"cowtree-manifesto\"", "magic", "expected \"cowtree-manifest\""},
       {"\"cowtree-manifest\"", "7", "magic", "expected a string"},
-      {"\"format_version\":1", "\"format_version\":2", "format_version", "unknown version 2"},
-      {"\"format_version\":1", "\"format_version\":\"1\"", "format_version", "unsigned 64"},
+      {"\"format_version\":2", "\"format_version\":3", "format_version", "unknown version 3"},
+      {"\"format_version\":2", "\"format_version\":1", "format_version", "older cowtree"},
+      {"\"format_version\":2", "\"format_version\":\"2\"", "format_version", "unsigned 64"},
+      {"\"store_id\":\"000102030405060708090a0b0c0d0e0f\"",
+       "\"store_id\":\"00000000000000000000000000000000\"", "store_id", "zero"},
+      {"\"store_id\":\"000102030405060708090a0b0c0d0e0f\"", "\"store_id\":\"0001\"", "store_id",
+       "32 hex digits"},
       {"\"generation\":3", "\"generation\":-3", "generation", "unsigned 64-bit"},
       {"\"generation\":3", "\"generation\":3.0", "generation", "unsigned 64-bit"},
       {"\"generation\":3", "\"generation\":18446744073709551616", "generation", "unsigned"},
@@ -177,6 +185,7 @@ TEST(ManifestCodecTest, EachMalformedField) {
   }
   Manifest empty;
   empty.generation = 3;
+  empty.store_id = ExampleStoreId();
   const std::string empty_json = EncodeManifest(empty);
   for (const char* array : {"data_files", "ot_checkpoints", "log_files"}) {
     const std::string from = std::string("\"") + array + "\":[]";

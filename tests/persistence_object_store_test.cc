@@ -257,7 +257,9 @@ TEST_F(ObjectStoreTest, WriteReopenWriteMoreReopenVerify) {
     work(*s, 80);
     verify(*s);
     if (round == 1) {  // an OT checkpoint truncates the delta log
-      ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, ++checkpoint_id, epoch, s->table()).ok());
+      ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, ++checkpoint_id, epoch, s->table(),
+                                    ExampleStoreId())
+                      .ok());
       delta_payloads.clear();
     }
   }

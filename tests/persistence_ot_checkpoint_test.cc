@@ -71,7 +71,8 @@ TEST_F(OtCheckpointTest, RoundTrip) {
   for (int n : {0, 1, 37, 30000}) {
     auto table = MakeTable(n);
     const uint64_t id = static_cast<uint64_t>(n) + 1;
-    ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, id, 1000 + n, *table).ok());
+    ASSERT_TRUE(
+        WriteOtCheckpoint(Env::Default(), dir_, id, 1000 + n, *table, ExampleStoreId()).ok());
     EXPECT_EQ(ReadBytes(id).size(), OtCheckpointFileBytes(table->live_count()));
     Result<OtCheckpointContents> c = ReadOtCheckpoint(Env::Default(), dir_, id);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -101,7 +102,7 @@ TEST_F(OtCheckpointTest, RetiredEntriesAreLeftOut) {
     e.retire_epoch = k < 3 ? 50 + k : kNotRetired;  // retired at 50, 51, 52
     table.Set(ids.back(), e);
   }
-  ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, 3, 51, table).ok());
+  ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, 3, 51, table, ExampleStoreId()).ok());
   Result<OtCheckpointContents> c = ReadOtCheckpoint(Env::Default(), dir_, 3);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->entry_count(), 4u);  // 50 and 51 are gone; 52 (after the epoch) stays
@@ -117,14 +118,15 @@ TEST_F(OtCheckpointTest, RetiredEntriesAreLeftOut) {
 
 TEST_F(OtCheckpointTest, OverwritesALeftoverFileOfTheSameId) {
   WriteBytes(5, std::string(100000, 'j'));
-  ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, 5, 1, *MakeTable(3)).ok());
+  ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, 5, 1, *MakeTable(3), ExampleStoreId()).ok());
   ASSERT_TRUE(ReadStatus(5).ok());
 }
 
 class OtCheckpointCorruptionTest : public OtCheckpointTest {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, 7, 99, *MakeTable(10)).ok());
+    ASSERT_TRUE(
+        WriteOtCheckpoint(Env::Default(), dir_, 7, 99, *MakeTable(10), ExampleStoreId()).ok());
     good_ = ReadBytes(7);
     ASSERT_EQ(good_.size(), OtCheckpointFileBytes(10));
   }
@@ -167,15 +169,28 @@ TEST_F(OtCheckpointCorruptionTest, BadHeaderCrc) {
 }
 
 TEST_F(OtCheckpointCorruptionTest, HeaderFieldsBehindAValidCrc) {
-  std::string b = With(8, 2);
+  std::string b = With(8, 3);
   FixHeaderCrc(&b);
-  ExpectCorrupt(b, {"offset 8", "format version 2"});
+  ExpectCorrupt(b, {"offset 8", "format version 3"});
+  b = With(8, 1);
+  FixHeaderCrc(&b);
+  ExpectCorrupt(b, {"offset 8", "format version 1", "older cowtree"});
   b = With(12, 1);
   FixHeaderCrc(&b);
   ExpectCorrupt(b, {"offset 12", "reserved"});
-  b = With(45, 1);
+  b = With(57, 1);
   FixHeaderCrc(&b);
-  ExpectCorrupt(b, {"offset 40", "reserved"});
+  ExpectCorrupt(b, {"offset 56", "reserved"});
+  b = good_;
+  std::fill(b.begin() + 40, b.begin() + 56, '\0');
+  FixHeaderCrc(&b);
+  ExpectCorrupt(b, {"offset 40", "store id is zero"});
+  // A checkpoint of another store: refused when the reader expects this store's id.
+  WriteBytes(7, good_);
+  Status other = ReadOtCheckpoint(Env::Default(), dir_, 7, StoreId::Random()).status();
+  EXPECT_TRUE(other.IsCorruption());
+  EXPECT_NE(other.message().find("another store"), std::string::npos) << other.message();
+  EXPECT_TRUE(ReadOtCheckpoint(Env::Default(), dir_, 7, ExampleStoreId()).ok());
   b = good_;
   EncodeFixed64(b.data() + 32, 11);
   FixHeaderCrc(&b);
@@ -264,11 +279,11 @@ TEST_F(OtCheckpointTest, GoldenFile) {
   OtEntry e{{8192, 131072, 5000}, ObjectKind::kLeaf, 42, kNotRetired, 0xDEADBEEF};
   ASSERT_TRUE(t.LoadEntry(NodeID::Make(5, 2), e).ok());
   t.FinishLoad();
-  ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, 1, 42, t).ok());
-  EXPECT_EQ(ReadBytes(1), FromHex("43 57 54 4f 54 43 4b 31 01 00 00 00 00 00 00 00 "
+  ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, 1, 42, t, ExampleStoreId()).ok());
+  EXPECT_EQ(ReadBytes(1), FromHex("43 57 54 4f 54 43 4b 31 02 00 00 00 00 00 00 00 "
                                   "01 00 00 00 00 00 00 00 2a 00 00 00 00 00 00 00 "
-                                  "01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
-                                  "00 00 00 00 00 00 00 00 00 00 00 00 e9 91 f6 4c "
+                                  "01 00 00 00 00 00 00 00 00 01 02 03 04 05 06 07 "
+                                  "08 09 0a 0b 0c 0d 0e 0f 00 00 00 00 03 ec 1c f2 "
                                   "02 05 00 00 00 00 00 00 00 00 02 00 00 00 00 00 "
                                   "2a 00 00 00 00 00 00 00 ff ff ff ff ff ff ff ff "
                                   "00 20 00 00 88 13 00 00 ef be ad de 01 00 00 00 "

@@ -1,6 +1,6 @@
 // Tests of the superblock (persistence/superblock.h): encode/decode round trip, alternating
-// copies, one damaged copy (the other is used and the bad one named), both damaged, and
-// every reason a copy can be rejected.
+// copy pairs, any single damaged copy survivable (its twin or the older pair is used and the
+// bad one named), all damaged, store identity, and every reason a copy can be rejected.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -25,6 +25,7 @@ SuperblockData Sample(uint64_t generation) {
   d.log_replay_offset_bytes = 4096 + generation;
   d.catalog_root = (uint64_t{12345} << 8) | 1;
   d.next_node_handle = 99999;
+  d.store_id = ExampleStoreId();
   return d;
 }
 
@@ -62,6 +63,7 @@ TEST(SuperblockCodecTest, RoundTripAndLayout) {
   EXPECT_EQ(DecodeFixed32(copy.data() + 12), 4096u);
   EXPECT_EQ(DecodeFixed64(copy.data() + 16), 5u);
   EXPECT_EQ(DecodeFixed64(copy.data() + 64), d.catalog_root);
+  EXPECT_EQ(StoreId::FromBytes(copy.data() + kSbStoreIdOffset), ExampleStoreId());
   EXPECT_EQ(copy.substr(kSbReservedOffset, kSbCrcOffset - kSbReservedOffset),
             std::string(kSbCrcOffset - kSbReservedOffset, '\0'));
   Result<SuperblockData> back = DecodeSuperblock(copy, 0);
@@ -95,6 +97,13 @@ TEST(SuperblockCodecTest, EveryRejectionReason) {
   EncodeFixed32(version.data() + kSbVersionOffset, 9);
   Reseal(&version);
   EXPECT_NE(reason(version).find("unknown format_version 9"), std::string::npos);
+  EncodeFixed32(version.data() + kSbVersionOffset, 1);
+  Reseal(&version);
+  EXPECT_NE(reason(version).find("older cowtree"), std::string::npos);
+  std::string zero_id = good;
+  std::fill(zero_id.begin() + kSbStoreIdOffset, zero_id.begin() + kSbReservedOffset, '\0');
+  Reseal(&zero_id);
+  EXPECT_NE(reason(zero_id).find("store_id is zero"), std::string::npos);
   std::string size = good;
   EncodeFixed32(size.data() + kSbCopySizeOffset, 512);
   Reseal(&size);
@@ -113,98 +122,121 @@ TEST_F(SuperblockTest, MissingFileIsNotFound) {
   EXPECT_TRUE(ReadSuperblock(env_, dir_).status().IsNotFound());
 }
 
-TEST_F(SuperblockTest, AlternatingWritesNeverTouchTheOtherCopy) {
+TEST_F(SuperblockTest, AlternatingWritesNeverTouchTheOtherPair) {
   ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(1)).ok());
   auto r = ReadSuperblock(env_, dir_);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->newest, Sample(1));
-  EXPECT_EQ(r->newest_copy_index, 1u);
+  EXPECT_EQ(r->newest_copy_index, 2u);
   EXPECT_TRUE(r->copies[0].status.IsCorruption());  // never written (a hole of zeros)
   EXPECT_NE(r->copies[0].status.message().find("never written"), std::string::npos);
+  EXPECT_TRUE(r->copies[3].status.ok());
 
   std::string before = ReadAll();
   for (uint64_t g = 2; g <= 9; ++g) {
     ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(g)).ok());
     const std::string after = ReadAll();
-    ASSERT_EQ(after.size(), 2 * kSuperblockCopySize);
-    const size_t other = (g + 1) % 2;  // the copy holding generation g - 1
-    EXPECT_EQ(after.substr(other * 4096, 4096), before.substr(other * 4096, 4096)) << g;
+    ASSERT_EQ(after.size(), kSuperblockFileBytes);
+    const size_t other = (g + 1) % 2;  // the pair holding generation g - 1
+    EXPECT_EQ(after.substr(other * 8192, 8192), before.substr(other * 8192, 8192)) << g;
     r = ReadSuperblock(env_, dir_);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->newest, Sample(g));
-    EXPECT_EQ(r->newest_copy_index, g % 2);
-    EXPECT_TRUE(r->copies[0].status.ok() && r->copies[1].status.ok());
-    EXPECT_EQ(r->copies[(g + 1) % 2].data->generation, g - 1);
+    EXPECT_EQ(r->newest_copy_index / 2, g % 2);
+    for (size_t i = 0; i < kSuperblockCopies; ++i) {
+      ASSERT_TRUE(r->copies[i].status.ok()) << i;
+      EXPECT_EQ(r->copies[i].data->generation, SuperblockCopyHolds(i, g) ? g : g - 1);
+    }
     before = after;
   }
 }
 
-TEST_F(SuperblockTest, OneCorruptCopyTheOtherIsUsedAndTheBadOneNamed) {
+// Issue 6 item 14: any single damaged copy (one 4 KiB sector) leaves the newest generation
+// readable — its twin — so a published checkpoint is never lost to one bad sector.
+TEST_F(SuperblockTest, AnySingleDamagedCopyKeepsTheNewestGeneration) {
   ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(6)).ok());
   ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(7)).ok());
   const std::string good = ReadAll();
-  // Newest copy (7, copy 1) rotted: fall back to generation 6 in copy 0.
+  for (size_t copy = 0; copy < kSuperblockCopies; ++copy) {
+    for (size_t at : {size_t{0}, size_t{17}, size_t{100}, size_t{4095}}) {
+      std::string damaged = good;
+      damaged[copy * 4096 + at] ^= 0x04;
+      WriteAll(damaged);
+      auto r = ReadSuperblock(env_, dir_);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->newest, Sample(7)) << "copy " << copy << " byte " << at;
+      ASSERT_TRUE(r->copies[copy].status.IsCorruption());
+      const std::string& m = r->copies[copy].status.message();
+      EXPECT_NE(m.find("SUPERBLOCK"), std::string::npos) << m;
+      EXPECT_NE(m.find("copy " + std::to_string(copy)), std::string::npos) << m;
+      EXPECT_NE(m.find("offset " + std::to_string(copy * 4096)), std::string::npos) << m;
+      EXPECT_FALSE(r->copies[copy].data.has_value());
+    }
+  }
+  // A whole zeroed sector pair of the newest generation: the previous pair is used.
   std::string damaged = good;
-  damaged[4096 + 100] ^= 0x04;
+  std::fill(damaged.begin() + 8192, damaged.end(), '\0');
   WriteAll(damaged);
   auto r = ReadSuperblock(env_, dir_);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->newest, Sample(6));
-  EXPECT_EQ(r->newest_copy_index, 0u);
-  ASSERT_TRUE(r->copies[1].status.IsCorruption());
-  const std::string& m = r->copies[1].status.message();
-  EXPECT_NE(m.find("SUPERBLOCK"), std::string::npos) << m;
-  EXPECT_NE(m.find("copy 1"), std::string::npos) << m;
-  EXPECT_NE(m.find("offset 4096"), std::string::npos) << m;
-  EXPECT_NE(m.find("bad CRC"), std::string::npos) << m;
-  EXPECT_FALSE(r->copies[1].data.has_value());
-  // Older copy rotted: the newest is used.
-  damaged = good;
-  damaged[10] ^= 0x04;
-  WriteAll(damaged);
-  r = ReadSuperblock(env_, dir_);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->newest, Sample(7));
-  EXPECT_NE(r->copies[0].status.message().find("copy 0"), std::string::npos);
-  // A torn write of the newest copy (only its first sector landed): the file is short.
-  WriteAll(good.substr(0, 4096 + 512));
+  EXPECT_EQ(r->newest, Sample(6));
+  // A torn write of the newest pair's first copy (only one sector landed): the file is short.
+  WriteAll(good.substr(0, 8192 + 512));
   r = ReadSuperblock(env_, dir_);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->newest, Sample(6));
-  EXPECT_NE(r->copies[1].status.message().find("short file"), std::string::npos);
+  EXPECT_NE(r->copies[2].status.message().find("short file"), std::string::npos);
 }
 
-TEST_F(SuperblockTest, BothCopiesBadIsCorruption) {
+TEST_F(SuperblockTest, AllCopiesBadIsCorruption) {
   ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(3)).ok());
   ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(4)).ok());
   std::string damaged = ReadAll();
-  damaged[50] ^= 1;
-  damaged[4096 + 50] ^= 1;
+  for (size_t i = 0; i < kSuperblockCopies; ++i) damaged[i * 4096 + 50] ^= 1;
   WriteAll(damaged);
   auto r = ReadSuperblock(env_, dir_);
   ASSERT_TRUE(r.status().IsCorruption());
   EXPECT_NE(r.status().message().find("no superblock copy verifies"), std::string::npos);
-  EXPECT_NE(r.status().message().find("copy 0"), std::string::npos);
-  EXPECT_NE(r.status().message().find("copy 1"), std::string::npos);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NE(r.status().message().find("copy " + std::to_string(i)), std::string::npos);
+  }
   WriteAll("");
   EXPECT_TRUE(ReadSuperblock(env_, dir_).status().IsCorruption());
 }
 
-TEST_F(SuperblockTest, MisplacedOrDuplicatedGenerations) {
-  // Generation 4 written (by a bug or a misdirected write) into copy 1 as well as copy 0.
+TEST_F(SuperblockTest, MisplacedGenerationsAndTwinsThatDisagree) {
+  // Generation 4 written (by a bug or a misdirected write) into the odd pair: not usable.
+  const std::string g2 = EncodeSuperblock(Sample(2));
   const std::string g4 = EncodeSuperblock(Sample(4));
-  WriteAll(g4 + g4);
+  WriteAll(g2 + g2 + g4 + g4);
   auto r = ReadSuperblock(env_, dir_);
-  ASSERT_TRUE(r.status().IsCorruption());
-  EXPECT_NE(r.status().message().find("both superblock copies carry generation 4"),
-            std::string::npos)
-      << r.status().message();
-  // Generation 4 in copy 1 only, copy 0 holds 2: copy 1 is named, generation 2 is used.
-  WriteAll(EncodeSuperblock(Sample(2)) + g4);
-  r = ReadSuperblock(env_, dir_);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->newest.generation, 2u);
-  EXPECT_NE(r->copies[1].status.message().find("belongs in copy 0"), std::string::npos);
+  EXPECT_NE(r->copies[2].status.message().find("belongs in copies 0 and 1"), std::string::npos)
+      << r->copies[2].status.message();
+  // Twins of one generation with different contents: refused.
+  SuperblockData other = Sample(4);
+  other.checkpoint_epoch += 1;
+  WriteAll(g4 + EncodeSuperblock(other));
+  r = ReadSuperblock(env_, dir_);
+  ASSERT_TRUE(r.status().IsCorruption());
+  EXPECT_NE(r.status().message().find("two copies of generation 4 differ"), std::string::npos)
+      << r.status().message();
+}
+
+// Issue 6 item 2: the superblock names its store; a reader that expects another store refuses.
+TEST_F(SuperblockTest, StoreIdentity) {
+  ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(1)).ok());
+  EXPECT_TRUE(ReadSuperblock(env_, dir_, ExampleStoreId()).ok());
+  auto r = ReadSuperblock(env_, dir_, StoreId::Random());
+  ASSERT_TRUE(r.status().IsCorruption());
+  EXPECT_NE(r.status().message().find("another store"), std::string::npos) << r.status().message();
+  // Copies naming two stores: refused.
+  SuperblockData other = Sample(2);
+  other.store_id = StoreId::Random();
+  ASSERT_TRUE(WriteSuperblock(env_, dir_, other).ok());
+  EXPECT_NE(ReadSuperblock(env_, dir_).status().message().find("two different stores"),
+            std::string::npos);
 }
 
 }  // namespace

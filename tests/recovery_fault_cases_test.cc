@@ -556,42 +556,53 @@ TEST(RecoveryFaultCases, OneSuperblockCopyBadUsesTheOther) {
          return e->CorruptBytes("/db/SUPERBLOCK", at, kSuperblockCopySize, 18);
        }},
   };
-  for (const Damage& d : damages) {
-    SCOPED_TRACE(d.name);
-    Session s;
-    TwoCheckpoints(&s);
-    ASSERT_FALSE(HasFatalFailure());
-    const uint64_t gen = NewestGeneration(&s.env);
-    ASSERT_GE(gen, 3u);
-    const uint64_t newest_copy = gen % kSuperblockCopies;
-    ASSERT_TRUE(d.apply(&s.env, newest_copy * kSuperblockCopySize).ok());
-    ++totals.faults;
-    // fsck names the bad copy (a warning: the older copy is usable) and finds no error.
-    recovery::FsckOptions fo;
-    fo.env = &s.env;
-    auto fsck = recovery::Fsck(kDir, fo);
-    ASSERT_TRUE(fsck.ok()) << fsck.status().ToString();
-    bool named = false;
-    for (const recovery::FsckFinding& f : fsck->findings) {
-      named |= f.structure == "superblock" && f.offset_bytes == newest_copy * kSuperblockCopySize;
+  // pair_damaged = false: one copy of the newest pair (its twin is used: same generation);
+  // true: both copies of the newest pair (the previous generation + redo is used).
+  for (const bool pair_damaged : {false, true}) {
+    for (const Damage& d : damages) {
+      SCOPED_TRACE(std::string(d.name) + (pair_damaged ? ", whole newest pair" : ", one copy"));
+      Session s;
+      TwoCheckpoints(&s);
+      ASSERT_FALSE(HasFatalFailure());
+      const uint64_t gen = NewestGeneration(&s.env);
+      ASSERT_GE(gen, 3u);
+      const uint64_t first = (gen % 2) * kSuperblockCopiesPerGeneration;
+      ASSERT_TRUE(d.apply(&s.env, first * kSuperblockCopySize).ok());
+      if (pair_damaged) ASSERT_TRUE(d.apply(&s.env, (first + 1) * kSuperblockCopySize).ok());
+      ++totals.faults;
+      // fsck names the bad copy (a warning: another copy is usable) and finds no error.
+      recovery::FsckOptions fo;
+      fo.env = &s.env;
+      auto fsck = recovery::Fsck(kDir, fo);
+      ASSERT_TRUE(fsck.ok()) << fsck.status().ToString();
+      bool named = false;
+      for (const recovery::FsckFinding& f : fsck->findings) {
+        named |= f.structure == "superblock" && f.offset_bytes == first * kSuperblockCopySize;
+      }
+      EXPECT_TRUE(named) << "fsck must name the bad superblock copy";
+      EXPECT_EQ(fsck->errors(), 0u);
+      RuntimeOptions o = WorkloadRuntimeOptions(&s.env, Durability::kStrict);
+      recovery::OpenReport report;
+      {
+        auto rt = recovery::Open(kDir, o, &report);
+        ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+        if (pair_damaged) {
+          EXPECT_EQ(report.superblock_copy / 2, static_cast<int>(1 - gen % 2));
+          EXPECT_EQ(report.superblock_generation, gen - 1);
+          ASSERT_EQ(report.bad_superblock_copies.size(), 2u);
+        } else {
+          EXPECT_EQ(report.superblock_copy, static_cast<int>(first + 1));
+          EXPECT_EQ(report.superblock_generation, gen);
+          ASSERT_EQ(report.bad_superblock_copies.size(), 1u);
+        }
+        ++totals.corruptions_detected;
+        EXPECT_GT(report.commits_replayed, 0u);
+      }
+      // Nothing acknowledged is lost.
+      uint64_t j = 0;
+      EXPECT_EQ(VerifyRecovery(&s.env, s.fns, kDir, s.w.oracle(), s.w.oracle().acked(), 9, &j), "");
+      EXPECT_EQ(j, s.w.oracle().acked());
     }
-    EXPECT_TRUE(named) << "fsck must name the bad superblock copy";
-    EXPECT_EQ(fsck->errors(), 0u);
-    RuntimeOptions o = WorkloadRuntimeOptions(&s.env, Durability::kStrict);
-    recovery::OpenReport report;
-    {
-      auto rt = recovery::Open(kDir, o, &report);
-      ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-      EXPECT_EQ(report.superblock_copy, static_cast<int>(1 - newest_copy));
-      EXPECT_EQ(report.superblock_generation, gen - 1);
-      ASSERT_EQ(report.bad_superblock_copies.size(), 1u);
-      ++totals.corruptions_detected;
-      EXPECT_GT(report.commits_replayed, 0u);
-    }
-    // Nothing acknowledged is lost: previous checkpoint + redo.
-    uint64_t j = 0;
-    EXPECT_EQ(VerifyRecovery(&s.env, s.fns, kDir, s.w.oracle(), s.w.oracle().acked(), 9, &j), "");
-    EXPECT_EQ(j, s.w.oracle().acked());
   }
 }
 
@@ -609,7 +620,11 @@ TEST(RecoveryFaultCases, OlderSuperblockCopyUnusableIsAnErrorNotWrongData) {
   ASSERT_TRUE(s.w.Close().ok());
   ASSERT_FALSE(s.env.FileExists("/db/log-000001.log")) << "the rotation must delete log 1";
   const uint64_t gen = NewestGeneration(&s.env);
-  ASSERT_TRUE(s.env.FlipBit("/db/SUPERBLOCK", (gen % 2) * kSuperblockCopySize + 30, 1).ok());
+  // Both copies of the newest generation rot: the older pair names a deleted log.
+  for (size_t i = 0; i < kSuperblockCopiesPerGeneration; ++i) {
+    const uint64_t copy = (gen % 2) * kSuperblockCopiesPerGeneration + i;
+    ASSERT_TRUE(s.env.FlipBit("/db/SUPERBLOCK", copy * kSuperblockCopySize + 30, 1).ok());
+  }
   const uint64_t before = DurableImageDigest(&s.env, kDir);
   auto rt = recovery::Open(kDir, WorkloadRuntimeOptions(&s.env, Durability::kStrict));
   ASSERT_FALSE(rt.ok());
@@ -626,12 +641,15 @@ TEST(RecoveryFaultCases, AllSuperblockCopiesBadRefusesAndWritesNothing) {
   const Damage damages[] = {
       {"a bit flipped in each copy",
        [](FaultInjectionEnv* e) {
-         Status st = e->FlipBit("/db/SUPERBLOCK", kSbGenerationOffset, 2);
-         return st.ok() ? e->FlipBit("/db/SUPERBLOCK", kSuperblockCopySize + 100, 5) : st;
+         Status st;
+         for (size_t i = 0; i < kSuperblockCopies && st.ok(); ++i) {
+           st = e->FlipBit("/db/SUPERBLOCK", i * kSuperblockCopySize + 100 + i, 2);
+         }
+         return st;
        }},
-      {"both copies garbage",
+      {"every copy garbage",
        [](FaultInjectionEnv* e) {
-         return e->CorruptBytes("/db/SUPERBLOCK", 0, 2 * kSuperblockCopySize, 4);
+         return e->CorruptBytes("/db/SUPERBLOCK", 0, kSuperblockFileBytes, 4);
        }},
   };
   for (const Damage& d : damages) {

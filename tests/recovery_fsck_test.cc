@@ -353,7 +353,7 @@ TEST_P(FsckTest, CleanStoreHasNoFindings) {
 
 TEST_P(FsckTest, OlderSuperblockCopyCorruptIsAWarningNamingTheCopy) {
   const SuperblockData sb = Superblock(env_, dir_);
-  const size_t older = (sb.generation + 1) % kSuperblockCopies;
+  const size_t older = ((sb.generation + 1) % 2) * kSuperblockCopiesPerGeneration;
   FlipBitVia(env_, Path(kSuperblockFileName), older * kSuperblockCopySize + 100, 3);
   FsckReport r = RunFsck(env_, dir_);
   ASSERT_EQ(r.findings.size(), 1u) << Describe(r);
@@ -372,38 +372,66 @@ TEST_P(FsckTest, OlderSuperblockCopyCorruptIsAWarningNamingTheCopy) {
   EXPECT_EQ(OpenAndAnswer(env_, dir_).value(), built_.answers);
 }
 
-// The newest copy rotted (or its write was torn): recovery falls back to the older copy. That
-// is safe as long as everything the older checkpoint references is intact — its objects are
-// overwritten only by the checkpoint after the newest, which would overwrite this copy first —
-// and the log from its replay position still exists: fsck verifies exactly that.
-TEST_P(FsckTest, NewestSuperblockCopyCorruptFallsBackAndNamesTheCopy) {
+// One copy of the newest generation rotted: its twin is used, nothing is lost (issue 6 item 14).
+TEST_P(FsckTest, NewestSuperblockCopyCorruptItsTwinIsUsed) {
   const SuperblockData sb = Superblock(env_, dir_);
-  const size_t newest = sb.generation % kSuperblockCopies;
+  const size_t newest = (sb.generation % 2) * kSuperblockCopiesPerGeneration;
   FlipBitVia(env_, Path(kSuperblockFileName), newest * kSuperblockCopySize + kSbCatalogRootOffset,
              0);
   FsckReport r = RunFsck(env_, dir_);
   ASSERT_EQ(r.findings.size(), 1u) << Describe(r);
   const FsckFinding& f = r.findings[0];
   EXPECT_EQ(f.severity, FsckSeverity::kWarning);
-  EXPECT_EQ(f.structure, "superblock");
   EXPECT_EQ(f.offset_bytes, newest * kSuperblockCopySize);
-  EXPECT_NE(f.message.find("recovery uses copy " + std::to_string(1 - newest) + " (generation " +
-                           std::to_string(sb.generation - 1) + ")"),
+  EXPECT_NE(f.message.find("recovery uses copy " + std::to_string(newest + 1) + " (generation " +
+                           std::to_string(sb.generation) + ")"),
             std::string::npos)
       << f.message;
-  EXPECT_NE(f.message.find("newer"), std::string::npos) << f.message;
+  EXPECT_NE(f.message.find("twin"), std::string::npos) << f.message;
+  EXPECT_EQ(r.ExitCode(), 0);
+  EXPECT_EQ(OpenAndAnswer(env_, dir_).value(), built_.answers);
+}
+
+// Both copies of the newest generation rotted (or their writes were torn): recovery falls back
+// to the older pair. That is safe as long as everything the older checkpoint references is
+// intact — its objects are overwritten only by the checkpoint after the newest, which would
+// overwrite this pair first — and the log from its replay position still exists: fsck
+// verifies exactly that.
+TEST_P(FsckTest, NewestSuperblockPairCorruptFallsBackAndNamesTheCopies) {
+  const SuperblockData sb = Superblock(env_, dir_);
+  const size_t newest = (sb.generation % 2) * kSuperblockCopiesPerGeneration;
+  for (size_t i = 0; i < kSuperblockCopiesPerGeneration; ++i) {
+    FlipBitVia(env_, Path(kSuperblockFileName),
+               (newest + i) * kSuperblockCopySize + kSbCatalogRootOffset, 0);
+  }
+  FsckReport r = RunFsck(env_, dir_);
+  ASSERT_EQ(r.findings.size(), 2u) << Describe(r);
+  const size_t older = ((sb.generation + 1) % 2) * kSuperblockCopiesPerGeneration;
+  for (const FsckFinding& f : r.findings) {
+    EXPECT_EQ(f.severity, FsckSeverity::kWarning);
+    EXPECT_NE(f.message.find("(generation " + std::to_string(sb.generation - 1) + ")"),
+              std::string::npos)
+        << f.message;
+    EXPECT_NE(f.message.find("recovery uses copy " + std::to_string(older)), std::string::npos)
+        << f.message;
+    EXPECT_NE(f.message.find("newer"), std::string::npos) << f.message;
+  }
   EXPECT_EQ(r.ExitCode(), 0);
   // Recovery from the older checkpoint replays the redo since then: same answers.
   EXPECT_EQ(OpenAndAnswer(env_, dir_).value(), built_.answers);
 }
 
-TEST_P(FsckTest, BothSuperblockCopiesBadIsAnError) {
-  FlipBitVia(env_, Path(kSuperblockFileName), 20, 1);
-  FlipBitVia(env_, Path(kSuperblockFileName), kSuperblockCopySize + 20, 1);
+TEST_P(FsckTest, AllSuperblockCopiesBadIsAnError) {
+  for (size_t i = 0; i < kSuperblockCopies; ++i) {
+    FlipBitVia(env_, Path(kSuperblockFileName), i * kSuperblockCopySize + 20, 1);
+  }
   FsckReport r = RunFsck(env_, dir_);
   EXPECT_EQ(r.ExitCode(), 4);
-  ASSERT_NE(FindFinding(r, FsckSeverity::kError, "superblock", "copy 0"), nullptr) << Describe(r);
-  ASSERT_NE(FindFinding(r, FsckSeverity::kError, "superblock", "copy 1"), nullptr) << Describe(r);
+  for (size_t i = 0; i < kSuperblockCopies; ++i) {
+    ASSERT_NE(FindFinding(r, FsckSeverity::kError, "superblock", "copy " + std::to_string(i)),
+              nullptr)
+        << Describe(r);
+  }
   EXPECT_NE(FindFinding(r, FsckSeverity::kError, "superblock", "no superblock copy verifies"),
             nullptr);
   // Repair cannot invent a commit point.

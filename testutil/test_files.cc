@@ -41,4 +41,10 @@ std::string ReadFileOrEmpty(const std::string& path) {
   return ss.str();
 }
 
+LogWriterOptions ExampleLogOptions() {
+  LogWriterOptions o;
+  o.store_id = ExampleStoreId();
+  return o;
+}
+
 }  // namespace cowtree::testutil

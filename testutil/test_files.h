@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "persistence/log_writer.h"
+
 namespace cowtree::testutil {
 
 // mkdtemp("/tmp/<prefix>-XXXXXX"); the directory and everything in it is removed on
@@ -24,6 +26,10 @@ class TempDir {
 
 // Lower-case hex, two digits per byte, no separators.
 std::string Hex(std::string_view bytes);
+
+// LogWriterOptions with the store id of the docs' worked examples (ExampleStoreId()): log
+// writers refuse a zero store id.
+LogWriterOptions ExampleLogOptions();
 
 // The whole content of a file ("" if it cannot be read).
 std::string ReadFileOrEmpty(const std::string& path);

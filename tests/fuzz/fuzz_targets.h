@@ -46,7 +46,7 @@ struct FuzzTarget {
 };
 
 inline constexpr FuzzTarget kFuzzTargets[] = {
-    {"superblock", FuzzSuperblock, 8300},  // two 4096-byte copies + flags + slack
+    {"superblock", FuzzSuperblock, 16500},  // four 4096-byte copies + flags + slack
     {"log_frame", FuzzLogFrame, 4096},
     {"log_replay", FuzzLogReplay, 8192},
     {"manifest", FuzzManifest, 8192},

@@ -21,7 +21,8 @@
 //   verifies); ScanAfterBadRegion(bytes, x) agrees with a brute-force model (first frame after
 //   x, then frame by frame: count, first offset, first frame with synced_offset_bytes > x).
 //   Checked for inputs <= 256 bytes: at every offset up to 64 bytes, at 12 spread offsets above.
-// - VerifyLogFileHeader accepts exactly the bytes that start with EncodeLogFileHeader(number).
+// - VerifyLogFileHeader(expecting ExampleStoreId()) accepts exactly the bytes that start with
+//   EncodeLogFileHeader(number, ExampleStoreId()).
 #include <algorithm>
 #include <vector>
 
@@ -60,10 +61,10 @@ void CheckFrame(std::string_view bytes, uint64_t frame_offset) {
   FUZZ_CHECK(frame->payload.size() <= kLogRecordPayloadMax);
   FUZZ_CHECK(frame->frame_size_bytes == FrameSizeBytes(frame->payload.size()));
   FUZZ_CHECK(frame->frame_size_bytes <= bytes.size(), "frame runs past the input");
-  FUZZ_CHECK(frame->payload.data() >= bytes.data() &&
-                 frame->payload.data() + frame->payload.size() <=
-                     bytes.data() + frame->frame_size_bytes,
-             "payload view outside the frame");
+  FUZZ_CHECK(
+      frame->payload.data() >= bytes.data() &&
+          frame->payload.data() + frame->payload.size() <= bytes.data() + frame->frame_size_bytes,
+      "payload view outside the frame");
   std::string encoded;
   EncodeFrame(frame->type, frame->epoch, frame->synced_offset_bytes, frame->payload, &encoded);
   FUZZ_CHECK(encoded == bytes.substr(0, frame->frame_size_bytes),
@@ -102,9 +103,9 @@ void CheckScanners(std::string_view file) {
   for (const size_t from : positions) {
     if (from > file.size()) continue;
     FUZZ_CHECK(FindNextValidFrame(file, from) == first_from[from],
-               "FindNextValidFrame(from " + std::to_string(from) + ") = " +
-                   std::to_string(FindNextValidFrame(file, from)) + ", first decodable offset " +
-                   std::to_string(first_from[from]));
+               "FindNextValidFrame(from " + std::to_string(from) +
+                   ") = " + std::to_string(FindNextValidFrame(file, from)) +
+                   ", first decodable offset " + std::to_string(first_from[from]));
   }
   for (const size_t bad : positions) {
     if (bad >= file.size()) continue;
@@ -152,8 +153,8 @@ int FuzzLogFrame(const uint8_t* data, size_t size) {
 
   const uint64_t synced =
       bytes.size() >= kFrameHeaderSize ? DecodeFixed64(bytes.data() + kFrameSyncedOffsetOffset) : 0;
-  const uint64_t offsets[8] = {0,       kLogFileHeaderSize, 64,     4096, uint64_t{1} << 20,
-                               UINT64_MAX, synced,          synced - 1};
+  const uint64_t offsets[8] = {0,      kLogFileHeaderSize, 64, 4096, uint64_t{1} << 20, UINT64_MAX,
+                               synced, synced - 1};
   const ExactBytes exact(bytes);
   CheckFrame(exact.view(), offsets[in.flags >> 5]);
 
@@ -165,8 +166,8 @@ int FuzzLogFrame(const uint8_t* data, size_t size) {
     // Ask for the number the bytes carry (most of the time) so that the later checks run.
     const uint64_t stored = DecodeFixed64(file.data() + kLogHeaderFileNumberOffset);
     const uint64_t number = in.flag(4) ? std::max<uint64_t>(1, stored) : 1;
-    const Status st = VerifyLogFileHeader(file, number, "log-fuzz.log");
-    const std::string header = EncodeLogFileHeader(number);
+    const Status st = VerifyLogFileHeader(file, number, ExampleStoreId(), "log-fuzz.log");
+    const std::string header = EncodeLogFileHeader(number, ExampleStoreId());
     FUZZ_CHECK(st.ok() == (file.compare(0, header.size(), header) == 0),
                "VerifyLogFileHeader " + st.ToString() + " on " + Hex(file, 40));
     if (!st.ok()) FUZZ_CHECK_CORRUPTION(st);

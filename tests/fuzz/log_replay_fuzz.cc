@@ -43,9 +43,9 @@
 #include "persistence/log_format.h"
 #include "persistence/log_reader.h"
 #include "persistence/ot_delta.h"
-#include "testutil/fault_injection_env.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "testutil/fault_injection_env.h"
 
 namespace cowtree::fuzz {
 namespace {
@@ -185,9 +185,9 @@ void CheckStop(const std::string& m, const Replayed& r, const std::vector<std::s
   const ReplayStopReason expected = corrupt ? ReplayStopReason::kCorruptedFrame
                                     : zero  ? ReplayStopReason::kZeroTail
                                             : ReplayStopReason::kTornTail;
-  FUZZ_CHECK(s.stop_reason == expected,
-             m + "stop reason " + ReplayStopReasonName(s.stop_reason) + ", model says " +
-                 ReplayStopReasonName(expected) + ": " + s.description);
+  FUZZ_CHECK(s.stop_reason == expected, m + "stop reason " + ReplayStopReasonName(s.stop_reason) +
+                                            ", model says " + ReplayStopReasonName(expected) +
+                                            ": " + s.description);
   FUZZ_CHECK(s.frames_dropped_after_hole == hole.frames,
              m + "frames_dropped_after_hole " + std::to_string(s.frames_dropped_after_hole) +
                  ", model " + std::to_string(hole.frames));
@@ -215,8 +215,8 @@ void CheckOk(const char* mode, const Replayed& r, const std::vector<std::string>
     FUZZ_CHECK(file.compare(rec.start.offset_bytes, frame.size(), frame) == 0,
                at + ": not the bytes of the file");
     if (rec.start.file_number == prev.file_number) {
-      FUZZ_CHECK(rec.start == prev, at + ": does not start where the previous one ended (" +
-                                        prev.ToString() + ")");
+      FUZZ_CHECK(rec.start == prev,
+                 at + ": does not start where the previous one ended (" + prev.ToString() + ")");
     } else {
       FUZZ_CHECK(rec.start.file_number > prev.file_number, at);
       FUZZ_CHECK(files[prev.file_number - 1].size() == prev.offset_bytes,
@@ -279,7 +279,7 @@ int FuzzLogReplay(const uint8_t* data, size_t size) {
     files.emplace_back(rest);
   }
   for (size_t i = 0; i < files.size(); ++i) {
-    if (in.flag(0)) files[i] = EncodeLogFileHeader(i + 1) + files[i];
+    if (in.flag(0)) files[i] = EncodeLogFileHeader(i + 1, ExampleStoreId()) + files[i];
     if (in.flag(1)) FixFrames(&files[i], kLogFileHeaderSize, in.flag(2), in.flag(7));
   }
 
@@ -322,9 +322,9 @@ int FuzzLogReplay(const uint8_t* data, size_t size) {
   if (absolute.status.ok()) {
     CheckOk("absolute-consistency", absolute, files, first, start_offset);
     FUZZ_CHECK(absolute.stats.stop_reason == ReplayStopReason::kCleanEnd);
-    FUZZ_CHECK(SameOutcome(absolute, tolerate), "absolute OK but tolerate differs: " +
-                                                    tolerate.status.ToString() + "; " +
-                                                    tolerate.stats.description);
+    FUZZ_CHECK(SameOutcome(absolute, tolerate),
+               "absolute OK but tolerate differs: " + tolerate.status.ToString() + "; " +
+                   tolerate.stats.description);
   }
   if (tolerate.status.ok()) {
     CheckOk("tolerate-corrupted-tail", tolerate, files, first, start_offset);

@@ -11,17 +11,17 @@
 //   increasing handles and re-encode (EncodeOtRecord) to exactly their 48 bytes in the file.
 // - Round trip through the library's writer: LoadInto an ObjectTable (handle limit 4096; it
 //   fails with Corruption iff some handle is above the limit), WriteOtCheckpoint(id 2, same
-//   epoch), ReadOtCheckpoint(id 2): same epoch, and the same records except those retired at
-//   or before the checkpoint epoch (the writer leaves them out: they are not part of the OT
-//   state as of that epoch).
+//   epoch, the example store id), ReadOtCheckpoint(id 2): same epoch, and the same records
+//   except those retired at or before the checkpoint epoch (the writer leaves them out: they are
+//   not part of the OT state as of that epoch).
 #include <vector>
 
 #include "persistence/file_names.h"
 #include "persistence/object_table.h"
 #include "persistence/ot_checkpoint.h"
-#include "testutil/fault_injection_env.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "testutil/fault_injection_env.h"
 
 namespace cowtree::fuzz {
 namespace {
@@ -39,8 +39,8 @@ std::vector<OtRecord> Records(const OtCheckpointContents& c) {
   std::vector<OtRecord> out;
   for (uint64_t i = 0; i < c.entry_count(); ++i) {
     Result<OtRecord> r = c.record(i);
-    FUZZ_CHECK(r.ok(), "record(" + std::to_string(i) + ") of a verified checkpoint: " +
-                           r.status().ToString());
+    FUZZ_CHECK(r.ok(), "record(" + std::to_string(i) +
+                           ") of a verified checkpoint: " + r.status().ToString());
     out.push_back(*r);
   }
   return out;
@@ -84,8 +84,8 @@ int FuzzOtCheckpoint(const uint8_t* data, size_t size) {
     max_handle = std::max(max_handle, records[i].id.handle());
     char encoded[kOtRecordBytes];
     EncodeOtRecord(records[i].id, records[i].entry, encoded);
-    FUZZ_CHECK(file.compare(kOtCheckpointHeaderBytes + i * kOtRecordBytes, kOtRecordBytes,
-                            encoded, kOtRecordBytes) == 0,
+    FUZZ_CHECK(file.compare(kOtCheckpointHeaderBytes + i * kOtRecordBytes, kOtRecordBytes, encoded,
+                            kOtRecordBytes) == 0,
                "record " + std::to_string(i) + " does not re-encode to its bytes");
   }
 
@@ -101,20 +101,20 @@ int FuzzOtCheckpoint(const uint8_t* data, size_t size) {
   }
   FUZZ_CHECK(loaded.ok(), "LoadInto of a verified checkpoint: " + loaded.ToString());
   FUZZ_CHECK(table.live_count() == records.size());
-  const Status written = WriteOtCheckpoint(&env, kDir, 2, read->epoch(), table);
+  const Status written = WriteOtCheckpoint(&env, kDir, 2, read->epoch(), table, ExampleStoreId());
   FUZZ_CHECK(written.ok(), written.ToString());
   Result<OtCheckpointContents> again = ReadOtCheckpoint(&env, kDir, 2);
-  FUZZ_CHECK(again.ok(), "the writer's own checkpoint does not read back: " +
-                             again.status().ToString());
+  FUZZ_CHECK(again.ok(),
+             "the writer's own checkpoint does not read back: " + again.status().ToString());
   FUZZ_CHECK(again->epoch() == read->epoch());
   std::vector<OtRecord> expected;
   for (const OtRecord& r : records) {
     if (!(r.entry.retired() && r.entry.retire_epoch <= read->epoch())) expected.push_back(r);
   }
   const std::vector<OtRecord> rewritten = Records(*again);
-  FUZZ_CHECK(rewritten.size() == expected.size(),
-             std::to_string(rewritten.size()) + " records after the round trip, expected " +
-                 std::to_string(expected.size()));
+  FUZZ_CHECK(rewritten.size() == expected.size(), std::to_string(rewritten.size()) +
+                                                      " records after the round trip, expected " +
+                                                      std::to_string(expected.size()));
   for (size_t i = 0; i < expected.size(); ++i) {
     FUZZ_CHECK(SameRecord(rewritten[i], expected[i]), "record " + std::to_string(i));
   }

@@ -4,7 +4,6 @@
 #include <zstd.h>
 
 #include <algorithm>
-
 #include <cmath>
 #include <span>
 
@@ -34,8 +33,8 @@ std::string Flags(uint8_t flags, std::string_view bytes) {
   return out;
 }
 
-OtEntry Entry(uint32_t size_class, uint64_t slot, uint32_t length, ObjectKind kind,
-              uint64_t birth, uint64_t retire = kNotRetired) {
+OtEntry Entry(uint32_t size_class, uint64_t slot, uint32_t length, ObjectKind kind, uint64_t birth,
+              uint64_t retire = kNotRetired) {
   OtEntry e;
   e.address = ObjectAddress{size_class, slot * size_class, length};
   e.kind = kind;
@@ -77,6 +76,7 @@ std::vector<FuzzSeed> SuperblockSeeds() {
   a.generation = 1;
   a.checkpoint_epoch = 0;
   a.log_replay_file_number = 1;
+  a.store_id = ExampleStoreId();
   SuperblockData b;
   b.generation = 2;
   b.checkpoint_epoch = 42;
@@ -86,14 +86,16 @@ std::vector<FuzzSeed> SuperblockSeeds() {
   b.log_replay_offset_bytes = 4096;
   b.catalog_root = NodeID::Make(9, 2).raw();
   b.next_node_handle = 10;
-  const std::string copy_a = EncodeSuperblock(a);  // belongs in copy 1
-  const std::string copy_b = EncodeSuperblock(b);  // belongs in copy 0
+  b.store_id = ExampleStoreId();
+  const std::string copy_a = EncodeSuperblock(a);  // belongs in copies 2 and 3
+  const std::string copy_b = EncodeSuperblock(b);  // belongs in copies 0 and 1
   const std::string zeros(kSuperblockCopySize, '\0');
   return {
-      {"seed-both-copies", Flags(0x03, copy_b + copy_a)},
-      {"seed-copy1-only", Flags(0x03, zeros + copy_a)},
-      {"seed-copy0-only", Flags(0x01, copy_b)},
-      {"seed-raw-both", Flags(0x00, copy_b + copy_a)},
+      {"seed-all-copies", Flags(0x0f, copy_b + copy_b + copy_a + copy_a)},
+      {"seed-odd-pair-only", Flags(0x0f, zeros + zeros + copy_a + copy_a)},
+      {"seed-one-twin-each", Flags(0x0f, copy_b + zeros + zeros + copy_a)},
+      {"seed-even-pair-only", Flags(0x03, copy_b + copy_b)},
+      {"seed-raw-all", Flags(0x00, copy_b + copy_b + copy_a + copy_a)},
   };
 }
 
@@ -101,7 +103,7 @@ std::vector<FuzzSeed> SuperblockSeeds() {
 // previous one (a writer whose fdatasync lags by one frame).
 struct LogBuilder {
   explicit LogBuilder(uint64_t file_number, bool with_header = true) {
-    if (with_header) bytes = EncodeLogFileHeader(file_number);
+    if (with_header) bytes = EncodeLogFileHeader(file_number, ExampleStoreId());
     offset = kLogFileHeaderSize;
   }
   LogBuilder& Add(LogRecordType type, uint64_t epoch, std::string_view payload) {
@@ -162,21 +164,22 @@ std::vector<FuzzSeed> LogReplaySeeds() {
   // A lost frame in the unsynced tail: the OT-delta frame is zeros; the frame after it records
   // as synced only the offset where the lost frame starts, which does not prove it durable.
   std::string hole = f1;
-  const size_t lost = kLogFileHeaderSize + FrameSizeBytes(CommitPayload().size()) + FrameSizeBytes(0);
-  std::fill(hole.begin() + lost, hole.begin() + lost + FrameSizeBytes(OtDeltaPayload().size()), '\0');
+  const size_t lost =
+      kLogFileHeaderSize + FrameSizeBytes(CommitPayload().size()) + FrameSizeBytes(0);
+  std::fill(hole.begin() + lost, hole.begin() + lost + FrameSizeBytes(OtDeltaPayload().size()),
+            '\0');
   return {
       {"seed-one-file", Flags(0x00, f1)},
       {"seed-two-files", Flags(0x00, f1 + sep + f2)},
       {"seed-two-files-from-2", Flags(0x08, f1 + sep + f2)},
       {"seed-torn-tail", Flags(0x00, torn)},
-      {"seed-zero-tail", Flags(0x00, second(LogBuilder(1)) +
-                                         std::string(40, '\0'))},
+      {"seed-zero-tail", Flags(0x00, second(LogBuilder(1)) + std::string(40, '\0'))},
       {"seed-bit-rot", Flags(0x00, rot)},
       {"seed-hole", Flags(0x00, hole)},
       {"seed-torn-creation", Flags(0x00, second(LogBuilder(1)) + sep + std::string(10, '\0'))},
-      {"seed-headers-added", Flags(0x83, first(LogBuilder(1, false)) + sep +
-                                             second(LogBuilder(2, false)) + sep + sep +
-                                             second(LogBuilder(4, false)))},
+      {"seed-headers-added",
+       Flags(0x83, first(LogBuilder(1, false)) + sep + second(LogBuilder(2, false)) + sep + sep +
+                       second(LogBuilder(4, false)))},
       {"seed-start-offset", Flags(0x20, second(LogBuilder(1)) + sep + first(LogBuilder(2)))},
       {"seed-callback-stop", Flags(0x40, f1 + sep + f2)},
   };
@@ -185,8 +188,10 @@ std::vector<FuzzSeed> LogReplaySeeds() {
 std::vector<FuzzSeed> ManifestSeeds() {
   Manifest empty;
   empty.generation = 1;
+  empty.store_id = ExampleStoreId();
   Manifest full;
   full.generation = 1;
+  full.store_id = ExampleStoreId();
   full.data_files.push_back({DataFileName(4096), 4096, 1 << 20});
   full.data_files.push_back({DataFileName(65536), 65536, 0});
   full.ot_checkpoints.push_back({OtCheckpointFileName(3), 3, 17});
@@ -211,7 +216,7 @@ std::string OtCheckpointFile(const std::vector<OtEntry>& entries, uint64_t epoch
     COWTREE_ASSERT(id.ok());
     table.Set(*id, entry);
   }
-  COWTREE_ASSERT(WriteOtCheckpoint(&env, "/db", 1, epoch, table).ok());
+  COWTREE_ASSERT(WriteOtCheckpoint(&env, "/db", 1, epoch, table, ExampleStoreId()).ok());
   std::string bytes;
   COWTREE_ASSERT(env.ReadFileToString(JoinPath("/db", OtCheckpointFileName(1)), &bytes).ok());
   return bytes;
@@ -374,8 +379,8 @@ std::vector<FuzzSeed> CsvSeeds() {
       "y,-9223372036854775808,lone\rcr\n"
       "z,99999999999999999999,end";
   std::string compressed(ZSTD_compressBound(flights.size()), '\0');
-  const size_t n = ZSTD_compress(compressed.data(), compressed.size(), flights.data(),
-                                 flights.size(), 3);
+  const size_t n =
+      ZSTD_compress(compressed.data(), compressed.size(), flights.data(), flights.size(), 3);
   COWTREE_ASSERT(!ZSTD_isError(n));
   compressed.resize(n);
   return {

@@ -1,25 +1,26 @@
 // Fuzz target: the superblock (persistence/superblock.h, docs/superblock.md).
 //
-// Input: flags byte, then the bytes of a SUPERBLOCK file (copy 0 at 0, copy 1 at 4096).
-//   flag bit 0: recompute copy 0's CRC; bit 1: recompute copy 1's CRC.
+// Input: flags byte, then the bytes of a SUPERBLOCK file (copy i at i * 4096, i = 0..3).
+//   flag bit i: recompute copy i's CRC.
 // Properties
 // - DecodeSuperblock(copy 0) either fails with Corruption or returns data whose invariants
 //   hold, and EncodeSuperblock(data) reproduces the 4096 input bytes exactly (every byte of a
 //   copy is either a field, a zero reserved byte or the CRC), which decode to the same data.
 // - ReadSuperblock over the same bytes in an in-memory Env agrees with a model built from
-//   DecodeSuperblock of each copy: a copy counts if it decodes and sits at generation % 2;
-//   two decodable copies with one generation are Corruption; no valid copy is Corruption;
-//   otherwise the newest valid copy is returned, and each copy's status says whether it
-//   was usable.
+//   DecodeSuperblock of each copy: a copy counts if it decodes and sits in the pair of its
+//   generation (copies 2·(G % 2) and 2·(G % 2) + 1); no usable copy is Corruption; usable
+//   copies naming two stores, or two usable copies of one generation that differ, are
+//   Corruption; otherwise the newest usable copy (the first of its pair) is returned, and each
+//   copy's status says whether it was usable.
 #include <memory>
 #include <optional>
 
 #include "persistence/file_names.h"
 #include "persistence/node_id.h"
 #include "persistence/superblock.h"
-#include "testutil/fault_injection_env.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "testutil/fault_injection_env.h"
 
 namespace cowtree::fuzz {
 
@@ -60,22 +61,28 @@ int FuzzSuperblock(const uint8_t* data, size_t size) {
   FUZZ_CHECK(env.CreateDir("/db").ok());
   FUZZ_CHECK(env.WriteStringToFileSync(JoinPath("/db", kSuperblockFileName), bytes).ok());
   Result<SuperblockReadResult> read = ReadSuperblock(&env, "/db");
-  if (decoded[0] && decoded[1] && decoded[0]->generation == decoded[1]->generation) {
-    FUZZ_CHECK(!read.ok() && read.status().IsCorruption(), "same generation in both copies");
-    return 0;
-  }
   int best = -1;
   for (size_t copy = 0; copy < kSuperblockCopies; ++copy) {
-    const bool usable = decoded[copy] && decoded[copy]->generation % kSuperblockCopies == copy;
+    const bool usable = decoded[copy] && SuperblockCopyHolds(copy, decoded[copy]->generation);
     if (!usable) decoded[copy].reset();
     if (usable && (best < 0 || decoded[copy]->generation > decoded[best]->generation)) {
       best = static_cast<int>(copy);
     }
   }
   if (best < 0) {
-    FUZZ_CHECK(!read.ok() && read.status().IsCorruption(), "no usable copy, yet ReadSuperblock " +
-                                                               read.status().ToString());
+    FUZZ_CHECK(!read.ok() && read.status().IsCorruption(),
+               "no usable copy, yet ReadSuperblock " + read.status().ToString());
     return 0;
+  }
+  for (size_t copy = 0; copy < kSuperblockCopies; ++copy) {
+    if (!decoded[copy]) continue;
+    const bool other_store = !(decoded[copy]->store_id == decoded[best]->store_id);
+    const bool twins_differ = decoded[copy]->generation == decoded[best]->generation &&
+                              !(*decoded[copy] == *decoded[best]);
+    if (other_store || twins_differ) {
+      FUZZ_CHECK(!read.ok() && read.status().IsCorruption(), "inconsistent copies accepted");
+      return 0;
+    }
   }
   FUZZ_CHECK(read.ok(), "usable copy " + std::to_string(best) + " but " + read.status().ToString());
   FUZZ_CHECK(read->newest_copy_index == static_cast<size_t>(best));
