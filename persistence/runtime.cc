@@ -354,6 +354,11 @@ Status Runtime::Commit(const WriteBatch& batch, uint64_t* epoch_out) {
     return durable;
   }
   AdvanceVisible(epoch);
+  if (options_.durability != Durability::kStrict) {
+    uint64_t none = 0;
+    oldest_unsynced_ack_us_.compare_exchange_strong(none, env_->NowMicros(),
+                                                    std::memory_order_acq_rel);
+  }
   if (epoch_out != nullptr) *epoch_out = epoch;
   if (options_.checkpoint_log_bytes != 0 &&
       log_bytes_since_checkpoint_.load(std::memory_order_relaxed) >=
@@ -425,12 +430,24 @@ void Runtime::SyncLoop() {
     next = Clock::now() + period;
     lk.unlock();
     if (!poisoned_.load()) {
-      Status st = log_->Sync(options_.durability == Durability::kEventual ? log_->end()
-                                                                          : log_->written_end());
+      Status st = SyncAcknowledged();
       if (!st.ok()) Poison(st);
     }
     lk.lock();
   }
+}
+
+Status Runtime::SyncAcknowledged() {
+  const uint64_t since_us = oldest_unsynced_ack_us_.exchange(0, std::memory_order_acq_rel);
+  Status st =
+      log_->Sync(options_.durability == Durability::kEventual ? log_->end() : log_->written_end());
+  if (st.ok() && since_us != 0) {
+    const uint64_t lag = env_->NowMicros() - since_us;
+    uint64_t cur = max_durability_lag_us_.load(std::memory_order_relaxed);
+    while (lag > cur && !max_durability_lag_us_.compare_exchange_weak(cur, lag)) {
+    }
+  }
+  return st;
 }
 
 void Runtime::CoordinatorLoop() {
@@ -484,7 +501,7 @@ Status Runtime::Close() {
     if (!poisoned_.load()) {
       // Sync first: every acknowledged commit (eventual mode: still in the buffer) is durable
       // before the checkpoint, whose failure (e.g. NoSpace) must not cost any of them.
-      result = log_->Sync(log_->end());
+      result = SyncAcknowledged();
       if (result.ok() && options_.checkpoint_on_close) result = CheckpointInternal();
       const Status closed = log_->Close();
       if (result.ok()) result = closed;
@@ -518,6 +535,7 @@ RuntimeStats Runtime::GetStats() const {
   s.superblock_generation = published_generation_.load();
   s.commits = commits_.load();
   s.log_bytes_since_checkpoint = log_bytes_since_checkpoint_.load();
+  s.max_durability_lag_us = max_durability_lag_us_.load();
   s.live_objects = store_->stats().live_objects;
   std::vector<std::string> names;
   if (env_->ListDir(dir_, &names).ok()) {

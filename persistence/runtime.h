@@ -99,6 +99,10 @@ struct RuntimeStats {
   uint64_t commits = 0;
   uint64_t live_objects = 0;
   uint64_t log_bytes_since_checkpoint = 0;
+  // Balanced / eventual: the longest time, in microseconds, from an acknowledged commit to the
+  // end of the fdatasync that made it durable (the power-loss window docs/recovery.md bounds by
+  // sync_interval_ms plus one fdatasync); 0 in strict mode, where commits are synced first.
+  uint64_t max_durability_lag_us = 0;
   std::vector<std::pair<std::string, uint64_t>> file_bytes;  // every file in the store dir
 };
 
@@ -261,6 +265,12 @@ class Runtime final : public TreeEnvironment {
   std::atomic<TreeId> next_tree_id_{1};
   std::atomic<uint64_t> log_bytes_since_checkpoint_{0};
   std::atomic<uint64_t> commits_{0};
+  // When the oldest acknowledged commit not yet covered by a background sync was acknowledged
+  // (0 = none); the syncer takes it before each fdatasync and records the lag after it.
+  std::atomic<uint64_t> oldest_unsynced_ack_us_{0};
+  std::atomic<uint64_t> max_durability_lag_us_{0};
+  // Syncs what was acknowledged (balanced: written; eventual: buffered) and records the lag.
+  Status SyncAcknowledged();
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> log_file_epochs_
       COWTREE_GUARDED_BY(write_mu_);  // log file number -> first, last commit epoch
 
