@@ -510,5 +510,119 @@ TEST(Adversarial, LongReplayIsFollowedByACheckpoint) {
   EXPECT_EQ(CountOf(rt->get(), "g"), 300u);
 }
 
+// Item 2: every file names its store. A file copied from another store — or the whole file set
+// of one store renamed into another — is refused by Open and fsck, naming the file; nothing is
+// replayed into a state neither store had.
+TEST(Adversarial, FilesSwappedBetweenStoresAreRefused) {
+  const auto newest = [](const std::string& dir, const std::string& ext) {
+    std::string best;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.path().extension() == ext) best = std::max(best, e.path().filename().string());
+    }
+    return best;
+  };
+  struct Swap {
+    const char* what;
+    std::string ext;  // the file kind swapped: newest of that extension
+  };
+  for (const Swap& swap : {Swap{"log", ".log"}, Swap{"manifest", ".json"},
+                           Swap{"OT checkpoint", ".otc"}, Swap{"superblock", ""}}) {
+    SCOPED_TRACE(swap.what);
+    TempDir tmp;
+    const std::string a = tmp.path() + "/a";
+    const std::string b = tmp.path() + "/b";
+    // Two stores with the same history shape, so that file names and sizes line up.
+    for (const std::string& dir : {a, b}) {
+      RuntimeOptions o = Options();
+      o.checkpoint_on_close = false;
+      auto rt = recovery::Open(dir, o);
+      ASSERT_TRUE(rt.ok());
+      ASSERT_EQ(CommitKeys(rt->get(), "g", dir == a ? 0 : 1000, 10), 10);
+      ASSERT_TRUE((*rt)->Checkpoint().ok());
+      ASSERT_EQ(CommitKeys(rt->get(), "g", dir == a ? 10 : 1010, 3), 3);
+      ASSERT_TRUE((*rt)->Close().ok());
+    }
+    const std::string name = swap.ext.empty() ? kSuperblockFileName : newest(a, swap.ext);
+    ASSERT_FALSE(name.empty());
+    ASSERT_EQ(name, swap.ext.empty() ? kSuperblockFileName : newest(b, swap.ext));
+    fs::copy_file(b + "/" + name, a + "/" + name, fs::copy_options::overwrite_existing);
+    const auto before = DirImage(a);
+    auto rt = recovery::Open(a, Options());
+    ASSERT_FALSE(rt.ok()) << "a " << swap.what << " of another store was accepted";
+    EXPECT_TRUE(rt.status().IsCorruption()) << rt.status().ToString();
+    EXPECT_NE(rt.status().message().find("another store"), std::string::npos)
+        << rt.status().ToString();
+    EXPECT_EQ(DirImage(a), before);
+    recovery::FsckReport r = RunFsck(a);
+    EXPECT_EQ(r.ExitCode(), 4);
+    bool named = false;
+    for (const auto& f : r.findings) {
+      named |= f.message.find("another store") != std::string::npos ||
+               f.message.find("two different stores") != std::string::npos;
+    }
+    EXPECT_TRUE(named) << "fsck must say the file belongs to another store";
+  }
+}
+
+// A full disk (a real 4 MiB tmpfs where the test may mount one; else the Env-level ENOSPC tests
+// in recovery_checkpoint_nospace_test and recovery_io_error_test cover it): commits fail with
+// NoSpace, nothing acknowledged is lost, and after space is freed the store opens with every
+// acknowledged commit.
+TEST(Adversarial, FullDiskOnARealTmpfs) {
+  TempDir tmp;
+  const std::string mnt = tmp.path() + "/small";
+  fs::create_directory(mnt);
+  if (std::system(("mount -t tmpfs -o size=4m tmpfs " + mnt + " 2>/dev/null").c_str()) != 0) {
+    std::printf("[adversarial] cannot mount a tmpfs here: full disk covered by the Env tests\n");
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { (void)std::system(("umount " + path).c_str()); }
+  } unmount{mnt};
+  const std::string dir = mnt + "/db";
+  int acknowledged = 0;
+  Status first_error;
+  {
+    RuntimeOptions o = Options();
+    o.checkpoint_log_bytes = 256 << 10;  // checkpoints run into the full disk too
+    o.background_thread = true;
+    auto rt = recovery::Open(dir, o);
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    for (int i = 0; i < 200000 && first_error.ok(); ++i) {
+      WriteBatch batch(rt->get());
+      Snapshot snap = (*rt)->GetSnapshot();
+      auto info = (*rt)->FindTree("g", snap);
+      const TreeId id = info.ok() ? info->id
+                                  : batch.CreateTree("g", tree::kOsTreeTypeId,
+                                                     tree::OsTreeParams(tree::KeyType::kInt64));
+      std::string* ops = batch.MutableOps(id);
+      for (int k = 0; k < 64; ++k) tree::AppendOsOp(ops, tree::EncodeInt64Key(i * 64 + k), 1);
+      first_error = (*rt)->Commit(batch);
+      if (first_error.ok()) ++acknowledged;
+    }
+    EXPECT_FALSE(first_error.ok()) << "4 MiB never filled up";
+    EXPECT_NE(first_error.ToString().find("NoSpace"), std::string::npos) << first_error.ToString();
+    (void)(*rt)->Close();  // may fail: the disk is full
+  }
+  ASSERT_GT(acknowledged, 0);
+  // Read-only open works on the full disk and sees every acknowledged commit.
+  RuntimeOptions ro = Options();
+  ro.read_only = true;
+  {
+    auto rt = recovery::Open(dir, ro);
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    EXPECT_EQ(CountOf(rt->get(), "g"), static_cast<uint64_t>(acknowledged) * 64);
+  }
+  // Free space (grow the tmpfs) and open for writing: nothing lost, writable again.
+  ASSERT_EQ(std::system(("mount -o remount,size=64m " + mnt).c_str()), 0);
+  auto rt = recovery::Open(dir, Options());
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  EXPECT_EQ(CountOf(rt->get(), "g"), static_cast<uint64_t>(acknowledged) * 64);
+  ASSERT_EQ(CommitKeys(rt->get(), "h", 0, 3), 3);
+  ASSERT_TRUE((*rt)->Close().ok());
+  EXPECT_EQ(RunFsck(dir).ExitCode(), 0);
+}
+
 }  // namespace
 }  // namespace cowtree
