@@ -1,6 +1,7 @@
 // The `cowtree` command's contract: ingest/query/checkpoint/stat, bad input reported on one
-// line naming file, line and column without changing anything committed, usage errors exit 2,
-// and ../shared/checks/cli-contract.sh against PostgreSQL's definitions.
+// line naming file, line and column without changing anything committed, usage errors exit 2.
+// The shared contract script (../shared/checks/cli-contract.sh) runs in
+// shared_cli_contract_test.cc, under the ctest label "shared".
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -134,18 +135,6 @@ TEST(Cli, BadInputIsReportedAndChangesNothingCommitted) {
   EXPECT_EQ(Slurp(not_store + "/x.txt"), "hello");
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(not_store), {}), 1)
       << "nothing may be created in a foreign directory";
-}
-
-TEST(Cli, SharedContractCheckAgainstPostgresDefinitions) {
-  const std::string script = std::string(COWTREE_SOURCE_DIR) + "/../shared/checks/cli-contract.sh";
-  ASSERT_TRUE(std::filesystem::exists(script)) << script << " (../shared must sit beside the repo)";
-  TempDir tmp;
-  const std::string cmd =
-      "bash " + script + " " + COWTREE_BINARY + " 100000 >" + tmp.path() + "/out 2>&1";
-  const int status = std::system(cmd.c_str());
-  const std::string out = Slurp(tmp.path() + "/out");
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
-  EXPECT_NE(out.find("cli contract: all tables match"), std::string::npos) << out;
 }
 
 TEST(Cli, DemoRunsOnTheBundledSlice) {
