@@ -5,7 +5,7 @@
 //
 // Contract
 // - ReplayLog(env, dir, start, mode, fn, stats)
-//   * start: first file and offset. offset_bytes < 32 (the header size) means "just after the
+//   * start: first file and offset. offset_bytes < 48 (kLogFileHeaderSize) means "just after the
 //     header". An offset past the file's end is Corruption (the log the caller relied on is
 //     gone). Files start.file_number, start.file_number + 1, ... are read while they exist.
 //   * Each frame that verifies is passed to fn in log order. LogRecord::payload points into a
@@ -120,7 +120,7 @@ Status ReplayLog(Env* env, const std::string& dir, LogPosition start, WalRecover
                  const StoreId& store_id = StoreId());
 
 // True if file_bytes (a log file's whole content) is what a crash inside LogWriter::Create
-// can leave: shorter than the 32-byte header, or all zero bytes.
+// can leave: shorter than the 48-byte header, or all zero bytes.
 bool IsTornLogFileCreation(std::string_view file_bytes);
 
 // Reads the whole file at path into *out via env (helper shared by the reader and the writer).

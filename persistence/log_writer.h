@@ -3,12 +3,12 @@
 //
 // Contract
 // - Create(env, dir, file_number, options): starts log file `file_number` (>= 1): creates it,
-//   writes the 32-byte header, fdatasync, SyncDir(dir). Refuses (InvalidArgument) to replace
-//   an existing file that has a valid header; a leftover of a crashed Create (shorter than the
-//   header or all zero, see IsTornLogFileCreation) is replaced.
+//   writes the 48-byte header (with the store id), fdatasync, SyncDir(dir). Refuses
+//   (InvalidArgument) to replace an existing file that has a valid header; a leftover of a crashed
+//   Create (shorter than the header or all zero, see IsTornLogFileCreation) is replaced.
 // - OpenForAppend(env, dir, end, options): resumes an existing log at `end`, which must be the
 //   position ReplayLog reported (ReplayStats::end). Verifies the header, TRUNCATES the file to
-//   end.offset_bytes (offset < 32 means just after the header) — dropping the torn or zero
+//   end.offset_bytes (offset < 48 means just after the header) — dropping the torn or zero
 //   tail replay found — and fdatasyncs, so later appends never land after a gap. Deletes a
 //   leftover of a crashed Create of file end.file_number + 1 (and SyncDir); refuses
 //   (InvalidArgument) if that file exists with a valid header (it would be replayed after a
@@ -18,7 +18,7 @@
 //   synced_offset_bytes (log_format.h) is the writer's synced end in the file the frame goes
 //   to, read when the frame is encoded: 0 if that end is in another file, never more than a
 //   successful fdatasync covered, and asserted <= the frame's own offset (a stale, smaller
-//   value is allowed). The synced end is tracked per file: Create and rotation start it at 32
+//   value is allowed). The synced end is tracked per file: Create and rotation start it at 48
 //   (the header is fdatasync'd), OpenForAppend at the truncated end, and only a successful
 //   fdatasync of that file moves it. Replay relies on this to tell bit rot from a torn tail
 //   (log_reader.h). payload.size() must be

@@ -362,7 +362,9 @@ Result<Manifest> ReadManifest(Env* env, const std::string& dir, uint64_t generat
                               ", expected " + std::to_string(generation) + " (the file name's)");
   }
   if (!expected.is_zero() && !(m.store_id == expected)) {
-    return Status::Corruption(StoreIdMismatch(path, 0, m.store_id, expected) + " (field store_id)");
+    return Status::Corruption(path + ": field store_id: " + m.store_id.ToHex() +
+                              " is not this store's (" + expected.ToHex() +
+                              "): the file belongs to another store");
   }
   return m;
 }

@@ -4,6 +4,7 @@
 #include <bit>
 
 #include "persistence/assert.h"
+#include "persistence/data_file_format.h"
 #include "persistence/file_names.h"
 
 namespace cowtree {
@@ -22,6 +23,7 @@ struct SegmentAllocator::ClassState {
   std::atomic<uint64_t> size_bytes{0};  // visible size: segments * segment_bytes
   std::atomic<bool> dirty{false};       // written or grown since the last SyncDirty
   uint64_t aligned_size_bytes = 0;      // > size_bytes until PrepareForWrites extends the file
+  bool header_unwritten = false;        // an adopted file without a header (PrepareForWrites)
 
   // Under mu_. Bit set = slot free. summaries[s] bit w set iff free_words[s * wps + w] != 0.
   uint64_t segments = 0;
@@ -87,6 +89,9 @@ Result<uint32_t> SegmentAllocator::SizeClassFor(uint32_t length_bytes) {
 Result<std::unique_ptr<SegmentAllocator>> SegmentAllocator::Open(
     Env* env, const std::string& dir, const SegmentAllocatorOptions& options,
     const std::vector<DataFileInfo>& existing) {
+  if (options.store_id.is_zero()) {
+    return Status::InvalidArgument("segment allocator options: store_id must be non-zero");
+  }
   if (!std::has_single_bit(options.segment_size_bytes) ||
       !std::has_single_bit(options.mmap_window_bytes) || options.mmap_window_bytes < 4096 ||
       options.mmap_windows_max == 0) {
@@ -131,6 +136,19 @@ Status SegmentAllocator::OpenExisting(ClassState& c, uint64_t min_size_bytes, bo
     return Status::Corruption("data file " + c.path + " has " + std::to_string(size) +
                               " bytes, the manifest recorded " + std::to_string(min_size_bytes));
   }
+  // The header names the store and the class. A listed file must carry a valid one. An adopted
+  // file (created just before a crash, so no live object can be in it) may have none, or a torn
+  // one: it is (re)written before the first write (PrepareForWrites).
+  std::string header(kDataFileHeaderBytes, '\0');
+  size_t got = 0;
+  COWTREE_RETURN_IF_ERROR((*file)->ReadAt(0, header.size(), header.data(), &got));
+  header.resize(got);
+  if (adopted) {
+    c.header_unwritten =
+        !VerifyDataFileHeader(header, c.class_bytes, options_.store_id, c.path).ok();
+  } else {
+    COWTREE_RETURN_IF_ERROR(VerifyDataFileHeader(header, c.class_bytes, options_.store_id, c.path));
+  }
   // Grown with another segment size, or cut inside a segment: PrepareForWrites extends it to
   // a whole segment so that every slot of the last segment is inside the file (reads never
   // pass EOF). Nothing is written while opening.
@@ -140,6 +158,7 @@ Status SegmentAllocator::OpenExisting(ClassState& c, uint64_t min_size_bytes, bo
   c.window_file_id = windows_->AddFile(
       c.file.get(), std::max<uint64_t>(options_.mmap_window_bytes, c.class_bytes));
   while (c.segments < aligned / c.segment_bytes) c.AddSegment();
+  if (c.segments > 0) ReserveHeaderSlot(c);
   c.stack_stale = true;
   c.size_bytes.store(size, std::memory_order_release);
   c.file_ptr.store(c.file.get(), std::memory_order_release);
@@ -156,6 +175,9 @@ Status SegmentAllocator::PrepareLocked() {
   if (options_.read_only)
     return Status::InvalidArgument("data files of " + dir_ + " are read-only");
   if (prepared_) return Status::OK();
+  for (auto& cp : classes_) {
+    if (cp->file != nullptr && cp->header_unwritten) COWTREE_RETURN_IF_ERROR(WriteHeader(*cp));
+  }
   for (auto& cp : classes_) {
     ClassState& c = *cp;
     const uint64_t size = c.size_bytes.load(std::memory_order_acquire);
@@ -175,18 +197,42 @@ Status SegmentAllocator::CreateFile(ClassState& c) {
       c.file.get(), std::max<uint64_t>(options_.mmap_window_bytes, c.class_bytes));
   c.file_ptr.store(c.file.get(), std::memory_order_release);
   created_files_.push_back(c.name);
+  c.header_unwritten = true;  // until WriteHeader succeeds: a failed write is retried by Grow
+  COWTREE_RETURN_IF_ERROR(WriteHeader(c));
   // The new name must be durable before any object in it is referenced.
   return env_->SyncDir(dir_).WithContext("creating data file " + c.path);
 }
 
 Status SegmentAllocator::Grow(ClassState& c) {
-  if (c.file == nullptr) COWTREE_RETURN_IF_ERROR(CreateFile(c));
+  if (c.file == nullptr) {
+    COWTREE_RETURN_IF_ERROR(CreateFile(c));
+  } else if (c.header_unwritten) {
+    COWTREE_RETURN_IF_ERROR(WriteHeader(c));  // an earlier attempt failed (e.g. NoSpace)
+  }
   const uint64_t offset = c.segments * c.segment_bytes;
   COWTREE_RETURN_IF_ERROR(c.file->Allocate(offset, c.segment_bytes, /*keep_size=*/false));
   c.AddSegment();
+  if (c.segments == 1) ReserveHeaderSlot(c);
   c.size_bytes.store(offset + c.segment_bytes, std::memory_order_release);
   c.dirty.store(true);
   c.Push(c.segments - 1);
+  return Status::OK();
+}
+
+// Slot 0 holds the file header: never free, never an object's.
+void SegmentAllocator::ReserveHeaderSlot(ClassState& c) {
+  COWTREE_ASSERT(c.segments >= 1 && (c.free_words[0] & 1) != 0);
+  c.free_words[0] &= ~uint64_t{1};
+  if (c.free_words[0] == 0) c.summaries[0] &= ~uint64_t{1};
+  ++c.used[0];
+  c.stack_stale = true;
+}
+
+Status SegmentAllocator::WriteHeader(ClassState& c) {
+  COWTREE_RETURN_IF_ERROR(
+      c.file->WriteAt(0, EncodeDataFileHeader(c.class_bytes, options_.store_id)));
+  c.header_unwritten = false;
+  c.dirty.store(true);  // synced with the first objects, before any of them is referenced
   return Status::OK();
 }
 
@@ -263,6 +309,11 @@ Status SegmentAllocator::MarkUsed(const ObjectAddress& address, NodeID owner) {
   st = CheckInFile(address, c);
   if (!st.ok()) return st.WithContext(DescribeNodeId(owner));
   const uint64_t slot = address.slot();
+  if (slot == 0) {
+    return Status::Corruption("object at " + DescribeAddress(address) + " (" +
+                              DescribeNodeId(owner) + ") overlaps the header of " + c.name +
+                              " (slot 0 is never an object's)");
+  }
   const uint64_t s = slot / c.slots_per_segment;
   const uint32_t in_seg = static_cast<uint32_t>(slot % c.slots_per_segment);
   uint64_t& word = c.free_words[s * c.words_per_segment + in_seg / 64];

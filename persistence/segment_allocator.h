@@ -53,6 +53,7 @@
 #include "persistence/node_id.h"
 #include "persistence/ot_entry.h"
 #include "persistence/status.h"
+#include "persistence/store_id.h"
 
 namespace cowtree {
 
@@ -62,6 +63,9 @@ struct SegmentAllocatorOptions {
   size_t mmap_windows_max = 64;              // >= 1
   bool read_via_mmap = true;                 // false: File::ReadAt (Envs whose Map copies)
   bool read_only = false;  // open data files read-only; Allocate/Write/PrepareForWrites refused
+  // The store the data files belong to: written into a new file's header (slot 0), required
+  // of every listed file's header at Open (Corruption naming the file). Must be non-zero.
+  StoreId store_id;
 };
 
 // A data file the store already has (from the manifest).
@@ -151,7 +155,9 @@ class SegmentAllocator {
   SegmentAllocator(Env* env, std::string dir, const SegmentAllocatorOptions& options);
   Status OpenExisting(ClassState& c, uint64_t min_size_bytes, bool adopted);
   Status CreateFile(ClassState& c);
-  Status PrepareLocked();  // requires mu_
+  Status PrepareLocked();                 // requires mu_
+  void ReserveHeaderSlot(ClassState& c);  // requires mu_
+  Status WriteHeader(ClassState& c);      // requires mu_
   Status Grow(ClassState& c);
   void RebuildStackIfNeeded(ClassState& c);
   Status CheckInFile(const ObjectAddress& address, const ClassState& c) const;

@@ -188,18 +188,19 @@ Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir,
     for (const auto& c : result.copies) why += "; " + c.status.message();
     return Status::Corruption(path + ": no superblock copy verifies" + why);
   }
-  // Two verifying copies of one generation must agree, and all copies name one store.
-  for (const auto& c : result.copies) {
-    if (!c.data) continue;
-    if (!(c.data->store_id == result.copies[best].data->store_id)) {
-      return Status::Corruption(path + ": superblock copies name two different stores (" +
-                                c.data->store_id.ToHex() + ", " +
-                                result.copies[best].data->store_id.ToHex() + ")");
-    }
-    if (c.data->generation == result.copies[best].data->generation &&
-        !(*c.data == *result.copies[best].data)) {
-      return Status::Corruption(path + ": two copies of generation " +
-                                std::to_string(c.data->generation) + " differ");
+  // All verifying copies name one store, and two verifying copies of one generation (twins)
+  // agree — whichever generation (fsck checks the same).
+  for (const auto& a : result.copies) {
+    for (const auto& b : result.copies) {
+      if (!a.data || !b.data || &a >= &b) continue;
+      if (!(a.data->store_id == b.data->store_id)) {
+        return Status::Corruption(path + ": superblock copies name two different stores (" +
+                                  a.data->store_id.ToHex() + ", " + b.data->store_id.ToHex() + ")");
+      }
+      if (a.data->generation == b.data->generation && !(*a.data == *b.data)) {
+        return Status::Corruption(path + ": two copies of generation " +
+                                  std::to_string(a.data->generation) + " differ");
+      }
     }
   }
   result.newest = *result.copies[best].data;

@@ -25,8 +25,9 @@
 //   everything the copy references is durable before the call.
 // - ReadSuperblock(env, dir): NotFound if SUPERBLOCK is missing; otherwise reads all copies and
 //   reports each copy's status (so fsck can name a bad copy) and the newest valid one.
-//   Corruption if no copy verifies, if a copy sits in the other generation's pair (a
-//   misdirected write), or if two verifying copies of one generation differ. If `expected`
+//   A copy in the other generation's pair (a misdirected write) is unusable and reported in
+//   its status. Corruption if no copy is usable, if two verifying copies of one generation
+//   differ, or if copies name two stores. If `expected`
 //   is given (non-zero), copies of another store are refused.
 // - Thread-safety: functions are reentrant; callers serialize writers (one checkpoint at a
 //   time).

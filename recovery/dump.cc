@@ -10,6 +10,7 @@
 #include "persistence/file_names.h"
 #include "recovery/dump_render.h"
 #include "recovery/fsck_context.h"
+#include "recovery/store_dir.h"
 #include "tree/key_codec.h"
 #include "tree/node_format.h"
 #include "tree/os_tree_type.h"
@@ -77,9 +78,14 @@ Result<std::unique_ptr<fsck::Context>> StartContext(const std::string& dir,
   fo.wal_recovery_mode = options.wal_recovery_mode;
   auto ctx = std::make_unique<fsck::Context>(env, dir, fo);
   COWTREE_RETURN_IF_ERROR(fsck::ListFiles(*ctx));
-  if (!std::binary_search(ctx->names.begin(), ctx->names.end(), std::string(kSuperblockFileName))) {
-    return Status::NotFound(dir + ": no " + std::string(kSuperblockFileName) +
-                            " (not a cowtree store)");
+  // The classification Open and fsck share (recovery/store_dir.h).
+  COWTREE_ASSIGN_OR_RETURN(StoreDirInfo info, ClassifyStoreDir(env, dir));
+  if (info.state == StoreDirState::kLostSuperblock) {
+    return Status::Corruption(dir + ": " + info.reason + " (run `cowtree fsck --db DIR`)");
+  }
+  if (info.state != StoreDirState::kStore) {
+    return Status::NotFound(dir + ": no " + std::string(kSuperblockFileName) + " (" +
+                            StoreDirStateName(info.state) + ")");
   }
   fsck::CheckSuperblock(*ctx);
   return ctx;

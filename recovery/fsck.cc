@@ -120,6 +120,10 @@ Status ListFiles(Context& ctx) {
     uint64_t number = 0;
     if (!ParseFileName(name, &kind, &number) || kind != FileKind::kData) continue;
     Result<uint64_t> size = ctx.env->FileSize(JoinPath(ctx.dir, name));
+    if (size.status().IsCorruption()) {  // a symbolic link: never followed (env.h)
+      ctx.Add(FsckSeverity::kError, "file", name, 0, 0, size.status().message());
+      continue;
+    }
     if (!size.ok()) return size.status();
     ctx.data_file_bytes[static_cast<uint32_t>(number)] = *size;
   }

@@ -15,12 +15,16 @@
 // - Fsck never calls recovery::Open (which truncates torn log tails): it reads every file with
 //   the format decoders directly and replays the log exactly as recovery would (same
 //   WalRecoveryMode rules, OT deltas filtered by their record epoch: ot_epoch < epoch <= C).
-// - Without repair, Fsck performs no mutating file-system operation except taking the LOCK
-//   file's flock when LOCK already exists (flock changes nothing on disk). It never creates
-//   LOCK: a store without one is checked unlocked (no process can have it open, since opening
-//   creates LOCK). With repair it creates/takes LOCK and writes only what docs/fsck.md lists
-//   (truncate a torn or zero log tail, drop leaked objects through a new OT checkpoint +
-//   manifest + superblock, rewrite a damaged superblock copy, delete leftovers of interrupted
+// - What the directory is comes first, from the classifier recovery::Open uses
+//   (recovery/store_dir.h), so that the two agree on every state: an interrupted creation is an
+//   info finding (exit 0), a directory that lost its SUPERBLOCK is an error naming why, and
+//   --repair rebuilds the SUPERBLOCK where the remaining files determine it (docs/fsck.md).
+// - Without repair, Fsck performs no mutating file-system operation: it takes a shared flock on
+//   the store directory itself (which writes nothing, works on a read-only mount, and is Busy
+//   while a writer has the store open). With repair it takes the directory's exclusive flock
+//   and writes only what docs/fsck.md lists (truncate a torn or zero log tail, drop leaked
+//   objects through a new OT checkpoint + manifest + superblock, rewrite damaged superblock
+//   copies, rebuild a lost SUPERBLOCK, delete leftovers of interrupted
 //   operations). Repairs run only when the store is otherwise sound enough for them to be safe;
 //   a finding that was not repaired stays an error.
 // - Severity: kError = damage (exit 4 unless repaired); kWarning = not damage but worth
@@ -30,7 +34,7 @@
 // - Exit codes follow e2fsck: 0 no error left and nothing repaired (warnings allowed), 1 every
 //   error repaired and something was changed, 4 errors left uncorrected, 8 operational error
 //   (directory missing or unreadable, lock busy, I/O error): returned by Fsck as a Status.
-// Thread-safety: Fsck is reentrant; it takes the store's LOCK (see above), so it refuses
+// Thread-safety: Fsck is reentrant; it takes the directory lock (see above), so it refuses
 // (Busy) a store that a Runtime has open.
 #pragma once
 

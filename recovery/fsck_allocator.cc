@@ -42,6 +42,13 @@ void CheckAllocator(Context& ctx) {
                   ") is past the end of the file (" + std::to_string(it->second) + " bytes)");
       continue;
     }
+    if (a.slot() == 0) {
+      ctx.bad_address.insert(r.id.raw());
+      ctx.Add(FsckSeverity::kError, "allocator", file, a.offset_bytes, r.id.raw(),
+              "live object in slot 0, which holds the data file header (recovery refuses the "
+              "store)");
+      continue;
+    }
     auto [pos, inserted] = owners.emplace(std::pair(a.size_class_bytes, a.slot()), r.id);
     if (!inserted) {
       ctx.Add(FsckSeverity::kError, "allocator", file, a.offset_bytes, r.id.raw(),

@@ -2,6 +2,7 @@
 // directory that neither the manifest nor an interrupted operation explains.
 #include <algorithm>
 
+#include "persistence/data_file_format.h"
 #include "persistence/file_names.h"
 #include "recovery/fsck_context.h"
 
@@ -59,6 +60,33 @@ void CheckListedFiles(Context& ctx, const Manifest& m, const std::string& manife
                   ", which does not exist (older than the replay "
                   "position: not needed)");
     }
+  }
+}
+
+// The header in slot 0 (docs/data_files.md "File header"): as SegmentAllocator::Open checks
+// it, a listed file must carry one naming this store and its class; an adopted one (no live
+// object can be in it) may have none or a torn one (recovery rewrites it before the first
+// write): an info finding.
+void CheckDataFileHeader(Context& ctx, const std::string& name, uint32_t class_bytes, bool listed) {
+  std::string header;
+  Result<std::unique_ptr<File>> file =
+      ctx.env->OpenFile(JoinPath(ctx.dir, name), OpenMode::kReadOnly);
+  Status st = file.status();
+  if (st.ok()) {
+    header.resize(kDataFileHeaderBytes);
+    size_t got = 0;
+    st = (*file)->ReadAt(0, header.size(), header.data(), &got);
+    header.resize(got);
+  }
+  if (st.ok()) {
+    st = VerifyDataFileHeader(header, class_bytes, ctx.sb->store_id, name);
+  }
+  if (!st.ok() && !listed) {
+    ctx.Add(FsckSeverity::kInfo, "file", name, 0, 0,
+            "header not written yet or torn (" + st.message() +
+                "); recovery rewrites it before the first write");
+  } else if (!st.ok()) {
+    ctx.Add(FsckSeverity::kError, "file", name, OffsetInMessage(st.message()), 0, st.message());
   }
 }
 
@@ -154,6 +182,7 @@ void CheckFiles(Context& ctx) {
           ctx.Add(FsckSeverity::kInfo, "file", name, 0, 0,
                   "data file not in the manifest (created before a crash); recovery adopts it");
         }
+        CheckDataFileHeader(ctx, name, static_cast<uint32_t>(number), listed);
         break;
       }
     }

@@ -37,8 +37,9 @@ LogWriterOptions WriterOptions(const RuntimeOptions& o, const StoreId& store_id)
   return w;
 }
 
-ObjectStoreOptions StoreOptions(const RuntimeOptions& o) {
+ObjectStoreOptions StoreOptions(const RuntimeOptions& o, const StoreId& store_id) {
   ObjectStoreOptions s;
+  s.allocator.store_id = store_id;
   s.allocator.mmap_window_bytes = o.mmap_window_bytes;
   s.allocator.mmap_windows_max = o.mmap_windows_max;
   s.allocator.read_only = o.read_only;
@@ -222,7 +223,8 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
   COWTREE_RETURN_IF_ERROR(replayed);
   // Free space is rebuilt from the live OT entries here, before anything can be written.
   COWTREE_ASSIGN_OR_RETURN(
-      out.store, ObjectStore::Open(env, dir, StoreOptions(options), data_files, std::move(table)));
+      out.store, ObjectStore::Open(env, dir, StoreOptions(options, sb.store_id), data_files,
+                                   std::move(table)));
   return out;
 }
 

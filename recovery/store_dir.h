@@ -2,11 +2,11 @@
 // fsck and dump share, so that they agree on every state (an empty directory, a creation cut
 // short by a crash or ENOSPC, a store, a store that lost its SUPERBLOCK, a foreign directory).
 //
-// The rule (docs/recovery.md "What a directory is"):
+// The rule (docs/fsck.md "What a directory is"):
 //   - kStore: SUPERBLOCK exists (whatever its state: reading it may still fail).
 //   - kEmpty: no entries at all (or only a legacy LOCK file of an older version).
 //   - kInterruptedCreation: only files that store creation makes before it renames SUPERBLOCK
-//     into place (LOG-000001 with nothing after its header, MANIFEST-000001.json, their .tmp
+//     into place (log-000001.log with nothing after its header, MANIFEST-000001.json, their .tmp
 //     names, SUPERBLOCK.tmp). Nothing was ever acknowledged: creation starts over.
 //   - kLostSuperblock: no SUPERBLOCK, but store files that creation alone never leaves behind —
 //     a log holding any byte past its header (a commit may have been acknowledged), any other

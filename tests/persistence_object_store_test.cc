@@ -24,6 +24,7 @@ class ObjectStoreTest : public ::testing::Test {
            std::to_string(::getpid());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+    options_.allocator.store_id = ExampleStoreId();
     options_.allocator.segment_size_bytes = 64 * 1024;
     options_.allocator.mmap_window_bytes = 64 * 1024;
     options_.allocator.mmap_windows_max = 4;

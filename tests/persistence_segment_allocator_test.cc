@@ -7,6 +7,7 @@
 #include <random>
 #include <set>
 
+#include "persistence/data_file_format.h"
 #include "persistence/file_names.h"
 #include "persistence/segment_allocator.h"
 #include "tests/segment_test_util.h"
@@ -35,7 +36,7 @@ TEST(SegmentAllocatorTest, SizeClassChoice) {
   auto a = OpenOrDie(Env::Default(), dir.path(), SmallOptions());
   EXPECT_EQ(a->SegmentBytes(4096), 64u * 1024);      // 16 slots
   EXPECT_EQ(a->SegmentBytes(262144), 4096u * 1024);  // at least 16 slots
-  SegmentAllocatorOptions big;
+  SegmentAllocatorOptions big = SmallOptions();
   big.segment_size_bytes = 1ull << 30;
   auto b = OpenOrDie(Env::Default(), dir.path(), big);
   EXPECT_EQ(b->SegmentBytes(4096), 16u << 20);  // at most 4096 slots
@@ -97,7 +98,10 @@ TEST(SegmentAllocatorTest, FreeThenReuse) {
   TempDir dir;
   auto a = OpenOrDie(Env::Default(), dir.path(), SmallOptions());
   std::vector<ObjectAddress> addrs;
-  for (int i = 0; i < 32; ++i) addrs.push_back(*a->Allocate(4096));  // two full segments
+  // Two full segments: 32 slots, slot 0 holding the file header.
+  for (int i = 0; i < 31; ++i) addrs.push_back(*a->Allocate(4096));
+  for (const ObjectAddress& addr : addrs)
+    EXPECT_NE(addr.offset_bytes, 0u) << "slot 0 is the header";
   a->Free(addrs[5]);
   EXPECT_FALSE(a->IsUsed(addrs[5]));
   ObjectAddress again = *a->Allocate(10);
@@ -105,6 +109,47 @@ TEST(SegmentAllocatorTest, FreeThenReuse) {
   EXPECT_EQ(again.length_bytes, 10u);
   EXPECT_TRUE(a->IsUsed(again));
   EXPECT_EQ(a->stats().classes[0].segments, 2u);  // no growth needed
+}
+
+// Slot 0 of every data file holds its header (docs/data_files.md "File header"): written at
+// creation, verified at open (another store's file or a damaged header is Corruption naming the
+// file), never an object's.
+TEST(SegmentAllocatorTest, DataFileHeaderNamesTheStore) {
+  TempDir dir;
+  {
+    auto a = OpenOrDie(Env::Default(), dir.path(), SmallOptions());
+    ObjectAddress addr = *a->Allocate(4096);
+    EXPECT_EQ(addr.offset_bytes, 4096u);
+    ASSERT_TRUE(a->SyncDirty().ok());
+  }
+  const std::string path = JoinPath(dir.path(), "data-4k.dat");
+  EXPECT_EQ(testutil::ReadFileOrEmpty(path).substr(0, kDataFileHeaderBytes),
+            EncodeDataFileHeader(4096, ExampleStoreId()));
+  EXPECT_NE(OpenOrDie(Env::Default(), dir.path(), SmallOptions(), {{4096, 65536}}), nullptr);
+  SegmentAllocatorOptions other = SmallOptions();
+  other.store_id = StoreId::Random();
+  auto refused = SegmentAllocator::Open(Env::Default(), dir.path(), other, {{4096, 65536}});
+  ASSERT_TRUE(refused.status().IsCorruption());
+  EXPECT_NE(refused.status().message().find("another store"), std::string::npos);
+  EXPECT_NE(refused.status().message().find("data-4k.dat"), std::string::npos);
+  // An object claimed at slot 0 overlaps the header.
+  auto a = OpenOrDie(Env::Default(), dir.path(), SmallOptions(), {{4096, 65536}});
+  Status st = a->MarkUsed(ObjectAddress{4096, 0, 100}, NodeID::Make(7, 1));
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_NE(st.message().find("header"), std::string::npos) << st.message();
+  // Unlisted (adopted) with a torn header: rewritten before the first write, not refused.
+  {
+    auto f = Env::Default()->OpenFile(path, OpenMode::kReadWrite);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->WriteAt(0, std::string(32, 'x')).ok());
+  }
+  auto adopted = OpenOrDie(Env::Default(), dir.path(), SmallOptions(), {});
+  EXPECT_TRUE(SegmentAllocator::Open(Env::Default(), dir.path(), SmallOptions(), {{4096, 65536}})
+                  .status()
+                  .IsCorruption());
+  ASSERT_TRUE(adopted->PrepareForWrites().ok());
+  EXPECT_EQ(testutil::ReadFileOrEmpty(path).substr(0, kDataFileHeaderBytes),
+            EncodeDataFileHeader(4096, ExampleStoreId()));
 }
 
 // The DESIGN pitfall: after a restart the allocator must be rebuilt from the live OT entries
@@ -235,18 +280,19 @@ TEST(SegmentAllocatorTest, ManifestChecksAndAdoption) {
   auto a = OpenOrDie(Env::Default(), dir.path(), SmallOptions(), {});
   EXPECT_EQ(a->created_files(), std::vector<std::string>{"data-4k.dat"});
   std::string back;
-  ASSERT_TRUE(a->Read({4096, 0, 4096}, &back).ok());
+  ASSERT_TRUE(a->Read({4096, 4096, 4096}, &back).ok());  // slot 1: slot 0 is the header
   EXPECT_EQ(back, Payload(1, 4096));
   // An unaligned size (other segment size before) is extended to a whole segment, not when
   // opening (which writes nothing) but before the first write.
+  std::string image = EncodeDataFileHeader(8192, ExampleStoreId());
+  image.resize(8192, '\0');
+  image += std::string(10000 - 8192, 'x');
   ASSERT_TRUE(
-      Env::Default()
-          ->WriteStringToFileSync(JoinPath(dir.path(), "data-8k.dat"), std::string(10000, 'x'))
-          .ok());
+      Env::Default()->WriteStringToFileSync(JoinPath(dir.path(), "data-8k.dat"), image).ok());
   auto b = OpenOrDie(Env::Default(), dir.path(), SmallOptions(), {{4096, 65536}, {8192, 10000}});
   EXPECT_EQ(*Env::Default()->FileSize(JoinPath(dir.path(), "data-8k.dat")), 10000u);
   ASSERT_TRUE(b->Read({8192, 0, 8192}, &back).ok());
-  EXPECT_EQ(back.substr(0, 8192), std::string(8192, 'x'));
+  EXPECT_EQ(back.substr(0, kDataFileHeaderBytes), EncodeDataFileHeader(8192, ExampleStoreId()));
   EXPECT_TRUE(b->Read({8192, 8192, 8192}, &back).IsCorruption());  // past the real end
   ASSERT_TRUE(b->PrepareForWrites().ok());
   EXPECT_EQ(*Env::Default()->FileSize(JoinPath(dir.path(), "data-8k.dat")), 128u * 1024);

@@ -97,6 +97,7 @@ TEST(MmapWindowCacheTest, RemapsWhenTheFileGrew) {
 TEST(SegmentWindowsTest, ManyFilesTinyWindowsGrowthAndRecycling) {
   TempDir dir;
   SegmentAllocatorOptions o;
+  o.store_id = ExampleStoreId();
   o.segment_size_bytes = 64 * 1024;
   o.mmap_window_bytes = 64 * 1024;
   o.mmap_windows_max = 3;
@@ -163,6 +164,7 @@ TEST(SegmentWindowsTest, ManyFilesTinyWindowsGrowthAndRecycling) {
 TEST(SegmentWindowsTest, PreadModeReadsTheSameBytes) {
   TempDir dir;
   SegmentAllocatorOptions o;
+  o.store_id = ExampleStoreId();
   o.segment_size_bytes = 64 * 1024;
   o.read_via_mmap = false;
   auto a = std::move(SegmentAllocator::Open(Env::Default(), dir.path(), o, {})).value();

@@ -525,8 +525,9 @@ TEST(Adversarial, FilesSwappedBetweenStoresAreRefused) {
     const char* what;
     std::string ext;  // the file kind swapped: newest of that extension
   };
-  for (const Swap& swap : {Swap{"log", ".log"}, Swap{"manifest", ".json"},
-                           Swap{"OT checkpoint", ".otc"}, Swap{"superblock", ""}}) {
+  for (const Swap& swap :
+       {Swap{"log", ".log"}, Swap{"manifest", ".json"}, Swap{"OT checkpoint", ".otc"},
+        Swap{"superblock", ""}, Swap{"data file", ".dat"}}) {
     SCOPED_TRACE(swap.what);
     TempDir tmp;
     const std::string a = tmp.path() + "/a";

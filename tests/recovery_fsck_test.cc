@@ -726,7 +726,7 @@ TEST(FsckWrites, NonRepairFsckWritesNothing) {
   EXPECT_EQ(env.mutating_op_count(), ops);
   EXPECT_EQ(env.UnsyncedOpCount(), unsynced);
   // Damage and unknown files do not change that.
-  ASSERT_TRUE(env.FlipBit("/db/" + DataFileName(4096), 100, 1).ok());
+  ASSERT_TRUE(env.FlipBit("/db/" + DataFileName(4096), 4096 + 100, 1).ok());
   before["data-4k.dat"] = ReadAll(&env, "/db/data-4k.dat");
   ops = env.mutating_op_count();
   r = RunFsck(&env, "/db");

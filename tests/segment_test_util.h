@@ -16,6 +16,7 @@ namespace cowtree::segment_test {
 
 inline SegmentAllocatorOptions SmallOptions() {
   SegmentAllocatorOptions o;
+  o.store_id = ExampleStoreId();
   o.segment_size_bytes = 64 * 1024;  // 16 slots of 4 KiB; clamped to 16 slots for big classes
   o.mmap_window_bytes = 64 * 1024;
   o.mmap_windows_max = 4;
