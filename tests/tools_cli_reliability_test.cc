@@ -292,6 +292,28 @@ TEST(CliCsv, OutOfRangeIntegerWithAutoTypeIsAnError) {
   EXPECT_EQ(r.out, "group,n,0.5\nc,1,1e+20\n");
 }
 
+// ---- (7) a group name over the tree-name limit: an error naming file and line, nothing
+// committed, never an assertion ----
+
+TEST(CliCsv, OverlongGroupNameIsAnErrorNamingFileAndLine) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/long.csv";
+  WriteFile(csv, "g,v\na,1\n" + std::string(1025, 'x') + ",2\n");
+  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("long.csv:3: column 'g' (field 1): a group name of 1025 bytes"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("1024"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("may or may not"), std::string::npos) << "a refused batch is not in doubt";
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv", tmp);
+  EXPECT_EQ(r.out, "group,n,0.5\n") << "nothing was committed";
+  // Exactly 1024 bytes is fine.
+  WriteFile(csv, "g,v\n" + std::string(1024, 'y') + ",2\n");
+  EXPECT_EQ(RunCowtree("ingest --db " + db + " --group g --value v " + csv, tmp).exit_code, 0);
+}
+
 // ---- (16e) demo and bench remove their temporary store on every exit path ----
 
 std::vector<std::string> TmpEntries(const std::string& dir, const std::string& prefix) {

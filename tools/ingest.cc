@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "persistence/assert.h"
+#include "persistence/commit_record.h"
 #include "recovery/open.h"
 #include "tools/csv_reader.h"
 #include "tree/key_codec.h"
@@ -253,6 +254,13 @@ Status Ingester::SkipCommittedRows() {
 Result<Group*> Ingester::GroupOf(std::string_view name) {
   auto it = groups_.find(name);
   if (it != groups_.end()) return &it->second;
+  if (name.size() > kTreeNameBytesMax) {
+    return Status::InvalidArgument(
+        csv_->name() + ":" + std::to_string(csv_->line_number()) + ": column '" +
+        options_.group_column + "' (field " + std::to_string(group_col_ + 1) +
+        "): a group name of " + std::to_string(name.size()) + " bytes; group names are tree " +
+        "names of at most " + std::to_string(kTreeNameBytesMax) + " bytes");
+  }
   if (name.empty() || IsInternalTreeName(name)) {
     return Status::InvalidArgument(
         csv_->name() + ":" + std::to_string(csv_->line_number()) + ": column '" +
@@ -328,7 +336,9 @@ Status Ingester::CommitBatch() {
   uint64_t epoch = 0;
   const Status st = runtime_->Commit(*batch_, &epoch);
   if (!st.ok()) {
-    commit_failed_ = true;
+    // A refused batch (InvalidArgument: a limit, checked before anything changes) is certainly
+    // not committed; only an I/O failure leaves the batch in doubt.
+    commit_failed_ = !st.IsInvalidArgument();
     if (created_marker) marker_tree_ = 0;
     return st;
   }
