@@ -24,6 +24,7 @@
 
 #include "persistence/write_batch.h"
 #include "recovery/open.h"
+#include "testutil/command.h"
 #include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
 #include "tools/ingest.h"
@@ -35,30 +36,17 @@ namespace {
 
 using cowtree::testutil::TempDir;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using RunResult = cowtree::testutil::CommandResult;
 
 std::string Slurp(const std::string& path) { return cowtree::testutil::ReadFileOrEmpty(path); }
 
 // Runs `cowtree ARGS` through the shell (so ARGS may hold redirections and environment).
 RunResult RunCowtree(const std::string& args, const TempDir& tmp, const std::string& env = "") {
-  const std::string out = tmp.path() + "/stdout", err = tmp.path() + "/stderr";
-  const std::string cmd =
-      env + " " + std::string(COWTREE_BINARY) + " " + args + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = Slurp(out);
-  r.err = Slurp(err);
-  return r;
+  return cowtree::testutil::RunCommand(COWTREE_BINARY, args, tmp.path(), env);
 }
 
 void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
+  cowtree::testutil::WriteTextFile(path, text);
 }
 
 // ---- (16f) --help is honest about what "acknowledged" means per durability mode ----

@@ -10,34 +10,23 @@
 #include <fstream>
 #include <sstream>
 
+#include "testutil/command.h"
 #include "testutil/test_files.h"
 
 namespace {
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using RunResult = cowtree::testutil::CommandResult;
 
 using cowtree::testutil::TempDir;
 
 std::string Slurp(const std::string& path) { return cowtree::testutil::ReadFileOrEmpty(path); }
 
 RunResult RunCowtree(const std::string& args, const TempDir& tmp) {
-  const std::string out = tmp.path() + "/stdout", err = tmp.path() + "/stderr";
-  const std::string cmd = std::string(COWTREE_BINARY) + " " + args + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = Slurp(out);
-  r.err = Slurp(err);
-  return r;
+  return cowtree::testutil::RunCommand(COWTREE_BINARY, args, tmp.path());
 }
 
 void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path);
-  f << text;
+  cowtree::testutil::WriteTextFile(path, text);
 }
 
 TEST(Cli, IngestQueryCsvAndJson) {

@@ -12,46 +12,21 @@
 #include "persistence/file_names.h"
 #include "persistence/log_reader.h"
 #include "recovery/open.h"
+#include "testutil/command.h"
+#include "testutil/test_files.h"
 #include "tree/os_tree_type.h"
 
 namespace cowtree {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/cowtree-fsckcli-XXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
+using testutil::TempDir;
 
- private:
-  std::string path_;
-};
+using RunResult = testutil::CommandResult;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+std::string Slurp(const std::string& path) { return testutil::ReadFileOrEmpty(path); }
 
 RunResult RunCowtree(const std::string& args, const TempDir& tmp) {
-  const std::string out = tmp.path() + "/stdout", err = tmp.path() + "/stderr";
-  const std::string cmd = std::string(COWTREE_BINARY) + " " + args + " >" + out + " 2>" + err;
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = Slurp(out);
-  r.err = Slurp(err);
-  return r;
+  return testutil::RunCommand(COWTREE_BINARY, args, tmp.path());
 }
 
 rapidjson::Document ParseJson(const std::string& text) {

@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "testutil/deterministic_rng.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/seeds.h"
+#include "testutil/deterministic_rng.h"
 
 namespace cowtree::fuzz {
 namespace {
@@ -62,10 +62,9 @@ size_t MutationsPerTarget() {
 // interesting integers, inserts, erases, copies, truncation, splices, flags changes.
 std::string Mutate(std::string s, const std::vector<std::string>& pool,
                    testutil::DeterministicRng& rng, size_t max_len) {
-  static constexpr uint64_t kInteresting[] = {0,          1,          0x7f,       0x80,
-                                              0xff,       0x100,      0x7fff,     0xffff,
-                                              0x7fffffff, 0xffffffff, 0x100000000ull,
-                                              UINT64_MAX, UINT64_MAX >> 1};
+  static constexpr uint64_t kInteresting[] = {
+      0,      1,          0x7f,       0x80,           0xff,       0x100,          0x7fff,
+      0xffff, 0x7fffffff, 0xffffffff, 0x100000000ull, UINT64_MAX, UINT64_MAX >> 1};
   const int steps = 1 + static_cast<int>(rng.Uniform(4));
   for (int step = 0; step < steps; ++step) {
     const size_t pos = s.empty() ? 0 : rng.Uniform(s.size());
@@ -167,7 +166,8 @@ TEST_P(FuzzCorpusTest, DeterministicMutations) {
   const size_t n = MutationsPerTarget();
   for (size_t i = 0; i < n; ++i) {
     const std::string input = Mutate(pool[rng.Uniform(pool.size())], pool, rng, t.max_len);
-    ASSERT_EQ(RunTarget(t, input), 0) << t.name << " mutation " << i << " (rng seed " << seed << ")";
+    ASSERT_EQ(RunTarget(t, input), 0)
+        << t.name << " mutation " << i << " (rng seed " << seed << ")";
     // Mutations of mutations reach further; keep the pool bounded.
     if (pool.size() < 256 && rng.OneIn(4)) pool.push_back(input);
   }
