@@ -425,7 +425,7 @@ void Runtime::SyncLoop() {
   auto next = Clock::now() + period;
   std::unique_lock<std::mutex> lk(coordinator_mu_);
   while (!stop_) {
-    coordinator_cv_.wait_until(lk, next, [this] { return stop_; });
+    syncer_cv_.wait_until(lk, next, [this] { return stop_; });
     if (stop_) break;
     next = Clock::now() + period;
     lk.unlock();
@@ -494,6 +494,7 @@ Status Runtime::Close() {
     stop_ = true;
   }
   coordinator_cv_.notify_all();
+  syncer_cv_.notify_all();
   if (coordinator_.joinable()) coordinator_.join();
   if (syncer_.joinable()) syncer_.join();
   Status result;

@@ -300,7 +300,8 @@ class Runtime final : public TreeEnvironment {
 
   // Coordinator thread.
   std::mutex coordinator_mu_;
-  std::condition_variable coordinator_cv_;
+  std::condition_variable coordinator_cv_;  // wakes the coordinator (a checkpoint is due)
+  std::condition_variable syncer_cv_;       // wakes the syncer (only to stop)
   bool stop_ = false;  // guarded by coordinator_mu_
   std::thread coordinator_;
   std::thread syncer_;
