@@ -17,6 +17,7 @@
 #include "persistence/file_names.h"
 #include "persistence/ot_delta.h"
 #include "recovery/fsck_context.h"
+#include "recovery/store_reader.h"
 
 namespace cowtree::recovery::fsck {
 namespace {
@@ -69,10 +70,15 @@ void ApplyReplayed(Context& ctx, const LogRecord& r, uint64_t* last_commit_epoch
   const SuperblockData& sb = *ctx.sb;
   const std::string file = LogFileName(r.start.file_number);
   if (r.type == LogRecordType::kOtDelta) {
-    if (r.epoch <= ctx.ot_epoch) return;  // in the OT checkpoint already
-    if (r.epoch > sb.checkpoint_epoch) {
-      ++ctx.ot_delta_records_ignored;  // a checkpoint whose superblock never landed
-      return;
+    // Recovery's rule, shared (recovery/store_reader.h).
+    switch (ClassifyOtDelta(r.epoch, ctx.ot_epoch, sb.checkpoint_epoch)) {
+      case OtDeltaDisposition::kInOtCheckpoint:
+        return;
+      case OtDeltaDisposition::kUnpublished:
+        ++ctx.ot_delta_records_ignored;  // a checkpoint whose superblock never landed
+        return;
+      case OtDeltaDisposition::kApply:
+        break;
     }
     Result<std::vector<OtDeltaOp>> ops = DecodeOtDelta(r.payload);
     if (!ops.ok() || !ctx.table_usable) return;  // reported by DecodeFramePayload

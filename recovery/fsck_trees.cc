@@ -11,6 +11,7 @@
 // error), which is what the leak check compares the object table with.
 #include "persistence/file_names.h"
 #include "recovery/fsck_context.h"
+#include "recovery/store_reader.h"
 #include "tree/node_format.h"
 #include "tree/os_tree.h"
 #include "tree/os_tree_type.h"
@@ -191,86 +192,30 @@ Result<std::shared_ptr<const tree::LeafData>> ReadLeaf(Context& ctx, NodeID id,
   return tree::DecodeLeaf(body, key_type);
 }
 
+// The catalog through the reader recovery::Open uses (recovery/store_reader.h): the same
+// checks, every problem a finding instead of a stop.
 void ReadCatalog(Context& ctx) {
   ctx.catalog.clear();
   ctx.catalog_ok = false;
-  const uint64_t root_raw = ctx.sb->catalog_root;
-  if (root_raw == 0) {
-    ctx.catalog_ok = true;  // no checkpoint has written a catalog yet
-    return;
-  }
-  const NodeID root_id = NodeID::FromRaw(root_raw);
-  Reference(ctx, root_id, "catalog root");
-  Result<std::string> body = ReadBody(ctx, root_id, ObjectKind::kCatalogRoot);
-  if (!body.ok()) {
-    ReportReadFailure(ctx, root_id, ObjectKind::kCatalogRoot, body.status(), "catalog",
-                      "catalog root named by the superblock");
-    return;
-  }
-  Result<CatalogRoot> root = DecodeCatalogRoot(*body);
-  if (!root.ok()) {
-    AddAt(ctx, FsckSeverity::kError, "catalog", root_id,
-          "catalog root does not decode: " + root.status().message());
-    return;
-  }
-  bool complete = true;
-  TreeId previous = 0;
-  for (size_t i = 0; i < root->chunks.size(); ++i) {
-    const CatalogChunkRef& ref = root->chunks[i];
-    const std::string what = "catalog chunk " + std::to_string(i);
-    if (!Reference(ctx, ref.chunk_id, what)) continue;
-    Result<std::string> chunk_body = ReadBody(ctx, ref.chunk_id, ObjectKind::kCatalogChunk);
-    if (!chunk_body.ok()) {
-      ReportReadFailure(ctx, ref.chunk_id, ObjectKind::kCatalogChunk, chunk_body.status(),
-                        "catalog", what);
-      complete = false;
-      continue;
+  CatalogReadHooks hooks;
+  hooks.read = [&ctx](NodeID id, ObjectKind kind) { return ReadBody(ctx, id, kind); };
+  hooks.reference = [&ctx](NodeID id, const std::string& what) { return Reference(ctx, id, what); };
+  hooks.report = [&ctx](const CatalogProblem& p) {
+    if (p.read_failed) {
+      ReportReadFailure(ctx, p.at, p.kind, p.status, "catalog", p.what);
+    } else {
+      const bool refused =
+          p.what.rfind("catalog chunk", 0) == 0 && p.status.message().rfind("holds ", 0) == 0;
+      AddAt(ctx, FsckSeverity::kError, "catalog", p.at,
+            p.what + " " + p.status.message() + (refused ? " (recovery refuses the store)" : ""));
     }
-    Result<std::vector<CatalogEntry>> chunk = DecodeCatalogChunk(*chunk_body);
-    if (!chunk.ok()) {
-      AddAt(ctx, FsckSeverity::kError, "catalog", ref.chunk_id,
-            what + " does not decode: " + chunk.status().message());
-      complete = false;
-      continue;
-    }
-    if (chunk->size() != ref.entry_count || chunk->front().tree_id != ref.first_tree_id) {
-      AddAt(ctx, FsckSeverity::kError, "catalog", ref.chunk_id,
-            what + " holds " + std::to_string(chunk->size()) + " entries from tree id " +
-                std::to_string(chunk->front().tree_id) + "; the catalog root says " +
-                std::to_string(ref.entry_count) + " from " + std::to_string(ref.first_tree_id) +
-                " (recovery refuses the store)");
-    }
-    for (const CatalogEntry& e : *chunk) {
-      if (e.tree_id <= previous) {
-        AddAt(ctx, FsckSeverity::kError, "catalog", ref.chunk_id,
-              what + ": tree id " + std::to_string(e.tree_id) + " ('" + e.name +
-                  "') is not above the previous tree id " + std::to_string(previous));
-      }
-      previous = std::max(previous, e.tree_id);
-      ctx.catalog.push_back(e);
-    }
-  }
-  if (!complete) return;
-  if (root->tree_count != ctx.catalog.size()) {
-    AddAt(ctx, FsckSeverity::kError, "catalog", root_id,
-          "catalog root says " + std::to_string(root->tree_count) + " trees; its chunks hold " +
-              std::to_string(ctx.catalog.size()));
-  }
-  if (!ctx.catalog.empty() && root->next_tree_id <= previous) {
-    AddAt(ctx, FsckSeverity::kError, "catalog", root_id,
-          "catalog root next_tree_id " + std::to_string(root->next_tree_id) +
-              " is not above the largest tree id " + std::to_string(previous));
-  }
-  std::map<std::string, TreeId> names;
-  for (const CatalogEntry& e : ctx.catalog) {
-    auto [it, inserted] = names.emplace(e.name, e.tree_id);
-    if (!inserted) {
-      AddAt(ctx, FsckSeverity::kError, "catalog", root_id,
-            "tree name '" + e.name + "' is used by tree ids " + std::to_string(it->second) +
-                " and " + std::to_string(e.tree_id));
-    }
-  }
-  ctx.catalog_ok = true;
+    return true;  // fsck collects every problem
+  };
+  CatalogContents catalog;
+  // The reporter never stops, so the result is OK; what went wrong is in the findings.
+  (void)ReadCatalogObjects(ctx.sb->catalog_root, hooks, &catalog);
+  ctx.catalog = std::move(catalog.entries);
+  ctx.catalog_ok = catalog.complete;
 }
 
 TreeImage ReadTreeImage(Context& ctx, const CatalogEntry& entry) {

@@ -12,6 +12,7 @@
 #include "persistence/ot_delta.h"
 #include "persistence/superblock.h"
 #include "recovery/store_dir.h"
+#include "recovery/store_reader.h"
 #include "tree/os_tree_type.h"
 
 namespace cowtree::recovery {
@@ -199,10 +200,14 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
       [&](const LogRecord& r) -> Status {
         if (r.type == LogRecordType::kOtDelta) {
           // Filter by the RECORD's epoch (DESIGN.md pitfall), never by an object's birth.
-          if (r.epoch <= out.ot_epoch) return Status::OK();
-          if (r.epoch > sb.checkpoint_epoch) {
-            ++report.ot_delta_records_ignored;
-            return Status::OK();
+          switch (ClassifyOtDelta(r.epoch, out.ot_epoch, sb.checkpoint_epoch)) {
+            case OtDeltaDisposition::kInOtCheckpoint:
+              return Status::OK();
+            case OtDeltaDisposition::kUnpublished:
+              ++report.ot_delta_records_ignored;
+              return Status::OK();
+            case OtDeltaDisposition::kApply:
+              break;
           }
           COWTREE_ASSIGN_OR_RETURN(std::vector<OtDeltaOp> ops, DecodeOtDelta(r.payload));
           Status st = ApplyOtDelta(*table, ops);
@@ -228,26 +233,18 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
   return out;
 }
 
-// Reads the catalog the superblock names (root, then every chunk, each checked against its
-// reference in the root).
+// Reads the catalog the superblock names through the reader fsck shares
+// (recovery/store_reader.h), stopping at the first problem.
 Status ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, RuntimeParts* parts,
                    std::vector<CatalogEntry>* entries) {
-  if (catalog_root_raw == 0) return Status::OK();
-  const NodeID root_id = NodeID::FromRaw(catalog_root_raw);
-  COWTREE_ASSIGN_OR_RETURN(std::string root_body,
-                           store->ReadObject(root_id, ObjectKind::kCatalogRoot));
-  COWTREE_ASSIGN_OR_RETURN(parts->catalog_root, DecodeCatalogRoot(root_body));
-  for (const CatalogChunkRef& ref : parts->catalog_root.chunks) {
-    COWTREE_ASSIGN_OR_RETURN(std::string body,
-                             store->ReadObject(ref.chunk_id, ObjectKind::kCatalogChunk));
-    COWTREE_ASSIGN_OR_RETURN(std::vector<CatalogEntry> chunk, DecodeCatalogChunk(body));
-    if (chunk.size() != ref.entry_count || chunk.front().tree_id != ref.first_tree_id) {
-      return Status::Corruption("catalog chunk " + std::to_string(ref.chunk_id.raw()) +
-                                " does not match its reference in the catalog root");
-    }
-    entries->insert(entries->end(), chunk.begin(), chunk.end());
-    parts->catalog_chunks.emplace_back(ref.chunk_id, std::move(chunk));
-  }
+  CatalogReadHooks hooks;
+  hooks.read = [store](NodeID id, ObjectKind kind) { return store->ReadObject(id, kind); };
+  hooks.report = [](const CatalogProblem&) { return false; };  // Open stops at the first
+  CatalogContents catalog;
+  COWTREE_RETURN_IF_ERROR(ReadCatalogObjects(catalog_root_raw, hooks, &catalog));
+  parts->catalog_root = catalog.root;
+  parts->catalog_chunks = std::move(catalog.chunks);
+  *entries = std::move(catalog.entries);
   return Status::OK();
 }
 

@@ -1,0 +1,123 @@
+#include "recovery/store_reader.h"
+
+#include <algorithm>
+#include <map>
+
+namespace cowtree::recovery {
+
+OtDeltaDisposition ClassifyOtDelta(uint64_t record_epoch, uint64_t ot_checkpoint_epoch,
+                                   uint64_t checkpoint_epoch) {
+  if (record_epoch <= ot_checkpoint_epoch) return OtDeltaDisposition::kInOtCheckpoint;
+  if (record_epoch > checkpoint_epoch) return OtDeltaDisposition::kUnpublished;
+  return OtDeltaDisposition::kApply;
+}
+
+namespace {
+
+// Reports a problem; the Status to return if the reporter stops (OK to go on).
+Status Problem(const CatalogReadHooks& hooks, NodeID at, ObjectKind kind, std::string what,
+               Status status, bool read_failed = false) {
+  CatalogProblem p{at, kind, std::move(what), std::move(status), read_failed};
+  if (hooks.report(p)) return Status::OK();
+  if (read_failed && !p.status.IsCorruption()) return p.status;  // IOError stays IOError
+  return Status::Corruption(p.what + " (object " + std::to_string(at.raw()) +
+                            "): " + p.status.message());
+}
+
+// Entry-level rules across the whole catalog (after every chunk was read).
+Status CheckEntries(const CatalogReadHooks& hooks, NodeID root_id, const CatalogContents& c) {
+  const auto bad = [&](const std::string& message) {
+    return Problem(hooks, root_id, ObjectKind::kCatalogRoot, "catalog root",
+                   Status::Corruption(message));
+  };
+  TreeId previous = 0;
+  for (const CatalogEntry& e : c.entries) {
+    if (e.tree_id <= previous) {
+      COWTREE_RETURN_IF_ERROR(bad("tree id " + std::to_string(e.tree_id) + " ('" + e.name +
+                                  "') is not above the previous tree id " +
+                                  std::to_string(previous)));
+    }
+    previous = std::max(previous, e.tree_id);
+  }
+  if (c.root.tree_count != c.entries.size()) {
+    COWTREE_RETURN_IF_ERROR(bad("catalog root says " + std::to_string(c.root.tree_count) +
+                                " trees; its chunks hold " + std::to_string(c.entries.size())));
+  }
+  if (!c.entries.empty() && c.root.next_tree_id <= previous) {
+    COWTREE_RETURN_IF_ERROR(bad("catalog root next_tree_id " + std::to_string(c.root.next_tree_id) +
+                                " is not above the largest tree id " + std::to_string(previous)));
+  }
+  std::map<std::string, TreeId> names;
+  for (const CatalogEntry& e : c.entries) {
+    auto [it, inserted] = names.emplace(e.name, e.tree_id);
+    if (!inserted) {
+      COWTREE_RETURN_IF_ERROR(bad("tree name '" + e.name + "' is used by tree ids " +
+                                  std::to_string(it->second) + " and " +
+                                  std::to_string(e.tree_id)));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ReadCatalogObjects(uint64_t catalog_root_raw, const CatalogReadHooks& hooks,
+                          CatalogContents* out) {
+  *out = CatalogContents();
+  if (catalog_root_raw == 0) {  // no checkpoint has written a catalog yet
+    out->complete = true;
+    return Status::OK();
+  }
+  const NodeID root_id = NodeID::FromRaw(catalog_root_raw);
+  if (hooks.reference && !hooks.reference(root_id, "catalog root")) return Status::OK();
+  Result<std::string> body = hooks.read(root_id, ObjectKind::kCatalogRoot);
+  if (!body.ok()) {
+    return Problem(hooks, root_id, ObjectKind::kCatalogRoot, "catalog root named by the superblock",
+                   body.status(), /*read_failed=*/true);
+  }
+  Result<CatalogRoot> root = DecodeCatalogRoot(*body);
+  if (!root.ok()) {
+    return Problem(hooks, root_id, ObjectKind::kCatalogRoot, "catalog root",
+                   Status::Corruption("does not decode: " + root.status().message()));
+  }
+  out->root = *root;
+  bool complete = true;
+  for (size_t i = 0; i < root->chunks.size(); ++i) {
+    const CatalogChunkRef& ref = root->chunks[i];
+    const std::string what = "catalog chunk " + std::to_string(i);
+    if (hooks.reference && !hooks.reference(ref.chunk_id, what)) {
+      complete = false;
+      continue;
+    }
+    Result<std::string> chunk_body = hooks.read(ref.chunk_id, ObjectKind::kCatalogChunk);
+    if (!chunk_body.ok()) {
+      complete = false;
+      COWTREE_RETURN_IF_ERROR(Problem(hooks, ref.chunk_id, ObjectKind::kCatalogChunk, what,
+                                      chunk_body.status(), /*read_failed=*/true));
+      continue;
+    }
+    Result<std::vector<CatalogEntry>> chunk = DecodeCatalogChunk(*chunk_body);
+    if (!chunk.ok()) {
+      complete = false;
+      COWTREE_RETURN_IF_ERROR(
+          Problem(hooks, ref.chunk_id, ObjectKind::kCatalogChunk, what,
+                  Status::Corruption("does not decode: " + chunk.status().message())));
+      continue;
+    }
+    if (chunk->size() != ref.entry_count || chunk->front().tree_id != ref.first_tree_id) {
+      COWTREE_RETURN_IF_ERROR(Problem(
+          hooks, ref.chunk_id, ObjectKind::kCatalogChunk, what,
+          Status::Corruption("holds " + std::to_string(chunk->size()) + " entries from tree id " +
+                             std::to_string(chunk->front().tree_id) + "; the catalog root says " +
+                             std::to_string(ref.entry_count) + " from " +
+                             std::to_string(ref.first_tree_id))));
+    }
+    out->entries.insert(out->entries.end(), chunk->begin(), chunk->end());
+    out->chunks.emplace_back(ref.chunk_id, std::move(chunk).value());
+  }
+  out->complete = complete;
+  if (!complete) return Status::OK();
+  return CheckEntries(hooks, root_id, *out);
+}
+
+}  // namespace cowtree::recovery
