@@ -10,7 +10,7 @@
 namespace cowtree {
 
 std::string EncodeDataFileHeader(uint32_t size_class_bytes, const StoreId& store_id) {
-  COWTREE_ASSERT(IsDataSizeClass(size_class_bytes) && !store_id.is_zero());
+  COWTREE_ASSERT(IsValidSizeClass(size_class_bytes) && !store_id.is_zero());
   std::string out(kDataFileHeaderBytes, '\0');
   char* p = out.data();
   EncodeFixed64(p, kDataFileMagic);

@@ -41,11 +41,6 @@ bool ParseNumbered(std::string_view name, std::string_view prefix, std::string_v
 
 }  // namespace
 
-bool IsDataSizeClass(uint64_t size_class_bytes) {
-  return size_class_bytes >= kDataSizeClassMinBytes && size_class_bytes <= kDataSizeClassMaxBytes &&
-         (size_class_bytes & (size_class_bytes - 1)) == 0;
-}
-
 std::string LogFileName(uint64_t number) { return NumberedName("log-", number, ".log"); }
 
 std::string ManifestFileName(uint64_t generation) {
@@ -55,7 +50,7 @@ std::string ManifestFileName(uint64_t generation) {
 std::string OtCheckpointFileName(uint64_t id) { return NumberedName("ot-", id, ".otc"); }
 
 std::string DataFileName(uint32_t size_class_bytes) {
-  COWTREE_ASSERT(IsDataSizeClass(size_class_bytes));
+  COWTREE_ASSERT(IsValidSizeClass(size_class_bytes));
   return "data-" + std::to_string(size_class_bytes / 1024) + "k.dat";
 }
 
@@ -101,7 +96,7 @@ bool ParseFileName(std::string_view name, FileKind* kind, uint64_t* number) {
     *kind = FileKind::kOtCheckpoint;
     return true;
   }
-  for (uint32_t size_class = kDataSizeClassMinBytes; size_class <= kDataSizeClassMaxBytes;
+  for (uint32_t size_class = kMinSizeClassBytes; size_class <= kMaxSizeClassBytes;
        size_class *= 2) {
     if (name == DataFileName(size_class)) {
       *kind = FileKind::kData;

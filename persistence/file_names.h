@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 
+#include "persistence/size_class.h"  // the size classes: one data file each
+
 namespace cowtree {
 
 enum class FileKind : uint8_t {
@@ -33,19 +35,13 @@ inline constexpr char kSuperblockFileName[] = "SUPERBLOCK";
 inline constexpr char kLockFileName[] = "LOCK";
 inline constexpr char kTempFileSuffix[] = ".tmp";
 
-// Size classes of the data files, in bytes: powers of two from 4 KiB to 256 KiB.
-inline constexpr uint32_t kDataSizeClassMinBytes = 4096;
-inline constexpr uint32_t kDataSizeClassMaxBytes = 256 * 1024;
-// True for 4096, 8192, ..., 262144.
-bool IsDataSizeClass(uint64_t size_class_bytes);
-
 // "log-000001.log". Asserts number >= 1.
 std::string LogFileName(uint64_t number);
 // "MANIFEST-000001.json". Asserts generation >= 1.
 std::string ManifestFileName(uint64_t generation);
 // "ot-000001.otc". Asserts id >= 1.
 std::string OtCheckpointFileName(uint64_t id);
-// "data-4k.dat" for 4096 ... "data-256k.dat" for 262144. Asserts IsDataSizeClass.
+// "data-4k.dat" for 4096 ... "data-256k.dat" for 262144. Asserts IsValidSizeClass.
 std::string DataFileName(uint32_t size_class_bytes);
 // name + ".tmp".
 std::string TempFileName(std::string_view name);

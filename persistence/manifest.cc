@@ -152,7 +152,7 @@ Status DecodeBody(const rapidjson::Value& root, const Reader& r, Manifest* m) {
     uint64_t size_class = 0;
     COWTREE_RETURN_IF_ERROR(r.GetString(e, "name", path, &f.name));
     COWTREE_RETURN_IF_ERROR(r.GetU64(e, "size_class_bytes", path, &size_class));
-    if (!IsDataSizeClass(size_class)) {
+    if (!IsValidSizeClass(size_class)) {
       return r.Error(path + ".size_class_bytes",
                      std::to_string(size_class) + " is not a size class (4096 ... 262144)");
     }
@@ -203,7 +203,7 @@ std::string ValidateManifest(const Manifest& m) {
   for (size_t i = 0; i < m.data_files.size(); ++i) {
     const ManifestDataFile& f = m.data_files[i];
     const std::string path = Index("data_files", i);
-    if (!IsDataSizeClass(f.size_class_bytes)) return path + ".size_class_bytes: not a size class";
+    if (!IsValidSizeClass(f.size_class_bytes)) return path + ".size_class_bytes: not a size class";
     std::string bad = check(path, f.name, FileKind::kData, f.size_class_bytes);
     if (!bad.empty()) return bad;
   }

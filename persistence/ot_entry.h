@@ -24,23 +24,11 @@
 #include <string_view>
 
 #include "persistence/node_id.h"
+#include "persistence/size_class.h"
 #include "persistence/status.h"
 
 namespace cowtree {
 
-inline constexpr uint32_t kMinSizeClassBytes = 4 * 1024;
-inline constexpr uint32_t kMaxSizeClassBytes = 256 * 1024;
-// 4, 8, 16, 32, 64, 128, 256 KiB.
-inline constexpr int kSizeClassCount = 7;
-
-// True iff size_class_bytes is a power of two in [kMinSizeClassBytes, kMaxSizeClassBytes].
-constexpr bool IsValidSizeClass(uint32_t size_class_bytes) {
-  return size_class_bytes >= kMinSizeClassBytes && size_class_bytes <= kMaxSizeClassBytes &&
-         (size_class_bytes & (size_class_bytes - 1)) == 0;
-}
-// 0 for 4 KiB ... 6 for 256 KiB. Requires IsValidSizeClass.
-int SizeClassIndex(uint32_t size_class_bytes);
-constexpr uint32_t SizeClassBytesAt(int index) { return kMinSizeClassBytes << index; }
 
 struct ObjectAddress {
   uint32_t size_class_bytes = 0;  // which data file

@@ -14,9 +14,22 @@
 // fdatasync or a failed checkpoint step POISONS the runtime: that call and every later write
 // (Commit, Checkpoint) return a Poisoned status carrying the first error, until reopen. Reads
 // of in-memory state keep working.
-// Thread-safety: all public methods are thread-safe. Commits are applied one at a time (the
-// writer lock) but wait for durability outside it, so concurrent strict committers share one
-// fdatasync. Checkpoints run concurrently with commits (they read the frozen epoch-C versions).
+// Thread-safety: all public methods are thread-safe, Close included (it refuses new writes and
+// waits for those in flight). Commits are applied one at a time (the writer lock) but wait for
+// durability outside it, so concurrent strict committers share one fdatasync. Checkpoints run
+// concurrently with commits (they read the frozen epoch-C versions).
+//
+// Locks, and their order (a thread holding one only takes those to its right):
+//   lifecycle_mu_ (held alone, briefly: write registration and Close)
+//   checkpoint_mu_ → write_mu_ → catalog_mu_ (shared for readers) → poison_mu_
+//   coordinator_mu_ (held alone: the background threads' wake-ups)
+// Every member a lock guards is annotated (clang -Wthread-safety checks it in CI), except
+// stop_, which waits on std::condition_variable with a timeout and so uses std::mutex.
+//
+// Files: runtime.cc (the commit path, read top down), runtime_catalog.cc (trees by name and
+// epoch; the catalog half of a commit), runtime_checkpoint.cc (the checkpoint protocol),
+// runtime_lifecycle.cc (construction, Start, write registration, poisoning, Close),
+// runtime_coordinator.cc (the syncer and coordinator threads), write_batch.cc.
 #pragma once
 
 #include <atomic>
@@ -195,7 +208,12 @@ class Runtime final : public TreeEnvironment {
     bool drop_published = false;  // a published checkpoint no longer lists this tree
     std::shared_ptr<HostedTree> tree;
   };
-  struct PreparedCommit;
+  // What one commit changed, so that it can be published or undone as a whole.
+  struct PreparedCommit {
+    std::vector<std::shared_ptr<TreeSlot>> created;
+    std::vector<std::shared_ptr<TreeSlot>> dropped;
+    std::vector<HostedTree*> applied;  // trees whose Apply succeeded (undo in reverse)
+  };
 
   Status CheckWritable() const;
   // An operation that writes (Commit, Checkpoint, SyncLog) registers itself for its whole
@@ -248,7 +266,8 @@ class Runtime final : public TreeEnvironment {
   void ForgetDroppedTrees();
   void CoordinatorLoop();  // checkpoints by log bytes / interval
   void SyncLoop();         // balanced / eventual background sync, on its own thread
-  std::shared_ptr<TreeSlot> FindSlot(std::string_view name, uint64_t epoch) const;
+  std::shared_ptr<TreeSlot> FindSlot(std::string_view name, uint64_t epoch) const
+      COWTREE_REQUIRES_SHARED(catalog_mu_);
 
   Env* env_;
   std::string dir_;
@@ -274,9 +293,9 @@ class Runtime final : public TreeEnvironment {
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> log_file_epochs_
       COWTREE_GUARDED_BY(write_mu_);  // log file number -> first, last commit epoch
 
-  mutable std::shared_mutex catalog_mu_;  // guards trees_ and names_
-  std::map<TreeId, std::shared_ptr<TreeSlot>> trees_;
-  std::unordered_map<std::string, std::vector<TreeId>> names_;
+  mutable SharedMutex catalog_mu_;  // readers shared (FindTree, ListTrees), commits exclusive
+  std::map<TreeId, std::shared_ptr<TreeSlot>> trees_ COWTREE_GUARDED_BY(catalog_mu_);
+  std::unordered_map<std::string, std::vector<TreeId>> names_ COWTREE_GUARDED_BY(catalog_mu_);
 
   mutable Mutex poison_mu_;
   Status poison_ COWTREE_GUARDED_BY(poison_mu_);
@@ -302,13 +321,11 @@ class Runtime final : public TreeEnvironment {
   std::mutex coordinator_mu_;
   std::condition_variable coordinator_cv_;  // wakes the coordinator (a checkpoint is due)
   std::condition_variable syncer_cv_;       // wakes the syncer (only to stop)
-  bool stop_ = false;  // guarded by coordinator_mu_
+  bool stop_ = false;                       // guarded by coordinator_mu_
   std::thread coordinator_;
   std::thread syncer_;
 
-  // Lifecycle. Lock order (outermost first): lifecycle_mu_ is never held while taking another
-  // lock; then checkpoint_mu_ → write_mu_ → catalog_mu_ → poison_mu_; coordinator_mu_ is taken
-  // alone.
+  // Lifecycle (lock order: see the top of this file).
   mutable Mutex lifecycle_mu_;
   CondVar writes_done_cv_;
   uint64_t writes_in_flight_ COWTREE_GUARDED_BY(lifecycle_mu_) = 0;

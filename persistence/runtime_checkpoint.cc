@@ -88,7 +88,7 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
       redo_position = log_->end();
     }
     log_bytes_at_freeze = log_bytes_since_checkpoint_.load();
-    std::shared_lock<std::shared_mutex> g(catalog_mu_);
+    ReaderLock g(&catalog_mu_);
     for (const auto& [id, slot] : trees_) {
       if (slot->drop_epoch <= checkpoint_epoch) {
         if (!slot->drop_published) dropped.push_back(slot);
@@ -196,6 +196,7 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
   next.log_replay_file_number = replay.file_number;
   next.log_replay_offset_bytes = replay.offset_bytes;
   next.catalog_root = catalog.root_id.raw();
+  next.ot_handle_count = store_->table().handle_count();
   COWTREE_RETURN_IF_ERROR(WriteSuperblock(env_, dir_, next));
 
   // ---- 6. Publish, reclaim, delete what recovery no longer needs. ----
@@ -328,7 +329,7 @@ Status Runtime::WriteManifestIfChanged(uint64_t replay_file_number, uint64_t ot_
 
 void Runtime::ForgetDroppedTrees() {
   const uint64_t safe = pins_->SafeEpoch(visible_epoch_);
-  std::unique_lock<std::shared_mutex> g(catalog_mu_);
+  WriterLock g(&catalog_mu_);
   for (auto it = trees_.begin(); it != trees_.end();) {
     const TreeSlot& s = *it->second;
     if (s.drop_published && s.drop_epoch <= safe) {

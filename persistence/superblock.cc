@@ -40,7 +40,7 @@ std::string EncodeSuperblock(const SuperblockData& d) {
   EncodeFixed64(p + kSbLogReplayFileNumberOffset, d.log_replay_file_number);
   EncodeFixed64(p + kSbLogReplayOffsetOffset, d.log_replay_offset_bytes);
   EncodeFixed64(p + kSbCatalogRootOffset, d.catalog_root);
-  EncodeFixed64(p + kSbNextNodeHandleOffset, d.next_node_handle);
+  EncodeFixed64(p + kSbOtHandleCountOffset, d.ot_handle_count);
   d.store_id.EncodeTo(p + kSbStoreIdOffset);
   EncodeFixed32(p + kSbCrcOffset, Crc32c(p, kSbCrcOffset));
   // Assert before writing: the bytes decode back to exactly what we meant to persist.
@@ -103,7 +103,7 @@ Result<SuperblockData> DecodeSuperblock(std::string_view copy, uint64_t base) {
   d.log_replay_file_number = DecodeFixed64(p + kSbLogReplayFileNumberOffset);
   d.log_replay_offset_bytes = DecodeFixed64(p + kSbLogReplayOffsetOffset);
   d.catalog_root = DecodeFixed64(p + kSbCatalogRootOffset);
-  d.next_node_handle = DecodeFixed64(p + kSbNextNodeHandleOffset);
+  d.ot_handle_count = DecodeFixed64(p + kSbOtHandleCountOffset);
   d.store_id = StoreId::FromBytes(p + kSbStoreIdOffset);
   const std::string bad = CheckInvariants(d);
   if (!bad.empty()) return Status::Corruption(where + ": " + bad);

@@ -10,7 +10,7 @@
 //    0 magic u64 "CWTSUPB1"          8 format_version u32 = 2    12 copy_size_bytes u32 = 4096
 //   16 generation u64 (>= 1)        24 checkpoint_epoch u64     32 manifest_generation u64
 //   40 ot_checkpoint_id u64         48 log_replay_file_number u64
-//   56 log_replay_offset_bytes u64  64 catalog_root u64         72 next_node_handle u64
+//   56 log_replay_offset_bytes u64  64 catalog_root u64         72 ot_handle_count u64
 //   80 store_id 16 bytes (never all zero)
 //   96 .. 4091 reserved, zero       4092 crc32c u32 over bytes [0, 4092)
 // Format version 1 (two copies, no store id) is refused with a Corruption that says so.
@@ -67,12 +67,12 @@ inline constexpr size_t kSbOtCheckpointIdOffset = 40;
 inline constexpr size_t kSbLogReplayFileNumberOffset = 48;
 inline constexpr size_t kSbLogReplayOffsetOffset = 56;
 inline constexpr size_t kSbCatalogRootOffset = 64;
-inline constexpr size_t kSbNextNodeHandleOffset = 72;
+inline constexpr size_t kSbOtHandleCountOffset = 72;
 inline constexpr size_t kSbStoreIdOffset = 80;
 inline constexpr size_t kSbReservedOffset = 96;
 inline constexpr size_t kSbCrcOffset = 4092;
 static_assert(kSbCrcOffset + 4 == kSuperblockCopySize);
-static_assert(kSbNextNodeHandleOffset + 8 == kSbStoreIdOffset);
+static_assert(kSbOtHandleCountOffset + 8 == kSbStoreIdOffset);
 static_assert(kSbStoreIdOffset + StoreId::kBytes == kSbReservedOffset);
 
 struct SuperblockData {
@@ -83,8 +83,9 @@ struct SuperblockData {
   uint64_t log_replay_file_number = 0;   // replay starts here (>= 1)
   uint64_t log_replay_offset_bytes = 0;  // ... at this offset (< 32 = just after the header)
   uint64_t catalog_root = 0;             // NodeID raw of the catalog root; 0 = empty catalog
-  uint64_t next_node_handle = 0;         // informational: first never-used OT handle
-  StoreId store_id;                      // the store's identity (never zero)
+  uint64_t ot_handle_count = 0;  // informational: OT handles ever allocated (live, reserved or
+                                 // free-listed) as of the checkpoint
+  StoreId store_id;              // the store's identity (never zero)
   friend bool operator==(const SuperblockData&, const SuperblockData&) = default;
 };
 

@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
 
 #if defined(__clang__)
 #define COWTREE_THREAD_ANNOTATION(x) __attribute__((x))
@@ -26,6 +27,14 @@
 #define COWTREE_EXCLUDES(...) COWTREE_THREAD_ANNOTATION(locks_excluded(__VA_ARGS__))
 #define COWTREE_ACQUIRE(...) COWTREE_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define COWTREE_RELEASE(...) COWTREE_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
+#define COWTREE_REQUIRES_SHARED(...) \
+  COWTREE_THREAD_ANNOTATION(requires_shared_capability(__VA_ARGS__))
+#define COWTREE_ACQUIRE_SHARED(...) \
+  COWTREE_THREAD_ANNOTATION(acquire_shared_capability(__VA_ARGS__))
+#define COWTREE_RELEASE_SHARED(...) \
+  COWTREE_THREAD_ANNOTATION(release_shared_capability(__VA_ARGS__))
+#define COWTREE_RELEASE_GENERIC(...) \
+  COWTREE_THREAD_ANNOTATION(release_generic_capability(__VA_ARGS__))
 #define COWTREE_NO_THREAD_SAFETY_ANALYSIS COWTREE_THREAD_ANNOTATION(no_thread_safety_analysis)
 
 namespace cowtree {
@@ -52,6 +61,44 @@ class COWTREE_SCOPED_CAPABILITY MutexLock {
 
  private:
   Mutex* const mu_;
+};
+
+// A reader-writer lock (std::shared_mutex) that carries the capability: ReaderLock holds it
+// shared, WriterLock exclusively.
+class COWTREE_CAPABILITY("shared_mutex") SharedMutex {
+ public:
+  SharedMutex() = default;
+  SharedMutex(const SharedMutex&) = delete;
+  SharedMutex& operator=(const SharedMutex&) = delete;
+  void Lock() COWTREE_ACQUIRE() { mu_.lock(); }
+  void Unlock() COWTREE_RELEASE() { mu_.unlock(); }
+  void LockShared() COWTREE_ACQUIRE_SHARED() { mu_.lock_shared(); }
+  void UnlockShared() COWTREE_RELEASE_SHARED() { mu_.unlock_shared(); }
+
+ private:
+  std::shared_mutex mu_;
+};
+
+class COWTREE_SCOPED_CAPABILITY ReaderLock {
+ public:
+  explicit ReaderLock(SharedMutex* mu) COWTREE_ACQUIRE_SHARED(mu) : mu_(mu) { mu_->LockShared(); }
+  ~ReaderLock() COWTREE_RELEASE() { mu_->UnlockShared(); }
+  ReaderLock(const ReaderLock&) = delete;
+  ReaderLock& operator=(const ReaderLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
+};
+
+class COWTREE_SCOPED_CAPABILITY WriterLock {
+ public:
+  explicit WriterLock(SharedMutex* mu) COWTREE_ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~WriterLock() COWTREE_RELEASE() { mu_->Unlock(); }
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
 };
 
 // Condition variable used with a Mutex.

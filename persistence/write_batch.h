@@ -1,10 +1,11 @@
 // WriteBatch: the contents of one commit — tree creations, drops and per-tree ops — applied
 // atomically by Runtime::Commit (one redo record).
 //
-// Ops are tree-type-defined bytes (e.g. tree/os_ops.h encodes (key, weight) pairs); a batch
-// collects them per tree in insertion order. Tree ids for CreateTree are reserved from the
-// Runtime immediately (never reused; a batch that is never committed leaves a harmless gap).
-// Thread-safety: a batch is used by one thread; the Runtime it came from must outlive it.
+// Ops are tree-type-defined bytes (e.g. tree::AppendOsOp in tree/os_tree_type.h encodes
+// (key, weight) pairs); a batch collects them per tree in insertion order. Tree ids for CreateTree
+// are reserved from the Runtime immediately (never reused; a batch that is never committed leaves a
+// harmless gap). Thread-safety: a batch is used by one thread; the Runtime it came from must
+// outlive it.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +37,6 @@ class WriteBatch {
   std::string* MutableOps(TreeId id);
 
   bool empty() const { return creates_.empty() && drops_.empty() && sections_.empty(); }
-  size_t op_bytes() const { return op_bytes_hint_; }
   void Clear();
 
   const std::vector<CommitCreate>& creates() const { return creates_; }
@@ -49,7 +49,6 @@ class WriteBatch {
   std::vector<TreeId> drops_;
   std::deque<std::pair<TreeId, std::string>> sections_;
   std::unordered_map<TreeId, size_t> section_index_;
-  size_t op_bytes_hint_ = 0;
 };
 
 }  // namespace cowtree

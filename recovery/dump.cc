@@ -130,7 +130,7 @@ Value SuperblockFields(Builder& b, const SuperblockData& d) {
       LogPosition{d.log_replay_file_number, d.log_replay_offset_bytes}.ToString());
   b.S(o, "catalog_root", NodeText(d.catalog_root));
   b.U(o, "catalog_root_raw", d.catalog_root);
-  b.U(o, "next_node_handle", d.next_node_handle);
+  b.U(o, "ot_handle_count", d.ot_handle_count);
   b.S(o, "store_id", d.store_id.ToHex());
   return o;
 }

@@ -132,14 +132,6 @@ Status ListFiles(Context& ctx) {
 
 namespace {
 
-bool HasStoreFiles(const std::vector<std::string>& names) {
-  return std::any_of(names.begin(), names.end(), [](const std::string& n) {
-    FileKind kind;
-    uint64_t number;
-    return ParseFileName(n, &kind, &number) && kind != FileKind::kLock;
-  });
-}
-
 void RunChecks(Context& ctx) {
   CheckSuperblock(ctx);
   if (!ctx.sb.has_value()) return;  // nothing else can be located

@@ -289,7 +289,7 @@ TEST(FileNamesTest, EveryNameRoundTrips) {
     ASSERT_TRUE(ParseFileName(OtCheckpointFileName(n), &kind, &number));
     EXPECT_EQ(number, n);
   }
-  for (uint32_t c = kDataSizeClassMinBytes; c <= kDataSizeClassMaxBytes; c *= 2) {
+  for (uint32_t c = kMinSizeClassBytes; c <= kMaxSizeClassBytes; c *= 2) {
     ASSERT_TRUE(ParseFileName(DataFileName(c), &kind, &number)) << c;
     EXPECT_EQ(number, c);
   }

@@ -24,7 +24,7 @@ SuperblockData Sample(uint64_t generation) {
   d.log_replay_file_number = 2;
   d.log_replay_offset_bytes = 4096 + generation;
   d.catalog_root = (uint64_t{12345} << 8) | 1;
-  d.next_node_handle = 99999;
+  d.ot_handle_count = 99999;
   d.store_id = ExampleStoreId();
   return d;
 }

@@ -85,7 +85,7 @@ std::vector<FuzzSeed> SuperblockSeeds() {
   b.log_replay_file_number = 4;
   b.log_replay_offset_bytes = 4096;
   b.catalog_root = NodeID::Make(9, 2).raw();
-  b.next_node_handle = 10;
+  b.ot_handle_count = 10;
   b.store_id = ExampleStoreId();
   const std::string copy_a = EncodeSuperblock(a);  // belongs in copies 2 and 3
   const std::string copy_b = EncodeSuperblock(b);  // belongs in copies 0 and 1

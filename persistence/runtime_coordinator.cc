@@ -1,0 +1,74 @@
+// Runtime, the background threads: the syncer (balanced / eventual: makes acknowledged commits
+// durable every sync_interval_ms / 2, and measures how long they waited) and the coordinator
+// (checkpoints by log bytes or interval). Both stop in Close.
+#include <algorithm>
+#include <chrono>
+
+#include "persistence/runtime.h"
+
+namespace cowtree {
+
+// The background sync (balanced: fdatasync what was written; eventual: write + fdatasync the
+// buffer) runs on its own thread, every sync_interval_ms / 2, so that a long checkpoint or a
+// slow Close never delays it: the durability bound of docs/recovery.md (an acknowledged commit
+// is durable within sync_interval_ms plus one fdatasync) holds whatever else the runtime does.
+void Runtime::SyncLoop() {
+  using Clock = std::chrono::steady_clock;
+  const uint32_t sync_ms = options_.durability == Durability::kEventual ? options_.flush_interval_ms
+                                                                        : options_.sync_interval_ms;
+  const auto period = std::chrono::milliseconds(std::max<uint32_t>(1, sync_ms / 2));
+  auto next = Clock::now() + period;
+  std::unique_lock<std::mutex> lk(coordinator_mu_);
+  while (!stop_) {
+    syncer_cv_.wait_until(lk, next, [this] { return stop_; });
+    if (stop_) break;
+    next = Clock::now() + period;
+    lk.unlock();
+    if (!poisoned_.load()) {
+      Status st = SyncAcknowledged();
+      if (!st.ok()) Poison(st);
+    }
+    lk.lock();
+  }
+}
+
+Status Runtime::SyncAcknowledged() {
+  const uint64_t since_us = oldest_unsynced_ack_us_.exchange(0, std::memory_order_acq_rel);
+  Status st =
+      log_->Sync(options_.durability == Durability::kEventual ? log_->end() : log_->written_end());
+  if (st.ok() && since_us != 0) {
+    const uint64_t lag = env_->NowMicros() - since_us;
+    uint64_t cur = max_durability_lag_us_.load(std::memory_order_relaxed);
+    while (lag > cur && !max_durability_lag_us_.compare_exchange_weak(cur, lag)) {
+    }
+  }
+  return st;
+}
+
+void Runtime::CoordinatorLoop() {
+  using Clock = std::chrono::steady_clock;
+  auto last_checkpoint = Clock::now();
+  const auto poll = std::chrono::milliseconds(std::max<uint32_t>(
+      1, std::min<uint32_t>(
+             options_.checkpoint_interval_ms == 0 ? 100 : options_.checkpoint_interval_ms, 100)));
+  std::unique_lock<std::mutex> lk(coordinator_mu_);
+  while (!stop_) {
+    coordinator_cv_.wait_for(lk, poll);
+    if (stop_) break;
+    lk.unlock();
+    const auto now = Clock::now();
+    const bool by_bytes = options_.checkpoint_log_bytes != 0 &&
+                          log_bytes_since_checkpoint_.load() >= options_.checkpoint_log_bytes;
+    const bool by_time =
+        options_.checkpoint_interval_ms != 0 &&
+        now - last_checkpoint >= std::chrono::milliseconds(options_.checkpoint_interval_ms) &&
+        log_bytes_since_checkpoint_.load() > 0;
+    if ((by_bytes || by_time) && !poisoned_.load()) {
+      last_checkpoint = now;
+      (void)Checkpoint();  // failures poison the runtime; commits report it
+    }
+    lk.lock();
+  }
+}
+
+}  // namespace cowtree
