@@ -9,8 +9,9 @@
 #   1b. (always) a one-file find_package(cowtree CONFIG) project, so that the package is checked
 #      even before examples/ has programs.
 # The consumer program of 1b, 2 and 3 opens (creates) a store in a temp dir and exits 0 only if
-# that succeeded; it uses include/cowtree/cowtree.h when the public API exists, else
-# recovery/open.h. Usage: packaging_consumer_test.sh BUILD_DIR SOURCE_DIR
+# that and Close succeeded; it uses the public API (cowtree/cowtree.h, Store::Open) when
+# include/cowtree/cowtree.h exists, else the layer header recovery/open.h (recovery::Open).
+# Usage: packaging_consumer_test.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 build_dir=$(cd "$1" && pwd)
 src_dir=$(cd "$2" && pwd)
@@ -35,16 +36,35 @@ done
 # ---- the consumer program for 1b, 2 and 3 ----
 mkdir -p "$tmp/consumer"
 if [ -f "$src_dir/include/cowtree/cowtree.h" ]; then
-  # Public API present: include the umbrella header (compiles it against the install tree) and
-  # open through the layer entry point, whose signature this branch knows.
-  umbrella='#include "cowtree/cowtree.h"'
-else
-  umbrella='// (no include/cowtree/cowtree.h on this branch)'
-fi
-cat > "$tmp/consumer/main.cc" <<CC
-$umbrella
+  # The public API (include/cowtree/, cowtree_api): what cowtree::cowtree stands for.
+  consumer_api="public API: cowtree/cowtree.h, cowtree::Store::Open"
+  cat > "$tmp/consumer/main.cc" <<'CC'
+#include "cowtree/cowtree.h"
+
 #include <cstdio>
-#include <string>
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  cowtree::Options options;
+  options.create_if_missing = true;
+  auto store = cowtree::Store::Open(argv[1], options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "open %s: %s\n", argv[1], store.status().ToString().c_str());
+    return 1;
+  }
+  cowtree::Status st = (*store)->Close();
+  if (!st.ok()) {
+    std::fprintf(stderr, "close: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  std::printf("opened and closed %s (public API)\n", argv[1]);
+  return 0;
+}
+CC
+else
+  consumer_api="layer headers: recovery/open.h, recovery::Open (no include/cowtree/cowtree.h yet)"
+  cat > "$tmp/consumer/main.cc" <<'CC'
+#include <cstdio>
 
 #include "recovery/open.h"
 
@@ -62,10 +82,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "close: %s\n", st.ToString().c_str());
     return 1;
   }
-  std::printf("opened and closed %s\n", argv[1]);
+  std::printf("opened and closed %s (layer headers)\n", argv[1]);
   return 0;
 }
 CC
+fi
+step "consumer program for 1b/2/3 uses the $consumer_api"
+if [ -f "$src_dir/include/cowtree/cowtree.h" ]; then
+  for f in include/cowtree/cowtree.h lib/libcowtree_api.a; do
+    [ -e "$tmp/prefix/$f" ] || { echo "FAIL: install tree lacks $f"; exit 1; }
+  done
+fi
 
 # ---- 1. examples/ against the installed package ----
 shopt -s nullglob
