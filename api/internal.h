@@ -4,7 +4,9 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -61,7 +63,9 @@ struct BatchState {
     KeyType type;
     bool drop;
   };
-  std::vector<Use> uses;                        // every handle used by Add / DropTree
+  std::vector<Use> uses;  // every distinct handle used by Add / DropTree, in first-use order
+  // (store serial, tree id, key type, drop) of `uses`: an Add validates a handle once per batch.
+  std::set<std::tuple<uint64_t, TreeId, KeyType, bool>> seen;
   std::unordered_map<TreeId, KeyType> creates;  // trees created by this batch
   explicit BatchState(std::shared_ptr<StoreState> s)
       : store(std::move(s)), batch(store->runtime.get()) {}

@@ -35,6 +35,15 @@ std::optional<KeyType> KeyTypeOfTree(const TreeInfo& info) {
   return api_internal::FromInternal(host->key_type());
 }
 
+// The key type of live tree `id` in the newest snapshot; nullopt if there is none.
+std::optional<KeyType> LiveKeyType(Runtime& runtime, TreeId id) {
+  Snapshot snap = runtime.GetSnapshot();
+  for (const TreeInfo& info : runtime.ListTrees(snap)) {
+    if (info.id == id) return KeyTypeOfTree(info);
+  }
+  return std::nullopt;
+}
+
 std::string HandleText(TreeId id) { return "tree handle (tree id " + std::to_string(id) + ")"; }
 
 }  // namespace
@@ -56,7 +65,9 @@ TreeHandle<K> Batch::CreateTree(std::string name) {
 
 template <TreeKey K>
 void Batch::DropTree(const TreeHandle<K>& tree) {
-  state_->uses.push_back({tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, /*drop=*/true});
+  if (state_->seen.emplace(tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, true).second) {
+    state_->uses.push_back({tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, /*drop=*/true});
+  }
   if (tree.tree_id_ != 0) state_->batch.DropTree(tree.tree_id_);
 }
 
@@ -69,11 +80,14 @@ void Batch::Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int64_t 
 void Batch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
                     int64_t weight) {
   if (weight == 0) return;
-  // One validation entry per tree and batch is enough (the same handle data each time).
+  // One validation entry per distinct handle and batch (the last one is checked first: runs of
+  // Adds to one tree cost no set lookup).
   auto& uses = state_->uses;
   if (uses.empty() || uses.back().id != tree_id || uses.back().store_serial != store_serial ||
       uses.back().type != type || uses.back().drop) {
-    uses.push_back({store_serial, tree_id, type, /*drop=*/false});
+    if (state_->seen.emplace(store_serial, tree_id, type, false).second) {
+      uses.push_back({store_serial, tree_id, type, /*drop=*/false});
+    }
   }
   if (tree_id == 0) return;  // invalid handle: Commit refuses the batch
   tree::AppendOsOp(state_->batch.MutableOps(tree_id), code, weight);
@@ -84,6 +98,7 @@ bool Batch::empty() const { return state_->batch.empty() && state_->uses.empty()
 void Batch::Clear() {
   state_->batch.Clear();
   state_->uses.clear();
+  state_->seen.clear();
   state_->creates.clear();
 }
 
@@ -147,6 +162,10 @@ Status Store::Commit(Batch& batch, const WriteOptions& write_options) {
         actual = c->second;
       } else if (auto t = state_->types.find(u.id); t != state_->types.end()) {
         actual = t->second;
+      } else if (auto live = LiveKeyType(*state_->runtime, u.id)) {
+        // Not seen yet (e.g. created by a commit that is still publishing its ids).
+        actual = *live;
+        state_->types[u.id] = *live;
       } else {
         return Status::InvalidArgument(HandleText(u.id) +
                                        ": no such tree (its creation was never committed)");
@@ -178,8 +197,9 @@ Status Store::Commit(Batch& batch, const WriteOptions& write_options) {
     std::lock_guard<std::mutex> g(state_->types_mu);
     for (const auto& [id, type] : b.creates) state_->types[id] = type;
   }
-  if (write_options.sync && state_->options.durability != CommitDurability::kStrict &&
-      !b.batch.empty()) {
+  const bool wrote = !b.batch.empty();
+  batch.Clear();  // committed: a second Commit of the same batch must not apply it twice
+  if (write_options.sync && state_->options.durability != CommitDurability::kStrict && wrote) {
     COWTREE_RETURN_IF_ERROR(state_->runtime->SyncLog());
   }
   return Status::OK();

@@ -57,6 +57,10 @@ TEST(ApiStore, CreateWriteReadDropAndNotFound) {
   b.Add(a, -7, 1);
   b.Add(d, 1.5, 3);
   ASSERT_TRUE(store->Commit(b).ok());
+  EXPECT_TRUE(b.empty());              // a committed batch is cleared...
+  ASSERT_TRUE(store->Commit(b).ok());  // ...so committing it again applies nothing twice
+  b.Add(a, 5, 0);                      // weight 0: ignored
+  EXPECT_TRUE(b.empty());
   StoreSnapshot before_drop = store->GetSnapshot();
   auto ra = before_drop.Tree<int64_t>("a");
   ASSERT_TRUE(ra.ok());

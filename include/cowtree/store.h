@@ -58,8 +58,8 @@ class TreeHandle {
 
 // The contents of one commit. Cheap to build: nothing is validated or applied before
 // Store::Commit, which reports the first problem (a bad name, a bad handle, a weight overflow)
-// as InvalidArgument and then changes nothing. A Batch may be committed once; Clear() it to
-// reuse it.
+// as InvalidArgument and then changes nothing. A successful Commit clears the batch (ready for
+// reuse; its handles stay valid); a failed one leaves it as it was.
 class Batch {
  public:
   ~Batch();
