@@ -145,10 +145,11 @@ class StoreSnapshot {
   StoreSnapshot& operator=(StoreSnapshot&&) noexcept;
 
   // The tree `name` as of this snapshot. NotFound if no such tree is visible; InvalidArgument
-  // if it was created with another key type (the message names both) or the snapshot is empty.
+  // if it was created with another key type (the message names both) or the snapshot is empty;
+  // NotSupported for a tree type this API does not know. One hash lookup in the catalog; no I/O.
   template <TreeKey K>
   Result<TreeReader<K>> Tree(const std::string& name) const;
-  // Every tree visible in this snapshot, sorted by name.
+  // Every tree visible in this snapshot, sorted by name. O(trees log trees); no I/O.
   std::vector<TreeDescription> ListTrees() const;
   // The commit sequence number this snapshot sees (increases with every commit). For logs and
   // tests; never needed to read.

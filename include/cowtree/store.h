@@ -122,7 +122,8 @@ class Store {
   Status Commit(Batch& batch, const WriteOptions& write_options = WriteOptions());
 
   // A handle to write to the tree `name` as it is now. NotFound if there is none;
-  // InvalidArgument if its key type is not K.
+  // InvalidArgument if its key type is not K; NotSupported if it is not an order-statistics
+  // tree (a tree type this API does not know).
   template <TreeKey K>
   Result<TreeHandle<K>> Tree(const std::string& name);
 
