@@ -87,8 +87,10 @@ cowtree::Status Run(const std::string& dir) {
   if (auto s = store->Commit(batch, cowtree::WriteOptions{.sync = true}); !s.ok()) return s;
 
   std::atomic<bool> done{false};
+  std::atomic<int64_t> snapshots{0};
   cowtree::Status writer_status;
   std::thread writer([&] {
+    while (snapshots.load() < 2) std::this_thread::yield();  // the readers are running
     for (int64_t i = 1; i <= kRounds; ++i) {
       cowtree::Batch b = store->NewBatch();
       b.Add(arrivals, i, 1);
@@ -107,7 +109,6 @@ cowtree::Status Run(const std::string& dir) {
     done = true;
   });
   std::vector<std::thread> readers;
-  std::atomic<int64_t> snapshots{0};
   for (int r = 0; r < 2; ++r) {
     readers.emplace_back([&] {
       int64_t last = 0;

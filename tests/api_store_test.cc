@@ -194,7 +194,9 @@ TEST(ApiStore, AtomicReplaceSeenAtomicallyByConcurrentReaders) {
       }
     });
   }
+  while (reads.load() < 2) std::this_thread::yield();  // both readers running
   for (int gen = 2; gen <= kGenerations; ++gen) {
+    if (gen % 16 == 0) std::this_thread::yield();
     Batch r = store->NewBatch();
     r.DropTree(h);
     h = r.CreateTree<int64_t>("live");
