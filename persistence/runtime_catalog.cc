@@ -87,7 +87,12 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
       if (c.name.empty() || c.name.size() > kTreeNameBytesMax) {
         return Status::InvalidArgument("tree name must have 1..1024 bytes");
       }
-      if (FindSlot(c.name, UINT64_MAX - 1) != nullptr || trees_.count(c.tree_id) != 0) {
+      // A live tree of the same name is allowed only if this same commit drops it (atomic
+      // replace): at this commit's epoch the old tree is gone and the new one visible.
+      auto existing = FindSlot(c.name, UINT64_MAX - 1);
+      if ((existing != nullptr && std::find(record.drops.begin(), record.drops.end(),
+                                            existing->id) == record.drops.end()) ||
+          trees_.count(c.tree_id) != 0) {
         return Status::InvalidArgument("tree '" + c.name + "' already exists");
       }
       for (const auto& [id, s] : local) {

@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,7 +77,8 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-// A value or an error. Accessing value() of an error Result is a programming error (asserts).
+// A value or an error. Accessing value() of an error Result is a programming error: it prints
+// the status (Status::ToString()) to stderr and aborts.
 template <typename T>
 class [[nodiscard]] Result {
  public:
@@ -93,7 +96,11 @@ class [[nodiscard]] Result {
 
  private:
   T& checked() {
-    if (!value_.has_value()) __builtin_trap();
+    if (!value_.has_value()) {
+      std::fprintf(stderr, "cowtree: Result::value() called on an error: %s\n",
+                   status_.ToString().c_str());
+      std::abort();
+    }
     return *value_;
   }
   Status status_;

@@ -39,7 +39,10 @@ void CheckRedo(Context& ctx) {
       }
       bool twice = false;
       for (const auto& [id, name] : created) twice |= name == cr.name;
-      if (live_names.count(cr.name) != 0 || known.count(cr.tree_id) != 0 || twice) {
+      // A live name is allowed when this same record drops that tree (atomic replace).
+      bool replaced = false;
+      for (TreeId id : c.drops) replaced |= live.count(id) != 0 && live[id] == cr.name;
+      if ((live_names.count(cr.name) != 0 && !replaced) || known.count(cr.tree_id) != 0 || twice) {
         problems.push_back("create '" + cr.name + "' (id " + std::to_string(cr.tree_id) +
                            "): the tree already exists");
       }
@@ -62,14 +65,14 @@ void CheckRedo(Context& ctx) {
           "commit epoch " + std::to_string(c.epoch) + ": " + p + " (recovery refuses the store)");
     }
     if (!problems.empty()) continue;
+    for (TreeId id : c.drops) {  // drops first: a replace re-creates the name just dropped
+      live_names.erase(live[id]);
+      live.erase(id);
+    }
     for (const auto& [id, name] : created) {
       known.insert(id);
       live[id] = name;
       live_names.insert(name);
-    }
-    for (TreeId id : c.drops) {
-      live_names.erase(live[id]);
-      live.erase(id);
     }
   }
 }

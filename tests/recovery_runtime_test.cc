@@ -239,6 +239,72 @@ TEST(Runtime, SnapshotsSeeTheirEpochOnly) {
   EXPECT_EQ(**p, 1.5);
 }
 
+// Atomic replace: a commit that drops tree "x" and creates a new "x" (another key type even)
+// is accepted; older snapshots see the old tree, newer ones the new one; the record replays
+// from the log (no checkpoint at close) to the same state, twice in a row, and a checkpoint
+// after the replay lists only the new tree. Creating a live name without dropping it, or
+// creating it twice in the replacing commit, is still refused.
+TEST(Runtime, DropAndCreateOfOneNameInOneCommitReplays) {
+  TempDir dir;
+  RuntimeOptions o = SmallShape();
+  o.checkpoint_on_close = false;
+  o.recovery_checkpoint_log_bytes = 0;
+  {
+    auto rt = recovery::Open(dir.path(), o);
+    ASSERT_TRUE(rt.ok());
+    WriteBatch b1(rt->get());
+    TreeId old_id =
+        b1.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+    for (int k = 0; k < 50; ++k) {
+      tree::AppendOsOp(b1.MutableOps(old_id), tree::EncodeInt64Key(k), 1);
+    }
+    ASSERT_TRUE((*rt)->Commit(b1).ok());
+    Snapshot before = (*rt)->GetSnapshot();
+    WriteBatch twice(rt->get());
+    twice.DropTree(old_id);
+    twice.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+    twice.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+    EXPECT_TRUE((*rt)->Commit(twice).IsInvalidArgument());
+    WriteBatch replace(rt->get());
+    replace.DropTree(old_id);
+    TreeId new_id =
+        replace.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kDouble));
+    tree::AppendOsOp(replace.MutableOps(new_id), tree::EncodeDoubleKey(2.5), 7);
+    ASSERT_TRUE((*rt)->Commit(replace).ok());
+    Snapshot after = (*rt)->GetSnapshot();
+    auto old_info = (*rt)->FindTree("x", before);
+    auto new_info = (*rt)->FindTree("x", after);
+    ASSERT_TRUE(old_info.ok() && new_info.ok());
+    EXPECT_EQ(old_info->id, old_id);
+    EXPECT_EQ(new_info->id, new_id);
+    EXPECT_EQ((*rt)->ListTrees(after).size(), 1u);
+    WriteBatch dup(rt->get());
+    dup.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+    EXPECT_TRUE((*rt)->Commit(dup).IsInvalidArgument());
+    before = Snapshot();
+    after = Snapshot();
+    ASSERT_TRUE((*rt)->Close().ok());
+  }
+  for (int round = 0; round < 3; ++round) {  // replay, replay again, then from a checkpoint
+    recovery::OpenReport report;
+    auto rt = recovery::Open(dir.path(), o, &report);
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    if (round < 2) EXPECT_EQ(report.commits_replayed, 2u);
+    Snapshot s = (*rt)->GetSnapshot();
+    auto trees = (*rt)->ListTrees(s);
+    ASSERT_EQ(trees.size(), 1u);
+    auto* host = tree::AsOsTree(trees[0].tree.get());
+    ASSERT_NE(host, nullptr);
+    EXPECT_EQ(host->key_type(), tree::KeyType::kDouble);
+    auto v = host->VersionAt(s.epoch());
+    EXPECT_EQ(tree::PositiveCount(*v), 7u);
+    EXPECT_EQ(**tree::PercentileCont(*v, 0.5, false), 2.5);
+    if (round == 1) ASSERT_TRUE((*rt)->Checkpoint().ok());
+    s = Snapshot();
+    ASSERT_TRUE((*rt)->Close().ok());
+  }
+}
+
 TEST(Runtime, InvalidCommitsChangeNothing) {
   TempDir dir;
   auto rt = recovery::Open(dir.path(), SmallShape());

@@ -1,0 +1,97 @@
+// Private state behind the public API (include/cowtree/). Not installed; included only by
+// api/*.cc. The public classes are thin handles over these structs.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "cowtree/options.h"
+#include "cowtree/types.h"
+#include "persistence/runtime.h"
+#include "tree/key_codec.h"
+#include "tree/os_tree_type.h"
+#include "tree/tree_version.h"
+
+namespace cowtree::api_internal {
+
+inline tree::KeyType ToInternal(KeyType t) {
+  return t == KeyType::kInt64 ? tree::KeyType::kInt64 : tree::KeyType::kDouble;
+}
+inline KeyType FromInternal(tree::KeyType t) {
+  return t == tree::KeyType::kInt64 ? KeyType::kInt64 : KeyType::kDouble;
+}
+
+template <TreeKey K>
+uint64_t EncodeKey(K key) {
+  if constexpr (std::same_as<K, int64_t>) {
+    return tree::EncodeInt64Key(key);
+  } else {
+    return tree::EncodeDoubleKey(key);
+  }
+}
+template <TreeKey K>
+K DecodeKey(uint64_t code) {
+  if constexpr (std::same_as<K, int64_t>) {
+    return tree::DecodeInt64Key(code);
+  } else {
+    return tree::DecodeDoubleKey(code);
+  }
+}
+
+struct StoreState {
+  std::shared_ptr<Runtime> runtime;
+  uint64_t serial = 0;  // identity of this Store object (process-unique)
+  Options options;
+  // Key type of every tree id this store has seen (ids are never reused and a tree's key type
+  // never changes, so entries never go stale; a dropped tree is refused by the runtime).
+  std::mutex types_mu;
+  std::unordered_map<TreeId, KeyType> types;
+};
+
+struct BatchState {
+  std::shared_ptr<StoreState> store;
+  WriteBatch batch;
+  struct Use {
+    uint64_t store_serial;
+    TreeId id;
+    KeyType type;
+    bool drop;
+  };
+  std::vector<Use> uses;  // every distinct handle used by Add / DropTree, in first-use order
+  // (store serial, tree id, key type, drop) of `uses`: an Add validates a handle once per batch.
+  std::set<std::tuple<uint64_t, TreeId, KeyType, bool>> seen;
+  std::unordered_map<TreeId, KeyType> creates;  // trees created by this batch
+  explicit BatchState(std::shared_ptr<StoreState> s)
+      : store(std::move(s)), batch(store->runtime.get()) {}
+};
+
+struct SnapshotState {
+  std::shared_ptr<Runtime> runtime;  // keeps the runtime's memory alive
+  Snapshot pin;
+};
+
+struct ReaderState {
+  std::shared_ptr<const SnapshotState> snapshot;
+  std::string name;
+  std::shared_ptr<HostedTree> host;  // keeps the tree (and its leaf loader) alive
+  std::shared_ptr<const tree::TreeVersion> version;
+};
+
+struct CursorState {
+  std::shared_ptr<const ReaderState> reader;
+  bool forward = true;
+  // Root-to-level-1 path: node and child index taken at each level.
+  std::vector<std::pair<const tree::InternalNode*, size_t>> path;
+  std::shared_ptr<const tree::LeafData> leaf;
+  size_t pos = 0;
+  bool valid = false;
+  Status status;
+};
+
+}  // namespace cowtree::api_internal

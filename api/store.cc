@@ -1,0 +1,248 @@
+// Store, Batch and TreeHandle (include/cowtree/store.h) over recovery::Open and the Runtime.
+#include "cowtree/store.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "api/internal.h"
+#include "recovery/open.h"
+
+namespace cowtree {
+namespace {
+
+using api_internal::BatchState;
+using api_internal::StoreState;
+
+std::atomic<uint64_t> g_next_store_serial{1};
+
+Durability ToRuntimeDurability(CommitDurability d) {
+  switch (d) {
+    case CommitDurability::kStrict:
+      return Durability::kStrict;
+    case CommitDurability::kEventual:
+      return Durability::kEventual;
+    case CommitDurability::kBalanced:
+      break;
+  }
+  return Durability::kBalanced;
+}
+
+// The key type of a tree of the order-statistics type; nullopt for other tree types.
+std::optional<KeyType> KeyTypeOfTree(const TreeInfo& info) {
+  if (info.type_id != tree::kOsTreeTypeId) return std::nullopt;
+  tree::OsTreeHost* host = tree::AsOsTree(info.tree.get());
+  if (host == nullptr) return std::nullopt;
+  return api_internal::FromInternal(host->key_type());
+}
+
+// The key type of live tree `id` in the newest snapshot; nullopt if there is none.
+std::optional<KeyType> LiveKeyType(Runtime& runtime, TreeId id) {
+  Snapshot snap = runtime.GetSnapshot();
+  for (const TreeInfo& info : runtime.ListTrees(snap)) {
+    if (info.id == id) return KeyTypeOfTree(info);
+  }
+  return std::nullopt;
+}
+
+std::string HandleText(TreeId id) { return "tree handle (tree id " + std::to_string(id) + ")"; }
+
+}  // namespace
+
+// ---- Batch ----
+
+Batch::Batch(std::unique_ptr<BatchState> state) : state_(std::move(state)) {}
+Batch::~Batch() = default;
+Batch::Batch(Batch&&) noexcept = default;
+Batch& Batch::operator=(Batch&&) noexcept = default;
+
+template <TreeKey K>
+TreeHandle<K> Batch::CreateTree(std::string name) {
+  const TreeId id = state_->batch.CreateTree(
+      name, tree::kOsTreeTypeId, tree::OsTreeParams(api_internal::ToInternal(kKeyTypeOf<K>)));
+  state_->creates[id] = kKeyTypeOf<K>;
+  return TreeHandle<K>(state_->store->serial, id, std::move(name));
+}
+
+template <TreeKey K>
+void Batch::DropTree(const TreeHandle<K>& tree) {
+  if (state_->seen.emplace(tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, true).second) {
+    state_->uses.push_back({tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, /*drop=*/true});
+  }
+  if (tree.tree_id_ != 0) state_->batch.DropTree(tree.tree_id_);
+}
+
+template <TreeKey K>
+void Batch::Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int64_t weight) {
+  AddCode(tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, api_internal::EncodeKey<K>(key),
+          weight);
+}
+
+void Batch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
+                    int64_t weight) {
+  if (weight == 0) return;
+  // One validation entry per distinct handle and batch (the last one is checked first: runs of
+  // Adds to one tree cost no set lookup).
+  auto& uses = state_->uses;
+  if (uses.empty() || uses.back().id != tree_id || uses.back().store_serial != store_serial ||
+      uses.back().type != type || uses.back().drop) {
+    if (state_->seen.emplace(store_serial, tree_id, type, false).second) {
+      uses.push_back({store_serial, tree_id, type, /*drop=*/false});
+    }
+  }
+  if (tree_id == 0) return;  // invalid handle: Commit refuses the batch
+  tree::AppendOsOp(state_->batch.MutableOps(tree_id), code, weight);
+}
+
+bool Batch::empty() const { return state_->batch.empty() && state_->uses.empty(); }
+
+void Batch::Clear() {
+  state_->batch.Clear();
+  state_->uses.clear();
+  state_->seen.clear();
+  state_->creates.clear();
+}
+
+// ---- Store ----
+
+Store::Store(std::shared_ptr<StoreState> state) : state_(std::move(state)) {}
+
+Store::~Store() {
+  if (state_ != nullptr) (void)state_->runtime->Close();
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options& options) {
+  RuntimeOptions ro;
+  ro.create_if_missing = options.create_if_missing;
+  ro.error_if_exists = options.error_if_exists;
+  ro.read_only = options.read_only;
+  ro.durability = ToRuntimeDurability(options.durability);
+  ro.sync_interval_ms = options.sync_interval_ms;
+  ro.flush_interval_ms = options.flush_interval_ms;
+  ro.checkpoint_log_bytes = options.checkpoint_log_bytes;
+  ro.checkpoint_interval_ms = options.checkpoint_interval_ms;
+  ro.checkpoint_on_close = options.checkpoint_on_close;
+  ro.log_file_size_max_bytes = options.log_file_size_max_bytes;
+  ro.leaf_capacity_entries = options.leaf_capacity_entries;
+  ro.fanout = options.fanout;
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> runtime, recovery::Open(dir, ro));
+  auto state = std::make_shared<StoreState>();
+  state->runtime = std::shared_ptr<Runtime>(std::move(runtime));
+  state->serial = g_next_store_serial.fetch_add(1, std::memory_order_relaxed);
+  state->options = options;
+  Snapshot snap = state->runtime->GetSnapshot();
+  for (const TreeInfo& info : state->runtime->ListTrees(snap)) {
+    if (auto type = KeyTypeOfTree(info)) state->types[info.id] = *type;
+  }
+  return std::unique_ptr<Store>(new Store(std::move(state)));
+}
+
+Batch Store::NewBatch() { return Batch(std::make_unique<BatchState>(state_)); }
+
+Status Store::Commit(Batch& batch, const WriteOptions& write_options) {
+  BatchState& b = *batch.state_;
+  if (b.store != state_) {
+    return Status::InvalidArgument("batch was made by another Store object");
+  }
+  // Validate every handle before anything changes. The runtime re-checks under its writer
+  // lock that dropped / written trees are live (a concurrent drop is caught there).
+  {
+    std::lock_guard<std::mutex> g(state_->types_mu);
+    for (const BatchState::Use& u : b.uses) {
+      if (u.id == 0) return Status::InvalidArgument("invalid (default-constructed) tree handle");
+      if (u.store_serial != state_->serial) {
+        return Status::InvalidArgument(HandleText(u.id) +
+                                       " belongs to another Store object (or another store)");
+      }
+      std::optional<KeyType> actual;
+      if (auto c = b.creates.find(u.id); c != b.creates.end()) {
+        if (u.drop) {
+          return Status::InvalidArgument(HandleText(u.id) +
+                                         ": a tree cannot be dropped in the batch that creates it");
+        }
+        actual = c->second;
+      } else if (auto t = state_->types.find(u.id); t != state_->types.end()) {
+        actual = t->second;
+      } else if (auto live = LiveKeyType(*state_->runtime, u.id)) {
+        // Not seen yet (e.g. created by a commit that is still publishing its ids).
+        actual = *live;
+        state_->types[u.id] = *live;
+      } else {
+        return Status::InvalidArgument(HandleText(u.id) +
+                                       ": no such tree (its creation was never committed)");
+      }
+      if (*actual != u.type) {
+        return Status::InvalidArgument(HandleText(u.id) + " is a " + KeyTypeName(u.type) +
+                                       " handle but the tree has " + KeyTypeName(*actual) +
+                                       " keys");
+      }
+    }
+    for (const BatchState::Use& u : b.uses) {
+      if (u.drop) continue;
+      for (TreeId d : b.batch.drops()) {
+        if (d == u.id) {
+          return Status::InvalidArgument(HandleText(u.id) +
+                                         ": ops for a tree dropped in the same batch");
+        }
+      }
+    }
+  }
+  Status st = state_->runtime->Commit(b.batch);
+  if (!st.ok()) {
+    if (st.IsInvalidArgument() && st.message().find("unknown tree id") != std::string::npos) {
+      return Status::InvalidArgument(st.message() + " (the tree was dropped)");
+    }
+    return st;
+  }
+  {
+    std::lock_guard<std::mutex> g(state_->types_mu);
+    for (const auto& [id, type] : b.creates) state_->types[id] = type;
+  }
+  const bool wrote = !b.batch.empty();
+  batch.Clear();  // committed: a second Commit of the same batch must not apply it twice
+  if (write_options.sync && state_->options.durability != CommitDurability::kStrict && wrote) {
+    COWTREE_RETURN_IF_ERROR(state_->runtime->SyncLog());
+  }
+  return Status::OK();
+}
+
+template <TreeKey K>
+Result<TreeHandle<K>> Store::Tree(const std::string& name) {
+  Snapshot snap = state_->runtime->GetSnapshot();
+  COWTREE_ASSIGN_OR_RETURN(TreeInfo info, state_->runtime->FindTree(name, snap));
+  std::optional<KeyType> type = KeyTypeOfTree(info);
+  if (!type.has_value()) {
+    return Status::NotSupported("tree '" + name + "' is not an order-statistics tree");
+  }
+  if (*type != kKeyTypeOf<K>) {
+    return Status::InvalidArgument("tree '" + name + "' has " + KeyTypeName(*type) + " keys, not " +
+                                   KeyTypeName(kKeyTypeOf<K>));
+  }
+  {
+    std::lock_guard<std::mutex> g(state_->types_mu);
+    state_->types[info.id] = *type;
+  }
+  return TreeHandle<K>(state_->serial, info.id, name);
+}
+
+StoreSnapshot Store::GetSnapshot() {
+  auto s = std::make_shared<api_internal::SnapshotState>();
+  s->runtime = state_->runtime;
+  s->pin = state_->runtime->GetSnapshot();
+  return StoreSnapshot(std::move(s));
+}
+
+Status Store::Checkpoint() { return state_->runtime->Checkpoint(); }
+Status Store::Sync() { return state_->runtime->SyncLog(); }
+Status Store::Close() { return state_->runtime->Close(); }
+const std::string& Store::dir() const { return state_->runtime->dir(); }
+
+template TreeHandle<int64_t> Batch::CreateTree<int64_t>(std::string);
+template TreeHandle<double> Batch::CreateTree<double>(std::string);
+template void Batch::DropTree<int64_t>(const TreeHandle<int64_t>&);
+template void Batch::DropTree<double>(const TreeHandle<double>&);
+template void Batch::Add<int64_t>(const TreeHandle<int64_t>&, int64_t, int64_t);
+template void Batch::Add<double>(const TreeHandle<double>&, double, int64_t);
+template Result<TreeHandle<int64_t>> Store::Tree<int64_t>(const std::string&);
+template Result<TreeHandle<double>> Store::Tree<double>(const std::string&);
+
+}  // namespace cowtree

@@ -1,0 +1,171 @@
+// cowtree public API: reading — StoreSnapshot, TreeReader<K>, Cursor<K>.
+//
+// All reads go through a StoreSnapshot (Store::GetSnapshot). A snapshot pins the newest
+// acknowledged commit at the time it was taken: every reader and cursor made from it answers
+// for exactly that state, never for a later or partial commit, however many commits happen
+// meanwhile, and never blocks writers (copy-on-write versions).
+//
+// Data model: a tree maps keys to nonzero int64 weights. An entry of weight w > 0 stands for w
+// equal items; an entry of weight <= 0 stands for none (negative weights are Z-set deltas that
+// other commits may cancel). count(), rank(), select(), the percentiles and sum_weights()
+// count items, i.e. positive weight only; cursors visit every entry, negative ones included.
+//
+// Percentile semantics are PostgreSQL's ordered-set aggregates, bit for bit for N <= 2^53
+// (https://www.postgresql.org/docs/current/functions-aggregate.html, table "Ordered-Set
+// Aggregate Functions"; src/backend/utils/adt/orderedsetaggs.c):
+//   percentile_cont(p) WITHIN GROUP (ORDER BY key [DESC]) — interpolates between the rows
+//     floor(p * (N - 1)) and ceil(p * (N - 1)) in float8;
+//   percentile_disc(p) — the first item whose cumulative fraction is >= p;
+//   median = percentile_cont(0.5).
+// p must be in [0, 1] (NaN refused): InvalidArgument "percentile value ... is not between 0
+// and 1", as PostgreSQL. An empty tree (N == 0) gives std::nullopt (SQL NULL).
+//
+// Errors: a read may need a leaf that is not in memory; reading it can fail with IOError or
+// Corruption, returned as the Status of that call (never an abort). Calls that never read a
+// leaf (count, entry_count, key_type, name) cannot fail.
+// Thread-safety: StoreSnapshot, TreeReader and Cursor are cheap, copyable (Cursor: movable)
+// handles to immutable state; any number of threads may use different objects, and const
+// methods of one object, concurrently with each other and with commits. A single Cursor is
+// used by one thread at a time.
+// Lifetime: readers and cursors keep their snapshot's state alive (memory-safe in any order of
+// destruction). Destroy them before Store::Close when you can: a snapshot pins its commit, so
+// checkpoints cannot reclaim the space of data it still sees. Reading after the Store was
+// closed is memory-safe but may fail (IOError) for data that is not in memory.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cowtree/status.h"
+#include "cowtree/types.h"
+
+namespace cowtree {
+
+namespace api_internal {
+struct SnapshotState;
+struct ReaderState;
+struct CursorState;
+}  // namespace api_internal
+
+// A position in a tree of one snapshot, yielding (key, weight) entries in key order
+// (kForward: ascending, kBackward: descending).
+// Usage:  for (auto c = reader.Seek(k, Direction::kForward); c.valid(); c.Next()) {...}
+//         if (!c.status().ok()) ... // an I/O error ended the iteration early
+// Complexity: Seek is O(height * log fanout) plus one leaf read; Next is O(1) within a leaf and
+// O(height) plus one leaf read when it crosses to the next leaf (each leaf is read once per
+// pass). Memory: one leaf's arrays (shared, not copied) and a root-to-leaf path.
+template <TreeKey K>
+class Cursor {
+ public:
+  Cursor();
+  ~Cursor();
+  Cursor(Cursor&&) noexcept;
+  Cursor& operator=(Cursor&&) noexcept;
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+
+  // True while the cursor is on an entry. False past the end, or after an error (status()).
+  bool valid() const;
+  // The current entry; requires valid() (else returns K{} / 0).
+  K key() const;
+  int64_t weight() const;
+  // Moves to the next entry in the cursor's direction; no-op when !valid().
+  void Next();
+  // OK, or the IOError/Corruption that stopped the iteration.
+  const Status& status() const;
+
+ private:
+  template <TreeKey>
+  friend class TreeReader;
+  explicit Cursor(std::unique_ptr<api_internal::CursorState> state);
+  std::unique_ptr<api_internal::CursorState> state_;
+};
+
+// The state of one tree in one snapshot. Obtained from StoreSnapshot::Tree<K>(name).
+template <TreeKey K>
+class TreeReader {
+ public:
+  ~TreeReader();
+  TreeReader(const TreeReader&);
+  TreeReader& operator=(const TreeReader&);
+  TreeReader(TreeReader&&) noexcept;
+  TreeReader& operator=(TreeReader&&) noexcept;
+
+  const std::string& name() const;
+  // N: the number of items (total positive weight). O(1), no I/O.
+  uint64_t count() const;
+  // The number of entries (keys with a nonzero weight, negative ones included). O(1).
+  uint64_t entry_count() const;
+  // The weight stored for `key` (0 if absent).
+  Result<int64_t> weight(K key) const;
+  // The number of items with a key < `key` (SQL: count(*) FILTER (WHERE x < key)).
+  Result<uint64_t> rank(K key) const;
+  // The key of the k-th item (0-based, counting multiplicity) in `order`; nullopt if k >= N.
+  Result<std::optional<K>> select(uint64_t k, Order order = Order::kAscending) const;
+  // PostgreSQL percentile_cont(p) WITHIN GROUP (ORDER BY key ASC|DESC); keys converted to
+  // double (an int64 beyond 2^53 rounds, as PostgreSQL's cast to float8). nullopt if N == 0;
+  // InvalidArgument unless 0 <= p <= 1.
+  Result<std::optional<double>> percentile_cont(double p, Order order = Order::kAscending) const;
+  // PostgreSQL percentile_disc(p) WITHIN GROUP (ORDER BY key ASC|DESC): an existing key.
+  Result<std::optional<K>> percentile_disc(double p, Order order = Order::kAscending) const;
+  // percentile_cont(0.5, order).
+  Result<std::optional<double>> median(Order order = Order::kAscending) const;
+  // The number of items with lo <= key < hi (0 if lo >= hi).
+  Result<uint64_t> sum_weights(K lo, K hi) const;
+  // The number of items with key >= lo (the upper end includes the largest key).
+  Result<uint64_t> sum_weights_from(K lo) const;
+
+  // A cursor on the first entry with key >= `key` (kForward) or the last entry with key <=
+  // `key` (kBackward, as RocksDB's SeekForPrev); invalid if there is none. For double trees
+  // -0.0 seeks as +0.0 and NaN seeks to the NaN key (the largest).
+  Cursor<K> Seek(K key, Direction direction = Direction::kForward) const;
+  // A cursor on the smallest (kForward) or largest (kBackward) entry.
+  Cursor<K> SeekToFirst() const;
+  Cursor<K> SeekToLast() const;
+
+ private:
+  friend class StoreSnapshot;
+  explicit TreeReader(std::shared_ptr<const api_internal::ReaderState> state);
+  std::shared_ptr<const api_internal::ReaderState> state_;
+};
+
+// A pinned, consistent view of every tree of a store. Copyable (copies share the pin); the pin
+// is released when the last copy, reader and cursor is destroyed.
+class StoreSnapshot {
+ public:
+  StoreSnapshot();  // an empty snapshot: every lookup returns InvalidArgument
+  ~StoreSnapshot();
+  StoreSnapshot(const StoreSnapshot&);
+  StoreSnapshot& operator=(const StoreSnapshot&);
+  StoreSnapshot(StoreSnapshot&&) noexcept;
+  StoreSnapshot& operator=(StoreSnapshot&&) noexcept;
+
+  // The tree `name` as of this snapshot. NotFound if no such tree is visible; InvalidArgument
+  // if it was created with another key type (the message names both) or the snapshot is empty;
+  // NotSupported for a tree type this API does not know. One hash lookup in the catalog; no I/O.
+  template <TreeKey K>
+  Result<TreeReader<K>> Tree(const std::string& name) const;
+  // Every tree visible in this snapshot, sorted by name. O(trees log trees); no I/O.
+  std::vector<TreeDescription> ListTrees() const;
+  // The commit sequence number this snapshot sees (increases with every commit). For logs and
+  // tests; never needed to read.
+  uint64_t sequence() const;
+
+ private:
+  friend class Store;
+  explicit StoreSnapshot(std::shared_ptr<const api_internal::SnapshotState> state);
+  std::shared_ptr<const api_internal::SnapshotState> state_;
+};
+
+extern template class Cursor<int64_t>;
+extern template class Cursor<double>;
+extern template class TreeReader<int64_t>;
+extern template class TreeReader<double>;
+extern template Result<TreeReader<int64_t>> StoreSnapshot::Tree<int64_t>(const std::string&) const;
+extern template Result<TreeReader<double>> StoreSnapshot::Tree<double>(const std::string&) const;
+
+}  // namespace cowtree

@@ -1,0 +1,158 @@
+// cowtree public API: Store (open/close a store directory), Batch (one atomic commit) and
+// TreeHandle<K> (a typed reference to one tree, for writing).
+//
+// A store is a directory holding any number of named trees. Each tree has a key type fixed at
+// creation (int64_t or double) and maps keys to int64 weights. Writes are collected in a Batch
+// and applied atomically by Store::Commit: every tree creation, drop and weight change of the
+// batch becomes visible at once, or none does. Reads go through snapshots (cowtree/snapshot.h).
+//
+// Thread-safety: Store's methods are thread-safe (commits are applied one at a time; concurrent
+// kStrict committers share one fdatasync). A Batch is used by one thread at a time.
+// TreeHandle is a value (copy it freely, from any thread).
+// Lifetime: a Batch must not outlive the Store it came from. Snapshots may (snapshot.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+
+#include "cowtree/options.h"
+#include "cowtree/snapshot.h"
+#include "cowtree/status.h"
+#include "cowtree/types.h"
+
+namespace cowtree {
+
+class Store;
+class Batch;
+
+namespace api_internal {
+struct StoreState;
+struct BatchState;
+}  // namespace api_internal
+
+// A typed reference to one tree of one store, used to write to it through a Batch. It names
+// the tree's unique id (never reused: a tree dropped and re-created under the same name is
+// another tree), its key type and the Store object it came from. Store::Commit validates it
+// against the catalog: a handle of another Store object, of a tree that was dropped (or never
+// committed), or whose key type differs from the tree's, makes the whole commit fail with
+// InvalidArgument and change nothing. A default-constructed handle is invalid the same way.
+template <TreeKey K>
+class TreeHandle {
+ public:
+  TreeHandle() = default;
+  const std::string& name() const { return name_; }
+  static constexpr KeyType key_type() { return kKeyTypeOf<K>; }
+
+ private:
+  friend class Store;
+  friend class Batch;
+  friend struct ApiTestPeer;  // tests forge handles to check Commit's validation
+  TreeHandle(uint64_t store_serial, uint64_t tree_id, std::string name)
+      : store_serial_(store_serial), tree_id_(tree_id), name_(std::move(name)) {}
+  uint64_t store_serial_ = 0;
+  uint64_t tree_id_ = 0;
+  std::string name_;
+};
+
+// The contents of one commit. Cheap to build: nothing is validated or applied before
+// Store::Commit, which reports the first problem (a bad name, a bad handle, a weight overflow)
+// as InvalidArgument and then changes nothing. A successful Commit clears the batch (ready for
+// reuse; its handles stay valid); a failed one leaves it as it was.
+class Batch {
+ public:
+  ~Batch();
+  Batch(Batch&&) noexcept;
+  Batch& operator=(Batch&&) noexcept;
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  // Creates tree `name` (1..1024 bytes) with key type K in this commit; the handle can be
+  // used for Add in this same batch. At Commit: InvalidArgument if a tree of that name exists
+  // and is not dropped by this same batch, or if the batch creates the name twice.
+  template <TreeKey K>
+  TreeHandle<K> CreateTree(std::string name);
+  // Drops the tree in this commit. Snapshots taken before the commit keep seeing it.
+  // Dropping and creating the same name in one batch is an atomic replace: a snapshot sees
+  // either the old tree or the new one, complete, never a missing name.
+  template <TreeKey K>
+  void DropTree(const TreeHandle<K>& tree);
+  // Adds `weight` to the entry `key` of `tree` (K comes from the handle: Add(h, 1, 1) works
+  // for a double tree too) (insert, update, or delete when the sum reaches
+  // 0). Several Adds of one key in a batch are summed exactly. weight 0 is ignored. At Commit:
+  // InvalidArgument if a weight leaves the int64 range or the tree's item count leaves the
+  // uint64 range (nothing changed). For double trees -0.0 is +0.0 and every NaN is one key.
+  template <TreeKey K>
+  void Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int64_t weight);
+
+  bool empty() const;
+  // Forgets everything added; the batch can be reused.
+  void Clear();
+
+ private:
+  friend class Store;
+  explicit Batch(std::unique_ptr<api_internal::BatchState> state);
+  void AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
+               int64_t weight);
+  std::unique_ptr<api_internal::BatchState> state_;
+};
+
+// One open store directory. Obtain with Store::Open; one writable Store per directory (across
+// processes: the directory is locked; a second writer gets Busy).
+class Store {
+ public:
+  // Opens (recovers) the store in `dir`, creating it if options.create_if_missing.
+  // Errors: NotFound (no store and !create_if_missing, or read_only), Busy (locked by another
+  // writer, or by readers for a writer), Corruption (names the file and offset; nothing is
+  // written), InvalidArgument (a bad option, or a directory that is not a store), IOError.
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, const Options& options);
+  // Closes the store if Close() was not called (errors are then lost: call Close()).
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // A new, empty batch for this store.
+  Batch NewBatch();
+  // Applies `batch` atomically. Returns once the commit is as durable as
+  // Options::durability says — or fdatasync'd if write_options.sync. An empty batch commits
+  // nothing. Errors: InvalidArgument (bad handle, name, weight overflow, read_only store,
+  // closed store: nothing changed), IOError/NoSpace/Poisoned (the store refuses writes until
+  // reopened; the commit may or may not be durable).
+  Status Commit(Batch& batch, const WriteOptions& write_options = WriteOptions());
+
+  // A handle to write to the tree `name` as it is now. NotFound if there is none;
+  // InvalidArgument if its key type is not K; NotSupported if it is not an order-statistics
+  // tree (a tree type this API does not know).
+  template <TreeKey K>
+  Result<TreeHandle<K>> Tree(const std::string& name);
+
+  // A snapshot of the newest acknowledged commit (reads: cowtree/snapshot.h). O(1).
+  StoreSnapshot GetSnapshot();
+
+  // Writes a checkpoint now (the next open replays less). InvalidArgument if read_only.
+  Status Checkpoint();
+  // Makes every commit acknowledged so far durable (fdatasync). InvalidArgument if read_only.
+  Status Sync();
+  // Stops background work, checkpoints (Options::checkpoint_on_close) and syncs: every commit
+  // that returned OK is durable when Close returns OK. Later writes return InvalidArgument;
+  // later calls to Close return the first result. Releases the directory lock.
+  Status Close();
+
+  const std::string& dir() const;
+
+ private:
+  explicit Store(std::shared_ptr<api_internal::StoreState> state);
+  std::shared_ptr<api_internal::StoreState> state_;
+};
+
+extern template TreeHandle<int64_t> Batch::CreateTree<int64_t>(std::string);
+extern template TreeHandle<double> Batch::CreateTree<double>(std::string);
+extern template void Batch::DropTree<int64_t>(const TreeHandle<int64_t>&);
+extern template void Batch::DropTree<double>(const TreeHandle<double>&);
+extern template void Batch::Add<int64_t>(const TreeHandle<int64_t>&, int64_t, int64_t);
+extern template void Batch::Add<double>(const TreeHandle<double>&, double, int64_t);
+extern template Result<TreeHandle<int64_t>> Store::Tree<int64_t>(const std::string&);
+extern template Result<TreeHandle<double>> Store::Tree<double>(const std::string&);
+
+}  // namespace cowtree

@@ -1,0 +1,328 @@
+// Public API (include/cowtree/): Store, Batch, TreeHandle validation, atomic replace (also
+// replayed from the log and checked by fsck), reopen, read-only, WriteOptions::sync and
+// Result::value() on an error.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include "cowtree/cowtree.h"
+#include "recovery/fsck.h"
+#include "testutil/test_files.h"
+
+namespace cowtree {
+
+// Forges handles to check Commit's validation (store.h: friend struct ApiTestPeer).
+struct ApiTestPeer {
+  template <TreeKey To, TreeKey From>
+  static TreeHandle<To> Retype(const TreeHandle<From>& h) {
+    return TreeHandle<To>(h.store_serial_, h.tree_id_, h.name_);
+  }
+};
+
+namespace {
+
+using testutil::TempDir;
+
+Options TestOptions() {
+  Options o;
+  o.leaf_capacity_entries = 8;
+  o.fanout = 4;
+  return o;
+}
+
+std::unique_ptr<Store> OpenOrDie(const std::string& dir, Options o = TestOptions()) {
+  auto s = Store::Open(dir, o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return std::move(s).value();
+}
+
+// The (key, weight) entries of an int64 tree, ascending.
+std::vector<std::pair<int64_t, int64_t>> Entries(const TreeReader<int64_t>& r) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (auto c = r.SeekToFirst(); c.valid(); c.Next()) out.emplace_back(c.key(), c.weight());
+  return out;
+}
+
+TEST(ApiStore, CreateWriteReadDropAndNotFound) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path());
+  Batch b = store->NewBatch();
+  auto a = b.CreateTree<int64_t>("a");
+  auto d = b.CreateTree<double>("d");
+  b.Add(a, 5, 2);
+  b.Add(a, -7, 1);
+  b.Add(d, 1.5, 3);
+  ASSERT_TRUE(store->Commit(b).ok());
+  EXPECT_TRUE(b.empty());              // a committed batch is cleared...
+  ASSERT_TRUE(store->Commit(b).ok());  // ...so committing it again applies nothing twice
+  b.Add(a, 5, 0);                      // weight 0: ignored
+  EXPECT_TRUE(b.empty());
+  StoreSnapshot before_drop = store->GetSnapshot();
+  auto ra = before_drop.Tree<int64_t>("a");
+  ASSERT_TRUE(ra.ok());
+  EXPECT_EQ(ra->count(), 3u);
+  EXPECT_EQ(*ra->weight(5), 2);
+  ASSERT_EQ(before_drop.ListTrees().size(), 2u);
+  EXPECT_EQ(before_drop.ListTrees()[1].key_type, KeyType::kDouble);
+
+  Batch drop = store->NewBatch();
+  drop.DropTree(a);
+  ASSERT_TRUE(store->Commit(drop).ok());
+  EXPECT_TRUE(store->GetSnapshot().Tree<int64_t>("a").status().IsNotFound());
+  EXPECT_TRUE(store->Tree<int64_t>("a").status().IsNotFound());
+  // The older snapshot still sees it, through a new reader too.
+  EXPECT_EQ(before_drop.Tree<int64_t>("a")->count(), 3u);
+  EXPECT_EQ(ra->count(), 3u);
+  EXPECT_TRUE(store->Close().ok());
+}
+
+TEST(ApiStore, WrongKeyTypeOrDroppedHandleIsInvalidArgumentAndChangesNothing) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path());
+  Batch b = store->NewBatch();
+  auto ints = b.CreateTree<int64_t>("ints");
+  auto dbls = b.CreateTree<double>("dbls");
+  b.Add(ints, 1, 1);
+  b.Add(dbls, 1.0, 1);
+  ASSERT_TRUE(store->Commit(b).ok());
+  const uint64_t seq = store->GetSnapshot().sequence();
+
+  // Lookups with the wrong key type.
+  EXPECT_TRUE(store->Tree<int64_t>("dbls").status().IsInvalidArgument());
+  EXPECT_TRUE(store->GetSnapshot().Tree<double>("ints").status().IsInvalidArgument());
+
+  // An int64 handle naming the double tree: the whole batch is refused, the valid op too.
+  Batch wrong = store->NewBatch();
+  wrong.Add(ints, 2, 1);
+  wrong.Add(ApiTestPeer::Retype<int64_t>(dbls), 7, 1);
+  Status st = store->Commit(wrong);
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_NE(st.message().find("double"), std::string::npos) << st.message();
+
+  // A default handle, a handle of another Store object.
+  Batch dflt = store->NewBatch();
+  dflt.Add(TreeHandle<int64_t>(), 1, 1);
+  EXPECT_TRUE(store->Commit(dflt).IsInvalidArgument());
+  TempDir other_dir;
+  auto other = OpenOrDie(other_dir.path());
+  Batch ob = other->NewBatch();
+  auto other_ints = ob.CreateTree<int64_t>("ints");
+  ASSERT_TRUE(other->Commit(ob).ok());
+  Batch foreign = store->NewBatch();
+  foreign.Add(other_ints, 1, 1);
+  EXPECT_TRUE(store->Commit(foreign).IsInvalidArgument());
+
+  // A dropped handle (dropped, then the name re-created: the old handle stays dead).
+  Batch drop = store->NewBatch();
+  drop.DropTree(ints);
+  auto ints2 = drop.CreateTree<int64_t>("ints");
+  ASSERT_TRUE(store->Commit(drop).ok());
+  Batch stale = store->NewBatch();
+  stale.Add(ints2, 3, 1);
+  stale.Add(ints, 4, 1);
+  st = store->Commit(stale);
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  Batch stale_drop = store->NewBatch();
+  stale_drop.DropTree(ints);
+  EXPECT_TRUE(store->Commit(stale_drop).IsInvalidArgument());
+  // A handle whose creation failed (name exists) is refused too.
+  Batch dup = store->NewBatch();
+  auto never = dup.CreateTree<int64_t>("dbls");
+  EXPECT_TRUE(store->Commit(dup).IsInvalidArgument());
+  Batch use_never = store->NewBatch();
+  use_never.Add(never, 1, 1);
+  EXPECT_TRUE(store->Commit(use_never).IsInvalidArgument());
+
+  // Nothing changed since the replace: ints2 empty, dbls as committed.
+  StoreSnapshot s = store->GetSnapshot();
+  EXPECT_EQ(s.sequence(), seq + 1);
+  EXPECT_EQ(s.Tree<int64_t>("ints")->entry_count(), 0u);
+  EXPECT_EQ(s.Tree<double>("dbls")->count(), 1u);
+  EXPECT_TRUE(other->Close().ok());
+  EXPECT_TRUE(store->Close().ok());
+}
+
+TEST(ApiStore, WeightOverflowIsInvalidArgument) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path());
+  Batch b = store->NewBatch();
+  auto t = b.CreateTree<int64_t>("t");
+  b.Add(t, 1, INT64_MAX);
+  ASSERT_TRUE(store->Commit(b).ok());
+  Batch over = store->NewBatch();
+  over.Add(t, 1, 1);
+  EXPECT_TRUE(store->Commit(over).IsInvalidArgument());
+  EXPECT_EQ(*store->GetSnapshot().Tree<int64_t>("t")->weight(1), INT64_MAX);
+}
+
+// Drop + create of one name in one batch: concurrent readers always find the name, and always
+// complete (kEntries entries, all of the same generation).
+TEST(ApiStore, AtomicReplaceSeenAtomicallyByConcurrentReaders) {
+  constexpr int kEntries = 50;
+  constexpr int kGenerations = 300;
+  TempDir dir;
+  auto store = OpenOrDie(dir.path());
+  Batch b = store->NewBatch();
+  auto h = b.CreateTree<int64_t>("live");
+  for (int k = 0; k < kEntries; ++k) b.Add(h, k, 1);
+  ASSERT_TRUE(store->Commit(b).ok());
+
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::atomic<int64_t> reads{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        StoreSnapshot s = store->GetSnapshot();
+        auto t = s.Tree<int64_t>("live");
+        if (!t.ok() || t->entry_count() != kEntries) {
+          ++bad;
+          continue;
+        }
+        const int64_t gen = *t->weight(0);
+        int n = 0;
+        for (auto c = t->SeekToFirst(); c.valid(); c.Next(), ++n) {
+          if (c.key() != n || c.weight() != gen) ++bad;
+        }
+        if (n != kEntries || t->count() != static_cast<uint64_t>(kEntries * gen)) ++bad;
+        ++reads;
+      }
+    });
+  }
+  while (reads.load() < 2) std::this_thread::yield();  // both readers running
+  for (int gen = 2; gen <= kGenerations; ++gen) {
+    if (gen % 16 == 0) std::this_thread::yield();
+    Batch r = store->NewBatch();
+    r.DropTree(h);
+    h = r.CreateTree<int64_t>("live");
+    for (int k = 0; k < kEntries; ++k) r.Add(h, k, gen);
+    ASSERT_TRUE(store->Commit(r).ok());
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(*store->GetSnapshot().Tree<int64_t>("live")->weight(0), kGenerations);
+}
+
+// A replace record replayed from the log (no checkpoint at close) gives the same state, and
+// fsck accepts the log.
+TEST(ApiStore, AtomicReplaceReplaysFromTheLogAndPassesFsck) {
+  TempDir dir;
+  Options o = TestOptions();
+  o.checkpoint_on_close = false;
+  o.checkpoint_log_bytes = 0;
+  {
+    auto store = OpenOrDie(dir.path(), o);
+    Batch b = store->NewBatch();
+    auto h = b.CreateTree<int64_t>("t");
+    auto keep = b.CreateTree<double>("keep");
+    b.Add(h, 1, 1);
+    b.Add(keep, -0.5, 4);
+    ASSERT_TRUE(store->Commit(b).ok());
+    Batch r = store->NewBatch();
+    r.DropTree(h);
+    auto h2 = r.CreateTree<int64_t>("t");
+    r.Add(h2, 2, 5);
+    r.Add(h2, 3, -1);
+    ASSERT_TRUE(store->Commit(r).ok());
+    // Creating the name again without dropping it: refused.
+    Batch dup = store->NewBatch();
+    dup.CreateTree<int64_t>("t");
+    EXPECT_TRUE(store->Commit(dup).IsInvalidArgument());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  auto report = recovery::Fsck(dir.path(), recovery::FsckOptions{});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->errors(), 0u);
+  for (const auto& f : report->findings) ADD_FAILURE() << recovery::FormatFinding(f);
+  EXPECT_GT(report->commits_past_checkpoint, 0u);
+  for (int round = 0; round < 2; ++round) {  // replay, then from a checkpoint
+    auto store = OpenOrDie(dir.path(), round == 0 ? o : TestOptions());
+    StoreSnapshot s = store->GetSnapshot();
+    auto t = s.Tree<int64_t>("t");
+    ASSERT_TRUE(t.ok());
+    EXPECT_EQ(Entries(*t), (std::vector<std::pair<int64_t, int64_t>>{{2, 5}, {3, -1}}));
+    EXPECT_EQ(s.Tree<double>("keep")->count(), 4u);
+    EXPECT_EQ(s.ListTrees().size(), 2u);
+    ASSERT_TRUE(store->Close().ok());
+  }
+}
+
+TEST(ApiStore, ReopenPersistsEverythingAndReadOnlyRefusesWrites) {
+  TempDir dir;
+  Options strict = TestOptions();
+  strict.durability = CommitDurability::kEventual;
+  {
+    auto store = OpenOrDie(dir.path(), strict);
+    Batch b = store->NewBatch();
+    auto t = b.CreateTree<int64_t>("t");
+    auto d = b.CreateTree<double>("d");
+    for (int64_t k = -200; k < 200; ++k) b.Add(t, k * 3, k % 5 == 0 ? -1 : 2);
+    b.Add(d, std::numeric_limits<double>::quiet_NaN(), 1);
+    b.Add(d, -0.0, 2);
+    b.Add(d, -std::numeric_limits<double>::infinity(), 1);
+    ASSERT_TRUE(store->Commit(b, WriteOptions{.sync = true}).ok());
+    ASSERT_TRUE(store->Checkpoint().ok());
+    Batch more = store->NewBatch();
+    more.Add(t, 1000, 7);
+    ASSERT_TRUE(store->Commit(more, WriteOptions{.sync = true}).ok());
+    ASSERT_TRUE(store->Sync().ok());
+    ASSERT_TRUE(store->Close().ok());
+    EXPECT_TRUE(store->Commit(more).IsInvalidArgument());  // closed
+  }
+  Options ro = TestOptions();
+  ro.read_only = true;
+  auto store = OpenOrDie(dir.path(), ro);
+  StoreSnapshot s = store->GetSnapshot();
+  auto t = s.Tree<int64_t>("t");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->entry_count(), 401u);
+  EXPECT_EQ(*t->weight(1000), 7);
+  EXPECT_EQ(*t->weight(-600), -1);
+  auto d = s.Tree<double>("d");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->entry_count(), 3u);
+  EXPECT_EQ(*d->weight(0.0), 2);
+  EXPECT_TRUE(std::isnan(**d->select(0, Order::kDescending)));
+  auto h = store->Tree<int64_t>("t");
+  ASSERT_TRUE(h.ok());
+  Batch b = store->NewBatch();
+  b.Add(*h, 1, 1);
+  Status st = store->Commit(b);
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_TRUE(store->Checkpoint().IsInvalidArgument());
+  EXPECT_EQ(*store->GetSnapshot().Tree<int64_t>("t")->weight(1), 0);
+  // A second read-only open is allowed; a writer is not.
+  auto ro2 = Store::Open(dir.path(), ro);
+  EXPECT_TRUE(ro2.ok());
+  auto writer = Store::Open(dir.path(), TestOptions());
+  EXPECT_TRUE(writer.status().IsBusy()) << writer.status().ToString();
+}
+
+TEST(ApiStore, OpenErrors) {
+  TempDir dir;
+  Options o = TestOptions();
+  o.create_if_missing = false;
+  EXPECT_TRUE(Store::Open(dir.path() + "/missing", o).status().IsNotFound());
+  Options bad = TestOptions();
+  bad.fanout = 1;
+  EXPECT_TRUE(Store::Open(dir.path() + "/bad", bad).status().IsInvalidArgument());
+}
+
+TEST(ApiStoreDeathTest, ValueOfAnErrorPrintsTheStatus) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  TempDir dir;
+  auto store = OpenOrDie(dir.path());
+  StoreSnapshot s = store->GetSnapshot();
+  EXPECT_DEATH((void)s.Tree<int64_t>("nope").value(),
+               "Result::value\\(\\) called on an error: NotFound: no tree named 'nope'");
+}
+
+}  // namespace
+}  // namespace cowtree
