@@ -142,30 +142,17 @@ struct RuntimeParts {
   bool force_ot_checkpoint = false;
 };
 
+namespace recovery {
+class RuntimeBuilder;  // recovery/open.cc: the only caller of the recovery hooks below
+}  // namespace recovery
+
 class Runtime final : public TreeEnvironment {
  public:
-  // Takes the recovered parts; trees of the checkpoint are added with AddRecoveredTree and
-  // redo records with ReplayCommit before Start().
-  explicit Runtime(RuntimeParts parts);
   ~Runtime() override;
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // ---- Recovery hooks (used by recovery::Open only, before Start) ----
-  TreeType* FindType(uint8_t type_id);
-  Status AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<HostedTree> tree);
-  // Applies a redo record with epoch > checkpoint epoch, as Commit would, without logging.
-  Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end);
-  // Hands over the log writer, opened after recovery verified everything (none for a read-only
-  // open). Before Start.
-  void AttachLog(std::unique_ptr<LogWriter> log);
-  // Starts the coordinator thread; the runtime is open for writes afterwards. A runtime that was
-  // never started (Open failed, or read-only) writes nothing when closed or destroyed.
-  void Start();
-
   // ---- Public API ----
-  // Reserves a tree id (used by WriteBatch::CreateTree).
-  TreeId ReserveTreeId() { return next_tree_id_.fetch_add(1, std::memory_order_relaxed); }
   // Commits the batch atomically; *epoch_out (optional) receives its epoch. An empty batch
   // commits nothing and returns the visible epoch. InvalidArgument (unknown tree, duplicate
   // name, bad ops) changes nothing.
@@ -197,6 +184,25 @@ class Runtime final : public TreeEnvironment {
   uint64_t OldestReadableEpoch() const override { return pins_->SafeEpoch(visible_epoch_); }
 
  private:
+  // ---- Recovery hooks (recovery::Open only, through recovery::RuntimeBuilder, before Start) ----
+  friend class recovery::RuntimeBuilder;
+  friend class WriteBatch;  // ReserveTreeId
+  // Takes the recovered parts; trees of the checkpoint are added with AddRecoveredTree and
+  // redo records with ReplayCommit before Start().
+  explicit Runtime(RuntimeParts parts);
+  TreeType* FindType(uint8_t type_id);
+  Status AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<HostedTree> tree);
+  // Applies a redo record with epoch > checkpoint epoch, as Commit would, without logging.
+  Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end);
+  // Hands over the log writer, opened after recovery verified everything (none for a read-only
+  // open). Before Start.
+  void AttachLog(std::unique_ptr<LogWriter> log);
+  // Starts the coordinator thread; the runtime is open for writes afterwards. A runtime that was
+  // never started (Open failed, or read-only) writes nothing when closed or destroyed.
+  void Start();
+  // Reserves a tree id (WriteBatch::CreateTree).
+  TreeId ReserveTreeId() { return next_tree_id_.fetch_add(1, std::memory_order_relaxed); }
+
   struct TreeSlot {
     TreeId id = 0;
     std::string name;

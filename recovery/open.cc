@@ -250,6 +250,29 @@ Status ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, RuntimeParts* 
 
 }  // namespace
 
+// The only user of the Runtime's recovery hooks (persistence/runtime.h: private, this class
+// is their friend): a Runtime under construction, handed out by Finish() once started.
+class RuntimeBuilder {
+ public:
+  explicit RuntimeBuilder(RuntimeParts parts) : runtime_(new Runtime(std::move(parts))) {}
+  Runtime* runtime() { return runtime_.get(); }
+  TreeType* FindType(uint8_t type_id) { return runtime_->FindType(type_id); }
+  Status AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<HostedTree> tree) {
+    return runtime_->AddRecoveredTree(entry, std::move(tree));
+  }
+  Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end) {
+    return runtime_->ReplayCommit(payload, epoch, record_end);
+  }
+  void AttachLogAndStart(std::unique_ptr<LogWriter> log) {
+    runtime_->AttachLog(std::move(log));
+    runtime_->Start();
+  }
+  std::unique_ptr<Runtime> Finish() { return std::move(runtime_); }
+
+ private:
+  std::unique_ptr<Runtime> runtime_;
+};
+
 Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptions& options_in,
                                       OpenReport* report_out) {
   OpenReport local_report;
@@ -286,23 +309,24 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   COWTREE_RETURN_IF_ERROR(ReadCatalog(loaded.store.get(), sb.catalog_root, &parts, &entries));
   parts.store = std::move(loaded.store);
   ObjectStore* store = parts.store.get();
-  auto runtime = std::make_unique<Runtime>(std::move(parts));
+  RuntimeBuilder builder(std::move(parts));
+  Runtime* runtime = builder.runtime();
   for (const CatalogEntry& e : entries) {
-    TreeType* type = runtime->FindType(e.type_id);
+    TreeType* type = builder.FindType(e.type_id);
     if (type == nullptr) {
       return Status::Corruption("catalog: tree '" + e.name + "' has unknown type " +
                                 std::to_string(e.type_id));
     }
-    auto tree = type->Load(e.params, e.descriptor, sb.checkpoint_epoch, runtime.get());
+    auto tree = type->Load(e.params, e.descriptor, sb.checkpoint_epoch, runtime);
     if (!tree.ok()) return tree.status().WithContext("loading tree '" + e.name + "'");
-    COWTREE_RETURN_IF_ERROR(runtime->AddRecoveredTree(e, std::move(tree).value()));
+    COWTREE_RETURN_IF_ERROR(builder.AddRecoveredTree(e, std::move(tree).value()));
     ++report.trees_loaded;
   }
 
   // ---- Redo: commits with epoch > C, in log order (in memory only). ----
   uint64_t redo_bytes = 0;
   for (const PendingCommit& c : loaded.commits) {
-    COWTREE_RETURN_IF_ERROR(runtime->ReplayCommit(c.payload, c.epoch, c.end));
+    COWTREE_RETURN_IF_ERROR(builder.ReplayCommit(c.payload, c.epoch, c.end));
     ++report.commits_replayed;
     redo_bytes += c.payload.size() + kFrameOverheadBytes;
   }
@@ -315,8 +339,7 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
     COWTREE_ASSIGN_OR_RETURN(
         auto log,
         LogWriter::OpenForAppend(env, dir, report.replay.end, WriterOptions(options, sb.store_id)));
-    runtime->AttachLog(std::move(log));
-    runtime->Start();
+    builder.AttachLogAndStart(std::move(log));
     // A store killed again and again before it reached checkpoint_log_bytes would replay an
     // ever longer log at every open: checkpoint now, so recovery time stays bounded whatever
     // the kill pattern (as RocksDB flushes a recovered memtable).
@@ -328,7 +351,7 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   }
   report.redo_bytes_replayed = redo_bytes;
   report.elapsed_us = env->NowMicros() - start_us;
-  return runtime;
+  return builder.Finish();
 }
 
 }  // namespace cowtree::recovery
