@@ -77,11 +77,12 @@ Status CheckHeaderLineEndings(const CsvReader& csv) {
 // A ragged row or an unparsable value caused by CR-only line endings after an LF-terminated
 // header gets the same hint.
 Status WithLineEndingHint(const CsvReader& csv, Status st) {
+  if (st.ok()) return st;  // the hot path: no scan of the row
   bool bare_cr = false;
   for (size_t i = 0; i < csv.field_count() && !bare_cr; ++i) {
     bare_cr = csv.field(i).find('\r') != std::string_view::npos;
   }
-  if (!bare_cr || st.ok()) return st;
+  if (!bare_cr) return st;
   return Status::InvalidArgument(st.message() +
                                  " (the row contains a carriage return not followed by LF: "
                                  "CR-only line endings are not supported)");
