@@ -56,8 +56,12 @@ Status ValidateCommitRecord(const CommitRecordView& record) {
 }
 
 void EncodeCommitRecord(const CommitRecordView& record, std::string* out) {
-  COWTREE_ASSERT(ValidateCommitRecord(record).ok());
+  // The per-field limits are asserted below; the whole-record limit here (callers validated it
+  // with ValidateCommitRecord, so this is computed, not re-validated).
+  const uint64_t expected_bytes = CommitRecordEncodedBytes(record);
+  COWTREE_ASSERT(expected_bytes <= kLogRecordPayloadMax);
   out->clear();
+  out->reserve(expected_bytes);
   PutFixed32(out, kCommitRecordMagic);
   PutFixed16(out, kCommitRecordVersion);
   PutFixed16(out, 0);
@@ -89,7 +93,7 @@ void EncodeCommitRecord(const CommitRecordView& record, std::string* out) {
     PutFixed32(out, 0);
     out->append(s.ops);
   }
-  COWTREE_ASSERT(out->size() == CommitRecordEncodedBytes(record));
+  COWTREE_ASSERT(out->size() == expected_bytes);
 }
 
 namespace {

@@ -83,7 +83,9 @@ Status Runtime::Commit(const WriteBatch& batch, uint64_t* epoch_out) {
     return durable;
   }
   AdvanceVisible(epoch);
-  if (options_.durability != Durability::kStrict) {
+  // Only the first commit after a background sync reads the clock.
+  if (options_.durability != Durability::kStrict &&
+      oldest_unsynced_ack_us_.load(std::memory_order_relaxed) == 0) {
     uint64_t none = 0;
     oldest_unsynced_ack_us_.compare_exchange_strong(none, env_->NowMicros(),
                                                     std::memory_order_acq_rel);
