@@ -15,7 +15,7 @@
 #include "cowtree/types.h"
 #include "persistence/runtime.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 #include "tree/tree_version.h"
 
 namespace cowtree::api_internal {
@@ -56,7 +56,7 @@ struct StoreState {
 
 struct BatchState {
   std::shared_ptr<StoreState> store;
-  WriteBatch batch;
+  RuntimeWriteBatch batch;
   struct Use {
     uint64_t store_serial;
     TreeId id;
@@ -73,7 +73,7 @@ struct BatchState {
 
 struct SnapshotState {
   std::shared_ptr<Runtime> runtime;  // keeps the runtime's memory alive
-  Snapshot pin;
+  RuntimeSnapshot pin;
 };
 
 struct ReaderState {

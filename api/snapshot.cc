@@ -1,4 +1,4 @@
-// StoreSnapshot, TreeReader<K> and Cursor<K> (include/cowtree/snapshot.h) over Runtime
+// Snapshot, TreeReader<K> and Cursor<K> (include/cowtree/snapshot.h) over Runtime
 // snapshots and the readers of tree/query.h.
 #include "cowtree/snapshot.h"
 
@@ -233,23 +233,23 @@ Cursor<K> TreeReader<K>::SeekToLast() const {
   return Cursor<K>(std::move(c));
 }
 
-// ---- StoreSnapshot ----
+// ---- Snapshot ----
 
-StoreSnapshot::StoreSnapshot() = default;
-StoreSnapshot::~StoreSnapshot() = default;
-StoreSnapshot::StoreSnapshot(const StoreSnapshot&) = default;
-StoreSnapshot& StoreSnapshot::operator=(const StoreSnapshot&) = default;
-StoreSnapshot::StoreSnapshot(StoreSnapshot&&) noexcept = default;
-StoreSnapshot& StoreSnapshot::operator=(StoreSnapshot&&) noexcept = default;
-StoreSnapshot::StoreSnapshot(std::shared_ptr<const SnapshotState> state)
+Snapshot::Snapshot() = default;
+Snapshot::~Snapshot() = default;
+Snapshot::Snapshot(const Snapshot&) = default;
+Snapshot& Snapshot::operator=(const Snapshot&) = default;
+Snapshot::Snapshot(Snapshot&&) noexcept = default;
+Snapshot& Snapshot::operator=(Snapshot&&) noexcept = default;
+Snapshot::Snapshot(std::shared_ptr<const SnapshotState> state)
     : state_(std::move(state)) {}
 
 template <TreeKey K>
-Result<TreeReader<K>> StoreSnapshot::Tree(const std::string& name) const {
+Result<TreeReader<K>> Snapshot::Tree(const std::string& name) const {
   if (state_ == nullptr) return Status::InvalidArgument("empty snapshot");
   COWTREE_ASSIGN_OR_RETURN(TreeInfo info, state_->runtime->FindTree(name, state_->pin));
-  tree::OsTreeHost* host =
-      info.type_id == tree::kOsTreeTypeId ? tree::AsOsTree(info.tree.get()) : nullptr;
+  tree::OrderStatTreeHost* host =
+      info.type_id == tree::kOrderStatTreeTypeId ? tree::AsOrderStatTree(info.tree.get()) : nullptr;
   if (host == nullptr) {
     return Status::NotSupported("tree '" + name + "' is not an order-statistics tree");
   }
@@ -266,25 +266,25 @@ Result<TreeReader<K>> StoreSnapshot::Tree(const std::string& name) const {
   return TreeReader<K>(std::move(r));
 }
 
-std::vector<TreeDescription> StoreSnapshot::ListTrees() const {
+std::vector<TreeDescription> Snapshot::ListTrees() const {
   std::vector<TreeDescription> out;
   if (state_ == nullptr) return out;
   for (const TreeInfo& info : state_->runtime->ListTrees(state_->pin)) {
-    tree::OsTreeHost* host =
-        info.type_id == tree::kOsTreeTypeId ? tree::AsOsTree(info.tree.get()) : nullptr;
+    tree::OrderStatTreeHost* host =
+        info.type_id == tree::kOrderStatTreeTypeId ? tree::AsOrderStatTree(info.tree.get()) : nullptr;
     if (host == nullptr) continue;
     out.push_back({info.name, api_internal::FromInternal(host->key_type())});
   }
   return out;
 }
 
-uint64_t StoreSnapshot::sequence() const { return state_ == nullptr ? 0 : state_->pin.epoch(); }
+uint64_t Snapshot::sequence() const { return state_ == nullptr ? 0 : state_->pin.epoch(); }
 
 template class Cursor<int64_t>;
 template class Cursor<double>;
 template class TreeReader<int64_t>;
 template class TreeReader<double>;
-template Result<TreeReader<int64_t>> StoreSnapshot::Tree<int64_t>(const std::string&) const;
-template Result<TreeReader<double>> StoreSnapshot::Tree<double>(const std::string&) const;
+template Result<TreeReader<int64_t>> Snapshot::Tree<int64_t>(const std::string&) const;
+template Result<TreeReader<double>> Snapshot::Tree<double>(const std::string&) const;
 
 }  // namespace cowtree

@@ -1,4 +1,4 @@
-// Store, Batch and TreeHandle (include/cowtree/store.h) over recovery::Open and the Runtime.
+// Store, WriteBatch and TreeHandle (include/cowtree/store.h) over recovery::Open and the Runtime.
 #include "cowtree/store.h"
 
 #include <algorithm>
@@ -15,29 +15,17 @@ using api_internal::StoreState;
 
 std::atomic<uint64_t> g_next_store_serial{1};
 
-Durability ToRuntimeDurability(CommitDurability d) {
-  switch (d) {
-    case CommitDurability::kStrict:
-      return Durability::kStrict;
-    case CommitDurability::kEventual:
-      return Durability::kEventual;
-    case CommitDurability::kBalanced:
-      break;
-  }
-  return Durability::kBalanced;
-}
-
 // The key type of a tree of the order-statistics type; nullopt for other tree types.
 std::optional<KeyType> KeyTypeOfTree(const TreeInfo& info) {
-  if (info.type_id != tree::kOsTreeTypeId) return std::nullopt;
-  tree::OsTreeHost* host = tree::AsOsTree(info.tree.get());
+  if (info.type_id != tree::kOrderStatTreeTypeId) return std::nullopt;
+  tree::OrderStatTreeHost* host = tree::AsOrderStatTree(info.tree.get());
   if (host == nullptr) return std::nullopt;
   return api_internal::FromInternal(host->key_type());
 }
 
 // The key type of live tree `id` in the newest snapshot; nullopt if there is none.
 std::optional<KeyType> LiveKeyType(Runtime& runtime, TreeId id) {
-  Snapshot snap = runtime.GetSnapshot();
+  RuntimeSnapshot snap = runtime.GetSnapshot();
   for (const TreeInfo& info : runtime.ListTrees(snap)) {
     if (info.id == id) return KeyTypeOfTree(info);
   }
@@ -48,23 +36,23 @@ std::string HandleText(TreeId id) { return "tree handle (tree id " + std::to_str
 
 }  // namespace
 
-// ---- Batch ----
+// ---- WriteBatch ----
 
-Batch::Batch(std::unique_ptr<BatchState> state) : state_(std::move(state)) {}
-Batch::~Batch() = default;
-Batch::Batch(Batch&&) noexcept = default;
-Batch& Batch::operator=(Batch&&) noexcept = default;
+WriteBatch::WriteBatch(std::unique_ptr<BatchState> state) : state_(std::move(state)) {}
+WriteBatch::~WriteBatch() = default;
+WriteBatch::WriteBatch(WriteBatch&&) noexcept = default;
+WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
 
 template <TreeKey K>
-TreeHandle<K> Batch::CreateTree(std::string name) {
+TreeHandle<K> WriteBatch::CreateTree(std::string name) {
   const TreeId id = state_->batch.CreateTree(
-      name, tree::kOsTreeTypeId, tree::OsTreeParams(api_internal::ToInternal(kKeyTypeOf<K>)));
+      name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(api_internal::ToInternal(kKeyTypeOf<K>)));
   state_->creates[id] = kKeyTypeOf<K>;
   return TreeHandle<K>(state_->store->serial, id, std::move(name));
 }
 
 template <TreeKey K>
-void Batch::DropTree(const TreeHandle<K>& tree) {
+void WriteBatch::DropTree(const TreeHandle<K>& tree) {
   if (state_->seen.emplace(tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, true).second) {
     state_->uses.push_back({tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, /*drop=*/true});
   }
@@ -72,12 +60,12 @@ void Batch::DropTree(const TreeHandle<K>& tree) {
 }
 
 template <TreeKey K>
-void Batch::Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int64_t weight) {
+void WriteBatch::Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int64_t weight) {
   AddCode(tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, api_internal::EncodeKey<K>(key),
           weight);
 }
 
-void Batch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
+void WriteBatch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
                     int64_t weight) {
   if (weight == 0) return;
   // One validation entry per distinct handle and batch (the last one is checked first: runs of
@@ -90,12 +78,12 @@ void Batch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint6
     }
   }
   if (tree_id == 0) return;  // invalid handle: Commit refuses the batch
-  tree::AppendOsOp(state_->batch.MutableOps(tree_id), code, weight);
+  tree::AppendOrderStatOp(state_->batch.MutableOps(tree_id), code, weight);
 }
 
-bool Batch::empty() const { return state_->batch.empty() && state_->uses.empty(); }
+bool WriteBatch::empty() const { return state_->batch.empty() && state_->uses.empty(); }
 
-void Batch::Clear() {
+void WriteBatch::Clear() {
   state_->batch.Clear();
   state_->uses.clear();
   state_->seen.clear();
@@ -115,7 +103,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   ro.create_if_missing = options.create_if_missing;
   ro.error_if_exists = options.error_if_exists;
   ro.read_only = options.read_only;
-  ro.durability = ToRuntimeDurability(options.durability);
+  ro.durability = options.durability;
   ro.sync_interval_ms = options.sync_interval_ms;
   ro.flush_interval_ms = options.flush_interval_ms;
   ro.checkpoint_log_bytes = options.checkpoint_log_bytes;
@@ -129,16 +117,16 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   state->runtime = std::shared_ptr<Runtime>(std::move(runtime));
   state->serial = g_next_store_serial.fetch_add(1, std::memory_order_relaxed);
   state->options = options;
-  Snapshot snap = state->runtime->GetSnapshot();
+  RuntimeSnapshot snap = state->runtime->GetSnapshot();
   for (const TreeInfo& info : state->runtime->ListTrees(snap)) {
     if (auto type = KeyTypeOfTree(info)) state->types[info.id] = *type;
   }
   return std::unique_ptr<Store>(new Store(std::move(state)));
 }
 
-Batch Store::NewBatch() { return Batch(std::make_unique<BatchState>(state_)); }
+WriteBatch Store::NewBatch() { return WriteBatch(std::make_unique<BatchState>(state_)); }
 
-Status Store::Commit(Batch& batch, const WriteOptions& write_options) {
+Status Store::Commit(WriteBatch& batch, const WriteOptions& write_options) {
   BatchState& b = *batch.state_;
   if (b.store != state_) {
     return Status::InvalidArgument("batch was made by another Store object");
@@ -199,7 +187,7 @@ Status Store::Commit(Batch& batch, const WriteOptions& write_options) {
   }
   const bool wrote = !b.batch.empty();
   batch.Clear();  // committed: a second Commit of the same batch must not apply it twice
-  if (write_options.sync && state_->options.durability != CommitDurability::kStrict && wrote) {
+  if (write_options.sync && state_->options.durability != Durability::kStrict && wrote) {
     COWTREE_RETURN_IF_ERROR(state_->runtime->SyncLog());
   }
   return Status::OK();
@@ -207,7 +195,7 @@ Status Store::Commit(Batch& batch, const WriteOptions& write_options) {
 
 template <TreeKey K>
 Result<TreeHandle<K>> Store::Tree(const std::string& name) {
-  Snapshot snap = state_->runtime->GetSnapshot();
+  RuntimeSnapshot snap = state_->runtime->GetSnapshot();
   COWTREE_ASSIGN_OR_RETURN(TreeInfo info, state_->runtime->FindTree(name, snap));
   std::optional<KeyType> type = KeyTypeOfTree(info);
   if (!type.has_value()) {
@@ -224,11 +212,11 @@ Result<TreeHandle<K>> Store::Tree(const std::string& name) {
   return TreeHandle<K>(state_->serial, info.id, name);
 }
 
-StoreSnapshot Store::GetSnapshot() {
+Snapshot Store::GetSnapshot() {
   auto s = std::make_shared<api_internal::SnapshotState>();
   s->runtime = state_->runtime;
   s->pin = state_->runtime->GetSnapshot();
-  return StoreSnapshot(std::move(s));
+  return Snapshot(std::move(s));
 }
 
 Status Store::Checkpoint() { return state_->runtime->Checkpoint(); }
@@ -236,12 +224,12 @@ Status Store::Sync() { return state_->runtime->SyncLog(); }
 Status Store::Close() { return state_->runtime->Close(); }
 const std::string& Store::dir() const { return state_->runtime->dir(); }
 
-template TreeHandle<int64_t> Batch::CreateTree<int64_t>(std::string);
-template TreeHandle<double> Batch::CreateTree<double>(std::string);
-template void Batch::DropTree<int64_t>(const TreeHandle<int64_t>&);
-template void Batch::DropTree<double>(const TreeHandle<double>&);
-template void Batch::Add<int64_t>(const TreeHandle<int64_t>&, int64_t, int64_t);
-template void Batch::Add<double>(const TreeHandle<double>&, double, int64_t);
+template TreeHandle<int64_t> WriteBatch::CreateTree<int64_t>(std::string);
+template TreeHandle<double> WriteBatch::CreateTree<double>(std::string);
+template void WriteBatch::DropTree<int64_t>(const TreeHandle<int64_t>&);
+template void WriteBatch::DropTree<double>(const TreeHandle<double>&);
+template void WriteBatch::Add<int64_t>(const TreeHandle<int64_t>&, int64_t, int64_t);
+template void WriteBatch::Add<double>(const TreeHandle<double>&, double, int64_t);
 template Result<TreeHandle<int64_t>> Store::Tree<int64_t>(const std::string&);
 template Result<TreeHandle<double>> Store::Tree<double>(const std::string&);
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "tree/key_codec.h"
-#include "tree/os_tree.h"
+#include "tree/order_stat_tree.h"
 
 namespace {
 
@@ -28,7 +28,7 @@ std::vector<int64_t> Keys(size_t n) {
 }
 
 // Builds the cowtree version in batches of `batch` ops (one epoch per batch, as commits do).
-std::shared_ptr<const cowtree::tree::TreeVersion> BuildOsTree(cowtree::tree::OsTree* tree,
+std::shared_ptr<const cowtree::tree::TreeVersion> BuildOrderStatTree(cowtree::tree::OrderStatTree* tree,
                                                               const std::vector<int64_t>& keys,
                                                               size_t batch) {
   std::vector<cowtree::tree::KeyWeight> ops;
@@ -55,9 +55,9 @@ std::shared_ptr<const cowtree::tree::TreeVersion> BuildOsTree(cowtree::tree::OsT
 void BM_CowtreeInsert(benchmark::State& state) {
   const auto keys = Keys(static_cast<size_t>(state.range(0)));
   for (auto _ : state) {
-    cowtree::tree::OsTree tree(cowtree::tree::KeyType::kInt64, cowtree::tree::kDefaultTreeShape,
+    cowtree::tree::OrderStatTree tree(cowtree::tree::KeyType::kInt64, cowtree::tree::kDefaultTreeShape,
                                nullptr);
-    benchmark::DoNotOptimize(BuildOsTree(&tree, keys, 10000));
+    benchmark::DoNotOptimize(BuildOrderStatTree(&tree, keys, 10000));
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(keys.size()));
 }
@@ -75,9 +75,9 @@ void BM_PbdsInsert(benchmark::State& state) {
 
 void BM_CowtreeSelect(benchmark::State& state) {
   const auto keys = Keys(static_cast<size_t>(state.range(0)));
-  cowtree::tree::OsTree tree(cowtree::tree::KeyType::kInt64, cowtree::tree::kDefaultTreeShape,
+  cowtree::tree::OrderStatTree tree(cowtree::tree::KeyType::kInt64, cowtree::tree::kDefaultTreeShape,
                              nullptr);
-  auto v = BuildOsTree(&tree, keys, 10000);
+  auto v = BuildOrderStatTree(&tree, keys, 10000);
   std::mt19937_64 rng(1);
   for (auto _ : state) {
     auto r = cowtree::tree::Select(*v, rng() % keys.size(), false);
@@ -98,9 +98,9 @@ void BM_PbdsSelect(benchmark::State& state) {
 
 void BM_CowtreeRank(benchmark::State& state) {
   const auto keys = Keys(static_cast<size_t>(state.range(0)));
-  cowtree::tree::OsTree tree(cowtree::tree::KeyType::kInt64, cowtree::tree::kDefaultTreeShape,
+  cowtree::tree::OrderStatTree tree(cowtree::tree::KeyType::kInt64, cowtree::tree::kDefaultTreeShape,
                              nullptr);
-  auto v = BuildOsTree(&tree, keys, 10000);
+  auto v = BuildOrderStatTree(&tree, keys, 10000);
   std::mt19937_64 rng(2);
   for (auto _ : state) {
     auto r = cowtree::tree::Rank(*v, cowtree::tree::EncodeInt64Key(keys[rng() % keys.size()]));

@@ -77,7 +77,7 @@ cowtree::Status Run(const std::string& dir) {
   std::unique_ptr<cowtree::Store> store = std::move(opened).value();
 
   // One tree per group, all rows in one atomic batch.
-  cowtree::Batch batch = store->NewBatch();
+  cowtree::WriteBatch batch = store->NewBatch();
   std::map<std::string, cowtree::TreeHandle<double>> groups;
   for (const auto& [grp, value] : rows) {
     auto it = groups.find(grp);
@@ -86,7 +86,7 @@ cowtree::Status Run(const std::string& dir) {
   }
   if (auto s = store->Commit(batch); !s.ok()) return s;
 
-  cowtree::StoreSnapshot snap = store->GetSnapshot();
+  cowtree::Snapshot snap = store->GetSnapshot();
   std::map<std::string, std::vector<double>> answers;  // group -> median, p90 cont, p90 disc,
                                                        //          p75 disc DESC
   std::printf("%-4s %5s %10s %10s %10s %14s\n", "grp", "n", "median", "p90_cont", "p90_disc",

@@ -40,7 +40,7 @@ void Fail(const std::string& what) {
   } while (0)
 
 // Checks one snapshot; returns the number of rounds it sees.
-int64_t CheckSnapshot(const cowtree::StoreSnapshot& snap) {
+int64_t CheckSnapshot(const cowtree::Snapshot& snap) {
   auto arrivals = snap.Tree<int64_t>("arrivals");
   auto costs = snap.Tree<double>("costs");
   auto refunds = snap.Tree<int64_t>("refunds");
@@ -72,13 +72,13 @@ int64_t CheckSnapshot(const cowtree::StoreSnapshot& snap) {
 
 cowtree::Status Run(const std::string& dir) {
   cowtree::Options options;
-  options.durability = cowtree::CommitDurability::kBalanced;
+  options.durability = cowtree::Durability::kBalanced;
   auto opened = cowtree::Store::Open(dir, options);
   if (!opened.ok()) return opened.status();
   std::unique_ptr<cowtree::Store> store = std::move(opened).value();
 
   // Create every tree in one commit (window starts as rounds -9..0).
-  cowtree::Batch batch = store->NewBatch();
+  cowtree::WriteBatch batch = store->NewBatch();
   auto arrivals = batch.CreateTree<int64_t>("arrivals");
   auto costs = batch.CreateTree<double>("costs");
   auto refunds = batch.CreateTree<int64_t>("refunds");
@@ -92,7 +92,7 @@ cowtree::Status Run(const std::string& dir) {
   std::thread writer([&] {
     while (snapshots.load() < 2) std::this_thread::yield();  // the readers are running
     for (int64_t i = 1; i <= kRounds; ++i) {
-      cowtree::Batch b = store->NewBatch();
+      cowtree::WriteBatch b = store->NewBatch();
       b.Add(arrivals, i, 1);
       b.Add(costs, static_cast<double>(i) * 0.25, 2);
       b.Add(refunds, -i, 1);
@@ -132,7 +132,7 @@ cowtree::Status Run(const std::string& dir) {
   auto reopened = cowtree::Store::Open(dir, options);
   if (!reopened.ok()) return reopened.status();
   CHECK(CheckSnapshot((*reopened)->GetSnapshot()) == kRounds, "after reopen");
-  cowtree::Batch refused = (*reopened)->NewBatch();
+  cowtree::WriteBatch refused = (*reopened)->NewBatch();
   auto h = (*reopened)->Tree<int64_t>("arrivals");
   CHECK(h.ok(), "handle after reopen");
   if (h.ok()) refused.Add(*h, 1, 1);

@@ -55,7 +55,7 @@ struct ObjectTable::Shard {
   std::atomic<size_t> free_count{0};                    // free_indices.size(), lock-free peek
 };
 
-struct ObjectTable::Snapshot {
+struct ObjectTable::SlotCopy {
   OtEntry entry;
   uint8_t tag = 0;
   uint8_t state = kFree;
@@ -63,8 +63,8 @@ struct ObjectTable::Snapshot {
 
 namespace {
 
-template <typename SlotT, typename SnapshotT>
-SnapshotT ReadSlot(const SlotT& slot) {
+template <typename SlotT, typename SlotCopyT>
+SlotCopyT ReadSlot(const SlotT& slot) {
   uint64_t w[5];
   for (int spins = 0;; ++spins) {
     const uint64_t s1 = slot.seq.load(std::memory_order_acquire);
@@ -75,7 +75,7 @@ SnapshotT ReadSlot(const SlotT& slot) {
     }
     if (spins > 16) std::this_thread::yield();
   }
-  SnapshotT s;
+  SlotCopyT s;
   s.entry.address.size_class_bytes = static_cast<uint32_t>(w[0]);
   s.entry.address.length_bytes = static_cast<uint32_t>(w[0] >> 32);
   s.entry.address.offset_bytes = w[1];
@@ -190,7 +190,7 @@ Result<NodeID> ObjectTable::AllocateFromShard(Shard& shard, size_t shard_index,
     shard.next_index.store(index + 1, std::memory_order_relaxed);
   }
   Slot* slot = EnsureSlot(shard, index);
-  const auto old = ReadSlot<Slot, Snapshot>(*slot);
+  const auto old = ReadSlot<Slot, SlotCopy>(*slot);
   COWTREE_ASSERT(old.state == kFree);
   const uint8_t tag = NodeID::NextTag(old.tag);
   WriteSlot(*slot, OtEntry{}, tag, kReserved);
@@ -234,7 +234,7 @@ void ObjectTable::Set(NodeID id, const OtEntry& entry) {
   std::lock_guard<std::mutex> lock(shard.mu);
   Slot* slot = FindSlot(id.handle());
   COWTREE_ASSERT(slot != nullptr);
-  const auto old = ReadSlot<Slot, Snapshot>(*slot);
+  const auto old = ReadSlot<Slot, SlotCopy>(*slot);
   COWTREE_ASSERT(old.state != kFree && old.tag == id.tag());
   if (old.state == kReserved) live_count_.fetch_add(1, std::memory_order_relaxed);
   WriteSlot(*slot, entry, id.tag(), kLive);
@@ -246,7 +246,7 @@ Result<OtEntry> ObjectTable::Get(NodeID id) const {
   if (slot == nullptr) {
     return Status::NotFound(DescribeNodeId(id) + ": handle was never allocated");
   }
-  const auto snap = ReadSlot<Slot, Snapshot>(*slot);
+  const auto snap = ReadSlot<Slot, SlotCopy>(*slot);
   if (snap.tag != id.tag() && snap.state != kFree) {
     return Status::NotFound(DescribeNodeId(id) + " is stale: the handle now has tag " +
                             std::to_string(snap.tag));
@@ -264,7 +264,7 @@ void ObjectTable::Free(NodeID id) {
   std::lock_guard<std::mutex> lock(shard.mu);
   Slot* slot = FindSlot(id.handle());
   COWTREE_ASSERT(slot != nullptr);
-  const auto old = ReadSlot<Slot, Snapshot>(*slot);
+  const auto old = ReadSlot<Slot, SlotCopy>(*slot);
   COWTREE_ASSERT(old.state != kFree && old.tag == id.tag());
   if (old.state == kLive) live_count_.fetch_sub(1, std::memory_order_relaxed);
   WriteSlot(*slot, OtEntry{}, id.tag(), kFree);
@@ -283,7 +283,7 @@ void ObjectTable::ForEachLive(const std::function<void(NodeID, const OtEntry&)>&
       const uint64_t handle = HandleOf(s, index);
       const Slot* slot = FindSlot(handle);
       if (slot == nullptr) continue;
-      const auto snap = ReadSlot<Slot, Snapshot>(*slot);
+      const auto snap = ReadSlot<Slot, SlotCopy>(*slot);
       if (snap.state == kLive) fn(NodeID::Make(handle, snap.tag), snap.entry);
     }
   }
@@ -313,7 +313,7 @@ Status ObjectTable::LoadEntry(NodeID id, const OtEntry& entry) {
   std::lock_guard<std::mutex> lock(shard.mu);
   const uint64_t index = IndexOf(id.handle());
   Slot* slot = EnsureSlot(shard, index);
-  const auto old = ReadSlot<Slot, Snapshot>(*slot);
+  const auto old = ReadSlot<Slot, SlotCopy>(*slot);
   if (old.state == kLive) {
     return Status::Corruption("duplicate OT entry for handle " + std::to_string(id.handle()) +
                               ": already loaded with tag " + std::to_string(old.tag) +
@@ -334,7 +334,7 @@ Status ObjectTable::ReplayUpsert(NodeID id, const OtEntry& entry) {
   std::lock_guard<std::mutex> lock(shard.mu);
   const uint64_t index = IndexOf(id.handle());
   Slot* slot = EnsureSlot(shard, index);
-  const auto old = ReadSlot<Slot, Snapshot>(*slot);
+  const auto old = ReadSlot<Slot, SlotCopy>(*slot);
   if (old.state == kLive && old.tag != id.tag()) {
     return Status::Corruption("OT delta upsert of " + DescribeNodeId(id) +
                               " but the handle is live with tag " + std::to_string(old.tag) +
@@ -354,7 +354,7 @@ Status ObjectTable::ReplayRemove(NodeID id) {
   Shard& shard = ShardOf(id.handle());
   std::lock_guard<std::mutex> lock(shard.mu);
   Slot* slot = FindSlot(id.handle());
-  const auto old = slot == nullptr ? Snapshot{} : ReadSlot<Slot, Snapshot>(*slot);
+  const auto old = slot == nullptr ? SlotCopy{} : ReadSlot<Slot, SlotCopy>(*slot);
   if (old.state != kLive || old.tag != id.tag()) {
     return Status::Corruption(
         "OT delta retirement of " + DescribeNodeId(id) + " which is not in the table" +
@@ -375,7 +375,7 @@ void ObjectTable::FinishLoad() {
     const uint64_t end = shard.next_index.load(std::memory_order_relaxed);
     for (uint64_t index = 0; index < end; ++index) {
       Slot* slot = EnsureSlot(shard, index);
-      if (ReadSlot<Slot, Snapshot>(*slot).state != kLive) shard.free_indices.push_back(index);
+      if (ReadSlot<Slot, SlotCopy>(*slot).state != kLive) shard.free_indices.push_back(index);
     }
     shard.free_count.store(shard.free_indices.size(), std::memory_order_relaxed);
   }

@@ -108,7 +108,7 @@ class ObjectTable {
   struct Chunk;
   struct Directory;
   struct Shard;
-  struct Snapshot;
+  struct SlotCopy;
 
   Shard& ShardOf(uint64_t handle) const;
   uint64_t IndexOf(uint64_t handle) const { return handle >> shard_bits_; }

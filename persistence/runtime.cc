@@ -20,7 +20,7 @@ void Runtime::AdvanceVisible(uint64_t epoch) {
   }
 }
 
-Status Runtime::Commit(const WriteBatch& batch, uint64_t* epoch_out) {
+Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
   WriteGuard guard(this);
   COWTREE_RETURN_IF_ERROR(guard.status());
   COWTREE_RETURN_IF_ERROR(CheckWritable());

@@ -2,7 +2,7 @@
 //
 // A Runtime is created only by recovery::Open() (opening a store *is* recovery); it operates
 // on already-recovered state. It offers:
-//   - Commit(WriteBatch): atomic multi-tree commits with the durability of options.durability;
+//   - Commit(RuntimeWriteBatch): atomic multi-tree commits with the durability of options.durability;
 //     returns the commit's epoch once acknowledged.
 //   - GetSnapshot(): pins the newest acknowledged epoch; reads through a snapshot never see a
 //     later or partial commit, and never block writers.
@@ -60,15 +60,15 @@ namespace cowtree {
 // A pinned read epoch. Movable, not copyable; unpins on destruction. Reading trees through a
 // snapshot requires its Runtime to be open; destroying a snapshot after its Runtime is safe
 // (the registry is shared), reading through it is not.
-class Snapshot {
+class RuntimeSnapshot {
  public:
-  Snapshot() = default;
-  Snapshot(std::shared_ptr<EpochRegistry> registry, uint64_t epoch)
+  RuntimeSnapshot() = default;
+  RuntimeSnapshot(std::shared_ptr<EpochRegistry> registry, uint64_t epoch)
       : registry_(std::move(registry)), epoch_(epoch) {}
-  Snapshot(Snapshot&& o) noexcept : registry_(std::move(o.registry_)), epoch_(o.epoch_) {
+  RuntimeSnapshot(RuntimeSnapshot&& o) noexcept : registry_(std::move(o.registry_)), epoch_(o.epoch_) {
     o.registry_ = nullptr;
   }
-  Snapshot& operator=(Snapshot&& o) noexcept {
+  RuntimeSnapshot& operator=(RuntimeSnapshot&& o) noexcept {
     if (this != &o) {
       Release();
       registry_ = std::move(o.registry_);
@@ -77,9 +77,9 @@ class Snapshot {
     }
     return *this;
   }
-  Snapshot(const Snapshot&) = delete;
-  Snapshot& operator=(const Snapshot&) = delete;
-  ~Snapshot() { Release(); }
+  RuntimeSnapshot(const RuntimeSnapshot&) = delete;
+  RuntimeSnapshot& operator=(const RuntimeSnapshot&) = delete;
+  ~RuntimeSnapshot() { Release(); }
   uint64_t epoch() const { return epoch_; }
   bool valid() const { return registry_ != nullptr; }
 
@@ -156,12 +156,12 @@ class Runtime final : public TreeEnvironment {
   // Commits the batch atomically; *epoch_out (optional) receives its epoch. An empty batch
   // commits nothing and returns the visible epoch. InvalidArgument (unknown tree, duplicate
   // name, bad ops) changes nothing.
-  Status Commit(const WriteBatch& batch, uint64_t* epoch_out = nullptr);
-  Snapshot GetSnapshot() { return Snapshot(pins_, pins_->PinCurrent(visible_epoch_)); }
+  Status Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out = nullptr);
+  RuntimeSnapshot GetSnapshot() { return RuntimeSnapshot(pins_, pins_->PinCurrent(visible_epoch_)); }
   // The tree named `name` as visible at `snapshot`; NotFound if none.
-  Result<TreeInfo> FindTree(std::string_view name, const Snapshot& snapshot) const;
+  Result<TreeInfo> FindTree(std::string_view name, const RuntimeSnapshot& snapshot) const;
   // All trees visible at `snapshot`, sorted by name.
-  std::vector<TreeInfo> ListTrees(const Snapshot& snapshot) const;
+  std::vector<TreeInfo> ListTrees(const RuntimeSnapshot& snapshot) const;
   Status Checkpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   // Drops cached leaf data that is clean; returns bytes released.
   uint64_t EvictClean();
@@ -186,7 +186,7 @@ class Runtime final : public TreeEnvironment {
  private:
   // ---- Recovery hooks (recovery::Open only, through recovery::RuntimeBuilder, before Start) ----
   friend class recovery::RuntimeBuilder;
-  friend class WriteBatch;  // ReserveTreeId
+  friend class RuntimeWriteBatch;  // ReserveTreeId
   // Takes the recovered parts; trees of the checkpoint are added with AddRecoveredTree and
   // redo records with ReplayCommit before Start().
   explicit Runtime(RuntimeParts parts);
@@ -200,7 +200,7 @@ class Runtime final : public TreeEnvironment {
   // Starts the coordinator thread; the runtime is open for writes afterwards. A runtime that was
   // never started (Open failed, or read-only) writes nothing when closed or destroyed.
   void Start();
-  // Reserves a tree id (WriteBatch::CreateTree).
+  // Reserves a tree id (RuntimeWriteBatch::CreateTree).
   TreeId ReserveTreeId() { return next_tree_id_.fetch_add(1, std::memory_order_relaxed); }
 
   struct TreeSlot {

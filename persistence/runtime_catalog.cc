@@ -48,7 +48,7 @@ std::shared_ptr<Runtime::TreeSlot> Runtime::FindSlot(std::string_view name, uint
   return nullptr;
 }
 
-Result<TreeInfo> Runtime::FindTree(std::string_view name, const Snapshot& snapshot) const {
+Result<TreeInfo> Runtime::FindTree(std::string_view name, const RuntimeSnapshot& snapshot) const {
   ReaderLock g(&catalog_mu_);
   auto slot = FindSlot(name, snapshot.epoch());
   if (slot == nullptr) return Status::NotFound("no tree named '" + std::string(name) + "'");
@@ -56,7 +56,7 @@ Result<TreeInfo> Runtime::FindTree(std::string_view name, const Snapshot& snapsh
                   slot->params, slot->create_epoch, slot->tree};
 }
 
-std::vector<TreeInfo> Runtime::ListTrees(const Snapshot& snapshot) const {
+std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const {
   std::vector<TreeInfo> out;
   ReaderLock g(&catalog_mu_);
   for (const auto& [id, slot] : trees_) {

@@ -6,25 +6,12 @@
 #include <string>
 #include <string_view>
 
+#include "persistence/durability.h"
 #include "persistence/log_reader.h"
 
 namespace cowtree {
 
 class Env;
-
-// When Commit returns (DESIGN.md "Durability modes"):
-//   kStrict   – its redo record is fdatasync'd (group commit: concurrent committers share one
-//               fdatasync); survives kill -9 and power loss.
-//   kBalanced – its record is written to the OS (pwrite); a background fdatasync runs every
-//               sync_interval_ms. Survives kill -9; power loss may lose the last interval.
-//   kEventual – its record is in the process's log buffer; written and synced every
-//               flush_interval_ms. kill -9 or power loss may lose the last interval.
-// In every mode recovery returns a prefix of the commits, with no gaps and no partial commit.
-enum class Durability : uint8_t { kStrict = 1, kBalanced = 2, kEventual = 3 };
-
-const char* DurabilityName(Durability d);
-// "strict" | "balanced" | "eventual"; InvalidArgument otherwise.
-bool ParseDurability(std::string_view name, Durability* out);
 
 struct RuntimeOptions {
   Env* env = nullptr;  // nullptr = Env::Default() (POSIX)

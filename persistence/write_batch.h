@@ -1,7 +1,7 @@
-// WriteBatch: the contents of one commit — tree creations, drops and per-tree ops — applied
+// RuntimeWriteBatch: the contents of one commit — tree creations, drops and per-tree ops — applied
 // atomically by Runtime::Commit (one redo record).
 //
-// Ops are tree-type-defined bytes (e.g. tree::AppendOsOp in tree/os_tree_type.h encodes
+// Ops are tree-type-defined bytes (e.g. tree::AppendOrderStatOp in tree/order_stat_tree_type.h encodes
 // (key, weight) pairs); a batch collects them per tree in insertion order. Tree ids for CreateTree
 // are reserved from the Runtime immediately (never reused; a batch that is never committed leaves a
 // harmless gap). Thread-safety: a batch is used by one thread; the Runtime it came from must
@@ -22,9 +22,9 @@ namespace cowtree {
 
 class Runtime;
 
-class WriteBatch {
+class RuntimeWriteBatch {
  public:
-  explicit WriteBatch(Runtime* runtime) : runtime_(runtime) {}
+  explicit RuntimeWriteBatch(Runtime* runtime) : runtime_(runtime) {}
 
   // Creates tree `name` of `type_id` with type-specific `params` in this commit. Returns the
   // tree's id, usable for ops in this same batch. The name must not name a live tree when the

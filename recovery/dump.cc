@@ -13,7 +13,7 @@
 #include "recovery/store_dir.h"
 #include "tree/key_codec.h"
 #include "tree/node_format.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::recovery {
 namespace {
@@ -288,7 +288,7 @@ Status DumpLog(const std::string& dir, const DumpOptions& options, std::ostream&
         for (TreeId id : rec->drops) b.Push(drops, Value(static_cast<uint64_t>(id)));
         for (const CommitOps& s : rec->ops) {
           b.Push(op_trees, Value(static_cast<uint64_t>(s.tree_id)));
-          b.Push(op_counts, Value(static_cast<uint64_t>(s.ops.size() / tree::kOsOpBytes)));
+          b.Push(op_counts, Value(static_cast<uint64_t>(s.ops.size() / tree::kOrderStatOpBytes)));
         }
         b.V(o, "creates", std::move(creates));
         b.V(o, "drops", std::move(drops));

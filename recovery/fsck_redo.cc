@@ -8,13 +8,13 @@
 
 #include "persistence/file_names.h"
 #include "recovery/fsck_context.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::recovery::fsck {
 
 void CheckRedo(Context& ctx) {
   if (!ctx.catalog_ok || ctx.commits.empty()) return;
-  std::unique_ptr<TreeType> type = tree::MakeOsTreeType(
+  std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(
       tree::kDefaultTreeShape.leaf_capacity_entries, tree::kDefaultTreeShape.fanout);
   std::set<TreeId> known;              // every tree id recovery would hold (dropped included)
   std::map<TreeId, std::string> live;  // id -> name of trees not dropped
@@ -54,7 +54,7 @@ void CheckRedo(Context& ctx) {
     for (const auto& [id, bytes] : c.ops) {
       if (live.count(id) == 0 && created.count(id) == 0) {
         problems.push_back("ops for unknown tree id " + std::to_string(id));
-      } else if (bytes % tree::kOsOpBytes != 0) {
+      } else if (bytes % tree::kOrderStatOpBytes != 0) {
         problems.push_back("ops of tree id " + std::to_string(id) + ": " + std::to_string(bytes) +
                            " bytes is not a multiple of 16");
       }

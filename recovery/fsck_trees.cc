@@ -13,8 +13,8 @@
 #include "recovery/fsck_context.h"
 #include "recovery/store_reader.h"
 #include "tree/node_format.h"
-#include "tree/os_tree.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::recovery::fsck {
 namespace {
@@ -160,7 +160,7 @@ void CheckRebuilt(Context& ctx, const TreeImage& img, bool leaves_clean) {
 void CheckTree(Context& ctx, const CatalogEntry& entry, const TreeType& type) {
   ++ctx.report.trees_checked;
   const std::string label = TreeLabel(entry);
-  if (entry.type_id != tree::kOsTreeTypeId) {
+  if (entry.type_id != tree::kOrderStatTreeTypeId) {
     ctx.Add(FsckSeverity::kError, "catalog", "", 0, entry.descriptor.raw(),
             label + " has unknown tree type " + std::to_string(entry.type_id));
     ctx.reachability_ok = false;
@@ -290,7 +290,7 @@ TreeImage ReadTreeImage(Context& ctx, const CatalogEntry& entry) {
 void CheckCatalogAndTrees(Context& ctx) {
   ReadCatalog(ctx);
   ctx.reachability_ok = ctx.catalog_ok;
-  std::unique_ptr<TreeType> type = tree::MakeOsTreeType(
+  std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(
       tree::kDefaultTreeShape.leaf_capacity_entries, tree::kDefaultTreeShape.fanout);
   for (const CatalogEntry& e : ctx.catalog) CheckTree(ctx, e, *type);
 }

@@ -13,7 +13,7 @@
 #include "persistence/superblock.h"
 #include "recovery/store_dir.h"
 #include "recovery/store_reader.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::recovery {
 namespace {
@@ -304,7 +304,7 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   parts.ot_delta_start = loaded.ot_delta_start;
   parts.ot_delta_ops_since_checkpoint = loaded.ot_delta_ops;
   parts.force_ot_checkpoint = report.ot_delta_records_ignored > 0;
-  parts.types.push_back(tree::MakeOsTreeType(options.leaf_capacity_entries, options.fanout));
+  parts.types.push_back(tree::MakeOrderStatTreeType(options.leaf_capacity_entries, options.fanout));
   std::vector<CatalogEntry> entries;
   COWTREE_RETURN_IF_ERROR(ReadCatalog(loaded.store.get(), sb.catalog_root, &parts, &entries));
   parts.store = std::move(loaded.store);

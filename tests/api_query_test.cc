@@ -12,7 +12,7 @@
 #include "cowtree/cowtree.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree.h"
+#include "tree/order_stat_tree.h"
 
 namespace cowtree {
 namespace {
@@ -70,11 +70,11 @@ void RunModelCheck(uint64_t seed) {
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   auto store = std::move(opened).value();
   std::map<uint64_t, int64_t> model;  // key code -> weight (codes order like the tree)
-  Batch create = store->NewBatch();
+  WriteBatch create = store->NewBatch();
   TreeHandle<K> h = create.CreateTree<K>("t");
   ASSERT_TRUE(store->Commit(create).ok());
   for (int commit = 0; commit < 20; ++commit) {
-    Batch b = store->NewBatch();
+    WriteBatch b = store->NewBatch();
     for (int i = 0; i < 60; ++i) {
       const K k = RandomKey(rng, static_cast<K*>(nullptr));
       int64_t w = static_cast<int64_t>(rng() % 9) - 3;  // negative weights included
@@ -86,7 +86,7 @@ void RunModelCheck(uint64_t seed) {
     ASSERT_TRUE(store->Commit(b).ok());
   }
   // The same entries in an in-memory tree, for the internal query functions.
-  tree::OsTree reference(std::same_as<K, int64_t> ? tree::KeyType::kInt64 : tree::KeyType::kDouble,
+  tree::OrderStatTree reference(std::same_as<K, int64_t> ? tree::KeyType::kInt64 : tree::KeyType::kDouble,
                          tree::TreeShape{8, 4}, nullptr);
   std::vector<tree::KeyWeight> ops;
   for (const auto& [c, w] : model) ops.push_back({c, w});
@@ -94,7 +94,7 @@ void RunModelCheck(uint64_t seed) {
   auto v = reference.current();
 
   for (int round = 0; round < 2; ++round) {  // in memory, then after a reopen (lazy leaves)
-    StoreSnapshot snap = store->GetSnapshot();
+    Snapshot snap = store->GetSnapshot();
     auto r = snap.Tree<K>("t");
     ASSERT_TRUE(r.ok());
     ASSERT_EQ(r->entry_count(), model.size());
@@ -184,7 +184,7 @@ TEST(ApiQuery, DoubleCursorAndPercentilesMatchModel) {
 TEST(ApiQuery, EmptyTreeAndDoubleSpecialKeys) {
   TempDir dir;
   auto store = std::move(Store::Open(dir.path(), Options{})).value();
-  Batch b = store->NewBatch();
+  WriteBatch b = store->NewBatch();
   auto e = b.CreateTree<double>("empty");
   auto d = b.CreateTree<double>("d");
   b.Add(d, -0.0, 1);
@@ -193,7 +193,7 @@ TEST(ApiQuery, EmptyTreeAndDoubleSpecialKeys) {
   b.Add(d, -std::nan(""), 1);
   ASSERT_TRUE(store->Commit(b).ok());
   (void)e;
-  StoreSnapshot s = store->GetSnapshot();
+  Snapshot s = store->GetSnapshot();
   auto empty = s.Tree<double>("empty");
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->count(), 0u);
@@ -221,7 +221,7 @@ TEST(ApiQuery, EmptyTreeAndDoubleSpecialKeys) {
   Cursor<double> dflt;
   EXPECT_FALSE(dflt.valid());
   EXPECT_TRUE(dflt.status().ok());
-  StoreSnapshot none;
+  Snapshot none;
   EXPECT_TRUE(none.Tree<double>("d").status().IsInvalidArgument());
 }
 

@@ -1,4 +1,4 @@
-// Public API (include/cowtree/): Store, Batch, TreeHandle validation, atomic replace (also
+// Public API (include/cowtree/): Store, WriteBatch, TreeHandle validation, atomic replace (also
 // replayed from the log and checked by fsck), reopen, read-only, WriteOptions::sync and
 // Result::value() on an error.
 #include <gtest/gtest.h>
@@ -50,7 +50,7 @@ std::vector<std::pair<int64_t, int64_t>> Entries(const TreeReader<int64_t>& r) {
 TEST(ApiStore, CreateWriteReadDropAndNotFound) {
   TempDir dir;
   auto store = OpenOrDie(dir.path());
-  Batch b = store->NewBatch();
+  WriteBatch b = store->NewBatch();
   auto a = b.CreateTree<int64_t>("a");
   auto d = b.CreateTree<double>("d");
   b.Add(a, 5, 2);
@@ -61,7 +61,7 @@ TEST(ApiStore, CreateWriteReadDropAndNotFound) {
   ASSERT_TRUE(store->Commit(b).ok());  // ...so committing it again applies nothing twice
   b.Add(a, 5, 0);                      // weight 0: ignored
   EXPECT_TRUE(b.empty());
-  StoreSnapshot before_drop = store->GetSnapshot();
+  Snapshot before_drop = store->GetSnapshot();
   auto ra = before_drop.Tree<int64_t>("a");
   ASSERT_TRUE(ra.ok());
   EXPECT_EQ(ra->count(), 3u);
@@ -69,7 +69,7 @@ TEST(ApiStore, CreateWriteReadDropAndNotFound) {
   ASSERT_EQ(before_drop.ListTrees().size(), 2u);
   EXPECT_EQ(before_drop.ListTrees()[1].key_type, KeyType::kDouble);
 
-  Batch drop = store->NewBatch();
+  WriteBatch drop = store->NewBatch();
   drop.DropTree(a);
   ASSERT_TRUE(store->Commit(drop).ok());
   EXPECT_TRUE(store->GetSnapshot().Tree<int64_t>("a").status().IsNotFound());
@@ -83,7 +83,7 @@ TEST(ApiStore, CreateWriteReadDropAndNotFound) {
 TEST(ApiStore, WrongKeyTypeOrDroppedHandleIsInvalidArgumentAndChangesNothing) {
   TempDir dir;
   auto store = OpenOrDie(dir.path());
-  Batch b = store->NewBatch();
+  WriteBatch b = store->NewBatch();
   auto ints = b.CreateTree<int64_t>("ints");
   auto dbls = b.CreateTree<double>("dbls");
   b.Add(ints, 1, 1);
@@ -96,7 +96,7 @@ TEST(ApiStore, WrongKeyTypeOrDroppedHandleIsInvalidArgumentAndChangesNothing) {
   EXPECT_TRUE(store->GetSnapshot().Tree<double>("ints").status().IsInvalidArgument());
 
   // An int64 handle naming the double tree: the whole batch is refused, the valid op too.
-  Batch wrong = store->NewBatch();
+  WriteBatch wrong = store->NewBatch();
   wrong.Add(ints, 2, 1);
   wrong.Add(ApiTestPeer::Retype<int64_t>(dbls), 7, 1);
   Status st = store->Commit(wrong);
@@ -104,41 +104,41 @@ TEST(ApiStore, WrongKeyTypeOrDroppedHandleIsInvalidArgumentAndChangesNothing) {
   EXPECT_NE(st.message().find("double"), std::string::npos) << st.message();
 
   // A default handle, a handle of another Store object.
-  Batch dflt = store->NewBatch();
+  WriteBatch dflt = store->NewBatch();
   dflt.Add(TreeHandle<int64_t>(), 1, 1);
   EXPECT_TRUE(store->Commit(dflt).IsInvalidArgument());
   TempDir other_dir;
   auto other = OpenOrDie(other_dir.path());
-  Batch ob = other->NewBatch();
+  WriteBatch ob = other->NewBatch();
   auto other_ints = ob.CreateTree<int64_t>("ints");
   ASSERT_TRUE(other->Commit(ob).ok());
-  Batch foreign = store->NewBatch();
+  WriteBatch foreign = store->NewBatch();
   foreign.Add(other_ints, 1, 1);
   EXPECT_TRUE(store->Commit(foreign).IsInvalidArgument());
 
   // A dropped handle (dropped, then the name re-created: the old handle stays dead).
-  Batch drop = store->NewBatch();
+  WriteBatch drop = store->NewBatch();
   drop.DropTree(ints);
   auto ints2 = drop.CreateTree<int64_t>("ints");
   ASSERT_TRUE(store->Commit(drop).ok());
-  Batch stale = store->NewBatch();
+  WriteBatch stale = store->NewBatch();
   stale.Add(ints2, 3, 1);
   stale.Add(ints, 4, 1);
   st = store->Commit(stale);
   EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
-  Batch stale_drop = store->NewBatch();
+  WriteBatch stale_drop = store->NewBatch();
   stale_drop.DropTree(ints);
   EXPECT_TRUE(store->Commit(stale_drop).IsInvalidArgument());
   // A handle whose creation failed (name exists) is refused too.
-  Batch dup = store->NewBatch();
+  WriteBatch dup = store->NewBatch();
   auto never = dup.CreateTree<int64_t>("dbls");
   EXPECT_TRUE(store->Commit(dup).IsInvalidArgument());
-  Batch use_never = store->NewBatch();
+  WriteBatch use_never = store->NewBatch();
   use_never.Add(never, 1, 1);
   EXPECT_TRUE(store->Commit(use_never).IsInvalidArgument());
 
   // Nothing changed since the replace: ints2 empty, dbls as committed.
-  StoreSnapshot s = store->GetSnapshot();
+  Snapshot s = store->GetSnapshot();
   EXPECT_EQ(s.sequence(), seq + 1);
   EXPECT_EQ(s.Tree<int64_t>("ints")->entry_count(), 0u);
   EXPECT_EQ(s.Tree<double>("dbls")->count(), 1u);
@@ -149,11 +149,11 @@ TEST(ApiStore, WrongKeyTypeOrDroppedHandleIsInvalidArgumentAndChangesNothing) {
 TEST(ApiStore, WeightOverflowIsInvalidArgument) {
   TempDir dir;
   auto store = OpenOrDie(dir.path());
-  Batch b = store->NewBatch();
+  WriteBatch b = store->NewBatch();
   auto t = b.CreateTree<int64_t>("t");
   b.Add(t, 1, INT64_MAX);
   ASSERT_TRUE(store->Commit(b).ok());
-  Batch over = store->NewBatch();
+  WriteBatch over = store->NewBatch();
   over.Add(t, 1, 1);
   EXPECT_TRUE(store->Commit(over).IsInvalidArgument());
   EXPECT_EQ(*store->GetSnapshot().Tree<int64_t>("t")->weight(1), INT64_MAX);
@@ -166,7 +166,7 @@ TEST(ApiStore, AtomicReplaceSeenAtomicallyByConcurrentReaders) {
   constexpr int kGenerations = 300;
   TempDir dir;
   auto store = OpenOrDie(dir.path());
-  Batch b = store->NewBatch();
+  WriteBatch b = store->NewBatch();
   auto h = b.CreateTree<int64_t>("live");
   for (int k = 0; k < kEntries; ++k) b.Add(h, k, 1);
   ASSERT_TRUE(store->Commit(b).ok());
@@ -178,7 +178,7 @@ TEST(ApiStore, AtomicReplaceSeenAtomicallyByConcurrentReaders) {
   for (int r = 0; r < 2; ++r) {
     readers.emplace_back([&] {
       while (!done.load()) {
-        StoreSnapshot s = store->GetSnapshot();
+        Snapshot s = store->GetSnapshot();
         auto t = s.Tree<int64_t>("live");
         if (!t.ok() || t->entry_count() != kEntries) {
           ++bad;
@@ -197,7 +197,7 @@ TEST(ApiStore, AtomicReplaceSeenAtomicallyByConcurrentReaders) {
   while (reads.load() < 2) std::this_thread::yield();  // both readers running
   for (int gen = 2; gen <= kGenerations; ++gen) {
     if (gen % 16 == 0) std::this_thread::yield();
-    Batch r = store->NewBatch();
+    WriteBatch r = store->NewBatch();
     r.DropTree(h);
     h = r.CreateTree<int64_t>("live");
     for (int k = 0; k < kEntries; ++k) r.Add(h, k, gen);
@@ -219,20 +219,20 @@ TEST(ApiStore, AtomicReplaceReplaysFromTheLogAndPassesFsck) {
   o.checkpoint_log_bytes = 0;
   {
     auto store = OpenOrDie(dir.path(), o);
-    Batch b = store->NewBatch();
+    WriteBatch b = store->NewBatch();
     auto h = b.CreateTree<int64_t>("t");
     auto keep = b.CreateTree<double>("keep");
     b.Add(h, 1, 1);
     b.Add(keep, -0.5, 4);
     ASSERT_TRUE(store->Commit(b).ok());
-    Batch r = store->NewBatch();
+    WriteBatch r = store->NewBatch();
     r.DropTree(h);
     auto h2 = r.CreateTree<int64_t>("t");
     r.Add(h2, 2, 5);
     r.Add(h2, 3, -1);
     ASSERT_TRUE(store->Commit(r).ok());
     // Creating the name again without dropping it: refused.
-    Batch dup = store->NewBatch();
+    WriteBatch dup = store->NewBatch();
     dup.CreateTree<int64_t>("t");
     EXPECT_TRUE(store->Commit(dup).IsInvalidArgument());
     ASSERT_TRUE(store->Close().ok());
@@ -244,7 +244,7 @@ TEST(ApiStore, AtomicReplaceReplaysFromTheLogAndPassesFsck) {
   EXPECT_GT(report->commits_past_checkpoint, 0u);
   for (int round = 0; round < 2; ++round) {  // replay, then from a checkpoint
     auto store = OpenOrDie(dir.path(), round == 0 ? o : TestOptions());
-    StoreSnapshot s = store->GetSnapshot();
+    Snapshot s = store->GetSnapshot();
     auto t = s.Tree<int64_t>("t");
     ASSERT_TRUE(t.ok());
     EXPECT_EQ(Entries(*t), (std::vector<std::pair<int64_t, int64_t>>{{2, 5}, {3, -1}}));
@@ -257,10 +257,10 @@ TEST(ApiStore, AtomicReplaceReplaysFromTheLogAndPassesFsck) {
 TEST(ApiStore, ReopenPersistsEverythingAndReadOnlyRefusesWrites) {
   TempDir dir;
   Options strict = TestOptions();
-  strict.durability = CommitDurability::kEventual;
+  strict.durability = Durability::kEventual;
   {
     auto store = OpenOrDie(dir.path(), strict);
-    Batch b = store->NewBatch();
+    WriteBatch b = store->NewBatch();
     auto t = b.CreateTree<int64_t>("t");
     auto d = b.CreateTree<double>("d");
     for (int64_t k = -200; k < 200; ++k) b.Add(t, k * 3, k % 5 == 0 ? -1 : 2);
@@ -269,7 +269,7 @@ TEST(ApiStore, ReopenPersistsEverythingAndReadOnlyRefusesWrites) {
     b.Add(d, -std::numeric_limits<double>::infinity(), 1);
     ASSERT_TRUE(store->Commit(b, WriteOptions{.sync = true}).ok());
     ASSERT_TRUE(store->Checkpoint().ok());
-    Batch more = store->NewBatch();
+    WriteBatch more = store->NewBatch();
     more.Add(t, 1000, 7);
     ASSERT_TRUE(store->Commit(more, WriteOptions{.sync = true}).ok());
     ASSERT_TRUE(store->Sync().ok());
@@ -279,7 +279,7 @@ TEST(ApiStore, ReopenPersistsEverythingAndReadOnlyRefusesWrites) {
   Options ro = TestOptions();
   ro.read_only = true;
   auto store = OpenOrDie(dir.path(), ro);
-  StoreSnapshot s = store->GetSnapshot();
+  Snapshot s = store->GetSnapshot();
   auto t = s.Tree<int64_t>("t");
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->entry_count(), 401u);
@@ -292,7 +292,7 @@ TEST(ApiStore, ReopenPersistsEverythingAndReadOnlyRefusesWrites) {
   EXPECT_TRUE(std::isnan(**d->select(0, Order::kDescending)));
   auto h = store->Tree<int64_t>("t");
   ASSERT_TRUE(h.ok());
-  Batch b = store->NewBatch();
+  WriteBatch b = store->NewBatch();
   b.Add(*h, 1, 1);
   Status st = store->Commit(b);
   EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
@@ -319,7 +319,7 @@ TEST(ApiStoreDeathTest, ValueOfAnErrorPrintsTheStatus) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   TempDir dir;
   auto store = OpenOrDie(dir.path());
-  StoreSnapshot s = store->GetSnapshot();
+  Snapshot s = store->GetSnapshot();
   EXPECT_DEATH((void)s.Tree<int64_t>("nope").value(),
                "Result::value\\(\\) called on an error: NotFound: no tree named 'nope'");
 }

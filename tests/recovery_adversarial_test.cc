@@ -19,8 +19,8 @@
 #include "recovery/open.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree {
 namespace {
@@ -54,13 +54,13 @@ std::map<std::string, std::string> DirImage(const std::string& dir) {
 int CommitKeys(Runtime* rt, const std::string& name, int64_t first, int count) {
   int ok = 0;
   for (int i = 0; i < count; ++i) {
-    WriteBatch batch(rt);
-    Snapshot snap = rt->GetSnapshot();
+    RuntimeWriteBatch batch(rt);
+    RuntimeSnapshot snap = rt->GetSnapshot();
     auto info = rt->FindTree(name, snap);
     const TreeId id = info.ok() ? info->id
-                                : batch.CreateTree(name, tree::kOsTreeTypeId,
-                                                   tree::OsTreeParams(tree::KeyType::kInt64));
-    tree::AppendOsOp(batch.MutableOps(id), tree::EncodeInt64Key(first + i), 1);
+                                : batch.CreateTree(name, tree::kOrderStatTreeTypeId,
+                                                   tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    tree::AppendOrderStatOp(batch.MutableOps(id), tree::EncodeInt64Key(first + i), 1);
     if (rt->Commit(batch).ok()) ++ok;
   }
   return ok;
@@ -68,10 +68,10 @@ int CommitKeys(Runtime* rt, const std::string& name, int64_t first, int count) {
 
 // N of tree `name` at the newest snapshot (0 if it does not exist).
 uint64_t CountOf(Runtime* rt, const std::string& name) {
-  Snapshot snap = rt->GetSnapshot();
+  RuntimeSnapshot snap = rt->GetSnapshot();
   auto info = rt->FindTree(name, snap);
   if (!info.ok()) return 0;
-  return tree::PositiveCount(*tree::AsOsTree(info->tree.get())->VersionAt(snap.epoch()));
+  return tree::PositiveCount(*tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch()));
 }
 
 recovery::FsckReport RunFsck(const std::string& dir, bool repair = false) {
@@ -219,8 +219,8 @@ TEST(Adversarial, ReadOnlyOpenWritesNothingAndSharesTheLock) {
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_EQ(CountOf(a->get(), "g"), 7u);
   EXPECT_TRUE(recovery::Open(dir, Options()).status().IsBusy());
-  WriteBatch batch(a->get());
-  batch.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+  RuntimeWriteBatch batch(a->get());
+  batch.CreateTree("x", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
   EXPECT_TRUE((*a)->Commit(batch).IsInvalidArgument());
   EXPECT_TRUE((*a)->Checkpoint().IsInvalidArgument());
   EXPECT_TRUE((*a)->Close().ok());
@@ -319,21 +319,21 @@ TEST(Adversarial, LimitsAreCheckedBeforeAnyStateChanges) {
   ASSERT_TRUE(rt.ok());
   ASSERT_EQ(CommitKeys(rt->get(), "g", 0, 3), 3);
   {
-    WriteBatch batch(rt->get());
-    batch.CreateTree(std::string(kTreeNameBytesMax + 1, 'n'), tree::kOsTreeTypeId,
-                     tree::OsTreeParams(tree::KeyType::kInt64));
+    RuntimeWriteBatch batch(rt->get());
+    batch.CreateTree(std::string(kTreeNameBytesMax + 1, 'n'), tree::kOrderStatTreeTypeId,
+                     tree::OrderStatTreeParams(tree::KeyType::kInt64));
     Status st = (*rt)->Commit(batch);
     EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
     EXPECT_NE(st.message().find("1024"), std::string::npos) << st.ToString();
   }
   {
     // Over one log record: ~70 MiB of ops for an existing tree.
-    WriteBatch batch(rt->get());
-    Snapshot snap = (*rt)->GetSnapshot();
+    RuntimeWriteBatch batch(rt->get());
+    RuntimeSnapshot snap = (*rt)->GetSnapshot();
     const TreeId id = (*rt)->FindTree("g", snap)->id;
     std::string* ops = batch.MutableOps(id);
     for (int64_t k = 1000; ops->size() <= kLogRecordPayloadMax; ++k) {
-      tree::AppendOsOp(ops, tree::EncodeInt64Key(k), 1);
+      tree::AppendOrderStatOp(ops, tree::EncodeInt64Key(k), 1);
     }
     Status st = (*rt)->Commit(batch);
     EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
@@ -591,14 +591,14 @@ TEST(Adversarial, FullDiskOnARealTmpfs) {
     auto rt = recovery::Open(dir, o);
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     for (int i = 0; i < 200000 && first_error.ok(); ++i) {
-      WriteBatch batch(rt->get());
-      Snapshot snap = (*rt)->GetSnapshot();
+      RuntimeWriteBatch batch(rt->get());
+      RuntimeSnapshot snap = (*rt)->GetSnapshot();
       auto info = (*rt)->FindTree("g", snap);
       const TreeId id = info.ok() ? info->id
-                                  : batch.CreateTree("g", tree::kOsTreeTypeId,
-                                                     tree::OsTreeParams(tree::KeyType::kInt64));
+                                  : batch.CreateTree("g", tree::kOrderStatTreeTypeId,
+                                                     tree::OrderStatTreeParams(tree::KeyType::kInt64));
       std::string* ops = batch.MutableOps(id);
-      for (int k = 0; k < 64; ++k) tree::AppendOsOp(ops, tree::EncodeInt64Key(i * 64 + k), 1);
+      for (int k = 0; k < 64; ++k) tree::AppendOrderStatOp(ops, tree::EncodeInt64Key(i * 64 + k), 1);
       first_error = (*rt)->Commit(batch);
       if (first_error.ok()) ++acknowledged;
     }

@@ -9,7 +9,7 @@
 #include "recovery/open.h"
 #include "testutil/fault_injection_env.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree {
 namespace {
@@ -29,14 +29,14 @@ RuntimeOptions Options(FaultInjectionEnv* env) {
 
 // Adds `n` keys starting at `first` to tree "t" (creating it on first use).
 Status CommitKeys(Runtime* rt, int64_t first, int n, std::map<int64_t, int64_t>* model) {
-  WriteBatch b(rt);
-  Snapshot s = rt->GetSnapshot();
+  RuntimeWriteBatch b(rt);
+  RuntimeSnapshot s = rt->GetSnapshot();
   auto info = rt->FindTree("t", s);
   const TreeId id =
       info.ok() ? info->id
-                : b.CreateTree("t", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+                : b.CreateTree("t", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
   for (int i = 0; i < n; ++i)
-    tree::AppendOsOp(b.MutableOps(id), tree::EncodeInt64Key(first + i), 1);
+    tree::AppendOrderStatOp(b.MutableOps(id), tree::EncodeInt64Key(first + i), 1);
   Status st = rt->Commit(b);
   if (st.ok()) {
     for (int i = 0; i < n; ++i) (*model)[first + i] += 1;
@@ -45,10 +45,10 @@ Status CommitKeys(Runtime* rt, int64_t first, int n, std::map<int64_t, int64_t>*
 }
 
 void ExpectModel(Runtime* rt, const std::map<int64_t, int64_t>& model) {
-  Snapshot s = rt->GetSnapshot();
+  RuntimeSnapshot s = rt->GetSnapshot();
   auto info = rt->FindTree("t", s);
   ASSERT_TRUE(info.ok());
-  auto v = tree::AsOsTree(info->tree.get())->VersionAt(s.epoch());
+  auto v = tree::AsOrderStatTree(info->tree.get())->VersionAt(s.epoch());
   std::map<int64_t, int64_t> seen;
   ASSERT_TRUE(tree::ForEachAll(*v, [&](uint64_t k, int64_t w) {
                 seen[tree::DecodeInt64Key(k)] = w;

@@ -25,8 +25,8 @@
 #include "recovery/open.h"
 #include "testutil/fault_injection_env.h"
 #include "tree/node_format.h"
-#include "tree/os_tree.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::recovery {
 namespace {
@@ -67,10 +67,10 @@ RuntimeOptions SmallOptions(Env* env) {
 // What `query` would print for every tree: N and percentile_disc/cont at a few p, ascending
 // and descending. An error of any read (a leaf that fails to load) is returned as the Status.
 Result<std::string> Answers(Runtime* rt) {
-  Snapshot snap = rt->GetSnapshot();
+  RuntimeSnapshot snap = rt->GetSnapshot();
   std::string out;
   for (const TreeInfo& t : rt->ListTrees(snap)) {
-    auto* host = tree::AsOsTree(t.tree.get());
+    auto* host = tree::AsOrderStatTree(t.tree.get());
     if (host == nullptr) return Status::Corruption("not an order-statistics tree");
     auto v = host->VersionAt(snap.epoch());
     out += t.name + ": N=" + std::to_string(tree::PositiveCount(*v));
@@ -98,8 +98,8 @@ Result<std::string> OpenAndAnswer(Env* env, const std::string& dir) {
 }
 
 void RandomOps(Runtime* rt, std::mt19937_64* rng, const std::vector<std::string>& names, int ops) {
-  WriteBatch batch(rt);
-  Snapshot snap = rt->GetSnapshot();
+  RuntimeWriteBatch batch(rt);
+  RuntimeSnapshot snap = rt->GetSnapshot();
   std::map<std::string, TreeId> ids;
   for (const TreeInfo& t : rt->ListTrees(snap)) ids[t.name] = t.id;
   for (int i = 0; i < ops; ++i) {
@@ -111,7 +111,7 @@ void RandomOps(Runtime* rt, std::mt19937_64* rng, const std::vector<std::string>
     if (w == 0) w = 2;
     const uint64_t code = name == "d" ? tree::EncodeDoubleKey(static_cast<double>(key) / 4)
                                       : tree::EncodeInt64Key(key);
-    tree::AppendOsOp(batch.MutableOps(it->second), code, w);
+    tree::AppendOrderStatOp(batch.MutableOps(it->second), code, w);
   }
   ASSERT_TRUE(rt->Commit(batch).ok());
 }
@@ -133,31 +133,31 @@ BuiltStore Build(Env* env, const std::string& dir, uint64_t seed = 7) {
   if (!rt.ok()) return out;
   Runtime* r = rt->get();
   {
-    WriteBatch batch(r);
+    RuntimeWriteBatch batch(r);
     for (const char* name : {"a", "b", "c"}) {
       TreeId id =
-          batch.CreateTree(name, tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+          batch.CreateTree(name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
       for (int k = 0; k < 40; ++k)
-        tree::AppendOsOp(batch.MutableOps(id), tree::EncodeInt64Key(k * 3), 1 + k % 3);
+        tree::AppendOrderStatOp(batch.MutableOps(id), tree::EncodeInt64Key(k * 3), 1 + k % 3);
     }
     TreeId d =
-        batch.CreateTree("d", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kDouble));
+        batch.CreateTree("d", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kDouble));
     for (int k = 0; k < 30; ++k)
-      tree::AppendOsOp(batch.MutableOps(d), tree::EncodeDoubleKey(k * 0.5), 1);
+      tree::AppendOrderStatOp(batch.MutableOps(d), tree::EncodeDoubleKey(k * 0.5), 1);
     EXPECT_TRUE(r->Commit(batch).ok());
   }
   EXPECT_TRUE(r->Checkpoint().ok());
   for (int i = 0; i < 8; ++i) RandomOps(r, &rng, {"a", "b", "c", "d"}, 12);
   EXPECT_TRUE(r->Checkpoint().ok());
   {
-    WriteBatch batch(r);
-    Snapshot snap = r->GetSnapshot();
+    RuntimeWriteBatch batch(r);
+    RuntimeSnapshot snap = r->GetSnapshot();
     for (const TreeInfo& t : r->ListTrees(snap)) {
       if (t.name == "d") batch.DropTree(t.id);
     }
     TreeId e =
-        batch.CreateTree("e", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
-    for (int k = 0; k < 20; ++k) tree::AppendOsOp(batch.MutableOps(e), tree::EncodeInt64Key(-k), 2);
+        batch.CreateTree("e", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    for (int k = 0; k < 20; ++k) tree::AppendOrderStatOp(batch.MutableOps(e), tree::EncodeInt64Key(-k), 2);
     EXPECT_TRUE(r->Commit(batch).ok());
   }
   for (int i = 0; i < 5; ++i) RandomOps(r, &rng, {"a", "b", "c", "e"}, 10);
@@ -696,7 +696,7 @@ TEST_P(FsckTest, TreeInvariantViolationBehindValidCrcs) {
 TEST_P(FsckTest, RedoRecordForAnUnknownTree) {
   CommitRecordView rec;
   std::string ops;
-  tree::AppendOsOp(&ops, tree::EncodeInt64Key(1), 1);
+  tree::AppendOrderStatOp(&ops, tree::EncodeInt64Key(1), 1);
   rec.ops.push_back(CommitOps{999, ops});
   std::string payload;
   EncodeCommitRecord(rec, &payload);
@@ -777,8 +777,8 @@ TEST(FsckShapes, NewStoreAndStoreWithoutCheckpointAreClean) {
     auto rt = Open("/db", SmallOptions(&env));
     ASSERT_TRUE(rt.ok());
     std::mt19937_64 rng(3);
-    WriteBatch b(rt->get());
-    b.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+    RuntimeWriteBatch b(rt->get());
+    b.CreateTree("x", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
     ASSERT_TRUE((*rt)->Commit(b).ok());
     RandomOps(rt->get(), &rng, {"x"}, 30);
     ASSERT_TRUE((*rt)->Close().ok());
@@ -798,9 +798,9 @@ TEST(FsckShapes, RotatedLogs) {
   auto rt = Open("/db", o);
   ASSERT_TRUE(rt.ok());
   {
-    WriteBatch b(rt->get());
+    RuntimeWriteBatch b(rt->get());
     for (const char* name : {"p", "q"}) {
-      b.CreateTree(name, tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+      b.CreateTree(name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
     }
     ASSERT_TRUE((*rt)->Commit(b).ok());
   }

@@ -31,7 +31,7 @@
 #include "testutil/oracle.h"
 #include "testutil/workload.h"
 #include "testutil/workload_recovery.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::testutil {
 namespace {
@@ -124,8 +124,8 @@ std::string RunIoCase(const WorkloadOptions& wo, uint64_t k, FailMode mode, int 
     if (rt != nullptr && !rt->poison_status().ok()) {
       ++t->poisoned;
       const uint64_t syncs = env.sync_count();
-      WriteBatch b(rt);
-      Snapshot snap = rt->GetSnapshot();
+      RuntimeWriteBatch b(rt);
+      RuntimeSnapshot snap = rt->GetSnapshot();
       for (const TreeInfo& info : rt->ListTrees(snap)) b.DropTree(info.id);
       if (Status c = rt->Commit(b); !c.IsPoisoned()) {
         return "commit after poisoning returned " + c.ToString();
@@ -145,8 +145,8 @@ std::string RunIoCase(const WorkloadOptions& wo, uint64_t k, FailMode mode, int 
         return "state after a once-fault: " + d;
       }
       StoreModel next = oracle->latest();
-      WriteBatch b(rt);
-      b.CreateTree("after-fault", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+      RuntimeWriteBatch b(rt);
+      b.CreateTree("after-fault", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
       next["after-fault"];
       oracle->BeginCommit(next);
       if (Status c = rt->Commit(b); !c.ok()) return "commit after a once-fault: " + c.ToString();

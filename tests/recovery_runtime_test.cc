@@ -12,8 +12,8 @@
 #include "recovery/open.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree {
 namespace {
@@ -35,16 +35,16 @@ RuntimeOptions SmallShape(uint32_t leaf = 8, uint32_t fanout = 4) {
 void RandomCommits(Runtime* rt, Model* model, std::mt19937_64* rng, int commits, int trees,
                    int ops_per_commit, int64_t key_range) {
   for (int c = 0; c < commits; ++c) {
-    WriteBatch batch(rt);
-    Snapshot snap = rt->GetSnapshot();
+    RuntimeWriteBatch batch(rt);
+    RuntimeSnapshot snap = rt->GetSnapshot();
     std::map<std::string, TreeId> ids;
     for (const TreeInfo& t : rt->ListTrees(snap)) ids[t.name] = t.id;
     for (int i = 0; i < ops_per_commit; ++i) {
       const std::string name = "t" + std::to_string((*rng)() % trees);
       auto it = ids.find(name);
       if (it == ids.end()) {
-        it = ids.emplace(name, batch.CreateTree(name, tree::kOsTreeTypeId,
-                                                tree::OsTreeParams(tree::KeyType::kInt64)))
+        it = ids.emplace(name, batch.CreateTree(name, tree::kOrderStatTreeTypeId,
+                                                tree::OrderStatTreeParams(tree::KeyType::kInt64)))
                  .first;
       }
       const int64_t key = static_cast<int64_t>((*rng)() % key_range) - key_range / 2;
@@ -52,7 +52,7 @@ void RandomCommits(Runtime* rt, Model* model, std::mt19937_64* rng, int commits,
       int64_t w = static_cast<int64_t>((*rng)() % 7) - 2;
       if (w == 0) w = 1;
       if ((*rng)() % 5 == 0 && weights.count(key) != 0) w = -weights[key];  // delete to zero
-      tree::AppendOsOp(batch.MutableOps(it->second), tree::EncodeInt64Key(key), w);
+      tree::AppendOrderStatOp(batch.MutableOps(it->second), tree::EncodeInt64Key(key), w);
       if ((weights[key] += w) == 0) weights.erase(key);
     }
     ASSERT_TRUE(rt->Commit(batch).ok());
@@ -61,11 +61,11 @@ void RandomCommits(Runtime* rt, Model* model, std::mt19937_64* rng, int commits,
 
 // Every tree of the model answers N, select, percentiles and iteration exactly.
 void ExpectMatches(Runtime* rt, const Model& model) {
-  Snapshot snap = rt->GetSnapshot();
+  RuntimeSnapshot snap = rt->GetSnapshot();
   for (const auto& [name, weights] : model) {
     auto info = rt->FindTree(name, snap);
     ASSERT_TRUE(info.ok()) << name;
-    auto* host = tree::AsOsTree(info->tree.get());
+    auto* host = tree::AsOrderStatTree(info->tree.get());
     ASSERT_NE(host, nullptr);
     auto v = host->VersionAt(snap.epoch());
     std::vector<int64_t> items;  // positive multiplicities, ascending
@@ -126,24 +126,24 @@ TEST(Runtime, ReopenRebuildsInternalNodesWithoutReadingLeavesWithAnyFanout) {
     auto rt = recovery::Open(dir.path(), SmallShape(4, 4));
     ASSERT_TRUE(rt.ok());
     RandomCommits(rt->get(), &model, &rng, 40, 2, 500, 20000);
-    Snapshot snap = (*rt)->GetSnapshot();
+    RuntimeSnapshot snap = (*rt)->GetSnapshot();
     auto info = (*rt)->FindTree("t0", snap);
     ASSERT_TRUE(info.ok());
-    EXPECT_GE(tree::AsOsTree(info->tree.get())->VersionAt(snap.epoch())->height, 5u);
+    EXPECT_GE(tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch())->height, 5u);
     ASSERT_TRUE((*rt)->Close().ok());
   }
   for (auto [leaf, fanout] : {std::pair{4u, 4u}, {16u, 7u}, {240u, 64u}, {5u, 1024u}}) {
     auto rt = recovery::Open(dir.path(), SmallShape(leaf, fanout));
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-    Snapshot snap = (*rt)->GetSnapshot();
+    RuntimeSnapshot snap = (*rt)->GetSnapshot();
     uint64_t loads = 0;
     for (const TreeInfo& t : (*rt)->ListTrees(snap))
-      loads += tree::AsOsTree(t.tree.get())->leaf_loads();
+      loads += tree::AsOrderStatTree(t.tree.get())->leaf_loads();
     EXPECT_EQ(loads, 0u) << "opening must not read a leaf (fanout " << fanout << ")";
     ExpectMatches(rt->get(), model);
     loads = 0;
     for (const TreeInfo& t : (*rt)->ListTrees(snap))
-      loads += tree::AsOsTree(t.tree.get())->leaf_loads();
+      loads += tree::AsOrderStatTree(t.tree.get())->leaf_loads();
     EXPECT_GT(loads, 0u) << "queries load leaves lazily";
     // Keep writing with the new shape, then reopen once more.
     RandomCommits(rt->get(), &model, &rng, 3, 2, 300, 20000);
@@ -203,36 +203,36 @@ TEST(Runtime, SnapshotsSeeTheirEpochOnly) {
   TempDir dir;
   auto rt = recovery::Open(dir.path(), SmallShape());
   ASSERT_TRUE(rt.ok());
-  WriteBatch b1(rt->get());
-  TreeId id = b1.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
-  for (int k = 0; k < 100; ++k) tree::AppendOsOp(b1.MutableOps(id), tree::EncodeInt64Key(k), 1);
+  RuntimeWriteBatch b1(rt->get());
+  TreeId id = b1.CreateTree("x", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+  for (int k = 0; k < 100; ++k) tree::AppendOrderStatOp(b1.MutableOps(id), tree::EncodeInt64Key(k), 1);
   ASSERT_TRUE((*rt)->Commit(b1).ok());
   {
-    Snapshot old_snap = (*rt)->GetSnapshot();
-    WriteBatch b2(rt->get());
-    for (int k = 0; k < 100; ++k) tree::AppendOsOp(b2.MutableOps(id), tree::EncodeInt64Key(k), 2);
+    RuntimeSnapshot old_snap = (*rt)->GetSnapshot();
+    RuntimeWriteBatch b2(rt->get());
+    for (int k = 0; k < 100; ++k) tree::AppendOrderStatOp(b2.MutableOps(id), tree::EncodeInt64Key(k), 2);
     b2.DropTree(id);  // dropped in the same commit: invisible to new snapshots
     ASSERT_TRUE((*rt)->Commit(b2).ok());
-    Snapshot new_snap = (*rt)->GetSnapshot();
+    RuntimeSnapshot new_snap = (*rt)->GetSnapshot();
     EXPECT_TRUE((*rt)->FindTree("x", new_snap).status().IsNotFound());
     auto info = (*rt)->FindTree("x", old_snap);
     ASSERT_TRUE(info.ok());
-    EXPECT_EQ(tree::PositiveCount(*tree::AsOsTree(info->tree.get())->VersionAt(old_snap.epoch())),
+    EXPECT_EQ(tree::PositiveCount(*tree::AsOrderStatTree(info->tree.get())->VersionAt(old_snap.epoch())),
               100u);
     ASSERT_TRUE((*rt)->Checkpoint().ok());
   }  // snapshots must not outlive their runtime
   // The name can be reused once dropped.
-  WriteBatch b3(rt->get());
-  TreeId id2 = b3.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kDouble));
-  tree::AppendOsOp(b3.MutableOps(id2), tree::EncodeDoubleKey(1.5), 3);
+  RuntimeWriteBatch b3(rt->get());
+  TreeId id2 = b3.CreateTree("x", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kDouble));
+  tree::AppendOrderStatOp(b3.MutableOps(id2), tree::EncodeDoubleKey(1.5), 3);
   ASSERT_TRUE((*rt)->Commit(b3).ok());
   ASSERT_TRUE((*rt)->Close().ok());
   rt = recovery::Open(dir.path(), SmallShape());
   ASSERT_TRUE(rt.ok());
-  Snapshot s = (*rt)->GetSnapshot();
+  RuntimeSnapshot s = (*rt)->GetSnapshot();
   auto again = (*rt)->FindTree("x", s);
   ASSERT_TRUE(again.ok());
-  auto v = tree::AsOsTree(again->tree.get())->VersionAt(s.epoch());
+  auto v = tree::AsOrderStatTree(again->tree.get())->VersionAt(s.epoch());
   EXPECT_EQ(tree::PositiveCount(*v), 3u);
   auto p = tree::PercentileCont(*v, 0.5, false);
   ASSERT_TRUE(p.ok());
@@ -252,37 +252,37 @@ TEST(Runtime, DropAndCreateOfOneNameInOneCommitReplays) {
   {
     auto rt = recovery::Open(dir.path(), o);
     ASSERT_TRUE(rt.ok());
-    WriteBatch b1(rt->get());
+    RuntimeWriteBatch b1(rt->get());
     TreeId old_id =
-        b1.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+        b1.CreateTree("x", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
     for (int k = 0; k < 50; ++k) {
-      tree::AppendOsOp(b1.MutableOps(old_id), tree::EncodeInt64Key(k), 1);
+      tree::AppendOrderStatOp(b1.MutableOps(old_id), tree::EncodeInt64Key(k), 1);
     }
     ASSERT_TRUE((*rt)->Commit(b1).ok());
-    Snapshot before = (*rt)->GetSnapshot();
-    WriteBatch twice(rt->get());
+    RuntimeSnapshot before = (*rt)->GetSnapshot();
+    RuntimeWriteBatch twice(rt->get());
     twice.DropTree(old_id);
-    twice.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
-    twice.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+    twice.CreateTree("x", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    twice.CreateTree("x", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
     EXPECT_TRUE((*rt)->Commit(twice).IsInvalidArgument());
-    WriteBatch replace(rt->get());
+    RuntimeWriteBatch replace(rt->get());
     replace.DropTree(old_id);
     TreeId new_id =
-        replace.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kDouble));
-    tree::AppendOsOp(replace.MutableOps(new_id), tree::EncodeDoubleKey(2.5), 7);
+        replace.CreateTree("x", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kDouble));
+    tree::AppendOrderStatOp(replace.MutableOps(new_id), tree::EncodeDoubleKey(2.5), 7);
     ASSERT_TRUE((*rt)->Commit(replace).ok());
-    Snapshot after = (*rt)->GetSnapshot();
+    RuntimeSnapshot after = (*rt)->GetSnapshot();
     auto old_info = (*rt)->FindTree("x", before);
     auto new_info = (*rt)->FindTree("x", after);
     ASSERT_TRUE(old_info.ok() && new_info.ok());
     EXPECT_EQ(old_info->id, old_id);
     EXPECT_EQ(new_info->id, new_id);
     EXPECT_EQ((*rt)->ListTrees(after).size(), 1u);
-    WriteBatch dup(rt->get());
-    dup.CreateTree("x", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+    RuntimeWriteBatch dup(rt->get());
+    dup.CreateTree("x", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
     EXPECT_TRUE((*rt)->Commit(dup).IsInvalidArgument());
-    before = Snapshot();
-    after = Snapshot();
+    before = RuntimeSnapshot();
+    after = RuntimeSnapshot();
     ASSERT_TRUE((*rt)->Close().ok());
   }
   for (int round = 0; round < 3; ++round) {  // replay, replay again, then from a checkpoint
@@ -290,17 +290,17 @@ TEST(Runtime, DropAndCreateOfOneNameInOneCommitReplays) {
     auto rt = recovery::Open(dir.path(), o, &report);
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     if (round < 2) EXPECT_EQ(report.commits_replayed, 2u);
-    Snapshot s = (*rt)->GetSnapshot();
+    RuntimeSnapshot s = (*rt)->GetSnapshot();
     auto trees = (*rt)->ListTrees(s);
     ASSERT_EQ(trees.size(), 1u);
-    auto* host = tree::AsOsTree(trees[0].tree.get());
+    auto* host = tree::AsOrderStatTree(trees[0].tree.get());
     ASSERT_NE(host, nullptr);
     EXPECT_EQ(host->key_type(), tree::KeyType::kDouble);
     auto v = host->VersionAt(s.epoch());
     EXPECT_EQ(tree::PositiveCount(*v), 7u);
     EXPECT_EQ(**tree::PercentileCont(*v, 0.5, false), 2.5);
     if (round == 1) ASSERT_TRUE((*rt)->Checkpoint().ok());
-    s = Snapshot();
+    s = RuntimeSnapshot();
     ASSERT_TRUE((*rt)->Close().ok());
   }
 }
@@ -309,29 +309,29 @@ TEST(Runtime, InvalidCommitsChangeNothing) {
   TempDir dir;
   auto rt = recovery::Open(dir.path(), SmallShape());
   ASSERT_TRUE(rt.ok());
-  WriteBatch b(rt->get());
-  TreeId id = b.CreateTree("a", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
-  tree::AppendOsOp(b.MutableOps(id), tree::EncodeInt64Key(1), INT64_MAX);
+  RuntimeWriteBatch b(rt->get());
+  TreeId id = b.CreateTree("a", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+  tree::AppendOrderStatOp(b.MutableOps(id), tree::EncodeInt64Key(1), INT64_MAX);
   ASSERT_TRUE((*rt)->Commit(b).ok());
   const uint64_t epoch = (*rt)->visible_epoch();
   // Second tree fine, first overflows: the whole commit is refused, nothing applied.
-  WriteBatch bad(rt->get());
-  TreeId id2 = bad.CreateTree("b", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
-  tree::AppendOsOp(bad.MutableOps(id2), tree::EncodeInt64Key(5), 1);
-  tree::AppendOsOp(bad.MutableOps(id), tree::EncodeInt64Key(1), 1);
+  RuntimeWriteBatch bad(rt->get());
+  TreeId id2 = bad.CreateTree("b", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+  tree::AppendOrderStatOp(bad.MutableOps(id2), tree::EncodeInt64Key(5), 1);
+  tree::AppendOrderStatOp(bad.MutableOps(id), tree::EncodeInt64Key(1), 1);
   EXPECT_TRUE((*rt)->Commit(bad).IsInvalidArgument());
-  WriteBatch dup(rt->get());
-  dup.CreateTree("a", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+  RuntimeWriteBatch dup(rt->get());
+  dup.CreateTree("a", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
   EXPECT_TRUE((*rt)->Commit(dup).IsInvalidArgument());
   EXPECT_EQ((*rt)->visible_epoch(), epoch);
   {
-    Snapshot s = (*rt)->GetSnapshot();
+    RuntimeSnapshot s = (*rt)->GetSnapshot();
     EXPECT_TRUE((*rt)->FindTree("b", s).status().IsNotFound());
   }
   ASSERT_TRUE((*rt)->Close().ok());
   rt = recovery::Open(dir.path(), SmallShape());
   ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-  Snapshot s2 = (*rt)->GetSnapshot();
+  RuntimeSnapshot s2 = (*rt)->GetSnapshot();
   EXPECT_EQ((*rt)->ListTrees(s2).size(), 1u);
 }
 

@@ -12,8 +12,8 @@
 #include "recovery/open.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree {
 namespace {
@@ -31,16 +31,16 @@ RuntimeOptions SmallShape() {
   return o;
 }
 
-void AddOp(WriteBatch* b, TreeId id, int64_t key, int64_t weight) {
-  tree::AppendOsOp(b->MutableOps(id), tree::EncodeInt64Key(key), weight);
+void AddOp(RuntimeWriteBatch* b, TreeId id, int64_t key, int64_t weight) {
+  tree::AppendOrderStatOp(b->MutableOps(id), tree::EncodeInt64Key(key), weight);
 }
 
 std::shared_ptr<const tree::TreeVersion> Version(Runtime* rt, const std::string& name) {
-  Snapshot snap = rt->GetSnapshot();
+  RuntimeSnapshot snap = rt->GetSnapshot();
   auto info = rt->FindTree(name, snap);
   EXPECT_TRUE(info.ok()) << name;
   if (!info.ok()) return nullptr;
-  return tree::AsOsTree(info->tree.get())->VersionAt(snap.epoch());
+  return tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch());
 }
 
 std::vector<std::pair<uint64_t, int64_t>> Entries(const tree::TreeVersion& v) {
@@ -81,9 +81,9 @@ TEST(RuntimeWeightBounds, OverflowingCommitChangesNothingAndIsNotLogged) {
   {
     auto rt = recovery::Open(dir.path(), SmallShape());
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-    WriteBatch b1(rt->get());
-    a = b1.CreateTree("a", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
-    b = b1.CreateTree("b", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+    RuntimeWriteBatch b1(rt->get());
+    a = b1.CreateTree("a", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    b = b1.CreateTree("b", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
     for (TreeId id : {a, b}) {
       AddOp(&b1, id, 1, kMax);
       AddOp(&b1, id, 2, kMax);
@@ -103,7 +103,7 @@ TEST(RuntimeWeightBounds, OverflowingCommitChangesNothingAndIsNotLogged) {
       EXPECT_EQ(av, a1);
       EXPECT_EQ(bv, b1v);
       EXPECT_EQ(
-          tree::AsOsTree((*rt)->FindTree("a", (*rt)->GetSnapshot())->tree.get())->tree().current(),
+          tree::AsOrderStatTree((*rt)->FindTree("a", (*rt)->GetSnapshot())->tree.get())->tree().current(),
           a1);
       EXPECT_EQ(Entries(*av), a_entries);
       EXPECT_EQ(Entries(*bv), b_entries);
@@ -113,7 +113,7 @@ TEST(RuntimeWeightBounds, OverflowingCommitChangesNothingAndIsNotLogged) {
 
     // a's ops fit (N = 2^64 - 1); b's would make N = 2^64: a is applied, then undone.
     {
-      WriteBatch bad(rt->get());
+      RuntimeWriteBatch bad(rt->get());
       AddOp(&bad, a, 3, 1);
       AddOp(&bad, b, 3, 2);
       const Status st = (*rt)->Commit(bad);
@@ -124,7 +124,7 @@ TEST(RuntimeWeightBounds, OverflowingCommitChangesNothingAndIsNotLogged) {
     }
     // An entry's weight past INT64_MAX (in the second tree of the commit).
     {
-      WriteBatch bad(rt->get());
+      RuntimeWriteBatch bad(rt->get());
       AddOp(&bad, a, 10, 1);  // fits: deletes a -1 entry
       AddOp(&bad, b, 1, 1);
       const Status st = (*rt)->Commit(bad);
@@ -136,7 +136,7 @@ TEST(RuntimeWeightBounds, OverflowingCommitChangesNothingAndIsNotLogged) {
     }
     // Two ops of one key in one commit whose sum overflows int64.
     {
-      WriteBatch bad(rt->get());
+      RuntimeWriteBatch bad(rt->get());
       AddOp(&bad, a, 7, 1);
       AddOp(&bad, b, 9, kMax);
       AddOp(&bad, b, 9, 1);
@@ -147,7 +147,7 @@ TEST(RuntimeWeightBounds, OverflowingCommitChangesNothingAndIsNotLogged) {
       expect_unchanged();
     }
     // The store was not poisoned: a valid commit takes both trees to exactly 2^64 - 1.
-    WriteBatch good(rt->get());
+    RuntimeWriteBatch good(rt->get());
     AddOp(&good, a, 3, 1);
     AddOp(&good, b, 3, 1);
     for (TreeId id : {a, b}) {
@@ -182,9 +182,9 @@ TEST(RuntimeWeightBounds, DuplicateOpsOfOneKeySumExactly) {
   TempDir dir;
   auto rt = recovery::Open(dir.path(), SmallShape());
   ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-  WriteBatch b1(rt->get());
+  RuntimeWriteBatch b1(rt->get());
   const TreeId c =
-      b1.CreateTree("c", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+      b1.CreateTree("c", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
   AddOp(&b1, c, 1, kMax);
   AddOp(&b1, c, 1, 1);
   AddOp(&b1, c, 1, -1);
@@ -197,7 +197,7 @@ TEST(RuntimeWeightBounds, DuplicateOpsOfOneKeySumExactly) {
   EXPECT_EQ(tree::WeightOf(*v, tree::EncodeInt64Key(1)).value(), kMax);
   EXPECT_EQ(tree::WeightOf(*v, tree::EncodeInt64Key(2)).value(),
             std::numeric_limits<int64_t>::min());
-  WriteBatch b2(rt->get());
+  RuntimeWriteBatch b2(rt->get());
   AddOp(&b2, c, 3, kMax);
   AddOp(&b2, c, 3, 1);
   const Status st = (*rt)->Commit(b2);

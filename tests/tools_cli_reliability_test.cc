@@ -29,8 +29,8 @@
 #include "testutil/test_files.h"
 #include "tools/ingest.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace {
 
@@ -115,12 +115,12 @@ void MakeJsonStore(const std::string& db, bool checkpoint = true) {
   o.checkpoint_on_close = checkpoint;
   auto rt = cowtree::recovery::Open(db, o);
   ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-  cowtree::WriteBatch batch(rt->get());
+  cowtree::RuntimeWriteBatch batch(rt->get());
   for (const auto& [name, values] : trees) {
     const cowtree::TreeId id =
-        batch.CreateTree(name, cowtree::tree::kOsTreeTypeId,
-                         cowtree::tree::OsTreeParams(cowtree::tree::KeyType::kDouble));
-    for (double v : values) cowtree::tree::AppendOsOp(batch.MutableOps(id), EncodeDoubleKey(v), 1);
+        batch.CreateTree(name, cowtree::tree::kOrderStatTreeTypeId,
+                         cowtree::tree::OrderStatTreeParams(cowtree::tree::KeyType::kDouble));
+    for (double v : values) cowtree::tree::AppendOrderStatOp(batch.MutableOps(id), EncodeDoubleKey(v), 1);
   }
   ASSERT_TRUE((*rt)->Commit(batch).ok());
   ASSERT_TRUE((*rt)->Close().ok());
@@ -684,12 +684,12 @@ TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
     auto rt = cowtree::recovery::Open("/db", ro);
     EXPECT_TRUE(rt.ok()) << rt.status().ToString();
     if (!rt.ok()) return -1;
-    cowtree::Snapshot snap = (*rt)->GetSnapshot();
+    cowtree::RuntimeSnapshot snap = (*rt)->GetSnapshot();
     int64_t total = 0;
     for (const cowtree::TreeInfo& t : (*rt)->ListTrees(snap)) {
       if (cowtree::tools::IsInternalTreeName(t.name)) continue;
       total += static_cast<int64_t>(cowtree::tree::PositiveCount(
-          *cowtree::tree::AsOsTree(t.tree.get())->VersionAt(snap.epoch())));
+          *cowtree::tree::AsOrderStatTree(t.tree.get())->VersionAt(snap.epoch())));
     }
     EXPECT_TRUE((*rt)->Close().ok());
     return total;

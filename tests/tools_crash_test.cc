@@ -19,8 +19,8 @@
 #include "recovery/open.h"
 #include "tools/ingest.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree {
 namespace {
@@ -61,10 +61,10 @@ std::map<int64_t, int64_t> ReadCounts(const std::string& db, std::string* error,
     *error = rt.status().ToString();
     return counts;
   }
-  Snapshot snap = (*rt)->GetSnapshot();
+  RuntimeSnapshot snap = (*rt)->GetSnapshot();
   for (const TreeInfo& t : (*rt)->ListTrees(snap)) {
     if (tools::IsInternalTreeName(t.name)) continue;  // the ingest resume marker
-    auto v = tree::AsOsTree(t.tree.get())->VersionAt(snap.epoch());
+    auto v = tree::AsOrderStatTree(t.tree.get())->VersionAt(snap.epoch());
     Status st = tree::ForEach(*v, 0, UINT64_MAX, [&](uint64_t key, int64_t w) {
       counts[tree::DecodeInt64Key(key)] += w;
       return true;

@@ -14,7 +14,7 @@
 #include "recovery/open.h"
 #include "testutil/command.h"
 #include "testutil/test_files.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree {
 namespace {
@@ -69,19 +69,19 @@ void BuildStore(const std::string& db) {
   Runtime* r = rt->get();
   TreeId alpha = 0, beta = 0;
   {
-    WriteBatch b(r);
-    alpha = b.CreateTree("alpha", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
-    beta = b.CreateTree("beta", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kDouble));
-    for (int k = 0; k < 50; ++k) tree::AppendOsOp(b.MutableOps(alpha), tree::EncodeInt64Key(k), 1);
+    RuntimeWriteBatch b(r);
+    alpha = b.CreateTree("alpha", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    beta = b.CreateTree("beta", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kDouble));
+    for (int k = 0; k < 50; ++k) tree::AppendOrderStatOp(b.MutableOps(alpha), tree::EncodeInt64Key(k), 1);
     for (int k = 0; k < 20; ++k) {
-      tree::AppendOsOp(b.MutableOps(beta), tree::EncodeDoubleKey(k * 0.25), 2);
+      tree::AppendOrderStatOp(b.MutableOps(beta), tree::EncodeDoubleKey(k * 0.25), 2);
     }
     ASSERT_TRUE(r->Commit(b).ok());
   }
   ASSERT_TRUE(r->Checkpoint().ok());
   for (int c = 0; c < 2; ++c) {
-    WriteBatch b(r);
-    tree::AppendOsOp(b.MutableOps(alpha), tree::EncodeInt64Key(100 + c), 3);
+    RuntimeWriteBatch b(r);
+    tree::AppendOrderStatOp(b.MutableOps(alpha), tree::EncodeInt64Key(100 + c), 3);
     ASSERT_TRUE(r->Commit(b).ok());
   }
   ASSERT_TRUE(r->Close().ok());

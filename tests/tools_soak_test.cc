@@ -64,7 +64,7 @@
 #include "recovery/open.h"
 #include "tree/check.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 #include "tree/query.h"
 
 namespace cowtree {
@@ -432,7 +432,7 @@ std::string VerifyTree(const tree::TreeVersion& v, const OracleTree& want, std::
   return "";
 }
 
-std::string VerifySnapshot(Runtime* rt, const Snapshot& snap, const OracleState& want,
+std::string VerifySnapshot(Runtime* rt, const RuntimeSnapshot& snap, const OracleState& want,
                            std::mt19937_64& rng, int queries) {
   const std::string where = "snapshot epoch " + std::to_string(snap.epoch()) + " (commit " +
                             std::to_string(want.commit) + ")";
@@ -445,7 +445,7 @@ std::string VerifySnapshot(Runtime* rt, const Snapshot& snap, const OracleState&
     return where + ": trees [" + names + " ], expected [" + want_names + " ]";
   for (const TreeInfo& t : trees) {
     const OracleTree& w = *want.trees.at(t.name);
-    if (t.type_id != tree::kOsTreeTypeId || t.params != tree::OsTreeParams(w.key_type)) {
+    if (t.type_id != tree::kOrderStatTreeTypeId || t.params != tree::OrderStatTreeParams(w.key_type)) {
       return where + ": tree '" + t.name + "' has the wrong type or params";
     }
     if (t.create_epoch != w.create_commit) {
@@ -456,8 +456,8 @@ std::string VerifySnapshot(Runtime* rt, const Snapshot& snap, const OracleState&
     if (!found.ok() || found->id != t.id) {
       return where + ": FindTree('" + t.name + "') does not find the tree ListTrees lists";
     }
-    auto* host = tree::AsOsTree(t.tree.get());
-    if (host == nullptr) return where + ": tree '" + t.name + "' is not an OsTreeHost";
+    auto* host = tree::AsOrderStatTree(t.tree.get());
+    if (host == nullptr) return where + ": tree '" + t.name + "' is not an OrderStatTreeHost";
     std::shared_ptr<const tree::TreeVersion> v = host->VersionAt(snap.epoch());
     if (v == nullptr || v->epoch > snap.epoch()) {
       return where + ": tree '" + t.name + "' VersionAt returned a later version";
@@ -551,9 +551,9 @@ class PublishedStates {
     while (!states_.empty() && states_.begin()->first + 64 < i) states_.erase(states_.begin());
   }
   // Takes a snapshot and the oracle state of its epoch atomically with respect to Publish.
-  std::pair<Snapshot, OracleStatePtr> Take(Runtime* rt) {
+  std::pair<RuntimeSnapshot, OracleStatePtr> Take(Runtime* rt) {
     std::lock_guard<std::mutex> g(mu_);
-    Snapshot snap = rt->GetSnapshot();
+    RuntimeSnapshot snap = rt->GetSnapshot();
     auto it = states_.find(snap.epoch());
     OracleStatePtr s = it == states_.end() ? nullptr : it->second;
     return {std::move(snap), std::move(s)};
@@ -579,7 +579,7 @@ class PublishedStates {
   }
   {
     std::mt19937_64 rng(Mix(seed ^ cycle));
-    Snapshot snap = rt->GetSnapshot();
+    RuntimeSnapshot snap = rt->GetSnapshot();
     std::string err = VerifySnapshot(rt.get(), snap, *start, rng, 4);
     if (!err.empty()) ChildFail(fd, tag + "child open: " + err);
   }
@@ -629,7 +629,7 @@ class PublishedStates {
   std::mt19937_64 rng(Mix(seed ^ Mix(cycle * 16 + 15)));
   std::map<std::string, TreeId> ids;
   {
-    Snapshot snap = rt->GetSnapshot();
+    RuntimeSnapshot snap = rt->GetSnapshot();
     for (const TreeInfo& t : rt->ListTrees(snap)) ids[t.name] = t.id;
   }
   OracleStatePtr state = start;
@@ -637,16 +637,16 @@ class PublishedStates {
     const uint64_t i = state->commit + 1;
     const CommitSpec spec = GenerateCommit(seed, i, *state);
     OracleStatePtr next = ApplyCommit(*state, i, spec);
-    WriteBatch batch(rt.get());
+    RuntimeWriteBatch batch(rt.get());
     for (const std::string& name : spec.drops) batch.DropTree(ids.at(name));
     std::map<std::string, TreeId> created;
     for (const auto& [name, kt] : spec.creates) {
-      created[name] = batch.CreateTree(name, tree::kOsTreeTypeId, tree::OsTreeParams(kt));
+      created[name] = batch.CreateTree(name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(kt));
     }
     for (const auto& [name, ops] : spec.ops) {
       const TreeId id = created.count(name) ? created.at(name) : ids.at(name);
       std::string* bytes = batch.MutableOps(id);
-      for (const auto& [k, w] : ops) tree::AppendOsOp(bytes, k, w);
+      for (const auto& [k, w] : ops) tree::AppendOrderStatOp(bytes, k, w);
     }
     published.Publish(next);
     uint64_t epoch = 0;
@@ -856,9 +856,9 @@ TEST(Soak, SigkillWithConcurrentSnapshotReadersMatchesOracle) {
         break;
       }
       oracle = AdvanceTo(seed, oracle, j);
-      Snapshot snap = rt->GetSnapshot();
+      RuntimeSnapshot snap = rt->GetSnapshot();
       std::string err = VerifySnapshot(rt.get(), snap, *oracle, rng, 12);
-      snap = Snapshot();
+      snap = RuntimeSnapshot();
       if (!err.empty()) {
         fail(cycle, "recovered state (last acknowledged " + std::to_string(last_acked) +
                         "): " + err + "\nopen report: checkpoint epoch " +

@@ -14,7 +14,7 @@ using testing::Model;
 KeyWeight KW(int64_t key, int64_t weight) { return {EncodeInt64Key(key), weight}; }
 
 TEST(TreeApplyTest, WeightOverflowIsInvalidArgumentAndChangesNothing) {
-  OsTree tree(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {4, 4}, nullptr);
   ASSERT_TRUE(tree.Apply(std::vector<KeyWeight>{KW(1, INT64_MAX), KW(2, INT64_MIN)}, 1).ok());
   auto v1 = tree.current();
   EXPECT_TRUE(tree.Apply(std::vector<KeyWeight>{KW(1, 1)}, 2).IsInvalidArgument());
@@ -27,7 +27,7 @@ TEST(TreeApplyTest, WeightOverflowIsInvalidArgumentAndChangesNothing) {
 }
 
 TEST(TreeApplyTest, PositiveTotalOverflowIsInvalidArgument) {
-  OsTree tree(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {4, 4}, nullptr);
   ASSERT_TRUE(tree.Apply(std::vector<KeyWeight>{KW(100, INT64_MAX), KW(200, INT64_MAX)}, 1).ok());
   auto v1 = tree.current();
   EXPECT_EQ(PositiveCount(*v1), UINT64_MAX - 1);
@@ -40,7 +40,7 @@ TEST(TreeApplyTest, PositiveTotalOverflowIsInvalidArgument) {
 
 // The final state fits even though a prefix of the batch would overflow: accepted.
 TEST(TreeApplyTest, OnlyTheFinalTotalMustFit) {
-  OsTree tree(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {4, 4}, nullptr);
   std::vector<KeyWeight> setup;
   for (int k = 51; k < 100; ++k) setup.push_back(KW(k, -1));  // spread keys over many leaves
   setup.push_back(KW(100, INT64_MAX));
@@ -54,7 +54,7 @@ TEST(TreeApplyTest, OnlyTheFinalTotalMustFit) {
 }
 
 TEST(TreeApplyTest, NonCanonicalDoubleKeyIsInvalidArgument) {
-  OsTree tree(KeyType::kDouble, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kDouble, {4, 4}, nullptr);
   EXPECT_TRUE(tree.Apply(std::vector<KeyWeight>{{kDoubleNanCode + 1, 1}}, 1).IsInvalidArgument());
   EXPECT_TRUE(tree.Apply(std::vector<KeyWeight>{{~std::bit_cast<uint64_t>(-0.0), 1}}, 1)
                   .IsInvalidArgument());
@@ -63,7 +63,7 @@ TEST(TreeApplyTest, NonCanonicalDoubleKeyIsInvalidArgument) {
 }
 
 TEST(TreeApplyTest, EmptyBatchPublishesSameContentAtNewEpoch) {
-  OsTree tree(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {4, 4}, nullptr);
   ASSERT_TRUE(tree.Apply(std::vector<KeyWeight>{KW(1, 1)}, 1).ok());
   auto v1 = tree.current();
   ASSERT_TRUE(tree.Apply({}, 5).ok());
@@ -76,7 +76,7 @@ TEST(TreeApplyTest, EmptyBatchPublishesSameContentAtNewEpoch) {
 // Copy-on-write: a batch touching k leaves creates exactly k new leaf boxes (no splits here);
 // every other leaf box is shared with the previous version, and the old version is intact.
 TEST(TreeApplyTest, UntouchedLeavesAreShared) {
-  OsTree tree(KeyType::kInt64, {64, 8}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {64, 8}, nullptr);
   std::vector<KeyWeight> ops;
   for (int i = 0; i < 6400; ++i) ops.push_back(KW(i * 10, 1));
   ASSERT_TRUE(tree.Apply(ops, 1).ok());
@@ -113,7 +113,7 @@ TEST(TreeApplyTest, UntouchedLeavesAreShared) {
 }
 
 TEST(TreeApplyTest, AlternatingInsertDeleteAtBoundaryStaysValid) {
-  OsTree tree(KeyType::kInt64, {8, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {8, 4}, nullptr);
   Model model;
   std::vector<KeyWeight> base;
   for (int i = 0; i < 64; ++i) base.push_back(KW(i * 2, 1));
@@ -136,7 +136,7 @@ TEST(TreeApplyTest, AlternatingInsertDeleteAtBoundaryStaysValid) {
 
 TEST(TreeApplyDeathTest, UnsortedOrZeroOpsAssert) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  OsTree tree(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {4, 4}, nullptr);
   EXPECT_DEATH((void)tree.Apply(std::vector<KeyWeight>{KW(2, 1), KW(1, 1)}, 1),
                "ops\\[i - 1\\].key < ops\\[i\\].key");
   EXPECT_DEATH((void)tree.Apply(std::vector<KeyWeight>{KW(1, 1), KW(1, 1)}, 1),

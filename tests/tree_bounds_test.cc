@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "tests/tree_test_util.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::tree {
 namespace {
@@ -166,7 +166,7 @@ class TreeBoundsTest : public ::testing::Test {
  protected:
   // Builds a tree holding `items` (one batch) and checks it accepted them.
   std::shared_ptr<const TreeVersion> Build(const Items& items, TreeShape shape = {4, 4}) {
-    tree_ = std::make_unique<OsTree>(KeyType::kInt64, shape, nullptr);
+    tree_ = std::make_unique<OrderStatTree>(KeyType::kInt64, shape, nullptr);
     std::vector<KeyWeight> ops;
     for (const auto& [k, w] : items.entries) ops.push_back(KW(k, w));
     const Status st = tree_->Apply(ops, 1);
@@ -251,7 +251,7 @@ class TreeBoundsTest : public ::testing::Test {
     return **r;
   }
 
-  std::unique_ptr<OsTree> tree_;
+  std::unique_ptr<OrderStatTree> tree_;
 };
 
 // ---- The oracle checks itself on hand-computed rows --------------------------------------------
@@ -441,7 +441,7 @@ TEST_F(TreeBoundsTest, RandomHugeWeights) {
 
 // Adding to an entry's weight at the int64 limits, both directions.
 TEST_F(TreeBoundsTest, EntryWeightReachesInt64LimitsExactly) {
-  OsTree tree(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {4, 4}, nullptr);
   ASSERT_TRUE(tree.Apply(std::vector<KeyWeight>{KW(1, kMax - 1), KW(2, kMin + 1)}, 1).ok());
   ASSERT_TRUE(tree.Apply(std::vector<KeyWeight>{KW(1, 1), KW(2, -1)}, 2).ok());
   auto v2 = tree.current();
@@ -467,7 +467,7 @@ TEST_F(TreeBoundsTest, EntryWeightReachesInt64LimitsExactly) {
 // A batch that would take N past 2^64 - 1 fails with InvalidArgument naming the limit, leaves
 // the tree exactly as it was (same version, same content), and a later valid batch works.
 TEST_F(TreeBoundsTest, TotalPastUint64MaxIsRejectedAndChangesNothing) {
-  OsTree tree(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {4, 4}, nullptr);
   std::vector<KeyWeight> setup;
   for (int k = 0; k < 20; ++k) setup.push_back(KW(k, -1));  // several leaves
   setup.push_back(KW(100, kMax));
@@ -507,7 +507,7 @@ TEST_F(TreeBoundsTest, TotalPastUint64MaxIsRejectedAndChangesNothing) {
 // (which bring it down) are applied. The batch must succeed (the final N fits); the joined
 // leaf's sum used to wrap modulo 2^64 and the later merge tripped an assertion.
 TEST_F(TreeBoundsTest, TransientLeafMergePastUint64MaxIsNotAnError) {
-  OsTree tree(KeyType::kInt64, {8, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {8, 4}, nullptr);
   std::vector<KeyWeight> setup;
   for (int k = 1; k <= 16; ++k) setup.push_back(KW(k, 1));
   ASSERT_TRUE(tree.Apply(setup, 1).ok());
@@ -537,7 +537,7 @@ TEST_F(TreeBoundsTest, RandomHugeBatchesAcceptedIffFinalStateFits) {
   std::mt19937_64 rng(77);
   const int64_t magnitudes[] = {1, 2, int64_t{1} << 61, int64_t{1} << 62, kMax / 2, kMax - 1, kMax};
   for (uint32_t leaf : {4u, 8u}) {
-    OsTree tree(KeyType::kInt64, {leaf, 4}, nullptr);
+    OrderStatTree tree(KeyType::kInt64, {leaf, 4}, nullptr);
     std::map<int64_t, int64_t> model;
     uint64_t epoch = 1;
     int accepted = 0, rejected = 0;
@@ -603,7 +603,7 @@ class NoStoreEnvironment : public TreeEnvironment {
 
 std::string Ops(std::initializer_list<std::pair<int64_t, int64_t>> ops) {
   std::string out;
-  for (auto [k, w] : ops) AppendOsOp(&out, EncodeInt64Key(k), w);
+  for (auto [k, w] : ops) AppendOrderStatOp(&out, EncodeInt64Key(k), w);
   return out;
 }
 
@@ -611,7 +611,7 @@ std::string Ops(std::initializer_list<std::pair<int64_t, int64_t>> ops) {
 // exactly (any order) and only the sum must fit int64.
 TEST(TreeBoundsHostTest, OverLimitOpsChangeNothing) {
   NoStoreEnvironment env;
-  OsTreeHost host(KeyType::kInt64, {4, 4}, &env);
+  OrderStatTreeHost host(KeyType::kInt64, {4, 4}, &env);
   ASSERT_TRUE(host.Apply(Ops({{1, kMax}, {1, 1}, {1, -1}, {2, kMax}}), 1).ok());
   auto v1 = host.tree().current();
   EXPECT_EQ(PositiveCount(*v1), UINT64_MAX - 1);
@@ -631,7 +631,7 @@ TEST(TreeBoundsHostTest, OverLimitOpsChangeNothing) {
 // epoch bookkeeping so the runtime can reuse the epoch for the next commit.
 TEST(TreeBoundsHostTest, SecondSectionAtOneEpochIsRefused) {
   NoStoreEnvironment env;
-  OsTreeHost host(KeyType::kInt64, {4, 4}, &env);
+  OrderStatTreeHost host(KeyType::kInt64, {4, 4}, &env);
   ASSERT_TRUE(host.Apply(Ops({{1, 5}}), 1).ok());
   auto v1 = host.tree().current();
   EXPECT_TRUE(host.Apply(Ops({{2, 1}}), 1).IsInvalidArgument());

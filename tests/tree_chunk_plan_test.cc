@@ -122,7 +122,7 @@ TEST(TreeChunkPlanTest, SmallRunsCoalesceWithANeighbor) {
 // covering the changed leaves are rewritten.
 TEST(TreeChunkPlanTest, LocalizedTreeUpdateRewritesFewChunks) {
   FakeLeafLoader loader(KeyType::kInt64);
-  OsTree tree(KeyType::kInt64, {8, 4}, &loader);
+  OrderStatTree tree(KeyType::kInt64, {8, 4}, &loader);
   std::vector<KeyWeight> ops;
   for (int i = 0; i < 20000; ++i) ops.push_back({EncodeInt64Key(i * 3), 1 + i % 3});
   ASSERT_TRUE(tree.Apply(ops, 1).ok());

@@ -63,7 +63,7 @@ void RunWorkload(const Workload& w, uint32_t* max_height) {
                std::to_string(w.shape.leaf_capacity_entries) + " fanout " +
                std::to_string(w.shape.fanout));
   std::mt19937_64 rng(w.seed);
-  OsTree tree(w.key_type, w.shape, nullptr);
+  OrderStatTree tree(w.key_type, w.shape, nullptr);
   Model model;
   uint64_t epoch = 0;
   for (int b = 0; b < w.batches; ++b) {
@@ -124,7 +124,7 @@ TEST(TreeModelTest, LargerShapes) {
 
 // Deletes everything, then reuses the tree.
 TEST(TreeModelTest, DeleteAllThenReinsert) {
-  OsTree tree(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {4, 4}, nullptr);
   Model model;
   std::vector<KeyWeight> ins, del;
   for (int i = 0; i < 500; ++i) {
@@ -147,7 +147,7 @@ TEST(TreeModelTest, DeleteAllThenReinsert) {
 
 // One huge batch into an empty tree (bulk load through Apply), then single-key batches.
 TEST(TreeModelTest, BulkThenTrickle) {
-  OsTree tree(KeyType::kInt64, {16, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {16, 4}, nullptr);
   Model model;
   std::vector<KeyWeight> bulk;
   for (int i = 0; i < 20000; ++i) bulk.push_back({EncodeInt64Key(i * 2), 1 + i % 4});

@@ -15,7 +15,7 @@ class TreePercentileTest : public ::testing::Test {
   // Builds a tree of (value, weight) pairs at epoch 1.
   std::shared_ptr<const TreeVersion> Make(std::vector<std::pair<int64_t, int64_t>> items,
                                           TreeShape shape = {4, 4}) {
-    tree_ = std::make_unique<OsTree>(KeyType::kInt64, shape, nullptr);
+    tree_ = std::make_unique<OrderStatTree>(KeyType::kInt64, shape, nullptr);
     std::vector<KeyWeight> ops;
     std::sort(items.begin(), items.end());
     for (auto [value, weight] : items) ops.push_back({EncodeInt64Key(value), weight});
@@ -36,7 +36,7 @@ class TreePercentileTest : public ::testing::Test {
     EXPECT_TRUE(r.value().has_value());
     return *r.value();
   }
-  std::unique_ptr<OsTree> tree_;
+  std::unique_ptr<OrderStatTree> tree_;
 };
 
 TEST_F(TreePercentileTest, FourValues) {
@@ -166,7 +166,7 @@ TEST_F(TreePercentileTest, DescMatchesReversedOrderOnManyCases) {
 }
 
 TEST_F(TreePercentileTest, DoubleKeysNanAndInfinity) {
-  OsTree tree(KeyType::kDouble, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kDouble, {4, 4}, nullptr);
   const double inf = std::numeric_limits<double>::infinity();
   std::vector<KeyWeight> ops = {{EncodeDoubleKey(-inf), 1},
                                 {EncodeDoubleKey(-1.5), 1},

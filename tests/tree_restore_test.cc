@@ -12,7 +12,7 @@ using testing::FakeLeafLoader;
 using testing::Model;
 
 // Random inserts and deletes until the tree is >= 5 levels deep.
-void Grow(OsTree* tree, Model* model, std::mt19937_64& rng, uint64_t* epoch, int batches) {
+void Grow(OrderStatTree* tree, Model* model, std::mt19937_64& rng, uint64_t* epoch, int batches) {
   for (int b = 0; b < batches; ++b) {
     std::map<uint64_t, int64_t> batch;
     for (int i = 0; i < 60; ++i) {
@@ -37,13 +37,13 @@ void Grow(OsTree* tree, Model* model, std::mt19937_64& rng, uint64_t* epoch, int
 class TreeRestoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    tree_ = std::make_unique<OsTree>(KeyType::kInt64, TreeShape{4, 4}, &loader_);
+    tree_ = std::make_unique<OrderStatTree>(KeyType::kInt64, TreeShape{4, 4}, &loader_);
     Grow(tree_.get(), &model_, rng_, &epoch_, 80);
     ASSERT_GE(tree_->current()->height, 5u);
   }
   std::mt19937_64 rng_{2024};
   FakeLeafLoader loader_{KeyType::kInt64};
-  std::unique_ptr<OsTree> tree_;
+  std::unique_ptr<OrderStatTree> tree_;
   Model model_;
   uint64_t epoch_ = 0;
 };
@@ -106,7 +106,7 @@ TEST_F(TreeRestoreTest, BuildWithOtherShapeLoadsNothingThenLoadsLazily) {
 
 TEST_F(TreeRestoreTest, RestoredTreeAcceptsWritesAndSplitsOversizedLeaves) {
   // Written with big leaves, restored with capacity 4: leaves exceed the new capacity.
-  OsTree big(KeyType::kInt64, {64, 8}, &loader_);
+  OrderStatTree big(KeyType::kInt64, {64, 8}, &loader_);
   uint64_t e = 0;
   std::vector<KeyWeight> ops;
   for (const auto& [k, w] : model_.entries()) ops.push_back({k, w});
@@ -115,7 +115,7 @@ TEST_F(TreeRestoreTest, RestoredTreeAcceptsWritesAndSplitsOversizedLeaves) {
   auto restored = BuildFromSummaries(KeyType::kInt64, {4, 4}, persisted, e, &loader_);
   ASSERT_TRUE(restored.ok());
   ASSERT_TRUE(CheckInvariants(*restored.value(), true).ok());
-  OsTree small(KeyType::kInt64, {4, 4}, &loader_);
+  OrderStatTree small(KeyType::kInt64, {4, 4}, &loader_);
   ASSERT_TRUE(small.Install(restored.value()).ok());
   Model model = model_;
   uint64_t epoch = e;
@@ -132,7 +132,7 @@ TEST_F(TreeRestoreTest, RestoredTreeAcceptsWritesAndSplitsOversizedLeaves) {
 // An underflowing leaf merges with a restored sibling that exceeds the current capacity.
 TEST(TreeRestoreOversizeTest, UnderflowNextToOversizedSibling) {
   FakeLeafLoader loader(KeyType::kInt64);
-  OsTree big(KeyType::kInt64, {64, 8}, &loader);
+  OrderStatTree big(KeyType::kInt64, {64, 8}, &loader);
   Model model;
   std::vector<KeyWeight> ops;
   for (int i = 0; i < 128; ++i) ops.push_back({EncodeInt64Key(i), 1});
@@ -140,7 +140,7 @@ TEST(TreeRestoreOversizeTest, UnderflowNextToOversizedSibling) {
   ASSERT_TRUE(model.Apply(ops));
   ASSERT_EQ(big.current()->leaf_count, 2u);
   std::vector<PersistedSummary> persisted = loader.Checkpoint(*big.current());
-  OsTree t(KeyType::kInt64, {16, 4}, &loader);  // LeafMinEntries() == 4
+  OrderStatTree t(KeyType::kInt64, {16, 4}, &loader);  // LeafMinEntries() == 4
   ASSERT_TRUE(
       t.Install(BuildFromSummaries(KeyType::kInt64, {16, 4}, persisted, 1, &loader).value()).ok());
   // Leave 2 entries in the second leaf: it underflows and merges with the 64-entry first leaf.
@@ -182,7 +182,7 @@ TEST_F(TreeRestoreTest, EvictCleanKeepsDirtyLeavesAndReloads) {
 TEST_F(TreeRestoreTest, LoaderErrorsPropagateAndLeaveTreeUnchanged) {
   std::vector<PersistedSummary> persisted = loader_.Checkpoint(*tree_->current());
   auto r = BuildFromSummaries(KeyType::kInt64, {4, 4}, persisted, epoch_, &loader_).value();
-  OsTree t(KeyType::kInt64, {4, 4}, &loader_);
+  OrderStatTree t(KeyType::kInt64, {4, 4}, &loader_);
   ASSERT_TRUE(t.Install(r).ok());
   loader_.FailWith(Status::IOError("disk on fire"));
   EXPECT_TRUE(Select(*r, 0, false).status().IsIOError());
@@ -221,7 +221,7 @@ TEST(TreeRestoreCyclesTest, RepeatedRestoresWithChangingShapes) {
   Model model;
   uint64_t epoch = 0;
   const TreeShape shapes[] = {{4, 4}, {9, 5}, {32, 4}, {5, 16}, {4, 6}, {64, 4}};
-  auto tree = std::make_unique<OsTree>(KeyType::kInt64, shapes[0], &loader);
+  auto tree = std::make_unique<OrderStatTree>(KeyType::kInt64, shapes[0], &loader);
   for (size_t cycle = 1; cycle < std::size(shapes); ++cycle) {
     SCOPED_TRACE("cycle " + std::to_string(cycle));
     Grow(tree.get(), &model, rng, &epoch, 25);
@@ -240,7 +240,7 @@ TEST(TreeRestoreCyclesTest, RepeatedRestoresWithChangingShapes) {
     auto restored = BuildFromSummaries(KeyType::kInt64, shapes[cycle], persisted, epoch, &loader);
     ASSERT_TRUE(restored.ok()) << restored.status().ToString();
     EXPECT_EQ(loader.loads(), loads);
-    tree = std::make_unique<OsTree>(KeyType::kInt64, shapes[cycle], &loader);
+    tree = std::make_unique<OrderStatTree>(KeyType::kInt64, shapes[cycle], &loader);
     ASSERT_TRUE(tree->Install(restored.value()).ok());
     ExpectMatchesModel(*tree->current(), model, rng, 15);
     if (HasFatalFailure()) return;
@@ -276,17 +276,17 @@ TEST(TreeBuildFromSummariesTest, RejectsBadSummaries) {
 }
 
 TEST(TreeBuildFromSummariesTest, InstallChecksCompatibility) {
-  OsTree t(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree t(KeyType::kInt64, {4, 4}, nullptr);
   auto other = BuildFromSummaries(KeyType::kInt64, {8, 4}, {}, 1, nullptr).value();
   EXPECT_TRUE(t.Install(other).IsInvalidArgument());
   auto dbl = BuildFromSummaries(KeyType::kDouble, {4, 4}, {}, 1, nullptr).value();
   EXPECT_TRUE(t.Install(dbl).IsInvalidArgument());
   EXPECT_TRUE(t.Install(nullptr).IsInvalidArgument());
-  EXPECT_TRUE(OsTree::Create(KeyType::kInt64, {4, 2000}, nullptr).status().IsInvalidArgument());
-  EXPECT_TRUE(OsTree::Create(KeyType::kInt64, {5000, 4}, nullptr).status().IsInvalidArgument());
+  EXPECT_TRUE(OrderStatTree::Create(KeyType::kInt64, {4, 2000}, nullptr).status().IsInvalidArgument());
+  EXPECT_TRUE(OrderStatTree::Create(KeyType::kInt64, {5000, 4}, nullptr).status().IsInvalidArgument());
   EXPECT_TRUE(
-      OsTree::Create(static_cast<KeyType>(9), {4, 4}, nullptr).status().IsInvalidArgument());
-  EXPECT_TRUE(OsTree::Create(KeyType::kDouble, kDefaultTreeShape, nullptr).ok());
+      OrderStatTree::Create(static_cast<KeyType>(9), {4, 4}, nullptr).status().IsInvalidArgument());
+  EXPECT_TRUE(OrderStatTree::Create(KeyType::kDouble, kDefaultTreeShape, nullptr).ok());
 }
 
 }  // namespace

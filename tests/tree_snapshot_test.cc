@@ -1,4 +1,4 @@
-// Snapshot isolation: old versions keep answering for their own state while later batches
+// RuntimeSnapshot isolation: old versions keep answering for their own state while later batches
 // are applied, including from concurrent reader threads.
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@ using testing::Model;
 
 TEST(TreeSnapshotTest, OldVersionsAnswerTheirOwnState) {
   std::mt19937_64 rng(11);
-  OsTree tree(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {4, 4}, nullptr);
   Model model;
   std::vector<std::pair<std::shared_ptr<const TreeVersion>, Model>> held;
   for (uint64_t epoch = 1; epoch <= 120; ++epoch) {
@@ -46,7 +46,7 @@ TEST(TreeSnapshotTest, OldVersionsAnswerTheirOwnState) {
 }
 
 TEST(TreeSnapshotTest, FailedApplyPublishesNothing) {
-  OsTree tree(KeyType::kInt64, {4, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {4, 4}, nullptr);
   std::vector<KeyWeight> ops;
   for (int i = 0; i < 100; ++i) ops.push_back({EncodeInt64Key(i), 1});
   ASSERT_TRUE(tree.Apply(ops, 1).ok());
@@ -68,7 +68,7 @@ TEST(TreeSnapshotTest, FailedApplyPublishesNothing) {
 // Each epoch e adds keys so that N(e) = e * (e + 1) / 2 * 10 and removes nothing; readers check
 // that every version they see is internally consistent and matches its epoch exactly.
 TEST(TreeSnapshotTest, ConcurrentReadersNeverSeePartialBatches) {
-  OsTree tree(KeyType::kInt64, {8, 4}, nullptr);
+  OrderStatTree tree(KeyType::kInt64, {8, 4}, nullptr);
   std::atomic<bool> done{false};
   std::atomic<uint64_t> checks{0};
   std::atomic<int> failures{0};
@@ -115,7 +115,7 @@ TEST(TreeSnapshotTest, ConcurrentReadersNeverSeePartialBatches) {
 // exact and each reader sees consistent leaves.
 TEST(TreeSnapshotTest, ConcurrentLazyLoadsAndEvictions) {
   testing::FakeLeafLoader loader(KeyType::kInt64);
-  OsTree tree(KeyType::kInt64, {8, 4}, &loader);
+  OrderStatTree tree(KeyType::kInt64, {8, 4}, &loader);
   std::vector<KeyWeight> ops;
   for (int i = 0; i < 4000; ++i) ops.push_back({EncodeInt64Key(i), 1 + i % 3});
   ASSERT_TRUE(tree.Apply(ops, 1).ok());

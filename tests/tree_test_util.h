@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "tree/node_format.h"
-#include "tree/os_tree.h"
+#include "tree/order_stat_tree.h"
 
 namespace cowtree::tree::testing {
 

@@ -7,7 +7,7 @@
 #include "testutil/fault_injection_env.h"
 #include "tree/check.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 #include "tree/query.h"
 
 namespace cowtree::testutil {
@@ -83,9 +83,9 @@ Status CheckQueries(const std::string& name, const tree::TreeVersion& v, const T
 
 Status ReadStore(Runtime* rt, StoreModel* out) {
   out->clear();
-  Snapshot snap = rt->GetSnapshot();
+  RuntimeSnapshot snap = rt->GetSnapshot();
   for (const TreeInfo& info : rt->ListTrees(snap)) {
-    tree::OsTreeHost* host = tree::AsOsTree(info.tree.get());
+    tree::OrderStatTreeHost* host = tree::AsOrderStatTree(info.tree.get());
     if (host == nullptr) return Status::Corruption("tree '" + info.name + "' is not an OS tree");
     std::shared_ptr<const tree::TreeVersion> v = host->VersionAt(snap.epoch());
     TreeModel& m = (*out)[info.name];

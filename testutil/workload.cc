@@ -8,7 +8,7 @@
 #include "persistence/file_names.h"
 #include "testutil/fault_injection_env.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::testutil {
 
@@ -66,7 +66,7 @@ namespace {
 // [-2, 4], sometimes exactly the negated current weight (delete to zero).
 void RandomOps(DeterministicRng* rng, int ops, int64_t key_range,
                const std::vector<std::string>& names, const std::map<std::string, TreeId>& ids,
-               WriteBatch* batch, StoreModel* next) {
+               RuntimeWriteBatch* batch, StoreModel* next) {
   for (int i = 0; i < ops; ++i) {
     const std::string& name = names[rng->Uniform(names.size())];
     TreeModel& m = (*next)[name];
@@ -75,14 +75,14 @@ void RandomOps(DeterministicRng* rng, int ops, int64_t key_range,
     if (w == 0) w = 3;
     auto it = m.find(key);
     if (it != m.end() && rng->OneIn(5)) w = -it->second;
-    tree::AppendOsOp(batch->MutableOps(ids.at(name)), tree::EncodeInt64Key(key), w);
+    tree::AppendOrderStatOp(batch->MutableOps(ids.at(name)), tree::EncodeInt64Key(key), w);
     if ((m[key] += w) == 0) m.erase(key);
   }
 }
 
 std::map<std::string, TreeId> LiveTreeIds(Runtime* rt) {
   std::map<std::string, TreeId> ids;
-  Snapshot snap = rt->GetSnapshot();
+  RuntimeSnapshot snap = rt->GetSnapshot();
   for (const TreeInfo& t : rt->ListTrees(snap)) ids[t.name] = t.id;
   return ids;
 }
@@ -141,7 +141,7 @@ Status CrashWorkload::Open(Durability durability, bool checkpoint_on_close) {
   return Status::OK();
 }
 
-Status CrashWorkload::CommitBatch(WriteBatch* batch, StoreModel next) {
+Status CrashWorkload::CommitBatch(RuntimeWriteBatch* batch, StoreModel next) {
   oracle_.BeginCommit(std::move(next));
   const Status st = rt_->Commit(*batch);
   if (st.ok()) {
@@ -156,11 +156,11 @@ Status CrashWorkload::CommitRandom(int ops, int64_t key_range, const std::string
   std::map<std::string, TreeId> ids = LiveTreeIds(rt_.get());
   std::vector<std::string> names;
   for (const auto& [name, id] : ids) names.push_back(name);
-  WriteBatch batch(rt_.get());
+  RuntimeWriteBatch batch(rt_.get());
   if (names.empty()) {  // the first commit of the store creates a, b, c
     for (const char* name : {"a", "b", "c"}) {
       ids[name] =
-          batch.CreateTree(name, tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+          batch.CreateTree(name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
       names.push_back(name);
       next[name];
     }
@@ -174,7 +174,7 @@ Status CrashWorkload::DropAndRecreate() {
   {
     StoreModel next = oracle_.latest();
     std::map<std::string, TreeId> ids = LiveTreeIds(rt_.get());
-    WriteBatch batch(rt_.get());
+    RuntimeWriteBatch batch(rt_.get());
     batch.DropTree(ids.at("b"));
     next.erase("b");
     RandomOps(&rng_, 10, 120, {"a"}, ids, &batch, &next);
@@ -185,10 +185,10 @@ Status CrashWorkload::DropAndRecreate() {
   COWTREE_RETURN_IF_ERROR(CommitRandom(20, 120, "commit after the drop"));
   StoreModel next = oracle_.latest();
   std::map<std::string, TreeId> ids = LiveTreeIds(rt_.get());
-  WriteBatch batch(rt_.get());
+  RuntimeWriteBatch batch(rt_.get());
   for (const char* name : {"b", "d"}) {
     ids[name] =
-        batch.CreateTree(name, tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+        batch.CreateTree(name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
     next[name];
   }
   RandomOps(&rng_, 40, 120, {"b", "d", "c"}, ids, &batch, &next);
@@ -304,9 +304,9 @@ std::string VerifyRecovery(Env* env, const StoreFns& fns, const std::string& dir
   std::map<std::string, TreeId> ids = LiveTreeIds(rt.get());
   std::vector<std::string> names;
   for (const auto& [name, id] : ids) names.push_back(name);
-  WriteBatch batch(rt.get());
+  RuntimeWriteBatch batch(rt.get());
   ids["post"] =
-      batch.CreateTree("post", tree::kOsTreeTypeId, tree::OsTreeParams(tree::KeyType::kInt64));
+      batch.CreateTree("post", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
   names.push_back("post");
   next["post"];
   DeterministicRng rng(seed);

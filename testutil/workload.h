@@ -118,7 +118,7 @@ class CrashWorkload {
 
  private:
   Status Phase(int phase, Durability durability, bool checkpoint_on_close);
-  Status CommitBatch(WriteBatch* batch, StoreModel next);
+  Status CommitBatch(RuntimeWriteBatch* batch, StoreModel next);
   Status DropAndRecreate();
   Status Step(StepKind kind, std::string label, const Status& st);
   void NoteFiles();

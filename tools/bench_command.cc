@@ -13,8 +13,8 @@
 #include "tools/ingest.h"
 #include "tools/query.h"
 #include "tools/temp_store.h"
-#include "tree/os_tree.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::tools {
 namespace {
@@ -50,20 +50,20 @@ Result<RuntimeStats> MeasureDurabilityLag(Durability durability, double seconds,
   COWTREE_ASSIGN_OR_RETURN(auto rt, recovery::Open(dir.path(), o));
   std::vector<TreeId> ids;
   {
-    WriteBatch create(rt.get());
+    RuntimeWriteBatch create(rt.get());
     for (int t = 0; t < 8; ++t) {
-      ids.push_back(create.CreateTree("lag" + std::to_string(t), tree::kOsTreeTypeId,
-                                      tree::OsTreeParams(tree::KeyType::kInt64)));
+      ids.push_back(create.CreateTree("lag" + std::to_string(t), tree::kOrderStatTreeTypeId,
+                                      tree::OrderStatTreeParams(tree::KeyType::kInt64)));
     }
     COWTREE_RETURN_IF_ERROR(rt->Commit(create));
   }
   std::mt19937_64 rng(seed);
   const auto end = Clock::now() + std::chrono::duration<double>(seconds);
   while (Clock::now() < end) {
-    WriteBatch batch(rt.get());
+    RuntimeWriteBatch batch(rt.get());
     std::string* ops = batch.MutableOps(ids[rng() % ids.size()]);
     for (int i = 0; i < 256; ++i) {
-      tree::AppendOsOp(ops, tree::EncodeInt64Key(static_cast<int64_t>(rng() % 1000000)), 1);
+      tree::AppendOrderStatOp(ops, tree::EncodeInt64Key(static_cast<int64_t>(rng() % 1000000)), 1);
     }
     COWTREE_RETURN_IF_ERROR(rt->Commit(batch));
   }
@@ -117,7 +117,7 @@ Status RunBench(const BenchOptions& options, std::ostream& out) {
 
   // 3. Query latency after a cold reopen: each query = find tree + version + percentile.
   COWTREE_ASSIGN_OR_RETURN(auto rt, recovery::Open(db, ro));
-  Snapshot snap = rt->GetSnapshot();
+  RuntimeSnapshot snap = rt->GetSnapshot();
   std::vector<TreeInfo> infos = rt->ListTrees(snap);
   // Groups only: not the ingest resume markers (tools/ingest.h).
   std::erase_if(infos, [](const TreeInfo& t) { return IsInternalTreeName(t.name); });
@@ -134,7 +134,7 @@ Status RunBench(const BenchOptions& options, std::ostream& out) {
     const auto t0 = Clock::now();
     Result<TreeInfo> info = rt->FindTree(infos[t].name, snap);
     if (!info.ok()) return info.status();
-    auto v = tree::AsOsTree(info->tree.get())->VersionAt(snap.epoch());
+    auto v = tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch());
     if (disc) {
       COWTREE_ASSIGN_OR_RETURN(auto r, tree::PercentileDisc(*v, p, desc));
       checksum += r.has_value() ? static_cast<double>(*r & 0xff) : 0;

@@ -83,7 +83,7 @@ int RunQuery(const std::string& db, const std::string& percentiles,
     format = OutputFormat::kJson;
   auto runtime = recovery::Open(db, ReadOptions());
   if (!runtime.ok()) return Fail(runtime.status());
-  Snapshot snap = (*runtime)->GetSnapshot();
+  RuntimeSnapshot snap = (*runtime)->GetSnapshot();
   auto rows = ComputePercentiles(runtime->get(), snap, *ps, disc, desc, group);
   if (!rows.ok()) return Fail(rows.status());
   PrintRows(*rows, *ps, format, std::cout);
@@ -98,7 +98,7 @@ int RunStat(const std::string& db) {
   // Internal trees (ingest resume markers, tools/ingest.h) are counted apart from the groups.
   uint64_t internal_trees = 0, internal_entries = 0;
   {
-    Snapshot snap = (*runtime)->GetSnapshot();
+    RuntimeSnapshot snap = (*runtime)->GetSnapshot();
     for (const TreeInfo& t : (*runtime)->ListTrees(snap)) {
       if (!IsInternalTreeName(t.name)) continue;
       ++internal_trees;

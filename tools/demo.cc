@@ -35,7 +35,7 @@ uint64_t DirBytes(const std::string& dir) {
 // The 15 groups with the largest N, printed with p50/p90/p99 (cont).
 Result<std::vector<QueryRow>> BusiestTable(Runtime* runtime,
                                            const std::vector<PercentileSpec>& ps) {
-  Snapshot snap = runtime->GetSnapshot();
+  RuntimeSnapshot snap = runtime->GetSnapshot();
   COWTREE_ASSIGN_OR_RETURN(std::vector<QueryRow> rows,
                            ComputePercentiles(runtime, snap, ps, false, false, std::nullopt));
   std::stable_sort(rows.begin(), rows.end(),

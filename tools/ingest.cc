@@ -17,7 +17,7 @@
 #include "recovery/open.h"
 #include "tools/csv_reader.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::tools {
 namespace {
@@ -167,7 +167,7 @@ class Ingester {
   std::unique_ptr<CsvReader> csv_;
   size_t group_col_ = 0, value_col_ = 0, weight_col_ = SIZE_MAX;
   std::unique_ptr<Runtime> runtime_;
-  std::unique_ptr<WriteBatch> batch_;
+  std::unique_ptr<RuntimeWriteBatch> batch_;
   std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
   uint64_t batch_serial_ = 1;
   uint64_t rows_in_batch_ = 0;
@@ -209,15 +209,15 @@ Status Ingester::OpenStore() {
   RuntimeOptions ro = options_.runtime;
   ro.durability = options_.durability;
   COWTREE_ASSIGN_OR_RETURN(runtime_, recovery::Open(options_.db, ro));
-  batch_ = std::make_unique<WriteBatch>(runtime_.get());
+  batch_ = std::make_unique<RuntimeWriteBatch>(runtime_.get());
   return LoadTrees();
 }
 
 Status Ingester::LoadTrees() {
-  Snapshot snap = runtime_->GetSnapshot();
+  RuntimeSnapshot snap = runtime_->GetSnapshot();
   marker_key_ = tree::EncodeInt64Key(static_cast<int64_t>(Fnv1a(stats_.identity)));
   for (const TreeInfo& t : runtime_->ListTrees(snap)) {
-    tree::OsTreeHost* host = tree::AsOsTree(t.tree.get());
+    tree::OrderStatTreeHost* host = tree::AsOrderStatTree(t.tree.get());
     if (host == nullptr) continue;
     if (t.name == kIngestMarkerTree) {
       if (host->key_type() != tree::KeyType::kInt64) {
@@ -290,7 +290,7 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
     }
   }
   const std::string owned(name);
-  const TreeId id = batch_->CreateTree(owned, tree::kOsTreeTypeId, tree::OsTreeParams(kt));
+  const TreeId id = batch_->CreateTree(owned, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(kt));
   ++stats_.trees_created;
   return &groups_.emplace(owned, Group{id, kt, nullptr, 0}).first->second;
 }
@@ -315,7 +315,7 @@ Status Ingester::AddRow() {
     g->ops = batch_->MutableOps(g->id);
     g->batch_serial = batch_serial_;
   }
-  tree::AppendOsOp(g->ops, key, weight);
+  tree::AppendOrderStatOp(g->ops, key, weight);
   if (rows_in_batch_++ == 0 && options_.batch_ms > 0) batch_start_us_ = NowUs();
   return Status::OK();
 }
@@ -328,11 +328,11 @@ Status Ingester::CommitBatch() {
   bool created_marker = false;
   if (stats_.marker && delta != 0) {
     if (marker_tree_ == 0) {
-      marker_tree_ = batch_->CreateTree(std::string(kIngestMarkerTree), tree::kOsTreeTypeId,
-                                        tree::OsTreeParams(tree::KeyType::kInt64));
+      marker_tree_ = batch_->CreateTree(std::string(kIngestMarkerTree), tree::kOrderStatTreeTypeId,
+                                        tree::OrderStatTreeParams(tree::KeyType::kInt64));
       created_marker = true;
     }
-    tree::AppendOsOp(batch_->MutableOps(marker_tree_), marker_key_, delta);
+    tree::AppendOrderStatOp(batch_->MutableOps(marker_tree_), marker_key_, delta);
   }
   uint64_t epoch = 0;
   const Status st = runtime_->Commit(*batch_, &epoch);

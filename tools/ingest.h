@@ -19,7 +19,7 @@
 // the disk allows and batch_rows alone decides.
 //
 // Resume marker (why: a failed or killed ingest must be re-runnable without duplicating rows).
-// Every commit also records, in the same WriteBatch and therefore atomically with the rows, how
+// Every commit also records, in the same RuntimeWriteBatch and therefore atomically with the rows, how
 // many data rows of this input are committed: after any crash or error the marker and the rows
 // agree exactly, in every durability mode. `resume` reads it and skips that many data rows.
 // - Where: the int64 tree kIngestMarkerTree ("__cowtree_ingest__"), key = 64-bit FNV-1a hash

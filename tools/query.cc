@@ -10,8 +10,8 @@
 #include "recovery/json_text.h"
 #include "tools/ingest.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::tools {
 
@@ -52,7 +52,7 @@ Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list) {
   return out;
 }
 
-Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Snapshot& snapshot,
+Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const RuntimeSnapshot& snapshot,
                                                  const std::vector<PercentileSpec>& ps, bool disc,
                                                  bool descending,
                                                  const std::optional<std::string>& group) {
@@ -72,7 +72,7 @@ Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Snapsho
   std::vector<QueryRow> rows;
   rows.reserve(trees.size());
   for (const TreeInfo& t : trees) {
-    tree::OsTreeHost* host = tree::AsOsTree(t.tree.get());
+    tree::OrderStatTreeHost* host = tree::AsOrderStatTree(t.tree.get());
     if (host == nullptr) continue;
     std::shared_ptr<const tree::TreeVersion> v = host->VersionAt(snapshot.epoch());
     const uint64_t n = tree::PositiveCount(*v);

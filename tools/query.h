@@ -2,7 +2,7 @@
 //
 // For every tree (or the one named by `group`), sorted by name, computes N (positive weight)
 // and, for each p, PERCENTILE_CONT(p) or PERCENTILE_DISC(p) WITHIN GROUP (ORDER BY value [DESC])
-// with PostgreSQL's semantics (tree/os_tree.h). Groups with N = 0 are omitted. Values are
+// with PostgreSQL's semantics (tree/order_stat_tree.h). Groups with N = 0 are omitted. Values are
 // printed exactly: the shortest decimal that round-trips (std::to_chars); non-finite values
 // (double trees hold ±infinity and NaN, and interpolating between huge values overflows) are
 // printed as PostgreSQL prints float8: Infinity, -Infinity, NaN.
@@ -47,7 +47,7 @@ struct QueryRow {
 Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list);
 
 // Computes the rows on `snapshot`. NotFound if `group` is set and no such tree exists.
-Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Snapshot& snapshot,
+Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const RuntimeSnapshot& snapshot,
                                                  const std::vector<PercentileSpec>& ps, bool disc,
                                                  bool descending,
                                                  const std::optional<std::string>& group);

@@ -1,4 +1,4 @@
-// Batch application: the writer half of the order-statistics tree (used by OsTree::Apply).
+// Batch application: the writer half of the order-statistics tree (used by OrderStatTree::Apply).
 //
 // ApplyBatch(base, ops, epoch) builds the version that results from adding each op's weight
 // to its entry, as a new TreeVersion at `epoch`, by copy-on-write:

@@ -2,7 +2,7 @@
 //
 //   #include <cowtree/cowtree.h>
 //   auto store = cowtree::Store::Open("/tmp/db", cowtree::Options{}).value();
-//   cowtree::Batch b = store->NewBatch();
+//   cowtree::WriteBatch b = store->NewBatch();
 //   auto t = b.CreateTree<int64_t>("latency");
 //   b.Add(t, 42, 1);
 //   cowtree::Status s = store->Commit(b);
@@ -10,7 +10,7 @@
 //   auto p99 = r.percentile_cont(0.99);  // Result<std::optional<double>>
 //
 // Headers: status.h (Status, Result), types.h (KeyType, Order, Direction), options.h
-// (Options, WriteOptions), store.h (Store, Batch, TreeHandle), snapshot.h (StoreSnapshot,
+// (Options, WriteOptions), store.h (Store, WriteBatch, TreeHandle), snapshot.h (Snapshot,
 // TreeReader, Cursor). docs/api.md has the full contract and a complete example.
 #pragma once
 

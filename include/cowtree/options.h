@@ -7,18 +7,12 @@
 
 #include <cstdint>
 
+#include "persistence/durability.h"
+
 namespace cowtree {
 
-// When Store::Commit returns OK (docs/recovery.md, DESIGN.md "Durability modes"):
-//   kStrict   – the commit is fdatasync'd (concurrent committers share one fdatasync);
-//               survives kill -9 and power loss.
-//   kBalanced – the commit is written to the OS; a background fdatasync runs every
-//               sync_interval_ms. Survives kill -9; power loss may lose the last interval.
-//   kEventual – the commit is in the process's buffer; written and synced every
-//               flush_interval_ms. kill -9 or power loss may lose the last interval.
-// In every mode reopening returns a prefix of the commits: no gaps, no partial commit.
-// (Named CommitDurability because cowtree::Durability is the internal runtime enum.)
-enum class CommitDurability : uint8_t { kStrict = 1, kBalanced = 2, kEventual = 3 };
+// Durability (kStrict | kBalanced | kEventual) is defined in persistence/durability.h, shared
+// with the runtime: see there for what each mode guarantees when Store::Commit returns OK.
 
 struct Options {
   // Create the store if `dir` is missing or empty. Default: true.
@@ -30,7 +24,7 @@ struct Options {
   bool read_only = false;
   // Durability of every commit of this store; WriteOptions::sync strengthens one commit.
   // Default: kBalanced.
-  CommitDurability durability = CommitDurability::kBalanced;
+  Durability durability = Durability::kBalanced;
   // kBalanced: period of the background fdatasync, in milliseconds. Default: 100.
   uint32_t sync_interval_ms = 100;
   // kEventual: period of the background write + fdatasync, in milliseconds. Default: 100.

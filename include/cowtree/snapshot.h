@@ -1,6 +1,6 @@
-// cowtree public API: reading — StoreSnapshot, TreeReader<K>, Cursor<K>.
+// cowtree public API: reading — Snapshot, TreeReader<K>, Cursor<K>.
 //
-// All reads go through a StoreSnapshot (Store::GetSnapshot). A snapshot pins the newest
+// All reads go through a Snapshot (Store::GetSnapshot). A snapshot pins the newest
 // acknowledged commit at the time it was taken: every reader and cursor made from it answers
 // for exactly that state, never for a later or partial commit, however many commits happen
 // meanwhile, and never blocks writers (copy-on-write versions).
@@ -23,7 +23,7 @@
 // Errors: a read may need a leaf that is not in memory; reading it can fail with IOError or
 // Corruption, returned as the Status of that call (never an abort). Calls that never read a
 // leaf (count, entry_count, key_type, name) cannot fail.
-// Thread-safety: StoreSnapshot, TreeReader and Cursor are cheap, copyable (Cursor: movable)
+// Thread-safety: Snapshot, TreeReader and Cursor are cheap, copyable (Cursor: movable)
 // handles to immutable state; any number of threads may use different objects, and const
 // methods of one object, concurrently with each other and with commits. A single Cursor is
 // used by one thread at a time.
@@ -85,7 +85,7 @@ class Cursor {
   std::unique_ptr<api_internal::CursorState> state_;
 };
 
-// The state of one tree in one snapshot. Obtained from StoreSnapshot::Tree<K>(name).
+// The state of one tree in one snapshot. Obtained from Snapshot::Tree<K>(name).
 template <TreeKey K>
 class TreeReader {
  public:
@@ -128,21 +128,21 @@ class TreeReader {
   Cursor<K> SeekToLast() const;
 
  private:
-  friend class StoreSnapshot;
+  friend class Snapshot;
   explicit TreeReader(std::shared_ptr<const api_internal::ReaderState> state);
   std::shared_ptr<const api_internal::ReaderState> state_;
 };
 
 // A pinned, consistent view of every tree of a store. Copyable (copies share the pin); the pin
 // is released when the last copy, reader and cursor is destroyed.
-class StoreSnapshot {
+class Snapshot {
  public:
-  StoreSnapshot();  // an empty snapshot: every lookup returns InvalidArgument
-  ~StoreSnapshot();
-  StoreSnapshot(const StoreSnapshot&);
-  StoreSnapshot& operator=(const StoreSnapshot&);
-  StoreSnapshot(StoreSnapshot&&) noexcept;
-  StoreSnapshot& operator=(StoreSnapshot&&) noexcept;
+  Snapshot();  // an empty snapshot: every lookup returns InvalidArgument
+  ~Snapshot();
+  Snapshot(const Snapshot&);
+  Snapshot& operator=(const Snapshot&);
+  Snapshot(Snapshot&&) noexcept;
+  Snapshot& operator=(Snapshot&&) noexcept;
 
   // The tree `name` as of this snapshot. NotFound if no such tree is visible; InvalidArgument
   // if it was created with another key type (the message names both) or the snapshot is empty;
@@ -157,7 +157,7 @@ class StoreSnapshot {
 
  private:
   friend class Store;
-  explicit StoreSnapshot(std::shared_ptr<const api_internal::SnapshotState> state);
+  explicit Snapshot(std::shared_ptr<const api_internal::SnapshotState> state);
   std::shared_ptr<const api_internal::SnapshotState> state_;
 };
 
@@ -165,7 +165,7 @@ extern template class Cursor<int64_t>;
 extern template class Cursor<double>;
 extern template class TreeReader<int64_t>;
 extern template class TreeReader<double>;
-extern template Result<TreeReader<int64_t>> StoreSnapshot::Tree<int64_t>(const std::string&) const;
-extern template Result<TreeReader<double>> StoreSnapshot::Tree<double>(const std::string&) const;
+extern template Result<TreeReader<int64_t>> Snapshot::Tree<int64_t>(const std::string&) const;
+extern template Result<TreeReader<double>> Snapshot::Tree<double>(const std::string&) const;
 
 }  // namespace cowtree

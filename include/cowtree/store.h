@@ -1,15 +1,15 @@
-// cowtree public API: Store (open/close a store directory), Batch (one atomic commit) and
+// cowtree public API: Store (open/close a store directory), WriteBatch (one atomic commit) and
 // TreeHandle<K> (a typed reference to one tree, for writing).
 //
 // A store is a directory holding any number of named trees. Each tree has a key type fixed at
-// creation (int64_t or double) and maps keys to int64 weights. Writes are collected in a Batch
+// creation (int64_t or double) and maps keys to int64 weights. Writes are collected in a WriteBatch
 // and applied atomically by Store::Commit: every tree creation, drop and weight change of the
 // batch becomes visible at once, or none does. Reads go through snapshots (cowtree/snapshot.h).
 //
 // Thread-safety: Store's methods are thread-safe (commits are applied one at a time; concurrent
-// kStrict committers share one fdatasync). A Batch is used by one thread at a time.
+// kStrict committers share one fdatasync). A WriteBatch is used by one thread at a time.
 // TreeHandle is a value (copy it freely, from any thread).
-// Lifetime: a Batch must not outlive the Store it came from. Snapshots may (snapshot.h).
+// Lifetime: a WriteBatch must not outlive the Store it came from. Snapshots may (snapshot.h).
 #pragma once
 
 #include <cstdint>
@@ -25,14 +25,14 @@
 namespace cowtree {
 
 class Store;
-class Batch;
+class WriteBatch;
 
 namespace api_internal {
 struct StoreState;
 struct BatchState;
 }  // namespace api_internal
 
-// A typed reference to one tree of one store, used to write to it through a Batch. It names
+// A typed reference to one tree of one store, used to write to it through a WriteBatch. It names
 // the tree's unique id (never reused: a tree dropped and re-created under the same name is
 // another tree), its key type and the Store object it came from. Store::Commit validates it
 // against the catalog: a handle of another Store object, of a tree that was dropped (or never
@@ -47,7 +47,7 @@ class TreeHandle {
 
  private:
   friend class Store;
-  friend class Batch;
+  friend class WriteBatch;
   friend struct ApiTestPeer;  // tests forge handles to check Commit's validation
   TreeHandle(uint64_t store_serial, uint64_t tree_id, std::string name)
       : store_serial_(store_serial), tree_id_(tree_id), name_(std::move(name)) {}
@@ -60,13 +60,13 @@ class TreeHandle {
 // Store::Commit, which reports the first problem (a bad name, a bad handle, a weight overflow)
 // as InvalidArgument and then changes nothing. A successful Commit clears the batch (ready for
 // reuse; its handles stay valid); a failed one leaves it as it was.
-class Batch {
+class WriteBatch {
  public:
-  ~Batch();
-  Batch(Batch&&) noexcept;
-  Batch& operator=(Batch&&) noexcept;
-  Batch(const Batch&) = delete;
-  Batch& operator=(const Batch&) = delete;
+  ~WriteBatch();
+  WriteBatch(WriteBatch&&) noexcept;
+  WriteBatch& operator=(WriteBatch&&) noexcept;
+  WriteBatch(const WriteBatch&) = delete;
+  WriteBatch& operator=(const WriteBatch&) = delete;
 
   // Creates tree `name` (1..1024 bytes) with key type K in this commit; the handle can be
   // used for Add in this same batch. At Commit: InvalidArgument if a tree of that name exists
@@ -92,7 +92,7 @@ class Batch {
 
  private:
   friend class Store;
-  explicit Batch(std::unique_ptr<api_internal::BatchState> state);
+  explicit WriteBatch(std::unique_ptr<api_internal::BatchState> state);
   void AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
                int64_t weight);
   std::unique_ptr<api_internal::BatchState> state_;
@@ -113,13 +113,13 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // A new, empty batch for this store.
-  Batch NewBatch();
+  WriteBatch NewBatch();
   // Applies `batch` atomically. Returns once the commit is as durable as
   // Options::durability says — or fdatasync'd if write_options.sync. An empty batch commits
   // nothing. Errors: InvalidArgument (bad handle, name, weight overflow, read_only store,
   // closed store: nothing changed), IOError/NoSpace/Poisoned (the store refuses writes until
   // reopened; the commit may or may not be durable).
-  Status Commit(Batch& batch, const WriteOptions& write_options = WriteOptions());
+  Status Commit(WriteBatch& batch, const WriteOptions& write_options = WriteOptions());
 
   // A handle to write to the tree `name` as it is now. NotFound if there is none;
   // InvalidArgument if its key type is not K; NotSupported if it is not an order-statistics
@@ -128,7 +128,7 @@ class Store {
   Result<TreeHandle<K>> Tree(const std::string& name);
 
   // A snapshot of the newest acknowledged commit (reads: cowtree/snapshot.h). O(1).
-  StoreSnapshot GetSnapshot();
+  Snapshot GetSnapshot();
 
   // Writes a checkpoint now (the next open replays less). InvalidArgument if read_only.
   Status Checkpoint();
@@ -146,12 +146,12 @@ class Store {
   std::shared_ptr<api_internal::StoreState> state_;
 };
 
-extern template TreeHandle<int64_t> Batch::CreateTree<int64_t>(std::string);
-extern template TreeHandle<double> Batch::CreateTree<double>(std::string);
-extern template void Batch::DropTree<int64_t>(const TreeHandle<int64_t>&);
-extern template void Batch::DropTree<double>(const TreeHandle<double>&);
-extern template void Batch::Add<int64_t>(const TreeHandle<int64_t>&, int64_t, int64_t);
-extern template void Batch::Add<double>(const TreeHandle<double>&, double, int64_t);
+extern template TreeHandle<int64_t> WriteBatch::CreateTree<int64_t>(std::string);
+extern template TreeHandle<double> WriteBatch::CreateTree<double>(std::string);
+extern template void WriteBatch::DropTree<int64_t>(const TreeHandle<int64_t>&);
+extern template void WriteBatch::DropTree<double>(const TreeHandle<double>&);
+extern template void WriteBatch::Add<int64_t>(const TreeHandle<int64_t>&, int64_t, int64_t);
+extern template void WriteBatch::Add<double>(const TreeHandle<double>&, double, int64_t);
 extern template Result<TreeHandle<int64_t>> Store::Tree<int64_t>(const std::string&);
 extern template Result<TreeHandle<double>> Store::Tree<double>(const std::string&);
 

@@ -28,7 +28,7 @@ enum class Order : uint8_t { kAscending, kDescending };
 // The direction a cursor moves in.
 enum class Direction : uint8_t { kForward, kBackward };
 
-// One tree as listed by StoreSnapshot::ListTrees.
+// One tree as listed by Snapshot::ListTrees.
 struct TreeDescription {
   std::string name;
   KeyType key_type = KeyType::kInt64;

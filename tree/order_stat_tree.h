@@ -1,4 +1,4 @@
-// OsTree: a durable-ready, copy-on-write order-statistics B+ tree over weighted keys
+// OrderStatTree: a durable-ready, copy-on-write order-statistics B+ tree over weighted keys
 // (DESIGN.md "The order-statistics tree"). This header is the tree's public entry point; it
 // brings in the readers (tree/query.h), the checkpoint helpers (tree/summaries.h,
 // tree/chunk_plan.h) and the invariant checker (tree/check.h). On-disk formats:
@@ -35,16 +35,16 @@
 
 namespace cowtree::tree {
 
-class OsTree {
+class OrderStatTree {
  public:
   // An empty tree (version at epoch 0). `shape` must be valid (ValidateTreeShape; asserted —
   // use Create() to get InvalidArgument instead). `loader` may be null if no leaf will ever be
   // non-resident (no restore, no eviction).
-  OsTree(KeyType key_type, TreeShape shape, LeafLoader* loader);
-  static Result<std::unique_ptr<OsTree>> Create(KeyType key_type, TreeShape shape,
+  OrderStatTree(KeyType key_type, TreeShape shape, LeafLoader* loader);
+  static Result<std::unique_ptr<OrderStatTree>> Create(KeyType key_type, TreeShape shape,
                                                 LeafLoader* loader);
-  OsTree(const OsTree&) = delete;
-  OsTree& operator=(const OsTree&) = delete;
+  OrderStatTree(const OrderStatTree&) = delete;
+  OrderStatTree& operator=(const OrderStatTree&) = delete;
 
   KeyType key_type() const { return key_type_; }
   const TreeShape& shape() const { return shape_; }

@@ -1,4 +1,4 @@
-#include "tree/os_tree.h"
+#include "tree/order_stat_tree.h"
 
 #include <utility>
 
@@ -24,7 +24,7 @@ class WriterGuard {
 
 }  // namespace
 
-OsTree::OsTree(KeyType key_type, TreeShape shape, LeafLoader* loader)
+OrderStatTree::OrderStatTree(KeyType key_type, TreeShape shape, LeafLoader* loader)
     : key_type_(key_type), shape_(shape), loader_(loader) {
   COWTREE_ASSERT(key_type == KeyType::kInt64 || key_type == KeyType::kDouble);
   COWTREE_ASSERT(ValidateTreeShape(shape).ok());
@@ -35,17 +35,17 @@ OsTree::OsTree(KeyType key_type, TreeShape shape, LeafLoader* loader)
   current_.Store(std::move(empty));
 }
 
-Result<std::unique_ptr<OsTree>> OsTree::Create(KeyType key_type, TreeShape shape,
+Result<std::unique_ptr<OrderStatTree>> OrderStatTree::Create(KeyType key_type, TreeShape shape,
                                                LeafLoader* loader) {
   if (!IsValidKeyType(static_cast<uint8_t>(key_type))) {
     return Status::InvalidArgument("unknown key type " +
                                    std::to_string(static_cast<int>(key_type)));
   }
   COWTREE_RETURN_IF_ERROR(ValidateTreeShape(shape));
-  return std::make_unique<OsTree>(key_type, shape, loader);
+  return std::make_unique<OrderStatTree>(key_type, shape, loader);
 }
 
-Status OsTree::Apply(std::span<const KeyWeight> ops, uint64_t epoch) {
+Status OrderStatTree::Apply(std::span<const KeyWeight> ops, uint64_t epoch) {
   WriterGuard guard(&writer_active_);
   std::shared_ptr<const TreeVersion> base = current();
   COWTREE_ASSERT(epoch > base->epoch);
@@ -55,7 +55,7 @@ Status OsTree::Apply(std::span<const KeyWeight> ops, uint64_t epoch) {
   return Status::OK();
 }
 
-Status OsTree::Install(std::shared_ptr<const TreeVersion> version) {
+Status OrderStatTree::Install(std::shared_ptr<const TreeVersion> version) {
   WriterGuard guard(&writer_active_);
   if (version == nullptr) return Status::InvalidArgument("Install: null version");
   if (version->key_type != key_type_ || version->shape != shape_ || version->loader != loader_) {

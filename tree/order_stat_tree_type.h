@@ -1,9 +1,9 @@
 // The order-statistics tree as a Runtime tree type (persistence/hosted_tree.h).
 //
-// - Type id kOsTreeTypeId (1). Creation params: 8 bytes = key_type u8 (tree/key_codec.h) +
+// - Type id kOrderStatTreeTypeId (1). Creation params: 8 bytes = key_type u8 (tree/key_codec.h) +
 //   7 reserved zero bytes.
 // - Ops (the bytes of a commit section for one tree): a sequence of 16-byte records
-//   {key_code u64 LE, weight i64 LE}; AppendOsOp builds them. At apply time ops are sorted by
+//   {key_code u64 LE, weight i64 LE}; AppendOrderStatOp builds them. At apply time ops are sorted by
 //   key and duplicates summed exactly (in any order); a key whose summed delta is outside int64
 //   → InvalidArgument, tree unchanged; zero sums are dropped. Each op adds `weight` to the
 //   entry `key` (insert/update/delete at 0). Limits (InvalidArgument naming the key code or N,
@@ -13,8 +13,8 @@
 //   summary chunks that changed (tree/node_format.h PlanSummaryChunks), then a descriptor.
 // - Load: internal levels are rebuilt from the summaries with this runtime's fan-out, without
 //   reading a leaf; leaves load on first access through ObjectStore::ReadObject.
-// - Readers: OsTreeHost::VersionAt(snapshot epoch) gives the immutable version a snapshot sees;
-//   the query functions of tree/os_tree.h run on it (thread-safe, lock-free after the lookup).
+// - Readers: OrderStatTreeHost::VersionAt(snapshot epoch) gives the immutable version a snapshot sees;
+//   the query functions of tree/order_stat_tree.h run on it (thread-safe, lock-free after the lookup).
 #pragma once
 
 #include <memory>
@@ -24,28 +24,28 @@
 
 #include "persistence/hosted_tree.h"
 #include "tree/key_codec.h"
-#include "tree/os_tree.h"
+#include "tree/order_stat_tree.h"
 
 namespace cowtree::tree {
 
-inline constexpr uint8_t kOsTreeTypeId = 1;
-inline constexpr size_t kOsOpBytes = 16;
-inline constexpr size_t kOsParamsBytes = 8;
+inline constexpr uint8_t kOrderStatTreeTypeId = 1;
+inline constexpr size_t kOrderStatOpBytes = 16;
+inline constexpr size_t kOrderStatParamsBytes = 8;
 
-std::string OsTreeParams(KeyType key_type);
-inline void AppendOsOp(std::string* ops, uint64_t key_code, int64_t weight);
+std::string OrderStatTreeParams(KeyType key_type);
+inline void AppendOrderStatOp(std::string* ops, uint64_t key_code, int64_t weight);
 Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout);
-std::unique_ptr<TreeType> MakeOsTreeType(uint32_t leaf_capacity_entries, uint32_t fanout);
+std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, uint32_t fanout);
 
 // The HostedTree of the order-statistics tree type; obtain it from TreeInfo::tree with
-// AsOsTree().
-class OsTreeHost;
-OsTreeHost* AsOsTree(HostedTree* tree);
+// AsOrderStatTree().
+class OrderStatTreeHost;
+OrderStatTreeHost* AsOrderStatTree(HostedTree* tree);
 
-class OsTreeHost final : public HostedTree, public LeafLoader {
+class OrderStatTreeHost final : public HostedTree, public LeafLoader {
  public:
-  OsTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env);
-  ~OsTreeHost() override;
+  OrderStatTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env);
+  ~OrderStatTreeHost() override;
 
   KeyType key_type() const { return key_type_; }
   // The newest version with epoch <= `epoch` (a snapshot's epoch). Never null.
@@ -73,14 +73,14 @@ class OsTreeHost final : public HostedTree, public LeafLoader {
   void InstallRecovered(PersistedState state);
   void SetPublished(PersistedState state);  // called by the frozen tree after the superblock
   const PersistedState& published() const { return published_; }
-  OsTree& tree() { return tree_; }
+  OrderStatTree& tree() { return tree_; }
 
  private:
   void TrimVersions();
   KeyType key_type_;
   TreeShape shape_;
   TreeEnvironment* env_;
-  OsTree tree_;
+  OrderStatTree tree_;
   mutable std::mutex versions_mu_;
   std::vector<std::pair<uint64_t, std::shared_ptr<const TreeVersion>>> versions_;  // by epoch
   std::shared_ptr<const TreeVersion> before_last_apply_;                           // writer lock
@@ -91,12 +91,12 @@ class OsTreeHost final : public HostedTree, public LeafLoader {
   std::vector<KeyWeight> scratch_;  // writer lock
 };
 
-inline void AppendOsOp(std::string* ops, uint64_t key_code, int64_t weight) {
-  char b[kOsOpBytes];
+inline void AppendOrderStatOp(std::string* ops, uint64_t key_code, int64_t weight) {
+  char b[kOrderStatOpBytes];
   for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((key_code >> (8 * i)) & 0xff);
   const uint64_t w = static_cast<uint64_t>(weight);
   for (int i = 0; i < 8; ++i) b[8 + i] = static_cast<char>((w >> (8 * i)) & 0xff);
-  ops->append(b, kOsOpBytes);
+  ops->append(b, kOrderStatOpBytes);
 }
 
 }  // namespace cowtree::tree

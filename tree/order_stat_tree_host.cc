@@ -1,4 +1,4 @@
-// OsTreeHost: the order-statistics tree hosted by the Runtime (see os_tree_type.h).
+// OrderStatTreeHost: the order-statistics tree hosted by the Runtime (see order_stat_tree_type.h).
 #include <algorithm>
 #include <unordered_set>
 
@@ -7,7 +7,7 @@
 #include "persistence/object_store.h"
 #include "tree/leaf_merge.h"
 #include "tree/node_format.h"
-#include "tree/os_tree_type.h"
+#include "tree/order_stat_tree_type.h"
 #include "tree/summary_format.h"
 
 namespace cowtree::tree {
@@ -17,14 +17,14 @@ namespace {
 // if one key's summed delta does not fit int64 (nothing changed yet).
 Status DecodeOps(std::string_view ops, std::vector<KeyWeight>* out) {
   out->clear();
-  if (ops.size() % kOsOpBytes != 0) {
+  if (ops.size() % kOrderStatOpBytes != 0) {
     return Status::InvalidArgument("ops length " + std::to_string(ops.size()) +
                                    " is not a multiple of 16 bytes");
   }
-  const size_t n = ops.size() / kOsOpBytes;
+  const size_t n = ops.size() / kOrderStatOpBytes;
   out->reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    const char* p = ops.data() + i * kOsOpBytes;
+    const char* p = ops.data() + i * kOrderStatOpBytes;
     const int64_t w = static_cast<int64_t>(DecodeFixed64(p + 8));
     if (w == 0) continue;
     out->push_back(KeyWeight{DecodeFixed64(p), w});
@@ -50,9 +50,9 @@ Status DecodeOps(std::string_view ops, std::vector<KeyWeight>* out) {
   return Status::OK();
 }
 
-class FrozenOsTree final : public FrozenTree {
+class FrozenOrderStatTree final : public FrozenTree {
  public:
-  FrozenOsTree(OsTreeHost* host, std::shared_ptr<const TreeVersion> version)
+  FrozenOrderStatTree(OrderStatTreeHost* host, std::shared_ptr<const TreeVersion> version)
       : host_(host), version_(std::move(version)) {}
 
   Result<TreeCheckpointResult> Write(ObjectStore* store, uint64_t checkpoint_epoch) override {
@@ -75,7 +75,7 @@ class FrozenOsTree final : public FrozenTree {
       }
       persisted.push_back(PersistedSummary{s.first_key, s.pos_sum, s.entry_count, id});
     }
-    const OsTreeHost::PersistedState& old = host_->published();
+    const OrderStatTreeHost::PersistedState& old = host_->published();
     std::vector<ChunkPlan> plans =
         PlanSummaryChunks(persisted, old.chunks, kSummaryChunkEntriesMax);
     state_.version = version_;
@@ -122,19 +122,19 @@ class FrozenOsTree final : public FrozenTree {
   }
 
  private:
-  OsTreeHost* host_;
+  OrderStatTreeHost* host_;
   std::shared_ptr<const TreeVersion> version_;
-  OsTreeHost::PersistedState state_;
+  OrderStatTreeHost::PersistedState state_;
   std::vector<std::pair<std::shared_ptr<LeafBox>, NodeID>> written_;  // leaves written by Write
 };
 
-class OsTreeType final : public TreeType {
+class OrderStatTreeType final : public TreeType {
  public:
-  explicit OsTreeType(TreeShape shape) : shape_(shape) {}
-  uint8_t type_id() const override { return kOsTreeTypeId; }
+  explicit OrderStatTreeType(TreeShape shape) : shape_(shape) {}
+  uint8_t type_id() const override { return kOrderStatTreeTypeId; }
   std::string_view name() const override { return "order-statistics"; }
   Status ValidateParams(std::string_view params) const override {
-    if (params.size() != kOsParamsBytes) {
+    if (params.size() != kOrderStatParamsBytes) {
       return Status::InvalidArgument("order-statistics tree params must be 8 bytes");
     }
     const auto kt = static_cast<uint8_t>(params[0]);
@@ -142,7 +142,7 @@ class OsTreeType final : public TreeType {
         kt != static_cast<uint8_t>(KeyType::kDouble)) {
       return Status::InvalidArgument("unknown key type " + std::to_string(kt));
     }
-    for (size_t i = 1; i < kOsParamsBytes; ++i) {
+    for (size_t i = 1; i < kOrderStatParamsBytes; ++i) {
       if (params[i] != 0) return Status::InvalidArgument("reserved params bytes not zero");
     }
     return Status::OK();
@@ -151,7 +151,7 @@ class OsTreeType final : public TreeType {
                                              TreeEnvironment* env) override {
     COWTREE_RETURN_IF_ERROR(ValidateParams(params));
     return std::unique_ptr<HostedTree>(
-        new OsTreeHost(static_cast<KeyType>(params[0]), shape_, env));
+        new OrderStatTreeHost(static_cast<KeyType>(params[0]), shape_, env));
   }
   Result<std::unique_ptr<HostedTree>> Load(std::string_view params, NodeID descriptor,
                                            uint64_t checkpoint_epoch,
@@ -166,7 +166,7 @@ class OsTreeType final : public TreeType {
     if (desc.key_type != key_type) {
       return Status::Corruption("tree descriptor key type differs from the catalog's");
     }
-    OsTreeHost::PersistedState state;
+    OrderStatTreeHost::PersistedState state;
     state.descriptor = descriptor;
     std::vector<PersistedSummary> all;
     all.reserve(desc.leaf_count);
@@ -183,10 +183,10 @@ class OsTreeType final : public TreeType {
       all.insert(all.end(), summaries.begin(), summaries.end());
       state.chunks.push_back(OldChunk{ref.chunk_id, std::move(summaries)});
     }
-    auto host = std::make_unique<OsTreeHost>(key_type, shape_, env);
+    auto host = std::make_unique<OrderStatTreeHost>(key_type, shape_, env);
     COWTREE_ASSIGN_OR_RETURN(
         state.version,
-        OsTree::BuildFromSummaries(key_type, shape_, all, checkpoint_epoch, host.get()));
+        OrderStatTree::BuildFromSummaries(key_type, shape_, all, checkpoint_epoch, host.get()));
     if (state.version->positive_count != desc.positive_count ||
         state.version->entry_count != desc.entry_count ||
         state.version->leaf_count != desc.leaf_count) {
@@ -203,8 +203,8 @@ class OsTreeType final : public TreeType {
 
 }  // namespace
 
-std::string OsTreeParams(KeyType key_type) {
-  std::string p(kOsParamsBytes, '\0');
+std::string OrderStatTreeParams(KeyType key_type) {
+  std::string p(kOrderStatParamsBytes, '\0');
   p[0] = static_cast<char>(key_type);
   return p;
 }
@@ -213,20 +213,20 @@ Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout) {
   return TreeShape{leaf_capacity_entries, fanout}.Validate();
 }
 
-std::unique_ptr<TreeType> MakeOsTreeType(uint32_t leaf_capacity_entries, uint32_t fanout) {
-  return std::make_unique<OsTreeType>(TreeShape{leaf_capacity_entries, fanout});
+std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, uint32_t fanout) {
+  return std::make_unique<OrderStatTreeType>(TreeShape{leaf_capacity_entries, fanout});
 }
 
-OsTreeHost* AsOsTree(HostedTree* tree) { return dynamic_cast<OsTreeHost*>(tree); }
+OrderStatTreeHost* AsOrderStatTree(HostedTree* tree) { return dynamic_cast<OrderStatTreeHost*>(tree); }
 
-OsTreeHost::OsTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env)
+OrderStatTreeHost::OrderStatTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env)
     : key_type_(key_type), shape_(shape), env_(env), tree_(key_type, shape, this) {
   versions_.emplace_back(0, tree_.current());
 }
 
-OsTreeHost::~OsTreeHost() = default;
+OrderStatTreeHost::~OrderStatTreeHost() = default;
 
-std::shared_ptr<const TreeVersion> OsTreeHost::VersionAt(uint64_t epoch) const {
+std::shared_ptr<const TreeVersion> OrderStatTreeHost::VersionAt(uint64_t epoch) const {
   std::lock_guard<std::mutex> g(versions_mu_);
   for (auto it = versions_.rbegin(); it != versions_.rend(); ++it) {
     if (it->first <= epoch) return it->second;
@@ -234,7 +234,7 @@ std::shared_ptr<const TreeVersion> OsTreeHost::VersionAt(uint64_t epoch) const {
   return versions_.front().second;  // older than everything kept: the oldest kept version
 }
 
-void OsTreeHost::TrimVersions() {
+void OrderStatTreeHost::TrimVersions() {
   const uint64_t oldest = env_->OldestReadableEpoch();
   std::lock_guard<std::mutex> g(versions_mu_);
   // Keep the newest version at or below `oldest` and everything after it.
@@ -245,10 +245,10 @@ void OsTreeHost::TrimVersions() {
   if (keep_from > 0) versions_.erase(versions_.begin(), versions_.begin() + keep_from);
 }
 
-Status OsTreeHost::Apply(std::string_view ops, uint64_t epoch) {
-  // Epochs only grow. A second op section for this tree in one commit (WriteBatch keeps one
+Status OrderStatTreeHost::Apply(std::string_view ops, uint64_t epoch) {
+  // Epochs only grow. A second op section for this tree in one commit (RuntimeWriteBatch keeps one
   // per tree, so only a crafted log holds one) would apply at the same epoch: refuse it here
-  // (replay reports it as Corruption) instead of tripping OsTree::Apply's assertion.
+  // (replay reports it as Corruption) instead of tripping OrderStatTree::Apply's assertion.
   const uint64_t written = std::max(last_apply_epoch_, tree_.current()->epoch);
   if (epoch <= written) {
     return Status::InvalidArgument(
@@ -273,7 +273,7 @@ Status OsTreeHost::Apply(std::string_view ops, uint64_t epoch) {
   return Status::OK();
 }
 
-void OsTreeHost::UndoLastApply() {
+void OrderStatTreeHost::UndoLastApply() {
   COWTREE_ASSERT(before_last_apply_ != nullptr);
   if (tree_.current() != before_last_apply_) {
     COWTREE_ASSERT(tree_.Install(before_last_apply_).ok());
@@ -284,14 +284,14 @@ void OsTreeHost::UndoLastApply() {
   last_apply_epoch_ = epoch_before_last_apply_;  // the failed commit's epoch is reused
 }
 
-std::unique_ptr<FrozenTree> OsTreeHost::Freeze(uint64_t checkpoint_epoch) {
+std::unique_ptr<FrozenTree> OrderStatTreeHost::Freeze(uint64_t checkpoint_epoch) {
   std::shared_ptr<const TreeVersion> v = tree_.current();
   COWTREE_ASSERT(v->epoch <= checkpoint_epoch);
   if (published_.descriptor.valid() && published_.version == v) return nullptr;
-  return std::make_unique<FrozenOsTree>(this, std::move(v));
+  return std::make_unique<FrozenOrderStatTree>(this, std::move(v));
 }
 
-std::vector<NodeID> OsTreeHost::PersistedObjects() const {
+std::vector<NodeID> OrderStatTreeHost::PersistedObjects() const {
   std::vector<NodeID> ids;
   if (!published_.descriptor.valid()) return ids;
   ids.push_back(published_.descriptor);
@@ -302,23 +302,23 @@ std::vector<NodeID> OsTreeHost::PersistedObjects() const {
   return ids;
 }
 
-uint64_t OsTreeHost::EvictClean() {
+uint64_t OrderStatTreeHost::EvictClean() {
   uint64_t released = 0;
   for (const LeafSummary& s : Summaries(*tree_.current())) released += s.box->EvictClean();
   return released;
 }
 
-uint64_t OsTreeHost::entry_count() const { return tree_.current()->entry_count; }
-uint64_t OsTreeHost::leaf_count() const { return tree_.current()->leaf_count; }
+uint64_t OrderStatTreeHost::entry_count() const { return tree_.current()->entry_count; }
+uint64_t OrderStatTreeHost::leaf_count() const { return tree_.current()->leaf_count; }
 
-Result<std::shared_ptr<const LeafData>> OsTreeHost::LoadLeaf(NodeID id) {
+Result<std::shared_ptr<const LeafData>> OrderStatTreeHost::LoadLeaf(NodeID id) {
   leaf_loads_.fetch_add(1, std::memory_order_relaxed);
   COWTREE_ASSIGN_OR_RETURN(std::string body,
                            env_->object_store()->ReadObject(id, ObjectKind::kLeaf));
   return DecodeLeaf(body, key_type_);
 }
 
-void OsTreeHost::InstallRecovered(PersistedState state) {
+void OrderStatTreeHost::InstallRecovered(PersistedState state) {
   COWTREE_ASSERT(tree_.Install(state.version).ok());
   {
     std::lock_guard<std::mutex> g(versions_mu_);
@@ -328,6 +328,6 @@ void OsTreeHost::InstallRecovered(PersistedState state) {
   published_ = std::move(state);
 }
 
-void OsTreeHost::SetPublished(PersistedState state) { published_ = std::move(state); }
+void OrderStatTreeHost::SetPublished(PersistedState state) { published_ = std::move(state); }
 
 }  // namespace cowtree::tree
