@@ -657,8 +657,8 @@ TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
   o.value_column = "val";
   o.batch_rows = 500;
   o.durability = cowtree::Durability::kEventual;  // the log sync before close makes it durable
-  o.runtime.env = &env;
-  o.runtime.background_thread = false;
+  o.store.env = &env;
+  o.store.background_thread = false;
   o.before_close_for_test = [&] { env.SetNoSpace(true); };
   std::ostringstream out;
   const cowtree::tools::IngestOutcome outcome = cowtree::tools::RunIngestReport(o, out);

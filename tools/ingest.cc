@@ -9,15 +9,14 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
+#include "cowtree/cowtree.h"
 #include "persistence/assert.h"
 #include "persistence/commit_record.h"
-#include "recovery/open.h"
 #include "tools/csv_reader.h"
-#include "tree/key_codec.h"
-#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::tools {
 namespace {
@@ -28,11 +27,11 @@ uint64_t NowUs() {
                                    .count());
 }
 
+// A group seen by this run: its tree's key type and a handle of that type (the other unused).
 struct Group {
-  TreeId id = 0;
-  tree::KeyType key_type = tree::KeyType::kInt64;
-  std::string* ops = nullptr;  // this batch's op bytes; null until the group's first row in it
-  uint64_t batch_serial = 0;
+  KeyType key_type = KeyType::kInt64;
+  TreeHandle<int64_t> int64_tree;
+  TreeHandle<double> double_tree;
 };
 
 // Transparent hashing so that a row's group field (a string_view) is looked up without a copy.
@@ -166,16 +165,17 @@ class Ingester {
   uint64_t start_us_ = 0;
   std::unique_ptr<CsvReader> csv_;
   size_t group_col_ = 0, value_col_ = 0, weight_col_ = SIZE_MAX;
-  std::unique_ptr<Runtime> runtime_;
-  std::unique_ptr<RuntimeWriteBatch> batch_;
+  std::unique_ptr<Store> store_;
+  std::optional<WriteBatch> batch_;
+  // Key type of every group tree in the store at open (their handles are made on first use).
+  std::unordered_map<std::string, KeyType, StringHash, std::equal_to<>> existing_;
   std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
-  uint64_t batch_serial_ = 1;
   uint64_t rows_in_batch_ = 0;
   uint64_t batch_start_us_ = 0;  // when the batch's first row was added
   bool progress_ = false;
   // Resume marker (tools/ingest.h).
-  TreeId marker_tree_ = 0;    // 0: the marker tree does not exist yet
-  uint64_t marker_key_ = 0;   // key code of this input's entry
+  TreeHandle<int64_t> marker_tree_;  // default (no name): the marker tree does not exist yet
+  int64_t marker_key_ = 0;    // key of this input's entry
   int64_t marker_value_ = 0;  // committed value of this input's entry
   // Failure classification.
   bool commit_failed_ = false;
@@ -206,33 +206,31 @@ Status Ingester::OpenInput() {
 }
 
 Status Ingester::OpenStore() {
-  RuntimeOptions ro = options_.runtime;
-  ro.durability = options_.durability;
-  COWTREE_ASSIGN_OR_RETURN(runtime_, recovery::Open(options_.db, ro));
-  batch_ = std::make_unique<RuntimeWriteBatch>(runtime_.get());
+  Options o = options_.store;
+  o.durability = options_.durability;
+  COWTREE_ASSIGN_OR_RETURN(store_, Store::Open(options_.db, o));
+  batch_.emplace(store_->NewBatch());
   return LoadTrees();
 }
 
 Status Ingester::LoadTrees() {
-  RuntimeSnapshot snap = runtime_->GetSnapshot();
-  marker_key_ = tree::EncodeInt64Key(static_cast<int64_t>(Fnv1a(stats_.identity)));
-  for (const TreeInfo& t : runtime_->ListTrees(snap)) {
-    tree::OrderStatTreeHost* host = tree::AsOrderStatTree(t.tree.get());
-    if (host == nullptr) continue;
+  const Snapshot snap = store_->GetSnapshot();
+  marker_key_ = static_cast<int64_t>(Fnv1a(stats_.identity));
+  for (TreeDescription& t : snap.ListTrees()) {
     if (t.name == kIngestMarkerTree) {
-      if (host->key_type() != tree::KeyType::kInt64) {
+      if (t.key_type != KeyType::kInt64) {
         return Status::Corruption("tree '" + t.name + "' is reserved for ingest markers, but " +
                                   "is not an int64 tree");
       }
-      marker_tree_ = t.id;
+      COWTREE_ASSIGN_OR_RETURN(marker_tree_, store_->Tree<int64_t>(t.name));
       if (stats_.marker) {
-        COWTREE_ASSIGN_OR_RETURN(marker_value_,
-                                 tree::WeightOf(*host->VersionAt(snap.epoch()), marker_key_));
+        COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> marker, snap.Tree<int64_t>(t.name));
+        COWTREE_ASSIGN_OR_RETURN(marker_value_, marker.weight(marker_key_));
       }
       continue;
     }
     if (IsInternalTreeName(t.name)) continue;
-    groups_[t.name] = Group{t.id, host->key_type(), nullptr, 0};
+    existing_.emplace(std::move(t.name), t.key_type);
   }
   return Status::OK();
 }
@@ -255,6 +253,16 @@ Status Ingester::SkipCommittedRows() {
 Result<Group*> Ingester::GroupOf(std::string_view name) {
   auto it = groups_.find(name);
   if (it != groups_.end()) return &it->second;
+  if (auto e = existing_.find(name); e != existing_.end()) {
+    Group g;
+    g.key_type = e->second;
+    if (g.key_type == KeyType::kInt64) {
+      COWTREE_ASSIGN_OR_RETURN(g.int64_tree, store_->Tree<int64_t>(e->first));
+    } else {
+      COWTREE_ASSIGN_OR_RETURN(g.double_tree, store_->Tree<double>(e->first));
+    }
+    return &groups_.emplace(e->first, std::move(g)).first->second;
+  }
   if (name.size() > kTreeNameBytesMax) {
     return Status::InvalidArgument(
         csv_->name() + ":" + std::to_string(csv_->line_number()) + ": column '" +
@@ -270,9 +278,9 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
                       : "group names starting with '" + std::string(kReservedTreePrefix) +
                             "' are reserved for cowtree's internal trees"));
   }
-  tree::KeyType kt = tree::KeyType::kInt64;
+  KeyType kt = KeyType::kInt64;
   if (options_.value_type == ValueType::kDouble) {
-    kt = tree::KeyType::kDouble;
+    kt = KeyType::kDouble;
   } else if (options_.value_type == ValueType::kAuto) {
     int64_t probe = 0;
     const std::string_view value = csv_->field(value_col_);
@@ -286,13 +294,19 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
             " (with --value-type auto the group would become a double tree and the value be "
             "rounded; pass --value-type double to accept rounding)");
       }
-      kt = tree::KeyType::kDouble;
+      kt = KeyType::kDouble;
     }
   }
-  const std::string owned(name);
-  const TreeId id = batch_->CreateTree(owned, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(kt));
+  std::string owned(name);
+  Group g;
+  g.key_type = kt;
+  if (kt == KeyType::kInt64) {
+    g.int64_tree = batch_->CreateTree<int64_t>(owned);
+  } else {
+    g.double_tree = batch_->CreateTree<double>(owned);
+  }
   ++stats_.trees_created;
-  return &groups_.emplace(owned, Group{id, kt, nullptr, 0}).first->second;
+  return &groups_.emplace(std::move(owned), std::move(g)).first->second;
 }
 
 Status Ingester::AddRow() {
@@ -301,21 +315,15 @@ Status Ingester::AddRow() {
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(weight_col_, &weight)));
   }
   COWTREE_ASSIGN_OR_RETURN(Group * g, GroupOf(csv_->field(group_col_)));
-  uint64_t key = 0;
-  if (g->key_type == tree::KeyType::kInt64) {
+  if (g->key_type == KeyType::kInt64) {
     int64_t v = 0;
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(value_col_, &v)));
-    key = tree::EncodeInt64Key(v);
+    batch_->Add(g->int64_tree, v, weight);
   } else {
     double v = 0;
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldDouble(value_col_, &v)));
-    key = tree::EncodeDoubleKey(v);
+    batch_->Add(g->double_tree, v, weight);
   }
-  if (g->batch_serial != batch_serial_) {
-    g->ops = batch_->MutableOps(g->id);
-    g->batch_serial = batch_serial_;
-  }
-  tree::AppendOrderStatOp(g->ops, key, weight);
   if (rows_in_batch_++ == 0 && options_.batch_ms > 0) batch_start_us_ = NowUs();
   return Status::OK();
 }
@@ -327,29 +335,26 @@ Status Ingester::CommitBatch() {
   const int64_t delta = static_cast<int64_t>(position) - marker_value_;
   bool created_marker = false;
   if (stats_.marker && delta != 0) {
-    if (marker_tree_ == 0) {
-      marker_tree_ = batch_->CreateTree(std::string(kIngestMarkerTree), tree::kOrderStatTreeTypeId,
-                                        tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    if (marker_tree_.name().empty()) {
+      marker_tree_ = batch_->CreateTree<int64_t>(std::string(kIngestMarkerTree));
       created_marker = true;
     }
-    tree::AppendOrderStatOp(batch_->MutableOps(marker_tree_), marker_key_, delta);
+    batch_->Add(marker_tree_, marker_key_, delta);
   }
   uint64_t epoch = 0;
-  const Status st = runtime_->Commit(*batch_, &epoch);
+  const Status st = store_->Commit(*batch_, WriteOptions(), &epoch);
   if (!st.ok()) {
     // A refused batch (InvalidArgument: a limit, checked before anything changes) is certainly
     // not committed; only an I/O failure leaves the batch in doubt.
     commit_failed_ = !st.IsInvalidArgument();
-    if (created_marker) marker_tree_ = 0;
+    if (created_marker) marker_tree_ = TreeHandle<int64_t>();
     return st;
   }
   marker_value_ = static_cast<int64_t>(position);
   stats_.rows += rows_in_batch_;
   stats_.last_epoch = epoch;
   ++stats_.commits;
-  rows_in_batch_ = 0;
-  batch_->Clear();
-  ++batch_serial_;
+  rows_in_batch_ = 0;  // Store::Commit cleared the batch
   if (options_.log_commits) {
     errno = 0;
     out_ << "committed " << epoch << ' ' << stats_.rows << std::endl;
@@ -396,11 +401,11 @@ Status Ingester::IngestRows() {
 
 IngestOutcome Ingester::Finish(IngestEnd end, Status status) {
   IngestOutcome outcome;
-  if (runtime_ != nullptr) {
+  if (store_ != nullptr) {
     // Sync the log first: then every committed row is durable whatever happens to the closing
-    // checkpoint (Runtime::Close skips the log's own sync when its checkpoint fails).
-    Status sync = runtime_->poison_status();
-    if (sync.ok()) sync = runtime_->SyncLog();
+    // checkpoint (Close skips the log's own sync when its checkpoint fails). A store poisoned
+    // by a failed write returns that failure here.
+    Status sync = store_->Sync();
     if (!sync.ok() && end == IngestEnd::kOk) {
       end = IngestEnd::kError;
       status = sync.WithContext("syncing the log before closing");
@@ -408,7 +413,7 @@ IngestOutcome Ingester::Finish(IngestEnd end, Status status) {
     }
     if (options_.before_close_for_test) options_.before_close_for_test();
     const uint64_t close_start_us = NowUs();
-    const Status closed = runtime_->Close();
+    const Status closed = store_->Close();
     stats_.close_us = NowUs() - close_start_us;
     if (!closed.ok() && end == IngestEnd::kOk) {
       end = IngestEnd::kCloseFailed;

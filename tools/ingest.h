@@ -19,7 +19,7 @@
 // the disk allows and batch_rows alone decides.
 //
 // Resume marker (why: a failed or killed ingest must be re-runnable without duplicating rows).
-// Every commit also records, in the same RuntimeWriteBatch and therefore atomically with the rows, how
+// Every commit also records, in the same WriteBatch and therefore atomically with the rows, how
 // many data rows of this input are committed: after any crash or error the marker and the rows
 // agree exactly, in every durability mode. `resume` reads it and skips that many data rows.
 // - Where: the int64 tree kIngestMarkerTree ("__cowtree_ingest__"), key = 64-bit FNV-1a hash
@@ -49,8 +49,8 @@
 #include <string>
 #include <string_view>
 
-#include "persistence/runtime_options.h"
-#include "persistence/status.h"
+#include "cowtree/options.h"
+#include "cowtree/status.h"
 
 namespace cowtree::tools {
 
@@ -79,7 +79,7 @@ struct IngestOptions {
   bool progress = false;   // progress line on stderr
   bool resume = false;     // skip the data rows an earlier run committed (marker above)
   std::string input_id;    // the input's identity for the marker (needed for stdin)
-  RuntimeOptions runtime;  // env, shape, ... (durability is taken from above)
+  Options store;           // env, shape, ... (public API; durability is taken from above)
   // Test seam: called after the last commit and the log sync, before the store is closed.
   std::function<void()> before_close_for_test;
 };

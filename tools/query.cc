@@ -3,15 +3,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <sstream>
 
 #include "recovery/json_text.h"
 #include "tools/ingest.h"
-#include "tree/key_codec.h"
-#include "tree/order_stat_tree.h"
-#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::tools {
 
@@ -52,54 +50,83 @@ Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list) {
   return out;
 }
 
-Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const RuntimeSnapshot& snapshot,
+namespace {
+
+// One row for the tree `reader` reads; nullopt when its N is 0 (SQL: no row for no items).
+template <TreeKey K>
+Result<std::optional<QueryRow>> RowOf(const TreeReader<K>& reader,
+                                      const std::vector<PercentileSpec>& ps, bool disc,
+                                      bool descending) {
+  const uint64_t n = reader.count();
+  if (n == 0) return std::optional<QueryRow>();
+  const Order order = descending ? Order::kDescending : Order::kAscending;
+  QueryRow row;
+  row.group = reader.name();
+  row.n = n;
+  for (const PercentileSpec& p : ps) {
+    std::optional<double> value;
+    if (disc) {
+      COWTREE_ASSIGN_OR_RETURN(std::optional<K> key, reader.percentile_disc(p.p, order));
+      if (key.has_value()) {
+        if constexpr (std::same_as<K, int64_t>) {
+          row.values.push_back(std::to_string(*key));
+        } else {
+          row.values.push_back(FormatDouble(*key));
+        }
+        continue;
+      }
+    } else {
+      COWTREE_ASSIGN_OR_RETURN(value, reader.percentile_cont(p.p, order));
+      if (value.has_value()) {
+        row.values.push_back(FormatDouble(*value));
+        continue;
+      }
+    }
+    return Status::Corruption("tree '" + row.group + "': N > 0 but no value");
+  }
+  return std::optional<QueryRow>(std::move(row));
+}
+
+Result<std::optional<QueryRow>> RowOfTree(const Snapshot& snapshot, const TreeDescription& t,
+                                          const std::vector<PercentileSpec>& ps, bool disc,
+                                          bool descending) {
+  if (t.key_type == KeyType::kInt64) {
+    COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> r, snapshot.Tree<int64_t>(t.name));
+    return RowOf(r, ps, disc, descending);
+  }
+  COWTREE_ASSIGN_OR_RETURN(TreeReader<double> r, snapshot.Tree<double>(t.name));
+  return RowOf(r, ps, disc, descending);
+}
+
+}  // namespace
+
+Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
                                                  const std::vector<PercentileSpec>& ps, bool disc,
                                                  bool descending,
                                                  const std::optional<std::string>& group) {
-  std::vector<TreeInfo> trees;
+  std::vector<TreeDescription> trees;
   if (group.has_value()) {
     if (IsInternalTreeName(*group)) {
       return Status::NotFound("no group '" + *group + "' ('" + std::string(kReservedTreePrefix) +
                               "' names are cowtree's internal trees)");
     }
-    COWTREE_ASSIGN_OR_RETURN(TreeInfo t, runtime->FindTree(*group, snapshot));
-    trees.push_back(std::move(t));
+    // The key type decides the reader; an int64 reader of a double tree is InvalidArgument.
+    Result<TreeReader<int64_t>> probe = snapshot.Tree<int64_t>(*group);
+    if (!probe.ok() && !probe.status().IsInvalidArgument()) return probe.status();
+    trees.push_back({*group, probe.ok() ? KeyType::kInt64 : KeyType::kDouble});
   } else {
-    trees = runtime->ListTrees(snapshot);
+    trees = snapshot.ListTrees();
     // Internal trees (the ingest resume markers, tools/ingest.h) are not groups.
-    std::erase_if(trees, [](const TreeInfo& t) { return IsInternalTreeName(t.name); });
+    std::erase_if(trees, [](const TreeDescription& t) { return IsInternalTreeName(t.name); });
+    std::sort(trees.begin(), trees.end(),
+              [](const TreeDescription& a, const TreeDescription& b) { return a.name < b.name; });
   }
   std::vector<QueryRow> rows;
   rows.reserve(trees.size());
-  for (const TreeInfo& t : trees) {
-    tree::OrderStatTreeHost* host = tree::AsOrderStatTree(t.tree.get());
-    if (host == nullptr) continue;
-    std::shared_ptr<const tree::TreeVersion> v = host->VersionAt(snapshot.epoch());
-    const uint64_t n = tree::PositiveCount(*v);
-    if (n == 0) continue;
-    QueryRow row;
-    row.group = t.name;
-    row.n = n;
-    for (const PercentileSpec& p : ps) {
-      if (disc) {
-        COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> key,
-                                 tree::PercentileDisc(*v, p.p, descending));
-        if (!key.has_value())
-          return Status::Corruption("tree '" + t.name + "': N > 0 but no value");
-        if (host->key_type() == tree::KeyType::kInt64) {
-          row.values.push_back(std::to_string(tree::DecodeInt64Key(*key)));
-        } else {
-          row.values.push_back(FormatDouble(tree::DecodeDoubleKey(*key)));
-        }
-      } else {
-        COWTREE_ASSIGN_OR_RETURN(std::optional<double> value,
-                                 tree::PercentileCont(*v, p.p, descending));
-        if (!value.has_value())
-          return Status::Corruption("tree '" + t.name + "': N > 0 but no value");
-        row.values.push_back(FormatDouble(*value));
-      }
-    }
-    rows.push_back(std::move(row));
+  for (const TreeDescription& t : trees) {
+    COWTREE_ASSIGN_OR_RETURN(std::optional<QueryRow> row,
+                             RowOfTree(snapshot, t, ps, disc, descending));
+    if (row.has_value()) rows.push_back(std::move(*row));
   }
   return rows;
 }

@@ -25,8 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "persistence/runtime.h"
-#include "persistence/status.h"
+#include "cowtree/cowtree.h"
 
 namespace cowtree::tools {
 
@@ -46,8 +45,9 @@ struct QueryRow {
 // Parses "0.5,0.9"; InvalidArgument if a value is not a number, outside [0, 1] or repeated.
 Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list);
 
-// Computes the rows on `snapshot`. NotFound if `group` is set and no such tree exists.
-Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const RuntimeSnapshot& snapshot,
+// Computes the rows on `snapshot` (public API: cowtree/snapshot.h). NotFound if `group` is set
+// and no such tree exists.
+Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
                                                  const std::vector<PercentileSpec>& ps, bool disc,
                                                  bool descending,
                                                  const std::optional<std::string>& group);
