@@ -45,8 +45,9 @@ WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
 
 template <TreeKey K>
 TreeHandle<K> WriteBatch::CreateTree(std::string name) {
-  const TreeId id = state_->batch.CreateTree(
-      name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(api_internal::ToInternal(kKeyTypeOf<K>)));
+  const TreeId id =
+      state_->batch.CreateTree(name, tree::kOrderStatTreeTypeId,
+                               tree::OrderStatTreeParams(api_internal::ToInternal(kKeyTypeOf<K>)));
   state_->creates[id] = kKeyTypeOf<K>;
   return TreeHandle<K>(state_->store->serial, id, std::move(name));
 }
@@ -66,7 +67,7 @@ void WriteBatch::Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int
 }
 
 void WriteBatch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
-                    int64_t weight) {
+                         int64_t weight) {
   if (weight == 0) return;
   // One validation entry per distinct handle and batch (the last one is checked first: runs of
   // Adds to one tree cost no set lookup).

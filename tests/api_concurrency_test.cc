@@ -141,8 +141,7 @@ TEST(ApiConcurrency, CommittersCheckpointsAndReadersAgree) {
   EXPECT_GT(snapshots_checked.load(), 0);
   const Snapshot last = store->GetSnapshot();
   for (int w = 0; w < kCommitters; ++w) {
-    EXPECT_EQ(last.Tree<int64_t>("a" + std::to_string(w))->count(),
-              static_cast<uint64_t>(commits));
+    EXPECT_EQ(last.Tree<int64_t>("a" + std::to_string(w))->count(), static_cast<uint64_t>(commits));
   }
   ASSERT_TRUE(store->Close().ok());
 
@@ -152,8 +151,7 @@ TEST(ApiConcurrency, CommittersCheckpointsAndReadersAgree) {
   const Snapshot after = (*reopened)->GetSnapshot();
   EXPECT_EQ(CheckSnapshot(after), 0);
   for (int w = 0; w < kCommitters; ++w) {
-    EXPECT_EQ(after.Tree<double>("b" + std::to_string(w))->count(),
-              static_cast<uint64_t>(commits));
+    EXPECT_EQ(after.Tree<double>("b" + std::to_string(w))->count(), static_cast<uint64_t>(commits));
   }
 }
 

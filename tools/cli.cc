@@ -197,6 +197,15 @@ int RunCli(int argc, char** argv) {
   ingest_cmd->add_option("--checkpoint-log-bytes", ingest.store.checkpoint_log_bytes,
                          "checkpoint after this many log bytes (0 = only on close)");
   ingest_cmd->add_option("input", ingest.input, "CSV file (.zst allowed) or - for stdin");
+  std::string i_percentiles = "0.5";
+  ingest_cmd->add_option("--emit-deltas", ingest.emit_deltas,
+                         "write the output deltas of every commit as CSV "
+                         "(group,weight,n,P1,...; weight -1 retracts a row, +1 inserts one) to "
+                         "FILE, or - for stdout; with --resume, FILE is reconciled with the store");
+  ingest_cmd->add_option("--percentile", i_percentiles,
+                         "P[,P...] in [0,1]: the outputs of --emit-deltas (default 0.5)");
+  ingest_cmd->add_flag("--disc", ingest.deltas.disc, "--emit-deltas: PERCENTILE_DISC");
+  ingest_cmd->add_flag("--desc", ingest.deltas.descending, "--emit-deltas: ORDER BY value DESC");
 
   std::string q_db, q_percentiles, q_format = "table";
   std::optional<std::string> q_group;
@@ -255,6 +264,13 @@ int RunCli(int argc, char** argv) {
                         : value_type == "double" ? ValueType::kDouble
                                                  : ValueType::kAuto;
     ingest.progress = true;
+    auto ps = ParsePercentiles(i_percentiles);
+    if (!ps.ok()) {
+      std::cerr << "cowtree: --percentile: " << ps.status().message() << std::endl;
+      return kExitUsage;
+    }
+    ingest.deltas.percentiles = std::move(ps).value();
+    if (ingest.emit_deltas == "-") ingest.progress = false;  // stdout carries the deltas
     const IngestOutcome outcome = RunIngestReport(ingest, std::cout);
     // One line on stderr: what was committed, always (tools/ingest.h "Outcome").
     std::cerr << (outcome.end == IngestEnd::kOk ? "" : "cowtree: ")

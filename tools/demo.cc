@@ -34,9 +34,8 @@ uint64_t DirBytes(const std::string& dir) {
 
 // The 15 groups with the largest N, printed with p50/p90/p99 (cont).
 Result<std::vector<QueryRow>> BusiestTable(Store& store, const std::vector<PercentileSpec>& ps) {
-  COWTREE_ASSIGN_OR_RETURN(
-      std::vector<QueryRow> rows,
-      ComputePercentiles(store.GetSnapshot(), ps, false, false, std::nullopt));
+  COWTREE_ASSIGN_OR_RETURN(std::vector<QueryRow> rows,
+                           ComputePercentiles(store.GetSnapshot(), ps, false, false, std::nullopt));
   std::stable_sort(rows.begin(), rows.end(),
                    [](const QueryRow& a, const QueryRow& b) { return a.n > b.n; });
   if (rows.size() > kBusiest) rows.resize(kBusiest);

@@ -17,6 +17,7 @@
 #include "persistence/assert.h"
 #include "persistence/commit_record.h"
 #include "tools/csv_reader.h"
+#include "tools/delta_writer.h"
 
 namespace cowtree::tools {
 namespace {
@@ -30,6 +31,7 @@ uint64_t NowUs() {
 // A group seen by this run: its tree's key type and a handle of that type (the other unused).
 struct Group {
   KeyType key_type = KeyType::kInt64;
+  uint64_t touched_batch = 0;  // --emit-deltas: the last batch serial that changed the group
   TreeHandle<int64_t> int64_tree;
   TreeHandle<double> double_tree;
 };
@@ -87,16 +89,6 @@ Status WithLineEndingHint(const CsvReader& csv, Status st) {
                                  "CR-only line endings are not supported)");
 }
 
-// 64-bit FNV-1a: input identities and their marker keys (not adversarial input; a collision
-// between two inputs of one store has probability ~2^-64).
-uint64_t Fnv1a(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ull) {
-  for (const char c : bytes) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 std::string Hex64(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
@@ -125,7 +117,7 @@ Result<std::string> InputIdentity(const IngestOptions& options) {
   std::error_code ec;
   std::filesystem::path path = std::filesystem::absolute(options.input, ec);
   if (ec) path = options.input;
-  return "file:" + path.lexically_normal().string() + ":" + Hex64(Fnv1a(head));
+  return "file:" + path.lexically_normal().string() + ":" + Hex64(Fnv1a64(head));
 }
 
 std::string FormatSeconds(uint64_t us) {
@@ -171,12 +163,20 @@ class Ingester {
   std::unordered_map<std::string, KeyType, StringHash, std::equal_to<>> existing_;
   std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
   uint64_t rows_in_batch_ = 0;
-  uint64_t batch_start_us_ = 0;  // when the batch's first row was added
+  uint64_t batch_serial_ = 1;
+  // NULL values (tools/sql_groups.h): counted per group in this tree (default: not yet made).
+  TreeHandle<int64_t> null_tree_;
+  bool created_null_tree_ = false;  // by the pending batch
+  uint64_t null_values_in_batch_ = 0;
+  // --emit-deltas.
+  std::unique_ptr<DeltaWriter> deltas_;
+  std::vector<std::string> touched_;  // tree names of the groups this batch changes
+  uint64_t batch_start_us_ = 0;       // when the batch's first row was added
   bool progress_ = false;
   // Resume marker (tools/ingest.h).
   TreeHandle<int64_t> marker_tree_;  // default (no name): the marker tree does not exist yet
-  int64_t marker_key_ = 0;    // key of this input's entry
-  int64_t marker_value_ = 0;  // committed value of this input's entry
+  int64_t marker_key_ = 0;           // key of this input's entry
+  int64_t marker_value_ = 0;         // committed value of this input's entry
   // Failure classification.
   bool commit_failed_ = false;
   bool output_failed_ = false;
@@ -210,12 +210,19 @@ Status Ingester::OpenStore() {
   o.durability = options_.durability;
   COWTREE_ASSIGN_OR_RETURN(store_, Store::Open(options_.db, o));
   batch_.emplace(store_->NewBatch());
-  return LoadTrees();
+  COWTREE_RETURN_IF_ERROR(LoadTrees());
+  if (!options_.emit_deltas.empty()) {
+    COWTREE_ASSIGN_OR_RETURN(
+        deltas_,
+        DeltaWriter::Open(options_.emit_deltas, options_.deltas, options_.resume,
+                          options_.durability == Durability::kStrict, store_->GetSnapshot()));
+  }
+  return Status::OK();
 }
 
 Status Ingester::LoadTrees() {
   const Snapshot snap = store_->GetSnapshot();
-  marker_key_ = static_cast<int64_t>(Fnv1a(stats_.identity));
+  marker_key_ = static_cast<int64_t>(Fnv1a64(stats_.identity));
   for (TreeDescription& t : snap.ListTrees()) {
     if (t.name == kIngestMarkerTree) {
       if (t.key_type != KeyType::kInt64) {
@@ -227,6 +234,14 @@ Status Ingester::LoadTrees() {
         COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> marker, snap.Tree<int64_t>(t.name));
         COWTREE_ASSIGN_OR_RETURN(marker_value_, marker.weight(marker_key_));
       }
+      continue;
+    }
+    if (t.name == kNullCountTree && t.key_type == KeyType::kInt64) {
+      COWTREE_ASSIGN_OR_RETURN(null_tree_, store_->Tree<int64_t>(t.name));
+      continue;
+    }
+    if (IsNullGroupTree(t.name)) {
+      existing_.emplace(std::string(), t.key_type);  // the empty group field
       continue;
     }
     if (IsInternalTreeName(t.name)) continue;
@@ -256,10 +271,11 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
   if (auto e = existing_.find(name); e != existing_.end()) {
     Group g;
     g.key_type = e->second;
+    const std::string tree_name = name.empty() ? std::string(kNullGroupTree) : e->first;
     if (g.key_type == KeyType::kInt64) {
-      COWTREE_ASSIGN_OR_RETURN(g.int64_tree, store_->Tree<int64_t>(e->first));
+      COWTREE_ASSIGN_OR_RETURN(g.int64_tree, store_->Tree<int64_t>(tree_name));
     } else {
-      COWTREE_ASSIGN_OR_RETURN(g.double_tree, store_->Tree<double>(e->first));
+      COWTREE_ASSIGN_OR_RETURN(g.double_tree, store_->Tree<double>(tree_name));
     }
     return &groups_.emplace(e->first, std::move(g)).first->second;
   }
@@ -270,13 +286,12 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
         "): a group name of " + std::to_string(name.size()) + " bytes; group names are tree " +
         "names of at most " + std::to_string(kTreeNameBytesMax) + " bytes");
   }
-  if (name.empty() || IsInternalTreeName(name)) {
+  if (IsInternalTreeName(name)) {
     return Status::InvalidArgument(
         csv_->name() + ":" + std::to_string(csv_->line_number()) + ": column '" +
-        options_.group_column + "' (field " + std::to_string(group_col_ + 1) + "): " +
-        (name.empty() ? std::string("expected a group name, found an empty field")
-                      : "group names starting with '" + std::string(kReservedTreePrefix) +
-                            "' are reserved for cowtree's internal trees"));
+        options_.group_column + "' (field " + std::to_string(group_col_ + 1) +
+        "): group names starting with '" + std::string(kReservedTreePrefix) +
+        "' are reserved for cowtree's internal trees");
   }
   KeyType kt = KeyType::kInt64;
   if (options_.value_type == ValueType::kDouble) {
@@ -284,7 +299,8 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
   } else if (options_.value_type == ValueType::kAuto) {
     int64_t probe = 0;
     const std::string_view value = csv_->field(value_col_);
-    if (!ParseInt64Field(value, &probe).ok()) {
+    // A NULL (empty) first value leaves the default, int64 (docs/sql_semantics.md).
+    if (!value.empty() && !ParseInt64Field(value, &probe).ok()) {
       // An integer outside int64 would make the group a double tree and round the value (and
       // every later large integer) silently: an error instead. --value-type double is the
       // explicit way to accept that rounding.
@@ -298,12 +314,14 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
     }
   }
   std::string owned(name);
+  // An empty group field is SQL's NULL group: one group, as GROUP BY makes it.
+  const std::string tree_name = name.empty() ? std::string(kNullGroupTree) : owned;
   Group g;
   g.key_type = kt;
   if (kt == KeyType::kInt64) {
-    g.int64_tree = batch_->CreateTree<int64_t>(owned);
+    g.int64_tree = batch_->CreateTree<int64_t>(tree_name);
   } else {
-    g.double_tree = batch_->CreateTree<double>(owned);
+    g.double_tree = batch_->CreateTree<double>(tree_name);
   }
   ++stats_.trees_created;
   return &groups_.emplace(std::move(owned), std::move(g)).first->second;
@@ -315,7 +333,21 @@ Status Ingester::AddRow() {
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(weight_col_, &weight)));
   }
   COWTREE_ASSIGN_OR_RETURN(Group * g, GroupOf(csv_->field(group_col_)));
-  if (g->key_type == KeyType::kInt64) {
+  const std::string& tree_name =
+      g->key_type == KeyType::kInt64 ? g->int64_tree.name() : g->double_tree.name();
+  if (deltas_ != nullptr && g->touched_batch != batch_serial_) {
+    g->touched_batch = batch_serial_;
+    touched_.push_back(tree_name);
+  }
+  if (csv_->field(value_col_).empty()) {
+    // NULL: no item (SQL aggregates skip NULLs), but the group exists (tools/sql_groups.h).
+    if (null_tree_.name().empty()) {
+      null_tree_ = batch_->CreateTree<int64_t>(std::string(kNullCountTree));
+      created_null_tree_ = true;
+    }
+    batch_->Add(null_tree_, NullCountKey(tree_name), weight);
+    ++null_values_in_batch_;
+  } else if (g->key_type == KeyType::kInt64) {
     int64_t v = 0;
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(value_col_, &v)));
     batch_->Add(g->int64_tree, v, weight);
@@ -341,6 +373,9 @@ Status Ingester::CommitBatch() {
     }
     batch_->Add(marker_tree_, marker_key_, delta);
   }
+  if (deltas_ != nullptr) {
+    COWTREE_RETURN_IF_ERROR(deltas_->BeforeCommit(store_->GetSnapshot(), touched_));
+  }
   uint64_t epoch = 0;
   const Status st = store_->Commit(*batch_, WriteOptions(), &epoch);
   if (!st.ok()) {
@@ -348,13 +383,28 @@ Status Ingester::CommitBatch() {
     // not committed; only an I/O failure leaves the batch in doubt.
     commit_failed_ = !st.IsInvalidArgument();
     if (created_marker) marker_tree_ = TreeHandle<int64_t>();
+    if (created_null_tree_) null_tree_ = TreeHandle<int64_t>();
+    if (deltas_ != nullptr) deltas_->AbortCommit();
     return st;
   }
+  created_null_tree_ = false;
+  stats_.null_values += null_values_in_batch_;
+  null_values_in_batch_ = 0;
+  touched_.clear();
   marker_value_ = static_cast<int64_t>(position);
   stats_.rows += rows_in_batch_;
   stats_.last_epoch = epoch;
   ++stats_.commits;
   rows_in_batch_ = 0;  // Store::Commit cleared the batch
+  ++batch_serial_;
+  if (deltas_ != nullptr) {
+    const Status written = deltas_->AfterCommit(store_->GetSnapshot());
+    if (!written.ok()) {
+      output_failed_ = true;  // committed; the deltas file says less (--resume reconciles)
+      return written;
+    }
+    stats_.delta_lines = deltas_->lines_written();
+  }
   if (options_.log_commits) {
     errno = 0;
     out_ << "committed " << epoch << ' ' << stats_.rows << std::endl;
@@ -490,7 +540,14 @@ std::string DescribeIngestOutcome(const IngestOptions& options, const IngestOutc
              FormatSeconds(s.elapsed_us) + " s" +
              (s.rows_skipped > 0 ? " (--resume skipped " + std::to_string(s.rows_skipped) +
                                        " data rows committed by an earlier run)"
-                                 : std::string());
+                                 : std::string()) +
+             (s.null_values > 0 ? "; " + std::to_string(s.null_values) +
+                                      " rows had a NULL (empty) value: skipped, as SQL does"
+                                : std::string()) +
+             (options.emit_deltas.empty()
+                  ? std::string()
+                  : "; " + std::to_string(s.delta_lines) + " delta lines to " +
+                        (options.emit_deltas == "-" ? std::string("stdout") : options.emit_deltas));
     case IngestEnd::kCloseFailed:
       return outcome.status.ToString() + " -- but all " + std::to_string(s.rows) +
              " rows are committed (" + committed +
