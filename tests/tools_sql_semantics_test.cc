@@ -20,11 +20,13 @@
 #include <vector>
 
 #include "testutil/command.h"
+#include "testutil/delta_table.h"
 #include "testutil/test_files.h"
 
 namespace {
 
 using cowtree::testutil::CommandResult;
+using cowtree::testutil::ApplyDeltas;
 using cowtree::testutil::TempDir;
 
 const std::string kData = std::string(COWTREE_SOURCE_DIR) + "/tests/data/sql_semantics/";
@@ -44,57 +46,12 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
-// Splits "GROUP,WEIGHT,REST" after the (possibly quoted) group field.
-void SplitDeltaLine(const std::string& line, std::string* group, int64_t* weight,
-                    std::string* rest) {
-  size_t cut = 0;
-  if (!line.empty() && line[0] == '"') {
-    cut = 1;
-    while (cut < line.size() &&
-           !(line[cut] == '"' && (cut + 1 == line.size() || line[cut + 1] != '"'))) {
-      cut += line[cut] == '"' ? 2 : 1;
-    }
-    ++cut;
-  } else {
-    cut = line.find(',');
-  }
-  *group = line.substr(0, cut);
-  const size_t next = line.find(',', cut + 1);
-  *weight = std::stoll(line.substr(cut + 1, next - cut - 1));
-  *rest = line.substr(next);  // ",N,V..."
-}
-
-// Applies a deltas file to an empty table: the query CSV it leaves (header + rows whose net
-// weight is +1, in the order of `expected`'s rows). Fails the test on any net weight other
-// than 0 or 1.
-std::string ApplyDeltas(const std::string& deltas_csv, const std::string& query_header) {
-  std::vector<std::string> lines = Lines(deltas_csv);
-  EXPECT_FALSE(lines.empty());
-  std::map<std::string, int64_t> table;  // "GROUP,N,V..." -> net weight
-  for (size_t i = 1; i < lines.size(); ++i) {
-    std::string group, rest;
-    int64_t weight = 0;
-    SplitDeltaLine(lines[i], &group, &weight, &rest);
-    table[group + rest] += weight;
-  }
-  std::string out = query_header + "\n";
-  std::vector<std::string> rows;
-  for (const auto& [row, weight] : table) {
-    EXPECT_TRUE(weight == 0 || weight == 1) << row << " has net weight " << weight;
-    if (weight == 1) rows.push_back(row);
-  }
-  // Query order: by group bytes, the NULL group (empty field) last; quoted names sort by
-  // their text (no test group needs more).
-  std::sort(rows.begin(), rows.end(), [](const std::string& a, const std::string& b) {
-    const bool a_null = a[0] == ',', b_null = b[0] == ',';
-    if (a_null != b_null) return b_null;
-    auto name = [](const std::string& r) {
-      return r[0] == '"' ? r.substr(1, r.find('"', 1) - 1) : r.substr(0, r.find(','));
-    };
-    return name(a) < name(b);
-  });
-  for (const std::string& r : rows) out += r + "\n";
-  return out;
+// ApplyDeltas that fails the test on a net weight other than 0 or +1.
+std::string Applied(const std::string& deltas_csv, const std::string& query_header) {
+  std::vector<std::string> bad;
+  std::string table = ApplyDeltas(deltas_csv, query_header, &bad);
+  EXPECT_TRUE(bad.empty()) << bad.front();
+  return table;
 }
 
 std::string Header(const std::string& expected_file) { return Lines(Slurp(expected_file)).at(0); }
@@ -147,7 +104,7 @@ TEST(SqlSemantics, EmittedDeltasAppliedToAnEmptyTableEqualPostgresql) {
         Cowtree("ingest --db " + db + common + " " + kData + "sql_semantics.csv", tmp);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const std::string first = disc ? "expected_disc_desc.csv" : "expected_cont.csv";
-    EXPECT_EQ(ApplyDeltas(Slurp(deltas), Header(kData + first)), Slurp(kData + first));
+    EXPECT_EQ(Applied(Slurp(deltas), Header(kData + first)), Slurp(kData + first));
     // Each commit's lines: only changed groups, -1 before +1 of the same group.
     r = Cowtree("ingest --db " + db + common + " --weight w --resume " + kData +
                     "sql_semantics_retract.csv",
@@ -155,7 +112,7 @@ TEST(SqlSemantics, EmittedDeltasAppliedToAnEmptyTableEqualPostgresql) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const std::string second =
         disc ? "expected_disc_desc_retracted.csv" : "expected_cont_retracted.csv";
-    EXPECT_EQ(ApplyDeltas(Slurp(deltas), Header(kData + second)), Slurp(kData + second));
+    EXPECT_EQ(Applied(Slurp(deltas), Header(kData + second)), Slurp(kData + second));
     // The header is the query header with the weight column.
     EXPECT_EQ(Lines(Slurp(deltas)).at(0),
               disc ? "group,weight,n,0.1,0.5,1" : "group,weight,n,0,0.25,0.5,0.9,1");
@@ -236,7 +193,7 @@ TEST(SqlSemantics, DeltasSurviveKill9WithResume) {
   ASSERT_EQ(finish.exit_code, 0) << finish.err;
   const CommandResult q = Cowtree("query --db " + db + " --percentile 0.5,0.99 --format csv", tmp);
   ASSERT_EQ(q.exit_code, 0) << q.err;
-  EXPECT_EQ(ApplyDeltas(Slurp(deltas), "group,n,0.5,0.99"), q.out);
+  EXPECT_EQ(Applied(Slurp(deltas), "group,n,0.5,0.99"), q.out);
 }
 
 }  // namespace

@@ -67,7 +67,10 @@ Result<std::unique_ptr<DeltaWriter>> DeltaWriter::Open(const std::string& path,
   COWTREE_ASSIGN_OR_RETURN(
       std::vector<QueryRow> rows,
       ComputePercentiles(current, spec.percentiles, spec.disc, spec.descending, std::nullopt));
-  for (const QueryRow& row : rows) COWTREE_RETURN_IF_ERROR(w->WriteRow(row, +1));
+  for (QueryRow& row : rows) {
+    COWTREE_RETURN_IF_ERROR(w->WriteRow(row, +1));
+    w->rows_.emplace(row.group, std::move(row));
+  }
   COWTREE_RETURN_IF_ERROR(w->Flush());
   return w;
 }
@@ -108,43 +111,35 @@ Status DeltaWriter::Flush() {
   return Status::OK();
 }
 
-Status DeltaWriter::BeforeCommit(const Snapshot& before,
-                                 const std::vector<std::string>& tree_names) {
-  old_rows_.clear();
-  COWTREE_ASSIGN_OR_RETURN(const NullCounts nulls, NullCounts::Read(before));
-  for (const std::string& name : tree_names) {
-    Result<std::optional<QueryRow>> row =
-        ComputeGroupRow(before, nulls, name, spec_.percentiles, spec_.disc, spec_.descending);
-    if (row.ok()) {
-      old_rows_[name] = std::move(row).value();
-    } else if (row.status().IsNotFound()) {
-      old_rows_[name] = std::nullopt;  // created by this commit
-    } else {
-      return row.status();
-    }
-  }
-  return Status::OK();
-}
-
-Status DeltaWriter::AfterCommit(const Snapshot& after) {
+Status DeltaWriter::AfterCommit(const Snapshot& after,
+                                const std::vector<std::string>& tree_names) {
   COWTREE_ASSIGN_OR_RETURN(const NullCounts nulls, NullCounts::Read(after));
   struct Change {
     std::optional<QueryRow> old_row, new_row;
   };
   std::vector<Change> changes;
-  for (auto& [name, old_row] : old_rows_) {
-    COWTREE_ASSIGN_OR_RETURN(
-        std::optional<QueryRow> new_row,
-        ComputeGroupRow(after, nulls, name, spec_.percentiles, spec_.disc, spec_.descending));
+  for (const std::string& name : tree_names) {
+    Result<std::optional<QueryRow>> computed =
+        ComputeGroupRow(after, nulls, name, spec_.percentiles, spec_.disc, spec_.descending);
+    if (!computed.ok() && !computed.status().IsNotFound()) return computed.status();
+    std::optional<QueryRow> new_row;
+    if (computed.ok()) new_row = std::move(computed).value();
+    std::optional<QueryRow> old_row;
+    if (auto it = rows_.find(name); it != rows_.end()) old_row = it->second;
     if (old_row == new_row) continue;
+    if (new_row.has_value()) {
+      rows_[name] = *new_row;
+    } else {
+      rows_.erase(name);
+    }
     changes.push_back({std::move(old_row), std::move(new_row)});
   }
-  old_rows_.clear();
   auto group_of = [](const Change& c) -> const QueryRow& {
     return c.old_row.has_value() ? *c.old_row : *c.new_row;
   };
-  std::sort(changes.begin(), changes.end(),
-            [&](const Change& a, const Change& b) { return GroupOrder(group_of(a), group_of(b)); });
+  std::sort(changes.begin(), changes.end(), [&](const Change& a, const Change& b) {
+    return GroupOrder(group_of(a), group_of(b));
+  });
   for (const Change& c : changes) {
     if (c.old_row.has_value()) COWTREE_RETURN_IF_ERROR(WriteRow(*c.old_row, -1));
     if (c.new_row.has_value()) COWTREE_RETURN_IF_ERROR(WriteRow(*c.new_row, +1));
@@ -253,8 +248,9 @@ Status DeltaWriter::Reconcile(const Snapshot& current) {
     }
     ++lines_written_;
   }
-  for (const QueryRow& row : rows) {
+  for (QueryRow& row : rows) {
     if (wanted.count(RowKey(row)) != 0) COWTREE_RETURN_IF_ERROR(WriteRow(row, +1));
+    rows_.emplace(row.group, std::move(row));
   }
   return Flush();
 }

@@ -4,7 +4,8 @@
 // `cowtree query --format csv` prints it. Each commit of an ingest changes some groups; for
 // each group whose row changed the writer emits its old row with weight -1 (if it had one) and
 // its new row with weight +1 (if it has one), in GroupOrder, -1 before +1. A group whose row
-// did not change emits nothing. Work per commit is O(changed groups x log n).
+// did not change emits nothing. Work per commit is O(changed groups x log n): the new rows are
+// read from the store, the old ones kept in memory (one row per group).
 //
 // File format: header `group,weight,n,P1,...`, then `GROUP,WEIGHT,N,V1,...` lines; GROUP, N
 // and the values are formatted exactly as query's CSV (NULL group and NULL values: empty
@@ -28,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cowtree/cowtree.h"
@@ -53,12 +55,9 @@ class DeltaWriter {
   DeltaWriter(const DeltaWriter&) = delete;
   DeltaWriter& operator=(const DeltaWriter&) = delete;
 
-  // Before a commit: the rows of the groups (tree names) the commit changes, on `before`.
-  Status BeforeCommit(const Snapshot& before, const std::vector<std::string>& tree_names);
-  // After the commit was acknowledged: writes the changed rows (on `after`).
-  Status AfterCommit(const Snapshot& after);
-  // Abandons the rows of BeforeCommit (the commit failed).
-  void AbortCommit() { old_rows_.clear(); }
+  // After a commit was acknowledged: writes the rows that changed among the groups (tree
+  // names) it touched, computed on `after` and compared with the rows written so far.
+  Status AfterCommit(const Snapshot& after, const std::vector<std::string>& tree_names);
 
   uint64_t lines_written() const { return lines_written_; }
   const std::string& path() const { return path_; }
@@ -77,8 +76,10 @@ class DeltaWriter {
   bool sync_each_commit_ = false;
   std::FILE* file_ = nullptr;  // stdout or owned
   bool owned_ = false;
-  // tree name -> its row before the commit (nullopt: none).
-  std::map<std::string, std::optional<QueryRow>> old_rows_;
+  // Tree name -> its row as the file's lines sum to now (absent: no row). The writer is the
+  // store's only writer (ingest holds the directory lock), so this is the store's table too:
+  // a commit's old rows are read here, not from the store. Memory: one row per group.
+  std::unordered_map<std::string, QueryRow> rows_;
   uint64_t lines_written_ = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -118,6 +119,14 @@ Result<std::string> InputIdentity(const IngestOptions& options) {
   std::filesystem::path path = std::filesystem::absolute(options.input, ec);
   if (ec) path = options.input;
   return "file:" + path.lexically_normal().string() + ":" + Hex64(Fnv1a64(head));
+}
+
+// "; refresh per commit (...): median M us, max X us" of --emit-deltas; "" if no commit.
+std::string RefreshSummary(std::vector<uint64_t> us) {
+  if (us.empty()) return std::string();
+  std::sort(us.begin(), us.end());
+  return "; refresh per commit (commit + new rows + lines): median " +
+         std::to_string(us[us.size() / 2]) + " us, max " + std::to_string(us.back()) + " us";
 }
 
 std::string FormatSeconds(uint64_t us) {
@@ -373,9 +382,7 @@ Status Ingester::CommitBatch() {
     }
     batch_->Add(marker_tree_, marker_key_, delta);
   }
-  if (deltas_ != nullptr) {
-    COWTREE_RETURN_IF_ERROR(deltas_->BeforeCommit(store_->GetSnapshot(), touched_));
-  }
+  const uint64_t refresh_start_us = deltas_ != nullptr ? NowUs() : 0;
   uint64_t epoch = 0;
   const Status st = store_->Commit(*batch_, WriteOptions(), &epoch);
   if (!st.ok()) {
@@ -384,13 +391,11 @@ Status Ingester::CommitBatch() {
     commit_failed_ = !st.IsInvalidArgument();
     if (created_marker) marker_tree_ = TreeHandle<int64_t>();
     if (created_null_tree_) null_tree_ = TreeHandle<int64_t>();
-    if (deltas_ != nullptr) deltas_->AbortCommit();
     return st;
   }
   created_null_tree_ = false;
   stats_.null_values += null_values_in_batch_;
   null_values_in_batch_ = 0;
-  touched_.clear();
   marker_value_ = static_cast<int64_t>(position);
   stats_.rows += rows_in_batch_;
   stats_.last_epoch = epoch;
@@ -398,12 +403,14 @@ Status Ingester::CommitBatch() {
   rows_in_batch_ = 0;  // Store::Commit cleared the batch
   ++batch_serial_;
   if (deltas_ != nullptr) {
-    const Status written = deltas_->AfterCommit(store_->GetSnapshot());
+    const Status written = deltas_->AfterCommit(store_->GetSnapshot(), touched_);
+    touched_.clear();
     if (!written.ok()) {
       output_failed_ = true;  // committed; the deltas file says less (--resume reconciles)
       return written;
     }
     stats_.delta_lines = deltas_->lines_written();
+    stats_.refresh_us.push_back(NowUs() - refresh_start_us);
   }
   if (options_.log_commits) {
     errno = 0;
@@ -547,7 +554,8 @@ std::string DescribeIngestOutcome(const IngestOptions& options, const IngestOutc
              (options.emit_deltas.empty()
                   ? std::string()
                   : "; " + std::to_string(s.delta_lines) + " delta lines to " +
-                        (options.emit_deltas == "-" ? std::string("stdout") : options.emit_deltas));
+                        (options.emit_deltas == "-" ? std::string("stdout") : options.emit_deltas) +
+                        RefreshSummary(s.refresh_us));
     case IngestEnd::kCloseFailed:
       return outcome.status.ToString() + " -- but all " + std::to_string(s.rows) +
              " rows are committed (" + committed +

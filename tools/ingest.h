@@ -48,6 +48,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cowtree/options.h"
 #include "cowtree/status.h"
@@ -89,6 +90,8 @@ struct IngestStats {
   uint64_t rows_skipped = 0;  // resume: data rows skipped (committed by an earlier run)
   uint64_t null_values = 0;   // committed rows whose value was NULL (empty): no item added
   uint64_t delta_lines = 0;   // --emit-deltas lines written
+  // --emit-deltas: time of each commit's refresh (old rows, commit, new rows, lines written).
+  std::vector<uint64_t> refresh_us;
   uint64_t last_epoch = 0;    // epoch of this run's last commit (0: none)
   bool marker = false;        // commits carried the resume marker
   std::string identity;       // the input identity (empty: none)
