@@ -40,8 +40,10 @@ TEST(SharedFlightsDeltas, WholeFileThenMarchRetractedEqualPostgresql) {
   const std::string expected = std::string(COWTREE_SOURCE_DIR) + "/tests/data/flights_pg/";
   TempDir tmp;
   const std::string db = tmp.path() + "/db", deltas = tmp.path() + "/deltas.csv";
-  const std::string spec = " --group origin --value delay --percentile 0.5,0.9,0.99 "
-                           "--emit-deltas " + deltas;
+  const std::string spec =
+      " --group origin --value delay --percentile 0.5,0.9,0.99 "
+      "--emit-deltas " +
+      deltas;
   CommandResult r = Cowtree("ingest --db " + db + spec + " " + data, tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Applied(deltas), Slurp(expected + "origin_delay_cont.csv"));

@@ -25,8 +25,8 @@
 
 namespace {
 
-using cowtree::testutil::CommandResult;
 using cowtree::testutil::ApplyDeltas;
+using cowtree::testutil::CommandResult;
 using cowtree::testutil::TempDir;
 
 const std::string kData = std::string(COWTREE_SOURCE_DIR) + "/tests/data/sql_semantics/";

@@ -40,7 +40,7 @@ void SplitDeltaLine(const std::string& line, std::string* group, int64_t* weight
 std::string ApplyDeltas(const std::string& deltas_csv, const std::string& query_header,
                         std::vector<std::string>* out_of_range) {
   std::vector<std::string> lines = Lines(deltas_csv);
-  
+
   std::map<std::string, int64_t> table;  // "GROUP,N,V..." -> net weight
   for (size_t i = 1; i < lines.size(); ++i) {
     std::string group, rest;

@@ -111,8 +111,7 @@ Status DeltaWriter::Flush() {
   return Status::OK();
 }
 
-Status DeltaWriter::AfterCommit(const Snapshot& after,
-                                const std::vector<std::string>& tree_names) {
+Status DeltaWriter::AfterCommit(const Snapshot& after, const std::vector<std::string>& tree_names) {
   COWTREE_ASSIGN_OR_RETURN(const NullCounts nulls, NullCounts::Read(after));
   struct Change {
     std::optional<QueryRow> old_row, new_row;
@@ -137,9 +136,8 @@ Status DeltaWriter::AfterCommit(const Snapshot& after,
   auto group_of = [](const Change& c) -> const QueryRow& {
     return c.old_row.has_value() ? *c.old_row : *c.new_row;
   };
-  std::sort(changes.begin(), changes.end(), [&](const Change& a, const Change& b) {
-    return GroupOrder(group_of(a), group_of(b));
-  });
+  std::sort(changes.begin(), changes.end(),
+            [&](const Change& a, const Change& b) { return GroupOrder(group_of(a), group_of(b)); });
   for (const Change& c : changes) {
     if (c.old_row.has_value()) COWTREE_RETURN_IF_ERROR(WriteRow(*c.old_row, -1));
     if (c.new_row.has_value()) COWTREE_RETURN_IF_ERROR(WriteRow(*c.new_row, +1));

@@ -173,7 +173,7 @@ class Ingester {
   std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
   uint64_t rows_in_batch_ = 0;
   uint64_t batch_serial_ = 1;
-  // NULL values (tools/sql_groups.h): counted per group in this tree (default: not yet made).
+  // NULL values (api/sql_groups.h): counted per group in this tree (default: not yet made).
   TreeHandle<int64_t> null_tree_;
   bool created_null_tree_ = false;  // by the pending batch
   uint64_t null_values_in_batch_ = 0;
@@ -349,7 +349,7 @@ Status Ingester::AddRow() {
     touched_.push_back(tree_name);
   }
   if (csv_->field(value_col_).empty()) {
-    // NULL: no item (SQL aggregates skip NULLs), but the group exists (tools/sql_groups.h).
+    // NULL: no item (SQL aggregates skip NULLs), but the group exists (api/sql_groups.h).
     if (null_tree_.name().empty()) {
       null_tree_ = batch_->CreateTree<int64_t>(std::string(kNullCountTree));
       created_null_tree_ = true;

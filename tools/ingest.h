@@ -50,10 +50,10 @@
 #include <string_view>
 #include <vector>
 
+#include "api/sql_groups.h"
 #include "cowtree/options.h"
 #include "cowtree/status.h"
 #include "tools/delta_writer.h"
-#include "tools/sql_groups.h"
 
 namespace cowtree::tools {
 
@@ -92,12 +92,12 @@ struct IngestStats {
   uint64_t delta_lines = 0;   // --emit-deltas lines written
   // --emit-deltas: time of each commit's refresh (old rows, commit, new rows, lines written).
   std::vector<uint64_t> refresh_us;
-  uint64_t last_epoch = 0;    // epoch of this run's last commit (0: none)
-  bool marker = false;        // commits carried the resume marker
-  std::string identity;       // the input identity (empty: none)
-  uint64_t elapsed_us = 0;    // open + ingest + close
-  uint64_t ingest_us = 0;     // reading, applying and committing rows
-  uint64_t close_us = 0;      // final checkpoint + close
+  uint64_t last_epoch = 0;  // epoch of this run's last commit (0: none)
+  bool marker = false;      // commits carried the resume marker
+  std::string identity;     // the input identity (empty: none)
+  uint64_t elapsed_us = 0;  // open + ingest + close
+  uint64_t ingest_us = 0;   // reading, applying and committing rows
+  uint64_t close_us = 0;    // final checkpoint + close
 };
 
 enum class IngestEnd : uint8_t {

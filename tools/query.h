@@ -3,7 +3,7 @@
 // For every tree (or the one named by `group`), sorted by name, computes N (positive weight)
 // and, for each p, PERCENTILE_CONT(p) or PERCENTILE_DISC(p) WITHIN GROUP (ORDER BY value [DESC])
 // with PostgreSQL's semantics (tree/order_stat_tree.h). A group with N = 0 has a row only if it has
-// NULL values (all its percentiles NULL, tools/sql_groups.h); NULL prints as an empty CSV field and
+// NULL values (all its percentiles NULL, api/sql_groups.h); NULL prints as an empty CSV field and
 // JSON null. Values are printed exactly: the shortest decimal that round-trips (std::to_chars);
 // non-finite values (double trees hold ±infinity and NaN, and interpolating between huge values
 // overflows) are printed as PostgreSQL prints float8: Infinity, -Infinity, NaN.
@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "api/sql_groups.h"
 #include "cowtree/cowtree.h"
-#include "tools/sql_groups.h"
 
 namespace cowtree::tools {
 
@@ -52,13 +52,13 @@ Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list);
 
 // Computes the rows on `snapshot` (public API: cowtree/snapshot.h), sorted by group with the
 // NULL group last; a group has a row iff N > 0 or it has rows with a NULL value (then N = 0 and
-// every value is NULL: tools/sql_groups.h). NotFound if `group` is set and no such tree exists.
+// every value is NULL: api/sql_groups.h). NotFound if `group` is set and no such tree exists.
 Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
                                                  const std::vector<PercentileSpec>& ps, bool disc,
                                                  bool descending,
                                                  const std::optional<std::string>& group);
 
-// The NULL counts of a snapshot (tools/sql_groups.h): one reader of kNullCountTree, if any.
+// The NULL counts of a snapshot (api/sql_groups.h): one reader of kNullCountTree, if any.
 class NullCounts {
  public:
   static Result<NullCounts> Read(const Snapshot& snapshot);

@@ -1,4 +1,5 @@
-// SQL's GROUP BY and NULL rules as the CLI maps them onto trees (docs/sql_semantics.md).
+// SQL's GROUP BY and NULL rules mapped onto trees, shared by the CLI (tools/) and
+// PercentileOperator (cowtree/percentile_operator.h); docs/sql_semantics.md. Not installed.
 //
 // - One tree per group, named by the group value. The NULL group (an empty group field) is the
 //   tree kNullGroupTree; it is printed as NULL (an empty CSV field, JSON null) and sorted last,
@@ -18,7 +19,7 @@
 #include <string>
 #include <string_view>
 
-namespace cowtree::tools {
+namespace cowtree {
 
 inline constexpr std::string_view kReservedTreePrefix = "__cowtree_";
 inline constexpr std::string_view kIngestMarkerTree = "__cowtree_ingest__";
@@ -51,4 +52,4 @@ inline int64_t NullCountKey(std::string_view tree_name) {
   return static_cast<int64_t>(Fnv1a64(tree_name));
 }
 
-}  // namespace cowtree::tools
+}  // namespace cowtree
