@@ -687,7 +687,7 @@ TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
     cowtree::RuntimeSnapshot snap = (*rt)->GetSnapshot();
     int64_t total = 0;
     for (const cowtree::TreeInfo& t : (*rt)->ListTrees(snap)) {
-      if (cowtree::tools::IsInternalTreeName(t.name)) continue;
+      if (cowtree::IsInternalTreeName(t.name)) continue;
       total += static_cast<int64_t>(cowtree::tree::PositiveCount(
           *cowtree::tree::AsOrderStatTree(t.tree.get())->VersionAt(snap.epoch())));
     }
