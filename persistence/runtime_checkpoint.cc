@@ -48,10 +48,14 @@ Status Runtime::CheckpointInternal() {
 Status Runtime::AbortCheckpoint(const Status& cause, const std::vector<NodeID>& retired,
                                 const std::vector<OtDeltaOp>& taken, bool deltas_logged) {
   for (NodeID id : retired) store_->Unretire(id);
+  // Compaction's relocations go back to their old slots (the objects stay live).
+  const std::vector<NodeID> relocated = store_->UndoUnpublishedRelocations();
   std::vector<OtDeltaOp> upserts = taken;
   for (const OtDeltaOp& op : store_->TakeDeltas()) upserts.push_back(op);
   for (const OtDeltaOp& op : upserts) {
-    if (op.type == OtDeltaOp::kUpsert) store_->DiscardUnpublished(op.id);
+    if (op.type != OtDeltaOp::kUpsert) continue;
+    if (std::find(relocated.begin(), relocated.end(), op.id) != relocated.end()) continue;
+    store_->DiscardUnpublished(op.id);
   }
   // OT deltas of this attempt that reached the log must never be replayed: the next published
   // checkpoint writes a full OT checkpoint, which moves the replay start past them.
@@ -59,7 +63,7 @@ Status Runtime::AbortCheckpoint(const Status& cause, const std::vector<NodeID>& 
   return cause.WithContext("checkpoint aborted, nothing published; the runtime stays writable");
 }
 
-Status Runtime::CheckpointLocked(bool* recoverable) {
+Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   *recoverable = false;
   struct Item {
     std::shared_ptr<TreeSlot> slot;
@@ -75,7 +79,7 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
   {
     MutexLock w(&write_mu_);
     checkpoint_epoch = applied_epoch_;
-    if (checkpoint_epoch == superblock_.checkpoint_epoch) {
+    if (checkpoint_epoch == superblock_.checkpoint_epoch && !force) {
       return Status::OK();  // nothing committed since the last published checkpoint
     }
     redo_position = log_->end();
@@ -217,6 +221,7 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
     item.slot->descriptor = item.descriptor;
   }
   for (const auto& slot : dropped) slot->drop_published = true;
+  store_->PublishRelocations();  // every relocation before the freeze is in this checkpoint
   ForgetDroppedTrees();
   store_->Reclaim(pins_->SafeEpoch(visible_epoch_));
   DeleteObsoleteFiles(replay.file_number);

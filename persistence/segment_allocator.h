@@ -22,6 +22,15 @@
 //   entries with MarkUsed BEFORE the first Allocate (an allocator that started with empty
 //   bitmaps would hand out a live object's slot).
 //
+// Compaction (persistence/compaction.h)
+// - AllocateBelow hands out the lowest free slot of a class below an offset (the destination of
+//   a relocation: live objects move towards the front of the file).
+// - ReleaseTail drops the whole free segments at the end of a class from the in-memory state
+//   (size_bytes shrinks, so the manifest written next records the smaller size); TruncateFiles
+//   then cuts the files to that size. The caller orders them: ReleaseTail, publish a manifest
+//   with the smaller size (superblock), TruncateFiles, SyncDirty. A crash in between leaves a
+//   file longer than its manifest size, which open accepts.
+//
 // Reads and writes
 // - Write uses File::WriteAt (never stores into a mapping) and marks the file dirty; SyncDirty
 //   fdatasyncs every dirty file and returns the first failure, never retrying (after a failed
@@ -125,6 +134,23 @@ class SegmentAllocator {
 
   // A free slot of the smallest fitting class, now used; address.length_bytes = length_bytes.
   Result<ObjectAddress> Allocate(uint32_t length_bytes);
+  // The lowest free slot of the class fitting length_bytes whose offset is below
+  // limit_offset_bytes, now used; NoSpace (nothing changed) if there is none. Never grows the
+  // file. For compaction: relocated objects move towards the front of their file.
+  Result<ObjectAddress> AllocateBelow(uint32_t length_bytes, uint64_t limit_offset_bytes);
+  // Drops the free segments at the end of the class's file from the in-memory state: afterwards
+  // size_bytes (and data_files()) is the end of the last segment holding a used slot (at least
+  // one segment: slot 0 is the header). Writes nothing. Returns the bytes dropped (0 if the last
+  // segment is used or the class has no file). Readers must no longer use addresses past the new
+  // end (the caller's grace period).
+  uint64_t ReleaseTail(uint32_t size_class_bytes);
+  // ftruncate of every data file longer than its in-memory size (after ReleaseTail, once a
+  // manifest recording the smaller size is durable), marking it dirty so that the next SyncDirty
+  // makes the new size durable. Returns the bytes cut. IOError from the Env (the file then stays
+  // longer, which is harmless).
+  Result<uint64_t> TruncateFiles();
+  // Used slots of each segment of the class (slot 0 counted), for the compaction planner.
+  std::vector<uint32_t> SegmentUsage(uint32_t size_class_bytes) const;
   // Returns a used slot to the free space. Freeing a free slot is a bug (asserts).
   void Free(const ObjectAddress& address);
   // Rebuild at open: marks the slot of a live object `owner` as used. Corruption if the address
