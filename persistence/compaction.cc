@@ -116,6 +116,9 @@ Status Runtime::CompactLocked(const CompactionOptions& options, CompactionReport
     if (!recoverable) Poison(st);
     return st.WithContext("compaction: checkpoint before compacting");
   }
+  // Objects retired by published checkpoints that no snapshot sees any more (a snapshot
+  // released since the last checkpoint): every retirement here is published (checkpoint_mu_).
+  store_->Reclaim(pins_->SafeEpoch(visible_epoch_));
   ReclaimRelocatedSlots();
   r->data_bytes_before = DataFileBytes(*store_);
 

@@ -24,6 +24,7 @@ namespace {
 constexpr size_t kOtDeltaOpsPerRecord = 65536;
 constexpr uint64_t kOtCheckpointMinOps = 1024;
 constexpr uint64_t kRotateAtCheckpointBytes = 4ull << 20;
+constexpr uint64_t kRotateAtForcedCheckpointBytes = 64ull << 10;
 
 }  // namespace
 
@@ -86,8 +87,12 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
     // Start a new log file at the freeze point once the current one is big enough, so that
     // the file holding the redo this checkpoint covers can be deleted after the superblock
     // (smaller store, and reopen scans nothing it does not need).
-    if (redo_position.offset_bytes >=
-        std::min<uint64_t>(kRotateAtCheckpointBytes, options_.log_file_size_max_bytes / 4)) {
+    // A forced (compaction) checkpoint rotates whenever the file holds more than a little, so
+    // that the redo it covers is deleted too.
+    const uint64_t rotate_at =
+        force ? kRotateAtForcedCheckpointBytes
+              : std::min<uint64_t>(kRotateAtCheckpointBytes, options_.log_file_size_max_bytes / 4);
+    if (redo_position.offset_bytes >= rotate_at) {
       COWTREE_RETURN_IF_ERROR(log_->Rotate());
       redo_position = log_->end();
     }
