@@ -138,7 +138,7 @@ Status Runtime::CompactLocked(const CompactionOptions& options, CompactionReport
     const uint64_t below = limit[address.size_class_bytes];
     if (below == 0) continue;  // this class has no room left below its limit
     Result<ObjectAddress> moved = store_->Relocate(id, relocation_epoch, below);
-    if (moved.status().IsNoSpace()) {
+    if (moved.status().IsNotFound()) {  // no free slot left below the limit
       limit[address.size_class_bytes] = 0;
       continue;
     }

@@ -102,7 +102,7 @@ class ObjectStore {
   // writes them to the new slot, switches the OT entry, records an upsert delta, and defers
   // freeing the old slot to Reclaim(>= relocation_epoch). Returns the new address.
   // below_offset_bytes: the new slot is the lowest free slot of the class below that offset
-  // (SegmentAllocator::AllocateBelow; NoSpace, nothing changed, if there is none); UINT64_MAX =
+  // (SegmentAllocator::AllocateBelow; NotFound, nothing changed, if there is none); UINT64_MAX =
   // any slot (Allocate). A retired object is refused (InvalidArgument: it is freed anyway).
   Result<ObjectAddress> Relocate(NodeID id, uint64_t relocation_epoch,
                                  uint64_t below_offset_bytes = UINT64_MAX);

@@ -315,7 +315,7 @@ Result<ObjectAddress> SegmentAllocator::AllocateBelow(uint32_t length_bytes,
     c.stack_stale = true;  // s may have become full: rebuild the stack before the next Allocate
     return ObjectAddress{class_bytes, slot * class_bytes, length_bytes};
   }
-  return Status::NoSpace("no free slot in " + c.name + " below offset " +
+  return Status::NotFound("no free slot in " + c.name + " below offset " +
                          std::to_string(limit_offset_bytes));
 }
 

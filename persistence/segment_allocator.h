@@ -135,7 +135,7 @@ class SegmentAllocator {
   // A free slot of the smallest fitting class, now used; address.length_bytes = length_bytes.
   Result<ObjectAddress> Allocate(uint32_t length_bytes);
   // The lowest free slot of the class fitting length_bytes whose offset is below
-  // limit_offset_bytes, now used; NoSpace (nothing changed) if there is none. Never grows the
+  // limit_offset_bytes, now used; NotFound (nothing changed) if there is none. Never grows the
   // file. For compaction: relocated objects move towards the front of their file.
   Result<ObjectAddress> AllocateBelow(uint32_t length_bytes, uint64_t limit_offset_bytes);
   // Drops the free segments at the end of the class's file from the in-memory state: afterwards

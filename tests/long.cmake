@@ -46,3 +46,13 @@ foreach(loop FailEachOpOnce FailEachOpPersistently FailEachOpOnceWithNoSpace)
                        TIMEOUT 7200)
 endforeach()
 # ---- END crash sweeps ----
+
+# ---- BEGIN compaction crash sweep (tests/recovery_compaction_test.cc) ----
+# 4 seeds per k for the seed-dependent crash models (the unit run does 1).
+add_test(NAME compaction_crash_sweep_long COMMAND recovery_compaction_test
+         --gtest_filter=CompactionFaults.CrashAtEveryWriteAndSyncOfACompaction)
+set_tests_properties(compaction_crash_sweep_long PROPERTIES
+                     ENVIRONMENT COWTREE_SWEEP_SCALE=long
+                     LABELS long
+                     TIMEOUT 3600)
+# ---- END compaction crash sweep ----

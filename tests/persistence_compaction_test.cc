@@ -64,7 +64,7 @@ TEST_F(CompactionPartsTest, AllocateBelowTakesTheLowestFreeSlotAndNeverGrows) {
   Result<ObjectAddress> low = a->AllocateBelow(100, 16 * 4096);
   ASSERT_TRUE(low.ok());
   EXPECT_EQ(low->offset_bytes, 5u * 4096);
-  EXPECT_TRUE(a->AllocateBelow(100, 16 * 4096).status().IsNoSpace());  // slot 20 is above
+  EXPECT_TRUE(a->AllocateBelow(100, 16 * 4096).status().IsNotFound());  // slot 20 is above
   Result<ObjectAddress> next = a->AllocateBelow(100, 21 * 4096);
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->offset_bytes, 20u * 4096);
@@ -74,7 +74,7 @@ TEST_F(CompactionPartsTest, AllocateBelowTakesTheLowestFreeSlotAndNeverGrows) {
     ASSERT_TRUE(got.ok());
     EXPECT_EQ(got->offset_bytes, slot * 4096);
   }
-  EXPECT_TRUE(a->AllocateBelow(100, UINT64_MAX / 2).status().IsNoSpace());
+  EXPECT_TRUE(a->AllocateBelow(100, UINT64_MAX / 2).status().IsNotFound());
   EXPECT_EQ(FileSize4k(), 3 * kSegment);
 }
 
