@@ -9,6 +9,7 @@
 //   followed by Env::SyncDir of the store directory; created_files() reports it so that the
 //   runtime adds it to the manifest. The file grows one segment at a time with
 //   File::Allocate(keep_size = false), so its visible size always covers every slot handed out.
+//   It shrinks only through compaction (ReleaseTail + TruncateFiles, below).
 // - Segment size of class C: segment_size_bytes clamped to [16 * C, 4096 * C] (default 4 MiB:
 //   1024 slots of 4 KiB ... 16 slots of 256 KiB).
 //
