@@ -17,7 +17,9 @@
 //   5. drop the free segments at the end of each file from the allocator, checkpoint B (forced)
 //      writes a manifest with the smaller sizes; only after its superblock are the files cut
 //      (ftruncate + fdatasync). A crash before leaves a file longer than its manifest size,
-//      which open accepts.
+//      which open accepts;
+//   6. punch holes over runs of free slots inside the files (their blocks are released; the
+//      slots are free in the published state and no reader can hold them).
 #include "persistence/compaction.h"
 
 #include <algorithm>
@@ -170,6 +172,14 @@ Status Runtime::CompactLocked(const CompactionOptions& options, CompactionReport
       Poison(st);  // a failed fdatasync is never retried
       return st.WithContext("compaction");
     }
+  }
+  // ---- 6. Release the blocks of the free runs left inside the files. ----
+  if (options.punch_min_run_bytes != 0 &&
+      (r->objects_relocated > 0 || released > 0 || options.max_relocated_bytes == UINT64_MAX)) {
+    Result<uint64_t> punched =
+        store_->mutable_allocator()->PunchFreeRuns(options.punch_min_run_bytes);
+    if (!punched.ok()) return punched.status().WithContext("compaction");  // nothing lost
+    r->punched_bytes = *punched;
   }
   r->data_bytes_after = DataFileBytes(*store_);
   return Status::OK();

@@ -25,6 +25,9 @@ struct CompactionOptions {
   // Relocate at most this many slot bytes in this round (the coordinator's token bucket);
   // the objects nearest the end of a file move first, so a partial round still shortens it.
   uint64_t max_relocated_bytes = UINT64_MAX;
+  // After the round, release the disk blocks of runs of free slots of at least this many bytes
+  // inside the files (fallocate PUNCH_HOLE; the file sizes stay); 0 = never.
+  uint64_t punch_min_run_bytes = 64 << 10;
 };
 
 struct CompactionReport {
@@ -33,6 +36,7 @@ struct CompactionReport {
   uint64_t objects_relocated = 0;
   uint64_t relocated_bytes = 0;  // slot bytes of the relocated objects
   uint64_t truncated_bytes = 0;  // bytes cut off the data files
+  uint64_t punched_bytes = 0;    // free slots inside the files whose blocks were released
   uint64_t checkpoints = 0;      // forced checkpoints written by the round (0, 1 or 2)
   // Old slots whose readers may still be running (a snapshot pinned before the relocation)
   // stay in use: the file is cut by a later round, after the snapshot is released.

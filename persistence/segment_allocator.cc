@@ -316,7 +316,7 @@ Result<ObjectAddress> SegmentAllocator::AllocateBelow(uint32_t length_bytes,
     return ObjectAddress{class_bytes, slot * class_bytes, length_bytes};
   }
   return Status::NotFound("no free slot in " + c.name + " below offset " +
-                         std::to_string(limit_offset_bytes));
+                          std::to_string(limit_offset_bytes));
 }
 
 uint64_t SegmentAllocator::ReleaseTail(uint32_t size_class_bytes) {
@@ -358,6 +358,40 @@ Result<uint64_t> SegmentAllocator::TruncateFiles() {
     cut += actual - size;
   }
   return cut;
+}
+
+Result<uint64_t> SegmentAllocator::PunchFreeRuns(uint64_t min_run_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (options_.read_only)
+    return Status::InvalidArgument("data files of " + dir_ + " are read-only");
+  uint64_t punched = 0;
+  for (auto& cp : classes_) {
+    ClassState& c = *cp;
+    if (c.file == nullptr) continue;
+    const uint64_t slots = c.segments * c.slots_per_segment;
+    auto is_free = [&](uint64_t slot) {
+      const uint64_t s = slot / c.slots_per_segment;
+      const uint32_t in_seg = static_cast<uint32_t>(slot % c.slots_per_segment);
+      return (c.free_words[s * c.words_per_segment + in_seg / 64] >> (in_seg % 64)) & 1;
+    };
+    for (uint64_t slot = 1; slot < slots;) {
+      if (!is_free(slot)) {
+        ++slot;
+        continue;
+      }
+      uint64_t end = slot;
+      while (end < slots && is_free(end)) ++end;
+      const uint64_t length = (end - slot) * c.class_bytes;
+      if (length >= min_run_bytes) {
+        Status st = c.file->PunchHole(slot * c.class_bytes, length);
+        if (st.IsNotSupported()) return punched;
+        if (!st.ok()) return st.WithContext("punching free slots of " + c.path);
+        punched += length;
+      }
+      slot = end;
+    }
+  }
+  return punched;
 }
 
 std::vector<uint32_t> SegmentAllocator::SegmentUsage(uint32_t size_class_bytes) const {

@@ -150,6 +150,14 @@ class SegmentAllocator {
   // makes the new size durable. Returns the bytes cut. IOError from the Env (the file then stays
   // longer, which is harmless).
   Result<uint64_t> TruncateFiles();
+  // fallocate(PUNCH_HOLE) over every run of free slots of at least min_run_bytes (rounded to
+  // whole slots) in every data file, so that free space inside the kept segments stops using
+  // disk blocks (the visible size does not change; a later write allocates the blocks again).
+  // Only for slots that nothing published references and no reader can hold (compaction calls
+  // it under the checkpoint lock, after its grace period). Returns the bytes punched;
+  // NotSupported from the file system is not an error (nothing punched); IOError/NoSpace from
+  // the Env are returned.
+  Result<uint64_t> PunchFreeRuns(uint64_t min_run_bytes);
   // Used slots of each segment of the class (slot 0 counted), for the compaction planner.
   std::vector<uint32_t> SegmentUsage(uint32_t size_class_bytes) const;
   // Returns a used slot to the free space. Freeing a free slot is a bug (asserts).

@@ -3,6 +3,7 @@
 // ReclaimRelocated, and the planner (persistence/compaction.h). The runtime round, the crash
 // sweep and the I/O-error loop are in tests/recovery_compaction_test.cc.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -121,6 +122,38 @@ TEST_F(CompactionPartsTest, RelocateBelowReleaseTailTruncate) {
   for (int i = 0; i < 20; ++i) (void)*store->WriteObject(ObjectKind::kLeaf, 6, Body(i, 10));
   EXPECT_EQ(*store->ReadObject(more, ObjectKind::kLeaf), Body(99, 300));
   EXPECT_EQ(FileSize4k(), 3 * kSegment);
+}
+
+// Disk blocks of a file (st_blocks), to see punched holes.
+uint64_t AllocatedBytes(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0);
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+TEST_F(CompactionPartsTest, PunchFreeRunsReleasesBlocksOfFreeSlotsOnly) {
+  auto store = Open();
+  std::vector<NodeID> ids;
+  for (int i = 0; i < 47; ++i) {
+    ids.push_back(*store->WriteObject(ObjectKind::kLeaf, 1, Body(i, 4000)));
+  }
+  for (int i = 8; i < 40; ++i) store->Retire(ids[i], 2);  // slots 9..40 free: 32 slots
+  store->Reclaim(2);
+  ASSERT_TRUE(store->Sync().ok());
+  const std::string path = JoinPath(dir_, DataFileName(4096));
+  const uint64_t blocks_before = AllocatedBytes(path);
+  Result<uint64_t> punched = store->mutable_allocator()->PunchFreeRuns(64 * 1024);
+  ASSERT_TRUE(punched.ok()) << punched.status().ToString();
+  EXPECT_EQ(*punched, 32u * 4096);
+  EXPECT_EQ(FileSize4k(), 3 * kSegment);  // the size stays
+  if (*punched > 0) EXPECT_LE(AllocatedBytes(path) + 32 * 4096, blocks_before);
+  for (int i : {0, 7, 40, 46}) {
+    EXPECT_EQ(*store->ReadObject(ids[i], ObjectKind::kLeaf), Body(i, 4000));
+  }
+  // A run shorter than the minimum is left alone; punched slots are written again normally.
+  EXPECT_EQ(*store->mutable_allocator()->PunchFreeRuns(33 * 4096), 0u);
+  NodeID again = *store->WriteObject(ObjectKind::kLeaf, 3, Body(77, 4000));
+  EXPECT_EQ(*store->ReadObject(again, ObjectKind::kLeaf), Body(77, 4000));
 }
 
 TEST_F(CompactionPartsTest, UndoUnpublishedRelocationsPutsEveryObjectBack) {

@@ -156,7 +156,12 @@ LiveBytes Live(Runtime* rt) {
   return live;
 }
 
-CompactionOptions Offline() { return CompactionOptions{}; }
+// No rate limit; holes punched over every free slot (so that the fault tests cover PunchHole).
+CompactionOptions Offline() {
+  CompactionOptions o;
+  o.punch_min_run_bytes = 4096;
+  return o;
+}
 
 TEST(Compaction, ChurnThenCompactIsWithinOnePointThreeTimesLiveBytes) {
   testutil::TempDir dir;

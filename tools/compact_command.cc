@@ -1,6 +1,7 @@
 #include "tools/compact_command.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -69,6 +70,7 @@ int RunCompactCommand(const CompactCommandArgs& args, std::ostream& out, std::os
     total.objects_relocated += r.objects_relocated;
     total.relocated_bytes += r.relocated_bytes;
     total.truncated_bytes += r.truncated_bytes;
+    total.punched_bytes = std::max(total.punched_bytes, r.punched_bytes);
     if (r.objects_relocated == 0 && r.truncated_bytes == 0) {
       ++rounds;
       break;
@@ -92,7 +94,8 @@ int RunCompactCommand(const CompactCommandArgs& args, std::ostream& out, std::os
       << Fixed(secs > 0 ? static_cast<double>(total.relocated_bytes) / secs / 1e6 : 0, 1)
       << " MB/s)\n"
       << "truncated:          " << total.truncated_bytes << " bytes in " << rounds
-      << (rounds == 1 ? " round\n" : " rounds\n");
+      << (rounds == 1 ? " round" : " rounds") << "; holes punched over " << total.punched_bytes
+      << " bytes of free slots\n";
   return 0;
 }
 

@@ -7,7 +7,7 @@
 //   data files:         BEFORE -> AFTER bytes
 //   store directory:    BEFORE -> AFTER bytes
 //   relocated:          N objects, B bytes in S s (X MB/s)
-//   truncated:          T bytes in R rounds
+//   truncated:          T bytes in R rounds; holes punched over P bytes of free slots
 // Exit codes: 0 done (also when nothing was worth moving), 1 error (no such store, lock busy,
 // I/O error: the store is left as the failing step's crash-safety argument says, i.e. with the
 // old or the new layout), 2 usage.
