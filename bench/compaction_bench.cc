@@ -2,8 +2,9 @@
 //   BM_CompactAfterChurn/N: one tree of N int64 keys (default shape and segment size) is
 //     churned as the issue says (update half the keys five times, a checkpoint after each
 //     round; delete 30 %: the lowest keys), then ONE timed Runtime::Compact round (no rate
-//     limit). Counters: store bytes before/after (file sizes of the whole directory), live
-//     slot bytes, ratio after/live, relocated MB/s (relocated slot bytes / round time, the
+//     limit). Counters: store bytes before/after (file sizes of the whole directory), disk
+//     blocks after (st_blocks: punched holes not counted), live slot bytes, ratios to live,
+//     relocated MB/s (relocated slot bytes / round time, the
 //     round's two checkpoints, fdatasyncs and ftruncate included).
 //   BM_CopyAnchor/N: pread + pwrite of the same number of 4 KiB blocks from one file into
 //     another, then one fdatasync: the raw copy rate of this disk, for the ratio.
@@ -11,6 +12,7 @@
 // COWTREE_COMPACTION_BENCH_KEEP=DIR copies the churned store (before compaction) to DIR, for
 // `cowtree compact --db DIR`.
 #include <benchmark/benchmark.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -39,6 +41,18 @@ uint64_t DirBytes(const std::string& dir) {
   uint64_t total = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     if (e.is_regular_file()) total += e.file_size();
+  }
+  return total;
+}
+
+// Disk blocks of the directory's files (what `du` counts: punched holes are not).
+uint64_t DirAllocatedBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    struct stat st {};
+    if (e.is_regular_file() && ::stat(e.path().c_str(), &st) == 0) {
+      total += static_cast<uint64_t>(st.st_blocks) * 512;
+    }
   }
   return total;
 }
@@ -90,7 +104,7 @@ void Churn(Runtime* rt, int64_t n) {
 
 void BM_CompactAfterChurn(benchmark::State& state) {
   const int64_t n = state.range(0);
-  double before = 0, after = 0, live = 0, relocated = 0, secs = 0;
+  double before = 0, after = 0, allocated_after = 0, live = 0, relocated = 0, secs = 0;
   for (auto _ : state) {
     state.PauseTiming();
     const std::string dir = FreshDir("churn");
@@ -114,6 +128,7 @@ void BM_CompactAfterChurn(benchmark::State& state) {
     state.PauseTiming();
     relocated = static_cast<double>(r.relocated_bytes);
     after = static_cast<double>(DirBytes(dir));
+    allocated_after = static_cast<double>(DirAllocatedBytes(dir));
     live = 0;
     (*rt)->object_store()->table().ForEachLive([&](NodeID, const OtEntry& e) {
       if (!e.retired()) live += e.address.size_class_bytes;
@@ -127,6 +142,8 @@ void BM_CompactAfterChurn(benchmark::State& state) {
   state.counters["bytes_after"] = after;
   state.counters["live_slot_bytes"] = live;
   state.counters["after_over_live"] = after / live;
+  state.counters["allocated_after"] = allocated_after;
+  state.counters["allocated_after_over_live"] = allocated_after / live;
   state.counters["relocated_MBps"] = relocated / secs / 1e6;
   state.counters["relocated_MB"] = relocated / 1e6;
 }
