@@ -12,7 +12,9 @@
 // - A window never maps past the file size the caller passes (mapping beyond EOF and touching
 //   it raises SIGBUS): if a window was mapped when the file was shorter and a pin needs bytes
 //   past its end, a new, longer mapping replaces it (the old one is unmapped when its last pin
-//   goes). The caller passes the size it knows is allocated; files never shrink while open.
+//   goes). The caller passes the size it knows is allocated. A file shrinks while open only
+//   by compaction (docs/compaction.md), after a grace period in which no reader can hold an
+//   address past the new end: pages of a window past that end are then never touched.
 // - Recycling: when more than windows_max windows are mapped, unpinned windows are unmapped in
 //   least-recently-used order. Pinned windows are never unmapped, so the limit is soft while
 //   every window is pinned.

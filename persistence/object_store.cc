@@ -157,9 +157,14 @@ size_t ObjectStore::Reclaim(uint64_t safe_epoch) {
   return freed;
 }
 
-Result<ObjectAddress> ObjectStore::Relocate(NodeID id, uint64_t relocation_epoch) {
+Result<ObjectAddress> ObjectStore::Relocate(NodeID id, uint64_t relocation_epoch,
+                                            uint64_t below_offset_bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   COWTREE_ASSIGN_OR_RETURN(OtEntry entry, table_->Get(id));
+  if (entry.retired()) {
+    return Status::InvalidArgument("relocating " + DescribeNodeId(id) +
+                                   ": retired objects are not relocated");
+  }
   std::string stored;
   {
     Result<PinnedObject> pinned = allocator_->PinObject(entry.address);
@@ -171,7 +176,12 @@ Result<ObjectAddress> ObjectStore::Relocate(NodeID id, uint64_t relocation_epoch
         DecodeObject(pinned->bytes(), expect, DescribeAddress(entry.address)).status());
     stored.assign(pinned->bytes());
   }
-  COWTREE_ASSIGN_OR_RETURN(ObjectAddress fresh, allocator_->Allocate(entry.address.length_bytes));
+  Result<ObjectAddress> allocated =
+      below_offset_bytes == UINT64_MAX
+          ? allocator_->Allocate(entry.address.length_bytes)
+          : allocator_->AllocateBelow(entry.address.length_bytes, below_offset_bytes);
+  if (!allocated.ok()) return allocated.status();
+  const ObjectAddress fresh = *allocated;
   if (Status st = allocator_->Write(fresh, stored); !st.ok()) {
     allocator_->Free(fresh);
     return st.WithContext("relocating " + DescribeNodeId(id) + " to " + DescribeAddress(fresh));
@@ -180,8 +190,55 @@ Result<ObjectAddress> ObjectStore::Relocate(NodeID id, uint64_t relocation_epoch
   entry.address = fresh;
   table_->Set(id, entry);  // atomic for concurrent readers
   relocated_slots_.emplace(relocation_epoch, old);
+  unpublished_relocations_.push_back({id, old, fresh, relocation_epoch});
   deltas_.push_back({OtDeltaOp::kUpsert, id, entry, 0});
   return fresh;
+}
+
+size_t ObjectStore::ReclaimRelocated(uint64_t bound) {
+  std::lock_guard<std::mutex> lock(mu_);
+  COWTREE_ASSERT(unpublished_relocations_.empty());  // only published relocations are freed
+  size_t freed = 0;
+  while (!relocated_slots_.empty() && relocated_slots_.begin()->first <= bound) {
+    allocator_->Free(relocated_slots_.begin()->second);
+    relocated_slots_.erase(relocated_slots_.begin());
+    ++freed;
+  }
+  return freed;
+}
+
+void ObjectStore::PublishRelocations() {
+  std::lock_guard<std::mutex> lock(mu_);
+  unpublished_relocations_.clear();
+}
+
+std::vector<NodeID> ObjectStore::UndoUnpublishedRelocations() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<NodeID> undone;
+  for (auto r = unpublished_relocations_.rbegin(); r != unpublished_relocations_.rend(); ++r) {
+    Result<OtEntry> entry = table_->Get(r->id);
+    COWTREE_ASSERT(entry.ok() && entry->address == r->new_address);
+    entry->address = r->old_address;
+    table_->Set(r->id, *entry);
+    allocator_->Free(r->new_address);
+    auto range = relocated_slots_.equal_range(r->epoch);
+    bool found = false;
+    for (auto it = range.first; it != range.second; ++it) {
+      if (it->second == r->old_address) {
+        relocated_slots_.erase(it);
+        found = true;
+        break;
+      }
+    }
+    COWTREE_ASSERT(found);
+    // An upsert not yet taken must not reach a checkpoint: it names the freed slot.
+    std::erase_if(deltas_, [&](const OtDeltaOp& op) {
+      return op.type == OtDeltaOp::kUpsert && op.id == r->id && op.entry.address == r->new_address;
+    });
+    undone.push_back(r->id);
+  }
+  unpublished_relocations_.clear();
+  return undone;
 }
 
 Status ObjectStore::Sync() { return allocator_->SyncDirty(); }

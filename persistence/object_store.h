@@ -9,7 +9,9 @@
 //   Reclaim(s)   -> for every object retired at an epoch <= s: slot freed, handle freed (the
 //                   handle's next NodeID gets the next tag, so the old NodeID reads NotFound)
 // Relocate (compaction) moves a live object to a new slot: the OT entry changes atomically for
-// readers, the old slot is freed by the first Reclaim whose safe_epoch >= the relocation epoch.
+// readers, the old slot is freed by the first Reclaim (or ReclaimRelocated) whose epoch bound
+// >= the relocation epoch. Until PublishRelocations() a relocation can be undone
+// (UndoUnpublishedRelocations: an aborted checkpoint puts the entries back).
 //
 // Durability: nothing here is durable until Sync() (fdatasync of the data files) and the
 // runtime has logged TakeDeltas() and published a checkpoint. Every WriteObject, Relocate and
@@ -99,7 +101,23 @@ class ObjectStore {
   // Moves live object id to a fresh slot (compaction). Reads and verifies the old bytes,
   // writes them to the new slot, switches the OT entry, records an upsert delta, and defers
   // freeing the old slot to Reclaim(>= relocation_epoch). Returns the new address.
-  Result<ObjectAddress> Relocate(NodeID id, uint64_t relocation_epoch);
+  // below_offset_bytes: the new slot is the lowest free slot of the class below that offset
+  // (SegmentAllocator::AllocateBelow; NotFound, nothing changed, if there is none); UINT64_MAX =
+  // any slot (Allocate). A retired object is refused (InvalidArgument: it is freed anyway).
+  Result<ObjectAddress> Relocate(NodeID id, uint64_t relocation_epoch,
+                                 uint64_t below_offset_bytes = UINT64_MAX);
+  // Frees only the old slots of relocations at an epoch <= bound (compaction's grace period:
+  // bound = the smallest pinned epoch, UINT64_MAX when nothing is pinned). Must only be called
+  // once the relocations are published by a checkpoint whose freeze came after them. Returns
+  // the number of slots freed.
+  size_t ReclaimRelocated(uint64_t bound);
+  // The relocations since the last PublishRelocations are covered by a published checkpoint:
+  // they can no longer be undone.
+  void PublishRelocations();
+  // Undoes every relocation since the last PublishRelocations (newest first): the OT entry
+  // points at the old slot again, the new slot is freed. Returns the NodeIDs put back, so that
+  // an aborted checkpoint does not DiscardUnpublished their upserts.
+  std::vector<NodeID> UndoUnpublishedRelocations();
   // fdatasync of every data file written since the last Sync. Never retried by this class.
   Status Sync();
   // OT-delta ops recorded since the last call (upserts for writes/relocations, retirements).
@@ -107,6 +125,8 @@ class ObjectStore {
 
   const ObjectTable& table() const { return *table_; }
   const SegmentAllocator& allocator() const { return *allocator_; }
+  // For compaction (ReleaseTail, TruncateFiles): same serialization rule as the writers above.
+  SegmentAllocator* mutable_allocator() { return allocator_.get(); }
   // Data files created or adopted since Open (to add to the manifest) and all files + sizes.
   std::vector<std::string> created_files() const { return allocator_->created_files(); }
   std::vector<DataFileInfo> data_files() const { return allocator_->data_files(); }
@@ -122,6 +142,13 @@ class ObjectStore {
   mutable std::mutex mu_;                                   // guards the members below
   std::multimap<uint64_t, NodeID> retired_;                 // retire epoch -> object
   std::multimap<uint64_t, ObjectAddress> relocated_slots_;  // relocation epoch -> old slot
+  struct Relocation {
+    NodeID id;
+    ObjectAddress old_address;
+    ObjectAddress new_address;
+    uint64_t epoch = 0;
+  };
+  std::vector<Relocation> unpublished_relocations_;  // since the last PublishRelocations
   std::vector<OtDeltaOp> deltas_;
 };
 

@@ -28,7 +28,8 @@
 // Files: runtime.cc (the commit path, read top down), runtime_catalog.cc (trees by name and
 // epoch; the catalog half of a commit), runtime_checkpoint.cc (the checkpoint protocol),
 // runtime_lifecycle.cc (construction, Start, write registration, poisoning, Close),
-// runtime_coordinator.cc (the syncer and coordinator threads), write_batch.cc.
+// runtime_coordinator.cc (the syncer and coordinator threads), compaction.cc (Compact),
+// write_batch.cc.
 #pragma once
 
 #include <atomic>
@@ -43,6 +44,7 @@
 #include <vector>
 
 #include "persistence/catalog_format.h"
+#include "persistence/compaction.h"
 #include "persistence/env.h"
 #include "persistence/epoch_registry.h"
 #include "persistence/hosted_tree.h"
@@ -162,6 +164,17 @@ class Runtime final : public TreeEnvironment {
   // All trees visible at `snapshot`, sorted by name.
   std::vector<TreeInfo> ListTrees(const RuntimeSnapshot& snapshot) const;
   Status Checkpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
+  // One compaction round (persistence/compaction.h, docs/compaction.md): relocates live objects
+  // out of the end of the data files whose dead ratio is >= options.dead_ratio, publishes the
+  // new addresses with a checkpoint, frees the old slots once no reader can hold them, and
+  // cuts the free end of the files (after a checkpoint whose manifest records the smaller
+  // sizes). *report (optional) receives what was done. Errors: a failed relocation (IOError,
+  // Corruption of the object read) undoes the round and leaves the runtime writable; a failed
+  // checkpoint or fdatasync poisons it as Checkpoint() does; a failed ftruncate leaves the file
+  // longer (harmless). InvalidArgument if read-only or closed. Thread-safe; runs concurrently
+  // with commits and readers, serialized with checkpoints.
+  Status Compact(const CompactionOptions& options, CompactionReport* report = nullptr)
+      COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   // Drops cached leaf data that is clean; returns bytes released.
   uint64_t EvictClean();
   // Flushes and fdatasyncs the log now (any mode).
@@ -246,8 +259,10 @@ class Runtime final : public TreeEnvironment {
   void PublishCommit(PreparedCommit* prepared, uint64_t epoch);
   void UndoCommit(PreparedCommit* prepared);
   void AdvanceVisible(uint64_t epoch);
-  // Sets *recoverable when the failure left nothing behind that needs a reopen.
-  Status CheckpointLocked(bool* recoverable) COWTREE_REQUIRES(checkpoint_mu_)
+  // Sets *recoverable when the failure left nothing behind that needs a reopen. force: publish a
+  // new superblock even if nothing was committed since the last one (compaction's relocations
+  // and smaller data-file sizes).
+  Status CheckpointLocked(bool* recoverable, bool force = false) COWTREE_REQUIRES(checkpoint_mu_)
       COWTREE_EXCLUDES(write_mu_);
   struct CatalogWrite {
     NodeID root_id;
@@ -269,6 +284,17 @@ class Runtime final : public TreeEnvironment {
   void DeleteObsoleteFiles(uint64_t replay_file_number) COWTREE_REQUIRES(checkpoint_mu_)
       COWTREE_EXCLUDES(write_mu_);
   void ForgetDroppedTrees();
+  // Compaction (persistence/compaction.cc).
+  Status CompactLocked(const CompactionOptions& options, CompactionReport* r)
+      COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
+  uint64_t ReclaimRelocatedSlots() COWTREE_REQUIRES(checkpoint_mu_) COWTREE_EXCLUDES(write_mu_);
+  Status CompactionCheckpoint(CompactionReport* r) COWTREE_REQUIRES(checkpoint_mu_)
+      COWTREE_EXCLUDES(write_mu_);
+  // The coordinator's compaction step: token bucket of compaction_bytes_per_sec.
+  void MaybeCompact(double elapsed_sec);
+  double compaction_tokens_ = 0;            // coordinator thread only
+  uint64_t compaction_idle_checkpoints_ = UINT64_MAX;  // checkpoints_written_ at a no-op round
+  double compaction_idle_sec_ = 0;                     // since that round
   void CoordinatorLoop();  // checkpoints by log bytes / interval
   void SyncLoop();         // balanced / eventual background sync, on its own thread
   std::shared_ptr<TreeSlot> FindSlot(std::string_view name, uint64_t epoch) const

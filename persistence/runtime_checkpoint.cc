@@ -24,6 +24,7 @@ namespace {
 constexpr size_t kOtDeltaOpsPerRecord = 65536;
 constexpr uint64_t kOtCheckpointMinOps = 1024;
 constexpr uint64_t kRotateAtCheckpointBytes = 4ull << 20;
+constexpr uint64_t kRotateAtForcedCheckpointBytes = 64ull << 10;
 
 }  // namespace
 
@@ -48,10 +49,14 @@ Status Runtime::CheckpointInternal() {
 Status Runtime::AbortCheckpoint(const Status& cause, const std::vector<NodeID>& retired,
                                 const std::vector<OtDeltaOp>& taken, bool deltas_logged) {
   for (NodeID id : retired) store_->Unretire(id);
+  // Compaction's relocations go back to their old slots (the objects stay live).
+  const std::vector<NodeID> relocated = store_->UndoUnpublishedRelocations();
   std::vector<OtDeltaOp> upserts = taken;
   for (const OtDeltaOp& op : store_->TakeDeltas()) upserts.push_back(op);
   for (const OtDeltaOp& op : upserts) {
-    if (op.type == OtDeltaOp::kUpsert) store_->DiscardUnpublished(op.id);
+    if (op.type != OtDeltaOp::kUpsert) continue;
+    if (std::find(relocated.begin(), relocated.end(), op.id) != relocated.end()) continue;
+    store_->DiscardUnpublished(op.id);
   }
   // OT deltas of this attempt that reached the log must never be replayed: the next published
   // checkpoint writes a full OT checkpoint, which moves the replay start past them.
@@ -59,7 +64,7 @@ Status Runtime::AbortCheckpoint(const Status& cause, const std::vector<NodeID>& 
   return cause.WithContext("checkpoint aborted, nothing published; the runtime stays writable");
 }
 
-Status Runtime::CheckpointLocked(bool* recoverable) {
+Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   *recoverable = false;
   struct Item {
     std::shared_ptr<TreeSlot> slot;
@@ -75,15 +80,19 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
   {
     MutexLock w(&write_mu_);
     checkpoint_epoch = applied_epoch_;
-    if (checkpoint_epoch == superblock_.checkpoint_epoch) {
+    if (checkpoint_epoch == superblock_.checkpoint_epoch && !force) {
       return Status::OK();  // nothing committed since the last published checkpoint
     }
     redo_position = log_->end();
     // Start a new log file at the freeze point once the current one is big enough, so that
     // the file holding the redo this checkpoint covers can be deleted after the superblock
     // (smaller store, and reopen scans nothing it does not need).
-    if (redo_position.offset_bytes >=
-        std::min<uint64_t>(kRotateAtCheckpointBytes, options_.log_file_size_max_bytes / 4)) {
+    // A forced (compaction) checkpoint rotates whenever the file holds more than a little, so
+    // that the redo it covers is deleted too.
+    const uint64_t rotate_at =
+        force ? kRotateAtForcedCheckpointBytes
+              : std::min<uint64_t>(kRotateAtCheckpointBytes, options_.log_file_size_max_bytes / 4);
+    if (redo_position.offset_bytes >= rotate_at) {
       COWTREE_RETURN_IF_ERROR(log_->Rotate());
       redo_position = log_->end();
     }
@@ -217,6 +226,7 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
     item.slot->descriptor = item.descriptor;
   }
   for (const auto& slot : dropped) slot->drop_published = true;
+  store_->PublishRelocations();  // every relocation before the freeze is in this checkpoint
   ForgetDroppedTrees();
   store_->Reclaim(pins_->SafeEpoch(visible_epoch_));
   DeleteObsoleteFiles(replay.file_number);

@@ -49,6 +49,7 @@ Status Runtime::SyncAcknowledged() {
 void Runtime::CoordinatorLoop() {
   using Clock = std::chrono::steady_clock;
   auto last_checkpoint = Clock::now();
+  auto last_poll = last_checkpoint;
   const auto poll = std::chrono::milliseconds(std::max<uint32_t>(
       1, std::min<uint32_t>(
              options_.checkpoint_interval_ms == 0 ? 100 : options_.checkpoint_interval_ms, 100)));
@@ -68,9 +69,38 @@ void Runtime::CoordinatorLoop() {
       last_checkpoint = now;
       (void)Checkpoint();  // failures poison the runtime; commits report it
     }
+    MaybeCompact(std::chrono::duration<double>(now - last_poll).count());
+    last_poll = now;
     coordinator_mu_.Lock();
   }
   coordinator_mu_.Unlock();
+}
+
+// Online compaction: a token bucket of compaction_bytes_per_sec (burst: one second's worth)
+// bounds the relocated bytes; a round runs when a data file passes compaction_dead_ratio. A
+// round that changed nothing (e.g. a pinned snapshot holds the old slots) is retried after the
+// next checkpoint or 5 s.
+void Runtime::MaybeCompact(double elapsed_sec) {
+  if (options_.compaction_dead_ratio <= 0 || poisoned_.load()) return;
+  const double rate = static_cast<double>(options_.compaction_bytes_per_sec);
+  const double burst = rate == 0 ? 0 : std::max(rate, 4.0 * (1 << 20));
+  if (rate != 0) compaction_tokens_ = std::min(burst, compaction_tokens_ + rate * elapsed_sec);
+  const double min_round = std::min(burst, 1.0 * (1 << 20));
+  if (rate != 0 && compaction_tokens_ < min_round) return;
+  if (checkpoints_written_.load() == compaction_idle_checkpoints_) {
+    compaction_idle_sec_ += elapsed_sec;
+    if (compaction_idle_sec_ < 5.0) return;  // retry an idle store's round every 5 s
+  }
+  compaction_idle_sec_ = 0;
+  if (PlanCompaction(store_->allocator().stats(), options_.compaction_dead_ratio).empty()) return;
+  CompactionOptions o;
+  o.dead_ratio = options_.compaction_dead_ratio;
+  o.max_relocated_bytes = rate == 0 ? UINT64_MAX : static_cast<uint64_t>(compaction_tokens_);
+  CompactionReport r;
+  if (!Compact(o, &r).ok()) return;  // a poisoning failure is reported by the next commit
+  if (rate != 0) compaction_tokens_ -= static_cast<double>(r.relocated_bytes);
+  compaction_idle_checkpoints_ =
+      r.objects_relocated == 0 && r.truncated_bytes == 0 ? checkpoints_written_.load() : UINT64_MAX;
 }
 
 }  // namespace cowtree

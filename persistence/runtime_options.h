@@ -34,9 +34,21 @@ struct RuntimeOptions {
   // (0 = never), so that a store killed again and again before it reaches checkpoint_log_bytes
   // does not replay an ever longer log at every open. Default: 16 MiB (~0.2 s of replay).
   uint64_t recovery_checkpoint_log_bytes = 16ull << 20;
+  // Online compaction (docs/compaction.md): the coordinator compacts a data file once its free
+  // slots are at least this fraction of the file's bytes and at least one whole segment at its
+  // end could be released; 0 = never automatically (Runtime::Compact and `cowtree compact` still
+  // work). Must be in [0, 1). Default: 0.25.
+  double compaction_dead_ratio = 0.25;
+  // Rate limit of online compaction, in bytes of relocated slots per second (a token bucket with
+  // a burst of one second's worth); 0 = unlimited. Default: 32 MiB/s.
+  uint64_t compaction_bytes_per_sec = 32ull << 20;
   bool checkpoint_on_close = true;  // Close() writes a checkpoint so that reopen replays nothing
   bool background_thread = true;    // false: no coordinator (tests drive sync/checkpoint)
   WalRecoveryMode wal_recovery_mode = WalRecoveryMode::kTolerateCorruptedTailRecords;
+  // Data-file segment size (docs/data_files.md: clamped per class to [16, 4096] slots); the
+  // files grow and compaction cuts them by whole segments. Not recorded on disk: a store may be
+  // reopened with another value. Power of two in [64 KiB, 1 GiB]. Default: 4 MiB.
+  uint64_t segment_size_bytes = 4ull << 20;
   uint64_t mmap_window_bytes = 1ull << 30;
   uint32_t mmap_windows_max = 64;
   // Order-statistics tree shape for trees created by this runtime (and the fan-out used to

@@ -33,6 +33,7 @@ struct SegmentAllocator::ClassState {
   std::vector<uint8_t> in_stack;  // segment is on `stack`
   std::vector<uint64_t> stack;    // segments with a free slot; allocate from back()
   bool stack_stale = false;       // MarkUsed changed fullness; rebuild before use
+  uint64_t low_hint = 0;          // every segment below it is full (AllocateBelow starts here)
   uint64_t used_slots = 0;
 
   uint64_t FullSummary() const {
@@ -285,7 +286,117 @@ void SegmentAllocator::Free(const ObjectAddress& address) {
   c.summaries[s] |= uint64_t{1} << (in_seg / 64);
   --c.used[s];
   --c.used_slots;
+  c.low_hint = std::min(c.low_hint, s);
   if (!c.stack_stale && !c.in_stack[s]) c.Push(s);
+}
+
+Result<ObjectAddress> SegmentAllocator::AllocateBelow(uint32_t length_bytes,
+                                                      uint64_t limit_offset_bytes) {
+  COWTREE_ASSIGN_OR_RETURN(uint32_t class_bytes, SizeClassFor(length_bytes));
+  std::lock_guard<std::mutex> lock(mu_);
+  COWTREE_RETURN_IF_ERROR(PrepareLocked());
+  ClassState& c = *classes_[SizeClassIndex(class_bytes)];
+  const uint64_t limit_segments =
+      std::min(c.segments, (limit_offset_bytes + c.segment_bytes - 1) / c.segment_bytes);
+  for (uint64_t s = c.low_hint; s < limit_segments; ++s) {
+    if (c.summaries[s] == 0) {
+      if (s == c.low_hint) ++c.low_hint;
+      continue;
+    }
+    const int w = std::countr_zero(c.summaries[s]);
+    uint64_t& word = c.free_words[s * c.words_per_segment + w];
+    const int b = std::countr_zero(word);
+    const uint64_t slot = s * c.slots_per_segment + static_cast<uint64_t>(w) * 64 + b;
+    if (slot * class_bytes >= limit_offset_bytes) break;
+    word &= word - 1;
+    if (word == 0) c.summaries[s] &= ~(uint64_t{1} << w);
+    ++c.used[s];
+    ++c.used_slots;
+    c.stack_stale = true;  // s may have become full: rebuild the stack before the next Allocate
+    return ObjectAddress{class_bytes, slot * class_bytes, length_bytes};
+  }
+  return Status::NotFound("no free slot in " + c.name + " below offset " +
+                          std::to_string(limit_offset_bytes));
+}
+
+uint64_t SegmentAllocator::ReleaseTail(uint32_t size_class_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ClassState& c = *classes_[SizeClassIndex(size_class_bytes)];
+  if (c.file == nullptr || c.segments <= 1) return 0;
+  uint64_t keep = c.segments;
+  while (keep > 1 && c.used[keep - 1] == 0) --keep;
+  if (keep == c.segments) return 0;
+  const uint64_t old_size = c.size_bytes.load(std::memory_order_acquire);
+  c.segments = keep;
+  c.free_words.resize(keep * c.words_per_segment);
+  c.summaries.resize(keep);
+  c.used.resize(keep);
+  c.in_stack.resize(keep);
+  c.stack_stale = true;
+  c.low_hint = std::min(c.low_hint, keep);
+  const uint64_t new_size = keep * c.segment_bytes;
+  c.aligned_size_bytes = new_size;
+  c.size_bytes.store(new_size, std::memory_order_release);
+  return old_size > new_size ? old_size - new_size : 0;
+}
+
+Result<uint64_t> SegmentAllocator::TruncateFiles() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (options_.read_only)
+    return Status::InvalidArgument("data files of " + dir_ + " are read-only");
+  uint64_t cut = 0;
+  for (auto& cp : classes_) {
+    ClassState& c = *cp;
+    if (c.file == nullptr) continue;
+    COWTREE_ASSIGN_OR_RETURN(uint64_t actual, c.file->Size());
+    const uint64_t size = c.size_bytes.load(std::memory_order_acquire);
+    if (actual <= size) continue;
+    if (Status st = c.file->Truncate(size); !st.ok()) {
+      return st.WithContext("truncating data file " + c.path + " to " + std::to_string(size));
+    }
+    c.dirty.store(true);
+    cut += actual - size;
+  }
+  return cut;
+}
+
+Result<uint64_t> SegmentAllocator::PunchFreeRuns(uint64_t min_run_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (options_.read_only)
+    return Status::InvalidArgument("data files of " + dir_ + " are read-only");
+  uint64_t punched = 0;
+  for (auto& cp : classes_) {
+    ClassState& c = *cp;
+    if (c.file == nullptr) continue;
+    const uint64_t slots = c.segments * c.slots_per_segment;
+    auto is_free = [&](uint64_t slot) {
+      const uint64_t s = slot / c.slots_per_segment;
+      const uint32_t in_seg = static_cast<uint32_t>(slot % c.slots_per_segment);
+      return (c.free_words[s * c.words_per_segment + in_seg / 64] >> (in_seg % 64)) & 1;
+    };
+    for (uint64_t slot = 1; slot < slots;) {
+      if (!is_free(slot)) {
+        ++slot;
+        continue;
+      }
+      uint64_t end = slot;
+      while (end < slots && is_free(end)) ++end;
+      const uint64_t length = (end - slot) * c.class_bytes;
+      if (length >= min_run_bytes) {
+        Status st = c.file->PunchHole(slot * c.class_bytes, length);
+        if (st.IsNotSupported()) return punched;
+        if (!st.ok()) return st.WithContext("punching free slots of " + c.path);
+        punched += length;
+      }
+      slot = end;
+    }
+  }
+  return punched;
+}
+
+std::vector<uint32_t> SegmentAllocator::SegmentUsage(uint32_t size_class_bytes) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return classes_[SizeClassIndex(size_class_bytes)]->used;
 }
 
 Status SegmentAllocator::CheckInFile(const ObjectAddress& address, const ClassState& c) const {

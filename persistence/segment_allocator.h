@@ -9,6 +9,7 @@
 //   followed by Env::SyncDir of the store directory; created_files() reports it so that the
 //   runtime adds it to the manifest. The file grows one segment at a time with
 //   File::Allocate(keep_size = false), so its visible size always covers every slot handed out.
+//   It shrinks only through compaction (ReleaseTail + TruncateFiles, below).
 // - Segment size of class C: segment_size_bytes clamped to [16 * C, 4096 * C] (default 4 MiB:
 //   1024 slots of 4 KiB ... 16 slots of 256 KiB).
 //
@@ -21,6 +22,15 @@
 // - Nothing here is persistent: after a restart, free space is rebuilt from the live OT
 //   entries with MarkUsed BEFORE the first Allocate (an allocator that started with empty
 //   bitmaps would hand out a live object's slot).
+//
+// Compaction (persistence/compaction.h)
+// - AllocateBelow hands out the lowest free slot of a class below an offset (the destination of
+//   a relocation: live objects move towards the front of the file).
+// - ReleaseTail drops the whole free segments at the end of a class from the in-memory state
+//   (size_bytes shrinks, so the manifest written next records the smaller size); TruncateFiles
+//   then cuts the files to that size. The caller orders them: ReleaseTail, publish a manifest
+//   with the smaller size (superblock), TruncateFiles, SyncDirty. A crash in between leaves a
+//   file longer than its manifest size, which open accepts.
 //
 // Reads and writes
 // - Write uses File::WriteAt (never stores into a mapping) and marks the file dirty; SyncDirty
@@ -125,6 +135,31 @@ class SegmentAllocator {
 
   // A free slot of the smallest fitting class, now used; address.length_bytes = length_bytes.
   Result<ObjectAddress> Allocate(uint32_t length_bytes);
+  // The lowest free slot of the class fitting length_bytes whose offset is below
+  // limit_offset_bytes, now used; NotFound (nothing changed) if there is none. Never grows the
+  // file. For compaction: relocated objects move towards the front of their file.
+  Result<ObjectAddress> AllocateBelow(uint32_t length_bytes, uint64_t limit_offset_bytes);
+  // Drops the free segments at the end of the class's file from the in-memory state: afterwards
+  // size_bytes (and data_files()) is the end of the last segment holding a used slot (at least
+  // one segment: slot 0 is the header). Writes nothing. Returns the bytes dropped (0 if the last
+  // segment is used or the class has no file). Readers must no longer use addresses past the new
+  // end (the caller's grace period).
+  uint64_t ReleaseTail(uint32_t size_class_bytes);
+  // ftruncate of every data file longer than its in-memory size (after ReleaseTail, once a
+  // manifest recording the smaller size is durable), marking it dirty so that the next SyncDirty
+  // makes the new size durable. Returns the bytes cut. IOError from the Env (the file then stays
+  // longer, which is harmless).
+  Result<uint64_t> TruncateFiles();
+  // fallocate(PUNCH_HOLE) over every run of free slots of at least min_run_bytes (rounded to
+  // whole slots) in every data file, so that free space inside the kept segments stops using
+  // disk blocks (the visible size does not change; a later write allocates the blocks again).
+  // Only for slots that nothing published references and no reader can hold (compaction calls
+  // it under the checkpoint lock, after its grace period). Returns the bytes punched;
+  // NotSupported from the file system is not an error (nothing punched); IOError/NoSpace from
+  // the Env are returned.
+  Result<uint64_t> PunchFreeRuns(uint64_t min_run_bytes);
+  // Used slots of each segment of the class (slot 0 counted), for the compaction planner.
+  std::vector<uint32_t> SegmentUsage(uint32_t size_class_bytes) const;
   // Returns a used slot to the free space. Freeing a free slot is a bug (asserts).
   void Free(const ObjectAddress& address);
   // Rebuild at open: marks the slot of a live object `owner` as used. Corruption if the address

@@ -28,6 +28,13 @@ Status ValidateOptions(const RuntimeOptions& o) {
   if (o.mmap_window_bytes < (64u << 10) || (o.mmap_window_bytes & (o.mmap_window_bytes - 1)) != 0) {
     return Status::InvalidArgument("mmap_window_bytes must be a power of two >= 64 KiB");
   }
+  if (o.segment_size_bytes < (64u << 10) || o.segment_size_bytes > (1ull << 30) ||
+      (o.segment_size_bytes & (o.segment_size_bytes - 1)) != 0) {
+    return Status::InvalidArgument("segment_size_bytes must be a power of two in [64 KiB, 1 GiB]");
+  }
+  if (!(o.compaction_dead_ratio >= 0.0 && o.compaction_dead_ratio < 1.0)) {
+    return Status::InvalidArgument("compaction_dead_ratio must be in [0, 1)");
+  }
   return tree::ValidateShape(o.leaf_capacity_entries, o.fanout);
 }
 
@@ -41,6 +48,7 @@ LogWriterOptions WriterOptions(const RuntimeOptions& o, const StoreId& store_id)
 ObjectStoreOptions StoreOptions(const RuntimeOptions& o, const StoreId& store_id) {
   ObjectStoreOptions s;
   s.allocator.store_id = store_id;
+  s.allocator.segment_size_bytes = o.segment_size_bytes;
   s.allocator.mmap_window_bytes = o.mmap_window_bytes;
   s.allocator.mmap_windows_max = o.mmap_windows_max;
   s.allocator.read_only = o.read_only;

@@ -57,3 +57,13 @@ if(TARGET api_concurrency_test)
     LABELS long
     TIMEOUT 3600)
 endif()
+
+# ---- BEGIN compaction crash sweep (tests/recovery_compaction_test.cc) ----
+# 4 seeds per k for the seed-dependent crash models (the unit run does 1).
+add_test(NAME compaction_crash_sweep_long COMMAND recovery_compaction_test
+         --gtest_filter=CompactionFaults.CrashAtEveryWriteAndSyncOfACompaction)
+set_tests_properties(compaction_crash_sweep_long PROPERTIES
+                     ENVIRONMENT COWTREE_SWEEP_SCALE=long
+                     LABELS long
+                     TIMEOUT 3600)
+# ---- END compaction crash sweep ----

@@ -10,6 +10,7 @@
 #include "cowtree/cowtree.h"
 #include "recovery/open.h"
 #include "tools/bench_command.h"
+#include "tools/compact_command.h"
 #include "tools/demo.h"
 #include "tools/dump_command.h"
 #include "tools/fsck_command.h"
@@ -251,6 +252,8 @@ int RunCli(int argc, char** argv) {
   CLI::App* fsck_cmd = AddFsckCommand(&app, &fsck_args);
   DumpCommandArgs dump_args;
   CLI::App* dump_cmd = AddDumpCommand(&app, &dump_args);
+  CompactCommandArgs compact_args;
+  CLI::App* compact_cmd = AddCompactCommand(&app, &compact_args);
 
   try {
     app.parse(argc, argv);
@@ -281,6 +284,7 @@ int RunCli(int argc, char** argv) {
     return CheckStdout(RunFsckCommand(fsck_args, std::cout, std::cerr), kFsckExitOperational);
   }
   if (*dump_cmd) return CheckStdout(RunDumpCommand(dump_args, std::cout, std::cerr));
+  if (*compact_cmd) return CheckStdout(RunCompactCommand(compact_args, std::cout, std::cerr));
   if (*query_cmd) {
     return CheckStdout(RunQuery(q_db, q_percentiles, q_group, q_disc, q_desc, q_format));
   }
