@@ -112,6 +112,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   ro.log_file_size_max_bytes = options.log_file_size_max_bytes;
   ro.leaf_capacity_entries = options.leaf_capacity_entries;
   ro.fanout = options.fanout;
+  ro.cache_bytes = options.cache_bytes;
+  ro.cache_dirty_percent = options.cache_dirty_percent;
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> runtime, recovery::Open(dir, ro));
   auto state = std::make_shared<StoreState>();
   state->runtime = std::shared_ptr<Runtime>(std::move(runtime));
