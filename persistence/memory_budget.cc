@@ -79,7 +79,7 @@ void MemoryBudget::EvictLocked() {
       }
       remove = true;  // evicted now, or not resident / dirty (registered again when it is)
     }
-    ring_[hand_] = std::move(ring_.back());
+    if (hand_ + 1 != ring_.size()) ring_[hand_] = std::move(ring_.back());
     ring_.pop_back();
     e.reset();  // may destroy the entry (its owner let go meanwhile): Uncharge is lock-free
   }

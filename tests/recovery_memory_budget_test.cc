@@ -2,8 +2,10 @@
 // - RSS: a forked child ingests N random int64 keys (10 k per commit) under a 16 MiB budget,
 //   then reads every leaf with random selects; its peak RSS (VmHWM from /proc/self/status)
 //   stays within budget + kRssConstantBytes, and every answer matches the closed-form model.
-//   N defaults to 2 M in the unit label; COWTREE_BUDGET_ENTRIES and COWTREE_BUDGET_CACHE_MIB
-//   override it (tests/long.cmake runs 100 M under 256 MiB; CACHE_MIB=0 measures unlimited).
+//   N defaults to 1 M in the unit label (10 M do not fit: their ~54 k leaves need ~17 MiB of
+//   fixed bytes, docs/memory_budget.md); COWTREE_BUDGET_ENTRIES, COWTREE_BUDGET_CACHE_MIB and
+//   COWTREE_BUDGET_ORDER=sorted (keys inserted in ascending order) override it; tests/long.cmake
+//   runs 10 M random under 64 MiB and 100 M sorted under 512 MiB; CACHE_MIB=0 measures unlimited.
 // - eviction under concurrent readers: a pinned snapshot keeps answering for its epoch while
 //   its leaves are evicted and read back from disk, and the current version likewise;
 // - eviction with the fault-injecting Env: a failed re-read is an IOError value, never a
@@ -95,6 +97,8 @@ void IngestAndReadAll(const std::string& dir, uint64_t n, uint64_t cache_bytes, 
   auto rt = recovery::Open(dir, o);
   if (!rt.ok()) return fail("open: " + rt.status().ToString());
   const TreeId id = CreateTree(rt->get(), "t");
+  const char* order = std::getenv("COWTREE_BUDGET_ORDER");
+  const bool sorted = order != nullptr && std::string(order) == "sorted";
   const auto t0 = std::chrono::steady_clock::now();
   constexpr uint64_t kBatch = 10000;
   for (uint64_t i = 0; i < n;) {
@@ -102,7 +106,8 @@ void IngestAndReadAll(const std::string& dir, uint64_t n, uint64_t cache_bytes, 
     std::string* ops = b.MutableOps(id);
     ops->reserve(kBatch * tree::kOrderStatOpBytes);
     for (uint64_t j = 0; j < kBatch && i < n; ++j, ++i) {
-      const uint64_t v = static_cast<uint64_t>((static_cast<unsigned __int128>(i) * kStride) % n);
+      const uint64_t v =
+          sorted ? i : static_cast<uint64_t>((static_cast<unsigned __int128>(i) * kStride) % n);
       tree::AppendOrderStatOp(ops, tree::EncodeInt64Key(KeyOf(v, n)), 1);
     }
     if (Status st = (*rt)->Commit(b); !st.ok()) return fail("commit: " + st.ToString());
@@ -169,7 +174,7 @@ ChildReport RunInChild(const std::string& dir, uint64_t n, uint64_t cache_bytes)
 }
 
 TEST(MemoryBudget, RssStaysWithinBudgetThroughIngestAndFullRead) {
-  const uint64_t n = EnvU64("COWTREE_BUDGET_ENTRIES", 2000000);
+  const uint64_t n = EnvU64("COWTREE_BUDGET_ENTRIES", 1000000);
   const uint64_t cache_bytes = EnvU64("COWTREE_BUDGET_CACHE_MIB", 16) << 20;
   TempDir dir;
   const ChildReport r = RunInChild(dir.path(), n, cache_bytes);
