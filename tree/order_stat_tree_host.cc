@@ -1,6 +1,5 @@
 // OrderStatTreeHost: the order-statistics tree hosted by the Runtime (see order_stat_tree_type.h).
 #include <algorithm>
-#include <unordered_set>
 
 #include "persistence/assert.h"
 #include "persistence/coding.h"
@@ -105,13 +104,17 @@ class FrozenOrderStatTree final : public FrozenTree {
     // Retired: every object of the previous checkpoint that the new one does not reference.
     TreeCheckpointResult result;
     result.descriptor = state_.descriptor;
-    std::unordered_set<uint64_t> now;
+    // A sorted vector (8 B per object) rather than a hash set (~40 B): this is checkpoint
+    // scratch, and at 10^5..10^6 leaves per tree it shows in the process's peak RSS.
+    std::vector<uint64_t> now;
+    now.reserve(persisted.size() + state_.chunks.size());
     for (const OldChunk& c : state_.chunks) {
-      now.insert(c.chunk_id.raw());
-      for (const PersistedSummary& s : c.summaries) now.insert(s.leaf_id.raw());
+      now.push_back(c.chunk_id.raw());
+      for (const PersistedSummary& s : c.summaries) now.push_back(s.leaf_id.raw());
     }
+    std::sort(now.begin(), now.end());
     for (NodeID id : host_->PersistedObjects()) {
-      if (now.count(id.raw()) == 0) result.retired.push_back(id);
+      if (!std::binary_search(now.begin(), now.end(), id.raw())) result.retired.push_back(id);
     }
     return result;
   }
