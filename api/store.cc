@@ -122,6 +122,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   ro.fanout = options.fanout;
   ro.env = options.env;
   ro.background_thread = options.background_thread;
+  ro.cache_bytes = options.cache_bytes;
+  ro.cache_dirty_percent = options.cache_dirty_percent;
   recovery::OpenReport report;
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> runtime, recovery::Open(dir, ro, &report));
   auto state = std::make_shared<StoreState>();

@@ -57,7 +57,8 @@ class File {
   // NotSupported if the file system cannot.
   virtual Status PunchHole(uint64_t offset_bytes, uint64_t length_bytes) = 0;
   // Read-only mapping. offset_bytes must be a multiple of the page size; the range may extend
-  // past EOF only if the caller never touches bytes past EOF.
+  // past EOF only if the caller never touches bytes past EOF. Access is random (the POSIX Env
+  // maps with MADV_RANDOM: a fault reads only the pages touched, no readahead).
   virtual Result<std::unique_ptr<MappedRegion>> Map(uint64_t offset_bytes, size_t length_bytes) = 0;
   virtual const std::string& path() const = 0;
 };

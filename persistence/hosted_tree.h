@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "persistence/memory_budget.h"
 #include "persistence/node_id.h"
 #include "persistence/status.h"
 
@@ -31,6 +32,9 @@ class TreeEnvironment {
   // The smallest epoch a reader may still ask for: min(pinned snapshots, visible epoch).
   // Versions older than the newest version at or below it can be dropped.
   virtual uint64_t OldestReadableEpoch() const = 0;
+  // The runtime's memory budget (persistence/memory_budget.h), or null (none). Trees charge
+  // their fixed and leaf bytes there and keep the pointer alive while they exist.
+  virtual std::shared_ptr<MemoryBudget> memory_budget() const { return nullptr; }
 };
 
 // The result of writing one tree's checkpoint at epoch C.
@@ -64,6 +68,9 @@ class HostedTree {
   // Reinstalls the version before the last Apply (the commit failed for another tree or at
   // the log). Only valid immediately after a successful Apply in the same commit.
   virtual void UndoLastApply() = 0;
+  // The commit of the last Apply is published (writer lock held): UndoLastApply is no longer
+  // possible, so whatever the tree kept for it (the pre-batch version) can go.
+  virtual void FinishApply() {}
   // Captures the version as of the newest applied epoch (writer lock held). Returns nullptr
   // if nothing changed since the last published checkpoint.
   virtual std::unique_ptr<FrozenTree> Freeze(uint64_t checkpoint_epoch) = 0;
@@ -71,6 +78,11 @@ class HostedTree {
   virtual std::vector<NodeID> PersistedObjects() const = 0;
   // Drops cached leaf data that is persisted and not dirty; returns bytes released.
   virtual uint64_t EvictClean() = 0;
+  // Drops versions no reader can ask for any more (older than the newest one at or below
+  // OldestReadableEpoch()), so that their leaves can be freed or evicted. Called by the
+  // runtime for every tree after a checkpoint and for the trees a commit wrote once it is
+  // visible; thread-safe against readers (VersionAt) and the writer.
+  virtual void ReleaseOldVersions() {}
   // Entry/leaf counts of the newest version for `stat` (type-specific meaning documented by
   // the type).
   virtual uint64_t entry_count() const = 0;

@@ -142,6 +142,10 @@ class PosixFile final : public File {
     const size_t map_len = length + static_cast<size_t>(offset - aligned);
     void* base = mmap(nullptr, map_len, PROT_READ, MAP_SHARED, fd_, static_cast<off_t>(aligned));
     if (base == MAP_FAILED) return Status::FromErrno("mmap " + path_, errno);
+    // Objects are read at random offsets: without this hint every fault reads ahead (up to
+    // the device's readahead, often MiBs), which fills the page cache and the process's RSS
+    // with pages nobody asked for. Best effort: a failed hint changes nothing else.
+    (void)madvise(base, map_len, MADV_RANDOM);
     return std::unique_ptr<MappedRegion>(new PosixMappedRegion(
         base, map_len, static_cast<const char*>(base) + (offset - aligned), length));
   }

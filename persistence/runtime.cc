@@ -41,6 +41,7 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
 
   LogPosition end;
   uint64_t epoch = 0;
+  std::vector<std::shared_ptr<HostedTree>> written;  // trees this commit applied ops to
   {
     MutexLock w(&write_mu_);
     COWTREE_RETURN_IF_ERROR(CheckWritable());
@@ -59,6 +60,7 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
     }
     end = *appended;
     PublishCommit(&prepared, epoch);
+    written = std::move(prepared.applied);
     applied_epoch_ = epoch;
     auto& range = log_file_epochs_[end.file_number];
     if (range.first == 0) range.first = epoch;
@@ -91,6 +93,16 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
                                                     std::memory_order_acq_rel);
   }
   if (epoch_out != nullptr) *epoch_out = epoch;
+  // The version before this commit is unreachable now unless a snapshot pins it: drop it, so
+  // that its superseded leaves are freed now rather than at the tree's next commit.
+  for (const auto& tree : written) tree->ReleaseOldVersions();
+  written.clear();
+  if (DirtyOverHardLimit()) {
+    // Write stall: dirty leaves outgrew what the coordinator's checkpoints keep up with. A
+    // failure poisons the runtime (or, for NoSpace, leaves it writable); this commit is
+    // acknowledged either way, later commits report the poison.
+    (void)CheckpointInternal();
+  }
   if (options_.checkpoint_log_bytes != 0 &&
       log_bytes_since_checkpoint_.load(std::memory_order_relaxed) >=
           options_.checkpoint_log_bytes) {
@@ -128,6 +140,22 @@ Status Runtime::ReplayCommit(std::string_view payload, uint64_t epoch, LogPositi
   return Status::OK();
 }
 
+bool Runtime::DirtyOverHardLimit() const {
+  if (!budget_->limited()) return false;
+  const uint64_t hard = std::min(budget_->budget_bytes(), 2 * budget_->dirty_share_bytes());
+  return budget_->dirty_bytes() > static_cast<int64_t>(hard);
+}
+
+void Runtime::ReleaseOldVersionsOfAllTrees() {
+  std::vector<std::shared_ptr<HostedTree>> trees;
+  {
+    ReaderLock g(&catalog_mu_);
+    trees.reserve(trees_.size());
+    for (const auto& [id, slot] : trees_) trees.push_back(slot->tree);
+  }
+  for (const auto& tree : trees) tree->ReleaseOldVersions();
+}
+
 uint64_t Runtime::EvictClean() {
   ReaderLock g(&catalog_mu_);
   uint64_t released = 0;
@@ -162,6 +190,7 @@ RuntimeStats Runtime::GetStats() const {
   s.commits = commits_.load();
   s.log_bytes_since_checkpoint = log_bytes_since_checkpoint_.load();
   s.max_durability_lag_us = max_durability_lag_us_.load();
+  s.memory = budget_->stats();
   s.live_objects = store_->stats().live_objects;
   std::vector<std::string> names;
   if (env_->ListDir(dir_, &names).ok()) {

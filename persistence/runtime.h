@@ -50,6 +50,7 @@
 #include "persistence/hosted_tree.h"
 #include "persistence/log_writer.h"
 #include "persistence/manifest.h"
+#include "persistence/memory_budget.h"
 #include "persistence/object_store.h"
 #include "persistence/runtime_options.h"
 #include "persistence/superblock.h"
@@ -113,6 +114,8 @@ struct RuntimeStats {
   uint64_t commits = 0;
   uint64_t live_objects = 0;
   uint64_t log_bytes_since_checkpoint = 0;
+  // Tree memory as the budget counts it (docs/memory_budget.md); budget 0 = unlimited.
+  MemoryBudgetStats memory;
   // Balanced / eventual: the longest time, in microseconds, from an acknowledged commit to the
   // end of the fdatasync that made it durable (the power-loss window docs/recovery.md bounds by
   // sync_interval_ms plus one fdatasync); 0 in strict mode, where commits are synced first.
@@ -194,6 +197,7 @@ class Runtime final : public TreeEnvironment {
   // ---- TreeEnvironment ----
   ObjectStore* object_store() override { return store_.get(); }
   uint64_t OldestReadableEpoch() const override { return pins_->SafeEpoch(visible_epoch_); }
+  std::shared_ptr<MemoryBudget> memory_budget() const override { return budget_; }
 
  private:
   // ---- Recovery hooks (recovery::Open only, through recovery::RuntimeBuilder, before Start) ----
@@ -230,7 +234,7 @@ class Runtime final : public TreeEnvironment {
   struct PreparedCommit {
     std::vector<std::shared_ptr<TreeSlot>> created;
     std::vector<std::shared_ptr<TreeSlot>> dropped;
-    std::vector<HostedTree*> applied;  // trees whose Apply succeeded (undo in reverse)
+    std::vector<std::shared_ptr<HostedTree>> applied;  // Apply succeeded (undo in reverse)
   };
 
   Status CheckWritable() const;
@@ -295,7 +299,9 @@ class Runtime final : public TreeEnvironment {
   double compaction_tokens_ = 0;            // coordinator thread only
   uint64_t compaction_idle_checkpoints_ = UINT64_MAX;  // checkpoints_written_ at a no-op round
   double compaction_idle_sec_ = 0;                     // since that round
-  void CoordinatorLoop();  // checkpoints by log bytes / interval
+  void CoordinatorLoop();  // checkpoints by log bytes / interval / dirty share of the budget
+  // Calls ReleaseOldVersions on every live tree (after a checkpoint).
+  void ReleaseOldVersionsOfAllTrees() COWTREE_EXCLUDES(catalog_mu_);
   void SyncLoop();         // balanced / eventual background sync, on its own thread
   std::shared_ptr<TreeSlot> FindSlot(std::string_view name, uint64_t epoch) const
       COWTREE_REQUIRES_SHARED(catalog_mu_);
@@ -308,6 +314,11 @@ class Runtime final : public TreeEnvironment {
   std::unique_ptr<ObjectStore> store_;
   std::map<uint8_t, std::unique_ptr<TreeType>> types_;
   std::shared_ptr<EpochRegistry> pins_ = std::make_shared<EpochRegistry>();
+  // Tree memory budget (options_.cache_bytes); declared before trees_ so that it outlives them
+  // (the trees also hold a reference).
+  std::shared_ptr<MemoryBudget> budget_;
+  // Commit: dirty bytes passed the budget's hard limit; the committer checkpoints inline.
+  bool DirtyOverHardLimit() const;
 
   Mutex write_mu_;  // one commit applies at a time; the checkpoint freeze takes it too
   uint64_t applied_epoch_ COWTREE_GUARDED_BY(write_mu_) = 0;

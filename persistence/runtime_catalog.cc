@@ -128,7 +128,7 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
       }
       Status st = slot->tree->Apply(s.ops, epoch);
       if (!st.ok()) return st.WithContext("tree '" + slot->name + "'");
-      prepared->applied.push_back(slot->tree.get());
+      prepared->applied.push_back(slot->tree);
     }
   }
   return Status::OK();
@@ -149,6 +149,7 @@ void Runtime::PublishCommit(PreparedCommit* prepared, uint64_t epoch) {
     if (slot->id >= next_tree_id_.load()) next_tree_id_.store(slot->id + 1);
   }
   for (auto& slot : prepared->dropped) slot->drop_epoch = epoch;
+  for (const auto& tree : prepared->applied) tree->FinishApply();
 }
 
 }  // namespace cowtree

@@ -229,6 +229,10 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   store_->PublishRelocations();  // every relocation before the freeze is in this checkpoint
   ForgetDroppedTrees();
   store_->Reclaim(pins_->SafeEpoch(visible_epoch_));
+  // Versions no snapshot can see hold leaves that are neither current nor evictable: drop
+  // them for every tree, including trees that receive no more commits.
+  ReleaseOldVersionsOfAllTrees();
+  budget_->EnforceBudget();  // the leaves just written are clean: evict down to the budget
   DeleteObsoleteFiles(replay.file_number);
   log_bytes_since_checkpoint_.fetch_sub(
       std::min(log_bytes_at_freeze, log_bytes_since_checkpoint_.load()));

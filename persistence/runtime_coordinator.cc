@@ -61,11 +61,12 @@ void Runtime::CoordinatorLoop() {
     const auto now = Clock::now();
     const bool by_bytes = options_.checkpoint_log_bytes != 0 &&
                           log_bytes_since_checkpoint_.load() >= options_.checkpoint_log_bytes;
+    const bool by_budget = budget_->DirtyOverShare();
     const bool by_time =
         options_.checkpoint_interval_ms != 0 &&
         now - last_checkpoint >= std::chrono::milliseconds(options_.checkpoint_interval_ms) &&
         log_bytes_since_checkpoint_.load() > 0;
-    if ((by_bytes || by_time) && !poisoned_.load()) {
+    if ((by_bytes || by_time || by_budget) && !poisoned_.load()) {
       last_checkpoint = now;
       (void)Checkpoint();  // failures poison the runtime; commits report it
     }

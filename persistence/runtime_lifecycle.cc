@@ -25,6 +25,9 @@ Runtime::Runtime(RuntimeParts parts)
       ot_delta_ops_since_checkpoint_(parts.ot_delta_ops_since_checkpoint),
       force_ot_checkpoint_(parts.force_ot_checkpoint) {
   COWTREE_ASSERT(env_ != nullptr && store_ != nullptr);
+  budget_ = std::make_shared<MemoryBudget>(options_.cache_bytes, options_.cache_dirty_percent);
+  // Dirty leaves past the budget's share: wake the coordinator, which checkpoints them clean.
+  budget_->SetDirtyCallback([this] { coordinator_cv_.Signal(); });
   for (auto& t : parts.types) {
     const uint8_t id = t->type_id();
     COWTREE_ASSERT(id != 0 && types_.count(id) == 0);

@@ -1,6 +1,8 @@
 // Durability names (persistence/runtime_options.h).
 #include "persistence/runtime_options.h"
 
+#include <string>
+
 namespace cowtree {
 
 const char* DurabilityName(Durability d) {
@@ -25,6 +27,30 @@ bool ParseDurability(std::string_view name, Durability* out) {
   else
     return false;
   return true;
+}
+
+Status ValidateRuntimeOptions(const RuntimeOptions& o) {
+  if (o.cache_bytes != 0 && o.cache_bytes < (1ull << 20)) {
+    return Status::InvalidArgument(
+        "cache_bytes must be 0 (unlimited) or at least 1 MiB (1048576), got " +
+        std::to_string(o.cache_bytes));
+  }
+  if (o.cache_dirty_percent < 5 || o.cache_dirty_percent > 90) {
+    return Status::InvalidArgument("cache_dirty_percent must be in [5, 90], got " +
+                                   std::to_string(o.cache_dirty_percent));
+  }
+  if (o.mmap_window_bytes < (64u << 10) || (o.mmap_window_bytes & (o.mmap_window_bytes - 1)) != 0) {
+    return Status::InvalidArgument("mmap_window_bytes must be a power of two >= 64 KiB");
+  }
+  if (o.mmap_windows_max == 0) return Status::InvalidArgument("mmap_windows_max must be >= 1");
+  if (o.segment_size_bytes < (64u << 10) || o.segment_size_bytes > (1ull << 30) ||
+      (o.segment_size_bytes & (o.segment_size_bytes - 1)) != 0) {
+    return Status::InvalidArgument("segment_size_bytes must be a power of two in [64 KiB, 1 GiB]");
+  }
+  if (!(o.compaction_dead_ratio >= 0.0 && o.compaction_dead_ratio < 1.0)) {
+    return Status::InvalidArgument("compaction_dead_ratio must be in [0, 1)");
+  }
+  return Status::OK();
 }
 
 }  // namespace cowtree

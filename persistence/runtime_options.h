@@ -8,6 +8,7 @@
 
 #include "persistence/durability.h"
 #include "persistence/log_reader.h"
+#include "persistence/status.h"
 
 namespace cowtree {
 
@@ -49,12 +50,32 @@ struct RuntimeOptions {
   // files grow and compaction cuts them by whole segments. Not recorded on disk: a store may be
   // reopened with another value. Power of two in [64 KiB, 1 GiB]. Default: 4 MiB.
   uint64_t segment_size_bytes = 4ull << 20;
+  // Data files are read through at most mmap_windows_max read-only mmap windows of
+  // mmap_window_bytes each (so mapped bytes <= their product, whatever the store size; one fd
+  // per data file, one per size class), with MADV_RANDOM (no readahead past the object read).
+  // With a cache budget (cache_bytes != 0) leaves are read with pread instead, so that pages
+  // of the data files never count in the process's RSS. Default: 1 GiB windows, at most 64.
   uint64_t mmap_window_bytes = 1ull << 30;
   uint32_t mmap_windows_max = 64;
+  // Byte budget of tree memory (docs/memory_budget.md): leaf boxes, internal nodes and
+  // summaries (counted per leaf), dirty leaves and resident clean leaves. When the total passes
+  // it, clean leaves are evicted (CLOCK) and re-read from the data files when next needed; when
+  // dirty leaves pass cache_dirty_percent of it, the coordinator checkpoints (which makes them
+  // clean, hence evictable), and a commit that finds them past twice that share (capped at
+  // the budget) checkpoints itself before returning (a write stall). 0 = unlimited (nothing is
+  // evicted; leaves stay resident once read). Otherwise at least 1 MiB. Default: 0.
+  uint64_t cache_bytes = 0;
+  // Share of cache_bytes, in percent, that dirty leaves may take before a checkpoint is
+  // triggered. In [5, 90]. Default: 25.
+  uint32_t cache_dirty_percent = 25;
   // Order-statistics tree shape for trees created by this runtime (and the fan-out used to
   // rebuild internal nodes at open, which may differ from the one at write time).
   uint32_t leaf_capacity_entries = 240;
   uint32_t fanout = 64;
 };
+
+// The limits of the options above that are not the log's or the tree shape's (cache_bytes,
+// cache_dirty_percent, mmap windows); InvalidArgument naming the option. recovery::Open calls it.
+Status ValidateRuntimeOptions(const RuntimeOptions& options);
 
 }  // namespace cowtree

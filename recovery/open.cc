@@ -25,16 +25,7 @@ Status ValidateOptions(const RuntimeOptions& o) {
   if (o.sync_interval_ms == 0 || o.flush_interval_ms == 0) {
     return Status::InvalidArgument("sync_interval_ms and flush_interval_ms must be > 0");
   }
-  if (o.mmap_window_bytes < (64u << 10) || (o.mmap_window_bytes & (o.mmap_window_bytes - 1)) != 0) {
-    return Status::InvalidArgument("mmap_window_bytes must be a power of two >= 64 KiB");
-  }
-  if (o.segment_size_bytes < (64u << 10) || o.segment_size_bytes > (1ull << 30) ||
-      (o.segment_size_bytes & (o.segment_size_bytes - 1)) != 0) {
-    return Status::InvalidArgument("segment_size_bytes must be a power of two in [64 KiB, 1 GiB]");
-  }
-  if (!(o.compaction_dead_ratio >= 0.0 && o.compaction_dead_ratio < 1.0)) {
-    return Status::InvalidArgument("compaction_dead_ratio must be in [0, 1)");
-  }
+  COWTREE_RETURN_IF_ERROR(ValidateRuntimeOptions(o));
   return tree::ValidateShape(o.leaf_capacity_entries, o.fanout);
 }
 
@@ -52,6 +43,8 @@ ObjectStoreOptions StoreOptions(const RuntimeOptions& o, const StoreId& store_id
   s.allocator.mmap_window_bytes = o.mmap_window_bytes;
   s.allocator.mmap_windows_max = o.mmap_windows_max;
   s.allocator.read_only = o.read_only;
+  // Under a budget, objects are read with pread: pages of a mapping would count in RSS.
+  if (o.cache_bytes != 0) s.allocator.read_via_mmap = false;
   return s;
 }
 

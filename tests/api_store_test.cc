@@ -80,6 +80,35 @@ TEST(ApiStore, CreateWriteReadDropAndNotFound) {
   EXPECT_TRUE(store->Close().ok());
 }
 
+// Options::cache_bytes reaches the runtime: a bad value is InvalidArgument naming it, and a
+// store under the smallest budget answers every read (leaves evicted and read back).
+TEST(ApiStore, CacheBytesIsValidatedAndABudgetedStoreAnswersEverything) {
+  TempDir dir;
+  Options bad = TestOptions();
+  bad.cache_bytes = 1000;
+  auto refused = Store::Open(dir.path(), bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.status().IsInvalidArgument());
+  EXPECT_NE(refused.status().message().find("cache_bytes"), std::string::npos);
+  Options o = TestOptions();
+  o.cache_bytes = 1 << 20;
+  auto store = OpenOrDie(dir.path(), o);
+  constexpr int64_t kKeys = 50000;  // ~9 k leaves of 8: fixed bytes alone pass 1 MiB
+  WriteBatch b = store->NewBatch();
+  auto t = b.CreateTree<int64_t>("t");
+  for (int64_t k = 0; k < kKeys; ++k) b.Add(t, (k * 7919) % kKeys, 1);
+  ASSERT_TRUE(store->Commit(b).ok());
+  ASSERT_TRUE(store->Checkpoint().ok());
+  auto r = store->GetSnapshot().Tree<int64_t>("t");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->count(), static_cast<uint64_t>(kKeys));
+  for (int64_t k = 0; k < kKeys; k += 37) EXPECT_EQ(*r->weight(k), 1) << k;
+  int64_t next = 0;
+  for (auto c = r->SeekToFirst(); c.valid(); c.Next()) ASSERT_EQ(c.key(), next++);
+  EXPECT_EQ(next, kKeys);
+  EXPECT_TRUE(store->Close().ok());
+}
+
 TEST(ApiStore, WrongKeyTypeOrDroppedHandleIsInvalidArgumentAndChangesNothing) {
   TempDir dir;
   auto store = OpenOrDie(dir.path());

@@ -33,7 +33,11 @@ namespace {
 class BatchApplier {
  public:
   BatchApplier(const TreeVersion& base, uint64_t epoch)
-      : base_(base), epoch_(epoch), shape_(base.shape), loader_(base.loader) {}
+      : base_(base),
+        epoch_(epoch),
+        shape_(base.shape),
+        loader_(base.loader),
+        budget_(base.loader != nullptr ? base.loader->memory_budget() : nullptr) {}
 
   Result<std::shared_ptr<const TreeVersion>> Run(std::span<const KeyWeight> ops);
 
@@ -67,6 +71,7 @@ class BatchApplier {
   const uint64_t epoch_;
   const TreeShape shape_;
   LeafLoader* const loader_;
+  MemoryBudget* const budget_;  // charged by the new leaf boxes (null: none)
   std::shared_ptr<InternalNode> root_;
   __int128 positive_count_ = 0;  // exact N of the state built so far
   int64_t leaf_count_delta_ = 0;
@@ -171,7 +176,7 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
   COWTREE_RETURN_IF_ERROR(MergeLeafOps(old.get(), old_pos_sum, ops, merged.get(), &pos_sum));
   positive_count_ += static_cast<__int128>(pos_sum) - old_pos_sum;
   std::vector<std::shared_ptr<LeafBox>> pieces;
-  SplitLeaf(std::move(merged), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces);
+  SplitLeaf(std::move(merged), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces, budget_);
   if (has_leaf) EraseChildren(leaf_parent, c, 1);
   InsertLeaves(leaf_parent, c, pieces);
   leaf_count_delta_ += static_cast<int64_t>(pieces.size()) - (has_leaf ? 1 : 0);
@@ -206,7 +211,7 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
   joined->weights.insert(joined->weights.end(), b_data->weights.begin(), b_data->weights.end());
   const auto pos_sum = static_cast<uint64_t>(joined_sum);
   std::vector<std::shared_ptr<LeafBox>> pieces;
-  SplitLeaf(std::move(joined), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces);
+  SplitLeaf(std::move(joined), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces, budget_);
   // Usually 1 or 2 pieces; more when the sibling is a restored leaf over the current capacity.
   COWTREE_ASSERT(!pieces.empty());
   EraseChildren(leaf_parent, left, 2);

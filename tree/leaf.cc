@@ -39,11 +39,13 @@ Status ValidateLeafData(const LeafData& data) {
   return Status::OK();
 }
 
-LeafBox::LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_t epoch)
+LeafBox::LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_t epoch,
+                 MemoryBudget* budget)
     : first_key_(data != nullptr && !data->keys.empty() ? data->keys[0] : 0),
       pos_sum_(pos_sum),
       entry_count_(data != nullptr ? data->entry_count() : 0),
-      epoch_(epoch) {
+      epoch_(epoch),
+      budget_(budget) {
   COWTREE_ASSERT(data != nullptr);
   COWTREE_ASSERT(!data->keys.empty());
   COWTREE_ASSERT(data->keys.size() == data->weights.size());
@@ -52,15 +54,29 @@ LeafBox::LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_
   uint64_t check = 0;
   COWTREE_ASSERT(LeafPositiveSum(*data, &check) && check == pos_sum);
 #endif
+  if (budget_ != nullptr) {
+    dirty_bytes_ = data->size_bytes();
+    budget_->Charge(dirty_bytes_, /*dirty=*/true);
+  }
   data_.Store(std::move(data));
 }
 
 LeafBox::LeafBox(uint64_t first_key, uint64_t pos_sum, uint32_t entry_count, NodeID id,
-                 uint64_t epoch)
-    : first_key_(first_key), pos_sum_(pos_sum), entry_count_(entry_count), epoch_(epoch) {
+                 uint64_t epoch, MemoryBudget* budget)
+    : first_key_(first_key),
+      pos_sum_(pos_sum),
+      entry_count_(entry_count),
+      epoch_(epoch),
+      budget_(budget) {
   COWTREE_ASSERT(id.valid());
   COWTREE_ASSERT(entry_count >= 1);
   persisted_raw_.store(id.raw(), std::memory_order_release);
+}
+
+LeafBox::~LeafBox() {
+  if (budget_ == nullptr) return;
+  std::shared_ptr<const LeafData> data = data_.Load();
+  if (data != nullptr) budget_->Uncharge(data->size_bytes(), /*dirty=*/!persisted());
 }
 
 void LeafBox::MarkPersisted(NodeID id) {
@@ -68,12 +84,27 @@ void LeafBox::MarkPersisted(NodeID id) {
   uint64_t expected = 0;
   if (!persisted_raw_.compare_exchange_strong(expected, id.raw(), std::memory_order_acq_rel)) {
     COWTREE_ASSERT(expected == id.raw());  // persisted once, under one id
+    return;
   }
+  if (budget_ == nullptr) return;
+  // A dirty box was charged as dirty at construction and stayed resident until now (only
+  // persisted content is evictable): its bytes are clean from here on.
+  budget_->MoveDirtyToClean(dirty_bytes_);
+  RegisterClean();
+}
+
+void LeafBox::RegisterClean() const {
+  // weak_from_this is empty for a box not owned by a shared_ptr (tests on the stack).
+  std::weak_ptr<LeafBox> self = const_cast<LeafBox*>(this)->weak_from_this();
+  if (!self.expired()) budget_->AddClean(std::move(self));
 }
 
 Result<std::shared_ptr<const LeafData>> LeafBox::Load(LeafLoader* loader) const {
   std::shared_ptr<const LeafData> data = data_.Load();
-  if (data != nullptr) return data;
+  if (data != nullptr) {
+    MarkReferenced();
+    return data;
+  }
   const NodeID id = persisted_id();
   COWTREE_ASSERT(id.valid());  // dirty boxes are always resident
   const std::string where = "leaf " + std::to_string(id.raw());
@@ -94,14 +125,24 @@ Result<std::shared_ptr<const LeafData>> LeafBox::Load(LeafLoader* loader) const 
         std::to_string(pos_sum_) + "; found " + std::to_string(data->entry_count()) + ", " +
         std::to_string(data->keys[0]) + ", " + std::to_string(pos_sum) + ")");
   }
-  // A concurrent load may have stored its copy first: everyone shares the first one.
-  return data_.StoreIfEmpty(std::move(data));
+  // A concurrent load may have stored its copy first: everyone shares the first one. Only the
+  // load whose copy was stored charges the budget.
+  std::shared_ptr<const LeafData> stored = data_.StoreIfEmpty(data);
+  if (budget_ != nullptr && stored == data) {
+    MarkReferenced();  // a second chance before the hand reaches it (it is being read now)
+    budget_->Charge(data->size_bytes(), /*dirty=*/false);
+    RegisterClean();
+  }
+  return stored;
 }
 
 uint64_t LeafBox::EvictClean() {
   if (!persisted()) return 0;
   std::shared_ptr<const LeafData> old = data_.Exchange(nullptr);
-  return old == nullptr ? 0 : old->size_bytes();
+  if (old == nullptr) return 0;
+  const uint64_t bytes = old->size_bytes();
+  if (budget_ != nullptr) budget_->Uncharge(bytes, /*dirty=*/false);
+  return bytes;
 }
 
 }  // namespace cowtree::tree

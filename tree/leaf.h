@@ -19,6 +19,11 @@
 //   result wins and every caller gets that one.
 // - Load() checks that the loaded content matches the box's summary (count, first key,
 //   positive sum, key order, no zero weight) and returns Corruption naming the NodeID if not.
+// - Memory budget (persistence/memory_budget.h): a box built with a budget charges its resident
+//   content there (dirty at construction, clean when loaded), moves it to clean in
+//   MarkPersisted, registers clean content with the budget's CLOCK ring (which may then evict
+//   it through EvictForBudget) and uncharges on eviction and destruction. A read hit sets the
+//   CLOCK reference bit. The budget must outlive the box (as the LeafLoader must).
 // Thread-safety: all const methods and MarkPersisted/EvictClean are safe to call concurrently
 // from any thread (an atomic id, a SharedCell for the content); the summary is immutable.
 #pragma once
@@ -28,6 +33,7 @@
 #include <memory>
 #include <vector>
 
+#include "persistence/memory_budget.h"
 #include "persistence/node_id.h"
 #include "persistence/status.h"
 #include "tree/shared_cell.h"
@@ -61,15 +67,20 @@ class LeafLoader {
  public:
   virtual ~LeafLoader() = default;
   virtual Result<std::shared_ptr<const LeafData>> LoadLeaf(NodeID id) = 0;
+  // The budget new boxes of this loader's trees charge (null: none). Outlives the boxes.
+  virtual MemoryBudget* memory_budget() const { return nullptr; }
 };
 
-class LeafBox {
+class LeafBox final : public Evictable, public std::enable_shared_from_this<LeafBox> {
  public:
   // A dirty, resident box for `data` (non-empty, validated by the caller; asserted).
-  // pos_sum must equal LeafPositiveSum(*data) (asserted in debug builds).
-  LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_t epoch);
+  // pos_sum must equal LeafPositiveSum(*data) (asserted in debug builds). budget may be null.
+  LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_t epoch,
+          MemoryBudget* budget = nullptr);
   // A persisted, non-resident box (restore): summary from the checkpoint, `id` valid.
-  LeafBox(uint64_t first_key, uint64_t pos_sum, uint32_t entry_count, NodeID id, uint64_t epoch);
+  LeafBox(uint64_t first_key, uint64_t pos_sum, uint32_t entry_count, NodeID id, uint64_t epoch,
+          MemoryBudget* budget = nullptr);
+  ~LeafBox() override;
   LeafBox(const LeafBox&) = delete;
   LeafBox& operator=(const LeafBox&) = delete;
 
@@ -97,13 +108,19 @@ class LeafBox {
   // Drops resident content of a persisted box; returns the bytes released (0 if dirty or not
   // resident). Readers holding the content keep it alive.
   uint64_t EvictClean();
+  // Evictable: EvictClean, for the budget's CLOCK hand.
+  uint64_t EvictForBudget() override { return EvictClean(); }
 
  private:
+  // Registers resident clean content with the budget's ring (which may evict right away).
+  void RegisterClean() const;
   const uint64_t first_key_;
   const uint64_t pos_sum_;
   const uint32_t entry_count_;
   const uint64_t epoch_;
   std::atomic<uint64_t> persisted_raw_{0};
+  MemoryBudget* const budget_;
+  uint64_t dirty_bytes_ = 0;  // bytes charged as dirty at construction (moved to clean once)
   mutable SharedCell<const LeafData> data_;
 };
 

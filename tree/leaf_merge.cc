@@ -81,12 +81,13 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
 }
 
 void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
-               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out) {
+               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out,
+               MemoryBudget* budget) {
   const size_t n = content->keys.size();
   COWTREE_ASSERT(capacity >= 1);
   if (n == 0) return;
   if (n <= capacity) {
-    out->push_back(std::make_shared<LeafBox>(std::move(content), pos_sum, epoch));
+    out->push_back(std::make_shared<LeafBox>(std::move(content), pos_sum, epoch, budget));
     return;
   }
   const size_t pieces = (n + capacity - 1) / capacity;
@@ -104,7 +105,7 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
     for (int64_t w : piece->weights) piece_sum += PositivePart(w);
     total_check += piece_sum;
     COWTREE_ASSERT(size >= 1 && size <= capacity);
-    out->push_back(std::make_shared<LeafBox>(std::move(piece), piece_sum, epoch));
+    out->push_back(std::make_shared<LeafBox>(std::move(piece), piece_sum, epoch, budget));
     start += size;
   }
   COWTREE_ASSERT(start == n);

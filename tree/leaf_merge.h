@@ -12,7 +12,7 @@
 //
 // SplitLeaf: wraps content of n entries into ceil(n / capacity) boxes of even size (each at
 // least capacity / 2 when n > capacity), created at `epoch`, appended to *out. n == 0 appends
-// nothing. pos_sum must be the content's positive sum.
+// nothing. pos_sum must be the content's positive sum. The boxes charge `budget` (may be null).
 // Thread-safety: pure functions of their arguments.
 #pragma once
 
@@ -41,6 +41,7 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
                     LeafData* out, uint64_t* out_pos_sum);
 
 void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
-               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out);
+               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out,
+               MemoryBudget* budget = nullptr);
 
 }  // namespace cowtree::tree

@@ -31,6 +31,11 @@ namespace cowtree::tree {
 inline constexpr uint8_t kOrderStatTreeTypeId = 1;
 inline constexpr size_t kOrderStatOpBytes = 16;
 inline constexpr size_t kOrderStatParamsBytes = 8;
+// Memory a loaded tree keeps per leaf whatever is resident, charged to the runtime's budget as
+// fixed bytes (docs/memory_budget.md): the leaf box and its control block (~144 B with malloc
+// overhead), its share of internal nodes (~70 B: first key, sums, count and child pointer with
+// vector slack), its persisted summary (32 B) and its object-table slot (48 B).
+inline constexpr int64_t kFixedBytesPerLeaf = 320;
 
 std::string OrderStatTreeParams(KeyType key_type);
 inline void AppendOrderStatOp(std::string* ops, uint64_t key_code, int64_t weight);
@@ -54,14 +59,17 @@ class OrderStatTreeHost final : public HostedTree, public LeafLoader {
   // HostedTree
   Status Apply(std::string_view ops, uint64_t epoch) override;
   void UndoLastApply() override;
+  void FinishApply() override { before_last_apply_ = nullptr; }
   std::unique_ptr<FrozenTree> Freeze(uint64_t checkpoint_epoch) override;
   std::vector<NodeID> PersistedObjects() const override;
   uint64_t EvictClean() override;
+  void ReleaseOldVersions() override { TrimVersions(); }
   uint64_t entry_count() const override;
   uint64_t leaf_count() const override;
 
   // LeafLoader
   Result<std::shared_ptr<const LeafData>> LoadLeaf(NodeID id) override;
+  MemoryBudget* memory_budget() const override { return budget_.get(); }
   uint64_t leaf_loads() const { return leaf_loads_.load(); }
 
   // Recovery: installs the checkpointed version and its persisted chunk list.
@@ -77,9 +85,13 @@ class OrderStatTreeHost final : public HostedTree, public LeafLoader {
 
  private:
   void TrimVersions();
+  // Charges the budget's fixed bytes for the current version's leaf count (writer lock).
+  void UpdateFixedCharge();
   KeyType key_type_;
   TreeShape shape_;
   TreeEnvironment* env_;
+  std::shared_ptr<MemoryBudget> budget_;  // before tree_: boxes uncharge it when destroyed
+  int64_t fixed_charged_bytes_ = 0;       // writer lock
   OrderStatTree tree_;
   mutable std::mutex versions_mu_;
   std::vector<std::pair<uint64_t, std::shared_ptr<const TreeVersion>>> versions_;  // by epoch

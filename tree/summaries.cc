@@ -112,7 +112,8 @@ Result<std::shared_ptr<const TreeVersion>> BuildFromSummaries(
   boxes.reserve(summaries.size());
   for (const PersistedSummary& s : summaries) {
     boxes.push_back(
-        std::make_shared<LeafBox>(s.first_key, s.pos_sum, s.entry_count, s.leaf_id, epoch));
+        std::make_shared<LeafBox>(s.first_key, s.pos_sum, s.entry_count, s.leaf_id, epoch,
+                                  loader != nullptr ? loader->memory_budget() : nullptr));
   }
   std::vector<std::shared_ptr<InternalNode>> level_nodes = BuildLevel(
       boxes.size(), shape.fanout, 1, epoch, [&](InternalNode* node, size_t begin, size_t end) {

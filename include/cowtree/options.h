@@ -40,6 +40,17 @@ struct Options {
   bool checkpoint_on_close = true;
   // Log rotation threshold, in bytes. Default: 64 MiB.
   uint64_t log_file_size_max_bytes = 64ull << 20;
+  // Byte budget of tree memory (docs/memory_budget.md): what every open tree keeps per leaf
+  // (leaf boxes, internal nodes, summaries), leaves not yet checkpointed, and leaves read from
+  // disk. Past it, clean leaves are evicted (CLOCK) and read again (pread) when next needed;
+  // leaves not yet checkpointed past cache_dirty_percent of it trigger a checkpoint. Process
+  // RSS stays within cache_bytes plus the constant that page documents, as long as the
+  // per-leaf fixed bytes (~320 B per leaf) fit in the budget. 0 = unlimited: leaves stay in
+  // memory once read. Otherwise at least 1 MiB. Default: 0.
+  uint64_t cache_bytes = 0;
+  // Share of cache_bytes, in percent, that leaves not yet checkpointed may take before a
+  // checkpoint is triggered. In [5, 90]. Default: 25.
+  uint32_t cache_dirty_percent = 25;
   // Shape of trees (entries per leaf, children per internal node). Default: 240 and 64.
   uint32_t leaf_capacity_entries = 240;
   uint32_t fanout = 64;

@@ -1,0 +1,143 @@
+// MemoryBudget: the byte budget of a Runtime's tree memory (RuntimeOptions::cache_bytes;
+// docs/memory_budget.md says what is counted and what RSS to expect).
+//
+// What is counted
+// - fixed bytes: memory every loaded tree keeps whatever is read (leaf boxes, internal nodes,
+//   leaf summaries, object-table entries), charged per leaf by the tree type (ChargeFixed);
+// - dirty bytes: content of leaves not yet written by a checkpoint (never evictable);
+// - clean bytes: content of persisted leaves that is resident (evictable).
+// resident_bytes() = fixed + dirty + clean. When it passes budget_bytes, clean entries are
+// evicted in CLOCK order (second chance: an entry read since the hand last passed it is
+// skipped once) until it is back under the budget or nothing clean is left. When dirty bytes
+// pass dirty_share (budget * dirty_percent / 100) the budget calls the dirty callback (the
+// Runtime wakes its coordinator to checkpoint: dirty leaves become clean, then evictable).
+//
+// Entries
+// - An Evictable registers with AddClean after it became resident and clean; the ring holds a
+//   weak_ptr, so a destroyed entry simply drops out. An entry may be registered more than once
+//   (evicted by someone else, then loaded again): each registration is a ring slot; eviction
+//   through any of them is idempotent (EvictForBudget returns 0 when nothing is resident).
+// - Accounting is done by the entry at its state changes (Charge / Uncharge / MoveDirtyToClean):
+//   the budget never guesses sizes. Counters are signed: a transient negative value during a
+//   race between a state change and its accounting is harmless.
+//
+// Thread-safety: every method is thread-safe. Counters are atomics; the ring is under one mutex
+// (ring_mu_), held while EvictForBudget runs. Lock order: ring_mu_ -> the entry's own locks
+// (SharedCell stripes); EvictForBudget must not call back into the budget except through the
+// lock-free Uncharge.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "persistence/thread_annotations.h"
+
+namespace cowtree {
+
+// Something whose resident bytes the budget may drop (a leaf's content).
+class Evictable {
+ public:
+  virtual ~Evictable() = default;
+  // Drops the resident content if it is clean; returns the bytes released (0 if it was not
+  // resident or is dirty). Must account the release itself (MemoryBudget::Uncharge).
+  virtual uint64_t EvictForBudget() = 0;
+  // CLOCK reference bit: set on every read hit (MarkReferenced), cleared by the hand.
+  void MarkReferenced() const {
+    if (!referenced_.load(std::memory_order_relaxed)) {
+      referenced_.store(true, std::memory_order_relaxed);
+    }
+  }
+  bool TakeReferenced() { return referenced_.exchange(false, std::memory_order_relaxed); }
+
+ private:
+  mutable std::atomic<bool> referenced_{false};
+};
+
+struct MemoryBudgetStats {
+  uint64_t budget_bytes = 0;  // 0 = unlimited (accounting only)
+  int64_t fixed_bytes = 0;
+  int64_t dirty_bytes = 0;
+  int64_t clean_bytes = 0;
+  uint64_t ring_entries = 0;
+  uint64_t evictions = 0;       // entries evicted by the budget
+  uint64_t evicted_bytes = 0;   // bytes they released
+  uint64_t dirty_triggers = 0;  // times the dirty share was passed (callback calls)
+  uint64_t trims = 0;           // times freed heap pages were returned to the OS
+};
+
+class MemoryBudget {
+ public:
+  // budget_bytes 0 = unlimited: accounting only, nothing is evicted, no callback.
+  // dirty_percent in [1, 100]: the dirty share that triggers the callback.
+  MemoryBudget(uint64_t budget_bytes, uint32_t dirty_percent);
+  MemoryBudget(const MemoryBudget&) = delete;
+  MemoryBudget& operator=(const MemoryBudget&) = delete;
+
+  uint64_t budget_bytes() const { return budget_bytes_; }
+  bool limited() const { return budget_bytes_ != 0; }
+  // The Runtime's hook, called (from any thread, without budget locks held) when dirty bytes
+  // pass the dirty share. Set once, before the budget is shared.
+  void SetDirtyCallback(std::function<void()> callback) { dirty_callback_ = std::move(callback); }
+
+  // Fixed (non-evictable) bytes: +bytes when a tree grows, -bytes when it shrinks or goes.
+  void ChargeFixed(int64_t bytes) { fixed_.fetch_add(bytes, std::memory_order_relaxed); }
+  // Content became resident (dirty: a new leaf; clean: a leaf read from disk). A clean charge
+  // should be followed by AddClean. A dirty charge evicts clean entries while the budget is
+  // exceeded (AddClean does it for clean charges).
+  void Charge(uint64_t bytes, bool dirty);
+  // Content left memory (evicted, or its owner was destroyed).
+  void Uncharge(uint64_t bytes, bool dirty) {
+    (dirty ? dirty_ : clean_).fetch_sub(static_cast<int64_t>(bytes), std::memory_order_relaxed);
+    uncharged_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  // A dirty leaf was written by a checkpoint: its bytes are clean now (AddClean follows).
+  void MoveDirtyToClean(uint64_t bytes);
+  // Registers a clean, resident entry with the CLOCK ring, then enforces the budget.
+  void AddClean(std::weak_ptr<Evictable> entry);
+  // Evicts clean entries while resident bytes exceed the budget; calls the dirty callback if
+  // dirty bytes exceed the dirty share. Cheap (two atomic loads) when under budget.
+  void EnforceBudget();
+
+  int64_t resident_bytes() const {
+    return fixed_.load(std::memory_order_relaxed) + dirty_.load(std::memory_order_relaxed) +
+           clean_.load(std::memory_order_relaxed);
+  }
+  int64_t dirty_bytes() const { return dirty_.load(std::memory_order_relaxed); }
+  uint64_t dirty_share_bytes() const { return dirty_share_bytes_; }
+  bool DirtyOverShare() const {
+    return limited() && dirty_bytes() > static_cast<int64_t>(dirty_share_bytes_);
+  }
+  MemoryBudgetStats stats() const;
+
+ private:
+  bool OverBudget() const {
+    return limited() && resident_bytes() > static_cast<int64_t>(budget_bytes_);
+  }
+  void EvictLocked() COWTREE_REQUIRES(ring_mu_);
+  // Returns free heap pages to the OS once enough bytes were freed since the last time.
+  void ReturnFreedMemory();
+
+  const uint64_t budget_bytes_;
+  const uint64_t dirty_share_bytes_;
+  std::atomic<int64_t> fixed_{0};
+  std::atomic<int64_t> dirty_{0};
+  std::atomic<int64_t> clean_{0};
+  std::atomic<uint64_t> evictions_{0};
+  std::atomic<uint64_t> evicted_bytes_{0};
+  std::atomic<uint64_t> dirty_triggers_{0};
+  std::atomic<uint64_t> uncharged_bytes_{0};  // every Uncharge, evictions included
+  std::atomic<uint64_t> trimmed_at_bytes_{0};
+  std::atomic<uint64_t> trims_{0};
+  std::atomic<bool> dirty_signalled_{false};  // callback called, dirty not yet under the share
+  std::function<void()> dirty_callback_;
+
+  mutable Mutex ring_mu_;
+  std::vector<std::weak_ptr<Evictable>> ring_ COWTREE_GUARDED_BY(ring_mu_);
+  size_t hand_ COWTREE_GUARDED_BY(ring_mu_) = 0;
+};
+
+}  // namespace cowtree

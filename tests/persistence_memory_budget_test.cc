@@ -1,0 +1,118 @@
+// MemoryBudget (persistence/memory_budget.h) with fake entries: CLOCK order and second chance,
+// eviction stops once under the budget, destroyed entries drop out of the ring, dirty bytes
+// are never evicted, and the dirty callback fires once per crossing of the dirty share.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "persistence/memory_budget.h"
+
+namespace cowtree {
+namespace {
+
+// A fake leaf: `bytes` resident and clean until evicted.
+class FakeEntry final : public Evictable {
+ public:
+  FakeEntry(MemoryBudget* budget, uint64_t bytes) : budget_(budget), bytes_(bytes) {
+    budget_->Charge(bytes_, /*dirty=*/false);
+  }
+  ~FakeEntry() override {
+    if (resident_) budget_->Uncharge(bytes_, false);
+  }
+  uint64_t EvictForBudget() override {
+    if (!resident_) return 0;
+    resident_ = false;
+    budget_->Uncharge(bytes_, false);
+    return bytes_;
+  }
+  bool resident() const { return resident_; }
+
+ private:
+  MemoryBudget* budget_;
+  uint64_t bytes_;
+  bool resident_ = true;
+};
+
+std::shared_ptr<FakeEntry> Add(MemoryBudget* b, uint64_t bytes) {
+  auto e = std::make_shared<FakeEntry>(b, bytes);
+  b->AddClean(e);
+  return e;
+}
+
+TEST(MemoryBudgetUnit, EvictsInClockOrderDownToTheBudget) {
+  MemoryBudget b(10000, 25);
+  std::vector<std::shared_ptr<FakeEntry>> e;
+  for (int i = 0; i < 10; ++i) e.push_back(Add(&b, 1000));  // exactly at the budget
+  EXPECT_EQ(b.resident_bytes(), 10000);
+  for (const auto& x : e) EXPECT_TRUE(x->resident());
+  e.push_back(Add(&b, 1000));  // one over: the oldest unreferenced entry goes
+  EXPECT_FALSE(e[0]->resident());
+  for (size_t i = 1; i < e.size(); ++i) EXPECT_TRUE(e[i]->resident()) << i;
+  EXPECT_EQ(b.resident_bytes(), 10000);
+  EXPECT_EQ(b.stats().evictions, 1u);
+}
+
+TEST(MemoryBudgetUnit, ReferencedEntriesGetASecondChance) {
+  MemoryBudget b(4000, 25);
+  auto a = Add(&b, 1000), c = Add(&b, 1000), d = Add(&b, 1000), f = Add(&b, 1000);
+  a->MarkReferenced();
+  auto g = Add(&b, 1000);  // a is skipped (bit cleared), c goes
+  EXPECT_TRUE(a->resident());
+  EXPECT_FALSE(c->resident());
+  EXPECT_TRUE(g->resident());
+}
+
+TEST(MemoryBudgetUnit, FixedAndDirtyBytesAreCountedButNeverEvicted) {
+  MemoryBudget b(5000, 50);
+  b.ChargeFixed(2000);
+  b.Charge(2000, /*dirty=*/true);
+  auto a = Add(&b, 1000);
+  EXPECT_TRUE(a->resident());
+  b.Charge(1500, /*dirty=*/true);  // over: the only clean entry goes
+  EXPECT_FALSE(a->resident());
+  EXPECT_EQ(b.resident_bytes(), 5500);  // the rest cannot be evicted
+  b.MoveDirtyToClean(1500);
+  EXPECT_EQ(b.stats().dirty_bytes, 2000);
+  EXPECT_EQ(b.stats().clean_bytes, 1500);
+}
+
+TEST(MemoryBudgetUnit, DestroyedEntriesLeaveTheRing) {
+  MemoryBudget b(3000, 25);
+  { auto gone = Add(&b, 1000); }
+  EXPECT_EQ(b.resident_bytes(), 0);
+  auto a = Add(&b, 1000), c = Add(&b, 1000), d = Add(&b, 1000);
+  auto f = Add(&b, 1000);  // evicts one live entry; the expired one just drops out
+  EXPECT_EQ(b.resident_bytes(), 3000);
+  EXPECT_LE(b.stats().ring_entries, 4u);
+}
+
+TEST(MemoryBudgetUnit, DirtyCallbackOncePerCrossing) {
+  MemoryBudget b(1000, 50);
+  int calls = 0;
+  b.SetDirtyCallback([&] { ++calls; });
+  b.Charge(400, true);
+  b.EnforceBudget();
+  EXPECT_EQ(calls, 0);
+  b.Charge(200, true);
+  b.EnforceBudget();
+  b.EnforceBudget();
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(b.DirtyOverShare());
+  b.MoveDirtyToClean(600);  // a checkpoint wrote them
+  b.Charge(600, true);
+  b.EnforceBudget();
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(MemoryBudgetUnit, UnlimitedCountsAndNeverEvicts) {
+  MemoryBudget b(0, 25);
+  std::vector<std::shared_ptr<FakeEntry>> e;
+  for (int i = 0; i < 100; ++i) e.push_back(Add(&b, 1 << 20));
+  for (const auto& x : e) EXPECT_TRUE(x->resident());
+  EXPECT_EQ(b.resident_bytes(), int64_t{100} << 20);
+  EXPECT_EQ(b.stats().ring_entries, 0u);
+}
+
+}  // namespace
+}  // namespace cowtree
