@@ -16,11 +16,11 @@ using api_internal::StoreState;
 std::atomic<uint64_t> g_next_store_serial{1};
 
 // The key type of a tree of the order-statistics type; nullopt for other tree types.
+// From the catalog's params: no tree is restored.
 std::optional<KeyType> KeyTypeOfTree(const TreeInfo& info) {
-  if (info.type_id != tree::kOrderStatTreeTypeId) return std::nullopt;
-  tree::OrderStatTreeHost* host = tree::AsOrderStatTree(info.tree.get());
-  if (host == nullptr) return std::nullopt;
-  return api_internal::FromInternal(host->key_type());
+  std::optional<tree::KeyType> kt = tree::OrderStatKeyTypeOf(info.type_id, info.params);
+  if (!kt.has_value()) return std::nullopt;
+  return api_internal::FromInternal(*kt);
 }
 
 // The key type of live tree `id` in the newest snapshot; nullopt if there is none.

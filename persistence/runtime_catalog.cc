@@ -1,6 +1,7 @@
 // Runtime, the tree catalog: which trees exist at which epoch (TreeSlot: created at
 // create_epoch, dropped at drop_epoch), lookups for readers (FindTree, ListTrees, under
-// catalog_mu_ shared), recovered trees (AddRecoveredTree), and the catalog half of a commit:
+// catalog_mu_ shared), recovered trees (AddRecoveredTree: handles, restored lazily by
+// RestoredTree on first access), and the catalog half of a commit:
 // ApplyCommit validates and applies a record to the trees, PublishCommit makes its creates and
 // drops visible, UndoCommit takes back the trees it applied (runtime.cc drives them in order).
 #include <algorithm>
@@ -15,15 +16,19 @@ TreeType* Runtime::FindType(uint8_t type_id) {
   return it == types_.end() ? nullptr : it->second.get();
 }
 
-Status Runtime::AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<HostedTree> tree) {
+Status Runtime::AddRecoveredTree(CatalogEntry entry) {
+  if (FindType(entry.type_id) == nullptr) {
+    return Status::Corruption("catalog: tree '" + entry.name + "' has unknown type " +
+                              std::to_string(entry.type_id));
+  }
   auto slot = std::make_shared<TreeSlot>();
   slot->id = entry.tree_id;
-  slot->name = entry.name;
   slot->type_id = entry.type_id;
-  slot->params = entry.params;
+  slot->params = std::move(entry.params);
   slot->create_epoch = entry.create_epoch;
-  slot->descriptor = entry.descriptor;
-  slot->tree = std::move(tree);
+  slot->persisted.descriptor = entry.descriptor;
+  slot->persisted.inline_body = std::move(entry.inline_body);
+  slot->published = true;
   WriterLock g(&catalog_mu_);
   if (trees_.count(entry.tree_id) != 0) {
     return Status::Corruption("catalog: tree id " + std::to_string(entry.tree_id) + " twice");
@@ -31,9 +36,28 @@ Status Runtime::AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<Host
   auto& ids = names_[entry.name];
   if (!ids.empty()) return Status::Corruption("catalog: tree name '" + entry.name + "' twice");
   ids.push_back(entry.tree_id);
-  trees_[entry.tree_id] = std::move(slot);
+  slot->name = std::move(entry.name);
+  trees_.emplace_hint(trees_.end(), slot->id, std::move(slot));
   if (entry.tree_id >= next_tree_id_.load()) next_tree_id_.store(entry.tree_id + 1);
   return Status::OK();
+}
+
+Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const {
+  if (slot->restored.load(std::memory_order_acquire)) return slot->tree;
+  MutexLock g(&restore_mu_[slot->id % kRestoreStripes]);
+  if (slot->restored.load(std::memory_order_acquire)) return slot->tree;
+  // Only a tree of the opened checkpoint is ever unrestored: its state is that checkpoint's.
+  COWTREE_ASSERT(slot->published);
+  auto type = types_.find(slot->type_id);
+  COWTREE_ASSERT(type != types_.end());  // checked by AddRecoveredTree
+  auto* env = const_cast<Runtime*>(this);  // TreeEnvironment: object store + epochs
+  Result<std::unique_ptr<HostedTree>> tree =
+      type->second->Load(slot->params, slot->persisted, opened_checkpoint_epoch_, env);
+  if (!tree.ok()) return tree.status().WithContext("restoring tree '" + slot->name + "'");
+  slot->tree = std::move(tree).value();
+  slot->restored.store(true, std::memory_order_release);
+  trees_restored_.fetch_add(1, std::memory_order_relaxed);
+  return slot->tree;
 }
 
 std::shared_ptr<Runtime::TreeSlot> Runtime::FindSlot(std::string_view name, uint64_t epoch) const {
@@ -49,11 +73,16 @@ std::shared_ptr<Runtime::TreeSlot> Runtime::FindSlot(std::string_view name, uint
 }
 
 Result<TreeInfo> Runtime::FindTree(std::string_view name, const RuntimeSnapshot& snapshot) const {
-  ReaderLock g(&catalog_mu_);
-  auto slot = FindSlot(name, snapshot.epoch());
+  std::shared_ptr<TreeSlot> slot;
+  {
+    ReaderLock g(&catalog_mu_);
+    slot = FindSlot(name, snapshot.epoch());
+  }
   if (slot == nullptr) return Status::NotFound("no tree named '" + std::string(name) + "'");
+  // Restored outside catalog_mu_: a first access does not hold up commits.
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot.get()));
   return TreeInfo{slot->id,     slot->name,         slot->type_id,
-                  slot->params, slot->create_epoch, slot->tree};
+                  slot->params, slot->create_epoch, std::move(tree)};
 }
 
 std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const {
@@ -61,8 +90,8 @@ std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const 
   ReaderLock g(&catalog_mu_);
   for (const auto& [id, slot] : trees_) {
     if (slot->create_epoch <= snapshot.epoch() && snapshot.epoch() < slot->drop_epoch) {
-      out.push_back(TreeInfo{slot->id, slot->name, slot->type_id, slot->params, slot->create_epoch,
-                             slot->tree});
+      out.push_back(
+          TreeInfo{slot->id, slot->name, slot->type_id, slot->params, slot->create_epoch, nullptr});
     }
   }
   std::sort(out.begin(), out.end(),
@@ -106,6 +135,7 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
       slot->create_epoch = epoch;
       COWTREE_ASSIGN_OR_RETURN(auto tree, type->Create(c.params, this));
       slot->tree = std::move(tree);
+      slot->restored.store(true, std::memory_order_release);  // not shared yet
       local[c.tree_id] = slot;
       prepared->created.push_back(slot);
     }
@@ -126,9 +156,11 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
       } else {
         return Status::InvalidArgument("ops for unknown tree id " + std::to_string(s.tree_id));
       }
-      Status st = slot->tree->Apply(s.ops, epoch);
+      COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot.get()));
+      Status st = tree->Apply(s.ops, epoch);
       if (!st.ok()) return st.WithContext("tree '" + slot->name + "'");
-      prepared->applied.push_back(slot->tree.get());
+      prepared->applied.push_back(tree.get());
+      prepared->applied_ids.push_back(s.tree_id);
     }
   }
   return Status::OK();
@@ -139,9 +171,14 @@ void Runtime::UndoCommit(PreparedCommit* prepared) {
     (*it)->UndoLastApply();
   }
   prepared->applied.clear();
+  prepared->applied_ids.clear();
 }
 
 void Runtime::PublishCommit(PreparedCommit* prepared, uint64_t epoch) {
+  for (auto& slot : prepared->created) dirty_trees_.push_back(slot->id);
+  for (auto& slot : prepared->dropped) dirty_trees_.push_back(slot->id);
+  dirty_trees_.insert(dirty_trees_.end(), prepared->applied_ids.begin(),
+                      prepared->applied_ids.end());
   WriterLock g(&catalog_mu_);
   for (auto& slot : prepared->created) {
     names_[slot->name].push_back(slot->id);

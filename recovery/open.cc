@@ -243,7 +243,6 @@ Status ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, RuntimeParts* 
   CatalogContents catalog;
   COWTREE_RETURN_IF_ERROR(ReadCatalogObjects(catalog_root_raw, hooks, &catalog));
   parts->catalog_root = catalog.root;
-  parts->catalog_chunks = std::move(catalog.chunks);
   *entries = std::move(catalog.entries);
   return Status::OK();
 }
@@ -257,8 +256,8 @@ class RuntimeBuilder {
   explicit RuntimeBuilder(RuntimeParts parts) : runtime_(new Runtime(std::move(parts))) {}
   Runtime* runtime() { return runtime_.get(); }
   TreeType* FindType(uint8_t type_id) { return runtime_->FindType(type_id); }
-  Status AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<HostedTree> tree) {
-    return runtime_->AddRecoveredTree(entry, std::move(tree));
+  Status AddRecoveredTree(CatalogEntry entry) {
+    return runtime_->AddRecoveredTree(std::move(entry));
   }
   Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end) {
     return runtime_->ReplayCommit(payload, epoch, record_end);
@@ -292,7 +291,7 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   COWTREE_ASSIGN_OR_RETURN(LoadedStore loaded, LoadStore(env, dir, options, report));
   const SuperblockData& sb = loaded.sb;
 
-  // ---- Runtime + catalog + trees (internal nodes from summaries; leaves lazily). ----
+  // ---- Runtime + catalog: one handle per tree; trees are restored on first access. ----
   RuntimeParts parts;
   parts.env = env;
   parts.dir = dir;
@@ -311,17 +310,11 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   ObjectStore* store = parts.store.get();
   RuntimeBuilder builder(std::move(parts));
   Runtime* runtime = builder.runtime();
-  for (const CatalogEntry& e : entries) {
-    TreeType* type = builder.FindType(e.type_id);
-    if (type == nullptr) {
-      return Status::Corruption("catalog: tree '" + e.name + "' has unknown type " +
-                                std::to_string(e.type_id));
-    }
-    auto tree = type->Load(e.params, e.descriptor, sb.checkpoint_epoch, runtime);
-    if (!tree.ok()) return tree.status().WithContext("loading tree '" + e.name + "'");
-    COWTREE_RETURN_IF_ERROR(builder.AddRecoveredTree(e, std::move(tree).value()));
+  for (CatalogEntry& e : entries) {
+    COWTREE_RETURN_IF_ERROR(builder.AddRecoveredTree(std::move(e)));
     ++report.trees_loaded;
   }
+  entries = std::vector<CatalogEntry>();
 
   // ---- Redo: commits with epoch > C, in log order (in memory only). ----
   uint64_t redo_bytes = 0;

@@ -59,8 +59,7 @@ struct CatalogReadHooks {
 
 struct CatalogContents {
   CatalogRoot root;
-  std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> chunks;  // in catalog order
-  std::vector<CatalogEntry> entries;                                 // all chunks, in order
+  std::vector<CatalogEntry> entries;  // all chunks, in order (one copy: O(catalog bytes))
   bool complete = false;  // every chunk was read and decoded
 };
 

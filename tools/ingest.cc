@@ -217,22 +217,24 @@ Status Ingester::LoadTrees() {
   RuntimeSnapshot snap = runtime_->GetSnapshot();
   marker_key_ = tree::EncodeInt64Key(static_cast<int64_t>(Fnv1a(stats_.identity)));
   for (const TreeInfo& t : runtime_->ListTrees(snap)) {
-    tree::OrderStatTreeHost* host = tree::AsOrderStatTree(t.tree.get());
-    if (host == nullptr) continue;
+    const std::optional<tree::KeyType> key_type = tree::OrderStatKeyTypeOf(t.type_id, t.params);
+    if (!key_type.has_value()) continue;
     if (t.name == kIngestMarkerTree) {
-      if (host->key_type() != tree::KeyType::kInt64) {
+      if (*key_type != tree::KeyType::kInt64) {
         return Status::Corruption("tree '" + t.name + "' is reserved for ingest markers, but " +
                                   "is not an int64 tree");
       }
       marker_tree_ = t.id;
       if (stats_.marker) {
+        COWTREE_ASSIGN_OR_RETURN(TreeInfo marker, runtime_->FindTree(t.name, snap));  // restores
+        tree::OrderStatTreeHost* host = tree::AsOrderStatTree(marker.tree.get());
         COWTREE_ASSIGN_OR_RETURN(marker_value_,
                                  tree::WeightOf(*host->VersionAt(snap.epoch()), marker_key_));
       }
       continue;
     }
     if (IsInternalTreeName(t.name)) continue;
-    groups_[t.name] = Group{t.id, host->key_type(), nullptr, 0};
+    groups_[t.name] = Group{t.id, *key_type, nullptr, 0};
   }
   return Status::OK();
 }

@@ -71,7 +71,10 @@ Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const Runtime
   }
   std::vector<QueryRow> rows;
   rows.reserve(trees.size());
-  for (const TreeInfo& t : trees) {
+  for (TreeInfo& t : trees) {
+    if (t.tree == nullptr) {  // listed, not yet restored
+      COWTREE_ASSIGN_OR_RETURN(t, runtime->FindTree(t.name, snapshot));
+    }
     tree::OrderStatTreeHost* host = tree::AsOrderStatTree(t.tree.get());
     if (host == nullptr) continue;
     std::shared_ptr<const tree::TreeVersion> v = host->VersionAt(snapshot.epoch());

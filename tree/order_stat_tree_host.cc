@@ -2,7 +2,10 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include <optional>
+
 #include "persistence/assert.h"
+#include "persistence/catalog_format.h"
 #include "persistence/coding.h"
 #include "persistence/object_store.h"
 #include "tree/leaf_merge.h"
@@ -58,6 +61,8 @@ class FrozenOrderStatTree final : public FrozenTree {
   Result<TreeCheckpointResult> Write(ObjectStore* store, uint64_t checkpoint_epoch) override {
     const TreeVersion& v = *version_;
     std::vector<LeafSummary> leaves = Summaries(v);
+    COWTREE_ASSIGN_OR_RETURN(std::optional<std::string> inline_body, InlineBody(v, leaves));
+    if (inline_body.has_value()) return WriteInline(std::move(*inline_body));
     COWTREE_ASSERT(leaves.size() == v.leaf_count);
     std::vector<PersistedSummary> persisted;
     persisted.reserve(leaves.size());
@@ -104,7 +109,7 @@ class FrozenOrderStatTree final : public FrozenTree {
                                                 EncodeTreeDescriptor(desc)));
     // Retired: every object of the previous checkpoint that the new one does not reference.
     TreeCheckpointResult result;
-    result.descriptor = state_.descriptor;
+    result.persisted.descriptor = state_.descriptor;
     std::unordered_set<uint64_t> now;
     for (const OldChunk& c : state_.chunks) {
       now.insert(c.chunk_id.raw());
@@ -122,6 +127,32 @@ class FrozenOrderStatTree final : public FrozenTree {
   }
 
  private:
+  // The inline state of `v` if the tree is small enough (docs/catalog.md "Inline trees"): no
+  // leaf (empty body), or one leaf whose body fits kCatalogInlineBytesMax (the leaf body
+  // itself). nullopt: the tree is written as objects.
+  Result<std::optional<std::string>> InlineBody(const TreeVersion& v,
+                                                const std::vector<LeafSummary>& leaves) {
+    if (leaves.empty()) return std::optional<std::string>(std::string());
+    if (leaves.size() != 1 || LeafBodyBytes(leaves[0].entry_count) > kCatalogInlineBytesMax) {
+      return std::optional<std::string>();
+    }
+    // A clean leaf may have been evicted (a tree that shrank to one leaf): load it back.
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> data, leaves[0].box->Load(host_));
+    return std::optional<std::string>(EncodeLeaf(v.key_type, *data));
+  }
+
+  // An inline checkpoint: no object written; every object of the previous state is retired.
+  Result<TreeCheckpointResult> WriteInline(std::string body) {
+    COWTREE_ASSERT(body.size() <= kCatalogInlineBytesMax);
+    state_.version = version_;
+    state_.descriptor = NodeID();
+    state_.chunks.clear();
+    TreeCheckpointResult result;
+    result.persisted.inline_body = std::move(body);
+    result.retired = host_->PersistedObjects();
+    return result;
+  }
+
   OrderStatTreeHost* host_;
   std::shared_ptr<const TreeVersion> version_;
   OrderStatTreeHost::PersistedState state_;
@@ -153,12 +184,15 @@ class OrderStatTreeType final : public TreeType {
     return std::unique_ptr<HostedTree>(
         new OrderStatTreeHost(static_cast<KeyType>(params[0]), shape_, env));
   }
-  Result<std::unique_ptr<HostedTree>> Load(std::string_view params, NodeID descriptor,
+  Result<std::unique_ptr<HostedTree>> Load(std::string_view params,
+                                           const PersistedTreeRef& persisted,
                                            uint64_t checkpoint_epoch,
                                            TreeEnvironment* env) override {
     Status p = ValidateParams(params);
     if (!p.ok()) return Status::Corruption("catalog params: " + p.message());
     const auto key_type = static_cast<KeyType>(params[0]);
+    if (persisted.is_inline()) return LoadInline(key_type, persisted.inline_body, checkpoint_epoch, env);
+    const NodeID descriptor = persisted.descriptor;
     ObjectStore* store = env->object_store();
     COWTREE_ASSIGN_OR_RETURN(std::string body,
                              store->ReadObject(descriptor, ObjectKind::kTreeDescriptor));
@@ -197,7 +231,45 @@ class OrderStatTreeType final : public TreeType {
     return std::unique_ptr<HostedTree>(std::move(host));
   }
 
+  Result<TreeCounts> PersistedCounts(std::string_view params, const PersistedTreeRef& persisted,
+                                     TreeEnvironment* env) override {
+    Status p = ValidateParams(params);
+    if (!p.ok()) return Status::Corruption("catalog params: " + p.message());
+    const auto key_type = static_cast<KeyType>(params[0]);
+    if (persisted.is_inline()) {
+      if (persisted.inline_body.empty()) return TreeCounts{};
+      COWTREE_ASSIGN_OR_RETURN(auto leaf, DecodeLeaf(persisted.inline_body, key_type));
+      return TreeCounts{leaf->entry_count(), 1};
+    }
+    COWTREE_ASSIGN_OR_RETURN(
+        std::string body,
+        env->object_store()->ReadObject(persisted.descriptor, ObjectKind::kTreeDescriptor));
+    COWTREE_ASSIGN_OR_RETURN(TreeDescriptor desc, DecodeTreeDescriptor(body));
+    return TreeCounts{desc.entry_count, desc.leaf_count};
+  }
+
  private:
+  // An inline tree: empty, or the one leaf body (tree/node_format.h), rebuilt by applying its
+  // entries to an empty tree at the checkpoint epoch (no object read).
+  Result<std::unique_ptr<HostedTree>> LoadInline(KeyType key_type, std::string_view body,
+                                                 uint64_t checkpoint_epoch, TreeEnvironment* env) {
+    auto host = std::make_unique<OrderStatTreeHost>(key_type, shape_, env);
+    if (!body.empty()) {
+      COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, DecodeLeaf(body, key_type));
+      std::vector<KeyWeight> entries(leaf->entry_count());
+      for (size_t i = 0; i < entries.size(); ++i) {
+        entries[i] = KeyWeight{leaf->keys[i], leaf->weights[i]};
+      }
+      COWTREE_ASSERT(checkpoint_epoch > 0);
+      Status applied = host->tree().Apply(entries, checkpoint_epoch);
+      if (!applied.ok()) return Status::Corruption("inline tree: " + applied.message());
+    }
+    OrderStatTreeHost::PersistedState state;
+    state.version = host->tree().current();
+    host->InstallRecovered(std::move(state));
+    return std::unique_ptr<HostedTree>(std::move(host));
+  }
+
   TreeShape shape_;
 };
 
@@ -207,6 +279,15 @@ std::string OrderStatTreeParams(KeyType key_type) {
   std::string p(kOrderStatParamsBytes, '\0');
   p[0] = static_cast<char>(key_type);
   return p;
+}
+
+std::optional<KeyType> OrderStatKeyTypeOf(uint8_t type_id, std::string_view params) {
+  if (type_id != kOrderStatTreeTypeId || params.size() != kOrderStatParamsBytes) return std::nullopt;
+  const auto kt = static_cast<uint8_t>(params[0]);
+  if (kt != static_cast<uint8_t>(KeyType::kInt64) && kt != static_cast<uint8_t>(KeyType::kDouble)) {
+    return std::nullopt;
+  }
+  return static_cast<KeyType>(kt);
 }
 
 Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout) {
@@ -287,7 +368,7 @@ void OrderStatTreeHost::UndoLastApply() {
 std::unique_ptr<FrozenTree> OrderStatTreeHost::Freeze(uint64_t checkpoint_epoch) {
   std::shared_ptr<const TreeVersion> v = tree_.current();
   COWTREE_ASSERT(v->epoch <= checkpoint_epoch);
-  if (published_.descriptor.valid() && published_.version == v) return nullptr;
+  if (published_.version == v) return nullptr;  // null until the first checkpoint / restore
   return std::make_unique<FrozenOrderStatTree>(this, std::move(v));
 }
 
