@@ -26,10 +26,9 @@ std::optional<KeyType> KeyTypeOfTree(const TreeInfo& info) {
 // The key type of live tree `id` in the newest snapshot; nullopt if there is none.
 std::optional<KeyType> LiveKeyType(Runtime& runtime, TreeId id) {
   RuntimeSnapshot snap = runtime.GetSnapshot();
-  for (const TreeInfo& info : runtime.ListTrees(snap)) {
-    if (info.id == id) return KeyTypeOfTree(info);
-  }
-  return std::nullopt;
+  std::optional<TreeInfo> info = runtime.DescribeTree(id, snap);
+  if (!info.has_value()) return std::nullopt;
+  return KeyTypeOfTree(*info);
 }
 
 std::string HandleText(TreeId id) { return "tree handle (tree id " + std::to_string(id) + ")"; }
@@ -117,10 +116,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   state->runtime = std::shared_ptr<Runtime>(std::move(runtime));
   state->serial = g_next_store_serial.fetch_add(1, std::memory_order_relaxed);
   state->options = options;
-  RuntimeSnapshot snap = state->runtime->GetSnapshot();
-  for (const TreeInfo& info : state->runtime->ListTrees(snap)) {
-    if (auto type = KeyTypeOfTree(info)) state->types[info.id] = *type;
-  }
+  // state->types fills as trees are used (LiveKeyType): opening lists no tree.
   return std::unique_ptr<Store>(new Store(std::move(state)));
 }
 

@@ -162,8 +162,8 @@ RuntimeStats Runtime::GetStats() const {
       // Not restored: counted from its checkpointed state, without restoring it. A state that
       // cannot be read counts 0 here (the tree's first access reports the error).
       auto type = types_.find(slot->type_id);
-      Result<TreeCounts> counts = type->second->PersistedCounts(
-          slot->params, slot->persisted, const_cast<Runtime*>(this));
+      Result<TreeCounts> counts =
+          type->second->PersistedCounts(slot->params, slot->persisted, const_cast<Runtime*>(this));
       if (counts.ok()) {
         s.entry_count += counts->entry_count;
         s.leaf_count += counts->leaf_count;

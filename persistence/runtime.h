@@ -2,7 +2,8 @@
 //
 // A Runtime is created only by recovery::Open() (opening a store *is* recovery); it operates
 // on already-recovered state. It offers:
-//   - Commit(RuntimeWriteBatch): atomic multi-tree commits with the durability of options.durability;
+//   - Commit(RuntimeWriteBatch): atomic multi-tree commits with the durability of
+//   options.durability;
 //     returns the commit's epoch once acknowledged.
 //   - GetSnapshot(): pins the newest acknowledged epoch; reads through a snapshot never see a
 //     later or partial commit, and never block writers.
@@ -48,6 +49,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -74,7 +76,8 @@ class RuntimeSnapshot {
   RuntimeSnapshot() = default;
   RuntimeSnapshot(std::shared_ptr<EpochRegistry> registry, uint64_t epoch)
       : registry_(std::move(registry)), epoch_(epoch) {}
-  RuntimeSnapshot(RuntimeSnapshot&& o) noexcept : registry_(std::move(o.registry_)), epoch_(o.epoch_) {
+  RuntimeSnapshot(RuntimeSnapshot&& o) noexcept
+      : registry_(std::move(o.registry_)), epoch_(o.epoch_) {
     o.registry_ = nullptr;
   }
   RuntimeSnapshot& operator=(RuntimeSnapshot&& o) noexcept {
@@ -169,12 +172,17 @@ class Runtime final : public TreeEnvironment {
   // commits nothing and returns the visible epoch. InvalidArgument (unknown tree, duplicate
   // name, bad ops) changes nothing.
   Status Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out = nullptr);
-  RuntimeSnapshot GetSnapshot() { return RuntimeSnapshot(pins_, pins_->PinCurrent(visible_epoch_)); }
+  RuntimeSnapshot GetSnapshot() {
+    return RuntimeSnapshot(pins_, pins_->PinCurrent(visible_epoch_));
+  }
   // The tree named `name` as visible at `snapshot`, restored if not yet (its first access);
   // NotFound if none; IOError / Corruption if its checkpointed state cannot be read.
   Result<TreeInfo> FindTree(std::string_view name, const RuntimeSnapshot& snapshot) const;
   // All trees visible at `snapshot`, sorted by name; TreeInfo::tree is null (nothing restored).
   std::vector<TreeInfo> ListTrees(const RuntimeSnapshot& snapshot) const;
+  // The tree with id `id` if it is visible at `snapshot` (its catalog fields; tree null:
+  // nothing restored). O(log trees).
+  std::optional<TreeInfo> DescribeTree(TreeId id, const RuntimeSnapshot& snapshot) const;
   Status Checkpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   // Drops cached leaf data that is clean; returns bytes released.
   uint64_t EvictClean();
@@ -225,8 +233,9 @@ class Runtime final : public TreeEnvironment {
     uint64_t create_epoch = 0;
     uint64_t drop_epoch = UINT64_MAX;  // catalog_mu_
     // The last published checkpoint's state (descriptor or inline; `published` false if no
-    // checkpoint lists the tree yet). Written only by the checkpoint (checkpoint_mu_), and only
-    // for restored trees; read by the restore of an unrestored one and by catalog writes.
+    // checkpoint lists the tree yet). Written only by the checkpoint (checkpoint_mu_ and
+    // catalog_mu_ exclusive), and only for restored trees; read by the restore of an
+    // unrestored one (which no checkpoint writes), by GetStats and catalog writes (catalog_mu_).
     PersistedTreeRef persisted;
     bool published = false;
     bool drop_published = false;  // a published checkpoint no longer lists this tree
@@ -287,10 +296,12 @@ class Runtime final : public TreeEnvironment {
                       const std::map<TreeId, PersistedTreeRef>& written,
                       std::vector<NodeID>* retired, CatalogWrite* out)
       COWTREE_REQUIRES(checkpoint_mu_);
-  // The catalog entries of live trees at C with ids in [first, end), for WriteCatalog.
-  std::vector<CatalogEntry> CatalogEntriesIn(TreeId first, TreeId end, uint64_t checkpoint_epoch,
-                                             const std::map<TreeId, PersistedTreeRef>& written)
-      const COWTREE_REQUIRES(checkpoint_mu_);
+  // The catalog entries of live trees at C with ids in [first, end), in id order, stopping
+  // before one chunk's worth is exceeded (1024 entries / kCatalogChunkBodyBytesTarget bytes,
+  // at least one entry), for WriteCatalog.
+  std::vector<CatalogEntry> NextCatalogChunk(
+      TreeId first, TreeId end, uint64_t checkpoint_epoch,
+      const std::map<TreeId, PersistedTreeRef>& written) const COWTREE_REQUIRES(checkpoint_mu_);
   // Undoes the in-memory effects of a checkpoint that failed before its superblock with a
   // recoverable error (NoSpace): retirements, objects written. Returns `cause`.
   Status AbortCheckpoint(const Status& cause, const std::vector<NodeID>& retired,
@@ -340,7 +351,9 @@ class Runtime final : public TreeEnvironment {
 
   mutable SharedMutex catalog_mu_;  // readers shared (FindTree, ListTrees), commits exclusive
   std::map<TreeId, std::shared_ptr<TreeSlot>> trees_ COWTREE_GUARDED_BY(catalog_mu_);
-  std::unordered_map<std::string, std::vector<TreeId>> names_ COWTREE_GUARDED_BY(catalog_mu_);
+  // Name → slots of that name (more than one only while a dropped tree is still visible to a
+  // snapshot). Keys view the slot's own name (a slot outlives its entry here): no copy.
+  std::unordered_multimap<std::string_view, TreeSlot*> names_ COWTREE_GUARDED_BY(catalog_mu_);
 
   mutable Mutex poison_mu_;
   Status poison_ COWTREE_GUARDED_BY(poison_mu_);

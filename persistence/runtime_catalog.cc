@@ -5,6 +5,8 @@
 // ApplyCommit validates and applies a record to the trees, PublishCommit makes its creates and
 // drops visible, UndoCommit takes back the trees it applied (runtime.cc drives them in order).
 #include <algorithm>
+#include <string_view>
+#include <unordered_set>
 
 #include "persistence/assert.h"
 #include "persistence/runtime.h"
@@ -33,10 +35,11 @@ Status Runtime::AddRecoveredTree(CatalogEntry entry) {
   if (trees_.count(entry.tree_id) != 0) {
     return Status::Corruption("catalog: tree id " + std::to_string(entry.tree_id) + " twice");
   }
-  auto& ids = names_[entry.name];
-  if (!ids.empty()) return Status::Corruption("catalog: tree name '" + entry.name + "' twice");
-  ids.push_back(entry.tree_id);
+  if (names_.count(entry.name) != 0) {
+    return Status::Corruption("catalog: tree name '" + entry.name + "' twice");
+  }
   slot->name = std::move(entry.name);
+  names_.emplace(std::string_view(slot->name), slot.get());
   trees_.emplace_hint(trees_.end(), slot->id, std::move(slot));
   if (entry.tree_id >= next_tree_id_.load()) next_tree_id_.store(entry.tree_id + 1);
   return Status::OK();
@@ -49,7 +52,7 @@ Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const 
   // Only a tree of the opened checkpoint is ever unrestored: its state is that checkpoint's.
   COWTREE_ASSERT(slot->published);
   auto type = types_.find(slot->type_id);
-  COWTREE_ASSERT(type != types_.end());  // checked by AddRecoveredTree
+  COWTREE_ASSERT(type != types_.end());    // checked by AddRecoveredTree
   auto* env = const_cast<Runtime*>(this);  // TreeEnvironment: object store + epochs
   Result<std::unique_ptr<HostedTree>> tree =
       type->second->Load(slot->params, slot->persisted, opened_checkpoint_epoch_, env);
@@ -61,13 +64,10 @@ Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const 
 }
 
 std::shared_ptr<Runtime::TreeSlot> Runtime::FindSlot(std::string_view name, uint64_t epoch) const {
-  auto it = names_.find(std::string(name));
-  if (it == names_.end()) return nullptr;
-  for (TreeId id : it->second) {
-    auto t = trees_.find(id);
-    if (t == trees_.end()) continue;
-    const TreeSlot& s = *t->second;
-    if (s.create_epoch <= epoch && epoch < s.drop_epoch) return t->second;
+  auto [first, last] = names_.equal_range(name);
+  for (auto it = first; it != last; ++it) {
+    const TreeSlot& s = *it->second;
+    if (s.create_epoch <= epoch && epoch < s.drop_epoch) return trees_.at(s.id);
   }
   return nullptr;
 }
@@ -99,11 +99,21 @@ std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const 
   return out;
 }
 
+std::optional<TreeInfo> Runtime::DescribeTree(TreeId id, const RuntimeSnapshot& snapshot) const {
+  ReaderLock g(&catalog_mu_);
+  auto it = trees_.find(id);
+  if (it == trees_.end()) return std::nullopt;
+  const TreeSlot& s = *it->second;
+  if (s.create_epoch > snapshot.epoch() || snapshot.epoch() >= s.drop_epoch) return std::nullopt;
+  return TreeInfo{s.id, s.name, s.type_id, s.params, s.create_epoch, nullptr};
+}
+
 // Validates and applies `record` at `epoch` to in-memory state. On error nothing is changed
 // (trees already applied are undone by the caller through `prepared`).
 Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
                             PreparedCommit* prepared) {
   std::unordered_map<TreeId, std::shared_ptr<TreeSlot>> local;  // trees created in this commit
+  std::unordered_set<std::string_view> local_names;             // (views of record's names)
   {
     ReaderLock g(&catalog_mu_);
     for (const CommitCreate& c : record.creates) {
@@ -124,8 +134,8 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
           trees_.count(c.tree_id) != 0) {
         return Status::InvalidArgument("tree '" + c.name + "' already exists");
       }
-      for (const auto& [id, s] : local) {
-        if (s->name == c.name) return Status::InvalidArgument("tree '" + c.name + "' twice");
+      if (!local_names.insert(c.name).second) {
+        return Status::InvalidArgument("tree '" + c.name + "' twice");
       }
       auto slot = std::make_shared<TreeSlot>();
       slot->id = c.tree_id;
@@ -181,7 +191,7 @@ void Runtime::PublishCommit(PreparedCommit* prepared, uint64_t epoch) {
                       prepared->applied_ids.end());
   WriterLock g(&catalog_mu_);
   for (auto& slot : prepared->created) {
-    names_[slot->name].push_back(slot->id);
+    names_.emplace(std::string_view(slot->name), slot.get());
     trees_[slot->id] = slot;
     if (slot->id >= next_tree_id_.load()) next_tree_id_.store(slot->id + 1);
   }

@@ -233,12 +233,17 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
   ot_delta_start_ = ot_delta_start;
   ot_delta_ops_since_checkpoint_ = ot_delta_ops;
   if (write_ot_checkpoint) force_ot_checkpoint_ = false;
-  for (Item& item : items) {
-    item.frozen->OnPublished();
-    auto w = written.find(item.slot->id);
-    COWTREE_ASSERT(w != written.end());
-    item.slot->persisted = std::move(w->second);
-    item.slot->published = true;
+  for (Item& item : items) item.frozen->OnPublished();
+  {
+    // Under catalog_mu_: GetStats reads `persisted` of slots it sees unrestored, and a slot
+    // can be restored, written and checkpointed meanwhile.
+    WriterLock g(&catalog_mu_);
+    for (Item& item : items) {
+      auto w = written.find(item.slot->id);
+      COWTREE_ASSERT(w != written.end());
+      item.slot->persisted = std::move(w->second);
+      item.slot->published = true;
+    }
   }
   for (const auto& slot : dropped) {
     slot->drop_published = true;
@@ -253,12 +258,14 @@ Status Runtime::CheckpointLocked(bool* recoverable) {
   return Status::OK();
 }
 
-// The catalog entries of the trees live at C with ids in [first, end) (catalog_mu_ shared:
-// commits after C may add trees meanwhile; they are skipped by their create epoch).
-std::vector<CatalogEntry> Runtime::CatalogEntriesIn(
+// The next chunk's entries: trees live at C with ids in [first, end) (catalog_mu_ shared, held
+// for one chunk only: commits after C may add trees meanwhile; they are skipped by their create
+// epoch). Memory and lock hold time stay bounded by one chunk whatever the number of trees.
+std::vector<CatalogEntry> Runtime::NextCatalogChunk(
     TreeId first, TreeId end, uint64_t checkpoint_epoch,
     const std::map<TreeId, PersistedTreeRef>& written) const {
   std::vector<CatalogEntry> out;
+  size_t bytes = kCatalogChunkOverheadBytes;
   ReaderLock g(&catalog_mu_);
   for (auto it = trees_.lower_bound(first); it != trees_.end() && it->first < end; ++it) {
     const TreeSlot& slot = *it->second;
@@ -270,6 +277,12 @@ std::vector<CatalogEntry> Runtime::CatalogEntriesIn(
     const PersistedTreeRef& ref = w != written.end() ? w->second : slot.persisted;
     e.descriptor = ref.descriptor;
     e.inline_body = ref.inline_body;
+    const size_t entry_bytes = CatalogEntryBytes(e);
+    if (!out.empty() && (out.size() >= kCatalogChunkEntriesMax ||
+                         bytes + entry_bytes > kCatalogChunkBodyBytesTarget)) {
+      break;
+    }
+    bytes += entry_bytes;
     out.push_back(std::move(e));
   }
   return out;
@@ -308,32 +321,18 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<TreeId
       continue;
     }
     if (range.chunk != nullptr) retired->push_back(range.chunk->chunk_id);
-    std::vector<CatalogEntry> entries =
-        CatalogEntriesIn(range.first, range.end, checkpoint_epoch, written);
-    std::vector<CatalogEntry> group;
-    size_t group_bytes = kCatalogChunkOverheadBytes;
-    auto flush = [&]() -> Status {
-      if (group.empty()) return Status::OK();
+    for (TreeId next = range.first;;) {
+      std::vector<CatalogEntry> group =
+          NextCatalogChunk(next, range.end, checkpoint_epoch, written);
+      if (group.empty()) break;
       COWTREE_ASSIGN_OR_RETURN(NodeID id,
                                store_->WriteObject(ObjectKind::kCatalogChunk, checkpoint_epoch,
                                                    EncodeCatalogChunk(group)));
       root.chunks.push_back(
           CatalogChunkRef{id, static_cast<uint32_t>(group.size()), group.front().tree_id});
       root.tree_count += group.size();
-      group.clear();
-      group_bytes = kCatalogChunkOverheadBytes;
-      return Status::OK();
-    };
-    for (CatalogEntry& e : entries) {
-      const size_t bytes = CatalogEntryBytes(e);
-      if (!group.empty() && (group.size() >= kCatalogChunkEntriesMax ||
-                             group_bytes + bytes > kCatalogChunkBodyBytesTarget)) {
-        COWTREE_RETURN_IF_ERROR(flush());
-      }
-      group_bytes += bytes;
-      group.push_back(std::move(e));
+      next = group.back().tree_id + 1;
     }
-    COWTREE_RETURN_IF_ERROR(flush());
   }
   root.next_tree_id = next_tree_id_.load();
   if (!root.chunks.empty()) COWTREE_ASSERT(root.next_tree_id > root.chunks.back().first_tree_id);
@@ -403,9 +402,13 @@ void Runtime::ForgetDroppedTrees() {
       keep.push_back(std::move(slot));
       continue;
     }
-    auto& ids = names_[slot->name];
-    ids.erase(std::remove(ids.begin(), ids.end(), slot->id), ids.end());
-    if (ids.empty()) names_.erase(slot->name);
+    auto [first, last] = names_.equal_range(slot->name);
+    for (auto it = first; it != last; ++it) {
+      if (it->second == slot.get()) {
+        names_.erase(it);
+        break;
+      }
+    }
     trees_.erase(slot->id);
   }
   drops_to_forget_ = std::move(keep);

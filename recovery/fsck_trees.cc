@@ -164,7 +164,8 @@ void CheckInlineTree(Context& ctx, const CatalogEntry& entry) {
   if (entry.inline_body.empty()) return;
   ++ctx.report.leaves_checked;
   const auto key_type = static_cast<tree::KeyType>(entry.params[0]);
-  Result<std::shared_ptr<const tree::LeafData>> leaf = tree::DecodeLeaf(entry.inline_body, key_type);
+  Result<std::shared_ptr<const tree::LeafData>> leaf =
+      tree::DecodeLeaf(entry.inline_body, key_type);
   if (!leaf.ok()) {
     ctx.Add(FsckSeverity::kError, "catalog", "", 0, 0,
             TreeLabel(entry) + ": its inline leaf does not decode: " + leaf.status().message() +

@@ -1,6 +1,9 @@
 #include "recovery/open.h"
 
 #include <algorithm>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "persistence/assert.h"
 #include "persistence/file_names.h"
@@ -240,6 +243,7 @@ Status ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, RuntimeParts* 
   CatalogReadHooks hooks;
   hooks.read = [store](NodeID id, ObjectKind kind) { return store->ReadObject(id, kind); };
   hooks.report = [](const CatalogProblem&) { return false; };  // Open stops at the first
+  hooks.check_names = false;  // AddRecoveredTree refuses a duplicate (no sort at open)
   CatalogContents catalog;
   COWTREE_RETURN_IF_ERROR(ReadCatalogObjects(catalog_root_raw, hooks, &catalog));
   parts->catalog_root = catalog.root;
@@ -315,6 +319,11 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
     ++report.trees_loaded;
   }
   entries = std::vector<CatalogEntry>();
+#ifdef __GLIBC__
+  // The decoded catalog was transient (O(catalog bytes)); hand its pages back so that the
+  // resident set after open is the handles, not the peak of reading them.
+  malloc_trim(0);
+#endif
 
   // ---- Redo: commits with epoch > C, in log order (in memory only). ----
   uint64_t redo_bytes = 0;

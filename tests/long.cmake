@@ -46,3 +46,14 @@ foreach(loop FailEachOpOnce FailEachOpPersistently FailEachOpOnceWithNoSpace)
                        TIMEOUT 7200)
 endforeach()
 # ---- END crash sweeps ----
+
+# ---- BEGIN small trees (tests/recovery_small_trees_test.cc): 1 M trees of 1-10 entries ----
+if(TARGET recovery_small_trees_test)
+  add_test(NAME small_trees_1m COMMAND recovery_small_trees_test
+           --gtest_filter=SmallTrees.InlineCheapLazyAndExact)
+  set_tests_properties(small_trees_1m PROPERTIES
+                       ENVIRONMENT COWTREE_SMALL_TREES=1000000
+                       LABELS long
+                       TIMEOUT 3600)
+endif()
+# ---- END small trees ----

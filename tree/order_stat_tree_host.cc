@@ -1,8 +1,7 @@
 // OrderStatTreeHost: the order-statistics tree hosted by the Runtime (see order_stat_tree_type.h).
 #include <algorithm>
-#include <unordered_set>
-
 #include <optional>
+#include <unordered_set>
 
 #include "persistence/assert.h"
 #include "persistence/catalog_format.h"
@@ -191,7 +190,8 @@ class OrderStatTreeType final : public TreeType {
     Status p = ValidateParams(params);
     if (!p.ok()) return Status::Corruption("catalog params: " + p.message());
     const auto key_type = static_cast<KeyType>(params[0]);
-    if (persisted.is_inline()) return LoadInline(key_type, persisted.inline_body, checkpoint_epoch, env);
+    if (persisted.is_inline())
+      return LoadInline(key_type, persisted.inline_body, checkpoint_epoch, env);
     const NodeID descriptor = persisted.descriptor;
     ObjectStore* store = env->object_store();
     COWTREE_ASSIGN_OR_RETURN(std::string body,
@@ -282,7 +282,8 @@ std::string OrderStatTreeParams(KeyType key_type) {
 }
 
 std::optional<KeyType> OrderStatKeyTypeOf(uint8_t type_id, std::string_view params) {
-  if (type_id != kOrderStatTreeTypeId || params.size() != kOrderStatParamsBytes) return std::nullopt;
+  if (type_id != kOrderStatTreeTypeId || params.size() != kOrderStatParamsBytes)
+    return std::nullopt;
   const auto kt = static_cast<uint8_t>(params[0]);
   if (kt != static_cast<uint8_t>(KeyType::kInt64) && kt != static_cast<uint8_t>(KeyType::kDouble)) {
     return std::nullopt;
@@ -298,7 +299,9 @@ std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, 
   return std::make_unique<OrderStatTreeType>(TreeShape{leaf_capacity_entries, fanout});
 }
 
-OrderStatTreeHost* AsOrderStatTree(HostedTree* tree) { return dynamic_cast<OrderStatTreeHost*>(tree); }
+OrderStatTreeHost* AsOrderStatTree(HostedTree* tree) {
+  return dynamic_cast<OrderStatTreeHost*>(tree);
+}
 
 OrderStatTreeHost::OrderStatTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env)
     : key_type_(key_type), shape_(shape), env_(env), tree_(key_type, shape, this) {

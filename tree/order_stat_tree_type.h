@@ -3,8 +3,8 @@
 // - Type id kOrderStatTreeTypeId (1). Creation params: 8 bytes = key_type u8 (tree/key_codec.h) +
 //   7 reserved zero bytes.
 // - Ops (the bytes of a commit section for one tree): a sequence of 16-byte records
-//   {key_code u64 LE, weight i64 LE}; AppendOrderStatOp builds them. At apply time ops are sorted by
-//   key and duplicates summed exactly (in any order); a key whose summed delta is outside int64
+//   {key_code u64 LE, weight i64 LE}; AppendOrderStatOp builds them. At apply time ops are sorted
+//   by key and duplicates summed exactly (in any order); a key whose summed delta is outside int64
 //   → InvalidArgument, tree unchanged; zero sums are dropped. Each op adds `weight` to the
 //   entry `key` (insert/update/delete at 0). Limits (InvalidArgument naming the key code or N,
 //   and the limit, before any state changes): an entry's weight stays within int64, the
@@ -17,8 +17,10 @@
 // - Load: internal levels are rebuilt from the summaries with this runtime's fan-out, without
 //   reading a leaf; leaves load on first access through ObjectStore::ReadObject. An inline tree
 //   is rebuilt from its leaf body (its one leaf stays resident and dirty: it has no object).
-// - Readers: OrderStatTreeHost::VersionAt(snapshot epoch) gives the immutable version a snapshot sees;
-//   the query functions of tree/order_stat_tree.h run on it (thread-safe, lock-free after the lookup).
+// - Readers: OrderStatTreeHost::VersionAt(snapshot epoch) gives the immutable version a snapshot
+// sees;
+//   the query functions of tree/order_stat_tree.h run on it (thread-safe, lock-free after the
+//   lookup).
 #pragma once
 
 #include <memory>
