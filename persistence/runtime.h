@@ -214,6 +214,8 @@ class Runtime final : public TreeEnvironment {
   TreeType* FindType(uint8_t type_id);
   // A tree of the checkpoint's catalog, NOT restored (a handle; restored on first access).
   Status AddRecoveredTree(CatalogEntry entry);
+  // Sizes the name index for `tree_count` recovered trees (before AddRecoveredTree).
+  void ReserveRecoveredTrees(size_t tree_count);
   // Applies a redo record with epoch > checkpoint epoch, as Commit would, without logging.
   Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end);
   // Hands over the log writer, opened after recovery verified everything (none for a read-only
@@ -238,7 +240,8 @@ class Runtime final : public TreeEnvironment {
     // unrestored one (which no checkpoint writes), by GetStats and catalog writes (catalog_mu_).
     PersistedTreeRef persisted;
     bool published = false;
-    bool drop_published = false;  // a published checkpoint no longer lists this tree
+    bool drop_published = false;          // a published checkpoint no longer lists this tree
+    TreeSlot* older_same_name = nullptr;  // catalog_mu_: see names_
     // Lazy restore: `tree` is written once (under restore_mu_ of this id, or before the slot is
     // shared) and only then `restored` is set (release); never written again.
     std::atomic<bool> restored{false};
@@ -351,9 +354,10 @@ class Runtime final : public TreeEnvironment {
 
   mutable SharedMutex catalog_mu_;  // readers shared (FindTree, ListTrees), commits exclusive
   std::map<TreeId, std::shared_ptr<TreeSlot>> trees_ COWTREE_GUARDED_BY(catalog_mu_);
-  // Name → slots of that name (more than one only while a dropped tree is still visible to a
-  // snapshot). Keys view the slot's own name (a slot outlives its entry here): no copy.
-  std::unordered_multimap<std::string_view, TreeSlot*> names_ COWTREE_GUARDED_BY(catalog_mu_);
+  // Name → the newest slot of that name; older ones (dropped, still visible to a snapshot) hang
+  // off it through TreeSlot::older_same_name. The key views that newest slot's own name (the
+  // entry is re-keyed before the slot is forgotten): no copy, one node per name.
+  std::unordered_map<std::string_view, TreeSlot*> names_ COWTREE_GUARDED_BY(catalog_mu_);
 
   mutable Mutex poison_mu_;
   Status poison_ COWTREE_GUARDED_BY(poison_mu_);

@@ -45,6 +45,11 @@ Status Runtime::AddRecoveredTree(CatalogEntry entry) {
   return Status::OK();
 }
 
+void Runtime::ReserveRecoveredTrees(size_t tree_count) {
+  WriterLock g(&catalog_mu_);
+  names_.reserve(tree_count);
+}
+
 Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const {
   if (slot->restored.load(std::memory_order_acquire)) return slot->tree;
   MutexLock g(&restore_mu_[slot->id % kRestoreStripes]);
@@ -64,10 +69,10 @@ Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const 
 }
 
 std::shared_ptr<Runtime::TreeSlot> Runtime::FindSlot(std::string_view name, uint64_t epoch) const {
-  auto [first, last] = names_.equal_range(name);
-  for (auto it = first; it != last; ++it) {
-    const TreeSlot& s = *it->second;
-    if (s.create_epoch <= epoch && epoch < s.drop_epoch) return trees_.at(s.id);
+  auto it = names_.find(name);
+  if (it == names_.end()) return nullptr;
+  for (const TreeSlot* s = it->second; s != nullptr; s = s->older_same_name) {
+    if (s->create_epoch <= epoch && epoch < s->drop_epoch) return trees_.at(s->id);
   }
   return nullptr;
 }
@@ -191,6 +196,11 @@ void Runtime::PublishCommit(PreparedCommit* prepared, uint64_t epoch) {
                       prepared->applied_ids.end());
   WriterLock g(&catalog_mu_);
   for (auto& slot : prepared->created) {
+    // The new slot heads its name's chain (re-keyed to view its own name).
+    if (auto it = names_.find(slot->name); it != names_.end()) {
+      slot->older_same_name = it->second;
+      names_.erase(it);
+    }
     names_.emplace(std::string_view(slot->name), slot.get());
     trees_[slot->id] = slot;
     if (slot->id >= next_tree_id_.load()) next_tree_id_.store(slot->id + 1);

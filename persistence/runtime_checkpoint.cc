@@ -402,12 +402,19 @@ void Runtime::ForgetDroppedTrees() {
       keep.push_back(std::move(slot));
       continue;
     }
-    auto [first, last] = names_.equal_range(slot->name);
-    for (auto it = first; it != last; ++it) {
-      if (it->second == slot.get()) {
-        names_.erase(it);
-        break;
+    auto it = names_.find(slot->name);
+    COWTREE_ASSERT(it != names_.end());
+    if (it->second == slot.get()) {  // the head: its successor (if any) becomes the head
+      TreeSlot* older = slot->older_same_name;
+      names_.erase(it);
+      if (older != nullptr) names_.emplace(std::string_view(older->name), older);
+    } else {
+      TreeSlot* s = it->second;
+      while (s->older_same_name != slot.get()) {
+        s = s->older_same_name;
+        COWTREE_ASSERT(s != nullptr);
       }
+      s->older_same_name = slot->older_same_name;
     }
     trees_.erase(slot->id);
   }

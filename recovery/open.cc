@@ -260,6 +260,7 @@ class RuntimeBuilder {
   explicit RuntimeBuilder(RuntimeParts parts) : runtime_(new Runtime(std::move(parts))) {}
   Runtime* runtime() { return runtime_.get(); }
   TreeType* FindType(uint8_t type_id) { return runtime_->FindType(type_id); }
+  void ReserveRecoveredTrees(size_t n) { runtime_->ReserveRecoveredTrees(n); }
   Status AddRecoveredTree(CatalogEntry entry) {
     return runtime_->AddRecoveredTree(std::move(entry));
   }
@@ -314,6 +315,7 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   ObjectStore* store = parts.store.get();
   RuntimeBuilder builder(std::move(parts));
   Runtime* runtime = builder.runtime();
+  builder.ReserveRecoveredTrees(entries.size());
   for (CatalogEntry& e : entries) {
     COWTREE_RETURN_IF_ERROR(builder.AddRecoveredTree(std::move(e)));
     ++report.trees_loaded;
