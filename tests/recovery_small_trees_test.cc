@@ -32,7 +32,7 @@ using testutil::TempDir;
 // name + 8 params + 20 + 16 per entry), in chunks that fill their 64 KiB slots. Fixed: every
 // size class the catalog root and partly filled chunks passed through owns at least one 4 MiB
 // segment of its data file (docs/data_files.md): at most 5 such files besides the 64 KiB one,
-// plus the superblock, manifest, OT checkpoint and log. (1 M trees: ~190 B/tree in all.)
+// plus the superblock, manifest, OT checkpoint and log. (1 M trees: ~160 B/tree in all.)
 constexpr uint64_t kBytesPerTreeMax = 200;
 constexpr uint64_t kFixedBytesMax = 6 * (4ull << 20);
 
