@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cowtree/options.h"
+#include "cowtree/store.h"
 #include "cowtree/types.h"
 #include "persistence/runtime.h"
 #include "tree/key_codec.h"
@@ -48,6 +49,7 @@ struct StoreState {
   std::shared_ptr<Runtime> runtime;
   uint64_t serial = 0;  // identity of this Store object (process-unique)
   Options options;
+  Store::OpenInfo open_info;
   // Key type of every tree id this store has seen (ids are never reused and a tree's key type
   // never changes, so entries never go stale; a dropped tree is refused by the runtime).
   std::mutex types_mu;
@@ -67,6 +69,9 @@ struct BatchState {
   // (store serial, tree id, key type, drop) of `uses`: an Add validates a handle once per batch.
   std::set<std::tuple<uint64_t, TreeId, KeyType, bool>> seen;
   std::unordered_map<TreeId, KeyType> creates;  // trees created by this batch
+  // The op bytes of the last tree Add wrote to (nullptr: none since the last Clear).
+  TreeId last_ops_id = 0;
+  std::string* last_ops = nullptr;
   explicit BatchState(std::shared_ptr<StoreState> s)
       : store(std::move(s)), batch(store->runtime.get()) {}
 };

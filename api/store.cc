@@ -44,8 +44,9 @@ WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
 
 template <TreeKey K>
 TreeHandle<K> WriteBatch::CreateTree(std::string name) {
-  const TreeId id = state_->batch.CreateTree(
-      name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(api_internal::ToInternal(kKeyTypeOf<K>)));
+  const TreeId id =
+      state_->batch.CreateTree(name, tree::kOrderStatTreeTypeId,
+                               tree::OrderStatTreeParams(api_internal::ToInternal(kKeyTypeOf<K>)));
   state_->creates[id] = kKeyTypeOf<K>;
   return TreeHandle<K>(state_->store->serial, id, std::move(name));
 }
@@ -65,7 +66,7 @@ void WriteBatch::Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int
 }
 
 void WriteBatch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
-                    int64_t weight) {
+                         int64_t weight) {
   if (weight == 0) return;
   // One validation entry per distinct handle and batch (the last one is checked first: runs of
   // Adds to one tree cost no set lookup).
@@ -77,13 +78,20 @@ void WriteBatch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, 
     }
   }
   if (tree_id == 0) return;  // invalid handle: Commit refuses the batch
-  tree::AppendOrderStatOp(state_->batch.MutableOps(tree_id), code, weight);
+  // Runs of Adds to one tree skip the batch's section lookup (sections never move: a deque).
+  if (state_->last_ops == nullptr || state_->last_ops_id != tree_id) {
+    state_->last_ops = state_->batch.MutableOps(tree_id);
+    state_->last_ops_id = tree_id;
+  }
+  tree::AppendOrderStatOp(state_->last_ops, code, weight);
 }
 
 bool WriteBatch::empty() const { return state_->batch.empty() && state_->uses.empty(); }
 
 void WriteBatch::Clear() {
   state_->batch.Clear();
+  state_->last_ops = nullptr;
+  state_->last_ops_id = 0;
   state_->uses.clear();
   state_->seen.clear();
   state_->creates.clear();
@@ -111,18 +119,23 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   ro.log_file_size_max_bytes = options.log_file_size_max_bytes;
   ro.leaf_capacity_entries = options.leaf_capacity_entries;
   ro.fanout = options.fanout;
-  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> runtime, recovery::Open(dir, ro));
+  ro.env = options.env;
+  ro.background_thread = options.background_thread;
+  recovery::OpenReport report;
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> runtime, recovery::Open(dir, ro, &report));
   auto state = std::make_shared<StoreState>();
   state->runtime = std::shared_ptr<Runtime>(std::move(runtime));
   state->serial = g_next_store_serial.fetch_add(1, std::memory_order_relaxed);
   state->options = options;
+  state->open_info.created = report.created;
+  state->open_info.commits_replayed = report.commits_replayed;
   // state->types fills as trees are used (LiveKeyType): opening lists no tree.
   return std::unique_ptr<Store>(new Store(std::move(state)));
 }
 
 WriteBatch Store::NewBatch() { return WriteBatch(std::make_unique<BatchState>(state_)); }
 
-Status Store::Commit(WriteBatch& batch, const WriteOptions& write_options) {
+Status Store::Commit(WriteBatch& batch, const WriteOptions& write_options, uint64_t* sequence) {
   BatchState& b = *batch.state_;
   if (b.store != state_) {
     return Status::InvalidArgument("batch was made by another Store object");
@@ -170,7 +183,7 @@ Status Store::Commit(WriteBatch& batch, const WriteOptions& write_options) {
       }
     }
   }
-  Status st = state_->runtime->Commit(b.batch);
+  Status st = state_->runtime->Commit(b.batch, sequence);
   if (!st.ok()) {
     if (st.IsInvalidArgument() && st.message().find("unknown tree id") != std::string::npos) {
       return Status::InvalidArgument(st.message() + " (the tree was dropped)");
@@ -219,6 +232,7 @@ Status Store::Checkpoint() { return state_->runtime->Checkpoint(); }
 Status Store::Sync() { return state_->runtime->SyncLog(); }
 Status Store::Close() { return state_->runtime->Close(); }
 const std::string& Store::dir() const { return state_->runtime->dir(); }
+const Store::OpenInfo& Store::open_info() const { return state_->open_info; }
 
 template TreeHandle<int64_t> WriteBatch::CreateTree<int64_t>(std::string);
 template TreeHandle<double> WriteBatch::CreateTree<double>(std::string);

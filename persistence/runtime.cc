@@ -94,7 +94,7 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
   if (options_.checkpoint_log_bytes != 0 &&
       log_bytes_since_checkpoint_.load(std::memory_order_relaxed) >=
           options_.checkpoint_log_bytes) {
-    coordinator_cv_.notify_one();
+    coordinator_cv_.Signal();
   }
   return Status::OK();
 }

@@ -33,8 +33,7 @@
 //   checkpoint_mu_ → write_mu_ → catalog_mu_ (shared for readers) → restore_mu_[i] → poison_mu_
 //   coordinator_mu_ (held alone: the background threads' wake-ups)
 // (restore_mu_[i]: one stripe at a time; the object store's own locks come after it.)
-// Every member a lock guards is annotated (clang -Wthread-safety checks it in CI), except
-// stop_, which waits on std::condition_variable with a timeout and so uses std::mutex.
+// Every member a lock guards is annotated (clang -Wthread-safety checks it in CI).
 //
 // Files: runtime.cc (the commit path, read top down), runtime_catalog.cc (trees by name and
 // epoch; the catalog half of a commit), runtime_checkpoint.cc (the checkpoint protocol),
@@ -380,10 +379,10 @@ class Runtime final : public TreeEnvironment {
   std::atomic<uint64_t> published_generation_{0};
 
   // Coordinator thread.
-  std::mutex coordinator_mu_;
-  std::condition_variable coordinator_cv_;  // wakes the coordinator (a checkpoint is due)
-  std::condition_variable syncer_cv_;       // wakes the syncer (only to stop)
-  bool stop_ = false;                       // guarded by coordinator_mu_
+  Mutex coordinator_mu_;
+  CondVar coordinator_cv_;  // wakes the coordinator (a checkpoint is due)
+  CondVar syncer_cv_;       // wakes the syncer (only to stop)
+  bool stop_ COWTREE_GUARDED_BY(coordinator_mu_) = false;
   std::thread coordinator_;
   std::thread syncer_;
 

@@ -18,18 +18,19 @@ void Runtime::SyncLoop() {
                                                                         : options_.sync_interval_ms;
   const auto period = std::chrono::milliseconds(std::max<uint32_t>(1, sync_ms / 2));
   auto next = Clock::now() + period;
-  std::unique_lock<std::mutex> lk(coordinator_mu_);
+  coordinator_mu_.Lock();
   while (!stop_) {
-    syncer_cv_.wait_until(lk, next, [this] { return stop_; });
+    while (!stop_ && Clock::now() < next) syncer_cv_.WaitUntil(&coordinator_mu_, next);
     if (stop_) break;
     next = Clock::now() + period;
-    lk.unlock();
+    coordinator_mu_.Unlock();
     if (!poisoned_.load()) {
       Status st = SyncAcknowledged();
       if (!st.ok()) Poison(st);
     }
-    lk.lock();
+    coordinator_mu_.Lock();
   }
+  coordinator_mu_.Unlock();
 }
 
 Status Runtime::SyncAcknowledged() {
@@ -51,11 +52,11 @@ void Runtime::CoordinatorLoop() {
   const auto poll = std::chrono::milliseconds(std::max<uint32_t>(
       1, std::min<uint32_t>(
              options_.checkpoint_interval_ms == 0 ? 100 : options_.checkpoint_interval_ms, 100)));
-  std::unique_lock<std::mutex> lk(coordinator_mu_);
+  coordinator_mu_.Lock();
   while (!stop_) {
-    coordinator_cv_.wait_for(lk, poll);
+    coordinator_cv_.WaitUntil(&coordinator_mu_, Clock::now() + poll);
     if (stop_) break;
-    lk.unlock();
+    coordinator_mu_.Unlock();
     const auto now = Clock::now();
     const bool by_bytes = options_.checkpoint_log_bytes != 0 &&
                           log_bytes_since_checkpoint_.load() >= options_.checkpoint_log_bytes;
@@ -67,8 +68,9 @@ void Runtime::CoordinatorLoop() {
       last_checkpoint = now;
       (void)Checkpoint();  // failures poison the runtime; commits report it
     }
-    lk.lock();
+    coordinator_mu_.Lock();
   }
+  coordinator_mu_.Unlock();
 }
 
 }  // namespace cowtree

@@ -105,11 +105,11 @@ Status Runtime::Close() {
     while (writes_in_flight_ > 0) writes_done_cv_.Wait(&lifecycle_mu_);
   }
   {
-    std::lock_guard<std::mutex> g(coordinator_mu_);
+    MutexLock g(&coordinator_mu_);
     stop_ = true;
   }
-  coordinator_cv_.notify_all();
-  syncer_cv_.notify_all();
+  coordinator_cv_.SignalAll();
+  syncer_cv_.SignalAll();
   if (coordinator_.joinable()) coordinator_.join();
   if (syncer_.joinable()) syncer_.join();
   Status result;

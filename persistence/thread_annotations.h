@@ -9,6 +9,7 @@
 // Sources: https://clang.llvm.org/docs/ThreadSafetyAnalysis.html (mutex.h example there).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
@@ -111,6 +112,16 @@ class CondVar {
     cv_.wait(lock);
     lock.release();  // *mu stays held, as the annotation says
   }
+  // As Wait, but returns at `deadline` at the latest. Returns false iff it timed out.
+  template <typename Clock, typename Duration>
+  bool WaitUntil(Mutex* mu, const std::chrono::time_point<Clock, Duration>& deadline)
+      COWTREE_REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    const bool woken = cv_.wait_until(lock, deadline) == std::cv_status::no_timeout;
+    lock.release();  // *mu stays held, as the annotation says
+    return woken;
+  }
+  void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }
 
  private:

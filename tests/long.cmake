@@ -57,3 +57,13 @@ if(TARGET recovery_small_trees_test)
                        TIMEOUT 3600)
 endif()
 # ---- END small trees ----
+# ---- Public API concurrency (tests/api_concurrency_test.cc) ----
+# 20000 commits per committer with the checkpointer and snapshot readers (CI runs 150, also
+# under TSan). Build with -fsanitize=thread to run it under TSan for longer.
+if(TARGET api_concurrency_test)
+  add_test(NAME api_concurrency_long COMMAND api_concurrency_test)
+  set_tests_properties(api_concurrency_long PROPERTIES
+    ENVIRONMENT "COWTREE_API_STRESS_COMMITS=20000"
+    LABELS long
+    TIMEOUT 3600)
+endif()

@@ -657,8 +657,8 @@ TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
   o.value_column = "val";
   o.batch_rows = 500;
   o.durability = cowtree::Durability::kEventual;  // the log sync before close makes it durable
-  o.runtime.env = &env;
-  o.runtime.background_thread = false;
+  o.store.env = &env;
+  o.store.background_thread = false;
   o.before_close_for_test = [&] { env.SetNoSpace(true); };
   std::ostringstream out;
   const cowtree::tools::IngestOutcome outcome = cowtree::tools::RunIngestReport(o, out);
@@ -687,7 +687,7 @@ TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
     cowtree::RuntimeSnapshot snap = (*rt)->GetSnapshot();
     int64_t total = 0;
     for (const cowtree::TreeInfo& t : (*rt)->ListTrees(snap)) {
-      if (cowtree::tools::IsInternalTreeName(t.name)) continue;
+      if (cowtree::IsInternalTreeName(t.name)) continue;
       total += static_cast<int64_t>(cowtree::tree::PositiveCount(
           *cowtree::tree::AsOrderStatTree((*rt)->FindTree(t.name, snap)->tree.get())
                ->VersionAt(snap.epoch())));

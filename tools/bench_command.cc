@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 
+#include "cowtree/cowtree.h"
 #include "recovery/open.h"
 #include "tools/demo.h"
 #include "tools/ingest.h"
@@ -42,6 +43,25 @@ std::string Fixed(double v, int digits) {
 // Balanced/eventual durability under load: commits of 256 random keys into 8 trees for
 // `seconds`, with a checkpoint every 1 MiB of log, then Close. Returns the runtime's stats after
 // Close: max_durability_lag_us is the longest an acknowledged commit waited for its fdatasync.
+// One percentile query on the tree `t` of `snap`; the answer as a double (0 for no value).
+template <TreeKey K>
+Result<double> QueryTree(const Snapshot& snap, const std::string& name, double p, bool disc,
+                         Order order) {
+  COWTREE_ASSIGN_OR_RETURN(TreeReader<K> reader, snap.Tree<K>(name));
+  if (disc) {
+    COWTREE_ASSIGN_OR_RETURN(std::optional<K> r, reader.percentile_disc(p, order));
+    return r.has_value() ? static_cast<double>(*r) : 0.0;
+  }
+  COWTREE_ASSIGN_OR_RETURN(std::optional<double> r, reader.percentile_cont(p, order));
+  return r.value_or(0.0);
+}
+
+Result<double> QueryOnce(const Snapshot& snap, const TreeDescription& t, double p, bool disc,
+                         Order order) {
+  return t.key_type == KeyType::kInt64 ? QueryTree<int64_t>(snap, t.name, p, disc, order)
+                                       : QueryTree<double>(snap, t.name, p, disc, order);
+}
+
 Result<RuntimeStats> MeasureDurabilityLag(Durability durability, double seconds, uint64_t seed) {
   COWTREE_ASSIGN_OR_RETURN(TempStoreDir dir, TempStoreDir::Create("cowtree-bench-lag"));
   RuntimeOptions o;
@@ -102,7 +122,8 @@ Status RunBench(const BenchOptions& options, std::ostream& out) {
   }
 
   // 2. Reopen time.
-  RuntimeOptions ro;
+  // Reads go through the public API (include/cowtree/), as a user's would.
+  Options ro;
   ro.create_if_missing = false;
   ro.checkpoint_on_close = false;
   ro.background_thread = false;
@@ -110,17 +131,17 @@ Status RunBench(const BenchOptions& options, std::ostream& out) {
   uint64_t trees = 0;
   for (uint32_t i = 0; i < options.reopens; ++i) {
     const auto t0 = Clock::now();
-    COWTREE_ASSIGN_OR_RETURN(auto rt, recovery::Open(db, ro));
+    COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(db, ro));
     reopen_ms.push_back(Ms(Clock::now() - t0));
-    COWTREE_RETURN_IF_ERROR(rt->Close());
+    COWTREE_RETURN_IF_ERROR(store->Close());
   }
 
-  // 3. Query latency after a cold reopen: each query = find tree + version + percentile.
-  COWTREE_ASSIGN_OR_RETURN(auto rt, recovery::Open(db, ro));
-  RuntimeSnapshot snap = rt->GetSnapshot();
-  std::vector<TreeInfo> infos = rt->ListTrees(snap);
+  // 3. Query latency after a cold reopen: each query = open the tree's reader + percentile.
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(db, ro));
+  const Snapshot snap = store->GetSnapshot();
+  std::vector<TreeDescription> infos = snap.ListTrees();
   // Groups only: not the ingest resume markers (tools/ingest.h).
-  std::erase_if(infos, [](const TreeInfo& t) { return IsInternalTreeName(t.name); });
+  std::erase_if(infos, [](const TreeDescription& t) { return IsInternalTreeName(t.name); });
   trees = infos.size();
   if (infos.empty()) return Status::InvalidArgument("bench: the input produced no trees");
   std::mt19937_64 rng(options.seed);
@@ -131,23 +152,16 @@ Status RunBench(const BenchOptions& options, std::ostream& out) {
     const size_t t = rng() % infos.size();
     const double p = static_cast<double>(rng() % 1001) / 1000.0;
     const bool disc = (rng() & 1) != 0, desc = (rng() & 2) != 0;
+    const Order order = desc ? Order::kDescending : Order::kAscending;
     const auto t0 = Clock::now();
-    Result<TreeInfo> info = rt->FindTree(infos[t].name, snap);
-    if (!info.ok()) return info.status();
-    auto v = tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch());
-    if (disc) {
-      COWTREE_ASSIGN_OR_RETURN(auto r, tree::PercentileDisc(*v, p, desc));
-      checksum += r.has_value() ? static_cast<double>(*r & 0xff) : 0;
-    } else {
-      COWTREE_ASSIGN_OR_RETURN(auto r, tree::PercentileCont(*v, p, desc));
-      checksum += r.value_or(0);
-    }
+    COWTREE_ASSIGN_OR_RETURN(const double value, QueryOnce(snap, infos[t], p, disc, order));
+    checksum += value;
     const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
     (touched[t] ? warm_ns : cold_ns).push_back(ns);
     touched[t] = true;
   }
-  COWTREE_RETURN_IF_ERROR(rt->Close());
-  rt.reset();
+  COWTREE_RETURN_IF_ERROR(store->Close());
+  store.reset();
   temporary.reset();  // remove the store now (its size was measured above)
 
   // 4. Durability lag of acknowledged commits under checkpoints and Close (not in strict mode,

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <optional>
 
+#include "cowtree/cowtree.h"
 #include "recovery/open.h"
 #include "tools/bench_command.h"
 #include "tools/demo.h"
@@ -42,6 +43,17 @@ constexpr const char* kLogCommitsHelp =
 
 // Read-only commands (query, stat) open read-only: a shared directory lock, nothing written
 // (not even the torn log tail is truncated), so they run on a read-only mount or copy.
+// query (a data command) goes through the public API (include/cowtree/); stat, fsck and dump
+// are administration commands that report the store's internals, so they use the layers below.
+Options ReadStoreOptions() {
+  Options o;
+  o.read_only = true;
+  o.create_if_missing = false;
+  o.checkpoint_on_close = false;
+  o.background_thread = false;
+  return o;
+}
+
 RuntimeOptions ReadOptions() {
   RuntimeOptions o;
   o.read_only = true;  // shared lock, writes nothing: works on a read-only mount or copy
@@ -81,10 +93,10 @@ int RunQuery(const std::string& db, const std::string& percentiles,
     format = OutputFormat::kCsv;
   else if (format_name == "json")
     format = OutputFormat::kJson;
-  auto runtime = recovery::Open(db, ReadOptions());
-  if (!runtime.ok()) return Fail(runtime.status());
-  RuntimeSnapshot snap = (*runtime)->GetSnapshot();
-  auto rows = ComputePercentiles(runtime->get(), snap, *ps, disc, desc, group);
+  auto store = Store::Open(db, ReadStoreOptions());
+  if (!store.ok()) return Fail(store.status());
+  const Snapshot snap = (*store)->GetSnapshot();
+  auto rows = ComputePercentiles(snap, *ps, disc, desc, group);
   if (!rows.ok()) return Fail(rows.status());
   PrintRows(*rows, *ps, format, std::cout);
   return 0;  // the caller flushes and checks stdout
@@ -133,15 +145,18 @@ int RunStat(const std::string& db) {
 }
 
 int RunCheckpoint(const std::string& db) {
-  RuntimeOptions o;
+  Options o;
   o.create_if_missing = false;
   o.background_thread = false;
-  auto runtime = recovery::Open(db, o);
-  if (!runtime.ok()) return Fail(runtime.status());
-  Status st = (*runtime)->Checkpoint();
-  if (st.ok()) st = (*runtime)->Close();
+  o.checkpoint_on_close = false;
+  auto store = Store::Open(db, o);
+  if (!store.ok()) return Fail(store.status());
+  // The only writer holds the directory lock: the checkpoint covers the newest sequence.
+  const uint64_t sequence = (*store)->GetSnapshot().sequence();
+  Status st = (*store)->Checkpoint();
+  if (st.ok()) st = (*store)->Close();
   if (!st.ok()) return Fail(st);
-  std::cout << "checkpoint written at epoch " << (*runtime)->GetStats().checkpoint_epoch << "\n";
+  std::cout << "checkpoint written at epoch " << sequence << "\n";
   return 0;
 }
 
@@ -181,9 +196,18 @@ int RunCli(int argc, char** argv) {
   ingest_cmd->add_option("--value-type", value_type, "auto | int64 | double")
       ->check(CLI::IsMember({"auto", "int64", "double"}));
   ingest_cmd->add_flag("--log-commits", ingest.log_commits, kLogCommitsHelp);
-  ingest_cmd->add_option("--checkpoint-log-bytes", ingest.runtime.checkpoint_log_bytes,
+  ingest_cmd->add_option("--checkpoint-log-bytes", ingest.store.checkpoint_log_bytes,
                          "checkpoint after this many log bytes (0 = only on close)");
   ingest_cmd->add_option("input", ingest.input, "CSV file (.zst allowed) or - for stdin");
+  std::string i_percentiles = "0.5";
+  ingest_cmd->add_option("--emit-deltas", ingest.emit_deltas,
+                         "write the output deltas of every commit as CSV "
+                         "(group,weight,n,P1,...; weight -1 retracts a row, +1 inserts one) to "
+                         "FILE, or - for stdout; with --resume, FILE is reconciled with the store");
+  ingest_cmd->add_option("--percentile", i_percentiles,
+                         "P[,P...] in [0,1]: the outputs of --emit-deltas (default 0.5)");
+  ingest_cmd->add_flag("--disc", ingest.deltas.disc, "--emit-deltas: PERCENTILE_DISC");
+  ingest_cmd->add_flag("--desc", ingest.deltas.descending, "--emit-deltas: ORDER BY value DESC");
 
   std::string q_db, q_percentiles, q_format = "table";
   std::optional<std::string> q_group;
@@ -242,6 +266,13 @@ int RunCli(int argc, char** argv) {
                         : value_type == "double" ? ValueType::kDouble
                                                  : ValueType::kAuto;
     ingest.progress = true;
+    auto ps = ParsePercentiles(i_percentiles);
+    if (!ps.ok()) {
+      std::cerr << "cowtree: --percentile: " << ps.status().message() << std::endl;
+      return kExitUsage;
+    }
+    ingest.deltas.percentiles = std::move(ps).value();
+    if (ingest.emit_deltas == "-") ingest.progress = false;  // stdout carries the deltas
     const IngestOutcome outcome = RunIngestReport(ingest, std::cout);
     // One line on stderr: what was committed, always (tools/ingest.h "Outcome").
     std::cerr << (outcome.end == IngestEnd::kOk ? "" : "cowtree: ")

@@ -79,9 +79,6 @@ Status ParseDoubleField(std::string_view text, double* out) {
   if (ec != std::errc() || ptr != end) {
     return Status::InvalidArgument("expected a number, found " + Quoted(text));
   }
-  if (!std::isfinite(*out)) {
-    return Status::InvalidArgument("expected a finite number, found " + Quoted(text));
-  }
   return Status::OK();
 }
 

@@ -54,9 +54,10 @@ struct CsvReaderOptions {
 // (InvalidArgument, message without file context): "expected an integer, found 'abc'",
 // "expected an integer, found an empty field", "integer out of range, found '...'".
 Status ParseInt64Field(std::string_view text, int64_t* out);
-// Parse a whole field as a finite double (std::from_chars general format, optional leading '+').
-// Errors like ParseInt64Field: "expected a number, ...", "number out of range, found '...'";
-// "nan" and "inf" are rejected as not finite.
+// Parse a whole field as a double as PostgreSQL's float8 input does (std::from_chars general
+// format, optional leading '+'): NaN, Infinity, -Infinity, inf, -inf in any letter case are
+// accepted (every NaN is the one NaN, ordered after +Infinity). Errors like ParseInt64Field:
+// "expected a number, ...", "number out of range, found '1e999'" (as PostgreSQL refuses it).
 Status ParseDoubleField(std::string_view text, double* out);
 
 class CsvReader {

@@ -9,7 +9,7 @@
 #include <optional>
 #include <sstream>
 
-#include "recovery/open.h"
+#include "cowtree/cowtree.h"
 #include "tools/ingest.h"
 #include "tools/query.h"
 #include "tools/temp_store.h"
@@ -33,11 +33,9 @@ uint64_t DirBytes(const std::string& dir) {
 }
 
 // The 15 groups with the largest N, printed with p50/p90/p99 (cont).
-Result<std::vector<QueryRow>> BusiestTable(Runtime* runtime,
-                                           const std::vector<PercentileSpec>& ps) {
-  RuntimeSnapshot snap = runtime->GetSnapshot();
+Result<std::vector<QueryRow>> BusiestTable(Store& store, const std::vector<PercentileSpec>& ps) {
   COWTREE_ASSIGN_OR_RETURN(std::vector<QueryRow> rows,
-                           ComputePercentiles(runtime, snap, ps, false, false, std::nullopt));
+                           ComputePercentiles(store.GetSnapshot(), ps, false, false, std::nullopt));
   std::stable_sort(rows.begin(), rows.end(),
                    [](const QueryRow& a, const QueryRow& b) { return a.n > b.n; });
   if (rows.size() > kBusiest) rows.resize(kBusiest);
@@ -77,7 +75,7 @@ Status RunDemo(const DemoOptions& options, std::ostream& out) {
   ingest.group_column = "origin";
   ingest.value_column = "delay";
   ingest.durability = Durability::kBalanced;
-  ingest.runtime.checkpoint_on_close = false;  // the demo checkpoints explicitly below
+  ingest.store.checkpoint_on_close = false;  // the demo checkpoints explicitly below
   std::ostringstream ignored;
   COWTREE_ASSIGN_OR_RETURN(IngestStats stats, RunIngest(ingest, ignored));
   const double ingest_s = static_cast<double>(stats.ingest_us) / 1e6;
@@ -87,28 +85,29 @@ Status RunDemo(const DemoOptions& options, std::ostream& out) {
       << " rows/s\n\n";
 
   COWTREE_ASSIGN_OR_RETURN(std::vector<PercentileSpec> ps, ParsePercentiles("0.5,0.9,0.99"));
-  RuntimeOptions ro;
+  Options ro;
+  ro.create_if_missing = false;
   ro.checkpoint_on_close = false;
   std::vector<QueryRow> before;
   {
     // Reopen after ingest (replays the redo log), query, then checkpoint.
-    COWTREE_ASSIGN_OR_RETURN(auto runtime, recovery::Open(db, ro));
-    COWTREE_ASSIGN_OR_RETURN(before, BusiestTable(runtime.get(), ps));
+    COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(db, ro));
+    COWTREE_ASSIGN_OR_RETURN(before, BusiestTable(*store, ps));
     out << "p50 / p90 / p99 arrival delay (minutes, PERCENTILE_CONT) — 15 busiest origins:\n";
     PrintRows(before, ps, OutputFormat::kTable, out);
-    COWTREE_RETURN_IF_ERROR(runtime->Checkpoint());
-    COWTREE_RETURN_IF_ERROR(runtime->Close());
+    COWTREE_RETURN_IF_ERROR(store->Checkpoint());
+    COWTREE_RETURN_IF_ERROR(store->Close());
   }
   const uint64_t store_bytes = DirBytes(db);
 
-  recovery::OpenReport report;
   const auto t0 = std::chrono::steady_clock::now();
-  COWTREE_ASSIGN_OR_RETURN(auto reopened, recovery::Open(db, ro, &report));
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Store> reopened, Store::Open(db, ro));
   const auto t1 = std::chrono::steady_clock::now();
-  COWTREE_ASSIGN_OR_RETURN(std::vector<QueryRow> after, BusiestTable(reopened.get(), ps));
+  COWTREE_ASSIGN_OR_RETURN(std::vector<QueryRow> after, BusiestTable(*reopened, ps));
   const double reopen_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-  out << "\nafter checkpoint + reopen (" << report.trees_loaded << " trees in the catalog, "
-      << "each restored on first access; " << report.commits_replayed << " commits replayed):\n";
+  out << "\nafter checkpoint + reopen (" << reopened->GetSnapshot().ListTrees().size()
+      << " trees rebuilt from leaf summaries, " << reopened->open_info().commits_replayed
+      << " commits replayed):\n";
   PrintRows(after, ps, OutputFormat::kTable, out);
   const bool same = SameRows(before, after);
   out << "\nidentical after reopen: " << (same ? "yes" : "NO") << "\n"

@@ -4,20 +4,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
+#include "cowtree/cowtree.h"
 #include "persistence/assert.h"
 #include "persistence/commit_record.h"
-#include "recovery/open.h"
 #include "tools/csv_reader.h"
-#include "tree/key_codec.h"
-#include "tree/order_stat_tree_type.h"
+#include "tools/delta_writer.h"
 
 namespace cowtree::tools {
 namespace {
@@ -28,11 +29,12 @@ uint64_t NowUs() {
                                    .count());
 }
 
+// A group seen by this run: its tree's key type and a handle of that type (the other unused).
 struct Group {
-  TreeId id = 0;
-  tree::KeyType key_type = tree::KeyType::kInt64;
-  std::string* ops = nullptr;  // this batch's op bytes; null until the group's first row in it
-  uint64_t batch_serial = 0;
+  KeyType key_type = KeyType::kInt64;
+  uint64_t touched_batch = 0;  // --emit-deltas: the last batch serial that changed the group
+  TreeHandle<int64_t> int64_tree;
+  TreeHandle<double> double_tree;
 };
 
 // Transparent hashing so that a row's group field (a string_view) is looked up without a copy.
@@ -88,16 +90,6 @@ Status WithLineEndingHint(const CsvReader& csv, Status st) {
                                  "CR-only line endings are not supported)");
 }
 
-// 64-bit FNV-1a: input identities and their marker keys (not adversarial input; a collision
-// between two inputs of one store has probability ~2^-64).
-uint64_t Fnv1a(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ull) {
-  for (const char c : bytes) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 std::string Hex64(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
@@ -126,7 +118,15 @@ Result<std::string> InputIdentity(const IngestOptions& options) {
   std::error_code ec;
   std::filesystem::path path = std::filesystem::absolute(options.input, ec);
   if (ec) path = options.input;
-  return "file:" + path.lexically_normal().string() + ":" + Hex64(Fnv1a(head));
+  return "file:" + path.lexically_normal().string() + ":" + Hex64(Fnv1a64(head));
+}
+
+// "; refresh per commit (...): median M us, max X us" of --emit-deltas; "" if no commit.
+std::string RefreshSummary(std::vector<uint64_t> us) {
+  if (us.empty()) return std::string();
+  std::sort(us.begin(), us.end());
+  return "; refresh per commit (commit + new rows + lines): median " +
+         std::to_string(us[us.size() / 2]) + " us, max " + std::to_string(us.back()) + " us";
 }
 
 std::string FormatSeconds(uint64_t us) {
@@ -166,17 +166,26 @@ class Ingester {
   uint64_t start_us_ = 0;
   std::unique_ptr<CsvReader> csv_;
   size_t group_col_ = 0, value_col_ = 0, weight_col_ = SIZE_MAX;
-  std::unique_ptr<Runtime> runtime_;
-  std::unique_ptr<RuntimeWriteBatch> batch_;
+  std::unique_ptr<Store> store_;
+  std::optional<WriteBatch> batch_;
+  // Key type of every group tree in the store at open (their handles are made on first use).
+  std::unordered_map<std::string, KeyType, StringHash, std::equal_to<>> existing_;
   std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
-  uint64_t batch_serial_ = 1;
   uint64_t rows_in_batch_ = 0;
-  uint64_t batch_start_us_ = 0;  // when the batch's first row was added
+  uint64_t batch_serial_ = 1;
+  // NULL values (api/sql_groups.h): counted per group in this tree (default: not yet made).
+  TreeHandle<int64_t> null_tree_;
+  bool created_null_tree_ = false;  // by the pending batch
+  uint64_t null_values_in_batch_ = 0;
+  // --emit-deltas.
+  std::unique_ptr<DeltaWriter> deltas_;
+  std::vector<std::string> touched_;  // tree names of the groups this batch changes
+  uint64_t batch_start_us_ = 0;       // when the batch's first row was added
   bool progress_ = false;
   // Resume marker (tools/ingest.h).
-  TreeId marker_tree_ = 0;    // 0: the marker tree does not exist yet
-  uint64_t marker_key_ = 0;   // key code of this input's entry
-  int64_t marker_value_ = 0;  // committed value of this input's entry
+  TreeHandle<int64_t> marker_tree_;  // default (no name): the marker tree does not exist yet
+  int64_t marker_key_ = 0;           // key of this input's entry
+  int64_t marker_value_ = 0;         // committed value of this input's entry
   // Failure classification.
   bool commit_failed_ = false;
   bool output_failed_ = false;
@@ -206,35 +215,46 @@ Status Ingester::OpenInput() {
 }
 
 Status Ingester::OpenStore() {
-  RuntimeOptions ro = options_.runtime;
-  ro.durability = options_.durability;
-  COWTREE_ASSIGN_OR_RETURN(runtime_, recovery::Open(options_.db, ro));
-  batch_ = std::make_unique<RuntimeWriteBatch>(runtime_.get());
-  return LoadTrees();
+  Options o = options_.store;
+  o.durability = options_.durability;
+  COWTREE_ASSIGN_OR_RETURN(store_, Store::Open(options_.db, o));
+  batch_.emplace(store_->NewBatch());
+  COWTREE_RETURN_IF_ERROR(LoadTrees());
+  if (!options_.emit_deltas.empty()) {
+    COWTREE_ASSIGN_OR_RETURN(
+        deltas_,
+        DeltaWriter::Open(options_.emit_deltas, options_.deltas, options_.resume,
+                          options_.durability == Durability::kStrict, store_->GetSnapshot()));
+  }
+  return Status::OK();
 }
 
 Status Ingester::LoadTrees() {
-  RuntimeSnapshot snap = runtime_->GetSnapshot();
-  marker_key_ = tree::EncodeInt64Key(static_cast<int64_t>(Fnv1a(stats_.identity)));
-  for (const TreeInfo& t : runtime_->ListTrees(snap)) {
-    const std::optional<tree::KeyType> key_type = tree::OrderStatKeyTypeOf(t.type_id, t.params);
-    if (!key_type.has_value()) continue;
+  const Snapshot snap = store_->GetSnapshot();
+  marker_key_ = static_cast<int64_t>(Fnv1a64(stats_.identity));
+  for (TreeDescription& t : snap.ListTrees()) {
     if (t.name == kIngestMarkerTree) {
-      if (*key_type != tree::KeyType::kInt64) {
+      if (t.key_type != KeyType::kInt64) {
         return Status::Corruption("tree '" + t.name + "' is reserved for ingest markers, but " +
                                   "is not an int64 tree");
       }
-      marker_tree_ = t.id;
+      COWTREE_ASSIGN_OR_RETURN(marker_tree_, store_->Tree<int64_t>(t.name));
       if (stats_.marker) {
-        COWTREE_ASSIGN_OR_RETURN(TreeInfo marker, runtime_->FindTree(t.name, snap));  // restores
-        tree::OrderStatTreeHost* host = tree::AsOrderStatTree(marker.tree.get());
-        COWTREE_ASSIGN_OR_RETURN(marker_value_,
-                                 tree::WeightOf(*host->VersionAt(snap.epoch()), marker_key_));
+        COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> marker, snap.Tree<int64_t>(t.name));
+        COWTREE_ASSIGN_OR_RETURN(marker_value_, marker.weight(marker_key_));
       }
       continue;
     }
+    if (t.name == kNullCountTree && t.key_type == KeyType::kInt64) {
+      COWTREE_ASSIGN_OR_RETURN(null_tree_, store_->Tree<int64_t>(t.name));
+      continue;
+    }
+    if (IsNullGroupTree(t.name)) {
+      existing_.emplace(std::string(), t.key_type);  // the empty group field
+      continue;
+    }
     if (IsInternalTreeName(t.name)) continue;
-    groups_[t.name] = Group{t.id, *key_type, nullptr, 0};
+    existing_.emplace(std::move(t.name), t.key_type);
   }
   return Status::OK();
 }
@@ -257,6 +277,17 @@ Status Ingester::SkipCommittedRows() {
 Result<Group*> Ingester::GroupOf(std::string_view name) {
   auto it = groups_.find(name);
   if (it != groups_.end()) return &it->second;
+  if (auto e = existing_.find(name); e != existing_.end()) {
+    Group g;
+    g.key_type = e->second;
+    const std::string tree_name = name.empty() ? std::string(kNullGroupTree) : e->first;
+    if (g.key_type == KeyType::kInt64) {
+      COWTREE_ASSIGN_OR_RETURN(g.int64_tree, store_->Tree<int64_t>(tree_name));
+    } else {
+      COWTREE_ASSIGN_OR_RETURN(g.double_tree, store_->Tree<double>(tree_name));
+    }
+    return &groups_.emplace(e->first, std::move(g)).first->second;
+  }
   if (name.size() > kTreeNameBytesMax) {
     return Status::InvalidArgument(
         csv_->name() + ":" + std::to_string(csv_->line_number()) + ": column '" +
@@ -264,21 +295,21 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
         "): a group name of " + std::to_string(name.size()) + " bytes; group names are tree " +
         "names of at most " + std::to_string(kTreeNameBytesMax) + " bytes");
   }
-  if (name.empty() || IsInternalTreeName(name)) {
+  if (IsInternalTreeName(name)) {
     return Status::InvalidArgument(
         csv_->name() + ":" + std::to_string(csv_->line_number()) + ": column '" +
-        options_.group_column + "' (field " + std::to_string(group_col_ + 1) + "): " +
-        (name.empty() ? std::string("expected a group name, found an empty field")
-                      : "group names starting with '" + std::string(kReservedTreePrefix) +
-                            "' are reserved for cowtree's internal trees"));
+        options_.group_column + "' (field " + std::to_string(group_col_ + 1) +
+        "): group names starting with '" + std::string(kReservedTreePrefix) +
+        "' are reserved for cowtree's internal trees");
   }
-  tree::KeyType kt = tree::KeyType::kInt64;
+  KeyType kt = KeyType::kInt64;
   if (options_.value_type == ValueType::kDouble) {
-    kt = tree::KeyType::kDouble;
+    kt = KeyType::kDouble;
   } else if (options_.value_type == ValueType::kAuto) {
     int64_t probe = 0;
     const std::string_view value = csv_->field(value_col_);
-    if (!ParseInt64Field(value, &probe).ok()) {
+    // A NULL (empty) first value leaves the default, int64 (docs/sql_semantics.md).
+    if (!value.empty() && !ParseInt64Field(value, &probe).ok()) {
       // An integer outside int64 would make the group a double tree and round the value (and
       // every later large integer) silently: an error instead. --value-type double is the
       // explicit way to accept that rounding.
@@ -288,13 +319,21 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
             " (with --value-type auto the group would become a double tree and the value be "
             "rounded; pass --value-type double to accept rounding)");
       }
-      kt = tree::KeyType::kDouble;
+      kt = KeyType::kDouble;
     }
   }
-  const std::string owned(name);
-  const TreeId id = batch_->CreateTree(owned, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(kt));
+  std::string owned(name);
+  // An empty group field is SQL's NULL group: one group, as GROUP BY makes it.
+  const std::string tree_name = name.empty() ? std::string(kNullGroupTree) : owned;
+  Group g;
+  g.key_type = kt;
+  if (kt == KeyType::kInt64) {
+    g.int64_tree = batch_->CreateTree<int64_t>(tree_name);
+  } else {
+    g.double_tree = batch_->CreateTree<double>(tree_name);
+  }
   ++stats_.trees_created;
-  return &groups_.emplace(owned, Group{id, kt, nullptr, 0}).first->second;
+  return &groups_.emplace(std::move(owned), std::move(g)).first->second;
 }
 
 Status Ingester::AddRow() {
@@ -303,21 +342,29 @@ Status Ingester::AddRow() {
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(weight_col_, &weight)));
   }
   COWTREE_ASSIGN_OR_RETURN(Group * g, GroupOf(csv_->field(group_col_)));
-  uint64_t key = 0;
-  if (g->key_type == tree::KeyType::kInt64) {
+  const std::string& tree_name =
+      g->key_type == KeyType::kInt64 ? g->int64_tree.name() : g->double_tree.name();
+  if (deltas_ != nullptr && g->touched_batch != batch_serial_) {
+    g->touched_batch = batch_serial_;
+    touched_.push_back(tree_name);
+  }
+  if (csv_->field(value_col_).empty()) {
+    // NULL: no item (SQL aggregates skip NULLs), but the group exists (api/sql_groups.h).
+    if (null_tree_.name().empty()) {
+      null_tree_ = batch_->CreateTree<int64_t>(std::string(kNullCountTree));
+      created_null_tree_ = true;
+    }
+    batch_->Add(null_tree_, NullCountKey(tree_name), weight);
+    ++null_values_in_batch_;
+  } else if (g->key_type == KeyType::kInt64) {
     int64_t v = 0;
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(value_col_, &v)));
-    key = tree::EncodeInt64Key(v);
+    batch_->Add(g->int64_tree, v, weight);
   } else {
     double v = 0;
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldDouble(value_col_, &v)));
-    key = tree::EncodeDoubleKey(v);
+    batch_->Add(g->double_tree, v, weight);
   }
-  if (g->batch_serial != batch_serial_) {
-    g->ops = batch_->MutableOps(g->id);
-    g->batch_serial = batch_serial_;
-  }
-  tree::AppendOrderStatOp(g->ops, key, weight);
   if (rows_in_batch_++ == 0 && options_.batch_ms > 0) batch_start_us_ = NowUs();
   return Status::OK();
 }
@@ -329,29 +376,42 @@ Status Ingester::CommitBatch() {
   const int64_t delta = static_cast<int64_t>(position) - marker_value_;
   bool created_marker = false;
   if (stats_.marker && delta != 0) {
-    if (marker_tree_ == 0) {
-      marker_tree_ = batch_->CreateTree(std::string(kIngestMarkerTree), tree::kOrderStatTreeTypeId,
-                                        tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    if (marker_tree_.name().empty()) {
+      marker_tree_ = batch_->CreateTree<int64_t>(std::string(kIngestMarkerTree));
       created_marker = true;
     }
-    tree::AppendOrderStatOp(batch_->MutableOps(marker_tree_), marker_key_, delta);
+    batch_->Add(marker_tree_, marker_key_, delta);
   }
+  const uint64_t refresh_start_us = deltas_ != nullptr ? NowUs() : 0;
   uint64_t epoch = 0;
-  const Status st = runtime_->Commit(*batch_, &epoch);
+  const Status st = store_->Commit(*batch_, WriteOptions(), &epoch);
   if (!st.ok()) {
     // A refused batch (InvalidArgument: a limit, checked before anything changes) is certainly
     // not committed; only an I/O failure leaves the batch in doubt.
     commit_failed_ = !st.IsInvalidArgument();
-    if (created_marker) marker_tree_ = 0;
+    if (created_marker) marker_tree_ = TreeHandle<int64_t>();
+    if (created_null_tree_) null_tree_ = TreeHandle<int64_t>();
     return st;
   }
+  created_null_tree_ = false;
+  stats_.null_values += null_values_in_batch_;
+  null_values_in_batch_ = 0;
   marker_value_ = static_cast<int64_t>(position);
   stats_.rows += rows_in_batch_;
   stats_.last_epoch = epoch;
   ++stats_.commits;
-  rows_in_batch_ = 0;
-  batch_->Clear();
+  rows_in_batch_ = 0;  // Store::Commit cleared the batch
   ++batch_serial_;
+  if (deltas_ != nullptr) {
+    const Status written = deltas_->AfterCommit(store_->GetSnapshot(), touched_);
+    touched_.clear();
+    if (!written.ok()) {
+      output_failed_ = true;  // committed; the deltas file says less (--resume reconciles)
+      return written;
+    }
+    stats_.delta_lines = deltas_->lines_written();
+    stats_.refresh_us.push_back(NowUs() - refresh_start_us);
+  }
   if (options_.log_commits) {
     errno = 0;
     out_ << "committed " << epoch << ' ' << stats_.rows << std::endl;
@@ -398,11 +458,11 @@ Status Ingester::IngestRows() {
 
 IngestOutcome Ingester::Finish(IngestEnd end, Status status) {
   IngestOutcome outcome;
-  if (runtime_ != nullptr) {
+  if (store_ != nullptr) {
     // Sync the log first: then every committed row is durable whatever happens to the closing
-    // checkpoint (Runtime::Close skips the log's own sync when its checkpoint fails).
-    Status sync = runtime_->poison_status();
-    if (sync.ok()) sync = runtime_->SyncLog();
+    // checkpoint (Close skips the log's own sync when its checkpoint fails). A store poisoned
+    // by a failed write returns that failure here.
+    Status sync = store_->Sync();
     if (!sync.ok() && end == IngestEnd::kOk) {
       end = IngestEnd::kError;
       status = sync.WithContext("syncing the log before closing");
@@ -410,7 +470,7 @@ IngestOutcome Ingester::Finish(IngestEnd end, Status status) {
     }
     if (options_.before_close_for_test) options_.before_close_for_test();
     const uint64_t close_start_us = NowUs();
-    const Status closed = runtime_->Close();
+    const Status closed = store_->Close();
     stats_.close_us = NowUs() - close_start_us;
     if (!closed.ok() && end == IngestEnd::kOk) {
       end = IngestEnd::kCloseFailed;
@@ -487,7 +547,15 @@ std::string DescribeIngestOutcome(const IngestOptions& options, const IngestOutc
              FormatSeconds(s.elapsed_us) + " s" +
              (s.rows_skipped > 0 ? " (--resume skipped " + std::to_string(s.rows_skipped) +
                                        " data rows committed by an earlier run)"
-                                 : std::string());
+                                 : std::string()) +
+             (s.null_values > 0 ? "; " + std::to_string(s.null_values) +
+                                      " rows had a NULL (empty) value: skipped, as SQL does"
+                                : std::string()) +
+             (options.emit_deltas.empty()
+                  ? std::string()
+                  : "; " + std::to_string(s.delta_lines) + " delta lines to " +
+                        (options.emit_deltas == "-" ? std::string("stdout") : options.emit_deltas) +
+                        RefreshSummary(s.refresh_us));
     case IngestEnd::kCloseFailed:
       return outcome.status.ToString() + " -- but all " + std::to_string(s.rows) +
              " rows are committed (" + committed +

@@ -19,7 +19,7 @@
 // the disk allows and batch_rows alone decides.
 //
 // Resume marker (why: a failed or killed ingest must be re-runnable without duplicating rows).
-// Every commit also records, in the same RuntimeWriteBatch and therefore atomically with the rows, how
+// Every commit also records, in the same WriteBatch and therefore atomically with the rows, how
 // many data rows of this input are committed: after any crash or error the marker and the rows
 // agree exactly, in every durability mode. `resume` reads it and skips that many data rows.
 // - Where: the int64 tree kIngestMarkerTree ("__cowtree_ingest__"), key = 64-bit FNV-1a hash
@@ -48,20 +48,16 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "persistence/runtime_options.h"
-#include "persistence/status.h"
+#include "api/sql_groups.h"
+#include "cowtree/options.h"
+#include "cowtree/status.h"
+#include "tools/delta_writer.h"
 
 namespace cowtree::tools {
 
 enum class ValueType : uint8_t { kAuto, kInt64, kDouble };
-
-inline constexpr std::string_view kReservedTreePrefix = "__cowtree_";
-inline constexpr std::string_view kIngestMarkerTree = "__cowtree_ingest__";
-// True for the internal trees (names starting with kReservedTreePrefix).
-inline bool IsInternalTreeName(std::string_view name) {
-  return name.substr(0, kReservedTreePrefix.size()) == kReservedTreePrefix;
-}
 
 struct IngestOptions {
   std::string db;
@@ -76,10 +72,13 @@ struct IngestOptions {
   // Print "committed EPOCH ROWS_TOTAL" after each acknowledged commit (durable only as far as
   // `durability` promises; see --help). ROWS_TOTAL counts this run's rows (without skipped).
   bool log_commits = false;
-  bool progress = false;   // progress line on stderr
-  bool resume = false;     // skip the data rows an earlier run committed (marker above)
-  std::string input_id;    // the input's identity for the marker (needed for stdin)
-  RuntimeOptions runtime;  // env, shape, ... (durability is taken from above)
+  bool progress = false;  // progress line on stderr
+  bool resume = false;    // skip the data rows an earlier run committed (marker above)
+  std::string input_id;   // the input's identity for the marker (needed for stdin)
+  Options store;          // env, shape, ... (public API; durability is taken from above)
+  // --emit-deltas FILE|-: the output deltas of every commit (tools/delta_writer.h); "" = none.
+  std::string emit_deltas;
+  DeltaSpec deltas;  // the percentile outputs of the deltas
   // Test seam: called after the last commit and the log sync, before the store is closed.
   std::function<void()> before_close_for_test;
 };
@@ -89,12 +88,16 @@ struct IngestStats {
   uint64_t commits = 0;
   uint64_t trees_created = 0;
   uint64_t rows_skipped = 0;  // resume: data rows skipped (committed by an earlier run)
-  uint64_t last_epoch = 0;    // epoch of this run's last commit (0: none)
-  bool marker = false;        // commits carried the resume marker
-  std::string identity;       // the input identity (empty: none)
-  uint64_t elapsed_us = 0;    // open + ingest + close
-  uint64_t ingest_us = 0;     // reading, applying and committing rows
-  uint64_t close_us = 0;      // final checkpoint + close
+  uint64_t null_values = 0;   // committed rows whose value was NULL (empty): no item added
+  uint64_t delta_lines = 0;   // --emit-deltas lines written
+  // --emit-deltas: time of each commit's refresh (old rows, commit, new rows, lines written).
+  std::vector<uint64_t> refresh_us;
+  uint64_t last_epoch = 0;  // epoch of this run's last commit (0: none)
+  bool marker = false;      // commits carried the resume marker
+  std::string identity;     // the input identity (empty: none)
+  uint64_t elapsed_us = 0;  // open + ingest + close
+  uint64_t ingest_us = 0;   // reading, applying and committing rows
+  uint64_t close_us = 0;    // final checkpoint + close
 };
 
 enum class IngestEnd : uint8_t {

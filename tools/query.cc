@@ -3,15 +3,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <sstream>
 
 #include "recovery/json_text.h"
 #include "tools/ingest.h"
-#include "tree/key_codec.h"
-#include "tree/order_stat_tree.h"
-#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::tools {
 
@@ -52,58 +50,120 @@ Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list) {
   return out;
 }
 
-Result<std::vector<QueryRow>> ComputePercentiles(Runtime* runtime, const RuntimeSnapshot& snapshot,
+namespace {
+
+// One row for the tree `reader` reads; nullopt when it has no row (N = 0 and no NULL values).
+template <TreeKey K>
+Result<std::optional<QueryRow>> RowOf(const TreeReader<K>& reader, int64_t null_rows,
+                                      const std::vector<PercentileSpec>& ps, bool disc,
+                                      bool descending) {
+  const uint64_t n = reader.count();
+  QueryRow row;
+  row.group = reader.name();
+  row.null_group = IsNullGroupTree(row.group);
+  row.n = n;
+  if (n == 0) {
+    if (null_rows <= 0) return std::optional<QueryRow>();
+    row.values.assign(ps.size(), std::string());  // SQL: NULL for a group of NULL values
+    return std::optional<QueryRow>(std::move(row));
+  }
+  const Order order = descending ? Order::kDescending : Order::kAscending;
+  for (const PercentileSpec& p : ps) {
+    if (disc) {
+      COWTREE_ASSIGN_OR_RETURN(std::optional<K> key, reader.percentile_disc(p.p, order));
+      if (key.has_value()) {
+        if constexpr (std::same_as<K, int64_t>) {
+          row.values.push_back(std::to_string(*key));
+        } else {
+          row.values.push_back(FormatDouble(*key));
+        }
+        continue;
+      }
+    } else {
+      COWTREE_ASSIGN_OR_RETURN(std::optional<double> value, reader.percentile_cont(p.p, order));
+      if (value.has_value()) {
+        row.values.push_back(FormatDouble(*value));
+        continue;
+      }
+    }
+    return Status::Corruption("tree '" + row.group + "': N > 0 but no value");
+  }
+  return std::optional<QueryRow>(std::move(row));
+}
+
+}  // namespace
+
+Result<NullCounts> NullCounts::Read(const Snapshot& snapshot) {
+  NullCounts counts;
+  Result<TreeReader<int64_t>> reader = snapshot.Tree<int64_t>(std::string(kNullCountTree));
+  if (reader.ok()) {
+    counts.reader_ = std::move(reader).value();
+  } else if (!reader.status().IsNotFound()) {
+    return reader.status();
+  }
+  return counts;
+}
+
+Result<int64_t> NullCounts::Of(const std::string& tree_name) const {
+  if (!reader_.has_value()) return int64_t{0};
+  return reader_->weight(NullCountKey(tree_name));
+}
+
+Result<std::optional<QueryRow>> ComputeRow(const Snapshot& snapshot, const NullCounts& nulls,
+                                           const TreeDescription& t,
+                                           const std::vector<PercentileSpec>& ps, bool disc,
+                                           bool descending) {
+  COWTREE_ASSIGN_OR_RETURN(const int64_t null_rows, nulls.Of(t.name));
+  if (t.key_type == KeyType::kInt64) {
+    COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> r, snapshot.Tree<int64_t>(t.name));
+    return RowOf(r, null_rows, ps, disc, descending);
+  }
+  COWTREE_ASSIGN_OR_RETURN(TreeReader<double> r, snapshot.Tree<double>(t.name));
+  return RowOf(r, null_rows, ps, disc, descending);
+}
+
+Result<std::optional<QueryRow>> ComputeGroupRow(const Snapshot& snapshot, const NullCounts& nulls,
+                                                const std::string& tree_name,
+                                                const std::vector<PercentileSpec>& ps, bool disc,
+                                                bool descending) {
+  // The key type decides the reader; an int64 reader of a double tree is InvalidArgument.
+  Result<TreeReader<int64_t>> probe = snapshot.Tree<int64_t>(tree_name);
+  if (!probe.ok() && !probe.status().IsInvalidArgument()) return probe.status();
+  return ComputeRow(snapshot, nulls, {tree_name, probe.ok() ? KeyType::kInt64 : KeyType::kDouble},
+                    ps, disc, descending);
+}
+
+bool GroupOrder(const QueryRow& a, const QueryRow& b) {
+  if (a.null_group != b.null_group) return b.null_group;  // NULL last (ASC NULLS LAST)
+  return a.group < b.group;
+}
+
+Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
                                                  const std::vector<PercentileSpec>& ps, bool disc,
                                                  bool descending,
                                                  const std::optional<std::string>& group) {
-  std::vector<TreeInfo> trees;
+  COWTREE_ASSIGN_OR_RETURN(const NullCounts nulls, NullCounts::Read(snapshot));
+  std::vector<QueryRow> rows;
   if (group.has_value()) {
     if (IsInternalTreeName(*group)) {
       return Status::NotFound("no group '" + *group + "' ('" + std::string(kReservedTreePrefix) +
                               "' names are cowtree's internal trees)");
     }
-    COWTREE_ASSIGN_OR_RETURN(TreeInfo t, runtime->FindTree(*group, snapshot));
-    trees.push_back(std::move(t));
-  } else {
-    trees = runtime->ListTrees(snapshot);
-    // Internal trees (the ingest resume markers, tools/ingest.h) are not groups.
-    std::erase_if(trees, [](const TreeInfo& t) { return IsInternalTreeName(t.name); });
+    COWTREE_ASSIGN_OR_RETURN(std::optional<QueryRow> row,
+                             ComputeGroupRow(snapshot, nulls, *group, ps, disc, descending));
+    if (row.has_value()) rows.push_back(std::move(*row));
+    return rows;
   }
-  std::vector<QueryRow> rows;
+  std::vector<TreeDescription> trees = snapshot.ListTrees();
+  // Internal trees (the ingest resume markers, the NULL counts) are not groups.
+  std::erase_if(trees, [](const TreeDescription& t) { return !IsGroupTree(t.name); });
   rows.reserve(trees.size());
-  for (TreeInfo& t : trees) {
-    if (t.tree == nullptr) {  // listed, not yet restored
-      COWTREE_ASSIGN_OR_RETURN(t, runtime->FindTree(t.name, snapshot));
-    }
-    tree::OrderStatTreeHost* host = tree::AsOrderStatTree(t.tree.get());
-    if (host == nullptr) continue;
-    std::shared_ptr<const tree::TreeVersion> v = host->VersionAt(snapshot.epoch());
-    const uint64_t n = tree::PositiveCount(*v);
-    if (n == 0) continue;
-    QueryRow row;
-    row.group = t.name;
-    row.n = n;
-    for (const PercentileSpec& p : ps) {
-      if (disc) {
-        COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> key,
-                                 tree::PercentileDisc(*v, p.p, descending));
-        if (!key.has_value())
-          return Status::Corruption("tree '" + t.name + "': N > 0 but no value");
-        if (host->key_type() == tree::KeyType::kInt64) {
-          row.values.push_back(std::to_string(tree::DecodeInt64Key(*key)));
-        } else {
-          row.values.push_back(FormatDouble(tree::DecodeDoubleKey(*key)));
-        }
-      } else {
-        COWTREE_ASSIGN_OR_RETURN(std::optional<double> value,
-                                 tree::PercentileCont(*v, p.p, descending));
-        if (!value.has_value())
-          return Status::Corruption("tree '" + t.name + "': N > 0 but no value");
-        row.values.push_back(FormatDouble(*value));
-      }
-    }
-    rows.push_back(std::move(row));
+  for (const TreeDescription& t : trees) {
+    COWTREE_ASSIGN_OR_RETURN(std::optional<QueryRow> row,
+                             ComputeRow(snapshot, nulls, t, ps, disc, descending));
+    if (row.has_value()) rows.push_back(std::move(*row));
   }
+  std::sort(rows.begin(), rows.end(), GroupOrder);
   return rows;
 }
 
@@ -114,7 +174,9 @@ using JsonWriter = recovery::Utf8SafeWriter<rapidjson::Writer<rapidjson::StringB
 // A formatted value (FormatDouble / std::to_string): a JSON number, except the non-finite
 // names, which are JSON strings (recovery/json_text.h).
 void JsonValue(JsonWriter& w, const std::string& text) {
-  if (text == "Infinity" || text == "-Infinity" || text == "NaN") {
+  if (text.empty()) {
+    w.Null();  // SQL NULL
+  } else if (text == "Infinity" || text == "-Infinity" || text == "NaN") {
     w.String(text);
   } else {
     w.RawValue(text.data(), text.size(), rapidjson::kNumberType);
@@ -131,8 +193,12 @@ void PrintJson(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
     JsonWriter w(buf);
     w.StartObject();
     w.Key("group");
-    w.String(r.group);
-    if (!recovery::IsValidUtf8(r.group)) {
+    if (r.null_group) {
+      w.Null();
+    } else {
+      w.String(r.group);
+    }
+    if (!r.null_group && !recovery::IsValidUtf8(r.group)) {
       w.Key("group_bytes_hex");
       w.String(recovery::HexBytes(r.group));
     }
@@ -153,6 +219,16 @@ void PrintJson(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
 
 }  // namespace
 
+std::string CsvGroupField(const QueryRow& row) {
+  if (row.null_group) return std::string();  // NULL: an empty field, as PostgreSQL's COPY CSV
+  // Group names come from user data: quote them if they need it (RFC 4180). An empty name
+  // cannot occur (an empty group field is the NULL group).
+  if (row.group.find_first_of(",\"\n\r") == std::string::npos) return row.group;
+  std::string q = "\"";
+  for (char c : row.group) q += (c == '"') ? std::string("\"\"") : std::string(1, c);
+  return q + '"';
+}
+
 void PrintRows(const std::vector<QueryRow>& rows, const std::vector<PercentileSpec>& ps,
                OutputFormat format, std::ostream& out) {
   switch (format) {
@@ -161,15 +237,7 @@ void PrintRows(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
       for (const auto& p : ps) out << ',' << p.text;
       out << '\n';
       for (const QueryRow& r : rows) {
-        // Group names come from user data: quote them if they need it (RFC 4180).
-        if (r.group.find_first_of(",\"\n\r") != std::string::npos) {
-          std::string q = "\"";
-          for (char c : r.group) q += (c == '"') ? std::string("\"\"") : std::string(1, c);
-          out << q << '"';
-        } else {
-          out << r.group;
-        }
-        out << ',' << r.n;
+        out << CsvGroupField(r) << ',' << r.n;
         for (const auto& v : r.values) out << ',' << v;
         out << '\n';
       }
@@ -184,7 +252,7 @@ void PrintRows(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
       width[1] = 1;
       for (size_t j = 0; j < ps.size(); ++j) width[2 + j] = ps[j].text.size();
       for (const QueryRow& r : rows) {
-        width[0] = std::max(width[0], r.group.size());
+        width[0] = std::max(width[0], r.null_group ? 0 : r.group.size());
         width[1] = std::max(width[1], std::to_string(r.n).size());
         for (size_t j = 0; j < r.values.size(); ++j) {
           width[2 + j] = std::max(width[2 + j], r.values[j].size());
@@ -205,7 +273,7 @@ void PrintRows(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
       }
       out << '\n';
       for (const QueryRow& r : rows) {
-        cell(r.group, width[0], true);
+        cell(r.null_group ? std::string() : r.group, width[0], true);  // NULL: blank, as psql
         out << "  ";
         cell(std::to_string(r.n), width[1], false);
         for (size_t j = 0; j < r.values.size(); ++j) {

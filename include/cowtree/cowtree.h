@@ -11,10 +11,12 @@
 //
 // Headers: status.h (Status, Result), types.h (KeyType, Order, Direction), options.h
 // (Options, WriteOptions), store.h (Store, WriteBatch, TreeHandle), snapshot.h (Snapshot,
-// TreeReader, Cursor). docs/api.md has the full contract and a complete example.
+// TreeReader, Cursor), percentile_operator.h (PercentileOperator: grouped percentiles with
+// output deltas). docs/api.md has the full contract and a complete example.
 #pragma once
 
 #include "cowtree/options.h"
+#include "cowtree/percentile_operator.h"
 #include "cowtree/snapshot.h"
 #include "cowtree/status.h"
 #include "cowtree/store.h"

@@ -11,6 +11,8 @@
 
 namespace cowtree {
 
+class Env;  // persistence/env.h (installed with the internal headers)
+
 // Durability (kStrict | kBalanced | kEventual) is defined in persistence/durability.h, shared
 // with the runtime: see there for what each mode guarantees when Store::Commit returns OK.
 
@@ -41,6 +43,14 @@ struct Options {
   // Shape of trees (entries per leaf, children per internal node). Default: 240 and 64.
   uint32_t leaf_capacity_entries = 240;
   uint32_t fanout = 64;
+  // Every file operation of the store goes through this Env (as LevelDB's Options::env): a
+  // test passes a fault-injecting one (testutil/fault_injection_env.h). Not owned; must
+  // outlive the Store. Default: nullptr = the POSIX Env.
+  Env* env = nullptr;
+  // false: no background thread. kBalanced / kEventual commits then reach the disk only at
+  // Sync(), Checkpoint() or Close(), and no automatic checkpoint runs (deterministic tests).
+  // Default: true.
+  bool background_thread = true;
 };
 
 // Options of one Store::Commit.

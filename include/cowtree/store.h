@@ -119,7 +119,10 @@ class Store {
   // nothing. Errors: InvalidArgument (bad handle, name, weight overflow, read_only store,
   // closed store: nothing changed), IOError/NoSpace/Poisoned (the store refuses writes until
   // reopened; the commit may or may not be durable).
-  Status Commit(WriteBatch& batch, const WriteOptions& write_options = WriteOptions());
+  // `sequence` (optional, not owned): receives the commit's sequence number — the
+  // Snapshot::sequence() of the first snapshot that sees it (an empty batch: the newest one).
+  Status Commit(WriteBatch& batch, const WriteOptions& write_options = WriteOptions(),
+                uint64_t* sequence = nullptr);
 
   // A handle to write to the tree `name` as it is now. NotFound if there is none;
   // InvalidArgument if its key type is not K; NotSupported if it is not an order-statistics
@@ -140,6 +143,13 @@ class Store {
   Status Close();
 
   const std::string& dir() const;
+
+  // What Open found: redo-log commits replayed since the last checkpoint.
+  struct OpenInfo {
+    bool created = false;           // Open created the store
+    uint64_t commits_replayed = 0;  // commits re-applied from the redo log
+  };
+  const OpenInfo& open_info() const;
 
  private:
   explicit Store(std::shared_ptr<api_internal::StoreState> state);

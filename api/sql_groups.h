@@ -1,0 +1,55 @@
+// SQL's GROUP BY and NULL rules mapped onto trees, shared by the CLI (tools/) and
+// PercentileOperator (cowtree/percentile_operator.h); docs/sql_semantics.md. Not installed.
+//
+// - One tree per group, named by the group value. The NULL group (an empty group field) is the
+//   tree kNullGroupTree; it is printed as NULL (an empty CSV field, JSON null) and sorted last,
+//   as PostgreSQL's ORDER BY group ASC puts NULLs last.
+// - A row whose value is NULL (an empty value field) adds no item — SQL aggregates skip NULLs —
+//   but its group exists: PostgreSQL returns a row (group, NULL) for a group whose values are
+//   all NULL. The rows with a NULL value are counted per group in the int64 tree
+//   kNullCountTree, key NullCountKey(tree name), weight = net number of such rows.
+// - A group has a row in query output iff N > 0 (values) or its NULL count > 0 (N = 0 and NULL
+//   values). A group whose rows were all retracted has no row, as in SQL.
+// Tree names starting with kReservedTreePrefix ("__cowtree_") are internal: ingest refuses
+// them as group names; query, stat and the deltas do not show them (except the NULL group).
+// Thread-safety: pure functions and constants.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace cowtree {
+
+inline constexpr std::string_view kReservedTreePrefix = "__cowtree_";
+inline constexpr std::string_view kIngestMarkerTree = "__cowtree_ingest__";
+inline constexpr std::string_view kNullGroupTree = "__cowtree_null_group__";
+inline constexpr std::string_view kNullCountTree = "__cowtree_null_values__";
+
+// True for the internal trees (names starting with kReservedTreePrefix), the NULL group's
+// included: callers that list groups test IsNullGroupTree first.
+inline bool IsInternalTreeName(std::string_view name) {
+  return name.substr(0, kReservedTreePrefix.size()) == kReservedTreePrefix;
+}
+inline bool IsNullGroupTree(std::string_view name) { return name == kNullGroupTree; }
+// True for a tree that holds a group (the NULL group's included).
+inline bool IsGroupTree(std::string_view name) {
+  return !IsInternalTreeName(name) || IsNullGroupTree(name);
+}
+
+// 64-bit FNV-1a (not adversarial input: a collision between two names of one store has
+// probability ~2^-64 per pair).
+inline uint64_t Fnv1a64(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ull) {
+  for (const char c : bytes) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+// The key of a group's entry in kNullCountTree.
+inline int64_t NullCountKey(std::string_view tree_name) {
+  return static_cast<int64_t>(Fnv1a64(tree_name));
+}
+
+}  // namespace cowtree

@@ -1,0 +1,159 @@
+// The public API under concurrency: committers, a checkpointer and snapshot readers at once.
+// Run under TSan by .ci/run (a short round); the `long` label runs many more commits
+// (COWTREE_API_STRESS_COMMITS, tests/long.cmake).
+//
+// Invariants each reader checks on every snapshot it takes:
+//  - per committer, its two trees "a<w>" (int64) and "b<w>" (double) get one entry each per
+//    commit, so in any snapshot count(a<w>) == count(b<w>) (atomic multi-tree commits);
+//  - a cursor over a tree sums to count() and visits keys in strictly increasing order;
+//  - select / rank agree: rank(select(k)) <= k < rank(select(k)) + weight(select(k));
+//  - "r" (replaced by drop + create in one batch every few commits) is always present and
+//    complete: kReplaceEntries entries, all of one generation.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cowtree/cowtree.h"
+#include "testutil/test_files.h"
+
+namespace cowtree {
+namespace {
+
+constexpr int kCommitters = 2;
+constexpr int kReaders = 3;
+constexpr int kReplaceEntries = 20;
+
+int CommitsPerCommitter() {
+  const char* env = std::getenv("COWTREE_API_STRESS_COMMITS");
+  return env != nullptr ? std::atoi(env) : 150;
+}
+
+// Returns the number of invariant violations seen in `snap`.
+int CheckSnapshot(const Snapshot& snap) {
+  int bad = 0;
+  for (int w = 0; w < kCommitters; ++w) {
+    auto a = snap.Tree<int64_t>("a" + std::to_string(w));
+    auto b = snap.Tree<double>("b" + std::to_string(w));
+    if (!a.ok() || !b.ok()) return bad + 1;
+    if (a->count() != b->count()) ++bad;
+    uint64_t sum = 0;
+    bool first = true;
+    int64_t prev = 0;
+    for (Cursor<int64_t> c = a->SeekToFirst(); c.valid(); c.Next()) {
+      if (!first && c.key() <= prev) ++bad;
+      first = false;
+      prev = c.key();
+      sum += static_cast<uint64_t>(c.weight());
+    }
+    if (sum != a->count()) ++bad;
+    if (a->count() > 0) {
+      const uint64_t k = a->count() / 2;
+      auto key = a->select(k);
+      if (!key.ok() || !key->has_value()) return bad + 1;
+      auto rank = a->rank(**key);
+      auto weight = a->weight(**key);
+      if (!rank.ok() || !weight.ok()) return bad + 1;
+      if (!(*rank <= k && k < *rank + static_cast<uint64_t>(*weight))) ++bad;
+      if (!a->median().ok() || !b->percentile_disc(0.9, Order::kDescending).ok()) ++bad;
+    }
+  }
+  auto r = snap.Tree<int64_t>("r");
+  if (!r.ok() || r->entry_count() != kReplaceEntries) return bad + 1;
+  const int64_t generation = *r->weight(0);
+  for (Cursor<int64_t> c = r->SeekToFirst(); c.valid(); c.Next()) {
+    if (c.weight() != generation) ++bad;
+  }
+  return bad;
+}
+
+TEST(ApiConcurrency, CommittersCheckpointsAndReadersAgree) {
+  testutil::TempDir dir;
+  Options o;
+  o.leaf_capacity_entries = 8;  // small nodes: many splits and copies per commit
+  o.fanout = 4;
+  o.checkpoint_log_bytes = 64 << 10;  // background checkpoints while committing
+  auto opened = Store::Open(dir.path(), o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Store> store = std::move(opened).value();
+
+  WriteBatch init = store->NewBatch();
+  std::vector<TreeHandle<int64_t>> as;
+  std::vector<TreeHandle<double>> bs;
+  for (int w = 0; w < kCommitters; ++w) {
+    as.push_back(init.CreateTree<int64_t>("a" + std::to_string(w)));
+    bs.push_back(init.CreateTree<double>("b" + std::to_string(w)));
+  }
+  TreeHandle<int64_t> replaced = init.CreateTree<int64_t>("r");
+  for (int k = 0; k < kReplaceEntries; ++k) init.Add(replaced, k, 1);
+  ASSERT_TRUE(store->Commit(init).ok());
+
+  const int commits = CommitsPerCommitter();
+  std::atomic<int> committers_done{0};
+  std::atomic<int> bad{0};
+  std::atomic<int64_t> snapshots_checked{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kCommitters; ++w) {
+    threads.emplace_back([&, w] {
+      std::mt19937_64 rng(w + 1);
+      for (int i = 0; i < commits; ++i) {
+        WriteBatch batch = store->NewBatch();
+        const int64_t key = static_cast<int64_t>(rng() % 1000);
+        batch.Add(as[w], key, 1);
+        batch.Add(bs[w], static_cast<double>(key) / 7.0, 1);
+        if (!store->Commit(batch, WriteOptions{.sync = (i % 50 == 0)}).ok()) ++bad;
+      }
+      ++committers_done;
+    });
+  }
+  threads.emplace_back([&] {  // the replacer: drop + create "r" in one batch
+    for (int64_t gen = 2; committers_done.load() < kCommitters; ++gen) {
+      WriteBatch batch = store->NewBatch();
+      batch.DropTree(replaced);
+      TreeHandle<int64_t> next = batch.CreateTree<int64_t>("r");
+      for (int k = 0; k < kReplaceEntries; ++k) batch.Add(next, k, gen);
+      if (!store->Commit(batch).ok()) ++bad;
+      replaced = next;
+      std::this_thread::yield();
+    }
+  });
+  threads.emplace_back([&] {  // explicit checkpoints racing the committers
+    while (committers_done.load() < kCommitters) {
+      if (!store->Checkpoint().ok()) ++bad;
+      std::this_thread::yield();
+    }
+  });
+  for (int r = 0; r < kReaders; ++r) {
+    threads.emplace_back([&] {
+      while (committers_done.load() < kCommitters) {
+        bad += CheckSnapshot(store->GetSnapshot());
+        ++snapshots_checked;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(snapshots_checked.load(), 0);
+  const Snapshot last = store->GetSnapshot();
+  for (int w = 0; w < kCommitters; ++w) {
+    EXPECT_EQ(last.Tree<int64_t>("a" + std::to_string(w))->count(), static_cast<uint64_t>(commits));
+  }
+  ASSERT_TRUE(store->Close().ok());
+
+  // Everything acknowledged is there after reopen, and the invariants still hold.
+  auto reopened = Store::Open(dir.path(), o);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  const Snapshot after = (*reopened)->GetSnapshot();
+  EXPECT_EQ(CheckSnapshot(after), 0);
+  for (int w = 0; w < kCommitters; ++w) {
+    EXPECT_EQ(after.Tree<double>("b" + std::to_string(w))->count(), static_cast<uint64_t>(commits));
+  }
+}
+
+}  // namespace
+}  // namespace cowtree

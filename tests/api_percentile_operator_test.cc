@@ -1,0 +1,268 @@
+// PercentileOperator (cowtree/percentile_operator.h) against a model: after every Step, the
+// sum of all output deltas equals Answers() equals PostgreSQL's formulas on the model's
+// multisets; unchanged groups emit nothing; and after a crash at any I/O of a run (fault-
+// injecting Env, strict durability) the reopened operator's Answers equal the model of the
+// acknowledged steps (plus the one in doubt, if its commit reached the disk).
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cowtree/cowtree.h"
+#include "testutil/fault_injection_env.h"
+#include "testutil/test_files.h"
+
+namespace cowtree {
+namespace {
+
+using Group = std::optional<std::string>;
+
+OperatorSpec Spec() {
+  OperatorSpec spec;
+  spec.outputs = {{0.5, PercentileKind::kCont, Order::kAscending},
+                  {0.9, PercentileKind::kDisc, Order::kDescending},
+                  {0.0, PercentileKind::kCont, Order::kAscending},
+                  {1.0, PercentileKind::kDisc, Order::kAscending}};
+  return spec;
+}
+
+// The input as multisets: per group, value -> count, and the count of NULL values.
+struct Model {
+  std::map<Group, std::map<int64_t, int64_t>> values;
+  std::map<Group, int64_t> nulls;
+
+  void Apply(const std::vector<InputDelta<int64_t>>& batch) {
+    for (const auto& in : batch) {
+      if (in.value.has_value()) {
+        if ((values[in.group][*in.value] += in.weight) == 0) values[in.group].erase(*in.value);
+      } else {
+        nulls[in.group] += in.weight;
+      }
+    }
+  }
+
+  // PostgreSQL's percentile_cont / percentile_disc on the sorted items.
+  std::vector<OutputRow<int64_t>> Answers(const OperatorSpec& spec) const {
+    std::map<Group, bool> groups;
+    for (const auto& [g, vs] : values) groups[g] = true;
+    for (const auto& [g, n] : nulls) groups[g] = true;
+    std::vector<OutputRow<int64_t>> rows;
+    for (const auto& [g, unused] : groups) {
+      std::vector<int64_t> items;
+      if (auto it = values.find(g); it != values.end()) {
+        for (const auto& [v, c] : it->second) items.insert(items.end(), std::max<int64_t>(c, 0), v);
+      }
+      const auto nit = nulls.find(g);
+      if (items.empty() && (nit == nulls.end() || nit->second <= 0)) continue;
+      OutputRow<int64_t> row;
+      row.group = g;
+      row.n = items.size();
+      row.values.resize(spec.outputs.size());
+      for (size_t i = 0; i < spec.outputs.size() && !items.empty(); ++i) {
+        const PercentileOutput& o = spec.outputs[i];
+        std::vector<int64_t> sorted = items;
+        if (o.order == Order::kDescending) std::reverse(sorted.begin(), sorted.end());
+        const double n = static_cast<double>(sorted.size());
+        PercentileValue<int64_t>& v = row.values[i];
+        v.is_null = false;
+        if (o.kind == PercentileKind::kDisc) {
+          const double pos = std::ceil(o.fraction * n) - 1;
+          v.disc = sorted[pos < 0 ? 0 : static_cast<size_t>(pos)];
+        } else {
+          const double pos = o.fraction * (n - 1);
+          const auto lo = static_cast<size_t>(std::floor(pos));
+          const auto hi = static_cast<size_t>(std::ceil(pos));
+          const double first = static_cast<double>(sorted[lo]);
+          v.cont = lo == hi ? first
+                            : first + (pos - static_cast<double>(lo)) *
+                                          (static_cast<double>(sorted[hi]) - first);
+        }
+      }
+      rows.push_back(std::move(row));
+    }
+    // Output order: the NULL group last.
+    std::stable_partition(rows.begin(), rows.end(),
+                          [](const OutputRow<int64_t>& r) { return r.group.has_value(); });
+    return rows;
+  }
+};
+
+std::string Key(const OutputRow<int64_t>& r) {
+  std::string k = (r.group.has_value() ? "g:" + *r.group : "NULL") + "|" + std::to_string(r.n);
+  for (const auto& v : r.values) {
+    k += v.is_null
+             ? "|null"
+             : "|" + std::to_string(std::bit_cast<uint64_t>(v.cont)) + "," + std::to_string(v.disc);
+  }
+  return k;
+}
+
+// Sums deltas into a table (row key -> weight).
+void Accumulate(const std::vector<OutputDelta<int64_t>>& deltas,
+                std::map<std::string, int64_t>* t) {
+  for (const auto& d : deltas) {
+    if (((*t)[Key(d.row)] += d.weight) == 0) t->erase(Key(d.row));
+  }
+}
+
+std::map<std::string, int64_t> AsTable(const std::vector<OutputRow<int64_t>>& rows) {
+  std::map<std::string, int64_t> t;
+  for (const auto& r : rows) t[Key(r)] += 1;
+  return t;
+}
+
+std::vector<InputDelta<int64_t>> RandomBatch(std::mt19937_64& rng, const Model& model) {
+  static const std::vector<Group> kGroups = {"a", "b", "c", "d,e", std::nullopt};
+  std::vector<InputDelta<int64_t>> batch;
+  Model m = model;
+  const int size = 1 + static_cast<int>(rng() % 12);
+  for (int i = 0; i < size; ++i) {
+    InputDelta<int64_t> in;
+    in.group = kGroups[rng() % kGroups.size()];
+    if (rng() % 8 != 0) in.value = static_cast<int64_t>(rng() % 20) - 5;
+    in.weight = 1 + static_cast<int64_t>(rng() % 3);
+    // Retract (never below zero) about a third of the time.
+    if (rng() % 3 == 0) {
+      const int64_t have =
+          in.value.has_value()
+              ? (m.values[in.group].count(*in.value) ? m.values[in.group][*in.value] : 0)
+              : m.nulls[in.group];
+      if (have > 0) in.weight = -std::min<int64_t>(have, in.weight);
+    }
+    m.Apply({in});
+    batch.push_back(in);
+  }
+  return batch;
+}
+
+TEST(PercentileOperator, DeltasSumToAnswersThatEqualTheModel) {
+  testutil::TempDir dir;
+  auto store = Store::Open(dir.path(), Options()).value();
+  auto op = PercentileOperator<int64_t>::Create(store.get(), Spec()).value();
+  Model model;
+  std::map<std::string, int64_t> table;
+  std::mt19937_64 rng(42);
+  for (int step = 0; step < 300; ++step) {
+    const auto batch = RandomBatch(rng, model);
+    model.Apply(batch);
+    auto deltas = op->Step(batch);
+    ASSERT_TRUE(deltas.ok()) << deltas.status().ToString();
+    for (size_t i = 0; i < deltas->size(); ++i) {
+      const auto& d = (*deltas)[i];
+      ASSERT_TRUE(d.weight == 1 || d.weight == -1);
+      // A retraction is of a row the table holds; -1 comes before +1 of its group.
+      if (d.weight == -1) ASSERT_EQ(table.count(Key(d.row)), 1u) << "step " << step;
+      if (i > 0 && (*deltas)[i - 1].row.group == d.row.group) {
+        EXPECT_EQ((*deltas)[i - 1].weight, -1);
+        EXPECT_EQ(d.weight, 1);
+        EXPECT_NE(Key((*deltas)[i - 1].row), Key(d.row));  // unchanged rows emit nothing
+      }
+    }
+    Accumulate(*deltas, &table);
+    auto answers = op->Answers(store->GetSnapshot());
+    ASSERT_TRUE(answers.ok());
+    ASSERT_EQ(AsTable(*answers), table) << "step " << step;
+    ASSERT_EQ(*answers, model.Answers(Spec())) << "step " << step;
+  }
+  ASSERT_TRUE(store->Close().ok());
+  // Restore = reopen the store: the operator answers where it stopped.
+  auto reopened = Store::Open(dir.path(), Options()).value();
+  auto again = PercentileOperator<int64_t>::Create(reopened.get(), Spec()).value();
+  EXPECT_EQ(AsTable(again->Answers(reopened->GetSnapshot()).value()), table);
+}
+
+TEST(PercentileOperator, NewGroupInsertsOnlyEmptiedGroupRetractsOnlyUnchangedEmitsNothing) {
+  testutil::TempDir dir;
+  auto store = Store::Open(dir.path(), Options()).value();
+  OperatorSpec spec;
+  spec.outputs = {{0.5, PercentileKind::kDisc, Order::kAscending}};
+  auto op = PercentileOperator<int64_t>::Create(store.get(), spec).value();
+  auto d = op->Step({{"x", 5, 1}, {"y", 1, 1}}).value();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].weight, 1);
+  EXPECT_EQ(d[0].row.group, Group("x"));
+  // x: adding then removing 7 leaves its row; y: its only item removed.
+  d = op->Step({{"x", 7, 1}, {"x", 7, -1}, {"y", 1, -1}}).value();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].weight, -1);
+  EXPECT_EQ(d[0].row.group, Group("y"));
+  // A NULL value keeps a group alive with NULL percentiles (SQL).
+  d = op->Step({{"z", std::nullopt, 1}}).value();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].row.n, 0u);
+  EXPECT_TRUE(d[0].row.values[0].is_null);
+}
+
+TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {
+  testutil::TempDir dir;
+  auto store = Store::Open(dir.path(), Options()).value();
+  EXPECT_TRUE(PercentileOperator<int64_t>::Create(store.get(), OperatorSpec{})
+                  .status()
+                  .IsInvalidArgument());
+  OperatorSpec bad;
+  bad.outputs = {{1.5}};
+  EXPECT_TRUE(PercentileOperator<int64_t>::Create(store.get(), bad).status().IsInvalidArgument());
+  auto op = PercentileOperator<int64_t>::Create(store.get(), Spec()).value();
+  EXPECT_TRUE(op->Step({{"__cowtree_x", 1, 1}}).status().IsInvalidArgument());
+  EXPECT_TRUE(op->Step({{"", 1, 1}}).status().IsInvalidArgument());
+  // A group whose tree has the other key type.
+  auto dop = PercentileOperator<double>::Create(store.get(), Spec()).value();
+  ASSERT_TRUE(dop->Step({{"g", 1.5, 1}}).ok());
+  EXPECT_TRUE(op->Step({{"g", 1, 1}}).status().IsInvalidArgument());
+  EXPECT_EQ(op->Answers(store->GetSnapshot())->size(), 0u);  // nothing changed
+}
+
+// A crash at every k-th I/O of a run of strict Steps: after reopening, Answers equal the model
+// of the acknowledged steps, or of those plus the failed step (its commit may have landed).
+TEST(PercentileOperator, CrashAtAnyIoResumesAtTheLastAcknowledgedStep) {
+  int crashed_in_a_step = 0;
+  for (uint64_t k = 5; k < 400; k += 23) {
+    testutil::FaultInjectionEnv env;
+    ASSERT_TRUE(env.CreateDir("/db").ok());
+    ASSERT_TRUE(env.SyncDir("/").ok());
+    Options o;
+    o.env = &env;
+    o.durability = Durability::kStrict;
+    o.background_thread = false;
+    o.checkpoint_log_bytes = 4096;  // checkpoints inside the run, on Close at the latest
+    Model acked;
+    std::optional<Model> in_doubt;
+    {
+      auto store = Store::Open("/db", o);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      auto op = PercentileOperator<int64_t>::Create(store->get(), Spec()).value();
+      env.CrashAtOp(env.op_count() + k);
+      std::mt19937_64 rng(k);
+      for (int step = 0; step < 30; ++step) {
+        const auto batch = RandomBatch(rng, acked);
+        auto d = op->Step(batch);
+        if (!d.ok()) {
+          in_doubt = acked;
+          in_doubt->Apply(batch);
+          ++crashed_in_a_step;
+          break;
+        }
+        acked.Apply(batch);
+        if (step % 7 == 6) (void)(*store)->Checkpoint();
+      }
+      (void)(*store)->Close();
+    }
+    env.SimulateCrash(testutil::CrashModel::kDropUnsynced, k);
+    auto store = Store::Open("/db", o);
+    ASSERT_TRUE(store.ok()) << "k=" << k << ": " << store.status().ToString();
+    auto op = PercentileOperator<int64_t>::Create(store->get(), Spec()).value();
+    const auto answers = op->Answers((*store)->GetSnapshot()).value();
+    const bool matches_acked = answers == acked.Answers(Spec());
+    const bool matches_doubt = in_doubt.has_value() && answers == in_doubt->Answers(Spec());
+    EXPECT_TRUE(matches_acked || matches_doubt) << "k=" << k;
+  }
+  EXPECT_GT(crashed_in_a_step, 5);  // the crash points fell inside the runs
+}
+
+}  // namespace
+}  // namespace cowtree

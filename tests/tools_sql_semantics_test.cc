@@ -1,0 +1,199 @@
+// SQL's input rules in `cowtree ingest` / `cowtree query` and the output deltas of
+// `ingest --emit-deltas`, checked against PostgreSQL's own answers.
+//
+// tests/data/sql_semantics/: the input (NULL values, the NULL group, NaN, ±Infinity, a quoted
+// group name, a group of NULL values only), a second input of retractions, and PostgreSQL
+// 15's answers for both states (expected_*.csv, made by make_expected.sh in that directory).
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "testutil/command.h"
+#include "testutil/delta_table.h"
+#include "testutil/test_files.h"
+
+namespace {
+
+using cowtree::testutil::ApplyDeltas;
+using cowtree::testutil::CommandResult;
+using cowtree::testutil::TempDir;
+
+const std::string kData = std::string(COWTREE_SOURCE_DIR) + "/tests/data/sql_semantics/";
+const std::string kCont = "--percentile 0,0.25,0.5,0.9,1";
+const std::string kDiscDesc = "--percentile 0.1,0.5,1 --disc --desc";
+
+CommandResult Cowtree(const std::string& args, const TempDir& tmp) {
+  return cowtree::testutil::RunCommand(COWTREE_BINARY, args, tmp.path());
+}
+
+std::string Slurp(const std::string& path) { return cowtree::testutil::ReadFileOrEmpty(path); }
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// ApplyDeltas that fails the test on a net weight other than 0 or +1.
+std::string Applied(const std::string& deltas_csv, const std::string& query_header) {
+  std::vector<std::string> bad;
+  std::string table = ApplyDeltas(deltas_csv, query_header, &bad);
+  EXPECT_TRUE(bad.empty()) << bad.front();
+  return table;
+}
+
+std::string Header(const std::string& expected_file) { return Lines(Slurp(expected_file)).at(0); }
+
+TEST(SqlSemantics, QueryEqualsPostgresqlBeforeAndAfterRetractions) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  CommandResult r = Cowtree("ingest --db " + db + " --group g --value v --value-type double " +
+                                kData + "sql_semantics.csv",
+                            tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("5 rows had a NULL (empty) value"), std::string::npos) << r.err;
+  r = Cowtree("query --db " + db + " " + kCont + " --format csv", tmp);
+  EXPECT_EQ(r.out, Slurp(kData + "expected_cont.csv"));
+  r = Cowtree("query --db " + db + " " + kDiscDesc + " --format csv", tmp);
+  EXPECT_EQ(r.out, Slurp(kData + "expected_disc_desc.csv"));
+
+  r = Cowtree("ingest --db " + db + " --group g --value v --weight w --value-type double " + kData +
+                  "sql_semantics_retract.csv",
+              tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Cowtree("query --db " + db + " " + kCont + " --format csv", tmp);
+  EXPECT_EQ(r.out, Slurp(kData + "expected_cont_retracted.csv"));
+  r = Cowtree("query --db " + db + " " + kDiscDesc + " --format csv", tmp);
+  EXPECT_EQ(r.out, Slurp(kData + "expected_disc_desc_retracted.csv"));
+}
+
+TEST(SqlSemantics, JsonWritesNullForTheNullGroupAndNullValues) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/in.csv";
+  cowtree::testutil::WriteTextFile(csv, "g,v\n,1\nd,\n");
+  ASSERT_EQ(Cowtree("ingest --db " + db + " --group g --value v " + csv, tmp).exit_code, 0);
+  const CommandResult r = Cowtree("query --db " + db + " --percentile 0.5 --format json", tmp);
+  EXPECT_EQ(r.out,
+            "[\n {\"group\":\"d\",\"n\":0,\"percentiles\":{\"0.5\":null}},\n"
+            " {\"group\":null,\"n\":1,\"percentiles\":{\"0.5\":1}}\n]\n");
+}
+
+// The deltas emitted over both inputs, applied to an empty table, equal PostgreSQL's answers
+// after each input; one commit per row makes every intermediate state a step.
+TEST(SqlSemantics, EmittedDeltasAppliedToAnEmptyTableEqualPostgresql) {
+  for (const std::string& spec : {kCont, kDiscDesc}) {
+    const bool disc = spec == kDiscDesc;
+    TempDir tmp;
+    const std::string db = tmp.path() + "/db", deltas = tmp.path() + "/deltas.csv";
+    const std::string common = " --group g --value v --value-type double --batch-rows 1 " + spec +
+                               " --emit-deltas " + deltas;
+    CommandResult r =
+        Cowtree("ingest --db " + db + common + " " + kData + "sql_semantics.csv", tmp);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string first = disc ? "expected_disc_desc.csv" : "expected_cont.csv";
+    EXPECT_EQ(Applied(Slurp(deltas), Header(kData + first)), Slurp(kData + first));
+    // Each commit's lines: only changed groups, -1 before +1 of the same group.
+    r = Cowtree("ingest --db " + db + common + " --weight w --resume " + kData +
+                    "sql_semantics_retract.csv",
+                tmp);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string second =
+        disc ? "expected_disc_desc_retracted.csv" : "expected_cont_retracted.csv";
+    EXPECT_EQ(Applied(Slurp(deltas), Header(kData + second)), Slurp(kData + second));
+    // The header is the query header with the weight column.
+    EXPECT_EQ(Lines(Slurp(deltas)).at(0),
+              disc ? "group,weight,n,0.1,0.5,1" : "group,weight,n,0,0.25,0.5,0.9,1");
+  }
+}
+
+TEST(SqlSemantics, UnchangedGroupsEmitNothingAndNewGroupsOnlyInsert) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db", deltas = tmp.path() + "/d.csv";
+  const std::string csv = tmp.path() + "/in.csv";
+  // One commit: a and z are new (+1 only).
+  cowtree::testutil::WriteTextFile(csv, "g,v\na,1\na,2\na,3\nz,5\n");
+  ASSERT_EQ(Cowtree("ingest --db " + db +
+                        " --group g --value v --batch-rows 3 --percentile 0.5 "
+                        "--emit-deltas " +
+                        deltas + " " + csv,
+                    tmp)
+                .exit_code,
+            0);
+  EXPECT_EQ(Slurp(deltas), "group,weight,n,0.5\na,1,3,2\nz,1,1,5\n");
+  const std::string csv2 = tmp.path() + "/in2.csv";
+  // a's row changes (n), z's does not change at all (+1 then -1 in one commit), b is new.
+  cowtree::testutil::WriteTextFile(csv2, "g,v,w\na,2,1\nz,9,1\nz,9,-1\nb,4,1\n");
+  ASSERT_EQ(Cowtree("ingest --db " + db +
+                        " --group g --value v --weight w --percentile 0.5 "
+                        "--resume --emit-deltas " +
+                        deltas + " " + csv2,
+                    tmp)
+                .exit_code,
+            0);
+  EXPECT_EQ(Slurp(deltas), "group,weight,n,0.5\na,1,3,2\nz,1,1,5\na,-1,3,2\na,1,4,2\nb,1,1,4\n");
+}
+
+TEST(SqlSemantics, ResumeWithStdoutDeltasIsAUsageError) {
+  TempDir tmp;
+  const CommandResult r = Cowtree("ingest --db " + tmp.path() +
+                                      "/db --group g --value v "
+                                      "--resume --emit-deltas - " +
+                                      kData + "sql_semantics.csv",
+                                  tmp);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("stdout cannot be read back"), std::string::npos) << r.err;
+}
+
+// kill -9 at random moments of an ingest that emits deltas; --resume afterwards. The deltas
+// file, applied to an empty table, always equals what `cowtree query` prints.
+TEST(SqlSemantics, DeltasSurviveKill9WithResume) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db", deltas = tmp.path() + "/d.csv";
+  const std::string input = std::string(COWTREE_SOURCE_DIR) + "/tests/data/flights-1k.csv";
+  const std::string args = "ingest --db " + db +
+                           " --group origin --value delay --batch-rows 7 --percentile 0.5,0.99 "
+                           "--durability strict --resume --emit-deltas " +
+                           deltas + " " + input;
+  std::mt19937_64 rng(7);
+  for (int cycle = 0; cycle < 6; ++cycle) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      std::vector<std::string> words;
+      std::istringstream in(args);
+      for (std::string w; in >> w;) words.push_back(w);
+      std::vector<char*> argv = {const_cast<char*>(COWTREE_BINARY)};
+      for (std::string& w : words) argv.push_back(w.data());
+      argv.push_back(nullptr);
+      const int devnull = open("/dev/null", O_WRONLY);
+      dup2(devnull, 1);
+      dup2(devnull, 2);
+      execv(COWTREE_BINARY, argv.data());
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 150));
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+  }
+  const CommandResult finish = Cowtree(args, tmp);
+  ASSERT_EQ(finish.exit_code, 0) << finish.err;
+  const CommandResult q = Cowtree("query --db " + db + " --percentile 0.5,0.99 --format csv", tmp);
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  EXPECT_EQ(Applied(Slurp(deltas), "group,n,0.5,0.99"), q.out);
+}
+
+}  // namespace
