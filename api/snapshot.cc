@@ -270,10 +270,10 @@ std::vector<TreeDescription> Snapshot::ListTrees() const {
   std::vector<TreeDescription> out;
   if (state_ == nullptr) return out;
   for (const TreeInfo& info : state_->runtime->ListTrees(state_->pin)) {
-    tree::OrderStatTreeHost* host =
-        info.type_id == tree::kOrderStatTreeTypeId ? tree::AsOrderStatTree(info.tree.get()) : nullptr;
-    if (host == nullptr) continue;
-    out.push_back({info.name, api_internal::FromInternal(host->key_type())});
+    // From the catalog's params: listing restores no tree.
+    std::optional<tree::KeyType> kt = tree::OrderStatKeyTypeOf(info.type_id, info.params);
+    if (!kt.has_value()) continue;
+    out.push_back({info.name, api_internal::FromInternal(*kt)});
   }
   return out;
 }

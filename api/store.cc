@@ -16,20 +16,19 @@ using api_internal::StoreState;
 std::atomic<uint64_t> g_next_store_serial{1};
 
 // The key type of a tree of the order-statistics type; nullopt for other tree types.
+// From the catalog's params: no tree is restored.
 std::optional<KeyType> KeyTypeOfTree(const TreeInfo& info) {
-  if (info.type_id != tree::kOrderStatTreeTypeId) return std::nullopt;
-  tree::OrderStatTreeHost* host = tree::AsOrderStatTree(info.tree.get());
-  if (host == nullptr) return std::nullopt;
-  return api_internal::FromInternal(host->key_type());
+  std::optional<tree::KeyType> kt = tree::OrderStatKeyTypeOf(info.type_id, info.params);
+  if (!kt.has_value()) return std::nullopt;
+  return api_internal::FromInternal(*kt);
 }
 
 // The key type of live tree `id` in the newest snapshot; nullopt if there is none.
 std::optional<KeyType> LiveKeyType(Runtime& runtime, TreeId id) {
   RuntimeSnapshot snap = runtime.GetSnapshot();
-  for (const TreeInfo& info : runtime.ListTrees(snap)) {
-    if (info.id == id) return KeyTypeOfTree(info);
-  }
-  return std::nullopt;
+  std::optional<TreeInfo> info = runtime.DescribeTree(id, snap);
+  if (!info.has_value()) return std::nullopt;
+  return KeyTypeOfTree(*info);
 }
 
 std::string HandleText(TreeId id) { return "tree handle (tree id " + std::to_string(id) + ")"; }
@@ -132,10 +131,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   state->options = options;
   state->open_info.created = report.created;
   state->open_info.commits_replayed = report.commits_replayed;
-  RuntimeSnapshot snap = state->runtime->GetSnapshot();
-  for (const TreeInfo& info : state->runtime->ListTrees(snap)) {
-    if (auto type = KeyTypeOfTree(info)) state->types[info.id] = *type;
-  }
+  // state->types fills as trees are used (LiveKeyType): opening lists no tree.
   return std::unique_ptr<Store>(new Store(std::move(state)));
 }
 

@@ -25,7 +25,10 @@ Result<std::string_view> CheckCrc(const char* structure, std::string_view body) 
   return body.substr(0, n);
 }
 
-Status CheckHeader(const char* structure, ByteReader* r, uint32_t magic_expected, uint32_t* count) {
+// Reads the 16-byte header; accepts the versions in [version_min, version_max] (*version).
+Status CheckHeader(const char* structure, ByteReader* r, uint32_t magic_expected,
+                   uint16_t version_min, uint16_t version_max, uint16_t* version_out,
+                   uint32_t* count) {
   uint32_t magic = 0, reserved32 = 0;
   uint16_t version = 0, reserved16 = 0;
   if (!r->GetFixed32(&magic) || !r->GetFixed16(&version) || !r->GetFixed16(&reserved16) ||
@@ -33,10 +36,11 @@ Status CheckHeader(const char* structure, ByteReader* r, uint32_t magic_expected
     return Bad(structure, r->offset(), "short header");
   }
   if (magic != magic_expected) return Bad(structure, 0, "bad magic");
-  if (version != kCatalogFormatVersion) {
+  if (version < version_min || version > version_max) {
     return Bad(structure, 4, "unknown format version " + std::to_string(version));
   }
   if (reserved16 != 0 || reserved32 != 0) return Bad(structure, 6, "reserved bytes not zero");
+  *version_out = version;
   return Status::OK();
 }
 
@@ -45,15 +49,20 @@ Status CheckHeader(const char* structure, ByteReader* r, uint32_t magic_expected
 std::string EncodeCatalogChunk(const std::vector<CatalogEntry>& entries) {
   COWTREE_ASSERT(!entries.empty() && entries.size() <= kCatalogChunkEntriesMax);
   std::string out;
+  size_t total = kCatalogChunkOverheadBytes;
+  for (const CatalogEntry& e : entries) total += CatalogEntryBytes(e);
+  out.reserve(total);
   PutFixed32(&out, kCatalogChunkMagic);
-  PutFixed16(&out, kCatalogFormatVersion);
+  PutFixed16(&out, kCatalogChunkFormatVersion);
   PutFixed16(&out, 0);
   PutFixed32(&out, static_cast<uint32_t>(entries.size()));
   PutFixed32(&out, 0);
   TreeId previous = 0;
   for (const CatalogEntry& e : entries) {
     COWTREE_ASSERT(e.tree_id > previous);
-    COWTREE_ASSERT(e.descriptor.valid() && e.type_id != 0);
+    COWTREE_ASSERT(e.type_id != 0);
+    COWTREE_ASSERT(!e.descriptor.valid() || e.inline_body.empty());
+    COWTREE_ASSERT(e.inline_body.size() <= kCatalogInlineBytesMax);
     COWTREE_ASSERT(!e.name.empty() && e.name.size() <= kTreeNameBytesMax);
     COWTREE_ASSERT(e.params.size() <= kTreeParamsBytesMax);
     previous = e.tree_id;
@@ -64,10 +73,13 @@ std::string EncodeCatalogChunk(const std::vector<CatalogEntry>& entries) {
     PutFixed8(&out, 0);
     PutFixed16(&out, static_cast<uint16_t>(e.name.size()));
     PutFixed32(&out, static_cast<uint32_t>(e.params.size()));
+    PutFixed32(&out, static_cast<uint32_t>(e.inline_body.size()));
     out.append(e.name);
     out.append(e.params);
+    out.append(e.inline_body);
   }
   PutFixed32(&out, Crc32c(out));
+  COWTREE_ASSERT(out.size() == total);
   return out;
 }
 
@@ -76,9 +88,16 @@ Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body) {
   COWTREE_ASSIGN_OR_RETURN(std::string_view content, CheckCrc(kWhat, body));
   ByteReader r(content);
   uint32_t count = 0;
-  COWTREE_RETURN_IF_ERROR(CheckHeader(kWhat, &r, kCatalogChunkMagic, &count));
+  uint16_t version = 0;
+  COWTREE_RETURN_IF_ERROR(CheckHeader(kWhat, &r, kCatalogChunkMagic, kCatalogChunkFormatVersionV1,
+                                      kCatalogChunkFormatVersion, &version, &count));
   if (count == 0 || count > kCatalogChunkEntriesMax) {
     return Bad(kWhat, 8, "entry count " + std::to_string(count) + " outside [1, 1024]");
+  }
+  const size_t fixed_bytes =
+      version == kCatalogChunkFormatVersionV1 ? kCatalogEntryFixedBytesV1 : kCatalogEntryFixedBytes;
+  if (count > r.remaining() / fixed_bytes) {
+    return Bad(kWhat, 8, "entry count " + std::to_string(count) + " larger than the body");
   }
   std::vector<CatalogEntry> entries;
   entries.reserve(count);
@@ -88,25 +107,33 @@ Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body) {
     uint64_t descriptor = 0;
     uint8_t reserved8 = 0;
     uint16_t name_length = 0;
-    uint32_t params_length = 0;
+    uint32_t params_length = 0, inline_length = 0;
     const size_t at = r.offset();
     if (!r.GetFixed64(&e.tree_id) || !r.GetFixed64(&descriptor) || !r.GetFixed64(&e.create_epoch) ||
         !r.GetFixed8(&e.type_id) || !r.GetFixed8(&reserved8) || !r.GetFixed16(&name_length) ||
-        !r.GetFixed32(&params_length)) {
+        !r.GetFixed32(&params_length) ||
+        (version != kCatalogChunkFormatVersionV1 && !r.GetFixed32(&inline_length))) {
       return Bad(kWhat, at, "short entry " + std::to_string(i));
     }
     e.descriptor = NodeID::FromRaw(descriptor);
     if (e.tree_id <= previous) return Bad(kWhat, at, "tree ids not strictly increasing");
-    if (!e.descriptor.valid() || e.type_id == 0 || reserved8 != 0 || name_length == 0 ||
-        name_length > kTreeNameBytesMax || params_length > kTreeParamsBytesMax) {
-      return Bad(kWhat, at, "invalid entry fields (descriptor, type, reserved or lengths)");
+    // Version 1 has no inline trees: every entry names a descriptor.
+    const bool descriptor_ok = descriptor == 0 ? version != kCatalogChunkFormatVersionV1
+                                               : e.descriptor.valid() && inline_length == 0;
+    if (!descriptor_ok || e.type_id == 0 || reserved8 != 0 || name_length == 0 ||
+        name_length > kTreeNameBytesMax || params_length > kTreeParamsBytesMax ||
+        inline_length > kCatalogInlineBytesMax) {
+      return Bad(kWhat, at,
+                 "invalid entry fields (descriptor / inline length, type, reserved or lengths)");
     }
-    std::string_view name, params;
-    if (!r.GetBytes(name_length, &name) || !r.GetBytes(params_length, &params)) {
-      return Bad(kWhat, at, "entry name/params past the end");
+    std::string_view name, params, inline_body;
+    if (!r.GetBytes(name_length, &name) || !r.GetBytes(params_length, &params) ||
+        !r.GetBytes(inline_length, &inline_body)) {
+      return Bad(kWhat, at, "entry name/params/inline bytes past the end");
     }
     e.name.assign(name);
     e.params.assign(params);
+    e.inline_body.assign(inline_body);
     previous = e.tree_id;
     entries.push_back(std::move(e));
   }
@@ -117,7 +144,7 @@ Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body) {
 std::string EncodeCatalogRoot(const CatalogRoot& root) {
   std::string out;
   PutFixed32(&out, kCatalogRootMagic);
-  PutFixed16(&out, kCatalogFormatVersion);
+  PutFixed16(&out, kCatalogRootFormatVersion);
   PutFixed16(&out, 0);
   PutFixed32(&out, static_cast<uint32_t>(root.chunks.size()));
   PutFixed32(&out, 0);
@@ -145,7 +172,9 @@ Result<CatalogRoot> DecodeCatalogRoot(std::string_view body) {
   COWTREE_ASSIGN_OR_RETURN(std::string_view content, CheckCrc(kWhat, body));
   ByteReader r(content);
   uint32_t chunk_count = 0;
-  COWTREE_RETURN_IF_ERROR(CheckHeader(kWhat, &r, kCatalogRootMagic, &chunk_count));
+  uint16_t version = 0;
+  COWTREE_RETURN_IF_ERROR(CheckHeader(kWhat, &r, kCatalogRootMagic, kCatalogRootFormatVersion,
+                                      kCatalogRootFormatVersion, &version, &chunk_count));
   CatalogRoot root;
   if (!r.GetFixed64(&root.next_tree_id) || !r.GetFixed64(&root.tree_count)) {
     return Bad(kWhat, r.offset(), "short header");

@@ -1,21 +1,27 @@
-// Catalog objects: the durable list of trees (name, type, creation parameters, descriptor).
-// Format page: docs/catalog.md. All integers little-endian; reserved bytes are zero and checked.
+// Catalog objects: the durable list of trees (name, type, creation parameters, and where the
+// tree's state is: a descriptor object, or inline bytes). Format page: docs/catalog.md. All
+// integers little-endian; reserved bytes are zero and checked.
 //
 // The catalog is stored as a root object (kind kCatalogRoot, named by the superblock's
 // catalog_root) listing catalog chunks (kind kCatalogChunk) of at most kCatalogChunkEntriesMax
 // entries each, in tree-id order. A checkpoint rewrites only the chunks whose entries changed,
 // so a store with millions of trees pays for the trees that changed.
 //
-// Catalog chunk body:
-//   magic u32 'CWCC' | format_version u16 = 1 | reserved u16 | entry_count u32 | reserved u32
-//   entries: tree_id u64 | descriptor u64 (NodeID raw) | create_epoch u64 | type_id u8 |
-//            reserved u8 | name_length u16 | params_length u32 | name | params
+// Catalog chunk body (format_version 2; version 1, without inline_length, is still decoded):
+//   magic u32 'CWCC' | format_version u16 = 2 | reserved u16 | entry_count u32 | reserved u32
+//   entries: tree_id u64 | descriptor u64 (NodeID raw; 0 = inline) | create_epoch u64 |
+//            type_id u8 | reserved u8 | name_length u16 | params_length u32 |
+//            inline_length u32 | name | params | inline
 //   crc32c u32 over everything before it
-// Catalog root body:
+// A tree with descriptor 0 is stored INLINE: its whole persisted state is the inline bytes
+// (type-specific, may be empty; at most kCatalogInlineBytesMax). A tree with a descriptor has
+// inline_length 0.
+// Catalog root body (format_version 1):
 //   magic u32 'CWCT' | format_version u16 = 1 | reserved u16 | chunk_count u32 | reserved u32 |
 //   next_tree_id u64 | tree_count u64
 //   chunks: chunk_id u64 | entry_count u32 | reserved u32 | first_tree_id u64
 //   crc32c u32 over everything before it
+// Thread-safety: pure functions.
 #pragma once
 
 #include <cstdint>
@@ -31,19 +37,31 @@ namespace cowtree {
 
 inline constexpr uint32_t kCatalogChunkMagic = 0x43435743;  // "CWCC"
 inline constexpr uint32_t kCatalogRootMagic = 0x54435743;   // "CWCT"
-inline constexpr uint16_t kCatalogFormatVersion = 1;
+inline constexpr uint16_t kCatalogChunkFormatVersion = 2;
+inline constexpr uint16_t kCatalogChunkFormatVersionV1 = 1;  // decoded, never written
+inline constexpr uint16_t kCatalogRootFormatVersion = 1;
 inline constexpr size_t kCatalogChunkEntriesMax = 1024;
 inline constexpr size_t kCatalogHeaderBytes = 16;
-inline constexpr size_t kCatalogEntryFixedBytes = 32;
+inline constexpr size_t kCatalogEntryFixedBytesV1 = 32;
+inline constexpr size_t kCatalogEntryFixedBytes = 36;
 inline constexpr size_t kCatalogRootChunkBytes = 24;
+inline constexpr size_t kCatalogCrcBytes = 4;
+// The largest inline tree state. A tree type stores a tree inline only below this (the order-
+// statistics tree: a tree of at most one leaf whose body fits; the default 240-entry leaf does).
+inline constexpr size_t kCatalogInlineBytesMax = 4096;
+// A checkpoint closes a chunk before its body would pass this many bytes (or 1024 entries), so
+// that a chunk fits a 64 KiB slot with its 32-byte envelope; one entry alone may be larger.
+inline constexpr size_t kCatalogChunkBodyBytesTarget = 64 * 1024 - 32;
+static_assert(kCatalogEntryFixedBytes == 8 + 8 + 8 + 1 + 1 + 2 + 4 + 4);
 
 struct CatalogEntry {
   TreeId tree_id = 0;
-  NodeID descriptor;  // the tree's checkpoint descriptor object
+  NodeID descriptor;  // the tree's checkpoint descriptor object; invalid = stored inline
   uint64_t create_epoch = 0;
   uint8_t type_id = 0;
   std::string name;
   std::string params;
+  std::string inline_body;  // the inline state (descriptor invalid); empty otherwise
   friend bool operator==(const CatalogEntry&, const CatalogEntry&) = default;
 };
 
@@ -59,8 +77,18 @@ struct CatalogRoot {
   std::vector<CatalogChunkRef> chunks;
 };
 
+// Bytes one entry takes in a version-2 chunk body.
+inline size_t CatalogEntryBytes(const CatalogEntry& e) {
+  return kCatalogEntryFixedBytes + e.name.size() + e.params.size() + e.inline_body.size();
+}
+// Bytes of a version-2 chunk body around its entries (header + CRC).
+inline constexpr size_t kCatalogChunkOverheadBytes = kCatalogHeaderBytes + kCatalogCrcBytes;
+
+// Asserts 1..kCatalogChunkEntriesMax entries in strictly increasing tree-id order with valid
+// fields (exactly one of descriptor / inline; inline at most kCatalogInlineBytesMax).
 std::string EncodeCatalogChunk(const std::vector<CatalogEntry>& entries);
-// Entries must be in strictly increasing tree-id order with valid fields, else Corruption.
+// Version 2 or 1. Entries must be in strictly increasing tree-id order with valid fields, else
+// Corruption naming the body offset.
 Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body);
 
 std::string EncodeCatalogRoot(const CatalogRoot& root);

@@ -37,18 +37,34 @@ class TreeEnvironment {
   virtual std::shared_ptr<MemoryBudget> memory_budget() const { return nullptr; }
 };
 
+// Where a checkpointed tree's state is (its catalog entry, docs/catalog.md): a descriptor
+// object, or — for a small tree — inline bytes carried by the catalog entry itself (no object
+// at all; the bytes are the tree type's, at most kCatalogInlineBytesMax, possibly empty).
+struct PersistedTreeRef {
+  NodeID descriptor;        // valid: the tree's root object; invalid: stored inline
+  std::string inline_body;  // the inline state when descriptor is invalid; else empty
+  bool is_inline() const { return !descriptor.valid(); }
+};
+
 // The result of writing one tree's checkpoint at epoch C.
 struct TreeCheckpointResult {
-  NodeID descriptor;            // the tree's root object at C
+  PersistedTreeRef persisted;   // the tree's state at C (descriptor or inline)
   std::vector<NodeID> retired;  // objects of the previous checkpoint no longer referenced
+};
+
+// Counts a tree type reports for `stat` (type-specific meaning).
+struct TreeCounts {
+  uint64_t entry_count = 0;
+  uint64_t leaf_count = 0;
 };
 
 // A tree's state frozen at a checkpoint epoch; written without holding the writer lock.
 class FrozenTree {
  public:
   virtual ~FrozenTree() = default;
-  // Writes the dirty objects of the frozen version as new objects (birth epoch = C) and
-  // returns the descriptor and the objects it supersedes. Must not publish anything and must
+  // Writes the dirty objects of the frozen version as new objects (birth epoch = C), or encodes
+  // it inline (then it writes no object), and returns where it is and the objects the new
+  // state supersedes. Must not publish anything and must
   // leave no in-memory trace: the tree switches to the new persisted set (and marks leaves
   // clean) only in OnPublished(). If the checkpoint is aborted (e.g. NoSpace), the FrozenTree
   // is destroyed without OnPublished and the runtime discards every object it wrote.
@@ -99,11 +115,18 @@ class TreeType {
   // A new empty tree.
   virtual Result<std::unique_ptr<HostedTree>> Create(std::string_view params,
                                                      TreeEnvironment* env) = 0;
-  // The tree whose checkpoint descriptor is `descriptor` (epoch = checkpoint epoch). Must not
-  // read leaves (they load lazily).
-  virtual Result<std::unique_ptr<HostedTree>> Load(std::string_view params, NodeID descriptor,
+  // The tree whose checkpointed state is `persisted` (epoch = checkpoint epoch). Must not read
+  // leaves (they load lazily). Called lazily, on a tree's first access after open, from any
+  // thread (the Runtime serializes calls for one tree); Corruption / IOError on bad state.
+  virtual Result<std::unique_ptr<HostedTree>> Load(std::string_view params,
+                                                   const PersistedTreeRef& persisted,
                                                    uint64_t checkpoint_epoch,
                                                    TreeEnvironment* env) = 0;
+  // The counts of a tree that was not loaded, from its persisted state alone (inline bytes, or
+  // at most its descriptor object). Thread-safe.
+  virtual Result<TreeCounts> PersistedCounts(std::string_view params,
+                                             const PersistedTreeRef& persisted,
+                                             TreeEnvironment* env) = 0;
 };
 
 }  // namespace cowtree

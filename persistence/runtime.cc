@@ -122,6 +122,7 @@ Status Runtime::ReplayCommit(std::string_view payload, uint64_t epoch, LogPositi
   Status st = ApplyCommit(record, epoch, &prepared);
   if (!st.ok()) {
     UndoCommit(&prepared);
+    if (st.IsIOError()) return st;  // restoring a tree it touches failed to read: not damage
     // A record that was accepted when it was committed must apply again: anything else means
     // the log or the checkpoint is damaged.
     return Status::Corruption("log: replaying commit epoch " + std::to_string(epoch) + ": " +
@@ -151,7 +152,10 @@ void Runtime::ReleaseOldVersionsOfAllTrees() {
   {
     ReaderLock g(&catalog_mu_);
     trees.reserve(trees_.size());
-    for (const auto& [id, slot] : trees_) trees.push_back(slot->tree);
+    for (const auto& [id, slot] : trees_) {
+      // A tree not restored yet (lazy restore) has no versions to release.
+      if (slot->restored.load(std::memory_order_acquire)) trees.push_back(slot->tree);
+    }
   }
   for (const auto& tree : trees) tree->ReleaseOldVersions();
 }
@@ -159,7 +163,9 @@ void Runtime::ReleaseOldVersionsOfAllTrees() {
 uint64_t Runtime::EvictClean() {
   ReaderLock g(&catalog_mu_);
   uint64_t released = 0;
-  for (const auto& [id, slot] : trees_) released += slot->tree->EvictClean();
+  for (const auto& [id, slot] : trees_) {
+    if (slot->restored.load(std::memory_order_acquire)) released += slot->tree->EvictClean();
+  }
   return released;
 }
 
@@ -179,8 +185,20 @@ RuntimeStats Runtime::GetStats() const {
     for (const auto& [id, slot] : trees_) {
       if (slot->drop_epoch != UINT64_MAX) continue;
       ++s.tree_count;
-      s.entry_count += slot->tree->entry_count();
-      s.leaf_count += slot->tree->leaf_count();
+      if (slot->restored.load(std::memory_order_acquire)) {
+        s.entry_count += slot->tree->entry_count();
+        s.leaf_count += slot->tree->leaf_count();
+        continue;
+      }
+      // Not restored: counted from its checkpointed state, without restoring it. A state that
+      // cannot be read counts 0 here (the tree's first access reports the error).
+      auto type = types_.find(slot->type_id);
+      Result<TreeCounts> counts =
+          type->second->PersistedCounts(slot->params, slot->persisted, const_cast<Runtime*>(this));
+      if (counts.ok()) {
+        s.entry_count += counts->entry_count;
+        s.leaf_count += counts->leaf_count;
+      }
     }
   }
   s.visible_epoch = visible_epoch();
@@ -192,6 +210,7 @@ RuntimeStats Runtime::GetStats() const {
   s.max_durability_lag_us = max_durability_lag_us_.load();
   s.memory = budget_->stats();
   s.live_objects = store_->stats().live_objects;
+  s.trees_restored = trees_restored_.load(std::memory_order_relaxed);
   std::vector<std::string> names;
   if (env_->ListDir(dir_, &names).ok()) {
     std::sort(names.begin(), names.end());

@@ -2,7 +2,8 @@
 //
 // A Runtime is created only by recovery::Open() (opening a store *is* recovery); it operates
 // on already-recovered state. It offers:
-//   - Commit(RuntimeWriteBatch): atomic multi-tree commits with the durability of options.durability;
+//   - Commit(RuntimeWriteBatch): atomic multi-tree commits with the durability of
+//   options.durability;
 //     returns the commit's epoch once acknowledged.
 //   - GetSnapshot(): pins the newest acknowledged epoch; reads through a snapshot never see a
 //     later or partial commit, and never block writers.
@@ -19,10 +20,19 @@
 // durability outside it, so concurrent strict committers share one fdatasync. Checkpoints run
 // concurrently with commits (they read the frozen epoch-C versions).
 //
+// Lazy trees: opening reads the catalog only; each tree is a TreeSlot (a small handle: name,
+// params, where its checkpointed state is) until its first access — FindTree, a commit that
+// writes or drops it, a checkpoint that drops it — restores it through its TreeType::Load
+// (RestoredTree). Restores of one tree are serialized by a striped mutex (restore_mu_); a
+// slot's `tree` is written once, before its `restored` flag is released, and never again, so
+// readers take the lock-free path afterwards. Open time and memory do not grow with the trees
+// that are never touched (stats().trees_restored counts restores).
+//
 // Locks, and their order (a thread holding one only takes those to its right):
 //   lifecycle_mu_ (held alone, briefly: write registration and Close)
-//   checkpoint_mu_ → write_mu_ → catalog_mu_ (shared for readers) → poison_mu_
+//   checkpoint_mu_ → write_mu_ → catalog_mu_ (shared for readers) → restore_mu_[i] → poison_mu_
 //   coordinator_mu_ (held alone: the background threads' wake-ups)
+// (restore_mu_[i]: one stripe at a time; the object store's own locks come after it.)
 // Every member a lock guards is annotated (clang -Wthread-safety checks it in CI).
 //
 // Files: runtime.cc (the commit path, read top down), runtime_catalog.cc (trees by name and
@@ -39,6 +49,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -67,7 +78,8 @@ class RuntimeSnapshot {
   RuntimeSnapshot() = default;
   RuntimeSnapshot(std::shared_ptr<EpochRegistry> registry, uint64_t epoch)
       : registry_(std::move(registry)), epoch_(epoch) {}
-  RuntimeSnapshot(RuntimeSnapshot&& o) noexcept : registry_(std::move(o.registry_)), epoch_(o.epoch_) {
+  RuntimeSnapshot(RuntimeSnapshot&& o) noexcept
+      : registry_(std::move(o.registry_)), epoch_(o.epoch_) {
     o.registry_ = nullptr;
   }
   RuntimeSnapshot& operator=(RuntimeSnapshot&& o) noexcept {
@@ -100,7 +112,9 @@ struct TreeInfo {
   uint8_t type_id = 0;
   std::string params;
   uint64_t create_epoch = 0;
-  std::shared_ptr<HostedTree> tree;  // keeps the tree alive while the caller reads it
+  // FindTree: the tree, restored if this was its first access; keeps it alive while the caller
+  // reads it. ListTrees: null (listing restores nothing; call FindTree for the trees you read).
+  std::shared_ptr<HostedTree> tree;
 };
 
 struct RuntimeStats {
@@ -113,6 +127,8 @@ struct RuntimeStats {
   uint64_t checkpoints_written = 0;
   uint64_t commits = 0;
   uint64_t live_objects = 0;
+  // Trees restored (TreeType::Load) since open: open restores none; first accesses do.
+  uint64_t trees_restored = 0;
   uint64_t log_bytes_since_checkpoint = 0;
   // Tree memory as the budget counts it (docs/memory_budget.md); budget 0 = unlimited.
   MemoryBudgetStats memory;
@@ -135,7 +151,6 @@ struct RuntimeParts {
   SuperblockData superblock;  // the copy recovery used
   Manifest manifest;          // the manifest it names
   CatalogRoot catalog_root;   // as of the checkpoint (empty if none)
-  std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> catalog_chunks;
   uint64_t ot_checkpoint_epoch = 0;
   std::optional<LogPosition> ot_delta_start;  // first OT delta record after the OT checkpoint
   uint64_t ot_delta_ops_since_checkpoint = 0;
@@ -161,11 +176,17 @@ class Runtime final : public TreeEnvironment {
   // commits nothing and returns the visible epoch. InvalidArgument (unknown tree, duplicate
   // name, bad ops) changes nothing.
   Status Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out = nullptr);
-  RuntimeSnapshot GetSnapshot() { return RuntimeSnapshot(pins_, pins_->PinCurrent(visible_epoch_)); }
-  // The tree named `name` as visible at `snapshot`; NotFound if none.
+  RuntimeSnapshot GetSnapshot() {
+    return RuntimeSnapshot(pins_, pins_->PinCurrent(visible_epoch_));
+  }
+  // The tree named `name` as visible at `snapshot`, restored if not yet (its first access);
+  // NotFound if none; IOError / Corruption if its checkpointed state cannot be read.
   Result<TreeInfo> FindTree(std::string_view name, const RuntimeSnapshot& snapshot) const;
-  // All trees visible at `snapshot`, sorted by name.
+  // All trees visible at `snapshot`, sorted by name; TreeInfo::tree is null (nothing restored).
   std::vector<TreeInfo> ListTrees(const RuntimeSnapshot& snapshot) const;
+  // The tree with id `id` if it is visible at `snapshot` (its catalog fields; tree null:
+  // nothing restored). O(log trees).
+  std::optional<TreeInfo> DescribeTree(TreeId id, const RuntimeSnapshot& snapshot) const;
   Status Checkpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   // One compaction round (persistence/compaction.h, docs/compaction.md): relocates live objects
   // out of the end of the data files whose dead ratio is >= options.dead_ratio, publishes the
@@ -207,7 +228,10 @@ class Runtime final : public TreeEnvironment {
   // redo records with ReplayCommit before Start().
   explicit Runtime(RuntimeParts parts);
   TreeType* FindType(uint8_t type_id);
-  Status AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<HostedTree> tree);
+  // A tree of the checkpoint's catalog, NOT restored (a handle; restored on first access).
+  Status AddRecoveredTree(CatalogEntry entry);
+  // Sizes the name index for `tree_count` recovered trees (before AddRecoveredTree).
+  void ReserveRecoveredTrees(size_t tree_count);
   // Applies a redo record with epoch > checkpoint epoch, as Commit would, without logging.
   Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end);
   // Hands over the log writer, opened after recovery verified everything (none for a read-only
@@ -225,16 +249,29 @@ class Runtime final : public TreeEnvironment {
     uint8_t type_id = 0;
     std::string params;
     uint64_t create_epoch = 0;
-    uint64_t drop_epoch = UINT64_MAX;
-    NodeID descriptor;  // last published checkpoint descriptor (invalid if never published)
-    bool drop_published = false;  // a published checkpoint no longer lists this tree
+    uint64_t drop_epoch = UINT64_MAX;  // catalog_mu_
+    // The last published checkpoint's state (descriptor or inline; `published` false if no
+    // checkpoint lists the tree yet). Written only by the checkpoint (checkpoint_mu_ and
+    // catalog_mu_ exclusive), and only for restored trees; read by the restore of an
+    // unrestored one (which no checkpoint writes), by GetStats and catalog writes (catalog_mu_).
+    PersistedTreeRef persisted;
+    bool published = false;
+    bool drop_published = false;          // a published checkpoint no longer lists this tree
+    TreeSlot* older_same_name = nullptr;  // catalog_mu_: see names_
+    // Lazy restore: `tree` is written once (under restore_mu_ of this id, or before the slot is
+    // shared) and only then `restored` is set (release); never written again.
+    std::atomic<bool> restored{false};
     std::shared_ptr<HostedTree> tree;
   };
+  // The slot's tree, restoring it on first access (RestoredTree, see the top of this file).
+  Result<std::shared_ptr<HostedTree>> RestoredTree(TreeSlot* slot) const
+      COWTREE_EXCLUDES(poison_mu_);
   // What one commit changed, so that it can be published or undone as a whole.
   struct PreparedCommit {
     std::vector<std::shared_ptr<TreeSlot>> created;
     std::vector<std::shared_ptr<TreeSlot>> dropped;
     std::vector<std::shared_ptr<HostedTree>> applied;  // Apply succeeded (undo in reverse)
+    std::vector<TreeId> applied_ids;                     // their ids
   };
 
   Status CheckWritable() const;
@@ -260,7 +297,7 @@ class Runtime final : public TreeEnvironment {
   void Poison(const Status& status);
   Status ApplyCommit(const CommitRecordView& record, uint64_t epoch, PreparedCommit* prepared)
       COWTREE_REQUIRES(write_mu_);
-  void PublishCommit(PreparedCommit* prepared, uint64_t epoch);
+  void PublishCommit(PreparedCommit* prepared, uint64_t epoch) COWTREE_REQUIRES(write_mu_);
   void UndoCommit(PreparedCommit* prepared);
   void AdvanceVisible(uint64_t epoch);
   // Sets *recoverable when the failure left nothing behind that needs a reopen. force: publish a
@@ -271,12 +308,21 @@ class Runtime final : public TreeEnvironment {
   struct CatalogWrite {
     NodeID root_id;
     CatalogRoot root;
-    std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> chunks;
   };
-  // Writes the catalog of a checkpoint (published into catalog_* only after the superblock).
-  Status WriteCatalog(uint64_t checkpoint_epoch, const std::vector<CatalogEntry>& entries,
+  // Writes the catalog of checkpoint C (published into catalog_* only after the superblock):
+  // the chunks whose tree-id range holds a tree of `changed` (sorted ids: written, created or
+  // dropped) are rebuilt from the live trees at C — `written` gives the new state of the trees
+  // this checkpoint wrote, the others keep their slot's — every other chunk is reused.
+  Status WriteCatalog(uint64_t checkpoint_epoch, const std::vector<TreeId>& changed,
+                      const std::map<TreeId, PersistedTreeRef>& written,
                       std::vector<NodeID>* retired, CatalogWrite* out)
       COWTREE_REQUIRES(checkpoint_mu_);
+  // The catalog entries of live trees at C with ids in [first, end), in id order, stopping
+  // before one chunk's worth is exceeded (1024 entries / kCatalogChunkBodyBytesTarget bytes,
+  // at least one entry), for WriteCatalog.
+  std::vector<CatalogEntry> NextCatalogChunk(
+      TreeId first, TreeId end, uint64_t checkpoint_epoch,
+      const std::map<TreeId, PersistedTreeRef>& written) const COWTREE_REQUIRES(checkpoint_mu_);
   // Undoes the in-memory effects of a checkpoint that failed before its superblock with a
   // recoverable error (NoSpace): retirements, objects written. Returns `cause`.
   Status AbortCheckpoint(const Status& cause, const std::vector<NodeID>& retired,
@@ -287,7 +333,7 @@ class Runtime final : public TreeEnvironment {
       COWTREE_EXCLUDES(write_mu_);
   void DeleteObsoleteFiles(uint64_t replay_file_number) COWTREE_REQUIRES(checkpoint_mu_)
       COWTREE_EXCLUDES(write_mu_);
-  void ForgetDroppedTrees();
+  void ForgetDroppedTrees() COWTREE_REQUIRES(checkpoint_mu_);
   // Compaction (persistence/compaction.cc).
   Status CompactLocked(const CompactionOptions& options, CompactionReport* r)
       COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
@@ -325,6 +371,13 @@ class Runtime final : public TreeEnvironment {
   std::atomic<uint64_t> visible_epoch_{0};
   std::atomic<TreeId> next_tree_id_{1};
   std::atomic<uint64_t> log_bytes_since_checkpoint_{0};
+  // Trees created, written or dropped since the last freeze (the next checkpoint's work).
+  std::vector<TreeId> dirty_trees_ COWTREE_GUARDED_BY(write_mu_);
+  // The epoch of the checkpoint the store was opened from: the epoch of every restored version.
+  uint64_t opened_checkpoint_epoch_ = 0;
+  static constexpr size_t kRestoreStripes = 64;
+  mutable Mutex restore_mu_[kRestoreStripes];
+  mutable std::atomic<uint64_t> trees_restored_{0};
   std::atomic<uint64_t> commits_{0};
   // When the oldest acknowledged commit not yet covered by a background sync was acknowledged
   // (0 = none); the syncer takes it before each fdatasync and records the lag after it.
@@ -337,7 +390,10 @@ class Runtime final : public TreeEnvironment {
 
   mutable SharedMutex catalog_mu_;  // readers shared (FindTree, ListTrees), commits exclusive
   std::map<TreeId, std::shared_ptr<TreeSlot>> trees_ COWTREE_GUARDED_BY(catalog_mu_);
-  std::unordered_map<std::string, std::vector<TreeId>> names_ COWTREE_GUARDED_BY(catalog_mu_);
+  // Name → the newest slot of that name; older ones (dropped, still visible to a snapshot) hang
+  // off it through TreeSlot::older_same_name. The key views that newest slot's own name (the
+  // entry is re-keyed before the slot is forgotten): no copy, one node per name.
+  std::unordered_map<std::string_view, TreeSlot*> names_ COWTREE_GUARDED_BY(catalog_mu_);
 
   mutable Mutex poison_mu_;
   Status poison_ COWTREE_GUARDED_BY(poison_mu_);
@@ -349,8 +405,8 @@ class Runtime final : public TreeEnvironment {
   Manifest manifest_ COWTREE_GUARDED_BY(checkpoint_mu_);
   CatalogRoot catalog_root_ COWTREE_GUARDED_BY(checkpoint_mu_);
   NodeID catalog_root_id_ COWTREE_GUARDED_BY(checkpoint_mu_);
-  std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> catalog_chunks_
-      COWTREE_GUARDED_BY(checkpoint_mu_);
+  // Trees whose drop a published checkpoint recorded, forgotten once no snapshot sees them.
+  std::vector<std::shared_ptr<TreeSlot>> drops_to_forget_ COWTREE_GUARDED_BY(checkpoint_mu_);
   uint64_t ot_checkpoint_epoch_ COWTREE_GUARDED_BY(checkpoint_mu_) = 0;
   std::optional<LogPosition> ot_delta_start_ COWTREE_GUARDED_BY(checkpoint_mu_);
   uint64_t ot_delta_ops_since_checkpoint_ COWTREE_GUARDED_BY(checkpoint_mu_) = 0;

@@ -1,9 +1,12 @@
 // Runtime, the tree catalog: which trees exist at which epoch (TreeSlot: created at
 // create_epoch, dropped at drop_epoch), lookups for readers (FindTree, ListTrees, under
-// catalog_mu_ shared), recovered trees (AddRecoveredTree), and the catalog half of a commit:
+// catalog_mu_ shared), recovered trees (AddRecoveredTree: handles, restored lazily by
+// RestoredTree on first access), and the catalog half of a commit:
 // ApplyCommit validates and applies a record to the trees, PublishCommit makes its creates and
 // drops visible, UndoCommit takes back the trees it applied (runtime.cc drives them in order).
 #include <algorithm>
+#include <string_view>
+#include <unordered_set>
 
 #include "persistence/assert.h"
 #include "persistence/runtime.h"
@@ -15,45 +18,76 @@ TreeType* Runtime::FindType(uint8_t type_id) {
   return it == types_.end() ? nullptr : it->second.get();
 }
 
-Status Runtime::AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<HostedTree> tree) {
+Status Runtime::AddRecoveredTree(CatalogEntry entry) {
+  if (FindType(entry.type_id) == nullptr) {
+    return Status::Corruption("catalog: tree '" + entry.name + "' has unknown type " +
+                              std::to_string(entry.type_id));
+  }
   auto slot = std::make_shared<TreeSlot>();
   slot->id = entry.tree_id;
-  slot->name = entry.name;
   slot->type_id = entry.type_id;
-  slot->params = entry.params;
+  slot->params = std::move(entry.params);
   slot->create_epoch = entry.create_epoch;
-  slot->descriptor = entry.descriptor;
-  slot->tree = std::move(tree);
+  slot->persisted.descriptor = entry.descriptor;
+  slot->persisted.inline_body = std::move(entry.inline_body);
+  slot->published = true;
   WriterLock g(&catalog_mu_);
   if (trees_.count(entry.tree_id) != 0) {
     return Status::Corruption("catalog: tree id " + std::to_string(entry.tree_id) + " twice");
   }
-  auto& ids = names_[entry.name];
-  if (!ids.empty()) return Status::Corruption("catalog: tree name '" + entry.name + "' twice");
-  ids.push_back(entry.tree_id);
-  trees_[entry.tree_id] = std::move(slot);
+  if (names_.count(entry.name) != 0) {
+    return Status::Corruption("catalog: tree name '" + entry.name + "' twice");
+  }
+  slot->name = std::move(entry.name);
+  names_.emplace(std::string_view(slot->name), slot.get());
+  trees_.emplace_hint(trees_.end(), slot->id, std::move(slot));
   if (entry.tree_id >= next_tree_id_.load()) next_tree_id_.store(entry.tree_id + 1);
   return Status::OK();
 }
 
+void Runtime::ReserveRecoveredTrees(size_t tree_count) {
+  WriterLock g(&catalog_mu_);
+  names_.reserve(tree_count);
+}
+
+Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const {
+  if (slot->restored.load(std::memory_order_acquire)) return slot->tree;
+  MutexLock g(&restore_mu_[slot->id % kRestoreStripes]);
+  if (slot->restored.load(std::memory_order_acquire)) return slot->tree;
+  // Only a tree of the opened checkpoint is ever unrestored: its state is that checkpoint's.
+  COWTREE_ASSERT(slot->published);
+  auto type = types_.find(slot->type_id);
+  COWTREE_ASSERT(type != types_.end());    // checked by AddRecoveredTree
+  auto* env = const_cast<Runtime*>(this);  // TreeEnvironment: object store + epochs
+  Result<std::unique_ptr<HostedTree>> tree =
+      type->second->Load(slot->params, slot->persisted, opened_checkpoint_epoch_, env);
+  if (!tree.ok()) return tree.status().WithContext("restoring tree '" + slot->name + "'");
+  slot->tree = std::move(tree).value();
+  slot->restored.store(true, std::memory_order_release);
+  trees_restored_.fetch_add(1, std::memory_order_relaxed);
+  return slot->tree;
+}
+
 std::shared_ptr<Runtime::TreeSlot> Runtime::FindSlot(std::string_view name, uint64_t epoch) const {
-  auto it = names_.find(std::string(name));
+  auto it = names_.find(name);
   if (it == names_.end()) return nullptr;
-  for (TreeId id : it->second) {
-    auto t = trees_.find(id);
-    if (t == trees_.end()) continue;
-    const TreeSlot& s = *t->second;
-    if (s.create_epoch <= epoch && epoch < s.drop_epoch) return t->second;
+  for (const TreeSlot* s = it->second; s != nullptr; s = s->older_same_name) {
+    if (s->create_epoch <= epoch && epoch < s->drop_epoch) return trees_.at(s->id);
   }
   return nullptr;
 }
 
 Result<TreeInfo> Runtime::FindTree(std::string_view name, const RuntimeSnapshot& snapshot) const {
-  ReaderLock g(&catalog_mu_);
-  auto slot = FindSlot(name, snapshot.epoch());
+  std::shared_ptr<TreeSlot> slot;
+  {
+    ReaderLock g(&catalog_mu_);
+    slot = FindSlot(name, snapshot.epoch());
+  }
   if (slot == nullptr) return Status::NotFound("no tree named '" + std::string(name) + "'");
+  // Restored outside catalog_mu_: a first access does not hold up commits.
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot.get()));
   return TreeInfo{slot->id,     slot->name,         slot->type_id,
-                  slot->params, slot->create_epoch, slot->tree};
+                  slot->params, slot->create_epoch, std::move(tree)};
 }
 
 std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const {
@@ -61,8 +95,8 @@ std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const 
   ReaderLock g(&catalog_mu_);
   for (const auto& [id, slot] : trees_) {
     if (slot->create_epoch <= snapshot.epoch() && snapshot.epoch() < slot->drop_epoch) {
-      out.push_back(TreeInfo{slot->id, slot->name, slot->type_id, slot->params, slot->create_epoch,
-                             slot->tree});
+      out.push_back(
+          TreeInfo{slot->id, slot->name, slot->type_id, slot->params, slot->create_epoch, nullptr});
     }
   }
   std::sort(out.begin(), out.end(),
@@ -70,11 +104,21 @@ std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const 
   return out;
 }
 
+std::optional<TreeInfo> Runtime::DescribeTree(TreeId id, const RuntimeSnapshot& snapshot) const {
+  ReaderLock g(&catalog_mu_);
+  auto it = trees_.find(id);
+  if (it == trees_.end()) return std::nullopt;
+  const TreeSlot& s = *it->second;
+  if (s.create_epoch > snapshot.epoch() || snapshot.epoch() >= s.drop_epoch) return std::nullopt;
+  return TreeInfo{s.id, s.name, s.type_id, s.params, s.create_epoch, nullptr};
+}
+
 // Validates and applies `record` at `epoch` to in-memory state. On error nothing is changed
 // (trees already applied are undone by the caller through `prepared`).
 Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
                             PreparedCommit* prepared) {
   std::unordered_map<TreeId, std::shared_ptr<TreeSlot>> local;  // trees created in this commit
+  std::unordered_set<std::string_view> local_names;             // (views of record's names)
   {
     ReaderLock g(&catalog_mu_);
     for (const CommitCreate& c : record.creates) {
@@ -95,8 +139,8 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
           trees_.count(c.tree_id) != 0) {
         return Status::InvalidArgument("tree '" + c.name + "' already exists");
       }
-      for (const auto& [id, s] : local) {
-        if (s->name == c.name) return Status::InvalidArgument("tree '" + c.name + "' twice");
+      if (!local_names.insert(c.name).second) {
+        return Status::InvalidArgument("tree '" + c.name + "' twice");
       }
       auto slot = std::make_shared<TreeSlot>();
       slot->id = c.tree_id;
@@ -106,6 +150,7 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
       slot->create_epoch = epoch;
       COWTREE_ASSIGN_OR_RETURN(auto tree, type->Create(c.params, this));
       slot->tree = std::move(tree);
+      slot->restored.store(true, std::memory_order_release);  // not shared yet
       local[c.tree_id] = slot;
       prepared->created.push_back(slot);
     }
@@ -126,9 +171,11 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
       } else {
         return Status::InvalidArgument("ops for unknown tree id " + std::to_string(s.tree_id));
       }
-      Status st = slot->tree->Apply(s.ops, epoch);
+      COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot.get()));
+      Status st = tree->Apply(s.ops, epoch);
       if (!st.ok()) return st.WithContext("tree '" + slot->name + "'");
-      prepared->applied.push_back(slot->tree);
+      prepared->applied.push_back(tree);
+      prepared->applied_ids.push_back(s.tree_id);
     }
   }
   return Status::OK();
@@ -139,12 +186,22 @@ void Runtime::UndoCommit(PreparedCommit* prepared) {
     (*it)->UndoLastApply();
   }
   prepared->applied.clear();
+  prepared->applied_ids.clear();
 }
 
 void Runtime::PublishCommit(PreparedCommit* prepared, uint64_t epoch) {
+  for (auto& slot : prepared->created) dirty_trees_.push_back(slot->id);
+  for (auto& slot : prepared->dropped) dirty_trees_.push_back(slot->id);
+  dirty_trees_.insert(dirty_trees_.end(), prepared->applied_ids.begin(),
+                      prepared->applied_ids.end());
   WriterLock g(&catalog_mu_);
   for (auto& slot : prepared->created) {
-    names_[slot->name].push_back(slot->id);
+    // The new slot heads its name's chain (re-keyed to view its own name).
+    if (auto it = names_.find(slot->name); it != names_.end()) {
+      slot->older_same_name = it->second;
+      names_.erase(it);
+    }
+    names_.emplace(std::string_view(slot->name), slot.get());
     trees_[slot->id] = slot;
     if (slot->id >= next_tree_id_.load()) next_tree_id_.store(slot->id + 1);
   }

@@ -11,6 +11,7 @@
 // Every other failure (EIO, a failed fdatasync) poisons the runtime; reopen recovers from the
 // last published superblock plus the redo log.
 #include <algorithm>
+#include <map>
 
 #include "persistence/assert.h"
 #include "persistence/file_names.h"
@@ -69,10 +70,10 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   struct Item {
     std::shared_ptr<TreeSlot> slot;
     std::unique_ptr<FrozenTree> frozen;
-    NodeID descriptor;
   };
-  std::vector<Item> items;
+  std::vector<Item> items;  // the trees this checkpoint writes
   std::vector<std::shared_ptr<TreeSlot>> dropped;
+  std::vector<TreeId> dirty;  // trees created, written or dropped up to C (sorted, unique)
   uint64_t checkpoint_epoch = 0;
   LogPosition redo_position;
   uint64_t log_bytes_at_freeze = 0;
@@ -97,13 +98,25 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
       redo_position = log_->end();
     }
     log_bytes_at_freeze = log_bytes_since_checkpoint_.load();
+    // Only the trees a commit touched since the last freeze can differ from the published
+    // catalog: O(changed trees), not O(trees), per checkpoint.
+    dirty.swap(dirty_trees_);
+    std::sort(dirty.begin(), dirty.end());
+    dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
     ReaderLock g(&catalog_mu_);
-    for (const auto& [id, slot] : trees_) {
+    for (TreeId id : dirty) {
+      auto it = trees_.find(id);
+      COWTREE_ASSERT(it != trees_.end());  // forgotten only after a published drop
+      const std::shared_ptr<TreeSlot>& slot = it->second;
       if (slot->drop_epoch <= checkpoint_epoch) {
         if (!slot->drop_published) dropped.push_back(slot);
         continue;
       }
-      items.push_back(Item{slot, slot->tree->Freeze(checkpoint_epoch), slot->descriptor});
+      // A dirty tree was created or written by a commit: it is restored.
+      COWTREE_ASSERT(slot->restored.load(std::memory_order_acquire));
+      std::unique_ptr<FrozenTree> frozen = slot->tree->Freeze(checkpoint_epoch);
+      COWTREE_ASSERT(frozen != nullptr || slot->published);  // a new tree is always dirty
+      if (frozen != nullptr) items.push_back(Item{slot, std::move(frozen)});
     }
   }
   const uint64_t c = checkpoint_epoch;
@@ -115,38 +128,47 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   auto fail = [&](const Status& st) COWTREE_REQUIRES(checkpoint_mu_) -> Status {
     if (!st.IsNoSpace()) return st;
     *recoverable = true;
+    {  // the next checkpoint redoes this one's work
+      MutexLock w(&write_mu_);
+      dirty_trees_.insert(dirty_trees_.end(), dirty.begin(), dirty.end());
+    }
     return AbortCheckpoint(st, retired_marked ? retired : std::vector<NodeID>(), taken,
                            deltas_logged);
   };
 
   // ---- 2. Write dirty objects. ----
   bool catalog_changed = !catalog_root_id_.valid() || !dropped.empty();
+  std::map<TreeId, PersistedTreeRef> written;  // the new state of the trees written
+  std::vector<TreeId> changed;                 // written or dropped: their chunks are rebuilt
   for (Item& item : items) {
-    if (item.frozen == nullptr) {
-      COWTREE_ASSERT(item.descriptor.valid());  // a never-checkpointed tree is always dirty
-      continue;
-    }
     Result<TreeCheckpointResult> r = item.frozen->Write(store_.get(), c);
     if (!r.ok()) return fail(r.status());
-    COWTREE_ASSERT(r->descriptor.valid());
-    item.descriptor = r->descriptor;
+    COWTREE_ASSERT(r->persisted.descriptor.valid() ||
+                   r->persisted.inline_body.size() <= kCatalogInlineBytesMax);
     retired.insert(retired.end(), r->retired.begin(), r->retired.end());
+    changed.push_back(item.slot->id);
+    written.emplace(item.slot->id, std::move(r->persisted));
     catalog_changed = true;
   }
   for (const auto& slot : dropped) {
-    auto objects = slot->tree->PersistedObjects();
+    changed.push_back(slot->id);
+    if (!slot->published) continue;  // created and dropped between two checkpoints
+    // The objects of a tree dropped before its first access: restore it to list them (an
+    // inline tree has none).
+    if (slot->persisted.is_inline()) continue;
+    Result<std::shared_ptr<HostedTree>> tree = RestoredTree(slot.get());
+    if (!tree.ok()) return fail(tree.status());
+    auto objects = (*tree)->PersistedObjects();
     retired.insert(retired.end(), objects.begin(), objects.end());
   }
+  std::sort(changed.begin(), changed.end());
   CatalogWrite catalog;
   catalog.root_id = catalog_root_id_;
+  catalog.root = catalog_root_;
   if (catalog_changed) {
-    std::vector<CatalogEntry> entries;
-    entries.reserve(items.size());
-    for (const Item& item : items) {
-      entries.push_back(CatalogEntry{item.slot->id, item.descriptor, item.slot->create_epoch,
-                                     item.slot->type_id, item.slot->name, item.slot->params});
+    if (Status st = WriteCatalog(c, changed, written, &retired, &catalog); !st.ok()) {
+      return fail(st);
     }
-    if (Status st = WriteCatalog(c, entries, &retired, &catalog); !st.ok()) return fail(st);
   }
   // Retired in memory now (so that an OT checkpoint leaves them out), logged below with C.
   for (NodeID id : retired) store_->Retire(id, c, /*record_delta=*/false);
@@ -215,17 +237,27 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   if (catalog_changed) {
     catalog_root_id_ = catalog.root_id;
     catalog_root_ = std::move(catalog.root);
-    catalog_chunks_ = std::move(catalog.chunks);
   }
   ot_checkpoint_epoch_ = ot_checkpoint_epoch;
   ot_delta_start_ = ot_delta_start;
   ot_delta_ops_since_checkpoint_ = ot_delta_ops;
   if (write_ot_checkpoint) force_ot_checkpoint_ = false;
-  for (Item& item : items) {
-    if (item.frozen != nullptr) item.frozen->OnPublished();
-    item.slot->descriptor = item.descriptor;
+  for (Item& item : items) item.frozen->OnPublished();
+  {
+    // Under catalog_mu_: GetStats reads `persisted` of slots it sees unrestored, and a slot
+    // can be restored, written and checkpointed meanwhile.
+    WriterLock g(&catalog_mu_);
+    for (Item& item : items) {
+      auto w = written.find(item.slot->id);
+      COWTREE_ASSERT(w != written.end());
+      item.slot->persisted = std::move(w->second);
+      item.slot->published = true;
+    }
   }
-  for (const auto& slot : dropped) slot->drop_published = true;
+  for (const auto& slot : dropped) {
+    slot->drop_published = true;
+    drops_to_forget_.push_back(slot);
+  }
   store_->PublishRelocations();  // every relocation before the freeze is in this checkpoint
   ForgetDroppedTrees();
   store_->Reclaim(pins_->SafeEpoch(visible_epoch_));
@@ -240,53 +272,87 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   return Status::OK();
 }
 
-// Catalog chunks keep the tree-id boundaries of the previous checkpoint where possible, so an
-// unchanged chunk (same entries) is reused and only changed chunks are rewritten.
-Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<CatalogEntry>& entries,
-                             std::vector<NodeID>* retired, CatalogWrite* out) {
-  std::vector<std::vector<CatalogEntry>> groups;
-  size_t old_index = 0;
-  for (const CatalogEntry& e : entries) {
-    // Advance to the old chunk whose range [first_tree_id, next first) contains e.tree_id.
-    bool new_group = groups.empty() || groups.back().size() >= kCatalogChunkEntriesMax;
-    while (old_index + 1 < catalog_chunks_.size() &&
-           catalog_chunks_[old_index + 1].second.front().tree_id <= e.tree_id) {
-      ++old_index;
-      new_group = true;
+// The next chunk's entries: trees live at C with ids in [first, end) (catalog_mu_ shared, held
+// for one chunk only: commits after C may add trees meanwhile; they are skipped by their create
+// epoch). Memory and lock hold time stay bounded by one chunk whatever the number of trees.
+std::vector<CatalogEntry> Runtime::NextCatalogChunk(
+    TreeId first, TreeId end, uint64_t checkpoint_epoch,
+    const std::map<TreeId, PersistedTreeRef>& written) const {
+  std::vector<CatalogEntry> out;
+  size_t bytes = kCatalogChunkOverheadBytes;
+  ReaderLock g(&catalog_mu_);
+  for (auto it = trees_.lower_bound(first); it != trees_.end() && it->first < end; ++it) {
+    const TreeSlot& slot = *it->second;
+    if (slot.create_epoch > checkpoint_epoch || slot.drop_epoch <= checkpoint_epoch) continue;
+    CatalogEntry e{slot.id, NodeID(), slot.create_epoch, slot.type_id, slot.name, slot.params, ""};
+    auto w = written.find(slot.id);
+    // Every tree live at C was either written now or listed by the published catalog.
+    COWTREE_ASSERT(w != written.end() || slot.published);
+    const PersistedTreeRef& ref = w != written.end() ? w->second : slot.persisted;
+    e.descriptor = ref.descriptor;
+    e.inline_body = ref.inline_body;
+    const size_t entry_bytes = CatalogEntryBytes(e);
+    if (!out.empty() && (out.size() >= kCatalogChunkEntriesMax ||
+                         bytes + entry_bytes > kCatalogChunkBodyBytesTarget)) {
+      break;
     }
-    if (new_group) groups.emplace_back();
-    groups.back().push_back(e);
+    bytes += entry_bytes;
+    out.push_back(std::move(e));
   }
-  std::vector<bool> reused(catalog_chunks_.size(), false);
+  return out;
+}
+
+// Catalog chunks keep the tree-id boundaries of the previous checkpoint: a chunk whose range
+// [first_tree_id, next chunk's first_tree_id) holds no changed tree is reused as is (no read,
+// no comparison); a chunk that does is rebuilt from the live trees of its range (the last
+// chunk's range is open: new trees join it), cut at 1024 entries or
+// kCatalogChunkBodyBytesTarget bytes. So a checkpoint costs O(changed chunks), whatever the
+// number of trees.
+Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<TreeId>& changed,
+                             const std::map<TreeId, PersistedTreeRef>& written,
+                             std::vector<NodeID>* retired, CatalogWrite* out) {
+  const std::vector<CatalogChunkRef>& old = catalog_root_.chunks;
+  // Ranges of the old chunks; with no chunk yet, one range holding every id.
+  struct Range {
+    TreeId first, end;
+    const CatalogChunkRef* chunk;  // null: no old chunk (first catalog)
+  };
+  std::vector<Range> ranges;
+  if (old.empty()) ranges.push_back(Range{0, UINT64_MAX, nullptr});
+  for (size_t i = 0; i < old.size(); ++i) {
+    ranges.push_back(Range{i == 0 ? 0 : old[i].first_tree_id,
+                           i + 1 < old.size() ? old[i + 1].first_tree_id : UINT64_MAX, &old[i]});
+  }
   CatalogRoot& root = out->root;
   root = CatalogRoot();
-  out->chunks.clear();
-  for (auto& group : groups) {
-    NodeID id;
-    for (size_t i = 0; i < catalog_chunks_.size(); ++i) {
-      if (!reused[i] && catalog_chunks_[i].second == group) {
-        reused[i] = true;
-        id = catalog_chunks_[i].first;
-        break;
-      }
+  size_t next_changed = 0;
+  for (const Range& range : ranges) {
+    while (next_changed < changed.size() && changed[next_changed] < range.first) ++next_changed;
+    const bool dirty = next_changed < changed.size() && changed[next_changed] < range.end;
+    if (!dirty && range.chunk != nullptr) {
+      root.chunks.push_back(*range.chunk);
+      root.tree_count += range.chunk->entry_count;
+      continue;
     }
-    if (!id.valid()) {
-      COWTREE_ASSIGN_OR_RETURN(id, store_->WriteObject(ObjectKind::kCatalogChunk, checkpoint_epoch,
-                                                       EncodeCatalogChunk(group)));
+    if (range.chunk != nullptr) retired->push_back(range.chunk->chunk_id);
+    for (TreeId next = range.first;;) {
+      std::vector<CatalogEntry> group =
+          NextCatalogChunk(next, range.end, checkpoint_epoch, written);
+      if (group.empty()) break;
+      COWTREE_ASSIGN_OR_RETURN(NodeID id,
+                               store_->WriteObject(ObjectKind::kCatalogChunk, checkpoint_epoch,
+                                                   EncodeCatalogChunk(group)));
+      root.chunks.push_back(
+          CatalogChunkRef{id, static_cast<uint32_t>(group.size()), group.front().tree_id});
+      root.tree_count += group.size();
+      next = group.back().tree_id + 1;
     }
-    root.chunks.push_back(
-        CatalogChunkRef{id, static_cast<uint32_t>(group.size()), group.front().tree_id});
-    root.tree_count += group.size();
-    out->chunks.emplace_back(id, std::move(group));
   }
   root.next_tree_id = next_tree_id_.load();
-  if (!entries.empty()) COWTREE_ASSERT(root.next_tree_id > entries.back().tree_id);
+  if (!root.chunks.empty()) COWTREE_ASSERT(root.next_tree_id > root.chunks.back().first_tree_id);
   COWTREE_ASSIGN_OR_RETURN(
       out->root_id,
       store_->WriteObject(ObjectKind::kCatalogRoot, checkpoint_epoch, EncodeCatalogRoot(root)));
-  for (size_t i = 0; i < catalog_chunks_.size(); ++i) {
-    if (!reused[i]) retired->push_back(catalog_chunks_[i].first);
-  }
   if (catalog_root_id_.valid()) retired->push_back(catalog_root_id_);
   return Status::OK();
 }
@@ -343,18 +409,30 @@ Status Runtime::WriteManifestIfChanged(uint64_t replay_file_number, uint64_t ot_
 
 void Runtime::ForgetDroppedTrees() {
   const uint64_t safe = pins_->SafeEpoch(visible_epoch_);
+  std::vector<std::shared_ptr<TreeSlot>> keep;
   WriterLock g(&catalog_mu_);
-  for (auto it = trees_.begin(); it != trees_.end();) {
-    const TreeSlot& s = *it->second;
-    if (s.drop_published && s.drop_epoch <= safe) {
-      auto& ids = names_[s.name];
-      ids.erase(std::remove(ids.begin(), ids.end(), s.id), ids.end());
-      if (ids.empty()) names_.erase(s.name);
-      it = trees_.erase(it);
-    } else {
-      ++it;
+  for (auto& slot : drops_to_forget_) {
+    if (slot->drop_epoch > safe) {
+      keep.push_back(std::move(slot));
+      continue;
     }
+    auto it = names_.find(slot->name);
+    COWTREE_ASSERT(it != names_.end());
+    if (it->second == slot.get()) {  // the head: its successor (if any) becomes the head
+      TreeSlot* older = slot->older_same_name;
+      names_.erase(it);
+      if (older != nullptr) names_.emplace(std::string_view(older->name), older);
+    } else {
+      TreeSlot* s = it->second;
+      while (s->older_same_name != slot.get()) {
+        s = s->older_same_name;
+        COWTREE_ASSERT(s != nullptr);
+      }
+      s->older_same_name = slot->older_same_name;
+    }
+    trees_.erase(slot->id);
   }
+  drops_to_forget_ = std::move(keep);
 }
 
 // Best effort: a file that cannot be deleted now is deleted by a later checkpoint (fsck lists

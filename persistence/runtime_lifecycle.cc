@@ -19,7 +19,6 @@ Runtime::Runtime(RuntimeParts parts)
       manifest_(std::move(parts.manifest)),
       catalog_root_(parts.catalog_root),
       catalog_root_id_(NodeID::FromRaw(parts.superblock.catalog_root)),
-      catalog_chunks_(std::move(parts.catalog_chunks)),
       ot_checkpoint_epoch_(parts.ot_checkpoint_epoch),
       ot_delta_start_(parts.ot_delta_start),
       ot_delta_ops_since_checkpoint_(parts.ot_delta_ops_since_checkpoint),
@@ -34,6 +33,7 @@ Runtime::Runtime(RuntimeParts parts)
     types_[id] = std::move(t);
   }
   applied_epoch_ = superblock_.checkpoint_epoch;
+  opened_checkpoint_epoch_ = superblock_.checkpoint_epoch;
   visible_epoch_.store(superblock_.checkpoint_epoch, std::memory_order_release);
   next_tree_id_.store(catalog_root_.next_tree_id, std::memory_order_relaxed);
   published_checkpoint_epoch_.store(superblock_.checkpoint_epoch);

@@ -1,6 +1,9 @@
 #include "recovery/open.h"
 
 #include <algorithm>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "persistence/assert.h"
 #include "persistence/file_names.h"
@@ -241,10 +244,10 @@ Status ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, RuntimeParts* 
   CatalogReadHooks hooks;
   hooks.read = [store](NodeID id, ObjectKind kind) { return store->ReadObject(id, kind); };
   hooks.report = [](const CatalogProblem&) { return false; };  // Open stops at the first
+  hooks.check_names = false;  // AddRecoveredTree refuses a duplicate (no sort at open)
   CatalogContents catalog;
   COWTREE_RETURN_IF_ERROR(ReadCatalogObjects(catalog_root_raw, hooks, &catalog));
   parts->catalog_root = catalog.root;
-  parts->catalog_chunks = std::move(catalog.chunks);
   *entries = std::move(catalog.entries);
   return Status::OK();
 }
@@ -258,8 +261,9 @@ class RuntimeBuilder {
   explicit RuntimeBuilder(RuntimeParts parts) : runtime_(new Runtime(std::move(parts))) {}
   Runtime* runtime() { return runtime_.get(); }
   TreeType* FindType(uint8_t type_id) { return runtime_->FindType(type_id); }
-  Status AddRecoveredTree(const CatalogEntry& entry, std::unique_ptr<HostedTree> tree) {
-    return runtime_->AddRecoveredTree(entry, std::move(tree));
+  void ReserveRecoveredTrees(size_t n) { runtime_->ReserveRecoveredTrees(n); }
+  Status AddRecoveredTree(CatalogEntry entry) {
+    return runtime_->AddRecoveredTree(std::move(entry));
   }
   Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end) {
     return runtime_->ReplayCommit(payload, epoch, record_end);
@@ -293,7 +297,7 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   COWTREE_ASSIGN_OR_RETURN(LoadedStore loaded, LoadStore(env, dir, options, report));
   const SuperblockData& sb = loaded.sb;
 
-  // ---- Runtime + catalog + trees (internal nodes from summaries; leaves lazily). ----
+  // ---- Runtime + catalog: one handle per tree; trees are restored on first access. ----
   RuntimeParts parts;
   parts.env = env;
   parts.dir = dir;
@@ -312,17 +316,17 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   ObjectStore* store = parts.store.get();
   RuntimeBuilder builder(std::move(parts));
   Runtime* runtime = builder.runtime();
-  for (const CatalogEntry& e : entries) {
-    TreeType* type = builder.FindType(e.type_id);
-    if (type == nullptr) {
-      return Status::Corruption("catalog: tree '" + e.name + "' has unknown type " +
-                                std::to_string(e.type_id));
-    }
-    auto tree = type->Load(e.params, e.descriptor, sb.checkpoint_epoch, runtime);
-    if (!tree.ok()) return tree.status().WithContext("loading tree '" + e.name + "'");
-    COWTREE_RETURN_IF_ERROR(builder.AddRecoveredTree(e, std::move(tree).value()));
+  builder.ReserveRecoveredTrees(entries.size());
+  for (CatalogEntry& e : entries) {
+    COWTREE_RETURN_IF_ERROR(builder.AddRecoveredTree(std::move(e)));
     ++report.trees_loaded;
   }
+  entries = std::vector<CatalogEntry>();
+#ifdef __GLIBC__
+  // The decoded catalog was transient (O(catalog bytes)); hand its pages back so that the
+  // resident set after open is the handles, not the peak of reading them.
+  malloc_trim(0);
+#endif
 
   // ---- Redo: commits with epoch > C, in log order (in memory only). ----
   uint64_t redo_bytes = 0;

@@ -48,7 +48,7 @@ struct OpenReport {
   uint64_t ot_entries_loaded = 0;  // from the OT checkpoint
   uint64_t ot_delta_ops_applied = 0;
   uint64_t ot_delta_records_ignored = 0;  // epoch > C: checkpoint whose superblock never landed
-  uint64_t trees_loaded = 0;
+  uint64_t trees_loaded = 0;  // catalog entries read (handles; no tree is restored by Open)
   uint64_t commits_replayed = 0;
   uint64_t recovered_epoch = 0;
   uint64_t redo_bytes_replayed = 0;        // frame bytes of the commits replayed

@@ -1,7 +1,7 @@
 #include "recovery/store_reader.h"
 
 #include <algorithm>
-#include <map>
+#include <string_view>
 
 namespace cowtree::recovery {
 
@@ -47,13 +47,17 @@ Status CheckEntries(const CatalogReadHooks& hooks, NodeID root_id, const Catalog
     COWTREE_RETURN_IF_ERROR(bad("catalog root next_tree_id " + std::to_string(c.root.next_tree_id) +
                                 " is not above the largest tree id " + std::to_string(previous)));
   }
-  std::map<std::string, TreeId> names;
-  for (const CatalogEntry& e : c.entries) {
-    auto [it, inserted] = names.emplace(e.name, e.tree_id);
-    if (!inserted) {
-      COWTREE_RETURN_IF_ERROR(bad("tree name '" + e.name + "' is used by tree ids " +
-                                  std::to_string(it->second) + " and " +
-                                  std::to_string(e.tree_id)));
+  if (!hooks.check_names) return Status::OK();
+  // Names unique: one sorted array of views (no allocation per tree).
+  std::vector<std::pair<std::string_view, TreeId>> names;
+  names.reserve(c.entries.size());
+  for (const CatalogEntry& e : c.entries) names.emplace_back(e.name, e.tree_id);
+  std::sort(names.begin(), names.end());
+  for (size_t i = 1; i < names.size(); ++i) {
+    if (names[i].first == names[i - 1].first) {
+      COWTREE_RETURN_IF_ERROR(bad("tree name '" + std::string(names[i].first) +
+                                  "' is used by tree ids " + std::to_string(names[i - 1].second) +
+                                  " and " + std::to_string(names[i].second)));
     }
   }
   return Status::OK();
@@ -112,8 +116,7 @@ Status ReadCatalogObjects(uint64_t catalog_root_raw, const CatalogReadHooks& hoo
                              std::to_string(ref.entry_count) + " from " +
                              std::to_string(ref.first_tree_id))));
     }
-    out->entries.insert(out->entries.end(), chunk->begin(), chunk->end());
-    out->chunks.emplace_back(ref.chunk_id, std::move(chunk).value());
+    for (CatalogEntry& e : *chunk) out->entries.push_back(std::move(e));
   }
   out->complete = complete;
   if (!complete) return Status::OK();

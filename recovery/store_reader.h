@@ -55,13 +55,15 @@ struct CatalogReadHooks {
   std::function<bool(NodeID id, const std::string& what)> reference;
   // A problem. Return true to go on (fsck collects), false to stop (Open).
   std::function<bool(const CatalogProblem& problem)> report;
+  // Check that names are unique (O(trees log trees)). Open turns it off: the Runtime refuses a
+  // duplicate name while it indexes the trees (Corruption "catalog: tree name ... twice").
+  bool check_names = true;
 };
 
 struct CatalogContents {
   CatalogRoot root;
-  std::vector<std::pair<NodeID, std::vector<CatalogEntry>>> chunks;  // in catalog order
-  std::vector<CatalogEntry> entries;                                 // all chunks, in order
-  bool complete = false;  // every chunk was read and decoded
+  std::vector<CatalogEntry> entries;  // all chunks, in order (one copy: O(catalog bytes))
+  bool complete = false;              // every chunk was read and decoded
 };
 
 Status ReadCatalogObjects(uint64_t catalog_root_raw, const CatalogReadHooks& hooks,

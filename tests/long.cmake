@@ -47,6 +47,16 @@ foreach(loop FailEachOpOnce FailEachOpPersistently FailEachOpOnceWithNoSpace)
 endforeach()
 # ---- END crash sweeps ----
 
+# ---- BEGIN small trees (tests/recovery_small_trees_test.cc): 1 M trees of 1-10 entries ----
+if(TARGET recovery_small_trees_test)
+  add_test(NAME small_trees_1m COMMAND recovery_small_trees_test
+           --gtest_filter=SmallTrees.InlineCheapLazyAndExact)
+  set_tests_properties(small_trees_1m PROPERTIES
+                       ENVIRONMENT COWTREE_SMALL_TREES=1000000
+                       LABELS long
+                       TIMEOUT 3600)
+endif()
+# ---- END small trees ----
 # ---- Public API concurrency (tests/api_concurrency_test.cc) ----
 # 20000 commits per committer with the checkpointer and snapshot readers (CI runs 150, also
 # under TSan). Build with -fsanitize=thread to run it under TSan for longer.

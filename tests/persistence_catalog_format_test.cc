@@ -59,6 +59,40 @@ TEST(CatalogFormat, EveryTruncationAndEveryFlipIsDetected) {
   }
 }
 
+TEST(CatalogFormat, InlineEntriesRoundTripAndAreChecked) {
+  auto entries = Entries(3);
+  entries[1].descriptor = NodeID();
+  entries[1].inline_body = std::string(kCatalogInlineBytesMax, 'x');
+  entries[2].descriptor = NodeID();  // an empty inline tree
+  auto decoded = DecodeCatalogChunk(EncodeCatalogChunk(entries));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, entries);
+  size_t bytes = kCatalogChunkOverheadBytes;
+  for (const CatalogEntry& e : entries) bytes += CatalogEntryBytes(e);
+  EXPECT_EQ(EncodeCatalogChunk(entries).size(), bytes);
+  // An entry with both a descriptor and inline bytes is refused.
+  std::string body = EncodeCatalogChunk(Entries(1));
+  EncodeFixed32(body.data() + kCatalogHeaderBytes + 32, 1);  // inline_length 1
+  body.insert(body.size() - 4, "z");
+  FixCrc(&body);
+  EXPECT_TRUE(DecodeCatalogChunk(body).status().IsCorruption());
+  // Inline bytes above the limit are refused.
+  entries = Entries(1);
+  entries[0].descriptor = NodeID();
+  body = EncodeCatalogChunk(entries);
+  EncodeFixed32(body.data() + kCatalogHeaderBytes + 32, kCatalogInlineBytesMax + 1);
+  body.insert(body.size() - 4, std::string(kCatalogInlineBytesMax + 1, 'y'));
+  FixCrc(&body);
+  EXPECT_TRUE(DecodeCatalogChunk(body).status().IsCorruption());
+  // Version 1 cannot hold an inline tree (descriptor 0).
+  body = EncodeCatalogChunk(Entries(1));
+  EncodeFixed16(body.data() + 4, 1);
+  body.erase(kCatalogHeaderBytes + 32, 4);  // drop inline_length: a v1 entry
+  EncodeFixed64(body.data() + kCatalogHeaderBytes + 8, 0);
+  FixCrc(&body);
+  EXPECT_TRUE(DecodeCatalogChunk(body).status().IsCorruption());
+}
+
 TEST(CatalogFormat, SemanticErrorsBehindAValidCrc) {
   // Unsorted tree ids.
   auto entries = Entries(2);
@@ -95,13 +129,40 @@ namespace {
 
 using testutil::Hex;
 
+std::string FromHex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
 // The worked examples of docs/catalog.md.
 TEST(CatalogFormat, DocumentedExampleBytes) {
+  // Version 2: tree 1 "SFO" with a descriptor, tree 2 "LAX" inline (one leaf: key 7, weight 2).
+  const std::string leaf = FromHex(
+      "43574c4601000100010000000000000007000000000000800200000000000000"
+      "237a716a");
   std::vector<CatalogEntry> entries = {
-      CatalogEntry{1, NodeID::Make(3, 1), 1, 1, "SFO", std::string(8, '\0')}};
-  EXPECT_EQ(Hex(EncodeCatalogChunk(entries)),
-            "43574343010000000100000000000000010000000000000001030000000000000100000000000000010003"
-            "000800000053464f0000000000000000af8affed");
+      CatalogEntry{1, NodeID::Make(3, 1), 1, 1, "SFO", std::string(8, '\0')},
+      CatalogEntry{2, NodeID(), 1, 1, "LAX", std::string(8, '\0'), leaf}};
+  const std::string chunk = EncodeCatalogChunk(entries);
+  EXPECT_EQ(chunk.size(), 150u);  // 16 + (36 + 3 + 8) + (36 + 3 + 8 + 36) + 4
+  EXPECT_EQ(Hex(chunk),
+            "4357434302000000020000000000000001000000000000000103000000000000010000000000000001000300"
+            "080000000000000053464f000000000000000002000000000000000000000000000000010000000000000001"
+            "00030008000000240000004c4158000000000000000043574c46010001000100000000000000070000000000"
+            "00800200000000000000237a716ab2e817bc");
+  auto decoded = DecodeCatalogChunk(chunk);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, entries);
+  // Version 1 (no inline_length) still decodes: the example of the previous format.
+  auto v1 = DecodeCatalogChunk(FromHex(
+      "43574343010000000100000000000000010000000000000001030000000000000100000000000000010003"
+      "000800000053464f0000000000000000af8affed"));
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  ASSERT_EQ(v1->size(), 1u);
+  EXPECT_EQ((*v1)[0], entries[0]);
   CatalogRoot root;
   root.next_tree_id = 2;
   root.tree_count = 1;

@@ -621,7 +621,8 @@ TEST(Adversarial, FullDiskOnARealTmpfs) {
   ASSERT_TRUE(rt.ok()) << rt.status().ToString();
   EXPECT_EQ(CountOf(rt->get(), "g"), static_cast<uint64_t>(acknowledged) * 64);
   ASSERT_EQ(CommitKeys(rt->get(), "h", 0, 3), 3);
-  ASSERT_TRUE((*rt)->Close().ok());
+  Status closed = (*rt)->Close();
+  ASSERT_TRUE(closed.ok()) << closed.ToString();
   EXPECT_EQ(RunFsck(dir).ExitCode(), 0);
 }
 

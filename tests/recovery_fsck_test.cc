@@ -69,7 +69,8 @@ RuntimeOptions SmallOptions(Env* env) {
 Result<std::string> Answers(Runtime* rt) {
   RuntimeSnapshot snap = rt->GetSnapshot();
   std::string out;
-  for (const TreeInfo& t : rt->ListTrees(snap)) {
+  for (const TreeInfo& listed : rt->ListTrees(snap)) {
+    COWTREE_ASSIGN_OR_RETURN(TreeInfo t, rt->FindTree(listed.name, snap));
     auto* host = tree::AsOrderStatTree(t.tree.get());
     if (host == nullptr) return Status::Corruption("not an order-statistics tree");
     auto v = host->VersionAt(snap.epoch());

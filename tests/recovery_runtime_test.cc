@@ -137,13 +137,14 @@ TEST(Runtime, ReopenRebuildsInternalNodesWithoutReadingLeavesWithAnyFanout) {
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     RuntimeSnapshot snap = (*rt)->GetSnapshot();
     uint64_t loads = 0;
+    EXPECT_EQ((*rt)->GetStats().trees_restored, 0u) << "opening must restore no tree";
     for (const TreeInfo& t : (*rt)->ListTrees(snap))
-      loads += tree::AsOrderStatTree(t.tree.get())->leaf_loads();
-    EXPECT_EQ(loads, 0u) << "opening must not read a leaf (fanout " << fanout << ")";
+      loads += tree::AsOrderStatTree((*rt)->FindTree(t.name, snap)->tree.get())->leaf_loads();
+    EXPECT_EQ(loads, 0u) << "restoring must not read a leaf (fanout " << fanout << ")";
     ExpectMatches(rt->get(), model);
     loads = 0;
     for (const TreeInfo& t : (*rt)->ListTrees(snap))
-      loads += tree::AsOrderStatTree(t.tree.get())->leaf_loads();
+      loads += tree::AsOrderStatTree((*rt)->FindTree(t.name, snap)->tree.get())->leaf_loads();
     EXPECT_GT(loads, 0u) << "queries load leaves lazily";
     // Keep writing with the new shape, then reopen once more.
     RandomCommits(rt->get(), &model, &rng, 3, 2, 300, 20000);
@@ -293,7 +294,9 @@ TEST(Runtime, DropAndCreateOfOneNameInOneCommitReplays) {
     RuntimeSnapshot s = (*rt)->GetSnapshot();
     auto trees = (*rt)->ListTrees(s);
     ASSERT_EQ(trees.size(), 1u);
-    auto* host = tree::AsOrderStatTree(trees[0].tree.get());
+    auto found = (*rt)->FindTree(trees[0].name, s);
+    ASSERT_TRUE(found.ok()) << found.status().ToString();
+    auto* host = tree::AsOrderStatTree(found->tree.get());
     ASSERT_NE(host, nullptr);
     EXPECT_EQ(host->key_type(), tree::KeyType::kDouble);
     auto v = host->VersionAt(s.epoch());

@@ -72,7 +72,7 @@ TEST(StoreReader, CatalogReadsEveryChunkInOrder) {
   EXPECT_TRUE(c.complete);
   ASSERT_EQ(c.entries.size(), 3u);
   EXPECT_EQ(c.entries[2].name, "c");
-  EXPECT_EQ(c.chunks.size(), 2u);
+  EXPECT_EQ(c.root.chunks.size(), 2u);
   EXPECT_EQ(c.root.next_tree_id, 9u);
   // No catalog yet (root 0): empty and complete.
   ASSERT_TRUE(ReadCatalogObjects(0, f.Hooks(&problems, false), &c).ok());

@@ -689,7 +689,8 @@ TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
     for (const cowtree::TreeInfo& t : (*rt)->ListTrees(snap)) {
       if (cowtree::IsInternalTreeName(t.name)) continue;
       total += static_cast<int64_t>(cowtree::tree::PositiveCount(
-          *cowtree::tree::AsOrderStatTree(t.tree.get())->VersionAt(snap.epoch())));
+          *cowtree::tree::AsOrderStatTree((*rt)->FindTree(t.name, snap)->tree.get())
+               ->VersionAt(snap.epoch())));
     }
     EXPECT_TRUE((*rt)->Close().ok());
     return total;

@@ -64,7 +64,8 @@ std::map<int64_t, int64_t> ReadCounts(const std::string& db, std::string* error,
   RuntimeSnapshot snap = (*rt)->GetSnapshot();
   for (const TreeInfo& t : (*rt)->ListTrees(snap)) {
     if (IsInternalTreeName(t.name)) continue;  // the ingest resume marker
-    auto v = tree::AsOrderStatTree(t.tree.get())->VersionAt(snap.epoch());
+    auto v = tree::AsOrderStatTree((*rt)->FindTree(t.name, snap)->tree.get())
+                 ->VersionAt(snap.epoch());
     Status st = tree::ForEach(*v, 0, UINT64_MAX, [&](uint64_t key, int64_t w) {
       counts[tree::DecodeInt64Key(key)] += w;
       return true;

@@ -456,7 +456,8 @@ std::string VerifySnapshot(Runtime* rt, const RuntimeSnapshot& snap, const Oracl
     if (!found.ok() || found->id != t.id) {
       return where + ": FindTree('" + t.name + "') does not find the tree ListTrees lists";
     }
-    auto* host = tree::AsOrderStatTree(t.tree.get());
+    if (t.tree != nullptr) return where + ": ListTrees restored tree '" + t.name + "'";
+    auto* host = tree::AsOrderStatTree(found->tree.get());
     if (host == nullptr) return where + ": tree '" + t.name + "' is not an OrderStatTreeHost";
     std::shared_ptr<const tree::TreeVersion> v = host->VersionAt(snap.epoch());
     if (v == nullptr || v->epoch > snap.epoch()) {

@@ -84,7 +84,8 @@ Status CheckQueries(const std::string& name, const tree::TreeVersion& v, const T
 Status ReadStore(Runtime* rt, StoreModel* out) {
   out->clear();
   RuntimeSnapshot snap = rt->GetSnapshot();
-  for (const TreeInfo& info : rt->ListTrees(snap)) {
+  for (const TreeInfo& listed : rt->ListTrees(snap)) {
+    COWTREE_ASSIGN_OR_RETURN(TreeInfo info, rt->FindTree(listed.name, snap));  // restores
     tree::OrderStatTreeHost* host = tree::AsOrderStatTree(info.tree.get());
     if (host == nullptr) return Status::Corruption("tree '" + info.name + "' is not an OS tree");
     std::shared_ptr<const tree::TreeVersion> v = host->VersionAt(snap.epoch());

@@ -115,7 +115,9 @@ int RunStat(const std::string& db) {
     for (const TreeInfo& t : (*runtime)->ListTrees(snap)) {
       if (!IsInternalTreeName(t.name)) continue;
       ++internal_trees;
-      internal_entries += t.tree->entry_count();
+      auto restored = (*runtime)->FindTree(t.name, snap);
+      if (!restored.ok()) return Fail(restored.status());
+      internal_entries += restored->tree->entry_count();
     }
   }
   std::cout << "store:              " << db << "\n"

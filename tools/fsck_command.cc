@@ -53,6 +53,7 @@ std::string Json(const std::string& db, const recovery::FsckReport& r) {
   Num(w, "objects_checked", r.objects_checked);
   Num(w, "leaves_checked", r.leaves_checked);
   Num(w, "trees_checked", r.trees_checked);
+  Num(w, "inline_trees_checked", r.inline_trees_checked);
   Num(w, "log_frames_checked", r.log_frames_checked);
   Num(w, "log_bytes_dropped", r.log_bytes_dropped);
   Num(w, "ot_entries", r.ot_entries);

@@ -1,7 +1,9 @@
 // OrderStatTreeHost: the order-statistics tree hosted by the Runtime (see order_stat_tree_type.h).
 #include <algorithm>
+#include <optional>
 
 #include "persistence/assert.h"
+#include "persistence/catalog_format.h"
 #include "persistence/coding.h"
 #include "persistence/object_store.h"
 #include "tree/leaf_merge.h"
@@ -57,6 +59,8 @@ class FrozenOrderStatTree final : public FrozenTree {
   Result<TreeCheckpointResult> Write(ObjectStore* store, uint64_t checkpoint_epoch) override {
     const TreeVersion& v = *version_;
     std::vector<LeafSummary> leaves = Summaries(v);
+    COWTREE_ASSIGN_OR_RETURN(std::optional<std::string> inline_body, InlineBody(v, leaves));
+    if (inline_body.has_value()) return WriteInline(std::move(*inline_body));
     COWTREE_ASSERT(leaves.size() == v.leaf_count);
     std::vector<PersistedSummary> persisted;
     persisted.reserve(leaves.size());
@@ -103,7 +107,7 @@ class FrozenOrderStatTree final : public FrozenTree {
                                                 EncodeTreeDescriptor(desc)));
     // Retired: every object of the previous checkpoint that the new one does not reference.
     TreeCheckpointResult result;
-    result.descriptor = state_.descriptor;
+    result.persisted.descriptor = state_.descriptor;
     // A sorted vector (8 B per object) rather than a hash set (~40 B): this is checkpoint
     // scratch, and at 10^5..10^6 leaves per tree it shows in the process's peak RSS.
     std::vector<uint64_t> now;
@@ -125,6 +129,32 @@ class FrozenOrderStatTree final : public FrozenTree {
   }
 
  private:
+  // The inline state of `v` if the tree is small enough (docs/catalog.md "Inline trees"): no
+  // leaf (empty body), or one leaf whose body fits kCatalogInlineBytesMax (the leaf body
+  // itself). nullopt: the tree is written as objects.
+  Result<std::optional<std::string>> InlineBody(const TreeVersion& v,
+                                                const std::vector<LeafSummary>& leaves) {
+    if (leaves.empty()) return std::optional<std::string>(std::string());
+    if (leaves.size() != 1 || LeafBodyBytes(leaves[0].entry_count) > kCatalogInlineBytesMax) {
+      return std::optional<std::string>();
+    }
+    // A clean leaf may have been evicted (a tree that shrank to one leaf): load it back.
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> data, leaves[0].box->Load(host_));
+    return std::optional<std::string>(EncodeLeaf(v.key_type, *data));
+  }
+
+  // An inline checkpoint: no object written; every object of the previous state is retired.
+  Result<TreeCheckpointResult> WriteInline(std::string body) {
+    COWTREE_ASSERT(body.size() <= kCatalogInlineBytesMax);
+    state_.version = version_;
+    state_.descriptor = NodeID();
+    state_.chunks.clear();
+    TreeCheckpointResult result;
+    result.persisted.inline_body = std::move(body);
+    result.retired = host_->PersistedObjects();
+    return result;
+  }
+
   OrderStatTreeHost* host_;
   std::shared_ptr<const TreeVersion> version_;
   OrderStatTreeHost::PersistedState state_;
@@ -156,12 +186,16 @@ class OrderStatTreeType final : public TreeType {
     return std::unique_ptr<HostedTree>(
         new OrderStatTreeHost(static_cast<KeyType>(params[0]), shape_, env));
   }
-  Result<std::unique_ptr<HostedTree>> Load(std::string_view params, NodeID descriptor,
+  Result<std::unique_ptr<HostedTree>> Load(std::string_view params,
+                                           const PersistedTreeRef& persisted,
                                            uint64_t checkpoint_epoch,
                                            TreeEnvironment* env) override {
     Status p = ValidateParams(params);
     if (!p.ok()) return Status::Corruption("catalog params: " + p.message());
     const auto key_type = static_cast<KeyType>(params[0]);
+    if (persisted.is_inline())
+      return LoadInline(key_type, persisted.inline_body, checkpoint_epoch, env);
+    const NodeID descriptor = persisted.descriptor;
     ObjectStore* store = env->object_store();
     COWTREE_ASSIGN_OR_RETURN(std::string body,
                              store->ReadObject(descriptor, ObjectKind::kTreeDescriptor));
@@ -200,7 +234,45 @@ class OrderStatTreeType final : public TreeType {
     return std::unique_ptr<HostedTree>(std::move(host));
   }
 
+  Result<TreeCounts> PersistedCounts(std::string_view params, const PersistedTreeRef& persisted,
+                                     TreeEnvironment* env) override {
+    Status p = ValidateParams(params);
+    if (!p.ok()) return Status::Corruption("catalog params: " + p.message());
+    const auto key_type = static_cast<KeyType>(params[0]);
+    if (persisted.is_inline()) {
+      if (persisted.inline_body.empty()) return TreeCounts{};
+      COWTREE_ASSIGN_OR_RETURN(auto leaf, DecodeLeaf(persisted.inline_body, key_type));
+      return TreeCounts{leaf->entry_count(), 1};
+    }
+    COWTREE_ASSIGN_OR_RETURN(
+        std::string body,
+        env->object_store()->ReadObject(persisted.descriptor, ObjectKind::kTreeDescriptor));
+    COWTREE_ASSIGN_OR_RETURN(TreeDescriptor desc, DecodeTreeDescriptor(body));
+    return TreeCounts{desc.entry_count, desc.leaf_count};
+  }
+
  private:
+  // An inline tree: empty, or the one leaf body (tree/node_format.h), rebuilt by applying its
+  // entries to an empty tree at the checkpoint epoch (no object read).
+  Result<std::unique_ptr<HostedTree>> LoadInline(KeyType key_type, std::string_view body,
+                                                 uint64_t checkpoint_epoch, TreeEnvironment* env) {
+    auto host = std::make_unique<OrderStatTreeHost>(key_type, shape_, env);
+    if (!body.empty()) {
+      COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, DecodeLeaf(body, key_type));
+      std::vector<KeyWeight> entries(leaf->entry_count());
+      for (size_t i = 0; i < entries.size(); ++i) {
+        entries[i] = KeyWeight{leaf->keys[i], leaf->weights[i]};
+      }
+      COWTREE_ASSERT(checkpoint_epoch > 0);
+      Status applied = host->tree().Apply(entries, checkpoint_epoch);
+      if (!applied.ok()) return Status::Corruption("inline tree: " + applied.message());
+    }
+    OrderStatTreeHost::PersistedState state;
+    state.version = host->tree().current();
+    host->InstallRecovered(std::move(state));
+    return std::unique_ptr<HostedTree>(std::move(host));
+  }
+
   TreeShape shape_;
 };
 
@@ -212,6 +284,16 @@ std::string OrderStatTreeParams(KeyType key_type) {
   return p;
 }
 
+std::optional<KeyType> OrderStatKeyTypeOf(uint8_t type_id, std::string_view params) {
+  if (type_id != kOrderStatTreeTypeId || params.size() != kOrderStatParamsBytes)
+    return std::nullopt;
+  const auto kt = static_cast<uint8_t>(params[0]);
+  if (kt != static_cast<uint8_t>(KeyType::kInt64) && kt != static_cast<uint8_t>(KeyType::kDouble)) {
+    return std::nullopt;
+  }
+  return static_cast<KeyType>(kt);
+}
+
 Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout) {
   return TreeShape{leaf_capacity_entries, fanout}.Validate();
 }
@@ -220,7 +302,9 @@ std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, 
   return std::make_unique<OrderStatTreeType>(TreeShape{leaf_capacity_entries, fanout});
 }
 
-OrderStatTreeHost* AsOrderStatTree(HostedTree* tree) { return dynamic_cast<OrderStatTreeHost*>(tree); }
+OrderStatTreeHost* AsOrderStatTree(HostedTree* tree) {
+  return dynamic_cast<OrderStatTreeHost*>(tree);
+}
 
 OrderStatTreeHost::OrderStatTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env)
     : key_type_(key_type),
@@ -311,7 +395,7 @@ void OrderStatTreeHost::UndoLastApply() {
 std::unique_ptr<FrozenTree> OrderStatTreeHost::Freeze(uint64_t checkpoint_epoch) {
   std::shared_ptr<const TreeVersion> v = tree_.current();
   COWTREE_ASSERT(v->epoch <= checkpoint_epoch);
-  if (published_.descriptor.valid() && published_.version == v) return nullptr;
+  if (published_.version == v) return nullptr;  // null until the first checkpoint / restore
   return std::make_unique<FrozenOrderStatTree>(this, std::move(v));
 }
 

@@ -3,22 +3,29 @@
 // - Type id kOrderStatTreeTypeId (1). Creation params: 8 bytes = key_type u8 (tree/key_codec.h) +
 //   7 reserved zero bytes.
 // - Ops (the bytes of a commit section for one tree): a sequence of 16-byte records
-//   {key_code u64 LE, weight i64 LE}; AppendOrderStatOp builds them. At apply time ops are sorted by
-//   key and duplicates summed exactly (in any order); a key whose summed delta is outside int64
+//   {key_code u64 LE, weight i64 LE}; AppendOrderStatOp builds them. At apply time ops are sorted
+//   by key and duplicates summed exactly (in any order); a key whose summed delta is outside int64
 //   → InvalidArgument, tree unchanged; zero sums are dropped. Each op adds `weight` to the
 //   entry `key` (insert/update/delete at 0). Limits (InvalidArgument naming the key code or N,
 //   and the limit, before any state changes): an entry's weight stays within int64, the
 //   tree's N (total positive weight) within 2^64 - 1 (tree/apply.h).
-// - Checkpoint: dirty leaves (boxes without a persisted NodeID) are written once each, then the
-//   summary chunks that changed (tree/node_format.h PlanSummaryChunks), then a descriptor.
+// - Checkpoint: a tree of no leaf, or of one leaf whose body (tree/node_format.h) is at most
+//   kCatalogInlineBytesMax, is stored INLINE in its catalog entry (the leaf body, or nothing):
+//   no object. Otherwise dirty leaves (boxes without a persisted NodeID) are written once each,
+//   then the summary chunks that changed (tree/node_format.h PlanSummaryChunks), then a
+//   descriptor. docs/catalog.md "Inline trees".
 // - Load: internal levels are rebuilt from the summaries with this runtime's fan-out, without
-//   reading a leaf; leaves load on first access through ObjectStore::ReadObject.
-// - Readers: OrderStatTreeHost::VersionAt(snapshot epoch) gives the immutable version a snapshot sees;
-//   the query functions of tree/order_stat_tree.h run on it (thread-safe, lock-free after the lookup).
+//   reading a leaf; leaves load on first access through ObjectStore::ReadObject. An inline tree
+//   is rebuilt from its leaf body (its one leaf stays resident and dirty: it has no object).
+// - Readers: OrderStatTreeHost::VersionAt(snapshot epoch) gives the immutable version a snapshot
+// sees;
+//   the query functions of tree/order_stat_tree.h run on it (thread-safe, lock-free after the
+//   lookup).
 #pragma once
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +45,9 @@ inline constexpr size_t kOrderStatParamsBytes = 8;
 inline constexpr int64_t kFixedBytesPerLeaf = 320;
 
 std::string OrderStatTreeParams(KeyType key_type);
+// The key type of an order-statistics tree from its catalog type id and params (no restore);
+// nullopt for another tree type or params that do not name a key type.
+std::optional<KeyType> OrderStatKeyTypeOf(uint8_t type_id, std::string_view params);
 inline void AppendOrderStatOp(std::string* ops, uint64_t key_code, int64_t weight);
 Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout);
 std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, uint32_t fanout);
@@ -73,6 +83,7 @@ class OrderStatTreeHost final : public HostedTree, public LeafLoader {
   uint64_t leaf_loads() const { return leaf_loads_.load(); }
 
   // Recovery: installs the checkpointed version and its persisted chunk list.
+  // version null: never checkpointed. descriptor invalid (version set): stored inline.
   struct PersistedState {
     NodeID descriptor;
     std::vector<OldChunk> chunks;

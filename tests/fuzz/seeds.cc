@@ -293,9 +293,14 @@ std::vector<FuzzSeed> CatalogChunkSeeds() {
       {1, NodeID::Make(10, 1), 1, 1, "latency", ""},
       {4, NodeID::Make(11, 2), 7, 2, "delay/by-origin", std::string("\x00\x01params", 8)},
   };
+  // Inline trees (descriptor 0): one with bytes, one empty.
+  std::vector<CatalogEntry> with_inline = entries;
+  with_inline.push_back({9, NodeID(), 8, 1, "small", std::string(8, '\0'), "inline-leaf-bytes"});
+  with_inline.push_back({12, NodeID(), 9, 1, "empty", std::string(8, '\0'), ""});
   return {
       {"seed-two", Flags(0x01, EncodeCatalogChunk(entries))},
       {"seed-raw", Flags(0x00, EncodeCatalogChunk({entries[0]}))},
+      {"seed-inline", Flags(0x01, EncodeCatalogChunk(with_inline))},
   };
 }
 
