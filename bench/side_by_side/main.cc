@@ -47,6 +47,15 @@ Config ParseArgs(int argc, char** argv) {
   c.base_dir = std::string(tmp != nullptr ? tmp : "/tmp") + "/cowtree_side_by_side";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--help") {
+      std::printf(
+          "side_by_side [--rounds=3] [--out=DIR] [--dir=DIR] [--workloads=trees,ingest,strict]\n"
+          "  [--systems=cowtree,lmdb,lmdb-1txn,rocksdb,sqlite,pbds,raw-fdatasync]\n"
+          "  [--trees=1000000] [--rocksdb-trees=10000] [--trees-per-batch=1000]\n"
+          "  [--entries=10000000] [--keys-per-commit=10000] [--queries=1000000]\n"
+          "  [--latency-samples=200000] [--strict-seconds=5] [--strict-threads=16]\n");
+      std::exit(0);
+    }
     const size_t eq = arg.find('=');
     if (arg.rfind("--", 0) != 0 || eq == std::string::npos) Die("bad argument " + arg);
     const std::string key = arg.substr(2, eq - 2), v = arg.substr(eq + 1);
