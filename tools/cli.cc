@@ -46,8 +46,17 @@ constexpr const char* kLogCommitsHelp =
 // (not even the torn log tail is truncated), so they run on a read-only mount or copy.
 // query (a data command) goes through the public API (include/cowtree/); stat, fsck and dump
 // are administration commands that report the store's internals, so they use the layers below.
+// --cache-mib N of every command that opens a store: the memory budget of its leaves
+// (Options::cache_bytes, docs/memory_budget.md); 0 = unlimited. Default: kCacheMibDefault.
+constexpr uint64_t kCacheMibDefault = 1024;  // a laptop: 1 GiB of tree memory
+uint64_t g_cache_mib = kCacheMibDefault;
+constexpr const char* kCacheMibHelp =
+    "memory budget for tree leaves in MiB (clean leaves are evicted, dirty ones checkpointed "
+    "early; 0 = unlimited; default 1024)";
+
 Options ReadStoreOptions() {
   Options o;
+  o.cache_bytes = g_cache_mib << 20;
   o.read_only = true;
   o.create_if_missing = false;
   o.checkpoint_on_close = false;
@@ -57,6 +66,7 @@ Options ReadStoreOptions() {
 
 RuntimeOptions ReadOptions() {
   RuntimeOptions o;
+  o.cache_bytes = g_cache_mib << 20;
   o.read_only = true;  // shared lock, writes nothing: works on a read-only mount or copy
   o.create_if_missing = false;
   o.checkpoint_on_close = false;
@@ -150,6 +160,7 @@ int RunCheckpoint(const std::string& db) {
   o.create_if_missing = false;
   o.background_thread = false;
   o.checkpoint_on_close = false;
+  o.cache_bytes = g_cache_mib << 20;
   auto store = Store::Open(db, o);
   if (!store.ok()) return Fail(store.status());
   // The only writer holds the directory lock: the checkpoint covers the newest sequence.
@@ -200,6 +211,7 @@ int RunCli(int argc, char** argv) {
   ingest_cmd->add_option("--checkpoint-log-bytes", ingest.store.checkpoint_log_bytes,
                          "checkpoint after this many log bytes (0 = only on close)");
   ingest_cmd->add_option("input", ingest.input, "CSV file (.zst allowed) or - for stdin");
+  ingest_cmd->add_option("--cache-mib", g_cache_mib, kCacheMibHelp);
   std::string i_percentiles = "0.5";
   ingest_cmd->add_option("--emit-deltas", ingest.emit_deltas,
                          "write the output deltas of every commit as CSV "
@@ -219,16 +231,19 @@ int RunCli(int argc, char** argv) {
   query_cmd->add_option("--group", q_group, "only this group");
   query_cmd->add_flag("--disc", q_disc, "PERCENTILE_DISC instead of PERCENTILE_CONT");
   query_cmd->add_flag("--desc", q_desc, "ORDER BY value DESC");
+  query_cmd->add_option("--cache-mib", g_cache_mib, kCacheMibHelp);
   query_cmd->add_option("--format", q_format, "table | csv | json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
 
   std::string c_db;
   auto* checkpoint_cmd = app.add_subcommand("checkpoint", "write a checkpoint now");
   checkpoint_cmd->add_option("--db", c_db, "store directory")->required();
+  checkpoint_cmd->add_option("--cache-mib", g_cache_mib, kCacheMibHelp);
 
   std::string s_db;
   auto* stat_cmd = app.add_subcommand("stat", "trees, entries, leaves, bytes per file, epochs");
   stat_cmd->add_option("--db", s_db, "store directory")->required();
+  stat_cmd->add_option("--cache-mib", g_cache_mib, kCacheMibHelp);
 
   DemoOptions demo;
   auto* demo_cmd = app.add_subcommand("demo", "the main job on the bundled real flights data");
@@ -263,7 +278,12 @@ int RunCli(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
 
+  if (g_cache_mib > (uint64_t{1} << 40)) {
+    std::cerr << "cowtree: --cache-mib: at most 2^40" << std::endl;
+    return kExitUsage;
+  }
   if (*ingest_cmd) {
+    ingest.store.cache_bytes = g_cache_mib << 20;
     ParseDurability(durability, &ingest.durability);
     ingest.value_type = value_type == "int64"    ? ValueType::kInt64
                         : value_type == "double" ? ValueType::kDouble
