@@ -66,11 +66,21 @@ struct BatchState {
     bool drop;
   };
   std::vector<Use> uses;  // every distinct handle used by Add / DropTree, in first-use order
-  // (store serial, tree id, key type, drop) of `uses`: an Add validates a handle once per batch.
+  // (store serial, tree id, key type, drop) of drops and of mismatching Adds already in `uses`.
   std::set<std::tuple<uint64_t, TreeId, KeyType, bool>> seen;
   std::unordered_map<TreeId, KeyType> creates;  // trees created by this batch
-  // The op bytes of the last tree Add wrote to (nullptr: none since the last Clear).
+  // Per tree id added to: the handle it was first used through and the batch's op bytes for
+  // it (nullptr for the invalid id 0).
+  struct AddTarget {
+    uint64_t store_serial = 0;
+    KeyType type = KeyType::kInt64;
+    std::string* ops = nullptr;
+  };
+  std::unordered_map<TreeId, AddTarget> adds;
+  // The target of the last Add (last_ops == nullptr: none since the last Clear).
   TreeId last_ops_id = 0;
+  uint64_t last_serial = 0;
+  KeyType last_type = KeyType::kInt64;
   std::string* last_ops = nullptr;
   explicit BatchState(std::shared_ptr<StoreState> s)
       : store(std::move(s)), batch(store->runtime.get()) {}

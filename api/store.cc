@@ -70,20 +70,30 @@ void WriteBatch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, 
   if (weight == 0) return;
   // One validation entry per distinct handle and batch (the last one is checked first: runs of
   // Adds to one tree cost no set lookup).
-  auto& uses = state_->uses;
-  if (uses.empty() || uses.back().id != tree_id || uses.back().store_serial != store_serial ||
-      uses.back().type != type || uses.back().drop) {
-    if (state_->seen.emplace(store_serial, tree_id, type, false).second) {
-      uses.push_back({store_serial, tree_id, type, /*drop=*/false});
+  // One hash lookup per Add (none for a run of Adds to one tree): the tree's first Add in the
+  // batch records its use (validated once, by Commit) and its op bytes (a deque: never move).
+  BatchState& b = *state_;
+  if (b.last_ops == nullptr || b.last_ops_id != tree_id || b.last_serial != store_serial ||
+      b.last_type != type) {
+    auto [it, inserted] = b.adds.try_emplace(tree_id);
+    BatchState::AddTarget& target = it->second;
+    if (inserted) {
+      target = {store_serial, type, tree_id == 0 ? nullptr : b.batch.MutableOps(tree_id)};
+      b.uses.push_back({store_serial, tree_id, type, /*drop=*/false});
+    } else if (target.store_serial != store_serial || target.type != type) {
+      // The same id through another store's or another key type's handle: Commit refuses it.
+      if (b.seen.emplace(store_serial, tree_id, type, false).second) {
+        b.uses.push_back({store_serial, tree_id, type, /*drop=*/false});
+      }
+      return;
     }
+    if (target.ops == nullptr) return;  // invalid handle: Commit refuses the batch
+    b.last_ops = target.ops;
+    b.last_ops_id = tree_id;
+    b.last_serial = store_serial;
+    b.last_type = type;
   }
-  if (tree_id == 0) return;  // invalid handle: Commit refuses the batch
-  // Runs of Adds to one tree skip the batch's section lookup (sections never move: a deque).
-  if (state_->last_ops == nullptr || state_->last_ops_id != tree_id) {
-    state_->last_ops = state_->batch.MutableOps(tree_id);
-    state_->last_ops_id = tree_id;
-  }
-  tree::AppendOrderStatOp(state_->last_ops, code, weight);
+  tree::AppendOrderStatOp(b.last_ops, code, weight);
 }
 
 bool WriteBatch::empty() const { return state_->batch.empty() && state_->uses.empty(); }
@@ -94,6 +104,7 @@ void WriteBatch::Clear() {
   state_->last_ops_id = 0;
   state_->uses.clear();
   state_->seen.clear();
+  state_->adds.clear();
   state_->creates.clear();
 }
 

@@ -317,6 +317,7 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   RuntimeBuilder builder(std::move(parts));
   Runtime* runtime = builder.runtime();
   builder.ReserveRecoveredTrees(entries.size());
+  const size_t catalog_entries = entries.size();
   for (CatalogEntry& e : entries) {
     COWTREE_RETURN_IF_ERROR(builder.AddRecoveredTree(std::move(e)));
     ++report.trees_loaded;
@@ -324,8 +325,9 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   entries = std::vector<CatalogEntry>();
 #ifdef __GLIBC__
   // The decoded catalog was transient (O(catalog bytes)); hand its pages back so that the
-  // resident set after open is the handles, not the peak of reading them.
-  malloc_trim(0);
+  // resident set after open is the handles, not the peak of reading them. A trim walks the
+  // heap (~1 ms): only worth it for a large catalog.
+  if (catalog_entries >= 10000) malloc_trim(0);
 #endif
 
   // ---- Redo: commits with epoch > C, in log order (in memory only). ----
