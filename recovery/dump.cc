@@ -389,6 +389,16 @@ Status DumpTree(const std::string& dir, const std::string& tree_name, const Dump
   }
   Value chunks(rapidjson::kArrayType);
   Value leaves(rapidjson::kArrayType);
+  // A leaf's keys and weights (dump --entries), for leaves in objects and inline alike.
+  auto add_entries = [&](Value& l, const tree::LeafData& data) {
+    Value keys(rapidjson::kArrayType), weights(rapidjson::kArrayType);
+    for (size_t i = 0; i < data.keys.size(); ++i) {
+      b.Push(keys, KeyValue(img.key_type, data.keys[i]));
+      b.Push(weights, Value(static_cast<int64_t>(data.weights[i])));
+    }
+    b.V(l, "keys", std::move(keys));
+    b.V(l, "weights", std::move(weights));
+  };
   size_t leaf_index = 0;
   for (size_t j = 0; j < img.chunks.size(); ++j) {
     const auto& [ref, summaries] = img.chunks[j];
@@ -411,13 +421,7 @@ Status DumpTree(const std::string& dir, const std::string& tree_name, const Dump
       if (options.entries) {
         auto data = fsck::ReadLeaf(*ctx, s.leaf_id, img.key_type);
         if (data.ok()) {
-          Value keys(rapidjson::kArrayType), weights(rapidjson::kArrayType);
-          for (size_t i = 0; i < (*data)->keys.size(); ++i) {
-            b.Push(keys, KeyValue(img.key_type, (*data)->keys[i]));
-            b.Push(weights, Value(static_cast<int64_t>((*data)->weights[i])));
-          }
-          b.V(l, "keys", std::move(keys));
-          b.V(l, "weights", std::move(weights));
+          add_entries(l, **data);
         } else {
           b.S(l, "error", data.status().message());
         }
@@ -436,15 +440,7 @@ Status DumpTree(const std::string& dir, const std::string& tree_name, const Dump
       b.V(l, "first_key", KeyValue(img.key_type, (*data)->keys.front()));
       b.U(l, "pos_sum", pos_sum);
       b.U(l, "entry_count", (*data)->entry_count());
-      if (options.entries) {
-        Value keys(rapidjson::kArrayType), weights(rapidjson::kArrayType);
-        for (size_t i = 0; i < (*data)->keys.size(); ++i) {
-          b.Push(keys, KeyValue(img.key_type, (*data)->keys[i]));
-          b.Push(weights, Value(static_cast<int64_t>((*data)->weights[i])));
-        }
-        b.V(l, "keys", std::move(keys));
-        b.V(l, "weights", std::move(weights));
-      }
+      if (options.entries) add_entries(l, **data);
     } else {
       b.S(l, "error", data.status().message());
     }
