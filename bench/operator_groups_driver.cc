@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
     std::printf("output_deltas: %llu\n", static_cast<unsigned long long>(deltas));
     if (deltas != groups) {  // every new group emits exactly its +1 row
       std::fprintf(stderr, "operator_groups_driver: %llu output deltas for %llu new groups\n",
-                   static_cast<unsigned long long>(deltas), static_cast<unsigned long long>(groups));
+                   static_cast<unsigned long long>(deltas),
+                   static_cast<unsigned long long>(groups));
       return 1;
     }
     std::printf("bytes_on_disk_per_group: %.1f\n",
@@ -112,8 +113,7 @@ int main(int argc, char** argv) {
   if (!op.ok()) return Fail(op.status());
   const double open_s = Seconds(t_open);
   std::printf("reopen_s: %.3f\nrss_after_open_mib: %.1f (process before open: %.1f)\n", open_s,
-              static_cast<double>(RssKib()) / 1024.0,
-              static_cast<double>(rss_before_kib) / 1024.0);
+              static_cast<double>(RssKib()) / 1024.0, static_cast<double>(rss_before_kib) / 1024.0);
   std::vector<double> step_ms;
   for (int s = 0; s < touch_steps; ++s) {
     std::vector<cowtree::InputDelta<int64_t>> batch;
@@ -132,9 +132,10 @@ int main(int argc, char** argv) {
   }
   std::sort(step_ms.begin(), step_ms.end());
   if (!step_ms.empty()) {
-    std::printf("step_touching_10000_groups_ms: median %.1f, min %.1f, max %.1f (%d steps; the "
-                "first ones restore the groups they touch)\n",
-                step_ms[step_ms.size() / 2], step_ms.front(), step_ms.back(), touch_steps);
+    std::printf(
+        "step_touching_10000_groups_ms: median %.1f, min %.1f, max %.1f (%d steps; the "
+        "first ones restore the groups they touch)\n",
+        step_ms[step_ms.size() / 2], step_ms.front(), step_ms.back(), touch_steps);
   }
   std::printf("rss_end_mib: %.1f\n", static_cast<double>(RssKib()) / 1024.0);
   auto answers = (*op)->Answers((*store)->GetSnapshot());

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <sstream>
@@ -144,6 +145,18 @@ TEST(SqlSemantics, UnchangedGroupsEmitNothingAndNewGroupsOnlyInsert) {
                 .exit_code,
             0);
   EXPECT_EQ(Slurp(deltas), "group,weight,n,0.5\na,1,3,2\nz,1,1,5\na,-1,3,2\na,1,4,2\nb,1,1,4\n");
+}
+
+TEST(SqlSemantics, LogCommitsWithStdoutDeltasIsAUsageError) {
+  TempDir tmp;
+  const CommandResult r = Cowtree("ingest --db " + tmp.path() +
+                                      "/db --group g --value v "
+                                      "--log-commits --emit-deltas - " +
+                                      kData + "sql_semantics.csv",
+                                  tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("both write to stdout"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/db"));  // refused before opening
 }
 
 TEST(SqlSemantics, ResumeWithStdoutDeltasIsAUsageError) {

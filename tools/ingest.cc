@@ -194,6 +194,11 @@ class Ingester {
 
 Status Ingester::OpenInput() {
   if (options_.batch_rows == 0) return Status::InvalidArgument("--batch-rows must be >= 1");
+  if (options_.log_commits && options_.emit_deltas == "-") {
+    return Status::InvalidArgument(
+        "--log-commits and --emit-deltas - would both write to stdout: send the deltas to a "
+        "FILE");
+  }
   COWTREE_ASSIGN_OR_RETURN(stats_.identity, InputIdentity(options_));
   stats_.marker = !stats_.identity.empty();
   if (options_.resume && !stats_.marker) {
