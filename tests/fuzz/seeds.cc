@@ -290,8 +290,8 @@ std::vector<FuzzSeed> CommitRecordSeeds() {
 
 std::vector<FuzzSeed> CatalogChunkSeeds() {
   std::vector<CatalogEntry> entries = {
-      {1, NodeID::Make(10, 1), 1, 1, "latency", ""},
-      {4, NodeID::Make(11, 2), 7, 2, "delay/by-origin", std::string("\x00\x01params", 8)},
+      {1, NodeID::Make(10, 1), 1, 1, "latency", "", ""},
+      {4, NodeID::Make(11, 2), 7, 2, "delay/by-origin", std::string("\x00\x01params", 8), ""},
   };
   // Inline trees (descriptor 0): one with bytes, one empty.
   std::vector<CatalogEntry> with_inline = entries;
