@@ -15,6 +15,7 @@
 #include "cowtree/store.h"
 #include "cowtree/types.h"
 #include "persistence/runtime.h"
+#include "recovery/checkpoint_view.h"
 #include "tree/key_codec.h"
 #include "tree/order_stat_tree_type.h"
 #include "tree/tree_version.h"
@@ -88,7 +89,10 @@ struct BatchState {
 
 struct SnapshotState {
   std::shared_ptr<Runtime> runtime;  // keeps the runtime's memory alive
-  RuntimeSnapshot pin;
+  RuntimeSnapshot pin;               // unused (invalid) for a retained checkpoint's snapshot
+  // A retained checkpoint's snapshot (Store::GetCheckpointSnapshot): reads go to its view.
+  std::shared_ptr<recovery::CheckpointView> view;
+  uint64_t epoch() const { return view != nullptr ? view->epoch() : pin.epoch(); }
 };
 
 struct ReaderState {

@@ -247,7 +247,9 @@ Snapshot::Snapshot(std::shared_ptr<const SnapshotState> state)
 template <TreeKey K>
 Result<TreeReader<K>> Snapshot::Tree(const std::string& name) const {
   if (state_ == nullptr) return Status::InvalidArgument("empty snapshot");
-  COWTREE_ASSIGN_OR_RETURN(TreeInfo info, state_->runtime->FindTree(name, state_->pin));
+  COWTREE_ASSIGN_OR_RETURN(TreeInfo info, state_->view != nullptr
+                                              ? state_->view->FindTree(name)
+                                              : state_->runtime->FindTree(name, state_->pin));
   tree::OrderStatTreeHost* host =
       info.type_id == tree::kOrderStatTreeTypeId ? tree::AsOrderStatTree(info.tree.get()) : nullptr;
   if (host == nullptr) {
@@ -261,7 +263,7 @@ Result<TreeReader<K>> Snapshot::Tree(const std::string& name) const {
   auto r = std::make_shared<ReaderState>();
   r->snapshot = state_;
   r->name = name;
-  r->version = host->VersionAt(state_->pin.epoch());
+  r->version = host->VersionAt(state_->epoch());
   r->host = std::move(info.tree);
   return TreeReader<K>(std::move(r));
 }
@@ -269,7 +271,10 @@ Result<TreeReader<K>> Snapshot::Tree(const std::string& name) const {
 std::vector<TreeDescription> Snapshot::ListTrees() const {
   std::vector<TreeDescription> out;
   if (state_ == nullptr) return out;
-  for (const TreeInfo& info : state_->runtime->ListTrees(state_->pin)) {
+  const std::vector<TreeInfo> trees = state_->view != nullptr
+                                          ? state_->view->ListTrees()
+                                          : state_->runtime->ListTrees(state_->pin);
+  for (const TreeInfo& info : trees) {
     // From the catalog's params: listing restores no tree.
     std::optional<tree::KeyType> kt = tree::OrderStatKeyTypeOf(info.type_id, info.params);
     if (!kt.has_value()) continue;
@@ -278,7 +283,7 @@ std::vector<TreeDescription> Snapshot::ListTrees() const {
   return out;
 }
 
-uint64_t Snapshot::sequence() const { return state_ == nullptr ? 0 : state_->pin.epoch(); }
+uint64_t Snapshot::sequence() const { return state_ == nullptr ? 0 : state_->epoch(); }
 
 template class Cursor<int64_t>;
 template class Cursor<double>;

@@ -242,6 +242,43 @@ Snapshot Store::GetSnapshot() {
 }
 
 Status Store::Checkpoint() { return state_->runtime->Checkpoint(); }
+
+namespace {
+Store::CheckpointInfo ToInfo(const ManifestRetainedCheckpoint& c) {
+  return Store::CheckpointInfo{c.name, c.epoch, c.created_unix_ms, c.tree_count, c.live_bytes};
+}
+}  // namespace
+
+Status Store::Checkpoint(const std::string& name, CheckpointInfo* info) {
+  ManifestRetainedCheckpoint c;
+  COWTREE_RETURN_IF_ERROR(state_->runtime->RetainCheckpoint(name, &c));
+  if (info != nullptr) *info = ToInfo(c);
+  return Status::OK();
+}
+
+std::vector<Store::CheckpointInfo> Store::ListCheckpoints() {
+  std::vector<CheckpointInfo> out;
+  for (const ManifestRetainedCheckpoint& c : state_->runtime->ListRetainedCheckpoints()) {
+    out.push_back(ToInfo(c));
+  }
+  return out;
+}
+
+Status Store::DeleteCheckpoint(const std::string& name) {
+  return state_->runtime->DeleteRetainedCheckpoint(name);
+}
+
+Status Store::KeepLastCheckpoints(size_t keep_last, const std::vector<std::string>& except,
+                                  std::vector<std::string>* deleted) {
+  return state_->runtime->TrimRetainedCheckpoints(keep_last, except, deleted);
+}
+
+Result<Snapshot> Store::GetCheckpointSnapshot(const std::string& name) {
+  auto s = std::make_shared<api_internal::SnapshotState>();
+  s->runtime = state_->runtime;
+  COWTREE_ASSIGN_OR_RETURN(s->view, recovery::CheckpointView::Open(state_->runtime, name));
+  return Snapshot(std::move(s));
+}
 Status Store::Sync() { return state_->runtime->SyncLog(); }
 Status Store::Close() { return state_->runtime->Close(); }
 const std::string& Store::dir() const { return state_->runtime->dir(); }

@@ -120,7 +120,7 @@ Status Runtime::CompactLocked(const CompactionOptions& options, CompactionReport
   }
   // Objects retired by published checkpoints that no snapshot sees any more (a snapshot
   // released since the last checkpoint): every retirement here is published (checkpoint_mu_).
-  store_->Reclaim(pins_->SafeEpoch(visible_epoch_));
+  ReclaimUnreferenced();
   ReclaimRelocatedSlots();
   r->data_bytes_before = DataFileBytes(*store_);
 

@@ -184,10 +184,55 @@ Status DecodeBody(const rapidjson::Value& root, const Reader& r, Manifest* m) {
     COWTREE_RETURN_IF_ERROR(r.GetU64(e, "last_epoch", path, &l.last_epoch));
     m->log_files.push_back(std::move(l));
   }
+  if (!root.HasMember("retained_checkpoints")) return Status::OK();  // format version 2
+  COWTREE_RETURN_IF_ERROR(r.GetArray(root, "retained_checkpoints", &arr));
+  for (rapidjson::SizeType i = 0; i < arr->Size(); ++i) {
+    const std::string path = Index("retained_checkpoints", i);
+    const rapidjson::Value& e = (*arr)[i];
+    COWTREE_RETURN_IF_ERROR(r.CheckMembers(
+        e, path,
+        {"name", "epoch", "catalog_root", "superblock_generation", "created_unix_ms", "tree_count",
+         "live_bytes"}));
+    ManifestRetainedCheckpoint c;
+    COWTREE_RETURN_IF_ERROR(r.GetString(e, "name", path, &c.name));
+    COWTREE_RETURN_IF_ERROR(r.GetU64(e, "epoch", path, &c.epoch));
+    COWTREE_RETURN_IF_ERROR(r.GetU64(e, "catalog_root", path, &c.catalog_root));
+    COWTREE_RETURN_IF_ERROR(r.GetU64(e, "superblock_generation", path, &c.superblock_generation));
+    COWTREE_RETURN_IF_ERROR(r.GetU64(e, "created_unix_ms", path, &c.created_unix_ms));
+    COWTREE_RETURN_IF_ERROR(r.GetU64(e, "tree_count", path, &c.tree_count));
+    COWTREE_RETURN_IF_ERROR(r.GetU64(e, "live_bytes", path, &c.live_bytes));
+    m->retained_checkpoints.push_back(std::move(c));
+  }
   return Status::OK();
 }
 
 }  // namespace
+
+RetainedEpochs RetainedEpochsOf(const Manifest& m) {
+  std::vector<uint64_t> epochs;
+  for (const ManifestRetainedCheckpoint& c : m.retained_checkpoints) epochs.push_back(c.epoch);
+  return RetainedEpochs(std::move(epochs), /*version=*/1);
+}
+
+std::string CheckCheckpointName(std::string_view name) {
+  if (name.empty()) return "empty checkpoint name";
+  if (name.size() > kCheckpointNameBytesMax) {
+    return "checkpoint name of " + std::to_string(name.size()) + " bytes (at most " +
+           std::to_string(kCheckpointNameBytesMax) + ")";
+  }
+  if (name.front() == '.' || name.front() == '-') {
+    return "checkpoint name \"" + std::string(name) + "\" starts with '" + name.front() + "'";
+  }
+  for (char ch : name) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+    if (!ok) {
+      return "checkpoint name \"" + std::string(name) +
+             "\" has a character outside [A-Za-z0-9._-]";
+    }
+  }
+  return "";
+}
 
 std::string ValidateManifest(const Manifest& m) {
   if (m.generation == 0) return "generation: 0 (generations start at 1)";
@@ -220,6 +265,22 @@ std::string ValidateManifest(const Manifest& m) {
     if (l.first_epoch > l.last_epoch) {
       return path + ".first_epoch: " + std::to_string(l.first_epoch) + " > last_epoch " +
              std::to_string(l.last_epoch);
+    }
+  }
+  std::set<std::string> checkpoint_names;
+  for (size_t i = 0; i < m.retained_checkpoints.size(); ++i) {
+    const ManifestRetainedCheckpoint& c = m.retained_checkpoints[i];
+    const std::string path = Index("retained_checkpoints", i);
+    std::string bad = CheckCheckpointName(c.name);
+    if (!bad.empty()) return path + ".name: " + bad;
+    if (!checkpoint_names.insert(c.name).second) {
+      return path + ".name: \"" + c.name + "\" is listed twice";
+    }
+    if (c.epoch == 0) return path + ".epoch: 0 (a retained checkpoint has an epoch >= 1)";
+    if (c.superblock_generation == 0) return path + ".superblock_generation: 0 (>= 1)";
+    if (i > 0 && c.epoch < m.retained_checkpoints[i - 1].epoch) {
+      return path + ".epoch: " + std::to_string(c.epoch) + " < the previous entry's " +
+             std::to_string(m.retained_checkpoints[i - 1].epoch) + " (listed in retention order)";
     }
   }
   return "";
@@ -282,6 +343,27 @@ std::string EncodeManifest(const Manifest& m) {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("retained_checkpoints");
+  w.StartArray();
+  for (const ManifestRetainedCheckpoint& c : m.retained_checkpoints) {
+    w.StartObject();
+    w.Key("name");
+    w.String(c.name.data(), static_cast<rapidjson::SizeType>(c.name.size()));
+    w.Key("epoch");
+    w.Uint64(c.epoch);
+    w.Key("catalog_root");
+    w.Uint64(c.catalog_root);
+    w.Key("superblock_generation");
+    w.Uint64(c.superblock_generation);
+    w.Key("created_unix_ms");
+    w.Uint64(c.created_unix_ms);
+    w.Key("tree_count");
+    w.Uint64(c.tree_count);
+    w.Key("live_bytes");
+    w.Uint64(c.live_bytes);
+    w.EndObject();
+  }
+  w.EndArray();
   w.Key("crc32c");
   w.String(kCrcPlaceholder);
   w.EndObject();
@@ -316,20 +398,26 @@ Result<Manifest> DecodeManifest(std::string_view json, const std::string& file) 
   }
   uint64_t version = 0;
   COWTREE_RETURN_IF_ERROR(r.GetU64(doc, "format_version", "", &version));
-  if (version < kManifestFormatVersion) {
+  if (version < kManifestOldestReadableVersion) {
     return r.Error("format_version", "version " + std::to_string(version) +
                                          " was written by an older cowtree (this build reads "
-                                         "version " +
-                                         std::to_string(kManifestFormatVersion) +
-                                         ", which names its store)");
+                                         "versions 2 and 3, which name their store)");
   }
-  if (version != kManifestFormatVersion) {
-    return r.Error("format_version", "unknown version " + std::to_string(version) + ", expected " +
-                                         std::to_string(kManifestFormatVersion));
+  if (version > kManifestFormatVersion) {
+    return r.Error("format_version", "unknown version " + std::to_string(version) +
+                                         ", expected 2 or 3");
   }
-  COWTREE_RETURN_IF_ERROR(r.CheckMembers(doc, "",
-                                         {"magic", "format_version", "generation", "store_id",
-                                          "data_files", "ot_checkpoints", "log_files", "crc32c"}));
+  if (version == 2) {
+    COWTREE_RETURN_IF_ERROR(
+        r.CheckMembers(doc, "",
+                       {"magic", "format_version", "generation", "store_id", "data_files",
+                        "ot_checkpoints", "log_files", "crc32c"}));
+  } else {
+    COWTREE_RETURN_IF_ERROR(r.CheckMembers(
+        doc, "",
+        {"magic", "format_version", "generation", "store_id", "data_files", "ot_checkpoints",
+         "log_files", "retained_checkpoints", "crc32c"}));
+  }
   std::string crc_hex;
   COWTREE_RETURN_IF_ERROR(r.GetString(doc, "crc32c", "", &crc_hex));
   COWTREE_RETURN_IF_ERROR(CheckCrc(json, crc_hex, r));

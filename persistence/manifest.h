@@ -6,6 +6,8 @@
 //    "data_files":[{"name":"data-4k.dat","size_class_bytes":4096,"size_bytes":S}],
 //    "ot_checkpoints":[{"name":"ot-000003.otc","id":3,"epoch":E}],
 //    "log_files":[{"name":"log-000002.log","number":2,"first_epoch":A,"last_epoch":B}],
+//    "retained_checkpoints":[{"name":"before-march","epoch":E,"catalog_root":R,
+//      "superblock_generation":G,"created_unix_ms":T,"tree_count":N,"live_bytes":B}],
 //    "crc32c":"xxxxxxxx"}
 //
 // CRC rule: crc32c is CRC32C (8 lowercase hex digits) of the exact file bytes in which those
@@ -15,6 +17,8 @@
 // Contract
 // - EncodeManifest asserts that the manifest is valid (the same checks as DecodeManifest) and
 //   returns the file bytes.
+// - Format version 3 added "retained_checkpoints" (docs/retained_checkpoints.md); version 2
+//   (no such member) is still read, as a manifest without retained checkpoints.
 // - DecodeManifest(json, file_name) checks, in order: JSON syntax (error names the byte
 //   offset), magic, format_version, the CRC, then every field: type (unsigned 64-bit integers
 //   must be JSON integers in range), no unknown or duplicate members, names are plain names
@@ -37,13 +41,18 @@
 #include <vector>
 
 #include "persistence/env.h"
+#include "persistence/retained_epochs.h"
 #include "persistence/status.h"
 #include "persistence/store_id.h"
 
 namespace cowtree {
 
 inline constexpr char kManifestMagic[] = "cowtree-manifest";
-inline constexpr uint64_t kManifestFormatVersion = 2;  // 2: "store_id" (version 1 is refused)
+// 2: "store_id" (version 1 is refused); 3: "retained_checkpoints" (version 2 is still read).
+inline constexpr uint64_t kManifestFormatVersion = 3;
+inline constexpr uint64_t kManifestOldestReadableVersion = 2;
+// Retained checkpoint names: 1..64 bytes of [A-Za-z0-9._-], not starting with '.' or '-'.
+inline constexpr size_t kCheckpointNameBytesMax = 64;
 
 struct ManifestDataFile {
   std::string name;               // DataFileName(size_class_bytes)
@@ -67,12 +76,29 @@ struct ManifestLogFile {
   friend bool operator==(const ManifestLogFile&, const ManifestLogFile&) = default;
 };
 
+// A retained (named) checkpoint (docs/retained_checkpoints.md): the store state as of a published
+// checkpoint epoch, kept readable until deleted. Every object its catalog reaches stays in the
+// object table (retired entries included) and its slot is never reused while it is listed.
+struct ManifestRetainedCheckpoint {
+  std::string name;                    // CheckCheckpointName() == ""
+  uint64_t epoch = 0;                  // the checkpoint epoch C it keeps (>= 1)
+  uint64_t catalog_root = 0;           // raw NodeID of the catalog root at C (0: no tree ever)
+  uint64_t superblock_generation = 0;  // the superblock that published C (>= 1)
+  uint64_t created_unix_ms = 0;        // wall clock when it was retained (informational)
+  uint64_t tree_count = 0;             // trees in its catalog
+  uint64_t live_bytes = 0;             // bytes of live objects in the store when retained
+  friend bool operator==(const ManifestRetainedCheckpoint&,
+                         const ManifestRetainedCheckpoint&) = default;
+};
+
 struct Manifest {
   uint64_t generation = 0;  // >= 1; equals the number in the file name
   StoreId store_id;         // the store's identity: "store_id", 32 hex digits, never zero
   std::vector<ManifestDataFile> data_files;
   std::vector<ManifestOtCheckpoint> ot_checkpoints;
   std::vector<ManifestLogFile> log_files;
+  // In the order they were retained: epochs non-decreasing, names unique.
+  std::vector<ManifestRetainedCheckpoint> retained_checkpoints;
   friend bool operator==(const Manifest&, const Manifest&) = default;
 };
 
@@ -87,5 +113,9 @@ Result<Manifest> ReadManifest(Env* env, const std::string& dir, uint64_t generat
 // Returns "" if m satisfies every rule DecodeManifest checks after parsing, else the problem
 // ("log_files[1].name: ..."). Used by EncodeManifest's assertion; exposed for fsck.
 std::string ValidateManifest(const Manifest& m);
+// The epochs of m's retained checkpoints (what recovery keeps retired objects for).
+RetainedEpochs RetainedEpochsOf(const Manifest& m);
+// "" if `name` is a valid retained checkpoint name, else what is wrong with it.
+std::string CheckCheckpointName(std::string_view name);
 
 }  // namespace cowtree

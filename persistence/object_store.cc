@@ -138,16 +138,42 @@ void ObjectStore::DiscardUnpublished(NodeID id) {
   table_->Free(id);
 }
 
-size_t ObjectStore::Reclaim(uint64_t safe_epoch) {
+void ObjectStore::FreeRetired(NodeID id) {
+  Result<OtEntry> entry = table_->Get(id);
+  COWTREE_ASSERT(entry.ok() && entry->retired());
+  allocator_->Free(entry->address);
+  table_->Free(id);
+}
+
+size_t ObjectStore::Reclaim(uint64_t safe_epoch, const RetainedEpochs& retained) {
   std::lock_guard<std::mutex> lock(mu_);
   size_t freed = 0;
+  // Objects kept for retained checkpoints: free those the current set no longer sees.
+  if (retained.version() != retained_version_ && !retained_.empty()) {
+    std::vector<NodeID> keep;
+    for (NodeID id : retained_) {
+      Result<OtEntry> entry = table_->Get(id);
+      COWTREE_ASSERT(entry.ok() && entry->retired());
+      if (retained.Sees(entry->birth_epoch, entry->retire_epoch)) {
+        keep.push_back(id);
+      } else {
+        FreeRetired(id);
+        ++freed;
+      }
+    }
+    retained_ = std::move(keep);
+  }
+  retained_version_ = retained.version();
   while (!retired_.empty() && retired_.begin()->first <= safe_epoch) {
     const NodeID id = retired_.begin()->second;
     retired_.erase(retired_.begin());
     Result<OtEntry> entry = table_->Get(id);
     COWTREE_ASSERT(entry.ok() && entry->retired());
-    allocator_->Free(entry->address);
-    table_->Free(id);
+    if (retained.Sees(entry->birth_epoch, entry->retire_epoch)) {
+      retained_.push_back(id);
+      continue;
+    }
+    FreeRetired(id);
     ++freed;
   }
   while (!relocated_slots_.empty() && relocated_slots_.begin()->first <= safe_epoch) {
@@ -256,6 +282,11 @@ ObjectStoreStats ObjectStore::stats() const {
     std::lock_guard<std::mutex> lock(mu_);
     s.retired_pending = retired_.size();
     s.relocated_pending = relocated_slots_.size();
+    s.retained_objects = retained_.size();
+    for (NodeID id : retained_) {
+      Result<OtEntry> entry = table_->Get(id);
+      if (entry.ok()) s.retained_bytes += entry->address.size_class_bytes;
+    }
   }
   s.live_objects = table_->live_count();
   s.allocator = allocator_->stats();

@@ -56,6 +56,8 @@ struct ObjectStoreOptions {
 struct ObjectStoreStats {
   size_t live_objects = 0;       // OT entries, retired-but-unreclaimed included
   size_t retired_pending = 0;    // retired, waiting for Reclaim
+  size_t retained_objects = 0;   // retired, kept for a retained checkpoint
+  uint64_t retained_bytes = 0;   // their slot bytes
   size_t relocated_pending = 0;  // old slots of relocated objects, waiting for Reclaim
   SegmentAllocatorStats allocator;
 };
@@ -94,10 +96,13 @@ class ObjectStore {
   // superblock: nothing durable references it. Its upsert must already have been taken with
   // TakeDeltas() (the caller discards those ops or forces a full OT checkpoint next time).
   void DiscardUnpublished(NodeID id);
-  // Frees every object retired at an epoch <= safe_epoch (slot + handle) and every old slot
-  // of a relocation at an epoch <= safe_epoch. Returns the number of objects freed (old slots of
-  // relocations are not counted).
-  size_t Reclaim(uint64_t safe_epoch);
+  // Frees every object retired at an epoch <= safe_epoch (slot + handle) that no retained
+  // checkpoint of `retained` references (those are kept, and freed by a later Reclaim once its
+  // `retained` no longer sees them: docs/retained_checkpoints.md), and every old slot of a
+  // relocation at an epoch <= safe_epoch. Returns the number of objects freed (old slots of
+  // relocations are not counted). The caller must only drop an epoch from `retained` once no
+  // durable state lists its checkpoint (the manifest that deleted it is published).
+  size_t Reclaim(uint64_t safe_epoch, const RetainedEpochs& retained = RetainedEpochs());
   // Moves live object id to a fresh slot (compaction). Reads and verifies the old bytes,
   // writes them to the new slot, switches the OT entry, records an upsert delta, and defers
   // freeing the old slot to Reclaim(>= relocation_epoch). Returns the new address.
@@ -141,6 +146,10 @@ class ObjectStore {
   std::unique_ptr<SegmentAllocator> allocator_;
   mutable std::mutex mu_;                                   // guards the members below
   std::multimap<uint64_t, NodeID> retired_;                 // retire epoch -> object
+  std::vector<NodeID> retained_;  // retired <= a past safe epoch, kept for retained checkpoints
+  uint64_t retained_version_ = 0;  // RetainedEpochs::version() retained_ was last checked at
+  // Frees object id (retired): slot and handle.
+  void FreeRetired(NodeID id);
   std::multimap<uint64_t, ObjectAddress> relocated_slots_;  // relocation epoch -> old slot
   struct Relocation {
     NodeID id;

@@ -365,6 +365,42 @@ Status ObjectTable::ReplayRemove(NodeID id) {
   return Status::OK();
 }
 
+Status ObjectTable::ReplayRetire(NodeID id, uint64_t retire_epoch,
+                                 const RetainedEpochs& retained) {
+  EnterLoading();
+  if (!id.valid()) return Status::Corruption("OT delta retirement of an invalid NodeID (tag 0)");
+  OtEntry entry;
+  {
+    Shard& shard = ShardOf(id.handle());
+    std::lock_guard<std::mutex> lock(shard.mu);
+    Slot* slot = FindSlot(id.handle());
+    const auto old = slot == nullptr ? SlotCopy{} : ReadSlot<Slot, SlotCopy>(*slot);
+    if (old.state != kLive || old.tag != id.tag()) {
+      return Status::Corruption(
+          "OT delta retirement of " + DescribeNodeId(id) + " which is not in the table" +
+          (old.state == kLive ? " (handle is live with tag " + std::to_string(old.tag) + ")"
+                              : ""));
+    }
+    entry = old.entry;
+    if (entry.retired()) {
+      return Status::Corruption("OT delta retirement of " + DescribeNodeId(id) +
+                                " which was already retired at epoch " +
+                                std::to_string(entry.retire_epoch));
+    }
+    if (retire_epoch < entry.birth_epoch) {
+      return Status::Corruption("OT delta retirement of " + DescribeNodeId(id) + " at epoch " +
+                                std::to_string(retire_epoch) + ", before its birth epoch " +
+                                std::to_string(entry.birth_epoch));
+    }
+    if (retained.Sees(entry.birth_epoch, retire_epoch)) {
+      entry.retire_epoch = retire_epoch;
+      WriteSlot(*slot, entry, id.tag(), kLive);
+      return Status::OK();
+    }
+  }
+  return ReplayRemove(id);
+}
+
 void ObjectTable::FinishLoad() {
   Phase p = phase_.load(std::memory_order_relaxed);
   COWTREE_ASSERT(p != Phase::kReady);  // once, before use

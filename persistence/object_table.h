@@ -53,6 +53,7 @@
 
 #include "persistence/node_id.h"
 #include "persistence/ot_entry.h"
+#include "persistence/retained_epochs.h"
 #include "persistence/status.h"
 
 namespace cowtree {
@@ -99,6 +100,11 @@ class ObjectTable {
   // OT-delta retirement: removes the live entry of id. Corruption if it is not live with
   // that tag.
   Status ReplayRemove(NodeID id);
+  // OT-delta retirement with retained checkpoints (docs/retained_checkpoints.md): keeps the
+  // entry with retire_epoch set when `retained` sees it (a retained checkpoint references the
+  // object), else removes it as ReplayRemove. Corruption if id is not live with that tag, if it
+  // is already retired, or if retire_epoch is below its birth epoch.
+  Status ReplayRetire(NodeID id, uint64_t retire_epoch, const RetainedEpochs& retained);
   // Ends the loading phase: builds the free lists and fresh-handle counters.
   void FinishLoad();
   bool loading() const { return phase_ == Phase::kLoading; }

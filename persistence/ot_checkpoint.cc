@@ -45,7 +45,8 @@ bool AllZero(const char* p, size_t n) {
 }  // namespace
 
 Status WriteOtCheckpoint(Env* env, const std::string& dir, uint64_t id, uint64_t epoch,
-                         const ObjectTable& table, const StoreId& store_id) {
+                         const ObjectTable& table, const StoreId& store_id,
+                         const RetainedEpochs& retained) {
   COWTREE_ASSERT(id >= 1 && !store_id.is_zero());
   const std::string path = JoinPath(dir, OtCheckpointFileName(id));
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kCreate));
@@ -67,7 +68,11 @@ Status WriteOtCheckpoint(Env* env, const std::string& dir, uint64_t id, uint64_t
     buffer.clear();
   };
   table.ForEachLive([&](NodeID node, const OtEntry& entry) {
-    if (entry.retired() && entry.retire_epoch <= epoch) return;  // dead as of `epoch`
+    // Dead as of `epoch`, unless a retained checkpoint still references it.
+    if (entry.retired() && entry.retire_epoch <= epoch &&
+        !retained.Sees(entry.birth_epoch, entry.retire_epoch)) {
+      return;
+    }
     COWTREE_ASSERT(count == 0 || node.handle() > last_handle);   // strictly increasing
     last_handle = node.handle();
     char record[kOtRecordBytes];
@@ -219,9 +224,13 @@ Result<OtRecord> OtCheckpointContents::record(uint64_t i) const {
                         "OT checkpoint " + path_ + " offset " + std::to_string(at));
 }
 
-Status OtCheckpointContents::LoadInto(ObjectTable& table) const {
+Status OtCheckpointContents::LoadInto(ObjectTable& table, const RetainedEpochs& retained) const {
   for (uint64_t i = 0; i < entry_count_; ++i) {
     COWTREE_ASSIGN_OR_RETURN(const OtRecord r, record(i));
+    if (r.entry.retired() && r.entry.retire_epoch <= epoch_ &&
+        !retained.Sees(r.entry.birth_epoch, r.entry.retire_epoch)) {
+      continue;  // kept for a retained checkpoint deleted since: free
+    }
     Status st = table.LoadEntry(r.id, r.entry);
     if (!st.ok()) {
       return st.WithContext("loading OT checkpoint " + path_ + " record " + std::to_string(i));

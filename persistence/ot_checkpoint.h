@@ -18,7 +18,9 @@
 //
 // Contract
 // - WriteOtCheckpoint writes the OT state as of `epoch`: every entry of `table` except those
-//   retired at an epoch <= `epoch` (they are not part of that state; their slots and handles
+//   retired at an epoch <= `epoch` that no retained checkpoint of `retained` references
+//   (docs/retained_checkpoints.md: those stay, with their retire_epoch) (the others are not
+//   part of that state; their slots and handles
 //   are free after recovery — including them would make a later reuse of the handle look like a
 //   conflict, and would leak their slots), then fdatasyncs the file and fsyncs dir. It writes the
 //   final name directly (creating or truncating it): that is safe because the superblock names a
@@ -81,7 +83,9 @@ class OtCheckpointContents {
   Result<OtRecord> record(uint64_t i) const;
   // ObjectTable::LoadEntry for every record. The caller then applies the OT deltas logged after
   // this checkpoint and calls FinishLoad.
-  Status LoadInto(ObjectTable& table) const;
+  // An entry retired at an epoch <= this checkpoint's epoch that no retained checkpoint of
+  // `retained` references (one deleted since) is skipped: its slot and handle are free.
+  Status LoadInto(ObjectTable& table, const RetainedEpochs& retained = RetainedEpochs()) const;
 
  private:
   friend Result<OtCheckpointContents> ReadOtCheckpoint(Env*, const std::string&, uint64_t,
@@ -97,7 +101,8 @@ class OtCheckpointContents {
 // Writes dir/OtCheckpointFileName(id) (id >= 1) holding every entry of table, as of `epoch`.
 // store_id: the store's identity, written into the header (asserted non-zero).
 Status WriteOtCheckpoint(Env* env, const std::string& dir, uint64_t id, uint64_t epoch,
-                         const ObjectTable& table, const StoreId& store_id);
+                         const ObjectTable& table, const StoreId& store_id,
+                         const RetainedEpochs& retained = RetainedEpochs());
 
 // Reads and verifies dir/OtCheckpointFileName(id). expected: the superblock's store id
 // (Corruption naming the file if the header's differs); zero accepts any store.

@@ -103,11 +103,12 @@ Result<std::vector<OtDeltaOp>> DecodeOtDelta(std::string_view payload) {
   return ops;
 }
 
-Status ApplyOtDelta(ObjectTable& table, const std::vector<OtDeltaOp>& ops) {
+Status ApplyOtDelta(ObjectTable& table, const std::vector<OtDeltaOp>& ops,
+                    const RetainedEpochs& retained) {
   for (size_t i = 0; i < ops.size(); ++i) {
     const OtDeltaOp& op = ops[i];
     Status st = op.type == OtDeltaOp::kUpsert ? table.ReplayUpsert(op.id, op.entry)
-                                              : table.ReplayRemove(op.id);
+                                              : table.ReplayRetire(op.id, op.retire_epoch, retained);
     if (!st.ok()) return st.WithContext("applying OT delta op " + std::to_string(i));
   }
   return Status::OK();

@@ -13,7 +13,9 @@
 // - DecodeOtDelta validates version, reserved bytes, op types, every record and that the
 //   payload ends exactly after op_count ops; Corruption names the op index and byte offset.
 // - ApplyOtDelta (recovery) applies ops in order to a table in its loading phase: upsert sets
-//   the entry (ObjectTable::ReplayUpsert), retire REMOVES it (ObjectTable::ReplayRemove). It
+//   the entry (ObjectTable::ReplayUpsert), retire REMOVES it (ObjectTable::ReplayRemove) —
+//   unless a retained checkpoint of `retained` references the object: then it stays, retired
+//   (ObjectTable::ReplayRetire; docs/retained_checkpoints.md). It
 //   does not filter: the caller applies exactly the records whose own log epoch is covered by
 //   the published checkpoint and not by the OT checkpoint (never filter by an object's birth
 //   epoch). Corruption if an op contradicts the table.
@@ -23,6 +25,8 @@
 #include <cstdint>
 #include <span>
 #include <string>
+
+#include "persistence/retained_epochs.h"
 #include <string_view>
 #include <vector>
 
@@ -52,6 +56,7 @@ static_assert(kOtDeltaUpsertBytes == 56 && kOtDeltaRetireBytes == 24);
 
 std::string EncodeOtDelta(std::span<const OtDeltaOp> ops);
 Result<std::vector<OtDeltaOp>> DecodeOtDelta(std::string_view payload);
-Status ApplyOtDelta(ObjectTable& table, const std::vector<OtDeltaOp>& ops);
+Status ApplyOtDelta(ObjectTable& table, const std::vector<OtDeltaOp>& ops,
+                    const RetainedEpochs& retained = RetainedEpochs());
 
 }  // namespace cowtree

@@ -63,6 +63,7 @@
 #include "persistence/manifest.h"
 #include "persistence/memory_budget.h"
 #include "persistence/object_store.h"
+#include "persistence/retained_epochs.h"
 #include "persistence/runtime_options.h"
 #include "persistence/superblock.h"
 #include "persistence/thread_annotations.h"
@@ -199,6 +200,41 @@ class Runtime final : public TreeEnvironment {
   // with commits and readers, serialized with checkpoints.
   Status Compact(const CompactionOptions& options, CompactionReport* report = nullptr)
       COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
+  // ---- Retained checkpoints (runtime_retained.cc, docs/retained_checkpoints.md) ----
+  // Checkpoints (as Checkpoint()) and retains the published state under `name`: the manifest
+  // lists it and no object it references is reclaimed until it is deleted; it survives
+  // reopen. *out (optional) receives its entry. InvalidArgument: a bad name
+  // (CheckCheckpointName), a name already retained, read-only or closed. A failure after the
+  // checkpoint leaves the store writable (NoSpace) or poisons it (IOError), as Checkpoint().
+  Status RetainCheckpoint(std::string_view name, ManifestRetainedCheckpoint* out = nullptr)
+      COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
+  // Deletes the retained checkpoint `name` (a new manifest and superblock), then reclaims the
+  // objects only it referenced — once no point-in-time view of it is open. NotFound if none.
+  Status DeleteRetainedCheckpoint(std::string_view name) COWTREE_EXCLUDES(checkpoint_mu_);
+  // Keep-last-N (Feldera's Checkpointer GC): deletes every retained checkpoint except the
+  // newest `keep_last` and those named in `except`, in one manifest write. *deleted (optional)
+  // receives the names deleted, oldest first.
+  Status TrimRetainedCheckpoints(size_t keep_last, const std::vector<std::string>& except,
+                                 std::vector<std::string>* deleted = nullptr)
+      COWTREE_EXCLUDES(checkpoint_mu_);
+  // The retained checkpoints, oldest first (blocks while a checkpoint runs).
+  std::vector<ManifestRetainedCheckpoint> ListRetainedCheckpoints()
+      COWTREE_EXCLUDES(checkpoint_mu_);
+  // A retained checkpoint pinned for reading: its objects stay even if it is deleted meanwhile,
+  // until the pin is destroyed (the next checkpoint or deletion then reclaims them).
+  struct RetainedCheckpointPin {
+    ManifestRetainedCheckpoint checkpoint;
+    RetainedEpochPin pin;
+  };
+  Result<RetainedCheckpointPin> PinRetainedCheckpoint(std::string_view name)
+      COWTREE_EXCLUDES(checkpoint_mu_);
+  // A tree of a retained checkpoint's catalog, loaded as its type's Load does at that epoch
+  // (not part of this runtime's catalog: the caller owns it). The caller must hold a pin of
+  // that checkpoint while the tree is read. Corruption for an unknown type id.
+  Result<std::unique_ptr<HostedTree>> LoadTreeAt(uint8_t type_id, std::string_view params,
+                                                 const PersistedTreeRef& persisted,
+                                                 uint64_t checkpoint_epoch);
+
   // Drops cached leaf data that is clean; returns bytes released.
   uint64_t EvictClean();
   // Flushes and fdatasyncs the log now (any mode).
@@ -334,6 +370,13 @@ class Runtime final : public TreeEnvironment {
   void DeleteObsoleteFiles(uint64_t replay_file_number) COWTREE_REQUIRES(checkpoint_mu_)
       COWTREE_EXCLUDES(write_mu_);
   void ForgetDroppedTrees() COWTREE_REQUIRES(checkpoint_mu_);
+  // Publishes `retained` as the manifest's retained-checkpoint list: a new manifest generation,
+  // then a superblock naming it (same checkpoint). A failure before the superblock changes
+  // nothing (NoSpace) or poisons (other errors), as a checkpoint does.
+  Status PublishRetainedList(std::vector<ManifestRetainedCheckpoint> retained)
+      COWTREE_REQUIRES(checkpoint_mu_) COWTREE_EXCLUDES(write_mu_);
+  // Reclaims what no snapshot and no retained checkpoint can see.
+  void ReclaimUnreferenced() COWTREE_REQUIRES(checkpoint_mu_);
   // Compaction (persistence/compaction.cc).
   Status CompactLocked(const CompactionOptions& options, CompactionReport* r)
       COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
@@ -360,6 +403,9 @@ class Runtime final : public TreeEnvironment {
   std::unique_ptr<ObjectStore> store_;
   std::map<uint8_t, std::unique_ptr<TreeType>> types_;
   std::shared_ptr<EpochRegistry> pins_ = std::make_shared<EpochRegistry>();
+  // Epochs of the retained checkpoints the published manifest lists, plus open views' pins.
+  std::shared_ptr<RetainedEpochRegistry> retained_epochs_ =
+      std::make_shared<RetainedEpochRegistry>();
   // Tree memory budget (options_.cache_bytes); declared before trees_ so that it outlives them
   // (the trees also hold a reference).
   std::shared_ptr<MemoryBudget> budget_;

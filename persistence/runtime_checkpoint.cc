@@ -191,7 +191,8 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
     ot_checkpoint_id += 1;
     ot_checkpoint_epoch = c;
     Status st =
-        WriteOtCheckpoint(env_, dir_, ot_checkpoint_id, c, store_->table(), superblock_.store_id);
+        WriteOtCheckpoint(env_, dir_, ot_checkpoint_id, c, store_->table(), superblock_.store_id,
+                          retained_epochs_->Current());
     if (!st.ok()) return fail(st);
     ot_delta_start.reset();
     ot_delta_ops = 0;
@@ -260,7 +261,7 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   }
   store_->PublishRelocations();  // every relocation before the freeze is in this checkpoint
   ForgetDroppedTrees();
-  store_->Reclaim(pins_->SafeEpoch(visible_epoch_));
+  ReclaimUnreferenced();
   // Versions no snapshot can see hold leaves that are neither current nor evictable: drop
   // them for every tree, including trees that receive no more commits.
   ReleaseOldVersionsOfAllTrees();
@@ -362,6 +363,7 @@ Status Runtime::WriteManifestIfChanged(uint64_t replay_file_number, uint64_t ot_
   Manifest m;
   m.generation = manifest_.generation;
   m.store_id = superblock_.store_id;
+  m.retained_checkpoints = manifest_.retained_checkpoints;
   for (const DataFileInfo& f : store_->data_files()) {
     m.data_files.push_back(
         ManifestDataFile{DataFileName(f.size_class_bytes), f.size_class_bytes, f.size_bytes});

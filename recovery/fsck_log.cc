@@ -82,7 +82,9 @@ void ApplyReplayed(Context& ctx, const LogRecord& r, uint64_t* last_commit_epoch
     }
     Result<std::vector<OtDeltaOp>> ops = DecodeOtDelta(r.payload);
     if (!ops.ok() || !ctx.table_usable) return;  // reported by DecodeFramePayload
-    Status st = ApplyOtDelta(*ctx.table, *ops);
+    Status st = ApplyOtDelta(*ctx.table, *ops,
+                             ctx.manifest.has_value() ? RetainedEpochsOf(*ctx.manifest)
+                                                      : RetainedEpochs());
     if (!st.ok()) {
       ctx.Add(FsckSeverity::kError, "log", file, r.start.offset_bytes, 0,
               "OT delta (epoch " + std::to_string(r.epoch) + ") contradicts the object table: " +

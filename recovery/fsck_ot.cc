@@ -41,7 +41,8 @@ void LoadOtCheckpoint(Context& ctx) {
       }
     }
   }
-  Status loaded = otc->LoadInto(*ctx.table);
+  Status loaded = otc->LoadInto(
+      *ctx.table, ctx.manifest.has_value() ? RetainedEpochsOf(*ctx.manifest) : RetainedEpochs());
   if (!loaded.ok()) {
     ctx.Add(FsckSeverity::kError, "ot-checkpoint", name, OffsetInMessage(loaded.message()), 0,
             loaded.message());

@@ -128,7 +128,8 @@ void RepairLeaks(Context& ctx) {
   const uint64_t ot_id =
       std::max(old_sb.ot_checkpoint_id, LargestNumber(ctx, FileKind::kOtCheckpoint)) + 1;
   Status st =
-      WriteOtCheckpoint(ctx.env, ctx.dir, ot_id, old_sb.checkpoint_epoch, table, old_sb.store_id);
+      WriteOtCheckpoint(ctx.env, ctx.dir, ot_id, old_sb.checkpoint_epoch, table, old_sb.store_id,
+                        RetainedEpochsOf(*ctx.manifest));
   if (!st.ok()) return RepairFailed(ctx, "writing " + OtCheckpointFileName(ot_id), st);
   const Manifest m = RepairedManifest(ctx, ot_id);
   st = WriteManifest(ctx.env, ctx.dir, m);

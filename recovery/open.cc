@@ -178,6 +178,16 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
   Result<Manifest> manifest = ReadManifest(env, dir, sb.manifest_generation, sb.store_id);
   if (!manifest.ok()) return missing_is_corruption(manifest.status());
   out.manifest = std::move(manifest).value();
+  for (const ManifestRetainedCheckpoint& c : out.manifest.retained_checkpoints) {
+    if (c.epoch > sb.checkpoint_epoch) {
+      return Status::Corruption(ManifestFileName(sb.manifest_generation) +
+                                ": retained checkpoint '" + c.name + "' has epoch " +
+                                std::to_string(c.epoch) + ", past the superblock's checkpoint epoch " +
+                                std::to_string(sb.checkpoint_epoch));
+    }
+  }
+  // Retired objects a retained checkpoint references stay in the table (and keep their slots).
+  const RetainedEpochs retained = RetainedEpochsOf(out.manifest);
 
   std::vector<DataFileInfo> data_files;
   for (const ManifestDataFile& f : out.manifest.data_files) {
@@ -196,7 +206,7 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
     }
     out.ot_epoch = otc.epoch();
     report.ot_entries_loaded = otc.entry_count();
-    COWTREE_RETURN_IF_ERROR(otc.LoadInto(*table));
+    COWTREE_RETURN_IF_ERROR(otc.LoadInto(*table, retained));
   }
   const LogPosition replay_start{sb.log_replay_file_number, sb.log_replay_offset_bytes};
   Status replayed = ReplayLog(
@@ -214,7 +224,7 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
               break;
           }
           COWTREE_ASSIGN_OR_RETURN(std::vector<OtDeltaOp> ops, DecodeOtDelta(r.payload));
-          Status st = ApplyOtDelta(*table, ops);
+          Status st = ApplyOtDelta(*table, ops, retained);
           if (!st.ok()) return st.WithContext("OT delta at " + r.start.ToString());
           if (!out.ot_delta_start.has_value()) out.ot_delta_start = r.start;
           out.ot_delta_ops += ops.size();

@@ -10,6 +10,7 @@
 #include "cowtree/cowtree.h"
 #include "recovery/open.h"
 #include "tools/bench_command.h"
+#include "tools/checkpoints_command.h"
 #include "tools/compact_command.h"
 #include "tools/demo.h"
 #include "tools/dump_command.h"
@@ -93,7 +94,7 @@ int CheckStdout(int exit_code, int error_code = kExitError) {
 
 int RunQuery(const std::string& db, const std::string& percentiles,
              const std::optional<std::string>& group, bool disc, bool desc,
-             const std::string& format_name) {
+             const std::string& format_name, const std::optional<std::string>& at) {
   auto ps = ParsePercentiles(percentiles);
   if (!ps.ok()) {
     std::cerr << "cowtree: " << ps.status().message() << std::endl;
@@ -106,8 +107,11 @@ int RunQuery(const std::string& db, const std::string& percentiles,
     format = OutputFormat::kJson;
   auto store = Store::Open(db, ReadStoreOptions());
   if (!store.ok()) return Fail(store.status());
-  const Snapshot snap = (*store)->GetSnapshot();
-  auto rows = ComputePercentiles(snap, *ps, disc, desc, group);
+  // --at NAME: the answers as of retained checkpoint NAME (a point-in-time read).
+  Result<Snapshot> snap = at.has_value() ? (*store)->GetCheckpointSnapshot(*at)
+                                         : Result<Snapshot>((*store)->GetSnapshot());
+  if (!snap.ok()) return Fail(snap.status());
+  auto rows = ComputePercentiles(*snap, *ps, disc, desc, group);
   if (!rows.ok()) return Fail(rows.status());
   PrintRows(*rows, *ps, format, std::cout);
   return 0;  // the caller flushes and checks stdout
@@ -152,23 +156,6 @@ int RunStat(const std::string& db) {
     total += bytes;
   }
   std::cout << "total bytes:        " << total << "\n";
-  return 0;
-}
-
-int RunCheckpoint(const std::string& db) {
-  Options o;
-  o.create_if_missing = false;
-  o.background_thread = false;
-  o.checkpoint_on_close = false;
-  o.cache_bytes = g_cache_mib << 20;
-  auto store = Store::Open(db, o);
-  if (!store.ok()) return Fail(store.status());
-  // The only writer holds the directory lock: the checkpoint covers the newest sequence.
-  const uint64_t sequence = (*store)->GetSnapshot().sequence();
-  Status st = (*store)->Checkpoint();
-  if (st.ok()) st = (*store)->Close();
-  if (!st.ok()) return Fail(st);
-  std::cout << "checkpoint written at epoch " << sequence << "\n";
   return 0;
 }
 
@@ -223,7 +210,7 @@ int RunCli(int argc, char** argv) {
   ingest_cmd->add_flag("--desc", ingest.deltas.descending, "--emit-deltas: ORDER BY value DESC");
 
   std::string q_db, q_percentiles, q_format = "table";
-  std::optional<std::string> q_group;
+  std::optional<std::string> q_group, q_at;
   bool q_disc = false, q_desc = false;
   auto* query_cmd = app.add_subcommand("query", "percentiles per group");
   query_cmd->add_option("--db", q_db, "store directory")->required();
@@ -232,13 +219,16 @@ int RunCli(int argc, char** argv) {
   query_cmd->add_flag("--disc", q_disc, "PERCENTILE_DISC instead of PERCENTILE_CONT");
   query_cmd->add_flag("--desc", q_desc, "ORDER BY value DESC");
   query_cmd->add_option("--cache-mib", g_cache_mib, kCacheMibHelp);
+  query_cmd->add_option("--at", q_at, "answer as of retained checkpoint NAME (cowtree checkpoints)");
   query_cmd->add_option("--format", q_format, "table | csv | json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
 
-  std::string c_db;
-  auto* checkpoint_cmd = app.add_subcommand("checkpoint", "write a checkpoint now");
-  checkpoint_cmd->add_option("--db", c_db, "store directory")->required();
-  checkpoint_cmd->add_option("--cache-mib", g_cache_mib, kCacheMibHelp);
+  CheckpointArgs checkpoint_args;
+  CLI::App* checkpoint_cmd = AddCheckpointCommand(&app, &checkpoint_args, &g_cache_mib);
+  CheckpointsArgs checkpoints_args;
+  CLI::App* checkpoints_cmd = AddCheckpointsCommand(&app, &checkpoints_args, &g_cache_mib);
+  BackupArgs backup_args;
+  CLI::App* backup_cmd = AddBackupCommand(&app, &backup_args, &g_cache_mib);
 
   std::string s_db;
   auto* stat_cmd = app.add_subcommand("stat", "trees, entries, leaves, bytes per file, epochs");
@@ -308,9 +298,17 @@ int RunCli(int argc, char** argv) {
   if (*dump_cmd) return CheckStdout(RunDumpCommand(dump_args, std::cout, std::cerr));
   if (*compact_cmd) return CheckStdout(RunCompactCommand(compact_args, std::cout, std::cerr));
   if (*query_cmd) {
-    return CheckStdout(RunQuery(q_db, q_percentiles, q_group, q_disc, q_desc, q_format));
+    return CheckStdout(RunQuery(q_db, q_percentiles, q_group, q_disc, q_desc, q_format, q_at));
   }
-  if (*checkpoint_cmd) return CheckStdout(RunCheckpoint(c_db));
+  if (*checkpoint_cmd) {
+    return CheckStdout(RunCheckpointCommand(checkpoint_args, g_cache_mib, std::cout, std::cerr));
+  }
+  if (*checkpoints_cmd) {
+    return CheckStdout(RunCheckpointsCommand(checkpoints_args, g_cache_mib, std::cout, std::cerr));
+  }
+  if (*backup_cmd) {
+    return CheckStdout(RunBackupCommand(backup_args, g_cache_mib, std::cout, std::cerr));
+  }
   if (*stat_cmd) return CheckStdout(RunStat(s_db));
   if (*bench_cmd) {
     ParseDurability(bench_durability, &bench.durability);

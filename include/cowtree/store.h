@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "cowtree/options.h"
 #include "cowtree/snapshot.h"
@@ -135,6 +136,51 @@ class Store {
 
   // Writes a checkpoint now (the next open replays less). InvalidArgument if read_only.
   Status Checkpoint();
+  // ---- Retained checkpoints (docs/retained_checkpoints.md) ----
+  // The model is Feldera's Checkpointer: named checkpoints kept until deleted, a keep-last-N
+  // policy with an except list, point-in-time reads, an intact check (`cowtree fsck` verifies
+  // every retained checkpoint) and backups.
+  struct CheckpointInfo {
+    std::string name;
+    uint64_t sequence = 0;         // Snapshot::sequence() of the state it keeps
+    uint64_t created_unix_ms = 0;  // wall clock when retained (informational)
+    uint64_t tree_count = 0;       // trees in it
+    uint64_t live_bytes = 0;       // bytes of live objects in the store when it was retained
+  };
+  // Checkpoints now and retains that state under `name` (1..64 bytes of [A-Za-z0-9._-], not
+  // starting with '.' or '-'): it survives reopen, and nothing it references is reclaimed until
+  // DeleteCheckpoint / KeepLastCheckpoints removes it (the store grows by what later commits
+  // supersede meanwhile). `info` (optional) receives its description.
+  // Errors: InvalidArgument (bad name, name already retained, read_only, closed), and those
+  // of Checkpoint().
+  Status Checkpoint(const std::string& name, CheckpointInfo* info = nullptr);
+  // The retained checkpoints, oldest first. Works on a read_only store.
+  std::vector<CheckpointInfo> ListCheckpoints();
+  // Deletes retained checkpoint `name` and reclaims the space only it used (at once, or when
+  // the last snapshot of it is released). NotFound if none; InvalidArgument if read_only.
+  Status DeleteCheckpoint(const std::string& name);
+  // Deletes every retained checkpoint except the newest `keep_last` and those named in
+  // `except`, in one durable step; `deleted` (optional) receives the names deleted, oldest
+  // first. InvalidArgument if read_only.
+  Status KeepLastCheckpoints(size_t keep_last, const std::vector<std::string>& except = {},
+                             std::vector<std::string>* deleted = nullptr);
+  // A read-only snapshot of retained checkpoint `name` (point in time), usable like
+  // GetSnapshot()'s while the store keeps running; sequence() is the checkpoint's. It keeps
+  // the checkpoint's data even if the checkpoint is deleted meanwhile. Opening reads the
+  // checkpoint's catalog (O(its trees)); each tree is loaded on its first access.
+  // Errors: NotFound (no such checkpoint), Corruption / IOError (its catalog cannot be read).
+  Result<Snapshot> GetCheckpointSnapshot(const std::string& name);
+  // Online backup: writes the state of `snapshot` (a snapshot of this store: GetSnapshot() or
+  // GetCheckpointSnapshot()) as a new, independent store in `to_dir`, while this store keeps
+  // running. The copy is built in "<to_dir>.partial" and renamed to `to_dir` only once it is
+  // complete and durable, so `to_dir` either holds the whole backup or does not exist. Restore
+  // = open the backup directory as a store (or back it up again to a new place). The backup
+  // has its own store id; sequence numbers start afresh; retained checkpoints are not copied.
+  // Errors: InvalidArgument (`to_dir` or "<to_dir>.partial" exists, an empty snapshot or one of
+  // another store), IOError / NoSpace (writing the copy: `to_dir` is not created; the partial
+  // directory is left for inspection), Corruption / IOError reading this store.
+  Status Backup(const Snapshot& snapshot, const std::string& to_dir);
+
   // Makes every commit acknowledged so far durable (fdatasync). InvalidArgument if read_only.
   Status Sync();
   // Stops background work, checkpoints (Options::checkpoint_on_close) and syncs: every commit

@@ -1,0 +1,87 @@
+// Store::Backup (include/cowtree/store.h, docs/retained_checkpoints.md "Backup and restore"): a
+// logical copy of one snapshot into a new store, built in "<to_dir>.partial" and renamed into
+// place once complete and durable (rename of a directory is atomic; the parent directory is
+// fsynced after it), so `to_dir` holds either the whole backup or nothing.
+//
+// Each tree is streamed in key order with a cursor and written in commits of kEntriesPerCommit
+// entries (memory stays bounded by one commit whatever the store size); the copy checkpoints
+// and closes before the rename, so its data is durable and reopens without replay.
+#include <string>
+
+#include "api/internal.h"
+#include "cowtree/store.h"
+#include "persistence/env.h"
+
+namespace cowtree {
+namespace {
+
+constexpr size_t kEntriesPerCommit = 1 << 16;
+
+std::string ParentDir(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+template <TreeKey K>
+Status CopyTree(const Snapshot& from, const std::string& name, Store* to) {
+  COWTREE_ASSIGN_OR_RETURN(TreeReader<K> reader, from.Tree<K>(name));
+  WriteBatch batch = to->NewBatch();
+  TreeHandle<K> tree = batch.CreateTree<K>(name);
+  size_t pending = 0;
+  Cursor<K> c = reader.SeekToFirst();
+  for (; c.valid(); c.Next()) {
+    batch.Add(tree, c.key(), c.weight());
+    if (++pending == kEntriesPerCommit) {
+      COWTREE_RETURN_IF_ERROR(to->Commit(batch));
+      pending = 0;
+    }
+  }
+  COWTREE_RETURN_IF_ERROR(c.status());
+  return to->Commit(batch);  // the creation commits even for an empty tree
+}
+
+}  // namespace
+
+Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir) {
+  if (snapshot.state_ == nullptr) return Status::InvalidArgument("backup of an empty snapshot");
+  if (snapshot.state_->runtime != state_->runtime) {
+    return Status::InvalidArgument("backup: the snapshot belongs to another store");
+  }
+  if (to_dir.empty()) return Status::InvalidArgument("backup: empty target directory");
+  Env* env = state_->options.env != nullptr ? state_->options.env : Env::Default();
+  const std::string partial = to_dir + ".partial";
+  if (env->FileExists(to_dir)) {
+    return Status::InvalidArgument("backup: " + to_dir + " already exists (a backup never "
+                                   "overwrites anything)");
+  }
+  if (env->FileExists(partial)) {
+    return Status::InvalidArgument("backup: " + partial +
+                                   " exists: an earlier backup did not finish; remove it first");
+  }
+  Options o;
+  o.create_if_missing = true;
+  o.error_if_exists = true;
+  o.durability = Durability::kEventual;  // the closing checkpoint makes everything durable
+  o.background_thread = false;
+  o.checkpoint_on_close = true;
+  o.env = state_->options.env;
+  o.cache_bytes = state_->options.cache_bytes;
+  o.leaf_capacity_entries = state_->options.leaf_capacity_entries;
+  o.fanout = state_->options.fanout;
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Store> copy, Store::Open(partial, o));
+  for (const TreeDescription& t : snapshot.ListTrees()) {
+    Status st = t.key_type == KeyType::kInt64 ? CopyTree<int64_t>(snapshot, t.name, copy.get())
+                                              : CopyTree<double>(snapshot, t.name, copy.get());
+    if (!st.ok()) return st.WithContext("backup: copying tree '" + t.name + "'");
+  }
+  COWTREE_RETURN_IF_ERROR(copy->Checkpoint());
+  COWTREE_RETURN_IF_ERROR(copy->Close());
+  copy.reset();
+  COWTREE_RETURN_IF_ERROR(env->SyncDir(partial));
+  COWTREE_RETURN_IF_ERROR(env->RenameFile(partial, to_dir));
+  return env->SyncDir(ParentDir(to_dir));
+}
+
+}  // namespace cowtree
