@@ -276,7 +276,6 @@ std::string ValidateManifest(const Manifest& m) {
     if (!checkpoint_names.insert(c.name).second) {
       return path + ".name: \"" + c.name + "\" is listed twice";
     }
-    if (c.epoch == 0) return path + ".epoch: 0 (a retained checkpoint has an epoch >= 1)";
     if (c.superblock_generation == 0) return path + ".superblock_generation: 0 (>= 1)";
     if (i > 0 && c.epoch < m.retained_checkpoints[i - 1].epoch) {
       return path + ".epoch: " + std::to_string(c.epoch) + " < the previous entry's " +

@@ -81,7 +81,7 @@ struct ManifestLogFile {
 // object table (retired entries included) and its slot is never reused while it is listed.
 struct ManifestRetainedCheckpoint {
   std::string name;                    // CheckCheckpointName() == ""
-  uint64_t epoch = 0;                  // the checkpoint epoch C it keeps (>= 1)
+  uint64_t epoch = 0;                  // the checkpoint epoch C it keeps (0: empty store)
   uint64_t catalog_root = 0;           // raw NodeID of the catalog root at C (0: no tree ever)
   uint64_t superblock_generation = 0;  // the superblock that published C (>= 1)
   uint64_t created_unix_ms = 0;        // wall clock when it was retained (informational)

@@ -147,6 +147,7 @@ void RunChecks(Context& ctx) {
   }
   CheckAllocator(ctx);
   CheckCatalogAndTrees(ctx);
+  CheckRetainedCheckpoints(ctx);
   CheckObjects(ctx);
   CheckRedo(ctx);
 }

@@ -85,6 +85,7 @@ struct FsckReport {
   uint64_t leaves_checked = 0;
   uint64_t trees_checked = 0;
   uint64_t inline_trees_checked = 0;  // of trees_checked: stored inline in the catalog
+  uint64_t retained_checkpoints_checked = 0;  // their trees are counted in trees_checked too
   uint64_t log_frames_checked = 0;       // frames that verified, history before the replay position
                                          // included
   uint64_t log_bytes_dropped = 0;        // bytes recovery would drop (torn/zero tail)

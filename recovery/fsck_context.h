@@ -154,7 +154,19 @@ struct Context {
   bool catalog_ok = false;       // the catalog (root + chunks) was read completely
   bool reachability_ok = false;  // ... and every tree's descriptor and chunks too
   std::vector<CatalogEntry> catalog;
+  uint64_t catalog_tree_count = 0;  // the catalog root's tree_count
   std::unordered_set<uint64_t> referenced;  // NodeIDs reachable from the catalog root
+  // CheckRetainedCheckpoints: the catalog being checked is the published one (scope_checkpoint
+  // empty) or that of a retained checkpoint (docs/retained_checkpoints.md): its name, epoch and
+  // own reference set (objects are shared between checkpoints; within one, each has one owner).
+  std::string scope_checkpoint;
+  uint64_t scope_epoch = 0;
+  std::unordered_set<uint64_t>* scope_referenced = nullptr;
+  std::unordered_set<uint64_t> retained_referenced;  // reachable from any retained checkpoint
+  uint64_t ScopeEpoch() const { return scope_checkpoint.empty() ? sb->checkpoint_epoch : scope_epoch; }
+  std::unordered_set<uint64_t>& ScopeReferenced() {
+    return scope_referenced != nullptr ? *scope_referenced : referenced;
+  }
   // Objects whose envelope was checked (verified or reported), so that each is checked once.
   std::unordered_set<uint64_t> checked;
   std::vector<NodeID> leaked;
@@ -181,6 +193,7 @@ void LoadOtCheckpoint(Context& ctx);
 void CheckLog(Context& ctx);
 void CheckAllocator(Context& ctx);
 void CheckCatalogAndTrees(Context& ctx);
+void CheckRetainedCheckpoints(Context& ctx);
 void CheckObjects(Context& ctx);
 void CheckRedo(Context& ctx);
 void Repair(Context& ctx);
@@ -198,6 +211,8 @@ void ReportReadFailure(Context& ctx, NodeID id, ObjectKind expected, const Statu
                        const std::string& structure, const std::string& what);
 // Reads the catalog (root + chunks) into ctx.catalog, adding findings. Requires table_usable.
 void ReadCatalog(Context& ctx);
+// The same for the catalog whose root is catalog_root_raw (a retained checkpoint's).
+void ReadCatalogAt(Context& ctx, uint64_t catalog_root_raw);
 // Reads a tree's descriptor and summary chunks (findings for what does not verify).
 TreeImage ReadTreeImage(Context& ctx, const CatalogEntry& entry);
 // The verified, decoded leaf id of a tree with key_type.

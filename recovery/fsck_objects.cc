@@ -143,7 +143,8 @@ void CheckObjects(Context& ctx) {
   for (const OtRecord* r : order) {
     const NodeID id = r->id;
     const OtEntry& e = r->entry;
-    const bool referenced = ctx.referenced.count(id.raw()) != 0;
+    const bool referenced =
+        ctx.referenced.count(id.raw()) != 0 || ctx.retained_referenced.count(id.raw()) != 0;
     if (!ctx.checked.count(id.raw())) {
       Result<std::string> body = ReadBody(ctx, id, e.kind);
       if (!body.ok()) {

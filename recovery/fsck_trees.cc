@@ -19,21 +19,33 @@
 namespace cowtree::recovery::fsck {
 namespace {
 
-std::string TreeLabel(const CatalogEntry& e) { return "tree '" + e.name + "'"; }
+// "tree 'a'", or "retained checkpoint 'r' tree 'a'" while a retained checkpoint is checked.
+std::string TreeLabel(const Context& ctx, const CatalogEntry& e) {
+  const std::string tree = "tree '" + e.name + "'";
+  return ctx.scope_checkpoint.empty() ? tree
+                                      : "retained checkpoint '" + ctx.scope_checkpoint + "' " + tree;
+}
 
-// Records a reference from the catalog; false (with a finding) if it was referenced before.
+// Records a reference from the catalog being checked; false (with a finding) if it was
+// referenced before in that catalog.
 bool Reference(Context& ctx, NodeID id, const std::string& what) {
-  if (!ctx.referenced.insert(id.raw()).second) {
+  if (!ctx.ScopeReferenced().insert(id.raw()).second) {
     ctx.Add(FsckSeverity::kError, "catalog", "", 0, id.raw(),
             what + " is referenced a second time (every object has one owner)");
     return false;
   }
   Result<OtEntry> e = ctx.table->Get(id);
-  if (e.ok() && e->birth_epoch > ctx.sb->checkpoint_epoch) {
+  const uint64_t epoch = ctx.ScopeEpoch();
+  if (e.ok() && e->birth_epoch > epoch) {
     ctx.Add(FsckSeverity::kError, "catalog", DataFileOf(*e), e->address.offset_bytes, id.raw(),
             what + " was born at epoch " + std::to_string(e->birth_epoch) +
-                ", after the checkpoint epoch " + std::to_string(ctx.sb->checkpoint_epoch) +
-                " that references it");
+                ", after the checkpoint epoch " + std::to_string(epoch) + " that references it");
+  }
+  if (e.ok() && e->retired() && e->retire_epoch <= epoch) {
+    ctx.Add(FsckSeverity::kError, "catalog", DataFileOf(*e), e->address.offset_bytes, id.raw(),
+            what + " was retired at epoch " + std::to_string(e->retire_epoch) +
+                ", not after the checkpoint epoch " + std::to_string(epoch) +
+                " that references it (its slot may be reused)");
   }
   return true;
 }
@@ -59,7 +71,7 @@ class FsckLeafLoader final : public tree::LeafLoader {
 
 // The streaming leaf pass; returns true if every leaf matched its summary.
 bool CheckLeaves(Context& ctx, const TreeImage& img) {
-  const std::string label = TreeLabel(img.entry);
+  const std::string label = TreeLabel(ctx, img.entry);
   bool clean = true;
   bool all_read = true;
   uint64_t pos_total = 0, entry_total = 0;
@@ -124,12 +136,12 @@ bool CheckLeaves(Context& ctx, const TreeImage& img) {
 
 // Rebuilds the internal levels and runs the tree's own invariant checker.
 void CheckRebuilt(Context& ctx, const TreeImage& img, bool leaves_clean) {
-  const std::string label = TreeLabel(img.entry);
+  const std::string label = TreeLabel(ctx, img.entry);
   const tree::TreeDescriptor& desc = *img.descriptor;
   tree::TreeShape shape{desc.leaf_capacity_entries, desc.fanout};
   if (!shape.Validate().ok()) shape = tree::kDefaultTreeShape;
   FsckLeafLoader loader(ctx, img.key_type);
-  auto v = tree::BuildFromSummaries(img.key_type, shape, img.summaries, ctx.sb->checkpoint_epoch,
+  auto v = tree::BuildFromSummaries(img.key_type, shape, img.summaries, ctx.ScopeEpoch(),
                                     &loader);
   if (!v.ok()) {
     AddAt(ctx, FsckSeverity::kError, "tree", img.descriptor_id,
@@ -168,14 +180,14 @@ void CheckInlineTree(Context& ctx, const CatalogEntry& entry) {
       tree::DecodeLeaf(entry.inline_body, key_type);
   if (!leaf.ok()) {
     ctx.Add(FsckSeverity::kError, "catalog", "", 0, 0,
-            TreeLabel(entry) + ": its inline leaf does not decode: " + leaf.status().message() +
+            TreeLabel(ctx, entry) + ": its inline leaf does not decode: " + leaf.status().message() +
                 " (the tree's first access fails)");
   }
 }
 
 void CheckTree(Context& ctx, const CatalogEntry& entry, const TreeType& type) {
   ++ctx.report.trees_checked;
-  const std::string label = TreeLabel(entry);
+  const std::string label = TreeLabel(ctx, entry);
   if (entry.type_id != tree::kOrderStatTreeTypeId) {
     ctx.Add(FsckSeverity::kError, "catalog", "", 0, entry.descriptor.raw(),
             label + " has unknown tree type " + std::to_string(entry.type_id));
@@ -189,10 +201,10 @@ void CheckTree(Context& ctx, const CatalogEntry& entry, const TreeType& type) {
     ctx.reachability_ok = false;
     return;
   }
-  if (entry.create_epoch > ctx.sb->checkpoint_epoch) {
+  if (entry.create_epoch > ctx.ScopeEpoch()) {
     ctx.Add(FsckSeverity::kError, "catalog", "", 0, entry.descriptor.raw(),
             label + " was created at epoch " + std::to_string(entry.create_epoch) +
-                ", after the checkpoint epoch " + std::to_string(ctx.sb->checkpoint_epoch));
+                ", after the checkpoint epoch " + std::to_string(ctx.ScopeEpoch()));
   }
   if (!entry.descriptor.valid()) {
     CheckInlineTree(ctx, entry);
@@ -214,7 +226,9 @@ Result<std::shared_ptr<const tree::LeafData>> ReadLeaf(Context& ctx, NodeID id,
 
 // The catalog through the reader recovery::Open uses (recovery/store_reader.h): the same
 // checks, every problem a finding instead of a stop.
-void ReadCatalog(Context& ctx) {
+void ReadCatalog(Context& ctx) { ReadCatalogAt(ctx, ctx.sb->catalog_root); }
+
+void ReadCatalogAt(Context& ctx, uint64_t catalog_root_raw) {
   ctx.catalog.clear();
   ctx.catalog_ok = false;
   CatalogReadHooks hooks;
@@ -233,9 +247,10 @@ void ReadCatalog(Context& ctx) {
   };
   CatalogContents catalog;
   // The reporter never stops, so the result is OK; what went wrong is in the findings.
-  (void)ReadCatalogObjects(ctx.sb->catalog_root, hooks, &catalog);
+  (void)ReadCatalogObjects(catalog_root_raw, hooks, &catalog);
   ctx.catalog = std::move(catalog.entries);
   ctx.catalog_ok = catalog.complete;
+  ctx.catalog_tree_count = catalog.root.tree_count;
 }
 
 TreeImage ReadTreeImage(Context& ctx, const CatalogEntry& entry) {
@@ -243,7 +258,7 @@ TreeImage ReadTreeImage(Context& ctx, const CatalogEntry& entry) {
   img.entry = entry;
   img.key_type = static_cast<tree::KeyType>(entry.params.empty() ? 0 : entry.params[0]);
   img.descriptor_id = entry.descriptor;
-  const std::string label = TreeLabel(entry);
+  const std::string label = TreeLabel(ctx, entry);
   if (!Reference(ctx, entry.descriptor, label + " descriptor")) return img;
   Result<std::string> body = ReadBody(ctx, entry.descriptor, ObjectKind::kTreeDescriptor);
   if (!body.ok()) {
@@ -313,6 +328,49 @@ void CheckCatalogAndTrees(Context& ctx) {
   std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(
       tree::kDefaultTreeShape.leaf_capacity_entries, tree::kDefaultTreeShape.fanout);
   for (const CatalogEntry& e : ctx.catalog) CheckTree(ctx, e, *type);
+}
+
+// Every retained checkpoint the manifest lists (docs/retained_checkpoints.md), as the
+// published one: its catalog and every tree down to the leaves, each object verified, born at
+// or before its epoch and not retired at or before it. The published catalog (ctx.catalog)
+// is restored afterwards for the passes that follow.
+void CheckRetainedCheckpoints(Context& ctx) {
+  if (!ctx.manifest.has_value() || ctx.manifest->retained_checkpoints.empty()) return;
+  std::vector<CatalogEntry> published = std::move(ctx.catalog);
+  const bool published_ok = ctx.catalog_ok;
+  const bool reachability_ok = ctx.reachability_ok;
+  const uint64_t published_tree_count = ctx.catalog_tree_count;
+  std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(
+      tree::kDefaultTreeShape.leaf_capacity_entries, tree::kDefaultTreeShape.fanout);
+  for (const ManifestRetainedCheckpoint& c : ctx.manifest->retained_checkpoints) {
+    ++ctx.report.retained_checkpoints_checked;
+    std::unordered_set<uint64_t> referenced;
+    ctx.scope_checkpoint = c.name;
+    ctx.scope_epoch = c.epoch;
+    ctx.scope_referenced = &referenced;
+    if (c.epoch > ctx.sb->checkpoint_epoch) {
+      ctx.Add(FsckSeverity::kError, "manifest", ManifestFileName(ctx.manifest->generation), 0, 0,
+              "retained checkpoint '" + c.name + "' has epoch " + std::to_string(c.epoch) +
+                  ", past the published checkpoint epoch " +
+                  std::to_string(ctx.sb->checkpoint_epoch) + " (recovery refuses the store)");
+    }
+    ReadCatalogAt(ctx, c.catalog_root);
+    if (ctx.catalog_ok && ctx.catalog_tree_count != c.tree_count) {
+      ctx.Add(FsckSeverity::kError, "manifest", ManifestFileName(ctx.manifest->generation), 0,
+              c.catalog_root,
+              "retained checkpoint '" + c.name + "': the manifest says " +
+                  std::to_string(c.tree_count) + " trees, its catalog holds " +
+                  std::to_string(ctx.catalog_tree_count));
+    }
+    for (const CatalogEntry& e : ctx.catalog) CheckTree(ctx, e, *type);
+    ctx.retained_referenced.insert(referenced.begin(), referenced.end());
+    ctx.scope_checkpoint.clear();
+    ctx.scope_referenced = nullptr;
+  }
+  ctx.catalog = std::move(published);
+  ctx.catalog_ok = published_ok;
+  ctx.reachability_ok = reachability_ok;
+  ctx.catalog_tree_count = published_tree_count;
 }
 
 }  // namespace cowtree::recovery::fsck

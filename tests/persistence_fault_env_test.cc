@@ -258,6 +258,35 @@ TEST(FaultEnvCrash, RenameWithoutDirSyncIsUndoneWithDirSyncKept) {
   }
 }
 
+// Store::Backup renames "<dir>.partial" to "<dir>": the directory keeps its files under the new
+// name once the parent is synced, and is back under the old name after a crash before that.
+TEST(FaultEnvCrash, DirectoryRenameIsDurableAfterParentSync) {
+  for (bool sync_parent : {false, true}) {
+    FaultInjectionEnv env;
+    MakeDurableDir(&env);
+    ASSERT_OK(env.CreateDir("/db/bk.partial"));
+    ASSERT_OK(env.SyncDir(kDir));
+    WriteDurableFile(&env, "/db/bk.partial/f", "data");
+    ASSERT_OK(env.SyncDir("/db/bk.partial"));
+    ASSERT_OK(env.RenameFile("/db/bk.partial", "/db/bk"));
+    EXPECT_EQ(ReadCurrent(&env, "/db/bk/f"), "data");
+    EXPECT_FALSE(env.FileExists("/db/bk.partial"));
+    if (sync_parent) ASSERT_OK(env.SyncDir(kDir));
+    env.SimulateCrash(CrashModel::kDropUnsynced, 1);
+    const std::string kept = sync_parent ? "/db/bk" : "/db/bk.partial";
+    const std::string gone = sync_parent ? "/db/bk.partial" : "/db/bk";
+    EXPECT_EQ(ReadCurrent(&env, kept + "/f"), "data");
+    EXPECT_FALSE(env.FileExists(gone));
+  }
+  // Unsupported shapes are refused, never half done.
+  FaultInjectionEnv env;
+  MakeDurableDir(&env);
+  ASSERT_OK(env.CreateDir("/db/a"));
+  ASSERT_OK(env.CreateDir("/db/a/sub"));
+  EXPECT_EQ(env.RenameFile("/db/a", "/db/b").code(), StatusCode::kNotSupported);
+  EXPECT_TRUE(env.FileExists("/db/a/sub"));
+}
+
 TEST(FaultEnvCrash, DeleteWithoutDirSyncIsUndone) {
   FaultInjectionEnv env;
   MakeDurableDir(&env);

@@ -22,6 +22,8 @@ Manifest Sample() {
   m.data_files = {{"data-4k.dat", 4096, 1 << 20}, {"data-256k.dat", 262144, 0}};
   m.ot_checkpoints = {{"ot-000002.otc", 2, 40}};
   m.log_files = {{"log-000004.log", 4, 35, 61}, {"log-000005.log", 5, 0, 0}};
+  m.retained_checkpoints = {{"before-march", 40, 0x0100000000000007ull, 9, 1796000000000, 12,
+                             1048576}};
   return m;
 }
 
@@ -48,14 +50,17 @@ TEST(ManifestCodecTest, RoundTripAndExactBytes) {
   const Manifest m = Sample();
   const std::string json = EncodeManifest(m);
   const std::string expected_prefix =
-      "{\"magic\":\"cowtree-manifest\",\"format_version\":2,\"generation\":3,"
+      "{\"magic\":\"cowtree-manifest\",\"format_version\":3,\"generation\":3,"
       "\"store_id\":\"000102030405060708090a0b0c0d0e0f\","
       "\"data_files\":[{\"name\":\"data-4k.dat\",\"size_class_bytes\":4096,\"size_bytes\":"
       "1048576},{\"name\":\"data-256k.dat\",\"size_class_bytes\":262144,\"size_bytes\":0}],"
       "\"ot_checkpoints\":[{\"name\":\"ot-000002.otc\",\"id\":2,\"epoch\":40}],"
       "\"log_files\":[{\"name\":\"log-000004.log\",\"number\":4,\"first_epoch\":35,"
       "\"last_epoch\":61},{\"name\":\"log-000005.log\",\"number\":5,\"first_epoch\":0,"
-      "\"last_epoch\":0}],\"crc32c\":\"";
+      "\"last_epoch\":0}],\"retained_checkpoints\":[{\"name\":\"before-march\",\"epoch\":40,"
+      "\"catalog_root\":72057594037927943,\"superblock_generation\":9,"
+      "\"created_unix_ms\":1796000000000,\"tree_count\":12,\"live_bytes\":1048576}],"
+      "\"crc32c\":\"";
   ASSERT_EQ(json.substr(0, expected_prefix.size()), expected_prefix);
   EXPECT_EQ(json.substr(json.size() - 3), "\"}\n");
   EXPECT_EQ(Seal(json), json);  // the documented CRC rule reproduces the stored value
@@ -130,9 +135,18 @@ TEST(ManifestCodecTest, EachMalformedField) {
   const std::vector<Case> cases = {
       {"\"cowtree-manifest\"", "\"cowtree-manifesto\"", "magic", "expected \"cowtree-manifest\""},
       {"\"cowtree-manifest\"", "7", "magic", "expected a string"},
-      {"\"format_version\":2", "\"format_version\":3", "format_version", "unknown version 3"},
-      {"\"format_version\":2", "\"format_version\":1", "format_version", "older cowtree"},
-      {"\"format_version\":2", "\"format_version\":\"2\"", "format_version", "unsigned 64"},
+      {"\"format_version\":3", "\"format_version\":4", "format_version", "unknown version 4"},
+      {"\"format_version\":3", "\"format_version\":1", "format_version", "older cowtree"},
+      {"\"format_version\":3", "\"format_version\":\"3\"", "format_version", "unsigned 64"},
+      // Version 2 has no retained_checkpoints member; version 3 requires it.
+      {"\"format_version\":3", "\"format_version\":2", "retained_checkpoints", "unknown field"},
+      {"\"retained_checkpoints\":[", "\"retained_checkpointz\":[", "retained_checkpointz",
+       "unknown field"},
+      {"\"before-march\"", "\".hidden\"", "retained_checkpoints[0].name", "starts with '.'"},
+      {"\"before-march\"", "\"a/b\"", "retained_checkpoints[0].name", "outside [A-Za-z0-9._-]"},
+      {"\"superblock_generation\":9", "\"superblock_generation\":0",
+       "retained_checkpoints[0].superblock_generation", "0"},
+      {"\"tree_count\":12,", "", "retained_checkpoints[0].tree_count", "missing"},
       {"\"store_id\":\"000102030405060708090a0b0c0d0e0f\"",
        "\"store_id\":\"00000000000000000000000000000000\"", "store_id", "zero"},
       {"\"store_id\":\"000102030405060708090a0b0c0d0e0f\"", "\"store_id\":\"0001\"", "store_id",
@@ -244,6 +258,35 @@ TEST_F(ManifestFileTest, WriteThenReadAtomically) {
   m = ReadManifest(env_, dir_, 5);
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(*m, next);
+}
+
+// Stores written before retained checkpoints (format version 2) stay readable.
+TEST(ManifestCodecTest, Version2IsReadWithoutRetainedCheckpoints) {
+  Manifest m = Sample();
+  m.retained_checkpoints.clear();
+  std::string json = EncodeManifest(m);
+  json = Replace(json, ",\"retained_checkpoints\":[]", "");
+  json = Seal(Replace(json, "\"format_version\":3", "\"format_version\":2"));
+  Result<Manifest> back = DecodeManifest(json, "MANIFEST-000003.json");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, m);
+  // Version 3 without the member: missing.
+  ExpectCorruption(Seal(Replace(json, "\"format_version\":2", "\"format_version\":3")),
+                   "retained_checkpoints", "missing");
+}
+
+TEST(ManifestValidateTest, RetainedCheckpointRules) {
+  Manifest m = Sample();
+  m.retained_checkpoints.push_back(m.retained_checkpoints[0]);
+  EXPECT_NE(ValidateManifest(m).find("is listed twice"), std::string::npos);
+  m.retained_checkpoints[1].name = "later";
+  EXPECT_EQ(ValidateManifest(m), "");  // the same epoch twice is fine (two names, one state)
+  m.retained_checkpoints[1].epoch = 39;
+  EXPECT_NE(ValidateManifest(m).find("retained_checkpoints[1].epoch"), std::string::npos);
+  EXPECT_EQ(CheckCheckpointName(std::string(64, 'x')), "");
+  EXPECT_NE(CheckCheckpointName(std::string(65, 'x')), "");
+  EXPECT_NE(CheckCheckpointName(""), "");
+  EXPECT_NE(CheckCheckpointName("-x"), "");
 }
 
 TEST(ManifestValidateTest, ValidateNamesTheProblem) {

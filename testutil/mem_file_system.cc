@@ -137,9 +137,8 @@ Status MemFileSystem::Rename(const std::string& from, const std::string& to) {
   const std::string what = "rename " + from + " -> " + to;
   const std::string src = Canonical(from);
   const std::string dst = Canonical(to);
-  if (IsRoot(src) || current_.count(src) > 0) {
-    return Status::NotSupported(what + ": renaming a directory is not simulated");
-  }
+  if (IsRoot(src)) return Status::NotSupported(what + ": renaming a root");
+  if (current_.count(src) > 0) return RenameDir(src, dst, what);
   const Entry* source = FindCurrent(src);
   if (source == nullptr) return Status::FromErrno(what, ENOENT);
   if (IsRoot(dst) || current_.count(dst) > 0) return Status::FromErrno(what, EISDIR);
@@ -163,6 +162,48 @@ Status MemFileSystem::Rename(const std::string& from, const std::string& to) {
   return Status::OK();
 }
 
+// The one directory rename cowtree does (Store::Backup: "<dir>.partial" -> "<dir>"): a
+// directory whose own operations are all durable and which holds no subdirectory, renamed
+// within its parent to a name that does not exist. It is one operation of the parent: durable
+// after SyncDir(parent), when the directory's durable image moves to the new name.
+Status MemFileSystem::RenameDir(const std::string& src, const std::string& dst,
+                                const std::string& what) {
+  std::string src_dir, src_name, dst_dir, dst_name;
+  Split(src, &src_dir, &src_name);
+  if (IsRoot(dst)) return Status::FromErrno(what, EEXIST);
+  Split(dst, &dst_dir, &dst_name);
+  if (src_dir != dst_dir) {
+    return Status::NotSupported(what + ": a directory is only renamed within its parent");
+  }
+  if (current_.count(dst) > 0 || FindCurrent(dst) != nullptr) {
+    return Status::FromErrno(what, EEXIST);
+  }
+  auto pending = pending_.find(src);
+  if (pending != pending_.end() && !pending->second.empty()) {
+    return Status::NotSupported(what + ": the directory has unsynced operations (SyncDir first)");
+  }
+  for (const auto& [name, entry] : current_.at(src)) {
+    if (entry.is_dir()) return Status::NotSupported(what + ": the directory has a subdirectory");
+  }
+  auto node = current_.extract(src);
+  node.key() = dst;
+  current_.insert(std::move(node));
+  current_[src_dir].erase(src_name);
+  current_[src_dir][dst_name] = Entry{};
+  pending_[src_dir].push_back(DirOp{DirOp::Kind::kRename, src_name, dst_name, Entry{}});
+  return Status::OK();
+}
+
+void MemFileSystem::ApplyDurableDirOp(const std::string& dir, const DirOp& op) {
+  ApplyDirOp(op, &durable_[dir]);
+  if (op.kind != DirOp::Kind::kRename || !op.entry.is_dir()) return;
+  auto node = durable_.extract(Child(dir, op.name));
+  if (node.empty()) return;
+  durable_.erase(Child(dir, op.to));
+  node.key() = Child(dir, op.to);
+  durable_.insert(std::move(node));
+}
+
 Status MemFileSystem::SyncDir(const std::string& dir) {
   const std::string canonical = Canonical(dir);
   if (current_.count(canonical) == 0) {
@@ -171,8 +212,7 @@ Status MemFileSystem::SyncDir(const std::string& dir) {
   }
   auto p = pending_.find(canonical);
   if (p == pending_.end()) return Status::OK();
-  DirImage& image = durable_[canonical];
-  for (const DirOp& op : p->second) ApplyDirOp(op, &image);
+  for (const DirOp& op : p->second) ApplyDurableDirOp(canonical, op);
   pending_.erase(p);
   return Status::OK();
 }
@@ -350,12 +390,11 @@ CrashReport MemFileSystem::Crash(CrashModel model, uint64_t seed) {
 
   // 1. Names: each directory's unsynced operations, in order.
   for (const auto& [dir, ops] : pending_) {
-    auto image = durable_.find(dir);
     for (const DirOp& op : ops) {
       const bool keep =
           model == CrashModel::kKeepAll || (model == CrashModel::kKeepRandomSubset && rng.Bool());
-      if (keep && image != durable_.end()) {
-        ApplyDirOp(op, &image->second);
+      if (keep && durable_.count(dir) > 0) {
+        ApplyDurableDirOp(dir, op);
         ++report.dir_ops_kept;
       } else {
         ++report.dir_ops_dropped;

@@ -7,7 +7,9 @@
 // - Current state: what the process sees (Open, ListDir, Exists, FileSize). Errors mirror the
 //   POSIX Env: NotFound where it returns NotFound (open, unlink, stat, opendir of a missing
 //   name), otherwise IOError built from the errno the kernel would give (ENOENT, EEXIST,
-//   EISDIR, ENOTDIR). Renaming a directory is NotSupported (cowtree never does it).
+//   EISDIR, ENOTDIR). A directory is renamed only as Store::Backup does it (within its
+//   parent, no unsynced operation of its own, no subdirectory; RenameDir); any other directory
+//   rename is NotSupported.
 // - Durable state: every create (Open with a create mode, CreateDir), rename and delete is
 //   recorded as an operation of its parent directory(ies); SyncDir(dir) makes that directory's
 //   operations durable, in order. A directory's own entry is durable only after SyncDir of its
@@ -91,6 +93,9 @@ class MemFileSystem {
   static void Split(const std::string& canonical, std::string* dir, std::string* name);
   static std::string Child(const std::string& dir, const std::string& name);
   static void ApplyDirOp(const DirOp& op, DirImage* image);
+  // ApplyDirOp to durable_[dir]; a directory's rename also moves its durable image.
+  void ApplyDurableDirOp(const std::string& dir, const DirOp& op);
+  Status RenameDir(const std::string& src, const std::string& dst, const std::string& what);
 
   // The current entry named by a non-root canonical path, or null.
   const Entry* FindCurrent(const std::string& canonical) const;

@@ -54,6 +54,7 @@ std::string Json(const std::string& db, const recovery::FsckReport& r) {
   Num(w, "leaves_checked", r.leaves_checked);
   Num(w, "trees_checked", r.trees_checked);
   Num(w, "inline_trees_checked", r.inline_trees_checked);
+  Num(w, "retained_checkpoints_checked", r.retained_checkpoints_checked);
   Num(w, "log_frames_checked", r.log_frames_checked);
   Num(w, "log_bytes_dropped", r.log_bytes_dropped);
   Num(w, "ot_entries", r.ot_entries);
@@ -111,7 +112,12 @@ int RunFsckCommand(const FsckCommandArgs& args, std::ostream& out, std::ostream&
     out << "cowtree fsck " << args.db << ": " << r.errors() << " errors, " << r.warnings()
         << " warnings, " << r.infos() << " notes, " << r.repaired() << " repaired; checked "
         << r.objects_checked << " objects, " << r.leaves_checked << " leaves, " << r.trees_checked
-        << " trees, " << r.log_frames_checked << " log frames; exit " << r.ExitCode() << "\n";
+        << " trees, " << r.log_frames_checked << " log frames"
+        << (r.retained_checkpoints_checked == 0
+                ? std::string()
+                : ", " + std::to_string(r.retained_checkpoints_checked) +
+                      " retained checkpoints")
+        << "; exit " << r.ExitCode() << "\n";
   }
   return r.ExitCode();
 }

@@ -1,0 +1,284 @@
+// Retained checkpoints through the public API (include/cowtree/store.h,
+// docs/retained_checkpoints.md): point-in-time reads equal the state at retention, across later
+// commits, checkpoints, drops and reopen; delete and keep-last-N reclaim space (fsck counts the
+// objects); a view keeps a deleted checkpoint's data until released; backup copies a snapshot
+// into an independent store; names and read-only stores are refused as documented.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cowtree/cowtree.h"
+#include "recovery/fsck.h"
+#include "testutil/test_files.h"
+
+namespace cowtree {
+namespace {
+
+using Model = std::map<int64_t, int64_t>;
+
+Options TestOptions() {
+  Options o;
+  o.background_thread = false;
+  o.leaf_capacity_entries = 16;  // many leaves from few keys
+  o.fanout = 4;
+  return o;
+}
+
+// Adds `delta` to each key of keys in one commit (creating the tree if `create`).
+void Apply(Store* store, const std::string& tree, const std::vector<int64_t>& keys, int64_t delta,
+           Model* model, bool create = false) {
+  WriteBatch b = store->NewBatch();
+  TreeHandle<int64_t> h = create ? b.CreateTree<int64_t>(tree) : store->Tree<int64_t>(tree).value();
+  for (int64_t k : keys) {
+    b.Add(h, k, delta);
+    if (((*model)[k] += delta) == 0) model->erase(k);
+  }
+  ASSERT_TRUE(store->Commit(b).ok());
+}
+
+std::vector<int64_t> Range(int64_t from, int64_t to, int64_t step = 1) {
+  std::vector<int64_t> out;
+  for (int64_t k = from; k < to; k += step) out.push_back(k);
+  return out;
+}
+
+Model Read(const Snapshot& s, const std::string& tree) {
+  Model m;
+  auto r = s.Tree<int64_t>(tree);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return m;
+  auto c = r->SeekToFirst();
+  for (; c.valid(); c.Next()) m[c.key()] = c.weight();
+  EXPECT_TRUE(c.status().ok());
+  return m;
+}
+
+uint64_t FsckObjects(const std::string& dir) {
+  auto report = recovery::Fsck(dir, recovery::FsckOptions());
+  EXPECT_TRUE(report.ok());
+  if (!report.ok()) return 0;
+  EXPECT_EQ(report->errors(), 0u);
+  EXPECT_EQ(report->warnings(), 0u);
+  for (const auto& f : report->findings) ADD_FAILURE() << recovery::FormatFinding(f);
+  return report->objects_checked;
+}
+
+TEST(RetainedCheckpoints, PointInTimeReadsSurviveCommitsCheckpointsAndReopen) {
+  testutil::TempDir dir;
+  Model m1, m2, now;
+  {
+    auto store = Store::Open(dir.path(), TestOptions()).value();
+    Apply(store.get(), "t", Range(0, 400), 1, &now, /*create=*/true);
+    Apply(store.get(), "u", Range(0, 50), 3, &now, /*create=*/true);
+    m1 = now;
+    Store::CheckpointInfo info;
+    ASSERT_TRUE(store->Checkpoint("first", &info).ok());
+    EXPECT_EQ(info.name, "first");
+    EXPECT_EQ(info.tree_count, 2u);
+    EXPECT_EQ(info.sequence, store->GetSnapshot().sequence());
+    Model t_now;
+    for (auto [k, w] : now) t_now[k] = w;
+    Model t1;  // tree t alone
+    {
+      Model m;
+      for (int64_t k : Range(0, 400)) m[k] = 1;
+      t1 = m;
+    }
+    Model t2 = t1;
+    Apply(store.get(), "t", Range(0, 400, 2), 5, &t2);      // update every other key
+    Apply(store.get(), "t", Range(100, 200), -1, &t2);     // delete some (weight 1 -> 0)
+    ASSERT_TRUE(store->Checkpoint().ok());                  // plain checkpoint retires objects
+    ASSERT_TRUE(store->Checkpoint("second").ok());
+    Model t3 = t2;
+    Apply(store.get(), "t", Range(1000, 1300), 1, &t3);
+    {  // drop u: the checkpoints still see it
+      WriteBatch b = store->NewBatch();
+      b.DropTree(store->Tree<int64_t>("u").value());
+      ASSERT_TRUE(store->Commit(b).ok());
+    }
+    ASSERT_TRUE(store->Checkpoint().ok());
+    for (int round = 0; round < 2; ++round) {
+      auto s1 = store->GetCheckpointSnapshot("first").value();
+      auto s2 = store->GetCheckpointSnapshot("second").value();
+      EXPECT_EQ(Read(s1, "t"), t1);
+      EXPECT_EQ(Read(s2, "t"), t2);
+      EXPECT_EQ(Read(store->GetSnapshot(), "t"), t3);
+      EXPECT_EQ(Read(s1, "u").size(), 50u);
+      EXPECT_EQ(Read(s2, "u").size(), 50u);
+      EXPECT_TRUE(store->GetSnapshot().Tree<int64_t>("u").status().IsNotFound());
+      EXPECT_EQ(s1.ListTrees().size(), 2u);
+      EXPECT_EQ(s1.sequence(), info.sequence);
+      auto p = s2.Tree<int64_t>("t")->percentile_cont(0.5);
+      ASSERT_TRUE(p.ok() && p->has_value());
+      if (round == 0) ASSERT_TRUE(store->Checkpoint().ok());  // nothing new: reads again
+    }
+    const auto list = store->ListCheckpoints();
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[0].name, "first");
+    EXPECT_EQ(list[1].name, "second");
+    EXPECT_LT(list[0].sequence, list[1].sequence);
+    ASSERT_TRUE(store->Close().ok());
+    FsckObjects(dir.path());
+    // Reopen: the retained states are still there, read-only too.
+    auto again = Store::Open(dir.path(), TestOptions()).value();
+    EXPECT_EQ(Read(again->GetCheckpointSnapshot("first").value(), "t"), t1);
+    EXPECT_EQ(Read(again->GetCheckpointSnapshot("second").value(), "t"), t2);
+    EXPECT_EQ(Read(again->GetSnapshot(), "t"), t3);
+    Model t4 = t3;
+    Apply(again.get(), "t", Range(0, 1300, 3), 2, &t4);  // more churn after reopen
+    ASSERT_TRUE(again->Checkpoint().ok());
+    EXPECT_EQ(Read(again->GetCheckpointSnapshot("first").value(), "t"), t1);
+    ASSERT_TRUE(again->Close().ok());
+    Options ro = TestOptions();
+    ro.read_only = true;
+    auto reader = Store::Open(dir.path(), ro).value();
+    EXPECT_EQ(reader->ListCheckpoints().size(), 2u);
+    EXPECT_EQ(Read(reader->GetCheckpointSnapshot("second").value(), "t"), t2);
+    EXPECT_EQ(Read(reader->GetSnapshot(), "t"), t4);
+    EXPECT_TRUE(reader->Checkpoint("third").IsInvalidArgument());
+    EXPECT_TRUE(reader->DeleteCheckpoint("first").IsInvalidArgument());
+  }
+  FsckObjects(dir.path());
+}
+
+TEST(RetainedCheckpoints, NamesAreCheckedAndUnique) {
+  testutil::TempDir dir;
+  auto store = Store::Open(dir.path(), TestOptions()).value();
+  for (const std::string& bad : std::vector<std::string>{"", ".hidden", "-x", "a/b", "a b",
+                                                          std::string(65, 'a'), "é"}) {
+    EXPECT_TRUE(store->Checkpoint(bad).IsInvalidArgument()) << bad;
+  }
+  EXPECT_TRUE(store->Checkpoint(std::string(64, 'a')).ok());
+  EXPECT_TRUE(store->Checkpoint("v1.0_rc-2").ok());
+  EXPECT_TRUE(store->Checkpoint("v1.0_rc-2").IsInvalidArgument());  // already retained
+  EXPECT_TRUE(store->DeleteCheckpoint("nope").IsNotFound());
+  EXPECT_TRUE(store->GetCheckpointSnapshot("nope").status().IsNotFound());
+  // An empty store can be retained: its snapshot has no tree.
+  auto s = store->GetCheckpointSnapshot("v1.0_rc-2").value();
+  EXPECT_TRUE(s.ListTrees().empty());
+  EXPECT_TRUE(s.Tree<int64_t>("t").status().IsNotFound());
+}
+
+TEST(RetainedCheckpoints, DeleteAndKeepLastReclaimSpace) {
+  testutil::TempDir dir;
+  Model now;
+  auto store = Store::Open(dir.path(), TestOptions()).value();
+  Apply(store.get(), "t", Range(0, 800), 1, &now, /*create=*/true);
+  ASSERT_TRUE(store->Checkpoint().ok());
+  ASSERT_TRUE(store->Close().ok());
+  const uint64_t base_objects = FsckObjects(dir.path());
+  store = Store::Open(dir.path(), TestOptions()).value();
+  std::vector<Model> states;
+  for (int i = 0; i < 4; ++i) {
+    Apply(store.get(), "t", Range(0, 800), 1, &now);  // rewrites every leaf
+    states.push_back(now);
+    ASSERT_TRUE(store->Checkpoint("c" + std::to_string(i)).ok());
+  }
+  ASSERT_TRUE(store->Close().ok());
+  const uint64_t with_four = FsckObjects(dir.path());
+  EXPECT_GT(with_four, base_objects * 3);  // every retained state keeps its own leaves
+  store = Store::Open(dir.path(), TestOptions()).value();
+  std::vector<std::string> deleted;
+  ASSERT_TRUE(store->KeepLastCheckpoints(1, {"c0"}, &deleted).ok());
+  EXPECT_EQ(deleted, (std::vector<std::string>{"c1", "c2"}));
+  ASSERT_EQ(store->ListCheckpoints().size(), 2u);
+  EXPECT_EQ(Read(store->GetCheckpointSnapshot("c0").value(), "t"), states[0]);
+  EXPECT_EQ(Read(store->GetCheckpointSnapshot("c3").value(), "t"), states[3]);
+  ASSERT_TRUE(store->Close().ok());
+  const uint64_t with_two = FsckObjects(dir.path());
+  EXPECT_LT(with_two, with_four);
+  store = Store::Open(dir.path(), TestOptions()).value();
+  ASSERT_TRUE(store->DeleteCheckpoint("c0").ok());
+  ASSERT_TRUE(store->KeepLastCheckpoints(0).ok());
+  EXPECT_TRUE(store->ListCheckpoints().empty());
+  EXPECT_EQ(Read(store->GetSnapshot(), "t"), now);
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_EQ(FsckObjects(dir.path()), base_objects);  // back to the live state's objects
+  // The freed slots are reused: more churn does not grow the data files past the first size.
+  store = Store::Open(dir.path(), TestOptions()).value();
+  Apply(store.get(), "t", Range(0, 800), 1, &now);
+  ASSERT_TRUE(store->Checkpoint().ok());
+  EXPECT_EQ(Read(store->GetSnapshot(), "t"), now);
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_EQ(FsckObjects(dir.path()), base_objects);
+}
+
+TEST(RetainedCheckpoints, AnOpenViewKeepsADeletedCheckpointReadable) {
+  testutil::TempDir dir;
+  Model now;
+  auto store = Store::Open(dir.path(), TestOptions()).value();
+  Apply(store.get(), "t", Range(0, 500), 1, &now, /*create=*/true);
+  const Model kept = now;
+  ASSERT_TRUE(store->Checkpoint("old").ok());
+  Snapshot view = store->GetCheckpointSnapshot("old").value();
+  ASSERT_TRUE(store->DeleteCheckpoint("old").ok());
+  EXPECT_TRUE(store->ListCheckpoints().empty());
+  for (int i = 0; i < 3; ++i) {  // churn + checkpoints that would reuse its slots
+    Apply(store.get(), "t", Range(0, 500), 1, &now);
+    ASSERT_TRUE(store->Checkpoint().ok());
+  }
+  EXPECT_EQ(Read(view, "t"), kept);
+  view = Snapshot();  // released: the next checkpoint reclaims its objects
+  Apply(store.get(), "t", Range(0, 10), 1, &now);
+  ASSERT_TRUE(store->Checkpoint().ok());
+  EXPECT_EQ(Read(store->GetSnapshot(), "t"), now);
+  ASSERT_TRUE(store->Close().ok());
+  FsckObjects(dir.path());
+}
+
+TEST(RetainedCheckpoints, BackupIsAnIndependentCompleteStore) {
+  testutil::TempDir dir;
+  Model now;
+  const std::string db = dir.path() + "/db", bk1 = dir.path() + "/bk1", bk2 = dir.path() + "/bk2";
+  auto store = Store::Open(db, [] {
+                 Options o = TestOptions();
+                 o.create_if_missing = true;
+                 return o;
+               }()).value();
+  Apply(store.get(), "t", Range(0, 300), 2, &now, /*create=*/true);
+  {
+    WriteBatch b = store->NewBatch();
+    auto d = b.CreateTree<double>("d");
+    b.Add(d, 1.5, 1);
+    b.Add(d, -2.25, 4);
+    ASSERT_TRUE(store->Commit(b).ok());
+  }
+  ASSERT_TRUE(store->Checkpoint("snap").ok());
+  const Model at_snap = now;
+  Apply(store.get(), "t", Range(0, 300, 7), -2, &now);
+  // Online, while the store runs: the newest commit, and the retained checkpoint.
+  ASSERT_TRUE(store->Backup(store->GetSnapshot(), bk1).ok());
+  ASSERT_TRUE(store->Backup(store->GetCheckpointSnapshot("snap").value(), bk2).ok());
+  EXPECT_TRUE(store->Backup(store->GetSnapshot(), bk1).IsInvalidArgument());  // exists
+  EXPECT_TRUE(store->Backup(Snapshot(), dir.path() + "/x").IsInvalidArgument());
+  Apply(store.get(), "t", Range(0, 5), 1, &now);  // the source goes on
+  ASSERT_TRUE(store->Close().ok());
+  auto b1 = Store::Open(bk1, TestOptions()).value();
+  EXPECT_EQ(Read(b1->GetSnapshot(), "t"), [&] {
+    Model m = at_snap;
+    for (int64_t k : Range(0, 300, 7)) m.erase(k);
+    return m;
+  }());
+  EXPECT_TRUE(b1->ListCheckpoints().empty());  // retained checkpoints are not copied
+  auto b2 = Store::Open(bk2, TestOptions()).value();
+  EXPECT_EQ(Read(b2->GetSnapshot(), "t"), at_snap);
+  auto d = b2->GetSnapshot().Tree<double>("d").value();
+  EXPECT_EQ(d.count(), 5u);
+  EXPECT_EQ(d.select(0).value().value(), -2.25);
+  ASSERT_TRUE(b1->Close().ok());
+  ASSERT_TRUE(b2->Close().ok());
+  FsckObjects(bk1);
+  FsckObjects(bk2);
+  // A leftover partial directory is refused, never overwritten.
+  testutil::TempDir other;
+  auto src = Store::Open(bk2, TestOptions()).value();
+  ASSERT_EQ(::mkdir((other.path() + "/b.partial").c_str(), 0755), 0);
+  EXPECT_TRUE(src->Backup(src->GetSnapshot(), other.path() + "/b").IsInvalidArgument());
+}
+
+}  // namespace
+}  // namespace cowtree
