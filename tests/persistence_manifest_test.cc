@@ -62,6 +62,7 @@ TEST(ManifestCodecTest, RoundTripAndExactBytes) {
       "\"created_unix_ms\":1796000000000,\"tree_count\":12,\"live_bytes\":1048576}],"
       "\"crc32c\":\"";
   ASSERT_EQ(json.substr(0, expected_prefix.size()), expected_prefix);
+  EXPECT_EQ(json.substr(expected_prefix.size()), "59241e6c\"}\n");  // docs/manifest.md
   EXPECT_EQ(json.substr(json.size() - 3), "\"}\n");
   EXPECT_EQ(Seal(json), json);  // the documented CRC rule reproduces the stored value
   Result<Manifest> back = DecodeManifest(json, "MANIFEST-000003.json");
