@@ -53,7 +53,8 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir) {
   Env* env = state_->options.env != nullptr ? state_->options.env : Env::Default();
   const std::string partial = to_dir + ".partial";
   if (env->FileExists(to_dir)) {
-    return Status::InvalidArgument("backup: " + to_dir + " already exists (a backup never "
+    return Status::InvalidArgument("backup: " + to_dir +
+                                   " already exists (a backup never "
                                    "overwrites anything)");
   }
   if (env->FileExists(partial)) {

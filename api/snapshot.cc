@@ -241,8 +241,7 @@ Snapshot::Snapshot(const Snapshot&) = default;
 Snapshot& Snapshot::operator=(const Snapshot&) = default;
 Snapshot::Snapshot(Snapshot&&) noexcept = default;
 Snapshot& Snapshot::operator=(Snapshot&&) noexcept = default;
-Snapshot::Snapshot(std::shared_ptr<const SnapshotState> state)
-    : state_(std::move(state)) {}
+Snapshot::Snapshot(std::shared_ptr<const SnapshotState> state) : state_(std::move(state)) {}
 
 template <TreeKey K>
 Result<TreeReader<K>> Snapshot::Tree(const std::string& name) const {
@@ -271,9 +270,8 @@ Result<TreeReader<K>> Snapshot::Tree(const std::string& name) const {
 std::vector<TreeDescription> Snapshot::ListTrees() const {
   std::vector<TreeDescription> out;
   if (state_ == nullptr) return out;
-  const std::vector<TreeInfo> trees = state_->view != nullptr
-                                          ? state_->view->ListTrees()
-                                          : state_->runtime->ListTrees(state_->pin);
+  const std::vector<TreeInfo> trees =
+      state_->view != nullptr ? state_->view->ListTrees() : state_->runtime->ListTrees(state_->pin);
   for (const TreeInfo& info : trees) {
     // From the catalog's params: listing restores no tree.
     std::optional<tree::KeyType> kt = tree::OrderStatKeyTypeOf(info.type_id, info.params);

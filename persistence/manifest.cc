@@ -189,10 +189,10 @@ Status DecodeBody(const rapidjson::Value& root, const Reader& r, Manifest* m) {
   for (rapidjson::SizeType i = 0; i < arr->Size(); ++i) {
     const std::string path = Index("retained_checkpoints", i);
     const rapidjson::Value& e = (*arr)[i];
-    COWTREE_RETURN_IF_ERROR(r.CheckMembers(
-        e, path,
-        {"name", "epoch", "catalog_root", "superblock_generation", "created_unix_ms", "tree_count",
-         "live_bytes"}));
+    COWTREE_RETURN_IF_ERROR(
+        r.CheckMembers(e, path,
+                       {"name", "epoch", "catalog_root", "superblock_generation", "created_unix_ms",
+                        "tree_count", "live_bytes"}));
     ManifestRetainedCheckpoint c;
     COWTREE_RETURN_IF_ERROR(r.GetString(e, "name", path, &c.name));
     COWTREE_RETURN_IF_ERROR(r.GetU64(e, "epoch", path, &c.epoch));
@@ -227,8 +227,7 @@ std::string CheckCheckpointName(std::string_view name) {
     const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                     (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
     if (!ok) {
-      return "checkpoint name \"" + std::string(name) +
-             "\" has a character outside [A-Za-z0-9._-]";
+      return "checkpoint name \"" + std::string(name) + "\" has a character outside [A-Za-z0-9._-]";
     }
   }
   return "";
@@ -403,8 +402,8 @@ Result<Manifest> DecodeManifest(std::string_view json, const std::string& file) 
                                          "versions 2 and 3, which name their store)");
   }
   if (version > kManifestFormatVersion) {
-    return r.Error("format_version", "unknown version " + std::to_string(version) +
-                                         ", expected 2 or 3");
+    return r.Error("format_version",
+                   "unknown version " + std::to_string(version) + ", expected 2 or 3");
   }
   if (version == 2) {
     COWTREE_RETURN_IF_ERROR(
@@ -412,10 +411,10 @@ Result<Manifest> DecodeManifest(std::string_view json, const std::string& file) 
                        {"magic", "format_version", "generation", "store_id", "data_files",
                         "ot_checkpoints", "log_files", "crc32c"}));
   } else {
-    COWTREE_RETURN_IF_ERROR(r.CheckMembers(
-        doc, "",
-        {"magic", "format_version", "generation", "store_id", "data_files", "ot_checkpoints",
-         "log_files", "retained_checkpoints", "crc32c"}));
+    COWTREE_RETURN_IF_ERROR(
+        r.CheckMembers(doc, "",
+                       {"magic", "format_version", "generation", "store_id", "data_files",
+                        "ot_checkpoints", "log_files", "retained_checkpoints", "crc32c"}));
   }
   std::string crc_hex;
   COWTREE_RETURN_IF_ERROR(r.GetString(doc, "crc32c", "", &crc_hex));

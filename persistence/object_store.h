@@ -144,9 +144,9 @@ class ObjectStore {
 
   std::unique_ptr<ObjectTable> table_;
   std::unique_ptr<SegmentAllocator> allocator_;
-  mutable std::mutex mu_;                                   // guards the members below
-  std::multimap<uint64_t, NodeID> retired_;                 // retire epoch -> object
-  std::vector<NodeID> retained_;  // retired <= a past safe epoch, kept for retained checkpoints
+  mutable std::mutex mu_;                    // guards the members below
+  std::multimap<uint64_t, NodeID> retired_;  // retire epoch -> object
+  std::vector<NodeID> retained_;   // retired <= a past safe epoch, kept for retained checkpoints
   uint64_t retained_version_ = 0;  // RetainedEpochs::version() retained_ was last checked at
   // Frees object id (retired): slot and handle.
   void FreeRetired(NodeID id);

@@ -348,11 +348,8 @@ Status ObjectTable::ReplayUpsert(NodeID id, const OtEntry& entry) {
   return Status::OK();
 }
 
-Status ObjectTable::ReplayRemove(NodeID id) {
-  EnterLoading();
+Result<ObjectTable::Slot*> ObjectTable::LiveSlotToRetire(NodeID id) {
   if (!id.valid()) return Status::Corruption("OT delta retirement of an invalid NodeID (tag 0)");
-  Shard& shard = ShardOf(id.handle());
-  std::lock_guard<std::mutex> lock(shard.mu);
   Slot* slot = FindSlot(id.handle());
   const auto old = slot == nullptr ? SlotCopy{} : ReadSlot<Slot, SlotCopy>(*slot);
   if (old.state != kLive || old.tag != id.tag()) {
@@ -360,28 +357,27 @@ Status ObjectTable::ReplayRemove(NodeID id) {
         "OT delta retirement of " + DescribeNodeId(id) + " which is not in the table" +
         (old.state == kLive ? " (handle is live with tag " + std::to_string(old.tag) + ")" : ""));
   }
+  return slot;
+}
+
+Status ObjectTable::ReplayRemove(NodeID id) {
+  EnterLoading();
+  Shard& shard = ShardOf(id.handle());
+  std::lock_guard<std::mutex> lock(shard.mu);
+  COWTREE_ASSIGN_OR_RETURN(Slot * slot, LiveSlotToRetire(id));
   WriteSlot(*slot, OtEntry{}, id.tag(), kFree);  // keeps the tag: reuse continues after it
   live_count_.fetch_sub(1, std::memory_order_relaxed);
   return Status::OK();
 }
 
-Status ObjectTable::ReplayRetire(NodeID id, uint64_t retire_epoch,
-                                 const RetainedEpochs& retained) {
+Status ObjectTable::ReplayRetire(NodeID id, uint64_t retire_epoch, const RetainedEpochs& retained) {
   EnterLoading();
-  if (!id.valid()) return Status::Corruption("OT delta retirement of an invalid NodeID (tag 0)");
   OtEntry entry;
   {
     Shard& shard = ShardOf(id.handle());
     std::lock_guard<std::mutex> lock(shard.mu);
-    Slot* slot = FindSlot(id.handle());
-    const auto old = slot == nullptr ? SlotCopy{} : ReadSlot<Slot, SlotCopy>(*slot);
-    if (old.state != kLive || old.tag != id.tag()) {
-      return Status::Corruption(
-          "OT delta retirement of " + DescribeNodeId(id) + " which is not in the table" +
-          (old.state == kLive ? " (handle is live with tag " + std::to_string(old.tag) + ")"
-                              : ""));
-    }
-    entry = old.entry;
+    COWTREE_ASSIGN_OR_RETURN(Slot * slot, LiveSlotToRetire(id));
+    entry = ReadSlot<Slot, SlotCopy>(*slot).entry;
     if (entry.retired()) {
       return Status::Corruption("OT delta retirement of " + DescribeNodeId(id) +
                                 " which was already retired at epoch " +

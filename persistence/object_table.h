@@ -112,6 +112,9 @@ class ObjectTable {
  private:
   struct Slot;
   struct Chunk;
+  // The slot of live `id` (tag included) for an OT-delta retirement, or Corruption naming it.
+  // The caller holds the slot's shard mutex.
+  Result<Slot*> LiveSlotToRetire(NodeID id);
   struct Directory;
   struct Shard;
   struct SlotCopy;

@@ -73,7 +73,7 @@ Status WriteOtCheckpoint(Env* env, const std::string& dir, uint64_t id, uint64_t
         !retained.Sees(entry.birth_epoch, entry.retire_epoch)) {
       return;
     }
-    COWTREE_ASSERT(count == 0 || node.handle() > last_handle);   // strictly increasing
+    COWTREE_ASSERT(count == 0 || node.handle() > last_handle);  // strictly increasing
     last_handle = node.handle();
     char record[kOtRecordBytes];
     EncodeOtRecord(node, entry, record);  // asserts validity

@@ -107,8 +107,9 @@ Status ApplyOtDelta(ObjectTable& table, const std::vector<OtDeltaOp>& ops,
                     const RetainedEpochs& retained) {
   for (size_t i = 0; i < ops.size(); ++i) {
     const OtDeltaOp& op = ops[i];
-    Status st = op.type == OtDeltaOp::kUpsert ? table.ReplayUpsert(op.id, op.entry)
-                                              : table.ReplayRetire(op.id, op.retire_epoch, retained);
+    Status st = op.type == OtDeltaOp::kUpsert
+                    ? table.ReplayUpsert(op.id, op.entry)
+                    : table.ReplayRetire(op.id, op.retire_epoch, retained);
     if (!st.ok()) return st.WithContext("applying OT delta op " + std::to_string(i));
   }
   return Status::OK();

@@ -40,8 +40,7 @@ RetainedEpochs RetainedEpochRegistry::Current() const {
   return RetainedEpochs(std::move(epochs), version_);
 }
 
-RetainedEpochPin::RetainedEpochPin(std::shared_ptr<RetainedEpochRegistry> registry,
-                                   uint64_t epoch)
+RetainedEpochPin::RetainedEpochPin(std::shared_ptr<RetainedEpochRegistry> registry, uint64_t epoch)
     : registry_(std::move(registry)), epoch_(epoch) {
   registry_->Add(epoch_);
 }

@@ -307,7 +307,7 @@ class Runtime final : public TreeEnvironment {
     std::vector<std::shared_ptr<TreeSlot>> created;
     std::vector<std::shared_ptr<TreeSlot>> dropped;
     std::vector<std::shared_ptr<HostedTree>> applied;  // Apply succeeded (undo in reverse)
-    std::vector<TreeId> applied_ids;                     // their ids
+    std::vector<TreeId> applied_ids;                   // their ids
   };
 
   Status CheckWritable() const;
@@ -385,13 +385,13 @@ class Runtime final : public TreeEnvironment {
       COWTREE_EXCLUDES(write_mu_);
   // The coordinator's compaction step: token bucket of compaction_bytes_per_sec.
   void MaybeCompact(double elapsed_sec);
-  double compaction_tokens_ = 0;            // coordinator thread only
+  double compaction_tokens_ = 0;                       // coordinator thread only
   uint64_t compaction_idle_checkpoints_ = UINT64_MAX;  // checkpoints_written_ at a no-op round
   double compaction_idle_sec_ = 0;                     // since that round
   void CoordinatorLoop();  // checkpoints by log bytes / interval / dirty share of the budget
   // Calls ReleaseOldVersions on every live tree (after a checkpoint).
   void ReleaseOldVersionsOfAllTrees() COWTREE_EXCLUDES(catalog_mu_);
-  void SyncLoop();         // balanced / eventual background sync, on its own thread
+  void SyncLoop();  // balanced / eventual background sync, on its own thread
   std::shared_ptr<TreeSlot> FindSlot(std::string_view name, uint64_t epoch) const
       COWTREE_REQUIRES_SHARED(catalog_mu_);
 

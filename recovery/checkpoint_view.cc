@@ -7,8 +7,7 @@
 
 namespace cowtree::recovery {
 
-CheckpointView::CheckpointView(std::shared_ptr<Runtime> runtime,
-                               Runtime::RetainedCheckpointPin pin,
+CheckpointView::CheckpointView(std::shared_ptr<Runtime> runtime, Runtime::RetainedCheckpointPin pin,
                                std::vector<CatalogEntry> entries)
     : runtime_(std::move(runtime)), pin_(std::move(pin)), entries_(std::move(entries)) {}
 
@@ -25,12 +24,11 @@ Result<std::shared_ptr<CheckpointView>> CheckpointView::Open(std::shared_ptr<Run
   CatalogContents catalog;
   Status st = ReadCatalogObjects(pin.checkpoint.catalog_root, hooks, &catalog);
   if (!st.ok()) {
-    return st.WithContext("reading the catalog of retained checkpoint '" + std::string(name) +
-                          "'");
+    return st.WithContext("reading the catalog of retained checkpoint '" + std::string(name) + "'");
   }
   if (catalog.root.tree_count != pin.checkpoint.tree_count) {
-    return Status::Corruption("retained checkpoint '" + std::string(name) + "': the manifest says " +
-                              std::to_string(pin.checkpoint.tree_count) +
+    return Status::Corruption("retained checkpoint '" + std::string(name) +
+                              "': the manifest says " + std::to_string(pin.checkpoint.tree_count) +
                               " trees, its catalog holds " +
                               std::to_string(catalog.root.tree_count));
   }
@@ -68,8 +66,8 @@ Result<TreeInfo> CheckpointView::FindTree(std::string_view name) const {
       loaded_.emplace(it->tree_id, tree);
     }
   }
-  return TreeInfo{it->tree_id, it->name, it->type_id, it->params, it->create_epoch,
-                  std::move(tree)};
+  return TreeInfo{it->tree_id, it->name,         it->type_id,
+                  it->params,  it->create_epoch, std::move(tree)};
 }
 
 std::vector<TreeInfo> CheckpointView::ListTrees() const {

@@ -154,7 +154,7 @@ struct Context {
   bool catalog_ok = false;       // the catalog (root + chunks) was read completely
   bool reachability_ok = false;  // ... and every tree's descriptor and chunks too
   std::vector<CatalogEntry> catalog;
-  uint64_t catalog_tree_count = 0;  // the catalog root's tree_count
+  uint64_t catalog_tree_count = 0;          // the catalog root's tree_count
   std::unordered_set<uint64_t> referenced;  // NodeIDs reachable from the catalog root
   // CheckRetainedCheckpoints: the catalog being checked is the published one (scope_checkpoint
   // empty) or that of a retained checkpoint (docs/retained_checkpoints.md): its name, epoch and
@@ -163,7 +163,9 @@ struct Context {
   uint64_t scope_epoch = 0;
   std::unordered_set<uint64_t>* scope_referenced = nullptr;
   std::unordered_set<uint64_t> retained_referenced;  // reachable from any retained checkpoint
-  uint64_t ScopeEpoch() const { return scope_checkpoint.empty() ? sb->checkpoint_epoch : scope_epoch; }
+  uint64_t ScopeEpoch() const {
+    return scope_checkpoint.empty() ? sb->checkpoint_epoch : scope_epoch;
+  }
   std::unordered_set<uint64_t>& ScopeReferenced() {
     return scope_referenced != nullptr ? *scope_referenced : referenced;
   }

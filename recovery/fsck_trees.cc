@@ -22,8 +22,9 @@ namespace {
 // "tree 'a'", or "retained checkpoint 'r' tree 'a'" while a retained checkpoint is checked.
 std::string TreeLabel(const Context& ctx, const CatalogEntry& e) {
   const std::string tree = "tree '" + e.name + "'";
-  return ctx.scope_checkpoint.empty() ? tree
-                                      : "retained checkpoint '" + ctx.scope_checkpoint + "' " + tree;
+  return ctx.scope_checkpoint.empty()
+             ? tree
+             : "retained checkpoint '" + ctx.scope_checkpoint + "' " + tree;
 }
 
 // Records a reference from the catalog being checked; false (with a finding) if it was
@@ -141,8 +142,7 @@ void CheckRebuilt(Context& ctx, const TreeImage& img, bool leaves_clean) {
   tree::TreeShape shape{desc.leaf_capacity_entries, desc.fanout};
   if (!shape.Validate().ok()) shape = tree::kDefaultTreeShape;
   FsckLeafLoader loader(ctx, img.key_type);
-  auto v = tree::BuildFromSummaries(img.key_type, shape, img.summaries, ctx.ScopeEpoch(),
-                                    &loader);
+  auto v = tree::BuildFromSummaries(img.key_type, shape, img.summaries, ctx.ScopeEpoch(), &loader);
   if (!v.ok()) {
     AddAt(ctx, FsckSeverity::kError, "tree", img.descriptor_id,
           label + ": the summaries do not rebuild a tree: " + v.status().message() +
@@ -180,8 +180,8 @@ void CheckInlineTree(Context& ctx, const CatalogEntry& entry) {
       tree::DecodeLeaf(entry.inline_body, key_type);
   if (!leaf.ok()) {
     ctx.Add(FsckSeverity::kError, "catalog", "", 0, 0,
-            TreeLabel(ctx, entry) + ": its inline leaf does not decode: " + leaf.status().message() +
-                " (the tree's first access fails)");
+            TreeLabel(ctx, entry) + ": its inline leaf does not decode: " +
+                leaf.status().message() + " (the tree's first access fails)");
   }
 }
 

@@ -180,10 +180,10 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
   out.manifest = std::move(manifest).value();
   for (const ManifestRetainedCheckpoint& c : out.manifest.retained_checkpoints) {
     if (c.epoch > sb.checkpoint_epoch) {
-      return Status::Corruption(ManifestFileName(sb.manifest_generation) +
-                                ": retained checkpoint '" + c.name + "' has epoch " +
-                                std::to_string(c.epoch) + ", past the superblock's checkpoint epoch " +
-                                std::to_string(sb.checkpoint_epoch));
+      return Status::Corruption(
+          ManifestFileName(sb.manifest_generation) + ": retained checkpoint '" + c.name +
+          "' has epoch " + std::to_string(c.epoch) + ", past the superblock's checkpoint epoch " +
+          std::to_string(sb.checkpoint_epoch));
     }
   }
   // Retired objects a retained checkpoint references stay in the table (and keep their slots).

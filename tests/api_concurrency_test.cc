@@ -9,6 +9,9 @@
 //  - select / rank agree: rank(select(k)) <= k < rank(select(k)) + weight(select(k));
 //  - "r" (replaced by drop + create in one batch every few commits) is always present and
 //    complete: kReplaceEntries entries, all of one generation.
+// A retainer thread retains named checkpoints, checks the same invariants on point-in-time
+// snapshots of them (also after deleting the checkpoint under an open snapshot) and trims to
+// the newest two, racing the committers, the checkpointer and background checkpoints.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -127,6 +130,28 @@ TEST(ApiConcurrency, CommittersCheckpointsAndReadersAgree) {
       std::this_thread::yield();
     }
   });
+  std::atomic<int> retained_checked{0};
+  threads.emplace_back([&] {  // retained checkpoints: retain, read at that point, delete, trim
+    for (int i = 0; committers_done.load() < kCommitters; ++i) {
+      const std::string name = "c" + std::to_string(i);
+      if (!store->Checkpoint(name).ok()) {
+        ++bad;
+        continue;
+      }
+      auto snap = store->GetCheckpointSnapshot(name);
+      if (!snap.ok()) {
+        ++bad;
+        continue;
+      }
+      bad += CheckSnapshot(*snap);
+      if (i % 3 == 0) {  // deleted while its snapshot is open: still readable
+        if (!store->DeleteCheckpoint(name).ok()) ++bad;
+        bad += CheckSnapshot(*snap);
+      }
+      if (!store->KeepLastCheckpoints(2).ok()) ++bad;
+      ++retained_checked;
+    }
+  });
   for (int r = 0; r < kReaders; ++r) {
     threads.emplace_back([&] {
       while (committers_done.load() < kCommitters) {
@@ -139,6 +164,8 @@ TEST(ApiConcurrency, CommittersCheckpointsAndReadersAgree) {
 
   EXPECT_EQ(bad.load(), 0);
   EXPECT_GT(snapshots_checked.load(), 0);
+  EXPECT_GT(retained_checked.load(), 0);
+  EXPECT_LE(store->ListCheckpoints().size(), 2u);
   const Snapshot last = store->GetSnapshot();
   for (int w = 0; w < kCommitters; ++w) {
     EXPECT_EQ(last.Tree<int64_t>("a" + std::to_string(w))->count(), static_cast<uint64_t>(commits));
@@ -150,6 +177,9 @@ TEST(ApiConcurrency, CommittersCheckpointsAndReadersAgree) {
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   const Snapshot after = (*reopened)->GetSnapshot();
   EXPECT_EQ(CheckSnapshot(after), 0);
+  for (const Store::CheckpointInfo& c : (*reopened)->ListCheckpoints()) {
+    EXPECT_EQ(CheckSnapshot((*reopened)->GetCheckpointSnapshot(c.name).value()), 0) << c.name;
+  }
   for (int w = 0; w < kCommitters; ++w) {
     EXPECT_EQ(after.Tree<double>("b" + std::to_string(w))->count(), static_cast<uint64_t>(commits));
   }

@@ -4,7 +4,6 @@
 // objects); a view keeps a deleted checkpoint's data until released; backup copies a snapshot
 // into an independent store; names and read-only stores are refused as documented.
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 
 #include <map>
@@ -89,9 +88,9 @@ TEST(RetainedCheckpoints, PointInTimeReadsSurviveCommitsCheckpointsAndReopen) {
       t1 = m;
     }
     Model t2 = t1;
-    Apply(store.get(), "t", Range(0, 400, 2), 5, &t2);      // update every other key
-    Apply(store.get(), "t", Range(100, 200), -1, &t2);     // delete some (weight 1 -> 0)
-    ASSERT_TRUE(store->Checkpoint().ok());                  // plain checkpoint retires objects
+    Apply(store.get(), "t", Range(0, 400, 2), 5, &t2);  // update every other key
+    Apply(store.get(), "t", Range(100, 200), -1, &t2);  // delete some (weight 1 -> 0)
+    ASSERT_TRUE(store->Checkpoint().ok());              // plain checkpoint retires objects
     ASSERT_TRUE(store->Checkpoint("second").ok());
     Model t3 = t2;
     Apply(store.get(), "t", Range(1000, 1300), 1, &t3);
@@ -148,8 +147,8 @@ TEST(RetainedCheckpoints, PointInTimeReadsSurviveCommitsCheckpointsAndReopen) {
 TEST(RetainedCheckpoints, NamesAreCheckedAndUnique) {
   testutil::TempDir dir;
   auto store = Store::Open(dir.path(), TestOptions()).value();
-  for (const std::string& bad : std::vector<std::string>{"", ".hidden", "-x", "a/b", "a b",
-                                                          std::string(65, 'a'), "é"}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", ".hidden", "-x", "a/b", "a b", std::string(65, 'a'), "é"}) {
     EXPECT_TRUE(store->Checkpoint(bad).IsInvalidArgument()) << bad;
   }
   EXPECT_TRUE(store->Checkpoint(std::string(64, 'a')).ok());
@@ -234,11 +233,13 @@ TEST(RetainedCheckpoints, BackupIsAnIndependentCompleteStore) {
   testutil::TempDir dir;
   Model now;
   const std::string db = dir.path() + "/db", bk1 = dir.path() + "/bk1", bk2 = dir.path() + "/bk2";
-  auto store = Store::Open(db, [] {
-                 Options o = TestOptions();
-                 o.create_if_missing = true;
-                 return o;
-               }()).value();
+  auto store = Store::Open(db,
+                           [] {
+                             Options o = TestOptions();
+                             o.create_if_missing = true;
+                             return o;
+                           }())
+                   .value();
   Apply(store.get(), "t", Range(0, 300), 2, &now, /*create=*/true);
   {
     WriteBatch b = store->NewBatch();

@@ -39,9 +39,9 @@ Options SweepOptions(Env* env) {
 
 // What the workload got acknowledged, step by step.
 struct Outcome {
-  std::vector<Model> acked;          // states acknowledged, in order (acked[0]: empty)
-  std::optional<Model> in_doubt;     // the state of a commit that returned an error
-  std::map<std::string, Model> retained_acked;     // retain acknowledged, delete not tried
+  std::vector<Model> acked;                     // states acknowledged, in order (acked[0]: empty)
+  std::optional<Model> in_doubt;                // the state of a commit that returned an error
+  std::map<std::string, Model> retained_acked;  // retain acknowledged, delete not tried
   std::map<std::string, Model> retained_in_doubt;  // retain or delete in doubt
   std::optional<Model> backup_state;               // the state the backup copies
   bool stopped = false;

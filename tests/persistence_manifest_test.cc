@@ -22,8 +22,8 @@ Manifest Sample() {
   m.data_files = {{"data-4k.dat", 4096, 1 << 20}, {"data-256k.dat", 262144, 0}};
   m.ot_checkpoints = {{"ot-000002.otc", 2, 40}};
   m.log_files = {{"log-000004.log", 4, 35, 61}, {"log-000005.log", 5, 0, 0}};
-  m.retained_checkpoints = {{"before-march", 40, 0x0100000000000007ull, 9, 1796000000000, 12,
-                             1048576}};
+  m.retained_checkpoints = {
+      {"before-march", 40, 0x0100000000000007ull, 9, 1796000000000, 12, 1048576}};
   return m;
 }
 

@@ -95,6 +95,36 @@ TEST(OtDeltaTest, ApplyUpsertsAndRetirementsRemove) {
   EXPECT_EQ(*t.AllocateId(), NodeID::Make(0, 2));
 }
 
+// Retained checkpoints (docs/retained_checkpoints.md): a retirement keeps the entry, retired,
+// when a retained epoch R has birth <= R < retire epoch; otherwise it removes it as before.
+TEST(OtDeltaTest, RetirementKeepsWhatARetainedCheckpointSees) {
+  ObjectTable t;
+  const NodeID a = NodeID::Make(0, 1), b = NodeID::Make(1, 1), c = NodeID::Make(2, 1);
+  ASSERT_TRUE(t.LoadEntry(a, Entry(0, 3)).ok());
+  ASSERT_TRUE(t.LoadEntry(b, Entry(1, 8)).ok());
+  ASSERT_TRUE(t.LoadEntry(c, Entry(2, 5)).ok());
+  const RetainedEpochs retained({5}, 1);
+  // a: born 3, retired 10, 5 in [3, 10): kept. b: born 8 > 5: removed. c: retired at 5 (the
+  // retained checkpoint's own epoch already sees its replacement): removed.
+  ASSERT_TRUE(ApplyOtDelta(t, {Retire(a, 10), Retire(b, 10), Retire(c, 5)}, retained).ok());
+  t.FinishLoad();
+  ASSERT_TRUE(t.Get(a).ok());
+  EXPECT_EQ(t.Get(a)->retire_epoch, 10u);
+  EXPECT_TRUE(t.Get(b).status().IsNotFound());
+  EXPECT_TRUE(t.Get(c).status().IsNotFound());
+  EXPECT_EQ(t.live_count(), 1u);
+  // A second retirement of a kept entry, or one before its birth, contradicts the table.
+  ObjectTable u;
+  ASSERT_TRUE(u.LoadEntry(a, Entry(0, 3)).ok());
+  ASSERT_TRUE(ApplyOtDelta(u, {Retire(a, 10)}, retained).ok());
+  EXPECT_NE(ApplyOtDelta(u, {Retire(a, 11)}, retained).message().find("already retired"),
+            std::string::npos);
+  ObjectTable v;
+  ASSERT_TRUE(v.LoadEntry(a, Entry(0, 3)).ok());
+  EXPECT_NE(ApplyOtDelta(v, {Retire(a, 2)}, retained).message().find("before its birth"),
+            std::string::npos);
+}
+
 TEST(OtDeltaTest, ApplyRejectsContradictions) {
   ObjectTable t;
   ASSERT_TRUE(t.LoadEntry(NodeID::Make(0, 1), Entry(0, 3)).ok());

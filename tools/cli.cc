@@ -219,7 +219,8 @@ int RunCli(int argc, char** argv) {
   query_cmd->add_flag("--disc", q_disc, "PERCENTILE_DISC instead of PERCENTILE_CONT");
   query_cmd->add_flag("--desc", q_desc, "ORDER BY value DESC");
   query_cmd->add_option("--cache-mib", g_cache_mib, kCacheMibHelp);
-  query_cmd->add_option("--at", q_at, "answer as of retained checkpoint NAME (cowtree checkpoints)");
+  query_cmd->add_option("--at", q_at,
+                        "answer as of retained checkpoint NAME (cowtree checkpoints)");
   query_cmd->add_option("--format", q_format, "table | csv | json")
       ->check(CLI::IsMember({"table", "csv", "json"}));
 

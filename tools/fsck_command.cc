@@ -115,8 +115,7 @@ int RunFsckCommand(const FsckCommandArgs& args, std::ostream& out, std::ostream&
         << " trees, " << r.log_frames_checked << " log frames"
         << (r.retained_checkpoints_checked == 0
                 ? std::string()
-                : ", " + std::to_string(r.retained_checkpoints_checked) +
-                      " retained checkpoints")
+                : ", " + std::to_string(r.retained_checkpoints_checked) + " retained checkpoints")
         << "; exit " << r.ExitCode() << "\n";
   }
   return r.ExitCode();
