@@ -124,6 +124,8 @@ int Reopen(const std::string& dir, uint64_t trees, uint64_t queries) {
   if (!store.ok()) return Fail(store.status());
   const auto t_open = Clock::now();
   const uint64_t rss_open_kib = RssKiB("VmRSS:");
+  const uint64_t rss_anon_open_kib = RssKiB("RssAnon:");
+  const uint64_t rss_file_open_kib = RssKiB("RssFile:");
   cowtree::Snapshot snap = (*store)->GetSnapshot();
   std::mt19937_64 rng(7);
   uint64_t first = rng() % trees;
@@ -149,6 +151,8 @@ int Reopen(const std::string& dir, uint64_t trees, uint64_t queries) {
   std::cout << "open_s: " << Seconds(t_open - t0) << "\n"
             << "open_to_first_query_s: " << Seconds(t_first - t0) << "\n"
             << "rss_after_open_mib: " << rss_open_kib / 1024 << "\n"
+            << "rss_anon_after_open_mib: " << rss_anon_open_kib / 1024 << "\n"
+            << "rss_file_after_open_mib: " << rss_file_open_kib / 1024 << "\n"
             << "rss_after_queries_mib: " << RssKiB("VmRSS:") / 1024 << "\n"
             << "queries_checked: " << queries << "\n"
             << "mismatches: " << mismatches << "\n";

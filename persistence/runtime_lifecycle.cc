@@ -38,6 +38,8 @@ Runtime::Runtime(RuntimeParts parts)
   next_tree_id_.store(catalog_root_.next_tree_id, std::memory_order_relaxed);
   published_checkpoint_epoch_.store(superblock_.checkpoint_epoch);
   published_generation_.store(superblock_.generation);
+  cold_ = std::move(parts.cold_trees);
+  published_chunks_ = catalog_root_.chunks;
 }
 
 Runtime::~Runtime() { (void)Close(); }
