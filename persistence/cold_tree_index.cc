@@ -50,6 +50,34 @@ uint32_t ColdTreeIndex::NameHash(std::string_view name) {
 
 void ColdTreeIndex::SetNameHashForTesting(NameHashFn fn) { g_name_hash_for_testing.store(fn); }
 
+void ColdTreeIndex::Build(const std::vector<Tree>& trees,
+                          std::vector<std::pair<uint64_t, uint64_t>>* same_hash) {
+  size_t capacity = 16;
+  while (capacity < 2 * trees.size()) capacity *= 2;
+  slots_.assign(capacity, Slot{});
+  live_ = used_ = 0;
+  const size_t mask = capacity - 1;
+  // Counting sort by home / 64 (64 slots = 1 KiB of table per bucket).
+  constexpr int kBucketShift = 6;
+  const size_t buckets = (capacity >> kBucketShift) + 1;
+  std::vector<uint32_t> start(buckets + 1, 0);
+  for (const Tree& t : trees) ++start[(Home(t.hash, mask) >> kBucketShift) + 1];
+  for (size_t b = 1; b <= buckets; ++b) start[b] += start[b - 1];
+  std::vector<Tree> sorted(trees.size());
+  for (const Tree& t : trees) sorted[start[Home(t.hash, mask) >> kBucketShift]++] = t;
+  for (const Tree& t : sorted) {
+    COWTREE_ASSERT(t.id != 0 && t.id != kTombstone);
+    size_t i = Home(t.hash, mask);
+    for (; slots_[i].id != 0; i = (i + 1) & mask) {
+      COWTREE_ASSERT(slots_[i].id != t.id);
+      if (slots_[i].hash == t.hash) same_hash->emplace_back(slots_[i].id, t.id);
+    }
+    slots_[i] = Slot{t.id, t.hash};
+    ++live_;
+    ++used_;
+  }
+}
+
 void ColdTreeIndex::Reserve(size_t trees) {
   size_t capacity = 16;
   while (capacity < 2 * trees) capacity *= 2;

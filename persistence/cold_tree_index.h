@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace cowtree {
@@ -26,6 +27,15 @@ class ColdTreeIndex {
   // force collisions. Set it only while no Runtime is open.
   static void SetNameHashForTesting(NameHashFn fn);
 
+  struct Tree {
+    uint64_t id = 0;
+    uint32_t hash = 0;
+  };
+  // Replaces the contents with `trees` (distinct ids) in one pass that walks the table in
+  // order (a counting sort by home slot first: no cache miss per tree, unlike Insert), sized
+  // at most half full. Appends to *same_hash every pair of ids whose hashes are equal (the
+  // caller compares their names: a name used twice is a corrupt catalog).
+  void Build(const std::vector<Tree>& trees, std::vector<std::pair<uint64_t, uint64_t>>* same_hash);
   // Sizes the table for `trees` inserts without growing (optional).
   void Reserve(size_t trees);
   // Adds `id` (not present; 0 < id < UINT64_MAX) under `hash` = NameHash(its name).

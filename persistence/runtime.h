@@ -40,7 +40,9 @@
 //   lifecycle_mu_ (held alone, briefly: write registration and Close)
 //   checkpoint_mu_ → write_mu_ → catalog_mu_ (shared for readers) → restore_mu_[i] → poison_mu_
 //   coordinator_mu_ (held alone: the background threads' wake-ups)
-// (restore_mu_[i]: one stripe at a time; the object store's own locks come after it.)
+// (restore_mu_[i]: one stripe at a time; the object store's own locks come after it. The cold
+// trees add no lock: promotion takes catalog_mu_ exclusive on its own, never while holding it
+// shared; the epoch registry's mutex is internal to each of its calls.)
 // Every member a lock guards is annotated (clang -Wthread-safety checks it in CI).
 //
 // Files: runtime.cc (the commit path, read top down), runtime_catalog.cc (trees by name and
@@ -194,7 +196,10 @@ class Runtime final : public TreeEnvironment {
   // The tree named `name` as visible at `snapshot`, restored if not yet (its first access);
   // NotFound if none; IOError / Corruption if its checkpointed state cannot be read.
   Result<TreeInfo> FindTree(std::string_view name, const RuntimeSnapshot& snapshot) const;
-  // All trees visible at `snapshot`, sorted by name; TreeInfo::tree is null (nothing restored).
+  // All trees visible at `snapshot`, sorted by name; TreeInfo::tree is null (nothing restored
+  // or promoted). Reads the catalog chunks of the cold trees (O(catalog bytes)); if one cannot
+  // be read now (IOError / Corruption after open), its cold trees are missing from the list
+  // (their first access reports the error).
   std::vector<TreeInfo> ListTrees(const RuntimeSnapshot& snapshot) const;
   // The tree with id `id` if it is visible at `snapshot` (its catalog fields; tree null:
   // nothing restored). O(log trees).

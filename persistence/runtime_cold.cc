@@ -89,13 +89,20 @@ Result<std::shared_ptr<Runtime::TreeSlot>> Runtime::PromoteEntry(CatalogEntry en
 }
 
 Status Runtime::PromoteColdByName(std::string_view name) const {
+  const uint32_t hash = ColdTreeIndex::NameHash(name);
+  std::vector<TreeId> candidates;
+  {
+    ReaderLock g(&catalog_mu_);
+    cold_.Candidates(hash, &candidates);
+  }
+  if (candidates.empty()) return Status::OK();  // the common case of a create: no read, no pin
   ColdReadHold hold(pins_.get());
   // The candidates (same name hash) grouped by the chunk that holds them: one read per chunk.
   std::map<uint64_t, std::vector<TreeId>> by_chunk;
   {
-    std::vector<TreeId> candidates;
+    candidates.clear();
     ReaderLock g(&catalog_mu_);
-    cold_.Candidates(ColdTreeIndex::NameHash(name), &candidates);
+    cold_.Candidates(hash, &candidates);
     for (TreeId id : candidates) {
       const CatalogChunkRef* ref = ChunkOf(id);
       if (ref != nullptr) by_chunk[ref->chunk_id.raw()].push_back(id);

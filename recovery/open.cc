@@ -235,9 +235,9 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
   return out;
 }
 
-// The names of trees of earlier chunks, for name-hash collisions while the cold index is built
+// The names of catalog trees by id, for name-hash collisions once the cold index is built
 // (rare with the real hash: ~n^2 / 2^33 pairs). Keeps the last chunks read (a test hash that
-// makes everything collide reads each chunk about once).
+// makes everything collide reads each chunk about once per run of pairs).
 class EarlierNames {
  public:
   explicit EarlierNames(ObjectStore* store) : store_(store) {}
@@ -283,51 +283,34 @@ Result<uint64_t> ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, Runt
   CatalogReadHooks hooks;
   hooks.read = [store](NodeID id, ObjectKind kind) { return store->ReadObjectOnce(id, kind); };
   hooks.report = [](const CatalogProblem&) { return false; };  // Open stops at the first
-  ColdTreeIndex& cold = parts->cold_trees;
-  cold = ColdTreeIndex();
   EarlierNames earlier(store);
-  std::vector<TreeId> candidates;
-  std::vector<uint32_t> hashes;
-  uint64_t trees = 0;
-  hooks.root = [&](const CatalogRoot& root) { cold.Reserve(root.tree_count); };
+  std::vector<ColdTreeIndex::Tree> trees;  // transient: 16 bytes per tree
+  hooks.root = [&](const CatalogRoot& root) { trees.reserve(root.tree_count); };
   hooks.entries = [&](NodeID chunk, const std::vector<CatalogEntryView>& views) -> Status {
     earlier.AddChunk(views.front().tree_id, chunk);
-    hashes.clear();
     for (const CatalogEntryView& e : views) {
-      hashes.push_back(ColdTreeIndex::NameHash(e.name));
-      cold.Prefetch(hashes.back());  // the probes below miss the cache: overlap the misses
-    }
-    for (size_t i = 0; i < views.size(); ++i) {
-      const CatalogEntryView& e = views[i];
       bool known_type = false;
       for (const auto& t : parts->types) known_type = known_type || t->type_id() == e.type_id;
       if (!known_type) {
         return Status::Corruption("catalog: tree '" + std::string(e.name) + "' has unknown type " +
                                   std::to_string(e.type_id));
       }
-      const uint32_t hash = hashes[i];
-      candidates.clear();
-      cold.Candidates(hash, &candidates);
-      for (TreeId other : candidates) {
-        std::string other_name;
-        if (const CatalogEntryView* o = FindCatalogEntry(views, other); o != nullptr) {
-          other_name = o->name;
-        } else {
-          COWTREE_ASSIGN_OR_RETURN(other_name, earlier.NameOf(other));
-        }
-        if (other_name == e.name) {
-          return Status::Corruption("catalog: tree name '" + other_name + "' twice");
-        }
-      }
-      cold.Insert(e.tree_id, hash);
-      ++trees;
+      trees.push_back(ColdTreeIndex::Tree{e.tree_id, ColdTreeIndex::NameHash(e.name)});
     }
     return Status::OK();
   };
   CatalogContents catalog;
   COWTREE_RETURN_IF_ERROR(ReadCatalogObjects(catalog_root_raw, hooks, &catalog));
   parts->catalog_root = catalog.root;
-  return trees;
+  std::vector<std::pair<TreeId, TreeId>> same_hash;
+  parts->cold_trees.Build(trees, &same_hash);
+  // Names unique: only trees whose name hashes are equal can share a name.
+  for (const auto& [a, b] : same_hash) {
+    COWTREE_ASSIGN_OR_RETURN(std::string name_a, earlier.NameOf(a));
+    COWTREE_ASSIGN_OR_RETURN(std::string name_b, earlier.NameOf(b));
+    if (name_a == name_b) return Status::Corruption("catalog: tree name '" + name_a + "' twice");
+  }
+  return static_cast<uint64_t>(trees.size());
 }
 
 }  // namespace

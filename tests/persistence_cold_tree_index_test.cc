@@ -67,6 +67,38 @@ TEST(ColdTreeIndex, CollisionsYieldEveryCandidate) {
   EXPECT_EQ(Sorted(sevens), want);
 }
 
+TEST(ColdTreeIndex, BuildFindsEveryTreeAndReportsEqualHashes) {
+  std::vector<ColdTreeIndex::Tree> trees;
+  for (uint64_t id = 1; id <= 20000; ++id) {
+    // Ids 1..100 share hash 5 with each other; the rest have their names' hashes.
+    trees.push_back({id, id <= 100 ? 5u : ColdTreeIndex::NameHash("t" + std::to_string(id))});
+  }
+  ColdTreeIndex index;
+  index.Insert(999999, 1);  // replaced by Build
+  std::vector<std::pair<uint64_t, uint64_t>> same;
+  index.Build(trees, &same);
+  EXPECT_EQ(index.size(), trees.size());
+  EXPECT_FALSE(index.Contains(999999, 1));
+  EXPECT_LE(index.memory_bytes(), 4 * 16 * trees.size());
+  for (const auto& t : trees) EXPECT_TRUE(index.Contains(t.id, t.hash)) << t.id;
+  // Every pair among ids 1..100 (4950), plus whatever the real hash made collide.
+  size_t low_pairs = 0;
+  for (const auto& [a, b] : same) {
+    EXPECT_NE(a, b);
+    const auto hash_of = [&](uint64_t id) { return trees[id - 1].hash; };
+    EXPECT_EQ(hash_of(a), hash_of(b));
+    if (a <= 100 && b <= 100) ++low_pairs;
+  }
+  EXPECT_EQ(low_pairs, 4950u);
+  std::vector<uint64_t> c;
+  index.Candidates(5, &c);
+  EXPECT_EQ(c.size(), 100u);
+  EXPECT_TRUE(index.Remove(50, 5));
+  c.clear();
+  index.Candidates(5, &c);
+  EXPECT_EQ(c.size(), 99u);
+}
+
 uint32_t ConstantHash(std::string_view) { return 42; }
 
 TEST(ColdTreeIndex, TestHookReplacesTheHash) {
