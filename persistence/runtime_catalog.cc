@@ -114,7 +114,13 @@ std::optional<TreeInfo> Runtime::DescribeTree(TreeId id, const RuntimeSnapshot& 
 Status Runtime::PromoteColdTreesOf(const CommitRecordView& record) const {
   for (const CommitCreate& c : record.creates) COWTREE_RETURN_IF_ERROR(PromoteColdByName(c.name));
   for (TreeId id : record.drops) COWTREE_RETURN_IF_ERROR(PromoteCold(id, std::nullopt).status());
+  // A tree this record creates is new: no catalog lists it (no chunk read for its ops).
+  std::vector<TreeId> created;
+  created.reserve(record.creates.size());
+  for (const CommitCreate& c : record.creates) created.push_back(c.tree_id);
+  std::sort(created.begin(), created.end());
   for (const CommitOps& s : record.ops) {
+    if (std::binary_search(created.begin(), created.end(), s.tree_id)) continue;
     COWTREE_RETURN_IF_ERROR(PromoteCold(s.tree_id, std::nullopt).status());
   }
   return Status::OK();

@@ -24,6 +24,7 @@ Result<std::optional<CatalogEntry>> Runtime::ReadPublishedEntry(TreeId id) const
   NodeID chunk;
   {
     ReaderLock g(&catalog_mu_);
+    if (cold_.size() == 0) return std::optional<CatalogEntry>();  // every tree is hot
     const CatalogChunkRef* ref = ChunkOf(id);
     if (ref == nullptr) return std::optional<CatalogEntry>();
     chunk = ref->chunk_id;
