@@ -201,6 +201,9 @@ class Runtime final : public TreeEnvironment {
   // be read now (IOError / Corruption after open), its cold trees are missing from the list
   // (their first access reports the error).
   std::vector<TreeInfo> ListTrees(const RuntimeSnapshot& snapshot) const;
+  // The same, reporting a catalog chunk that cannot be read (IOError / Corruption; *out then
+  // holds every tree that could be listed): use it wherever a missing tree matters.
+  Status ListTrees(const RuntimeSnapshot& snapshot, std::vector<TreeInfo>* out) const;
   // The tree with id `id` if it is visible at `snapshot` (its catalog fields; tree null:
   // nothing restored). O(log trees).
   std::optional<TreeInfo> DescribeTree(TreeId id, const RuntimeSnapshot& snapshot) const;

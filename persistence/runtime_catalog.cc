@@ -66,16 +66,28 @@ Result<TreeInfo> Runtime::FindTree(std::string_view name, const RuntimeSnapshot&
 
 std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const {
   std::vector<TreeInfo> out;
+  (void)ListTrees(snapshot, &out);  // documented: lossy if a catalog chunk cannot be read
+  return out;
+}
+
+Status Runtime::ListTrees(const RuntimeSnapshot& snapshot, std::vector<TreeInfo>* out_ptr) const {
+  std::vector<TreeInfo>& out = *out_ptr;
+  out.clear();
   // Cold trees first (read from the catalog chunks, nothing promoted), then the hot ones not
-  // listed already. A cold tree's chunk that cannot be read is left out (its first access
-  // reports the error).
+  // listed already.
   std::vector<TreeId> cold_ids;
   Result<std::vector<TreeId>> visited = ForEachColdTree([&](const CatalogEntryView& e) {
     if (e.create_epoch > snapshot.epoch()) return;
     out.push_back(TreeInfo{e.tree_id, std::string(e.name), e.type_id, std::string(e.params),
                            e.create_epoch, nullptr});
   });
-  if (visited.ok()) cold_ids = std::move(visited).value();
+  Status status;
+  if (visited.ok()) {
+    cold_ids = std::move(visited).value();
+  } else {
+    status = visited.status().WithContext("listing trees");
+    out.clear();  // a partial cold list: keep only the hot trees
+  }
   ReaderLock g(&catalog_mu_);
   for (const auto& [id, slot] : trees_) {
     if (std::binary_search(cold_ids.begin(), cold_ids.end(), id)) continue;
@@ -86,7 +98,7 @@ std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const 
   }
   std::sort(out.begin(), out.end(),
             [](const TreeInfo& a, const TreeInfo& b) { return a.name < b.name; });
-  return out;
+  return status;
 }
 
 std::optional<TreeInfo> Runtime::DescribeTree(TreeId id, const RuntimeSnapshot& snapshot) const {
