@@ -122,7 +122,8 @@ Status Runtime::ReplayCommit(std::string_view payload, uint64_t epoch, LogPositi
   Status st = ApplyCommit(record, epoch, &prepared);
   if (!st.ok()) {
     UndoCommit(&prepared);
-    if (st.IsIOError()) return st;  // restoring a tree it touches failed to read: not damage
+    // Restoring a tree it touches (or reading its catalog entry) failed to read: not damage.
+    if (st.IsIOError() || st.IsNoSpace()) return st;
     // A record that was accepted when it was committed must apply again: anything else means
     // the log or the checkpoint is damaged.
     return Status::Corruption("log: replaying commit epoch " + std::to_string(epoch) + ": " +
