@@ -10,6 +10,7 @@
 //     Opens the store, reads one tree (time "open -> first query"), prints RSS after open, then
 //     checks QUERIES random trees' answers against the generator (count, entry_count, select).
 // Output lines are "key: value" so that scripts can take medians.
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -30,6 +31,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// CPU seconds (user + system) of this process so far: on a shared, overloaded machine the wall
+// time also counts the time spent waiting for a core.
+double CpuSeconds() {
+  struct rusage u;
+  ::getrusage(RUSAGE_SELF, &u);
+  const auto sec = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
 
 // The entries of tree i: 1..10 distinct keys, weights 1..3 (deterministic).
 // splitmix64: cheap to seed per tree (the driver's own cost stays out of the figures).
@@ -85,6 +95,7 @@ int Create(const std::string& dir, uint64_t trees, uint64_t batch_size, uint64_t
   cowtree::Options o;
   o.error_if_exists = true;
   const auto t0 = Clock::now();
+  const double cpu0 = CpuSeconds();
   auto store = cowtree::Store::Open(dir, o);
   if (!store.ok()) return Fail(store.status());
   uint64_t batches = 0;
@@ -107,6 +118,7 @@ int Create(const std::string& dir, uint64_t trees, uint64_t batch_size, uint64_t
   DiskBytes(dir, &allocated, &apparent);
   std::cout << "trees: " << trees << "\n"
             << "us_per_tree_total: " << Seconds(t1 - t0) * 1e6 / trees << "\n"
+            << "cpu_us_per_tree_total: " << (CpuSeconds() - cpu0) * 1e6 / trees << "\n"
             << "us_per_tree_commits: " << Seconds(t_commits - t0) * 1e6 / trees << "\n"
             << "final_checkpoint_s: " << Seconds(t1 - t_commits) << "\n"
             << "disk_bytes_per_tree_allocated: " << allocated / trees << "\n"
@@ -120,10 +132,13 @@ int Reopen(const std::string& dir, uint64_t trees, uint64_t queries) {
   o.create_if_missing = false;
   o.checkpoint_on_close = false;
   const auto t0 = Clock::now();
+  const double cpu0 = CpuSeconds();
   auto store = cowtree::Store::Open(dir, o);
   if (!store.ok()) return Fail(store.status());
   const auto t_open = Clock::now();
   const uint64_t rss_open_kib = RssKiB("VmRSS:");
+  const uint64_t rss_anon_open_kib = RssKiB("RssAnon:");
+  const uint64_t rss_file_open_kib = RssKiB("RssFile:");
   cowtree::Snapshot snap = (*store)->GetSnapshot();
   std::mt19937_64 rng(7);
   uint64_t first = rng() % trees;
@@ -132,6 +147,7 @@ int Reopen(const std::string& dir, uint64_t trees, uint64_t queries) {
   auto sel = reader->select(0);
   if (!sel.ok()) return Fail(sel.status());
   const auto t_first = Clock::now();
+  const double cpu_first = CpuSeconds() - cpu0;
   uint64_t mismatches = 0;
   for (uint64_t q = 0; q < queries; ++q) {
     const uint64_t i = q == 0 ? first : rng() % trees;
@@ -148,7 +164,10 @@ int Reopen(const std::string& dir, uint64_t trees, uint64_t queries) {
   }
   std::cout << "open_s: " << Seconds(t_open - t0) << "\n"
             << "open_to_first_query_s: " << Seconds(t_first - t0) << "\n"
+            << "open_to_first_query_cpu_s: " << cpu_first << "\n"
             << "rss_after_open_mib: " << rss_open_kib / 1024 << "\n"
+            << "rss_anon_after_open_mib: " << rss_anon_open_kib / 1024 << "\n"
+            << "rss_file_after_open_mib: " << rss_file_open_kib / 1024 << "\n"
             << "rss_after_queries_mib: " << RssKiB("VmRSS:") / 1024 << "\n"
             << "queries_checked: " << queries << "\n"
             << "mismatches: " << mismatches << "\n";

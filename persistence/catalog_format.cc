@@ -1,5 +1,7 @@
 #include "persistence/catalog_format.h"
 
+#include <algorithm>
+
 #include "persistence/assert.h"
 #include "persistence/coding.h"
 #include "persistence/commit_record.h"
@@ -83,8 +85,9 @@ std::string EncodeCatalogChunk(const std::vector<CatalogEntry>& entries) {
   return out;
 }
 
-Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body) {
+Status ParseCatalogChunk(std::string_view body, std::vector<CatalogEntryView>* out) {
   static constexpr const char* kWhat = "catalog chunk";
+  out->clear();
   COWTREE_ASSIGN_OR_RETURN(std::string_view content, CheckCrc(kWhat, body));
   ByteReader r(content);
   uint32_t count = 0;
@@ -99,11 +102,10 @@ Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body) {
   if (count > r.remaining() / fixed_bytes) {
     return Bad(kWhat, 8, "entry count " + std::to_string(count) + " larger than the body");
   }
-  std::vector<CatalogEntry> entries;
-  entries.reserve(count);
+  out->reserve(count);
   TreeId previous = 0;
   for (uint32_t i = 0; i < count; ++i) {
-    CatalogEntry e;
+    CatalogEntryView e;
     uint64_t descriptor = 0;
     uint8_t reserved8 = 0;
     uint16_t name_length = 0;
@@ -126,18 +128,39 @@ Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body) {
       return Bad(kWhat, at,
                  "invalid entry fields (descriptor / inline length, type, reserved or lengths)");
     }
-    std::string_view name, params, inline_body;
-    if (!r.GetBytes(name_length, &name) || !r.GetBytes(params_length, &params) ||
-        !r.GetBytes(inline_length, &inline_body)) {
+    if (!r.GetBytes(name_length, &e.name) || !r.GetBytes(params_length, &e.params) ||
+        !r.GetBytes(inline_length, &e.inline_body)) {
       return Bad(kWhat, at, "entry name/params/inline bytes past the end");
     }
-    e.name.assign(name);
-    e.params.assign(params);
-    e.inline_body.assign(inline_body);
     previous = e.tree_id;
-    entries.push_back(std::move(e));
+    out->push_back(e);
   }
   if (r.remaining() != 0) return Bad(kWhat, r.offset(), "trailing bytes");
+  return Status::OK();
+}
+
+CatalogEntry CatalogEntryView::ToEntry() const {
+  return CatalogEntry{tree_id,
+                      descriptor,
+                      create_epoch,
+                      type_id,
+                      std::string(name),
+                      std::string(params),
+                      std::string(inline_body)};
+}
+
+const CatalogEntryView* FindCatalogEntry(const std::vector<CatalogEntryView>& entries, TreeId id) {
+  auto it = std::lower_bound(entries.begin(), entries.end(), id,
+                             [](const CatalogEntryView& e, TreeId v) { return e.tree_id < v; });
+  return it != entries.end() && it->tree_id == id ? &*it : nullptr;
+}
+
+Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body) {
+  std::vector<CatalogEntryView> views;
+  COWTREE_RETURN_IF_ERROR(ParseCatalogChunk(body, &views));
+  std::vector<CatalogEntry> entries;
+  entries.reserve(views.size());
+  for (const CatalogEntryView& v : views) entries.push_back(v.ToEntry());
   return entries;
 }
 

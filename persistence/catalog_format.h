@@ -91,6 +91,24 @@ std::string EncodeCatalogChunk(const std::vector<CatalogEntry>& entries);
 // Corruption naming the body offset.
 Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body);
 
+// One entry of a chunk body, without copies: the views point into the body passed to
+// ParseCatalogChunk and are valid while it is.
+struct CatalogEntryView {
+  TreeId tree_id = 0;
+  NodeID descriptor;
+  uint64_t create_epoch = 0;
+  uint8_t type_id = 0;
+  std::string_view name;
+  std::string_view params;
+  std::string_view inline_body;
+  CatalogEntry ToEntry() const;
+};
+// The same checks as DecodeCatalogChunk, into views (no per-entry allocation; *out is reused).
+// On error *out is unspecified.
+Status ParseCatalogChunk(std::string_view body, std::vector<CatalogEntryView>* out);
+// The entry of `id` in parsed entries (sorted by id), or null. O(log entries).
+const CatalogEntryView* FindCatalogEntry(const std::vector<CatalogEntryView>& entries, TreeId id);
+
 std::string EncodeCatalogRoot(const CatalogRoot& root);
 Result<CatalogRoot> DecodeCatalogRoot(std::string_view body);
 

@@ -84,6 +84,14 @@ Result<NodeID> ObjectStore::WriteObject(ObjectKind kind, uint64_t birth_epoch,
 }
 
 Result<std::string> ObjectStore::ReadObject(NodeID id, ObjectKind expected) const {
+  return Read(id, expected, /*via_mmap=*/true);
+}
+
+Result<std::string> ObjectStore::ReadObjectOnce(NodeID id, ObjectKind expected) const {
+  return Read(id, expected, /*via_mmap=*/false);
+}
+
+Result<std::string> ObjectStore::Read(NodeID id, ObjectKind expected, bool via_mmap) const {
   COWTREE_ASSIGN_OR_RETURN(OtEntry entry, table_->Get(id));
   if (entry.kind != expected) {
     return Status::Corruption(
@@ -91,7 +99,7 @@ Result<std::string> ObjectStore::ReadObject(NodeID id, ObjectKind expected) cons
         ": the object table says kind " + std::to_string(static_cast<uint8_t>(entry.kind)) +
         ", the reader expected kind " + std::to_string(static_cast<uint8_t>(expected)));
   }
-  Result<PinnedObject> pinned = allocator_->PinObject(entry.address);
+  Result<PinnedObject> pinned = allocator_->PinObject(entry.address, via_mmap);
   if (!pinned.ok()) return pinned.status().WithContext("reading " + DescribeNodeId(id));
   const ObjectExpectation expect{id, entry.kind, entry.birth_epoch, entry.address.length_bytes,
                                  entry.payload_crc32c};

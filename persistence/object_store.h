@@ -85,6 +85,10 @@ class ObjectStore {
   // `expected`, or if the stored envelope fails any check (magic, version, kind, NodeID, birth
   // epoch, length, CRC, CRC equal to the OT's) — never returns unverified bytes.
   Result<std::string> ReadObject(NodeID id, ObjectKind expected) const;
+  // The same, read with File::ReadAt instead of an mmap window: for objects read once (the
+  // catalog chunks at open and on a cold tree's first access), whose pages would otherwise
+  // stay mapped and count in the resident set.
+  Result<std::string> ReadObjectOnce(NodeID id, ObjectKind expected) const;
   // Marks a live, not yet retired object retired at retire_epoch (>= its birth epoch).
   // Asserts on a stale/free id or a second retirement: both are caller bugs. record_delta=false
   // leaves the retirement out of TakeDeltas() (the runtime logs it itself, with the checkpoint
@@ -138,6 +142,7 @@ class ObjectStore {
   ObjectStoreStats stats() const;
 
  private:
+  Result<std::string> Read(NodeID id, ObjectKind expected, bool via_mmap) const;
   ObjectStore(std::unique_ptr<ObjectTable> table, std::unique_ptr<SegmentAllocator> allocator)
       : table_(std::move(table)), allocator_(std::move(allocator)) {}
   Status RebuildFreeSpace();

@@ -122,7 +122,8 @@ Status Runtime::ReplayCommit(std::string_view payload, uint64_t epoch, LogPositi
   Status st = ApplyCommit(record, epoch, &prepared);
   if (!st.ok()) {
     UndoCommit(&prepared);
-    if (st.IsIOError()) return st;  // restoring a tree it touches failed to read: not damage
+    // Restoring a tree it touches (or reading its catalog entry) failed to read: not damage.
+    if (st.IsIOError() || st.IsNoSpace()) return st;
     // A record that was accepted when it was committed must apply again: anything else means
     // the log or the checkpoint is damaged.
     return Status::Corruption("log: replaying commit epoch " + std::to_string(epoch) + ": " +
@@ -180,21 +181,36 @@ Status Runtime::SyncLog() {
 
 RuntimeStats Runtime::GetStats() const {
   RuntimeStats s;
+  auto* env = const_cast<Runtime*>(this);  // TreeEnvironment for PersistedCounts
+  // Cold trees: counted from their catalog entries (inline bytes, or at most a descriptor read),
+  // without promoting or restoring them. A state that cannot be read counts 0 here (the tree's
+  // first access reports the error).
+  Result<std::vector<TreeId>> cold = ForEachColdTree([&](const CatalogEntryView& e) {
+    ++s.tree_count;
+    auto type = types_.find(e.type_id);
+    if (type == types_.end()) return;
+    PersistedTreeRef ref{e.descriptor, std::string(e.inline_body)};
+    Result<TreeCounts> counts = type->second->PersistedCounts(e.params, ref, env);
+    if (counts.ok()) {
+      s.entry_count += counts->entry_count;
+      s.leaf_count += counts->leaf_count;
+    }
+  });
+  const std::vector<TreeId> cold_ids = cold.ok() ? std::move(cold).value() : std::vector<TreeId>();
   {
     ReaderLock g(&catalog_mu_);
     for (const auto& [id, slot] : trees_) {
       if (slot->drop_epoch != UINT64_MAX) continue;
+      if (std::binary_search(cold_ids.begin(), cold_ids.end(), id)) continue;
       ++s.tree_count;
       if (slot->restored.load(std::memory_order_acquire)) {
         s.entry_count += slot->tree->entry_count();
         s.leaf_count += slot->tree->leaf_count();
         continue;
       }
-      // Not restored: counted from its checkpointed state, without restoring it. A state that
-      // cannot be read counts 0 here (the tree's first access reports the error).
+      // Promoted, not restored: counted from its checkpointed state.
       auto type = types_.find(slot->type_id);
-      Result<TreeCounts> counts =
-          type->second->PersistedCounts(slot->params, slot->persisted, const_cast<Runtime*>(this));
+      Result<TreeCounts> counts = type->second->PersistedCounts(slot->params, slot->persisted, env);
       if (counts.ok()) {
         s.entry_count += counts->entry_count;
         s.leaf_count += counts->leaf_count;

@@ -20,19 +20,29 @@
 // durability outside it, so concurrent strict committers share one fdatasync. Checkpoints run
 // concurrently with commits (they read the frozen epoch-C versions).
 //
-// Lazy trees: opening reads the catalog only; each tree is a TreeSlot (a small handle: name,
-// params, where its checkpointed state is) until its first access — FindTree, a commit that
-// writes or drops it, a checkpoint that drops it — restores it through its TreeType::Load
-// (RestoredTree). Restores of one tree are serialized by a striped mutex (restore_mu_); a
-// slot's `tree` is written once, before its `restored` flag is released, and never again, so
-// readers take the lock-free path afterwards. Open time and memory do not grow with the trees
-// that are never touched (stats().trees_restored counts restores).
+// Lazy trees: opening reads the catalog once and keeps, per tree, only a 16-byte slot of the
+// COLD index (cold_: tree id + name hash; persistence/cold_tree_index.h). A tree's first access
+// — FindTree, DescribeTree, a commit that creates its name, writes or drops it — reads its
+// entry again from the published catalog chunk that holds it (published_chunks_) and PROMOTES
+// it: a TreeSlot (name, params, where its checkpointed state is) in trees_ / names_, removed
+// from cold_ in the same critical section. A promoted slot is restored through its
+// TreeType::Load on first use (RestoredTree). So the trees are: hot (trees_, every tree created
+// since open or promoted) and cold (cold_ = the published catalog's trees not in trees_); a
+// name is live in at most one of them. Chunk reads outside catalog_mu_ hold an epoch-0 pin
+// (ColdReadHold), so no checkpoint can reclaim the chunk in between: the bytes of a cold tree
+// are the same in every chunk that ever lists it. Restores of one tree are serialized by a
+// striped mutex (restore_mu_); a slot's `tree` is written once, before its `restored` flag is
+// released, and never again, so readers take the lock-free path afterwards. Open time and
+// memory do not grow with the trees that are never touched beyond the cold index
+// (stats().trees_restored counts restores).
 //
 // Locks, and their order (a thread holding one only takes those to its right):
 //   lifecycle_mu_ (held alone, briefly: write registration and Close)
 //   checkpoint_mu_ → write_mu_ → catalog_mu_ (shared for readers) → restore_mu_[i] → poison_mu_
 //   coordinator_mu_ (held alone: the background threads' wake-ups)
-// (restore_mu_[i]: one stripe at a time; the object store's own locks come after it.)
+// (restore_mu_[i]: one stripe at a time; the object store's own locks come after it. The cold
+// trees add no lock: promotion takes catalog_mu_ exclusive on its own, never while holding it
+// shared; the epoch registry's mutex is internal to each of its calls.)
 // Every member a lock guards is annotated (clang -Wthread-safety checks it in CI).
 //
 // Files: runtime.cc (the commit path, read top down), runtime_catalog.cc (trees by name and
@@ -44,9 +54,11 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -55,6 +67,7 @@
 #include <vector>
 
 #include "persistence/catalog_format.h"
+#include "persistence/cold_tree_index.h"
 #include "persistence/compaction.h"
 #include "persistence/env.h"
 #include "persistence/epoch_registry.h"
@@ -152,6 +165,7 @@ struct RuntimeParts {
   SuperblockData superblock;  // the copy recovery used
   Manifest manifest;          // the manifest it names
   CatalogRoot catalog_root;   // as of the checkpoint (empty if none)
+  ColdTreeIndex cold_trees;   // every tree of catalog_root (recovery::Open builds it)
   uint64_t ot_checkpoint_epoch = 0;
   std::optional<LogPosition> ot_delta_start;  // first OT delta record after the OT checkpoint
   uint64_t ot_delta_ops_since_checkpoint = 0;
@@ -183,8 +197,14 @@ class Runtime final : public TreeEnvironment {
   // The tree named `name` as visible at `snapshot`, restored if not yet (its first access);
   // NotFound if none; IOError / Corruption if its checkpointed state cannot be read.
   Result<TreeInfo> FindTree(std::string_view name, const RuntimeSnapshot& snapshot) const;
-  // All trees visible at `snapshot`, sorted by name; TreeInfo::tree is null (nothing restored).
+  // All trees visible at `snapshot`, sorted by name; TreeInfo::tree is null (nothing restored
+  // or promoted). Reads the catalog chunks of the cold trees (O(catalog bytes)); if one cannot
+  // be read now (IOError / Corruption after open), its cold trees are missing from the list
+  // (their first access reports the error).
   std::vector<TreeInfo> ListTrees(const RuntimeSnapshot& snapshot) const;
+  // The same, reporting a catalog chunk that cannot be read (IOError / Corruption; *out then
+  // holds every tree that could be listed): use it wherever a missing tree matters.
+  Status ListTrees(const RuntimeSnapshot& snapshot, std::vector<TreeInfo>* out) const;
   // The tree with id `id` if it is visible at `snapshot` (its catalog fields; tree null:
   // nothing restored). O(log trees).
   std::optional<TreeInfo> DescribeTree(TreeId id, const RuntimeSnapshot& snapshot) const;
@@ -260,14 +280,10 @@ class Runtime final : public TreeEnvironment {
   // ---- Recovery hooks (recovery::Open only, through recovery::RuntimeBuilder, before Start) ----
   friend class recovery::RuntimeBuilder;
   friend class RuntimeWriteBatch;  // ReserveTreeId
-  // Takes the recovered parts; trees of the checkpoint are added with AddRecoveredTree and
-  // redo records with ReplayCommit before Start().
+  // Takes the recovered parts (the checkpoint's trees are parts.cold_trees, cold); redo
+  // records are applied with ReplayCommit before Start().
   explicit Runtime(RuntimeParts parts);
   TreeType* FindType(uint8_t type_id);
-  // A tree of the checkpoint's catalog, NOT restored (a handle; restored on first access).
-  Status AddRecoveredTree(CatalogEntry entry);
-  // Sizes the name index for `tree_count` recovered trees (before AddRecoveredTree).
-  void ReserveRecoveredTrees(size_t tree_count);
   // Applies a redo record with epoch > checkpoint epoch, as Commit would, without logging.
   Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end);
   // Hands over the log writer, opened after recovery verified everything (none for a read-only
@@ -302,6 +318,45 @@ class Runtime final : public TreeEnvironment {
   // The slot's tree, restoring it on first access (RestoredTree, see the top of this file).
   Result<std::shared_ptr<HostedTree>> RestoredTree(TreeSlot* slot) const
       COWTREE_EXCLUDES(poison_mu_);
+  // ---- Cold trees (runtime_cold.cc) ----
+  // Keeps every object readable while held (an epoch-0 pin): a catalog chunk read outside
+  // catalog_mu_ cannot be reclaimed in between.
+  class ColdReadHold {
+   public:
+    explicit ColdReadHold(EpochRegistry* pins) : pins_(pins) { pins_->Pin(0); }
+    ~ColdReadHold() { pins_->Unpin(0); }
+    ColdReadHold(const ColdReadHold&) = delete;
+    ColdReadHold& operator=(const ColdReadHold&) = delete;
+
+   private:
+    EpochRegistry* pins_;
+  };
+  // The published catalog chunk whose id range holds `id` (null if none).
+  const CatalogChunkRef* ChunkOf(TreeId id) const COWTREE_REQUIRES_SHARED(catalog_mu_);
+  // The catalog entry of `id` in the published catalog, or nullopt if it lists none. Does not
+  // say whether the tree is still cold. IOError / Corruption reading the chunk.
+  Result<std::optional<CatalogEntry>> ReadPublishedEntry(TreeId id) const
+      COWTREE_EXCLUDES(catalog_mu_);
+  // The hot slot of tree `id`, promoting it if it is cold; null if it is neither (unknown, or
+  // forgotten) or — when `name` is given — if its name differs.
+  Result<std::shared_ptr<TreeSlot>> PromoteCold(TreeId id,
+                                                std::optional<std::string_view> name) const
+      COWTREE_EXCLUDES(catalog_mu_);
+  // The hot slot for a catalog entry just read: inserted into trees_ / names_ and removed from
+  // cold_, unless it is hot already (that slot) or gone from cold_ (null: the entry is stale).
+  Result<std::shared_ptr<TreeSlot>> PromoteEntry(CatalogEntry entry) const
+      COWTREE_EXCLUDES(catalog_mu_);
+  // Promotes the cold tree named `name`, if any (a no-op when none: no chunk read unless a
+  // cold tree's name hash matches).
+  Status PromoteColdByName(std::string_view name) const COWTREE_EXCLUDES(catalog_mu_);
+  // Promotes every cold tree a commit record names (created names, drops, ops), so that
+  // ApplyCommit's checks see them in trees_ / names_ (ApplyCommit calls it first).
+  Status PromoteColdTreesOf(const CommitRecordView& record) const COWTREE_EXCLUDES(catalog_mu_);
+  // Calls f(entry) for every tree that is cold when its chunk is visited, in id order; returns
+  // the ids visited (sorted), so that the caller can skip them among the hot trees it lists
+  // afterwards (a tree promoted meanwhile is then seen once).
+  Result<std::vector<TreeId>> ForEachColdTree(
+      const std::function<void(const CatalogEntryView&)>& f) const COWTREE_EXCLUDES(catalog_mu_);
   // What one commit changed, so that it can be published or undone as a whole.
   struct PreparedCommit {
     std::vector<std::shared_ptr<TreeSlot>> created;
@@ -356,9 +411,12 @@ class Runtime final : public TreeEnvironment {
   // The catalog entries of live trees at C with ids in [first, end), in id order, stopping
   // before one chunk's worth is exceeded (1024 entries / kCatalogChunkBodyBytesTarget bytes,
   // at least one entry), for WriteCatalog.
-  std::vector<CatalogEntry> NextCatalogChunk(
-      TreeId first, TreeId end, uint64_t checkpoint_epoch,
-      const std::map<TreeId, PersistedTreeRef>& written) const COWTREE_REQUIRES(checkpoint_mu_);
+  // `old` are the parsed entries of the range's published chunk: the cold trees among them are
+  // copied as they are.
+  std::vector<CatalogEntry> NextCatalogChunk(TreeId first, TreeId end, uint64_t checkpoint_epoch,
+                                             const std::map<TreeId, PersistedTreeRef>& written,
+                                             const std::vector<CatalogEntryView>& old) const
+      COWTREE_REQUIRES(checkpoint_mu_);
   // Undoes the in-memory effects of a checkpoint that failed before its superblock with a
   // recoverable error (NoSpace): retirements, objects written. Returns `cause`.
   Status AbortCheckpoint(const Status& cause, const std::vector<NodeID>& retired,
@@ -435,11 +493,17 @@ class Runtime final : public TreeEnvironment {
       COWTREE_GUARDED_BY(write_mu_);  // log file number -> first, last commit epoch
 
   mutable SharedMutex catalog_mu_;  // readers shared (FindTree, ListTrees), commits exclusive
-  std::map<TreeId, std::shared_ptr<TreeSlot>> trees_ COWTREE_GUARDED_BY(catalog_mu_);
+  mutable std::map<TreeId, std::shared_ptr<TreeSlot>> trees_ COWTREE_GUARDED_BY(catalog_mu_);
   // Name → the newest slot of that name; older ones (dropped, still visible to a snapshot) hang
   // off it through TreeSlot::older_same_name. The key views that newest slot's own name (the
   // entry is re-keyed before the slot is forgotten): no copy, one node per name.
-  std::unordered_map<std::string_view, TreeSlot*> names_ COWTREE_GUARDED_BY(catalog_mu_);
+  mutable std::unordered_map<std::string_view, TreeSlot*> names_ COWTREE_GUARDED_BY(catalog_mu_);
+  // The cold trees (see the top of this file): mutable because a reader's first access
+  // promotes (under catalog_mu_ exclusive).
+  mutable ColdTreeIndex cold_ COWTREE_GUARDED_BY(catalog_mu_);
+  // The published catalog's chunk references (catalog_root_.chunks, for readers): where a cold
+  // tree's entry is. Replaced when a checkpoint is published.
+  std::vector<CatalogChunkRef> published_chunks_ COWTREE_GUARDED_BY(catalog_mu_);
 
   mutable Mutex poison_mu_;
   Status poison_ COWTREE_GUARDED_BY(poison_mu_);

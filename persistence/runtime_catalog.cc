@@ -1,7 +1,7 @@
 // Runtime, the tree catalog: which trees exist at which epoch (TreeSlot: created at
 // create_epoch, dropped at drop_epoch), lookups for readers (FindTree, ListTrees, under
-// catalog_mu_ shared), recovered trees (AddRecoveredTree: handles, restored lazily by
-// RestoredTree on first access), and the catalog half of a commit:
+// catalog_mu_ shared; cold trees are promoted on first access, runtime_cold.cc, and restored
+// lazily by RestoredTree), and the catalog half of a commit:
 // ApplyCommit validates and applies a record to the trees, PublishCommit makes its creates and
 // drops visible, UndoCommit takes back the trees it applied (runtime.cc drives them in order).
 #include <algorithm>
@@ -18,38 +18,6 @@ TreeType* Runtime::FindType(uint8_t type_id) {
   return it == types_.end() ? nullptr : it->second.get();
 }
 
-Status Runtime::AddRecoveredTree(CatalogEntry entry) {
-  if (FindType(entry.type_id) == nullptr) {
-    return Status::Corruption("catalog: tree '" + entry.name + "' has unknown type " +
-                              std::to_string(entry.type_id));
-  }
-  auto slot = std::make_shared<TreeSlot>();
-  slot->id = entry.tree_id;
-  slot->type_id = entry.type_id;
-  slot->params = std::move(entry.params);
-  slot->create_epoch = entry.create_epoch;
-  slot->persisted.descriptor = entry.descriptor;
-  slot->persisted.inline_body = std::move(entry.inline_body);
-  slot->published = true;
-  WriterLock g(&catalog_mu_);
-  if (trees_.count(entry.tree_id) != 0) {
-    return Status::Corruption("catalog: tree id " + std::to_string(entry.tree_id) + " twice");
-  }
-  if (names_.count(entry.name) != 0) {
-    return Status::Corruption("catalog: tree name '" + entry.name + "' twice");
-  }
-  slot->name = std::move(entry.name);
-  names_.emplace(std::string_view(slot->name), slot.get());
-  trees_.emplace_hint(trees_.end(), slot->id, std::move(slot));
-  if (entry.tree_id >= next_tree_id_.load()) next_tree_id_.store(entry.tree_id + 1);
-  return Status::OK();
-}
-
-void Runtime::ReserveRecoveredTrees(size_t tree_count) {
-  WriterLock g(&catalog_mu_);
-  names_.reserve(tree_count);
-}
-
 Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const {
   if (slot->restored.load(std::memory_order_acquire)) return slot->tree;
   MutexLock g(&restore_mu_[slot->id % kRestoreStripes]);
@@ -57,7 +25,7 @@ Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const 
   // Only a tree of the opened checkpoint is ever unrestored: its state is that checkpoint's.
   COWTREE_ASSERT(slot->published);
   auto type = types_.find(slot->type_id);
-  COWTREE_ASSERT(type != types_.end());    // checked by AddRecoveredTree
+  COWTREE_ASSERT(type != types_.end());    // checked by PromoteCold
   auto* env = const_cast<Runtime*>(this);  // TreeEnvironment: object store + epochs
   Result<std::unique_ptr<HostedTree>> tree =
       type->second->Load(slot->params, slot->persisted, opened_checkpoint_epoch_, env);
@@ -83,6 +51,12 @@ Result<TreeInfo> Runtime::FindTree(std::string_view name, const RuntimeSnapshot&
     ReaderLock g(&catalog_mu_);
     slot = FindSlot(name, snapshot.epoch());
   }
+  if (slot == nullptr) {
+    // Not hot: a cold tree of that name (first access) is promoted, then found as hot.
+    COWTREE_RETURN_IF_ERROR(PromoteColdByName(name));
+    ReaderLock g(&catalog_mu_);
+    slot = FindSlot(name, snapshot.epoch());
+  }
   if (slot == nullptr) return Status::NotFound("no tree named '" + std::string(name) + "'");
   // Restored outside catalog_mu_: a first access does not hold up commits.
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot.get()));
@@ -92,8 +66,31 @@ Result<TreeInfo> Runtime::FindTree(std::string_view name, const RuntimeSnapshot&
 
 std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const {
   std::vector<TreeInfo> out;
+  (void)ListTrees(snapshot, &out);  // documented: lossy if a catalog chunk cannot be read
+  return out;
+}
+
+Status Runtime::ListTrees(const RuntimeSnapshot& snapshot, std::vector<TreeInfo>* out_ptr) const {
+  std::vector<TreeInfo>& out = *out_ptr;
+  out.clear();
+  // Cold trees first (read from the catalog chunks, nothing promoted), then the hot ones not
+  // listed already.
+  std::vector<TreeId> cold_ids;
+  Result<std::vector<TreeId>> visited = ForEachColdTree([&](const CatalogEntryView& e) {
+    if (e.create_epoch > snapshot.epoch()) return;
+    out.push_back(TreeInfo{e.tree_id, std::string(e.name), e.type_id, std::string(e.params),
+                           e.create_epoch, nullptr});
+  });
+  Status status;
+  if (visited.ok()) {
+    cold_ids = std::move(visited).value();
+  } else {
+    status = visited.status().WithContext("listing trees");
+    out.clear();  // a partial cold list: keep only the hot trees
+  }
   ReaderLock g(&catalog_mu_);
   for (const auto& [id, slot] : trees_) {
+    if (std::binary_search(cold_ids.begin(), cold_ids.end(), id)) continue;
     if (slot->create_epoch <= snapshot.epoch() && snapshot.epoch() < slot->drop_epoch) {
       out.push_back(
           TreeInfo{slot->id, slot->name, slot->type_id, slot->params, slot->create_epoch, nullptr});
@@ -101,22 +98,51 @@ std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const 
   }
   std::sort(out.begin(), out.end(),
             [](const TreeInfo& a, const TreeInfo& b) { return a.name < b.name; });
-  return out;
+  return status;
 }
 
 std::optional<TreeInfo> Runtime::DescribeTree(TreeId id, const RuntimeSnapshot& snapshot) const {
+  const auto visible = [&](const TreeSlot& s) -> std::optional<TreeInfo> {
+    if (s.create_epoch > snapshot.epoch() || snapshot.epoch() >= s.drop_epoch) return std::nullopt;
+    return TreeInfo{s.id, s.name, s.type_id, s.params, s.create_epoch, nullptr};
+  };
+  {
+    ReaderLock g(&catalog_mu_);
+    if (auto it = trees_.find(id); it != trees_.end()) return visible(*it->second);
+  }
+  // Cold (or unknown): its catalog entry, without promoting it. Unreadable counts as unknown.
+  Result<std::optional<CatalogEntry>> entry = ReadPublishedEntry(id);
+  if (!entry.ok() || !entry->has_value()) return std::nullopt;
+  const CatalogEntry& e = **entry;
   ReaderLock g(&catalog_mu_);
-  auto it = trees_.find(id);
-  if (it == trees_.end()) return std::nullopt;
-  const TreeSlot& s = *it->second;
-  if (s.create_epoch > snapshot.epoch() || snapshot.epoch() >= s.drop_epoch) return std::nullopt;
-  return TreeInfo{s.id, s.name, s.type_id, s.params, s.create_epoch, nullptr};
+  if (auto it = trees_.find(id); it != trees_.end()) return visible(*it->second);
+  if (!cold_.Contains(id, ColdTreeIndex::NameHash(e.name))) return std::nullopt;
+  if (e.create_epoch > snapshot.epoch()) return std::nullopt;
+  return TreeInfo{e.tree_id, e.name, e.type_id, e.params, e.create_epoch, nullptr};
+}
+
+// Makes hot every cold tree `record` names (by a created name, a drop or ops), so that the
+// checks below see every tree involved in trees_ / names_. Promoted trees stay hot.
+Status Runtime::PromoteColdTreesOf(const CommitRecordView& record) const {
+  for (const CommitCreate& c : record.creates) COWTREE_RETURN_IF_ERROR(PromoteColdByName(c.name));
+  for (TreeId id : record.drops) COWTREE_RETURN_IF_ERROR(PromoteCold(id, std::nullopt).status());
+  // A tree this record creates is new: no catalog lists it (no chunk read for its ops).
+  std::vector<TreeId> created;
+  created.reserve(record.creates.size());
+  for (const CommitCreate& c : record.creates) created.push_back(c.tree_id);
+  std::sort(created.begin(), created.end());
+  for (const CommitOps& s : record.ops) {
+    if (std::binary_search(created.begin(), created.end(), s.tree_id)) continue;
+    COWTREE_RETURN_IF_ERROR(PromoteCold(s.tree_id, std::nullopt).status());
+  }
+  return Status::OK();
 }
 
 // Validates and applies `record` at `epoch` to in-memory state. On error nothing is changed
 // (trees already applied are undone by the caller through `prepared`).
 Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
                             PreparedCommit* prepared) {
+  COWTREE_RETURN_IF_ERROR(PromoteColdTreesOf(record));
   std::unordered_map<TreeId, std::shared_ptr<TreeSlot>> local;  // trees created in this commit
   std::unordered_set<std::string_view> local_names;             // (views of record's names)
   {

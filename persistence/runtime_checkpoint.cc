@@ -248,6 +248,7 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
     // Under catalog_mu_: GetStats reads `persisted` of slots it sees unrestored, and a slot
     // can be restored, written and checkpointed meanwhile.
     WriterLock g(&catalog_mu_);
+    if (catalog_changed) published_chunks_ = catalog_root_.chunks;  // where cold trees are now
     for (Item& item : items) {
       auto w = written.find(item.slot->id);
       COWTREE_ASSERT(w != written.end());
@@ -275,15 +276,49 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
 
 // The next chunk's entries: trees live at C with ids in [first, end) (catalog_mu_ shared, held
 // for one chunk only: commits after C may add trees meanwhile; they are skipped by their create
-// epoch). Memory and lock hold time stay bounded by one chunk whatever the number of trees.
+// epoch), merged in id order from the hot trees (trees_) and the cold ones (entries of the old
+// chunk `old` that are not hot: copied as they are; a tree promoted meanwhile is hot by now
+// and carries the same state). Memory and lock hold time stay bounded by one chunk whatever
+// the number of trees.
 std::vector<CatalogEntry> Runtime::NextCatalogChunk(
     TreeId first, TreeId end, uint64_t checkpoint_epoch,
-    const std::map<TreeId, PersistedTreeRef>& written) const {
+    const std::map<TreeId, PersistedTreeRef>& written,
+    const std::vector<CatalogEntryView>& old) const {
   std::vector<CatalogEntry> out;
   size_t bytes = kCatalogChunkOverheadBytes;
+  const auto add = [&](CatalogEntry e) {
+    const size_t entry_bytes = CatalogEntryBytes(e);
+    if (!out.empty() && (out.size() >= kCatalogChunkEntriesMax ||
+                         bytes + entry_bytes > kCatalogChunkBodyBytesTarget)) {
+      return false;
+    }
+    bytes += entry_bytes;
+    out.push_back(std::move(e));
+    return true;
+  };
   ReaderLock g(&catalog_mu_);
-  for (auto it = trees_.lower_bound(first); it != trees_.end() && it->first < end; ++it) {
-    const TreeSlot& slot = *it->second;
+  auto hot = trees_.lower_bound(first);
+  auto cold = std::lower_bound(old.begin(), old.end(), first,
+                               [](const CatalogEntryView& e, TreeId v) { return e.tree_id < v; });
+  for (;;) {
+    const TreeId hot_id = hot != trees_.end() && hot->first < end ? hot->first : UINT64_MAX;
+    // Skip the old entries of hot trees (their slot decides) and of trees gone from cold_.
+    while (cold != old.end() && cold->tree_id < end &&
+           (trees_.count(cold->tree_id) != 0 ||
+            !cold_.Contains(cold->tree_id, ColdTreeIndex::NameHash(cold->name)))) {
+      // Only a hot tree can have left cold_ (a forgotten tree is in no published chunk).
+      COWTREE_ASSERT(trees_.count(cold->tree_id) != 0);
+      ++cold;
+    }
+    const TreeId cold_id = cold != old.end() && cold->tree_id < end ? cold->tree_id : UINT64_MAX;
+    if (hot_id == UINT64_MAX && cold_id == UINT64_MAX) break;
+    if (cold_id < hot_id) {
+      if (!add(cold->ToEntry())) break;
+      ++cold;
+      continue;
+    }
+    const TreeSlot& slot = *hot->second;
+    ++hot;
     if (slot.create_epoch > checkpoint_epoch || slot.drop_epoch <= checkpoint_epoch) continue;
     CatalogEntry e{slot.id, NodeID(), slot.create_epoch, slot.type_id, slot.name, slot.params, ""};
     auto w = written.find(slot.id);
@@ -292,13 +327,7 @@ std::vector<CatalogEntry> Runtime::NextCatalogChunk(
     const PersistedTreeRef& ref = w != written.end() ? w->second : slot.persisted;
     e.descriptor = ref.descriptor;
     e.inline_body = ref.inline_body;
-    const size_t entry_bytes = CatalogEntryBytes(e);
-    if (!out.empty() && (out.size() >= kCatalogChunkEntriesMax ||
-                         bytes + entry_bytes > kCatalogChunkBodyBytesTarget)) {
-      break;
-    }
-    bytes += entry_bytes;
-    out.push_back(std::move(e));
+    if (!add(std::move(e))) break;
   }
   return out;
 }
@@ -335,10 +364,21 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<TreeId
       root.tree_count += range.chunk->entry_count;
       continue;
     }
-    if (range.chunk != nullptr) retired->push_back(range.chunk->chunk_id);
+    // The old chunk's entries: the cold trees of the range are copied from it.
+    std::string old_body;
+    std::vector<CatalogEntryView> old_entries;
+    if (range.chunk != nullptr) {
+      retired->push_back(range.chunk->chunk_id);
+      COWTREE_ASSIGN_OR_RETURN(
+          old_body, store_->ReadObjectOnce(range.chunk->chunk_id, ObjectKind::kCatalogChunk));
+      if (Status st = ParseCatalogChunk(old_body, &old_entries); !st.ok()) {
+        return Status::Corruption("catalog chunk " + std::to_string(range.chunk->chunk_id.raw()) +
+                                  " does not decode: " + st.message());
+      }
+    }
     for (TreeId next = range.first;;) {
       std::vector<CatalogEntry> group =
-          NextCatalogChunk(next, range.end, checkpoint_epoch, written);
+          NextCatalogChunk(next, range.end, checkpoint_epoch, written, old_entries);
       if (group.empty()) break;
       COWTREE_ASSIGN_OR_RETURN(NodeID id,
                                store_->WriteObject(ObjectKind::kCatalogChunk, checkpoint_epoch,

@@ -41,6 +41,8 @@ Runtime::Runtime(RuntimeParts parts)
   for (const ManifestRetainedCheckpoint& c : manifest_.retained_checkpoints) {
     retained_epochs_->Add(c.epoch);
   }
+  cold_ = std::move(parts.cold_trees);
+  published_chunks_ = catalog_root_.chunks;
 }
 
 Runtime::~Runtime() { (void)Close(); }

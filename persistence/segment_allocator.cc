@@ -482,12 +482,13 @@ Status SegmentAllocator::SyncDirty() {
   return Status::OK();
 }
 
-Result<PinnedObject> SegmentAllocator::PinObject(const ObjectAddress& address) const {
+Result<PinnedObject> SegmentAllocator::PinObject(const ObjectAddress& address,
+                                                 bool via_mmap) const {
   COWTREE_RETURN_IF_ERROR(ValidateObjectAddress(address));
   const ClassState& c = *classes_[SizeClassIndex(address.size_class_bytes)];
   COWTREE_RETURN_IF_ERROR(CheckInFile(address, c));
   PinnedObject out;
-  if (options_.read_via_mmap) {
+  if (options_.read_via_mmap && via_mmap) {
     COWTREE_ASSIGN_OR_RETURN(
         out.pin_, windows_->PinRange(c.window_file_id, c.size_bytes.load(std::memory_order_acquire),
                                      address.offset_bytes, address.length_bytes));

@@ -176,7 +176,9 @@ class SegmentAllocator {
 
   // The stored bytes [offset, offset + length) of address. Corruption if the address is not
   // inside its data file.
-  Result<PinnedObject> PinObject(const ObjectAddress& address) const;
+  // via_mmap false: always a private copy read with File::ReadAt (a one-off read that should
+  // not leave the file's pages mapped: they would count in the resident set).
+  Result<PinnedObject> PinObject(const ObjectAddress& address, bool via_mmap = true) const;
   Status Read(const ObjectAddress& address, std::string* out) const;
 
   // Names of data files this allocator created or adopted (not in `existing` at Open).

@@ -1,9 +1,7 @@
 #include "recovery/open.h"
 
 #include <algorithm>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
+#include <map>
 
 #include "persistence/assert.h"
 #include "persistence/file_names.h"
@@ -247,19 +245,82 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
   return out;
 }
 
+// The names of catalog trees by id, for name-hash collisions once the cold index is built
+// (rare with the real hash: ~n^2 / 2^33 pairs). Keeps the last chunks read (a test hash that
+// makes everything collide reads each chunk about once per run of pairs).
+class EarlierNames {
+ public:
+  explicit EarlierNames(ObjectStore* store) : store_(store) {}
+  void AddChunk(TreeId first_tree_id, NodeID chunk) { chunks_.emplace_back(first_tree_id, chunk); }
+  Result<std::string> NameOf(TreeId id) {
+    auto it = std::upper_bound(chunks_.begin(), chunks_.end(), id,
+                               [](TreeId v, const auto& c) { return v < c.first; });
+    COWTREE_ASSERT(it != chunks_.begin());
+    const NodeID chunk = std::prev(it)->second;
+    auto cached = cache_.find(chunk.raw());
+    if (cached == cache_.end()) {
+      if (cache_.size() >= 16) cache_.clear();
+      COWTREE_ASSIGN_OR_RETURN(std::string body,
+                               store_->ReadObjectOnce(chunk, ObjectKind::kCatalogChunk));
+      cached = cache_.emplace(chunk.raw(), Parsed{std::move(body), {}}).first;
+      Status parsed = ParseCatalogChunk(cached->second.body, &cached->second.views);
+      if (!parsed.ok()) {
+        cache_.erase(cached);
+        return parsed;
+      }
+    }
+    const CatalogEntryView* e = FindCatalogEntry(cached->second.views, id);
+    COWTREE_ASSERT(e != nullptr);  // read and checked moments ago
+    return std::string(e->name);
+  }
+
+ private:
+  struct Parsed {
+    std::string body;
+    std::vector<CatalogEntryView> views;
+  };
+  ObjectStore* store_;
+  std::vector<std::pair<TreeId, NodeID>> chunks_;  // read so far: first tree id, chunk
+  std::map<uint64_t, Parsed> cache_;
+};
+
 // Reads the catalog the superblock names through the reader fsck shares
-// (recovery/store_reader.h), stopping at the first problem.
-Status ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, RuntimeParts* parts,
-                   std::vector<CatalogEntry>* entries) {
+// (recovery/store_reader.h), stopping at the first problem, into the cold index of the
+// runtime to be (parts->cold_trees: 16 bytes per tree, no copy of names or entries; the trees
+// are promoted and restored on first access). Refuses an unknown tree type or a name used
+// twice (Corruption). Returns the number of trees.
+Result<uint64_t> ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, RuntimeParts* parts) {
   CatalogReadHooks hooks;
-  hooks.read = [store](NodeID id, ObjectKind kind) { return store->ReadObject(id, kind); };
+  hooks.read = [store](NodeID id, ObjectKind kind) { return store->ReadObjectOnce(id, kind); };
   hooks.report = [](const CatalogProblem&) { return false; };  // Open stops at the first
-  hooks.check_names = false;  // AddRecoveredTree refuses a duplicate (no sort at open)
+  EarlierNames earlier(store);
+  std::vector<ColdTreeIndex::Tree> trees;  // transient: 16 bytes per tree
+  hooks.root = [&](const CatalogRoot& root) { trees.reserve(root.tree_count); };
+  hooks.entries = [&](NodeID chunk, const std::vector<CatalogEntryView>& views) -> Status {
+    earlier.AddChunk(views.front().tree_id, chunk);
+    for (const CatalogEntryView& e : views) {
+      bool known_type = false;
+      for (const auto& t : parts->types) known_type = known_type || t->type_id() == e.type_id;
+      if (!known_type) {
+        return Status::Corruption("catalog: tree '" + std::string(e.name) + "' has unknown type " +
+                                  std::to_string(e.type_id));
+      }
+      trees.push_back(ColdTreeIndex::Tree{e.tree_id, ColdTreeIndex::NameHash(e.name)});
+    }
+    return Status::OK();
+  };
   CatalogContents catalog;
   COWTREE_RETURN_IF_ERROR(ReadCatalogObjects(catalog_root_raw, hooks, &catalog));
   parts->catalog_root = catalog.root;
-  *entries = std::move(catalog.entries);
-  return Status::OK();
+  std::vector<std::pair<TreeId, TreeId>> same_hash;
+  parts->cold_trees.Build(trees, &same_hash);
+  // Names unique: only trees whose name hashes are equal can share a name.
+  for (const auto& [a, b] : same_hash) {
+    COWTREE_ASSIGN_OR_RETURN(std::string name_a, earlier.NameOf(a));
+    COWTREE_ASSIGN_OR_RETURN(std::string name_b, earlier.NameOf(b));
+    if (name_a == name_b) return Status::Corruption("catalog: tree name '" + name_a + "' twice");
+  }
+  return static_cast<uint64_t>(trees.size());
 }
 
 }  // namespace
@@ -271,10 +332,6 @@ class RuntimeBuilder {
   explicit RuntimeBuilder(RuntimeParts parts) : runtime_(new Runtime(std::move(parts))) {}
   Runtime* runtime() { return runtime_.get(); }
   TreeType* FindType(uint8_t type_id) { return runtime_->FindType(type_id); }
-  void ReserveRecoveredTrees(size_t n) { runtime_->ReserveRecoveredTrees(n); }
-  Status AddRecoveredTree(CatalogEntry entry) {
-    return runtime_->AddRecoveredTree(std::move(entry));
-  }
   Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end) {
     return runtime_->ReplayCommit(payload, epoch, record_end);
   }
@@ -307,7 +364,8 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   COWTREE_ASSIGN_OR_RETURN(LoadedStore loaded, LoadStore(env, dir, options, report));
   const SuperblockData& sb = loaded.sb;
 
-  // ---- Runtime + catalog: one handle per tree; trees are restored on first access. ----
+  // ---- Runtime + catalog: a cold index slot per tree; trees are promoted and restored on
+  // first access. ----
   RuntimeParts parts;
   parts.env = env;
   parts.dir = dir;
@@ -320,25 +378,12 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   parts.ot_delta_ops_since_checkpoint = loaded.ot_delta_ops;
   parts.force_ot_checkpoint = report.ot_delta_records_ignored > 0;
   parts.types.push_back(tree::MakeOrderStatTreeType(options.leaf_capacity_entries, options.fanout));
-  std::vector<CatalogEntry> entries;
-  COWTREE_RETURN_IF_ERROR(ReadCatalog(loaded.store.get(), sb.catalog_root, &parts, &entries));
+  COWTREE_ASSIGN_OR_RETURN(report.trees_loaded,
+                           ReadCatalog(loaded.store.get(), sb.catalog_root, &parts));
   parts.store = std::move(loaded.store);
   ObjectStore* store = parts.store.get();
   RuntimeBuilder builder(std::move(parts));
   Runtime* runtime = builder.runtime();
-  builder.ReserveRecoveredTrees(entries.size());
-  const size_t catalog_entries = entries.size();
-  for (CatalogEntry& e : entries) {
-    COWTREE_RETURN_IF_ERROR(builder.AddRecoveredTree(std::move(e)));
-    ++report.trees_loaded;
-  }
-  entries = std::vector<CatalogEntry>();
-#ifdef __GLIBC__
-  // The decoded catalog was transient (O(catalog bytes)); hand its pages back so that the
-  // resident set after open is the handles, not the peak of reading them. A trim walks the
-  // heap (~1 ms): only worth it for a large catalog.
-  if (catalog_entries >= 10000) malloc_trim(0);
-#endif
 
   // ---- Redo: commits with epoch > C, in log order (in memory only). ----
   uint64_t redo_bytes = 0;

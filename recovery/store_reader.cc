@@ -24,40 +24,19 @@ Status Problem(const CatalogReadHooks& hooks, NodeID at, ObjectKind kind, std::s
                             "): " + p.status.message());
 }
 
-// Entry-level rules across the whole catalog (after every chunk was read).
-Status CheckEntries(const CatalogReadHooks& hooks, NodeID root_id, const CatalogContents& c) {
-  const auto bad = [&](const std::string& message) {
-    return Problem(hooks, root_id, ObjectKind::kCatalogRoot, "catalog root",
-                   Status::Corruption(message));
-  };
-  TreeId previous = 0;
-  for (const CatalogEntry& e : c.entries) {
-    if (e.tree_id <= previous) {
-      COWTREE_RETURN_IF_ERROR(bad("tree id " + std::to_string(e.tree_id) + " ('" + e.name +
-                                  "') is not above the previous tree id " +
-                                  std::to_string(previous)));
-    }
-    previous = std::max(previous, e.tree_id);
-  }
-  if (c.root.tree_count != c.entries.size()) {
-    COWTREE_RETURN_IF_ERROR(bad("catalog root says " + std::to_string(c.root.tree_count) +
-                                " trees; its chunks hold " + std::to_string(c.entries.size())));
-  }
-  if (!c.entries.empty() && c.root.next_tree_id <= previous) {
-    COWTREE_RETURN_IF_ERROR(bad("catalog root next_tree_id " + std::to_string(c.root.next_tree_id) +
-                                " is not above the largest tree id " + std::to_string(previous)));
-  }
-  if (!hooks.check_names) return Status::OK();
-  // Names unique: one sorted array of views (no allocation per tree).
+// Names unique (fsck): one sorted array of views (no allocation per tree).
+Status CheckNames(const CatalogReadHooks& hooks, NodeID root_id, const CatalogContents& c) {
   std::vector<std::pair<std::string_view, TreeId>> names;
   names.reserve(c.entries.size());
   for (const CatalogEntry& e : c.entries) names.emplace_back(e.name, e.tree_id);
   std::sort(names.begin(), names.end());
   for (size_t i = 1; i < names.size(); ++i) {
     if (names[i].first == names[i - 1].first) {
-      COWTREE_RETURN_IF_ERROR(bad("tree name '" + std::string(names[i].first) +
-                                  "' is used by tree ids " + std::to_string(names[i - 1].second) +
-                                  " and " + std::to_string(names[i].second)));
+      COWTREE_RETURN_IF_ERROR(Problem(
+          hooks, root_id, ObjectKind::kCatalogRoot, "catalog root",
+          Status::Corruption("tree name '" + std::string(names[i].first) +
+                             "' is used by tree ids " + std::to_string(names[i - 1].second) +
+                             " and " + std::to_string(names[i].second))));
     }
   }
   return Status::OK();
@@ -85,7 +64,14 @@ Status ReadCatalogObjects(uint64_t catalog_root_raw, const CatalogReadHooks& hoo
                    Status::Corruption("does not decode: " + root.status().message()));
   }
   out->root = *root;
+  if (hooks.root) hooks.root(*root);
   bool complete = true;
+  // Entry-level rules across the whole catalog, checked while streaming, reported once every
+  // chunk was read: tree ids strictly increasing across chunks, counts consistent.
+  std::vector<std::string> order_problems;
+  TreeId previous = 0;
+  uint64_t entry_count = 0;
+  std::vector<CatalogEntryView> views;
   for (size_t i = 0; i < root->chunks.size(); ++i) {
     const CatalogChunkRef& ref = root->chunks[i];
     const std::string what = "catalog chunk " + std::to_string(i);
@@ -100,27 +86,52 @@ Status ReadCatalogObjects(uint64_t catalog_root_raw, const CatalogReadHooks& hoo
                                       chunk_body.status(), /*read_failed=*/true));
       continue;
     }
-    Result<std::vector<CatalogEntry>> chunk = DecodeCatalogChunk(*chunk_body);
-    if (!chunk.ok()) {
+    if (Status st = ParseCatalogChunk(*chunk_body, &views); !st.ok()) {
       complete = false;
-      COWTREE_RETURN_IF_ERROR(
-          Problem(hooks, ref.chunk_id, ObjectKind::kCatalogChunk, what,
-                  Status::Corruption("does not decode: " + chunk.status().message())));
+      COWTREE_RETURN_IF_ERROR(Problem(hooks, ref.chunk_id, ObjectKind::kCatalogChunk, what,
+                                      Status::Corruption("does not decode: " + st.message())));
       continue;
     }
-    if (chunk->size() != ref.entry_count || chunk->front().tree_id != ref.first_tree_id) {
+    if (views.size() != ref.entry_count || views.front().tree_id != ref.first_tree_id) {
       COWTREE_RETURN_IF_ERROR(Problem(
           hooks, ref.chunk_id, ObjectKind::kCatalogChunk, what,
-          Status::Corruption("holds " + std::to_string(chunk->size()) + " entries from tree id " +
-                             std::to_string(chunk->front().tree_id) + "; the catalog root says " +
+          Status::Corruption("holds " + std::to_string(views.size()) + " entries from tree id " +
+                             std::to_string(views.front().tree_id) + "; the catalog root says " +
                              std::to_string(ref.entry_count) + " from " +
                              std::to_string(ref.first_tree_id))));
     }
-    for (CatalogEntry& e : *chunk) out->entries.push_back(std::move(e));
+    for (const CatalogEntryView& e : views) {
+      if (e.tree_id <= previous) {
+        order_problems.push_back("tree id " + std::to_string(e.tree_id) + " ('" +
+                                 std::string(e.name) + "') is not above the previous tree id " +
+                                 std::to_string(previous));
+      }
+      previous = std::max(previous, e.tree_id);
+    }
+    entry_count += views.size();
+    if (hooks.entries) {
+      COWTREE_RETURN_IF_ERROR(hooks.entries(ref.chunk_id, views));
+    } else {
+      for (const CatalogEntryView& e : views) out->entries.push_back(e.ToEntry());
+    }
   }
   out->complete = complete;
   if (!complete) return Status::OK();
-  return CheckEntries(hooks, root_id, *out);
+  const auto bad = [&](const std::string& message) {
+    return Problem(hooks, root_id, ObjectKind::kCatalogRoot, "catalog root",
+                   Status::Corruption(message));
+  };
+  for (const std::string& p : order_problems) COWTREE_RETURN_IF_ERROR(bad(p));
+  if (root->tree_count != entry_count) {
+    COWTREE_RETURN_IF_ERROR(bad("catalog root says " + std::to_string(root->tree_count) +
+                                " trees; its chunks hold " + std::to_string(entry_count)));
+  }
+  if (entry_count != 0 && root->next_tree_id <= previous) {
+    COWTREE_RETURN_IF_ERROR(bad("catalog root next_tree_id " + std::to_string(root->next_tree_id) +
+                                " is not above the largest tree id " + std::to_string(previous)));
+  }
+  if (!hooks.check_names || hooks.entries) return Status::OK();
+  return CheckNames(hooks, root_id, *out);
 }
 
 }  // namespace cowtree::recovery

@@ -58,11 +58,17 @@ struct CatalogReadHooks {
   // Check that names are unique (O(trees log trees)). Open turns it off: the Runtime refuses a
   // duplicate name while it indexes the trees (Corruption "catalog: tree name ... twice").
   bool check_names = true;
+  // Optional: receives the root once it decoded, before any chunk is read.
+  std::function<void(const CatalogRoot& root)> root;
+  // Optional: receives each chunk's entries (views into its body, valid during the call) in
+  // order, instead of CatalogContents::entries (which then stays empty: no per-entry copy);
+  // names are not checked then (the receiver does). An error stops the read and is returned.
+  std::function<Status(NodeID chunk, const std::vector<CatalogEntryView>& entries)> entries;
 };
 
 struct CatalogContents {
   CatalogRoot root;
-  std::vector<CatalogEntry> entries;  // all chunks, in order (one copy: O(catalog bytes))
+  std::vector<CatalogEntry> entries;  // all chunks, in order (unless hooks.entries is set)
   bool complete = false;              // every chunk was read and decoded
 };
 

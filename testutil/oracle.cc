@@ -84,7 +84,9 @@ Status CheckQueries(const std::string& name, const tree::TreeVersion& v, const T
 Status ReadStore(Runtime* rt, StoreModel* out) {
   out->clear();
   RuntimeSnapshot snap = rt->GetSnapshot();
-  for (const TreeInfo& listed : rt->ListTrees(snap)) {
+  std::vector<TreeInfo> trees;
+  COWTREE_RETURN_IF_ERROR(rt->ListTrees(snap, &trees));  // a tree missing is never silent
+  for (const TreeInfo& listed : trees) {
     COWTREE_ASSIGN_OR_RETURN(TreeInfo info, rt->FindTree(listed.name, snap));  // restores
     tree::OrderStatTreeHost* host = tree::AsOrderStatTree(info.tree.get());
     if (host == nullptr) return Status::Corruption("tree '" + info.name + "' is not an OS tree");

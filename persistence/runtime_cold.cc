@@ -1,0 +1,158 @@
+// Runtime, the cold trees (persistence/runtime.h "Lazy trees"): the trees of the opened
+// checkpoint that nothing has accessed yet live only in cold_ (tree id + name hash); their
+// catalog entries are read back from the published catalog chunks on first access, which
+// promotes them to a hot TreeSlot. Chunk reads run outside catalog_mu_ under a ColdReadHold.
+#include <algorithm>
+#include <map>
+
+#include "persistence/assert.h"
+#include "persistence/runtime.h"
+
+namespace cowtree {
+
+const CatalogChunkRef* Runtime::ChunkOf(TreeId id) const {
+  // The last chunk whose first id is <= id: chunk i covers [first_i, first_{i+1}).
+  auto it =
+      std::upper_bound(published_chunks_.begin(), published_chunks_.end(), id,
+                       [](TreeId v, const CatalogChunkRef& c) { return v < c.first_tree_id; });
+  if (it == published_chunks_.begin()) return nullptr;
+  return &*std::prev(it);
+}
+
+Result<std::optional<CatalogEntry>> Runtime::ReadPublishedEntry(TreeId id) const {
+  ColdReadHold hold(pins_.get());  // before the lookup: the chunk found stays readable
+  NodeID chunk;
+  {
+    ReaderLock g(&catalog_mu_);
+    if (cold_.size() == 0) return std::optional<CatalogEntry>();  // every tree is hot
+    const CatalogChunkRef* ref = ChunkOf(id);
+    if (ref == nullptr) return std::optional<CatalogEntry>();
+    chunk = ref->chunk_id;
+  }
+  Result<std::string> body = store_->ReadObjectOnce(chunk, ObjectKind::kCatalogChunk);
+  if (!body.ok()) {
+    return body.status().WithContext("reading the catalog entry of tree id " + std::to_string(id));
+  }
+  std::vector<CatalogEntryView> views;
+  if (Status st = ParseCatalogChunk(*body, &views); !st.ok()) {
+    return Status::Corruption("catalog chunk " + std::to_string(chunk.raw()) +
+                              " does not decode: " + st.message());
+  }
+  const CatalogEntryView* e = FindCatalogEntry(views, id);
+  if (e == nullptr) return std::optional<CatalogEntry>();
+  return std::optional<CatalogEntry>(e->ToEntry());
+}
+
+Result<std::shared_ptr<Runtime::TreeSlot>> Runtime::PromoteCold(
+    TreeId id, std::optional<std::string_view> name) const {
+  const auto matches = [&](const TreeSlot& s) { return !name.has_value() || s.name == *name; };
+  {
+    ReaderLock g(&catalog_mu_);
+    if (auto it = trees_.find(id); it != trees_.end()) {
+      return matches(*it->second) ? it->second : nullptr;
+    }
+  }
+  COWTREE_ASSIGN_OR_RETURN(std::optional<CatalogEntry> entry, ReadPublishedEntry(id));
+  if (!entry.has_value()) return std::shared_ptr<TreeSlot>();
+  if (name.has_value() && entry->name != *name) return std::shared_ptr<TreeSlot>();
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<TreeSlot> slot, PromoteEntry(std::move(*entry)));
+  if (slot != nullptr && !matches(*slot)) return std::shared_ptr<TreeSlot>();
+  return slot;
+}
+
+Result<std::shared_ptr<Runtime::TreeSlot>> Runtime::PromoteEntry(CatalogEntry entry) const {
+  if (types_.count(entry.type_id) == 0) {  // checked at open; the chunk may be newer
+    return Status::Corruption("catalog: tree '" + entry.name + "' has unknown type " +
+                              std::to_string(entry.type_id));
+  }
+  const TreeId id = entry.tree_id;
+  auto slot = std::make_shared<TreeSlot>();
+  slot->id = id;
+  slot->type_id = entry.type_id;
+  slot->params = std::move(entry.params);
+  slot->create_epoch = entry.create_epoch;
+  slot->persisted.descriptor = entry.descriptor;
+  slot->persisted.inline_body = std::move(entry.inline_body);
+  slot->published = true;
+  slot->name = std::move(entry.name);
+  const uint32_t hash = ColdTreeIndex::NameHash(slot->name);
+  WriterLock g(&catalog_mu_);
+  if (auto it = trees_.find(id); it != trees_.end()) return it->second;  // promoted meanwhile
+  // Promoted, dropped and forgotten meanwhile: the entry read was stale.
+  if (!cold_.Remove(id, hash)) return std::shared_ptr<TreeSlot>();
+  if (auto it = names_.find(slot->name); it != names_.end()) {
+    slot->older_same_name = it->second;  // (a name is live in one tree: that one is dropped)
+    names_.erase(it);
+  }
+  names_.emplace(std::string_view(slot->name), slot.get());
+  trees_.emplace(id, slot);
+  return slot;
+}
+
+Status Runtime::PromoteColdByName(std::string_view name) const {
+  const uint32_t hash = ColdTreeIndex::NameHash(name);
+  std::vector<TreeId> candidates;
+  {
+    ReaderLock g(&catalog_mu_);
+    cold_.Candidates(hash, &candidates);
+  }
+  if (candidates.empty()) return Status::OK();  // the common case of a create: no read, no pin
+  ColdReadHold hold(pins_.get());
+  // The candidates (same name hash) grouped by the chunk that holds them: one read per chunk.
+  std::map<uint64_t, std::vector<TreeId>> by_chunk;
+  {
+    candidates.clear();
+    ReaderLock g(&catalog_mu_);
+    cold_.Candidates(hash, &candidates);
+    for (TreeId id : candidates) {
+      const CatalogChunkRef* ref = ChunkOf(id);
+      if (ref != nullptr) by_chunk[ref->chunk_id.raw()].push_back(id);
+    }
+  }
+  std::vector<CatalogEntryView> views;
+  for (const auto& [chunk_raw, ids] : by_chunk) {
+    const NodeID chunk = NodeID::FromRaw(chunk_raw);
+    Result<std::string> body = store_->ReadObjectOnce(chunk, ObjectKind::kCatalogChunk);
+    if (!body.ok()) return body.status().WithContext("looking up tree '" + std::string(name) + "'");
+    if (Status st = ParseCatalogChunk(*body, &views); !st.ok()) {
+      return Status::Corruption("catalog chunk " + std::to_string(chunk_raw) +
+                                " does not decode: " + st.message());
+    }
+    for (TreeId id : ids) {
+      const CatalogEntryView* e = FindCatalogEntry(views, id);
+      if (e == nullptr || e->name != name) continue;
+      return PromoteEntry(e->ToEntry()).status();
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::vector<TreeId>> Runtime::ForEachColdTree(
+    const std::function<void(const CatalogEntryView&)>& f) const {
+  ColdReadHold hold(pins_.get());
+  std::vector<CatalogChunkRef> chunks;
+  {
+    ReaderLock g(&catalog_mu_);
+    if (cold_.size() == 0) return std::vector<TreeId>();
+    chunks = published_chunks_;
+  }
+  std::vector<TreeId> visited;
+  std::vector<CatalogEntryView> views;
+  for (const CatalogChunkRef& ref : chunks) {
+    Result<std::string> body = store_->ReadObjectOnce(ref.chunk_id, ObjectKind::kCatalogChunk);
+    if (!body.ok()) return body.status().WithContext("reading the catalog");
+    if (Status st = ParseCatalogChunk(*body, &views); !st.ok()) {
+      return Status::Corruption("catalog chunk " + std::to_string(ref.chunk_id.raw()) +
+                                " does not decode: " + st.message());
+    }
+    ReaderLock g(&catalog_mu_);
+    for (const CatalogEntryView& e : views) {
+      if (!cold_.Contains(e.tree_id, ColdTreeIndex::NameHash(e.name))) continue;
+      visited.push_back(e.tree_id);
+      f(e);
+    }
+  }
+  return visited;
+}
+
+}  // namespace cowtree
