@@ -616,8 +616,8 @@ TEST_P(FsckTest, OverlappingOtEntriesNameBothNodeIds) {
 // A valid object in a free slot, made live by an OT delta, that nothing references.
 TEST_P(FsckTest, LeakedObjectIsAWarningAndRepairReclaimsIt) {
   const SuperblockData sb = Superblock(env_, dir_);
-  const std::string file = DataFileName(4096);
-  const uint64_t offset = env_->FileSize(Path(file)).value() - 4096;  // last slot: free
+  const std::string file = DataFileName(1024);  // the class small objects use
+  const uint64_t offset = env_->FileSize(Path(file)).value() - 1024;  // last slot: free
   const NodeID id = NodeID::Make(5000, 1);
   tree::LeafData leaf;
   leaf.keys = {tree::EncodeInt64Key(1)};
@@ -629,7 +629,7 @@ TEST_P(FsckTest, LeakedObjectIsAWarningAndRepairReclaimsIt) {
   OtDeltaOp op;
   op.type = OtDeltaOp::kUpsert;
   op.id = id;
-  op.entry.address = ObjectAddress{4096, offset, static_cast<uint32_t>(stored.size())};
+  op.entry.address = ObjectAddress{1024, offset, static_cast<uint32_t>(stored.size())};
   op.entry.kind = ObjectKind::kLeaf;
   op.entry.birth_epoch = sb.checkpoint_epoch;
   op.entry.payload_crc32c = crc;
