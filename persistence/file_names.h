@@ -27,7 +27,7 @@ enum class FileKind : uint8_t {
   kOtCheckpoint = 3,  // ot-NNNNNN.otc             number = OT checkpoint id
   kSuperblock = 4,    // SUPERBLOCK                number = 0
   kLock = 5,          // LOCK                      number = 0
-  kData = 6,          // data-<K>k.dat             number = size class in bytes (4096 ... 262144)
+  kData = 6,          // data-<K>k.dat             number = size class in bytes (1024 ... 262144)
   kTemp = 7,          // <any of the above>.tmp    number = the base name's number (0 if none)
 };
 
@@ -41,7 +41,7 @@ std::string LogFileName(uint64_t number);
 std::string ManifestFileName(uint64_t generation);
 // "ot-000001.otc". Asserts id >= 1.
 std::string OtCheckpointFileName(uint64_t id);
-// "data-4k.dat" for 4096 ... "data-256k.dat" for 262144. Asserts IsValidSizeClass.
+// "data-1k.dat" for 1024 ... "data-256k.dat" for 262144. Asserts IsValidSizeClass.
 std::string DataFileName(uint32_t size_class_bytes);
 // name + ".tmp".
 std::string TempFileName(std::string_view name);

@@ -153,8 +153,10 @@ Status DecodeBody(const rapidjson::Value& root, const Reader& r, Manifest* m) {
     COWTREE_RETURN_IF_ERROR(r.GetString(e, "name", path, &f.name));
     COWTREE_RETURN_IF_ERROR(r.GetU64(e, "size_class_bytes", path, &size_class));
     if (!IsValidSizeClass(size_class)) {
-      return r.Error(path + ".size_class_bytes",
-                     std::to_string(size_class) + " is not a size class (4096 ... 262144)");
+      return r.Error(path + ".size_class_bytes", std::to_string(size_class) +
+                                                     " is not a size class (" +
+                                                     std::to_string(kMinSizeClassBytes) + " ... " +
+                                                     std::to_string(kMaxSizeClassBytes) + ")");
     }
     f.size_class_bytes = static_cast<uint32_t>(size_class);
     COWTREE_RETURN_IF_ERROR(r.GetU64(e, "size_bytes", path, &f.size_bytes));

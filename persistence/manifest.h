@@ -56,7 +56,7 @@ inline constexpr size_t kCheckpointNameBytesMax = 64;
 
 struct ManifestDataFile {
   std::string name;               // DataFileName(size_class_bytes)
-  uint32_t size_class_bytes = 0;  // 4096 ... 262144
+  uint32_t size_class_bytes = 0;  // 1024 ... 262144
   uint64_t size_bytes = 0;        // file size the store has grown it to
   friend bool operator==(const ManifestDataFile&, const ManifestDataFile&) = default;
 };

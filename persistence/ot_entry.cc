@@ -30,7 +30,8 @@ std::string DescribeNodeId(NodeID id) {
 Status ValidateObjectAddress(const ObjectAddress& a) {
   if (!IsValidSizeClass(a.size_class_bytes)) {
     return Status::Corruption("size class " + std::to_string(a.size_class_bytes) +
-                              " is not a power of two in [4096, 262144]");
+                              " is not a power of two in [" + std::to_string(kMinSizeClassBytes) +
+                              ", " + std::to_string(kMaxSizeClassBytes) + "]");
   }
   if (a.offset_bytes % a.size_class_bytes != 0) {
     return Status::Corruption("offset " + std::to_string(a.offset_bytes) +

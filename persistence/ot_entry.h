@@ -6,7 +6,7 @@
 // - ObjectAddress names a slot of a data file: the file is the data file of size_class_bytes
 //   ("data-<N>k.dat"), the slot index is offset_bytes / size_class_bytes, and the object
 //   occupies [offset_bytes, offset_bytes + length_bytes) with length_bytes <= size_class_bytes.
-//   Size classes are the powers of two in [4 KiB, 256 KiB]; larger objects are not supported
+//   Size classes are the powers of two in [1 KiB, 256 KiB]; larger objects are not supported
 //   in this format version.
 // - ObjectKind is an opaque u8 for the substrate: the listed values are the library's own kinds,
 //   hosts may use any other non-zero value; 0 is never valid.

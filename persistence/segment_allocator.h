@@ -2,7 +2,7 @@
 // through mmap windows. File layout: docs/data_files.md.
 //
 // Size classes and files
-// - Classes are 4, 8, 16, 32, 64, 128 and 256 KiB; an object of length L gets the smallest
+// - Classes are 1, 2, 4, 8, 16, 32, 64, 128 and 256 KiB; an object of length L gets the smallest
 //   class >= L. Objects larger than 256 KiB are NOT supported in this version (Allocate returns
 //   InvalidArgument); callers split larger payloads.
 // - Class C lives in "data-<C/1024>k.dat" (DataFileName). A file is created on first use,
@@ -11,7 +11,7 @@
 //   File::Allocate(keep_size = false), so its visible size always covers every slot handed out.
 //   It shrinks only through compaction (ReleaseTail + TruncateFiles, below).
 // - Segment size of class C: segment_size_bytes clamped to [16 * C, 4096 * C] (default 4 MiB:
-//   1024 slots of 4 KiB ... 16 slots of 256 KiB).
+//   4096 slots of 1 KiB, 1024 of 4 KiB ... 16 of 256 KiB).
 //
 // Free space
 // - Each segment has a bitmap of free slots plus a 64-bit summary (bit w set iff bitmap word w

@@ -55,27 +55,27 @@ TEST_F(CompactionPartsTest, AllocateBelowTakesTheLowestFreeSlotAndNeverGrows) {
   auto store = Open();
   std::vector<NodeID> ids;
   for (int i = 0; i < 40; ++i)
-    ids.push_back(*store->WriteObject(ObjectKind::kLeaf, 1, Body(i, 100)));
+    ids.push_back(*store->WriteObject(ObjectKind::kLeaf, 1, Body(i, 2100)));
   ASSERT_EQ(FileSize4k(), 3 * kSegment);  // slot 0 is the header: 41 slots, 3 segments
   SegmentAllocator* a = store->mutable_allocator();
   // Free slots 5 and 20 (objects 4 and 19).
   store->Retire(ids[4], 2);
   store->Retire(ids[19], 2);
   store->Reclaim(2);
-  Result<ObjectAddress> low = a->AllocateBelow(100, 16 * 4096);
+  Result<ObjectAddress> low = a->AllocateBelow(2100, 16 * 4096);
   ASSERT_TRUE(low.ok());
   EXPECT_EQ(low->offset_bytes, 5u * 4096);
-  EXPECT_TRUE(a->AllocateBelow(100, 16 * 4096).status().IsNotFound());  // slot 20 is above
-  Result<ObjectAddress> next = a->AllocateBelow(100, 21 * 4096);
+  EXPECT_TRUE(a->AllocateBelow(2100, 16 * 4096).status().IsNotFound());  // slot 20 is above
+  Result<ObjectAddress> next = a->AllocateBelow(2100, 21 * 4096);
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->offset_bytes, 20u * 4096);
   // Slots 41..47 are the last free ones: after them AllocateBelow fails, never grows the file.
   for (uint64_t slot = 41; slot < 48; ++slot) {
-    Result<ObjectAddress> got = a->AllocateBelow(100, UINT64_MAX / 2);
+    Result<ObjectAddress> got = a->AllocateBelow(2100, UINT64_MAX / 2);
     ASSERT_TRUE(got.ok());
     EXPECT_EQ(got->offset_bytes, slot * 4096);
   }
-  EXPECT_TRUE(a->AllocateBelow(100, UINT64_MAX / 2).status().IsNotFound());
+  EXPECT_TRUE(a->AllocateBelow(2100, UINT64_MAX / 2).status().IsNotFound());
   EXPECT_EQ(FileSize4k(), 3 * kSegment);
 }
 
@@ -83,7 +83,7 @@ TEST_F(CompactionPartsTest, RelocateBelowReleaseTailTruncate) {
   auto store = Open();
   std::vector<NodeID> ids;
   for (int i = 0; i < 47; ++i)
-    ids.push_back(*store->WriteObject(ObjectKind::kLeaf, 1, Body(i, 200 + i)));
+    ids.push_back(*store->WriteObject(ObjectKind::kLeaf, 1, Body(i, 2200 + i)));
   // 48 slots with the header: exactly 3 segments, all used. Free most of the first two.
   for (int i = 0; i < 30; ++i) store->Retire(ids[i], 2);
   store->Reclaim(2);
@@ -115,12 +115,12 @@ TEST_F(CompactionPartsTest, RelocateBelowReleaseTailTruncate) {
   for (int i = 30; i < 47; ++i) {
     Result<std::string> got = store->ReadObject(ids[i], ObjectKind::kLeaf);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
-    EXPECT_EQ(*got, Body(i, 200 + i));
+    EXPECT_EQ(*got, Body(i, 2200 + i));
   }
   // The file grows again from its new end.
-  NodeID more = *store->WriteObject(ObjectKind::kLeaf, 6, Body(99, 300));
-  for (int i = 0; i < 20; ++i) (void)*store->WriteObject(ObjectKind::kLeaf, 6, Body(i, 10));
-  EXPECT_EQ(*store->ReadObject(more, ObjectKind::kLeaf), Body(99, 300));
+  NodeID more = *store->WriteObject(ObjectKind::kLeaf, 6, Body(99, 2300));
+  for (int i = 0; i < 20; ++i) (void)*store->WriteObject(ObjectKind::kLeaf, 6, Body(i, 2050));
+  EXPECT_EQ(*store->ReadObject(more, ObjectKind::kLeaf), Body(99, 2300));
   EXPECT_EQ(FileSize4k(), 3 * kSegment);
 }
 
@@ -160,7 +160,7 @@ TEST_F(CompactionPartsTest, UndoUnpublishedRelocationsPutsEveryObjectBack) {
   auto store = Open();
   std::vector<NodeID> ids;
   for (int i = 0; i < 20; ++i)
-    ids.push_back(*store->WriteObject(ObjectKind::kLeaf, 1, Body(i, 500)));
+    ids.push_back(*store->WriteObject(ObjectKind::kLeaf, 1, Body(i, 2500)));
   for (int i = 0; i < 10; ++i) store->Retire(ids[i], 2);
   store->Reclaim(2);
   (void)store->TakeDeltas();
@@ -175,7 +175,7 @@ TEST_F(CompactionPartsTest, UndoUnpublishedRelocationsPutsEveryObjectBack) {
   EXPECT_EQ(store->stats().relocated_pending, 0u);
   for (int i = 10; i < 20; ++i) {
     EXPECT_EQ(store->table().Get(ids[i])->address, before[i - 10]);
-    EXPECT_EQ(*store->ReadObject(ids[i], ObjectKind::kLeaf), Body(i, 500));
+    EXPECT_EQ(*store->ReadObject(ids[i], ObjectKind::kLeaf), Body(i, 2500));
   }
   // A retired object is never relocated.
   store->Retire(ids[10], 4);

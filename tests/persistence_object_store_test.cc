@@ -76,7 +76,7 @@ TEST_F(ObjectStoreTest, RoundTripEveryClass) {
     EXPECT_EQ(*got, body);
   }
   ASSERT_TRUE(store->Sync().ok());
-  EXPECT_EQ(store->created_files().size(), 7u);
+  EXPECT_EQ(store->created_files().size(), static_cast<size_t>(kSizeClassCount));
   EXPECT_EQ(store->stats().live_objects, written.size() + 1);
 }
 

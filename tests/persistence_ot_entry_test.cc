@@ -27,14 +27,19 @@ std::string Encode(NodeID id, const OtEntry& e) {
 }
 
 TEST(OtEntryTest, SizeClasses) {
+  EXPECT_TRUE(IsValidSizeClass(1024));
+  EXPECT_TRUE(IsValidSizeClass(2048));
   EXPECT_TRUE(IsValidSizeClass(4096));
   EXPECT_TRUE(IsValidSizeClass(262144));
-  EXPECT_FALSE(IsValidSizeClass(2048));
+  EXPECT_FALSE(IsValidSizeClass(512));
+  EXPECT_FALSE(IsValidSizeClass(3072));
   EXPECT_FALSE(IsValidSizeClass(524288));
   EXPECT_FALSE(IsValidSizeClass(12288));
   EXPECT_FALSE(IsValidSizeClass(0));
   for (int i = 0; i < kSizeClassCount; ++i) EXPECT_EQ(SizeClassIndex(SizeClassBytesAt(i)), i);
-  EXPECT_EQ(SizeClassBytesAt(6), 262144u);
+  EXPECT_EQ(SizeClassBytesAt(0), 1024u);
+  EXPECT_EQ(SizeClassBytesAt(2), 4096u);
+  EXPECT_EQ(SizeClassBytesAt(8), 262144u);
 }
 
 TEST(OtEntryTest, RoundTripManyShapes) {
@@ -92,7 +97,7 @@ void ExpectCorrupt(const std::function<void(char*)>& mutate, const std::string& 
 TEST(OtEntryTest, EveryCorruptionIsDetected) {
   ExpectCorrupt([](char* p) { EncodeFixed64(p, NodeID::Make(9, 0).raw()); }, "tag 0");
   ExpectCorrupt([](char* p) { EncodeFixed32(p + 32, 12288); }, "power of two");
-  ExpectCorrupt([](char* p) { EncodeFixed32(p + 32, 2048); }, "power of two");
+  ExpectCorrupt([](char* p) { EncodeFixed32(p + 32, 3072); }, "power of two");
   ExpectCorrupt([](char* p) { EncodeFixed32(p + 32, 512 * 1024); }, "power of two");
   ExpectCorrupt([](char* p) { EncodeFixed32(p + 32, 0); }, "power of two");
   ExpectCorrupt([](char* p) { EncodeFixed64(p + 8, 8192 * 3 + 4096); }, "not a multiple");

@@ -25,7 +25,10 @@ using segment_test::Payload;
 using segment_test::OpenOrDie;
 
 TEST(SegmentAllocatorTest, SizeClassChoice) {
-  EXPECT_EQ(*SegmentAllocator::SizeClassFor(1), 4096u);
+  EXPECT_EQ(*SegmentAllocator::SizeClassFor(1), 1024u);
+  EXPECT_EQ(*SegmentAllocator::SizeClassFor(1024), 1024u);
+  EXPECT_EQ(*SegmentAllocator::SizeClassFor(1025), 2048u);
+  EXPECT_EQ(*SegmentAllocator::SizeClassFor(2049), 4096u);
   EXPECT_EQ(*SegmentAllocator::SizeClassFor(4096), 4096u);
   EXPECT_EQ(*SegmentAllocator::SizeClassFor(4097), 8192u);
   EXPECT_EQ(*SegmentAllocator::SizeClassFor(100000), 131072u);
@@ -35,11 +38,13 @@ TEST(SegmentAllocatorTest, SizeClassChoice) {
   TempDir dir;
   auto a = OpenOrDie(Env::Default(), dir.path(), SmallOptions());
   EXPECT_EQ(a->SegmentBytes(4096), 64u * 1024);      // 16 slots
+  EXPECT_EQ(a->SegmentBytes(1024), 64u * 1024);      // 64 slots
   EXPECT_EQ(a->SegmentBytes(262144), 4096u * 1024);  // at least 16 slots
   SegmentAllocatorOptions big = SmallOptions();
   big.segment_size_bytes = 1ull << 30;
   auto b = OpenOrDie(Env::Default(), dir.path(), big);
   EXPECT_EQ(b->SegmentBytes(4096), 16u << 20);  // at most 4096 slots
+  EXPECT_EQ(b->SegmentBytes(1024), 4u << 20);   // at most 4096 slots
   Result<ObjectAddress> huge = a->Allocate(300 * 1024);
   EXPECT_TRUE(huge.status().IsInvalidArgument());
   EXPECT_NE(huge.status().message().find("larger than 256 KiB"), std::string::npos);
@@ -52,12 +57,12 @@ TEST(SegmentAllocatorTest, CreatesFilesOnFirstUseAndGrowsBySegments) {
   EXPECT_FALSE(Env::Default()->FileExists(JoinPath(dir.path(), "data-4k.dat")));
   std::set<uint64_t> offsets;
   for (int i = 0; i < 40; ++i) {
-    Result<ObjectAddress> addr = a->Allocate(1000);
+    Result<ObjectAddress> addr = a->Allocate(3000);
     ASSERT_TRUE(addr.ok());
     EXPECT_EQ(addr->size_class_bytes, 4096u);
-    EXPECT_EQ(addr->length_bytes, 1000u);
+    EXPECT_EQ(addr->length_bytes, 3000u);
     EXPECT_TRUE(offsets.insert(addr->offset_bytes).second);
-    ASSERT_TRUE(a->Write(*addr, Payload(i, 1000)).ok());
+    ASSERT_TRUE(a->Write(*addr, Payload(i, 3000)).ok());
   }
   EXPECT_EQ(a->created_files(), std::vector<std::string>{"data-4k.dat"});
   EXPECT_EQ(*Env::Default()->FileSize(JoinPath(dir.path(), "data-4k.dat")), 3u * 64 * 1024);
@@ -104,9 +109,9 @@ TEST(SegmentAllocatorTest, FreeThenReuse) {
     EXPECT_NE(addr.offset_bytes, 0u) << "slot 0 is the header";
   a->Free(addrs[5]);
   EXPECT_FALSE(a->IsUsed(addrs[5]));
-  ObjectAddress again = *a->Allocate(10);
+  ObjectAddress again = *a->Allocate(3000);
   EXPECT_EQ(again.offset_bytes, addrs[5].offset_bytes);
-  EXPECT_EQ(again.length_bytes, 10u);
+  EXPECT_EQ(again.length_bytes, 3000u);
   EXPECT_TRUE(a->IsUsed(again));
   EXPECT_EQ(a->stats().classes[0].segments, 2u);  // no growth needed
 }
@@ -250,7 +255,7 @@ TEST(SegmentAllocatorTest, MarkUsedDetectsOverlapAndBadAddresses) {
   EXPECT_NE(no_file.message().find("data-8k.dat"), std::string::npos) << no_file.message();
   EXPECT_TRUE(a->MarkUsed({4096, 100, 100}, NodeID::Make(5, 1)).IsCorruption());
   // The next allocation skips the used slot.
-  ObjectAddress fresh = *a->Allocate(1);
+  ObjectAddress fresh = *a->Allocate(4096);
   EXPECT_NE(fresh.offset_bytes, 8192u);
 }
 

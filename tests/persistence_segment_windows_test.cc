@@ -124,7 +124,7 @@ TEST(SegmentWindowsTest, ManyFilesTinyWindowsGrowthAndRecycling) {
       ASSERT_EQ(back, bytes);
     }
     const SegmentAllocatorStats s = a->stats();
-    EXPECT_EQ(s.classes.size(), 7u);
+    EXPECT_EQ(s.classes.size(), static_cast<size_t>(kSizeClassCount));
     EXPECT_LE(s.windows.windows_mapped, 3u);
     EXPECT_EQ(s.windows.windows_pinned, 0u);
   }
@@ -136,7 +136,7 @@ TEST(SegmentWindowsTest, ManyFilesTinyWindowsGrowthAndRecycling) {
     const auto target = std::filesystem::read_symlink(e.path(), ec);
     if (!ec && target.string().find(dir.path()) == 0) ++fds_for_data;
   }
-  EXPECT_EQ(fds_for_data, 7u);
+  EXPECT_EQ(fds_for_data, static_cast<size_t>(kSizeClassCount));
   // Concurrent readers while the allocator keeps growing the 4 KiB file.
   std::atomic<bool> stop{false};
   std::atomic<int> bad{0};

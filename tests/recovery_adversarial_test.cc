@@ -365,7 +365,8 @@ TEST(Adversarial, RefusedOpenLeavesTheDirectoryByteIdentical) {
     fclose(f);
   };
   const std::vector<Damage> damages = {
-      {"data file zeroed", [](const std::string& d) { fs::resize_file(d + "/data-4k.dat", 0); }},
+      // Small objects (leaves, chunks, the catalog root) live in the 1 KiB class here.
+      {"data file zeroed", [](const std::string& d) { fs::resize_file(d + "/data-1k.dat", 0); }},
       {"SUPERBLOCK zeroed",
        [](const std::string& d) {
          fs::resize_file(d + "/SUPERBLOCK", 0);
@@ -374,12 +375,12 @@ TEST(Adversarial, RefusedOpenLeavesTheDirectoryByteIdentical) {
       {"catalog root's bytes flipped",
        [&](const std::string& d) {
          // The catalog root is the last object the checkpoint wrote: the highest used slot.
-         const std::string data = ReadFileOrEmpty(d + "/data-4k.dat");
+         const std::string data = ReadFileOrEmpty(d + "/data-1k.dat");
          uint64_t last = 0;
-         for (uint64_t off = 0; off + 4096 <= data.size(); off += 4096) {
+         for (uint64_t off = 0; off + 1024 <= data.size(); off += 1024) {
            if (data[off] != 0) last = off;
          }
-         flip(d + "/data-4k.dat", last + 40);
+         flip(d + "/data-1k.dat", last + 40);
        }},
       {"manifest truncated",
        [](const std::string& d) {

@@ -19,6 +19,7 @@
 #include "persistence/manifest.h"
 #include "persistence/object_format.h"
 #include "persistence/ot_delta.h"
+#include "persistence/size_class.h"
 #include "persistence/superblock.h"
 #include "recovery/fsck.h"
 #include "recovery/fsck_context.h"
@@ -615,8 +616,8 @@ TEST_P(FsckTest, OverlappingOtEntriesNameBothNodeIds) {
 // A valid object in a free slot, made live by an OT delta, that nothing references.
 TEST_P(FsckTest, LeakedObjectIsAWarningAndRepairReclaimsIt) {
   const SuperblockData sb = Superblock(env_, dir_);
-  const std::string file = DataFileName(4096);
-  const uint64_t offset = env_->FileSize(Path(file)).value() - 4096;  // last slot: free
+  const std::string file = DataFileName(1024);  // the class small objects use
+  const uint64_t offset = env_->FileSize(Path(file)).value() - 1024;  // last slot: free
   const NodeID id = NodeID::Make(5000, 1);
   tree::LeafData leaf;
   leaf.keys = {tree::EncodeInt64Key(1)};
@@ -628,7 +629,7 @@ TEST_P(FsckTest, LeakedObjectIsAWarningAndRepairReclaimsIt) {
   OtDeltaOp op;
   op.type = OtDeltaOp::kUpsert;
   op.id = id;
-  op.entry.address = ObjectAddress{4096, offset, static_cast<uint32_t>(stored.size())};
+  op.entry.address = ObjectAddress{1024, offset, static_cast<uint32_t>(stored.size())};
   op.entry.kind = ObjectKind::kLeaf;
   op.entry.birth_epoch = sb.checkpoint_epoch;
   op.entry.payload_crc32c = crc;
@@ -727,8 +728,9 @@ TEST(FsckWrites, NonRepairFsckWritesNothing) {
   EXPECT_EQ(env.mutating_op_count(), ops);
   EXPECT_EQ(env.UnsyncedOpCount(), unsynced);
   // Damage and unknown files do not change that.
-  ASSERT_TRUE(env.FlipBit("/db/" + DataFileName(4096), 4096 + 100, 1).ok());
-  before["data-4k.dat"] = ReadAll(&env, "/db/data-4k.dat");
+  // Slot 1 of the 1 KiB class: the small objects of this store live there.
+  ASSERT_TRUE(env.FlipBit("/db/" + DataFileName(1024), 1024 + 30, 1).ok());  // its CRC
+  before["data-1k.dat"] = ReadAll(&env, "/db/data-1k.dat");
   ops = env.mutating_op_count();
   r = RunFsck(&env, "/db");
   EXPECT_EQ(r.ExitCode(), 4);
@@ -953,14 +955,19 @@ TEST(FsckSelfTest, BitFlipsAreDetectedAndQueriesNeverAnswerWrong) {
     std::sort(used.begin(), used.end(), [](const Range& a, const Range& b) {
       return std::tie(a.file, a.begin) < std::tie(b.file, b.begin);
     });
-    const Range data = whole(DataFileName(4096));
-    uint64_t at = 0;
-    for (const Range& u : used) {
-      if (u.file != data.file) continue;
-      if (u.begin > at) uncovered.ranges.push_back(Range{data.file, at, u.begin});
-      at = std::max(at, u.end);
+    // Every data file of the store (small objects live in the 1 KiB class, larger ones above).
+    for (int c = 0; c < kSizeClassCount; ++c) {
+      const std::string name = DataFileName(SizeClassBytesAt(c));
+      if (!env.FileExists(JoinPath(dir, name))) continue;
+      const Range data = whole(name);
+      uint64_t at = 0;
+      for (const Range& u : used) {
+        if (u.file != data.file) continue;
+        if (u.begin > at) uncovered.ranges.push_back(Range{data.file, at, u.begin});
+        at = std::max(at, u.end);
+      }
+      if (at < data.end) uncovered.ranges.push_back(Range{data.file, at, data.end});
     }
-    if (at < data.end) uncovered.ranges.push_back(Range{data.file, at, data.end});
   }
   structures.push_back(uncovered);
 
@@ -973,9 +980,11 @@ TEST(FsckSelfTest, BitFlipsAreDetectedAndQueriesNeverAnswerWrong) {
     }
   }
   std::map<std::string, uint64_t> data_sizes;
-  for (const auto& [cls, size] : std::map<uint32_t, uint64_t>{{4096, 0}}) {
-    (void)size;
-    data_sizes[DataFileName(cls)] = env.FileSize(JoinPath(dir, DataFileName(cls))).value();
+  for (int c = 0; c < kSizeClassCount; ++c) {
+    const std::string name = DataFileName(SizeClassBytesAt(c));
+    if (env.FileExists(JoinPath(dir, name))) {
+      data_sizes[name] = env.FileSize(JoinPath(dir, name)).value();
+    }
   }
 
   std::mt19937_64 rng(20240611);

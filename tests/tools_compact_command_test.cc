@@ -76,7 +76,10 @@ std::map<int64_t, int64_t> BuildChurned(const std::string& dir, int n) {
 TEST(CompactCommand, ShrinksAChurnedStoreAndKeepsEveryEntry) {
   TempDir tmp;
   const std::string db = tmp.path() + "/db";
-  const std::map<int64_t, int64_t> model = BuildChurned(db, 40000);
+  // 200 000 keys: leaves of 32 small entries are ~100-byte objects in 1 KiB slots, and the
+  // churn must spread them over more than one 4 MiB segment (4096 slots) for compaction to have
+  // a segment to cut.
+  const std::map<int64_t, int64_t> model = BuildChurned(db, 200000);
   const uint64_t before = DataBytes(db);
   testutil::CommandResult r = RunCowtree("compact --db " + db, tmp);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;

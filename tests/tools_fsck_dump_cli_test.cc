@@ -117,17 +117,19 @@ TEST_F(FsckDumpCli, DamagedObjectExitsFourAndNamesIt) {
   ASSERT_EQ(ot.exit_code, 0) << ot.err;
   rapidjson::Document d = ParseJson(ot.out);
   uint64_t offset = UINT64_MAX;
+  std::string file;
   for (const auto& e : d["entries"].GetArray()) {
     if (std::string(e["kind"].GetString()) == "leaf") {
       offset = e["offset"].GetUint64();
+      file = "data-" + std::to_string(e["size_class"].GetUint64() / 1024) + "k.dat";
       break;
     }
   }
   ASSERT_NE(offset, UINT64_MAX);
-  FlipByte(db_ + "/data-4k.dat", offset + 40);
+  FlipByte(db_ + "/" + file, offset + 40);
   RunResult r = RunCowtree("fsck " + Db(), tmp_);
   EXPECT_EQ(r.exit_code, 4) << r.out;
-  EXPECT_NE(r.out.find("[error] object data-4k.dat@" + std::to_string(offset)), std::string::npos)
+  EXPECT_NE(r.out.find("[error] object " + file + "@" + std::to_string(offset)), std::string::npos)
       << r.out;
   RunResult j = RunCowtree("fsck --json " + Db(), tmp_);
   EXPECT_EQ(j.exit_code, 4);

@@ -1,20 +1,39 @@
-// Leaf body format: round trips and every corruption case.
+// Leaf body format version 2 (delta-encoded keys, zigzag weights): round trips, sizes, the
+// worked example of docs/node_format.md and every corruption case. Version 1 (read only):
+// tests/tree_node_format_v1_test.cc.
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "persistence/coding.h"
 #include "persistence/crc32c.h"
+#include "testutil/test_files.h"
 #include "tree/node_format.h"
 
 namespace cowtree::tree {
 namespace {
 
-LeafData TwoEntries() {
+LeafData ThreeEntries() {
   LeafData d;
-  d.keys = {EncodeInt64Key(-1), EncodeInt64Key(5)};
-  d.weights = {3, -2};
+  d.keys = {EncodeInt64Key(-1), EncodeInt64Key(5), EncodeInt64Key(1000)};
+  d.weights = {3, -2, 1};
   return d;
+}
+
+// A version 2 body from raw parts, with consistent entries_bytes and CRC, so that each test
+// reaches the semantic check it is about.
+std::string Body(KeyType t, uint32_t n, uint64_t first_key, std::string_view entries) {
+  std::string b;
+  PutFixed32(&b, kLeafMagic);
+  PutFixed16(&b, 2);
+  PutFixed8(&b, static_cast<uint8_t>(t));
+  PutFixed8(&b, 0);
+  PutFixed32(&b, n);
+  PutFixed32(&b, static_cast<uint32_t>(entries.size()));
+  PutFixed64(&b, first_key);
+  b.append(entries);
+  PutFixed32(&b, Crc32c(b));
+  return b;
 }
 
 // Recomputes the trailing CRC so that a semantic corruption is not masked by a CRC mismatch.
@@ -31,130 +50,214 @@ void ExpectCorrupt(const std::string& body, KeyType t, const std::string& needle
       << "'" << needle << "' not in: " << r.status().message();
 }
 
+void ExpectRoundTrip(KeyType t, const LeafData& d) {
+  const std::string body = EncodeLeaf(t, d);
+  EXPECT_EQ(body.size(), EncodedLeafBytes(d));
+  EXPECT_LE(body.size(), LeafBodyBytesMax(d.keys.size()));
+  auto r = DecodeLeaf(body, t);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r.value()->keys, d.keys);
+  EXPECT_EQ(r.value()->weights, d.weights);
+}
+
 TEST(TreeNodeFormatTest, RoundTrip) {
   std::mt19937_64 rng(5);
   for (uint32_t n : {1u, 2u, 3u, 100u, 4096u}) {
-    LeafData d;
-    uint64_t key = rng() % 1000;
-    for (uint32_t i = 0; i < n; ++i) {
-      key += 1 + rng() % 1000;
-      d.keys.push_back(key);
-      // Large magnitudes, both signs; |w| < 2^50 keeps the positive sum within uint64.
-      const int64_t w = static_cast<int64_t>(rng() % (uint64_t{1} << 51)) - (int64_t{1} << 50);
-      d.weights.push_back(w == 0 ? 1 : w);
+    for (int shift : {1, 20, 52}) {
+      LeafData d;
+      uint64_t key = rng() % 1000;
+      for (uint32_t i = 0; i < n; ++i) {
+        key += 1 + rng() % (uint64_t{1} << shift);
+        d.keys.push_back(key);
+        // Large magnitudes, both signs; |w| < 2^50 keeps the positive sum within uint64.
+        const int64_t w = static_cast<int64_t>(rng() % (uint64_t{1} << 51)) - (int64_t{1} << 50);
+        d.weights.push_back(w == 0 ? 1 : w);
+      }
+      ExpectRoundTrip(KeyType::kInt64, d);
     }
-    const std::string body = EncodeLeaf(KeyType::kInt64, d);
-    EXPECT_EQ(body.size(), LeafBodyBytes(n));
-    auto r = DecodeLeaf(body, KeyType::kInt64);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r.value()->keys, d.keys);
-    EXPECT_EQ(r.value()->weights, d.weights);
   }
+}
+
+TEST(TreeNodeFormatTest, RoundTripExtremes) {
+  LeafData d;
+  d.keys = {0, 1, ~uint64_t{0} - 1, ~uint64_t{0}};  // gaps 1, 2^64 - 3 (10 bytes), 1
+  d.weights = {INT64_MIN, -1, 1, INT64_MAX};
+  ExpectRoundTrip(KeyType::kInt64, d);
+  EXPECT_EQ(EncodedLeafBytes(d), LeafBodyBytes((1 + 10 + 1) + (10 + 1 + 1 + 10)));  // gaps, weights
+  LeafData one;
+  one.keys = {~uint64_t{0}};
+  one.weights = {INT64_MIN};
+  ExpectRoundTrip(KeyType::kInt64, one);
+  EXPECT_EQ(EncodedLeafBytes(one), LeafBodyBytes(10));
+  LeafData doubles;
+  doubles.keys = {EncodeDoubleKey(-INFINITY), EncodeDoubleKey(-2.5),     EncodeDoubleKey(0.0),
+                  EncodeDoubleKey(1e300),     EncodeDoubleKey(INFINITY), kDoubleNanCode};
+  doubles.weights = {1, 2, 3, 4, 5, 6};
+  ExpectRoundTrip(KeyType::kDouble, doubles);
+}
+
+// What the format is for: weight 1 costs one byte, a gap below 2^42 six bytes. 240 random
+// int64 keys out of 10 M (mean gap 2^64 / 10^7 ~ 2^40.7) are 7 bytes per entry.
+TEST(TreeNodeFormatTest, CompactSizes) {
+  std::mt19937_64 rng(9);
+  LeafData d;
+  uint64_t key = rng();
+  for (int i = 0; i < 240; ++i) {
+    d.keys.push_back(key);
+    d.weights.push_back(1);
+    key += (uint64_t{1} << 35) + rng() % (uint64_t{1} << 41);
+  }
+  EXPECT_EQ(EncodeLeaf(KeyType::kInt64, d).size(), LeafBodyBytes(239 * 6 + 240));
+  LeafData dense;
+  for (int i = 0; i < 1000; ++i) {
+    dense.keys.push_back(EncodeInt64Key(i));
+    dense.weights.push_back(i % 2 == 0 ? 1 : -1);
+  }
+  EXPECT_EQ(EncodeLeaf(KeyType::kInt64, dense).size(), LeafBodyBytes(999 + 1000));
+  EXPECT_EQ(LeafBodyBytesMax(1), LeafBodyBytes(10));
+  EXPECT_EQ(LeafBodyBytesMax(240), LeafBodyBytes(4790));
 }
 
 // The worked example of docs/node_format.md, byte for byte.
 TEST(TreeNodeFormatTest, WorkedExampleBytes) {
-  const std::string body = EncodeLeaf(KeyType::kInt64, TwoEntries());
-  ASSERT_EQ(body.size(), 52u);
-  const unsigned char header[16] = {'C', 'W', 'L', 'F', 1, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0};
-  EXPECT_EQ(body.substr(0, 16), std::string(reinterpret_cast<const char*>(header), 16));
-  EXPECT_EQ(DecodeFixed64(body.data() + 16), 0x7FFFFFFFFFFFFFFFull);  // -1
-  EXPECT_EQ(DecodeFixed64(body.data() + 24), 0x8000000000000005ull);  // 5
-  EXPECT_EQ(static_cast<int64_t>(DecodeFixed64(body.data() + 32)), 3);
-  EXPECT_EQ(static_cast<int64_t>(DecodeFixed64(body.data() + 40)), -2);
-  EXPECT_EQ(DecodeFixed32(body.data() + 48), Crc32c(body.data(), 48));
-  EXPECT_EQ(DecodeFixed32(body.data() + 48), 0xddae1f69u)
-      << std::hex << DecodeFixed32(body.data() + 48);
+  const std::string body = EncodeLeaf(KeyType::kInt64, ThreeEntries());
+  ASSERT_EQ(body.size(), 34u);
+  EXPECT_EQ(testutil::Hex(body),
+            "43574c46"
+            "0200"
+            "01"
+            "00"
+            "03000000"
+            "06000000"
+            "ffffffffffffff7f"
+            "06"
+            "e307"
+            "06"
+            "03"
+            "02"
+            "3fa3cba2");
+  EXPECT_EQ(DecodeFixed32(body.data() + 30), Crc32c(body.data(), 30));
+  auto r = DecodeLeaf(body, KeyType::kInt64);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r.value()->keys, ThreeEntries().keys);
+  EXPECT_EQ(r.value()->weights, ThreeEntries().weights);
 }
 
 TEST(TreeNodeFormatTest, BadMagicVersionCrc) {
-  const std::string good = EncodeLeaf(KeyType::kInt64, TwoEntries());
+  const std::string good = EncodeLeaf(KeyType::kInt64, ThreeEntries());
   std::string b = good;
   b[0] = 'X';
-  ExpectCorrupt(b, KeyType::kInt64, "magic");
+  ExpectCorrupt(b, KeyType::kInt64, "offset 0: magic");
   b = good;
-  b[4] = 2;
-  ExpectCorrupt(b, KeyType::kInt64, "format_version");
+  b[4] = 3;
+  ExpectCorrupt(b, KeyType::kInt64, "offset 4: format_version 3, expected 2 (or 1");
   b = good;
-  b[20] ^= 0x10;  // a key byte: only the CRC notices
+  b[18] ^= 0x10;  // a first_key byte: only the CRC notices
   ExpectCorrupt(b, KeyType::kInt64, "crc32c");
   b = good;
-  b[50] ^= 1;  // the CRC itself
-  ExpectCorrupt(b, KeyType::kInt64, "offset 48");
+  b[25] ^= 0x01;  // a varint byte
+  ExpectCorrupt(b, KeyType::kInt64, "crc32c");
+  b = good;
+  b[31] ^= 1;  // the CRC itself
+  ExpectCorrupt(b, KeyType::kInt64, "offset 30");
 }
 
 TEST(TreeNodeFormatTest, EveryBitFlipIsDetected) {
-  const std::string good = EncodeLeaf(KeyType::kInt64, TwoEntries());
+  const std::string good = EncodeLeaf(KeyType::kInt64, ThreeEntries());
   for (size_t i = 0; i < good.size() * 8; ++i) {
     std::string b = good;
     b[i / 8] ^= static_cast<char>(1 << (i % 8));
-    EXPECT_FALSE(DecodeLeaf(b, KeyType::kInt64).ok()) << "bit " << i;
+    auto r = DecodeLeaf(b, KeyType::kInt64);
+    EXPECT_TRUE(r.status().IsCorruption()) << "bit " << i;
   }
 }
 
-TEST(TreeNodeFormatTest, TruncatedAtEveryLength) {
-  const std::string good = EncodeLeaf(KeyType::kInt64, TwoEntries());
+TEST(TreeNodeFormatTest, TruncatedAtEveryLengthAndTrailingBytes) {
+  const std::string good = EncodeLeaf(KeyType::kInt64, ThreeEntries());
   for (size_t len = 0; len < good.size(); ++len) {
     auto r = DecodeLeaf(std::string_view(good).substr(0, len), KeyType::kInt64);
     EXPECT_TRUE(r.status().IsCorruption()) << len;
   }
-  ExpectCorrupt(good + std::string(1, '\0'), KeyType::kInt64, "entry_count");
+  ExpectCorrupt(good + std::string(1, '\0'), KeyType::kInt64,
+                "offset 12: entries_bytes 6 needs a body of 34 bytes, found 35");
   ExpectCorrupt(good.substr(0, 7), KeyType::kInt64, "at least 20");
+  ExpectCorrupt(good.substr(0, 24), KeyType::kInt64, "version 2 body ends after 24 bytes");
 }
 
 TEST(TreeNodeFormatTest, ReservedKeyTypeAndCount) {
-  const std::string good = EncodeLeaf(KeyType::kInt64, TwoEntries());
+  const std::string good = EncodeLeaf(KeyType::kInt64, ThreeEntries());
   std::string b = good;
   b[7] = 1;
   FixCrc(&b);
-  ExpectCorrupt(b, KeyType::kInt64, "offset 7");
-  b = good;
-  b[13] = 1;
-  FixCrc(&b);
-  ExpectCorrupt(b, KeyType::kInt64, "offset 12");
-  ExpectCorrupt(good, KeyType::kDouble, "key_type 1, expected 2");
-  // entry_count 0 with a consistent 20-byte body.
-  std::string empty = good.substr(0, 16) + std::string(4, '\0');
-  EncodeFixed32(empty.data() + 8, 0);
-  FixCrc(&empty);
-  ExpectCorrupt(empty, KeyType::kInt64, "entry_count 0");
+  ExpectCorrupt(b, KeyType::kInt64, "offset 7: reserved byte not 0");
+  ExpectCorrupt(good, KeyType::kDouble, "offset 6: key_type 1, expected 2");
+  ExpectCorrupt(Body(KeyType::kInt64, 0, 5, ""), KeyType::kInt64,
+                "offset 8: entry_count 0, expected 1..4096");
+  ExpectCorrupt(Body(KeyType::kInt64, 4097, 5, std::string(8191, '\x02')), KeyType::kInt64,
+                "entry_count 4097");
+  // entry_count larger than the varints present: the weights run out.
+  ExpectCorrupt(Body(KeyType::kInt64, 3, 5, std::string("\x01\x01\x02\x02", 4)), KeyType::kInt64,
+                "offset 28: weight 2 varint runs past the end of the entries area at offset 28");
 }
 
-TEST(TreeNodeFormatTest, UnsortedKeysAndZeroWeights) {
-  const std::string good = EncodeLeaf(KeyType::kInt64, TwoEntries());
-  std::string b = good;
-  EncodeFixed64(b.data() + 24, EncodeInt64Key(-1));  // duplicate of key 0
-  FixCrc(&b);
-  ExpectCorrupt(b, KeyType::kInt64, "offset 24");
-  b = good;
-  EncodeFixed64(b.data() + 24, EncodeInt64Key(-7));  // descending
-  FixCrc(&b);
-  ExpectCorrupt(b, KeyType::kInt64, "expected greater");
-  b = good;
-  EncodeFixed64(b.data() + 40, 0);
-  FixCrc(&b);
-  ExpectCorrupt(b, KeyType::kInt64, "offset 40: weight 1 is 0");
+TEST(TreeNodeFormatTest, KeyGaps) {
+  // Gap 0: a duplicate key.
+  ExpectCorrupt(Body(KeyType::kInt64, 2, 5, std::string("\x00\x02\x02", 3)), KeyType::kInt64,
+                "offset 24: key gap 1 is 0, expected >= 1");
+  // A gap past 2^64 - 1.
+  ExpectCorrupt(Body(KeyType::kInt64, 2, ~uint64_t{0} - 5, std::string("\x06\x02\x02", 3)),
+                KeyType::kInt64, "offset 24: key gap 1 of 6 after code");
+  ExpectCorrupt(Body(KeyType::kInt64, 2, ~uint64_t{0} - 5, std::string("\x06\x02\x02", 3)),
+                KeyType::kInt64, "passes 2^64 - 1");
+  // ... and exactly to 2^64 - 1 is fine.
+  EXPECT_TRUE(DecodeLeaf(Body(KeyType::kInt64, 2, ~uint64_t{0} - 5, std::string("\x05\x02\x02", 3)),
+                         KeyType::kInt64)
+                  .ok());
+  // A key gap runs past the entries area (which then holds no weights).
+  ExpectCorrupt(Body(KeyType::kInt64, 2, 5, std::string("\x81", 1)), KeyType::kInt64,
+                "offset 24: key gap 1 varint runs past the end of the entries area at offset 25");
+}
+
+TEST(TreeNodeFormatTest, MalformedVarints) {
+  const std::string w = std::string("\x02\x02", 2);  // two weights of 1
+  // 11 bytes: ten continuation bytes.
+  ExpectCorrupt(Body(KeyType::kInt64, 2, 0, std::string(10, '\x80') + "\x01" + w), KeyType::kInt64,
+                "offset 24: key gap 1 varint is longer than 10 bytes");
+  // 10 bytes whose last one carries more than bit 63.
+  ExpectCorrupt(Body(KeyType::kInt64, 2, 0, std::string(9, '\xff') + "\x02" + w), KeyType::kInt64,
+                "key gap 1 varint does not fit in 64 bits");
+  // 2^63 in ten bytes is fine (10th byte 1).
+  EXPECT_TRUE(
+      DecodeLeaf(Body(KeyType::kInt64, 2, 0, std::string(9, '\x80') + "\x01" + w), KeyType::kInt64)
+          .ok());
+  // Not the shortest form: 0x85 0x00 is 5.
+  ExpectCorrupt(Body(KeyType::kInt64, 2, 0, std::string("\x85\x00", 2) + w), KeyType::kInt64,
+                "offset 24: key gap 1 varint is not in its shortest form");
+  ExpectCorrupt(Body(KeyType::kInt64, 2, 0, std::string("\x05\x02\x82\x00", 4)), KeyType::kInt64,
+                "offset 26: weight 1 varint is not in its shortest form");
+}
+
+TEST(TreeNodeFormatTest, WeightsAndExactLength) {
+  ExpectCorrupt(Body(KeyType::kInt64, 2, 0, std::string("\x05\x02\x00", 3)), KeyType::kInt64,
+                "offset 26: weight 1 is 0, expected nonzero");
+  // One byte left over after the last weight.
+  ExpectCorrupt(Body(KeyType::kInt64, 2, 0, std::string("\x05\x02\x02\x02", 4)), KeyType::kInt64,
+                "offset 27: entries end at offset 27, expected at offset 28");
+  // Three weights of INT64_MAX: each valid, but the positive sum overflows.
+  std::string big;
+  for (int i = 0; i < 2; ++i) big.push_back('\x01');
+  for (int i = 0; i < 3; ++i) PutVarint64(&big, ZigZag(INT64_MAX));
+  ExpectCorrupt(Body(KeyType::kInt64, 3, 0, big), KeyType::kInt64, "overflows");
 }
 
 TEST(TreeNodeFormatTest, NonCanonicalDoubleKey) {
-  LeafData d;
-  d.keys = {EncodeDoubleKey(1.0)};
-  d.weights = {1};
-  std::string b = EncodeLeaf(KeyType::kDouble, d);
-  ASSERT_TRUE(DecodeLeaf(b, KeyType::kDouble).ok());
-  EncodeFixed64(b.data() + 16, kDoubleNanCode + 5);
-  FixCrc(&b);
-  ExpectCorrupt(b, KeyType::kDouble, "canonical");
-}
-
-TEST(TreeNodeFormatTest, PositiveSumOverflow) {
-  LeafData d;
-  d.keys = {1, 2, 3};
-  d.weights = {INT64_MAX, INT64_MAX, INT64_MAX};
-  // Encode refuses nothing here (each entry is valid) but a leaf like this cannot exist in a
-  // tree; decode must not return it.
-  std::string b = EncodeLeaf(KeyType::kInt64, d);
-  ExpectCorrupt(b, KeyType::kInt64, "overflows");
+  // First key (fixed field) and a later key (reached through a gap).
+  ExpectCorrupt(Body(KeyType::kDouble, 1, kDoubleNanCode + 5, "\x02"), KeyType::kDouble,
+                "offset 16: key 0 code");
+  ExpectCorrupt(Body(KeyType::kDouble, 2, kDoubleNanCode, std::string("\x05\x02\x02", 3)),
+                KeyType::kDouble, "offset 24: key 1 code");
+  ExpectCorrupt(Body(KeyType::kDouble, 2, kDoubleNanCode, std::string("\x05\x02\x02", 3)),
+                KeyType::kDouble, "canonical");
 }
 
 }  // namespace

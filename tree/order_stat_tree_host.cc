@@ -135,12 +135,17 @@ class FrozenOrderStatTree final : public FrozenTree {
   Result<std::optional<std::string>> InlineBody(const TreeVersion& v,
                                                 const std::vector<LeafSummary>& leaves) {
     if (leaves.empty()) return std::optional<std::string>(std::string());
-    if (leaves.size() != 1 || LeafBodyBytes(leaves[0].entry_count) > kCatalogInlineBytesMax) {
+    // The smallest body of n entries (every gap and weight one byte) rules out large leaves
+    // before their content is needed.
+    const size_t n = leaves.size() == 1 ? leaves[0].entry_count : 0;
+    if (n == 0 || LeafBodyBytes(2 * n - 1) > kCatalogInlineBytesMax) {
       return std::optional<std::string>();
     }
     // A clean leaf may have been evicted (a tree that shrank to one leaf): load it back.
     COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> data, leaves[0].box->Load(host_));
-    return std::optional<std::string>(EncodeLeaf(v.key_type, *data));
+    std::string body = EncodeLeaf(v.key_type, *data);
+    if (body.size() > kCatalogInlineBytesMax) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(body));
   }
 
   // An inline checkpoint: no object written; every object of the previous state is retired.

@@ -38,8 +38,9 @@ struct TreeShape {
   friend bool operator==(const TreeShape&, const TreeShape&) = default;
 };
 
-// Default shape. A 252-entry leaf body is 16 + 252 * 16 + 4 = 4052 bytes, which leaves room
-// for the object store's envelope inside one 4 KiB page (the smallest size class); internal
+// Default shape. A 252-entry leaf body is at most 16 + 252 * 16 + 4 = 4052 bytes in the old
+// fixed-width format (version 1) and ~1.8 KB in the compact one for random int64 keys of weight
+// 1 (docs/node_format.md), so it fits a 2 or 4 KiB slot with the object envelope; internal
 // nodes live only in memory, and 64 children keep a node's three arrays within a few cache
 // lines each while giving 3 levels for ~1 M entries.
 inline constexpr TreeShape kDefaultTreeShape{252, 64};

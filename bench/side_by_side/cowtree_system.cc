@@ -1,6 +1,8 @@
 // Side-by-side benchmark: cowtree through its public API only (<cowtree/cowtree.h>).
 #include <cowtree/cowtree.h>
 
+#include <cstdlib>
+
 #include "bench/side_by_side/common.h"
 
 namespace sbs {
@@ -13,6 +15,11 @@ void Check(const cowtree::Status& s, const char* what) {
 std::unique_ptr<cowtree::Store> OpenStore(const Params& p, cowtree::Durability durability) {
   cowtree::Options o;
   o.durability = durability;
+  // Experiment knob (not a flag: it changes cowtree only): COWTREE_SBS_LEAF_CAPACITY=N sets
+  // Options::leaf_capacity_entries, to compare leaf sizes (docs/node_format.md "Slot sizes").
+  if (const char* cap = std::getenv("COWTREE_SBS_LEAF_CAPACITY")) {
+    o.leaf_capacity_entries = static_cast<uint32_t>(std::strtoul(cap, nullptr, 10));
+  }
   o.sync_interval_ms = p.sync_interval_ms;
   auto store = cowtree::Store::Open(p.dir, o);
   if (!store.ok()) Die("cowtree open " + p.dir + ": " + store.status().ToString());

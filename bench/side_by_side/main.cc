@@ -192,7 +192,9 @@ void RunOne(const Config& c, int round, const std::string& workload, const Syste
     std::filesystem::remove_all(p.dir);
     return;
   }
-  std::filesystem::remove_all(p.dir);
+  // COWTREE_SBS_KEEP_STORES=1 keeps each store until the next run of the same (workload,
+  // system), to look at its files (e.g. `cowtree stat --db DIR` on a cowtree store).
+  if (std::getenv("COWTREE_SBS_KEEP_STORES") == nullptr) std::filesystem::remove_all(p.dir);
   std::printf("round %d %-7s %-14s %7.1f s\n", round, workload.c_str(), s.name.c_str(),
               NowSeconds() - start);
 }

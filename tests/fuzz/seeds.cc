@@ -328,8 +328,14 @@ std::vector<FuzzSeed> LeafSeeds() {
   tree::LeafData one;
   one.keys = {tree::EncodeInt64Key(42)};
   one.weights = {1};
+  tree::LeafData wide;  // multi-byte and 10-byte varints
+  wide.keys = {0, 1000, uint64_t{1} << 40, ~uint64_t{0}};
+  wide.weights = {INT64_MIN, 300, -70000, INT64_MAX};
   return {
       {"seed-int64", Flags(0x01, tree::EncodeLeaf(tree::KeyType::kInt64, ints))},
+      {"seed-wide", Flags(0x01, tree::EncodeLeaf(tree::KeyType::kInt64, wide))},
+      {"seed-v1-int64", Flags(0x01, tree::EncodeLeafV1(tree::KeyType::kInt64, ints))},
+      {"seed-v1-double", Flags(0x03, tree::EncodeLeafV1(tree::KeyType::kDouble, doubles))},
       {"seed-double", Flags(0x03, tree::EncodeLeaf(tree::KeyType::kDouble, doubles))},
       {"seed-one", Flags(0x00, tree::EncodeLeaf(tree::KeyType::kInt64, one))},
   };
