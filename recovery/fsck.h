@@ -83,6 +83,7 @@ struct FsckReport {
   std::vector<FsckFinding> findings;
   uint64_t objects_checked = 0;  // envelopes verified (each live OT entry once)
   uint64_t leaves_checked = 0;
+  uint64_t index_chunks_checked = 0;  // summary chunks and index chunks (all levels) read
   uint64_t trees_checked = 0;
   uint64_t inline_trees_checked = 0;  // of trees_checked: stored inline in the catalog
   uint64_t log_frames_checked = 0;       // frames that verified, history before the replay position
