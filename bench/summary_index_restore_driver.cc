@@ -2,8 +2,11 @@
 // not slow restore down). Internal API (recovery::Open, Runtime::FindTree); builds against any
 // cowtree revision since the lazy restore, so the same source measures before and after.
 //
-//   summary_index_restore DIR build N      one tree "t" of N random int64 keys (weights 1..3),
-//                                          commits of 100 000 keys, checkpoint, close
+//   summary_index_restore DIR build N [S R] one tree "t" of N random int64 keys (weights 1..3),
+//                                          commits of 100 000 keys, checkpoint, close; S and R
+//                                          lower the summary index chunk limits
+//                                          (RuntimeOptions::summary_chunk_entries_max /
+//                                          summary_index_refs_max) to get several levels
 //   summary_index_restore DIR restore R    R rounds of: open the store, first access of "t"
 //                                          (restore: reads the descriptor and the summary
 //                                          index, builds internal nodes, reads no leaf), close;
@@ -41,8 +44,11 @@ int Fail(const std::string& what, const Status& st) {
   return 1;
 }
 
-int Build(const std::string& dir, uint64_t n) {
-  auto rt = cowtree::recovery::Open(dir, Options());
+int Build(const std::string& dir, uint64_t n, uint32_t summaries_max, uint32_t refs_max) {
+  cowtree::RuntimeOptions o = Options();
+  o.summary_chunk_entries_max = summaries_max;
+  o.summary_index_refs_max = refs_max;
+  auto rt = cowtree::recovery::Open(dir, o);
   if (!rt.ok()) return Fail("open", rt.status());
   std::mt19937_64 rng(42);
   cowtree::TreeId id = 0;
@@ -87,10 +93,12 @@ int Restore(const std::string& dir, int rounds) {
     }
     open_ms.push_back(Ms(t1 - t0));
     restore_ms.push_back(Ms(t2 - t1));
-    std::printf("round %d: open %.1f ms, restore %.1f ms (%llu entries, %llu leaves)\n", r,
-                open_ms.back(), restore_ms.back(),
-                static_cast<unsigned long long>(host->entry_count()),
-                static_cast<unsigned long long>(host->leaf_count()));
+    std::printf(
+        "round %d: open %.1f ms, restore %.1f ms (%llu entries, %llu leaves, index "
+        "height %zu)\n",
+        r, open_ms.back(), restore_ms.back(), static_cast<unsigned long long>(host->entry_count()),
+        static_cast<unsigned long long>(host->leaf_count()),
+        host->published().index.levels.size() + 1);
     info->tree.reset();  // the runtime must hold the last reference at Close
     if (Status st = (*rt)->Close(); !st.ok()) return Fail("close", st);
   }
@@ -104,12 +112,16 @@ int Restore(const std::string& dir, int rounds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: %s DIR build N | DIR restore ROUNDS\n", argv[0]);
+  if (argc != 4 && argc != 6) {
+    std::fprintf(stderr, "usage: %s DIR build N [S R] | DIR restore ROUNDS\n", argv[0]);
     return 2;
   }
   const std::string dir = argv[1], mode = argv[2];
-  if (mode == "build") return Build(dir, std::strtoull(argv[3], nullptr, 10));
+  if (mode == "build") {
+    const auto s = static_cast<uint32_t>(argc == 6 ? std::atoi(argv[4]) : 0);
+    const auto r = static_cast<uint32_t>(argc == 6 ? std::atoi(argv[5]) : 0);
+    return Build(dir, std::strtoull(argv[3], nullptr, 10), s, r);
+  }
   if (mode == "restore") return Restore(dir, std::atoi(argv[3]));
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;

@@ -146,7 +146,11 @@ INSTANTIATE_TEST_SUITE_P(Heights, SummaryIndexRoundTrip,
                                            HeightCase{65, {4, 4}, 3}, HeightCase{256, {4, 4}, 3},
                                            HeightCase{257, {4, 4}, 4}, HeightCase{3000, {2, 2}, 11},
                                            HeightCase{
-                                               5000, {kSummaryChunkEntriesMax, kIndexRefsMax}, 1}));
+                                               5000, {kSummaryChunkEntriesMax, kIndexRefsMax}, 1},
+                                           // One summary per chunk: 12 000 chunks, more than a
+                                           // version-1 descriptor could name (10 918 in 256 KiB,
+                                           // the old cap): two levels now.
+                                           HeightCase{12000, {1, kIndexRefsMax}, 2}));
 
 // The cap is gone: with the default limits one descriptor names 817 summary chunks of 1022
 // leaves; the leaf count at which each height starts, and 10^10 entries in 3 levels.
