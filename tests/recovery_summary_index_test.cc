@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <set>
@@ -231,6 +233,55 @@ TEST_F(SummaryIndexStoreTest, LimitsMayChangeBetweenOpens) {
   EXPECT_EQ(report->errors(), 0u);
   Open(0, 0);
   ExpectMatchesModel();
+}
+
+// Many checkpoints of a growing and shrinking tree with a deep index (2 summaries per chunk, 3
+// refs per index chunk): inserts, deletions to zero (leaves merge, chunks coalesce), a
+// checkpoint per round, a reopen every third round (restore reads no leaf and matches the
+// model), fsck clean at the end. COWTREE_SUMMARY_INDEX_ENTRIES sets the entries inserted
+// (unit: 20 000; tests/long.cmake: 2 000 000, an index of ~18 levels).
+TEST_F(SummaryIndexStoreTest, ManyCheckpointsOfADeepIndex) {
+  const char* env = std::getenv("COWTREE_SUMMARY_INDEX_ENTRIES");
+  const int entries = env != nullptr ? std::atoi(env) : 20000;
+  const int rounds = 12;
+  Open(2, 3);
+  std::mt19937_64 rng(11);
+  size_t tallest = 0;
+  for (int r = 0; r < rounds; ++r) {
+    Insert(entries / rounds, 100 + static_cast<uint64_t>(r));
+    {  // delete ~10% of the keys to zero
+      RuntimeWriteBatch b(rt_.get());
+      const TreeId id = rt_->FindTree("t", rt_->GetSnapshot())->id;
+      for (auto it = model_.begin(); it != model_.end();) {
+        if (rng() % 10 == 0) {
+          tree::AppendOrderStatOp(b.MutableOps(id), tree::EncodeInt64Key(it->first), -it->second);
+          it = model_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      ASSERT_TRUE(rt_->Commit(b).ok());
+    }
+    ASSERT_TRUE(rt_->Checkpoint().ok()) << "round " << r;
+    tallest = std::max(tallest, Host()->published().index.levels.size() + 1);
+    if (r % 3 == 2) {
+      keep_.reset();
+      Close();
+      Open(2, 3);
+      ASSERT_EQ(Host()->leaf_loads(), 0u) << "round " << r;
+      ExpectMatchesModel();
+    }
+  }
+  keep_.reset();
+  Close();
+  std::printf("[summary-index] %d entries inserted, %zu kept, tallest index %zu levels\n", entries,
+              model_.size(), tallest);
+  EXPECT_GE(tallest, 5u);
+  recovery::FsckOptions fo;
+  fo.env = &env_;
+  auto report = recovery::Fsck(kDir, fo);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->errors(), 0u);
 }
 
 TEST_F(SummaryIndexStoreTest, LimitsOutsideTheirRangeAreRefused) {
