@@ -12,10 +12,12 @@
 // - Checkpoint: a tree of no leaf, or of one leaf whose body (tree/node_format.h) is at most
 //   kCatalogInlineBytesMax, is stored INLINE in its catalog entry (the leaf body, or nothing):
 //   no object. Otherwise dirty leaves (boxes without a persisted NodeID) are written once each,
-//   then the summary chunks that changed (tree/node_format.h PlanSummaryChunks), then a
-//   descriptor. docs/catalog.md "Inline trees".
-// - Load: internal levels are rebuilt from the summaries with this runtime's fan-out, without
-//   reading a leaf; leaves load on first access through ObjectStore::ReadObject. An inline tree
+//   then the chunks of the multi-level summary index that changed, every level
+//   (tree/summary_index.h WriteSummaryIndex), then a descriptor. docs/catalog.md "Inline
+//   trees", docs/summary_chunk.md.
+// - Load: the summary index is read top-down, each chunk checked against its parent
+//   (tree/summary_index.h ReadSummaryIndex); internal levels are rebuilt from the summaries
+//   with this runtime's fan-out, without reading a leaf; leaves load on first access through ObjectStore::ReadObject. An inline tree
 //   is rebuilt from its leaf body (its one leaf stays resident and dirty: it has no object).
 // - Readers: OrderStatTreeHost::VersionAt(snapshot epoch) gives the immutable version a snapshot
 // sees;
