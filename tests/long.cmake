@@ -102,7 +102,8 @@ endif()
 # ---- BEGIN multi-level summary index (tests/recovery_summary_index_test.cc, crash sweep and
 # I/O-error loop cases with a multi-level index) ----
 # 2 000 000 entries into one tree with 2 summaries per chunk and 3 refs per index chunk: a
-# ~18-level index through 12 checkpoints and 4 reopens, fsck at the end (unit runs 20 000).
+# 11-level index through 12 checkpoints and 4 reopens, fsck at the end (unit runs 20 000;
+# measured: 2.3 min, 5.2 GB peak RSS, the store lives in the in-memory FaultInjectionEnv).
 add_test(NAME summary_index_long COMMAND recovery_summary_index_test
          --gtest_filter=SummaryIndexStoreTest.ManyCheckpointsOfADeepIndex)
 set_tests_properties(summary_index_long PROPERTIES
