@@ -54,7 +54,8 @@ enum class ObjectKind : uint8_t {
   kTreeDescriptor = 3,
   kCatalogChunk = 4,
   kCatalogRoot = 5,
-  // 6..255: host-defined. 0: invalid.
+  kSummaryIndexChunk = 6,  // a level >= 1 chunk of a tree's summary index (docs/summary_chunk.md)
+  // 7..255: host-defined. 0: invalid.
 };
 
 inline constexpr uint64_t kNotRetired = UINT64_MAX;

@@ -72,6 +72,12 @@ struct RuntimeOptions {
   // rebuild internal nodes at open, which may differ from the one at write time).
   uint32_t leaf_capacity_entries = 240;
   uint32_t fanout = 64;
+  // Internal, for tests: the chunk sizes of the summary index a checkpoint writes
+  // (docs/summary_chunk.md): leaf summaries per summary chunk (1..1022) and refs per index
+  // chunk or descriptor (2..817). 0 = the default (the largest). Lowered, a few hundred leaves
+  // give a multi-level index. Restore reads any index whatever these are.
+  uint32_t summary_chunk_entries_max = 0;
+  uint32_t summary_index_refs_max = 0;
 };
 
 // The limits of the options above that are not the log's or the tree shape's (cache_bytes,

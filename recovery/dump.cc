@@ -61,6 +61,8 @@ const char* KindName(ObjectKind kind) {
       return "summary-chunk";
     case ObjectKind::kTreeDescriptor:
       return "tree-descriptor";
+    case ObjectKind::kSummaryIndexChunk:
+      return "summary-index-chunk";
     case ObjectKind::kCatalogChunk:
       return "catalog-chunk";
     case ObjectKind::kCatalogRoot:
@@ -384,9 +386,32 @@ Status DumpTree(const std::string& dir, const std::string& tree_name, const Dump
     b.U(o, "positive_count", d.positive_count);
     b.U(o, "entry_count", d.entry_count);
     b.U(o, "leaf_count", d.leaf_count);
-    b.U(o, "chunk_count", d.chunks.size());
+    b.U(o, "format_version", d.format_version);
+    b.U(o, "index_height", d.index_height);
+    b.U(o, "ref_count", d.refs.size());
     b.V(doc, "descriptor", std::move(o));
   }
+  // Index chunks (levels >= 1; none in a one-level index), parents before children.
+  Value index(rapidjson::kArrayType);
+  for (const auto& [id, chunk] : img.index_chunks) {
+    Value c(rapidjson::kObjectType);
+    b.U(c, "level", chunk.level);
+    b.S(c, "node", NodeText(id.raw()));
+    place(c, id);
+    b.U(c, "ref_count", chunk.refs.size());
+    b.V(c, "first_key", KeyValue(img.key_type, chunk.refs.front().first_key));
+    uint64_t leaves = 0, entries = 0, pos = 0;
+    for (const tree::IndexRef& r : chunk.refs) {
+      leaves += r.leaf_count;
+      entries += r.entry_count;
+      pos += r.pos_sum;
+    }
+    b.U(c, "leaf_count", leaves);
+    b.U(c, "entry_count", entries);
+    b.U(c, "positive_count", pos);
+    b.Push(index, std::move(c));
+  }
+  b.V(doc, "index_chunks", std::move(index));
   Value chunks(rapidjson::kArrayType);
   Value leaves(rapidjson::kArrayType);
   // A leaf's keys and weights (dump --entries), for leaves in objects and inline alike.
@@ -401,13 +426,13 @@ Status DumpTree(const std::string& dir, const std::string& tree_name, const Dump
   };
   size_t leaf_index = 0;
   for (size_t j = 0; j < img.chunks.size(); ++j) {
-    const auto& [ref, summaries] = img.chunks[j];
+    const auto& [chunk_id, summaries] = img.chunks[j];
     Value c(rapidjson::kObjectType);
     b.U(c, "chunk", j);
-    b.S(c, "node", NodeText(ref.chunk_id.raw()));
-    place(c, ref.chunk_id);
-    b.U(c, "summaries", ref.summary_count);
-    b.V(c, "first_key", KeyValue(img.key_type, ref.first_key));
+    b.S(c, "node", NodeText(chunk_id.raw()));
+    place(c, chunk_id);
+    b.U(c, "summaries", summaries.size());
+    b.V(c, "first_key", KeyValue(img.key_type, summaries.front().first_key));
     b.Push(chunks, std::move(c));
     for (const tree::PersistedSummary& s : summaries) {
       Value l(rapidjson::kObjectType);

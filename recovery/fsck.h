@@ -73,9 +73,10 @@ struct FsckOptions {
   Env* env = nullptr;   // nullptr = Env::Default()
   bool repair = false;  // truncate a torn log tail, reclaim leaked slots, ... (docs/fsck.md)
   WalRecoveryMode wal_recovery_mode = WalRecoveryMode::kTolerateCorruptedTailRecords;
-  // tree::CheckInvariants(load_leaves = true) keeps every leaf of the checked version in
-  // memory; trees with more leaves are checked with load_leaves = false (their leaves are
-  // still verified one at a time by fsck's own streaming leaf pass).
+  // Trees of at most this many leaves are also rebuilt from their summaries and checked with
+  // tree::CheckInvariants(load_leaves = true), which keeps their summaries and leaves in
+  // memory; larger trees are checked by the streaming pass only (summary index and leaves one
+  // chunk / one leaf at a time: bounded memory).
   uint64_t invariant_check_max_leaves = 16384;
 };
 
@@ -83,6 +84,7 @@ struct FsckReport {
   std::vector<FsckFinding> findings;
   uint64_t objects_checked = 0;  // envelopes verified (each live OT entry once)
   uint64_t leaves_checked = 0;
+  uint64_t index_chunks_checked = 0;  // summary chunks and index chunks (all levels) read
   uint64_t trees_checked = 0;
   uint64_t inline_trees_checked = 0;  // of trees_checked: stored inline in the catalog
   uint64_t retained_checkpoints_checked = 0;  // their trees are counted in trees_checked too

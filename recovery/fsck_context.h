@@ -110,9 +110,10 @@ struct TreeImage {
   tree::KeyType key_type = tree::KeyType::kInt64;
   NodeID descriptor_id;
   std::optional<tree::TreeDescriptor> descriptor;
-  std::vector<std::pair<tree::DescriptorChunk, std::vector<tree::PersistedSummary>>> chunks;
-  std::vector<tree::PersistedSummary> summaries;  // all chunks' summaries, in key order
-  bool complete = false;                          // every chunk was read and decoded
+  // Index chunks (levels >= 1), parents before children; summary chunks in key order.
+  std::vector<std::pair<NodeID, tree::IndexChunk>> index_chunks;
+  std::vector<std::pair<NodeID, std::vector<tree::PersistedSummary>>> chunks;
+  bool complete = false;  // every chunk was read and verified against its parent
 };
 
 struct Context {
@@ -215,7 +216,18 @@ void ReportReadFailure(Context& ctx, NodeID id, ObjectKind expected, const Statu
 void ReadCatalog(Context& ctx);
 // The same for the catalog whose root is catalog_root_raw (a retained checkpoint's).
 void ReadCatalogAt(Context& ctx, uint64_t catalog_root_raw);
-// Reads a tree's descriptor and summary chunks (findings for what does not verify).
+// Reads a tree's descriptor into *img (entry, key type, descriptor): false (with a finding) if
+// it cannot be referenced, read, decoded, or its key type differs from the catalog's.
+bool ReadDescriptor(Context& ctx, const CatalogEntry& entry, TreeImage* img);
+// Streams the summary index below img.descriptor top-down (tree/summary_index.h): every chunk
+// referenced once, read, verified against its parent; a bad chunk is a finding and its subtree
+// is skipped. on_index (optional) gets each verified index chunk, on_summaries each verified
+// summary chunk in key order. Memory: the index's height in chunks. True if nothing was skipped.
+bool WalkIndex(
+    Context& ctx, const TreeImage& img,
+    const std::function<void(NodeID, const tree::IndexChunk&)>& on_index,
+    const std::function<void(NodeID, std::vector<tree::PersistedSummary>)>& on_summaries);
+// Reads a tree's descriptor and whole summary index into memory (dump), referencing the leaves.
 TreeImage ReadTreeImage(Context& ctx, const CatalogEntry& entry);
 // The verified, decoded leaf id of a tree with key_type.
 Result<std::shared_ptr<const tree::LeafData>> ReadLeaf(Context& ctx, NodeID id,

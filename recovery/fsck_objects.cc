@@ -100,6 +100,8 @@ Status DecodeByKind(ObjectKind kind, std::string_view body) {
       return tree::DecodeSummaryChunk(body).status();
     case ObjectKind::kTreeDescriptor:
       return tree::DecodeTreeDescriptor(body).status();
+    case ObjectKind::kSummaryIndexChunk:
+      return tree::DecodeIndexChunk(body).status();
     case ObjectKind::kCatalogChunk:
       return DecodeCatalogChunk(body).status();
     case ObjectKind::kCatalogRoot:
@@ -117,6 +119,8 @@ const char* KindName(ObjectKind kind) {
       return "summary chunk";
     case ObjectKind::kTreeDescriptor:
       return "tree descriptor";
+    case ObjectKind::kSummaryIndexChunk:
+      return "summary index chunk";
     case ObjectKind::kCatalogChunk:
       return "catalog chunk";
     case ObjectKind::kCatalogRoot:

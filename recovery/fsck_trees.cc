@@ -9,12 +9,16 @@
 // rebuilt version (load_leaves = true up to FsckOptions::invariant_check_max_leaves leaves).
 // Every object reached is recorded in ctx.referenced (once: an object referenced twice is an
 // error), which is what the leak check compares the object table with.
+#include <utility>
+
+#include "persistence/assert.h"
 #include "persistence/file_names.h"
 #include "recovery/fsck_context.h"
 #include "recovery/store_reader.h"
 #include "tree/node_format.h"
 #include "tree/order_stat_tree.h"
 #include "tree/order_stat_tree_type.h"
+#include "tree/summary_index.h"
 
 namespace cowtree::recovery::fsck {
 namespace {
@@ -22,9 +26,8 @@ namespace {
 // "tree 'a'", or "retained checkpoint 'r' tree 'a'" while a retained checkpoint is checked.
 std::string TreeLabel(const Context& ctx, const CatalogEntry& e) {
   const std::string tree = "tree '" + e.name + "'";
-  return ctx.scope_checkpoint.empty()
-             ? tree
-             : "retained checkpoint '" + ctx.scope_checkpoint + "' " + tree;
+  return ctx.scope_checkpoint.empty() ? tree
+                                      : "retained checkpoint '" + ctx.scope_checkpoint + "' " + tree;
 }
 
 // Records a reference from the catalog being checked; false (with a finding) if it was
@@ -70,29 +73,112 @@ class FsckLeafLoader final : public tree::LeafLoader {
   tree::KeyType key_type_;
 };
 
-// The streaming leaf pass; returns true if every leaf matched its summary.
-bool CheckLeaves(Context& ctx, const TreeImage& img) {
-  const std::string label = TreeLabel(ctx, img.entry);
-  bool clean = true;
-  bool all_read = true;
-  uint64_t pos_total = 0, entry_total = 0;
-  bool overflow = false;
-  for (size_t i = 0; i < img.summaries.size(); ++i) {
-    const tree::PersistedSummary& s = img.summaries[i];
-    ++ctx.report.leaves_checked;
-    const std::string what = label + " leaf " + std::to_string(i);
-    Result<std::string> body = ReadBody(ctx, s.leaf_id, ObjectKind::kLeaf);
-    if (!body.ok()) {
-      ReportReadFailure(ctx, s.leaf_id, ObjectKind::kLeaf, body.status(), "tree", what);
-      clean = all_read = false;
-      continue;
+// The streaming pass over a tree's leaves, fed one verified summary chunk at a time in key
+// order: each leaf is referenced, read once, decoded and compared with its summary; the
+// summaries themselves get the checks BuildFromSummaries would make (canonical keys, positive
+// sums within bounds, first keys increasing); totals are summed for the descriptor check.
+// Memory: one leaf at a time, plus the summaries of small trees (for CheckRebuilt).
+class LeafPass {
+ public:
+  LeafPass(Context& ctx, const TreeImage& img, bool keep_summaries)
+      : ctx_(ctx), img_(img), label_(TreeLabel(ctx, img.entry)), keep_(keep_summaries) {}
+
+  void Feed(const std::vector<tree::PersistedSummary>& summaries) {
+    for (const tree::PersistedSummary& s : summaries) {
+      if (keep_) kept_.push_back(s);
+      Leaf(s);
+      ++index_;
     }
-    Result<std::shared_ptr<const tree::LeafData>> leaf = tree::DecodeLeaf(*body, img.key_type);
+  }
+  uint64_t leaf_count() const { return index_; }
+  bool clean() const { return clean_; }
+  bool summaries_ok() const { return summaries_ok_; }
+  const std::vector<tree::PersistedSummary>& kept() const { return kept_; }
+
+  // The descriptor's totals against the summaries (when the whole index was read) and against
+  // the leaves (when every leaf was read too).
+  void Finish(bool index_complete) {
+    if (!index_complete || !img_.descriptor.has_value()) return;
+    const tree::TreeDescriptor& d = *img_.descriptor;
+    if (summaries_ok_ &&
+        (sum_pos_ != d.positive_count || sum_entries_ != d.entry_count || index_ != d.leaf_count)) {
+      AddAt(ctx_, FsckSeverity::kError, "tree", img_.descriptor_id,
+            label_ + " descriptor says N " + std::to_string(d.positive_count) + ", " +
+                std::to_string(d.entry_count) + " entries, " + std::to_string(d.leaf_count) +
+                " leaves; its summaries sum to N " + U128(sum_pos_) + ", " +
+                std::to_string(sum_entries_) + " entries, " + std::to_string(index_) +
+                " leaves (recovery refuses the store)");
+      clean_ = false;
+      return;
+    }
+    if (all_read_ && (leaf_pos_ != d.positive_count || leaf_entries_ != d.entry_count)) {
+      AddAt(ctx_, FsckSeverity::kError, "tree", img_.descriptor_id,
+            label_ + " descriptor says N " + std::to_string(d.positive_count) + " and " +
+                std::to_string(d.entry_count) + " entries; its leaves hold N " + U128(leaf_pos_) +
+                " and " + std::to_string(leaf_entries_) + " entries");
+      clean_ = false;
+    }
+  }
+
+ private:
+  static std::string U128(unsigned __int128 v) {
+    return v > UINT64_MAX ? std::string("(overflows)") : std::to_string(static_cast<uint64_t>(v));
+  }
+
+  // What only the whole list shows (tree/summaries.h BuildFromSummaries refuses these).
+  void SummaryRules(const tree::PersistedSummary& s, const std::string& what) {
+    std::string bad;
+    if (have_prev_ && s.first_key <= prev_first_key_) {
+      bad = "first_key " + std::to_string(s.first_key) + " is not greater than the previous " +
+            std::to_string(prev_first_key_);
+    } else if (!tree::IsCanonicalKey(img_.key_type, s.first_key)) {
+      bad = "first_key " + std::to_string(s.first_key) + " is not a canonical " +
+            std::string(tree::KeyTypeName(img_.key_type)) + " key code";
+    } else if (static_cast<unsigned __int128>(s.pos_sum) >
+               static_cast<unsigned __int128>(s.entry_count) * INT64_MAX) {
+      bad = "pos_sum " + std::to_string(s.pos_sum) + " exceeds entry_count * (2^63 - 1)";
+    }
+    if (!bad.empty()) {
+      AddAt(ctx_, FsckSeverity::kError, "tree", s.leaf_id,
+            what + " summary: " + bad + " (recovery refuses the store)");
+      summaries_ok_ = clean_ = false;
+    }
+    sum_pos_ += s.pos_sum;
+    sum_entries_ += s.entry_count;
+  }
+
+  void Leaf(const tree::PersistedSummary& s) {
+    const std::string what = label_ + " leaf " + std::to_string(index_);
+    SummaryRules(s, what);
+    if (have_prev_ && prev_last_key_.has_value() && *prev_last_key_ >= s.first_key) {
+      AddAt(ctx_, FsckSeverity::kError, "tree", prev_leaf_,
+            label_ + " leaf " + std::to_string(index_ - 1) +
+                " differs from its summary; last key " + std::to_string(*prev_last_key_) +
+                " is not below the next leaf's first key " + std::to_string(s.first_key) +
+                " (key order / separator)");
+      clean_ = false;
+    }
+    have_prev_ = true;
+    prev_first_key_ = s.first_key;
+    prev_leaf_ = s.leaf_id;
+    prev_last_key_.reset();
+    ++ctx_.report.leaves_checked;
+    if (!Reference(ctx_, s.leaf_id, what)) {
+      all_read_ = clean_ = false;
+      return;
+    }
+    Result<std::string> body = ReadBody(ctx_, s.leaf_id, ObjectKind::kLeaf);
+    if (!body.ok()) {
+      ReportReadFailure(ctx_, s.leaf_id, ObjectKind::kLeaf, body.status(), "tree", what);
+      all_read_ = clean_ = false;
+      return;
+    }
+    Result<std::shared_ptr<const tree::LeafData>> leaf = tree::DecodeLeaf(*body, img_.key_type);
     if (!leaf.ok()) {
-      AddAt(ctx, FsckSeverity::kError, "tree", s.leaf_id,
+      AddAt(ctx_, FsckSeverity::kError, "tree", s.leaf_id,
             what + " does not decode: " + leaf.status().message());
-      clean = all_read = false;
-      continue;
+      all_read_ = clean_ = false;
+      return;
     }
     const tree::LeafData& d = **leaf;
     uint64_t pos_sum = 0;
@@ -110,59 +196,48 @@ bool CheckLeaves(Context& ctx, const TreeImage& img) {
       bad += "; positive sum: summary " + std::to_string(s.pos_sum) + ", leaf " +
              (sum_ok ? std::to_string(pos_sum) : std::string("overflows"));
     }
-    if (i + 1 < img.summaries.size() && d.keys.back() >= img.summaries[i + 1].first_key) {
-      bad += "; last key " + std::to_string(d.keys.back()) +
-             " is not below the next leaf's first key " +
-             std::to_string(img.summaries[i + 1].first_key) + " (key order / separator)";
-    }
     if (!bad.empty()) {
-      AddAt(ctx, FsckSeverity::kError, "tree", s.leaf_id, what + " differs from its summary" + bad);
-      clean = false;
+      AddAt(ctx_, FsckSeverity::kError, "tree", s.leaf_id,
+            what + " differs from its summary" + bad);
+      clean_ = false;
     }
-    overflow |= __builtin_add_overflow(pos_total, pos_sum, &pos_total);
-    entry_total += d.entry_count();
+    prev_last_key_ = d.keys.back();
+    leaf_pos_ += sum_ok ? pos_sum : (unsigned __int128)UINT64_MAX + 1;
+    leaf_entries_ += d.entry_count();
   }
-  if (all_read && img.descriptor.has_value() &&
-      (overflow || pos_total != img.descriptor->positive_count ||
-       entry_total != img.descriptor->entry_count)) {
-    AddAt(ctx, FsckSeverity::kError, "tree", img.descriptor_id,
-          label + " descriptor says N " + std::to_string(img.descriptor->positive_count) + " and " +
-              std::to_string(img.descriptor->entry_count) + " entries; its leaves hold N " +
-              (overflow ? std::string("(overflows)") : std::to_string(pos_total)) + " and " +
-              std::to_string(entry_total) + " entries");
-    clean = false;
-  }
-  return clean;
-}
 
-// Rebuilds the internal levels and runs the tree's own invariant checker.
-void CheckRebuilt(Context& ctx, const TreeImage& img, bool leaves_clean) {
+  Context& ctx_;
+  const TreeImage& img_;
+  const std::string label_;
+  const bool keep_;
+  std::vector<tree::PersistedSummary> kept_;
+  uint64_t index_ = 0;
+  bool clean_ = true, all_read_ = true, summaries_ok_ = true;
+  bool have_prev_ = false;
+  uint64_t prev_first_key_ = 0;
+  NodeID prev_leaf_;
+  std::optional<uint64_t> prev_last_key_;
+  unsigned __int128 sum_pos_ = 0, leaf_pos_ = 0;
+  uint64_t sum_entries_ = 0, leaf_entries_ = 0;
+};
+
+// Rebuilds the internal levels of a small tree and runs the tree's own invariant checker.
+void CheckRebuilt(Context& ctx, const TreeImage& img,
+                  const std::vector<tree::PersistedSummary>& all, bool leaves_clean) {
   const std::string label = TreeLabel(ctx, img.entry);
   const tree::TreeDescriptor& desc = *img.descriptor;
   tree::TreeShape shape{desc.leaf_capacity_entries, desc.fanout};
   if (!shape.Validate().ok()) shape = tree::kDefaultTreeShape;
   FsckLeafLoader loader(ctx, img.key_type);
-  auto v = tree::BuildFromSummaries(img.key_type, shape, img.summaries, ctx.ScopeEpoch(), &loader);
+  auto v = tree::BuildFromSummaries(img.key_type, shape, all, ctx.ScopeEpoch(), &loader);
   if (!v.ok()) {
     AddAt(ctx, FsckSeverity::kError, "tree", img.descriptor_id,
           label + ": the summaries do not rebuild a tree: " + v.status().message() +
               " (recovery refuses the store)");
     return;
   }
-  const tree::TreeVersion& version = **v;
-  if (version.positive_count != desc.positive_count || version.entry_count != desc.entry_count ||
-      version.leaf_count != desc.leaf_count) {
-    AddAt(ctx, FsckSeverity::kError, "tree", img.descriptor_id,
-          label + " descriptor says N " + std::to_string(desc.positive_count) + ", " +
-              std::to_string(desc.entry_count) + " entries, " + std::to_string(desc.leaf_count) +
-              " leaves; its summaries sum to N " + std::to_string(version.positive_count) + ", " +
-              std::to_string(version.entry_count) + " entries, " +
-              std::to_string(version.leaf_count) + " leaves (recovery refuses the store)");
-    return;
-  }
   if (!leaves_clean) return;  // each bad leaf is already named; the checker would stop at it
-  const bool load = version.leaf_count <= ctx.options.invariant_check_max_leaves;
-  Status st = tree::CheckInvariants(version, load);
+  Status st = tree::CheckInvariants(**v, /*load_leaves=*/true);
   if (!st.ok()) {
     AddAt(ctx, FsckSeverity::kError, "tree", img.descriptor_id,
           label + ": tree invariant violated: " + st.message());
@@ -180,8 +255,8 @@ void CheckInlineTree(Context& ctx, const CatalogEntry& entry) {
       tree::DecodeLeaf(entry.inline_body, key_type);
   if (!leaf.ok()) {
     ctx.Add(FsckSeverity::kError, "catalog", "", 0, 0,
-            TreeLabel(ctx, entry) + ": its inline leaf does not decode: " +
-                leaf.status().message() + " (the tree's first access fails)");
+            TreeLabel(ctx, entry) + ": its inline leaf does not decode: " + leaf.status().message() +
+                " (the tree's first access fails)");
   }
 }
 
@@ -210,10 +285,23 @@ void CheckTree(Context& ctx, const CatalogEntry& entry, const TreeType& type) {
     CheckInlineTree(ctx, entry);
     return;
   }
-  TreeImage img = ReadTreeImage(ctx, entry);
-  if (!img.complete) ctx.reachability_ok = false;
-  const bool leaves_clean = CheckLeaves(ctx, img);
-  if (img.complete) CheckRebuilt(ctx, img, leaves_clean);
+  TreeImage img;
+  if (!ReadDescriptor(ctx, entry, &img)) {
+    ctx.reachability_ok = false;
+    return;
+  }
+  // Small trees are also rebuilt and checked by tree::CheckInvariants (which keeps their
+  // leaves in memory); larger ones rely on the streaming pass, in bounded memory.
+  const bool small = img.descriptor->leaf_count <= ctx.options.invariant_check_max_leaves;
+  LeafPass pass(ctx, img, small);
+  const bool complete = WalkIndex(
+      ctx, img, nullptr,
+      [&](NodeID, std::vector<tree::PersistedSummary> summaries) { pass.Feed(summaries); });
+  if (!complete) ctx.reachability_ok = false;
+  pass.Finish(complete);
+  if (complete && small && pass.summaries_ok() && pass.clean()) {
+    CheckRebuilt(ctx, img, pass.kept(), pass.clean());
+  }
 }
 
 }  // namespace
@@ -253,71 +341,86 @@ void ReadCatalogAt(Context& ctx, uint64_t catalog_root_raw) {
   ctx.catalog_tree_count = catalog.root.tree_count;
 }
 
-TreeImage ReadTreeImage(Context& ctx, const CatalogEntry& entry) {
-  TreeImage img;
-  img.entry = entry;
-  img.key_type = static_cast<tree::KeyType>(entry.params.empty() ? 0 : entry.params[0]);
-  img.descriptor_id = entry.descriptor;
+bool ReadDescriptor(Context& ctx, const CatalogEntry& entry, TreeImage* img) {
+  img->entry = entry;
+  img->key_type = static_cast<tree::KeyType>(entry.params.empty() ? 0 : entry.params[0]);
+  img->descriptor_id = entry.descriptor;
   const std::string label = TreeLabel(ctx, entry);
-  if (!Reference(ctx, entry.descriptor, label + " descriptor")) return img;
+  if (!Reference(ctx, entry.descriptor, label + " descriptor")) return false;
   Result<std::string> body = ReadBody(ctx, entry.descriptor, ObjectKind::kTreeDescriptor);
   if (!body.ok()) {
     ReportReadFailure(ctx, entry.descriptor, ObjectKind::kTreeDescriptor, body.status(), "tree",
                       label + " descriptor");
-    return img;
+    return false;
   }
   Result<tree::TreeDescriptor> desc = tree::DecodeTreeDescriptor(*body);
   if (!desc.ok()) {
     AddAt(ctx, FsckSeverity::kError, "tree", entry.descriptor,
           label + " descriptor does not decode: " + desc.status().message());
-    return img;
+    return false;
   }
-  if (desc->key_type != img.key_type) {
+  if (desc->key_type != img->key_type) {
     AddAt(ctx, FsckSeverity::kError, "tree", entry.descriptor,
           label + " descriptor key type " + std::string(tree::KeyTypeName(desc->key_type)) +
-              " differs from the catalog's " + std::string(tree::KeyTypeName(img.key_type)) +
+              " differs from the catalog's " + std::string(tree::KeyTypeName(img->key_type)) +
               " (recovery refuses the store)");
-    return img;
+    return false;
   }
-  img.descriptor = *desc;
+  img->descriptor = std::move(desc).value();
+  return true;
+}
+
+bool WalkIndex(
+    Context& ctx, const TreeImage& img,
+    const std::function<void(NodeID, const tree::IndexChunk&)>& on_index,
+    const std::function<void(NodeID, std::vector<tree::PersistedSummary>)>& on_summaries) {
+  const std::string label = TreeLabel(ctx, img.entry);
   bool complete = true;
-  for (size_t j = 0; j < desc->chunks.size(); ++j) {
-    const tree::DescriptorChunk& ref = desc->chunks[j];
-    const std::string what = label + " summary chunk " + std::to_string(j);
-    if (!Reference(ctx, ref.chunk_id, what)) {
-      complete = false;
-      continue;
+  bool reported = false;  // the read hook already reported this problem
+  tree::SummaryIndexReader reader;
+  reader.read = [&](NodeID id, ObjectKind kind) -> Result<std::string> {
+    const std::string what =
+        label + " " + (kind == ObjectKind::kSummaryChunk ? "summary chunk" : "index chunk");
+    if (!Reference(ctx, id, what)) {
+      reported = true;
+      return Status::Corruption(what + " referenced a second time");
     }
-    Result<std::string> chunk_body = ReadBody(ctx, ref.chunk_id, ObjectKind::kSummaryChunk);
-    if (!chunk_body.ok()) {
-      ReportReadFailure(ctx, ref.chunk_id, ObjectKind::kSummaryChunk, chunk_body.status(), "tree",
-                        what);
-      complete = false;
-      continue;
+    ++ctx.report.index_chunks_checked;
+    return ReadBody(ctx, id, kind);
+  };
+  reader.on_index_chunk = [&](NodeID id, const tree::IndexChunk& c) {
+    if (on_index) on_index(id, c);
+  };
+  reader.on_summary_chunk = on_summaries;
+  reader.on_problem = [&](const tree::IndexProblem& p) {
+    complete = false;
+    if (std::exchange(reported, false)) return true;
+    const std::string what = label + " " + p.what;
+    if (p.read_failed) {
+      ReportReadFailure(ctx, p.id, p.kind, p.status, "tree", what);
+    } else {
+      AddAt(ctx, FsckSeverity::kError, "tree", p.id,
+            what + ": " + p.status.message() + " (recovery refuses the store)");
     }
-    Result<std::vector<tree::PersistedSummary>> summaries = tree::DecodeSummaryChunk(*chunk_body);
-    if (!summaries.ok()) {
-      AddAt(ctx, FsckSeverity::kError, "tree", ref.chunk_id,
-            what + " does not decode: " + summaries.status().message());
-      complete = false;
-      continue;
-    }
-    Status matches = tree::CheckChunkAgainstDescriptor(ref, *summaries);
-    if (!matches.ok()) {
-      AddAt(ctx, FsckSeverity::kError, "tree", ref.chunk_id,
-            what + " differs from its descriptor entry: " + matches.message() +
-                " (recovery refuses the store)");
-      complete = false;
-      continue;
-    }
-    img.summaries.insert(img.summaries.end(), summaries->begin(), summaries->end());
-    img.chunks.emplace_back(ref, std::move(summaries).value());
-  }
-  for (size_t i = 0; i < img.summaries.size(); ++i) {
-    if (!Reference(ctx, img.summaries[i].leaf_id, label + " leaf " + std::to_string(i))) {
-      complete = false;
-    }
-  }
+    return true;  // skip this subtree, check the others
+  };
+  const Status st = tree::ReadSummaryIndex(*img.descriptor, reader);
+  COWTREE_ASSERT(st.ok());  // every problem was reported and skipped
+  return complete;
+}
+
+TreeImage ReadTreeImage(Context& ctx, const CatalogEntry& entry) {
+  TreeImage img;
+  if (!ReadDescriptor(ctx, entry, &img)) return img;
+  const std::string label = TreeLabel(ctx, entry);
+  bool complete = WalkIndex(
+      ctx, img, [&](NodeID id, const tree::IndexChunk& c) { img.index_chunks.emplace_back(id, c); },
+      [&](NodeID id, std::vector<tree::PersistedSummary> summaries) {
+        for (const tree::PersistedSummary& s : summaries) {
+          if (!Reference(ctx, s.leaf_id, label + " leaf")) complete = false;
+        }
+        img.chunks.emplace_back(id, std::move(summaries));
+      });
   img.complete = complete;
   return img;
 }

@@ -19,6 +19,13 @@
 namespace cowtree::recovery {
 namespace {
 
+tree::SummaryIndexLimits IndexLimitsOf(const RuntimeOptions& o) {
+  tree::SummaryIndexLimits l;
+  if (o.summary_chunk_entries_max != 0) l.summaries_per_chunk = o.summary_chunk_entries_max;
+  if (o.summary_index_refs_max != 0) l.refs_per_chunk = o.summary_index_refs_max;
+  return l;
+}
+
 Status ValidateOptions(const RuntimeOptions& o) {
   if (o.log_file_size_max_bytes < (1u << 16) || o.log_file_size_max_bytes > (1ull << 40)) {
     return Status::InvalidArgument("log_file_size_max_bytes must be in [64 KiB, 1 TiB]");
@@ -27,6 +34,7 @@ Status ValidateOptions(const RuntimeOptions& o) {
     return Status::InvalidArgument("sync_interval_ms and flush_interval_ms must be > 0");
   }
   COWTREE_RETURN_IF_ERROR(ValidateRuntimeOptions(o));
+  COWTREE_RETURN_IF_ERROR(IndexLimitsOf(o).Validate());
   return tree::ValidateShape(o.leaf_capacity_entries, o.fanout);
 }
 
@@ -377,7 +385,8 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   parts.ot_delta_start = loaded.ot_delta_start;
   parts.ot_delta_ops_since_checkpoint = loaded.ot_delta_ops;
   parts.force_ot_checkpoint = report.ot_delta_records_ignored > 0;
-  parts.types.push_back(tree::MakeOrderStatTreeType(options.leaf_capacity_entries, options.fanout));
+  parts.types.push_back(tree::MakeOrderStatTreeType(options.leaf_capacity_entries, options.fanout,
+                                                    IndexLimitsOf(options)));
   COWTREE_ASSIGN_OR_RETURN(report.trees_loaded,
                            ReadCatalog(loaded.store.get(), sb.catalog_root, &parts));
   parts.store = std::move(loaded.store);

@@ -13,6 +13,7 @@
 //     ./recovery_crash_sweep_test --gtest_filter='*Replay*'
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include "testutil/oracle.h"
 #include "testutil/workload.h"
 #include "testutil/workload_recovery.h"
+#include "tree/order_stat_tree_type.h"
 
 namespace cowtree::testutil {
 namespace {
@@ -182,6 +184,43 @@ TEST(RecoveryCrashSweep, KeepRandomSubset) { SweepModel(CrashModel::kKeepRandomS
 TEST(RecoveryCrashSweep, TornLastWriteGarbage) { SweepModel(CrashModel::kTornLastWriteGarbage); }
 TEST(RecoveryCrashSweep, TornLastWriteZeros) { SweepModel(CrashModel::kTornLastWriteZeros); }
 TEST(RecoveryCrashSweep, TornLastWrite) { SweepModel(CrashModel::kTornLastWrite); }
+
+// The workload with the summary index limits lowered to 2 summaries per chunk and 2 refs per
+// index chunk: its checkpoints write multi-level indexes (asserted), so a crash lands between
+// any two chunk writes of any level.
+WorkloadOptions MultiLevelWorkload() {
+  WorkloadOptions o = SweepWorkload();
+  o.summary_chunk_entries_max = 2;
+  o.summary_index_refs_max = 2;
+  return o;
+}
+
+TEST(RecoveryCrashSweep, MultiLevelIndexIsReached) {
+  const WorkloadOptions wo = MultiLevelWorkload();
+  FaultInjectionEnv env;
+  CrashWorkload w(&env, RecoveryStoreFns(), wo);
+  ASSERT_TRUE(w.Run().ok()) << w.step();
+  w.DropRuntime();
+  auto rt = RecoveryStoreFns().open(wo.dir, WorkloadRuntimeOptions(&env, Durability::kStrict));
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  size_t height = 0;
+  RuntimeSnapshot snap = (*rt)->GetSnapshot();
+  for (const TreeInfo& t : (*rt)->ListTrees(snap)) {
+    auto info = (*rt)->FindTree(t.name, snap);
+    ASSERT_TRUE(info.ok());
+    const auto* host = tree::AsOrderStatTree(info->tree.get());
+    height = std::max(height, host->published().index.levels.size() + 1);
+  }
+  std::printf("[sweep] multi-level workload: tallest summary index %zu levels\n", height);
+  EXPECT_GE(height, 3u);
+}
+
+TEST(RecoveryCrashSweep, MultiLevelIndexDropUnsynced) {
+  SweepModel(CrashModel::kDropUnsynced, MultiLevelWorkload());
+}
+TEST(RecoveryCrashSweep, MultiLevelIndexTornLastWrite) {
+  SweepModel(CrashModel::kTornLastWrite, MultiLevelWorkload());
+}
 
 // COWTREE_SWEEP_REPLAY=<model>:<k>:<seed> replays one case of the sweep (skipped otherwise).
 TEST(RecoveryCrashSweep, Replay) {

@@ -211,6 +211,21 @@ void Loop(FailMode mode, int errno_value) {
 }
 
 TEST(RecoveryIoError, FailEachOpOnce) { Loop(FailMode::kOnce, EIO); }
+// The workload with a multi-level summary index (2 summaries per chunk, 2 refs per index
+// chunk; recovery_crash_sweep_test asserts the height): EIO at every operation, once and
+// persistently, including every chunk write and read of every index level.
+WorkloadOptions MultiLevelWorkload() {
+  WorkloadOptions o;
+  o.summary_chunk_entries_max = 2;
+  o.summary_index_refs_max = 2;
+  return o;
+}
+TEST(RecoveryIoError, MultiLevelIndexFailEachOpOnce) {
+  Loop(MultiLevelWorkload(), FailMode::kOnce, EIO);
+}
+TEST(RecoveryIoError, MultiLevelIndexFailEachOpPersistently) {
+  Loop(MultiLevelWorkload(), FailMode::kPersistent, EIO);
+}
 TEST(RecoveryIoError, FailEachOpPersistently) { Loop(FailMode::kPersistent, EIO); }
 // ENOSPC from any operation (also from fdatasync, as on NFS or thin-provisioned devices): a
 // checkpoint that hits it before its superblock is abandoned and the runtime stays writable.

@@ -4,6 +4,7 @@
 #include "persistence/coding.h"
 #include "persistence/crc32c.h"
 #include "tree/node_format.h"
+#include "tree/summary_format.h"
 
 namespace cowtree::tree {
 namespace {
@@ -24,9 +25,35 @@ TreeDescriptor Desc() {
   d.positive_count = 12345;
   d.entry_count = 900;
   d.leaf_count = 5;
-  d.chunks = {{Id(10), 3, 100}, {Id(11), 2, 200}};
+  d.refs = {{Id(10), 100, 3, 500, 12000}, {Id(11), 200, 2, 400, 345}};
   return d;
 }
+
+// "43 57 ..." -> bytes (spaces ignored).
+std::string HexBytes(const std::string& hex) {
+  std::string out, digits;
+  for (char c : hex) {
+    if (c != ' ') digits += c;
+  }
+  for (size_t i = 0; i + 1 < digits.size(); i += 2) {
+    out += static_cast<char>(std::stoi(digits.substr(i, 2), nullptr, 16));
+  }
+  return out;
+}
+
+std::string ToHex(const std::string& b) {
+  static const char* d = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : b) {
+    out += d[c >> 4];
+    out += d[c & 15];
+    out += ' ';
+  }
+  return out;
+}
+
+// CRC32C of the documented version-2 descriptor example (docs/summary_chunk.md).
+constexpr const char* kDescriptorExampleCrc = "91 06 9b 5a";  // 0x5A9B0691
 
 void FixCrc(std::string* body) {
   const size_t at = body->size() - 4;
@@ -138,15 +165,29 @@ TEST(TreeDescriptorFormatTest, Corruptions) {
     return DecodeTreeDescriptor(b);
   };
   ExpectCorrupt(with(6, [](char* p) { *p = 3; }), "key_type 3");
-  ExpectCorrupt(with(7, [](char* p) { *p = 1; }), "offset 7");
+  ExpectCorrupt(with(7, [](char* p) { *p = 0; }), "offset 7: index_height 0");
+  ExpectCorrupt(with(7, [](char* p) { *p = 33; }), "offset 7: index_height 33");
   ExpectCorrupt(with(44, [](char* p) { *p = 1; }), "offset 44");
-  ExpectCorrupt(with(48 + 12, [](char* p) { *p = 1; }), "offset 60");
   ExpectCorrupt(with(8, [](char* p) { EncodeFixed32(p, 3); }), "shape");
-  ExpectCorrupt(with(32, [](char* p) { EncodeFixed64(p, 6); }), "sum to 5");
+  ExpectCorrupt(with(32, [](char* p) { EncodeFixed64(p, 6); }),
+                "offset 32: leaf_count 6, but the refs' leaf counts sum to 5");
   ExpectCorrupt(with(24, [](char* p) { EncodeFixed64(p, 4); }), "entry_count 4");
-  ExpectCorrupt(with(48, [](char* p) { EncodeFixed64(p, 0); }), "chunk_id");
-  ExpectCorrupt(with(48 + 24 + 16, [](char* p) { EncodeFixed64(p, 100); }), "first_key");
-  ExpectCorrupt(with(48 + 8, [](char* p) { EncodeFixed32(p, 0); }), "summary_count 0");
+  ExpectCorrupt(with(24, [](char* p) { EncodeFixed64(p, 901); }),
+                "offset 24: entry_count 901, but");
+  ExpectCorrupt(with(16, [](char* p) { EncodeFixed64(p, 1); }), "offset 16: positive_count 1, but");
+  ExpectCorrupt(with(48, [](char* p) { EncodeFixed64(p, 0); }), "offset 48: ref 0 child_id");
+  ExpectCorrupt(with(88 + 8, [](char* p) { EncodeFixed64(p, 100); }), "offset 96: ref 1 first_key");
+  ExpectCorrupt(with(48 + 16, [](char* p) { EncodeFixed64(p, 0); }),
+                "offset 64: ref 0 leaf_count 0");
+  ExpectCorrupt(with(48 + 24, [](char* p) { EncodeFixed64(p, 2); }),
+                "offset 72: ref 0 entry_count 2, expected 3..");
+  ExpectCorrupt(with(48 + 16,
+                     [](char* p) {
+                       EncodeFixed64(p, 1);                // leaf_count
+                       EncodeFixed64(p + 8, 1);            // entry_count
+                       EncodeFixed64(p + 16, UINT64_MAX);  // pos_sum > 1 * (2^63 - 1)
+                     }),
+                "offset 80: ref 0 pos_sum");
 }
 
 // The worked examples of docs/summary_chunk.md, byte for byte.
@@ -164,18 +205,45 @@ TEST(TreeSummaryChunkFormatTest, DocumentedExamples) {
   d.positive_count = 3;
   d.entry_count = 3;
   d.leaf_count = 2;
-  d.chunks = {{NodeID::Make(9, 1), 2, EncodeInt64Key(-1)}};
+  d.refs = {{NodeID::Make(9, 1), EncodeInt64Key(-1), 2, 3, 3}};
   const std::string desc = EncodeTreeDescriptor(d);
-  ASSERT_EQ(desc.size(), 76u);
-  EXPECT_EQ(DecodeFixed32(desc.data() + 72), 0x1459FA34u);
-  EXPECT_EQ(static_cast<uint8_t>(desc[8]), 0xfc);
+  const std::string expected = HexBytes(
+      "43 57 54 44 02 00 01 01 fc 00 00 00 40 00 00 00"
+      "03 00 00 00 00 00 00 00 03 00 00 00 00 00 00 00"
+      "02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00"
+      "01 09 00 00 00 00 00 00 ff ff ff ff ff ff ff 7f"
+      "02 00 00 00 00 00 00 00 03 00 00 00 00 00 00 00"
+      "03 00 00 00 00 00 00 00" +
+      std::string(kDescriptorExampleCrc));
+  EXPECT_EQ(ToHex(desc), ToHex(expected));
 }
 
-TEST(TreeDescriptorFormatTest, ChunkAgainstDescriptor) {
-  const std::vector<PersistedSummary> s = Three();
-  EXPECT_TRUE(CheckChunkAgainstDescriptor({Id(1), 3, s[0].first_key}, s).ok());
-  EXPECT_TRUE(CheckChunkAgainstDescriptor({Id(1), 2, s[0].first_key}, s).IsCorruption());
-  EXPECT_TRUE(CheckChunkAgainstDescriptor({Id(1), 3, s[1].first_key}, s).IsCorruption());
+// A version-1 descriptor (written before the multi-level index) still decodes: one level, refs
+// with counts and first keys only. These are the version-1 worked example's bytes.
+TEST(TreeDescriptorFormatTest, Version1StillDecodes) {
+  const std::string v1 = HexBytes(
+      "43 57 54 44 01 00 01 00 fc 00 00 00 40 00 00 00"
+      "03 00 00 00 00 00 00 00 03 00 00 00 00 00 00 00"
+      "02 00 00 00 00 00 00 00 01 00 00 00 00 00 00 00"
+      "01 09 00 00 00 00 00 00 02 00 00 00 00 00 00 00"
+      "ff ff ff ff ff ff ff 7f 34 fa 59 14");
+  auto r = DecodeTreeDescriptor(v1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->format_version, 1);
+  EXPECT_FALSE(r->ref_totals_known());
+  EXPECT_EQ(r->index_height, 1u);
+  ASSERT_EQ(r->refs.size(), 1u);
+  EXPECT_EQ(r->refs[0].child_id, NodeID::Make(9, 1));
+  EXPECT_EQ(r->refs[0].leaf_count, 2u);
+  EXPECT_EQ(r->refs[0].first_key, EncodeInt64Key(-1));
+  std::string b = v1;
+  b[7] = 1;  // reserved in version 1
+  FixCrc(&b);
+  ExpectCorrupt(DecodeTreeDescriptor(b), "offset 7");
+  b = v1;
+  b[4] = 3;
+  FixCrc(&b);
+  ExpectCorrupt(DecodeTreeDescriptor(b), "format_version 3, expected 2");
 }
 
 }  // namespace

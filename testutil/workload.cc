@@ -125,6 +125,8 @@ Status CrashWorkload::Open(Durability durability, bool checkpoint_on_close) {
   durability_ = durability;
   RuntimeOptions o = WorkloadRuntimeOptions(env_, durability_);
   o.checkpoint_on_close = checkpoint_on_close;
+  o.summary_chunk_entries_max = options_.summary_chunk_entries_max;
+  o.summary_index_refs_max = options_.summary_index_refs_max;
   auto rt = fns_.open(options_.dir, o);
   COWTREE_RETURN_IF_ERROR(Step(StepKind::kOpen, "open", rt.status()));
   rt_ = std::move(rt).value();

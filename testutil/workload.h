@@ -52,6 +52,10 @@ struct WorkloadOptions {
   std::string dir = "/db";
   uint64_t seed = 1;
   int scale = 1;
+  // RuntimeOptions::summary_chunk_entries_max / summary_index_refs_max of the workload's opens
+  // (0 = default). Lowered to 2 / 2, the workload's trees get a multi-level summary index.
+  uint32_t summary_chunk_entries_max = 0;
+  uint32_t summary_index_refs_max = 0;
 };
 
 // True when COWTREE_SWEEP_SCALE=long (the ctest label "long", tests/long.cmake).

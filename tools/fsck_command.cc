@@ -52,6 +52,7 @@ std::string Json(const std::string& db, const recovery::FsckReport& r) {
   w.StartObject();
   Num(w, "objects_checked", r.objects_checked);
   Num(w, "leaves_checked", r.leaves_checked);
+  Num(w, "index_chunks_checked", r.index_chunks_checked);
   Num(w, "trees_checked", r.trees_checked);
   Num(w, "inline_trees_checked", r.inline_trees_checked);
   Num(w, "retained_checkpoints_checked", r.retained_checkpoints_checked);

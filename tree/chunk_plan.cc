@@ -55,27 +55,37 @@ std::vector<ChunkPlan> Coalesce(const std::vector<ChunkPlan>& plans, size_t max)
 
 }  // namespace
 
-std::vector<ChunkPlan> PlanSummaryChunks(std::span<const PersistedSummary> new_summaries,
-                                         std::span<const OldChunk> old_chunks,
-                                         size_t chunk_summaries_max) {
-  COWTREE_ASSERT(chunk_summaries_max >= 1);
-  const size_t n = new_summaries.size();
-  std::unordered_map<uint64_t, const OldChunk*> by_first_leaf;
-  by_first_leaf.reserve(old_chunks.size());
-  for (const OldChunk& c : old_chunks) {
-    if (c.summaries.empty() || c.summaries.size() > chunk_summaries_max) continue;
+namespace {
+
+uint64_t Anchor(const PersistedSummary& s) { return s.leaf_id.raw(); }
+uint64_t Anchor(const IndexRef& r) { return r.child_id.raw(); }
+const std::vector<PersistedSummary>& Records(const OldChunk& c) { return c.summaries; }
+const std::vector<IndexRef>& Records(const OldIndexChunk& c) { return c.refs; }
+
+// The planner of the header, for any level: Record is a summary (level 0) or a ref (level >= 1),
+// identified by the NodeID it names (each is named once per checkpoint).
+template <typename Record, typename Old>
+std::vector<ChunkPlan> PlanChunks(std::span<const Record> records, std::span<const Old> old_chunks,
+                                  size_t max) {
+  COWTREE_ASSERT(max >= 1);
+  const size_t n = records.size();
+  std::unordered_map<uint64_t, const Old*> by_first;
+  by_first.reserve(old_chunks.size());
+  for (const Old& c : old_chunks) {
+    const auto& old = Records(c);
+    if (old.empty() || old.size() > max) continue;
     COWTREE_ASSERT(c.chunk_id.valid());
-    by_first_leaf.emplace(c.summaries.front().leaf_id.raw(), &c);
+    by_first.emplace(Anchor(old.front()), &c);
   }
   std::vector<ChunkPlan> plans;
-  size_t pending = 0;  // start of the run of summaries not yet planned
+  size_t pending = 0;  // start of the run of records not yet planned
   size_t i = 0;
   while (i < n) {
-    const auto it = by_first_leaf.find(new_summaries[i].leaf_id.raw());
-    if (it != by_first_leaf.end()) {
-      const std::vector<PersistedSummary>& old = it->second->summaries;
-      if (i + old.size() <= n && std::equal(old.begin(), old.end(), new_summaries.begin() + i)) {
-        PlanRun(pending, i, chunk_summaries_max, &plans);
+    const auto it = by_first.find(Anchor(records[i]));
+    if (it != by_first.end()) {
+      const auto& old = Records(*it->second);
+      if (i + old.size() <= n && std::equal(old.begin(), old.end(), records.begin() + i)) {
+        PlanRun(pending, i, max, &plans);
         plans.push_back(ChunkPlan{i, old.size(), it->second->chunk_id});
         i += old.size();
         pending = i;
@@ -84,16 +94,29 @@ std::vector<ChunkPlan> PlanSummaryChunks(std::span<const PersistedSummary> new_s
     }
     ++i;
   }
-  PlanRun(pending, n, chunk_summaries_max, &plans);
-  plans = Coalesce(plans, chunk_summaries_max);
+  PlanRun(pending, n, max, &plans);
+  plans = Coalesce(plans, max);
   // Post-conditions: exact, ordered cover; sizes within the limit.
   size_t covered = 0;
   for (const ChunkPlan& p : plans) {
-    COWTREE_ASSERT(p.begin == covered && p.count >= 1 && p.count <= chunk_summaries_max);
+    COWTREE_ASSERT(p.begin == covered && p.count >= 1 && p.count <= max);
     covered += p.count;
   }
   COWTREE_ASSERT(covered == n);
   return plans;
+}
+
+}  // namespace
+
+std::vector<ChunkPlan> PlanSummaryChunks(std::span<const PersistedSummary> new_summaries,
+                                         std::span<const OldChunk> old_chunks,
+                                         size_t chunk_summaries_max) {
+  return PlanChunks(new_summaries, old_chunks, chunk_summaries_max);
+}
+
+std::vector<ChunkPlan> PlanIndexChunks(std::span<const IndexRef> new_refs,
+                                       std::span<const OldIndexChunk> old_chunks, size_t refs_max) {
+  return PlanChunks(new_refs, old_chunks, refs_max);
 }
 
 }  // namespace cowtree::tree

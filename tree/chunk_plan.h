@@ -15,6 +15,8 @@
 //    the only one, and deletions cannot leave an ever-growing number of tiny chunks; this
 //    costs at most one extra rewritten neighbor per small run.
 // Old chunks larger than chunk_summaries_max (the limit was lowered) are never reused.
+// PlanIndexChunks does the same for the refs of one index level (tree/index_format.h): an old
+// index chunk is reused where its exact run of refs (child id and totals) reappears.
 //
 // Arguments: new_summaries in key order (strictly increasing first keys, as produced by
 // Summaries()); old_chunks: the previous checkpoint's chunks with their summaries (kept in
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include "persistence/node_id.h"
+#include "tree/index_format.h"
 #include "tree/tree_version.h"
 
 namespace cowtree::tree {
@@ -44,6 +47,11 @@ struct OldChunk {
   std::vector<PersistedSummary> summaries;
 };
 
+struct OldIndexChunk {
+  NodeID chunk_id;
+  std::vector<IndexRef> refs;
+};
+
 struct ChunkPlan {
   size_t begin = 0;
   size_t count = 0;
@@ -54,5 +62,9 @@ struct ChunkPlan {
 std::vector<ChunkPlan> PlanSummaryChunks(std::span<const PersistedSummary> new_summaries,
                                          std::span<const OldChunk> old_chunks,
                                          size_t chunk_summaries_max = kSummaryChunkEntriesMax);
+
+std::vector<ChunkPlan> PlanIndexChunks(std::span<const IndexRef> new_refs,
+                                       std::span<const OldIndexChunk> old_chunks,
+                                       size_t refs_max = kIndexRefsMax);
 
 }  // namespace cowtree::tree

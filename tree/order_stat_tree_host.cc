@@ -78,9 +78,6 @@ class FrozenOrderStatTree final : public FrozenTree {
       }
       persisted.push_back(PersistedSummary{s.first_key, s.pos_sum, s.entry_count, id});
     }
-    const OrderStatTreeHost::PersistedState& old = host_->published();
-    std::vector<ChunkPlan> plans =
-        PlanSummaryChunks(persisted, old.chunks, kSummaryChunkEntriesMax);
     state_.version = version_;
     TreeDescriptor desc;
     desc.key_type = v.key_type;
@@ -89,19 +86,11 @@ class FrozenOrderStatTree final : public FrozenTree {
     desc.positive_count = v.positive_count;
     desc.entry_count = v.entry_count;
     desc.leaf_count = v.leaf_count;
-    for (const ChunkPlan& plan : plans) {
-      std::span<const PersistedSummary> run(persisted.data() + plan.begin, plan.count);
-      NodeID chunk_id = plan.reuse_chunk_id;
-      if (!chunk_id.valid()) {
-        COWTREE_ASSIGN_OR_RETURN(chunk_id,
-                                 store->WriteObject(ObjectKind::kSummaryChunk, checkpoint_epoch,
-                                                    EncodeSummaryChunk(run)));
-      }
-      desc.chunks.push_back(
-          DescriptorChunk{chunk_id, static_cast<uint32_t>(plan.count), run.front().first_key});
-      state_.chunks.push_back(
-          OldChunk{chunk_id, std::vector<PersistedSummary>(run.begin(), run.end())});
-    }
+    const ChunkWriteFn write = [&](ObjectKind kind, std::string body) {
+      return store->WriteObject(kind, checkpoint_epoch, body);
+    };
+    COWTREE_RETURN_IF_ERROR(WriteSummaryIndex(v.key_type, persisted, host_->published().index,
+                                              host_->index_limits(), write, &desc, &state_.index));
     COWTREE_ASSIGN_OR_RETURN(state_.descriptor,
                              store->WriteObject(ObjectKind::kTreeDescriptor, checkpoint_epoch,
                                                 EncodeTreeDescriptor(desc)));
@@ -111,11 +100,11 @@ class FrozenOrderStatTree final : public FrozenTree {
     // A sorted vector (8 B per object) rather than a hash set (~40 B): this is checkpoint
     // scratch, and at 10^5..10^6 leaves per tree it shows in the process's peak RSS.
     std::vector<uint64_t> now;
-    now.reserve(persisted.size() + state_.chunks.size());
-    for (const OldChunk& c : state_.chunks) {
-      now.push_back(c.chunk_id.raw());
-      for (const PersistedSummary& s : c.summaries) now.push_back(s.leaf_id.raw());
-    }
+    now.reserve(persisted.size() + state_.index.chunks.size() + 1);
+    std::vector<NodeID> chunk_ids;
+    state_.index.AppendChunkIds(&chunk_ids);
+    for (NodeID id : chunk_ids) now.push_back(id.raw());
+    for (const PersistedSummary& s : persisted) now.push_back(s.leaf_id.raw());
     std::sort(now.begin(), now.end());
     for (NodeID id : host_->PersistedObjects()) {
       if (!std::binary_search(now.begin(), now.end(), id.raw())) result.retired.push_back(id);
@@ -153,7 +142,7 @@ class FrozenOrderStatTree final : public FrozenTree {
     COWTREE_ASSERT(body.size() <= kCatalogInlineBytesMax);
     state_.version = version_;
     state_.descriptor = NodeID();
-    state_.chunks.clear();
+    state_.index = PersistedIndex();
     TreeCheckpointResult result;
     result.persisted.inline_body = std::move(body);
     result.retired = host_->PersistedObjects();
@@ -168,7 +157,10 @@ class FrozenOrderStatTree final : public FrozenTree {
 
 class OrderStatTreeType final : public TreeType {
  public:
-  explicit OrderStatTreeType(TreeShape shape) : shape_(shape) {}
+  OrderStatTreeType(TreeShape shape, SummaryIndexLimits index_limits)
+      : shape_(shape), index_limits_(index_limits) {
+    COWTREE_ASSERT(index_limits_.Validate().ok());
+  }
   uint8_t type_id() const override { return kOrderStatTreeTypeId; }
   std::string_view name() const override { return "order-statistics"; }
   Status ValidateParams(std::string_view params) const override {
@@ -189,7 +181,7 @@ class OrderStatTreeType final : public TreeType {
                                              TreeEnvironment* env) override {
     COWTREE_RETURN_IF_ERROR(ValidateParams(params));
     return std::unique_ptr<HostedTree>(
-        new OrderStatTreeHost(static_cast<KeyType>(params[0]), shape_, env));
+        new OrderStatTreeHost(static_cast<KeyType>(params[0]), shape_, env, index_limits_));
   }
   Result<std::unique_ptr<HostedTree>> Load(std::string_view params,
                                            const PersistedTreeRef& persisted,
@@ -212,20 +204,25 @@ class OrderStatTreeType final : public TreeType {
     state.descriptor = descriptor;
     std::vector<PersistedSummary> all;
     all.reserve(desc.leaf_count);
-    for (const DescriptorChunk& ref : desc.chunks) {
-      COWTREE_ASSIGN_OR_RETURN(std::string chunk_body,
-                               store->ReadObject(ref.chunk_id, ObjectKind::kSummaryChunk));
-      COWTREE_ASSIGN_OR_RETURN(std::vector<PersistedSummary> summaries,
-                               DecodeSummaryChunk(chunk_body));
-      if (summaries.size() != ref.summary_count || summaries.front().first_key != ref.first_key) {
-        return Status::Corruption("summary chunk " + std::to_string(ref.chunk_id.raw()) +
-                                  " differs from its reference in descriptor " +
-                                  std::to_string(descriptor.raw()));
-      }
+    state.index.levels.resize(desc.index_height - 1);
+    SummaryIndexReader reader;
+    reader.read = [store](NodeID id, ObjectKind kind) { return store->ReadObject(id, kind); };
+    reader.on_index_chunk = [&](NodeID id, const IndexChunk& chunk) {
+      state.index.levels[chunk.level - 1].push_back(OldIndexChunk{id, chunk.refs});
+    };
+    reader.on_summary_chunk = [&](NodeID id, std::vector<PersistedSummary> summaries) {
       all.insert(all.end(), summaries.begin(), summaries.end());
-      state.chunks.push_back(OldChunk{ref.chunk_id, std::move(summaries)});
+      state.index.chunks.push_back(OldChunk{id, std::move(summaries)});
+    };
+    Status read = ReadSummaryIndex(desc, reader);
+    if (!read.ok()) {
+      if (read.IsCorruption()) {
+        return Status::Corruption("summary index of tree descriptor " +
+                                  std::to_string(descriptor.raw()) + ": " + read.message());
+      }
+      return read;
     }
-    auto host = std::make_unique<OrderStatTreeHost>(key_type, shape_, env);
+    auto host = std::make_unique<OrderStatTreeHost>(key_type, shape_, env, index_limits_);
     COWTREE_ASSIGN_OR_RETURN(
         state.version,
         OrderStatTree::BuildFromSummaries(key_type, shape_, all, checkpoint_epoch, host.get()));
@@ -261,7 +258,7 @@ class OrderStatTreeType final : public TreeType {
   // entries to an empty tree at the checkpoint epoch (no object read).
   Result<std::unique_ptr<HostedTree>> LoadInline(KeyType key_type, std::string_view body,
                                                  uint64_t checkpoint_epoch, TreeEnvironment* env) {
-    auto host = std::make_unique<OrderStatTreeHost>(key_type, shape_, env);
+    auto host = std::make_unique<OrderStatTreeHost>(key_type, shape_, env, index_limits_);
     if (!body.empty()) {
       COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, DecodeLeaf(body, key_type));
       std::vector<KeyWeight> entries(leaf->entry_count());
@@ -279,6 +276,7 @@ class OrderStatTreeType final : public TreeType {
   }
 
   TreeShape shape_;
+  SummaryIndexLimits index_limits_;
 };
 
 }  // namespace
@@ -303,17 +301,21 @@ Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout) {
   return TreeShape{leaf_capacity_entries, fanout}.Validate();
 }
 
-std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, uint32_t fanout) {
-  return std::make_unique<OrderStatTreeType>(TreeShape{leaf_capacity_entries, fanout});
+std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, uint32_t fanout,
+                                                SummaryIndexLimits index_limits) {
+  return std::make_unique<OrderStatTreeType>(TreeShape{leaf_capacity_entries, fanout},
+                                             index_limits);
 }
 
 OrderStatTreeHost* AsOrderStatTree(HostedTree* tree) {
   return dynamic_cast<OrderStatTreeHost*>(tree);
 }
 
-OrderStatTreeHost::OrderStatTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env)
+OrderStatTreeHost::OrderStatTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env,
+                                     SummaryIndexLimits index_limits)
     : key_type_(key_type),
       shape_(shape),
+      index_limits_(index_limits),
       env_(env),
       budget_(env != nullptr ? env->memory_budget() : nullptr),
       tree_(key_type, shape, this) {
@@ -408,8 +410,8 @@ std::vector<NodeID> OrderStatTreeHost::PersistedObjects() const {
   std::vector<NodeID> ids;
   if (!published_.descriptor.valid()) return ids;
   ids.push_back(published_.descriptor);
-  for (const OldChunk& c : published_.chunks) {
-    ids.push_back(c.chunk_id);
+  published_.index.AppendChunkIds(&ids);
+  for (const OldChunk& c : published_.index.chunks) {
     for (const PersistedSummary& s : c.summaries) ids.push_back(s.leaf_id);
   }
   return ids;

@@ -12,10 +12,12 @@
 // - Checkpoint: a tree of no leaf, or of one leaf whose body (tree/node_format.h) is at most
 //   kCatalogInlineBytesMax, is stored INLINE in its catalog entry (the leaf body, or nothing):
 //   no object. Otherwise dirty leaves (boxes without a persisted NodeID) are written once each,
-//   then the summary chunks that changed (tree/node_format.h PlanSummaryChunks), then a
-//   descriptor. docs/catalog.md "Inline trees".
-// - Load: internal levels are rebuilt from the summaries with this runtime's fan-out, without
-//   reading a leaf; leaves load on first access through ObjectStore::ReadObject. An inline tree
+//   then the chunks of the multi-level summary index that changed, every level
+//   (tree/summary_index.h WriteSummaryIndex), then a descriptor. docs/catalog.md "Inline
+//   trees", docs/summary_chunk.md.
+// - Load: the summary index is read top-down, each chunk checked against its parent
+//   (tree/summary_index.h ReadSummaryIndex); internal levels are rebuilt from the summaries
+//   with this runtime's fan-out, without reading a leaf; leaves load on first access through ObjectStore::ReadObject. An inline tree
 //   is rebuilt from its leaf body (its one leaf stays resident and dirty: it has no object).
 // - Readers: OrderStatTreeHost::VersionAt(snapshot epoch) gives the immutable version a snapshot
 // sees;
@@ -32,6 +34,7 @@
 #include "persistence/hosted_tree.h"
 #include "tree/key_codec.h"
 #include "tree/order_stat_tree.h"
+#include "tree/summary_index.h"
 
 namespace cowtree::tree {
 
@@ -50,7 +53,11 @@ std::string OrderStatTreeParams(KeyType key_type);
 std::optional<KeyType> OrderStatKeyTypeOf(uint8_t type_id, std::string_view params);
 inline void AppendOrderStatOp(std::string* ops, uint64_t key_code, int64_t weight);
 Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout);
-std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, uint32_t fanout);
+// index_limits: chunk sizes of the summary index written at checkpoints (internal; tests lower
+// them to reach several index levels with few leaves). Asserted valid
+// (SummaryIndexLimits::Validate; recovery::Open checks the options first).
+std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, uint32_t fanout,
+                                                SummaryIndexLimits index_limits = {});
 
 // The HostedTree of the order-statistics tree type; obtain it from TreeInfo::tree with
 // AsOrderStatTree().
@@ -59,7 +66,9 @@ OrderStatTreeHost* AsOrderStatTree(HostedTree* tree);
 
 class OrderStatTreeHost final : public HostedTree, public LeafLoader {
  public:
-  OrderStatTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env);
+  OrderStatTreeHost(KeyType key_type, TreeShape shape, TreeEnvironment* env,
+                    SummaryIndexLimits index_limits = {});
+  const SummaryIndexLimits& index_limits() const { return index_limits_; }
   ~OrderStatTreeHost() override;
 
   KeyType key_type() const { return key_type_; }
@@ -86,7 +95,7 @@ class OrderStatTreeHost final : public HostedTree, public LeafLoader {
   // version null: never checkpointed. descriptor invalid (version set): stored inline.
   struct PersistedState {
     NodeID descriptor;
-    std::vector<OldChunk> chunks;
+    PersistedIndex index;  // the summary index's chunks, every level
     std::shared_ptr<const TreeVersion> version;
   };
   void InstallRecovered(PersistedState state);
@@ -100,6 +109,7 @@ class OrderStatTreeHost final : public HostedTree, public LeafLoader {
   void UpdateFixedCharge();
   KeyType key_type_;
   TreeShape shape_;
+  SummaryIndexLimits index_limits_;
   TreeEnvironment* env_;
   std::shared_ptr<MemoryBudget> budget_;  // before tree_: boxes uncharge it when destroyed
   int64_t fixed_charged_bytes_ = 0;       // writer lock

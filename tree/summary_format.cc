@@ -31,13 +31,58 @@ Status CheckSummary(const PersistedSummary& s, size_t i, size_t off, const Persi
   return Status::OK();
 }
 
+std::string U128(unsigned __int128 v) {
+  if (v <= UINT64_MAX) return std::to_string(static_cast<uint64_t>(v));
+  return "(more than 2^64)";
+}
+
+// Version 1 refs (24 bytes: chunk_id, summary_count u32, reserved, first_key): ids valid,
+// counts >= 1 summing to leaf_count, first keys strictly increasing.
+Status CheckDescriptorV1Refs(const TreeDescriptor& d) {
+  uint64_t total = 0;
+  for (size_t j = 0; j < d.refs.size(); ++j) {
+    const IndexRef& c = d.refs[j];
+    const size_t off = kDescHeaderBytes + kDescRefBytesV1 * j;
+    if (!c.child_id.valid()) {
+      return FormatCorruption(kDesc, off,
+                              "chunk " + std::to_string(j) + " chunk_id " +
+                                  std::to_string(c.child_id.raw()) + " is not a valid NodeID");
+    }
+    if (c.leaf_count == 0) {
+      return FormatCorruption(kDesc, off + 8,
+                              "chunk " + std::to_string(j) + " summary_count 0, expected >= 1");
+    }
+    if (j > 0 && c.first_key <= d.refs[j - 1].first_key) {
+      return FormatCorruption(kDesc, off + 16,
+                              "chunk " + std::to_string(j) + " first_key " +
+                                  std::to_string(c.first_key) +
+                                  ", expected greater than the previous chunk's " +
+                                  std::to_string(d.refs[j - 1].first_key));
+    }
+    total += c.leaf_count;  // each < 2^32, at most 2^32 chunks: no overflow
+  }
+  if (total != d.leaf_count) {
+    return FormatCorruption(kDesc, kDescLeafCountOffset,
+                            "leaf_count " + std::to_string(d.leaf_count) +
+                                ", but the chunks' summary counts sum to " + std::to_string(total));
+  }
+  return Status::OK();
+}
+
 // Semantic checks of a descriptor (shared by encode and decode). Offsets are those of the
-// encoded form.
+// encoded form of d.format_version.
 Status CheckDescriptor(const TreeDescriptor& d) {
   if (!IsValidKeyType(static_cast<uint8_t>(d.key_type))) {
     return FormatCorruption(kDesc, kDescKeyTypeOffset,
                             "key_type " + std::to_string(static_cast<int>(d.key_type)) +
                                 ", expected 1 (int64) or 2 (double)");
+  }
+  if (d.index_height < 1 || d.index_height > kIndexHeightMax ||
+      (d.refs.empty() && d.index_height != 1)) {
+    return FormatCorruption(kDesc, kDescIndexHeightOffset,
+                            "index_height " + std::to_string(d.index_height) + ", expected " +
+                                (d.refs.empty() ? std::string("1 (empty tree)")
+                                                : "1.." + std::to_string(kIndexHeightMax)));
   }
   if (!TreeShape{d.leaf_capacity_entries, d.fanout}.Validate().ok()) {
     return FormatCorruption(kDesc, kDescLeafCapacityOffset,
@@ -45,9 +90,9 @@ Status CheckDescriptor(const TreeDescriptor& d) {
                                 std::to_string(d.leaf_capacity_entries) + ", fanout " +
                                 std::to_string(d.fanout) + ") outside the limits");
   }
-  if ((d.leaf_count == 0) != d.chunks.empty()) {
-    return FormatCorruption(kDesc, kDescChunkCountOffset,
-                            "chunk_count " + std::to_string(d.chunks.size()) +
+  if ((d.leaf_count == 0) != d.refs.empty()) {
+    return FormatCorruption(kDesc, kDescRefCountOffset,
+                            "ref_count " + std::to_string(d.refs.size()) +
                                 " inconsistent with leaf_count " + std::to_string(d.leaf_count));
   }
   if (d.entry_count < d.leaf_count ||
@@ -58,32 +103,23 @@ Status CheckDescriptor(const TreeDescriptor& d) {
                                 std::to_string(d.leaf_count) + ".." + std::to_string(d.leaf_count) +
                                 " * " + std::to_string(kLeafCapacityMax));
   }
-  uint64_t total = 0;
-  for (size_t j = 0; j < d.chunks.size(); ++j) {
-    const DescriptorChunk& c = d.chunks[j];
-    const size_t off = kDescHeaderBytes + kDescChunkBytes * j;
-    if (!c.chunk_id.valid()) {
-      return FormatCorruption(kDesc, off,
-                              "chunk " + std::to_string(j) + " chunk_id " +
-                                  std::to_string(c.chunk_id.raw()) + " is not a valid NodeID");
-    }
-    if (c.summary_count == 0) {
-      return FormatCorruption(kDesc, off + 8,
-                              "chunk " + std::to_string(j) + " summary_count 0, expected >= 1");
-    }
-    if (j > 0 && c.first_key <= d.chunks[j - 1].first_key) {
-      return FormatCorruption(kDesc, off + 16,
-                              "chunk " + std::to_string(j) + " first_key " +
-                                  std::to_string(c.first_key) +
-                                  ", expected greater than the previous chunk's " +
-                                  std::to_string(d.chunks[j - 1].first_key));
-    }
-    total += c.summary_count;  // <= 2^32 * chunk count: no overflow for any real size
-  }
-  if (total != d.leaf_count) {
+  if (!d.ref_totals_known()) return CheckDescriptorV1Refs(d);
+  RefTotals t;
+  COWTREE_RETURN_IF_ERROR(CheckIndexRefs(kDesc, kDescHeaderBytes, d.refs, &t));
+  if (t.leaf_count != d.leaf_count) {
     return FormatCorruption(kDesc, kDescLeafCountOffset,
                             "leaf_count " + std::to_string(d.leaf_count) +
-                                ", but the chunks' summary counts sum to " + std::to_string(total));
+                                ", but the refs' leaf counts sum to " + U128(t.leaf_count));
+  }
+  if (t.entry_count != d.entry_count) {
+    return FormatCorruption(kDesc, kDescEntryCountOffset,
+                            "entry_count " + std::to_string(d.entry_count) +
+                                ", but the refs' entry counts sum to " + U128(t.entry_count));
+  }
+  if (t.pos_sum != d.positive_count) {
+    return FormatCorruption(kDesc, kDescPositiveCountOffset,
+                            "positive_count " + std::to_string(d.positive_count) +
+                                ", but the refs' positive sums add up to " + U128(t.pos_sum));
   }
   return Status::OK();
 }
@@ -176,79 +212,76 @@ Result<std::vector<PersistedSummary>> DecodeSummaryChunk(std::string_view body) 
 }
 
 std::string EncodeTreeDescriptor(const TreeDescriptor& d) {
+  COWTREE_ASSERT(d.format_version == kTreeDescriptorFormatVersion);
   COWTREE_ASSERT(CheckDescriptor(d).ok());
-  COWTREE_ASSERT(d.chunks.size() <= UINT32_MAX);
+  COWTREE_ASSERT(d.refs.size() <= UINT32_MAX);
   std::string out;
-  out.reserve(TreeDescriptorBodyBytes(d.chunks.size()));
+  out.reserve(TreeDescriptorBodyBytes(d.refs.size()));
   PutFixed32(&out, kTreeDescriptorMagic);
   PutFixed16(&out, kTreeDescriptorFormatVersion);
   PutFixed8(&out, static_cast<uint8_t>(d.key_type));
-  PutFixed8(&out, 0);
+  PutFixed8(&out, static_cast<uint8_t>(d.index_height));
   PutFixed32(&out, d.leaf_capacity_entries);
   PutFixed32(&out, d.fanout);
   PutFixed64(&out, d.positive_count);
   PutFixed64(&out, d.entry_count);
   PutFixed64(&out, d.leaf_count);
-  PutFixed32(&out, static_cast<uint32_t>(d.chunks.size()));
+  PutFixed32(&out, static_cast<uint32_t>(d.refs.size()));
   PutFixed32(&out, 0);
   COWTREE_ASSERT(out.size() == kDescHeaderBytes);
-  for (const DescriptorChunk& c : d.chunks) {
-    PutFixed64(&out, c.chunk_id.raw());
-    PutFixed32(&out, c.summary_count);
-    PutFixed32(&out, 0);
-    PutFixed64(&out, c.first_key);
-  }
+  for (const IndexRef& r : d.refs) PutIndexRef(&out, r);
   PutTrailingCrc(&out);
-  COWTREE_ASSERT(out.size() == TreeDescriptorBodyBytes(d.chunks.size()));
+  COWTREE_ASSERT(out.size() == TreeDescriptorBodyBytes(d.refs.size()));
   return out;
 }
 
 Result<TreeDescriptor> DecodeTreeDescriptor(std::string_view body) {
+  uint16_t version = 0;
+  if (body.size() >= 6) version = DecodeFixed16(body.data() + 4);
+  const bool v1 = version == kTreeDescriptorFormatVersionV1;
+  const size_t ref_bytes = v1 ? kDescRefBytesV1 : kIndexRefBytes;
   uint32_t c = 0;
-  COWTREE_RETURN_IF_ERROR(CheckEnvelope(kDesc, body, kTreeDescriptorMagic,
-                                        kTreeDescriptorFormatVersion, kDescHeaderBytes,
-                                        kDescChunkCountOffset, kDescChunkBytes, &c));
+  COWTREE_RETURN_IF_ERROR(
+      CheckEnvelope(kDesc, body, kTreeDescriptorMagic,
+                    v1 ? kTreeDescriptorFormatVersionV1 : kTreeDescriptorFormatVersion,
+                    kDescHeaderBytes, kDescRefCountOffset, ref_bytes, &c));
   const char* p = body.data();
-  if (p[kDescReserved8Offset] != 0) {
-    return FormatCorruption(kDesc, kDescReserved8Offset, "reserved byte not 0");
-  }
   if (DecodeFixed32(p + kDescReserved32Offset) != 0) {
     return FormatCorruption(kDesc, kDescReserved32Offset, "reserved u32 not 0");
   }
   TreeDescriptor d;
+  d.format_version = version;
   d.key_type = static_cast<KeyType>(static_cast<uint8_t>(p[kDescKeyTypeOffset]));
+  if (v1) {
+    if (p[kDescIndexHeightOffset] != 0) {
+      return FormatCorruption(kDesc, kDescIndexHeightOffset, "reserved byte not 0");
+    }
+    d.index_height = 1;
+  } else {
+    d.index_height = static_cast<uint8_t>(p[kDescIndexHeightOffset]);
+  }
   d.leaf_capacity_entries = DecodeFixed32(p + kDescLeafCapacityOffset);
   d.fanout = DecodeFixed32(p + kDescFanoutOffset);
   d.positive_count = DecodeFixed64(p + kDescPositiveCountOffset);
   d.entry_count = DecodeFixed64(p + kDescEntryCountOffset);
   d.leaf_count = DecodeFixed64(p + kDescLeafCountOffset);
-  d.chunks.resize(c);
+  d.refs.resize(c);
   for (size_t j = 0; j < c; ++j) {
-    const size_t off = kDescHeaderBytes + kDescChunkBytes * j;
-    d.chunks[j].chunk_id = NodeID::FromRaw(DecodeFixed64(p + off));
-    d.chunks[j].summary_count = DecodeFixed32(p + off + 8);
+    const size_t off = kDescHeaderBytes + ref_bytes * j;
+    if (!v1) {
+      d.refs[j] = DecodeIndexRef(p + off);
+      continue;
+    }
+    d.refs[j].child_id = NodeID::FromRaw(DecodeFixed64(p + off));
+    d.refs[j].leaf_count = DecodeFixed32(p + off + 8);
     if (DecodeFixed32(p + off + 12) != 0) {
       return FormatCorruption(kDesc, off + 12,
                               "chunk " + std::to_string(j) + " reserved u32 not 0");
     }
-    d.chunks[j].first_key = DecodeFixed64(p + off + 16);
+    d.refs[j].first_key = DecodeFixed64(p + off + 16);
   }
   COWTREE_RETURN_IF_ERROR(CheckDescriptor(d));
   return d;
-}
-
-Status CheckChunkAgainstDescriptor(const DescriptorChunk& ref,
-                                   std::span<const PersistedSummary> summaries) {
-  if (summaries.size() != ref.summary_count ||
-      (!summaries.empty() && summaries.front().first_key != ref.first_key)) {
-    return Status::Corruption(
-        "summary chunk " + std::to_string(ref.chunk_id.raw()) + ": " +
-        std::to_string(summaries.size()) + " summaries starting at key code " +
-        (summaries.empty() ? std::string("-") : std::to_string(summaries.front().first_key)) +
-        ", expected " + std::to_string(ref.summary_count) + " starting at " +
-        std::to_string(ref.first_key) + " (from the tree descriptor)");
-  }
-  return Status::OK();
 }
 
 }  // namespace cowtree::tree

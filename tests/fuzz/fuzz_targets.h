@@ -37,6 +37,7 @@ int FuzzCatalogRoot(const uint8_t* data, size_t size);
 int FuzzLeaf(const uint8_t* data, size_t size);
 int FuzzSummaryChunk(const uint8_t* data, size_t size);
 int FuzzTreeDescriptor(const uint8_t* data, size_t size);
+int FuzzIndexChunk(const uint8_t* data, size_t size);
 int FuzzCsv(const uint8_t* data, size_t size);
 
 struct FuzzTarget {
@@ -60,6 +61,7 @@ inline constexpr FuzzTarget kFuzzTargets[] = {
     {"leaf", FuzzLeaf, 4096},
     {"summary_chunk", FuzzSummaryChunk, 4096},
     {"tree_descriptor", FuzzTreeDescriptor, 4096},
+    {"index_chunk", FuzzIndexChunk, 4096},
     {"csv", FuzzCsv, 4096},
 };
 

@@ -22,6 +22,7 @@
 #include "testutil/fault_injection_env.h"
 #include "tree/key_codec.h"
 #include "tree/node_format.h"
+#include "tree/index_format.h"
 #include "tree/summary_format.h"
 
 namespace cowtree::fuzz {
@@ -364,12 +365,44 @@ std::vector<FuzzSeed> TreeDescriptorSeeds() {
   d.positive_count = 30;
   d.entry_count = 9;
   d.leaf_count = 3;
-  d.chunks = {{NodeID::Make(40, 1), 2, tree::EncodeInt64Key(-8)},
-              {NodeID::Make(41, 1), 1, tree::EncodeInt64Key(90)}};
+  d.refs = {{NodeID::Make(40, 1), tree::EncodeInt64Key(-8), 2, 5, 20},
+            {NodeID::Make(41, 1), tree::EncodeInt64Key(90), 1, 4, 10}};
+  tree::TreeDescriptor high = d;  // names two level-2 index chunks
+  high.index_height = 3;
+  // Version 1 (read only): the old worked example's layout, 24-byte refs.
+  std::string v1 = tree::EncodeTreeDescriptor(d).substr(0, 48);
+  v1[4] = 1;
+  v1[7] = 0;
+  for (const tree::IndexRef& r : d.refs) {
+    PutFixed64(&v1, r.child_id.raw());
+    PutFixed32(&v1, static_cast<uint32_t>(r.leaf_count));
+    PutFixed32(&v1, 0);
+    PutFixed64(&v1, r.first_key);
+  }
+  PutFixed32(&v1, 0);
   return {
       {"seed-empty", Flags(0x01, tree::EncodeTreeDescriptor(empty))},
       {"seed-two-chunks", Flags(0x01, tree::EncodeTreeDescriptor(d))},
       {"seed-raw", Flags(0x00, tree::EncodeTreeDescriptor(d))},
+      {"seed-height-3", Flags(0x01, tree::EncodeTreeDescriptor(high))},
+      {"seed-version-1", Flags(0x01, v1)},
+  };
+}
+
+std::vector<FuzzSeed> IndexChunkSeeds() {
+  tree::IndexChunk c;
+  c.key_type = tree::KeyType::kInt64;
+  c.level = 1;
+  c.refs = {{NodeID::Make(50, 1), tree::EncodeInt64Key(-1), 2, 3, 3},
+            {NodeID::Make(51, 1), tree::EncodeInt64Key(20), 1, 1, 5}};
+  tree::IndexChunk high = c;
+  high.key_type = tree::KeyType::kDouble;
+  high.level = 4;
+  high.refs.resize(1);
+  return {
+      {"seed-two", Flags(0x01, tree::EncodeIndexChunk(c))},
+      {"seed-raw", Flags(0x00, tree::EncodeIndexChunk(c))},
+      {"seed-level-4", Flags(0x01, tree::EncodeIndexChunk(high))},
   };
 }
 
@@ -421,6 +454,7 @@ std::vector<FuzzSeed> MakeFuzzSeeds(std::string_view target) {
   if (target == "leaf") return LeafSeeds();
   if (target == "summary_chunk") return SummaryChunkSeeds();
   if (target == "tree_descriptor") return TreeDescriptorSeeds();
+  if (target == "index_chunk") return IndexChunkSeeds();
   if (target == "csv") return CsvSeeds();
   return {};
 }
