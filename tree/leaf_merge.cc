@@ -4,6 +4,7 @@
 #include <string>
 
 #include "persistence/assert.h"
+#include "tree/leaf_pool.h"
 
 namespace cowtree::tree {
 namespace {
@@ -81,8 +82,7 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
 }
 
 void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
-               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out,
-               MemoryBudget* budget) {
+               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out, MemoryBudget* budget) {
   const size_t n = content->keys.size();
   COWTREE_ASSERT(capacity >= 1);
   if (n == 0) return;
@@ -97,7 +97,7 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
   uint64_t total_check = 0;
   for (size_t j = 0; j < pieces; ++j) {
     const size_t size = base + (j < extra ? 1 : 0);
-    auto piece = std::make_shared<LeafData>();
+    std::shared_ptr<LeafData> piece = LeafDataPool::Default().Make(size);
     piece->keys.assign(content->keys.begin() + start, content->keys.begin() + start + size);
     piece->weights.assign(content->weights.begin() + start,
                           content->weights.begin() + start + size);
