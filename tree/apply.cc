@@ -14,9 +14,10 @@
 // none); its routing stays exact because its own first_keys are kept current, and the repair
 // at the end of the run splits (or removes) it.
 //
-// Allocation. New leaf contents come from LeafDataPool::Default() (tree/leaf_pool.h), which
-// recycles the contents of released leaf versions; the per-leaf scratch (pieces_) and the path
-// are members reused across groups.
+// Allocation. New leaf contents come from LeafDataPool::Default() (tree/leaf_pool.h) and new
+// or copied internal nodes from InternalNodePool::Default() (tree/node_pool.h), which recycle
+// the objects of released versions with their arrays; the per-leaf scratch (pieces_) and the
+// path are members reused across groups.
 //
 // Overflow. Per-child pos sums are kept modulo 2^64 while the batch is applied; the exact
 // total N is tracked in 128 bits (base N plus each merged leaf's change) and checked once at
@@ -37,9 +38,13 @@
 #include "tree/leaf_merge.h"
 #include "tree/leaf_pool.h"
 #include "tree/node_edit.h"
+#include "tree/node_pool.h"
 
 namespace cowtree::tree {
 namespace {
+
+// Spare room in the arrays of a node copied or created by the writer (see Copy()).
+constexpr size_t kNodeSlackChildren = 8;
 
 class BatchApplier {
  public:
@@ -58,10 +63,16 @@ class BatchApplier {
     size_t index;  // which child of `node` the path continues into
   };
 
+  // A node of this epoch with room for a few leaf splits before its arrays reallocate.
   std::shared_ptr<InternalNode> Copy(const InternalNode& n) const {
-    auto copy = std::make_shared<InternalNode>(n);
+    auto copy = InternalNodePool::Default().CopyOf(n, shape_.fanout + kNodeSlackChildren);
     copy->epoch = epoch_;
     return copy;
+  }
+  std::shared_ptr<InternalNode> NewNode(uint32_t level) const {
+    auto node = InternalNodePool::Default().Make(shape_.fanout + kNodeSlackChildren, level);
+    node->epoch = epoch_;
+    return node;
   }
   InternalNode* MutableChild(InternalNode* parent, size_t i) {
     COWTREE_ASSERT(parent->epoch == epoch_ && parent->level > 1);
@@ -104,9 +115,7 @@ Result<std::shared_ptr<const TreeVersion>> BatchApplier::Run(std::span<const Key
   if (base_.root != nullptr) {
     root_ = Copy(*base_.root);
   } else {
-    root_ = std::make_shared<InternalNode>();
-    root_->epoch = epoch_;
-    root_->level = 1;
+    root_ = NewNode(1);
   }
   size_t i = 0;
   while (i < ops.size()) {
@@ -301,9 +310,7 @@ void BatchApplier::FixUnderflowingChild(InternalNode* parent, size_t idx) {
     MoveFrontChildrenToBack(b, a_target - a->child_count(), a);
   } else {
     // Move a's tail to the front of b: b's children go behind a's tail, then swap roles.
-    auto rebuilt = std::make_shared<InternalNode>();
-    rebuilt->epoch = epoch_;
-    rebuilt->level = b->level;
+    std::shared_ptr<InternalNode> rebuilt = NewNode(b->level);
     MoveChildrenToBack(a, a_target, rebuilt.get());
     MoveChildrenToBack(b, 0, rebuilt.get());
     parent->nodes[left + 1] = std::move(rebuilt);
@@ -318,9 +325,7 @@ void BatchApplier::FixRoot() {
   while (root_->child_count() > shape_.fanout) {
     std::vector<std::shared_ptr<InternalNode>> tails =
         SplitNode(root_.get(), shape_.fanout, epoch_);
-    auto new_root = std::make_shared<InternalNode>();
-    new_root->epoch = epoch_;
-    new_root->level = root_->level + 1;
+    std::shared_ptr<InternalNode> new_root = NewNode(root_->level + 1);
     std::vector<std::shared_ptr<InternalNode>> children;
     children.reserve(tails.size() + 1);
     children.push_back(root_);
@@ -332,10 +337,7 @@ void BatchApplier::FixRoot() {
     root_ = root_->nodes[0];  // may be of an older epoch: copied by the next descent
   }
   if (root_->level > 1 && root_->child_count() == 0) {
-    auto empty = std::make_shared<InternalNode>();
-    empty->epoch = epoch_;
-    empty->level = 1;
-    root_ = std::move(empty);
+    root_ = NewNode(1);
   }
 }
 
