@@ -47,18 +47,35 @@ void LeafDataPool::Recycle(LeafData* data) {
   const size_t capacity = data->keys.capacity();
   const bool fits_class = capacity == data->weights.capacity() && capacity > 0 &&
                           capacity % kClassEntries == 0 && capacity / kClassEntries < kClassCount;
+  LeafData* victim = nullptr;
   if (fits_class) {
     data->keys.clear();
     data->weights.clear();
     const uint64_t bytes = data->size_bytes();
+    const size_t cls = capacity / kClassEntries;
     MutexLock lock(&mu_);
+    if (cached_bytes_ + bytes > kCachedBytesMax) victim = EvictOneLocked(cls);
     if (cached_bytes_ + bytes <= kCachedBytesMax) {
-      free_[capacity / kClassEntries].push_back(data);
+      free_[cls].push_back(data);
       cached_bytes_ += bytes;
-      return;
+      data = nullptr;
     }
   }
+  delete victim;  // outside the lock
   delete data;
+}
+
+LeafData* LeafDataPool::EvictOneLocked(size_t keep_cls) {
+  for (size_t i = 0; i < kClassCount; ++i) {
+    evict_cursor_ = (evict_cursor_ + 1) % kClassCount;
+    std::vector<LeafData*>& list = free_[evict_cursor_];
+    if (evict_cursor_ == keep_cls || list.empty()) continue;
+    LeafData* victim = list.back();
+    list.pop_back();
+    cached_bytes_ -= victim->size_bytes();
+    return victim;
+  }
+  return nullptr;
 }
 
 uint64_t LeafDataPool::cached_bytes() const {

@@ -15,9 +15,12 @@
 //   Requests over kPooledEntriesMax get an exact, unpooled allocation.
 // - Ownership: the returned shared_ptr owns the object; its deleter (run by whichever thread
 //   drops the last reference, e.g. a reader or the checkpointer) hands the object back to
-//   the pool instead of deleting it, unless the pool holds kCachedBytesMax already or the
-//   vectors' capacities no longer match a class (then it is deleted). Content is cleared on
-//   reuse, never read: a recycled object is indistinguishable from a new one to its next user.
+//   the pool instead of deleting it, unless the vectors' capacities no longer match a class
+//   (then it is deleted). When the pool holds kCachedBytesMax already, a cached object of
+//   another class is deleted to make room (classes in turn), so that the cache follows the
+//   classes freed recently instead of filling up once with rarely requested ones. Content is
+//   cleared on reuse, never read: a recycled object is indistinguishable from a new one to its next
+//   user.
 // - The pool is process-wide (Default()) and never destroyed, so deleters may run at any time,
 //   including during static destruction. Clear() frees every cached object (for tests).
 // - Memory: cached (free) objects are not charged to any MemoryBudget; they are bounded by
@@ -69,11 +72,15 @@ class LeafDataPool {
   static size_t ClassOf(size_t entries) { return (entries + kClassEntries - 1) / kClassEntries; }
   LeafData* Take(size_t cls);
   void Recycle(LeafData* data);
+  // Removes one cached object of a class other than keep_cls (the next non-empty class after
+  // the cursor), or returns null if there is none.
+  LeafData* EvictOneLocked(size_t keep_cls) COWTREE_REQUIRES(mu_);
 
   mutable Mutex mu_;
   std::vector<LeafData*> free_[kClassCount] COWTREE_GUARDED_BY(mu_);
   uint64_t cached_bytes_ COWTREE_GUARDED_BY(mu_) = 0;
   uint64_t reuses_ COWTREE_GUARDED_BY(mu_) = 0;
+  size_t evict_cursor_ COWTREE_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace cowtree::tree

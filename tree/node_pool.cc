@@ -44,7 +44,7 @@ std::shared_ptr<InternalNode> InternalNodePool::Make(size_t children, uint32_t l
     return node;
   }
   const size_t cls = ClassOf(children);
-  InternalNode* node = Take(cls);
+  InternalNode* node = Take(level == 1 ? 0 : 1, cls);
   if (node == nullptr) node = new InternalNode();
   node->level = level;
   ReserveAll(node, cls * kClassChildren);  // no-op for a recycled node of this class
@@ -63,10 +63,10 @@ std::shared_ptr<InternalNode> InternalNodePool::CopyOf(const InternalNode& node,
   return copy;
 }
 
-InternalNode* InternalNodePool::Take(size_t cls) {
-  COWTREE_ASSERT(cls < kClassCount);
+InternalNode* InternalNodePool::Take(size_t kind, size_t cls) {
+  COWTREE_ASSERT(kind < 2 && cls < kClassCount);
   MutexLock lock(&mu_);
-  std::vector<InternalNode*>& list = free_[cls];
+  std::vector<InternalNode*>& list = free_[kind][cls];
   if (list.empty()) return nullptr;
   InternalNode* node = list.back();
   list.pop_back();
@@ -84,6 +84,7 @@ void InternalNodePool::Recycle(InternalNode* node) {
                           capacity / kClassChildren < kClassCount &&
                           node->pos_sums.capacity() == capacity &&
                           node->entry_counts.capacity() == capacity && child_capacity >= capacity;
+  const size_t kind = node->level == 1 ? 0 : 1;
   // Children are released here, outside the lock (their deleters may recycle into this pool).
   node->nodes.clear();
   node->leaves.clear();
@@ -97,7 +98,7 @@ void InternalNodePool::Recycle(InternalNode* node) {
     const uint64_t bytes = ArrayBytes(*node);
     MutexLock lock(&mu_);
     if (cached_bytes_ + bytes <= kCachedBytesMax) {
-      free_[cls].push_back(node);
+      free_[kind][cls].push_back(node);
       cached_bytes_ += bytes;
       return;
     }
@@ -119,10 +120,12 @@ void InternalNodePool::Clear() {
   std::vector<InternalNode*> drop;
   {
     MutexLock lock(&mu_);
-    for (std::vector<InternalNode*>& list : free_) {
-      drop.insert(drop.end(), list.begin(), list.end());
-      list.clear();
-      list.shrink_to_fit();
+    for (auto& lists : free_) {
+      for (std::vector<InternalNode*>& list : lists) {
+        drop.insert(drop.end(), list.begin(), list.end());
+        list.clear();
+        list.shrink_to_fit();
+      }
     }
     cached_bytes_ = 0;
   }

@@ -65,11 +65,12 @@ class InternalNodePool {
   }
   // Heap bytes of a node's arrays (by capacity).
   static uint64_t ArrayBytes(const InternalNode& node);
-  InternalNode* Take(size_t cls);
+  InternalNode* Take(size_t kind, size_t cls);
   void Recycle(InternalNode* node);
 
   mutable Mutex mu_;
-  std::vector<InternalNode*> free_[kClassCount] COWTREE_GUARDED_BY(mu_);
+  // free_[0]: nodes last used at level 1 (their `leaves` array is reserved), free_[1]: above.
+  std::vector<InternalNode*> free_[2][kClassCount] COWTREE_GUARDED_BY(mu_);
   uint64_t cached_bytes_ COWTREE_GUARDED_BY(mu_) = 0;
   uint64_t reuses_ COWTREE_GUARDED_BY(mu_) = 0;
 };
