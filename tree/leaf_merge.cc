@@ -4,6 +4,7 @@
 #include <string>
 
 #include "persistence/assert.h"
+#include "tree/block_cache.h"
 #include "tree/leaf_pool.h"
 
 namespace cowtree::tree {
@@ -87,7 +88,8 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
   COWTREE_ASSERT(capacity >= 1);
   if (n == 0) return;
   if (n <= capacity) {
-    out->push_back(std::make_shared<LeafBox>(std::move(content), pos_sum, epoch, budget));
+    out->push_back(std::allocate_shared<LeafBox>(CachingAllocator<LeafBox>(), std::move(content),
+                                                 pos_sum, epoch, budget));
     return;
   }
   const size_t pieces = (n + capacity - 1) / capacity;
@@ -105,7 +107,8 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
     for (int64_t w : piece->weights) piece_sum += PositivePart(w);
     total_check += piece_sum;
     COWTREE_ASSERT(size >= 1 && size <= capacity);
-    out->push_back(std::make_shared<LeafBox>(std::move(piece), piece_sum, epoch, budget));
+    out->push_back(std::allocate_shared<LeafBox>(CachingAllocator<LeafBox>(), std::move(piece),
+                                                 piece_sum, epoch, budget));
     start += size;
   }
   COWTREE_ASSERT(start == n);

@@ -1,6 +1,7 @@
 #include "tree/leaf_pool.h"
 
 #include "persistence/assert.h"
+#include "tree/block_cache.h"
 
 namespace cowtree::tree {
 
@@ -28,7 +29,7 @@ std::shared_ptr<LeafData> LeafDataPool::Make(size_t entries) {
   COWTREE_DASSERT(data->keys.empty() && data->weights.empty());
   COWTREE_DASSERT(data->keys.capacity() == cls * kClassEntries);
   COWTREE_DASSERT(data->weights.capacity() == cls * kClassEntries);
-  return std::shared_ptr<LeafData>(data, Recycler{this});
+  return std::shared_ptr<LeafData>(data, Recycler{this}, CachingAllocator<LeafData>());
 }
 
 LeafData* LeafDataPool::Take(size_t cls) {
@@ -38,7 +39,7 @@ LeafData* LeafDataPool::Take(size_t cls) {
   if (list.empty()) return nullptr;
   LeafData* data = list.back();
   list.pop_back();
-  cached_bytes_ -= data->size_bytes();
+  cached_bytes_ -= ClassBytes(cls);
   ++reuses_;
   return data;
 }
@@ -51,8 +52,9 @@ void LeafDataPool::Recycle(LeafData* data) {
   if (fits_class) {
     data->keys.clear();
     data->weights.clear();
-    const uint64_t bytes = data->size_bytes();
     const size_t cls = capacity / kClassEntries;
+    const uint64_t bytes = ClassBytes(cls);
+    COWTREE_DASSERT(bytes == data->size_bytes());
     MutexLock lock(&mu_);
     if (cached_bytes_ + bytes > kCachedBytesMax) victim = EvictOneLocked(cls);
     if (cached_bytes_ + bytes <= kCachedBytesMax) {
@@ -72,7 +74,7 @@ LeafData* LeafDataPool::EvictOneLocked(size_t keep_cls) {
     if (evict_cursor_ == keep_cls || list.empty()) continue;
     LeafData* victim = list.back();
     list.pop_back();
-    cached_bytes_ -= victim->size_bytes();
+    cached_bytes_ -= ClassBytes(evict_cursor_);
     return victim;
   }
   return nullptr;

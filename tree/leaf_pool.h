@@ -70,6 +70,11 @@ class LeafDataPool {
 
   // The class of a request for `entries` (capacity class * kClassEntries).
   static size_t ClassOf(size_t entries) { return (entries + kClassEntries - 1) / kClassEntries; }
+  // LeafData::size_bytes() of a cached object of class cls (both vectors hold exactly
+  // cls * kClassEntries), computed without touching the (cold) object.
+  static uint64_t ClassBytes(size_t cls) {
+    return sizeof(LeafData) + 2 * cls * kClassEntries * sizeof(uint64_t);
+  }
   LeafData* Take(size_t cls);
   void Recycle(LeafData* data);
   // Removes one cached object of a class other than keep_cls (the next non-empty class after

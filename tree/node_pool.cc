@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "persistence/assert.h"
+#include "tree/block_cache.h"
 
 namespace cowtree::tree {
 namespace {
@@ -49,7 +50,7 @@ std::shared_ptr<InternalNode> InternalNodePool::Make(size_t children, uint32_t l
   node->level = level;
   ReserveAll(node, cls * kClassChildren);  // no-op for a recycled node of this class
   COWTREE_DASSERT(node->child_count() == 0 && node->nodes.empty() && node->leaves.empty());
-  return std::shared_ptr<InternalNode>(node, Recycler{this});
+  return std::shared_ptr<InternalNode>(node, Recycler{this}, CachingAllocator<InternalNode>());
 }
 
 std::shared_ptr<InternalNode> InternalNodePool::CopyOf(const InternalNode& node, size_t children) {
@@ -66,11 +67,12 @@ std::shared_ptr<InternalNode> InternalNodePool::CopyOf(const InternalNode& node,
 InternalNode* InternalNodePool::Take(size_t kind, size_t cls) {
   COWTREE_ASSERT(kind < 2 && cls < kClassCount);
   MutexLock lock(&mu_);
-  std::vector<InternalNode*>& list = free_[kind][cls];
+  std::vector<Cached>& list = free_[kind][cls];
   if (list.empty()) return nullptr;
-  InternalNode* node = list.back();
+  const Cached cached = list.back();
   list.pop_back();
-  cached_bytes_ -= ArrayBytes(*node);
+  InternalNode* node = cached.node;
+  cached_bytes_ -= cached.bytes;
   ++reuses_;
   return node;
 }
@@ -98,7 +100,7 @@ void InternalNodePool::Recycle(InternalNode* node) {
     const uint64_t bytes = ArrayBytes(*node);
     MutexLock lock(&mu_);
     if (cached_bytes_ + bytes <= kCachedBytesMax) {
-      free_[kind][cls].push_back(node);
+      free_[kind][cls].push_back(Cached{node, bytes});
       cached_bytes_ += bytes;
       return;
     }
@@ -121,8 +123,8 @@ void InternalNodePool::Clear() {
   {
     MutexLock lock(&mu_);
     for (auto& lists : free_) {
-      for (std::vector<InternalNode*>& list : lists) {
-        drop.insert(drop.end(), list.begin(), list.end());
+      for (std::vector<Cached>& list : lists) {
+        for (const Cached& c : list) drop.push_back(c.node);
         list.clear();
         list.shrink_to_fit();
       }

@@ -70,7 +70,11 @@ class InternalNodePool {
 
   mutable Mutex mu_;
   // free_[0]: nodes last used at level 1 (their `leaves` array is reserved), free_[1]: above.
-  std::vector<InternalNode*> free_[2][kClassCount] COWTREE_GUARDED_BY(mu_);
+  struct Cached {
+    InternalNode* node;
+    uint64_t bytes;  // ArrayBytes(*node), kept here so that Take does not touch the node
+  };
+  std::vector<Cached> free_[2][kClassCount] COWTREE_GUARDED_BY(mu_);
   uint64_t cached_bytes_ COWTREE_GUARDED_BY(mu_) = 0;
   uint64_t reuses_ COWTREE_GUARDED_BY(mu_) = 0;
 };
