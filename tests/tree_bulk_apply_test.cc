@@ -11,11 +11,15 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/tree_test_util.h"
+#include "tree/block_cache.h"
 #include "tree/check.h"
 #include "tree/leaf_pool.h"
+#include "tree/node_edit.h"
+#include "tree/node_pool.h"
 #include "tree/order_stat_tree_type.h"
 #include "tree/query.h"
 #include "tree/summaries.h"
@@ -297,6 +301,81 @@ TEST(LeafDataPoolTest, CachedBytesBounded) {
   EXPECT_LE(pool.cached_bytes(), LeafDataPool::kCachedBytesMax);
   EXPECT_GT(pool.cached_bytes(), LeafDataPool::kCachedBytesMax / 2);
   pool.Clear();
+}
+
+TEST(InternalNodePoolTest, RecyclesByLevelKindAndClass) {
+  InternalNodePool pool;
+  const uint64_t reuses = pool.reuses();
+  auto leaf_box = std::allocate_shared<LeafBox>(
+      CachingAllocator<LeafBox>(), std::make_shared<LeafData>(LeafData{{5}, {1}}), 1, 1);
+  std::weak_ptr<LeafBox> watch = leaf_box;
+  std::shared_ptr<InternalNode> a = pool.Make(70, 1);
+  EXPECT_EQ(a->level, 1u);
+  EXPECT_EQ(a->first_keys.capacity(), 80u);
+  EXPECT_EQ(a->leaves.capacity(), 80u);
+  EXPECT_EQ(a->nodes.capacity(), 0u);  // a level-1 node reserves leaves only
+  a->epoch = 9;
+  InsertLeaves(a.get(), 0, std::span<const std::shared_ptr<LeafBox>>(&leaf_box, 1));
+  leaf_box.reset();
+  std::shared_ptr<InternalNode> copy = pool.CopyOf(*a, 72);
+  EXPECT_EQ(copy->epoch, 9u);
+  EXPECT_EQ(copy->child_count(), 1u);
+  EXPECT_EQ(copy->leaves[0], a->leaves[0]);  // children shared, not copied
+  const InternalNode* raw = a.get();
+  a.reset();
+  EXPECT_FALSE(watch.expired());  // the copy still holds the leaf
+  EXPECT_GT(pool.cached_bytes(), 0u);
+  // An upper-level request does not take the cached level-1 node.
+  std::shared_ptr<InternalNode> upper = pool.Make(70, 2);
+  EXPECT_NE(upper.get(), raw);
+  EXPECT_EQ(upper->nodes.capacity(), 80u);
+  std::shared_ptr<InternalNode> again = pool.Make(65, 1);  // same kind and class: reused, reset
+  EXPECT_EQ(again.get(), raw);
+  EXPECT_EQ(again->child_count(), 0u);
+  EXPECT_EQ(again->epoch, 0u);
+  EXPECT_EQ(pool.reuses(), reuses + 1);
+  copy.reset();
+  EXPECT_TRUE(watch.expired());  // recycling a node releases its children
+  pool.Clear();
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+}
+
+// A full pool makes room for a recycled node by evicting other classes, so nodes of a rarely
+// requested class cannot keep the common class out for good.
+TEST(InternalNodePoolTest, FullPoolEvictsOtherClasses) {
+  InternalNodePool pool;
+  std::vector<std::shared_ptr<InternalNode>> big;
+  for (int i = 0; i < 400; ++i) big.push_back(pool.Make(InternalNodePool::kPooledChildrenMax, 1));
+  big.clear();
+  EXPECT_LE(pool.cached_bytes(), InternalNodePool::kCachedBytesMax);
+  EXPECT_GT(pool.cached_bytes(), InternalNodePool::kCachedBytesMax / 2);
+  std::shared_ptr<InternalNode> small = pool.Make(72, 1);
+  const InternalNode* raw = small.get();
+  small.reset();  // cached although the pool was full
+  EXPECT_LE(pool.cached_bytes(), InternalNodePool::kCachedBytesMax);
+  EXPECT_EQ(pool.Make(70, 1).get(), raw);
+  pool.Clear();
+}
+
+TEST(BlockCacheTest, BlocksReusedAndFreedAcrossThreads) {
+  void* a = AllocateBlock(100);
+  FreeBlock(a, 100);
+  void* b = AllocateBlock(112);  // same 16-byte class: the cached block
+  EXPECT_EQ(a, b);
+  // Freed by another thread: cached there (and released at that thread's exit).
+  std::thread t([b] { FreeBlock(b, 112); });
+  t.join();
+  void* big = AllocateBlock(kBlockBytesMax + 1);  // not cached
+  FreeBlock(big, kBlockBytesMax + 1);
+  std::vector<std::shared_ptr<LeafBox>> boxes;
+  for (int i = 0; i < 1000; ++i) {
+    boxes.push_back(std::allocate_shared<LeafBox>(
+        CachingAllocator<LeafBox>(),
+        std::make_shared<LeafData>(LeafData{{static_cast<uint64_t>(i)}, {1}}), 1, 1));
+  }
+  std::thread releaser([&boxes] { boxes.clear(); });
+  releaser.join();
+  EXPECT_TRUE(boxes.empty());
 }
 
 }  // namespace

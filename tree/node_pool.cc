@@ -96,16 +96,35 @@ void InternalNodePool::Recycle(InternalNode* node) {
   node->epoch = 0;
   node->level = 1;
   const size_t cls = capacity / kClassChildren;
+  std::vector<InternalNode*> victims;  // deleted outside the lock
   if (fits_class) {
     const uint64_t bytes = ArrayBytes(*node);
     MutexLock lock(&mu_);
+    if (cached_bytes_ + bytes > kCachedBytesMax) EvictLocked(kind, cls, bytes, &victims);
     if (cached_bytes_ + bytes <= kCachedBytesMax) {
       free_[kind][cls].push_back(Cached{node, bytes});
       cached_bytes_ += bytes;
-      return;
+      node = nullptr;
     }
   }
+  for (InternalNode* victim : victims) delete victim;
   delete node;
+}
+
+void InternalNodePool::EvictLocked(size_t kind, size_t keep_cls, uint64_t bytes,
+                                   std::vector<InternalNode*>* out) {
+  for (size_t i = 0; i < 2 * kClassCount && cached_bytes_ + bytes > kCachedBytesMax; ++i) {
+    evict_cursor_ = (evict_cursor_ + 1) % (2 * kClassCount);
+    const size_t k = evict_cursor_ / kClassCount;
+    const size_t c = evict_cursor_ % kClassCount;
+    if (k == kind && c == keep_cls) continue;
+    std::vector<Cached>& list = free_[k][c];
+    while (!list.empty() && cached_bytes_ + bytes > kCachedBytesMax) {
+      cached_bytes_ -= list.back().bytes;
+      out->push_back(list.back().node);
+      list.pop_back();
+    }
+  }
 }
 
 uint64_t InternalNodePool::cached_bytes() const {

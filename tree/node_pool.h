@@ -17,8 +17,10 @@
 //   fields and arrays copied in (children shared, not copied).
 // - Ownership: the returned shared_ptr owns the node; its deleter (run by whichever thread drops
 //   the last reference) clears the node — releasing its children, which may recycle them in
-//   turn — and caches it, unless the pool holds kCachedBytesMax already or the arrays no
-//   longer match a class (then it is deleted).
+//   turn — and caches it, unless the arrays no longer match a class (then it is deleted).
+//   When the pool holds kCachedBytesMax already, cached nodes of other classes are deleted to
+//   make room (classes in turn), so that nodes of a rarely requested class (e.g. one that grew
+//   during a batch) cannot fill the cache for good.
 // - The pool is process-wide (Default()) and never destroyed. Clear() frees every cached node.
 // - Memory: cached nodes are not charged to any MemoryBudget; bounded by kCachedBytesMax.
 // Thread-safety: all methods, from any thread (one mutex, never held while children are
@@ -67,6 +69,10 @@ class InternalNodePool {
   static uint64_t ArrayBytes(const InternalNode& node);
   InternalNode* Take(size_t kind, size_t cls);
   void Recycle(InternalNode* node);
+  // Removes cached nodes of classes other than (kind, keep_cls), one class after another from
+  // the cursor, until `bytes` more fit or nothing else is cached; appends them to *out.
+  void EvictLocked(size_t kind, size_t keep_cls, uint64_t bytes, std::vector<InternalNode*>* out)
+      COWTREE_REQUIRES(mu_);
 
   mutable Mutex mu_;
   // free_[0]: nodes last used at level 1 (their `leaves` array is reserved), free_[1]: above.
@@ -77,6 +83,7 @@ class InternalNodePool {
   std::vector<Cached> free_[2][kClassCount] COWTREE_GUARDED_BY(mu_);
   uint64_t cached_bytes_ COWTREE_GUARDED_BY(mu_) = 0;
   uint64_t reuses_ COWTREE_GUARDED_BY(mu_) = 0;
+  size_t evict_cursor_ COWTREE_GUARDED_BY(mu_) = 0;  // over 2 * kClassCount (kind, class) lists
 };
 
 }  // namespace cowtree::tree
