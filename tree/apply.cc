@@ -14,7 +14,8 @@
 // none); its routing stays exact because its own first_keys are kept current, and the repair
 // at the end of the run splits (or removes) it.
 //
-// Allocation. New leaf contents come from LeafDataPool::Default() (tree/leaf_pool.h) and new
+// Allocation. New leaf contents come from NewLeafData (tree/leaf_pool.h: the recycling pool unless
+// the tree is under a limited memory budget) and new
 // or copied internal nodes from InternalNodePool::Default() (tree/node_pool.h), which recycle
 // the objects of released versions with their arrays; the per-leaf scratch (pieces_) and the
 // path are members reused across groups.
@@ -202,7 +203,7 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
     old_pos_sum = box.pos_sum();
     old_entries = box.entry_count();
   }
-  std::shared_ptr<LeafData> merged = LeafDataPool::Default().Make(old_entries + ops.size());
+  std::shared_ptr<LeafData> merged = NewLeafData(old_entries + ops.size(), budget_);
   uint64_t pos_sum = 0;
   COWTREE_RETURN_IF_ERROR(MergeLeafOps(old.get(), old_pos_sum, ops, merged.get(), &pos_sum));
   old.reset();
@@ -243,7 +244,7 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> b_data, b.Load(loader_));
   COWTREE_ASSERT(a_data->keys.back() < b_data->keys.front());
   std::shared_ptr<LeafData> joined =
-      LeafDataPool::Default().Make(a_data->keys.size() + b_data->keys.size());
+      NewLeafData(a_data->keys.size() + b_data->keys.size(), budget_);
   joined->keys.insert(joined->keys.end(), a_data->keys.begin(), a_data->keys.end());
   joined->keys.insert(joined->keys.end(), b_data->keys.begin(), b_data->keys.end());
   joined->weights.insert(joined->weights.end(), a_data->weights.begin(), a_data->weights.end());

@@ -25,7 +25,7 @@
 namespace cowtree::tree {
 
 inline constexpr size_t kBlockBytesMax = 256;
-inline constexpr size_t kThreadCacheBytesMax = size_t{4} << 20;
+inline constexpr size_t kThreadCacheBytesMax = size_t{2} << 20;
 
 void* AllocateBlock(size_t bytes);
 void FreeBlock(void* p, size_t bytes);

@@ -99,7 +99,7 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
   uint64_t total_check = 0;
   for (size_t j = 0; j < pieces; ++j) {
     const size_t size = base + (j < extra ? 1 : 0);
-    std::shared_ptr<LeafData> piece = LeafDataPool::Default().Make(size);
+    std::shared_ptr<LeafData> piece = NewLeafData(size, budget);
     piece->keys.assign(content->keys.begin() + start, content->keys.begin() + start + size);
     piece->weights.assign(content->weights.begin() + start,
                           content->weights.begin() + start + size);

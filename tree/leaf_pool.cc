@@ -80,6 +80,14 @@ LeafData* LeafDataPool::EvictOneLocked(size_t keep_cls) {
   return nullptr;
 }
 
+std::shared_ptr<LeafData> NewLeafData(size_t entries, const MemoryBudget* budget) {
+  if (budget == nullptr || !budget->limited()) return LeafDataPool::Default().Make(entries);
+  auto data = std::make_shared<LeafData>();
+  data->keys.reserve(entries);
+  data->weights.reserve(entries);
+  return data;
+}
+
 uint64_t LeafDataPool::cached_bytes() const {
   MutexLock lock(&mu_);
   return cached_bytes_;

@@ -24,7 +24,12 @@
 // - The pool is process-wide (Default()) and never destroyed, so deleters may run at any time,
 //   including during static destruction. Clear() frees every cached object (for tests).
 // - Memory: cached (free) objects are not charged to any MemoryBudget; they are bounded by
-//   kCachedBytesMax per process.
+//   kCachedBytesMax per process. So that a limited budget holds (RSS <= budget + a documented
+//   constant), the writer takes leaves from the pool only for trees without a limited budget:
+//   NewLeafData() below. A store under a budget never puts leaves into the pool.
+//
+// NewLeafData(entries, budget): a LeafData as Make(entries) from Default() when `budget` is
+// null or unlimited; otherwise an unpooled one (make_shared, exact reservation).
 // Thread-safety: all methods, from any thread (one mutex; no other lock is taken under it).
 #pragma once
 
@@ -87,5 +92,7 @@ class LeafDataPool {
   uint64_t reuses_ COWTREE_GUARDED_BY(mu_) = 0;
   size_t evict_cursor_ COWTREE_GUARDED_BY(mu_) = 0;
 };
+
+std::shared_ptr<LeafData> NewLeafData(size_t entries, const MemoryBudget* budget);
 
 }  // namespace cowtree::tree

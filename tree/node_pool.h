@@ -42,7 +42,7 @@ class InternalNodePool {
  public:
   static constexpr size_t kClassChildren = 16;
   static constexpr size_t kPooledChildrenMax = 2 * kFanoutMax;
-  static constexpr uint64_t kCachedBytesMax = uint64_t{16} << 20;
+  static constexpr uint64_t kCachedBytesMax = uint64_t{8} << 20;
 
   static InternalNodePool& Default();
 
