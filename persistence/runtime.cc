@@ -36,7 +36,14 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
   // Every limit is checked before any state changes: a caller error is InvalidArgument with
   // nothing changed, never an assertion and never a poisoned store.
   COWTREE_RETURN_IF_ERROR(ValidateCommitRecord(record));
-  std::string payload;
+  // Per-thread scratch reused across commits (EncodeCommitRecord clears it; see the frame
+  // scratch in LogWriter::Append for why); capacity above 16 MiB is released after use.
+  thread_local std::string payload;
+  struct ScratchTrim {
+    ~ScratchTrim() {
+      if (payload.capacity() > (size_t{16} << 20)) std::string().swap(payload);
+    }
+  } trim;
   EncodeCommitRecord(record, &payload);
 
   LogPosition end;

@@ -1,11 +1,11 @@
 // RuntimeWriteBatch: the contents of one commit — tree creations, drops and per-tree ops — applied
 // atomically by Runtime::Commit (one redo record).
 //
-// Ops are tree-type-defined bytes (e.g. tree::AppendOrderStatOp in tree/order_stat_tree_type.h encodes
-// (key, weight) pairs); a batch collects them per tree in insertion order. Tree ids for CreateTree
-// are reserved from the Runtime immediately (never reused; a batch that is never committed leaves a
-// harmless gap). Thread-safety: a batch is used by one thread; the Runtime it came from must
-// outlive it.
+// Ops are tree-type-defined bytes (e.g. tree::AppendOrderStatOp in tree/order_stat_tree_type.h
+// encodes (key, weight) pairs); a batch collects them per tree in insertion order. Tree ids for
+// CreateTree are reserved from the Runtime immediately (never reused; a batch that is never
+// committed leaves a harmless gap). Thread-safety: a batch is used by one thread; the Runtime it
+// came from must outlive it.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +37,12 @@ class RuntimeWriteBatch {
   std::string* MutableOps(TreeId id);
 
   bool empty() const { return creates_.empty() && drops_.empty() && sections_.empty(); }
+  // Empties the batch. Up to kSpareOpBuffersMax op buffers of at most kSpareOpBufferBytesMax
+  // capacity each are kept (empty) and reused by the next batch's MutableOps.
   void Clear();
+
+  static constexpr size_t kSpareOpBuffersMax = 16;
+  static constexpr size_t kSpareOpBufferBytesMax = size_t{16} << 20;
 
   const std::vector<CommitCreate>& creates() const { return creates_; }
   const std::vector<TreeId>& drops() const { return drops_; }
@@ -49,6 +54,7 @@ class RuntimeWriteBatch {
   std::vector<TreeId> drops_;
   std::deque<std::pair<TreeId, std::string>> sections_;
   std::unordered_map<TreeId, size_t> section_index_;
+  std::vector<std::string> spare_ops_;  // emptied op buffers kept by Clear() for reuse
 };
 
 }  // namespace cowtree

@@ -1,12 +1,24 @@
 // The writer: applies a sorted batch to a tree version by copy-on-write (contract in apply.h).
 //
-// Algorithm. The batch is cut into groups, one per target leaf: descend from the root with the
-// group's first key (copying every node of an older epoch on the way), note the key bound of
-// the reached leaf (the first key of the next sibling at the deepest level that has one), take
-// every op below that bound, merge them into the leaf in one pass, replace the leaf by 0..k
-// new boxes, then repair the path bottom-up (split overflowing nodes, merge/borrow underflowing
-// ones, refresh the per-child summaries) and finally the root. The next group descends again
-// from the root, so structural changes never leave a stale path behind.
+// Algorithm. The batch is cut into runs, one per level-1 node (the parent of the leaves): descend
+// from the root with the run's first key (copying every node of an older epoch on the way) and
+// note the key bound of the reached level-1 node (the first key of the next sibling at the
+// deepest level that has one); the run is every op below that bound. Within the level-1 node
+// the run is cut into groups, one per leaf (bounded by the next leaf's first key): each group
+// is merged into its leaf in one pass and the leaf is replaced by 0..k new full boxes (split
+// evenly when over capacity, merged with a sibling when under LeafMinEntries). Only then is
+// the path repaired bottom-up, once per run (split overflowing nodes, merge/borrow
+// underflowing ones, refresh the per-child summaries), and finally the root. The next run
+// descends again from the root, so structural changes never leave a stale path behind. While
+// a run is applied, the level-1 node may transiently hold more than `fanout` children (or
+// none); its routing stays exact because its own first_keys are kept current, and the repair
+// at the end of the run splits (or removes) it.
+//
+// Allocation. New leaf contents come from NewLeafData (tree/leaf_pool.h: the recycling pool unless
+// the tree is under a limited memory budget) and new
+// or copied internal nodes from InternalNodePool::Default() (tree/node_pool.h), which recycle
+// the objects of released versions with their arrays; the per-leaf scratch (pieces_) and the
+// path are members reused across groups.
 //
 // Overflow. Per-child pos sums are kept modulo 2^64 while the batch is applied; the exact
 // total N is tracked in 128 bits (base N plus each merged leaf's change) and checked once at
@@ -25,10 +37,15 @@
 
 #include "persistence/assert.h"
 #include "tree/leaf_merge.h"
+#include "tree/leaf_pool.h"
 #include "tree/node_edit.h"
+#include "tree/node_pool.h"
 
 namespace cowtree::tree {
 namespace {
+
+// Spare room in the arrays of a node copied or created by the writer (see Copy()).
+constexpr size_t kNodeSlackChildren = 8;
 
 class BatchApplier {
  public:
@@ -47,10 +64,16 @@ class BatchApplier {
     size_t index;  // which child of `node` the path continues into
   };
 
+  // A node of this epoch with room for a few leaf splits before its arrays reallocate.
   std::shared_ptr<InternalNode> Copy(const InternalNode& n) const {
-    auto copy = std::make_shared<InternalNode>(n);
+    auto copy = InternalNodePool::Default().CopyOf(n, shape_.fanout + kNodeSlackChildren);
     copy->epoch = epoch_;
     return copy;
+  }
+  std::shared_ptr<InternalNode> NewNode(uint32_t level) const {
+    auto node = InternalNodePool::Default().Make(shape_.fanout + kNodeSlackChildren, level);
+    node->epoch = epoch_;
+    return node;
   }
   InternalNode* MutableChild(InternalNode* parent, size_t i) {
     COWTREE_ASSERT(parent->epoch == epoch_ && parent->level > 1);
@@ -60,7 +83,7 @@ class BatchApplier {
     return child.get();
   }
 
-  Status ApplyGroup(std::span<const KeyWeight> ops, size_t* consumed);
+  Status ApplyRun(std::span<const KeyWeight> ops, size_t* consumed);
   Status ApplyToLeaf(InternalNode* leaf_parent, size_t c, std::span<const KeyWeight> ops);
   Status MergeLeafWithSibling(InternalNode* leaf_parent, size_t c);
   void FixPath(InternalNode* bottom);
@@ -76,6 +99,7 @@ class BatchApplier {
   __int128 positive_count_ = 0;  // exact N of the state built so far
   int64_t leaf_count_delta_ = 0;
   std::vector<PathStep> path_;
+  std::vector<std::shared_ptr<LeafBox>> pieces_;  // scratch of ApplyToLeaf / MergeLeafWithSibling
 };
 
 Result<std::shared_ptr<const TreeVersion>> BatchApplier::Run(std::span<const KeyWeight> ops) {
@@ -92,14 +116,12 @@ Result<std::shared_ptr<const TreeVersion>> BatchApplier::Run(std::span<const Key
   if (base_.root != nullptr) {
     root_ = Copy(*base_.root);
   } else {
-    root_ = std::make_shared<InternalNode>();
-    root_->epoch = epoch_;
-    root_->level = 1;
+    root_ = NewNode(1);
   }
   size_t i = 0;
   while (i < ops.size()) {
     size_t consumed = 0;
-    COWTREE_RETURN_IF_ERROR(ApplyGroup(ops.subspan(i), &consumed));
+    COWTREE_RETURN_IF_ERROR(ApplyRun(ops.subspan(i), &consumed));
     COWTREE_ASSERT(consumed >= 1);
     i += consumed;
   }
@@ -127,15 +149,14 @@ Result<std::shared_ptr<const TreeVersion>> BatchApplier::Run(std::span<const Key
   return std::shared_ptr<const TreeVersion>(std::move(v));
 }
 
-Status BatchApplier::ApplyGroup(std::span<const KeyWeight> ops, size_t* consumed) {
-  const uint64_t key = ops[0].key;
+Status BatchApplier::ApplyRun(std::span<const KeyWeight> ops, size_t* consumed) {
   if (root_->epoch != epoch_) root_ = Copy(*root_);  // after a root collapse
   path_.clear();
   bool has_bound = false;
-  uint64_t bound = 0;  // exclusive upper key bound of the reached leaf
+  uint64_t bound = 0;  // exclusive upper key bound of the reached level-1 node
   InternalNode* node = root_.get();
   while (node->level > 1) {
-    const size_t c = node->Route(key);
+    const size_t c = node->Route(ops[0].key);
     if (c + 1 < node->child_count()) {
       has_bound = true;
       bound = node->first_keys[c + 1];
@@ -143,17 +164,26 @@ Status BatchApplier::ApplyGroup(std::span<const KeyWeight> ops, size_t* consumed
     path_.push_back({node, c});
     node = MutableChild(node, c);
   }
-  size_t c = 0;
-  if (node->child_count() > 0) {
-    c = node->Route(key);
-    if (c + 1 < node->child_count()) {
-      has_bound = true;
-      bound = node->first_keys[c + 1];
-    }
-  }
   size_t n = 1;
   while (n < ops.size() && (!has_bound || ops[n].key < bound)) ++n;
-  COWTREE_RETURN_IF_ERROR(ApplyToLeaf(node, c, ops.first(n)));
+  // Groups: the ops of [done, n) that fall into one leaf of `node`.
+  size_t done = 0;
+  while (done < n) {
+    size_t c = 0;
+    bool has_leaf_bound = has_bound;
+    uint64_t leaf_bound = bound;
+    if (node->child_count() > 0) {
+      c = node->Route(ops[done].key);
+      if (c + 1 < node->child_count()) {
+        has_leaf_bound = true;
+        leaf_bound = node->first_keys[c + 1];
+      }
+    }
+    size_t end = done + 1;
+    while (end < n && (!has_leaf_bound || ops[end].key < leaf_bound)) ++end;
+    COWTREE_RETURN_IF_ERROR(ApplyToLeaf(node, c, ops.subspan(done, end - done)));
+    done = end;
+  }
   FixPath(node);
   FixRoot();
   *consumed = n;
@@ -166,21 +196,32 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
   const bool has_leaf = leaf_parent->child_count() > 0;
   std::shared_ptr<const LeafData> old;
   uint64_t old_pos_sum = 0;
+  size_t old_entries = 0;
   if (has_leaf) {
     const LeafBox& box = *leaf_parent->leaves[c];
     COWTREE_ASSIGN_OR_RETURN(old, box.Load(loader_));
     old_pos_sum = box.pos_sum();
+    old_entries = box.entry_count();
   }
-  auto merged = std::make_shared<LeafData>();
+  std::shared_ptr<LeafData> merged = NewLeafData(old_entries + ops.size(), budget_);
   uint64_t pos_sum = 0;
   COWTREE_RETURN_IF_ERROR(MergeLeafOps(old.get(), old_pos_sum, ops, merged.get(), &pos_sum));
+  old.reset();
   positive_count_ += static_cast<__int128>(pos_sum) - old_pos_sum;
-  std::vector<std::shared_ptr<LeafBox>> pieces;
-  SplitLeaf(std::move(merged), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces, budget_);
-  if (has_leaf) EraseChildren(leaf_parent, c, 1);
-  InsertLeaves(leaf_parent, c, pieces);
-  leaf_count_delta_ += static_cast<int64_t>(pieces.size()) - (has_leaf ? 1 : 0);
-  if (pieces.size() == 1 && pieces[0]->entry_count() < shape_.LeafMinEntries() &&
+  pieces_.clear();
+  SplitLeaf(std::move(merged), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces_, budget_);
+  const size_t piece_count = pieces_.size();
+  if (has_leaf && piece_count == 1) {
+    // The common case (no split, no emptied leaf): replace the box in place.
+    leaf_parent->leaves[c] = std::move(pieces_[0]);
+    RefreshChild(leaf_parent, c);
+  } else {
+    if (has_leaf) EraseChildren(leaf_parent, c, 1);
+    InsertLeaves(leaf_parent, c, pieces_);
+  }
+  pieces_.clear();
+  leaf_count_delta_ += static_cast<int64_t>(piece_count) - (has_leaf ? 1 : 0);
+  if (piece_count == 1 && leaf_parent->entry_counts[c] < shape_.LeafMinEntries() &&
       leaf_parent->child_count() >= 2) {
     COWTREE_RETURN_IF_ERROR(MergeLeafWithSibling(leaf_parent, c));
   }
@@ -202,21 +243,23 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> a_data, a.Load(loader_));
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> b_data, b.Load(loader_));
   COWTREE_ASSERT(a_data->keys.back() < b_data->keys.front());
-  auto joined = std::make_shared<LeafData>();
-  joined->keys.reserve(a_data->keys.size() + b_data->keys.size());
-  joined->weights.reserve(joined->keys.capacity());
-  joined->keys = a_data->keys;
+  std::shared_ptr<LeafData> joined =
+      NewLeafData(a_data->keys.size() + b_data->keys.size(), budget_);
+  joined->keys.insert(joined->keys.end(), a_data->keys.begin(), a_data->keys.end());
   joined->keys.insert(joined->keys.end(), b_data->keys.begin(), b_data->keys.end());
-  joined->weights = a_data->weights;
+  joined->weights.insert(joined->weights.end(), a_data->weights.begin(), a_data->weights.end());
   joined->weights.insert(joined->weights.end(), b_data->weights.begin(), b_data->weights.end());
+  a_data.reset();
+  b_data.reset();
   const auto pos_sum = static_cast<uint64_t>(joined_sum);
-  std::vector<std::shared_ptr<LeafBox>> pieces;
-  SplitLeaf(std::move(joined), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces, budget_);
+  pieces_.clear();
+  SplitLeaf(std::move(joined), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces_, budget_);
   // Usually 1 or 2 pieces; more when the sibling is a restored leaf over the current capacity.
-  COWTREE_ASSERT(!pieces.empty());
+  COWTREE_ASSERT(!pieces_.empty());
   EraseChildren(leaf_parent, left, 2);
-  InsertLeaves(leaf_parent, left, pieces);
-  leaf_count_delta_ += static_cast<int64_t>(pieces.size()) - 2;
+  InsertLeaves(leaf_parent, left, pieces_);
+  leaf_count_delta_ += static_cast<int64_t>(pieces_.size()) - 2;
+  pieces_.clear();
   return Status::OK();
 }
 
@@ -268,9 +311,7 @@ void BatchApplier::FixUnderflowingChild(InternalNode* parent, size_t idx) {
     MoveFrontChildrenToBack(b, a_target - a->child_count(), a);
   } else {
     // Move a's tail to the front of b: b's children go behind a's tail, then swap roles.
-    auto rebuilt = std::make_shared<InternalNode>();
-    rebuilt->epoch = epoch_;
-    rebuilt->level = b->level;
+    std::shared_ptr<InternalNode> rebuilt = NewNode(b->level);
     MoveChildrenToBack(a, a_target, rebuilt.get());
     MoveChildrenToBack(b, 0, rebuilt.get());
     parent->nodes[left + 1] = std::move(rebuilt);
@@ -285,9 +326,7 @@ void BatchApplier::FixRoot() {
   while (root_->child_count() > shape_.fanout) {
     std::vector<std::shared_ptr<InternalNode>> tails =
         SplitNode(root_.get(), shape_.fanout, epoch_);
-    auto new_root = std::make_shared<InternalNode>();
-    new_root->epoch = epoch_;
-    new_root->level = root_->level + 1;
+    std::shared_ptr<InternalNode> new_root = NewNode(root_->level + 1);
     std::vector<std::shared_ptr<InternalNode>> children;
     children.reserve(tails.size() + 1);
     children.push_back(root_);
@@ -299,10 +338,7 @@ void BatchApplier::FixRoot() {
     root_ = root_->nodes[0];  // may be of an older epoch: copied by the next descent
   }
   if (root_->level > 1 && root_->child_count() == 0) {
-    auto empty = std::make_shared<InternalNode>();
-    empty->epoch = epoch_;
-    empty->level = 1;
-    root_ = std::move(empty);
+    root_ = NewNode(1);
   }
 }
 

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "persistence/assert.h"
+#include "tree/block_cache.h"
+#include "tree/leaf_pool.h"
 
 namespace cowtree::tree {
 namespace {
@@ -81,13 +83,13 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
 }
 
 void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
-               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out,
-               MemoryBudget* budget) {
+               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out, MemoryBudget* budget) {
   const size_t n = content->keys.size();
   COWTREE_ASSERT(capacity >= 1);
   if (n == 0) return;
   if (n <= capacity) {
-    out->push_back(std::make_shared<LeafBox>(std::move(content), pos_sum, epoch, budget));
+    out->push_back(std::allocate_shared<LeafBox>(CachingAllocator<LeafBox>(), std::move(content),
+                                                 pos_sum, epoch, budget));
     return;
   }
   const size_t pieces = (n + capacity - 1) / capacity;
@@ -97,7 +99,7 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
   uint64_t total_check = 0;
   for (size_t j = 0; j < pieces; ++j) {
     const size_t size = base + (j < extra ? 1 : 0);
-    auto piece = std::make_shared<LeafData>();
+    std::shared_ptr<LeafData> piece = NewLeafData(size, budget);
     piece->keys.assign(content->keys.begin() + start, content->keys.begin() + start + size);
     piece->weights.assign(content->weights.begin() + start,
                           content->weights.begin() + start + size);
@@ -105,7 +107,8 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
     for (int64_t w : piece->weights) piece_sum += PositivePart(w);
     total_check += piece_sum;
     COWTREE_ASSERT(size >= 1 && size <= capacity);
-    out->push_back(std::make_shared<LeafBox>(std::move(piece), piece_sum, epoch, budget));
+    out->push_back(std::allocate_shared<LeafBox>(CachingAllocator<LeafBox>(), std::move(piece),
+                                                 piece_sum, epoch, budget));
     start += size;
   }
   COWTREE_ASSERT(start == n);

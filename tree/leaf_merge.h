@@ -13,6 +13,8 @@
 // SplitLeaf: wraps content of n entries into ceil(n / capacity) boxes of even size (each at
 // least capacity / 2 when n > capacity), created at `epoch`, appended to *out. n == 0 appends
 // nothing. pos_sum must be the content's positive sum. The boxes charge `budget` (may be null).
+// When n > capacity the pieces are new LeafData from NewLeafData(size, budget)
+// (tree/leaf_pool.h) and `content` is released (back to the pool if it came from there).
 // Thread-safety: pure functions of their arguments.
 #pragma once
 

@@ -3,6 +3,7 @@
 #include <iterator>
 
 #include "persistence/assert.h"
+#include "tree/node_pool.h"
 
 namespace cowtree::tree {
 namespace {
@@ -117,9 +118,9 @@ std::vector<std::shared_ptr<InternalNode>> SplitNode(InternalNode* node, size_t 
   size_t start = base + (extra > 0 ? 1 : 0);
   for (size_t j = 1; j < pieces; ++j) {
     const size_t size = base + (j < extra ? 1 : 0);
-    auto piece = std::make_shared<InternalNode>();
+    std::shared_ptr<InternalNode> piece =
+        InternalNodePool::Default().Make(max_children, node->level);
     piece->epoch = epoch;
-    piece->level = node->level;
     // Copy [start, start + size) into the piece; the tail is erased from node at the end.
     piece->first_keys.assign(node->first_keys.begin() + start,
                              node->first_keys.begin() + start + size);

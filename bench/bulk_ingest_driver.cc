@@ -1,0 +1,107 @@
+// cowtree_bulk_ingest: the bulk-ingest measurement of issue 8, through the public API only (so
+// that the same source builds against older revisions for before/after figures).
+//
+//   cowtree_bulk_ingest DIR random|ascending ENTRIES [KEYS_PER_COMMIT=10000] [SEED=1]
+//     Creates tree "t" in a fresh store at DIR (removed first), adds ENTRIES int64 keys with
+//     weight 1, KEYS_PER_COMMIT per commit (random: splitmix64 of SEED; ascending: 0, 1, ...),
+//     then Close() (which writes the final checkpoint). Prints the time per key including the
+//     close, the split (commits / close), the peak RSS and the tree's entry count after reopen.
+// Output lines are "key: value" so that scripts can take medians. Durability: balanced.
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "cowtree/cowtree.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+uint64_t SplitMix(uint64_t* s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t PeakRssKib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::cerr << "cowtree_bulk_ingest: " << what << "\n";
+  std::exit(1);
+}
+
+void Check(const cowtree::Status& s, const char* what) {
+  if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::cerr << "usage: cowtree_bulk_ingest DIR random|ascending ENTRIES [KEYS_PER_COMMIT] "
+                 "[SEED]\n";
+    return 2;
+  }
+  const std::string dir = argv[1];
+  const std::string order = argv[2];
+  if (order != "random" && order != "ascending") Die("order must be random or ascending");
+  const uint64_t entries = std::strtoull(argv[3], nullptr, 10);
+  const uint64_t per_commit = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 10000;
+  uint64_t seed = argc > 5 ? std::strtoull(argv[5], nullptr, 10) : 1;
+  if (entries == 0 || per_commit == 0) Die("ENTRIES and KEYS_PER_COMMIT must be >= 1");
+  std::filesystem::remove_all(dir);
+  cowtree::Options o;
+  o.durability = cowtree::Durability::kBalanced;
+  const auto start = Clock::now();
+  auto opened = cowtree::Store::Open(dir, o);
+  if (!opened.ok()) Die("open: " + opened.status().ToString());
+  std::unique_ptr<cowtree::Store> store = std::move(opened).value();
+  cowtree::WriteBatch batch = store->NewBatch();
+  auto tree = batch.CreateTree<int64_t>("t");
+  uint64_t done = 0;
+  while (done < entries) {
+    const uint64_t n = std::min(per_commit, entries - done);
+    for (uint64_t i = 0; i < n; ++i) {
+      const int64_t key = order == "random" ? static_cast<int64_t>(SplitMix(&seed))
+                                            : static_cast<int64_t>(done + i);
+      batch.Add(tree, key, 1);
+    }
+    Check(store->Commit(batch), "commit");
+    done += n;
+  }
+  const auto committed = Clock::now();
+  Check(store->Close(), "close");
+  const auto closed = Clock::now();
+  const double total = Seconds(closed - start);
+  std::printf("order: %s\nentries: %llu\nkeys_per_commit: %llu\n", order.c_str(),
+              static_cast<unsigned long long>(entries),
+              static_cast<unsigned long long>(per_commit));
+  std::printf("us_per_key: %.4f\n", total * 1e6 / static_cast<double>(entries));
+  std::printf("commit_s: %.3f\nclose_s: %.3f\n", Seconds(committed - start),
+              Seconds(closed - committed));
+  std::printf("peak_rss_mib: %.1f\n", static_cast<double>(PeakRssKib()) / 1024.0);
+  // Sanity: reopen and count (not timed).
+  auto again = cowtree::Store::Open(dir, o);
+  if (!again.ok()) Die("reopen: " + again.status().ToString());
+  auto reader = again.value()->GetSnapshot().Tree<int64_t>("t");
+  if (!reader.ok()) Die("tree t: " + reader.status().ToString());
+  std::printf("count_after_reopen: %llu\n",
+              static_cast<unsigned long long>(reader.value().count()));
+  Check(again.value()->Close(), "close after reopen");
+  return 0;
+}

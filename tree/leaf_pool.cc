@@ -1,0 +1,115 @@
+#include "tree/leaf_pool.h"
+
+#include "persistence/assert.h"
+#include "tree/block_cache.h"
+
+namespace cowtree::tree {
+
+LeafDataPool& LeafDataPool::Default() {
+  // Leaked on purpose: deleters of LeafData may run during static destruction.
+  static LeafDataPool* const pool = new LeafDataPool();
+  return *pool;
+}
+
+std::shared_ptr<LeafData> LeafDataPool::Make(size_t entries) {
+  if (entries == 0) entries = 1;
+  if (entries > kPooledEntriesMax) {
+    auto data = std::make_shared<LeafData>();
+    data->keys.reserve(entries);
+    data->weights.reserve(entries);
+    return data;
+  }
+  const size_t cls = ClassOf(entries);
+  LeafData* data = Take(cls);
+  if (data == nullptr) {
+    data = new LeafData();
+    data->keys.reserve(cls * kClassEntries);
+    data->weights.reserve(cls * kClassEntries);
+  }
+  COWTREE_DASSERT(data->keys.empty() && data->weights.empty());
+  COWTREE_DASSERT(data->keys.capacity() == cls * kClassEntries);
+  COWTREE_DASSERT(data->weights.capacity() == cls * kClassEntries);
+  return std::shared_ptr<LeafData>(data, Recycler{this}, CachingAllocator<LeafData>());
+}
+
+LeafData* LeafDataPool::Take(size_t cls) {
+  COWTREE_ASSERT(cls < kClassCount);
+  MutexLock lock(&mu_);
+  std::vector<LeafData*>& list = free_[cls];
+  if (list.empty()) return nullptr;
+  LeafData* data = list.back();
+  list.pop_back();
+  cached_bytes_ -= ClassBytes(cls);
+  ++reuses_;
+  return data;
+}
+
+void LeafDataPool::Recycle(LeafData* data) {
+  const size_t capacity = data->keys.capacity();
+  const bool fits_class = capacity == data->weights.capacity() && capacity > 0 &&
+                          capacity % kClassEntries == 0 && capacity / kClassEntries < kClassCount;
+  LeafData* victim = nullptr;
+  if (fits_class) {
+    data->keys.clear();
+    data->weights.clear();
+    const size_t cls = capacity / kClassEntries;
+    const uint64_t bytes = ClassBytes(cls);
+    COWTREE_DASSERT(bytes == data->size_bytes());
+    MutexLock lock(&mu_);
+    if (cached_bytes_ + bytes > kCachedBytesMax) victim = EvictOneLocked(cls);
+    if (cached_bytes_ + bytes <= kCachedBytesMax) {
+      free_[cls].push_back(data);
+      cached_bytes_ += bytes;
+      data = nullptr;
+    }
+  }
+  delete victim;  // outside the lock
+  delete data;
+}
+
+LeafData* LeafDataPool::EvictOneLocked(size_t keep_cls) {
+  for (size_t i = 0; i < kClassCount; ++i) {
+    evict_cursor_ = (evict_cursor_ + 1) % kClassCount;
+    std::vector<LeafData*>& list = free_[evict_cursor_];
+    if (evict_cursor_ == keep_cls || list.empty()) continue;
+    LeafData* victim = list.back();
+    list.pop_back();
+    cached_bytes_ -= ClassBytes(evict_cursor_);
+    return victim;
+  }
+  return nullptr;
+}
+
+std::shared_ptr<LeafData> NewLeafData(size_t entries, const MemoryBudget* budget) {
+  if (budget == nullptr || !budget->limited()) return LeafDataPool::Default().Make(entries);
+  auto data = std::make_shared<LeafData>();
+  data->keys.reserve(entries);
+  data->weights.reserve(entries);
+  return data;
+}
+
+uint64_t LeafDataPool::cached_bytes() const {
+  MutexLock lock(&mu_);
+  return cached_bytes_;
+}
+
+uint64_t LeafDataPool::reuses() const {
+  MutexLock lock(&mu_);
+  return reuses_;
+}
+
+void LeafDataPool::Clear() {
+  std::vector<LeafData*> drop;
+  {
+    MutexLock lock(&mu_);
+    for (std::vector<LeafData*>& list : free_) {
+      drop.insert(drop.end(), list.begin(), list.end());
+      list.clear();
+      list.shrink_to_fit();
+    }
+    cached_bytes_ = 0;
+  }
+  for (LeafData* data : drop) delete data;
+}
+
+}  // namespace cowtree::tree

@@ -1,0 +1,156 @@
+#include "tree/node_pool.h"
+
+#include <algorithm>
+
+#include "persistence/assert.h"
+#include "tree/block_cache.h"
+
+namespace cowtree::tree {
+namespace {
+
+void ReserveAll(InternalNode* node, size_t capacity) {
+  node->first_keys.reserve(capacity);
+  node->pos_sums.reserve(capacity);
+  node->entry_counts.reserve(capacity);
+  if (node->level == 1) {
+    node->leaves.reserve(capacity);
+  } else {
+    node->nodes.reserve(capacity);
+  }
+}
+
+}  // namespace
+
+InternalNodePool& InternalNodePool::Default() {
+  // Leaked on purpose: node deleters may run during static destruction.
+  static InternalNodePool* const pool = new InternalNodePool();
+  return *pool;
+}
+
+uint64_t InternalNodePool::ArrayBytes(const InternalNode& node) {
+  return node.first_keys.capacity() * sizeof(uint64_t) +
+         node.pos_sums.capacity() * sizeof(uint64_t) +
+         node.entry_counts.capacity() * sizeof(uint64_t) +
+         node.nodes.capacity() * sizeof(std::shared_ptr<InternalNode>) +
+         node.leaves.capacity() * sizeof(std::shared_ptr<LeafBox>);
+}
+
+std::shared_ptr<InternalNode> InternalNodePool::Make(size_t children, uint32_t level) {
+  COWTREE_ASSERT(level >= 1);
+  if (children == 0) children = 1;
+  if (children > kPooledChildrenMax) {
+    auto node = std::make_shared<InternalNode>();
+    node->level = level;
+    ReserveAll(node.get(), children);
+    return node;
+  }
+  const size_t cls = ClassOf(children);
+  InternalNode* node = Take(level == 1 ? 0 : 1, cls);
+  if (node == nullptr) node = new InternalNode();
+  node->level = level;
+  ReserveAll(node, cls * kClassChildren);  // no-op for a recycled node of this class
+  COWTREE_DASSERT(node->child_count() == 0 && node->nodes.empty() && node->leaves.empty());
+  return std::shared_ptr<InternalNode>(node, Recycler{this}, CachingAllocator<InternalNode>());
+}
+
+std::shared_ptr<InternalNode> InternalNodePool::CopyOf(const InternalNode& node, size_t children) {
+  std::shared_ptr<InternalNode> copy = Make(std::max(children, node.child_count()), node.level);
+  copy->epoch = node.epoch;
+  copy->first_keys.assign(node.first_keys.begin(), node.first_keys.end());
+  copy->pos_sums.assign(node.pos_sums.begin(), node.pos_sums.end());
+  copy->entry_counts.assign(node.entry_counts.begin(), node.entry_counts.end());
+  copy->nodes.assign(node.nodes.begin(), node.nodes.end());
+  copy->leaves.assign(node.leaves.begin(), node.leaves.end());
+  return copy;
+}
+
+InternalNode* InternalNodePool::Take(size_t kind, size_t cls) {
+  COWTREE_ASSERT(kind < 2 && cls < kClassCount);
+  MutexLock lock(&mu_);
+  std::vector<Cached>& list = free_[kind][cls];
+  if (list.empty()) return nullptr;
+  const Cached cached = list.back();
+  list.pop_back();
+  InternalNode* node = cached.node;
+  cached_bytes_ -= cached.bytes;
+  ++reuses_;
+  return node;
+}
+
+void InternalNodePool::Recycle(InternalNode* node) {
+  // The class: the capacity of the arrays this node's level uses, if they all agree (Make
+  // reserves them alike; an array that grew past it makes the node unpooled).
+  const size_t capacity = node->first_keys.capacity();
+  const size_t child_capacity = node->level == 1 ? node->leaves.capacity() : node->nodes.capacity();
+  const bool fits_class = capacity > 0 && capacity % kClassChildren == 0 &&
+                          capacity / kClassChildren < kClassCount &&
+                          node->pos_sums.capacity() == capacity &&
+                          node->entry_counts.capacity() == capacity && child_capacity >= capacity;
+  const size_t kind = node->level == 1 ? 0 : 1;
+  // Children are released here, outside the lock (their deleters may recycle into this pool).
+  node->nodes.clear();
+  node->leaves.clear();
+  node->first_keys.clear();
+  node->pos_sums.clear();
+  node->entry_counts.clear();
+  node->epoch = 0;
+  node->level = 1;
+  const size_t cls = capacity / kClassChildren;
+  std::vector<InternalNode*> victims;  // deleted outside the lock
+  if (fits_class) {
+    const uint64_t bytes = ArrayBytes(*node);
+    MutexLock lock(&mu_);
+    if (cached_bytes_ + bytes > kCachedBytesMax) EvictLocked(kind, cls, bytes, &victims);
+    if (cached_bytes_ + bytes <= kCachedBytesMax) {
+      free_[kind][cls].push_back(Cached{node, bytes});
+      cached_bytes_ += bytes;
+      node = nullptr;
+    }
+  }
+  for (InternalNode* victim : victims) delete victim;
+  delete node;
+}
+
+void InternalNodePool::EvictLocked(size_t kind, size_t keep_cls, uint64_t bytes,
+                                   std::vector<InternalNode*>* out) {
+  for (size_t i = 0; i < 2 * kClassCount && cached_bytes_ + bytes > kCachedBytesMax; ++i) {
+    evict_cursor_ = (evict_cursor_ + 1) % (2 * kClassCount);
+    const size_t k = evict_cursor_ / kClassCount;
+    const size_t c = evict_cursor_ % kClassCount;
+    if (k == kind && c == keep_cls) continue;
+    std::vector<Cached>& list = free_[k][c];
+    while (!list.empty() && cached_bytes_ + bytes > kCachedBytesMax) {
+      cached_bytes_ -= list.back().bytes;
+      out->push_back(list.back().node);
+      list.pop_back();
+    }
+  }
+}
+
+uint64_t InternalNodePool::cached_bytes() const {
+  MutexLock lock(&mu_);
+  return cached_bytes_;
+}
+
+uint64_t InternalNodePool::reuses() const {
+  MutexLock lock(&mu_);
+  return reuses_;
+}
+
+void InternalNodePool::Clear() {
+  std::vector<InternalNode*> drop;
+  {
+    MutexLock lock(&mu_);
+    for (auto& lists : free_) {
+      for (std::vector<Cached>& list : lists) {
+        for (const Cached& c : list) drop.push_back(c.node);
+        list.clear();
+        list.shrink_to_fit();
+      }
+    }
+    cached_bytes_ = 0;
+  }
+  for (InternalNode* node : drop) delete node;
+}
+
+}  // namespace cowtree::tree
