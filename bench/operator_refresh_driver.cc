@@ -1,0 +1,134 @@
+// Refresh time of the grouped percentile operator (issue 9): PercentileOperator<double> over a
+// CSV of (group, value) rows — the flights file: origin, delay — with PERCENTILE_CONT 0.5, 0.9
+// and 0.99 per group. The rows but the last `steps` × `batch_rows` build the state (in steps of
+// 100 000 rows); then each of the last `steps` batches is one Step, timed: commit + output
+// deltas of the changed groups. Anchor, in the same run: recomputing every group's answers
+// from scratch in memory (values per group sorted, the same three percentiles), as a batch
+// engine would after each batch.
+//
+// Usage: operator_refresh_driver CSV DIR [steps=5] [batch_rows=10000]
+//   CSV: plain (decompress first: zstd -dc flights-3m.csv.zst > flights.csv); header with
+//   columns "origin" and "delay". DIR must not exist. Prints key: value lines.
+// The driver checks itself: the operator's answers after the last step equal the recompute.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cowtree/cowtree.h"
+
+namespace {
+
+using cowtree::InputDelta;
+using Clock = std::chrono::steady_clock;
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// PostgreSQL's percentile_cont on sorted values.
+double Cont(const std::vector<double>& sorted, double p) {
+  const double pos = p * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(std::floor(pos)), hi = static_cast<size_t>(std::ceil(pos));
+  if (lo == hi) return sorted[lo];
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+std::map<std::string, std::vector<double>> Recompute(
+    const std::vector<std::pair<std::string, double>>& rows, size_t end) {
+  std::map<std::string, std::vector<double>> groups;
+  for (size_t i = 0; i < end; ++i) groups[rows[i].first].push_back(rows[i].second);
+  std::map<std::string, std::vector<double>> out;
+  for (auto& [g, v] : groups) {
+    std::sort(v.begin(), v.end());
+    out[g] = {Cont(v, 0.5), Cont(v, 0.9), Cont(v, 0.99)};
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s CSV DIR [steps] [batch_rows]\n", argv[0]);
+    return 2;
+  }
+  const size_t steps = argc > 3 ? std::stoul(argv[3]) : 5;
+  const size_t batch_rows = argc > 4 ? std::stoul(argv[4]) : 10000;
+  std::ifstream in(argv[1]);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  for (std::stringstream ss(line); std::getline(ss, line, ',');) header.push_back(line);
+  const auto col = [&](const char* name) {
+    return static_cast<size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  const size_t g_col = col("origin"), v_col = col("delay");
+  std::vector<std::pair<std::string, double>> rows;
+  std::vector<std::string> fields;
+  while (std::getline(in, line)) {
+    fields.clear();
+    for (std::stringstream ss(line); std::getline(ss, line, ',');) fields.push_back(line);
+    if (fields.size() <= std::max(g_col, v_col) || fields[v_col].empty()) continue;
+    rows.emplace_back(fields[g_col], std::stod(fields[v_col]));
+  }
+  if (rows.size() < steps * batch_rows) {
+    std::fprintf(stderr, "too few rows\n");
+    return 2;
+  }
+  cowtree::Options o;
+  o.error_if_exists = true;
+  o.durability = cowtree::Durability::kBalanced;
+  auto store = cowtree::Store::Open(argv[2], o).value();
+  cowtree::OperatorSpec spec;
+  spec.outputs = {{0.5}, {0.9}, {0.99}};
+  auto op = cowtree::PercentileOperator<double>::Create(store.get(), spec).value();
+  const size_t base = rows.size() - steps * batch_rows;
+  auto step = [&](size_t from, size_t to) {
+    std::vector<InputDelta<double>> batch;
+    batch.reserve(to - from);
+    for (size_t i = from; i < to; ++i) batch.push_back({rows[i].first, rows[i].second, 1});
+    return op->Step(batch).value().size();
+  };
+  for (size_t i = 0; i < base; i += 100000) step(i, std::min(base, i + 100000));
+  if (!store->Checkpoint().ok()) return 1;
+  std::vector<double> refresh_ms, recompute_ms;
+  size_t deltas = 0;
+  std::map<std::string, std::vector<double>> expected;
+  for (size_t s = 0; s < steps; ++s) {
+    const size_t from = base + s * batch_rows;
+    const auto t0 = Clock::now();
+    deltas += step(from, from + batch_rows);
+    refresh_ms.push_back(Ms(Clock::now() - t0));
+    if (s + 3 < steps) continue;  // the anchor on the last three steps (it is slow)
+    const auto t1 = Clock::now();
+    expected = Recompute(rows, from + batch_rows);
+    recompute_ms.push_back(Ms(Clock::now() - t1));
+  }
+  // Self-check: the operator's table equals the recompute.
+  size_t mismatches = 0;
+  const auto answers = op->Answers(store->GetSnapshot()).value();
+  for (const auto& row : answers) {
+    const auto& e = expected.at(*row.group);
+    for (size_t k = 0; k < 3; ++k) mismatches += row.values[k].cont != e[k];
+  }
+  if (answers.size() != expected.size()) ++mismatches;
+  std::printf("rows_state: %zu\ngroups: %zu\nbatch_rows: %zu\nsteps: %zu\n", base,
+              expected.size(), batch_rows, steps);
+  std::printf("refresh_ms_median: %.3f\nrefresh_ms_min: %.3f\nrefresh_ms_max: %.3f\n",
+              Median(refresh_ms), *std::min_element(refresh_ms.begin(), refresh_ms.end()),
+              *std::max_element(refresh_ms.begin(), refresh_ms.end()));
+  std::printf("recompute_ms_median: %.3f\nratio_recompute_over_refresh: %.0f\n",
+              Median(recompute_ms), Median(recompute_ms) / Median(refresh_ms));
+  std::printf("output_deltas: %zu\nmismatches: %zu\n", deltas, mismatches);
+  if (!store->Close().ok()) return 1;
+  return mismatches == 0 ? 0 : 1;
+}
