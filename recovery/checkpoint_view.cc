@@ -8,14 +8,18 @@
 namespace cowtree::recovery {
 
 CheckpointView::CheckpointView(std::shared_ptr<Runtime> runtime, Runtime::RetainedCheckpointPin pin,
-                               std::vector<CatalogEntry> entries)
-    : runtime_(std::move(runtime)), pin_(std::move(pin)), entries_(std::move(entries)) {}
+                               RuntimeSnapshot reader_pin, std::vector<CatalogEntry> entries)
+    : runtime_(std::move(runtime)),
+      pin_(std::move(pin)),
+      reader_pin_(std::move(reader_pin)),
+      entries_(std::move(entries)) {}
 
 Result<std::shared_ptr<CheckpointView>> CheckpointView::Open(std::shared_ptr<Runtime> runtime,
                                                              std::string_view name) {
   COWTREE_ASSERT(runtime != nullptr);
   COWTREE_ASSIGN_OR_RETURN(Runtime::RetainedCheckpointPin pin,
                            runtime->PinRetainedCheckpoint(name));
+  RuntimeSnapshot reader_pin = runtime->GetSnapshot();
   ObjectStore* store = runtime->object_store();
   CatalogReadHooks hooks;
   hooks.read = [store](NodeID id, ObjectKind kind) { return store->ReadObject(id, kind); };
@@ -35,8 +39,8 @@ Result<std::shared_ptr<CheckpointView>> CheckpointView::Open(std::shared_ptr<Run
   std::vector<CatalogEntry> entries = std::move(catalog.entries);
   std::sort(entries.begin(), entries.end(),
             [](const CatalogEntry& a, const CatalogEntry& b) { return a.name < b.name; });
-  return std::shared_ptr<CheckpointView>(
-      new CheckpointView(std::move(runtime), std::move(pin), std::move(entries)));
+  return std::shared_ptr<CheckpointView>(new CheckpointView(
+      std::move(runtime), std::move(pin), std::move(reader_pin), std::move(entries)));
 }
 
 Result<TreeInfo> CheckpointView::FindTree(std::string_view name) const {

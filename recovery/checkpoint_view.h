@@ -2,7 +2,9 @@
 // (docs/retained_checkpoints.md), while the store keeps running.
 //
 // Open pins the checkpoint (Runtime::PinRetainedCheckpoint: its objects stay readable even if
-// it is deleted meanwhile, until the view is destroyed) and reads its catalog — the catalog
+// it is deleted meanwhile, until the view is destroyed) and, like any snapshot, the newest
+// epoch in the runtime's reader registry (so compaction frees no old slot of an object it
+// relocates while the view may be reading it), and reads its catalog — the catalog
 // root the manifest entry names, through the reader recovery and fsck share
 // (recovery/store_reader.h) — O(catalog bytes). Trees are loaded on first access, at the
 // checkpoint's epoch, by their type's Load (no leaf is read before a query needs it); they are
@@ -39,9 +41,10 @@ class CheckpointView {
 
  private:
   CheckpointView(std::shared_ptr<Runtime> runtime, Runtime::RetainedCheckpointPin pin,
-                 std::vector<CatalogEntry> entries);
+                 RuntimeSnapshot reader_pin, std::vector<CatalogEntry> entries);
   std::shared_ptr<Runtime> runtime_;
   Runtime::RetainedCheckpointPin pin_;
+  RuntimeSnapshot reader_pin_;         // a reader, as far as reclamation of relocated slots goes
   std::vector<CatalogEntry> entries_;  // sorted by name
   mutable std::mutex mu_;              // guards loaded_ (held across one tree's Load)
   mutable std::unordered_map<TreeId, std::shared_ptr<HostedTree>> loaded_;

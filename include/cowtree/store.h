@@ -166,7 +166,8 @@ class Store {
                              std::vector<std::string>* deleted = nullptr);
   // A read-only snapshot of retained checkpoint `name` (point in time), usable like
   // GetSnapshot()'s while the store keeps running; sequence() is the checkpoint's. It keeps
-  // the checkpoint's data even if the checkpoint is deleted meanwhile. Opening reads the
+  // the checkpoint's data even if the checkpoint is deleted meanwhile and, like GetSnapshot()'s,
+  // pins the newest commit while it lives (release it when done). Opening reads the
   // checkpoint's catalog (O(its trees)); each tree is loaded on its first access.
   // Errors: NotFound (no such checkpoint), Corruption / IOError (its catalog cannot be read).
   Result<Snapshot> GetCheckpointSnapshot(const std::string& name);
