@@ -165,6 +165,7 @@ size_t ObjectStore::Reclaim(uint64_t safe_epoch, const RetainedEpochs& retained)
       if (retained.Sees(entry->birth_epoch, entry->retire_epoch)) {
         keep.push_back(id);
       } else {
+        retained_bytes_ -= entry->address.size_class_bytes;
         FreeRetired(id);
         ++freed;
       }
@@ -172,6 +173,7 @@ size_t ObjectStore::Reclaim(uint64_t safe_epoch, const RetainedEpochs& retained)
     retained_ = std::move(keep);
   }
   retained_version_ = retained.version();
+  COWTREE_ASSERT(!retained_.empty() || retained_bytes_ == 0);
   while (!retired_.empty() && retired_.begin()->first <= safe_epoch) {
     const NodeID id = retired_.begin()->second;
     retired_.erase(retired_.begin());
@@ -179,6 +181,7 @@ size_t ObjectStore::Reclaim(uint64_t safe_epoch, const RetainedEpochs& retained)
     COWTREE_ASSERT(entry.ok() && entry->retired());
     if (retained.Sees(entry->birth_epoch, entry->retire_epoch)) {
       retained_.push_back(id);
+      retained_bytes_ += entry->address.size_class_bytes;
       continue;
     }
     FreeRetired(id);
@@ -291,10 +294,7 @@ ObjectStoreStats ObjectStore::stats() const {
     s.retired_pending = retired_.size();
     s.relocated_pending = relocated_slots_.size();
     s.retained_objects = retained_.size();
-    for (NodeID id : retained_) {
-      Result<OtEntry> entry = table_->Get(id);
-      if (entry.ok()) s.retained_bytes += entry->address.size_class_bytes;
-    }
+    s.retained_bytes = retained_bytes_;
   }
   s.live_objects = table_->live_count();
   s.allocator = allocator_->stats();

@@ -153,6 +153,7 @@ class ObjectStore {
   std::multimap<uint64_t, NodeID> retired_;  // retire epoch -> object
   std::vector<NodeID> retained_;   // retired <= a past safe epoch, kept for retained checkpoints
   uint64_t retained_version_ = 0;  // RetainedEpochs::version() retained_ was last checked at
+  uint64_t retained_bytes_ = 0;    // slot bytes of retained_ (stats() is O(1))
   // Frees object id (retired): slot and handle.
   void FreeRetired(NodeID id);
   std::multimap<uint64_t, ObjectAddress> relocated_slots_;  // relocation epoch -> old slot
