@@ -71,8 +71,9 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir) {
   o.cache_bytes = state_->options.cache_bytes;
   o.leaf_capacity_entries = state_->options.leaf_capacity_entries;
   o.fanout = state_->options.fanout;
+  COWTREE_ASSIGN_OR_RETURN(const std::vector<TreeDescription> trees, snapshot.ListTrees());
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Store> copy, Store::Open(partial, o));
-  for (const TreeDescription& t : snapshot.ListTrees()) {
+  for (const TreeDescription& t : trees) {
     Status st = t.key_type == KeyType::kInt64 ? CopyTree<int64_t>(snapshot, t.name, copy.get())
                                               : CopyTree<double>(snapshot, t.name, copy.get());
     if (!st.ok()) return st.WithContext("backup: copying tree '" + t.name + "'");

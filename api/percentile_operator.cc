@@ -184,7 +184,8 @@ template <TreeKey K>
 Result<std::vector<OutputRow<K>>> PercentileOperator<K>::Answers(const Snapshot& snapshot) const {
   std::map<std::optional<std::string>, bool, GroupLess> groups;
   const std::string null_group_tree = std::string(kNullGroupTree) + spec_.tree_prefix;
-  for (const TreeDescription& t : snapshot.ListTrees()) {
+  COWTREE_ASSIGN_OR_RETURN(const std::vector<TreeDescription> trees, snapshot.ListTrees());
+  for (const TreeDescription& t : trees) {
     if (t.key_type != kKeyTypeOf<K>) continue;
     if (t.name == null_group_tree) {
       groups[std::nullopt] = true;

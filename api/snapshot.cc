@@ -267,11 +267,15 @@ Result<TreeReader<K>> Snapshot::Tree(const std::string& name) const {
   return TreeReader<K>(std::move(r));
 }
 
-std::vector<TreeDescription> Snapshot::ListTrees() const {
+Result<std::vector<TreeDescription>> Snapshot::ListTrees() const {
   std::vector<TreeDescription> out;
   if (state_ == nullptr) return out;
-  const std::vector<TreeInfo> trees =
-      state_->view != nullptr ? state_->view->ListTrees() : state_->runtime->ListTrees(state_->pin);
+  std::vector<TreeInfo> trees;
+  if (state_->view != nullptr) {
+    trees = state_->view->ListTrees();
+  } else {
+    COWTREE_RETURN_IF_ERROR(state_->runtime->ListTrees(state_->pin, &trees));
+  }
   for (const TreeInfo& info : trees) {
     // From the catalog's params: listing restores no tree.
     std::optional<tree::KeyType> kt = tree::OrderStatKeyTypeOf(info.type_id, info.params);

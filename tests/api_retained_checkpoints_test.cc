@@ -109,7 +109,7 @@ TEST(RetainedCheckpoints, PointInTimeReadsSurviveCommitsCheckpointsAndReopen) {
       EXPECT_EQ(Read(s1, "u").size(), 50u);
       EXPECT_EQ(Read(s2, "u").size(), 50u);
       EXPECT_TRUE(store->GetSnapshot().Tree<int64_t>("u").status().IsNotFound());
-      EXPECT_EQ(s1.ListTrees().size(), 2u);
+      EXPECT_EQ(s1.ListTrees()->size(), 2u);
       EXPECT_EQ(s1.sequence(), info.sequence);
       auto p = s2.Tree<int64_t>("t")->percentile_cont(0.5);
       ASSERT_TRUE(p.ok() && p->has_value());
@@ -158,7 +158,7 @@ TEST(RetainedCheckpoints, NamesAreCheckedAndUnique) {
   EXPECT_TRUE(store->GetCheckpointSnapshot("nope").status().IsNotFound());
   // An empty store can be retained: its snapshot has no tree.
   auto s = store->GetCheckpointSnapshot("v1.0_rc-2").value();
-  EXPECT_TRUE(s.ListTrees().empty());
+  EXPECT_TRUE(s.ListTrees()->empty());
   EXPECT_TRUE(s.Tree<int64_t>("t").status().IsNotFound());
 }
 

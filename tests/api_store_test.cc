@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <limits>
 #include <thread>
@@ -11,6 +12,7 @@
 
 #include "cowtree/cowtree.h"
 #include "recovery/fsck.h"
+#include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
 
 namespace cowtree {
@@ -66,8 +68,10 @@ TEST(ApiStore, CreateWriteReadDropAndNotFound) {
   ASSERT_TRUE(ra.ok());
   EXPECT_EQ(ra->count(), 3u);
   EXPECT_EQ(*ra->weight(5), 2);
-  ASSERT_EQ(before_drop.ListTrees().size(), 2u);
-  EXPECT_EQ(before_drop.ListTrees()[1].key_type, KeyType::kDouble);
+  Result<std::vector<TreeDescription>> listed = before_drop.ListTrees();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].key_type, KeyType::kDouble);
 
   WriteBatch drop = store->NewBatch();
   drop.DropTree(a);
@@ -278,7 +282,7 @@ TEST(ApiStore, AtomicReplaceReplaysFromTheLogAndPassesFsck) {
     ASSERT_TRUE(t.ok());
     EXPECT_EQ(Entries(*t), (std::vector<std::pair<int64_t, int64_t>>{{2, 5}, {3, -1}}));
     EXPECT_EQ(s.Tree<double>("keep")->count(), 4u);
-    EXPECT_EQ(s.ListTrees().size(), 2u);
+    EXPECT_EQ(s.ListTrees()->size(), 2u);
     ASSERT_TRUE(store->Close().ok());
   }
 }
@@ -332,6 +336,37 @@ TEST(ApiStore, ReopenPersistsEverythingAndReadOnlyRefusesWrites) {
   EXPECT_TRUE(ro2.ok());
   auto writer = Store::Open(dir.path(), TestOptions());
   EXPECT_TRUE(writer.status().IsBusy()) << writer.status().ToString();
+}
+
+// Trees not touched since open are listed from their catalog chunks: a chunk that cannot be
+// read then makes the listing fail with the IOError, never return a partial list.
+TEST(ApiStore, ListTreesReportsAnUnreadableCatalogChunk) {
+  testutil::FaultInjectionEnv env;
+  Options o = TestOptions();
+  o.env = &env;
+  o.create_if_missing = true;
+  o.background_thread = false;
+  constexpr int kTrees = 300;
+  {
+    std::unique_ptr<Store> store = OpenOrDie("/db", o);
+    WriteBatch b = store->NewBatch();
+    for (int i = 0; i < kTrees; ++i) b.Add(b.CreateTree<int64_t>("t" + std::to_string(i)), i, 1);
+    ASSERT_TRUE(store->Commit(b).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  std::unique_ptr<Store> store = OpenOrDie("/db", o);
+  const Snapshot snap = store->GetSnapshot();
+  Result<std::vector<TreeDescription>> all = snap.ListTrees();
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), static_cast<size_t>(kTrees));
+  env.FailOp(env.op_count() + 1, testutil::FailMode::kPersistent, EIO);
+  Result<std::vector<TreeDescription>> listed = snap.ListTrees();
+  ASSERT_FALSE(listed.ok()) << "listed " << listed->size() << " of " << kTrees << " trees";
+  EXPECT_TRUE(listed.status().IsIOError()) << listed.status().ToString();
+  env.ClearFaults();
+  listed = snap.ListTrees();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_EQ(listed->size(), static_cast<size_t>(kTrees));
 }
 
 TEST(ApiStore, OpenErrors) {

@@ -139,7 +139,7 @@ Status RunBench(const BenchOptions& options, std::ostream& out) {
   // 3. Query latency after a cold reopen: each query = open the tree's reader + percentile.
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, Store::Open(db, ro));
   const Snapshot snap = store->GetSnapshot();
-  std::vector<TreeDescription> infos = snap.ListTrees();
+  COWTREE_ASSIGN_OR_RETURN(std::vector<TreeDescription> infos, snap.ListTrees());
   // Groups only: not the ingest resume markers (tools/ingest.h).
   std::erase_if(infos, [](const TreeDescription& t) { return IsInternalTreeName(t.name); });
   trees = infos.size();

@@ -182,7 +182,9 @@ int RunBackupCommand(const BackupArgs& args, uint64_t cache_mib, std::ostream& o
                                                   : Result<Snapshot>((*store)->GetSnapshot());
   if (!snapshot.ok()) return Fail(snapshot.status(), err);
   const uint64_t sequence = snapshot->sequence();
-  const size_t trees = snapshot->ListTrees().size();
+  Result<std::vector<TreeDescription>> listed = snapshot->ListTrees();
+  if (!listed.ok()) return Fail(listed.status(), err);
+  const size_t trees = listed->size();
   if (Status st = (*store)->Backup(*snapshot, args.to); !st.ok()) return Fail(st, err);
   out << "backup of "
       << (args.at.has_value() ? "retained checkpoint " + *args.at : "the newest commit")

@@ -105,7 +105,9 @@ Status RunDemo(const DemoOptions& options, std::ostream& out) {
   const auto t1 = std::chrono::steady_clock::now();
   COWTREE_ASSIGN_OR_RETURN(std::vector<QueryRow> after, BusiestTable(*reopened, ps));
   const double reopen_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-  out << "\nafter checkpoint + reopen (" << reopened->GetSnapshot().ListTrees().size()
+  COWTREE_ASSIGN_OR_RETURN(const std::vector<TreeDescription> reopened_trees,
+                           reopened->GetSnapshot().ListTrees());
+  out << "\nafter checkpoint + reopen (" << reopened_trees.size()
       << " trees rebuilt from leaf summaries, " << reopened->open_info().commits_replayed
       << " commits replayed):\n";
   PrintRows(after, ps, OutputFormat::kTable, out);

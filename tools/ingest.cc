@@ -237,7 +237,8 @@ Status Ingester::OpenStore() {
 Status Ingester::LoadTrees() {
   const Snapshot snap = store_->GetSnapshot();
   marker_key_ = static_cast<int64_t>(Fnv1a64(stats_.identity));
-  for (TreeDescription& t : snap.ListTrees()) {
+  COWTREE_ASSIGN_OR_RETURN(std::vector<TreeDescription> trees, snap.ListTrees());
+  for (TreeDescription& t : trees) {
     if (t.name == kIngestMarkerTree) {
       if (t.key_type != KeyType::kInt64) {
         return Status::Corruption("tree '" + t.name + "' is reserved for ingest markers, but " +

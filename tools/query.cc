@@ -154,7 +154,7 @@ Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
     if (row.has_value()) rows.push_back(std::move(*row));
     return rows;
   }
-  std::vector<TreeDescription> trees = snapshot.ListTrees();
+  COWTREE_ASSIGN_OR_RETURN(std::vector<TreeDescription> trees, snapshot.ListTrees());
   // Internal trees (the ingest resume markers, the NULL counts) are not groups.
   std::erase_if(trees, [](const TreeDescription& t) { return !IsGroupTree(t.name); });
   rows.reserve(trees.size());

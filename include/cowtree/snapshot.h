@@ -149,8 +149,12 @@ class Snapshot {
   // NotSupported for a tree type this API does not know. One hash lookup in the catalog; no I/O.
   template <TreeKey K>
   Result<TreeReader<K>> Tree(const std::string& name) const;
-  // Every tree visible in this snapshot, sorted by name. O(trees log trees); no I/O.
-  std::vector<TreeDescription> ListTrees() const;
+  // Every tree visible in this snapshot whose key type this API knows, sorted by name.
+  // O(trees log trees). Trees not touched since open are listed from their catalog chunks
+  // (docs/catalog_format.md), read with pread and restored not at all; so this can fail:
+  // IOError if a chunk cannot be read, Corruption (naming the data file and offset) if one
+  // fails its checksum. Never a partial list. An empty snapshot lists nothing.
+  Result<std::vector<TreeDescription>> ListTrees() const;
   // The commit sequence number this snapshot sees (increases with every commit). For logs and
   // tests; never needed to read.
   uint64_t sequence() const;
