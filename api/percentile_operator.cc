@@ -37,7 +37,7 @@ std::string NullCountTreeName(const OperatorSpec& spec) {
 Result<int64_t> NullRows(const Snapshot& snap, const OperatorSpec& spec, const std::string& name) {
   Result<TreeReader<int64_t>> nulls = snap.Tree<int64_t>(NullCountTreeName(spec));
   if (!nulls.ok()) return nulls.status().IsNotFound() ? Result<int64_t>(0) : nulls.status();
-  return nulls->weight(NullCountKey(name));
+  return nulls->weight(GroupCountKey(name));
 }
 
 // The row of `group` on `snap`; nullopt when it has none (no tree, or N = 0 without NULLs).
@@ -162,7 +162,7 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
         if (!t.ok() && !t.status().IsNotFound()) return t.status();
         null_tree = t.ok() ? *t : write.CreateTree<int64_t>(NullCountTreeName(spec_));
       }
-      write.Add(*null_tree, NullCountKey(name), in->weight);
+      write.Add(*null_tree, GroupCountKey(name), in->weight);
     }
   }
   COWTREE_RETURN_IF_ERROR(store_->Commit(write, write_options, sequence));

@@ -187,12 +187,16 @@ Result<std::optional<K>> TreeReader<K>::select(uint64_t k, Order order) const {
   return DecodeOptional<K>(tree::Select(*state_->version, k, order == Order::kDescending));
 }
 template <TreeKey K>
-Result<std::optional<double>> TreeReader<K>::percentile_cont(double p, Order order) const {
-  return tree::PercentileCont(*state_->version, p, order == Order::kDescending);
+Result<std::optional<double>> TreeReader<K>::percentile_cont(double p, Order order,
+                                                             uint64_t negative_zero_items) const {
+  return tree::PercentileCont(*state_->version, p, order == Order::kDescending,
+                              negative_zero_items);
 }
 template <TreeKey K>
-Result<std::optional<K>> TreeReader<K>::percentile_disc(double p, Order order) const {
-  return DecodeOptional<K>(tree::PercentileDisc(*state_->version, p, order == Order::kDescending));
+Result<std::optional<K>> TreeReader<K>::percentile_disc(double p, Order order,
+                                                        uint64_t negative_zero_items) const {
+  return DecodeOptional<K>(
+      tree::PercentileDisc(*state_->version, p, order == Order::kDescending, negative_zero_items));
 }
 template <TreeKey K>
 Result<std::optional<double>> TreeReader<K>::median(Order order) const {

@@ -7,7 +7,12 @@
 // - A row whose value is NULL (an empty value field) adds no item — SQL aggregates skip NULLs —
 //   but its group exists: PostgreSQL returns a row (group, NULL) for a group whose values are
 //   all NULL. The rows with a NULL value are counted per group in the int64 tree
-//   kNullCountTree, key NullCountKey(tree name), weight = net number of such rows.
+//   kNullCountTree, key GroupCountKey(tree name), weight = net number of such rows.
+// - -0 (docs/sql_semantics.md): a tree stores a -0 value as +0 (one key); the rows whose value
+//   is -0 are counted per group in the int64 tree kNegativeZeroCountTree, key
+//   GroupCountKey(tree name), weight = net number of such rows, and the percentiles are read
+//   with that count (TreeReader::percentile_cont's negative_zero_items) so that an answer that
+//   lands on a -0 row is -0, as PostgreSQL prints it.
 // - A group has a row in query output iff N > 0 (values) or its NULL count > 0 (N = 0 and NULL
 //   values). A group whose rows were all retracted has no row, as in SQL.
 // Tree names starting with kReservedTreePrefix ("__cowtree_") are internal: ingest refuses
@@ -25,6 +30,7 @@ inline constexpr std::string_view kReservedTreePrefix = "__cowtree_";
 inline constexpr std::string_view kIngestMarkerTree = "__cowtree_ingest__";
 inline constexpr std::string_view kNullGroupTree = "__cowtree_null_group__";
 inline constexpr std::string_view kNullCountTree = "__cowtree_null_values__";
+inline constexpr std::string_view kNegativeZeroCountTree = "__cowtree_negative_zeros__";
 
 // True for the internal trees (names starting with kReservedTreePrefix), the NULL group's
 // included: callers that list groups test IsNullGroupTree first.
@@ -47,8 +53,8 @@ inline uint64_t Fnv1a64(std::string_view bytes, uint64_t h = 0xcbf29ce484222325u
   return h;
 }
 
-// The key of a group's entry in kNullCountTree.
-inline int64_t NullCountKey(std::string_view tree_name) {
+// The key of a group's entry in kNullCountTree and kNegativeZeroCountTree.
+inline int64_t GroupCountKey(std::string_view tree_name) {
   return static_cast<int64_t>(Fnv1a64(tree_name));
 }
 

@@ -3,6 +3,8 @@
 // percentiles and range sums through the API equal tree/query.h on the same entries.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -86,8 +88,9 @@ void RunModelCheck(uint64_t seed) {
     ASSERT_TRUE(store->Commit(b).ok());
   }
   // The same entries in an in-memory tree, for the internal query functions.
-  tree::OrderStatTree reference(std::same_as<K, int64_t> ? tree::KeyType::kInt64 : tree::KeyType::kDouble,
-                         tree::TreeShape{8, 4}, nullptr);
+  tree::OrderStatTree reference(
+      std::same_as<K, int64_t> ? tree::KeyType::kInt64 : tree::KeyType::kDouble,
+      tree::TreeShape{8, 4}, nullptr);
   std::vector<tree::KeyWeight> ops;
   for (const auto& [c, w] : model) ops.push_back({c, w});
   ASSERT_TRUE(reference.Apply(ops, 1).ok());
@@ -223,6 +226,60 @@ TEST(ApiQuery, EmptyTreeAndDoubleSpecialKeys) {
   EXPECT_TRUE(dflt.status().ok());
   Snapshot none;
   EXPECT_TRUE(none.Tree<double>("d").status().IsInvalidArgument());
+}
+
+// negative_zero_items (snapshot.h): the tree stores -0 as +0; the percentiles equal the
+// PostgreSQL formulas over the same items sorted with the -0 items first among the zeros
+// (ascending), compared bit for bit, for random mixes of -0, +0 and other values.
+TEST(ApiQuery, NegativeZeroItemsComeFirstAmongTheZeros) {
+  TempDir dir;
+  auto store = std::move(Store::Open(dir.path(), Options{})).value();
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 60; ++round) {
+    std::vector<double> items;  // in ascending order, -0 before +0
+    const int below = static_cast<int>(rng() % 3), negatives = static_cast<int>(rng() % 4);
+    const int positives = static_cast<int>(rng() % 3), above = static_cast<int>(rng() % 3);
+    for (int i = 0; i < below; ++i) items.push_back(-1.5 * (below - i));
+    for (int i = 0; i < negatives; ++i) items.push_back(-0.0);
+    for (int i = 0; i < positives; ++i) items.push_back(0.0);
+    for (int i = 0; i < above; ++i) items.push_back(2.0 + i);
+    if (items.empty()) continue;
+    WriteBatch b = store->NewBatch();
+    auto t = b.CreateTree<double>("t" + std::to_string(round));
+    for (const double v : items) b.Add(t, v, 1);
+    ASSERT_TRUE(store->Commit(b).ok());
+    auto r = store->GetSnapshot().Tree<double>("t" + std::to_string(round));
+    ASSERT_TRUE(r.ok());
+    const size_t n = items.size();
+    for (const Order order : {Order::kAscending, Order::kDescending}) {
+      std::vector<double> sorted = items;
+      if (order == Order::kDescending) std::reverse(sorted.begin(), sorted.end());
+      for (const double p : {0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0}) {
+        const double pos = p * static_cast<double>(n - 1);
+        const size_t lo = static_cast<size_t>(std::floor(pos));
+        const size_t hi = static_cast<size_t>(std::ceil(pos));
+        const double cont =
+            lo == hi ? sorted[lo]
+                     : sorted[lo] + ((pos - std::floor(pos)) * (sorted[hi] - sorted[lo]));
+        const size_t k = static_cast<size_t>(std::ceil(p * static_cast<double>(n)));
+        const double disc = sorted[k == 0 ? 0 : k - 1];
+        auto got_cont = r->percentile_cont(p, order, static_cast<uint64_t>(negatives));
+        auto got_disc = r->percentile_disc(p, order, static_cast<uint64_t>(negatives));
+        ASSERT_TRUE(got_cont.ok() && got_disc.ok());
+        EXPECT_EQ(std::bit_cast<uint64_t>(**got_cont), std::bit_cast<uint64_t>(cont))
+            << "round " << round << " p " << p << " cont " << **got_cont << " want " << cont;
+        EXPECT_EQ(std::bit_cast<uint64_t>(**got_disc), std::bit_cast<uint64_t>(disc))
+            << "round " << round << " p " << p << " disc " << **got_disc << " want " << disc;
+      }
+    }
+    // A count above the tree's zeros is clamped: every zero is then -0.
+    if (negatives + positives > 0) {
+      auto all =
+          r->percentile_disc(static_cast<double>(below + 1) / n, Order::kAscending, 1000);
+      ASSERT_TRUE(all.ok());
+      EXPECT_TRUE(std::signbit(**all)) << "round " << round;
+    }
+  }
 }
 
 }  // namespace

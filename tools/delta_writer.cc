@@ -112,14 +112,14 @@ Status DeltaWriter::Flush() {
 }
 
 Status DeltaWriter::AfterCommit(const Snapshot& after, const std::vector<std::string>& tree_names) {
-  COWTREE_ASSIGN_OR_RETURN(const NullCounts nulls, NullCounts::Read(after));
+  COWTREE_ASSIGN_OR_RETURN(const GroupCounts counts, GroupCounts::Read(after));
   struct Change {
     std::optional<QueryRow> old_row, new_row;
   };
   std::vector<Change> changes;
   for (const std::string& name : tree_names) {
     Result<std::optional<QueryRow>> computed =
-        ComputeGroupRow(after, nulls, name, spec_.percentiles, spec_.disc, spec_.descending);
+        ComputeGroupRow(after, counts, name, spec_.percentiles, spec_.disc, spec_.descending);
     if (!computed.ok() && !computed.status().IsNotFound()) return computed.status();
     std::optional<QueryRow> new_row;
     if (computed.ok()) new_row = std::move(computed).value();

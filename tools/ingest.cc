@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -35,6 +36,33 @@ struct Group {
   uint64_t touched_batch = 0;  // --emit-deltas: the last batch serial that changed the group
   TreeHandle<int64_t> int64_tree;
   TreeHandle<double> double_tree;
+};
+
+// An internal per-group count tree (api/sql_groups.h: the NULL values, the -0 values), made
+// by the first batch that needs it.
+class CountTree {
+ public:
+  explicit CountTree(std::string_view name) : name_(name) {}
+  std::string_view name() const { return name_; }
+  void Open(TreeHandle<int64_t> handle) { handle_ = std::move(handle); }
+  // Adds `weight` to the count of the group stored in tree `group_tree` in batch `b`.
+  void Add(WriteBatch* b, std::string_view group_tree, int64_t weight) {
+    if (handle_.name().empty()) {
+      handle_ = b->CreateTree<int64_t>(std::string(name_));
+      created_by_batch_ = true;
+    }
+    b->Add(handle_, GroupCountKey(group_tree), weight);
+  }
+  // After the batch's commit: a tree created by a refused batch does not exist.
+  void Committed(bool ok) {
+    if (!ok && created_by_batch_) handle_ = TreeHandle<int64_t>();
+    created_by_batch_ = false;
+  }
+
+ private:
+  std::string_view name_;
+  TreeHandle<int64_t> handle_;
+  bool created_by_batch_ = false;
 };
 
 // Transparent hashing so that a row's group field (a string_view) is looked up without a copy.
@@ -173,9 +201,9 @@ class Ingester {
   std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
   uint64_t rows_in_batch_ = 0;
   uint64_t batch_serial_ = 1;
-  // NULL values (api/sql_groups.h): counted per group in this tree (default: not yet made).
-  TreeHandle<int64_t> null_tree_;
-  bool created_null_tree_ = false;  // by the pending batch
+  // NULL and -0 values (api/sql_groups.h): counted per group.
+  CountTree null_counts_{kNullCountTree};
+  CountTree negative_zero_counts_{kNegativeZeroCountTree};
   uint64_t null_values_in_batch_ = 0;
   // --emit-deltas.
   std::unique_ptr<DeltaWriter> deltas_;
@@ -251,8 +279,14 @@ Status Ingester::LoadTrees() {
       }
       continue;
     }
-    if (t.name == kNullCountTree && t.key_type == KeyType::kInt64) {
-      COWTREE_ASSIGN_OR_RETURN(null_tree_, store_->Tree<int64_t>(t.name));
+    if (t.name == null_counts_.name() || t.name == negative_zero_counts_.name()) {
+      if (t.key_type != KeyType::kInt64) {
+        return Status::Corruption("tree '" + t.name + "' is reserved for per-group counts, but " +
+                                  "is not an int64 tree");
+      }
+      CountTree& counts = t.name == null_counts_.name() ? null_counts_ : negative_zero_counts_;
+      COWTREE_ASSIGN_OR_RETURN(TreeHandle<int64_t> handle, store_->Tree<int64_t>(t.name));
+      counts.Open(std::move(handle));
       continue;
     }
     if (IsNullGroupTree(t.name)) {
@@ -356,11 +390,7 @@ Status Ingester::AddRow() {
   }
   if (csv_->field(value_col_).empty()) {
     // NULL: no item (SQL aggregates skip NULLs), but the group exists (api/sql_groups.h).
-    if (null_tree_.name().empty()) {
-      null_tree_ = batch_->CreateTree<int64_t>(std::string(kNullCountTree));
-      created_null_tree_ = true;
-    }
-    batch_->Add(null_tree_, NullCountKey(tree_name), weight);
+    null_counts_.Add(&*batch_, tree_name, weight);
     ++null_values_in_batch_;
   } else if (g->key_type == KeyType::kInt64) {
     int64_t v = 0;
@@ -370,6 +400,7 @@ Status Ingester::AddRow() {
     double v = 0;
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldDouble(value_col_, &v)));
     batch_->Add(g->double_tree, v, weight);
+    if (v == 0.0 && std::signbit(v)) negative_zero_counts_.Add(&*batch_, tree_name, weight);
   }
   if (rows_in_batch_++ == 0 && options_.batch_ms > 0) batch_start_us_ = NowUs();
   return Status::OK();
@@ -396,10 +427,12 @@ Status Ingester::CommitBatch() {
     // not committed; only an I/O failure leaves the batch in doubt.
     commit_failed_ = !st.IsInvalidArgument();
     if (created_marker) marker_tree_ = TreeHandle<int64_t>();
-    if (created_null_tree_) null_tree_ = TreeHandle<int64_t>();
+    null_counts_.Committed(false);
+    negative_zero_counts_.Committed(false);
     return st;
   }
-  created_null_tree_ = false;
+  null_counts_.Committed(true);
+  negative_zero_counts_.Committed(true);
   stats_.null_values += null_values_in_batch_;
   null_values_in_batch_ = 0;
   marker_value_ = static_cast<int64_t>(position);

@@ -55,6 +55,7 @@ namespace {
 // One row for the tree `reader` reads; nullopt when it has no row (N = 0 and no NULL values).
 template <TreeKey K>
 Result<std::optional<QueryRow>> RowOf(const TreeReader<K>& reader, int64_t null_rows,
+                                      uint64_t negative_zero_rows,
                                       const std::vector<PercentileSpec>& ps, bool disc,
                                       bool descending) {
   const uint64_t n = reader.count();
@@ -70,7 +71,8 @@ Result<std::optional<QueryRow>> RowOf(const TreeReader<K>& reader, int64_t null_
   const Order order = descending ? Order::kDescending : Order::kAscending;
   for (const PercentileSpec& p : ps) {
     if (disc) {
-      COWTREE_ASSIGN_OR_RETURN(std::optional<K> key, reader.percentile_disc(p.p, order));
+      COWTREE_ASSIGN_OR_RETURN(std::optional<K> key,
+                               reader.percentile_disc(p.p, order, negative_zero_rows));
       if (key.has_value()) {
         if constexpr (std::same_as<K, int64_t>) {
           row.values.push_back(std::to_string(*key));
@@ -80,7 +82,8 @@ Result<std::optional<QueryRow>> RowOf(const TreeReader<K>& reader, int64_t null_
         continue;
       }
     } else {
-      COWTREE_ASSIGN_OR_RETURN(std::optional<double> value, reader.percentile_cont(p.p, order));
+      COWTREE_ASSIGN_OR_RETURN(std::optional<double> value,
+                               reader.percentile_cont(p.p, order, negative_zero_rows));
       if (value.has_value()) {
         row.values.push_back(FormatDouble(*value));
         continue;
@@ -93,43 +96,62 @@ Result<std::optional<QueryRow>> RowOf(const TreeReader<K>& reader, int64_t null_
 
 }  // namespace
 
-Result<NullCounts> NullCounts::Read(const Snapshot& snapshot) {
-  NullCounts counts;
-  Result<TreeReader<int64_t>> reader = snapshot.Tree<int64_t>(std::string(kNullCountTree));
+namespace {
+
+// The reader of count tree `name` into *out, if the tree exists.
+Status ReadCountTree(const Snapshot& snapshot, std::string_view name,
+                     std::optional<TreeReader<int64_t>>* out) {
+  Result<TreeReader<int64_t>> reader = snapshot.Tree<int64_t>(std::string(name));
   if (reader.ok()) {
-    counts.reader_ = std::move(reader).value();
+    *out = std::move(reader).value();
   } else if (!reader.status().IsNotFound()) {
     return reader.status();
   }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<GroupCounts> GroupCounts::Read(const Snapshot& snapshot) {
+  GroupCounts counts;
+  COWTREE_RETURN_IF_ERROR(ReadCountTree(snapshot, kNullCountTree, &counts.nulls_));
+  COWTREE_RETURN_IF_ERROR(ReadCountTree(snapshot, kNegativeZeroCountTree, &counts.negative_zeros_));
   return counts;
 }
 
-Result<int64_t> NullCounts::Of(const std::string& tree_name) const {
-  if (!reader_.has_value()) return int64_t{0};
-  return reader_->weight(NullCountKey(tree_name));
+Result<int64_t> GroupCounts::NullsOf(const std::string& tree_name) const {
+  if (!nulls_.has_value()) return int64_t{0};
+  return nulls_->weight(GroupCountKey(tree_name));
 }
 
-Result<std::optional<QueryRow>> ComputeRow(const Snapshot& snapshot, const NullCounts& nulls,
+Result<uint64_t> GroupCounts::NegativeZerosOf(const std::string& tree_name) const {
+  if (!negative_zeros_.has_value()) return uint64_t{0};
+  COWTREE_ASSIGN_OR_RETURN(const int64_t rows, negative_zeros_->weight(GroupCountKey(tree_name)));
+  return static_cast<uint64_t>(std::max<int64_t>(rows, 0));
+}
+
+Result<std::optional<QueryRow>> ComputeRow(const Snapshot& snapshot, const GroupCounts& counts,
                                            const TreeDescription& t,
                                            const std::vector<PercentileSpec>& ps, bool disc,
                                            bool descending) {
-  COWTREE_ASSIGN_OR_RETURN(const int64_t null_rows, nulls.Of(t.name));
+  COWTREE_ASSIGN_OR_RETURN(const int64_t null_rows, counts.NullsOf(t.name));
   if (t.key_type == KeyType::kInt64) {
     COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> r, snapshot.Tree<int64_t>(t.name));
-    return RowOf(r, null_rows, ps, disc, descending);
+    return RowOf(r, null_rows, 0, ps, disc, descending);
   }
+  COWTREE_ASSIGN_OR_RETURN(const uint64_t negative_zero_rows, counts.NegativeZerosOf(t.name));
   COWTREE_ASSIGN_OR_RETURN(TreeReader<double> r, snapshot.Tree<double>(t.name));
-  return RowOf(r, null_rows, ps, disc, descending);
+  return RowOf(r, null_rows, negative_zero_rows, ps, disc, descending);
 }
 
-Result<std::optional<QueryRow>> ComputeGroupRow(const Snapshot& snapshot, const NullCounts& nulls,
+Result<std::optional<QueryRow>> ComputeGroupRow(const Snapshot& snapshot, const GroupCounts& counts,
                                                 const std::string& tree_name,
                                                 const std::vector<PercentileSpec>& ps, bool disc,
                                                 bool descending) {
   // The key type decides the reader; an int64 reader of a double tree is InvalidArgument.
   Result<TreeReader<int64_t>> probe = snapshot.Tree<int64_t>(tree_name);
   if (!probe.ok() && !probe.status().IsInvalidArgument()) return probe.status();
-  return ComputeRow(snapshot, nulls, {tree_name, probe.ok() ? KeyType::kInt64 : KeyType::kDouble},
+  return ComputeRow(snapshot, counts, {tree_name, probe.ok() ? KeyType::kInt64 : KeyType::kDouble},
                     ps, disc, descending);
 }
 
@@ -142,7 +164,7 @@ Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
                                                  const std::vector<PercentileSpec>& ps, bool disc,
                                                  bool descending,
                                                  const std::optional<std::string>& group) {
-  COWTREE_ASSIGN_OR_RETURN(const NullCounts nulls, NullCounts::Read(snapshot));
+  COWTREE_ASSIGN_OR_RETURN(const GroupCounts counts, GroupCounts::Read(snapshot));
   std::vector<QueryRow> rows;
   if (group.has_value()) {
     if (IsInternalTreeName(*group)) {
@@ -150,7 +172,7 @@ Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
                               "' names are cowtree's internal trees)");
     }
     COWTREE_ASSIGN_OR_RETURN(std::optional<QueryRow> row,
-                             ComputeGroupRow(snapshot, nulls, *group, ps, disc, descending));
+                             ComputeGroupRow(snapshot, counts, *group, ps, disc, descending));
     if (row.has_value()) rows.push_back(std::move(*row));
     return rows;
   }
@@ -160,7 +182,7 @@ Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
   rows.reserve(trees.size());
   for (const TreeDescription& t : trees) {
     COWTREE_ASSIGN_OR_RETURN(std::optional<QueryRow> row,
-                             ComputeRow(snapshot, nulls, t, ps, disc, descending));
+                             ComputeRow(snapshot, counts, t, ps, disc, descending));
     if (row.has_value()) rows.push_back(std::move(*row));
   }
   std::sort(rows.begin(), rows.end(), GroupOrder);

@@ -58,24 +58,28 @@ Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
                                                  bool descending,
                                                  const std::optional<std::string>& group);
 
-// The NULL counts of a snapshot (api/sql_groups.h): one reader of kNullCountTree, if any.
-class NullCounts {
+// The per-group counts of a snapshot (api/sql_groups.h): readers of kNullCountTree and
+// kNegativeZeroCountTree, where they exist.
+class GroupCounts {
  public:
-  static Result<NullCounts> Read(const Snapshot& snapshot);
+  static Result<GroupCounts> Read(const Snapshot& snapshot);
   // Net number of rows with a NULL value in the group stored in tree `tree_name`.
-  Result<int64_t> Of(const std::string& tree_name) const;
+  Result<int64_t> NullsOf(const std::string& tree_name) const;
+  // Net number of rows with value -0 in that group (0 if negative: retractions of +0 rows).
+  Result<uint64_t> NegativeZerosOf(const std::string& tree_name) const;
 
  private:
-  std::optional<TreeReader<int64_t>> reader_;
+  std::optional<TreeReader<int64_t>> nulls_;
+  std::optional<TreeReader<int64_t>> negative_zeros_;
 };
 
-// The row of one group tree (nullopt: the group has no row). `nulls` from the same snapshot.
-Result<std::optional<QueryRow>> ComputeRow(const Snapshot& snapshot, const NullCounts& nulls,
+// The row of one group tree (nullopt: the group has no row). `counts` from the same snapshot.
+Result<std::optional<QueryRow>> ComputeRow(const Snapshot& snapshot, const GroupCounts& counts,
                                            const TreeDescription& tree,
                                            const std::vector<PercentileSpec>& ps, bool disc,
                                            bool descending);
 // As ComputeRow for the tree named `tree_name`, whatever its key type. NotFound if none.
-Result<std::optional<QueryRow>> ComputeGroupRow(const Snapshot& snapshot, const NullCounts& nulls,
+Result<std::optional<QueryRow>> ComputeGroupRow(const Snapshot& snapshot, const GroupCounts& counts,
                                                 const std::string& tree_name,
                                                 const std::vector<PercentileSpec>& ps, bool disc,
                                                 bool descending);

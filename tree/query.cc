@@ -1,6 +1,7 @@
 #include "tree/query.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <string>
 
@@ -154,7 +155,39 @@ Result<std::optional<uint64_t>> Select(const TreeVersion& v, uint64_t k, bool de
   return std::optional<uint64_t>(key);
 }
 
-Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, bool descending) {
+namespace {
+
+// The code of the item at `row` (in the order asked for) whose canonical code is `key`: the
+// code of -0.0 if key is the double zero and row falls among the first negative_zero_items
+// zeros in ascending order (query.h, signed zeros).
+Result<uint64_t> SignedZeroCode(const TreeVersion& v, uint64_t row, uint64_t key, bool descending,
+                                uint64_t negative_zero_items) {
+  const uint64_t zero = EncodeDoubleKey(0.0);
+  if (negative_zero_items == 0 || v.key_type != KeyType::kDouble || key != zero) return key;
+  const uint64_t n = v.positive_count;
+  COWTREE_ASSERT(row < n);
+  COWTREE_ASSIGN_OR_RETURN(const uint64_t below, Rank(v, zero));
+  COWTREE_ASSIGN_OR_RETURN(const int64_t zeros, WeightOf(v, zero));
+  COWTREE_ASSERT(zeros > 0 && below + static_cast<uint64_t>(zeros) <= n);  // key was selected
+  const uint64_t negatives = std::min(negative_zero_items, static_cast<uint64_t>(zeros));
+  const uint64_t ascending_row = descending ? n - 1 - row : row;
+  COWTREE_ASSERT(ascending_row >= below && ascending_row - below < static_cast<uint64_t>(zeros));
+  if (ascending_row - below >= negatives) return key;
+  return ~std::bit_cast<uint64_t>(-0.0);  // DecodeDoubleKey: -0.0
+}
+
+// Select, then SignedZeroCode.
+Result<uint64_t> SelectSigned(const TreeVersion& v, uint64_t row, bool descending,
+                              uint64_t negative_zero_items) {
+  COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> key, Select(v, row, descending));
+  COWTREE_ASSERT(key.has_value());  // callers pass row < N
+  return SignedZeroCode(v, row, *key, descending, negative_zero_items);
+}
+
+}  // namespace
+
+Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, bool descending,
+                                             uint64_t negative_zero_items) {
   COWTREE_RETURN_IF_ERROR(CheckPercentile(p));
   const uint64_t n = v.positive_count;
   if (n == 0) return std::optional<double>();
@@ -162,17 +195,18 @@ Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, boo
   const ScaledRow pos = ScaleRow(p, n - 1, n);
   const uint64_t lo_row = std::min(pos.floor, n - 1);
   const uint64_t hi_row = std::min(pos.floor + (pos.integral ? 0 : 1), n - 1);
-  COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> lo_key, Select(v, lo_row, descending));
-  COWTREE_ASSERT(lo_key.has_value());
-  const double lo_val = KeyToDouble(v.key_type, *lo_key);
+  COWTREE_ASSIGN_OR_RETURN(const uint64_t lo_key,
+                           SelectSigned(v, lo_row, descending, negative_zero_items));
+  const double lo_val = KeyToDouble(v.key_type, lo_key);
   if (hi_row == lo_row) return std::optional<double>(lo_val);
-  COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> hi_key, Select(v, hi_row, descending));
-  COWTREE_ASSERT(hi_key.has_value());
-  const double hi_val = KeyToDouble(v.key_type, *hi_key);
+  COWTREE_ASSIGN_OR_RETURN(const uint64_t hi_key,
+                           SelectSigned(v, hi_row, descending, negative_zero_items));
+  const double hi_val = KeyToDouble(v.key_type, hi_key);
   return std::optional<double>(lo_val + (pos.frac * (hi_val - lo_val)));
 }
 
-Result<std::optional<uint64_t>> PercentileDisc(const TreeVersion& v, double p, bool descending) {
+Result<std::optional<uint64_t>> PercentileDisc(const TreeVersion& v, double p, bool descending,
+                                               uint64_t negative_zero_items) {
   COWTREE_RETURN_IF_ERROR(CheckPercentile(p));
   const uint64_t n = v.positive_count;
   if (n == 0) return std::optional<uint64_t>();
@@ -180,9 +214,9 @@ Result<std::optional<uint64_t>> PercentileDisc(const TreeVersion& v, double p, b
   const ScaledRow scaled = ScaleRow(p, n, n);
   const uint64_t k = scaled.floor + (scaled.integral ? 0 : 1);
   const uint64_t row = k == 0 ? 0 : std::min(k - 1, n - 1);
-  COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> key, Select(v, row, descending));
-  COWTREE_ASSERT(key.has_value());  // row < N
-  return key;
+  COWTREE_ASSIGN_OR_RETURN(const uint64_t key,
+                           SelectSigned(v, row, descending, negative_zero_items));
+  return std::optional<uint64_t>(key);
 }
 
 Result<std::optional<double>> Median(const TreeVersion& v) { return PercentileCont(v, 0.5, false); }

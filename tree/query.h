@@ -74,8 +74,19 @@ Result<std::optional<uint64_t>> Select(const TreeVersion& v, uint64_t k, bool de
 
 // PostgreSQL percentile_cont / percentile_disc / median (= percentile_cont(0.5) ascending).
 // PercentileDisc returns the key code of the chosen item.
-Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, bool descending);
-Result<std::optional<uint64_t>> PercentileDisc(const TreeVersion& v, double p, bool descending);
+//
+// Signed zeros (double trees only; ignored for int64): keys store -0 as +0 (key_codec.h). A
+// caller that counts its -0 items passes negative_zero_items: that many of the items of key 0
+// are -0 and come first among the zeros in ascending order (last in descending), the order of
+// IEEE 754 totalOrder. A chosen item that is one of them is -0.0 (PercentileDisc: the code of
+// -0.0, which DecodeDoubleKey turns into -0.0; not a canonical key), and percentile_cont
+// interpolates with it as PostgreSQL's float8_lerp would. More than the tree's zeros are
+// clamped to them. PostgreSQL compares -0 = +0 and returns whichever its sort put in place, so
+// this matches it exactly whenever a group's zeros all have one sign (docs/sql_semantics.md).
+Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, bool descending,
+                                             uint64_t negative_zero_items = 0);
+Result<std::optional<uint64_t>> PercentileDisc(const TreeVersion& v, double p, bool descending,
+                                               uint64_t negative_zero_items = 0);
 Result<std::optional<double>> Median(const TreeVersion& v);
 
 // Positive weight of the entries with lo_key <= key < hi_key (0 if lo_key >= hi_key). For an

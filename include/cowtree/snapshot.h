@@ -109,9 +109,18 @@ class TreeReader {
   // PostgreSQL percentile_cont(p) WITHIN GROUP (ORDER BY key ASC|DESC); keys converted to
   // double (an int64 beyond 2^53 rounds, as PostgreSQL's cast to float8). nullopt if N == 0;
   // InvalidArgument unless 0 <= p <= 1.
-  Result<std::optional<double>> percentile_cont(double p, Order order = Order::kAscending) const;
-  // PostgreSQL percentile_disc(p) WITHIN GROUP (ORDER BY key ASC|DESC): an existing key.
-  Result<std::optional<K>> percentile_disc(double p, Order order = Order::kAscending) const;
+  // Signed zeros (double trees; ignored for int64): a tree stores -0.0 as +0.0 (one key, as
+  // PostgreSQL compares them equal). A caller that counted the -0.0 items it added passes that
+  // count as negative_zero_items: those items come first among the zeros in ascending order
+  // (last in descending), and an answer that lands on one of them is -0.0, interpolated as
+  // PostgreSQL's float8_lerp does (e.g. the median of {-0, -0, -0} is -0; the 0.25 quantile
+  // is +0, since -0 + 0.5 * (-0 - -0) = +0). A count above the tree's zeros is clamped.
+  Result<std::optional<double>> percentile_cont(double p, Order order = Order::kAscending,
+                                                uint64_t negative_zero_items = 0) const;
+  // PostgreSQL percentile_disc(p) WITHIN GROUP (ORDER BY key ASC|DESC): an existing key (or
+  // -0.0, see negative_zero_items above).
+  Result<std::optional<K>> percentile_disc(double p, Order order = Order::kAscending,
+                                           uint64_t negative_zero_items = 0) const;
   // percentile_cont(0.5, order).
   Result<std::optional<double>> median(Order order = Order::kAscending) const;
   // The number of items with lo <= key < hi (0 if lo >= hi).
