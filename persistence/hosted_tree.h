@@ -99,6 +99,11 @@ class HostedTree {
   // runtime for every tree after a checkpoint and for the trees a commit wrote once it is
   // visible; thread-safe against readers (VersionAt) and the writer.
   virtual void ReleaseOldVersions() {}
+  // True if the tree keeps only its newest version (no snapshot can ask for an older one) and
+  // holds no pre-batch version of a commit in flight. The runtime may then drop the tree from
+  // memory after a checkpoint, if no commit wrote it since (demotion, runtime_demote.cc), and
+  // load it again from its published state on its next access. Default false: never demoted.
+  virtual bool KeepsOnlyNewestVersion() const { return false; }
   // Entry/leaf counts of the newest version for `stat` (type-specific meaning documented by
   // the type).
   virtual uint64_t entry_count() const = 0;

@@ -188,6 +188,35 @@ Status Runtime::SyncLog() {
 
 RuntimeStats Runtime::GetStats() const {
   RuntimeStats s;
+  // A tree demoted between the cold walk and the hot one is in neither: count again.
+  while (!CountTrees(&s)) {
+  }
+  s.visible_epoch = visible_epoch();
+  s.checkpoints_written = checkpoints_written_.load();
+  s.checkpoint_epoch = published_checkpoint_epoch_.load();
+  s.superblock_generation = published_generation_.load();
+  s.commits = commits_.load();
+  s.log_bytes_since_checkpoint = log_bytes_since_checkpoint_.load();
+  s.max_durability_lag_us = max_durability_lag_us_.load();
+  s.memory = budget_->stats();
+  s.live_objects = store_->stats().live_objects;
+  s.trees_restored = trees_restored_.load(std::memory_order_relaxed);
+  s.trees_demoted = trees_demoted_.load(std::memory_order_relaxed);
+  std::vector<std::string> names;
+  if (env_->ListDir(dir_, &names).ok()) {
+    std::sort(names.begin(), names.end());
+    for (const auto& n : names) {
+      auto size = env_->FileSize(JoinPath(dir_, n));
+      if (size.ok()) s.file_bytes.emplace_back(n, *size);
+    }
+  }
+  return s;
+}
+
+bool Runtime::CountTrees(RuntimeStats* stats) const {
+  RuntimeStats& s = *stats;
+  s.tree_count = s.entry_count = s.leaf_count = s.hot_tree_count = 0;
+  const uint64_t passes = DemotionPasses();
   auto* env = const_cast<Runtime*>(this);  // TreeEnvironment for PersistedCounts
   // Cold trees: counted from their catalog entries (inline bytes, or at most a descriptor read),
   // without promoting or restoring them. A state that cannot be read counts 0 here (the tree's
@@ -206,6 +235,8 @@ RuntimeStats Runtime::GetStats() const {
   const std::vector<TreeId> cold_ids = cold.ok() ? std::move(cold).value() : std::vector<TreeId>();
   {
     ReaderLock g(&catalog_mu_);
+    if (demotion_passes_ != passes) return false;
+    s.hot_tree_count = trees_.size();
     for (const auto& [id, slot] : trees_) {
       if (slot->drop_epoch != UINT64_MAX) continue;
       if (std::binary_search(cold_ids.begin(), cold_ids.end(), id)) continue;
@@ -224,25 +255,7 @@ RuntimeStats Runtime::GetStats() const {
       }
     }
   }
-  s.visible_epoch = visible_epoch();
-  s.checkpoints_written = checkpoints_written_.load();
-  s.checkpoint_epoch = published_checkpoint_epoch_.load();
-  s.superblock_generation = published_generation_.load();
-  s.commits = commits_.load();
-  s.log_bytes_since_checkpoint = log_bytes_since_checkpoint_.load();
-  s.max_durability_lag_us = max_durability_lag_us_.load();
-  s.memory = budget_->stats();
-  s.live_objects = store_->stats().live_objects;
-  s.trees_restored = trees_restored_.load(std::memory_order_relaxed);
-  std::vector<std::string> names;
-  if (env_->ListDir(dir_, &names).ok()) {
-    std::sort(names.begin(), names.end());
-    for (const auto& n : names) {
-      auto size = env_->FileSize(JoinPath(dir_, n));
-      if (size.ok()) s.file_bytes.emplace_back(n, *size);
-    }
-  }
-  return s;
+  return true;
 }
 
 }  // namespace cowtree

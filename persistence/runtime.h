@@ -36,6 +36,19 @@
 // memory do not grow with the trees that are never touched beyond the cold index
 // (stats().trees_restored counts restores).
 //
+// Demotion (runtime_demote.cc): the way back. After each published checkpoint, a hot tree that
+// was neither found (FindTree) nor written during the whole interval since the previous one,
+// that no commit wrote since the freeze, that keeps one version (no snapshot needs an older
+// one) and that is live and listed by the published catalog, is DEMOTED: removed from
+// trees_ / names_ and put back in cold_ in one critical section (write_mu_ held, so no commit
+// promotes or writes meanwhile). Only while more than options.hot_trees_min trees are hot. Its
+// memory goes once the last reader holding its HostedTree lets go; the next access promotes
+// it again from the published chunk and restores it at the published checkpoint epoch (its
+// state is that checkpoint's). A promotion validates the chunk it read against
+// catalog_generation_ (bumped whenever published_chunks_ changes or trees are demoted): an
+// entry read before a newer checkpoint listed the tree differently is read again, never
+// installed. A listing or stats walk that sees a demotion pass (demotion_passes_) retries.
+//
 // Locks, and their order (a thread holding one only takes those to its right):
 //   lifecycle_mu_ (held alone, briefly: write registration and Close)
 //   checkpoint_mu_ → write_mu_ → catalog_mu_ (shared for readers) → restore_mu_[i] → poison_mu_
@@ -143,6 +156,10 @@ struct RuntimeStats {
   uint64_t live_objects = 0;
   // Trees restored (TreeType::Load) since open: open restores none; first accesses do.
   uint64_t trees_restored = 0;
+  // Trees demoted (dropped from memory, back in the cold index) since open, and trees in
+  // memory now (hot: created since open or promoted, and not demoted).
+  uint64_t trees_demoted = 0;
+  uint64_t hot_tree_count = 0;
   uint64_t log_bytes_since_checkpoint = 0;
   // Tree memory as the budget counts it (docs/memory_budget.md); budget 0 = unlimited.
   MemoryBudgetStats memory;
@@ -313,6 +330,8 @@ class Runtime final : public TreeEnvironment {
     // Lazy restore: `tree` is written once (under restore_mu_ of this id, or before the slot is
     // shared) and only then `restored` is set (release); never written again.
     std::atomic<bool> restored{false};
+    // Found or written since the last demotion pass (relaxed: a hint for demotion only).
+    mutable std::atomic<bool> accessed{true};
     std::shared_ptr<HostedTree> tree;
   };
   // The slot's tree, restoring it on first access (RestoredTree, see the top of this file).
@@ -334,21 +353,28 @@ class Runtime final : public TreeEnvironment {
   // The published catalog chunk whose id range holds `id` (null if none).
   const CatalogChunkRef* ChunkOf(TreeId id) const COWTREE_REQUIRES_SHARED(catalog_mu_);
   // The catalog entry of `id` in the published catalog, or nullopt if it lists none. Does not
-  // say whether the tree is still cold. IOError / Corruption reading the chunk.
-  Result<std::optional<CatalogEntry>> ReadPublishedEntry(TreeId id) const
+  // say whether the tree is still cold. IOError / Corruption reading the chunk. *generation
+  // (if not null): catalog_generation_ when the chunk was chosen (for PromoteEntry).
+  Result<std::optional<CatalogEntry>> ReadPublishedEntry(TreeId id,
+                                                         uint64_t* generation = nullptr) const
       COWTREE_EXCLUDES(catalog_mu_);
   // The hot slot of tree `id`, promoting it if it is cold; null if it is neither (unknown, or
   // forgotten) or — when `name` is given — if its name differs.
   Result<std::shared_ptr<TreeSlot>> PromoteCold(TreeId id,
                                                 std::optional<std::string_view> name) const
       COWTREE_EXCLUDES(catalog_mu_);
-  // The hot slot for a catalog entry just read: inserted into trees_ / names_ and removed from
-  // cold_, unless it is hot already (that slot) or gone from cold_ (null: the entry is stale).
-  Result<std::shared_ptr<TreeSlot>> PromoteEntry(CatalogEntry entry) const
-      COWTREE_EXCLUDES(catalog_mu_);
+  // The hot slot for a catalog entry read from the chunk chosen at catalog_generation_ ==
+  // `generation`: inserted into trees_ / names_ and removed from cold_, unless it is hot
+  // already (that slot) or gone from cold_ (null: the entry is stale). *stale is set (and
+  // nothing changed) if the generation moved on: the caller reads the entry again.
+  Result<std::shared_ptr<TreeSlot>> PromoteEntry(CatalogEntry entry, uint64_t generation,
+                                                 bool* stale) const COWTREE_EXCLUDES(catalog_mu_);
   // Promotes the cold tree named `name`, if any (a no-op when none: no chunk read unless a
   // cold tree's name hash matches).
   Status PromoteColdByName(std::string_view name) const COWTREE_EXCLUDES(catalog_mu_);
+  // One attempt of it with the name's hash; *stale: the catalog moved on, try again.
+  Status PromoteColdByNameOnce(std::string_view name, uint32_t hash, bool* stale) const
+      COWTREE_EXCLUDES(catalog_mu_);
   // Promotes every cold tree a commit record names (created names, drops, ops), so that
   // ApplyCommit's checks see them in trees_ / names_ (ApplyCommit calls it first).
   Status PromoteColdTreesOf(const CommitRecordView& record) const COWTREE_EXCLUDES(catalog_mu_);
@@ -449,6 +475,11 @@ class Runtime final : public TreeEnvironment {
   void CoordinatorLoop();  // checkpoints by log bytes / interval / dirty share of the budget
   // Calls ReleaseOldVersions on every live tree (after a checkpoint).
   void ReleaseOldVersionsOfAllTrees() COWTREE_EXCLUDES(catalog_mu_);
+  // Demotion (see the top of this file), after a published checkpoint.
+  void DemoteIdleTrees() COWTREE_REQUIRES(checkpoint_mu_) COWTREE_EXCLUDES(write_mu_, catalog_mu_);
+  bool Demotable(const TreeSlot& slot, const std::vector<TreeId>& dirty) const
+      COWTREE_REQUIRES(write_mu_, catalog_mu_);
+  std::atomic<uint64_t> trees_demoted_{0};
   void SyncLoop();  // balanced / eventual background sync, on its own thread
   std::shared_ptr<TreeSlot> FindSlot(std::string_view name, uint64_t epoch) const
       COWTREE_REQUIRES_SHARED(catalog_mu_);
@@ -477,7 +508,8 @@ class Runtime final : public TreeEnvironment {
   std::atomic<uint64_t> log_bytes_since_checkpoint_{0};
   // Trees created, written or dropped since the last freeze (the next checkpoint's work).
   std::vector<TreeId> dirty_trees_ COWTREE_GUARDED_BY(write_mu_);
-  // The epoch of the checkpoint the store was opened from: the epoch of every restored version.
+  // The epoch of the checkpoint the store was opened from (restores stamp their version with
+  // the newest published checkpoint's epoch, never below this one).
   uint64_t opened_checkpoint_epoch_ = 0;
   static constexpr size_t kRestoreStripes = 64;
   mutable Mutex restore_mu_[kRestoreStripes];
@@ -504,6 +536,21 @@ class Runtime final : public TreeEnvironment {
   // The published catalog's chunk references (catalog_root_.chunks, for readers): where a cold
   // tree's entry is. Replaced when a checkpoint is published.
   std::vector<CatalogChunkRef> published_chunks_ COWTREE_GUARDED_BY(catalog_mu_);
+  // Bumped whenever published_chunks_ changes or a demotion pass moves trees to cold_: a
+  // chunk entry read at another generation may be stale (PromoteEntry), and a walk of cold_
+  // then trees_ may have missed a tree (ListTrees, GetStats retry).
+  uint64_t catalog_generation_ COWTREE_GUARDED_BY(catalog_mu_) = 0;
+  // Demotion passes that moved trees to cold_: a walk of cold_ then trees_ (ListTrees,
+  // GetStats) that sees it change may have missed a tree, and walks again.
+  uint64_t demotion_passes_ COWTREE_GUARDED_BY(catalog_mu_) = 0;
+  uint64_t DemotionPasses() const COWTREE_EXCLUDES(catalog_mu_);
+  // GetStats' tree, entry and leaf counts; false if a demotion pass ran meanwhile (count again).
+  bool CountTrees(RuntimeStats* stats) const COWTREE_EXCLUDES(catalog_mu_);
+  // One walk of ListTrees; *complete false: a demotion pass ran since `demotion_passes` was
+  // read (the walk may have missed a tree).
+  Status ListTreesOnce(const RuntimeSnapshot& snapshot, std::vector<TreeInfo>* out,
+                       uint64_t demotion_passes, bool* complete) const
+      COWTREE_EXCLUDES(catalog_mu_);
 
   mutable Mutex poison_mu_;
   Status poison_ COWTREE_GUARDED_BY(poison_mu_);

@@ -22,13 +22,18 @@ Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const 
   if (slot->restored.load(std::memory_order_acquire)) return slot->tree;
   MutexLock g(&restore_mu_[slot->id % kRestoreStripes]);
   if (slot->restored.load(std::memory_order_acquire)) return slot->tree;
-  // Only a tree of the opened checkpoint is ever unrestored: its state is that checkpoint's.
+  // Only a tree of a published checkpoint (the opened one, or a later one for a demoted tree)
+  // is ever unrestored, and no commit wrote it since (a commit restores first): its state is
+  // that of every published checkpoint since, the newest's epoch included. Versions are
+  // stamped with it; VersionAt answers older snapshots with the same (only) version.
   COWTREE_ASSERT(slot->published);
   auto type = types_.find(slot->type_id);
   COWTREE_ASSERT(type != types_.end());    // checked by PromoteCold
   auto* env = const_cast<Runtime*>(this);  // TreeEnvironment: object store + epochs
+  const uint64_t epoch = published_checkpoint_epoch_.load(std::memory_order_acquire);
+  COWTREE_ASSERT(epoch >= opened_checkpoint_epoch_);
   Result<std::unique_ptr<HostedTree>> tree =
-      type->second->Load(slot->params, slot->persisted, opened_checkpoint_epoch_, env);
+      type->second->Load(slot->params, slot->persisted, epoch, env);
   if (!tree.ok()) return tree.status().WithContext("restoring tree '" + slot->name + "'");
   slot->tree = std::move(tree).value();
   slot->restored.store(true, std::memory_order_release);
@@ -58,6 +63,7 @@ Result<TreeInfo> Runtime::FindTree(std::string_view name, const RuntimeSnapshot&
     slot = FindSlot(name, snapshot.epoch());
   }
   if (slot == nullptr) return Status::NotFound("no tree named '" + std::string(name) + "'");
+  slot->accessed.store(true, std::memory_order_relaxed);
   // Restored outside catalog_mu_: a first access does not hold up commits.
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot.get()));
   return TreeInfo{slot->id,     slot->name,         slot->type_id,
@@ -71,6 +77,17 @@ std::vector<TreeInfo> Runtime::ListTrees(const RuntimeSnapshot& snapshot) const 
 }
 
 Status Runtime::ListTrees(const RuntimeSnapshot& snapshot, std::vector<TreeInfo>* out_ptr) const {
+  while (true) {
+    // A tree demoted between the cold walk and the hot one is in neither: walk again.
+    const uint64_t passes = DemotionPasses();
+    bool complete = true;
+    Status st = ListTreesOnce(snapshot, out_ptr, passes, &complete);
+    if (complete) return st;
+  }
+}
+
+Status Runtime::ListTreesOnce(const RuntimeSnapshot& snapshot, std::vector<TreeInfo>* out_ptr,
+                              uint64_t demotion_passes, bool* complete) const {
   std::vector<TreeInfo>& out = *out_ptr;
   out.clear();
   // Cold trees first (read from the catalog chunks, nothing promoted), then the hot ones not
@@ -89,6 +106,8 @@ Status Runtime::ListTrees(const RuntimeSnapshot& snapshot, std::vector<TreeInfo>
     out.clear();  // a partial cold list: keep only the hot trees
   }
   ReaderLock g(&catalog_mu_);
+  *complete = demotion_passes_ == demotion_passes;
+  if (!*complete) return status;
   for (const auto& [id, slot] : trees_) {
     if (std::binary_search(cold_ids.begin(), cold_ids.end(), id)) continue;
     if (slot->create_epoch <= snapshot.epoch() && snapshot.epoch() < slot->drop_epoch) {
@@ -198,6 +217,7 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
         return Status::InvalidArgument("ops for unknown tree id " + std::to_string(s.tree_id));
       }
       COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot.get()));
+      slot->accessed.store(true, std::memory_order_relaxed);
       Status st = tree->Apply(s.ops, epoch);
       if (!st.ok()) return st.WithContext("tree '" + slot->name + "'");
       prepared->applied.push_back(tree);

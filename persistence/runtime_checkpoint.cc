@@ -190,9 +190,8 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   if (write_ot_checkpoint) {
     ot_checkpoint_id += 1;
     ot_checkpoint_epoch = c;
-    Status st =
-        WriteOtCheckpoint(env_, dir_, ot_checkpoint_id, c, store_->table(), superblock_.store_id,
-                          retained_epochs_->Current());
+    Status st = WriteOtCheckpoint(env_, dir_, ot_checkpoint_id, c, store_->table(),
+                                  superblock_.store_id, retained_epochs_->Current());
     if (!st.ok()) return fail(st);
     ot_delta_start.reset();
     ot_delta_ops = 0;
@@ -248,7 +247,10 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
     // Under catalog_mu_: GetStats reads `persisted` of slots it sees unrestored, and a slot
     // can be restored, written and checkpointed meanwhile.
     WriterLock g(&catalog_mu_);
-    if (catalog_changed) published_chunks_ = catalog_root_.chunks;  // where cold trees are now
+    if (catalog_changed) {
+      published_chunks_ = catalog_root_.chunks;  // where cold trees are now
+      ++catalog_generation_;                     // entries read from older chunks may be stale
+    }
     for (Item& item : items) {
       auto w = written.find(item.slot->id);
       COWTREE_ASSERT(w != written.end());
@@ -266,6 +268,7 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   // Versions no snapshot can see hold leaves that are neither current nor evictable: drop
   // them for every tree, including trees that receive no more commits.
   ReleaseOldVersionsOfAllTrees();
+  DemoteIdleTrees();         // after the release: trees that keep one version only
   budget_->EnforceBudget();  // the leaves just written are clean: evict down to the budget
   DeleteObsoleteFiles(replay.file_number);
   log_bytes_since_checkpoint_.fetch_sub(

@@ -19,11 +19,13 @@ const CatalogChunkRef* Runtime::ChunkOf(TreeId id) const {
   return &*std::prev(it);
 }
 
-Result<std::optional<CatalogEntry>> Runtime::ReadPublishedEntry(TreeId id) const {
+Result<std::optional<CatalogEntry>> Runtime::ReadPublishedEntry(TreeId id,
+                                                                uint64_t* generation) const {
   ColdReadHold hold(pins_.get());  // before the lookup: the chunk found stays readable
   NodeID chunk;
   {
     ReaderLock g(&catalog_mu_);
+    if (generation != nullptr) *generation = catalog_generation_;
     if (cold_.size() == 0) return std::optional<CatalogEntry>();  // every tree is hot
     const CatalogChunkRef* ref = ChunkOf(id);
     if (ref == nullptr) return std::optional<CatalogEntry>();
@@ -52,15 +54,25 @@ Result<std::shared_ptr<Runtime::TreeSlot>> Runtime::PromoteCold(
       return matches(*it->second) ? it->second : nullptr;
     }
   }
-  COWTREE_ASSIGN_OR_RETURN(std::optional<CatalogEntry> entry, ReadPublishedEntry(id));
-  if (!entry.has_value()) return std::shared_ptr<TreeSlot>();
-  if (name.has_value() && entry->name != *name) return std::shared_ptr<TreeSlot>();
-  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<TreeSlot> slot, PromoteEntry(std::move(*entry)));
-  if (slot != nullptr && !matches(*slot)) return std::shared_ptr<TreeSlot>();
-  return slot;
+  while (true) {  // again if a checkpoint or a demotion moved the catalog meanwhile
+    uint64_t generation = 0;
+    COWTREE_ASSIGN_OR_RETURN(std::optional<CatalogEntry> entry,
+                             ReadPublishedEntry(id, &generation));
+    if (!entry.has_value()) return std::shared_ptr<TreeSlot>();
+    if (name.has_value() && entry->name != *name) return std::shared_ptr<TreeSlot>();
+    bool stale = false;
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<TreeSlot> slot,
+                             PromoteEntry(std::move(*entry), generation, &stale));
+    if (stale) continue;
+    if (slot != nullptr && !matches(*slot)) return std::shared_ptr<TreeSlot>();
+    return slot;
+  }
 }
 
-Result<std::shared_ptr<Runtime::TreeSlot>> Runtime::PromoteEntry(CatalogEntry entry) const {
+Result<std::shared_ptr<Runtime::TreeSlot>> Runtime::PromoteEntry(CatalogEntry entry,
+                                                                 uint64_t generation,
+                                                                 bool* stale) const {
+  *stale = false;
   if (types_.count(entry.type_id) == 0) {  // checked at open; the chunk may be newer
     return Status::Corruption("catalog: tree '" + entry.name + "' has unknown type " +
                               std::to_string(entry.type_id));
@@ -78,6 +90,10 @@ Result<std::shared_ptr<Runtime::TreeSlot>> Runtime::PromoteEntry(CatalogEntry en
   const uint32_t hash = ColdTreeIndex::NameHash(slot->name);
   WriterLock g(&catalog_mu_);
   if (auto it = trees_.find(id); it != trees_.end()) return it->second;  // promoted meanwhile
+  if (generation != catalog_generation_) {
+    *stale = true;  // the entry may predate the tree's newest published state
+    return std::shared_ptr<TreeSlot>();
+  }
   // Promoted, dropped and forgotten meanwhile: the entry read was stale.
   if (!cold_.Remove(id, hash)) return std::shared_ptr<TreeSlot>();
   if (auto it = names_.find(slot->name); it != names_.end()) {
@@ -98,11 +114,21 @@ Status Runtime::PromoteColdByName(std::string_view name) const {
   }
   if (candidates.empty()) return Status::OK();  // the common case of a create: no read, no pin
   ColdReadHold hold(pins_.get());
+  while (true) {  // again if a checkpoint or a demotion moved the catalog meanwhile
+    bool stale = false;
+    COWTREE_RETURN_IF_ERROR(PromoteColdByNameOnce(name, hash, &stale));
+    if (!stale) return Status::OK();
+  }
+}
+
+Status Runtime::PromoteColdByNameOnce(std::string_view name, uint32_t hash, bool* stale) const {
   // The candidates (same name hash) grouped by the chunk that holds them: one read per chunk.
   std::map<uint64_t, std::vector<TreeId>> by_chunk;
+  uint64_t generation = 0;
   {
-    candidates.clear();
+    std::vector<TreeId> candidates;
     ReaderLock g(&catalog_mu_);
+    generation = catalog_generation_;
     cold_.Candidates(hash, &candidates);
     for (TreeId id : candidates) {
       const CatalogChunkRef* ref = ChunkOf(id);
@@ -121,7 +147,7 @@ Status Runtime::PromoteColdByName(std::string_view name) const {
     for (TreeId id : ids) {
       const CatalogEntryView* e = FindCatalogEntry(views, id);
       if (e == nullptr || e->name != name) continue;
-      return PromoteEntry(e->ToEntry()).status();
+      return PromoteEntry(e->ToEntry(), generation, stale).status();
     }
   }
   return Status::OK();

@@ -72,6 +72,11 @@ struct RuntimeOptions {
   // rebuild internal nodes at open, which may differ from the one at write time).
   uint32_t leaf_capacity_entries = 240;
   uint32_t fanout = 64;
+  // Demotion (persistence/runtime.h): after a checkpoint, trees idle for a whole checkpoint
+  // interval are dropped from memory (16 bytes each stay, in the cold index) while more than
+  // this many trees are in memory; the most recently used stay. 0 demotes every idle tree.
+  // Default: 1024 (a store of few trees never pays a re-read).
+  uint64_t hot_trees_min = 1024;
   // Internal, for tests: the chunk sizes of the summary index a checkpoint writes
   // (docs/summary_chunk.md): leaf summaries per summary chunk (1..1022) and refs per index
   // chunk or descriptor (2..817). 0 = the default (the largest). Lowered, a few hundred leaves

@@ -12,6 +12,9 @@
 // A retainer thread retains named checkpoints, checks the same invariants on point-in-time
 // snapshots of them (also after deleting the checkpoint under an open snapshot) and trims to
 // the newest two, racing the committers, the checkpointer and background checkpoints.
+// A prober reads and rewrites (net zero) idle trees "i<k>" now and then, so that with
+// hot_trees_min = 0 each checkpoint demotes some of them and the prober, the listing it checks
+// and its commits promote them again, racing all of the above.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -30,6 +33,7 @@ namespace {
 constexpr int kCommitters = 2;
 constexpr int kReaders = 3;
 constexpr int kReplaceEntries = 20;
+constexpr int kIdleTrees = 16;
 
 int CommitsPerCommitter() {
   const char* env = std::getenv("COWTREE_API_STRESS_COMMITS");
@@ -80,6 +84,7 @@ TEST(ApiConcurrency, CommittersCheckpointsAndReadersAgree) {
   o.leaf_capacity_entries = 8;  // small nodes: many splits and copies per commit
   o.fanout = 4;
   o.checkpoint_log_bytes = 64 << 10;  // background checkpoints while committing
+  o.hot_trees_min = 0;                // every checkpoint demotes the trees idle since the last
   auto opened = Store::Open(dir.path(), o);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   std::unique_ptr<Store> store = std::move(opened).value();
@@ -93,6 +98,11 @@ TEST(ApiConcurrency, CommittersCheckpointsAndReadersAgree) {
   }
   TreeHandle<int64_t> replaced = init.CreateTree<int64_t>("r");
   for (int k = 0; k < kReplaceEntries; ++k) init.Add(replaced, k, 1);
+  std::vector<TreeHandle<int64_t>> idle;
+  for (int k = 0; k < kIdleTrees; ++k) {
+    idle.push_back(init.CreateTree<int64_t>("i" + std::to_string(k)));
+    init.Add(idle.back(), k, k + 1);
+  }
   ASSERT_TRUE(store->Commit(init).ok());
 
   const int commits = CommitsPerCommitter();
@@ -130,6 +140,26 @@ TEST(ApiConcurrency, CommittersCheckpointsAndReadersAgree) {
       std::this_thread::yield();
     }
   });
+  std::atomic<int> probes{0};
+  threads.emplace_back([&] {  // the prober of idle trees (demoted and promoted again)
+    std::mt19937_64 rng(99);
+    while (committers_done.load() < kCommitters) {
+      const int k = static_cast<int>(rng() % kIdleTrees);
+      const Snapshot snap = store->GetSnapshot();
+      auto t = snap.Tree<int64_t>("i" + std::to_string(k));
+      if (!t.ok() || t->count() != static_cast<uint64_t>(k + 1) || *t->weight(k) != k + 1) ++bad;
+      auto listed = snap.ListTrees();
+      if (!listed.ok() || listed->size() != 2 * kCommitters + 1 + kIdleTrees) ++bad;
+      if (rng() % 4 == 0) {  // a write through a handle taken before any demotion
+        WriteBatch batch = store->NewBatch();
+        batch.Add(idle[k], 1000, 1);
+        batch.Add(idle[k], 1000, -1);
+        if (!store->Commit(batch).ok()) ++bad;
+      }
+      ++probes;
+      for (int i = 0; i < 50; ++i) std::this_thread::yield();
+    }
+  });
   std::atomic<int> retained_checked{0};
   threads.emplace_back([&] {  // retained checkpoints: retain, read at that point, delete, trim
     for (int i = 0; committers_done.load() < kCommitters; ++i) {
@@ -165,6 +195,7 @@ TEST(ApiConcurrency, CommittersCheckpointsAndReadersAgree) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_GT(snapshots_checked.load(), 0);
   EXPECT_GT(retained_checked.load(), 0);
+  EXPECT_GT(probes.load(), 0);
   EXPECT_LE(store->ListCheckpoints().size(), 2u);
   const Snapshot last = store->GetSnapshot();
   for (int w = 0; w < kCommitters; ++w) {

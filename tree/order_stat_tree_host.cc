@@ -383,6 +383,11 @@ std::shared_ptr<const TreeVersion> OrderStatTreeHost::VersionAt(uint64_t epoch) 
   return versions_.front().second;  // older than everything kept: the oldest kept version
 }
 
+bool OrderStatTreeHost::KeepsOnlyNewestVersion() const {
+  std::lock_guard<std::mutex> g(versions_mu_);
+  return versions_.size() == 1 && before_last_apply_ == nullptr;
+}
+
 void OrderStatTreeHost::TrimVersions() {
   const uint64_t oldest = env_->OldestReadableEpoch();
   std::vector<std::shared_ptr<const TreeVersion>> dropped;  // destroyed outside the lock

@@ -83,6 +83,7 @@ class OrderStatTreeHost final : public HostedTree, public LeafLoader {
   std::vector<NodeID> PersistedObjects() const override;
   uint64_t EvictClean() override;
   void ReleaseOldVersions() override { TrimVersions(); }
+  bool KeepsOnlyNewestVersion() const override;
   uint64_t entry_count() const override;
   uint64_t leaf_count() const override;
 

@@ -54,6 +54,12 @@ struct Options {
   // Shape of trees (entries per leaf, children per internal node). Default: 240 and 64.
   uint32_t leaf_capacity_entries = 240;
   uint32_t fanout = 64;
+  // Many trees: after each checkpoint, trees neither read (Tree / Snapshot::Tree) nor written
+  // during the whole interval since the previous checkpoint are dropped from memory and read
+  // back from the store on their next access (16 bytes each stay in memory), as long as more
+  // than this many trees are in memory. Readers already holding such a tree keep it. 0 drops
+  // every idle tree. Default: 1024.
+  uint64_t hot_trees_min = 1024;
   // Every file operation of the store goes through this Env (as LevelDB's Options::env): a
   // test passes a fault-injecting one (testutil/fault_injection_env.h). Not owned; must
   // outlive the Store. Default: nullptr = the POSIX Env.

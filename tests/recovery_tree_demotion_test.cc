@@ -1,0 +1,212 @@
+// Demotion (persistence/runtime.h "Demotion"): after a checkpoint, trees idle for a whole
+// checkpoint interval leave memory for the cold index and are read back on their next access.
+// Answers stay exact through demotion and promotion; a snapshot older than a tree's last write
+// keeps that tree in memory (its old version is still needed); a reader holding a demoted tree
+// keeps reading it; handles taken before a demotion still write; drops and re-creates of the
+// name work; everything survives reopen and fsck is clean.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "recovery/fsck.h"
+#include "recovery/open.h"
+#include "testutil/test_files.h"
+#include "tree/key_codec.h"
+#include "tree/order_stat_tree.h"
+#include "tree/order_stat_tree_type.h"
+
+namespace cowtree {
+namespace {
+
+using Entries = std::map<int64_t, int64_t>;
+using testutil::TempDir;
+
+constexpr uint64_t kHotTreesMin = 8;
+
+RuntimeOptions Options(uint64_t hot_trees_min = kHotTreesMin) {
+  RuntimeOptions o;
+  o.background_thread = false;
+  o.hot_trees_min = hot_trees_min;
+  return o;
+}
+
+std::string NameOf(uint64_t i) { return "tree-" + std::to_string(i); }
+
+void AddOps(RuntimeWriteBatch* b, TreeId id, const Entries& e) {
+  for (const auto& [k, w] : e)
+    tree::AppendOrderStatOp(b->MutableOps(id), tree::EncodeInt64Key(k), w);
+}
+
+TreeId Create(RuntimeWriteBatch* b, const std::string& name) {
+  return b->CreateTree(name, tree::kOrderStatTreeTypeId,
+                       tree::OrderStatTreeParams(tree::KeyType::kInt64));
+}
+
+Entries EntriesAt(const TreeInfo& info, uint64_t epoch) {
+  auto v = tree::AsOrderStatTree(info.tree.get())->VersionAt(epoch);
+  Entries out;
+  EXPECT_TRUE(tree::ForEachAll(*v, [&](uint64_t key, int64_t w) {
+                out[tree::DecodeInt64Key(key)] = w;
+                return true;
+              }).ok());
+  return out;
+}
+
+class TreeDemotion : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(kHotTreesMin); }
+  void Open(uint64_t hot_trees_min) {
+    if (rt_ != nullptr) ASSERT_TRUE(rt_->Close().ok());
+    rt_.reset();
+    auto rt = recovery::Open(dir_.path(), Options(hot_trees_min));
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    rt_ = std::move(rt).value();
+  }
+  // Creates trees [first, first + n) with entries {i: 1}, 50 per commit.
+  void CreateTrees(uint64_t first, uint64_t n) {
+    for (uint64_t i = first; i < first + n; i += 50) {
+      RuntimeWriteBatch b(rt_.get());
+      for (uint64_t j = i; j < std::min(first + n, i + 50); ++j) {
+        const TreeId id = Create(&b, NameOf(j));
+        ids_[NameOf(j)] = id;
+        Write(&b, j, {{static_cast<int64_t>(j), 1}});
+      }
+      ASSERT_TRUE(rt_->Commit(b).ok());
+    }
+  }
+  void Write(RuntimeWriteBatch* b, uint64_t i, const Entries& add) {
+    AddOps(b, ids_.at(NameOf(i)), add);
+    for (const auto& [k, w] : add) {
+      if ((model_[NameOf(i)][k] += w) == 0) model_[NameOf(i)].erase(k);
+    }
+  }
+  // One commit to tree `i` (so that the next checkpoint has work: a demotion pass follows
+  // only a checkpoint that publishes), then a checkpoint.
+  void TouchAndCheckpoint(uint64_t i, int64_t key) {
+    RuntimeWriteBatch b(rt_.get());
+    Write(&b, i, {{key, 1}});
+    ASSERT_TRUE(rt_->Commit(b).ok());
+    ASSERT_TRUE(rt_->Checkpoint().ok());
+  }
+  void CheckAll() {
+    const RuntimeSnapshot snap = rt_->GetSnapshot();
+    for (const auto& [name, entries] : model_) {
+      Result<TreeInfo> info = rt_->FindTree(name, snap);
+      ASSERT_TRUE(info.ok()) << name << ": " << info.status().ToString();
+      ASSERT_EQ(EntriesAt(*info, snap.epoch()), entries) << name;
+    }
+    EXPECT_EQ(rt_->ListTrees(snap).size(), model_.size());
+    EXPECT_EQ(rt_->GetStats().tree_count, model_.size());
+  }
+  void ReopenAndFsck() {
+    ASSERT_TRUE(rt_->Close().ok());
+    rt_.reset();
+    auto fsck = recovery::Fsck(dir_.path(), recovery::FsckOptions());
+    ASSERT_TRUE(fsck.ok()) << fsck.status().ToString();
+    EXPECT_EQ(fsck->errors(), 0u);
+    for (const auto& f : fsck->findings) {
+      if (f.severity == recovery::FsckSeverity::kError) ADD_FAILURE() << f.message;
+    }
+    auto rt = recovery::Open(dir_.path(), Options());
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    rt_ = std::move(rt).value();
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Runtime> rt_;
+  std::map<std::string, TreeId> ids_;
+  std::map<std::string, Entries> model_;
+};
+
+TEST_F(TreeDemotion, IdleTreesLeaveMemoryAndReadBackExactly) {
+  constexpr uint64_t kTrees = 300;
+  CreateTrees(0, kTrees);
+  ASSERT_TRUE(rt_->Checkpoint().ok());  // first pass: every tree was just written
+  EXPECT_EQ(rt_->GetStats().trees_demoted, 0u);
+  TouchAndCheckpoint(0, 1000);  // second pass: all but tree 0 idle for a whole interval
+  RuntimeStats s = rt_->GetStats();
+  EXPECT_EQ(s.trees_demoted, kTrees - kHotTreesMin);
+  EXPECT_EQ(s.hot_tree_count, kHotTreesMin);
+  EXPECT_EQ(s.tree_count, kTrees);
+  // Writes through ids taken before the demotion promote the trees again.
+  RuntimeWriteBatch b(rt_.get());
+  for (uint64_t i = 0; i < kTrees; i += 7) Write(&b, i, {{-static_cast<int64_t>(i), 2}});
+  ASSERT_TRUE(rt_->Commit(b).ok());
+  CheckAll();
+  ASSERT_TRUE(rt_->Checkpoint().ok());
+  CheckAll();
+  ReopenAndFsck();
+  CheckAll();
+}
+
+TEST_F(TreeDemotion, ASnapshotOlderThanATreesLastWriteKeepsItsVersion) {
+  Open(/*hot_trees_min=*/0);  // every idle tree goes
+  CreateTrees(0, 100);
+  ASSERT_TRUE(rt_->Checkpoint().ok());
+  const RuntimeSnapshot old = rt_->GetSnapshot();
+  const Entries before = model_.at(NameOf(5));
+  {
+    RuntimeWriteBatch b(rt_.get());
+    Write(&b, 5, {{77, 1}});
+    ASSERT_TRUE(rt_->Commit(b).ok());
+  }
+  for (int round = 0; round < 4; ++round) TouchAndCheckpoint(1, 2000 + round);
+  EXPECT_GE(rt_->GetStats().trees_demoted, 98u);  // all but trees 1 and 5
+  EXPECT_EQ(rt_->GetStats().hot_tree_count, 2u);
+  // Tree 5 stayed in memory with both versions: the old snapshot reads its old state.
+  Result<TreeInfo> at_old = rt_->FindTree(NameOf(5), old);
+  ASSERT_TRUE(at_old.ok());
+  EXPECT_EQ(EntriesAt(*at_old, old.epoch()), before);
+  CheckAll();
+}
+
+TEST_F(TreeDemotion, AReaderHoldingADemotedTreeKeepsReadingIt) {
+  Open(/*hot_trees_min=*/0);
+  CreateTrees(0, 100);
+  ASSERT_TRUE(rt_->Checkpoint().ok());
+  const RuntimeSnapshot snap = rt_->GetSnapshot();
+  Result<TreeInfo> held = rt_->FindTree(NameOf(9), snap);
+  ASSERT_TRUE(held.ok());
+  const uint64_t demoted = rt_->GetStats().trees_demoted;
+  for (int round = 0; round < 3; ++round) TouchAndCheckpoint(1, 3000 + round);
+  EXPECT_GT(rt_->GetStats().trees_demoted, demoted);
+  EXPECT_EQ(EntriesAt(*held, snap.epoch()), model_.at(NameOf(9)));
+  // Promoted again (a second HostedTree while the first is held): the same answers.
+  CheckAll();
+}
+
+TEST_F(TreeDemotion, DropAndRecreateOfDemotedTrees) {
+  CreateTrees(0, 100);
+  ASSERT_TRUE(rt_->Checkpoint().ok());
+  TouchAndCheckpoint(0, 4000);
+  ASSERT_GT(rt_->GetStats().trees_demoted, 50u);
+  {
+    RuntimeWriteBatch b(rt_.get());
+    b.DropTree(ids_.at(NameOf(40)));
+    b.DropTree(ids_.at(NameOf(41)));
+    model_.erase(NameOf(40));
+    model_.erase(NameOf(41));
+    ASSERT_TRUE(rt_->Commit(b).ok());
+  }
+  {
+    RuntimeWriteBatch b(rt_.get());
+    const TreeId id = Create(&b, NameOf(41));
+    ids_[NameOf(41)] = id;
+    Write(&b, 41, {{-41, 4}});
+    // A demoted tree's name cannot be created twice.
+    ASSERT_TRUE(rt_->Commit(b).ok());
+    RuntimeWriteBatch dup(rt_.get());
+    Create(&dup, NameOf(42));
+    EXPECT_TRUE(rt_->Commit(dup).IsInvalidArgument());
+  }
+  for (int round = 0; round < 3; ++round) TouchAndCheckpoint(0, 5000 + round);
+  CheckAll();
+  EXPECT_TRUE(rt_->FindTree(NameOf(40), rt_->GetSnapshot()).status().IsNotFound());
+  ReopenAndFsck();
+  CheckAll();
+}
+
+}  // namespace
+}  // namespace cowtree
