@@ -15,6 +15,7 @@
 #include "persistence/cold_tree_index.h"
 #include "recovery/fsck.h"
 #include "recovery/open.h"
+#include "testutil/int64_trees.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
 #include "tree/order_stat_tree.h"
@@ -35,14 +36,9 @@ RuntimeOptions Options() {
 std::string NameOf(uint64_t i) { return "tree-" + std::to_string(i); }
 Entries EntriesOf(uint64_t i) { return {{static_cast<int64_t>(i), 1}, {-7, 1 + i % 3}}; }
 
-void AddOps(RuntimeWriteBatch* b, TreeId id, const Entries& e) {
-  for (const auto& [k, w] : e)
-    tree::AppendOrderStatOp(b->MutableOps(id), tree::EncodeInt64Key(k), w);
-}
-
+void AddOps(RuntimeWriteBatch* b, TreeId id, const Entries& e) { testutil::AddInt64Ops(b, id, e); }
 TreeId Create(RuntimeWriteBatch* b, const std::string& name) {
-  return b->CreateTree(name, tree::kOrderStatTreeTypeId,
-                       tree::OrderStatTreeParams(tree::KeyType::kInt64));
+  return testutil::CreateInt64Tree(b, name);
 }
 
 // The entries of `name` at `snap`, or nullopt if FindTree says NotFound.

@@ -12,15 +12,13 @@
 
 #include "recovery/fsck.h"
 #include "recovery/open.h"
+#include "testutil/int64_trees.h"
 #include "testutil/test_files.h"
-#include "tree/key_codec.h"
-#include "tree/order_stat_tree.h"
-#include "tree/order_stat_tree_type.h"
 
 namespace cowtree {
 namespace {
 
-using Entries = std::map<int64_t, int64_t>;
+using Entries = testutil::Int64Entries;
 using testutil::TempDir;
 
 constexpr uint64_t kHotTreesMin = 8;
@@ -34,25 +32,8 @@ RuntimeOptions Options(uint64_t hot_trees_min = kHotTreesMin) {
 
 std::string NameOf(uint64_t i) { return "tree-" + std::to_string(i); }
 
-void AddOps(RuntimeWriteBatch* b, TreeId id, const Entries& e) {
-  for (const auto& [k, w] : e)
-    tree::AppendOrderStatOp(b->MutableOps(id), tree::EncodeInt64Key(k), w);
-}
-
-TreeId Create(RuntimeWriteBatch* b, const std::string& name) {
-  return b->CreateTree(name, tree::kOrderStatTreeTypeId,
-                       tree::OrderStatTreeParams(tree::KeyType::kInt64));
-}
-
-Entries EntriesAt(const TreeInfo& info, uint64_t epoch) {
-  auto v = tree::AsOrderStatTree(info.tree.get())->VersionAt(epoch);
-  Entries out;
-  EXPECT_TRUE(tree::ForEachAll(*v, [&](uint64_t key, int64_t w) {
-                out[tree::DecodeInt64Key(key)] = w;
-                return true;
-              }).ok());
-  return out;
-}
+using testutil::CreateInt64Tree;
+using testutil::Int64EntriesAt;
 
 class TreeDemotion : public ::testing::Test {
  protected:
@@ -69,7 +50,7 @@ class TreeDemotion : public ::testing::Test {
     for (uint64_t i = first; i < first + n; i += 50) {
       RuntimeWriteBatch b(rt_.get());
       for (uint64_t j = i; j < std::min(first + n, i + 50); ++j) {
-        const TreeId id = Create(&b, NameOf(j));
+        const TreeId id = CreateInt64Tree(&b, NameOf(j));
         ids_[NameOf(j)] = id;
         Write(&b, j, {{static_cast<int64_t>(j), 1}});
       }
@@ -77,7 +58,7 @@ class TreeDemotion : public ::testing::Test {
     }
   }
   void Write(RuntimeWriteBatch* b, uint64_t i, const Entries& add) {
-    AddOps(b, ids_.at(NameOf(i)), add);
+    testutil::AddInt64Ops(b, ids_.at(NameOf(i)), add);
     for (const auto& [k, w] : add) {
       if ((model_[NameOf(i)][k] += w) == 0) model_[NameOf(i)].erase(k);
     }
@@ -95,7 +76,7 @@ class TreeDemotion : public ::testing::Test {
     for (const auto& [name, entries] : model_) {
       Result<TreeInfo> info = rt_->FindTree(name, snap);
       ASSERT_TRUE(info.ok()) << name << ": " << info.status().ToString();
-      ASSERT_EQ(EntriesAt(*info, snap.epoch()), entries) << name;
+      ASSERT_EQ(Int64EntriesAt(*info, snap.epoch()), entries) << name;
     }
     EXPECT_EQ(rt_->ListTrees(snap).size(), model_.size());
     EXPECT_EQ(rt_->GetStats().tree_count, model_.size());
@@ -158,7 +139,7 @@ TEST_F(TreeDemotion, ASnapshotOlderThanATreesLastWriteKeepsItsVersion) {
   // Tree 5 stayed in memory with both versions: the old snapshot reads its old state.
   Result<TreeInfo> at_old = rt_->FindTree(NameOf(5), old);
   ASSERT_TRUE(at_old.ok());
-  EXPECT_EQ(EntriesAt(*at_old, old.epoch()), before);
+  EXPECT_EQ(Int64EntriesAt(*at_old, old.epoch()), before);
   CheckAll();
 }
 
@@ -172,7 +153,7 @@ TEST_F(TreeDemotion, AReaderHoldingADemotedTreeKeepsReadingIt) {
   const uint64_t demoted = rt_->GetStats().trees_demoted;
   for (int round = 0; round < 3; ++round) TouchAndCheckpoint(1, 3000 + round);
   EXPECT_GT(rt_->GetStats().trees_demoted, demoted);
-  EXPECT_EQ(EntriesAt(*held, snap.epoch()), model_.at(NameOf(9)));
+  EXPECT_EQ(Int64EntriesAt(*held, snap.epoch()), model_.at(NameOf(9)));
   // Promoted again (a second HostedTree while the first is held): the same answers.
   CheckAll();
 }
@@ -192,13 +173,13 @@ TEST_F(TreeDemotion, DropAndRecreateOfDemotedTrees) {
   }
   {
     RuntimeWriteBatch b(rt_.get());
-    const TreeId id = Create(&b, NameOf(41));
+    const TreeId id = CreateInt64Tree(&b, NameOf(41));
     ids_[NameOf(41)] = id;
     Write(&b, 41, {{-41, 4}});
     // A demoted tree's name cannot be created twice.
     ASSERT_TRUE(rt_->Commit(b).ok());
     RuntimeWriteBatch dup(rt_.get());
-    Create(&dup, NameOf(42));
+    CreateInt64Tree(&dup, NameOf(42));
     EXPECT_TRUE(rt_->Commit(dup).IsInvalidArgument());
   }
   for (int round = 0; round < 3; ++round) TouchAndCheckpoint(0, 5000 + round);
