@@ -38,7 +38,7 @@ for s in cowtree pbds; do
   expect query "$s" rank_us 0 1e5
   expect query "$s" rss_per_entry_bytes 0 1e7
 done
-for s in cowtree lmdb rocksdb raw-fdatasync; do expect strict "$s" commits 1 1e9; done
+for s in cowtree lmdb rocksdb raw-fdatasync; do expect strict_t4 "$s" commits 1 1e9; done
 # The series reach the full count; the CDF has a quantile 1 row for each (system, op).
 awk -F, 'NR > 1 && $4 == 30000 { seen[$2] = 1 } END { exit !(length(seen) == 6) }' \
   "$work/out/ingest_series.csv" || { echo "FAIL: ingest_series.csv lacks final rows"; fail=1; }

@@ -10,7 +10,7 @@ namespace cowtree {
 bool IoUringAllowed() {
   static const bool allowed = [] {
     const char* v = std::getenv("COWTREE_IO_URING");
-    return v == nullptr || std::strcmp(v, "0") != 0;
+    return v != nullptr && std::strcmp(v, "1") == 0;
   }();
   return allowed;
 }

@@ -42,8 +42,9 @@ class File {
   virtual Status WriteAt(uint64_t offset_bytes, std::string_view data) = 0;
   // fdatasync. On failure the runtime is poisoned; never retried.
   virtual Status Sync() = 0;
-  // Writes data at offset_bytes, then fdatasyncs. The POSIX Env submits both as one linked
-  // io_uring request where available (the log's hot path); the default does WriteAt + Sync.
+  // Writes data at offset_bytes, then fdatasyncs (the log's hot path). The default does
+  // WriteAt + Sync; so does the POSIX Env unless COWTREE_IO_URING=1, which submits both as one
+  // linked io_uring request (persistence/io_uring_probe.h says why that is opt-in).
   virtual Status WriteAtAndSync(uint64_t offset_bytes, std::string_view data) {
     COWTREE_RETURN_IF_ERROR(WriteAt(offset_bytes, data));
     return Sync();
@@ -117,7 +118,7 @@ class Env {
   // directory sync). A link planted under a temporary name can never redirect the write.
   Status WriteNewFileSync(const std::string& path, std::string_view data);
 
-  // The process-wide POSIX Env (io_uring for WriteAtAndSync where the kernel allows it).
+  // The process-wide POSIX Env (io_uring for WriteAtAndSync only with COWTREE_IO_URING=1).
   static Env* Default();
 };
 

@@ -123,6 +123,7 @@ Status LogWriter::Poison(const Status& cause) {
         "log writer poisoned (no write or fdatasync is retried; replay the log and reopen): " +
         cause.ToString());
   }
+  WakeSyncWaitersLocked();  // every follower returns the poison
   io_done_.SignalAll();
   return poison_;
 }
@@ -135,6 +136,45 @@ Status LogWriter::CheckUsable() const {
 
 void LogWriter::WaitForIo() {
   while (io_in_progress_) io_done_.Wait(&mu_);
+}
+
+bool LogWriter::WaitAsFollower(SyncWaiter* waiter) {
+  sync_waiters_.push_back(waiter);
+  while (!waiter->woken) waiter->cv.Wait(&mu_);
+  if (waiter->lead) {
+    COWTREE_ASSERT(next_leader_pending_);
+    next_leader_pending_ = false;
+  }
+  return waiter->lead;
+}
+
+void LogWriter::WakeSyncWaitersLocked() {
+  if (sync_waiters_.empty()) return;
+  const bool poisoned = !poison_.ok();
+  // The next leader first, so that the disk idles as briefly as possible.
+  if (!poisoned && !io_in_progress_ && !next_leader_pending_) {
+    for (SyncWaiter* w : sync_waiters_) {
+      if (synced_end_ < w->upto) {
+        w->lead = true;
+        w->woken = true;
+        next_leader_pending_ = true;
+        w->cv.Signal();
+        break;
+      }
+    }
+  }
+  size_t kept = 0;
+  for (SyncWaiter* w : sync_waiters_) {
+    if (w->woken) continue;  // the leader just woken
+    if (poisoned || w->upto <= synced_end_) {
+      w->woken = true;
+      w->cv.Signal();
+    } else {
+      sync_waiters_[kept++] = w;
+    }
+  }
+  sync_waiters_.resize(kept);
+  COWTREE_ASSERT(sync_waiters_.empty() || io_in_progress_ || next_leader_pending_);
 }
 
 void LogWriter::MaybePreallocate(File* file, uint64_t offset_bytes, uint64_t length_bytes) {
@@ -242,6 +282,7 @@ Status LogWriter::RotateLocked() {
   synced_end_ = written_end_;
   allocated_end_bytes_ = kLogFileHeaderSize;
   stats_.files_created += 1;
+  WakeSyncWaitersLocked();  // the old file is durable: its followers are covered
   return Status::OK();
 }
 
@@ -277,10 +318,11 @@ Status LogWriter::Flush() {
   const Status st = file->WriteAt(offset, data);
   MutexLock lock(&mu_);
   io_in_progress_ = false;
-  io_done_.SignalAll();
   stats_.writes += 1;
   if (!st.ok()) return Poison(st);
   written_end_ = LogPosition{number, offset + data.size()};
+  WakeSyncWaitersLocked();  // followers queued behind this write need a leader
+  io_done_.SignalAll();
   return Status::OK();
 }
 
@@ -292,18 +334,26 @@ Status LogWriter::Sync(LogPosition upto) {
   {
     MutexLock lock(&mu_);
     stats_.sync_requests += 1;
+    bool chosen = false;  // woken to lead: must lead, queue again, or pass that on
     while (true) {
-      COWTREE_RETURN_IF_ERROR(CheckUsable());
-      if (upto <= synced_end_) return Status::OK();  // a leader's sync covered us
+      Status usable = CheckUsable();
+      if (!usable.ok() || upto <= synced_end_) {
+        if (chosen) WakeSyncWaitersLocked();  // a leader's sync covered us; pass the lead on
+        return usable;
+      }
       const LogPosition end{file_number_, buffer_offset_ + buffer_.size()};
       if (end < upto) {
+        if (chosen) WakeSyncWaitersLocked();
         return Status::InvalidArgument("LogWriter::Sync: position " + upto.ToString() +
                                        " is past the appended end " + end.ToString());
       }
       if (!io_in_progress_) break;
-      io_done_.Wait(&mu_);  // follower: a leader is writing; it may cover us
+      // Follower: the group in flight may cover us; else we may be woken to lead the next.
+      SyncWaiter waiter;
+      waiter.upto = upto;
+      chosen = WaitAsFollower(&waiter);
     }
-    // Leader: take everything appended so far, so that one fdatasync covers every waiter.
+    // Leader: take everything appended so far, so that one fdatasync covers every follower.
     data.swap(buffer_);
     offset = buffer_offset_;
     buffer_offset_ += data.size();
@@ -320,12 +370,13 @@ Status LogWriter::Sync(LogPosition upto) {
   }
   MutexLock lock(&mu_);
   io_in_progress_ = false;
-  io_done_.SignalAll();
   stats_.syncs += 1;
   if (!data.empty()) stats_.writes += 1;
-  if (!st.ok()) return Poison(st);  // never retried: see the header
+  if (!st.ok()) return Poison(st);  // never retried (see the header); wakes every follower
   written_end_ = target;
   synced_end_ = target;
+  WakeSyncWaitersLocked();  // the next group's leader, then the followers this sync covered
+  io_done_.SignalAll();
   return Status::OK();
 }
 

@@ -1,5 +1,6 @@
 // The POSIX Env: pread/pwrite/fdatasync/fallocate/mmap/flock, plus an io_uring path for the
-// log's write+fdatasync pair (one linked submission, one wait). io_uring is tried once per file;
+// log's write+fdatasync pair (one linked submission, one wait), used only with
+// COWTREE_IO_URING=1 (persistence/io_uring_probe.h). io_uring is then tried once per file;
 // if io_uring_queue_init fails (old kernel, container seccomp profile) the file falls back to
 // plain syscalls for good, and Env::Default()->io_uring_status() reports why.
 #include <dirent.h>

@@ -1,5 +1,5 @@
 // Tests of the POSIX Env (persistence/env.h, persistence/posix_env.cc): positional I/O at EOF,
-// Sync, WriteAtAndSync through io_uring and through the COWTREE_IO_URING=0 fallback,
+// Sync, WriteAtAndSync through syscalls (the default) and through io_uring (COWTREE_IO_URING=1),
 // fallocate, mmap, locks and directory operations, and the error codes each one returns.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -118,22 +118,22 @@ void CheckWriteAtAndSync(Env* env, const std::string& path) {
   EXPECT_TRUE(back == expected) << "sizes " << back.size() << " vs " << expected.size();
 }
 
-// In this process io_uring is allowed unless the test runs with COWTREE_IO_URING=0 (the
-// fallback test below runs this same test in a child process that way).
+// In this process io_uring is used only if the test runs with COWTREE_IO_URING=1 (opt-in; the
+// test below runs this same test in a child process that way).
 TEST_F(PosixEnvTest, WriteAtAndSyncWritesAndSyncs) {
   const char* v = std::getenv("COWTREE_IO_URING");
-  EXPECT_EQ(IoUringAllowed(), v == nullptr || std::strcmp(v, "0") != 0);
+  EXPECT_EQ(IoUringAllowed(), v != nullptr && std::strcmp(v, "1") == 0);
   CheckWriteAtAndSync(env_, Path("log"));
 }
 
-// COWTREE_IO_URING is read once per process, so the syscall fallback runs in a child: this same
+// COWTREE_IO_URING is read once per process, so the io_uring path runs in a child: this same
 // binary, with the variable set, running only the test above.
-TEST_F(PosixEnvTest, WriteAtAndSyncFallbackWithIoUringDisabled) {
+TEST_F(PosixEnvTest, WriteAtAndSyncWithIoUringOptIn) {
   char exe[4096];
   const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   ASSERT_GT(len, 0);
   exe[len] = '\0';
-  const std::string cmd = std::string("COWTREE_IO_URING=0 '") + exe +
+  const std::string cmd = std::string("COWTREE_IO_URING=1 '") + exe +
                           "' --gtest_filter=PosixEnvTest.WriteAtAndSyncWritesAndSyncs"
                           " > '" +
                           Path("child.log") + "' 2>&1";
