@@ -1,5 +1,7 @@
 #include "persistence/log_writer.h"
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "persistence/assert.h"
@@ -148,8 +150,9 @@ bool LogWriter::WaitAsFollower(SyncWaiter* waiter) {
   return waiter->lead;
 }
 
-void LogWriter::WakeSyncWaitersLocked() {
-  if (sync_waiters_.empty()) return;
+size_t LogWriter::WakeSyncWaitersLocked() {
+  if (sync_waiters_.empty()) return 0;
+  size_t covered = 0;
   const bool poisoned = !poison_.ok();
   // The next leader first, so that the disk idles as briefly as possible.
   if (!poisoned && !io_in_progress_ && !next_leader_pending_) {
@@ -169,12 +172,31 @@ void LogWriter::WakeSyncWaitersLocked() {
     if (poisoned || w->upto <= synced_end_) {
       w->woken = true;
       w->cv.Signal();
+      ++covered;
     } else {
       sync_waiters_[kept++] = w;
     }
   }
   sync_waiters_.resize(kept);
   COWTREE_ASSERT(sync_waiters_.empty() || io_in_progress_ || next_leader_pending_);
+  return covered;
+}
+
+void LogWriter::GatherLocked() {
+  COWTREE_ASSERT(io_in_progress_);
+  const uint64_t target = gather_target_records_;
+  gather_target_records_ = 0;
+  if (target <= stats_.records_appended) return;
+  const uint64_t wait_us = std::min<uint64_t>(options_.group_gather_us_max, last_sync_us_ / 2);
+  if (wait_us == 0) return;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(wait_us);
+  gathering_ = true;
+  gather_target_records_ = target;
+  while (stats_.records_appended < target) {
+    if (!gather_cv_.WaitUntil(&mu_, deadline)) break;
+  }
+  gathering_ = false;
+  gather_target_records_ = 0;
 }
 
 void LogWriter::MaybePreallocate(File* file, uint64_t offset_bytes, uint64_t length_bytes) {
@@ -247,6 +269,7 @@ Result<LogPosition> LogWriter::Append(LogRecordType type, uint64_t epoch,
   COWTREE_ASSERT(synced_offset <= buffer_offset_ + buffer_.size());
   buffer_.append(frame);
   stats_.records_appended += 1;
+  if (gathering_ && stats_.records_appended >= gather_target_records_) gather_cv_.Signal();
   return LogPosition{file_number_, buffer_offset_ + buffer_.size()};
 }
 
@@ -353,14 +376,17 @@ Status LogWriter::Sync(LogPosition upto) {
       waiter.upto = upto;
       chosen = WaitAsFollower(&waiter);
     }
-    // Leader: take everything appended so far, so that one fdatasync covers every follower.
+    // Leader: hold the I/O slot, gather, then take everything appended so far, so that one
+    // fdatasync covers every follower.
+    io_in_progress_ = true;
+    GatherLocked();
     data.swap(buffer_);
     offset = buffer_offset_;
     buffer_offset_ += data.size();
     target = LogPosition{file_number_, buffer_offset_};
     file = file_.get();
-    io_in_progress_ = true;
   }
+  const auto io_start = std::chrono::steady_clock::now();
   Status st;
   if (data.empty()) {
     st = file->Sync();  // bytes already written by Flush; only the fdatasync is missing
@@ -368,6 +394,9 @@ Status LogWriter::Sync(LogPosition upto) {
     MaybePreallocate(file, offset, data.size());
     st = file->WriteAtAndSync(offset, data);
   }
+  const auto io_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now() - io_start)
+                         .count();
   MutexLock lock(&mu_);
   io_in_progress_ = false;
   stats_.syncs += 1;
@@ -375,7 +404,11 @@ Status LogWriter::Sync(LogPosition upto) {
   if (!st.ok()) return Poison(st);  // never retried (see the header); wakes every follower
   written_end_ = target;
   synced_end_ = target;
-  WakeSyncWaitersLocked();  // the next group's leader, then the followers this sync covered
+  last_sync_us_ = static_cast<uint64_t>(io_us);
+  // The next group's leader, then the followers this sync covered.
+  const size_t covered = WakeSyncWaitersLocked();
+  // They and this caller are likely to commit again at once: the next leader gathers them.
+  gather_target_records_ = covered >= 1 ? stats_.records_appended + covered + 1 : 0;
   io_done_.SignalAll();
   return Status::OK();
 }

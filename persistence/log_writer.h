@@ -37,7 +37,12 @@
 //   I/O returns it wakes, in this order, ONE uncovered follower to lead the next group (which
 //   then writes + syncs everything appended meanwhile at once) and every follower its sync
 //   covered; the others sleep on (no thundering herd). A caller finding no I/O in flight leads
-//   at once. `upto` past end() is InvalidArgument.
+//   at once. Gathering: when the previous sync covered k >= 2 committers (they are likely to
+//   commit again at once), the next leader holds the I/O slot (arrivals queue behind it) and
+//   waits until k more records were appended, or min(group_gather_us_max, half the previous
+//   sync's duration) passed, so that one fdatasync covers both pipeline halves (PostgreSQL's
+//   commit_delay + commit_siblings, but ended early as soon as the group is complete).
+//   `upto` past end() is InvalidArgument.
 // - Failure semantics: after ANY failed write, fdatasync, truncate or file creation the writer
 //   is POISONED: that call and every later Append/Flush/Sync/Close return the same Status
 //   with code kPoisoned, whose message keeps the original text ("... IOError: fdatasync ...:
@@ -80,6 +85,10 @@ struct LogWriterOptions {
   // The store the log belongs to: written into every new file's header, and required of the
   // file OpenForAppend continues. Must be non-zero.
   StoreId store_id;
+  // Group gathering (see Sync in the contract): after a sync that covered >= 2 committers,
+  // the next leader waits for them to append again, at most this long and at most half the
+  // previous sync's duration, before it writes. 0 disables (pure pipelining).
+  uint32_t group_gather_us_max = 200;
 };
 
 // Counters for tests and `cowtree stat`; read with LogWriter::stats().
@@ -144,7 +153,11 @@ class LogWriter {
   // flight, the first waiter synced_end_ does not cover (to lead the next group), then every
   // waiter synced_end_ covers. Called whenever I/O ends, synced_end_ moves or a woken
   // follower leaves without leading.
-  void WakeSyncWaitersLocked() COWTREE_REQUIRES(mu_);
+  // Returns how many followers it woke as covered.
+  size_t WakeSyncWaitersLocked() COWTREE_REQUIRES(mu_);
+  // The leader, holding the I/O slot: waits for the committers the previous sync covered to
+  // append again (see "Gathering"), within the deadline.
+  void GatherLocked() COWTREE_REQUIRES(mu_);
   // The synced end's offset if it lies in file `file_number`, else 0 (nothing of that file
   // is known durable). What Append records as a frame's synced_offset_bytes.
   uint64_t SyncedOffsetInLocked(uint64_t file_number) const COWTREE_REQUIRES(mu_);
@@ -172,6 +185,12 @@ class LogWriter {
   // queues again behind I/O someone else started, or wakes the next one before it returns.
   std::vector<SyncWaiter*> sync_waiters_ COWTREE_GUARDED_BY(mu_);
   bool next_leader_pending_ COWTREE_GUARDED_BY(mu_) = false;
+  // Gathering: the leader waits on gather_cv_ until stats_.records_appended reaches
+  // gather_target_records_ (0: no gathering) or its deadline; Append signals it.
+  CondVar gather_cv_;
+  bool gathering_ COWTREE_GUARDED_BY(mu_) = false;
+  uint64_t gather_target_records_ COWTREE_GUARDED_BY(mu_) = 0;
+  uint64_t last_sync_us_ COWTREE_GUARDED_BY(mu_) = 0;
   LogPosition written_end_ COWTREE_GUARDED_BY(mu_);
   LogPosition synced_end_ COWTREE_GUARDED_BY(mu_);
   // Only the thread that owns the I/O (io_in_progress_ set by it, or mu_ held during rotation)
