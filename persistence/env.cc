@@ -10,9 +10,17 @@ namespace cowtree {
 bool IoUringAllowed() {
   static const bool allowed = [] {
     const char* v = std::getenv("COWTREE_IO_URING");
-    return v != nullptr && std::strcmp(v, "1") == 0;
+    return v == nullptr || std::strcmp(v, "0") != 0;
   }();
   return allowed;
+}
+
+bool IoUringForGroups() {
+  static const bool groups = [] {
+    const char* v = std::getenv("COWTREE_IO_URING");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return groups;
 }
 
 std::string JoinPath(const std::string& dir, const std::string& name) {

@@ -182,13 +182,13 @@ size_t LogWriter::WakeSyncWaitersLocked() {
   return covered;
 }
 
-void LogWriter::GatherLocked() {
+bool LogWriter::GatherLocked() {
   COWTREE_ASSERT(io_in_progress_);
   const uint64_t target = gather_target_records_;
   gather_target_records_ = 0;
-  if (target <= stats_.records_appended) return;
+  if (target <= stats_.records_appended) return false;
   const uint64_t wait_us = std::min<uint64_t>(options_.group_gather_us_max, last_sync_us_ / 2);
-  if (wait_us == 0) return;
+  if (wait_us == 0) return false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(wait_us);
   gathering_ = true;
   gather_target_records_ = target;
@@ -197,6 +197,7 @@ void LogWriter::GatherLocked() {
   }
   gathering_ = false;
   gather_target_records_ = 0;
+  return true;
 }
 
 void LogWriter::MaybePreallocate(File* file, uint64_t offset_bytes, uint64_t length_bytes) {
@@ -354,6 +355,7 @@ Status LogWriter::Sync(LogPosition upto) {
   uint64_t offset = 0;
   LogPosition target;
   File* file = nullptr;
+  bool lone = false;
   {
     MutexLock lock(&mu_);
     stats_.sync_requests += 1;
@@ -379,7 +381,7 @@ Status LogWriter::Sync(LogPosition upto) {
     // Leader: hold the I/O slot, gather, then take everything appended so far, so that one
     // fdatasync covers every follower.
     io_in_progress_ = true;
-    GatherLocked();
+    lone = !GatherLocked() && sync_waiters_.empty();
     data.swap(buffer_);
     offset = buffer_offset_;
     buffer_offset_ += data.size();
@@ -392,7 +394,8 @@ Status LogWriter::Sync(LogPosition upto) {
     st = file->Sync();  // bytes already written by Flush; only the fdatasync is missing
   } else {
     MaybePreallocate(file, offset, data.size());
-    st = file->WriteAtAndSync(offset, data);
+    // A lone commit (nobody queued, nothing gathered) may take the io_uring path (env.h).
+    st = lone ? file->WriteAtAndSyncLone(offset, data) : file->WriteAtAndSync(offset, data);
   }
   const auto io_us = std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::steady_clock::now() - io_start)

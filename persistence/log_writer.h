@@ -31,7 +31,9 @@
 //   Survives a process crash afterwards, not a power loss.
 // - Sync(upto): returns once every record ending at or before `upto` is durable
 //   (fdatasync'd). Pipelined group commit: one caller (the leader) takes ALL buffered bytes
-//   and issues File::WriteAtAndSync (pwrite + fdatasync in the POSIX Env) outside the mutex.
+//   and issues File::WriteAtAndSync (pwrite + fdatasync in the POSIX Env) outside the mutex —
+//   or, for a lone commit (no follower queued, nothing gathered), File::WriteAtAndSyncLone
+//   (a linked io_uring write + fdatasync in the POSIX Env: faster for a lone committer).
 //   While that fdatasync is in flight, new committers keep appending to the buffer (the next
 //   group fills) and queue as followers, each on its own condition variable. When the leader's
 //   I/O returns it wakes, in this order, ONE uncovered follower to lead the next group (which
@@ -156,8 +158,8 @@ class LogWriter {
   // Returns how many followers it woke as covered.
   size_t WakeSyncWaitersLocked() COWTREE_REQUIRES(mu_);
   // The leader, holding the I/O slot: waits for the committers the previous sync covered to
-  // append again (see "Gathering"), within the deadline.
-  void GatherLocked() COWTREE_REQUIRES(mu_);
+  // append again (see "Gathering"), within the deadline. True if it waited.
+  bool GatherLocked() COWTREE_REQUIRES(mu_);
   // The synced end's offset if it lies in file `file_number`, else 0 (nothing of that file
   // is known durable). What Append records as a frame's synced_offset_bytes.
   uint64_t SyncedOffsetInLocked(uint64_t file_number) const COWTREE_REQUIRES(mu_);
