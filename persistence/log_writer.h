@@ -143,6 +143,8 @@ class LogWriter {
   // Waits until no leader is doing I/O outside the mutex.
   void WaitForIo() COWTREE_REQUIRES(mu_);
   // A Sync caller queued behind the I/O in flight (lives on the caller's stack while queued).
+  // Every field is read and written only under the writer's mu_ (the analysis cannot name a
+  // member of the enclosing object in a nested struct, hence no annotation).
   struct SyncWaiter {
     LogPosition upto;
     CondVar cv;
