@@ -285,6 +285,11 @@ Status Store::Close() { return state_->runtime->Close(); }
 const std::string& Store::dir() const { return state_->runtime->dir(); }
 const Store::OpenInfo& Store::open_info() const { return state_->open_info; }
 
+Store::LogStats Store::log_stats() const {
+  const LogWriterStats s = state_->runtime->GetLogStats();
+  return LogStats{s.records_appended, s.syncs, s.writes, s.sync_requests};
+}
+
 template TreeHandle<int64_t> WriteBatch::CreateTree<int64_t>(std::string);
 template TreeHandle<double> WriteBatch::CreateTree<double>(std::string);
 template void WriteBatch::DropTree<int64_t>(const TreeHandle<int64_t>&);

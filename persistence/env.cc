@@ -15,6 +15,14 @@ bool IoUringAllowed() {
   return allowed;
 }
 
+bool IoUringForGroups() {
+  static const bool groups = [] {
+    const char* v = std::getenv("COWTREE_IO_URING");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return groups;
+}
+
 std::string JoinPath(const std::string& dir, const std::string& name) {
   if (dir.empty()) return name;
   if (dir.back() == '/') return dir + name;

@@ -42,11 +42,18 @@ class File {
   virtual Status WriteAt(uint64_t offset_bytes, std::string_view data) = 0;
   // fdatasync. On failure the runtime is poisoned; never retried.
   virtual Status Sync() = 0;
-  // Writes data at offset_bytes, then fdatasyncs. The POSIX Env submits both as one linked
-  // io_uring request where available (the log's hot path); the default does WriteAt + Sync.
+  // Writes data at offset_bytes, then fdatasyncs (the log's group commit). The default does
+  // WriteAt + Sync; so does the POSIX Env unless COWTREE_IO_URING=1, which submits both as one
+  // linked io_uring request (persistence/io_uring_probe.h says why that is opt-in).
   virtual Status WriteAtAndSync(uint64_t offset_bytes, std::string_view data) {
     COWTREE_RETURN_IF_ERROR(WriteAt(offset_bytes, data));
     return Sync();
+  }
+  // The same, for a caller with no other sync request waiting behind it (the log's lone strict
+  // commit). The POSIX Env submits it as one linked io_uring write+fdatasync unless
+  // COWTREE_IO_URING=0 (io_uring_probe.h says why only here); the default is WriteAtAndSync.
+  virtual Status WriteAtAndSyncLone(uint64_t offset_bytes, std::string_view data) {
+    return WriteAtAndSync(offset_bytes, data);
   }
   virtual Result<uint64_t> Size() = 0;
   virtual Status Truncate(uint64_t size_bytes) = 0;
@@ -117,7 +124,8 @@ class Env {
   // directory sync). A link planted under a temporary name can never redirect the write.
   Status WriteNewFileSync(const std::string& path, std::string_view data);
 
-  // The process-wide POSIX Env (io_uring for WriteAtAndSync where the kernel allows it).
+  // The process-wide POSIX Env (io_uring for WriteAtAndSyncLone, and for WriteAtAndSync too
+  // with COWTREE_IO_URING=1; see io_uring_probe.h).
   static Env* Default();
 };
 

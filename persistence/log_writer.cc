@@ -1,5 +1,7 @@
 #include "persistence/log_writer.h"
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "persistence/assert.h"
@@ -123,6 +125,7 @@ Status LogWriter::Poison(const Status& cause) {
         "log writer poisoned (no write or fdatasync is retried; replay the log and reopen): " +
         cause.ToString());
   }
+  WakeSyncWaitersLocked();  // every follower returns the poison
   io_done_.SignalAll();
   return poison_;
 }
@@ -135,6 +138,66 @@ Status LogWriter::CheckUsable() const {
 
 void LogWriter::WaitForIo() {
   while (io_in_progress_) io_done_.Wait(&mu_);
+}
+
+bool LogWriter::WaitAsFollower(SyncWaiter* waiter) {
+  sync_waiters_.push_back(waiter);
+  while (!waiter->woken) waiter->cv.Wait(&mu_);
+  if (waiter->lead) {
+    COWTREE_ASSERT(next_leader_pending_);
+    next_leader_pending_ = false;
+  }
+  return waiter->lead;
+}
+
+size_t LogWriter::WakeSyncWaitersLocked() {
+  if (sync_waiters_.empty()) return 0;
+  size_t covered = 0;
+  const bool poisoned = !poison_.ok();
+  // The next leader first, so that the disk idles as briefly as possible.
+  if (!poisoned && !io_in_progress_ && !next_leader_pending_) {
+    for (SyncWaiter* w : sync_waiters_) {
+      if (synced_end_ < w->upto) {
+        w->lead = true;
+        w->woken = true;
+        next_leader_pending_ = true;
+        w->cv.Signal();
+        break;
+      }
+    }
+  }
+  size_t kept = 0;
+  for (SyncWaiter* w : sync_waiters_) {
+    if (w->woken) continue;  // the leader just woken
+    if (poisoned || w->upto <= synced_end_) {
+      w->woken = true;
+      w->cv.Signal();
+      ++covered;
+    } else {
+      sync_waiters_[kept++] = w;
+    }
+  }
+  sync_waiters_.resize(kept);
+  COWTREE_ASSERT(sync_waiters_.empty() || io_in_progress_ || next_leader_pending_);
+  return covered;
+}
+
+bool LogWriter::GatherLocked() {
+  COWTREE_ASSERT(io_in_progress_);
+  const uint64_t target = gather_target_records_;
+  gather_target_records_ = 0;
+  if (target <= stats_.records_appended) return false;
+  const uint64_t wait_us = std::min<uint64_t>(options_.group_gather_us_max, last_sync_us_ / 2);
+  if (wait_us == 0) return false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(wait_us);
+  gathering_ = true;
+  gather_target_records_ = target;
+  while (stats_.records_appended < target) {
+    if (!gather_cv_.WaitUntil(&mu_, deadline)) break;
+  }
+  gathering_ = false;
+  gather_target_records_ = 0;
+  return true;
 }
 
 void LogWriter::MaybePreallocate(File* file, uint64_t offset_bytes, uint64_t length_bytes) {
@@ -207,6 +270,7 @@ Result<LogPosition> LogWriter::Append(LogRecordType type, uint64_t epoch,
   COWTREE_ASSERT(synced_offset <= buffer_offset_ + buffer_.size());
   buffer_.append(frame);
   stats_.records_appended += 1;
+  if (gathering_ && stats_.records_appended >= gather_target_records_) gather_cv_.Signal();
   return LogPosition{file_number_, buffer_offset_ + buffer_.size()};
 }
 
@@ -242,6 +306,7 @@ Status LogWriter::RotateLocked() {
   synced_end_ = written_end_;
   allocated_end_bytes_ = kLogFileHeaderSize;
   stats_.files_created += 1;
+  WakeSyncWaitersLocked();  // the old file is durable: its followers are covered
   return Status::OK();
 }
 
@@ -277,10 +342,11 @@ Status LogWriter::Flush() {
   const Status st = file->WriteAt(offset, data);
   MutexLock lock(&mu_);
   io_in_progress_ = false;
-  io_done_.SignalAll();
   stats_.writes += 1;
   if (!st.ok()) return Poison(st);
   written_end_ = LogPosition{number, offset + data.size()};
+  WakeSyncWaitersLocked();  // followers queued behind this write need a leader
+  io_done_.SignalAll();
   return Status::OK();
 }
 
@@ -289,43 +355,64 @@ Status LogWriter::Sync(LogPosition upto) {
   uint64_t offset = 0;
   LogPosition target;
   File* file = nullptr;
+  bool lone = false;
   {
     MutexLock lock(&mu_);
     stats_.sync_requests += 1;
+    bool chosen = false;  // woken to lead: must lead, queue again, or pass that on
     while (true) {
-      COWTREE_RETURN_IF_ERROR(CheckUsable());
-      if (upto <= synced_end_) return Status::OK();  // a leader's sync covered us
+      Status usable = CheckUsable();
+      if (!usable.ok() || upto <= synced_end_) {
+        if (chosen) WakeSyncWaitersLocked();  // a leader's sync covered us; pass the lead on
+        return usable;
+      }
       const LogPosition end{file_number_, buffer_offset_ + buffer_.size()};
       if (end < upto) {
+        if (chosen) WakeSyncWaitersLocked();
         return Status::InvalidArgument("LogWriter::Sync: position " + upto.ToString() +
                                        " is past the appended end " + end.ToString());
       }
       if (!io_in_progress_) break;
-      io_done_.Wait(&mu_);  // follower: a leader is writing; it may cover us
+      // Follower: the group in flight may cover us; else we may be woken to lead the next.
+      SyncWaiter waiter;
+      waiter.upto = upto;
+      chosen = WaitAsFollower(&waiter);
     }
-    // Leader: take everything appended so far, so that one fdatasync covers every waiter.
+    // Leader: hold the I/O slot, gather, then take everything appended so far, so that one
+    // fdatasync covers every follower.
+    io_in_progress_ = true;
+    lone = !GatherLocked() && sync_waiters_.empty();
     data.swap(buffer_);
     offset = buffer_offset_;
     buffer_offset_ += data.size();
     target = LogPosition{file_number_, buffer_offset_};
     file = file_.get();
-    io_in_progress_ = true;
   }
+  const auto io_start = std::chrono::steady_clock::now();
   Status st;
   if (data.empty()) {
     st = file->Sync();  // bytes already written by Flush; only the fdatasync is missing
   } else {
     MaybePreallocate(file, offset, data.size());
-    st = file->WriteAtAndSync(offset, data);
+    // A lone commit (nobody queued, nothing gathered) may take the io_uring path (env.h).
+    st = lone ? file->WriteAtAndSyncLone(offset, data) : file->WriteAtAndSync(offset, data);
   }
+  const auto io_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now() - io_start)
+                         .count();
   MutexLock lock(&mu_);
   io_in_progress_ = false;
-  io_done_.SignalAll();
   stats_.syncs += 1;
   if (!data.empty()) stats_.writes += 1;
-  if (!st.ok()) return Poison(st);  // never retried: see the header
+  if (!st.ok()) return Poison(st);  // never retried (see the header); wakes every follower
   written_end_ = target;
   synced_end_ = target;
+  last_sync_us_ = static_cast<uint64_t>(io_us);
+  // The next group's leader, then the followers this sync covered.
+  const size_t covered = WakeSyncWaitersLocked();
+  // They and this caller are likely to commit again at once: the next leader gathers them.
+  gather_target_records_ = covered >= 1 ? stats_.records_appended + covered + 1 : 0;
+  io_done_.SignalAll();
   return Status::OK();
 }
 

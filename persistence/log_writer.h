@@ -30,32 +30,47 @@
 // - Flush(): hands every buffered byte to the OS with one WriteAt (large sequential appends).
 //   Survives a process crash afterwards, not a power loss.
 // - Sync(upto): returns once every record ending at or before `upto` is durable
-//   (fdatasync'd). Group commit: one caller (the leader) takes ALL buffered bytes and issues
-//   File::WriteAtAndSync (one linked io_uring write+fdatasync in the POSIX Env) outside the
-//   mutex; callers arriving meanwhile wait on a condition variable; when the leader finishes,
-//   every caller whose position it covered returns without a sync of its own, and the next
-//   uncovered one leads the next round with everything appended meanwhile. `upto` past end()
-//   is InvalidArgument.
+//   (fdatasync'd). Pipelined group commit: one caller (the leader) takes ALL buffered bytes
+//   and issues File::WriteAtAndSync (pwrite + fdatasync in the POSIX Env) outside the mutex —
+//   or, for a lone commit (no follower queued, nothing gathered), File::WriteAtAndSyncLone
+//   (a linked io_uring write + fdatasync in the POSIX Env: faster for a lone committer).
+//   While that fdatasync is in flight, new committers keep appending to the buffer (the next
+//   group fills) and queue as followers, each on its own condition variable. When the leader's
+//   I/O returns it wakes, in this order, ONE uncovered follower to lead the next group (which
+//   then writes + syncs everything appended meanwhile at once) and every follower its sync
+//   covered; the others sleep on (no thundering herd). A caller finding no I/O in flight leads
+//   at once. Gathering: when the previous sync covered k >= 2 committers (they are likely to
+//   commit again at once), the next leader holds the I/O slot (arrivals queue behind it) and
+//   waits until k more records were appended, or min(group_gather_us_max, half the previous
+//   sync's duration) passed, so that one fdatasync covers both pipeline halves (PostgreSQL's
+//   commit_delay + commit_siblings, but ended early as soon as the group is complete).
+//   `upto` past end() is InvalidArgument.
 // - Failure semantics: after ANY failed write, fdatasync, truncate or file creation the writer
 //   is POISONED: that call and every later Append/Flush/Sync/Close return the same Status
 //   with code kPoisoned, whose message keeps the original text ("... IOError: fdatasync ...:
-//   Input/output error"). fdatasync is never retried: after a failed fdatasync the kernel may
-//   have dropped the dirty pages, so a retry could report success for data that is gone. Only
-//   a new writer (after replay) can continue. fallocate failures are ignored (preallocation
-//   is a hint; a real ENOSPC surfaces on the write).
+//   Input/output error"). So a failed fdatasync fails every Sync of its group, every Sync of
+//   the groups queued behind it and every later call: nothing is acknowledged after a failed
+//   fdatasync (PostgreSQL's fsync-failure rule). fdatasync is never retried: after a failed
+//   fdatasync the kernel may have dropped the dirty pages, so a retry could report success for data
+//   that is gone. Only a new writer (after replay) can continue. fallocate failures are ignored
+//   (preallocation is a hint; a real ENOSPC surfaces on the write).
 // - Preallocation: the file is extended with fallocate(FALLOC_FL_KEEP_SIZE) in steps of
 //   preallocate_bytes, so the visible size (= the logical end) never moves ahead of the data.
 // - Close(): flush + fdatasync everything appended; later calls return InvalidArgument
 //   (or the poison). The destructor does no I/O: records not yet synced may be lost.
-// - Thread-safety: every method may be called from any thread concurrently. An internal
-//   mutex guards the buffer and positions; file I/O runs outside it except at rotation and in
-//   Create/OpenForAppend/Close. Positions are ordered (file_number, offset_bytes).
+// - Thread-safety: every method may be called from any thread concurrently. One internal
+//   mutex (mu_, a leaf lock: no other lock is taken while holding it, and callers may hold
+//   their own locks, e.g. Runtime::write_mu_ around Append) guards the buffer, positions and
+//   the follower queue; file I/O runs outside it except at rotation and in
+//   Create/OpenForAppend/Close. At most one thread does I/O at a time (io_in_progress_).
+//   Positions are ordered (file_number, offset_bytes).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "persistence/env.h"
 #include "persistence/log_format.h"
@@ -72,6 +87,10 @@ struct LogWriterOptions {
   // The store the log belongs to: written into every new file's header, and required of the
   // file OpenForAppend continues. Must be non-zero.
   StoreId store_id;
+  // Group gathering (see Sync in the contract): after a sync that covered >= 2 committers,
+  // the next leader waits for them to append again, at most this long and at most half the
+  // previous sync's duration, before it writes. 0 disables (pure pipelining).
+  uint32_t group_gather_us_max = 200;
 };
 
 // Counters for tests and `cowtree stat`; read with LogWriter::stats().
@@ -123,6 +142,26 @@ class LogWriter {
   Status CheckUsable() const COWTREE_REQUIRES(mu_);
   // Waits until no leader is doing I/O outside the mutex.
   void WaitForIo() COWTREE_REQUIRES(mu_);
+  // A Sync caller queued behind the I/O in flight (lives on the caller's stack while queued).
+  // Every field is read and written only under the writer's mu_ (the analysis cannot name a
+  // member of the enclosing object in a nested struct, hence no annotation).
+  struct SyncWaiter {
+    LogPosition upto;
+    CondVar cv;
+    bool woken = false;  // set (and the waiter unqueued) by WakeSyncWaitersLocked
+    bool lead = false;   // woken to lead the next group
+  };
+  // Queues `waiter`, blocks until WakeSyncWaitersLocked wakes it; true if woken to lead.
+  bool WaitAsFollower(SyncWaiter* waiter) COWTREE_REQUIRES(mu_);
+  // Wakes and unqueues: every waiter if the writer is poisoned; else, when no I/O is in
+  // flight, the first waiter synced_end_ does not cover (to lead the next group), then every
+  // waiter synced_end_ covers. Called whenever I/O ends, synced_end_ moves or a woken
+  // follower leaves without leading.
+  // Returns how many followers it woke as covered.
+  size_t WakeSyncWaitersLocked() COWTREE_REQUIRES(mu_);
+  // The leader, holding the I/O slot: waits for the committers the previous sync covered to
+  // append again (see "Gathering"), within the deadline. True if it waited.
+  bool GatherLocked() COWTREE_REQUIRES(mu_);
   // The synced end's offset if it lies in file `file_number`, else 0 (nothing of that file
   // is known durable). What Append records as a frame's synced_offset_bytes.
   uint64_t SyncedOffsetInLocked(uint64_t file_number) const COWTREE_REQUIRES(mu_);
@@ -145,6 +184,17 @@ class LogWriter {
   std::string buffer_ COWTREE_GUARDED_BY(mu_);
   uint64_t buffer_offset_ COWTREE_GUARDED_BY(mu_);
   bool io_in_progress_ COWTREE_GUARDED_BY(mu_) = false;
+  // Followers, in arrival order (not owned). Invariant: if it is not empty and no I/O is in
+  // flight, a follower was woken to lead (next_leader_pending_) and is on its way: it leads,
+  // queues again behind I/O someone else started, or wakes the next one before it returns.
+  std::vector<SyncWaiter*> sync_waiters_ COWTREE_GUARDED_BY(mu_);
+  bool next_leader_pending_ COWTREE_GUARDED_BY(mu_) = false;
+  // Gathering: the leader waits on gather_cv_ until stats_.records_appended reaches
+  // gather_target_records_ (0: no gathering) or its deadline; Append signals it.
+  CondVar gather_cv_;
+  bool gathering_ COWTREE_GUARDED_BY(mu_) = false;
+  uint64_t gather_target_records_ COWTREE_GUARDED_BY(mu_) = 0;
+  uint64_t last_sync_us_ COWTREE_GUARDED_BY(mu_) = 0;
   LogPosition written_end_ COWTREE_GUARDED_BY(mu_);
   LogPosition synced_end_ COWTREE_GUARDED_BY(mu_);
   // Only the thread that owns the I/O (io_in_progress_ set by it, or mu_ held during rotation)

@@ -1,5 +1,6 @@
 // The POSIX Env: pread/pwrite/fdatasync/fallocate/mmap/flock, plus an io_uring path for the
-// log's write+fdatasync pair (one linked submission, one wait). io_uring is tried once per file;
+// log's write+fdatasync pair (one linked submission, one wait), used only with
+// COWTREE_IO_URING (persistence/io_uring_probe.h). io_uring is then tried once per file;
 // if io_uring_queue_init fails (old kernel, container seccomp profile) the file falls back to
 // plain syscalls for good, and Env::Default()->io_uring_status() reports why.
 #include <dirent.h>
@@ -86,16 +87,11 @@ class PosixFile final : public File {
   }
 
   Status WriteAtAndSync(uint64_t offset, std::string_view data) override {
-#ifdef COWTREE_HAVE_IO_URING
-    std::lock_guard<std::mutex> guard(ring_mu_);
-    if (!ring_tried_) {
-      ring_tried_ = true;
-      if (IoUringAllowed() && io_uring_queue_init(4, &ring_, 0) == 0) ring_ready_ = true;
-    }
-    if (ring_ready_ && data.size() <= (1u << 30)) return UringWriteAndSync(offset, data);
-#endif
-    COWTREE_RETURN_IF_ERROR(WriteAt(offset, data));
-    return Sync();
+    return WriteAndSync(offset, data, IoUringForGroups());
+  }
+
+  Status WriteAtAndSyncLone(uint64_t offset, std::string_view data) override {
+    return WriteAndSync(offset, data, IoUringAllowed());
   }
 
   Result<uint64_t> Size() override {
@@ -153,6 +149,23 @@ class PosixFile final : public File {
   const std::string& path() const override { return path_; }
 
  private:
+  Status WriteAndSync(uint64_t offset, std::string_view data, bool use_ring) {
+#ifdef COWTREE_HAVE_IO_URING
+    if (use_ring) {
+      std::lock_guard<std::mutex> guard(ring_mu_);
+      if (!ring_tried_) {
+        ring_tried_ = true;
+        if (io_uring_queue_init(4, &ring_, 0) == 0) ring_ready_ = true;
+      }
+      if (ring_ready_ && data.size() <= (1u << 30)) return UringWriteAndSync(offset, data);
+    }
+#else
+    (void)use_ring;
+#endif
+    COWTREE_RETURN_IF_ERROR(WriteAt(offset, data));
+    return Sync();
+  }
+
 #ifdef COWTREE_HAVE_IO_URING
   Status UringWriteAndSync(uint64_t offset, std::string_view data) {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);

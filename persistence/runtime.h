@@ -56,6 +56,9 @@
 // (restore_mu_[i]: one stripe at a time; the object store's own locks come after it. The cold
 // trees add no lock: promotion takes catalog_mu_ exclusive on its own, never while holding it
 // shared; the epoch registry's mutex is internal to each of its calls.)
+// LogWriter's internal mutex is a leaf below all of these (Commit appends under write_mu_; the
+// strict commit's wait for durability, LogWriter::Sync, runs with no runtime lock held, so the
+// next group of commits applies and appends while the previous group's fdatasync runs).
 // Every member a lock guards is annotated (clang -Wthread-safety checks it in CI).
 //
 // Files: runtime.cc (the commit path, read top down), runtime_catalog.cc (trees by name and
@@ -283,6 +286,9 @@ class Runtime final : public TreeEnvironment {
   // every later call returns the first call's result. Reads of in-memory state keep working.
   Status Close() COWTREE_EXCLUDES(lifecycle_mu_);
   RuntimeStats GetStats() const;
+  // The redo log's counters (fdatasyncs, writes, Sync requests); zero for a read-only runtime,
+  // which has no log. O(1): for benchmarks and monitoring of group commit.
+  LogWriterStats GetLogStats() const { return log_ != nullptr ? log_->stats() : LogWriterStats(); }
   uint64_t visible_epoch() const { return visible_epoch_.load(std::memory_order_acquire); }
   const std::string& dir() const { return dir_; }
   const RuntimeOptions& options() const { return options_; }

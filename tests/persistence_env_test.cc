@@ -1,5 +1,5 @@
 // Tests of the POSIX Env (persistence/env.h, persistence/posix_env.cc): positional I/O at EOF,
-// Sync, WriteAtAndSync through io_uring and through the COWTREE_IO_URING=0 fallback,
+// Sync, WriteAtAndSync[Lone] through syscalls and io_uring in each COWTREE_IO_URING mode,
 // fallocate, mmap, locks and directory operations, and the error codes each one returns.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -102,11 +102,14 @@ void CheckWriteAtAndSync(Env* env, const std::string& path) {
   std::string expected;
   for (uint32_t i = 0; i < 50; ++i) {
     const std::string record = Pattern(1 + i * 97, i);
-    ASSERT_TRUE(f->WriteAtAndSync(expected.size(), record).ok());
+    // Both entry points, interleaved on one file (one lazily set-up ring per file).
+    const Status st = i % 2 == 0 ? f->WriteAtAndSync(expected.size(), record)
+                                 : f->WriteAtAndSyncLone(expected.size(), record);
+    ASSERT_TRUE(st.ok()) << st.ToString();
     expected += record;
   }
   const std::string big = Pattern(3 << 20, 99);  // larger than one typical submission
-  ASSERT_TRUE(f->WriteAtAndSync(expected.size(), big).ok());
+  ASSERT_TRUE(f->WriteAtAndSyncLone(expected.size(), big).ok());
   expected += big;
   // Overwrite in place (not only appends).
   ASSERT_TRUE(f->WriteAtAndSync(10, "OVERWRITE").ok());
@@ -118,30 +121,39 @@ void CheckWriteAtAndSync(Env* env, const std::string& path) {
   EXPECT_TRUE(back == expected) << "sizes " << back.size() << " vs " << expected.size();
 }
 
-// In this process io_uring is allowed unless the test runs with COWTREE_IO_URING=0 (the
-// fallback test below runs this same test in a child process that way).
+// In this process io_uring serves WriteAtAndSyncLone unless COWTREE_IO_URING=0, and
+// WriteAtAndSync too with COWTREE_IO_URING=1 (the tests below run this same test in child
+// processes both ways).
 TEST_F(PosixEnvTest, WriteAtAndSyncWritesAndSyncs) {
   const char* v = std::getenv("COWTREE_IO_URING");
   EXPECT_EQ(IoUringAllowed(), v == nullptr || std::strcmp(v, "0") != 0);
+  EXPECT_EQ(IoUringForGroups(), v != nullptr && std::strcmp(v, "1") == 0);
   CheckWriteAtAndSync(env_, Path("log"));
 }
 
-// COWTREE_IO_URING is read once per process, so the syscall fallback runs in a child: this same
+// COWTREE_IO_URING is read once per process, so the other modes run in a child: this same
 // binary, with the variable set, running only the test above.
-TEST_F(PosixEnvTest, WriteAtAndSyncFallbackWithIoUringDisabled) {
+void RunWriteAtAndSyncInChild(const std::string& io_uring, const std::string& log_path) {
   char exe[4096];
   const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   ASSERT_GT(len, 0);
   exe[len] = '\0';
-  const std::string cmd = std::string("COWTREE_IO_URING=0 '") + exe +
-                          "' --gtest_filter=PosixEnvTest.WriteAtAndSyncWritesAndSyncs"
-                          " > '" +
-                          Path("child.log") + "' 2>&1";
+  const std::string cmd = "COWTREE_IO_URING=" + io_uring + " '" + exe +
+                          "' --gtest_filter=PosixEnvTest.WriteAtAndSyncWritesAndSyncs > '" +
+                          log_path + "' 2>&1";
   const int rc = std::system(cmd.c_str());
   std::string log;
-  (void)env_->ReadFileToString(Path("child.log"), &log);
+  (void)Env::Default()->ReadFileToString(log_path, &log);
   ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << log;
   EXPECT_NE(log.find("[  PASSED  ] 1 test"), std::string::npos) << log;
+}
+
+TEST_F(PosixEnvTest, WriteAtAndSyncWithIoUringForGroups) {
+  RunWriteAtAndSyncInChild("1", Path("child.log"));
+}
+
+TEST_F(PosixEnvTest, WriteAtAndSyncWithIoUringDisabled) {
+  RunWriteAtAndSyncInChild("0", Path("child.log"));
 }
 
 TEST_F(PosixEnvTest, AllocateKeepSizeLeavesSizeUnchanged) {

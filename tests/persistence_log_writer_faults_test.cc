@@ -29,6 +29,10 @@ struct Faults {
   std::atomic<bool> fail_write_nospace{false};
   std::atomic<int> sync_delay_us{0};
   std::atomic<int> syncs{0};  // fdatasyncs that reached the wrapper (incl. WriteAtAndSync)
+  // While set, an fdatasync blocks (counted in syncs_held) before failing or succeeding: a
+  // group's sync "in flight" for as long as a test needs.
+  std::atomic<bool> hold_sync{false};
+  std::atomic<int> syncs_held{0};
 };
 
 class FaultyFile final : public File {
@@ -48,6 +52,10 @@ class FaultyFile final : public File {
     faults_->syncs += 1;
     if (int us = faults_->sync_delay_us.load(); us > 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(us));
+    }
+    if (faults_->hold_sync) {
+      faults_->syncs_held += 1;
+      while (faults_->hold_sync) std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
     if (faults_->fail_sync) return Status::FromErrno("fdatasync " + path(), EIO);
     return base_->Sync();
@@ -269,6 +277,101 @@ TEST_F(LogWriterFaultsTest, FailedSyncWakesWaitingFollowers) {
   for (auto& th : pool) th.join();
   EXPECT_EQ(poisoned.load(), 4);
   EXPECT_EQ(env.faults.syncs.load(), syncs_before + 1);
+}
+
+// Waits (up to ~10 s) until pred() holds.
+template <typename Pred>
+bool Eventually(Pred pred) {
+  for (int i = 0; i < 100000 && !pred(); ++i) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return pred();
+}
+
+// PostgreSQL's fsync-failure rule under pipelined group commit: group 1's fdatasync is in
+// flight when group 2 appends and queues behind it; that fdatasync fails. Every commit of
+// both groups fails, none is synced again, every later call fails, and only a writer reopened
+// after replay acknowledges commits again (the commit acknowledged before the failure
+// survives).
+TEST_F(LogWriterFaultsTest, FailedSyncFailsItsGroupAndQueuedGroupsUntilReopen) {
+  FaultyEnv env;
+  const LogWriterOptions options = testutil::ExampleLogOptions();
+  auto w = Create(options, &env);
+  auto acked = w->Append(LogRecordType::kCommit, 1, "acked");
+  ASSERT_TRUE(acked.ok());
+  ASSERT_TRUE(w->Sync(*acked).ok());
+  const int syncs_before = env.faults.syncs;
+
+  std::atomic<int> ok{0}, poisoned{0}, other{0};
+  auto commit = [&](uint64_t epoch) {
+    auto p = w->Append(LogRecordType::kCommit, epoch, "group member " + std::to_string(epoch));
+    const Status st = p.ok() ? w->Sync(*p) : p.status();
+    (st.ok() ? ok : st.IsPoisoned() ? poisoned : other) += 1;
+  };
+  env.faults.hold_sync = true;
+  std::vector<std::thread> pool;
+  pool.emplace_back(commit, 2);  // group 1: its leader's fdatasync is held in flight
+  ASSERT_TRUE(Eventually([&] { return env.faults.syncs_held.load() == 1; }));
+  constexpr int kQueued = 5;  // group 2: appends while group 1 syncs, queues as followers
+  for (int i = 0; i < kQueued; ++i) pool.emplace_back(commit, 3 + i);
+  ASSERT_TRUE(Eventually([&] { return w->stats().sync_requests == 2u + kQueued; }));
+  EXPECT_EQ(w->stats().records_appended, 2u + kQueued);
+  EXPECT_EQ(ok.load(), 0) << "a commit returned before the fdatasync in flight did";
+  env.faults.fail_sync = true;
+  env.faults.hold_sync = false;
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(ok.load(), 0) << "a commit was acknowledged after a failed fdatasync";
+  EXPECT_EQ(poisoned.load(), 1 + kQueued);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(env.faults.syncs, syncs_before + 1) << "group 2 was synced after group 1 failed";
+
+  env.faults.fail_sync = false;  // the disk "recovers": the writer still refuses
+  EXPECT_TRUE(w->Append(LogRecordType::kCommit, 9, "later").status().IsPoisoned());
+  EXPECT_TRUE(w->Sync(*acked).IsPoisoned());
+  EXPECT_LT(w->synced_end(), w->end());
+  w.reset();
+
+  // Reopen: replay keeps the acknowledged commit (the failed groups may or may not be there:
+  // they were never acknowledged), and a new writer acknowledges commits again.
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_GE(r.payloads.size(), 1u);
+  EXPECT_EQ(r.payloads[0], "acked");
+  auto reopened = LogWriter::OpenForAppend(&env, dir_, r.stats.end, options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  auto p = (*reopened)->Append(LogRecordType::kCommit, 10, "after reopen");
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE((*reopened)->Sync(*p).ok());
+  ASSERT_TRUE((*reopened)->Close().ok());
+}
+
+// Many committers, a slow disk, small files (rotations), and a thread that flushes: no
+// follower is left waiting (each is woken as covered, or to lead), every record is durable
+// and replayed. A lost wake-up shows as a hang (ctest timeout).
+TEST_F(LogWriterFaultsTest, PipelinedGroupCommitLosesNoWakeUp) {
+  FaultyEnv env;
+  env.faults.sync_delay_us = 300;
+  LogWriterOptions options = testutil::ExampleLogOptions();
+  options.file_size_max_bytes = 16384;
+  auto w = Create(options, &env);
+  std::atomic<bool> stop{false};
+  std::thread flusher([&] {
+    while (!stop) {
+      EXPECT_TRUE(w->Flush().ok());
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  });
+  constexpr int kThreads = 32, kCommits = 40;
+  GroupCommit(w.get(), kThreads, kCommits);
+  stop = true;
+  flusher.join();
+  const LogWriterStats s = w->stats();
+  EXPECT_LT(s.syncs, static_cast<uint64_t>(kThreads * kCommits) / 2) << "no group commit";
+  EXPECT_GT(s.files_created, 1u);
+  ASSERT_TRUE(w->Close().ok());
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.payloads.size(), static_cast<size_t>(kThreads * kCommits));
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 #include "bench/side_by_side/common.h"
 
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cinttypes>
@@ -9,6 +11,24 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+
+namespace sbs {
+namespace {
+std::atomic<uint64_t> fdatasync_calls{0};
+}  // namespace
+
+uint64_t FdatasyncCalls() { return fdatasync_calls.load(); }
+}  // namespace sbs
+
+// Counting wrappers (see FdatasyncCalls in common.h).
+int fdatasync(int fd) noexcept {
+  sbs::fdatasync_calls.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<int>(::syscall(SYS_fdatasync, fd));
+}
+int fsync(int fd) noexcept {
+  sbs::fdatasync_calls.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<int>(::syscall(SYS_fsync, fd));
+}
 
 namespace sbs {
 
@@ -104,21 +124,27 @@ Ticker::~Ticker() {
 }
 
 void RunCommitStorm(Sink* sink, int threads, double seconds,
-                    const std::function<bool(int, uint64_t)>& commit_one) {
+                    const std::function<bool(int, uint64_t)>& commit_one,
+                    const std::function<uint64_t()>& fdatasyncs) {
   std::atomic<bool> stop{false};
   std::atomic<bool> failed{false};
-  std::vector<uint64_t> counts(static_cast<size_t>(threads), 0);
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(threads));
   std::vector<std::thread> pool;
+  const uint64_t syncs_before = fdatasyncs ? fdatasyncs() : FdatasyncCalls();
   const double start = NowSeconds();
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
+      std::vector<double>& ns = latencies[static_cast<size_t>(t)];
+      ns.reserve(1 << 16);
       uint64_t i = 0;
       while (!stop.load(std::memory_order_relaxed)) {
+        const auto t0 = std::chrono::steady_clock::now();
         if (!commit_one(t, i++)) {
           failed.store(true);
           return;
         }
-        counts[static_cast<size_t>(t)]++;
+        const auto t1 = std::chrono::steady_clock::now();
+        ns.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
       }
     });
   }
@@ -128,12 +154,17 @@ void RunCommitStorm(Sink* sink, int threads, double seconds,
   stop.store(true);
   for (auto& th : pool) th.join();
   const double elapsed = NowSeconds() - start;
+  const uint64_t syncs = (fdatasyncs ? fdatasyncs() : FdatasyncCalls()) - syncs_before;
   if (failed.load()) Die("a commit failed");
-  uint64_t total = 0;
-  for (uint64_t c : counts) total += c;
-  sink->Metric("commits", static_cast<double>(total));
-  sink->Metric("commits_per_s", static_cast<double>(total) / elapsed);
+  std::vector<double> all;
+  for (auto& ns : latencies) all.insert(all.end(), ns.begin(), ns.end());
+  const double total = static_cast<double>(all.size());
+  sink->Metric("commits", total);
+  sink->Metric("commits_per_s", total / elapsed);
+  sink->Metric("fdatasyncs", static_cast<double>(syncs));
+  if (syncs != 0) sink->Metric("commits_per_fdatasync", total / static_cast<double>(syncs));
   sink->Metric("peak_rss_bytes", static_cast<double>(PeakRssBytes()));
+  sink->Latencies("commit", &all);
 }
 
 void Die(const std::string& what) {

@@ -29,7 +29,7 @@ struct Params {
   uint64_t queries = 1000000;         // warm select / rank calls timed as one loop
   uint64_t latency_samples = 200000;  // ...of which timed one by one (CDF)
   double strict_seconds = 5.0;        // workload "strict": duration of the commit storm
-  int strict_threads = 16;            // committer threads
+  int strict_threads = 16;            // committer threads of one run (main.cc sets it per run)
   uint32_t sync_interval_ms = 100;    // "balanced": background sync period of every system
   uint64_t seed = 1;                  // keys of round r use seed r (same keys for every system)
   std::string dir;                    // the child's own empty directory for its store
@@ -113,9 +113,19 @@ class Ticker {
 };
 
 // Runs `threads` threads calling commit_one(thread_index, i) until `seconds` passed; reports
-// commits, commits_per_s. commit_one returns false on error (the child then exits 1).
+// commits, commits_per_s, commit_p50_us / commit_p99_us (each call timed), fdatasyncs and
+// commits_per_fdatasync. commit_one returns false on error (the child then exits 1).
+// `fdatasyncs` (optional) returns how many fdatasyncs the system has issued so far (cowtree:
+// its log stats, as its io_uring fdatasyncs are no libc calls); without it the count is
+// FdatasyncCalls().
 void RunCommitStorm(Sink* sink, int threads, double seconds,
-                    const std::function<bool(int, uint64_t)>& commit_one);
+                    const std::function<bool(int, uint64_t)>& commit_one,
+                    const std::function<uint64_t()>& fdatasyncs = nullptr);
+
+// fdatasync + fsync calls made through libc by this process so far. common.cc defines both
+// functions (they count, then make the system call), and the executable's definitions take
+// precedence over libc's for the anchors' shared libraries too.
+uint64_t FdatasyncCalls();
 
 [[noreturn]] void Die(const std::string& what);
 

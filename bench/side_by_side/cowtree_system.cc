@@ -138,11 +138,14 @@ void Strict(const Params& p, Sink* sink) {
   Check(store->Commit(create), "create");
   std::vector<cowtree::WriteBatch> batches;
   for (int t = 0; t < p.strict_threads; ++t) batches.push_back(store->NewBatch());
-  RunCommitStorm(sink, p.strict_threads, p.strict_seconds, [&](int t, uint64_t i) {
-    cowtree::WriteBatch& b = batches[static_cast<size_t>(t)];
-    b.Add(tree, static_cast<int64_t>((static_cast<uint64_t>(t) << 40) | i), 1);
-    return store->Commit(b).ok();
-  });
+  RunCommitStorm(
+      sink, p.strict_threads, p.strict_seconds,
+      [&](int t, uint64_t i) {
+        cowtree::WriteBatch& b = batches[static_cast<size_t>(t)];
+        b.Add(tree, static_cast<int64_t>((static_cast<uint64_t>(t) << 40) | i), 1);
+        return store->Commit(b).ok();
+      },
+      [&] { return store->log_stats().fdatasyncs; });
   Check(store->Close(), "close");
 }
 

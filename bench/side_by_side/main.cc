@@ -32,6 +32,8 @@ struct Config {
   std::vector<std::string> workloads = {"trees", "ingest", "strict"};
   std::vector<std::string> systems = {"cowtree", "lmdb", "lmdb-1txn",    "rocksdb",
                                       "sqlite",  "pbds", "raw-fdatasync"};
+  // Workload "strict" runs once per count; its rows are workload "strict_t<threads>".
+  std::vector<int> strict_threads = {1, 4, 16, 64};
 };
 
 std::vector<std::string> Split(const std::string& s) {
@@ -53,7 +55,7 @@ Config ParseArgs(int argc, char** argv) {
           "  [--systems=cowtree,lmdb,lmdb-1txn,rocksdb,sqlite,pbds,raw-fdatasync]\n"
           "  [--trees=1000000] [--rocksdb-trees=10000] [--trees-per-batch=1000]\n"
           "  [--entries=10000000] [--keys-per-commit=10000] [--queries=1000000]\n"
-          "  [--latency-samples=200000] [--strict-seconds=5] [--strict-threads=16]\n");
+          "  [--latency-samples=200000] [--strict-seconds=5] [--strict-threads=1,4,16,64]\n");
       std::exit(0);
     }
     const size_t eq = arg.find('=');
@@ -87,14 +89,16 @@ Config ParseArgs(int argc, char** argv) {
       p.latency_samples = u64();
     else if (key == "strict-seconds")
       p.strict_seconds = std::stod(v);
-    else if (key == "strict-threads")
-      p.strict_threads = std::stoi(v);
-    else
+    else if (key == "strict-threads") {
+      c.strict_threads.clear();
+      for (const auto& n : Split(v)) c.strict_threads.push_back(std::stoi(n));
+    } else
       Die("unknown option --" + key);
   }
   if (c.rounds < 1 || c.params.trees == 0 || c.params.entries == 0 ||
       c.params.trees_per_batch == 0 || c.params.keys_per_commit == 0 || c.params.queries == 0 ||
-      c.params.rocksdb_trees == 0) {
+      c.params.rocksdb_trees == 0 || c.strict_threads.empty() ||
+      *std::min_element(c.strict_threads.begin(), c.strict_threads.end()) < 1) {
     Die("--rounds, --trees, --entries, --queries, batch sizes must be >= 1");
   }
   return c;
@@ -187,7 +191,12 @@ void RunOne(const Config& c, int round, const std::string& workload, const Syste
       RunChild(s.query, p, round, "query", s.name, out);
     }
   } else if (workload == "strict" && s.strict) {
-    RunChild(s.strict, p, round, "strict", s.name, out);
+    for (const int threads : c.strict_threads) {
+      p.strict_threads = threads;
+      std::filesystem::remove_all(p.dir);
+      std::filesystem::create_directories(p.dir);
+      RunChild(s.strict, p, round, "strict_t" + std::to_string(threads), s.name, out);
+    }
   } else {
     std::filesystem::remove_all(p.dir);
     return;

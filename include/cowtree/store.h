@@ -191,6 +191,16 @@ class Store {
 
   const std::string& dir() const;
 
+  // Counters of the redo log since Open (all zero for a read_only store). O(1), thread-safe.
+  // commits_per_fdatasync = commits / fdatasyncs measures group commit (docs/log_format.md).
+  struct LogStats {
+    uint64_t commits = 0;        // commits appended to the log (non-empty batches)
+    uint64_t fdatasyncs = 0;     // fdatasyncs of the log (a linked io_uring write+fsync is one)
+    uint64_t writes = 0;         // writes handed to the OS (one per group or flush)
+    uint64_t sync_requests = 0;  // waits for durability (strict commits, Sync, background)
+  };
+  LogStats log_stats() const;
+
   // What Open found: redo-log commits replayed since the last checkpoint.
   struct OpenInfo {
     bool created = false;           // Open created the store
