@@ -118,6 +118,12 @@ struct CursorState {
 // tree id already looked up (no second lookup). Friend of Store and TreeHandle.
 struct Access {
   static StoreState& Of(Store& store) { return *store.state_; }
+  // The runtime whose trees `snapshot` reads, or null (an empty snapshot, or a retained
+  // checkpoint's: its trees are the checkpoint view's).
+  static Runtime* RuntimeOf(const Snapshot& snapshot) {
+    const SnapshotState* s = snapshot.state_.get();
+    return s == nullptr || s->view != nullptr ? nullptr : s->runtime.get();
+  }
   // A handle to tree `id` (an order-statistics tree with K keys, found in the catalog), with
   // its key type recorded as Store::Tree records it (for Commit's validation).
   template <TreeKey K>

@@ -1,5 +1,6 @@
 // PercentileOperator (include/cowtree/percentile_operator.h): Create and Answers (the whole
-// table on a public Snapshot). Step is in api/percentile_operator_step.cc.
+// table on a public Snapshot; the cold trees of its groups promoted by catalog chunk first).
+// Step is in api/percentile_operator_step.cc.
 #include "cowtree/percentile_operator.h"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <map>
 #include <utility>
 
+#include "api/internal.h"
 #include "api/percentile_rows.h"
 #include "api/sql_groups.h"
 #include "persistence/assert.h"
@@ -87,6 +89,16 @@ Result<std::vector<OutputRow<K>>> PercentileOperator<K>::Answers(const Snapshot&
                t.name.compare(0, spec_.tree_prefix.size(), spec_.tree_prefix) == 0) {
       groups[t.name.substr(spec_.tree_prefix.size())] = true;
     }
+  }
+  if (Runtime* runtime = api_internal::Access::RuntimeOf(snapshot); runtime != nullptr) {
+    // Every group is read: promote the cold ones a catalog chunk at a time first (else each
+    // first access reads its whole chunk).
+    std::vector<std::string> names;
+    names.reserve(groups.size() + 1);
+    for (const auto& [group, unused] : groups) names.push_back(TreeName(spec_, group));
+    names.push_back(NullCountTreeName(spec_));
+    COWTREE_RETURN_IF_ERROR(
+        runtime->PromoteColdByNames(std::vector<std::string_view>(names.begin(), names.end())));
   }
   std::vector<OutputRow<K>> rows;
   for (const auto& [group, unused] : groups) {
