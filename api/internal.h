@@ -113,4 +113,34 @@ struct CursorState {
   Status status;
 };
 
+// The library's own operators (PercentileOperator) reach past the public handles: the store's
+// runtime (batch promotion of cold trees, lookups on a runtime pin) and handles made from a
+// tree id already looked up (no second lookup). Friend of Store and TreeHandle.
+struct Access {
+  static StoreState& Of(Store& store) { return *store.state_; }
+  // The runtime whose trees `snapshot` reads, or null (an empty snapshot, or a retained
+  // checkpoint's: its trees are the checkpoint view's).
+  static Runtime* RuntimeOf(const Snapshot& snapshot) {
+    const SnapshotState* s = snapshot.state_.get();
+    return s == nullptr || s->view != nullptr ? nullptr : s->runtime.get();
+  }
+  // A handle to tree `id` (an order-statistics tree with K keys, found in the catalog), with
+  // its key type recorded as Store::Tree records it (for Commit's validation).
+  template <TreeKey K>
+  static TreeHandle<K> Handle(StoreState& store, TreeId id, std::string name) {
+    {
+      std::lock_guard<std::mutex> g(store.types_mu);
+      store.types[id] = kKeyTypeOf<K>;
+    }
+    return TreeHandle<K>(store.serial, id, std::move(name));
+  }
+  // Sizes the op buffer of `tree` in `batch` for `ops` more Adds (no reallocation while they
+  // are appended). The handle must be valid (from Handle or CreateTree).
+  template <TreeKey K>
+  static void ReserveOps(WriteBatch& batch, const TreeHandle<K>& tree, size_t ops) {
+    std::string* buffer = batch.state_->batch.MutableOps(tree.tree_id_);
+    buffer->reserve(buffer->size() + ops * tree::kOrderStatOpBytes);
+  }
+};
+
 }  // namespace cowtree::api_internal

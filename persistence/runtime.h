@@ -228,6 +228,17 @@ class Runtime final : public TreeEnvironment {
   // The tree with id `id` if it is visible at `snapshot` (its catalog fields; tree null:
   // nothing restored). O(log trees).
   std::optional<TreeInfo> DescribeTree(TreeId id, const RuntimeSnapshot& snapshot) const;
+  // Promotes every cold tree whose name is in `names` (duplicates and names of hot or unknown
+  // trees are fine: nothing to do for them), reading each catalog chunk that holds one of them
+  // once: the first accesses (FindTree) of many cold trees then cost a chunk read per chunk,
+  // not per tree. Call it before looking many names up (PercentileOperator::Step does). A
+  // no-op without a chunk read when no cold tree's name hash matches (e.g. no cold trees).
+  // Errors: IOError / Corruption reading or decoding a chunk (Corruption names the chunk);
+  // trees promoted before the error stay hot (as after the same FindTree calls).
+  // Thread-safety: as FindTree (catalog_mu_ shared to look up, exclusive per promotion; chunk
+  // reads under neither, pinned by a ColdReadHold).
+  Status PromoteColdByNames(const std::vector<std::string_view>& names) const
+      COWTREE_EXCLUDES(catalog_mu_);
   Status Checkpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   // One compaction round (persistence/compaction.h, docs/compaction.md): relocates live objects
   // out of the end of the data files whose dead ratio is >= options.dead_ratio, publishes the

@@ -153,6 +153,74 @@ Status Runtime::PromoteColdByNameOnce(std::string_view name, uint32_t hash, bool
   return Status::OK();
 }
 
+Status Runtime::PromoteColdByNames(const std::vector<std::string_view>& names) const {
+  std::vector<uint32_t> hashes(names.size());
+  for (size_t i = 0; i < names.size(); ++i) hashes[i] = ColdTreeIndex::NameHash(names[i]);
+  std::vector<TreeId> candidates;
+  {
+    // Most calls find no cold candidate at all (every group hot, or new): no pin, no read.
+    ReaderLock g(&catalog_mu_);
+    if (cold_.size() == 0) return Status::OK();
+    for (size_t i = 0; i < names.size() && candidates.empty(); ++i) {
+      cold_.Candidates(hashes[i], &candidates);
+    }
+  }
+  if (candidates.empty()) return Status::OK();
+  ColdReadHold hold(pins_.get());  // before the chunks are looked up: they stay readable
+  struct Wanted {
+    uint64_t chunk_raw;
+    TreeId id;
+    size_t name;  // index into names
+  };
+  std::vector<Wanted> wanted;
+  std::vector<CatalogEntryView> views;
+  for (bool stale = true; stale;) {  // again if a checkpoint or a demotion moved the catalog
+    stale = false;
+    uint64_t generation = 0;
+    wanted.clear();
+    {
+      ReaderLock g(&catalog_mu_);
+      generation = catalog_generation_;
+      for (size_t i = 0; i < names.size(); ++i) {
+        candidates.clear();
+        cold_.Candidates(hashes[i], &candidates);
+        for (TreeId id : candidates) {
+          const CatalogChunkRef* ref = ChunkOf(id);
+          if (ref != nullptr) wanted.push_back({ref->chunk_id.raw(), id, i});
+        }
+      }
+    }
+    std::sort(wanted.begin(), wanted.end(), [](const Wanted& a, const Wanted& b) {
+      return a.chunk_raw != b.chunk_raw ? a.chunk_raw < b.chunk_raw : a.id < b.id;
+    });
+    for (size_t first = 0; first < wanted.size() && !stale;) {
+      const uint64_t chunk_raw = wanted[first].chunk_raw;
+      Result<std::string> body =
+          store_->ReadObjectOnce(NodeID::FromRaw(chunk_raw), ObjectKind::kCatalogChunk);
+      if (!body.ok()) {
+        return body.status().WithContext("looking up " + std::to_string(names.size()) +
+                                         " trees, among them '" +
+                                         std::string(names[wanted[first].name]) + "'");
+      }
+      if (Status st = ParseCatalogChunk(*body, &views); !st.ok()) {
+        return Status::Corruption("catalog chunk " + std::to_string(chunk_raw) +
+                                  " does not decode: " + st.message());
+      }
+      size_t end = first;
+      for (; end < wanted.size() && wanted[end].chunk_raw == chunk_raw && !stale; ++end) {
+        const CatalogEntryView* e = FindCatalogEntry(views, wanted[end].id);
+        if (e == nullptr || e->name != names[wanted[end].name]) continue;  // same hash only
+        // (A name given twice promotes once: PromoteEntry returns the slot promoted already.)
+        // Stale (the catalog moved since `generation`): start over; the trees promoted so far
+        // are hot now, so they are no candidates the next time.
+        COWTREE_RETURN_IF_ERROR(PromoteEntry(e->ToEntry(), generation, &stale).status());
+      }
+      first = end;
+    }
+  }
+  return Status::OK();
+}
+
 Result<std::vector<TreeId>> Runtime::ForEachColdTree(
     const std::function<void(const CatalogEntryView&)>& f) const {
   ColdReadHold hold(pins_.get());

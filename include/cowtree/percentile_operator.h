@@ -21,6 +21,9 @@
 // NULL group last, -1 before +1. A group whose row did not change emits nothing. Summing all the
 // deltas returned since an empty store, per row, leaves exactly Answers() with weight +1.
 // Cost of Step: O(changed groups x (log n + outputs)) reads and one commit; never O(groups).
+// A group's old row is the new row the previous Step computed when its tree is still the same
+// version (no read); the cold trees a Step touches are promoted one catalog chunk at a time.
+// Memory: the rows of the last Step's groups (O(batch)).
 //
 // Thread-safety: one thread calls Step at a time, and the operator must be the only writer of
 // its trees (other trees of the store may be written concurrently). Answers may be called from
@@ -106,10 +109,14 @@ class PercentileOperator {
 
   const OperatorSpec& spec() const { return spec_; }
 
+  ~PercentileOperator();
+
  private:
-  PercentileOperator(Store* store, OperatorSpec spec) : store_(store), spec_(std::move(spec)) {}
+  struct RowCache;  // the new rows of the last Step (api/percentile_operator.cc)
+  PercentileOperator(Store* store, OperatorSpec spec);
   Store* store_;
   OperatorSpec spec_;
+  std::unique_ptr<RowCache> last_rows_;  // Step only (one thread at a time)
 };
 
 extern template class PercentileOperator<int64_t>;

@@ -49,6 +49,7 @@ namespace api_internal {
 struct SnapshotState;
 struct ReaderState;
 struct CursorState;
+struct Access;  // the library's own operators (api/internal.h); not for users
 }  // namespace api_internal
 
 // A position in a tree of one snapshot, yielding (key, weight) entries in key order
@@ -170,6 +171,7 @@ class Snapshot {
 
  private:
   friend class Store;
+  friend struct api_internal::Access;
   explicit Snapshot(std::shared_ptr<const api_internal::SnapshotState> state);
   std::shared_ptr<const api_internal::SnapshotState> state_;
 };

@@ -31,6 +31,7 @@ class WriteBatch;
 namespace api_internal {
 struct StoreState;
 struct BatchState;
+struct Access;  // the library's own operators (api/internal.h); not for users
 }  // namespace api_internal
 
 // A typed reference to one tree of one store, used to write to it through a WriteBatch. It names
@@ -50,6 +51,7 @@ class TreeHandle {
   friend class Store;
   friend class WriteBatch;
   friend struct ApiTestPeer;  // tests forge handles to check Commit's validation
+  friend struct api_internal::Access;
   TreeHandle(uint64_t store_serial, uint64_t tree_id, std::string name)
       : store_serial_(store_serial), tree_id_(tree_id), name_(std::move(name)) {}
   uint64_t store_serial_ = 0;
@@ -92,6 +94,7 @@ class WriteBatch {
   void Clear();
 
  private:
+  friend struct api_internal::Access;
   friend class Store;
   explicit WriteBatch(std::unique_ptr<api_internal::BatchState> state);
   void AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
@@ -209,6 +212,7 @@ class Store {
   const OpenInfo& open_info() const;
 
  private:
+  friend struct api_internal::Access;
   explicit Store(std::shared_ptr<api_internal::StoreState> state);
   std::shared_ptr<api_internal::StoreState> state_;
 };
