@@ -20,14 +20,17 @@ namespace {
 
 using percentile_internal::FillValues;
 using percentile_internal::GroupLess;
+using percentile_internal::NegativeZeroCountTreeName;
 using percentile_internal::NullCountTreeName;
 using percentile_internal::TreeName;
 
-// The net count of NULL-valued rows of tree `name` on `snap` (0 if none were ever written).
-Result<int64_t> NullRows(const Snapshot& snap, const OperatorSpec& spec, const std::string& name) {
-  Result<TreeReader<int64_t>> nulls = snap.Tree<int64_t>(NullCountTreeName(spec));
-  if (!nulls.ok()) return nulls.status().IsNotFound() ? Result<int64_t>(0) : nulls.status();
-  return nulls->weight(GroupCountKey(name));
+// The net count of group `name`'s rows in count tree `count_tree` on `snap` (0 if that tree
+// was never made).
+Result<int64_t> GroupCount(const Snapshot& snap, const std::string& count_tree,
+                           const std::string& name) {
+  Result<TreeReader<int64_t>> counts = snap.Tree<int64_t>(count_tree);
+  if (!counts.ok()) return counts.status().IsNotFound() ? Result<int64_t>(0) : counts.status();
+  return counts->weight(GroupCountKey(name));
 }
 
 // The row of `group` on `snap`; nullopt when it has none (no tree, or N = 0 without NULLs).
@@ -45,11 +48,18 @@ Result<std::optional<OutputRow<K>>> RowOf(const Snapshot& snap, const OperatorSp
   row.n = reader->count();
   if (row.n == 0) {
     row.values.resize(spec.outputs.size());
-    COWTREE_ASSIGN_OR_RETURN(const int64_t null_rows, NullRows(snap, spec, name));
+    COWTREE_ASSIGN_OR_RETURN(const int64_t null_rows,
+                             GroupCount(snap, NullCountTreeName(spec), name));
     if (null_rows <= 0) return std::optional<OutputRow<K>>();
     return std::optional<OutputRow<K>>(std::move(row));  // SQL: NULL percentiles
   }
-  COWTREE_RETURN_IF_ERROR(FillValues(*reader, spec, &row));
+  int64_t negative_zeros = 0;
+  if constexpr (std::same_as<K, double>) {
+    COWTREE_ASSIGN_OR_RETURN(negative_zeros,
+                             GroupCount(snap, NegativeZeroCountTreeName(spec), name));
+  }
+  COWTREE_RETURN_IF_ERROR(
+      FillValues(*reader, spec, static_cast<uint64_t>(std::max<int64_t>(negative_zeros, 0)), &row));
   return std::optional<OutputRow<K>>(std::move(row));
 }
 
@@ -97,6 +107,7 @@ Result<std::vector<OutputRow<K>>> PercentileOperator<K>::Answers(const Snapshot&
     names.reserve(groups.size() + 1);
     for (const auto& [group, unused] : groups) names.push_back(TreeName(spec_, group));
     names.push_back(NullCountTreeName(spec_));
+    names.push_back(NegativeZeroCountTreeName(spec_));
     COWTREE_RETURN_IF_ERROR(
         runtime->PromoteColdByNames(std::vector<std::string_view>(names.begin(), names.end())));
   }

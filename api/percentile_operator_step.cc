@@ -38,6 +38,8 @@ namespace {
 
 using percentile_internal::FillValues;
 using percentile_internal::GroupLess;
+using percentile_internal::IsNegativeZero;
+using percentile_internal::NegativeZeroCountTreeName;
 using percentile_internal::NullCountTreeName;
 using percentile_internal::SameRow;
 using percentile_internal::TreeName;
@@ -82,12 +84,15 @@ Result<std::optional<PinnedTree>> FindPinned(const Runtime& runtime, const Runti
 template <TreeKey K>
 struct VersionReader {
   const tree::TreeVersion& v;
-  Result<std::optional<double>> percentile_cont(double p, Order order) const {
-    return tree::PercentileCont(v, p, order == Order::kDescending);
+  Result<std::optional<double>> percentile_cont(double p, Order order,
+                                                uint64_t negative_zero_items) const {
+    return tree::PercentileCont(v, p, order == Order::kDescending, negative_zero_items);
   }
-  Result<std::optional<K>> percentile_disc(double p, Order order) const {
-    COWTREE_ASSIGN_OR_RETURN(std::optional<uint64_t> code,
-                             tree::PercentileDisc(v, p, order == Order::kDescending));
+  Result<std::optional<K>> percentile_disc(double p, Order order,
+                                           uint64_t negative_zero_items) const {
+    COWTREE_ASSIGN_OR_RETURN(
+        std::optional<uint64_t> code,
+        tree::PercentileDisc(v, p, order == Order::kDescending, negative_zero_items));
     if (!code.has_value()) return std::optional<K>();
     return std::optional<K>(api_internal::DecodeKey<K>(*code));
   }
@@ -251,12 +256,14 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
   api_internal::StoreState& store = api_internal::Access::Of(*store_);
   const Runtime& runtime = *store.runtime;
   const std::string null_tree_name = NullCountTreeName(spec_);
+  const std::string negative_zero_tree_name = NegativeZeroCountTreeName(spec_);
   {
     // First accesses of cold trees: one catalog chunk read per chunk, not per tree.
     std::vector<std::string_view> names;
     names.reserve(groups.size() + 1);
     for (const Touched& t : groups) names.push_back(t.tree_name);
     names.push_back(null_tree_name);  // read by a row with n = 0 or written by a NULL value
+    if constexpr (std::same_as<K, double>) names.push_back(negative_zero_tree_name);
     COWTREE_RETURN_IF_ERROR(runtime.PromoteColdByNames(names));
   }
   // The last Step's rows: valid for a group whose tree is still the version they were read
@@ -266,37 +273,61 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
   typename RowCache::Entry* cached = previous.data();
   typename RowCache::Entry* const cached_end = previous.data() + previous.size();
 
-  std::optional<std::optional<PinnedTree>> null_tree_before;  // looked up on first need
+  // The count trees of one pin (api/sql_groups.h), each looked up on first need.
+  struct CountTrees {
+    std::optional<std::optional<PinnedTree>> nulls, negative_zeros;
+  };
+  // Group `t`'s net count in count tree `name` at `pin` (0 if that tree does not exist).
+  const auto count_of = [&](const RuntimeSnapshot& pin, const std::string& name, const Touched& t,
+                            std::optional<std::optional<PinnedTree>>* tree) -> Result<int64_t> {
+    if (!tree->has_value()) {
+      COWTREE_ASSIGN_OR_RETURN(*tree, FindPinned<int64_t>(runtime, pin, name));
+    }
+    const std::optional<PinnedTree>& counts = **tree;
+    if (!counts.has_value()) return int64_t{0};
+    return tree::WeightOf(*counts->version,
+                          api_internal::EncodeKey<int64_t>(GroupCountKey(t.tree_name)));
+  };
+  CountTrees counts_before;
   const RuntimeSnapshot before = store.runtime->GetSnapshot();
   const auto row_at = [&](const RuntimeSnapshot& pin, const Touched& t,
                           const std::optional<PinnedTree>& tree,
-                          std::optional<std::optional<PinnedTree>>* null_tree)
-      -> Result<std::optional<OutputRow<K>>> {
+                          CountTrees* counts) -> Result<std::optional<OutputRow<K>>> {
     if (!tree.has_value()) return std::optional<OutputRow<K>>();
     OutputRow<K> row;
     row.group = *t.group;
     row.n = tree::PositiveCount(*tree->version);
     if (row.n > 0) {
-      COWTREE_RETURN_IF_ERROR(FillValues(VersionReader<K>{*tree->version}, spec_, &row));
+      int64_t negative_zeros = 0;
+      if constexpr (std::same_as<K, double>) {
+        COWTREE_ASSIGN_OR_RETURN(
+            negative_zeros, count_of(pin, negative_zero_tree_name, t, &counts->negative_zeros));
+      }
+      COWTREE_RETURN_IF_ERROR(
+          FillValues(VersionReader<K>{*tree->version}, spec_,
+                     static_cast<uint64_t>(std::max<int64_t>(negative_zeros, 0)), &row));
       return std::optional<OutputRow<K>>(std::move(row));
     }
     row.values.resize(spec_.outputs.size());  // SQL: NULL percentiles, if it has NULL rows
-    if (!null_tree->has_value()) {
-      COWTREE_ASSIGN_OR_RETURN(*null_tree, FindPinned<int64_t>(runtime, pin, null_tree_name));
-    }
-    int64_t null_rows = 0;
-    if (const std::optional<PinnedTree>& nulls = **null_tree; nulls.has_value()) {
-      COWTREE_ASSIGN_OR_RETURN(
-          null_rows, tree::WeightOf(*nulls->version,
-                                    api_internal::EncodeKey<int64_t>(GroupCountKey(t.tree_name))));
-    }
+    COWTREE_ASSIGN_OR_RETURN(const int64_t null_rows,
+                             count_of(pin, null_tree_name, t, &counts->nulls));
     if (null_rows <= 0) return std::optional<OutputRow<K>>();
     return std::optional<OutputRow<K>>(std::move(row));
+  };
+  // The handle of count tree `name` for `write`, made on first need.
+  const auto count_handle = [&](const std::string& name, WriteBatch* write,
+                                std::optional<TreeHandle<int64_t>>* handle) -> Status {
+    if (handle->has_value()) return Status::OK();
+    COWTREE_ASSIGN_OR_RETURN(std::optional<PinnedTree> counts,
+                             FindPinned<int64_t>(runtime, before, name));
+    *handle = counts.has_value() ? api_internal::Access::Handle<int64_t>(store, counts->id, name)
+                                 : write->CreateTree<int64_t>(name);
+    return Status::OK();
   };
 
   std::vector<std::optional<OutputRow<K>>> old_rows(groups.size());
   WriteBatch write = store_->NewBatch();
-  std::optional<TreeHandle<int64_t>> null_handle;
+  std::optional<TreeHandle<int64_t>> null_handle, negative_zero_handle;
   for (size_t g = 0; g < groups.size(); ++g) {
     const Touched& t = groups[g];
     COWTREE_ASSIGN_OR_RETURN(std::optional<PinnedTree> tree,
@@ -306,7 +337,7 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
         cached->tree_id == tree->id && cached->version_epoch == tree->version->epoch) {
       old_rows[g] = std::move(cached->row);  // the same version: the same row
     } else {
-      COWTREE_ASSIGN_OR_RETURN(old_rows[g], row_at(before, t, tree, &null_tree_before));
+      COWTREE_ASSIGN_OR_RETURN(old_rows[g], row_at(before, t, tree, &counts_before));
     }
     const TreeHandle<K> handle = tree.has_value()
                                      ? api_internal::Access::Handle<K>(store, tree->id, t.tree_name)
@@ -320,22 +351,21 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
       const InputDelta<K>& in = *rows[r];
       if (in.value.has_value()) {
         write.Add(handle, *in.value, in.weight);
+        if (IsNegativeZero(*in.value)) {  // stored as +0; counted for the answers' sign
+          COWTREE_RETURN_IF_ERROR(
+              count_handle(negative_zero_tree_name, &write, &negative_zero_handle));
+          write.Add(*negative_zero_handle, GroupCountKey(t.tree_name), in.weight);
+        }
         continue;
       }
-      if (!null_handle.has_value()) {  // the NULL counts' tree, made on first need
-        COWTREE_ASSIGN_OR_RETURN(std::optional<PinnedTree> nulls,
-                                 FindPinned<int64_t>(runtime, before, null_tree_name));
-        null_handle = nulls.has_value()
-                          ? api_internal::Access::Handle<int64_t>(store, nulls->id, null_tree_name)
-                          : write.CreateTree<int64_t>(null_tree_name);
-      }
+      COWTREE_RETURN_IF_ERROR(count_handle(null_tree_name, &write, &null_handle));
       write.Add(*null_handle, GroupCountKey(t.tree_name), in.weight);
     }
   }
   COWTREE_RETURN_IF_ERROR(store_->Commit(write, write_options, sequence));
 
   const RuntimeSnapshot after = store.runtime->GetSnapshot();
-  std::optional<std::optional<PinnedTree>> null_tree_after;
+  CountTrees counts_after;
   std::vector<OutputDelta<K>> deltas;
   std::vector<typename RowCache::Entry> next;
   next.reserve(groups.size());
@@ -344,7 +374,7 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
     COWTREE_ASSIGN_OR_RETURN(std::optional<PinnedTree> tree,
                              FindPinned<K>(runtime, after, t.tree_name));
     COWTREE_ASSIGN_OR_RETURN(std::optional<OutputRow<K>> new_row,
-                             row_at(after, t, tree, &null_tree_after));
+                             row_at(after, t, tree, &counts_after));
     if (new_row.has_value() && new_row->n > 0) {
       next.push_back({tree->id, tree->version->epoch, *new_row});
     }

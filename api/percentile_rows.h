@@ -5,6 +5,7 @@
 #pragma once
 
 #include <bit>
+#include <cmath>
 #include <optional>
 #include <string>
 
@@ -31,22 +32,40 @@ inline std::string NullCountTreeName(const OperatorSpec& spec) {
   return std::string(kNullCountTree) + spec.tree_prefix;
 }
 
+// The tree counting each group's -0 values (api/sql_groups.h); only double operators write it.
+inline std::string NegativeZeroCountTreeName(const OperatorSpec& spec) {
+  return std::string(kNegativeZeroCountTree) + spec.tree_prefix;
+}
+
+// True for a value counted in the -0 tree.
+template <TreeKey K>
+bool IsNegativeZero(K value) {
+  if constexpr (std::same_as<K, double>) {
+    return value == 0.0 && std::signbit(value);
+  } else {
+    return false;
+  }
+}
+
 // The percentile values of a row with n > 0, read through `reader` (a TreeReader<K>, or any
-// type with its percentile_cont / percentile_disc): one value per PercentileOutput.
+// type with its percentile_cont / percentile_disc) with the group's -0 count
+// (TreeReader::percentile_cont's negative_zero_items): one value per PercentileOutput.
 template <TreeKey K, typename Reader>
-Status FillValues(const Reader& reader, const OperatorSpec& spec, OutputRow<K>* row) {
+Status FillValues(const Reader& reader, const OperatorSpec& spec, uint64_t negative_zero_items,
+                  OutputRow<K>* row) {
   row->values.resize(spec.outputs.size());
   for (size_t i = 0; i < spec.outputs.size(); ++i) {
     const PercentileOutput& out = spec.outputs[i];
     PercentileValue<K>& v = row->values[i];
     if (out.kind == PercentileKind::kDisc) {
-      COWTREE_ASSIGN_OR_RETURN(std::optional<K> key,
-                               reader.percentile_disc(out.fraction, out.order));
+      COWTREE_ASSIGN_OR_RETURN(std::optional<K> key, reader.percentile_disc(out.fraction, out.order,
+                                                                            negative_zero_items));
       COWTREE_ASSERT(key.has_value());  // N > 0
       v.disc = *key;
     } else {
-      COWTREE_ASSIGN_OR_RETURN(std::optional<double> value,
-                               reader.percentile_cont(out.fraction, out.order));
+      COWTREE_ASSIGN_OR_RETURN(
+          std::optional<double> value,
+          reader.percentile_cont(out.fraction, out.order, negative_zero_items));
       COWTREE_ASSERT(value.has_value());  // N > 0
       v.cont = *value;
     }

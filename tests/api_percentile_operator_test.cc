@@ -198,6 +198,59 @@ TEST(PercentileOperator, NewGroupInsertsOnlyEmptiedGroupRetractsOnlyUnchangedEmi
   EXPECT_TRUE(d[0].row.values[0].is_null);
 }
 
+// -0 (docs/sql_semantics.md): answers that land on a -0 row are -0, as PostgreSQL prints them
+// (its answers for {-0, -0, -0}: cont 0.5 = -0, cont 0.25 = 0, disc 0.5 desc = -0); the
+// deltas and Answers() agree bit for bit, across a retraction, and with what `cowtree query`
+// would read (the same count tree with tree_prefix "").
+TEST(PercentileOperator, NegativeZeroAnswersKeepTheirSign) {
+  testutil::TempDir dir;
+  auto store = Store::Open(dir.path(), Options()).value();
+  OperatorSpec spec;
+  spec.outputs = {{0.5, PercentileKind::kCont, Order::kAscending},
+                  {0.25, PercentileKind::kCont, Order::kAscending},
+                  {0.5, PercentileKind::kDisc, Order::kDescending}};
+  auto op = PercentileOperator<double>::Create(store.get(), spec).value();
+  const auto sign = [](const PercentileValue<double>& v, bool disc) {
+    return std::signbit(disc ? v.disc : v.cont);
+  };
+  auto d = op->Step({{"z", -0.0, 3}, {"k", -1.0, 1}, {"k", -0.0, 1}, {"k", 1.0, 1}}).value();
+  ASSERT_EQ(d.size(), 2u);
+  const OutputRow<double>& k = d[0].row;  // k: -1, -0, 1
+  const OutputRow<double>& z = d[1].row;  // z: -0 x 3
+  ASSERT_EQ(z.group, Group("z"));
+  EXPECT_EQ(z.values[0].cont, 0.0);
+  EXPECT_TRUE(sign(z.values[0], false));   // -0
+  EXPECT_FALSE(sign(z.values[1], false));  // -0 + 0.5 * (-0 - -0) = +0
+  EXPECT_TRUE(sign(z.values[2], true));
+  EXPECT_TRUE(sign(k.values[0], false));  // the middle row, -0
+  EXPECT_EQ(k.values[1].cont, -0.5);
+  EXPECT_TRUE(sign(k.values[2], true));
+  // One +0 joins z, one -0 leaves k: z's disc answer is still a -0 row (the -0 rows come
+  // first among the zeros ascending, last descending); the medians are interpolated: +0.
+  d = op->Step({{"z", 0.0, 1}, {"k", -0.0, -1}}).value();
+  const auto answers = op->Answers(store->GetSnapshot()).value();
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].values[0].cont, 0.0);  // k: -1, 1
+  EXPECT_FALSE(sign(answers[0].values[0], false));
+  EXPECT_EQ(answers[1].n, 4u);  // z: -0, -0, -0, +0
+  EXPECT_FALSE(sign(answers[1].values[0], false)) << "rows 1 and 2: -0 + 0.5 * 0 = +0";
+  EXPECT_TRUE(sign(answers[1].values[2], true)) << "disc 0.5 desc: row 2 of +0, -0, -0, -0";
+  for (const OutputDelta<double>& delta : d) {
+    if (delta.weight != 1) continue;
+    const OutputRow<double>& want = delta.row.group == Group("k") ? answers[0] : answers[1];
+    for (size_t i = 0; i < want.values.size(); ++i) {
+      EXPECT_EQ(std::bit_cast<uint64_t>(delta.row.values[i].cont),
+                std::bit_cast<uint64_t>(want.values[i].cont));
+      EXPECT_EQ(std::bit_cast<uint64_t>(delta.row.values[i].disc),
+                std::bit_cast<uint64_t>(want.values[i].disc));
+    }
+  }
+  // The CLI's reader sees the same count: the -0 answer through TreeReader.
+  auto counts = store->GetSnapshot().Tree<int64_t>("__cowtree_negative_zeros__");
+  ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+  EXPECT_EQ(counts->count(), 3u);  // z's three -0 rows; k's one came and went
+}
+
 TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {
   testutil::TempDir dir;
   auto store = Store::Open(dir.path(), Options()).value();

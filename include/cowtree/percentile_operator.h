@@ -6,7 +6,10 @@
 //
 // State: one tree per group in a Store (tree `tree_prefix + group`; the NULL group is tree
 // "__cowtree_null_group__" + tree_prefix; rows with a NULL value are counted per group in the
-// int64 tree "__cowtree_null_values__" + tree_prefix). With tree_prefix "" the state is the
+// int64 tree "__cowtree_null_values__" + tree_prefix; a double operator counts its -0 values
+// per group in "__cowtree_negative_zeros__" + tree_prefix, so that an answer landing on a -0
+// row is -0 as in PostgreSQL, while the group's tree keeps -0 and +0 as one key, see
+// TreeReader::percentile_cont). With tree_prefix "" the state is the
 // one `cowtree ingest` writes, so the CLI and this class read each other's stores.
 // Checkpoint / restore of the operator is the Store's: reopen the store and make the
 // operator again; it resumes at the last acknowledged Step (each Step is one commit).
