@@ -105,12 +105,24 @@ void MemoryBudget::ReturnFreedMemory() {
 #endif
 }
 
+void* MemoryBudget::Attachment(const std::function<std::shared_ptr<void>()>& make) {
+  if (void* a = attachment_raw_.load(std::memory_order_acquire)) return a;
+  MutexLock g(&attachment_mu_);
+  if (attachment_ == nullptr) {
+    attachment_ = make();
+    COWTREE_ASSERT(attachment_ != nullptr);
+    attachment_raw_.store(attachment_.get(), std::memory_order_release);
+  }
+  return attachment_.get();
+}
+
 MemoryBudgetStats MemoryBudget::stats() const {
   MemoryBudgetStats s;
   s.budget_bytes = budget_bytes_;
   s.fixed_bytes = fixed_.load();
   s.dirty_bytes = dirty_.load();
   s.clean_bytes = clean_.load();
+  s.pool_bytes = pool_->load();
   {
     MutexLock g(&ring_mu_);
     s.ring_entries = ring_.size();
