@@ -42,23 +42,17 @@
 
 namespace cowtree {
 
-// Something whose resident bytes the budget may drop (a leaf's content).
+// Something whose resident bytes the budget may drop (a leaf's content). No data members, so
+// that an entry (one per leaf) pays only its vtable pointer for being one.
 class Evictable {
  public:
   virtual ~Evictable() = default;
   // Drops the resident content if it is clean; returns the bytes released (0 if it was not
   // resident or is dirty). Must account the release itself (MemoryBudget::Uncharge).
   virtual uint64_t EvictForBudget() = 0;
-  // CLOCK reference bit: set on every read hit (MarkReferenced), cleared by the hand.
-  void MarkReferenced() const {
-    if (!referenced_.load(std::memory_order_relaxed)) {
-      referenced_.store(true, std::memory_order_relaxed);
-    }
-  }
-  bool TakeReferenced() { return referenced_.exchange(false, std::memory_order_relaxed); }
-
- private:
-  mutable std::atomic<bool> referenced_{false};
+  // CLOCK reference bit: the entry sets it on every read hit; TakeReferenced returns it and
+  // clears it (called by the hand, under the ring mutex).
+  virtual bool TakeReferenced() = 0;
 };
 
 struct MemoryBudgetStats {

@@ -201,7 +201,7 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
   size_t old_entries = 0;
   if (has_leaf) {
     const LeafBox& box = *leaf_parent->leaves[c];
-    COWTREE_ASSIGN_OR_RETURN(old, box.Load(loader_));
+    COWTREE_ASSIGN_OR_RETURN(old, LeafBox::Load(leaf_parent->leaves[c], loader_));
     old_pos_sum = box.pos_sum();
     old_entries = box.entry_count();
   }
@@ -242,8 +242,10 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
   // leaf fill), while a box with a wrapped pos_sum would corrupt every later sum.
   const unsigned __int128 joined_sum = static_cast<unsigned __int128>(a.pos_sum()) + b.pos_sum();
   if (joined_sum > UINT64_MAX) return Status::OK();
-  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> a_data, a.Load(loader_));
-  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> b_data, b.Load(loader_));
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> a_data,
+                           LeafBox::Load(leaf_parent->leaves[left], loader_));
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> b_data,
+                           LeafBox::Load(leaf_parent->leaves[left + 1], loader_));
   COWTREE_ASSERT(a_data->keys.back() < b_data->keys.front());
   std::shared_ptr<LeafData> joined =
       NewLeafData(a_data->keys.size() + b_data->keys.size(), budget_);
