@@ -91,7 +91,7 @@ namespace {
 struct BudgetPools {
   explicit BudgetPools(const MemoryBudget& budget)
       : leaf(budget.pool_limit_bytes() / 4 * 3, budget.pool_counter()),
-        node(budget.pool_limit_bytes() / 4, budget.pool_counter()) {}
+        node(budget.pool_limit_bytes() / 4, budget.pool_counter(), budget.node_counter()) {}
   LeafDataPool leaf;
   InternalNodePool node;
 };

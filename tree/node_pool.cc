@@ -50,8 +50,20 @@ std::shared_ptr<InternalNode> InternalNodePool::Make(size_t children, uint32_t l
   node->level = level;
   ReserveAll(node, cls * kClassChildren);  // no-op for a recycled node of this class
   COWTREE_DASSERT(node->child_count() == 0 && node->nodes.empty() && node->leaves.empty());
+  if (node_counter_ != nullptr) {
+    node->charged_bytes = static_cast<uint32_t>(NodeBytes(*node));
+    node_counter_->fetch_add(node->charged_bytes, std::memory_order_relaxed);
+  }
   return std::shared_ptr<InternalNode>(node, Recycler{this, owner_.lock()},
                                        CachingAllocator<InternalNode>());
+}
+
+uint64_t InternalNodePool::NodeBytes(const InternalNode& node) {
+  // 16 bytes per block: glibc's chunk header and rounding (the node, its five arrays, and the
+  // shared_ptr control block, which CachingAllocator takes from the same heap).
+  constexpr uint64_t kBlockOverhead = 16;
+  constexpr uint64_t kControlBlock = 48;
+  return sizeof(InternalNode) + kControlBlock + ArrayBytes(node) + 7 * kBlockOverhead;
 }
 
 std::shared_ptr<InternalNode> InternalNodePool::CopyOf(const InternalNode& node, size_t children) {
@@ -80,6 +92,11 @@ InternalNode* InternalNodePool::Take(size_t kind, size_t cls) {
 }
 
 void InternalNodePool::Recycle(InternalNode* node) {
+  if (node->charged_bytes != 0) {
+    COWTREE_DASSERT(node_counter_ != nullptr);
+    node_counter_->fetch_sub(node->charged_bytes, std::memory_order_relaxed);
+    node->charged_bytes = 0;
+  }
   // The class: the capacity of the arrays this node's level uses, if they all agree (Make
   // reserves them alike; an array that grew past it makes the node unpooled).
   const size_t capacity = node->first_keys.capacity();

@@ -52,7 +52,17 @@ class InternalNodePool {
   explicit InternalNodePool(uint64_t max_cached_bytes = kCachedBytesMax,
                             std::shared_ptr<std::atomic<int64_t>> pool_counter = nullptr)
       : max_cached_bytes_(max_cached_bytes), pool_counter_(std::move(pool_counter)) {}
+  // As above; node_counter (may be null): a budget's node counter, to which Make adds the
+  // bytes of each node it hands out (NodeBytes, recorded in node->charged_bytes) and from which
+  // the node's return (or deletion) subtracts them.
+  InternalNodePool(uint64_t max_cached_bytes, std::shared_ptr<std::atomic<int64_t>> pool_counter,
+                   std::shared_ptr<std::atomic<int64_t>> node_counter)
+      : max_cached_bytes_(max_cached_bytes),
+        pool_counter_(std::move(pool_counter)),
+        node_counter_(std::move(node_counter)) {}
   ~InternalNodePool() { Clear(); }
+  // Heap bytes of a node: the object, its arrays by capacity, and malloc's per-block overhead.
+  static uint64_t NodeBytes(const InternalNode& node);
   // As LeafDataPool::SetOwner.
   void SetOwner(std::weak_ptr<void> owner) { owner_ = std::move(owner); }
   uint64_t max_cached_bytes() const { return max_cached_bytes_; }
@@ -89,6 +99,7 @@ class InternalNodePool {
 
   const uint64_t max_cached_bytes_;
   const std::shared_ptr<std::atomic<int64_t>> pool_counter_;
+  const std::shared_ptr<std::atomic<int64_t>> node_counter_;
   std::weak_ptr<void> owner_;
   mutable Mutex mu_;
   // free_[0]: nodes last used at level 1 (their `leaves` array is reserved), free_[1]: above.
