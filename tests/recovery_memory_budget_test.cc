@@ -2,9 +2,10 @@
 // - RSS: a forked child ingests N random int64 keys (10 k per commit) under a 16 MiB budget,
 //   then reads every leaf with random selects; its peak RSS (VmHWM from /proc/self/status)
 //   stays within budget + kRssConstantBytes, and every answer matches the closed-form model.
-//   N defaults to 1 M in the unit label (10 M do not fit: their ~54 k leaves need ~17 MiB of
-//   fixed bytes, docs/memory_budget.md); COWTREE_BUDGET_ENTRIES, COWTREE_BUDGET_CACHE_MIB and
-//   COWTREE_BUDGET_ORDER=sorted (keys inserted in ascending order) override it; tests/long.cmake
+//   N defaults to 1 M in the unit label (10 M do not fit: their ~59 k leaves need ~19 MiB of
+//   fixed and node bytes, docs/memory_budget.md); COWTREE_BUDGET_ENTRIES,
+//   COWTREE_BUDGET_CACHE_MIB and COWTREE_BUDGET_ORDER=sorted (keys inserted in ascending
+//   order) override it; tests/long.cmake
 //   runs 10 M random under 64 MiB and 100 M sorted under 512 MiB; CACHE_MIB=0 measures unlimited.
 // - eviction under concurrent readers: a pinned snapshot keeps answering for its epoch while
 //   its leaves are evicted and read back from disk, and the current version likewise;
