@@ -21,7 +21,7 @@ namespace {
 // Loads the leaf the path ends at into c->leaf.
 bool LoadPathLeaf(CursorState* c) {
   const auto& [node, i] = c->path.back();
-  auto leaf = node->leaves[i]->Load(c->reader->version->loader);
+  auto leaf = tree::LeafBox::Load(node->leaves[i], c->reader->version->loader);
   if (!leaf.ok()) {
     c->status = leaf.status();
     c->valid = false;

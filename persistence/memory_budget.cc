@@ -1,6 +1,8 @@
 // MemoryBudget (persistence/memory_budget.h): counters and the CLOCK ring of clean entries.
 #include "persistence/memory_budget.h"
 
+#include <algorithm>
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -34,6 +36,7 @@ void MemoryBudget::AddClean(std::weak_ptr<Evictable> entry) {
   {
     MutexLock g(&ring_mu_);
     ring_.push_back(std::move(entry));
+    if (ring_.size() >= compact_at_) CompactRingLocked();
     if (OverBudget()) EvictLocked();
   }
   EnforceBudget();
@@ -85,6 +88,26 @@ void MemoryBudget::EvictLocked() {
   }
 }
 
+// The hand removes the entries of destroyed boxes only when it passes them, which it does only
+// while the budget is exceeded; under the budget, every checkpoint would add an entry per leaf
+// written, and an expired weak_ptr keeps its box's memory (allocate_shared: one block) until
+// it is dropped. So once the ring grew by half (at least kRingCompactMin entries) since the
+// last compaction, the expired entries leave it (order kept; amortized O(1) per AddClean).
+void MemoryBudget::CompactRingLocked() {
+  size_t out = 0;
+  size_t hand = 0;
+  for (size_t i = 0; i < ring_.size(); ++i) {
+    if (i == hand_) hand = out;
+    if (ring_[i].expired()) continue;
+    if (out != i) ring_[out] = std::move(ring_[i]);
+    ++out;
+  }
+  ring_.resize(out);
+  ring_.shrink_to_fit();
+  hand_ = hand;
+  compact_at_ = out + std::max<size_t>(kRingCompactMin, out / 2);
+}
+
 // Leaves are a few KiB each and live among long-lived small objects (boxes, internal nodes),
 // so the pages glibc keeps after evictions are mostly free but never at the top of the heap:
 // without a trim, RSS grows to the budget plus everything ever freed. malloc_trim(0) returns
@@ -105,12 +128,25 @@ void MemoryBudget::ReturnFreedMemory() {
 #endif
 }
 
+void* MemoryBudget::Attachment(const std::function<std::shared_ptr<void>()>& make) {
+  if (void* a = attachment_raw_.load(std::memory_order_acquire)) return a;
+  MutexLock g(&attachment_mu_);
+  if (attachment_ == nullptr) {
+    attachment_ = make();
+    COWTREE_ASSERT(attachment_ != nullptr);
+    attachment_raw_.store(attachment_.get(), std::memory_order_release);
+  }
+  return attachment_.get();
+}
+
 MemoryBudgetStats MemoryBudget::stats() const {
   MemoryBudgetStats s;
   s.budget_bytes = budget_bytes_;
   s.fixed_bytes = fixed_.load();
   s.dirty_bytes = dirty_.load();
   s.clean_bytes = clean_.load();
+  s.pool_bytes = pool_->load();
+  s.node_bytes = nodes_->load();
   {
     MutexLock g(&ring_mu_);
     s.ring_entries = ring_.size();

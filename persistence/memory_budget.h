@@ -5,9 +5,15 @@
 // - fixed bytes: memory every loaded tree keeps whatever is read (leaf boxes, internal nodes,
 //   leaf summaries, object-table entries), charged per leaf by the tree type (ChargeFixed);
 // - dirty bytes: content of leaves not yet written by a checkpoint (never evictable);
-// - clean bytes: content of persisted leaves that is resident (evictable).
-// resident_bytes() = fixed + dirty + clean. When it passes budget_bytes, clean entries are
-// evicted in CLOCK order (second chance: an entry read since the hand last passed it is
+// - clean bytes: content of persisted leaves that is resident (evictable);
+// - node bytes: internal nodes in use by this budget's trees (memory only, never evictable),
+//   charged exactly by the node pool that hands them out (tree/node_pool.h) through
+//   node_counter();
+// - pool bytes: free objects cached for reuse by the pools serving this budget's trees
+//   (tree/leaf_pool.h, tree/node_pool.h), at most pool_limit_bytes() = budget / 16; charged
+//   and uncharged by the pools through pool_counter().
+// resident_bytes() = fixed + node + dirty + clean + pool. When it passes budget_bytes, clean
+// entries are evicted in CLOCK order (second chance: an entry read since the hand last passed it is
 // skipped once) until it is back under the budget or nothing clean is left. When dirty bytes
 // pass dirty_share (budget * dirty_percent / 100) the budget calls the dirty callback (the
 // Runtime wakes its coordinator to checkpoint: dirty leaves become clean, then evictable).
@@ -22,7 +28,8 @@
 //   race between a state change and its accounting is harmless.
 //
 // Thread-safety: every method is thread-safe. Counters are atomics; the ring is under one mutex
-// (ring_mu_), held while EvictForBudget runs. Lock order: ring_mu_ -> the entry's own locks
+// (ring_mu_), held while EvictForBudget runs; attachment_mu_ only guards the creation of the
+// attachment and is never held with ring_mu_. Lock order: ring_mu_ -> the entry's own locks
 // (SharedCell stripes); EvictForBudget must not call back into the budget except through the
 // lock-free Uncharge.
 #pragma once
@@ -38,23 +45,17 @@
 
 namespace cowtree {
 
-// Something whose resident bytes the budget may drop (a leaf's content).
+// Something whose resident bytes the budget may drop (a leaf's content). No data members, so
+// that an entry (one per leaf) pays only its vtable pointer for being one.
 class Evictable {
  public:
   virtual ~Evictable() = default;
   // Drops the resident content if it is clean; returns the bytes released (0 if it was not
   // resident or is dirty). Must account the release itself (MemoryBudget::Uncharge).
   virtual uint64_t EvictForBudget() = 0;
-  // CLOCK reference bit: set on every read hit (MarkReferenced), cleared by the hand.
-  void MarkReferenced() const {
-    if (!referenced_.load(std::memory_order_relaxed)) {
-      referenced_.store(true, std::memory_order_relaxed);
-    }
-  }
-  bool TakeReferenced() { return referenced_.exchange(false, std::memory_order_relaxed); }
-
- private:
-  mutable std::atomic<bool> referenced_{false};
+  // CLOCK reference bit: the entry sets it on every read hit; TakeReferenced returns it and
+  // clears it (called by the hand, under the ring mutex).
+  virtual bool TakeReferenced() = 0;
 };
 
 struct MemoryBudgetStats {
@@ -62,6 +63,12 @@ struct MemoryBudgetStats {
   int64_t fixed_bytes = 0;
   int64_t dirty_bytes = 0;
   int64_t clean_bytes = 0;
+  int64_t node_bytes = 0;  // internal nodes in use
+  int64_t pool_bytes = 0;  // free objects cached by this budget's pools
+  // fixed + node + dirty + clean + pool
+  int64_t resident_bytes() const {
+    return fixed_bytes + node_bytes + dirty_bytes + clean_bytes + pool_bytes;
+  }
   uint64_t ring_entries = 0;
   uint64_t evictions = 0;       // entries evicted by the budget
   uint64_t evicted_bytes = 0;   // bytes they released
@@ -104,8 +111,25 @@ class MemoryBudget {
 
   int64_t resident_bytes() const {
     return fixed_.load(std::memory_order_relaxed) + dirty_.load(std::memory_order_relaxed) +
-           clean_.load(std::memory_order_relaxed);
+           clean_.load(std::memory_order_relaxed) + pool_->load(std::memory_order_relaxed) +
+           nodes_->load(std::memory_order_relaxed);
   }
+
+  // The pool counter: bytes of free objects cached by the pools of this budget's trees. The
+  // pools hold the shared_ptr (they may outlive the budget: objects return to them late).
+  const std::shared_ptr<std::atomic<int64_t>>& pool_counter() const { return pool_; }
+  // The node counter: bytes of the internal nodes the pools of this budget's trees handed out
+  // and that are still in use (shared_ptr: nodes may outlive the budget, as pooled objects).
+  const std::shared_ptr<std::atomic<int64_t>>& node_counter() const { return nodes_; }
+  // The most bytes those pools may cache together: budget / 16 (0 when unlimited).
+  uint64_t pool_limit_bytes() const { return budget_bytes_ / 16; }
+
+  // An object the layer above attaches to this budget once (the tree layer: its pools), so
+  // that every tree of the runtime finds the same one. The first call creates it with `make`;
+  // every call returns it. It lives as long as the budget (and whoever else shares it); it
+  // must not hold the budget (a cycle). Thread-safe; cheap after the first call (one atomic
+  // load).
+  void* Attachment(const std::function<std::shared_ptr<void>()>& make);
   int64_t dirty_bytes() const { return dirty_.load(std::memory_order_relaxed); }
   uint64_t dirty_share_bytes() const { return dirty_share_bytes_; }
   bool DirtyOverShare() const {
@@ -118,6 +142,10 @@ class MemoryBudget {
     return limited() && resident_bytes() > static_cast<int64_t>(budget_bytes_);
   }
   void EvictLocked() COWTREE_REQUIRES(ring_mu_);
+  // Drops the ring's expired entries; the next compaction is when the ring holds 1.5 times the
+  // entries left (at least kRingCompactMin more).
+  void CompactRingLocked() COWTREE_REQUIRES(ring_mu_);
+  static constexpr size_t kRingCompactMin = 1024;
   // Returns free heap pages to the OS once enough bytes were freed since the last time.
   void ReturnFreedMemory();
 
@@ -126,6 +154,11 @@ class MemoryBudget {
   std::atomic<int64_t> fixed_{0};
   std::atomic<int64_t> dirty_{0};
   std::atomic<int64_t> clean_{0};
+  const std::shared_ptr<std::atomic<int64_t>> pool_ = std::make_shared<std::atomic<int64_t>>(0);
+  const std::shared_ptr<std::atomic<int64_t>> nodes_ = std::make_shared<std::atomic<int64_t>>(0);
+  std::atomic<void*> attachment_raw_{nullptr};
+  Mutex attachment_mu_;
+  std::shared_ptr<void> attachment_ COWTREE_GUARDED_BY(attachment_mu_);
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> evicted_bytes_{0};
   std::atomic<uint64_t> dirty_triggers_{0};
@@ -138,6 +171,7 @@ class MemoryBudget {
   mutable Mutex ring_mu_;
   std::vector<std::weak_ptr<Evictable>> ring_ COWTREE_GUARDED_BY(ring_mu_);
   size_t hand_ COWTREE_GUARDED_BY(ring_mu_) = 0;
+  size_t compact_at_ COWTREE_GUARDED_BY(ring_mu_) = kRingCompactMin;
 };
 
 }  // namespace cowtree

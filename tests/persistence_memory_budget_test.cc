@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "persistence/memory_budget.h"
@@ -26,12 +27,15 @@ class FakeEntry final : public Evictable {
     budget_->Uncharge(bytes_, false);
     return bytes_;
   }
+  bool TakeReferenced() override { return std::exchange(referenced_, false); }
+  void MarkReferenced() { referenced_ = true; }
   bool resident() const { return resident_; }
 
  private:
   MemoryBudget* budget_;
   uint64_t bytes_;
   bool resident_ = true;
+  bool referenced_ = false;  // the tests run on one thread
 };
 
 std::shared_ptr<FakeEntry> Add(MemoryBudget* b, uint64_t bytes) {

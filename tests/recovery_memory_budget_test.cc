@@ -2,9 +2,10 @@
 // - RSS: a forked child ingests N random int64 keys (10 k per commit) under a 16 MiB budget,
 //   then reads every leaf with random selects; its peak RSS (VmHWM from /proc/self/status)
 //   stays within budget + kRssConstantBytes, and every answer matches the closed-form model.
-//   N defaults to 1 M in the unit label (10 M do not fit: their ~54 k leaves need ~17 MiB of
-//   fixed bytes, docs/memory_budget.md); COWTREE_BUDGET_ENTRIES, COWTREE_BUDGET_CACHE_MIB and
-//   COWTREE_BUDGET_ORDER=sorted (keys inserted in ascending order) override it; tests/long.cmake
+//   N defaults to 1 M in the unit label (10 M do not fit: their ~59 k leaves need ~19 MiB of
+//   fixed and node bytes, docs/memory_budget.md); COWTREE_BUDGET_ENTRIES,
+//   COWTREE_BUDGET_CACHE_MIB and COWTREE_BUDGET_ORDER=sorted (keys inserted in ascending
+//   order) override it; tests/long.cmake
 //   runs 10 M random under 64 MiB and 100 M sorted under 512 MiB; CACHE_MIB=0 measures unlimited.
 // - eviction under concurrent readers: a pinned snapshot keeps answering for its epoch while
 //   its leaves are evicted and read back from disk, and the current version likewise;
@@ -187,19 +188,20 @@ TEST(MemoryBudget, RssStaysWithinBudgetThroughIngestAndFullRead) {
   std::printf(
       "entries %llu cache %llu MiB: RSS before open %.1f MiB, peak after ingest %.1f MiB, "
       "peak %.1f MiB, final RSS %.1f MiB, leaves %llu, ingest "
-      "%.3f us/key, %llu selects %.3f us each; budget: fixed %.1f MiB dirty %.1f MiB clean %.1f "
-      "MiB, %llu evictions\n",
+      "%.3f us/key, %llu selects %.3f us each; budget: fixed %.1f MiB nodes %.1f MiB dirty %.1f "
+      "MiB clean %.1f MiB pool %.1f MiB, %llu evictions\n",
       (unsigned long long)n, (unsigned long long)(cache_bytes >> 20), r.base_rss_kib / 1024.0,
       r.ingest_peak_rss_kib / 1024.0, r.peak_rss_kib / 1024.0, r.final_rss_kib / 1024.0,
       (unsigned long long)r.leaf_count, double(r.ingest_us) / n, (unsigned long long)r.reads,
       double(r.read_us) / r.reads, r.memory.fixed_bytes / 1048576.0,
-      r.memory.dirty_bytes / 1048576.0, r.memory.clean_bytes / 1048576.0,
+      r.memory.node_bytes / 1048576.0, r.memory.dirty_bytes / 1048576.0,
+      r.memory.clean_bytes / 1048576.0, r.memory.pool_bytes / 1048576.0,
       (unsigned long long)r.memory.evictions);
   if (cache_bytes == 0) return;  // unlimited: a measurement, nothing to hold
   EXPECT_GT(r.memory.evictions, 0u);
-  EXPECT_LE(
-      static_cast<uint64_t>(r.memory.fixed_bytes + r.memory.dirty_bytes + r.memory.clean_bytes),
-      cache_bytes);
+  // Everything the budget counts (fixed, node, dirty, clean and pool bytes) is within it.
+  EXPECT_LE(static_cast<uint64_t>(r.memory.resident_bytes()), cache_bytes);
+  EXPECT_LE(static_cast<uint64_t>(r.memory.pool_bytes), cache_bytes / 16);
   EXPECT_LE(r.peak_rss_kib * 1024,
             cache_bytes + kRssConstantBytes + r.leaf_count * kCheckpointScratchBytesPerLeaf)
       << "peak RSS " << r.peak_rss_kib << " KiB";

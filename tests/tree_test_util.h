@@ -110,7 +110,7 @@ class FakeLeafLoader : public LeafLoader {
         EXPECT_NE(data, nullptr);
         const NodeID id = NodeID::Make(next_handle_++, 1);
         Put(id, EncodeLeaf(v.key_type, *data));
-        s.box->MarkPersisted(id);
+        LeafBox::MarkPersisted(s.box, id);
       }
       out.push_back(PersistedSummary{s.first_key, s.pos_sum, s.entry_count, s.box->persisted_id()});
     }

@@ -54,7 +54,8 @@ class BatchApplier {
         epoch_(epoch),
         shape_(base.shape),
         loader_(base.loader),
-        budget_(base.loader != nullptr ? base.loader->memory_budget() : nullptr) {}
+        budget_(base.loader != nullptr ? base.loader->memory_budget() : nullptr),
+        pools_(PoolsFor(budget_)) {}
 
   Result<std::shared_ptr<const TreeVersion>> Run(std::span<const KeyWeight> ops);
 
@@ -66,12 +67,12 @@ class BatchApplier {
 
   // A node of this epoch with room for a few leaf splits before its arrays reallocate.
   std::shared_ptr<InternalNode> Copy(const InternalNode& n) const {
-    auto copy = InternalNodePool::Default().CopyOf(n, shape_.fanout + kNodeSlackChildren);
+    auto copy = pools_.node->CopyOf(n, shape_.fanout + kNodeSlackChildren);
     copy->epoch = epoch_;
     return copy;
   }
   std::shared_ptr<InternalNode> NewNode(uint32_t level) const {
-    auto node = InternalNodePool::Default().Make(shape_.fanout + kNodeSlackChildren, level);
+    auto node = pools_.node->Make(shape_.fanout + kNodeSlackChildren, level);
     node->epoch = epoch_;
     return node;
   }
@@ -95,6 +96,7 @@ class BatchApplier {
   const TreeShape shape_;
   LeafLoader* const loader_;
   MemoryBudget* const budget_;  // charged by the new leaf boxes (null: none)
+  const TreePools pools_;       // where new leaves and nodes come from (PoolsFor(budget_))
   std::shared_ptr<InternalNode> root_;
   __int128 positive_count_ = 0;  // exact N of the state built so far
   int64_t leaf_count_delta_ = 0;
@@ -199,7 +201,7 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
   size_t old_entries = 0;
   if (has_leaf) {
     const LeafBox& box = *leaf_parent->leaves[c];
-    COWTREE_ASSIGN_OR_RETURN(old, box.Load(loader_));
+    COWTREE_ASSIGN_OR_RETURN(old, LeafBox::Load(leaf_parent->leaves[c], loader_));
     old_pos_sum = box.pos_sum();
     old_entries = box.entry_count();
   }
@@ -240,8 +242,10 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
   // leaf fill), while a box with a wrapped pos_sum would corrupt every later sum.
   const unsigned __int128 joined_sum = static_cast<unsigned __int128>(a.pos_sum()) + b.pos_sum();
   if (joined_sum > UINT64_MAX) return Status::OK();
-  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> a_data, a.Load(loader_));
-  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> b_data, b.Load(loader_));
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> a_data,
+                           LeafBox::Load(leaf_parent->leaves[left], loader_));
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> b_data,
+                           LeafBox::Load(leaf_parent->leaves[left + 1], loader_));
   COWTREE_ASSERT(a_data->keys.back() < b_data->keys.front());
   std::shared_ptr<LeafData> joined =
       NewLeafData(a_data->keys.size() + b_data->keys.size(), budget_);
@@ -270,7 +274,8 @@ void BatchApplier::FixPath(InternalNode* bottom) {
     const size_t idx = path_[d].index;
     COWTREE_ASSERT(parent->epoch == epoch_ && parent->nodes[idx].get() == child);
     if (child->child_count() > shape_.fanout) {
-      std::vector<std::shared_ptr<InternalNode>> tails = SplitNode(child, shape_.fanout, epoch_);
+      std::vector<std::shared_ptr<InternalNode>> tails =
+          SplitNode(child, shape_.fanout, epoch_, pools_.node);
       RefreshChild(parent, idx);
       InsertNodes(parent, idx + 1, tails);
     } else if (child->child_count() < shape_.FanoutMin()) {
@@ -325,7 +330,7 @@ void BatchApplier::FixUnderflowingChild(InternalNode* parent, size_t idx) {
 void BatchApplier::FixRoot() {
   while (root_->child_count() > shape_.fanout) {
     std::vector<std::shared_ptr<InternalNode>> tails =
-        SplitNode(root_.get(), shape_.fanout, epoch_);
+        SplitNode(root_.get(), shape_.fanout, epoch_, pools_.node);
     std::shared_ptr<InternalNode> new_root = NewNode(root_->level + 1);
     std::vector<std::shared_ptr<InternalNode>> children;
     children.reserve(tails.size() + 1);

@@ -64,4 +64,9 @@ void FreeBlock(void* p, size_t bytes) {
   cache->cached_bytes += cls * kClassBytes;
 }
 
+size_t ThreadCachedBlockBytes() {
+  ThreadCache* cache = Cache();
+  return cache == nullptr ? 0 : cache->cached_bytes;
+}
+
 }  // namespace cowtree::tree

@@ -29,6 +29,8 @@ inline constexpr size_t kThreadCacheBytesMax = size_t{2} << 20;
 
 void* AllocateBlock(size_t bytes);
 void FreeBlock(void* p, size_t bytes);
+// Bytes of free blocks the calling thread's cache holds now (<= kThreadCacheBytesMax).
+size_t ThreadCachedBlockBytes();
 
 template <typename T>
 class CachingAllocator {

@@ -42,7 +42,7 @@ Status CheckLeaf(const TreeVersion& v, const InternalNode& parent, size_t i, Bou
     return Status::Corruption(where + "dirty leaf is not resident");
   }
   if (data == nullptr && load_leaves) {
-    Result<std::shared_ptr<const LeafData>> loaded = box.Load(v.loader);
+    Result<std::shared_ptr<const LeafData>> loaded = LeafBox::Load(parent.leaves[i], v.loader);
     if (!loaded.ok()) return loaded.status().WithContext(where);
     data = std::move(loaded).value();
   }

@@ -7,6 +7,9 @@
 
 namespace cowtree::tree {
 
+// Every loaded leaf has a box (docs/memory_budget.md, fixed bytes per leaf).
+static_assert(sizeof(LeafBox) <= 72);
+
 bool LeafPositiveSum(const LeafData& data, uint64_t* pos_sum) {
   // Each positive weight is < 2^63, so summing in 128 bits cannot overflow for any leaf.
   unsigned __int128 sum = 0;
@@ -41,9 +44,9 @@ Status ValidateLeafData(const LeafData& data) {
 
 LeafBox::LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_t epoch,
                  MemoryBudget* budget)
-    : first_key_(data != nullptr && !data->keys.empty() ? data->keys[0] : 0),
+    : entry_count_(data != nullptr ? data->entry_count() : 0),
+      first_key_(data != nullptr && !data->keys.empty() ? data->keys[0] : 0),
       pos_sum_(pos_sum),
-      entry_count_(data != nullptr ? data->entry_count() : 0),
       epoch_(epoch),
       budget_(budget) {
   COWTREE_ASSERT(data != nullptr);
@@ -54,18 +57,15 @@ LeafBox::LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_
   uint64_t check = 0;
   COWTREE_ASSERT(LeafPositiveSum(*data, &check) && check == pos_sum);
 #endif
-  if (budget_ != nullptr) {
-    dirty_bytes_ = data->size_bytes();
-    budget_->Charge(dirty_bytes_, /*dirty=*/true);
-  }
+  if (budget_ != nullptr) budget_->Charge(data->size_bytes(), /*dirty=*/true);
   data_.Store(std::move(data));
 }
 
 LeafBox::LeafBox(uint64_t first_key, uint64_t pos_sum, uint32_t entry_count, NodeID id,
                  uint64_t epoch, MemoryBudget* budget)
-    : first_key_(first_key),
+    : entry_count_(entry_count),
+      first_key_(first_key),
       pos_sum_(pos_sum),
-      entry_count_(entry_count),
       epoch_(epoch),
       budget_(budget) {
   COWTREE_ASSERT(id.valid());
@@ -79,27 +79,35 @@ LeafBox::~LeafBox() {
   if (data != nullptr) budget_->Uncharge(data->size_bytes(), /*dirty=*/!persisted());
 }
 
-void LeafBox::MarkPersisted(NodeID id) {
-  COWTREE_ASSERT(id.valid());
+void LeafBox::MarkPersisted(const std::shared_ptr<LeafBox>& box, NodeID id) {
+  COWTREE_ASSERT(box != nullptr && id.valid());
   uint64_t expected = 0;
-  if (!persisted_raw_.compare_exchange_strong(expected, id.raw(), std::memory_order_acq_rel)) {
+  if (!box->persisted_raw_.compare_exchange_strong(expected, id.raw(), std::memory_order_acq_rel)) {
     COWTREE_ASSERT(expected == id.raw());  // persisted once, under one id
     return;
   }
-  if (budget_ == nullptr) return;
+  if (box->budget_ == nullptr) return;
   // A dirty box was charged as dirty at construction and stayed resident until now (only
-  // persisted content is evictable): its bytes are clean from here on.
-  budget_->MoveDirtyToClean(dirty_bytes_);
-  RegisterClean();
+  // persisted content is evictable, and the content of a box never changes): its bytes, the
+  // same size_bytes() as then, are clean from here on.
+  const std::shared_ptr<const LeafData> data = box->data_.Load();
+  COWTREE_ASSERT(data != nullptr);
+  box->budget_->MoveDirtyToClean(data->size_bytes());
+  RegisterClean(box);
 }
 
-void LeafBox::RegisterClean() const {
-  // weak_from_this is empty for a box not owned by a shared_ptr (tests on the stack).
-  std::weak_ptr<LeafBox> self = const_cast<LeafBox*>(this)->weak_from_this();
-  if (!self.expired()) budget_->AddClean(std::move(self));
+void LeafBox::RegisterClean(const std::shared_ptr<LeafBox>& box) {
+  box->budget_->AddClean(std::weak_ptr<Evictable>(box));
 }
 
-Result<std::shared_ptr<const LeafData>> LeafBox::Load(LeafLoader* loader) const {
+Result<std::shared_ptr<const LeafData>> LeafBox::Load(const std::shared_ptr<LeafBox>& box,
+                                                      LeafLoader* loader) {
+  COWTREE_ASSERT(box != nullptr);
+  return box->LoadImpl(box, loader);
+}
+
+Result<std::shared_ptr<const LeafData>> LeafBox::LoadImpl(const std::shared_ptr<LeafBox>& self,
+                                                          LeafLoader* loader) const {
   std::shared_ptr<const LeafData> data = data_.Load();
   if (data != nullptr) {
     MarkReferenced();
@@ -131,7 +139,7 @@ Result<std::shared_ptr<const LeafData>> LeafBox::Load(LeafLoader* loader) const 
   if (budget_ != nullptr && stored == data) {
     MarkReferenced();  // a second chance before the hand reaches it (it is being read now)
     budget_->Charge(data->size_bytes(), /*dirty=*/false);
-    RegisterClean();
+    RegisterClean(self);
   }
   return stored;
 }

@@ -24,6 +24,11 @@
 //   MarkPersisted, registers clean content with the budget's CLOCK ring (which may then evict
 //   it through EvictForBudget) and uncharges on eviction and destruction. A read hit sets the
 //   CLOCK reference bit. The budget must outlive the box (as the LeafLoader must).
+// - Size: a box is kept for every leaf of every loaded tree, resident or not (the memory
+//   budget's fixed bytes per leaf), so it holds only the summary, the id, the content cell,
+//   the budget and the reference bit: 72 bytes (static_assert in leaf.cc). The functions that
+//   register the box with the budget's ring (Load, MarkPersisted) take its shared_ptr rather
+//   than keeping a weak self-reference (enable_shared_from_this) in every box.
 // Thread-safety: all const methods and MarkPersisted/EvictClean are safe to call concurrently
 // from any thread (an atomic id, a SharedCell for the content); the summary is immutable.
 #pragma once
@@ -71,7 +76,7 @@ class LeafLoader {
   virtual MemoryBudget* memory_budget() const { return nullptr; }
 };
 
-class LeafBox final : public Evictable, public std::enable_shared_from_this<LeafBox> {
+class LeafBox final : public Evictable {
  public:
   // A dirty, resident box for `data` (non-empty, validated by the caller; asserted).
   // pos_sum must equal LeafPositiveSum(*data) (asserted in debug builds). budget may be null.
@@ -94,33 +99,43 @@ class LeafBox final : public Evictable, public std::enable_shared_from_this<Leaf
     return NodeID::FromRaw(persisted_raw_.load(std::memory_order_acquire));
   }
   bool persisted() const { return persisted_id().valid(); }
-  // Records that this box's content is stored as object `id` (valid). Called once by the
+  // Records that `box`'s content is stored as object `id` (valid). Called once by the
   // checkpointer after the write; calling it again with the same id is a no-op, with another id
-  // is a programming error (asserts).
-  void MarkPersisted(NodeID id);
+  // is a programming error (asserts). box non-null.
+  static void MarkPersisted(const std::shared_ptr<LeafBox>& box, NodeID id);
 
   // The resident content or null.
   std::shared_ptr<const LeafData> data() const { return data_.Load(); }
-  // The content, loading it through `loader` if not resident (see the contract above).
-  // Errors: the loader's IOError/Corruption (with the NodeID as context); Corruption if the
-  // content does not match the summary; InvalidArgument if not resident and loader is null.
-  Result<std::shared_ptr<const LeafData>> Load(LeafLoader* loader) const;
+  // The content of `box` (non-null), loading it through `loader` if not resident (see the
+  // contract above). Errors: the loader's IOError/Corruption (with the NodeID as context);
+  // Corruption if the content does not match the summary; InvalidArgument if not resident and
+  // loader is null.
+  static Result<std::shared_ptr<const LeafData>> Load(const std::shared_ptr<LeafBox>& box,
+                                                      LeafLoader* loader);
   // Drops resident content of a persisted box; returns the bytes released (0 if dirty or not
   // resident). Readers holding the content keep it alive.
   uint64_t EvictClean();
   // Evictable: EvictClean, for the budget's CLOCK hand.
   uint64_t EvictForBudget() override { return EvictClean(); }
+  bool TakeReferenced() override { return referenced_.exchange(false, std::memory_order_relaxed); }
 
  private:
-  // Registers resident clean content with the budget's ring (which may evict right away).
-  void RegisterClean() const;
+  void MarkReferenced() const {
+    if (!referenced_.load(std::memory_order_relaxed)) {
+      referenced_.store(true, std::memory_order_relaxed);
+    }
+  }
+  Result<std::shared_ptr<const LeafData>> LoadImpl(const std::shared_ptr<LeafBox>& self,
+                                                   LeafLoader* loader) const;
+  // Registers `box`'s resident clean content with the budget's ring (which may evict it).
+  static void RegisterClean(const std::shared_ptr<LeafBox>& box);
+  const uint32_t entry_count_;
+  mutable std::atomic<bool> referenced_{false};  // CLOCK bit (beside entry_count_: no padding)
   const uint64_t first_key_;
   const uint64_t pos_sum_;
-  const uint32_t entry_count_;
   const uint64_t epoch_;
   std::atomic<uint64_t> persisted_raw_{0};
   MemoryBudget* const budget_;
-  uint64_t dirty_bytes_ = 0;  // bytes charged as dirty at construction (moved to clean once)
   mutable SharedCell<const LeafData> data_;
 };
 

@@ -2,6 +2,7 @@
 
 #include "persistence/assert.h"
 #include "tree/block_cache.h"
+#include "tree/node_pool.h"
 
 namespace cowtree::tree {
 
@@ -29,7 +30,8 @@ std::shared_ptr<LeafData> LeafDataPool::Make(size_t entries) {
   COWTREE_DASSERT(data->keys.empty() && data->weights.empty());
   COWTREE_DASSERT(data->keys.capacity() == cls * kClassEntries);
   COWTREE_DASSERT(data->weights.capacity() == cls * kClassEntries);
-  return std::shared_ptr<LeafData>(data, Recycler{this}, CachingAllocator<LeafData>());
+  return std::shared_ptr<LeafData>(data, Recycler{this, owner_.lock()},
+                                   CachingAllocator<LeafData>());
 }
 
 LeafData* LeafDataPool::Take(size_t cls) {
@@ -40,6 +42,7 @@ LeafData* LeafDataPool::Take(size_t cls) {
   LeafData* data = list.back();
   list.pop_back();
   cached_bytes_ -= ClassBytes(cls);
+  Account(-static_cast<int64_t>(ClassBytes(cls)));
   ++reuses_;
   return data;
 }
@@ -56,10 +59,11 @@ void LeafDataPool::Recycle(LeafData* data) {
     const uint64_t bytes = ClassBytes(cls);
     COWTREE_DASSERT(bytes == data->size_bytes());
     MutexLock lock(&mu_);
-    if (cached_bytes_ + bytes > kCachedBytesMax) victim = EvictOneLocked(cls);
-    if (cached_bytes_ + bytes <= kCachedBytesMax) {
+    if (cached_bytes_ + bytes > max_cached_bytes_) victim = EvictOneLocked(cls);
+    if (cached_bytes_ + bytes <= max_cached_bytes_) {
       free_[cls].push_back(data);
       cached_bytes_ += bytes;
+      Account(static_cast<int64_t>(bytes));
       data = nullptr;
     }
   }
@@ -75,17 +79,40 @@ LeafData* LeafDataPool::EvictOneLocked(size_t keep_cls) {
     LeafData* victim = list.back();
     list.pop_back();
     cached_bytes_ -= ClassBytes(evict_cursor_);
+    Account(-static_cast<int64_t>(ClassBytes(evict_cursor_)));
     return victim;
   }
   return nullptr;
 }
 
-std::shared_ptr<LeafData> NewLeafData(size_t entries, const MemoryBudget* budget) {
-  if (budget == nullptr || !budget->limited()) return LeafDataPool::Default().Make(entries);
-  auto data = std::make_shared<LeafData>();
-  data->keys.reserve(entries);
-  data->weights.reserve(entries);
-  return data;
+namespace {
+
+// The pools attached to one limited budget (MemoryBudget::Attachment).
+struct BudgetPools {
+  explicit BudgetPools(const MemoryBudget& budget)
+      : leaf(budget.pool_limit_bytes() / 4 * 3, budget.pool_counter()),
+        node(budget.pool_limit_bytes() / 4, budget.pool_counter(), budget.node_counter()) {}
+  LeafDataPool leaf;
+  InternalNodePool node;
+};
+
+}  // namespace
+
+TreePools PoolsFor(MemoryBudget* budget) {
+  if (budget == nullptr || !budget->limited()) {
+    return TreePools{&LeafDataPool::Default(), &InternalNodePool::Default()};
+  }
+  auto* pools = static_cast<BudgetPools*>(budget->Attachment([budget] {
+    auto p = std::make_shared<BudgetPools>(*budget);
+    p->leaf.SetOwner(p);
+    p->node.SetOwner(p);
+    return std::shared_ptr<void>(p);
+  }));
+  return TreePools{&pools->leaf, &pools->node};
+}
+
+std::shared_ptr<LeafData> NewLeafData(size_t entries, MemoryBudget* budget) {
+  return PoolsFor(budget).leaf->Make(entries);
 }
 
 uint64_t LeafDataPool::cached_bytes() const {
@@ -107,6 +134,7 @@ void LeafDataPool::Clear() {
       list.clear();
       list.shrink_to_fit();
     }
+    Account(-static_cast<int64_t>(cached_bytes_));
     cached_bytes_ = 0;
   }
   for (LeafData* data : drop) delete data;

@@ -23,16 +23,25 @@
 //   user.
 // - The pool is process-wide (Default()) and never destroyed, so deleters may run at any time,
 //   including during static destruction. Clear() frees every cached object (for tests).
-// - Memory: cached (free) objects are not charged to any MemoryBudget; they are bounded by
-//   kCachedBytesMax per process. So that a limited budget holds (RSS <= budget + a documented
-//   constant), the writer takes leaves from the pool only for trees without a limited budget:
-//   NewLeafData() below. A store under a budget never puts leaves into the pool.
+// - Memory: a pool caches at most its max_cached_bytes (Default(): kCachedBytesMax). A pool
+//   made for a limited MemoryBudget (PoolsFor below) has a share of the budget's
+//   pool_limit_bytes() as its maximum and adds / subtracts its cached bytes to the budget's
+//   pool counter, so they count in the budget like resident leaves do.
+// - Lifetime: a pool owned by a shared_ptr may be given that owner (SetOwner); every object it
+//   hands out then keeps the owner alive until the object is recycled. A pool without an owner
+//   (Default(), a test's local pool) must outlive its objects. The destructor frees the cache.
 //
-// NewLeafData(entries, budget): a LeafData as Make(entries) from Default() when `budget` is
-// null or unlimited; otherwise an unpooled one (make_shared, exact reservation).
+// NewLeafData(entries, budget): PoolsFor(budget).leaf->Make(entries).
+//
+// TreePools / PoolsFor(budget): the leaf and node pools the writer of a tree under `budget`
+// uses: the process-wide Default() pools when budget is null or unlimited; otherwise pools
+// attached to the budget (MemoryBudget::Attachment), created on first use, shared by every
+// tree of that budget, together caching at most budget->pool_limit_bytes() (3/4 for leaves,
+// 1/4 for internal nodes), counted in the budget.
 // Thread-safety: all methods, from any thread (one mutex; no other lock is taken under it).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -53,7 +62,16 @@ class LeafDataPool {
   // The process-wide pool (created on first use, never destroyed).
   static LeafDataPool& Default();
 
-  LeafDataPool() = default;
+  // max_cached_bytes: the cache bound; pool_counter (may be null): a budget's pool counter
+  // that mirrors cached_bytes().
+  explicit LeafDataPool(uint64_t max_cached_bytes = kCachedBytesMax,
+                        std::shared_ptr<std::atomic<int64_t>> pool_counter = nullptr)
+      : max_cached_bytes_(max_cached_bytes), pool_counter_(std::move(pool_counter)) {}
+  ~LeafDataPool() { Clear(); }
+  // Objects handed out from now on keep `owner` (the shared_ptr owning this pool) alive.
+  // Call once, before the pool is shared.
+  void SetOwner(std::weak_ptr<void> owner) { owner_ = std::move(owner); }
+  uint64_t max_cached_bytes() const { return max_cached_bytes_; }
   LeafDataPool(const LeafDataPool&) = delete;
   LeafDataPool& operator=(const LeafDataPool&) = delete;
 
@@ -69,8 +87,13 @@ class LeafDataPool {
  private:
   struct Recycler {
     LeafDataPool* pool;
+    std::shared_ptr<void> keep_alive;  // the pool's owner, if any
     void operator()(LeafData* data) const { pool->Recycle(data); }
   };
+  // Adds `bytes` (may be negative) to the budget's pool counter, if any.
+  void Account(int64_t bytes) {
+    if (pool_counter_ != nullptr) pool_counter_->fetch_add(bytes, std::memory_order_relaxed);
+  }
   static constexpr size_t kClassCount = kPooledEntriesMax / kClassEntries + 1;
 
   // The class of a request for `entries` (capacity class * kClassEntries).
@@ -86,6 +109,9 @@ class LeafDataPool {
   // the cursor), or returns null if there is none.
   LeafData* EvictOneLocked(size_t keep_cls) COWTREE_REQUIRES(mu_);
 
+  const uint64_t max_cached_bytes_;
+  const std::shared_ptr<std::atomic<int64_t>> pool_counter_;
+  std::weak_ptr<void> owner_;
   mutable Mutex mu_;
   std::vector<LeafData*> free_[kClassCount] COWTREE_GUARDED_BY(mu_);
   uint64_t cached_bytes_ COWTREE_GUARDED_BY(mu_) = 0;
@@ -93,6 +119,13 @@ class LeafDataPool {
   size_t evict_cursor_ COWTREE_GUARDED_BY(mu_) = 0;
 };
 
-std::shared_ptr<LeafData> NewLeafData(size_t entries, const MemoryBudget* budget);
+class InternalNodePool;
+struct TreePools {
+  LeafDataPool* leaf = nullptr;
+  InternalNodePool* node = nullptr;
+};
+TreePools PoolsFor(MemoryBudget* budget);
+
+std::shared_ptr<LeafData> NewLeafData(size_t entries, MemoryBudget* budget);
 
 }  // namespace cowtree::tree

@@ -106,7 +106,8 @@ void MoveFrontChildrenToBack(InternalNode* src, size_t count, InternalNode* dst)
 }
 
 std::vector<std::shared_ptr<InternalNode>> SplitNode(InternalNode* node, size_t max_children,
-                                                     uint64_t epoch) {
+                                                     uint64_t epoch, InternalNodePool* pool) {
+  if (pool == nullptr) pool = &InternalNodePool::Default();
   const size_t n = node->child_count();
   COWTREE_ASSERT(max_children >= 2 && n > max_children);
   const size_t pieces = (n + max_children - 1) / max_children;
@@ -118,8 +119,7 @@ std::vector<std::shared_ptr<InternalNode>> SplitNode(InternalNode* node, size_t 
   size_t start = base + (extra > 0 ? 1 : 0);
   for (size_t j = 1; j < pieces; ++j) {
     const size_t size = base + (j < extra ? 1 : 0);
-    std::shared_ptr<InternalNode> piece =
-        InternalNodePool::Default().Make(max_children, node->level);
+    std::shared_ptr<InternalNode> piece = pool->Make(max_children, node->level);
     piece->epoch = epoch;
     // Copy [start, start + size) into the piece; the tail is erased from node at the end.
     piece->first_keys.assign(node->first_keys.begin() + start,

@@ -32,9 +32,11 @@ void MoveChildrenToBack(InternalNode* src, size_t from, InternalNode* dst);
 // Moves the first `count` children of `src` to the end of `dst` (same level).
 void MoveFrontChildrenToBack(InternalNode* src, size_t count, InternalNode* dst);
 // Splits `node` (child_count > max_children) into ceil(n / max_children) nodes of even size:
-// `node` keeps the first piece; the others are returned, new (from InternalNodePool::Default(),
-// room for max_children each), at `epoch`.
+// `node` keeps the first piece; the others are returned, new (from `pool`, or
+// InternalNodePool::Default() when null; room for max_children each), at `epoch`.
+class InternalNodePool;
 std::vector<std::shared_ptr<InternalNode>> SplitNode(InternalNode* node, size_t max_children,
-                                                     uint64_t epoch);
+                                                     uint64_t epoch,
+                                                     InternalNodePool* pool = nullptr);
 
 }  // namespace cowtree::tree

@@ -50,7 +50,20 @@ std::shared_ptr<InternalNode> InternalNodePool::Make(size_t children, uint32_t l
   node->level = level;
   ReserveAll(node, cls * kClassChildren);  // no-op for a recycled node of this class
   COWTREE_DASSERT(node->child_count() == 0 && node->nodes.empty() && node->leaves.empty());
-  return std::shared_ptr<InternalNode>(node, Recycler{this}, CachingAllocator<InternalNode>());
+  if (node_counter_ != nullptr) {
+    node->charged_bytes = static_cast<uint32_t>(NodeBytes(*node));
+    node_counter_->fetch_add(node->charged_bytes, std::memory_order_relaxed);
+  }
+  return std::shared_ptr<InternalNode>(node, Recycler{this, owner_.lock()},
+                                       CachingAllocator<InternalNode>());
+}
+
+uint64_t InternalNodePool::NodeBytes(const InternalNode& node) {
+  // 16 bytes per block: glibc's chunk header and rounding (the node, its five arrays, and the
+  // shared_ptr control block, which CachingAllocator takes from the same heap).
+  constexpr uint64_t kBlockOverhead = 16;
+  constexpr uint64_t kControlBlock = 48;
+  return sizeof(InternalNode) + kControlBlock + ArrayBytes(node) + 7 * kBlockOverhead;
 }
 
 std::shared_ptr<InternalNode> InternalNodePool::CopyOf(const InternalNode& node, size_t children) {
@@ -73,11 +86,17 @@ InternalNode* InternalNodePool::Take(size_t kind, size_t cls) {
   list.pop_back();
   InternalNode* node = cached.node;
   cached_bytes_ -= cached.bytes;
+  Account(-static_cast<int64_t>(cached.bytes));
   ++reuses_;
   return node;
 }
 
 void InternalNodePool::Recycle(InternalNode* node) {
+  if (node->charged_bytes != 0) {
+    COWTREE_DASSERT(node_counter_ != nullptr);
+    node_counter_->fetch_sub(node->charged_bytes, std::memory_order_relaxed);
+    node->charged_bytes = 0;
+  }
   // The class: the capacity of the arrays this node's level uses, if they all agree (Make
   // reserves them alike; an array that grew past it makes the node unpooled).
   const size_t capacity = node->first_keys.capacity();
@@ -100,10 +119,11 @@ void InternalNodePool::Recycle(InternalNode* node) {
   if (fits_class) {
     const uint64_t bytes = ArrayBytes(*node);
     MutexLock lock(&mu_);
-    if (cached_bytes_ + bytes > kCachedBytesMax) EvictLocked(kind, cls, bytes, &victims);
-    if (cached_bytes_ + bytes <= kCachedBytesMax) {
+    if (cached_bytes_ + bytes > max_cached_bytes_) EvictLocked(kind, cls, bytes, &victims);
+    if (cached_bytes_ + bytes <= max_cached_bytes_) {
       free_[kind][cls].push_back(Cached{node, bytes});
       cached_bytes_ += bytes;
+      Account(static_cast<int64_t>(bytes));
       node = nullptr;
     }
   }
@@ -113,14 +133,15 @@ void InternalNodePool::Recycle(InternalNode* node) {
 
 void InternalNodePool::EvictLocked(size_t kind, size_t keep_cls, uint64_t bytes,
                                    std::vector<InternalNode*>* out) {
-  for (size_t i = 0; i < 2 * kClassCount && cached_bytes_ + bytes > kCachedBytesMax; ++i) {
+  for (size_t i = 0; i < 2 * kClassCount && cached_bytes_ + bytes > max_cached_bytes_; ++i) {
     evict_cursor_ = (evict_cursor_ + 1) % (2 * kClassCount);
     const size_t k = evict_cursor_ / kClassCount;
     const size_t c = evict_cursor_ % kClassCount;
     if (k == kind && c == keep_cls) continue;
     std::vector<Cached>& list = free_[k][c];
-    while (!list.empty() && cached_bytes_ + bytes > kCachedBytesMax) {
+    while (!list.empty() && cached_bytes_ + bytes > max_cached_bytes_) {
       cached_bytes_ -= list.back().bytes;
+      Account(-static_cast<int64_t>(list.back().bytes));
       out->push_back(list.back().node);
       list.pop_back();
     }
@@ -148,6 +169,7 @@ void InternalNodePool::Clear() {
         list.shrink_to_fit();
       }
     }
+    Account(-static_cast<int64_t>(cached_bytes_));
     cached_bytes_ = 0;
   }
   for (InternalNode* node : drop) delete node;

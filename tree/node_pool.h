@@ -22,11 +22,14 @@
 //   make room (classes in turn), so that nodes of a rarely requested class (e.g. one that grew
 //   during a batch) cannot fill the cache for good.
 // - The pool is process-wide (Default()) and never destroyed. Clear() frees every cached node.
-// - Memory: cached nodes are not charged to any MemoryBudget; bounded by kCachedBytesMax.
+// - Memory: a pool caches at most its max_cached_bytes (Default(): kCachedBytesMax); a pool
+//   made for a limited budget (PoolsFor, tree/leaf_pool.h) mirrors its cached bytes into the
+//   budget's pool counter. Lifetime (SetOwner) as for LeafDataPool.
 // Thread-safety: all methods, from any thread (one mutex, never held while children are
 // released).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -46,7 +49,23 @@ class InternalNodePool {
 
   static InternalNodePool& Default();
 
-  InternalNodePool() = default;
+  explicit InternalNodePool(uint64_t max_cached_bytes = kCachedBytesMax,
+                            std::shared_ptr<std::atomic<int64_t>> pool_counter = nullptr)
+      : max_cached_bytes_(max_cached_bytes), pool_counter_(std::move(pool_counter)) {}
+  // As above; node_counter (may be null): a budget's node counter, to which Make adds the
+  // bytes of each node it hands out (NodeBytes, recorded in node->charged_bytes) and from which
+  // the node's return (or deletion) subtracts them.
+  InternalNodePool(uint64_t max_cached_bytes, std::shared_ptr<std::atomic<int64_t>> pool_counter,
+                   std::shared_ptr<std::atomic<int64_t>> node_counter)
+      : max_cached_bytes_(max_cached_bytes),
+        pool_counter_(std::move(pool_counter)),
+        node_counter_(std::move(node_counter)) {}
+  ~InternalNodePool() { Clear(); }
+  // Heap bytes of a node: the object, its arrays by capacity, and malloc's per-block overhead.
+  static uint64_t NodeBytes(const InternalNode& node);
+  // As LeafDataPool::SetOwner.
+  void SetOwner(std::weak_ptr<void> owner) { owner_ = std::move(owner); }
+  uint64_t max_cached_bytes() const { return max_cached_bytes_; }
   InternalNodePool(const InternalNodePool&) = delete;
   InternalNodePool& operator=(const InternalNodePool&) = delete;
 
@@ -59,8 +78,12 @@ class InternalNodePool {
  private:
   struct Recycler {
     InternalNodePool* pool;
+    std::shared_ptr<void> keep_alive;  // the pool's owner, if any
     void operator()(InternalNode* node) const { pool->Recycle(node); }
   };
+  void Account(int64_t bytes) {
+    if (pool_counter_ != nullptr) pool_counter_->fetch_add(bytes, std::memory_order_relaxed);
+  }
   static constexpr size_t kClassCount = kPooledChildrenMax / kClassChildren + 1;
   static size_t ClassOf(size_t children) {
     return (children + kClassChildren - 1) / kClassChildren;
@@ -74,6 +97,10 @@ class InternalNodePool {
   void EvictLocked(size_t kind, size_t keep_cls, uint64_t bytes, std::vector<InternalNode*>* out)
       COWTREE_REQUIRES(mu_);
 
+  const uint64_t max_cached_bytes_;
+  const std::shared_ptr<std::atomic<int64_t>> pool_counter_;
+  const std::shared_ptr<std::atomic<int64_t>> node_counter_;
+  std::weak_ptr<void> owner_;
   mutable Mutex mu_;
   // free_[0]: nodes last used at level 1 (their `leaves` array is reserved), free_[1]: above.
   struct Cached {

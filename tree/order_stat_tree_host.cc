@@ -155,7 +155,7 @@ class FrozenOrderStatTree final : public FrozenTree {
   }
 
   void OnPublished() override {
-    for (auto& [box, id] : written_) box->MarkPersisted(id);
+    for (auto& [box, id] : written_) LeafBox::MarkPersisted(box, id);
     host_->SetPublished(std::move(state_));
   }
 
@@ -173,7 +173,8 @@ class FrozenOrderStatTree final : public FrozenTree {
       return std::optional<std::string>();
     }
     // A clean leaf may have been evicted (a tree that shrank to one leaf): load it back.
-    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> data, leaves[0].box->Load(host_));
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> data,
+                             LeafBox::Load(leaves[0].box, host_));
     std::string body = EncodeLeaf(v.key_type, *data);
     if (body.size() > kCatalogInlineBytesMax) return std::optional<std::string>();
     return std::optional<std::string>(std::move(body));

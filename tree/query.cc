@@ -72,7 +72,8 @@ Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
       node = node->nodes[i].get();
       continue;
     }
-    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, node->leaves[i]->Load(v.loader));
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf,
+                             LeafBox::Load(node->leaves[i], v.loader));
     for (size_t j = 0; j < leaf->weights.size(); ++j) {
       const uint64_t w = PositivePart(leaf->weights[j]);
       if (k < w) return leaf->keys[j];
@@ -92,7 +93,8 @@ Status Visit(const TreeVersion& v, const InternalNode& node, uint64_t lo, bool h
       COWTREE_RETURN_IF_ERROR(Visit(v, *node.nodes[i], lo, has_hi, hi, fn, stopped));
       continue;
     }
-    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, node.leaves[i]->Load(v.loader));
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf,
+                             LeafBox::Load(node.leaves[i], v.loader));
     auto it = std::lower_bound(leaf->keys.begin(), leaf->keys.end(), lo);
     for (size_t j = static_cast<size_t>(it - leaf->keys.begin()); j < leaf->keys.size(); ++j) {
       if (has_hi && leaf->keys[j] >= hi) break;
@@ -128,7 +130,8 @@ Result<uint64_t> Rank(const TreeVersion& v, uint64_t key) {
     }
     const LeafBox& box = *node->leaves[i];
     if (key <= box.first_key()) return rank;  // nothing of this leaf is below key: no load
-    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, box.Load(v.loader));
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf,
+                             LeafBox::Load(node->leaves[i], v.loader));
     for (size_t j = 0; j < leaf->keys.size() && leaf->keys[j] < key; ++j) {
       rank += PositivePart(leaf->weights[j]);
     }
@@ -140,9 +143,9 @@ Result<int64_t> WeightOf(const TreeVersion& v, uint64_t key) {
   if (v.root == nullptr) return int64_t{0};
   const InternalNode* node = v.root.get();
   while (node->level > 1) node = node->nodes[node->Route(key)].get();
-  const LeafBox& box = *node->leaves[node->Route(key)];
-  if (key < box.first_key()) return int64_t{0};
-  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, box.Load(v.loader));
+  const std::shared_ptr<LeafBox>& box = node->leaves[node->Route(key)];
+  if (key < box->first_key()) return int64_t{0};
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, LeafBox::Load(box, v.loader));
   auto it = std::lower_bound(leaf->keys.begin(), leaf->keys.end(), key);
   if (it == leaf->keys.end() || *it != key) return int64_t{0};
   return leaf->weights[static_cast<size_t>(it - leaf->keys.begin())];

@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "persistence/assert.h"
+#include "tree/leaf_pool.h"
 #include "tree/node_edit.h"
+#include "tree/node_pool.h"
 
 namespace cowtree::tree {
 namespace {
@@ -63,7 +65,8 @@ Status ValidateSummaries(KeyType key_type, std::span<const PersistedSummary> sum
 // Groups `n` children evenly into ceil(n / fanout) nodes; calls add(node, begin, end).
 template <typename AddFn>
 std::vector<std::shared_ptr<InternalNode>> BuildLevel(size_t n, uint32_t fanout, uint32_t level,
-                                                      uint64_t epoch, AddFn add) {
+                                                      uint64_t epoch, InternalNodePool* pool,
+                                                      AddFn add) {
   const size_t pieces = (n + fanout - 1) / fanout;
   const size_t base = n / pieces;
   const size_t extra = n % pieces;
@@ -72,9 +75,8 @@ std::vector<std::shared_ptr<InternalNode>> BuildLevel(size_t n, uint32_t fanout,
   size_t begin = 0;
   for (size_t j = 0; j < pieces; ++j) {
     const size_t size = base + (j < extra ? 1 : 0);
-    auto node = std::make_shared<InternalNode>();
+    std::shared_ptr<InternalNode> node = pool->Make(size, level);
     node->epoch = epoch;
-    node->level = level;
     add(node.get(), begin, begin + size);
     COWTREE_ASSERT(node->child_count() == size && size <= fanout);
     out.push_back(std::move(node));
@@ -115,15 +117,19 @@ Result<std::shared_ptr<const TreeVersion>> BuildFromSummaries(
         std::make_shared<LeafBox>(s.first_key, s.pos_sum, s.entry_count, s.leaf_id, epoch,
                                   loader != nullptr ? loader->memory_budget() : nullptr));
   }
-  std::vector<std::shared_ptr<InternalNode>> level_nodes = BuildLevel(
-      boxes.size(), shape.fanout, 1, epoch, [&](InternalNode* node, size_t begin, size_t end) {
-        InsertLeaves(node, 0, std::span(boxes).subspan(begin, end - begin));
-      });
+  // Nodes from the pool of the budget (charged to it), as the writer's are.
+  InternalNodePool* const pool =
+      PoolsFor(loader != nullptr ? loader->memory_budget() : nullptr).node;
+  std::vector<std::shared_ptr<InternalNode>> level_nodes =
+      BuildLevel(boxes.size(), shape.fanout, 1, epoch, pool,
+                 [&](InternalNode* node, size_t begin, size_t end) {
+                   InsertLeaves(node, 0, std::span(boxes).subspan(begin, end - begin));
+                 });
   uint32_t level = 1;
   while (level_nodes.size() > 1) {
     ++level;
     std::vector<std::shared_ptr<InternalNode>> below = std::move(level_nodes);
-    level_nodes = BuildLevel(below.size(), shape.fanout, level, epoch,
+    level_nodes = BuildLevel(below.size(), shape.fanout, level, epoch, pool,
                              [&](InternalNode* node, size_t begin, size_t end) {
                                InsertNodes(node, 0, std::span(below).subspan(begin, end - begin));
                              });

@@ -35,6 +35,9 @@ namespace cowtree::tree {
 struct InternalNode {
   uint64_t epoch = 0;
   uint32_t level = 1;
+  // Bytes its pool charged to a budget's node counter when handing it out (0: none); the pool
+  // uncharges the same amount when the node comes back (tree/node_pool.h).
+  uint32_t charged_bytes = 0;
   std::vector<uint64_t> first_keys;
   std::vector<uint64_t> pos_sums;
   std::vector<uint64_t> entry_counts;
