@@ -52,15 +52,21 @@ std::shared_ptr<Runtime::TreeSlot> Runtime::FindSlot(std::string_view name, uint
 
 Result<TreeInfo> Runtime::FindTree(std::string_view name, const RuntimeSnapshot& snapshot) const {
   std::shared_ptr<TreeSlot> slot;
+  uint64_t passes = 0;
   {
     ReaderLock g(&catalog_mu_);
     slot = FindSlot(name, snapshot.epoch());
+    passes = demotion_passes_;
   }
-  if (slot == nullptr) {
-    // Not hot: a cold tree of that name (first access) is promoted, then found as hot.
+  while (slot == nullptr) {
+    // Not hot: a cold tree of that name (first access) is promoted, then found as hot —
+    // unless a demotion pass put it back in cold_ in between (promoted by another reader,
+    // then idle): then again.
     COWTREE_RETURN_IF_ERROR(PromoteColdByName(name));
     ReaderLock g(&catalog_mu_);
     slot = FindSlot(name, snapshot.epoch());
+    if (slot != nullptr || demotion_passes_ == passes) break;
+    passes = demotion_passes_;
   }
   if (slot == nullptr) return Status::NotFound("no tree named '" + std::string(name) + "'");
   slot->accessed.store(true, std::memory_order_relaxed);

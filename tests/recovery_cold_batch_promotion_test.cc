@@ -17,6 +17,8 @@
 #include "recovery/fsck.h"
 #include "recovery/fsck_context.h"
 #include "recovery/open.h"
+#include "testutil/cold_tree_hashes.h"
+#include "testutil/int64_trees.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
 #include "tree/order_stat_tree.h"
@@ -71,30 +73,10 @@ std::optional<Found> Lookup(Runtime* rt, const std::string& name) {
     return std::nullopt;
   }
   EXPECT_EQ(info->name, name);
-  Found f{info->id, {}};
-  auto v = tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch());
-  EXPECT_TRUE(tree::ForEachAll(*v, [&](uint64_t key, int64_t w) {
-                f.entries[tree::DecodeInt64Key(key)] = w;
-                return true;
-              }).ok());
-  return f;
+  return Found{info->id, testutil::Int64EntriesAt(*info, snap.epoch())};
 }
 
-uint32_t SixteenValues(std::string_view name) {
-  uint32_t h = 0;
-  for (char c : name) h = h * 31 + static_cast<uint8_t>(c);
-  return h % 16;
-}
-uint32_t ConstantHash(std::string_view) { return 7; }
-
-class BatchPromotion : public ::testing::TestWithParam<int> {
- protected:
-  void SetUp() override {
-    if (GetParam() == 1) ColdTreeIndex::SetNameHashForTesting(&SixteenValues);
-    if (GetParam() == 2) ColdTreeIndex::SetNameHashForTesting(&ConstantHash);
-  }
-  void TearDown() override { ColdTreeIndex::SetNameHashForTesting(nullptr); }
-};
+class BatchPromotion : public testutil::ColdTreeHashTest {};
 
 TEST_P(BatchPromotion, PromotesWhatSingleLookupsWould) {
   const uint64_t n = GetParam() == 2 ? 400 : 5000;  // constant hash: every probe sees all
@@ -223,9 +205,8 @@ TEST_P(BatchPromotion, RacesLookupsWritesAndCheckpoints) {
   ASSERT_TRUE(r->Close().ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Hashes, BatchPromotion, ::testing::Values(0, 1, 2), [](const auto& info) {
-  return std::string(info.param == 0 ? "Default" : info.param == 1 ? "SixteenValues" : "Constant");
-});
+INSTANTIATE_TEST_SUITE_P(Hashes, BatchPromotion, ::testing::Values(0, 1, 2),
+                         testutil::ColdTreeHashName);
 
 std::vector<OtRecord> LiveObjects(Env* env, const std::string& dir) {
   recovery::fsck::Context ctx(env, dir, recovery::FsckOptions{env});

@@ -15,6 +15,7 @@
 #include "persistence/cold_tree_index.h"
 #include "recovery/fsck.h"
 #include "recovery/open.h"
+#include "testutil/cold_tree_hashes.h"
 #include "testutil/int64_trees.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
@@ -49,31 +50,11 @@ std::optional<Entries> Read(Runtime* rt, const std::string& name, const RuntimeS
     return std::nullopt;
   }
   EXPECT_EQ(info->name, name);
-  auto v = tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch());
-  Entries out;
-  EXPECT_TRUE(tree::ForEachAll(*v, [&](uint64_t key, int64_t w) {
-                out[tree::DecodeInt64Key(key)] = w;
-                return true;
-              }).ok());
-  return out;
+  return testutil::Int64EntriesAt(*info, snap.epoch());
 }
 
-// Hashes that collide a lot: 16 values only.
-uint32_t SixteenValues(std::string_view name) {
-  uint32_t h = 0;
-  for (char c : name) h = h * 31 + static_cast<uint8_t>(c);
-  return h % 16;
-}
-// Every name collides.
-uint32_t ConstantHash(std::string_view) { return 1; }
-
-class ColdTrees : public ::testing::TestWithParam<int> {
+class ColdTrees : public testutil::ColdTreeHashTest {
  protected:
-  void SetUp() override {
-    if (GetParam() == 1) ColdTreeIndex::SetNameHashForTesting(&SixteenValues);
-    if (GetParam() == 2) ColdTreeIndex::SetNameHashForTesting(&ConstantHash);
-  }
-  void TearDown() override { ColdTreeIndex::SetNameHashForTesting(nullptr); }
   // Trees 0..n-1 (model), `per_commit` creations per commit, a checkpoint at the end.
   void CreateTrees(Runtime* rt, uint64_t first, uint64_t n, uint64_t per_commit) {
     for (uint64_t i = first; i < first + n; i += per_commit) {
@@ -299,11 +280,7 @@ TEST_P(ColdTrees, PromotionsRaceListingsWritesAndCheckpoints) {
   CheckAll(r);
 }
 
-INSTANTIATE_TEST_SUITE_P(Hashes, ColdTrees, ::testing::Values(0, 1, 2), [](const auto& info) {
-  return std::string(info.param == 0   ? "Default"
-                     : info.param == 1 ? "SixteenHashes"
-                                       : "AllCollide");
-});
+INSTANTIATE_TEST_SUITE_P(Hashes, ColdTrees, ::testing::Values(0, 1, 2), testutil::ColdTreeHashName);
 
 }  // namespace
 }  // namespace cowtree
