@@ -29,6 +29,23 @@ inline KeyType FromInternal(tree::KeyType t) {
   return t == tree::KeyType::kInt64 ? KeyType::kInt64 : KeyType::kDouble;
 }
 
+// The order-statistics host of tree `name` found as `info`, checked to have keys of type K:
+// NotSupported for another tree type, InvalidArgument (naming both) for another key type.
+template <TreeKey K>
+Result<tree::OrderStatTreeHost*> OrderStatHostOf(const TreeInfo& info, const std::string& name) {
+  tree::OrderStatTreeHost* host =
+      info.type_id == tree::kOrderStatTreeTypeId ? tree::AsOrderStatTree(info.tree.get()) : nullptr;
+  if (host == nullptr) {
+    return Status::NotSupported("tree '" + name + "' is not an order-statistics tree");
+  }
+  const KeyType type = FromInternal(host->key_type());
+  if (type != kKeyTypeOf<K>) {
+    return Status::InvalidArgument("tree '" + name + "' has " + KeyTypeName(type) + " keys, not " +
+                                   KeyTypeName(kKeyTypeOf<K>));
+  }
+  return host;
+}
+
 template <TreeKey K>
 uint64_t EncodeKey(K key) {
   if constexpr (std::same_as<K, int64_t>) {

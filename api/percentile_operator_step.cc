@@ -62,17 +62,8 @@ Result<std::optional<PinnedTree>> FindPinned(const Runtime& runtime, const Runti
     if (info.status().IsNotFound()) return std::optional<PinnedTree>();
     return info.status();
   }
-  tree::OrderStatTreeHost* host = info->type_id == tree::kOrderStatTreeTypeId
-                                      ? tree::AsOrderStatTree(info->tree.get())
-                                      : nullptr;
-  if (host == nullptr) {
-    return Status::NotSupported("tree '" + name + "' is not an order-statistics tree");
-  }
-  const KeyType type = api_internal::FromInternal(host->key_type());
-  if (type != kKeyTypeOf<K>) {
-    return Status::InvalidArgument("tree '" + name + "' has " + KeyTypeName(type) + " keys, not " +
-                                   KeyTypeName(kKeyTypeOf<K>));
-  }
+  COWTREE_ASSIGN_OR_RETURN(tree::OrderStatTreeHost * host,
+                           api_internal::OrderStatHostOf<K>(*info, name));
   PinnedTree t;
   t.id = info->id;
   t.version = host->VersionAt(pin.epoch());

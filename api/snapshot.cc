@@ -253,16 +253,8 @@ Result<TreeReader<K>> Snapshot::Tree(const std::string& name) const {
   COWTREE_ASSIGN_OR_RETURN(TreeInfo info, state_->view != nullptr
                                               ? state_->view->FindTree(name)
                                               : state_->runtime->FindTree(name, state_->pin));
-  tree::OrderStatTreeHost* host =
-      info.type_id == tree::kOrderStatTreeTypeId ? tree::AsOrderStatTree(info.tree.get()) : nullptr;
-  if (host == nullptr) {
-    return Status::NotSupported("tree '" + name + "' is not an order-statistics tree");
-  }
-  const KeyType type = api_internal::FromInternal(host->key_type());
-  if (type != kKeyTypeOf<K>) {
-    return Status::InvalidArgument("tree '" + name + "' has " + KeyTypeName(type) + " keys, not " +
-                                   KeyTypeName(kKeyTypeOf<K>));
-  }
+  COWTREE_ASSIGN_OR_RETURN(tree::OrderStatTreeHost * host,
+                           api_internal::OrderStatHostOf<K>(info, name));
   auto r = std::make_shared<ReaderState>();
   r->snapshot = state_;
   r->name = name;
