@@ -9,6 +9,7 @@
 #include <map>
 #include <utility>
 
+#include "api/group_counts.h"
 #include "api/internal.h"
 #include "api/percentile_rows.h"
 #include "api/sql_groups.h"
@@ -24,18 +25,10 @@ using percentile_internal::NegativeZeroCountTreeName;
 using percentile_internal::NullCountTreeName;
 using percentile_internal::TreeName;
 
-// The net count of group `name`'s rows in count tree `count_tree` on `snap` (0 if that tree
-// was never made).
-Result<int64_t> GroupCount(const Snapshot& snap, const std::string& count_tree,
-                           const std::string& name) {
-  Result<TreeReader<int64_t>> counts = snap.Tree<int64_t>(count_tree);
-  if (!counts.ok()) return counts.status().IsNotFound() ? Result<int64_t>(0) : counts.status();
-  return counts->weight(GroupCountKey(name));
-}
-
 // The row of `group` on `snap`; nullopt when it has none (no tree, or N = 0 without NULLs).
 template <TreeKey K>
 Result<std::optional<OutputRow<K>>> RowOf(const Snapshot& snap, const OperatorSpec& spec,
+                                          const GroupCounts& counts,
                                           const std::optional<std::string>& group) {
   const std::string name = TreeName(spec, group);
   Result<TreeReader<K>> reader = snap.Tree<K>(name);
@@ -48,18 +41,15 @@ Result<std::optional<OutputRow<K>>> RowOf(const Snapshot& snap, const OperatorSp
   row.n = reader->count();
   if (row.n == 0) {
     row.values.resize(spec.outputs.size());
-    COWTREE_ASSIGN_OR_RETURN(const int64_t null_rows,
-                             GroupCount(snap, NullCountTreeName(spec), name));
+    COWTREE_ASSIGN_OR_RETURN(const int64_t null_rows, counts.NullsOf(name));
     if (null_rows <= 0) return std::optional<OutputRow<K>>();
     return std::optional<OutputRow<K>>(std::move(row));  // SQL: NULL percentiles
   }
-  int64_t negative_zeros = 0;
+  uint64_t negative_zeros = 0;
   if constexpr (std::same_as<K, double>) {
-    COWTREE_ASSIGN_OR_RETURN(negative_zeros,
-                             GroupCount(snap, NegativeZeroCountTreeName(spec), name));
+    COWTREE_ASSIGN_OR_RETURN(negative_zeros, counts.NegativeZerosOf(name));
   }
-  COWTREE_RETURN_IF_ERROR(
-      FillValues(*reader, spec, static_cast<uint64_t>(std::max<int64_t>(negative_zeros, 0)), &row));
+  COWTREE_RETURN_IF_ERROR(FillValues(*reader, spec, negative_zeros, &row));
   return std::optional<OutputRow<K>>(std::move(row));
 }
 
@@ -111,9 +101,12 @@ Result<std::vector<OutputRow<K>>> PercentileOperator<K>::Answers(const Snapshot&
     COWTREE_RETURN_IF_ERROR(
         runtime->PromoteColdByNames(std::vector<std::string_view>(names.begin(), names.end())));
   }
+  COWTREE_ASSIGN_OR_RETURN(const GroupCounts counts,
+                           GroupCounts::Read(snapshot, spec_.tree_prefix));
   std::vector<OutputRow<K>> rows;
   for (const auto& [group, unused] : groups) {
-    COWTREE_ASSIGN_OR_RETURN(std::optional<OutputRow<K>> row, RowOf<K>(snapshot, spec_, group));
+    COWTREE_ASSIGN_OR_RETURN(std::optional<OutputRow<K>> row,
+                             RowOf<K>(snapshot, spec_, counts, group));
     if (row.has_value()) rows.push_back(std::move(*row));
   }
   return rows;

@@ -349,6 +349,12 @@ class Runtime final : public TreeEnvironment {
     std::atomic<bool> restored{false};
     // Found or written since the last demotion pass (relaxed: a hint for demotion only).
     mutable std::atomic<bool> accessed{true};
+    // Sets `accessed`, writing its cache line only when the bit is clear (lookups of a hot
+    // tree from many threads then only read it).
+    void MarkAccessed() const {
+      if (!accessed.load(std::memory_order_relaxed))
+        accessed.store(true, std::memory_order_relaxed);
+    }
     std::shared_ptr<HostedTree> tree;
   };
   // The slot's tree, restoring it on first access (RestoredTree, see the top of this file).

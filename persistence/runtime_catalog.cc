@@ -69,7 +69,7 @@ Result<TreeInfo> Runtime::FindTree(std::string_view name, const RuntimeSnapshot&
     passes = demotion_passes_;
   }
   if (slot == nullptr) return Status::NotFound("no tree named '" + std::string(name) + "'");
-  slot->accessed.store(true, std::memory_order_relaxed);
+  slot->MarkAccessed();
   // Restored outside catalog_mu_: a first access does not hold up commits.
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot.get()));
   return TreeInfo{slot->id,     slot->name,         slot->type_id,
@@ -223,7 +223,7 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
         return Status::InvalidArgument("ops for unknown tree id " + std::to_string(s.tree_id));
       }
       COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot.get()));
-      slot->accessed.store(true, std::memory_order_relaxed);
+      slot->MarkAccessed();
       Status st = tree->Apply(s.ops, epoch);
       if (!st.ok()) return st.WithContext("tree '" + slot->name + "'");
       prepared->applied.push_back(tree);

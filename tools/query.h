@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "api/group_counts.h"
 #include "api/sql_groups.h"
 #include "cowtree/cowtree.h"
 
@@ -57,21 +58,6 @@ Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
                                                  const std::vector<PercentileSpec>& ps, bool disc,
                                                  bool descending,
                                                  const std::optional<std::string>& group);
-
-// The per-group counts of a snapshot (api/sql_groups.h): readers of kNullCountTree and
-// kNegativeZeroCountTree, where they exist.
-class GroupCounts {
- public:
-  static Result<GroupCounts> Read(const Snapshot& snapshot);
-  // Net number of rows with a NULL value in the group stored in tree `tree_name`.
-  Result<int64_t> NullsOf(const std::string& tree_name) const;
-  // Net number of rows with value -0 in that group (0 if negative: retractions of +0 rows).
-  Result<uint64_t> NegativeZerosOf(const std::string& tree_name) const;
-
- private:
-  std::optional<TreeReader<int64_t>> nulls_;
-  std::optional<TreeReader<int64_t>> negative_zeros_;
-};
 
 // The row of one group tree (nullopt: the group has no row). `counts` from the same snapshot.
 Result<std::optional<QueryRow>> ComputeRow(const Snapshot& snapshot, const GroupCounts& counts,
