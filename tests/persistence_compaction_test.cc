@@ -146,7 +146,10 @@ TEST_F(CompactionPartsTest, PunchFreeRunsReleasesBlocksOfFreeSlotsOnly) {
   ASSERT_TRUE(punched.ok()) << punched.status().ToString();
   EXPECT_EQ(*punched, 32u * 4096);
   EXPECT_EQ(FileSize4k(), 3 * kSegment);  // the size stays
-  if (*punched > 0) EXPECT_LE(AllocatedBytes(path) + 32 * 4096, blocks_before);
+  // st_blocks counts file-system metadata too: splitting an extent may allocate an extent-tree
+  // block (ext4 keeps only 4 extents in the inode; seen once in CI: 31 of the 32 blocks came
+  // back). So at least 28 of the 32 punched blocks must be released.
+  if (*punched > 0) EXPECT_LE(AllocatedBytes(path) + 28 * 4096, blocks_before);
   for (int i : {0, 7, 40, 46}) {
     EXPECT_EQ(*store->ReadObject(ids[i], ObjectKind::kLeaf), Body(i, 4000));
   }
