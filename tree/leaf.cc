@@ -81,19 +81,24 @@ LeafBox::~LeafBox() {
 
 void LeafBox::MarkPersisted(const std::shared_ptr<LeafBox>& box, NodeID id) {
   COWTREE_ASSERT(box != nullptr && id.valid());
-  uint64_t expected = 0;
-  if (!box->persisted_raw_.compare_exchange_strong(expected, id.raw(), std::memory_order_acq_rel)) {
-    COWTREE_ASSERT(expected == id.raw());  // persisted once, under one id
+  // Only the checkpointer calls this (one at a time); EvictClean never changes persisted_raw_.
+  const uint64_t already = box->persisted_raw_.load(std::memory_order_acquire);
+  if (already != 0) {
+    COWTREE_ASSERT(already == id.raw());  // persisted once, under one id
     return;
   }
-  if (box->budget_ == nullptr) return;
-  // A dirty box was charged as dirty at construction and stayed resident until now (only
-  // persisted content is evictable, and the content of a box never changes): its bytes, the
-  // same size_bytes() as then, are clean from here on.
+  // Still dirty, so resident: EvictClean refuses a box that is not persisted. The content must be
+  // read and its bytes moved from dirty to clean *before* the id is published: from that moment a
+  // concurrent EvictClean (Runtime::EvictClean walks current versions while a checkpoint runs)
+  // may drop the content and uncharge it as clean.
   const std::shared_ptr<const LeafData> data = box->data_.Load();
   COWTREE_ASSERT(data != nullptr);
-  box->budget_->MoveDirtyToClean(data->size_bytes());
-  RegisterClean(box);
+  if (box->budget_ != nullptr) box->budget_->MoveDirtyToClean(data->size_bytes());
+  uint64_t expected = 0;
+  const bool published = box->persisted_raw_.compare_exchange_strong(
+      expected, id.raw(), std::memory_order_acq_rel);
+  COWTREE_ASSERT(published);  // single caller: nobody else publishes an id
+  if (box->budget_ != nullptr) RegisterClean(box);
 }
 
 void LeafBox::RegisterClean(const std::shared_ptr<LeafBox>& box) {
