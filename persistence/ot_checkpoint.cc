@@ -201,10 +201,13 @@ Result<OtCheckpointContents> ReadOtCheckpoint(Env* env, const std::string& dir, 
   uint64_t last_handle = 0;
   for (uint64_t i = 0; i < out.entry_count_; ++i) {
     const uint64_t at = kOtCheckpointHeaderBytes + i * kOtRecordBytes;
-    COWTREE_ASSIGN_OR_RETURN(
-        OtRecord r,
-        DecodeOtRecord(p + at, "OT checkpoint " + path + " offset " + std::to_string(at) +
-                                   " (record " + std::to_string(i) + ")"));
+    Result<OtRecord> decoded = DecodeOtRecord(p + at);
+    if (!decoded.ok()) {
+      return decoded.status().WithContext("OT checkpoint " + path + " offset " +
+                                          std::to_string(at) + " (record " + std::to_string(i) +
+                                          ")");
+    }
+    const OtRecord& r = decoded.value();
     if (i > 0 && r.id.handle() <= last_handle) {
       return Bad(path, at,
                  "record " + std::to_string(i) + " handle " + std::to_string(r.id.handle()) +
@@ -220,8 +223,11 @@ Result<OtCheckpointContents> ReadOtCheckpoint(Env* env, const std::string& dir, 
 Result<OtRecord> OtCheckpointContents::record(uint64_t i) const {
   COWTREE_ASSERT(i < entry_count_);
   const uint64_t at = kOtCheckpointHeaderBytes + i * kOtRecordBytes;
-  return DecodeOtRecord(region_->data() + at,
-                        "OT checkpoint " + path_ + " offset " + std::to_string(at));
+  Result<OtRecord> r = DecodeOtRecord(region_->data() + at);
+  if (!r.ok()) {
+    return r.status().WithContext("OT checkpoint " + path_ + " offset " + std::to_string(at));
+  }
+  return r;
 }
 
 Status OtCheckpointContents::LoadInto(ObjectTable& table, const RetainedEpochs& retained) const {

@@ -72,9 +72,12 @@ Result<std::vector<OtDeltaOp>> DecodeOtDelta(std::string_view payload) {
       if (!reader.GetBytes(kOtRecordBytes, &record)) {
         return BadDelta(at, where + ": upsert record is cut short");
       }
-      COWTREE_ASSIGN_OR_RETURN(
-          OtRecord r, DecodeOtRecord(record.data(), "OT delta payload at byte " +
-                                                        std::to_string(at + 8) + " " + where));
+      Result<OtRecord> decoded = DecodeOtRecord(record.data());
+      if (!decoded.ok()) {
+        return decoded.status().WithContext("OT delta payload at byte " + std::to_string(at + 8) +
+                                            " " + where);
+      }
+      const OtRecord& r = decoded.value();
       op.type = OtDeltaOp::kUpsert;
       op.id = r.id;
       op.entry = r.entry;

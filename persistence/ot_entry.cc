@@ -76,7 +76,7 @@ void EncodeOtRecord(NodeID id, const OtEntry& e, char* dst) {
   std::memset(dst + kOtRecordReservedOffset, 0, kOtRecordBytes - kOtRecordReservedOffset);
 }
 
-Result<OtRecord> DecodeOtRecord(const char* src, std::string_view where) {
+Result<OtRecord> DecodeOtRecord(const char* src) {
   OtRecord r;
   r.id = NodeID::FromRaw(DecodeFixed64(src + kOtRecordNodeIdOffset));
   r.entry.address.offset_bytes = DecodeFixed64(src + kOtRecordOffsetOffset);
@@ -88,13 +88,18 @@ Result<OtRecord> DecodeOtRecord(const char* src, std::string_view where) {
   r.entry.kind = static_cast<ObjectKind>(static_cast<uint8_t>(src[kOtRecordKindOffset]));
   for (size_t i = kOtRecordReservedOffset; i < kOtRecordBytes; ++i) {
     if (src[i] != 0) {
-      return Status::Corruption(std::string(where) + ": OT record reserved byte " +
-                                std::to_string(i) + " is " +
+      return Status::Corruption("OT record reserved byte " + std::to_string(i) + " is " +
                                 std::to_string(static_cast<uint8_t>(src[i])) + ", expected 0");
     }
   }
   Status st = ValidateOtRecord(r.id, r.entry);
-  if (!st.ok()) return st.WithContext(std::string(where) + ": OT record");
+  if (!st.ok()) return st.WithContext("OT record");
+  return r;
+}
+
+Result<OtRecord> DecodeOtRecord(const char* src, std::string_view where) {
+  Result<OtRecord> r = DecodeOtRecord(src);
+  if (!r.ok()) return r.status().WithContext(where);
   return r;
 }
 

@@ -99,5 +99,8 @@ void EncodeOtRecord(NodeID id, const OtEntry& entry, char* dst);
 // Decodes kOtRecordBytes from src and validates them (including the reserved bytes).
 // `where` names the record's location for error messages (e.g. "ot-000007.otc offset 112").
 Result<OtRecord> DecodeOtRecord(const char* src, std::string_view where);
+// The same without a location: the caller adds it (Status::WithContext) only on failure, so a
+// loop over millions of records builds no string per record.
+Result<OtRecord> DecodeOtRecord(const char* src);
 
 }  // namespace cowtree
