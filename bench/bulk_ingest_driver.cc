@@ -2,7 +2,7 @@
 // that the same source builds against older revisions for before/after figures).
 //
 //   cowtree_bulk_ingest DIR random|ascending ENTRIES [KEYS_PER_COMMIT=10000] [SEED=1]
-//                       [CACHE_MIB=0]
+//                       [CACHE_MIB=0] [LEAF_CAPACITY=Options default]
 //     Creates tree "t" in a fresh store at DIR (removed first), adds ENTRIES int64 keys with
 //     weight 1, KEYS_PER_COMMIT per commit (random: splitmix64 of SEED; ascending: 0, 1, ...),
 //     then Close() (which writes the final checkpoint). Prints the time per key including the
@@ -57,7 +57,7 @@ void Check(const cowtree::Status& s, const char* what) {
 int main(int argc, char** argv) {
   if (argc < 4) {
     std::cerr << "usage: cowtree_bulk_ingest DIR random|ascending ENTRIES [KEYS_PER_COMMIT] "
-                 "[SEED] [CACHE_MIB]\n";
+                 "[SEED] [CACHE_MIB] [LEAF_CAPACITY]\n";
     return 2;
   }
   const std::string dir = argv[1];
@@ -67,11 +67,13 @@ int main(int argc, char** argv) {
   const uint64_t per_commit = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 10000;
   uint64_t seed = argc > 5 ? std::strtoull(argv[5], nullptr, 10) : 1;
   const uint64_t cache_mib = argc > 6 ? std::strtoull(argv[6], nullptr, 10) : 0;
+  const uint64_t leaf_capacity = argc > 7 ? std::strtoull(argv[7], nullptr, 10) : 0;
   if (entries == 0 || per_commit == 0) Die("ENTRIES and KEYS_PER_COMMIT must be >= 1");
   std::filesystem::remove_all(dir);
   cowtree::Options o;
   o.durability = cowtree::Durability::kBalanced;
   o.cache_bytes = cache_mib << 20;
+  if (leaf_capacity != 0) o.leaf_capacity_entries = static_cast<uint32_t>(leaf_capacity);
   const auto start = Clock::now();
   auto opened = cowtree::Store::Open(dir, o);
   if (!opened.ok()) Die("open: " + opened.status().ToString());
