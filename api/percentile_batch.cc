@@ -2,6 +2,7 @@
 #include "api/percentile_batch.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <numeric>
 #include <string_view>
@@ -120,54 +121,70 @@ Status CheckGroupName(const std::string& prefix, const std::string& group) {
   return Status::OK();
 }
 
-// One LSD radix pass of `digit_bits` bits at `shift` of the key `key_of` gives: *src -> *dst.
+constexpr int kDigitBits = 11;
+constexpr uint64_t kDigitMask = (uint64_t{1} << kDigitBits) - 1;
+
+// One LSD radix pass over the kDigitBits bits at `shift` of `key_of(op)`: src -> *dst.
 template <typename KeyOf>
 void RadixPass(const std::vector<GroupOp>& src, std::vector<GroupOp>* dst, int shift,
                KeyOf key_of) {
-  constexpr int kDigitBits = 11;
-  constexpr size_t kBuckets = size_t{1} << kDigitBits;
-  size_t counts[kBuckets] = {};
-  for (const GroupOp& op : src) ++counts[(key_of(op) >> shift) & (kBuckets - 1)];
+  size_t counts[kDigitMask + 1] = {};
+  for (const GroupOp& op : src) ++counts[(key_of(op) >> shift) & kDigitMask];
   size_t sum = 0;
   for (size_t& c : counts) sum += std::exchange(c, sum);
-  for (const GroupOp& op : src) (*dst)[counts[(key_of(op) >> shift) & (kBuckets - 1)]++] = op;
+  for (const GroupOp& op : src) (*dst)[counts[(key_of(op) >> shift) & kDigitMask]++] = op;
+}
+
+// LSD radix passes over the digits of `key_of` that hold a bit of `varying` (digits start at
+// its lowest set bit); each pass swaps *src and *dst.
+template <typename KeyOf>
+void RadixPasses(uint64_t varying, std::vector<GroupOp>** src, std::vector<GroupOp>** dst,
+                 KeyOf key_of) {
+  if (varying == 0) return;
+  for (int shift = std::countr_zero(varying); shift < 64; shift += kDigitBits) {
+    if (((varying >> shift) & kDigitMask) == 0) continue;
+    RadixPass(**src, *dst, shift, key_of);
+    std::swap(*src, *dst);
+  }
 }
 
 // Sorts *ops by (rank, code): std::sort for a few ops, else LSD radix sort, 11 bits per pass,
-// code digits then rank digits, skipping every digit that is equal in all ops.
+// code digits then rank digits, over the bits that decide the order only. For the codes those
+// are the bits that differ between two codes of the same top bit, and the top bit itself if
+// both halves occur: two codes with equal top bits are equal outside their half's varying
+// bits, and two with different top bits are ordered by it. (Ordered codes of integer-valued
+// doubles or small int64 values of both signs: the low bits are all zeros in one half and all
+// ones in the other, so they need no pass.)
 void SortOps(std::vector<GroupOp>* ops, std::vector<GroupOp>* scratch) {
   constexpr size_t kSmall = 256;
-  constexpr int kDigitBits = 11;
-  constexpr uint64_t kDigitMask = (uint64_t{1} << kDigitBits) - 1;
   if (ops->size() < kSmall) {
     std::sort(ops->begin(), ops->end(), [](const GroupOp& a, const GroupOp& b) {
       return a.rank != b.rank ? a.rank < b.rank : a.code < b.code;
     });
     return;
   }
-  uint64_t code_or = 0, code_and = ~uint64_t{0};
+  uint64_t or_half[2] = {0, 0};
+  uint64_t and_half[2] = {~uint64_t{0}, ~uint64_t{0}};
+  size_t in_half[2] = {0, 0};
   uint32_t rank_or = 0, rank_and = ~uint32_t{0};
   for (const GroupOp& op : *ops) {
-    code_or |= op.code;
-    code_and &= op.code;
+    const size_t half = op.code >> 63;
+    or_half[half] |= op.code;
+    and_half[half] &= op.code;
+    ++in_half[half];
     rank_or |= op.rank;
     rank_and &= op.rank;
   }
-  const uint64_t code_varying = code_or ^ code_and;
-  const uint64_t rank_varying = rank_or ^ rank_and;
+  uint64_t code_varying = 0;
+  for (size_t half : {0, 1}) {
+    if (in_half[half] > 0) code_varying |= or_half[half] ^ and_half[half];
+  }
+  if (in_half[0] > 0 && in_half[1] > 0) code_varying |= uint64_t{1} << 63;
   scratch->resize(ops->size());
   std::vector<GroupOp>* src = ops;
   std::vector<GroupOp>* dst = scratch;
-  for (int shift = 0; shift < 64; shift += kDigitBits) {
-    if (((code_varying >> shift) & kDigitMask) == 0) continue;
-    RadixPass(*src, dst, shift, [](const GroupOp& op) { return op.code; });
-    std::swap(src, dst);
-  }
-  for (int shift = 0; shift < 32; shift += kDigitBits) {
-    if (((rank_varying >> shift) & kDigitMask) == 0) continue;
-    RadixPass(*src, dst, shift, [](const GroupOp& op) { return uint64_t{op.rank}; });
-    std::swap(src, dst);
-  }
+  RadixPasses(code_varying, &src, &dst, [](const GroupOp& op) { return op.code; });
+  RadixPasses(rank_or ^ rank_and, &src, &dst, [](const GroupOp& op) { return uint64_t{op.rank}; });
   if (src != ops) ops->swap(*src);  // the sorted ops are in the scratch buffer: take them
 }
 
@@ -180,35 +197,45 @@ Status GroupBatch(const std::vector<InputDelta<K>>& batch, const OperatorSpec& s
   std::vector<TouchedGroup> seen;  // first-seen order
   GroupIndex index;
   uint32_t null_group = kNone;
-  std::vector<uint32_t>& group_of = out->group_of;
-  group_of.resize(batch.size());
-  // The previous row's group (a run of one group: no lookup).
+  out->ops.clear();
+  out->ops.reserve(batch.size());
+  out->count_rows.clear();
+  // One pass over the batch: each row's group (first-seen index; a run of one group needs no
+  // lookup) and its op or count row, renumbered to output ranks below.
   const std::string* last_name = nullptr;
   Fingerprint last_fingerprint;
   uint32_t last = kNone;
   for (size_t i = 0; i < batch.size(); ++i) {
-    const std::optional<std::string>& g = batch[i].group;
-    uint32_t* slot = nullptr;
-    if (!g.has_value()) {
-      slot = &null_group;
+    const InputDelta<K>& in = batch[i];
+    const std::optional<std::string>& g = in.group;
+    uint32_t group = kNone;
+    if (g.has_value() && last_name != nullptr &&
+        SameName(last_fingerprint, *last_name, FingerprintOf(*g), *g)) {
+      group = last;
     } else {
-      const Fingerprint f = FingerprintOf(*g);
-      if (last_name != nullptr && SameName(last_fingerprint, *last_name, f, *g)) {
-        group_of[i] = last;
-        continue;
+      uint32_t* slot = &null_group;
+      if (g.has_value()) {
+        last_fingerprint = FingerprintOf(*g);
+        slot = &index.FindOrAdd(*g, last_fingerprint);
       }
-      slot = &index.FindOrAdd(*g, f);
-      last_fingerprint = f;
+      if (*slot == kNone) {
+        if (g.has_value()) COWTREE_RETURN_IF_ERROR(CheckGroupName(spec.tree_prefix, *g));
+        *slot = static_cast<uint32_t>(seen.size());
+        seen.push_back(TouchedGroup{&g, TreeName(spec, g)});
+      }
+      group = last = *slot;
+      last_name = g.has_value() ? &*g : nullptr;
     }
-    if (*slot == kNone) {
-      if (g.has_value()) COWTREE_RETURN_IF_ERROR(CheckGroupName(spec.tree_prefix, *g));
-      *slot = static_cast<uint32_t>(seen.size());
-      seen.push_back(TouchedGroup{&g, TreeName(spec, g)});
+    if (!in.value.has_value()) {
+      out->count_rows.push_back({group, /*null_value=*/true, in.weight});
+      continue;
     }
-    group_of[i] = last = *slot;
-    last_name = g.has_value() ? &*g : nullptr;
+    if (in.weight != 0)
+      out->ops.push_back({api_internal::EncodeKey<K>(*in.value), in.weight, group});
+    if (IsNegativeZero(*in.value))
+      out->count_rows.push_back({group, /*null_value=*/false, in.weight});
   }
-  // Output order.
+  // Output order: ranks.
   std::vector<uint32_t> order(seen.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(),
@@ -217,20 +244,9 @@ Status GroupBatch(const std::vector<InputDelta<K>>& batch, const OperatorSpec& s
   for (uint32_t r = 0; r < order.size(); ++r) rank[order[r]] = r;
   out->groups.resize(seen.size());
   for (uint32_t g = 0; g < seen.size(); ++g) out->groups[rank[g]] = std::move(seen[g]);
-  // The ops, then each group's run of them.
-  out->ops.clear();
-  out->ops.reserve(batch.size());
-  out->count_rows.clear();
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const InputDelta<K>& in = batch[i];
-    const uint32_t r = rank[group_of[i]];
-    if (!in.value.has_value()) {
-      out->count_rows.push_back({r, /*null_value=*/true, in.weight});
-      continue;
-    }
-    if (in.weight != 0) out->ops.push_back({api_internal::EncodeKey<K>(*in.value), in.weight, r});
-    if (IsNegativeZero(*in.value)) out->count_rows.push_back({r, /*null_value=*/false, in.weight});
-  }
+  for (GroupOp& op : out->ops) op.rank = rank[op.rank];
+  for (CountRow& c : out->count_rows) c.rank = rank[c.rank];
+  // Each group's run of ops.
   SortOps(&out->ops, &out->scratch);
   size_t at = 0;
   for (uint32_t r = 0; r < out->groups.size(); ++r) {

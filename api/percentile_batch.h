@@ -5,14 +5,15 @@
 // to 16 bytes compared as two words, no memcmp; none for a run of one group) and validated on
 // first sight; then the touched groups are put in output order (GroupLess) and the value rows
 // become ops (group rank, key code, weight) sorted by (group, key code) with one LSD radix sort
-// over the whole batch (digits that are equal in every op skipped), so that each group's ops
-// are one sorted run whose duplicate keys Step sums before writing them (the tree then applies
+// over the whole batch (only the digits that decide the order: see SortOps), so that each group's
+// ops are one sorted run whose duplicate keys Step sums before writing them (the tree then applies
 // them without sorting again, tree/order_stat_ops.h). Rows that also touch a count tree (a
 // NULL value, a -0 value: api/sql_groups.h) are listed in batch order.
 //
 // Errors: InvalidArgument for the first bad group name in batch order (empty, reserved, too
 // long for a tree name). Cost: O(rows + groups log groups) (radix passes: at most 6 for the
-// key codes and 3 for the group ranks, each over the ops and 2048 counters).
+// key codes and 3 for the group ranks, each over the ops and 2048 counters; 3 in all for the
+// flights delays: integer-valued doubles of both signs, 229 groups).
 // Thread-safety: pure function of its arguments (GroupedBatch is the caller's, reused).
 #pragma once
 
@@ -54,7 +55,6 @@ struct GroupedBatch {
   std::vector<GroupOp> ops;          // sorted by (rank, code); one key may repeat
   std::vector<CountRow> count_rows;  // batch order
   std::vector<GroupOp> scratch;      // the radix sort's second buffer
-  std::vector<uint32_t> group_of;    // per row: index of its group in first-seen order
 };
 
 template <TreeKey K>

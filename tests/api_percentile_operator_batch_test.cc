@@ -2,9 +2,9 @@
 // (group, key) with a radix sort from 256 rows on, each group's ops summed per key before the
 // commit): the answers equal those of an operator fed the same rows in batches of fewer than
 // 256 rows (std::sort path), over keys that vary in every digit (int64 extremes; doubles with
-// -0, NaN, infinities), with NULL values, NULL groups, retractions and duplicate keys; and a
-// key whose weights in one batch add up outside int64 is InvalidArgument with nothing changed,
-// whatever the order of its rows.
+// -0, NaN, infinities) or only in a few (small integers of both signs), with NULL values, NULL
+// groups, retractions and duplicate keys; and a key whose weights in one batch add up outside int64
+// is InvalidArgument with nothing changed, whatever the order of its rows.
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -57,8 +57,8 @@ void Accumulate(const std::vector<OutputDelta<K>>& deltas, std::map<std::string,
   }
 }
 
-int64_t RandomInt(std::mt19937_64& rng) {
-  switch (rng() % 4) {
+int64_t RandomInt(std::mt19937_64& rng, bool plain) {
+  switch (plain ? 3 : rng() % 4) {
     case 0:
       return static_cast<int64_t>(rng());  // every digit varies
     case 1:
@@ -68,10 +68,10 @@ int64_t RandomInt(std::mt19937_64& rng) {
   }
 }
 
-double RandomDouble(std::mt19937_64& rng) {
+double RandomDouble(std::mt19937_64& rng, bool plain) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   static const double kSpecial[] = {-0.0, 0.0, std::nan(""), kInf, -kInf, 1e-300, -1e300};
-  switch (rng() % 4) {
+  switch (plain ? 3 : rng() % 4) {
     case 0:
       return kSpecial[rng() % std::size(kSpecial)];
     case 1:
@@ -80,6 +80,12 @@ double RandomDouble(std::mt19937_64& rng) {
     default:
       return static_cast<double>(rng() % 60) - 20;  // duplicates
   }
+}
+
+template <TreeKey K>
+bool IsSmallInteger(K v) {
+  return std::isfinite(static_cast<double>(v)) && static_cast<double>(v) == std::floor(v) &&
+         std::fabs(static_cast<double>(v)) < 100;
 }
 
 template <TreeKey K>
@@ -93,22 +99,29 @@ void CheckLargeBatchesMatchSmallOnes() {
   std::map<std::string, int64_t> table;
   for (int step = 0; step < 6; ++step) {
     std::vector<InputDelta<K>> batch;
+    // Odd steps: only small integer values of both signs (the low bits of their key codes are
+    // constant within each sign: the radix sort skips them, api/percentile_batch.cc SortOps).
+    const bool plain = step % 2 == 1;
     const size_t rows = step == 0 ? 5000 : 300 + rng() % 3000;
     for (size_t i = 0; i < rows; ++i) {
       InputDelta<K> in;
       if (rng() % 40 != 0) in.group = "g" + std::to_string(rng() % (step == 2 ? 3 : 300));
       if (rng() % 25 != 0) {
         if constexpr (std::same_as<K, double>) {
-          in.value = RandomDouble(rng);
+          in.value = RandomDouble(rng, plain);
         } else {
-          in.value = RandomInt(rng);
+          in.value = RandomInt(rng, plain);
         }
       }
       in.weight = 1 + static_cast<int64_t>(rng() % 3);
       // Retract a row of an earlier batch now and then (never below zero: it was added).
+      // (On plain steps only rows with small integer values, so that the batch stays plain.)
       if (!history.empty() && rng() % 5 == 0) {
-        in = history[rng() % history.size()];
-        in.weight = -1;
+        const InputDelta<K>& old = history[rng() % history.size()];
+        if (!plain || !old.value.has_value() || IsSmallInteger(*old.value)) {
+          in = old;
+          in.weight = -1;
+        }
       }
       batch.push_back(in);
     }
