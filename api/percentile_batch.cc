@@ -197,8 +197,11 @@ Status GroupBatch(const std::vector<InputDelta<K>>& batch, const OperatorSpec& s
   std::vector<TouchedGroup> seen;  // first-seen order
   GroupIndex index;
   uint32_t null_group = kNone;
-  out->ops.clear();
-  out->ops.reserve(batch.size());
+  // Written through a pointer (the buffer sized once: at most one op per row), then cut to
+  // the ops written: no capacity check per row.
+  if (out->ops.size() < batch.size()) out->ops.resize(batch.size());
+  GroupOp* const ops = out->ops.data();
+  size_t op_count = 0;
   out->count_rows.clear();
   // One pass over the batch: each row's group (first-seen index; a run of one group needs no
   // lookup) and its op or count row, renumbered to output ranks below.
@@ -230,8 +233,7 @@ Status GroupBatch(const std::vector<InputDelta<K>>& batch, const OperatorSpec& s
       out->count_rows.push_back({group, /*null_value=*/true, in.weight});
       continue;
     }
-    if (in.weight != 0)
-      out->ops.push_back({api_internal::EncodeKey<K>(*in.value), in.weight, group});
+    if (in.weight != 0) ops[op_count++] = {api_internal::EncodeKey<K>(*in.value), in.weight, group};
     if (IsNegativeZero(*in.value))
       out->count_rows.push_back({group, /*null_value=*/false, in.weight});
   }
@@ -244,6 +246,7 @@ Status GroupBatch(const std::vector<InputDelta<K>>& batch, const OperatorSpec& s
   for (uint32_t r = 0; r < order.size(); ++r) rank[order[r]] = r;
   out->groups.resize(seen.size());
   for (uint32_t g = 0; g < seen.size(); ++g) out->groups[rank[g]] = std::move(seen[g]);
+  out->ops.resize(op_count);
   for (GroupOp& op : out->ops) op.rank = rank[op.rank];
   for (CountRow& c : out->count_rows) c.rank = rank[c.rank];
   // Each group's run of ops.

@@ -54,6 +54,7 @@ struct PinnedTree {
   TreeId id = 0;
   std::shared_ptr<HostedTree> host;  // keeps the version's leaf loader alive
   std::shared_ptr<const tree::TreeVersion> version;
+  tree::OrderStatTreeHost* order_stat = nullptr;  // host, as its type
 };
 
 // Snapshot::Tree<K>(name)'s lookup and checks on a runtime pin: nullopt if there is no such
@@ -73,6 +74,7 @@ Result<std::optional<PinnedTree>> FindPinned(const Runtime& runtime, const Runti
   t.id = info->id;
   t.version = host->VersionAt(pin.epoch());
   t.host = std::move(info->tree);
+  t.order_stat = host;
   return std::optional<PinnedTree>(std::move(t));
 }
 
@@ -184,13 +186,14 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
   };
 
   std::vector<std::optional<OutputRow<K>>> old_rows(groups.size());
+  std::vector<std::optional<PinnedTree>> trees_before(groups.size());
   WriteBatch write = store_->NewBatch();
   std::optional<TreeHandle<int64_t>> null_handle, negative_zero_handle;
   std::vector<tree::KeyWeight> ops;  // one group's ops (reused across groups)
   for (size_t g = 0; g < groups.size(); ++g) {
     const TouchedGroup& t = groups[g];
-    COWTREE_ASSIGN_OR_RETURN(std::optional<PinnedTree> tree,
-                             FindPinned<K>(runtime, before, t.tree_name));
+    COWTREE_ASSIGN_OR_RETURN(trees_before[g], FindPinned<K>(runtime, before, t.tree_name));
+    const std::optional<PinnedTree>& tree = trees_before[g];
     while (cached != cached_end && GroupLess()(cached->row.group, *t.group)) ++cached;
     if (tree.has_value() && cached != cached_end && cached->row.group == *t.group &&
         cached->tree_id == tree->id && cached->version_epoch == tree->version->epoch) {
@@ -231,7 +234,9 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
       write.Add(*negative_zero_handle, GroupCountKey(tree_name), c.weight);
     }
   }
-  COWTREE_RETURN_IF_ERROR(store_->Commit(write, write_options, sequence));
+  uint64_t commit_epoch = 0;
+  COWTREE_RETURN_IF_ERROR(store_->Commit(write, write_options, &commit_epoch));
+  if (sequence != nullptr) *sequence = commit_epoch;
 
   const RuntimeSnapshot after = store.runtime->GetSnapshot();
   CountTrees counts_after;
@@ -240,8 +245,21 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
   next.reserve(groups.size());
   for (size_t g = 0; g < groups.size(); ++g) {
     const TouchedGroup& t = groups[g];
-    COWTREE_ASSIGN_OR_RETURN(std::optional<PinnedTree> tree,
-                             FindPinned<K>(runtime, after, t.tree_name));
+    // A tree this commit wrote, on the host found before it: its version of this commit's
+    // epoch, with no second lookup by name. Another version there means the commit went to
+    // another host (the tree was demoted and restored in between) or its ops cancelled out:
+    // looked up again.
+    std::optional<PinnedTree> tree;
+    if (std::optional<PinnedTree>& was = trees_before[g]; was.has_value()) {
+      std::shared_ptr<const tree::TreeVersion> v = was->order_stat->VersionAt(after.epoch());
+      if (v->epoch == commit_epoch) {
+        was->version = std::move(v);
+        tree = std::move(was);
+      }
+    }
+    if (!tree.has_value()) {
+      COWTREE_ASSIGN_OR_RETURN(tree, FindPinned<K>(runtime, after, t.tree_name));
+    }
     COWTREE_ASSIGN_OR_RETURN(std::optional<OutputRow<K>> new_row,
                              row_at(after, t, tree, &counts_after));
     if (new_row.has_value() && new_row->n > 0) {
