@@ -27,7 +27,7 @@ struct Fingerprint {
   bool operator==(const Fingerprint&) const = default;
 };
 
-Fingerprint FingerprintOf(std::string_view s) {
+inline __attribute__((always_inline)) Fingerprint FingerprintOf(std::string_view s) {
   Fingerprint f;
   f.size = s.size();
   const char* p = s.data();

@@ -2,6 +2,9 @@
 #include "tree/order_stat_ops.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstring>
 
 #include "persistence/assert.h"
 #include "persistence/coding.h"
@@ -10,6 +13,12 @@
 
 namespace cowtree::tree {
 namespace {
+
+// On a little-endian machine an op's bytes (key u64 LE, weight i64 LE) are a KeyWeight's
+// memory: sections are decoded and encoded with one copy.
+constexpr bool kOpsAreKeyWeights = std::endian::native == std::endian::little &&
+                                   sizeof(KeyWeight) == kOrderStatOpBytes &&
+                                   offsetof(KeyWeight, weight) == 8;
 
 // Sorts ops by key: LSD radix sort, 11 bits per pass, skipping passes whose digit is the same
 // for every op (e.g. the high digits of clustered or ascending keys); std::sort for small n.
@@ -84,12 +93,17 @@ Status DecodeOrderStatOps(std::string_view ops, std::vector<KeyWeight>* out) {
   }
   const size_t n = ops.size() / kOrderStatOpBytes;
   out->resize(n);
+  if constexpr (kOpsAreKeyWeights) {
+    if (n > 0) std::memcpy(out->data(), ops.data(), ops.size());
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      const char* p = ops.data() + i * kOrderStatOpBytes;
+      (*out)[i] = KeyWeight{DecodeFixed64(p), static_cast<int64_t>(DecodeFixed64(p + 8))};
+    }
+  }
   bool canonical = true;  // keys strictly increasing, no zero weight
   for (size_t i = 0; i < n; ++i) {
-    const char* p = ops.data() + i * kOrderStatOpBytes;
-    KeyWeight& op = (*out)[i];
-    op.key = DecodeFixed64(p);
-    op.weight = static_cast<int64_t>(DecodeFixed64(p + 8));
+    const KeyWeight& op = (*out)[i];
     canonical &= op.weight != 0 && (i == 0 || (*out)[i - 1].key < op.key);
   }
   if (canonical) return Status::OK();
@@ -100,6 +114,10 @@ void AppendOrderStatOps(std::span<const KeyWeight> ops, std::string* out) {
   const size_t at = out->size();
   out->resize(at + ops.size() * kOrderStatOpBytes);
   char* p = out->data() + at;
+  if constexpr (kOpsAreKeyWeights) {
+    if (!ops.empty()) std::memcpy(p, ops.data(), ops.size() * kOrderStatOpBytes);
+    return;
+  }
   for (const KeyWeight& op : ops) {
     EncodeFixed64(p, op.key);
     EncodeFixed64(p + 8, static_cast<uint64_t>(op.weight));
