@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -17,6 +18,7 @@
 #include "persistence/runtime.h"
 #include "recovery/checkpoint_view.h"
 #include "tree/key_codec.h"
+#include "tree/order_stat_ops.h"
 #include "tree/order_stat_tree_type.h"
 #include "tree/tree_version.h"
 
@@ -104,6 +106,12 @@ struct BatchState {
       : store(std::move(s)), batch(store->runtime.get()) {}
 };
 
+// The op bytes of tree `tree_id` in `b` for an Add through a handle (store_serial, type): the
+// tree's first Add in the batch records the handle's use (validated once, by Commit). nullptr
+// when nothing is to be appended: the invalid id 0, or the id already used through a handle of
+// another store or key type (the use is recorded; Commit refuses the batch either way).
+std::string* OpsForAdd(BatchState& b, uint64_t store_serial, TreeId tree_id, KeyType type);
+
 struct SnapshotState {
   std::shared_ptr<Runtime> runtime;  // keeps the runtime's memory alive
   RuntimeSnapshot pin;               // unused (invalid) for a retained checkpoint's snapshot
@@ -151,12 +159,16 @@ struct Access {
     }
     return TreeHandle<K>(store.serial, id, std::move(name));
   }
-  // Sizes the op buffer of `tree` in `batch` for `ops` more Adds (no reallocation while they
-  // are appended). The handle must be valid (from Handle or CreateTree).
+  // Appends `ops` (key codes of K, weights) to `tree` in `batch` as that many Adds would, in one
+  // copy (PercentileOperator::Step's ops, sorted and summed per tree: the tree then applies
+  // them without sorting, tree/order_stat_ops.h).
   template <TreeKey K>
-  static void ReserveOps(WriteBatch& batch, const TreeHandle<K>& tree, size_t ops) {
-    std::string* buffer = batch.state_->batch.MutableOps(tree.tree_id_);
-    buffer->reserve(buffer->size() + ops * tree::kOrderStatOpBytes);
+  static void AddCodes(WriteBatch& batch, const TreeHandle<K>& tree,
+                       std::span<const tree::KeyWeight> ops) {
+    if (ops.empty()) return;
+    std::string* buffer =
+        OpsForAdd(*batch.state_, tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>);
+    if (buffer != nullptr) tree::AppendOrderStatOps(ops, buffer);
   }
 };
 

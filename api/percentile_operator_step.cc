@@ -1,22 +1,24 @@
-// PercentileOperator::Step (include/cowtree/percentile_operator.h): group the batch's rows by
-// group (one hash lookup per row, none for a run of one group), promote the touched cold
-// trees in one pass over their catalog chunks, read the old rows on the runtime pin before
-// (or take them from the last Step's new rows when the group's tree is the same version),
-// one commit, read the new rows on the pin after, emit the rows that differ.
+// PercentileOperator::Step (include/cowtree/percentile_operator.h): group the batch
+// (api/percentile_batch.h: one hash lookup per row, none for a run of one group; the value rows
+// sorted by (group, key) in one radix sort), promote the touched cold trees in one pass over
+// their catalog chunks, read the old rows on the runtime pin before (or take them from the last
+// Step's new rows when the group's tree is the same version), write each group's ops summed
+// per key (one op per distinct value, already in the order the tree applies them), one commit,
+// read the new rows on the pin after, emit the rows that differ.
 //
 // Reads go to the runtime directly (FindTree on a RuntimeSnapshot, queries on the tree
 // version) rather than through public Snapshot / TreeReader objects: same lookups, same
 // errors, no per-group allocations of reader state, and the version's identity (tree id,
 // epoch) is what the row cache keys on.
 #include <algorithm>
-#include <cstring>
-#include <numeric>
 #include <string_view>
 #include <utility>
 
 #include "api/internal.h"
+#include "api/percentile_batch.h"
 #include "api/percentile_rows.h"
 #include "cowtree/percentile_operator.h"
+#include "tree/leaf_merge.h"
 #include "tree/query.h"
 
 namespace cowtree {
@@ -31,17 +33,20 @@ struct PercentileOperator<K>::RowCache {
     uint64_t version_epoch = 0;
     OutputRow<K> row;
   };
-  std::vector<Entry> entries;  // in output order of row.group
+  std::vector<Entry> entries;                 // in output order of row.group
+  percentile_internal::GroupedBatch grouped;  // Step's grouping buffers, reused across Steps
 };
 
 namespace {
 
+using percentile_internal::CountRow;
 using percentile_internal::FillValues;
+using percentile_internal::GroupedBatch;
 using percentile_internal::GroupLess;
-using percentile_internal::IsNegativeZero;
 using percentile_internal::NegativeZeroCountTreeName;
 using percentile_internal::NullCountTreeName;
 using percentile_internal::SameRow;
+using percentile_internal::TouchedGroup;
 using percentile_internal::TreeName;
 
 // A tree as one runtime pin sees it.
@@ -49,6 +54,7 @@ struct PinnedTree {
   TreeId id = 0;
   std::shared_ptr<HostedTree> host;  // keeps the version's leaf loader alive
   std::shared_ptr<const tree::TreeVersion> version;
+  tree::OrderStatTreeHost* order_stat = nullptr;  // host, as its type
 };
 
 // Snapshot::Tree<K>(name)'s lookup and checks on a runtime pin: nullopt if there is no such
@@ -68,6 +74,7 @@ Result<std::optional<PinnedTree>> FindPinned(const Runtime& runtime, const Runti
   t.id = info->id;
   t.version = host->VersionAt(pin.epoch());
   t.host = std::move(info->tree);
+  t.order_stat = host;
   return std::optional<PinnedTree>(std::move(t));
 }
 
@@ -89,146 +96,6 @@ struct VersionReader {
   }
 };
 
-// One touched group: its rows of the batch are rows[first, first + count) after grouping.
-struct Touched {
-  const std::optional<std::string>* group;  // into the batch
-  std::string tree_name;
-  size_t first = 0;
-  size_t count = 0;
-};
-
-// Group name -> index of its Touched, for the rows of one batch: open addressing (linear
-// probing, at most half full) over views of the batch's names, with a multiply-fold hash of
-// 8-byte words (group names are short; a batch has few distinct ones).
-class GroupIndex {
- public:
-  static constexpr uint32_t kNone = UINT32_MAX;
-  // The index stored for `name`, or a reference to store it into (kNone when new).
-  uint32_t& FindOrAdd(std::string_view name) {
-    if (2 * (live_ + 1) > slots_.size()) Grow();
-    Slot& s = Probe(&slots_, name, Hash(name));
-    if (s.index == kNone && s.name.data() == nullptr) {
-      s.name = name;
-      ++live_;
-    }
-    return s.index;
-  }
-
- private:
-  struct Slot {
-    std::string_view name;  // data() null: empty
-    uint32_t hash = 0;
-    uint32_t index = kNone;
-  };
-  static uint32_t Hash(std::string_view name) {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ name.size();
-    size_t i = 0;
-    for (; i + 8 <= name.size(); i += 8) {
-      uint64_t w;
-      std::memcpy(&w, name.data() + i, 8);
-      h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
-      h ^= h >> 31;
-    }
-    uint64_t tail = 0;
-    std::memcpy(&tail, name.data() + i, name.size() - i);
-    h = (h ^ tail) * 0x94d049bb133111ebull;
-    return static_cast<uint32_t>((h ^ (h >> 29)) >> 32);
-  }
-  static Slot& Probe(std::vector<Slot>* slots, std::string_view name, uint32_t hash) {
-    const size_t mask = slots->size() - 1;
-    for (size_t i = hash & mask;; i = (i + 1) & mask) {
-      Slot& s = (*slots)[i];
-      if (s.name.data() == nullptr) {
-        s.hash = hash;
-        return s;
-      }
-      if (s.hash == hash && s.name == name) return s;
-    }
-  }
-  void Grow() {
-    std::vector<Slot> bigger(slots_.empty() ? 64 : 2 * slots_.size());
-    for (const Slot& s : slots_) {
-      if (s.name.data() != nullptr) Probe(&bigger, s.name, s.hash) = s;
-    }
-    slots_.swap(bigger);
-  }
-  std::vector<Slot> slots_;
-  size_t live_ = 0;
-};
-
-// InvalidArgument if `group` cannot be a group of an operator with `prefix`.
-Status CheckGroupName(const std::string& prefix, const std::string& group) {
-  if (group.empty() || IsInternalTreeName(group)) {
-    return Status::InvalidArgument(
-        "PercentileOperator: group '" + group + "': empty names and names starting with '" +
-        std::string(kReservedTreePrefix) + "' are not groups (use nullopt for the NULL group)");
-  }
-  if (prefix.size() + group.size() > kTreeNameBytesMax) {
-    return Status::InvalidArgument("PercentileOperator: group name of " +
-                                   std::to_string(group.size()) +
-                                   " bytes is too long for a tree name");
-  }
-  return Status::OK();
-}
-
-// The touched groups in output order and, in *rows, the batch's rows grouped by them (batch
-// order within a group). Validates every group name first seen (the first bad one in batch
-// order is the error, nothing read or written).
-template <TreeKey K>
-Result<std::vector<Touched>> GroupRows(const std::vector<InputDelta<K>>& batch,
-                                       const OperatorSpec& spec,
-                                       std::vector<const InputDelta<K>*>* rows) {
-  constexpr uint32_t kNone = GroupIndex::kNone;
-  std::vector<Touched> groups;
-  GroupIndex index;
-  uint32_t null_group = kNone;
-  std::vector<uint32_t> group_of(batch.size());
-  const std::string* last_name = nullptr;  // the group of the previous row (a run: no lookup)
-  uint32_t last = kNone;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const std::optional<std::string>& g = batch[i].group;
-    uint32_t* slot = nullptr;
-    if (!g.has_value()) {
-      slot = &null_group;
-    } else if (last_name != nullptr && *last_name == *g) {
-      group_of[i] = last;
-      continue;
-    } else {
-      slot = &index.FindOrAdd(*g);
-    }
-    if (*slot == kNone) {
-      if (g.has_value()) COWTREE_RETURN_IF_ERROR(CheckGroupName(spec.tree_prefix, *g));
-      *slot = static_cast<uint32_t>(groups.size());
-      groups.push_back(Touched{&g, TreeName(spec, g)});
-    }
-    group_of[i] = last = *slot;
-    last_name = g.has_value() ? &*g : nullptr;
-  }
-  // Output order, then each group's rows placed by a counting pass.
-  std::vector<uint32_t> order(groups.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    return GroupLess()(*groups[a].group, *groups[b].group);
-  });
-  std::vector<uint32_t> rank(groups.size());
-  for (uint32_t r = 0; r < order.size(); ++r) rank[order[r]] = r;
-  std::vector<Touched> sorted(groups.size());
-  for (uint32_t g = 0; g < groups.size(); ++g) sorted[rank[g]] = std::move(groups[g]);
-  for (uint32_t g : group_of) ++sorted[rank[g]].count;
-  size_t first = 0;
-  for (Touched& t : sorted) {
-    t.first = first;
-    first += t.count;
-    t.count = 0;
-  }
-  rows->assign(batch.size(), nullptr);
-  for (size_t i = 0; i < batch.size(); ++i) {
-    Touched& t = sorted[rank[group_of[i]]];
-    (*rows)[t.first + t.count++] = &batch[i];
-  }
-  return sorted;
-}
-
 }  // namespace
 
 template <TreeKey K>
@@ -242,8 +109,9 @@ template <TreeKey K>
 Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
     const std::vector<InputDelta<K>>& batch, const WriteOptions& write_options,
     uint64_t* sequence) {
-  std::vector<const InputDelta<K>*> rows;
-  COWTREE_ASSIGN_OR_RETURN(std::vector<Touched> groups, GroupRows(batch, spec_, &rows));
+  GroupedBatch& grouped = last_rows_->grouped;
+  COWTREE_RETURN_IF_ERROR(GroupBatch(batch, spec_, &grouped));
+  const std::vector<TouchedGroup>& groups = grouped.groups;
   api_internal::StoreState& store = api_internal::Access::Of(*store_);
   const Runtime& runtime = *store.runtime;
   const std::string null_tree_name = NullCountTreeName(spec_);
@@ -252,7 +120,7 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
     // First accesses of cold trees: one catalog chunk read per chunk, not per tree.
     std::vector<std::string_view> names;
     names.reserve(groups.size() + 1);
-    for (const Touched& t : groups) names.push_back(t.tree_name);
+    for (const TouchedGroup& t : groups) names.push_back(t.tree_name);
     names.push_back(null_tree_name);  // read by a row with n = 0 or written by a NULL value
     if constexpr (std::same_as<K, double>) names.push_back(negative_zero_tree_name);
     COWTREE_RETURN_IF_ERROR(runtime.PromoteColdByNames(names));
@@ -269,7 +137,8 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
     std::optional<std::optional<PinnedTree>> nulls, negative_zeros;
   };
   // Group `t`'s net count in count tree `name` at `pin` (0 if that tree does not exist).
-  const auto count_of = [&](const RuntimeSnapshot& pin, const std::string& name, const Touched& t,
+  const auto count_of = [&](const RuntimeSnapshot& pin, const std::string& name,
+                            const TouchedGroup& t,
                             std::optional<std::optional<PinnedTree>>* tree) -> Result<int64_t> {
     if (!tree->has_value()) {
       COWTREE_ASSIGN_OR_RETURN(*tree, FindPinned<int64_t>(runtime, pin, name));
@@ -281,7 +150,7 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
   };
   CountTrees counts_before;
   const RuntimeSnapshot before = store.runtime->GetSnapshot();
-  const auto row_at = [&](const RuntimeSnapshot& pin, const Touched& t,
+  const auto row_at = [&](const RuntimeSnapshot& pin, const TouchedGroup& t,
                           const std::optional<PinnedTree>& tree,
                           CountTrees* counts) -> Result<std::optional<OutputRow<K>>> {
     if (!tree.has_value()) return std::optional<OutputRow<K>>();
@@ -317,12 +186,14 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
   };
 
   std::vector<std::optional<OutputRow<K>>> old_rows(groups.size());
+  std::vector<std::optional<PinnedTree>> trees_before(groups.size());
   WriteBatch write = store_->NewBatch();
   std::optional<TreeHandle<int64_t>> null_handle, negative_zero_handle;
+  std::vector<tree::KeyWeight> ops;  // one group's ops (reused across groups)
   for (size_t g = 0; g < groups.size(); ++g) {
-    const Touched& t = groups[g];
-    COWTREE_ASSIGN_OR_RETURN(std::optional<PinnedTree> tree,
-                             FindPinned<K>(runtime, before, t.tree_name));
+    const TouchedGroup& t = groups[g];
+    COWTREE_ASSIGN_OR_RETURN(trees_before[g], FindPinned<K>(runtime, before, t.tree_name));
+    const std::optional<PinnedTree>& tree = trees_before[g];
     while (cached != cached_end && GroupLess()(cached->row.group, *t.group)) ++cached;
     if (tree.has_value() && cached != cached_end && cached->row.group == *t.group &&
         cached->tree_id == tree->id && cached->version_epoch == tree->version->epoch) {
@@ -333,27 +204,39 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
     const TreeHandle<K> handle = tree.has_value()
                                      ? api_internal::Access::Handle<K>(store, tree->id, t.tree_name)
                                      : write.CreateTree<K>(t.tree_name);
-    size_t adds = 0;  // the ops this group's tree gets (an empty section would still commit)
-    for (size_t r = t.first; r < t.first + t.count; ++r) {
-      adds += rows[r]->value.has_value() && rows[r]->weight != 0;
-    }
-    if (adds > 0) api_internal::Access::ReserveOps(write, handle, adds);
-    for (size_t r = t.first; r < t.first + t.count; ++r) {
-      const InputDelta<K>& in = *rows[r];
-      if (in.value.has_value()) {
-        write.Add(handle, *in.value, in.weight);
-        if (IsNegativeZero(*in.value)) {  // stored as +0; counted for the answers' sign
-          COWTREE_RETURN_IF_ERROR(
-              count_handle(negative_zero_tree_name, &write, &negative_zero_handle));
-          write.Add(*negative_zero_handle, GroupCountKey(t.tree_name), in.weight);
-        }
-        continue;
+    // The group's ops, sorted by key, with each key's weights summed (exactly, as the tree
+    // would): its section of the redo record holds one op per distinct value, which the tree
+    // applies without sorting again.
+    ops.clear();
+    for (size_t i = t.ops_begin; i < t.ops_end;) {
+      const uint64_t code = grouped.ops[i].code;
+      __int128 sum = 0;
+      for (; i < t.ops_end && grouped.ops[i].code == code; ++i) sum += grouped.ops[i].weight;
+      if (sum < INT64_MIN || sum > INT64_MAX) {
+        return Status::InvalidArgument("PercentileOperator: tree '" + t.tree_name +
+                                       "': the weights of key code " + std::to_string(code) +
+                                       " in one batch add up to " + tree::Int128ToString(sum) +
+                                       ", outside int64 [" + std::to_string(INT64_MIN) + ", " +
+                                       std::to_string(INT64_MAX) + "]");
       }
+      if (sum != 0) ops.push_back({code, static_cast<int64_t>(sum)});
+    }
+    api_internal::Access::AddCodes(write, handle, ops);
+  }
+  // The count trees' rows (NULL values, -0 values), in batch order.
+  for (const CountRow& c : grouped.count_rows) {
+    const std::string& tree_name = groups[c.rank].tree_name;
+    if (c.null_value) {
       COWTREE_RETURN_IF_ERROR(count_handle(null_tree_name, &write, &null_handle));
-      write.Add(*null_handle, GroupCountKey(t.tree_name), in.weight);
+      write.Add(*null_handle, GroupCountKey(tree_name), c.weight);
+    } else {
+      COWTREE_RETURN_IF_ERROR(count_handle(negative_zero_tree_name, &write, &negative_zero_handle));
+      write.Add(*negative_zero_handle, GroupCountKey(tree_name), c.weight);
     }
   }
-  COWTREE_RETURN_IF_ERROR(store_->Commit(write, write_options, sequence));
+  uint64_t commit_epoch = 0;
+  COWTREE_RETURN_IF_ERROR(store_->Commit(write, write_options, &commit_epoch));
+  if (sequence != nullptr) *sequence = commit_epoch;
 
   const RuntimeSnapshot after = store.runtime->GetSnapshot();
   CountTrees counts_after;
@@ -361,9 +244,22 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
   std::vector<typename RowCache::Entry> next;
   next.reserve(groups.size());
   for (size_t g = 0; g < groups.size(); ++g) {
-    const Touched& t = groups[g];
-    COWTREE_ASSIGN_OR_RETURN(std::optional<PinnedTree> tree,
-                             FindPinned<K>(runtime, after, t.tree_name));
+    const TouchedGroup& t = groups[g];
+    // A tree this commit wrote, on the host found before it: its version of this commit's
+    // epoch, with no second lookup by name. Another version there means the commit went to
+    // another host (the tree was demoted and restored in between) or its ops cancelled out:
+    // looked up again.
+    std::optional<PinnedTree> tree;
+    if (std::optional<PinnedTree>& was = trees_before[g]; was.has_value()) {
+      std::shared_ptr<const tree::TreeVersion> v = was->order_stat->VersionAt(after.epoch());
+      if (v->epoch == commit_epoch) {
+        was->version = std::move(v);
+        tree = std::move(was);
+      }
+    }
+    if (!tree.has_value()) {
+      COWTREE_ASSIGN_OR_RETURN(tree, FindPinned<K>(runtime, after, t.tree_name));
+    }
     COWTREE_ASSIGN_OR_RETURN(std::optional<OutputRow<K>> new_row,
                              row_at(after, t, tree, &counts_after));
     if (new_row.has_value() && new_row->n > 0) {

@@ -68,27 +68,13 @@ void WriteBatch::Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int
 void WriteBatch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
                          int64_t weight) {
   if (weight == 0) return;
-  // One validation entry per distinct handle and batch (the last one is checked first: runs of
-  // Adds to one tree cost no set lookup).
-  // One hash lookup per Add (none for a run of Adds to one tree): the tree's first Add in the
-  // batch records its use (validated once, by Commit) and its op bytes (a deque: never move).
+  // One hash lookup per Add (none for a run of Adds to one tree).
   BatchState& b = *state_;
   if (b.last_ops == nullptr || b.last_ops_id != tree_id || b.last_serial != store_serial ||
       b.last_type != type) {
-    auto [it, inserted] = b.adds.try_emplace(tree_id);
-    BatchState::AddTarget& target = it->second;
-    if (inserted) {
-      target = {store_serial, type, tree_id == 0 ? nullptr : b.batch.MutableOps(tree_id)};
-      b.uses.push_back({store_serial, tree_id, type, /*drop=*/false});
-    } else if (target.store_serial != store_serial || target.type != type) {
-      // The same id through another store's or another key type's handle: Commit refuses it.
-      if (b.seen.emplace(store_serial, tree_id, type, false).second) {
-        b.uses.push_back({store_serial, tree_id, type, /*drop=*/false});
-      }
-      return;
-    }
-    if (target.ops == nullptr) return;  // invalid handle: Commit refuses the batch
-    b.last_ops = target.ops;
+    std::string* ops = api_internal::OpsForAdd(b, store_serial, tree_id, type);
+    if (ops == nullptr) return;
+    b.last_ops = ops;
     b.last_ops_id = tree_id;
     b.last_serial = store_serial;
     b.last_type = type;
@@ -107,6 +93,26 @@ void WriteBatch::Clear() {
   state_->adds.clear();
   state_->creates.clear();
 }
+
+namespace api_internal {
+
+std::string* OpsForAdd(BatchState& b, uint64_t store_serial, TreeId tree_id, KeyType type) {
+  auto [it, inserted] = b.adds.try_emplace(tree_id);
+  BatchState::AddTarget& target = it->second;
+  if (inserted) {
+    target = {store_serial, type, tree_id == 0 ? nullptr : b.batch.MutableOps(tree_id)};
+    b.uses.push_back({store_serial, tree_id, type, /*drop=*/false});
+  } else if (target.store_serial != store_serial || target.type != type) {
+    // The same id through another store's or another key type's handle: Commit refuses it.
+    if (b.seen.emplace(store_serial, tree_id, type, false).second) {
+      b.uses.push_back({store_serial, tree_id, type, /*drop=*/false});
+    }
+    return nullptr;
+  }
+  return target.ops;  // null for the invalid id 0: Commit refuses the batch
+}
+
+}  // namespace api_internal
 
 // ---- Store ----
 

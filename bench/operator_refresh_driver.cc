@@ -1,12 +1,18 @@
 // Refresh time of the grouped percentile operator (issue 9): PercentileOperator<double> over a
 // CSV of (group, value) rows — the flights file: origin, delay — with PERCENTILE_CONT 0.5, 0.9
-// and 0.99 per group. The rows but the last `steps` × `batch_rows` build the state (in steps of
-// 100 000 rows); then each of the last `steps` batches is one Step, timed: commit + output
-// deltas of the changed groups. Anchor, in the same run: recomputing every group's answers
-// from scratch in memory (values per group sorted, the same three percentiles), as a batch
-// engine would after each batch.
+// and 0.99 per group. The rows but the last (warmup_steps + steps) × batch_rows build the state
+// (in steps of 100 000 rows), then a checkpoint; then the remaining batches are Steps, back to
+// back, as a streaming engine sends them: the first `warmup_steps` untimed (the first Step after
+// the checkpoint is reported on its own), the next `steps` timed, each: Step's commit + output
+// deltas of the changed groups. The batches are built before the clock starts (the engine hands
+// them over ready). refresh_cpu_ms: the stepping thread's CPU time in the same Steps (not
+// inflated by waits for a core on a loaded machine; the store's background threads excluded).
+// Anchor, in the same run, after the timed steps (so that it does not evict the caches between
+// them): recomputing every group's answers from scratch in memory (values per group sorted,
+// the same three percentiles), as a batch engine would after each batch; 3 times on the final
+// input, median.
 //
-// Usage: operator_refresh_driver CSV DIR [steps=5] [batch_rows=10000]
+// Usage: operator_refresh_driver CSV DIR [steps=5] [batch_rows=10000] [warmup_steps=5]
 //   CSV: plain (decompress first: zstd -dc flights-3m.csv.zst > flights.csv); header with
 //   columns "origin" and "delay". DIR must not exist. Prints key: value lines.
 // The driver checks itself: the operator's answers after the last step equal the recompute.
@@ -14,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -28,6 +35,14 @@ using cowtree::InputDelta;
 using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// CPU time of the calling thread (a Step's own work, without the time it waited for a core on a
+// loaded machine, and without the store's background threads).
+double ThreadCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -58,11 +73,12 @@ std::map<std::string, std::vector<double>> Recompute(
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s CSV DIR [steps] [batch_rows]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s CSV DIR [steps] [batch_rows] [warmup_steps]\n", argv[0]);
     return 2;
   }
   const size_t steps = argc > 3 ? std::stoul(argv[3]) : 5;
   const size_t batch_rows = argc > 4 ? std::stoul(argv[4]) : 10000;
+  const size_t warmup_steps = argc > 5 ? std::stoul(argv[5]) : 5;
   std::ifstream in(argv[1]);
   std::string line;
   std::getline(in, line);
@@ -80,7 +96,8 @@ int main(int argc, char** argv) {
     if (fields.size() <= std::max(g_col, v_col) || fields[v_col].empty()) continue;
     rows.emplace_back(fields[g_col], std::stod(fields[v_col]));
   }
-  if (rows.size() < steps * batch_rows) {
+  const size_t stream_batches = warmup_steps + steps;
+  if (steps == 0 || batch_rows == 0 || rows.size() < stream_batches * batch_rows) {
     std::fprintf(stderr, "too few rows\n");
     return 2;
   }
@@ -91,26 +108,40 @@ int main(int argc, char** argv) {
   cowtree::OperatorSpec spec;
   spec.outputs = {{0.5}, {0.9}, {0.99}};
   auto op = cowtree::PercentileOperator<double>::Create(store.get(), spec).value();
-  const size_t base = rows.size() - steps * batch_rows;
-  auto step = [&](size_t from, size_t to) {
+  const size_t base = rows.size() - stream_batches * batch_rows;
+  const auto make_batch = [&](size_t from, size_t to) {
     std::vector<InputDelta<double>> batch;
     batch.reserve(to - from);
     for (size_t i = from; i < to; ++i) batch.push_back({rows[i].first, rows[i].second, 1});
-    return op->Step(batch).value().size();
+    return batch;
   };
-  for (size_t i = 0; i < base; i += 100000) step(i, std::min(base, i + 100000));
+  for (size_t i = 0; i < base; i += 100000) {
+    (void)op->Step(make_batch(i, std::min(base, i + 100000))).value();
+  }
   if (!store->Checkpoint().ok()) return 1;
-  std::vector<double> refresh_ms, recompute_ms;
+  std::vector<std::vector<InputDelta<double>>> stream;
+  for (size_t s = 0; s < stream_batches; ++s) {
+    stream.push_back(make_batch(base + s * batch_rows, base + (s + 1) * batch_rows));
+  }
+  std::vector<double> refresh_ms, refresh_cpu_ms, recompute_ms;
+  double first_after_checkpoint_ms = 0;
   size_t deltas = 0;
-  std::map<std::string, std::vector<double>> expected;
-  for (size_t s = 0; s < steps; ++s) {
-    const size_t from = base + s * batch_rows;
+  for (size_t s = 0; s < stream_batches; ++s) {
+    const double cpu0 = ThreadCpuMs();
     const auto t0 = Clock::now();
-    deltas += step(from, from + batch_rows);
-    refresh_ms.push_back(Ms(Clock::now() - t0));
-    if (s + 3 < steps) continue;  // the anchor on the last three steps (it is slow)
+    deltas += op->Step(stream[s]).value().size();
+    const double ms = Ms(Clock::now() - t0);
+    const double cpu_ms = ThreadCpuMs() - cpu0;
+    if (s == 0) first_after_checkpoint_ms = ms;
+    if (s >= warmup_steps) {
+      refresh_ms.push_back(ms);
+      refresh_cpu_ms.push_back(cpu_ms);
+    }
+  }
+  std::map<std::string, std::vector<double>> expected;
+  for (int k = 0; k < 3; ++k) {
     const auto t1 = Clock::now();
-    expected = Recompute(rows, from + batch_rows);
+    expected = Recompute(rows, rows.size());
     recompute_ms.push_back(Ms(Clock::now() - t1));
   }
   // Self-check: the operator's table equals the recompute.
@@ -121,11 +152,13 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < 3; ++k) mismatches += row.values[k].cont != e[k];
   }
   if (answers.size() != expected.size()) ++mismatches;
-  std::printf("rows_state: %zu\ngroups: %zu\nbatch_rows: %zu\nsteps: %zu\n", base,
-              expected.size(), batch_rows, steps);
+  std::printf("rows_state: %zu\ngroups: %zu\nbatch_rows: %zu\nwarmup_steps: %zu\nsteps: %zu\n",
+              base + warmup_steps * batch_rows, expected.size(), batch_rows, warmup_steps, steps);
   std::printf("refresh_ms_median: %.3f\nrefresh_ms_min: %.3f\nrefresh_ms_max: %.3f\n",
               Median(refresh_ms), *std::min_element(refresh_ms.begin(), refresh_ms.end()),
               *std::max_element(refresh_ms.begin(), refresh_ms.end()));
+  std::printf("refresh_cpu_ms_median: %.3f\n", Median(refresh_cpu_ms));
+  std::printf("first_step_after_checkpoint_ms: %.3f\n", first_after_checkpoint_ms);
   std::printf("recompute_ms_median: %.3f\nratio_recompute_over_refresh: %.0f\n",
               Median(recompute_ms), Median(recompute_ms) / Median(refresh_ms));
   std::printf("output_deltas: %zu\nmismatches: %zu\n", deltas, mismatches);

@@ -1,9 +1,14 @@
 // PostgreSQL ordered-set aggregate semantics, hand-made cases from the documented definitions
-// (https://www.postgresql.org/docs/current/functions-aggregate.html; orderedsetaggs.c).
+// (https://www.postgresql.org/docs/current/functions-aggregate.html; orderedsetaggs.c), and
+// random multisets against their items listed out.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <random>
 
 #include "tests/tree_test_util.h"
 
@@ -198,6 +203,59 @@ TEST_F(TreePercentileTest, LargeMultiplicities) {
   EXPECT_EQ(DecodeInt64Key(*Select(*v, n - 1, false).value()), 3);
   EXPECT_EQ(DecodeInt64Key(*Select(*v, 0, true).value()), 3);
   EXPECT_DOUBLE_EQ(Cont(*v, 0.5, false), 2.0);
+}
+
+// PercentileCont reads its two neighbouring rows in one descent when they share a leaf, else
+// in two: against the items listed out, over random multisets in trees of 4-entry leaves (so
+// that the pair often straddles a leaf, and entries of weight <= 0 lie between), both orders,
+// with some of the zeros counted as -0 (answers compared bit for bit).
+TEST_F(TreePercentileTest, ContEqualsTheListedItemsAcrossLeavesAndSignedZeros) {
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 200; ++round) {
+    OrderStatTree tree(KeyType::kDouble, {4, 4}, nullptr);
+    std::map<double, int64_t> weights;  // by value; -0 and +0 are one key (0.0)
+    const int entries = 1 + static_cast<int>(rng() % 40);
+    for (int i = 0; i < entries; ++i) {
+      const double value = static_cast<double>(static_cast<int>(rng() % 21) - 10) / 2;
+      weights[value + 0.0] += static_cast<int64_t>(rng() % 4) - (rng() % 4 == 0 ? 3 : 0);
+    }
+    std::vector<KeyWeight> ops;
+    for (const auto& [value, w] : weights) {
+      if (w != 0) ops.push_back({EncodeDoubleKey(value), w});
+    }
+    ASSERT_TRUE(tree.Apply(ops, 1).ok());
+    auto v = tree.current();
+    std::vector<double> items;  // ascending
+    for (const auto& [value, w] : weights)
+      items.insert(items.end(), std::max<int64_t>(w, 0), value);
+    if (items.empty()) continue;
+    const auto zeros = static_cast<uint64_t>(std::count(items.begin(), items.end(), 0.0));
+    const uint64_t negative_zeros = zeros == 0 ? 0 : rng() % (zeros + 2);
+    // The first negative_zeros zeros (ascending) are -0.
+    std::vector<double> signed_items = items;
+    uint64_t seen = 0;
+    for (double& x : signed_items) {
+      if (x == 0.0 && seen++ < negative_zeros) x = -0.0;
+    }
+    for (bool desc : {false, true}) {
+      std::vector<double> order = signed_items;
+      if (desc) std::reverse(order.begin(), order.end());
+      for (double p : {0.0, 0.1, 0.25, 0.5, 0.9, 0.99, 1.0, 0.37}) {
+        const double pos = p * static_cast<double>(order.size() - 1);
+        const double lo = std::floor(pos);
+        const auto lo_row = static_cast<size_t>(lo);
+        const double want =
+            pos == lo ? order[lo_row]
+                      : order[lo_row] + ((pos - lo) * (order[lo_row + 1] - order[lo_row]));
+        auto got = PercentileCont(*v, p, desc, negative_zeros);
+        ASSERT_TRUE(got.ok()) << got.status().ToString();
+        ASSERT_TRUE(got->has_value());
+        EXPECT_EQ(std::bit_cast<uint64_t>(**got), std::bit_cast<uint64_t>(want))
+            << "round " << round << " p " << p << " desc " << desc << ": " << **got << " vs "
+            << want;
+      }
+    }
+  }
 }
 
 }  // namespace

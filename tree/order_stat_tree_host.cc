@@ -8,90 +8,12 @@
 #include "persistence/object_store.h"
 #include "tree/leaf_merge.h"
 #include "tree/node_format.h"
+#include "tree/order_stat_ops.h"
 #include "tree/order_stat_tree_type.h"
 #include "tree/summary_format.h"
 
 namespace cowtree::tree {
 namespace {
-
-// Sorts ops by key: LSD radix sort, 11 bits per pass, skipping passes whose digit is the same
-// for every op (e.g. the high digits of clustered or ascending keys); std::sort for small n.
-// Stable, though DecodeOps does not need it (duplicates are summed exactly). ~3x faster than
-// std::sort at the 10 000 ops of a typical commit.
-void SortOpsByKey(std::vector<KeyWeight>* ops) {
-  constexpr size_t kSmall = 256;
-  constexpr int kDigitBits = 11;
-  constexpr size_t kBuckets = size_t{1} << kDigitBits;
-  const size_t n = ops->size();
-  if (n < kSmall) {
-    std::sort(ops->begin(), ops->end(),
-              [](const KeyWeight& a, const KeyWeight& b) { return a.key < b.key; });
-    return;
-  }
-  uint64_t all_or = 0;
-  uint64_t all_and = ~uint64_t{0};
-  for (const KeyWeight& op : *ops) {
-    all_or |= op.key;
-    all_and &= op.key;
-  }
-  const uint64_t varying = all_or ^ all_and;  // bits that differ between some two keys
-  thread_local std::vector<KeyWeight> tmp;
-  tmp.resize(n);
-  std::vector<KeyWeight>* src = ops;
-  std::vector<KeyWeight>* dst = &tmp;
-  size_t counts[kBuckets];
-  for (int shift = 0; shift < 64; shift += kDigitBits) {
-    if (((varying >> shift) & (kBuckets - 1)) == 0) continue;
-    std::fill(counts, counts + kBuckets, 0);
-    for (const KeyWeight& op : *src) ++counts[(op.key >> shift) & (kBuckets - 1)];
-    size_t sum = 0;
-    for (size_t& c : counts) {
-      const size_t here = c;
-      c = sum;
-      sum += here;
-    }
-    for (const KeyWeight& op : *src) (*dst)[counts[(op.key >> shift) & (kBuckets - 1)]++] = op;
-    std::swap(src, dst);
-  }
-  if (src != ops) ops->swap(*src);  // the sorted run is in tmp: take it (tmp gets ops' buffer)
-  if (tmp.capacity() > (size_t{1} << 20)) std::vector<KeyWeight>().swap(tmp);
-}
-
-// Decodes 16-byte ops, sorts by key and sums duplicates (dropping zero sums). InvalidArgument
-// if one key's summed delta does not fit int64 (nothing changed yet).
-Status DecodeOps(std::string_view ops, std::vector<KeyWeight>* out) {
-  out->clear();
-  if (ops.size() % kOrderStatOpBytes != 0) {
-    return Status::InvalidArgument("ops length " + std::to_string(ops.size()) +
-                                   " is not a multiple of 16 bytes");
-  }
-  const size_t n = ops.size() / kOrderStatOpBytes;
-  out->reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    const char* p = ops.data() + i * kOrderStatOpBytes;
-    const int64_t w = static_cast<int64_t>(DecodeFixed64(p + 8));
-    if (w == 0) continue;
-    out->push_back(KeyWeight{DecodeFixed64(p), w});
-  }
-  SortOpsByKey(out);
-  size_t kept = 0;
-  for (size_t i = 0; i < out->size();) {
-    // Summed in 128 bits (no overflow for fewer than 2^64 ops), so that whether a batch is
-    // accepted does not depend on the order of one key's ops; the combined delta must fit.
-    const uint64_t key = (*out)[i].key;
-    __int128 sum = 0;
-    for (; i < out->size() && (*out)[i].key == key; ++i) sum += (*out)[i].weight;
-    if (sum < INT64_MIN || sum > INT64_MAX) {
-      return Status::InvalidArgument("ops of key code " + std::to_string(key) +
-                                     " in one batch add up to " + Int128ToString(sum) +
-                                     ", outside int64 [" + std::to_string(INT64_MIN) + ", " +
-                                     std::to_string(INT64_MAX) + "]");
-    }
-    if (sum != 0) (*out)[kept++] = KeyWeight{key, static_cast<int64_t>(sum)};
-  }
-  out->resize(kept);
-  return Status::OK();
-}
 
 class FrozenOrderStatTree final : public FrozenTree {
  public:
@@ -415,7 +337,7 @@ Status OrderStatTreeHost::Apply(std::string_view ops, uint64_t epoch) {
         "ops at epoch " + std::to_string(epoch) + " for a tree already written at epoch " +
         std::to_string(written) + " (two op sections for one tree in one commit?)");
   }
-  COWTREE_RETURN_IF_ERROR(DecodeOps(ops, &scratch_));
+  COWTREE_RETURN_IF_ERROR(DecodeOrderStatOps(ops, &scratch_));
   std::shared_ptr<const TreeVersion> before = tree_.current();
   if (!scratch_.empty()) {
     COWTREE_RETURN_IF_ERROR(tree_.Apply(scratch_, epoch));

@@ -5,7 +5,8 @@
 // - Ops (the bytes of a commit section for one tree): a sequence of 16-byte records
 //   {key_code u64 LE, weight i64 LE}; AppendOrderStatOp builds them. At apply time ops are sorted
 //   by key and duplicates summed exactly (in any order); a key whose summed delta is outside int64
-//   → InvalidArgument, tree unchanged; zero sums are dropped. Each op adds `weight` to the
+//   → InvalidArgument, tree unchanged; zero sums are dropped (tree/order_stat_ops.h: a section
+//   already sorted with unique keys and no zero weight is taken as is, without a sort). Each op adds `weight` to the
 //   entry `key` (insert/update/delete at 0). Limits (InvalidArgument naming the key code or N,
 //   and the limit, before any state changes): an entry's weight stays within int64, the
 //   tree's N (total positive weight) within 2^64 - 1 (tree/apply.h).

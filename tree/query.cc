@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "persistence/assert.h"
 
@@ -78,6 +79,45 @@ Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
       const uint64_t w = PositivePart(leaf->weights[j]);
       if (k < w) return leaf->keys[j];
       k -= w;
+    }
+    COWTREE_ASSERT(false);  // Load() verified the leaf's positive sum against its summary
+  }
+}
+
+// The keys of the items at ascending rows k and k + 1 (k + 1 < N) in one descent when both lie
+// in one leaf (the usual case: an interpolated percentile reads two neighbouring rows); else
+// the second by a descent of its own.
+Result<std::pair<uint64_t, uint64_t>> SelectAscendingPair(const TreeVersion& v, uint64_t k) {
+  COWTREE_ASSERT(k + 1 < v.positive_count && v.root != nullptr);
+  const uint64_t row = k;
+  const InternalNode* node = v.root.get();
+  while (true) {
+    const size_t n = node->child_count();
+    size_t i = 0;
+    while (i < n && k >= node->pos_sums[i]) {
+      k -= node->pos_sums[i];
+      ++i;
+    }
+    COWTREE_ASSERT(i < n);  // the per-child sums add up to the parent's sum
+    if (node->level > 1) {
+      node = node->nodes[i].get();
+      continue;
+    }
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf,
+                             LeafBox::Load(node->leaves[i], v.loader));
+    const size_t entries = leaf->weights.size();
+    for (size_t j = 0; j < entries; ++j) {
+      const uint64_t w = PositivePart(leaf->weights[j]);
+      if (k >= w) {
+        k -= w;
+        continue;
+      }
+      if (k + 1 < w) return std::pair(leaf->keys[j], leaf->keys[j]);
+      for (size_t next = j + 1; next < entries; ++next) {
+        if (leaf->weights[next] > 0) return std::pair(leaf->keys[j], leaf->keys[next]);
+      }
+      COWTREE_ASSIGN_OR_RETURN(const uint64_t second, SelectAscending(v, row + 1));
+      return std::pair(leaf->keys[j], second);
     }
     COWTREE_ASSERT(false);  // Load() verified the leaf's positive sum against its summary
   }
@@ -198,12 +238,22 @@ Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, boo
   const ScaledRow pos = ScaleRow(p, n - 1, n);
   const uint64_t lo_row = std::min(pos.floor, n - 1);
   const uint64_t hi_row = std::min(pos.floor + (pos.integral ? 0 : 1), n - 1);
+  if (hi_row == lo_row) {
+    COWTREE_ASSIGN_OR_RETURN(const uint64_t key,
+                             SelectSigned(v, lo_row, descending, negative_zero_items));
+    return std::optional<double>(KeyToDouble(v.key_type, key));
+  }
+  // Rows lo and lo + 1: ascending rows m and m + 1 (descending: m = N - 1 - hi_row).
+  COWTREE_ASSERT(hi_row == lo_row + 1);
+  const uint64_t m = descending ? n - 1 - hi_row : lo_row;
+  COWTREE_ASSIGN_OR_RETURN(const auto pair, SelectAscendingPair(v, m));
   COWTREE_ASSIGN_OR_RETURN(const uint64_t lo_key,
-                           SelectSigned(v, lo_row, descending, negative_zero_items));
-  const double lo_val = KeyToDouble(v.key_type, lo_key);
-  if (hi_row == lo_row) return std::optional<double>(lo_val);
+                           SignedZeroCode(v, lo_row, descending ? pair.second : pair.first,
+                                          descending, negative_zero_items));
   COWTREE_ASSIGN_OR_RETURN(const uint64_t hi_key,
-                           SelectSigned(v, hi_row, descending, negative_zero_items));
+                           SignedZeroCode(v, hi_row, descending ? pair.first : pair.second,
+                                          descending, negative_zero_items));
+  const double lo_val = KeyToDouble(v.key_type, lo_key);
   const double hi_val = KeyToDouble(v.key_type, hi_key);
   return std::optional<double>(lo_val + (pos.frac * (hi_val - lo_val)));
 }

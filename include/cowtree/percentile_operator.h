@@ -115,7 +115,7 @@ class PercentileOperator {
   ~PercentileOperator();
 
  private:
-  struct RowCache;  // the new rows of the last Step (api/percentile_operator.cc)
+  struct RowCache;  // the new rows of the last Step, Step's buffers (percentile_operator_step.cc)
   PercentileOperator(Store* store, OperatorSpec spec);
   Store* store_;
   OperatorSpec spec_;

@@ -1,0 +1,77 @@
+// tree/order_stat_ops.h: the canonical form of an order-statistics tree's op section (sorted,
+// summed per key, zero sums dropped), taken without sorting when it is already canonical; the
+// same result for any order of the same ops; a key's sum outside int64 is InvalidArgument.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tree/order_stat_ops.h"
+#include "tree/order_stat_tree_type.h"
+
+namespace cowtree::tree {
+namespace {
+
+std::vector<std::pair<uint64_t, int64_t>> Pairs(const std::vector<KeyWeight>& ops) {
+  std::vector<std::pair<uint64_t, int64_t>> out;
+  for (const KeyWeight& op : ops) out.emplace_back(op.key, op.weight);
+  return out;
+}
+
+std::string Encode(const std::vector<KeyWeight>& ops) {
+  std::string bytes;
+  for (const KeyWeight& op : ops) AppendOrderStatOp(&bytes, op.key, op.weight);
+  return bytes;
+}
+
+TEST(OrderStatOps, AnyOrderDecodesToTheSummedSortedOps) {
+  std::mt19937_64 rng(3);
+  for (size_t n : {0u, 1u, 5u, 255u, 256u, 3000u}) {
+    std::vector<KeyWeight> ops;
+    std::map<uint64_t, int64_t> model;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t key = rng() % 3 == 0 ? rng() : rng() % 64;    // every digit; duplicates
+      const int64_t weight = static_cast<int64_t>(rng() % 5) - 2;  // zeros and cancelling sums
+      ops.push_back({key, weight});
+      model[key] += weight;
+    }
+    std::vector<std::pair<uint64_t, int64_t>> want;
+    for (const auto& [k, w] : model) {
+      if (w != 0) want.emplace_back(k, w);
+    }
+    std::vector<KeyWeight> decoded;
+    ASSERT_TRUE(DecodeOrderStatOps(Encode(ops), &decoded).ok());
+    EXPECT_EQ(Pairs(decoded), want) << n;
+    // Canonical bytes (what PercentileOperator writes) decode to themselves.
+    std::string canonical;
+    AppendOrderStatOps(decoded, &canonical);
+    EXPECT_EQ(canonical, Encode(decoded));
+    std::vector<KeyWeight> again;
+    ASSERT_TRUE(DecodeOrderStatOps(canonical, &again).ok());
+    EXPECT_EQ(Pairs(again), want) << n;
+    ASSERT_TRUE(SortAndSumOrderStatOps(&ops).ok());
+    EXPECT_EQ(Pairs(ops), want) << n;
+  }
+}
+
+TEST(OrderStatOps, SumOutsideInt64IsInvalidArgumentAndBadLengthToo) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  std::vector<KeyWeight> out;
+  auto st = DecodeOrderStatOps(Encode({{9, kMax}, {9, 1}}), &out);
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_NE(st.message().find("outside int64"), std::string::npos);
+  // Not canonical only because of a repeated key: still summed exactly (back inside int64).
+  ASSERT_TRUE(DecodeOrderStatOps(Encode({{9, kMax}, {9, 1}, {9, -2}}), &out).ok());
+  EXPECT_EQ(Pairs(out), (std::vector<std::pair<uint64_t, int64_t>>{{9, kMax - 1}}));
+  // A zero weight in otherwise sorted ops is dropped.
+  ASSERT_TRUE(DecodeOrderStatOps(Encode({{1, 2}, {4, 0}, {7, -1}}), &out).ok());
+  EXPECT_EQ(Pairs(out), (std::vector<std::pair<uint64_t, int64_t>>{{1, 2}, {7, -1}}));
+  EXPECT_TRUE(DecodeOrderStatOps(std::string(17, '\0'), &out).IsInvalidArgument());
+}
+
+}  // namespace
+}  // namespace cowtree::tree
