@@ -19,6 +19,7 @@
 #include <iostream>
 #include <string>
 
+#include "bench/driver_util.h"
 #include "cowtree/cowtree.h"
 
 namespace {
@@ -27,26 +28,10 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-uint64_t SplitMix(uint64_t* s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using bench_driver::PeakRssMib;
+using bench_driver::SplitMix;
 
-uint64_t PeakRssKib() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::cerr << "cowtree_bulk_ingest: " << what << "\n";
-  std::exit(1);
-}
+[[noreturn]] void Die(const std::string& what) { bench_driver::Die("cowtree_bulk_ingest", what); }
 
 void Check(const cowtree::Status& s, const char* what) {
   if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
@@ -101,7 +86,7 @@ int main(int argc, char** argv) {
   std::printf("us_per_key: %.4f\n", total * 1e6 / static_cast<double>(entries));
   std::printf("commit_s: %.3f\nclose_s: %.3f\n", Seconds(committed - start),
               Seconds(closed - committed));
-  std::printf("peak_rss_mib: %.1f\n", static_cast<double>(PeakRssKib()) / 1024.0);
+  std::printf("peak_rss_mib: %.1f\n", PeakRssMib());
   // Sanity: reopen and count (not timed).
   auto again = cowtree::Store::Open(dir, o);
   if (!again.ok()) Die("reopen: " + again.status().ToString());

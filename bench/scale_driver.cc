@@ -21,7 +21,6 @@
 //     random trees, the keys regenerated from the seed must round-trip (select(rank(k)) == k).
 //     Exit status 1 on any mismatch.
 // Output lines are "key: value" so that scripts can take medians.
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -36,20 +35,18 @@
 #include <string>
 #include <vector>
 
+#include "bench/driver_util.h"
 #include "cowtree/cowtree.h"
 
 namespace {
 
+using bench_driver::CpuSeconds;
+using bench_driver::PeakRssMib;
+using bench_driver::RssMib;
+using bench_driver::SplitMix;
 using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-uint64_t SplitMix(uint64_t* s) {
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // The key stream of tree `tree`: a seed per tree, so that the query phase can regenerate it.
 uint64_t TreeSeed(uint64_t seed, uint64_t tree) {
@@ -57,29 +54,7 @@ uint64_t TreeSeed(uint64_t seed, uint64_t tree) {
   return SplitMix(&s);
 }
 
-uint64_t StatusKib(const char* field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  const size_t len = std::char_traits<char>::length(field);
-  while (std::getline(f, line)) {
-    if (line.compare(0, len, field) == 0) return std::strtoull(line.c_str() + len, nullptr, 10);
-  }
-  return 0;
-}
-double PeakRssMib() { return static_cast<double>(StatusKib("VmHWM:")) / 1024.0; }
-double RssMib() { return static_cast<double>(StatusKib("VmRSS:")) / 1024.0; }
-
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::cerr << "cowtree_scale: " << what << "\n";
-  std::exit(1);
-}
+[[noreturn]] void Die(const std::string& what) { bench_driver::Die("cowtree_scale", what); }
 
 void Check(const cowtree::Status& s, const char* what) {
   if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
@@ -123,8 +98,8 @@ int Ingest(const Args& a) {
     while (in_tree < a.per_tree) {
       const uint64_t n = std::min(a.count, a.per_tree - in_tree);
       for (uint64_t i = 0; i < n; ++i) {
-        const int64_t key = a.random ? static_cast<int64_t>(SplitMix(&seed))
-                                     : static_cast<int64_t>(in_tree + i);
+        const int64_t key =
+            a.random ? static_cast<int64_t>(SplitMix(&seed)) : static_cast<int64_t>(in_tree + i);
         batch.Add(tree, key, 1);
       }
       Check(store->Commit(batch), "commit");
@@ -151,14 +126,16 @@ int Ingest(const Args& a) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(a.dir)) {
     if (!e.is_regular_file()) continue;
     file_bytes += e.file_size();
-    struct stat st{};
-    if (::stat(e.path().c_str(), &st) == 0) block_bytes += static_cast<uint64_t>(st.st_blocks) * 512;
+    struct stat st {};
+    if (::stat(e.path().c_str(), &st) == 0)
+      block_bytes += static_cast<uint64_t>(st.st_blocks) * 512;
   }
-  std::printf("phase: ingest\norder: %s\ntrees: %llu\nentries: %llu\nkeys_per_commit: %llu\n"
-              "cache_mib: %llu\n",
-              a.random ? "random" : "ascending", static_cast<unsigned long long>(a.trees),
-              static_cast<unsigned long long>(total), static_cast<unsigned long long>(a.count),
-              static_cast<unsigned long long>(a.cache_mib));
+  std::printf(
+      "phase: ingest\norder: %s\ntrees: %llu\nentries: %llu\nkeys_per_commit: %llu\n"
+      "cache_mib: %llu\n",
+      a.random ? "random" : "ascending", static_cast<unsigned long long>(a.trees),
+      static_cast<unsigned long long>(total), static_cast<unsigned long long>(a.count),
+      static_cast<unsigned long long>(a.cache_mib));
   const double seconds = Seconds(closed - start);
   std::printf("us_per_key: %.4f\ncpu_us_per_key: %.4f\ncommit_s: %.1f\nclose_s: %.1f\n",
               seconds * 1e6 / static_cast<double>(total),

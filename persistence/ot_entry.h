@@ -29,7 +29,6 @@
 
 namespace cowtree {
 
-
 struct ObjectAddress {
   uint32_t size_class_bytes = 0;  // which data file
   uint64_t offset_bytes = 0;      // byte offset in that file; a multiple of size_class_bytes

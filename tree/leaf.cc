@@ -95,8 +95,8 @@ void LeafBox::MarkPersisted(const std::shared_ptr<LeafBox>& box, NodeID id) {
   COWTREE_ASSERT(data != nullptr);
   if (box->budget_ != nullptr) box->budget_->MoveDirtyToClean(data->size_bytes());
   uint64_t expected = 0;
-  const bool published = box->persisted_raw_.compare_exchange_strong(
-      expected, id.raw(), std::memory_order_acq_rel);
+  const bool published =
+      box->persisted_raw_.compare_exchange_strong(expected, id.raw(), std::memory_order_acq_rel);
   COWTREE_ASSERT(published);  // single caller: nobody else publishes an id
   if (box->budget_ != nullptr) RegisterClean(box);
 }

@@ -57,70 +57,59 @@ ScaledRow ScaleRow(double p, uint64_t x, uint64_t n) {
   return r;
 }
 
-// Ascending select; requires k < N.
-Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
-  COWTREE_ASSERT(k < v.positive_count && v.root != nullptr);
+// The leaf holding ascending row *k (requires *k < N); *k becomes the row within that leaf
+// (counting positive weights only).
+Result<std::shared_ptr<const LeafData>> DescendAscending(const TreeVersion& v, uint64_t* k) {
+  COWTREE_ASSERT(*k < v.positive_count && v.root != nullptr);
   const InternalNode* node = v.root.get();
   while (true) {
     const size_t n = node->child_count();
     size_t i = 0;
-    while (i < n && k >= node->pos_sums[i]) {
-      k -= node->pos_sums[i];
+    while (i < n && *k >= node->pos_sums[i]) {
+      *k -= node->pos_sums[i];
       ++i;
     }
     COWTREE_ASSERT(i < n);  // the per-child sums add up to the parent's sum
-    if (node->level > 1) {
-      node = node->nodes[i].get();
-      continue;
-    }
-    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf,
-                             LeafBox::Load(node->leaves[i], v.loader));
-    for (size_t j = 0; j < leaf->weights.size(); ++j) {
-      const uint64_t w = PositivePart(leaf->weights[j]);
-      if (k < w) return leaf->keys[j];
-      k -= w;
-    }
-    COWTREE_ASSERT(false);  // Load() verified the leaf's positive sum against its summary
+    if (node->level == 1) return LeafBox::Load(node->leaves[i], v.loader);
+    node = node->nodes[i].get();
   }
+}
+
+// Ascending select; requires k < N.
+Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, DescendAscending(v, &k));
+  for (size_t j = 0; j < leaf->weights.size(); ++j) {
+    const uint64_t w = PositivePart(leaf->weights[j]);
+    if (k < w) return leaf->keys[j];
+    k -= w;
+  }
+  COWTREE_ASSERT(false);  // Load() verified the leaf's positive sum against its summary
+  return Status::Corruption("leaf holds fewer items than its summary counts");
 }
 
 // The keys of the items at ascending rows k and k + 1 (k + 1 < N) in one descent when both lie
 // in one leaf (the usual case: an interpolated percentile reads two neighbouring rows); else
 // the second by a descent of its own.
 Result<std::pair<uint64_t, uint64_t>> SelectAscendingPair(const TreeVersion& v, uint64_t k) {
-  COWTREE_ASSERT(k + 1 < v.positive_count && v.root != nullptr);
+  COWTREE_ASSERT(k + 1 < v.positive_count);
   const uint64_t row = k;
-  const InternalNode* node = v.root.get();
-  while (true) {
-    const size_t n = node->child_count();
-    size_t i = 0;
-    while (i < n && k >= node->pos_sums[i]) {
-      k -= node->pos_sums[i];
-      ++i;
-    }
-    COWTREE_ASSERT(i < n);  // the per-child sums add up to the parent's sum
-    if (node->level > 1) {
-      node = node->nodes[i].get();
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, DescendAscending(v, &k));
+  const size_t entries = leaf->weights.size();
+  for (size_t j = 0; j < entries; ++j) {
+    const uint64_t w = PositivePart(leaf->weights[j]);
+    if (k >= w) {
+      k -= w;
       continue;
     }
-    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf,
-                             LeafBox::Load(node->leaves[i], v.loader));
-    const size_t entries = leaf->weights.size();
-    for (size_t j = 0; j < entries; ++j) {
-      const uint64_t w = PositivePart(leaf->weights[j]);
-      if (k >= w) {
-        k -= w;
-        continue;
-      }
-      if (k + 1 < w) return std::pair(leaf->keys[j], leaf->keys[j]);
-      for (size_t next = j + 1; next < entries; ++next) {
-        if (leaf->weights[next] > 0) return std::pair(leaf->keys[j], leaf->keys[next]);
-      }
-      COWTREE_ASSIGN_OR_RETURN(const uint64_t second, SelectAscending(v, row + 1));
-      return std::pair(leaf->keys[j], second);
+    if (k + 1 < w) return std::pair(leaf->keys[j], leaf->keys[j]);
+    for (size_t next = j + 1; next < entries; ++next) {
+      if (leaf->weights[next] > 0) return std::pair(leaf->keys[j], leaf->keys[next]);
     }
-    COWTREE_ASSERT(false);  // Load() verified the leaf's positive sum against its summary
+    COWTREE_ASSIGN_OR_RETURN(const uint64_t second, SelectAscending(v, row + 1));
+    return std::pair(leaf->keys[j], second);
   }
+  COWTREE_ASSERT(false);  // Load() verified the leaf's positive sum against its summary
+  return Status::Corruption("leaf holds fewer items than its summary counts");
 }
 
 // Visits entries of `node`'s subtree with key >= lo and (if has_hi) key < hi.
