@@ -29,8 +29,11 @@
 //   the budget and the reference bit: 72 bytes (static_assert in leaf.cc). The functions that
 //   register the box with the budget's ring (Load, MarkPersisted) take its shared_ptr rather
 //   than keeping a weak self-reference (enable_shared_from_this) in every box.
-// Thread-safety: all const methods and MarkPersisted/EvictClean are safe to call concurrently
-// from any thread (an atomic id, a SharedCell for the content); the summary is immutable.
+// Thread-safety: all const methods and EvictClean are safe to call concurrently from any thread
+// (an atomic id, a SharedCell for the content); the summary is immutable. MarkPersisted may run
+// concurrently with all of them (it moves the bytes to clean before it publishes the id, so an
+// EvictClean that sees the id finds them clean), but not with itself on the same box: one
+// checkpointer at a time calls it.
 #pragma once
 
 #include <atomic>
@@ -101,7 +104,7 @@ class LeafBox final : public Evictable {
   bool persisted() const { return persisted_id().valid(); }
   // Records that `box`'s content is stored as object `id` (valid). Called once by the
   // checkpointer after the write; calling it again with the same id is a no-op, with another id
-  // is a programming error (asserts). box non-null.
+  // is a programming error (asserts). box non-null; not concurrently with itself on one box.
   static void MarkPersisted(const std::shared_ptr<LeafBox>& box, NodeID id);
 
   // The resident content or null.
