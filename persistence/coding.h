@@ -3,6 +3,8 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -10,31 +12,36 @@
 
 namespace cowtree {
 
-inline void EncodeFixed16(char* dst, uint16_t v) {
-  for (int i = 0; i < 2; ++i) dst[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+// On a little-endian host the bytes are the value's own representation: one unaligned load or
+// store (memcpy, which the compiler turns into a single mov). Elsewhere, byte by byte.
+inline constexpr bool kHostIsLittleEndian = std::endian::native == std::endian::little;
+
+template <typename T>
+inline void EncodeFixedLe(char* dst, T v) {
+  if constexpr (kHostIsLittleEndian) {
+    std::memcpy(dst, &v, sizeof(T));
+  } else {
+    for (size_t i = 0; i < sizeof(T); ++i) dst[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  }
 }
-inline void EncodeFixed32(char* dst, uint32_t v) {
-  for (int i = 0; i < 4; ++i) dst[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-inline void EncodeFixed64(char* dst, uint64_t v) {
-  for (int i = 0; i < 8; ++i) dst[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-inline uint16_t DecodeFixed16(const char* src) {
-  const auto* p = reinterpret_cast<const unsigned char*>(src);
-  return static_cast<uint16_t>(p[0] | (p[1] << 8));
-}
-inline uint32_t DecodeFixed32(const char* src) {
-  const auto* p = reinterpret_cast<const unsigned char*>(src);
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+template <typename T>
+inline T DecodeFixedLe(const char* src) {
+  T v = 0;
+  if constexpr (kHostIsLittleEndian) {
+    std::memcpy(&v, src, sizeof(T));
+  } else {
+    const auto* p = reinterpret_cast<const unsigned char*>(src);
+    for (size_t i = sizeof(T); i-- > 0;) v = static_cast<T>((v << 8) | p[i]);
+  }
   return v;
 }
-inline uint64_t DecodeFixed64(const char* src) {
-  const auto* p = reinterpret_cast<const unsigned char*>(src);
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
+
+inline void EncodeFixed16(char* dst, uint16_t v) { EncodeFixedLe(dst, v); }
+inline void EncodeFixed32(char* dst, uint32_t v) { EncodeFixedLe(dst, v); }
+inline void EncodeFixed64(char* dst, uint64_t v) { EncodeFixedLe(dst, v); }
+inline uint16_t DecodeFixed16(const char* src) { return DecodeFixedLe<uint16_t>(src); }
+inline uint32_t DecodeFixed32(const char* src) { return DecodeFixedLe<uint32_t>(src); }
+inline uint64_t DecodeFixed64(const char* src) { return DecodeFixedLe<uint64_t>(src); }
 
 inline void PutFixed8(std::string* dst, uint8_t v) { dst->push_back(static_cast<char>(v)); }
 inline void PutFixed16(std::string* dst, uint16_t v) {

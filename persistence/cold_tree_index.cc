@@ -1,5 +1,6 @@
 #include "persistence/cold_tree_index.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -50,34 +51,6 @@ uint32_t ColdTreeIndex::NameHash(std::string_view name) {
 
 void ColdTreeIndex::SetNameHashForTesting(NameHashFn fn) { g_name_hash_for_testing.store(fn); }
 
-void ColdTreeIndex::Build(const std::vector<Tree>& trees,
-                          std::vector<std::pair<uint64_t, uint64_t>>* same_hash) {
-  size_t capacity = 16;
-  while (capacity < 2 * trees.size()) capacity *= 2;
-  slots_.assign(capacity, Slot{});
-  live_ = used_ = 0;
-  const size_t mask = capacity - 1;
-  // Counting sort by home / 64 (64 slots = 1 KiB of table per bucket).
-  constexpr int kBucketShift = 6;
-  const size_t buckets = (capacity >> kBucketShift) + 1;
-  std::vector<uint32_t> start(buckets + 1, 0);
-  for (const Tree& t : trees) ++start[(Home(t.hash, mask) >> kBucketShift) + 1];
-  for (size_t b = 1; b <= buckets; ++b) start[b] += start[b - 1];
-  std::vector<Tree> sorted(trees.size());
-  for (const Tree& t : trees) sorted[start[Home(t.hash, mask) >> kBucketShift]++] = t;
-  for (const Tree& t : sorted) {
-    COWTREE_ASSERT(t.id != 0 && t.id != kTombstone);
-    size_t i = Home(t.hash, mask);
-    for (; slots_[i].id != 0; i = (i + 1) & mask) {
-      COWTREE_ASSERT(slots_[i].id != t.id);
-      if (slots_[i].hash == t.hash) same_hash->emplace_back(slots_[i].id, t.id);
-    }
-    slots_[i] = Slot{t.id, t.hash};
-    ++live_;
-    ++used_;
-  }
-}
-
 void ColdTreeIndex::Reserve(size_t trees) {
   size_t capacity = 16;
   while (capacity < 2 * trees) capacity *= 2;
@@ -86,8 +59,8 @@ void ColdTreeIndex::Reserve(size_t trees) {
 
 void ColdTreeIndex::Rehash(size_t capacity) {
   COWTREE_ASSERT((capacity & (capacity - 1)) == 0 && capacity >= 2 * live_);
-  std::vector<Slot> old = std::move(slots_);
-  slots_.assign(capacity, Slot{});
+  ZeroedArray<Slot> old = std::move(slots_);
+  slots_ = ZeroedArray<Slot>(capacity);
   const size_t mask = capacity - 1;
   for (const Slot& s : old) {
     if (s.id == 0 || s.id == kTombstone) continue;
@@ -116,8 +89,32 @@ void ColdTreeIndex::Insert(uint64_t id, uint32_t hash) {
   ++live_;
 }
 
-void ColdTreeIndex::Prefetch(uint32_t hash) const {
-  if (!slots_.empty()) __builtin_prefetch(&slots_[Home(hash, slots_.size() - 1)]);
+void ColdTreeIndex::InsertBatch(std::span<const Tree> trees,
+                                std::vector<std::pair<uint64_t, uint64_t>>* same_hash) {
+  if (2 * (used_ + trees.size()) > slots_.size()) Reserve(used_ + trees.size());
+  const size_t mask = slots_.size() - 1;
+  // Enough misses in flight to cover the memory latency, few enough not to evict each other.
+  constexpr size_t kAhead = 16;
+  for (size_t k = 0; k < std::min(kAhead, trees.size()); ++k) {
+    __builtin_prefetch(&slots_[Home(trees[k].hash, mask)], /*rw=*/1);
+  }
+  for (size_t k = 0; k < trees.size(); ++k) {
+    if (k + kAhead < trees.size()) {
+      __builtin_prefetch(&slots_[Home(trees[k + kAhead].hash, mask)], /*rw=*/1);
+    }
+    const Tree& t = trees[k];
+    COWTREE_ASSERT(t.id != 0 && t.id != kTombstone);
+    size_t i = Home(t.hash, mask);
+    for (; slots_[i].id != 0; i = (i + 1) & mask) {
+      COWTREE_ASSERT(slots_[i].id != t.id);
+      if (slots_[i].id != kTombstone && slots_[i].hash == t.hash) {
+        same_hash->emplace_back(slots_[i].id, t.id);
+      }
+    }
+    slots_[i] = Slot{t.id, t.hash};
+    ++live_;
+    ++used_;
+  }
 }
 
 void ColdTreeIndex::Candidates(uint32_t hash, std::vector<uint64_t>* out) const {

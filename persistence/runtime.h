@@ -301,6 +301,10 @@ class Runtime final : public TreeEnvironment {
   // which has no log. O(1): for benchmarks and monitoring of group commit.
   LogWriterStats GetLogStats() const { return log_ != nullptr ? log_->stats() : LogWriterStats(); }
   uint64_t visible_epoch() const { return visible_epoch_.load(std::memory_order_acquire); }
+  // Whether options().checkpoint_dirty_trees distinct trees were created or written since the
+  // last checkpoint's freeze (what the coordinator checkpoints for; exact when it turns true,
+  // checked as commits add trees). Thread-safe, O(1).
+  bool DirtyTreesOverLimit() const { return dirty_trees_over_limit_.load(); }
   const std::string& dir() const { return dir_; }
   const RuntimeOptions& options() const { return options_; }
   Status poison_status() const;
@@ -356,6 +360,9 @@ class Runtime final : public TreeEnvironment {
         accessed.store(true, std::memory_order_relaxed);
     }
     std::shared_ptr<HostedTree> tree;
+    // write_mu_: the freeze generation in which a commit last created or wrote this tree
+    // (Runtime::dirty_generation_; 0 = none yet).
+    uint64_t dirty_generation = 0;
   };
   // The slot's tree, restoring it on first access (RestoredTree, see the top of this file).
   Result<std::shared_ptr<HostedTree>> RestoredTree(TreeSlot* slot) const
@@ -412,6 +419,7 @@ class Runtime final : public TreeEnvironment {
     std::vector<std::shared_ptr<TreeSlot>> dropped;
     std::vector<std::shared_ptr<HostedTree>> applied;  // Apply succeeded (undo in reverse)
     std::vector<TreeId> applied_ids;                   // their ids
+    std::vector<TreeSlot*> applied_slots;              // their slots
   };
 
   Status CheckWritable() const;
@@ -531,6 +539,13 @@ class Runtime final : public TreeEnvironment {
   std::atomic<uint64_t> log_bytes_since_checkpoint_{0};
   // Trees created, written or dropped since the last freeze (the next checkpoint's work).
   std::vector<TreeId> dirty_trees_ COWTREE_GUARDED_BY(write_mu_);
+  // Distinct trees created or written since the last freeze: a slot counts once per freeze
+  // generation (TreeSlot::dirty_generation); dirty_trees_over_limit_ is set once the count
+  // reaches options_.checkpoint_dirty_trees (the coordinator's trigger), cleared by the freeze.
+  uint64_t dirty_generation_ COWTREE_GUARDED_BY(write_mu_) = 1;
+  uint64_t dirty_tree_count_ COWTREE_GUARDED_BY(write_mu_) = 0;
+  std::atomic<bool> dirty_trees_over_limit_{false};
+  void CountDirtyTree(TreeSlot* slot) COWTREE_REQUIRES(write_mu_);
   // The epoch of the checkpoint the store was opened from (restores stamp their version with
   // the newest published checkpoint's epoch, never below this one).
   uint64_t opened_checkpoint_epoch_ = 0;

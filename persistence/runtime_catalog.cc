@@ -228,6 +228,7 @@ Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
       if (!st.ok()) return st.WithContext("tree '" + slot->name + "'");
       prepared->applied.push_back(tree);
       prepared->applied_ids.push_back(s.tree_id);
+      prepared->applied_slots.push_back(slot.get());
     }
   }
   return Status::OK();
@@ -239,6 +240,15 @@ void Runtime::UndoCommit(PreparedCommit* prepared) {
   }
   prepared->applied.clear();
   prepared->applied_ids.clear();
+  prepared->applied_slots.clear();
+}
+
+void Runtime::CountDirtyTree(TreeSlot* slot) {
+  if (slot->dirty_generation == dirty_generation_) return;  // counted since the freeze
+  slot->dirty_generation = dirty_generation_;
+  ++dirty_tree_count_;
+  const uint64_t limit = options_.checkpoint_dirty_trees;
+  if (limit != 0 && dirty_tree_count_ >= limit) dirty_trees_over_limit_.store(true);
 }
 
 void Runtime::PublishCommit(PreparedCommit* prepared, uint64_t epoch) {
@@ -246,6 +256,8 @@ void Runtime::PublishCommit(PreparedCommit* prepared, uint64_t epoch) {
   for (auto& slot : prepared->dropped) dirty_trees_.push_back(slot->id);
   dirty_trees_.insert(dirty_trees_.end(), prepared->applied_ids.begin(),
                       prepared->applied_ids.end());
+  for (auto& slot : prepared->created) CountDirtyTree(slot.get());
+  for (TreeSlot* slot : prepared->applied_slots) CountDirtyTree(slot);
   WriterLock g(&catalog_mu_);
   for (auto& slot : prepared->created) {
     // The new slot heads its name's chain (re-keyed to view its own name).

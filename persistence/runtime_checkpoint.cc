@@ -101,6 +101,9 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
     // Only the trees a commit touched since the last freeze can differ from the published
     // catalog: O(changed trees), not O(trees), per checkpoint.
     dirty.swap(dirty_trees_);
+    ++dirty_generation_;  // trees written from now on count for the next checkpoint
+    dirty_tree_count_ = 0;
+    dirty_trees_over_limit_.store(false);
     std::sort(dirty.begin(), dirty.end());
     dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
     ReaderLock g(&catalog_mu_);

@@ -1,6 +1,7 @@
 // Runtime, the background threads: the syncer (balanced / eventual: makes acknowledged commits
 // durable every sync_interval_ms / 2, and measures how long they waited) and the coordinator
-// (checkpoints by log bytes or interval). Both stop in Close.
+// (checkpoints by log bytes, interval, dirty leaf bytes of a budget or the number of dirty
+// trees). Both stop in Close.
 #include <algorithm>
 #include <chrono>
 
@@ -62,11 +63,12 @@ void Runtime::CoordinatorLoop() {
     const bool by_bytes = options_.checkpoint_log_bytes != 0 &&
                           log_bytes_since_checkpoint_.load() >= options_.checkpoint_log_bytes;
     const bool by_budget = budget_->DirtyOverShare();
+    const bool by_dirty_trees = DirtyTreesOverLimit();
     const bool by_time =
         options_.checkpoint_interval_ms != 0 &&
         now - last_checkpoint >= std::chrono::milliseconds(options_.checkpoint_interval_ms) &&
         log_bytes_since_checkpoint_.load() > 0;
-    if ((by_bytes || by_time || by_budget) && !poisoned_.load()) {
+    if ((by_bytes || by_time || by_budget || by_dirty_trees) && !poisoned_.load()) {
       last_checkpoint = now;
       (void)Checkpoint();  // failures poison the runtime; commits report it
     }

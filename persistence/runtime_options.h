@@ -77,6 +77,12 @@ struct RuntimeOptions {
   // this many trees are in memory; the most recently used stay. 0 demotes every idle tree.
   // Default: 1024 (a store of few trees never pays a re-read).
   uint64_t hot_trees_min = 1024;
+  // The coordinator checkpoints once this many distinct trees were created or written since
+  // the last checkpoint (0 = never for this reason). Each such tree stays in memory with its
+  // unwritten state until a checkpoint, and only then can demotion drop it: without this, a
+  // process creating a million trees under the default log threshold kept every one of them
+  // (5 GiB). Default: 16384 (~5 KiB each for a small tree: ~80 MiB of trees per interval).
+  uint64_t checkpoint_dirty_trees = 16384;
   // Internal, for tests: the chunk sizes of the summary index a checkpoint writes
   // (docs/summary_chunk.md): leaf summaries per summary chunk (1..1022) and refs per index
   // chunk or descriptor (2..817). 0 = the default (the largest). Lowered, a few hundred leaves

@@ -302,10 +302,22 @@ Result<uint64_t> ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, Runt
   hooks.read = [store](NodeID id, ObjectKind kind) { return store->ReadObjectOnce(id, kind); };
   hooks.report = [](const CatalogProblem&) { return false; };  // Open stops at the first
   EarlierNames earlier(store);
-  std::vector<ColdTreeIndex::Tree> trees;  // transient: 16 bytes per tree
-  hooks.root = [&](const CatalogRoot& root) { trees.reserve(root.tree_count); };
+  // Each chunk's trees go into the index as soon as the chunk is parsed (the table sized from
+  // the root's tree count, the inserts' cache misses overlapped by InsertBatch's prefetch):
+  // no list of every tree, no sort.
+  std::vector<ColdTreeIndex::Tree> chunk_trees;  // reused: one chunk's
+  std::vector<std::pair<TreeId, TreeId>> same_hash;
+  uint64_t tree_count = 0;
+  TreeId previous = 0;
+  parts->cold_trees = ColdTreeIndex();
+  hooks.root = [&](const CatalogRoot& root) {
+    // The count is checked against the chunks' sum when the root is decoded; the index grows
+    // anyway if the chunks hold more.
+    parts->cold_trees.Reserve(root.tree_count);
+  };
   hooks.entries = [&](NodeID chunk, const std::vector<CatalogEntryView>& views) -> Status {
     earlier.AddChunk(views.front().tree_id, chunk);
+    chunk_trees.clear();
     for (const CatalogEntryView& e : views) {
       bool known_type = false;
       for (const auto& t : parts->types) known_type = known_type || t->type_id() == e.type_id;
@@ -313,22 +325,30 @@ Result<uint64_t> ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, Runt
         return Status::Corruption("catalog: tree '" + std::string(e.name) + "' has unknown type " +
                                   std::to_string(e.type_id));
       }
-      trees.push_back(ColdTreeIndex::Tree{e.tree_id, ColdTreeIndex::NameHash(e.name)});
+      // Ids rise across chunks too (the reader reports it only after the last chunk; the
+      // index must never see an id twice).
+      if (e.tree_id <= previous) {
+        return Status::Corruption("catalog chunk " + std::to_string(chunk.raw()) + ": tree id " +
+                                  std::to_string(e.tree_id) + " is not above the previous " +
+                                  std::to_string(previous));
+      }
+      previous = e.tree_id;
+      chunk_trees.push_back(ColdTreeIndex::Tree{e.tree_id, ColdTreeIndex::NameHash(e.name)});
     }
+    parts->cold_trees.InsertBatch(chunk_trees, &same_hash);
+    tree_count += chunk_trees.size();
     return Status::OK();
   };
   CatalogContents catalog;
   COWTREE_RETURN_IF_ERROR(ReadCatalogObjects(catalog_root_raw, hooks, &catalog));
   parts->catalog_root = catalog.root;
-  std::vector<std::pair<TreeId, TreeId>> same_hash;
-  parts->cold_trees.Build(trees, &same_hash);
   // Names unique: only trees whose name hashes are equal can share a name.
   for (const auto& [a, b] : same_hash) {
     COWTREE_ASSIGN_OR_RETURN(std::string name_a, earlier.NameOf(a));
     COWTREE_ASSIGN_OR_RETURN(std::string name_b, earlier.NameOf(b));
     if (name_a == name_b) return Status::Corruption("catalog: tree name '" + name_a + "' twice");
   }
-  return static_cast<uint64_t>(trees.size());
+  return tree_count;
 }
 
 }  // namespace

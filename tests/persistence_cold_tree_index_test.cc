@@ -67,36 +67,48 @@ TEST(ColdTreeIndex, CollisionsYieldEveryCandidate) {
   EXPECT_EQ(Sorted(sevens), want);
 }
 
-TEST(ColdTreeIndex, BuildFindsEveryTreeAndReportsEqualHashes) {
-  std::vector<ColdTreeIndex::Tree> trees;
-  for (uint64_t id = 1; id <= 20000; ++id) {
-    // Ids 1..100 share hash 5 with each other; the rest have their names' hashes.
-    trees.push_back({id, id <= 100 ? 5u : ColdTreeIndex::NameHash("t" + std::to_string(id))});
-  }
+// Open's path: the table sized once, then one batch per catalog chunk; equal hashes are
+// reported across batches and past tombstones, and nothing already present is lost.
+TEST(ColdTreeIndex, InsertBatchPerChunkFindsEveryTreeAndReportsEqualHashes) {
   ColdTreeIndex index;
-  index.Insert(999999, 1);  // replaced by Build
+  index.Reserve(3000);
+  const size_t reserved = index.memory_bytes();
+  index.Insert(100000, 5);
+  index.Insert(100001, 5);
+  EXPECT_TRUE(index.Remove(100001, 5));  // a tombstone in hash 5's probe run
   std::vector<std::pair<uint64_t, uint64_t>> same;
-  index.Build(trees, &same);
-  EXPECT_EQ(index.size(), trees.size());
-  EXPECT_FALSE(index.Contains(999999, 1));
-  EXPECT_LE(index.memory_bytes(), 4 * 16 * trees.size());
-  for (const auto& t : trees) EXPECT_TRUE(index.Contains(t.id, t.hash)) << t.id;
-  // Every pair among ids 1..100 (4950), plus whatever the real hash made collide.
-  size_t low_pairs = 0;
-  for (const auto& [a, b] : same) {
-    EXPECT_NE(a, b);
-    const auto hash_of = [&](uint64_t id) { return trees[id - 1].hash; };
-    EXPECT_EQ(hash_of(a), hash_of(b));
-    if (a <= 100 && b <= 100) ++low_pairs;
+  std::vector<ColdTreeIndex::Tree> chunk;
+  for (uint64_t id = 1; id <= 3000; ++id) {
+    // Ids divisible by 1000 share hash 5 (with 100000 too); the rest have their names' hashes.
+    chunk.push_back({id, id % 1000 == 0 ? 5u : ColdTreeIndex::NameHash("t" + std::to_string(id))});
+    if (chunk.size() == 300 || id == 3000) {  // chunk-sized batches
+      index.InsertBatch(chunk, &same);
+      chunk.clear();
+    }
   }
-  EXPECT_EQ(low_pairs, 4950u);
-  std::vector<uint64_t> c;
-  index.Candidates(5, &c);
-  EXPECT_EQ(c.size(), 100u);
-  EXPECT_TRUE(index.Remove(50, 5));
-  c.clear();
-  index.Candidates(5, &c);
-  EXPECT_EQ(c.size(), 99u);
+  EXPECT_EQ(index.memory_bytes(), reserved) << "Reserve sized the table";
+  EXPECT_EQ(index.size(), 3001u);
+  EXPECT_TRUE(index.Contains(100000, 5));
+  EXPECT_FALSE(index.Contains(100001, 5));
+  for (uint64_t id = 1; id <= 3000; ++id) {
+    const uint32_t h = id % 1000 == 0 ? 5u : ColdTreeIndex::NameHash("t" + std::to_string(id));
+    EXPECT_TRUE(index.Contains(id, h)) << id;
+  }
+  // 1000, 2000, 3000 and 100000 pairwise: 6 pairs, the removed 100001 in none.
+  size_t fives = 0;
+  for (const auto& [a, b] : same) {
+    EXPECT_NE(a, 100001u);
+    EXPECT_NE(b, 100001u);
+    if ((a % 1000 == 0) && (b % 1000 == 0)) ++fives;
+  }
+  EXPECT_EQ(fives, 6u);
+  // A batch larger than what was reserved grows the table first.
+  std::vector<ColdTreeIndex::Tree> more;
+  for (uint64_t id = 200000; id < 210000; ++id) more.push_back({id, static_cast<uint32_t>(id)});
+  index.InsertBatch(more, &same);
+  EXPECT_EQ(index.size(), 13001u);
+  for (const auto& t : more) EXPECT_TRUE(index.Contains(t.id, t.hash)) << t.id;
+  EXPECT_TRUE(index.Contains(2000, 5));
 }
 
 uint32_t ConstantHash(std::string_view) { return 42; }

@@ -6,8 +6,10 @@
 // name work; everything survives reopen and fsck is clean.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "recovery/fsck.h"
@@ -38,10 +40,11 @@ using testutil::Int64EntriesAt;
 class TreeDemotion : public ::testing::Test {
  protected:
   void SetUp() override { Open(kHotTreesMin); }
-  void Open(uint64_t hot_trees_min) {
+  void Open(uint64_t hot_trees_min) { OpenWith(Options(hot_trees_min)); }
+  void OpenWith(const RuntimeOptions& options) {
     if (rt_ != nullptr) ASSERT_TRUE(rt_->Close().ok());
     rt_.reset();
-    auto rt = recovery::Open(dir_.path(), Options(hot_trees_min));
+    auto rt = recovery::Open(dir_.path(), options);
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     rt_ = std::move(rt).value();
   }
@@ -117,6 +120,70 @@ TEST_F(TreeDemotion, IdleTreesLeaveMemoryAndReadBackExactly) {
   ASSERT_TRUE(rt_->Commit(b).ok());
   CheckAll();
   ASSERT_TRUE(rt_->Checkpoint().ok());
+  CheckAll();
+  ReopenAndFsck();
+  CheckAll();
+}
+
+// Options::checkpoint_dirty_trees: the trigger counts distinct trees created or written since
+// the freeze (a tree written by many commits once), and the freeze resets it.
+TEST_F(TreeDemotion, DirtyTreeCountIsDistinctAndResetByTheCheckpoint) {
+  RuntimeOptions o = Options();
+  o.checkpoint_dirty_trees = 100;
+  OpenWith(o);
+  CreateTrees(0, 99);
+  EXPECT_FALSE(rt_->DirtyTreesOverLimit());
+  for (int round = 0; round < 5; ++round) {  // 495 more writes, the same 99 trees
+    RuntimeWriteBatch b(rt_.get());
+    for (uint64_t i = 0; i < 99; ++i) Write(&b, i, {{1000 + round, 1}});
+    ASSERT_TRUE(rt_->Commit(b).ok());
+  }
+  EXPECT_FALSE(rt_->DirtyTreesOverLimit());
+  CreateTrees(99, 1);  // the 100th tree
+  EXPECT_TRUE(rt_->DirtyTreesOverLimit());
+  ASSERT_TRUE(rt_->Checkpoint().ok());
+  EXPECT_FALSE(rt_->DirtyTreesOverLimit());
+  for (uint64_t i = 0; i < 100; i += 2) TouchAndCheckpoint(i, 5000);  // one tree per interval
+  EXPECT_FALSE(rt_->DirtyTreesOverLimit());
+  o.checkpoint_dirty_trees = 0;  // off
+  OpenWith(o);
+  CreateTrees(100, 300);
+  EXPECT_FALSE(rt_->DirtyTreesOverLimit());
+  CheckAll();
+}
+
+// With the coordinator running, creating many trees checkpoints every checkpoint_dirty_trees
+// trees (the log threshold is far away), so that demotion keeps about two intervals of trees
+// in memory instead of all of them; everything reads back exactly, also after reopen.
+TEST_F(TreeDemotion, CreatingManyTreesCheckpointsByDirtyTreesAndDemotes) {
+  RuntimeOptions o = Options();
+  o.background_thread = true;
+  o.checkpoint_dirty_trees = 200;
+  OpenWith(o);
+  constexpr uint64_t kTrees = 3000;
+  // Waits (bounded; no timing asserted) for the coordinator's checkpoints.
+  const auto wait_for_checkpoints = [&](uint64_t n) {
+    for (int i = 0; i < 6000 && rt_->GetStats().checkpoints_written < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_GE(rt_->GetStats().checkpoints_written, n);
+  };
+  CreateTrees(0, kTrees);
+  wait_for_checkpoints(1);
+  // Two more intervals' worth of new trees, each followed by its automatic checkpoint: every
+  // tree of the first 3000 has been idle through a whole interval after its checkpoint.
+  uint64_t created = kTrees;
+  for (int round = 0; round < 2; ++round) {
+    const uint64_t before = rt_->GetStats().checkpoints_written;
+    CreateTrees(created, 200);
+    created += 200;
+    wait_for_checkpoints(before + 1);
+  }
+  const RuntimeStats s = rt_->GetStats();
+  // (Where a checkpoint woke in the middle of a round, up to three intervals stay hot.)
+  EXPECT_GE(s.trees_demoted, kTrees - 3 * 200);
+  EXPECT_LE(s.hot_tree_count, 3 * 200 + kHotTreesMin);
+  EXPECT_EQ(s.tree_count, created);
   CheckAll();
   ReopenAndFsck();
   CheckAll();

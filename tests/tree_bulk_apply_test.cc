@@ -357,6 +357,35 @@ TEST(InternalNodePoolTest, FullPoolEvictsOtherClasses) {
   pool.Clear();
 }
 
+// Many small trees: the pool fills with level-1 nodes of one class; a further node of that
+// class is deleted (nothing of another class to evict), one of another class evicts them, and
+// the per-class accounting follows takes and clears.
+TEST(InternalNodePoolTest, FullPoolOfOneClassDropsFurtherNodesOfIt) {
+  InternalNodePool pool(64 << 10);
+  std::vector<std::shared_ptr<InternalNode>> nodes;
+  for (int i = 0; i < 400; ++i) nodes.push_back(pool.Make(1, 1));
+  nodes.clear();
+  const uint64_t full = pool.cached_bytes();
+  EXPECT_LE(full, uint64_t{64} << 10);
+  EXPECT_GT(full, uint64_t{48} << 10);
+  pool.Make(1, 1).reset();  // taken from the pool and returned: still full
+  EXPECT_EQ(pool.cached_bytes(), full);
+  std::vector<std::shared_ptr<InternalNode>> more;
+  for (int i = 0; i < 200; ++i) more.push_back(pool.Make(1, 1));  // 200 taken, the rest new
+  more.clear();
+  EXPECT_EQ(pool.cached_bytes(), full);
+  std::shared_ptr<InternalNode> other = pool.Make(40, 1);
+  const InternalNode* raw = other.get();
+  other.reset();  // evicts class-1 nodes to make room
+  EXPECT_LE(pool.cached_bytes(), uint64_t{64} << 10);
+  EXPECT_EQ(pool.Make(40, 1).get(), raw);
+  pool.Clear();
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+  pool.Make(1, 1).reset();  // after Clear the accounting starts over
+  EXPECT_GT(pool.cached_bytes(), 0u);
+  pool.Clear();
+}
+
 TEST(BlockCacheTest, BlocksReusedAndFreedAcrossThreads) {
   void* a = AllocateBlock(100);
   FreeBlock(a, 100);

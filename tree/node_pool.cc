@@ -86,6 +86,7 @@ InternalNode* InternalNodePool::Take(size_t kind, size_t cls) {
   list.pop_back();
   InternalNode* node = cached.node;
   cached_bytes_ -= cached.bytes;
+  list_bytes_[kind][cls] -= cached.bytes;
   Account(-static_cast<int64_t>(cached.bytes));
   ++reuses_;
   return node;
@@ -123,6 +124,7 @@ void InternalNodePool::Recycle(InternalNode* node) {
     if (cached_bytes_ + bytes <= max_cached_bytes_) {
       free_[kind][cls].push_back(Cached{node, bytes});
       cached_bytes_ += bytes;
+      list_bytes_[kind][cls] += bytes;
       Account(static_cast<int64_t>(bytes));
       node = nullptr;
     }
@@ -133,6 +135,7 @@ void InternalNodePool::Recycle(InternalNode* node) {
 
 void InternalNodePool::EvictLocked(size_t kind, size_t keep_cls, uint64_t bytes,
                                    std::vector<InternalNode*>* out) {
+  if (cached_bytes_ == list_bytes_[kind][keep_cls]) return;  // nothing of another class
   for (size_t i = 0; i < 2 * kClassCount && cached_bytes_ + bytes > max_cached_bytes_; ++i) {
     evict_cursor_ = (evict_cursor_ + 1) % (2 * kClassCount);
     const size_t k = evict_cursor_ / kClassCount;
@@ -141,6 +144,7 @@ void InternalNodePool::EvictLocked(size_t kind, size_t keep_cls, uint64_t bytes,
     std::vector<Cached>& list = free_[k][c];
     while (!list.empty() && cached_bytes_ + bytes > max_cached_bytes_) {
       cached_bytes_ -= list.back().bytes;
+      list_bytes_[k][c] -= list.back().bytes;
       Account(-static_cast<int64_t>(list.back().bytes));
       out->push_back(list.back().node);
       list.pop_back();
@@ -171,6 +175,9 @@ void InternalNodePool::Clear() {
     }
     Account(-static_cast<int64_t>(cached_bytes_));
     cached_bytes_ = 0;
+    for (auto& lists : list_bytes_) {
+      for (uint64_t& bytes : lists) bytes = 0;
+    }
   }
   for (InternalNode* node : drop) delete node;
 }

@@ -109,6 +109,10 @@ class InternalNodePool {
   };
   std::vector<Cached> free_[2][kClassCount] COWTREE_GUARDED_BY(mu_);
   uint64_t cached_bytes_ COWTREE_GUARDED_BY(mu_) = 0;
+  // Bytes cached per list (sum = cached_bytes_): EvictLocked returns at once when every cached
+  // node is of the class it keeps (many small trees: all level-1 nodes of class 1), instead of
+  // walking every list on each recycle.
+  uint64_t list_bytes_[2][kClassCount] COWTREE_GUARDED_BY(mu_) = {};
   uint64_t reuses_ COWTREE_GUARDED_BY(mu_) = 0;
   size_t evict_cursor_ COWTREE_GUARDED_BY(mu_) = 0;  // over 2 * kClassCount (kind, class) lists
 };

@@ -60,6 +60,11 @@ struct Options {
   // than this many trees are in memory. Readers already holding such a tree keep it. 0 drops
   // every idle tree. Default: 1024.
   uint64_t hot_trees_min = 1024;
+  // A checkpoint is also written once this many distinct trees were created or written since
+  // the last one (0 = never for this reason): a tree is dropped from memory (above) only once
+  // a checkpoint holds its state, so this bounds the memory of a process that creates or
+  // writes many trees (~5 KiB per small tree). Needs background_thread. Default: 16384.
+  uint64_t checkpoint_dirty_trees = 16384;
   // Every file operation of the store goes through this Env (as LevelDB's Options::env): a
   // test passes a fault-injecting one (testutil/fault_injection_env.h). Not owned; must
   // outlive the Store. Default: nullptr = the POSIX Env.
