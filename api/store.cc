@@ -137,6 +137,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   ro.leaf_capacity_entries = options.leaf_capacity_entries;
   ro.hot_trees_min = options.hot_trees_min;
   ro.checkpoint_dirty_trees = options.checkpoint_dirty_trees;
+  ro.demotion_pass_promotions = options.demotion_pass_promotions;
   ro.fanout = options.fanout;
   ro.env = options.env;
   ro.background_thread = options.background_thread;

@@ -202,6 +202,7 @@ RuntimeStats Runtime::GetStats() const {
   s.live_objects = store_->stats().live_objects;
   s.trees_restored = trees_restored_.load(std::memory_order_relaxed);
   s.trees_demoted = trees_demoted_.load(std::memory_order_relaxed);
+  s.demotion_sweeps = demotion_sweeps_.load(std::memory_order_relaxed);
   std::vector<std::string> names;
   if (env_->ListDir(dir_, &names).ok()) {
     std::sort(names.begin(), names.end());

@@ -36,8 +36,11 @@
 // memory do not grow with the trees that are never touched beyond the cold index
 // (stats().trees_restored counts restores).
 //
-// Demotion (runtime_demote.cc): the way back. After each published checkpoint, a hot tree that
-// was neither found (FindTree) nor written during the whole interval since the previous one,
+// Demotion (runtime_demote.cc): the way back. After each published checkpoint — and, for trees
+// that are only read, once options.demotion_pass_promotions trees were promoted since the last
+// pass (the coordinator runs that pass under checkpoint_mu_, so no checkpoint is in flight and a
+// tree no commit wrote since the last freeze is exactly its published state) — a hot tree that
+// was neither found (FindTree) nor written during the whole interval since the previous pass,
 // that no commit wrote since the freeze, that keeps one version (no snapshot needs an older
 // one) and that is live and listed by the published catalog, is DEMOTED: removed from
 // trees_ / names_ and put back in cold_ in one critical section (write_mu_ held, so no commit
@@ -163,6 +166,8 @@ struct RuntimeStats {
   // memory now (hot: created since open or promoted, and not demoted).
   uint64_t trees_demoted = 0;
   uint64_t hot_tree_count = 0;
+  // Demotion passes run since open (after checkpoints, and by demotion_pass_promotions).
+  uint64_t demotion_sweeps = 0;
   uint64_t log_bytes_since_checkpoint = 0;
   // Tree memory as the budget counts it (docs/memory_budget.md); budget 0 = unlimited.
   MemoryBudgetStats memory;
@@ -239,6 +244,15 @@ class Runtime final : public TreeEnvironment {
   // reads under neither, pinned by a ColdReadHold).
   Status PromoteColdByNames(const std::vector<std::string_view>& names) const
       COWTREE_EXCLUDES(catalog_mu_);
+  // A demotion pass without a checkpoint ("Demotion" above), if options.demotion_pass_promotions
+  // (not 0) trees were promoted since the last pass: under checkpoint_mu_ (no checkpoint in
+  // flight, so a tree no commit wrote since the last freeze is exactly its published state),
+  // releases the versions no snapshot needs and demotes idle trees. wait: true (the
+  // coordinator) waits for a checkpoint in flight; false (a reader visiting many trees, e.g.
+  // PercentileOperator::Answers between slices) skips the pass then (that checkpoint ends with
+  // a pass). Holds commits for the walk of the hot trees. Thread-safety: any thread holding no
+  // runtime lock.
+  void DemoteIfManyPromoted(bool wait) COWTREE_EXCLUDES(checkpoint_mu_, write_mu_, catalog_mu_);
   Status Checkpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   // One compaction round (persistence/compaction.h, docs/compaction.md): relocates live objects
   // out of the end of the data files whose dead ratio is >= options.dead_ratio, publishes the
@@ -508,6 +522,9 @@ class Runtime final : public TreeEnvironment {
   void ReleaseOldVersionsOfAllTrees() COWTREE_EXCLUDES(catalog_mu_);
   // Demotion (see the top of this file), after a published checkpoint.
   void DemoteIdleTrees() COWTREE_REQUIRES(checkpoint_mu_) COWTREE_EXCLUDES(write_mu_, catalog_mu_);
+  // Promotions since the last demotion pass (PromoteEntry adds, DemoteIdleTrees resets).
+  mutable std::atomic<uint64_t> promotions_since_pass_{0};
+  std::atomic<uint64_t> demotion_sweeps_{0};  // passes run (whether they demoted or not)
   bool Demotable(const TreeSlot& slot, const std::vector<TreeId>& dirty) const
       COWTREE_REQUIRES(write_mu_, catalog_mu_);
   std::atomic<uint64_t> trees_demoted_{0};
@@ -612,7 +629,9 @@ class Runtime final : public TreeEnvironment {
 
   // Coordinator thread.
   Mutex coordinator_mu_;
-  CondVar coordinator_cv_;  // wakes the coordinator (a checkpoint is due)
+  // Wakes the coordinator (a checkpoint or a demotion pass is due); mutable: a promotion (in a
+  // const lookup) signals it.
+  mutable CondVar coordinator_cv_;
   CondVar syncer_cv_;       // wakes the syncer (only to stop)
   bool stop_ COWTREE_GUARDED_BY(coordinator_mu_) = false;
   std::thread coordinator_;

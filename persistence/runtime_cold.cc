@@ -102,6 +102,10 @@ Result<std::shared_ptr<Runtime::TreeSlot>> Runtime::PromoteEntry(CatalogEntry en
   }
   names_.emplace(std::string_view(slot->name), slot.get());
   trees_.emplace(id, slot);
+  const uint64_t step = options_.demotion_pass_promotions;
+  if (step != 0 && promotions_since_pass_.fetch_add(1, std::memory_order_relaxed) + 1 == step) {
+    coordinator_cv_.Signal();  // (the coordinator also polls: a missed wake-up only delays it)
+  }
   return slot;
 }
 

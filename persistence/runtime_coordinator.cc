@@ -72,6 +72,7 @@ void Runtime::CoordinatorLoop() {
       last_checkpoint = now;
       (void)Checkpoint();  // failures poison the runtime; commits report it
     }
+    if (!poisoned_.load()) DemoteIfManyPromoted(/*wait=*/true);
     MaybeCompact(std::chrono::duration<double>(now - last_poll).count());
     last_poll = now;
     coordinator_mu_.Lock();

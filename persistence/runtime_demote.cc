@@ -26,6 +26,22 @@ bool Runtime::Demotable(const TreeSlot& slot, const std::vector<TreeId>& dirty) 
   return true;
 }
 
+void Runtime::DemoteIfManyPromoted(bool wait) {
+  const uint64_t step = options_.demotion_pass_promotions;
+  if (step == 0 || promotions_since_pass_.load(std::memory_order_relaxed) < step) return;
+  if (wait) {
+    checkpoint_mu_.Lock();
+  } else if (!checkpoint_mu_.TryLock()) {
+    return;
+  }
+  // Again under the lock: another thread's pass may have run meanwhile (and reset the count).
+  if (promotions_since_pass_.load(std::memory_order_relaxed) >= step) {
+    ReleaseOldVersionsOfAllTrees();  // as after a checkpoint: trees that keep one version only
+    DemoteIdleTrees();
+  }
+  checkpoint_mu_.Unlock();
+}
+
 uint64_t Runtime::DemotionPasses() const {
   ReaderLock g(&catalog_mu_);
   return demotion_passes_;
@@ -39,6 +55,8 @@ void Runtime::DemoteIdleTrees() {
     std::sort(dirty.begin(), dirty.end());
     WriterLock g(&catalog_mu_);
     size_t hot = trees_.size();
+    demotion_sweeps_.fetch_add(1);
+    promotions_since_pass_.store(0, std::memory_order_relaxed);
     if (hot <= options_.hot_trees_min) return;  // bits stay set: no pass, no second chance used
     for (auto it = trees_.begin(); it != trees_.end() && hot > options_.hot_trees_min;) {
       TreeSlot& slot = *it->second;

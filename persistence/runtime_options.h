@@ -83,6 +83,12 @@ struct RuntimeOptions {
   // process creating a million trees under the default log threshold kept every one of them
   // (5 GiB). Default: 16384 (~5 KiB each for a small tree: ~80 MiB of trees per interval).
   uint64_t checkpoint_dirty_trees = 16384;
+  // The coordinator also runs a demotion pass (without a checkpoint) once this many trees were
+  // promoted since the last pass (0 = passes only after checkpoints): trees that are only read
+  // (first accesses promote them) leave memory again although nothing is written, so a read
+  // of every tree of a large store keeps about two passes' worth in memory, not all of them.
+  // A pass walks the trees in memory holding the commit and catalog locks. Default: 16384.
+  uint64_t demotion_pass_promotions = 16384;
   // Internal, for tests: the chunk sizes of the summary index a checkpoint writes
   // (docs/summary_chunk.md): leaf summaries per summary chunk (1..1022) and refs per index
   // chunk or descriptor (2..817). 0 = the default (the largest). Lowered, a few hundred leaves

@@ -34,6 +34,7 @@
   COWTREE_THREAD_ANNOTATION(acquire_shared_capability(__VA_ARGS__))
 #define COWTREE_RELEASE_SHARED(...) \
   COWTREE_THREAD_ANNOTATION(release_shared_capability(__VA_ARGS__))
+#define COWTREE_TRY_ACQUIRE(...) COWTREE_THREAD_ANNOTATION(try_acquire_capability(__VA_ARGS__))
 #define COWTREE_RELEASE_GENERIC(...) \
   COWTREE_THREAD_ANNOTATION(release_generic_capability(__VA_ARGS__))
 #define COWTREE_NO_THREAD_SAFETY_ANALYSIS COWTREE_THREAD_ANNOTATION(no_thread_safety_analysis)
@@ -46,6 +47,8 @@ class COWTREE_CAPABILITY("mutex") Mutex {
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
   void Lock() COWTREE_ACQUIRE() { mu_.lock(); }
+  // Takes the mutex if it is free; true iff taken.
+  bool TryLock() COWTREE_TRY_ACQUIRE(true) { return mu_.try_lock(); }
   void Unlock() COWTREE_RELEASE() { mu_.unlock(); }
 
  private:

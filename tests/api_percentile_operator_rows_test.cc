@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "api/internal.h"
 #include "cowtree/cowtree.h"
 #include "testutil/test_files.h"
 
@@ -125,6 +126,62 @@ TEST(PercentileOperatorRows, ColdGroupsAfterReopen) {
     }
     SCOPED_TRACE(step);
     StepAndCheck(store.get(), op.get(), batch);
+  }
+  ASSERT_TRUE(store->Close().ok());
+}
+
+// Answers on a reopened store reads every group once: the groups it read leave memory again
+// (demotion passes between its slices, Options::demotion_pass_promotions; here without a
+// background thread, so that only Answers' own passes run), and the answers equal those of a
+// store that keeps every group in memory.
+TEST(PercentileOperatorRows, AnswersOverManyColdGroupsLeaveMemory) {
+  testutil::TempDir dir;
+  const int kGroups = 3000;
+  constexpr uint64_t kPass = 200;
+  std::mt19937_64 rng(11);
+  {
+    auto store = Store::Open(dir.path(), Options()).value();
+    auto op = PercentileOperator<int64_t>::Create(store.get(), Spec()).value();
+    std::vector<InputDelta<int64_t>> batch;
+    for (int g = 0; g < kGroups; ++g) {
+      for (uint64_t v = 0; v < 1 + rng() % 4; ++v) {
+        batch.push_back({"group-" + std::to_string(g), static_cast<int64_t>(rng() % 100), 1});
+      }
+      if (g % 10 == 0) batch.push_back({"group-" + std::to_string(g), std::nullopt, 1});
+    }
+    batch.push_back({std::nullopt, 5, 1});
+    ASSERT_TRUE(op->Step(batch).ok());
+    ASSERT_TRUE(store->Close().ok());  // checkpoint on close: every tree cold at reopen
+  }
+  Options keep_all;
+  keep_all.demotion_pass_promotions = 0;
+  keep_all.background_thread = false;
+  std::map<Group, Row> expected;
+  {
+    auto store = Store::Open(dir.path(), keep_all).value();
+    auto op = PercentileOperator<int64_t>::Create(store.get(), Spec()).value();
+    expected = ByGroup(op->Answers(store->GetSnapshot()).value());
+    const RuntimeStats s = api_internal::Access::Of(*store).runtime->GetStats();
+    EXPECT_GE(s.hot_tree_count, static_cast<uint64_t>(kGroups));  // nothing left
+    EXPECT_EQ(s.trees_demoted, 0u);
+    ASSERT_TRUE(store->Close().ok());
+  }
+  ASSERT_EQ(expected.size(), static_cast<size_t>(kGroups + 1));
+  Options passes = keep_all;
+  passes.demotion_pass_promotions = kPass;
+  passes.hot_trees_min = 0;
+  auto store = Store::Open(dir.path(), passes).value();
+  auto op = PercentileOperator<int64_t>::Create(store.get(), Spec()).value();
+  for (int round = 0; round < 2; ++round) {  // the second read promotes the groups again
+    SCOPED_TRACE(round);
+    Result<std::vector<Row>> rows = op->Answers(store->GetSnapshot());
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    EXPECT_EQ(ByGroup(*rows), expected);
+    const RuntimeStats s = api_internal::Access::Of(*store).runtime->GetStats();
+    // At most the trees promoted since the pass before the last one, plus a slice, plus the
+    // operator's two count trees.
+    EXPECT_LE(s.hot_tree_count, 3 * kPass);
+    EXPECT_GE(s.trees_demoted, (round + 1) * kGroups - 3 * kPass);
   }
   ASSERT_TRUE(store->Close().ok());
 }

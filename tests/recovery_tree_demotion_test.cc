@@ -42,7 +42,9 @@ class TreeDemotion : public ::testing::Test {
   void SetUp() override { Open(kHotTreesMin); }
   void Open(uint64_t hot_trees_min) { OpenWith(Options(hot_trees_min)); }
   void OpenWith(const RuntimeOptions& options) {
-    if (rt_ != nullptr) ASSERT_TRUE(rt_->Close().ok());
+    if (rt_ != nullptr) {
+      ASSERT_TRUE(rt_->Close().ok());
+    }
     rt_.reset();
     auto rt = recovery::Open(dir_.path(), options);
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
@@ -185,6 +187,43 @@ TEST_F(TreeDemotion, CreatingManyTreesCheckpointsByDirtyTreesAndDemotes) {
   EXPECT_LE(s.hot_tree_count, 3 * 200 + kHotTreesMin);
   EXPECT_EQ(s.tree_count, created);
   CheckAll();
+  ReopenAndFsck();
+  CheckAll();
+}
+
+// Options::demotion_pass_promotions: trees that are only read (promoted by first accesses,
+// nothing written, so no checkpoint runs) leave memory again: the coordinator runs a pass each
+// time that many trees were promoted. Everything reads back exactly afterwards.
+TEST_F(TreeDemotion, TreesOnlyReadLeaveMemoryWithoutACheckpoint) {
+  constexpr uint64_t kTrees = 3000, kStep = 300;
+  CreateTrees(0, kTrees);
+  RuntimeOptions o = Options();
+  o.background_thread = true;
+  o.checkpoint_dirty_trees = 0;  // no checkpoint for this reason: only the passes demote
+  o.demotion_pass_promotions = kStep;
+  OpenWith(o);  // (closing checkpointed the trees: all of them cold now)
+  ASSERT_EQ(rt_->GetStats().hot_tree_count, 0u);
+  const uint64_t checkpoints = rt_->GetStats().checkpoints_written;
+  const RuntimeSnapshot snap = rt_->GetSnapshot();
+  for (uint64_t first = 0; first < kTrees; first += kStep) {
+    const uint64_t sweeps = rt_->GetStats().demotion_sweeps;
+    for (uint64_t i = first; i < first + kStep; ++i) {
+      Result<TreeInfo> info = rt_->FindTree(NameOf(i), snap);
+      ASSERT_TRUE(info.ok()) << info.status().ToString();
+      ASSERT_EQ(Int64EntriesAt(*info, snap.epoch()), model_.at(NameOf(i))) << i;
+    }
+    // Waits (bounded; no timing asserted) for the pass these reads trigger.
+    for (int w = 0; w < 6000 && rt_->GetStats().demotion_sweeps == sweeps; ++w) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_GT(rt_->GetStats().demotion_sweeps, sweeps) << first;
+  }
+  const RuntimeStats s = rt_->GetStats();
+  EXPECT_EQ(s.checkpoints_written, checkpoints);  // nothing written, nothing checkpointed
+  // Each pass demotes the trees read before the previous one: about two steps stay.
+  EXPECT_GE(s.trees_demoted, kTrees - 3 * kStep);
+  EXPECT_LE(s.hot_tree_count, 3 * kStep);
+  CheckAll();  // promoted again, exact
   ReopenAndFsck();
   CheckAll();
 }

@@ -228,6 +228,41 @@ TEST(TreeBulkApplyTest, AscendingAppendsWriteFullLeaves) {
   EXPECT_GE(static_cast<double>(v->entry_count) / static_cast<double>(v->leaf_count), 55.0);
 }
 
+// The root of a small tree has arrays for InternalNodePool::kSmallChildrenMax children, not
+// the fan-out (a million one-leaf trees kept ~2.7 KiB of empty arrays each); it grows past
+// them when a batch splits its leaves, and a later copy sizes it by its children again.
+TEST(TreeBulkApplyTest, SmallTreeRootsAreSizedByTheirChildren) {
+  const TreeShape shape{16, 64};
+  ReleasingEnvironment env;
+  OrderStatTreeHost host(KeyType::kInt64, shape, &env);
+  Model model;
+  std::vector<KeyWeight> ops{{EncodeInt64Key(3), 1}, {EncodeInt64Key(5), 2}};
+  ASSERT_TRUE(model.Apply(ops));
+  ASSERT_TRUE(host.Apply(Encode(ops), 1).ok());
+  auto v = host.tree().current();
+  ASSERT_EQ(v->root->child_count(), 1u);
+  EXPECT_EQ(v->root->first_keys.capacity(), InternalNodePool::kSmallChildrenMax);
+  EXPECT_EQ(v->root->leaves.capacity(), InternalNodePool::kSmallChildrenMax);
+  // One batch of 40 leaves' worth: the root grows past its arrays (reallocates) in one apply.
+  ops.clear();
+  for (int i = 0; i < 640; ++i) ops.push_back({EncodeInt64Key(100 + i), 1});
+  ASSERT_TRUE(model.Apply(ops));
+  ASSERT_TRUE(host.Apply(Encode(ops), 2).ok());
+  v = host.tree().current();
+  ASSERT_TRUE(CheckInvariants(*v, true).ok());
+  ASSERT_EQ(v->root->level, 1u);
+  const size_t children = v->root->child_count();
+  EXPECT_GE(children, 40u);
+  // The next batch copies the root: room for its children plus the writer's slack, no more.
+  ops = {{EncodeInt64Key(1), 1}};
+  ASSERT_TRUE(model.Apply(ops));
+  ASSERT_TRUE(host.Apply(Encode(ops), 3).ok());
+  v = host.tree().current();
+  EXPECT_LE(v->root->first_keys.capacity(), children + 8 + InternalNodePool::kClassChildren - 1);
+  std::mt19937_64 rng(5);
+  ExpectMatchesModel(*v, model, rng, 10);
+}
+
 // Leaves evicted after a checkpoint are loaded during the next batch; the model still holds.
 TEST(TreeBulkApplyTest, EvictedLeavesReloadedDuringBatches) {
   FakeLeafLoader loader(KeyType::kInt64);
@@ -340,6 +375,28 @@ TEST(InternalNodePoolTest, RecyclesByLevelKindAndClass) {
   EXPECT_EQ(pool.cached_bytes(), 0u);
 }
 
+// Requests of at most kSmallChildrenMax children get exact arrays, are counted like pooled
+// nodes, and are deleted (not cached) when returned.
+TEST(InternalNodePoolTest, SmallNodesAreExactCountedAndNotCached) {
+  auto pool_counter = std::make_shared<std::atomic<int64_t>>(0);
+  auto node_counter = std::make_shared<std::atomic<int64_t>>(0);
+  InternalNodePool pool(InternalNodePool::kCachedBytesMax, pool_counter, node_counter);
+  std::shared_ptr<InternalNode> small = pool.Make(3, 1);
+  EXPECT_EQ(small->first_keys.capacity(), 3u);
+  EXPECT_EQ(small->leaves.capacity(), 3u);
+  EXPECT_EQ(node_counter->load(), static_cast<int64_t>(InternalNodePool::NodeBytes(*small)));
+  EXPECT_LT(InternalNodePool::NodeBytes(*small), 512u);  // a 16-child node: ~940 B
+  small.reset();
+  EXPECT_EQ(node_counter->load(), 0);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+  EXPECT_EQ(pool_counter->load(), 0);
+  std::shared_ptr<InternalNode> pooled = pool.Make(5, 1);  // just above: a 16-child class
+  EXPECT_EQ(pooled->first_keys.capacity(), InternalNodePool::kClassChildren);
+  pooled.reset();
+  EXPECT_GT(pool.cached_bytes(), 0u);
+  pool.Clear();
+}
+
 // A full pool makes room for a recycled node by evicting other classes, so nodes of a rarely
 // requested class cannot keep the common class out for good.
 TEST(InternalNodePoolTest, FullPoolEvictsOtherClasses) {
@@ -362,16 +419,17 @@ TEST(InternalNodePoolTest, FullPoolEvictsOtherClasses) {
 // the per-class accounting follows takes and clears.
 TEST(InternalNodePoolTest, FullPoolOfOneClassDropsFurtherNodesOfIt) {
   InternalNodePool pool(64 << 10);
+  constexpr size_t kClassOne = InternalNodePool::kSmallChildrenMax + 1;  // (smaller: unpooled)
   std::vector<std::shared_ptr<InternalNode>> nodes;
-  for (int i = 0; i < 400; ++i) nodes.push_back(pool.Make(1, 1));
+  for (int i = 0; i < 400; ++i) nodes.push_back(pool.Make(kClassOne, 1));
   nodes.clear();
   const uint64_t full = pool.cached_bytes();
   EXPECT_LE(full, uint64_t{64} << 10);
   EXPECT_GT(full, uint64_t{48} << 10);
-  pool.Make(1, 1).reset();  // taken from the pool and returned: still full
+  pool.Make(kClassOne, 1).reset();  // taken from the pool and returned: still full
   EXPECT_EQ(pool.cached_bytes(), full);
   std::vector<std::shared_ptr<InternalNode>> more;
-  for (int i = 0; i < 200; ++i) more.push_back(pool.Make(1, 1));  // 200 taken, the rest new
+  for (int i = 0; i < 200; ++i) more.push_back(pool.Make(kClassOne, 1));  // 200 taken, the rest new
   more.clear();
   EXPECT_EQ(pool.cached_bytes(), full);
   std::shared_ptr<InternalNode> other = pool.Make(40, 1);
@@ -381,7 +439,7 @@ TEST(InternalNodePoolTest, FullPoolOfOneClassDropsFurtherNodesOfIt) {
   EXPECT_EQ(pool.Make(40, 1).get(), raw);
   pool.Clear();
   EXPECT_EQ(pool.cached_bytes(), 0u);
-  pool.Make(1, 1).reset();  // after Clear the accounting starts over
+  pool.Make(kClassOne, 1).reset();  // after Clear the accounting starts over
   EXPECT_GT(pool.cached_bytes(), 0u);
   pool.Clear();
 }

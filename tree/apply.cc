@@ -31,6 +31,7 @@
 // failed batch leaves the tree exactly as it was.
 #include "tree/apply.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,6 +77,27 @@ class BatchApplier {
     node->epoch = epoch_;
     return node;
   }
+  // The root is the one node that may have few children (a tree of one leaf has one): sized
+  // by its children, so that a million small trees do not keep a fan-out's worth of empty
+  // arrays each (~2.7 KiB with the default shape). It gets the same slack as any copy; a batch
+  // that adds more children than that reallocates its arrays (the budget's node counter then
+  // undercounts this one node until its next copy, which sizes it again).
+  std::shared_ptr<InternalNode> CopyRoot(const InternalNode& n) const {
+    auto copy = pools_.node->CopyOf(n, RootCapacity(n.child_count()));
+    copy->epoch = epoch_;
+    return copy;
+  }
+  std::shared_ptr<InternalNode> NewRoot(uint32_t level, size_t children) const {
+    auto node = pools_.node->Make(RootCapacity(children), level);
+    node->epoch = epoch_;
+    return node;
+  }
+  // A root of one or two children (a small tree) gets exact-sized arrays of
+  // InternalNodePool::kSmallChildrenMax; any other the usual slack.
+  size_t RootCapacity(size_t children) const {
+    if (children <= 2) return InternalNodePool::kSmallChildrenMax;
+    return std::min<size_t>(shape_.fanout + kNodeSlackChildren, children + kNodeSlackChildren);
+  }
   InternalNode* MutableChild(InternalNode* parent, size_t i) {
     COWTREE_ASSERT(parent->epoch == epoch_ && parent->level > 1);
     std::shared_ptr<InternalNode>& child = parent->nodes[i];
@@ -116,9 +138,9 @@ Result<std::shared_ptr<const TreeVersion>> BatchApplier::Run(std::span<const Key
   }
   positive_count_ = base_.positive_count;
   if (base_.root != nullptr) {
-    root_ = Copy(*base_.root);
+    root_ = CopyRoot(*base_.root);
   } else {
-    root_ = NewNode(1);
+    root_ = NewRoot(1, 1);
   }
   size_t i = 0;
   while (i < ops.size()) {
@@ -152,7 +174,7 @@ Result<std::shared_ptr<const TreeVersion>> BatchApplier::Run(std::span<const Key
 }
 
 Status BatchApplier::ApplyRun(std::span<const KeyWeight> ops, size_t* consumed) {
-  if (root_->epoch != epoch_) root_ = Copy(*root_);  // after a root collapse
+  if (root_->epoch != epoch_) root_ = CopyRoot(*root_);  // after a root collapse
   path_.clear();
   bool has_bound = false;
   uint64_t bound = 0;  // exclusive upper key bound of the reached level-1 node
@@ -331,7 +353,7 @@ void BatchApplier::FixRoot() {
   while (root_->child_count() > shape_.fanout) {
     std::vector<std::shared_ptr<InternalNode>> tails =
         SplitNode(root_.get(), shape_.fanout, epoch_, pools_.node);
-    std::shared_ptr<InternalNode> new_root = NewNode(root_->level + 1);
+    std::shared_ptr<InternalNode> new_root = NewRoot(root_->level + 1, tails.size() + 1);
     std::vector<std::shared_ptr<InternalNode>> children;
     children.reserve(tails.size() + 1);
     children.push_back(root_);
@@ -343,7 +365,7 @@ void BatchApplier::FixRoot() {
     root_ = root_->nodes[0];  // may be of an older epoch: copied by the next descent
   }
   if (root_->level > 1 && root_->child_count() == 0) {
-    root_ = NewNode(1);
+    root_ = NewRoot(1, 0);
   }
 }
 

@@ -44,11 +44,19 @@ std::shared_ptr<InternalNode> InternalNodePool::Make(size_t children, uint32_t l
     ReserveAll(node.get(), children);
     return node;
   }
-  const size_t cls = ClassOf(children);
-  InternalNode* node = Take(level == 1 ? 0 : 1, cls);
-  if (node == nullptr) node = new InternalNode();
-  node->level = level;
-  ReserveAll(node, cls * kClassChildren);  // no-op for a recycled node of this class
+  InternalNode* node = nullptr;
+  if (children <= kSmallChildrenMax) {
+    // The root of a small tree: exact arrays, not pooled (Recycle deletes it).
+    node = new InternalNode();
+    node->level = level;
+    ReserveAll(node, children);
+  } else {
+    const size_t cls = ClassOf(children);
+    node = Take(level == 1 ? 0 : 1, cls);
+    if (node == nullptr) node = new InternalNode();
+    node->level = level;
+    ReserveAll(node, cls * kClassChildren);  // no-op for a recycled node of this class
+  }
   COWTREE_DASSERT(node->child_count() == 0 && node->nodes.empty() && node->leaves.empty());
   if (node_counter_ != nullptr) {
     node->charged_bytes = static_cast<uint32_t>(NodeBytes(*node));

@@ -12,7 +12,9 @@
 //   arrays (first_keys, pos_sums, entry_counts and `leaves` for level 1, `nodes` above) are
 //   empty with capacity >= children (rounded up to a multiple of kClassChildren), so that up
 //   to `children` children are added without reallocating. Requests over kPooledChildrenMax
-//   get an unpooled node with exact reservations.
+//   get an unpooled node with exact reservations, and so do requests of at most
+//   kSmallChildrenMax (the roots of small trees: a million one-leaf trees would otherwise keep
+//   a 16-child class each), counted like pooled ones but deleted when returned.
 // - CopyOf(node, children) is Make(max(children, node.child_count()), node.level) with node's
 //   fields and arrays copied in (children shared, not copied).
 // - Ownership: the returned shared_ptr owns the node; its deleter (run by whichever thread drops
@@ -44,6 +46,7 @@ namespace cowtree::tree {
 class InternalNodePool {
  public:
   static constexpr size_t kClassChildren = 16;
+  static constexpr size_t kSmallChildrenMax = 4;
   static constexpr size_t kPooledChildrenMax = 2 * kFanoutMax;
   static constexpr uint64_t kCachedBytesMax = uint64_t{8} << 20;
 
