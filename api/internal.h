@@ -149,13 +149,6 @@ struct Access {
     const SnapshotState* s = snapshot.state_.get();
     return s == nullptr || s->view != nullptr ? nullptr : s->runtime.get();
   }
-  // The trees `snapshot` sees, with their ids (Runtime::ListTrees; sorted by name). Requires
-  // RuntimeOf(snapshot) != null. Errors: as Runtime::ListTrees.
-  static Status ListTreeInfos(const Snapshot& snapshot, std::vector<TreeInfo>* out) {
-    const SnapshotState* s = snapshot.state_.get();
-    COWTREE_ASSERT(s != nullptr && s->view == nullptr);
-    return s->runtime->ListTrees(s->pin, out);
-  }
   // A handle to tree `id` (an order-statistics tree with K keys, found in the catalog), with
   // its key type recorded as Store::Tree records it (for Commit's validation).
   template <TreeKey K>

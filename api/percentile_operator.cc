@@ -18,7 +18,6 @@
 #include "api/sql_groups.h"
 #include "persistence/assert.h"
 #include "persistence/commit_record.h"
-#include "tree/order_stat_tree_type.h"
 
 namespace cowtree {
 namespace {
@@ -80,75 +79,34 @@ Result<std::unique_ptr<PercentileOperator<K>>> PercentileOperator<K>::Create(Sto
   return std::unique_ptr<PercentileOperator<K>>(new PercentileOperator<K>(store, std::move(spec)));
 }
 
-// Groups promoted and read per slice of Answers: a quarter of Options::demotion_pass_promotions
-// (so that the slice's trees are still in memory when they are read: a tree is demoted by the
-// second pass after its promotion at the earliest), at most 4096 (a catalog chunk is read once
-// per slice, and the slice's trees stay together in memory).
-size_t AnswerSliceGroups(const Runtime& runtime) {
-  const uint64_t pass = runtime.options().demotion_pass_promotions;
-  if (pass == 0) return 4096;
-  return static_cast<size_t>(std::clamp<uint64_t>(pass / 4, 16, 4096));
-}
-
 template <TreeKey K>
 Result<std::vector<OutputRow<K>>> PercentileOperator<K>::Answers(const Snapshot& snapshot) const {
-  struct Group {
-    std::optional<std::string> group;
-    TreeId id = 0;  // 0: not known (a retained checkpoint's snapshot)
-  };
-  std::vector<Group> groups;
+  std::vector<std::optional<std::string>> groups;
   const std::string null_group_tree = std::string(kNullGroupTree) + spec_.tree_prefix;
-  const auto add = [&](const std::string& name, KeyType key_type, TreeId id) {
-    if (key_type != kKeyTypeOf<K>) return;
-    if (name == null_group_tree) {
-      groups.push_back({std::nullopt, id});
-    } else if (!IsInternalTreeName(name) && name.size() > spec_.tree_prefix.size() &&
-               name.compare(0, spec_.tree_prefix.size(), spec_.tree_prefix) == 0) {
-      groups.push_back({name.substr(spec_.tree_prefix.size()), id});
+  COWTREE_ASSIGN_OR_RETURN(const std::vector<TreeDescription> trees, snapshot.ListTrees());
+  for (const TreeDescription& t : trees) {
+    if (t.key_type != kKeyTypeOf<K>) continue;
+    if (t.name == null_group_tree) {
+      groups.push_back(std::nullopt);
+    } else if (!IsInternalTreeName(t.name) && t.name.size() > spec_.tree_prefix.size() &&
+               t.name.compare(0, spec_.tree_prefix.size(), spec_.tree_prefix) == 0) {
+      groups.push_back(t.name.substr(spec_.tree_prefix.size()));
     }
-  };
-  Runtime* runtime = api_internal::Access::RuntimeOf(snapshot);
-  if (runtime != nullptr) {
-    std::vector<TreeInfo> infos;
-    COWTREE_RETURN_IF_ERROR(api_internal::Access::ListTreeInfos(snapshot, &infos));
-    for (const TreeInfo& t : infos) {
-      std::optional<tree::KeyType> kt = tree::OrderStatKeyTypeOf(t.type_id, t.params);
-      if (kt.has_value()) add(t.name, api_internal::FromInternal(*kt), t.id);
-    }
-  } else {
-    COWTREE_ASSIGN_OR_RETURN(const std::vector<TreeDescription> trees, snapshot.ListTrees());
-    for (const TreeDescription& t : trees) add(t.name, t.key_type, 0);
   }
-  std::sort(groups.begin(), groups.end(),
-            [](const Group& a, const Group& b) { return GroupLess()(a.group, b.group); });
+  std::sort(groups.begin(), groups.end(), GroupLess());
   COWTREE_ASSIGN_OR_RETURN(const GroupCounts counts,
                            GroupCounts::Read(snapshot, spec_.tree_prefix));
-  // Read in tree-id order (the catalog's): a slice's cold trees are promoted together, a
-  // catalog chunk at a time, then read, and are idle (demotable) once the next slices run: a
-  // read of every group keeps about one slice plus two demotion passes' worth of trees in
-  // memory, not every group (runtime.h "Demotion").
-  std::vector<size_t> order(groups.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return groups[a].id < groups[b].id; });
-  std::vector<std::optional<OutputRow<K>>> rows_by_group(groups.size());
+  // Every group is read once: in catalog order, a slice at a time, so that cold groups are
+  // promoted a catalog chunk at a time and the groups read can leave memory again
+  // (Snapshot::VisitTrees); the rows are put back in group order.
   std::vector<std::string> names;
-  const size_t slice = runtime != nullptr ? AnswerSliceGroups(*runtime) : order.size();
-  for (size_t first = 0; first < order.size(); first += slice) {
-    const size_t end = std::min(order.size(), first + slice);
-    if (runtime != nullptr) {
-      names.clear();
-      for (size_t k = first; k < end; ++k) names.push_back(TreeName(spec_, groups[order[k]].group));
-      COWTREE_RETURN_IF_ERROR(
-          runtime->PromoteColdByNames(std::vector<std::string_view>(names.begin(), names.end())));
-    }
-    for (size_t k = first; k < end; ++k) {
-      COWTREE_ASSIGN_OR_RETURN(rows_by_group[order[k]],
-                               RowOf<K>(snapshot, spec_, counts, groups[order[k]].group));
-    }
-    // The groups read so far may leave memory (also without a background thread).
-    if (runtime != nullptr) runtime->DemoteIfManyPromoted(/*wait=*/false);
-  }
+  names.reserve(groups.size());
+  for (const std::optional<std::string>& group : groups) names.push_back(TreeName(spec_, group));
+  std::vector<std::optional<OutputRow<K>>> rows_by_group(groups.size());
+  COWTREE_RETURN_IF_ERROR(snapshot.VisitTrees(names, [&](size_t i) -> Status {
+    COWTREE_ASSIGN_OR_RETURN(rows_by_group[i], RowOf<K>(snapshot, spec_, counts, groups[i]));
+    return Status::OK();
+  }));
   std::vector<OutputRow<K>> rows;
   rows.reserve(groups.size());
   for (std::optional<OutputRow<K>>& row : rows_by_group) {

@@ -281,6 +281,53 @@ Result<std::vector<TreeDescription>> Snapshot::ListTrees() const {
   return out;
 }
 
+namespace {
+
+// Names promoted and visited per slice of VisitTrees: a quarter of demotion_pass_promotions
+// (a tree promoted by a slice has its CLOCK bit set, so the next pass only clears it; the pass
+// after that, which can demote it, comes at least a slice later), at most 4096 (enough that a
+// catalog chunk is read once per slice).
+size_t VisitSliceTrees(const Runtime& runtime) {
+  const uint64_t pass = runtime.options().demotion_pass_promotions;
+  if (pass == 0) return 4096;
+  return static_cast<size_t>(std::clamp<uint64_t>(pass / 4, 16, 4096));
+}
+
+}  // namespace
+
+Status Snapshot::VisitTrees(std::span<const std::string> names,
+                            const std::function<Status(size_t index)>& visit) const {
+  if (state_ == nullptr) return Status::InvalidArgument("empty snapshot");
+  Runtime* runtime = state_->view == nullptr ? state_->runtime.get() : nullptr;
+  if (runtime == nullptr) {  // a retained checkpoint's trees: its view has them all
+    for (size_t i = 0; i < names.size(); ++i) COWTREE_RETURN_IF_ERROR(visit(i));
+    return Status::OK();
+  }
+  std::vector<TreeInfo> infos;  // sorted by name
+  COWTREE_RETURN_IF_ERROR(runtime->ListTrees(state_->pin, &infos));
+  std::vector<TreeId> ids(names.size(), UINT64_MAX);  // names not listed: visited last
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto it = std::lower_bound(infos.begin(), infos.end(), names[i],
+                               [](const TreeInfo& t, const std::string& n) { return t.name < n; });
+    if (it != infos.end() && it->name == names[i]) ids[i] = it->id;
+  }
+  infos = std::vector<TreeInfo>();
+  std::vector<size_t> order(names.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids[a] < ids[b]; });
+  const size_t slice = VisitSliceTrees(*runtime);
+  std::vector<std::string_view> slice_names;
+  for (size_t first = 0; first < order.size(); first += slice) {
+    const size_t end = std::min(order.size(), first + slice);
+    slice_names.clear();
+    for (size_t k = first; k < end; ++k) slice_names.push_back(names[order[k]]);
+    COWTREE_RETURN_IF_ERROR(runtime->PromoteColdByNames(slice_names));
+    for (size_t k = first; k < end; ++k) COWTREE_RETURN_IF_ERROR(visit(order[k]));
+    runtime->DemoteIfManyPromoted(/*wait=*/false);  // also without a background thread
+  }
+  return Status::OK();
+}
+
 uint64_t Snapshot::sequence() const { return state_ == nullptr ? 0 : state_->epoch(); }
 
 template class Cursor<int64_t>;

@@ -145,10 +145,19 @@ Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
   COWTREE_ASSIGN_OR_RETURN(std::vector<TreeDescription> trees, snapshot.ListTrees());
   // Internal trees (the ingest resume markers, the NULL counts) are not groups.
   std::erase_if(trees, [](const TreeDescription& t) { return !IsGroupTree(t.name); });
+  // Every group is read once: in catalog order, a slice at a time, so that a million groups
+  // cost a catalog chunk read per chunk and stay within memory (Snapshot::VisitTrees).
+  std::vector<std::string> names;
+  names.reserve(trees.size());
+  for (const TreeDescription& t : trees) names.push_back(t.name);
+  std::vector<std::optional<QueryRow>> by_tree(trees.size());
+  COWTREE_RETURN_IF_ERROR(snapshot.VisitTrees(names, [&](size_t i) -> Status {
+    COWTREE_ASSIGN_OR_RETURN(by_tree[i],
+                             ComputeRow(snapshot, counts, trees[i], ps, disc, descending));
+    return Status::OK();
+  }));
   rows.reserve(trees.size());
-  for (const TreeDescription& t : trees) {
-    COWTREE_ASSIGN_OR_RETURN(std::optional<QueryRow> row,
-                             ComputeRow(snapshot, counts, t, ps, disc, descending));
+  for (std::optional<QueryRow>& row : by_tree) {
     if (row.has_value()) rows.push_back(std::move(*row));
   }
   std::sort(rows.begin(), rows.end(), GroupOrder);

@@ -34,8 +34,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -165,6 +167,19 @@ class Snapshot {
   // IOError if a chunk cannot be read, Corruption (naming the data file and offset) if one
   // fails its checksum. Never a partial list. An empty snapshot lists nothing.
   Result<std::vector<TreeDescription>> ListTrees() const;
+  // Reads many trees cheaply: calls visit(i) once for every i in [0, names.size()), in the
+  // order the catalog keeps the trees (creation order, not by name), a slice of names at a
+  // time. Before a slice's visits, the trees of the slice not touched since open are read from
+  // their catalog chunks together (one pread per chunk instead of one per tree); after them,
+  // the trees visited so far may leave memory again (Options::demotion_pass_promotions), so
+  // that visiting a million trees keeps about a slice and two passes' worth in memory — as
+  // long as visit does not keep their readers. visit reads names[i] with Tree<K> as usual (a
+  // name not visible gets NotFound there; duplicates are visited once per index). The first
+  // non-OK status visit returns stops the walk and is returned. Errors besides visit's: as
+  // ListTrees (IOError / Corruption reading a catalog chunk); InvalidArgument for an empty
+  // snapshot. Thread-safety: as Tree (visit runs on the calling thread).
+  Status VisitTrees(std::span<const std::string> names,
+                    const std::function<Status(size_t index)>& visit) const;
   // The commit sequence number this snapshot sees (increases with every commit). For logs and
   // tests; never needed to read.
   uint64_t sequence() const;
