@@ -1,0 +1,134 @@
+// Snapshot::VisitTrees (include/cowtree/snapshot.h): every index visited exactly once, in
+// catalog order (creation order) on a store's snapshot and in the given order on a retained
+// checkpoint's; names not visible visited too (Tree then NotFound); the first error stops the
+// walk; trees read through it on a reopened store leave memory again between slices; an
+// empty snapshot is InvalidArgument.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "api/internal.h"
+#include "cowtree/cowtree.h"
+#include "testutil/test_files.h"
+
+namespace cowtree {
+namespace {
+
+using testutil::TempDir;
+
+// Trees "t<i>" for i in [0, count), created in the order given (so catalog order != name
+// order), tree "t<i>" holding the single key i.
+std::vector<std::string> CreateTrees(Store* store, const std::vector<int>& order) {
+  WriteBatch b = store->NewBatch();
+  std::vector<std::string> names;
+  for (int i : order) {
+    names.push_back("t" + std::to_string(i));
+    b.Add(b.CreateTree<int64_t>(names.back()), i, 1);
+  }
+  EXPECT_TRUE(store->Commit(b).ok());
+  return names;
+}
+
+TEST(VisitTrees, EveryIndexOnceInCatalogOrderUnknownNamesToo) {
+  TempDir dir;
+  auto store = Store::Open(dir.path(), Options()).value();
+  std::vector<int> creation;
+  for (int i = 0; i < 300; ++i) creation.push_back((i * 7) % 300);  // t0, t7, t14, ...
+  CreateTrees(store.get(), creation);
+  Snapshot snap = store->GetSnapshot();
+  std::vector<std::string> names;  // by name order, plus one that does not exist, plus a twin
+  for (int i = 0; i < 300; ++i) names.push_back("t" + std::to_string(i));
+  names.push_back("missing");
+  names.push_back("t7");
+  std::vector<int> visits(names.size(), 0);
+  std::vector<size_t> seen;
+  ASSERT_TRUE(snap.VisitTrees(names,
+                              [&](size_t i) -> Status {
+                                ++visits[i];
+                                seen.push_back(i);
+                                Result<TreeReader<int64_t>> r = snap.Tree<int64_t>(names[i]);
+                                if (names[i] == "missing") {
+                                  EXPECT_TRUE(r.status().IsNotFound());
+                                  return Status::OK();
+                                }
+                                EXPECT_TRUE(r.ok()) << names[i];
+                                EXPECT_EQ(r->count(), 1u);
+                                return Status::OK();
+                              })
+                  .ok());
+  for (size_t i = 0; i < names.size(); ++i) EXPECT_EQ(visits[i], 1) << names[i];
+  // Catalog order: creation order, the twin beside its tree, the unknown name last.
+  ASSERT_EQ(seen.size(), names.size());
+  EXPECT_EQ(names[seen[0]], "t0");
+  EXPECT_EQ(names[seen[1]], "t7");
+  EXPECT_EQ(names[seen[2]], "t7");
+  EXPECT_EQ(names[seen[3]], "t14");
+  EXPECT_EQ(names[seen.back()], "missing");
+  ASSERT_TRUE(store->Close().ok());
+}
+
+TEST(VisitTrees, FirstErrorStopsTheWalkAndEmptySnapshotIsInvalid) {
+  TempDir dir;
+  auto store = Store::Open(dir.path(), Options()).value();
+  const std::vector<std::string> names = CreateTrees(store.get(), {0, 1, 2, 3, 4});
+  int calls = 0;
+  Status st = store->GetSnapshot().VisitTrees(names, [&](size_t) -> Status {
+    return ++calls == 3 ? Status::Corruption("stop here") : Status::OK();
+  });
+  EXPECT_TRUE(st.IsCorruption());
+  EXPECT_EQ(calls, 3);
+  EXPECT_TRUE(
+      Snapshot().VisitTrees(names, [](size_t) { return Status::OK(); }).IsInvalidArgument());
+  ASSERT_TRUE(store->Close().ok());
+}
+
+// A retained checkpoint's snapshot visits in the order given; a store's snapshot on a reopened
+// store (every tree cold) lets the trees visited leave memory between slices.
+TEST(VisitTrees, RetainedCheckpointAndColdTreesLeavingMemory) {
+  TempDir dir;
+  std::vector<int> creation;
+  for (int i = 0; i < 2000; ++i) creation.push_back(i);
+  std::vector<std::string> names;
+  {
+    auto store = Store::Open(dir.path(), Options()).value();
+    names = CreateTrees(store.get(), creation);
+    ASSERT_TRUE(store->Checkpoint("cp").ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  Options o;
+  o.background_thread = false;  // only VisitTrees' own passes
+  o.hot_trees_min = 0;
+  o.demotion_pass_promotions = 100;
+  auto store = Store::Open(dir.path(), o).value();
+  Result<Snapshot> retained = store->GetCheckpointSnapshot("cp");
+  ASSERT_TRUE(retained.ok()) << retained.status().ToString();
+  std::vector<size_t> seen;
+  ASSERT_TRUE(retained
+                  ->VisitTrees(names,
+                               [&](size_t i) -> Status {
+                                 seen.push_back(i);
+                                 return retained->Tree<int64_t>(names[i]).status();
+                               })
+                  .ok());
+  for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], i);
+  Snapshot snap = store->GetSnapshot();
+  uint64_t sum = 0;
+  ASSERT_TRUE(snap.VisitTrees(names,
+                              [&](size_t i) -> Status {
+                                COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> r,
+                                                         snap.Tree<int64_t>(names[i]));
+                                COWTREE_ASSIGN_OR_RETURN(std::optional<int64_t> k, r.select(0));
+                                sum += static_cast<uint64_t>(*k);
+                                return Status::OK();
+                              })
+                  .ok());
+  EXPECT_EQ(sum, 2000u * 1999u / 2);
+  const RuntimeStats s = api_internal::Access::Of(*store).runtime->GetStats();
+  EXPECT_LE(s.hot_tree_count, 300u);  // ~two passes of 100 plus a slice of 25, not 2000
+  EXPECT_GE(s.trees_demoted, 1700u);
+  ASSERT_TRUE(store->Close().ok());
+}
+
+}  // namespace
+}  // namespace cowtree
