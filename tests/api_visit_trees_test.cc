@@ -130,5 +130,54 @@ TEST(VisitTrees, RetainedCheckpointAndColdTreesLeavingMemory) {
   ASSERT_TRUE(store->Close().ok());
 }
 
+// Trees changed by commits that only the log holds (no checkpoint since) are not demoted back
+// to their checkpointed state: a read-only store whose open replayed them answers every visit,
+// twice over, with the replayed values while its passes demote the other trees.
+TEST(VisitTrees, TreesOnlyTheLogChangedKeepTheirChanges) {
+  TempDir dir;
+  std::vector<int> creation;
+  for (int i = 0; i < 1000; ++i) creation.push_back(i);
+  std::vector<std::string> names;
+  {
+    Options o;
+    o.checkpoint_on_close = false;
+    o.background_thread = false;
+    auto store = Store::Open(dir.path(), o).value();
+    names = CreateTrees(store.get(), creation);
+    ASSERT_TRUE(store->Checkpoint().ok());
+    WriteBatch b = store->NewBatch();  // every third tree gets key 5000 + i, in the log only
+    for (int i = 0; i < 1000; i += 3) b.Add(store->Tree<int64_t>(names[i]).value(), 5000 + i, 1);
+    ASSERT_TRUE(store->Commit(b).ok());
+    ASSERT_TRUE(store->Sync().ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  Options o;
+  o.read_only = true;
+  o.background_thread = false;
+  o.hot_trees_min = 0;
+  o.demotion_pass_promotions = 64;
+  auto store = Store::Open(dir.path(), o).value();
+  Snapshot snap = store->GetSnapshot();
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    ASSERT_TRUE(snap.VisitTrees(names,
+                                [&](size_t i) -> Status {
+                                  COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> r,
+                                                           snap.Tree<int64_t>(names[i]));
+                                  EXPECT_EQ(r.count(), i % 3 == 0 ? 2u : 1u) << names[i];
+                                  COWTREE_ASSIGN_OR_RETURN(std::optional<int64_t> last,
+                                                           r.select(0, Order::kDescending));
+                                  EXPECT_EQ(*last, i % 3 == 0 ? 5000 + static_cast<int64_t>(i)
+                                                              : static_cast<int64_t>(i));
+                                  return Status::OK();
+                                })
+                    .ok());
+  }
+  const RuntimeStats s = api_internal::Access::Of(*store).runtime->GetStats();
+  EXPECT_GE(s.trees_demoted, 500u);   // the untouched two thirds, at least once
+  EXPECT_GE(s.hot_tree_count, 334u);  // the replayed third stays
+  ASSERT_TRUE(store->Close().ok());
+}
+
 }  // namespace
 }  // namespace cowtree
