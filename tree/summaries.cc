@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "persistence/assert.h"
+#include "tree/leaf_box_arena.h"
 #include "tree/leaf_pool.h"
 #include "tree/node_edit.h"
 #include "tree/node_pool.h"
@@ -27,28 +28,29 @@ Status ValidateSummaries(KeyType key_type, std::span<const PersistedSummary> sum
   uint64_t entries = 0;
   for (size_t i = 0; i < summaries.size(); ++i) {
     const PersistedSummary& s = summaries[i];
-    const std::string where = "leaf summary " + std::to_string(i) + ": ";
+    // Built only on a failure: this loop runs once per leaf of the restored tree.
+    const auto where = [i] { return "leaf summary " + std::to_string(i) + ": "; };
     if (i > 0 && s.first_key <= summaries[i - 1].first_key) {
-      return Status::Corruption(where + "first_key " + std::to_string(s.first_key) +
+      return Status::Corruption(where() + "first_key " + std::to_string(s.first_key) +
                                 " is not greater than the previous first_key " +
                                 std::to_string(summaries[i - 1].first_key));
     }
     if (!IsCanonicalKey(key_type, s.first_key)) {
-      return Status::Corruption(where + "first_key " + std::to_string(s.first_key) +
+      return Status::Corruption(where() + "first_key " + std::to_string(s.first_key) +
                                 " is not a canonical " + std::string(KeyTypeName(key_type)) +
                                 " key code");
     }
     if (s.entry_count == 0 || s.entry_count > kLeafCapacityMax) {
-      return Status::Corruption(where + "entry_count " + std::to_string(s.entry_count) +
+      return Status::Corruption(where() + "entry_count " + std::to_string(s.entry_count) +
                                 " not in [1, " + std::to_string(kLeafCapacityMax) + "]");
     }
     if (static_cast<unsigned __int128>(s.pos_sum) >
         static_cast<unsigned __int128>(s.entry_count) * INT64_MAX) {
-      return Status::Corruption(where + "pos_sum " + std::to_string(s.pos_sum) +
+      return Status::Corruption(where() + "pos_sum " + std::to_string(s.pos_sum) +
                                 " exceeds entry_count * (2^63 - 1)");
     }
     if (!s.leaf_id.valid()) {
-      return Status::Corruption(where + "leaf_id " + std::to_string(s.leaf_id.raw()) +
+      return Status::Corruption(where() + "leaf_id " + std::to_string(s.leaf_id.raw()) +
                                 " is not a valid NodeID");
     }
     pos_total += s.pos_sum;
@@ -110,16 +112,18 @@ Result<std::shared_ptr<const TreeVersion>> BuildFromSummaries(
   v->leaf_count = summaries.size();
   if (summaries.empty()) return std::shared_ptr<const TreeVersion>(std::move(v));
 
+  // Boxes from 2 MiB blocks, not one malloc each (tree/leaf_box_arena.h).
+  MemoryBudget* const budget = loader != nullptr ? loader->memory_budget() : nullptr;
   std::vector<std::shared_ptr<LeafBox>> boxes;
   boxes.reserve(summaries.size());
-  for (const PersistedSummary& s : summaries) {
-    boxes.push_back(
-        std::make_shared<LeafBox>(s.first_key, s.pos_sum, s.entry_count, s.leaf_id, epoch,
-                                  loader != nullptr ? loader->memory_budget() : nullptr));
+  {
+    LeafBoxArena arena;
+    for (const PersistedSummary& s : summaries) {
+      boxes.push_back(arena.Make(s.first_key, s.pos_sum, s.entry_count, s.leaf_id, epoch, budget));
+    }
   }
   // Nodes from the pool of the budget (charged to it), as the writer's are.
-  InternalNodePool* const pool =
-      PoolsFor(loader != nullptr ? loader->memory_budget() : nullptr).node;
+  InternalNodePool* const pool = PoolsFor(budget).node;
   std::vector<std::shared_ptr<InternalNode>> level_nodes =
       BuildLevel(boxes.size(), shape.fanout, 1, epoch, pool,
                  [&](InternalNode* node, size_t begin, size_t end) {
