@@ -308,9 +308,17 @@ Status ObjectTable::CheckLoadable(NodeID id, const OtEntry& entry) const {
 
 Status ObjectTable::LoadEntry(NodeID id, const OtEntry& entry) {
   EnterLoading();
-  COWTREE_RETURN_IF_ERROR(CheckLoadable(id, entry));
   Shard& shard = ShardOf(id.handle());
   std::lock_guard<std::mutex> lock(shard.mu);
+  size_t loaded = 0;
+  Status st = LoadEntryLocked(shard, id, entry, &loaded);
+  live_count_.fetch_add(loaded, std::memory_order_relaxed);
+  return st;
+}
+
+Status ObjectTable::LoadEntryLocked(Shard& shard, NodeID id, const OtEntry& entry, size_t* loaded) {
+  COWTREE_RETURN_IF_ERROR(CheckLoadable(id, entry));
+  COWTREE_DASSERT(&shard == &ShardOf(id.handle()));
   const uint64_t index = IndexOf(id.handle());
   Slot* slot = EnsureSlot(shard, index);
   const auto old = ReadSlot<Slot, SlotCopy>(*slot);
@@ -320,11 +328,62 @@ Status ObjectTable::LoadEntry(NodeID id, const OtEntry& entry) {
                               ", again as " + DescribeNodeId(id));
   }
   WriteSlot(*slot, entry, id.tag(), kLive);
-  live_count_.fetch_add(1, std::memory_order_relaxed);
+  ++*loaded;
   if (index >= shard.next_index.load(std::memory_order_relaxed)) {
     shard.next_index.store(index + 1, std::memory_order_relaxed);
   }
   return Status::OK();
+}
+
+Status ObjectTable::LoadEntries(uint64_t count, const std::function<uint64_t(uint64_t)>& handle_of,
+                                const std::function<Status(uint64_t, OtRecord*)>& record,
+                                size_t threads) {
+  EnterLoading();
+  COWTREE_ASSERT(threads >= 1);
+  threads = std::min(threads, options_.shard_count);
+  std::vector<Status> status(threads);
+  std::vector<uint64_t> failed(threads, UINT64_MAX);
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) {
+    helpers.emplace_back(
+        [&, t] { status[t] = LoadEntriesPart(count, handle_of, record, t, threads, &failed[t]); });
+  }
+  status[0] = LoadEntriesPart(count, handle_of, record, 0, threads, &failed[0]);
+  for (std::thread& h : helpers) h.join();
+  size_t first = 0;
+  for (size_t t = 1; t < threads; ++t) {
+    if (failed[t] < failed[first]) first = t;
+  }
+  if (status[first].ok()) return Status::OK();
+  return status[first].WithContext("record " + std::to_string(failed[first]));
+}
+
+Status ObjectTable::LoadEntriesPart(uint64_t count,
+                                    const std::function<uint64_t(uint64_t)>& handle_of,
+                                    const std::function<Status(uint64_t, OtRecord*)>& record,
+                                    size_t part, size_t parts, uint64_t* failed_index) {
+  // This thread's shards, locked for the whole load (no other thread takes them).
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (size_t s = part; s < options_.shard_count; s += parts) locks.emplace_back(shards_[s].mu);
+  const uint64_t mask = options_.shard_count - 1;
+  size_t loaded = 0;
+  Status st;
+  for (uint64_t i = 0; i < count && st.ok(); ++i) {
+    const size_t s = handle_of(i) & mask;
+    if (s % parts != part) continue;
+    OtRecord r;
+    st = record(i, &r);
+    if (st.ok() && r.id.raw() != 0) {
+      if ((r.id.handle() & mask) != s) {
+        st = Status::Corruption(DescribeNodeId(r.id) + ": handle changed while loading");
+      } else {
+        st = LoadEntryLocked(shards_[s], r.id, r.entry, &loaded);
+      }
+    }
+    if (!st.ok()) *failed_index = i;
+  }
+  live_count_.fetch_add(loaded, std::memory_order_relaxed);
+  return st;
 }
 
 Status ObjectTable::ReplayUpsert(NodeID id, const OtEntry& entry) {
