@@ -134,14 +134,15 @@ ObjectTable::Shard& ObjectTable::ShardOf(uint64_t handle) const {
   return shards_[handle & (options_.shard_count - 1)];
 }
 
-ObjectTable::Slot* ObjectTable::FindSlot(uint64_t handle) const {
-  const Shard& shard = ShardOf(handle);
-  const uint64_t index = IndexOf(handle);
+ObjectTable::Chunk* ObjectTable::FindChunk(const Shard& shard, uint64_t chunk_index) {
   Directory* dir = shard.dir.load(std::memory_order_acquire);
-  if (dir == nullptr) return nullptr;
-  const uint64_t chunk_index = index / kChunkSlots;
-  if (chunk_index >= dir->capacity) return nullptr;
-  Chunk* chunk = dir->chunks[chunk_index].load(std::memory_order_acquire);
+  if (dir == nullptr || chunk_index >= dir->capacity) return nullptr;
+  return dir->chunks[chunk_index].load(std::memory_order_acquire);
+}
+
+ObjectTable::Slot* ObjectTable::FindSlot(uint64_t handle) const {
+  const uint64_t index = IndexOf(handle);
+  Chunk* chunk = FindChunk(ShardOf(handle), index / kChunkSlots);
   if (chunk == nullptr) return nullptr;
   return &chunk->slots[index % kChunkSlots];
 }
@@ -277,14 +278,20 @@ void ObjectTable::ForEachLive(const std::function<void(NodeID, const OtEntry&)>&
   for (size_t s = 0; s < options_.shard_count; ++s) {
     max_index = std::max(max_index, shards_[s].next_index.load(std::memory_order_acquire));
   }
-  // handle = index << shard_bits | shard, so index-major order is handle order.
-  for (uint64_t index = 0; index < max_index; ++index) {
+  // handle = index << shard_bits | shard, so index-major order is handle order. The chunks
+  // of one chunk index are looked up once per shard, not once per handle.
+  const Chunk* chunks[256];
+  for (uint64_t first = 0; first < max_index; first += kChunkSlots) {
     for (size_t s = 0; s < options_.shard_count; ++s) {
-      const uint64_t handle = HandleOf(s, index);
-      const Slot* slot = FindSlot(handle);
-      if (slot == nullptr) continue;
-      const auto snap = ReadSlot<Slot, SlotCopy>(*slot);
-      if (snap.state == kLive) fn(NodeID::Make(handle, snap.tag), snap.entry);
+      chunks[s] = FindChunk(shards_[s], first / kChunkSlots);
+    }
+    const uint64_t end = std::min(max_index, first + kChunkSlots);
+    for (uint64_t index = first; index < end; ++index) {
+      for (size_t s = 0; s < options_.shard_count; ++s) {
+        if (chunks[s] == nullptr) continue;
+        const auto snap = ReadSlot<Slot, SlotCopy>(chunks[s]->slots[index - first]);
+        if (snap.state == kLive) fn(NodeID::Make(HandleOf(s, index), snap.tag), snap.entry);
+      }
     }
   }
 }

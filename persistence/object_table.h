@@ -135,6 +135,8 @@ class ObjectTable {
   uint64_t HandleOf(size_t shard, uint64_t index) const { return (index << shard_bits_) | shard; }
   // nullptr if the slot's chunk does not exist (never allocated).
   Slot* FindSlot(uint64_t handle) const;
+  // The shard's chunk chunk_index, or nullptr if it does not exist.
+  static Chunk* FindChunk(const Shard& shard, uint64_t chunk_index);
   // Allocates the slot's chunk if needed. Caller holds the shard's mutex.
   Slot* EnsureSlot(Shard& shard, uint64_t index);
   Result<NodeID> AllocateFromShard(Shard& shard, size_t shard_index, bool fresh_allowed);
