@@ -1,6 +1,7 @@
 #include "tree/leaf_box_arena.h"
 
-#include <cstdlib>
+#include <sys/mman.h>
+
 #include <new>
 
 namespace cowtree::tree {
@@ -9,10 +10,12 @@ namespace arena_internal {
 Block* Block::New() {
   constexpr size_t kBytes = LeafBoxArena::kBlockBytes;
   static_assert(sizeof(Block) <= kHeaderBytes);
-  void* memory = std::malloc(kBytes);
-  if (memory == nullptr) throw std::bad_alloc();
-  // No MADV_HUGEPAGE: with THP defrag "madvise" each block's fault may stall in direct
-  // compaction (measured: first query 0.5-1.4 s instead of ~0.8 s at 4.2 M boxes).
+  // Mapped with its pages populated: one call instead of 512 page faults, which were the
+  // largest cost of making boxes. (No MADV_HUGEPAGE: with THP defrag "madvise" each block's
+  // fault may stall in direct compaction; measured 0.5-1.4 s instead of ~0.8 s at 4.2 M boxes.)
+  void* memory = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (memory == MAP_FAILED) throw std::bad_alloc();
   Block* block = new (memory) Block();
   block->capacity_ = kBytes - kHeaderBytes;
   return block;
@@ -26,7 +29,7 @@ void Block::ReleaseOwner() {
 
 void Block::Free() {
   this->~Block();
-  std::free(this);
+  munmap(this, LeafBoxArena::kBlockBytes);
 }
 
 }  // namespace arena_internal

@@ -22,7 +22,7 @@
 // - Memory: kBlockBytes per block, about kBlockBytes / 96 boxes each. A block whose boxes are
 //   replaced one by one (copy-on-write after restore) is freed only with its last box, so a
 //   tree rewritten after its restore keeps up to one block per 21 k of its restored boxes
-//   that are still referenced. Blocks are malloc'd (glibc mmaps blocks of this size).
+//   that are still referenced. Blocks are mmapped, populated (whole 2 MiB resident at once).
 // Thread-safety: Make from one thread at a time; freeing boxes from any thread (one atomic
 // decrement per box, on the block's count).
 #pragma once
