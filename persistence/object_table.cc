@@ -53,6 +53,8 @@ namespace {
 // Memory for a shard's chunks: runs of chunks mapped with their pages populated (one call
 // instead of a page fault per 4 KiB: loading a 4 M-entry checkpoint faulted in ~200 MB of
 // slots). A shard's runs double from 1 chunk up to kRunChunksMax, so a small table stays small.
+std::atomic<uint64_t> g_chunk_run_bytes{0};  // ObjectTable::MappedChunkBytes()
+
 template <typename ChunkT>
 class ChunkRun {
  public:
@@ -62,11 +64,13 @@ class ChunkRun {
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     memory_ = static_cast<char*>(p);
+    g_chunk_run_bytes.fetch_add(bytes(), std::memory_order_relaxed);
   }
   ~ChunkRun() {
     for (size_t i = 0; i < used_; ++i)
       reinterpret_cast<ChunkT*>(memory_ + i * sizeof(ChunkT))->~ChunkT();
     munmap(memory_, bytes());
+    g_chunk_run_bytes.fetch_sub(bytes(), std::memory_order_relaxed);
   }
   ChunkRun(const ChunkRun&) = delete;
   ChunkRun& operator=(const ChunkRun&) = delete;
@@ -158,6 +162,10 @@ ObjectTable::ObjectTable(ObjectTableOptions options) : options_(options) {
 }
 
 ObjectTable::~ObjectTable() = default;
+
+uint64_t ObjectTable::MappedChunkBytes() {
+  return g_chunk_run_bytes.load(std::memory_order_relaxed);
+}
 
 void ObjectTable::EnterLoading() {
   Phase p = phase_.load(std::memory_order_relaxed);

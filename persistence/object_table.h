@@ -89,6 +89,9 @@ class ObjectTable {
   size_t live_count() const { return live_count_.load(std::memory_order_relaxed); }
   // Number of handles ever allocated or loaded (live + reserved + free-listed).
   uint64_t handle_count() const;
+  // Bytes of slot memory mapped by every table of the process (slots live in mmapped runs of
+  // chunks, outside malloc's counts; for heap accounting in tests).
+  static uint64_t MappedChunkBytes();
 
   // ---- Loading phase (recovery) ----
   // Inserts a live entry for id's handle with id's tag. Corruption if the handle is already

@@ -54,7 +54,7 @@ TEST(LeafBoxArena, BoxesOutliveTheArenaAndDieInAnyOrder) {
   std::vector<std::weak_ptr<LeafBox>> weak;
   size_t blocks = 0;
   {
-    LeafBoxArena arena;
+    LeafBoxArena arena(kBoxes);
     boxes = MakeBoxes(&arena, kBoxes, nullptr);
     blocks = arena.blocks_allocated();
   }
@@ -90,7 +90,7 @@ TEST(LeafBoxArena, BoxesOutliveTheArenaAndDieInAnyOrder) {
 
 TEST(LeafBoxArena, BoxesReleasedBeforeTheArena) {
   // Early frees (an error path of a restore) must not free the block the arena still fills.
-  LeafBoxArena arena;
+  LeafBoxArena arena(4000);
   for (int round = 0; round < 3; ++round) {
     auto boxes = MakeBoxes(&arena, 1000, nullptr);
     boxes.clear();
@@ -100,6 +100,33 @@ TEST(LeafBoxArena, BoxesReleasedBeforeTheArena) {
   EXPECT_EQ(arena.blocks_allocated(), 1u);
 }
 
+TEST(LeafBoxArena, BlocksAreSizedToTheBoxesExpected) {
+  const uint64_t before = LeafBoxArena::MappedBytes();
+  {
+    // A small tree: make_shared boxes, no block.
+    LeafBoxArena small(LeafBoxArena::kArenaBoxesMin - 1);
+    auto boxes = MakeBoxes(&small, 100, nullptr);
+    EXPECT_EQ(small.blocks_allocated(), 0u);
+    EXPECT_EQ(LeafBoxArena::MappedBytes(), before);
+  }
+  std::vector<std::shared_ptr<LeafBox>> boxes;
+  {
+    // 5000 boxes: one block of about 5000 slots (whole pages), not 2 MiB.
+    LeafBoxArena arena(5000);
+    boxes = MakeBoxes(&arena, 5000, nullptr);
+    EXPECT_EQ(arena.blocks_allocated(), 1u);
+    const uint64_t mapped = LeafBoxArena::MappedBytes() - before;
+    EXPECT_GE(mapped, 5000 * LeafBoxArena::SlotBytes());
+    EXPECT_LE(mapped, 5000 * LeafBoxArena::SlotBytes() + 2 * 4096);
+    // More boxes than expected: further blocks as needed.
+    auto extra = MakeBoxes(&arena, 200, nullptr);  // beyond the page rounding
+    EXPECT_GE(arena.blocks_allocated(), 2u);       // a page each once past the expected count
+  }
+  EXPECT_GT(LeafBoxArena::MappedBytes(), before);  // the boxes keep their block
+  boxes.clear();
+  EXPECT_EQ(LeafBoxArena::MappedBytes(), before);  // the last box unmapped it
+}
+
 TEST(LeafBoxArena, LoadEvictReloadUnderABudget) {
   // A budget of a few leaves: loading them in turn evicts the earlier ones through the ring's
   // weak_ptrs; boxes are then dropped while the ring still names them.
@@ -107,7 +134,7 @@ TEST(LeafBoxArena, LoadEvictReloadUnderABudget) {
   CountingLoader loader(&budget);
   std::vector<std::shared_ptr<LeafBox>> boxes;
   {
-    LeafBoxArena arena;
+    LeafBoxArena arena(3000);
     boxes = MakeBoxes(&arena, 3000, &budget);
   }
   for (int pass = 0; pass < 2; ++pass) {

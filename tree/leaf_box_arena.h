@@ -19,10 +19,11 @@
 //   arena still has it as its current block. Destroying the arena releases its hold on the
 //   current block; boxes already made stay valid, each keeping its block. Boxes may be
 //   destroyed by any thread, in any order, before or after the arena.
-// - Memory: kBlockBytes per block, about kBlockBytes / 96 boxes each. A block whose boxes are
-//   replaced one by one (copy-on-write after restore) is freed only with its last box, so a
-//   tree rewritten after its restore keeps up to one block per 21 k of its restored boxes
-//   that are still referenced. Blocks are mmapped, populated (whole 2 MiB resident at once).
+// - Memory: blocks of up to kBlockBytes (about 21 k boxes of 96 bytes), sized to the boxes
+//   still expected; a tree of fewer than kArenaBoxesMin leaves gets make_shared boxes instead. A
+//   block whose boxes are replaced one by one (copy-on-write after restore) is freed only with its
+//   last box, so a tree rewritten after its restore keeps up to one block per 21 k of its restored
+//   boxes that are still referenced. Blocks are mmapped, populated (whole 2 MiB resident at once).
 // Thread-safety: Make from one thread at a time; freeing boxes from any thread (one atomic
 // decrement per box, on the block's count).
 #pragma once
@@ -43,8 +44,10 @@ namespace arena_internal {
 // One block: a header and the storage boxes are carved from.
 class Block {
  public:
-  // A block with room for kBlockBytes - header; the caller holds one reference.
-  static Block* New();
+  static constexpr size_t kHeaderBytes = 64;
+  // A block of `bytes` (a multiple of the page size, <= LeafBoxArena::kBlockBytes) with room
+  // for bytes - header; the caller holds one reference.
+  static Block* New(size_t bytes);
   // Whether Take(bytes) would succeed.
   bool Fits(size_t bytes) const { return ((used_ + 15) & ~size_t{15}) + bytes <= capacity_; }
   // `bytes` from the block (16-byte aligned), or null when it is full. The owning thread only.
@@ -68,7 +71,6 @@ class Block {
   char* data() { return reinterpret_cast<char*>(this) + kHeaderBytes; }
   void Free();
 
-  static constexpr size_t kHeaderBytes = 64;
   // References: boxes handed out and not yet freed, plus kOwnerHold while the owning thread
   // may still hand out more (so that early frees cannot reach 0 before ReleaseOwner).
   static constexpr int64_t kOwnerHold = int64_t{1} << 40;
@@ -76,6 +78,7 @@ class Block {
   size_t used_ = 0;
   size_t capacity_ = 0;
   size_t handed_out_ = 0;
+  size_t mapped_bytes_ = 0;
 };
 
 // The allocator allocate_shared uses: storage from one block, returned to it.
@@ -109,8 +112,13 @@ class BlockAllocator {
 class LeafBoxArena {
  public:
   static constexpr size_t kBlockBytes = size_t{2} << 20;
+  // Below this many expected boxes Make uses make_shared: a small tree (a million trees of a
+  // few leaves each) must not map a block per tree.
+  static constexpr size_t kArenaBoxesMin = 2048;
 
-  LeafBoxArena() = default;
+  // An arena for about `expected_boxes` boxes: blocks are sized to what is still expected
+  // (at most kBlockBytes, whole pages), so the last one is not mostly empty.
+  explicit LeafBoxArena(size_t expected_boxes) : expected_(expected_boxes) {}
   ~LeafBoxArena() {
     if (block_ != nullptr) block_->ReleaseOwner();
   }
@@ -119,17 +127,23 @@ class LeafBoxArena {
 
   template <typename... Args>
   std::shared_ptr<LeafBox> Make(Args&&... args) {
-    if (block_ == nullptr || !block_->Fits(kSlotBytes)) NextBlock();
+    ++made_;
+    if (expected_ < kArenaBoxesMin) return std::make_shared<LeafBox>(std::forward<Args>(args)...);
+    if (block_ == nullptr || !block_->Fits(SlotBytes())) NextBlock();
     return std::allocate_shared<LeafBox>(arena_internal::BlockAllocator<LeafBox>(block_),
                                          std::forward<Args>(args)...);
   }
-  // Blocks this arena has allocated (a statistic for tests).
+  // Blocks this arena has mapped (a statistic for tests).
   size_t blocks_allocated() const { return blocks_allocated_; }
+  // Bytes of every arena's blocks mapped now, process-wide (for heap accounting in tests).
+  static uint64_t MappedBytes();
+  // Bytes allocate_shared takes per box (control block + LeafBox), measured once.
+  static size_t SlotBytes();
 
  private:
-  // Upper bound of the bytes allocate_shared asks per box (control block + LeafBox).
-  static constexpr size_t kSlotBytes = sizeof(LeafBox) + 64;
   void NextBlock();
+  const size_t expected_;
+  size_t made_ = 0;
   arena_internal::Block* block_ = nullptr;
   size_t blocks_allocated_ = 0;
 };

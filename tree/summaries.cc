@@ -130,7 +130,7 @@ Result<std::shared_ptr<const TreeVersion>> BuildFromSummaryRuns(KeyType key_type
   InternalNodePool* const pool = PoolsFor(budget).node;
   // Level 1: each node's boxes made as it is filled (from 2 MiB arena blocks, not one malloc
   // each: tree/leaf_box_arena.h), the summaries read run after run.
-  LeafBoxArena arena;
+  LeafBoxArena arena(v->leaf_count);
   std::vector<std::shared_ptr<LeafBox>> boxes;  // one node's
   boxes.reserve(shape.fanout);
   size_t run_index = 0;
