@@ -89,11 +89,25 @@ class ObjectTable {
   size_t live_count() const { return live_count_.load(std::memory_order_relaxed); }
   // Number of handles ever allocated or loaded (live + reserved + free-listed).
   uint64_t handle_count() const;
+  // Bytes of slot memory mapped by every table of the process (slots live in mmapped runs of
+  // chunks, outside malloc's counts; for heap accounting in tests).
+  static uint64_t MappedChunkBytes();
 
   // ---- Loading phase (recovery) ----
   // Inserts a live entry for id's handle with id's tag. Corruption if the handle is already
   // loaded (duplicate), if the handle exceeds handle_limit, or if the record is invalid.
   Status LoadEntry(NodeID id, const OtEntry& entry);
+  // Bulk LoadEntry for a checkpoint's records: the same outcome as LoadEntry(r.id, r.entry)
+  // for each record r in index order. handle_of(i) is record i's handle as stored (not yet
+  // validated; it only picks the thread); record(i, &r) decodes record i into r, or leaves r.id
+  // invalid (0) to skip it, or returns an error. Both must be safe to call concurrently.
+  // Records are loaded by `threads` threads (1..shard_count; more are clamped), each owning
+  // the shards s with s % threads == thread (no lock contention, one live-count update per
+  // thread). Errors: record()'s, LoadEntry's, and Corruption if a decoded handle's shard
+  // differs from handle_of's; when several records fail, the lowest index wins, returned with
+  // "record i" as context.
+  Status LoadEntries(uint64_t count, const std::function<uint64_t(uint64_t i)>& handle_of,
+                     const std::function<Status(uint64_t i, OtRecord* r)>& record, size_t threads);
   // OT-delta upsert: sets the entry if the handle is unloaded or live with id's tag; Corruption
   // if it is live under another tag (the older object was never removed).
   Status ReplayUpsert(NodeID id, const OtEntry& entry);
@@ -124,10 +138,18 @@ class ObjectTable {
   uint64_t HandleOf(size_t shard, uint64_t index) const { return (index << shard_bits_) | shard; }
   // nullptr if the slot's chunk does not exist (never allocated).
   Slot* FindSlot(uint64_t handle) const;
+  // The shard's chunk chunk_index, or nullptr if it does not exist.
+  static Chunk* FindChunk(const Shard& shard, uint64_t chunk_index);
   // Allocates the slot's chunk if needed. Caller holds the shard's mutex.
   Slot* EnsureSlot(Shard& shard, uint64_t index);
   Result<NodeID> AllocateFromShard(Shard& shard, size_t shard_index, bool fresh_allowed);
   Status CheckLoadable(NodeID id, const OtEntry& entry) const;
+  // LoadEntry without the phase change and the live-count update (the caller adds *loaded).
+  Status LoadEntryLocked(Shard& shard, NodeID id, const OtEntry& entry, size_t* loaded);
+  // One thread of LoadEntries: the shards s with s % parts == part.
+  Status LoadEntriesPart(uint64_t count, const std::function<uint64_t(uint64_t)>& handle_of,
+                         const std::function<Status(uint64_t, OtRecord*)>& record, size_t part,
+                         size_t parts, uint64_t* failed_index);
 
   ObjectTableOptions options_;
   int shard_bits_;

@@ -81,8 +81,9 @@ class OtCheckpointContents {
   // Record i (0 <= i < entry_count), decoded from the mapping and validated again (the file
   // could have been changed on disk after ReadOtCheckpoint): Corruption if it no longer is.
   Result<OtRecord> record(uint64_t i) const;
-  // ObjectTable::LoadEntry for every record. The caller then applies the OT deltas logged after
-  // this checkpoint and calls FinishLoad.
+  // ObjectTable::LoadEntry for every record (through LoadEntries: two threads from 65 536
+  // records on, each decoding and loading the records of half the shards). The caller then
+  // applies the OT deltas logged after this checkpoint and calls FinishLoad.
   // An entry retired at an epoch <= this checkpoint's epoch that no retained checkpoint of
   // `retained` references (one deleted since) is skipped: its slot and handle are free.
   Status LoadInto(ObjectTable& table, const RetainedEpochs& retained = RetainedEpochs()) const;

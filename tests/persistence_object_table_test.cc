@@ -162,6 +162,62 @@ TEST(ObjectTableTest, LoadThenFinishLoadBuildsFreeList) {
   }
 }
 
+TEST(ObjectTableTest, LoadEntriesInThreadsEqualsLoadEntryOneByOne) {
+  // Sparse handles over several chunks of every shard; every 5th record skipped.
+  std::vector<OtRecord> records;
+  for (uint64_t h = 1; records.size() < 40000; h += 1 + h % 3) {
+    records.push_back(OtRecord{NodeID::Make(h, static_cast<uint8_t>(h % 255 + 1)), EntryFor(h)});
+  }
+  auto handle_of = [&](uint64_t i) { return records[i].id.handle(); };
+  auto record = [&](uint64_t i, OtRecord* r) {
+    if (i % 5 != 4) *r = records[i];
+    return Status::OK();
+  };
+  for (size_t threads : {1, 2, 3, 4, 64}) {
+    SCOPED_TRACE(threads);
+    ObjectTable one;  // the reference, loaded one by one
+    for (uint64_t i = 0; i < records.size(); ++i) {
+      if (i % 5 != 4) ASSERT_TRUE(one.LoadEntry(records[i].id, records[i].entry).ok());
+    }
+    one.FinishLoad();
+    ObjectTable t;
+    ASSERT_TRUE(t.LoadEntries(records.size(), handle_of, record, threads).ok());
+    EXPECT_TRUE(t.loading());
+    t.FinishLoad();
+    EXPECT_EQ(t.live_count(), one.live_count());
+    EXPECT_EQ(t.handle_count(), one.handle_count());
+    std::vector<std::pair<NodeID, OtEntry>> a, b;
+    one.ForEachLive([&](NodeID id, const OtEntry& e) { a.emplace_back(id, e); });
+    t.ForEachLive([&](NodeID id, const OtEntry& e) { b.emplace_back(id, e); });
+    EXPECT_EQ(a, b);
+    // The same free handles, in the same order.
+    for (int k = 0; k < 20; ++k) EXPECT_EQ(t.AllocateId().value(), one.AllocateId().value());
+  }
+}
+
+TEST(ObjectTableTest, LoadEntriesReportsTheLowestFailingRecord) {
+  // Record 3 duplicates record 1's handle (a shard of one thread), record 6 is invalid (tag 0,
+  // another thread's shard) and record 5's decode fails: "record 3" whatever the threads.
+  std::vector<OtRecord> records;
+  for (uint64_t h = 1; h <= 8; ++h) records.push_back(OtRecord{NodeID::Make(h, 1), EntryFor(h)});
+  records[3].id = NodeID::Make(2, 1);
+  records[6].id = NodeID::Make(7, 0);  // tag 0: invalid
+  for (size_t threads : {1, 2, 4}) {
+    ObjectTable t;
+    Status st = t.LoadEntries(
+        records.size(), [&](uint64_t i) { return records[i].id.handle(); },
+        [&](uint64_t i, OtRecord* r) {
+          if (i == 5) return Status::Corruption("bad record 5");
+          *r = records[i];
+          return Status::OK();
+        },
+        threads);
+    ASSERT_TRUE(st.IsCorruption()) << st.ToString();
+    EXPECT_NE(st.message().find("record 3: duplicate OT entry for handle 2"), std::string::npos)
+        << threads << ": " << st.ToString();
+  }
+}
+
 TEST(ObjectTableTest, ReplayUpsertAndRemove) {
   ObjectTable t;
   ASSERT_TRUE(t.LoadEntry(NodeID::Make(3, 2), EntryFor(1)).ok());

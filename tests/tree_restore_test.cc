@@ -247,6 +247,51 @@ TEST(TreeRestoreCyclesTest, RepeatedRestoresWithChangingShapes) {
   }
 }
 
+TEST_F(TreeRestoreTest, BuildFromRunsMatchesOneArray) {
+  // The summaries cut into runs of uneven sizes (some empty), as the summary chunks come off
+  // disk: the same tree as from one array, leaves in the same order with the same ids.
+  auto v = tree_->current();
+  std::vector<PersistedSummary> persisted = loader_.Checkpoint(*v);
+  ASSERT_GE(persisted.size(), 20u);
+  std::vector<SummaryRun> runs;
+  runs.push_back({});
+  for (size_t at = 0, len = 1; at < persisted.size(); at += len, len = len % 7 + 1) {
+    runs.push_back(std::span(persisted).subspan(at, std::min(len, persisted.size() - at)));
+    if (len == 3) runs.push_back({});
+  }
+  const TreeShape shape{16, 5};
+  auto one = BuildFromSummaries(KeyType::kInt64, shape, persisted, epoch_, &loader_);
+  auto cut = BuildFromSummaryRuns(KeyType::kInt64, shape, runs, epoch_, &loader_);
+  ASSERT_TRUE(one.ok() && cut.ok()) << cut.status().ToString();
+  const auto& r = cut.value();
+  EXPECT_EQ(r->height, one.value()->height);
+  EXPECT_EQ(r->leaf_count, persisted.size());
+  std::vector<LeafSummary> got = Summaries(*r);
+  ASSERT_EQ(got.size(), persisted.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].first_key, persisted[i].first_key);
+    ASSERT_EQ(got[i].box->persisted_id(), persisted[i].leaf_id);
+    ASSERT_EQ(got[i].box->data(), nullptr);  // nothing loaded
+  }
+  ExpectMatchesModel(*r, model_, rng_, 30);
+}
+
+TEST(TreeBuildFromSummariesTest, RunsAreCheckedAcrossTheirBoundaries) {
+  auto id = [](uint64_t h) { return NodeID::Make(h, 1); };
+  const std::vector<PersistedSummary> a = {{10, 1, 1, id(1)}, {20, 1, 1, id(2)}};
+  const std::vector<PersistedSummary> b = {{20, 1, 1, id(3)}};  // not above a's last
+  const std::vector<SummaryRun> runs = {a, {}, b};
+  auto r = BuildFromSummaryRuns(KeyType::kInt64, {4, 4}, runs, 1, nullptr);
+  ASSERT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  // Numbered across runs: the third summary.
+  EXPECT_NE(r.status().message().find("leaf summary 2:"), std::string::npos)
+      << r.status().ToString();
+  const std::vector<SummaryRun> none = {{}, {}};
+  auto empty = BuildFromSummaryRuns(KeyType::kInt64, {4, 4}, none, 3, nullptr);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty.value()->root, nullptr);
+}
+
 TEST(TreeBuildFromSummariesTest, RejectsBadSummaries) {
   auto id = [](uint64_t h) { return NodeID::Make(h, 1); };
   const std::vector<PersistedSummary> good = {{10, 3, 2, id(1)}, {20, 0, 1, id(2)}};
@@ -282,8 +327,10 @@ TEST(TreeBuildFromSummariesTest, InstallChecksCompatibility) {
   auto dbl = BuildFromSummaries(KeyType::kDouble, {4, 4}, {}, 1, nullptr).value();
   EXPECT_TRUE(t.Install(dbl).IsInvalidArgument());
   EXPECT_TRUE(t.Install(nullptr).IsInvalidArgument());
-  EXPECT_TRUE(OrderStatTree::Create(KeyType::kInt64, {4, 2000}, nullptr).status().IsInvalidArgument());
-  EXPECT_TRUE(OrderStatTree::Create(KeyType::kInt64, {5000, 4}, nullptr).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      OrderStatTree::Create(KeyType::kInt64, {4, 2000}, nullptr).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      OrderStatTree::Create(KeyType::kInt64, {5000, 4}, nullptr).status().IsInvalidArgument());
   EXPECT_TRUE(
       OrderStatTree::Create(static_cast<KeyType>(9), {4, 4}, nullptr).status().IsInvalidArgument());
   EXPECT_TRUE(OrderStatTree::Create(KeyType::kDouble, kDefaultTreeShape, nullptr).ok());

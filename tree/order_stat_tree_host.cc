@@ -10,6 +10,7 @@
 #include "tree/node_format.h"
 #include "tree/order_stat_ops.h"
 #include "tree/order_stat_tree_type.h"
+#include "tree/summaries.h"
 #include "tree/summary_format.h"
 
 namespace cowtree::tree {
@@ -167,8 +168,6 @@ class OrderStatTreeType final : public TreeType {
     }
     OrderStatTreeHost::PersistedState state;
     state.descriptor = descriptor;
-    std::vector<PersistedSummary> all;
-    all.reserve(desc.leaf_count);
     state.index.levels.resize(desc.index_height - 1);
     SummaryIndexReader reader;
     reader.read = [store](NodeID id, ObjectKind kind) { return store->ReadObject(id, kind); };
@@ -176,7 +175,6 @@ class OrderStatTreeType final : public TreeType {
       state.index.levels[chunk.level - 1].push_back(OldIndexChunk{id, chunk.refs});
     };
     reader.on_summary_chunk = [&](NodeID id, std::vector<PersistedSummary> summaries) {
-      all.insert(all.end(), summaries.begin(), summaries.end());
       state.index.chunks.push_back(OldChunk{id, std::move(summaries)});
     };
     Status read = ReadSummaryIndex(desc, reader);
@@ -188,9 +186,12 @@ class OrderStatTreeType final : public TreeType {
       return read;
     }
     auto host = std::make_unique<OrderStatTreeHost>(key_type, shape_, env, index_limits_);
+    // The summaries stay in their chunks (kept to plan the next checkpoint): no second copy.
+    std::vector<SummaryRun> runs;
+    runs.reserve(state.index.chunks.size());
+    for (const OldChunk& c : state.index.chunks) runs.push_back(c.summaries);
     COWTREE_ASSIGN_OR_RETURN(
-        state.version,
-        OrderStatTree::BuildFromSummaries(key_type, shape_, all, checkpoint_epoch, host.get()));
+        state.version, BuildFromSummaryRuns(key_type, shape_, runs, checkpoint_epoch, host.get()));
     if (state.version->positive_count != desc.positive_count ||
         state.version->entry_count != desc.entry_count ||
         state.version->leaf_count != desc.leaf_count) {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "persistence/assert.h"
+#include "tree/leaf_box_arena.h"
 #include "tree/leaf_pool.h"
 #include "tree/node_edit.h"
 #include "tree/node_pool.h"
@@ -21,44 +22,51 @@ void Collect(const InternalNode& node, std::vector<LeafSummary>* out) {
   }
 }
 
-Status ValidateSummaries(KeyType key_type, std::span<const PersistedSummary> summaries,
-                         uint64_t* positive_count, uint64_t* entry_count) {
+Status ValidateSummaries(KeyType key_type, std::span<const SummaryRun> runs,
+                         uint64_t* positive_count, uint64_t* entry_count, uint64_t* leaf_count) {
   unsigned __int128 pos_total = 0;
   uint64_t entries = 0;
-  for (size_t i = 0; i < summaries.size(); ++i) {
-    const PersistedSummary& s = summaries[i];
-    const std::string where = "leaf summary " + std::to_string(i) + ": ";
-    if (i > 0 && s.first_key <= summaries[i - 1].first_key) {
-      return Status::Corruption(where + "first_key " + std::to_string(s.first_key) +
-                                " is not greater than the previous first_key " +
-                                std::to_string(summaries[i - 1].first_key));
+  size_t i = 0;  // across runs
+  const PersistedSummary* prev = nullptr;
+  for (const SummaryRun& run : runs) {
+    for (const PersistedSummary& s : run) {
+      // Built only on a failure: this loop runs once per leaf of the restored tree.
+      const auto where = [i] { return "leaf summary " + std::to_string(i) + ": "; };
+      if (prev != nullptr && s.first_key <= prev->first_key) {
+        return Status::Corruption(where() + "first_key " + std::to_string(s.first_key) +
+                                  " is not greater than the previous first_key " +
+                                  std::to_string(prev->first_key));
+      }
+      if (!IsCanonicalKey(key_type, s.first_key)) {
+        return Status::Corruption(where() + "first_key " + std::to_string(s.first_key) +
+                                  " is not a canonical " + std::string(KeyTypeName(key_type)) +
+                                  " key code");
+      }
+      if (s.entry_count == 0 || s.entry_count > kLeafCapacityMax) {
+        return Status::Corruption(where() + "entry_count " + std::to_string(s.entry_count) +
+                                  " not in [1, " + std::to_string(kLeafCapacityMax) + "]");
+      }
+      if (static_cast<unsigned __int128>(s.pos_sum) >
+          static_cast<unsigned __int128>(s.entry_count) * INT64_MAX) {
+        return Status::Corruption(where() + "pos_sum " + std::to_string(s.pos_sum) +
+                                  " exceeds entry_count * (2^63 - 1)");
+      }
+      if (!s.leaf_id.valid()) {
+        return Status::Corruption(where() + "leaf_id " + std::to_string(s.leaf_id.raw()) +
+                                  " is not a valid NodeID");
+      }
+      pos_total += s.pos_sum;
+      entries += s.entry_count;
+      prev = &s;
+      ++i;
     }
-    if (!IsCanonicalKey(key_type, s.first_key)) {
-      return Status::Corruption(where + "first_key " + std::to_string(s.first_key) +
-                                " is not a canonical " + std::string(KeyTypeName(key_type)) +
-                                " key code");
-    }
-    if (s.entry_count == 0 || s.entry_count > kLeafCapacityMax) {
-      return Status::Corruption(where + "entry_count " + std::to_string(s.entry_count) +
-                                " not in [1, " + std::to_string(kLeafCapacityMax) + "]");
-    }
-    if (static_cast<unsigned __int128>(s.pos_sum) >
-        static_cast<unsigned __int128>(s.entry_count) * INT64_MAX) {
-      return Status::Corruption(where + "pos_sum " + std::to_string(s.pos_sum) +
-                                " exceeds entry_count * (2^63 - 1)");
-    }
-    if (!s.leaf_id.valid()) {
-      return Status::Corruption(where + "leaf_id " + std::to_string(s.leaf_id.raw()) +
-                                " is not a valid NodeID");
-    }
-    pos_total += s.pos_sum;
-    entries += s.entry_count;
   }
   if (pos_total > UINT64_MAX) {
     return Status::Corruption("leaf summaries: total positive weight overflows uint64");
   }
   *positive_count = static_cast<uint64_t>(pos_total);
   *entry_count = entries;
+  *leaf_count = i;
   return Status::OK();
 }
 
@@ -99,6 +107,14 @@ std::vector<LeafSummary> Summaries(const TreeVersion& v) {
 Result<std::shared_ptr<const TreeVersion>> BuildFromSummaries(
     KeyType key_type, TreeShape shape, std::span<const PersistedSummary> summaries, uint64_t epoch,
     LeafLoader* loader) {
+  const SummaryRun run = summaries;
+  return BuildFromSummaryRuns(key_type, shape, std::span(&run, 1), epoch, loader);
+}
+
+Result<std::shared_ptr<const TreeVersion>> BuildFromSummaryRuns(KeyType key_type, TreeShape shape,
+                                                                std::span<const SummaryRun> runs,
+                                                                uint64_t epoch,
+                                                                LeafLoader* loader) {
   COWTREE_RETURN_IF_ERROR(ValidateTreeShape(shape));
   auto v = std::make_shared<TreeVersion>();
   v->key_type = key_type;
@@ -106,25 +122,35 @@ Result<std::shared_ptr<const TreeVersion>> BuildFromSummaries(
   v->loader = loader;
   v->epoch = epoch;
   COWTREE_RETURN_IF_ERROR(
-      ValidateSummaries(key_type, summaries, &v->positive_count, &v->entry_count));
-  v->leaf_count = summaries.size();
-  if (summaries.empty()) return std::shared_ptr<const TreeVersion>(std::move(v));
+      ValidateSummaries(key_type, runs, &v->positive_count, &v->entry_count, &v->leaf_count));
+  if (v->leaf_count == 0) return std::shared_ptr<const TreeVersion>(std::move(v));
 
-  std::vector<std::shared_ptr<LeafBox>> boxes;
-  boxes.reserve(summaries.size());
-  for (const PersistedSummary& s : summaries) {
-    boxes.push_back(
-        std::make_shared<LeafBox>(s.first_key, s.pos_sum, s.entry_count, s.leaf_id, epoch,
-                                  loader != nullptr ? loader->memory_budget() : nullptr));
-  }
+  MemoryBudget* const budget = loader != nullptr ? loader->memory_budget() : nullptr;
   // Nodes from the pool of the budget (charged to it), as the writer's are.
-  InternalNodePool* const pool =
-      PoolsFor(loader != nullptr ? loader->memory_budget() : nullptr).node;
+  InternalNodePool* const pool = PoolsFor(budget).node;
+  // Level 1: each node's boxes made as it is filled (from 2 MiB arena blocks, not one malloc
+  // each: tree/leaf_box_arena.h), the summaries read run after run.
+  LeafBoxArena arena(v->leaf_count);
+  std::vector<std::shared_ptr<LeafBox>> boxes;  // one node's
+  boxes.reserve(shape.fanout);
+  size_t run_index = 0;
+  size_t in_run = 0;
   std::vector<std::shared_ptr<InternalNode>> level_nodes =
-      BuildLevel(boxes.size(), shape.fanout, 1, epoch, pool,
+      BuildLevel(v->leaf_count, shape.fanout, 1, epoch, pool,
                  [&](InternalNode* node, size_t begin, size_t end) {
-                   InsertLeaves(node, 0, std::span(boxes).subspan(begin, end - begin));
+                   boxes.clear();
+                   for (size_t k = begin; k < end; ++k) {
+                     while (in_run == runs[run_index].size()) {
+                       ++run_index;
+                       in_run = 0;
+                     }
+                     const PersistedSummary& s = runs[run_index][in_run++];
+                     boxes.push_back(arena.Make(s.first_key, s.pos_sum, s.entry_count, s.leaf_id,
+                                                epoch, budget));
+                   }
+                   InsertLeaves(node, 0, boxes);
                  });
+  boxes.clear();
   uint32_t level = 1;
   while (level_nodes.size() > 1) {
     ++level;

@@ -36,4 +36,11 @@ Result<std::shared_ptr<const TreeVersion>> BuildFromSummaries(
     KeyType key_type, TreeShape shape, std::span<const PersistedSummary> summaries, uint64_t epoch,
     LeafLoader* loader);
 
+// BuildFromSummaries over the concatenation of `runs` (e.g. the summary chunks as read, without
+// copying them into one array); messages number the summaries across runs. Empty runs allowed.
+using SummaryRun = std::span<const PersistedSummary>;
+Result<std::shared_ptr<const TreeVersion>> BuildFromSummaryRuns(KeyType key_type, TreeShape shape,
+                                                                std::span<const SummaryRun> runs,
+                                                                uint64_t epoch, LeafLoader* loader);
+
 }  // namespace cowtree::tree
