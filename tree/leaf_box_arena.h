@@ -6,8 +6,9 @@
 // entries). With make_shared each is a separate malloc of 96 bytes that also faults in a
 // fresh 4 KiB page every 42 boxes; in a profile of the first query after reopening a 10^9-entry
 // store, that was ~15 % of the CPU time. The arena carves boxes (with their shared_ptr control
-// blocks) out of 2 MiB blocks asking the kernel for transparent huge pages (one fault per
-// block instead of 512), and a block is returned to the heap when its last box dies.
+// blocks) out of blocks of up to 2 MiB, mapped and populated in one call (MAP_POPULATE: no
+// fault per page; transparent huge pages were tried and dropped: page faults stalled on the
+// kernel's compaction), and a block is unmapped when its last box dies.
 //
 // Contract
 // - Make(args...) constructs a LeafBox(args...) in the current block (a new block when it is
