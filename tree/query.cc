@@ -57,34 +57,106 @@ ScaledRow ScaleRow(double p, uint64_t x, uint64_t n) {
   return r;
 }
 
-// The leaf holding ascending row *k (requires *k < N); *k becomes the row within that leaf
-// (counting positive weights only).
-Result<std::shared_ptr<const LeafData>> DescendAscending(const TreeVersion& v, uint64_t* k) {
+// The box of the leaf holding ascending row *k (requires *k < N); *k becomes the row within
+// that leaf (counting positive weights only).
+const std::shared_ptr<LeafBox>& DescendToBox(const TreeVersion& v, uint64_t* k) {
   COWTREE_ASSERT(*k < v.positive_count && v.root != nullptr);
   const InternalNode* node = v.root.get();
   while (true) {
     const size_t n = node->child_count();
+    const uint64_t* sums = node->pos_sums.data();
     size_t i = 0;
-    while (i < n && *k >= node->pos_sums[i]) {
-      *k -= node->pos_sums[i];
+    uint64_t row = *k;
+    while (i < n && row >= sums[i]) {
+      row -= sums[i];
       ++i;
     }
+    *k = row;
     COWTREE_ASSERT(i < n);  // the per-child sums add up to the parent's sum
-    if (node->level == 1) return LeafBox::Load(node->leaves[i], v.loader);
+    if (node->level == 1) return node->leaves[i];
     node = node->nodes[i].get();
   }
 }
 
-// Ascending select; requires k < N.
-Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
-  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, DescendAscending(v, &k));
-  for (size_t j = 0; j < leaf->weights.size(); ++j) {
-    const uint64_t w = PositivePart(leaf->weights[j]);
-    if (k < w) return leaf->keys[j];
+// The leaf holding ascending row *k, as DescendToBox.
+Result<std::shared_ptr<const LeafData>> DescendAscending(const TreeVersion& v, uint64_t* k) {
+  return LeafBox::Load(DescendToBox(v, k), v.loader);
+}
+
+// The key of item k of `leaf` (k < its positive sum); `unit`: every weight is 1.
+Result<uint64_t> SelectInLeaf(const LeafData& leaf, bool unit, uint64_t k) {
+  const size_t n = leaf.weights.size();
+  if (unit) {
+    COWTREE_ASSERT(k < n);  // pos_sum == entry count, verified against the summary
+    return leaf.keys[k];
+  }
+  const int64_t* weights = leaf.weights.data();
+  for (size_t j = 0; j < n; ++j) {
+    const uint64_t w = PositivePart(weights[j]);
+    if (k < w) return leaf.keys[j];
     k -= w;
   }
   COWTREE_ASSERT(false);  // Load() verified the leaf's positive sum against its summary
   return Status::Corruption("leaf holds fewer items than its summary counts");
+}
+
+// Ascending select; requires k < N. Reads a resident leaf through a ReadPin (no shared_ptr
+// copy), else loads it.
+Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
+  const std::shared_ptr<LeafBox>& box = DescendToBox(v, &k);
+  {
+    const LeafBox::ReadPin pin(*box);
+    if (pin.data() != nullptr) {
+      if (box->unit_weights()) {
+        COWTREE_ASSERT(k < box->entry_count());  // pos_sum == entry count, checked at load
+        return pin.keys()[k];
+      }
+      return SelectInLeaf(*pin.data(), false, k);
+    }
+  }
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, LeafBox::Load(box, v.loader));
+  return SelectInLeaf(*leaf, box->unit_weights(), k);
+}
+
+// Number of keys[0..n) below `key` (keys strictly increasing): a branch-free binary search,
+// after prefetching every cache line of the array (one memory latency instead of one per probe).
+size_t LowerBound(const uint64_t* keys, size_t n, uint64_t key) {
+  if (n == 0) return 0;
+  for (size_t j = 0; j < n; j += 8) __builtin_prefetch(keys + j);
+  const uint64_t* base = keys;
+  size_t len = n;
+  while (len > 1) {
+    const size_t half = len / 2;
+    base = base[half] < key ? base + half : base;
+    len -= half;
+  }
+  return static_cast<size_t>(base - keys) + (*base < key ? 1 : 0);
+}
+
+// Positive weight of the entries of `leaf` with key < `key`; `unit`: every weight is 1.
+uint64_t RankInLeaf(const LeafData& leaf, bool unit, uint64_t key) {
+  const size_t below = LowerBound(leaf.keys.data(), leaf.keys.size(), key);
+  if (unit) return below;
+  const int64_t* weights = leaf.weights.data();
+  uint64_t rank = 0;
+  for (size_t j = 0; j < below; ++j) rank += PositivePart(weights[j]);
+  return rank;
+}
+
+// The child of `node` whose key range holds `key` (InternalNode::Route, branch-free).
+size_t RouteChild(const InternalNode& node, uint64_t key) {
+  const size_t n = node.child_count();
+  COWTREE_ASSERT(n >= 1);
+  // The last i with first_keys[i] <= key, or 0: (number of first keys <= key) - 1, clamped.
+  const uint64_t* keys = node.first_keys.data();
+  const uint64_t* base = keys;
+  size_t len = n;
+  while (len > 1) {
+    const size_t half = len / 2;
+    base = base[half] <= key ? base + half : base;
+    len -= half;
+  }
+  return static_cast<size_t>(base - keys);
 }
 
 // The keys of the items at ascending rows k and k + 1 (k + 1 < N) in one descent when both lie
@@ -151,20 +223,25 @@ Result<uint64_t> Rank(const TreeVersion& v, uint64_t key) {
   uint64_t rank = 0;
   const InternalNode* node = v.root.get();
   while (true) {
-    const size_t i = node->Route(key);
-    for (size_t j = 0; j < i; ++j) rank += node->pos_sums[j];
+    const size_t i = RouteChild(*node, key);
+    COWTREE_DASSERT(i == node->Route(key));
+    const uint64_t* sums = node->pos_sums.data();
+    for (size_t j = 0; j < i; ++j) rank += sums[j];
     if (node->level > 1) {
       node = node->nodes[i].get();
       continue;
     }
-    const LeafBox& box = *node->leaves[i];
-    if (key <= box.first_key()) return rank;  // nothing of this leaf is below key: no load
-    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf,
-                             LeafBox::Load(node->leaves[i], v.loader));
-    for (size_t j = 0; j < leaf->keys.size() && leaf->keys[j] < key; ++j) {
-      rank += PositivePart(leaf->weights[j]);
+    const std::shared_ptr<LeafBox>& box = node->leaves[i];
+    if (key <= box->first_key()) return rank;  // nothing of this leaf is below key: no load
+    {
+      const LeafBox::ReadPin pin(*box);
+      if (pin.data() != nullptr) {
+        if (box->unit_weights()) return rank + LowerBound(pin.keys(), box->entry_count(), key);
+        return rank + RankInLeaf(*pin.data(), false, key);
+      }
     }
-    return rank;
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, LeafBox::Load(box, v.loader));
+    return rank + RankInLeaf(*leaf, box->unit_weights(), key);
   }
 }
 
