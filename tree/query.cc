@@ -144,19 +144,22 @@ Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
   return SelectInLeaf(*leaf, box->unit_weights(), k);
 }
 
-// Number of keys[0..n) below `key` (keys strictly increasing), searched from position `guess`
-// outwards (exponential search, then binary search in the bracket found): O(log distance)
-// probes, one cache line when the guess is close. Any guess is correct.
-size_t LowerBoundFrom(const uint64_t* keys, size_t n, uint64_t key, size_t guess) {
+// Number of keys[0..n) below `key` (kOrEqual: at most `key`; keys strictly increasing),
+// searched from position `guess` outwards (exponential search, then binary search in the
+// bracket found): O(log distance) probes, one cache line when the guess is close. Any guess is
+// correct.
+template <bool kOrEqual>
+size_t CountBelowFrom(const uint64_t* keys, size_t n, uint64_t key, size_t guess) {
   if (n == 0) return 0;
+  const auto below = [key](uint64_t k) { return kOrEqual ? k <= key : k < key; };
   const size_t g = std::min(guess, n - 1);
   size_t lo = 0;
   size_t hi = 0;  // the answer lies in [lo, hi]
   size_t step = 4;
-  if (keys[g] < key) {
+  if (below(keys[g])) {
     lo = g + 1;
     hi = lo;
-    while (hi < n && keys[hi] < key) {
+    while (hi < n && below(keys[hi])) {
       lo = hi + 1;
       hi = lo + step;
       step *= 2;
@@ -165,13 +168,19 @@ size_t LowerBoundFrom(const uint64_t* keys, size_t n, uint64_t key, size_t guess
   } else {
     hi = g;
     lo = hi;
-    while (lo > 0 && keys[lo - 1] >= key) {
+    while (lo > 0 && !below(keys[lo - 1])) {
       hi = lo - 1;
       lo = hi > step ? hi - step : 0;
       step *= 2;
     }
   }
-  return static_cast<size_t>(std::lower_bound(keys + lo, keys + hi, key) - keys);
+  const uint64_t* it = kOrEqual ? std::upper_bound(keys + lo, keys + hi, key)
+                                : std::lower_bound(keys + lo, keys + hi, key);
+  return static_cast<size_t>(it - keys);
+}
+
+size_t LowerBoundFrom(const uint64_t* keys, size_t n, uint64_t key, size_t guess) {
+  return CountBelowFrom<false>(keys, n, key, guess);
 }
 
 // Where `key` would sit among n keys spread over [first, bound) if they were spread evenly:
@@ -195,20 +204,16 @@ uint64_t RankInLeaf(const LeafData& leaf, bool unit, uint64_t key, size_t guess)
   return rank;
 }
 
-// The child of `node` whose key range holds `key` (InternalNode::Route, branch-free).
-size_t RouteChild(const InternalNode& node, uint64_t key) {
+// The child of `node` whose key range holds `key` (InternalNode::Route), searched from where
+// `key` would sit if the children's first keys were spread evenly below `bound` (every key of
+// the node's subtree is below bound, or bound is UINT64_MAX).
+size_t RouteChild(const InternalNode& node, uint64_t key, uint64_t bound) {
   const size_t n = node.child_count();
   COWTREE_ASSERT(n >= 1);
-  // The last i with first_keys[i] <= key, or 0: (number of first keys <= key) - 1, clamped.
   const uint64_t* keys = node.first_keys.data();
-  const uint64_t* base = keys;
-  size_t len = n;
-  while (len > 1) {
-    const size_t half = len / 2;
-    base = base[half] <= key ? base + half : base;
-    len -= half;
-  }
-  return static_cast<size_t>(base - keys);
+  const size_t guess = GuessPosition(keys[0], bound, n, key);
+  const size_t at_most = CountBelowFrom<true>(keys, n, key, guess);  // first keys <= key
+  return at_most == 0 ? 0 : at_most - 1;
 }
 
 // The keys of the items at ascending rows k and k + 1 (k + 1 < N) in one descent when both lie
@@ -276,7 +281,7 @@ Result<uint64_t> Rank(const TreeVersion& v, uint64_t key) {
   uint64_t bound = UINT64_MAX;  // every key of the current subtree is below it (or it is MAX)
   const InternalNode* node = v.root.get();
   while (true) {
-    const size_t i = RouteChild(*node, key);
+    const size_t i = RouteChild(*node, key, bound);
     COWTREE_DASSERT(i == node->Route(key));
     if (i + 1 < node->child_count()) bound = node->first_keys[i + 1];
     const uint64_t* sums = node->pos_sums.data();
