@@ -1,14 +1,26 @@
 #include "tree/leaf.h"
 
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "persistence/assert.h"
 
 namespace cowtree::tree {
 
-// Every loaded leaf has a box (docs/memory_budget.md, fixed bytes per leaf).
-static_assert(sizeof(LeafBox) <= 72);
+// Every loaded leaf has a box (docs/memory_budget.md, fixed bytes per leaf): with the 16-byte
+// control block of allocate_shared, one 112-byte block.
+static_assert(sizeof(LeafBox) <= 88);
+
+namespace {
+
+bool AllUnitWeights(const LeafData& data) {
+  bool unit = true;
+  for (int64_t w : data.weights) unit &= w == 1;
+  return unit;
+}
+
+}  // namespace
 
 bool LeafPositiveSum(const LeafData& data, uint64_t* pos_sum) {
   // Each positive weight is < 2^63, so summing in 128 bits cannot overflow for any leaf.
@@ -58,7 +70,15 @@ LeafBox::LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_
   COWTREE_ASSERT(LeafPositiveSum(*data, &check) && check == pos_sum);
 #endif
   if (budget_ != nullptr) budget_->Charge(data->size_bytes(), /*dirty=*/true);
-  data_.Store(std::move(data));
+  NoteWeightKind(*data);
+  data_.Exchange(std::move(data));
+}
+
+void LeafBox::NoteWeightKind(const LeafData& data) const {
+  if (weight_kind_.load(std::memory_order_relaxed) != kWeightsUnknown) return;
+  // Release: a reader that sees the kind may rely on it for this box's content (immutable).
+  weight_kind_.store(AllUnitWeights(data) ? kUnitWeights : kOtherWeights,
+                     std::memory_order_release);
 }
 
 LeafBox::LeafBox(uint64_t first_key, uint64_t pos_sum, uint32_t entry_count, NodeID id,
@@ -138,6 +158,7 @@ Result<std::shared_ptr<const LeafData>> LeafBox::LoadImpl(const std::shared_ptr<
         std::to_string(pos_sum_) + "; found " + std::to_string(data->entry_count()) + ", " +
         std::to_string(data->keys[0]) + ", " + std::to_string(pos_sum) + ")");
   }
+  NoteWeightKind(*data);  // before the content is published: a pin that sees it sees the kind
   // A concurrent load may have stored its copy first: everyone shares the first one. Only the
   // load whose copy was stored charges the budget.
   std::shared_ptr<const LeafData> stored = data_.StoreIfEmpty(data);
@@ -151,8 +172,13 @@ Result<std::shared_ptr<const LeafData>> LeafBox::LoadImpl(const std::shared_ptr<
 
 uint64_t LeafBox::EvictClean() {
   if (!persisted()) return 0;
-  std::shared_ptr<const LeafData> old = data_.Exchange(nullptr);
+  std::shared_ptr<const LeafData> old = data_.Exchange(nullptr);  // clears the mirror (seq_cst)
   if (old == nullptr) return 0;
+  // A ReadPin taken before the mirror was cleared may still read `old`: wait it out. Pins taken
+  // since see null or a later content, so this only waits for short reads in progress.
+  for (int spins = 0; pins_.load(std::memory_order_seq_cst) != 0; ++spins) {
+    if (spins >= 64) std::this_thread::yield();
+  }
   const uint64_t bytes = old->size_bytes();
   if (budget_ != nullptr) budget_->Uncharge(bytes, /*dirty=*/false);
   return bytes;

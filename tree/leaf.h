@@ -24,11 +24,24 @@
 //   MarkPersisted, registers clean content with the budget's CLOCK ring (which may then evict
 //   it through EvictForBudget) and uncharges on eviction and destruction. A read hit sets the
 //   CLOCK reference bit. The budget must outlive the box (as the LeafLoader must).
+// - Reader pins (the read path of Rank / Select, tree/query.cc): a ReadPin on a box gives the
+//   resident content as a plain pointer, with no shared_ptr copy (no lock, no reference-count
+//   traffic on a cold control block), or null when the content is not resident (then use
+//   Load). The content stays alive while the pin lives: EvictClean clears the box's pointer,
+//   then waits until no pin is held before it drops the content. A pin must be short: no I/O,
+//   no lock, no call into user code while it is held (EvictClean, which may run under the
+//   budget's ring lock, spins on it). At most kMaxPins pins on one box at a time (beyond it a
+//   ReadPin reports "not resident" and the caller takes the Load path).
+// - unit_weights(): whether every weight of the content is 1 (then the k-th item is entry k and
+//   a key's rank is its index: the fast paths of query.cc). Known from construction for a box
+//   built with its content, from the first Load for a restored one (false until then).
 // - Size: a box is kept for every leaf of every loaded tree, resident or not (the memory
-//   budget's fixed bytes per leaf), so it holds only the summary, the id, the content cell,
-//   the budget and the reference bit: 72 bytes (static_assert in leaf.cc). The functions that
-//   register the box with the budget's ring (Load, MarkPersisted) take its shared_ptr rather
-//   than keeping a weak self-reference (enable_shared_from_this) in every box.
+//   budget's fixed bytes per leaf), so it holds only the summary, the id, the content cell
+//   (with its pointer mirror), the budget, the reference bit, the pin count and the weight
+//   kind: 88 bytes (static_assert in leaf.cc; 104 with the allocate_shared control block, a
+//   112-byte block: 16 bytes per leaf more than before the mirrors). The functions that register
+//   the box with the budget's ring (Load, MarkPersisted) take its shared_ptr rather than keeping a
+//   weak self-reference (enable_shared_from_this) in every box.
 // Thread-safety: all const methods and EvictClean are safe to call concurrently from any thread
 // (an atomic id, a SharedCell for the content); the summary is immutable. MarkPersisted may run
 // concurrently with all of them (it moves the bytes to clean before it publishes the id, so an
@@ -44,7 +57,7 @@
 #include "persistence/memory_budget.h"
 #include "persistence/node_id.h"
 #include "persistence/status.h"
-#include "tree/shared_cell.h"
+#include "tree/shared_cell.h"  // SharedCellLock
 
 namespace cowtree::tree {
 
@@ -116,8 +129,45 @@ class LeafBox final : public Evictable {
   static Result<std::shared_ptr<const LeafData>> Load(const std::shared_ptr<LeafBox>& box,
                                                       LeafLoader* loader);
   // Drops resident content of a persisted box; returns the bytes released (0 if dirty or not
-  // resident). Readers holding the content keep it alive.
+  // resident). Readers holding the content keep it alive; waits for every ReadPin held on the
+  // box at the time it clears the content pointer to be released.
   uint64_t EvictClean();
+
+  // True only if the content's weights are all 1 (see the contract above).
+  bool unit_weights() const { return weight_kind_.load(std::memory_order_acquire) == kUnitWeights; }
+
+  static constexpr uint16_t kMaxPins = 0x8000;
+  // A short read of the resident content (see "Reader pins" above). data() is null when the
+  // content is not resident (or the box has kMaxPins pins). Not copyable or movable.
+  // keys() is data()->keys.data() (entry_count() of them) read from the box itself, so that a
+  // reader that needs only the keys touches no LeafData object.
+  class ReadPin {
+   public:
+    explicit ReadPin(const LeafBox& box) : box_(box) {
+      if (box_.pins_.fetch_add(1, std::memory_order_seq_cst) >= kMaxPins) return;
+      data_ = box_.data_.RawData();
+      keys_ = box_.data_.RawKeys();
+      if (data_ == nullptr || keys_ == nullptr) {  // not resident, or evicted in between
+        data_ = nullptr;
+        keys_ = nullptr;
+        return;
+      }
+      box_.MarkReferenced();
+    }
+    ~ReadPin() { box_.pins_.fetch_sub(1, std::memory_order_release); }
+    ReadPin(const ReadPin&) = delete;
+    ReadPin& operator=(const ReadPin&) = delete;
+    // Null when not resident. Otherwise keys() may belong to an equal copy of data() (the
+    // content evicted and loaded again between the two reads: a box's content never changes);
+    // both stay alive while the pin lives.
+    const LeafData* data() const { return data_; }
+    const uint64_t* keys() const { return keys_; }
+
+   private:
+    const LeafBox& box_;
+    const LeafData* data_ = nullptr;
+    const uint64_t* keys_ = nullptr;
+  };
   // Evictable: EvictClean, for the budget's CLOCK hand.
   uint64_t EvictForBudget() override { return EvictClean(); }
   bool TakeReferenced() override { return referenced_.exchange(false, std::memory_order_relaxed); }
@@ -132,14 +182,60 @@ class LeafBox final : public Evictable {
                                                    LeafLoader* loader) const;
   // Registers `box`'s resident clean content with the budget's ring (which may evict it).
   static void RegisterClean(const std::shared_ptr<LeafBox>& box);
+  static constexpr uint8_t kWeightsUnknown = 0;
+  static constexpr uint8_t kUnitWeights = 1;
+  static constexpr uint8_t kOtherWeights = 2;
+  // Records the weight kind of `data` (this box's content) if not known yet.
+  void NoteWeightKind(const LeafData& data) const;
   const uint32_t entry_count_;
-  mutable std::atomic<bool> referenced_{false};  // CLOCK bit (beside entry_count_: no padding)
+  // The CLOCK bit, the weight kind and the pin count fill the padding after entry_count_.
+  mutable std::atomic<bool> referenced_{false};
+  mutable std::atomic<uint8_t> weight_kind_{kWeightsUnknown};
+  mutable std::atomic<uint16_t> pins_{0};
   const uint64_t first_key_;
   const uint64_t pos_sum_;
   const uint64_t epoch_;
   std::atomic<uint64_t> persisted_raw_{0};
   MemoryBudget* const budget_;
-  mutable SharedCell<const LeafData> data_;
+  // The content: a SharedCell's shared_ptr plus plain-pointer mirrors of the LeafData and of
+  // its keys array for ReadPin, updated under the same lock as the shared_ptr. Clear() and
+  // Exchange() clear the mirrors with seq_cst stores, so that EvictClean's seq_cst read of
+  // pins_ that follows cannot miss a pin that might have read the old pointers.
+  class ContentCell {
+   public:
+    std::shared_ptr<const LeafData> Load() const {
+      std::lock_guard<std::mutex> g(SharedCellLock(this));
+      return value_;
+    }
+    const LeafData* RawData() const { return data_raw_.load(std::memory_order_seq_cst); }
+    const uint64_t* RawKeys() const { return keys_raw_.load(std::memory_order_seq_cst); }
+    std::shared_ptr<const LeafData> Exchange(std::shared_ptr<const LeafData> v) {
+      {
+        std::lock_guard<std::mutex> g(SharedCellLock(this));
+        value_.swap(v);
+        Mirror();
+      }
+      return v;
+    }
+    std::shared_ptr<const LeafData> StoreIfEmpty(std::shared_ptr<const LeafData> v) {
+      std::lock_guard<std::mutex> g(SharedCellLock(this));
+      if (value_ == nullptr) {
+        value_ = std::move(v);
+        Mirror();
+      }
+      return value_;
+    }
+
+   private:
+    void Mirror() {  // under the lock
+      keys_raw_.store(value_ != nullptr ? value_->keys.data() : nullptr, std::memory_order_seq_cst);
+      data_raw_.store(value_.get(), std::memory_order_seq_cst);
+    }
+    std::shared_ptr<const LeafData> value_;
+    std::atomic<const LeafData*> data_raw_{nullptr};
+    std::atomic<const uint64_t*> keys_raw_{nullptr};
+  };
+  mutable ContentCell data_;
 };
 
 }  // namespace cowtree::tree

@@ -14,6 +14,14 @@ void ReserveAll(InternalNode* node, size_t capacity) {
   node->entry_counts.reserve(capacity);
   if (node->level == 1) {
     node->leaves.reserve(capacity);
+    // Key hints: as many as children fit, all null (a recycled node's are stale).
+    if (node->key_hint_capacity < capacity) {
+      node->key_hints = std::make_unique<std::atomic<const uint64_t*>[]>(capacity);
+      node->key_hint_capacity = static_cast<uint32_t>(capacity);
+    }
+    for (uint32_t i = 0; i < node->key_hint_capacity; ++i) {
+      node->key_hints[i].store(nullptr, std::memory_order_relaxed);
+    }
   } else {
     node->nodes.reserve(capacity);
   }
@@ -32,7 +40,8 @@ uint64_t InternalNodePool::ArrayBytes(const InternalNode& node) {
          node.pos_sums.capacity() * sizeof(uint64_t) +
          node.entry_counts.capacity() * sizeof(uint64_t) +
          node.nodes.capacity() * sizeof(std::shared_ptr<InternalNode>) +
-         node.leaves.capacity() * sizeof(std::shared_ptr<LeafBox>);
+         node.leaves.capacity() * sizeof(std::shared_ptr<LeafBox>) +
+         node.key_hint_capacity * sizeof(std::atomic<const uint64_t*>);
 }
 
 std::shared_ptr<InternalNode> InternalNodePool::Make(size_t children, uint32_t level) {
@@ -71,7 +80,8 @@ uint64_t InternalNodePool::NodeBytes(const InternalNode& node) {
   // shared_ptr control block, which CachingAllocator takes from the same heap).
   constexpr uint64_t kBlockOverhead = 16;
   constexpr uint64_t kControlBlock = 48;
-  return sizeof(InternalNode) + kControlBlock + ArrayBytes(node) + 7 * kBlockOverhead;
+  const uint64_t blocks = node.key_hint_capacity > 0 ? 8 : 7;  // + the key hints' array
+  return sizeof(InternalNode) + kControlBlock + ArrayBytes(node) + blocks * kBlockOverhead;
 }
 
 std::shared_ptr<InternalNode> InternalNodePool::CopyOf(const InternalNode& node, size_t children) {

@@ -57,34 +57,163 @@ ScaledRow ScaleRow(double p, uint64_t x, uint64_t n) {
   return r;
 }
 
+// Child `i` of the level-1 node `parent`: a leaf.
+struct LeafSlot {
+  const InternalNode* parent;
+  size_t index;
+  const std::shared_ptr<LeafBox>& box() const { return parent->leaves[index]; }
+};
+
+// Prefetches entry `pos` of the keys of leaf slot `s` as a reader last saw them (the key hint,
+// tree_version.h): the line is on its way while the box is read. Harmless when stale or null.
+void PrefetchKeyHint(const LeafSlot& s, size_t pos) {
+  if (s.index >= s.parent->key_hint_capacity) return;
+  const uint64_t* keys = s.parent->key_hints[s.index].load(std::memory_order_relaxed);
+  if (keys != nullptr) __builtin_prefetch(keys + pos);
+}
+
+// Records the keys address a pinned reader found (written only when it changed).
+void NoteKeyHint(const LeafSlot& s, const uint64_t* keys) {
+  if (s.index >= s.parent->key_hint_capacity) return;
+  std::atomic<const uint64_t*>& hint = s.parent->key_hints[s.index];
+  if (hint.load(std::memory_order_relaxed) != keys) hint.store(keys, std::memory_order_relaxed);
+}
+
 // The leaf holding ascending row *k (requires *k < N); *k becomes the row within that leaf
 // (counting positive weights only).
-Result<std::shared_ptr<const LeafData>> DescendAscending(const TreeVersion& v, uint64_t* k) {
+LeafSlot DescendToLeaf(const TreeVersion& v, uint64_t* k) {
   COWTREE_ASSERT(*k < v.positive_count && v.root != nullptr);
   const InternalNode* node = v.root.get();
   while (true) {
     const size_t n = node->child_count();
+    const uint64_t* sums = node->pos_sums.data();
     size_t i = 0;
-    while (i < n && *k >= node->pos_sums[i]) {
-      *k -= node->pos_sums[i];
+    uint64_t row = *k;
+    while (i < n && row >= sums[i]) {
+      row -= sums[i];
       ++i;
     }
+    *k = row;
     COWTREE_ASSERT(i < n);  // the per-child sums add up to the parent's sum
-    if (node->level == 1) return LeafBox::Load(node->leaves[i], v.loader);
+    if (node->level == 1) return LeafSlot{node, i};
     node = node->nodes[i].get();
   }
 }
 
-// Ascending select; requires k < N.
-Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
-  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, DescendAscending(v, &k));
-  for (size_t j = 0; j < leaf->weights.size(); ++j) {
-    const uint64_t w = PositivePart(leaf->weights[j]);
-    if (k < w) return leaf->keys[j];
+// The leaf holding ascending row *k, as DescendToLeaf.
+Result<std::shared_ptr<const LeafData>> DescendAscending(const TreeVersion& v, uint64_t* k) {
+  return LeafBox::Load(DescendToLeaf(v, k).box(), v.loader);
+}
+
+// The key of item k of `leaf` (k < its positive sum); `unit`: every weight is 1.
+Result<uint64_t> SelectInLeaf(const LeafData& leaf, bool unit, uint64_t k) {
+  const size_t n = leaf.weights.size();
+  if (unit) {
+    COWTREE_ASSERT(k < n);  // pos_sum == entry count, verified against the summary
+    return leaf.keys[k];
+  }
+  const int64_t* weights = leaf.weights.data();
+  for (size_t j = 0; j < n; ++j) {
+    const uint64_t w = PositivePart(weights[j]);
+    if (k < w) return leaf.keys[j];
     k -= w;
   }
   COWTREE_ASSERT(false);  // Load() verified the leaf's positive sum against its summary
   return Status::Corruption("leaf holds fewer items than its summary counts");
+}
+
+// Ascending select; requires k < N. Reads a resident leaf through a ReadPin (no shared_ptr
+// copy), else loads it.
+Result<uint64_t> SelectAscending(const TreeVersion& v, uint64_t k) {
+  const LeafSlot slot = DescendToLeaf(v, &k);
+  const uint64_t entries = slot.parent->entry_counts[slot.index];
+  PrefetchKeyHint(slot, k < entries ? k : entries - 1);  // entry k if all weights are 1
+  const std::shared_ptr<LeafBox>& box = slot.box();
+  {
+    const LeafBox::ReadPin pin(*box);
+    if (pin.data() != nullptr) {
+      NoteKeyHint(slot, pin.keys());
+      if (box->unit_weights()) {
+        COWTREE_ASSERT(k < box->entry_count());  // pos_sum == entry count, checked at load
+        return pin.keys()[k];
+      }
+      return SelectInLeaf(*pin.data(), false, k);
+    }
+  }
+  COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, LeafBox::Load(box, v.loader));
+  return SelectInLeaf(*leaf, box->unit_weights(), k);
+}
+
+// Number of keys[0..n) below `key` (kOrEqual: at most `key`; keys strictly increasing),
+// searched from position `guess` outwards (exponential search, then binary search in the
+// bracket found): O(log distance) probes, one cache line when the guess is close. Any guess is
+// correct.
+template <bool kOrEqual>
+size_t CountBelowFrom(const uint64_t* keys, size_t n, uint64_t key, size_t guess) {
+  if (n == 0) return 0;
+  const auto below = [key](uint64_t k) { return kOrEqual ? k <= key : k < key; };
+  const size_t g = std::min(guess, n - 1);
+  size_t lo = 0;
+  size_t hi = 0;  // the answer lies in [lo, hi]
+  size_t step = 4;
+  if (below(keys[g])) {
+    lo = g + 1;
+    hi = lo;
+    while (hi < n && below(keys[hi])) {
+      lo = hi + 1;
+      hi = lo + step;
+      step *= 2;
+    }
+    hi = std::min(hi, n);
+  } else {
+    hi = g;
+    lo = hi;
+    while (lo > 0 && !below(keys[lo - 1])) {
+      hi = lo - 1;
+      lo = hi > step ? hi - step : 0;
+      step *= 2;
+    }
+  }
+  const uint64_t* it = kOrEqual ? std::upper_bound(keys + lo, keys + hi, key)
+                                : std::lower_bound(keys + lo, keys + hi, key);
+  return static_cast<size_t>(it - keys);
+}
+
+size_t LowerBoundFrom(const uint64_t* keys, size_t n, uint64_t key, size_t guess) {
+  return CountBelowFrom<false>(keys, n, key, guess);
+}
+
+// Where `key` would sit among n keys spread over [first, bound) if they were spread evenly:
+// the starting point of LowerBoundFrom (keys of one leaf are often close to even, e.g. random).
+size_t GuessPosition(uint64_t first, uint64_t bound, size_t n, uint64_t key) {
+  if (key <= first || bound <= first) return 0;
+  const double fraction =
+      static_cast<double>(key - first) / static_cast<double>(bound - first);  // >= 0
+  const double pos = fraction * static_cast<double>(n);
+  return pos >= static_cast<double>(n) ? n : static_cast<size_t>(pos);
+}
+
+// Positive weight of the entries of `leaf` with key < `key`; `unit`: every weight is 1;
+// `guess`: where to start searching (LowerBoundFrom).
+uint64_t RankInLeaf(const LeafData& leaf, bool unit, uint64_t key, size_t guess) {
+  const size_t below = LowerBoundFrom(leaf.keys.data(), leaf.keys.size(), key, guess);
+  if (unit) return below;
+  const int64_t* weights = leaf.weights.data();
+  uint64_t rank = 0;
+  for (size_t j = 0; j < below; ++j) rank += PositivePart(weights[j]);
+  return rank;
+}
+
+// The child of `node` whose key range holds `key` (InternalNode::Route), searched from where
+// `key` would sit if the children's first keys were spread evenly below `bound` (every key of
+// the node's subtree is below bound, or bound is UINT64_MAX).
+size_t RouteChild(const InternalNode& node, uint64_t key, uint64_t bound) {
+  const size_t n = node.child_count();
+  COWTREE_ASSERT(n >= 1);
+  const uint64_t* keys = node.first_keys.data();
+  const size_t guess = GuessPosition(keys[0], bound, n, key);
+  const size_t at_most = CountBelowFrom<true>(keys, n, key, guess);  // first keys <= key
+  return at_most == 0 ? 0 : at_most - 1;
 }
 
 // The keys of the items at ascending rows k and k + 1 (k + 1 < N) in one descent when both lie
@@ -149,22 +278,37 @@ Status CheckPercentile(double p) {
 Result<uint64_t> Rank(const TreeVersion& v, uint64_t key) {
   if (v.root == nullptr) return uint64_t{0};
   uint64_t rank = 0;
+  uint64_t bound = UINT64_MAX;  // every key of the current subtree is below it (or it is MAX)
   const InternalNode* node = v.root.get();
   while (true) {
-    const size_t i = node->Route(key);
-    for (size_t j = 0; j < i; ++j) rank += node->pos_sums[j];
+    const size_t i = RouteChild(*node, key, bound);
+    COWTREE_DASSERT(i == node->Route(key));
+    if (i + 1 < node->child_count()) bound = node->first_keys[i + 1];
+    const uint64_t* sums = node->pos_sums.data();
+    for (size_t j = 0; j < i; ++j) rank += sums[j];
     if (node->level > 1) {
       node = node->nodes[i].get();
       continue;
     }
-    const LeafBox& box = *node->leaves[i];
-    if (key <= box.first_key()) return rank;  // nothing of this leaf is below key: no load
-    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf,
-                             LeafBox::Load(node->leaves[i], v.loader));
-    for (size_t j = 0; j < leaf->keys.size() && leaf->keys[j] < key; ++j) {
-      rank += PositivePart(leaf->weights[j]);
+    // The leaf's summary from the parent (cached) rather than from its box (a cache miss).
+    const uint64_t first = node->first_keys[i];
+    if (key <= first) return rank;  // nothing of this leaf is below key: no load
+    const size_t n = static_cast<size_t>(node->entry_counts[i]);
+    const size_t guess = GuessPosition(first, bound, n, key);
+    const LeafSlot slot{node, i};
+    PrefetchKeyHint(slot, guess < n ? guess : n - 1);
+    const std::shared_ptr<LeafBox>& box = slot.box();
+    COWTREE_DASSERT(box->first_key() == first && box->entry_count() == n);
+    {
+      const LeafBox::ReadPin pin(*box);
+      if (pin.data() != nullptr) {
+        NoteKeyHint(slot, pin.keys());
+        if (box->unit_weights()) return rank + LowerBoundFrom(pin.keys(), n, key, guess);
+        return rank + RankInLeaf(*pin.data(), false, key, guess);
+      }
     }
-    return rank;
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, LeafBox::Load(box, v.loader));
+    return rank + RankInLeaf(*leaf, box->unit_weights(), key, guess);
   }
 }
 

@@ -42,7 +42,12 @@
 // Errors: a query that needs a non-resident leaf loads it through v.loader; IOError/Corruption
 // from the loader (or a leaf that does not match its summary) are returned as the Status.
 // Cost: O(height * fanout) node work plus one leaf scan (O(leaf size)); Rank and Select load at
-// most one leaf, percentiles at most two, RangePositiveSum two.
+// most one leaf, percentiles at most two, RangePositiveSum two. Rank and Select read a resident
+// leaf through LeafBox::ReadPin (no shared_ptr copy: no lock, no reference-count traffic);
+// Select in a leaf whose weights are all 1 indexes its k-th key, and Rank searches a leaf's keys
+// (and each node's first keys) from an interpolated guess, then counts the index (all weights
+// 1) or sums the positive weights before it. Level-1 nodes keep per-child hints of where a
+// leaf's keys were last seen, prefetched while the leaf's box is read (tree_version.h).
 // Thread-safety: any number of threads may call these concurrently on the same or different
 // versions, concurrently with the writer producing newer versions.
 #pragma once

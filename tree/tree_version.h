@@ -6,6 +6,12 @@
 //   are level-(L-1) nodes (`nodes`). Per child i it keeps first_keys[i] (the smallest key in
 //   the child's subtree), pos_sums[i] (sum of max(weight, 0) below it) and entry_counts[i].
 //   Child i holds exactly the keys in [first_keys[i], first_keys[i+1]).
+// - key_hints (level 1, readers only): per child, the address of its leaf's keys array as a
+//   reader last saw it, or null. A prefetch hint and nothing more: it may be stale (the leaf
+//   was evicted and loaded again elsewhere) and is never dereferenced, only prefetched, so that
+//   the leaf's cache line is on its way while the reader waits for the leaf's box (query.cc).
+//   key_hint_capacity entries (0: none; InternalNodePool sizes and zeroes them for level-1
+//   nodes); indexes >= it have no hint. Readers store into it concurrently (relaxed atomics).
 // - epoch: the Apply (or restore) epoch that created this node. COW rule: the writer applying
 //   epoch E mutates a node in place only if node.epoch == E (created by this very Apply, not
 //   yet published); any older node is copied first (path copying up to the root).
@@ -21,6 +27,7 @@
 //   outlives the version; may be null when every leaf is resident).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -43,6 +50,8 @@ struct InternalNode {
   std::vector<uint64_t> entry_counts;
   std::vector<std::shared_ptr<InternalNode>> nodes;  // level > 1
   std::vector<std::shared_ptr<LeafBox>> leaves;      // level == 1
+  std::unique_ptr<std::atomic<const uint64_t*>[]> key_hints;
+  uint32_t key_hint_capacity = 0;
 
   size_t child_count() const { return first_keys.size(); }
   // Index of the child whose key range holds `key`: the last i with first_keys[i] <= key, or
