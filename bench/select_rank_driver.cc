@@ -28,26 +28,16 @@
 #include <string>
 #include <vector>
 
+#include "bench/side_by_side/common.h"
+
 namespace {
 
 using PbdsTree =
     __gnu_pbds::tree<std::pair<int64_t, uint64_t>, __gnu_pbds::null_type, std::less<>,
                      __gnu_pbds::rb_tree_tag, __gnu_pbds::tree_order_statistics_node_update>;
 
-// splitmix64, as bench/side_by_side/common.h's KeyStream (same keys for the same seed).
-class KeyStream {
- public:
-  explicit KeyStream(uint64_t seed) : state_(seed * 0x9E3779B97F4A7C15ull + 12345) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-
- private:
-  uint64_t state_;
-};
+// The side-by-side harness's key stream (splitmix64): the same keys for the same seed.
+using sbs::KeyStream;
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
