@@ -204,6 +204,23 @@ uint64_t RankInLeaf(const LeafData& leaf, bool unit, uint64_t key, size_t guess)
   return rank;
 }
 
+// Sum of pos_sums[0..i) of `node`, whose pos_sums add up to `total`: read from the shorter
+// side (the sums right of i subtracted from total when i is past the middle), so that at most
+// half of the node's sums lines are touched.
+uint64_t SumLeftOf(const InternalNode& node, size_t i, uint64_t total) {
+  const size_t n = node.child_count();
+  const uint64_t* sums = node.pos_sums.data();
+  COWTREE_DASSERT(i < n && node.PosTotal() == total);
+  uint64_t sum = 0;
+  if (2 * i <= n) {
+    for (size_t j = 0; j < i; ++j) sum += sums[j];
+    return sum;
+  }
+  for (size_t j = i; j < n; ++j) sum += sums[j];
+  COWTREE_DASSERT(sum <= total);
+  return total - sum;
+}
+
 // The child of `node` whose key range holds `key` (InternalNode::Route), searched from where
 // `key` would sit if the children's first keys were spread evenly below `bound` (every key of
 // the node's subtree is below bound, or bound is UINT64_MAX).
@@ -279,13 +296,23 @@ Result<uint64_t> Rank(const TreeVersion& v, uint64_t key) {
   if (v.root == nullptr) return uint64_t{0};
   uint64_t rank = 0;
   uint64_t bound = UINT64_MAX;  // every key of the current subtree is below it (or it is MAX)
+  // The positive sum of the current subtree (the root's is N).
+  uint64_t total = v.positive_count;
   const InternalNode* node = v.root.get();
   while (true) {
     const size_t i = RouteChild(*node, key, bound);
     COWTREE_DASSERT(i == node->Route(key));
+    // Start the child's cache misses before the sums are added (prefetches only: no reads).
+    if (node->level > 1) {
+      __builtin_prefetch(node->nodes[i].get());
+    } else {
+      __builtin_prefetch(node->leaves[i].get());
+      __builtin_prefetch(node->entry_counts.data() + i);
+      if (i < node->key_hint_capacity) __builtin_prefetch(&node->key_hints[i]);
+    }
     if (i + 1 < node->child_count()) bound = node->first_keys[i + 1];
-    const uint64_t* sums = node->pos_sums.data();
-    for (size_t j = 0; j < i; ++j) rank += sums[j];
+    rank += SumLeftOf(*node, i, total);
+    total = node->pos_sums[i];
     if (node->level > 1) {
       node = node->nodes[i].get();
       continue;
