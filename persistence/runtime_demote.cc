@@ -1,6 +1,7 @@
-// Runtime, demotion (persistence/runtime.h "Demotion"): after a published checkpoint, hot trees
-// that stayed idle for a whole checkpoint interval go back to the cold index, so that the
-// memory of a runtime with many trees follows the trees in use, not every tree ever touched.
+// Runtime, demotion (persistence/runtime.h "Demotion"): after a published checkpoint, and every
+// options_.demotion_pass_promotions promotions (DemoteIfManyPromoted: trees that are only
+// read), hot trees that stayed idle since the previous pass go back to the cold index, so that
+// the memory of a runtime with many trees follows the trees in use, not every tree ever touched.
 // One pass is a CLOCK sweep over trees_: a tree accessed since the last pass (TreeSlot::accessed)
 // gets a second chance (its bit is cleared); an idle one that is safe to drop is demoted.
 #include <algorithm>
@@ -29,6 +30,8 @@ bool Runtime::Demotable(const TreeSlot& slot, const std::vector<TreeId>& dirty) 
 void Runtime::DemoteIfManyPromoted(bool wait) {
   const uint64_t step = options_.demotion_pass_promotions;
   if (step == 0 || promotions_since_pass_.load(std::memory_order_relaxed) < step) return;
+  // A poisoned runtime keeps what it holds: reading a demoted tree back could fail as well.
+  if (poisoned_.load()) return;
   if (wait) {
     checkpoint_mu_.Lock();
   } else if (!checkpoint_mu_.TryLock()) {
