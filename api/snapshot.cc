@@ -260,6 +260,9 @@ Result<TreeReader<K>> Snapshot::Tree(const std::string& name) const {
   r->name = name;
   r->version = host->VersionAt(state_->epoch());
   r->host = std::move(info.tree);
+  // Lookups one by one may promote many trees: they leave memory again here too, also without
+  // a background thread (one atomic load unless a pass is due; the reader keeps its tree).
+  if (state_->view == nullptr) state_->runtime->DemoteIfManyPromoted(/*wait=*/false);
   return TreeReader<K>(std::move(r));
 }
 

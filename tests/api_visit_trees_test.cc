@@ -1,8 +1,8 @@
 // Snapshot::VisitTrees (include/cowtree/snapshot.h): every index visited exactly once, in
 // catalog order (creation order) on a store's snapshot and in the given order on a retained
 // checkpoint's; names not visible visited too (Tree then NotFound); the first error stops the
-// walk; trees read through it on a reopened store leave memory again between slices; an
-// empty snapshot is InvalidArgument.
+// walk; trees read through it (or looked up one by one) on a reopened store leave memory again;
+// an empty snapshot is InvalidArgument.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -127,6 +127,38 @@ TEST(VisitTrees, RetainedCheckpointAndColdTreesLeavingMemory) {
   const RuntimeStats s = api_internal::Access::Of(*store).runtime->GetStats();
   EXPECT_LE(s.hot_tree_count, 300u);  // ~two passes of 100 plus a slice of 25, not 2000
   EXPECT_GE(s.trees_demoted, 1700u);
+  ASSERT_TRUE(store->Close().ok());
+}
+
+// Lookups one by one (Snapshot::Tree, no VisitTrees, no background thread) also let the trees
+// looked up leave memory: every demotion_pass_promotions promotions the lookup runs a pass.
+TEST(VisitTrees, LookupsOneByOneLeaveMemoryToo) {
+  TempDir dir;
+  std::vector<int> creation;
+  for (int i = 0; i < 2000; ++i) creation.push_back(i);
+  std::vector<std::string> names;
+  {
+    auto store = Store::Open(dir.path(), Options()).value();
+    names = CreateTrees(store.get(), creation);
+    ASSERT_TRUE(store->Close().ok());
+  }
+  Options o;
+  o.read_only = true;
+  o.background_thread = false;
+  o.hot_trees_min = 0;
+  o.demotion_pass_promotions = 100;
+  auto store = Store::Open(dir.path(), o).value();
+  Snapshot snap = store->GetSnapshot();
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      Result<TreeReader<int64_t>> r = snap.Tree<int64_t>(names[i]);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ASSERT_EQ(r->select(0).value(), std::optional<int64_t>(static_cast<int64_t>(i)));
+    }
+  }
+  const RuntimeStats s = api_internal::Access::Of(*store).runtime->GetStats();
+  EXPECT_LE(s.hot_tree_count, 300u);  // about two passes' worth, not 2000
+  EXPECT_GE(s.trees_demoted, 3000u);  // both rounds
   ASSERT_TRUE(store->Close().ok());
 }
 

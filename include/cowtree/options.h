@@ -67,9 +67,10 @@ struct Options {
   uint64_t checkpoint_dirty_trees = 16384;
   // ...and trees that are only read leave memory too: once this many trees were read back
   // from the store (first accesses since open or since they were dropped), the background
-  // thread — and PercentileOperator::Answers, between the slices of groups it reads — drops
-  // the idle ones without a checkpoint, as above (0 = only after checkpoints). A pass walks
-  // the trees in memory and holds commits meanwhile. Default: 16384.
+  // thread — and Snapshot::Tree / VisitTrees (so PercentileOperator::Answers and `cowtree
+  // query`) on the reading thread — drops the idle ones without a checkpoint, as above (0 =
+  // only after checkpoints). A pass walks the trees in memory and holds commits meanwhile.
+  // Default: 16384.
   uint64_t demotion_pass_promotions = 16384;
   // Every file operation of the store goes through this Env (as LevelDB's Options::env): a
   // test passes a fault-injecting one (testutil/fault_injection_env.h). Not owned; must

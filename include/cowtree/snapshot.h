@@ -158,7 +158,12 @@ class Snapshot {
 
   // The tree `name` as of this snapshot. NotFound if no such tree is visible; InvalidArgument
   // if it was created with another key type (the message names both) or the snapshot is empty;
-  // NotSupported for a tree type this API does not know. One hash lookup in the catalog; no I/O.
+  // NotSupported for a tree type this API does not know. One hash lookup in the catalog; no I/O
+  // for a tree in memory. A tree not touched since open (or dropped from memory since) is read
+  // from its catalog chunk; every Options::demotion_pass_promotions such reads, the lookup
+  // also runs a demotion pass (trees idle since the previous pass leave memory; it holds
+  // commits for a walk of the trees in memory), so looking up many trees one by one stays
+  // within memory — VisitTrees reads many trees more cheaply.
   template <TreeKey K>
   Result<TreeReader<K>> Tree(const std::string& name) const;
   // Every tree visible in this snapshot whose key type this API knows, sorted by name.
