@@ -30,6 +30,30 @@ std::vector<std::string> CreateTrees(Store* store, const std::vector<int>& order
   return names;
 }
 
+// A closed store in `dir` holding trees t0..t<count-1> (created in that order), with a retained
+// checkpoint "cp" if `retain`; returns their names.
+std::vector<std::string> ClosedStoreOfTrees(const std::string& dir, int count, bool retain) {
+  std::vector<int> creation;
+  for (int i = 0; i < count; ++i) creation.push_back(i);
+  auto store = Store::Open(dir, Options()).value();
+  std::vector<std::string> names = CreateTrees(store.get(), creation);
+  if (retain) EXPECT_TRUE(store->Checkpoint("cp").ok());
+  EXPECT_TRUE(store->Close().ok());
+  return names;
+}
+
+// Options under which only the reading thread's own demotion passes run, one per `pass`
+// promotions, and every idle tree may go.
+Options ReaderPassesOnly(uint64_t pass) {
+  Options o;
+  o.background_thread = false;
+  o.hot_trees_min = 0;
+  o.demotion_pass_promotions = pass;
+  return o;
+}
+
+RuntimeStats StatsOf(Store& store) { return api_internal::Access::Of(store).runtime->GetStats(); }
+
 TEST(VisitTrees, EveryIndexOnceInCatalogOrderUnknownNamesToo) {
   TempDir dir;
   auto store = Store::Open(dir.path(), Options()).value();
@@ -87,20 +111,8 @@ TEST(VisitTrees, FirstErrorStopsTheWalkAndEmptySnapshotIsInvalid) {
 // store (every tree cold) lets the trees visited leave memory between slices.
 TEST(VisitTrees, RetainedCheckpointAndColdTreesLeavingMemory) {
   TempDir dir;
-  std::vector<int> creation;
-  for (int i = 0; i < 2000; ++i) creation.push_back(i);
-  std::vector<std::string> names;
-  {
-    auto store = Store::Open(dir.path(), Options()).value();
-    names = CreateTrees(store.get(), creation);
-    ASSERT_TRUE(store->Checkpoint("cp").ok());
-    ASSERT_TRUE(store->Close().ok());
-  }
-  Options o;
-  o.background_thread = false;  // only VisitTrees' own passes
-  o.hot_trees_min = 0;
-  o.demotion_pass_promotions = 100;
-  auto store = Store::Open(dir.path(), o).value();
+  const std::vector<std::string> names = ClosedStoreOfTrees(dir.path(), 2000, /*retain=*/true);
+  auto store = Store::Open(dir.path(), ReaderPassesOnly(100)).value();
   Result<Snapshot> retained = store->GetCheckpointSnapshot("cp");
   ASSERT_TRUE(retained.ok()) << retained.status().ToString();
   std::vector<size_t> seen;
@@ -124,7 +136,7 @@ TEST(VisitTrees, RetainedCheckpointAndColdTreesLeavingMemory) {
                               })
                   .ok());
   EXPECT_EQ(sum, 2000u * 1999u / 2);
-  const RuntimeStats s = api_internal::Access::Of(*store).runtime->GetStats();
+  const RuntimeStats s = StatsOf(*store);
   EXPECT_LE(s.hot_tree_count, 300u);  // ~two passes of 100 plus a slice of 25, not 2000
   EXPECT_GE(s.trees_demoted, 1700u);
   ASSERT_TRUE(store->Close().ok());
@@ -134,19 +146,9 @@ TEST(VisitTrees, RetainedCheckpointAndColdTreesLeavingMemory) {
 // looked up leave memory: every demotion_pass_promotions promotions the lookup runs a pass.
 TEST(VisitTrees, LookupsOneByOneLeaveMemoryToo) {
   TempDir dir;
-  std::vector<int> creation;
-  for (int i = 0; i < 2000; ++i) creation.push_back(i);
-  std::vector<std::string> names;
-  {
-    auto store = Store::Open(dir.path(), Options()).value();
-    names = CreateTrees(store.get(), creation);
-    ASSERT_TRUE(store->Close().ok());
-  }
-  Options o;
+  const std::vector<std::string> names = ClosedStoreOfTrees(dir.path(), 2000, /*retain=*/false);
+  Options o = ReaderPassesOnly(100);
   o.read_only = true;
-  o.background_thread = false;
-  o.hot_trees_min = 0;
-  o.demotion_pass_promotions = 100;
   auto store = Store::Open(dir.path(), o).value();
   Snapshot snap = store->GetSnapshot();
   for (int round = 0; round < 2; ++round) {
@@ -156,7 +158,7 @@ TEST(VisitTrees, LookupsOneByOneLeaveMemoryToo) {
       ASSERT_EQ(r->select(0).value(), std::optional<int64_t>(static_cast<int64_t>(i)));
     }
   }
-  const RuntimeStats s = api_internal::Access::Of(*store).runtime->GetStats();
+  const RuntimeStats s = StatsOf(*store);
   EXPECT_LE(s.hot_tree_count, 300u);  // about two passes' worth, not 2000
   EXPECT_GE(s.trees_demoted, 3000u);  // both rounds
   ASSERT_TRUE(store->Close().ok());
@@ -183,11 +185,8 @@ TEST(VisitTrees, TreesOnlyTheLogChangedKeepTheirChanges) {
     ASSERT_TRUE(store->Sync().ok());
     ASSERT_TRUE(store->Close().ok());
   }
-  Options o;
+  Options o = ReaderPassesOnly(64);
   o.read_only = true;
-  o.background_thread = false;
-  o.hot_trees_min = 0;
-  o.demotion_pass_promotions = 64;
   auto store = Store::Open(dir.path(), o).value();
   Snapshot snap = store->GetSnapshot();
   for (int round = 0; round < 2; ++round) {
@@ -205,7 +204,7 @@ TEST(VisitTrees, TreesOnlyTheLogChangedKeepTheirChanges) {
                                 })
                     .ok());
   }
-  const RuntimeStats s = api_internal::Access::Of(*store).runtime->GetStats();
+  const RuntimeStats s = StatsOf(*store);
   EXPECT_GE(s.trees_demoted, 500u);   // the untouched two thirds, at least once
   EXPECT_GE(s.hot_tree_count, 334u);  // the replayed third stays
   ASSERT_TRUE(store->Close().ok());
