@@ -114,7 +114,7 @@ K Cursor<K>::key() const {
 }
 template <TreeKey K>
 int64_t Cursor<K>::weight() const {
-  return valid() ? state_->leaf->weights[state_->pos] : 0;
+  return valid() ? state_->leaf->weight(state_->pos) : 0;
 }
 template <TreeKey K>
 void Cursor<K>::Next() {

@@ -419,7 +419,7 @@ Status DumpTree(const std::string& dir, const std::string& tree_name, const Dump
     Value keys(rapidjson::kArrayType), weights(rapidjson::kArrayType);
     for (size_t i = 0; i < data.keys.size(); ++i) {
       b.Push(keys, KeyValue(img.key_type, data.keys[i]));
-      b.Push(weights, Value(static_cast<int64_t>(data.weights[i])));
+      b.Push(weights, Value(static_cast<int64_t>(data.weight(i))));
     }
     b.V(l, "keys", std::move(keys));
     b.V(l, "weights", std::move(weights));

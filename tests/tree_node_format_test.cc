@@ -250,6 +250,31 @@ TEST(TreeNodeFormatTest, WeightsAndExactLength) {
   ExpectCorrupt(Body(KeyType::kInt64, 3, 0, big), KeyType::kInt64, "overflows");
 }
 
+// Weights of 1 decode as implicit unit weights (tree/leaf.h): no weights array, and the same
+// bytes when encoded again. One other weight anywhere makes every weight held.
+TEST(TreeNodeFormatTest, UnitWeightsDecodeImplicitAndEncodeAlike) {
+  LeafData unit;
+  for (uint64_t k = 0; k < 100; ++k) unit.keys.push_back(1000 + 7 * k);
+  const std::string implicit_body = EncodeLeaf(KeyType::kInt64, unit);
+  LeafData held = unit;
+  held.weights.assign(unit.keys.size(), 1);
+  EXPECT_EQ(EncodeLeaf(KeyType::kInt64, held), implicit_body);  // both forms encode alike
+  EXPECT_EQ(EncodedLeafBytes(unit), implicit_body.size());
+  auto r = DecodeLeaf(implicit_body, KeyType::kInt64);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r.value()->implicit_unit_weights());
+  EXPECT_EQ(r.value()->keys, unit.keys);
+  EXPECT_EQ(r.value()->weights.capacity(), 0u);  // nothing allocated for them
+  for (size_t at : {size_t{0}, size_t{57}, size_t{99}}) {
+    LeafData mixed = held;
+    mixed.weights[at] = at == 57 ? -3 : 2;
+    auto m = DecodeLeaf(EncodeLeaf(KeyType::kInt64, mixed), KeyType::kInt64);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_FALSE(m.value()->implicit_unit_weights());
+    EXPECT_EQ(m.value()->weights, mixed.weights) << "other weight at " << at;
+  }
+}
+
 TEST(TreeNodeFormatTest, NonCanonicalDoubleKey) {
   // First key (fixed field) and a later key (reached through a gap).
   ExpectCorrupt(Body(KeyType::kDouble, 1, kDoubleNanCode + 5, "\x02"), KeyType::kDouble,

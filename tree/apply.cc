@@ -107,6 +107,7 @@ class BatchApplier {
   }
 
   Status ApplyRun(std::span<const KeyWeight> ops, size_t* consumed);
+  void PrefetchLeaves(const InternalNode& leaf_parent, std::span<const KeyWeight> ops);
   Status ApplyToLeaf(InternalNode* leaf_parent, size_t c, std::span<const KeyWeight> ops);
   Status MergeLeafWithSibling(InternalNode* leaf_parent, size_t c);
   void FixPath(InternalNode* bottom);
@@ -190,6 +191,7 @@ Status BatchApplier::ApplyRun(std::span<const KeyWeight> ops, size_t* consumed) 
   }
   size_t n = 1;
   while (n < ops.size() && (!has_bound || ops[n].key < bound)) ++n;
+  PrefetchLeaves(*node, ops.first(n));
   // Groups: the ops of [done, n) that fall into one leaf of `node`.
   size_t done = 0;
   while (done < n) {
@@ -214,26 +216,65 @@ Status BatchApplier::ApplyRun(std::span<const KeyWeight> ops, size_t* consumed) 
   return Status::OK();
 }
 
+// The leaves a run touches are usually cold: each is a chain of dependent misses (box, then
+// its LeafData and keys, then the rest of the arrays). Requesting the boxes of the first few
+// groups together, then their contents, overlaps those chains instead of paying them one after
+// the other in ApplyToLeaf. Only hints: the groups are routed again (exactly) when applied.
+void BatchApplier::PrefetchLeaves(const InternalNode& leaf_parent,
+                                  std::span<const KeyWeight> ops) {
+  constexpr size_t kLeavesMax = 16;
+  if (leaf_parent.child_count() == 0) return;
+  const LeafBox* boxes[kLeavesMax];
+  size_t count = 0;
+  size_t last = leaf_parent.child_count();
+  for (size_t i = 0; i < ops.size() && count < kLeavesMax; ++i) {
+    const size_t c = leaf_parent.Route(ops[i].key);
+    if (c == last) continue;
+    last = c;
+    boxes[count] = leaf_parent.leaves[c].get();
+    __builtin_prefetch(boxes[count]);
+    ++count;
+  }
+  for (size_t i = 0; i < count; ++i) boxes[i]->PrefetchContent();
+}
+
 Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
                                  std::span<const KeyWeight> ops) {
   COWTREE_ASSERT(leaf_parent->level == 1 && leaf_parent->epoch == epoch_);
   const bool has_leaf = leaf_parent->child_count() > 0;
-  std::shared_ptr<const LeafData> old;
-  uint64_t old_pos_sum = 0;
-  size_t old_entries = 0;
-  if (has_leaf) {
-    const LeafBox& box = *leaf_parent->leaves[c];
-    COWTREE_ASSIGN_OR_RETURN(old, LeafBox::Load(leaf_parent->leaves[c], loader_));
-    old_pos_sum = box.pos_sum();
-    old_entries = box.entry_count();
-  }
+  const LeafBox* box = has_leaf ? leaf_parent->leaves[c].get() : nullptr;
+  const uint64_t old_pos_sum = has_leaf ? box->pos_sum() : 0;
+  const size_t old_entries = has_leaf ? box->entry_count() : 0;
+  // Taken before any pin: the pool takes a lock, which a ReadPin's holder must not.
   std::shared_ptr<LeafData> merged = NewLeafData(old_entries + ops.size(), budget_);
   uint64_t pos_sum = 0;
-  COWTREE_RETURN_IF_ERROR(MergeLeafOps(old.get(), old_pos_sum, ops, merged.get(), &pos_sum));
-  old.reset();
+  bool unit = false;
+  Status merge_status;
+  bool merged_from_pin = false;
+  if (has_leaf) {
+    // Resident (the usual case): read it under a pin, with no lock and no reference count on
+    // the content's control block. The merge is short and takes no lock.
+    LeafBox::ReadPin pin(*box);
+    if (pin.data() != nullptr) {
+      merge_status = MergeLeafOps(pin.data(), old_pos_sum, box->unit_weights(), ops,
+                                  merged.get(), &pos_sum, &unit);
+      merged_from_pin = true;
+    }
+  }
+  if (!merged_from_pin) {
+    std::shared_ptr<const LeafData> old;
+    if (has_leaf) {
+      COWTREE_ASSIGN_OR_RETURN(old, LeafBox::Load(leaf_parent->leaves[c], loader_));
+    }
+    // After a load the box knows its weight kind (LeafBox::Load notes it).
+    merge_status = MergeLeafOps(old.get(), old_pos_sum, !has_leaf || box->unit_weights(), ops,
+                                merged.get(), &pos_sum, &unit);
+  }
+  COWTREE_RETURN_IF_ERROR(merge_status);
   positive_count_ += static_cast<__int128>(pos_sum) - old_pos_sum;
   pieces_.clear();
-  SplitLeaf(std::move(merged), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces_, budget_);
+  SplitLeaf(std::move(merged), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces_, budget_,
+            unit ? LeafBox::WeightsHint::kAllUnit : LeafBox::WeightsHint::kUnknown);
   const size_t piece_count = pieces_.size();
   if (has_leaf && piece_count == 1) {
     // The common case (no split, no emptied leaf): replace the box in place.
@@ -273,13 +314,24 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
       NewLeafData(a_data->keys.size() + b_data->keys.size(), budget_);
   joined->keys.insert(joined->keys.end(), a_data->keys.begin(), a_data->keys.end());
   joined->keys.insert(joined->keys.end(), b_data->keys.begin(), b_data->keys.end());
-  joined->weights.insert(joined->weights.end(), a_data->weights.begin(), a_data->weights.end());
-  joined->weights.insert(joined->weights.end(), b_data->weights.begin(), b_data->weights.end());
+  if (!a_data->implicit_unit_weights() || !b_data->implicit_unit_weights()) {
+    for (const LeafData* part : {a_data.get(), b_data.get()}) {
+      if (part->implicit_unit_weights()) {
+        joined->weights.insert(joined->weights.end(), part->keys.size(), 1);
+      } else {
+        joined->weights.insert(joined->weights.end(), part->weights.begin(),
+                               part->weights.end());
+      }
+    }
+  }
   a_data.reset();
   b_data.reset();
   const auto pos_sum = static_cast<uint64_t>(joined_sum);
   pieces_.clear();
-  SplitLeaf(std::move(joined), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces_, budget_);
+  // Both boxes were loaded above, so their weight kinds are known.
+  const bool unit = a.unit_weights() && b.unit_weights();
+  SplitLeaf(std::move(joined), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces_, budget_,
+            unit ? LeafBox::WeightsHint::kAllUnit : LeafBox::WeightsHint::kNotAllUnit);
   // Usually 1 or 2 pieces; more when the sibling is a restored leaf over the current capacity.
   COWTREE_ASSERT(!pieces_.empty());
   EraseChildren(leaf_parent, left, 2);

@@ -15,6 +15,7 @@ static_assert(sizeof(LeafBox) <= 88);
 namespace {
 
 bool AllUnitWeights(const LeafData& data) {
+  if (data.implicit_unit_weights()) return true;
   bool unit = true;
   for (int64_t w : data.weights) unit &= w == 1;
   return unit;
@@ -25,6 +26,7 @@ bool AllUnitWeights(const LeafData& data) {
 bool LeafPositiveSum(const LeafData& data, uint64_t* pos_sum) {
   // Each positive weight is < 2^63, so summing in 128 bits cannot overflow for any leaf.
   unsigned __int128 sum = 0;
+  if (data.implicit_unit_weights()) sum = data.keys.size();
   for (int64_t w : data.weights) sum += static_cast<uint64_t>(w > 0 ? w : 0);
   if (sum > UINT64_MAX) return false;
   *pos_sum = static_cast<uint64_t>(sum);
@@ -32,7 +34,7 @@ bool LeafPositiveSum(const LeafData& data, uint64_t* pos_sum) {
 }
 
 Status ValidateLeafData(const LeafData& data) {
-  if (data.keys.size() != data.weights.size()) {
+  if (!data.implicit_unit_weights() && data.keys.size() != data.weights.size()) {
     return Status::Corruption("leaf: " + std::to_string(data.keys.size()) + " keys but " +
                               std::to_string(data.weights.size()) + " weights");
   }
@@ -43,7 +45,7 @@ Status ValidateLeafData(const LeafData& data) {
           "leaf: key " + std::to_string(i) + " (code " + std::to_string(data.keys[i]) +
           ") is not greater than the previous key (code " + std::to_string(data.keys[i - 1]) + ")");
     }
-    if (data.weights[i] == 0) {
+    if (data.weight(i) == 0) {
       return Status::Corruption("leaf: weight " + std::to_string(i) + " is 0 (expected != 0)");
     }
   }
@@ -55,7 +57,7 @@ Status ValidateLeafData(const LeafData& data) {
 }
 
 LeafBox::LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_t epoch,
-                 MemoryBudget* budget)
+                 MemoryBudget* budget, WeightsHint weights)
     : entry_count_(data != nullptr ? data->entry_count() : 0),
       first_key_(data != nullptr && !data->keys.empty() ? data->keys[0] : 0),
       pos_sum_(pos_sum),
@@ -63,14 +65,21 @@ LeafBox::LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_
       budget_(budget) {
   COWTREE_ASSERT(data != nullptr);
   COWTREE_ASSERT(!data->keys.empty());
-  COWTREE_ASSERT(data->keys.size() == data->weights.size());
+  COWTREE_ASSERT(data->implicit_unit_weights() || data->keys.size() == data->weights.size());
 #ifndef NDEBUG
   COWTREE_ASSERT(ValidateLeafData(*data).ok());
   uint64_t check = 0;
   COWTREE_ASSERT(LeafPositiveSum(*data, &check) && check == pos_sum);
 #endif
+  COWTREE_DASSERT(weights == WeightsHint::kUnknown ||
+                  (weights == WeightsHint::kAllUnit) == AllUnitWeights(*data));
   if (budget_ != nullptr) budget_->Charge(data->size_bytes(), /*dirty=*/true);
-  NoteWeightKind(*data);
+  if (weights == WeightsHint::kUnknown) {
+    NoteWeightKind(*data);
+  } else {
+    weight_kind_.store(weights == WeightsHint::kAllUnit ? kUnitWeights : kOtherWeights,
+                       std::memory_order_relaxed);  // published with the box itself
+  }
   data_.Exchange(std::move(data));
 }
 
@@ -95,7 +104,10 @@ LeafBox::LeafBox(uint64_t first_key, uint64_t pos_sum, uint32_t entry_count, Nod
 
 LeafBox::~LeafBox() {
   if (budget_ == nullptr) return;
-  std::shared_ptr<const LeafData> data = data_.Load();
+  // The last owner is gone, so nothing loads, evicts or pins this box any more (a budget ring
+  // entry is a weak_ptr that can no longer be locked): the pointer mirror is the content,
+  // read without the cell's lock or a reference-count round trip on its control block.
+  const LeafData* data = data_.RawData();
   if (data != nullptr) budget_->Uncharge(data->size_bytes(), /*dirty=*/!persisted());
 }
 

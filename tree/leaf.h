@@ -2,10 +2,11 @@
 // leaf with its summary and lazily loaded content (LeafBox), and the host's loader.
 //
 // LeafData
-// - keys: ordered key codes (tree/key_codec.h), strictly increasing; weights: int64, never 0,
-//   possibly negative; keys.size() == weights.size() >= 1 for a leaf in a tree. Two arrays
-//   (not an array of pairs) so that searches and positive-part sums are tight loops over one
-//   array each.
+// - keys: ordered key codes (tree/key_codec.h), strictly increasing, keys.size() >= 1 for a
+//   leaf in a tree. weights: int64, never 0, possibly negative, one per key — or empty, which
+//   means every weight is 1 (implicit unit weights: the common content of counting inserts,
+//   held and copied at half the bytes). weight(i) reads either form. Two arrays (not an array
+//   of pairs) so that searches and positive-part sums are tight loops over one array each.
 // - Immutable once shared (held as std::shared_ptr<const LeafData>).
 //
 // LeafBox
@@ -66,6 +67,9 @@ struct LeafData {
   std::vector<int64_t> weights;
 
   uint32_t entry_count() const { return static_cast<uint32_t>(keys.size()); }
+  // True when weights is empty: every weight is 1.
+  bool implicit_unit_weights() const { return weights.empty(); }
+  int64_t weight(size_t i) const { return weights.empty() ? 1 : weights[i]; }
   // Approximate heap bytes held (for eviction accounting).
   uint64_t size_bytes() const {
     return sizeof(LeafData) + keys.capacity() * sizeof(uint64_t) +
@@ -94,10 +98,14 @@ class LeafLoader {
 
 class LeafBox final : public Evictable {
  public:
+  // Whether the content's weights are all 1, when the caller knows it (the writer does: it
+  // built the content); kUnknown makes the constructor scan the weights.
+  enum class WeightsHint : uint8_t { kUnknown, kAllUnit, kNotAllUnit };
   // A dirty, resident box for `data` (non-empty, validated by the caller; asserted).
   // pos_sum must equal LeafPositiveSum(*data) (asserted in debug builds). budget may be null.
+  // weights: see WeightsHint; a known hint must be right (asserted in debug builds).
   LeafBox(std::shared_ptr<const LeafData> data, uint64_t pos_sum, uint64_t epoch,
-          MemoryBudget* budget = nullptr);
+          MemoryBudget* budget = nullptr, WeightsHint weights = WeightsHint::kUnknown);
   // A persisted, non-resident box (restore): summary from the checkpoint, `id` valid.
   LeafBox(uint64_t first_key, uint64_t pos_sum, uint32_t entry_count, NodeID id, uint64_t epoch,
           MemoryBudget* budget = nullptr);
@@ -168,6 +176,15 @@ class LeafBox final : public Evictable {
     const LeafData* data_ = nullptr;
     const uint64_t* keys_ = nullptr;
   };
+  // A hint for a writer about to read this box's content: requests the cache lines of the
+  // LeafData object and of the start of its keys, if resident. Reads no content (safe at any
+  // time, from any thread; the pointers may be stale, which only wastes the prefetch).
+  void PrefetchContent() const {
+    const LeafData* data = data_.RawData();
+    const uint64_t* keys = data_.RawKeys();
+    if (data != nullptr) __builtin_prefetch(data);
+    if (keys != nullptr) __builtin_prefetch(keys);
+  }
   // Evictable: EvictClean, for the budget's CLOCK hand.
   uint64_t EvictForBudget() override { return EvictClean(); }
   bool TakeReferenced() override { return referenced_.exchange(false, std::memory_order_relaxed); }

@@ -12,11 +12,47 @@ namespace {
 
 inline uint64_t PositivePart(int64_t w) { return w > 0 ? static_cast<uint64_t>(w) : 0; }
 
+// The output of MergeLeafOps: keys, and weights only once one differs from 1 (until then
+// every weight written is 1 and `out->weights` stays empty: implicit unit weights).
+class MergeOutput {
+ public:
+  // unit: whether the old entries to be copied all weigh 1 (else weights are written at once).
+  MergeOutput(LeafData* out, bool unit) : out_(out), unit_(unit) {}
+  bool unit() const { return unit_; }
+  // Copies old entries [from, to); `old_unit`: every weight of `old` is 1 (then unit_ may
+  // still be true; if old_unit is false, unit_ is false since construction).
+  void CopyRun(const LeafData& old, bool old_unit, size_t from, size_t to) {
+    out_->keys.insert(out_->keys.end(), old.keys.begin() + from, old.keys.begin() + to);
+    if (unit_) return;
+    if (old_unit) {
+      out_->weights.insert(out_->weights.end(), to - from, 1);
+    } else {
+      out_->weights.insert(out_->weights.end(), old.weights.begin() + from,
+                           old.weights.begin() + to);
+    }
+  }
+  void Add(uint64_t key, int64_t weight) {
+    if (unit_ && weight != 1) {
+      unit_ = false;
+      out_->weights.assign(out_->keys.size(), 1);
+    }
+    out_->keys.push_back(key);
+    if (!unit_) out_->weights.push_back(weight);
+  }
+
+ private:
+  LeafData* const out_;
+  bool unit_;
+};
+
 }  // namespace
 
-Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const KeyWeight> ops,
-                    LeafData* out, uint64_t* out_pos_sum) {
+Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_weights,
+                    std::span<const KeyWeight> ops, LeafData* out, uint64_t* out_pos_sum,
+                    bool* out_unit_weights) {
   const size_t old_n = old == nullptr ? 0 : old->keys.size();
+  // Every old weight is 1: its weights array (if any) need not be read.
+  const bool old_unit = old_n == 0 || old_unit_weights || old->implicit_unit_weights();
   out->keys.clear();
   out->weights.clear();
   out->keys.reserve(old_n + ops.size());
@@ -24,11 +60,18 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
   if (old_n > 0 && ops.size() * 16 < old_n) {
     // Few ops into a (usually cold) leaf: the binary searches below would miss the cache one
     // dependent load at a time. Request every cache line of the key array up front so the
-    // misses overlap; the copies that follow read the same lines.
+    // misses overlap; the copies that follow read the same lines. The weights, if held, are
+    // copied in the same runs: request them too.
     const char* p = reinterpret_cast<const char*>(old->keys.data());
     const char* end = p + old_n * sizeof(uint64_t);
     for (; p < end; p += 64) __builtin_prefetch(p);
+    if (!old_unit) {
+      p = reinterpret_cast<const char*>(old->weights.data());
+      end = p + old_n * sizeof(int64_t);
+      for (; p < end; p += 64) __builtin_prefetch(p);
+    }
   }
+  MergeOutput merged(out, old_unit);
   // Exact arithmetic: the result is checked against 2^64 - 1 at the end.
   __int128 pos_sum = old_pos_sum;
   size_t pos = 0;  // next old entry not yet copied
@@ -38,13 +81,10 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
     if (old_n > 0) {
       at = static_cast<size_t>(std::lower_bound(old->keys.begin() + pos, old->keys.end(), op.key) -
                                old->keys.begin());
-      // Copy the untouched run [pos, at) in bulk.
-      out->keys.insert(out->keys.end(), old->keys.begin() + pos, old->keys.begin() + at);
-      out->weights.insert(out->weights.end(), old->weights.begin() + pos,
-                          old->weights.begin() + at);
+      merged.CopyRun(*old, old_unit, pos, at);  // the untouched run [pos, at), in bulk
     }
     if (at < old_n && old->keys[at] == op.key) {
-      const int64_t before = old->weights[at];
+      const int64_t before = old_unit ? 1 : old->weights[at];
       int64_t after;
       if (__builtin_add_overflow(before, op.weight, &after)) {
         return Status::InvalidArgument("weight of key code " + std::to_string(op.key) + " (" +
@@ -53,22 +93,15 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
                                        std::to_string(INT64_MAX) + "]");
       }
       pos_sum += static_cast<__int128>(PositivePart(after)) - PositivePart(before);
-      if (after != 0) {
-        out->keys.push_back(op.key);
-        out->weights.push_back(after);
-      }
+      if (after != 0) merged.Add(op.key, after);
       pos = at + 1;
     } else {
       pos_sum += PositivePart(op.weight);
-      out->keys.push_back(op.key);
-      out->weights.push_back(op.weight);
+      merged.Add(op.key, op.weight);
       pos = at;
     }
   }
-  if (old_n > pos) {
-    out->keys.insert(out->keys.end(), old->keys.begin() + pos, old->keys.end());
-    out->weights.insert(out->weights.end(), old->weights.begin() + pos, old->weights.end());
-  }
+  if (old_n > pos) merged.CopyRun(*old, old_unit, pos, old_n);
   COWTREE_ASSERT(pos_sum >= 0);
   if (pos_sum > static_cast<__int128>(UINT64_MAX)) {
     return Status::InvalidArgument(
@@ -78,20 +111,26 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const K
         ", so N would pass the limit 2^64-1 = " + std::to_string(UINT64_MAX));
   }
   *out_pos_sum = static_cast<uint64_t>(pos_sum);
-  COWTREE_ASSERT(out->keys.size() == out->weights.size());
+  *out_unit_weights = merged.unit();
+  COWTREE_ASSERT(merged.unit() ? out->implicit_unit_weights()
+                               : out->keys.size() == out->weights.size());
   return Status::OK();
 }
 
 void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
-               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out, MemoryBudget* budget) {
+               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out, MemoryBudget* budget,
+               LeafBox::WeightsHint weights) {
   const size_t n = content->keys.size();
   COWTREE_ASSERT(capacity >= 1);
   if (n == 0) return;
   if (n <= capacity) {
     out->push_back(std::allocate_shared<LeafBox>(CachingAllocator<LeafBox>(), std::move(content),
-                                                 pos_sum, epoch, budget));
+                                                 pos_sum, epoch, budget, weights));
     return;
   }
+  const LeafBox::WeightsHint piece_weights = weights == LeafBox::WeightsHint::kAllUnit
+                                                 ? weights
+                                                 : LeafBox::WeightsHint::kUnknown;
   const size_t pieces = (n + capacity - 1) / capacity;
   const size_t base = n / pieces;
   const size_t extra = n % pieces;
@@ -101,14 +140,17 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
     const size_t size = base + (j < extra ? 1 : 0);
     std::shared_ptr<LeafData> piece = NewLeafData(size, budget);
     piece->keys.assign(content->keys.begin() + start, content->keys.begin() + start + size);
-    piece->weights.assign(content->weights.begin() + start,
-                          content->weights.begin() + start + size);
-    uint64_t piece_sum = 0;  // cannot overflow: at most pos_sum (callers pass exact sums)
-    for (int64_t w : piece->weights) piece_sum += PositivePart(w);
+    uint64_t piece_sum = size;  // cannot overflow: at most pos_sum (callers pass exact sums)
+    if (!content->implicit_unit_weights()) {
+      piece->weights.assign(content->weights.begin() + start,
+                            content->weights.begin() + start + size);
+      piece_sum = 0;
+      for (int64_t w : piece->weights) piece_sum += PositivePart(w);
+    }
     total_check += piece_sum;
     COWTREE_ASSERT(size >= 1 && size <= capacity);
     out->push_back(std::allocate_shared<LeafBox>(CachingAllocator<LeafBox>(), std::move(piece),
-                                                 piece_sum, epoch, budget));
+                                                 piece_sum, epoch, budget, piece_weights));
     start += size;
   }
   COWTREE_ASSERT(start == n);

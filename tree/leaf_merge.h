@@ -9,10 +9,19 @@
 //   weight, delta, the int64 range), or the leaf's positive sum overflows uint64 (then the
 //   tree total N would overflow too: every entry of the merged leaf is final for the batch).
 //   old_pos_sum must be exact (< 2^64, as every LeafBox sum is).
+// - old_unit_weights: whether every weight of `old` is 1 (true for null old).
+// - Implicit unit weights (tree/leaf.h LeafData): while every weight written is 1, `out`
+//   holds keys only; the first other weight writes the weights array (1 for every entry so far).
+//   An old leaf known to be unit (old_unit_weights, or its weights implicit) is read as
+//   implicit, so its weights array is never read. *out_unit_weights: true when `out`'s
+//   weights are known to be all 1 (then they are implicit); false when unknown (an old leaf
+//   that holds other weights, even if the ops bring every one to 1).
 //
 // SplitLeaf: wraps content of n entries into ceil(n / capacity) boxes of even size (each at
 // least capacity / 2 when n > capacity), created at `epoch`, appended to *out. n == 0 appends
 // nothing. pos_sum must be the content's positive sum. The boxes charge `budget` (may be null).
+// weights: what the caller knows of the content's weights (LeafBox::WeightsHint), passed on
+// to the boxes (a piece of content that is not all unit may still be: its box scans).
 // When n > capacity the pieces are new LeafData from NewLeafData(size, budget)
 // (tree/leaf_pool.h) and `content` is released (back to the pool if it came from there).
 // Thread-safety: pure functions of their arguments.
@@ -39,11 +48,13 @@ inline std::string Int128ToString(__int128 v) {
   return negative ? "-" + s : s;
 }
 
-Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, std::span<const KeyWeight> ops,
-                    LeafData* out, uint64_t* out_pos_sum);
+Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_weights,
+                    std::span<const KeyWeight> ops, LeafData* out, uint64_t* out_pos_sum,
+                    bool* out_unit_weights);
 
 void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
                uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out,
-               MemoryBudget* budget = nullptr);
+               MemoryBudget* budget = nullptr,
+               LeafBox::WeightsHint weights = LeafBox::WeightsHint::kUnknown);
 
 }  // namespace cowtree::tree

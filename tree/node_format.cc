@@ -13,12 +13,13 @@ constexpr std::string_view kWhat = "leaf body";
 // Asserts (always on) that `leaf` is a valid leaf of key_type: what EncodeLeaf promises.
 void AssertEncodable(KeyType key_type, const LeafData& leaf) {
   const size_t n = leaf.keys.size();
-  COWTREE_ASSERT(n >= 1 && n <= kLeafCapacityMax && leaf.weights.size() == n);
+  COWTREE_ASSERT(n >= 1 && n <= kLeafCapacityMax &&
+                 (leaf.implicit_unit_weights() || leaf.weights.size() == n));
   COWTREE_ASSERT(IsValidKeyType(static_cast<uint8_t>(key_type)));
   for (size_t i = 0; i < n; ++i) {
     COWTREE_ASSERT(i == 0 || leaf.keys[i - 1] < leaf.keys[i]);
     COWTREE_ASSERT(IsCanonicalKey(key_type, leaf.keys[i]));
-    COWTREE_ASSERT(leaf.weights[i] != 0);
+    COWTREE_ASSERT(leaf.weight(i) != 0);
   }
 }
 
@@ -52,7 +53,6 @@ Status ReadVarint(std::string_view body, size_t end, const char* field, size_t i
 Status DecodeEntriesV2(std::string_view body, KeyType expected, uint32_t n, LeafData* leaf) {
   const size_t end = body.size() - kLeafCrcBytes;
   leaf->keys.resize(n);
-  leaf->weights.resize(n);
   uint64_t key = DecodeFixed64(body.data() + kLeafFirstKeyOffset);
   size_t pos = kLeafHeaderBytes;
   for (size_t i = 0; i < n; ++i) {
@@ -81,6 +81,7 @@ Status DecodeEntriesV2(std::string_view body, KeyType expected, uint32_t n, Leaf
     }
     leaf->keys[i] = key;
   }
+  // Weights of 1 (zigzag 2) are held implicitly (LeafData) until the first other one.
   for (size_t i = 0; i < n; ++i) {
     const size_t at = pos;
     uint64_t zz = 0;
@@ -88,7 +89,12 @@ Status DecodeEntriesV2(std::string_view body, KeyType expected, uint32_t n, Leaf
     if (zz == 0) {
       return FormatCorruption(kWhat, at, "weight " + std::to_string(i) + " is 0, expected nonzero");
     }
-    leaf->weights[i] = UnZigZag(zz);
+    if (zz == ZigZag(1) && leaf->implicit_unit_weights()) continue;
+    if (leaf->implicit_unit_weights()) {
+      leaf->weights.reserve(n);
+      leaf->weights.assign(i, 1);
+    }
+    leaf->weights.push_back(UnZigZag(zz));
   }
   if (pos != end) {
     return FormatCorruption(kWhat, pos,
@@ -134,6 +140,9 @@ size_t EncodedLeafBytes(const LeafData& leaf) {
   for (size_t i = 1; i < leaf.keys.size(); ++i) {
     entries_bytes += Varint64Bytes(leaf.keys[i] - leaf.keys[i - 1]);
   }
+  if (leaf.implicit_unit_weights()) {
+    entries_bytes += leaf.keys.size() * Varint64Bytes(ZigZag(1));
+  }
   for (int64_t w : leaf.weights) entries_bytes += Varint64Bytes(ZigZag(w));
   return LeafBodyBytes(entries_bytes);
 }
@@ -152,6 +161,7 @@ std::string EncodeLeaf(KeyType key_type, const LeafData& leaf) {
   PutFixed32(&out, static_cast<uint32_t>(total - LeafBodyBytes(0)));
   PutFixed64(&out, leaf.keys[0]);
   for (size_t i = 1; i < n; ++i) PutVarint64(&out, leaf.keys[i] - leaf.keys[i - 1]);
+  if (leaf.implicit_unit_weights()) out.append(n, static_cast<char>(ZigZag(1)));
   for (int64_t w : leaf.weights) PutVarint64(&out, ZigZag(w));
   PutTrailingCrc(&out);
   COWTREE_ASSERT(out.size() == total && total <= LeafBodyBytesMax(n));

@@ -14,7 +14,8 @@ constexpr size_t kV1Reserved32Offset = 12;
 
 std::string EncodeLeafV1(KeyType key_type, const LeafData& leaf) {
   const size_t n = leaf.keys.size();
-  COWTREE_ASSERT(n >= 1 && n <= kLeafCapacityMax && leaf.weights.size() == n);
+  COWTREE_ASSERT(n >= 1 && n <= kLeafCapacityMax &&
+                 (leaf.implicit_unit_weights() || leaf.weights.size() == n));
   COWTREE_ASSERT(IsValidKeyType(static_cast<uint8_t>(key_type)));
   std::string out;
   out.reserve(LeafV1BodyBytes(n));
@@ -30,8 +31,8 @@ std::string EncodeLeafV1(KeyType key_type, const LeafData& leaf) {
     PutFixed64(&out, leaf.keys[i]);
   }
   for (size_t i = 0; i < n; ++i) {
-    COWTREE_ASSERT(leaf.weights[i] != 0);
-    PutFixed64(&out, static_cast<uint64_t>(leaf.weights[i]));
+    COWTREE_ASSERT(leaf.weight(i) != 0);
+    PutFixed64(&out, static_cast<uint64_t>(leaf.weight(i)));
   }
   PutTrailingCrc(&out);
   COWTREE_ASSERT(out.size() == LeafV1BodyBytes(n));

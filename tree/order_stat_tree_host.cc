@@ -229,7 +229,7 @@ class OrderStatTreeType final : public TreeType {
       COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, DecodeLeaf(body, key_type));
       std::vector<KeyWeight> entries(leaf->entry_count());
       for (size_t i = 0; i < entries.size(); ++i) {
-        entries[i] = KeyWeight{leaf->keys[i], leaf->weights[i]};
+        entries[i] = KeyWeight{leaf->keys[i], leaf->weight(i)};
       }
       COWTREE_ASSERT(checkpoint_epoch > 0);
       Status applied = host->tree().Apply(entries, checkpoint_epoch);

@@ -107,8 +107,8 @@ Result<std::shared_ptr<const LeafData>> DescendAscending(const TreeVersion& v, u
 
 // The key of item k of `leaf` (k < its positive sum); `unit`: every weight is 1.
 Result<uint64_t> SelectInLeaf(const LeafData& leaf, bool unit, uint64_t k) {
-  const size_t n = leaf.weights.size();
-  if (unit) {
+  const size_t n = leaf.keys.size();
+  if (unit || leaf.implicit_unit_weights()) {
     COWTREE_ASSERT(k < n);  // pos_sum == entry count, verified against the summary
     return leaf.keys[k];
   }
@@ -197,7 +197,7 @@ size_t GuessPosition(uint64_t first, uint64_t bound, size_t n, uint64_t key) {
 // `guess`: where to start searching (LowerBoundFrom).
 uint64_t RankInLeaf(const LeafData& leaf, bool unit, uint64_t key, size_t guess) {
   const size_t below = LowerBoundFrom(leaf.keys.data(), leaf.keys.size(), key, guess);
-  if (unit) return below;
+  if (unit || leaf.implicit_unit_weights()) return below;
   const int64_t* weights = leaf.weights.data();
   uint64_t rank = 0;
   for (size_t j = 0; j < below; ++j) rank += PositivePart(weights[j]);
@@ -240,16 +240,16 @@ Result<std::pair<uint64_t, uint64_t>> SelectAscendingPair(const TreeVersion& v, 
   COWTREE_ASSERT(k + 1 < v.positive_count);
   const uint64_t row = k;
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, DescendAscending(v, &k));
-  const size_t entries = leaf->weights.size();
+  const size_t entries = leaf->keys.size();
   for (size_t j = 0; j < entries; ++j) {
-    const uint64_t w = PositivePart(leaf->weights[j]);
+    const uint64_t w = PositivePart(leaf->weight(j));
     if (k >= w) {
       k -= w;
       continue;
     }
     if (k + 1 < w) return std::pair(leaf->keys[j], leaf->keys[j]);
     for (size_t next = j + 1; next < entries; ++next) {
-      if (leaf->weights[next] > 0) return std::pair(leaf->keys[j], leaf->keys[next]);
+      if (leaf->weight(next) > 0) return std::pair(leaf->keys[j], leaf->keys[next]);
     }
     COWTREE_ASSIGN_OR_RETURN(const uint64_t second, SelectAscending(v, row + 1));
     return std::pair(leaf->keys[j], second);
@@ -273,7 +273,7 @@ Status Visit(const TreeVersion& v, const InternalNode& node, uint64_t lo, bool h
     auto it = std::lower_bound(leaf->keys.begin(), leaf->keys.end(), lo);
     for (size_t j = static_cast<size_t>(it - leaf->keys.begin()); j < leaf->keys.size(); ++j) {
       if (has_hi && leaf->keys[j] >= hi) break;
-      if (!fn(leaf->keys[j], leaf->weights[j])) {
+      if (!fn(leaf->keys[j], leaf->weight(j))) {
         *stopped = true;
         break;
       }
@@ -348,7 +348,7 @@ Result<int64_t> WeightOf(const TreeVersion& v, uint64_t key) {
   COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, LeafBox::Load(box, v.loader));
   auto it = std::lower_bound(leaf->keys.begin(), leaf->keys.end(), key);
   if (it == leaf->keys.end() || *it != key) return int64_t{0};
-  return leaf->weights[static_cast<size_t>(it - leaf->keys.begin())];
+  return leaf->weight(static_cast<size_t>(it - leaf->keys.begin()));
 }
 
 Result<std::optional<uint64_t>> Select(const TreeVersion& v, uint64_t k, bool descending) {

@@ -26,13 +26,14 @@ int FuzzLeaf(const uint8_t* data, size_t size) {
     return 0;
   }
   const tree::LeafData& d = **leaf;
-  FUZZ_CHECK(d.keys.size() == d.weights.size());
+  // Weights are held, one per key, or implicit (every weight 1).
+  FUZZ_CHECK(d.implicit_unit_weights() || d.keys.size() == d.weights.size());
   FUZZ_CHECK(!d.keys.empty() && d.keys.size() <= tree::kLeafCapacityMax);
   FUZZ_CHECK(tree::ValidateLeafData(d).ok(), tree::ValidateLeafData(d).ToString());
   for (size_t i = 0; i < d.keys.size(); ++i) {
     FUZZ_CHECK(tree::IsCanonicalKey(key_type, d.keys[i]));
     FUZZ_CHECK(i == 0 || d.keys[i - 1] < d.keys[i]);
-    FUZZ_CHECK(d.weights[i] != 0);
+    FUZZ_CHECK(d.weight(i) != 0);
   }
   const bool v1 = DecodeFixed16(in.bytes.data() + tree::kLeafVersionOffset) ==
                   tree::kLeafFormatVersionFixedWidth;
