@@ -294,9 +294,10 @@ TEST(LeafDataPoolTest, RecyclesByCapacityClass) {
   const uint64_t reuses = pool.reuses();
   std::shared_ptr<LeafData> a = pool.Make(100);
   EXPECT_EQ(a->keys.capacity(), 112u);
-  EXPECT_EQ(a->weights.capacity(), 112u);
+  EXPECT_EQ(a->weights.capacity(), 0u);  // implicit unit weights need none
   EXPECT_TRUE(a->keys.empty());
   a->keys.assign(100, 7);
+  a->weights.reserve(a->keys.capacity());  // what a writer that needs weights does
   a->weights.assign(100, -1);
   const LeafData* raw = a.get();
   std::shared_ptr<const LeafData> reader = a;  // a reader keeps it alive
@@ -304,10 +305,35 @@ TEST(LeafDataPoolTest, RecyclesByCapacityClass) {
   EXPECT_EQ(pool.cached_bytes(), 0u);
   reader.reset();
   EXPECT_GT(pool.cached_bytes(), 0u);
+  EXPECT_EQ(pool.cached_bytes(), sizeof(LeafData) + 2 * 112 * 8);
   std::shared_ptr<LeafData> b = pool.Make(97);  // same class: the recycled object, cleared
   EXPECT_EQ(b.get(), raw);
   EXPECT_TRUE(b->keys.empty() && b->weights.empty());
+  EXPECT_EQ(b->weights.capacity(), 112u);  // its weights buffer came back with it
   EXPECT_EQ(pool.reuses(), reuses + 1);
+  // A keys-only object of the class is preferred to one with a weights buffer.
+  std::shared_ptr<LeafData> keys_only = pool.Make(100);
+  const LeafData* keys_only_raw = keys_only.get();
+  std::shared_ptr<LeafData> with_weights = pool.Make(100);
+  with_weights->weights.reserve(with_weights->keys.capacity());
+  with_weights.reset();
+  keys_only.reset();
+  EXPECT_EQ(pool.cached_bytes(), 2 * sizeof(LeafData) + 3 * 112 * 8);
+  keys_only = pool.Make(100);
+  EXPECT_EQ(keys_only.get(), keys_only_raw);
+  EXPECT_EQ(keys_only->weights.capacity(), 0u);
+  with_weights = pool.Make(100);
+  EXPECT_EQ(with_weights->weights.capacity(), 112u);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+  keys_only.reset();
+  with_weights.reset();
+  // Weights reserved at another capacity: not a class, deleted.
+  std::shared_ptr<LeafData> odd = pool.Make(100);
+  odd->weights.reserve(50);
+  const uint64_t cached = pool.cached_bytes();
+  odd.reset();
+  EXPECT_EQ(pool.cached_bytes(), cached);
+  pool.Clear();
   std::shared_ptr<LeafData> c = pool.Make(113);  // next class: a new object
   EXPECT_NE(c.get(), raw);
   EXPECT_EQ(c->keys.capacity(), 128u);

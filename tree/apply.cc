@@ -315,6 +315,7 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
   joined->keys.insert(joined->keys.end(), a_data->keys.begin(), a_data->keys.end());
   joined->keys.insert(joined->keys.end(), b_data->keys.begin(), b_data->keys.end());
   if (!a_data->implicit_unit_weights() || !b_data->implicit_unit_weights()) {
+    joined->weights.reserve(joined->keys.capacity());  // keeps a pooled object in its class
     for (const LeafData* part : {a_data.get(), b_data.get()}) {
       if (part->implicit_unit_weights()) {
         joined->weights.insert(joined->weights.end(), part->keys.size(), 1);

@@ -17,7 +17,9 @@ inline uint64_t PositivePart(int64_t w) { return w > 0 ? static_cast<uint64_t>(w
 class MergeOutput {
  public:
   // unit: whether the old entries to be copied all weigh 1 (else weights are written at once).
-  MergeOutput(LeafData* out, bool unit) : out_(out), unit_(unit) {}
+  MergeOutput(LeafData* out, bool unit) : out_(out), unit_(unit) {
+    if (!unit_) out_->weights.reserve(out_->keys.capacity());
+  }
   bool unit() const { return unit_; }
   // Copies old entries [from, to); `old_unit`: every weight of `old` is 1 (then unit_ may
   // still be true; if old_unit is false, unit_ is false since construction).
@@ -34,6 +36,7 @@ class MergeOutput {
   void Add(uint64_t key, int64_t weight) {
     if (unit_ && weight != 1) {
       unit_ = false;
+      out_->weights.reserve(out_->keys.capacity());  // keeps a pooled object in its class
       out_->weights.assign(out_->keys.size(), 1);
     }
     out_->keys.push_back(key);
@@ -55,8 +58,7 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_wei
   const bool old_unit = old_n == 0 || old_unit_weights || old->implicit_unit_weights();
   out->keys.clear();
   out->weights.clear();
-  out->keys.reserve(old_n + ops.size());
-  out->weights.reserve(old_n + ops.size());
+  out->keys.reserve(old_n + ops.size());  // weights: reserved by MergeOutput when needed
   if (old_n > 0 && ops.size() * 16 < old_n) {
     // Few ops into a (usually cold) leaf: the binary searches below would miss the cache one
     // dependent load at a time. Request every cache line of the key array up front so the
@@ -142,6 +144,7 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
     piece->keys.assign(content->keys.begin() + start, content->keys.begin() + start + size);
     uint64_t piece_sum = size;  // cannot overflow: at most pos_sum (callers pass exact sums)
     if (!content->implicit_unit_weights()) {
+      piece->weights.reserve(piece->keys.capacity());  // keeps a pooled object in its class
       piece->weights.assign(content->weights.begin() + start,
                             content->weights.begin() + start + size);
       piece_sum = 0;

@@ -17,7 +17,6 @@ std::shared_ptr<LeafData> LeafDataPool::Make(size_t entries) {
   if (entries > kPooledEntriesMax) {
     auto data = std::make_shared<LeafData>();
     data->keys.reserve(entries);
-    data->weights.reserve(entries);
     return data;
   }
   const size_t cls = ClassOf(entries);
@@ -25,11 +24,11 @@ std::shared_ptr<LeafData> LeafDataPool::Make(size_t entries) {
   if (data == nullptr) {
     data = new LeafData();
     data->keys.reserve(cls * kClassEntries);
-    data->weights.reserve(cls * kClassEntries);
   }
   COWTREE_DASSERT(data->keys.empty() && data->weights.empty());
   COWTREE_DASSERT(data->keys.capacity() == cls * kClassEntries);
-  COWTREE_DASSERT(data->weights.capacity() == cls * kClassEntries);
+  COWTREE_DASSERT(data->weights.capacity() == 0 ||
+                  data->weights.capacity() == cls * kClassEntries);
   return std::shared_ptr<LeafData>(data, Recycler{this, owner_.lock()},
                                    CachingAllocator<LeafData>());
 }
@@ -37,31 +36,37 @@ std::shared_ptr<LeafData> LeafDataPool::Make(size_t entries) {
 LeafData* LeafDataPool::Take(size_t cls) {
   COWTREE_ASSERT(cls < kClassCount);
   MutexLock lock(&mu_);
-  std::vector<LeafData*>& list = free_[cls];
-  if (list.empty()) return nullptr;
-  LeafData* data = list.back();
-  list.pop_back();
-  cached_bytes_ -= ClassBytes(cls);
-  Account(-static_cast<int64_t>(ClassBytes(cls)));
-  ++reuses_;
-  return data;
+  for (size_t kind = 0; kind < kKindCount; ++kind) {
+    std::vector<LeafData*>& list = free_[kind][cls];
+    if (list.empty()) continue;
+    LeafData* data = list.back();
+    list.pop_back();
+    cached_bytes_ -= ClassBytes(kind, cls);
+    Account(-static_cast<int64_t>(ClassBytes(kind, cls)));
+    ++reuses_;
+    return data;
+  }
+  return nullptr;
 }
 
 void LeafDataPool::Recycle(LeafData* data) {
   const size_t capacity = data->keys.capacity();
-  const bool fits_class = capacity == data->weights.capacity() && capacity > 0 &&
-                          capacity % kClassEntries == 0 && capacity / kClassEntries < kClassCount;
+  const size_t weights_capacity = data->weights.capacity();
+  const bool fits_class = (weights_capacity == 0 || weights_capacity == capacity) &&
+                          capacity > 0 && capacity % kClassEntries == 0 &&
+                          capacity / kClassEntries < kClassCount;
   LeafData* victim = nullptr;
   if (fits_class) {
     data->keys.clear();
     data->weights.clear();
     const size_t cls = capacity / kClassEntries;
-    const uint64_t bytes = ClassBytes(cls);
+    const size_t kind = weights_capacity == 0 ? 0 : 1;
+    const uint64_t bytes = ClassBytes(kind, cls);
     COWTREE_DASSERT(bytes == data->size_bytes());
     MutexLock lock(&mu_);
     if (cached_bytes_ + bytes > max_cached_bytes_) victim = EvictOneLocked(cls);
     if (cached_bytes_ + bytes <= max_cached_bytes_) {
-      free_[cls].push_back(data);
+      free_[kind][cls].push_back(data);
       cached_bytes_ += bytes;
       Account(static_cast<int64_t>(bytes));
       data = nullptr;
@@ -72,14 +77,16 @@ void LeafDataPool::Recycle(LeafData* data) {
 }
 
 LeafData* LeafDataPool::EvictOneLocked(size_t keep_cls) {
-  for (size_t i = 0; i < kClassCount; ++i) {
-    evict_cursor_ = (evict_cursor_ + 1) % kClassCount;
-    std::vector<LeafData*>& list = free_[evict_cursor_];
-    if (evict_cursor_ == keep_cls || list.empty()) continue;
+  for (size_t i = 0; i < kKindCount * kClassCount; ++i) {
+    evict_cursor_ = (evict_cursor_ + 1) % (kKindCount * kClassCount);
+    const size_t kind = evict_cursor_ / kClassCount;
+    const size_t cls = evict_cursor_ % kClassCount;
+    std::vector<LeafData*>& list = free_[kind][cls];
+    if (cls == keep_cls || list.empty()) continue;
     LeafData* victim = list.back();
     list.pop_back();
-    cached_bytes_ -= ClassBytes(evict_cursor_);
-    Account(-static_cast<int64_t>(ClassBytes(evict_cursor_)));
+    cached_bytes_ -= ClassBytes(kind, cls);
+    Account(-static_cast<int64_t>(ClassBytes(kind, cls)));
     return victim;
   }
   return nullptr;
@@ -129,10 +136,12 @@ void LeafDataPool::Clear() {
   std::vector<LeafData*> drop;
   {
     MutexLock lock(&mu_);
-    for (std::vector<LeafData*>& list : free_) {
-      drop.insert(drop.end(), list.begin(), list.end());
-      list.clear();
-      list.shrink_to_fit();
+    for (auto& lists : free_) {
+      for (std::vector<LeafData*>& list : lists) {
+        drop.insert(drop.end(), list.begin(), list.end());
+        list.clear();
+        list.shrink_to_fit();
+      }
     }
     Account(-static_cast<int64_t>(cached_bytes_));
     cached_bytes_ = 0;

@@ -8,15 +8,18 @@
 // LeafData objects by capacity class and hands them back out with their buffers intact.
 //
 // Contract
-// - Make(entries) returns a new, empty LeafData (keys and weights empty) whose two vectors
-//   both have capacity >= entries, so that up to `entries` push_backs do not reallocate. The
-//   capacity is `entries` rounded up to a multiple of kClassEntries (so size_bytes() — what
-//   the memory budget charges — exceeds the exact size by < kClassEntries * 16 bytes).
-//   Requests over kPooledEntriesMax get an exact, unpooled allocation.
+// - Make(entries) returns a new, empty LeafData (keys and weights empty) whose keys have
+//   capacity >= entries, so that up to `entries` push_backs do not reallocate. The capacity
+//   is `entries` rounded up to a multiple of kClassEntries (so size_bytes() — what the memory
+//   budget charges — exceeds the exact size by < kClassEntries * 16 bytes). The weights have
+//   capacity 0 (implicit unit weights need none: tree/leaf.h) or that same capacity (an
+//   object recycled with its weights buffer, handed out when no keys-only one is cached); a
+//   writer that needs weights calls weights.reserve(keys.capacity()) first, so that the object
+//   stays in its class. Requests over kPooledEntriesMax get an exact, unpooled allocation.
 // - Ownership: the returned shared_ptr owns the object; its deleter (run by whichever thread
 //   drops the last reference, e.g. a reader or the checkpointer) hands the object back to
 //   the pool instead of deleting it, unless the vectors' capacities no longer match a class
-//   (then it is deleted). When the pool holds kCachedBytesMax already, a cached object of
+//   (then it is deleted). Objects with and without a weights buffer are cached apart. When the pool holds kCachedBytesMax already, a cached object of
 //   another class is deleted to make room (classes in turn), so that the cache follows the
 //   classes freed recently instead of filling up once with rarely requested ones. Content is
 //   cleared on reuse, never read: a recycled object is indistinguishable from a new one to its next
@@ -98,22 +101,25 @@ class LeafDataPool {
 
   // The class of a request for `entries` (capacity class * kClassEntries).
   static size_t ClassOf(size_t entries) { return (entries + kClassEntries - 1) / kClassEntries; }
-  // LeafData::size_bytes() of a cached object of class cls (both vectors hold exactly
-  // cls * kClassEntries), computed without touching the (cold) object.
-  static uint64_t ClassBytes(size_t cls) {
-    return sizeof(LeafData) + 2 * cls * kClassEntries * sizeof(uint64_t);
+  // Cached objects hold keys only (kind 0) or keys and weights (kind 1).
+  static constexpr size_t kKindCount = 2;
+  // LeafData::size_bytes() of a cached object of class cls and kind `kind` (each vector it
+  // holds has exactly cls * kClassEntries), computed without touching the (cold) object.
+  static uint64_t ClassBytes(size_t kind, size_t cls) {
+    return sizeof(LeafData) + (1 + kind) * cls * kClassEntries * sizeof(uint64_t);
   }
+  // A cached object of class cls, keys-only preferred; null if none.
   LeafData* Take(size_t cls);
   void Recycle(LeafData* data);
-  // Removes one cached object of a class other than keep_cls (the next non-empty class after
-  // the cursor), or returns null if there is none.
+  // Removes one cached object of a class other than keep_cls (the next non-empty list after
+  // the cursor, over both kinds), or returns null if there is none.
   LeafData* EvictOneLocked(size_t keep_cls) COWTREE_REQUIRES(mu_);
 
   const uint64_t max_cached_bytes_;
   const std::shared_ptr<std::atomic<int64_t>> pool_counter_;
   std::weak_ptr<void> owner_;
   mutable Mutex mu_;
-  std::vector<LeafData*> free_[kClassCount] COWTREE_GUARDED_BY(mu_);
+  std::vector<LeafData*> free_[kKindCount][kClassCount] COWTREE_GUARDED_BY(mu_);
   uint64_t cached_bytes_ COWTREE_GUARDED_BY(mu_) = 0;
   uint64_t reuses_ COWTREE_GUARDED_BY(mu_) = 0;
   size_t evict_cursor_ COWTREE_GUARDED_BY(mu_) = 0;
