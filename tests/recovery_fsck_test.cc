@@ -665,6 +665,7 @@ TEST_P(FsckTest, TreeInvariantViolationBehindValidCrcs) {
   auto leaf = tree::DecodeLeaf(*body, static_cast<tree::KeyType>(kt));
   ASSERT_TRUE(leaf.ok());
   tree::LeafData forged = **leaf;
+  if (forged.implicit_unit_weights()) forged.weights.assign(forged.keys.size(), 1);
   forged.weights[0] = forged.weights[0] > 0 ? forged.weights[0] + 1 : 5;
   std::string stored;
   const uint32_t crc =

@@ -76,6 +76,7 @@ uint64_t StatusField(const char* field) {
 }  // namespace
 
 uint64_t RssBytes() { return StatusField("VmRSS"); }
+uint64_t RssFileBytes() { return StatusField("RssFile"); }
 uint64_t PeakRssBytes() { return StatusField("VmHWM"); }
 
 void DirBytes(const std::string& dir, uint64_t* allocated, uint64_t* apparent) {

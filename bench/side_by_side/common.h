@@ -57,6 +57,8 @@ inline double NowSeconds() {
 
 // VmRSS / VmHWM of this process in bytes (0 if /proc is unreadable).
 uint64_t RssBytes();
+// The file-backed part of RssBytes (mapped data files: page cache, not heap).
+uint64_t RssFileBytes();
 uint64_t PeakRssBytes();
 // Sum over the regular files under `dir`: allocated bytes (st_blocks * 512, what du counts)
 // and apparent bytes (st_size).

@@ -117,6 +117,7 @@ void Query(const Params& p, Sink* sink) {
   sink->Metric("full_read_s", NowSeconds() - queried);
   sink->Metric("rss_after_full_read_bytes", static_cast<double>(RssBytes()));
   sink->Metric("rss_per_entry_bytes", static_cast<double>(RssBytes()) / static_cast<double>(n));
+  sink->Metric("rss_file_after_full_read_bytes", static_cast<double>(RssFileBytes()));
   TimeQueries(sink, "select", p.queries, p.latency_samples, p.seed + 7, [&](uint64_t r) {
     auto k = reader.select(r % n);
     if (!k.ok()) Die("select");
