@@ -177,5 +177,27 @@ TEST(LeafMerge, SplitKeepsImplicitWeightsAndSums) {
   EXPECT_EQ(boxes[1]->data()->weights, (std::vector<int64_t>{-2, 1}));
 }
 
+// Content that stays implicit but came with a weights buffer (a pooled object recycled with
+// one) goes into its box without it: the box would charge the unused buffer for its life.
+TEST(LeafMerge, SplitFreesAnUnusedWeightsBuffer) {
+  auto content = std::make_shared<LeafData>();
+  content->keys = {1, 2, 3};
+  content->weights.reserve(64);
+  std::vector<std::shared_ptr<LeafBox>> boxes;
+  SplitLeaf(content, 3, /*capacity=*/8, /*epoch=*/1, &boxes, nullptr,
+            LeafBox::WeightsHint::kAllUnit);
+  ASSERT_EQ(boxes.size(), 1u);
+  EXPECT_EQ(boxes[0]->data()->weights.capacity(), 0u);
+  EXPECT_EQ(boxes[0]->data()->size_bytes(), sizeof(LeafData) + 3 * sizeof(uint64_t));
+  // Held weights keep their buffer.
+  auto held = std::make_shared<LeafData>();
+  held->keys = {1, 2};
+  held->weights = {1, 4};
+  boxes.clear();
+  SplitLeaf(held, 5, /*capacity=*/8, /*epoch=*/1, &boxes, nullptr,
+            LeafBox::WeightsHint::kNotAllUnit);
+  EXPECT_EQ(boxes[0]->data()->weights, (std::vector<int64_t>{1, 4}));
+}
+
 }  // namespace
 }  // namespace cowtree::tree

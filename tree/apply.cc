@@ -47,6 +47,8 @@ namespace {
 
 // Spare room in the arrays of a node copied or created by the writer (see Copy()).
 constexpr size_t kNodeSlackChildren = 8;
+// The most ops merged into a leaf read under a ReadPin (an evictor spins while it is held).
+constexpr size_t kPinnedMergeOpsMax = 64;
 
 class BatchApplier {
  public:
@@ -226,14 +228,16 @@ void BatchApplier::PrefetchLeaves(const InternalNode& leaf_parent,
   if (leaf_parent.child_count() == 0) return;
   const LeafBox* boxes[kLeavesMax];
   size_t count = 0;
-  size_t last = leaf_parent.child_count();
-  for (size_t i = 0; i < ops.size() && count < kLeavesMax; ++i) {
+  const size_t children = leaf_parent.child_count();
+  for (size_t i = 0; i < ops.size() && count < kLeavesMax;) {
     const size_t c = leaf_parent.Route(ops[i].key);
-    if (c == last) continue;
-    last = c;
     boxes[count] = leaf_parent.leaves[c].get();
     __builtin_prefetch(boxes[count]);
     ++count;
+    // Skip the rest of this leaf's ops (sorted): one search per leaf, not per op.
+    if (c + 1 == children) break;
+    const uint64_t bound = leaf_parent.first_keys[c + 1];
+    while (i < ops.size() && ops[i].key < bound) ++i;
   }
   for (size_t i = 0; i < count; ++i) boxes[i]->PrefetchContent();
 }
@@ -251,9 +255,12 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
   bool unit = false;
   Status merge_status;
   bool merged_from_pin = false;
-  if (has_leaf) {
+  if (has_leaf && ops.size() <= kPinnedMergeOpsMax) {
     // Resident (the usual case): read it under a pin, with no lock and no reference count on
-    // the content's control block. The merge is short and takes no lock.
+    // the content's control block. The merge takes no lock of ours and is short: at most
+    // kPinnedMergeOpsMax ops into one leaf (a longer run amortizes a Load). Its one possible
+    // allocation, the weights array when the first weight other than 1 is written (a malloc),
+    // only lengthens the wait of an evictor spinning on this pin.
     LeafBox::ReadPin pin(*box);
     if (pin.data() != nullptr) {
       merge_status = MergeLeafOps(pin.data(), old_pos_sum, box->unit_weights(), ops,

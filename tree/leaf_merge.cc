@@ -48,6 +48,14 @@ class MergeOutput {
   bool unit_;
 };
 
+// A pooled object may come with a weights buffer (tree/leaf_pool.h); content with implicit unit
+// weights does not need it, and the box would charge it for its whole life: free it first.
+void DropUnusedWeights(LeafData* data) {
+  if (data->implicit_unit_weights() && data->weights.capacity() != 0) {
+    std::vector<int64_t>().swap(data->weights);
+  }
+}
+
 }  // namespace
 
 Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_weights,
@@ -119,6 +127,7 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_wei
   return Status::OK();
 }
 
+
 void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
                uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out, MemoryBudget* budget,
                LeafBox::WeightsHint weights) {
@@ -126,6 +135,7 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
   COWTREE_ASSERT(capacity >= 1);
   if (n == 0) return;
   if (n <= capacity) {
+    DropUnusedWeights(content.get());
     out->push_back(std::allocate_shared<LeafBox>(CachingAllocator<LeafBox>(), std::move(content),
                                                  pos_sum, epoch, budget, weights));
     return;
@@ -150,6 +160,7 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
       piece_sum = 0;
       for (int64_t w : piece->weights) piece_sum += PositivePart(w);
     }
+    DropUnusedWeights(piece.get());
     total_check += piece_sum;
     COWTREE_ASSERT(size >= 1 && size <= capacity);
     out->push_back(std::allocate_shared<LeafBox>(CachingAllocator<LeafBox>(), std::move(piece),

@@ -15,7 +15,8 @@
 //   capacity 0 (implicit unit weights need none: tree/leaf.h) or that same capacity (an
 //   object recycled with its weights buffer, handed out when no keys-only one is cached); a
 //   writer that needs weights calls weights.reserve(keys.capacity()) first, so that the object
-//   stays in its class. Requests over kPooledEntriesMax get an exact, unpooled allocation.
+//   stays in its class, and one whose content stays implicit frees an unused weights buffer
+//   before the content goes into a box (SplitLeaf), which would charge it for its life. Requests over kPooledEntriesMax get an exact, unpooled allocation.
 // - Ownership: the returned shared_ptr owns the object; its deleter (run by whichever thread
 //   drops the last reference, e.g. a reader or the checkpointer) hands the object back to
 //   the pool instead of deleting it, unless the vectors' capacities no longer match a class
