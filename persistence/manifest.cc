@@ -77,27 +77,38 @@ class Reader {
     return Status::OK();
   }
 
+  // The member `key` of `obj`, or null if it is missing. Not operator[]: RapidJSON asserts
+  // that the member exists (a debug build would abort on a corrupted member name).
+  static const rapidjson::Value* Member(const rapidjson::Value& obj, const char* key) {
+    if (!obj.IsObject()) return nullptr;
+    const auto it = obj.FindMember(key);
+    return it == obj.MemberEnd() ? nullptr : &it->value;
+  }
+
   Status GetU64(const rapidjson::Value& obj, const char* key, const std::string& path,
                 uint64_t* out) const {
-    const rapidjson::Value& v = obj[key];
-    if (!v.IsUint64()) return Error(Sub(path, key), "expected an unsigned 64-bit integer");
-    *out = v.GetUint64();
+    const rapidjson::Value* v = Member(obj, key);
+    if (v == nullptr) return Error(Sub(path, key), "missing");
+    if (!v->IsUint64()) return Error(Sub(path, key), "expected an unsigned 64-bit integer");
+    *out = v->GetUint64();
     return Status::OK();
   }
 
   Status GetString(const rapidjson::Value& obj, const char* key, const std::string& path,
                    std::string* out) const {
-    const rapidjson::Value& v = obj[key];
-    if (!v.IsString()) return Error(Sub(path, key), "expected a string");
-    out->assign(v.GetString(), v.GetStringLength());
+    const rapidjson::Value* v = Member(obj, key);
+    if (v == nullptr) return Error(Sub(path, key), "missing");
+    if (!v->IsString()) return Error(Sub(path, key), "expected a string");
+    out->assign(v->GetString(), v->GetStringLength());
     return Status::OK();
   }
 
   Status GetArray(const rapidjson::Value& obj, const char* key,
                   const rapidjson::Value** out) const {
-    const rapidjson::Value& v = obj[key];
-    if (!v.IsArray()) return Error(key, "expected a JSON array");
-    *out = &v;
+    const rapidjson::Value* v = Member(obj, key);
+    if (v == nullptr) return Error(key, "missing");
+    if (!v->IsArray()) return Error(key, "expected a JSON array");
+    *out = v;
     return Status::OK();
   }
 

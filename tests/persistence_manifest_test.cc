@@ -193,6 +193,12 @@ TEST(ManifestCodecTest, EachMalformedField) {
       {"\"name\":\"log-000004.log\"", "\"name\":\"\"", "log_files[0].name", "empty name"},
       {"\"name\":\"log-000004.log\"", "\"name\":\"log-000004.log\\u0000\"", "log_files[0].name",
        "not a log file name"},
+      // A member name changed (a bit flip in a key): reported, never looked up unchecked
+      // (RapidJSON's operator[] asserts that the member exists).
+      {"\"magic\"", "\"mAgic\"", "magic", "missing"},
+      {"\"format_version\"", "\"format_versioN\"", "format_version", "missing"},
+      {"{\"name\":\"data-4k.dat\"", "{\"namE\":\"data-4k.dat\"", "data_files[0].namE",
+       "unknown field"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.from + " -> " + c.to);
