@@ -1,8 +1,6 @@
 // MergeLeafOps and SplitLeaf (tree/leaf_merge.h) with implicit unit weights (tree/leaf.h
 // LeafData): the merged content is the model's, weights are held only once one differs from 1,
 // and the reported unit flag and positive sum match the content.
-#include "tree/leaf_merge.h"
-
 #include <gtest/gtest.h>
 
 #include <map>
@@ -10,6 +8,7 @@
 #include <vector>
 
 #include "tree/leaf.h"
+#include "tree/leaf_merge.h"
 
 namespace cowtree::tree {
 namespace {

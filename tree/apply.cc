@@ -222,8 +222,7 @@ Status BatchApplier::ApplyRun(std::span<const KeyWeight> ops, size_t* consumed) 
 // its LeafData and keys, then the rest of the arrays). Requesting the boxes of the first few
 // groups together, then their contents, overlaps those chains instead of paying them one after
 // the other in ApplyToLeaf. Only hints: the groups are routed again (exactly) when applied.
-void BatchApplier::PrefetchLeaves(const InternalNode& leaf_parent,
-                                  std::span<const KeyWeight> ops) {
+void BatchApplier::PrefetchLeaves(const InternalNode& leaf_parent, std::span<const KeyWeight> ops) {
   constexpr size_t kLeavesMax = 16;
   if (leaf_parent.child_count() == 0) return;
   const LeafBox* boxes[kLeavesMax];
@@ -263,8 +262,8 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
     // only lengthens the wait of an evictor spinning on this pin.
     LeafBox::ReadPin pin(*box);
     if (pin.data() != nullptr) {
-      merge_status = MergeLeafOps(pin.data(), old_pos_sum, box->unit_weights(), ops,
-                                  merged.get(), &pos_sum, &unit);
+      merge_status = MergeLeafOps(pin.data(), old_pos_sum, box->unit_weights(), ops, merged.get(),
+                                  &pos_sum, &unit);
       merged_from_pin = true;
     }
   }
@@ -327,8 +326,7 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
       if (part->implicit_unit_weights()) {
         joined->weights.insert(joined->weights.end(), part->keys.size(), 1);
       } else {
-        joined->weights.insert(joined->weights.end(), part->weights.begin(),
-                               part->weights.end());
+        joined->weights.insert(joined->weights.end(), part->weights.begin(), part->weights.end());
       }
     }
   }

@@ -127,7 +127,6 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_wei
   return Status::OK();
 }
 
-
 void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
                uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out, MemoryBudget* budget,
                LeafBox::WeightsHint weights) {
@@ -140,9 +139,8 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
                                                  pos_sum, epoch, budget, weights));
     return;
   }
-  const LeafBox::WeightsHint piece_weights = weights == LeafBox::WeightsHint::kAllUnit
-                                                 ? weights
-                                                 : LeafBox::WeightsHint::kUnknown;
+  const LeafBox::WeightsHint piece_weights =
+      weights == LeafBox::WeightsHint::kAllUnit ? weights : LeafBox::WeightsHint::kUnknown;
   const size_t pieces = (n + capacity - 1) / capacity;
   const size_t base = n / pieces;
   const size_t extra = n % pieces;

@@ -27,8 +27,7 @@ std::shared_ptr<LeafData> LeafDataPool::Make(size_t entries) {
   }
   COWTREE_DASSERT(data->keys.empty() && data->weights.empty());
   COWTREE_DASSERT(data->keys.capacity() == cls * kClassEntries);
-  COWTREE_DASSERT(data->weights.capacity() == 0 ||
-                  data->weights.capacity() == cls * kClassEntries);
+  COWTREE_DASSERT(data->weights.capacity() == 0 || data->weights.capacity() == cls * kClassEntries);
   return std::shared_ptr<LeafData>(data, Recycler{this, owner_.lock()},
                                    CachingAllocator<LeafData>());
 }
@@ -52,9 +51,8 @@ LeafData* LeafDataPool::Take(size_t cls) {
 void LeafDataPool::Recycle(LeafData* data) {
   const size_t capacity = data->keys.capacity();
   const size_t weights_capacity = data->weights.capacity();
-  const bool fits_class = (weights_capacity == 0 || weights_capacity == capacity) &&
-                          capacity > 0 && capacity % kClassEntries == 0 &&
-                          capacity / kClassEntries < kClassCount;
+  const bool fits_class = (weights_capacity == 0 || weights_capacity == capacity) && capacity > 0 &&
+                          capacity % kClassEntries == 0 && capacity / kClassEntries < kClassCount;
   LeafData* victim = nullptr;
   if (fits_class) {
     data->keys.clear();
