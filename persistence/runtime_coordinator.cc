@@ -1,7 +1,8 @@
 // Runtime, the background threads: the syncer (balanced / eventual: makes acknowledged commits
 // durable every sync_interval_ms / 2, and measures how long they waited) and the coordinator
 // (checkpoints by log bytes, interval, dirty leaf bytes of a budget or the number of dirty
-// trees). Both stop in Close.
+// trees; demotion passes; online compaction rounds, held while a budget's dirty share forces
+// checkpoints). Both stop in Close.
 #include <algorithm>
 #include <chrono>
 
