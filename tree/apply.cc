@@ -32,6 +32,7 @@
 #include "tree/apply.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -250,32 +251,30 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
   const size_t old_entries = has_leaf ? box->entry_count() : 0;
   // Taken before any pin: the pool takes a lock, which a ReadPin's holder must not.
   std::shared_ptr<LeafData> merged = NewLeafData(old_entries + ops.size(), budget_);
+  // The old content: resident (the usual case) read under a pin, with no lock and no reference
+  // count on the content's control block; else loaded. The pinned merge takes no lock of ours
+  // and is short: at most kPinnedMergeOpsMax ops into one leaf (a longer run amortizes a Load).
+  // Its one possible allocation, the weights array when the first weight other than 1 is
+  // written (a malloc), only lengthens the wait of an evictor spinning on this pin.
+  std::optional<LeafBox::ReadPin> pin;
+  std::shared_ptr<const LeafData> loaded;
+  const LeafData* old = nullptr;
+  if (has_leaf && ops.size() <= kPinnedMergeOpsMax) {
+    pin.emplace(*box);
+    old = pin->data();
+    if (old == nullptr) pin.reset();  // not resident: no pin may be held across the Load
+  }
+  if (has_leaf && old == nullptr) {
+    COWTREE_ASSIGN_OR_RETURN(loaded, LeafBox::Load(leaf_parent->leaves[c], loader_));
+    old = loaded.get();
+  }
+  // A resident or loaded box knows its weight kind (LeafBox::Load notes it).
   uint64_t pos_sum = 0;
   bool unit = false;
-  Status merge_status;
-  bool merged_from_pin = false;
-  if (has_leaf && ops.size() <= kPinnedMergeOpsMax) {
-    // Resident (the usual case): read it under a pin, with no lock and no reference count on
-    // the content's control block. The merge takes no lock of ours and is short: at most
-    // kPinnedMergeOpsMax ops into one leaf (a longer run amortizes a Load). Its one possible
-    // allocation, the weights array when the first weight other than 1 is written (a malloc),
-    // only lengthens the wait of an evictor spinning on this pin.
-    LeafBox::ReadPin pin(*box);
-    if (pin.data() != nullptr) {
-      merge_status = MergeLeafOps(pin.data(), old_pos_sum, box->unit_weights(), ops, merged.get(),
-                                  &pos_sum, &unit);
-      merged_from_pin = true;
-    }
-  }
-  if (!merged_from_pin) {
-    std::shared_ptr<const LeafData> old;
-    if (has_leaf) {
-      COWTREE_ASSIGN_OR_RETURN(old, LeafBox::Load(leaf_parent->leaves[c], loader_));
-    }
-    // After a load the box knows its weight kind (LeafBox::Load notes it).
-    merge_status = MergeLeafOps(old.get(), old_pos_sum, !has_leaf || box->unit_weights(), ops,
-                                merged.get(), &pos_sum, &unit);
-  }
+  const Status merge_status = MergeLeafOps(old, old_pos_sum, !has_leaf || box->unit_weights(), ops,
+                                           merged.get(), &pos_sum, &unit);
+  pin.reset();
+  loaded.reset();
   COWTREE_RETURN_IF_ERROR(merge_status);
   positive_count_ += static_cast<__int128>(pos_sum) - old_pos_sum;
   pieces_.clear();
