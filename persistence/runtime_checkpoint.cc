@@ -22,7 +22,9 @@
 namespace cowtree {
 namespace {
 
-constexpr size_t kOtDeltaOpsPerRecord = 65536;
+// Ops per kOtDelta record: ~56 B each encoded, so a record's payload (built in memory, then
+// copied into the log's buffer) stays ~224 KiB whatever the checkpoint's size.
+constexpr size_t kOtDeltaOpsPerRecord = 4096;
 constexpr uint64_t kOtCheckpointMinOps = 1024;
 constexpr uint64_t kRotateAtCheckpointBytes = 4ull << 20;
 constexpr uint64_t kRotateAtForcedCheckpointBytes = 64ull << 10;
@@ -180,12 +182,14 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
 
   // ---- 3. OT deltas (or a whole OT checkpoint), then fdatasync the log. ----
   taken = store_->TakeDeltas();
-  std::vector<OtDeltaOp> deltas = taken;
-  for (NodeID id : retired) deltas.push_back(OtDeltaOp{OtDeltaOp::kRetire, id, OtEntry{}, c});
+  // The ops logged: `taken` (upserts), then one kRetire per retired object. Not concatenated
+  // into one vector: at ~80 B per op, a checkpoint of 10^4..10^5 leaves would hold that copy
+  // (and its growth) at the peak of the process's RSS (docs/memory_budget.md).
+  const size_t delta_count = taken.size() + retired.size();
   uint64_t ot_checkpoint_id = superblock_.ot_checkpoint_id;
   uint64_t ot_checkpoint_epoch = ot_checkpoint_epoch_;
   std::optional<LogPosition> ot_delta_start = ot_delta_start_;
-  uint64_t ot_delta_ops = ot_delta_ops_since_checkpoint_ + deltas.size();
+  uint64_t ot_delta_ops = ot_delta_ops_since_checkpoint_ + delta_count;
   const bool write_ot_checkpoint =
       ot_checkpoint_id == 0 || force_ot_checkpoint_ ||
       ot_delta_ops >= std::max<uint64_t>(kOtCheckpointMinOps, store_->stats().live_objects / 4) ||
@@ -199,9 +203,23 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
     ot_delta_start.reset();
     ot_delta_ops = 0;
   } else {
-    for (size_t i = 0; i < deltas.size(); i += kOtDeltaOpsPerRecord) {
-      const size_t n = std::min(kOtDeltaOpsPerRecord, deltas.size() - i);
-      const std::string payload = EncodeOtDelta(std::span<const OtDeltaOp>(deltas.data() + i, n));
+    std::vector<OtDeltaOp> chunk;  // the ops of one record that are not in `taken`
+    for (size_t i = 0; i < delta_count; i += kOtDeltaOpsPerRecord) {
+      const size_t n = std::min(kOtDeltaOpsPerRecord, delta_count - i);
+      std::span<const OtDeltaOp> ops;
+      if (i + n <= taken.size()) {
+        ops = std::span<const OtDeltaOp>(taken.data() + i, n);
+      } else {
+        chunk.clear();
+        for (size_t k = i; k < i + n; ++k) {
+          chunk.push_back(k < taken.size() ? taken[k]
+                                           : OtDeltaOp{OtDeltaOp::kRetire,
+                                                       retired[k - taken.size()], OtEntry{}, c});
+        }
+        ops = chunk;
+      }
+      COWTREE_ASSERT(ops.size() == n);
+      const std::string payload = EncodeOtDelta(ops);
       COWTREE_ASSIGN_OR_RETURN(LogPosition end, log_->Append(LogRecordType::kOtDelta, c, payload));
       deltas_logged = true;
       const uint64_t frame_bytes = kFrameOverheadBytes + payload.size();
