@@ -164,26 +164,86 @@ Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body) {
   return entries;
 }
 
+namespace {
+
+void PutChunkRefs(std::string* out, std::span<const CatalogChunkRef> chunks, TreeId previous,
+                  uint64_t* counted) {
+  for (const CatalogChunkRef& c : chunks) {
+    COWTREE_ASSERT(c.chunk_id.valid() && c.entry_count > 0 && c.first_tree_id > previous);
+    COWTREE_ASSERT(c.entry_count <= kCatalogChunkEntriesMax);
+    previous = c.first_tree_id;
+    *counted += c.entry_count;
+    PutFixed64(out, c.chunk_id.raw());
+    PutFixed32(out, c.entry_count);
+    PutFixed32(out, 0);
+    PutFixed64(out, c.first_tree_id);
+  }
+}
+
+// `count` chunk references from *r (a root or a root page), first_tree_id increasing from
+// above `previous` and below `id_end`; appended to *out, their entry counts added to *counted.
+Status GetChunkRefs(const char* what, ByteReader* r, uint32_t count, TreeId previous,
+                    TreeId id_end, std::vector<CatalogChunkRef>* out, uint64_t* counted) {
+  if (count > r->remaining() / kCatalogRootChunkBytes) {
+    return Bad(what, 8, "chunk count larger than the body");
+  }
+  out->reserve(out->size() + count);
+  for (uint32_t i = 0; i < count; ++i) {
+    CatalogChunkRef c;
+    uint64_t id = 0;
+    uint32_t reserved32 = 0;
+    const size_t at = r->offset();
+    if (!r->GetFixed64(&id) || !r->GetFixed32(&c.entry_count) || !r->GetFixed32(&reserved32) ||
+        !r->GetFixed64(&c.first_tree_id)) {
+      return Bad(what, at, "short chunk reference");
+    }
+    c.chunk_id = NodeID::FromRaw(id);
+    if (!c.chunk_id.valid() || c.entry_count == 0 || c.entry_count > kCatalogChunkEntriesMax ||
+        reserved32 != 0 || c.first_tree_id <= previous || c.first_tree_id >= id_end) {
+      return Bad(what, at, "invalid chunk reference " + std::to_string(i));
+    }
+    previous = c.first_tree_id;
+    *counted += c.entry_count;
+    out->push_back(c);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 std::string EncodeCatalogRoot(const CatalogRoot& root) {
+  const bool paged = !root.pages.empty();
+  // The writer puts at most kCatalogRootChunksMax references in a root; a one-level root read
+  // from an older store may hold a few more (up to what one object holds).
+  // A two-level root encodes its pages only (`chunks`, when set, is what they list).
+  COWTREE_ASSERT(paged ? root.pages.size() <= kCatalogRootChunksMax
+                       : root.chunks.size() * kCatalogRootChunkBytes + kCatalogRootHeaderBytes +
+                                 kCatalogCrcBytes <= kCatalogRootBodyBytesMax);
   std::string out;
   PutFixed32(&out, kCatalogRootMagic);
-  PutFixed16(&out, kCatalogRootFormatVersion);
+  PutFixed16(&out, paged ? kCatalogRootPagedFormatVersion : kCatalogRootFormatVersion);
   PutFixed16(&out, 0);
-  PutFixed32(&out, static_cast<uint32_t>(root.chunks.size()));
+  PutFixed32(&out, static_cast<uint32_t>(paged ? root.pages.size() : root.chunks.size()));
   PutFixed32(&out, 0);
   PutFixed64(&out, root.next_tree_id);
   PutFixed64(&out, root.tree_count);
   uint64_t counted = 0;
+  if (!paged) {
+    PutChunkRefs(&out, root.chunks, 0, &counted);
+    if (!root.chunks.empty()) COWTREE_ASSERT(root.chunks.back().first_tree_id < root.next_tree_id);
+  }
   TreeId previous = 0;
-  for (const CatalogChunkRef& c : root.chunks) {
-    COWTREE_ASSERT(c.chunk_id.valid() && c.entry_count > 0 && c.first_tree_id > previous);
-    COWTREE_ASSERT(c.first_tree_id < root.next_tree_id);
-    previous = c.first_tree_id;
-    counted += c.entry_count;
-    PutFixed64(&out, c.chunk_id.raw());
-    PutFixed32(&out, c.entry_count);
+  for (const CatalogRootPageRef& p : root.pages) {
+    COWTREE_ASSERT(p.page_id.valid() && p.chunk_count > 0 && p.tree_count > 0);
+    COWTREE_ASSERT(p.first_tree_id > previous && p.first_tree_id < root.next_tree_id);
+    COWTREE_ASSERT(p.chunk_count <= kCatalogRootChunksMax);
+    previous = p.first_tree_id;
+    counted += p.tree_count;
+    PutFixed64(&out, p.page_id.raw());
+    PutFixed32(&out, p.chunk_count);
     PutFixed32(&out, 0);
-    PutFixed64(&out, c.first_tree_id);
+    PutFixed64(&out, p.first_tree_id);
+    PutFixed64(&out, p.tree_count);
   }
   COWTREE_ASSERT(counted == root.tree_count);
   PutFixed32(&out, Crc32c(out));
@@ -194,45 +254,87 @@ Result<CatalogRoot> DecodeCatalogRoot(std::string_view body) {
   static constexpr const char* kWhat = "catalog root";
   COWTREE_ASSIGN_OR_RETURN(std::string_view content, CheckCrc(kWhat, body));
   ByteReader r(content);
-  uint32_t chunk_count = 0;
+  uint32_t count = 0;
   uint16_t version = 0;
   COWTREE_RETURN_IF_ERROR(CheckHeader(kWhat, &r, kCatalogRootMagic, kCatalogRootFormatVersion,
-                                      kCatalogRootFormatVersion, &version, &chunk_count));
+                                      kCatalogRootPagedFormatVersion, &version, &count));
   CatalogRoot root;
   if (!r.GetFixed64(&root.next_tree_id) || !r.GetFixed64(&root.tree_count)) {
     return Bad(kWhat, r.offset(), "short header");
   }
   if (root.next_tree_id == 0) return Bad(kWhat, 16, "next_tree_id is 0");
-  if (chunk_count > r.remaining() / kCatalogRootChunkBytes) {
-    return Bad(kWhat, 8, "chunk count larger than the body");
-  }
   uint64_t counted = 0;
-  TreeId previous = 0;
-  for (uint32_t i = 0; i < chunk_count; ++i) {
-    CatalogChunkRef c;
-    uint64_t id = 0;
-    uint32_t reserved32 = 0;
-    const size_t at = r.offset();
-    if (!r.GetFixed64(&id) || !r.GetFixed32(&c.entry_count) || !r.GetFixed32(&reserved32) ||
-        !r.GetFixed64(&c.first_tree_id)) {
-      return Bad(kWhat, at, "short chunk reference");
+  if (version == kCatalogRootFormatVersion) {
+    COWTREE_RETURN_IF_ERROR(
+        GetChunkRefs(kWhat, &r, count, 0, root.next_tree_id, &root.chunks, &counted));
+  } else {
+    if (count == 0 || count > kCatalogRootChunksMax ||
+        count > r.remaining() / kCatalogRootPageRefBytes) {
+      return Bad(kWhat, 8, "page count " + std::to_string(count) + " out of range");
     }
-    c.chunk_id = NodeID::FromRaw(id);
-    if (!c.chunk_id.valid() || c.entry_count == 0 || c.entry_count > kCatalogChunkEntriesMax ||
-        reserved32 != 0 || c.first_tree_id <= previous || c.first_tree_id >= root.next_tree_id) {
-      return Bad(kWhat, at, "invalid chunk reference " + std::to_string(i));
+    TreeId previous = 0;
+    for (uint32_t i = 0; i < count; ++i) {
+      CatalogRootPageRef p;
+      uint64_t id = 0;
+      uint32_t reserved32 = 0;
+      const size_t at = r.offset();
+      if (!r.GetFixed64(&id) || !r.GetFixed32(&p.chunk_count) || !r.GetFixed32(&reserved32) ||
+          !r.GetFixed64(&p.first_tree_id) || !r.GetFixed64(&p.tree_count)) {
+        return Bad(kWhat, at, "short page reference");
+      }
+      p.page_id = NodeID::FromRaw(id);
+      if (!p.page_id.valid() || p.chunk_count == 0 || p.chunk_count > kCatalogRootChunksMax ||
+          reserved32 != 0 || p.tree_count == 0 ||
+          p.tree_count > uint64_t{p.chunk_count} * kCatalogChunkEntriesMax ||
+          p.first_tree_id <= previous || p.first_tree_id >= root.next_tree_id) {
+        return Bad(kWhat, at, "invalid page reference " + std::to_string(i));
+      }
+      previous = p.first_tree_id;
+      counted += p.tree_count;
+      root.pages.push_back(p);
     }
-    previous = c.first_tree_id;
-    counted += c.entry_count;
-    root.chunks.push_back(c);
   }
   if (r.remaining() != 0) return Bad(kWhat, r.offset(), "trailing bytes");
   if (counted != root.tree_count) {
     return Bad(kWhat, 16,
-               "tree_count " + std::to_string(root.tree_count) + " differs from the chunks' sum " +
+               "tree_count " + std::to_string(root.tree_count) + " differs from the " +
+                   (root.pages.empty() ? "chunks'" : "pages'") + " sum " +
                    std::to_string(counted));
   }
   return root;
+}
+
+std::string EncodeCatalogRootPage(std::span<const CatalogChunkRef> chunks) {
+  COWTREE_ASSERT(!chunks.empty() && chunks.size() <= kCatalogRootChunksMax);
+  std::string out;
+  PutFixed32(&out, kCatalogRootPageMagic);
+  PutFixed16(&out, kCatalogRootPageFormatVersion);
+  PutFixed16(&out, 0);
+  PutFixed32(&out, static_cast<uint32_t>(chunks.size()));
+  PutFixed32(&out, 0);
+  uint64_t counted = 0;
+  PutChunkRefs(&out, chunks, 0, &counted);
+  PutFixed32(&out, Crc32c(out));
+  return out;
+}
+
+Result<std::vector<CatalogChunkRef>> DecodeCatalogRootPage(std::string_view body) {
+  static constexpr const char* kWhat = "catalog root page";
+  COWTREE_ASSIGN_OR_RETURN(std::string_view content, CheckCrc(kWhat, body));
+  ByteReader r(content);
+  uint32_t count = 0;
+  uint16_t version = 0;
+  COWTREE_RETURN_IF_ERROR(CheckHeader(kWhat, &r, kCatalogRootPageMagic,
+                                      kCatalogRootPageFormatVersion,
+                                      kCatalogRootPageFormatVersion, &version, &count));
+  if (count == 0 || count > kCatalogRootChunksMax) {
+    return Bad(kWhat, 8, "chunk count " + std::to_string(count) + " out of range");
+  }
+  std::vector<CatalogChunkRef> chunks;
+  uint64_t counted = 0;
+  COWTREE_RETURN_IF_ERROR(GetChunkRefs(kWhat, &r, count, 0, UINT64_MAX, &chunks, &counted));
+  if (r.remaining() != 0) return Bad(kWhat, r.offset(), "trailing bytes");
+  return chunks;
 }
 
 }  // namespace cowtree

@@ -16,15 +16,26 @@
 // A tree with descriptor 0 is stored INLINE: its whole persisted state is the inline bytes
 // (type-specific, may be empty; at most kCatalogInlineBytesMax). A tree with a descriptor has
 // inline_length 0.
-// Catalog root body (format_version 1):
+// Catalog root body, one level (format_version 1: the root lists the chunks):
 //   magic u32 'CWCT' | format_version u16 = 1 | reserved u16 | chunk_count u32 | reserved u32 |
 //   next_tree_id u64 | tree_count u64
 //   chunks: chunk_id u64 | entry_count u32 | reserved u32 | first_tree_id u64
 //   crc32c u32 over everything before it
+// Catalog root body, two levels (format_version 2: written when the chunk references do not fit
+// one object, over kCatalogRootChunksMax of them; the root lists root pages, kind
+// kCatalogRootPage, each listing up to kCatalogRootChunksMax chunks):
+//   magic u32 'CWCT' | format_version u16 = 2 | reserved u16 | page_count u32 | reserved u32 |
+//   next_tree_id u64 | tree_count u64
+//   pages: page_id u64 | chunk_count u32 | reserved u32 | first_tree_id u64 | tree_count u64
+//   crc32c u32
+// Catalog root page body (format_version 1):
+//   magic u32 'CWCP' | format_version u16 = 1 | reserved u16 | chunk_count u32 | reserved u32 |
+//   chunks as in a one-level root | crc32c u32
 // Thread-safety: pure functions.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,13 +50,25 @@ inline constexpr uint32_t kCatalogChunkMagic = 0x43435743;  // "CWCC"
 inline constexpr uint32_t kCatalogRootMagic = 0x54435743;   // "CWCT"
 inline constexpr uint16_t kCatalogChunkFormatVersion = 2;
 inline constexpr uint16_t kCatalogChunkFormatVersionV1 = 1;  // decoded, never written
-inline constexpr uint16_t kCatalogRootFormatVersion = 1;
+inline constexpr uint32_t kCatalogRootPageMagic = 0x50435743;  // "CWCP"
+inline constexpr uint16_t kCatalogRootFormatVersion = 1;         // one level
+inline constexpr uint16_t kCatalogRootPagedFormatVersion = 2;    // two levels
+inline constexpr uint16_t kCatalogRootPageFormatVersion = 1;
 inline constexpr size_t kCatalogChunkEntriesMax = 1024;
 inline constexpr size_t kCatalogHeaderBytes = 16;
 inline constexpr size_t kCatalogEntryFixedBytesV1 = 32;
 inline constexpr size_t kCatalogEntryFixedBytes = 36;
 inline constexpr size_t kCatalogRootChunkBytes = 24;
 inline constexpr size_t kCatalogCrcBytes = 4;
+inline constexpr size_t kCatalogRootHeaderBytes = 32;
+inline constexpr size_t kCatalogRootPageRefBytes = 32;
+// Chunk references per root object (one-level root or root page): the body must fit the largest
+// object (256 KiB with its envelope). A root of more chunks is written as two levels, so a
+// catalog holds up to kCatalogRootChunksMax^2 (~10^8) chunks.
+inline constexpr size_t kCatalogRootChunksMax = 10000;
+inline constexpr size_t kCatalogRootBodyBytesMax = 256 * 1024 - 32;  // kMaxObjectBodyBytes
+static_assert(kCatalogRootHeaderBytes + kCatalogRootChunksMax * kCatalogRootChunkBytes +
+                  kCatalogCrcBytes <= kCatalogRootBodyBytesMax);
 // The largest inline tree state. A tree type stores a tree inline only below this (the order-
 // statistics tree: a tree of at most one leaf whose body fits; the default 240-entry leaf does).
 inline constexpr size_t kCatalogInlineBytesMax = 4096;
@@ -71,10 +94,20 @@ struct CatalogChunkRef {
   TreeId first_tree_id = 0;
 };
 
+// One root page of a two-level root: which chunks (a run of CatalogRoot::chunks) it lists.
+struct CatalogRootPageRef {
+  NodeID page_id;
+  uint32_t chunk_count = 0;
+  TreeId first_tree_id = 0;  // that of its first chunk
+  uint64_t tree_count = 0;   // sum of its chunks' entry counts
+};
+
 struct CatalogRoot {
   TreeId next_tree_id = 1;
   uint64_t tree_count = 0;
-  std::vector<CatalogChunkRef> chunks;
+  std::vector<CatalogChunkRef> chunks;  // every chunk, in tree-id order (both forms)
+  // Two-level root: its pages, whose chunk runs concatenate to `chunks`. Empty: one level.
+  std::vector<CatalogRootPageRef> pages;
 };
 
 // Bytes one entry takes in a version-2 chunk body.
@@ -109,7 +142,15 @@ Status ParseCatalogChunk(std::string_view body, std::vector<CatalogEntryView>* o
 // The entry of `id` in parsed entries (sorted by id), or null. O(log entries).
 const CatalogEntryView* FindCatalogEntry(const std::vector<CatalogEntryView>& entries, TreeId id);
 
+// A one-level root (pages empty: its chunks, at most what one object holds; the writer puts at
+// most kCatalogRootChunksMax) or a two-level root (pages set, at most kCatalogRootChunksMax:
+// only the pages are encoded; `chunks` may hold what they list).
 std::string EncodeCatalogRoot(const CatalogRoot& root);
+// A one-level root has `chunks` set; a two-level root has `pages` set and `chunks` empty (the
+// reader reads the pages: recovery/store_reader.cc). Corruption names the offset.
 Result<CatalogRoot> DecodeCatalogRoot(std::string_view body);
+// A root page listing `chunks` (1..kCatalogRootChunksMax, first_tree_id increasing).
+std::string EncodeCatalogRootPage(std::span<const CatalogChunkRef> chunks);
+Result<std::vector<CatalogChunkRef>> DecodeCatalogRootPage(std::string_view body);
 
 }  // namespace cowtree

@@ -56,7 +56,8 @@ enum class ObjectKind : uint8_t {
   kCatalogChunk = 4,
   kCatalogRoot = 5,
   kSummaryIndexChunk = 6,  // a level >= 1 chunk of a tree's summary index (docs/summary_chunk.md)
-  // 7..255: host-defined. 0: invalid.
+  kCatalogRootPage = 7,    // a page of a two-level catalog root (docs/catalog.md)
+  // 8..255: host-defined. 0: invalid.
 };
 
 inline constexpr uint64_t kNotRetired = UINT64_MAX;

@@ -479,6 +479,10 @@ class Runtime final : public TreeEnvironment {
                       const std::map<TreeId, PersistedTreeRef>& written,
                       std::vector<NodeID>* retired, CatalogWrite* out)
       COWTREE_REQUIRES(checkpoint_mu_);
+  // Writes root->chunks as root pages when they do not fit one root object (sets root->pages;
+  // clears it otherwise). docs/catalog.md "Catalog root body".
+  Status WriteCatalogRootPages(uint64_t checkpoint_epoch, CatalogRoot* root)
+      COWTREE_REQUIRES(checkpoint_mu_);
   // The catalog entries of live trees at C with ids in [first, end), in id order, stopping
   // before one chunk's worth is exceeded (1024 entries / kCatalogChunkBodyBytesTarget bytes,
   // at least one entry), for WriteCatalog.

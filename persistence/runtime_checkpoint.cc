@@ -417,10 +417,45 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<TreeId
   }
   root.next_tree_id = next_tree_id_.load();
   if (!root.chunks.empty()) COWTREE_ASSERT(root.next_tree_id > root.chunks.back().first_tree_id);
+  COWTREE_RETURN_IF_ERROR(WriteCatalogRootPages(checkpoint_epoch, &root));
   COWTREE_ASSIGN_OR_RETURN(
       out->root_id,
       store_->WriteObject(ObjectKind::kCatalogRoot, checkpoint_epoch, EncodeCatalogRoot(root)));
   if (catalog_root_id_.valid()) retired->push_back(catalog_root_id_);
+  for (const CatalogRootPageRef& p : catalog_root_.pages) retired->push_back(p.page_id);
+  return Status::OK();
+}
+
+// A root of more chunk references than one object holds (catalog_root_chunks_max) gets two
+// levels: the references are written as root pages of up to that many each, and the root lists
+// the pages (docs/catalog.md). Every page is rewritten whenever the catalog changes: 24 bytes
+// per chunk, ~0.24 MB per 10 000 chunks (~3 M small trees).
+Status Runtime::WriteCatalogRootPages(uint64_t checkpoint_epoch, CatalogRoot* root) {
+  const size_t per_object = options_.catalog_root_chunks_max != 0
+                                ? options_.catalog_root_chunks_max
+                                : kCatalogRootChunksMax;
+  root->pages.clear();
+  if (root->chunks.size() <= per_object) return Status::OK();
+  const size_t page_count = (root->chunks.size() + per_object - 1) / per_object;
+  if (page_count > per_object) {
+    return Status::InvalidArgument(
+        "the catalog has " + std::to_string(root->chunks.size()) +
+        " chunks: more than a two-level catalog root holds (" + std::to_string(per_object) +
+        " pages of " + std::to_string(per_object) + ")");
+  }
+  for (size_t begin = 0; begin < root->chunks.size(); begin += per_object) {
+    const std::span<const CatalogChunkRef> run(
+        root->chunks.data() + begin, std::min(per_object, root->chunks.size() - begin));
+    CatalogRootPageRef page;
+    page.chunk_count = static_cast<uint32_t>(run.size());
+    page.first_tree_id = run.front().first_tree_id;
+    for (const CatalogChunkRef& c : run) page.tree_count += c.entry_count;
+    COWTREE_ASSIGN_OR_RETURN(page.page_id,
+                             store_->WriteObject(ObjectKind::kCatalogRootPage, checkpoint_epoch,
+                                                 EncodeCatalogRootPage(run)));
+    root->pages.push_back(page);
+  }
+  COWTREE_ASSERT(root->pages.size() == page_count);
   return Status::OK();
 }
 

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "persistence/catalog_format.h"
+
 namespace cowtree {
 
 const char* DurabilityName(Durability d) {
@@ -49,6 +51,12 @@ Status ValidateRuntimeOptions(const RuntimeOptions& o) {
   }
   if (!(o.compaction_dead_ratio >= 0.0 && o.compaction_dead_ratio < 1.0)) {
     return Status::InvalidArgument("compaction_dead_ratio must be in [0, 1)");
+  }
+  if (o.catalog_root_chunks_max != 0 &&
+      (o.catalog_root_chunks_max < 2 || o.catalog_root_chunks_max > kCatalogRootChunksMax)) {
+    return Status::InvalidArgument("catalog_root_chunks_max must be 0 or in [2, " +
+                                   std::to_string(kCatalogRootChunksMax) + "], got " +
+                                   std::to_string(o.catalog_root_chunks_max));
   }
   return Status::OK();
 }

@@ -95,6 +95,10 @@ struct RuntimeOptions {
   // give a multi-level index. Restore reads any index whatever these are.
   uint32_t summary_chunk_entries_max = 0;
   uint32_t summary_index_refs_max = 0;
+  // Internal, for tests: chunk references per catalog root object (docs/catalog.md), in
+  // [2, kCatalogRootChunksMax = 10000]; 0 = the default (the largest). A catalog of more chunks
+  // gets a two-level root (root pages). Lowered, a few thousand trees give one. Open reads any.
+  uint32_t catalog_root_chunks_max = 0;
 };
 
 // The limits of the options above that are not the log's or the tree shape's (cache_bytes,

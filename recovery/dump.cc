@@ -67,6 +67,8 @@ const char* KindName(ObjectKind kind) {
       return "catalog-chunk";
     case ObjectKind::kCatalogRoot:
       return "catalog-root";
+    case ObjectKind::kCatalogRootPage:
+      return "catalog-root-page";
   }
   return "other";
 }

@@ -106,6 +106,8 @@ Status DecodeByKind(ObjectKind kind, std::string_view body) {
       return DecodeCatalogChunk(body).status();
     case ObjectKind::kCatalogRoot:
       return DecodeCatalogRoot(body).status();
+    case ObjectKind::kCatalogRootPage:
+      return DecodeCatalogRootPage(body).status();
   }
   return Status::NotSupported("kind " + std::to_string(static_cast<int>(kind)) +
                               " is not a kind this store writes");
@@ -125,6 +127,8 @@ const char* KindName(ObjectKind kind) {
       return "catalog chunk";
     case ObjectKind::kCatalogRoot:
       return "catalog root";
+    case ObjectKind::kCatalogRootPage:
+      return "catalog root page";
   }
   return "unknown kind";
 }

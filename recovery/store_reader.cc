@@ -42,6 +42,45 @@ Status CheckNames(const CatalogReadHooks& hooks, NodeID root_id, const CatalogCo
   return Status::OK();
 }
 
+// Reads page `i` of a two-level root and appends its chunk references to root->chunks, after
+// checking them against the root's reference (chunk count, first tree id, tree count) and the
+// chunks before it. A page that cannot be used is reported and its chunks are skipped
+// (*usable = false): Open stops there (the reporter's status), fsck goes on with the others.
+Status ReadRootPage(const CatalogReadHooks& hooks, size_t i, CatalogRoot* root, bool* usable) {
+  const CatalogRootPageRef& ref = root->pages[i];
+  const std::string what = "catalog root page " + std::to_string(i);
+  *usable = false;
+  if (hooks.reference && !hooks.reference(ref.page_id, what)) return Status::OK();  // reported
+  Result<std::string> body = hooks.read(ref.page_id, ObjectKind::kCatalogRootPage);
+  if (!body.ok()) {
+    return Problem(hooks, ref.page_id, ObjectKind::kCatalogRootPage, what, body.status(),
+                   /*read_failed=*/true);
+  }
+  Result<std::vector<CatalogChunkRef>> chunks = DecodeCatalogRootPage(*body);
+  if (!chunks.ok()) {
+    return Problem(hooks, ref.page_id, ObjectKind::kCatalogRootPage, what,
+                   Status::Corruption("does not decode: " + chunks.status().message()));
+  }
+  uint64_t trees = 0;
+  for (const CatalogChunkRef& c : *chunks) trees += c.entry_count;
+  const TreeId after = root->chunks.empty() ? 0 : root->chunks.back().first_tree_id;
+  if (chunks->size() != ref.chunk_count || chunks->front().first_tree_id != ref.first_tree_id ||
+      trees != ref.tree_count || ref.first_tree_id <= after ||
+      chunks->back().first_tree_id >= root->next_tree_id) {
+    return Problem(hooks, ref.page_id, ObjectKind::kCatalogRootPage, what,
+                   Status::Corruption("lists " + std::to_string(chunks->size()) + " chunks of " +
+                                      std::to_string(trees) + " trees from tree id " +
+                                      std::to_string(chunks->front().first_tree_id) +
+                                      "; the catalog root says " +
+                                      std::to_string(ref.chunk_count) + " of " +
+                                      std::to_string(ref.tree_count) + " from " +
+                                      std::to_string(ref.first_tree_id)));
+  }
+  root->chunks.insert(root->chunks.end(), chunks->begin(), chunks->end());
+  *usable = true;
+  return Status::OK();
+}
+
 }  // namespace
 
 Status ReadCatalogObjects(uint64_t catalog_root_raw, const CatalogReadHooks& hooks,
@@ -63,9 +102,15 @@ Status ReadCatalogObjects(uint64_t catalog_root_raw, const CatalogReadHooks& hoo
     return Problem(hooks, root_id, ObjectKind::kCatalogRoot, "catalog root",
                    Status::Corruption("does not decode: " + root.status().message()));
   }
+  // A two-level root: its pages' chunk references, in order, make up root->chunks.
+  bool complete = true;
+  for (size_t i = 0; i < root->pages.size(); ++i) {
+    bool usable = false;
+    COWTREE_RETURN_IF_ERROR(ReadRootPage(hooks, i, &*root, &usable));
+    complete &= usable;
+  }
   out->root = *root;
   if (hooks.root) hooks.root(*root);
-  bool complete = true;
   // Entry-level rules across the whole catalog, checked while streaming, reported once every
   // chunk was read: tree ids strictly increasing across chunks, counts consistent.
   std::vector<std::string> order_problems;

@@ -121,6 +121,88 @@ TEST(CatalogFormat, SemanticErrorsBehindAValidCrc) {
   EXPECT_TRUE(DecodeCatalogRoot(r).status().IsCorruption());
 }
 
+// A two-level root (pages) and its pages: round trip, every flip and truncation, and the
+// checks behind a valid CRC.
+CatalogRoot PagedRoot() {
+  CatalogRoot root;
+  root.next_tree_id = 9000;
+  root.pages = {{NodeID::Make(7, 1), 3, 1, 2100}, {NodeID::Make(8, 2), 1, 5000, 4}};
+  root.tree_count = 2104;
+  return root;
+}
+
+TEST(CatalogFormat, PagedRootAndPageRoundTrip) {
+  const CatalogRoot root = PagedRoot();
+  auto decoded = DecodeCatalogRoot(EncodeCatalogRoot(root));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_TRUE(decoded->chunks.empty());  // the reader fills them from the pages
+  ASSERT_EQ(decoded->pages.size(), 2u);
+  EXPECT_EQ(decoded->pages[1].page_id, NodeID::Make(8, 2));
+  EXPECT_EQ(decoded->pages[1].chunk_count, 1u);
+  EXPECT_EQ(decoded->pages[1].first_tree_id, 5000u);
+  EXPECT_EQ(decoded->pages[1].tree_count, 4u);
+  EXPECT_EQ(decoded->tree_count, 2104u);
+  const std::vector<CatalogChunkRef> chunks = {
+      {NodeID::Make(1, 1), 1000, 1}, {NodeID::Make(2, 1), 1000, 1001}, {NodeID::Make(3, 1), 100, 2001}};
+  const std::string page = EncodeCatalogRootPage(chunks);
+  auto page_chunks = DecodeCatalogRootPage(page);
+  ASSERT_TRUE(page_chunks.ok()) << page_chunks.status().ToString();
+  ASSERT_EQ(page_chunks->size(), 3u);
+  EXPECT_EQ((*page_chunks)[2].chunk_id, NodeID::Make(3, 1));
+  EXPECT_EQ((*page_chunks)[2].first_tree_id, 2001u);
+  for (const std::string& body : {EncodeCatalogRoot(root), page}) {
+    const bool is_root = body.size() != page.size();
+    auto decode = [&](const std::string& b) {
+      return is_root ? DecodeCatalogRoot(b).status() : DecodeCatalogRootPage(b).status();
+    };
+    for (size_t n = 0; n < body.size(); ++n) EXPECT_TRUE(decode(body.substr(0, n)).IsCorruption());
+    for (size_t i = 0; i < body.size(); ++i) {
+      std::string bad = body;
+      bad[i] ^= 0x04;
+      EXPECT_TRUE(decode(bad).IsCorruption()) << is_root << " byte " << i;
+    }
+  }
+  // A page is not a root, nor a root a page (distinct magics).
+  EXPECT_TRUE(DecodeCatalogRoot(page).status().IsCorruption());
+  EXPECT_TRUE(DecodeCatalogRootPage(EncodeCatalogRoot(root)).status().IsCorruption());
+}
+
+TEST(CatalogFormat, PagedRootSemanticErrorsBehindAValidCrc) {
+  const std::string good = EncodeCatalogRoot(PagedRoot());
+  const size_t ref1 = kCatalogRootHeaderBytes + kCatalogRootPageRefBytes;  // the second page
+  struct Case {
+    const char* what;
+    size_t offset;
+    uint64_t value;
+    int width;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"tree_count differs from the pages' sum", 24, 2105, 8},
+           {"page count 0", 8, 0, 4},
+           {"page id 0", ref1, 0, 8},
+           {"chunk count 0", ref1 + 8, 0, 4},
+           {"reserved bytes", ref1 + 12, 1, 4},
+           {"first tree ids not increasing", ref1 + 16, 1, 8},
+           {"first tree id at next_tree_id", ref1 + 16, 9000, 8},
+           {"tree count 0", ref1 + 24, 0, 8},
+           {"more trees than the chunks hold", ref1 + 24, 1025, 8}}) {
+    std::string bad = good;
+    if (c.width == 8) {
+      EncodeFixed64(bad.data() + c.offset, c.value);
+    } else {
+      EncodeFixed32(bad.data() + c.offset, static_cast<uint32_t>(c.value));
+    }
+    FixCrc(&bad);
+    EXPECT_TRUE(DecodeCatalogRoot(bad).status().IsCorruption()) << c.what;
+  }
+  // A page with unsorted chunks.
+  std::string page = EncodeCatalogRootPage(std::vector<CatalogChunkRef>{
+      {NodeID::Make(1, 1), 5, 10}, {NodeID::Make(2, 1), 5, 20}});
+  EncodeFixed64(page.data() + kCatalogHeaderBytes + kCatalogRootChunkBytes + 16, 10);
+  FixCrc(&page);
+  EXPECT_TRUE(DecodeCatalogRootPage(page).status().IsCorruption());
+}
+
 }  // namespace
 }  // namespace cowtree
 
@@ -170,6 +252,23 @@ TEST(CatalogFormat, DocumentedExampleBytes) {
   EXPECT_EQ(Hex(EncodeCatalogRoot(root)),
             "4357435401000000010000000000000002000000000000000100000000000000"
             "010400000000000001000000000000000100000000000000d57c3d34");
+  // Two levels: the same chunk listed by a root page (NodeID raw 0x501), and the root listing
+  // that page.
+  const std::string page = EncodeCatalogRootPage(root.chunks);
+  EXPECT_EQ(Hex(page),
+            "43574350010000000100000000000000"
+            "010400000000000001000000000000000100000000000000d77a502e");
+  CatalogRoot paged;
+  paged.next_tree_id = 2;
+  paged.tree_count = 1;
+  paged.pages = {{NodeID::Make(5, 1), 1, 1, 1}};
+  EXPECT_EQ(Hex(EncodeCatalogRoot(paged)),
+            "4357435402000000010000000000000002000000000000000100000000000000"
+            "0105000000000000010000000000000001000000000000000100000000000000"
+            "70a6a7dd");
+  auto decoded_page = DecodeCatalogRootPage(page);
+  ASSERT_TRUE(decoded_page.ok()) << decoded_page.status().ToString();
+  EXPECT_EQ(decoded_page->size(), 1u);
 }
 
 }  // namespace

@@ -311,10 +311,16 @@ std::vector<FuzzSeed> CatalogRootSeeds() {
   root.next_tree_id = 2000;
   root.tree_count = 1030;
   root.chunks = {{NodeID::Make(20, 1), 1024, 1}, {NodeID::Make(21, 1), 6, 1500}};
+  CatalogRoot paged;
+  paged.next_tree_id = 2000;
+  paged.tree_count = 1030;
+  paged.pages = {{NodeID::Make(30, 1), 1, 1, 1024}, {NodeID::Make(31, 1), 1, 1500, 6}};
   return {
       {"seed-empty", Flags(0x01, EncodeCatalogRoot(empty))},
       {"seed-two-chunks", Flags(0x01, EncodeCatalogRoot(root))},
       {"seed-raw", Flags(0x00, EncodeCatalogRoot(root))},
+      {"seed-two-pages", Flags(0x01, EncodeCatalogRoot(paged))},
+      {"seed-page", Flags(0x03, EncodeCatalogRootPage(root.chunks))},
   };
 }
 
