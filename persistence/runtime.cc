@@ -200,6 +200,8 @@ RuntimeStats Runtime::GetStats() const {
   s.max_durability_lag_us = max_durability_lag_us_.load();
   s.memory = budget_->stats();
   s.live_objects = store_->stats().live_objects;
+  s.catalog_chunks = catalog_chunks_.load(std::memory_order_relaxed);
+  s.catalog_root_pages = catalog_root_pages_.load(std::memory_order_relaxed);
   s.trees_restored = trees_restored_.load(std::memory_order_relaxed);
   s.trees_demoted = trees_demoted_.load(std::memory_order_relaxed);
   s.demotion_sweeps = demotion_sweeps_.load(std::memory_order_relaxed);

@@ -160,6 +160,10 @@ struct RuntimeStats {
   uint64_t checkpoints_written = 0;
   uint64_t commits = 0;
   uint64_t live_objects = 0;
+  // The published catalog (docs/catalog.md): its chunks, and its root pages (0: the root lists
+  // the chunks itself; > 0: a two-level root).
+  uint64_t catalog_chunks = 0;
+  uint64_t catalog_root_pages = 0;
   // Trees restored (TreeType::Load) since open: open restores none; first accesses do.
   uint64_t trees_restored = 0;
   // Trees demoted (dropped from memory, back in the cold index) since open, and trees in
@@ -620,6 +624,9 @@ class Runtime final : public TreeEnvironment {
   SuperblockData superblock_ COWTREE_GUARDED_BY(checkpoint_mu_);
   Manifest manifest_ COWTREE_GUARDED_BY(checkpoint_mu_);
   CatalogRoot catalog_root_ COWTREE_GUARDED_BY(checkpoint_mu_);
+  // Of catalog_root_, for GetStats without checkpoint_mu_: its chunks and root pages.
+  std::atomic<uint64_t> catalog_chunks_{0};
+  std::atomic<uint64_t> catalog_root_pages_{0};
   NodeID catalog_root_id_ COWTREE_GUARDED_BY(checkpoint_mu_);
   // Trees whose drop a published checkpoint recorded, forgotten once no snapshot sees them.
   std::vector<std::shared_ptr<TreeSlot>> drops_to_forget_ COWTREE_GUARDED_BY(checkpoint_mu_);

@@ -258,6 +258,8 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   if (catalog_changed) {
     catalog_root_id_ = catalog.root_id;
     catalog_root_ = std::move(catalog.root);
+    catalog_chunks_.store(catalog_root_.chunks.size(), std::memory_order_relaxed);
+    catalog_root_pages_.store(catalog_root_.pages.size(), std::memory_order_relaxed);
   }
   ot_checkpoint_epoch_ = ot_checkpoint_epoch;
   ot_delta_start_ = ot_delta_start;
@@ -310,9 +312,12 @@ std::vector<CatalogEntry> Runtime::NextCatalogChunk(
     const std::vector<CatalogEntryView>& old) const {
   std::vector<CatalogEntry> out;
   size_t bytes = kCatalogChunkOverheadBytes;
+  const size_t entries_max = options_.catalog_chunk_entries_max != 0
+                                 ? options_.catalog_chunk_entries_max
+                                 : kCatalogChunkEntriesMax;
   const auto add = [&](CatalogEntry e) {
     const size_t entry_bytes = CatalogEntryBytes(e);
-    if (!out.empty() && (out.size() >= kCatalogChunkEntriesMax ||
+    if (!out.empty() && (out.size() >= entries_max ||
                          bytes + entry_bytes > kCatalogChunkBodyBytesTarget)) {
       return false;
     }
@@ -435,17 +440,22 @@ Status Runtime::WriteCatalogRootPages(uint64_t checkpoint_epoch, CatalogRoot* ro
                                 ? options_.catalog_root_chunks_max
                                 : kCatalogRootChunksMax;
   root->pages.clear();
-  if (root->chunks.size() <= per_object) return Status::OK();
-  const size_t page_count = (root->chunks.size() + per_object - 1) / per_object;
-  if (page_count > per_object) {
-    return Status::InvalidArgument(
-        "the catalog has " + std::to_string(root->chunks.size()) +
-        " chunks: more than a two-level catalog root holds (" + std::to_string(per_object) +
-        " pages of " + std::to_string(per_object) + ")");
+  const size_t chunks = root->chunks.size();
+  if (chunks <= per_object) return Status::OK();
+  // Pages of per_object references, or larger ones when that would need more pages than a
+  // root lists (only with a lowered catalog_root_chunks_max, or past 10^8 chunks).
+  const size_t per_page = std::max(per_object, (chunks + per_object - 1) / per_object);
+  if (per_page > kCatalogRootChunksMax) {
+    return Status::InvalidArgument("the catalog has " + std::to_string(chunks) +
+                                   " chunks: more than a two-level catalog root holds (" +
+                                   std::to_string(kCatalogRootChunksMax) + " pages of " +
+                                   std::to_string(kCatalogRootChunksMax) + ")");
   }
-  for (size_t begin = 0; begin < root->chunks.size(); begin += per_object) {
-    const std::span<const CatalogChunkRef> run(
-        root->chunks.data() + begin, std::min(per_object, root->chunks.size() - begin));
+  const size_t page_count = (chunks + per_page - 1) / per_page;
+  COWTREE_ASSERT(page_count <= per_object);
+  for (size_t begin = 0; begin < chunks; begin += per_page) {
+    const std::span<const CatalogChunkRef> run(root->chunks.data() + begin,
+                                               std::min(per_page, chunks - begin));
     CatalogRootPageRef page;
     page.chunk_count = static_cast<uint32_t>(run.size());
     page.first_tree_id = run.front().first_tree_id;

@@ -24,6 +24,8 @@ Runtime::Runtime(RuntimeParts parts)
       ot_delta_ops_since_checkpoint_(parts.ot_delta_ops_since_checkpoint),
       force_ot_checkpoint_(parts.force_ot_checkpoint) {
   COWTREE_ASSERT(env_ != nullptr && store_ != nullptr);
+  catalog_chunks_.store(parts.catalog_root.chunks.size());
+  catalog_root_pages_.store(parts.catalog_root.pages.size());
   budget_ = std::make_shared<MemoryBudget>(options_.cache_bytes, options_.cache_dirty_percent);
   // Dirty leaves past the budget's share: wake the coordinator, which checkpoints them clean.
   budget_->SetDirtyCallback([this] { coordinator_cv_.Signal(); });

@@ -58,6 +58,11 @@ Status ValidateRuntimeOptions(const RuntimeOptions& o) {
                                    std::to_string(kCatalogRootChunksMax) + "], got " +
                                    std::to_string(o.catalog_root_chunks_max));
   }
+  if (o.catalog_chunk_entries_max > kCatalogChunkEntriesMax) {
+    return Status::InvalidArgument("catalog_chunk_entries_max must be 0 or in [1, " +
+                                   std::to_string(kCatalogChunkEntriesMax) + "], got " +
+                                   std::to_string(o.catalog_chunk_entries_max));
+  }
   return Status::OK();
 }
 

@@ -99,6 +99,9 @@ struct RuntimeOptions {
   // [2, kCatalogRootChunksMax = 10000]; 0 = the default (the largest). A catalog of more chunks
   // gets a two-level root (root pages). Lowered, a few thousand trees give one. Open reads any.
   uint32_t catalog_root_chunks_max = 0;
+  // Internal, for tests: entries per catalog chunk a checkpoint writes, in [1, 1024]; 0 = the
+  // default (1024; chunks are also cut at kCatalogChunkBodyBytesTarget bytes).
+  uint32_t catalog_chunk_entries_max = 0;
 };
 
 // The limits of the options above that are not the log's or the tree shape's (cache_bytes,

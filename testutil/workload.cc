@@ -127,6 +127,8 @@ Status CrashWorkload::Open(Durability durability, bool checkpoint_on_close) {
   o.checkpoint_on_close = checkpoint_on_close;
   o.summary_chunk_entries_max = options_.summary_chunk_entries_max;
   o.summary_index_refs_max = options_.summary_index_refs_max;
+  o.catalog_chunk_entries_max = options_.catalog_chunk_entries_max;
+  o.catalog_root_chunks_max = options_.catalog_root_chunks_max;
   auto rt = fns_.open(options_.dir, o);
   COWTREE_RETURN_IF_ERROR(Step(StepKind::kOpen, "open", rt.status()));
   rt_ = std::move(rt).value();

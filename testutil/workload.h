@@ -56,6 +56,10 @@ struct WorkloadOptions {
   // (0 = default). Lowered to 2 / 2, the workload's trees get a multi-level summary index.
   uint32_t summary_chunk_entries_max = 0;
   uint32_t summary_index_refs_max = 0;
+  // RuntimeOptions::catalog_chunk_entries_max / catalog_root_chunks_max (0 = default). Lowered
+  // to 1 / 2, the workload's catalog gets a two-level root (root pages).
+  uint32_t catalog_chunk_entries_max = 0;
+  uint32_t catalog_root_chunks_max = 0;
 };
 
 // True when COWTREE_SWEEP_SCALE=long (the ctest label "long", tests/long.cmake).
