@@ -434,7 +434,7 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<TreeId
 // A root of more chunk references than one object holds (catalog_root_chunks_max) gets two
 // levels: the references are written as root pages of up to that many each, and the root lists
 // the pages (docs/catalog.md). Every page is rewritten whenever the catalog changes: 24 bytes
-// per chunk, ~0.24 MB per 10 000 chunks (~3 M small trees).
+// per chunk, ~0.24 MB per 10 000 chunks (~6 M small inline trees).
 Status Runtime::WriteCatalogRootPages(uint64_t checkpoint_epoch, CatalogRoot* root) {
   const size_t per_object = options_.catalog_root_chunks_max != 0
                                 ? options_.catalog_root_chunks_max
