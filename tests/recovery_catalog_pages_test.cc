@@ -13,8 +13,8 @@
 #include "persistence/file_names.h"
 #include "persistence/object_format.h"
 #include "recovery/fsck.h"
-#include "recovery/fsck_context.h"
 #include "recovery/open.h"
+#include "testutil/live_objects.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
 #include "tree/order_stat_tree.h"
@@ -63,17 +63,10 @@ void ExpectTrees(Runtime* rt, int first, int end, const std::function<bool(int)>
   }
 }
 
-// The live objects of `kind` (not retired) as recovery rebuilds the object table (fsck passes).
+// The live objects of `kind` (not retired), as recovery rebuilds the object table.
 std::vector<OtRecord> LiveOfKind(const std::string& dir, ObjectKind kind) {
-  recovery::fsck::Context ctx(Env::Default(), dir, recovery::FsckOptions{Env::Default()});
-  EXPECT_TRUE(recovery::fsck::ListFiles(ctx).ok());
-  recovery::fsck::CheckSuperblock(ctx);
-  recovery::fsck::CheckManifest(ctx);
-  recovery::fsck::LoadOtCheckpoint(ctx);
-  recovery::fsck::CheckLog(ctx);
-  recovery::fsck::CheckAllocator(ctx);
   std::vector<OtRecord> out;
-  for (const OtRecord& r : ctx.live) {
+  for (const OtRecord& r : testutil::LiveObjects(Env::Default(), dir)) {
     if (r.entry.kind == kind && !r.entry.retired()) out.push_back(r);
   }
   return out;

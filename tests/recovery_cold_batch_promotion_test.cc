@@ -19,6 +19,7 @@
 #include "recovery/open.h"
 #include "testutil/cold_tree_hashes.h"
 #include "testutil/int64_trees.h"
+#include "testutil/live_objects.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
 #include "tree/order_stat_tree.h"
@@ -208,16 +209,7 @@ TEST_P(BatchPromotion, RacesLookupsWritesAndCheckpoints) {
 INSTANTIATE_TEST_SUITE_P(Hashes, BatchPromotion, ::testing::Values(0, 1, 2),
                          testutil::ColdTreeHashName);
 
-std::vector<OtRecord> LiveObjects(Env* env, const std::string& dir) {
-  recovery::fsck::Context ctx(env, dir, recovery::FsckOptions{env});
-  EXPECT_TRUE(recovery::fsck::ListFiles(ctx).ok());
-  recovery::fsck::CheckSuperblock(ctx);
-  recovery::fsck::CheckManifest(ctx);
-  recovery::fsck::LoadOtCheckpoint(ctx);
-  recovery::fsck::CheckLog(ctx);
-  recovery::fsck::CheckAllocator(ctx);
-  return ctx.live;
-}
+using testutil::LiveObjects;
 
 void FlipBit(Env* env, const std::string& path, uint64_t offset) {
   auto f = env->OpenFile(path, OpenMode::kReadWrite);

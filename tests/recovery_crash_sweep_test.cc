@@ -195,18 +195,25 @@ WorkloadOptions MultiLevelWorkload() {
   return o;
 }
 
-TEST(RecoveryCrashSweep, MultiLevelIndexIsReached) {
-  const WorkloadOptions wo = MultiLevelWorkload();
-  FaultInjectionEnv env;
-  CrashWorkload w(&env, RecoveryStoreFns(), wo);
-  ASSERT_TRUE(w.Run().ok()) << w.step();
+// Runs the whole workload `wo` without a crash, then opens the store it left (default options).
+std::unique_ptr<Runtime> RunThenReopen(FaultInjectionEnv* env, const WorkloadOptions& wo) {
+  CrashWorkload w(env, RecoveryStoreFns(), wo);
+  const Status ran = w.Run();
+  EXPECT_TRUE(ran.ok()) << w.step() << ": " << ran.ToString();
   w.DropRuntime();
-  auto rt = RecoveryStoreFns().open(wo.dir, WorkloadRuntimeOptions(&env, Durability::kStrict));
-  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  auto rt = RecoveryStoreFns().open(wo.dir, WorkloadRuntimeOptions(env, Durability::kStrict));
+  EXPECT_TRUE(rt.ok()) << rt.status().ToString();
+  return rt.ok() ? std::move(rt).value() : nullptr;
+}
+
+TEST(RecoveryCrashSweep, MultiLevelIndexIsReached) {
+  FaultInjectionEnv env;
+  std::unique_ptr<Runtime> rt = RunThenReopen(&env, MultiLevelWorkload());
+  ASSERT_NE(rt, nullptr);
   size_t height = 0;
-  RuntimeSnapshot snap = (*rt)->GetSnapshot();
-  for (const TreeInfo& t : (*rt)->ListTrees(snap)) {
-    auto info = (*rt)->FindTree(t.name, snap);
+  RuntimeSnapshot snap = rt->GetSnapshot();
+  for (const TreeInfo& t : rt->ListTrees(snap)) {
+    auto info = rt->FindTree(t.name, snap);
     ASSERT_TRUE(info.ok());
     const auto* host = tree::AsOrderStatTree(info->tree.get());
     height = std::max(height, host->published().index.levels.size() + 1);
@@ -233,14 +240,10 @@ WorkloadOptions CatalogPagesWorkload() {
 }
 
 TEST(RecoveryCrashSweep, CatalogPagesAreReached) {
-  const WorkloadOptions wo = CatalogPagesWorkload();
   FaultInjectionEnv env;
-  CrashWorkload w(&env, RecoveryStoreFns(), wo);
-  ASSERT_TRUE(w.Run().ok()) << w.step();
-  w.DropRuntime();
-  auto rt = RecoveryStoreFns().open(wo.dir, WorkloadRuntimeOptions(&env, Durability::kStrict));
-  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-  const RuntimeStats stats = (*rt)->GetStats();
+  std::unique_ptr<Runtime> rt = RunThenReopen(&env, CatalogPagesWorkload());
+  ASSERT_NE(rt, nullptr);
+  const RuntimeStats stats = rt->GetStats();
   std::printf("[sweep] catalog-pages workload: %llu chunks in %llu root pages\n",
               (unsigned long long)stats.catalog_chunks,
               (unsigned long long)stats.catalog_root_pages);

@@ -25,6 +25,7 @@
 #include "recovery/fsck_context.h"
 #include "recovery/open.h"
 #include "testutil/fault_injection_env.h"
+#include "testutil/live_objects.h"
 #include "tree/node_format.h"
 #include "tree/order_stat_tree.h"
 #include "tree/order_stat_tree_type.h"
@@ -239,16 +240,7 @@ SuperblockData Superblock(Env* env, const std::string& dir) {
 }
 
 // The live OT entries as recovery rebuilds them (fsck's own passes).
-std::vector<OtRecord> LiveObjects(Env* env, const std::string& dir) {
-  fsck::Context ctx(env, dir, FsckOptions{env});
-  EXPECT_TRUE(fsck::ListFiles(ctx).ok());
-  fsck::CheckSuperblock(ctx);
-  fsck::CheckManifest(ctx);
-  fsck::LoadOtCheckpoint(ctx);
-  fsck::CheckLog(ctx);
-  fsck::CheckAllocator(ctx);
-  return ctx.live;
-}
+using testutil::LiveObjects;
 
 const OtRecord* FirstOfKind(const std::vector<OtRecord>& live, ObjectKind kind) {
   for (const OtRecord& r : live) {
