@@ -216,7 +216,7 @@ std::string EncodeCatalogRoot(const CatalogRoot& root) {
   // The writer puts at most kCatalogRootChunksMax references in a root; a one-level root read
   // from an older store may hold a few more (up to what one object holds).
   // A two-level root encodes its pages only (`chunks`, when set, is what they list).
-  COWTREE_ASSERT(paged ? root.pages.size() <= kCatalogRootChunksMax
+  COWTREE_ASSERT(paged ? root.pages.size() <= kCatalogRootPagesMax
                        : root.chunks.size() * kCatalogRootChunkBytes + kCatalogRootHeaderBytes +
                                  kCatalogCrcBytes <= kCatalogRootBodyBytesMax);
   std::string out;
@@ -268,7 +268,7 @@ Result<CatalogRoot> DecodeCatalogRoot(std::string_view body) {
     COWTREE_RETURN_IF_ERROR(
         GetChunkRefs(kWhat, &r, count, 0, root.next_tree_id, &root.chunks, &counted));
   } else {
-    if (count == 0 || count > kCatalogRootChunksMax ||
+    if (count == 0 || count > kCatalogRootPagesMax ||
         count > r.remaining() / kCatalogRootPageRefBytes) {
       return Bad(kWhat, 8, "page count " + std::to_string(count) + " out of range");
     }

@@ -22,8 +22,8 @@
 //   chunks: chunk_id u64 | entry_count u32 | reserved u32 | first_tree_id u64
 //   crc32c u32 over everything before it
 // Catalog root body, two levels (format_version 2: written when the chunk references do not fit
-// one object, over kCatalogRootChunksMax of them; the root lists root pages, kind
-// kCatalogRootPage, each listing up to kCatalogRootChunksMax chunks):
+// one object, over kCatalogRootChunksMax of them; the root lists up to kCatalogRootPagesMax root
+// pages, kind kCatalogRootPage, each listing up to kCatalogRootChunksMax chunks):
 //   magic u32 'CWCT' | format_version u16 = 2 | reserved u16 | page_count u32 | reserved u32 |
 //   next_tree_id u64 | tree_count u64
 //   pages: page_id u64 | chunk_count u32 | reserved u32 | first_tree_id u64 | tree_count u64
@@ -63,11 +63,15 @@ inline constexpr size_t kCatalogCrcBytes = 4;
 inline constexpr size_t kCatalogRootHeaderBytes = 32;
 inline constexpr size_t kCatalogRootPageRefBytes = 32;
 // Chunk references per root object (one-level root or root page): the body must fit the largest
-// object (256 KiB with its envelope). A root of more chunks is written as two levels, so a
-// catalog holds up to kCatalogRootChunksMax^2 (~10^8) chunks.
+// object (256 KiB with its envelope). A root of more chunks is written as two levels.
 inline constexpr size_t kCatalogRootChunksMax = 10000;
 inline constexpr size_t kCatalogRootBodyBytesMax = 256 * 1024 - 32;  // kMaxObjectBodyBytes
 static_assert(kCatalogRootHeaderBytes + kCatalogRootChunksMax * kCatalogRootChunkBytes +
+                  kCatalogCrcBytes <= kCatalogRootBodyBytesMax);
+// Page references per two-level root (32 bytes each): so that the root fits one object too.
+// Two levels hold up to kCatalogRootPagesMax * kCatalogRootChunksMax = 8 * 10^7 chunks.
+inline constexpr size_t kCatalogRootPagesMax = 8000;
+static_assert(kCatalogRootHeaderBytes + kCatalogRootPagesMax * kCatalogRootPageRefBytes +
                   kCatalogCrcBytes <= kCatalogRootBodyBytesMax);
 // The largest inline tree state. A tree type stores a tree inline only below this (the order-
 // statistics tree: a tree of at most one leaf whose body fits; the default 240-entry leaf does).

@@ -443,16 +443,17 @@ Status Runtime::WriteCatalogRootPages(uint64_t checkpoint_epoch, CatalogRoot* ro
   const size_t chunks = root->chunks.size();
   if (chunks <= per_object) return Status::OK();
   // Pages of per_object references, or larger ones when that would need more pages than a
-  // root lists (only with a lowered catalog_root_chunks_max, or past 10^8 chunks).
-  const size_t per_page = std::max(per_object, (chunks + per_object - 1) / per_object);
+  // root lists (only with a lowered catalog_root_chunks_max, or past 8 * 10^7 chunks).
+  const size_t pages_max = std::min(per_object, kCatalogRootPagesMax);
+  const size_t per_page = std::max(per_object, (chunks + pages_max - 1) / pages_max);
   if (per_page > kCatalogRootChunksMax) {
     return Status::InvalidArgument("the catalog has " + std::to_string(chunks) +
                                    " chunks: more than a two-level catalog root holds (" +
-                                   std::to_string(kCatalogRootChunksMax) + " pages of " +
+                                   std::to_string(kCatalogRootPagesMax) + " pages of " +
                                    std::to_string(kCatalogRootChunksMax) + ")");
   }
   const size_t page_count = (chunks + per_page - 1) / per_page;
-  COWTREE_ASSERT(page_count <= per_object);
+  COWTREE_ASSERT(page_count <= pages_max);
   for (size_t begin = 0; begin < chunks; begin += per_page) {
     const std::span<const CatalogChunkRef> run(root->chunks.data() + begin,
                                                std::min(per_page, chunks - begin));

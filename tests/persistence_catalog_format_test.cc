@@ -179,6 +179,7 @@ TEST(CatalogFormat, PagedRootSemanticErrorsBehindAValidCrc) {
   for (const Case& c : std::vector<Case>{
            {"tree_count differs from the pages' sum", 24, 2105, 8},
            {"page count 0", 8, 0, 4},
+           {"page count over kCatalogRootPagesMax", 8, kCatalogRootPagesMax + 1, 4},
            {"page id 0", ref1, 0, 8},
            {"chunk count 0", ref1 + 8, 0, 4},
            {"reserved bytes", ref1 + 12, 1, 4},

@@ -7,7 +7,7 @@
 // - A root: DecodeCatalogRoot either fails with Corruption or returns a root with
 //   next_tree_id >= 1 and either chunk references (one level) with valid ids, 1..1024 entries
 //   each, strictly increasing first tree ids below next_tree_id, entry counts summing to
-//   tree_count; or page references (two levels) with valid ids, 1..10000 chunks and
+//   tree_count; or 1..8000 page references (two levels) with valid ids, 1..10000 chunks and
 //   1..chunks*1024 trees each, strictly increasing first tree ids below next_tree_id, tree
 //   counts summing to tree_count. EncodeCatalogRoot of it reproduces the body exactly, and
 //   decoding that gives the same root.
@@ -60,6 +60,7 @@ int FuzzCatalogRoot(const uint8_t* data, size_t size) {
   }
   FUZZ_CHECK(root->next_tree_id >= 1);
   FUZZ_CHECK(root->chunks.empty() || root->pages.empty());
+  FUZZ_CHECK(root->pages.size() <= kCatalogRootPagesMax);
   uint64_t counted = 0;
   CheckChunks(root->chunks, root->next_tree_id, &counted);
   for (size_t i = 0; i < root->pages.size(); ++i) {
