@@ -97,7 +97,7 @@ void FlipBit(const std::string& path, uint64_t offset) {
 }
 
 constexpr int kTrees = 2500;  // ~4 catalog chunks (cut at 64 KiB of entries)
-auto kNoneDropped = [](int) { return false; };
+const auto kNoneDropped = [](int) { return false; };
 
 TEST(CatalogRootPages, ACatalogOfMoreChunksThanARootHoldsReopensWhole) {
   TempDir dir;
