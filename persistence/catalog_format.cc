@@ -182,8 +182,8 @@ void PutChunkRefs(std::string* out, std::span<const CatalogChunkRef> chunks, Tre
 
 // `count` chunk references from *r (a root or a root page), first_tree_id increasing from
 // above `previous` and below `id_end`; appended to *out, their entry counts added to *counted.
-Status GetChunkRefs(const char* what, ByteReader* r, uint32_t count, TreeId previous,
-                    TreeId id_end, std::vector<CatalogChunkRef>* out, uint64_t* counted) {
+Status GetChunkRefs(const char* what, ByteReader* r, uint32_t count, TreeId previous, TreeId id_end,
+                    std::vector<CatalogChunkRef>* out, uint64_t* counted) {
   if (count > r->remaining() / kCatalogRootChunkBytes) {
     return Bad(what, 8, "chunk count larger than the body");
   }
@@ -218,7 +218,8 @@ std::string EncodeCatalogRoot(const CatalogRoot& root) {
   // A two-level root encodes its pages only (`chunks`, when set, is what they list).
   COWTREE_ASSERT(paged ? root.pages.size() <= kCatalogRootPagesMax
                        : root.chunks.size() * kCatalogRootChunkBytes + kCatalogRootHeaderBytes +
-                                 kCatalogCrcBytes <= kCatalogRootBodyBytesMax);
+                                 kCatalogCrcBytes <=
+                             kCatalogRootBodyBytesMax);
   std::string out;
   PutFixed32(&out, kCatalogRootMagic);
   PutFixed16(&out, paged ? kCatalogRootPagedFormatVersion : kCatalogRootFormatVersion);
@@ -298,8 +299,7 @@ Result<CatalogRoot> DecodeCatalogRoot(std::string_view body) {
   if (counted != root.tree_count) {
     return Bad(kWhat, 16,
                "tree_count " + std::to_string(root.tree_count) + " differs from the " +
-                   (root.pages.empty() ? "chunks'" : "pages'") + " sum " +
-                   std::to_string(counted));
+                   (root.pages.empty() ? "chunks'" : "pages'") + " sum " + std::to_string(counted));
   }
   return root;
 }
@@ -325,8 +325,8 @@ Result<std::vector<CatalogChunkRef>> DecodeCatalogRootPage(std::string_view body
   uint32_t count = 0;
   uint16_t version = 0;
   COWTREE_RETURN_IF_ERROR(CheckHeader(kWhat, &r, kCatalogRootPageMagic,
-                                      kCatalogRootPageFormatVersion,
-                                      kCatalogRootPageFormatVersion, &version, &count));
+                                      kCatalogRootPageFormatVersion, kCatalogRootPageFormatVersion,
+                                      &version, &count));
   if (count == 0 || count > kCatalogRootChunksMax) {
     return Bad(kWhat, 8, "chunk count " + std::to_string(count) + " out of range");
   }

@@ -51,8 +51,8 @@ inline constexpr uint32_t kCatalogRootMagic = 0x54435743;   // "CWCT"
 inline constexpr uint16_t kCatalogChunkFormatVersion = 2;
 inline constexpr uint16_t kCatalogChunkFormatVersionV1 = 1;  // decoded, never written
 inline constexpr uint32_t kCatalogRootPageMagic = 0x50435743;  // "CWCP"
-inline constexpr uint16_t kCatalogRootFormatVersion = 1;         // one level
-inline constexpr uint16_t kCatalogRootPagedFormatVersion = 2;    // two levels
+inline constexpr uint16_t kCatalogRootFormatVersion = 1;       // one level
+inline constexpr uint16_t kCatalogRootPagedFormatVersion = 2;  // two levels
 inline constexpr uint16_t kCatalogRootPageFormatVersion = 1;
 inline constexpr size_t kCatalogChunkEntriesMax = 1024;
 inline constexpr size_t kCatalogHeaderBytes = 16;
@@ -67,12 +67,14 @@ inline constexpr size_t kCatalogRootPageRefBytes = 32;
 inline constexpr size_t kCatalogRootChunksMax = 10000;
 inline constexpr size_t kCatalogRootBodyBytesMax = 256 * 1024 - 32;  // kMaxObjectBodyBytes
 static_assert(kCatalogRootHeaderBytes + kCatalogRootChunksMax * kCatalogRootChunkBytes +
-                  kCatalogCrcBytes <= kCatalogRootBodyBytesMax);
+                  kCatalogCrcBytes <=
+              kCatalogRootBodyBytesMax);
 // Page references per two-level root (32 bytes each): so that the root fits one object too.
 // Two levels hold up to kCatalogRootPagesMax * kCatalogRootChunksMax = 8 * 10^7 chunks.
 inline constexpr size_t kCatalogRootPagesMax = 8000;
 static_assert(kCatalogRootHeaderBytes + kCatalogRootPagesMax * kCatalogRootPageRefBytes +
-                  kCatalogCrcBytes <= kCatalogRootBodyBytesMax);
+                  kCatalogCrcBytes <=
+              kCatalogRootBodyBytesMax);
 // The largest inline tree state. A tree type stores a tree inline only below this (the order-
 // statistics tree: a tree of at most one leaf whose body fits; the default 240-entry leaf does).
 inline constexpr size_t kCatalogInlineBytesMax = 4096;

@@ -317,8 +317,8 @@ std::vector<CatalogEntry> Runtime::NextCatalogChunk(
                                  : kCatalogChunkEntriesMax;
   const auto add = [&](CatalogEntry e) {
     const size_t entry_bytes = CatalogEntryBytes(e);
-    if (!out.empty() && (out.size() >= entries_max ||
-                         bytes + entry_bytes > kCatalogChunkBodyBytesTarget)) {
+    if (!out.empty() &&
+        (out.size() >= entries_max || bytes + entry_bytes > kCatalogChunkBodyBytesTarget)) {
       return false;
     }
     bytes += entry_bytes;
@@ -436,9 +436,8 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<TreeId
 // the pages (docs/catalog.md). Every page is rewritten whenever the catalog changes: 24 bytes
 // per chunk, ~0.24 MB per 10 000 chunks (~6 M small inline trees).
 Status Runtime::WriteCatalogRootPages(uint64_t checkpoint_epoch, CatalogRoot* root) {
-  const size_t per_object = options_.catalog_root_chunks_max != 0
-                                ? options_.catalog_root_chunks_max
-                                : kCatalogRootChunksMax;
+  const size_t per_object = options_.catalog_root_chunks_max != 0 ? options_.catalog_root_chunks_max
+                                                                  : kCatalogRootChunksMax;
   root->pages.clear();
   const size_t chunks = root->chunks.size();
   if (chunks <= per_object) return Status::OK();

@@ -71,9 +71,8 @@ Status ReadRootPage(const CatalogReadHooks& hooks, size_t i, CatalogRoot* root, 
                    Status::Corruption("lists " + std::to_string(chunks->size()) + " chunks of " +
                                       std::to_string(trees) + " trees from tree id " +
                                       std::to_string(chunks->front().first_tree_id) +
-                                      "; the catalog root says " +
-                                      std::to_string(ref.chunk_count) + " of " +
-                                      std::to_string(ref.tree_count) + " from " +
+                                      "; the catalog root says " + std::to_string(ref.chunk_count) +
+                                      " of " + std::to_string(ref.tree_count) + " from " +
                                       std::to_string(ref.first_tree_id)));
   }
   root->chunks.insert(root->chunks.end(), chunks->begin(), chunks->end());

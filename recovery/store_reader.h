@@ -7,10 +7,11 @@
 //   checkpoint whose superblock never landed (ignored, and the next checkpoint must write a
 //   full OT checkpoint); otherwise → applied.
 // - ReadCatalogObjects: the catalog the superblock names (docs/catalog.md): the root, its pages
-//   if it has two levels (each against its reference in the root), then every chunk in order, each against its reference in the root; tree ids strictly increasing
-//   across chunks; the root's tree_count and next_tree_id consistent with the entries; tree
-//   names unique. Objects are read through `hooks.read`; every problem goes to `hooks.report`,
-//   which says whether to go on (fsck) or stop (Open: the problem is returned as Corruption).
+//   if it has two levels (each against its reference in the root), then every chunk in order, each
+//   against its reference in the root; tree ids strictly increasing across chunks; the root's
+//   tree_count and next_tree_id consistent with the entries; tree names unique. Objects are read
+//   through `hooks.read`; every problem goes to `hooks.report`, which says whether to go on (fsck)
+//   or stop (Open: the problem is returned as Corruption).
 //
 // Errors: ReadCatalogObjects returns OK when every problem was reported and the reporter chose
 // to go on (then `out->complete` says whether every chunk could be read); else the Corruption /

@@ -142,8 +142,9 @@ TEST(CatalogFormat, PagedRootAndPageRoundTrip) {
   EXPECT_EQ(decoded->pages[1].first_tree_id, 5000u);
   EXPECT_EQ(decoded->pages[1].tree_count, 4u);
   EXPECT_EQ(decoded->tree_count, 2104u);
-  const std::vector<CatalogChunkRef> chunks = {
-      {NodeID::Make(1, 1), 1000, 1}, {NodeID::Make(2, 1), 1000, 1001}, {NodeID::Make(3, 1), 100, 2001}};
+  const std::vector<CatalogChunkRef> chunks = {{NodeID::Make(1, 1), 1000, 1},
+                                               {NodeID::Make(2, 1), 1000, 1001},
+                                               {NodeID::Make(3, 1), 100, 2001}};
   const std::string page = EncodeCatalogRootPage(chunks);
   auto page_chunks = DecodeCatalogRootPage(page);
   ASSERT_TRUE(page_chunks.ok()) << page_chunks.status().ToString();
@@ -176,17 +177,17 @@ TEST(CatalogFormat, PagedRootSemanticErrorsBehindAValidCrc) {
     uint64_t value;
     int width;
   };
-  for (const Case& c : std::vector<Case>{
-           {"tree_count differs from the pages' sum", 24, 2105, 8},
-           {"page count 0", 8, 0, 4},
-           {"page count over kCatalogRootPagesMax", 8, kCatalogRootPagesMax + 1, 4},
-           {"page id 0", ref1, 0, 8},
-           {"chunk count 0", ref1 + 8, 0, 4},
-           {"reserved bytes", ref1 + 12, 1, 4},
-           {"first tree ids not increasing", ref1 + 16, 1, 8},
-           {"first tree id at next_tree_id", ref1 + 16, 9000, 8},
-           {"tree count 0", ref1 + 24, 0, 8},
-           {"more trees than the chunks hold", ref1 + 24, 1025, 8}}) {
+  for (const Case& c :
+       std::vector<Case>{{"tree_count differs from the pages' sum", 24, 2105, 8},
+                         {"page count 0", 8, 0, 4},
+                         {"page count over kCatalogRootPagesMax", 8, kCatalogRootPagesMax + 1, 4},
+                         {"page id 0", ref1, 0, 8},
+                         {"chunk count 0", ref1 + 8, 0, 4},
+                         {"reserved bytes", ref1 + 12, 1, 4},
+                         {"first tree ids not increasing", ref1 + 16, 1, 8},
+                         {"first tree id at next_tree_id", ref1 + 16, 9000, 8},
+                         {"tree count 0", ref1 + 24, 0, 8},
+                         {"more trees than the chunks hold", ref1 + 24, 1025, 8}}) {
     std::string bad = good;
     if (c.width == 8) {
       EncodeFixed64(bad.data() + c.offset, c.value);
@@ -197,8 +198,8 @@ TEST(CatalogFormat, PagedRootSemanticErrorsBehindAValidCrc) {
     EXPECT_TRUE(DecodeCatalogRoot(bad).status().IsCorruption()) << c.what;
   }
   // A page with unsorted chunks.
-  std::string page = EncodeCatalogRootPage(std::vector<CatalogChunkRef>{
-      {NodeID::Make(1, 1), 5, 10}, {NodeID::Make(2, 1), 5, 20}});
+  std::string page = EncodeCatalogRootPage(
+      std::vector<CatalogChunkRef>{{NodeID::Make(1, 1), 5, 10}, {NodeID::Make(2, 1), 5, 20}});
   EncodeFixed64(page.data() + kCatalogHeaderBytes + kCatalogRootChunkBytes + 16, 10);
   FixCrc(&page);
   EXPECT_TRUE(DecodeCatalogRootPage(page).status().IsCorruption());

@@ -173,11 +173,11 @@ TEST(CatalogRootPages, ADamagedPageIsAnErrorNamingItAndOpenFails) {
     ASSERT_TRUE((*rt)->Checkpoint().ok());
     ASSERT_TRUE((*rt)->Close().ok());
   }
-  const std::vector<OtRecord> pages =
-      LiveOfKind(dir.path(), ObjectKind::kCatalogRootPage);
+  const std::vector<OtRecord> pages = LiveOfKind(dir.path(), ObjectKind::kCatalogRootPage);
   ASSERT_EQ(pages.size(), 2u);
   const OtRecord& victim = pages[1];
-  const std::string file = JoinPath(dir.path(), DataFileName(victim.entry.address.size_class_bytes));
+  const std::string file =
+      JoinPath(dir.path(), DataFileName(victim.entry.address.size_class_bytes));
   const uint64_t at = victim.entry.address.offset_bytes + kObjectHeaderBytes + 20;
   FlipBit(file, at);
   recovery::FsckReport r = Fsck(dir.path());

@@ -3,10 +3,10 @@
 // included. Header-only: only tests linking the recovery layer include it. Test code only.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "persistence/ot_entry.h"
 #include "recovery/fsck.h"

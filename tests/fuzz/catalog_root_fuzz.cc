@@ -24,7 +24,8 @@ namespace {
 void CheckChunks(const std::vector<CatalogChunkRef>& chunks, TreeId id_end, uint64_t* counted) {
   for (size_t i = 0; i < chunks.size(); ++i) {
     const CatalogChunkRef& c = chunks[i];
-    FUZZ_CHECK(c.chunk_id.valid() && c.entry_count >= 1 && c.entry_count <= kCatalogChunkEntriesMax);
+    FUZZ_CHECK(c.chunk_id.valid() && c.entry_count >= 1 &&
+               c.entry_count <= kCatalogChunkEntriesMax);
     FUZZ_CHECK(i == 0 || c.first_tree_id > chunks[i - 1].first_tree_id);
     FUZZ_CHECK(c.first_tree_id >= 1 && c.first_tree_id < id_end);
     *counted += c.entry_count;
@@ -41,8 +42,8 @@ int FuzzPage(const FuzzInput& in) {
   uint64_t counted = 0;
   CheckChunks(*chunks, UINT64_MAX, &counted);
   const std::string encoded = EncodeCatalogRootPage(*chunks);
-  FUZZ_CHECK(encoded == in.bytes, "re-encoded page differs: " + Hex(encoded) + " vs " +
-                                      Hex(in.bytes));
+  FUZZ_CHECK(encoded == in.bytes,
+             "re-encoded page differs: " + Hex(encoded) + " vs " + Hex(in.bytes));
   return 0;
 }
 
@@ -66,7 +67,8 @@ int FuzzCatalogRoot(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < root->pages.size(); ++i) {
     const CatalogRootPageRef& p = root->pages[i];
     FUZZ_CHECK(p.page_id.valid() && p.chunk_count >= 1 && p.chunk_count <= kCatalogRootChunksMax);
-    FUZZ_CHECK(p.tree_count >= 1 && p.tree_count <= uint64_t{p.chunk_count} * kCatalogChunkEntriesMax);
+    FUZZ_CHECK(p.tree_count >= 1 &&
+               p.tree_count <= uint64_t{p.chunk_count} * kCatalogChunkEntriesMax);
     FUZZ_CHECK(i == 0 || p.first_tree_id > root->pages[i - 1].first_tree_id);
     FUZZ_CHECK(p.first_tree_id >= 1 && p.first_tree_id < root->next_tree_id);
     counted += p.tree_count;
