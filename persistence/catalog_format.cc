@@ -166,8 +166,8 @@ Result<std::vector<CatalogEntry>> DecodeCatalogChunk(std::string_view body) {
 
 namespace {
 
-void PutChunkRefs(std::string* out, std::span<const CatalogChunkRef> chunks, TreeId previous,
-                  uint64_t* counted) {
+void PutChunkRefs(std::string* out, std::span<const CatalogChunkRef> chunks, uint64_t* counted) {
+  TreeId previous = 0;
   for (const CatalogChunkRef& c : chunks) {
     COWTREE_ASSERT(c.chunk_id.valid() && c.entry_count > 0 && c.first_tree_id > previous);
     COWTREE_ASSERT(c.entry_count <= kCatalogChunkEntriesMax);
@@ -219,7 +219,7 @@ std::string EncodeCatalogRoot(const CatalogRoot& root) {
   COWTREE_ASSERT(paged ? root.pages.size() <= kCatalogRootPagesMax
                        : root.chunks.size() * kCatalogRootChunkBytes + kCatalogRootHeaderBytes +
                                  kCatalogCrcBytes <=
-                             kCatalogRootBodyBytesMax);
+                             kMaxObjectBodyBytes);
   std::string out;
   PutFixed32(&out, kCatalogRootMagic);
   PutFixed16(&out, paged ? kCatalogRootPagedFormatVersion : kCatalogRootFormatVersion);
@@ -230,7 +230,7 @@ std::string EncodeCatalogRoot(const CatalogRoot& root) {
   PutFixed64(&out, root.tree_count);
   uint64_t counted = 0;
   if (!paged) {
-    PutChunkRefs(&out, root.chunks, 0, &counted);
+    PutChunkRefs(&out, root.chunks, &counted);
     if (!root.chunks.empty()) COWTREE_ASSERT(root.chunks.back().first_tree_id < root.next_tree_id);
   }
   TreeId previous = 0;
@@ -313,7 +313,7 @@ std::string EncodeCatalogRootPage(std::span<const CatalogChunkRef> chunks) {
   PutFixed32(&out, static_cast<uint32_t>(chunks.size()));
   PutFixed32(&out, 0);
   uint64_t counted = 0;
-  PutChunkRefs(&out, chunks, 0, &counted);
+  PutChunkRefs(&out, chunks, &counted);
   PutFixed32(&out, Crc32c(out));
   return out;
 }

@@ -42,6 +42,7 @@
 
 #include "persistence/hosted_tree.h"
 #include "persistence/node_id.h"
+#include "persistence/object_format.h"
 #include "persistence/status.h"
 
 namespace cowtree {
@@ -65,16 +66,15 @@ inline constexpr size_t kCatalogRootPageRefBytes = 32;
 // Chunk references per root object (one-level root or root page): the body must fit the largest
 // object (256 KiB with its envelope). A root of more chunks is written as two levels.
 inline constexpr size_t kCatalogRootChunksMax = 10000;
-inline constexpr size_t kCatalogRootBodyBytesMax = 256 * 1024 - 32;  // kMaxObjectBodyBytes
 static_assert(kCatalogRootHeaderBytes + kCatalogRootChunksMax * kCatalogRootChunkBytes +
                   kCatalogCrcBytes <=
-              kCatalogRootBodyBytesMax);
+              kMaxObjectBodyBytes);
 // Page references per two-level root (32 bytes each): so that the root fits one object too.
 // Two levels hold up to kCatalogRootPagesMax * kCatalogRootChunksMax = 8 * 10^7 chunks.
 inline constexpr size_t kCatalogRootPagesMax = 8000;
 static_assert(kCatalogRootHeaderBytes + kCatalogRootPagesMax * kCatalogRootPageRefBytes +
                   kCatalogCrcBytes <=
-              kCatalogRootBodyBytesMax);
+              kMaxObjectBodyBytes);
 // The largest inline tree state. A tree type stores a tree inline only below this (the order-
 // statistics tree: a tree of at most one leaf whose body fits; the default 240-entry leaf does).
 inline constexpr size_t kCatalogInlineBytesMax = 4096;
