@@ -140,7 +140,9 @@ void LogWriter::WaitForIo() {
   while (io_in_progress_) io_done_.Wait(&mu_);
 }
 
-bool LogWriter::WaitAsFollower(SyncWaiter* waiter) {
+bool LogWriter::WaitAsFollower(const std::shared_ptr<SyncWaiter>& waiter) {
+  waiter->woken = false;
+  waiter->lead = false;
   sync_waiters_.push_back(waiter);
   while (!waiter->woken) waiter->cv.Wait(&mu_);
   if (waiter->lead) {
@@ -150,31 +152,43 @@ bool LogWriter::WaitAsFollower(SyncWaiter* waiter) {
   return waiter->lead;
 }
 
-size_t LogWriter::WakeSyncWaitersLocked() {
+void LogWriter::SignalDeferred(const std::vector<std::shared_ptr<SyncWaiter>>& woken) {
+  for (const auto& w : woken) w->cv.Signal();
+}
+
+size_t LogWriter::WakeSyncWaitersLocked(std::vector<std::shared_ptr<SyncWaiter>>* deferred) {
   if (sync_waiters_.empty()) return 0;
+  const auto wake = [deferred](const std::shared_ptr<SyncWaiter>& w) {
+    w->woken = true;
+    if (deferred != nullptr) {
+      deferred->push_back(w);
+    } else {
+      w->cv.Signal();
+    }
+  };
   size_t covered = 0;
   const bool poisoned = !poison_.ok();
   // The next leader first, so that the disk idles as briefly as possible.
   if (!poisoned && !io_in_progress_ && !next_leader_pending_) {
-    for (SyncWaiter* w : sync_waiters_) {
+    for (const auto& w : sync_waiters_) {
       if (synced_end_ < w->upto) {
         w->lead = true;
-        w->woken = true;
         next_leader_pending_ = true;
-        w->cv.Signal();
+        wake(w);
         break;
       }
     }
   }
   size_t kept = 0;
-  for (SyncWaiter* w : sync_waiters_) {
+  for (size_t i = 0; i < sync_waiters_.size(); ++i) {
+    std::shared_ptr<SyncWaiter>& w = sync_waiters_[i];
     if (w->woken) continue;  // the leader just woken
     if (poisoned || w->upto <= synced_end_) {
-      w->woken = true;
-      w->cv.Signal();
+      wake(w);
       ++covered;
     } else {
-      sync_waiters_[kept++] = w;
+      if (kept != i) sync_waiters_[kept] = std::move(w);
+      ++kept;
     }
   }
   sync_waiters_.resize(kept);
@@ -374,9 +388,9 @@ Status LogWriter::Sync(LogPosition upto) {
       }
       if (!io_in_progress_) break;
       // Follower: the group in flight may cover us; else we may be woken to lead the next.
-      SyncWaiter waiter;
-      waiter.upto = upto;
-      chosen = WaitAsFollower(&waiter);
+      thread_local const std::shared_ptr<SyncWaiter> waiter = std::make_shared<SyncWaiter>();
+      waiter->upto = upto;
+      chosen = WaitAsFollower(waiter);
     }
     // Leader: hold the I/O slot, gather, then take everything appended so far, so that one
     // fdatasync covers every follower.
@@ -400,19 +414,25 @@ Status LogWriter::Sync(LogPosition upto) {
   const auto io_us = std::chrono::duration_cast<std::chrono::microseconds>(
                          std::chrono::steady_clock::now() - io_start)
                          .count();
-  MutexLock lock(&mu_);
-  io_in_progress_ = false;
-  stats_.syncs += 1;
-  if (!data.empty()) stats_.writes += 1;
-  if (!st.ok()) return Poison(st);  // never retried (see the header); wakes every follower
-  written_end_ = target;
-  synced_end_ = target;
-  last_sync_us_ = static_cast<uint64_t>(io_us);
-  // The next group's leader, then the followers this sync covered.
-  const size_t covered = WakeSyncWaitersLocked();
-  // They and this caller are likely to commit again at once: the next leader gathers them.
-  gather_target_records_ = covered >= 1 ? stats_.records_appended + covered + 1 : 0;
-  io_done_.SignalAll();
+  thread_local std::vector<std::shared_ptr<SyncWaiter>> woken;  // scratch, kept for reuse
+  {
+    MutexLock lock(&mu_);
+    io_in_progress_ = false;
+    stats_.syncs += 1;
+    if (!data.empty()) stats_.writes += 1;
+    if (!st.ok()) return Poison(st);  // never retried (see the header); wakes every follower
+    written_end_ = target;
+    synced_end_ = target;
+    last_sync_us_ = static_cast<uint64_t>(io_us);
+    // The next group's leader, then the followers this sync covered: signalled below, once mu_
+    // is free, so that none of them wakes only to block on it.
+    const size_t covered = WakeSyncWaitersLocked(&woken);
+    // They and this caller are likely to commit again at once: the next leader gathers them.
+    gather_target_records_ = covered >= 1 ? stats_.records_appended + covered + 1 : 0;
+    io_done_.SignalAll();
+  }
+  SignalDeferred(woken);
+  woken.clear();
   return Status::OK();
 }
 
