@@ -128,6 +128,15 @@ void MemoryBudget::ReturnFreedMemory() {
 #endif
 }
 
+bool PinMallocMmapThreshold() {
+#if defined(__GLIBC__)
+  // Setting it also turns off glibc's dynamic adjustment of it (and of the trim threshold).
+  return mallopt(M_MMAP_THRESHOLD, kPinnedMmapThresholdBytes) == 1;
+#else
+  return false;
+#endif
+}
+
 void* MemoryBudget::Attachment(const std::function<std::shared_ptr<void>()>& make) {
   if (void* a = attachment_raw_.load(std::memory_order_acquire)) return a;
   MutexLock g(&attachment_mu_);

@@ -174,4 +174,11 @@ class MemoryBudget {
   size_t compact_at_ COWTREE_GUARDED_BY(ring_mu_) = kRingCompactMin;
 };
 
+// Pins glibc malloc's mmap threshold at kPinnedMmapThresholdBytes. Public: declared and
+// documented in include/cowtree/options.h (process-wide; the library never calls it, the
+// `cowtree` command does); defined here, beside the trim above, so that tests of the budget
+// below the API layer call the same function.
+inline constexpr int kPinnedMmapThresholdBytes = 128 * 1024;
+bool PinMallocMmapThreshold();
+
 }  // namespace cowtree

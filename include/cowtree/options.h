@@ -82,6 +82,18 @@ struct Options {
   bool background_thread = true;
 };
 
+// Pins glibc malloc's mmap threshold at 128 KiB (mallopt M_MMAP_THRESHOLD), for a process
+// that runs stores under Options::cache_bytes. Otherwise glibc raises that threshold each time
+// a block it had mapped is freed (up to 32 MiB), and from then on the transient buffers of
+// commits and checkpoints (0.1–2 MiB each) come from the heap, whose free space then stays
+// resident among long-lived leaves: ~5 MiB more peak RSS at a 64 MiB budget
+// (docs/memory_budget.md, "The constant"). Blocks of 128 KiB and more are then always mapped
+// and unmapped (a page fault per 4 KiB touched: ~1 ns per key for 10 000-key commits).
+// Process-wide: it changes the allocator for the whole program, so the library never calls
+// it; the `cowtree` command does, at startup. Call it once, early, before threads start.
+// Returns true if it took effect; false where the C library is not glibc (nothing changes).
+bool PinMallocMmapThreshold();
+
 // Options of one Store::Commit.
 struct WriteOptions {
   // true: the commit is durable (fdatasync'd, survives power loss) when Commit returns OK,
