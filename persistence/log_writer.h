@@ -41,7 +41,8 @@
 //   covered; the others sleep on (no thundering herd). It signals them after releasing the
 //   mutex, so that a woken follower does not block on it at once (a convoy: with 16 strict
 //   committers on 2 cores, 0.62 blocking mutex waits per commit when it signalled under the
-//   mutex, 0.16 now). A caller finding no I/O in flight leads at once. Gathering: when the previous sync covered k >= 2 committers (they are likely to
+//   mutex, 0.16 now). A caller finding no I/O in flight leads at once.
+//   Gathering: when the previous sync covered k >= 2 committers (they are likely to
 //   commit again at once), the next leader holds the I/O slot (arrivals queue behind it) and
 //   waits until k more records were appended, or min(group_gather_us_max, half the previous
 //   sync's duration) passed, so that one fdatasync covers both pipeline halves (PostgreSQL's
