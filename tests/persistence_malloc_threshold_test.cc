@@ -48,8 +48,14 @@ TEST(MallocThreshold, PinnedThresholdKeepsMidSizedBlocksOutOfTheHeap) {
 #if !defined(__GLIBC__)
   GTEST_SKIP() << "glibc only: PinMallocMmapThreshold returns false elsewhere";
 #endif
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr) {
-    GTEST_SKIP() << "MALLOC_MMAP_THRESHOLD_ is set: the threshold is pinned already";
+  // Setting any of these turns glibc's dynamic threshold off before the test starts, so the
+  // unpinned control below could not show the difference.
+  for (const char* var : {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
+                          "MALLOC_MMAP_MAX_"}) {
+    if (std::getenv(var) != nullptr) GTEST_SKIP() << var << " is set: thresholds are fixed already";
+  }
+  if (const char* t = std::getenv("GLIBC_TUNABLES"); t != nullptr && std::strstr(t, "malloc")) {
+    GTEST_SKIP() << "GLIBC_TUNABLES sets malloc tunables: thresholds may be fixed already";
   }
   // Unpinned (the control: shows that the check can fail): the freed 4 MiB block raised the
   // threshold, so 512 KiB come from the heap.
