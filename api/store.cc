@@ -212,7 +212,7 @@ Status Store::Commit(WriteBatch& batch, const WriteOptions& write_options, uint6
     }
     return st;
   }
-  {
+  if (!b.creates.empty()) {  // most commits create nothing: no second trip through the lock
     std::lock_guard<std::mutex> g(state_->types_mu);
     for (const auto& [id, type] : b.creates) state_->types[id] = type;
   }
