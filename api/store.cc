@@ -134,6 +134,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   ro.checkpoint_interval_ms = options.checkpoint_interval_ms;
   ro.checkpoint_on_close = options.checkpoint_on_close;
   ro.log_file_size_max_bytes = options.log_file_size_max_bytes;
+  ro.log_zero_fill_bytes = options.log_zero_fill_bytes;
   ro.leaf_capacity_entries = options.leaf_capacity_entries;
   ro.hot_trees_min = options.hot_trees_min;
   ro.checkpoint_dirty_trees = options.checkpoint_dirty_trees;

@@ -38,7 +38,7 @@ for s in cowtree pbds; do
   expect query "$s" rank_us 0 1e5
   expect query "$s" rss_per_entry_bytes 0 1e7
 done
-for s in cowtree lmdb rocksdb raw-fdatasync; do
+for s in cowtree lmdb rocksdb raw-fdatasync raw-fdatasync-append; do
   expect strict_t4 "$s" commits 1 1e9
   expect strict_t4 "$s" commit_p50_us 0 1e7
   expect strict_t4 "$s" commits_per_fdatasync 0.5 4  # <= 4 committers share one fdatasync
@@ -49,7 +49,7 @@ awk -F, 'NR > 1 && $4 == 30000 { seen[$2] = 1 } END { exit !(length(seen) == 6) 
 [ "$(awk -F, 'NR > 1 && $3 != "commit" && $4 == 1 { n++ } END { print n }' \
   "$work/out/query_cdf.csv")" = 4 ] || { echo "FAIL: query_cdf.csv lacks the 4 query CDFs"; fail=1; }
 [ "$(awk -F, 'NR > 1 && $3 == "commit" && $4 == 1 { n++ } END { print n }' \
-  "$work/out/query_cdf.csv")" = 4 ] || { echo "FAIL: query_cdf.csv lacks the 4 commit CDFs"; fail=1; }
+  "$work/out/query_cdf.csv")" = 5 ] || { echo "FAIL: query_cdf.csv lacks the 5 commit CDFs"; fail=1; }
 grep -q '^workload,metric,system,median' "$work/out/summary.csv" || { echo "FAIL: summary"; fail=1; }
 [ $fail -eq 0 ] && echo "side_by_side smoke: OK ($(wc -l <"$rows") rows)"
 exit $fail

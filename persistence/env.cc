@@ -1,5 +1,6 @@
 #include "persistence/env.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -21,6 +22,18 @@ bool IoUringForGroups() {
     return v != nullptr && std::strcmp(v, "1") == 0;
   }();
   return groups;
+}
+
+Status File::WriteZeros(uint64_t offset_bytes, uint64_t length_bytes) {
+  static constexpr uint64_t kChunkBytes = 64 << 10;
+  static const std::string* const zeros = new std::string(kChunkBytes, '\0');  // never freed
+  for (uint64_t done = 0; done < length_bytes;) {
+    const uint64_t n = std::min(kChunkBytes, length_bytes - done);
+    COWTREE_RETURN_IF_ERROR(
+        WriteAt(offset_bytes + done, std::string_view(*zeros).substr(0, static_cast<size_t>(n))));
+    done += n;
+  }
+  return Status::OK();
 }
 
 std::string JoinPath(const std::string& dir, const std::string& name) {

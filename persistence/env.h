@@ -55,6 +55,12 @@ class File {
   virtual Status WriteAtAndSyncLone(uint64_t offset_bytes, std::string_view data) {
     return WriteAtAndSync(offset_bytes, data);
   }
+  // Writes length_bytes zero bytes at offset_bytes (extending the file), as ordinary data:
+  // durable after Sync, lost like any unsynced write in a crash. The log preallocates with it
+  // (log_writer.h): an fdatasync that only overwrites written blocks inside the file's size
+  // commits no file-system metadata. Callers may treat a failure as a hint. The default
+  // issues WriteAt calls of at most 64 KiB from a shared zero buffer.
+  virtual Status WriteZeros(uint64_t offset_bytes, uint64_t length_bytes);
   virtual Result<uint64_t> Size() = 0;
   virtual Status Truncate(uint64_t size_bytes) = 0;
   // fallocate. keep_size = FALLOC_FL_KEEP_SIZE: reserve blocks without moving the visible end

@@ -32,6 +32,7 @@ LogWriter::LogWriter(Env* env, std::string dir, LogWriterOptions options,
   written_end_ = LogPosition{file_number, file_size_bytes};
   synced_end_ = written_end_;
   allocated_end_bytes_ = file_size_bytes;
+  zero_filled_end_bytes_ = file_size_bytes;
 }
 
 LogWriter::~LogWriter() = default;
@@ -225,6 +226,34 @@ void LogWriter::MaybePreallocate(File* file, uint64_t offset_bytes, uint64_t len
   allocated_end_bytes_ = new_end;
 }
 
+void LogWriter::MaybeZeroFill(File* file, uint64_t offset_bytes, uint64_t length_bytes) {
+  const uint64_t step = options_.zero_fill_bytes;
+  const uint64_t data_end = offset_bytes + length_bytes;
+  // Only for small groups, whose fdatasync latency the metadata commit dominates (a sync of
+  // half a step or more — the background sync of a bulk load — would double its bytes for
+  // little); and only once the data comes within half a step of the zeros' end.
+  if (step == 0 || length_bytes >= step / 2 || data_end + step / 2 <= zero_filled_end_bytes_) {
+    return;
+  }
+  const uint64_t from = std::max(zero_filled_end_bytes_, data_end);
+  // Never past the rotation size: the zeros of a file that rotates are cut off anyway.
+  const uint64_t to =
+      std::min((data_end + step - 1) / step * step + step, options_.file_size_max_bytes);
+  if (to <= from) return;
+  // A failure is ignored, like fallocate's: the zeros are a hint, the data write that follows
+  // reports a real ENOSPC or EIO. Either way the next refill starts past `to`.
+  (void)file->WriteZeros(from, to - from);
+  zero_filled_end_bytes_ = to;
+}
+
+Status LogWriter::TrimZeroFill(File* file, uint64_t end_bytes) {
+  if (zero_filled_end_bytes_ <= end_bytes) return Status::OK();
+  COWTREE_RETURN_IF_ERROR(file->Truncate(end_bytes));
+  COWTREE_RETURN_IF_ERROR(file->Sync());
+  zero_filled_end_bytes_ = end_bytes;
+  return Status::OK();
+}
+
 Result<LogPosition> LogWriter::Append(LogRecordType type, uint64_t epoch,
                                       std::string_view payload) {
   if (payload.size() > kLogRecordPayloadMax) {
@@ -309,6 +338,8 @@ Status LogWriter::RotateLocked() {
   buffer_.clear();
   written_end_ = LogPosition{file_number_, buffer_offset_};
   synced_end_ = written_end_;
+  st = TrimZeroFill(file_.get(), buffer_offset_);
+  if (!st.ok()) return Poison(st);
 
   const uint64_t next = file_number_ + 1;
   Result<std::unique_ptr<File>> file = CreateFile(env_, dir_, next, options_.store_id);
@@ -319,6 +350,7 @@ Status LogWriter::RotateLocked() {
   written_end_ = LogPosition{next, kLogFileHeaderSize};
   synced_end_ = written_end_;
   allocated_end_bytes_ = kLogFileHeaderSize;
+  zero_filled_end_bytes_ = kLogFileHeaderSize;
   stats_.files_created += 1;
   WakeSyncWaitersLocked();  // the old file is durable: its followers are covered
   return Status::OK();
@@ -408,6 +440,7 @@ Status LogWriter::Sync(LogPosition upto) {
     st = file->Sync();  // bytes already written by Flush; only the fdatasync is missing
   } else {
     MaybePreallocate(file, offset, data.size());
+    MaybeZeroFill(file, offset, data.size());
     // A lone commit (nobody queued, nothing gathered) may take the io_uring path (env.h).
     st = lone ? file->WriteAtAndSyncLone(offset, data) : file->WriteAtAndSync(offset, data);
   }
@@ -449,6 +482,8 @@ Status LogWriter::Close() {
   WaitForIo();
   if (!poison_.ok()) return poison_;
   if (buffer_.empty() && synced_end_ == LogPosition{file_number_, buffer_offset_}) {
+    const Status st = TrimZeroFill(file_.get(), buffer_offset_);
+    if (!st.ok()) return Poison(st);
     closed_ = true;
     file_.reset();
     return Status::OK();

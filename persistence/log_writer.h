@@ -55,11 +55,22 @@
 //   the groups queued behind it and every later call: nothing is acknowledged after a failed
 //   fdatasync (PostgreSQL's fsync-failure rule). fdatasync is never retried: after a failed
 //   fdatasync the kernel may have dropped the dirty pages, so a retry could report success for data
-//   that is gone. Only a new writer (after replay) can continue. fallocate failures are ignored
-//   (preallocation is a hint; a real ENOSPC surfaces on the write).
-// - Preallocation: the file is extended with fallocate(FALLOC_FL_KEEP_SIZE) in steps of
-//   preallocate_bytes, so the visible size (= the logical end) never moves ahead of the data.
-// - Close(): flush + fdatasync everything appended; later calls return InvalidArgument
+//   that is gone. Only a new writer (after replay) can continue. fallocate and zero-fill
+//   failures are ignored (preallocation is a hint; a real ENOSPC surfaces on the write).
+// - Preallocation: blocks are reserved with fallocate(FALLOC_FL_KEEP_SIZE) in steps of
+//   preallocate_bytes (the visible size does not move).
+// - Zero fill (docs/log_format.md "Zero fill"): a Sync leader writing less than
+//   zero_fill_bytes / 2 whose data ends within zero_fill_bytes / 2 of the zeros written so
+//   far first writes zeros (File::WriteZeros) up
+//   to the next multiple of zero_fill_bytes plus one step, capped at file_size_max_bytes, so
+//   that the fdatasyncs of later groups only overwrite written blocks inside the file's size
+//   and commit no file-system metadata (ext4: ~85 instead of ~130 µs). The visible size of the
+//   current file may therefore run ahead of its last frame, with zeros: replay reads them as a
+//   zero tail. A failed zero write is ignored (a hint, like fallocate). Rotation and Close
+//   truncate the file to its last frame and fdatasync, so a file that is not the last, and a
+//   cleanly closed log, never end in zeros.
+// - Close(): flush + fdatasync everything appended, cut off the zero fill (truncate + fdatasync);
+//   later calls return InvalidArgument
 //   (or the poison). The destructor does no I/O: records not yet synced may be lost.
 // - Thread-safety: every method may be called from any thread concurrently. One internal
 //   mutex (mu_, a leaf lock: no other lock is taken while holding it, and callers may hold
@@ -87,6 +98,11 @@ struct LogWriterOptions {
   uint64_t file_size_max_bytes = 64ull << 20;
   // fallocate(KEEP_SIZE) step; 0 disables preallocation.
   uint64_t preallocate_bytes = 4ull << 20;
+  // Zero-fill step: a Sync leader writing less than half of this, within half of this of the
+  // zeros' end, writes zeros ahead of its data to the next multiple of this, plus one step, so
+  // that the fdatasyncs of later groups overwrite written blocks inside the file's size and
+  // commit no file-system metadata. 0 disables. Default: 1 MiB.
+  uint64_t zero_fill_bytes = 1ull << 20;
   // The store the log belongs to: written into every new file's header, and required of the
   // file OpenForAppend continues. Must be non-zero.
   StoreId store_id;
@@ -179,6 +195,14 @@ class LogWriter {
   Status RotateLocked() COWTREE_REQUIRES(mu_);
   // fallocate(KEEP_SIZE) ahead of [offset, offset + length). Called by the I/O owner only.
   void MaybePreallocate(File* file, uint64_t offset_bytes, uint64_t length_bytes);
+  // Writes zeros from max(zero_filled_end_bytes_, offset + length) ahead (zero_fill_bytes).
+  // Called by the I/O owner only, before it writes [offset, offset + length): nothing at or
+  // after offset + length has been written yet. Failures are ignored (a hint, like fallocate).
+  void MaybeZeroFill(File* file, uint64_t offset_bytes, uint64_t length_bytes);
+  // If zeros were written past `end_bytes` (the current file's logical end, all of it synced),
+  // truncates the file to it and fdatasyncs: a file that is not the last, or a closed log,
+  // never keeps a zero tail. Under mu_ with no I/O in flight, or by the I/O owner.
+  Status TrimZeroFill(File* file, uint64_t end_bytes);
 
   Env* const env_;
   const std::string dir_;
@@ -210,6 +234,9 @@ class LogWriter {
   // Only the thread that owns the I/O (io_in_progress_ set by it, or mu_ held during rotation)
   // touches allocated_end_bytes_, so it needs no lock of its own.
   uint64_t allocated_end_bytes_ = 0;
+  // The end of the zeros written ahead in the current file (<= its logical end if none). Owned
+  // like allocated_end_bytes_.
+  uint64_t zero_filled_end_bytes_ = 0;
   Status poison_ COWTREE_GUARDED_BY(mu_);
   bool closed_ COWTREE_GUARDED_BY(mu_) = false;
   LogWriterStats stats_ COWTREE_GUARDED_BY(mu_);

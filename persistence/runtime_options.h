@@ -27,6 +27,9 @@ struct RuntimeOptions {
   uint32_t sync_interval_ms = 100;                 // kBalanced background fdatasync period
   uint32_t flush_interval_ms = 100;                // kEventual background write+fdatasync period
   uint64_t log_file_size_max_bytes = 64ull << 20;  // log rotation threshold
+  // Zeros written ahead of the log's end by a strict sync (LogWriterOptions::zero_fill_bytes),
+  // so that most fdatasyncs commit no file-system metadata; 0 = off. Default: 1 MiB.
+  uint64_t log_zero_fill_bytes = 1ull << 20;
   // The coordinator checkpoints once this many log bytes were appended since the last
   // checkpoint (0 = never automatically) or checkpoint_interval_ms passed with changes (0 = off).
   uint64_t checkpoint_log_bytes = 256ull << 20;

@@ -76,6 +76,7 @@ struct LogProblem {
   LogPosition at;      // where the bad region / the problem starts
   uint64_t bytes = 0;  // bytes skipped (0 if unknown)
   std::string message;
+  bool zero_tail = false;  // kTail whose bytes are all zero (ReplayStopReason::kZeroTail)
 };
 
 // A redo record recovery would replay (epoch > checkpoint epoch), decoded.

@@ -167,9 +167,16 @@ uint64_t RegionBytes(Context& ctx, LogPosition at, LogPosition resume) {
 void AddProblem(Context& ctx, LogProblem p) {
   FsckSeverity severity = SeverityFor(p.role);
   std::string lead;
-  if (p.kind == LogProblem::Kind::kTail) {
+  if (p.kind == LogProblem::Kind::kTail && p.zero_tail) {
+    // The log writes zeros ahead of its end (log_writer.h, zero fill); a crash, or a size update
+    // that reached the disk without its data, leaves them. Nothing written is lost with them.
+    severity = FsckSeverity::kInfo;
+    lead = "zero tail: " + std::to_string(p.bytes) +
+           " bytes of zeros after the last frame, dropped by recovery (zeros the log writes "
+           "ahead of its end, left by a crash); ";
+  } else if (p.kind == LogProblem::Kind::kTail) {
     severity = FsckSeverity::kWarning;
-    lead = "torn or zero tail: " + std::to_string(p.bytes) +
+    lead = "torn tail: " + std::to_string(p.bytes) +
            " bytes dropped by recovery (a write cut short by a crash); ";
   } else if (p.role == FrameRole::kReplayed) {
     lead = ctx.options.wal_recovery_mode == WalRecoveryMode::kPointInTimeRecovery
@@ -213,8 +220,9 @@ void ScanRest(Context& ctx, LogPosition pos, FrameRole role) {
                    st.stop_reason == ReplayStopReason::kZeroTail)) {
       LogPosition at =
           st.last_file_number > st.end.file_number ? LogPosition{st.last_file_number, 0} : st.end;
-      AddProblem(ctx,
-                 LogProblem{LogProblem::Kind::kTail, role, at, st.dropped_bytes, st.description});
+      AddProblem(ctx, LogProblem{LogProblem::Kind::kTail, role, at, st.dropped_bytes,
+                                 st.description,
+                                 st.stop_reason == ReplayStopReason::kZeroTail});
       ScanAfterTail(ctx, st);
       return;
     }
@@ -319,7 +327,8 @@ void CheckLog(Context& ctx) {
                                : ctx.replay.end;
     ctx.report.log_bytes_dropped = ctx.replay.dropped_bytes;
     AddProblem(ctx, LogProblem{LogProblem::Kind::kTail, FrameRole::kReplayed, at,
-                               ctx.replay.dropped_bytes, ctx.replay.description});
+                               ctx.replay.dropped_bytes, ctx.replay.description,
+                               ctx.replay.stop_reason == ReplayStopReason::kZeroTail});
     ScanAfterTail(ctx, ctx.replay);
     return;
   }

@@ -30,6 +30,9 @@ Status ValidateOptions(const RuntimeOptions& o) {
   if (o.log_file_size_max_bytes < (1u << 16) || o.log_file_size_max_bytes > (1ull << 40)) {
     return Status::InvalidArgument("log_file_size_max_bytes must be in [64 KiB, 1 TiB]");
   }
+  if (o.log_zero_fill_bytes > (1ull << 30)) {
+    return Status::InvalidArgument("log_zero_fill_bytes must be at most 1 GiB");
+  }
   if (o.sync_interval_ms == 0 || o.flush_interval_ms == 0) {
     return Status::InvalidArgument("sync_interval_ms and flush_interval_ms must be > 0");
   }
@@ -42,6 +45,7 @@ LogWriterOptions WriterOptions(const RuntimeOptions& o, const StoreId& store_id)
   LogWriterOptions w;
   w.store_id = store_id;
   w.file_size_max_bytes = o.log_file_size_max_bytes;
+  w.zero_fill_bytes = o.log_zero_fill_bytes;
   return w;
 }
 

@@ -85,6 +85,19 @@ TEST_F(LogWriterTest, AppendSyncReplayRoundTrip) {
   ASSERT_TRUE(w->Sync(*p3).ok());
   EXPECT_EQ(w->synced_end(), *p3);
   EXPECT_EQ(w->written_end(), *p3);
+  // The leader wrote zeros ahead of its data (zero_fill_bytes, default 1 MiB): to the next
+  // multiple of the step, plus one step.
+  EXPECT_EQ(FileSize(1), 2u << 20);
+  {
+    Replayed z = Replay();
+    ASSERT_TRUE(z.status.ok()) << z.status.ToString();
+    EXPECT_EQ(z.payloads.size(), 3u);
+    EXPECT_EQ(z.stats.stop_reason, ReplayStopReason::kZeroTail);
+    EXPECT_EQ(z.stats.end, *p3);
+    EXPECT_EQ(z.stats.dropped_bytes, (2u << 20) - p3->offset_bytes);
+  }
+  // Close cuts the zeros off: a cleanly closed log ends at its last frame.
+  ASSERT_TRUE(w->Close().ok());
   EXPECT_EQ(FileSize(1), p3->offset_bytes);
 
   Replayed r = Replay();

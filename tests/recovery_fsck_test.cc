@@ -554,6 +554,29 @@ TEST_P(FsckTest, TornLogTailIsAWarningAndRepairTruncatesIt) {
   EXPECT_EQ(OpenAndAnswer(env_, dir_).value(), built_.answers);
 }
 
+// Zeros after the last frame (what the log's zero fill leaves after a crash): a note, not a
+// warning; --repair truncates them like a torn tail.
+TEST_P(FsckTest, ZeroLogTailIsANote) {
+  const std::string log = Path(LogFileName(LastLogNumber(env_, dir_)));
+  const uint64_t size = env_->FileSize(log).value();
+  WriteAt(env_, log, size, std::string(4096, '\0'));
+  FsckReport r = RunFsck(env_, dir_);
+  ASSERT_EQ(r.findings.size(), 1u) << Describe(r);
+  const FsckFinding& f = r.findings[0];
+  EXPECT_EQ(f.severity, FsckSeverity::kInfo);
+  EXPECT_EQ(f.structure, "log");
+  EXPECT_EQ(f.offset_bytes, size);
+  EXPECT_NE(f.message.find("zero tail: 4096 bytes"), std::string::npos) << f.message;
+  EXPECT_EQ(r.log_bytes_dropped, 4096u);
+  EXPECT_EQ(r.ExitCode(), 0);
+  FsckReport repaired = RunFsck(env_, dir_, /*repair=*/true);
+  EXPECT_EQ(repaired.ExitCode(), 1) << Describe(repaired);
+  EXPECT_TRUE(repaired.findings[0].repaired);
+  EXPECT_EQ(env_->FileSize(log).value(), size);
+  EXPECT_TRUE(RunFsck(env_, dir_).findings.empty());
+  EXPECT_EQ(OpenAndAnswer(env_, dir_).value(), built_.answers);
+}
+
 // One object of each kind: a flipped body bit is an "object" error naming the data file, the
 // slot offset and the NodeID.
 TEST_P(FsckTest, ObjectBodyFlipOfEveryKind) {

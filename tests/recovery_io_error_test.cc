@@ -56,7 +56,7 @@ void ParseFaultOp(const std::string& fault, std::string* kind, std::string* path
 }
 
 bool WritesDurableState(const std::string& kind) {
-  static const std::set<std::string> kinds = {"WriteAt",          "Sync",       "Truncate",
+  static const std::set<std::string> kinds = {"WriteAt",          "WriteZeros", "Sync", "Truncate",
                                               "Allocate",         "RenameFile", "SyncDir",
                                               "OpenFile(create)", "CreateDir",  "PunchHole"};
   return kinds.count(kind) != 0;
@@ -64,9 +64,10 @@ bool WritesDurableState(const std::string& kind) {
 
 // Operations the runtime may ignore by design: cleanup of files recovery no longer needs
 // (DeleteObsoleteFiles lists the directory, deletes, syncs the directory, all best effort) and
-// log preallocation (fallocate KEEP_SIZE is a hint; a real ENOSPC/EIO surfaces on the write).
+// log preallocation (fallocate KEEP_SIZE and the zeros written ahead of the log's end are hints;
+// a real ENOSPC/EIO surfaces on the data write).
 bool BestEffort(const std::string& kind, const std::string& path) {
-  if (kind == "Allocate") return path.find("/log-") != std::string::npos;
+  if (kind == "Allocate" || kind == "WriteZeros") return path.find("/log-") != std::string::npos;
   return kind == "DeleteFile" || kind == "SyncDir" || kind == "ListDir" || kind == "FileSize";
 }
 

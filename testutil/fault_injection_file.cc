@@ -55,6 +55,19 @@ class FaultInjectionFile final : public File {
     return Status::OK();
   }
 
+  // Recorded as its own op kind (tests tell the log's best-effort zero fill from data writes);
+  // otherwise exactly a WriteAt of zeros.
+  Status WriteZeros(uint64_t offset_bytes, uint64_t length_bytes) override {
+    std::lock_guard<std::mutex> lock(core_->mu);
+    const OpInfo op = Describe(OpKind::kWriteZeros, offset_bytes, length_bytes);
+    COWTREE_RETURN_IF_ERROR(core_->Admit(op, &crash_epoch_));
+    COWTREE_RETURN_IF_ERROR(CheckWritable("pwrite"));
+    if (length_bytes == 0) return Status::OK();
+    COWTREE_RETURN_IF_ERROR(core_->CheckSpace(op, inode_->GrowthToSize(offset_bytes + length_bytes)));
+    inode_->Write(offset_bytes, std::string(static_cast<size_t>(length_bytes), '\0'));
+    return Status::OK();
+  }
+
   Status Sync() override {
     std::lock_guard<std::mutex> lock(core_->mu);
     bool drop_unsynced = false;

@@ -31,6 +31,8 @@ const char* OpKindName(OpKind kind) {
       return "Map";
     case OpKind::kWrite:
       return "WriteAt";
+    case OpKind::kWriteZeros:
+      return "WriteZeros";
     case OpKind::kSync:
       return "Sync";
     case OpKind::kTruncate:
@@ -63,6 +65,7 @@ bool IsMutating(OpKind kind) {
   switch (kind) {
     case OpKind::kCreate:
     case OpKind::kWrite:
+    case OpKind::kWriteZeros:
     case OpKind::kSync:
     case OpKind::kTruncate:
     case OpKind::kAllocate:
@@ -84,6 +87,7 @@ std::string FaultPlan::Describe(const OpInfo& op) const {
   switch (op.kind) {
     case OpKind::kRead:
     case OpKind::kWrite:
+    case OpKind::kWriteZeros:
     case OpKind::kAllocate:
     case OpKind::kPunchHole:
     case OpKind::kMap:

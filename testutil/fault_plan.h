@@ -38,6 +38,7 @@ enum class OpKind : uint8_t {
   kSize,       // File::Size
   kMap,        // File::Map
   kWrite,      // File::WriteAt (mutating)
+  kWriteZeros, // File::WriteZeros (mutating)
   kSync,       // File::Sync (mutating)
   kTruncate,   // File::Truncate (mutating)
   kAllocate,   // File::Allocate (mutating)

@@ -129,6 +129,7 @@ Status CrashWorkload::Open(Durability durability, bool checkpoint_on_close) {
   o.summary_index_refs_max = options_.summary_index_refs_max;
   o.catalog_chunk_entries_max = options_.catalog_chunk_entries_max;
   o.catalog_root_chunks_max = options_.catalog_root_chunks_max;
+  o.log_zero_fill_bytes = options_.log_zero_fill_bytes;
   auto rt = fns_.open(options_.dir, o);
   COWTREE_RETURN_IF_ERROR(Step(StepKind::kOpen, "open", rt.status()));
   rt_ = std::move(rt).value();

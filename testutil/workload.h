@@ -60,6 +60,9 @@ struct WorkloadOptions {
   // to 1 / 2, the workload's catalog gets a two-level root (root pages).
   uint32_t catalog_chunk_entries_max = 0;
   uint32_t catalog_root_chunks_max = 0;
+  // RuntimeOptions::log_zero_fill_bytes of the workload's opens. The default keeps the zero
+  // fill on (capped at the workload's 64 KiB log files), so crash sweeps see zero tails.
+  uint64_t log_zero_fill_bytes = RuntimeOptions{}.log_zero_fill_bytes;
 };
 
 // True when COWTREE_SWEEP_SCALE=long (the ctest label "long", tests/long.cmake).

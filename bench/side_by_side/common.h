@@ -172,5 +172,6 @@ System RocksdbSystem();
 System SqliteSystem();
 System PbdsSystem();
 System RawSyncSystem();
+System RawAppendSyncSystem();
 
 }  // namespace sbs

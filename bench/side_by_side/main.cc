@@ -4,7 +4,7 @@
 // writes CSV files (bench/run_side_by_side.sh plots them).
 //
 //   side_by_side --rounds=3 --out=bench/results [--workloads=trees,ingest,strict]
-//                [--systems=cowtree,lmdb,lmdb-1txn,rocksdb,sqlite,pbds,raw-fdatasync]
+//                [--systems=cowtree,lmdb,lmdb-1txn,rocksdb,sqlite,pbds,raw-fdatasync,raw-fdatasync-append]
 //                [--trees=1000000 --rocksdb-trees=10000 --entries=10000000 ...]
 // Output files in --out: side_by_side.csv (round,workload,system,metric,value),
 // summary.csv (median/min/max per workload,system,metric and the ratio to cowtree),
@@ -31,7 +31,7 @@ struct Config {
   std::string base_dir;  // stores live here (default: $TMPDIR or /tmp)
   std::vector<std::string> workloads = {"trees", "ingest", "strict"};
   std::vector<std::string> systems = {"cowtree", "lmdb", "lmdb-1txn",    "rocksdb",
-                                      "sqlite",  "pbds", "raw-fdatasync"};
+                                      "sqlite",  "pbds", "raw-fdatasync", "raw-fdatasync-append"};
   // Workload "strict" runs once per count; its rows are workload "strict_t<threads>".
   std::vector<int> strict_threads = {1, 4, 16, 64};
 };
@@ -52,7 +52,8 @@ Config ParseArgs(int argc, char** argv) {
     if (arg == "--help") {
       std::printf(
           "side_by_side [--rounds=3] [--out=DIR] [--dir=DIR] [--workloads=trees,ingest,strict]\n"
-          "  [--systems=cowtree,lmdb,lmdb-1txn,rocksdb,sqlite,pbds,raw-fdatasync]\n"
+          "  [--systems=cowtree,lmdb,lmdb-1txn,rocksdb,sqlite,pbds,raw-fdatasync,\n"
+          "             raw-fdatasync-append]\n"
           "  [--trees=1000000] [--rocksdb-trees=10000] [--trees-per-batch=1000]\n"
           "  [--entries=10000000] [--keys-per-commit=10000] [--queries=1000000]\n"
           "  [--latency-samples=200000] [--strict-seconds=5] [--strict-threads=1,4,16,64]\n");
@@ -112,6 +113,7 @@ System SystemNamed(const std::string& name) {
   if (name == "sqlite") return SqliteSystem();
   if (name == "pbds") return PbdsSystem();
   if (name == "raw-fdatasync") return RawSyncSystem();
+  if (name == "raw-fdatasync-append") return RawAppendSyncSystem();
   Die("unknown system " + name);
 }
 
