@@ -221,8 +221,7 @@ void ScanRest(Context& ctx, LogPosition pos, FrameRole role) {
       LogPosition at =
           st.last_file_number > st.end.file_number ? LogPosition{st.last_file_number, 0} : st.end;
       AddProblem(ctx, LogProblem{LogProblem::Kind::kTail, role, at, st.dropped_bytes,
-                                 st.description,
-                                 st.stop_reason == ReplayStopReason::kZeroTail});
+                                 st.description, st.stop_reason == ReplayStopReason::kZeroTail});
       ScanAfterTail(ctx, st);
       return;
     }

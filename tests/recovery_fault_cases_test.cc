@@ -342,8 +342,7 @@ TEST(RecoveryFaultCases, NoSpaceForTheLogZeroFill) {
   // Room for a few small commits, not for ~64 KiB of zeros.
   s.env.SetSpaceLimitBytes(s.env.StoredBytes() + (16u << 10));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.w.CommitRandom(10).ok()) << i;
-  EXPECT_NE(s.env.LastFault().find("WriteZeros /db/log-"), std::string::npos)
-      << s.env.LastFault();
+  EXPECT_NE(s.env.LastFault().find("WriteZeros /db/log-"), std::string::npos) << s.env.LastFault();
   EXPECT_TRUE(s.w.runtime()->poison_status().ok());
   const uint64_t floor = s.w.oracle().durable_power();
   uint64_t j = 0;

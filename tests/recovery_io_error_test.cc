@@ -56,9 +56,9 @@ void ParseFaultOp(const std::string& fault, std::string* kind, std::string* path
 }
 
 bool WritesDurableState(const std::string& kind) {
-  static const std::set<std::string> kinds = {"WriteAt",          "WriteZeros", "Sync", "Truncate",
-                                              "Allocate",         "RenameFile", "SyncDir",
-                                              "OpenFile(create)", "CreateDir",  "PunchHole"};
+  static const std::set<std::string> kinds = {
+      "WriteAt", "WriteZeros",       "Sync",      "Truncate", "Allocate", "RenameFile",
+      "SyncDir", "OpenFile(create)", "CreateDir", "PunchHole"};
   return kinds.count(kind) != 0;
 }
 

@@ -63,7 +63,8 @@ class FaultInjectionFile final : public File {
     COWTREE_RETURN_IF_ERROR(core_->Admit(op, &crash_epoch_));
     COWTREE_RETURN_IF_ERROR(CheckWritable("pwrite"));
     if (length_bytes == 0) return Status::OK();
-    COWTREE_RETURN_IF_ERROR(core_->CheckSpace(op, inode_->GrowthToSize(offset_bytes + length_bytes)));
+    COWTREE_RETURN_IF_ERROR(
+        core_->CheckSpace(op, inode_->GrowthToSize(offset_bytes + length_bytes)));
     inode_->Write(offset_bytes, std::string(static_cast<size_t>(length_bytes), '\0'));
     return Status::OK();
   }

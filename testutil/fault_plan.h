@@ -32,25 +32,25 @@
 namespace cowtree::testutil {
 
 enum class OpKind : uint8_t {
-  kOpen,       // OpenFile without creating
-  kCreate,     // OpenFile with kCreate / kCreateExclusive (mutating)
-  kRead,       // File::ReadAt
-  kSize,       // File::Size
-  kMap,        // File::Map
-  kWrite,      // File::WriteAt (mutating)
-  kWriteZeros, // File::WriteZeros (mutating)
-  kSync,       // File::Sync (mutating)
-  kTruncate,   // File::Truncate (mutating)
-  kAllocate,   // File::Allocate (mutating)
-  kPunchHole,  // File::PunchHole (mutating)
-  kDelete,     // Env::DeleteFile (mutating)
-  kRename,     // Env::RenameFile (mutating)
-  kSyncDir,    // Env::SyncDir (mutating)
-  kCreateDir,  // Env::CreateDir (mutating)
-  kListDir,    // Env::ListDir
-  kExists,     // Env::FileExists (counted, never failed: it has no way to report an error)
-  kFileSize,   // Env::FileSize
-  kLock,       // Env::LockDir (not mutating: it creates nothing)
+  kOpen,        // OpenFile without creating
+  kCreate,      // OpenFile with kCreate / kCreateExclusive (mutating)
+  kRead,        // File::ReadAt
+  kSize,        // File::Size
+  kMap,         // File::Map
+  kWrite,       // File::WriteAt (mutating)
+  kWriteZeros,  // File::WriteZeros (mutating)
+  kSync,        // File::Sync (mutating)
+  kTruncate,    // File::Truncate (mutating)
+  kAllocate,    // File::Allocate (mutating)
+  kPunchHole,   // File::PunchHole (mutating)
+  kDelete,      // Env::DeleteFile (mutating)
+  kRename,      // Env::RenameFile (mutating)
+  kSyncDir,     // Env::SyncDir (mutating)
+  kCreateDir,   // Env::CreateDir (mutating)
+  kListDir,     // Env::ListDir
+  kExists,      // Env::FileExists (counted, never failed: it has no way to report an error)
+  kFileSize,    // Env::FileSize
+  kLock,        // Env::LockDir (not mutating: it creates nothing)
 };
 
 const char* OpKindName(OpKind kind);

@@ -30,7 +30,7 @@ struct Config {
   std::string out = ".";
   std::string base_dir;  // stores live here (default: $TMPDIR or /tmp)
   std::vector<std::string> workloads = {"trees", "ingest", "strict"};
-  std::vector<std::string> systems = {"cowtree", "lmdb", "lmdb-1txn",    "rocksdb",
+  std::vector<std::string> systems = {"cowtree", "lmdb", "lmdb-1txn",     "rocksdb",
                                       "sqlite",  "pbds", "raw-fdatasync", "raw-fdatasync-append"};
   // Workload "strict" runs once per count; its rows are workload "strict_t<threads>".
   std::vector<int> strict_threads = {1, 4, 16, 64};
