@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <thread>
 #include <vector>
@@ -82,6 +83,52 @@ TEST(ApiStore, CreateWriteReadDropAndNotFound) {
   EXPECT_EQ(before_drop.Tree<int64_t>("a")->count(), 3u);
   EXPECT_EQ(ra->count(), 3u);
   EXPECT_TRUE(store->Close().ok());
+}
+
+// Options::log_zero_fill_bytes reaches the log writer: a bad value is InvalidArgument naming
+// it; on (the default), a strict commit leaves the log file zero-filled past its last frame, to
+// the next MiB plus one; off, the file ends at its last frame. Either way every commit is read
+// back after a reopen.
+TEST(ApiStore, LogZeroFillBytesIsValidatedAndReachesTheLog) {
+  {
+    TempDir dir;
+    Options bad = TestOptions();
+    bad.log_zero_fill_bytes = (1ull << 30) + 1;
+    auto refused = Store::Open(dir.path(), bad);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_TRUE(refused.status().IsInvalidArgument());
+    EXPECT_NE(refused.status().message().find("log_zero_fill_bytes"), std::string::npos);
+  }
+  for (uint64_t fill : {uint64_t{1} << 20, uint64_t{0}}) {
+    SCOPED_TRACE(fill);
+    TempDir dir;
+    Options o = TestOptions();
+    o.durability = Durability::kStrict;
+    o.log_zero_fill_bytes = fill;
+    auto store = OpenOrDie(dir.path(), o);
+    for (int64_t k = 0; k < 20; ++k) {
+      WriteBatch b = store->NewBatch();
+      auto t = k == 0 ? b.CreateTree<int64_t>("t") : *store->Tree<int64_t>("t");
+      b.Add(t, k, 1);
+      ASSERT_TRUE(store->Commit(b).ok());
+    }
+    uint64_t log_bytes = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+      if (e.path().filename().string().rfind("log-", 0) == 0) {
+        log_bytes = std::max<uint64_t>(log_bytes, e.file_size());
+      }
+    }
+    if (fill != 0) {
+      EXPECT_EQ(log_bytes, 2u << 20);
+    } else {
+      EXPECT_GT(log_bytes, 0u);
+      EXPECT_LT(log_bytes, 64u << 10);
+    }
+    ASSERT_TRUE(store->Close().ok());
+    auto reopened = OpenOrDie(dir.path(), o);
+    EXPECT_EQ(reopened->GetSnapshot().Tree<int64_t>("t")->count(), 20u);
+    EXPECT_TRUE(reopened->Close().ok());
+  }
 }
 
 // Options::cache_bytes reaches the runtime: a bad value is InvalidArgument naming it, and a
