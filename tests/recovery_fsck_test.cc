@@ -318,6 +318,31 @@ class FsckTest : public ::testing::TestWithParam<EnvKind> {
   }
   std::string Path(const std::string& name) const { return JoinPath(dir_, name); }
 
+  // Appends `tail` to the last log file, expects one log finding of `severity` at the old end
+  // whose message contains `says`, exit 0; then --repair truncates the tail (exit 1), the next
+  // check is clean and the store answers as built.
+  void ExpectLogTailFindingAndRepair(const std::string& tail, FsckSeverity severity,
+                                     const std::string& says) {
+    const std::string log = Path(LogFileName(LastLogNumber(env_, dir_)));
+    const uint64_t size = env_->FileSize(log).value();
+    WriteAt(env_, log, size, tail);
+    FsckReport r = RunFsck(env_, dir_);
+    ASSERT_EQ(r.findings.size(), 1u) << Describe(r);
+    const FsckFinding& f = r.findings[0];
+    EXPECT_EQ(f.severity, severity);
+    EXPECT_EQ(f.structure, "log");
+    EXPECT_EQ(f.offset_bytes, size);
+    EXPECT_NE(f.message.find(says), std::string::npos) << f.message;
+    EXPECT_EQ(r.log_bytes_dropped, tail.size());
+    EXPECT_EQ(r.ExitCode(), 0);
+    FsckReport repaired = RunFsck(env_, dir_, /*repair=*/true);
+    EXPECT_EQ(repaired.ExitCode(), 1) << Describe(repaired);
+    EXPECT_TRUE(repaired.findings[0].repaired);
+    EXPECT_EQ(env_->FileSize(log).value(), size);
+    EXPECT_TRUE(RunFsck(env_, dir_).findings.empty());
+    EXPECT_EQ(OpenAndAnswer(env_, dir_).value(), built_.answers);
+  }
+
   std::unique_ptr<FaultInjectionEnv> fault_env_;
   std::unique_ptr<TempDir> tmp_;
   Env* env_ = nullptr;
@@ -534,47 +559,15 @@ TEST_P(FsckTest, LogBitFlipBeforeTheReplayPositionIsAWarning) {
 }
 
 TEST_P(FsckTest, TornLogTailIsAWarningAndRepairTruncatesIt) {
-  const std::string log = Path(LogFileName(LastLogNumber(env_, dir_)));
-  const uint64_t size = env_->FileSize(log).value();
-  WriteAt(env_, log, size, std::string(700, '\x5a'));
-  FsckReport r = RunFsck(env_, dir_);
-  ASSERT_EQ(r.findings.size(), 1u) << Describe(r);
-  const FsckFinding& f = r.findings[0];
-  EXPECT_EQ(f.severity, FsckSeverity::kWarning);
-  EXPECT_EQ(f.structure, "log");
-  EXPECT_EQ(f.offset_bytes, size);
-  EXPECT_NE(f.message.find("700 bytes"), std::string::npos) << f.message;
-  EXPECT_EQ(r.log_bytes_dropped, 700u);
-  EXPECT_EQ(r.ExitCode(), 0);
-  FsckReport repaired = RunFsck(env_, dir_, /*repair=*/true);
-  EXPECT_EQ(repaired.ExitCode(), 1) << Describe(repaired);
-  EXPECT_TRUE(repaired.findings[0].repaired);
-  EXPECT_EQ(env_->FileSize(log).value(), size);
-  EXPECT_TRUE(RunFsck(env_, dir_).findings.empty());
-  EXPECT_EQ(OpenAndAnswer(env_, dir_).value(), built_.answers);
+  ExpectLogTailFindingAndRepair(std::string(700, '\x5a'), FsckSeverity::kWarning,
+                                "torn tail: 700 bytes");
 }
 
 // Zeros after the last frame (what the log's zero fill leaves after a crash): a note, not a
 // warning; --repair truncates them like a torn tail.
 TEST_P(FsckTest, ZeroLogTailIsANote) {
-  const std::string log = Path(LogFileName(LastLogNumber(env_, dir_)));
-  const uint64_t size = env_->FileSize(log).value();
-  WriteAt(env_, log, size, std::string(4096, '\0'));
-  FsckReport r = RunFsck(env_, dir_);
-  ASSERT_EQ(r.findings.size(), 1u) << Describe(r);
-  const FsckFinding& f = r.findings[0];
-  EXPECT_EQ(f.severity, FsckSeverity::kInfo);
-  EXPECT_EQ(f.structure, "log");
-  EXPECT_EQ(f.offset_bytes, size);
-  EXPECT_NE(f.message.find("zero tail: 4096 bytes"), std::string::npos) << f.message;
-  EXPECT_EQ(r.log_bytes_dropped, 4096u);
-  EXPECT_EQ(r.ExitCode(), 0);
-  FsckReport repaired = RunFsck(env_, dir_, /*repair=*/true);
-  EXPECT_EQ(repaired.ExitCode(), 1) << Describe(repaired);
-  EXPECT_TRUE(repaired.findings[0].repaired);
-  EXPECT_EQ(env_->FileSize(log).value(), size);
-  EXPECT_TRUE(RunFsck(env_, dir_).findings.empty());
-  EXPECT_EQ(OpenAndAnswer(env_, dir_).value(), built_.answers);
+  ExpectLogTailFindingAndRepair(std::string(4096, '\0'), FsckSeverity::kInfo,
+                                "zero tail: 4096 bytes");
 }
 
 // One object of each kind: a flipped body bit is an "object" error naming the data file, the
