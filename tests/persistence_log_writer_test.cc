@@ -163,6 +163,45 @@ TEST_F(LogWriterTest, ReopenThenAppendThenReopenWithPreallocation) {
   EXPECT_EQ(r.stats.stop_reason, ReplayStopReason::kCleanEnd);
 }
 
+// The pitfall again with the zero fill, which DOES move the visible size ahead of the data: a
+// writer that syncs and then dies without Close (a crash) leaves zeros after its last frame.
+// Replay stops there, OpenForAppend resumes at replay's end (not at the file's size) and cuts
+// the zeros off, and records appended after the reopen follow the old ones with no gap.
+TEST_F(LogWriterTest, ReopenAfterZeroFillThenAppendThenReopen) {
+  LogWriterOptions options = testutil::ExampleLogOptions();
+  options.zero_fill_bytes = 64 << 10;
+  auto w = Create(options);
+  LogPosition end1;
+  for (int i = 0; i < 10; ++i) {
+    auto p = w->Append(LogRecordType::kCommit, i, "a");
+    ASSERT_TRUE(p.ok() && w->Sync(*p).ok());
+    end1 = *p;
+  }
+  w.reset();  // no Close: the zeros stay
+  EXPECT_EQ(FileSize(1), 128u << 10);
+
+  Replayed r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  EXPECT_EQ(r.stats.stop_reason, ReplayStopReason::kZeroTail);
+  ASSERT_EQ(r.stats.end, end1);
+  auto w2 = LogWriter::OpenForAppend(env_, dir_, r.stats.end, options);
+  ASSERT_TRUE(w2.ok()) << w2.status().ToString();
+  EXPECT_EQ(FileSize(1), end1.offset_bytes);
+  for (int i = 10; i < 20; ++i) {
+    auto p = (*w2)->Append(LogRecordType::kCommit, i, "b");
+    ASSERT_TRUE(p.ok() && (*w2)->Sync(*p).ok());
+  }
+  EXPECT_EQ(FileSize(1), 128u << 10);  // filled again
+  w2->reset();
+
+  r = Replay();
+  ASSERT_TRUE(r.status.ok()) << r.status.ToString();
+  ASSERT_EQ(r.records.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(r.records[i].epoch, static_cast<uint64_t>(i));
+  EXPECT_EQ(r.records[10].start, end1);
+  EXPECT_EQ(r.stats.stop_reason, ReplayStopReason::kZeroTail);
+}
+
 // The same pitfall when something DID extend the visible size with zeros (fallocate without
 // KEEP_SIZE, or a size update that reached the disk without the data): replay reports a zero
 // tail, OpenForAppend truncates it, and the next replay sees every record.
