@@ -240,6 +240,7 @@ void LogWriter::MaybeZeroFill(File* file, uint64_t offset_bytes, uint64_t length
   const uint64_t to =
       std::min((data_end + step - 1) / step * step + step, options_.file_size_max_bytes);
   if (to <= from) return;
+  COWTREE_ASSERT(from >= data_end && offset_bytes >= kLogFileHeaderSize);
   // A failure is ignored, like fallocate's: the zeros are a hint, the data write that follows
   // reports a real ENOSPC or EIO. Either way the next refill starts past `to`.
   (void)file->WriteZeros(from, to - from);
@@ -247,6 +248,7 @@ void LogWriter::MaybeZeroFill(File* file, uint64_t offset_bytes, uint64_t length
 }
 
 Status LogWriter::TrimZeroFill(File* file, uint64_t end_bytes) {
+  COWTREE_ASSERT(end_bytes >= kLogFileHeaderSize);
   if (zero_filled_end_bytes_ <= end_bytes) return Status::OK();
   COWTREE_RETURN_IF_ERROR(file->Truncate(end_bytes));
   COWTREE_RETURN_IF_ERROR(file->Sync());
