@@ -61,17 +61,17 @@
 //   preallocate_bytes (the visible size does not move).
 // - Zero fill (docs/log_format.md "Zero fill"): a Sync leader writing less than
 //   zero_fill_bytes / 2 whose data ends within zero_fill_bytes / 2 of the zeros written so
-//   far first writes zeros (File::WriteZeros) up
-//   to the next multiple of zero_fill_bytes plus one step, capped at file_size_max_bytes, so
-//   that the fdatasyncs of later groups only overwrite written blocks inside the file's size
-//   and commit no file-system metadata (ext4: ~85 instead of ~130 µs). The visible size of the
-//   current file may therefore run ahead of its last frame, with zeros: replay reads them as a
-//   zero tail. A failed zero write is ignored (a hint, like fallocate). Rotation and Close
-//   truncate the file to its last frame and fdatasync, so a file that is not the last, and a
-//   cleanly closed log, never end in zeros.
-// - Close(): flush + fdatasync everything appended, cut off the zero fill (truncate + fdatasync);
-//   later calls return InvalidArgument
-//   (or the poison). The destructor does no I/O: records not yet synced may be lost.
+//   far first writes zeros (File::WriteZeros) up to the next multiple of zero_fill_bytes plus
+//   one step, capped at file_size_max_bytes, so that the fdatasyncs of later groups only
+//   overwrite written blocks inside the file's size and commit no file-system metadata (ext4:
+//   ~85 instead of ~130 µs). The visible size of the current file may therefore run ahead of
+//   its last frame, with zeros: replay reads them as a zero tail. A failed zero write is
+//   ignored (a hint, like fallocate). Rotation and Close truncate the file to its last frame
+//   and fdatasync, so a file that is not the last, and a cleanly closed log, never end in
+//   zeros.
+// - Close(): flush + fdatasync everything appended, cut off the zero fill (truncate +
+//   fdatasync); later calls return InvalidArgument (or the poison). The destructor does no
+//   I/O: records not yet synced may be lost.
 // - Thread-safety: every method may be called from any thread concurrently. One internal
 //   mutex (mu_, a leaf lock: no other lock is taken while holding it, and callers may hold
 //   their own locks, e.g. Runtime::write_mu_ around Append) guards the buffer, positions and

@@ -40,13 +40,13 @@ struct Options {
   bool checkpoint_on_close = true;
   // Log rotation threshold, in bytes. Default: 64 MiB.
   uint64_t log_file_size_max_bytes = 64ull << 20;
-  // A sync that writes the log within half of this of the zeros' end first writes zeros ahead
-  // of it (up to the next multiple of this, plus this, capped at log_file_size_max_bytes), so
-  // that later fdatasyncs overwrite written blocks inside the file's size and commit no
-  // file-system metadata: measured on ext4, ~85 µs instead of ~130 µs per fdatasync, which is
-  // what strict commits wait for (docs/log_format.md "Zero fill"). Rotation and Close cut the
-  // zeros off; after a crash recovery drops them (a zero tail). 0 = off. At most 1 GiB.
-  // Default: 1 MiB.
+  // A sync that writes less than half of this to the log, within half of this of the zeros'
+  // end, first writes zeros ahead of its data (up to the next multiple of this, plus this,
+  // capped at log_file_size_max_bytes), so that later fdatasyncs overwrite written blocks
+  // inside the file's size and commit no file-system metadata: measured on ext4, ~85 µs
+  // instead of ~130 µs per fdatasync, which is what strict commits wait for
+  // (docs/log_format.md "Zero fill"). Rotation and Close cut the zeros off; after a crash
+  // recovery drops them (a zero tail). 0 = off. At most 1 GiB. Default: 1 MiB.
   uint64_t log_zero_fill_bytes = 1ull << 20;
   // Byte budget of tree memory (docs/memory_budget.md): what every open tree keeps per leaf
   // (leaf boxes, internal nodes, summaries), leaves not yet checkpointed, and leaves read from
