@@ -43,30 +43,14 @@ class FaultInjectionFile final : public File {
   }
 
   Status WriteAt(uint64_t offset_bytes, std::string_view data) override {
-    std::lock_guard<std::mutex> lock(core_->mu);
-    const OpInfo op = Describe(OpKind::kWrite, offset_bytes, data.size());
-    COWTREE_RETURN_IF_ERROR(core_->Admit(op, &crash_epoch_));
-    COWTREE_RETURN_IF_ERROR(CheckWritable("pwrite"));
-    if (!data.empty()) {
-      COWTREE_RETURN_IF_ERROR(
-          core_->CheckSpace(op, inode_->GrowthToSize(offset_bytes + data.size())));
-    }
-    inode_->Write(offset_bytes, data);
-    return Status::OK();
+    return WriteAs(OpKind::kWrite, offset_bytes, data);
   }
 
   // Recorded as its own op kind (tests tell the log's best-effort zero fill from data writes);
   // otherwise exactly a WriteAt of zeros.
   Status WriteZeros(uint64_t offset_bytes, uint64_t length_bytes) override {
-    std::lock_guard<std::mutex> lock(core_->mu);
-    const OpInfo op = Describe(OpKind::kWriteZeros, offset_bytes, length_bytes);
-    COWTREE_RETURN_IF_ERROR(core_->Admit(op, &crash_epoch_));
-    COWTREE_RETURN_IF_ERROR(CheckWritable("pwrite"));
-    if (length_bytes == 0) return Status::OK();
-    COWTREE_RETURN_IF_ERROR(
-        core_->CheckSpace(op, inode_->GrowthToSize(offset_bytes + length_bytes)));
-    inode_->Write(offset_bytes, std::string(static_cast<size_t>(length_bytes), '\0'));
-    return Status::OK();
+    return WriteAs(OpKind::kWriteZeros, offset_bytes,
+                   std::string(static_cast<size_t>(length_bytes), '\0'));
   }
 
   Status Sync() override {
@@ -130,6 +114,20 @@ class FaultInjectionFile final : public File {
   const std::string& path() const override { return path_; }
 
  private:
+  // WriteAt's body, admitted and recorded as `kind`.
+  Status WriteAs(OpKind kind, uint64_t offset_bytes, std::string_view data) {
+    std::lock_guard<std::mutex> lock(core_->mu);
+    const OpInfo op = Describe(kind, offset_bytes, data.size());
+    COWTREE_RETURN_IF_ERROR(core_->Admit(op, &crash_epoch_));
+    COWTREE_RETURN_IF_ERROR(CheckWritable("pwrite"));
+    if (!data.empty()) {
+      COWTREE_RETURN_IF_ERROR(
+          core_->CheckSpace(op, inode_->GrowthToSize(offset_bytes + data.size())));
+    }
+    inode_->Write(offset_bytes, data);
+    return Status::OK();
+  }
+
   OpInfo Describe(OpKind kind, uint64_t offset_bytes, uint64_t length_bytes) const {
     return OpInfo{kind, path_, offset_bytes, length_bytes};
   }
