@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -120,6 +121,20 @@ class TreeType {
   // A new empty tree.
   virtual Result<std::unique_ptr<HostedTree>> Create(std::string_view params,
                                                      TreeEnvironment* env) = 0;
+  // The fast path for a tree a commit creates (docs/catalog.md "Trees created inline"): the
+  // inline state (PersistedTreeRef::inline_body, as Load takes it) of a new tree of `params`
+  // (validated by the caller) after `ops` (the encoding Apply takes; empty: none) are applied
+  // to it, when that state is one the type stores inline. nullopt when it is not, or when the
+  // ops are anything this path does not certify: the Runtime then creates the tree and calls
+  // Apply, which gives the answer or the error. So a body returned here must be exactly what
+  // Create + Apply(ops) + a checkpoint would store, and Load of it must give that tree.
+  // Called with the Runtime's writer lock held (one caller at a time). Default: never.
+  virtual std::optional<std::string> InlineBodyOfNewTree(std::string_view params,
+                                                         std::string_view ops) {
+    (void)params;
+    (void)ops;
+    return std::nullopt;
+  }
   // The tree whose checkpointed state is `persisted` (epoch = checkpoint epoch). Must not read
   // leaves (they load lazily). Called lazily, on a tree's first access after open, from any
   // thread (the Runtime serializes calls for one tree); Corruption / IOError on bad state.

@@ -364,6 +364,12 @@ class Runtime final : public TreeEnvironment {
     // unrestored one (which no checkpoint writes), by GetStats and catalog writes (catalog_mu_).
     PersistedTreeRef persisted;
     bool published = false;
+    // Created by a commit straight into its inline form (TreeType::InlineBodyOfNewTree; docs/
+    // catalog.md "Trees created inline"): `persisted` holds its state at create_epoch, before
+    // any checkpoint lists it, and `tree` is built from it on first access like a restore. Set
+    // before the slot is shared, never changed; `persisted` is then not written again until a
+    // checkpoint writes the tree after a commit changed it (restored by then).
+    bool created_inline = false;
     bool drop_published = false;          // a published checkpoint no longer lists this tree
     TreeSlot* older_same_name = nullptr;  // catalog_mu_: see names_
     // Lazy restore: `tree` is written once (under restore_mu_ of this id, or before the slot is
@@ -463,6 +469,10 @@ class Runtime final : public TreeEnvironment {
   void Poison(const Status& status);
   Status ApplyCommit(const CommitRecordView& record, uint64_t epoch, PreparedCommit* prepared)
       COWTREE_REQUIRES(write_mu_);
+  Status CreateSlots(const CommitRecordView& record, uint64_t epoch, PreparedCommit* prepared)
+      COWTREE_REQUIRES(write_mu_) COWTREE_REQUIRES_SHARED(catalog_mu_);
+  Status BuildCreatedTree(TreeSlot* slot, std::string_view ops, PreparedCommit* prepared)
+      COWTREE_REQUIRES(write_mu_) COWTREE_REQUIRES_SHARED(catalog_mu_);
   void PublishCommit(PreparedCommit* prepared, uint64_t epoch) COWTREE_REQUIRES(write_mu_);
   void UndoCommit(PreparedCommit* prepared);
   void AdvanceVisible(uint64_t epoch);

@@ -6,9 +6,11 @@
 // drops visible, UndoCommit takes back the trees it applied (runtime.cc drives them in order).
 #include <algorithm>
 #include <string_view>
-#include <unordered_set>
+#include <optional>
+#include <utility>
 
 #include "persistence/assert.h"
+#include "persistence/catalog_format.h"
 #include "persistence/runtime.h"
 
 namespace cowtree {
@@ -25,12 +27,15 @@ Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const 
   // Only a tree of a published checkpoint (the opened one, or a later one for a demoted tree)
   // is ever unrestored, and no commit wrote it since (a commit restores first): its state is
   // that of every published checkpoint since, the newest's epoch included. Versions are
-  // stamped with it; VersionAt answers older snapshots with the same (only) version.
-  COWTREE_ASSERT(slot->published);
+  // stamped with it; VersionAt answers older snapshots with the same (only) version. A tree
+  // created inline is unrestored too: its state is that of its create epoch (stamped so).
+  COWTREE_ASSERT(slot->published || slot->created_inline);
   auto type = types_.find(slot->type_id);
-  COWTREE_ASSERT(type != types_.end());    // checked by PromoteCold
+  COWTREE_ASSERT(type != types_.end());    // checked by PromoteCold and ApplyCommit
   auto* env = const_cast<Runtime*>(this);  // TreeEnvironment: object store + epochs
-  const uint64_t epoch = published_checkpoint_epoch_.load(std::memory_order_acquire);
+  const uint64_t epoch = slot->created_inline
+                             ? slot->create_epoch
+                             : published_checkpoint_epoch_.load(std::memory_order_acquire);
   COWTREE_ASSERT(epoch >= opened_checkpoint_epoch_);
   Result<std::unique_ptr<HostedTree>> tree =
       type->second->Load(slot->params, slot->persisted, epoch, env);
@@ -163,72 +168,122 @@ Status Runtime::PromoteColdTreesOf(const CommitRecordView& record) const {
   return Status::OK();
 }
 
+// The slots of the trees `record` creates, validated (catalog_mu_ shared), in record order in
+// prepared->created; their trees are not built yet (ApplyCommit decides how).
+Status Runtime::CreateSlots(const CommitRecordView& record, uint64_t epoch,
+                            PreparedCommit* prepared) {
+  std::vector<std::string_view> names;  // to find a name created twice
+  names.reserve(record.creates.size());
+  for (const CommitCreate& c : record.creates) {
+    TreeType* type = FindType(c.type_id);
+    if (type == nullptr) {
+      return Status::InvalidArgument("create tree '" + c.name + "': unknown tree type " +
+                                     std::to_string(c.type_id));
+    }
+    COWTREE_RETURN_IF_ERROR(type->ValidateParams(c.params).WithContext("create tree " + c.name));
+    if (c.name.empty() || c.name.size() > kTreeNameBytesMax) {
+      return Status::InvalidArgument("tree name must have 1..1024 bytes");
+    }
+    // A live tree of the same name is allowed only if this same commit drops it (atomic
+    // replace): at this commit's epoch the old tree is gone and the new one visible.
+    auto existing = FindSlot(c.name, UINT64_MAX - 1);
+    if ((existing != nullptr &&
+         std::find(record.drops.begin(), record.drops.end(), existing->id) == record.drops.end()) ||
+        trees_.count(c.tree_id) != 0) {
+      return Status::InvalidArgument("tree '" + c.name + "' already exists");
+    }
+    names.push_back(c.name);
+    auto slot = std::make_shared<TreeSlot>();
+    slot->id = c.tree_id;
+    slot->name = c.name;
+    slot->type_id = c.type_id;
+    slot->params = c.params;
+    slot->create_epoch = epoch;
+    prepared->created.push_back(std::move(slot));
+  }
+  std::sort(names.begin(), names.end());
+  if (auto twice = std::adjacent_find(names.begin(), names.end()); twice != names.end()) {
+    return Status::InvalidArgument("tree '" + std::string(*twice) + "' twice");
+  }
+  return Status::OK();
+}
+
+// Builds the tree of a slot CreateSlots made, with `ops` (empty: none) applied at its create
+// epoch: straight into its inline form when its type can (TreeType::InlineBodyOfNewTree: no
+// tree in memory until its first access), otherwise as a new tree with ops applied (Apply's
+// errors returned; the caller undoes `prepared`).
+Status Runtime::BuildCreatedTree(TreeSlot* slot, std::string_view ops, PreparedCommit* prepared) {
+  COWTREE_ASSERT(slot->tree == nullptr && !slot->created_inline);
+  TreeType* type = FindType(slot->type_id);
+  COWTREE_ASSERT(type != nullptr);  // checked by CreateSlots
+  if (std::optional<std::string> body = type->InlineBodyOfNewTree(slot->params, ops)) {
+    COWTREE_ASSERT(body->size() <= kCatalogInlineBytesMax);
+    slot->persisted.inline_body = std::move(*body);
+    slot->created_inline = true;
+    return Status::OK();
+  }
+  COWTREE_ASSIGN_OR_RETURN(auto tree, type->Create(slot->params, this));
+  slot->tree = std::move(tree);
+  slot->restored.store(true, std::memory_order_release);  // not shared yet
+  if (ops.empty()) return Status::OK();
+  Status st = slot->tree->Apply(ops, slot->create_epoch);
+  if (!st.ok()) return st.WithContext("tree '" + slot->name + "'");
+  prepared->applied.push_back(slot->tree);
+  prepared->applied_ids.push_back(slot->id);
+  prepared->applied_slots.push_back(slot);
+  return Status::OK();
+}
+
 // Validates and applies `record` at `epoch` to in-memory state. On error nothing is changed
 // (trees already applied are undone by the caller through `prepared`).
 Status Runtime::ApplyCommit(const CommitRecordView& record, uint64_t epoch,
                             PreparedCommit* prepared) {
   COWTREE_RETURN_IF_ERROR(PromoteColdTreesOf(record));
-  std::unordered_map<TreeId, std::shared_ptr<TreeSlot>> local;  // trees created in this commit
-  std::unordered_set<std::string_view> local_names;             // (views of record's names)
-  {
-    ReaderLock g(&catalog_mu_);
-    for (const CommitCreate& c : record.creates) {
-      TreeType* type = FindType(c.type_id);
-      if (type == nullptr) {
-        return Status::InvalidArgument("create tree '" + c.name + "': unknown tree type " +
-                                       std::to_string(c.type_id));
-      }
-      COWTREE_RETURN_IF_ERROR(type->ValidateParams(c.params).WithContext("create tree " + c.name));
-      if (c.name.empty() || c.name.size() > kTreeNameBytesMax) {
-        return Status::InvalidArgument("tree name must have 1..1024 bytes");
-      }
-      // A live tree of the same name is allowed only if this same commit drops it (atomic
-      // replace): at this commit's epoch the old tree is gone and the new one visible.
-      auto existing = FindSlot(c.name, UINT64_MAX - 1);
-      if ((existing != nullptr && std::find(record.drops.begin(), record.drops.end(),
-                                            existing->id) == record.drops.end()) ||
-          trees_.count(c.tree_id) != 0) {
-        return Status::InvalidArgument("tree '" + c.name + "' already exists");
-      }
-      if (!local_names.insert(c.name).second) {
-        return Status::InvalidArgument("tree '" + c.name + "' twice");
-      }
-      auto slot = std::make_shared<TreeSlot>();
-      slot->id = c.tree_id;
-      slot->name = c.name;
-      slot->type_id = c.type_id;
-      slot->params = c.params;
-      slot->create_epoch = epoch;
-      COWTREE_ASSIGN_OR_RETURN(auto tree, type->Create(c.params, this));
-      slot->tree = std::move(tree);
-      slot->restored.store(true, std::memory_order_release);  // not shared yet
-      local[c.tree_id] = slot;
-      prepared->created.push_back(slot);
+  ReaderLock g(&catalog_mu_);
+  COWTREE_RETURN_IF_ERROR(CreateSlots(record, epoch, prepared));
+  // The slots created here by id (one sorted vector per commit, not a node per tree).
+  std::vector<std::pair<TreeId, TreeSlot*>> local;
+  local.reserve(prepared->created.size());
+  for (const auto& slot : prepared->created) local.emplace_back(slot->id, slot.get());
+  std::sort(local.begin(), local.end());
+  const auto find_local = [&](TreeId id) -> TreeSlot* {
+    auto it = std::lower_bound(local.begin(), local.end(), std::make_pair(id, nullptr),
+                               [](const auto& a, const auto& b) { return a.first < b.first; });
+    return it != local.end() && it->first == id ? it->second : nullptr;
+  };
+  for (TreeId id : record.drops) {
+    auto it = trees_.find(id);
+    if (it == trees_.end() || it->second->drop_epoch != UINT64_MAX) {
+      return Status::InvalidArgument("drop of unknown tree id " + std::to_string(id));
     }
-    for (TreeId id : record.drops) {
-      auto it = trees_.find(id);
+    prepared->dropped.push_back(it->second);
+  }
+  for (const CommitOps& s : record.ops) {
+    TreeSlot* slot = find_local(s.tree_id);
+    if (slot != nullptr && slot->tree == nullptr && !slot->created_inline) {
+      COWTREE_RETURN_IF_ERROR(BuildCreatedTree(slot, s.ops, prepared));
+      continue;
+    }
+    // A tree created here with a second op section (only a crafted log holds one) is
+    // restored from its inline form and refuses the ops (Apply: same epoch twice).
+    if (slot == nullptr) {
+      auto it = trees_.find(s.tree_id);
       if (it == trees_.end() || it->second->drop_epoch != UINT64_MAX) {
-        return Status::InvalidArgument("drop of unknown tree id " + std::to_string(id));
-      }
-      prepared->dropped.push_back(it->second);
-    }
-    for (const CommitOps& s : record.ops) {
-      std::shared_ptr<TreeSlot> slot;
-      if (auto l = local.find(s.tree_id); l != local.end()) {
-        slot = l->second;
-      } else if (auto it = trees_.find(s.tree_id);
-                 it != trees_.end() && it->second->drop_epoch == UINT64_MAX) {
-        slot = it->second;
-      } else {
         return Status::InvalidArgument("ops for unknown tree id " + std::to_string(s.tree_id));
       }
-      COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot.get()));
-      slot->MarkAccessed();
-      Status st = tree->Apply(s.ops, epoch);
-      if (!st.ok()) return st.WithContext("tree '" + slot->name + "'");
-      prepared->applied.push_back(tree);
-      prepared->applied_ids.push_back(s.tree_id);
-      prepared->applied_slots.push_back(slot.get());
+      slot = it->second.get();
+    }
+    COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<HostedTree> tree, RestoredTree(slot));
+    slot->MarkAccessed();
+    Status st = tree->Apply(s.ops, epoch);
+    if (!st.ok()) return st.WithContext("tree '" + slot->name + "'");
+    prepared->applied.push_back(std::move(tree));
+    prepared->applied_ids.push_back(s.tree_id);
+    prepared->applied_slots.push_back(slot);
+  }
+  for (const auto& slot : prepared->created) {  // created without ops: empty trees
+    if (slot->tree == nullptr && !slot->created_inline) {
+      COWTREE_RETURN_IF_ERROR(BuildCreatedTree(slot.get(), std::string_view(), prepared));
     }
   }
   return Status::OK();

@@ -75,6 +75,8 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   };
   std::vector<Item> items;  // the trees this checkpoint writes
   std::vector<std::shared_ptr<TreeSlot>> dropped;
+  // Trees created inline up to C and not written since: listed from their slot's inline body.
+  std::vector<std::shared_ptr<TreeSlot>> created_inline;
   std::vector<TreeId> dirty;  // trees created, written or dropped up to C (sorted, unique)
   uint64_t checkpoint_epoch = 0;
   LogPosition redo_position;
@@ -117,11 +119,22 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
         if (!slot->drop_published) dropped.push_back(slot);
         continue;
       }
-      // A dirty tree was created or written by a commit: it is restored.
-      COWTREE_ASSERT(slot->restored.load(std::memory_order_acquire));
-      std::unique_ptr<FrozenTree> frozen = slot->tree->Freeze(checkpoint_epoch);
-      COWTREE_ASSERT(frozen != nullptr || slot->published);  // a new tree is always dirty
-      if (frozen != nullptr) items.push_back(Item{slot, std::move(frozen)});
+      // A dirty tree was created or written by a commit: it is restored, or it was created
+      // inline and is unchanged since (a commit that writes it restores it first).
+      std::unique_ptr<FrozenTree> frozen;
+      if (slot->restored.load(std::memory_order_acquire)) {
+        frozen = slot->tree->Freeze(checkpoint_epoch);
+      } else {
+        COWTREE_ASSERT(slot->created_inline && !slot->published);
+      }
+      if (frozen != nullptr) {
+        items.push_back(Item{slot, std::move(frozen)});
+      } else if (!slot->published) {
+        // New since the published catalog and unchanged since its create: its inline body is
+        // its state at C (NextCatalogChunk copies it from the slot).
+        COWTREE_ASSERT(slot->created_inline);
+        created_inline.push_back(slot);
+      }
     }
   }
   const uint64_t c = checkpoint_epoch;
@@ -153,6 +166,10 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
     retired.insert(retired.end(), r->retired.begin(), r->retired.end());
     changed.push_back(item.slot->id);
     written.emplace(item.slot->id, std::move(r->persisted));
+    catalog_changed = true;
+  }
+  for (const auto& slot : created_inline) {
+    changed.push_back(slot->id);
     catalog_changed = true;
   }
   for (const auto& slot : dropped) {
@@ -280,6 +297,7 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
       item.slot->persisted = std::move(w->second);
       item.slot->published = true;
     }
+    for (const auto& slot : created_inline) slot->published = true;  // `persisted` as listed
   }
   for (const auto& slot : dropped) {
     slot->drop_published = true;
@@ -353,8 +371,9 @@ std::vector<CatalogEntry> Runtime::NextCatalogChunk(
     if (slot.create_epoch > checkpoint_epoch || slot.drop_epoch <= checkpoint_epoch) continue;
     CatalogEntry e{slot.id, NodeID(), slot.create_epoch, slot.type_id, slot.name, slot.params, ""};
     auto w = written.find(slot.id);
-    // Every tree live at C was either written now or listed by the published catalog.
-    COWTREE_ASSERT(w != written.end() || slot.published);
+    // Every tree live at C was either written now, or listed by the published catalog, or
+    // created inline and unchanged up to C (its slot holds the body: Runtime::TreeSlot).
+    COWTREE_ASSERT(w != written.end() || slot.published || slot.created_inline);
     const PersistedTreeRef& ref = w != written.end() ? w->second : slot.persisted;
     e.descriptor = ref.descriptor;
     e.inline_body = ref.inline_body;

@@ -6,6 +6,7 @@
 #include "persistence/catalog_format.h"
 #include "persistence/coding.h"
 #include "persistence/object_store.h"
+#include "tree/key_codec.h"
 #include "tree/leaf_merge.h"
 #include "tree/node_format.h"
 #include "tree/order_stat_ops.h"
@@ -152,6 +153,41 @@ class OrderStatTreeType final : public TreeType {
     return std::unique_ptr<HostedTree>(
         new OrderStatTreeHost(static_cast<KeyType>(params[0]), shape_, env, index_limits_));
   }
+  // A new tree that fits one inline leaf is encoded here, with no tree built: the ops sorted
+  // and summed as Apply sorts and sums them (DecodeOrderStatOps), then checked for what Apply
+  // would refuse (a non-canonical key, N over 2^64 - 1: nullopt, and Apply reports it). On an
+  // empty tree Apply writes n <= leaf_capacity_entries entries as one leaf, which the
+  // checkpoint stores inline when its body fits kCatalogInlineBytesMax — the same bytes as
+  // EncodeLeaf here (tests/tree_inline_create_test.cc compares both paths).
+  std::optional<std::string> InlineBodyOfNewTree(std::string_view params,
+                                                 std::string_view ops) override {
+    COWTREE_DASSERT(ValidateParams(params).ok());
+    const auto key_type = static_cast<KeyType>(params[0]);
+    if (ops.empty()) return std::string();  // an empty tree: the empty inline body
+    if (ops.size() / kOrderStatOpBytes > shape_.leaf_capacity_entries) return std::nullopt;
+    if (!DecodeOrderStatOps(ops, &scratch_ops_).ok()) return std::nullopt;
+    if (scratch_ops_.empty()) return std::string();  // the ops cancel out
+    const size_t n = scratch_ops_.size();
+    if (n > shape_.leaf_capacity_entries || LeafBodyBytes(2 * n - 1) > kCatalogInlineBytesMax) {
+      return std::nullopt;
+    }
+    LeafData& leaf = scratch_leaf_;
+    leaf.keys.resize(n);
+    leaf.weights.resize(n);
+    bool unit = true;
+    for (size_t i = 0; i < n; ++i) {
+      const KeyWeight& op = scratch_ops_[i];
+      if (!IsCanonicalKey(key_type, op.key)) return std::nullopt;
+      leaf.keys[i] = op.key;
+      leaf.weights[i] = op.weight;
+      unit &= op.weight == 1;
+    }
+    if (unit) leaf.weights.clear();  // as the writer builds it (implicit unit weights)
+    uint64_t pos_sum = 0;
+    if (!LeafPositiveSum(leaf, &pos_sum)) return std::nullopt;
+    if (EncodedLeafBytes(leaf) > kCatalogInlineBytesMax) return std::nullopt;
+    return EncodeLeaf(key_type, leaf);
+  }
   Result<std::unique_ptr<HostedTree>> Load(std::string_view params,
                                            const PersistedTreeRef& persisted,
                                            uint64_t checkpoint_epoch,
@@ -246,6 +282,9 @@ class OrderStatTreeType final : public TreeType {
 
   TreeShape shape_;
   SummaryIndexLimits index_limits_;
+  // InlineBodyOfNewTree's scratch (one caller at a time: the Runtime's writer).
+  std::vector<KeyWeight> scratch_ops_;
+  LeafData scratch_leaf_;
 };
 
 }  // namespace
