@@ -203,6 +203,7 @@ RuntimeStats Runtime::GetStats() const {
   s.catalog_chunks = catalog_chunks_.load(std::memory_order_relaxed);
   s.catalog_root_pages = catalog_root_pages_.load(std::memory_order_relaxed);
   s.trees_restored = trees_restored_.load(std::memory_order_relaxed);
+  s.trees_created_inline = trees_created_inline_.load(std::memory_order_relaxed);
   s.trees_demoted = trees_demoted_.load(std::memory_order_relaxed);
   s.demotion_sweeps = demotion_sweeps_.load(std::memory_order_relaxed);
   std::vector<std::string> names;

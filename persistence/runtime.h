@@ -166,6 +166,9 @@ struct RuntimeStats {
   uint64_t catalog_root_pages = 0;
   // Trees restored (TreeType::Load) since open: open restores none; first accesses do.
   uint64_t trees_restored = 0;
+  // Trees created since open straight into their inline form (TreeType::InlineBodyOfNewTree:
+  // no tree built in memory until first accessed); a first access counts in trees_restored.
+  uint64_t trees_created_inline = 0;
   // Trees demoted (dropped from memory, back in the cold index) since open, and trees in
   // memory now (hot: created since open or promoted, and not demoted).
   uint64_t trees_demoted = 0;
@@ -587,6 +590,7 @@ class Runtime final : public TreeEnvironment {
   static constexpr size_t kRestoreStripes = 64;
   mutable Mutex restore_mu_[kRestoreStripes];
   mutable std::atomic<uint64_t> trees_restored_{0};
+  std::atomic<uint64_t> trees_created_inline_{0};
   std::atomic<uint64_t> commits_{0};
   // When the oldest acknowledged commit not yet covered by a background sync was acknowledged
   // (0 = none); the syncer takes it before each fdatasync and records the lag after it.

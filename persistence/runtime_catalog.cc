@@ -311,7 +311,12 @@ void Runtime::PublishCommit(PreparedCommit* prepared, uint64_t epoch) {
   for (auto& slot : prepared->dropped) dirty_trees_.push_back(slot->id);
   dirty_trees_.insert(dirty_trees_.end(), prepared->applied_ids.begin(),
                       prepared->applied_ids.end());
-  for (auto& slot : prepared->created) CountDirtyTree(slot.get());
+  uint64_t created_inline = 0;
+  for (auto& slot : prepared->created) {
+    CountDirtyTree(slot.get());
+    created_inline += slot->created_inline ? 1 : 0;
+  }
+  trees_created_inline_.fetch_add(created_inline, std::memory_order_relaxed);
   for (TreeSlot* slot : prepared->applied_slots) CountDirtyTree(slot);
   WriterLock g(&catalog_mu_);
   for (auto& slot : prepared->created) {
