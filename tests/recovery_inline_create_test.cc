@@ -6,8 +6,11 @@
 // ordinary path: tests/tree_inline_create_test.cc.)
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "recovery/fsck.h"
 #include "recovery/open.h"
@@ -230,6 +233,77 @@ TEST(InlineCreate, RefusedOpsCreateNothing) {
   Create(&b, "fine", {{1, 1}});
   ASSERT_TRUE((*rt)->Commit(b).ok());
   EXPECT_EQ(Read(rt->get(), "fine", (*rt)->GetSnapshot()), Entries({{1, 1}}));
+}
+
+// First accesses of trees created inline race the writer that created them, writes them (a
+// commit restores them first) and checkpoints them: every reader sees exactly its snapshot's
+// state (run under TSan by .ci/run).
+TEST(InlineCreate, FirstAccessRacesWriterAndCheckpoints) {
+  TempDir dir;
+  auto opened = recovery::Open(dir.path(), Options());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Runtime* rt = opened->get();
+  constexpr uint64_t kCommits = 300, kPerCommit = 10;
+  // Commit c (1-based) creates trees [kPerCommit (c - 1), kPerCommit c) and, from the second
+  // on, adds key 10^6 + c to tree Target(c) of an earlier commit.
+  const auto target = [](uint64_t c) { return (c * 13) % (kPerCommit * (c - 1)); };
+  std::vector<std::atomic<uint64_t>> epochs(kCommits + 1);  // 0: not known yet
+  std::atomic<uint64_t> done{0};                            // commits 1..done have epochs
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> failures{0}, reads{0};
+  std::thread writer([&] {
+    std::vector<TreeId> ids;
+    for (uint64_t c = 1; c <= kCommits; ++c) {
+      RuntimeWriteBatch b(rt);
+      for (uint64_t i = kPerCommit * (c - 1); i < kPerCommit * c; ++i) {
+        ids.push_back(Create(&b, "t" + std::to_string(i), Small(static_cast<int>(i))));
+      }
+      if (c > 1) Add(&b, ids[target(c)], 1000000 + static_cast<int64_t>(c), 1);
+      uint64_t epoch = 0;
+      if (!rt->Commit(b, &epoch).ok()) failures.fetch_add(1);
+      epochs[c].store(epoch);
+      done.store(c);
+      if (c % 40 == 0 && !rt->Checkpoint().ok()) failures.fetch_add(1);
+    }
+    stop.store(true);
+  });
+  std::vector<std::thread> readers;
+  for (uint64_t t = 0; t < 3; ++t) {
+    readers.emplace_back([&, t] {
+      uint64_t s = 77 + t;
+      while (!stop.load()) {
+        const uint64_t known = done.load();
+        if (known == 0) continue;
+        RuntimeSnapshot snap = rt->GetSnapshot();  // sees commits 1..known at least
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        const uint64_t i = (s >> 33) % (kPerCommit * known);
+        std::optional<Entries> got = Read(rt, "t" + std::to_string(i), snap);
+        if (!got.has_value()) {
+          failures.fetch_add(1);
+          continue;
+        }
+        Entries expected = Small(static_cast<int>(i));
+        for (uint64_t c = 2; c <= kCommits; ++c) {
+          if (target(c) != i) continue;
+          const uint64_t e = epochs[c].load();
+          const bool visible = c <= known || (e != 0 && e <= snap.epoch());
+          const bool unknown = c > known && e == 0;  // committed or not at snap: either
+          const int64_t key = 1000000 + static_cast<int64_t>(c);
+          if (unknown && got->count(key) != 0) expected[key] = 1;
+          if (visible) expected[key] = 1;
+        }
+        if (*got != expected) failures.fetch_add(1);
+        reads.fetch_add(1);
+      }
+    });
+  }
+  writer.join();
+  for (auto& th : readers) th.join();
+  EXPECT_EQ(failures.load(), 0u);
+  EXPECT_GT(reads.load(), 0u);
+  EXPECT_EQ(rt->GetStats().trees_created_inline, kCommits * kPerCommit);
+  ASSERT_TRUE(rt->Close().ok());
+  ExpectFsckClean(dir.path());
 }
 
 }  // namespace
