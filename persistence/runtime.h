@@ -363,8 +363,9 @@ class Runtime final : public TreeEnvironment {
     uint64_t drop_epoch = UINT64_MAX;  // catalog_mu_
     // The last published checkpoint's state (descriptor or inline; `published` false if no
     // checkpoint lists the tree yet). Written only by the checkpoint (checkpoint_mu_ and
-    // catalog_mu_ exclusive), and only for restored trees; read by the restore of an
-    // unrestored one (which no checkpoint writes), by GetStats and catalog writes (catalog_mu_).
+    // catalog_mu_ exclusive), and only for restored trees (`published` also for trees created
+    // inline, whose restore reads created_inline first); read by the restore of an unrestored
+    // one (which no checkpoint writes), by GetStats and catalog writes (catalog_mu_).
     PersistedTreeRef persisted;
     bool published = false;
     // Created by a commit straight into its inline form (TreeType::InlineBodyOfNewTree; docs/

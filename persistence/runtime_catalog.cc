@@ -29,7 +29,8 @@ Result<std::shared_ptr<HostedTree>> Runtime::RestoredTree(TreeSlot* slot) const 
   // that of every published checkpoint since, the newest's epoch included. Versions are
   // stamped with it; VersionAt answers older snapshots with the same (only) version. A tree
   // created inline is unrestored too: its state is that of its create epoch (stamped so).
-  COWTREE_ASSERT(slot->published || slot->created_inline);
+  // (created_inline first: the checkpoint that lists such a tree sets its `published` meanwhile.)
+  COWTREE_ASSERT(slot->created_inline || slot->published);
   auto type = types_.find(slot->type_id);
   COWTREE_ASSERT(type != types_.end());    // checked by PromoteCold and ApplyCommit
   auto* env = const_cast<Runtime*>(this);  // TreeEnvironment: object store + epochs
