@@ -321,12 +321,16 @@ void Runtime::PublishCommit(PreparedCommit* prepared, uint64_t epoch) {
   for (TreeSlot* slot : prepared->applied_slots) CountDirtyTree(slot);
   WriterLock g(&catalog_mu_);
   for (auto& slot : prepared->created) {
-    // The new slot heads its name's chain (re-keyed to view its own name).
-    if (auto it = names_.find(slot->name); it != names_.end()) {
+    // The new slot heads its name's chain (re-keyed to view its own name). One lookup when
+    // the name is new.
+    auto [it, inserted] = names_.try_emplace(std::string_view(slot->name), slot.get());
+    if (!inserted) {
       slot->older_same_name = it->second;
-      names_.erase(it);
+      auto node = names_.extract(it);
+      node.key() = std::string_view(slot->name);
+      node.mapped() = slot.get();
+      names_.insert(std::move(node));
     }
-    names_.emplace(std::string_view(slot->name), slot.get());
     trees_[slot->id] = slot;
     if (slot->id >= next_tree_id_.load()) next_tree_id_.store(slot->id + 1);
   }
