@@ -5,8 +5,8 @@
 // ApplyCommit validates and applies a record to the trees, PublishCommit makes its creates and
 // drops visible, UndoCommit takes back the trees it applied (runtime.cc drives them in order).
 #include <algorithm>
-#include <string_view>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include "persistence/assert.h"

@@ -14,16 +14,15 @@
 
 #include "recovery/fsck.h"
 #include "recovery/open.h"
+#include "testutil/int64_trees.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
-#include "tree/order_stat_tree.h"
 #include "tree/order_stat_tree_type.h"
-#include "tree/query.h"
 
 namespace cowtree {
 namespace {
 
-using Entries = std::map<int64_t, int64_t>;
+using Entries = testutil::Int64Entries;
 using testutil::TempDir;
 
 RuntimeOptions Options() {
@@ -35,14 +34,13 @@ RuntimeOptions Options() {
 }
 
 TreeId Create(RuntimeWriteBatch* b, const std::string& name, const Entries& e) {
-  const TreeId id = b->CreateTree(name, tree::kOrderStatTreeTypeId,
-                                  tree::OrderStatTreeParams(tree::KeyType::kInt64));
-  for (const auto& [k, w] : e) tree::AppendOrderStatOp(b->MutableOps(id), tree::EncodeInt64Key(k), w);
+  const TreeId id = testutil::CreateInt64Tree(b, name);
+  testutil::AddInt64Ops(b, id, e);
   return id;
 }
 
 void Add(RuntimeWriteBatch* b, TreeId id, int64_t key, int64_t w) {
-  tree::AppendOrderStatOp(b->MutableOps(id), tree::EncodeInt64Key(key), w);
+  testutil::AddInt64Ops(b, id, {{key, w}});
 }
 
 Entries Small(int i) {
@@ -58,13 +56,7 @@ std::optional<Entries> Read(Runtime* rt, const std::string& name, const RuntimeS
     EXPECT_TRUE(info.status().IsNotFound()) << name << ": " << info.status().ToString();
     return std::nullopt;
   }
-  auto v = tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch());
-  Entries out;
-  EXPECT_TRUE(tree::ForEachAll(*v, [&](uint64_t key, int64_t w) {
-                out[tree::DecodeInt64Key(key)] = w;
-                return true;
-              }).ok());
-  return out;
+  return testutil::Int64EntriesAt(*info, snap.epoch());
 }
 
 void ExpectModel(Runtime* rt, const std::map<std::string, Entries>& model,

@@ -117,8 +117,9 @@ TEST_F(InlineCreateTest, SameBytesAsTheCheckpointOrDeclines) {
     Result<std::optional<std::string>> slow = SlowPath(params, ops, &entries);
     if (!slow.ok()) {
       ASSERT_TRUE(slow.status().IsInvalidArgument()) << slow.status().ToString();
-      ASSERT_FALSE(fast.has_value()) << "iter " << iter << ": the fast path took ops Apply refuses ("
-                                     << slow.status().ToString() << ")";
+      ASSERT_FALSE(fast.has_value())
+          << "iter " << iter << ": the fast path took ops Apply refuses ("
+          << slow.status().ToString() << ")";
       ++declined_error;
       continue;
     }
