@@ -91,7 +91,17 @@ Result<std::string> ObjectStore::ReadObjectOnce(NodeID id, ObjectKind expected) 
   return Read(id, expected, /*via_mmap=*/false);
 }
 
-Result<std::string> ObjectStore::Read(NodeID id, ObjectKind expected, bool via_mmap) const {
+Result<std::string_view> ObjectStore::ReadObjectOnceInto(NodeID id, ObjectKind expected,
+                                                         std::string* buffer) const {
+  COWTREE_ASSIGN_OR_RETURN(OtEntry entry, EntryOfKind(id, expected));
+  Result<std::string_view> bytes = allocator_->ReadInto(entry.address, buffer);
+  if (!bytes.ok()) return bytes.status().WithContext("reading " + DescribeNodeId(id));
+  const ObjectExpectation expect{id, entry.kind, entry.birth_epoch, entry.address.length_bytes,
+                                 entry.payload_crc32c};
+  return DecodeObject(*bytes, expect, DescribeAddress(entry.address));
+}
+
+Result<OtEntry> ObjectStore::EntryOfKind(NodeID id, ObjectKind expected) const {
   COWTREE_ASSIGN_OR_RETURN(OtEntry entry, table_->Get(id));
   if (entry.kind != expected) {
     return Status::Corruption(
@@ -99,6 +109,11 @@ Result<std::string> ObjectStore::Read(NodeID id, ObjectKind expected, bool via_m
         ": the object table says kind " + std::to_string(static_cast<uint8_t>(entry.kind)) +
         ", the reader expected kind " + std::to_string(static_cast<uint8_t>(expected)));
   }
+  return entry;
+}
+
+Result<std::string> ObjectStore::Read(NodeID id, ObjectKind expected, bool via_mmap) const {
+  COWTREE_ASSIGN_OR_RETURN(OtEntry entry, EntryOfKind(id, expected));
   Result<PinnedObject> pinned = allocator_->PinObject(entry.address, via_mmap);
   if (!pinned.ok()) return pinned.status().WithContext("reading " + DescribeNodeId(id));
   const ObjectExpectation expect{id, entry.kind, entry.birth_epoch, entry.address.length_bytes,

@@ -89,6 +89,12 @@ class ObjectStore {
   // catalog chunks at open and on a cold tree's first access), whose pages would otherwise
   // stay mapped and count in the resident set.
   Result<std::string> ReadObjectOnce(NodeID id, ObjectKind expected) const;
+  // ReadObjectOnce into a buffer the caller reuses across reads (SegmentAllocator::ReadInto:
+  // grown, never shrunk): no allocation, zero fill or copy per object once it is large enough.
+  // Returns the verified body, a view into *buffer valid until *buffer changes. Errors as
+  // ReadObject's.
+  Result<std::string_view> ReadObjectOnceInto(NodeID id, ObjectKind expected,
+                                              std::string* buffer) const;
   // Marks a live, not yet retired object retired at retire_epoch (>= its birth epoch).
   // Asserts on a stale/free id or a second retirement: both are caller bugs. record_delta=false
   // leaves the retirement out of TakeDeltas() (the runtime logs it itself, with the checkpoint
@@ -143,6 +149,8 @@ class ObjectStore {
 
  private:
   Result<std::string> Read(NodeID id, ObjectKind expected, bool via_mmap) const;
+  // The OT entry of id, checked to be of kind `expected`.
+  Result<OtEntry> EntryOfKind(NodeID id, ObjectKind expected) const;
   ObjectStore(std::unique_ptr<ObjectTable> table, std::unique_ptr<SegmentAllocator> allocator)
       : table_(std::move(table)), allocator_(std::move(allocator)) {}
   Status RebuildFreeSpace();

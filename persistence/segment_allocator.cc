@@ -494,16 +494,31 @@ Result<PinnedObject> SegmentAllocator::PinObject(const ObjectAddress& address,
                                      address.offset_bytes, address.length_bytes));
     return out;
   }
-  out.copy_.resize(address.length_bytes);
+  COWTREE_RETURN_IF_ERROR(ReadFromFile(address, c, &out.copy_).status());
+  return out;
+}
+
+Result<std::string_view> SegmentAllocator::ReadInto(const ObjectAddress& address,
+                                                    std::string* buffer) const {
+  COWTREE_RETURN_IF_ERROR(ValidateObjectAddress(address));
+  const ClassState& c = *classes_[SizeClassIndex(address.size_class_bytes)];
+  COWTREE_RETURN_IF_ERROR(CheckInFile(address, c));
+  return ReadFromFile(address, c, buffer);
+}
+
+Result<std::string_view> SegmentAllocator::ReadFromFile(const ObjectAddress& address,
+                                                        const ClassState& c,
+                                                        std::string* buffer) const {
+  if (buffer->size() < address.length_bytes) buffer->resize(address.length_bytes);
   size_t got = 0;
   COWTREE_RETURN_IF_ERROR(
       c.file_ptr.load(std::memory_order_acquire)
-          ->ReadAt(address.offset_bytes, address.length_bytes, out.copy_.data(), &got));
+          ->ReadAt(address.offset_bytes, address.length_bytes, buffer->data(), &got));
   if (got != address.length_bytes) {
     return Status::Corruption("short read of " + DescribeAddress(address) + ": got " +
                               std::to_string(got) + " bytes");
   }
-  return out;
+  return std::string_view(buffer->data(), address.length_bytes);
 }
 
 Status SegmentAllocator::Read(const ObjectAddress& address, std::string* out) const {

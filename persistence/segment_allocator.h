@@ -180,6 +180,12 @@ class SegmentAllocator {
   // not leave the file's pages mapped: they would count in the resident set).
   Result<PinnedObject> PinObject(const ObjectAddress& address, bool via_mmap = true) const;
   Status Read(const ObjectAddress& address, std::string* out) const;
+  // The stored bytes of address read with File::ReadAt into *buffer, which is reused: it grows
+  // (zero-filled once) when shorter than the object and never shrinks, so that a caller reading
+  // many objects one after another allocates and faults in its buffer once. Returns a view of
+  // the first address.length_bytes bytes of *buffer, valid until *buffer changes. Errors as
+  // PinObject's.
+  Result<std::string_view> ReadInto(const ObjectAddress& address, std::string* buffer) const;
 
   // Names of data files this allocator created or adopted (not in `existing` at Open).
   std::vector<std::string> created_files() const;
@@ -198,6 +204,9 @@ class SegmentAllocator {
   Status Grow(ClassState& c);
   void RebuildStackIfNeeded(ClassState& c);
   Status CheckInFile(const ObjectAddress& address, const ClassState& c) const;
+  // File::ReadAt of address (checked by the caller) into *buffer (grown, never shrunk).
+  Result<std::string_view> ReadFromFile(const ObjectAddress& address, const ClassState& c,
+                                        std::string* buffer) const;
 
   Env* const env_;
   const std::string dir_;

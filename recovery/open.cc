@@ -1,7 +1,7 @@
 #include "recovery/open.h"
 
 #include <algorithm>
-#include <map>
+#include <array>
 
 #include "persistence/assert.h"
 #include "persistence/file_names.h"
@@ -12,6 +12,7 @@
 #include "persistence/ot_checkpoint.h"
 #include "persistence/ot_delta.h"
 #include "persistence/superblock.h"
+#include "recovery/cold_index_builder.h"
 #include "recovery/store_dir.h"
 #include "recovery/store_reader.h"
 #include "tree/order_stat_tree_type.h"
@@ -257,45 +258,6 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
   return out;
 }
 
-// The names of catalog trees by id, for name-hash collisions once the cold index is built
-// (rare with the real hash: ~n^2 / 2^33 pairs). Keeps the last chunks read (a test hash that
-// makes everything collide reads each chunk about once per run of pairs).
-class EarlierNames {
- public:
-  explicit EarlierNames(ObjectStore* store) : store_(store) {}
-  void AddChunk(TreeId first_tree_id, NodeID chunk) { chunks_.emplace_back(first_tree_id, chunk); }
-  Result<std::string> NameOf(TreeId id) {
-    auto it = std::upper_bound(chunks_.begin(), chunks_.end(), id,
-                               [](TreeId v, const auto& c) { return v < c.first; });
-    COWTREE_ASSERT(it != chunks_.begin());
-    const NodeID chunk = std::prev(it)->second;
-    auto cached = cache_.find(chunk.raw());
-    if (cached == cache_.end()) {
-      if (cache_.size() >= 16) cache_.clear();
-      COWTREE_ASSIGN_OR_RETURN(std::string body,
-                               store_->ReadObjectOnce(chunk, ObjectKind::kCatalogChunk));
-      cached = cache_.emplace(chunk.raw(), Parsed{std::move(body), {}}).first;
-      Status parsed = ParseCatalogChunk(cached->second.body, &cached->second.views);
-      if (!parsed.ok()) {
-        cache_.erase(cached);
-        return parsed;
-      }
-    }
-    const CatalogEntryView* e = FindCatalogEntry(cached->second.views, id);
-    COWTREE_ASSERT(e != nullptr);  // read and checked moments ago
-    return std::string(e->name);
-  }
-
- private:
-  struct Parsed {
-    std::string body;
-    std::vector<CatalogEntryView> views;
-  };
-  ObjectStore* store_;
-  std::vector<std::pair<TreeId, NodeID>> chunks_;  // read so far: first tree id, chunk
-  std::map<uint64_t, Parsed> cache_;
-};
-
 // Reads the catalog the superblock names through the reader fsck shares
 // (recovery/store_reader.h), stopping at the first problem, into the cold index of the
 // runtime to be (parts->cold_trees: 16 bytes per tree, no copy of names or entries; the trees
@@ -304,24 +266,23 @@ class EarlierNames {
 Result<uint64_t> ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, RuntimeParts* parts) {
   CatalogReadHooks hooks;
   hooks.read = [store](NodeID id, ObjectKind kind) { return store->ReadObjectOnce(id, kind); };
+  hooks.read_into = [store](NodeID id, ObjectKind kind, std::string* buffer) {
+    return store->ReadObjectOnceInto(id, kind, buffer);
+  };
   hooks.report = [](const CatalogProblem&) { return false; };  // Open stops at the first
-  EarlierNames earlier(store);
   // Each chunk's trees go into the index as soon as the chunk is parsed (the table sized from
   // the root's tree count, the inserts' cache misses overlapped by InsertBatch's prefetch):
   // no list of every tree, no sort.
-  std::vector<ColdTreeIndex::Tree> chunk_trees;  // reused: one chunk's
-  std::vector<std::pair<TreeId, TreeId>> same_hash;
-  uint64_t tree_count = 0;
-  TreeId previous = 0;
   parts->cold_trees = ColdTreeIndex();
+  ColdIndexBuilder builder(&parts->cold_trees, [store](NodeID id, std::string* buffer) {
+    return store->ReadObjectOnceInto(id, ObjectKind::kCatalogChunk, buffer);
+  });
   hooks.root = [&](const CatalogRoot& root) {
     // The count is checked against the chunks' sum when the root is decoded; the index grows
     // anyway if the chunks hold more.
     parts->cold_trees.Reserve(root.tree_count);
   };
   hooks.entries = [&](NodeID chunk, const std::vector<CatalogEntryView>& views) -> Status {
-    earlier.AddChunk(views.front().tree_id, chunk);
-    chunk_trees.clear();
     for (const CatalogEntryView& e : views) {
       bool known_type = false;
       for (const auto& t : parts->types) known_type = known_type || t->type_id() == e.type_id;
@@ -329,30 +290,13 @@ Result<uint64_t> ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, Runt
         return Status::Corruption("catalog: tree '" + std::string(e.name) + "' has unknown type " +
                                   std::to_string(e.type_id));
       }
-      // Ids rise across chunks too (the reader reports it only after the last chunk; the
-      // index must never see an id twice).
-      if (e.tree_id <= previous) {
-        return Status::Corruption("catalog chunk " + std::to_string(chunk.raw()) + ": tree id " +
-                                  std::to_string(e.tree_id) + " is not above the previous " +
-                                  std::to_string(previous));
-      }
-      previous = e.tree_id;
-      chunk_trees.push_back(ColdTreeIndex::Tree{e.tree_id, ColdTreeIndex::NameHash(e.name)});
     }
-    parts->cold_trees.InsertBatch(chunk_trees, &same_hash);
-    tree_count += chunk_trees.size();
-    return Status::OK();
+    return builder.AddChunk(chunk, views);
   };
   CatalogContents catalog;
   COWTREE_RETURN_IF_ERROR(ReadCatalogObjects(catalog_root_raw, hooks, &catalog));
   parts->catalog_root = catalog.root;
-  // Names unique: only trees whose name hashes are equal can share a name.
-  for (const auto& [a, b] : same_hash) {
-    COWTREE_ASSIGN_OR_RETURN(std::string name_a, earlier.NameOf(a));
-    COWTREE_ASSIGN_OR_RETURN(std::string name_b, earlier.NameOf(b));
-    if (name_a == name_b) return Status::Corruption("catalog: tree name '" + name_a + "' twice");
-  }
-  return tree_count;
+  return builder.tree_count();
 }
 
 }  // namespace

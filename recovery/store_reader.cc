@@ -116,6 +116,12 @@ Status ReadCatalogObjects(uint64_t catalog_root_raw, const CatalogReadHooks& hoo
   TreeId previous = 0;
   uint64_t entry_count = 0;
   std::vector<CatalogEntryView> views;
+  std::string buffer;  // hooks.read_into's, reused by every chunk
+  const auto read_chunk = [&](NodeID id) -> Result<std::string_view> {
+    if (hooks.read_into) return hooks.read_into(id, ObjectKind::kCatalogChunk, &buffer);
+    COWTREE_ASSIGN_OR_RETURN(buffer, hooks.read(id, ObjectKind::kCatalogChunk));
+    return std::string_view(buffer);
+  };
   for (size_t i = 0; i < root->chunks.size(); ++i) {
     const CatalogChunkRef& ref = root->chunks[i];
     const std::string what = "catalog chunk " + std::to_string(i);
@@ -123,7 +129,7 @@ Status ReadCatalogObjects(uint64_t catalog_root_raw, const CatalogReadHooks& hoo
       complete = false;
       continue;
     }
-    Result<std::string> chunk_body = hooks.read(ref.chunk_id, ObjectKind::kCatalogChunk);
+    Result<std::string_view> chunk_body = read_chunk(ref.chunk_id);
     if (!chunk_body.ok()) {
       complete = false;
       COWTREE_RETURN_IF_ERROR(Problem(hooks, ref.chunk_id, ObjectKind::kCatalogChunk, what,

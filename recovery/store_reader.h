@@ -51,6 +51,10 @@ struct CatalogProblem {
 struct CatalogReadHooks {
   // Reads the body of object `id`, which must be of `kind`.
   std::function<Result<std::string>(NodeID id, ObjectKind kind)> read;
+  // Optional: reads catalog chunks instead of `read`, into a buffer the reader reuses from one
+  // chunk to the next (ObjectStore::ReadObjectOnceInto); returns a view into *buffer.
+  std::function<Result<std::string_view>(NodeID id, ObjectKind kind, std::string* buffer)>
+      read_into;
   // Called once per object before it is read (fsck: reachability); false = skip it (it was
   // already reported). May be empty.
   std::function<bool(NodeID id, const std::string& what)> reference;
