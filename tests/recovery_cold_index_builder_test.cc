@@ -9,19 +9,14 @@
 #include <vector>
 
 #include "recovery/cold_index_builder.h"
+#include "testutil/catalog_entries.h"
 #include "testutil/cold_tree_hashes.h"
 
 namespace cowtree::recovery {
 namespace {
 
 CatalogEntry Entry(TreeId id, std::string name) {
-  CatalogEntry e;
-  e.tree_id = id;
-  e.descriptor = NodeID::Make(1000 + id, 1);
-  e.create_epoch = 1;
-  e.type_id = 1;
-  e.name = std::move(name);
-  return e;
+  return testutil::CatalogEntryOf(id, std::move(name));
 }
 
 // Encoded chunks by NodeID, fed to a builder in order; counts the chunks read again.

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "recovery/store_reader.h"
+#include "testutil/catalog_entries.h"
 
 namespace cowtree::recovery {
 namespace {
@@ -21,13 +22,7 @@ TEST(StoreReader, OtDeltaRuleFiltersByTheRecordsOwnEpoch) {
 }
 
 CatalogEntry Entry(TreeId id, std::string name) {
-  CatalogEntry e;
-  e.tree_id = id;
-  e.descriptor = NodeID::Make(100 + id, 1);
-  e.create_epoch = 1;
-  e.type_id = 1;
-  e.name = std::move(name);
-  return e;
+  return testutil::CatalogEntryOf(id, std::move(name));
 }
 
 // An in-memory catalog: objects by NodeID raw.
