@@ -30,6 +30,12 @@ Status ColdIndexBuilder::AddChunk(NodeID chunk, const std::vector<CatalogEntryVi
                                 std::to_string(e.tree_id) + " is not above the previous " +
                                 std::to_string(previous_));
     }
+    // No valid id is UINT64_MAX (the root's next_tree_id is above every id; it is checked
+    // only after the last chunk, and the index reserves the value).
+    if (e.tree_id == UINT64_MAX) {
+      return Status::Corruption("catalog chunk " + std::to_string(chunk.raw()) +
+                                ": tree id 18446744073709551615 is not a valid tree id");
+    }
     previous_ = e.tree_id;
     chunk_trees_.push_back(ColdTreeIndex::Tree{e.tree_id, ColdTreeIndex::NameHash(e.name)});
   }

@@ -8,7 +8,8 @@
 // Contract:
 // - AddChunk(chunk, views): `views` are the decoded entries of catalog chunk `chunk` (views into
 //   its body, valid during the call), after every earlier chunk. Errors: Corruption if a tree id
-//   is not above the previous one (within or across chunks) or a name is used twice (message
+//   is not above the previous one (within or across chunks) or is UINT64_MAX, or a name is
+//   used twice (message
 //   "catalog: tree name 'x' twice"); whatever `read_chunk` returns for an earlier chunk read
 //   again (IOError, Corruption). After an error the builder must not be used again.
 // - `read_chunk(id, buffer)` reads catalog chunk `id`'s verified body into *buffer, which the

@@ -1,7 +1,6 @@
 #include "recovery/open.h"
 
 #include <algorithm>
-#include <array>
 
 #include "persistence/assert.h"
 #include "persistence/file_names.h"

@@ -138,6 +138,14 @@ TEST(ColdIndexBuilder, TreeIdsNotRisingAreCorruption) {
     ASSERT_TRUE(st.IsCorruption()) << st.ToString();
     EXPECT_NE(st.message().find("is not above the previous"), std::string::npos) << st.ToString();
   }
+  // The largest id, which the index reserves: refused, never an assertion.
+  Chunks c;
+  c.Add({Entry(1, "a"), Entry(UINT64_MAX, "b")});
+  ColdTreeIndex index;
+  ColdIndexBuilder b(&index, c.Reader());
+  const Status st = c.Feed(&b);
+  ASSERT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find("is not a valid tree id"), std::string::npos) << st.ToString();
 }
 
 INSTANTIATE_TEST_SUITE_P(Hashes, ColdIndexBuilderTest, ::testing::Values(0, 1, 2),
