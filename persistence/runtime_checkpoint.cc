@@ -406,6 +406,7 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<TreeId
   CatalogRoot& root = out->root;
   root = CatalogRoot();
   size_t next_changed = 0;
+  std::string old_chunk_buffer;  // reused by every rebuilt chunk's old entries
   for (const Range& range : ranges) {
     while (next_changed < changed.size() && changed[next_changed] < range.first) ++next_changed;
     const bool dirty = next_changed < changed.size() && changed[next_changed] < range.end;
@@ -415,12 +416,13 @@ Status Runtime::WriteCatalog(uint64_t checkpoint_epoch, const std::vector<TreeId
       continue;
     }
     // The old chunk's entries: the cold trees of the range are copied from it.
-    std::string old_body;
     std::vector<CatalogEntryView> old_entries;
     if (range.chunk != nullptr) {
       retired->push_back(range.chunk->chunk_id);
       COWTREE_ASSIGN_OR_RETURN(
-          old_body, store_->ReadObjectOnce(range.chunk->chunk_id, ObjectKind::kCatalogChunk));
+          const std::string_view old_body,
+          store_->ReadObjectOnceInto(range.chunk->chunk_id, ObjectKind::kCatalogChunk,
+                                     &old_chunk_buffer));
       if (Status st = ParseCatalogChunk(old_body, &old_entries); !st.ok()) {
         return Status::Corruption("catalog chunk " + std::to_string(range.chunk->chunk_id.raw()) +
                                   " does not decode: " + st.message());

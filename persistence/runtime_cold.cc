@@ -9,6 +9,18 @@
 #include "persistence/runtime.h"
 
 namespace cowtree {
+namespace {
+
+// Catalog chunk `chunk` read into this thread's buffer, reused by every first access the thread
+// makes (ObjectStore::ReadObjectOnceInto): no 64 KiB allocation, zero fill and copy per read.
+// The view is valid until this thread's next call: callers parse it and copy what they keep
+// before anything else can read a chunk. Memory: the largest chunk read, per thread.
+Result<std::string_view> ReadChunkReused(const ObjectStore& store, NodeID chunk) {
+  thread_local std::string buffer;
+  return store.ReadObjectOnceInto(chunk, ObjectKind::kCatalogChunk, &buffer);
+}
+
+}  // namespace
 
 const CatalogChunkRef* Runtime::ChunkOf(TreeId id) const {
   // The last chunk whose first id is <= id: chunk i covers [first_i, first_{i+1}).
@@ -31,7 +43,7 @@ Result<std::optional<CatalogEntry>> Runtime::ReadPublishedEntry(TreeId id,
     if (ref == nullptr) return std::optional<CatalogEntry>();
     chunk = ref->chunk_id;
   }
-  Result<std::string> body = store_->ReadObjectOnce(chunk, ObjectKind::kCatalogChunk);
+  Result<std::string_view> body = ReadChunkReused(*store_, chunk);
   if (!body.ok()) {
     return body.status().WithContext("reading the catalog entry of tree id " + std::to_string(id));
   }
@@ -142,7 +154,7 @@ Status Runtime::PromoteColdByNameOnce(std::string_view name, uint32_t hash, bool
   std::vector<CatalogEntryView> views;
   for (const auto& [chunk_raw, ids] : by_chunk) {
     const NodeID chunk = NodeID::FromRaw(chunk_raw);
-    Result<std::string> body = store_->ReadObjectOnce(chunk, ObjectKind::kCatalogChunk);
+    Result<std::string_view> body = ReadChunkReused(*store_, chunk);
     if (!body.ok()) return body.status().WithContext("looking up tree '" + std::string(name) + "'");
     if (Status st = ParseCatalogChunk(*body, &views); !st.ok()) {
       return Status::Corruption("catalog chunk " + std::to_string(chunk_raw) +
@@ -199,8 +211,7 @@ Status Runtime::PromoteColdByNames(const std::vector<std::string_view>& names) c
     });
     for (size_t first = 0; first < wanted.size() && !stale;) {
       const uint64_t chunk_raw = wanted[first].chunk_raw;
-      Result<std::string> body =
-          store_->ReadObjectOnce(NodeID::FromRaw(chunk_raw), ObjectKind::kCatalogChunk);
+      Result<std::string_view> body = ReadChunkReused(*store_, NodeID::FromRaw(chunk_raw));
       if (!body.ok()) {
         return body.status().WithContext("looking up " + std::to_string(names.size()) +
                                          " trees, among them '" +
@@ -236,8 +247,10 @@ Result<std::vector<TreeId>> Runtime::ForEachColdTree(
   }
   std::vector<TreeId> visited;
   std::vector<CatalogEntryView> views;
+  std::string buffer;  // reused by every chunk (f may read chunks itself: not the thread's)
   for (const CatalogChunkRef& ref : chunks) {
-    Result<std::string> body = store_->ReadObjectOnce(ref.chunk_id, ObjectKind::kCatalogChunk);
+    Result<std::string_view> body =
+        store_->ReadObjectOnceInto(ref.chunk_id, ObjectKind::kCatalogChunk, &buffer);
     if (!body.ok()) return body.status().WithContext("reading the catalog");
     if (Status st = ParseCatalogChunk(*body, &views); !st.ok()) {
       return Status::Corruption("catalog chunk " + std::to_string(ref.chunk_id.raw()) +
