@@ -273,8 +273,8 @@ Result<uint64_t> ReadCatalog(ObjectStore* store, uint64_t catalog_root_raw, Runt
   // the root's tree count, the inserts' cache misses overlapped by InsertBatch's prefetch):
   // no list of every tree, no sort.
   parts->cold_trees = ColdTreeIndex();
-  ColdIndexBuilder builder(&parts->cold_trees, [store](NodeID id, std::string* buffer) {
-    return store->ReadObjectOnceInto(id, ObjectKind::kCatalogChunk, buffer);
+  ColdIndexBuilder builder(&parts->cold_trees, [&hooks](NodeID id, std::string* buffer) {
+    return hooks.read_into(id, ObjectKind::kCatalogChunk, buffer);
   });
   hooks.root = [&](const CatalogRoot& root) {
     // The count is checked against the chunks' sum when the root is decoded; the index grows
