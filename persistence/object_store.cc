@@ -101,6 +101,20 @@ Result<std::string_view> ObjectStore::ReadObjectOnceInto(NodeID id, ObjectKind e
   return DecodeObject(*bytes, expect, DescribeAddress(entry.address));
 }
 
+Result<std::string_view> ObjectStore::ReadObjectInto(NodeID id, ObjectKind expected,
+                                                     std::string* buffer) const {
+  if (!allocator_->reads_via_mmap()) return ReadObjectOnceInto(id, expected, buffer);
+  COWTREE_ASSIGN_OR_RETURN(OtEntry entry, EntryOfKind(id, expected));
+  Result<PinnedObject> pinned = allocator_->PinObject(entry.address);
+  if (!pinned.ok()) return pinned.status().WithContext("reading " + DescribeNodeId(id));
+  const ObjectExpectation expect{id, entry.kind, entry.birth_epoch, entry.address.length_bytes,
+                                 entry.payload_crc32c};
+  COWTREE_ASSIGN_OR_RETURN(std::string_view body,
+                           DecodeObject(pinned->bytes(), expect, DescribeAddress(entry.address)));
+  buffer->assign(body);  // keeps the capacity: no allocation once the buffer is large enough
+  return std::string_view(*buffer);
+}
+
 Result<OtEntry> ObjectStore::EntryOfKind(NodeID id, ObjectKind expected) const {
   COWTREE_ASSIGN_OR_RETURN(OtEntry entry, table_->Get(id));
   if (entry.kind != expected) {

@@ -95,6 +95,14 @@ class ObjectStore {
   // ReadObject's.
   Result<std::string_view> ReadObjectOnceInto(NodeID id, ObjectKind expected,
                                               std::string* buffer) const;
+  // ReadObject into a buffer the caller reuses across reads: through the mmap window (one copy
+  // of the verified body into *buffer) when the allocator reads via mmap, else
+  // ReadObjectOnceInto (File::ReadAt straight into *buffer). Either way no allocation per object
+  // once *buffer has grown to the largest body read. For repeated reads of objects decoded at
+  // once: the leaf loads of a tree under a memory budget. Returns a view into *buffer valid
+  // until *buffer changes. Errors as ReadObject's.
+  Result<std::string_view> ReadObjectInto(NodeID id, ObjectKind expected,
+                                          std::string* buffer) const;
   // Marks a live, not yet retired object retired at retire_epoch (>= its birth epoch).
   // Asserts on a stale/free id or a second retirement: both are caller bugs. record_delta=false
   // leaves the retirement out of TakeDeltas() (the runtime logs it itself, with the checkpoint

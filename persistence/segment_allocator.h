@@ -186,6 +186,9 @@ class SegmentAllocator {
   // the first address.length_bytes bytes of *buffer, valid until *buffer changes. Errors as
   // PinObject's.
   Result<std::string_view> ReadInto(const ObjectAddress& address, std::string* buffer) const;
+  // Whether PinObject(address) (via_mmap left true) maps instead of copying: the options'
+  // read_via_mmap.
+  bool reads_via_mmap() const { return options_.read_via_mmap; }
 
   // Names of data files this allocator created or adopted (not in `existing` at Open).
   std::vector<std::string> created_files() const;

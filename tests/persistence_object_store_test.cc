@@ -89,6 +89,49 @@ TEST_F(ObjectStoreTest, RoundTripEveryClass) {
   EXPECT_EQ(store->stats().live_objects, written.size() + 1);
 }
 
+// ReadObjectInto through the mmap window and through File::ReadAt: one buffer reused by reads of
+// every class returns each body exactly, and damage is the same Corruption as ReadObject's.
+TEST_F(ObjectStoreTest, ReadObjectIntoReusesBufferInBothReadModes) {
+  for (bool via_mmap : {true, false}) {
+    SCOPED_TRACE(via_mmap ? "mmap" : "pread");
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    options_.allocator.read_via_mmap = via_mmap;
+    auto store = Open();
+    EXPECT_EQ(store->allocator().reads_via_mmap(), via_mmap);
+    std::vector<std::pair<NodeID, std::string>> written;
+    for (int c = kSizeClassCount - 1; c >= 0; --c) {  // largest first: the buffer only shrinks
+      const size_t n = SizeClassBytesAt(c) - kObjectHeaderBytes - 7 * c;
+      written.emplace_back(*store->WriteObject(ObjectKind::kLeaf, 3, Body(n + 1, n)),
+                           Body(n + 1, n));
+    }
+    std::string buffer;
+    for (int round = 0; round < 2; ++round) {
+      for (const auto& [id, body] : written) {
+        Result<std::string_view> got = store->ReadObjectInto(id, ObjectKind::kLeaf, &buffer);
+        ASSERT_TRUE(got.ok()) << got.status().ToString();
+        EXPECT_EQ(*got, body);
+        // A view into the caller's buffer (past the envelope's header when read whole).
+        EXPECT_GE(got->data(), buffer.data());
+        EXPECT_LE(got->data() + got->size(), buffer.data() + buffer.size());
+      }
+    }
+    const auto& [victim, body] = written.back();
+    const ObjectAddress a = store->table().Get(victim)->address;
+    std::string original;
+    ASSERT_TRUE(store->allocator().Read(a, &original).ok());
+    Scribble(a, 40, std::string(1, static_cast<char>(original[40] ^ 0x10)));
+    Result<std::string> plain = store->ReadObject(victim, ObjectKind::kLeaf);
+    ASSERT_TRUE(plain.status().IsCorruption());
+    Result<std::string_view> into = store->ReadObjectInto(victim, ObjectKind::kLeaf, &buffer);
+    ASSERT_TRUE(into.status().IsCorruption());
+    EXPECT_EQ(into.status().message(), plain.status().message());
+    EXPECT_TRUE(store->ReadObjectInto(written.front().first, ObjectKind::kCatalogChunk, &buffer)
+                    .status()
+                    .IsCorruption());
+  }
+}
+
 TEST_F(ObjectStoreTest, RejectsOversizedObjectsAndKindZero) {
   auto store = Open();
   Result<NodeID> big = store->WriteObject(ObjectKind::kLeaf, 1, Body(1, kMaxObjectBodyBytes + 1));

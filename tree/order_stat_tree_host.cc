@@ -441,8 +441,14 @@ uint64_t OrderStatTreeHost::leaf_count() const { return tree_.current()->leaf_co
 
 Result<std::shared_ptr<const LeafData>> OrderStatTreeHost::LoadLeaf(NodeID id) {
   leaf_loads_.fetch_add(1, std::memory_order_relaxed);
-  COWTREE_ASSIGN_OR_RETURN(std::string body,
-                           env_->object_store()->ReadObject(id, ObjectKind::kLeaf));
+  // Read into this thread's buffer, reused by every leaf load the thread makes: under a budget
+  // an evicted leaf is read again on each access, and a fresh body per read (zero-filled, then
+  // copied out of the read's own copy) cost two allocations and two copies. DecodeLeaf copies
+  // what it keeps, so the view need not outlive this call. Memory: the largest leaf read, per
+  // thread.
+  thread_local std::string buffer;
+  COWTREE_ASSIGN_OR_RETURN(std::string_view body,
+                           env_->object_store()->ReadObjectInto(id, ObjectKind::kLeaf, &buffer));
   return DecodeLeaf(body, key_type_);
 }
 
