@@ -2,6 +2,7 @@
 #include "persistence/memory_budget.h"
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -113,6 +114,13 @@ void MemoryBudget::CompactRingLocked() {
 // without a trim, RSS grows to the budget plus everything ever freed. malloc_trim(0) returns
 // every free page (MADV_DONTNEED); it walks the free lists, so it runs once per budget / 8
 // bytes evicted or freed, not per eviction.
+uint64_t MemoryBudget::NowNs() const {
+  if (now_ns_) return now_ns_();
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
 void MemoryBudget::ReturnFreedMemory() {
   const uint64_t freed = evicted_bytes_.load(std::memory_order_relaxed) +
                          uncharged_bytes_.load(std::memory_order_relaxed);
@@ -123,9 +131,12 @@ void MemoryBudget::ReturnFreedMemory() {
     return;  // another thread trims
   }
   trims_.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t start_ns = NowNs();
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
+  const uint64_t end_ns = std::max(NowNs(), start_ns);
+  trim_ns_.fetch_add(end_ns - start_ns, std::memory_order_relaxed);
 }
 
 bool PinMallocMmapThreshold() {
@@ -164,6 +175,7 @@ MemoryBudgetStats MemoryBudget::stats() const {
   s.evicted_bytes = evicted_bytes_.load();
   s.dirty_triggers = dirty_triggers_.load();
   s.trims = trims_.load();
+  s.trim_ns = trim_ns_.load();
   return s;
 }
 

@@ -74,6 +74,7 @@ struct MemoryBudgetStats {
   uint64_t evicted_bytes = 0;   // bytes they released
   uint64_t dirty_triggers = 0;  // times the dirty share was passed (callback calls)
   uint64_t trims = 0;           // times freed heap pages were returned to the OS
+  uint64_t trim_ns = 0;         // time those returns took, in total
 };
 
 class MemoryBudget {
@@ -137,6 +138,10 @@ class MemoryBudget {
   }
   MemoryBudgetStats stats() const;
 
+  // The clock trims are timed with (MemoryBudgetStats::trim_ns; nanoseconds, monotonic);
+  // default steady_clock. Tests substitute their own. Set before the budget is shared.
+  void SetClockForTesting(std::function<uint64_t()> now_ns) { now_ns_ = std::move(now_ns); }
+
  private:
   bool OverBudget() const {
     return limited() && resident_bytes() > static_cast<int64_t>(budget_bytes_);
@@ -146,8 +151,10 @@ class MemoryBudget {
   // entries left (at least kRingCompactMin more).
   void CompactRingLocked() COWTREE_REQUIRES(ring_mu_);
   static constexpr size_t kRingCompactMin = 1024;
-  // Returns free heap pages to the OS once enough bytes were freed since the last time.
+  // Returns free heap pages to the OS once enough bytes were freed since the last time
+  // (budget / 8), and times it.
   void ReturnFreedMemory();
+  uint64_t NowNs() const;
 
   const uint64_t budget_bytes_;
   const uint64_t dirty_share_bytes_;
@@ -165,6 +172,8 @@ class MemoryBudget {
   std::atomic<uint64_t> uncharged_bytes_{0};  // every Uncharge, evictions included
   std::atomic<uint64_t> trimmed_at_bytes_{0};
   std::atomic<uint64_t> trims_{0};
+  std::atomic<uint64_t> trim_ns_{0};
+  std::function<uint64_t()> now_ns_;  // null: steady_clock
   std::atomic<bool> dirty_signalled_{false};  // callback called, dirty not yet under the share
   std::function<void()> dirty_callback_;
 

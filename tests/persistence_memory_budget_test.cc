@@ -118,5 +118,38 @@ TEST(MemoryBudgetUnit, UnlimitedCountsAndNeverEvicts) {
   EXPECT_EQ(b.stats().ring_entries, 0u);
 }
 
+// Freed memory is returned (malloc_trim) each time budget / 8 bytes were freed since the last
+// return, and the returns are timed (trim_ns). The fake clock advances 1000 ns per read, so each
+// trim "takes" 1000 ns.
+TEST(MemoryBudgetUnit, TrimsAreDueByBytesFreedAndTimed) {
+  MemoryBudget b(8000, 50);
+  uint64_t now_ns = 1000000;
+  b.SetClockForTesting([&] { return now_ns += 1000; });
+  b.Charge(4000, false);
+  b.Uncharge(999, false);  // under budget / 8: not due
+  b.EnforceBudget();
+  EXPECT_EQ(b.stats().trims, 0u);
+  b.Uncharge(1, false);  // 1000 freed: due
+  b.EnforceBudget();
+  b.EnforceBudget();  // nothing freed since: not due again
+  MemoryBudgetStats s = b.stats();
+  EXPECT_EQ(s.trims, 1u);
+  EXPECT_EQ(s.trim_ns, 1000u);
+  b.Uncharge(600, false);
+  b.EnforceBudget();
+  EXPECT_EQ(b.stats().trims, 1u);
+  b.Uncharge(400, false);
+  b.EnforceBudget();
+  s = b.stats();
+  EXPECT_EQ(s.trims, 2u);
+  EXPECT_EQ(s.trim_ns, 2000u);
+  // An unlimited budget never trims.
+  MemoryBudget unlimited(0, 50);
+  unlimited.Charge(1 << 20, false);
+  unlimited.Uncharge(1 << 20, false);
+  unlimited.EnforceBudget();
+  EXPECT_EQ(unlimited.stats().trims, 0u);
+}
+
 }  // namespace
 }  // namespace cowtree

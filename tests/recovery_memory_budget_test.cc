@@ -198,14 +198,15 @@ TEST(MemoryBudget, RssStaysWithinBudgetThroughIngestAndFullRead) {
       "entries %llu cache %llu MiB: RSS before open %.1f MiB, peak after ingest %.1f MiB, "
       "peak %.1f MiB, final RSS %.1f MiB, leaves %llu, ingest "
       "%.3f us/key, %llu selects %.3f us each; budget: fixed %.1f MiB nodes %.1f MiB dirty %.1f "
-      "MiB clean %.1f MiB pool %.1f MiB, %llu evictions\n",
+      "MiB clean %.1f MiB pool %.1f MiB, %llu evictions, %llu trims (%.0f ms)\n",
       (unsigned long long)n, (unsigned long long)(cache_bytes >> 20), r.base_rss_kib / 1024.0,
       r.ingest_peak_rss_kib / 1024.0, r.peak_rss_kib / 1024.0, r.final_rss_kib / 1024.0,
       (unsigned long long)r.leaf_count, double(r.ingest_us) / n, (unsigned long long)r.reads,
       double(r.read_us) / r.reads, r.memory.fixed_bytes / 1048576.0,
       r.memory.node_bytes / 1048576.0, r.memory.dirty_bytes / 1048576.0,
       r.memory.clean_bytes / 1048576.0, r.memory.pool_bytes / 1048576.0,
-      (unsigned long long)r.memory.evictions);
+      (unsigned long long)r.memory.evictions, (unsigned long long)r.memory.trims,
+      r.memory.trim_ns / 1e6);
   if (cache_bytes == 0) return;  // unlimited: a measurement, nothing to hold
   EXPECT_GT(r.memory.evictions, 0u);
   // Everything the budget counts (fixed, node, dirty, clean and pool bytes) is within it.
