@@ -125,7 +125,7 @@ void MemoryBudget::ReturnFreedMemory() {
   const uint64_t freed = evicted_bytes_.load(std::memory_order_relaxed) +
                          uncharged_bytes_.load(std::memory_order_relaxed);
   const uint64_t last = trimmed_at_bytes_.load(std::memory_order_relaxed);
-  if (freed - last < budget_bytes_ / 8) return;
+  if (freed - last < TrimIntervalBytes()) return;
   uint64_t expected = last;
   if (!trimmed_at_bytes_.compare_exchange_strong(expected, freed, std::memory_order_relaxed)) {
     return;  // another thread trims

@@ -118,35 +118,47 @@ TEST(MemoryBudgetUnit, UnlimitedCountsAndNeverEvicts) {
   EXPECT_EQ(b.stats().ring_entries, 0u);
 }
 
-// Freed memory is returned (malloc_trim) each time budget / 8 bytes were freed since the last
-// return, and the returns are timed (trim_ns). The fake clock advances 1000 ns per read, so each
-// trim "takes" 1000 ns.
+// Freed memory is returned (malloc_trim) each time TrimIntervalBytes() were freed since the
+// last return (budget / 8, at least 2 MiB), and the returns are timed (trim_ns). The fake clock
+// advances 1000 ns per read, so each trim "takes" 1000 ns.
 TEST(MemoryBudgetUnit, TrimsAreDueByBytesFreedAndTimed) {
-  MemoryBudget b(8000, 50);
+  constexpr uint64_t kMiB = uint64_t{1} << 20;
+  MemoryBudget b(64 * kMiB, 50);
+  ASSERT_EQ(b.TrimIntervalBytes(), 8 * kMiB);  // budget / 8
   uint64_t now_ns = 1000000;
   b.SetClockForTesting([&] { return now_ns += 1000; });
-  b.Charge(4000, false);
-  b.Uncharge(999, false);  // under budget / 8: not due
+  b.Charge(32 * kMiB, false);
+  b.Uncharge(8 * kMiB - 1, false);  // under the interval: not due
   b.EnforceBudget();
   EXPECT_EQ(b.stats().trims, 0u);
-  b.Uncharge(1, false);  // 1000 freed: due
+  b.Uncharge(1, false);  // 8 MiB freed: due
   b.EnforceBudget();
   b.EnforceBudget();  // nothing freed since: not due again
   MemoryBudgetStats s = b.stats();
   EXPECT_EQ(s.trims, 1u);
   EXPECT_EQ(s.trim_ns, 1000u);
-  b.Uncharge(600, false);
+  b.Uncharge(5 * kMiB, false);
   b.EnforceBudget();
   EXPECT_EQ(b.stats().trims, 1u);
-  b.Uncharge(400, false);
+  b.Uncharge(3 * kMiB, false);
   b.EnforceBudget();
   s = b.stats();
   EXPECT_EQ(s.trims, 2u);
   EXPECT_EQ(s.trim_ns, 2000u);
+  // A small budget trims per 2 MiB freed, not per budget / 8.
+  MemoryBudget small(4 * kMiB, 50);
+  ASSERT_EQ(small.TrimIntervalBytes(), MemoryBudget::kTrimIntervalMinBytes);
+  small.Charge(4 * kMiB, false);
+  small.Uncharge(kMiB, false);  // budget / 4 freed: not due yet
+  small.EnforceBudget();
+  EXPECT_EQ(small.stats().trims, 0u);
+  small.Uncharge(kMiB, false);
+  small.EnforceBudget();
+  EXPECT_EQ(small.stats().trims, 1u);
   // An unlimited budget never trims.
   MemoryBudget unlimited(0, 50);
-  unlimited.Charge(1 << 20, false);
-  unlimited.Uncharge(1 << 20, false);
+  unlimited.Charge(64 * kMiB, false);
+  unlimited.Uncharge(64 * kMiB, false);
   unlimited.EnforceBudget();
   EXPECT_EQ(unlimited.stats().trims, 0u);
 }
