@@ -183,7 +183,7 @@ class MemoryBudget {
   std::atomic<uint64_t> trimmed_at_bytes_{0};
   std::atomic<uint64_t> trims_{0};
   std::atomic<uint64_t> trim_ns_{0};
-  std::function<uint64_t()> now_ns_;  // null: steady_clock
+  std::function<uint64_t()> now_ns_;          // null: steady_clock
   std::atomic<bool> dirty_signalled_{false};  // callback called, dirty not yet under the share
   std::function<void()> dirty_callback_;
 
