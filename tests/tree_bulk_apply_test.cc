@@ -352,6 +352,57 @@ TEST(LeafDataPoolTest, RecyclesByCapacityClass) {
   EXPECT_EQ(pool.cached_bytes(), 0u);
 }
 
+// A full pool evicts from the next non-empty class after its cursor, skipping the class being
+// cached, and wraps around past the last class.
+TEST(LeafDataPoolTest, FullPoolEvictsTheNextOtherClassInTurn) {
+  constexpr uint64_t kS = sizeof(LeafData);
+  auto bytes = [](uint64_t cls) { return kS + cls * LeafDataPool::kClassEntries * 8; };
+  LeafDataPool pool(bytes(1) + bytes(2) + bytes(3));  // room for one object of classes 1, 2, 3
+  auto make = [&](size_t cls) { return pool.Make(cls * LeafDataPool::kClassEntries); };
+  // All made before any is cached: distinct objects.
+  std::shared_ptr<LeafData> x1 = make(1), x2 = make(2), x3 = make(3), y3 = make(3), z1 = make(1),
+                            w2 = make(2), v3 = make(3);
+  const LeafData *x2_raw = x2.get(), *w2_raw = w2.get();
+  x1.reset();
+  x2.reset();
+  x3.reset();
+  EXPECT_EQ(pool.cached_bytes(), bytes(1) + bytes(2) + bytes(3));
+  y3.reset();  // full: class 1 (the first after the cursor) goes; still no room for y3
+  EXPECT_EQ(pool.cached_bytes(), bytes(2) + bytes(3));
+  z1.reset();  // fits
+  EXPECT_EQ(pool.cached_bytes(), bytes(1) + bytes(2) + bytes(3));
+  w2.reset();  // full: class 2 is the one being cached, so class 3 goes; w2 fits then
+  EXPECT_EQ(pool.cached_bytes(), bytes(1) + 2 * bytes(2));
+  v3.reset();  // full: nothing after class 3, so the search wraps around to class 1
+  EXPECT_EQ(pool.cached_bytes(), 2 * bytes(2));
+  std::shared_ptr<LeafData> again1 = make(1);  // both class-1 objects were evicted: a new one
+  EXPECT_EQ(pool.cached_bytes(), 2 * bytes(2));
+  std::shared_ptr<LeafData> a2 = make(2), b2 = make(2);
+  EXPECT_EQ(a2.get(), w2_raw);  // last in, first out
+  EXPECT_EQ(b2.get(), x2_raw);
+  EXPECT_EQ(pool.cached_bytes(), 0u);
+  // The cursor is now at class 1's list: with classes 1 and 2 cached, a full pool evicts from
+  // class 2 (the next after the cursor), not from class 1.
+  b2.reset();
+  again1.reset();
+  std::shared_ptr<LeafData> c3 = make(3);
+  a2.reset();  // cached now: classes 1, 2, 2
+  EXPECT_EQ(pool.cached_bytes(), bytes(1) + 2 * bytes(2));
+  c3.reset();  // full: one class-2 object goes (the last cached, a2), then c3 fits
+  EXPECT_EQ(pool.cached_bytes(), bytes(1) + bytes(2) + bytes(3));
+  std::shared_ptr<LeafData> d2 = make(2);
+  EXPECT_EQ(d2.get(), x2_raw);  // a2, cached last, was the one evicted
+  EXPECT_EQ(pool.cached_bytes(), bytes(1) + bytes(3));
+  d2.reset();
+  pool.Clear();
+  // Only the class being cached is cached: nothing to evict, the new object is dropped.
+  LeafDataPool one(bytes(2));
+  std::shared_ptr<LeafData> p = one.Make(32), q = one.Make(32);
+  p.reset();
+  q.reset();
+  EXPECT_EQ(one.cached_bytes(), bytes(2));
+}
+
 TEST(LeafDataPoolTest, CachedBytesBounded) {
   LeafDataPool pool;
   std::vector<std::shared_ptr<LeafData>> live;

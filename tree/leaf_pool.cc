@@ -1,5 +1,8 @@
 #include "tree/leaf_pool.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "persistence/assert.h"
 #include "tree/block_cache.h"
 #include "tree/node_pool.h"
@@ -36,10 +39,8 @@ LeafData* LeafDataPool::Take(size_t cls) {
   COWTREE_ASSERT(cls < kClassCount);
   MutexLock lock(&mu_);
   for (size_t kind = 0; kind < kKindCount; ++kind) {
-    std::vector<LeafData*>& list = free_[kind][cls];
-    if (list.empty()) continue;
-    LeafData* data = list.back();
-    list.pop_back();
+    if (free_[kind][cls].empty()) continue;
+    LeafData* data = PopLocked(kind, cls);
     cached_bytes_ -= ClassBytes(kind, cls);
     Account(-static_cast<int64_t>(ClassBytes(kind, cls)));
     ++reuses_;
@@ -64,7 +65,7 @@ void LeafDataPool::Recycle(LeafData* data) {
     MutexLock lock(&mu_);
     if (cached_bytes_ + bytes > max_cached_bytes_) victim = EvictOneLocked(cls);
     if (cached_bytes_ + bytes <= max_cached_bytes_) {
-      free_[kind][cls].push_back(data);
+      PushLocked(kind, cls, data);
       cached_bytes_ += bytes;
       Account(static_cast<int64_t>(bytes));
       data = nullptr;
@@ -74,18 +75,50 @@ void LeafDataPool::Recycle(LeafData* data) {
   delete data;
 }
 
+void LeafDataPool::PushLocked(size_t kind, size_t cls, LeafData* data) {
+  const size_t i = kind * kClassCount + cls;
+  free_[kind][cls].push_back(data);
+  nonempty_[i / 64] |= uint64_t{1} << (i % 64);
+}
+
+LeafData* LeafDataPool::PopLocked(size_t kind, size_t cls) {
+  std::vector<LeafData*>& list = free_[kind][cls];
+  COWTREE_DASSERT(!list.empty());
+  LeafData* data = list.back();
+  list.pop_back();
+  if (list.empty()) {
+    const size_t i = kind * kClassCount + cls;
+    nonempty_[i / 64] &= ~(uint64_t{1} << (i % 64));
+  }
+  return data;
+}
+
+size_t LeafDataPool::NextNonEmptyLocked(size_t from) const {
+  size_t w = from / 64;
+  if (w >= kNonEmptyWords) return kListCount;
+  uint64_t bits = nonempty_[w] & (~uint64_t{0} << (from % 64));
+  while (bits == 0) {
+    if (++w == kNonEmptyWords) return kListCount;
+    bits = nonempty_[w];
+  }
+  return w * 64 + static_cast<size_t>(__builtin_ctzll(bits));  // < kListCount: no bit beyond
+}
+
 LeafData* LeafDataPool::EvictOneLocked(size_t keep_cls) {
-  for (size_t i = 0; i < kKindCount * kClassCount; ++i) {
-    evict_cursor_ = (evict_cursor_ + 1) % (kKindCount * kClassCount);
-    const size_t kind = evict_cursor_ / kClassCount;
-    const size_t cls = evict_cursor_ % kClassCount;
-    std::vector<LeafData*>& list = free_[kind][cls];
-    if (cls == keep_cls || list.empty()) continue;
-    LeafData* victim = list.back();
-    list.pop_back();
-    cached_bytes_ -= ClassBytes(kind, cls);
-    Account(-static_cast<int64_t>(ClassBytes(kind, cls)));
-    return victim;
+  // The lists after the cursor, then from the start up to and including the cursor.
+  const size_t start = (evict_cursor_ + 1) % kListCount;
+  for (const auto& [from, end] : {std::pair<size_t, size_t>{start, kListCount}, {0, start}}) {
+    for (size_t i = NextNonEmptyLocked(from); i < end; i = NextNonEmptyLocked(i + 1)) {
+      const size_t kind = i / kClassCount;
+      const size_t cls = i % kClassCount;
+      COWTREE_DASSERT(!free_[kind][cls].empty());
+      if (cls == keep_cls) continue;
+      evict_cursor_ = i;
+      LeafData* victim = PopLocked(kind, cls);
+      cached_bytes_ -= ClassBytes(kind, cls);
+      Account(-static_cast<int64_t>(ClassBytes(kind, cls)));
+      return victim;
+    }
   }
   return nullptr;
 }
@@ -141,6 +174,7 @@ void LeafDataPool::Clear() {
         list.shrink_to_fit();
       }
     }
+    std::fill(std::begin(nonempty_), std::end(nonempty_), 0);
     Account(-static_cast<int64_t>(cached_bytes_));
     cached_bytes_ = 0;
   }
