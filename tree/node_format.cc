@@ -4,6 +4,7 @@
 
 #include "persistence/assert.h"
 #include "persistence/coding.h"
+#include "tree/leaf_pool.h"
 
 namespace cowtree::tree {
 namespace {
@@ -91,7 +92,7 @@ Status DecodeEntriesV2(std::string_view body, KeyType expected, uint32_t n, Leaf
     }
     if (zz == ZigZag(1) && leaf->implicit_unit_weights()) continue;
     if (leaf->implicit_unit_weights()) {
-      leaf->weights.reserve(n);
+      leaf->weights.reserve(leaf->keys.capacity());  // a pooled object stays in its class
       leaf->weights.assign(i, 1);
     }
     leaf->weights.push_back(UnZigZag(zz));
@@ -110,7 +111,8 @@ Status DecodeEntriesV2(std::string_view body, KeyType expected, uint32_t n, Leaf
   return Status::OK();
 }
 
-Result<std::shared_ptr<const LeafData>> DecodeLeafV2(std::string_view body, KeyType expected) {
+Result<std::shared_ptr<const LeafData>> DecodeLeafV2(std::string_view body, KeyType expected,
+                                                     LeafDataPool* pool) {
   const char* p = body.data();
   if (body.size() < LeafBodyBytes(0)) {
     return FormatCorruption(kWhat, body.size(),
@@ -127,9 +129,14 @@ Result<std::shared_ptr<const LeafData>> DecodeLeafV2(std::string_view body, KeyT
   }
   COWTREE_RETURN_IF_ERROR(CheckTrailingCrc(kWhat, body));
   COWTREE_RETURN_IF_ERROR(CheckLeafKeyTypeAndCount(body, expected));
-  auto leaf = std::make_shared<LeafData>();
-  COWTREE_RETURN_IF_ERROR(
-      DecodeEntriesV2(body, expected, DecodeFixed32(p + kLeafEntryCountOffset), leaf.get()));
+  const uint32_t n = DecodeFixed32(p + kLeafEntryCountOffset);  // 1..kLeafCapacityMax (checked)
+  std::shared_ptr<LeafData> leaf = pool != nullptr ? pool->Make(n) : std::make_shared<LeafData>();
+  COWTREE_RETURN_IF_ERROR(DecodeEntriesV2(body, expected, n, leaf.get()));
+  // Implicit unit weights: a recycled object's unused weights buffer would be charged with the
+  // content for its whole life (LeafDataPool's contract).
+  if (leaf->implicit_unit_weights() && leaf->weights.capacity() != 0) {
+    std::vector<int64_t>().swap(leaf->weights);
+  }
   return std::shared_ptr<const LeafData>(std::move(leaf));
 }
 
@@ -188,7 +195,8 @@ Status CheckLeafKeyTypeAndCount(std::string_view body, KeyType expected) {
   return Status::OK();
 }
 
-Result<std::shared_ptr<const LeafData>> DecodeLeaf(std::string_view body, KeyType expected) {
+Result<std::shared_ptr<const LeafData>> DecodeLeaf(std::string_view body, KeyType expected,
+                                                   LeafDataPool* pool) {
   if (body.size() < kLeafBodyBytesMin) {
     return FormatCorruption(kWhat, body.size(),
                             "body ends after " + std::to_string(body.size()) +
@@ -203,7 +211,7 @@ Result<std::shared_ptr<const LeafData>> DecodeLeaf(std::string_view body, KeyTyp
         "magic " + Hex32(magic) + ", expected " + Hex32(kLeafMagic) + " (\"CWLF\")");
   }
   const uint16_t version = DecodeFixed16(p + kLeafVersionOffset);
-  if (version == kLeafFormatVersion) return DecodeLeafV2(body, expected);
+  if (version == kLeafFormatVersion) return DecodeLeafV2(body, expected, pool);
   if (version == kLeafFormatVersionFixedWidth) return DecodeLeafV1(body, expected);
   return FormatCorruption(kWhat, kLeafVersionOffset,
                           "format_version " + std::to_string(version) + ", expected " +

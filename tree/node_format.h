@@ -51,6 +51,8 @@
 
 namespace cowtree::tree {
 
+class LeafDataPool;
+
 inline constexpr uint32_t kLeafMagic = MagicFromChars("CWLF");
 inline constexpr uint16_t kLeafFormatVersion = 2;
 inline constexpr uint16_t kLeafFormatVersionFixedWidth = 1;  // read only
@@ -96,7 +98,11 @@ static_assert(LeafBodyBytesMax(4096) < 128 * 1024);  // always within the larges
 // Exact size of EncodeLeaf(key_type, leaf)'s result, without building it.
 size_t EncodedLeafBytes(const LeafData& leaf);
 std::string EncodeLeaf(KeyType key_type, const LeafData& leaf);
-Result<std::shared_ptr<const LeafData>> DecodeLeaf(std::string_view body, KeyType expected);
+// pool: where the decoded LeafData comes from (LeafDataPool::Make, so that a leaf read again
+// under a memory budget reuses the buffers of one evicted before it); null: a plain
+// allocation of exactly the entries.
+Result<std::shared_ptr<const LeafData>> DecodeLeaf(std::string_view body, KeyType expected,
+                                                   LeafDataPool* pool = nullptr);
 
 // Version 1 (fixed width), kept so that tests and fuzz seeds can produce the bodies of older
 // builds; the library never writes it. Same preconditions as EncodeLeaf.

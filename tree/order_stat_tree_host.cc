@@ -8,6 +8,7 @@
 #include "persistence/object_store.h"
 #include "tree/key_codec.h"
 #include "tree/leaf_merge.h"
+#include "tree/leaf_pool.h"
 #include "tree/node_format.h"
 #include "tree/order_stat_ops.h"
 #include "tree/order_stat_tree_type.h"
@@ -449,7 +450,9 @@ Result<std::shared_ptr<const LeafData>> OrderStatTreeHost::LoadLeaf(NodeID id) {
   thread_local std::string buffer;
   COWTREE_ASSIGN_OR_RETURN(std::string_view body,
                            env_->object_store()->ReadObjectInto(id, ObjectKind::kLeaf, &buffer));
-  return DecodeLeaf(body, key_type_);
+  // The content comes from the budget's leaf pool: under a budget, loads and evictions
+  // alternate, and the buffers of the leaf evicted last serve the next load (no malloc/free).
+  return DecodeLeaf(body, key_type_, PoolsFor(budget_.get()).leaf);
 }
 
 void OrderStatTreeHost::InstallRecovered(PersistedState state) {
