@@ -109,11 +109,6 @@ void MemoryBudget::CompactRingLocked() {
   compact_at_ = out + std::max<size_t>(kRingCompactMin, out / 2);
 }
 
-// Leaves are a few KiB each and live among long-lived small objects (boxes, internal nodes),
-// so the pages glibc keeps after evictions are mostly free but never at the top of the heap:
-// without a trim, RSS grows to the budget plus everything ever freed. malloc_trim(0) returns
-// every free page (MADV_DONTNEED); it walks the free lists, so it runs once per budget / 8
-// bytes evicted or freed, not per eviction.
 uint64_t MemoryBudget::NowNs() const {
   if (now_ns_) return now_ns_();
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -121,6 +116,12 @@ uint64_t MemoryBudget::NowNs() const {
                                    .count());
 }
 
+// Leaves are a few KiB each and live among long-lived small objects (boxes, internal nodes),
+// so the pages glibc keeps after evictions are mostly free but never at the top of the heap:
+// without a trim, RSS grows to the budget plus everything ever freed. malloc_trim(0) returns
+// every free page (MADV_DONTNEED); it walks the free lists and madvises every free range, so
+// it runs once per TrimIntervalBytes() evicted or freed (budget / 8, at least 2 MiB), not per
+// eviction.
 void MemoryBudget::ReturnFreedMemory() {
   const uint64_t freed = evicted_bytes_.load(std::memory_order_relaxed) +
                          uncharged_bytes_.load(std::memory_order_relaxed);

@@ -8,6 +8,7 @@
 #include "persistence/coding.h"
 #include "persistence/crc32c.h"
 #include "testutil/test_files.h"
+#include "tree/leaf_pool.h"
 #include "tree/node_format.h"
 
 namespace cowtree::tree {
@@ -273,6 +274,53 @@ TEST(TreeNodeFormatTest, UnitWeightsDecodeImplicitAndEncodeAlike) {
     EXPECT_FALSE(m.value()->implicit_unit_weights());
     EXPECT_EQ(m.value()->weights, mixed.weights) << "other weight at " << at;
   }
+}
+
+// Decoded into a pool: the same content as a plain decode, in an object the pool recycles
+// (its class's capacity), with no weights buffer kept for implicit unit weights and a weights
+// buffer of the class's capacity otherwise, so that the object goes back to its class.
+TEST(TreeNodeFormatTest, DecodeIntoAPoolReusesItsObjects) {
+  LeafDataPool pool;
+  LeafData unit;
+  for (uint64_t k = 0; k < 100; ++k) unit.keys.push_back(1000 + 7 * k);
+  LeafData mixed = unit;
+  mixed.weights.assign(unit.keys.size(), 1);
+  mixed.weights[40] = -2;
+  const std::string unit_body = EncodeLeaf(KeyType::kInt64, unit);
+  const std::string mixed_body = EncodeLeaf(KeyType::kInt64, mixed);
+  // A recycled object of the class with a weights buffer (what a writer leaves behind).
+  std::shared_ptr<LeafData> spare = pool.Make(100);
+  spare->weights.reserve(spare->keys.capacity());
+  const LeafData* spare_raw = spare.get();
+  spare.reset();
+  const uint64_t reuses = pool.reuses();
+  auto u = DecodeLeaf(unit_body, KeyType::kInt64, &pool);
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(u.value().get(), spare_raw);  // from the pool
+  EXPECT_EQ(pool.reuses(), reuses + 1);
+  EXPECT_EQ(u.value()->keys, unit.keys);
+  EXPECT_TRUE(u.value()->implicit_unit_weights());
+  EXPECT_EQ(u.value()->weights.capacity(), 0u);  // the recycled weights buffer was freed
+  EXPECT_EQ(u.value()->keys.capacity(), 112u);   // the class's capacity
+  const LeafData* u_raw = u.value().get();
+  u = Status::NotFound("dropped");  // back to the pool, keys only
+  EXPECT_GT(pool.cached_bytes(), 0u);
+  auto m = DecodeLeaf(mixed_body, KeyType::kInt64, &pool);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m.value().get(), u_raw);
+  EXPECT_EQ(m.value()->keys, mixed.keys);
+  EXPECT_EQ(m.value()->weights, mixed.weights);
+  EXPECT_EQ(m.value()->weights.capacity(), m.value()->keys.capacity());  // stays in its class
+  m = Status::NotFound("dropped");
+  EXPECT_EQ(pool.cached_bytes(), sizeof(LeafData) + 2 * 112 * 8);  // recycled with its weights
+  // A body that fails after its object was taken (a key gap of 0, under a valid CRC) is still
+  // Corruption, and the object goes back to the pool.
+  const uint64_t before = pool.cached_bytes();
+  auto c = DecodeLeaf(Body(KeyType::kInt64, 2, 5, std::string("\x00\x02\x02", 3)),
+                      KeyType::kInt64, &pool);
+  EXPECT_TRUE(c.status().IsCorruption()) << c.status().ToString();
+  EXPECT_NE(c.status().message().find("key gap 1 is 0"), std::string::npos);
+  EXPECT_EQ(pool.cached_bytes(), before + sizeof(LeafData) + 16 * 8);  // class of 16, keys only
 }
 
 TEST(TreeNodeFormatTest, NonCanonicalDoubleKey) {
