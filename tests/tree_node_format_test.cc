@@ -316,8 +316,8 @@ TEST(TreeNodeFormatTest, DecodeIntoAPoolReusesItsObjects) {
   // A body that fails after its object was taken (a key gap of 0, under a valid CRC) is still
   // Corruption, and the object goes back to the pool.
   const uint64_t before = pool.cached_bytes();
-  auto c = DecodeLeaf(Body(KeyType::kInt64, 2, 5, std::string("\x00\x02\x02", 3)),
-                      KeyType::kInt64, &pool);
+  auto c = DecodeLeaf(Body(KeyType::kInt64, 2, 5, std::string("\x00\x02\x02", 3)), KeyType::kInt64,
+                      &pool);
   EXPECT_TRUE(c.status().IsCorruption()) << c.status().ToString();
   EXPECT_NE(c.status().message().find("key gap 1 is 0"), std::string::npos);
   EXPECT_EQ(pool.cached_bytes(), before + sizeof(LeafData) + 16 * 8);  // class of 16, keys only
