@@ -96,21 +96,14 @@ Result<std::string_view> ObjectStore::ReadObjectOnceInto(NodeID id, ObjectKind e
   COWTREE_ASSIGN_OR_RETURN(OtEntry entry, EntryOfKind(id, expected));
   Result<std::string_view> bytes = allocator_->ReadInto(entry.address, buffer);
   if (!bytes.ok()) return bytes.status().WithContext("reading " + DescribeNodeId(id));
-  const ObjectExpectation expect{id, entry.kind, entry.birth_epoch, entry.address.length_bytes,
-                                 entry.payload_crc32c};
-  return DecodeObject(*bytes, expect, DescribeAddress(entry.address));
+  return VerifiedBody(id, entry, *bytes);
 }
 
 Result<std::string_view> ObjectStore::ReadObjectInto(NodeID id, ObjectKind expected,
                                                      std::string* buffer) const {
   if (!allocator_->reads_via_mmap()) return ReadObjectOnceInto(id, expected, buffer);
-  COWTREE_ASSIGN_OR_RETURN(OtEntry entry, EntryOfKind(id, expected));
-  Result<PinnedObject> pinned = allocator_->PinObject(entry.address);
-  if (!pinned.ok()) return pinned.status().WithContext("reading " + DescribeNodeId(id));
-  const ObjectExpectation expect{id, entry.kind, entry.birth_epoch, entry.address.length_bytes,
-                                 entry.payload_crc32c};
-  COWTREE_ASSIGN_OR_RETURN(std::string_view body,
-                           DecodeObject(pinned->bytes(), expect, DescribeAddress(entry.address)));
+  PinnedObject pinned;
+  COWTREE_ASSIGN_OR_RETURN(std::string_view body, PinVerified(id, expected, true, &pinned));
   buffer->assign(body);  // keeps the capacity: no allocation once the buffer is large enough
   return std::string_view(*buffer);
 }
@@ -126,14 +119,25 @@ Result<OtEntry> ObjectStore::EntryOfKind(NodeID id, ObjectKind expected) const {
   return entry;
 }
 
-Result<std::string> ObjectStore::Read(NodeID id, ObjectKind expected, bool via_mmap) const {
-  COWTREE_ASSIGN_OR_RETURN(OtEntry entry, EntryOfKind(id, expected));
-  Result<PinnedObject> pinned = allocator_->PinObject(entry.address, via_mmap);
-  if (!pinned.ok()) return pinned.status().WithContext("reading " + DescribeNodeId(id));
+Result<std::string_view> ObjectStore::VerifiedBody(NodeID id, const OtEntry& entry,
+                                                   std::string_view stored) {
   const ObjectExpectation expect{id, entry.kind, entry.birth_epoch, entry.address.length_bytes,
                                  entry.payload_crc32c};
-  COWTREE_ASSIGN_OR_RETURN(std::string_view body,
-                           DecodeObject(pinned->bytes(), expect, DescribeAddress(entry.address)));
+  return DecodeObject(stored, expect, DescribeAddress(entry.address));
+}
+
+Result<std::string_view> ObjectStore::PinVerified(NodeID id, ObjectKind expected, bool via_mmap,
+                                                  PinnedObject* pinned) const {
+  COWTREE_ASSIGN_OR_RETURN(OtEntry entry, EntryOfKind(id, expected));
+  Result<PinnedObject> pin = allocator_->PinObject(entry.address, via_mmap);
+  if (!pin.ok()) return pin.status().WithContext("reading " + DescribeNodeId(id));
+  *pinned = std::move(pin).value();
+  return VerifiedBody(id, entry, pinned->bytes());
+}
+
+Result<std::string> ObjectStore::Read(NodeID id, ObjectKind expected, bool via_mmap) const {
+  PinnedObject pinned;
+  COWTREE_ASSIGN_OR_RETURN(std::string_view body, PinVerified(id, expected, via_mmap, &pinned));
   return std::string(body);
 }
 
@@ -235,11 +239,8 @@ Result<ObjectAddress> ObjectStore::Relocate(NodeID id, uint64_t relocation_epoch
   {
     Result<PinnedObject> pinned = allocator_->PinObject(entry.address);
     if (!pinned.ok()) return pinned.status().WithContext("relocating " + DescribeNodeId(id));
-    const ObjectExpectation expect{id, entry.kind, entry.birth_epoch, entry.address.length_bytes,
-                                   entry.payload_crc32c};
     // Never copy bytes that fail verification: relocation would launder a corruption.
-    COWTREE_RETURN_IF_ERROR(
-        DecodeObject(pinned->bytes(), expect, DescribeAddress(entry.address)).status());
+    COWTREE_RETURN_IF_ERROR(VerifiedBody(id, entry, pinned->bytes()).status());
     stored.assign(pinned->bytes());
   }
   Result<ObjectAddress> allocated =

@@ -157,6 +157,14 @@ class ObjectStore {
 
  private:
   Result<std::string> Read(NodeID id, ObjectKind expected, bool via_mmap) const;
+  // The body of `stored` (entry's slot bytes, as read) once every envelope check against the
+  // OT entry passed (DecodeObject): a view into `stored`, or Corruption naming file and offset.
+  static Result<std::string_view> VerifiedBody(NodeID id, const OtEntry& entry,
+                                               std::string_view stored);
+  // id's entry of kind `expected`, pinned into *pinned and verified: the body as a view into
+  // *pinned (valid while it lives).
+  Result<std::string_view> PinVerified(NodeID id, ObjectKind expected, bool via_mmap,
+                                       PinnedObject* pinned) const;
   // The OT entry of id, checked to be of kind `expected`.
   Result<OtEntry> EntryOfKind(NodeID id, ObjectKind expected) const;
   ObjectStore(std::unique_ptr<ObjectTable> table, std::unique_ptr<SegmentAllocator> allocator)
