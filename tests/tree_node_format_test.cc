@@ -1,5 +1,6 @@
-// Leaf body format version 2 (delta-encoded keys, zigzag weights): round trips, sizes, the
-// worked example of docs/node_format.md and every corruption case. Version 1 (read only):
+// Leaf body format versions 3 (written) and 2 (read only): delta-encoded keys, zigzag weights,
+// omitted in version 3 when all are 1. Round trips, sizes, the worked examples of
+// docs/node_format.md and every corruption case. Version 1 (read only):
 // tests/tree_node_format_v1_test.cc.
 #include <gtest/gtest.h>
 
@@ -21,14 +22,16 @@ LeafData ThreeEntries() {
   return d;
 }
 
-// A version 2 body from raw parts, with consistent entries_bytes and CRC, so that each test
-// reaches the semantic check it is about.
-std::string Body(KeyType t, uint32_t n, uint64_t first_key, std::string_view entries) {
+// A version 2 (or `version`, with `flags`) body from raw parts, with consistent entries_bytes
+// and CRC, so that each test reaches the semantic check it is about. Version 2 and 3 share
+// the decoder of the entries, so most cases are written as version 2.
+std::string Body(KeyType t, uint32_t n, uint64_t first_key, std::string_view entries,
+                 uint16_t version = kLeafFormatVersionV2, uint8_t flags = 0) {
   std::string b;
   PutFixed32(&b, kLeafMagic);
-  PutFixed16(&b, 2);
+  PutFixed16(&b, version);
   PutFixed8(&b, static_cast<uint8_t>(t));
-  PutFixed8(&b, 0);
+  PutFixed8(&b, flags);
   PutFixed32(&b, n);
   PutFixed32(&b, static_cast<uint32_t>(entries.size()));
   PutFixed64(&b, first_key);
@@ -97,8 +100,9 @@ TEST(TreeNodeFormatTest, RoundTripExtremes) {
   ExpectRoundTrip(KeyType::kDouble, doubles);
 }
 
-// What the format is for: weight 1 costs one byte, a gap below 2^42 six bytes. 240 random
-// int64 keys out of 10 M (mean gap 2^64 / 10^7 ~ 2^40.7) are 7 bytes per entry.
+// What the format is for: weight 1 costs one byte — none when every weight is 1 —, a gap
+// below 2^42 six bytes. 240 random int64 keys out of 10 M (mean gap 2^64 / 10^7 ~ 2^40.7)
+// with weight 1 are 6 bytes per entry (7 in version 2, which always writes the weights).
 TEST(TreeNodeFormatTest, CompactSizes) {
   std::mt19937_64 rng(9);
   LeafData d;
@@ -108,7 +112,9 @@ TEST(TreeNodeFormatTest, CompactSizes) {
     d.weights.push_back(1);
     key += (uint64_t{1} << 35) + rng() % (uint64_t{1} << 41);
   }
-  EXPECT_EQ(EncodeLeaf(KeyType::kInt64, d).size(), LeafBodyBytes(239 * 6 + 240));
+  EXPECT_EQ(EncodeLeaf(KeyType::kInt64, d).size(), LeafBodyBytes(239 * 6));
+  EXPECT_EQ(EncodedLeafBytes(d), LeafBodyBytes(239 * 6));
+  EXPECT_EQ(EncodeLeafV2(KeyType::kInt64, d).size(), LeafBodyBytes(239 * 6 + 240));
   LeafData dense;
   for (int i = 0; i < 1000; ++i) {
     dense.keys.push_back(EncodeInt64Key(i));
@@ -117,15 +123,21 @@ TEST(TreeNodeFormatTest, CompactSizes) {
   EXPECT_EQ(EncodeLeaf(KeyType::kInt64, dense).size(), LeafBodyBytes(999 + 1000));
   EXPECT_EQ(LeafBodyBytesMax(1), LeafBodyBytes(10));
   EXPECT_EQ(LeafBodyBytesMax(240), LeafBodyBytes(4790));
+  // The smallest body of n entries: consecutive keys of weight 1.
+  LeafData consecutive;
+  for (int i = 0; i < 240; ++i) consecutive.keys.push_back(EncodeInt64Key(i));
+  EXPECT_EQ(EncodeLeaf(KeyType::kInt64, consecutive).size(), LeafBodyBytesMin(240));
+  EXPECT_EQ(LeafBodyBytesMin(240), LeafBodyBytes(239));
 }
 
-// The worked example of docs/node_format.md, byte for byte.
+// The worked examples of docs/node_format.md, byte for byte: version 3 with weights, version
+// 3 with unit weights (no weights run), and the version 2 bytes older builds wrote.
 TEST(TreeNodeFormatTest, WorkedExampleBytes) {
   const std::string body = EncodeLeaf(KeyType::kInt64, ThreeEntries());
   ASSERT_EQ(body.size(), 34u);
   EXPECT_EQ(testutil::Hex(body),
             "43574c46"
-            "0200"
+            "0300"
             "01"
             "00"
             "03000000"
@@ -136,12 +148,41 @@ TEST(TreeNodeFormatTest, WorkedExampleBytes) {
             "06"
             "03"
             "02"
-            "3fa3cba2");
+            "3027658f");
   EXPECT_EQ(DecodeFixed32(body.data() + 30), Crc32c(body.data(), 30));
   auto r = DecodeLeaf(body, KeyType::kInt64);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r.value()->keys, ThreeEntries().keys);
   EXPECT_EQ(r.value()->weights, ThreeEntries().weights);
+
+  LeafData unit = ThreeEntries();
+  unit.weights.clear();
+  const std::string unit_body = EncodeLeaf(KeyType::kInt64, unit);
+  ASSERT_EQ(unit_body.size(), 31u);
+  EXPECT_EQ(testutil::Hex(unit_body),
+            "43574c46"
+            "0300"
+            "01"
+            "01"
+            "03000000"
+            "03000000"
+            "ffffffffffffff7f"
+            "06"
+            "e307"
+            "481911b2");
+  auto u = DecodeLeaf(unit_body, KeyType::kInt64);
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  EXPECT_EQ(u.value()->keys, unit.keys);
+  EXPECT_TRUE(u.value()->implicit_unit_weights());
+
+  const std::string v2 = EncodeLeafV2(KeyType::kInt64, ThreeEntries());
+  EXPECT_EQ(testutil::Hex(v2),
+            "43574c460200010003000000060000"
+            "00ffffffffffffff7f06e30706030"
+            "23fa3cba2");
+  auto r2 = DecodeLeaf(v2, KeyType::kInt64);
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_EQ(r2.value()->weights, ThreeEntries().weights);
 }
 
 TEST(TreeNodeFormatTest, BadMagicVersionCrc) {
@@ -150,8 +191,8 @@ TEST(TreeNodeFormatTest, BadMagicVersionCrc) {
   b[0] = 'X';
   ExpectCorrupt(b, KeyType::kInt64, "offset 0: magic");
   b = good;
-  b[4] = 3;
-  ExpectCorrupt(b, KeyType::kInt64, "offset 4: format_version 3, expected 2 (or 1");
+  b[4] = 4;
+  ExpectCorrupt(b, KeyType::kInt64, "offset 4: format_version 4, expected 3 (or 2 or 1");
   b = good;
   b[18] ^= 0x10;  // a first_key byte: only the CRC notices
   ExpectCorrupt(b, KeyType::kInt64, "crc32c");
@@ -182,15 +223,46 @@ TEST(TreeNodeFormatTest, TruncatedAtEveryLengthAndTrailingBytes) {
   ExpectCorrupt(good + std::string(1, '\0'), KeyType::kInt64,
                 "offset 12: entries_bytes 6 needs a body of 34 bytes, found 35");
   ExpectCorrupt(good.substr(0, 7), KeyType::kInt64, "at least 20");
-  ExpectCorrupt(good.substr(0, 24), KeyType::kInt64, "version 2 body ends after 24 bytes");
+  ExpectCorrupt(good.substr(0, 24), KeyType::kInt64, "version 3 body ends after 24 bytes");
 }
 
-TEST(TreeNodeFormatTest, ReservedKeyTypeAndCount) {
+TEST(TreeNodeFormatTest, FlagsKeyTypeAndCount) {
   const std::string good = EncodeLeaf(KeyType::kInt64, ThreeEntries());
-  std::string b = good;
-  b[7] = 1;
+  std::string b = EncodeLeafV2(KeyType::kInt64, ThreeEntries());
+  b[7] = 1;  // version 2: byte 7 is reserved, not flags
   FixCrc(&b);
   ExpectCorrupt(b, KeyType::kInt64, "offset 7: reserved byte not 0");
+  for (int bit = 1; bit < 8; ++bit) {
+    b = good;
+    b[7] = static_cast<char>(1 << bit);
+    FixCrc(&b);
+    ExpectCorrupt(b, KeyType::kInt64, "offset 7: flags " + Hex8(static_cast<uint8_t>(1 << bit)));
+    ExpectCorrupt(b, KeyType::kInt64, "has unknown bits, expected only bit 0 (unit weights)");
+  }
+  // The unit weights flag on a body that has a weights run: the run is left over.
+  b = good;
+  b[7] = 1;
+  FixCrc(&b);
+  ExpectCorrupt(b, KeyType::kInt64, "offset 27: entries end at offset 27, expected at offset 30");
+  // Every weight 1 but the flag clear: a second encoding of the same leaf, refused.
+  ExpectCorrupt(Body(KeyType::kInt64, 2, 5, std::string("\x01\x02\x02", 3), kLeafFormatVersion),
+                KeyType::kInt64,
+                "offset 7: every weight is 1 but flags bit 0 (unit weights) is clear");
+  // ... which version 2 allows (it always writes the weights).
+  auto v2 =
+      DecodeLeaf(Body(KeyType::kInt64, 2, 5, std::string("\x01\x02\x02", 3)), KeyType::kInt64);
+  ASSERT_TRUE(v2.ok()) << v2.status().ToString();
+  EXPECT_TRUE(v2.value()->implicit_unit_weights());
+  // With the flag: no weights run (and a weight byte after the gaps is left over).
+  auto v3 = DecodeLeaf(
+      Body(KeyType::kInt64, 2, 5, std::string("\x01", 1), kLeafFormatVersion, kLeafFlagUnitWeights),
+      KeyType::kInt64);
+  ASSERT_TRUE(v3.ok()) << v3.status().ToString();
+  EXPECT_EQ(v3.value()->keys, (std::vector<uint64_t>{5, 6}));
+  EXPECT_TRUE(v3.value()->implicit_unit_weights());
+  ExpectCorrupt(Body(KeyType::kInt64, 2, 5, std::string("\x01\x02", 2), kLeafFormatVersion,
+                     kLeafFlagUnitWeights),
+                KeyType::kInt64, "offset 25: entries end at offset 25, expected at offset 26");
   ExpectCorrupt(good, KeyType::kDouble, "offset 6: key_type 1, expected 2");
   ExpectCorrupt(Body(KeyType::kInt64, 0, 5, ""), KeyType::kInt64,
                 "offset 8: entry_count 0, expected 1..4096");
@@ -236,6 +308,11 @@ TEST(TreeNodeFormatTest, MalformedVarints) {
                 "offset 24: key gap 1 varint is not in its shortest form");
   ExpectCorrupt(Body(KeyType::kInt64, 2, 0, std::string("\x05\x02\x82\x00", 4)), KeyType::kInt64,
                 "offset 26: weight 1 varint is not in its shortest form");
+  // Version 3 with unit weights: the gaps end the entries area.
+  ExpectCorrupt(
+      Body(KeyType::kInt64, 2, 0, std::string("\x81", 1), kLeafFormatVersion, kLeafFlagUnitWeights),
+      KeyType::kInt64,
+      "offset 24: key gap 1 varint runs past the end of the entries area at offset 25");
 }
 
 TEST(TreeNodeFormatTest, WeightsAndExactLength) {
@@ -261,6 +338,14 @@ TEST(TreeNodeFormatTest, UnitWeightsDecodeImplicitAndEncodeAlike) {
   held.weights.assign(unit.keys.size(), 1);
   EXPECT_EQ(EncodeLeaf(KeyType::kInt64, held), implicit_body);  // both forms encode alike
   EXPECT_EQ(EncodedLeafBytes(unit), implicit_body.size());
+  EXPECT_EQ(EncodedLeafBytes(held), implicit_body.size());
+  EXPECT_EQ(implicit_body[kLeafFlagsOffset], static_cast<char>(kLeafFlagUnitWeights));
+  EXPECT_EQ(implicit_body.size(), LeafBodyBytes(99));  // 99 one-byte gaps, no weights run
+  // The version 2 bytes of older builds (weights written) decode to the same implicit leaf.
+  auto old = DecodeLeaf(EncodeLeafV2(KeyType::kInt64, held), KeyType::kInt64);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_TRUE(old.value()->implicit_unit_weights());
+  EXPECT_EQ(old.value()->keys, unit.keys);
   auto r = DecodeLeaf(implicit_body, KeyType::kInt64);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r.value()->implicit_unit_weights());

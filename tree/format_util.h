@@ -28,6 +28,12 @@ inline std::string Hex32(uint32_t v) {
   return buf;
 }
 
+inline std::string Hex8(uint8_t v) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "0x%02x", v);
+  return buf;
+}
+
 inline Status FormatCorruption(std::string_view what, size_t offset, const std::string& detail) {
   return Status::Corruption(std::string(what) + " offset " + std::to_string(offset) + ": " +
                             detail);

@@ -1,5 +1,6 @@
-// Leaf body format_version 2 (delta-encoded keys, zigzag weights) and the version dispatch of
-// DecodeLeaf. Layout and rules: tree/node_format.h, docs/node_format.md.
+// Leaf body format_versions 3 and 2 (delta-encoded keys, zigzag weights; version 3 omits the
+// weights when all are 1) and the version dispatch of DecodeLeaf. Layout and rules:
+// tree/node_format.h, docs/node_format.md.
 #include "tree/node_format.h"
 
 #include "persistence/assert.h"
@@ -50,8 +51,20 @@ Status ReadVarint(std::string_view body, size_t end, const char* field, size_t i
       kWhat, at, std::string(field) + " " + std::to_string(i) + " varint " + VarintProblem(r, end));
 }
 
-// Decodes the varint area of a version 2 body whose header and CRC were verified.
-Status DecodeEntriesV2(std::string_view body, KeyType expected, uint32_t n, LeafData* leaf) {
+// True if every weight of `leaf` is 1 (implicit or held).
+bool AllUnitWeights(const LeafData& leaf) {
+  if (leaf.implicit_unit_weights()) return true;
+  for (int64_t w : leaf.weights) {
+    if (w != 1) return false;
+  }
+  return true;
+}
+
+// Decodes the varint area of a version 2 or 3 body whose header and CRC were verified.
+// unit_weights: version 3 with kLeafFlagUnitWeights (no weights run). must_hold_weight:
+// version 3 without it (a weight other than 1 must follow, else the flag was due).
+Status DecodeEntries(std::string_view body, KeyType expected, uint32_t n, bool unit_weights,
+                     bool must_hold_weight, LeafData* leaf) {
   const size_t end = body.size() - kLeafCrcBytes;
   leaf->keys.resize(n);
   uint64_t key = DecodeFixed64(body.data() + kLeafFirstKeyOffset);
@@ -83,7 +96,7 @@ Status DecodeEntriesV2(std::string_view body, KeyType expected, uint32_t n, Leaf
     leaf->keys[i] = key;
   }
   // Weights of 1 (zigzag 2) are held implicitly (LeafData) until the first other one.
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < n && !unit_weights; ++i) {
     const size_t at = pos;
     uint64_t zz = 0;
     COWTREE_RETURN_IF_ERROR(ReadVarint(body, end, "weight", i, &pos, &zz));
@@ -104,6 +117,11 @@ Status DecodeEntriesV2(std::string_view body, KeyType expected, uint32_t n, Leaf
                                 " (24 + entries_bytes): " + std::to_string(end - pos) +
                                 " unused bytes");
   }
+  if (must_hold_weight && leaf->implicit_unit_weights()) {
+    return FormatCorruption(kWhat, kLeafFlagsOffset,
+                            "every weight is 1 but flags bit 0 (unit weights) is clear, expected "
+                            "the flag set and no weights run (one encoding per leaf)");
+  }
   uint64_t pos_sum = 0;
   if (!LeafPositiveSum(*leaf, &pos_sum)) {
     return FormatCorruption(kWhat, kLeafHeaderBytes, "positive weight sum overflows uint64");
@@ -111,14 +129,16 @@ Status DecodeEntriesV2(std::string_view body, KeyType expected, uint32_t n, Leaf
   return Status::OK();
 }
 
-Result<std::shared_ptr<const LeafData>> DecodeLeafV2(std::string_view body, KeyType expected,
-                                                     LeafDataPool* pool) {
+// Versions 2 and 3 (`version`), after the magic and version checks.
+Result<std::shared_ptr<const LeafData>> DecodeLeafVarint(std::string_view body, KeyType expected,
+                                                         uint16_t version, LeafDataPool* pool) {
+  COWTREE_DASSERT(version == kLeafFormatVersion || version == kLeafFormatVersionV2);
   const char* p = body.data();
   if (body.size() < LeafBodyBytes(0)) {
     return FormatCorruption(kWhat, body.size(),
-                            "version 2 body ends after " + std::to_string(body.size()) +
-                                " bytes, expected at least " + std::to_string(LeafBodyBytes(0)) +
-                                " (24-byte header + crc32c)");
+                            "version " + std::to_string(version) + " body ends after " +
+                                std::to_string(body.size()) + " bytes, expected at least " +
+                                std::to_string(LeafBodyBytes(0)) + " (24-byte header + crc32c)");
   }
   const uint32_t entries_bytes = DecodeFixed32(p + kLeafEntriesBytesOffset);
   if (body.size() != LeafBodyBytes(entries_bytes)) {
@@ -128,10 +148,14 @@ Result<std::shared_ptr<const LeafData>> DecodeLeafV2(std::string_view body, KeyT
                                 std::to_string(body.size()));
   }
   COWTREE_RETURN_IF_ERROR(CheckTrailingCrc(kWhat, body));
-  COWTREE_RETURN_IF_ERROR(CheckLeafKeyTypeAndCount(body, expected));
+  const bool v3 = version == kLeafFormatVersion;
+  COWTREE_RETURN_IF_ERROR(
+      CheckLeafKeyTypeAndCount(body, expected, v3 ? kLeafFlagUnitWeights : uint8_t{0}));
+  const bool unit_weights = v3 && (p[kLeafFlagsOffset] & kLeafFlagUnitWeights) != 0;
   const uint32_t n = DecodeFixed32(p + kLeafEntryCountOffset);  // 1..kLeafCapacityMax (checked)
   std::shared_ptr<LeafData> leaf = pool != nullptr ? pool->Make(n) : std::make_shared<LeafData>();
-  COWTREE_RETURN_IF_ERROR(DecodeEntriesV2(body, expected, n, leaf.get()));
+  COWTREE_RETURN_IF_ERROR(
+      DecodeEntries(body, expected, n, unit_weights, v3 && !unit_weights, leaf.get()));
   // Implicit unit weights: a recycled object's unused weights buffer would be charged with the
   // content for its whole life (LeafDataPool's contract).
   if (leaf->implicit_unit_weights() && leaf->weights.capacity() != 0) {
@@ -140,42 +164,61 @@ Result<std::shared_ptr<const LeafData>> DecodeLeafV2(std::string_view body, KeyT
   return std::shared_ptr<const LeafData>(std::move(leaf));
 }
 
-}  // namespace
-
-size_t EncodedLeafBytes(const LeafData& leaf) {
+// Body size in versions 2 and 3; weights_run false: version 3 with the unit weights flag.
+size_t VarintLeafBytes(const LeafData& leaf, bool weights_run) {
   size_t entries_bytes = 0;
   for (size_t i = 1; i < leaf.keys.size(); ++i) {
     entries_bytes += Varint64Bytes(leaf.keys[i] - leaf.keys[i - 1]);
   }
-  if (leaf.implicit_unit_weights()) {
+  if (weights_run && leaf.implicit_unit_weights()) {
     entries_bytes += leaf.keys.size() * Varint64Bytes(ZigZag(1));
   }
-  for (int64_t w : leaf.weights) entries_bytes += Varint64Bytes(ZigZag(w));
+  if (weights_run) {
+    for (int64_t w : leaf.weights) entries_bytes += Varint64Bytes(ZigZag(w));
+  }
   return LeafBodyBytes(entries_bytes);
 }
 
-std::string EncodeLeaf(KeyType key_type, const LeafData& leaf) {
+std::string EncodeVarintLeaf(KeyType key_type, const LeafData& leaf, uint16_t version) {
   AssertEncodable(key_type, leaf);
+  const bool unit_flag = version == kLeafFormatVersion && AllUnitWeights(leaf);
   const size_t n = leaf.keys.size();
-  const size_t total = EncodedLeafBytes(leaf);
+  const size_t total = VarintLeafBytes(leaf, !unit_flag);
   std::string out;
   out.reserve(total);
   PutFixed32(&out, kLeafMagic);
-  PutFixed16(&out, kLeafFormatVersion);
+  PutFixed16(&out, version);
   PutFixed8(&out, static_cast<uint8_t>(key_type));
-  PutFixed8(&out, 0);
+  PutFixed8(&out, unit_flag ? kLeafFlagUnitWeights : 0);
   PutFixed32(&out, static_cast<uint32_t>(n));
   PutFixed32(&out, static_cast<uint32_t>(total - LeafBodyBytes(0)));
   PutFixed64(&out, leaf.keys[0]);
   for (size_t i = 1; i < n; ++i) PutVarint64(&out, leaf.keys[i] - leaf.keys[i - 1]);
-  if (leaf.implicit_unit_weights()) out.append(n, static_cast<char>(ZigZag(1)));
-  for (int64_t w : leaf.weights) PutVarint64(&out, ZigZag(w));
+  if (!unit_flag) {
+    if (leaf.implicit_unit_weights()) out.append(n, static_cast<char>(ZigZag(1)));
+    for (int64_t w : leaf.weights) PutVarint64(&out, ZigZag(w));
+  }
   PutTrailingCrc(&out);
-  COWTREE_ASSERT(out.size() == total && total <= LeafBodyBytesMax(n));
+  COWTREE_ASSERT(out.size() == total && total <= LeafBodyBytesMax(n) &&
+                 (version != kLeafFormatVersion || total >= LeafBodyBytesMin(n)));
   return out;
 }
 
-Status CheckLeafKeyTypeAndCount(std::string_view body, KeyType expected) {
+}  // namespace
+
+size_t EncodedLeafBytes(const LeafData& leaf) {
+  return VarintLeafBytes(leaf, /*weights_run=*/!AllUnitWeights(leaf));
+}
+
+std::string EncodeLeaf(KeyType key_type, const LeafData& leaf) {
+  return EncodeVarintLeaf(key_type, leaf, kLeafFormatVersion);
+}
+
+std::string EncodeLeafV2(KeyType key_type, const LeafData& leaf) {
+  return EncodeVarintLeaf(key_type, leaf, kLeafFormatVersionV2);
+}
+
+Status CheckLeafKeyTypeAndCount(std::string_view body, KeyType expected, uint8_t allowed_flags) {
   const char* p = body.data();
   const auto key_type = static_cast<uint8_t>(p[kLeafKeyTypeOffset]);
   if (key_type != static_cast<uint8_t>(expected)) {
@@ -183,8 +226,14 @@ Status CheckLeafKeyTypeAndCount(std::string_view body, KeyType expected) {
                             "key_type " + std::to_string(key_type) + ", expected " +
                                 std::to_string(static_cast<int>(expected)));
   }
-  if (p[kLeafReserved8Offset] != 0) {
-    return FormatCorruption(kWhat, kLeafReserved8Offset, "reserved byte not 0");
+  const auto flags = static_cast<uint8_t>(p[kLeafFlagsOffset]);
+  if (allowed_flags == 0 && flags != 0) {
+    return FormatCorruption(kWhat, kLeafFlagsOffset, "reserved byte not 0");
+  }
+  if ((flags & ~allowed_flags) != 0) {
+    return FormatCorruption(
+        kWhat, kLeafFlagsOffset,
+        "flags " + Hex8(flags) + " has unknown bits, expected only bit 0 (unit weights)");
   }
   const uint32_t n = DecodeFixed32(p + kLeafEntryCountOffset);
   if (n == 0 || n > kLeafCapacityMax) {
@@ -211,13 +260,15 @@ Result<std::shared_ptr<const LeafData>> DecodeLeaf(std::string_view body, KeyTyp
         "magic " + Hex32(magic) + ", expected " + Hex32(kLeafMagic) + " (\"CWLF\")");
   }
   const uint16_t version = DecodeFixed16(p + kLeafVersionOffset);
-  if (version == kLeafFormatVersion) return DecodeLeafV2(body, expected, pool);
+  if (version == kLeafFormatVersion || version == kLeafFormatVersionV2) {
+    return DecodeLeafVarint(body, expected, version, pool);
+  }
   if (version == kLeafFormatVersionFixedWidth) return DecodeLeafV1(body, expected);
-  return FormatCorruption(kWhat, kLeafVersionOffset,
-                          "format_version " + std::to_string(version) + ", expected " +
-                              std::to_string(kLeafFormatVersion) + " (or " +
-                              std::to_string(kLeafFormatVersionFixedWidth) +
-                              ", written by older builds)");
+  return FormatCorruption(
+      kWhat, kLeafVersionOffset,
+      "format_version " + std::to_string(version) + ", expected " +
+          std::to_string(kLeafFormatVersion) + " (or " + std::to_string(kLeafFormatVersionV2) +
+          " or " + std::to_string(kLeafFormatVersionFixedWidth) + ", written by older builds)");
 }
 
 }  // namespace cowtree::tree

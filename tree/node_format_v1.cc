@@ -49,7 +49,7 @@ Result<std::shared_ptr<const LeafData>> DecodeLeafV1(std::string_view body, KeyT
                                 std::to_string(body.size()));
   }
   COWTREE_RETURN_IF_ERROR(CheckTrailingCrc(kWhat, body));
-  COWTREE_RETURN_IF_ERROR(CheckLeafKeyTypeAndCount(body, expected));
+  COWTREE_RETURN_IF_ERROR(CheckLeafKeyTypeAndCount(body, expected, /*allowed_flags=*/0));
   if (DecodeFixed32(p + kV1Reserved32Offset) != 0) {
     return FormatCorruption(kWhat, kV1Reserved32Offset, "reserved u32 not 0");
   }

@@ -94,10 +94,10 @@ class FrozenOrderStatTree final : public FrozenTree {
   Result<std::optional<std::string>> InlineBody(const TreeVersion& v,
                                                 const std::vector<LeafSummary>& leaves) {
     if (leaves.empty()) return std::optional<std::string>(std::string());
-    // The smallest body of n entries (every gap and weight one byte) rules out large leaves
+    // The smallest body of n entries (every gap one byte, unit weights) rules out large leaves
     // before their content is needed.
     const size_t n = leaves.size() == 1 ? leaves[0].entry_count : 0;
-    if (n == 0 || LeafBodyBytes(2 * n - 1) > kCatalogInlineBytesMax) {
+    if (n == 0 || LeafBodyBytesMin(n) > kCatalogInlineBytesMax) {
       return std::optional<std::string>();
     }
     // A clean leaf may have been evicted (a tree that shrank to one leaf): load it back.
@@ -169,7 +169,7 @@ class OrderStatTreeType final : public TreeType {
     if (!DecodeOrderStatOps(ops, &scratch_ops_).ok()) return std::nullopt;
     if (scratch_ops_.empty()) return std::string();  // the ops cancel out
     const size_t n = scratch_ops_.size();
-    if (n > shape_.leaf_capacity_entries || LeafBodyBytes(2 * n - 1) > kCatalogInlineBytesMax) {
+    if (n > shape_.leaf_capacity_entries || LeafBodyBytesMin(n) > kCatalogInlineBytesMax) {
       return std::nullopt;
     }
     LeafData& leaf = scratch_leaf_;

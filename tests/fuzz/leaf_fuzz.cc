@@ -6,8 +6,10 @@
 // - DecodeLeaf either fails with Corruption or returns 1..kLeafCapacityMax entries with
 //   strictly increasing canonical keys of the expected type, non-zero weights and a positive
 //   sum that fits in 64 bits (ValidateLeafData accepts it), and the encoder of the body's
-//   format_version (EncodeLeaf for 2, EncodeLeafV1 for 1) reproduces the body exactly (varints
-//   must be minimal, so each leaf has one encoding per version); EncodedLeafBytes agrees.
+//   format_version (EncodeLeaf for 3, EncodeLeafV2 for 2, EncodeLeafV1 for 1) reproduces the
+//   body exactly (varints must be minimal and version 3's unit weights flag is set exactly
+//   when every weight is 1, so each leaf has one encoding per version); for version 3
+//   EncodedLeafBytes agrees.
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tree/node_format.h"
@@ -35,10 +37,12 @@ int FuzzLeaf(const uint8_t* data, size_t size) {
     FUZZ_CHECK(i == 0 || d.keys[i - 1] < d.keys[i]);
     FUZZ_CHECK(d.weight(i) != 0);
   }
-  const bool v1 = DecodeFixed16(in.bytes.data() + tree::kLeafVersionOffset) ==
-                  tree::kLeafFormatVersionFixedWidth;
-  const std::string encoded = v1 ? tree::EncodeLeafV1(key_type, d) : tree::EncodeLeaf(key_type, d);
-  FUZZ_CHECK(v1 || encoded.size() == tree::EncodedLeafBytes(d));
+  const uint16_t version = DecodeFixed16(in.bytes.data() + tree::kLeafVersionOffset);
+  const std::string encoded =
+      version == tree::kLeafFormatVersionFixedWidth ? tree::EncodeLeafV1(key_type, d)
+      : version == tree::kLeafFormatVersionV2       ? tree::EncodeLeafV2(key_type, d)
+                                                    : tree::EncodeLeaf(key_type, d);
+  FUZZ_CHECK(version != tree::kLeafFormatVersion || encoded.size() == tree::EncodedLeafBytes(d));
   FUZZ_CHECK(encoded == in.bytes,
              "re-encoded leaf differs: " + Hex(encoded) + " vs " + Hex(in.bytes));
   return 0;

@@ -338,6 +338,8 @@ std::vector<FuzzSeed> LeafSeeds() {
   tree::LeafData wide;  // multi-byte and 10-byte varints
   wide.keys = {0, 1000, uint64_t{1} << 40, ~uint64_t{0}};
   wide.weights = {INT64_MIN, 300, -70000, INT64_MAX};
+  tree::LeafData unit;  // version 3 with the unit weights flag: no weights run
+  unit.keys = {tree::EncodeInt64Key(-5), tree::EncodeInt64Key(3), tree::EncodeInt64Key(1 << 20)};
   return {
       {"seed-int64", Flags(0x01, tree::EncodeLeaf(tree::KeyType::kInt64, ints))},
       {"seed-wide", Flags(0x01, tree::EncodeLeaf(tree::KeyType::kInt64, wide))},
@@ -345,6 +347,9 @@ std::vector<FuzzSeed> LeafSeeds() {
       {"seed-v1-double", Flags(0x03, tree::EncodeLeafV1(tree::KeyType::kDouble, doubles))},
       {"seed-double", Flags(0x03, tree::EncodeLeaf(tree::KeyType::kDouble, doubles))},
       {"seed-one", Flags(0x00, tree::EncodeLeaf(tree::KeyType::kInt64, one))},
+      {"seed-unit", Flags(0x01, tree::EncodeLeaf(tree::KeyType::kInt64, unit))},
+      {"seed-v2-int64", Flags(0x01, tree::EncodeLeafV2(tree::KeyType::kInt64, ints))},
+      {"seed-v2-unit", Flags(0x01, tree::EncodeLeafV2(tree::KeyType::kInt64, unit))},
   };
 }
 
