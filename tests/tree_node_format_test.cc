@@ -315,6 +315,56 @@ TEST(TreeNodeFormatTest, MalformedVarints) {
       "offset 24: key gap 1 varint runs past the end of the entries area at offset 25");
 }
 
+// The word-at-a-time parse takes exactly the varints the checked one takes, with the same
+// value and length, and leaves the rest (long, non-minimal, too close to the end) to it.
+TEST(TreeNodeFormatTest, ShortVarintParseAgreesWithTheCheckedOne) {
+  std::mt19937_64 rng(11);
+  std::vector<std::string> cases;
+  for (int bits = 1; bits <= 64; ++bits) {  // every length 1..10, at both ends of its range
+    const uint64_t lo = uint64_t{1} << (bits - 1);
+    const uint64_t hi = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+    for (uint64_t v : {uint64_t{0}, lo, hi, lo + rng() % (hi - lo + 1)}) {
+      std::string b;
+      PutVarint64(&b, v);
+      cases.push_back(b);
+    }
+  }
+  for (int i = 0; i < 20000; ++i) {  // random bytes: also non-minimal, too long, overflowing
+    std::string b(1 + rng() % 12, '\0');
+    for (char& c : b) c = static_cast<char>(rng() % 4 == 0 ? 0x80 | (rng() & 1) : rng());
+    cases.push_back(b);
+  }
+  cases.push_back(std::string("\x85\x00", 2));                  // not minimal
+  cases.push_back(std::string(8, '\x80') + std::string(1, 0));  // not minimal, 9 bytes
+  cases.push_back(std::string(7, '\xff') + std::string(1, 0));  // not minimal, 8 bytes
+  int short_taken = 0;
+  for (const std::string& c : cases) {
+    for (size_t tail : {size_t{0}, size_t{3}, size_t{8}}) {  // bytes after the varint's area
+      const std::string buf = c + std::string(tail, '\x01');
+      const size_t end = c.size();
+      for (size_t limit : {end, buf.size()}) {
+        size_t pos_checked = 0, pos_short = 0;
+        uint64_t v_checked = 0, v_short = 0;
+        const VarintParse r = ParseVarint64(buf.data(), limit, &pos_checked, &v_checked);
+        if (ParseShortVarint64(buf.data(), limit, &pos_short, &v_short)) {
+          ++short_taken;
+          ASSERT_EQ(r, VarintParse::kOk) << testutil::Hex(buf);
+          EXPECT_EQ(pos_short, pos_checked) << testutil::Hex(buf);
+          EXPECT_EQ(v_short, v_checked) << testutil::Hex(buf);
+          EXPECT_LE(pos_short, size_t{8});
+          EXPECT_GE(limit, size_t{8});
+        } else {
+          EXPECT_EQ(pos_short, 0u);  // nothing consumed
+          if (r == VarintParse::kOk && limit >= 8) {
+            EXPECT_GT(pos_checked, 8u) << testutil::Hex(buf);  // only longer ones are left
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(short_taken, 10000);  // the fast path is the common one
+}
+
 TEST(TreeNodeFormatTest, WeightsAndExactLength) {
   ExpectCorrupt(Body(KeyType::kInt64, 2, 0, std::string("\x05\x02\x00", 3)), KeyType::kInt64,
                 "offset 26: weight 1 is 0, expected nonzero");

@@ -3,6 +3,8 @@
 // tree/node_format.h, docs/node_format.md.
 #include "tree/node_format.h"
 
+#include <cstring>
+
 #include "persistence/assert.h"
 #include "persistence/coding.h"
 #include "tree/leaf_pool.h"
@@ -11,19 +13,6 @@ namespace cowtree::tree {
 namespace {
 
 constexpr std::string_view kWhat = "leaf body";
-
-// Asserts (always on) that `leaf` is a valid leaf of key_type: what EncodeLeaf promises.
-void AssertEncodable(KeyType key_type, const LeafData& leaf) {
-  const size_t n = leaf.keys.size();
-  COWTREE_ASSERT(n >= 1 && n <= kLeafCapacityMax &&
-                 (leaf.implicit_unit_weights() || leaf.weights.size() == n));
-  COWTREE_ASSERT(IsValidKeyType(static_cast<uint8_t>(key_type)));
-  for (size_t i = 0; i < n; ++i) {
-    COWTREE_ASSERT(i == 0 || leaf.keys[i - 1] < leaf.keys[i]);
-    COWTREE_ASSERT(IsCanonicalKey(key_type, leaf.keys[i]));
-    COWTREE_ASSERT(leaf.weight(i) != 0);
-  }
-}
 
 std::string VarintProblem(VarintParse r, size_t entries_end) {
   switch (r) {
@@ -41,14 +30,28 @@ std::string VarintProblem(VarintParse r, size_t entries_end) {
   return "ok";
 }
 
-// Reads one varint of the entries area [*pos, end) as field `field` of entry `i`.
+// Reads one varint of the entries area [*pos, end) as field `field` of entry `i`: the
+// word-at-a-time parse, else the checked one (which names what is wrong).
 Status ReadVarint(std::string_view body, size_t end, const char* field, size_t i, size_t* pos,
                   uint64_t* value) {
+  if (ParseShortVarint64(body.data(), end, pos, value)) [[likely]] {
+    return Status::OK();
+  }
   const size_t at = *pos;
   const VarintParse r = ParseVarint64(body.data(), end, pos, value);
   if (r == VarintParse::kOk) return Status::OK();
   return FormatCorruption(
       kWhat, at, std::string(field) + " " + std::to_string(i) + " varint " + VarintProblem(r, end));
+}
+
+// Appends weight i (zigzag zz != 0) to `leaf`, whose weights stay implicit while all are 1.
+void AddWeight(size_t i, uint64_t zz, LeafData* leaf) {
+  if (zz == ZigZag(1) && leaf->implicit_unit_weights()) return;
+  if (leaf->implicit_unit_weights()) {
+    leaf->weights.reserve(leaf->keys.capacity());  // a pooled object stays in its class
+    leaf->weights.assign(i, 1);
+  }
+  leaf->weights.push_back(UnZigZag(zz));
 }
 
 // True if every weight of `leaf` is 1 (implicit or held).
@@ -69,7 +72,27 @@ Status DecodeEntries(std::string_view body, KeyType expected, uint32_t n, bool u
   leaf->keys.resize(n);
   uint64_t key = DecodeFixed64(body.data() + kLeafFirstKeyOffset);
   size_t pos = kLeafHeaderBytes;
-  for (size_t i = 0; i < n; ++i) {
+  // The common case first, with pos in a register: short minimal gaps and valid keys. It
+  // stops at the first entry it cannot take (leaving pos and key before it); the checked loop
+  // below goes on from there and names any problem.
+  size_t first_checked = 0;
+  if (IsCanonicalKey(expected, key)) {
+    leaf->keys[0] = key;
+    uint64_t* const keys = leaf->keys.data();
+    const char* const p = body.data();
+    size_t i = 1;
+    for (; i < n; ++i) {
+      size_t next = pos;
+      uint64_t gap = 0;
+      if (!ParseShortVarint64(p, end, &next, &gap)) break;
+      if (gap == 0 || gap > ~uint64_t{0} - key || !IsCanonicalKey(expected, key + gap)) break;
+      key += gap;
+      keys[i] = key;
+      pos = next;
+    }
+    first_checked = i;
+  }
+  for (size_t i = first_checked; i < n; ++i) {
     const size_t at = i == 0 ? kLeafFirstKeyOffset : pos;
     if (i > 0) {
       uint64_t gap = 0;
@@ -95,20 +118,24 @@ Status DecodeEntries(std::string_view body, KeyType expected, uint32_t n, bool u
     }
     leaf->keys[i] = key;
   }
-  // Weights of 1 (zigzag 2) are held implicitly (LeafData) until the first other one.
-  for (size_t i = 0; i < n && !unit_weights; ++i) {
+  // Weights of 1 (zigzag 2) are held implicitly (LeafData) until the first other one. The
+  // common case first again (short minimal varints, not zero), then the checked loop.
+  size_t first_weight_checked = unit_weights ? n : 0;
+  for (; first_weight_checked < n; ++first_weight_checked) {
+    size_t next = pos;
+    uint64_t zz = 0;
+    if (!ParseShortVarint64(body.data(), end, &next, &zz) || zz == 0) break;
+    AddWeight(first_weight_checked, zz, leaf);
+    pos = next;
+  }
+  for (size_t i = first_weight_checked; i < n; ++i) {
     const size_t at = pos;
     uint64_t zz = 0;
     COWTREE_RETURN_IF_ERROR(ReadVarint(body, end, "weight", i, &pos, &zz));
     if (zz == 0) {
       return FormatCorruption(kWhat, at, "weight " + std::to_string(i) + " is 0, expected nonzero");
     }
-    if (zz == ZigZag(1) && leaf->implicit_unit_weights()) continue;
-    if (leaf->implicit_unit_weights()) {
-      leaf->weights.reserve(leaf->keys.capacity());  // a pooled object stays in its class
-      leaf->weights.assign(i, 1);
-    }
-    leaf->weights.push_back(UnZigZag(zz));
+    AddWeight(i, zz, leaf);
   }
   if (pos != end) {
     return FormatCorruption(kWhat, pos,
@@ -179,28 +206,46 @@ size_t VarintLeafBytes(const LeafData& leaf, bool weights_run) {
   return LeafBodyBytes(entries_bytes);
 }
 
+// One pass over the entries, writing into a buffer sized for the longest body and checking
+// on the way what EncodeLeaf's contract promises (always on: nothing invalid reaches the disk).
 std::string EncodeVarintLeaf(KeyType key_type, const LeafData& leaf, uint16_t version) {
-  AssertEncodable(key_type, leaf);
-  const bool unit_flag = version == kLeafFormatVersion && AllUnitWeights(leaf);
   const size_t n = leaf.keys.size();
-  const size_t total = VarintLeafBytes(leaf, !unit_flag);
-  std::string out;
-  out.reserve(total);
-  PutFixed32(&out, kLeafMagic);
-  PutFixed16(&out, version);
-  PutFixed8(&out, static_cast<uint8_t>(key_type));
-  PutFixed8(&out, unit_flag ? kLeafFlagUnitWeights : 0);
-  PutFixed32(&out, static_cast<uint32_t>(n));
-  PutFixed32(&out, static_cast<uint32_t>(total - LeafBodyBytes(0)));
-  PutFixed64(&out, leaf.keys[0]);
-  for (size_t i = 1; i < n; ++i) PutVarint64(&out, leaf.keys[i] - leaf.keys[i - 1]);
-  if (!unit_flag) {
-    if (leaf.implicit_unit_weights()) out.append(n, static_cast<char>(ZigZag(1)));
-    for (int64_t w : leaf.weights) PutVarint64(&out, ZigZag(w));
+  COWTREE_ASSERT(n >= 1 && n <= kLeafCapacityMax &&
+                 (leaf.implicit_unit_weights() || leaf.weights.size() == n));
+  COWTREE_ASSERT(IsValidKeyType(static_cast<uint8_t>(key_type)));
+  const bool unit_flag = version == kLeafFormatVersion && AllUnitWeights(leaf);
+  const bool weights_run = !unit_flag;
+  const size_t longest = LeafBodyBytes(kVarint64BytesMax * (n - 1 + (weights_run ? n : 0)));
+  std::string out(longest, '\0');
+  char* const body = out.data();
+  EncodeFixed32(body + kLeafMagicOffset, kLeafMagic);
+  EncodeFixed16(body + kLeafVersionOffset, version);
+  body[kLeafKeyTypeOffset] = static_cast<char>(key_type);
+  body[kLeafFlagsOffset] = static_cast<char>(unit_flag ? kLeafFlagUnitWeights : 0);
+  EncodeFixed32(body + kLeafEntryCountOffset, static_cast<uint32_t>(n));
+  EncodeFixed64(body + kLeafFirstKeyOffset, leaf.keys[0]);
+  const uint64_t* keys = leaf.keys.data();
+  COWTREE_ASSERT(IsCanonicalKey(key_type, keys[0]));
+  char* p = body + kLeafHeaderBytes;
+  for (size_t i = 1; i < n; ++i) {
+    COWTREE_ASSERT(keys[i - 1] < keys[i] && IsCanonicalKey(key_type, keys[i]));
+    p = EncodeVarint64(p, keys[i] - keys[i - 1]);
   }
+  if (weights_run && leaf.implicit_unit_weights()) {
+    p = static_cast<char*>(std::memset(p, static_cast<char>(ZigZag(1)), n)) + n;
+  } else if (weights_run) {
+    for (int64_t w : leaf.weights) {
+      COWTREE_ASSERT(w != 0);
+      p = EncodeVarint64(p, ZigZag(w));
+    }
+  }
+  const size_t entries_bytes = static_cast<size_t>(p - (body + kLeafHeaderBytes));
+  EncodeFixed32(body + kLeafEntriesBytesOffset, static_cast<uint32_t>(entries_bytes));
+  out.resize(LeafBodyBytes(entries_bytes) - kLeafCrcBytes);  // shrinks: no reallocation
   PutTrailingCrc(&out);
-  COWTREE_ASSERT(out.size() == total && total <= LeafBodyBytesMax(n) &&
-                 (version != kLeafFormatVersion || total >= LeafBodyBytesMin(n)));
+  COWTREE_ASSERT(out.size() <= LeafBodyBytesMax(n) &&
+                 (version != kLeafFormatVersion || out.size() >= LeafBodyBytesMin(n)));
+  COWTREE_DASSERT(version != kLeafFormatVersion || out.size() == EncodedLeafBytes(leaf));
   return out;
 }
 
