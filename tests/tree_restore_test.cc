@@ -2,6 +2,7 @@
 // without loading leaves, lazy loading, eviction, loader failures.
 #include <gtest/gtest.h>
 
+#include "persistence/coding.h"
 #include "tests/tree_test_util.h"
 
 namespace cowtree::tree {
@@ -212,6 +213,68 @@ TEST_F(TreeRestoreTest, LeafThatDoesNotMatchItsSummaryIsCorruption) {
   Status s = ForEachAll(*r, [](uint64_t, int64_t) { return true; });
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_NE(s.message().find(std::to_string(persisted[0].leaf_id.raw())), std::string::npos);
+}
+
+// Stores written before leaf format 3 hold version 2 leaves (the weights run always written):
+// they restore and answer like the model, a leaf a later write changes is written as version
+// 3 (without a weights run when every weight is 1), and a store holding both versions
+// restores again.
+TEST(TreeRestoreLeafV2Test, VersionTwoLeavesRestoreAndChangedLeavesAreWrittenAsVersionThree) {
+  FakeLeafLoader loader(KeyType::kInt64);
+  OrderStatTree tree(KeyType::kInt64, {8, 4}, &loader);
+  Model model;
+  uint64_t epoch = 0;
+  std::vector<KeyWeight> ops;  // weight 2 in every third run of 8 keys, else 1
+  for (int64_t k = 0; k < 1000; ++k) ops.push_back({EncodeInt64Key(k), (k / 8) % 3 == 0 ? 2 : 1});
+  ASSERT_TRUE(model.Apply(ops));
+  ASSERT_TRUE(tree.Apply(ops, ++epoch).ok());
+  std::vector<PersistedSummary> persisted = loader.Checkpoint(*tree.current());
+  size_t unit_leaves = 0;
+  for (const PersistedSummary& s : persisted) {  // rewrite every leaf as the older build did
+    auto data = loader.LoadLeaf(s.leaf_id);
+    ASSERT_TRUE(data.ok()) << data.status().ToString();
+    unit_leaves += (*data)->implicit_unit_weights() ? 1 : 0;
+    loader.Put(s.leaf_id, EncodeLeafV2(KeyType::kInt64, **data));
+    ASSERT_EQ(DecodeFixed16(loader.Body(s.leaf_id).data() + kLeafVersionOffset),
+              kLeafFormatVersionV2);
+  }
+  ASSERT_GT(unit_leaves, 0u);
+  ASSERT_LT(unit_leaves, persisted.size());
+  std::mt19937_64 rng(3);
+  auto restored = BuildFromSummaries(KeyType::kInt64, {8, 4}, persisted, epoch, &loader);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  OrderStatTree again(KeyType::kInt64, {8, 4}, &loader);
+  ASSERT_TRUE(again.Install(restored.value()).ok());
+  ExpectMatchesModel(*again.current(), model, rng);
+  // Keys 992..999 have weight 1, so the leaf that takes 1000 and 1001 stays all-unit; key 3
+  // (weight 2) becomes 7.
+  const std::vector<KeyWeight> more = {
+      {EncodeInt64Key(3), 5}, {EncodeInt64Key(1000), 1}, {EncodeInt64Key(1001), 1}};
+  ASSERT_TRUE(model.Apply(more));
+  ASSERT_TRUE(again.Apply(more, ++epoch).ok());
+  std::vector<PersistedSummary> mixed = loader.Checkpoint(*again.current());
+  size_t v2 = 0, v3_unit = 0, v3_weights = 0;
+  for (const PersistedSummary& s : mixed) {
+    const std::string body = loader.Body(s.leaf_id);
+    ASSERT_GE(body.size(), kLeafHeaderBytes);
+    const uint16_t version = DecodeFixed16(body.data() + kLeafVersionOffset);
+    if (version == kLeafFormatVersionV2) {
+      ++v2;
+      continue;
+    }
+    ASSERT_EQ(version, kLeafFormatVersion);
+    const bool flag = (body[kLeafFlagsOffset] & kLeafFlagUnitWeights) != 0;
+    (flag ? v3_unit : v3_weights) += 1;
+    auto data = DecodeLeaf(body, KeyType::kInt64);
+    ASSERT_TRUE(data.ok()) << data.status().ToString();
+    EXPECT_EQ(flag, (*data)->implicit_unit_weights());
+  }
+  EXPECT_GE(v3_unit, 1u);           // the leaf with 1000 and 1001
+  EXPECT_GE(v3_weights, 1u);        // the leaf with key 3
+  EXPECT_GT(v2, mixed.size() / 2);  // untouched leaves keep their version 2 bodies
+  auto both = BuildFromSummaries(KeyType::kInt64, {8, 4}, mixed, epoch, &loader);
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  ExpectMatchesModel(*both.value(), model, rng);
 }
 
 // Several checkpoint -> restore (with a different shape each time) -> write cycles.

@@ -120,6 +120,12 @@ class FakeLeafLoader : public LeafLoader {
     std::lock_guard<std::mutex> g(mu_);
     bodies_[id.raw()] = std::move(body);
   }
+  // The stored body of `id` (empty if none).
+  std::string Body(NodeID id) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = bodies_.find(id.raw());
+    return it == bodies_.end() ? std::string() : it->second;
+  }
   void FailWith(std::optional<Status> s) {
     std::lock_guard<std::mutex> g(mu_);
     fail_with_ = std::move(s);
