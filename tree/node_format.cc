@@ -7,6 +7,7 @@
 
 #include "persistence/assert.h"
 #include "persistence/coding.h"
+#include "persistence/crc32c.h"
 #include "tree/leaf_pool.h"
 
 namespace cowtree::tree {
@@ -206,8 +207,10 @@ size_t VarintLeafBytes(const LeafData& leaf, bool weights_run) {
   return LeafBodyBytes(entries_bytes);
 }
 
-// One pass over the entries, writing into a buffer sized for the longest body and checking
-// on the way what EncodeLeaf's contract promises (always on: nothing invalid reaches the disk).
+// One pass over the entries, writing into a per-thread buffer sized for the longest body and
+// checking on the way what EncodeLeaf's contract promises (always on: nothing invalid reaches
+// the disk); the result is then copied out at its exact size, so that a body kept in memory
+// (an inline tree's catalog entry) holds no slack.
 std::string EncodeVarintLeaf(KeyType key_type, const LeafData& leaf, uint16_t version) {
   const size_t n = leaf.keys.size();
   COWTREE_ASSERT(n >= 1 && n <= kLeafCapacityMax &&
@@ -216,8 +219,9 @@ std::string EncodeVarintLeaf(KeyType key_type, const LeafData& leaf, uint16_t ve
   const bool unit_flag = version == kLeafFormatVersion && AllUnitWeights(leaf);
   const bool weights_run = !unit_flag;
   const size_t longest = LeafBodyBytes(kVarint64BytesMax * (n - 1 + (weights_run ? n : 0)));
-  std::string out(longest, '\0');
-  char* const body = out.data();
+  thread_local std::string scratch;  // grows to the longest body encoded on this thread
+  if (scratch.size() < longest) scratch.resize(longest);
+  char* const body = scratch.data();
   EncodeFixed32(body + kLeafMagicOffset, kLeafMagic);
   EncodeFixed16(body + kLeafVersionOffset, version);
   body[kLeafKeyTypeOffset] = static_cast<char>(key_type);
@@ -241,12 +245,12 @@ std::string EncodeVarintLeaf(KeyType key_type, const LeafData& leaf, uint16_t ve
   }
   const size_t entries_bytes = static_cast<size_t>(p - (body + kLeafHeaderBytes));
   EncodeFixed32(body + kLeafEntriesBytesOffset, static_cast<uint32_t>(entries_bytes));
-  out.resize(LeafBodyBytes(entries_bytes) - kLeafCrcBytes);  // shrinks: no reallocation
-  PutTrailingCrc(&out);
-  COWTREE_ASSERT(out.size() <= LeafBodyBytesMax(n) &&
-                 (version != kLeafFormatVersion || out.size() >= LeafBodyBytesMin(n)));
-  COWTREE_DASSERT(version != kLeafFormatVersion || out.size() == EncodedLeafBytes(leaf));
-  return out;
+  const size_t total = LeafBodyBytes(entries_bytes);
+  COWTREE_ASSERT(total <= longest && total <= LeafBodyBytesMax(n) &&
+                 (version != kLeafFormatVersion || total >= LeafBodyBytesMin(n)));
+  EncodeFixed32(p, Crc32c(body, total - kLeafCrcBytes));
+  COWTREE_DASSERT(version != kLeafFormatVersion || total == EncodedLeafBytes(leaf));
+  return std::string(body, total);
 }
 
 }  // namespace
