@@ -1,11 +1,13 @@
 // OrderStatTreeHost: the order-statistics tree hosted by the Runtime (see order_stat_tree_type.h).
 #include <algorithm>
+#include <iterator>
 #include <optional>
 
 #include "persistence/assert.h"
 #include "persistence/catalog_format.h"
 #include "persistence/coding.h"
 #include "persistence/object_store.h"
+#include "tree/checkpoint_summaries.h"
 #include "tree/key_codec.h"
 #include "tree/leaf_merge.h"
 #include "tree/leaf_pool.h"
@@ -25,29 +27,31 @@ class FrozenOrderStatTree final : public FrozenTree {
 
   Result<TreeCheckpointResult> Write(ObjectStore* store, uint64_t checkpoint_epoch) override {
     const TreeVersion& v = *version_;
-    std::vector<LeafSummary> leaves = Summaries(v);
-    COWTREE_ASSIGN_OR_RETURN(std::optional<std::string> inline_body, InlineBody(v, leaves));
-    if (inline_body.has_value()) return WriteInline(std::move(*inline_body));
-    COWTREE_ASSERT(leaves.size() == v.leaf_count);
-    std::vector<PersistedSummary> persisted;
-    persisted.reserve(leaves.size());
-    for (const LeafSummary& s : leaves) {
-      NodeID id = s.box->persisted_id();
-      if (!id.valid()) {
-        // A dirty leaf is always in memory: it has never been written anywhere else.
-        std::shared_ptr<const LeafData> data = s.box->data();
-        COWTREE_ASSERT(data != nullptr);
-        COWTREE_ASSIGN_OR_RETURN(id, store->WriteObject(ObjectKind::kLeaf, checkpoint_epoch,
-                                                        EncodeLeaf(v.key_type, *data)));
-        // Marked persisted only once the checkpoint is published (OnPublished): an aborted
-        // checkpoint discards this object and the box stays dirty.
-        written_.emplace_back(s.box, id);
-      }
-      persisted.push_back(PersistedSummary{s.first_key, s.pos_sum, s.entry_count, id});
+    if (v.leaf_count <= 1) {
+      // Only an empty or one-leaf tree can be inline (docs/catalog.md "Inline trees").
+      COWTREE_ASSIGN_OR_RETURN(std::optional<std::string> inline_body, InlineBody(v, Summaries(v)));
+      if (inline_body.has_value()) return WriteInline(std::move(*inline_body));
     }
-    // Freed before the summary index is written: ~40 B per leaf (and a reference to each box)
-    // that would otherwise add to the checkpoint's peak memory (docs/memory_budget.md).
-    std::vector<LeafSummary>().swap(leaves);
+    // The summaries in O(what changed since the published checkpoint), not O(leaves)
+    // (tree/checkpoint_summaries.h): under a small budget every commit checkpoints.
+    const OrderStatTreeHost::PersistedState& published = host_->published();
+    const uint64_t published_epoch =
+        published.descriptor.valid() && published.version != nullptr ? published.version->epoch : 0;
+    CheckpointSummaries c = CollectCheckpointSummaries(v, published_epoch, published.index.chunks);
+    COWTREE_ASSERT(c.summaries.size() == v.leaf_count);
+    written_.reserve(c.dirty.size());
+    for (auto& [index, box] : c.dirty) {
+      // A dirty leaf is always in memory: it has never been written anywhere else.
+      std::shared_ptr<const LeafData> data = box->data();
+      COWTREE_ASSERT(data != nullptr && !c.summaries[index].leaf_id.valid());
+      COWTREE_ASSIGN_OR_RETURN(NodeID id, store->WriteObject(ObjectKind::kLeaf, checkpoint_epoch,
+                                                             EncodeLeaf(v.key_type, *data)));
+      c.summaries[index].leaf_id = id;
+      // Marked persisted only once the checkpoint is published (OnPublished): an aborted
+      // checkpoint discards this object and the box stays dirty.
+      written_.emplace_back(std::move(box), id);
+    }
+    std::vector<std::pair<size_t, std::shared_ptr<LeafBox>>>().swap(c.dirty);
     state_.version = version_;
     TreeDescriptor desc;
     desc.key_type = v.key_type;
@@ -59,25 +63,26 @@ class FrozenOrderStatTree final : public FrozenTree {
     const ChunkWriteFn write = [&](ObjectKind kind, std::string body) {
       return store->WriteObject(kind, checkpoint_epoch, body);
     };
-    COWTREE_RETURN_IF_ERROR(WriteSummaryIndex(v.key_type, persisted, host_->published().index,
+    COWTREE_RETURN_IF_ERROR(WriteSummaryIndex(v.key_type, c.summaries, published.index,
                                               host_->index_limits(), write, &desc, &state_.index));
     COWTREE_ASSIGN_OR_RETURN(state_.descriptor,
                              store->WriteObject(ObjectKind::kTreeDescriptor, checkpoint_epoch,
                                                 EncodeTreeDescriptor(desc)));
-    // Retired: every object of the previous checkpoint that the new one does not reference.
+    // Retired: every object of the previous checkpoint that the new one does not reference —
+    // its descriptor, its chunks the new index does not reuse, and the leaves found above.
     TreeCheckpointResult result;
     result.persisted.descriptor = state_.descriptor;
-    // A sorted vector (8 B per object) rather than a hash set (~40 B): this is checkpoint
-    // scratch, and at 10^5..10^6 leaves per tree it shows in the process's peak RSS.
-    std::vector<uint64_t> now;
-    now.reserve(persisted.size() + state_.index.chunks.size() + 1);
-    std::vector<NodeID> chunk_ids;
-    state_.index.AppendChunkIds(&chunk_ids);
-    for (NodeID id : chunk_ids) now.push_back(id.raw());
-    for (const PersistedSummary& s : persisted) now.push_back(s.leaf_id.raw());
-    std::sort(now.begin(), now.end());
-    for (NodeID id : host_->PersistedObjects()) {
-      if (!std::binary_search(now.begin(), now.end(), id.raw())) result.retired.push_back(id);
+    result.retired = std::move(c.retired_leaves);
+    if (published.descriptor.valid()) {
+      result.retired.push_back(published.descriptor);
+      std::vector<NodeID> old_chunks, new_chunks;
+      published.index.AppendChunkIds(&old_chunks);
+      state_.index.AppendChunkIds(&new_chunks);
+      const auto by_raw = [](NodeID a, NodeID b) { return a.raw() < b.raw(); };
+      std::sort(old_chunks.begin(), old_chunks.end(), by_raw);
+      std::sort(new_chunks.begin(), new_chunks.end(), by_raw);
+      std::set_difference(old_chunks.begin(), old_chunks.end(), new_chunks.begin(),
+                          new_chunks.end(), std::back_inserter(result.retired), by_raw);
     }
     return result;
   }
