@@ -42,15 +42,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string dir = argv[1];
-  const uint64_t entries = std::strtoull(argv[2], nullptr, 10);
-  const uint64_t dirty_keys = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 100;
-  const uint64_t rounds = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 20;
-  const uint64_t cache_mib = argc > 5 ? std::strtoull(argv[5], nullptr, 10) : 0;
+  using bench_driver::ArgOr;
+  const uint64_t entries = ArgOr(argc, argv, 2, 0);
+  const uint64_t dirty_keys = ArgOr(argc, argv, 3, 100);
+  const uint64_t rounds = ArgOr(argc, argv, 4, 20);
   if (entries == 0 || rounds == 0) Die("ENTRIES and ROUNDS must be >= 1");
   std::filesystem::remove_all(dir);
   cowtree::Options o;
   o.durability = cowtree::Durability::kBalanced;
-  o.cache_bytes = cache_mib << 20;
+  o.cache_bytes = ArgOr(argc, argv, 5, 0) << 20;
   auto opened = cowtree::Store::Open(dir, o);
   if (!opened.ok()) Die("open: " + opened.status().ToString());
   std::unique_ptr<cowtree::Store> store = std::move(opened).value();

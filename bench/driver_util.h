@@ -45,6 +45,11 @@ inline double CpuSeconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
+// argv[i] as an unsigned decimal, or `fallback` when the argument is not given.
+inline uint64_t ArgOr(int argc, char** argv, int i, uint64_t fallback) {
+  return argc > i ? std::strtoull(argv[i], nullptr, 10) : fallback;
+}
+
 // Prints "<program>: <what>" to stderr and exits with status 1.
 [[noreturn]] inline void Die(const char* program, const std::string& what) {
   std::cerr << program << ": " << what << "\n";

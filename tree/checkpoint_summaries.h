@@ -20,7 +20,8 @@
 // - published_epoch: the epoch of the version the published checkpoint of this tree wrote, or
 //   0 when that checkpoint has no summary index (none yet, or the tree was stored inline).
 // - published_chunks: the summary chunks of that checkpoint in key order (their summaries are
-//   the published version's leaves, in key order). Ignored when published_epoch is 0.
+//   the published version's leaves, in key order). With published_epoch 0 no run is copied
+//   from them (every box is read), but their leaves that v no longer names are still retired.
 // Preconditions (asserted where they are cheap to check): every node of v with epoch <=
 // published_epoch belongs to the published version (true for versions derived from it by
 // Apply, tree/apply.h: the writer copies every node it changes and gives copies its epoch), and
