@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <span>
 
 #include "persistence/assert.h"
 
@@ -101,6 +102,20 @@ class Collector {
     return {j, pos - starts_[j]};
   }
 
+  // Calls visit(span) for the published summaries [begin, end), one span per chunk touched.
+  template <typename Visit>
+  void ForEachPublishedSpan(size_t begin, size_t end, Visit visit) const {
+    COWTREE_ASSERT(begin <= end && end <= published_leaves_);
+    if (begin == end) return;
+    auto [j, k] = Locate(begin);
+    for (size_t left = end - begin; left > 0; ++j, k = 0) {
+      const std::span<const PersistedSummary> chunk(chunks_[j].summaries);
+      const size_t take = std::min(left, chunk.size() - k);
+      visit(chunk.subspan(k, take));
+      left -= take;
+    }
+  }
+
   // The node's leaves, copied from the published chunks, with their totals checked against
   // the node's own per-child sums.
   void CopyPublishedRun(const InternalNode& node) {
@@ -108,39 +123,26 @@ class Collector {
     const size_t begin = PublishedPosition(node.first_keys[0]);
     COWTREE_ASSERT(n >= 1 && begin + n <= published_leaves_);
     COWTREE_ASSERT(copied_.empty() || copied_.back().second <= begin);
-    auto [j, k] = Locate(begin);
+    // The junction with what came before; within the run the published order holds.
+    COWTREE_ASSERT(out_->summaries.empty() ||
+                   out_->summaries.back().first_key < node.first_keys[0]);
     uint64_t pos = 0, entries = 0;
-    for (size_t left = n; left > 0;) {
-      const std::vector<PersistedSummary>& s = chunks_[j].summaries;
-      const size_t take = std::min(left, s.size() - k);
-      const auto first = s.begin() + static_cast<ptrdiff_t>(k);
-      if (left == n) AppendInOrder(*first);  // the junction with what came before
-      const auto from = left == n ? first + 1 : first;
-      out_->summaries.insert(out_->summaries.end(), from, first + static_cast<ptrdiff_t>(take));
-      for (auto it = first; it != first + static_cast<ptrdiff_t>(take); ++it) {
-        COWTREE_DASSERT(it->leaf_id.valid());
-        pos += it->pos_sum;
-        entries += it->entry_count;
+    ForEachPublishedSpan(begin, begin + n, [&](std::span<const PersistedSummary> run) {
+      out_->summaries.insert(out_->summaries.end(), run.begin(), run.end());
+      for (const PersistedSummary& x : run) {
+        COWTREE_DASSERT(x.leaf_id.valid());
+        pos += x.pos_sum;
+        entries += x.entry_count;
       }
-      left -= take;
-      ++j;
-      k = 0;
-    }
+    });
     COWTREE_ASSERT(pos == node.PosTotal() && entries == node.EntryTotal());
     copied_.emplace_back(begin, begin + n);
   }
 
   void AppendPublishedIds(size_t begin, size_t end, std::vector<uint64_t>* out) const {
-    COWTREE_ASSERT(begin <= end && end <= published_leaves_);
-    if (begin == end) return;
-    auto [j, k] = Locate(begin);
-    for (size_t pos = begin; pos < end; ++pos) {
-      out->push_back(chunks_[j].summaries[k].leaf_id.raw());
-      if (++k == chunks_[j].summaries.size()) {
-        ++j;
-        k = 0;
-      }
-    }
+    ForEachPublishedSpan(begin, end, [out](std::span<const PersistedSummary> run) {
+      for (const PersistedSummary& x : run) out->push_back(x.leaf_id.raw());
+    });
   }
 
   const uint64_t published_epoch_;
