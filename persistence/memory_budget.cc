@@ -29,7 +29,7 @@ void MemoryBudget::Charge(uint64_t bytes, bool dirty) {
 void MemoryBudget::MoveDirtyToClean(uint64_t bytes) {
   dirty_.fetch_sub(static_cast<int64_t>(bytes), std::memory_order_relaxed);
   clean_.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed);
-  if (!DirtyOverShare()) dirty_signalled_.store(false, std::memory_order_relaxed);
+  if (!DirtyOverTrigger()) dirty_signalled_.store(false, std::memory_order_relaxed);
 }
 
 void MemoryBudget::AddClean(std::weak_ptr<Evictable> entry) {
@@ -50,8 +50,8 @@ void MemoryBudget::EnforceBudget() {
     EvictLocked();
   }
   ReturnFreedMemory();
-  if (DirtyOverShare()) {
-    // One callback per crossing: cleared when a checkpoint brings dirty bytes under the share.
+  if (DirtyOverTrigger()) {
+    // One callback per crossing: cleared when a checkpoint brings dirty bytes under the trigger.
     if (!dirty_signalled_.exchange(true, std::memory_order_relaxed)) {
       dirty_triggers_.fetch_add(1, std::memory_order_relaxed);
       if (dirty_callback_) dirty_callback_();

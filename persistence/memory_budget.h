@@ -15,8 +15,10 @@
 // resident_bytes() = fixed + node + dirty + clean + pool. When it passes budget_bytes, clean
 // entries are evicted in CLOCK order (second chance: an entry read since the hand last passed it is
 // skipped once) until it is back under the budget or nothing clean is left. When dirty bytes
-// pass dirty_share (budget * dirty_percent / 100) the budget calls the dirty callback (the
-// Runtime wakes its coordinator to checkpoint: dirty leaves become clean, then evictable).
+// pass DirtyTriggerBytes() (dirty_share = budget * dirty_percent / 100, or less when the fixed
+// and node bytes leave less room) the budget calls the dirty callback (the Runtime wakes its
+// coordinator to checkpoint: dirty leaves become clean, then evictable); past
+// DirtyOverStallLimit() the committing thread checkpoints itself (a write stall).
 //
 // Entries
 // - An Evictable registers with AddClean after it became resident and clean; the ring holds a
@@ -134,8 +136,32 @@ class MemoryBudget {
   void* Attachment(const std::function<std::shared_ptr<void>()>& make);
   int64_t dirty_bytes() const { return dirty_.load(std::memory_order_relaxed); }
   uint64_t dirty_share_bytes() const { return dirty_share_bytes_; }
-  bool DirtyOverShare() const {
-    return limited() && dirty_bytes() > static_cast<int64_t>(dirty_share_bytes_);
+  // The room eviction cannot make for dirty leaves: budget - dirty share - fixed - node bytes
+  // (fixed, node and dirty bytes are what eviction cannot free; the share left over is room
+  // for the next commit's new dirty leaves and copied nodes). Negative when the fixed and node
+  // bytes alone pass budget - share. Meaningful only when limited().
+  int64_t DirtyRoomBytes() const {
+    return static_cast<int64_t>(budget_bytes_) - static_cast<int64_t>(dirty_share_bytes_) -
+           fixed_.load(std::memory_order_relaxed) - nodes_->load(std::memory_order_relaxed);
+  }
+  // Dirty bytes past which a checkpoint is due (the dirty callback fires, the coordinator
+  // checkpoints): the dirty share, or half the room when that is less (at least share / 8),
+  // so that the background checkpoint starts well before commits reach the stall limit.
+  int64_t DirtyTriggerBytes() const {
+    const int64_t share = static_cast<int64_t>(dirty_share_bytes_);
+    return std::min(share, std::max(DirtyRoomBytes() / 2, share / 8));
+  }
+  bool DirtyOverTrigger() const { return limited() && dirty_bytes() > DirtyTriggerBytes(); }
+  // The write stall (a commit that finds it true checkpoints before returning): dirty bytes
+  // past twice the share (at most the budget), or past the room (at least share / 4, so that
+  // a tree whose fixed and node bytes alone fill the budget checkpoints every few commits
+  // rather than after every one). Always above DirtyTriggerBytes().
+  bool DirtyOverStallLimit() const {
+    if (!limited()) return false;
+    const int64_t share = static_cast<int64_t>(dirty_share_bytes_);
+    const int64_t limit = std::min(std::min(static_cast<int64_t>(budget_bytes_), 2 * share),
+                                   std::max(DirtyRoomBytes(), share / 4));
+    return dirty_bytes() > limit;
   }
   MemoryBudgetStats stats() const;
 

@@ -104,11 +104,13 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
   // that its superseded leaves are freed now rather than at the tree's next commit.
   for (const auto& tree : written) tree->ReleaseOldVersions();
   written.clear();
-  if (DirtyOverHardLimit()) {
-    // Write stall: dirty leaves outgrew what the coordinator's checkpoints keep up with. A
-    // failure poisons the runtime (or, for NoSpace, leaves it writable); this commit is
-    // acknowledged either way, later commits report the poison.
-    (void)CheckpointInternal();
+  if (budget_->DirtyOverStallLimit()) {
+    // Write stall: dirty leaves outgrew what the coordinator's checkpoints keep up with, or
+    // what eviction cannot free (fixed, node and dirty bytes) left no room for the next
+    // commit (MemoryBudget::DirtyOverStallLimit). A failure poisons the runtime (or, for
+    // NoSpace, leaves it writable); this commit is acknowledged either way, later commits
+    // report the poison.
+    (void)StallCheckpoint();
   }
   if (options_.checkpoint_log_bytes != 0 &&
       log_bytes_since_checkpoint_.load(std::memory_order_relaxed) >=
@@ -147,12 +149,6 @@ Status Runtime::ReplayCommit(std::string_view payload, uint64_t epoch, LogPositi
   visible_epoch_.store(epoch, std::memory_order_release);
   log_bytes_since_checkpoint_.fetch_add(payload.size() + 32, std::memory_order_relaxed);
   return Status::OK();
-}
-
-bool Runtime::DirtyOverHardLimit() const {
-  if (!budget_->limited()) return false;
-  const uint64_t hard = std::min(budget_->budget_bytes(), 2 * budget_->dirty_share_bytes());
-  return budget_->dirty_bytes() > static_cast<int64_t>(hard);
 }
 
 void Runtime::ReleaseOldVersionsOfAllTrees() {

@@ -470,6 +470,12 @@ class Runtime final : public TreeEnvironment {
   Status BeginWrite() COWTREE_EXCLUDES(lifecycle_mu_);
   void EndWrite() COWTREE_EXCLUDES(lifecycle_mu_);
   Status CheckpointInternal() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
+  // The write stall: waits for a checkpoint in progress (the coordinator's), then checkpoints
+  // only if the budget's stall limit (MemoryBudget::DirtyOverStallLimit) still holds. OK when
+  // none was needed; otherwise as CheckpointInternal.
+  Status StallCheckpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
+  // CheckpointLocked; a failure that is not recoverable poisons the runtime.
+  Status CheckpointOrPoisonLocked() COWTREE_REQUIRES(checkpoint_mu_) COWTREE_EXCLUDES(write_mu_);
   void Poison(const Status& status);
   Status ApplyCommit(const CommitRecordView& record, uint64_t epoch, PreparedCommit* prepared)
       COWTREE_REQUIRES(write_mu_);
@@ -568,8 +574,6 @@ class Runtime final : public TreeEnvironment {
   // Tree memory budget (options_.cache_bytes); declared before trees_ so that it outlives them
   // (the trees also hold a reference).
   std::shared_ptr<MemoryBudget> budget_;
-  // Commit: dirty bytes passed the budget's hard limit; the committer checkpoints inline.
-  bool DirtyOverHardLimit() const;
 
   Mutex write_mu_;  // one commit applies at a time; the checkpoint freeze takes it too
   uint64_t applied_epoch_ COWTREE_GUARDED_BY(write_mu_) = 0;

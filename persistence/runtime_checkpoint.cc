@@ -42,6 +42,18 @@ Status Runtime::Checkpoint() {
 // in flight has finished).
 Status Runtime::CheckpointInternal() {
   MutexLock ck(&checkpoint_mu_);
+  return CheckpointOrPoisonLocked();
+}
+
+Status Runtime::StallCheckpoint() {
+  MutexLock ck(&checkpoint_mu_);
+  // The checkpoint this thread waited for may have written enough (committers that stalled
+  // together need one checkpoint, not one each).
+  if (!budget_->DirtyOverStallLimit()) return Status::OK();
+  return CheckpointOrPoisonLocked();
+}
+
+Status Runtime::CheckpointOrPoisonLocked() {
   if (poisoned_.load(std::memory_order_acquire)) return poison_status();
   bool recoverable = false;
   Status st = CheckpointLocked(&recoverable);

@@ -69,7 +69,7 @@ void Runtime::CoordinatorLoop() {
     const auto now = Clock::now();
     const bool by_bytes = options_.checkpoint_log_bytes != 0 &&
                           log_bytes_since_checkpoint_.load() >= options_.checkpoint_log_bytes;
-    const bool by_budget = budget_->DirtyOverShare();
+    const bool by_budget = budget_->DirtyOverTrigger();
     const bool by_dirty_trees = DirtyTreesOverLimit();
     const bool by_time =
         options_.checkpoint_interval_ms != 0 &&

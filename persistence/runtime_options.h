@@ -65,7 +65,8 @@ struct RuntimeOptions {
   // it, clean leaves are evicted (CLOCK) and re-read from the data files when next needed; when
   // dirty leaves pass cache_dirty_percent of it, the coordinator checkpoints (which makes them
   // clean, hence evictable), and a commit that finds them past twice that share (capped at
-  // the budget) checkpoints itself before returning (a write stall). 0 = unlimited (nothing is
+  // the budget), or finds the fixed, node and dirty bytes together past the budget minus one
+  // dirty share, checkpoints itself before returning (a write stall). 0 = unlimited (nothing is
   // evicted; leaves stay resident once read). Otherwise at least 1 MiB. Default: 0.
   uint64_t cache_bytes = 0;
   // Share of cache_bytes, in percent, that dirty leaves may take before a checkpoint is

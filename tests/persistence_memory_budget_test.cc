@@ -92,21 +92,71 @@ TEST(MemoryBudgetUnit, DestroyedEntriesLeaveTheRing) {
 }
 
 TEST(MemoryBudgetUnit, DirtyCallbackOncePerCrossing) {
-  MemoryBudget b(1000, 50);
+  MemoryBudget b(1000, 25);  // share 250; nothing fixed: the trigger is the share
   int calls = 0;
   b.SetDirtyCallback([&] { ++calls; });
-  b.Charge(400, true);
+  b.Charge(200, true);
   b.EnforceBudget();
   EXPECT_EQ(calls, 0);
-  b.Charge(200, true);
+  b.Charge(100, true);
   b.EnforceBudget();
   b.EnforceBudget();
   EXPECT_EQ(calls, 1);
-  EXPECT_TRUE(b.DirtyOverShare());
-  b.MoveDirtyToClean(600);  // a checkpoint wrote them
-  b.Charge(600, true);
+  EXPECT_TRUE(b.DirtyOverTrigger());
+  b.MoveDirtyToClean(300);  // a checkpoint wrote them
+  b.Charge(300, true);
   b.EnforceBudget();
   EXPECT_EQ(calls, 2);
+}
+
+// The checkpoint trigger and the write stall follow the room eviction cannot make: budget -
+// dirty share - fixed - node bytes (docs/memory_budget.md "Dirty leaves").
+TEST(MemoryBudgetUnit, TriggerAndStallLimitShrinkWithTheUnevictableBytes) {
+  MemoryBudget b(100000, 25);  // share 25 000
+  int calls = 0;
+  b.SetDirtyCallback([&] { ++calls; });
+  // Nothing fixed: the share triggers, twice the share stalls.
+  EXPECT_EQ(b.DirtyRoomBytes(), 75000);
+  EXPECT_EQ(b.DirtyTriggerBytes(), 25000);
+  b.Charge(50000, true);
+  EXPECT_TRUE(b.DirtyOverTrigger());
+  EXPECT_FALSE(b.DirtyOverStallLimit());
+  b.Charge(1, true);
+  EXPECT_TRUE(b.DirtyOverStallLimit());
+  b.Uncharge(50001, true);
+  // Fixed and node bytes take 40 000: room 35 000, trigger at half of it.
+  b.ChargeFixed(30000);
+  b.node_counter()->fetch_add(10000);
+  EXPECT_EQ(b.DirtyRoomBytes(), 35000);
+  EXPECT_EQ(b.DirtyTriggerBytes(), 17500);
+  b.Charge(17500, true);
+  b.EnforceBudget();
+  EXPECT_EQ(calls, 0);
+  b.Charge(1, true);
+  b.EnforceBudget();
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(b.DirtyOverStallLimit());
+  b.Charge(35000 - 17501, true);
+  EXPECT_FALSE(b.DirtyOverStallLimit());
+  b.Charge(1, true);
+  EXPECT_TRUE(b.DirtyOverStallLimit());  // 35 001 > room, although under twice the share
+  b.Uncharge(35001, true);
+  // Fixed and node bytes leave 5 000 of room: the floors (share / 8, share / 4) hold.
+  b.ChargeFixed(30000);
+  EXPECT_EQ(b.DirtyRoomBytes(), 5000);
+  EXPECT_EQ(b.DirtyTriggerBytes(), 3125);
+  b.Charge(6250, true);
+  EXPECT_TRUE(b.DirtyOverTrigger());
+  EXPECT_FALSE(b.DirtyOverStallLimit());
+  b.Charge(1, true);
+  EXPECT_TRUE(b.DirtyOverStallLimit());
+  b.Uncharge(6251, true);
+  b.node_counter()->fetch_sub(10000);
+  // Unlimited: neither ever holds.
+  MemoryBudget unlimited(0, 25);
+  unlimited.Charge(1 << 30, true);
+  EXPECT_FALSE(unlimited.DirtyOverTrigger());
+  EXPECT_FALSE(unlimited.DirtyOverStallLimit());
 }
 
 TEST(MemoryBudgetUnit, UnlimitedCountsAndNeverEvicts) {

@@ -370,5 +370,48 @@ TEST(MemoryBudget, IdleTreeReleasesItsOldVersionAtCheckpoint) {
   EXPECT_GT(m.fixed_bytes, 0);
 }
 
+// ---- The write stall (docs/memory_budget.md "Dirty leaves"). ----
+
+// A tree whose fixed and node bytes take most of a 4 MiB budget (~5.7 k leaves of <= 64
+// entries, fan-out 8: ~2.8 MiB at the end), grown by commits of 3 000 random keys (~1.3 MiB of new
+// dirty leaves each). No background thread: only the commits' own stall checkpoints run. After
+// every commit the dirty bytes fit in the room eviction cannot make beside the fixed and node bytes
+// (the budget minus one dirty share; at least a quarter of the share), and everything the budget
+// counts stays within it. With the stall at twice the dirty share alone (2 MiB), two commits'
+// dirty leaves piled up on top of the fixed and node bytes.
+TEST(MemoryBudget, CommitStallsBeforeUnevictableBytesOutgrowTheBudget) {
+  TempDir dir;
+  constexpr uint64_t kBudget = 4ull << 20;
+  auto rt = recovery::Open(dir.path(), SmallOptions(kBudget));
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  const int64_t share = static_cast<int64_t>((*rt)->memory_budget()->dirty_share_bytes());
+  ASSERT_EQ(share, static_cast<int64_t>(kBudget / 100 * 25));
+  const TreeId id = CreateTree(rt->get(), "t");
+  constexpr uint64_t kKeys = 250000;
+  uint64_t tight_commits = 0;  // commits after which the room was below twice the share
+  for (uint64_t i = 0; i < kKeys;) {
+    RuntimeWriteBatch b(rt->get());
+    for (uint64_t j = 0; j < 3000 && i < kKeys; ++j, ++i) {
+      const uint64_t v =
+          static_cast<uint64_t>((static_cast<unsigned __int128>(i) * kStride) % kKeys);
+      tree::AppendOrderStatOp(b.MutableOps(id), tree::EncodeInt64Key(static_cast<int64_t>(v)), 1);
+    }
+    ASSERT_TRUE((*rt)->Commit(b).ok());
+    const MemoryBudgetStats m = (*rt)->GetStats().memory;
+    const int64_t room = static_cast<int64_t>(kBudget) - share - (m.fixed_bytes + m.node_bytes);
+    if (room < 2 * share) ++tight_commits;
+    ASSERT_LE(m.dirty_bytes, std::max(std::min(room, 2 * share), share / 4))
+        << "after key " << i << ": fixed " << m.fixed_bytes << " nodes " << m.node_bytes;
+    ASSERT_LE(m.resident_bytes(), static_cast<int64_t>(kBudget)) << "after key " << i;
+  }
+  RuntimeSnapshot snap = (*rt)->GetSnapshot();
+  auto info = (*rt)->FindTree("t", snap);
+  ASSERT_TRUE(info.ok());
+  const auto v = tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch());
+  EXPECT_EQ(v->positive_count, kKeys);
+  EXPECT_GT(v->leaf_count, 5000u);
+  EXPECT_GT(tight_commits, 30u);
+}
+
 }  // namespace
 }  // namespace cowtree

@@ -51,7 +51,9 @@ struct Options {
   // Byte budget of tree memory (docs/memory_budget.md): what every open tree keeps per leaf
   // (leaf boxes, internal nodes, summaries), leaves not yet checkpointed, and leaves read from
   // disk. Past it, clean leaves are evicted (CLOCK) and read again (pread) when next needed;
-  // leaves not yet checkpointed past cache_dirty_percent of it trigger a checkpoint. Process
+  // leaves not yet checkpointed past cache_dirty_percent of it trigger a checkpoint, and a
+  // commit that finds them past twice that share, or finds what eviction cannot free (fixed,
+  // node and dirty bytes) past the budget minus that share, checkpoints before returning. Process
   // RSS stays within cache_bytes plus the constant that page documents, as long as the
   // per-leaf fixed bytes (~320 B per leaf) fit in the budget. 0 = unlimited: leaves stay in
   // memory once read. Otherwise at least 1 MiB. Default: 0.
