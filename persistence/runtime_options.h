@@ -63,7 +63,8 @@ struct RuntimeOptions {
   // Byte budget of tree memory (docs/memory_budget.md): leaf boxes, internal nodes and
   // summaries (counted per leaf), dirty leaves and resident clean leaves. When the total passes
   // it, clean leaves are evicted (CLOCK) and re-read from the data files when next needed; when
-  // dirty leaves pass cache_dirty_percent of it, the coordinator checkpoints (which makes them
+  // dirty leaves pass cache_dirty_percent of it (or half the room that budget minus that share
+  // leaves beside the fixed and node bytes, if less), the coordinator checkpoints (which makes them
   // clean, hence evictable), and a commit that finds them past twice that share (capped at
   // the budget), or finds the fixed, node and dirty bytes together past the budget minus one
   // dirty share, checkpoints itself before returning (a write stall). 0 = unlimited (nothing is

@@ -109,6 +109,21 @@ TEST(MemoryBudgetUnit, DirtyCallbackOncePerCrossing) {
   EXPECT_EQ(calls, 2);
 }
 
+// Charges dirty bytes up to `trigger`, then one more, then up to `stall`, then one more,
+// checking DirtyOverTrigger / DirtyOverStallLimit at each edge; uncharges them all.
+void ExpectTriggerAndStallAt(MemoryBudget* b, int64_t trigger, int64_t stall) {
+  ASSERT_LT(trigger, stall);
+  b->Charge(static_cast<uint64_t>(trigger), true);
+  EXPECT_FALSE(b->DirtyOverTrigger()) << trigger;
+  b->Charge(1, true);
+  EXPECT_TRUE(b->DirtyOverTrigger()) << trigger;
+  b->Charge(static_cast<uint64_t>(stall - trigger - 1), true);
+  EXPECT_FALSE(b->DirtyOverStallLimit()) << stall;
+  b->Charge(1, true);
+  EXPECT_TRUE(b->DirtyOverStallLimit()) << stall;
+  b->Uncharge(static_cast<uint64_t>(stall + 1), true);
+}
+
 // The checkpoint trigger and the write stall follow the room eviction cannot make: budget -
 // dirty share - fixed - node bytes (docs/memory_budget.md "Dirty leaves").
 TEST(MemoryBudgetUnit, TriggerAndStallLimitShrinkWithTheUnevictableBytes) {
@@ -118,39 +133,27 @@ TEST(MemoryBudgetUnit, TriggerAndStallLimitShrinkWithTheUnevictableBytes) {
   // Nothing fixed: the share triggers, twice the share stalls.
   EXPECT_EQ(b.DirtyRoomBytes(), 75000);
   EXPECT_EQ(b.DirtyTriggerBytes(), 25000);
-  b.Charge(50000, true);
-  EXPECT_TRUE(b.DirtyOverTrigger());
-  EXPECT_FALSE(b.DirtyOverStallLimit());
-  b.Charge(1, true);
-  EXPECT_TRUE(b.DirtyOverStallLimit());
-  b.Uncharge(50001, true);
-  // Fixed and node bytes take 40 000: room 35 000, trigger at half of it.
+  ExpectTriggerAndStallAt(&b, 25000, 50000);
+  // Fixed and node bytes take 40 000: room 35 000, the trigger at half of it, the stall at it
+  // although under twice the share.
   b.ChargeFixed(30000);
   b.node_counter()->fetch_add(10000);
   EXPECT_EQ(b.DirtyRoomBytes(), 35000);
   EXPECT_EQ(b.DirtyTriggerBytes(), 17500);
+  ExpectTriggerAndStallAt(&b, 17500, 35000);
+  // The callback follows the trigger.
   b.Charge(17500, true);
   b.EnforceBudget();
   EXPECT_EQ(calls, 0);
   b.Charge(1, true);
   b.EnforceBudget();
   EXPECT_EQ(calls, 1);
-  EXPECT_FALSE(b.DirtyOverStallLimit());
-  b.Charge(35000 - 17501, true);
-  EXPECT_FALSE(b.DirtyOverStallLimit());
-  b.Charge(1, true);
-  EXPECT_TRUE(b.DirtyOverStallLimit());  // 35 001 > room, although under twice the share
-  b.Uncharge(35001, true);
+  b.Uncharge(17501, true);
   // Fixed and node bytes leave 5 000 of room: the floors (share / 8, share / 4) hold.
   b.ChargeFixed(30000);
   EXPECT_EQ(b.DirtyRoomBytes(), 5000);
   EXPECT_EQ(b.DirtyTriggerBytes(), 3125);
-  b.Charge(6250, true);
-  EXPECT_TRUE(b.DirtyOverTrigger());
-  EXPECT_FALSE(b.DirtyOverStallLimit());
-  b.Charge(1, true);
-  EXPECT_TRUE(b.DirtyOverStallLimit());
-  b.Uncharge(6251, true);
+  ExpectTriggerAndStallAt(&b, 3125, 6250);
   b.node_counter()->fetch_sub(10000);
   // Unlimited: neither ever holds.
   MemoryBudget unlimited(0, 25);

@@ -59,7 +59,8 @@ struct Options {
   // memory once read. Otherwise at least 1 MiB. Default: 0.
   uint64_t cache_bytes = 0;
   // Share of cache_bytes, in percent, that leaves not yet checkpointed may take before a
-  // checkpoint is triggered. In [5, 90]. Default: 25.
+  // checkpoint is triggered (earlier when the per-leaf fixed bytes and internal nodes leave
+  // less room: docs/memory_budget.md "Dirty leaves"). In [5, 90]. Default: 25.
   uint32_t cache_dirty_percent = 25;
   // Shape of trees (entries per leaf, children per internal node). Default: 240 and 64.
   uint32_t leaf_capacity_entries = 240;
