@@ -80,9 +80,9 @@ set_tests_properties(compaction_crash_sweep_long PROPERTIES
 
 # ---- BEGIN memory budget (tests/recovery_memory_budget_test.cc) ----
 # The RSS test at larger sizes (the unit label runs 1 M random keys under 16 MiB): 10 M random
-# int64 under 64 MiB, 30 M under 128 MiB, and 100 M keys in ascending order under 512 MiB (random order at 100 M
-# is bounded by leaf write amplification under any budget smaller than the tree; see
-# docs/memory_budget.md). Each prints its peak RSS, ingest and read rates.
+# int64 under 64 MiB, 30 M under 128 MiB, and 100 M keys in ascending order under 512 MiB
+# (random order at 100 M is bounded by leaf write amplification under any budget smaller than
+# the tree; see docs/memory_budget.md). Each prints its peak RSS, ingest and read rates.
 if(TARGET recovery_memory_budget_test)
   add_test(NAME memory_budget_10m_random_long COMMAND recovery_memory_budget_test
            --gtest_filter=MemoryBudget.RssStaysWithinBudgetThroughIngestAndFullRead)
