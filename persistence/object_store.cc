@@ -69,10 +69,9 @@ Result<NodeID> ObjectStore::WriteObject(ObjectKind kind, uint64_t birth_epoch,
     table_->Free(id);
     return address.status();
   }
-  std::string envelope;
-  envelope.reserve(kObjectHeaderBytes + body.size());
-  const uint32_t crc = EncodeObject(id, kind, birth_epoch, body, &envelope);
-  if (Status st = allocator_->Write(*address, envelope); !st.ok()) {
+  envelope_.clear();  // keeps its capacity: no allocation per object written
+  const uint32_t crc = EncodeObject(id, kind, birth_epoch, body, &envelope_);
+  if (Status st = allocator_->Write(*address, envelope_); !st.ok()) {
     allocator_->Free(*address);
     table_->Free(id);
     return st.WithContext("writing " + DescribeNodeId(id) + " to " + DescribeAddress(*address));
@@ -315,6 +314,14 @@ std::vector<OtDeltaOp> ObjectStore::TakeDeltas() {
   std::vector<OtDeltaOp> out;
   out.swap(deltas_);
   return out;
+}
+
+void ObjectStore::RecycleDeltas(std::vector<OtDeltaOp> buffer) {
+  if (buffer.capacity() * sizeof(OtDeltaOp) > kRecycledDeltaBytesMax) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (buffer.capacity() <= deltas_.capacity()) return;
+  buffer.assign(deltas_.begin(), deltas_.end());  // the ops recorded since TakeDeltas, in order
+  deltas_.swap(buffer);
 }
 
 ObjectStoreStats ObjectStore::stats() const {

@@ -145,6 +145,15 @@ class ObjectStore {
   Status Sync();
   // OT-delta ops recorded since the last call (upserts for writes/relocations, retirements).
   std::vector<OtDeltaOp> TakeDeltas();
+  // Hands back a vector TakeDeltas returned, once its ops are logged and no longer needed: its
+  // capacity holds the ops recorded next (ops recorded meanwhile are kept, in order). A
+  // checkpoint of 10^4..10^5 objects then records into memory it already touched instead of
+  // growing a new vector by doubling (each step a fresh mmap and its page faults under the
+  // pinned mmap threshold). Keeps the larger of the two capacities; the other is freed. A
+  // buffer above kRecycledDeltaBytesMax is freed (a one-off bulk checkpoint does not keep its
+  // ops' memory for good: it counts in the RSS constant, docs/memory_budget.md).
+  void RecycleDeltas(std::vector<OtDeltaOp> buffer);
+  static constexpr size_t kRecycledDeltaBytesMax = size_t{4} << 20;
 
   const ObjectTable& table() const { return *table_; }
   const SegmentAllocator& allocator() const { return *allocator_; }
@@ -189,6 +198,9 @@ class ObjectStore {
   };
   std::vector<Relocation> unpublished_relocations_;  // since the last PublishRelocations
   std::vector<OtDeltaOp> deltas_;
+  // WriteObject's envelope (header + body), reused: its capacity grows to the largest object
+  // written (at most the largest size class, 256 KiB) and stays.
+  std::string envelope_;
 };
 
 }  // namespace cowtree

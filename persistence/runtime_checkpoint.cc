@@ -327,6 +327,7 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   log_bytes_since_checkpoint_.fetch_sub(
       std::min(log_bytes_at_freeze, log_bytes_since_checkpoint_.load()));
   checkpoints_written_.fetch_add(1);
+  store_->RecycleDeltas(std::move(taken));  // logged and published: the next checkpoint's ops
   return Status::OK();
 }
 

@@ -223,6 +223,39 @@ TEST_F(ObjectStoreTest, RetireAndReclaimRespectEpochs) {
   EXPECT_TRUE(store->TakeDeltas().empty());
 }
 
+TEST_F(ObjectStoreTest, RecycledDeltaBufferKeepsNewerOpsInOrderAndItsCapacity) {
+  auto store = Open();
+  std::vector<NodeID> first;
+  for (int i = 0; i < 100; ++i) first.push_back(*store->WriteObject(ObjectKind::kLeaf, 1, "x"));
+  std::vector<OtDeltaOp> taken = store->TakeDeltas();
+  ASSERT_EQ(taken.size(), 100u);
+  const size_t capacity = taken.capacity();
+  const OtDeltaOp* buffer = taken.data();
+  // Ops recorded between TakeDeltas and RecycleDeltas stay, in call order, in front of later ones.
+  const NodeID a = *store->WriteObject(ObjectKind::kLeaf, 2, "a");
+  store->Retire(first[0], 3);
+  store->RecycleDeltas(std::move(taken));
+  const NodeID b = *store->WriteObject(ObjectKind::kLeaf, 4, "b");
+  std::vector<OtDeltaOp> next = store->TakeDeltas();
+  ASSERT_EQ(next.size(), 3u);
+  EXPECT_EQ(next[0].type, OtDeltaOp::kUpsert);
+  EXPECT_EQ(next[0].id, a);
+  EXPECT_EQ(next[1].type, OtDeltaOp::kRetire);
+  EXPECT_EQ(next[1].id, first[0]);
+  EXPECT_EQ(next[1].retire_epoch, 3u);
+  EXPECT_EQ(next[2].id, b);
+  EXPECT_EQ(next.data(), buffer);  // the recycled memory, not a new vector
+  EXPECT_EQ(next.capacity(), capacity);
+  // A smaller buffer does not replace a larger one; a buffer above the cap is not kept.
+  store->RecycleDeltas(std::move(next));
+  store->RecycleDeltas(std::vector<OtDeltaOp>(1));
+  EXPECT_EQ(store->TakeDeltas().capacity(), capacity);
+  std::vector<OtDeltaOp> huge;
+  huge.reserve(ObjectStore::kRecycledDeltaBytesMax / sizeof(OtDeltaOp) + 1);
+  store->RecycleDeltas(std::move(huge));
+  EXPECT_EQ(store->TakeDeltas().capacity(), 0u);
+}
+
 TEST_F(ObjectStoreTest, RelocateMovesAtomicallyAndDefersTheOldSlot) {
   auto store = Open();
   NodeID id = *store->WriteObject(ObjectKind::kLeaf, 1, Body(1, 3000));

@@ -123,8 +123,7 @@ void LeafBox::MarkPersisted(const std::shared_ptr<LeafBox>& box, NodeID id) {
   // read and its bytes moved from dirty to clean *before* the id is published: from that moment a
   // concurrent EvictClean (Runtime::EvictClean walks current versions while a checkpoint runs)
   // may drop the content and uncharge it as clean.
-  const std::shared_ptr<const LeafData> data = box->data_.Load();
-  COWTREE_ASSERT(data != nullptr);
+  const LeafData* const data = box->DirtyContent();
   if (box->budget_ != nullptr) box->budget_->MoveDirtyToClean(data->size_bytes());
   uint64_t expected = 0;
   const bool published =
@@ -152,20 +151,21 @@ Result<std::shared_ptr<const LeafData>> LeafBox::LoadImpl(const std::shared_ptr<
   }
   const NodeID id = persisted_id();
   COWTREE_ASSERT(id.valid());  // dirty boxes are always resident
-  const std::string where = "leaf " + std::to_string(id.raw());
+  // Built only on an error path: a load under a small budget is on every commit's path.
+  const auto where = [id] { return "leaf " + std::to_string(id.raw()); };
   if (loader == nullptr) {
-    return Status::InvalidArgument(where + " is not resident and the tree has no LeafLoader");
+    return Status::InvalidArgument(where() + " is not resident and the tree has no LeafLoader");
   }
   Result<std::shared_ptr<const LeafData>> loaded = loader->LoadLeaf(id);
-  if (!loaded.ok()) return loaded.status().WithContext(where);
+  if (!loaded.ok()) return loaded.status().WithContext(where());
   data = std::move(loaded).value();
-  if (data == nullptr) return Status::Corruption(where + ": loader returned no data");
-  COWTREE_RETURN_IF_ERROR(ValidateLeafData(*data).WithContext(where));
+  if (data == nullptr) return Status::Corruption(where() + ": loader returned no data");
+  if (Status st = ValidateLeafData(*data); !st.ok()) return st.WithContext(where());
   uint64_t pos_sum = 0;
   LeafPositiveSum(*data, &pos_sum);  // cannot fail after ValidateLeafData
   if (data->entry_count() != entry_count_ || data->keys[0] != first_key_ || pos_sum != pos_sum_) {
     return Status::Corruption(
-        where + ": content does not match its summary (expected entry_count " +
+        where() + ": content does not match its summary (expected entry_count " +
         std::to_string(entry_count_) + ", first_key " + std::to_string(first_key_) + ", pos_sum " +
         std::to_string(pos_sum_) + "; found " + std::to_string(data->entry_count()) + ", " +
         std::to_string(data->keys[0]) + ", " + std::to_string(pos_sum) + ")");

@@ -55,6 +55,7 @@
 #include <memory>
 #include <vector>
 
+#include "persistence/assert.h"
 #include "persistence/memory_budget.h"
 #include "persistence/node_id.h"
 #include "persistence/status.h"
@@ -130,6 +131,16 @@ class LeafBox final : public Evictable {
 
   // The resident content or null.
   std::shared_ptr<const LeafData> data() const { return data_.Load(); }
+  // The content of a dirty box (!persisted(), asserted) as a plain pointer, with no shared_ptr
+  // copy under the cell's lock. A dirty box is always resident and its content never changes,
+  // so the pointer is valid while the caller holds the box and it stays dirty: for the
+  // checkpointer, the one caller of MarkPersisted (from that call on, EvictClean may drop it).
+  const LeafData* DirtyContent() const {
+    COWTREE_ASSERT(!persisted());
+    const LeafData* data = data_.RawData();
+    COWTREE_ASSERT(data != nullptr);
+    return data;
+  }
   // The content of `box` (non-null), loading it through `loader` if not resident (see the
   // contract above). Errors: the loader's IOError/Corruption (with the NodeID as context);
   // Corruption if the content does not match the summary; InvalidArgument if not resident and

@@ -40,12 +40,21 @@ class FrozenOrderStatTree final : public FrozenTree {
     CheckpointSummaries c = CollectCheckpointSummaries(v, published_epoch, published.index.chunks);
     COWTREE_ASSERT(c.summaries.size() == v.leaf_count);
     written_.reserve(c.dirty.size());
-    for (auto& [index, box] : c.dirty) {
+    for (size_t i = 0; i < c.dirty.size(); ++i) {
+      auto& [index, box] = c.dirty[i];
+      // The boxes are cold (a random commit dirties leaves all over the tree): request the box
+      // a few leaves ahead, and the content of the one after next.
+      if (i + kPrefetchBoxesAhead < c.dirty.size()) {
+        __builtin_prefetch(c.dirty[i + kPrefetchBoxesAhead].second.get());
+      }
+      if (i + kPrefetchContentAhead < c.dirty.size()) {
+        c.dirty[i + kPrefetchContentAhead].second->PrefetchContent();
+      }
       // A dirty leaf is always in memory: it has never been written anywhere else.
-      std::shared_ptr<const LeafData> data = box->data();
-      COWTREE_ASSERT(data != nullptr && !c.summaries[index].leaf_id.valid());
+      const LeafData& data = *box->DirtyContent();
+      COWTREE_ASSERT(!c.summaries[index].leaf_id.valid());
       COWTREE_ASSIGN_OR_RETURN(NodeID id, store->WriteObject(ObjectKind::kLeaf, checkpoint_epoch,
-                                                             EncodeLeaf(v.key_type, *data)));
+                                                             EncodeLeaf(v.key_type, data)));
       c.summaries[index].leaf_id = id;
       // Marked persisted only once the checkpoint is published (OnPublished): an aborted
       // checkpoint discards this object and the box stays dirty.
@@ -124,6 +133,10 @@ class FrozenOrderStatTree final : public FrozenTree {
     result.retired = host_->PersistedObjects();
     return result;
   }
+
+  // How far ahead of the leaf being written Write prefetches the box, and its content.
+  static constexpr size_t kPrefetchBoxesAhead = 8;
+  static constexpr size_t kPrefetchContentAhead = 2;
 
   OrderStatTreeHost* host_;
   std::shared_ptr<const TreeVersion> version_;
