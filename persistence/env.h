@@ -61,6 +61,17 @@ class File {
   // commits no file-system metadata. Callers may treat a failure as a hint. The default
   // issues WriteAt calls of at most 64 KiB from a shared zero buffer.
   virtual Status WriteZeros(uint64_t offset_bytes, uint64_t length_bytes);
+  // Starts writing the dirty pages of [offset_bytes, offset_bytes + length_bytes) back to the
+  // device without waiting for them (sync_file_range SYNC_FILE_RANGE_WRITE in the POSIX Env).
+  // A hint: it makes nothing durable (Sync must still follow) and callers may ignore its
+  // errors (the Sync that follows reports a failed write-back). The data files use it so that a
+  // checkpoint's fdatasync waits for the tail of its writes rather than all of them
+  // (segment_allocator.h "Early write-back"). The default does nothing.
+  virtual Status StartWriteback(uint64_t offset_bytes, uint64_t length_bytes) {
+    (void)offset_bytes;
+    (void)length_bytes;
+    return Status::OK();
+  }
   virtual Result<uint64_t> Size() = 0;
   virtual Status Truncate(uint64_t size_bytes) = 0;
   // fallocate. keep_size = FALLOC_FL_KEEP_SIZE: reserve blocks without moving the visible end

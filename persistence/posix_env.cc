@@ -94,6 +94,14 @@ class PosixFile final : public File {
     return WriteAndSync(offset, data, IoUringAllowed());
   }
 
+  Status StartWriteback(uint64_t offset, uint64_t length) override {
+    if (sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(length),
+                        SYNC_FILE_RANGE_WRITE) != 0) {
+      return Status::FromErrno("sync_file_range " + path_, errno);
+    }
+    return Status::OK();
+  }
+
   Result<uint64_t> Size() override {
     struct stat st;
     if (fstat(fd_, &st) != 0) return Status::FromErrno("fstat " + path_, errno);

@@ -22,6 +22,8 @@ struct SegmentAllocator::ClassState {
   uint32_t window_file_id = 0;
   std::atomic<uint64_t> size_bytes{0};  // visible size: segments * segment_bytes
   std::atomic<bool> dirty{false};       // written or grown since the last SyncDirty
+  // Bytes of pages dirtied by Write since the last write-back hint or SyncDirty.
+  std::atomic<uint64_t> writeback_pending_bytes{0};
   uint64_t aligned_size_bytes = 0;      // > size_bytes until PrepareForWrites extends the file
   bool header_unwritten = false;        // an adopted file without a header (PrepareForWrites)
 
@@ -462,7 +464,23 @@ Status SegmentAllocator::Write(const ObjectAddress& address, std::string_view by
   COWTREE_ASSERT(file != nullptr);
   COWTREE_RETURN_IF_ERROR(file->WriteAt(address.offset_bytes, bytes));
   c.dirty.store(true);
+  StartWritebackIfDue(c, *file, address.offset_bytes, bytes.size());
   return Status::OK();
+}
+
+void SegmentAllocator::StartWritebackIfDue(ClassState& c, File& file, uint64_t offset_bytes,
+                                           size_t length_bytes) {
+  const uint64_t interval = options_.writeback_interval_bytes;
+  if (interval == 0 || length_bytes == 0) return;
+  const uint64_t first_page = offset_bytes / kWritebackPageBytes;
+  const uint64_t last_page = (offset_bytes + length_bytes - 1) / kWritebackPageBytes;
+  const uint64_t dirtied = (last_page - first_page + 1) * kWritebackPageBytes;
+  const uint64_t pending = c.writeback_pending_bytes.fetch_add(dirtied) + dirtied;
+  if (pending < interval) return;
+  // Concurrent writers may both pass the interval: only the one that takes the count hints.
+  if (c.writeback_pending_bytes.exchange(0) < interval) return;
+  (void)file.StartWriteback(0, 0);  // a hint: SyncDirty's fdatasync reports a failed write-back
+  writebacks_started_.fetch_add(1, std::memory_order_relaxed);
 }
 
 Status SegmentAllocator::SyncDirty() {
@@ -470,6 +488,7 @@ Status SegmentAllocator::SyncDirty() {
   if (!sync_error_.ok()) return sync_error_;
   for (const auto& c : classes_) {
     if (!c->dirty.exchange(false)) continue;
+    c->writeback_pending_bytes.store(0);  // the fdatasync below writes every dirty page
     File* file = c->file_ptr.load(std::memory_order_acquire);
     COWTREE_ASSERT(file != nullptr);
     if (Status st = file->Sync(); !st.ok()) {
@@ -553,6 +572,7 @@ SegmentAllocatorStats SegmentAllocator::stats() const {
     }
   }
   out.windows = windows_->stats();
+  out.writebacks_started = writebacks_started_.load(std::memory_order_relaxed);
   return out;
 }
 

@@ -36,6 +36,13 @@
 // - Write uses File::WriteAt (never stores into a mapping) and marks the file dirty; SyncDirty
 //   fdatasyncs every dirty file and returns the first failure, never retrying (after a failed
 //   fdatasync the data may be gone): the error is sticky, and the runtime poisons itself.
+// - Early write-back: once writeback_interval_bytes of pages have been dirtied in one data file
+//   (each Write counts the 4 KiB pages it touches) since its last hint or SyncDirty, Write asks
+//   the kernel to start writing that file's dirty pages back (File::StartWriteback over the
+//   whole file; sync_file_range only visits dirty pages) and does not wait. The fdatasync of a
+//   checkpoint then waits for the tail of its writes, not for all of them: the device writes
+//   while the checkpoint encodes (RocksDB's bytes_per_sync does the same). It changes nothing
+//   about durability; a failed hint is ignored (SyncDirty reports a failed write-back).
 // - Read/PinObject go through an MmapWindowCache (windows of max(mmap_window_bytes, C) bytes,
 //   at most mmap_windows_max mapped, one File per data file), or through File::ReadAt when
 //   read_via_mmap is false.
@@ -73,6 +80,9 @@ struct SegmentAllocatorOptions {
   size_t mmap_windows_max = 64;              // >= 1
   bool read_via_mmap = true;                 // false: File::ReadAt (Envs whose Map copies)
   bool read_only = false;  // open data files read-only; Allocate/Write/PrepareForWrites refused
+  // Early write-back (see above): bytes of pages dirtied in one file between two hints; 0: none.
+  // Default: 1 MiB.
+  uint64_t writeback_interval_bytes = 1ull << 20;
   // The store the data files belong to: written into a new file's header (slot 0), required
   // of every listed file's header at Open (Corruption naming the file). Must be non-zero.
   StoreId store_id;
@@ -97,6 +107,7 @@ struct SizeClassStats {
 struct SegmentAllocatorStats {
   std::vector<SizeClassStats> classes;  // classes whose data file exists, smallest first
   MmapWindowStats windows;
+  uint64_t writebacks_started = 0;  // early write-back hints given since Open (see above)
 };
 
 // The bytes of one stored object: a pinned mmap range, or a private copy (read_via_mmap off).
@@ -207,6 +218,10 @@ class SegmentAllocator {
   Status Grow(ClassState& c);
   void RebuildStackIfNeeded(ClassState& c);
   Status CheckInFile(const ObjectAddress& address, const ClassState& c) const;
+  // Counts the pages a Write of [offset, offset + length) dirtied and gives the early
+  // write-back hint when the file's count passes writeback_interval_bytes (see above).
+  void StartWritebackIfDue(ClassState& c, File& file, uint64_t offset_bytes, size_t length_bytes);
+  static constexpr uint64_t kWritebackPageBytes = 4096;
   // File::ReadAt of address (checked by the caller) into *buffer (grown, never shrunk).
   Result<std::string_view> ReadFromFile(const ObjectAddress& address, const ClassState& c,
                                         std::string* buffer) const;
@@ -221,6 +236,7 @@ class SegmentAllocator {
   std::mutex sync_mu_;
   Status sync_error_;  // first fdatasync failure, returned forever (under sync_mu_)
   std::unique_ptr<MmapWindowCache> windows_;
+  std::atomic<uint64_t> writebacks_started_{0};
 };
 
 }  // namespace cowtree

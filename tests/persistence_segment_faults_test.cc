@@ -115,6 +115,12 @@ class FailingSyncEnv final : public Env {
       if (env_->fail_sync) return Status::IOError("injected fdatasync failure", 5);
       return f_->Sync();
     }
+    Status StartWriteback(uint64_t o, uint64_t l) override {
+      ++env_->writeback_hints;
+      env_->last_writeback_range = {o, l};
+      if (env_->fail_writeback) return Status::IOError("injected sync_file_range failure", 5);
+      return f_->StartWriteback(o, l);
+    }
     Result<uint64_t> Size() override { return f_->Size(); }
     Status Truncate(uint64_t s) override { return f_->Truncate(s); }
     Status Allocate(uint64_t o, uint64_t l, bool k) override { return f_->Allocate(o, l, k); }
@@ -149,6 +155,9 @@ class FailingSyncEnv final : public Env {
   uint64_t NowMicros() override { return Env::Default()->NowMicros(); }
   bool fail_sync = false;
   int syncs = 0;
+  bool fail_writeback = false;
+  int writeback_hints = 0;
+  std::pair<uint64_t, uint64_t> last_writeback_range{1, 1};
 };
 
 TEST(SegmentAllocatorTest, SyncFailureIsReturnedAndNeverRetried) {
@@ -170,6 +179,56 @@ TEST(SegmentAllocatorTest, SyncFailureIsReturnedAndNeverRetried) {
   ASSERT_TRUE(a->Write(addr, Payload(3, 4096)).ok());
   EXPECT_TRUE(a->SyncDirty().IsIOError());  // sticky
   EXPECT_EQ(env.syncs, 2);                  // and never retried
+}
+
+TEST(SegmentAllocatorTest, EarlyWritebackHintsPerIntervalOfDirtiedPagesAndIgnoresFailures) {
+  TempDir dir;
+  FailingSyncEnv env;
+  SegmentAllocatorOptions o = SmallOptions();
+  o.writeback_interval_bytes = 4 * 4096;  // every 4 pages dirtied in one file
+  auto a = OpenOrDie(&env, dir.path(), o);
+  auto write = [&](uint32_t length, uint64_t seed) {
+    ObjectAddress addr = *a->Allocate(length);
+    EXPECT_TRUE(a->Write(addr, Payload(seed, length)).ok());
+    return addr;
+  };
+  // A 1 KiB object dirties one page: the 4th write of the file passes the interval.
+  for (int i = 0; i < 3; ++i) write(1024, i);
+  EXPECT_EQ(env.writeback_hints, 0);
+  write(1024, 3);
+  EXPECT_EQ(env.writeback_hints, 1);
+  EXPECT_EQ(env.last_writeback_range, std::make_pair(uint64_t{0}, uint64_t{0}));  // whole file
+  // An 8 KiB object dirties two pages; counts are per file (the 8 KiB class has its own).
+  write(8192, 4);
+  write(8192, 5);
+  EXPECT_EQ(env.writeback_hints, 2);
+  // SyncDirty restarts the count: 3 pages before it and 3 after give no hint.
+  for (int i = 0; i < 3; ++i) write(1024, 10 + i);
+  ASSERT_TRUE(a->SyncDirty().ok());
+  for (int i = 0; i < 3; ++i) write(1024, 20 + i);
+  EXPECT_EQ(env.writeback_hints, 2);
+  // A failed hint fails nothing: the write succeeds and reads back, the fdatasync still runs.
+  env.fail_writeback = true;
+  const ObjectAddress last = write(1024, 30);
+  EXPECT_EQ(env.writeback_hints, 3);
+  std::string buffer;
+  Result<std::string_view> back = a->ReadInto(last, &buffer);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, Payload(30, 1024));
+  const int syncs = env.syncs;
+  ASSERT_TRUE(a->SyncDirty().ok());
+  EXPECT_EQ(env.syncs, syncs + 1);
+  EXPECT_EQ(a->stats().writebacks_started, 3u);
+  // Interval 0: never a hint.
+  o.writeback_interval_bytes = 0;
+  TempDir dir2;
+  auto b = OpenOrDie(&env, dir2.path(), o);
+  for (int i = 0; i < 64; ++i) {
+    ObjectAddress addr = *b->Allocate(4096);
+    ASSERT_TRUE(b->Write(addr, Payload(i, 4096)).ok());
+  }
+  EXPECT_EQ(env.writeback_hints, 3);
+  EXPECT_EQ(b->stats().writebacks_started, 0u);
 }
 
 TEST(SegmentAllocatorDeathTest, MisuseAsserts) {
