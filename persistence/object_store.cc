@@ -332,6 +332,7 @@ ObjectStoreStats ObjectStore::stats() const {
     s.relocated_pending = relocated_slots_.size();
     s.retained_objects = retained_.size();
     s.retained_bytes = retained_bytes_;
+    s.delta_buffer_bytes = deltas_.capacity() * sizeof(OtDeltaOp);
   }
   s.live_objects = table_->live_count();
   s.allocator = allocator_->stats();

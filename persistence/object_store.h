@@ -59,6 +59,9 @@ struct ObjectStoreStats {
   size_t retained_objects = 0;   // retired, kept for a retained checkpoint
   uint64_t retained_bytes = 0;   // their slot bytes
   size_t relocated_pending = 0;  // old slots of relocated objects, waiting for Reclaim
+  // Heap bytes the OT-delta buffer holds (its capacity, kept by RecycleDeltas between
+  // checkpoints; at most kRecycledDeltaBytesMax once recycled).
+  uint64_t delta_buffer_bytes = 0;
   SegmentAllocatorStats allocator;
 };
 

@@ -195,7 +195,9 @@ RuntimeStats Runtime::GetStats() const {
   s.log_bytes_since_checkpoint = log_bytes_since_checkpoint_.load();
   s.max_durability_lag_us = max_durability_lag_us_.load();
   s.memory = budget_->stats();
-  s.live_objects = store_->stats().live_objects;
+  const ObjectStoreStats store = store_->stats();
+  s.live_objects = store.live_objects;
+  s.checkpoint_scratch_bytes = store.delta_buffer_bytes;
   s.catalog_chunks = catalog_chunks_.load(std::memory_order_relaxed);
   s.catalog_root_pages = catalog_root_pages_.load(std::memory_order_relaxed);
   s.trees_restored = trees_restored_.load(std::memory_order_relaxed);

@@ -160,6 +160,10 @@ struct RuntimeStats {
   uint64_t checkpoints_written = 0;
   uint64_t commits = 0;
   uint64_t live_objects = 0;
+  // Heap bytes the checkpoint keeps from one checkpoint to the next: the object store's
+  // OT-delta buffer (ObjectStoreStats::delta_buffer_bytes). Part of the RSS constant
+  // (docs/memory_budget.md), not of any tree.
+  uint64_t checkpoint_scratch_bytes = 0;
   // The published catalog (docs/catalog.md): its chunks, and its root pages (0: the root lists
   // the chunks itself; > 0: a two-level root).
   uint64_t catalog_chunks = 0;

@@ -249,11 +249,13 @@ TEST_F(ObjectStoreTest, RecycledDeltaBufferKeepsNewerOpsInOrderAndItsCapacity) {
   // A smaller buffer does not replace a larger one; a buffer above the cap is not kept.
   store->RecycleDeltas(std::move(next));
   store->RecycleDeltas(std::vector<OtDeltaOp>(1));
+  EXPECT_EQ(store->stats().delta_buffer_bytes, capacity * sizeof(OtDeltaOp));
   EXPECT_EQ(store->TakeDeltas().capacity(), capacity);
   std::vector<OtDeltaOp> huge;
   huge.reserve(ObjectStore::kRecycledDeltaBytesMax / sizeof(OtDeltaOp) + 1);
   store->RecycleDeltas(std::move(huge));
   EXPECT_EQ(store->TakeDeltas().capacity(), 0u);
+  EXPECT_EQ(store->stats().delta_buffer_bytes, 0u);
 }
 
 TEST_F(ObjectStoreTest, RelocateMovesAtomicallyAndDefersTheOldSlot) {

@@ -87,10 +87,13 @@ FixedSample Sample(Runtime* rt, uint64_t heap_before) {
   FixedSample s;
   s.leaves = tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch())->leaf_count;
   rt->EvictClean();
-  const MemoryBudgetStats m = rt->GetStats().memory;
+  const RuntimeStats stats = rt->GetStats();
+  const MemoryBudgetStats& m = stats.memory;
+  // Neither the leaves nor the budget's: the block caches and the checkpoint's recycled buffer.
   s.heap_fixed_bytes = static_cast<int64_t>(HeapInUseBytes() - heap_before) -
                        (m.dirty_bytes + m.clean_bytes + m.pool_bytes + m.node_bytes) -
-                       static_cast<int64_t>(ForeignCachedBytes());
+                       static_cast<int64_t>(ForeignCachedBytes()) -
+                       static_cast<int64_t>(stats.checkpoint_scratch_bytes);
   return s;
 }
 
