@@ -176,7 +176,16 @@ int RunCli(int argc, char** argv) {
   ingest_cmd->add_option("--group", ingest.group_column, "group column name")->required();
   ingest_cmd->add_option("--value", ingest.value_column, "value column name")->required();
   ingest_cmd->add_option("--weight", ingest.weight_column, "integer weight column (default 1)");
-  ingest_cmd->add_option("--batch-rows", ingest.batch_rows, "rows per commit")
+  ingest_cmd
+      ->add_option("--batch-rows", ingest.batch_rows,
+                   "rows per batch: each batch is sorted by group and value and committed in "
+                   "that order (default: as many rows as a quarter of --cache-mib holds, at "
+                   "24 B each; the store gets the rest)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
+  ingest_cmd
+      ->add_option("--commit-ops", ingest.commit_ops,
+                   "most values per commit (default 10000): a larger batch is several commits, "
+                   "and a crash between them leaves part of it (--resume completes it)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
   ingest_cmd
       ->add_option("--batch-ms", ingest.batch_ms,

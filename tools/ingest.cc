@@ -20,6 +20,8 @@
 #include "persistence/commit_record.h"
 #include "tools/csv_reader.h"
 #include "tools/delta_writer.h"
+#include "tools/ingest_sort_buffer.h"
+#include "tree/key_codec.h"
 
 namespace cowtree::tools {
 namespace {
@@ -34,6 +36,8 @@ uint64_t NowUs() {
 struct Group {
   KeyType key_type = KeyType::kInt64;
   uint64_t touched_batch = 0;  // --emit-deltas: the last batch serial that changed the group
+  uint64_t in_batch = 0;       // the last batch serial that has an op of the group
+  uint32_t batch_index = 0;    // its index in Ingester::batch_groups_ during that batch
   TreeHandle<int64_t> int64_tree;
   TreeHandle<double> double_tree;
 };
@@ -183,7 +187,17 @@ class Ingester {
   Status IngestRows();
   Status AddRow();
   Result<Group*> GroupOf(std::string_view name);
+  uint32_t BatchIndexOf(Group* g);
+  // True when the pending rows make a whole batch (or the unfinished batch resume completes).
+  bool BatchFull() const;
   Status CommitBatch();
+  Status SortBatch();
+  void AddOps(std::span<const SortedOp> ops);
+  void AddPendingCounts();
+  // One commit of the batch: batch_ as filled by the caller, plus the resume marker's entries
+  // moved to `marker` (rows committed), `unfinished_end` and `unfinished_ops` (key + 1, + 2).
+  Status CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t unfinished_ops);
+  void AddMarkerEntry(int64_t key, int64_t* committed, uint64_t target, bool* created);
   // InputStream wait hook: commits pending rows once batch_ms passed; returns the poll timeout.
   Result<int> OnWaitForInput();
   IngestOutcome Finish(IngestEnd end, Status status);
@@ -201,6 +215,17 @@ class Ingester {
   std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
   uint64_t rows_in_batch_ = 0;
   uint64_t batch_serial_ = 1;
+  uint64_t batch_rows_ = 0;  // rows per batch (options_.batch_rows, or sized by the budget)
+  // The batch's ops (sorted before they are committed) and the groups they touch, by index.
+  SortBuffer sort_buffer_;
+  std::vector<Group*> batch_groups_;
+  // NULL and -0 rows of the batch: counted in the batch's last commit (after its ops).
+  struct PendingCount {
+    bool negative_zero = false;  // false: a NULL value
+    uint32_t group = 0;          // index in batch_groups_
+    int64_t weight = 0;
+  };
+  std::vector<PendingCount> pending_counts_;
   // NULL and -0 values (api/sql_groups.h): counted per group.
   CountTree null_counts_{kNullCountTree};
   CountTree negative_zero_counts_{kNegativeZeroCountTree};
@@ -213,7 +238,18 @@ class Ingester {
   // Resume marker (tools/ingest.h).
   TreeHandle<int64_t> marker_tree_;  // default (no name): the marker tree does not exist yet
   int64_t marker_key_ = 0;           // key of this input's entry
+  // Key of the entry `offset` after it (1, 2: an unfinished batch), wrapping around.
+  int64_t MarkerKey(uint64_t offset) const {
+    return static_cast<int64_t>(static_cast<uint64_t>(marker_key_) + offset);
+  }
   int64_t marker_value_ = 0;         // committed value of this input's entry
+  // Committed values of the entries key + 1 and key + 2 (an unfinished batch, tools/ingest.h).
+  int64_t unfinished_end_value_ = 0;
+  int64_t unfinished_ops_value_ = 0;
+  // resume of an unfinished batch: the input position where the first batch must end and how
+  // many of its sorted ops are already committed (0, 0: none).
+  uint64_t resume_batch_end_ = 0;
+  uint64_t resume_skip_ops_ = 0;
   // Failure classification.
   bool commit_failed_ = false;
   bool output_failed_ = false;
@@ -221,7 +257,7 @@ class Ingester {
 };
 
 Status Ingester::OpenInput() {
-  if (options_.batch_rows == 0) return Status::InvalidArgument("--batch-rows must be >= 1");
+  if (options_.commit_ops == 0) return Status::InvalidArgument("--commit-ops must be >= 1");
   if (options_.log_commits && options_.emit_deltas == "-") {
     return Status::InvalidArgument(
         "--log-commits and --emit-deltas - would both write to stdout: send the deltas to a "
@@ -250,6 +286,17 @@ Status Ingester::OpenInput() {
 Status Ingester::OpenStore() {
   Options o = options_.store;
   o.durability = options_.durability;
+  batch_rows_ = options_.batch_rows;
+  if (batch_rows_ == 0) {
+    // Sized by memory (tools/ingest.h): a quarter of the budget holds the batch's ops.
+    constexpr uint64_t kUnlimitedBatchBytes = 64 << 20;
+    const uint64_t batch_bytes = o.cache_bytes > 0 ? o.cache_bytes / 4 : kUnlimitedBatchBytes;
+    o.cache_bytes -= o.cache_bytes > 0 ? batch_bytes : 0;
+    batch_rows_ = std::max<uint64_t>(options_.commit_ops, batch_bytes / SortBuffer::kOpBytes);
+  }
+  batch_rows_ = std::min<uint64_t>(batch_rows_, SortBuffer::kOpsMax);
+  stats_.batch_rows = batch_rows_;
+  sort_buffer_.Reserve(batch_rows_);
   COWTREE_ASSIGN_OR_RETURN(store_, Store::Open(options_.db, o));
   batch_.emplace(store_->NewBatch());
   COWTREE_RETURN_IF_ERROR(LoadTrees());
@@ -276,6 +323,8 @@ Status Ingester::LoadTrees() {
       if (stats_.marker) {
         COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> marker, snap.Tree<int64_t>(t.name));
         COWTREE_ASSIGN_OR_RETURN(marker_value_, marker.weight(marker_key_));
+        COWTREE_ASSIGN_OR_RETURN(unfinished_end_value_, marker.weight(MarkerKey(1)));
+        COWTREE_ASSIGN_OR_RETURN(unfinished_ops_value_, marker.weight(MarkerKey(2)));
       }
       continue;
     }
@@ -300,7 +349,20 @@ Status Ingester::LoadTrees() {
 }
 
 Status Ingester::SkipCommittedRows() {
-  if (!options_.resume || marker_value_ <= 0) return Status::OK();
+  if (!options_.resume) return Status::OK();
+  if (unfinished_end_value_ != 0 || unfinished_ops_value_ != 0) {
+    // An earlier run stopped inside a batch of several commits (tools/ingest.h).
+    if (unfinished_end_value_ <= marker_value_ || unfinished_ops_value_ <= 0) {
+      return Status::Corruption(
+          "tree '" + std::string(kIngestMarkerTree) + "': the resume entries of this input " +
+          "are inconsistent (rows committed " + std::to_string(marker_value_) +
+          ", unfinished batch ending at row " + std::to_string(unfinished_end_value_) + " with " +
+          std::to_string(unfinished_ops_value_) + " ops committed)");
+    }
+    resume_batch_end_ = static_cast<uint64_t>(unfinished_end_value_);
+    resume_skip_ops_ = static_cast<uint64_t>(unfinished_ops_value_);
+  }
+  if (marker_value_ <= 0) return Status::OK();
   const auto skip = static_cast<uint64_t>(marker_value_);
   for (; stats_.rows_skipped < skip; ++stats_.rows_skipped) {
     COWTREE_ASSIGN_OR_RETURN(const bool more, csv_->Next());
@@ -382,44 +444,121 @@ Status Ingester::AddRow() {
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(weight_col_, &weight)));
   }
   COWTREE_ASSIGN_OR_RETURN(Group * g, GroupOf(csv_->field(group_col_)));
-  const std::string& tree_name =
-      g->key_type == KeyType::kInt64 ? g->int64_tree.name() : g->double_tree.name();
   if (deltas_ != nullptr && g->touched_batch != batch_serial_) {
     g->touched_batch = batch_serial_;
-    touched_.push_back(tree_name);
+    touched_.push_back(g->key_type == KeyType::kInt64 ? g->int64_tree.name()
+                                                      : g->double_tree.name());
   }
+  const uint32_t group = BatchIndexOf(g);
   if (csv_->field(value_col_).empty()) {
     // NULL: no item (SQL aggregates skip NULLs), but the group exists (api/sql_groups.h).
-    null_counts_.Add(&*batch_, tree_name, weight);
+    pending_counts_.push_back({/*negative_zero=*/false, group, weight});
     ++null_values_in_batch_;
   } else if (g->key_type == KeyType::kInt64) {
     int64_t v = 0;
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(value_col_, &v)));
-    batch_->Add(g->int64_tree, v, weight);
+    if (weight != 0) sort_buffer_.Add(group, tree::EncodeInt64Key(v), weight);
   } else {
     double v = 0;
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldDouble(value_col_, &v)));
-    batch_->Add(g->double_tree, v, weight);
-    if (v == 0.0 && std::signbit(v)) negative_zero_counts_.Add(&*batch_, tree_name, weight);
+    // The code of -0.0 is that of +0.0, as the tree stores it (tree/key_codec.h).
+    if (weight != 0) sort_buffer_.Add(group, tree::EncodeDoubleKey(v), weight);
+    if (v == 0.0 && std::signbit(v)) {
+      pending_counts_.push_back({/*negative_zero=*/true, group, weight});
+    }
   }
   if (rows_in_batch_++ == 0 && options_.batch_ms > 0) batch_start_us_ = NowUs();
   return Status::OK();
 }
 
-Status Ingester::CommitBatch() {
-  if (rows_in_batch_ == 0) return Status::OK();
-  // The marker entry moves to the input position after this batch, in the same commit.
-  const uint64_t position = stats_.rows_skipped + stats_.rows + rows_in_batch_;
-  const int64_t delta = static_cast<int64_t>(position) - marker_value_;
-  bool created_marker = false;
-  if (stats_.marker && delta != 0) {
-    if (marker_tree_.name().empty()) {
-      marker_tree_ = batch_->CreateTree<int64_t>(std::string(kIngestMarkerTree));
-      created_marker = true;
-    }
-    batch_->Add(marker_tree_, marker_key_, delta);
+uint32_t Ingester::BatchIndexOf(Group* g) {
+  if (g->in_batch != batch_serial_) {
+    g->in_batch = batch_serial_;
+    g->batch_index = static_cast<uint32_t>(batch_groups_.size());
+    batch_groups_.push_back(g);
   }
-  const uint64_t refresh_start_us = deltas_ != nullptr ? NowUs() : 0;
+  COWTREE_ASSERT(g->batch_index < batch_groups_.size() && batch_groups_[g->batch_index] == g);
+  return g->batch_index;
+}
+
+bool Ingester::BatchFull() const {
+  if (resume_batch_end_ != 0) {
+    return stats_.rows_skipped + stats_.rows + rows_in_batch_ >= resume_batch_end_;
+  }
+  return rows_in_batch_ >= batch_rows_;
+}
+
+// Ranks the batch's groups by tree name (an order that depends only on the rows, unlike the
+// order of first appearance, which depends on where the batch starts) and sorts the ops.
+Status Ingester::SortBatch() {
+  std::vector<uint32_t> by_name(batch_groups_.size());
+  for (uint32_t i = 0; i < by_name.size(); ++i) by_name[i] = i;
+  const auto name_of = [this](uint32_t i) -> const std::string& {
+    const Group* g = batch_groups_[i];
+    return g->key_type == KeyType::kInt64 ? g->int64_tree.name() : g->double_tree.name();
+  };
+  std::sort(by_name.begin(), by_name.end(),
+            [&](uint32_t a, uint32_t b) { return name_of(a) < name_of(b); });
+  std::vector<uint32_t> rank(by_name.size());
+  std::vector<Group*> ranked(by_name.size());
+  for (uint32_t r = 0; r < by_name.size(); ++r) {
+    rank[by_name[r]] = r;
+    ranked[r] = batch_groups_[by_name[r]];
+  }
+  sort_buffer_.Sort(rank);
+  for (PendingCount& c : pending_counts_) c.group = rank[c.group];
+  batch_groups_ = std::move(ranked);
+  for (uint32_t r = 0; r < batch_groups_.size(); ++r) batch_groups_[r]->batch_index = r;
+  if (resume_skip_ops_ > sort_buffer_.size()) {
+    return Status::InvalidArgument(
+        csv_->name() + ": --resume: an earlier run committed " + std::to_string(resume_skip_ops_) +
+        " ops of the batch ending at data row " + std::to_string(resume_batch_end_) +
+        ", but these rows make only " + std::to_string(sort_buffer_.size()) +
+        " (not the same input? nothing was changed)");
+  }
+  return Status::OK();
+}
+
+void Ingester::AddOps(std::span<const SortedOp> ops) {
+  for (const SortedOp& op : ops) {
+    const Group* g = batch_groups_[op.group];
+    if (g->key_type == KeyType::kInt64) {
+      batch_->Add(g->int64_tree, tree::DecodeInt64Key(op.key_code), op.weight);
+    } else {
+      batch_->Add(g->double_tree, tree::DecodeDoubleKey(op.key_code), op.weight);
+    }
+  }
+}
+
+void Ingester::AddPendingCounts() {
+  for (const PendingCount& c : pending_counts_) {
+    const Group* g = batch_groups_[c.group];
+    const std::string& tree_name =
+        g->key_type == KeyType::kInt64 ? g->int64_tree.name() : g->double_tree.name();
+    CountTree& counts = c.negative_zero ? negative_zero_counts_ : null_counts_;
+    counts.Add(&*batch_, tree_name, c.weight);
+  }
+}
+
+// Moves the entry `key` of the resume marker from *committed to `target` in batch_.
+void Ingester::AddMarkerEntry(int64_t key, int64_t* committed, uint64_t target, bool* created) {
+  const int64_t delta = static_cast<int64_t>(target) - *committed;
+  if (delta == 0) return;
+  if (marker_tree_.name().empty()) {
+    marker_tree_ = batch_->CreateTree<int64_t>(std::string(kIngestMarkerTree));
+    *created = true;
+  }
+  batch_->Add(marker_tree_, key, delta);
+}
+
+Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t unfinished_ops) {
+  bool created_marker = false;
+  if (stats_.marker) {
+    int64_t m = marker_value_, e = unfinished_end_value_, o = unfinished_ops_value_;
+    AddMarkerEntry(marker_key_, &m, marker, &created_marker);
+    AddMarkerEntry(MarkerKey(1), &e, unfinished_end, &created_marker);
+    AddMarkerEntry(MarkerKey(2), &o, unfinished_ops, &created_marker);
+  }
   uint64_t epoch = 0;
   const Status st = store_->Commit(*batch_, WriteOptions(), &epoch);
   if (!st.ok()) {
@@ -433,13 +572,53 @@ Status Ingester::CommitBatch() {
   }
   null_counts_.Committed(true);
   negative_zero_counts_.Committed(true);
-  stats_.null_values += null_values_in_batch_;
-  null_values_in_batch_ = 0;
-  marker_value_ = static_cast<int64_t>(position);
-  stats_.rows += rows_in_batch_;
+  if (stats_.marker) {
+    marker_value_ = static_cast<int64_t>(marker);
+    unfinished_end_value_ = static_cast<int64_t>(unfinished_end);
+    unfinished_ops_value_ = static_cast<int64_t>(unfinished_ops);
+  }
+  stats_.unfinished_batch_end_row = unfinished_end;
+  stats_.unfinished_batch_ops = unfinished_ops;
   stats_.last_epoch = epoch;
   ++stats_.commits;
-  rows_in_batch_ = 0;  // Store::Commit cleared the batch
+  return Status::OK();
+}
+
+// Commits the batch: its ops in key order, commit_ops at a time; the last commit also carries
+// the NULL and -0 counts and moves the resume marker to the batch's end (tools/ingest.h).
+Status Ingester::CommitBatch() {
+  if (rows_in_batch_ == 0) return Status::OK();
+  const uint64_t refresh_start_us = deltas_ != nullptr ? NowUs() : 0;
+  COWTREE_RETURN_IF_ERROR(SortBatch());
+  const std::span<const SortedOp> ops = sort_buffer_.ops();
+  const uint64_t position = stats_.rows_skipped + stats_.rows + rows_in_batch_;
+  COWTREE_ASSERT(resume_batch_end_ == 0 || resume_batch_end_ == position);
+  // Ops an earlier run committed (resume of an unfinished batch): only their trees' creation,
+  // which that run committed too, is left out of batch_ (the groups exist: GroupOf found them).
+  size_t begin = resume_skip_ops_;
+  bool last = false;
+  while (!last) {
+    const size_t end = std::min<size_t>(ops.size(), begin + options_.commit_ops);
+    last = end == ops.size();
+    AddOps(ops.subspan(begin, end - begin));
+    if (last) {
+      AddPendingCounts();
+      COWTREE_RETURN_IF_ERROR(CommitPart(position, 0, 0));
+    } else {
+      COWTREE_RETURN_IF_ERROR(
+          CommitPart(static_cast<uint64_t>(std::max<int64_t>(marker_value_, 0)), position, end));
+    }
+    begin = end;
+  }
+  resume_batch_end_ = 0;
+  resume_skip_ops_ = 0;
+  sort_buffer_.Clear();
+  batch_groups_.clear();
+  pending_counts_.clear();
+  stats_.null_values += null_values_in_batch_;
+  null_values_in_batch_ = 0;
+  stats_.rows += rows_in_batch_;
+  rows_in_batch_ = 0;
   ++batch_serial_;
   if (deltas_ != nullptr) {
     const Status written = deltas_->AfterCommit(store_->GetSnapshot(), touched_);
@@ -453,7 +632,7 @@ Status Ingester::CommitBatch() {
   }
   if (options_.log_commits) {
     errno = 0;
-    out_ << "committed " << epoch << ' ' << stats_.rows << std::endl;
+    out_ << "committed " << stats_.last_epoch << ' ' << stats_.rows << std::endl;
     if (!out_) {
       output_failed_ = true;
       output_errno_ = errno;
@@ -470,7 +649,8 @@ Status Ingester::CommitBatch() {
 }
 
 Result<int> Ingester::OnWaitForInput() {
-  if (rows_in_batch_ == 0 || options_.batch_ms == 0) return -1;
+  // The unfinished batch a resume completes ends where the earlier run's did, not by time.
+  if (rows_in_batch_ == 0 || options_.batch_ms == 0 || resume_batch_end_ != 0) return -1;
   const uint64_t deadline_us = batch_start_us_ + options_.batch_ms * 1000;
   const uint64_t now_us = NowUs();
   if (now_us >= deadline_us) {
@@ -488,7 +668,16 @@ Status Ingester::IngestRows() {
     if (!more.ok()) return WithLineEndingHint(*csv_, more.status());
     if (!*more) break;
     COWTREE_RETURN_IF_ERROR(AddRow());
-    if (rows_in_batch_ >= options_.batch_rows) COWTREE_RETURN_IF_ERROR(CommitBatch());
+    if (BatchFull()) COWTREE_RETURN_IF_ERROR(CommitBatch());
+  }
+  if (resume_batch_end_ != 0) {
+    return Status::InvalidArgument(
+        csv_->name() +
+        ": --resume: an earlier run stopped inside the batch that ends at data "
+        "row " +
+        std::to_string(resume_batch_end_) + ", but the input has only " +
+        std::to_string(stats_.rows_skipped + rows_in_batch_) +
+        " data rows (not the same input? nothing was changed)");
   }
   COWTREE_RETURN_IF_ERROR(CommitBatch());
   if (progress_) std::fprintf(stderr, "\n");
@@ -573,6 +762,11 @@ std::string DescribeIngestOutcome(const IngestOptions& options, const IngestOutc
   if (s.rows_skipped > 0) {
     committed += ", after skipping the " + std::to_string(s.rows_skipped) +
                  " data rows an earlier run committed";
+  }
+  if (s.unfinished_batch_end_row != 0) {
+    committed += ", plus the first " + std::to_string(s.unfinished_batch_ops) +
+                 " ops in key order of the batch of data rows up to " +
+                 std::to_string(s.unfinished_batch_end_row) + " (a batch of several commits)";
   }
   const std::string resume =
       s.marker ? "re-run with --resume to continue after data row " +

@@ -1,5 +1,5 @@
 // `cowtree ingest`: loads CSV rows (group, value[, weight]) into one order-statistics tree per
-// distinct group value, all in one runtime; each batch of batch_rows rows is one commit.
+// distinct group value, all in one runtime, a batch of rows at a time.
 //
 // Value type: a new group's tree takes its key type from --value-type (int64 | double | auto;
 // auto = int64 if the group's first value is an integer, else double). Values of an int64 tree
@@ -13,10 +13,25 @@
 // header containing a CR not followed by LF is "FILE:LINE:COLUMN: header field K contains a
 // carriage return ..."; a data row whose bad field holds a bare CR gets the same hint.
 //
-// Batching: a commit every batch_rows rows; when the input is not a regular file (a pipe, a
-// terminal: rows may arrive slowly), also at least every batch_ms ms while rows are pending,
-// including while waiting for more input (0 = only by rows). A regular file is read as fast as
-// the disk allows and batch_rows alone decides.
+// Batches and commits (docs/ingest_batches.md). A batch ends every batch_rows rows; when the
+// input is not a regular file (a pipe, a terminal: rows may arrive slowly), also at least every
+// batch_ms ms while rows are pending, including while waiting for more input (0 = only by
+// rows). A regular file is read as fast as the disk allows and batch_rows alone decides.
+// - A batch's ops (one per row with a value: add the row's weight to the value in its group's
+//   tree) are sorted into key order (tools/ingest_sort_buffer.h: group, value, arrival) and
+//   committed in that order, at most commit_ops ops per commit: a batch of B ops is
+//   max(1, ceil(B / commit_ops)) commits; the per-group NULL and -0 counts go in the last. Under a
+//   memory budget much smaller than the trees, this visits each touched leaf once per commit
+//   instead of once per row.
+// - batch_rows = 0 (the default) sizes the batch by memory: a quarter of store.cache_bytes
+//   holds the batch (24 B per op, SortBuffer::kOpBytes) and the store gets the other three
+//   quarters, so the process stays within the budget the user gave; unlimited cache: 64 MiB.
+//   An explicit batch_rows holds 24 B x batch_rows outside the budget.
+// - Atomicity: a batch of at most commit_ops ops is one commit, so a crash leaves a prefix
+//   of the batches. A larger batch is several commits: a crash between them leaves the store
+//   with part of the batch (its first ops in key order, not a prefix of the rows). The
+//   resume marker records exactly which part (below), and resume completes it; --log-commits
+//   lines and --emit-deltas advance per batch, once all its commits are acknowledged.
 //
 // Resume marker (why: a failed or killed ingest must be re-runnable without duplicating rows).
 // Every commit also records, in the same WriteBatch and therefore atomically with the rows, how
@@ -36,6 +51,13 @@
 //   stdin and other non-regular inputs have no identity without input_id (they cannot be read
 //   twice), so no marker is written and resume is refused.
 // - resume with no marker for this input starts at row 1 (safe to always pass).
+// - A batch of several commits: each commit but the last also sets two more entries of the
+//   same tree, key + 1 = the input position where the unfinished batch ends and key + 2 = how
+//   many of its ops (in the sorted order above) are committed; the batch's last commit
+//   moves the marker to the batch's end and sets both back to 0 (no entry). resume then
+//   skips the marker's rows, reads the batch's rows again up to that position, sorts them
+//   into the same order and commits only the ops after those already committed. (Keys
+//   + 1 and + 2 of one input could equal another input's key only by a 64-bit hash collision.)
 //
 // Outcome (RunIngestReport): every error reports exactly what was committed — stats.rows rows
 // of this run (after stats.rows_skipped rows skipped by resume) up to epoch stats.last_epoch.
@@ -65,7 +87,8 @@ struct IngestOptions {
   std::string group_column;
   std::string value_column;
   std::string weight_column;  // empty: every row has weight 1
-  uint64_t batch_rows = 10000;
+  uint64_t batch_rows = 0;    // rows per batch; 0 = sized by the memory budget (above)
+  uint64_t commit_ops = 10000;  // most ops per commit of a batch (>= 1)
   uint64_t batch_ms = 1000;  // non-regular inputs: commit pending rows at least this often
   Durability durability = Durability::kBalanced;
   ValueType value_type = ValueType::kAuto;
@@ -93,6 +116,11 @@ struct IngestStats {
   // --emit-deltas: time of each commit's refresh (old rows, commit, new rows, lines written).
   std::vector<uint64_t> refresh_us;
   uint64_t last_epoch = 0;  // epoch of this run's last commit (0: none)
+  uint64_t batch_rows = 0;  // rows per batch this run used (batch_rows, or the budget's choice)
+  // A stop in the middle of a batch of several commits: that batch's ops committed so far
+  // (in key order) and the input position where the batch ends (0: no unfinished batch).
+  uint64_t unfinished_batch_ops = 0;
+  uint64_t unfinished_batch_end_row = 0;
   bool marker = false;      // commits carried the resume marker
   std::string identity;     // the input identity (empty: none)
   uint64_t elapsed_us = 0;  // open + ingest + close

@@ -1,0 +1,307 @@
+// `cowtree ingest` batches (tools/ingest.h "Batches and commits"): a batch is sorted into key
+// order and committed commit_ops ops at a time. Checked here, in process through the
+// fault-injecting Env:
+// - SortBuffer's order (group rank, key code, arrival) and its renumbering;
+// - a batch of several commits leaves the same store as one commit per row (every group type,
+//   NULL and -0 counts, zero weights), with the number of commits the contract states;
+// - a crash at every mutating operation of an ingest whose batches take several commits, then
+//   --resume: the store equals one clean ingest (no op lost, none applied twice), and the
+//   sweep does reach crashes inside a batch;
+// - a run from row 1 (no --resume) after such a crash resets the unfinished-batch entries.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "api/sql_groups.h"
+#include "cowtree/cowtree.h"
+#include "testutil/fault_injection_env.h"
+#include "testutil/test_files.h"
+#include "tools/ingest.h"
+#include "tools/ingest_sort_buffer.h"
+#include "tree/key_codec.h"
+
+namespace cowtree::tools {
+namespace {
+
+using testutil::FaultInjectionEnv;
+
+TEST(SortBuffer, OrdersByGroupRankThenKeyThenArrival) {
+  SortBuffer b;
+  b.Add(0, tree::EncodeInt64Key(5), 1);          // arrival 0
+  b.Add(1, tree::EncodeInt64Key(-3), 2);         // 1
+  b.Add(2, tree::EncodeInt64Key(7), 3);          // 2
+  b.Add(0, tree::EncodeInt64Key(-9), 4);         // 3
+  b.Add(0, tree::EncodeInt64Key(5), -5);         // 4: ties with arrival 0
+  b.Add(2, tree::EncodeDoubleKey(0.0), 6);       // 5
+  const std::vector<uint32_t> rank = {2, 0, 1};  // group 1 first, then 2, then 0
+  b.Sort(rank);
+  std::vector<int64_t> weights;
+  std::vector<uint32_t> groups;
+  for (const SortedOp& op : b.ops()) {
+    weights.push_back(op.weight);
+    groups.push_back(op.group);
+  }
+  EXPECT_EQ(groups, (std::vector<uint32_t>{0, 1, 1, 2, 2, 2}));
+  // Group 2 (rank 1) holds an int64 code and a double code: compared as codes.
+  EXPECT_EQ(weights, (std::vector<int64_t>{2, 6, 3, 4, 1, -5}));
+  b.Clear();
+  EXPECT_EQ(b.size(), 0u);
+  // -0.0 and +0.0 have one code, as in the tree.
+  EXPECT_EQ(tree::EncodeDoubleKey(-0.0), tree::EncodeDoubleKey(0.0));
+}
+
+// Rows over int64 groups g0..g3, a double group "d" (first value 0.5), NULL values, -0, and
+// weights 0..3. Returns the CSV text; *ops_per_batch receives, per batch of `batch_rows`
+// rows, the number of ops (rows with a value and a non-zero weight).
+std::string MakeCsv(int rows, int batch_rows, std::vector<int>* ops_per_batch) {
+  std::ostringstream csv;
+  csv << "grp,val,w\n";
+  uint64_t x = 12345;
+  int ops = 0;
+  for (int i = 0; i < rows; ++i) {
+    x += 0x9E3779B97F4A7C15ull;  // splitmix64
+    uint64_t r = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    r = (r ^ (r >> 27)) * 0x94D049BB133111EBull;
+    r ^= r >> 31;
+    const int weight = static_cast<int>((r >> 40) % 4);
+    std::string value;
+    std::string group;
+    if (i == 0 || r % 5 == 0) {
+      group = "d";
+      value =
+          i == 0 ? "0.5" : (r % 7 == 0 ? "-0" : std::to_string(static_cast<int>(r % 50)) + ".25");
+    } else {
+      group = "g" + std::to_string((r >> 20) % 4);
+      value = std::to_string(static_cast<int64_t>(r % 1000) - 500);
+    }
+    if (i > 0 && r % 11 == 0) value.clear();  // NULL (not the first: it sets d's type)
+    if (!value.empty() && weight != 0) ++ops;
+    csv << group << ',' << value << ',' << weight << '\n';
+    if ((i + 1) % batch_rows == 0 || i + 1 == rows) {
+      ops_per_batch->push_back(ops);
+      ops = 0;
+    }
+  }
+  return csv.str();
+}
+
+// Every tree of the store but the resume marker, as "name: key*weight ..." lines.
+std::string DumpTrees(Env* env, const std::string& db) {
+  Options o;
+  o.env = env;
+  o.create_if_missing = false;
+  o.background_thread = false;
+  o.checkpoint_on_close = false;
+  auto store = Store::Open(db, o);
+  if (!store.ok()) return "open failed: " + store.status().ToString();
+  const Snapshot snap = (*store)->GetSnapshot();
+  auto trees = snap.ListTrees();
+  if (!trees.ok()) return "list failed: " + trees.status().ToString();
+  std::ostringstream out;
+  for (const TreeDescription& t : *trees) {
+    if (t.name == kIngestMarkerTree) continue;
+    out << t.name << ':';
+    if (t.key_type == KeyType::kInt64) {
+      auto reader = snap.Tree<int64_t>(t.name);
+      if (!reader.ok()) return "tree failed: " + reader.status().ToString();
+      for (Cursor<int64_t> c = reader->SeekToFirst(); c.valid(); c.Next()) {
+        out << ' ' << c.key() << '*' << c.weight();
+      }
+    } else {
+      auto reader = snap.Tree<double>(t.name);
+      if (!reader.ok()) return "tree failed: " + reader.status().ToString();
+      for (Cursor<double> c = reader->SeekToFirst(); c.valid(); c.Next()) {
+        out << ' ' << c.key() << '*' << c.weight();
+      }
+    }
+    out << '\n';
+  }
+  EXPECT_TRUE((*store)->Close().ok());
+  return out.str();
+}
+
+// The resume marker's entries of input id `id`: rows committed, unfinished end, unfinished ops
+// (empty if there is no store: a crash while it was being created).
+std::vector<int64_t> MarkerEntries(Env* env, const std::string& db, const std::string& id) {
+  Options o;
+  o.env = env;
+  o.create_if_missing = false;
+  o.background_thread = false;
+  o.checkpoint_on_close = false;
+  auto store = Store::Open(db, o);
+  EXPECT_TRUE(store.ok() || store.status().IsNotFound()) << store.status().ToString();
+  if (!store.ok()) return {};
+  const Snapshot snap = (*store)->GetSnapshot();
+  std::vector<int64_t> entries(3, 0);
+  auto marker = snap.Tree<int64_t>(std::string(kIngestMarkerTree));
+  if (marker.ok()) {
+    const uint64_t key = Fnv1a64("id:" + id);
+    for (uint64_t i = 0; i < 3; ++i) {
+      auto w = marker->weight(static_cast<int64_t>(key + i));
+      EXPECT_TRUE(w.ok());
+      entries[i] = w.ok() ? *w : -1;
+    }
+  }
+  EXPECT_TRUE((*store)->Close().ok());
+  return entries;
+}
+
+class IngestBatchesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { csv_ = tmp_.path() + "/in.csv"; }
+  void Write(const std::string& text) { std::ofstream(csv_) << text; }
+  IngestOptions Base(Env* env, const std::string& db) const {
+    IngestOptions o;
+    o.db = db;
+    o.input = csv_;
+    o.input_id = "feed";
+    o.group_column = "grp";
+    o.value_column = "val";
+    o.weight_column = "w";
+    o.batch_ms = 0;
+    o.durability = Durability::kStrict;  // every acknowledged commit survives a crash
+    o.store.env = env;
+    o.store.background_thread = false;
+    o.store.checkpoint_log_bytes = 16 << 10;  // checkpoints during the ingest too
+    return o;
+  }
+  testutil::TempDir tmp_;
+  std::string csv_;
+};
+
+TEST_F(IngestBatchesTest, SeveralCommitsPerBatchMakeTheSameStoreAsOneCommitPerRow) {
+  constexpr int kRows = 1500, kBatchRows = 400, kCommitOps = 7;
+  std::vector<int> ops_per_batch;
+  Write(MakeCsv(kRows, kBatchRows, &ops_per_batch));
+  FaultInjectionEnv env;
+  ASSERT_TRUE(env.CreateDir("/a").ok());
+  ASSERT_TRUE(env.CreateDir("/b").ok());
+  std::ostringstream out;
+
+  IngestOptions sliced = Base(&env, "/a/db");
+  sliced.batch_rows = kBatchRows;
+  sliced.commit_ops = kCommitOps;
+  sliced.log_commits = true;
+  const IngestOutcome a = RunIngestReport(sliced, out);
+  ASSERT_EQ(a.end, IngestEnd::kOk) << a.status.ToString();
+  uint64_t want_commits = 0;
+  for (const int ops : ops_per_batch)
+    want_commits += std::max(1, (ops + kCommitOps - 1) / kCommitOps);
+  EXPECT_EQ(a.stats.commits, want_commits);
+  EXPECT_GT(a.stats.commits, 4 * ops_per_batch.size());  // batches really took several commits
+  EXPECT_EQ(a.stats.rows, static_cast<uint64_t>(kRows));
+  EXPECT_EQ(a.stats.unfinished_batch_end_row, 0u);
+  // --log-commits: one line per batch, with the rows of the whole batches so far.
+  std::istringstream lines(out.str());
+  std::string line;
+  std::vector<uint64_t> rows_logged;
+  while (std::getline(lines, line))
+    rows_logged.push_back(std::stoull(line.substr(line.rfind(' '))));
+  EXPECT_EQ(rows_logged, (std::vector<uint64_t>{400, 800, 1200, 1500}));
+
+  IngestOptions per_row = Base(&env, "/b/db");
+  per_row.batch_rows = 1;
+  const IngestOutcome b = RunIngestReport(per_row, out);
+  ASSERT_EQ(b.end, IngestEnd::kOk) << b.status.ToString();
+  EXPECT_EQ(b.stats.commits, static_cast<uint64_t>(kRows));
+
+  const std::string dump = DumpTrees(&env, "/a/db");
+  EXPECT_EQ(dump, DumpTrees(&env, "/b/db"));
+  for (const char* tree : {"__cowtree_null_values__: ", "__cowtree_negative_zeros__: ", "\nd: 0*",
+                           "\ng0: ", "\ng3: "}) {
+    EXPECT_NE(dump.find(tree), std::string::npos) << tree << " in\n" << dump;
+  }
+  EXPECT_EQ(MarkerEntries(&env, "/a/db", "feed"), (std::vector<int64_t>{kRows, 0, 0}));
+}
+
+TEST_F(IngestBatchesTest, CrashAtEveryOperationThenResumeAppliesEachOpOnce) {
+  constexpr int kRows = 300, kBatchRows = 120, kCommitOps = 16;
+  std::vector<int> ops_per_batch;
+  Write(MakeCsv(kRows, kBatchRows, &ops_per_batch));
+  std::ostringstream out;
+  // The clean store, and how many mutating operations one clean ingest makes.
+  FaultInjectionEnv clean_env;
+  ASSERT_TRUE(clean_env.CreateDir("/c").ok());
+  ASSERT_TRUE(clean_env.SyncDir("/").ok());
+  IngestOptions clean = Base(&clean_env, "/c/db");
+  clean.batch_rows = kBatchRows;
+  clean.commit_ops = kCommitOps;
+  const uint64_t ops_before = clean_env.mutating_op_count();
+  ASSERT_EQ(RunIngestReport(clean, out).end, IngestEnd::kOk);
+  const uint64_t ingest_ops = clean_env.mutating_op_count() - ops_before;
+  const std::string want = DumpTrees(&clean_env, "/c/db");
+  ASSERT_GT(ingest_ops, 20u);
+
+  int inside_a_batch = 0;
+  for (uint64_t k = 1; k <= ingest_ops; ++k) {
+    SCOPED_TRACE("crash at mutating op " + std::to_string(k));
+    FaultInjectionEnv env;
+    ASSERT_TRUE(env.CreateDir("/c").ok());
+    ASSERT_TRUE(env.SyncDir("/").ok());
+    IngestOptions o = Base(&env, "/c/db");
+    o.batch_rows = kBatchRows;
+    o.commit_ops = kCommitOps;
+    env.CrashAtOp(env.mutating_op_count() + k);
+    const IngestOutcome crashed = RunIngestReport(o, out);
+    env.SimulateCrash(testutil::CrashModel::kDropUnsynced, k);
+    // (A crash while the store was created leaves none: the resumed run creates it.)
+    const std::vector<int64_t> entries = MarkerEntries(&env, "/c/db", "feed");
+    if (entries.size() == 3 && entries[1] != 0) {
+      ++inside_a_batch;
+      EXPECT_GT(entries[1], entries[0]);
+      EXPECT_GT(entries[2], 0);
+    }
+    o.resume = true;
+    const IngestOutcome resumed = RunIngestReport(o, out);
+    ASSERT_EQ(resumed.end, IngestEnd::kOk) << resumed.status.ToString();
+    ASSERT_EQ(DumpTrees(&env, "/c/db"), want);
+    EXPECT_EQ(MarkerEntries(&env, "/c/db", "feed"), (std::vector<int64_t>{kRows, 0, 0}));
+  }
+  // Most commits are in the middle of a batch (several commits each): the sweep must have
+  // crashed there many times.
+  EXPECT_GT(inside_a_batch, 10);
+}
+
+TEST_F(IngestBatchesTest, RunFromRowOneAfterACrashInsideABatchResetsItsEntries) {
+  constexpr int kRows = 300, kBatchRows = 150, kCommitOps = 10;
+  std::vector<int> ops_per_batch;
+  Write(MakeCsv(kRows, kBatchRows, &ops_per_batch));
+  std::ostringstream out;
+  FaultInjectionEnv env;
+  ASSERT_TRUE(env.CreateDir("/c").ok());
+  ASSERT_TRUE(env.SyncDir("/").ok());
+  IngestOptions o = Base(&env, "/c/db");
+  o.batch_rows = kBatchRows;
+  o.commit_ops = kCommitOps;
+  // Crash points a few commits into a batch (found by the marker's entries after the crash).
+  bool found = false;
+  for (uint64_t k = 20; k < 600 && !found; k += 7) {
+    SCOPED_TRACE("crash at mutating op " + std::to_string(k));
+    FaultInjectionEnv env;
+    ASSERT_TRUE(env.CreateDir("/c").ok());
+    ASSERT_TRUE(env.SyncDir("/").ok());
+    IngestOptions o = Base(&env, "/c/db");
+    o.batch_rows = kBatchRows;
+    o.commit_ops = kCommitOps;
+    env.CrashAtOp(env.mutating_op_count() + k);
+    RunIngestReport(o, out);
+    env.SimulateCrash(testutil::CrashModel::kDropUnsynced, k);
+    const std::vector<int64_t> entries = MarkerEntries(&env, "/c/db", "feed");
+    if (entries.size() != 3 || entries[1] == 0) continue;
+    found = true;
+    // The whole input again without --resume (the user's choice: rows are added again).
+    const IngestOutcome again = RunIngestReport(o, out);
+    ASSERT_EQ(again.end, IngestEnd::kOk) << again.status.ToString();
+    EXPECT_EQ(again.stats.rows_skipped, 0u);
+    EXPECT_EQ(again.stats.rows, static_cast<uint64_t>(kRows));
+    EXPECT_EQ(MarkerEntries(&env, "/c/db", "feed"), (std::vector<int64_t>{kRows, 0, 0}));
+  }
+  EXPECT_TRUE(found) << "no crash point inside a batch was found";
+}
+
+}  // namespace
+}  // namespace cowtree::tools
