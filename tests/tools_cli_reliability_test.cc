@@ -20,6 +20,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "persistence/write_batch.h"
@@ -578,6 +579,51 @@ TEST(CliIngestResume, SigkilledIngestResumedEqualsOneCleanIngest) {
   EXPECT_NE(r.out.find("trees:              7\n"), std::string::npos) << r.out;
   r = RunCowtree("query --db " + db + " --percentile 0.5 --group __cowtree_ingest__", tmp);
   EXPECT_EQ(r.exit_code, 1);
+}
+
+// Sum of n over the groups of `db` (the rows with a value it holds).
+uint64_t RowsInStore(const std::string& db, const TempDir& tmp) {
+  std::istringstream lines(GroupCounts(db, tmp));
+  std::string line;
+  std::getline(lines, line);  // header
+  uint64_t total = 0;
+  while (std::getline(lines, line)) total += std::stoull(line.substr(line.find(',') + 1));
+  return total;
+}
+
+// A batch of many commits (tools/ingest.h "Batches and commits"): a SIGKILL while its commits
+// run leaves the store with the batch's first ops in key order; --resume (with the default
+// batch size, unlike the killed run) completes it, and the store equals one clean ingest.
+TEST(CliIngestResume, SigkilledInsideABatchOfManyCommitsResumedEqualsOneCleanIngest) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteResumeCsv(csv, 60000);
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
+            0);
+  const std::string want = GroupCounts(clean, tmp);
+
+  const std::string db = tmp.path() + "/db";
+  // Strict: each commit is an fdatasync, so a 20 000-row batch of 5-op commits takes 4 000 of
+  // them (~0.6 s here). The first --log-commits line comes after the first whole batch; the
+  // kill comes 50 ms later, while the second one's commits run.
+  Child c =
+      Child::Start({"ingest", "--db", db, "--group", "grp", "--value", "val", "--durability",
+                    "strict", "--batch-rows", "20000", "--commit-ops", "5", "--log-commits", csv},
+                   tmp.path() + "/err", /*pipe_stdin=*/false);
+  ASSERT_GE(c.ReadLines(1, 60000), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(c.pid, SIGKILL);
+  ASSERT_EQ(c.Wait(), 128 + SIGKILL) << "the ingest finished before the kill";
+  const uint64_t killed_rows = RowsInStore(db, tmp);
+  // Inside the second batch: more than its first commit, less than all of it.
+  EXPECT_GT(killed_rows, 20000u);
+  EXPECT_LT(killed_rows, 40000u);
+
+  RunResult r = RunCowtree("ingest --resume --db " + db + " --group grp --value val " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), want);
+  EXPECT_EQ(RowsInStore(db, tmp), 60000u);
 }
 
 TEST(CliIngestResume, BadRowReportsWhatWasCommittedAndResumeAfterTheFixContinues) {
