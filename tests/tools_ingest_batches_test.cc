@@ -303,5 +303,49 @@ TEST_F(IngestBatchesTest, RunFromRowOneAfterACrashInsideABatchResetsItsEntries) 
   EXPECT_TRUE(found) << "no crash point inside a batch was found";
 }
 
+// An earlier run stopped inside a batch; --resume over an input that ends before that batch
+// does (not the same input) is refused with the file named, and changes nothing.
+TEST_F(IngestBatchesTest, ResumeOverAShorterInputThanTheUnfinishedBatchIsRefused) {
+  constexpr int kRows = 300, kBatchRows = 300, kCommitOps = 10;
+  std::vector<int> ops_per_batch;
+  const std::string text = MakeCsv(kRows, kBatchRows, &ops_per_batch);
+  Write(text);
+  std::ostringstream out;
+  for (uint64_t k = 20; k < 600; k += 5) {
+    SCOPED_TRACE("crash at mutating op " + std::to_string(k));
+    FaultInjectionEnv env;
+    ASSERT_TRUE(env.CreateDir("/c").ok());
+    ASSERT_TRUE(env.SyncDir("/").ok());
+    IngestOptions o = Base(&env, "/c/db");
+    o.batch_rows = kBatchRows;
+    o.commit_ops = kCommitOps;
+    env.CrashAtOp(env.mutating_op_count() + k);
+    RunIngestReport(o, out);
+    env.SimulateCrash(testutil::CrashModel::kDropUnsynced, k);
+    const std::vector<int64_t> entries = MarkerEntries(&env, "/c/db", "feed");
+    if (entries.size() != 3 || entries[1] == 0) continue;
+    ASSERT_EQ(entries[1], kRows);  // one batch: it ends at the last row
+    const std::string before = DumpTrees(&env, "/c/db");
+    // The same input id over the first 200 rows only.
+    size_t cut = 0;
+    for (int lines = 0; lines < 1 + 200; ++lines) cut = text.find('\n', cut) + 1;
+    Write(text.substr(0, cut));
+    o.resume = true;
+    const IngestOutcome refused = RunIngestReport(o, out);
+    EXPECT_EQ(refused.end, IngestEnd::kError);
+    EXPECT_TRUE(refused.status.IsInvalidArgument()) << refused.status.ToString();
+    EXPECT_NE(refused.status.message().find(csv_ + ": --resume: an earlier run stopped inside "
+                                                   "the batch that ends at data row 300, but the "
+                                                   "input has only 200 data rows"),
+              std::string::npos)
+        << refused.status.ToString();
+    EXPECT_EQ(refused.stats.commits, 0u);
+    EXPECT_EQ(DumpTrees(&env, "/c/db"), before);
+    EXPECT_EQ(MarkerEntries(&env, "/c/db", "feed"), entries);
+    return;
+  }
+  FAIL() << "no crash point inside a batch was found";
+}
+
 }  // namespace
 }  // namespace cowtree::tools

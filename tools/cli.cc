@@ -39,7 +39,8 @@ constexpr const char* kDurabilityHelp =
     "acknowledged rows may be lost on a process crash or power loss within flush_interval_ms "
     "(100 ms). In every mode a crash leaves a prefix of the commits, never a partial one.";
 constexpr const char* kLogCommitsHelp =
-    "print 'committed EPOCH ROWS_TOTAL' after each acknowledged commit (durable only as "
+    "print 'committed EPOCH ROWS_TOTAL' after each batch, once its last commit is acknowledged "
+    "(durable only as "
     "--durability says: with eventual a crash within flush_interval_ms, with balanced a power "
     "loss within sync_interval_ms, may still lose it)";
 
@@ -184,8 +185,9 @@ int RunCli(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
   ingest_cmd
       ->add_option("--commit-ops", ingest.commit_ops,
-                   "most values per commit (default 10000): a larger batch is several commits, "
-                   "and a crash between them leaves part of it (--resume completes it)")
+                   "most ops (rows with a value) per commit (default 10000): a larger batch is "
+                   "several commits in key order, and a crash between them leaves part of it "
+                   "(--resume completes it)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
   ingest_cmd
       ->add_option("--batch-ms", ingest.batch_ms,

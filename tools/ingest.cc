@@ -671,13 +671,12 @@ Status Ingester::IngestRows() {
     if (BatchFull()) COWTREE_RETURN_IF_ERROR(CommitBatch());
   }
   if (resume_batch_end_ != 0) {
-    return Status::InvalidArgument(
-        csv_->name() +
-        ": --resume: an earlier run stopped inside the batch that ends at data "
-        "row " +
-        std::to_string(resume_batch_end_) + ", but the input has only " +
-        std::to_string(stats_.rows_skipped + rows_in_batch_) +
-        " data rows (not the same input? nothing was changed)");
+    const uint64_t rows = stats_.rows_skipped + rows_in_batch_;
+    return Status::InvalidArgument(csv_->name() + ": --resume: an earlier run stopped inside " +
+                                   "the batch that ends at data row " +
+                                   std::to_string(resume_batch_end_) + ", but the input has " +
+                                   "only " + std::to_string(rows) +
+                                   " data rows (not the same input? nothing was changed)");
   }
   COWTREE_RETURN_IF_ERROR(CommitBatch());
   if (progress_) std::fprintf(stderr, "\n");

@@ -92,8 +92,9 @@ struct IngestOptions {
   uint64_t batch_ms = 1000;  // non-regular inputs: commit pending rows at least this often
   Durability durability = Durability::kBalanced;
   ValueType value_type = ValueType::kAuto;
-  // Print "committed EPOCH ROWS_TOTAL" after each acknowledged commit (durable only as far as
-  // `durability` promises; see --help). ROWS_TOTAL counts this run's rows (without skipped).
+  // Print "committed EPOCH ROWS_TOTAL" after each batch, once its last commit is acknowledged
+  // (durable only as far as `durability` promises; see --help). ROWS_TOTAL counts this run's
+  // rows (without skipped).
   bool log_commits = false;
   bool progress = false;  // progress line on stderr
   bool resume = false;    // skip the data rows an earlier run committed (marker above)
