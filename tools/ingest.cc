@@ -288,9 +288,9 @@ Status Ingester::OpenStore() {
   o.durability = options_.durability;
   batch_rows_ = options_.batch_rows;
   if (batch_rows_ == 0) {
-    // Sized by memory (tools/ingest.h): a quarter of the budget holds the batch's ops.
+    // Sized by memory (tools/ingest.h): half of the budget holds the batch's ops.
     constexpr uint64_t kUnlimitedBatchBytes = 64 << 20;
-    const uint64_t batch_bytes = o.cache_bytes > 0 ? o.cache_bytes / 4 : kUnlimitedBatchBytes;
+    const uint64_t batch_bytes = o.cache_bytes > 0 ? o.cache_bytes / 2 : kUnlimitedBatchBytes;
     o.cache_bytes -= o.cache_bytes > 0 ? batch_bytes : 0;
     batch_rows_ = std::max<uint64_t>(options_.commit_ops, batch_bytes / SortBuffer::kOpBytes);
   }

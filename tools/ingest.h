@@ -21,11 +21,11 @@
 //   tree) are sorted into key order (tools/ingest_sort_buffer.h: group, value, arrival) and
 //   committed in that order, at most commit_ops ops per commit: a batch of B ops is
 //   max(1, ceil(B / commit_ops)) commits; the per-group NULL and -0 counts go in the last. Under a
-//   memory budget much smaller than the trees, this visits each touched leaf once per commit
+//   memory budget much smaller than the trees, this visits each touched leaf once per batch
 //   instead of once per row.
-// - batch_rows = 0 (the default) sizes the batch by memory: a quarter of store.cache_bytes
-//   holds the batch (24 B per op, SortBuffer::kOpBytes) and the store gets the other three
-//   quarters, so the process stays within the budget the user gave; unlimited cache: 64 MiB.
+// - batch_rows = 0 (the default) sizes the batch by memory: half of store.cache_bytes holds
+//   the batch (24 B per op, SortBuffer::kOpBytes) and the store gets the other half, so the
+//   process stays within the budget the user gave; unlimited cache: 64 MiB.
 //   An explicit batch_rows holds 24 B x batch_rows outside the budget.
 // - Atomicity: a batch of at most commit_ops ops is one commit, so a crash leaves a prefix
 //   of the batches. A larger batch is several commits: a crash between them leaves the store
