@@ -10,6 +10,7 @@
 // - a run from row 1 (no --resume) after such a crash resets the unfinished-batch entries.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -40,18 +41,78 @@ TEST(SortBuffer, OrdersByGroupRankThenKeyThenArrival) {
   const std::vector<uint32_t> rank = {2, 0, 1};  // group 1 first, then 2, then 0
   b.Sort(rank);
   std::vector<int64_t> weights;
-  std::vector<uint32_t> groups;
-  for (const SortedOp& op : b.ops()) {
-    weights.push_back(op.weight);
-    groups.push_back(op.group);
+  std::vector<uint32_t> groups, arrivals;
+  for (size_t i = 0; i < b.size(); ++i) {
+    weights.push_back(b.op(i).weight);
+    groups.push_back(b.op(i).group);
+    arrivals.push_back(b.op(i).arrival);
   }
   EXPECT_EQ(groups, (std::vector<uint32_t>{0, 1, 1, 2, 2, 2}));
   // Group 2 (rank 1) holds an int64 code and a double code: compared as codes.
   EXPECT_EQ(weights, (std::vector<int64_t>{2, 6, 3, 4, 1, -5}));
+  EXPECT_EQ(arrivals, (std::vector<uint32_t>{1, 5, 2, 3, 0, 4}));
+  EXPECT_EQ(b.op(0).key_code, tree::EncodeInt64Key(-3));
   b.Clear();
   EXPECT_EQ(b.size(), 0u);
   // -0.0 and +0.0 have one code, as in the tree.
   EXPECT_EQ(tree::EncodeDoubleKey(-0.0), tree::EncodeDoubleKey(0.0));
+}
+
+// The radix sort against std::sort of the same (group, key, arrival) triples, over key sets
+// that exercise every byte: full-range random keys, a narrow range (most bytes skipped),
+// heavy duplicates, one key, and many groups; with unit weights and with others.
+TEST(SortBuffer, RadixSortEqualsAComparisonSortOnEveryKeyShape) {
+  uint64_t x = 7;
+  const auto next = [&x] {
+    x += 0x9E3779B97F4A7C15ull;
+    uint64_t z = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  for (int shape = 0; shape < 5; ++shape) {
+    for (const bool unit_weights : {true, false}) {
+      SCOPED_TRACE("shape " + std::to_string(shape) + (unit_weights ? " unit" : " weighted"));
+      const uint32_t groups = shape == 4 ? 300 : 3;
+      SortBuffer b;
+      struct Triple {
+        uint32_t group;
+        uint64_t key;
+        uint32_t arrival;
+        int64_t weight;
+      };
+      std::vector<Triple> want;
+      for (uint32_t i = 0; i < 20000; ++i) {
+        const uint64_t r = next();
+        uint64_t key = r;
+        if (shape == 1) key = tree::EncodeInt64Key(static_cast<int64_t>(r % 2000) - 1000);
+        if (shape == 2) key = r % 5;
+        if (shape == 3) key = 42;
+        const auto group = static_cast<uint32_t>(next() % groups);
+        const int64_t weight = unit_weights ? 1 : static_cast<int64_t>(next() % 7) - 3;
+        if (weight == 0) continue;
+        b.Add(group, key, weight);
+        want.push_back({group, key, static_cast<uint32_t>(want.size()), weight});
+      }
+      std::vector<uint32_t> rank(groups);
+      for (uint32_t g = 0; g < groups; ++g) rank[g] = (g * 7 + 3) % groups;  // a permutation
+      if (groups == 3) rank = {1, 2, 0};
+      b.Sort(rank);
+      for (Triple& t : want) t.group = rank[t.group];
+      std::sort(want.begin(), want.end(), [](const Triple& a, const Triple& c) {
+        if (a.group != c.group) return a.group < c.group;
+        if (a.key != c.key) return a.key < c.key;
+        return a.arrival < c.arrival;
+      });
+      ASSERT_EQ(b.size(), want.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        const SortedOp op = b.op(i);
+        ASSERT_EQ(op.group, want[i].group) << i;
+        ASSERT_EQ(op.key_code, want[i].key) << i;
+        ASSERT_EQ(op.arrival, want[i].arrival) << i;
+        ASSERT_EQ(op.weight, want[i].weight) << i;
+      }
+    }
+  }
 }
 
 // Rows over int64 groups g0..g3, a double group "d" (first value 0.5), NULL values, -0, and

@@ -192,7 +192,7 @@ class Ingester {
   bool BatchFull() const;
   Status CommitBatch();
   Status SortBatch();
-  void AddOps(std::span<const SortedOp> ops);
+  void AddOps(size_t begin, size_t end);  // sorted ops [begin, end) to batch_
   void AddPendingCounts();
   // One commit of the batch: batch_ as filled by the caller, plus the resume marker's entries
   // moved to `marker` (rows committed), `unfinished_end` and `unfinished_ops` (key + 1, + 2).
@@ -292,11 +292,13 @@ Status Ingester::OpenStore() {
     constexpr uint64_t kUnlimitedBatchBytes = 64 << 20;
     const uint64_t batch_bytes = o.cache_bytes > 0 ? o.cache_bytes / 2 : kUnlimitedBatchBytes;
     o.cache_bytes -= o.cache_bytes > 0 ? batch_bytes : 0;
-    batch_rows_ = std::max<uint64_t>(options_.commit_ops, batch_bytes / SortBuffer::kOpBytes);
+    const uint64_t op_bytes =
+        SortBuffer::kOpBytes + (weight_col_ != SIZE_MAX ? SortBuffer::kWeightBytes : 0);
+    batch_rows_ = std::max<uint64_t>(options_.commit_ops, batch_bytes / op_bytes);
   }
   batch_rows_ = std::min<uint64_t>(batch_rows_, SortBuffer::kOpsMax);
   stats_.batch_rows = batch_rows_;
-  sort_buffer_.Reserve(batch_rows_);
+  sort_buffer_.Reserve(batch_rows_, /*weighted=*/weight_col_ != SIZE_MAX);
   COWTREE_ASSIGN_OR_RETURN(store_, Store::Open(options_.db, o));
   batch_.emplace(store_->NewBatch());
   COWTREE_RETURN_IF_ERROR(LoadTrees());
@@ -519,8 +521,9 @@ Status Ingester::SortBatch() {
   return Status::OK();
 }
 
-void Ingester::AddOps(std::span<const SortedOp> ops) {
-  for (const SortedOp& op : ops) {
+void Ingester::AddOps(size_t begin, size_t end) {
+  for (size_t i = begin; i < end; ++i) {
+    const SortedOp op = sort_buffer_.op(i);
     const Group* g = batch_groups_[op.group];
     if (g->key_type == KeyType::kInt64) {
       batch_->Add(g->int64_tree, tree::DecodeInt64Key(op.key_code), op.weight);
@@ -590,7 +593,6 @@ Status Ingester::CommitBatch() {
   if (rows_in_batch_ == 0) return Status::OK();
   const uint64_t refresh_start_us = deltas_ != nullptr ? NowUs() : 0;
   COWTREE_RETURN_IF_ERROR(SortBatch());
-  const std::span<const SortedOp> ops = sort_buffer_.ops();
   const uint64_t position = stats_.rows_skipped + stats_.rows + rows_in_batch_;
   COWTREE_ASSERT(resume_batch_end_ == 0 || resume_batch_end_ == position);
   // Ops an earlier run committed (resume of an unfinished batch): only their trees' creation,
@@ -598,9 +600,9 @@ Status Ingester::CommitBatch() {
   size_t begin = resume_skip_ops_;
   bool last = false;
   while (!last) {
-    const size_t end = std::min<size_t>(ops.size(), begin + options_.commit_ops);
-    last = end == ops.size();
-    AddOps(ops.subspan(begin, end - begin));
+    const size_t end = std::min<size_t>(sort_buffer_.size(), begin + options_.commit_ops);
+    last = end == sort_buffer_.size();
+    AddOps(begin, end);
     if (last) {
       AddPendingCounts();
       COWTREE_RETURN_IF_ERROR(CommitPart(position, 0, 0));

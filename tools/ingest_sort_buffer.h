@@ -1,12 +1,12 @@
 // The rows of one `cowtree ingest` batch held as ops and sorted into key order before they are
-// committed (tools/ingest.h "Batches and commits").
+// committed (tools/ingest.h "Batches and commits", docs/ingest_batches.md).
 //
 // Why: under a memory budget much smaller than the tree, a commit of random keys touches one
 // leaf per key, and each of those leaves is read back from disk and written again by the next
 // checkpoint (docs/memory_budget.md "Write amplification"). Sorting a batch of B rows and
 // committing it in key order, a few thousand ops at a time, visits each touched leaf once per
 // batch instead of once per key: a tree of L leaves costs about min(B, L) leaf reads and writes
-// per batch instead of B (docs/ingest_batches.md).
+// per batch instead of B.
 //
 // Order: ascending (group, key code, arrival), where group is the caller's group index
 // (SortBuffer::Sort renumbers them by rank), the key code is the tree's own order-preserving
@@ -15,7 +15,18 @@
 // them into the same sequence: that is what lets `--resume` skip exactly the ops a crashed run
 // committed.
 //
-// Memory: 24 bytes per op (kOpBytes), in one vector whose capacity is kept between batches.
+// Representation: each op is one 128-bit record, group (32 bits) | key code (64) | arrival
+// (32), so that the order above is the records' numeric order. Sort is a stable LSD radix
+// sort on the 12 bytes above the arrival (stability keeps arrival order among equal keys),
+// one pass per byte that is not the same in every record (values of a narrow range take 2-3
+// passes), through a scratch array of the same size. Measured against std::sort of the same
+// records (pre-touched scratch, this 2-core box): 2.8 M ops of 229 groups and ~1000 distinct
+// values 0.045 vs 0.224 s; 10 M random int64 0.27 vs 0.87 s. Weights: none are stored while
+// every weight is 1 (rows without a weight column); from the first other weight on, one int64
+// per op, by arrival.
+//
+// Memory (kOpBytes, kWeightBytes): 32 bytes per op (record and scratch), 40 once a weight is
+// not 1; the arrays keep their capacity between batches.
 // Thread-safety: none (one ingest thread).
 #pragma once
 
@@ -26,34 +37,46 @@
 
 namespace cowtree::tools {
 
+// One op, decoded from its record.
 struct SortedOp {
   uint32_t group = 0;    // the caller's group index (its rank after Sort)
   uint32_t arrival = 0;  // position of the op in the batch: the tie-break between equal keys
   uint64_t key_code = 0;
   int64_t weight = 0;  // never 0
 };
-static_assert(sizeof(SortedOp) == 24, "the ingest's memory estimate counts 24 B per op");
 
 class SortBuffer {
  public:
-  static constexpr size_t kOpBytes = sizeof(SortedOp);
-  // Most ops one batch may hold: arrival is 32 bits.
-  static constexpr size_t kOpsMax = UINT32_MAX;
+  static constexpr size_t kOpBytes = 32;         // record + scratch
+  static constexpr size_t kWeightBytes = 8;      // per op once a weight is not 1
+  static constexpr size_t kOpsMax = UINT32_MAX;  // arrival is 32 bits
 
-  // Room for `ops` ops without reallocating (the buffer's memory is counted by capacity).
-  void Reserve(size_t ops) { ops_.reserve(ops); }
+  // Room for `ops` ops without reallocating (and their weights if `weighted`).
+  void Reserve(size_t ops, bool weighted);
   // Appends an op. Precondition: weight != 0, size() < kOpsMax.
   void Add(uint32_t group, uint64_t key_code, int64_t weight);
   // Renumbers every op's group through `rank` (rank[old index] = new index; a permutation of
   // 0..rank.size()-1 covering every group used) and sorts the ops into the order above.
+  // Postcondition (asserted): the records are strictly ascending.
   void Sort(std::span<const uint32_t> rank);
-  std::span<const SortedOp> ops() const { return ops_; }
-  size_t size() const { return ops_.size(); }
+  size_t size() const { return records_.size(); }
+  // Op i in the current order. Precondition: i < size().
+  SortedOp op(size_t i) const;
   // Forgets the ops (keeps the capacity).
-  void Clear() { ops_.clear(); }
+  void Clear();
 
  private:
-  std::vector<SortedOp> ops_;
+  struct Record {
+    uint64_t hi = 0;  // group << 32 | key code >> 32
+    uint64_t lo = 0;  // key code << 32 | arrival
+  };
+  static_assert(sizeof(Record) == 16);
+  void RadixSort();
+
+  std::vector<Record> records_;
+  std::vector<Record> scratch_;
+  std::vector<int64_t> weights_;  // by arrival; empty while every weight is 1
+  bool has_weights_ = false;      // a weight other than 1 was added: weights_ holds them all
 };
 
 }  // namespace cowtree::tools
