@@ -1,5 +1,6 @@
 #include "tools/ingest_sort_buffer.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -8,19 +9,20 @@
 namespace cowtree::tools {
 namespace {
 
-constexpr int kSortBytes = 12;  // the bytes above the arrival: key code (8) and group (4)
+// Below this many records a bucket is finished by std::sort (cheaper than another histogram).
+constexpr size_t kRadixCutoff = 64;
 
-// Byte p (0 = least significant) of the 96-bit sort key of a record.
+// Byte p of a record's 128 bits, 15 = most significant (the group's top byte), 0 = least (the
+// arrival's low byte).
 inline uint32_t DigitOf(uint64_t hi, uint64_t lo, int p) {
-  return p < 4 ? static_cast<uint32_t>(lo >> (32 + 8 * p)) & 0xff
-               : static_cast<uint32_t>(hi >> (8 * (p - 4))) & 0xff;
+  return p >= 8 ? static_cast<uint32_t>(hi >> (8 * (p - 8))) & 0xff
+                : static_cast<uint32_t>(lo >> (8 * p)) & 0xff;
 }
 
 }  // namespace
 
 void SortBuffer::Reserve(size_t ops, bool weighted) {
   records_.reserve(ops);
-  scratch_.reserve(ops);
   if (weighted) weights_.reserve(ops);
 }
 
@@ -60,7 +62,7 @@ void SortBuffer::Sort(std::span<const uint32_t> rank) {
     COWTREE_ASSERT(group < rank.size());
     r.hi = (uint64_t{rank[group]} << 32) | (r.hi & 0xffffffffu);
   }
-  RadixSort();
+  RadixSort(0, records_.size(), 15);
   // Postcondition (O(n), small next to the sort): strictly ascending, so the order is total.
   for (size_t i = 1; i < records_.size(); ++i) {
     const Record& a = records_[i - 1];
@@ -69,30 +71,62 @@ void SortBuffer::Sort(std::span<const uint32_t> rank) {
   }
 }
 
-// Stable LSD radix sort on the 12 bytes above the arrival (the arrivals are ascending before
-// the sort, and stability keeps them so among equal keys). One histogram pass counts every
-// byte; a byte with a single value in every record needs no pass.
-void SortBuffer::RadixSort() {
-  const size_t n = records_.size();
-  if (n < 2) return;
-  std::vector<std::array<size_t, 256>> counts(kSortBytes);
-  for (std::array<size_t, 256>& c : counts) c.fill(0);
-  for (const Record& r : records_) {
-    for (int p = 0; p < kSortBytes; ++p) ++counts[p][DigitOf(r.hi, r.lo, p)];
+// In-place MSD radix sort of records [begin, end) on bytes `byte` .. 0 (American flag sort:
+// McIlroy, Bostic and McIlroy, "Engineering Radix Sort", Computing Systems 6(1), 1993). Every
+// record is distinct (the arrival is unique), so sorting on all 128 bits gives the total order
+// without a stable pass. A byte with one value in the whole bucket is skipped without moving
+// anything; small buckets go to std::sort.
+void SortBuffer::RadixSort(size_t begin, size_t end, int byte) {
+  Record* a = records_.data();
+  if (end - begin > kRadixCutoff) {
+    // The bits that differ within the bucket (one pass): bytes above the highest such byte are
+    // the same in every record and need no pass.
+    uint64_t hi_or = 0, hi_and = ~uint64_t{0}, lo_or = 0, lo_and = ~uint64_t{0};
+    for (size_t i = begin; i < end; ++i) {
+      hi_or |= a[i].hi;
+      hi_and &= a[i].hi;
+      lo_or |= a[i].lo;
+      lo_and &= a[i].lo;
+    }
+    while (byte >= 0 && DigitOf(hi_or ^ hi_and, lo_or ^ lo_and, byte) == 0) --byte;
   }
-  scratch_.resize(n);
-  Record* src = records_.data();
-  Record* dst = scratch_.data();
-  for (int p = 0; p < kSortBytes; ++p) {
-    std::array<size_t, 256>& c = counts[p];
-    if (c[DigitOf(src[0].hi, src[0].lo, p)] == n) continue;  // one value: already in order
-    size_t offset = 0;
-    for (size_t& count : c) offset += std::exchange(count, offset);
-    COWTREE_ASSERT(offset == n);
-    for (size_t i = 0; i < n; ++i) dst[c[DigitOf(src[i].hi, src[i].lo, p)]++] = src[i];
-    std::swap(src, dst);
+  if (end - begin > kRadixCutoff && byte >= 0) {
+    std::array<size_t, 256> count{};
+    for (size_t i = begin; i < end; ++i) ++count[DigitOf(a[i].hi, a[i].lo, byte)];
+    std::array<size_t, 256> next{}, stop{};
+    size_t offset = begin;
+    for (int d = 0; d < 256; ++d) {
+      next[d] = offset;
+      offset += count[d];
+      stop[d] = offset;
+    }
+    COWTREE_ASSERT(offset == end);
+    // Cycle each misplaced record into its bucket's next free slot.
+    for (int d = 0; d < 256; ++d) {
+      while (next[d] < stop[d]) {
+        Record r = a[next[d]];
+        uint32_t rd = DigitOf(r.hi, r.lo, byte);
+        while (rd != static_cast<uint32_t>(d)) {
+          std::swap(r, a[next[rd]++]);
+          rd = DigitOf(r.hi, r.lo, byte);
+        }
+        a[next[d]++] = r;
+      }
+    }
+    // Sort each bucket on the next byte (recursion depth <= 16: one level per byte).
+    size_t bucket_begin = begin;
+    for (int d = 0; d < 256; ++d) {
+      const size_t bucket_end = stop[d];
+      if (bucket_end - bucket_begin > 1 && byte > 0) RadixSort(bucket_begin, bucket_end, byte - 1);
+      bucket_begin = bucket_end;
+    }
+    return;
   }
-  if (src != records_.data()) records_.swap(scratch_);
+  if (end - begin > 1) {
+    std::sort(a + begin, a + end, [](const Record& x, const Record& y) {
+      return x.hi < y.hi || (x.hi == y.hi && x.lo < y.lo);
+    });
+  }
 }
 
 }  // namespace cowtree::tools

@@ -16,17 +16,16 @@
 // committed.
 //
 // Representation: each op is one 128-bit record, group (32 bits) | key code (64) | arrival
-// (32), so that the order above is the records' numeric order. Sort is a stable LSD radix
-// sort on the 12 bytes above the arrival (stability keeps arrival order among equal keys),
-// one pass per byte that is not the same in every record (values of a narrow range take 2-3
-// passes), through a scratch array of the same size. Measured against std::sort of the same
-// records (pre-touched scratch, this 2-core box): 2.8 M ops of 229 groups and ~1000 distinct
-// values 0.045 vs 0.224 s; 10 M random int64 0.27 vs 0.87 s. Weights: none are stored while
-// every weight is 1 (rows without a weight column); from the first other weight on, one int64
-// per op, by arrival.
+// (32), so that the order above is the records' numeric order. Sort is an in-place MSD radix
+// sort (American flag sort) on those 128 bits, from the most significant byte that is not the
+// same in every record of a bucket; buckets under 64 records go to std::sort. In place, so a
+// batch costs its records only and the budget holds twice the rows an LSD sort with a scratch
+// array would allow (the batch size is what saves leaf I/O: docs/ingest_batches.md).
+// Weights: none are stored while every weight is 1 (rows without a weight column); from the
+// first other weight on, one int64 per op, by arrival.
 //
-// Memory (kOpBytes, kWeightBytes): 32 bytes per op (record and scratch), 40 once a weight is
-// not 1; the arrays keep their capacity between batches.
+// Memory (kOpBytes, kWeightBytes): 16 bytes per op, 24 once a weight is not 1; the arrays keep
+// their capacity between batches.
 // Thread-safety: none (one ingest thread).
 #pragma once
 
@@ -47,7 +46,7 @@ struct SortedOp {
 
 class SortBuffer {
  public:
-  static constexpr size_t kOpBytes = 32;         // record + scratch
+  static constexpr size_t kOpBytes = 16;         // the record
   static constexpr size_t kWeightBytes = 8;      // per op once a weight is not 1
   static constexpr size_t kOpsMax = UINT32_MAX;  // arrival is 32 bits
 
@@ -71,10 +70,9 @@ class SortBuffer {
     uint64_t lo = 0;  // key code << 32 | arrival
   };
   static_assert(sizeof(Record) == 16);
-  void RadixSort();
+  void RadixSort(size_t begin, size_t end, int byte);
 
   std::vector<Record> records_;
-  std::vector<Record> scratch_;
   std::vector<int64_t> weights_;  // by arrival; empty while every weight is 1
   bool has_weights_ = false;      // a weight other than 1 was added: weights_ holds them all
 };
