@@ -542,14 +542,21 @@ std::string WriteResumeCsv(const std::string& path, int rows) {
   return text;
 }
 
+// Writes WriteResumeCsv(csv, rows), ingests it into a fresh store in one clean run and returns
+// that store's GroupCounts ("" if the ingest failed).
+std::string CleanIngestOfResumeCsv(const std::string& csv, int rows, const TempDir& tmp) {
+  WriteResumeCsv(csv, rows);
+  const std::string clean = tmp.path() + "/clean";
+  const RunResult r = RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.exit_code == 0 ? GroupCounts(clean, tmp) : std::string();
+}
+
 TEST(CliIngestResume, SigkilledIngestResumedEqualsOneCleanIngest) {
   TempDir tmp;
   const std::string csv = tmp.path() + "/in.csv";
-  WriteResumeCsv(csv, 60000);
-  const std::string clean = tmp.path() + "/clean";
-  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
-            0);
-  const std::string want = GroupCounts(clean, tmp);
+  const std::string want = CleanIngestOfResumeCsv(csv, 60000, tmp);
+  ASSERT_FALSE(want.empty());
 
   const std::string db = tmp.path() + "/db";
   // Strict, 100-row batches; SIGKILL after 5 acknowledged commits.
@@ -597,11 +604,8 @@ uint64_t RowsInStore(const std::string& db, const TempDir& tmp) {
 TEST(CliIngestResume, SigkilledInsideABatchOfManyCommitsResumedEqualsOneCleanIngest) {
   TempDir tmp;
   const std::string csv = tmp.path() + "/in.csv";
-  WriteResumeCsv(csv, 60000);
-  const std::string clean = tmp.path() + "/clean";
-  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
-            0);
-  const std::string want = GroupCounts(clean, tmp);
+  const std::string want = CleanIngestOfResumeCsv(csv, 60000, tmp);
+  ASSERT_FALSE(want.empty());
 
   const std::string db = tmp.path() + "/db";
   // Strict: each commit is an fdatasync, so a 20 000-row batch of 5-op commits takes 4 000 of

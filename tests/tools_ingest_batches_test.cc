@@ -230,6 +230,24 @@ class IngestBatchesTest : public ::testing::Test {
     o.store.checkpoint_log_bytes = 16 << 10;  // checkpoints during the ingest too
     return o;
   }
+  // Base() into "/c/db" of a fresh `env`, with these batch sizes.
+  IngestOptions Batched(FaultInjectionEnv* env, int batch_rows, int commit_ops) const {
+    EXPECT_TRUE(env->CreateDir("/c").ok());
+    EXPECT_TRUE(env->SyncDir("/").ok());
+    IngestOptions o = Base(env, "/c/db");
+    o.batch_rows = static_cast<uint64_t>(batch_rows);
+    o.commit_ops = static_cast<uint64_t>(commit_ops);
+    return o;
+  }
+  // Runs `o` with a crash at its k-th mutating operation, then a power loss (unsynced data
+  // dropped); I/O works again afterwards.
+  IngestOutcome RunCrashingAt(FaultInjectionEnv* env, const IngestOptions& o, uint64_t k) {
+    env->CrashAtOp(env->mutating_op_count() + k);
+    IngestOutcome crashed = RunIngestReport(o, out_);
+    env->SimulateCrash(testutil::CrashModel::kDropUnsynced, k);
+    return crashed;
+  }
+  std::ostringstream out_;  // --log-commits lines of runs that do not check them
   testutil::TempDir tmp_;
   std::string csv_;
 };
@@ -286,11 +304,7 @@ TEST_F(IngestBatchesTest, CrashAtEveryOperationThenResumeAppliesEachOpOnce) {
   std::ostringstream out;
   // The clean store, and how many mutating operations one clean ingest makes.
   FaultInjectionEnv clean_env;
-  ASSERT_TRUE(clean_env.CreateDir("/c").ok());
-  ASSERT_TRUE(clean_env.SyncDir("/").ok());
-  IngestOptions clean = Base(&clean_env, "/c/db");
-  clean.batch_rows = kBatchRows;
-  clean.commit_ops = kCommitOps;
+  IngestOptions clean = Batched(&clean_env, kBatchRows, kCommitOps);
   const uint64_t ops_before = clean_env.mutating_op_count();
   ASSERT_EQ(RunIngestReport(clean, out).end, IngestEnd::kOk);
   const uint64_t ingest_ops = clean_env.mutating_op_count() - ops_before;
@@ -301,14 +315,8 @@ TEST_F(IngestBatchesTest, CrashAtEveryOperationThenResumeAppliesEachOpOnce) {
   for (uint64_t k = 1; k <= ingest_ops; ++k) {
     SCOPED_TRACE("crash at mutating op " + std::to_string(k));
     FaultInjectionEnv env;
-    ASSERT_TRUE(env.CreateDir("/c").ok());
-    ASSERT_TRUE(env.SyncDir("/").ok());
-    IngestOptions o = Base(&env, "/c/db");
-    o.batch_rows = kBatchRows;
-    o.commit_ops = kCommitOps;
-    env.CrashAtOp(env.mutating_op_count() + k);
-    const IngestOutcome crashed = RunIngestReport(o, out);
-    env.SimulateCrash(testutil::CrashModel::kDropUnsynced, k);
+    IngestOptions o = Batched(&env, kBatchRows, kCommitOps);
+    RunCrashingAt(&env, o, k);
     // (A crash while the store was created leaves none: the resumed run creates it.)
     const std::vector<int64_t> entries = MarkerEntries(&env, "/c/db", "feed");
     if (entries.size() == 3 && entries[1] != 0) {
@@ -332,25 +340,13 @@ TEST_F(IngestBatchesTest, RunFromRowOneAfterACrashInsideABatchResetsItsEntries) 
   std::vector<int> ops_per_batch;
   Write(MakeCsv(kRows, kBatchRows, &ops_per_batch));
   std::ostringstream out;
-  FaultInjectionEnv env;
-  ASSERT_TRUE(env.CreateDir("/c").ok());
-  ASSERT_TRUE(env.SyncDir("/").ok());
-  IngestOptions o = Base(&env, "/c/db");
-  o.batch_rows = kBatchRows;
-  o.commit_ops = kCommitOps;
   // Crash points a few commits into a batch (found by the marker's entries after the crash).
   bool found = false;
   for (uint64_t k = 20; k < 600 && !found; k += 7) {
     SCOPED_TRACE("crash at mutating op " + std::to_string(k));
     FaultInjectionEnv env;
-    ASSERT_TRUE(env.CreateDir("/c").ok());
-    ASSERT_TRUE(env.SyncDir("/").ok());
-    IngestOptions o = Base(&env, "/c/db");
-    o.batch_rows = kBatchRows;
-    o.commit_ops = kCommitOps;
-    env.CrashAtOp(env.mutating_op_count() + k);
-    RunIngestReport(o, out);
-    env.SimulateCrash(testutil::CrashModel::kDropUnsynced, k);
+    IngestOptions o = Batched(&env, kBatchRows, kCommitOps);
+    RunCrashingAt(&env, o, k);
     const std::vector<int64_t> entries = MarkerEntries(&env, "/c/db", "feed");
     if (entries.size() != 3 || entries[1] == 0) continue;
     found = true;
@@ -375,14 +371,8 @@ TEST_F(IngestBatchesTest, ResumeOverAShorterInputThanTheUnfinishedBatchIsRefused
   for (uint64_t k = 20; k < 600; k += 5) {
     SCOPED_TRACE("crash at mutating op " + std::to_string(k));
     FaultInjectionEnv env;
-    ASSERT_TRUE(env.CreateDir("/c").ok());
-    ASSERT_TRUE(env.SyncDir("/").ok());
-    IngestOptions o = Base(&env, "/c/db");
-    o.batch_rows = kBatchRows;
-    o.commit_ops = kCommitOps;
-    env.CrashAtOp(env.mutating_op_count() + k);
-    RunIngestReport(o, out);
-    env.SimulateCrash(testutil::CrashModel::kDropUnsynced, k);
+    IngestOptions o = Batched(&env, kBatchRows, kCommitOps);
+    RunCrashingAt(&env, o, k);
     const std::vector<int64_t> entries = MarkerEntries(&env, "/c/db", "feed");
     if (entries.size() != 3 || entries[1] == 0) continue;
     ASSERT_EQ(entries[1], kRows);  // one batch: it ends at the last row
