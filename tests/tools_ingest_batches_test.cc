@@ -150,14 +150,19 @@ std::string MakeCsv(int rows, int batch_rows, std::vector<int>* ops_per_batch) {
   return csv.str();
 }
 
-// Every tree of the store but the resume marker, as "name: key*weight ..." lines.
-std::string DumpTrees(Env* env, const std::string& db) {
+// The store in `db` of `env` as it is (nothing created, nothing written at close).
+Result<std::unique_ptr<Store>> OpenExisting(Env* env, const std::string& db) {
   Options o;
   o.env = env;
   o.create_if_missing = false;
   o.background_thread = false;
   o.checkpoint_on_close = false;
-  auto store = Store::Open(db, o);
+  return Store::Open(db, o);
+}
+
+// Every tree of the store but the resume marker, as "name: key*weight ..." lines.
+std::string DumpTrees(Env* env, const std::string& db) {
+  auto store = OpenExisting(env, db);
   if (!store.ok()) return "open failed: " + store.status().ToString();
   const Snapshot snap = (*store)->GetSnapshot();
   auto trees = snap.ListTrees();
@@ -188,12 +193,7 @@ std::string DumpTrees(Env* env, const std::string& db) {
 // The resume marker's entries of input id `id`: rows committed, unfinished end, unfinished ops
 // (empty if there is no store: a crash while it was being created).
 std::vector<int64_t> MarkerEntries(Env* env, const std::string& db, const std::string& id) {
-  Options o;
-  o.env = env;
-  o.create_if_missing = false;
-  o.background_thread = false;
-  o.checkpoint_on_close = false;
-  auto store = Store::Open(db, o);
+  auto store = OpenExisting(env, db);
   EXPECT_TRUE(store.ok() || store.status().IsNotFound()) << store.status().ToString();
   if (!store.ok()) return {};
   const Snapshot snap = (*store)->GetSnapshot();
