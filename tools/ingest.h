@@ -20,14 +20,14 @@
 // - A batch's ops (one per row with a value: add the row's weight to the value in its group's
 //   tree) are sorted into key order (tools/ingest_sort_buffer.h: group, value, arrival) and
 //   committed in that order, at most commit_ops ops per commit: a batch of B ops is
-//   max(1, ceil(B / commit_ops)) commits; the per-group NULL and -0 counts go in the last. Under a
-//   memory budget much smaller than the trees, this visits each touched leaf once per batch
-//   instead of once per row.
+//   max(1, ceil(B / commit_ops)) commits; the per-group NULL and -0 counts go in the last.
+//   Under a memory budget much smaller than the trees, this visits each touched leaf once per
+//   batch instead of once per row.
 // - batch_rows = 0 (the default) sizes the batch by memory: half of store.cache_bytes holds
 //   the batch (16 B per op, 24 with a weight column: SortBuffer::kOpBytes, kWeightBytes) and
-//   the store gets the other half, so the
-//   process stays within the budget the user gave; unlimited cache: 64 MiB.
-//   An explicit batch_rows holds 16-24 B x batch_rows outside the budget.
+//   the store gets the other half, so the process stays within the budget the user gave;
+//   unlimited cache: 64 MiB. An explicit batch_rows holds 16-24 B x batch_rows outside the
+//   budget.
 // - Atomicity: a batch of at most commit_ops ops is one commit, so a crash leaves a prefix
 //   of the batches. A larger batch is several commits: a crash between them leaves the store
 //   with part of the batch (its first ops in key order, not a prefix of the rows). The
