@@ -398,5 +398,50 @@ TEST_F(IngestBatchesTest, ResumeOverAShorterInputThanTheUnfinishedBatchIsRefused
   FAIL() << "no crash point inside a batch was found";
 }
 
+// Resume entries that contradict each other (here: an unfinished batch that ends before the
+// committed rows, or claims as many committed ops as it has rows) are Corruption naming the
+// tree, never an assertion, and change nothing.
+TEST_F(IngestBatchesTest, ContradictoryResumeEntriesAreCorruptionNamingTheTree) {
+  std::vector<int> ops_per_batch;
+  Write(MakeCsv(100, 100, &ops_per_batch));
+  for (const auto& [end_delta, ops_delta] :
+       std::vector<std::pair<int64_t, int64_t>>{{50, 3}, {120, 5}, {120, 20}, {101, 5}}) {
+    SCOPED_TRACE("K+1 " + std::to_string(end_delta) + ", K+2 " + std::to_string(ops_delta));
+    FaultInjectionEnv env;
+    IngestOptions o = Batched(&env, 100, 10);
+    ASSERT_EQ(RunIngestReport(o, out_).end, IngestEnd::kOk);
+    {
+      auto store = OpenExisting(&env, "/c/db");
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      auto marker = (*store)->Tree<int64_t>(std::string(kIngestMarkerTree));
+      ASSERT_TRUE(marker.ok());
+      WriteBatch b = (*store)->NewBatch();
+      const uint64_t key = Fnv1a64("id:feed");
+      b.Add(*marker, static_cast<int64_t>(key + 1), end_delta);
+      b.Add(*marker, static_cast<int64_t>(key + 2), ops_delta);
+      ASSERT_TRUE((*store)->Commit(b).ok());
+      ASSERT_TRUE((*store)->Close().ok());
+    }
+    const std::string before = DumpTrees(&env, "/c/db");
+    // 100 committed rows: an end of 50 is before them; 120 with 5 ops committed is possible;
+    // 120 with 20 and 101 with 5 are not (a batch of R rows has at most R ops, and a committed
+    // part has fewer).
+    o.resume = true;
+    const IngestOutcome r = RunIngestReport(o, out_);
+    if (end_delta == 120 && ops_delta == 5) {
+      // Consistent, but the input has only 100 rows: refused as not the same input.
+      EXPECT_TRUE(r.status.IsInvalidArgument()) << r.status.ToString();
+    } else {
+      EXPECT_TRUE(r.status.IsCorruption()) << r.status.ToString();
+      EXPECT_NE(r.status.message().find("tree '__cowtree_ingest__': the resume entries of this "
+                                        "input are inconsistent"),
+                std::string::npos)
+          << r.status.ToString();
+    }
+    EXPECT_EQ(r.stats.commits, 0u);
+    EXPECT_EQ(DumpTrees(&env, "/c/db"), before);
+  }
+}
+
 }  // namespace
 }  // namespace cowtree::tools

@@ -354,7 +354,10 @@ Status Ingester::SkipCommittedRows() {
   if (!options_.resume) return Status::OK();
   if (unfinished_end_value_ != 0 || unfinished_ops_value_ != 0) {
     // An earlier run stopped inside a batch of several commits (tools/ingest.h).
-    if (unfinished_end_value_ <= marker_value_ || unfinished_ops_value_ <= 0) {
+    if (unfinished_end_value_ <= marker_value_ || unfinished_ops_value_ <= 0 ||
+        static_cast<uint64_t>(unfinished_end_value_ - std::max<int64_t>(marker_value_, 0)) >
+            SortBuffer::kOpsMax ||
+        unfinished_ops_value_ >= unfinished_end_value_ - std::max<int64_t>(marker_value_, 0)) {
       return Status::Corruption(
           "tree '" + std::string(kIngestMarkerTree) + "': the resume entries of this input " +
           "are inconsistent (rows committed " + std::to_string(marker_value_) +
