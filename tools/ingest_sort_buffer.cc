@@ -53,7 +53,7 @@ SortedOp SortBuffer::op(size_t i) const {
 void SortBuffer::Clear() {
   records_.clear();
   weights_.clear();
-  has_weights_ = false;  // scratch_ keeps its size: resize() then writes nothing
+  has_weights_ = false;
 }
 
 void SortBuffer::Sort(std::span<const uint32_t> rank) {
