@@ -360,6 +360,41 @@ TEST_F(IngestBatchesTest, RunFromRowOneAfterACrashInsideABatchResetsItsEntries) 
   EXPECT_TRUE(found) << "no crash point inside a batch was found";
 }
 
+// A second run from row 1 (no --resume) over a store whose marker says the whole input is
+// committed, crashed inside its first batch, then resumed: the resumed run must continue that
+// second run (its rows are added again, as the user asked), not skip the first run's rows.
+TEST_F(IngestBatchesTest, CrashInsideTheFirstBatchOfARerunFromRowOneThenResume) {
+  constexpr int kRows = 300, kBatchRows = 150, kCommitOps = 10;
+  std::vector<int> ops_per_batch;
+  Write(MakeCsv(kRows, kBatchRows, &ops_per_batch));
+  // The reference: the input ingested twice, cleanly.
+  FaultInjectionEnv twice_env;
+  IngestOptions twice = Batched(&twice_env, kBatchRows, kCommitOps);
+  ASSERT_EQ(RunIngestReport(twice, out_).end, IngestEnd::kOk);
+  ASSERT_EQ(RunIngestReport(twice, out_).end, IngestEnd::kOk);
+  const std::string want = DumpTrees(&twice_env, "/c/db");
+
+  int inside_first_batch = 0;
+  for (uint64_t k = 5; k < 150; k += 2) {
+    SCOPED_TRACE("crash at mutating op " + std::to_string(k) + " of the second run");
+    FaultInjectionEnv env;
+    IngestOptions o = Batched(&env, kBatchRows, kCommitOps);
+    ASSERT_EQ(RunIngestReport(o, out_).end, IngestEnd::kOk);  // the first run: all rows
+    RunCrashingAt(&env, o, k);                                // the second, from row 1
+    const std::vector<int64_t> entries = MarkerEntries(&env, "/c/db", "feed");
+    ASSERT_EQ(entries.size(), 3u);
+    if (entries[1] != kBatchRows) continue;  // not inside the second run's first batch
+    ++inside_first_batch;
+    EXPECT_EQ(entries[0], 0) << "the second run's marker must count its own rows";
+    o.resume = true;
+    const IngestOutcome resumed = RunIngestReport(o, out_);
+    ASSERT_EQ(resumed.end, IngestEnd::kOk) << resumed.status.ToString();
+    EXPECT_EQ(resumed.stats.rows_skipped, 0u);
+    ASSERT_EQ(DumpTrees(&env, "/c/db"), want);
+  }
+  EXPECT_GT(inside_first_batch, 3);
+}
+
 // An earlier run stopped inside a batch; --resume over an input that ends before that batch
 // does (not the same input) is refused with the file named, and changes nothing.
 TEST_F(IngestBatchesTest, ResumeOverAShorterInputThanTheUnfinishedBatchIsRefused) {

@@ -610,8 +610,10 @@ Status Ingester::CommitBatch() {
       AddPendingCounts();
       COWTREE_RETURN_IF_ERROR(CommitPart(position, 0, 0));
     } else {
-      COWTREE_RETURN_IF_ERROR(
-          CommitPart(static_cast<uint64_t>(std::max<int64_t>(marker_value_, 0)), position, end));
+      // The marker says what this run's whole batches committed: a run from row 1 over a
+      // store with an earlier run's marker resets it here, not only at the batch's end, or a
+      // crash before that end would make --resume skip the earlier run's rows.
+      COWTREE_RETURN_IF_ERROR(CommitPart(position - rows_in_batch_, position, end));
     }
     begin = end;
   }
