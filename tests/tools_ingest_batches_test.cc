@@ -12,7 +12,7 @@
 
 #include <algorithm>
 #include <fstream>
-#include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -247,6 +247,22 @@ class IngestBatchesTest : public ::testing::Test {
     env->SimulateCrash(testutil::CrashModel::kDropUnsynced, k);
     return crashed;
   }
+  // Crashes fresh stores at mutating op first_k, first_k + step, ... (below last_k) until a
+  // crash leaves an unfinished batch; returns that store's Env, with its options in *o and
+  // its marker entries in *entries (null if no crash point did).
+  std::unique_ptr<FaultInjectionEnv> CrashInsideABatch(int batch_rows, int commit_ops,
+                                                       uint64_t first_k, uint64_t step,
+                                                       uint64_t last_k, IngestOptions* o,
+                                                       std::vector<int64_t>* entries) {
+    for (uint64_t k = first_k; k < last_k; k += step) {
+      auto env = std::make_unique<FaultInjectionEnv>();
+      *o = Batched(env.get(), batch_rows, commit_ops);
+      RunCrashingAt(env.get(), *o, k);
+      *entries = MarkerEntries(env.get(), "/c/db", "feed");
+      if (entries->size() == 3 && (*entries)[1] != 0) return env;
+    }
+    return nullptr;
+  }
   std::ostringstream out_;  // --log-commits lines of runs that do not check them
   testutil::TempDir tmp_;
   std::string csv_;
@@ -339,25 +355,17 @@ TEST_F(IngestBatchesTest, RunFromRowOneAfterACrashInsideABatchResetsItsEntries) 
   constexpr int kRows = 300, kBatchRows = 150, kCommitOps = 10;
   std::vector<int> ops_per_batch;
   Write(MakeCsv(kRows, kBatchRows, &ops_per_batch));
-  std::ostringstream out;
-  // Crash points a few commits into a batch (found by the marker's entries after the crash).
-  bool found = false;
-  for (uint64_t k = 20; k < 600 && !found; k += 7) {
-    SCOPED_TRACE("crash at mutating op " + std::to_string(k));
-    FaultInjectionEnv env;
-    IngestOptions o = Batched(&env, kBatchRows, kCommitOps);
-    RunCrashingAt(&env, o, k);
-    const std::vector<int64_t> entries = MarkerEntries(&env, "/c/db", "feed");
-    if (entries.size() != 3 || entries[1] == 0) continue;
-    found = true;
-    // The whole input again without --resume (the user's choice: rows are added again).
-    const IngestOutcome again = RunIngestReport(o, out);
-    ASSERT_EQ(again.end, IngestEnd::kOk) << again.status.ToString();
-    EXPECT_EQ(again.stats.rows_skipped, 0u);
-    EXPECT_EQ(again.stats.rows, static_cast<uint64_t>(kRows));
-    EXPECT_EQ(MarkerEntries(&env, "/c/db", "feed"), (std::vector<int64_t>{kRows, 0, 0}));
-  }
-  EXPECT_TRUE(found) << "no crash point inside a batch was found";
+  IngestOptions o;
+  std::vector<int64_t> entries;
+  const std::unique_ptr<FaultInjectionEnv> env =
+      CrashInsideABatch(kBatchRows, kCommitOps, 20, 7, 600, &o, &entries);
+  ASSERT_NE(env, nullptr) << "no crash point inside a batch was found";
+  // The whole input again without --resume (the user's choice: rows are added again).
+  const IngestOutcome again = RunIngestReport(o, out_);
+  ASSERT_EQ(again.end, IngestEnd::kOk) << again.status.ToString();
+  EXPECT_EQ(again.stats.rows_skipped, 0u);
+  EXPECT_EQ(again.stats.rows, static_cast<uint64_t>(kRows));
+  EXPECT_EQ(MarkerEntries(env.get(), "/c/db", "feed"), (std::vector<int64_t>{kRows, 0, 0}));
 }
 
 // A second run from row 1 (no --resume) over a store whose marker says the whole input is
@@ -402,35 +410,29 @@ TEST_F(IngestBatchesTest, ResumeOverAShorterInputThanTheUnfinishedBatchIsRefused
   std::vector<int> ops_per_batch;
   const std::string text = MakeCsv(kRows, kBatchRows, &ops_per_batch);
   Write(text);
-  std::ostringstream out;
-  for (uint64_t k = 20; k < 600; k += 5) {
-    SCOPED_TRACE("crash at mutating op " + std::to_string(k));
-    FaultInjectionEnv env;
-    IngestOptions o = Batched(&env, kBatchRows, kCommitOps);
-    RunCrashingAt(&env, o, k);
-    const std::vector<int64_t> entries = MarkerEntries(&env, "/c/db", "feed");
-    if (entries.size() != 3 || entries[1] == 0) continue;
-    ASSERT_EQ(entries[1], kRows);  // one batch: it ends at the last row
-    const std::string before = DumpTrees(&env, "/c/db");
-    // The same input id over the first 200 rows only.
-    size_t cut = 0;
-    for (int lines = 0; lines < 1 + 200; ++lines) cut = text.find('\n', cut) + 1;
-    Write(text.substr(0, cut));
-    o.resume = true;
-    const IngestOutcome refused = RunIngestReport(o, out);
-    EXPECT_EQ(refused.end, IngestEnd::kError);
-    EXPECT_TRUE(refused.status.IsInvalidArgument()) << refused.status.ToString();
-    EXPECT_NE(refused.status.message().find(csv_ + ": --resume: an earlier run stopped inside "
-                                                   "the batch that ends at data row 300, but the "
-                                                   "input has only 200 data rows"),
-              std::string::npos)
-        << refused.status.ToString();
-    EXPECT_EQ(refused.stats.commits, 0u);
-    EXPECT_EQ(DumpTrees(&env, "/c/db"), before);
-    EXPECT_EQ(MarkerEntries(&env, "/c/db", "feed"), entries);
-    return;
-  }
-  FAIL() << "no crash point inside a batch was found";
+  IngestOptions o;
+  std::vector<int64_t> entries;
+  const std::unique_ptr<FaultInjectionEnv> env =
+      CrashInsideABatch(kBatchRows, kCommitOps, 20, 5, 600, &o, &entries);
+  ASSERT_NE(env, nullptr) << "no crash point inside a batch was found";
+  ASSERT_EQ(entries[1], kRows);  // one batch: it ends at the last row
+  const std::string before = DumpTrees(env.get(), "/c/db");
+  // The same input id over the first 200 rows only.
+  size_t cut = 0;
+  for (int lines = 0; lines < 1 + 200; ++lines) cut = text.find('\n', cut) + 1;
+  Write(text.substr(0, cut));
+  o.resume = true;
+  const IngestOutcome refused = RunIngestReport(o, out_);
+  EXPECT_EQ(refused.end, IngestEnd::kError);
+  EXPECT_TRUE(refused.status.IsInvalidArgument()) << refused.status.ToString();
+  EXPECT_NE(refused.status.message().find(csv_ + ": --resume: an earlier run stopped inside "
+                                                 "the batch that ends at data row 300, but the "
+                                                 "input has only 200 data rows"),
+            std::string::npos)
+      << refused.status.ToString();
+  EXPECT_EQ(refused.stats.commits, 0u);
+  EXPECT_EQ(DumpTrees(env.get(), "/c/db"), before);
+  EXPECT_EQ(MarkerEntries(env.get(), "/c/db", "feed"), entries);
 }
 
 // Resume entries that contradict each other (here: an unfinished batch that ends before the
