@@ -62,7 +62,8 @@ class File {
   // issues WriteAt calls of at most 64 KiB from a shared zero buffer.
   virtual Status WriteZeros(uint64_t offset_bytes, uint64_t length_bytes);
   // Starts writing the dirty pages of [offset_bytes, offset_bytes + length_bytes) back to the
-  // device without waiting for them (sync_file_range SYNC_FILE_RANGE_WRITE in the POSIX Env).
+  // device without waiting for them (sync_file_range SYNC_FILE_RANGE_WRITE in the POSIX Env);
+  // length_bytes 0 means up to the end of the file, as for sync_file_range.
   // A hint: it makes nothing durable (Sync must still follow) and callers may ignore its
   // errors (the Sync that follows reports a failed write-back). The data files use it so that a
   // checkpoint's fdatasync waits for the tail of its writes rather than all of them
