@@ -70,6 +70,7 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir) {
   o.env = state_->options.env;
   o.cache_bytes = state_->options.cache_bytes;
   o.leaf_capacity_entries = state_->options.leaf_capacity_entries;
+  o.leaf_capacity_bytes = state_->options.leaf_capacity_bytes;
   o.fanout = state_->options.fanout;
   COWTREE_ASSIGN_OR_RETURN(const std::vector<TreeDescription> trees, snapshot.ListTrees());
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Store> copy, Store::Open(partial, o));

@@ -136,6 +136,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
   ro.log_file_size_max_bytes = options.log_file_size_max_bytes;
   ro.log_zero_fill_bytes = options.log_zero_fill_bytes;
   ro.leaf_capacity_entries = options.leaf_capacity_entries;
+  ro.leaf_capacity_bytes = options.leaf_capacity_bytes;
   ro.hot_trees_min = options.hot_trees_min;
   ro.checkpoint_dirty_trees = options.checkpoint_dirty_trees;
   ro.demotion_pass_promotions = options.demotion_pass_promotions;

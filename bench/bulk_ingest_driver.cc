@@ -2,13 +2,14 @@
 // that the same source builds against older revisions for before/after figures).
 //
 //   cowtree_bulk_ingest DIR random|ascending ENTRIES [KEYS_PER_COMMIT=10000] [SEED=1]
-//                       [CACHE_MIB=0] [LEAF_CAPACITY=Options default]
+//                       [CACHE_MIB=0] [LEAF_CAPACITY=Options default] [LEAF_BYTES=0]
 //     Creates tree "t" in a fresh store at DIR (removed first), adds ENTRIES int64 keys with
 //     weight 1, KEYS_PER_COMMIT per commit (random: splitmix64 of SEED; ascending: 0, 1, ...),
 //     then Close() (which writes the final checkpoint). Prints the time per key including the
 //     close, the split (commits / close), the peak RSS (VmHWM) and the tree's entry count after
 //     reopen. CACHE_MIB: Options::cache_bytes in MiB (0 = unlimited; docs/memory_budget.md); the
-//     reopen for the count uses the same budget.
+//     reopen for the count uses the same budget. LEAF_CAPACITY / LEAF_BYTES:
+//     Options::leaf_capacity_entries / leaf_capacity_bytes (0 = the defaults).
 // Output lines are "key: value" so that scripts can take medians. Durability: balanced.
 #include <chrono>
 #include <cstdint>
@@ -53,12 +54,14 @@ int main(int argc, char** argv) {
   uint64_t seed = argc > 5 ? std::strtoull(argv[5], nullptr, 10) : 1;
   const uint64_t cache_mib = argc > 6 ? std::strtoull(argv[6], nullptr, 10) : 0;
   const uint64_t leaf_capacity = argc > 7 ? std::strtoull(argv[7], nullptr, 10) : 0;
+  const uint64_t leaf_bytes = argc > 8 ? std::strtoull(argv[8], nullptr, 10) : 0;
   if (entries == 0 || per_commit == 0) Die("ENTRIES and KEYS_PER_COMMIT must be >= 1");
   std::filesystem::remove_all(dir);
   cowtree::Options o;
   o.durability = cowtree::Durability::kBalanced;
   o.cache_bytes = cache_mib << 20;
   if (leaf_capacity != 0) o.leaf_capacity_entries = static_cast<uint32_t>(leaf_capacity);
+  o.leaf_capacity_bytes = static_cast<uint32_t>(leaf_bytes);
   const auto start = Clock::now();
   auto opened = cowtree::Store::Open(dir, o);
   if (!opened.ok()) Die("open: " + opened.status().ToString());

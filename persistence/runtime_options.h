@@ -77,6 +77,8 @@ struct RuntimeOptions {
   // rebuild internal nodes at open, which may differ from the one at write time).
   uint32_t leaf_capacity_entries = 240;
   uint32_t fanout = 64;
+  // Largest leaf body in bytes a write leaves (0: no limit; tree/tree_shape.h). Default: 0.
+  uint32_t leaf_capacity_bytes = 0;
   // Demotion (persistence/runtime.h): after a checkpoint, trees idle for a whole checkpoint
   // interval are dropped from memory (16 bytes each stay, in the cold index) while more than
   // this many trees are in memory; the most recently used stay. 0 demotes every idle tree.

@@ -14,8 +14,7 @@ namespace cowtree::recovery::fsck {
 
 void CheckRedo(Context& ctx) {
   if (!ctx.catalog_ok || ctx.commits.empty()) return;
-  std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(
-      tree::kDefaultTreeShape.leaf_capacity_entries, tree::kDefaultTreeShape.fanout);
+  std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(tree::kDefaultTreeShape);
   std::set<TreeId> known;              // every tree id recovery would hold (dropped included)
   std::map<TreeId, std::string> live;  // id -> name of trees not dropped
   std::set<std::string> live_names;

@@ -428,8 +428,7 @@ TreeImage ReadTreeImage(Context& ctx, const CatalogEntry& entry) {
 void CheckCatalogAndTrees(Context& ctx) {
   ReadCatalog(ctx);
   ctx.reachability_ok = ctx.catalog_ok;
-  std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(
-      tree::kDefaultTreeShape.leaf_capacity_entries, tree::kDefaultTreeShape.fanout);
+  std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(tree::kDefaultTreeShape);
   for (const CatalogEntry& e : ctx.catalog) CheckTree(ctx, e, *type);
 }
 
@@ -443,8 +442,7 @@ void CheckRetainedCheckpoints(Context& ctx) {
   const bool published_ok = ctx.catalog_ok;
   const bool reachability_ok = ctx.reachability_ok;
   const uint64_t published_tree_count = ctx.catalog_tree_count;
-  std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(
-      tree::kDefaultTreeShape.leaf_capacity_entries, tree::kDefaultTreeShape.fanout);
+  std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(tree::kDefaultTreeShape);
   for (const ManifestRetainedCheckpoint& c : ctx.manifest->retained_checkpoints) {
     ++ctx.report.retained_checkpoints_checked;
     std::unordered_set<uint64_t> referenced;

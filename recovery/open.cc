@@ -38,7 +38,7 @@ Status ValidateOptions(const RuntimeOptions& o) {
   }
   COWTREE_RETURN_IF_ERROR(ValidateRuntimeOptions(o));
   COWTREE_RETURN_IF_ERROR(IndexLimitsOf(o).Validate());
-  return tree::ValidateShape(o.leaf_capacity_entries, o.fanout);
+  return tree::ValidateShape(o.leaf_capacity_entries, o.fanout, o.leaf_capacity_bytes);
 }
 
 LogWriterOptions WriterOptions(const RuntimeOptions& o, const StoreId& store_id) {
@@ -352,8 +352,9 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   parts.ot_delta_start = loaded.ot_delta_start;
   parts.ot_delta_ops_since_checkpoint = loaded.ot_delta_ops;
   parts.force_ot_checkpoint = report.ot_delta_records_ignored > 0;
-  parts.types.push_back(tree::MakeOrderStatTreeType(options.leaf_capacity_entries, options.fanout,
-                                                    IndexLimitsOf(options)));
+  parts.types.push_back(tree::MakeOrderStatTreeType(
+      tree::TreeShape{options.leaf_capacity_entries, options.fanout, options.leaf_capacity_bytes},
+      IndexLimitsOf(options)));
   COWTREE_ASSIGN_OR_RETURN(report.trees_loaded,
                            ReadCatalog(loaded.store.get(), sb.catalog_root, &parts));
   parts.store = std::move(loaded.store);

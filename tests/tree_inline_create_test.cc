@@ -73,7 +73,7 @@ Case RandomCase(std::mt19937_64* rng) {
 
 class InlineCreateTest : public ::testing::Test {
  protected:
-  InlineCreateTest() : type_(MakeOrderStatTreeType(kLeaf, 64)) {
+  InlineCreateTest() : type_(MakeOrderStatTreeType(TreeShape{kLeaf, 64})) {
     ObjectStoreOptions o;
     o.allocator.store_id = ExampleStoreId();
     auto store = ObjectStore::Open(Env::Default(), dir_.path(), o, {}, nullptr);

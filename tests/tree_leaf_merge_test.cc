@@ -9,6 +9,7 @@
 
 #include "tree/leaf.h"
 #include "tree/leaf_merge.h"
+#include "tree/node_format.h"
 
 namespace cowtree::tree {
 namespace {
@@ -151,7 +152,7 @@ TEST(LeafMerge, SplitKeepsImplicitWeightsAndSums) {
   LeafData content;
   for (uint64_t k = 0; k < 10; ++k) content.keys.push_back(k * 3);
   std::vector<std::shared_ptr<LeafBox>> boxes;
-  SplitLeaf(std::make_shared<LeafData>(content), 10, /*capacity=*/4, /*epoch=*/1, &boxes, nullptr,
+  SplitLeaf(std::make_shared<LeafData>(content), 10, TreeShape{4, 64}, /*epoch=*/1, &boxes, nullptr,
             LeafBox::WeightsHint::kAllUnit);
   ASSERT_EQ(boxes.size(), 3u);
   uint64_t entries = 0;
@@ -167,7 +168,7 @@ TEST(LeafMerge, SplitKeepsImplicitWeightsAndSums) {
   // Held weights split with their keys; each piece's box learns its own kind.
   LeafData mixed = FromModel({{1, 1}, {2, 1}, {3, 5}, {4, -2}, {5, 1}}, true);
   boxes.clear();
-  SplitLeaf(std::make_shared<LeafData>(mixed), 8, /*capacity=*/3, /*epoch=*/1, &boxes, nullptr,
+  SplitLeaf(std::make_shared<LeafData>(mixed), 8, TreeShape{3, 64}, /*epoch=*/1, &boxes, nullptr,
             LeafBox::WeightsHint::kNotAllUnit);
   ASSERT_EQ(boxes.size(), 2u);
   EXPECT_TRUE(boxes[0]->unit_weights() == false);  // {1, 1, 5}
@@ -183,7 +184,7 @@ TEST(LeafMerge, SplitFreesAnUnusedWeightsBuffer) {
   content->keys = {1, 2, 3};
   content->weights.reserve(64);
   std::vector<std::shared_ptr<LeafBox>> boxes;
-  SplitLeaf(content, 3, /*capacity=*/8, /*epoch=*/1, &boxes, nullptr,
+  SplitLeaf(content, 3, TreeShape{8, 64}, /*epoch=*/1, &boxes, nullptr,
             LeafBox::WeightsHint::kAllUnit);
   ASSERT_EQ(boxes.size(), 1u);
   EXPECT_EQ(boxes[0]->data()->weights.capacity(), 0u);
@@ -193,9 +194,108 @@ TEST(LeafMerge, SplitFreesAnUnusedWeightsBuffer) {
   held->keys = {1, 2};
   held->weights = {1, 4};
   boxes.clear();
-  SplitLeaf(held, 5, /*capacity=*/8, /*epoch=*/1, &boxes, nullptr,
+  SplitLeaf(held, 5, TreeShape{8, 64}, /*epoch=*/1, &boxes, nullptr,
             LeafBox::WeightsHint::kNotAllUnit);
   EXPECT_EQ(boxes[0]->data()->weights, (std::vector<int64_t>{1, 4}));
+}
+
+// Leaves split by encoded bytes (TreeShape::leaf_capacity_bytes): every piece's body is within
+// the limit, the pieces hold the content in order with its sums, and they are about even.
+void ExpectSplitByBytes(const LeafData& content, uint64_t pos_sum, const TreeShape& shape,
+                        size_t pieces_min) {
+  std::vector<std::shared_ptr<LeafBox>> boxes;
+  const size_t body = EncodedLeafBytes(content);
+  const size_t one =
+      SplitLeaf(std::make_shared<LeafData>(content), pos_sum, shape, /*epoch=*/1, &boxes);
+  ASSERT_GE(boxes.size(), pieces_min);
+  EXPECT_EQ(one, boxes.size() == 1 ? body : 0u);
+  LeafData joined;
+  uint64_t sum = 0;
+  size_t smallest = SIZE_MAX;
+  for (const auto& box : boxes) {
+    const LeafData& d = *box->data();
+    const size_t bytes = EncodedLeafBytes(d);
+    EXPECT_LE(bytes, shape.leaf_capacity_bytes);
+    EXPECT_LE(d.keys.size(), shape.leaf_capacity_entries);
+    smallest = std::min(smallest, bytes);
+    EXPECT_EQ(box->pos_sum(), [&] {
+      uint64_t s = 0;
+      EXPECT_TRUE(LeafPositiveSum(d, &s));
+      return s;
+    }());
+    sum += box->pos_sum();
+    for (size_t i = 0; i < d.keys.size(); ++i) {
+      joined.keys.push_back(d.keys[i]);
+      joined.weights.push_back(d.weight(i));
+    }
+  }
+  EXPECT_EQ(sum, pos_sum);
+  EXPECT_EQ(ToModel(joined), ToModel(content));
+  // Even by bytes: no piece under a third of the limit when the bytes needed several.
+  if (body > shape.leaf_capacity_bytes) EXPECT_GE(smallest, shape.leaf_capacity_bytes / 3);
+}
+
+TEST(LeafMerge, SplitByBytesKeepsEveryPieceWithinTheLimit) {
+  std::mt19937_64 rng(5);
+  const TreeShape shape{4096, 64, 512};
+  // Wide gaps (8 varint bytes each): ~58 entries per 512-byte body, 3.2 KB in all.
+  LeafData wide;
+  uint64_t k = 0;
+  for (int i = 0; i < 400; ++i) wide.keys.push_back(k += (uint64_t{1} << 62) / 512 + rng() % 999);
+  ExpectSplitByBytes(wide, 400, shape, 7);
+  // One-byte gaps: the entry capacity decides, not the bytes.
+  LeafData dense;
+  for (uint64_t i = 0; i < 300; ++i) dense.keys.push_back(1000 + i);
+  ExpectSplitByBytes(dense, 300, TreeShape{100, 64, 4064}, 3);
+  // Mixed spacing and weights (held, some negative): dense half, then a sparse half.
+  LeafData mixed;
+  uint64_t pos = 0;
+  k = 0;
+  for (int i = 0; i < 600; ++i) {
+    k += i < 300 ? 1 : (uint64_t{1} << 50) + rng() % 77;
+    const int64_t w = (i % 7 == 0) ? -3 : 1 + static_cast<int64_t>(rng() % 1000);
+    mixed.keys.push_back(k);
+    mixed.weights.push_back(w);
+    pos += w > 0 ? static_cast<uint64_t>(w) : 0;
+  }
+  ExpectSplitByBytes(mixed, pos, shape, 3);
+  // Within both limits: one box, and its body size is returned.
+  LeafData small;
+  for (uint64_t i = 0; i < 40; ++i) small.keys.push_back(i * 1000);
+  ExpectSplitByBytes(small, 40, shape, 1);
+}
+
+// Weights held but all 1 cost bytes in the plan, none in the body: the plan stays within
+// the limit (it counts more than the body holds).
+TEST(LeafMerge, SplitByBytesCountsHeldUnitWeightsConservatively) {
+  LeafData held;
+  uint64_t k = 0;
+  for (int i = 0; i < 500; ++i) {
+    held.keys.push_back(k += 100000 + static_cast<uint64_t>(i));
+    held.weights.push_back(1);
+  }
+  ExpectSplitByBytes(held, 500, TreeShape{4096, 64, 600}, 2);
+}
+
+TEST(LeafMerge, UnderflowNeedsFewEntriesAndFewBytes) {
+  const TreeShape entries_only{240, 64};
+  EXPECT_TRUE(entries_only.LeafUnderflows(59, 4000));
+  EXPECT_FALSE(entries_only.LeafUnderflows(60, 10));
+  const TreeShape by_bytes{4096, 64, 4064};
+  EXPECT_FALSE(by_bytes.LeafUnderflows(600, 3900));  // full by bytes, few entries
+  EXPECT_TRUE(by_bytes.LeafUnderflows(100, 1015));
+  EXPECT_FALSE(by_bytes.LeafUnderflows(100, 1016));
+  EXPECT_FALSE(by_bytes.LeafUnderflows(1024, 100));
+}
+
+TEST(LeafMerge, ShapeValidatesTheByteLimit) {
+  EXPECT_TRUE((TreeShape{240, 64, 0}.Validate().ok()));
+  EXPECT_TRUE((TreeShape{240, 64, kLeafCapacityBytesMin}.Validate().ok()));
+  EXPECT_TRUE((TreeShape{240, 64, kLeafCapacityBytesMax}.Validate().ok()));
+  const Status low = TreeShape{240, 64, kLeafCapacityBytesMin - 1}.Validate();
+  EXPECT_TRUE(low.IsInvalidArgument());
+  EXPECT_NE(low.message().find("leaf_capacity_bytes 511"), std::string::npos) << low.ToString();
+  EXPECT_TRUE((TreeShape{240, 64, kLeafCapacityBytesMax + 1}.Validate().IsInvalidArgument()));
 }
 
 }  // namespace

@@ -58,6 +58,26 @@ std::vector<KeyWeight> DrawBatch(const Workload& w, const Model& m, std::mt19937
   return out;
 }
 
+// With a byte limit, every leaf a batch wrote has a body within it (restored leaves aside:
+// these trees are built by Apply only).
+void ExpectLeavesWithinBytes(const TreeVersion& v, const TreeShape& shape) {
+  if (v.root == nullptr) return;
+  std::vector<const InternalNode*> stack{v.root.get()};
+  while (!stack.empty()) {
+    const InternalNode* n = stack.back();
+    stack.pop_back();
+    if (n->level > 1) {
+      for (const auto& c : n->nodes) stack.push_back(c.get());
+      continue;
+    }
+    for (const auto& box : n->leaves) {
+      const auto data = box->data();
+      ASSERT_NE(data, nullptr);
+      ASSERT_LE(EncodedLeafBytes(*data), shape.leaf_capacity_bytes);
+    }
+  }
+}
+
 void RunWorkload(const Workload& w, uint32_t* max_height) {
   SCOPED_TRACE("seed " + std::to_string(w.seed) + " leaf " +
                std::to_string(w.shape.leaf_capacity_entries) + " fanout " +
@@ -73,6 +93,7 @@ void RunWorkload(const Workload& w, uint32_t* max_height) {
     const std::shared_ptr<const TreeVersion> v = tree.current();
     ASSERT_EQ(v->epoch, epoch);
     *max_height = std::max(*max_height, v->height);
+    if (w.shape.leaf_capacity_bytes != 0) ExpectLeavesWithinBytes(*v, w.shape);
     // Full comparison on a sample of batches, invariants on every batch.
     if (b % 7 == 0 || b == w.batches - 1) {
       ExpectMatchesModel(*v, model, rng, 25);
@@ -120,6 +141,22 @@ TEST(TreeModelTest, LargerShapes) {
   uint32_t max_height = 0;
   Workload w{99, {64, 8}, KeyType::kInt64, 60, 2000, 100000, 10, 10};
   RunWorkload(w, &max_height);
+}
+
+// Leaves split by encoded bytes (the entry capacity far above what the bytes allow): wide key
+// gaps, negative weights and deletes, so that leaves split, underflow and merge by bytes.
+TEST(TreeModelTest, LeavesSplitByBytes) {
+  uint32_t max_height = 0;
+  for (uint64_t seed = 20; seed <= 22; ++seed) {
+    Workload w{
+        seed, {4096, 4, kLeafCapacityBytesMin}, KeyType::kInt64, 150, 400, uint64_t{1} << 40, 25,
+        20};
+    RunWorkload(w, &max_height);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_GE(max_height, 3u);
+  Workload d{23, {4096, 6, 1024}, KeyType::kDouble, 120, 300, 50000, 30, 25};
+  RunWorkload(d, &max_height);
 }
 
 // Deletes everything, then reuses the tree.

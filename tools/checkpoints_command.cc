@@ -5,6 +5,7 @@
 
 #include "cowtree/cowtree.h"
 #include "persistence/manifest.h"
+#include "tools/ingest.h"
 
 namespace cowtree::tools {
 namespace {
@@ -31,7 +32,7 @@ std::vector<std::string> SplitNames(const std::string& csv) {
 }
 
 Options WriteOptions(uint64_t cache_mib) {
-  Options o;
+  Options o = WithCliLeafShape(Options());  // a backup writes its leaves with it
   o.create_if_missing = false;
   o.background_thread = false;
   o.checkpoint_on_close = false;

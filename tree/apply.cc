@@ -6,7 +6,8 @@
 // deepest level that has one); the run is every op below that bound. Within the level-1 node
 // the run is cut into groups, one per leaf (bounded by the next leaf's first key): each group
 // is merged into its leaf in one pass and the leaf is replaced by 0..k new full boxes (split
-// evenly when over capacity, merged with a sibling when under LeafMinEntries). Only then is
+// evenly when over capacity in entries or encoded bytes, merged with a sibling when it
+// underflows: TreeShape::LeafUnderflows). Only then is
 // the path repaired bottom-up, once per run (split overflowing nodes, merge/borrow
 // underflowing ones, refresh the per-child summaries), and finally the root. The next run
 // descends again from the root, so structural changes never leave a stale path behind. While
@@ -278,8 +279,9 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
   COWTREE_RETURN_IF_ERROR(merge_status);
   positive_count_ += static_cast<__int128>(pos_sum) - old_pos_sum;
   pieces_.clear();
-  SplitLeaf(std::move(merged), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces_, budget_,
-            unit ? LeafBox::WeightsHint::kAllUnit : LeafBox::WeightsHint::kUnknown);
+  const size_t body_bytes =
+      SplitLeaf(std::move(merged), pos_sum, shape_, epoch_, &pieces_, budget_,
+                unit ? LeafBox::WeightsHint::kAllUnit : LeafBox::WeightsHint::kUnknown);
   const size_t piece_count = pieces_.size();
   if (has_leaf && piece_count == 1) {
     // The common case (no split, no emptied leaf): replace the box in place.
@@ -291,7 +293,7 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
   }
   pieces_.clear();
   leaf_count_delta_ += static_cast<int64_t>(piece_count) - (has_leaf ? 1 : 0);
-  if (piece_count == 1 && leaf_parent->entry_counts[c] < shape_.LeafMinEntries() &&
+  if (piece_count == 1 && shape_.LeafUnderflows(leaf_parent->entry_counts[c], body_bytes) &&
       leaf_parent->child_count() >= 2) {
     COWTREE_RETURN_IF_ERROR(MergeLeafWithSibling(leaf_parent, c));
   }
@@ -335,7 +337,7 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
   pieces_.clear();
   // Both boxes were loaded above, so their weight kinds are known.
   const bool unit = a.unit_weights() && b.unit_weights();
-  SplitLeaf(std::move(joined), pos_sum, shape_.leaf_capacity_entries, epoch_, &pieces_, budget_,
+  SplitLeaf(std::move(joined), pos_sum, shape_, epoch_, &pieces_, budget_,
             unit ? LeafBox::WeightsHint::kAllUnit : LeafBox::WeightsHint::kNotAllUnit);
   // Usually 1 or 2 pieces; more when the sibling is a restored leaf over the current capacity.
   COWTREE_ASSERT(!pieces_.empty());

@@ -6,6 +6,7 @@
 #include "persistence/assert.h"
 #include "tree/block_cache.h"
 #include "tree/leaf_pool.h"
+#include "tree/node_format.h"
 
 namespace cowtree::tree {
 namespace {
@@ -127,27 +128,81 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_wei
   return Status::OK();
 }
 
-void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
-               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out, MemoryBudget* budget,
-               LeafBox::WeightsHint weights) {
+namespace {
+
+// Bytes entry i adds to a body holding entries [s, i] (i > s): its key gap, and its weight when
+// the content holds a weights array (an upper bound: a piece whose weights all turn out to be
+// 1 omits them). Entry s costs its weight only (its key is the header's first_key).
+size_t EntryBytes(const LeafData& c, size_t i, bool first) {
+  size_t bytes = first ? 0 : Varint64Bytes(c.keys[i] - c.keys[i - 1]);
+  if (!c.implicit_unit_weights()) bytes += Varint64Bytes(ZigZag(c.weights[i]));
+  return bytes;
+}
+
+// Piece sizes, in entries, for content of n entries that one leaf cannot hold (body_bytes: its
+// EncodedLeafBytes, 0 without a byte limit).
+void PlanPieces(const LeafData& c, size_t body_bytes, const TreeShape& shape,
+                std::vector<size_t>* sizes) {
+  const size_t n = c.keys.size();
+  const size_t capacity = shape.leaf_capacity_entries;
+  const size_t by_entries = (n + capacity - 1) / capacity;
+  if (body_bytes <= shape.leaf_capacity_bytes || shape.leaf_capacity_bytes == 0) {
+    // Over the entry capacity only: even by entries, each at least capacity / 2. Every piece
+    // is a part of a body within the byte limit, so within it too.
+    COWTREE_ASSERT(by_entries >= 2);
+    const size_t base = n / by_entries;
+    const size_t extra = n % by_entries;
+    for (size_t j = 0; j < by_entries; ++j) sizes->push_back(base + (j < extra ? 1 : 0));
+    return;
+  }
+  // Over the byte limit: even by bytes. `total` sums EntryBytes (at least the body's entries
+  // area); a piece's entries area is under room + one entry's largest cost.
+  size_t total = 0;
+  for (size_t i = 0; i < n; ++i) total += EntryBytes(c, i, i == 0);
+  const size_t room = shape.leaf_capacity_bytes - LeafBodyBytes(2 * kVarint64BytesMax);
+  const size_t pieces = std::max((total + room - 1) / room, by_entries);
+  COWTREE_ASSERT(pieces >= 2);
+  // Piece j ends where the running cost passes j * total / pieces (so it costs at most
+  // total / pieces <= room beyond its first entry), and at `capacity` entries at the latest.
+  size_t start = 0;
+  size_t cost = 0;  // of entries [0, i]
+  size_t j = 1;     // the next boundary not yet passed
+  for (size_t i = 0; i < n; ++i) {
+    cost += EntryBytes(c, i, i == 0);
+    const bool past_boundary = j < pieces && cost > j * total / pieces;
+    if (i > start && (past_boundary || i - start == capacity)) {
+      sizes->push_back(i - start);
+      start = i;
+    }
+    while (j < pieces && cost > j * total / pieces) ++j;
+  }
+  sizes->push_back(n - start);
+}
+
+}  // namespace
+
+size_t SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, const TreeShape& shape,
+                 uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out, MemoryBudget* budget,
+                 LeafBox::WeightsHint weights) {
   const size_t n = content->keys.size();
-  COWTREE_ASSERT(capacity >= 1);
-  if (n == 0) return;
-  if (n <= capacity) {
+  COWTREE_ASSERT(shape.leaf_capacity_entries >= 1);
+  if (n == 0) return 0;
+  const size_t body_bytes = shape.leaf_capacity_bytes != 0 ? EncodedLeafBytes(*content) : 0;
+  if (n <= shape.leaf_capacity_entries && body_bytes <= shape.leaf_capacity_bytes) {
     DropUnusedWeights(content.get());
     out->push_back(std::allocate_shared<LeafBox>(CachingAllocator<LeafBox>(), std::move(content),
                                                  pos_sum, epoch, budget, weights));
-    return;
+    return body_bytes;
   }
   const LeafBox::WeightsHint piece_weights =
       weights == LeafBox::WeightsHint::kAllUnit ? weights : LeafBox::WeightsHint::kUnknown;
-  const size_t pieces = (n + capacity - 1) / capacity;
-  const size_t base = n / pieces;
-  const size_t extra = n % pieces;
+  thread_local std::vector<size_t> sizes;
+  sizes.clear();
+  PlanPieces(*content, body_bytes, shape, &sizes);
+  COWTREE_ASSERT(sizes.size() >= 2);
   size_t start = 0;
   uint64_t total_check = 0;
-  for (size_t j = 0; j < pieces; ++j) {
-    const size_t size = base + (j < extra ? 1 : 0);
+  for (const size_t size : sizes) {
     std::shared_ptr<LeafData> piece = NewLeafData(size, budget);
     piece->keys.assign(content->keys.begin() + start, content->keys.begin() + start + size);
     uint64_t piece_sum = size;  // cannot overflow: at most pos_sum (callers pass exact sums)
@@ -160,13 +215,16 @@ void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t cap
     }
     DropUnusedWeights(piece.get());
     total_check += piece_sum;
-    COWTREE_ASSERT(size >= 1 && size <= capacity);
+    COWTREE_ASSERT(size >= 1 && size <= shape.leaf_capacity_entries);
+    COWTREE_ASSERT(shape.leaf_capacity_bytes == 0 ||
+                   EncodedLeafBytes(*piece) <= shape.leaf_capacity_bytes);
     out->push_back(std::allocate_shared<LeafBox>(CachingAllocator<LeafBox>(), std::move(piece),
                                                  piece_sum, epoch, budget, piece_weights));
     start += size;
   }
   COWTREE_ASSERT(start == n);
   COWTREE_ASSERT(total_check == pos_sum);
+  return 0;
 }
 
 }  // namespace cowtree::tree

@@ -17,9 +17,14 @@
 //   weights are known to be all 1 (then they are implicit); false when unknown (an old leaf
 //   that holds other weights, even if the ops bring every one to 1).
 //
-// SplitLeaf: wraps content of n entries into ceil(n / capacity) boxes of even size (each at
-// least capacity / 2 when n > capacity), created at `epoch`, appended to *out. n == 0 appends
-// nothing. pos_sum must be the content's positive sum. The boxes charge `budget` (may be null).
+// SplitLeaf: wraps content of n entries into boxes created at `epoch`, appended to *out:
+// one box when n <= shape.leaf_capacity_entries and, with a byte limit, its body
+// (EncodedLeafBytes) is at most shape.leaf_capacity_bytes; else ceil(n / capacity) boxes of
+// even size (each at least capacity / 2), or, when the bytes need more pieces, boxes of even
+// encoded bytes, each within both limits (asserted). n == 0 appends nothing. Returns the body
+// bytes of the one box when it made one and the shape has a byte limit (for
+// TreeShape::LeafUnderflows), else 0. pos_sum must be the content's positive sum. The boxes
+// charge `budget` (may be null).
 // weights: what the caller knows of the content's weights (LeafBox::WeightsHint), passed on
 // to the boxes (a piece of content that is not all unit may still be: its box scans).
 // When n > capacity the pieces are new LeafData from NewLeafData(size, budget)
@@ -52,9 +57,9 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_wei
                     std::span<const KeyWeight> ops, LeafData* out, uint64_t* out_pos_sum,
                     bool* out_unit_weights);
 
-void SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, uint32_t capacity,
-               uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out,
-               MemoryBudget* budget = nullptr,
-               LeafBox::WeightsHint weights = LeafBox::WeightsHint::kUnknown);
+size_t SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, const TreeShape& shape,
+                 uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out,
+                 MemoryBudget* budget = nullptr,
+                 LeafBox::WeightsHint weights = LeafBox::WeightsHint::kUnknown);
 
 }  // namespace cowtree::tree

@@ -175,7 +175,8 @@ class OrderStatTreeType final : public TreeType {
   // A new tree that fits one inline leaf is encoded here, with no tree built: the ops sorted
   // and summed as Apply sorts and sums them (DecodeOrderStatOps), then checked for what Apply
   // would refuse (a non-canonical key, N over 2^64 - 1: nullopt, and Apply reports it). On an
-  // empty tree Apply writes n <= leaf_capacity_entries entries as one leaf, which the
+  // empty tree Apply writes n <= leaf_capacity_entries entries of a body within
+  // leaf_capacity_bytes (if set) as one leaf, which the
   // checkpoint stores inline when its body fits kCatalogInlineBytesMax — the same bytes as
   // EncodeLeaf here (tests/tree_inline_create_test.cc compares both paths).
   std::optional<std::string> InlineBodyOfNewTree(std::string_view params,
@@ -204,7 +205,12 @@ class OrderStatTreeType final : public TreeType {
     if (unit) leaf.weights.clear();  // as the writer builds it (implicit unit weights)
     uint64_t pos_sum = 0;
     if (!LeafPositiveSum(leaf, &pos_sum)) return std::nullopt;
-    if (EncodedLeafBytes(leaf) > kCatalogInlineBytesMax) return std::nullopt;
+    const size_t body_bytes = EncodedLeafBytes(leaf);
+    if (body_bytes > kCatalogInlineBytesMax) return std::nullopt;
+    // Apply would split it by bytes (SplitLeaf): not one leaf.
+    if (shape_.leaf_capacity_bytes != 0 && body_bytes > shape_.leaf_capacity_bytes) {
+      return std::nullopt;
+    }
     return EncodeLeaf(key_type, leaf);
   }
   Result<std::unique_ptr<HostedTree>> Load(std::string_view params,
@@ -324,14 +330,14 @@ std::optional<KeyType> OrderStatKeyTypeOf(uint8_t type_id, std::string_view para
   return static_cast<KeyType>(kt);
 }
 
-Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout) {
-  return TreeShape{leaf_capacity_entries, fanout}.Validate();
+Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout,
+                     uint32_t leaf_capacity_bytes) {
+  return TreeShape{leaf_capacity_entries, fanout, leaf_capacity_bytes}.Validate();
 }
 
-std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, uint32_t fanout,
-                                                SummaryIndexLimits index_limits) {
-  return std::make_unique<OrderStatTreeType>(TreeShape{leaf_capacity_entries, fanout},
-                                             index_limits);
+std::unique_ptr<TreeType> MakeOrderStatTreeType(TreeShape shape, SummaryIndexLimits index_limits) {
+  COWTREE_ASSERT(shape.Validate().ok());
+  return std::make_unique<OrderStatTreeType>(shape, index_limits);
 }
 
 OrderStatTreeHost* AsOrderStatTree(HostedTree* tree) {

@@ -57,11 +57,13 @@ std::string OrderStatTreeParams(KeyType key_type);
 // nullopt for another tree type or params that do not name a key type.
 std::optional<KeyType> OrderStatKeyTypeOf(uint8_t type_id, std::string_view params);
 inline void AppendOrderStatOp(std::string* ops, uint64_t key_code, int64_t weight);
-Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout);
+Status ValidateShape(uint32_t leaf_capacity_entries, uint32_t fanout,
+                     uint32_t leaf_capacity_bytes = 0);
 // index_limits: chunk sizes of the summary index written at checkpoints (internal; tests lower
 // them to reach several index levels with few leaves). Asserted valid
 // (SummaryIndexLimits::Validate; recovery::Open checks the options first).
-std::unique_ptr<TreeType> MakeOrderStatTreeType(uint32_t leaf_capacity_entries, uint32_t fanout,
+// shape: as TreeShape (tree/tree_shape.h), asserted valid.
+std::unique_ptr<TreeType> MakeOrderStatTreeType(TreeShape shape,
                                                 SummaryIndexLimits index_limits = {});
 
 // The HostedTree of the order-statistics tree type; obtain it from TreeInfo::tree with

@@ -65,6 +65,14 @@ struct Options {
   // Shape of trees (entries per leaf, children per internal node). Default: 240 and 64.
   uint32_t leaf_capacity_entries = 240;
   uint32_t fanout = 64;
+  // Largest encoded leaf body, in bytes, that a write leaves: a leaf is then split by bytes as
+  // well as by leaf_capacity_entries, so that it fills one size class of the data files
+  // whatever its keys' spacing (4064 = one 4 KiB slot with the object envelope; raise
+  // leaf_capacity_entries, up to 4096, for the bytes to decide). Larger leaves mean fewer of
+  // them: fewer per-leaf fixed bytes under cache_bytes and less I/O per entry when writes come
+  // in key order, but each small random commit copies a larger leaf (docs/node_format.md
+  // "Leaves split by bytes"). 0 (no byte limit) or in [512, 131072]. Default: 0.
+  uint32_t leaf_capacity_bytes = 0;
   // Many trees: after each checkpoint, trees neither read (Tree / Snapshot::Tree) nor written
   // during the whole interval since the previous checkpoint are dropped from memory and read
   // back from the store on their next access (16 bytes each stay in memory), as long as more
