@@ -1,7 +1,7 @@
 // `cowtree ingest` batches (tools/ingest.h "Batches and commits"): a batch is sorted into key
 // order and committed commit_ops ops at a time. Checked here, in process through the
 // fault-injecting Env:
-// - SortBuffer's order (group rank, key code, arrival) and its renumbering;
+// - SortBuffer's order (group rank, key code, kind, arrival), its renumbering and its bytes;
 // - a batch of several commits leaves the same store as one commit per row (every group type,
 //   NULL and -0 counts, zero weights), with the number of commits the contract states;
 // - a crash at every mutating operation of an ingest whose batches take several commits, then
@@ -30,37 +30,46 @@ namespace {
 
 using testutil::FaultInjectionEnv;
 
-TEST(SortBuffer, OrdersByGroupRankThenKeyThenArrival) {
+TEST(SortBuffer, OrdersByGroupRankThenKeyThenKindThenArrival) {
   SortBuffer b;
-  b.Add(0, tree::EncodeInt64Key(5), 1);          // arrival 0
-  b.Add(1, tree::EncodeInt64Key(-3), 2);         // 1
-  b.Add(2, tree::EncodeInt64Key(7), 3);          // 2
-  b.Add(0, tree::EncodeInt64Key(-9), 4);         // 3
-  b.Add(0, tree::EncodeInt64Key(5), -5);         // 4: ties with arrival 0
-  b.Add(2, tree::EncodeDoubleKey(0.0), 6);       // 5
+  b.Add(0, tree::EncodeInt64Key(5), 1);     // compact (group 0, weight 1)
+  b.Add(1, tree::EncodeInt64Key(-3), 2);    // full, arrival 0
+  b.Add(2, tree::EncodeInt64Key(7), 3);     // 1
+  b.Add(0, tree::EncodeInt64Key(-9), 4);    // 2
+  b.Add(0, tree::EncodeInt64Key(5), -5);    // 3: ties with the compact op
+  b.Add(2, tree::EncodeDoubleKey(0.0), 6);  // 4
+  b.Add(0, tree::EncodeInt64Key(5), 1);     // compact: the same op as the first
+  EXPECT_EQ(b.bytes(), 2 * SortBuffer::kCompactOpBytes +
+                           5 * (SortBuffer::kOpBytes + SortBuffer::kWeightBytes));
   const std::vector<uint32_t> rank = {2, 0, 1};  // group 1 first, then 2, then 0
   b.Sort(rank);
   std::vector<int64_t> weights;
-  std::vector<uint32_t> groups, arrivals;
+  std::vector<uint32_t> groups;
   for (size_t i = 0; i < b.size(); ++i) {
     weights.push_back(b.op(i).weight);
     groups.push_back(b.op(i).group);
-    arrivals.push_back(b.op(i).arrival);
   }
-  EXPECT_EQ(groups, (std::vector<uint32_t>{0, 1, 1, 2, 2, 2}));
-  // Group 2 (rank 1) holds an int64 code and a double code: compared as codes.
-  EXPECT_EQ(weights, (std::vector<int64_t>{2, 6, 3, 4, 1, -5}));
-  EXPECT_EQ(arrivals, (std::vector<uint32_t>{1, 5, 2, 3, 0, 4}));
+  EXPECT_EQ(groups, (std::vector<uint32_t>{0, 1, 1, 2, 2, 2, 2}));
+  // Group 2 (rank 1) holds an int64 code and a double code: compared as codes. Compact ops
+  // come before a full op of the same group and key.
+  EXPECT_EQ(weights, (std::vector<int64_t>{2, 6, 3, 4, 1, 1, -5}));
   EXPECT_EQ(b.op(0).key_code, tree::EncodeInt64Key(-3));
+  EXPECT_EQ(b.op(5).key_code, tree::EncodeInt64Key(5));
+  // Out of order: the cursor starts again.
+  EXPECT_EQ(b.op(6).weight, -5);
+  EXPECT_EQ(b.op(3).weight, 4);
+  EXPECT_EQ(b.op(4).key_code, tree::EncodeInt64Key(5));
   b.Clear();
   EXPECT_EQ(b.size(), 0u);
+  EXPECT_EQ(b.bytes(), 0u);
   // -0.0 and +0.0 have one code, as in the tree.
   EXPECT_EQ(tree::EncodeDoubleKey(-0.0), tree::EncodeDoubleKey(0.0));
 }
 
-// The radix sort against std::sort of the same (group, key, arrival) triples, over key sets
+// The radix sorts against std::sort of the same (group, key, kind, arrival) ops, over key sets
 // that exercise every byte: full-range random keys, a narrow range (most bytes skipped),
-// heavy duplicates, one key, and many groups; with unit weights and with others.
+// heavy duplicates, one key, and many groups; with unit weights (mostly compact ops) and with
+// others.
 TEST(SortBuffer, RadixSortEqualsAComparisonSortOnEveryKeyShape) {
   uint64_t x = 7;
   const auto next = [&x] {
@@ -74,13 +83,14 @@ TEST(SortBuffer, RadixSortEqualsAComparisonSortOnEveryKeyShape) {
       SCOPED_TRACE("shape " + std::to_string(shape) + (unit_weights ? " unit" : " weighted"));
       const uint32_t groups = shape == 4 ? 300 : 3;
       SortBuffer b;
-      struct Triple {
+      struct Op {
         uint32_t group;
         uint64_t key;
+        uint32_t kind;  // 0 compact, 1 full
         uint32_t arrival;
         int64_t weight;
       };
-      std::vector<Triple> want;
+      std::vector<Op> want;
       for (uint32_t i = 0; i < 20000; ++i) {
         const uint64_t r = next();
         uint64_t key = r;
@@ -91,16 +101,18 @@ TEST(SortBuffer, RadixSortEqualsAComparisonSortOnEveryKeyShape) {
         const int64_t weight = unit_weights ? 1 : static_cast<int64_t>(next() % 7) - 3;
         if (weight == 0) continue;
         b.Add(group, key, weight);
-        want.push_back({group, key, static_cast<uint32_t>(want.size()), weight});
+        const uint32_t kind = group == 0 && weight == 1 ? 0 : 1;
+        want.push_back({group, key, kind, static_cast<uint32_t>(want.size()), weight});
       }
       std::vector<uint32_t> rank(groups);
       for (uint32_t g = 0; g < groups; ++g) rank[g] = (g * 7 + 3) % groups;  // a permutation
       if (groups == 3) rank = {1, 2, 0};
       b.Sort(rank);
-      for (Triple& t : want) t.group = rank[t.group];
-      std::sort(want.begin(), want.end(), [](const Triple& a, const Triple& c) {
+      for (Op& t : want) t.group = rank[t.group];
+      std::sort(want.begin(), want.end(), [](const Op& a, const Op& c) {
         if (a.group != c.group) return a.group < c.group;
         if (a.key != c.key) return a.key < c.key;
+        if (a.kind != c.kind) return a.kind < c.kind;
         return a.arrival < c.arrival;
       });
       ASSERT_EQ(b.size(), want.size());
@@ -108,7 +120,6 @@ TEST(SortBuffer, RadixSortEqualsAComparisonSortOnEveryKeyShape) {
         const SortedOp op = b.op(i);
         ASSERT_EQ(op.group, want[i].group) << i;
         ASSERT_EQ(op.key_code, want[i].key) << i;
-        ASSERT_EQ(op.arrival, want[i].arrival) << i;
         ASSERT_EQ(op.weight, want[i].weight) << i;
       }
     }
@@ -478,6 +489,101 @@ TEST_F(IngestBatchesTest, ContradictoryResumeEntriesAreCorruptionNamingTheTree) 
     EXPECT_EQ(r.stats.commits, 0u);
     EXPECT_EQ(DumpTrees(&env, "/c/db"), before);
   }
+}
+
+// The rows of each batch from --log-commits lines ("committed EPOCH ROWS_TOTAL").
+std::vector<uint64_t> RowsPerBatch(const std::string& log) {
+  std::istringstream lines(log);
+  std::string line;
+  std::vector<uint64_t> rows;
+  uint64_t before = 0;
+  while (std::getline(lines, line)) {
+    const uint64_t total = std::stoull(line.substr(line.rfind(' ')));
+    rows.push_back(total - before);
+    before = total;
+  }
+  return rows;
+}
+
+// Batches sized by memory (batch_rows 0): a batch ends when its ops fill half of the budget,
+// 8 bytes per op of the batch's first group with weight 1 and 24 per other op with a weight
+// column, so one group without weights fits three times the rows.
+TEST_F(IngestBatchesTest, BatchesSizedByMemoryHoldMoreRowsOfOneGroupWithoutWeights) {
+  constexpr uint64_t kBudget = 2 << 20, kBatchBytes = kBudget / 2;  // the store: 1 MiB, its least
+  constexpr int kRows = 300000;
+  for (const bool one_group : {true, false}) {
+    SCOPED_TRACE(one_group ? "one group, weight 1" : "two groups, weight 2");
+    std::ostringstream csv;
+    csv << "grp,val,w\n";
+    for (int i = 0; i < kRows; ++i) {
+      const bool first = one_group || i % 2 == 0;
+      csv << (first ? "a" : "b") << ',' << (int64_t{i} * 7919) % 100003 << ','
+          << (one_group ? 1 : 2) << '\n';
+    }
+    Write(csv.str());
+    FaultInjectionEnv env;
+    ASSERT_TRUE(env.CreateDir("/c").ok());
+    IngestOptions o = Base(&env, "/c/db");
+    o.batch_rows = 0;
+    o.store.cache_bytes = kBudget;
+    o.log_commits = true;
+    std::ostringstream log;
+    const IngestOutcome r = RunIngestReport(o, log);
+    ASSERT_EQ(r.end, IngestEnd::kOk) << r.status.ToString();
+    EXPECT_EQ(r.stats.batch_bytes, kBatchBytes);
+    const std::vector<uint64_t> rows = RowsPerBatch(log.str());
+    ASSERT_GE(rows.size(), 2u);
+    // Full when the next row's op and count (16 + 8 + 16 bytes) might not fit.
+    const uint64_t op_bytes =
+        one_group ? SortBuffer::kCompactOpBytes : SortBuffer::kOpBytes + SortBuffer::kWeightBytes;
+    const uint64_t want = (kBatchBytes - 40) / op_bytes + 1;
+    EXPECT_NEAR(static_cast<double>(rows[0]), static_cast<double>(want), 1.0);
+    // Group "a" is the first group of every batch, so with two groups half the ops are
+    // compact... unless their weight is not 1, as here: all full.
+    uint64_t total = 0;
+    for (uint64_t n : rows) total += n;
+    EXPECT_EQ(total, static_cast<uint64_t>(kRows));
+  }
+}
+
+// A crash inside a batch sized by memory (mixed groups, weights, NULL and -0: both kinds of
+// op), then --resume: the store equals one clean ingest.
+TEST_F(IngestBatchesTest, CrashInsideABatchSizedByMemoryThenResume) {
+  constexpr int kRows = 100000;
+  std::vector<int> ops_per_batch;
+  Write(MakeCsv(kRows, kRows, &ops_per_batch));
+  const auto options = [](IngestOptions o) {
+    o.batch_rows = 0;
+    o.commit_ops = 2000;
+    o.store.cache_bytes = 2 << 20;
+    o.store.checkpoint_log_bytes = 1 << 20;
+    return o;
+  };
+  FaultInjectionEnv clean_env;
+  IngestOptions clean = options(Batched(&clean_env, 0, 2000));
+  clean.log_commits = true;
+  std::ostringstream log;
+  const uint64_t ops_before = clean_env.mutating_op_count();
+  ASSERT_EQ(RunIngestReport(clean, log).end, IngestEnd::kOk);
+  const uint64_t ingest_ops = clean_env.mutating_op_count() - ops_before;
+  ASSERT_GE(RowsPerBatch(log.str()).size(), 2u);
+  const std::string want = DumpTrees(&clean_env, "/c/db");
+  int inside = 0;
+  const uint64_t step = std::max<uint64_t>(1, ingest_ops / 40);
+  for (uint64_t k = ingest_ops / 4; k < ingest_ops && inside < 3; k += step) {
+    SCOPED_TRACE("crash at mutating op " + std::to_string(k));
+    FaultInjectionEnv env;
+    IngestOptions o = options(Batched(&env, 0, 2000));
+    RunCrashingAt(&env, o, k);
+    const std::vector<int64_t> entries = MarkerEntries(&env, "/c/db", "feed");
+    if (entries.size() == 3 && entries[1] != 0) ++inside;
+    o.resume = true;
+    const IngestOutcome resumed = RunIngestReport(o, out_);
+    ASSERT_EQ(resumed.end, IngestEnd::kOk) << resumed.status.ToString();
+    ASSERT_EQ(DumpTrees(&env, "/c/db"), want);
+    EXPECT_EQ(MarkerEntries(&env, "/c/db", "feed"), (std::vector<int64_t>{kRows, 0, 0}));
+  }
+  EXPECT_GE(inside, 1);
 }
 
 }  // namespace

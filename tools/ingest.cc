@@ -215,7 +215,8 @@ class Ingester {
   std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
   uint64_t rows_in_batch_ = 0;
   uint64_t batch_serial_ = 1;
-  uint64_t batch_rows_ = 0;  // rows per batch (options_.batch_rows, or sized by the budget)
+  uint64_t batch_rows_ = 0;   // rows per batch (options_.batch_rows); 0: by batch_bytes_
+  uint64_t batch_bytes_ = 0;  // the most bytes a batch's ops take (half the budget, ...)
   // The batch's ops (sorted before they are committed) and the groups they touch, by index.
   SortBuffer sort_buffer_;
   std::vector<Group*> batch_groups_;
@@ -286,19 +287,20 @@ Status Ingester::OpenInput() {
 Status Ingester::OpenStore() {
   Options o = options_.store;
   o.durability = options_.durability;
-  batch_rows_ = options_.batch_rows;
+  const bool weighted = weight_col_ != SIZE_MAX;
+  const uint64_t full_op_bytes = SortBuffer::kOpBytes + (weighted ? SortBuffer::kWeightBytes : 0);
+  batch_rows_ = std::min<uint64_t>(options_.batch_rows, SortBuffer::kOpsMax);
   if (batch_rows_ == 0) {
-    // Sized by memory (tools/ingest.h): half of the budget holds the batch's ops.
+    // Sized by memory (tools/ingest.h): half of the budget holds the batch's ops (BatchFull).
     constexpr uint64_t kUnlimitedBatchBytes = 64 << 20;
-    const uint64_t batch_bytes = o.cache_bytes > 0 ? o.cache_bytes / 2 : kUnlimitedBatchBytes;
-    o.cache_bytes -= o.cache_bytes > 0 ? batch_bytes : 0;
-    const uint64_t op_bytes =
-        SortBuffer::kOpBytes + (weight_col_ != SIZE_MAX ? SortBuffer::kWeightBytes : 0);
-    batch_rows_ = std::max<uint64_t>(options_.commit_ops, batch_bytes / op_bytes);
+    batch_bytes_ = o.cache_bytes > 0 ? o.cache_bytes / 2 : kUnlimitedBatchBytes;
+    o.cache_bytes -= o.cache_bytes > 0 ? batch_bytes_ : 0;
+    batch_bytes_ = std::max<uint64_t>(batch_bytes_, options_.commit_ops * full_op_bytes);
+  } else {
+    batch_bytes_ = batch_rows_ * full_op_bytes;
   }
-  batch_rows_ = std::min<uint64_t>(batch_rows_, SortBuffer::kOpsMax);
-  stats_.batch_rows = batch_rows_;
-  sort_buffer_.Reserve(batch_rows_, /*weighted=*/weight_col_ != SIZE_MAX);
+  stats_.batch_bytes = batch_bytes_;
+  sort_buffer_.Reserve(batch_bytes_, weighted);
   COWTREE_ASSIGN_OR_RETURN(store_, Store::Open(options_.db, o));
   batch_.emplace(store_->NewBatch());
   COWTREE_RETURN_IF_ERROR(LoadTrees());
@@ -490,7 +492,13 @@ bool Ingester::BatchFull() const {
   if (resume_batch_end_ != 0) {
     return stats_.rows_skipped + stats_.rows + rows_in_batch_ >= resume_batch_end_;
   }
-  return rows_in_batch_ >= batch_rows_;
+  if (batch_rows_ != 0) return rows_in_batch_ >= batch_rows_;
+  // By memory: full when the next row's ops (at most one full op and one NULL or -0 count)
+  // might not fit, and at the row limit of a marker entry.
+  const uint64_t bytes = sort_buffer_.bytes() + pending_counts_.size() * sizeof(PendingCount);
+  const uint64_t next_row_bytes =
+      SortBuffer::kOpBytes + SortBuffer::kWeightBytes + sizeof(PendingCount);
+  return bytes + next_row_bytes > batch_bytes_ || rows_in_batch_ >= SortBuffer::kOpsMax;
 }
 
 // Ranks the batch's groups by tree name (an order that depends only on the rows, unlike the

@@ -24,10 +24,11 @@
 //   Under a memory budget much smaller than the trees, this visits each touched leaf once per
 //   batch instead of once per row.
 // - batch_rows = 0 (the default) sizes the batch by memory: half of store.cache_bytes holds
-//   the batch (16 B per op, 24 with a weight column: SortBuffer::kOpBytes, kWeightBytes) and
-//   the store gets the other half, so the process stays within the budget the user gave;
-//   unlimited cache: 64 MiB. An explicit batch_rows holds 16-24 B x batch_rows outside the
-//   budget.
+//   the batch's ops and the store gets the other half, so the process stays within the budget
+//   the user gave; unlimited cache: 64 MiB. A batch ends when its ops fill that half: 8 B per
+//   op of the batch's first group with weight 1, 16 B per other op, 24 once a weight is not
+//   1 (tools/ingest_sort_buffer.h), so a batch of one group without weights holds twice the
+//   rows. An explicit batch_rows holds up to 24 B x batch_rows outside the budget.
 // - Atomicity: a batch of at most commit_ops ops is one commit, so a crash leaves a prefix
 //   of the batches. A larger batch is several commits: a crash between them leaves the store
 //   with part of the batch (its first ops in key order, not a prefix of the rows). The
@@ -138,7 +139,7 @@ struct IngestStats {
   // --emit-deltas: time of each commit's refresh (old rows, commit, new rows, lines written).
   std::vector<uint64_t> refresh_us;
   uint64_t last_epoch = 0;  // epoch of this run's last commit (0: none)
-  uint64_t batch_rows = 0;  // rows per batch this run used (batch_rows, or the budget's choice)
+  uint64_t batch_bytes = 0;  // the most bytes of ops per batch this run used (see BatchFull)
   // A stop in the middle of a batch of several commits: that batch's ops committed so far
   // (in key order) and the input position where the batch ends (0: no unfinished batch).
   uint64_t unfinished_batch_ops = 0;

@@ -8,24 +8,32 @@
 // batch instead of once per key: a tree of L leaves costs about min(B, L) leaf reads and writes
 // per batch instead of B.
 //
-// Order: ascending (group, key code, arrival), where group is the caller's group index
+// Two kinds of op:
+// - compact: an op of group index 0 (the batch's first group) and weight 1, held as its key
+//   code alone (8 bytes). Two such ops of one key are the same op, so they need no arrival.
+//   A batch of one group without weights (the common bulk load) is all compact, and a budget
+//   holds twice its rows.
+// - full: any other op, one 128-bit record, group (32 bits) | key code (64) | arrival (32),
+//   where arrival is the op's position among the full ops; its weight, once a full op's weight
+//   is not 1, in a weights array by arrival (8 bytes per full op).
+//
+// Order: ascending (group, key code, kind, arrival), where group is the caller's group index
 // (SortBuffer::Sort renumbers them by rank), the key code is the tree's own order-preserving
-// 64-bit code (tree/key_codec.h) and arrival is the op's position in the batch. The order is
-// total and depends only on the batch's rows, so a run that reads the same rows again sorts
-// them into the same sequence: that is what lets `--resume` skip exactly the ops a crashed run
-// committed.
+// 64-bit code (tree/key_codec.h), kind puts compact ops before full ones of the same group and
+// key, and arrival orders full ops. Which ops are compact depends only on the batch's rows, so
+// the order is total over distinct ops and depends only on the batch's rows: a run that reads
+// the same rows again sorts them into the same sequence, which is what lets `--resume` skip
+// exactly the ops a crashed run committed.
 //
-// Representation: each op is one 128-bit record, group (32 bits) | key code (64) | arrival
-// (32), so that the order above is the records' numeric order. Sort is an in-place MSD radix
-// sort (American flag sort) on those 128 bits, from the most significant byte that is not the
-// same in every record of a bucket; buckets under 64 records go to std::sort. In place, so a
-// batch costs its records only and the budget holds twice the rows an LSD sort with a scratch
-// array would allow (the batch size is what saves leaf I/O: docs/ingest_batches.md).
-// Weights: none are stored while every weight is 1 (rows without a weight column); from the
-// first other weight on, one int64 per op, by arrival.
+// Sort: each kind is sorted alone by an in-place MSD radix sort (American flag sort) on its
+// bits, from the most significant byte that is not the same in every op of a bucket; buckets
+// under 64 ops go to std::sort. op(i) then merges the two runs. In place, so a batch costs its
+// ops only.
 //
-// Memory (kOpBytes, kWeightBytes): 16 bytes per op, 24 once a weight is not 1; the arrays keep
-// their capacity between batches.
+// Memory: bytes() = 8 per compact op + 16 per full op (+ 8 per full op once a weight is not 1).
+// Reserve() reserves address space for the most of each kind a budget allows; pages are
+// touched only as ops arrive, so the resident bytes follow bytes(). The arrays keep their
+// capacity between batches.
 // Thread-safety: none (one ingest thread).
 #pragma once
 
@@ -36,45 +44,60 @@
 
 namespace cowtree::tools {
 
-// One op, decoded from its record.
+// One op in sorted order.
 struct SortedOp {
-  uint32_t group = 0;    // the caller's group index (its rank after Sort)
-  uint32_t arrival = 0;  // position of the op in the batch: the tie-break between equal keys
+  uint32_t group = 0;  // the caller's group index (its rank after Sort)
   uint64_t key_code = 0;
   int64_t weight = 0;  // never 0
 };
 
 class SortBuffer {
  public:
-  static constexpr size_t kOpBytes = 16;         // the record
-  static constexpr size_t kWeightBytes = 8;      // per op once a weight is not 1
-  static constexpr size_t kOpsMax = UINT32_MAX;  // arrival is 32 bits
+  static constexpr size_t kCompactOpBytes = 8;   // a compact op: its key code
+  static constexpr size_t kOpBytes = 16;         // a full op: its record
+  static constexpr size_t kWeightBytes = 8;      // per full op once a weight is not 1
+  static constexpr size_t kOpsMax = UINT32_MAX;  // full ops: arrival is 32 bits; both kinds
 
-  // Room for `ops` ops without reallocating (and their weights if `weighted`).
-  void Reserve(size_t ops, bool weighted);
+  // Address space for up to `bytes` of ops of either kind (see Memory above), and for their
+  // weights if `weighted` (a weight column: full ops then take up to 24 bytes each).
+  void Reserve(size_t bytes, bool weighted);
   // Appends an op. Precondition: weight != 0, size() < kOpsMax.
   void Add(uint32_t group, uint64_t key_code, int64_t weight);
   // Renumbers every op's group through `rank` (rank[old index] = new index; a permutation of
   // 0..rank.size()-1 covering every group used) and sorts the ops into the order above.
-  // Postcondition (asserted): the records are strictly ascending.
+  // Postcondition (asserted): compact codes ascending, full records strictly ascending.
   void Sort(std::span<const uint32_t> rank);
-  size_t size() const { return records_.size(); }
-  // Op i in the current order. Precondition: i < size().
+  size_t size() const { return compact_.size() + records_.size(); }
+  // Bytes the ops take (see Memory above).
+  size_t bytes() const;
+  // Op i in the sorted order. Precondition: Sort was called since the last Add, i < size().
+  // O(1) when i follows the previous call's i (or is 0), else O(i): the two runs are merged
+  // by a cursor.
   SortedOp op(size_t i) const;
   // Forgets the ops (keeps the capacity).
   void Clear();
 
- private:
+  // A full op (public for the sort's helpers in the .cc).
   struct Record {
     uint64_t hi = 0;  // group << 32 | key code >> 32
     uint64_t lo = 0;  // key code << 32 | arrival
   };
   static_assert(sizeof(Record) == 16);
-  void RadixSort(size_t begin, size_t end, int byte);
 
-  std::vector<Record> records_;
-  std::vector<int64_t> weights_;  // by arrival; empty while every weight is 1
-  bool has_weights_ = false;      // a weight other than 1 was added: weights_ holds them all
+ private:
+  struct Cursor {
+    size_t index = 0;    // op(index) is the next op of the merge
+    size_t compact = 0;  // next compact op
+    size_t full = 0;     // next full op
+  };
+  bool NextIsCompact(const Cursor& c) const;
+
+  std::vector<uint64_t> compact_;  // key codes of the compact ops
+  std::vector<Record> records_;    // the full ops
+  std::vector<int64_t> weights_;   // by full arrival; empty while every full op's weight is 1
+  bool has_weights_ = false;       // a full op's weight is not 1: weights_ holds them all
+  uint32_t compact_group_ = 0;     // group of the compact ops (0, then its rank after Sort)
+  mutable Cursor cursor_;
 };
 
 }  // namespace cowtree::tools

@@ -41,7 +41,8 @@ constexpr size_t Varint64Bytes(uint64_t v) {
 static_assert(Varint64Bytes(0) == 1 && Varint64Bytes(127) == 1 && Varint64Bytes(128) == 2);
 static_assert(Varint64Bytes(~uint64_t{0}) == kVarint64BytesMax);
 static_assert(Varint64Bytes((uint64_t{1} << 14) - 1) == 2 && Varint64Bytes(uint64_t{1} << 14) == 3);
-static_assert(Varint64Bytes((uint64_t{1} << 63) - 1) == 9 && Varint64Bytes(uint64_t{1} << 63) == 10);
+static_assert(Varint64Bytes((uint64_t{1} << 63) - 1) == 9 &&
+              Varint64Bytes(uint64_t{1} << 63) == 10);
 
 inline char* EncodeVarint64(char* p, uint64_t v) {
   for (; v >= 0x80; v >>= 7) *p++ = static_cast<char>((v & 0x7f) | 0x80);
