@@ -180,8 +180,9 @@ int RunCli(int argc, char** argv) {
   ingest_cmd
       ->add_option("--batch-rows", ingest.batch_rows,
                    "rows per batch: each batch is sorted by group and value and committed in "
-                   "that order (default: as many rows as half of --cache-mib holds, at "
-                   "16 B each, 24 with --weight; the store gets the rest)")
+                   "that order (default: as many rows as half of --cache-mib holds: 8 B "
+                   "per row of the batch's first group with weight 1, else 16 B, 24 with "
+                   "--weight; the store gets the rest)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
   ingest_cmd
       ->add_option("--commit-ops", ingest.commit_ops,
