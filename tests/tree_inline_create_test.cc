@@ -71,6 +71,11 @@ Case RandomCase(std::mt19937_64* rng) {
   return c;
 }
 
+// Counts of the outcomes of InlineCreateTest::RunRandomCases.
+struct Outcomes {
+  int equal = 0, empty = 0, declined_objects = 0, declined_error = 0, declined_many_ops = 0;
+};
+
 class InlineCreateTest : public ::testing::Test {
  protected:
   InlineCreateTest() : type_(MakeOrderStatTreeType(TreeShape{kLeaf, 64})) {
@@ -97,62 +102,91 @@ class InlineCreateTest : public ::testing::Test {
     return std::optional<std::string>(r.persisted.inline_body);
   }
 
+  // 3000 random new trees through both paths: the fast path's body is the slow path's, or the
+  // fast path declines where it may. Fatal failures return early (check HasFatalFailure).
+  void RunRandomCases(Outcomes* out) {
+    std::mt19937_64 rng(2026);
+    Outcomes o;
+    for (int iter = 0; iter < 3000; ++iter) {
+      const Case c = RandomCase(&rng);
+      const std::string params = OrderStatTreeParams(c.key_type);
+      std::string ops;
+      for (const KeyWeight& op : c.ops) AppendOrderStatOp(&ops, op.key, op.weight);
+      const std::optional<std::string> fast = type_->InlineBodyOfNewTree(params, ops);
+      uint64_t entries = 0;
+      Result<std::optional<std::string>> slow = SlowPath(params, ops, &entries);
+      if (!slow.ok()) {
+        ASSERT_TRUE(slow.status().IsInvalidArgument()) << slow.status().ToString();
+        ASSERT_FALSE(fast.has_value())
+            << "iter " << iter << ": the fast path took ops Apply refuses ("
+            << slow.status().ToString() << ")";
+        ++o.declined_error;
+        continue;
+      }
+      if (!slow->has_value()) {
+        ASSERT_FALSE(fast.has_value()) << "iter " << iter << ": inline where the checkpoint writes "
+                                       << entries << " entries as objects";
+        ++o.declined_objects;
+        continue;
+      }
+      if (!fast.has_value()) {
+        // Declining is allowed only for more raw ops than a leaf holds (summed away here).
+        ASSERT_GT(c.ops.size(), leaf_entries_) << "iter " << iter << ": declined an inline tree";
+        ++o.declined_many_ops;
+        continue;
+      }
+      ASSERT_EQ(*fast, **slow) << "iter " << iter;
+      ASSERT_LE(fast->size(), kCatalogInlineBytesMax);
+      (fast->empty() ? o.empty : o.equal) += 1;
+      // Load of the fast path's bytes gives the tree Apply built.
+      PersistedTreeRef ref;
+      ref.inline_body = *fast;
+      auto loaded = type_->Load(params, ref, 1, env_.get());
+      ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+      EXPECT_EQ((*loaded)->entry_count(), entries);
+    }
+    *out = o;
+  }
+  // The type under test, with `shape`.
+  void UseShape(TreeShape shape) {
+    type_ = MakeOrderStatTreeType(shape);
+    leaf_entries_ = shape.leaf_capacity_entries;
+  }
+
   testutil::TempDir dir_;
   std::unique_ptr<TreeType> type_;
+  uint32_t leaf_entries_ = kLeaf;
   std::unique_ptr<ObjectStore> store_;
   std::unique_ptr<StoreEnvironment> env_;
 };
 
 TEST_F(InlineCreateTest, SameBytesAsTheCheckpointOrDeclines) {
   ASSERT_NE(store_, nullptr);
-  std::mt19937_64 rng(2026);
-  int equal = 0, empty = 0, declined_objects = 0, declined_error = 0, declined_many_ops = 0;
-  for (int iter = 0; iter < 3000; ++iter) {
-    const Case c = RandomCase(&rng);
-    const std::string params = OrderStatTreeParams(c.key_type);
-    std::string ops;
-    for (const KeyWeight& op : c.ops) AppendOrderStatOp(&ops, op.key, op.weight);
-    const std::optional<std::string> fast = type_->InlineBodyOfNewTree(params, ops);
-    uint64_t entries = 0;
-    Result<std::optional<std::string>> slow = SlowPath(params, ops, &entries);
-    if (!slow.ok()) {
-      ASSERT_TRUE(slow.status().IsInvalidArgument()) << slow.status().ToString();
-      ASSERT_FALSE(fast.has_value())
-          << "iter " << iter << ": the fast path took ops Apply refuses ("
-          << slow.status().ToString() << ")";
-      ++declined_error;
-      continue;
-    }
-    if (!slow->has_value()) {
-      ASSERT_FALSE(fast.has_value()) << "iter " << iter << ": inline where the checkpoint writes "
-                                     << entries << " entries as objects";
-      ++declined_objects;
-      continue;
-    }
-    if (!fast.has_value()) {
-      // Declining is allowed only for more raw ops than a leaf holds (summed away here).
-      ASSERT_GT(c.ops.size(), kLeaf) << "iter " << iter << ": declined an inline tree";
-      ++declined_many_ops;
-      continue;
-    }
-    ASSERT_EQ(*fast, **slow) << "iter " << iter;
-    ASSERT_LE(fast->size(), kCatalogInlineBytesMax);
-    (fast->empty() ? empty : equal) += 1;
-    // Load of the fast path's bytes gives the tree Apply built.
-    PersistedTreeRef ref;
-    ref.inline_body = *fast;
-    auto loaded = type_->Load(params, ref, 1, env_.get());
-    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-    EXPECT_EQ((*loaded)->entry_count(), entries);
-  }
+  Outcomes o;
+  RunRandomCases(&o);
+  if (HasFatalFailure()) return;
   // Every branch was taken (the generator's mix, fixed seed).
-  std::printf("inline %d empty %d objects %d error %d many_ops %d\n", equal, empty,
-              declined_objects, declined_error, declined_many_ops);
-  EXPECT_GT(equal, 500);
-  EXPECT_GT(empty, 100);
-  EXPECT_GT(declined_objects, 20);
-  EXPECT_GT(declined_error, 50);
-  EXPECT_GT(declined_many_ops, 0);
+  std::printf("inline %d empty %d objects %d error %d many_ops %d\n", o.equal, o.empty,
+              o.declined_objects, o.declined_error, o.declined_many_ops);
+  EXPECT_GT(o.equal, 500);
+  EXPECT_GT(o.empty, 100);
+  EXPECT_GT(o.declined_objects, 20);
+  EXPECT_GT(o.declined_error, 50);
+  EXPECT_GT(o.declined_many_ops, 0);
+}
+
+// Leaves split by bytes at 1024, under the catalog's inline limit: a new tree whose one leaf
+// would pass 1024 bytes is two leaves for Apply, so the fast path must decline it too.
+TEST_F(InlineCreateTest, SameBytesOrDeclinesWithLeavesSplitByBytes) {
+  ASSERT_NE(store_, nullptr);
+  UseShape(TreeShape{kLeaf, 64, 1024});
+  Outcomes o;
+  RunRandomCases(&o);
+  if (HasFatalFailure()) return;
+  std::printf("inline %d empty %d objects %d error %d many_ops %d\n", o.equal, o.empty,
+              o.declined_objects, o.declined_error, o.declined_many_ops);
+  EXPECT_GT(o.equal, 200);
+  EXPECT_GT(o.declined_objects, 100);
 }
 
 TEST_F(InlineCreateTest, EdgeCases) {
