@@ -194,7 +194,7 @@ int RunCli(int argc, char** argv) {
       ->add_option("--batch-ms", ingest.batch_ms,
                    "when the input is not a regular file (stdin pipe, FIFO): commit pending rows "
                    "at least every N ms, also while waiting for input (default 1000; 0 = only "
-                   "by --batch-rows)")
+                   "by the batch's size)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{86400000}));
   ingest_cmd->add_flag("--resume", ingest.resume,
                        "skip the data rows of this input that an earlier ingest into this store "

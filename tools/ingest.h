@@ -13,10 +13,11 @@
 // header containing a CR not followed by LF is "FILE:LINE:COLUMN: header field K contains a
 // carriage return ..."; a data row whose bad field holds a bare CR gets the same hint.
 //
-// Batches and commits (docs/ingest_batches.md). A batch ends every batch_rows rows; when the
-// input is not a regular file (a pipe, a terminal: rows may arrive slowly), also at least every
-// batch_ms ms while rows are pending, including while waiting for more input (0 = only by
-// rows). A regular file is read as fast as the disk allows and batch_rows alone decides.
+// Batches and commits (docs/ingest_batches.md). A batch ends every batch_rows rows (or, with
+// batch_rows 0, when its ops fill its memory: below); when the input is not a regular file (a
+// pipe, a terminal: rows may arrive slowly), also at least every batch_ms ms while rows are
+// pending, including while waiting for more input (0 = only by size). A regular file is read as
+// fast as the disk allows and the batch's size alone decides.
 // - A batch's ops (one per row with a value: add the row's weight to the value in its group's
 //   tree) are sorted into key order (tools/ingest_sort_buffer.h: group, value, arrival) and
 //   committed in that order, at most commit_ops ops per commit: a batch of B ops is
