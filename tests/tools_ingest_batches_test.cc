@@ -66,6 +66,25 @@ TEST(SortBuffer, OrdersByGroupRankThenKeyThenKindThenArrival) {
   EXPECT_EQ(tree::EncodeDoubleKey(-0.0), tree::EncodeDoubleKey(0.0));
 }
 
+// A batch of full ops after one of compact ops: each alone fits the reservation, both arrays'
+// pages together would not stay resident: Clear frees them.
+TEST(SortBuffer, ClearFreesTheArraysWhenBothKindsTouchedMoreThanTheReservation) {
+  constexpr size_t kBytes = 1 << 20;
+  SortBuffer b;
+  b.Reserve(kBytes, /*weighted=*/false);
+  const size_t compact_ops = kBytes * 6 / 10 / SortBuffer::kCompactOpBytes;
+  for (size_t i = 0; i < compact_ops; ++i) b.Add(0, i, 1);
+  b.Clear();
+  EXPECT_EQ(b.touched_bytes(), compact_ops * SortBuffer::kCompactOpBytes);  // kept: it fits
+  const size_t full_ops = kBytes * 6 / 10 / SortBuffer::kOpBytes;
+  for (size_t i = 0; i < full_ops; ++i) b.Add(1, i, 1);
+  EXPECT_GT(b.touched_bytes(), kBytes);
+  b.Clear();
+  EXPECT_EQ(b.touched_bytes(), 0u);  // freed and reserved again
+  for (size_t i = 0; i < full_ops; ++i) b.Add(1, i, 1);
+  EXPECT_EQ(b.touched_bytes(), full_ops * SortBuffer::kOpBytes);
+}
+
 // The radix sorts against std::sort of the same (group, key, kind, arrival) ops, over key sets
 // that exercise every byte: full-range random keys, a narrow range (most bytes skipped),
 // heavy duplicates, one key, and many groups; with unit weights (mostly compact ops) and with

@@ -105,6 +105,8 @@ void RadixSort(T* a, size_t begin, size_t end, int byte) {
 }  // namespace
 
 void SortBuffer::Reserve(size_t bytes, bool weighted) {
+  reserved_bytes_ = bytes;
+  reserved_weighted_ = weighted;
   compact_.reserve(bytes / kCompactOpBytes);
   records_.reserve(bytes / kOpBytes);
   if (weighted) weights_.reserve(bytes / (kOpBytes + kWeightBytes));
@@ -170,7 +172,25 @@ SortedOp SortBuffer::op(size_t i) const {
   return op;
 }
 
+size_t SortBuffer::touched_bytes() const {
+  return std::max(compact_most_, compact_.size()) * kCompactOpBytes +
+         std::max(records_most_, records_.size()) * kOpBytes +
+         std::max(weights_most_, weights_.size()) * kWeightBytes;
+}
+
 void SortBuffer::Clear() {
+  if (touched_bytes() > reserved_bytes_) {
+    // Both kinds' arrays have pages resident from different batches: free them all.
+    std::vector<uint64_t>().swap(compact_);
+    std::vector<Record>().swap(records_);
+    std::vector<int64_t>().swap(weights_);
+    compact_most_ = records_most_ = weights_most_ = 0;
+    Reserve(reserved_bytes_, reserved_weighted_);
+  } else {
+    compact_most_ = std::max(compact_most_, compact_.size());
+    records_most_ = std::max(records_most_, records_.size());
+    weights_most_ = std::max(weights_most_, weights_.size());
+  }
   compact_.clear();
   records_.clear();
   weights_.clear();

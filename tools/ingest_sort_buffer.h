@@ -33,7 +33,9 @@
 // Memory: bytes() = 8 per compact op + 16 per full op (+ 8 per full op once a weight is not 1).
 // Reserve() reserves address space for the most of each kind a budget allows; pages are
 // touched only as ops arrive, so the resident bytes follow bytes(). The arrays keep their
-// capacity between batches.
+// capacity between batches, and their touched pages: a batch of full ops after one of compact
+// ops would keep both resident, so Clear() frees the arrays (and reserves them again) once
+// the pages they touched since the last release pass the reserved bytes (touched_bytes()).
 // Thread-safety: none (one ingest thread).
 #pragma once
 
@@ -74,8 +76,12 @@ class SortBuffer {
   // O(1) when i follows the previous call's i (or is 0), else O(i): the two runs are merged
   // by a cursor.
   SortedOp op(size_t i) const;
-  // Forgets the ops (keeps the capacity).
+  // Forgets the ops. Keeps the capacity unless touched_bytes() passes Reserve's bytes: then
+  // the arrays are freed and reserved again (untouched).
   void Clear();
+  // Bytes of the arrays' pages written since they were last (re)reserved: the most ops of each
+  // kind held at once, at their sizes.
+  size_t touched_bytes() const;
 
   // A full op (public for the sort's helpers in the .cc).
   struct Record {
@@ -92,6 +98,11 @@ class SortBuffer {
   };
   bool NextIsCompact(const Cursor& c) const;
 
+  size_t reserved_bytes_ = 0;
+  bool reserved_weighted_ = false;
+  size_t compact_most_ = 0;        // the most compact ops held since the arrays were reserved
+  size_t records_most_ = 0;        // the most full ops ...
+  size_t weights_most_ = 0;        // the most weights ...
   std::vector<uint64_t> compact_;  // key codes of the compact ops
   std::vector<Record> records_;    // the full ops
   std::vector<int64_t> weights_;   // by full arrival; empty while every full op's weight is 1
