@@ -123,7 +123,7 @@ Status RunBench(const BenchOptions& options, std::ostream& out) {
 
   // 2. Reopen time.
   // Reads go through the public API (include/cowtree/), as a user's would.
-  Options ro;
+  Options ro = WithCliLeafShape(Options());  // a replay on open writes leaves too
   ro.create_if_missing = false;
   ro.checkpoint_on_close = false;
   ro.background_thread = false;

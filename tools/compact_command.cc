@@ -8,6 +8,7 @@
 #include "persistence/compaction.h"
 #include "persistence/env.h"
 #include "recovery/open.h"
+#include "tools/ingest.h"
 
 namespace cowtree::tools {
 namespace {
@@ -47,6 +48,9 @@ CLI::App* AddCompactCommand(CLI::App* app, CompactCommandArgs* args) {
 int RunCompactCommand(const CompactCommandArgs& args, std::ostream& out, std::ostream& err) {
   Env* env = Env::Default();
   RuntimeOptions o;
+  // A replay on open writes leaves too: with the shape the command writes them with.
+  o.leaf_capacity_entries = kCliLeafCapacityEntries;
+  o.leaf_capacity_bytes = kCliLeafCapacityBytes;
   o.create_if_missing = false;
   o.background_thread = false;
   auto runtime = recovery::Open(args.db, o);

@@ -85,7 +85,7 @@ Status RunDemo(const DemoOptions& options, std::ostream& out) {
       << " rows/s\n\n";
 
   COWTREE_ASSIGN_OR_RETURN(std::vector<PercentileSpec> ps, ParsePercentiles("0.5,0.9,0.99"));
-  Options ro;
+  Options ro = WithCliLeafShape(Options());  // a replay on open writes leaves too
   ro.create_if_missing = false;
   ro.checkpoint_on_close = false;
   std::vector<QueryRow> before;

@@ -239,7 +239,7 @@ class Ingester {
   // Resume marker (tools/ingest.h).
   TreeHandle<int64_t> marker_tree_;  // default (no name): the marker tree does not exist yet
   int64_t marker_key_ = 0;           // key of this input's entry
-  // Key of the entry `offset` after it (1, 2: an unfinished batch), wrapping around.
+  // Key of the entry `offset` after it (1, 2, 3: an unfinished batch), wrapping around.
   int64_t MarkerKey(uint64_t offset) const {
     return static_cast<int64_t>(static_cast<uint64_t>(marker_key_) + offset);
   }
@@ -247,6 +247,9 @@ class Ingester {
   // Committed values of the entries key + 1 and key + 2 (an unfinished batch, tools/ingest.h).
   int64_t unfinished_end_value_ = 0;
   int64_t unfinished_ops_value_ = 0;
+  // Committed value of the entry key + 3: the sort order (kSortOrderVersion) of the unfinished
+  // batch that key + 1 and + 2 describe; 0 with them, or when an older build wrote them.
+  int64_t unfinished_order_value_ = 0;
   // resume of an unfinished batch: the input position where the first batch must end and how
   // many of its sorted ops are already committed (0, 0: none).
   uint64_t resume_batch_end_ = 0;
@@ -329,6 +332,7 @@ Status Ingester::LoadTrees() {
         COWTREE_ASSIGN_OR_RETURN(marker_value_, marker.weight(marker_key_));
         COWTREE_ASSIGN_OR_RETURN(unfinished_end_value_, marker.weight(MarkerKey(1)));
         COWTREE_ASSIGN_OR_RETURN(unfinished_ops_value_, marker.weight(MarkerKey(2)));
+        COWTREE_ASSIGN_OR_RETURN(unfinished_order_value_, marker.weight(MarkerKey(3)));
       }
       continue;
     }
@@ -365,6 +369,16 @@ Status Ingester::SkipCommittedRows() {
           "are inconsistent (rows committed " + std::to_string(marker_value_) +
           ", unfinished batch ending at row " + std::to_string(unfinished_end_value_) + " with " +
           std::to_string(unfinished_ops_value_) + " ops committed)");
+    }
+    if (unfinished_order_value_ != SortBuffer::kSortOrderVersion) {
+      // Skipping the committed ops needs the order they were committed in.
+      return Status::InvalidArgument(
+          csv_->name() + ": --resume: an earlier run stopped inside a batch (" +
+          std::to_string(unfinished_ops_value_) + " ops of the batch ending at data row " +
+          std::to_string(unfinished_end_value_) + " committed) in sort order " +
+          std::to_string(unfinished_order_value_) + " (0: a cowtree built before December " +
+          "2026), but this build sorts in order " + std::to_string(SortBuffer::kSortOrderVersion) +
+          "; finish it with the build that started it (nothing was changed)");
     }
     resume_batch_end_ = static_cast<uint64_t>(unfinished_end_value_);
     resume_skip_ops_ = static_cast<uint64_t>(unfinished_ops_value_);
@@ -494,8 +508,12 @@ bool Ingester::BatchFull() const {
   }
   if (batch_rows_ != 0) return rows_in_batch_ >= batch_rows_;
   // By memory: full when the next row's ops (at most one full op and one NULL or -0 count)
-  // might not fit, and at the row limit of a marker entry.
-  const uint64_t bytes = sort_buffer_.bytes() + pending_counts_.size() * sizeof(PendingCount);
+  // might not fit in what stays resident (touched pages: SortBuffer::touched_bytes, the
+  // counts' capacity), and at the row limit of a marker entry.
+  // (The counts' array may double at its next push: count that too.)
+  const uint64_t bytes =
+      sort_buffer_.touched_bytes() +
+      std::max(pending_counts_.capacity(), 2 * pending_counts_.size()) * sizeof(PendingCount);
   const uint64_t next_row_bytes =
       SortBuffer::kOpBytes + SortBuffer::kWeightBytes + sizeof(PendingCount);
   return bytes + next_row_bytes > batch_bytes_ || rows_in_batch_ >= SortBuffer::kOpsMax;
@@ -568,10 +586,13 @@ void Ingester::AddMarkerEntry(int64_t key, int64_t* committed, uint64_t target, 
 Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t unfinished_ops) {
   bool created_marker = false;
   if (stats_.marker) {
-    int64_t m = marker_value_, e = unfinished_end_value_, o = unfinished_ops_value_;
+    int64_t m = marker_value_, e = unfinished_end_value_, o = unfinished_ops_value_,
+            v = unfinished_order_value_;
+    const uint64_t order = unfinished_end != 0 ? SortBuffer::kSortOrderVersion : 0;
     AddMarkerEntry(marker_key_, &m, marker, &created_marker);
     AddMarkerEntry(MarkerKey(1), &e, unfinished_end, &created_marker);
     AddMarkerEntry(MarkerKey(2), &o, unfinished_ops, &created_marker);
+    AddMarkerEntry(MarkerKey(3), &v, order, &created_marker);
   }
   uint64_t epoch = 0;
   const Status st = store_->Commit(*batch_, WriteOptions(), &epoch);
@@ -590,6 +611,7 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
     marker_value_ = static_cast<int64_t>(marker);
     unfinished_end_value_ = static_cast<int64_t>(unfinished_end);
     unfinished_ops_value_ = static_cast<int64_t>(unfinished_ops);
+    unfinished_order_value_ = unfinished_end != 0 ? SortBuffer::kSortOrderVersion : 0;
   }
   stats_.unfinished_batch_end_row = unfinished_end;
   stats_.unfinished_batch_ops = unfinished_ops;
@@ -603,6 +625,9 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
 Status Ingester::CommitBatch() {
   if (rows_in_batch_ == 0) return Status::OK();
   const uint64_t refresh_start_us = deltas_ != nullptr ? NowUs() : 0;
+  stats_.batch_resident_bytes_max = std::max<uint64_t>(
+      stats_.batch_resident_bytes_max,
+      sort_buffer_.touched_bytes() + pending_counts_.capacity() * sizeof(PendingCount));
   COWTREE_RETURN_IF_ERROR(SortBatch());
   const uint64_t position = stats_.rows_skipped + stats_.rows + rows_in_batch_;
   COWTREE_ASSERT(resume_batch_end_ == 0 || resume_batch_end_ == position);
@@ -630,6 +655,10 @@ Status Ingester::CommitBatch() {
   sort_buffer_.Clear();
   batch_groups_.clear();
   pending_counts_.clear();
+  // A batch of many NULL or -0 rows leaves a large array: free it (BatchFull counts it).
+  if (pending_counts_.capacity() * sizeof(PendingCount) > batch_bytes_ / 8) {
+    std::vector<PendingCount>().swap(pending_counts_);
+  }
   stats_.null_values += null_values_in_batch_;
   null_values_in_batch_ = 0;
   stats_.rows += rows_in_batch_;

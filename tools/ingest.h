@@ -19,14 +19,15 @@
 // pending, including while waiting for more input (0 = only by size). A regular file is read as
 // fast as the disk allows and the batch's size alone decides.
 // - A batch's ops (one per row with a value: add the row's weight to the value in its group's
-//   tree) are sorted into key order (tools/ingest_sort_buffer.h: group, value, arrival) and
+//   tree) are sorted into key order (tools/ingest_sort_buffer.h: group, value, kind,
+//   arrival) and
 //   committed in that order, at most commit_ops ops per commit: a batch of B ops is
 //   max(1, ceil(B / commit_ops)) commits; the per-group NULL and -0 counts go in the last.
 //   Under a memory budget much smaller than the trees, this visits each touched leaf once per
 //   batch instead of once per row.
 // - batch_rows = 0 (the default) sizes the batch by memory: half of store.cache_bytes holds
-//   the batch's ops and the store gets the other half, so the process stays within the budget
-//   the user gave; unlimited cache: 64 MiB. A batch ends when its ops fill that half: 8 B per
+//   the batch's ops (what its arrays keep resident: SortBuffer::touched_bytes) and the store
+//   gets the other half; unlimited cache: 64 MiB. A batch ends when its ops fill that half: 8 B per
 //   op of the batch's first group with weight 1, 16 B per other op, 24 once a weight is not
 //   1 (tools/ingest_sort_buffer.h), so a batch of one group without weights holds twice the
 //   rows. An explicit batch_rows holds up to 24 B x batch_rows outside the budget.
@@ -54,13 +55,15 @@
 //   stdin and other non-regular inputs have no identity without input_id (they cannot be read
 //   twice), so no marker is written and resume is refused.
 // - resume with no marker for this input starts at row 1 (safe to always pass).
-// - A batch of several commits: each commit but the last also sets two more entries of the
-//   same tree, key + 1 = the input position where the unfinished batch ends and key + 2 = how
-//   many of its ops (in the sorted order above) are committed; the batch's last commit
-//   moves the marker to the batch's end and sets both back to 0 (no entry). resume then
-//   skips the marker's rows, reads the batch's rows again up to that position, sorts them
-//   into the same order and commits only the ops after those already committed. (Keys
-//   + 1 and + 2 of one input could equal another input's key only by a 64-bit hash collision.)
+// - A batch of several commits: each commit but the last also sets three more entries of the
+//   same tree, key + 1 = the input position where the unfinished batch ends, key + 2 = how
+//   many of its ops (in the sorted order above) are committed and key + 3 = that order's
+//   version (SortBuffer::kSortOrderVersion); the batch's last commit moves the marker to the
+//   batch's end and sets the three back to 0 (no entry). resume then skips the marker's rows,
+//   reads the batch's rows again up to that position, sorts them into the same order and
+//   commits only the ops after those already committed; an unfinished batch of another order
+//   (an older build's: key + 3 reads 0) is refused (InvalidArgument, nothing changed). (Keys
+//   + 1 to + 3 of one input could equal another input's key only by a 64-bit hash collision.)
 //
 // Outcome (RunIngestReport): every error reports exactly what was committed — stats.rows rows
 // of this run (after stats.rows_skipped rows skipped by resume) up to epoch stats.last_epoch.
@@ -89,7 +92,7 @@ enum class ValueType : uint8_t { kAuto, kInt64, kDouble };
 // 32-byte object envelope; the entry capacity, the most there is, never decides first for
 // int64 keys wider apart than one). The command's writes are sorted batches
 // (docs/ingest_batches.md), so a touched leaf takes many keys at once and larger leaves cost
-// less per entry: 30 M random int64 rows under --cache-mib 64 take 0.58x the time and 0.84x
+// less per entry: 30 M random int64 rows under --cache-mib 64 take 0.63x the time and 0.84x
 // the bytes of the library's default shape (240 entries, no byte limit; docs/node_format.md
 // "Leaves split by bytes"). Stores written by the library keep whatever shape they are opened
 // with: a shape is a write rule, and any leaf of up to 4096 entries is read.
@@ -141,6 +144,9 @@ struct IngestStats {
   std::vector<uint64_t> refresh_us;
   uint64_t last_epoch = 0;  // epoch of this run's last commit (0: none)
   uint64_t batch_bytes = 0;  // the most bytes of ops per batch this run used (see BatchFull)
+  // The most bytes a batch's arrays kept resident (pages touched since they were reserved),
+  // at a batch's end: at most batch_bytes when batches are sized by memory.
+  uint64_t batch_resident_bytes_max = 0;
   // A stop in the middle of a batch of several commits: that batch's ops committed so far
   // (in key order) and the input position where the batch ends (0: no unfinished batch).
   uint64_t unfinished_batch_ops = 0;

@@ -107,6 +107,7 @@ void RadixSort(T* a, size_t begin, size_t end, int byte) {
 void SortBuffer::Reserve(size_t bytes, bool weighted) {
   reserved_bytes_ = bytes;
   reserved_weighted_ = weighted;
+  weights_always_ = weighted;
   compact_.reserve(bytes / kCompactOpBytes);
   records_.reserve(bytes / kOpBytes);
   if (weighted) weights_.reserve(bytes / (kOpBytes + kWeightBytes));
@@ -121,7 +122,9 @@ void SortBuffer::Add(uint32_t group, uint64_t key_code, int64_t weight) {
   }
   const auto arrival = static_cast<uint32_t>(records_.size());
   records_.push_back({(uint64_t{group} << 32) | (key_code >> 32), (key_code << 32) | arrival});
-  if (weight != 1 && !has_weights_) {
+  // With a weight column every full op holds its weight from the first one, so the bytes grow
+  // by 24 per full op and never jump; without one, from the first weight other than 1.
+  if (!has_weights_ && (weight != 1 || weights_always_)) {
     weights_.assign(arrival, 1);
     has_weights_ = true;
   }
@@ -179,8 +182,9 @@ size_t SortBuffer::touched_bytes() const {
 }
 
 void SortBuffer::Clear() {
-  if (touched_bytes() > reserved_bytes_) {
-    // Both kinds' arrays have pages resident from different batches: free them all.
+  if (touched_bytes() > reserved_bytes_ / 4 * 3) {
+    // The next batch could find less than a quarter of its bytes untouched (both kinds'
+    // arrays hold pages of earlier batches): free them all, so it starts from nothing.
     std::vector<uint64_t>().swap(compact_);
     std::vector<Record>().swap(records_);
     std::vector<int64_t>().swap(weights_);

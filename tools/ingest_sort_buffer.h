@@ -30,12 +30,15 @@
 // under 64 ops go to std::sort. op(i) then merges the two runs. In place, so a batch costs its
 // ops only.
 //
-// Memory: bytes() = 8 per compact op + 16 per full op (+ 8 per full op once a weight is not 1).
+// Memory: bytes() = 8 per compact op + 16 per full op + 8 per full op with a weight (every full
+// op once Reserve was told of a weight column; else from the first weight other than 1).
 // Reserve() reserves address space for the most of each kind a budget allows; pages are
-// touched only as ops arrive, so the resident bytes follow bytes(). The arrays keep their
-// capacity between batches, and their touched pages: a batch of full ops after one of compact
-// ops would keep both resident, so Clear() frees the arrays (and reserves them again) once
-// the pages they touched since the last release pass the reserved bytes (touched_bytes()).
+// touched only as ops arrive. Touched pages stay resident between batches, so what the arrays
+// hold resident is touched_bytes() (the most ops of each kind held since they were reserved),
+// not bytes(): a batch of full ops after one of compact ops keeps both arrays' pages. The
+// caller bounds touched_bytes(), and Clear() frees the arrays (and reserves them again) when
+// they touched more than three quarters of the reserved bytes, so every batch has at least a
+// quarter of them to fill.
 // Thread-safety: none (one ingest thread).
 #pragma once
 
@@ -59,6 +62,9 @@ class SortBuffer {
   static constexpr size_t kOpBytes = 16;         // a full op: its record
   static constexpr size_t kWeightBytes = 8;      // per full op once a weight is not 1
   static constexpr size_t kOpsMax = UINT32_MAX;  // full ops: arrival is 32 bits; both kinds
+  // The order above, as the resume marker records it beside an unfinished batch
+  // (tools/ingest.h): 1 was (group, key code, arrival among all ops), before compact ops.
+  static constexpr int64_t kSortOrderVersion = 2;
 
   // Address space for up to `bytes` of ops of either kind (see Memory above), and for their
   // weights if `weighted` (a weight column: full ops then take up to 24 bytes each).
@@ -76,8 +82,8 @@ class SortBuffer {
   // O(1) when i follows the previous call's i (or is 0), else O(i): the two runs are merged
   // by a cursor.
   SortedOp op(size_t i) const;
-  // Forgets the ops. Keeps the capacity unless touched_bytes() passes Reserve's bytes: then
-  // the arrays are freed and reserved again (untouched).
+  // Forgets the ops. Keeps the capacity unless touched_bytes() passes three quarters of
+  // Reserve's bytes: then the arrays are freed and reserved again (untouched).
   void Clear();
   // Bytes of the arrays' pages written since they were last (re)reserved: the most ops of each
   // kind held at once, at their sizes.
@@ -106,7 +112,8 @@ class SortBuffer {
   std::vector<uint64_t> compact_;  // key codes of the compact ops
   std::vector<Record> records_;    // the full ops
   std::vector<int64_t> weights_;   // by full arrival; empty while every full op's weight is 1
-  bool has_weights_ = false;       // a full op's weight is not 1: weights_ holds them all
+  bool has_weights_ = false;       // weights_ holds every full op's weight
+  bool weights_always_ = false;    // Reserve(weighted): from the first full op on
   uint32_t compact_group_ = 0;     // group of the compact ops (0, then its rank after Sort)
   mutable Cursor cursor_;
 };

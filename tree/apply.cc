@@ -339,7 +339,8 @@ Status BatchApplier::MergeLeafWithSibling(InternalNode* leaf_parent, size_t c) {
   const bool unit = a.unit_weights() && b.unit_weights();
   SplitLeaf(std::move(joined), pos_sum, shape_, epoch_, &pieces_, budget_,
             unit ? LeafBox::WeightsHint::kAllUnit : LeafBox::WeightsHint::kNotAllUnit);
-  // Usually 1 or 2 pieces; more when the sibling is a restored leaf over the current capacity.
+  // Usually 1 or 2 pieces; more when the sibling is a restored leaf over the current capacity
+  // (in entries or bytes).
   COWTREE_ASSERT(!pieces_.empty());
   EraseChildren(leaf_parent, left, 2);
   InsertLeaves(leaf_parent, left, pieces_);

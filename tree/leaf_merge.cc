@@ -155,22 +155,30 @@ void PlanPieces(const LeafData& c, size_t body_bytes, const TreeShape& shape,
     for (size_t j = 0; j < by_entries; ++j) sizes->push_back(base + (j < extra ? 1 : 0));
     return;
   }
-  // Over the byte limit: even by bytes. `total` sums EntryBytes (at least the body's entries
-  // area); a piece's entries area is under room + one entry's largest cost.
-  size_t total = 0;
-  for (size_t i = 0; i < n; ++i) total += EntryBytes(c, i, i == 0);
+  // Over the byte limit: even by a cost that counts both limits. Entry i costs
+  // u_i = max(bytes_i * E, room), with bytes_i its EntryBytes (at least what it adds to a
+  // body), E = capacity - 1 and room = limit - 48 (the body's 28 bytes of header and CRC, and
+  // one entry's largest cost, 20): a piece may cost C = room * E beyond its first entry, so
+  // its other entries add at most room bytes (its body stays under the limit) and number at
+  // most E (it holds at most capacity entries). The pieces are ceil(U / C) for a total U, and
+  // piece j ends where the running cost passes j * U / pieces, so each costs about U / pieces
+  // >= C / 2: a quarter full by bytes or by entries at least (no tiny piece).
+  COWTREE_ASSERT(capacity >= 2 && shape.leaf_capacity_bytes > LeafBodyBytes(2 * kVarint64BytesMax));
   const size_t room = shape.leaf_capacity_bytes - LeafBodyBytes(2 * kVarint64BytesMax);
-  const size_t pieces = std::max((total + room - 1) / room, by_entries);
-  COWTREE_ASSERT(pieces >= 2);
-  // Piece j ends where the running cost passes j * total / pieces (so it costs at most
-  // total / pieces <= room beyond its first entry), and at `capacity` entries at the latest.
+  const size_t per_entry = capacity - 1;
+  const auto cost_of = [&](size_t i) {
+    return std::max(EntryBytes(c, i, i == 0) * per_entry, room);
+  };
+  size_t total = 0;
+  for (size_t i = 0; i < n; ++i) total += cost_of(i);
+  const size_t piece_cost = room * per_entry;
+  const size_t pieces = std::max<size_t>(2, (total + piece_cost - 1) / piece_cost);
   size_t start = 0;
   size_t cost = 0;  // of entries [0, i]
   size_t j = 1;     // the next boundary not yet passed
   for (size_t i = 0; i < n; ++i) {
-    cost += EntryBytes(c, i, i == 0);
-    const bool past_boundary = j < pieces && cost > j * total / pieces;
-    if (i > start && (past_boundary || i - start == capacity)) {
+    cost += cost_of(i);
+    if (i > start && j < pieces && cost > j * total / pieces) {
       sizes->push_back(i - start);
       start = i;
     }

@@ -50,7 +50,7 @@ struct TreeShape {
     return leaf_capacity_bytes == 0 || body_bytes < leaf_capacity_bytes / 4;
   }
   uint32_t FanoutMin() const { return std::max<uint32_t>(2, fanout / 4); }
-  // InvalidArgument unless every field is are within their limits (= ValidateTreeShape).
+  // InvalidArgument unless every field is within its limits (= ValidateTreeShape).
   Status Validate() const;
   friend bool operator==(const TreeShape&, const TreeShape&) = default;
 };
