@@ -293,6 +293,18 @@ class IngestBatchesTest : public ::testing::Test {
     }
     return nullptr;
   }
+  // One ingest of `text` into a fresh store of `env` with batches sized by memory under
+  // `budget` bytes (the batch gets half), its --log-commits lines in *log.
+  IngestOutcome RunSizedByMemory(FaultInjectionEnv* env, const std::string& text, uint64_t budget,
+                                 std::ostringstream* log) {
+    Write(text);
+    EXPECT_TRUE(env->CreateDir("/c").ok());
+    IngestOptions o = Base(env, "/c/db");
+    o.batch_rows = 0;
+    o.store.cache_bytes = budget;
+    o.log_commits = true;
+    return RunIngestReport(o, *log);
+  }
   std::ostringstream out_;  // --log-commits lines of runs that do not check them
   testutil::TempDir tmp_;
   std::string csv_;
@@ -586,15 +598,9 @@ TEST_F(IngestBatchesTest, BatchesSizedByMemoryHoldMoreRowsOfOneGroupWithoutWeigh
       csv << (first ? "a" : "b") << ',' << (int64_t{i} * 7919) % 100003 << ','
           << (one_group ? 1 : 2) << '\n';
     }
-    Write(csv.str());
     FaultInjectionEnv env;
-    ASSERT_TRUE(env.CreateDir("/c").ok());
-    IngestOptions o = Base(&env, "/c/db");
-    o.batch_rows = 0;
-    o.store.cache_bytes = kBudget;
-    o.log_commits = true;
     std::ostringstream log;
-    const IngestOutcome r = RunIngestReport(o, log);
+    const IngestOutcome r = RunSizedByMemory(&env, csv.str(), kBudget, &log);
     ASSERT_EQ(r.end, IngestEnd::kOk) << r.status.ToString();
     EXPECT_EQ(r.stats.batch_bytes, kBatchBytes);
     const std::vector<uint64_t> rows = RowsPerBatch(log.str());
@@ -623,15 +629,9 @@ TEST_F(IngestBatchesTest, BatchesWhoseKindOfOpChangesStayWithinTheirBytes) {
   for (int i = 0; i < 200000; ++i) csv << "a," << i << ",1\n";  // compact: 131 k per batch
   for (int i = 0; i < 100000; ++i) csv << "b," << i << ",1\n";  // full, 24 B with a weight
   for (int i = 0; i < 50000; ++i) csv << "c," << i << ",3\n";
-  Write(csv.str());
   FaultInjectionEnv env;
-  ASSERT_TRUE(env.CreateDir("/c").ok());
-  IngestOptions o = Base(&env, "/c/db");
-  o.batch_rows = 0;
-  o.store.cache_bytes = kBudget;
-  o.log_commits = true;
   std::ostringstream log;
-  const IngestOutcome r = RunIngestReport(o, log);
+  const IngestOutcome r = RunSizedByMemory(&env, csv.str(), kBudget, &log);
   ASSERT_EQ(r.end, IngestEnd::kOk) << r.status.ToString();
   // 2.8-5.2 MB of ops (a group's ops are compact in the batches it starts) in 1 MiB batches:
   // a few batches, not one per row (a batch starting with the pages of the one before it

@@ -76,6 +76,11 @@ struct Outcomes {
   int equal = 0, empty = 0, declined_objects = 0, declined_error = 0, declined_many_ops = 0;
 };
 
+void Print(const Outcomes& o) {
+  std::printf("inline %d empty %d objects %d error %d many_ops %d\n", o.equal, o.empty,
+              o.declined_objects, o.declined_error, o.declined_many_ops);
+}
+
 class InlineCreateTest : public ::testing::Test {
  protected:
   InlineCreateTest() : type_(MakeOrderStatTreeType(TreeShape{kLeaf, 64})) {
@@ -166,8 +171,7 @@ TEST_F(InlineCreateTest, SameBytesAsTheCheckpointOrDeclines) {
   RunRandomCases(&o);
   if (HasFatalFailure()) return;
   // Every branch was taken (the generator's mix, fixed seed).
-  std::printf("inline %d empty %d objects %d error %d many_ops %d\n", o.equal, o.empty,
-              o.declined_objects, o.declined_error, o.declined_many_ops);
+  Print(o);
   EXPECT_GT(o.equal, 500);
   EXPECT_GT(o.empty, 100);
   EXPECT_GT(o.declined_objects, 20);
@@ -183,8 +187,7 @@ TEST_F(InlineCreateTest, SameBytesOrDeclinesWithLeavesSplitByBytes) {
   Outcomes o;
   RunRandomCases(&o);
   if (HasFatalFailure()) return;
-  std::printf("inline %d empty %d objects %d error %d many_ops %d\n", o.equal, o.empty,
-              o.declined_objects, o.declined_error, o.declined_many_ops);
+  Print(o);
   EXPECT_GT(o.equal, 200);
   EXPECT_GT(o.declined_objects, 100);
 }
