@@ -284,6 +284,22 @@ TEST(CliCsv, OutOfRangeIntegerWithAutoTypeIsAnError) {
 // ---- (7) a group name over the tree-name limit: an error naming file and line, nothing
 // committed, never an assertion ----
 
+// A budget larger than the machine can address (--cache-mib up to 2^40 MiB is accepted): the
+// batch's reservation fails, which is an error naming the option, not an abort, and no store
+// is created.
+TEST(CliIngestBudget, ABudgetPastTheAddressSpaceIsAnErrorNotACrash) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteFile(csv, "g,v\na,1\na,2\n");
+  const std::string db = tmp.path() + "/db";
+  const RunResult r = RunCowtree(
+      "ingest --db " + db + " --group g --value v --cache-mib 1099511627776 " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot reserve"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--cache-mib"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(db));
+}
+
 TEST(CliCsv, OverlongGroupNameIsAnErrorNamingFileAndLine) {
   TempDir tmp;
   const std::string db = tmp.path() + "/db";

@@ -303,7 +303,15 @@ Status Ingester::OpenStore() {
     batch_bytes_ = batch_rows_ * full_op_bytes;
   }
   stats_.batch_bytes = batch_bytes_;
-  sort_buffer_.Reserve(batch_bytes_, weighted);
+  const Status reserved = sort_buffer_.Reserve(batch_bytes_, weighted);
+  if (!reserved.ok()) {
+    // A budget (or --batch-rows) larger than the machine can address: the user's input.
+    return Status::InvalidArgument(reserved.message() + " (" +
+                                   (batch_rows_ == 0
+                                        ? "half of the memory budget, --cache-mib, holds a batch"
+                                        : "--batch-rows rows of up to 24 bytes each") +
+                                   "); pass a smaller value");
+  }
   COWTREE_ASSIGN_OR_RETURN(store_, Store::Open(options_.db, o));
   batch_.emplace(store_->NewBatch());
   COWTREE_RETURN_IF_ERROR(LoadTrees());

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <new>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "persistence/assert.h"
@@ -64,6 +67,7 @@ void RadixSort(T* a, size_t begin, size_t end, int byte) {
     // Bytes above the highest byte that varies within the bucket need no pass.
     const T varying = Bits::Varying(a + begin, end - begin);
     while (byte >= 0 && Bits::Digit(varying, byte) == 0) --byte;
+    if (byte < 0) return;  // every op of the bucket is the same: sorted
   }
   if (end - begin > kRadixCutoff && byte >= 0) {
     std::array<size_t, 256> count{};
@@ -104,13 +108,31 @@ void RadixSort(T* a, size_t begin, size_t end, int byte) {
 
 }  // namespace
 
-void SortBuffer::Reserve(size_t bytes, bool weighted) {
+Status SortBuffer::Reserve(size_t bytes, bool weighted) {
   reserved_bytes_ = bytes;
   reserved_weighted_ = weighted;
   weights_always_ = weighted;
-  compact_.reserve(bytes / kCompactOpBytes);
-  records_.reserve(bytes / kOpBytes);
-  if (weighted) weights_.reserve(bytes / (kOpBytes + kWeightBytes));
+  try {
+    compact_.reserve(bytes / kCompactOpBytes);
+    records_.reserve(bytes / kOpBytes);
+    if (weighted) weights_.reserve(bytes / (kOpBytes + kWeightBytes));
+  } catch (const std::bad_alloc&) {
+    Release();
+    return Status::NoSpace("cannot reserve " + std::to_string(bytes) +
+                           " bytes of address space for a batch's ops");
+  } catch (const std::length_error&) {
+    Release();
+    return Status::NoSpace("cannot reserve " + std::to_string(bytes) +
+                           " bytes of address space for a batch's ops (past the largest array)");
+  }
+  return Status::OK();
+}
+
+void SortBuffer::Release() {
+  std::vector<uint64_t>().swap(compact_);
+  std::vector<Record>().swap(records_);
+  std::vector<int64_t>().swap(weights_);
+  compact_most_ = records_most_ = weights_most_ = 0;
 }
 
 void SortBuffer::Add(uint32_t group, uint64_t key_code, int64_t weight) {
@@ -184,12 +206,10 @@ size_t SortBuffer::touched_bytes() const {
 void SortBuffer::Clear() {
   if (touched_bytes() > reserved_bytes_ / 4 * 3) {
     // The next batch could find less than a quarter of its bytes untouched (both kinds'
-    // arrays hold pages of earlier batches): free them all, so it starts from nothing.
-    std::vector<uint64_t>().swap(compact_);
-    std::vector<Record>().swap(records_);
-    std::vector<int64_t>().swap(weights_);
-    compact_most_ = records_most_ = weights_most_ = 0;
-    Reserve(reserved_bytes_, reserved_weighted_);
+    // arrays hold pages of earlier batches): free them all, so it starts from nothing. The
+    // same reservation succeeded before; if it fails now, the arrays grow as ops come.
+    Release();
+    static_cast<void>(Reserve(reserved_bytes_, reserved_weighted_));
   } else {
     compact_most_ = std::max(compact_most_, compact_.size());
     records_most_ = std::max(records_most_, records_.size());

@@ -47,6 +47,8 @@
 #include <span>
 #include <vector>
 
+#include "persistence/status.h"
+
 namespace cowtree::tools {
 
 // One op in sorted order.
@@ -67,8 +69,10 @@ class SortBuffer {
   static constexpr int64_t kSortOrderVersion = 2;
 
   // Address space for up to `bytes` of ops of either kind (see Memory above), and for their
-  // weights if `weighted` (a weight column: full ops then take up to 24 bytes each).
-  void Reserve(size_t bytes, bool weighted);
+  // weights if `weighted` (a weight column: full ops then take up to 24 bytes each). Errors:
+  // NoSpace when the address space cannot be had (bytes larger than the machine allows;
+  // nothing is kept reserved then). Without a successful Reserve the arrays grow as ops come.
+  Status Reserve(size_t bytes, bool weighted);
   // Appends an op. Precondition: weight != 0, size() < kOpsMax.
   void Add(uint32_t group, uint64_t key_code, int64_t weight);
   // Renumbers every op's group through `rank` (rank[old index] = new index; a permutation of
@@ -103,6 +107,8 @@ class SortBuffer {
     size_t full = 0;     // next full op
   };
   bool NextIsCompact(const Cursor& c) const;
+  // Frees the three arrays (their capacity and pages).
+  void Release();
 
   size_t reserved_bytes_ = 0;
   bool reserved_weighted_ = false;
