@@ -22,6 +22,7 @@
 #include "recovery/open.h"
 #include "testutil/test_files.h"
 #include "tree/block_cache.h"
+#include "tree/block_slab.h"
 #include "tree/key_codec.h"
 #include "tree/leaf_box_arena.h"
 #include "tree/leaf_pool.h"
@@ -38,10 +39,12 @@ constexpr uint64_t kStride = 2654435761ull;
 // What a leaf of a freshly ingested tree costs beyond kFixedBytesPerLeaf (docs/memory_budget.md).
 constexpr int64_t kIngestExtraBytesPerLeaf = 256;  // prime: i -> i * kStride mod n is a permutation
 
-// Leaf boxes of restored trees and object-table slots live in mmapped blocks, outside
-// mallinfo's count: added here.
+// Leaf boxes of restored trees, object-table slots and the small blocks of tree/block_slab.h
+// (boxes the writer makes, control blocks) live in mmapped memory, outside mallinfo's count:
+// added here.
 uint64_t HeapInUseBytes() {
-  return mallinfo2().uordblks + tree::LeafBoxArena::MappedBytes() + ObjectTable::MappedChunkBytes();
+  return mallinfo2().uordblks + tree::LeafBoxArena::MappedBytes() +
+         ObjectTable::MappedChunkBytes() + tree::GetSlabStats().live_bytes;
 }
 
 // Free objects held by caches this run does not own: the process-wide pools (other tests) and

@@ -1,12 +1,16 @@
 #include "tree/block_cache.h"
 
+#include <new>
 #include <vector>
+
+#include "tree/block_slab.h"
 
 namespace cowtree::tree {
 namespace {
 
-constexpr size_t kClassBytes = 16;
+constexpr size_t kClassBytes = kSlabClassBytes;
 constexpr size_t kClassCount = kBlockBytesMax / kClassBytes + 1;
+static_assert(kBlockBytesMax == kSlabBlockBytesMax, "every cached block comes from a slab");
 
 size_t ClassOf(size_t bytes) { return (bytes + kClassBytes - 1) / kClassBytes; }
 
@@ -21,8 +25,8 @@ struct ThreadCache {
 
   ~ThreadCache() {
     t_cache_destroyed = true;
-    for (std::vector<void*>& list : free) {
-      for (void* p : list) ::operator delete(p);
+    for (size_t cls = 0; cls < kClassCount; ++cls) {
+      for (void* p : free[cls]) SlabFree(p, cls * kClassBytes);
     }
   }
 };
@@ -40,7 +44,11 @@ void* AllocateBlock(size_t bytes) {
   if (bytes == 0 || bytes > kBlockBytesMax) return ::operator new(bytes);
   const size_t cls = ClassOf(bytes);
   ThreadCache* cache = Cache();
-  if (cache == nullptr || cache->free[cls].empty()) return ::operator new(cls* kClassBytes);
+  if (cache == nullptr || cache->free[cls].empty()) {
+    void* p = SlabAllocate(cls * kClassBytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
   std::vector<void*>& list = cache->free[cls];
   void* p = list.back();
   list.pop_back();
@@ -57,7 +65,7 @@ void FreeBlock(void* p, size_t bytes) {
   const size_t cls = ClassOf(bytes);
   ThreadCache* cache = Cache();
   if (cache == nullptr || cache->cached_bytes + cls * kClassBytes > kThreadCacheBytesMax) {
-    ::operator delete(p);
+    SlabFree(p, cls * kClassBytes);
     return;
   }
   cache->free[cls].push_back(p);

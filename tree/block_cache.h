@@ -1,4 +1,4 @@
-// Per-thread caches of small fixed-size heap blocks, and an allocator using them: for the
+// Per-thread caches of small fixed-size blocks, and an allocator using them: for the
 // objects the writer creates and frees once per touched leaf (LeafBox with its shared_ptr
 // control block, the control blocks of pooled LeafData / InternalNode).
 //
@@ -9,14 +9,17 @@
 //
 // Contract
 // - AllocateBlock(bytes) returns storage for `bytes` bytes aligned to
-//   __STDCPP_DEFAULT_NEW_ALIGNMENT__ (a cached block of the same 16-byte class, or
-//   ::operator new); FreeBlock(p, bytes) takes it back with the same `bytes` (cached by the
-//   calling thread, or ::operator delete). Blocks may be freed by any thread, not only the one
-//   that allocated them. Sizes above kBlockBytesMax are never cached.
+//   __STDCPP_DEFAULT_NEW_ALIGNMENT__ (a cached block of the same 16-byte class, or a new one
+//   from that class's slabs, tree/block_slab.h: apart from the malloc heap, so that these
+//   long-lived blocks do not pin heap pages among freed leaf contents); FreeBlock(p, bytes)
+//   takes it back with the same `bytes` (cached by the calling thread, or returned to its
+//   slab). Blocks may be freed by any thread, not only the one that allocated them. Sizes 0 and
+//   above kBlockBytesMax are never cached: ::operator new / delete. Throws std::bad_alloc when
+//   no slab can be mapped, as ::operator new would.
 // - Each thread caches at most kThreadCacheBytesMax bytes; its cache is freed at thread exit.
 // - CachingAllocator<T>: a stateless std allocator over these functions (for
 //   std::allocate_shared and the allocator argument of std::shared_ptr's constructor).
-// Thread-safety: no shared state (thread_local caches).
+// Thread-safety: the caches are thread_local; the slabs behind them take their own locks.
 #pragma once
 
 #include <cstddef>
