@@ -128,3 +128,15 @@ foreach(model DropUnsynced TornLastWrite)
                        TIMEOUT 7200)
 endforeach()
 # ---- END multi-level summary index ----
+
+# ---- BEGIN CLI memory budget (tests/tools_cli_memory_budget_test.cc) ----
+# `cowtree ingest` of 30 M random rows under --cache-mib 64 peaks within 64 + 24 MiB (CI runs
+# 10 M rows under 16 MiB).
+if(TARGET tools_cli_memory_budget_test)
+  add_test(NAME cli_memory_budget_30m_long COMMAND tools_cli_memory_budget_test)
+  set_tests_properties(cli_memory_budget_30m_long PROPERTIES
+    ENVIRONMENT "COWTREE_CLI_BUDGET_ROWS=30000000;COWTREE_CLI_BUDGET_MIB=64"
+    LABELS long
+    TIMEOUT 1800)
+endif()
+# ---- END CLI memory budget ----
