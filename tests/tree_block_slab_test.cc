@@ -1,12 +1,13 @@
 // tree/block_slab.h: blocks of one class are distinct and reused, slabs whose blocks are all
-// free give their pages back, frees from another thread, and a wrong free asserts.
-#include "tree/block_slab.h"
-
+// free give their pages back, frees from another thread, a child forked while other threads
+// allocate, and a wrong free asserts.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "tree/block_cache.h"
+#include "tree/block_slab.h"
 
 namespace cowtree::tree {
 namespace {
@@ -160,6 +162,40 @@ TEST(BlockSlab, BlocksFreedByOtherThreads) {
   }
   for (std::thread& th : threads) th.join();
   EXPECT_EQ(GetSlabStats().live_bytes, before.live_bytes);
+}
+
+// A fork while other threads allocate and free: the child can allocate (no slab lock is left
+// held by a thread that does not exist there).
+TEST(BlockSlab, AChildForkedWhileOtherThreadsAllocateCanAllocate) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> churn;
+  for (int t = 0; t < 2; ++t) {
+    churn.emplace_back([&stop] {
+      std::vector<void*> held;
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (int i = 0; i < 256; ++i) held.push_back(SlabAllocate(112));
+        for (void* p : held) SlabFree(p, 112);
+        held.clear();
+      }
+    });
+  }
+  for (int round = 0; round < 50; ++round) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      alarm(10);  // a deadlock ends the child with SIGALRM instead of hanging the test
+      std::vector<void*> blocks;
+      for (int i = 0; i < 10000; ++i) blocks.push_back(SlabAllocate(112));
+      for (void* p : blocks) SlabFree(p, 112);
+      _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "round " << round << " status " << status;
+  }
+  stop = true;
+  for (std::thread& th : churn) th.join();
 }
 
 TEST(BlockSlabDeathTest, AFreeOfAnotherClassAsserts) {

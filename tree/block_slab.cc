@@ -1,5 +1,6 @@
 #include "tree/block_slab.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -74,6 +75,10 @@ class Supply {
     region_left_ -= kSlabBytes;
     return slab;
   }
+  // fork(): the parent holds every slab lock while it forks (ForkPrepare), so that the child
+  // does not inherit one held by a thread that does not exist there.
+  void LockForFork() COWTREE_NO_THREAD_SAFETY_ANALYSIS { mu_.Lock(); }
+  void UnlockAfterFork() COWTREE_NO_THREAD_SAFETY_ANALYSIS { mu_.Unlock(); }
   // Gives an empty slab's pages back (they read as zero when touched again) and keeps its
   // address for the next Take.
   void Give(char* slab) COWTREE_EXCLUDES(mu_) {
@@ -117,6 +122,8 @@ Supply& TheSupply() {
 // slabs at the front fill up and the ones at the back can empty.
 class SlabClass {
  public:
+  void LockForFork() COWTREE_NO_THREAD_SAFETY_ANALYSIS { mu_.Lock(); }
+  void UnlockAfterFork() COWTREE_NO_THREAD_SAFETY_ANALYSIS { mu_.Unlock(); }
   void* Allocate(uint32_t class_bytes) COWTREE_EXCLUDES(mu_) {
     MutexLock l(&mu_);
     SlabHeader* s = head_;
@@ -216,11 +223,37 @@ class SlabClass {
   uint32_t empty_ COWTREE_GUARDED_BY(mu_) = 0;  // listed slabs with no live block
 };
 
+SlabClass* Classes();
+
+// pthread_atfork handlers: every class's mutex in index order, then the supply's (the lock
+// order), released in reverse in the parent and in the child, as glibc does for malloc.
+void ForkPrepare() {
+  for (size_t i = 0; i < kClassCount; ++i) Classes()[i].LockForFork();
+  TheSupply().LockForFork();
+}
+void ForkRelease() {
+  TheSupply().UnlockAfterFork();
+  for (size_t i = kClassCount; i-- > 0;) Classes()[i].UnlockAfterFork();
+}
+
+SlabClass* Classes() {
+  static SlabClass* classes = [] {
+    auto* made = new SlabClass[kClassCount];  // never destroyed (see the header)
+    COWTREE_ASSERT(pthread_atfork(&ForkPrepare, &ForkRelease, &ForkRelease) == 0);
+    return made;
+  }();
+  return classes;
+}
+
+// Made and registered while the program loads, before any thread can fork: a child forked
+// while another thread ran a function-local static's initialization would inherit its guard
+// held.
+[[maybe_unused]] const bool g_made_at_load = (Classes(), TheSupply(), true);
+
 SlabClass& ClassFor(size_t class_bytes) {
   COWTREE_ASSERT(class_bytes >= kSlabClassBytes && class_bytes <= kSlabBlockBytesMax &&
                  class_bytes % kSlabClassBytes == 0);
-  static SlabClass* classes = new SlabClass[kClassCount];  // never destroyed (see the header)
-  return classes[class_bytes / kSlabClassBytes];
+  return Classes()[class_bytes / kSlabClassBytes];
 }
 
 }  // namespace

@@ -27,7 +27,10 @@
 //   SlabFree ::operator delete, so that use-after-free of these objects stays detectable.
 // Thread-safety: all functions, from any thread. Locks: one mutex per class, and the region
 // supply's mutex; lock order: a class's mutex, then the supply's (never the other way).
-// Process-wide state, never destroyed: blocks may be freed during static destruction.
+// fork(): pthread_atfork handlers take every slab lock before the fork and release them after
+// it in both processes (as glibc does for malloc), so a child may allocate whatever the
+// parent's other threads were doing. Process-wide state, never destroyed: blocks may be freed
+// during static destruction.
 #pragma once
 
 #include <cstddef>
