@@ -81,7 +81,7 @@ set_tests_properties(compaction_crash_sweep_long PROPERTIES
 # ---- BEGIN memory budget (tests/recovery_memory_budget_test.cc) ----
 # The RSS test at larger sizes (the unit label runs 1 M random keys under 16 MiB): 10 M random
 # int64 under 64 MiB, 30 M under 128 MiB, 100 M keys in ascending order under 512 MiB and 10^9
-# under 1 GiB
+# under 2 GiB
 # (random order at 100 M is bounded by leaf write amplification under any budget smaller than
 # the tree; see docs/memory_budget.md). Each prints its peak RSS, ingest and read rates.
 if(TARGET recovery_memory_budget_test)
@@ -106,12 +106,13 @@ if(TARGET recovery_memory_budget_test)
     ENVIRONMENT "COWTREE_BUDGET_ENTRIES=100000000;COWTREE_BUDGET_CACHE_MIB=512;COWTREE_BUDGET_ORDER=sorted"
     LABELS long
     TIMEOUT 7200)
-  # 10^9 keys in ascending order under 1 GiB (~4.2 M leaves, ~4.7 GB in TMPDIR): the issue's
-  # "RSS within the budget + the constant at 1 B entries".
+  # 10^9 keys in ascending order under 2 GiB (~4.2 M leaves, ~4.7 GB in TMPDIR): RSS within the
+  # budget + the constant at 1 B entries. Not 1 GiB: the fixed and node bytes of 4.2 M leaves
+  # (1025 + 408 MiB, never evictable) alone pass it (docs/memory_budget.md).
   add_test(NAME memory_budget_1b_sorted_long COMMAND recovery_memory_budget_test
            --gtest_filter=MemoryBudget.RssStaysWithinBudgetThroughIngestAndFullRead)
   set_tests_properties(memory_budget_1b_sorted_long PROPERTIES
-    ENVIRONMENT "COWTREE_BUDGET_ENTRIES=1000000000;COWTREE_BUDGET_CACHE_MIB=1024;COWTREE_BUDGET_ORDER=sorted"
+    ENVIRONMENT "COWTREE_BUDGET_ENTRIES=1000000000;COWTREE_BUDGET_CACHE_MIB=2048;COWTREE_BUDGET_ORDER=sorted"
     LABELS long
     TIMEOUT 14400)
 endif()

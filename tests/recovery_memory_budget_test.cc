@@ -9,7 +9,7 @@
 //   COWTREE_BUDGET_CACHE_MIB and COWTREE_BUDGET_ORDER=sorted (keys inserted in ascending
 //   order) override it; tests/long.cmake
 //   runs 10 M random under 64 MiB, 30 M random under 128 MiB, 100 M sorted under 512 MiB and
-//   10^9 sorted under 1 GiB; CACHE_MIB=0 measures unlimited.
+//   10^9 sorted under 2 GiB; CACHE_MIB=0 measures unlimited.
 // - eviction under concurrent readers: a pinned snapshot keeps answering for its epoch while
 //   its leaves are evicted and read back from disk, and the current version likewise;
 // - eviction with the fault-injecting Env: a failed re-read is an IOError value, never a

@@ -51,6 +51,9 @@ struct SlabHeader {
   }
 };
 static_assert(sizeof(SlabHeader) <= kHeaderBytes);
+static_assert(kHeaderBytes % __STDCPP_DEFAULT_NEW_ALIGNMENT__ == 0 &&
+                  kSlabClassBytes % __STDCPP_DEFAULT_NEW_ALIGNMENT__ == 0,
+              "every block is aligned as ::operator new's would be");
 
 SlabHeader* HeaderOf(void* p) {
   return reinterpret_cast<SlabHeader*>(reinterpret_cast<uintptr_t>(p) &
@@ -81,15 +84,25 @@ class Supply {
   void UnlockAfterFork() COWTREE_NO_THREAD_SAFETY_ANALYSIS { mu_.Unlock(); }
   // Gives an empty slab's pages back (they read as zero when touched again) and keeps its
   // address for the next Take.
+  // Never allocates (released_ has room for every slab carved: MapRegionLocked), so that a free
+  // cannot throw.
   void Give(char* slab) COWTREE_EXCLUDES(mu_) {
     (void)madvise(slab, kSlabBytes, MADV_DONTNEED);
     MutexLock l(&mu_);
+    COWTREE_ASSERT(released_.size() < released_.capacity());
     released_.push_back(slab);
   }
 
  private:
   // Maps kRegionBytes aligned to kSlabBytes: one slab more, then the unaligned ends unmapped.
+  // Also makes room in released_ for every slab carved so far (Give must not allocate).
   bool MapRegionLocked() COWTREE_REQUIRES(mu_) {
+    const size_t slabs_after = (regions_ + 1) * (kRegionBytes / kSlabBytes);
+    try {
+      released_.reserve(slabs_after);
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
     const size_t want = kRegionBytes + kSlabBytes;
     void* m = mmap(nullptr, want, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -100,8 +113,12 @@ class Supply {
     const uintptr_t aligned_end = aligned + kRegionBytes;
     if (aligned > start) (void)munmap(m, aligned - start);
     if (end > aligned_end) (void)munmap(reinterpret_cast<void*>(aligned_end), end - aligned_end);
+    // Small pages only: a 64 KiB MADV_DONTNEED inside a transparent huge page would only split
+    // it, and khugepaged could merge it again (hosts with THP "always").
+    (void)madvise(reinterpret_cast<void*>(aligned), kRegionBytes, MADV_NOHUGEPAGE);
     region_next_ = reinterpret_cast<char*>(aligned);
     region_left_ = kRegionBytes;
+    ++regions_;
     g_mapped_bytes.fetch_add(kRegionBytes, std::memory_order_relaxed);
     return true;
   }
@@ -110,6 +127,7 @@ class Supply {
   std::vector<char*> released_ COWTREE_GUARDED_BY(mu_);
   char* region_next_ COWTREE_GUARDED_BY(mu_) = nullptr;
   size_t region_left_ COWTREE_GUARDED_BY(mu_) = 0;
+  size_t regions_ COWTREE_GUARDED_BY(mu_) = 0;  // regions mapped
 };
 
 Supply& TheSupply() {
@@ -117,9 +135,10 @@ Supply& TheSupply() {
   return *supply;
 }
 
-// The slabs of one block size. Blocks are taken from the first slab with room; a slab that gets
-// room again (a block freed while it was full, or all blocks freed) goes to the back, so the
-// slabs at the front fill up and the ones at the back can empty.
+// The slabs of one block size. Blocks are taken from the first listed slab (the list holds the
+// slabs with room, in the order they got room: a new slab, a full one that had a block freed,
+// an empty one, each goes to the back), so a slab keeps being filled until it is full, and a
+// slab that got room lately waits behind those that got it earlier.
 class SlabClass {
  public:
   void LockForFork() COWTREE_NO_THREAD_SAFETY_ANALYSIS { mu_.Lock(); }
@@ -139,6 +158,8 @@ class SlabClass {
     if (s->free_head != nullptr) {
       p = s->free_head;
       s->free_head = *static_cast<void**>(p);
+      // A write into a freed block (use after free) most likely broke its link.
+      COWTREE_ASSERT(s->free_head == nullptr || HeaderOf(s->free_head) == s);
     } else {
       COWTREE_ASSERT(s->bump < s->capacity);
       p = s->block(s->bump++);
@@ -158,6 +179,7 @@ class SlabClass {
       COWTREE_ASSERT(static_cast<char*>(p) >= s->block(0) && offset % class_bytes == 0 &&
                      offset / class_bytes < s->bump);
       COWTREE_ASSERT(s->live > 0);
+      COWTREE_ASSERT(s->free_head != p);  // the block freed last, freed again
       *static_cast<void**>(p) = s->free_head;
       s->free_head = p;
       if (s->live == s->capacity) PushBackLocked(s);
@@ -218,7 +240,7 @@ class SlabClass {
   }
 
   Mutex mu_;
-  SlabHeader* head_ COWTREE_GUARDED_BY(mu_) = nullptr;  // slabs with room, fullest kept first
+  SlabHeader* head_ COWTREE_GUARDED_BY(mu_) = nullptr;  // slabs with room (see above)
   SlabHeader* tail_ COWTREE_GUARDED_BY(mu_) = nullptr;
   uint32_t empty_ COWTREE_GUARDED_BY(mu_) = 0;  // listed slabs with no live block
 };
@@ -250,9 +272,13 @@ SlabClass* Classes() {
 // held.
 [[maybe_unused]] const bool g_made_at_load = (Classes(), TheSupply(), true);
 
-SlabClass& ClassFor(size_t class_bytes) {
+void CheckClass(size_t class_bytes) {
   COWTREE_ASSERT(class_bytes >= kSlabClassBytes && class_bytes <= kSlabBlockBytesMax &&
                  class_bytes % kSlabClassBytes == 0);
+}
+
+[[maybe_unused]] SlabClass& ClassFor(size_t class_bytes) {
+  CheckClass(class_bytes);
   return Classes()[class_bytes / kSlabClassBytes];
 }
 
@@ -260,6 +286,7 @@ SlabClass& ClassFor(size_t class_bytes) {
 
 void* SlabAllocate(size_t class_bytes) {
 #ifdef COWTREE_SLAB_BYPASS
+  CheckClass(class_bytes);
   return ::operator new(class_bytes, std::nothrow);
 #else
   return ClassFor(class_bytes).Allocate(static_cast<uint32_t>(class_bytes));
@@ -268,7 +295,7 @@ void* SlabAllocate(size_t class_bytes) {
 
 void SlabFree(void* p, size_t class_bytes) {
 #ifdef COWTREE_SLAB_BYPASS
-  (void)class_bytes;
+  CheckClass(class_bytes);
   ::operator delete(p);
 #else
   ClassFor(class_bytes).Free(p, static_cast<uint32_t>(class_bytes));

@@ -15,9 +15,11 @@
 //   [kSlabClassBytes, kSlabBlockBytesMax] (asserted). Returns storage of class_bytes bytes,
 //   16-byte aligned, or null when no address space can be mapped (the caller turns that into
 //   std::bad_alloc, as ::operator new would).
-// - SlabFree(p, class_bytes): p was returned by SlabAllocate with the same class_bytes (the
-//   slab's header is checked: a pointer from elsewhere or of another class asserts). Any thread
-//   may free a block another thread allocated.
+// - SlabFree(p, class_bytes): p was returned by SlabAllocate with the same class_bytes and not
+//   freed since. Checked where cheap: a block of another class, a pointer inside a slab that is
+//   not a block's start, the block freed last freed again, and (at the next allocation) a freed
+//   block written into assert; a pointer whose 64 KiB-aligned base is not a slab is undefined.
+//   Any thread may free a block another thread allocated. Never throws.
 // - Memory: slabs of kSlabBytes, aligned to their size, carved from regions of kRegionBytes
 //   mapped as address space (pages fault in when first used). A class keeps at most one slab
 //   whose blocks are all free; a further one gives its pages back (madvise MADV_DONTNEED) and is

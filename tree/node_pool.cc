@@ -76,12 +76,13 @@ std::shared_ptr<InternalNode> InternalNodePool::Make(size_t children, uint32_t l
 }
 
 uint64_t InternalNodePool::NodeBytes(const InternalNode& node) {
-  // 16 bytes per block: glibc's chunk header and rounding (the node, its five arrays, and the
-  // shared_ptr control block, which CachingAllocator takes from the same heap).
+  // 16 bytes per heap block: glibc's chunk header and rounding (the node and its five arrays).
+  // The shared_ptr control block comes from a slab of 48-byte blocks (CachingAllocator,
+  // tree/block_slab.h): no header.
   constexpr uint64_t kBlockOverhead = 16;
   constexpr uint64_t kControlBlock = 48;
-  const uint64_t blocks = node.key_hint_capacity > 0 ? 8 : 7;  // + the key hints' array
-  return sizeof(InternalNode) + kControlBlock + ArrayBytes(node) + blocks * kBlockOverhead;
+  const uint64_t heap_blocks = node.key_hint_capacity > 0 ? 7 : 6;  // + the key hints' array
+  return sizeof(InternalNode) + kControlBlock + ArrayBytes(node) + heap_blocks * kBlockOverhead;
 }
 
 std::shared_ptr<InternalNode> InternalNodePool::CopyOf(const InternalNode& node, size_t children) {
