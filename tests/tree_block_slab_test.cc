@@ -39,7 +39,8 @@ size_t ResidentPages(const void* p, size_t bytes) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   std::vector<unsigned char> in(bytes / page);
   EXPECT_EQ(mincore(const_cast<void*>(p), bytes, in.data()), 0);
-  return static_cast<size_t>(std::count_if(in.begin(), in.end(), [](unsigned char c) { return c & 1; }));
+  return static_cast<size_t>(
+      std::count_if(in.begin(), in.end(), [](unsigned char c) { return c & 1; }));
 }
 
 // Sanitizer builds bypass the slabs (operator new): no block is counted as a slab's.

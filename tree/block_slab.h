@@ -50,10 +50,10 @@ void SlabFree(void* p, size_t class_bytes);
 
 // Process-wide counters (for tests and heap accounting).
 struct SlabStats {
-  uint64_t live_bytes = 0;       // bytes of blocks handed out and not freed
-  uint64_t slabs_in_use = 0;     // slabs holding a block or kept empty by their class
-  uint64_t slabs_released = 0;   // times an empty slab gave its pages back
-  uint64_t mapped_bytes = 0;     // address space of the regions
+  uint64_t live_bytes = 0;      // bytes of blocks handed out and not freed
+  uint64_t slabs_in_use = 0;    // slabs holding a block or kept empty by their class
+  uint64_t slabs_released = 0;  // times an empty slab gave its pages back
+  uint64_t mapped_bytes = 0;    // address space of the regions
 };
 SlabStats GetSlabStats();
 
