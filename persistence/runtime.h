@@ -44,7 +44,9 @@
 // that no commit wrote since the freeze, that keeps one version (no snapshot needs an older
 // one) and that is live and listed by the published catalog, is DEMOTED: removed from
 // trees_ / names_ and put back in cold_ in one critical section (write_mu_ held, so no commit
-// promotes or writes meanwhile). Only while more than options.hot_trees_min trees are hot. Its
+// promotes or writes meanwhile). Only while more than options.hot_trees_min trees are hot — or,
+// under a limited memory budget, while the budget's fixed and node bytes (never evictable)
+// pass half of it: then idle restored trees go however few are hot. Its
 // memory goes once the last reader holding its HostedTree lets go; the next access promotes
 // it again from the published chunk and restores it at the published checkpoint epoch (its
 // state is that checkpoint's). A promotion validates the chunk it read against
@@ -554,6 +556,13 @@ class Runtime final : public TreeEnvironment {
   void ReleaseOldVersionsOfAllTrees() COWTREE_EXCLUDES(catalog_mu_);
   // Demotion (see the top of this file), after a published checkpoint.
   void DemoteIdleTrees() COWTREE_REQUIRES(checkpoint_mu_) COWTREE_EXCLUDES(write_mu_, catalog_mu_);
+  // Under a limited budget: by how many bytes its fixed and node bytes (what eviction cannot
+  // free) pass half of it; 0 otherwise. DemoteIdleTrees demotes idle restored trees until it
+  // estimates this freed (kPinnedBytesPerLeafEstimate per leaf), also below hot_trees_min.
+  uint64_t BudgetPinnedExcessBytes() const;
+  // A restored tree's fixed and node bytes per leaf, as DemoteIdleTrees estimates them
+  // (tree/order_stat_tree_type.h charges 256 B fixed; nodes add ~45-100 B).
+  static constexpr uint64_t kPinnedBytesPerLeafEstimate = 320;
   // Promotions since the last demotion pass (PromoteEntry adds, DemoteIdleTrees resets).
   mutable std::atomic<uint64_t> promotions_since_pass_{0};
   std::atomic<uint64_t> demotion_sweeps_{0};  // passes run (whether they demoted or not)

@@ -3,7 +3,9 @@
 // read), hot trees that stayed idle since the previous pass go back to the cold index, so that
 // the memory of a runtime with many trees follows the trees in use, not every tree ever touched.
 // One pass is a CLOCK sweep over trees_: a tree accessed since the last pass (TreeSlot::accessed)
-// gets a second chance (its bit is cleared); an idle one that is safe to drop is demoted.
+// gets a second chance (its bit is cleared); an idle one that is safe to drop is demoted, while
+// more than hot_trees_min trees are hot or, under a limited budget, while its fixed and node
+// bytes pass half of it (BudgetPinnedExcessBytes).
 #include <algorithm>
 
 #include "persistence/assert.h"
@@ -45,6 +47,14 @@ void Runtime::DemoteIfManyPromoted(bool wait) {
   checkpoint_mu_.Unlock();
 }
 
+uint64_t Runtime::BudgetPinnedExcessBytes() const {
+  if (budget_ == nullptr || !budget_->limited()) return 0;
+  const MemoryBudgetStats m = budget_->stats();
+  const uint64_t pinned = static_cast<uint64_t>(std::max<int64_t>(0, m.fixed_bytes + m.node_bytes));
+  const uint64_t half = budget_->budget_bytes() / 2;
+  return pinned > half ? pinned - half : 0;
+}
+
 uint64_t Runtime::DemotionPasses() const {
   ReaderLock g(&catalog_mu_);
   return demotion_passes_;
@@ -60,12 +70,25 @@ void Runtime::DemoteIdleTrees() {
     size_t hot = trees_.size();
     demotion_sweeps_.fetch_add(1);
     promotions_since_pass_.store(0, std::memory_order_relaxed);
-    if (hot <= options_.hot_trees_min) return;  // bits stay set: no pass, no second chance used
-    for (auto it = trees_.begin(); it != trees_.end() && hot > options_.hot_trees_min;) {
+    // Under a budget, idle trees also go while the bytes eviction cannot free pass half of it,
+    // however few trees are hot: a tree's leaf boxes and nodes stay in memory while it is hot
+    // (docs/memory_budget.md "Demotion under a budget").
+    uint64_t excess_bytes = BudgetPinnedExcessBytes();
+    if (hot <= options_.hot_trees_min && excess_bytes == 0) return;  // bits stay set: no pass
+    for (auto it = trees_.begin();
+         it != trees_.end() && (hot > options_.hot_trees_min || excess_bytes > 0);) {
       TreeSlot& slot = *it->second;
-      if (slot.accessed.exchange(false, std::memory_order_relaxed) || !Demotable(slot, dirty)) {
+      const bool restored = slot.restored.load(std::memory_order_acquire);
+      // Below hot_trees_min only trees whose leaves are in memory go: the others free nothing.
+      const bool wanted = hot > options_.hot_trees_min || (restored && slot.tree->leaf_count() > 0);
+      if (slot.accessed.exchange(false, std::memory_order_relaxed) || !wanted ||
+          !Demotable(slot, dirty)) {
         ++it;
         continue;
+      }
+      if (restored) {
+        const uint64_t freed = slot.tree->leaf_count() * kPinnedBytesPerLeafEstimate;
+        excess_bytes -= std::min(excess_bytes, freed);
       }
       auto name = names_.find(slot.name);
       COWTREE_ASSERT(name != names_.end() && name->second == &slot);  // head of its name

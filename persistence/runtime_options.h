@@ -81,7 +81,9 @@ struct RuntimeOptions {
   uint32_t leaf_capacity_bytes = 0;
   // Demotion (persistence/runtime.h): after a checkpoint, trees idle for a whole checkpoint
   // interval are dropped from memory (16 bytes each stay, in the cold index) while more than
-  // this many trees are in memory; the most recently used stay. 0 demotes every idle tree.
+  // this many trees are in memory, or while a limited budget's fixed and node bytes pass half
+  // of it (docs/catalog.md "Demotion under a memory budget"); the most recently used stay. 0
+  // demotes every idle tree.
   // Default: 1024 (a store of few trees never pays a re-read).
   uint64_t hot_trees_min = 1024;
   // The coordinator checkpoints once this many distinct trees were created or written since

@@ -3,10 +3,12 @@
 // Answers stay exact through demotion and promotion; a snapshot older than a tree's last write
 // keeps that tree in memory (its old version is still needed); a reader holding a demoted tree
 // keeps reading it; handles taken before a demotion still write; drops and re-creates of the
-// name work; everything survives reopen and fsck is clean.
+// name work; everything survives reopen and fsck is clean. Under a memory budget whose
+// unevictable bytes pass half of it, idle trees go below hot_trees_min too.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <thread>
@@ -124,6 +126,64 @@ TEST_F(TreeDemotion, IdleTreesLeaveMemoryAndReadBackExactly) {
   ASSERT_TRUE(rt_->Checkpoint().ok());
   CheckAll();
   ReopenAndFsck();
+  CheckAll();
+}
+
+// Under a memory budget, idle trees leave memory while the budget's fixed and node bytes (never
+// evictable) pass half of it, however few trees are hot: 8 trees of ~1 000-1 300 leaves each
+// (16-entry leaves) pin ~3 MiB of a 4 MiB budget, so some go although hot_trees_min is 1024;
+// their answers stay exact after they are read back.
+TEST_F(TreeDemotion, ABudgetFilledByTreesThatStayHotDemotesIdleOnesBelowHotTreesMin) {
+  RuntimeOptions o = Options(/*hot_trees_min=*/1024);
+  o.cache_bytes = uint64_t{4} << 20;
+  o.leaf_capacity_entries = 16;
+  OpenWith(o);
+  constexpr uint64_t kTrees = 8;
+  constexpr int64_t kKeys = 16000;
+  CreateTrees(0, kTrees);
+  for (uint64_t i = 0; i < kTrees; ++i) {
+    for (int64_t k = 0; k < kKeys; k += 1000) {
+      RuntimeWriteBatch b(rt_.get());
+      Entries add;
+      for (int64_t j = k; j < k + 1000; ++j) add[j * 7 + 1000000] = 1;
+      Write(&b, i, add);
+      ASSERT_TRUE(rt_->Commit(b).ok());
+    }
+  }
+  ASSERT_TRUE(rt_->Checkpoint().ok());  // first pass: every tree was just written
+  TouchAndCheckpoint(0, 1);             // second pass: trees 1..7 idle for a whole interval
+  const RuntimeStats s = rt_->GetStats();
+  const MemoryBudgetStats m = s.memory;
+  std::printf("demoted %llu, hot %llu; pinned: fixed %lld nodes %lld\n",
+              static_cast<unsigned long long>(s.trees_demoted),
+              static_cast<unsigned long long>(s.hot_tree_count),
+              static_cast<long long>(m.fixed_bytes), static_cast<long long>(m.node_bytes));
+  EXPECT_GE(s.trees_demoted, 2u);
+  EXPECT_EQ(s.hot_tree_count + s.trees_demoted, kTrees);
+  EXPECT_EQ(s.tree_count, kTrees);
+  // What stays pinned is within half the budget plus one tree's (the estimate's slack).
+  EXPECT_LE(m.fixed_bytes + m.node_bytes, (int64_t{2} << 20) + (int64_t{512} << 10));
+  CheckAll();  // reads every tree back (promotion and restore), exactly
+  ReopenAndFsck();
+  CheckAll();
+}
+
+// Without a budget (or when the pinned bytes are within half of it) hot_trees_min holds.
+TEST_F(TreeDemotion, WithoutABudgetHotTreesMinHolds) {
+  RuntimeOptions o = Options(/*hot_trees_min=*/1024);
+  o.leaf_capacity_entries = 16;
+  OpenWith(o);
+  CreateTrees(0, 8);
+  for (uint64_t i = 0; i < 8; ++i) {
+    RuntimeWriteBatch b(rt_.get());
+    Entries add;
+    for (int64_t j = 0; j < 2000; ++j) add[j] = 1;
+    Write(&b, i, add);
+    ASSERT_TRUE(rt_->Commit(b).ok());
+  }
+  ASSERT_TRUE(rt_->Checkpoint().ok());
+  TouchAndCheckpoint(0, -1);
+  EXPECT_EQ(rt_->GetStats().trees_demoted, 0u);
   CheckAll();
 }
 

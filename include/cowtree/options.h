@@ -76,8 +76,10 @@ struct Options {
   // Many trees: after each checkpoint, trees neither read (Tree / Snapshot::Tree) nor written
   // during the whole interval since the previous checkpoint are dropped from memory and read
   // back from the store on their next access (16 bytes each stay in memory), as long as more
-  // than this many trees are in memory. Readers already holding such a tree keep it. 0 drops
-  // every idle tree. Default: 1024.
+  // than this many trees are in memory — or, under cache_bytes, while the bytes the budget
+  // cannot evict (each in-memory tree's leaf boxes and internal nodes) pass half of it
+  // (docs/catalog.md "Demotion under a memory budget"). Readers already holding such a tree
+  // keep it. 0 drops every idle tree. Default: 1024.
   uint64_t hot_trees_min = 1024;
   // A checkpoint is also written once this many distinct trees were created or written since
   // the last one (0 = never for this reason): a tree is dropped from memory (above) only once
