@@ -29,6 +29,7 @@
 
 #include "persistence/memory_budget.h"
 #include "recovery/open.h"
+#include "testutil/env_number.h"
 #include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
@@ -38,6 +39,7 @@
 namespace cowtree {
 namespace {
 
+using testutil::EnvU64;
 using testutil::FaultInjectionEnv;
 using testutil::TempDir;
 
@@ -60,11 +62,6 @@ uint64_t StatusKiB(const char* field) {
     if (line.compare(0, n, field) == 0) return std::stoull(line.substr(n + 1));
   }
   return 0;
-}
-
-uint64_t EnvU64(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v == nullptr || *v == '\0' ? fallback : std::stoull(v);
 }
 
 // The model: the keys are {7 v - 3 N : v in [0, N)}, each with weight 1, inserted in the order

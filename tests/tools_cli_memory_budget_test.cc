@@ -14,26 +14,19 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <sstream>
 #include <string>
 
 #include "testutil/command.h"
+#include "testutil/env_number.h"
 #include "testutil/test_files.h"
 
 namespace {
 
+using cowtree::testutil::EnvU64;
 using cowtree::testutil::TempDir;
 
 constexpr uint64_t kConstantMib = 24;  // docs/memory_budget.md "The constant"
-
-// The environment variable `name` as a positive integer, else `fallback`.
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr) return fallback;
-  const uint64_t parsed = std::strtoull(v, nullptr, 10);
-  return parsed > 0 ? parsed : fallback;
-}
 
 // "g,v" then `rows` rows "a,<random int64>" (splitmix64 of seed 1).
 void WriteRandomCsv(const std::string& path, uint64_t rows) {
@@ -62,8 +55,8 @@ void WriteRandomCsv(const std::string& path, uint64_t rows) {
 
 // 10 M rows under 16 MiB unless the environment says otherwise (see the file comment).
 TEST(CliMemoryBudget, RandomRowsStayWithinTheBudgetPlusTheConstant) {
-  const uint64_t rows = EnvOr("COWTREE_CLI_BUDGET_ROWS", 10'000'000);
-  const uint64_t budget_mib = EnvOr("COWTREE_CLI_BUDGET_MIB", 16);
+  const uint64_t rows = EnvU64("COWTREE_CLI_BUDGET_ROWS", 10'000'000);
+  const uint64_t budget_mib = EnvU64("COWTREE_CLI_BUDGET_MIB", 16);
   TempDir tmp;
   const std::string csv = tmp.path() + "/rows.csv";
   WriteRandomCsv(csv, rows);
