@@ -72,24 +72,23 @@ void Runtime::DemoteIdleTrees() {
     promotions_since_pass_.store(0, std::memory_order_relaxed);
     // Under a budget, idle trees also go while the bytes eviction cannot free pass half of it,
     // however few trees are hot: a tree's leaf boxes and nodes stay in memory while it is hot
-    // (docs/memory_budget.md "Demotion under a budget").
+    // (docs/catalog.md "Demotion under a memory budget").
     uint64_t excess_bytes = BudgetPinnedExcessBytes();
     if (hot <= options_.hot_trees_min && excess_bytes == 0) return;  // bits stay set: no pass
     for (auto it = trees_.begin();
          it != trees_.end() && (hot > options_.hot_trees_min || excess_bytes > 0);) {
       TreeSlot& slot = *it->second;
-      const bool restored = slot.restored.load(std::memory_order_acquire);
+      // Leaves in memory (a tree not restored yet has none).
+      const uint64_t leaves =
+          slot.restored.load(std::memory_order_acquire) ? slot.tree->leaf_count() : 0;
       // Below hot_trees_min only trees whose leaves are in memory go: the others free nothing.
-      const bool wanted = hot > options_.hot_trees_min || (restored && slot.tree->leaf_count() > 0);
+      const bool wanted = hot > options_.hot_trees_min || leaves > 0;
       if (slot.accessed.exchange(false, std::memory_order_relaxed) || !wanted ||
           !Demotable(slot, dirty)) {
         ++it;
         continue;
       }
-      if (restored) {
-        const uint64_t freed = slot.tree->leaf_count() * kPinnedBytesPerLeafEstimate;
-        excess_bytes -= std::min(excess_bytes, freed);
-      }
+      excess_bytes -= std::min(excess_bytes, leaves * kPinnedBytesPerLeafEstimate);
       auto name = names_.find(slot.name);
       COWTREE_ASSERT(name != names_.end() && name->second == &slot);  // head of its name
       names_.erase(name);
