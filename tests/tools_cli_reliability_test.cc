@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "api/sql_groups.h"
+#include "cowtree/store.h"
 #include "persistence/write_batch.h"
 #include "recovery/open.h"
 #include "testutil/command.h"
@@ -675,6 +677,112 @@ TEST(CliIngestResume, BadRowReportsWhatWasCommittedAndResumeAfterTheFixContinues
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("--resume skipped 2 data rows"), std::string::npos) << r.err;
   EXPECT_EQ(GroupCounts(tmp.path() + "/db2", tmp), "group,n,0,0.5,1\na,2,1,1.5,2\nb,3,3,4,5\n");
+}
+
+// A file that only grew is the same input, whatever its size (tools/ingest.h "Input identity"):
+// before, a file under 64 KiB was keyed by the hash of all of it, so appending to it lost the
+// marker and --resume ingested every row again (found by an adversarial run).
+TEST(CliIngestResume, RowsAppendedToASmallFileAreResumedNotDuplicated) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/app.csv";
+  const std::string ingest = "ingest --resume --db " + db + " --group g --value v " + csv;
+  WriteFile(csv, "g,v\na,1\na,2\na,3\n");
+  ASSERT_EQ(RunCowtree(ingest, tmp).exit_code, 0);
+  std::ofstream(csv, std::ios::app) << "a,100\n";
+  RunResult r = RunCowtree(ingest, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped 3 data rows"), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), "group,n,0,0.5,1\na,4,1,2.5,100\n");
+  // Across 64 KiB: 3 000 rows (under it), then 1 000 more (past it).
+  const std::string big = tmp.path() + "/grow.csv";
+  std::string text = WriteResumeCsv(big, 4000);
+  size_t cut = 0;
+  for (int lines = 0; lines < 1 + 3000; ++lines) cut = text.find('\n', cut) + 1;
+  ASSERT_LT(cut, size_t{64} << 10);
+  WriteFile(big, text.substr(0, cut));
+  const std::string db2 = tmp.path() + "/db2";
+  ASSERT_EQ(RunCowtree("ingest --resume --db " + db2 + " --group grp --value val " + big, tmp)
+                .exit_code,
+            0);
+  WriteFile(big, text);
+  r = RunCowtree("ingest --resume --db " + db2 + " --group grp --value val " + big, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped 3000 data rows"), std::string::npos) << r.err;
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + big, tmp).exit_code,
+            0);
+  EXPECT_EQ(GroupCounts(db2, tmp), GroupCounts(clean, tmp));
+}
+
+// Another file under the same path (here: same size, other rows) is another input: --resume
+// starts it at row 1 instead of skipping the first file's rows, and then resumes it.
+TEST(CliIngestResume, AnotherFileUnderTheSamePathStartsAtRowOne) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/in.csv";
+  const std::string ingest = "ingest --resume --db " + db + " --group g --value v " + csv;
+  WriteFile(csv, "g,v\na,1\na,2\n");
+  ASSERT_EQ(RunCowtree(ingest, tmp).exit_code, 0);
+  WriteFile(csv, "g,v\nb,7\nb,8\n");
+  RunResult r = RunCowtree(ingest, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("--resume skipped"), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), "group,n,0,0.5,1\na,2,1,1.5,2\nb,2,7,7.5,8\n");
+  // The path's marker is now the second file's: appending to it resumes.
+  std::ofstream(csv, std::ios::app) << "b,9\n";
+  r = RunCowtree(ingest, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped 2 data rows"), std::string::npos) << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), "group,n,0,0.5,1\na,2,1,1.5,2\nb,3,7,8,9\n");
+}
+
+// A store written before December 2026 keyed a file's marker by its path and the hash of its
+// first 64 KiB: --resume still finds that entry (and keeps updating it).
+TEST(CliIngestResume, AMarkerOfTheOlderKeyIsStillResumed) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/in.csv";
+  const std::string text = WriteResumeCsv(csv, 500);
+  // The first 200 rows, committed under an --input-id marker, which is then moved to the key an
+  // older build would have written for `csv`.
+  size_t cut = 0;
+  for (int lines = 0; lines < 1 + 200; ++lines) cut = text.find('\n', cut) + 1;
+  const std::string part = tmp.path() + "/part.csv";
+  WriteFile(part, text.substr(0, cut));
+  ASSERT_EQ(RunCowtree("ingest --input-id x --db " + db + " --group grp --value val " + part, tmp)
+                .exit_code,
+            0);
+  const std::string path = std::filesystem::absolute(csv).lexically_normal().string();
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx",
+                static_cast<unsigned long long>(cowtree::Fnv1a64(text.substr(0, 64 << 10))));
+  const auto legacy_key = static_cast<int64_t>(cowtree::Fnv1a64("file:" + path + ":" + hex));
+  const auto path_key = static_cast<int64_t>(cowtree::Fnv1a64("file:" + path));
+  {
+    auto store = cowtree::Store::Open(db, cowtree::Options());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto marker = (*store)->Tree<int64_t>(std::string(cowtree::kIngestMarkerTree));
+    ASSERT_TRUE(marker.ok());
+    cowtree::WriteBatch batch = (*store)->NewBatch();
+    batch.Add(*marker, static_cast<int64_t>(cowtree::Fnv1a64("id:x")), -200);
+    batch.Add(*marker, legacy_key, 200);
+    ASSERT_TRUE((*store)->Commit(batch).ok());
+    ASSERT_TRUE((*store)->Close().ok());
+  }
+  RunResult r = RunCowtree("ingest --resume --db " + db + " --group grp --value val " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped 200 data rows"), std::string::npos) << r.err;
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
+            0);
+  EXPECT_EQ(GroupCounts(db, tmp), GroupCounts(clean, tmp));
+  auto store = cowtree::Store::Open(db, cowtree::Options());
+  ASSERT_TRUE(store.ok());
+  auto reader = (*store)->GetSnapshot().Tree<int64_t>(std::string(cowtree::kIngestMarkerTree));
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(*reader->weight(legacy_key), 500);
+  EXPECT_EQ(*reader->weight(path_key), 0);
 }
 
 TEST(CliIngestResume, StdinNeedsAnInputIdAndResumesFromTheSameStream) {

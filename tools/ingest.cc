@@ -128,12 +128,30 @@ std::string Hex64(uint64_t v) {
   return buf;
 }
 
-// The input identity (tools/ingest.h "Input identity"); "" if the input has none.
-Result<std::string> InputIdentity(const IngestOptions& options) {
-  if (!options.input_id.empty()) return "id:" + options.input_id;
-  if (options.input == "-") return std::string();
+// The input identity (tools/ingest.h "Input identity"); identity "" if the input has none.
+struct InputIdentityInfo {
+  std::string identity;         // "id:ID" or "file:PATH": what the marker's key hashes
+  std::string legacy_identity;  // files: "file:PATH:HASH" of builds before December 2026
+  std::string head;             // files: the first min(64 KiB, size) bytes when opened
+};
+
+// The content check of a file input's marker: the FNV-1a hash of its first `bytes` bytes (of
+// `head`) as a negative int64 weight: never 0 (weight 0 would be no entry), and not counted in
+// the marker tree's total of positive weights (N < 2^64: a few 63-bit hashes would pass it).
+int64_t PrefixHashWeight(const std::string& head, size_t bytes) {
+  COWTREE_ASSERT(bytes <= head.size());
+  return -static_cast<int64_t>((Fnv1a64(std::string_view(head).substr(0, bytes)) >> 1) | 1);
+}
+
+Result<InputIdentityInfo> InputIdentity(const IngestOptions& options) {
+  InputIdentityInfo info;
+  if (!options.input_id.empty()) {
+    info.identity = "id:" + options.input_id;
+    return info;
+  }
+  if (options.input == "-") return info;
   struct stat st;
-  if (stat(options.input.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::string();
+  if (stat(options.input.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return info;
   const int fd = open(options.input.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno("cannot open " + options.input, errno);
   constexpr size_t kIdentityBytes = 64 << 10;
@@ -150,7 +168,10 @@ Result<std::string> InputIdentity(const IngestOptions& options) {
   std::error_code ec;
   std::filesystem::path path = std::filesystem::absolute(options.input, ec);
   if (ec) path = options.input;
-  return "file:" + path.lexically_normal().string() + ":" + Hex64(Fnv1a64(head));
+  info.identity = "file:" + path.lexically_normal().string();
+  info.legacy_identity = info.identity + ":" + Hex64(Fnv1a64(head));
+  info.head = std::move(head);
+  return info;
 }
 
 // "; refresh per commit (...): median M us, max X us" of --emit-deltas; "" if no commit.
@@ -198,6 +219,10 @@ class Ingester {
   // moved to `marker` (rows committed), `unfinished_end` and `unfinished_ops` (key + 1, + 2).
   Status CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t unfinished_ops);
   void AddMarkerEntry(int64_t key, int64_t* committed, uint64_t target, bool* created);
+  // Reads this input's resume entries (ReadMarkerEntries: at marker_key_) and decides which
+  // key this run uses and whether the entries belong to this file.
+  Status ReadMarker(const TreeReader<int64_t>& marker);
+  Status ReadMarkerEntries(const TreeReader<int64_t>& marker);
   // InputStream wait hook: commits pending rows once batch_ms passed; returns the poll timeout.
   Result<int> OnWaitForInput();
   IngestOutcome Finish(IngestEnd end, Status status);
@@ -250,6 +275,14 @@ class Ingester {
   // Committed value of the entry key + 3: the sort order (kSortOrderVersion) of the unfinished
   // batch that key + 1 and + 2 describe; 0 with them, or when an older build wrote them.
   int64_t unfinished_order_value_ = 0;
+  // Committed values of the entries key + 4 and key + 5 of a file input: how many bytes of its
+  // start the marker's content check covers, and their hash (PrefixHashWeight); 0: none.
+  int64_t prefix_bytes_value_ = 0;
+  int64_t prefix_hash_value_ = 0;
+  std::string legacy_identity_;  // files: the identity of builds before December 2026
+  std::string input_head_;       // files: the first min(64 KiB, size) bytes, for the check
+  bool legacy_marker_ = false;   // the entries are an older build's (keyed with the content)
+  bool marker_of_other_input_ = false;  // the path's entries belong to a different file
   // resume of an unfinished batch: the input position where the first batch must end and how
   // many of its sorted ops are already committed (0, 0: none).
   uint64_t resume_batch_end_ = 0;
@@ -267,7 +300,10 @@ Status Ingester::OpenInput() {
         "--log-commits and --emit-deltas - would both write to stdout: send the deltas to a "
         "FILE");
   }
-  COWTREE_ASSIGN_OR_RETURN(stats_.identity, InputIdentity(options_));
+  COWTREE_ASSIGN_OR_RETURN(InputIdentityInfo identity, InputIdentity(options_));
+  stats_.identity = std::move(identity.identity);
+  legacy_identity_ = std::move(identity.legacy_identity);
+  input_head_ = std::move(identity.head);
   stats_.marker = !stats_.identity.empty();
   if (options_.resume && !stats_.marker) {
     return Status::InvalidArgument(
@@ -337,10 +373,7 @@ Status Ingester::LoadTrees() {
       COWTREE_ASSIGN_OR_RETURN(marker_tree_, store_->Tree<int64_t>(t.name));
       if (stats_.marker) {
         COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> marker, snap.Tree<int64_t>(t.name));
-        COWTREE_ASSIGN_OR_RETURN(marker_value_, marker.weight(marker_key_));
-        COWTREE_ASSIGN_OR_RETURN(unfinished_end_value_, marker.weight(MarkerKey(1)));
-        COWTREE_ASSIGN_OR_RETURN(unfinished_ops_value_, marker.weight(MarkerKey(2)));
-        COWTREE_ASSIGN_OR_RETURN(unfinished_order_value_, marker.weight(MarkerKey(3)));
+        COWTREE_RETURN_IF_ERROR(ReadMarker(marker));
       }
       continue;
     }
@@ -364,8 +397,52 @@ Status Ingester::LoadTrees() {
   return Status::OK();
 }
 
+Status Ingester::ReadMarkerEntries(const TreeReader<int64_t>& marker) {
+  COWTREE_ASSIGN_OR_RETURN(marker_value_, marker.weight(marker_key_));
+  COWTREE_ASSIGN_OR_RETURN(unfinished_end_value_, marker.weight(MarkerKey(1)));
+  COWTREE_ASSIGN_OR_RETURN(unfinished_ops_value_, marker.weight(MarkerKey(2)));
+  COWTREE_ASSIGN_OR_RETURN(unfinished_order_value_, marker.weight(MarkerKey(3)));
+  if (!input_head_.empty() || !legacy_identity_.empty()) {
+    COWTREE_ASSIGN_OR_RETURN(prefix_bytes_value_, marker.weight(MarkerKey(4)));
+    COWTREE_ASSIGN_OR_RETURN(prefix_hash_value_, marker.weight(MarkerKey(5)));
+  }
+  return Status::OK();
+}
+
+// The entries of this input (tools/ingest.h "Input identity"): a file's are keyed by its path
+// and carry a content check; a marker of a build before December 2026 (keyed by path and the
+// hash of the first 64 KiB, no check) is used as it is when the path has no entry of its own.
+Status Ingester::ReadMarker(const TreeReader<int64_t>& marker) {
+  COWTREE_RETURN_IF_ERROR(ReadMarkerEntries(marker));
+  if (legacy_identity_.empty()) return Status::OK();  // --input-id, or no identity
+  const bool found = marker_value_ != 0 || unfinished_end_value_ != 0 ||
+                     unfinished_ops_value_ != 0 || prefix_bytes_value_ != 0;
+  if (found) {
+    // A different file under the same path (or a file cut shorter) is a different input: its
+    // rows start at 1, and its first commit replaces these entries.
+    const bool same = prefix_bytes_value_ > 0 &&
+                      static_cast<uint64_t>(prefix_bytes_value_) <= input_head_.size() &&
+                      PrefixHashWeight(input_head_, static_cast<size_t>(prefix_bytes_value_)) ==
+                          prefix_hash_value_;
+    marker_of_other_input_ = !same;
+    return Status::OK();
+  }
+  const int64_t path_key = marker_key_;
+  marker_key_ = static_cast<int64_t>(Fnv1a64(legacy_identity_));
+  COWTREE_RETURN_IF_ERROR(ReadMarkerEntries(marker));
+  if (marker_value_ != 0 || unfinished_end_value_ != 0 || unfinished_ops_value_ != 0) {
+    legacy_marker_ = true;  // this run keeps updating the old entries, as the old build did
+    prefix_bytes_value_ = 0;
+    prefix_hash_value_ = 0;
+    return Status::OK();
+  }
+  marker_key_ = path_key;  // nothing anywhere: a new input, keyed by its path
+  return ReadMarkerEntries(marker);
+}
+
 Status Ingester::SkipCommittedRows() {
   if (!options_.resume) return Status::OK();
+  if (marker_of_other_input_) return Status::OK();  // starts at row 1 (see ReadMarker)
   if (unfinished_end_value_ != 0 || unfinished_ops_value_ != 0) {
     // An earlier run stopped inside a batch of several commits (tools/ingest.h).
     if (unfinished_end_value_ <= marker_value_ || unfinished_ops_value_ <= 0 ||
@@ -601,6 +678,13 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
     AddMarkerEntry(MarkerKey(1), &e, unfinished_end, &created_marker);
     AddMarkerEntry(MarkerKey(2), &o, unfinished_ops, &created_marker);
     AddMarkerEntry(MarkerKey(3), &v, order, &created_marker);
+    if (!input_head_.empty() && !legacy_marker_) {
+      int64_t p = prefix_bytes_value_, h = prefix_hash_value_;
+      AddMarkerEntry(MarkerKey(4), &p, input_head_.size(), &created_marker);
+      AddMarkerEntry(MarkerKey(5), &h, static_cast<uint64_t>(PrefixHashWeight(
+                                           input_head_, input_head_.size())),
+                     &created_marker);
+    }
   }
   uint64_t epoch = 0;
   const Status st = store_->Commit(*batch_, WriteOptions(), &epoch);
@@ -620,6 +704,11 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
     unfinished_end_value_ = static_cast<int64_t>(unfinished_end);
     unfinished_ops_value_ = static_cast<int64_t>(unfinished_ops);
     unfinished_order_value_ = unfinished_end != 0 ? SortBuffer::kSortOrderVersion : 0;
+    if (!input_head_.empty() && !legacy_marker_) {
+      prefix_bytes_value_ = static_cast<int64_t>(input_head_.size());
+      prefix_hash_value_ = PrefixHashWeight(input_head_, input_head_.size());
+    }
+    marker_of_other_input_ = false;
   }
   stats_.unfinished_batch_end_row = unfinished_end;
   stats_.unfinished_batch_ops = unfinished_ops;
