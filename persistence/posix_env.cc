@@ -227,6 +227,20 @@ Status SymlinkRefused(const std::string& path) {
                             "planted in a store directory is never followed)");
 }
 
+const char* FileKindName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+Status NotRegularFileRefused(const std::string& path, const char* kind) {
+  return Status::Corruption(path + ": is " + std::string(kind) +
+                            "; store files must be regular files");
+}
+
 class PosixFileLock final : public FileLock {
  public:
   explicit PosixFileLock(int fd) : fd_(fd) {}
@@ -257,11 +271,31 @@ class PosixEnv final : public Env {
         flags |= O_RDWR | O_CREAT | O_EXCL;
         break;
     }
-    int fd = open(path.c_str(), flags | O_NOFOLLOW, 0644);
+    // O_NONBLOCK: a FIFO planted under a store file's name must not block the open (for
+    // reading it would wait for a writer forever); the check below refuses it, and a regular
+    // file ignores the flag (cleared anyway).
+    int fd = open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK, 0644);
     if (fd < 0) {
       if (errno == ENOENT) return Status::NotFound("open " + path + ": no such file");
       if (errno == ELOOP) return SymlinkRefused(path);
+      if (errno == ENXIO) return NotRegularFileRefused(path, "a FIFO with no reader");
       return Status::FromErrno("open " + path, errno);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      const int err = errno;
+      close(fd);
+      return Status::FromErrno("fstat " + path, err);
+    }
+    if (!S_ISREG(st.st_mode)) {
+      close(fd);
+      return NotRegularFileRefused(path, FileKindName(st.st_mode));
+    }
+    const int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+      const int err = errno;
+      close(fd);
+      return Status::FromErrno("fcntl " + path, err);
     }
     return std::unique_ptr<File>(new PosixFile(path, fd));
   }

@@ -2,6 +2,7 @@
 // Sync, WriteAtAndSync[Lone] through syscalls and io_uring in each COWTREE_IO_URING mode,
 // fallocate, mmap, locks and directory operations, and the error codes each one returns.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -251,6 +252,35 @@ TEST_F(PosixEnvTest, SymlinksAreNeverFollowed) {
   EXPECT_EQ(got, "secret");
   ASSERT_TRUE(env_->ReadFileToString(Path("x.tmp"), &got).ok());
   EXPECT_EQ(got, "mine");
+}
+
+// A FIFO, a directory or a device under a store file's name is refused at once (a FIFO opened
+// for reading used to block forever, waiting for a writer: found by an adversarial run).
+TEST_F(PosixEnvTest, FilesThatAreNotRegularAreRefusedWithoutBlocking) {
+  ASSERT_EQ(mkfifo(Path("fifo").c_str(), 0644), 0);
+  ASSERT_EQ(mkdir(Path("dir").c_str(), 0755), 0);
+  for (OpenMode mode : {OpenMode::kReadOnly, OpenMode::kReadWrite, OpenMode::kCreate}) {
+    auto f = env_->OpenFile(Path("fifo"), mode);
+    ASSERT_FALSE(f.ok());
+    EXPECT_TRUE(f.status().IsCorruption()) << f.status().ToString();
+    EXPECT_NE(f.status().message().find(Path("fifo") + ": is a FIFO"), std::string::npos)
+        << f.status().ToString();
+  }
+  auto d = env_->OpenFile(Path("dir"), OpenMode::kReadOnly);
+  ASSERT_FALSE(d.ok());
+  EXPECT_TRUE(d.status().IsCorruption()) << d.status().ToString();
+  EXPECT_NE(d.status().message().find("is a directory"), std::string::npos);
+  auto dev = env_->OpenFile("/dev/null", OpenMode::kReadOnly);
+  ASSERT_FALSE(dev.ok());
+  EXPECT_NE(dev.status().message().find("is a character device"), std::string::npos);
+  std::string out;
+  EXPECT_TRUE(env_->ReadFileToString(Path("fifo"), &out).IsCorruption());
+  // A regular file opens as before, and blocks as before (no O_NONBLOCK left on it).
+  ASSERT_TRUE(env_->WriteStringToFileSync(Path("regular"), "abc").ok());
+  auto f = env_->OpenFile(Path("regular"), OpenMode::kReadWrite);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE(env_->ReadFileToString(Path("regular"), &out).ok());
+  EXPECT_EQ(out, "abc");
 }
 
 TEST_F(PosixEnvTest, ListDirCreateDirAndSyncDir) {
