@@ -1,8 +1,11 @@
 #include "persistence/env.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 
 #include "persistence/io_uring_probe.h"
 
@@ -42,11 +45,33 @@ std::string JoinPath(const std::string& dir, const std::string& name) {
   return dir + "/" + name;
 }
 
-Status Env::ReadFileToString(const std::string& path, std::string* out) {
+// *out resized to `size` bytes for a whole-file read of `path` (see env.h ReadFileToString).
+Status ResizeForWholeFile(const std::string& path, uint64_t size, std::string* out) {
+  // A file whose size no buffer can hold (e.g. a store file extended to 64 GiB by damage) is an
+  // error that names it, not std::bad_alloc thrown through the API.
+  try {
+    out->resize(size);
+  } catch (const std::bad_alloc&) {
+    return Status::IOError(path + ": cannot read its " + std::to_string(size) +
+                               " bytes into memory (far more than a file of this kind holds: "
+                               "damaged or not this store's?)",
+                           ENOMEM);
+  } catch (const std::length_error&) {
+    return Status::IOError(path + ": " + std::to_string(size) + " bytes cannot be read whole",
+                           ENOMEM);
+  }
+  return Status::OK();
+}
+
+Status Env::ReadFileToString(const std::string& path, std::string* out, uint64_t max_bytes) {
   out->clear();
   COWTREE_ASSIGN_OR_RETURN(auto file, OpenFile(path, OpenMode::kReadOnly));
   COWTREE_ASSIGN_OR_RETURN(uint64_t size, file->Size());
-  out->resize(size);
+  if (size > max_bytes) {
+    return Status::Corruption(path + ": " + std::to_string(size) + " bytes, more than the " +
+                              std::to_string(max_bytes) + " a file of this kind may have");
+  }
+  COWTREE_RETURN_IF_ERROR(ResizeForWholeFile(path, size, out));
   size_t got = 0;
   COWTREE_RETURN_IF_ERROR(file->ReadAt(0, size, out->data(), &got));
   out->resize(got);

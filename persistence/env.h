@@ -133,8 +133,11 @@ class Env {
   // is missing.
   virtual Result<std::unique_ptr<FileLock>> LockDir(const std::string& dir, LockMode mode) = 0;
   virtual uint64_t NowMicros() = 0;
-  // Reads the whole file into *out (convenience built on OpenFile/ReadAt).
-  Status ReadFileToString(const std::string& path, std::string* out);
+  // Reads the whole file into *out (convenience built on OpenFile/ReadAt). Corruption if the
+  // file has more than max_bytes bytes; IOError (ENOMEM) naming the file if no buffer of its
+  // size can be had (never std::bad_alloc).
+  Status ReadFileToString(const std::string& path, std::string* out,
+                          uint64_t max_bytes = UINT64_MAX);
   // Writes a whole new file: create/truncate, write, fdatasync (no directory sync).
   Status WriteStringToFileSync(const std::string& path, std::string_view data);
   // Writes a temporary file that must be new: removes whatever entry has that name (a symlink
@@ -148,5 +151,10 @@ class Env {
 };
 
 std::string JoinPath(const std::string& dir, const std::string& name);
+
+// Resizes *out to `size` bytes for reading the whole of `path` into it: IOError (ENOMEM) naming
+// the file and its size when no such buffer can be had (a damaged file extended to 64 GiB), so
+// that std::bad_alloc never crosses the API.
+Status ResizeForWholeFile(const std::string& path, uint64_t size, std::string* out);
 
 }  // namespace cowtree

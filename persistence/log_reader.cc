@@ -221,7 +221,7 @@ Status ReadWholeFile(Env* env, const std::string& path, std::string* out) {
   out->clear();
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env->OpenFile(path, OpenMode::kReadOnly));
   COWTREE_ASSIGN_OR_RETURN(uint64_t size, file->Size());
-  out->resize(size);
+  COWTREE_RETURN_IF_ERROR(ResizeForWholeFile(path, size, out));
   size_t got = 0;
   COWTREE_RETURN_IF_ERROR(file->ReadAt(0, size, out->data(), &got));
   out->resize(got);

@@ -283,6 +283,24 @@ TEST_F(PosixEnvTest, FilesThatAreNotRegularAreRefusedWithoutBlocking) {
   EXPECT_EQ(out, "abc");
 }
 
+// Whole-file reads of a file no buffer can hold fail with an error naming the file, never with
+// std::bad_alloc through the API (a log extended to 64 GiB used to abort the CLI: found by an
+// adversarial run); a read capped by max_bytes refuses a longer file as Corruption.
+TEST_F(PosixEnvTest, WholeFileReadsOfImpossibleSizesAreErrorsNotExceptions) {
+  std::string out;
+  const Status huge = ResizeForWholeFile("/db/log-000001.log", uint64_t{1} << 63, &out);
+  EXPECT_TRUE(huge.IsIOError()) << huge.ToString();
+  EXPECT_NE(huge.message().find("/db/log-000001.log"), std::string::npos) << huge.ToString();
+  EXPECT_NE(huge.message().find("9223372036854775808 bytes"), std::string::npos);
+  EXPECT_TRUE(out.empty());
+  ASSERT_TRUE(env_->WriteStringToFileSync(Path("m"), std::string(100, 'x')).ok());
+  const Status capped = env_->ReadFileToString(Path("m"), &out, 99);
+  EXPECT_TRUE(capped.IsCorruption()) << capped.ToString();
+  EXPECT_NE(capped.message().find("100 bytes, more than the 99"), std::string::npos);
+  ASSERT_TRUE(env_->ReadFileToString(Path("m"), &out, 100).ok());
+  EXPECT_EQ(out.size(), 100u);
+}
+
 TEST_F(PosixEnvTest, ListDirCreateDirAndSyncDir) {
   ASSERT_TRUE(env_->CreateDir(Path("sub")).ok());
   ASSERT_TRUE(env_->CreateDir(Path("sub")).ok());  // exists: OK
