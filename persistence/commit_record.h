@@ -61,4 +61,10 @@ void EncodeCommitRecord(const CommitRecordView& record, std::string* out);
 // `payload` must outlive the returned views.
 Result<CommitRecordView> DecodeCommitRecord(std::string_view payload);
 
+// Commit epochs in the log are consecutive: Runtime::Commit takes epoch E + 1 after E only for
+// a record it appends, and the first commit after a checkpoint at C is C + 1. Recovery and
+// fsck check it. The message for a commit of `epoch` that follows `previous` (the commit before
+// it, or C) when epoch != previous + 1.
+std::string CommitEpochGapMessage(uint64_t previous, uint64_t epoch);
+
 }  // namespace cowtree

@@ -14,6 +14,7 @@
 // with DecodeCommitRecord (the frame CRC verified, so a decode failure is an error even there).
 #include <algorithm>
 
+#include "persistence/commit_record.h"
 #include "persistence/file_names.h"
 #include "persistence/ot_delta.h"
 #include "recovery/fsck_context.h"
@@ -99,6 +100,9 @@ void ApplyReplayed(Context& ctx, const LogRecord& r, uint64_t* last_commit_epoch
     ctx.Add(FsckSeverity::kError, "log", file, r.start.offset_bytes, 0,
             "commit epoch " + std::to_string(r.epoch) + " is not above the previous epoch " +
                 std::to_string(*last_commit_epoch) + " (recovery refuses the store)");
+  } else if (r.epoch != *last_commit_epoch + 1) {
+    ctx.Add(FsckSeverity::kError, "log", file, r.start.offset_bytes, 0,
+            CommitEpochGapMessage(*last_commit_epoch, r.epoch) + " (recovery refuses the store)");
   }
   *last_commit_epoch = std::max(*last_commit_epoch, r.epoch);
   Result<CommitRecordView> rec = DecodeCommitRecord(r.payload);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "persistence/assert.h"
+#include "persistence/commit_record.h"
 #include "persistence/file_names.h"
 #include "persistence/log_reader.h"
 #include "persistence/log_writer.h"
@@ -240,6 +241,16 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
           out.ot_delta_ops += ops.size();
           report.ot_delta_ops_applied += ops.size();
         } else if (r.type == LogRecordType::kCommit && r.epoch > sb.checkpoint_epoch) {
+          // Commit epochs are consecutive (Runtime::Commit takes the next one only for a
+          // record it appends): a gap means frames are missing, e.g. a log file that is not the
+          // last was cut at a frame boundary, which no crash produces.
+          const uint64_t previous =
+              out.commits.empty() ? sb.checkpoint_epoch : out.commits.back().epoch;
+          if (r.epoch != previous + 1) {
+            return Status::Corruption(LogFileName(r.start.file_number) + " at offset " +
+                                      std::to_string(r.start.offset_bytes) + ": " +
+                                      CommitEpochGapMessage(previous, r.epoch));
+          }
           out.commits.push_back(PendingCommit{r.epoch, r.end, std::string(r.payload)});
         }
         return Status::OK();

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -841,6 +842,64 @@ TEST(FsckShapes, RotatedLogs) {
   ASSERT_NE(f, nullptr) << Describe(r);
   EXPECT_EQ(f->file, LogFileName(sb.log_replay_file_number));
   EXPECT_FALSE(OpenAndAnswer(&env, "/db").ok());
+}
+
+// A log file that is not the last, cut exactly at the start of its last frame: every frame left
+// is valid, so only the gap in the commit epochs shows that a commit is missing. Open refuses
+// the store and fsck calls it an error, naming the file (before, the replay skipped that commit
+// silently: found by an adversarial run).
+TEST(FsckShapes, ANonLastLogFileCutAtAFrameBoundaryIsAnEpochGap) {
+  FaultInjectionEnv env;
+  RuntimeOptions o = SmallOptions(&env);
+  o.log_file_size_max_bytes = 64 << 10;
+  auto rt = Open("/db", o);
+  ASSERT_TRUE(rt.ok());
+  {
+    RuntimeWriteBatch b(rt->get());
+    b.CreateTree("p", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    ASSERT_TRUE((*rt)->Commit(b).ok());
+  }
+  ASSERT_TRUE((*rt)->Checkpoint().ok());
+  std::mt19937_64 rng(12);
+  for (int i = 0; i < 120; ++i) RandomOps(rt->get(), &rng, {"p"}, 60);  // redo: 2+ files
+  ASSERT_TRUE((*rt)->Close().ok());
+  rt->reset();
+  const SuperblockData sb = Superblock(&env, "/db");
+  ASSERT_GT(LastLogNumber(&env, "/db"), sb.log_replay_file_number);
+  EXPECT_TRUE(RunFsck(&env, "/db").findings.empty());
+  // The frames of the first replayed file: cut it where its last frame starts.
+  const std::string name = LogFileName(sb.log_replay_file_number);
+  const std::string victim = JoinPath("/db", name);
+  const std::string bytes = ReadAll(&env, victim);
+  uint64_t at = kLogFileHeaderSize;
+  uint64_t last_start = 0;
+  while (at + kFrameOverheadBytes <= bytes.size()) {
+    uint32_t length = 0;
+    std::memcpy(&length, bytes.data() + at, 4);
+    last_start = at;
+    at += kFrameOverheadBytes + length;
+  }
+  ASSERT_EQ(at, bytes.size()) << "a file that is not the last ends with a whole frame";
+  ASSERT_GT(last_start, sb.log_replay_offset_bytes);
+  {
+    auto file = env.OpenFile(victim, OpenMode::kReadWrite);
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->Truncate(last_start).ok());
+    ASSERT_TRUE((*file)->Sync().ok());
+  }
+  FsckReport r = RunFsck(&env, "/db");
+  const FsckFinding* f = FindFinding(r, FsckSeverity::kError, "log");
+  ASSERT_NE(f, nullptr) << Describe(r);
+  EXPECT_NE(f->message.find("is missing"), std::string::npos) << Describe(r);
+  EXPECT_EQ(r.ExitCode(), 4);
+  const Result<std::string> opened = OpenAndAnswer(&env, "/db");
+  ASSERT_FALSE(opened.ok());
+  EXPECT_TRUE(opened.status().IsCorruption()) << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find("follows epoch"), std::string::npos)
+      << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find(LogFileName(sb.log_replay_file_number + 1)),
+            std::string::npos)
+      << opened.status().ToString();
 }
 
 TEST(FsckShapes, AbsoluteConsistencyModeCallsATornTailAnError) {
