@@ -302,6 +302,32 @@ TEST(CliIngestBudget, ABudgetPastTheAddressSpaceIsAnErrorNotACrash) {
   EXPECT_FALSE(std::filesystem::exists(db));
 }
 
+// --cache-mib 1 was accepted by ingest and then failed at open with an internal setting the
+// user never typed (cache_bytes 524288: half goes to the batch); a negative value was called
+// too large. Both are usage errors naming the option (found by an adversarial run).
+TEST(CliIngestBudget, ABudgetTooSmallToSplitOrNegativeIsAUsageError) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteFile(csv, "g,v\na,1\na,2\n");
+  const std::string db = tmp.path() + "/db";
+  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v --cache-mib 1 " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--cache-mib 1: ingest needs 0 (unlimited) or at least 2"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(std::filesystem::exists(db));
+  r = RunCowtree("ingest --db " + db + " --group g --value v --cache-mib -1 " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--cache-mib"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("at most 2^40"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(db));
+  r = RunCowtree("ingest --db " + db + " --group g --value v --cache-mib 2 " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --cache-mib 1 --format csv", tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "group,n,0.5\na,2,1.5\n");
+}
+
 TEST(CliCsv, OverlongGroupNameIsAnErrorNamingFileAndLine) {
   TempDir tmp;
   const std::string db = tmp.path() + "/db";
@@ -817,6 +843,49 @@ TEST(CliIngestResume, StdinNeedsAnInputIdAndResumesFromTheSameStream) {
 // The closing checkpoint fails (ENOSPC after the last commit, through the fault-injecting
 // Env): exit 3, a message that says the rows ARE committed and durable, and the store holds
 // every row after reopen; --resume is then a no-op instead of a duplicate.
+// A commit that fails inside a batch of several commits holds the next commit_ops ops of the
+// batch in key order, not the batch's rows: the message says so (it used to call all of the
+// batch's rows "the failing commit": found by an adversarial run). The first mutating
+// operation that, failing for good, stops the ingest inside such a batch is found by trying
+// each in turn.
+TEST(CliIngestResume, AFailedCommitInsideABatchNamesItsOpsNotTheBatchsRows) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteResumeCsv(csv, 3000);
+  bool found = false;
+  for (uint64_t k = 1; k < 400 && !found; ++k) {
+    cowtree::testutil::FaultInjectionEnv env;
+    ASSERT_TRUE(env.CreateDir("/db").ok());
+    ASSERT_TRUE(env.SyncDir("/").ok());
+    cowtree::tools::IngestOptions o;
+    o.db = "/db";
+    o.input = csv;
+    o.group_column = "grp";
+    o.value_column = "val";
+    o.batch_rows = 3000;
+    o.commit_ops = 500;  // 6 commits in the one batch
+    o.durability = cowtree::Durability::kStrict;
+    o.store.env = &env;
+    o.store.background_thread = false;
+    env.FailOp(env.mutating_op_count() + k, cowtree::testutil::FailMode::kPersistent, EIO,
+               cowtree::testutil::OpScope::kMutatingOp);
+    std::ostringstream out;
+    const cowtree::tools::IngestOutcome outcome = cowtree::tools::RunIngestReport(o, out);
+    if (outcome.end != cowtree::tools::IngestEnd::kError || !outcome.batch_in_doubt ||
+        outcome.stats.unfinished_batch_ops == 0) {
+      continue;
+    }
+    found = true;
+    const std::string msg = cowtree::tools::DescribeIngestOutcome(o, outcome);
+    EXPECT_NE(msg.find("the failing commit of the next 500 ops in key order of that batch may "
+                       "or may not be durable"),
+              std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.find("more rows may or may not be durable"), std::string::npos) << msg;
+  }
+  EXPECT_TRUE(found) << "no failing operation stopped the ingest inside the batch";
+}
+
 TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
   TempDir tmp;
   const std::string csv = tmp.path() + "/in.csv";

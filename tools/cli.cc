@@ -282,7 +282,16 @@ int RunCli(int argc, char** argv) {
   }
 
   if (g_cache_mib > (uint64_t{1} << 40)) {
-    std::cerr << "cowtree: --cache-mib: at most 2^40" << std::endl;
+    std::cerr << "cowtree: --cache-mib: expected a whole number of MiB from 0 (unlimited) to 2^40"
+              << std::endl;
+    return kExitUsage;
+  }
+  if (*ingest_cmd && g_cache_mib == 1) {
+    // Half of the budget holds the batch being sorted (tools/ingest.h), and a store's budget is
+    // 0 or at least 1 MiB.
+    std::cerr << "cowtree: --cache-mib 1: ingest needs 0 (unlimited) or at least 2 (half of it "
+                 "holds the batch being sorted, the store needs at least 1 MiB)"
+              << std::endl;
     return kExitUsage;
   }
   if (*ingest_cmd) {

@@ -287,6 +287,10 @@ class Ingester {
   // many of its sorted ops are already committed (0, 0: none).
   uint64_t resume_batch_end_ = 0;
   uint64_t resume_skip_ops_ = 0;
+  // The commit being made: how many of the batch's sorted ops it holds, and whether it is the
+  // batch's only commit (then it holds all of the batch's rows).
+  uint64_t part_ops_ = 0;
+  bool part_is_whole_batch_ = true;
   // Failure classification.
   bool commit_failed_ = false;
   bool output_failed_ = false;
@@ -735,6 +739,8 @@ Status Ingester::CommitBatch() {
   while (!last) {
     const size_t end = std::min<size_t>(sort_buffer_.size(), begin + options_.commit_ops);
     last = end == sort_buffer_.size();
+    part_ops_ = end - begin;
+    part_is_whole_batch_ = last && begin == resume_skip_ops_ && resume_skip_ops_ == 0;
     AddOps(begin, end);
     if (last) {
       AddPendingCounts();
@@ -849,7 +855,8 @@ IngestOutcome Ingester::Finish(IngestEnd end, Status status) {
   outcome.end = end;
   outcome.status = status;
   outcome.batch_in_doubt = end == IngestEnd::kError && commit_failed_;
-  outcome.batch_rows_in_doubt = outcome.batch_in_doubt ? rows_in_batch_ : 0;
+  outcome.batch_rows_in_doubt = outcome.batch_in_doubt && part_is_whole_batch_ ? rows_in_batch_ : 0;
+  outcome.ops_in_doubt = outcome.batch_in_doubt && !part_is_whole_batch_ ? part_ops_ : 0;
   outcome.stats = stats_;
   return outcome;
 }
@@ -948,6 +955,11 @@ std::string DescribeIngestOutcome(const IngestOptions& options, const IngestOutc
   if (outcome.batch_in_doubt && outcome.batch_rows_in_doubt > 0) {
     msg += "; the failing commit of " + std::to_string(outcome.batch_rows_in_doubt) +
            " more rows may or may not be durable";
+  } else if (outcome.batch_in_doubt && outcome.ops_in_doubt > 0) {
+    // One commit of a batch of several: it held the next ops of the batch in key order, not
+    // the batch's rows.
+    msg += "; the failing commit of the next " + std::to_string(outcome.ops_in_doubt) +
+           " ops in key order of that batch may or may not be durable";
   }
   if (s.commits > 0 || outcome.batch_in_doubt || outcome.sync_failed) msg += "; " + resume;
   return msg;

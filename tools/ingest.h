@@ -184,7 +184,8 @@ struct IngestOutcome {
   Status status;  // OK iff end == kOk
   bool batch_in_doubt = false;
   bool sync_failed = false;  // kError from the final log sync: the last interval may be lost
-  uint64_t batch_rows_in_doubt = 0;
+  uint64_t batch_rows_in_doubt = 0;  // the failing commit was a whole batch of these rows
+  uint64_t ops_in_doubt = 0;  // ... or one commit of a batch of several, of these sorted ops
   IngestStats stats;
 };
 
