@@ -2,7 +2,8 @@
 //
 // 1. Torn or zero log tail: what recovery does first — truncate the last log file to the end
 //    of its last good frame (LogWriter::OpenForAppend, which also deletes the leftover of a
-//    torn log-file creation) and fdatasync.
+//    torn log-file creation) and fdatasync. Only when fsck found no error: a tail dropped as
+//    torn that an error elsewhere needs (a damaged OT delta of the published checkpoint) stays.
 // 2. Leaked objects: the checkpoint protocol once more, without new data — a new OT checkpoint
 //    (the object table minus the leaked entries, as of the published checkpoint epoch C), a new
 //    manifest naming it, then a new superblock generation (the commit point; same epoch, replay
@@ -46,6 +47,13 @@ LogWriterOptions RepairLogOptions(const Context& ctx) {
 
 void RepairLogTail(Context& ctx) {
   if (!ctx.log_tail_finding.has_value() || !ctx.replay_status.ok()) return;
+  // With an error anywhere else the dropped tail may hold what that error misses (e.g. the OT
+  // delta of the published checkpoint, damaged after it was synced): keep its bytes.
+  if (ctx.report.errors() > 0) {
+    ctx.report.findings[*ctx.log_tail_finding].message +=
+        "; not repaired: fsck found errors, and the tail may hold what they miss";
+    return;
+  }
   Result<std::unique_ptr<LogWriter>> writer =
       LogWriter::OpenForAppend(ctx.env, ctx.dir, ctx.replay.end, RepairLogOptions(ctx));
   Status st = writer.ok() ? (*writer)->Close() : writer.status();

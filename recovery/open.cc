@@ -366,8 +366,26 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
   parts.types.push_back(tree::MakeOrderStatTreeType(
       tree::TreeShape{options.leaf_capacity_entries, options.fanout, options.leaf_capacity_bytes},
       IndexLimitsOf(options)));
-  COWTREE_ASSIGN_OR_RETURN(report.trees_loaded,
-                           ReadCatalog(loaded.store.get(), sb.catalog_root, &parts));
+  Result<uint64_t> trees = ReadCatalog(loaded.store.get(), sb.catalog_root, &parts);
+  if (!trees.ok() && trees.status().IsNotFound()) {
+    // The superblock names a catalog whose objects the object table does not hold: the OT
+    // delta that published them (synced before the superblock) is missing — damage, not a crash.
+    std::string where;
+    if (report.replay.dropped_bytes > 0) {
+      where = "; the log's tail from " + LogFileName(report.replay.end.file_number) +
+              " offset " + std::to_string(report.replay.end.offset_bytes) + " (" +
+              std::to_string(report.replay.dropped_bytes) +
+              " bytes that do not verify) must have held the OT delta that published them";
+    }
+    return Status::Corruption(
+        std::string(kSuperblockFileName) + ": the checkpoint at epoch " +
+        std::to_string(sb.checkpoint_epoch) + " references objects that the object table (" +
+        (sb.ot_checkpoint_id != 0 ? OtCheckpointFileName(sb.ot_checkpoint_id) : "none") +
+        " and the log's OT deltas) does not hold" + where + " (nothing was changed): " +
+        trees.status().ToString());
+  }
+  COWTREE_RETURN_IF_ERROR(trees.status());
+  report.trees_loaded = *trees;
   parts.store = std::move(loaded.store);
   ObjectStore* store = parts.store.get();
   RuntimeBuilder builder(std::move(parts));

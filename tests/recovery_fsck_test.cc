@@ -902,6 +902,59 @@ TEST(FsckShapes, ANonLastLogFileCutAtAFrameBoundaryIsAnEpochGap) {
       << opened.status().ToString();
 }
 
+// The published checkpoint's OT delta is the log's last frame; damage to it looks like a torn
+// tail, but the superblock's catalog needs the objects it published. Open refuses the store
+// with an error naming the superblock and the tail's file and offset (not a bare NotFound), and
+// fsck --repair does not truncate that tail: flipping the bit back restores every answer
+// (before, repair cut it off for good: found by an adversarial run).
+TEST(FsckShapes, TheCheckpointsDamagedOtDeltaIsNotRepairedAway) {
+  FaultInjectionEnv env;
+  auto rt = Open("/db", SmallOptions(&env));
+  ASSERT_TRUE(rt.ok());
+  {
+    RuntimeWriteBatch b(rt->get());
+    b.CreateTree("p", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    ASSERT_TRUE((*rt)->Commit(b).ok());
+  }
+  std::mt19937_64 rng(13);
+  ASSERT_TRUE((*rt)->Checkpoint().ok());
+  for (int i = 0; i < 20; ++i) RandomOps(rt->get(), &rng, {"p"}, 40);
+  ASSERT_TRUE((*rt)->Checkpoint().ok());  // logs an OT delta: a full OT checkpoint exists
+  const std::string expected = Answers(rt->get()).value();
+  ASSERT_TRUE((*rt)->Close().ok());
+  rt->reset();
+  const std::string log = JoinPath("/db", LogFileName(LastLogNumber(&env, "/db")));
+  const std::string bytes = ReadAll(&env, log);
+  uint64_t at = kLogFileHeaderSize;
+  uint64_t last_start = 0;
+  while (at + kFrameOverheadBytes <= bytes.size()) {
+    uint32_t length = 0;
+    std::memcpy(&length, bytes.data() + at, 4);
+    if (length == 0 && bytes[at + 4] == 0) break;  // the zero fill ahead of the end
+    last_start = at;
+    at += kFrameOverheadBytes + length;
+  }
+  ASSERT_EQ(static_cast<uint8_t>(bytes[last_start + 4]), 2) << "the last frame is an OT delta";
+  const uint64_t size = bytes.size();
+  ASSERT_TRUE(env.FlipBit(log, last_start + 30, 3).ok());  // in its payload
+  const Result<std::string> opened = OpenAndAnswer(&env, "/db");
+  ASSERT_FALSE(opened.ok());
+  EXPECT_TRUE(opened.status().IsCorruption()) << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find("SUPERBLOCK: the checkpoint at epoch"),
+            std::string::npos)
+      << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find(LogFileName(LastLogNumber(&env, "/db")) +
+                                           " offset " + std::to_string(last_start)),
+            std::string::npos)
+      << opened.status().ToString();
+  FsckReport r = RunFsck(&env, "/db", /*repair=*/true);
+  EXPECT_EQ(r.repaired(), 0u) << Describe(r);
+  EXPECT_EQ(r.ExitCode(), 4) << Describe(r);
+  EXPECT_EQ(env.FileSize(log).value(), size);
+  ASSERT_TRUE(env.FlipBit(log, last_start + 30, 3).ok());
+  EXPECT_EQ(OpenAndAnswer(&env, "/db").value(), expected);
+}
+
 TEST(FsckShapes, AbsoluteConsistencyModeCallsATornTailAnError) {
   FaultInjectionEnv env;
   Build(&env, "/db");
