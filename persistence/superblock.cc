@@ -190,12 +190,22 @@ Result<SuperblockReadResult> ReadSuperblock(Env* env, const std::string& dir,
   }
   // All verifying copies name one store, and two verifying copies of one generation (twins)
   // agree — whichever generation (fsck checks the same).
-  for (const auto& a : result.copies) {
-    for (const auto& b : result.copies) {
-      if (!a.data || !b.data || &a >= &b) continue;
+  for (size_t i = 0; i < kSuperblockCopies; ++i) {
+    for (size_t j = i + 1; j < kSuperblockCopies; ++j) {
+      const auto& a = result.copies[i];
+      const auto& b = result.copies[j];
+      if (!a.data || !b.data) continue;
       if (!(a.data->store_id == b.data->store_id)) {
-        return Status::Corruption(path + ": superblock copies name two different stores (" +
-                                  a.data->store_id.ToHex() + ", " + b.data->store_id.ToHex() + ")");
+        // Both verify, so neither is a bad sector: one was written by another store (a copied
+        // sector, a swapped file). Which one is this store's cannot be told from here.
+        return Status::Corruption(
+            path + ": superblock copies name two different stores: copy " + std::to_string(i) +
+            " (offset " + std::to_string(i * kSuperblockCopySize + kSbStoreIdOffset) + ") " +
+            a.data->store_id.ToHex() + ", copy " + std::to_string(j) + " (offset " +
+            std::to_string(j * kSuperblockCopySize + kSbStoreIdOffset) + ") " +
+            b.data->store_id.ToHex() +
+            "; each verifies, so one was written by another store (compare the store id in the "
+            "headers of this directory's log and data files: `cowtree dump`)");
       }
       if (a.data->generation == b.data->generation && !(*a.data == *b.data)) {
         return Status::Corruption(path + ": two copies of generation " +

@@ -188,6 +188,29 @@ TEST_F(SuperblockTest, AnySingleDamagedCopyKeepsTheNewestGeneration) {
   EXPECT_NE(r->copies[2].status.message().find("short file"), std::string::npos);
 }
 
+// A copy that verifies but names another store is not a bad sector: which store the file
+// belongs to cannot be told, so the read refuses it — naming both copies, their store-id
+// offsets and ids (before, the message named neither copy).
+TEST_F(SuperblockTest, ACopyOfAnotherStoreIsRefusedNamingTheCopies) {
+  ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(6)).ok());
+  ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(7)).ok());
+  std::string bytes = ReadAll();
+  SuperblockData other = Sample(7);
+  other.store_id = StoreId::FromBytes(std::string(16, '\x5a').data());
+  const std::string foreign = EncodeSuperblock(other);
+  bytes.replace(3 * 4096, 4096, foreign);  // copy 3: generation 7's second copy
+  WriteAll(bytes);
+  auto r = ReadSuperblock(env_, dir_);
+  ASSERT_FALSE(r.ok());
+  ASSERT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  const std::string& m = r.status().message();
+  EXPECT_NE(m.find("superblock copies name two different stores: copy 0 (offset 80) " +
+                   ExampleStoreId().ToHex()),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("copy 3 (offset 12368) " + other.store_id.ToHex()), std::string::npos) << m;
+}
+
 TEST_F(SuperblockTest, AllCopiesBadIsCorruption) {
   ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(3)).ok());
   ASSERT_TRUE(WriteSuperblock(env_, dir_, Sample(4)).ok());
