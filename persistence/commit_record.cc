@@ -177,10 +177,9 @@ std::string CommitEpochGapMessage(uint64_t previous, uint64_t epoch) {
            std::to_string(previous);
   }
   const std::string missing =
-      epoch == previous + 2
-          ? "the commit of epoch " + std::to_string(previous + 1) + " is missing"
-          : "the commits of epochs " + std::to_string(previous + 1) + " to " +
-                std::to_string(epoch - 1) + " are missing";
+      epoch == previous + 2 ? "the commit of epoch " + std::to_string(previous + 1) + " is missing"
+                            : "the commits of epochs " + std::to_string(previous + 1) + " to " +
+                                  std::to_string(epoch - 1) + " are missing";
   return "commit epoch " + std::to_string(epoch) + " follows epoch " + std::to_string(previous) +
          ": " + missing +
          " (epochs are consecutive in the log: a log file cut short at a frame boundary?)";

@@ -372,8 +372,8 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
     // delta that published them (synced before the superblock) is missing — damage, not a crash.
     std::string where;
     if (report.replay.dropped_bytes > 0) {
-      where = "; the log's tail from " + LogFileName(report.replay.end.file_number) +
-              " offset " + std::to_string(report.replay.end.offset_bytes) + " (" +
+      where = "; the log's tail from " + LogFileName(report.replay.end.file_number) + " offset " +
+              std::to_string(report.replay.end.offset_bytes) + " (" +
               std::to_string(report.replay.dropped_bytes) +
               " bytes that do not verify) must have held the OT delta that published them";
     }
@@ -381,8 +381,8 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
         std::string(kSuperblockFileName) + ": the checkpoint at epoch " +
         std::to_string(sb.checkpoint_epoch) + " references objects that the object table (" +
         (sb.ot_checkpoint_id != 0 ? OtCheckpointFileName(sb.ot_checkpoint_id) : "none") +
-        " and the log's OT deltas) does not hold" + where + " (nothing was changed): " +
-        trees.status().ToString());
+        " and the log's OT deltas) does not hold" + where +
+        " (nothing was changed): " + trees.status().ToString());
   }
   COWTREE_RETURN_IF_ERROR(trees.status());
   report.trees_loaded = *trees;

@@ -943,8 +943,8 @@ TEST(FsckShapes, TheCheckpointsDamagedOtDeltaIsNotRepairedAway) {
   EXPECT_NE(opened.status().message().find("SUPERBLOCK: the checkpoint at epoch"),
             std::string::npos)
       << opened.status().ToString();
-  EXPECT_NE(opened.status().message().find(LogFileName(LastLogNumber(&env, "/db")) +
-                                           " offset " + std::to_string(last_start)),
+  EXPECT_NE(opened.status().message().find(LogFileName(LastLogNumber(&env, "/db")) + " offset " +
+                                           std::to_string(last_start)),
             std::string::npos)
       << opened.status().ToString();
   FsckReport r = RunFsck(&env, "/db", /*repair=*/true);

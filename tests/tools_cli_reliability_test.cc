@@ -728,9 +728,9 @@ TEST(CliIngestResume, RowsAppendedToASmallFileAreResumedNotDuplicated) {
   ASSERT_LT(cut, size_t{64} << 10);
   WriteFile(big, text.substr(0, cut));
   const std::string db2 = tmp.path() + "/db2";
-  ASSERT_EQ(RunCowtree("ingest --resume --db " + db2 + " --group grp --value val " + big, tmp)
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      RunCowtree("ingest --resume --db " + db2 + " --group grp --value val " + big, tmp).exit_code,
+      0);
   WriteFile(big, text);
   r = RunCowtree("ingest --resume --db " + db2 + " --group grp --value val " + big, tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;

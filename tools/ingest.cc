@@ -279,9 +279,9 @@ class Ingester {
   // start the marker's content check covers, and their hash (PrefixHashWeight); 0: none.
   int64_t prefix_bytes_value_ = 0;
   int64_t prefix_hash_value_ = 0;
-  std::string legacy_identity_;  // files: the identity of builds before December 2026
-  std::string input_head_;       // files: the first min(64 KiB, size) bytes, for the check
-  bool legacy_marker_ = false;   // the entries are an older build's (keyed with the content)
+  std::string legacy_identity_;         // files: the identity of builds before December 2026
+  std::string input_head_;              // files: the first min(64 KiB, size) bytes, for the check
+  bool legacy_marker_ = false;          // the entries are an older build's (keyed with the content)
   bool marker_of_other_input_ = false;  // the path's entries belong to a different file
   // resume of an unfinished batch: the input position where the first batch must end and how
   // many of its sorted ops are already committed (0, 0: none).
@@ -685,8 +685,8 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
     if (!input_head_.empty() && !legacy_marker_) {
       int64_t p = prefix_bytes_value_, h = prefix_hash_value_;
       AddMarkerEntry(MarkerKey(4), &p, input_head_.size(), &created_marker);
-      AddMarkerEntry(MarkerKey(5), &h, static_cast<uint64_t>(PrefixHashWeight(
-                                           input_head_, input_head_.size())),
+      AddMarkerEntry(MarkerKey(5), &h,
+                     static_cast<uint64_t>(PrefixHashWeight(input_head_, input_head_.size())),
                      &created_marker);
     }
   }
