@@ -183,6 +183,39 @@ BuiltStore Build(Env* env, const std::string& dir, uint64_t seed = 7) {
 // ---------------------------------------------------------------------------------------------
 // Inspection and damage helpers (through the Env, so they work on both Envs)
 
+// Opens (creating) the store at dir and commits the creation of int64 trees `names`; null
+// (with a test failure) if that fails.
+std::unique_ptr<Runtime> OpenWithInt64Trees(const std::string& dir, const RuntimeOptions& o,
+                                            std::initializer_list<const char*> names) {
+  auto rt = Open(dir, o);
+  EXPECT_TRUE(rt.ok()) << rt.status().ToString();
+  if (!rt.ok()) return nullptr;
+  RuntimeWriteBatch b(rt->get());
+  for (const char* name : names) {
+    b.CreateTree(name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+  }
+  const Status st = (*rt)->Commit(b);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return st.ok() ? std::move(*rt) : nullptr;
+}
+
+// Where the last frame of a log file's bytes starts (its header's length, 48, if none), walking
+// the frames from the file header up to the end or to the zero fill ahead of it; *end receives
+// the offset just past that frame.
+uint64_t LastFrameStart(const std::string& bytes, uint64_t* end) {
+  uint64_t at = kLogFileHeaderSize;
+  uint64_t last = kLogFileHeaderSize;
+  while (at + kFrameOverheadBytes <= bytes.size()) {
+    uint32_t length = 0;
+    std::memcpy(&length, bytes.data() + at, 4);
+    if (length == 0 && bytes[at + 4] == 0) break;  // the zero fill ahead of the end
+    last = at;
+    at += kFrameOverheadBytes + length;
+  }
+  *end = at;
+  return last;
+}
+
 FsckReport RunFsck(Env* env, const std::string& dir, bool repair = false) {
   FsckOptions o;
   o.env = env;
@@ -808,26 +841,19 @@ TEST(FsckShapes, RotatedLogs) {
   FaultInjectionEnv env;
   RuntimeOptions o = SmallOptions(&env);
   o.log_file_size_max_bytes = 64 << 10;
-  auto rt = Open("/db", o);
-  ASSERT_TRUE(rt.ok());
-  {
-    RuntimeWriteBatch b(rt->get());
-    for (const char* name : {"p", "q"}) {
-      b.CreateTree(name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
-    }
-    ASSERT_TRUE((*rt)->Commit(b).ok());
-  }
+  std::unique_ptr<Runtime> rt = OpenWithInt64Trees("/db", o, {"p", "q"});
+  ASSERT_NE(rt, nullptr);
   std::mt19937_64 rng(11);
   for (int round = 0; round < 6; ++round) {
-    for (int i = 0; i < 40; ++i) RandomOps(rt->get(), &rng, {"p", "q"}, 60);
+    for (int i = 0; i < 40; ++i) RandomOps(rt.get(), &rng, {"p", "q"}, 60);
     if (round % 2 == 1) {
-      ASSERT_TRUE((*rt)->Checkpoint().ok());
+      ASSERT_TRUE(rt->Checkpoint().ok());
     }
   }
-  for (int i = 0; i < 120; ++i) RandomOps(rt->get(), &rng, {"p", "q"}, 60);  // redo: 2+ files
-  const std::string expected = Answers(rt->get()).value();
-  ASSERT_TRUE((*rt)->Close().ok());
-  rt->reset();
+  for (int i = 0; i < 120; ++i) RandomOps(rt.get(), &rng, {"p", "q"}, 60);  // redo: 2+ files
+  const std::string expected = Answers(rt.get()).value();
+  ASSERT_TRUE(rt->Close().ok());
+  rt.reset();
   const uint64_t last = LastLogNumber(&env, "/db");
   const SuperblockData sb = Superblock(&env, "/db");
   ASSERT_GT(last, sb.log_replay_file_number) << "the test needs replay over several log files";
@@ -852,18 +878,13 @@ TEST(FsckShapes, ANonLastLogFileCutAtAFrameBoundaryIsAnEpochGap) {
   FaultInjectionEnv env;
   RuntimeOptions o = SmallOptions(&env);
   o.log_file_size_max_bytes = 64 << 10;
-  auto rt = Open("/db", o);
-  ASSERT_TRUE(rt.ok());
-  {
-    RuntimeWriteBatch b(rt->get());
-    b.CreateTree("p", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
-    ASSERT_TRUE((*rt)->Commit(b).ok());
-  }
-  ASSERT_TRUE((*rt)->Checkpoint().ok());
+  std::unique_ptr<Runtime> rt = OpenWithInt64Trees("/db", o, {"p"});
+  ASSERT_NE(rt, nullptr);
+  ASSERT_TRUE(rt->Checkpoint().ok());
   std::mt19937_64 rng(12);
-  for (int i = 0; i < 120; ++i) RandomOps(rt->get(), &rng, {"p"}, 60);  // redo: 2+ files
-  ASSERT_TRUE((*rt)->Close().ok());
-  rt->reset();
+  for (int i = 0; i < 120; ++i) RandomOps(rt.get(), &rng, {"p"}, 60);  // redo: 2+ files
+  ASSERT_TRUE(rt->Close().ok());
+  rt.reset();
   const SuperblockData sb = Superblock(&env, "/db");
   ASSERT_GT(LastLogNumber(&env, "/db"), sb.log_replay_file_number);
   EXPECT_TRUE(RunFsck(&env, "/db").findings.empty());
@@ -871,15 +892,9 @@ TEST(FsckShapes, ANonLastLogFileCutAtAFrameBoundaryIsAnEpochGap) {
   const std::string name = LogFileName(sb.log_replay_file_number);
   const std::string victim = JoinPath("/db", name);
   const std::string bytes = ReadAll(&env, victim);
-  uint64_t at = kLogFileHeaderSize;
-  uint64_t last_start = 0;
-  while (at + kFrameOverheadBytes <= bytes.size()) {
-    uint32_t length = 0;
-    std::memcpy(&length, bytes.data() + at, 4);
-    last_start = at;
-    at += kFrameOverheadBytes + length;
-  }
-  ASSERT_EQ(at, bytes.size()) << "a file that is not the last ends with a whole frame";
+  uint64_t end = 0;
+  const uint64_t last_start = LastFrameStart(bytes, &end);
+  ASSERT_EQ(end, bytes.size()) << "a file that is not the last ends with a whole frame";
   ASSERT_GT(last_start, sb.log_replay_offset_bytes);
   {
     auto file = env.OpenFile(victim, OpenMode::kReadWrite);
@@ -909,31 +924,19 @@ TEST(FsckShapes, ANonLastLogFileCutAtAFrameBoundaryIsAnEpochGap) {
 // (before, repair cut it off for good: found by an adversarial run).
 TEST(FsckShapes, TheCheckpointsDamagedOtDeltaIsNotRepairedAway) {
   FaultInjectionEnv env;
-  auto rt = Open("/db", SmallOptions(&env));
-  ASSERT_TRUE(rt.ok());
-  {
-    RuntimeWriteBatch b(rt->get());
-    b.CreateTree("p", tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
-    ASSERT_TRUE((*rt)->Commit(b).ok());
-  }
+  std::unique_ptr<Runtime> rt = OpenWithInt64Trees("/db", SmallOptions(&env), {"p"});
+  ASSERT_NE(rt, nullptr);
   std::mt19937_64 rng(13);
-  ASSERT_TRUE((*rt)->Checkpoint().ok());
-  for (int i = 0; i < 20; ++i) RandomOps(rt->get(), &rng, {"p"}, 40);
-  ASSERT_TRUE((*rt)->Checkpoint().ok());  // logs an OT delta: a full OT checkpoint exists
-  const std::string expected = Answers(rt->get()).value();
-  ASSERT_TRUE((*rt)->Close().ok());
-  rt->reset();
+  ASSERT_TRUE(rt->Checkpoint().ok());
+  for (int i = 0; i < 20; ++i) RandomOps(rt.get(), &rng, {"p"}, 40);
+  ASSERT_TRUE(rt->Checkpoint().ok());  // logs an OT delta: a full OT checkpoint exists
+  const std::string expected = Answers(rt.get()).value();
+  ASSERT_TRUE(rt->Close().ok());
+  rt.reset();
   const std::string log = JoinPath("/db", LogFileName(LastLogNumber(&env, "/db")));
   const std::string bytes = ReadAll(&env, log);
-  uint64_t at = kLogFileHeaderSize;
-  uint64_t last_start = 0;
-  while (at + kFrameOverheadBytes <= bytes.size()) {
-    uint32_t length = 0;
-    std::memcpy(&length, bytes.data() + at, 4);
-    if (length == 0 && bytes[at + 4] == 0) break;  // the zero fill ahead of the end
-    last_start = at;
-    at += kFrameOverheadBytes + length;
-  }
+  uint64_t end = 0;
+  const uint64_t last_start = LastFrameStart(bytes, &end);
   ASSERT_EQ(static_cast<uint8_t>(bytes[last_start + 4]), 2) << "the last frame is an OT delta";
   const uint64_t size = bytes.size();
   ASSERT_TRUE(env.FlipBit(log, last_start + 30, 3).ok());  // in its payload

@@ -843,6 +843,18 @@ TEST(CliIngestResume, StdinNeedsAnInputIdAndResumesFromTheSameStream) {
 // The closing checkpoint fails (ENOSPC after the last commit, through the fault-injecting
 // Env): exit 3, a message that says the rows ARE committed and durable, and the store holds
 // every row after reopen; --resume is then a no-op instead of a duplicate.
+// An in-process ingest of a WriteResumeCsv file into "/db" of `env`, without background threads.
+cowtree::tools::IngestOptions InProcessIngestOptions(const std::string& csv, cowtree::Env* env) {
+  cowtree::tools::IngestOptions o;
+  o.db = "/db";
+  o.input = csv;
+  o.group_column = "grp";
+  o.value_column = "val";
+  o.store.env = env;
+  o.store.background_thread = false;
+  return o;
+}
+
 // A commit that fails inside a batch of several commits holds the next commit_ops ops of the
 // batch in key order, not the batch's rows: the message says so (it used to call all of the
 // batch's rows "the failing commit": found by an adversarial run). The first mutating
@@ -857,16 +869,10 @@ TEST(CliIngestResume, AFailedCommitInsideABatchNamesItsOpsNotTheBatchsRows) {
     cowtree::testutil::FaultInjectionEnv env;
     ASSERT_TRUE(env.CreateDir("/db").ok());
     ASSERT_TRUE(env.SyncDir("/").ok());
-    cowtree::tools::IngestOptions o;
-    o.db = "/db";
-    o.input = csv;
-    o.group_column = "grp";
-    o.value_column = "val";
+    cowtree::tools::IngestOptions o = InProcessIngestOptions(csv, &env);
     o.batch_rows = 3000;
     o.commit_ops = 500;  // 6 commits in the one batch
     o.durability = cowtree::Durability::kStrict;
-    o.store.env = &env;
-    o.store.background_thread = false;
     env.FailOp(env.mutating_op_count() + k, cowtree::testutil::FailMode::kPersistent, EIO,
                cowtree::testutil::OpScope::kMutatingOp);
     std::ostringstream out;
@@ -893,15 +899,9 @@ TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
   cowtree::testutil::FaultInjectionEnv env;
   ASSERT_TRUE(env.CreateDir("/db").ok());
   ASSERT_TRUE(env.SyncDir("/").ok());
-  cowtree::tools::IngestOptions o;
-  o.db = "/db";
-  o.input = csv;
-  o.group_column = "grp";
-  o.value_column = "val";
+  cowtree::tools::IngestOptions o = InProcessIngestOptions(csv, &env);
   o.batch_rows = 500;
   o.durability = cowtree::Durability::kEventual;  // the log sync before close makes it durable
-  o.store.env = &env;
-  o.store.background_thread = false;
   o.before_close_for_test = [&] { env.SetNoSpace(true); };
   std::ostringstream out;
   const cowtree::tools::IngestOutcome outcome = cowtree::tools::RunIngestReport(o, out);
