@@ -1,16 +1,20 @@
 // Store::Backup (include/cowtree/store.h, docs/retained_checkpoints.md "Backup and restore"): a
 // logical copy of one snapshot into a new store, built in "<to_dir>.partial" and renamed into
 // place once complete and durable (rename of a directory is atomic; the parent directory is
-// fsynced after it), so `to_dir` holds either the whole backup or nothing.
+// fsynced after it), so `to_dir` holds either the whole backup or nothing. A "<to_dir>.partial"
+// left by a backup that failed or was killed is emptied by the next backup to `to_dir` (not
+// while another backup holds it, and not if it holds files that are not a store's).
 //
 // Each tree is streamed in key order with a cursor and written in commits of kEntriesPerCommit
 // entries (memory stays bounded by one commit whatever the store size); the copy checkpoints
 // and closes before the rename, so its data is durable and reopens without replay.
 #include <string>
+#include <vector>
 
 #include "api/internal.h"
 #include "cowtree/store.h"
 #include "persistence/env.h"
+#include "persistence/file_names.h"
 
 namespace cowtree {
 namespace {
@@ -42,6 +46,35 @@ Status CopyTree(const Snapshot& from, const std::string& name, Store* to) {
   return to->Commit(batch);  // the creation commits even for an empty tree
 }
 
+// `partial` (a "<to_dir>.partial" that exists) left by a backup that failed or was killed:
+// empties it so that this backup can build there. Refused while another backup (or store) holds
+// its directory lock (Busy), and when it holds anything but a store's files (InvalidArgument:
+// nothing of someone else's is deleted).
+Status RemoveStalePartial(Env* env, const std::string& partial) {
+  Result<std::unique_ptr<FileLock>> lock = env->LockDir(partial, LockMode::kExclusive);
+  if (!lock.ok()) {
+    if (lock.status().IsBusy()) {
+      return Status::Busy("backup: " + partial + " is being written by another backup");
+    }
+    return lock.status().WithContext("backup: " + partial);
+  }
+  std::vector<std::string> names;
+  COWTREE_RETURN_IF_ERROR(env->ListDir(partial, &names));
+  for (const std::string& name : names) {
+    FileKind kind;
+    uint64_t number = 0;
+    if (!ParseFileName(name, &kind, &number)) {
+      return Status::InvalidArgument("backup: " + partial + " holds '" + name +
+                                     "', which is not a store file: an earlier backup did not "
+                                     "finish there, but remove it yourself");
+    }
+  }
+  for (const std::string& name : names) {
+    COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(partial, name)));
+  }
+  return env->SyncDir(partial);
+}
+
 }  // namespace
 
 Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir) {
@@ -57,10 +90,7 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir) {
                                    " already exists (a backup never "
                                    "overwrites anything)");
   }
-  if (env->FileExists(partial)) {
-    return Status::InvalidArgument("backup: " + partial +
-                                   " exists: an earlier backup did not finish; remove it first");
-  }
+  if (env->FileExists(partial)) COWTREE_RETURN_IF_ERROR(RemoveStalePartial(env, partial));
   Options o;
   o.create_if_missing = true;
   o.error_if_exists = true;

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -274,11 +277,34 @@ TEST(RetainedCheckpoints, BackupIsAnIndependentCompleteStore) {
   ASSERT_TRUE(b2->Close().ok());
   FsckObjects(bk1);
   FsckObjects(bk2);
-  // A leftover partial directory is refused, never overwritten.
+  // A leftover partial directory (a backup that failed or was killed) is emptied by the next
+  // backup to that target — unless another backup holds it (Busy) or it holds a file that is
+  // not a store's (refused, the file untouched). Before, it blocked every later backup until it
+  // was removed by hand (found by an adversarial run).
   testutil::TempDir other;
   auto src = Store::Open(bk2, TestOptions()).value();
-  ASSERT_EQ(::mkdir((other.path() + "/b.partial").c_str(), 0755), 0);
+  const std::string partial = other.path() + "/b.partial";
+  {
+    Options o = TestOptions();
+    o.create_if_missing = true;
+    auto killed = Store::Open(partial, o).value();  // a store half written, still open
+    WriteBatch batch = killed->NewBatch();
+    batch.Add(batch.CreateTree<int64_t>("half"), 1, 1);
+    ASSERT_TRUE(killed->Commit(batch).ok());
+    EXPECT_TRUE(src->Backup(src->GetSnapshot(), other.path() + "/b").IsBusy());
+    ASSERT_TRUE(killed->Close().ok());
+  }
+  std::ofstream(partial + "/notes.txt") << "mine";
   EXPECT_TRUE(src->Backup(src->GetSnapshot(), other.path() + "/b").IsInvalidArgument());
+  EXPECT_TRUE(std::filesystem::exists(partial + "/notes.txt"));
+  ASSERT_TRUE(std::filesystem::remove(partial + "/notes.txt"));
+  ASSERT_TRUE(src->Backup(src->GetSnapshot(), other.path() + "/b").ok());
+  EXPECT_FALSE(std::filesystem::exists(partial));
+  auto b = Store::Open(other.path() + "/b", TestOptions()).value();
+  EXPECT_EQ(Read(b->GetSnapshot(), "t"), Read(src->GetSnapshot(), "t"));
+  EXPECT_TRUE(b->GetSnapshot().Tree<int64_t>("half").status().IsNotFound());
+  ASSERT_TRUE(b->Close().ok());
+  ASSERT_TRUE(src->Close().ok());
 }
 
 }  // namespace

@@ -180,9 +180,13 @@ class Store {
   // complete and durable, so `to_dir` either holds the whole backup or does not exist. Restore
   // = open the backup directory as a store (or back it up again to a new place). The backup
   // has its own store id; sequence numbers start afresh; retained checkpoints are not copied.
-  // Errors: InvalidArgument (`to_dir` or "<to_dir>.partial" exists, an empty snapshot or one of
-  // another store), IOError / NoSpace (writing the copy: `to_dir` is not created; the partial
-  // directory is left for inspection), Corruption / IOError reading this store.
+  // A "<to_dir>.partial" left by a backup that failed or was killed is emptied first and built
+  // again.
+  // Errors: InvalidArgument (`to_dir` exists; "<to_dir>.partial" holds a file that is not a
+  // store's; an empty snapshot or one of another store), Busy (another backup is writing
+  // "<to_dir>.partial"), IOError / NoSpace (writing the copy: `to_dir` is not created; the
+  // partial directory is left for inspection until the next backup to `to_dir`), Corruption /
+  // IOError reading this store.
   Status Backup(const Snapshot& snapshot, const std::string& to_dir);
 
   // Makes every commit acknowledged so far durable (fdatasync). InvalidArgument if read_only.
