@@ -15,9 +15,21 @@ namespace cowtree::tools {
 
 std::string FormatDouble(double v) {
   if (const char* name = recovery::NonFiniteName(v)) return name;
+  // PostgreSQL's float8 output (12+, extra_float_digits = 1): the shortest digits that read back
+  // as v, in fixed notation when the decimal exponent is in [-4, 15), else in scientific
+  // notation with a signed exponent of at least two digits (src/common/d2s.c). std::to_chars
+  // gives the same shortest digits in either notation; plain to_chars would pick the shorter
+  // text ("1e+05" where PostgreSQL prints "100000").
   char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, r.ptr);
+  const auto sci = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  const std::string_view text(buf, static_cast<size_t>(sci.ptr - buf));
+  const size_t e = text.find('e');
+  int exponent = 0;
+  std::from_chars(text.data() + e + (text[e + 1] == '+' ? 2 : 1), text.data() + text.size(),
+                  exponent);
+  if (exponent < -4 || exponent >= 15) return std::string(text);
+  const auto fixed = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+  return std::string(buf, fixed.ptr);
 }
 
 Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list) {
