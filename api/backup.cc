@@ -77,7 +77,10 @@ Status RemoveStalePartial(Env* env, const std::string& partial) {
 
 }  // namespace
 
-Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir) {
+Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
+  // "DIR/" names DIR: the partial directory is "DIR.partial", not "DIR/.partial".
+  std::string to_dir = to_dir_arg;
+  while (to_dir.size() > 1 && to_dir.back() == '/') to_dir.pop_back();
   if (snapshot.state_ == nullptr) return Status::InvalidArgument("backup of an empty snapshot");
   if (snapshot.state_->runtime != state_->runtime) {
     return Status::InvalidArgument("backup: the snapshot belongs to another store");

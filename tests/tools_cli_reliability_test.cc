@@ -328,6 +328,40 @@ TEST(CliIngestBudget, ABudgetTooSmallToSplitOrNegativeIsAUsageError) {
   EXPECT_EQ(r.out, "group,n,0.5\na,2,1.5\n");
 }
 
+// Found by an adversarial run of the CLI's options: --emit-deltas naming the input truncated the
+// input; --keep-last 0 with --name retained the checkpoint and deleted it in one command; a
+// negative value of an unsigned option became 2^64 - 1 (bench --queries -1 never ended);
+// backup --to DIR/ built "DIR/.partial" and failed.
+TEST(CliOptions, MisusesThatWouldDestroyOrMisreadAreRefused) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteFile(csv, "g,v\na,1\na,2\n");
+  const std::string db = tmp.path() + "/db";
+  RunResult r = RunCowtree(
+      "ingest --db " + db + " --group g --value v --emit-deltas " + csv + " " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("is the input file"), std::string::npos) << r.err;
+  std::ifstream in(csv);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "g,v\na,1\na,2\n");
+  ASSERT_EQ(RunCowtree("ingest --db " + db + " --group g --value v " + csv, tmp).exit_code, 0);
+  r = RunCowtree("checkpoint --db " + db + " --name x --keep-last 0", tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--keep-last 0 would delete the checkpoint --name x"), std::string::npos);
+  r = RunCowtree("checkpoints --db " + db + " --format csv", tmp);
+  EXPECT_EQ(r.out.find("x,"), std::string::npos) << r.out;  // nothing was retained
+  for (const std::string args :
+       {"checkpoints --db " + db + " --keep-last -1", "bench --queries -1 --input " + csv,
+        "ingest --db " + db + " --group g --value v --checkpoint-log-bytes -1 " + csv}) {
+    r = RunCowtree(args, tmp);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
+    EXPECT_NE(r.err.find("expected a whole number >= 0, found -1"), std::string::npos) << r.err;
+  }
+  r = RunCowtree("backup --db " + db + " --to " + tmp.path() + "/bk/", tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/bk/SUPERBLOCK"));
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/bk.partial"));
+}
+
 TEST(CliCsv, OverlongGroupNameIsAnErrorNamingFileAndLine) {
   TempDir tmp;
   const std::string db = tmp.path() + "/db";

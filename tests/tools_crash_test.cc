@@ -121,7 +121,10 @@ TEST(ProcessCrash, SigkillDuringStrictIngestKeepsAnAcknowledgedPrefix) {
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
       ++kills;
     else
-      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child failed";
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+          << "child failed: " << (WIFSIGNALED(status) ? "killed by signal " : "exit status ")
+          << (WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)) << " in cycle "
+          << cycle;
     // Rows acknowledged in this cycle = the last complete "committed EPOCH ROWS" line.
     uint64_t acked_rows = 0;
     size_t line_start = 0;

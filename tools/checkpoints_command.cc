@@ -1,5 +1,7 @@
 #include "tools/checkpoints_command.h"
 
+#include <algorithm>
+
 #include <CLI/CLI.hpp>
 #include <vector>
 
@@ -113,6 +115,15 @@ int RunCheckpointCommand(const CheckpointArgs& args, uint64_t cache_mib, std::os
                          std::ostream& err) {
   if ((args.keep_last.has_value() || !args.except.empty()) && !args.name.has_value()) {
     err << "cowtree: --keep-last and --except need --name" << std::endl;
+    return kExitUsage;
+  }
+  const std::vector<std::string> except = SplitNames(args.except);
+  if (args.keep_last.has_value() && *args.keep_last == 0 &&
+      std::find(except.begin(), except.end(), *args.name) == except.end()) {
+    // The checkpoint just named is one of the last N: with N = 0 it would be retained and
+    // deleted by the same command.
+    err << "cowtree: --keep-last 0 would delete the checkpoint --name " << *args.name
+        << " retains: keep at least 1 (or list it in --except)" << std::endl;
     return kExitUsage;
   }
   if (args.name.has_value()) {

@@ -275,6 +275,24 @@ int RunCli(int argc, char** argv) {
   CompactCommandArgs compact_args;
   CLI::App* compact_cmd = AddCompactCommand(&app, &compact_args);
 
+  // Options held in unsigned integers: CLI11 reads "-1" into one as 2^64 - 1 (a --queries -1
+  // ran forever), so a value below 0 is a usage error here.
+  for (CLI::App* sub : app.get_subcommands({})) {
+    for (CLI::Option* opt : sub->get_options()) {
+      const std::string& name = opt->get_name();
+      if (name == "--batch-rows" || name == "--commit-ops" || name == "--batch-ms" ||
+          name == "--checkpoint-log-bytes" || name == "--cache-mib" || name == "--keep-last" ||
+          name == "--queries" || name == "--reopens") {
+        opt->check(CLI::Validator(
+            [](std::string& value) {
+              return !value.empty() && value[0] == '-'
+                         ? "expected a whole number >= 0, found " + value
+                         : std::string();
+            },
+            "UINT"));
+      }
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -304,6 +304,16 @@ Status Ingester::OpenInput() {
         "--log-commits and --emit-deltas - would both write to stdout: send the deltas to a "
         "FILE");
   }
+  if (!options_.emit_deltas.empty() && options_.emit_deltas != "-" && options_.input != "-") {
+    // Opening the deltas file truncates it: never the input itself (under any name).
+    struct stat in_st;
+    struct stat out_st;
+    if (stat(options_.input.c_str(), &in_st) == 0 && stat(options_.emit_deltas.c_str(), &out_st) == 0 &&
+        in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino) {
+      return Status::InvalidArgument("--emit-deltas " + options_.emit_deltas + " is the input file " +
+                                     options_.input + ": writing the deltas would destroy it");
+    }
+  }
   COWTREE_ASSIGN_OR_RETURN(InputIdentityInfo identity, InputIdentity(options_));
   stats_.identity = std::move(identity.identity);
   legacy_identity_ = std::move(identity.legacy_identity);
