@@ -775,6 +775,36 @@ TEST(CliIngestResume, RowsAppendedToASmallFileAreResumedNotDuplicated) {
   EXPECT_EQ(GroupCounts(db2, tmp), GroupCounts(clean, tmp));
 }
 
+// The error of a bad row says "re-run with --resume to continue after data row R without
+// duplicating": fixing that row (after the committed ones) keeps the input the same, because the
+// content check covers only the committed rows' bytes. Before, it covered the first 64 KiB, so
+// the fix made --resume start again at row 1 and duplicate the committed rows (found by an
+// adversarial run).
+TEST(CliIngestResume, FixingTheReportedBadRowThenResumingDoesNotDuplicate) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  const std::string csv = tmp.path() + "/in.csv";
+  std::string text = "grp,val\n";
+  for (int i = 0; i < 3000; ++i) text += "g" + std::to_string(i % 5) + "," + std::to_string(i) + "\n";
+  std::string bad = text;
+  bad.replace(bad.find("\ng3,2003\n") + 1, 7, "g3,2x03");
+  WriteFile(csv, bad);
+  const std::string ingest = "ingest --resume --batch-rows 500 --db " + db +
+                             " --group grp --value val " + csv;
+  RunResult r = RunCowtree(ingest, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("continue after data row 2000 without duplicating"), std::string::npos)
+      << r.err;
+  WriteFile(csv, text);  // the row fixed
+  r = RunCowtree(ingest, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("--resume skipped 2000 data rows"), std::string::npos) << r.err;
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
+            0);
+  EXPECT_EQ(GroupCounts(db, tmp), GroupCounts(clean, tmp));
+}
+
 // Another file under the same path (here: same size, other rows) is another input: --resume
 // starts it at row 1 instead of skipping the first file's rows, and then resumes it.
 TEST(CliIngestResume, AnotherFileUnderTheSamePathStartsAtRowOne) {

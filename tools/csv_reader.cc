@@ -316,6 +316,8 @@ row_done:
   return Parse::kRow;
 }
 
+bool CsvReader::compressed() const { return stream_->compressed(); }
+
 Status CsvReader::Refill() {
   const size_t tail = end_ - pos_;
   if (tail >= options_.max_row_bytes) {
@@ -325,6 +327,7 @@ Status CsvReader::Refill() {
   }
   // Views of the fields already parsed of a suspended row follow the bytes they point into.
   if (pos_ > 0) {
+    discarded_bytes_ += pos_;
     std::memmove(buf_.get(), buf_.get() + pos_, tail);
     for (std::string_view& f : fields_) f = std::string_view(f.data() - pos_, f.size());
     pos_ = 0;

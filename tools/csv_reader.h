@@ -84,6 +84,11 @@ class CsvReader {
   // Field i of the current row (i < field_count(), asserted). Valid until the next Next().
   std::string_view field(size_t i) const;
   uint64_t line_number() const { return row_line_; }
+  // Bytes of the (decompressed) input before the next row: through the end of the row Next()
+  // returned last (and the BOM, the header and skipped empty lines).
+  uint64_t consumed_bytes() const { return discarded_bytes_ + pos_; }
+  // Whether the input is zstd-compressed (then consumed_bytes() counts decompressed bytes).
+  bool compressed() const;
 
   // Field `column` of the current row parsed as a number. Errors are InvalidArgument with the
   // user-facing one-line message
@@ -126,6 +131,7 @@ class CsvReader {
   std::unique_ptr<char[]> buf_;
   size_t capacity_ = 0;
   size_t pos_ = 0;  // first byte not yet parsed (start of the next row)
+  uint64_t discarded_bytes_ = 0;  // input bytes Refill() moved out of buf_ before pos_
   size_t end_ = 0;
   bool eof_ = false;       // the stream has no more bytes beyond end_
   uint64_t line_ = 1;      // physical line of buf_[pos_]

@@ -223,6 +223,7 @@ class Ingester {
   // key this run uses and whether the entries belong to this file.
   Status ReadMarker(const TreeReader<int64_t>& marker);
   Status ReadMarkerEntries(const TreeReader<int64_t>& marker);
+  size_t CheckedPrefixBytes() const;
   // InputStream wait hook: commits pending rows once batch_ms passed; returns the poll timeout.
   Result<int> OnWaitForInput();
   IngestOutcome Finish(IngestEnd end, Status status);
@@ -409,6 +410,15 @@ Status Ingester::LoadTrees() {
     existing_.emplace(std::move(t.name), t.key_type);
   }
   return Status::OK();
+}
+
+// The bytes of the input's start that the marker's content check covers: those of the rows read
+// so far (all committed when a commit carries the marker), at most the 64 KiB head — so that a
+// row fixed after them (the one an error named) keeps the input the same. A compressed input's
+// position counts decompressed bytes, so there the whole head is checked.
+size_t Ingester::CheckedPrefixBytes() const {
+  if (csv_->compressed()) return input_head_.size();
+  return static_cast<size_t>(std::min<uint64_t>(input_head_.size(), csv_->consumed_bytes()));
 }
 
 Status Ingester::ReadMarkerEntries(const TreeReader<int64_t>& marker) {
@@ -694,9 +704,10 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
     AddMarkerEntry(MarkerKey(3), &v, order, &created_marker);
     if (!input_head_.empty() && !legacy_marker_) {
       int64_t p = prefix_bytes_value_, h = prefix_hash_value_;
-      AddMarkerEntry(MarkerKey(4), &p, input_head_.size(), &created_marker);
+      const size_t checked = CheckedPrefixBytes();
+      AddMarkerEntry(MarkerKey(4), &p, checked, &created_marker);
       AddMarkerEntry(MarkerKey(5), &h,
-                     static_cast<uint64_t>(PrefixHashWeight(input_head_, input_head_.size())),
+                     static_cast<uint64_t>(PrefixHashWeight(input_head_, checked)),
                      &created_marker);
     }
   }
@@ -719,8 +730,9 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
     unfinished_ops_value_ = static_cast<int64_t>(unfinished_ops);
     unfinished_order_value_ = unfinished_end != 0 ? SortBuffer::kSortOrderVersion : 0;
     if (!input_head_.empty() && !legacy_marker_) {
-      prefix_bytes_value_ = static_cast<int64_t>(input_head_.size());
-      prefix_hash_value_ = PrefixHashWeight(input_head_, input_head_.size());
+      const size_t checked = CheckedPrefixBytes();
+      prefix_bytes_value_ = static_cast<int64_t>(checked);
+      prefix_hash_value_ = PrefixHashWeight(input_head_, checked);
     }
     marker_of_other_input_ = false;
   }

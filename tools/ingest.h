@@ -49,19 +49,22 @@
 //   dump do (they show the store as it is).
 // - Input identity: input_id if given ("id:" + input_id); otherwise, for a regular file,
 //   "file:" + its absolute path, with a content check: two more entries, key + 4 = how many
-//   bytes of the file's start the check covers (min(64 KiB, the file's size when the run
-//   opened it)) and key + 5 = minus their hash (FNV-1a, shifted right by one, lowest bit set:
-//   never 0, and negative so that it does not count in the tree's N). A run over a file whose first
-//   key + 4 bytes hash to key + 5 is the same input: a file that only grew (appended rows, whatever
-//   its size) resumes into the new rows. Any other file under that path (or the same one cut
-//   shorter) is a different input: --resume starts it at row 1 and its first commit replaces the
-//   path's entries. The path tells apart identical files ingested on purpose. Size and mtime are
-//   not used: appending changes both. Stores written before December 2026 keyed a file's entries by
-//   "file:" + path + ":" + the hash of its first 64 KiB, without key + 4 and + 5 (so a file under
-//   64 KiB that grew lost its marker and was ingested again from row 1): when the path has no
-//   entry, such an entry is used as it is, and that run keeps updating it. stdin and other
-//   non-regular inputs have no identity without input_id (they cannot be read twice), so no marker
-//   is written and resume is refused.
+//   bytes of the file's start the check covers (those of the rows read when the commit was
+//   made, all of them committed, at most 64 KiB; a zstd input: its first min(64 KiB, size)
+//   bytes) and key + 5 = minus their hash (FNV-1a, shifted right by one, lowest bit set: never
+//   0, and negative so that it does not count in the tree's N). A run over a file whose first
+//   key + 4 bytes hash to key + 5 is the same input: a file that only grew (appended rows,
+//   whatever its size), or whose rows after the committed ones changed (the bad row an error
+//   named, fixed), resumes after the committed rows. Any other file under that path (or the
+//   same one cut shorter) is a different input: --resume starts it at row 1 and its first
+//   commit replaces the path's entries. The path tells apart identical files ingested on
+//   purpose. Size and mtime are not used: appending changes both. Stores written before
+//   December 2026 keyed a file's entries by "file:" + path + ":" + the hash of its first 64
+//   KiB, without key + 4 and + 5 (so a file under 64 KiB that grew lost its marker and was
+//   ingested again from row 1): when the path has no entry, such an entry is used as it is,
+//   and that run keeps updating it. stdin and other non-regular inputs have no identity
+//   without input_id (they cannot be read twice), so no marker is written and resume is
+//   refused.
 // - resume with no marker for this input starts at row 1 (safe to always pass).
 // - A batch of several commits: each commit but the last also sets three more entries of the
 //   same tree, key + 1 = the input position where the unfinished batch ends, key + 2 = how
