@@ -356,6 +356,11 @@ TEST(CliOptions, MisusesThatWouldDestroyOrMisreadAreRefused) {
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
     EXPECT_NE(r.err.find("expected a whole number >= 0, found -1"), std::string::npos) << r.err;
   }
+  // Strict durability syncs the deltas of a regular file; to /dev/null (or a FIFO) it cannot.
+  r = RunCowtree("ingest --db " + tmp.path() + "/db3 --group g --value v --durability strict " +
+                     "--emit-deltas /dev/null " + csv,
+                 tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   r = RunCowtree("backup --db " + db + " --to " + tmp.path() + "/bk/", tmp);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(tmp.path() + "/bk/SUPERBLOCK"));
