@@ -192,7 +192,8 @@ std::unique_ptr<Runtime> OpenWithInt64Trees(const std::string& dir, const Runtim
   if (!rt.ok()) return nullptr;
   RuntimeWriteBatch b(rt->get());
   for (const char* name : names) {
-    b.CreateTree(name, tree::kOrderStatTreeTypeId, tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    b.CreateTree(name, tree::kOrderStatTreeTypeId,
+                 tree::OrderStatTreeParams(tree::KeyType::kInt64));
   }
   const Status st = (*rt)->Commit(b);
   EXPECT_TRUE(st.ok()) << st.ToString();

@@ -790,12 +790,13 @@ TEST(CliIngestResume, FixingTheReportedBadRowThenResumingDoesNotDuplicate) {
   const std::string db = tmp.path() + "/db";
   const std::string csv = tmp.path() + "/in.csv";
   std::string text = "grp,val\n";
-  for (int i = 0; i < 3000; ++i) text += "g" + std::to_string(i % 5) + "," + std::to_string(i) + "\n";
+  for (int i = 0; i < 3000; ++i)
+    text += "g" + std::to_string(i % 5) + "," + std::to_string(i) + "\n";
   std::string bad = text;
   bad.replace(bad.find("\ng3,2003\n") + 1, 7, "g3,2x03");
   WriteFile(csv, bad);
-  const std::string ingest = "ingest --resume --batch-rows 500 --db " + db +
-                             " --group grp --value val " + csv;
+  const std::string ingest =
+      "ingest --resume --batch-rows 500 --db " + db + " --group grp --value val " + csv;
   RunResult r = RunCowtree(ingest, tmp);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("continue after data row 2000 without duplicating"), std::string::npos)

@@ -1,8 +1,7 @@
 #include "tools/checkpoints_command.h"
 
-#include <algorithm>
-
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <vector>
 
 #include "cowtree/cowtree.h"

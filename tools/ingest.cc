@@ -309,10 +309,12 @@ Status Ingester::OpenInput() {
     // Opening the deltas file truncates it: never the input itself (under any name).
     struct stat in_st;
     struct stat out_st;
-    if (stat(options_.input.c_str(), &in_st) == 0 && stat(options_.emit_deltas.c_str(), &out_st) == 0 &&
-        in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino) {
-      return Status::InvalidArgument("--emit-deltas " + options_.emit_deltas + " is the input file " +
-                                     options_.input + ": writing the deltas would destroy it");
+    if (stat(options_.input.c_str(), &in_st) == 0 &&
+        stat(options_.emit_deltas.c_str(), &out_st) == 0 && in_st.st_dev == out_st.st_dev &&
+        in_st.st_ino == out_st.st_ino) {
+      return Status::InvalidArgument("--emit-deltas " + options_.emit_deltas +
+                                     " is the input file " + options_.input +
+                                     ": writing the deltas would destroy it");
     }
   }
   COWTREE_ASSIGN_OR_RETURN(InputIdentityInfo identity, InputIdentity(options_));
