@@ -188,6 +188,12 @@ TEST(CliJson, RepeatedPercentileIsAUsageError) {
     EXPECT_NE(r.err.find("is given twice"), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "") << "nothing printed for a usage error";
   }
+  // ingest's --percentile (with --emit-deltas) says so once, as query's does.
+  RunResult r = RunCowtree("ingest --db " + tmp.path() + "/db2 --group g --value v --emit-deltas " +
+                               tmp.path() + "/d.csv --percentile 2 -",
+                           tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err, "cowtree: --percentile: 2 is outside [0, 1] (PostgreSQL rejects it too)\n");
 }
 
 TEST(CliJson, DumpAndFsckJsonAreValidWithInvalidUtf8TreeNames) {

@@ -321,7 +321,7 @@ int RunCli(int argc, char** argv) {
     ingest.progress = true;
     auto ps = ParsePercentiles(i_percentiles);
     if (!ps.ok()) {
-      std::cerr << "cowtree: --percentile: " << ps.status().message() << std::endl;
+      std::cerr << "cowtree: " << ps.status().message() << std::endl;
       return kExitUsage;
     }
     ingest.deltas.percentiles = std::move(ps).value();
