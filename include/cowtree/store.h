@@ -87,7 +87,8 @@ class WriteBatch {
   // int64 before it is added to the stored weight (10, then INT64_MIN and -5 in one batch, is
   // refused though the result would fit: split it over two commits). weight 0 is ignored. At
   // Commit: InvalidArgument if a batch's sum for a key or a resulting weight leaves the int64
-  // range or the tree's item count leaves the uint64 range (nothing changed). For double trees -0.0 is +0.0 and every NaN is one key.
+  // range or the tree's item count leaves the uint64 range (nothing changed). For double trees
+  // -0.0 is +0.0 and every NaN is one key.
   template <TreeKey K>
   void Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int64_t weight);
 
