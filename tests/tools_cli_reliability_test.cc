@@ -750,6 +750,14 @@ TEST(CliIngestResume, BadRowReportsWhatWasCommittedAndResumeAfterTheFixContinues
   EXPECT_EQ(GroupCounts(tmp.path() + "/db2", tmp), "group,n,0,0.5,1\na,2,1,1.5,2\nb,3,3,4,5\n");
 }
 
+// Expects the store `db` to answer as one clean ingest (grp/val columns) of `csv` does.
+void ExpectEqualsCleanIngest(const std::string& db, const std::string& csv, const TempDir& tmp) {
+  const std::string clean = tmp.path() + "/clean";
+  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
+            0);
+  EXPECT_EQ(GroupCounts(db, tmp), GroupCounts(clean, tmp));
+}
+
 // A file that only grew is the same input, whatever its size (tools/ingest.h "Input identity"):
 // before, a file under 64 KiB was keyed by the hash of all of it, so appending to it lost the
 // marker and --resume ingested every row again (found by an adversarial run).
@@ -780,10 +788,7 @@ TEST(CliIngestResume, RowsAppendedToASmallFileAreResumedNotDuplicated) {
   r = RunCowtree("ingest --resume --db " + db2 + " --group grp --value val " + big, tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("--resume skipped 3000 data rows"), std::string::npos) << r.err;
-  const std::string clean = tmp.path() + "/clean";
-  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + big, tmp).exit_code,
-            0);
-  EXPECT_EQ(GroupCounts(db2, tmp), GroupCounts(clean, tmp));
+  ExpectEqualsCleanIngest(db2, big, tmp);
 }
 
 // The error of a bad row says "re-run with --resume to continue after data row R without
@@ -811,10 +816,7 @@ TEST(CliIngestResume, FixingTheReportedBadRowThenResumingDoesNotDuplicate) {
   r = RunCowtree(ingest, tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("--resume skipped 2000 data rows"), std::string::npos) << r.err;
-  const std::string clean = tmp.path() + "/clean";
-  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
-            0);
-  EXPECT_EQ(GroupCounts(db, tmp), GroupCounts(clean, tmp));
+  ExpectEqualsCleanIngest(db, csv, tmp);
 }
 
 // Another file under the same path (here: same size, other rows) is another input: --resume
@@ -875,10 +877,7 @@ TEST(CliIngestResume, AMarkerOfTheOlderKeyIsStillResumed) {
   RunResult r = RunCowtree("ingest --resume --db " + db + " --group grp --value val " + csv, tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("--resume skipped 200 data rows"), std::string::npos) << r.err;
-  const std::string clean = tmp.path() + "/clean";
-  ASSERT_EQ(RunCowtree("ingest --db " + clean + " --group grp --value val " + csv, tmp).exit_code,
-            0);
-  EXPECT_EQ(GroupCounts(db, tmp), GroupCounts(clean, tmp));
+  ExpectEqualsCleanIngest(db, csv, tmp);
   auto store = cowtree::Store::Open(db, cowtree::Options());
   ASSERT_TRUE(store.ok());
   auto reader = (*store)->GetSnapshot().Tree<int64_t>(std::string(cowtree::kIngestMarkerTree));
