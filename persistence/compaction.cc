@@ -80,6 +80,11 @@ std::vector<std::pair<ObjectAddress, NodeID>> Candidates(
 }  // namespace
 
 Status Runtime::Compact(const CompactionOptions& options, CompactionReport* report) {
+  // NaN compares false with everything: it would pass a range check written as two `<`.
+  if (!(options.dead_ratio >= 0.0 && options.dead_ratio < 1.0)) {
+    return Status::InvalidArgument("CompactionOptions::dead_ratio must be in [0, 1), got " +
+                                   std::to_string(options.dead_ratio));
+  }
   WriteGuard guard(this);
   COWTREE_RETURN_IF_ERROR(guard.status());
   COWTREE_RETURN_IF_ERROR(CheckWritable());

@@ -274,7 +274,8 @@ class Runtime final : public TreeEnvironment {
   // sizes). *report (optional) receives what was done. Errors: a failed relocation (IOError,
   // Corruption of the object read) undoes the round and leaves the runtime writable; a failed
   // checkpoint or fdatasync poisons it as Checkpoint() does; a failed ftruncate leaves the file
-  // longer (harmless). InvalidArgument if read-only or closed. Thread-safe; runs concurrently
+  // longer (harmless). InvalidArgument if read-only or closed, or if
+  // options.dead_ratio is not in [0, 1) (NaN included). Thread-safe; runs concurrently
   // with commits and readers, serialized with checkpoints.
   Status Compact(const CompactionOptions& options, CompactionReport* report = nullptr)
       COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);

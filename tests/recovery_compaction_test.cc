@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -214,6 +215,31 @@ TEST(Compaction, ChurnThenCompactIsWithinOnePointThreeTimesLiveBytes) {
   EXPECT_EQ(Diff(reopened->get(), model), "");
   ASSERT_TRUE((*reopened)->Close().ok());
   EXPECT_EQ(testutil::CheckStoreConsistent(env, dir.path()), "");
+}
+
+// A dead ratio outside [0, 1) is refused before anything runs; NaN passed a check written as
+// two `<` comparisons and compacted every class (found by an adversarial run of the CLI).
+TEST(Compaction, ADeadRatioOutsideZeroToOneOrNanIsRefused) {
+  testutil::TempDir dir;
+  Env* env = Env::Default();
+  Model model;
+  auto rt = recovery::Open(dir.path(), Options(env));
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  Churn(rt->get(), &model, kChurnKeys, 1);
+  const uint64_t before = StoreBytes(env, dir.path());
+  for (double bad : {std::nan(""), -0.5, 1.0, 7.0}) {
+    CompactionOptions o = Offline();
+    o.dead_ratio = bad;
+    CompactionReport r;
+    const Status st = (*rt)->Compact(o, &r);
+    EXPECT_TRUE(st.IsInvalidArgument()) << bad << ": " << st.ToString();
+    EXPECT_NE(st.message().find("dead_ratio must be in [0, 1)"), std::string::npos) << st.message();
+    EXPECT_EQ(r.objects_relocated, 0u);
+    EXPECT_EQ(r.checkpoints, 0u);
+  }
+  EXPECT_EQ(StoreBytes(env, dir.path()), before);
+  ASSERT_EQ(Diff(rt->get(), model), "");
+  ASSERT_TRUE((*rt)->Close().ok());
 }
 
 TEST(Compaction, PinnedSnapshotReadsCorrectlyDuringAndAfter) {

@@ -118,6 +118,13 @@ TEST(CompactCommand, UsageAndOperationalErrors) {
   TempDir tmp;
   EXPECT_EQ(RunCowtree("compact", tmp).exit_code, 2);
   EXPECT_EQ(RunCowtree("compact --db " + tmp.path() + "/db --dead-ratio 2", tmp).exit_code, 2);
+  // NaN passed CLI::Range (both of its comparisons are false) and compacted every class.
+  for (const char* bad : {"nan", "-nan", "inf", "-0.1", "x"}) {
+    const testutil::CommandResult r =
+        RunCowtree("compact --db " + tmp.path() + "/db --dead-ratio " + bad, tmp);
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("--dead-ratio"), std::string::npos) << r.err;
+  }
   testutil::CommandResult missing = RunCowtree("compact --db " + tmp.path() + "/nope", tmp);
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("cowtree: "), std::string::npos) << missing.err;

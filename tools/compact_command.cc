@@ -41,7 +41,15 @@ CLI::App* AddCompactCommand(CLI::App* app, CompactCommandArgs* args) {
   cmd->add_option("--db", args->db, "store directory")->required();
   cmd->add_option("--dead-ratio", args->dead_ratio,
                   "only data files whose free bytes / file bytes is at least this (default 0)")
-      ->check(CLI::Range(0.0, 0.99));
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            // Parsed as the option parses it; NaN passes CLI::Range (both comparisons false).
+            double v = 0;
+            if (!CLI::detail::lexical_cast(text, v) || !(v >= 0.0 && v <= 0.99))
+              return "expected a number in [0, 0.99], got " + text;
+            return "";
+          },
+          "[0 - 0.99]"));
   return cmd;
 }
 

@@ -358,12 +358,15 @@ Status Ingester::OpenStore() {
   stats_.batch_bytes = batch_bytes_;
   const Status reserved = sort_buffer_.Reserve(batch_bytes_, weighted);
   if (!reserved.ok()) {
-    // A budget (or --batch-rows) larger than the machine can address: the user's input.
-    return Status::InvalidArgument(reserved.message() + " (" +
-                                   (batch_rows_ == 0
-                                        ? "half of the memory budget, --cache-mib, holds a batch"
-                                        : "--batch-rows rows of up to 24 bytes each") +
-                                   "); pass a smaller value");
+    // A budget (or --batch-rows) larger than the machine can address: the user's input, so a
+    // usage error (exit 2) that names the option first.
+    return Status::InvalidArgument(
+        (batch_rows_ == 0 ? "--cache-mib " + std::to_string(options_.store.cache_bytes >> 20) +
+                                ": " + reserved.message() +
+                                " (half of the memory budget holds a batch)"
+                          : "--batch-rows " + std::to_string(options_.batch_rows) + ": " +
+                                reserved.message() + " (rows of up to 24 bytes each)") +
+        "; pass a smaller value");
   }
   COWTREE_ASSIGN_OR_RETURN(store_, Store::Open(options_.db, o));
   batch_.emplace(store_->NewBatch());
