@@ -679,6 +679,31 @@ TEST(CliIngestResume, SigkilledIngestResumedEqualsOneCleanIngest) {
   EXPECT_EQ(r.exit_code, 1);
 }
 
+// stat counts groups as query shows them: the NULL group is one (it was counted as an internal
+// tree, and the NULL-value count tree's entries were called resume markers: found by an
+// adversarial run).
+TEST(CliStat, TheNullGroupIsAGroupAndTheValueCountsAreInternal) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteFile(csv, "g,v\na,1\n,2\n,3\nb,\nc,-0\n");
+  const std::string db = tmp.path() + "/db";
+  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v --value-type double " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv", tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "group,n,0.5\na,1,1\nb,0,\nc,1,-0\n,2,2.5\n");  // four groups
+  r = RunCowtree("stat --db " + db, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("trees:              4\nentries:            4\n"), std::string::npos)
+      << r.out;
+  // A resume marker (no --resume, but a file input writes it), the NULL count (b) and the -0
+  // count (c): 3 internal trees.
+  EXPECT_NE(r.out.find("internal trees:     3 ("), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("entries: ingest resume markers, NULL and -0 value counts)"),
+            std::string::npos)
+      << r.out;
+}
+
 // Sum of n over the groups of `db` (the rows with a value it holds).
 uint64_t RowsInStore(const std::string& db, const TempDir& tmp) {
   std::istringstream lines(GroupCounts(db, tmp));
