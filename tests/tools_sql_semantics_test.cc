@@ -200,6 +200,59 @@ TEST(SqlSemantics, ResumeWithStdoutDeltasIsAUsageError) {
   EXPECT_NE(r.err.find("stdout cannot be read back"), std::string::npos) << r.err;
 }
 
+// A crash while writing the line of a group whose quoted name holds a line break leaves a torn
+// line with a '\n' inside quotes: --resume cuts the whole torn line (it cut after that '\n',
+// left an open quote and failed), then appends what the file lacks, and the summary counts
+// those lines (it said "0 delta lines" when no commit followed). Found by an adversarial run.
+TEST(SqlSemantics, ResumeCutsATornLineWhoseQuotedGroupHoldsALineBreak) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db", deltas = tmp.path() + "/d.csv";
+  const std::string csv = tmp.path() + "/in.csv";
+  cowtree::testutil::WriteTextFile(csv, "g,v\na,1\n\"x\ny\",5\n");
+  const std::string args =
+      "ingest --db " + db + " --group g --value v --percentile 0.5 --emit-deltas " + deltas;
+  CommandResult r = Cowtree(args + " " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string whole = "group,weight,n,0.5\na,1,1,1\n\"x\ny\",1,1,5\n";
+  ASSERT_EQ(Slurp(deltas), whole);
+  // The last line lost but for its first bytes, up to the line break inside its quotes.
+  cowtree::testutil::WriteTextFile(deltas, "group,weight,n,0.5\na,1,1,1\n\"x\n");
+  r = Cowtree(args + " --resume " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Slurp(deltas), whole);
+  EXPECT_NE(r.err.find("ingested 0 rows"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("; 1 delta lines to "), std::string::npos) << r.err;
+}
+
+// A group's n passes 2^63 with weights: --resume reads it back as the uint64 it is (it was
+// read as an int64 and refused). Found by an adversarial run.
+TEST(SqlSemantics, ResumeReadsBackAnNPastTwoToTheSixtyThree) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db", deltas = tmp.path() + "/d.csv";
+  const std::string csv = tmp.path() + "/in.csv";
+  cowtree::testutil::WriteTextFile(
+      csv, "g,v,w\nb,1,4611686018427387904\nb,2,4611686018427387904\nb,3,5\n");
+  const std::string args = "ingest --db " + db +
+                           " --group g --value v --weight w --percentile 0.5 --emit-deltas " +
+                           deltas + " --resume " + csv;
+  CommandResult r = Cowtree(args, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string want = "group,weight,n,0.5\nb,1,9223372036854775813,2\n";
+  ASSERT_EQ(Slurp(deltas), want);
+  r = Cowtree(args, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Slurp(deltas), want);
+  // A line whose n is not a uint64 is Corruption naming the file and line; nothing changes.
+  cowtree::testutil::WriteTextFile(deltas, "group,weight,n,0.5\nb,1,18446744073709551616,1.5\n");
+  r = Cowtree(args, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(deltas + ":2: n (field 3) is '18446744073709551616', expected a whole "
+                                "number from 0 to 2^64-1"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(Slurp(deltas), "group,weight,n,0.5\nb,1,18446744073709551616,1.5\n");
+}
+
 // kill -9 at random moments of an ingest that emits deltas; --resume afterwards. The deltas
 // file, applied to an empty table, always equals what `cowtree query` prints.
 TEST(SqlSemantics, DeltasSurviveKill9WithResume) {

@@ -153,7 +153,10 @@ Status DeltaWriter::AfterCommit(const Snapshot& after, const std::vector<std::st
   return Flush();
 }
 
-// A crash in the middle of a line leaves a torn last line: cut the file after its last '\n'.
+// A crash in the middle of a line leaves a torn last line: cut the file after the last '\n'
+// that ends a line. A quoted group name may hold '\n': a line ends only at a '\n' outside
+// quotes. The writer quotes every field that holds '"' (CsvGroupField), so the quote state is
+// the parity of the '"' bytes before a position ("" inside a quoted field toggles twice).
 Status DeltaWriter::TruncateTornTail() {
   const int fd = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return FileError(path_, "cannot open", errno);
@@ -163,22 +166,22 @@ Status DeltaWriter::TruncateTornTail() {
     ::close(fd);
     return FileError(path_, "cannot stat", err);
   }
-  off_t keep = st.st_size;
-  char buf[4096];
-  while (keep > 0) {
-    const off_t from = std::max<off_t>(0, keep - static_cast<off_t>(sizeof(buf)));
-    const ssize_t got = ::pread(fd, buf, static_cast<size_t>(keep - from), from);
-    if (got < 0) {
-      const int err = errno;
+  off_t keep = 0;  // just after the last line end outside quotes
+  bool quoted = false;
+  char buf[1 << 16];
+  for (off_t at = 0; at < st.st_size;) {
+    const ssize_t got = ::pread(fd, buf, sizeof(buf), at);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      const int err = got < 0 ? errno : EIO;
       ::close(fd);
-      return FileError(path_, "read failed", err);
+      return FileError(path_, got < 0 ? "read failed" : "shorter than its size", err);
     }
-    const char* nl = static_cast<const char*>(memrchr(buf, '\n', static_cast<size_t>(got)));
-    if (nl != nullptr) {
-      keep = from + (nl - buf) + 1;
-      break;
+    for (ssize_t i = 0; i < got; ++i) {
+      if (buf[i] == '"') quoted = !quoted;
+      if (buf[i] == '\n' && !quoted) keep = at + i + 1;
     }
-    keep = from;
+    at += got;
   }
   Status result;
   if (keep != st.st_size && ::ftruncate(fd, keep) != 0) {
@@ -206,10 +209,18 @@ Result<std::map<std::string, int64_t>> DeltaWriter::SumFile() {
     const std::string_view group = csv->field(0);
     row.null_group = group.empty();
     row.group = row.null_group ? std::string(kNullGroupTree) : std::string(group);
-    int64_t weight = 0, n = 0;
+    int64_t weight = 0;
     COWTREE_RETURN_IF_ERROR(csv->FieldInt64(1, &weight));
-    COWTREE_RETURN_IF_ERROR(csv->FieldInt64(2, &n));
-    row.n = static_cast<uint64_t>(n);
+    // n is a uint64 (a group's N may pass 2^63 with weights): not FieldInt64.
+    const std::string_view n_text = csv->field(2);
+    const auto [end, ec] = std::from_chars(n_text.data(), n_text.data() + n_text.size(), row.n);
+    if (ec != std::errc() || end != n_text.data() + n_text.size()) {
+      return Status::Corruption("--emit-deltas " + path_ + ":" +
+                                std::to_string(csv->line_number()) + ": n (field 3) is '" +
+                                std::string(n_text) +
+                                "', expected a whole number from 0 to 2^64-1 (not the deltas of "
+                                "this ingest? nothing was changed)");
+    }
     for (size_t i = 3; i < csv->field_count(); ++i) row.values.emplace_back(csv->field(i));
     sums[RowKey(row)] += weight;
   }

@@ -376,6 +376,9 @@ Status Ingester::OpenStore() {
         deltas_,
         DeltaWriter::Open(options_.emit_deltas, options_.deltas, options_.resume,
                           options_.durability == Durability::kStrict, store_->GetSnapshot()));
+    // The table (or, with --resume, the reconciliation) is written already: counted even if
+    // no commit follows.
+    stats_.delta_lines = deltas_->lines_written();
   }
   return Status::OK();
 }
