@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -124,6 +125,44 @@ TEST(Cli, BadInputIsReportedAndChangesNothingCommitted) {
   EXPECT_EQ(Slurp(not_store + "/x.txt"), "hello");
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(not_store), {}), 1)
       << "nothing may be created in a foreign directory";
+}
+
+// A .zst input whose frame checksum fails decodes to valid rows (the checksum is the frame's
+// last 4 bytes): ingest commits none of them, though the batches are small and the reader
+// reaches the checksum only after many of them (tools/input_verifier.h).
+TEST(Cli, ACorruptZstdInputCommitsNothing) {
+  TempDir tmp;
+  std::string plain = "g,v\n";
+  for (int i = 0; i < 300000; ++i) plain += "g" + std::to_string(i % 7) + "," + std::to_string(i) + "\n";
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ASSERT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)));
+  std::string zst(ZSTD_compressBound(plain.size()), '\0');
+  const size_t n = ZSTD_compress2(cctx, zst.data(), zst.size(), plain.data(), plain.size());
+  ZSTD_freeCCtx(cctx);
+  ASSERT_FALSE(ZSTD_isError(n));
+  zst.resize(n);
+  zst.back() = static_cast<char>(zst.back() ^ 0x40);
+  const std::string path = tmp.path() + "/rows.csv.zst";
+  WriteFile(path, zst);
+  const std::string db = tmp.path() + "/db";
+  RunResult r =
+      RunCowtree("ingest --db " + db + " --group g --value v --batch-rows 1000 " + path, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cowtree: Corruption: " + path + ": corrupt zstd data"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("checksum"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("committed by this run: 0 rows in 0 commits"), std::string::npos) << r.err;
+  // No group (the store is not even created: ingest opens it at its first commit).
+  r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv", tmp);
+  EXPECT_TRUE(r.out == "group,n,0.5\n" || r.err.find("no such store directory") != std::string::npos)
+      << r.out << r.err;
+  // The same file with its checksum intact ingests every row.
+  zst.back() = static_cast<char>(zst.back() ^ 0x40);
+  WriteFile(path, zst);
+  r = RunCowtree("ingest --db " + db + " --group g --value v --batch-rows 1000 " + path, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("ingested 300000 rows"), std::string::npos) << r.err;
 }
 
 TEST(Cli, DemoRunsOnTheBundledSlice) {

@@ -17,6 +17,7 @@
 
 #include "tools/csv_reader.h"
 #include "tools/input_stream.h"
+#include "tools/input_verifier.h"
 
 namespace cowtree::tools {
 namespace {
@@ -391,6 +392,58 @@ TEST_F(CsvReaderTest, CorruptZstdIsCorruptionWithOffset) {
   EXPECT_TRUE(reader.status().IsCorruption());
   EXPECT_EQ(reader.status().message(),
             fake + ": not zstd-compressed (no zstd magic number at byte offset 0)");
+}
+
+// zstd with a content checksum, as the `zstd` command writes it (ZSTD_compress has none).
+std::string CompressWithChecksum(const std::string& plain) {
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  EXPECT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)));
+  std::string out(ZSTD_compressBound(plain.size()), '\0');
+  const size_t n = ZSTD_compress2(cctx, out.data(), out.size(), plain.data(), plain.size());
+  ZSTD_freeCCtx(cctx);
+  EXPECT_FALSE(ZSTD_isError(n));
+  out.resize(n);
+  return out;
+}
+
+// The verifier reads a zstd file to its end on its own thread: a failed checksum (the frame's
+// last 4 bytes; every row decodes) is its result before the reader would get there. Plain
+// files are not verified (nullptr).
+TEST_F(CsvReaderTest, InputVerifierFindsAFailedChecksumOfAZstdFile) {
+  const std::string plain = ReadWholeFile(kDataDir + "/flights-1k.csv");
+  const std::string good = CompressWithChecksum(plain);
+  std::string bad = good;
+  bad.back() = static_cast<char>(bad.back() ^ 1);
+  for (const size_t block : {size_t{64}, InputStream::kDefaultBlockBytes}) {
+    auto good_stream = InputStream::Open(WriteFile("good.csv.zst", good), block);
+    ASSERT_TRUE(good_stream.ok()) << good_stream.status().ToString();
+    std::unique_ptr<InputVerifier> v = InputVerifier::Start(**good_stream);
+    ASSERT_NE(v, nullptr);
+    EXPECT_TRUE(v->Wait().ok());
+    EXPECT_TRUE(v->Wait().ok());  // joined once, same result
+
+    const std::string bad_path = WriteFile("bad.csv.zst", bad);
+    auto bad_stream = InputStream::Open(bad_path, block);
+    ASSERT_TRUE(bad_stream.ok()) << bad_stream.status().ToString();
+    v = InputVerifier::Start(**bad_stream);
+    ASSERT_NE(v, nullptr);
+    const Status st = v->Wait();
+    EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+    EXPECT_EQ(st.message().rfind(bad_path + ": corrupt zstd data near compressed byte offset ", 0),
+              0u)
+        << st.message();
+    EXPECT_NE(st.message().find("checksum"), std::string::npos) << st.message();
+    // The file is read through the same inode: renaming another file over the name after the
+    // open does not change what is verified.
+    v = InputVerifier::Start(**bad_stream);
+    ASSERT_NE(v, nullptr);
+    WriteFile("good2.csv.zst", good);
+    ASSERT_EQ(std::rename((dir_ + "/good2.csv.zst").c_str(), bad_path.c_str()), 0);
+    EXPECT_TRUE(v->Wait().IsCorruption());
+  }
+  auto plain_stream = InputStream::Open(WriteFile("plain.csv", plain));
+  ASSERT_TRUE(plain_stream.ok());
+  EXPECT_EQ(InputVerifier::Start(**plain_stream), nullptr);
 }
 
 // Quotes a field when it needs it (and always when asked), doubling its quotes.

@@ -89,6 +89,8 @@ class CsvReader {
   uint64_t consumed_bytes() const { return discarded_bytes_ + pos_; }
   // Whether the input is zstd-compressed (then consumed_bytes() counts decompressed bytes).
   bool compressed() const;
+  // The stream the rows are parsed from (e.g. for InputVerifier::Start).
+  const InputStream& stream() const { return *stream_; }
 
   // Field `column` of the current row parsed as a number. Errors are InvalidArgument with the
   // user-facing one-line message

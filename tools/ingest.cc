@@ -21,6 +21,7 @@
 #include "tools/csv_reader.h"
 #include "tools/delta_writer.h"
 #include "tools/ingest_sort_buffer.h"
+#include "tools/input_verifier.h"
 #include "tree/key_codec.h"
 
 namespace cowtree::tools {
@@ -254,6 +255,7 @@ class Ingester {
   };
   std::vector<PendingCount> pending_counts_;
   // NULL and -0 values (api/sql_groups.h): counted per group.
+  std::unique_ptr<InputVerifier> verifier_;  // until the first commit (zstd files only)
   CountTree null_counts_{kNullCountTree};
   CountTree negative_zero_counts_{kNegativeZeroCountTree};
   uint64_t null_values_in_batch_ = 0;
@@ -330,6 +332,8 @@ Status Ingester::OpenInput() {
         "its start");
   }
   COWTREE_ASSIGN_OR_RETURN(csv_, CsvReader::Open(options_.input));
+  // A zstd file is checked end to end (checksums) before the first commit (InputVerifier).
+  verifier_ = InputVerifier::Start(csv_->stream());
   COWTREE_RETURN_IF_ERROR(CheckHeaderLineEndings(*csv_));
   COWTREE_ASSIGN_OR_RETURN(group_col_, csv_->ColumnIndex(options_.group_column));
   COWTREE_ASSIGN_OR_RETURN(value_col_, csv_->ColumnIndex(options_.value_column));
@@ -755,6 +759,13 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
 // the NULL and -0 counts and moves the resume marker to the batch's end (tools/ingest.h).
 Status Ingester::CommitBatch() {
   if (rows_in_batch_ == 0) return Status::OK();
+  if (verifier_ != nullptr) {
+    // Rows decoded from a frame whose checksum fails must not be committed: wait for the check
+    // of the whole file (it runs ahead of the parser, on another core).
+    const Status verified = verifier_->Wait();
+    verifier_.reset();
+    COWTREE_RETURN_IF_ERROR(verified);
+  }
   const uint64_t refresh_start_us = deltas_ != nullptr ? NowUs() : 0;
   stats_.batch_resident_bytes_max = std::max<uint64_t>(
       stats_.batch_resident_bytes_max,

@@ -55,20 +55,30 @@ InputStream::~InputStream() {
 Result<std::unique_ptr<InputStream>> InputStream::Open(const std::string& path,
                                                        size_t block_bytes) {
   if (block_bytes == 0) return Status::InvalidArgument("InputStream: block_bytes must be > 0");
-  std::unique_ptr<InputStream> stream;
-  if (path == "-") {
-    stream.reset(new InputStream("<stdin>", STDIN_FILENO, /*owns_fd=*/false, block_bytes));
-  } else {
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT) return Status::NotFound(path + ": no such file");
-      return Status::FromErrno("cannot open " + path, errno);
-    }
-    // Only a hint (fails harmlessly on pipes): doubles the kernel's read-ahead.
-    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    stream.reset(new InputStream(path, fd, /*owns_fd=*/true, block_bytes));
+  if (path != "-") return OpenFile(path, path, block_bytes);
+  std::unique_ptr<InputStream> stream(
+      new InputStream("<stdin>", STDIN_FILENO, /*owns_fd=*/false, block_bytes));
+  COWTREE_RETURN_IF_ERROR(Sniff(stream.get(), /*named_zst=*/false));
+  return stream;
+}
+
+Result<std::unique_ptr<InputStream>> InputStream::OpenFile(const std::string& path,
+                                                           const std::string& name,
+                                                           size_t block_bytes) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound(name + ": no such file");
+    return Status::FromErrno("cannot open " + name, errno);
   }
-  // Sniff the magic number; the bytes stay in in_buf_ for whichever decoder follows.
+  // Only a hint (fails harmlessly on pipes): doubles the kernel's read-ahead.
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  std::unique_ptr<InputStream> stream(new InputStream(name, fd, /*owns_fd=*/true, block_bytes));
+  COWTREE_RETURN_IF_ERROR(Sniff(stream.get(), EndsWith(name, ".zst")));
+  return stream;
+}
+
+// Sniffs the magic number; the bytes stay in in_buf_ for whichever decoder follows.
+Status InputStream::Sniff(InputStream* stream, bool named_zst) {
   size_t sniffed = 0;
   COWTREE_RETURN_IF_ERROR(stream->ReadRaw(stream->in_buf_.get(), kMagicBytes, &sniffed));
   stream->in_size_ = sniffed;
@@ -77,11 +87,18 @@ Result<std::unique_ptr<InputStream>> InputStream::Open(const std::string& path,
     if (stream->dctx_ == nullptr) {
       return Status::IOError(stream->name_ + ": cannot allocate a zstd decompression context");
     }
-  } else if (EndsWith(path, ".zst")) {
+  } else if (named_zst) {
     return Status::Corruption(stream->name_ +
                               ": not zstd-compressed (no zstd magic number at byte offset 0)");
   }
-  return stream;
+  return Status::OK();
+}
+
+Result<std::unique_ptr<InputStream>> InputStream::OpenSameFile() const {
+  if (partial_reads_) {
+    return Status::InvalidArgument(name_ + ": not a regular file, cannot be read twice");
+  }
+  return OpenFile("/proc/self/fd/" + std::to_string(fd_), name_, block_bytes_);
 }
 
 Status InputStream::WaitForInput() {

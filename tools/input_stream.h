@@ -21,8 +21,10 @@
 //   and its zstd context; both are released by the destructor.
 // - Errors (messages name the file; stdin is named "<stdin>"):
 //   missing file → NotFound; any other open/read failure → IOError with errno text;
-//   undecodable zstd data → Corruption naming the compressed byte offset where the decoder
-//   stopped; compressed input that ends inside a frame → Corruption ("truncated").
+//   undecodable zstd data or a failed frame checksum → Corruption naming the compressed byte
+//   offset where the decoder stopped (zstd reports no exact byte: it is where the decoder's
+//   input ended, at most one block past the damage; a checksum fails at the frame's end);
+//   compressed input that ends inside a frame → Corruption ("truncated").
 // - Thread-safety: none; use one stream from one thread at a time.
 //
 // User input files are read with plain POSIX read(), not through Env: Env is the interface for
@@ -67,8 +69,20 @@ class InputStream {
   // Raw (possibly compressed) bytes consumed from the file so far.
   uint64_t raw_bytes_read() const { return raw_offset_; }
 
+  // A second stream over the same file from its start (a new open file description of the
+  // same inode, through /proc/self/fd, so a file renamed or replaced meanwhile is not read
+  // instead), named as this one in messages. For a regular file only: InvalidArgument for
+  // partial_reads() inputs; IOError if the file cannot be opened again.
+  Result<std::unique_ptr<InputStream>> OpenSameFile() const;
+
  private:
   InputStream(std::string name, int fd, bool owns_fd, size_t block_bytes);
+  // Open for a file: opens `path`, names the stream `name`.
+  static Result<std::unique_ptr<InputStream>> OpenFile(const std::string& path,
+                                                       const std::string& name,
+                                                       size_t block_bytes);
+  // Reads the magic number and sets up the zstd context if it is one.
+  static Status Sniff(InputStream* stream, bool named_zst);
   // Reads from fd_ until max_bytes are read or end of file; *read_bytes < max_bytes only at EOF,
   // except with allow_partial on a partial_reads() input: then it returns after the first
   // read() that delivered bytes.
