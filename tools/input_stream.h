@@ -22,8 +22,9 @@
 // - Errors (messages name the file; stdin is named "<stdin>"):
 //   missing file → NotFound; any other open/read failure → IOError with errno text;
 //   undecodable zstd data or a failed frame checksum → Corruption naming the compressed byte
-//   offset where the decoder stopped (zstd reports no exact byte: it is where the decoder's
-//   input ended, at most one block past the damage; a checksum fails at the frame's end);
+//   offset where the decoder stopped (zstd reports no exact byte: the offset is how much
+//   compressed input the decoder had taken when it failed, which may be before the damage, or
+//   after it for a checksum, checked at the frame's end);
 //   compressed input that ends inside a frame → Corruption ("truncated").
 // - Thread-safety: none; use one stream from one thread at a time.
 //
