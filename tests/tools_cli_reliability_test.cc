@@ -1018,6 +1018,9 @@ TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
             std::string::npos)
       << msg;
   EXPECT_NE(msg.find("do not re-run without --resume"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("; the store's file system is full: what was committed is intact"),
+            std::string::npos)
+      << msg;
 
   // A power loss now (unsynced data dropped) still keeps all rows.
   env.SetNoSpace(false);
@@ -1049,6 +1052,40 @@ TEST(CliIngestResume, CloseFailureAfterAllCommitsIsExit3AndLosesNothing) {
   EXPECT_EQ(again.stats.rows_skipped, 3000u);
   EXPECT_EQ(again.stats.rows, 0u);
   EXPECT_EQ(count_rows(), 3000);
+}
+
+// A full file system (ENOSPC from the first write) is an error that says what is safe and what
+// to do: nothing committed was lost, free space, the read-only commands still work.
+TEST(CliFullFileSystem, IngestSaysWhatIsSafeAndWhatToDo) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  WriteResumeCsv(csv, 1000);
+  cowtree::testutil::FaultInjectionEnv env;
+  ASSERT_TRUE(env.CreateDir("/db").ok());
+  ASSERT_TRUE(env.SyncDir("/").ok());
+  cowtree::tools::IngestOptions o = InProcessIngestOptions(csv, &env);
+  env.SetNoSpace(true);
+  std::ostringstream out;
+  const cowtree::tools::IngestOutcome full = cowtree::tools::RunIngestReport(o, out);
+  ASSERT_EQ(full.end, cowtree::tools::IngestEnd::kError);
+  EXPECT_TRUE(full.status.IsNoSpace()) << full.status.ToString();
+  EXPECT_EQ(cowtree::tools::IngestExitCode(full), 1);
+  const std::string msg = cowtree::tools::DescribeIngestOutcome(o, full);
+  EXPECT_NE(msg.find("committed by this run: 0 rows in 0 commits; the store's file system is "
+                     "full: what was committed is intact (fsck checks it); free space there and "
+                     "re-run. query, stat, fsck, dump and backup only read the store and still "
+                     "work"),
+            std::string::npos)
+      << msg;
+  // Another error gets no such advice.
+  cowtree::tools::IngestOutcome other = full;
+  other.status = cowtree::Status::IOError("pwrite: Input/output error");
+  EXPECT_EQ(cowtree::tools::DescribeIngestOutcome(o, other).find("file system is full"),
+            std::string::npos);
+  env.SetNoSpace(false);
+  const cowtree::tools::IngestOutcome again = cowtree::tools::RunIngestReport(o, out);
+  ASSERT_EQ(again.end, cowtree::tools::IngestEnd::kOk) << again.status.ToString();
+  EXPECT_EQ(again.stats.rows, 1000u);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "cowtree/cowtree.h"
 #include "persistence/manifest.h"
 #include "tools/ingest.h"
+#include "tools/no_space_advice.h"
 
 namespace cowtree::tools {
 namespace {
@@ -15,7 +16,7 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 
 int Fail(const Status& st, std::ostream& err) {
-  err << "cowtree: " << st.ToString() << std::endl;
+  err << "cowtree: " << st.ToString() << NoSpaceAdvice(st) << std::endl;
   return kExitError;
 }
 

@@ -16,6 +16,7 @@
 #include "tools/dump_command.h"
 #include "tools/fsck_command.h"
 #include "tools/ingest.h"
+#include "tools/no_space_advice.h"
 #include "tools/query.h"
 
 namespace cowtree::tools {
@@ -25,7 +26,7 @@ constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
 
 int Fail(const Status& st) {
-  std::cerr << "cowtree: " << st.ToString() << std::endl;
+  std::cerr << "cowtree: " << st.ToString() << NoSpaceAdvice(st) << std::endl;
   return st.IsInvalidArgument() && st.message().rfind("--", 0) == 0 ? kExitUsage : kExitError;
 }
 

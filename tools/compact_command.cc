@@ -9,6 +9,7 @@
 #include "persistence/env.h"
 #include "recovery/open.h"
 #include "tools/ingest.h"
+#include "tools/no_space_advice.h"
 
 namespace cowtree::tools {
 namespace {
@@ -63,7 +64,8 @@ int RunCompactCommand(const CompactCommandArgs& args, std::ostream& out, std::os
   o.background_thread = false;
   auto runtime = recovery::Open(args.db, o);
   if (!runtime.ok()) {
-    err << "cowtree: " << runtime.status().ToString() << std::endl;
+    err << "cowtree: " << runtime.status().ToString() << NoSpaceAdvice(runtime.status())
+        << std::endl;
     return 1;
   }
   const uint64_t dir_before = DirectoryBytes(env, args.db);
@@ -93,7 +95,8 @@ int RunCompactCommand(const CompactCommandArgs& args, std::ostream& out, std::os
   const Status closed = (*runtime)->Close();
   if (st.ok()) st = closed;
   if (!st.ok()) {
-    err << "cowtree: compaction of " << args.db << " failed: " << st.ToString() << std::endl;
+    err << "cowtree: compaction of " << args.db << " failed: " << st.ToString()
+        << NoSpaceAdvice(st) << std::endl;
     return 1;
   }
   const uint64_t dir_after = DirectoryBytes(env, args.db);

@@ -22,6 +22,7 @@
 #include "tools/delta_writer.h"
 #include "tools/ingest_sort_buffer.h"
 #include "tools/input_verifier.h"
+#include "tools/no_space_advice.h"
 #include "tree/key_codec.h"
 
 namespace cowtree::tools {
@@ -982,7 +983,7 @@ std::string DescribeIngestOutcome(const IngestOptions& options, const IngestOutc
              " rows are committed (" + committed +
              ") and durable (the log was synced before "
              "closing; recovery replays it at the next open): do not re-run without --resume, " +
-             "which would add them again";
+             "which would add them again" + NoSpaceAdvice(outcome.status);
     case IngestEnd::kOutputFailed:
       return outcome.status.ToString() + "; stopped after committing " + committed +
              " (the store was closed normally); " + resume;
@@ -1003,7 +1004,7 @@ std::string DescribeIngestOutcome(const IngestOptions& options, const IngestOutc
            " ops in key order of that batch may or may not be durable";
   }
   if (s.commits > 0 || outcome.batch_in_doubt || outcome.sync_failed) msg += "; " + resume;
-  return msg;
+  return msg + NoSpaceAdvice(outcome.status);
 }
 
 }  // namespace cowtree::tools
