@@ -198,6 +198,22 @@ TEST_F(CsvReaderTest, ColumnIndexAndMissingColumnMessage) {
                 "origin, destination)");
 }
 
+// A name that two header columns carry is refused: taking the first silently read the wrong
+// column when the user meant the other (found by an adversarial run). Other columns may repeat.
+TEST_F(CsvReaderTest, AColumnNamedTwiceInTheHeaderIsRefused) {
+  const std::string path = WriteFile("dup.csv", "\ng,v,x,v,x\na,1,2,3,4\n");
+  auto reader = CsvReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  auto v = (*reader)->ColumnIndex("v");
+  ASSERT_FALSE(v.ok());
+  EXPECT_TRUE(v.status().IsInvalidArgument());
+  EXPECT_EQ(v.status().message(),
+            path + ":2: column 'v' appears more than once in the header (fields 2 and 4)");
+  auto g = (*reader)->ColumnIndex("g");
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(*g, 0u);
+}
+
 TEST_F(CsvReaderTest, NumericFieldMessagesNameFileLineAndColumn) {
   const std::string path = WriteFile("num.csv",
                                      "name,delay,ratio\n"

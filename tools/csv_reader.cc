@@ -105,13 +105,26 @@ Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path,
     return Status::InvalidArgument(reader->name() + ": empty input, expected a header row");
   }
   reader->header_.assign(reader->fields_.begin(), reader->fields_.end());
+  reader->header_line_ = reader->row_line_;
   reader->fields_.clear();
   return reader;
 }
 
 Result<size_t> CsvReader::ColumnIndex(std::string_view name) const {
   for (size_t i = 0; i < header_.size(); ++i) {
-    if (header_[i] == name) return i;
+    if (header_[i] != name) continue;
+    for (size_t j = i + 1; j < header_.size(); ++j) {
+      if (header_[j] == name) {
+        // Which of the two the user meant is unknowable: taking the first would read the
+        // other column's data silently.
+        return Status::InvalidArgument(this->name() + ":" + std::to_string(header_line_) +
+                                       ": column '" + std::string(name) +
+                                       "' appears more than once in the header (fields " +
+                                       std::to_string(i + 1) + " and " + std::to_string(j + 1) +
+                                       ")");
+      }
+    }
+    return i;
   }
   std::string columns;
   for (size_t i = 0; i < header_.size(); ++i) {

@@ -74,8 +74,9 @@ class CsvReader {
   // The input's name as used in messages ("<stdin>" for "-").
   const std::string& name() const { return stream_->name(); }
   const std::vector<std::string>& header() const { return header_; }
-  // Index of the first header column called name. NotFound:
-  // "FILE: no column 'x' in header (columns: a, b, c)".
+  // Index of the header column called name. NotFound:
+  // "FILE: no column 'x' in header (columns: a, b, c)"; InvalidArgument when two columns are
+  // called name: "FILE:LINE: column 'x' appears more than once in the header (fields 1 and 3)".
   Result<size_t> ColumnIndex(std::string_view name) const;
 
   // Advances to the next data row: true if there is one, false at end of input.
@@ -137,7 +138,8 @@ class CsvReader {
   size_t end_ = 0;
   bool eof_ = false;       // the stream has no more bytes beyond end_
   uint64_t line_ = 1;      // physical line of buf_[pos_]
-  uint64_t row_line_ = 0;  // physical line where the current row starts
+  uint64_t row_line_ = 0;     // physical line where the current row starts
+  uint64_t header_line_ = 1;  // physical line of the header row
   Resume resume_;
   std::vector<std::string_view> fields_;
   std::vector<uint32_t> escaped_fields_;  // fields of the row being parsed that contain ""
