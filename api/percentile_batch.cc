@@ -108,12 +108,14 @@ class GroupIndex {
 
 // InvalidArgument if `group` cannot be a group of an operator with `prefix`.
 Status CheckGroupName(const std::string& prefix, const std::string& group) {
-  if (group.empty() || IsInternalTreeName(group)) {
-    return Status::InvalidArgument(
-        "PercentileOperator: group '" + group + "': empty names and names starting with '" +
-        std::string(kReservedTreePrefix) + "' are not groups (use nullopt for the NULL group)");
+  if (IsInternalTreeName(group)) {
+    return Status::InvalidArgument("PercentileOperator: group '" + group +
+                                   "': names starting with '" + std::string(kReservedTreePrefix) +
+                                   "' are not groups (use nullopt for the NULL group)");
   }
-  if (prefix.size() + group.size() > kTreeNameBytesMax) {
+  // The empty string's tree is kEmptyGroupTree + prefix (percentile_rows.h TreeName).
+  if (prefix.size() + (group.empty() ? kEmptyGroupTree.size() : group.size()) >
+      kTreeNameBytesMax) {
     return Status::InvalidArgument("PercentileOperator: group name of " +
                                    std::to_string(group.size()) +
                                    " bytes is too long for a tree name");

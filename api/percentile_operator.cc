@@ -82,12 +82,15 @@ Result<std::unique_ptr<PercentileOperator<K>>> PercentileOperator<K>::Create(Sto
 template <TreeKey K>
 Result<std::vector<OutputRow<K>>> PercentileOperator<K>::Answers(const Snapshot& snapshot) const {
   std::vector<std::optional<std::string>> groups;
-  const std::string null_group_tree = std::string(kNullGroupTree) + spec_.tree_prefix;
+  const std::string null_group_tree = TreeName(spec_, std::nullopt);
+  const std::string empty_group_tree = TreeName(spec_, std::string());
   COWTREE_ASSIGN_OR_RETURN(const std::vector<TreeDescription> trees, snapshot.ListTrees());
   for (const TreeDescription& t : trees) {
     if (t.key_type != kKeyTypeOf<K>) continue;
     if (t.name == null_group_tree) {
       groups.push_back(std::nullopt);
+    } else if (t.name == empty_group_tree) {
+      groups.push_back(std::string());
     } else if (!IsInternalTreeName(t.name) && t.name.size() > spec_.tree_prefix.size() &&
                t.name.compare(0, spec_.tree_prefix.size(), spec_.tree_prefix) == 0) {
       groups.push_back(t.name.substr(spec_.tree_prefix.size()));

@@ -23,9 +23,13 @@ struct GroupLess {
   }
 };
 
+// The tree of `group`: tree_prefix + group; the NULL group's and the empty string's (a tree
+// name is never empty, and tree_prefix alone could be another operator's group) are reserved
+// names followed by the prefix (api/sql_groups.h).
 inline std::string TreeName(const OperatorSpec& spec, const std::optional<std::string>& group) {
-  return group.has_value() ? spec.tree_prefix + *group
-                           : std::string(kNullGroupTree) + spec.tree_prefix;
+  if (!group.has_value()) return std::string(kNullGroupTree) + spec.tree_prefix;
+  if (group->empty()) return std::string(kEmptyGroupTree) + spec.tree_prefix;
+  return spec.tree_prefix + *group;
 }
 
 inline std::string NullCountTreeName(const OperatorSpec& spec) {

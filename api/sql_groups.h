@@ -3,7 +3,10 @@
 //
 // - One tree per group, named by the group value. The NULL group (an empty group field) is the
 //   tree kNullGroupTree; it is printed as NULL (an empty CSV field, JSON null) and sorted last,
-//   as PostgreSQL's ORDER BY group ASC puts NULLs last.
+//   as PostgreSQL's ORDER BY group ASC puts NULLs last. The empty string is a group of its own,
+//   not NULL (PostgreSQL's COPY ... CSV reads a quoted "" as an empty string and an unquoted
+//   empty field as NULL): the tree kEmptyGroupTree (a tree name is never empty), printed as ""
+//   in CSV and JSON and sorted first, as '' sorts before every other string.
 // - A row whose value is NULL (an empty value field) adds no item — SQL aggregates skip NULLs —
 //   but its group exists: PostgreSQL returns a row (group, NULL) for a group whose values are
 //   all NULL. The rows with a NULL value are counted per group in the int64 tree
@@ -29,18 +32,27 @@ namespace cowtree {
 inline constexpr std::string_view kReservedTreePrefix = "__cowtree_";
 inline constexpr std::string_view kIngestMarkerTree = "__cowtree_ingest__";
 inline constexpr std::string_view kNullGroupTree = "__cowtree_null_group__";
+inline constexpr std::string_view kEmptyGroupTree = "__cowtree_empty_group__";
 inline constexpr std::string_view kNullCountTree = "__cowtree_null_values__";
 inline constexpr std::string_view kNegativeZeroCountTree = "__cowtree_negative_zeros__";
 
-// True for the internal trees (names starting with kReservedTreePrefix), the NULL group's
-// included: callers that list groups test IsNullGroupTree first.
+// True for the internal trees (names starting with kReservedTreePrefix), the NULL and empty
+// groups' included: callers that list groups test IsGroupTree.
 inline bool IsInternalTreeName(std::string_view name) {
   return name.substr(0, kReservedTreePrefix.size()) == kReservedTreePrefix;
 }
 inline bool IsNullGroupTree(std::string_view name) { return name == kNullGroupTree; }
-// True for a tree that holds a group (the NULL group's included).
+inline bool IsEmptyGroupTree(std::string_view name) { return name == kEmptyGroupTree; }
+// True for a tree that holds a group (the NULL and empty groups' included).
 inline bool IsGroupTree(std::string_view name) {
-  return !IsInternalTreeName(name) || IsNullGroupTree(name);
+  return !IsInternalTreeName(name) || IsNullGroupTree(name) || IsEmptyGroupTree(name);
+}
+// The tree of a group given as a CSV field: an unquoted empty field is NULL, a quoted one the
+// empty string. Precondition: a non-empty field is not an internal tree name (callers refuse
+// those as group names first).
+inline std::string_view GroupTreeOfField(std::string_view field, bool quoted) {
+  if (!field.empty()) return field;
+  return quoted ? kEmptyGroupTree : kNullGroupTree;
 }
 
 // 64-bit FNV-1a (not adversarial input: a collision between two names of one store has

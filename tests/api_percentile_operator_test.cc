@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cowtree/cowtree.h"
+#include "persistence/commit_record.h"  // kTreeNameBytesMax
 #include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
 
@@ -117,7 +118,8 @@ std::map<std::string, int64_t> AsTable(const std::vector<OutputRow<int64_t>>& ro
 }
 
 std::vector<InputDelta<int64_t>> RandomBatch(std::mt19937_64& rng, const Model& model) {
-  static const std::vector<Group> kGroups = {"a", "b", "c", "d,e", std::nullopt};
+  // "": the empty string is a group of its own, not NULL (SQL).
+  static const std::vector<Group> kGroups = {"a", "b", "", "c", "d,e", std::nullopt};
   std::vector<InputDelta<int64_t>> batch;
   Model m = model;
   const int size = 1 + static_cast<int>(rng() % 12);
@@ -251,6 +253,32 @@ TEST(PercentileOperator, NegativeZeroAnswersKeepTheirSign) {
   EXPECT_EQ(counts->count(), 3u);  // z's three -0 rows; k's one came and went
 }
 
+// The empty string is a group, not NULL (PostgreSQL: '' IS NOT NULL): its own row, sorted
+// before every other name, with any tree_prefix — the prefix alone is not its tree, so two
+// operators whose prefixes differ by a group name ("p" and "p" + "x"...) never share one.
+TEST(PercentileOperator, TheEmptyStringIsAGroupNotNull) {
+  testutil::TempDir dir;
+  auto store = Store::Open(dir.path(), Options()).value();
+  for (const std::string prefix : {"", "p"}) {
+    OperatorSpec spec;
+    spec.outputs = {{0.5, PercentileKind::kDisc, Order::kAscending}};
+    spec.tree_prefix = prefix;
+    auto op = PercentileOperator<int64_t>::Create(store.get(), spec).value();
+    auto d = op->Step({{"", 5, 1}, {std::nullopt, 7, 1}, {"a", 1, 1}, {"", 6, 2}}).value();
+    ASSERT_EQ(d.size(), 3u);
+    EXPECT_EQ(d[0].row.group, Group(""));
+    EXPECT_EQ(d[0].row.n, 3u);
+    EXPECT_EQ(d[0].row.values[0].disc, 6);
+    EXPECT_EQ(d[1].row.group, Group("a"));
+    EXPECT_EQ(d[2].row.group, std::nullopt);
+    EXPECT_EQ(d[2].row.values[0].disc, 7);
+    const auto answers = op->Answers(store->GetSnapshot()).value();
+    ASSERT_EQ(answers.size(), 3u);
+    EXPECT_EQ(answers[0].group, Group(""));
+    EXPECT_EQ(answers[2].group, std::nullopt);
+  }
+}
+
 TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {
   testutil::TempDir dir;
   auto store = Store::Open(dir.path(), Options()).value();
@@ -262,12 +290,17 @@ TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {
   EXPECT_TRUE(PercentileOperator<int64_t>::Create(store.get(), bad).status().IsInvalidArgument());
   auto op = PercentileOperator<int64_t>::Create(store.get(), Spec()).value();
   EXPECT_TRUE(op->Step({{"__cowtree_x", 1, 1}}).status().IsInvalidArgument());
-  EXPECT_TRUE(op->Step({{"", 1, 1}}).status().IsInvalidArgument());
   // A group whose tree has the other key type.
   auto dop = PercentileOperator<double>::Create(store.get(), Spec()).value();
   ASSERT_TRUE(dop->Step({{"g", 1.5, 1}}).ok());
   EXPECT_TRUE(op->Step({{"g", 1, 1}}).status().IsInvalidArgument());
   EXPECT_EQ(op->Answers(store->GetSnapshot())->size(), 0u);  // nothing changed
+  // With the empty string's group, a prefix that leaves no room for its tree name.
+  OperatorSpec long_prefix = Spec();
+  long_prefix.tree_prefix = std::string(kTreeNameBytesMax - 5, 'p');
+  auto lop = PercentileOperator<int64_t>::Create(store.get(), long_prefix).value();
+  EXPECT_TRUE(lop->Step({{"", 1, 1}}).status().IsInvalidArgument());
+  EXPECT_TRUE(lop->Step({{"abc", 1, 1}}).ok());
 }
 
 // A crash at every k-th I/O of a run of strict Steps: after reopening, Answers equal the model

@@ -198,6 +198,36 @@ TEST_F(CsvReaderTest, ColumnIndexAndMissingColumnMessage) {
                 "origin, destination)");
 }
 
+// field_quoted tells "" (an empty string in PostgreSQL's COPY ... CSV) from an empty field
+// (NULL), at every block size, so at every position of a block boundary; quotes inside an
+// unquoted field and "" pairs inside a quoted one do not confuse it.
+TEST_F(CsvReaderTest, FieldQuotedTellsAQuotedEmptyFieldFromAnEmptyOne) {
+  const std::string text = "a,b,c\n\"\",,x\n,\"\",\"\"\"\"\n\"q\",a\"b,\"\"\r\n,,\n\"\",\"\",\"\"";
+  // Per data row: field text and whether it was quoted.
+  const std::vector<std::vector<std::pair<std::string, bool>>> want = {
+      {{"", true}, {"", false}, {"x", false}},
+      {{"", false}, {"", true}, {"\"", true}},
+      {{"q", true}, {"a\"b", false}, {"", true}},
+      {{"", false}, {"", false}, {"", false}},
+      {{"", true}, {"", true}, {"", true}},
+  };
+  const std::string path = WriteFile("quoted.csv", text);
+  for (size_t block = 1; block <= text.size() + 1; ++block) {
+    auto reader = CsvReader::Open(path, {.block_bytes = block});
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    for (size_t r = 0; r < want.size(); ++r) {
+      auto next = (*reader)->Next();
+      ASSERT_TRUE(next.ok() && *next) << "block " << block << " row " << r;
+      for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ((*reader)->field(i), want[r][i].first) << block << " " << r << " " << i;
+        EXPECT_EQ((*reader)->field_quoted(i), want[r][i].second) << block << " " << r << " " << i;
+      }
+    }
+    auto end = (*reader)->Next();
+    ASSERT_TRUE(end.ok() && !*end);
+  }
+}
+
 // A name that two header columns carry is refused: taking the first silently read the wrong
 // column when the user meant the other (found by an adversarial run). Other columns may repeat.
 TEST_F(CsvReaderTest, AColumnNamedTwiceInTheHeaderIsRefused) {

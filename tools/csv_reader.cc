@@ -140,6 +140,15 @@ std::string_view CsvReader::field(size_t i) const {
   return fields_[i];
 }
 
+// A quoted field's view starts just past its opening '"'. An unquoted field starts at the row's
+// first byte or just past a ','; the byte before a row is its predecessor's line end (or
+// nothing, at the start of buf_), never '"'. So the byte before the view tells them apart.
+bool CsvReader::field_quoted(size_t i) const {
+  COWTREE_ASSERT(i < fields_.size());
+  const char* data = fields_[i].data();
+  return data > buf_.get() && data[-1] == '"';
+}
+
 Result<bool> CsvReader::Next() {
   COWTREE_ASSIGN_OR_RETURN(const bool has_row, ReadRow());
   if (has_row && fields_.size() != header_.size()) {

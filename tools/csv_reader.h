@@ -84,6 +84,9 @@ class CsvReader {
   size_t field_count() const { return fields_.size(); }
   // Field i of the current row (i < field_count(), asserted). Valid until the next Next().
   std::string_view field(size_t i) const;
+  // Whether field i was quoted ("" is a quoted empty field; PostgreSQL's COPY ... CSV reads it
+  // as an empty string, an unquoted empty field as NULL).
+  bool field_quoted(size_t i) const;
   uint64_t line_number() const { return row_line_; }
   // Bytes of the (decompressed) input before the next row: through the end of the row Next()
   // returned last (and the BOM, the header and skipped empty lines).

@@ -207,8 +207,9 @@ Result<std::map<std::string, int64_t>> DeltaWriter::SumFile() {
     if (!more) break;
     QueryRow row;
     const std::string_view group = csv->field(0);
-    row.null_group = group.empty();
-    row.group = row.null_group ? std::string(kNullGroupTree) : std::string(group);
+    row.group = std::string(GroupTreeOfField(group, csv->field_quoted(0)));
+    row.null_group = IsNullGroupTree(row.group);
+    row.empty_group = IsEmptyGroupTree(row.group);
     int64_t weight = 0;
     COWTREE_RETURN_IF_ERROR(csv->FieldInt64(1, &weight));
     // n is a uint64 (a group's N may pass 2^63 with weights): not FieldInt64.

@@ -209,7 +209,8 @@ class Ingester {
   Status SkipCommittedRows();
   Status IngestRows();
   Status AddRow();
-  Result<Group*> GroupOf(std::string_view name);
+  // The group of a group field (quoted: "" is the empty string, not NULL).
+  Result<Group*> GroupOf(std::string_view name, bool quoted);
   uint32_t BatchIndexOf(Group* g);
   // True when the pending rows make a whole batch (or the unfinished batch resume completes).
   bool BatchFull() const;
@@ -415,12 +416,8 @@ Status Ingester::LoadTrees() {
       counts.Open(std::move(handle));
       continue;
     }
-    if (IsNullGroupTree(t.name)) {
-      existing_.emplace(std::string(), t.key_type);  // the empty group field
-      continue;
-    }
-    if (IsInternalTreeName(t.name)) continue;
-    existing_.emplace(std::move(t.name), t.key_type);
+    if (!IsGroupTree(t.name)) continue;
+    existing_.emplace(std::move(t.name), t.key_type);  // the NULL and empty groups' included
   }
   return Status::OK();
 }
@@ -519,17 +516,25 @@ Status Ingester::SkipCommittedRows() {
   return Status::OK();
 }
 
-Result<Group*> Ingester::GroupOf(std::string_view name) {
-  auto it = groups_.find(name);
+Result<Group*> Ingester::GroupOf(std::string_view name, bool quoted) {
+  // A reserved name would find an internal tree below (the NULL group's, say): refused first.
+  if (!name.empty() && name[0] == kReservedTreePrefix[0] && IsInternalTreeName(name)) {
+    return Status::InvalidArgument(
+        csv_->name() + ":" + std::to_string(csv_->line_number()) + ": column '" +
+        options_.group_column + "' (field " + std::to_string(group_col_ + 1) +
+        "): group names starting with '" + std::string(kReservedTreePrefix) +
+        "' are reserved for cowtree's internal trees");
+  }
+  const std::string_view tree = GroupTreeOfField(name, quoted);
+  auto it = groups_.find(tree);
   if (it != groups_.end()) return &it->second;
-  if (auto e = existing_.find(name); e != existing_.end()) {
+  if (auto e = existing_.find(tree); e != existing_.end()) {
     Group g;
     g.key_type = e->second;
-    const std::string tree_name = name.empty() ? std::string(kNullGroupTree) : e->first;
     if (g.key_type == KeyType::kInt64) {
-      COWTREE_ASSIGN_OR_RETURN(g.int64_tree, store_->Tree<int64_t>(tree_name));
+      COWTREE_ASSIGN_OR_RETURN(g.int64_tree, store_->Tree<int64_t>(e->first));
     } else {
-      COWTREE_ASSIGN_OR_RETURN(g.double_tree, store_->Tree<double>(tree_name));
+      COWTREE_ASSIGN_OR_RETURN(g.double_tree, store_->Tree<double>(e->first));
     }
     return &groups_.emplace(e->first, std::move(g)).first->second;
   }
@@ -539,13 +544,6 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
         options_.group_column + "' (field " + std::to_string(group_col_ + 1) +
         "): a group name of " + std::to_string(name.size()) + " bytes; group names are tree " +
         "names of at most " + std::to_string(kTreeNameBytesMax) + " bytes");
-  }
-  if (IsInternalTreeName(name)) {
-    return Status::InvalidArgument(
-        csv_->name() + ":" + std::to_string(csv_->line_number()) + ": column '" +
-        options_.group_column + "' (field " + std::to_string(group_col_ + 1) +
-        "): group names starting with '" + std::string(kReservedTreePrefix) +
-        "' are reserved for cowtree's internal trees");
   }
   KeyType kt = KeyType::kInt64;
   if (options_.value_type == ValueType::kDouble) {
@@ -567,9 +565,9 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
       kt = KeyType::kDouble;
     }
   }
-  std::string owned(name);
-  // An empty group field is SQL's NULL group: one group, as GROUP BY makes it.
-  const std::string tree_name = name.empty() ? std::string(kNullGroupTree) : owned;
+  // An unquoted empty group field is SQL's NULL group (one group, as GROUP BY makes it); a
+  // quoted one the empty string (api/sql_groups.h).
+  const std::string tree_name(tree);
   Group g;
   g.key_type = kt;
   if (kt == KeyType::kInt64) {
@@ -578,7 +576,7 @@ Result<Group*> Ingester::GroupOf(std::string_view name) {
     g.double_tree = batch_->CreateTree<double>(tree_name);
   }
   ++stats_.trees_created;
-  return &groups_.emplace(std::move(owned), std::move(g)).first->second;
+  return &groups_.emplace(tree_name, std::move(g)).first->second;
 }
 
 Status Ingester::AddRow() {
@@ -586,7 +584,8 @@ Status Ingester::AddRow() {
   if (weight_col_ != SIZE_MAX) {
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(weight_col_, &weight)));
   }
-  COWTREE_ASSIGN_OR_RETURN(Group * g, GroupOf(csv_->field(group_col_)));
+  COWTREE_ASSIGN_OR_RETURN(Group * g,
+                           GroupOf(csv_->field(group_col_), csv_->field_quoted(group_col_)));
   if (deltas_ != nullptr && g->touched_batch != batch_serial_) {
     g->touched_batch = batch_serial_;
     touched_.push_back(g->key_type == KeyType::kInt64 ? g->int64_tree.name()

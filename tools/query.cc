@@ -74,6 +74,7 @@ Result<std::optional<QueryRow>> RowOf(const TreeReader<K>& reader, int64_t null_
   QueryRow row;
   row.group = reader.name();
   row.null_group = IsNullGroupTree(row.group);
+  row.empty_group = IsEmptyGroupTree(row.group);
   row.n = n;
   if (n == 0) {
     if (null_rows <= 0) return std::optional<QueryRow>();
@@ -135,6 +136,7 @@ Result<std::optional<QueryRow>> ComputeGroupRow(const Snapshot& snapshot, const 
 
 bool GroupOrder(const QueryRow& a, const QueryRow& b) {
   if (a.null_group != b.null_group) return b.null_group;  // NULL last (ASC NULLS LAST)
+  if (a.empty_group != b.empty_group) return a.empty_group;  // '' before every other string
   return a.group < b.group;
 }
 
@@ -149,8 +151,11 @@ Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
       return Status::NotFound("no group '" + *group + "' ('" + std::string(kReservedTreePrefix) +
                               "' names are cowtree's internal trees)");
     }
-    COWTREE_ASSIGN_OR_RETURN(std::optional<QueryRow> row,
-                             ComputeGroupRow(snapshot, counts, *group, ps, disc, descending));
+    // --group "" is the empty string's group (the NULL group cannot be named).
+    COWTREE_ASSIGN_OR_RETURN(
+        std::optional<QueryRow> row,
+        ComputeGroupRow(snapshot, counts, std::string(GroupTreeOfField(*group, /*quoted=*/true)),
+                        ps, disc, descending));
     if (row.has_value()) rows.push_back(std::move(*row));
     return rows;
   }
@@ -205,9 +210,9 @@ void PrintJson(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
     if (r.null_group) {
       w.Null();
     } else {
-      w.String(r.group);
+      w.String(r.empty_group ? std::string() : r.group);
     }
-    if (!r.null_group && !recovery::IsValidUtf8(r.group)) {
+    if (!r.null_group && !r.empty_group && !recovery::IsValidUtf8(r.group)) {
       w.Key("group_bytes_hex");
       w.String(recovery::HexBytes(r.group));
     }
@@ -230,8 +235,8 @@ void PrintJson(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
 
 std::string CsvGroupField(const QueryRow& row) {
   if (row.null_group) return std::string();  // NULL: an empty field, as PostgreSQL's COPY CSV
-  // Group names come from user data: quote them if they need it (RFC 4180). An empty name
-  // cannot occur (an empty group field is the NULL group).
+  if (row.empty_group) return "\"\"";          // '': a quoted empty field, as COPY writes it
+  // Group names come from user data: quote them if they need it (RFC 4180).
   if (row.group.find_first_of(",\"\n\r") == std::string::npos) return row.group;
   std::string q = "\"";
   for (char c : row.group) q += (c == '"') ? std::string("\"\"") : std::string(1, c);
@@ -261,7 +266,7 @@ void PrintRows(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
       width[1] = 1;
       for (size_t j = 0; j < ps.size(); ++j) width[2 + j] = ps[j].text.size();
       for (const QueryRow& r : rows) {
-        width[0] = std::max(width[0], r.null_group ? 0 : r.group.size());
+        width[0] = std::max(width[0], r.null_group || r.empty_group ? 0 : r.group.size());
         width[1] = std::max(width[1], std::to_string(r.n).size());
         for (size_t j = 0; j < r.values.size(); ++j) {
           width[2 + j] = std::max(width[2 + j], r.values[j].size());
@@ -282,7 +287,8 @@ void PrintRows(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
       }
       out << '\n';
       for (const QueryRow& r : rows) {
-        cell(r.null_group ? std::string() : r.group, width[0], true);  // NULL: blank, as psql
+        // NULL and '': blank, as psql prints both.
+        cell(r.null_group || r.empty_group ? std::string() : r.group, width[0], true);
         out << "  ";
         cell(std::to_string(r.n), width[1], false);
         for (size_t j = 0; j < r.values.size(); ++j) {

@@ -40,8 +40,9 @@ struct PercentileSpec {
 };
 
 struct QueryRow {
-  std::string group;        // the group's tree name (kNullGroupTree for the NULL group)
-  bool null_group = false;  // the NULL group: printed as NULL
+  std::string group;         // the group's tree name (kNullGroupTree for the NULL group)
+  bool null_group = false;   // the NULL group: printed as NULL
+  bool empty_group = false;  // the empty string's group (kEmptyGroupTree): printed as ""
   uint64_t n = 0;
   std::vector<std::string> values;  // formatted, one per percentile; "" = NULL (N = 0)
 

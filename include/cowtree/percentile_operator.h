@@ -5,7 +5,8 @@
 // in O(delta), a batch of output deltas out).
 //
 // State: one tree per group in a Store (tree `tree_prefix + group`; the NULL group is tree
-// "__cowtree_null_group__" + tree_prefix; rows with a NULL value are counted per group in the
+// "__cowtree_null_group__" + tree_prefix and the empty string's group (not NULL, as in SQL)
+// "__cowtree_empty_group__" + tree_prefix; rows with a NULL value are counted per group in the
 // int64 tree "__cowtree_null_values__" + tree_prefix; a double operator counts its -0 values
 // per group in "__cowtree_negative_zeros__" + tree_prefix, so that an answer landing on a -0
 // row is -0 as in PostgreSQL, while the group's tree keeps -0 and +0 as one key, see
