@@ -214,7 +214,11 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
       for (; i < t.ops_end && grouped.ops[i].code == code; ++i) sum += grouped.ops[i].weight;
       if (sum < INT64_MIN || sum > INT64_MAX) {
         return Status::InvalidArgument("PercentileOperator: tree '" + t.tree_name +
-                                       "': the weights of key code " + std::to_string(code) +
+                                       "': the weights of " +
+                                       tree::KeyText(kKeyTypeOf<K> == KeyType::kInt64
+                                                         ? tree::KeyType::kInt64
+                                                         : tree::KeyType::kDouble,
+                                                     code) +
                                        " in one batch add up to " + tree::Int128ToString(sum) +
                                        ", outside int64 [" + std::to_string(INT64_MIN) + ", " +
                                        std::to_string(INT64_MAX) + "]");

@@ -134,8 +134,13 @@ TEST(PercentileBatch, BadGroupNamesAreInvalidArgument) {
   GroupedBatch out;
   const std::vector<InputDelta<int64_t>> reserved = {{"ok", 1, 1}, {"__cowtree_x", 1, 1}};
   EXPECT_TRUE(GroupBatch(reserved, spec, &out).IsInvalidArgument());
+  // The empty string is a group (not NULL), whose tree name is reserved + prefix: a prefix
+  // that leaves no room for it is refused.
   const std::vector<InputDelta<int64_t>> empty = {{"", 1, 1}};
-  EXPECT_TRUE(GroupBatch(empty, spec, &out).IsInvalidArgument());
+  EXPECT_TRUE(GroupBatch(empty, spec, &out).ok());
+  OperatorSpec long_prefix;
+  long_prefix.tree_prefix = std::string(1020, 'p');
+  EXPECT_TRUE(GroupBatch(empty, long_prefix, &out).IsInvalidArgument());
   const std::vector<InputDelta<int64_t>> too_long = {{std::string(2000, 'g'), 1, 1}};
   EXPECT_TRUE(GroupBatch(too_long, spec, &out).IsInvalidArgument());
 }

@@ -165,6 +165,31 @@ TEST(Cli, ACorruptZstdInputCommitsNothing) {
   EXPECT_NE(r.err.find("ingested 300000 rows"), std::string::npos) << r.err;
 }
 
+// A weight sum outside int64 names the group's tree and the value as written, not only its
+// internal key code; within one batch or against the stored weight. Nothing of the batch is
+// committed.
+TEST(Cli, AWeightOverflowNamesTheValue) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db", csv = tmp.path() + "/w.csv";
+  WriteFile(csv, "g,v,w\na,-7,9223372036854775807\na,-7,1\n");
+  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v --weight w " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("tree 'a': ops of key -7 (code "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("in one batch add up to 9223372036854775808, outside int64"),
+            std::string::npos)
+      << r.err;
+  WriteFile(csv, "g,v,w\na,2.5,9223372036854775807\n");
+  r = RunCowtree("ingest --db " + db + " --group g --value v --weight w " + csv, tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunCowtree("ingest --db " + db + " --group g --value v --weight w " + csv, tmp);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("tree 'a': weight of key 2.5 (code "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(9223372036854775807) + 9223372036854775807 overflows int64"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("committed by this run: 0 rows in 0 commits"), std::string::npos) << r.err;
+}
+
 TEST(Cli, DemoRunsOnTheBundledSlice) {
   TempDir tmp;
   RunResult r = RunCowtree("demo", tmp);

@@ -273,7 +273,7 @@ Status BatchApplier::ApplyToLeaf(InternalNode* leaf_parent, size_t c,
   uint64_t pos_sum = 0;
   bool unit = false;
   const Status merge_status = MergeLeafOps(old, old_pos_sum, !has_leaf || box->unit_weights(), ops,
-                                           merged.get(), &pos_sum, &unit);
+                                           base_.key_type, merged.get(), &pos_sum, &unit);
   pin.reset();
   loaded.reset();
   COWTREE_RETURN_IF_ERROR(merge_status);

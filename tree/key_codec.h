@@ -19,9 +19,11 @@
 #pragma once
 
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <string_view>
 
 namespace cowtree::tree {
@@ -68,6 +70,28 @@ inline bool IsCanonicalKey(KeyType type, uint64_t code) {
 inline double KeyToDouble(KeyType type, uint64_t code) {
   return type == KeyType::kInt64 ? static_cast<double>(DecodeInt64Key(code))
                                  : DecodeDoubleKey(code);
+}
+
+// The key of `code` as error messages name it: "key 42 (code 9223372036854775850)"; a double
+// in the shortest text that reads back to it ("key 2.5"), NaN and infinities as PostgreSQL
+// spells them. The code stays in the message: dump and fsck print codes.
+inline std::string KeyText(KeyType type, uint64_t code) {
+  std::string value;
+  if (type == KeyType::kInt64) {
+    value = std::to_string(DecodeInt64Key(code));
+  } else {
+    const double v = DecodeDoubleKey(code);
+    if (std::isnan(v)) {
+      value = "NaN";
+    } else if (std::isinf(v)) {
+      value = v > 0 ? "Infinity" : "-Infinity";
+    } else {
+      char buf[32];
+      const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+      value.assign(buf, ec == std::errc() ? end : buf);
+    }
+  }
+  return "key " + value + " (code " + std::to_string(code) + ")";
 }
 
 }  // namespace cowtree::tree

@@ -5,6 +5,7 @@
 
 #include "persistence/assert.h"
 #include "tree/block_cache.h"
+#include "tree/key_codec.h"
 #include "tree/leaf_pool.h"
 #include "tree/node_format.h"
 
@@ -60,8 +61,8 @@ void DropUnusedWeights(LeafData* data) {
 }  // namespace
 
 Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_weights,
-                    std::span<const KeyWeight> ops, LeafData* out, uint64_t* out_pos_sum,
-                    bool* out_unit_weights) {
+                    std::span<const KeyWeight> ops, KeyType key_type, LeafData* out,
+                    uint64_t* out_pos_sum, bool* out_unit_weights) {
   const size_t old_n = old == nullptr ? 0 : old->keys.size();
   // Every old weight is 1: its weights array (if any) need not be read.
   const bool old_unit = old_n == 0 || old_unit_weights || old->implicit_unit_weights();
@@ -98,7 +99,7 @@ Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_wei
       const int64_t before = old_unit ? 1 : old->weights[at];
       int64_t after;
       if (__builtin_add_overflow(before, op.weight, &after)) {
-        return Status::InvalidArgument("weight of key code " + std::to_string(op.key) + " (" +
+        return Status::InvalidArgument("weight of " + KeyText(key_type, op.key) + " (" +
                                        std::to_string(before) + ") + " + std::to_string(op.weight) +
                                        " overflows int64 [" + std::to_string(INT64_MIN) + ", " +
                                        std::to_string(INT64_MAX) + "]");

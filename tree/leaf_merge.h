@@ -5,8 +5,8 @@
 //   positive sum. ops: strictly increasing keys, weights != 0 (checked by the caller).
 // - out receives the merged entries (keys strictly increasing, zero-weight entries dropped);
 //   *out_pos_sum their positive sum. Untouched runs of the old leaf are copied in bulk.
-// - Errors: InvalidArgument when an entry's weight sum overflows int64 (message: key code, old
-//   weight, delta, the int64 range), or the leaf's positive sum overflows uint64 (then the
+// - Errors: InvalidArgument when an entry's weight sum overflows int64 (message: the key as
+//   `key_type` reads it (KeyText), old weight, delta, the int64 range), or the leaf's positive sum overflows uint64 (then the
 //   tree total N would overflow too: every entry of the merged leaf is final for the batch).
 //   old_pos_sum must be exact (< 2^64, as every LeafBox sum is).
 // - old_unit_weights: whether every weight of `old` is 1 (true for null old).
@@ -54,8 +54,8 @@ inline std::string Int128ToString(__int128 v) {
 }
 
 Status MergeLeafOps(const LeafData* old, uint64_t old_pos_sum, bool old_unit_weights,
-                    std::span<const KeyWeight> ops, LeafData* out, uint64_t* out_pos_sum,
-                    bool* out_unit_weights);
+                    std::span<const KeyWeight> ops, KeyType key_type, LeafData* out,
+                    uint64_t* out_pos_sum, bool* out_unit_weights);
 
 size_t SplitLeaf(std::shared_ptr<LeafData> content, uint64_t pos_sum, const TreeShape& shape,
                  uint64_t epoch, std::vector<std::shared_ptr<LeafBox>>* out,

@@ -65,7 +65,7 @@ void SortOpsByKey(std::vector<KeyWeight>* ops) {
 
 }  // namespace
 
-Status SortAndSumOrderStatOps(std::vector<KeyWeight>* ops) {
+Status SortAndSumOrderStatOps(std::vector<KeyWeight>* ops, KeyType key_type) {
   SortOpsByKey(ops);
   std::vector<KeyWeight>& v = *ops;
   size_t kept = 0;
@@ -74,7 +74,7 @@ Status SortAndSumOrderStatOps(std::vector<KeyWeight>* ops) {
     __int128 sum = 0;
     for (; i < v.size() && v[i].key == key; ++i) sum += v[i].weight;
     if (sum < INT64_MIN || sum > INT64_MAX) {
-      return Status::InvalidArgument("ops of key code " + std::to_string(key) +
+      return Status::InvalidArgument("ops of " + KeyText(key_type, key) +
                                      " in one batch add up to " + Int128ToString(sum) +
                                      ", outside int64 [" + std::to_string(INT64_MIN) + ", " +
                                      std::to_string(INT64_MAX) + "]");
@@ -85,7 +85,7 @@ Status SortAndSumOrderStatOps(std::vector<KeyWeight>* ops) {
   return Status::OK();
 }
 
-Status DecodeOrderStatOps(std::string_view ops, std::vector<KeyWeight>* out) {
+Status DecodeOrderStatOps(std::string_view ops, KeyType key_type, std::vector<KeyWeight>* out) {
   out->clear();
   if (ops.size() % kOrderStatOpBytes != 0) {
     return Status::InvalidArgument("ops length " + std::to_string(ops.size()) +
@@ -107,7 +107,7 @@ Status DecodeOrderStatOps(std::string_view ops, std::vector<KeyWeight>* out) {
     canonical &= op.weight != 0 && (i == 0 || (*out)[i - 1].key < op.key);
   }
   if (canonical) return Status::OK();
-  return SortAndSumOrderStatOps(out);
+  return SortAndSumOrderStatOps(out, key_type);
 }
 
 void AppendOrderStatOps(std::span<const KeyWeight> ops, std::string* out) {

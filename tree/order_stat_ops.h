@@ -4,7 +4,8 @@
 // exactly, zero sums dropped.
 //
 // - SortAndSumOrderStatOps: puts `ops` (any order, weights of any value) in canonical form.
-//   InvalidArgument (naming the key code, the sum and the int64 range) if one key's summed
+//   InvalidArgument (naming the key as `key_type` reads it, KeyText, the sum and the int64
+//   range) if one key's summed
 //   weight does not fit int64; *ops is then unspecified. The sum is taken in 128 bits, so
 //   whether a batch is accepted does not depend on the order of one key's ops.
 // - DecodeOrderStatOps: the canonical form of op bytes. Ops already canonical (as a writer that
@@ -20,12 +21,13 @@
 #include <vector>
 
 #include "persistence/status.h"
+#include "tree/key_codec.h"
 #include "tree/tree_version.h"
 
 namespace cowtree::tree {
 
-Status SortAndSumOrderStatOps(std::vector<KeyWeight>* ops);
-Status DecodeOrderStatOps(std::string_view ops, std::vector<KeyWeight>* out);
+Status SortAndSumOrderStatOps(std::vector<KeyWeight>* ops, KeyType key_type);
+Status DecodeOrderStatOps(std::string_view ops, KeyType key_type, std::vector<KeyWeight>* out);
 void AppendOrderStatOps(std::span<const KeyWeight> ops, std::string* out);
 
 }  // namespace cowtree::tree

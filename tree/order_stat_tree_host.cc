@@ -185,7 +185,7 @@ class OrderStatTreeType final : public TreeType {
     const auto key_type = static_cast<KeyType>(params[0]);
     if (ops.empty()) return std::string();  // an empty tree: the empty inline body
     if (ops.size() / kOrderStatOpBytes > shape_.leaf_capacity_entries) return std::nullopt;
-    if (!DecodeOrderStatOps(ops, &scratch_ops_).ok()) return std::nullopt;
+    if (!DecodeOrderStatOps(ops, key_type, &scratch_ops_).ok()) return std::nullopt;
     if (scratch_ops_.empty()) return std::string();  // the ops cancel out
     const size_t n = scratch_ops_.size();
     if (n > shape_.leaf_capacity_entries || LeafBodyBytesMin(n) > kCatalogInlineBytesMax) {
@@ -405,7 +405,7 @@ Status OrderStatTreeHost::Apply(std::string_view ops, uint64_t epoch) {
         "ops at epoch " + std::to_string(epoch) + " for a tree already written at epoch " +
         std::to_string(written) + " (two op sections for one tree in one commit?)");
   }
-  COWTREE_RETURN_IF_ERROR(DecodeOrderStatOps(ops, &scratch_));
+  COWTREE_RETURN_IF_ERROR(DecodeOrderStatOps(ops, tree_.current()->key_type, &scratch_));
   std::shared_ptr<const TreeVersion> before = tree_.current();
   if (!scratch_.empty()) {
     COWTREE_RETURN_IF_ERROR(tree_.Apply(scratch_, epoch));
