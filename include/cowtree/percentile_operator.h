@@ -58,7 +58,10 @@ struct PercentileOutput {
 };
 
 struct OperatorSpec {
-  std::string tree_prefix;                // group g lives in tree tree_prefix + g
+  // Group g lives in tree tree_prefix + g (no separator): operators that share a store need
+  // prefixes of which none begins another ("sales/" and "web/"; not "p" and "p2", whose trees
+  // "p2y" operator "p" would list as its group "2y"; "" lists every tree). docs/api.md.
+  std::string tree_prefix;
   std::vector<PercentileOutput> outputs;  // at least one
 };
 
