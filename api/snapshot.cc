@@ -148,9 +148,12 @@ TreeReader<K>::TreeReader(const TreeReader&) = default;
 template <TreeKey K>
 TreeReader<K>& TreeReader<K>::operator=(const TreeReader&) = default;
 template <TreeKey K>
-TreeReader<K>::TreeReader(TreeReader&&) noexcept = default;
+TreeReader<K>::TreeReader(TreeReader&& other) noexcept : state_(other.state_) {}
 template <TreeKey K>
-TreeReader<K>& TreeReader<K>::operator=(TreeReader&&) noexcept = default;
+TreeReader<K>& TreeReader<K>::operator=(TreeReader&& other) noexcept {
+  state_ = other.state_;  // a copy: the moved-from reader stays usable (snapshot.h)
+  return *this;
+}
 
 template <TreeKey K>
 const std::string& TreeReader<K>::name() const {

@@ -42,8 +42,11 @@ WriteBatch::~WriteBatch() = default;
 WriteBatch::WriteBatch(WriteBatch&&) noexcept = default;
 WriteBatch& WriteBatch::operator=(WriteBatch&&) noexcept = default;
 
+// A moved-from batch (state_ null) records nothing and its Commit is InvalidArgument
+// (include/cowtree/store.h): never a crash.
 template <TreeKey K>
 TreeHandle<K> WriteBatch::CreateTree(std::string name) {
+  if (state_ == nullptr) return TreeHandle<K>();
   const TreeId id =
       state_->batch.CreateTree(name, tree::kOrderStatTreeTypeId,
                                tree::OrderStatTreeParams(api_internal::ToInternal(kKeyTypeOf<K>)));
@@ -53,6 +56,7 @@ TreeHandle<K> WriteBatch::CreateTree(std::string name) {
 
 template <TreeKey K>
 void WriteBatch::DropTree(const TreeHandle<K>& tree) {
+  if (state_ == nullptr) return;
   if (state_->seen.emplace(tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, true).second) {
     state_->uses.push_back({tree.store_serial_, tree.tree_id_, kKeyTypeOf<K>, /*drop=*/true});
   }
@@ -67,7 +71,7 @@ void WriteBatch::Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int
 
 void WriteBatch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, uint64_t code,
                          int64_t weight) {
-  if (weight == 0) return;
+  if (weight == 0 || state_ == nullptr) return;
   // One hash lookup per Add (none for a run of Adds to one tree).
   BatchState& b = *state_;
   if (b.last_ops == nullptr || b.last_ops_id != tree_id || b.last_serial != store_serial ||
@@ -82,9 +86,12 @@ void WriteBatch::AddCode(uint64_t store_serial, uint64_t tree_id, KeyType type, 
   tree::AppendOrderStatOp(b.last_ops, code, weight);
 }
 
-bool WriteBatch::empty() const { return state_->batch.empty() && state_->uses.empty(); }
+bool WriteBatch::empty() const {
+  return state_ == nullptr || (state_->batch.empty() && state_->uses.empty());
+}
 
 void WriteBatch::Clear() {
+  if (state_ == nullptr) return;
   state_->batch.Clear();
   state_->last_ops = nullptr;
   state_->last_ops_id = 0;
@@ -160,6 +167,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options
 WriteBatch Store::NewBatch() { return WriteBatch(std::make_unique<BatchState>(state_)); }
 
 Status Store::Commit(WriteBatch& batch, const WriteOptions& write_options, uint64_t* sequence) {
+  if (batch.state_ == nullptr) {
+    return Status::InvalidArgument("batch was moved from (its contents went with it)");
+  }
   BatchState& b = *batch.state_;
   if (b.store != state_) {
     return Status::InvalidArgument("batch was made by another Store object");

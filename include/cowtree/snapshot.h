@@ -88,7 +88,8 @@ class Cursor {
   std::unique_ptr<api_internal::CursorState> state_;
 };
 
-// The state of one tree in one snapshot. Obtained from Snapshot::Tree<K>(name).
+// The state of one tree in one snapshot. Obtained from Snapshot::Tree<K>(name). Copyable
+// (copies share the pin); moving copies too, so a moved-from reader still reads the same tree.
 template <TreeKey K>
 class TreeReader {
  public:

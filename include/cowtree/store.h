@@ -62,7 +62,9 @@ class TreeHandle {
 // The contents of one commit. Cheap to build: nothing is validated or applied before
 // Store::Commit, which reports the first problem (a bad name, a bad handle, a weight overflow)
 // as InvalidArgument and then changes nothing. A successful Commit clears the batch (ready for
-// reuse; its handles stay valid); a failed one leaves it as it was.
+// reuse; its handles stay valid); a failed one leaves it as it was. A moved-from batch is
+// empty and records nothing (CreateTree returns an invalid handle); Commit of it is
+// InvalidArgument.
 class WriteBatch {
  public:
   ~WriteBatch();
