@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -277,6 +278,39 @@ TEST(PercentileOperator, TheEmptyStringIsAGroupNotNull) {
     EXPECT_EQ(answers[0].group, Group(""));
     EXPECT_EQ(answers[2].group, std::nullopt);
   }
+}
+
+// SQL has one NaN: a NaN answer is the same value whether it came from NaN items or from
+// -Infinity + Infinity (which x86 makes a negative NaN), so a row whose NaN answer did not
+// change emits nothing, and rows compare equal to themselves; -0 and +0 answers differ (they
+// print differently). Found by an adversarial run: Step emitted -1/+1 for an unchanged row.
+TEST(PercentileOperator, ANanAnswerIsOneValueAndMinusZeroIsAChange) {
+  testutil::TempDir dir;
+  auto store = Store::Open(dir.path(), Options()).value();
+  OperatorSpec spec;
+  spec.outputs = {{0.5, PercentileKind::kCont, Order::kAscending}};
+  auto op = PercentileOperator<double>::Create(store.get(), spec).value();
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto d = op->Step({{"g", nan, 2}}).value();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_TRUE(std::isnan(d[0].row.values[0].cont));
+  EXPECT_EQ(d[0].row, d[0].row);
+  // Two NaN items become -Infinity and Infinity: n = 2 and the median is NaN in both.
+  d = op->Step({{"g", nan, -2}, {"g", -inf, 1}, {"g", inf, 1}}).value();
+  EXPECT_TRUE(d.empty()) << d.size() << " deltas for an unchanged row";
+  const auto answers = op->Answers(store->GetSnapshot()).value();
+  ASSERT_EQ(answers.size(), 1u);
+  EXPECT_EQ(std::bit_cast<uint64_t>(answers[0].values[0].cont),
+            std::bit_cast<uint64_t>(std::numeric_limits<double>::quiet_NaN()));
+  // A median that goes from -0 to +0 is a change: PostgreSQL prints -0, then 0.
+  d = op->Step({{"z", -0.0, 1}}).value();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_TRUE(std::signbit(d[0].row.values[0].cont));
+  d = op->Step({{"z", -0.0, -1}, {"z", 0.0, 1}}).value();
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_TRUE(std::signbit(d[0].row.values[0].cont));
+  EXPECT_FALSE(std::signbit(d[1].row.values[0].cont));
 }
 
 TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {

@@ -415,7 +415,12 @@ Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, boo
                                           descending, negative_zero_items));
   const double lo_val = KeyToDouble(v.key_type, lo_key);
   const double hi_val = KeyToDouble(v.key_type, hi_key);
-  return std::optional<double>(lo_val + (pos.frac * (hi_val - lo_val)));
+  const double value = lo_val + (pos.frac * (hi_val - lo_val));
+  // One NaN, whatever made it (-Infinity + Infinity gives a negative NaN on x86, a NaN key a
+  // positive one): SQL has one NaN, and callers that compare answers bit for bit (the
+  // operator's deltas) must see one.
+  return std::optional<double>(std::isnan(value) ? std::numeric_limits<double>::quiet_NaN()
+                                                 : value);
 }
 
 Result<std::optional<uint64_t>> PercentileDisc(const TreeVersion& v, double p, bool descending,

@@ -88,6 +88,7 @@ Result<std::optional<uint64_t>> Select(const TreeVersion& v, uint64_t k, bool de
 // interpolates with it as PostgreSQL's float8_lerp would. More than the tree's zeros are
 // clamped to them. PostgreSQL compares -0 = +0 and returns whichever its sort put in place, so
 // this matches it exactly whenever a group's zeros all have one sign (docs/sql_semantics.md).
+// A NaN answer is always the positive quiet NaN (std::numeric_limits<double>::quiet_NaN()).
 Result<std::optional<double>> PercentileCont(const TreeVersion& v, double p, bool descending,
                                              uint64_t negative_zero_items = 0);
 Result<std::optional<uint64_t>> PercentileDisc(const TreeVersion& v, double p, bool descending,

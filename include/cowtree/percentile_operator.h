@@ -34,6 +34,8 @@
 // any thread. Lifetime: the Store must outlive the operator.
 #pragma once
 
+#include <bit>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -80,7 +82,18 @@ struct PercentileValue {
   bool is_null = true;
   double cont = 0;
   K disc = K();
-  bool operator==(const PercentileValue&) const = default;
+  // Bit for bit: a NaN equals itself (every NaN answer is the one positive quiet NaN) and -0
+  // differs from +0 (PostgreSQL prints them differently), so that "unchanged" in Step's deltas
+  // means "prints the same".
+  bool operator==(const PercentileValue& o) const {
+    if (is_null != o.is_null || std::bit_cast<uint64_t>(cont) != std::bit_cast<uint64_t>(o.cont))
+      return false;
+    if constexpr (std::same_as<K, double>) {
+      return std::bit_cast<uint64_t>(disc) == std::bit_cast<uint64_t>(o.disc);
+    } else {
+      return disc == o.disc;
+    }
+  }
 };
 
 template <TreeKey K>
