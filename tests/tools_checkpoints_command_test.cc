@@ -76,4 +76,38 @@ TEST(CheckpointsCommand, UsageErrorsExit2) {
   EXPECT_EQ(RunCowtree("backup --db " + db, tmp).exit_code, 2);  // --to is required
 }
 
+// A misspelt --except name protected nothing: --keep-last deleted the checkpoint it was meant
+// to keep (found by an adversarial run). Now a usage error that deletes nothing.
+TEST(CheckpointsCommand, AnExceptNameThatIsNotRetainedDeletesNothing) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  cowtree::testutil::WriteTextFile(tmp.path() + "/a.csv", "g,v\na,1\n");
+  ASSERT_EQ(RunCowtree("ingest --db " + db + " --group g --value v " + tmp.path() + "/a.csv", tmp)
+                .exit_code,
+            0);
+  ASSERT_EQ(RunCowtree("checkpoint --db " + db + " --name before-march", tmp).exit_code, 0);
+  ASSERT_EQ(RunCowtree("checkpoint --db " + db + " --name b", tmp).exit_code, 0);
+  CommandResult r =
+      RunCowtree("checkpoints --db " + db + " --keep-last 0 --except befor-march", tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--except befor-march: no retained checkpoint of that name (nothing "
+                       "deleted"),
+            std::string::npos)
+      << r.err;
+  r = RunCowtree("checkpoint --db " + db + " --name c --keep-last 1 --except befor-march", tmp);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("checkpoint c was retained"), std::string::npos) << r.err;
+  r = RunCowtree("checkpoints --db " + db + " --format csv", tmp);
+  EXPECT_NE(r.out.find("\nbefore-march,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nb,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nc,"), std::string::npos) << r.out;
+  // Spelt right, it protects: only it and the newest remain.
+  r = RunCowtree("checkpoints --db " + db + " --keep-last 1 --except before-march --format csv",
+                 tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\nbefore-march,"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\nb,"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nc,"), std::string::npos) << r.out;
+}
+
 }  // namespace

@@ -20,6 +20,22 @@ int Fail(const Status& st, std::ostream& err) {
   return kExitError;
 }
 
+// "" if every --except name is a retained checkpoint of `store`; else the usage error. A
+// misspelt name would otherwise protect nothing and let --keep-last delete the checkpoint it
+// was meant to keep (found by an adversarial run).
+std::string UnknownExceptName(Store& store, const std::vector<std::string>& except) {
+  const std::vector<Store::CheckpointInfo> retained = store.ListCheckpoints();
+  for (const std::string& name : except) {
+    const bool found = std::any_of(retained.begin(), retained.end(),
+                                   [&](const Store::CheckpointInfo& c) { return c.name == name; });
+    if (!found) {
+      return "--except " + name + ": no retained checkpoint of that name (nothing deleted; " +
+             "`cowtree checkpoints --db DIR` lists them)";
+    }
+  }
+  return std::string();
+}
+
 std::vector<std::string> SplitNames(const std::string& csv) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -141,7 +157,14 @@ int RunCheckpointCommand(const CheckpointArgs& args, uint64_t cache_mib, std::os
   if (args.name.has_value()) {
     st = (*store)->Checkpoint(*args.name);
     if (st.ok() && args.keep_last.has_value()) {
-      st = (*store)->KeepLastCheckpoints(*args.keep_last, SplitNames(args.except), &deleted);
+      if (std::string bad = UnknownExceptName(**store, except); !bad.empty()) {
+        // The checkpoint is retained; only the trim is refused.
+        (void)(*store)->Close();
+        err << "cowtree: " << bad << "; checkpoint " << *args.name << " was retained"
+            << std::endl;
+        return kExitUsage;
+      }
+      st = (*store)->KeepLastCheckpoints(*args.keep_last, except, &deleted);
     }
   } else {
     st = (*store)->Checkpoint();
@@ -172,8 +195,14 @@ int RunCheckpointsCommand(const CheckpointsArgs& args, uint64_t cache_mib, std::
     err << "deleted retained checkpoint " << *args.delete_name << std::endl;
   }
   if (args.keep_last.has_value()) {
+    const std::vector<std::string> except = SplitNames(args.except);
+    if (std::string bad = UnknownExceptName(**store, except); !bad.empty()) {
+      (void)(*store)->Close();
+      err << "cowtree: " << bad << std::endl;
+      return kExitUsage;
+    }
     std::vector<std::string> deleted;
-    Status st = (*store)->KeepLastCheckpoints(*args.keep_last, SplitNames(args.except), &deleted);
+    Status st = (*store)->KeepLastCheckpoints(*args.keep_last, except, &deleted);
     if (!st.ok()) return Fail(st, err);
     for (const std::string& name : deleted) err << "deleted retained checkpoint " << name << "\n";
   }

@@ -47,12 +47,13 @@ void RemoveTree(const std::string& path) {
   for (;;) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
-    {
-      Registry& r = TheRegistry();
-      std::lock_guard<std::mutex> lock(r.mu);
-      for (const std::string& path : r.paths) RemoveTree(path);
-      r.paths.clear();
-    }
+    // The lock is held until the process dies: a guard destroyed meanwhile (the main thread
+    // failing because its store is gone) or a new guard blocks instead of exiting with a false
+    // error or leaving a directory created after the removal.
+    Registry& r = TheRegistry();
+    r.mu.lock();
+    for (const std::string& path : r.paths) RemoveTree(path);
+    r.paths.clear();
     // Die of the signal, as the process would have without the guard.
     ::signal(sig, SIG_DFL);
     sigset_t one;
