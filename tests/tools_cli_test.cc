@@ -163,6 +163,28 @@ TEST(Cli, ACorruptZstdInputCommitsNothing) {
   r = RunCowtree("ingest --db " + db + " --group g --value v --batch-rows 1000 " + path, tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("ingested 300000 rows"), std::string::npos) << r.err;
+  // Damage often decodes to a bad row before any commit: the check's Corruption is reported,
+  // not the symptom (it said "expected an integer", naming a line the user's file does not
+  // have). Here row 1000 is bad and the checksum fails.
+  plain.replace(plain.find("\ng6,1000\n"), 10, "\ng6,1x00\n");
+  cctx = ZSTD_createCCtx();
+  ASSERT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)));
+  zst.assign(ZSTD_compressBound(plain.size()), '\0');
+  const size_t m = ZSTD_compress2(cctx, zst.data(), zst.size(), plain.data(), plain.size());
+  ZSTD_freeCCtx(cctx);
+  ASSERT_FALSE(ZSTD_isError(m));
+  zst.resize(m);
+  zst.back() = static_cast<char>(zst.back() ^ 0x40);
+  WriteFile(path, zst);
+  r = RunCowtree("ingest --db " + tmp.path() + "/db2 --group g --value v " + path, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err.rfind("cowtree: Corruption: " + path + ": corrupt zstd data", 0), 0u) << r.err;
+  // Intact but for the bad row: the row's own error.
+  zst.back() = static_cast<char>(zst.back() ^ 0x40);
+  WriteFile(path, zst);
+  r = RunCowtree("ingest --db " + tmp.path() + "/db2 --group g --value v " + path, tmp);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(path + ":1002: column 'v' (field 2)"), std::string::npos) << r.err;
 }
 
 // A weight sum outside int64 names the group's tree and the value as written, not only its

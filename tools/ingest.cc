@@ -208,6 +208,7 @@ class Ingester {
   Status LoadTrees();
   Status SkipCommittedRows();
   Status IngestRows();
+  Status PreferVerifierError(const Status& st);
   Status AddRow();
   // The group of a group field (quoted: "" is the empty string, not NULL).
   Result<Group*> GroupOf(std::string_view name, bool quoted);
@@ -902,15 +903,26 @@ IngestOutcome Ingester::Finish(IngestEnd end, Status status) {
   return outcome;
 }
 
+// An error before the first commit of a zstd input whose check has not been waited for yet:
+// if the check fails, the damaged input is the cause (a flipped bit decodes to a ragged row or
+// a bad number first), so report its Corruption instead of the symptom.
+Status Ingester::PreferVerifierError(const Status& st) {
+  if (verifier_ == nullptr) return st;
+  const Status verified = verifier_->Wait();
+  verifier_.reset();
+  return verified.ok() ? st : verified;
+}
+
 IngestOutcome Ingester::Run() {
   start_us_ = NowUs();
   Status st = OpenInput();
   if (st.ok()) st = OpenStore();
   if (st.ok()) st = SkipCommittedRows();
-  if (!st.ok()) return Finish(IngestEnd::kError, st);
+  if (!st.ok()) return Finish(IngestEnd::kError, PreferVerifierError(st));
   const uint64_t ingest_start_us = NowUs();
   st = IngestRows();
   stats_.ingest_us = NowUs() - ingest_start_us;
+  if (!st.ok()) st = PreferVerifierError(st);
   if (!st.ok()) return Finish(output_failed_ ? IngestEnd::kOutputFailed : IngestEnd::kError, st);
   return Finish(IngestEnd::kOk, Status::OK());
 }
