@@ -313,6 +313,42 @@ TEST(PercentileOperator, ANanAnswerIsOneValueAndMinusZeroIsAChange) {
   EXPECT_FALSE(std::signbit(d[1].row.values[0].cont));
 }
 
+// A zero retracted as +0 while only -0 rows are left deletes one of them (PostgreSQL deletes an
+// equal row): the -0 count comes down with the zeros, so +0 rows added later answer +0 (they
+// answered -0 forever: found by an adversarial run).
+TEST(PercentileOperator, TheNegativeZeroCountFollowsTheZerosDown) {
+  testutil::TempDir dir;
+  auto store = Store::Open(dir.path(), Options()).value();
+  OperatorSpec spec;
+  spec.outputs = {{0.5, PercentileKind::kCont, Order::kAscending},
+                  {0.5, PercentileKind::kDisc, Order::kAscending}};
+  auto op = PercentileOperator<double>::Create(store.get(), spec).value();
+  const auto last_row = [&](std::vector<InputDelta<double>> batch) {
+    auto d = op->Step(batch).value();
+    return d.empty() || d.back().weight != 1 ? std::optional<OutputRow<double>>()
+                                              : std::optional<OutputRow<double>>(d.back().row);
+  };
+  ASSERT_TRUE(std::signbit(last_row({{"y", -0.0, 1}})->values[0].cont));
+  EXPECT_FALSE(last_row({{"y", 0.0, -1}}).has_value());  // the group is gone
+  auto row = last_row({{"y", 0.0, 1}});
+  ASSERT_TRUE(row.has_value());
+  EXPECT_FALSE(std::signbit(row->values[0].cont));
+  EXPECT_FALSE(std::signbit(row->values[1].disc));
+  // -0 twice and +0 once; two zeros retracted as +0: one -0 is left (the +0 goes first).
+  row = last_row({{"z", -0.0, 2}, {"z", 0.0, 1}});
+  ASSERT_TRUE(row.has_value() && std::signbit(row->values[0].cont));
+  row = last_row({{"z", 0.0, -2}});
+  ASSERT_TRUE(row.has_value());
+  EXPECT_EQ(row->n, 1u);
+  EXPECT_TRUE(std::signbit(row->values[1].disc));
+  row = last_row({{"z", 0.0, 2}});  // +0 twice: the median is a +0 row (-0, +0, +0)
+  ASSERT_TRUE(row.has_value());
+  EXPECT_FALSE(std::signbit(row->values[1].disc));
+  // The count tree says so: y's count went to 0, z's to 1.
+  auto counts = store->GetSnapshot().Tree<int64_t>("__cowtree_negative_zeros__").value();
+  EXPECT_EQ(counts.count(), 1u);
+}
+
 TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {
   testutil::TempDir dir;
   auto store = Store::Open(dir.path(), Options()).value();
