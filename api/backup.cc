@@ -8,6 +8,7 @@
 // Each tree is streamed in key order with a cursor and written in commits of kEntriesPerCommit
 // entries (memory stays bounded by one commit whatever the store size); the copy checkpoints
 // and closes before the rename, so its data is durable and reopens without replay.
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,22 @@ Status RemoveStalePartial(Env* env, const std::string& partial) {
   return env->SyncDir(partial);
 }
 
+// Whether `path` is `dir` or below it, symbolic links resolved as far as the paths exist
+// (weakly_canonical; a path that does not exist yet is normalized lexically).
+bool IsInside(const std::string& path, const std::string& dir) {
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
+  if (ec) return false;
+  const std::filesystem::path d = std::filesystem::weakly_canonical(dir, ec);
+  if (ec) return false;
+  auto pi = p.begin();
+  for (auto di = d.begin(); di != d.end(); ++di, ++pi) {
+    if (di->empty()) continue;  // a trailing separator
+    if (pi == p.end() || *pi != *di) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
@@ -86,6 +103,11 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
     return Status::InvalidArgument("backup: the snapshot belongs to another store");
   }
   if (to_dir.empty()) return Status::InvalidArgument("backup: empty target directory");
+  if (IsInside(to_dir, state_->runtime->dir())) {
+    // A copy inside the live store would be an unknown file to fsck, and go with the store.
+    return Status::InvalidArgument("backup: " + to_dir + " is inside the store's directory " +
+                                   state_->runtime->dir());
+  }
   Env* env = state_->options.env != nullptr ? state_->options.env : Env::Default();
   const std::string partial = to_dir + ".partial";
   if (env->FileExists(to_dir)) {

@@ -18,6 +18,7 @@
 #include "api/sql_groups.h"
 #include "persistence/assert.h"
 #include "persistence/commit_record.h"
+#include "tree/query.h"
 
 namespace cowtree {
 namespace {
@@ -66,10 +67,29 @@ Result<std::unique_ptr<PercentileOperator<K>>> PercentileOperator<K>::Create(Sto
     return Status::InvalidArgument("PercentileOperator: the spec has no outputs");
   }
   for (const PercentileOutput& out : spec.outputs) {
-    if (!(out.fraction >= 0.0 && out.fraction <= 1.0)) {
-      return Status::InvalidArgument("PercentileOperator: percentile value " +
-                                     std::to_string(out.fraction) + " is not between 0 and 1");
+    COWTREE_RETURN_IF_ERROR(tree::CheckPercentile(out.fraction).WithContext("PercentileOperator"));
+    if (out.kind != PercentileKind::kCont && out.kind != PercentileKind::kDisc) {
+      return Status::InvalidArgument("PercentileOperator: output kind " +
+                                     std::to_string(static_cast<int>(out.kind)) +
+                                     " is neither kCont nor kDisc");
     }
+    if (out.order != Order::kAscending && out.order != Order::kDescending) {
+      return Status::InvalidArgument("PercentileOperator: output order " +
+                                     std::to_string(static_cast<int>(out.order)) +
+                                     " is neither kAscending nor kDescending");
+    }
+  }
+  // The longest reserved name + the prefix must be a tree name (percentile_rows.h): else every
+  // Step would fail, blaming a group.
+  const size_t reserved_max =
+      std::max({kNullGroupTree.size(), kEmptyGroupTree.size(), kNullCountTree.size(),
+                kNegativeZeroCountTree.size()});
+  if (spec.tree_prefix.size() + reserved_max > kTreeNameBytesMax) {
+    return Status::InvalidArgument(
+        "PercentileOperator: tree_prefix of " + std::to_string(spec.tree_prefix.size()) +
+        " bytes is too long: at most " + std::to_string(kTreeNameBytesMax - reserved_max) +
+        " (tree names are at most " + std::to_string(kTreeNameBytesMax) +
+        " bytes, and the operator's count trees add up to " + std::to_string(reserved_max) + ")");
   }
   if (IsInternalTreeName(spec.tree_prefix)) {
     return Status::InvalidArgument("PercentileOperator: tree_prefix '" + spec.tree_prefix +

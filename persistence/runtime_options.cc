@@ -32,6 +32,11 @@ bool ParseDurability(std::string_view name, Durability* out) {
 }
 
 Status ValidateRuntimeOptions(const RuntimeOptions& o) {
+  if (o.durability != Durability::kStrict && o.durability != Durability::kBalanced &&
+      o.durability != Durability::kEventual) {
+    return Status::InvalidArgument("durability must be kStrict, kBalanced or kEventual, got " +
+                                   std::to_string(static_cast<int>(o.durability)));
+  }
   if (o.cache_bytes != 0 && o.cache_bytes < (1ull << 20)) {
     return Status::InvalidArgument(
         "cache_bytes must be 0 (unlimited) or at least 1 MiB (1048576), got " +

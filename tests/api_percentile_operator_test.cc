@@ -358,6 +358,23 @@ TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {
   OperatorSpec bad;
   bad.outputs = {{1.5}};
   EXPECT_TRUE(PercentileOperator<int64_t>::Create(store.get(), bad).status().IsInvalidArgument());
+  // Found by an adversarial run: a fraction just past 1 was printed as "1.000000"; enum values
+  // outside the enums and a prefix too long for the operator's tree names were accepted (every
+  // Step then failed, blaming a 1-byte group).
+  bad.outputs = {{1.0000000001}};
+  auto st = PercentileOperator<int64_t>::Create(store.get(), bad).status();
+  EXPECT_NE(st.message().find("percentile value 1.0000000001 is not between 0 and 1"),
+            std::string::npos)
+      << st.message();
+  bad.outputs = {{0.5, static_cast<PercentileKind>(9)}};
+  EXPECT_TRUE(PercentileOperator<int64_t>::Create(store.get(), bad).status().IsInvalidArgument());
+  bad.outputs = {{0.5, PercentileKind::kCont, static_cast<Order>(9)}};
+  EXPECT_TRUE(PercentileOperator<int64_t>::Create(store.get(), bad).status().IsInvalidArgument());
+  bad.outputs = {{0.5}};
+  bad.tree_prefix = std::string(2000, 'p');
+  st = PercentileOperator<int64_t>::Create(store.get(), bad).status();
+  EXPECT_NE(st.message().find("tree_prefix of 2000 bytes is too long"), std::string::npos)
+      << st.message();
   auto op = PercentileOperator<int64_t>::Create(store.get(), Spec()).value();
   EXPECT_TRUE(op->Step({{"__cowtree_x", 1, 1}}).status().IsInvalidArgument());
   // A group whose tree has the other key type.

@@ -272,6 +272,28 @@ TEST(ApiStore, MovedFromBatchesAndReadersAreSafe) {
   EXPECT_FALSE(store->GetSnapshot().Tree<int64_t>("u").ok());  // nothing of b was committed
 }
 
+// Found by an adversarial run: a Durability outside the enum opened, and a backup into the live
+// store's own directory was written there (fsck then warned about an unknown file).
+TEST(ApiStore, ABadDurabilityAndABackupInsideTheStoreAreRefused) {
+  TempDir dir;
+  Options bad;
+  bad.durability = static_cast<Durability>(77);
+  auto refused = Store::Open(dir.path() + "/db", bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.status().IsInvalidArgument()) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("durability"), std::string::npos);
+  auto store = OpenOrDie(dir.path() + "/db");
+  for (const std::string to : {dir.path() + "/db/sub", dir.path() + "/db/", dir.path() + "/db/a/b",
+                               dir.path() + "/./db/x"}) {
+    const Status st = store->Backup(store->GetSnapshot(), to);
+    EXPECT_TRUE(st.IsInvalidArgument()) << to << ": " << st.ToString();
+    EXPECT_NE(st.message().find("is inside the store's directory"), std::string::npos) << to;
+  }
+  // A sibling whose name starts like the store's is not inside it.
+  EXPECT_TRUE(store->Backup(store->GetSnapshot(), dir.path() + "/db2").ok());
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/db2"));
+}
+
 // Drop + create of one name in one batch: concurrent readers always find the name, and always
 // complete (kEntries entries, all of the same generation).
 TEST(ApiStore, AtomicReplaceSeenAtomicallyByConcurrentReaders) {

@@ -181,7 +181,7 @@ TEST(CliJson, RepeatedPercentileIsAUsageError) {
   TempDir tmp;
   const std::string db = tmp.path() + "/db";
   MakeJsonStore(db);
-  for (const char* list : {"0.5,0.5", "0.5,0.50", "0,0.5,1,5e-1"}) {
+  for (const char* list : {"0.5,0.5", "0.5,0.50", "0,0.5,1,5e-1", "0.5,+0.5"}) {
     RunResult r = RunCowtree(
         "query --db " + db + " --percentile " + std::string(list) + " --format json", tmp);
     EXPECT_EQ(r.exit_code, 2) << list << ": " << r.out;
@@ -194,6 +194,14 @@ TEST(CliJson, RepeatedPercentileIsAUsageError) {
                            tmp);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_EQ(r.err, "cowtree: --percentile: 2 is outside [0, 1] (PostgreSQL rejects it too)\n");
+  // A leading '+' is a number, as PostgreSQL reads it; "+-0.5" and "++0.5" are not.
+  r = RunCowtree("query --db " + db + " --percentile +0.5 --format csv --group inf", tmp);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "group,n,+0.5");
+  for (const char* bad : {"+-0.5", "++0.5", "+"}) {
+    r = RunCowtree("query --db " + db + " --percentile " + std::string(bad), tmp);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+  }
 }
 
 TEST(CliJson, DumpAndFsckJsonAreValidWithInvalidUtf8TreeNames) {
@@ -1077,6 +1085,14 @@ TEST(CliFullFileSystem, IngestSaysWhatIsSafeAndWhatToDo) {
                      "work"),
             std::string::npos)
       << msg;
+  // A runtime poisoned by ENOSPC wraps it: the same advice (an adversarial run saw it missing).
+  cowtree::tools::IngestOutcome poisoned = full;
+  poisoned.status = cowtree::Status::Poisoned(
+      "log writer poisoned (no write or fdatasync is retried; replay the log and reopen): "
+      "NoSpace: pwrite /db/log-000001.log at offset 4096: No space left on device");
+  EXPECT_NE(cowtree::tools::DescribeIngestOutcome(o, poisoned)
+                .find("; the store's file system is full: what was committed is intact"),
+            std::string::npos);
   // Another error gets no such advice.
   cowtree::tools::IngestOutcome other = full;
   other.status = cowtree::Status::IOError("pwrite: Input/output error");

@@ -148,6 +148,14 @@ TEST(SqlSemantics, AQuotedEmptyGroupIsTheEmptyStringNotNull) {
             " {\"group\":null,\"n\":1,\"percentiles\":{\"0.5\":5}}\n]\n");
   r = Cowtree("query --db " + db + " --percentile 0.5 --format csv --group \"\"", tmp);
   EXPECT_EQ(r.out, "group,n,0.5\n\"\",2,2\n") << r.err;
+  // A group that does not exist is named as given, not by an internal tree name.
+  cowtree::testutil::WriteTextFile(csv + ".a", "g,v\na,1\n");
+  ASSERT_EQ(Cowtree("ingest --db " + tmp.path() + "/db0 --group g --value v " + csv + ".a", tmp)
+                .exit_code,
+            0);
+  r = Cowtree("query --db " + tmp.path() + "/db0 --percentile 0.5 --group \"\"", tmp);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "cowtree: NotFound: no group ''\n");
   // --resume reads "" back from the deltas as the empty string: nothing to add.
   r = Cowtree("ingest --db " + db + " --group g --value v --percentile 0.5 --resume --emit-deltas " +
                   deltas + " " + csv,

@@ -14,9 +14,12 @@
 
 namespace cowtree::tools {
 
-// "" unless st is NoSpace; else "; " + the advice (one line, no trailing newline).
+// "" unless st is NoSpace, or wraps one (a log writer poisoned by ENOSPC is "Poisoned: ...:
+// NoSpace: pwrite ..."); else "; " + the advice (one line, no trailing newline).
 inline std::string NoSpaceAdvice(const Status& st) {
-  if (!st.IsNoSpace()) return std::string();
+  if (!st.IsNoSpace() && st.message().find("NoSpace: ") == std::string::npos) {
+    return std::string();
+  }
   return "; the store's file system is full: what was committed is intact (fsck checks it); "
          "free space there and re-run. query, stat, fsck, dump and backup only read the store "
          "and still work";

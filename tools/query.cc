@@ -40,7 +40,9 @@ Result<std::vector<PercentileSpec>> ParsePercentiles(const std::string& list) {
     if (comma == std::string::npos) comma = list.size();
     std::string text = list.substr(start, comma - start);
     double p = 0;
-    auto r = std::from_chars(text.data(), text.data() + text.size(), p);
+    // A leading '+' is accepted, as PostgreSQL's float8 input does (from_chars does not).
+    const char* first = text.data() + (text.size() > 1 && text[0] == '+' && text[1] != '-');
+    auto r = std::from_chars(first, text.data() + text.size(), p);
     if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
       return Status::InvalidArgument("--percentile: expected a number in [0, 1], found '" + text +
                                      "'");
@@ -152,10 +154,14 @@ Result<std::vector<QueryRow>> ComputePercentiles(const Snapshot& snapshot,
                               "' names are cowtree's internal trees)");
     }
     // --group "" is the empty string's group (the NULL group cannot be named).
-    COWTREE_ASSIGN_OR_RETURN(
-        std::optional<QueryRow> row,
+    Result<std::optional<QueryRow>> computed =
         ComputeGroupRow(snapshot, counts, std::string(GroupTreeOfField(*group, /*quoted=*/true)),
-                        ps, disc, descending));
+                        ps, disc, descending);
+    if (computed.status().IsNotFound() &&
+        computed.status().message().rfind("no tree named ", 0) == 0) {
+      return Status::NotFound("no group '" + *group + "'");  // not the internal tree name
+    }
+    COWTREE_ASSIGN_OR_RETURN(std::optional<QueryRow> row, std::move(computed));
     if (row.has_value()) rows.push_back(std::move(*row));
     return rows;
   }

@@ -1,6 +1,7 @@
 #include "tree/query.h"
 
 #include <algorithm>
+#include <charconv>
 #include <bit>
 #include <cmath>
 #include <string>
@@ -286,7 +287,11 @@ Status Visit(const TreeVersion& v, const InternalNode& node, uint64_t lo, bool h
 
 Status CheckPercentile(double p) {
   if (std::isnan(p) || p < 0.0 || p > 1.0) {
-    return Status::InvalidArgument("percentile value " + std::to_string(p) +
+    // The shortest text that reads back to p: %f printed 1.0000000001 as "1.000000".
+    char text[32];
+    const auto [end, ec] = std::to_chars(text, text + sizeof(text), p);
+    return Status::InvalidArgument("percentile value " +
+                                   std::string(text, ec == std::errc() ? end : text) +
                                    " is not between 0 and 1");
   }
   return Status::OK();
