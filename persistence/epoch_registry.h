@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "persistence/assert.h"
 
@@ -43,6 +44,19 @@ class EpochRegistry {
     std::lock_guard<std::mutex> g(mu_);
     const uint64_t v = visible.load(std::memory_order_acquire);
     return pins_.empty() ? v : std::min(v, pins_.begin()->first);
+  }
+  // The pinned epochs below `visible`, ascending, then visible itself (read under the lock:
+  // a pin made after this call is of a visible epoch >= the one returned).
+  std::vector<uint64_t> ReadableEpochs(const std::atomic<uint64_t>& visible) const {
+    std::lock_guard<std::mutex> g(mu_);
+    const uint64_t v = visible.load(std::memory_order_acquire);
+    std::vector<uint64_t> epochs;
+    for (const auto& [epoch, count] : pins_) {
+      if (epoch >= v) break;
+      epochs.push_back(epoch);
+    }
+    epochs.push_back(v);
+    return epochs;
   }
   uint64_t MinPinned() const {
     std::lock_guard<std::mutex> g(mu_);

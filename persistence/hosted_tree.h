@@ -33,6 +33,12 @@ class TreeEnvironment {
   // The smallest epoch a reader may still ask for: min(pinned snapshots, visible epoch).
   // Versions older than the newest version at or below it can be dropped.
   virtual uint64_t OldestReadableEpoch() const = 0;
+  // The epochs readers may still ask for, ascending and not empty: every pinned snapshot
+  // epoch below the visible epoch, then the visible epoch. A version is needed iff it is the
+  // newest at or below one of them, or newer than the last (a commit not yet visible): the
+  // versions between two pinned snapshots are not (a snapshot held while commits go on would
+  // otherwise keep every version made since, and their leaves). Default: {OldestReadableEpoch()}.
+  virtual std::vector<uint64_t> ReadableEpochs() const { return {OldestReadableEpoch()}; }
   // The runtime's memory budget (persistence/memory_budget.h), or null (none). Trees charge
   // their fixed and leaf bytes there and keep the pointer alive while they exist.
   virtual std::shared_ptr<MemoryBudget> memory_budget() const { return nullptr; }

@@ -340,6 +340,9 @@ class Runtime final : public TreeEnvironment {
   // ---- TreeEnvironment ----
   ObjectStore* object_store() override { return store_.get(); }
   uint64_t OldestReadableEpoch() const override { return pins_->SafeEpoch(visible_epoch_); }
+  std::vector<uint64_t> ReadableEpochs() const override {
+    return pins_->ReadableEpochs(visible_epoch_);
+  }
   std::shared_ptr<MemoryBudget> memory_budget() const override { return budget_; }
 
  private:

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 
 #include "persistence/file_names.h"
@@ -198,6 +199,57 @@ TEST(Runtime, RedoReplayWithoutCheckpoint) {
   EXPECT_EQ(report.commits_replayed, 25u);
   EXPECT_EQ(report.recovered_epoch, 25u);
   ExpectMatches(rt->get(), model);
+}
+
+// A snapshot held while commits go on keeps its own version, not every version made since
+// (each with its changed leaves: RSS grew by ~180 MiB per million keys rewritten under a 4 MiB
+// budget, found by an adversarial run). Two held snapshots keep two; each still reads its
+// state; releasing them leaves the newest only.
+TEST(Runtime, HeldSnapshotsKeepTheirVersionsNotTheOnesBetween) {
+  TempDir dir;
+  auto rt = recovery::Open(dir.path(), SmallShape());
+  ASSERT_TRUE(rt.ok());
+  RuntimeWriteBatch b1(rt->get());
+  const TreeId id = b1.CreateTree("x", tree::kOrderStatTreeTypeId,
+                                  tree::OrderStatTreeParams(tree::KeyType::kInt64));
+  tree::AppendOrderStatOp(b1.MutableOps(id), tree::EncodeInt64Key(0), 1);
+  ASSERT_TRUE((*rt)->Commit(b1).ok());
+  const auto commit = [&](int64_t key) {
+    RuntimeWriteBatch b(rt->get());
+    tree::AppendOrderStatOp(b.MutableOps(id), tree::EncodeInt64Key(key), 1);
+    ASSERT_TRUE((*rt)->Commit(b).ok());
+  };
+  const auto host_and_count = [&](const RuntimeSnapshot& snap) {
+    auto info = (*rt)->FindTree("x", snap);
+    EXPECT_TRUE(info.ok());
+    tree::OrderStatTreeHost* host = tree::AsOrderStatTree(info->tree.get());
+    return std::make_pair(host, tree::PositiveCount(*host->VersionAt(snap.epoch())));
+  };
+  std::optional<RuntimeSnapshot> first((*rt)->GetSnapshot());  // N = 1
+  for (int64_t k = 1; k <= 50; ++k) commit(k);
+  std::optional<RuntimeSnapshot> second((*rt)->GetSnapshot());  // N = 51
+  for (int64_t k = 51; k <= 100; ++k) commit(k);
+  tree::OrderStatTreeHost* host = nullptr;
+  {
+    RuntimeSnapshot now = (*rt)->GetSnapshot();
+    host = host_and_count(now).first;
+    EXPECT_EQ(host->version_count(), 3u) << "the two held snapshots' versions and the newest";
+    EXPECT_EQ(host_and_count(*first).second, 1u);
+    EXPECT_EQ(host_and_count(*second).second, 51u);
+    EXPECT_EQ(host_and_count(now).second, 101u);
+  }
+  // Every epoch a snapshot can ask for still finds its version after a checkpoint's trim.
+  ASSERT_TRUE((*rt)->Checkpoint().ok());
+  EXPECT_EQ(host_and_count(*first).second, 1u);
+  EXPECT_EQ(host_and_count(*second).second, 51u);
+  first.reset();
+  commit(101);
+  EXPECT_EQ(host->version_count(), 2u);
+  EXPECT_EQ(host_and_count(*second).second, 51u);
+  second.reset();
+  commit(102);
+  EXPECT_EQ(host->version_count(), 1u);
+  EXPECT_EQ(host_and_count((*rt)->GetSnapshot()).second, 103u);
 }
 
 TEST(Runtime, SnapshotsSeeTheirEpochOnly) {

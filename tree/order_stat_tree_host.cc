@@ -374,24 +374,41 @@ std::shared_ptr<const TreeVersion> OrderStatTreeHost::VersionAt(uint64_t epoch) 
   return versions_.front().second;  // older than everything kept: the oldest kept version
 }
 
+size_t OrderStatTreeHost::version_count() const {
+  std::lock_guard<std::mutex> g(versions_mu_);
+  return versions_.size();
+}
+
 bool OrderStatTreeHost::KeepsOnlyNewestVersion() const {
   std::lock_guard<std::mutex> g(versions_mu_);
   return versions_.size() == 1 && before_last_apply_ == nullptr;
 }
 
 void OrderStatTreeHost::TrimVersions() {
-  const uint64_t oldest = env_->OldestReadableEpoch();
+  const std::vector<uint64_t> readable = env_->ReadableEpochs();
+  COWTREE_ASSERT(!readable.empty() && std::is_sorted(readable.begin(), readable.end()));
   std::vector<std::shared_ptr<const TreeVersion>> dropped;  // destroyed outside the lock
   {
     std::lock_guard<std::mutex> g(versions_mu_);
-    // Keep the newest version at or below `oldest` and everything after it.
-    size_t keep_from = 0;
+    // Keep version i iff a readable epoch r has epoch_i <= r < epoch_(i+1) (VersionAt(r) is
+    // version i), or epoch_i > the last readable epoch (not visible yet). The newest version
+    // is always kept; the oldest kept answers any older epoch (VersionAt).
+    size_t r = 0, kept = 0;
     for (size_t i = 0; i < versions_.size(); ++i) {
-      if (versions_[i].first <= oldest) keep_from = i;
+      const uint64_t epoch = versions_[i].first;
+      const uint64_t next = i + 1 < versions_.size() ? versions_[i + 1].first : UINT64_MAX;
+      while (r < readable.size() && readable[r] < epoch) ++r;
+      const bool needed =
+          epoch > readable.back() || (r < readable.size() && readable[r] < next);
+      if (needed) {
+        if (kept != i) versions_[kept] = std::move(versions_[i]);
+        ++kept;
+      } else {
+        dropped.push_back(std::move(versions_[i].second));
+      }
     }
-    if (keep_from == 0) return;
-    for (size_t i = 0; i < keep_from; ++i) dropped.push_back(std::move(versions_[i].second));
-    versions_.erase(versions_.begin(), versions_.begin() + keep_from);
+    COWTREE_ASSERT(kept >= 1);
+    versions_.resize(kept);
   }
 }
 

@@ -81,6 +81,8 @@ class OrderStatTreeHost final : public HostedTree, public LeafLoader {
   KeyType key_type() const { return key_type_; }
   // The newest version with epoch <= `epoch` (a snapshot's epoch). Never null.
   std::shared_ptr<const TreeVersion> VersionAt(uint64_t epoch) const;
+  // Versions kept for readers (ReleaseOldVersions keeps those some readable epoch needs).
+  size_t version_count() const;
 
   // HostedTree
   Status Apply(std::string_view ops, uint64_t epoch) override;
