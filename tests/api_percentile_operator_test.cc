@@ -382,12 +382,18 @@ TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {
   ASSERT_TRUE(dop->Step({{"g", 1.5, 1}}).ok());
   EXPECT_TRUE(op->Step({{"g", 1, 1}}).status().IsInvalidArgument());
   EXPECT_EQ(op->Answers(store->GetSnapshot())->size(), 0u);  // nothing changed
-  // With the empty string's group, a prefix that leaves no room for its tree name.
+  // The longest prefix leaves room for every reserved tree name (the empty string's group's
+  // included); a group name past the limit is refused by Step.
   OperatorSpec long_prefix = Spec();
-  long_prefix.tree_prefix = std::string(kTreeNameBytesMax - 5, 'p');
+  long_prefix.tree_prefix = std::string(kTreeNameBytesMax - 26, 'p');
   auto lop = PercentileOperator<int64_t>::Create(store.get(), long_prefix).value();
-  EXPECT_TRUE(lop->Step({{"", 1, 1}}).status().IsInvalidArgument());
-  EXPECT_TRUE(lop->Step({{"abc", 1, 1}}).ok());
+  EXPECT_TRUE(lop->Step({{"", 1, 1}}).ok());
+  EXPECT_TRUE(lop->Step({{std::string(26, 'g'), 1, 1}}).ok());
+  EXPECT_TRUE(lop->Step({{std::string(27, 'g'), 1, 1}}).status().IsInvalidArgument());
+  long_prefix.tree_prefix.push_back('p');
+  EXPECT_TRUE(PercentileOperator<int64_t>::Create(store.get(), long_prefix)
+                  .status()
+                  .IsInvalidArgument());
 }
 
 // A crash at every k-th I/O of a run of strict Steps: after reopening, Answers equal the model

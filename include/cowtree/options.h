@@ -55,7 +55,9 @@ struct Options {
   // commit that finds them past twice that share, or finds what eviction cannot free (fixed,
   // node and dirty bytes) past the budget minus that share, checkpoints before returning. Process
   // RSS stays within cache_bytes plus the constant that page documents, as long as the
-  // per-leaf fixed bytes (~320 B per leaf) fit in the budget. 0 = unlimited: leaves stay in
+  // per-leaf fixed bytes (~320 B per leaf) fit in the budget, no Snapshot is held across many
+  // commits (it keeps what was replaced since), and checkpoint_dirty_trees × ~5 KiB of trees
+  // not yet checkpointed fit beside it (docs/memory_budget.md). 0 = unlimited: leaves stay in
   // memory once read. Otherwise at least 1 MiB. Default: 0.
   uint64_t cache_bytes = 0;
   // Share of cache_bytes, in percent, that leaves not yet checkpointed may take before a
