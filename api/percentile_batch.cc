@@ -114,8 +114,7 @@ Status CheckGroupName(const std::string& prefix, const std::string& group) {
                                    "' are not groups (use nullopt for the NULL group)");
   }
   // The empty string's tree is kEmptyGroupTree + prefix (percentile_rows.h TreeName).
-  if (prefix.size() + (group.empty() ? kEmptyGroupTree.size() : group.size()) >
-      kTreeNameBytesMax) {
+  if (prefix.size() + (group.empty() ? kEmptyGroupTree.size() : group.size()) > kTreeNameBytesMax) {
     return Status::InvalidArgument("PercentileOperator: group name of " +
                                    std::to_string(group.size()) +
                                    " bytes is too long for a tree name");

@@ -81,9 +81,8 @@ Result<std::unique_ptr<PercentileOperator<K>>> PercentileOperator<K>::Create(Sto
   }
   // The longest reserved name + the prefix must be a tree name (percentile_rows.h): else every
   // Step would fail, blaming a group.
-  const size_t reserved_max =
-      std::max({kNullGroupTree.size(), kEmptyGroupTree.size(), kNullCountTree.size(),
-                kNegativeZeroCountTree.size()});
+  const size_t reserved_max = std::max({kNullGroupTree.size(), kEmptyGroupTree.size(),
+                                        kNullCountTree.size(), kNegativeZeroCountTree.size()});
   if (spec.tree_prefix.size() + reserved_max > kTreeNameBytesMax) {
     return Status::InvalidArgument(
         "PercentileOperator: tree_prefix of " + std::to_string(spec.tree_prefix.size()) +

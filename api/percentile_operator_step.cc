@@ -221,23 +221,21 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
       __int128 sum = 0;
       for (; i < t.ops_end && grouped.ops[i].code == code; ++i) sum += grouped.ops[i].weight;
       if (sum < INT64_MIN || sum > INT64_MAX) {
-        return Status::InvalidArgument("PercentileOperator: tree '" + t.tree_name +
-                                       "': the weights of " +
-                                       tree::KeyText(kKeyTypeOf<K> == KeyType::kInt64
-                                                         ? tree::KeyType::kInt64
-                                                         : tree::KeyType::kDouble,
-                                                     code) +
-                                       " in one batch add up to " + tree::Int128ToString(sum) +
-                                       ", outside int64 [" + std::to_string(INT64_MIN) + ", " +
-                                       std::to_string(INT64_MAX) + "]");
+        return Status::InvalidArgument(
+            "PercentileOperator: tree '" + t.tree_name + "': the weights of " +
+            tree::KeyText(
+                kKeyTypeOf<K> == KeyType::kInt64 ? tree::KeyType::kInt64 : tree::KeyType::kDouble,
+                code) +
+            " in one batch add up to " + tree::Int128ToString(sum) + ", outside int64 [" +
+            std::to_string(INT64_MIN) + ", " + std::to_string(INT64_MAX) + "]");
       }
       if (sum != 0) ops.push_back({code, static_cast<int64_t>(sum)});
     }
     if constexpr (std::same_as<K, double>) {
       const uint64_t zero = api_internal::EncodeKey<double>(0.0);
-      const auto z = std::lower_bound(
-          ops.begin(), ops.end(), zero,
-          [](const tree::KeyWeight& op, uint64_t key) { return op.key < key; });
+      const auto z =
+          std::lower_bound(ops.begin(), ops.end(), zero,
+                           [](const tree::KeyWeight& op, uint64_t key) { return op.key < key; });
       if (z != ops.end() && z->key == zero) {
         zeros[g].touched = true;
         if (tree.has_value()) {

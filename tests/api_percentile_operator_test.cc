@@ -326,7 +326,7 @@ TEST(PercentileOperator, TheNegativeZeroCountFollowsTheZerosDown) {
   const auto last_row = [&](std::vector<InputDelta<double>> batch) {
     auto d = op->Step(batch).value();
     return d.empty() || d.back().weight != 1 ? std::optional<OutputRow<double>>()
-                                              : std::optional<OutputRow<double>>(d.back().row);
+                                             : std::optional<OutputRow<double>>(d.back().row);
   };
   ASSERT_TRUE(std::signbit(last_row({{"y", -0.0, 1}})->values[0].cont));
   EXPECT_FALSE(last_row({{"y", 0.0, -1}}).has_value());  // the group is gone
@@ -391,9 +391,8 @@ TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {
   EXPECT_TRUE(lop->Step({{std::string(26, 'g'), 1, 1}}).ok());
   EXPECT_TRUE(lop->Step({{std::string(27, 'g'), 1, 1}}).status().IsInvalidArgument());
   long_prefix.tree_prefix.push_back('p');
-  EXPECT_TRUE(PercentileOperator<int64_t>::Create(store.get(), long_prefix)
-                  .status()
-                  .IsInvalidArgument());
+  EXPECT_TRUE(
+      PercentileOperator<int64_t>::Create(store.get(), long_prefix).status().IsInvalidArgument());
 }
 
 // A crash at every k-th I/O of a run of strict Steps: after reopening, Answers equal the model

@@ -249,13 +249,13 @@ TEST(ApiStore, MovedFromBatchesAndReadersAreSafe) {
   auto t = b.CreateTree<int64_t>("t");
   b.Add(t, 1, 2);
   WriteBatch taken = std::move(b);
-  EXPECT_TRUE(b.empty());                                 // NOLINT(bugprone-use-after-move)
-  auto u = b.CreateTree<int64_t>("u");                    // NOLINT(bugprone-use-after-move)
-  b.Add(t, 5, 1);                                         // NOLINT(bugprone-use-after-move)
-  b.Add(u, 5, 1);                                         // NOLINT(bugprone-use-after-move)
-  b.DropTree(t);                                          // NOLINT(bugprone-use-after-move)
-  b.Clear();                                              // NOLINT(bugprone-use-after-move)
-  const Status st = store->Commit(b);                     // NOLINT(bugprone-use-after-move)
+  EXPECT_TRUE(b.empty());               // NOLINT(bugprone-use-after-move)
+  auto u = b.CreateTree<int64_t>("u");  // NOLINT(bugprone-use-after-move)
+  b.Add(t, 5, 1);                       // NOLINT(bugprone-use-after-move)
+  b.Add(u, 5, 1);                       // NOLINT(bugprone-use-after-move)
+  b.DropTree(t);                        // NOLINT(bugprone-use-after-move)
+  b.Clear();                            // NOLINT(bugprone-use-after-move)
+  const Status st = store->Commit(b);   // NOLINT(bugprone-use-after-move)
   EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
   EXPECT_NE(st.message().find("moved from"), std::string::npos) << st.message();
   ASSERT_TRUE(store->Commit(taken).ok());

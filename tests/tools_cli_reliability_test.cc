@@ -312,8 +312,7 @@ TEST(CliIngestBudget, ABudgetPastTheAddressSpaceIsAnErrorNotACrash) {
       "ingest --db " + db + " --group g --value v --cache-mib 1099511627776 " + csv, tmp);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("cannot reserve"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("cowtree: InvalidArgument: --cache-mib 1099511627776: "),
-            std::string::npos)
+  EXPECT_NE(r.err.find("cowtree: InvalidArgument: --cache-mib 1099511627776: "), std::string::npos)
       << r.err;
   EXPECT_FALSE(std::filesystem::exists(db));
 }
@@ -695,7 +694,8 @@ TEST(CliStat, TheNullGroupIsAGroupAndTheValueCountsAreInternal) {
   const std::string csv = tmp.path() + "/in.csv";
   WriteFile(csv, "g,v\na,1\n,2\n,3\nb,\nc,-0\n");
   const std::string db = tmp.path() + "/db";
-  RunResult r = RunCowtree("ingest --db " + db + " --group g --value v --value-type double " + csv, tmp);
+  RunResult r =
+      RunCowtree("ingest --db " + db + " --group g --value v --value-type double " + csv, tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv", tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -133,7 +133,8 @@ TEST(Cli, BadInputIsReportedAndChangesNothingCommitted) {
 TEST(Cli, ACorruptZstdInputCommitsNothing) {
   TempDir tmp;
   std::string plain = "g,v\n";
-  for (int i = 0; i < 300000; ++i) plain += "g" + std::to_string(i % 7) + "," + std::to_string(i) + "\n";
+  for (int i = 0; i < 300000; ++i)
+    plain += "g" + std::to_string(i % 7) + "," + std::to_string(i) + "\n";
   ZSTD_CCtx* cctx = ZSTD_createCCtx();
   ASSERT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)));
   std::string zst(ZSTD_compressBound(plain.size()), '\0');
@@ -148,14 +149,14 @@ TEST(Cli, ACorruptZstdInputCommitsNothing) {
   RunResult r =
       RunCowtree("ingest --db " + db + " --group g --value v --batch-rows 1000 " + path, tmp);
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_NE(r.err.find("cowtree: Corruption: " + path + ": corrupt zstd data"),
-            std::string::npos)
+  EXPECT_NE(r.err.find("cowtree: Corruption: " + path + ": corrupt zstd data"), std::string::npos)
       << r.err;
   EXPECT_NE(r.err.find("checksum"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("committed by this run: 0 rows in 0 commits"), std::string::npos) << r.err;
   // No group (the store is not even created: ingest opens it at its first commit).
   r = RunCowtree("query --db " + db + " --percentile 0.5 --format csv", tmp);
-  EXPECT_TRUE(r.out == "group,n,0.5\n" || r.err.find("no such store directory") != std::string::npos)
+  EXPECT_TRUE(r.out == "group,n,0.5\n" ||
+              r.err.find("no such store directory") != std::string::npos)
       << r.out << r.err;
   // The same file with its checksum intact ingests every row.
   zst.back() = static_cast<char>(zst.back() ^ 0x40);

@@ -205,10 +205,8 @@ TEST_F(CsvReaderTest, FieldQuotedTellsAQuotedEmptyFieldFromAnEmptyOne) {
   const std::string text = "a,b,c\n\"\",,x\n,\"\",\"\"\"\"\n\"q\",a\"b,\"\"\r\n,,\n\"\",\"\",\"\"";
   // Per data row: field text and whether it was quoted.
   const std::vector<std::vector<std::pair<std::string, bool>>> want = {
-      {{"", true}, {"", false}, {"x", false}},
-      {{"", false}, {"", true}, {"\"", true}},
-      {{"q", true}, {"a\"b", false}, {"", true}},
-      {{"", false}, {"", false}, {"", false}},
+      {{"", true}, {"", false}, {"x", false}},    {{"", false}, {"", true}, {"\"", true}},
+      {{"q", true}, {"a\"b", false}, {"", true}}, {{"", false}, {"", false}, {"", false}},
       {{"", true}, {"", true}, {"", true}},
   };
   const std::string path = WriteFile("quoted.csv", text);

@@ -131,10 +131,10 @@ TEST(SqlSemantics, AQuotedEmptyGroupIsTheEmptyStringNotNull) {
   const std::string db = tmp.path() + "/db", deltas = tmp.path() + "/d.csv";
   const std::string csv = tmp.path() + "/in.csv";
   cowtree::testutil::WriteTextFile(csv, "g,v\n\"\",1\n\"\",3\n,5\na,2\n\"\",\"\"\n");
-  CommandResult r = Cowtree("ingest --db " + db +
-                                " --group g --value v --percentile 0.5 --emit-deltas " + deltas +
-                                " " + csv,
-                            tmp);
+  CommandResult r =
+      Cowtree("ingest --db " + db + " --group g --value v --percentile 0.5 --emit-deltas " +
+                  deltas + " " + csv,
+              tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("1 rows had a NULL (empty) value"), std::string::npos) << r.err;
   const std::string want = "group,n,0.5\n\"\",2,2\na,1,2\n,1,5\n";
@@ -157,8 +157,9 @@ TEST(SqlSemantics, AQuotedEmptyGroupIsTheEmptyStringNotNull) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, "cowtree: NotFound: no group ''\n");
   // --resume reads "" back from the deltas as the empty string: nothing to add.
-  r = Cowtree("ingest --db " + db + " --group g --value v --percentile 0.5 --resume --emit-deltas " +
-                  deltas + " " + csv,
+  r = Cowtree("ingest --db " + db +
+                  " --group g --value v --percentile 0.5 --resume --emit-deltas " + deltas + " " +
+                  csv,
               tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("; 0 delta lines to "), std::string::npos) << r.err;

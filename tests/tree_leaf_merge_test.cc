@@ -44,7 +44,8 @@ Merged Merge(const LeafData* old, bool old_unit, const std::vector<KeyWeight>& o
   uint64_t old_pos_sum = 0;
   if (old != nullptr) EXPECT_TRUE(LeafPositiveSum(*old, &old_pos_sum));
   Merged m;
-  const Status s = MergeLeafOps(old, old_pos_sum, old_unit, ops, KeyType::kInt64, &m.data, &m.pos_sum, &m.unit);
+  const Status s =
+      MergeLeafOps(old, old_pos_sum, old_unit, ops, KeyType::kInt64, &m.data, &m.pos_sum, &m.unit);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return m;
 }

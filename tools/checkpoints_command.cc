@@ -160,8 +160,7 @@ int RunCheckpointCommand(const CheckpointArgs& args, uint64_t cache_mib, std::os
       if (std::string bad = UnknownExceptName(**store, except); !bad.empty()) {
         // The checkpoint is retained; only the trim is refused.
         (void)(*store)->Close();
-        err << "cowtree: " << bad << "; checkpoint " << *args.name << " was retained"
-            << std::endl;
+        err << "cowtree: " << bad << "; checkpoint " << *args.name << " was retained" << std::endl;
         return kExitUsage;
       }
       st = (*store)->KeepLastCheckpoints(*args.keep_last, except, &deleted);

@@ -95,8 +95,8 @@ int RunCompactCommand(const CompactCommandArgs& args, std::ostream& out, std::os
   const Status closed = (*runtime)->Close();
   if (st.ok()) st = closed;
   if (!st.ok()) {
-    err << "cowtree: compaction of " << args.db << " failed: " << st.ToString()
-        << NoSpaceAdvice(st) << std::endl;
+    err << "cowtree: compaction of " << args.db << " failed: " << st.ToString() << NoSpaceAdvice(st)
+        << std::endl;
     return 1;
   }
   const uint64_t dir_after = DirectoryBytes(env, args.db);

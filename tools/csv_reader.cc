@@ -117,11 +117,10 @@ Result<size_t> CsvReader::ColumnIndex(std::string_view name) const {
       if (header_[j] == name) {
         // Which of the two the user meant is unknowable: taking the first would read the
         // other column's data silently.
-        return Status::InvalidArgument(this->name() + ":" + std::to_string(header_line_) +
-                                       ": column '" + std::string(name) +
-                                       "' appears more than once in the header (fields " +
-                                       std::to_string(i + 1) + " and " + std::to_string(j + 1) +
-                                       ")");
+        return Status::InvalidArgument(
+            this->name() + ":" + std::to_string(header_line_) + ": column '" + std::string(name) +
+            "' appears more than once in the header (fields " + std::to_string(i + 1) + " and " +
+            std::to_string(j + 1) + ")");
       }
     }
     return i;

@@ -141,7 +141,7 @@ class CsvReader {
   size_t end_ = 0;
   bool eof_ = false;       // the stream has no more bytes beyond end_
   uint64_t line_ = 1;      // physical line of buf_[pos_]
-  uint64_t row_line_ = 0;     // physical line where the current row starts
+  uint64_t row_line_ = 0;  // physical line where the current row starts
   uint64_t header_line_ = 1;  // physical line of the header row
   Resume resume_;
   std::vector<std::string_view> fields_;

@@ -370,11 +370,11 @@ Status Ingester::OpenStore() {
     // A budget (or --batch-rows) larger than the machine can address: the user's input, so a
     // usage error (exit 2) that names the option first.
     return Status::InvalidArgument(
-        (batch_rows_ == 0 ? "--cache-mib " + std::to_string(options_.store.cache_bytes >> 20) +
-                                ": " + reserved.message() +
-                                " (half of the memory budget holds a batch)"
-                          : "--batch-rows " + std::to_string(options_.batch_rows) + ": " +
-                                reserved.message() + " (rows of up to 24 bytes each)") +
+        (batch_rows_ == 0
+             ? "--cache-mib " + std::to_string(options_.store.cache_bytes >> 20) + ": " +
+                   reserved.message() + " (half of the memory budget holds a batch)"
+             : "--batch-rows " + std::to_string(options_.batch_rows) + ": " + reserved.message() +
+                   " (rows of up to 24 bytes each)") +
         "; pass a smaller value");
   }
   COWTREE_ASSIGN_OR_RETURN(store_, Store::Open(options_.db, o));

@@ -80,8 +80,7 @@ class InputStream {
   InputStream(std::string name, int fd, bool owns_fd, size_t block_bytes);
   // Open for a file: opens `path`, names the stream `name`.
   static Result<std::unique_ptr<InputStream>> OpenFile(const std::string& path,
-                                                       const std::string& name,
-                                                       size_t block_bytes);
+                                                       const std::string& name, size_t block_bytes);
   // Reads the magic number and sets up the zstd context if it is one.
   static Status Sniff(InputStream* stream, bool named_zst);
   // Reads from fd_ until max_bytes are read or end of file; *read_bytes < max_bytes only at EOF,

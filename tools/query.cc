@@ -241,7 +241,7 @@ void PrintJson(const std::vector<QueryRow>& rows, const std::vector<PercentileSp
 
 std::string CsvGroupField(const QueryRow& row) {
   if (row.null_group) return std::string();  // NULL: an empty field, as PostgreSQL's COPY CSV
-  if (row.empty_group) return "\"\"";          // '': a quoted empty field, as COPY writes it
+  if (row.empty_group) return "\"\"";        // '': a quoted empty field, as COPY writes it
   // Group names come from user data: quote them if they need it (RFC 4180).
   if (row.group.find_first_of(",\"\n\r") == std::string::npos) return row.group;
   std::string q = "\"";

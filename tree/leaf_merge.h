@@ -6,9 +6,9 @@
 // - out receives the merged entries (keys strictly increasing, zero-weight entries dropped);
 //   *out_pos_sum their positive sum. Untouched runs of the old leaf are copied in bulk.
 // - Errors: InvalidArgument when an entry's weight sum overflows int64 (message: the key as
-//   `key_type` reads it (KeyText), old weight, delta, the int64 range), or the leaf's positive sum overflows uint64 (then the
-//   tree total N would overflow too: every entry of the merged leaf is final for the batch).
-//   old_pos_sum must be exact (< 2^64, as every LeafBox sum is).
+//   `key_type` reads it (KeyText), old weight, delta, the int64 range), or the leaf's positive sum
+//   overflows uint64 (then the tree total N would overflow too: every entry of the merged leaf is
+//   final for the batch). old_pos_sum must be exact (< 2^64, as every LeafBox sum is).
 // - old_unit_weights: whether every weight of `old` is 1 (true for null old).
 // - Implicit unit weights (tree/leaf.h LeafData): while every weight written is 1, `out`
 //   holds keys only; the first other weight writes the weights array (1 for every entry so far).

@@ -74,10 +74,9 @@ Status SortAndSumOrderStatOps(std::vector<KeyWeight>* ops, KeyType key_type) {
     __int128 sum = 0;
     for (; i < v.size() && v[i].key == key; ++i) sum += v[i].weight;
     if (sum < INT64_MIN || sum > INT64_MAX) {
-      return Status::InvalidArgument("ops of " + KeyText(key_type, key) +
-                                     " in one batch add up to " + Int128ToString(sum) +
-                                     ", outside int64 [" + std::to_string(INT64_MIN) + ", " +
-                                     std::to_string(INT64_MAX) + "]");
+      return Status::InvalidArgument(
+          "ops of " + KeyText(key_type, key) + " in one batch add up to " + Int128ToString(sum) +
+          ", outside int64 [" + std::to_string(INT64_MIN) + ", " + std::to_string(INT64_MAX) + "]");
     }
     if (sum != 0) v[kept++] = KeyWeight{key, static_cast<int64_t>(sum)};
   }

@@ -398,8 +398,9 @@ void OrderStatTreeHost::TrimVersions() {
       const uint64_t epoch = versions_[i].first;
       const uint64_t next = i + 1 < versions_.size() ? versions_[i + 1].first : UINT64_MAX;
       while (r < readable.size() && readable[r] < epoch) ++r;
-      const bool needed = epoch > readable.back() ||
-                          (r < readable.size() && (readable[r] < next || i + 1 == versions_.size()));
+      const bool needed =
+          epoch > readable.back() ||
+          (r < readable.size() && (readable[r] < next || i + 1 == versions_.size()));
       if (needed) {
         if (kept != i) versions_[kept] = std::move(versions_[i]);
         ++kept;

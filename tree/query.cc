@@ -1,8 +1,8 @@
 #include "tree/query.h"
 
 #include <algorithm>
-#include <charconv>
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <string>
 #include <utility>

@@ -35,7 +35,6 @@
 #pragma once
 
 #include <bit>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
