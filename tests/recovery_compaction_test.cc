@@ -225,7 +225,7 @@ TEST(Compaction, ADeadRatioOutsideZeroToOneOrNanIsRefused) {
   Model model;
   auto rt = recovery::Open(dir.path(), Options(env));
   ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-  Churn(rt->get(), &model, kChurnKeys, 1);
+  Churn(rt->get(), &model, kChurnKeys / 4, 1);  // a smaller store: nothing may change anyway
   const uint64_t before = StoreBytes(env, dir.path());
   for (double bad : {std::nan(""), -0.5, 1.0, 7.0}) {
     CompactionOptions o = Offline();

@@ -62,13 +62,18 @@ TEST(CheckpointsCommand, RetainQueryAtBackupDeleteAndFsck) {
   EXPECT_EQ(RunCowtree("fsck --db " + db, tmp).exit_code, 0);
 }
 
-TEST(CheckpointsCommand, UsageErrorsExit2) {
-  TempDir tmp;
-  const std::string db = tmp.path() + "/db";
+// A store at `db` holding one row (group a, value 1).
+void IngestOneRow(const std::string& db, const TempDir& tmp) {
   cowtree::testutil::WriteTextFile(tmp.path() + "/a.csv", "g,v\na,1\n");
   ASSERT_EQ(RunCowtree("ingest --db " + db + " --group g --value v " + tmp.path() + "/a.csv", tmp)
                 .exit_code,
             0);
+}
+
+TEST(CheckpointsCommand, UsageErrorsExit2) {
+  TempDir tmp;
+  const std::string db = tmp.path() + "/db";
+  ASSERT_NO_FATAL_FAILURE(IngestOneRow(db, tmp));
   EXPECT_EQ(RunCowtree("checkpoint --db " + db + " --name .bad", tmp).exit_code, 2);
   EXPECT_EQ(RunCowtree("checkpoint --db " + db + " --keep-last 2", tmp).exit_code, 2);
   EXPECT_EQ(RunCowtree("checkpoints --db " + db + " --except a", tmp).exit_code, 2);
@@ -81,10 +86,7 @@ TEST(CheckpointsCommand, UsageErrorsExit2) {
 TEST(CheckpointsCommand, AnExceptNameThatIsNotRetainedDeletesNothing) {
   TempDir tmp;
   const std::string db = tmp.path() + "/db";
-  cowtree::testutil::WriteTextFile(tmp.path() + "/a.csv", "g,v\na,1\n");
-  ASSERT_EQ(RunCowtree("ingest --db " + db + " --group g --value v " + tmp.path() + "/a.csv", tmp)
-                .exit_code,
-            0);
+  ASSERT_NO_FATAL_FAILURE(IngestOneRow(db, tmp));
   ASSERT_EQ(RunCowtree("checkpoint --db " + db + " --name before-march", tmp).exit_code, 0);
   ASSERT_EQ(RunCowtree("checkpoint --db " + db + " --name b", tmp).exit_code, 0);
   CommandResult r =
