@@ -309,6 +309,32 @@ TEST_F(TreeDemotion, ASnapshotOlderThanATreesLastWriteKeepsItsVersion) {
   CheckAll();
 }
 
+// A tree demoted while a snapshot older than its checkpoint is held comes back with only its
+// checkpoint's version (newer than the snapshot, the same content). A write then adds a
+// version; the trim must keep the checkpoint's version for that snapshot — VersionAt answers
+// an epoch older than every version with the oldest. Keeping only "the newest version at or
+// below each readable epoch" dropped it, and the snapshot read the new write (found by the
+// model-checked stress run of an adversarial round).
+TEST_F(TreeDemotion, ASnapshotOlderThanARestoredTreeKeepsItsOldestVersion) {
+  Open(/*hot_trees_min=*/0);
+  CreateTrees(0, 20);
+  ASSERT_TRUE(rt_->Checkpoint().ok());
+  const RuntimeSnapshot old = rt_->GetSnapshot();
+  const Entries before = model_.at(NameOf(7));
+  for (int round = 0; round < 3; ++round) TouchAndCheckpoint(1, 4000 + round);
+  const uint64_t demoted = rt_->GetStats().trees_demoted;
+  EXPECT_GE(demoted, 18u);  // tree 7 among them
+  for (int64_t k = 0; k < 3; ++k) {  // restores tree 7, then new versions of it
+    RuntimeWriteBatch b(rt_.get());
+    Write(&b, 7, {{500 + k, 1}});
+    ASSERT_TRUE(rt_->Commit(b).ok());
+  }
+  Result<TreeInfo> at_old = rt_->FindTree(NameOf(7), old);
+  ASSERT_TRUE(at_old.ok());
+  EXPECT_EQ(Int64EntriesAt(*at_old, old.epoch()), before);
+  CheckAll();
+}
+
 TEST_F(TreeDemotion, AReaderHoldingADemotedTreeKeepsReadingIt) {
   Open(/*hot_trees_min=*/0);
   CreateTrees(0, 100);

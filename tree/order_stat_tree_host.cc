@@ -390,14 +390,18 @@ void OrderStatTreeHost::TrimVersions() {
   std::vector<std::shared_ptr<const TreeVersion>> dropped;  // destroyed outside the lock
   {
     std::lock_guard<std::mutex> g(versions_mu_);
-    // Keep version i iff a readable epoch r has epoch_i <= r < epoch_(i+1) (VersionAt(r) is
-    // version i), or epoch_i > the last readable epoch (not visible yet). The newest version
-    // is always kept; the oldest kept answers any older epoch (VersionAt).
+    // Keep version i iff VersionAt(r) is version i for a readable epoch r: epoch_i <= r <
+    // epoch_(i+1), or r < epoch_1 for the oldest (VersionAt answers an epoch older than every
+    // version with the oldest: a tree restored from a checkpoint later than a pinned snapshot
+    // has only versions newer than it, and the oldest is that snapshot's state); or epoch_i >
+    // the last readable epoch (not visible yet). The newest version is always kept.
     size_t r = 0, kept = 0;
     for (size_t i = 0; i < versions_.size(); ++i) {
       const uint64_t epoch = versions_[i].first;
       const uint64_t next = i + 1 < versions_.size() ? versions_[i + 1].first : UINT64_MAX;
-      while (r < readable.size() && readable[r] < epoch) ++r;
+      if (i > 0) {
+        while (r < readable.size() && readable[r] < epoch) ++r;
+      }
       const bool needed =
           epoch > readable.back() ||
           (r < readable.size() && (readable[r] < next || i + 1 == versions_.size()));
