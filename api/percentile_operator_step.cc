@@ -193,9 +193,8 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
   // Per group (double operators): the weight of its zero key before and after this batch, for
   // the -0 count's clamp below.
   struct Zeros {
-    int64_t before = 0;
-    __int128 after = 0;
-    bool touched = false;
+    int64_t delta = 0;     // the batch's summed op on the zero key
+    bool touched = false;  // a zero op or a -0 count row (their sum may be 0: -0 out, +0 in)
   };
   std::vector<Zeros> zeros(std::same_as<K, double> ? groups.size() : 0);
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -238,10 +237,7 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
                            [](const tree::KeyWeight& op, uint64_t key) { return op.key < key; });
       if (z != ops.end() && z->key == zero) {
         zeros[g].touched = true;
-        if (tree.has_value()) {
-          COWTREE_ASSIGN_OR_RETURN(zeros[g].before, tree::WeightOf(*tree->version, zero));
-        }
-        zeros[g].after = static_cast<__int128>(zeros[g].before) + z->weight;
+        zeros[g].delta = z->weight;
       }
     }
     api_internal::Access::AddCodes(write, handle, ops);
@@ -256,13 +252,15 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
     } else {
       COWTREE_RETURN_IF_ERROR(count_handle(negative_zero_tree_name, &write, &negative_zero_handle));
       write.Add(*negative_zero_handle, GroupCountKey(tree_name), c.weight);
-      if constexpr (std::same_as<K, double>) negative_zero_delta[c.rank] += c.weight;
+      if constexpr (std::same_as<K, double>) {
+        negative_zero_delta[c.rank] += c.weight;
+        zeros[c.rank].touched = true;
+      }
     }
   }
-  // A group's -0 rows are among its zeros: when its zeros fall below its -0 count (a zero
-  // retracted as +0 while only -0 rows were left: PostgreSQL deletes an equal row, so a -0
-  // one), the count comes down with them, in this commit. Without it the excess came back as
-  // -0 answers once +0 rows were added (found by an adversarial run).
+  // A group's -0 count stays within [0, its zeros] (NegativeZeroCountCorrection, in this
+  // commit): without it a -0 retracted as +0 came back as -0 answers once +0 rows were added,
+  // and a -0 retraction that removed a +0 row took the count below 0 (adversarial runs).
   if constexpr (std::same_as<K, double>) {
     for (size_t g = 0; g < zeros.size(); ++g) {
       if (!zeros[g].touched) continue;
@@ -270,16 +268,19 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
           const int64_t count_before,
           count_of(before, negative_zero_tree_name, groups[g], &counts_before.negative_zeros));
       const __int128 count_after = count_before + negative_zero_delta[g];
-      const __int128 zeros_after = std::max<__int128>(zeros[g].after, 0);
-      if (count_after <= zeros_after) continue;
-      COWTREE_RETURN_IF_ERROR(count_handle(negative_zero_tree_name, &write, &negative_zero_handle));
-      // The commit sums one key's ops in 128 bits; each op is an int64, so a correction past
-      // INT64_MIN (only after extreme weights) goes in several.
-      for (__int128 left = zeros_after - count_after; left < 0;) {
-        const int64_t w = static_cast<int64_t>(std::max<__int128>(left, INT64_MIN));
-        write.Add(*negative_zero_handle, GroupCountKey(groups[g].tree_name), w);
-        left -= w;
+      int64_t zeros_before = 0;
+      if (trees_before[g].has_value()) {
+        COWTREE_ASSIGN_OR_RETURN(
+            zeros_before,
+            tree::WeightOf(*trees_before[g]->version, api_internal::EncodeKey<double>(0.0)));
       }
+      const __int128 correction =
+          NegativeZeroCountCorrection(count_after, static_cast<__int128>(zeros_before) + zeros[g].delta);
+      if (correction == 0) continue;
+      COWTREE_RETURN_IF_ERROR(count_handle(negative_zero_tree_name, &write, &negative_zero_handle));
+      AddInInt64Pieces(correction, [&](int64_t w) {
+        write.Add(*negative_zero_handle, GroupCountKey(groups[g].tree_name), w);
+      });
     }
   }
   uint64_t commit_epoch = 0;

@@ -23,6 +23,7 @@
 // Thread-safety: pure functions and constants.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -53,6 +54,29 @@ inline bool IsGroupTree(std::string_view name) {
 inline std::string_view GroupTreeOfField(std::string_view field, bool quoted) {
   if (!field.empty()) return field;
   return quoted ? kEmptyGroupTree : kNullGroupTree;
+}
+
+// -0 rows (above): a group's count of them must stay within [0, its zeros] after every
+// commit. PostgreSQL deletes an equal row for a retraction of 0, so a retraction of +0 with
+// no +0 row left removes a -0 row, and one of -0 with no -0 row left removes a +0 row: the
+// count comes down with the zeros, and never goes below 0 (a found-by-adversary case of
+// each: answers of +0 where PostgreSQL prints -0, and the reverse). Returns what to add to
+// the count: clamp(count_after, 0, max(zeros_after, 0)) - count_after.
+inline __int128 NegativeZeroCountCorrection(__int128 count_after, __int128 zeros_after) {
+  const __int128 zeros = zeros_after > 0 ? zeros_after : 0;
+  const __int128 target = count_after < 0 ? 0 : (count_after > zeros ? zeros : count_after);
+  return target - count_after;
+}
+
+// Calls add(w) with int64 pieces summing to `total` (a batch's op weights are int64; one
+// key's ops are summed in 128 bits by the commit).
+template <typename Add>
+void AddInInt64Pieces(__int128 total, Add add) {
+  while (total != 0) {
+    const __int128 piece = total < INT64_MIN ? INT64_MIN : (total > INT64_MAX ? INT64_MAX : total);
+    add(static_cast<int64_t>(piece));
+    total -= piece;
+  }
 }
 
 // 64-bit FNV-1a (not adversarial input: a collision between two names of one store has

@@ -347,6 +347,20 @@ TEST(PercentileOperator, TheNegativeZeroCountFollowsTheZerosDown) {
   // The count tree says so: y's count went to 0, z's to 1.
   auto counts = store->GetSnapshot().Tree<int64_t>("__cowtree_negative_zeros__").value();
   EXPECT_EQ(counts.count(), 1u);
+  // The reverse: a -0 retraction with only +0 rows left removes a +0 row; the count stays at
+  // 0 and the next -0 row answers -0 (it went to -1 and hid that row). Also when the -0 out
+  // and a +0 in cancel within one batch.
+  ASSERT_TRUE(last_row({{"a", 0.0, 1}}).has_value());
+  EXPECT_FALSE(last_row({{"a", -0.0, -1}}).has_value());
+  row = last_row({{"a", -0.0, 1}});
+  ASSERT_TRUE(row.has_value());
+  EXPECT_TRUE(std::signbit(row->values[0].cont));
+  EXPECT_TRUE(std::signbit(row->values[1].disc));
+  ASSERT_TRUE(last_row({{"b", 0.0, 1}}).has_value());
+  EXPECT_TRUE(op->Step({{"b", -0.0, -1}, {"b", 0.0, 1}}).value().empty());  // still {+0}
+  row = last_row({{"b", 0.0, -1}, {"b", -0.0, 1}});
+  ASSERT_TRUE(row.has_value());
+  EXPECT_TRUE(std::signbit(row->values[1].disc));
 }
 
 TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {

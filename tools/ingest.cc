@@ -697,12 +697,10 @@ void Ingester::AddPendingCounts() {
   }
 }
 
-// A group's -0 rows are among its zeros: when its zeros fall below its -0 count (a zero
-// retracted as +0 while only -0 rows were left: PostgreSQL deletes an equal row, so a -0 one),
-// the count comes down with them in the batch's last commit, as PercentileOperator::Step does
-// (api/percentile_operator_step.cc). Without it the excess came back as -0 answers once +0
-// rows were added (found by an adversarial run). [begin, end): the last part's ops, not yet
-// committed; the earlier parts are in the store.
+// A group's -0 count stays within [0, its zeros] (api/sql_groups.h
+// NegativeZeroCountCorrection), corrected in the batch's last commit, as PercentileOperator::
+// Step does. [begin, end): the last part's ops, not yet committed; the earlier parts are in
+// the store.
 Status Ingester::AddNegativeZeroClamps(size_t begin, size_t end) {
   const uint64_t zero = tree::EncodeDoubleKey(0.0);
   std::vector<std::pair<uint32_t, __int128>> last_part;  // (group index, zero ops' sum)
@@ -730,7 +728,6 @@ Status Ingester::AddNegativeZeroClamps(size_t begin, size_t end) {
     for (const PendingCount& c : pending_counts_) {
       if (c.negative_zero && c.group == gi) count_after += c.weight;
     }
-    if (count_after <= 0) continue;
     __int128 zeros_after = 0;
     if (Result<TreeReader<double>> t = snap->Tree<double>(name); t.ok()) {
       COWTREE_ASSIGN_OR_RETURN(const int64_t zeros_now, t->weight(0.0));
@@ -739,12 +736,8 @@ Status Ingester::AddNegativeZeroClamps(size_t begin, size_t end) {
     for (const auto& [group, sum] : last_part) {
       if (group == gi) zeros_after += sum;
     }
-    zeros_after = std::max<__int128>(zeros_after, 0);
-    for (__int128 left = zeros_after - count_after; left < 0;) {
-      const int64_t w = static_cast<int64_t>(std::max<__int128>(left, INT64_MIN));
-      negative_zero_counts_.Add(&*batch_, name, w);
-      left -= w;
-    }
+    AddInInt64Pieces(NegativeZeroCountCorrection(count_after, zeros_after),
+                     [&](int64_t w) { negative_zero_counts_.Add(&*batch_, name, w); });
   }
   return Status::OK();
 }
