@@ -274,8 +274,8 @@ Result<std::vector<OutputDelta<K>>> PercentileOperator<K>::Step(
             zeros_before,
             tree::WeightOf(*trees_before[g]->version, api_internal::EncodeKey<double>(0.0)));
       }
-      const __int128 correction =
-          NegativeZeroCountCorrection(count_after, static_cast<__int128>(zeros_before) + zeros[g].delta);
+      const __int128 correction = NegativeZeroCountCorrection(
+          count_after, static_cast<__int128>(zeros_before) + zeros[g].delta);
       if (correction == 0) continue;
       COWTREE_RETURN_IF_ERROR(count_handle(negative_zero_tree_name, &write, &negative_zero_handle));
       AddInInt64Pieces(correction, [&](int64_t w) {
