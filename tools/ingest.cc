@@ -703,12 +703,15 @@ void Ingester::AddPendingCounts() {
 // the store.
 Status Ingester::AddNegativeZeroClamps(size_t begin, size_t end) {
   const uint64_t zero = tree::EncodeDoubleKey(0.0);
-  std::vector<std::pair<uint32_t, __int128>> last_part;  // (group index, zero ops' sum)
+  // Per group of the batch (one pass each, so no cost per pair of groups): the last part's
+  // zero ops, and the batch's -0 count rows.
+  std::vector<__int128> zero_ops(batch_groups_.size()), count_rows(batch_groups_.size());
   for (size_t i = begin; i < end; ++i) {
     const SortedOp op = sort_buffer_.op(i);
-    if (op.key_code != zero || batch_groups_[op.group]->key_type != KeyType::kDouble) continue;
-    if (last_part.empty() || last_part.back().first != op.group) last_part.push_back({op.group, 0});
-    last_part.back().second += op.weight;
+    if (op.key_code == zero) zero_ops[op.group] += op.weight;
+  }
+  for (const PendingCount& c : pending_counts_) {
+    if (c.negative_zero) count_rows[c.group] += c.weight;
   }
   std::optional<Snapshot> snap;
   std::optional<Result<TreeReader<int64_t>>> counts;
@@ -724,17 +727,11 @@ Status Ingester::AddNegativeZeroClamps(size_t begin, size_t end) {
     if (counts->ok()) {
       COWTREE_ASSIGN_OR_RETURN(count_now, (*counts)->weight(GroupCountKey(name)));
     }
-    __int128 count_after = count_now;
-    for (const PendingCount& c : pending_counts_) {
-      if (c.negative_zero && c.group == gi) count_after += c.weight;
-    }
-    __int128 zeros_after = 0;
+    const __int128 count_after = count_now + count_rows[gi];
+    __int128 zeros_after = zero_ops[gi];
     if (Result<TreeReader<double>> t = snap->Tree<double>(name); t.ok()) {
       COWTREE_ASSIGN_OR_RETURN(const int64_t zeros_now, t->weight(0.0));
-      zeros_after = zeros_now;
-    }
-    for (const auto& [group, sum] : last_part) {
-      if (group == gi) zeros_after += sum;
+      zeros_after += zeros_now;
     }
     AddInInt64Pieces(NegativeZeroCountCorrection(count_after, zeros_after),
                      [&](int64_t w) { negative_zero_counts_.Add(&*batch_, name, w); });
