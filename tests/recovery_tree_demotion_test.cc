@@ -323,7 +323,7 @@ TEST_F(TreeDemotion, ASnapshotOlderThanARestoredTreeKeepsItsOldestVersion) {
   const Entries before = model_.at(NameOf(7));
   for (int round = 0; round < 3; ++round) TouchAndCheckpoint(1, 4000 + round);
   const uint64_t demoted = rt_->GetStats().trees_demoted;
-  EXPECT_GE(demoted, 18u);  // tree 7 among them
+  EXPECT_GE(demoted, 18u);           // tree 7 among them
   for (int64_t k = 0; k < 3; ++k) {  // restores tree 7, then new versions of it
     RuntimeWriteBatch b(rt_.get());
     Write(&b, 7, {{500 + k, 1}});
