@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -13,6 +12,7 @@
 
 #include "testutil/command.h"
 #include "testutil/test_files.h"
+#include "testutil/zstd_frames.h"
 
 namespace {
 
@@ -135,13 +135,8 @@ TEST(Cli, ACorruptZstdInputCommitsNothing) {
   std::string plain = "g,v\n";
   for (int i = 0; i < 300000; ++i)
     plain += "g" + std::to_string(i % 7) + "," + std::to_string(i) + "\n";
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  ASSERT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)));
-  std::string zst(ZSTD_compressBound(plain.size()), '\0');
-  const size_t n = ZSTD_compress2(cctx, zst.data(), zst.size(), plain.data(), plain.size());
-  ZSTD_freeCCtx(cctx);
-  ASSERT_FALSE(ZSTD_isError(n));
-  zst.resize(n);
+  std::string zst = cowtree::testutil::ZstdWithChecksum(plain);
+  ASSERT_FALSE(zst.empty());
   zst.back() = static_cast<char>(zst.back() ^ 0x40);
   const std::string path = tmp.path() + "/rows.csv.zst";
   WriteFile(path, zst);
@@ -168,13 +163,8 @@ TEST(Cli, ACorruptZstdInputCommitsNothing) {
   // not the symptom (it said "expected an integer", naming a line the user's file does not
   // have). Here row 1000 is bad and the checksum fails.
   plain.replace(plain.find("\ng6,1000\n"), 10, "\ng6,1x00\n");
-  cctx = ZSTD_createCCtx();
-  ASSERT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)));
-  zst.assign(ZSTD_compressBound(plain.size()), '\0');
-  const size_t m = ZSTD_compress2(cctx, zst.data(), zst.size(), plain.data(), plain.size());
-  ZSTD_freeCCtx(cctx);
-  ASSERT_FALSE(ZSTD_isError(m));
-  zst.resize(m);
+  zst = cowtree::testutil::ZstdWithChecksum(plain);
+  ASSERT_FALSE(zst.empty());
   zst.back() = static_cast<char>(zst.back() ^ 0x40);
   WriteFile(path, zst);
   r = RunCowtree("ingest --db " + tmp.path() + "/db2 --group g --value v " + path, tmp);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "testutil/zstd_frames.h"
 #include "tools/csv_reader.h"
 #include "tools/input_stream.h"
 #include "tools/input_verifier.h"
@@ -438,24 +439,12 @@ TEST_F(CsvReaderTest, CorruptZstdIsCorruptionWithOffset) {
             fake + ": not zstd-compressed (no zstd magic number at byte offset 0)");
 }
 
-// zstd with a content checksum, as the `zstd` command writes it (ZSTD_compress has none).
-std::string CompressWithChecksum(const std::string& plain) {
-  ZSTD_CCtx* cctx = ZSTD_createCCtx();
-  EXPECT_FALSE(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)));
-  std::string out(ZSTD_compressBound(plain.size()), '\0');
-  const size_t n = ZSTD_compress2(cctx, out.data(), out.size(), plain.data(), plain.size());
-  ZSTD_freeCCtx(cctx);
-  EXPECT_FALSE(ZSTD_isError(n));
-  out.resize(n);
-  return out;
-}
-
 // The verifier reads a zstd file to its end on its own thread: a failed checksum (the frame's
 // last 4 bytes; every row decodes) is its result before the reader would get there. Plain
 // files are not verified (nullptr).
 TEST_F(CsvReaderTest, InputVerifierFindsAFailedChecksumOfAZstdFile) {
   const std::string plain = ReadWholeFile(kDataDir + "/flights-1k.csv");
-  const std::string good = CompressWithChecksum(plain);
+  const std::string good = cowtree::testutil::ZstdWithChecksum(plain);
   std::string bad = good;
   bad.back() = static_cast<char>(bad.back() ^ 1);
   for (const size_t block : {size_t{64}, InputStream::kDefaultBlockBytes}) {
