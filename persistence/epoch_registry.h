@@ -3,8 +3,10 @@
 //
 // - Pin(epoch) registers a reader at `epoch`; Unpin(epoch) releases one registration.
 // - MinPinned() is the smallest pinned epoch, or UINT64_MAX when none is pinned.
-// Versions and objects retired at epoch R may be reclaimed once MinPinned() >= R (and the
-// durable checkpoint no longer references them).
+// Versions retired at epoch R may be dropped once MinPinned() >= R. Objects retired at R are
+// freed by the interval rule of persistence/snapshot_intervals.h (a pin at S keeps only those
+// born at or before C(S) and retired after S: ReadableEpochs gives the pins), the old slots of
+// relocated objects once MinPinned() >= the relocation, and nothing while epoch 0 is pinned.
 // Thread-safety: all methods are thread-safe (one mutex; pins are per query, not per row).
 #pragma once
 

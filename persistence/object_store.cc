@@ -1,5 +1,7 @@
 #include "persistence/object_store.h"
 
+#include <algorithm>
+
 #include "persistence/assert.h"
 #include "persistence/object_format.h"
 
@@ -185,41 +187,51 @@ void ObjectStore::FreeRetired(NodeID id) {
   table_->Free(id);
 }
 
-size_t ObjectStore::Reclaim(uint64_t safe_epoch, const RetainedEpochs& retained) {
+void ObjectStore::KeepOrFree(NodeID id, const RetainedEpochs& retained,
+                             const SnapshotIntervals& snapshots, size_t* freed) {
+  Result<OtEntry> entry = table_->Get(id);
+  COWTREE_ASSERT(entry.ok() && entry->retired());
+  if (retained.Sees(entry->birth_epoch, entry->retire_epoch)) {
+    retained_.push_back(id);
+    retained_bytes_ += entry->address.size_class_bytes;
+  } else if (snapshots.Sees(entry->birth_epoch, entry->retire_epoch)) {
+    snapshot_kept_.push_back(id);
+    snapshot_bytes_ += entry->address.size_class_bytes;
+  } else {
+    FreeRetired(id);
+    ++*freed;
+  }
+}
+
+size_t ObjectStore::Reclaim(uint64_t safe_epoch, const RetainedEpochs& retained,
+                            const SnapshotIntervals& snapshots) {
   std::lock_guard<std::mutex> lock(mu_);
   size_t freed = 0;
-  // Objects kept for retained checkpoints: free those the current set no longer sees.
-  if (retained.version() != retained_version_ && !retained_.empty()) {
-    std::vector<NodeID> keep;
-    for (NodeID id : retained_) {
-      Result<OtEntry> entry = table_->Get(id);
-      COWTREE_ASSERT(entry.ok() && entry->retired());
-      if (retained.Sees(entry->birth_epoch, entry->retire_epoch)) {
-        keep.push_back(id);
-      } else {
-        retained_bytes_ -= entry->address.size_class_bytes;
-        FreeRetired(id);
-        ++freed;
-      }
-    }
-    retained_ = std::move(keep);
+  // Objects kept earlier: when either set changed, each goes where the current sets say.
+  const bool retained_changed = retained.version() != retained_version_;
+  const bool snapshots_changed = snapshots.version() != snapshot_version_;
+  std::vector<NodeID> again;
+  if (retained_changed && !retained_.empty()) {
+    again.swap(retained_);
+    retained_bytes_ = 0;
   }
+  if ((retained_changed || snapshots_changed) && !snapshot_kept_.empty()) {
+    again.insert(again.end(), snapshot_kept_.begin(), snapshot_kept_.end());
+    snapshot_kept_.clear();
+    snapshot_bytes_ = 0;
+  }
+  for (NodeID id : again) KeepOrFree(id, retained, snapshots, &freed);
   retained_version_ = retained.version();
+  snapshot_version_ = snapshots.version();
   COWTREE_ASSERT(!retained_.empty() || retained_bytes_ == 0);
+  COWTREE_ASSERT(!snapshot_kept_.empty() || snapshot_bytes_ == 0);
   while (!retired_.empty() && retired_.begin()->first <= safe_epoch) {
     const NodeID id = retired_.begin()->second;
     retired_.erase(retired_.begin());
-    Result<OtEntry> entry = table_->Get(id);
-    COWTREE_ASSERT(entry.ok() && entry->retired());
-    if (retained.Sees(entry->birth_epoch, entry->retire_epoch)) {
-      retained_.push_back(id);
-      retained_bytes_ += entry->address.size_class_bytes;
-      continue;
-    }
-    FreeRetired(id);
-    ++freed;
+    KeepOrFree(id, retained, snapshots, &freed);
   }
-  while (!relocated_slots_.empty() && relocated_slots_.begin()->first <= safe_epoch) {
+  const uint64_t relocation_bound = std::min(safe_epoch, snapshots.oldest_snapshot_epoch());
+  while (!relocated_slots_.empty() && relocated_slots_.begin()->first <= relocation_bound) {
     allocator_->Free(relocated_slots_.begin()->second);
     relocated_slots_.erase(relocated_slots_.begin());
   }
@@ -332,6 +344,8 @@ ObjectStoreStats ObjectStore::stats() const {
     s.relocated_pending = relocated_slots_.size();
     s.retained_objects = retained_.size();
     s.retained_bytes = retained_bytes_;
+    s.snapshot_objects = snapshot_kept_.size();
+    s.snapshot_bytes = snapshot_bytes_;
     s.delta_buffer_bytes = deltas_.capacity() * sizeof(OtDeltaOp);
   }
   s.live_objects = table_->live_count();

@@ -44,6 +44,7 @@
 #include "persistence/ot_delta.h"
 #include "persistence/ot_entry.h"
 #include "persistence/segment_allocator.h"
+#include "persistence/snapshot_intervals.h"
 #include "persistence/status.h"
 
 namespace cowtree {
@@ -58,6 +59,8 @@ struct ObjectStoreStats {
   size_t retired_pending = 0;    // retired, waiting for Reclaim
   size_t retained_objects = 0;   // retired, kept for a retained checkpoint
   uint64_t retained_bytes = 0;   // their slot bytes
+  size_t snapshot_objects = 0;   // retired, kept for a pinned snapshot (SnapshotIntervals)
+  uint64_t snapshot_bytes = 0;   // their slot bytes
   size_t relocated_pending = 0;  // old slots of relocated objects, waiting for Reclaim
   // Heap bytes the OT-delta buffer holds (its capacity, kept by RecycleDeltas between
   // checkpoints; at most kRecycledDeltaBytesMax once recycled).
@@ -117,13 +120,17 @@ class ObjectStore {
   // superblock: nothing durable references it. Its upsert must already have been taken with
   // TakeDeltas() (the caller discards those ops or forces a full OT checkpoint next time).
   void DiscardUnpublished(NodeID id);
-  // Frees every object retired at an epoch <= safe_epoch (slot + handle) that no retained
-  // checkpoint of `retained` references (those are kept, and freed by a later Reclaim once its
-  // `retained` no longer sees them: docs/retained_checkpoints.md), and every old slot of a
-  // relocation at an epoch <= safe_epoch. Returns the number of objects freed (old slots of
-  // relocations are not counted). The caller must only drop an epoch from `retained` once no
-  // durable state lists its checkpoint (the manifest that deleted it is published).
-  size_t Reclaim(uint64_t safe_epoch, const RetainedEpochs& retained = RetainedEpochs());
+  // Frees every object retired at an epoch <= safe_epoch (slot + handle) that neither a
+  // retained checkpoint of `retained` nor a pinned snapshot of `snapshots` can read (those are
+  // kept, and freed by a later Reclaim once neither sees them: docs/retained_checkpoints.md,
+  // persistence/snapshot_intervals.h), and every old slot of a relocation at an epoch <=
+  // min(safe_epoch, snapshots.oldest_snapshot_epoch()) (a reader pinned before a relocation may
+  // still read the old slot). Returns the number of objects freed (old slots of relocations are
+  // not counted). The caller must only drop an epoch from `retained` once no durable state lists
+  // its checkpoint (the manifest that deleted it is published), and must list in `snapshots`
+  // every pinned epoch below safe_epoch.
+  size_t Reclaim(uint64_t safe_epoch, const RetainedEpochs& retained = RetainedEpochs(),
+                 const SnapshotIntervals& snapshots = SnapshotIntervals());
   // Moves live object id to a fresh slot (compaction). Reads and verifies the old bytes,
   // writes them to the new slot, switches the OT entry, records an upsert delta, and defers
   // freeing the old slot to Reclaim(>= relocation_epoch). Returns the new address.
@@ -190,6 +197,14 @@ class ObjectStore {
   std::vector<NodeID> retained_;   // retired <= a past safe epoch, kept for retained checkpoints
   uint64_t retained_version_ = 0;  // RetainedEpochs::version() retained_ was last checked at
   uint64_t retained_bytes_ = 0;    // slot bytes of retained_ (stats() is O(1))
+  // Retired <= a past safe epoch, kept for a pinned snapshot and for no retained checkpoint.
+  std::vector<NodeID> snapshot_kept_;
+  uint64_t snapshot_version_ = 0;  // SnapshotIntervals::version() snapshot_kept_ was checked at
+  uint64_t snapshot_bytes_ = 0;    // slot bytes of snapshot_kept_
+  // Where a retired object goes once its retire epoch is <= the safe epoch: kept for a retained
+  // checkpoint, kept for a snapshot, or freed (counted in *freed). Under mu_.
+  void KeepOrFree(NodeID id, const RetainedEpochs& retained, const SnapshotIntervals& snapshots,
+                  size_t* freed);
   // Frees object id (retired): slot and handle.
   void FreeRetired(NodeID id);
   std::multimap<uint64_t, ObjectAddress> relocated_slots_;  // relocation epoch -> old slot

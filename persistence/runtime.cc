@@ -197,6 +197,8 @@ RuntimeStats Runtime::GetStats() const {
   s.memory = budget_->stats();
   const ObjectStoreStats store = store_->stats();
   s.live_objects = store.live_objects;
+  s.snapshot_objects = store.snapshot_objects;
+  s.snapshot_bytes = store.snapshot_bytes;
   s.checkpoint_scratch_bytes = store.delta_buffer_bytes;
   s.catalog_chunks = catalog_chunks_.load(std::memory_order_relaxed);
   s.catalog_root_pages = catalog_root_pages_.load(std::memory_order_relaxed);

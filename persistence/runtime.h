@@ -162,6 +162,11 @@ struct RuntimeStats {
   uint64_t checkpoints_written = 0;
   uint64_t commits = 0;
   uint64_t live_objects = 0;
+  // Of live_objects: retired objects kept only because a pinned snapshot can read them
+  // (persistence/snapshot_intervals.h), and their slot bytes. Freed by the first checkpoint
+  // after the snapshot is released.
+  uint64_t snapshot_objects = 0;
+  uint64_t snapshot_bytes = 0;
   // Heap bytes the checkpoint keeps from one checkpoint to the next: the object store's
   // OT-delta buffer (ObjectStoreStats::delta_buffer_bytes). Part of the RSS constant
   // (docs/memory_budget.md), not of any tree.
@@ -542,7 +547,9 @@ class Runtime final : public TreeEnvironment {
   // nothing (NoSpace) or poisons (other errors), as a checkpoint does.
   Status PublishRetainedList(std::vector<ManifestRetainedCheckpoint> retained)
       COWTREE_REQUIRES(checkpoint_mu_) COWTREE_EXCLUDES(write_mu_);
-  // Reclaims what no snapshot and no retained checkpoint can see.
+  // Reclaims what no snapshot and no retained checkpoint can see: every object retired at or
+  // before the visible epoch outside the pinned snapshots' intervals (SnapshotIntervals), or
+  // nothing while an epoch-0 pin (ColdReadHold) is held.
   void ReclaimUnreferenced() COWTREE_REQUIRES(checkpoint_mu_);
   // Compaction (persistence/compaction.cc).
   Status CompactLocked(const CompactionOptions& options, CompactionReport* r)
@@ -672,6 +679,12 @@ class Runtime final : public TreeEnvironment {
   bool force_ot_checkpoint_ COWTREE_GUARDED_BY(checkpoint_mu_) = false;
   std::atomic<uint64_t> checkpoints_written_{0};
   std::atomic<uint64_t> published_checkpoint_epoch_{0};  // mirrors superblock_ for readers
+  // The checkpoint epochs published since open (the opened one first), ascending, from the
+  // first one some pinned snapshot may need on (ReclaimUnreferenced trims the older ones): they
+  // map a pinned epoch S to C(S) (persistence/snapshot_intervals.h).
+  std::vector<uint64_t> published_checkpoint_epochs_ COWTREE_GUARDED_BY(checkpoint_mu_);
+  // The intervals of the last reclamation, with their version (bumped when they change).
+  SnapshotIntervals snapshot_intervals_ COWTREE_GUARDED_BY(checkpoint_mu_);
   std::atomic<uint64_t> published_generation_{0};
 
   // Coordinator thread.

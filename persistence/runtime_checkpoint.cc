@@ -283,6 +283,9 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   // ---- 6. Publish, reclaim, delete what recovery no longer needs. ----
   superblock_ = next;
   published_checkpoint_epoch_.store(c);
+  // A forced checkpoint (compaction) with nothing committed since publishes the same epoch again.
+  COWTREE_ASSERT(!published_checkpoint_epochs_.empty() && published_checkpoint_epochs_.back() <= c);
+  if (published_checkpoint_epochs_.back() < c) published_checkpoint_epochs_.push_back(c);
   published_generation_.store(next.generation);
   if (catalog_changed) {
     catalog_root_id_ = catalog.root_id;

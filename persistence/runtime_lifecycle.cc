@@ -39,6 +39,7 @@ Runtime::Runtime(RuntimeParts parts)
   visible_epoch_.store(superblock_.checkpoint_epoch, std::memory_order_release);
   next_tree_id_.store(catalog_root_.next_tree_id, std::memory_order_relaxed);
   published_checkpoint_epoch_.store(superblock_.checkpoint_epoch);
+  published_checkpoint_epochs_.push_back(superblock_.checkpoint_epoch);
   published_generation_.store(superblock_.generation);
   for (const ManifestRetainedCheckpoint& c : manifest_.retained_checkpoints) {
     retained_epochs_->Add(c.epoch);

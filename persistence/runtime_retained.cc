@@ -36,7 +36,33 @@ uint64_t UnixMillisNow() {
 }  // namespace
 
 void Runtime::ReclaimUnreferenced() {
-  store_->Reclaim(pins_->SafeEpoch(visible_epoch_), retained_epochs_->Current());
+  // The pinned epochs below the visible one, then the visible one, read together: a pin made
+  // after this is of an epoch >= that visible one, whose versions reference no object retired
+  // at or before it.
+  std::vector<uint64_t> pinned = pins_->ReadableEpochs(visible_epoch_);
+  const uint64_t visible = pinned.back();
+  pinned.pop_back();
+  uint64_t safe = visible;
+  if (!pinned.empty() && pinned.front() == 0) {
+    // A ColdReadHold reads the current catalog, whatever checkpoint wrote it: keep every retired
+    // object (and the pinned epochs, whose intervals then need no update).
+    safe = 0;
+    pinned.erase(pinned.begin());
+  }
+  std::vector<SnapshotIntervals::Interval> intervals =
+      SnapshotIntervals::Build(pinned, published_checkpoint_epochs_);
+  if (intervals != snapshot_intervals_.intervals()) {
+    snapshot_intervals_ =
+        SnapshotIntervals(std::move(intervals), snapshot_intervals_.version() + 1);
+  }
+  store_->Reclaim(safe, retained_epochs_->Current(), snapshot_intervals_);
+  // Keep the checkpoint epochs a pinned epoch may map to: from C(oldest pin) on, and always the
+  // newest (a later pin's C is it or a later one).
+  const uint64_t oldest = pinned.empty() ? visible : pinned.front();
+  auto keep = std::lower_bound(published_checkpoint_epochs_.begin(),
+                               published_checkpoint_epochs_.end(), oldest);
+  if (keep == published_checkpoint_epochs_.end()) --keep;
+  published_checkpoint_epochs_.erase(published_checkpoint_epochs_.begin(), keep);
 }
 
 Status Runtime::PublishRetainedList(std::vector<ManifestRetainedCheckpoint> retained) {

@@ -187,6 +187,56 @@ TEST_F(ObjectStoreTest, CorruptionOnDiskIsDetectedNeverReturned) {
       store->ReadObjectOnceInto(z, ObjectKind::kCatalogChunk, &buffer).status().IsCorruption());
 }
 
+// Objects a pinned snapshot can read (born at or before C(S), retired after S) are kept past
+// the safe epoch, the others are freed; when the intervals change (the snapshot is released, or
+// a retained checkpoint takes over an object) the kept ones go where the new sets say.
+TEST_F(ObjectStoreTest, ReclaimKeepsWhatAPinnedSnapshotCanRead) {
+  auto store = Open();
+  // Snapshot S = 10, C(S) = 12: it reads objects born <= 12 and retired after 10.
+  NodeID old_leaf = *store->WriteObject(ObjectKind::kLeaf, 8, "old");      // read by S
+  NodeID at_c = *store->WriteObject(ObjectKind::kLeaf, 12, "at_c");         // written by C(S)
+  NodeID after_c = *store->WriteObject(ObjectKind::kLeaf, 14, "after_c");   // made after S
+  NodeID before_s = *store->WriteObject(ObjectKind::kLeaf, 4, "before_s");  // retired before S
+  store->Retire(old_leaf, 14);
+  store->Retire(at_c, 16);
+  store->Retire(after_c, 16);
+  store->Retire(before_s, 10);
+  const SnapshotIntervals held({{10, 12}}, 1);
+  EXPECT_EQ(store->Reclaim(20, RetainedEpochs(), held), 2u);
+  EXPECT_EQ(*store->ReadObject(old_leaf, ObjectKind::kLeaf), "old");
+  EXPECT_EQ(*store->ReadObject(at_c, ObjectKind::kLeaf), "at_c");
+  EXPECT_TRUE(store->ReadObject(after_c, ObjectKind::kLeaf).status().IsNotFound());
+  EXPECT_TRUE(store->ReadObject(before_s, ObjectKind::kLeaf).status().IsNotFound());
+  EXPECT_EQ(store->stats().snapshot_objects, 2u);
+  EXPECT_GT(store->stats().snapshot_bytes, 0u);
+  // Unchanged intervals: nothing is re-examined, nothing freed.
+  EXPECT_EQ(store->Reclaim(20, RetainedEpochs(), held), 0u);
+  // The snapshot is released and a retained checkpoint at 15 now reads at_c (born 12 <= 15 <
+  // retired 16), not old_leaf (retired at 14): old_leaf is freed, at_c moves to the retained.
+  const RetainedEpochs retained({15}, 1);
+  EXPECT_EQ(store->Reclaim(20, retained, SnapshotIntervals({}, 2)), 1u);
+  EXPECT_TRUE(store->ReadObject(old_leaf, ObjectKind::kLeaf).status().IsNotFound());
+  EXPECT_EQ(*store->ReadObject(at_c, ObjectKind::kLeaf), "at_c");
+  EXPECT_EQ(store->stats().snapshot_objects, 0u);
+  EXPECT_EQ(store->stats().snapshot_bytes, 0u);
+  EXPECT_EQ(store->stats().retained_objects, 1u);
+  EXPECT_EQ(store->Reclaim(20, RetainedEpochs({}, 2), SnapshotIntervals({}, 2)), 1u);
+  EXPECT_EQ(store->table().live_count(), 0u);
+}
+
+// The old slot of a relocation stays until every pinned snapshot is past the relocation.
+TEST_F(ObjectStoreTest, RelocatedSlotsWaitForTheOldestPinnedSnapshot) {
+  auto store = Open();
+  NodeID a = *store->WriteObject(ObjectKind::kLeaf, 1, "a");
+  ASSERT_TRUE(store->Relocate(a, 5).ok());
+  store->PublishRelocations();
+  EXPECT_EQ(store->stats().relocated_pending, 1u);
+  store->Reclaim(20, RetainedEpochs(), SnapshotIntervals({{4, 6}}, 1));
+  EXPECT_EQ(store->stats().relocated_pending, 1u);
+  store->Reclaim(20, RetainedEpochs(), SnapshotIntervals({{5, 6}}, 2));
+  EXPECT_EQ(store->stats().relocated_pending, 0u);
+}
+
 TEST_F(ObjectStoreTest, RetireAndReclaimRespectEpochs) {
   auto store = Open();
   NodeID a = *store->WriteObject(ObjectKind::kLeaf, 1, "a");
