@@ -112,10 +112,15 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
     // report the poison.
     (void)StallCheckpoint();
   }
-  if (options_.checkpoint_log_bytes != 0 &&
-      log_bytes_since_checkpoint_.load(std::memory_order_relaxed) >=
-          options_.checkpoint_log_bytes) {
+  const uint64_t checkpoint_log_bytes = EffectiveCheckpointLogBytes(options_);
+  const uint64_t log_bytes = log_bytes_since_checkpoint_.load(std::memory_order_relaxed);
+  if (checkpoint_log_bytes != 0 && log_bytes >= checkpoint_log_bytes) {
     coordinator_cv_.Signal();
+    // Under a budget the redo a reopen would hold is bounded too: a commit past twice the
+    // threshold (no coordinator, or one that falls behind) checkpoints itself.
+    if (options_.cache_bytes != 0 && log_bytes >= 2 * checkpoint_log_bytes) {
+      (void)LogStallCheckpoint();
+    }
   }
   return Status::OK();
 }

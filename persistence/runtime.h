@@ -489,6 +489,9 @@ class Runtime final : public TreeEnvironment {
   // only if the budget's stall limit (MemoryBudget::DirtyOverStallLimit) still holds. OK when
   // none was needed; otherwise as CheckpointInternal.
   Status StallCheckpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
+  // The same for the redo under a budget: checkpoints if the log bytes since the last checkpoint
+  // still pass twice EffectiveCheckpointLogBytes once checkpoint_mu_ is held.
+  Status LogStallCheckpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   // CheckpointLocked; a failure that is not recoverable poisons the runtime.
   Status CheckpointOrPoisonLocked() COWTREE_REQUIRES(checkpoint_mu_) COWTREE_EXCLUDES(write_mu_);
   void Poison(const Status& status);

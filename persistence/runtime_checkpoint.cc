@@ -53,6 +53,15 @@ Status Runtime::StallCheckpoint() {
   return CheckpointOrPoisonLocked();
 }
 
+Status Runtime::LogStallCheckpoint() {
+  MutexLock ck(&checkpoint_mu_);
+  // As StallCheckpoint: the checkpoint this thread waited for may have reset the count.
+  if (log_bytes_since_checkpoint_.load() < 2 * EffectiveCheckpointLogBytes(options_)) {
+    return Status::OK();
+  }
+  return CheckpointOrPoisonLocked();
+}
+
 Status Runtime::CheckpointOrPoisonLocked() {
   if (poisoned_.load(std::memory_order_acquire)) return poison_status();
   bool recoverable = false;
@@ -94,12 +103,22 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   LogPosition redo_position;
   uint64_t log_bytes_at_freeze = 0;
   // ---- 1. Freeze epoch C. ----
+  bool nothing_committed = false;
   {
     MutexLock w(&write_mu_);
     checkpoint_epoch = applied_epoch_;
-    if (checkpoint_epoch == superblock_.checkpoint_epoch && !force) {
-      return Status::OK();  // nothing committed since the last published checkpoint
-    }
+    nothing_committed = checkpoint_epoch == superblock_.checkpoint_epoch && !force;
+  }
+  if (nothing_committed) {
+    // Nothing committed since the last published checkpoint: nothing to write, but snapshots
+    // may have been released since it, so what they kept can be freed now rather than after
+    // the next commit and checkpoint.
+    ReclaimUnreferenced();
+    return Status::OK();
+  }
+  {
+    MutexLock w(&write_mu_);
+    checkpoint_epoch = applied_epoch_;
     redo_position = log_->end();
     // Start a new log file at the freeze point once the current one is big enough, so that
     // the file holding the redo this checkpoint covers can be deleted after the superblock

@@ -67,8 +67,9 @@ void Runtime::CoordinatorLoop() {
     if (stop_) break;
     coordinator_mu_.Unlock();
     const auto now = Clock::now();
-    const bool by_bytes = options_.checkpoint_log_bytes != 0 &&
-                          log_bytes_since_checkpoint_.load() >= options_.checkpoint_log_bytes;
+    const uint64_t checkpoint_log_bytes = EffectiveCheckpointLogBytes(options_);
+    const bool by_bytes =
+        checkpoint_log_bytes != 0 && log_bytes_since_checkpoint_.load() >= checkpoint_log_bytes;
     const bool by_budget = budget_->DirtyOverTrigger();
     const bool by_dirty_trees = DirtyTreesOverLimit();
     const bool by_time =

@@ -1,6 +1,7 @@
 // Durability names (persistence/runtime_options.h).
 #include "persistence/runtime_options.h"
 
+#include <algorithm>
 #include <string>
 
 #include "persistence/catalog_format.h"
@@ -69,6 +70,14 @@ Status ValidateRuntimeOptions(const RuntimeOptions& o) {
                                    std::to_string(o.catalog_chunk_entries_max));
   }
   return Status::OK();
+}
+
+uint64_t EffectiveCheckpointLogBytes(const RuntimeOptions& options) {
+  if (options.checkpoint_log_bytes == 0 || options.cache_bytes == 0) {
+    return options.checkpoint_log_bytes;
+  }
+  const uint64_t cap = std::max(kCheckpointLogBytesUnderBudgetMin, options.cache_bytes / 4);
+  return std::min(options.checkpoint_log_bytes, cap);
 }
 
 }  // namespace cowtree

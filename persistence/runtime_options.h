@@ -31,7 +31,8 @@ struct RuntimeOptions {
   // so that most fdatasyncs commit no file-system metadata; 0 = off. Default: 1 MiB.
   uint64_t log_zero_fill_bytes = 1ull << 20;
   // The coordinator checkpoints once this many log bytes were appended since the last
-  // checkpoint (0 = never automatically) or checkpoint_interval_ms passed with changes (0 = off).
+  // checkpoint (0 = never automatically; capped under a budget: EffectiveCheckpointLogBytes) or
+  // checkpoint_interval_ms passed with changes (0 = off).
   uint64_t checkpoint_log_bytes = 256ull << 20;
   uint32_t checkpoint_interval_ms = 0;
   // Open checkpoints right after recovery when it replayed at least this many redo bytes
@@ -112,6 +113,17 @@ struct RuntimeOptions {
   // default (1024; chunks are also cut at kCatalogChunkBodyBytesTarget bytes).
   uint32_t catalog_chunk_entries_max = 0;
 };
+
+// The log bytes appended since the last checkpoint at which the coordinator checkpoints:
+// checkpoint_log_bytes (0 = never), capped under a cache budget (cache_bytes != 0) at a quarter
+// of cache_bytes, at least kCheckpointLogBytesUnderBudgetMin. Why: a reopen after a crash holds
+// the redo since the last checkpoint in memory about twice (each log file is read whole and the
+// commits wait, copied, until the trees are opened), before any leaf is loaded; a workload that
+// writes much redo but dirties few leaves (updates of a few hot keys) never reaches the budget's
+// dirty trigger, and its 256 MiB of redo cost ~500 MiB at reopen under any budget
+// (docs/memory_budget.md "Reopen after a crash").
+inline constexpr uint64_t kCheckpointLogBytesUnderBudgetMin = uint64_t{1} << 20;
+uint64_t EffectiveCheckpointLogBytes(const RuntimeOptions& options);
 
 // The limits of the options above that are not the log's or the tree shape's (cache_bytes,
 // cache_dirty_percent, mmap windows); InvalidArgument naming the option. recovery::Open calls it.

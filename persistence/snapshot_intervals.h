@@ -8,6 +8,11 @@
 // an epoch <= S; such a leaf is either still in memory (dirty) or was written by a checkpoint
 // at or before C(S), the first checkpoint published with an epoch >= S (that checkpoint writes
 // every leaf dirty at its freeze, and a later checkpoint only writes content made after it).
+// This needs every dirty leaf to be made by a commit, which lists its tree for the next
+// checkpoint, or to be replaced whole by the next write of its tree: the one leaf of an inline
+// tree restored from its catalog entry (tree/order_stat_tree_host.cc LoadInline). A restore that
+// made several dirty leaves broke it (a commit changing one left the others to a later
+// checkpoint: objects born after C(S) holding content of S).
 // It is superseded by content made after S, so it is retired at a checkpoint E > S. Hence a
 // snapshot at S can read an object only if
 //     B <= C(S)  and  S < E,

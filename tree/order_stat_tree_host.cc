@@ -7,6 +7,7 @@
 #include "persistence/catalog_format.h"
 #include "persistence/coding.h"
 #include "persistence/object_store.h"
+#include "tree/apply.h"
 #include "tree/checkpoint_summaries.h"
 #include "tree/key_codec.h"
 #include "tree/leaf_merge.h"
@@ -285,19 +286,41 @@ class OrderStatTreeType final : public TreeType {
 
  private:
   // An inline tree: empty, or the one leaf body (tree/node_format.h), rebuilt by applying its
-  // entries to an empty tree at the checkpoint epoch (no object read).
+  // entries to an empty tree at the checkpoint epoch (no object read) — as ONE leaf whatever
+  // this shape's capacity (a leaf over capacity is allowed until its next write splits it:
+  // tree/tree_shape.h). Several leaves (a store reopened with smaller leaves) would be dirty
+  // leaves of the restore that no checkpoint writes until a commit changes one of them; the
+  // others would then be written by that later checkpoint, objects born later than their
+  // content, which a held snapshot reads and the reclamation rule of
+  // persistence/snapshot_intervals.h would free (found by an adversarial run). One leaf is
+  // replaced whole by any write.
   Result<std::unique_ptr<HostedTree>> LoadInline(KeyType key_type, std::string_view body,
                                                  uint64_t checkpoint_epoch, TreeEnvironment* env) {
     auto host = std::make_unique<OrderStatTreeHost>(key_type, shape_, env, index_limits_);
     if (!body.empty()) {
       COWTREE_ASSIGN_OR_RETURN(std::shared_ptr<const LeafData> leaf, DecodeLeaf(body, key_type));
+      if (leaf->entry_count() > kLeafCapacityMax) {
+        return Status::Corruption("inline tree of " + std::to_string(leaf->entry_count()) +
+                                  " entries: more than one leaf holds (" +
+                                  std::to_string(kLeafCapacityMax) + ")");
+      }
       std::vector<KeyWeight> entries(leaf->entry_count());
       for (size_t i = 0; i < entries.size(); ++i) {
         entries[i] = KeyWeight{leaf->keys[i], leaf->weight(i)};
       }
       COWTREE_ASSERT(checkpoint_epoch > 0);
-      Status applied = host->tree().Apply(entries, checkpoint_epoch);
-      if (!applied.ok()) return Status::Corruption("inline tree: " + applied.message());
+      std::shared_ptr<const TreeVersion> empty = host->tree().current();
+      TreeVersion wide = *empty;
+      wide.shape.leaf_capacity_entries =
+          std::max<uint32_t>(shape_.leaf_capacity_entries, static_cast<uint32_t>(entries.size()));
+      wide.shape.leaf_capacity_bytes = 0;
+      Result<std::shared_ptr<const TreeVersion>> built =
+          ApplyBatch(wide, entries, checkpoint_epoch);
+      if (!built.ok()) return Status::Corruption("inline tree: " + built.status().message());
+      COWTREE_ASSERT((*built)->leaf_count == 1);
+      auto one_leaf = std::make_shared<TreeVersion>(**built);
+      one_leaf->shape = shape_;
+      COWTREE_RETURN_IF_ERROR(host->tree().Install(std::move(one_leaf)));
     }
     OrderStatTreeHost::PersistedState state;
     state.version = host->tree().current();

@@ -32,7 +32,10 @@ struct Options {
   // kEventual: period of the background write + fdatasync, in milliseconds. Default: 100.
   uint32_t flush_interval_ms = 100;
   // A checkpoint is written once this many log bytes were appended since the last one
-  // (0 = never automatically). Default: 256 MiB.
+  // (0 = never automatically). Under a cache budget (cache_bytes != 0) the threshold is at most
+  // a quarter of cache_bytes (at least 1 MiB), and a commit past twice it checkpoints itself:
+  // a reopen after a crash holds the redo since the last checkpoint in memory about twice
+  // (docs/memory_budget.md "Reopen after a crash"). Default: 256 MiB.
   uint64_t checkpoint_log_bytes = 256ull << 20;
   // ...or once this many milliseconds passed with changes (0 = off). Default: 0.
   uint32_t checkpoint_interval_ms = 0;
