@@ -107,6 +107,12 @@ class MemoryBudget {
   }
   // A dirty leaf was written by a checkpoint: its bytes are clean now (AddClean follows).
   void MoveDirtyToClean(uint64_t bytes);
+  // A clean leaf's object was retired while the leaf stays in use (LeafBox::DetachFromObject):
+  // its bytes are dirty (unevictable) now. The total does not change.
+  void MoveCleanToDirty(uint64_t bytes) {
+    clean_.fetch_sub(static_cast<int64_t>(bytes), std::memory_order_relaxed);
+    dirty_.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed);
+  }
   // Registers a clean, resident entry with the CLOCK ring, then enforces the budget.
   void AddClean(std::weak_ptr<Evictable> entry);
   // Evicts clean entries while resident bytes exceed the budget; calls the dirty callback if

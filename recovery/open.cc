@@ -407,7 +407,11 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
 
   // ---- First write: everything the store relies on verified above (open.h contract). ----
   if (!options.read_only) {
-    COWTREE_RETURN_IF_ERROR(store->PrepareForWrites());
+    // NoSpace here (a data file left short by a crash on a full disk, e.g. a new file's header
+    // without its first segment) does not keep the store from opening: the first allocation
+    // retries it (SegmentAllocator::Allocate) and fails as any write on a full disk does, while
+    // reads, and deletes that free space, work.
+    if (Status st = store->PrepareForWrites(); !st.ok() && !st.IsNoSpace()) return st;
     COWTREE_ASSIGN_OR_RETURN(
         auto log,
         LogWriter::OpenForAppend(env, dir, report.replay.end, WriterOptions(options, sb.store_id)));
@@ -417,8 +421,10 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
     // the kill pattern (as RocksDB flushes a recovered memtable).
     if (options.recovery_checkpoint_log_bytes != 0 &&
         redo_bytes >= options.recovery_checkpoint_log_bytes) {
-      COWTREE_RETURN_IF_ERROR(runtime->Checkpoint().WithContext("checkpoint after recovery"));
-      report.checkpointed_after_replay = true;
+      // A NoSpace abort leaves the runtime writable (the redo stays in the log): open anyway.
+      const Status st = runtime->Checkpoint();
+      if (!st.ok() && !st.IsNoSpace()) return st.WithContext("checkpoint after recovery");
+      report.checkpointed_after_replay = st.ok();
     }
   }
   report.redo_bytes_replayed = redo_bytes;

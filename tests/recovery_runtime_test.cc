@@ -395,6 +395,67 @@ TEST(Runtime, AnInlineTreeRestoredUnderSmallerLeavesIsOneLeafASnapshotCanReread)
   EXPECT_EQ(seen, static_cast<uint64_t>(kKeys));
 }
 
+// A tree that shrinks to one unchanged, clean leaf is checkpointed inline and every object of
+// its previous state is retired, that leaf's among them, while the live version keeps the
+// leaf: it must stay in memory for good (as the leaf of an inline tree restored from its entry).
+// Before, an eviction let the next read reload it from the freed object: every read and commit
+// of the tree failed with NotFound "stale" until reopen (found by an adversarial run).
+TEST(Runtime, ATreeThatShrinksToInlineKeepsItsCleanLeafInMemory) {
+  TempDir dir;
+  RuntimeOptions o = SmallShape(16, 4);
+  o.cache_bytes = 1 << 20;
+  auto rt = recovery::Open(dir.path(), o);
+  ASSERT_TRUE(rt.ok());
+  const auto commit = [&](TreeId* id, int64_t from, int64_t to, int64_t weight) {
+    RuntimeWriteBatch b(rt->get());
+    if (*id == 0) {
+      *id = b.CreateTree("t", tree::kOrderStatTreeTypeId,
+                         tree::OrderStatTreeParams(tree::KeyType::kInt64));
+    }
+    for (int64_t k = from; k < to; ++k) {
+      tree::AppendOrderStatOp(b.MutableOps(*id), tree::EncodeInt64Key(k), weight);
+    }
+    ASSERT_TRUE((*rt)->Commit(b).ok());
+    ASSERT_TRUE((*rt)->Checkpoint().ok());
+  };
+  TreeId id = 0;
+  commit(&id, 0, 16, 1);   // one full leaf
+  commit(&id, 16, 20, 1);  // split evenly: [0, 10) and [10, 20), both written
+  const uint64_t objects_with_two_leaves = (*rt)->GetStats().live_objects;
+  commit(&id, 10, 20, -1);  // the second leaf is emptied: the tree is one clean leaf, inline
+  EXPECT_LT((*rt)->GetStats().live_objects, objects_with_two_leaves) << "its objects are freed";
+  const auto host = [&] {
+    auto info = (*rt)->FindTree("t", (*rt)->GetSnapshot());
+    EXPECT_TRUE(info.ok());
+    return tree::AsOrderStatTree(info->tree.get());
+  };
+  std::shared_ptr<const tree::TreeVersion> v = host()->VersionAt((*rt)->visible_epoch());
+  ASSERT_EQ(v->leaf_count, 1u);
+  const std::shared_ptr<tree::LeafBox> leaf = tree::Summaries(*v)[0].box;
+  EXPECT_FALSE(leaf->persisted()) << "its object is gone: the leaf is dirty, resident for good";
+  EXPECT_EQ(leaf->EvictClean(), 0u);
+  EXPECT_EQ((*rt)->EvictClean(), 0u);
+  ASSERT_NE(leaf->data(), nullptr);
+  const auto expect_keys = [&](int64_t count) {
+    std::shared_ptr<const tree::TreeVersion> now = host()->VersionAt((*rt)->visible_epoch());
+    int64_t next = 0;
+    const Status read = tree::ForEachAll(*now, [&](uint64_t key, int64_t weight) {
+      EXPECT_EQ(tree::DecodeInt64Key(key), next++);
+      EXPECT_EQ(weight, 1);
+      return true;
+    });
+    EXPECT_TRUE(read.ok()) << read.ToString();
+    EXPECT_EQ(next, count);
+  };
+  expect_keys(10);
+  commit(&id, 10, 12, 1);  // writes go on
+  expect_keys(12);
+  ASSERT_TRUE((*rt)->Close().ok());
+  rt = recovery::Open(dir.path(), o);
+  ASSERT_TRUE(rt.ok());
+  expect_keys(12);
+}
+
 TEST(Runtime, SnapshotsSeeTheirEpochOnly) {
   TempDir dir;
   auto rt = recovery::Open(dir.path(), SmallShape());

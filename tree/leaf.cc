@@ -182,9 +182,32 @@ Result<std::shared_ptr<const LeafData>> LeafBox::LoadImpl(const std::shared_ptr<
   return stored;
 }
 
+void LeafBox::DetachFromObject(const std::shared_ptr<LeafBox>& box,
+                               std::shared_ptr<const LeafData> data) {
+  COWTREE_ASSERT(box != nullptr && data != nullptr);
+  COWTREE_ASSERT(data->entry_count() == box->entry_count_ && data->keys[0] == box->first_key_);
+  if (!box->persisted()) return;  // dirty: resident for good already
+  bool stored = false;
+  uint64_t bytes = 0;
+  // Under the cell's lock, as EvictClean's check and clear: an eviction either happened before
+  // (then `data` is stored) or sees the box dirty and refuses.
+  box->data_.StoreIfEmptyThen(std::move(data), [&](bool stored_data, const LeafData& content) {
+    stored = stored_data;
+    bytes = content.size_bytes();
+    box->persisted_raw_.store(0, std::memory_order_seq_cst);
+  });
+  if (box->budget_ == nullptr) return;
+  if (stored) {
+    box->budget_->Charge(bytes, /*dirty=*/true);
+  } else {
+    box->budget_->MoveCleanToDirty(bytes);
+  }
+}
+
 uint64_t LeafBox::EvictClean() {
   if (!persisted()) return 0;
-  std::shared_ptr<const LeafData> old = data_.Exchange(nullptr);  // clears the mirror (seq_cst)
+  // Clears the mirror (seq_cst); the check is repeated under the cell's lock (DetachFromObject).
+  std::shared_ptr<const LeafData> old = data_.ClearIf([this] { return persisted(); });
   if (old == nullptr) return 0;
   // A ReadPin taken before the mirror was cleared may still read `old`: wait it out. Pins taken
   // since see null or a later content, so this only waits for short reads in progress.

@@ -13,7 +13,8 @@
 // - One version of a leaf. Its summary (first_key, pos_sum = sum of max(weight, 0),
 //   entry_count) and birth epoch are fixed at construction; a change to a leaf makes a new box.
 // - persisted_id: the NodeID of the object holding this exact content; invalid (0) until the
-//   checkpointer calls MarkPersisted() once. A box is "dirty" while it is not persisted.
+//   checkpointer calls MarkPersisted() once, and again after DetachFromObject (the object is
+//   retired while the box stays in use). A box is "dirty" while it is not persisted.
 // - data: resident content, or null when not loaded / evicted. Dirty boxes are always resident
 //   (EvictClean() refuses to drop them). Load() returns resident data or calls the LeafLoader;
 //   it is idempotent: concurrent loads of one box may both call the loader, the first stored
@@ -128,6 +129,18 @@ class LeafBox final : public Evictable {
   // checkpointer after the write; calling it again with the same id is a no-op, with another id
   // is a programming error (asserts). box non-null; not concurrently with itself on one box.
   static void MarkPersisted(const std::shared_ptr<LeafBox>& box, NodeID id);
+  // The object holding `box`'s content is being retired while the box stays in use: a tree
+  // checkpointed inline keeps its one leaf in memory (its state is the catalog entry's bytes,
+  // docs/catalog.md "Inline trees"), and that leaf may be a clean leaf of the objects the inline
+  // checkpoint retires. The box becomes dirty again, with its content resident for good, as the
+  // leaf of an inline tree restored from its entry is: EvictClean refuses it from then on, so
+  // no reader ever reloads it from the freed object. `data` (non-null) must equal the box's
+  // content (the caller loaded it; asserted against the summary); kept if the content is not
+  // resident. No-op for a dirty box. Budget: the bytes move from clean to dirty (or are charged
+  // dirty). Called by the checkpointer (as MarkPersisted, never concurrently with it), after the
+  // checkpoint that retires the object is published and before its reclamation.
+  static void DetachFromObject(const std::shared_ptr<LeafBox>& box,
+                               std::shared_ptr<const LeafData> data);
 
   // The resident content or null.
   std::shared_ptr<const LeafData> data() const { return data_.Load(); }
@@ -252,6 +265,30 @@ class LeafBox final : public Evictable {
         Mirror();
       }
       return value_;
+    }
+    // Exchange(nullptr) if keep_going() holds, under the lock (else null): EvictClean's check
+    // that the box is persisted and its clearing are one step against DetachFromObject.
+    template <typename Predicate>
+    std::shared_ptr<const LeafData> ClearIf(Predicate keep_going) {
+      std::shared_ptr<const LeafData> old;
+      {
+        std::lock_guard<std::mutex> g(SharedCellLock(this));
+        if (!keep_going()) return nullptr;
+        value_.swap(old);
+        Mirror();
+      }
+      return old;
+    }
+    // Under the lock: stores v if empty, then runs fn(stored_v) — true if v was stored.
+    template <typename Fn>
+    void StoreIfEmptyThen(std::shared_ptr<const LeafData> v, Fn fn) {
+      std::lock_guard<std::mutex> g(SharedCellLock(this));
+      const bool stored = value_ == nullptr;
+      if (stored) {
+        value_ = std::move(v);
+        Mirror();
+      }
+      fn(stored, *value_);
     }
 
    private:

@@ -99,6 +99,11 @@ class FrozenOrderStatTree final : public FrozenTree {
 
   void OnPublished() override {
     for (auto& [box, id] : written_) LeafBox::MarkPersisted(box, id);
+    // Inline now: the objects of the previous state are retired, the leaf among them if it was
+    // clean, and the live version keeps that leaf. It stays in memory for good, as the leaf of
+    // an inline tree restored from its catalog entry (a reload from the retired object, once
+    // reclaimed, failed with NotFound "stale": found by an adversarial run).
+    if (inline_leaf_ != nullptr) LeafBox::DetachFromObject(inline_leaf_, std::move(inline_content_));
     host_->SetPublished(std::move(state_));
   }
 
@@ -120,6 +125,8 @@ class FrozenOrderStatTree final : public FrozenTree {
                              LeafBox::Load(leaves[0].box, host_));
     std::string body = EncodeLeaf(v.key_type, *data);
     if (body.size() > kCatalogInlineBytesMax) return std::optional<std::string>();
+    inline_leaf_ = leaves[0].box;
+    inline_content_ = std::move(data);
     return std::optional<std::string>(std::move(body));
   }
 
@@ -143,6 +150,9 @@ class FrozenOrderStatTree final : public FrozenTree {
   std::shared_ptr<const TreeVersion> version_;
   OrderStatTreeHost::PersistedState state_;
   std::vector<std::pair<std::shared_ptr<LeafBox>, NodeID>> written_;  // leaves written by Write
+  // The one leaf of an inline checkpoint and its content (InlineBody); null otherwise.
+  std::shared_ptr<LeafBox> inline_leaf_;
+  std::shared_ptr<const LeafData> inline_content_;
 };
 
 class OrderStatTreeType final : public TreeType {
