@@ -193,7 +193,7 @@ TEST_F(ObjectStoreTest, CorruptionOnDiskIsDetectedNeverReturned) {
 TEST_F(ObjectStoreTest, ReclaimKeepsWhatAPinnedSnapshotCanRead) {
   auto store = Open();
   // Snapshot S = 10, C(S) = 12: it reads objects born <= 12 and retired after 10.
-  NodeID old_leaf = *store->WriteObject(ObjectKind::kLeaf, 8, "old");      // read by S
+  NodeID old_leaf = *store->WriteObject(ObjectKind::kLeaf, 8, "old");       // read by S
   NodeID at_c = *store->WriteObject(ObjectKind::kLeaf, 12, "at_c");         // written by C(S)
   NodeID after_c = *store->WriteObject(ObjectKind::kLeaf, 14, "after_c");   // made after S
   NodeID before_s = *store->WriteObject(ObjectKind::kLeaf, 4, "before_s");  // retired before S

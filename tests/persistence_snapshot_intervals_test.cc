@@ -1,10 +1,10 @@
 // SnapshotIntervals (persistence/snapshot_intervals.h): C(S) from the published checkpoint
 // epochs, and Sees() against a brute-force reading of the rule over every small epoch.
-#include "persistence/snapshot_intervals.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
+
+#include "persistence/snapshot_intervals.h"
 
 namespace cowtree {
 namespace {

@@ -103,7 +103,9 @@ class FrozenOrderStatTree final : public FrozenTree {
     // clean, and the live version keeps that leaf. It stays in memory for good, as the leaf of
     // an inline tree restored from its catalog entry (a reload from the retired object, once
     // reclaimed, failed with NotFound "stale": found by an adversarial run).
-    if (inline_leaf_ != nullptr) LeafBox::DetachFromObject(inline_leaf_, std::move(inline_content_));
+    if (inline_leaf_ != nullptr) {
+      LeafBox::DetachFromObject(inline_leaf_, std::move(inline_content_));
+    }
     host_->SetPublished(std::move(state_));
   }
 
