@@ -93,24 +93,32 @@ TEST(CheckpointNoSpace, AbortsCleanlyAtEveryLimitAndRecovers) {
   EXPECT_GT(aborted, 3) << "the sweep must hit ENOSPC inside checkpoints";
 }
 
+// A new store at /db of `env` holding `n` keys from 0, committed and checkpointed.
+void OpenCheckpointedStore(FaultInjectionEnv* env, int n, std::map<int64_t, int64_t>* model,
+                           std::unique_ptr<Runtime>* rt) {
+  ASSERT_TRUE(env->CreateDir("/db").ok());
+  ASSERT_TRUE(env->SyncDir("/").ok());
+  auto opened = recovery::Open("/db", Options(env));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  *rt = std::move(opened).value();
+  ASSERT_TRUE(CommitKeys(rt->get(), 0, n, model).ok());
+  ASSERT_TRUE((*rt)->Checkpoint().ok());
+}
+
 TEST(CheckpointNoSpace, CrashAfterAbortedCheckpointRecoversEveryCommit) {
   for (uint64_t slack = 0; slack < (9u << 20); slack += 512u << 10) {
     FaultInjectionEnv env;
-    ASSERT_TRUE(env.CreateDir("/db").ok());
-    ASSERT_TRUE(env.SyncDir("/").ok());
     std::map<int64_t, int64_t> model;
     {
-      auto rt = recovery::Open("/db", Options(&env));
-      ASSERT_TRUE(rt.ok());
-      ASSERT_TRUE(CommitKeys(rt->get(), 0, 2000, &model).ok());
-      ASSERT_TRUE((*rt)->Checkpoint().ok());
-      ASSERT_TRUE(CommitKeys(rt->get(), 5000, 2000, &model).ok());
+      std::unique_ptr<Runtime> rt;
+      ASSERT_NO_FATAL_FAILURE(OpenCheckpointedStore(&env, 2000, &model, &rt));
+      ASSERT_TRUE(CommitKeys(rt.get(), 5000, 2000, &model).ok());
       env.SetSpaceLimitBytes(env.StoredBytes() + slack);
-      (void)(*rt)->Checkpoint();  // may abort with NoSpace
+      (void)rt->Checkpoint();  // may abort with NoSpace
       env.SetSpaceLimitBytes(testutil::FaultPlan::kUnlimited);
-      ASSERT_TRUE(CommitKeys(rt->get(), 9000, 20, &model).ok());
-      ASSERT_TRUE((*rt)->Checkpoint().ok());
-      ASSERT_TRUE(CommitKeys(rt->get(), 9500, 20, &model).ok());  // strict: durable
+      ASSERT_TRUE(CommitKeys(rt.get(), 9000, 20, &model).ok());
+      ASSERT_TRUE(rt->Checkpoint().ok());
+      ASSERT_TRUE(CommitKeys(rt.get(), 9500, 20, &model).ok());  // strict: durable
       env.SimulateCrash(CrashModel::kDropUnsynced, slack);
     }
     auto rt = recovery::Open("/db", Options(&env));
@@ -128,25 +136,21 @@ TEST(CheckpointNoSpace, AStoreLeftShortByACrashOnAFullDiskReopens) {
   int short_files = 0;
   for (uint64_t slack = 0; slack < (6u << 20); slack += 64u << 10) {
     FaultInjectionEnv env;
-    ASSERT_TRUE(env.CreateDir("/db").ok());
-    ASSERT_TRUE(env.SyncDir("/").ok());
     std::map<int64_t, int64_t> model;
     {
-      auto rt = recovery::Open("/db", Options(&env));
-      ASSERT_TRUE(rt.ok());
-      ASSERT_TRUE(CommitKeys(rt->get(), 0, 500, &model).ok());
-      ASSERT_TRUE((*rt)->Checkpoint().ok());
+      std::unique_ptr<Runtime> rt;
+      ASSERT_NO_FATAL_FAILURE(OpenCheckpointedStore(&env, 500, &model, &rt));
       // Wider gaps between keys: larger leaves, in a size class with no data file yet.
-      RuntimeWriteBatch b(rt->get());
-      const TreeId id = (*rt)->FindTree("t", (*rt)->GetSnapshot())->id;
+      RuntimeWriteBatch b(rt.get());
+      const TreeId id = rt->FindTree("t", rt->GetSnapshot())->id;
       for (int64_t k = 0; k < 3000; ++k) {
         const int64_t key = (k + 1) * 1000003 + k * k * 7919;
         tree::AppendOrderStatOp(b.MutableOps(id), tree::EncodeInt64Key(key), 1000 + k);
         model[key] += 1000 + k;
       }
-      ASSERT_TRUE((*rt)->Commit(b).ok());  // strict: durable
+      ASSERT_TRUE(rt->Commit(b).ok());  // strict: durable
       env.SetSpaceLimitBytes(env.StoredBytes() + slack);
-      (void)(*rt)->Checkpoint();                       // may abort with NoSpace
+      (void)rt->Checkpoint();                       // may abort with NoSpace
       env.SimulateCrash(CrashModel::kKeepAll, slack);  // kill -9: what was written stays
     }
     std::vector<std::string> names;
