@@ -150,7 +150,7 @@ TEST(CheckpointNoSpace, AStoreLeftShortByACrashOnAFullDiskReopens) {
       }
       ASSERT_TRUE(rt->Commit(b).ok());  // strict: durable
       env.SetSpaceLimitBytes(env.StoredBytes() + slack);
-      (void)rt->Checkpoint();                       // may abort with NoSpace
+      (void)rt->Checkpoint();                          // may abort with NoSpace
       env.SimulateCrash(CrashModel::kKeepAll, slack);  // kill -9: what was written stays
     }
     std::vector<std::string> names;
