@@ -72,5 +72,62 @@ TEST(LeafBox, MarkPersistedRacingEvictCleanKeepsTheBudgetExact) {
   }
 }
 
+// A reader that found a box's content evicted and is loading it from its object while the
+// checkpointer detaches the box from that object (an inline checkpoint: DetachFromObject, then
+// the reclamation frees the object) answers from the content the detach made resident — not
+// NotFound, nor the Corruption of a reused slot (found by an adversarial run: readers racing an
+// inline checkpoint). The loader below plays the checkpointer in the middle of the load.
+TEST(LeafBox, ALoadRacingADetachAnswersFromTheDetachedContent) {
+  class DetachingLoader final : public LeafLoader {
+   public:
+    DetachingLoader(std::shared_ptr<LeafBox>* box, std::shared_ptr<const LeafData> content,
+                    Status failure)
+        : box_(box), content_(std::move(content)), failure_(std::move(failure)) {}
+    Result<std::shared_ptr<const LeafData>> LoadLeaf(NodeID) override {
+      ++calls;
+      LeafBox::DetachFromObject(*box_, content_);
+      return failure_;  // the object is gone by the time the read happens
+    }
+    int calls = 0;
+
+   private:
+    std::shared_ptr<LeafBox>* box_;
+    std::shared_ptr<const LeafData> content_;
+    Status failure_;
+  };
+  for (const Status& failure :
+       {Status::NotFound("no live entry (handle free)"),
+        Status::Corruption("slot holds another object, not the expected one")}) {
+    MemoryBudget budget(/*budget_bytes=*/0, /*dirty_percent=*/50);
+    std::shared_ptr<LeafBox> box = DirtyBox(1000, &budget);
+    const std::shared_ptr<const LeafData> content = box->data();
+    LeafBox::MarkPersisted(box, NodeID::FromRaw(12345));
+    ASSERT_GT(box->EvictClean(), 0u);
+    ASSERT_EQ(box->data(), nullptr);
+    DetachingLoader loader(&box, content, failure);
+    Result<std::shared_ptr<const LeafData>> loaded = LeafBox::Load(box, &loader);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    EXPECT_EQ(loader.calls, 1);
+    EXPECT_EQ((*loaded)->keys, content->keys);
+    EXPECT_FALSE(box->persisted());
+    EXPECT_EQ(box->EvictClean(), 0u) << "detached: resident for good";
+    EXPECT_EQ(budget.stats().clean_bytes, 0);
+    EXPECT_GT(budget.stats().dirty_bytes, 0);
+    // A load that fails while the box stays persisted still reports the failure.
+    std::shared_ptr<LeafBox> other = DirtyBox(5000, &budget);
+    LeafBox::MarkPersisted(other, NodeID::FromRaw(23456));
+    ASSERT_GT(other->EvictClean(), 0u);
+    class FailingLoader final : public LeafLoader {
+     public:
+      explicit FailingLoader(Status failure) : failure_(std::move(failure)) {}
+      Result<std::shared_ptr<const LeafData>> LoadLeaf(NodeID) override { return failure_; }
+
+     private:
+      Status failure_;
+    } failing(failure);
+    EXPECT_EQ(LeafBox::Load(other, &failing).status().code(), failure.code());
+  }
+}
+
 }  // namespace
 }  // namespace cowtree::tree

@@ -150,20 +150,35 @@ Result<std::shared_ptr<const LeafData>> LeafBox::LoadImpl(const std::shared_ptr<
     return data;
   }
   const NodeID id = persisted_id();
-  COWTREE_ASSERT(id.valid());  // dirty boxes are always resident
+  if (!id.valid()) {
+    // Detached from its object (DetachFromObject) since the content was read as absent: a box
+    // that is not persisted is resident for good.
+    return ResidentIfDetached();
+  }
   // Built only on an error path: a load under a small budget is on every commit's path.
   const auto where = [id] { return "leaf " + std::to_string(id.raw()); };
   if (loader == nullptr) {
     return Status::InvalidArgument(where() + " is not resident and the tree has no LeafLoader");
   }
+  // A load that fails because the box was detached meanwhile, its object retired and freed by
+  // the same checkpoint (NotFound, or Corruption once the slot is reused: the envelope names
+  // another object), answers from the content the detach made resident (found by an
+  // adversarial run: readers racing an inline checkpoint).
   Result<std::shared_ptr<const LeafData>> loaded = loader->LoadLeaf(id);
-  if (!loaded.ok()) return loaded.status().WithContext(where());
+  if (!loaded.ok()) {
+    if (std::shared_ptr<const LeafData> resident = ResidentIfDetached()) return resident;
+    return loaded.status().WithContext(where());
+  }
   data = std::move(loaded).value();
   if (data == nullptr) return Status::Corruption(where() + ": loader returned no data");
-  if (Status st = ValidateLeafData(*data); !st.ok()) return st.WithContext(where());
+  if (Status st = ValidateLeafData(*data); !st.ok()) {
+    if (std::shared_ptr<const LeafData> resident = ResidentIfDetached()) return resident;
+    return st.WithContext(where());
+  }
   uint64_t pos_sum = 0;
   LeafPositiveSum(*data, &pos_sum);  // cannot fail after ValidateLeafData
   if (data->entry_count() != entry_count_ || data->keys[0] != first_key_ || pos_sum != pos_sum_) {
+    if (std::shared_ptr<const LeafData> resident = ResidentIfDetached()) return resident;
     return Status::Corruption(
         where() + ": content does not match its summary (expected entry_count " +
         std::to_string(entry_count_) + ", first_key " + std::to_string(first_key_) + ", pos_sum " +
@@ -180,6 +195,13 @@ Result<std::shared_ptr<const LeafData>> LeafBox::LoadImpl(const std::shared_ptr<
     RegisterClean(self);
   }
   return stored;
+}
+
+std::shared_ptr<const LeafData> LeafBox::ResidentIfDetached() const {
+  if (persisted()) return nullptr;
+  std::shared_ptr<const LeafData> resident = data_.Load();
+  COWTREE_ASSERT(resident != nullptr);  // a box that is not persisted is resident
+  return resident;
 }
 
 void LeafBox::DetachFromObject(const std::shared_ptr<LeafBox>& box,

@@ -221,6 +221,8 @@ class LeafBox final : public Evictable {
   }
   Result<std::shared_ptr<const LeafData>> LoadImpl(const std::shared_ptr<LeafBox>& self,
                                                    LeafLoader* loader) const;
+  // The resident content if the box is no longer persisted (DetachFromObject ran), else null.
+  std::shared_ptr<const LeafData> ResidentIfDetached() const;
   // Registers `box`'s resident clean content with the budget's ring (which may evict it).
   static void RegisterClean(const std::shared_ptr<LeafBox>& box);
   static constexpr uint8_t kWeightsUnknown = 0;
