@@ -21,6 +21,8 @@
 //   result wins and every caller gets that one.
 // - Load() checks that the loaded content matches the box's summary (count, first key,
 //   positive sum, key order, no zero weight) and returns Corruption naming the NodeID if not.
+//   A load whose object was retired and freed meanwhile because the box was detached from it
+//   (DetachFromObject) answers from the content the detach made resident.
 // - Memory budget (persistence/memory_budget.h): a box built with a budget charges its resident
 //   content there (dirty at construction, clean when loaded), moves it to clean in
 //   MarkPersisted, registers clean content with the budget's CLOCK ring (which may then evict
