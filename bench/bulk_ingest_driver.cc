@@ -1,15 +1,17 @@
 // cowtree_bulk_ingest: the bulk-ingest measurement of issue 8, through the public API only (so
 // that the same source builds against older revisions for before/after figures).
 //
-//   cowtree_bulk_ingest DIR random|ascending ENTRIES [KEYS_PER_COMMIT=10000] [SEED=1]
+//   cowtree_bulk_ingest DIR random|ascending|random-loader ENTRIES [KEYS_PER_COMMIT=10000] [SEED=1]
 //                       [CACHE_MIB=0] [LEAF_CAPACITY=Options default] [LEAF_BYTES=0]
 //     Creates tree "t" in a fresh store at DIR (removed first), adds ENTRIES int64 keys with
 //     weight 1, KEYS_PER_COMMIT per commit (random: splitmix64 of SEED; ascending: 0, 1, ...),
 //     then Close() (which writes the final checkpoint). Prints the time per key including the
 //     close, the split (commits / close), the peak RSS (VmHWM) and the tree's entry count after
-//     reopen. CACHE_MIB: Options::cache_bytes in MiB (0 = unlimited; docs/memory_budget.md); the
-//     reopen for the count uses the same budget. LEAF_CAPACITY / LEAF_BYTES:
-//     Options::leaf_capacity_entries / leaf_capacity_bytes (0 = the defaults).
+//     reopen. random-loader: the same random keys through a BulkLoader (cowtree/bulk_loader.h:
+//     its default buffer, KEYS_PER_COMMIT ops per commit of a flush; the tree created by a
+//     commit of its own first). CACHE_MIB: Options::cache_bytes in MiB (0 = unlimited;
+//     docs/memory_budget.md); the reopen for the count uses the same budget. LEAF_CAPACITY /
+//     LEAF_BYTES: Options::leaf_capacity_entries / leaf_capacity_bytes (0 = the defaults).
 // Output lines are "key: value" so that scripts can take medians. Durability: balanced.
 #include <chrono>
 #include <cstdint>
@@ -42,13 +44,16 @@ void Check(const cowtree::Status& s, const char* what) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::cerr << "usage: cowtree_bulk_ingest DIR random|ascending ENTRIES [KEYS_PER_COMMIT] "
+    std::cerr << "usage: cowtree_bulk_ingest DIR random|ascending|random-loader ENTRIES "
+                 "[KEYS_PER_COMMIT] "
                  "[SEED] [CACHE_MIB] [LEAF_CAPACITY]\n";
     return 2;
   }
   const std::string dir = argv[1];
   const std::string order = argv[2];
-  if (order != "random" && order != "ascending") Die("order must be random or ascending");
+  if (order != "random" && order != "ascending" && order != "random-loader") {
+    Die("order must be random, ascending or random-loader");
+  }
   const uint64_t entries = std::strtoull(argv[3], nullptr, 10);
   const uint64_t per_commit = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 10000;
   uint64_t seed = argc > 5 ? std::strtoull(argv[5], nullptr, 10) : 1;
@@ -69,6 +74,20 @@ int main(int argc, char** argv) {
   cowtree::WriteBatch batch = store->NewBatch();
   auto tree = batch.CreateTree<int64_t>("t");
   uint64_t done = 0;
+  if (order == "random-loader") {
+    Check(store->Commit(batch), "create");
+    cowtree::BulkLoader::Options lo;
+    lo.commit_ops = static_cast<uint32_t>(per_commit);
+    auto loader = cowtree::BulkLoader::Create(*store, lo);
+    if (!loader.ok()) Die("loader: " + loader.status().ToString());
+    for (; done < entries; ++done) {
+      Check((*loader)->Add(tree, static_cast<int64_t>(SplitMix(&seed)), 1), "add");
+    }
+    Check((*loader)->Flush(), "flush");
+    std::printf("loader_buffer_bytes: %llu\nloader_commits: %llu\n",
+                static_cast<unsigned long long>((*loader)->buffer_bytes()),
+                static_cast<unsigned long long>((*loader)->commits()));
+  }
   while (done < entries) {
     const uint64_t n = std::min(per_commit, entries - done);
     for (uint64_t i = 0; i < n; ++i) {

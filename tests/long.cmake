@@ -151,3 +151,15 @@ if(TARGET tools_cli_memory_budget_test)
     TIMEOUT 1800)
 endif()
 # ---- END CLI memory budget ----
+
+# ---- BEGIN bulk loader memory (tests/api_bulk_loader_memory_test.cc) ----
+# 100 M random-spaced int64 keys through a BulkLoader under a 64 MiB budget (CI: 10 M under
+# 16 MiB).
+if(TARGET api_bulk_loader_memory_test)
+  add_test(NAME bulk_loader_memory_100m_long COMMAND api_bulk_loader_memory_test)
+  set_tests_properties(bulk_loader_memory_100m_long PROPERTIES
+    ENVIRONMENT "COWTREE_LOADER_ENTRIES=100000000;COWTREE_LOADER_CACHE_MIB=64"
+    LABELS long
+    TIMEOUT 3600)
+endif()
+# ---- END bulk loader memory ----

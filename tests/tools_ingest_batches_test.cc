@@ -17,17 +17,19 @@
 #include <string>
 #include <vector>
 
+#include "api/sort_buffer.h"
 #include "api/sql_groups.h"
 #include "cowtree/cowtree.h"
 #include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
 #include "tools/ingest.h"
-#include "tools/ingest_sort_buffer.h"
 #include "tree/key_codec.h"
 
 namespace cowtree::tools {
 namespace {
 
+using api_internal::SortBuffer;
+using api_internal::SortedOp;
 using testutil::FaultInjectionEnv;
 
 TEST(SortBuffer, OrdersByGroupRankThenKeyThenKindThenArrival) {

@@ -15,17 +15,19 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "api/sort_buffer.h"
 #include "cowtree/cowtree.h"
 #include "persistence/assert.h"
 #include "persistence/commit_record.h"
 #include "tools/csv_reader.h"
 #include "tools/delta_writer.h"
-#include "tools/ingest_sort_buffer.h"
 #include "tools/input_verifier.h"
 #include "tools/no_space_advice.h"
 #include "tree/key_codec.h"
 
 namespace cowtree::tools {
+using api_internal::SortBuffer;
+using api_internal::SortedOp;
 namespace {
 
 uint64_t NowUs() {

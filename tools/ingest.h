@@ -19,7 +19,7 @@
 // pending, including while waiting for more input (0 = only by size). A regular file is read as
 // fast as the disk allows and the batch's size alone decides.
 // - A batch's ops (one per row with a value: add the row's weight to the value in its group's
-//   tree) are sorted into key order (tools/ingest_sort_buffer.h: group, value, kind,
+//   tree) are sorted into key order (api/sort_buffer.h: group, value, kind,
 //   arrival) and
 //   committed in that order, at most commit_ops ops per commit: a batch of B ops is
 //   max(1, ceil(B / commit_ops)) commits; the per-group NULL and -0 counts go in the last.
@@ -29,7 +29,7 @@
 //   the batch's ops (what its arrays keep resident: SortBuffer::touched_bytes) and the store
 //   gets the other half; unlimited cache: 64 MiB. A batch ends when its ops fill that half: 8 B per
 //   op of the batch's first group with weight 1, 16 B per other op, 24 once a weight is not
-//   1 (tools/ingest_sort_buffer.h), so a batch of one group without weights holds twice the
+//   1 (api/sort_buffer.h), so a batch of one group without weights holds twice the
 //   rows. An explicit batch_rows holds up to 24 B x batch_rows outside the budget.
 // - Atomicity: a batch of at most commit_ops ops is one commit, so a crash leaves a prefix
 //   of the batches. A larger batch is several commits: a crash between them leaves the store

@@ -10,11 +10,13 @@
 //   auto p99 = r.percentile_cont(0.99);  // Result<std::optional<double>>
 //
 // Headers: status.h (Status, Result), types.h (KeyType, Order, Direction), options.h
-// (Options, WriteOptions), store.h (Store, WriteBatch, TreeHandle), snapshot.h (Snapshot,
+// (Options, WriteOptions), store.h (Store, WriteBatch, TreeHandle), bulk_loader.h (BulkLoader:
+// many ops committed in key order), snapshot.h (Snapshot,
 // TreeReader, Cursor), percentile_operator.h (PercentileOperator: grouped percentiles with
 // output deltas). docs/api.md has the full contract and a complete example.
 #pragma once
 
+#include "cowtree/bulk_loader.h"
 #include "cowtree/options.h"
 #include "cowtree/percentile_operator.h"
 #include "cowtree/snapshot.h"

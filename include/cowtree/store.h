@@ -27,6 +27,7 @@ namespace cowtree {
 
 class Store;
 class WriteBatch;
+class BulkLoader;
 
 namespace api_internal {
 struct StoreState;
@@ -50,6 +51,7 @@ class TreeHandle {
  private:
   friend class Store;
   friend class WriteBatch;
+  friend class BulkLoader;
   friend struct ApiTestPeer;  // tests forge handles to check Commit's validation
   friend struct api_internal::Access;
   TreeHandle(uint64_t store_serial, uint64_t tree_id, std::string name)

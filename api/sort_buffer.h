@@ -1,5 +1,7 @@
-// The rows of one `cowtree ingest` batch held as ops and sorted into key order before they are
-// committed (tools/ingest.h "Batches and commits", docs/ingest_batches.md).
+// Ops held and sorted into (tree, key) order before they are committed: the rows of one
+// `cowtree ingest` batch (tools/ingest.h "Batches and commits", docs/ingest_batches.md) and the
+// buffer of a BulkLoader (include/cowtree/bulk_loader.h). The CLI was the first user; the text
+// below speaks of its batches, groups and rows (for a BulkLoader: its buffer, trees and Adds).
 //
 // Why: under a memory budget much smaller than the tree, a commit of random keys touches one
 // leaf per key, and each of those leaves is read back from disk and written again by the next
@@ -49,7 +51,7 @@
 
 #include "persistence/status.h"
 
-namespace cowtree::tools {
+namespace cowtree::api_internal {
 
 // One op in sorted order.
 struct SortedOp {
@@ -75,6 +77,10 @@ class SortBuffer {
   Status Reserve(size_t bytes, bool weighted);
   // Appends an op. Precondition: weight != 0, size() < kOpsMax.
   void Add(uint32_t group, uint64_t key_code, int64_t weight);
+  // By how much Add(group, _, weight) would raise bytes(): 8 for a compact op, 16 or 24 for a
+  // full one, and 8 per full op already held more for the first weight other than 1 (the
+  // weights array then starts; see Memory above).
+  size_t BytesToAdd(uint32_t group, int64_t weight) const;
   // Renumbers every op's group through `rank` (rank[old index] = new index; a permutation of
   // 0..rank.size()-1 covering every group used) and sorts the ops into the order above.
   // Postcondition (asserted): compact codes ascending, full records strictly ascending.
@@ -124,4 +130,4 @@ class SortBuffer {
   mutable Cursor cursor_;
 };
 
-}  // namespace cowtree::tools
+}  // namespace cowtree::api_internal

@@ -1,4 +1,4 @@
-#include "tools/ingest_sort_buffer.h"
+#include "api/sort_buffer.h"
 
 #include <algorithm>
 #include <array>
@@ -9,7 +9,7 @@
 
 #include "persistence/assert.h"
 
-namespace cowtree::tools {
+namespace cowtree::api_internal {
 namespace {
 
 using Record = SortBuffer::Record;
@@ -154,6 +154,13 @@ void SortBuffer::Add(uint32_t group, uint64_t key_code, int64_t weight) {
   COWTREE_ASSERT(has_weights_ ? weights_.size() == records_.size() : weights_.empty());
 }
 
+size_t SortBuffer::BytesToAdd(uint32_t group, int64_t weight) const {
+  if (group == 0 && weight == 1) return kCompactOpBytes;
+  if (has_weights_) return kOpBytes + kWeightBytes;
+  if (weight != 1 || weights_always_) return kOpBytes + kWeightBytes * (records_.size() + 1);
+  return kOpBytes;
+}
+
 size_t SortBuffer::bytes() const {
   return compact_.size() * kCompactOpBytes + records_.size() * kOpBytes +
          weights_.size() * kWeightBytes;
@@ -241,4 +248,4 @@ void SortBuffer::Sort(std::span<const uint32_t> rank) {
   }
 }
 
-}  // namespace cowtree::tools
+}  // namespace cowtree::api_internal

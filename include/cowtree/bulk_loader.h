@@ -1,0 +1,115 @@
+// cowtree public API: BulkLoader — loads many weight changes into a store's trees at the speed
+// of sorted commits, whatever order they come in.
+//
+// Why: a commit of random keys into a tree much larger than itself touches one leaf per key;
+// each touched leaf is copied (copy-on-write) and, under a memory budget smaller than the tree,
+// read back from disk and written again by the next checkpoint — about one leaf read and one
+// leaf write per key (docs/memory_budget.md "Write amplification"). A BulkLoader holds the ops
+// in a buffer (8 or 16 bytes each, below), and when the buffer is full (or on Flush) sorts them
+// by (tree, key) and commits them in that order, `commit_ops` at a time: each touched leaf is
+// then visited once per buffer instead of once per key. This is what `cowtree ingest` does with
+// its batches (docs/ingest_batches.md), offered to library users (docs/api.md "Bulk loading").
+//
+// Contract
+// - Add(tree, key, weight) buffers "add `weight` to entry `key` of `tree`", as WriteBatch::Add
+//   would (weight 0 is ignored; for double trees -0.0 is +0.0 and every NaN is one key). Nothing
+//   is visible to snapshots, or durable, until the flush that commits it returns. When the
+//   buffer cannot take one more op, Add first flushes what it holds (and returns that flush's
+//   error, if any, without buffering the op). The tree must exist when its ops are committed.
+// - Flush() commits every buffered op and empties the buffer, also on error. The ops are
+//   committed in order of (tree, key) — trees in the order of their first Add since the last
+//   flush — as a sequence of commits of `commit_ops` ops each (the last one fewer); the ops of
+//   one key are never split over two commits, so a commit may hold more. Each commit is atomic
+//   and as durable as `write_options` says (Store::Commit); the flush as a whole is NOT atomic:
+//   a crash (or an error) in the middle of a flush leaves the first commits of that order in
+//   the store and not the later ones. A caller that needs all-or-nothing uses one WriteBatch
+//   (whose memory is not bounded by the budget) instead.
+// - Errors of Add (for the op itself) and Flush: InvalidArgument (a handle of another Store
+//   object or an invalid handle, at Add; at a commit: a dropped tree, a key type that is not
+//   the tree's, a key's summed weight or resulting weight outside int64 — the message says
+//   how many of the flush's ops were committed before), and those of Store::Commit (IOError,
+//   NoSpace, Poisoned: the store then refuses writes until reopened). Flush's error leaves the
+//   ops of the failed commit and of later ones uncommitted and forgotten.
+// - Memory: the buffer holds the ops outside Options::cache_bytes: 8 bytes per op of the
+//   flush's first tree with weight 1 (a "compact" op: its key alone), 16 bytes per other op,
+//   and 8 bytes more per other op once one of them has a weight other than 1
+//   (api/sort_buffer.h). The buffer is full when the next op could pass `buffer_bytes`. The
+//   sort is in place (an MSD radix sort): a flush needs no memory beyond the buffer and the
+//   commits' batches (commit_ops ops each).
+// - Determinism: the order of a flush depends only on the ops added since the previous flush
+//   and their order; automatic flushes happen at points that depend only on the ops and on
+//   `buffer_bytes`.
+// Thread-safety: one thread at a time per BulkLoader (it is not thread-safe); the Store may be
+// used by other threads meanwhile (their commits interleave with the flush's commits).
+// Lifetime: must not outlive the Store it came from. The destructor does NOT flush: ops not
+// flushed are dropped (call Flush()).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+
+#include "cowtree/options.h"
+#include "cowtree/status.h"
+#include "cowtree/store.h"
+#include "cowtree/types.h"
+
+namespace cowtree {
+
+namespace api_internal {
+struct LoaderState;
+}  // namespace api_internal
+
+class BulkLoader {
+ public:
+  struct Options {
+    // Bytes the buffered ops may take (see Memory above). 0 = a quarter of the store's
+    // Options::cache_bytes when it has a budget (at least 1 MiB), else 64 MiB (8 M ops of one
+    // tree without weights). Values under 4 KiB are raised to 4 KiB. Default: 0.
+    uint64_t buffer_bytes = 0;
+    // Ops per commit of a flush (>= 1). Default: 10 000.
+    uint32_t commit_ops = 10000;
+    // For every commit of a flush. Default: WriteOptions().
+    WriteOptions write_options;
+  };
+
+  // A loader that commits to `store` (not owned; must outlive the loader). Reserves address
+  // space for the buffer (pages are touched only as ops arrive). Errors: InvalidArgument
+  // (commit_ops 0, a read-only store), NoSpace (the address space for buffer_bytes cannot be
+  // had).
+  static Result<std::unique_ptr<BulkLoader>> Create(Store& store, const Options& options);
+  static Result<std::unique_ptr<BulkLoader>> Create(Store& store);  // default Options
+  ~BulkLoader();
+  BulkLoader(const BulkLoader&) = delete;
+  BulkLoader& operator=(const BulkLoader&) = delete;
+
+  // Buffers one op (see Contract). O(1) amortized, plus a flush when the buffer is full.
+  template <TreeKey K>
+  Status Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, int64_t weight);
+  // Commits every buffered op (see Contract). `sequence` (optional, not owned) receives the
+  // Snapshot::sequence() of the first snapshot that sees all of them (the newest one if the
+  // buffer was empty).
+  Status Flush(uint64_t* sequence = nullptr);
+
+  // Ops in the buffer (weight-0 Adds are not counted).
+  uint64_t buffered_ops() const;
+  // Bytes the buffered ops take (see Memory).
+  uint64_t buffered_bytes() const;
+  // The capacity chosen from Options::buffer_bytes.
+  uint64_t buffer_bytes() const;
+  // Ops committed by this loader's flushes so far, and their commits (failed ones excluded).
+  uint64_t committed_ops() const;
+  uint64_t commits() const;
+
+ private:
+  explicit BulkLoader(std::unique_ptr<api_internal::LoaderState> state);
+  Status AddCode(uint64_t store_serial, uint64_t tree_id, const std::string& name, KeyType type,
+                 uint64_t code, int64_t weight);
+  void AppendRun(WriteBatch& batch, uint32_t group);
+  std::unique_ptr<api_internal::LoaderState> state_;
+};
+
+extern template Status BulkLoader::Add<int64_t>(const TreeHandle<int64_t>&, int64_t, int64_t);
+extern template Status BulkLoader::Add<double>(const TreeHandle<double>&, double, int64_t);
+
+}  // namespace cowtree

@@ -1,0 +1,365 @@
+// BulkLoader (include/cowtree/bulk_loader.h): answers equal a model of every op after each
+// flush (automatic and explicit, many trees, both key types, negative and summed weights);
+// nothing is visible before its flush; a key's ops are never split over two commits; errors
+// (bad handles, overflow, dropped trees, read-only) are values that say what was committed;
+// a crash in the middle of a flush leaves a prefix of the sorted order; the buffer is charged
+// to the store's memory budget.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "api/internal.h"
+#include "cowtree/cowtree.h"
+#include "testutil/fault_injection_env.h"
+#include "testutil/test_files.h"
+
+namespace cowtree {
+
+// Forges a handle of another Store object (store.h: friend struct ApiTestPeer).
+struct ApiTestPeer {
+  template <TreeKey K>
+  static TreeHandle<K> OfOtherStore(const TreeHandle<K>& h) {
+    return TreeHandle<K>(h.store_serial_ + 1000, h.tree_id_, h.name_);
+  }
+};
+
+namespace {
+
+using testutil::TempDir;
+
+Options SmallTreeOptions() {
+  Options o;
+  o.leaf_capacity_entries = 8;
+  o.fanout = 4;
+  o.background_thread = false;
+  return o;
+}
+
+std::unique_ptr<Store> OpenOrDie(const std::string& dir, const Options& o) {
+  auto s = Store::Open(dir, o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return std::move(s).value();
+}
+
+template <TreeKey K>
+std::map<K, int64_t> Entries(const Snapshot& snap, const std::string& name) {
+  std::map<K, int64_t> out;
+  auto r = snap.Tree<K>(name);
+  EXPECT_TRUE(r.ok()) << name << ": " << r.status().ToString();
+  if (!r.ok()) return out;
+  for (auto c = r->SeekToFirst(); c.valid(); c.Next()) out[c.key()] = c.weight();
+  return out;
+}
+
+// Adds w to m[k], erasing a zero sum (the tree's semantics).
+template <typename K>
+void ModelAdd(std::map<K, int64_t>* m, K k, int64_t w) {
+  if (w == 0) return;
+  int64_t& v = (*m)[k];
+  v += w;
+  if (v == 0) m->erase(k);
+}
+
+// A double key as the tree stores it: -0.0 is +0.0, every NaN the one NaN.
+double Canonical(double d) {
+  if (std::isnan(d)) return std::numeric_limits<double>::quiet_NaN();
+  return d == 0.0 ? 0.0 : d;
+}
+
+bool SameDoubleMaps(const std::map<double, int64_t>& a, const std::map<double, int64_t>& b) {
+  // NaN keys do not compare in a std::map: compare the ordered sequences bitwise.
+  if (a.size() != b.size()) return false;
+  for (auto x = a.begin(), y = b.begin(); x != a.end(); ++x, ++y) {
+    const bool both_nan = std::isnan(x->first) && std::isnan(y->first);
+    if ((!both_nan && x->first != y->first) || x->second != y->second) return false;
+  }
+  return true;
+}
+
+TEST(BulkLoader, AnswersEqualAModelAfterEveryFlush) {
+  TempDir dir;
+  Options o = SmallTreeOptions();
+  auto store = OpenOrDie(dir.path(), o);
+  constexpr int kInt64Trees = 5;
+  std::vector<TreeHandle<int64_t>> ints;
+  TreeHandle<double> dbl;
+  {
+    WriteBatch b = store->NewBatch();
+    for (int t = 0; t < kInt64Trees; ++t)
+      ints.push_back(b.CreateTree<int64_t>("i" + std::to_string(t)));
+    dbl = b.CreateTree<double>("d");
+    ASSERT_TRUE(store->Commit(b).ok());
+  }
+  std::vector<std::map<int64_t, int64_t>> model(kInt64Trees);
+  std::map<double, int64_t> dmodel;  // keys canonical, NaN kept out (compared apart)
+  int64_t nan_weight = 0;
+  BulkLoader::Options lo;
+  lo.buffer_bytes = 4096;  // ~200-500 ops: many automatic flushes
+  lo.commit_ops = 7;
+  auto loader = BulkLoader::Create(*store, lo);
+  ASSERT_TRUE(loader.ok()) << loader.status().ToString();
+  BulkLoader& l = **loader;
+  EXPECT_EQ(l.buffer_bytes(), 4096u);
+  std::mt19937_64 rng(7);
+  uint64_t added = 0;
+  for (int round = 0; round < 12; ++round) {
+    const int n = 300 + static_cast<int>(rng() % 900);
+    for (int i = 0; i < n; ++i) {
+      const uint64_t pick = rng() % 10;
+      // Weights: mostly 1 (compact ops of the first tree), some large, some negative.
+      int64_t w = 1;
+      if (rng() % 4 == 0) w = static_cast<int64_t>(rng() % 7) - 3;
+      if (rng() % 50 == 0) w = static_cast<int64_t>(rng() % 1000000) + 1;
+      if (pick < 8) {
+        const int t = pick < 4 ? 0 : static_cast<int>(rng() % kInt64Trees);
+        const int64_t k = static_cast<int64_t>(rng() % 600) - 300;
+        ASSERT_TRUE(l.Add(ints[t], k, w).ok());
+        ModelAdd(&model[t], k, w);
+      } else {
+        const double choices[] = {-0.0,
+                                  0.0,
+                                  1.5,
+                                  -2.25,
+                                  std::nan(""),
+                                  -std::nan(""),
+                                  std::numeric_limits<double>::infinity(),
+                                  1e300};
+        const double k = choices[rng() % 8];
+        ASSERT_TRUE(l.Add(dbl, k, w).ok());
+        if (std::isnan(k)) {
+          nan_weight += w;
+        } else {
+          ModelAdd(&dmodel, Canonical(k), w);
+        }
+      }
+      if (w != 0) ++added;
+    }
+    if (round % 3 != 2) {
+      uint64_t seq = 0;
+      ASSERT_TRUE(l.Flush(&seq).ok());
+      EXPECT_EQ(seq, store->GetSnapshot().sequence());
+      EXPECT_EQ(l.buffered_ops(), 0u);
+      EXPECT_EQ(l.committed_ops(), added);
+    }
+    // What is visible equals the model of every op flushed so far (rounds ending in no flush
+    // are checked after the next one).
+    if (l.buffered_ops() != 0) continue;
+    const Snapshot snap = store->GetSnapshot();
+    for (int t = 0; t < kInt64Trees; ++t) {
+      EXPECT_EQ(Entries<int64_t>(snap, ints[t].name()), model[t])
+          << "tree " << t << " round " << round;
+    }
+    std::map<double, int64_t> want = dmodel;
+    if (nan_weight != 0) want[std::numeric_limits<double>::quiet_NaN()] = nan_weight;
+    EXPECT_TRUE(SameDoubleMaps(Entries<double>(snap, "d"), want)) << "round " << round;
+  }
+  EXPECT_GT(l.commits(), 100u);  // 7 ops per commit
+}
+
+TEST(BulkLoader, NothingIsVisibleBeforeItsFlush) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path(), SmallTreeOptions());
+  WriteBatch b = store->NewBatch();
+  auto t = b.CreateTree<int64_t>("t");
+  ASSERT_TRUE(store->Commit(b).ok());
+  auto loader = BulkLoader::Create(*store);
+  ASSERT_TRUE(loader.ok());
+  for (int64_t k = 0; k < 1000; ++k) ASSERT_TRUE((*loader)->Add(t, k, 1).ok());
+  EXPECT_EQ((*loader)->buffered_ops(), 1000u);
+  EXPECT_EQ((*loader)->buffered_bytes(), 1000u * 8);  // compact: the key alone
+  EXPECT_EQ(store->GetSnapshot().Tree<int64_t>("t")->count(), 0u);
+  ASSERT_TRUE((*loader)->Flush().ok());
+  EXPECT_EQ(store->GetSnapshot().Tree<int64_t>("t")->count(), 1000u);
+  EXPECT_EQ((*loader)->commits(), 1u);  // the default commit_ops is 10 000
+}
+
+// INT64_MAX, +1 and -1 on one key sum to INT64_MAX. Split over two commits (INT64_MAX, then
+// +1) the second would overflow the stored weight: one commit per key, whatever commit_ops.
+TEST(BulkLoader, TheOpsOfOneKeyAreNeverSplitOverTwoCommits) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path(), SmallTreeOptions());
+  WriteBatch b = store->NewBatch();
+  auto t = b.CreateTree<int64_t>("t");
+  ASSERT_TRUE(store->Commit(b).ok());
+  BulkLoader::Options lo;
+  lo.commit_ops = 1;
+  auto loader = BulkLoader::Create(*store, lo);
+  ASSERT_TRUE(loader.ok());
+  BulkLoader& l = **loader;
+  ASSERT_TRUE(l.Add(t, 5, std::numeric_limits<int64_t>::max()).ok());
+  ASSERT_TRUE(l.Add(t, 5, 1).ok());
+  ASSERT_TRUE(l.Add(t, 5, -1).ok());
+  ASSERT_TRUE(l.Add(t, 6, 1).ok());
+  ASSERT_TRUE(l.Add(t, 4, 1).ok());
+  const Status flushed = l.Flush();
+  ASSERT_TRUE(flushed.ok()) << flushed.ToString();
+  EXPECT_EQ(l.commits(), 3u);  // keys 4, 5 (three ops), 6
+  auto r = store->GetSnapshot().Tree<int64_t>("t");
+  EXPECT_EQ(*r->weight(5), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(*r->weight(4), 1);
+  EXPECT_EQ(*r->weight(6), 1);
+}
+
+TEST(BulkLoader, ErrorsAreValuesThatSayWhatWasCommitted) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path(), SmallTreeOptions());
+  WriteBatch b = store->NewBatch();
+  auto a = b.CreateTree<int64_t>("a");
+  auto z = b.CreateTree<int64_t>("z");
+  ASSERT_TRUE(store->Commit(b).ok());
+  BulkLoader::Options zero;
+  zero.commit_ops = 0;
+  EXPECT_TRUE(BulkLoader::Create(*store, zero).status().IsInvalidArgument());
+  BulkLoader::Options lo;
+  lo.commit_ops = 2;
+  auto loader = BulkLoader::Create(*store, lo);
+  ASSERT_TRUE(loader.ok());
+  BulkLoader& l = **loader;
+  // Bad handles are refused at Add, and nothing is buffered.
+  EXPECT_TRUE(l.Add(TreeHandle<int64_t>(), 1, 1).IsInvalidArgument());
+  EXPECT_TRUE(l.Add(ApiTestPeer::OfOtherStore(a), 1, 1).IsInvalidArgument());
+  EXPECT_EQ(l.buffered_ops(), 0u);
+  // A sum past int64 on tree z's key: tree a's ops (first in the order) are committed, the
+  // error says how many, and the buffer is empty afterwards.
+  for (int64_t k = 0; k < 4; ++k) ASSERT_TRUE(l.Add(a, k, 1).ok());
+  ASSERT_TRUE(l.Add(z, 9, std::numeric_limits<int64_t>::max()).ok());
+  ASSERT_TRUE(l.Add(z, 9, std::numeric_limits<int64_t>::max()).ok());
+  const Status overflow = l.Flush();
+  ASSERT_TRUE(overflow.IsInvalidArgument()) << overflow.ToString();
+  EXPECT_NE(overflow.ToString().find("4 of 6 ops committed"), std::string::npos)
+      << overflow.ToString();
+  EXPECT_NE(overflow.ToString().find("key 9"), std::string::npos) << overflow.ToString();
+  EXPECT_EQ(l.buffered_ops(), 0u);
+  EXPECT_EQ(store->GetSnapshot().Tree<int64_t>("a")->count(), 4u);
+  EXPECT_EQ(store->GetSnapshot().Tree<int64_t>("z")->count(), 0u);
+  // A tree dropped before the flush: its commit is refused (InvalidArgument), the store is
+  // still writable.
+  ASSERT_TRUE(l.Add(z, 1, 1).ok());
+  WriteBatch drop = store->NewBatch();
+  drop.DropTree(z);
+  ASSERT_TRUE(store->Commit(drop).ok());
+  EXPECT_TRUE(l.Flush().IsInvalidArgument());
+  ASSERT_TRUE(l.Add(a, 100, 1).ok());
+  ASSERT_TRUE(l.Flush().ok());
+  EXPECT_EQ(store->GetSnapshot().Tree<int64_t>("a")->count(), 5u);
+  ASSERT_TRUE(store->Close().ok());
+  // A read-only store has no loader.
+  Options ro = SmallTreeOptions();
+  ro.read_only = true;
+  auto reader = OpenOrDie(dir.path(), ro);
+  EXPECT_TRUE(BulkLoader::Create(*reader).status().IsInvalidArgument());
+}
+
+// A crash at every mutating operation of a flush (strict durability): the reopened store holds
+// the first P ops of the flush's order — trees in first-Add order, keys ascending — for some P
+// no smaller than the ops of the commits that returned OK.
+TEST(BulkLoader, ACrashInAFlushLeavesAPrefixOfItsOrder) {
+  constexpr int kTrees = 3;
+  constexpr int kOps = 120;
+  // The ops, fixed: tree t gets keys in a scrambled order, each key once or twice.
+  std::vector<std::pair<int, int64_t>> ops;
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < kOps; ++i) {
+    ops.emplace_back(static_cast<int>(rng() % kTrees), static_cast<int64_t>(rng() % 50));
+  }
+  // Trees' first-Add order, and each tree's model after all ops.
+  std::vector<int> tree_order;
+  std::vector<std::map<int64_t, int64_t>> full(kTrees);
+  for (const auto& [t, k] : ops) {
+    if (std::find(tree_order.begin(), tree_order.end(), t) == tree_order.end()) {
+      tree_order.push_back(t);
+    }
+    ModelAdd(&full[t], k, 1);
+  }
+  uint64_t mutating_ops_of_a_flush = 0;
+  uint64_t partial_states = 0;  // crash points that left some of the flush and not all
+  for (uint64_t crash_at = 1;; ++crash_at) {
+    testutil::FaultInjectionEnv env;
+    Options o = SmallTreeOptions();
+    o.env = &env;
+    o.durability = Durability::kStrict;
+    std::vector<TreeHandle<int64_t>> trees;
+    uint64_t committed = 0;
+    Status flushed;
+    {
+      auto store = OpenOrDie("/db", o);
+      WriteBatch b = store->NewBatch();
+      for (int t = 0; t < kTrees; ++t)
+        trees.push_back(b.CreateTree<int64_t>("t" + std::to_string(t)));
+      ASSERT_TRUE(store->Commit(b).ok());
+      BulkLoader::Options lo;
+      lo.commit_ops = 9;
+      auto loader = BulkLoader::Create(*store, lo);
+      ASSERT_TRUE(loader.ok());
+      for (const auto& [t, k] : ops) ASSERT_TRUE((*loader)->Add(trees[t], k, 1).ok());
+      const uint64_t before = env.mutating_op_count();
+      env.CrashAtOp(before + crash_at);
+      flushed = (*loader)->Flush();
+      committed = (*loader)->committed_ops();
+      if (flushed.ok()) {
+        mutating_ops_of_a_flush = env.mutating_op_count() - before;
+        env.CrashAtOp(0);
+      }
+      env.SimulateCrash(testutil::CrashModel::kDropUnsynced, crash_at);
+    }
+    auto store = OpenOrDie("/db", o);
+    const Snapshot snap = store->GetSnapshot();
+    // Walk the order: trees fully present, then one partly (a key-ordered prefix), then empty.
+    uint64_t present_ops = 0;
+    bool cut = false;
+    for (int t : tree_order) {
+      const std::map<int64_t, int64_t> got = Entries<int64_t>(snap, "t" + std::to_string(t));
+      if (cut) {
+        EXPECT_TRUE(got.empty()) << "tree t" << t << " after the cut, crash at " << crash_at;
+        continue;
+      }
+      auto want = full[t].begin();
+      for (const auto& [k, w] : got) {
+        ASSERT_NE(want, full[t].end()) << "crash at " << crash_at;
+        EXPECT_EQ(k, want->first) << "tree t" << t << " is not a key prefix, crash at " << crash_at;
+        EXPECT_EQ(w, want->second) << "crash at " << crash_at;
+        present_ops += static_cast<uint64_t>(w);
+        ++want;
+      }
+      if (want != full[t].end()) cut = true;
+    }
+    EXPECT_GE(present_ops, committed)
+        << "an acknowledged strict commit was lost, crash at " << crash_at;
+    if (present_ops > 0 && present_ops < static_cast<uint64_t>(kOps)) ++partial_states;
+    if (flushed.ok()) {
+      EXPECT_EQ(present_ops, static_cast<uint64_t>(kOps));
+      break;
+    }
+    ASSERT_LT(crash_at, 10000u) << "the flush never completed";
+  }
+  EXPECT_GT(mutating_ops_of_a_flush, 10u);  // the sweep crossed several commits
+  EXPECT_GT(partial_states, 5u);
+}
+
+// The buffer counts against Options::cache_bytes as fixed bytes while the loader lives.
+TEST(BulkLoader, TheBufferIsChargedToTheStoresBudget) {
+  TempDir dir;
+  Options o = SmallTreeOptions();
+  o.cache_bytes = 8 << 20;
+  auto store = OpenOrDie(dir.path(), o);
+  Runtime& runtime = *api_internal::Access::Of(*store).runtime;
+  const auto fixed = [&] { return runtime.memory_budget()->stats().fixed_bytes; };
+  const int64_t before = fixed();
+  {
+    auto loader = BulkLoader::Create(*store);
+    ASSERT_TRUE(loader.ok());
+    EXPECT_EQ((*loader)->buffer_bytes(), 2u << 20);  // a quarter of the budget
+    EXPECT_EQ(fixed(), before + (int64_t{2} << 20));
+  }
+  EXPECT_EQ(fixed(), before);
+}
+
+}  // namespace
+}  // namespace cowtree
