@@ -39,6 +39,12 @@ struct RuntimeOptions {
   // (0 = never), so that a store killed again and again before it reaches checkpoint_log_bytes
   // does not replay an ever longer log at every open. Default: 16 MiB (~0.2 s of replay).
   uint64_t recovery_checkpoint_log_bytes = 16ull << 20;
+  // Open holds the redo commits it reads (their payloads, collected while the log is first read
+  // for the object table's deltas) up to this many bytes; past it, it drops them and reads the
+  // log a second time to replay them, so a long redo costs one log file of memory, not a copy of
+  // the whole redo (recovery/open.h). Default: 16 MiB (the redo past which Open checkpoints:
+  // recovery_checkpoint_log_bytes).
+  uint64_t recovery_redo_held_bytes_max = 16ull << 20;
   // Online compaction (docs/compaction.md): the coordinator compacts a data file once its free
   // slots are at least this fraction of the file's bytes and at least one whole segment at its
   // end could be released; 0 = never automatically (Runtime::Compact and `cowtree compact` still

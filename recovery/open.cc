@@ -113,6 +113,17 @@ struct PendingCommit {
   std::string payload;
 };
 
+// The redo commits (epoch > C) found by the first read of the log: their payloads while they
+// fit in RuntimeOptions::recovery_redo_held_bytes_max, else only their count and last epoch
+// (recovery/open.h "Memory of the redo").
+struct RedoCommits {
+  std::vector<PendingCommit> held;  // all of them, in log order, unless dropped
+  bool dropped = false;             // payloads past the limit: read the log again
+  uint64_t count = 0;
+  uint64_t last_epoch = 0;  // 0: none
+  uint64_t held_bytes = 0;
+};
+
 // Decides what `dir` is and leaves it locked (exclusive, or shared for a read-only open) and,
 // where allowed, holding a freshly created empty store. Writes nothing unless it creates.
 Result<std::unique_ptr<FileLock>> LockStoreDir(Env* env, const std::string& dir,
@@ -169,7 +180,7 @@ struct LoadedStore {
   uint64_t ot_epoch = 0;
   std::optional<LogPosition> ot_delta_start;
   uint64_t ot_delta_ops = 0;
-  std::vector<PendingCommit> commits;
+  RedoCommits redo;
 };
 
 // Superblock → manifest → OT checkpoint + OT deltas of checkpoints <= C → free space from the
@@ -248,14 +259,24 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
           // Commit epochs are consecutive (Runtime::Commit takes the next one only for a
           // record it appends): a gap means frames are missing, e.g. a log file that is not the
           // last was cut at a frame boundary, which no crash produces.
-          const uint64_t previous =
-              out.commits.empty() ? sb.checkpoint_epoch : out.commits.back().epoch;
+          RedoCommits& redo = out.redo;
+          const uint64_t previous = redo.count == 0 ? sb.checkpoint_epoch : redo.last_epoch;
           if (r.epoch != previous + 1) {
             return Status::Corruption(LogFileName(r.start.file_number) + " at offset " +
                                       std::to_string(r.start.offset_bytes) + ": " +
                                       CommitEpochGapMessage(previous, r.epoch));
           }
-          out.commits.push_back(PendingCommit{r.epoch, r.end, std::string(r.payload)});
+          ++redo.count;
+          redo.last_epoch = r.epoch;
+          if (!redo.dropped) {
+            redo.held_bytes += r.payload.size();
+            if (redo.held_bytes > options.recovery_redo_held_bytes_max) {
+              redo.dropped = true;
+              std::vector<PendingCommit>().swap(redo.held);
+            } else {
+              redo.held.push_back(PendingCommit{r.epoch, r.end, std::string(r.payload)});
+            }
+          }
         }
         return Status::OK();
       },
@@ -335,6 +356,61 @@ class RuntimeBuilder {
   std::unique_ptr<Runtime> runtime_;
 };
 
+namespace {
+
+// The second read of the log (recovery/open.h "Memory of the redo"): from the same start and
+// under the same mode, it must find exactly the redo commits the first read counted — epochs C +
+// 1 .. redo.last_epoch, consecutive — and replays each as it is read. Anything else means the
+// log changed between the reads (nothing may write it: the directory is locked) or the device
+// returned other bytes: Corruption, nothing written. IOError as the Env returns it.
+Status ReplayRedoAgain(Env* env, const std::string& dir, const SuperblockData& sb,
+                       const RuntimeOptions& options, const RedoCommits& redo,
+                       RuntimeBuilder* builder, OpenReport* report, uint64_t* redo_bytes) {
+  COWTREE_ASSERT(redo.dropped && redo.count > 0);
+  report->redo_read_twice = true;
+  const LogPosition start{sb.log_replay_file_number, sb.log_replay_offset_bytes};
+  uint64_t next_epoch = sb.checkpoint_epoch + 1;
+  ReplayStats stats;
+  const Status replayed = ReplayLog(
+      env, dir, start, options.wal_recovery_mode,
+      [&](const LogRecord& r) -> Status {
+        if (r.type != LogRecordType::kCommit || r.epoch <= sb.checkpoint_epoch) {
+          return Status::OK();
+        }
+        if (r.epoch != next_epoch || r.epoch > redo.last_epoch) {
+          return Status::Corruption(
+              LogFileName(r.start.file_number) + " at offset " +
+              std::to_string(r.start.offset_bytes) + ": the second read of the redo found commit " +
+              std::to_string(r.epoch) + " where the first found commits " +
+              std::to_string(sb.checkpoint_epoch + 1) + ".." + std::to_string(redo.last_epoch) +
+              " (the log changed between the two reads)");
+        }
+        ++next_epoch;
+        COWTREE_RETURN_IF_ERROR(builder->ReplayCommit(r.payload, r.epoch, r.end));
+        ++report->commits_replayed;
+        *redo_bytes += r.payload.size() + kFrameOverheadBytes;
+        return Status::OK();
+      },
+      &stats, sb.store_id);
+  COWTREE_RETURN_IF_ERROR(replayed.IsNotFound()
+                              ? Status::Corruption(LogFileName(start.file_number) +
+                                                   ": log file named by the superblock is missing "
+                                                   "at the second read of the redo")
+                              : replayed);
+  if (next_epoch != redo.last_epoch + 1 ||
+      stats.end.file_number != report->replay.end.file_number ||
+      stats.end.offset_bytes != report->replay.end.offset_bytes) {
+    return Status::Corruption("the second read of the redo log ended at " + stats.end.ToString() +
+                              " after commit " + std::to_string(next_epoch - 1) +
+                              ", the first at " + report->replay.end.ToString() + " after commit " +
+                              std::to_string(redo.last_epoch) +
+                              " (the log changed between the two reads)");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptions& options_in,
                                       OpenReport* report_out) {
   OpenReport local_report;
@@ -397,12 +473,19 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptio
 
   // ---- Redo: commits with epoch > C, in log order (in memory only). ----
   uint64_t redo_bytes = 0;
-  for (const PendingCommit& c : loaded.commits) {
-    COWTREE_RETURN_IF_ERROR(builder.ReplayCommit(c.payload, c.epoch, c.end));
-    ++report.commits_replayed;
-    redo_bytes += c.payload.size() + kFrameOverheadBytes;
+  const RedoCommits& redo = loaded.redo;
+  if (!redo.dropped) {
+    for (const PendingCommit& c : redo.held) {
+      COWTREE_RETURN_IF_ERROR(builder.ReplayCommit(c.payload, c.epoch, c.end));
+      ++report.commits_replayed;
+      redo_bytes += c.payload.size() + kFrameOverheadBytes;
+    }
+  } else {
+    COWTREE_RETURN_IF_ERROR(
+        ReplayRedoAgain(env, dir, sb, options, redo, &builder, &report, &redo_bytes));
   }
-  loaded.commits.clear();
+  COWTREE_ASSERT(report.commits_replayed == redo.count);
+  loaded.redo = RedoCommits();
   report.recovered_epoch = runtime->visible_epoch();
 
   // ---- First write: everything the store relies on verified above (open.h contract). ----

@@ -25,6 +25,15 @@
 // After a replay of at least options.recovery_checkpoint_log_bytes Open checkpoints (bounded
 // recovery time whatever the kill pattern). options.read_only writes nothing at all.
 //
+// Memory of the redo: the log is read once, a file at a time, before the store's files are open
+// (the OT deltas must all be applied before free space and the catalog are read), and the redo
+// commits can be applied only after that. Open keeps their payloads from that first read while
+// they total at most options.recovery_redo_held_bytes_max; past it, it keeps only their count
+// and epochs and reads the log a second time (from the same start, same rules) to apply them,
+// checking that the second read finds exactly the commits the first one did (Corruption
+// otherwise). Either way one log file (≤ log_file_size_max_bytes + one record) is in memory at
+// a time; the second read costs a sequential read of the redo (OpenReport::redo_read_twice).
+//
 // Errors: NotFound (no store and !create_if_missing or read_only), Busy (the directory is
 // locked by a writer, or by readers for a writer), Corruption (names the file, offset and what
 // was expected; nothing is written), IOError.
@@ -52,6 +61,7 @@ struct OpenReport {
   uint64_t commits_replayed = 0;
   uint64_t recovered_epoch = 0;
   uint64_t redo_bytes_replayed = 0;        // frame bytes of the commits replayed
+  bool redo_read_twice = false;  // the redo passed recovery_redo_held_bytes_max (see above)
   bool checkpointed_after_replay = false;  // see RuntimeOptions::recovery_checkpoint_log_bytes
   ReplayStats replay;
   uint64_t elapsed_us = 0;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -11,6 +12,7 @@
 
 #include "persistence/file_names.h"
 #include "recovery/open.h"
+#include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
 #include "tree/order_stat_tree.h"
@@ -200,6 +202,81 @@ TEST(Runtime, RedoReplayWithoutCheckpoint) {
   EXPECT_EQ(report.commits_replayed, 25u);
   EXPECT_EQ(report.recovered_epoch, 25u);
   ExpectMatches(rt->get(), model);
+}
+
+// A redo past RuntimeOptions::recovery_redo_held_bytes_max is not held from the first read of
+// the log: Open reads the log again to replay it (recovery/open.h "Memory of the redo"), across
+// rotated log files and past commits the checkpoint already holds, with the same result.
+RuntimeOptions RedoOptions(Env* env) {
+  RuntimeOptions o = SmallShape();
+  o.env = env;
+  o.checkpoint_on_close = false;
+  o.log_file_size_max_bytes = 64 << 10;  // several log files
+  return o;
+}
+
+// 20 commits, a checkpoint, 40 more (the redo: ~200 KB), then Close without a checkpoint.
+void WriteRedo(const std::string& dir, Env* env, Model* model) {
+  std::mt19937_64 rng(41);
+  auto rt = recovery::Open(dir, RedoOptions(env));
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  RandomCommits(rt->get(), model, &rng, 20, 3, 100, 500);
+  ASSERT_TRUE((*rt)->Checkpoint().ok());
+  RandomCommits(rt->get(), model, &rng, 40, 3, 300, 500);
+  ASSERT_TRUE((*rt)->Close().ok());
+}
+
+TEST(Runtime, RedoPastTheHeldLimitIsReadTwiceWithTheSameResult) {
+  TempDir dir;
+  Model model;
+  WriteRedo(dir.path(), nullptr, &model);
+  for (const uint64_t held_max : {uint64_t{16} << 20, uint64_t{1} << 10, uint64_t{0}}) {
+    RuntimeOptions o = RedoOptions(nullptr);
+    o.read_only = true;
+    o.recovery_redo_held_bytes_max = held_max;
+    recovery::OpenReport report;
+    auto rt = recovery::Open(dir.path(), o, &report);
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    EXPECT_EQ(report.commits_replayed, 40u);
+    EXPECT_EQ(report.recovered_epoch, 60u);
+    EXPECT_EQ(report.redo_read_twice, held_max < (1u << 20)) << held_max;
+    EXPECT_GT(report.replay.last_file_number, 2u);  // the redo spans rotated files
+    ExpectMatches(rt->get(), model);
+  }
+}
+
+// Every operation of an open that reads the redo twice fails once in turn: the open returns an
+// IOError (never another error, never a state that differs from the model) or, when the failed
+// operation was not needed, opens with every commit.
+TEST(Runtime, EveryIoErrorOfAnOpenThatReadsTheRedoTwiceIsAnError) {
+  testutil::FaultInjectionEnv env;
+  Model model;
+  WriteRedo("/db", &env, &model);
+  RuntimeOptions o = RedoOptions(&env);
+  o.read_only = true;
+  o.recovery_redo_held_bytes_max = 1 << 10;
+  const uint64_t first_op = env.op_count() + 1;
+  {
+    recovery::OpenReport report;
+    auto rt = recovery::Open("/db", o, &report);
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    ASSERT_TRUE(report.redo_read_twice);
+  }
+  const uint64_t ops_of_an_open = env.op_count() + 1 - first_op;
+  uint64_t failed_opens = 0;
+  for (uint64_t k = 0; k < ops_of_an_open; ++k) {
+    env.ClearFaults();
+    env.FailOp(env.op_count() + 1 + k, testutil::FailMode::kOnce, EIO);
+    auto rt = recovery::Open("/db", o);
+    if (!rt.ok()) {
+      EXPECT_TRUE(rt.status().IsIOError()) << "op " << k << ": " << rt.status().ToString();
+      ++failed_opens;
+      continue;
+    }
+    ExpectMatches(rt->get(), model);
+  }
+  env.ClearFaults();
+  EXPECT_GT(failed_opens, ops_of_an_open / 2);
 }
 
 // A snapshot held while commits go on keeps its own version, not every version made since

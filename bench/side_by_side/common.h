@@ -167,6 +167,7 @@ struct System {
 };
 
 System CowtreeSystem();
+System CowtreeLoaderSystem();  // ingest through a BulkLoader, queries as "cowtree"
 System LmdbSystem(bool one_txn);
 System RocksdbSystem();
 System SqliteSystem();

@@ -4,7 +4,7 @@
 // writes CSV files (bench/run_side_by_side.sh plots them).
 //
 //   side_by_side --rounds=3 --out=bench/results [--workloads=trees,ingest,strict]
-//                [--systems=cowtree,lmdb,lmdb-1txn,rocksdb,sqlite,pbds,raw-fdatasync,raw-fdatasync-append]
+//                [--systems=cowtree,cowtree-loader,lmdb,lmdb-1txn,rocksdb,sqlite,pbds,raw-fdatasync,raw-fdatasync-append]
 //                [--trees=1000000 --rocksdb-trees=10000 --entries=10000000 ...]
 // Output files in --out: side_by_side.csv (round,workload,system,metric,value),
 // summary.csv (median/min/max per workload,system,metric and the ratio to cowtree),
@@ -52,7 +52,7 @@ Config ParseArgs(int argc, char** argv) {
     if (arg == "--help") {
       std::printf(
           "side_by_side [--rounds=3] [--out=DIR] [--dir=DIR] [--workloads=trees,ingest,strict]\n"
-          "  [--systems=cowtree,lmdb,lmdb-1txn,rocksdb,sqlite,pbds,raw-fdatasync,\n"
+          "  [--systems=cowtree,cowtree-loader,lmdb,lmdb-1txn,rocksdb,sqlite,pbds,raw-fdatasync,\n"
           "             raw-fdatasync-append]\n"
           "  [--trees=1000000] [--rocksdb-trees=10000] [--trees-per-batch=1000]\n"
           "  [--entries=10000000] [--keys-per-commit=10000] [--queries=1000000]\n"
@@ -107,6 +107,7 @@ Config ParseArgs(int argc, char** argv) {
 
 System SystemNamed(const std::string& name) {
   if (name == "cowtree") return CowtreeSystem();
+  if (name == "cowtree-loader") return CowtreeLoaderSystem();
   if (name == "lmdb") return LmdbSystem(false);
   if (name == "lmdb-1txn") return LmdbSystem(true);
   if (name == "rocksdb") return RocksdbSystem();
