@@ -36,6 +36,7 @@ struct LoaderState {
   uint32_t last_group = 0;
   uint64_t committed_ops = 0;
   uint64_t commits = 0;
+  uint64_t skip_ops = 0;             // for the next flush (SkipOps)
   std::vector<tree::KeyWeight> run;  // one tree's summed ops of the commit being built
   // The store's budget, charged buffer_bytes as fixed bytes while the loader lives (null
   // without a budget).
@@ -150,7 +151,7 @@ Status BulkLoader::AddCode(uint64_t store_serial, uint64_t tree_id, const std::s
   }
   // Full: flush first (the op then starts the next buffer, as the first op of its first tree).
   if (s.ops.size() >= SortBuffer::kOpsMax ||
-      s.ops.touched_bytes() + s.ops.BytesToAdd(group, weight) > s.buffer_bytes) {
+      s.ops.bytes() + s.ops.BytesToAdd(group, weight) > s.buffer_bytes) {
     COWTREE_RETURN_IF_ERROR(Flush());
     return AddCode(store_serial, tree_id, name, type, code, weight);
   }
@@ -168,6 +169,15 @@ Status BulkLoader::Flush(uint64_t* sequence) {
   LoaderState& s = *state_;
   Store& store = *s.store;
   const size_t n = s.ops.size();
+  const uint64_t skip = s.skip_ops;
+  s.skip_ops = 0;
+  if (skip > n) {
+    ForgetBuffer();
+    return Status::InvalidArgument("BulkLoader::Flush: SkipOps(" + std::to_string(skip) +
+                                   ") but the flush holds " + std::to_string(n) +
+                                   " ops (not the same ops as the run that was interrupted?); "
+                                   "nothing was committed");
+  }
   std::vector<uint32_t> rank(s.trees.size());
   std::iota(rank.begin(), rank.end(), 0u);
   s.ops.Sort(rank);
@@ -183,7 +193,7 @@ Status BulkLoader::Flush(uint64_t* sequence) {
   Status result;
   const auto fail = [&](Status st) {
     return st.WithContext("BulkLoader::Flush: " + std::to_string(committed) + " of " +
-                          std::to_string(n) + " ops committed");
+                          std::to_string(n - skip) + " ops committed");
   };
   const auto close_key = [&]() -> Status {
     const LoaderTree& t = s.trees[run_group];
@@ -194,9 +204,13 @@ Status BulkLoader::Flush(uint64_t* sequence) {
     if (sum != 0) s.run.push_back(tree::KeyWeight{key, static_cast<int64_t>(sum)});
     return Status::OK();
   };
-  const auto commit = [&]() -> Status {
+  const auto commit = [&](bool last) -> Status {
     AppendRun(batch, run_group);
-    if (!batch.empty()) {  // empty when every sum was 0
+    if (s.options.commit_hook) {
+      const FlushProgress progress{n - skip, skip, skip + committed + batch_ops, last};
+      COWTREE_RETURN_IF_ERROR(s.options.commit_hook(batch, progress));
+    }
+    if (!batch.empty()) {  // empty when every sum was 0 (and the hook added nothing)
       COWTREE_RETURN_IF_ERROR(store.Commit(batch, s.options.write_options, &last_sequence));
       ++s.commits;
     }
@@ -205,15 +219,15 @@ Status BulkLoader::Flush(uint64_t* sequence) {
     batch_ops = 0;
     return Status::OK();
   };
-  for (size_t i = 0; i < n && result.ok(); ++i) {
+  for (size_t i = skip; i < n && result.ok(); ++i) {
     const SortedOp op = s.ops.op(i);
-    if (i == 0) {
+    if (i == skip) {
       run_group = op.group;
       key = op.key_code;
     } else if (op.group != run_group || op.key_code != key) {
       result = close_key();
       if (result.ok() && batch_ops >= s.options.commit_ops) {
-        result = commit();
+        result = commit(/*last=*/false);
       } else if (result.ok() && op.group != run_group) {
         AppendRun(batch, run_group);
       }
@@ -225,21 +239,30 @@ Status BulkLoader::Flush(uint64_t* sequence) {
     sum += op.weight;
     ++batch_ops;
   }
-  if (result.ok() && n > 0) result = close_key();
-  if (result.ok() && n > 0) result = commit();
-  s.ops.Clear();
-  s.trees.clear();
-  s.group_of.clear();
-  s.run.clear();
-  s.last_tree_id = 0;
-  s.last_group = 0;
+  if (result.ok() && n > skip) result = close_key();
+  if (result.ok() && n > skip) result = commit(/*last=*/true);
+  ForgetBuffer();
   if (!result.ok()) return fail(result);
-  COWTREE_ASSERT(committed == n);
+  COWTREE_ASSERT(skip + committed == n);
   if (sequence != nullptr) {
     *sequence = last_sequence != 0 ? last_sequence : store.GetSnapshot().sequence();
   }
   return Status::OK();
 }
+
+// Empties the buffer and frees its pages (so that what fills it next is the next ops alone:
+// automatic flushes fall where the ops alone say, see Determinism in the header).
+void BulkLoader::ForgetBuffer() {
+  LoaderState& s = *state_;
+  s.ops.Reset();
+  s.trees.clear();
+  s.group_of.clear();
+  s.run.clear();
+  s.last_tree_id = 0;
+  s.last_group = 0;
+}
+
+void BulkLoader::SkipOps(uint64_t ops) { state_->skip_ops = ops; }
 
 uint64_t BulkLoader::buffered_ops() const { return state_->ops.size(); }
 uint64_t BulkLoader::buffered_bytes() const { return state_->ops.bytes(); }

@@ -230,6 +230,16 @@ void SortBuffer::Clear() {
   cursor_ = Cursor{};
 }
 
+void SortBuffer::Reset() {
+  Release();
+  // The same reservation succeeded before; if it fails now, the arrays grow as ops come.
+  static_cast<void>(Reserve(reserved_bytes_, reserved_weighted_));
+  has_weights_ = false;
+  compact_group_ = 0;
+  cursor_ = Cursor{};
+  COWTREE_ASSERT(size() == 0 && touched_bytes() == 0);
+}
+
 void SortBuffer::Sort(std::span<const uint32_t> rank) {
   COWTREE_ASSERT(compact_.empty() || !rank.empty());
   if (!compact_.empty()) compact_group_ = rank[0];

@@ -98,6 +98,9 @@ class SortBuffer {
   // Bytes of the arrays' pages written since they were last (re)reserved: the most ops of each
   // kind held at once, at their sizes.
   size_t touched_bytes() const;
+  // Forgets the ops and frees the arrays (their pages), then reserves them again untouched:
+  // touched_bytes() is 0 afterwards, so while the next ops arrive the pages held are bytes().
+  void Reset();
 
   // A full op (public for the sort's helpers in the .cc).
   struct Record {

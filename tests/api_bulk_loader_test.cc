@@ -13,6 +13,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "api/internal.h"
@@ -341,6 +342,132 @@ TEST(BulkLoader, ACrashInAFlushLeavesAPrefixOfItsOrder) {
   }
   EXPECT_GT(mutating_ops_of_a_flush, 10u);  // the sweep crossed several commits
   EXPECT_GT(partial_states, 5u);
+}
+
+// Exactly-once across a crash, as the header's "Exactly-once" says: a marker tree holds the
+// input position where the unfinished flush's ops start (key 0) and the ops of it committed
+// (key 1), written by commit_hook into each commit; the last commit of a flush moves it to the
+// next flush's start. A crash at every mutating operation of the load (strict durability),
+// then a resume from the marker with SkipOps, ends with every op applied exactly once.
+struct MarkedLoad {
+  static constexpr int kTrees = 3;
+  std::vector<std::tuple<int, int64_t, int64_t>> ops;  // tree, key, weight
+  std::vector<std::map<int64_t, int64_t>> model = std::vector<std::map<int64_t, int64_t>>(kTrees);
+
+  // Three phases whose ops take different bytes in the buffer (8 B compact ops of one tree,
+  // then 24 B weighted ops of every tree, then compact again), so that a buffer that still
+  // counted the pages of an earlier flush would flush at other points than a fresh one.
+  MarkedLoad() {
+    std::mt19937_64 rng(23);
+    for (int i = 0; i < kOps; ++i) {
+      const bool mixed = i >= 450 && i < 800;
+      const int t = mixed ? static_cast<int>(rng() % kTrees) : (i < 450 ? 0 : 1);
+      const int64_t k = static_cast<int64_t>(rng() % 400);
+      const int64_t w = mixed && rng() % 3 == 0 ? static_cast<int64_t>(rng() % 5) + 2 : 1;
+      ops.emplace_back(t, k, w);
+      ModelAdd(&model[t], k, w);
+    }
+  }
+  static constexpr int kOps = 1000;
+
+  // Loads ops from the marker's position on; returns the first error (the crash).
+  Status Run(Store& store) {
+    std::vector<TreeHandle<int64_t>> trees;
+    for (int t = 0; t < kTrees; ++t) {
+      auto h = store.Tree<int64_t>("t" + std::to_string(t));
+      if (!h.ok()) return h.status();
+      trees.push_back(*h);
+    }
+    auto marker = store.Tree<int64_t>("marker");
+    if (!marker.ok()) return marker.status();
+    auto read = store.GetSnapshot().Tree<int64_t>("marker");
+    if (!read.ok()) return read.status();
+    int64_t start = *read->weight(0), done = *read->weight(1);  // as stored
+    size_t i = static_cast<size_t>(start);
+    int64_t flush_start = start;
+    BulkLoader::Options lo;
+    lo.buffer_bytes = 4096;
+    lo.commit_ops = 9;
+    lo.commit_hook = [&](WriteBatch& batch, const BulkLoader::FlushProgress& p) {
+      // The marker after this commit: (flush start, ops committed), or the next flush's start.
+      const int64_t new_start = p.last ? static_cast<int64_t>(i) : flush_start;
+      const int64_t new_done = p.last ? 0 : static_cast<int64_t>(p.ops_committed);
+      batch.Add(*marker, 0, new_start - start);
+      batch.Add(*marker, 1, new_done - done);
+      start = new_start;  // (a failed commit ends the run: no rollback needed)
+      done = new_done;
+      if (p.last) flush_start = new_start;
+      return Status::OK();
+    };
+    auto loader = BulkLoader::Create(store, lo);
+    if (!loader.ok()) return loader.status();
+    (*loader)->SkipOps(static_cast<uint64_t>(done));
+    for (; i < ops.size(); ++i) {
+      const auto& [t, k, w] = ops[i];
+      COWTREE_RETURN_IF_ERROR((*loader)->Add(trees[t], k, w));
+    }
+    return (*loader)->Flush();
+  }
+};
+
+TEST(BulkLoader, AMarkerWrittenByTheCommitHookMakesAResumedLoadExactlyOnce) {
+  MarkedLoad load;
+  uint64_t resumed_mid_flush = 0;  // crashes after which the resume skipped ops
+  for (uint64_t crash_at = 1;; ++crash_at) {
+    testutil::FaultInjectionEnv env;
+    Options o = SmallTreeOptions();
+    o.env = &env;
+    o.durability = Durability::kStrict;
+    Status first;
+    {
+      auto store = OpenOrDie("/db", o);
+      WriteBatch b = store->NewBatch();
+      for (int t = 0; t < MarkedLoad::kTrees; ++t) b.CreateTree<int64_t>("t" + std::to_string(t));
+      b.CreateTree<int64_t>("marker");
+      ASSERT_TRUE(store->Commit(b).ok());
+      env.CrashAtOp(env.mutating_op_count() + crash_at);
+      first = load.Run(*store);
+      if (first.ok()) env.CrashAtOp(0);
+      env.SimulateCrash(testutil::CrashModel::kDropUnsynced, crash_at);
+    }
+    auto store = OpenOrDie("/db", o);
+    if (!first.ok()) {
+      resumed_mid_flush += *store->GetSnapshot().Tree<int64_t>("marker")->weight(1) > 0;
+      const Status resumed = load.Run(*store);
+      ASSERT_TRUE(resumed.ok()) << "crash at " << crash_at << ": " << resumed.ToString();
+    }
+    const Snapshot snap = store->GetSnapshot();
+    for (int t = 0; t < MarkedLoad::kTrees; ++t) {
+      ASSERT_EQ(Entries<int64_t>(snap, "t" + std::to_string(t)), load.model[t])
+          << "tree t" << t << ", crash at " << crash_at;
+    }
+    EXPECT_EQ(*snap.Tree<int64_t>("marker")->weight(0), MarkedLoad::kOps);
+    EXPECT_EQ(*snap.Tree<int64_t>("marker")->weight(1), 0);
+    if (first.ok()) break;
+    ASSERT_LT(crash_at, 20000u) << "the load never completed";
+  }
+  EXPECT_GT(resumed_mid_flush, 20u);
+}
+
+// SkipOps past the flush's ops: not the same ops; nothing is committed.
+TEST(BulkLoader, SkippingMoreOpsThanTheFlushHoldsCommitsNothing) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path(), SmallTreeOptions());
+  WriteBatch b = store->NewBatch();
+  auto t = b.CreateTree<int64_t>("t");
+  ASSERT_TRUE(store->Commit(b).ok());
+  auto loader = BulkLoader::Create(*store);
+  ASSERT_TRUE(loader.ok());
+  for (int64_t k = 0; k < 5; ++k) ASSERT_TRUE((*loader)->Add(t, k, 1).ok());
+  (*loader)->SkipOps(6);
+  EXPECT_TRUE((*loader)->Flush().IsInvalidArgument());
+  EXPECT_EQ(store->GetSnapshot().Tree<int64_t>("t")->count(), 0u);
+  // The skip applied to that flush only.
+  for (int64_t k = 0; k < 5; ++k) ASSERT_TRUE((*loader)->Add(t, k, 1).ok());
+  (*loader)->SkipOps(2);
+  ASSERT_TRUE((*loader)->Flush().ok());
+  EXPECT_EQ(Entries<int64_t>(store->GetSnapshot(), "t"),
+            (std::map<int64_t, int64_t>{{2, 1}, {3, 1}, {4, 1}}));
 }
 
 // The buffer counts against Options::cache_bytes as fixed bytes while the loader lives.

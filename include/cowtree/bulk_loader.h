@@ -37,8 +37,17 @@
 //   sort is in place (an MSD radix sort): a flush needs no memory beyond the buffer and the
 //   commits' batches (commit_ops ops each).
 // - Determinism: the order of a flush depends only on the ops added since the previous flush
-//   and their order; automatic flushes happen at points that depend only on the ops and on
-//   `buffer_bytes`.
+//   and their order; automatic flushes happen at points that depend only on those ops and on
+//   `buffer_bytes` (the buffer's pages are freed after each flush, so what fills it is the ops
+//   alone).
+// - Exactly-once loading across a crash (what `cowtree ingest --resume` does for the CLI,
+//   docs/ingest_batches.md): `commit_hook` is called before each commit of a flush with the
+//   batch about to be committed and the flush's progress; the caller adds its own marker ops
+//   to that batch (e.g. "input position P, flush ops committed X" in a tree of its own), so the
+//   marker lands atomically with the ops. After a crash, the caller reads its marker, adds the
+//   same ops again, in the same order, from the flush's start (P), and calls SkipOps(X) first:
+//   the next flush (automatic or not) then commits only the ops after the first X of its order.
+//   The same `buffer_bytes` must be used, so that automatic flushes fall at the same ops.
 // Thread-safety: one thread at a time per BulkLoader (it is not thread-safe); the Store may be
 // used by other threads meanwhile (their commits interleave with the flush's commits).
 // Lifetime: must not outlive the Store it came from. The destructor does NOT flush: ops not
@@ -46,6 +55,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <type_traits>
 
@@ -62,6 +72,18 @@ struct LoaderState;
 
 class BulkLoader {
  public:
+  // Where a flush stands when commit_hook is called (see Exactly-once above).
+  struct FlushProgress {
+    uint64_t flush_ops = 0;      // ops this flush commits (after SkipOps)
+    uint64_t skipped_ops = 0;    // ops of its order skipped (SkipOps)
+    uint64_t ops_committed = 0;  // skipped_ops + ops of this flush committed once this commit is
+    bool last = false;           // this is the flush's last commit
+  };
+  // Called before each commit of a flush (see Exactly-once above). The batch holds the commit's
+  // ops; the hook may add ops of its own (other trees, or the same: they are summed). A non-OK
+  // result stops the flush before that commit, as a failed commit does.
+  using CommitHook = std::function<Status(WriteBatch& batch, const FlushProgress& progress)>;
+
   struct Options {
     // Bytes the buffered ops may take (see Memory above). 0 = a quarter of the store's
     // Options::cache_bytes when it has a budget (at least 1 MiB), else 64 MiB (8 M ops of one
@@ -71,6 +93,8 @@ class BulkLoader {
     uint32_t commit_ops = 10000;
     // For every commit of a flush. Default: WriteOptions().
     WriteOptions write_options;
+    // See CommitHook. Default: none.
+    CommitHook commit_hook;
   };
 
   // A loader that commits to `store` (not owned; must outlive the loader). Reserves address
@@ -91,6 +115,12 @@ class BulkLoader {
   // buffer was empty).
   Status Flush(uint64_t* sequence = nullptr);
 
+  // The next flush skips the first `ops` of its sorted order: they were committed by an
+  // earlier run's flush of the same ops, interrupted by a crash (see Exactly-once above;
+  // `ops` is a FlushProgress::ops_committed that run's marker recorded). Skipping more ops than
+  // the flush holds makes it fail with InvalidArgument (not the same ops?) and commit nothing.
+  void SkipOps(uint64_t ops);
+
   // Ops in the buffer (weight-0 Adds are not counted).
   uint64_t buffered_ops() const;
   // Bytes the buffered ops take (see Memory).
@@ -106,6 +136,7 @@ class BulkLoader {
   Status AddCode(uint64_t store_serial, uint64_t tree_id, const std::string& name, KeyType type,
                  uint64_t code, int64_t weight);
   void AppendRun(WriteBatch& batch, uint32_t group);
+  void ForgetBuffer();
   std::unique_ptr<api_internal::LoaderState> state_;
 };
 
