@@ -298,11 +298,12 @@ class IngestBatchesTest : public ::testing::Test {
   // One ingest of `text` into a fresh store of `env` with batches sized by memory under
   // `budget` bytes (the batch gets half), its --log-commits lines in *log.
   IngestOutcome RunSizedByMemory(FaultInjectionEnv* env, const std::string& text, uint64_t budget,
-                                 std::ostringstream* log) {
+                                 std::ostringstream* log, uint64_t commit_ops = 10000) {
     Write(text);
     EXPECT_TRUE(env->CreateDir("/c").ok());
     IngestOptions o = Base(env, "/c/db");
     o.batch_rows = 0;
+    o.commit_ops = commit_ops;
     o.store.cache_bytes = budget;
     o.log_commits = true;
     return RunIngestReport(o, *log);
@@ -618,6 +619,26 @@ TEST_F(IngestBatchesTest, BatchesSizedByMemoryHoldMoreRowsOfOneGroupWithoutWeigh
     for (uint64_t n : rows) total += n;
     EXPECT_EQ(total, static_cast<uint64_t>(kRows));
   }
+}
+
+// A --commit-ops larger than what half of the budget holds does not make the batch larger:
+// each batch is then one commit (it made the batch commit_ops ops, and `--cache-mib 2
+// --commit-ops 100000000` held 284 MiB of ops; found by an adversarial run).
+TEST_F(IngestBatchesTest, ALargeCommitOpsDoesNotEnlargeABatchPastTheBudget) {
+  constexpr uint64_t kBudget = 2 << 20, kBatchBytes = kBudget / 2;
+  std::ostringstream csv;
+  csv << "grp,val,w\n";
+  for (int i = 0; i < 300000; ++i) csv << "a," << (int64_t{i} * 7919) % 1000003 << ",1\n";
+  FaultInjectionEnv env;
+  std::ostringstream log;
+  const IngestOutcome r = RunSizedByMemory(&env, csv.str(), kBudget, &log, 100000000);
+  ASSERT_EQ(r.end, IngestEnd::kOk) << r.status.ToString() << "\n" << log.str();
+  EXPECT_EQ(r.stats.batch_bytes, kBatchBytes);
+  EXPECT_LE(r.stats.batch_resident_bytes_max, kBatchBytes);
+  const std::vector<uint64_t> rows = RowsPerBatch(log.str());
+  EXPECT_EQ(rows.size(), 3u);               // 131 k compact ops per 1 MiB batch
+  EXPECT_EQ(r.stats.commits, rows.size());  // one commit per batch
+  EXPECT_EQ(r.stats.rows, 300000u);
 }
 
 // Batches sized by memory whose kind of op changes (one group's rows, then another's, then

@@ -190,7 +190,8 @@ int RunCli(int argc, char** argv) {
       ->add_option("--commit-ops", ingest.commit_ops,
                    "most ops (rows with a value) per commit (default 10000): a larger batch is "
                    "several commits in key order, and a crash between them leaves part of it "
-                   "(--resume completes it)")
+                   "(--resume completes it); a value above what a batch holds does not enlarge "
+                   "the batch past --cache-mib (each batch is then one commit)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{100000000}));
   ingest_cmd
       ->add_option("--batch-ms", ingest.batch_ms,

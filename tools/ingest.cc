@@ -254,10 +254,13 @@ class Ingester {
   // The batch's ops (sorted before they are committed) and the groups they touch, by index.
   SortBuffer sort_buffer_;
   std::vector<Group*> batch_groups_;
-  // NULL and -0 rows of the batch: counted in the batch's last commit (after its ops).
+  // NULL and zero rows of the batch, in row order: the NULL and -0 counts are written in the
+  // batch's last commit (after its ops); the +0 rows are kept too, because the -0 count is
+  // clamped to the group's zeros after each row, in row order (AddNegativeZeroClamps).
   struct PendingCount {
-    bool negative_zero = false;  // false: a NULL value
-    uint32_t group = 0;          // index in batch_groups_
+    enum class Kind : uint8_t { kNull, kNegativeZero, kPositiveZero };
+    Kind kind = Kind::kNull;
+    uint32_t group = 0;  // index in batch_groups_
     int64_t weight = 0;
   };
   std::vector<PendingCount> pending_counts_;
@@ -360,9 +363,15 @@ Status Ingester::OpenStore() {
   if (batch_rows_ == 0) {
     // Sized by memory (tools/ingest.h): half of the budget holds the batch's ops (BatchFull).
     constexpr uint64_t kUnlimitedBatchBytes = 64 << 20;
-    batch_bytes_ = o.cache_bytes > 0 ? o.cache_bytes / 2 : kUnlimitedBatchBytes;
-    o.cache_bytes -= o.cache_bytes > 0 ? batch_bytes_ : 0;
-    batch_bytes_ = std::max<uint64_t>(batch_bytes_, options_.commit_ops * full_op_bytes);
+    // Under a budget a larger --commit-ops does not make the batch larger (then a batch is one
+    // commit): it once did, and `--cache-mib 2 --commit-ops 100000000` held 284 MiB of ops
+    // (found by an adversarial run). Without a budget, a batch holds at least one commit.
+    if (o.cache_bytes > 0) {
+      batch_bytes_ = o.cache_bytes / 2;
+      o.cache_bytes -= batch_bytes_;
+    } else {
+      batch_bytes_ = std::max<uint64_t>(kUnlimitedBatchBytes, options_.commit_ops * full_op_bytes);
+    }
   } else {
     batch_bytes_ = batch_rows_ * full_op_bytes;
   }
@@ -599,7 +608,7 @@ Status Ingester::AddRow() {
   const uint32_t group = BatchIndexOf(g);
   if (csv_->field(value_col_).empty()) {
     // NULL: no item (SQL aggregates skip NULLs), but the group exists (api/sql_groups.h).
-    pending_counts_.push_back({/*negative_zero=*/false, group, weight});
+    pending_counts_.push_back({PendingCount::Kind::kNull, group, weight});
     ++null_values_in_batch_;
   } else if (g->key_type == KeyType::kInt64) {
     int64_t v = 0;
@@ -611,8 +620,10 @@ Status Ingester::AddRow() {
     // The code of -0.0 is that of +0.0, as the tree stores it (tree/key_codec.h).
     if (weight != 0) sort_buffer_.Add(group, tree::EncodeDoubleKey(v), weight);
     if (v == 0.0) g->zero_batch = batch_serial_;
-    if (v == 0.0 && std::signbit(v)) {
-      pending_counts_.push_back({/*negative_zero=*/true, group, weight});
+    if (v == 0.0 && weight != 0) {
+      pending_counts_.push_back(
+          {std::signbit(v) ? PendingCount::Kind::kNegativeZero : PendingCount::Kind::kPositiveZero,
+           group, weight});
     }
   }
   if (rows_in_batch_++ == 0 && options_.batch_ms > 0) batch_start_us_ = NowUs();
@@ -691,33 +702,47 @@ void Ingester::AddOps(size_t begin, size_t end) {
 
 void Ingester::AddPendingCounts() {
   for (const PendingCount& c : pending_counts_) {
+    if (c.kind == PendingCount::Kind::kPositiveZero) continue;
     const Group* g = batch_groups_[c.group];
     const std::string& tree_name =
         g->key_type == KeyType::kInt64 ? g->int64_tree.name() : g->double_tree.name();
-    CountTree& counts = c.negative_zero ? negative_zero_counts_ : null_counts_;
+    CountTree& counts =
+        c.kind == PendingCount::Kind::kNegativeZero ? negative_zero_counts_ : null_counts_;
     counts.Add(&*batch_, tree_name, c.weight);
   }
 }
 
-// A group's -0 count stays within [0, its zeros] (api/sql_groups.h
-// NegativeZeroCountCorrection), corrected in the batch's last commit, as PercentileOperator::
-// Step does. [begin, end): the last part's ops, not yet committed; the earlier parts are in
-// the store.
+// A group's -0 count stays within [0, its zeros] after every row (api/sql_groups.h
+// NegativeZeroCountCorrection), in row order — not once per batch from the batch's sums: the
+// clamp is not linear, so `0`, then a retraction of `-0`, then `-0` must leave one -0 row (the
+// retraction took the +0 row), whatever batch the rows fall in (found by an adversarial run:
+// a batch of millions of rows answered `0` where PostgreSQL answers `-0`). The batch's rows
+// are replayed per group from the count and zeros before the batch; the difference from the
+// raw -0 rows (AddPendingCounts) is added in the batch's last commit. [begin, end): the last
+// part's ops, not yet committed; the earlier parts are in the store.
 Status Ingester::AddNegativeZeroClamps(size_t begin, size_t end) {
+  using Kind = PendingCount::Kind;
   const uint64_t zero = tree::EncodeDoubleKey(0.0);
   // Per group of the batch (one pass each, so no cost per pair of groups): the last part's
-  // zero ops, and the batch's -0 count rows.
-  std::vector<__int128> zero_ops(batch_groups_.size()), count_rows(batch_groups_.size());
+  // zero ops, the batch's zero rows and its raw -0 count rows.
+  const size_t groups = batch_groups_.size();
+  std::vector<__int128> last_part_zeros(groups), zero_rows(groups), count_rows(groups);
   for (size_t i = begin; i < end; ++i) {
     const SortedOp op = sort_buffer_.op(i);
-    if (op.key_code == zero) zero_ops[op.group] += op.weight;
+    if (op.key_code == zero) last_part_zeros[op.group] += op.weight;
   }
   for (const PendingCount& c : pending_counts_) {
-    if (c.negative_zero) count_rows[c.group] += c.weight;
+    if (c.kind == Kind::kNull) continue;
+    zero_rows[c.group] += c.weight;
+    if (c.kind == Kind::kNegativeZero) count_rows[c.group] += c.weight;
   }
+  // Each group's -0 count and zeros before the batch (the earlier parts of the batch, in the
+  // store, changed only its zeros), then the replay.
+  std::vector<__int128> count_before(groups), count(groups), zeros(groups);
+  std::vector<bool> replayed(groups, false);
   std::optional<Snapshot> snap;
   std::optional<Result<TreeReader<int64_t>>> counts;
-  for (uint32_t gi = 0; gi < batch_groups_.size(); ++gi) {
+  for (uint32_t gi = 0; gi < groups; ++gi) {
     const Group* g = batch_groups_[gi];
     if (g->key_type != KeyType::kDouble || g->zero_batch != batch_serial_) continue;
     if (!snap.has_value()) {
@@ -729,14 +754,28 @@ Status Ingester::AddNegativeZeroClamps(size_t begin, size_t end) {
     if (counts->ok()) {
       COWTREE_ASSIGN_OR_RETURN(count_now, (*counts)->weight(GroupCountKey(name)));
     }
-    const __int128 count_after = count_now + count_rows[gi];
-    __int128 zeros_after = zero_ops[gi];
+    __int128 zeros_after = last_part_zeros[gi];
     if (Result<TreeReader<double>> t = snap->Tree<double>(name); t.ok()) {
       COWTREE_ASSIGN_OR_RETURN(const int64_t zeros_now, t->weight(0.0));
       zeros_after += zeros_now;
     }
-    AddInInt64Pieces(NegativeZeroCountCorrection(count_after, zeros_after),
-                     [&](int64_t w) { negative_zero_counts_.Add(&*batch_, name, w); });
+    count_before[gi] = count[gi] = count_now;
+    zeros[gi] = zeros_after - zero_rows[gi];
+    replayed[gi] = true;
+  }
+  for (const PendingCount& c : pending_counts_) {
+    if (c.kind == Kind::kNull || !replayed[c.group]) continue;
+    zeros[c.group] += c.weight;
+    if (c.kind == Kind::kNegativeZero) count[c.group] += c.weight;
+    count[c.group] += NegativeZeroCountCorrection(count[c.group], zeros[c.group]);
+  }
+  for (uint32_t gi = 0; gi < groups; ++gi) {
+    if (!replayed[gi]) continue;
+    // What the raw rows leave in the count tree, and what the replay says it must hold.
+    const __int128 raw_after = count_before[gi] + count_rows[gi];
+    AddInInt64Pieces(count[gi] - raw_after, [&](int64_t w) {
+      negative_zero_counts_.Add(&*batch_, batch_groups_[gi]->double_tree.name(), w);
+    });
   }
   return Status::OK();
 }

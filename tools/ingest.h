@@ -30,7 +30,9 @@
 //   gets the other half; unlimited cache: 64 MiB. A batch ends when its ops fill that half: 8 B per
 //   op of the batch's first group with weight 1, 16 B per other op, 24 once a weight is not
 //   1 (api/sort_buffer.h), so a batch of one group without weights holds twice the
-//   rows. An explicit batch_rows holds up to 24 B x batch_rows outside the budget.
+//   rows. An explicit batch_rows holds up to 24 B x batch_rows outside the budget; a
+//   commit_ops larger than a budget's batch does not enlarge it (each batch is then one
+//   commit); without a budget a batch holds at least commit_ops ops.
 // - Atomicity: a batch of at most commit_ops ops is one commit, so a crash leaves a prefix
 //   of the batches. A larger batch is several commits: a crash between them leaves the store
 //   with part of the batch (its first ops in key order, not a prefix of the rows). The
