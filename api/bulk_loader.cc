@@ -37,6 +37,8 @@ struct LoaderState {
   uint64_t committed_ops = 0;
   uint64_t commits = 0;
   uint64_t skip_ops = 0;             // for the next flush (SkipOps)
+  // Bytes of `trees` and `group_of` (TreeBytes per tree): they count in the buffer's bytes.
+  uint64_t tree_bytes = 0;
   std::vector<tree::KeyWeight> run;  // one tree's summed ops of the commit being built
   // The store's budget, charged buffer_bytes as fixed bytes while the loader lives (null
   // without a budget).
@@ -57,6 +59,12 @@ using api_internal::SortedOp;
 namespace {
 
 constexpr uint64_t kMinBufferBytes = 4096;
+
+// What one tree of a flush costs the loader beside its ops: its LoaderTree with its copy of the
+// name, its hash-map node (about four words with the bucket) and its rank in the sort (4 B).
+uint64_t TreeBytes(const std::string& name) {
+  return sizeof(LoaderTree) + name.size() + 1 + 4 * sizeof(void*) + sizeof(uint32_t);
+}
 constexpr uint64_t kDefaultBufferBytesUnlimited = 64ull << 20;
 constexpr uint64_t kMinDefaultBufferBytes = 1ull << 20;
 
@@ -70,9 +78,9 @@ uint64_t BufferBytesOf(const BulkLoader::Options& options, const Options& store_
   return std::max(bytes, kMinBufferBytes);
 }
 
+// "key 2.5e-07 (code ...)": tree/key_codec.h's text (a double in its shortest round trip).
 std::string KeyText(KeyType type, uint64_t code) {
-  return type == KeyType::kInt64 ? std::to_string(tree::DecodeInt64Key(code))
-                                 : std::to_string(tree::DecodeDoubleKey(code));
+  return tree::KeyText(api_internal::ToInternal(type), code);
 }
 
 }  // namespace
@@ -150,14 +158,22 @@ Status BulkLoader::AddCode(uint64_t store_serial, uint64_t tree_id, const std::s
                                    KeyTypeName(type) + " keys");
   }
   // Full: flush first (the op then starts the next buffer, as the first op of its first tree).
+  const uint64_t new_tree_bytes = new_group ? TreeBytes(name) : 0;
   if (s.ops.size() >= SortBuffer::kOpsMax ||
-      s.ops.bytes() + s.ops.BytesToAdd(group, weight) > s.buffer_bytes) {
+      s.ops.bytes() + s.tree_bytes + new_tree_bytes + s.ops.BytesToAdd(group, weight) >
+          s.buffer_bytes) {
+    if (s.ops.size() == 0) {
+      return Status::InvalidArgument("BulkLoader::Add: the name of tree '" + name.substr(0, 64) +
+                                     "' does not fit in buffer_bytes (" +
+                                     std::to_string(s.buffer_bytes) + ")");
+    }
     COWTREE_RETURN_IF_ERROR(Flush());
     return AddCode(store_serial, tree_id, name, type, code, weight);
   }
   if (new_group) {
     s.trees.push_back(LoaderTree{tree_id, type, name});
     s.group_of.emplace(tree_id, group);
+    s.tree_bytes += new_tree_bytes;
   }
   s.last_tree_id = tree_id;
   s.last_group = group;
@@ -198,7 +214,7 @@ Status BulkLoader::Flush(uint64_t* sequence) {
   const auto close_key = [&]() -> Status {
     const LoaderTree& t = s.trees[run_group];
     if (sum < INT64_MIN || sum > INT64_MAX) {
-      return Status::InvalidArgument("tree '" + t.name + "': the weights added to key " +
+      return Status::InvalidArgument("tree '" + t.name + "': the weights added to " +
                                      KeyText(t.type, key) + " sum past the int64 range");
     }
     if (sum != 0) s.run.push_back(tree::KeyWeight{key, static_cast<int64_t>(sum)});
@@ -255,8 +271,9 @@ Status BulkLoader::Flush(uint64_t* sequence) {
 void BulkLoader::ForgetBuffer() {
   LoaderState& s = *state_;
   s.ops.Reset();
-  s.trees.clear();
-  s.group_of.clear();
+  std::vector<LoaderTree>().swap(s.trees);  // a flush of many trees frees their names
+  std::unordered_map<TreeId, uint32_t>().swap(s.group_of);
+  s.tree_bytes = 0;
   s.run.clear();
   s.last_tree_id = 0;
   s.last_group = 0;

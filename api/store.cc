@@ -217,7 +217,9 @@ Status Store::Commit(WriteBatch& batch, const WriteOptions& write_options, uint6
       }
     }
   }
-  Status st = state_->runtime->Commit(b.batch, sequence);
+  // WriteOptions::sync: the runtime syncs before the commit becomes visible (a failed
+  // fdatasync then leaves it invisible and the batch as it was, as in kStrict).
+  Status st = state_->runtime->Commit(b.batch, sequence, write_options.sync);
   if (!st.ok()) {
     if (st.IsInvalidArgument() && st.message().find("unknown tree id") != std::string::npos) {
       return Status::InvalidArgument(st.message() + " (the tree was dropped)");
@@ -228,11 +230,7 @@ Status Store::Commit(WriteBatch& batch, const WriteOptions& write_options, uint6
     std::lock_guard<std::mutex> g(state_->types_mu);
     for (const auto& [id, type] : b.creates) state_->types[id] = type;
   }
-  const bool wrote = !b.batch.empty();
   batch.Clear();  // committed: a second Commit of the same batch must not apply it twice
-  if (write_options.sync && state_->options.durability != Durability::kStrict && wrote) {
-    COWTREE_RETURN_IF_ERROR(state_->runtime->SyncLog());
-  }
   return Status::OK();
 }
 

@@ -20,7 +20,7 @@ void Runtime::AdvanceVisible(uint64_t epoch) {
   }
 }
 
-Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
+Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out, bool sync) {
   WriteGuard guard(this);
   COWTREE_RETURN_IF_ERROR(guard.status());
   COWTREE_RETURN_IF_ERROR(CheckWritable());
@@ -77,7 +77,7 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
   commits_.fetch_add(1, std::memory_order_relaxed);
 
   Status durable;
-  switch (options_.durability) {
+  switch (sync ? Durability::kStrict : options_.durability) {
     case Durability::kStrict:
       durable = log_->Sync(end);
       break;
@@ -93,7 +93,7 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out) {
   }
   AdvanceVisible(epoch);
   // Only the first commit after a background sync reads the clock.
-  if (options_.durability != Durability::kStrict &&
+  if (!sync && options_.durability != Durability::kStrict &&
       oldest_unsynced_ack_us_.load(std::memory_order_relaxed) == 0) {
     uint64_t none = 0;
     oldest_unsynced_ack_us_.compare_exchange_strong(none, env_->NowMicros(),

@@ -232,8 +232,11 @@ class Runtime final : public TreeEnvironment {
   // ---- Public API ----
   // Commits the batch atomically; *epoch_out (optional) receives its epoch. An empty batch
   // commits nothing and returns the visible epoch. InvalidArgument (unknown tree, duplicate
-  // name, bad ops) changes nothing.
-  Status Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out = nullptr);
+  // name, bad ops) changes nothing. sync: fdatasync the log up to this commit before it becomes
+  // visible, whatever options.durability (what kStrict does for every commit; the public
+  // WriteOptions::sync) — so a commit whose fdatasync fails is never visible (IOError, the
+  // runtime poisoned) instead of visible and then reported failed.
+  Status Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out = nullptr, bool sync = false);
   RuntimeSnapshot GetSnapshot() {
     return RuntimeSnapshot(pins_, pins_->PinCurrent(visible_epoch_));
   }

@@ -14,13 +14,13 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <string>
 
 #include "api/internal.h"
 #include "cowtree/cowtree.h"
 #include "testutil/env_number.h"
+#include "testutil/forked_child.h"
+#include "testutil/proc_status.h"
 #include "testutil/test_files.h"
 
 namespace cowtree {
@@ -29,18 +29,9 @@ namespace {
 using testutil::EnvU64;
 using testutil::TempDir;
 
-constexpr uint64_t kRssConstantBytes = 24ull << 20;
-constexpr uint64_t kCheckpointScratchBytesPerLeaf = 320;
-
-uint64_t StatusKiB(const char* field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  const size_t n = std::strlen(field);
-  while (std::getline(in, line)) {
-    if (line.compare(0, n, field) == 0) return std::stoull(line.substr(n + 1));
-  }
-  return 0;
-}
+using testutil::kCheckpointScratchBytesPerLeaf;
+using testutil::kRssConstantBytes;
+using testutil::ProcStatusKiB;
 
 // Keys {(v - N / 2) * gap : v in [0, N)} with gap = 2^62 / N rounded up to odd, added in the
 // order v = i * kStride mod N (kStride prime and larger than N: a permutation), so the tree's
@@ -113,33 +104,22 @@ void LoadAndCheck(const std::string& dir, uint64_t n, uint64_t cache_bytes, Chil
     auto rank = reader->rank(**s);
     if (!rank.ok() || *rank != k) return fail("rank of the key of item " + std::to_string(k));
   }
-  r->peak_rss_kib = StatusKiB("VmHWM:");
+  r->peak_rss_kib = ProcStatusKiB("VmHWM:");
   r->ok = 1;
 }
 
 ChildReport RunInChild(const std::string& dir, uint64_t n, uint64_t cache_bytes) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    ChildReport r;
-    if (!PinMallocMmapThreshold()) {
-      std::snprintf(r.error, sizeof(r.error), "PinMallocMmapThreshold failed");
-    } else {
-      LoadAndCheck(dir, n, cache_bytes, &r);
-    }
-    const ssize_t w = write(fds[1], &r, sizeof(r));
-    _exit(w == static_cast<ssize_t>(sizeof(r)) ? 0 : 1);
-  }
-  close(fds[1]);
   ChildReport r;
-  const ssize_t got = read(fds[0], &r, sizeof(r));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  EXPECT_EQ(got, static_cast<ssize_t>(sizeof(r)));
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const bool ran = testutil::RunInForkedChild(
+      [&](ChildReport* out) {
+        if (!PinMallocMmapThreshold()) {
+          std::snprintf(out->error, sizeof(out->error), "PinMallocMmapThreshold failed");
+          return;
+        }
+        LoadAndCheck(dir, n, cache_bytes, out);
+      },
+      &r);
+  EXPECT_TRUE(ran) << "the child failed or died";
   return r;
 }
 

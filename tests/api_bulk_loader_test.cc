@@ -49,6 +49,14 @@ std::unique_ptr<Store> OpenOrDie(const std::string& dir, const Options& o) {
   return std::move(s).value();
 }
 
+// Creates int64 tree `name` in a commit of its own (the loader's commits need it to exist).
+TreeHandle<int64_t> CommitNewTree(Store& store, const std::string& name) {
+  WriteBatch b = store.NewBatch();
+  const TreeHandle<int64_t> t = b.CreateTree<int64_t>(name);
+  EXPECT_TRUE(store.Commit(b).ok());
+  return t;
+}
+
 template <TreeKey K>
 std::map<K, int64_t> Entries(const Snapshot& snap, const std::string& name) {
   std::map<K, int64_t> out;
@@ -167,9 +175,7 @@ TEST(BulkLoader, AnswersEqualAModelAfterEveryFlush) {
 TEST(BulkLoader, NothingIsVisibleBeforeItsFlush) {
   TempDir dir;
   auto store = OpenOrDie(dir.path(), SmallTreeOptions());
-  WriteBatch b = store->NewBatch();
-  auto t = b.CreateTree<int64_t>("t");
-  ASSERT_TRUE(store->Commit(b).ok());
+  const TreeHandle<int64_t> t = CommitNewTree(*store, "t");
   auto loader = BulkLoader::Create(*store);
   ASSERT_TRUE(loader.ok());
   for (int64_t k = 0; k < 1000; ++k) ASSERT_TRUE((*loader)->Add(t, k, 1).ok());
@@ -186,9 +192,7 @@ TEST(BulkLoader, NothingIsVisibleBeforeItsFlush) {
 TEST(BulkLoader, TheOpsOfOneKeyAreNeverSplitOverTwoCommits) {
   TempDir dir;
   auto store = OpenOrDie(dir.path(), SmallTreeOptions());
-  WriteBatch b = store->NewBatch();
-  auto t = b.CreateTree<int64_t>("t");
-  ASSERT_TRUE(store->Commit(b).ok());
+  const TreeHandle<int64_t> t = CommitNewTree(*store, "t");
   BulkLoader::Options lo;
   lo.commit_ops = 1;
   auto loader = BulkLoader::Create(*store, lo);
@@ -453,9 +457,7 @@ TEST(BulkLoader, AMarkerWrittenByTheCommitHookMakesAResumedLoadExactlyOnce) {
 TEST(BulkLoader, SkippingMoreOpsThanTheFlushHoldsCommitsNothing) {
   TempDir dir;
   auto store = OpenOrDie(dir.path(), SmallTreeOptions());
-  WriteBatch b = store->NewBatch();
-  auto t = b.CreateTree<int64_t>("t");
-  ASSERT_TRUE(store->Commit(b).ok());
+  const TreeHandle<int64_t> t = CommitNewTree(*store, "t");
   auto loader = BulkLoader::Create(*store);
   ASSERT_TRUE(loader.ok());
   for (int64_t k = 0; k < 5; ++k) ASSERT_TRUE((*loader)->Add(t, k, 1).ok());
@@ -468,6 +470,52 @@ TEST(BulkLoader, SkippingMoreOpsThanTheFlushHoldsCommitsNothing) {
   ASSERT_TRUE((*loader)->Flush().ok());
   EXPECT_EQ(Entries<int64_t>(store->GetSnapshot(), "t"),
             (std::map<int64_t, int64_t>{{2, 1}, {3, 1}, {4, 1}}));
+}
+
+// The trees of a buffer count in its bytes (their names are copied): 1 000 trees with 500-byte
+// names and one op each take ~585 KB of names against 16 KB of ops, so a 64 KiB buffer flushes
+// about ten times (before, once: 200 000 such trees grew the RSS by 189 MB past a 16 MiB
+// budget; found by an adversarial run).
+TEST(BulkLoader, TheTreesOfABufferCountInItsBytes) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path(), SmallTreeOptions());
+  std::vector<TreeHandle<int64_t>> trees;
+  WriteBatch b = store->NewBatch();
+  for (int t = 0; t < 1000; ++t) {
+    std::string name(500, 'x');
+    name += std::to_string(t);
+    trees.push_back(b.CreateTree<int64_t>(name));
+  }
+  ASSERT_TRUE(store->Commit(b).ok());
+  BulkLoader::Options lo;
+  lo.buffer_bytes = 64 << 10;
+  lo.commit_ops = 1000000;  // one commit per flush
+  auto loader = BulkLoader::Create(*store, lo);
+  ASSERT_TRUE(loader.ok());
+  for (const TreeHandle<int64_t>& t : trees) {
+    ASSERT_TRUE((*loader)->Add(t, 7, 1).ok());
+    EXPECT_LE((*loader)->buffered_ops() * 600, lo.buffer_bytes);
+  }
+  ASSERT_TRUE((*loader)->Flush().ok());
+  EXPECT_GE((*loader)->commits(), 9u);
+  EXPECT_EQ((*loader)->committed_ops(), 1000u);
+  EXPECT_EQ(*store->GetSnapshot().Tree<int64_t>(trees[999].name())->weight(7), 1);
+}
+
+// A double key in an error is printed as the tree prints it (shortest round trip).
+TEST(BulkLoader, AnOverflowNamesADoubleKeyReadably) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path(), SmallTreeOptions());
+  WriteBatch b = store->NewBatch();
+  const TreeHandle<double> d = b.CreateTree<double>("d");
+  ASSERT_TRUE(store->Commit(b).ok());
+  auto loader = BulkLoader::Create(*store);
+  ASSERT_TRUE(loader.ok());
+  ASSERT_TRUE((*loader)->Add(d, 2.5e-7, std::numeric_limits<int64_t>::max()).ok());
+  ASSERT_TRUE((*loader)->Add(d, 2.5e-7, 1).ok());
+  const Status st = (*loader)->Flush();
+  ASSERT_TRUE(st.IsInvalidArgument());
+  EXPECT_NE(st.ToString().find("key 2.5e-07"), std::string::npos) << st.ToString();
 }
 
 // The buffer counts against Options::cache_bytes as fixed bytes while the loader lives.

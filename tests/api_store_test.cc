@@ -440,6 +440,38 @@ TEST(ApiStore, ReopenPersistsEverythingAndReadOnlyRefusesWrites) {
   EXPECT_TRUE(writer.status().IsBusy()) << writer.status().ToString();
 }
 
+// A commit whose fdatasync fails (kStrict, or WriteOptions::sync in any mode) returns the error
+// and is not visible, and the batch is left as it was (before, a synced commit of a kBalanced
+// or kEventual store became visible and its batch was emptied before the fdatasync failed:
+// found by an adversarial run).
+TEST(ApiStore, ACommitWhoseSyncFailsIsNotVisibleAndKeepsItsBatch) {
+  for (const Durability durability :
+       {Durability::kStrict, Durability::kBalanced, Durability::kEventual}) {
+    for (const bool sync : {false, true}) {
+      if (durability != Durability::kStrict && !sync) continue;  // no fdatasync in the commit
+      SCOPED_TRACE(std::string(DurabilityName(durability)) + (sync ? " sync" : ""));
+      testutil::FaultInjectionEnv env;
+      Options o = TestOptions();
+      o.env = &env;
+      o.background_thread = false;
+      o.durability = durability;
+      std::unique_ptr<Store> store = OpenOrDie("/db", o);
+      WriteBatch create = store->NewBatch();
+      const TreeHandle<int64_t> t = create.CreateTree<int64_t>("t");
+      ASSERT_TRUE(store->Commit(create, WriteOptions{true}).ok());
+      env.FailSyncWithEio(env.sync_count() + 1);
+      WriteBatch b = store->NewBatch();
+      b.Add(t, 42, 5);
+      uint64_t sequence = 0;
+      const Status st = store->Commit(b, WriteOptions{sync}, &sequence);
+      EXPECT_FALSE(st.ok());
+      EXPECT_FALSE(b.empty()) << "a failed commit leaves its batch as it was";
+      EXPECT_EQ(store->GetSnapshot().Tree<int64_t>("t")->count(), 0u) << st.ToString();
+      EXPECT_FALSE(store->Commit(b).ok()) << "the store refuses writes until reopened";
+    }
+  }
+}
+
 // Trees not touched since open are listed from their catalog chunks: a chunk that cannot be
 // read then makes the listing fail with the IOError, never return a partial list.
 TEST(ApiStore, ListTreesReportsAnUnreadableCatalogChunk) {

@@ -31,6 +31,8 @@
 #include "recovery/open.h"
 #include "testutil/env_number.h"
 #include "testutil/fault_injection_env.h"
+#include "testutil/forked_child.h"
+#include "testutil/proc_status.h"
 #include "testutil/test_files.h"
 #include "tree/key_codec.h"
 #include "tree/order_stat_tree.h"
@@ -43,26 +45,9 @@ using testutil::EnvU64;
 using testutil::FaultInjectionEnv;
 using testutil::TempDir;
 
-// What RSS may exceed the budget by (docs/memory_budget.md "The constant"): the process image
-// and libraries (~6 MiB), malloc arenas and fragmentation, the commit batch being encoded
-// (10 k keys: ~1 MiB in 3 copies), the log buffer, the object table's chunk directory, and
-// the thread stacks of the coordinator and syncer.
-constexpr uint64_t kRssConstantBytes = 24ull << 20;
-// Plus checkpoint scratch, per leaf of the tree being checkpointed: the key-order summary list
-// with its box pointers, the persisted summaries and their chunk copies, the set of objects
-// still referenced, and the OT checkpoint image (docs/memory_budget.md). Negligible at 1 M
-// entries (5 k leaves), ~130 MiB at 100 M (420 k leaves).
-constexpr uint64_t kCheckpointScratchBytesPerLeaf = 320;
-
-uint64_t StatusKiB(const char* field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  const size_t n = std::strlen(field);
-  while (std::getline(in, line)) {
-    if (line.compare(0, n, field) == 0) return std::stoull(line.substr(n + 1));
-  }
-  return 0;
-}
+using testutil::kCheckpointScratchBytesPerLeaf;
+using testutil::kRssConstantBytes;
+using testutil::ProcStatusKiB;
 
 // The model: the keys are {7 v - 3 N : v in [0, N)}, each with weight 1, inserted in the order
 // of the permutation i -> i * kStride mod N (kStride coprime with N), so select(r) = key(r).
@@ -99,7 +84,7 @@ void IngestAndReadAll(const std::string& dir, uint64_t n, uint64_t cache_bytes, 
   auto fail = [&](const std::string& what) {
     std::snprintf(r->error, sizeof(r->error), "%s", what.c_str());
   };
-  r->base_rss_kib = StatusKiB("VmRSS:");
+  r->base_rss_kib = ProcStatusKiB("VmRSS:");
   RuntimeOptions o;
   o.cache_bytes = cache_bytes;
   auto rt = recovery::Open(dir, o);
@@ -122,7 +107,7 @@ void IngestAndReadAll(const std::string& dir, uint64_t n, uint64_t cache_bytes, 
   }
   if (Status st = (*rt)->Checkpoint(); !st.ok()) return fail("checkpoint: " + st.ToString());
   const auto t1 = std::chrono::steady_clock::now();
-  r->ingest_peak_rss_kib = StatusKiB("VmHWM:");
+  r->ingest_peak_rss_kib = ProcStatusKiB("VmHWM:");
   RuntimeSnapshot snap = (*rt)->GetSnapshot();
   auto info = (*rt)->FindTree("t", snap);
   if (!info.ok()) return fail("find: " + info.status().ToString());
@@ -149,39 +134,22 @@ void IngestAndReadAll(const std::string& dir, uint64_t n, uint64_t cache_bytes, 
   r->ingest_us = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count();
   r->read_us = std::chrono::duration_cast<std::chrono::microseconds>(t2 - t1).count();
   r->memory = (*rt)->GetStats().memory;
-  r->final_rss_kib = StatusKiB("VmRSS:");
-  r->peak_rss_kib = StatusKiB("VmHWM:");
+  r->final_rss_kib = ProcStatusKiB("VmRSS:");
+  r->peak_rss_kib = ProcStatusKiB("VmHWM:");
   r->ok = 1;
 }
 
 ChildReport RunInChild(const std::string& dir, uint64_t n, uint64_t cache_bytes) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    // The configuration the RSS bound is documented for (docs/memory_budget.md "The
-    // constant"): glibc's mmap threshold pinned, as the `cowtree` command does.
-    const bool pinned = PinMallocMmapThreshold();
-    ChildReport r;
-    r.malloc_pinned = pinned ? 1 : 0;
-    IngestAndReadAll(dir, n, cache_bytes, &r);
-    const ssize_t w = write(fds[1], &r, sizeof(r));
-    _exit(w == static_cast<ssize_t>(sizeof(r)) ? 0 : 1);
-  }
-  close(fds[1]);
   ChildReport r;
-  size_t got = 0;
-  while (got < sizeof(r)) {
-    const ssize_t k = read(fds[0], reinterpret_cast<char*>(&r) + got, sizeof(r) - got);
-    if (k <= 0) break;
-    got += static_cast<size_t>(k);
-  }
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
-  EXPECT_EQ(got, sizeof(r));
+  const bool ran = testutil::RunInForkedChild(
+      [&](ChildReport* out) {
+        // The configuration the RSS bound is documented for (docs/memory_budget.md "The
+        // constant"): glibc's mmap threshold pinned, as the `cowtree` command does.
+        out->malloc_pinned = PinMallocMmapThreshold() ? 1 : 0;
+        IngestAndReadAll(dir, n, cache_bytes, out);
+      },
+      &r);
+  EXPECT_TRUE(ran) << "the child failed or died";
   return r;
 }
 

@@ -73,6 +73,19 @@ void TreesReopen(const Params& p, Sink* sink) {
   Check(store->Close(), "close");
 }
 
+// The end of an ingest: the RSS before the close, the close (its checkpoint counts in the
+// time), the time per key, the peak RSS and the bytes on disk.
+void FinishIngest(const Params& p, Sink* sink, double start,
+                  std::unique_ptr<cowtree::Store> store) {
+  sink->Metric("rss_before_close_bytes", static_cast<double>(RssBytes()));
+  Check(store->Close(), "close");
+  const double elapsed = NowSeconds() - start;
+  sink->Metric("ingest_s", elapsed);
+  sink->Metric("us_per_key", elapsed * 1e6 / static_cast<double>(p.entries));
+  sink->Metric("peak_rss_bytes", static_cast<double>(PeakRssBytes()));
+  ReportDisk(sink, p.dir, static_cast<double>(p.entries), "entry");
+}
+
 void Ingest(const Params& p, Sink* sink) {
   auto store = OpenStore(p, cowtree::Durability::kBalanced);
   KeyStream keys(p.seed);
@@ -87,13 +100,7 @@ void Ingest(const Params& p, Sink* sink) {
     done += n;
     sink->Progress(NowSeconds() - start, done);
   }
-  sink->Metric("rss_before_close_bytes", static_cast<double>(RssBytes()));
-  Check(store->Close(), "close");
-  const double elapsed = NowSeconds() - start;
-  sink->Metric("ingest_s", elapsed);
-  sink->Metric("us_per_key", elapsed * 1e6 / static_cast<double>(p.entries));
-  sink->Metric("peak_rss_bytes", static_cast<double>(PeakRssBytes()));
-  ReportDisk(sink, p.dir, static_cast<double>(p.entries), "entry");
+  FinishIngest(p, sink, start, std::move(store));
 }
 
 // The same keys through a BulkLoader (cowtree/bulk_loader.h): its default buffer, sorted and
@@ -115,14 +122,8 @@ void IngestWithLoader(const Params& p, Sink* sink) {
   }
   Check((*loader)->Flush(), "flush");
   sink->Progress(NowSeconds() - start, p.entries);
-  sink->Metric("rss_before_close_bytes", static_cast<double>(RssBytes()));
   loader->reset();
-  Check(store->Close(), "close");
-  const double elapsed = NowSeconds() - start;
-  sink->Metric("ingest_s", elapsed);
-  sink->Metric("us_per_key", elapsed * 1e6 / static_cast<double>(p.entries));
-  sink->Metric("peak_rss_bytes", static_cast<double>(PeakRssBytes()));
-  ReportDisk(sink, p.dir, static_cast<double>(p.entries), "entry");
+  FinishIngest(p, sink, start, std::move(store));
 }
 
 void Query(const Params& p, Sink* sink) {

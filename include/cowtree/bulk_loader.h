@@ -33,7 +33,9 @@
 // - Memory: the buffer holds the ops outside Options::cache_bytes: 8 bytes per op of the
 //   flush's first tree with weight 1 (a "compact" op: its key alone), 16 bytes per other op,
 //   and 8 bytes more per other op once one of them has a weight other than 1
-//   (api/sort_buffer.h). The buffer is full when the next op could pass `buffer_bytes`. The
+//   (api/sort_buffer.h), and per tree of the buffer its name's bytes plus ~85 bytes. The
+//   buffer is full when the next op (and its tree, if new) could pass `buffer_bytes`; an op
+//   whose tree's name alone does not fit in an empty buffer is InvalidArgument. The
 //   sort is in place (an MSD radix sort): a flush needs no memory beyond the buffer and the
 //   commits' batches (commit_ops ops each).
 // - Determinism: the order of a flush depends only on the ops added since the previous flush

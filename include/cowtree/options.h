@@ -124,8 +124,10 @@ bool PinMallocMmapThreshold();
 // Options of one Store::Commit.
 struct WriteOptions {
   // true: the commit is durable (fdatasync'd, survives power loss) when Commit returns OK,
-  // whatever Options::durability says (as RocksDB's WriteOptions::sync). Default: false (the
-  // store's durability mode applies).
+  // whatever Options::durability says (as RocksDB's WriteOptions::sync): the log is synced
+  // before the commit becomes visible, as every kStrict commit is, so if that fdatasync fails
+  // the commit is not visible and Commit returns the error. Default: false (the store's
+  // durability mode applies).
   bool sync = false;
 };
 

@@ -129,7 +129,7 @@ class Store {
   // Options::durability says — or fdatasync'd if write_options.sync. An empty batch commits
   // nothing. Errors: InvalidArgument (bad handle, name, weight overflow, read_only store,
   // closed store: nothing changed), IOError/NoSpace/Poisoned (the store refuses writes until
-  // reopened; the commit may or may not be durable).
+  // reopened; the commit is not visible and may or may not be durable — a reopen decides).
   // `sequence` (optional, not owned): receives the commit's sequence number — the
   // Snapshot::sequence() of the first snapshot that sees it (an empty batch: the newest one).
   Status Commit(WriteBatch& batch, const WriteOptions& write_options = WriteOptions(),
