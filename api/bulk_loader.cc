@@ -36,7 +36,7 @@ struct LoaderState {
   uint32_t last_group = 0;
   uint64_t committed_ops = 0;
   uint64_t commits = 0;
-  uint64_t skip_ops = 0;             // for the next flush (SkipOps)
+  uint64_t skip_ops = 0;  // for the next flush (SkipOps)
   // Bytes of `trees` and `group_of` (TreeBytes per tree): they count in the buffer's bytes.
   uint64_t tree_bytes = 0;
   std::vector<tree::KeyWeight> run;  // one tree's summed ops of the commit being built
