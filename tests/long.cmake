@@ -153,12 +153,13 @@ endif()
 # ---- END CLI memory budget ----
 
 # ---- BEGIN bulk loader memory (tests/api_bulk_loader_memory_test.cc) ----
-# 100 M random-spaced int64 keys through a BulkLoader under a 64 MiB budget (CI: 10 M under
-# 16 MiB).
+# 100 M random-spaced int64 keys through a BulkLoader under a 256 MiB budget (CI: 10 M under
+# 16 MiB). Not 64 MiB: the fixed bytes of ~215 k leaves (68 MiB) alone pass it
+# (docs/memory_budget.md "Write amplification").
 if(TARGET api_bulk_loader_memory_test)
   add_test(NAME bulk_loader_memory_100m_long COMMAND api_bulk_loader_memory_test)
   set_tests_properties(bulk_loader_memory_100m_long PROPERTIES
-    ENVIRONMENT "COWTREE_LOADER_ENTRIES=100000000;COWTREE_LOADER_CACHE_MIB=64"
+    ENVIRONMENT "COWTREE_LOADER_ENTRIES=100000000;COWTREE_LOADER_CACHE_MIB=256"
     LABELS long
     TIMEOUT 3600)
 endif()
