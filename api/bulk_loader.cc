@@ -37,6 +37,7 @@ struct LoaderState {
   uint64_t committed_ops = 0;
   uint64_t commits = 0;
   uint64_t skip_ops = 0;  // for the next flush (SkipOps)
+  bool in_flush = false;  // Add and Flush from the commit hook are refused
   // Bytes of `trees` and `group_of` (TreeBytes per tree): they count in the buffer's bytes.
   uint64_t tree_bytes = 0;
   std::vector<tree::KeyWeight> run;  // one tree's summed ops of the commit being built
@@ -141,6 +142,9 @@ Status BulkLoader::Add(const TreeHandle<K>& tree, std::type_identity_t<K> key, i
 Status BulkLoader::AddCode(uint64_t store_serial, uint64_t tree_id, const std::string& name,
                            KeyType type, uint64_t code, int64_t weight) {
   LoaderState& s = *state_;
+  if (s.in_flush) {
+    return Status::InvalidArgument("BulkLoader::Add called from the commit hook of a flush");
+  }
   if (weight == 0) return Status::OK();
   if (tree_id == 0 || store_serial != s.store_serial) {
     return Status::InvalidArgument("BulkLoader::Add: the handle of tree '" + name +
@@ -182,6 +186,17 @@ Status BulkLoader::AddCode(uint64_t store_serial, uint64_t tree_id, const std::s
 }
 
 Status BulkLoader::Flush(uint64_t* sequence) {
+  LoaderState& s = *state_;
+  if (s.in_flush) {
+    return Status::InvalidArgument("BulkLoader::Flush called from the commit hook of a flush");
+  }
+  s.in_flush = true;
+  const Status st = FlushBuffer(sequence);
+  s.in_flush = false;
+  return st;
+}
+
+Status BulkLoader::FlushBuffer(uint64_t* sequence) {
   LoaderState& s = *state_;
   Store& store = *s.store;
   const size_t n = s.ops.size();

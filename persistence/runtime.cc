@@ -47,8 +47,10 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out, bool
   EncodeCommitRecord(record, &payload);
 
   LogPosition end;
+  LogPosition synced_commit_before;  // sync_commit_end_ as this commit found it
   uint64_t epoch = 0;
   std::vector<std::shared_ptr<HostedTree>> written;  // trees this commit applied ops to
+  const bool sync_in_lax_mode = sync && options_.durability != Durability::kStrict;
   {
     MutexLock w(&write_mu_);
     COWTREE_RETURN_IF_ERROR(CheckWritable());
@@ -66,6 +68,8 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out, bool
       return appended.status();
     }
     end = *appended;
+    synced_commit_before = sync_commit_end_;
+    if (sync_in_lax_mode) sync_commit_end_ = end;
     PublishCommit(&prepared, epoch);
     written = std::move(prepared.applied);
     applied_epoch_ = epoch;
@@ -87,9 +91,20 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out, bool
     case Durability::kEventual:
       break;
   }
+  // A synced commit before this one may still wait for its fdatasync: making this commit
+  // visible would make that one visible too, so wait for it (it returns at once if the log is
+  // synced past it already). In kStrict every commit syncs past it anyway.
+  if (durable.ok() && !sync && options_.durability != Durability::kStrict &&
+      synced_commit_before != LogPosition{}) {
+    durable = log_->Sync(synced_commit_before);
+  }
   if (!durable.ok()) {
     Poison(durable);
     return durable;
+  }
+  if (sync_in_lax_mode) {
+    MutexLock w(&write_mu_);
+    if (sync_commit_end_ == end) sync_commit_end_ = LogPosition{};  // synced: nothing to wait for
   }
   AdvanceVisible(epoch);
   // Only the first commit after a background sync reads the clock.

@@ -607,6 +607,12 @@ class Runtime final : public TreeEnvironment {
 
   Mutex write_mu_;  // one commit applies at a time; the checkpoint freeze takes it too
   uint64_t applied_epoch_ COWTREE_GUARDED_BY(write_mu_) = 0;
+  // The log end of the latest commit with Commit(..., sync = true) in a kBalanced / kEventual
+  // runtime whose fdatasync may not have returned yet ({0, 0}: none). A later commit becomes
+  // visible only after the log is synced up to it, so it can never make visible a synced
+  // commit whose fdatasync then fails (found in review: a concurrent unsynced commit advanced
+  // the visible epoch past it).
+  LogPosition sync_commit_end_ COWTREE_GUARDED_BY(write_mu_);
   std::atomic<uint64_t> visible_epoch_{0};
   std::atomic<TreeId> next_tree_id_{1};
   std::atomic<uint64_t> log_bytes_since_checkpoint_{0};

@@ -269,7 +269,8 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
           ++redo.count;
           redo.last_epoch = r.epoch;
           if (!redo.dropped) {
-            redo.held_bytes += r.payload.size();
+            // The payload and its PendingCommit (the limit holds for small commits too).
+            redo.held_bytes += r.payload.size() + sizeof(PendingCommit);
             if (redo.held_bytes > options.recovery_redo_held_bytes_max) {
               redo.dropped = true;
               std::vector<PendingCommit>().swap(redo.held);

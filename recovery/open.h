@@ -28,11 +28,12 @@
 // Memory of the redo: the log is read once, a file at a time, before the store's files are open
 // (the OT deltas must all be applied before free space and the catalog are read), and the redo
 // commits can be applied only after that. Open keeps their payloads from that first read while
-// they total at most options.recovery_redo_held_bytes_max; past it, it keeps only their count
-// and epochs and reads the log a second time (from the same start, same rules) to apply them,
-// checking that the second read finds exactly the commits the first one did (Corruption
-// otherwise). Either way one log file (≤ log_file_size_max_bytes + one record) is in memory at
-// a time; the second read costs a sequential read of the redo (OpenReport::redo_read_twice).
+// they (with their ~56-byte records) total at most options.recovery_redo_held_bytes_max; past it,
+// it keeps only their count and epochs and reads the log a second time (from the same start, same
+// rules) to apply them, checking that the second read finds exactly the commits the first one did
+// (Corruption otherwise). Either way one log file (≤ log_file_size_max_bytes + one record) is in
+// memory at a time; the second read costs a sequential read of the redo
+// (OpenReport::redo_read_twice).
 //
 // Errors: NotFound (no store and !create_if_missing or read_only), Busy (the directory is
 // locked by a writer, or by readers for a writer), Corruption (names the file, offset and what

@@ -518,6 +518,40 @@ TEST(BulkLoader, AnOverflowNamesADoubleKeyReadably) {
   EXPECT_NE(st.ToString().find("key 2.5e-07"), std::string::npos) << st.ToString();
 }
 
+// The commit hook: its error stops the flush before that commit (what came before stays), and
+// calling the loader's Add or Flush from it is refused (before, an Add from the hook was
+// silently dropped and a Flush recursed until the stack overflowed; found in review).
+TEST(BulkLoader, TheCommitHookCanStopAFlushButNotReenterTheLoader) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path(), SmallTreeOptions());
+  const TreeHandle<int64_t> t = CommitNewTree(*store, "t");
+  BulkLoader* self = nullptr;
+  int calls = 0;
+  BulkLoader::Options lo;
+  lo.commit_ops = 2;
+  lo.commit_hook = [&](WriteBatch&, const BulkLoader::FlushProgress&) -> Status {
+    ++calls;
+    EXPECT_TRUE(self->Add(t, 100, 1).IsInvalidArgument());
+    EXPECT_TRUE(self->Flush().IsInvalidArgument());
+    return calls == 2 ? Status::IOError("the hook's own error") : Status::OK();
+  };
+  auto loader = BulkLoader::Create(*store, lo);
+  ASSERT_TRUE(loader.ok());
+  self = loader->get();
+  for (int64_t k = 0; k < 6; ++k) ASSERT_TRUE((*loader)->Add(t, k, 1).ok());
+  const Status st = (*loader)->Flush();
+  EXPECT_TRUE(st.IsIOError()) << st.ToString();
+  EXPECT_NE(st.ToString().find("2 of 6 ops committed"), std::string::npos) << st.ToString();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(Entries<int64_t>(store->GetSnapshot(), "t"),
+            (std::map<int64_t, int64_t>{{0, 1}, {1, 1}}));
+  // The loader works again afterwards.
+  ASSERT_TRUE((*loader)->Add(t, 9, 1).ok());
+  calls = 10;
+  ASSERT_TRUE((*loader)->Flush().ok());
+  EXPECT_EQ(*store->GetSnapshot().Tree<int64_t>("t")->weight(9), 1);
+}
+
 // The buffer counts against Options::cache_bytes as fixed bytes while the loader lives.
 TEST(BulkLoader, TheBufferIsChargedToTheStoresBudget) {
   TempDir dir;

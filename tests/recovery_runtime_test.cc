@@ -243,6 +243,22 @@ TEST(Runtime, RedoPastTheHeldLimitIsReadTwiceWithTheSameResult) {
     EXPECT_GT(report.replay.last_file_number, 2u);  // the redo spans rotated files
     ExpectMatches(rt->get(), model);
   }
+  // A writable open through the second read, then commits and a reopen.
+  RuntimeOptions o = RedoOptions(nullptr);
+  o.recovery_redo_held_bytes_max = 1 << 10;
+  o.checkpoint_on_close = true;
+  {
+    recovery::OpenReport report;
+    auto rt = recovery::Open(dir.path(), o, &report);
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    EXPECT_TRUE(report.redo_read_twice);
+    std::mt19937_64 rng(43);
+    RandomCommits(rt->get(), &model, &rng, 5, 3, 100, 500);
+    ASSERT_TRUE((*rt)->Close().ok());
+  }
+  auto rt = recovery::Open(dir.path(), o);
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  ExpectMatches(rt->get(), model);
 }
 
 // Every operation of an open that reads the redo twice fails once in turn: the open returns an

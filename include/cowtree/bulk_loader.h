@@ -26,14 +26,17 @@
 //   (whose memory is not bounded by the budget) instead.
 // - Errors of Add (for the op itself) and Flush: InvalidArgument (a handle of another Store
 //   object or an invalid handle, at Add; at a commit: a dropped tree, a key type that is not
-//   the tree's, a key's summed weight or resulting weight outside int64 — the message says
-//   how many of the flush's ops were committed before), and those of Store::Commit (IOError,
+//   the tree's, a key's summed weight or resulting weight outside int64, a closed store,
+//   Add or Flush called from the commit hook — the message says how many of the flush's ops
+//   were committed before), the commit hook's own error, and those of Store::Commit (IOError,
 //   NoSpace, Poisoned: the store then refuses writes until reopened). Flush's error leaves the
 //   ops of the failed commit and of later ones uncommitted and forgotten.
-// - Memory: the buffer holds the ops outside Options::cache_bytes: 8 bytes per op of the
+// - Memory: the buffer holds the ops: 8 bytes per op of the
 //   flush's first tree with weight 1 (a "compact" op: its key alone), 16 bytes per other op,
 //   and 8 bytes more per other op once one of them has a weight other than 1
-//   (api/sort_buffer.h), and per tree of the buffer its name's bytes plus ~85 bytes. The
+//   (api/sort_buffer.h), and per tree of the buffer its name's bytes plus ~85 bytes.
+//   buffer_bytes is charged to the store's memory budget (Options::cache_bytes) as fixed
+//   bytes while the loader lives, so eviction makes room for it. The
 //   buffer is full when the next op (and its tree, if new) could pass `buffer_bytes`; an op
 //   whose tree's name alone does not fit in an empty buffer is InvalidArgument. The
 //   sort is in place (an MSD radix sort): a flush needs no memory beyond the buffer and the
@@ -83,7 +86,9 @@ class BulkLoader {
   };
   // Called before each commit of a flush (see Exactly-once above). The batch holds the commit's
   // ops; the hook may add ops of its own (other trees, or the same: they are summed). A non-OK
-  // result stops the flush before that commit, as a failed commit does.
+  // result stops the flush before that commit, as a failed commit does. The hook must not call
+  // the loader's Add or Flush (they return InvalidArgument); SkipOps from it applies to the
+  // next flush.
   using CommitHook = std::function<Status(WriteBatch& batch, const FlushProgress& progress)>;
 
   struct Options {
@@ -139,6 +144,7 @@ class BulkLoader {
                  uint64_t code, int64_t weight);
   void AppendRun(WriteBatch& batch, uint32_t group);
   void ForgetBuffer();
+  Status FlushBuffer(uint64_t* sequence);
   std::unique_ptr<api_internal::LoaderState> state_;
 };
 
