@@ -552,6 +552,33 @@ TEST(BulkLoader, TheCommitHookCanStopAFlushButNotReenterTheLoader) {
   EXPECT_EQ(*store->GetSnapshot().Tree<int64_t>("t")->weight(9), 1);
 }
 
+// An automatic flush comes when the ops held would pass buffer_bytes, whatever earlier buffers
+// held: 90 000 compact ops (720 000 B of 1 MiB), a flush, then one op of another tree (so tree
+// a's ops are 16-byte full ops) flushed at 31 % of the buffer while the pages of the first
+// buffer still counted (found by an adversarial run); now at the end of the buffer.
+TEST(BulkLoader, AnAutomaticFlushComesWhenTheOpsHeldFillTheBuffer) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.path(), SmallTreeOptions());
+  const TreeHandle<int64_t> a = CommitNewTree(*store, "a");
+  const TreeHandle<int64_t> b = CommitNewTree(*store, "b");
+  BulkLoader::Options lo;
+  lo.buffer_bytes = 1 << 20;
+  auto loader = BulkLoader::Create(*store, lo);
+  ASSERT_TRUE(loader.ok());
+  BulkLoader& l = **loader;
+  for (int64_t k = 0; k < 90000; ++k) ASSERT_TRUE(l.Add(a, k, 1).ok());
+  ASSERT_TRUE(l.Flush().ok());
+  ASSERT_TRUE(l.Add(b, 0, 1).ok());
+  uint64_t bytes_at_flush = 0;
+  for (int64_t k = 0; k < 200000 && bytes_at_flush == 0; ++k) {
+    const uint64_t ops = l.buffered_ops(), bytes = l.buffered_bytes();
+    ASSERT_TRUE(l.Add(a, k, 1).ok());
+    if (l.buffered_ops() != ops + 1) bytes_at_flush = bytes;
+  }
+  EXPECT_GT(bytes_at_flush, lo.buffer_bytes * 9 / 10);
+  EXPECT_LE(bytes_at_flush, lo.buffer_bytes);
+}
+
 // The buffer counts against Options::cache_bytes as fixed bytes while the loader lives.
 TEST(BulkLoader, TheBufferIsChargedToTheStoresBudget) {
   TempDir dir;
