@@ -1,14 +1,19 @@
 // BulkLoader (include/cowtree/bulk_loader.h): a SortBuffer (api/sort_buffer.h) of the ops added
-// since the last flush, committed in (tree, key) order, commit_ops at a time.
+// since the last flush, committed in (tree, key) order, commit_ops at a time; with a spill
+// directory, full buffers are written as sorted runs (api/loader_run.h) and merged by the flush
+// (api/loader_merge.h).
 #include "cowtree/bulk_loader.h"
 
 #include <algorithm>
 #include <numeric>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "api/internal.h"
+#include "api/loader_merge.h"
+#include "api/loader_run.h"
 #include "api/sort_buffer.h"
 #include "persistence/assert.h"
 #include "tree/key_codec.h"
@@ -16,11 +21,11 @@
 namespace cowtree {
 namespace api_internal {
 
-// One tree added to since the last flush: the handle it came through, rebuilt at commit time.
-struct LoaderTree {
-  uint64_t tree_id = 0;
-  KeyType type = KeyType::kInt64;
-  std::string name;
+// A run the loader spilled since the last flush (api/loader_run.h).
+struct SpilledRun {
+  std::string path;
+  uint64_t ops = 0;
+  uint64_t bytes = 0;
 };
 
 struct LoaderState {
@@ -44,18 +49,41 @@ struct LoaderState {
   // The store's budget, charged buffer_bytes as fixed bytes while the loader lives (null
   // without a budget).
   std::shared_ptr<MemoryBudget> budget;
+  // Spilling (options.spill_dir not empty): where runs go, their block size, how many a merge
+  // reads at once, and the runs of the ops added since the last flush.
+  Env* env = nullptr;
+  size_t block_bytes = 0;
+  size_t fan_in = 0;
+  std::unique_ptr<FileLock> spill_lock;  // on spill_dir: one loader at a time
+  uint64_t run_serial = 0;                // names the runs
+  std::vector<SpilledRun> runs;
+  uint64_t spilled_ops = 0;  // ops in `runs`
 
+  bool spilling() const { return !options.spill_dir.empty(); }
+  // Deletes the runs (best effort: a run left behind is a temporary file, never read again).
+  void DeleteRuns() {
+    for (const SpilledRun& r : runs) (void)env->DeleteFile(r.path);
+    runs.clear();
+    spilled_ops = 0;
+  }
   ~LoaderState() {
+    DeleteRuns();
     if (budget != nullptr) budget->ChargeFixed(-static_cast<int64_t>(buffer_bytes));
   }
 };
 
 }  // namespace api_internal
 
+using api_internal::BufferStream;
 using api_internal::LoaderState;
 using api_internal::LoaderTree;
+using api_internal::MergeStream;
+using api_internal::OpStream;
+using api_internal::RunReader;
+using api_internal::RunStream;
+using api_internal::RunWriter;
 using api_internal::SortBuffer;
-using api_internal::SortedOp;
+using api_internal::SpilledRun;
 
 namespace {
 
@@ -68,6 +96,59 @@ uint64_t TreeBytes(const std::string& name) {
 }
 constexpr uint64_t kDefaultBufferBytesUnlimited = 64ull << 20;
 constexpr uint64_t kMinDefaultBufferBytes = 1ull << 20;
+
+// Spilling: blocks of 1/64 of the buffer (256 B .. 64 KiB), and as many runs read at once as
+// fill a quarter of it with their block buffers (at least 2).
+constexpr size_t kRunBlockBytesMin = 256;
+constexpr size_t kRunBlockBytesMax = 64 << 10;
+size_t RunReaderBytes(size_t block_bytes) {
+  return kTreeNameBytesMax + block_bytes + api_internal::kRunOpBytesMax;
+}
+
+constexpr std::string_view kRunPrefix = "cowtree-loader-";
+constexpr std::string_view kRunSuffix = ".run";
+
+// Creates and locks the spill directory (one loader at a time), and deletes the runs a loader
+// that crashed left there.
+Status TakeSpillDir(LoaderState& s) {
+  const std::string& dir = s.options.spill_dir;
+  const std::string context = "BulkLoader: spill_dir " + dir;
+  COWTREE_RETURN_IF_ERROR(s.env->CreateDir(dir).WithContext(context));
+  auto lock = s.env->LockDir(dir, LockMode::kExclusive);
+  if (!lock.ok()) {
+    return lock.status().WithContext(context +
+                                     " (one loader at a time per spill directory, and not the "
+                                     "directory of an open store)");
+  }
+  s.spill_lock = std::move(lock).value();
+  std::vector<std::string> names;
+  COWTREE_RETURN_IF_ERROR(s.env->ListDir(dir, &names).WithContext(context));
+  for (const std::string& name : names) {
+    if (name.starts_with(kRunPrefix) && name.ends_with(kRunSuffix)) {
+      COWTREE_RETURN_IF_ERROR(s.env->DeleteFile(JoinPath(dir, name))
+                                  .WithContext(context + ": deleting a run left by a crash"));
+    }
+  }
+  return Status::OK();
+}
+
+// Charges a merge's read and write buffers to the store's budget (if any) while it runs.
+class MergeCharge {
+ public:
+  MergeCharge(MemoryBudget* budget, uint64_t bytes)
+      : budget_(budget), bytes_(static_cast<int64_t>(bytes)) {
+    if (budget_ != nullptr) budget_->ChargeFixed(bytes_);
+  }
+  ~MergeCharge() {
+    if (budget_ != nullptr) budget_->ChargeFixed(-bytes_);
+  }
+  MergeCharge(const MergeCharge&) = delete;
+  MergeCharge& operator=(const MergeCharge&) = delete;
+
+ private:
+  MemoryBudget* const budget_;
+  const int64_t bytes_;
+};
 
 uint64_t BufferBytesOf(const BulkLoader::Options& options, const Options& store_options) {
   uint64_t bytes = options.buffer_bytes;
@@ -86,12 +167,11 @@ std::string KeyText(KeyType type, uint64_t code) {
 
 }  // namespace
 
-// Appends the summed ops of tree `group` (state_->run: key order, no zero) to `batch` through a
+// Appends the summed ops of tree `t` (state_->run: key order, no zero) to `batch` through a
 // handle of that tree, and empties them.
-void BulkLoader::AppendRun(WriteBatch& batch, uint32_t group) {
+void BulkLoader::AppendRun(WriteBatch& batch, const LoaderTree& t) {
   LoaderState& s = *state_;
   if (s.run.empty()) return;
-  const LoaderTree& t = s.trees[group];
   if (t.type == KeyType::kInt64) {
     api_internal::Access::AddCodes(batch, TreeHandle<int64_t>(s.store_serial, t.tree_id, t.name),
                                    s.run);
@@ -122,6 +202,14 @@ Result<std::unique_ptr<BulkLoader>> BulkLoader::Create(Store& store, const Optio
   state->store_serial = s.serial;
   state->options = options;
   state->buffer_bytes = BufferBytesOf(options, s.options);
+  state->env = s.options.env != nullptr ? s.options.env : Env::Default();
+  if (state->spilling()) {
+    COWTREE_RETURN_IF_ERROR(TakeSpillDir(*state));
+    state->block_bytes =
+        std::clamp<size_t>(state->buffer_bytes / 64, kRunBlockBytesMin, kRunBlockBytesMax);
+    state->fan_in =
+        std::max<size_t>(2, state->buffer_bytes / 4 / RunReaderBytes(state->block_bytes));
+  }
   COWTREE_RETURN_IF_ERROR(state->ops.Reserve(state->buffer_bytes, /*weighted=*/false));
   // The buffer counts against the store's budget (fixed bytes: eviction makes room for it).
   std::shared_ptr<MemoryBudget> budget = s.runtime->memory_budget();
@@ -171,7 +259,7 @@ Status BulkLoader::AddCode(uint64_t store_serial, uint64_t tree_id, const std::s
                                      "' does not fit in buffer_bytes (" +
                                      std::to_string(s.buffer_bytes) + ")");
     }
-    COWTREE_RETURN_IF_ERROR(Flush());
+    COWTREE_RETURN_IF_ERROR(s.spilling() ? Spill() : Flush());
     return AddCode(store_serial, tree_id, name, type, code, weight);
   }
   if (new_group) {
@@ -196,87 +284,214 @@ Status BulkLoader::Flush(uint64_t* sequence) {
   return st;
 }
 
-Status BulkLoader::FlushBuffer(uint64_t* sequence) {
+// Sorts the buffer: trees by ascending id when spilling (the order of runs), else in the order of
+// their first Add. Returns the tree of each sorted group.
+std::vector<const LoaderTree*> BulkLoader::SortHeldOps() {
   LoaderState& s = *state_;
-  Store& store = *s.store;
-  const size_t n = s.ops.size();
-  const uint64_t skip = s.skip_ops;
-  s.skip_ops = 0;
-  if (skip > n) {
-    ForgetBuffer();
-    return Status::InvalidArgument("BulkLoader::Flush: SkipOps(" + std::to_string(skip) +
-                                   ") but the flush holds " + std::to_string(n) +
-                                   " ops (not the same ops as the run that was interrupted?); "
-                                   "nothing was committed");
+  std::vector<uint32_t> by_rank(s.trees.size());  // old group of each rank
+  std::iota(by_rank.begin(), by_rank.end(), 0u);
+  if (s.spilling()) {
+    std::sort(by_rank.begin(), by_rank.end(), [&s](uint32_t a, uint32_t b) {
+      return s.trees[a].tree_id < s.trees[b].tree_id;
+    });
   }
   std::vector<uint32_t> rank(s.trees.size());
-  std::iota(rank.begin(), rank.end(), 0u);
+  std::vector<const LoaderTree*> tree_of_group(s.trees.size());
+  for (uint32_t r = 0; r < by_rank.size(); ++r) {
+    rank[by_rank[r]] = r;
+    tree_of_group[r] = &s.trees[by_rank[r]];
+  }
   s.ops.Sort(rank);
-  // One pass in sorted order: the ops of one key are summed (128 bits: at most 2^32 int64
-  // weights) and a commit is closed at the first key change after commit_ops ops.
-  WriteBatch batch = store.NewBatch();
+  return tree_of_group;
+}
+
+// Writes every op of `in` to a new run. Errors: the Env's, Corruption of a run read.
+Status BulkLoader::WriteRun(OpStream& in, uint64_t ops) {
+  LoaderState& s = *state_;
+  const std::string path =
+      JoinPath(s.options.spill_dir, std::string(kRunPrefix) + std::to_string(++s.run_serial) +
+                                        std::string(kRunSuffix));
+  auto writer = RunWriter::Create(s.env, path, s.block_bytes);
+  if (!writer.ok()) return writer.status();
+  // Listed at once, so that it is deleted whatever happens next.
+  s.runs.push_back(SpilledRun{path, 0, 0});
+  while (true) {
+    bool has = false;
+    COWTREE_RETURN_IF_ERROR(in.Next(&has));
+    if (!has) break;
+    COWTREE_RETURN_IF_ERROR((*writer)->Add(in.tree(), in.key_code(), in.weight()));
+  }
+  COWTREE_RETURN_IF_ERROR((*writer)->Finish());
+  COWTREE_ASSERT((*writer)->ops() == ops);
+  s.runs.back().ops = ops;
+  s.runs.back().bytes = (*writer)->bytes();
+  return Status::OK();
+}
+
+// The buffer is full: sorts it and writes it as a run, then merges runs while there are as
+// many as a merge reads at once. On error every op since the last flush is dropped.
+Status BulkLoader::Spill() {
+  LoaderState& s = *state_;
+  const uint64_t held = s.spilled_ops + s.ops.size();
+  Status st;
+  {
+    const std::vector<const LoaderTree*> tree_of_group = SortHeldOps();
+    BufferStream in(s.ops, tree_of_group);
+    st = WriteRun(in, s.ops.size());
+  }
+  if (st.ok()) {
+    s.spilled_ops += s.ops.size();
+    ForgetBuffer();
+    if (s.runs.size() >= s.fan_in) st = MergeRuns(s.fan_in);
+  }
+  if (!st.ok()) {
+    ForgetBuffer();
+    s.DeleteRuns();
+    return st.WithContext("BulkLoader: spilling to " + s.options.spill_dir + "; the " +
+                          std::to_string(held) + " ops added since the last flush were dropped");
+  }
+  return Status::OK();
+}
+
+// Merges the `count` runs of fewest ops into one (smallest first: the order of a Huffman tree,
+// which writes the fewest ops in total).
+Status BulkLoader::MergeRuns(size_t count) {
+  LoaderState& s = *state_;
+  COWTREE_ASSERT(count >= 2 && count <= s.runs.size());
+  std::stable_sort(s.runs.begin(), s.runs.end(),
+                   [](const SpilledRun& a, const SpilledRun& b) { return a.ops < b.ops; });
+  std::vector<SpilledRun> merged(s.runs.begin(), s.runs.begin() + static_cast<ptrdiff_t>(count));
+  uint64_t ops = 0;
+  std::vector<std::unique_ptr<OpStream>> sources;
+  for (const SpilledRun& r : merged) {
+    auto reader = RunReader::Open(s.env, r.path, r.ops, r.bytes, s.block_bytes);
+    if (!reader.ok()) return reader.status();
+    sources.push_back(std::make_unique<RunStream>(std::move(reader).value()));
+    ops += r.ops;
+  }
+  const MergeCharge charge(s.budget.get(), (count + 1) * RunReaderBytes(s.block_bytes));
+  MergeStream in(std::move(sources));
+  COWTREE_RETURN_IF_ERROR(WriteRun(in, ops));
+  for (const SpilledRun& r : merged) (void)s.env->DeleteFile(r.path);
+  s.runs.erase(s.runs.begin(), s.runs.begin() + static_cast<ptrdiff_t>(count));
+  return Status::OK();
+}
+
+Status BulkLoader::FlushBuffer(uint64_t* sequence) {
+  LoaderState& s = *state_;
+  const uint64_t n = s.spilled_ops + s.ops.size();
+  const uint64_t skip = s.skip_ops;
+  s.skip_ops = 0;
+  Status result;
   uint64_t committed = 0;  // ops of this flush in successful commits
+  uint64_t last_sequence = 0;
+  if (skip > n) {
+    result = Status::InvalidArgument("SkipOps(" + std::to_string(skip) + ") but the flush holds " +
+                                     std::to_string(n) +
+                                     " ops (not the same ops as the run that was interrupted?); "
+                                     "nothing was committed");
+  } else {
+    // Merges runs until one merge reads them all beside the buffer.
+    while (result.ok() && s.runs.size() > s.fan_in) {
+      result = MergeRuns(std::min(s.fan_in, s.runs.size() - s.fan_in + 1));
+    }
+    if (result.ok()) result = CommitInOrder(n, skip, &committed, &last_sequence);
+  }
+  ForgetBuffer();
+  s.DeleteRuns();
+  if (!result.ok()) {
+    return result.WithContext("BulkLoader::Flush: " + std::to_string(committed) + " of " +
+                              std::to_string(n - std::min(skip, n)) + " ops committed");
+  }
+  COWTREE_ASSERT(skip + committed == n);
+  if (sequence != nullptr) {
+    *sequence = last_sequence != 0 ? last_sequence : s.store->GetSnapshot().sequence();
+  }
+  return Status::OK();
+}
+
+// Commits the flush's `n` ops in order (the buffer merged with the runs), skipping the first
+// `skip`: one pass in which the ops of one key are summed (in 128 bits, which only 2^64 ops of
+// one key could pass) and a commit is closed at the first key change after commit_ops
+// ops.
+Status BulkLoader::CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed,
+                                 uint64_t* last_sequence) {
+  LoaderState& s = *state_;
+  Store& store = *s.store;
+  const std::vector<const LoaderTree*> tree_of_group = SortHeldOps();
+  const uint64_t merge_bytes = s.runs.size() * RunReaderBytes(s.block_bytes);
+  const MergeCharge charge(s.budget.get(), merge_bytes);
+  std::unique_ptr<OpStream> in = std::make_unique<BufferStream>(s.ops, tree_of_group);
+  if (!s.runs.empty()) {
+    std::vector<std::unique_ptr<OpStream>> sources;
+    sources.push_back(std::move(in));
+    for (const SpilledRun& r : s.runs) {
+      auto reader = RunReader::Open(s.env, r.path, r.ops, r.bytes, s.block_bytes);
+      if (!reader.ok()) return reader.status();
+      sources.push_back(std::make_unique<RunStream>(std::move(reader).value()));
+    }
+    in = std::make_unique<MergeStream>(std::move(sources));
+  }
+  WriteBatch batch = store.NewBatch();
   uint64_t batch_ops = 0;  // ops in `batch`
-  uint32_t run_group = 0;  // the tree of s.run (and of the current key)
+  LoaderTree run_tree;     // the tree of s.run (and of the current key)
   uint64_t key = 0;        // the current key
   __int128 sum = 0;        // its summed weight
-  uint64_t last_sequence = 0;
-  Status result;
-  const auto fail = [&](Status st) {
-    return st.WithContext("BulkLoader::Flush: " + std::to_string(committed) + " of " +
-                          std::to_string(n - skip) + " ops committed");
-  };
   const auto close_key = [&]() -> Status {
-    const LoaderTree& t = s.trees[run_group];
     if (sum < INT64_MIN || sum > INT64_MAX) {
-      return Status::InvalidArgument("tree '" + t.name + "': the weights added to " +
-                                     KeyText(t.type, key) + " sum past the int64 range");
+      return Status::InvalidArgument("tree '" + run_tree.name + "': the weights added to " +
+                                     KeyText(run_tree.type, key) + " sum past the int64 range");
     }
     if (sum != 0) s.run.push_back(tree::KeyWeight{key, static_cast<int64_t>(sum)});
     return Status::OK();
   };
   const auto commit = [&](bool last) -> Status {
-    AppendRun(batch, run_group);
+    AppendRun(batch, run_tree);
     if (s.options.commit_hook) {
-      const FlushProgress progress{n - skip, skip, skip + committed + batch_ops, last};
+      const FlushProgress progress{n - skip, skip, skip + *committed + batch_ops, last};
       COWTREE_RETURN_IF_ERROR(s.options.commit_hook(batch, progress));
     }
     if (!batch.empty()) {  // empty when every sum was 0 (and the hook added nothing)
-      COWTREE_RETURN_IF_ERROR(store.Commit(batch, s.options.write_options, &last_sequence));
+      COWTREE_RETURN_IF_ERROR(store.Commit(batch, s.options.write_options, last_sequence));
       ++s.commits;
     }
-    committed += batch_ops;
+    *committed += batch_ops;
     s.committed_ops += batch_ops;
     batch_ops = 0;
     return Status::OK();
   };
-  for (size_t i = skip; i < n && result.ok(); ++i) {
-    const SortedOp op = s.ops.op(i);
+  bool has = false;
+  for (uint64_t i = 0; i < skip; ++i) {
+    COWTREE_RETURN_IF_ERROR(in->Next(&has));
+    COWTREE_ASSERT(has);
+  }
+  for (uint64_t i = skip; i < n; ++i) {
+    COWTREE_RETURN_IF_ERROR(in->Next(&has));
+    COWTREE_ASSERT(has);
+    const LoaderTree& t = in->tree();
     if (i == skip) {
-      run_group = op.group;
-      key = op.key_code;
-    } else if (op.group != run_group || op.key_code != key) {
-      result = close_key();
-      if (result.ok() && batch_ops >= s.options.commit_ops) {
-        result = commit(/*last=*/false);
-      } else if (result.ok() && op.group != run_group) {
-        AppendRun(batch, run_group);
+      run_tree = t;
+      key = in->key_code();
+    } else if (t.tree_id != run_tree.tree_id || in->key_code() != key) {
+      COWTREE_ASSERT(t.tree_id != run_tree.tree_id || in->key_code() > key);
+      COWTREE_RETURN_IF_ERROR(close_key());
+      if (batch_ops >= s.options.commit_ops) {
+        COWTREE_RETURN_IF_ERROR(commit(/*last=*/false));
+      } else if (t.tree_id != run_tree.tree_id) {
+        AppendRun(batch, run_tree);
       }
-      COWTREE_ASSERT(op.group > run_group || (op.group == run_group && op.key_code > key));
-      run_group = op.group;
-      key = op.key_code;
+      if (t.tree_id != run_tree.tree_id) run_tree = t;
+      key = in->key_code();
       sum = 0;
     }
-    sum += op.weight;
+    sum += in->weight();
     ++batch_ops;
   }
-  if (result.ok() && n > skip) result = close_key();
-  if (result.ok() && n > skip) result = commit(/*last=*/true);
-  ForgetBuffer();
-  if (!result.ok()) return fail(result);
-  COWTREE_ASSERT(skip + committed == n);
-  if (sequence != nullptr) {
-    *sequence = last_sequence != 0 ? last_sequence : store.GetSnapshot().sequence();
+  COWTREE_RETURN_IF_ERROR(in->Next(&has));
+  COWTREE_ASSERT(!has);
+  if (n > skip) {
+    COWTREE_RETURN_IF_ERROR(close_key());
+    COWTREE_RETURN_IF_ERROR(commit(/*last=*/true));
   }
   return Status::OK();
 }
@@ -297,6 +512,8 @@ void BulkLoader::ForgetBuffer() {
 void BulkLoader::SkipOps(uint64_t ops) { state_->skip_ops = ops; }
 
 uint64_t BulkLoader::buffered_ops() const { return state_->ops.size(); }
+uint64_t BulkLoader::spilled_ops() const { return state_->spilled_ops; }
+uint64_t BulkLoader::spilled_runs() const { return state_->runs.size(); }
 uint64_t BulkLoader::buffered_bytes() const { return state_->ops.bytes(); }
 uint64_t BulkLoader::buffer_bytes() const { return state_->buffer_bytes; }
 uint64_t BulkLoader::committed_ops() const { return state_->committed_ops; }

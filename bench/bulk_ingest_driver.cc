@@ -1,7 +1,8 @@
 // cowtree_bulk_ingest: the bulk-ingest measurement of issue 8, through the public API only (so
 // that the same source builds against older revisions for before/after figures).
 //
-//   cowtree_bulk_ingest DIR random|ascending|random-loader ENTRIES [KEYS_PER_COMMIT=10000] [SEED=1]
+//   cowtree_bulk_ingest DIR random|ascending|random-loader|random-spill ENTRIES
+//                       [KEYS_PER_COMMIT=10000] [SEED=1]
 //                       [CACHE_MIB=0] [LEAF_CAPACITY=Options default] [LEAF_BYTES=0]
 //     Creates tree "t" in a fresh store at DIR (removed first), adds ENTRIES int64 keys with
 //     weight 1, KEYS_PER_COMMIT per commit (random: splitmix64 of SEED; ascending: 0, 1, ...),
@@ -9,7 +10,9 @@
 //     close, the split (commits / close), the peak RSS (VmHWM) and the tree's entry count after
 //     reopen. random-loader: the same random keys through a BulkLoader (cowtree/bulk_loader.h:
 //     its default buffer, KEYS_PER_COMMIT ops per commit of a flush; the tree created by a
-//     commit of its own first). CACHE_MIB: Options::cache_bytes in MiB (0 = unlimited;
+//     commit of its own first). random-spill: the same through a BulkLoader that spills its full
+//     buffers to DIR.spill and merges them at the final Flush (Options::spill_dir;
+//     loader_spill_s is the time until that Flush). CACHE_MIB: Options::cache_bytes in MiB (0 = unlimited;
 //     docs/memory_budget.md); the reopen for the count uses the same budget. LEAF_CAPACITY /
 //     LEAF_BYTES: Options::leaf_capacity_entries / leaf_capacity_bytes (0 = the defaults).
 // Output lines are "key: value" so that scripts can take medians. Durability: balanced.
@@ -44,15 +47,16 @@ void Check(const cowtree::Status& s, const char* what) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::cerr << "usage: cowtree_bulk_ingest DIR random|ascending|random-loader ENTRIES "
+    std::cerr << "usage: cowtree_bulk_ingest DIR random|ascending|random-loader|random-spill ENTRIES "
                  "[KEYS_PER_COMMIT] "
                  "[SEED] [CACHE_MIB] [LEAF_CAPACITY]\n";
     return 2;
   }
   const std::string dir = argv[1];
   const std::string order = argv[2];
-  if (order != "random" && order != "ascending" && order != "random-loader") {
-    Die("order must be random, ascending or random-loader");
+  if (order != "random" && order != "ascending" && order != "random-loader" &&
+      order != "random-spill") {
+    Die("order must be random, ascending, random-loader or random-spill");
   }
   const uint64_t entries = std::strtoull(argv[3], nullptr, 10);
   const uint64_t per_commit = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 10000;
@@ -74,16 +78,19 @@ int main(int argc, char** argv) {
   cowtree::WriteBatch batch = store->NewBatch();
   auto tree = batch.CreateTree<int64_t>("t");
   uint64_t done = 0;
-  if (order == "random-loader") {
+  if (order == "random-loader" || order == "random-spill") {
     Check(store->Commit(batch), "create");
     cowtree::BulkLoader::Options lo;
     lo.commit_ops = static_cast<uint32_t>(per_commit);
+    if (order == "random-spill") lo.spill_dir = dir + ".spill";
     auto loader = cowtree::BulkLoader::Create(*store, lo);
     if (!loader.ok()) Die("loader: " + loader.status().ToString());
     for (; done < entries; ++done) {
       Check((*loader)->Add(tree, static_cast<int64_t>(SplitMix(&seed)), 1), "add");
     }
+    const auto spilled = Clock::now();
     Check((*loader)->Flush(), "flush");
+    std::printf("loader_spill_s: %.3f\n", Seconds(spilled - start));
     std::printf("loader_buffer_bytes: %llu\nloader_commits: %llu\n",
                 static_cast<unsigned long long>((*loader)->buffer_bytes()),
                 static_cast<unsigned long long>((*loader)->commits()));

@@ -14,8 +14,8 @@
 // - Add(tree, key, weight) buffers "add `weight` to entry `key` of `tree`", as WriteBatch::Add
 //   would (weight 0 is ignored; for double trees -0.0 is +0.0 and every NaN is one key). Nothing
 //   is visible to snapshots, or durable, until the flush that commits it returns. When the
-//   buffer cannot take one more op, Add first flushes what it holds (and returns that flush's
-//   error, if any, without buffering the op). The tree must exist when its ops are committed.
+//   buffer cannot take one more op, Add first flushes what it holds (or spills it: Spilling
+//   below), and returns that flush's error, if any, without buffering the op. The tree must exist when its ops are committed.
 // - Flush() commits every buffered op and empties the buffer, also on error. The ops are
 //   committed in order of (tree, key) — trees in the order of their first Add since the last
 //   flush — as a sequence of commits of `commit_ops` ops each (the last one fewer); the ops of
@@ -53,16 +53,40 @@
 //   same ops again, in the same order, from the flush's start (P), and calls SkipOps(X) first:
 //   the next flush (automatic or not) then commits only the ops after the first X of its order.
 //   The same `buffer_bytes` must be used, so that automatic flushes fall at the same ops.
+// - Spilling (Options::spill_dir set), for loads much larger than the buffer: a flush commits
+//   in key order, so each flush touches most leaves of a tree much larger than the buffer, and
+//   N ops through buffers of B ops rewrite about N^2 / (2B) entries. With a spill directory, a
+//   full buffer is instead sorted and written there as a run (a temporary file, ~2-7 bytes per
+//   op: docs/loader_run.md) and nothing is committed; Flush() merges every run with the
+//   buffer (a k-way merge, Knuth TAOCP vol. 3 §5.4.1) and commits the merged order in one
+//   pass, so the tree is written once. In spill mode the order of every flush is (tree id,
+//   key): trees in the order the store created them. When the runs are as many as one merge
+//   reads at once (the fan-in: as many ~65 KiB read buffers as fill a quarter of buffer_bytes,
+//   at least 2), those of fewest ops are merged into one run first. A merge's buffers are
+//   charged to the budget while it runs. Runs are deleted by the flush (also on error) and by
+//   the destructor, and never fsynced: a crash loses them as it loses the buffer, so what a
+//   crash loses is every op since the last Flush() (or flush commit, see Exactly-once). One
+//   loader at a time uses a spill directory: Create locks it (Busy if another loader, in this
+//   process or another, holds it; the directory of an open store is refused the same way) and
+//   deletes the runs (files cowtree-loader-*.run) a crashed loader left there.
+//   Disk: every op since the last flush, encoded, and one more copy of the runs a merge reads
+//   while it writes. Errors of a spill (the Env's IOError or NoSpace, Corruption of a run
+//   read back by a merge, naming the file and offset) are returned by the Add that filled the
+//   buffer and drop every op added since the last flush (the message says how many); none of
+//   them was committed.
 // Thread-safety: one thread at a time per BulkLoader (it is not thread-safe); the Store may be
 // used by other threads meanwhile (their commits interleave with the flush's commits).
 // Lifetime: must not outlive the Store it came from. The destructor does NOT flush: ops not
 // flushed are dropped (call Flush()).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "cowtree/options.h"
 #include "cowtree/status.h"
@@ -73,6 +97,8 @@ namespace cowtree {
 
 namespace api_internal {
 struct LoaderState;
+struct LoaderTree;
+class OpStream;
 }  // namespace api_internal
 
 class BulkLoader {
@@ -102,12 +128,16 @@ class BulkLoader {
     WriteOptions write_options;
     // See CommitHook. Default: none.
     CommitHook commit_hook;
+    // A directory for sorted runs (see Spilling above), created if missing. Empty: a full
+    // buffer is flushed (committed). Default: empty.
+    std::string spill_dir;
   };
 
   // A loader that commits to `store` (not owned; must outlive the loader). Reserves address
   // space for the buffer (pages are touched only as ops arrive). Errors: InvalidArgument
   // (commit_ops 0, a read-only store), NoSpace (the address space for buffer_bytes cannot be
-  // had).
+  // had); with a spill_dir, Busy (another loader holds it, or it is an open store's directory)
+  // and the Env's errors creating it or deleting old runs in it.
   static Result<std::unique_ptr<BulkLoader>> Create(Store& store, const Options& options);
   static Result<std::unique_ptr<BulkLoader>> Create(Store& store);  // default Options
   ~BulkLoader();
@@ -130,6 +160,10 @@ class BulkLoader {
 
   // Ops in the buffer (weight-0 Adds are not counted).
   uint64_t buffered_ops() const;
+  // Ops written to runs since the last flush, and the runs that hold them (0 without
+  // Options::spill_dir).
+  uint64_t spilled_ops() const;
+  uint64_t spilled_runs() const;
   // Bytes the buffered ops take (see Memory).
   uint64_t buffered_bytes() const;
   // The capacity chosen from Options::buffer_bytes.
@@ -142,9 +176,14 @@ class BulkLoader {
   explicit BulkLoader(std::unique_ptr<api_internal::LoaderState> state);
   Status AddCode(uint64_t store_serial, uint64_t tree_id, const std::string& name, KeyType type,
                  uint64_t code, int64_t weight);
-  void AppendRun(WriteBatch& batch, uint32_t group);
+  void AppendRun(WriteBatch& batch, const api_internal::LoaderTree& tree);
   void ForgetBuffer();
   Status FlushBuffer(uint64_t* sequence);
+  std::vector<const api_internal::LoaderTree*> SortHeldOps();
+  Status WriteRun(api_internal::OpStream& in, uint64_t ops);
+  Status Spill();
+  Status MergeRuns(size_t count);
+  Status CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed, uint64_t* last_sequence);
   std::unique_ptr<api_internal::LoaderState> state_;
 };
 
