@@ -5,6 +5,7 @@
 #include "cowtree/bulk_loader.h"
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
 #include <string>
 #include <string_view>
@@ -26,6 +27,7 @@ struct SpilledRun {
   std::string path;
   uint64_t ops = 0;
   uint64_t bytes = 0;
+  uint32_t level = 0;  // 0: a spilled buffer; a merge of runs of level L: L + 1
 };
 
 struct LoaderState {
@@ -306,7 +308,7 @@ std::vector<const LoaderTree*> BulkLoader::SortHeldOps() {
 }
 
 // Writes every op of `in` to a new run. Errors: the Env's, Corruption of a run read.
-Status BulkLoader::WriteRun(OpStream& in, uint64_t ops) {
+Status BulkLoader::WriteRun(OpStream& in, uint64_t ops, uint32_t level) {
   LoaderState& s = *state_;
   const std::string path =
       JoinPath(s.options.spill_dir, std::string(kRunPrefix) + std::to_string(++s.run_serial) +
@@ -314,7 +316,7 @@ Status BulkLoader::WriteRun(OpStream& in, uint64_t ops) {
   auto writer = RunWriter::Create(s.env, path, s.block_bytes);
   if (!writer.ok()) return writer.status();
   // Listed at once, so that it is deleted whatever happens next.
-  s.runs.push_back(SpilledRun{path, 0, 0});
+  s.runs.push_back(SpilledRun{path, 0, 0, level});
   while (true) {
     bool has = false;
     COWTREE_RETURN_IF_ERROR(in.Next(&has));
@@ -328,8 +330,7 @@ Status BulkLoader::WriteRun(OpStream& in, uint64_t ops) {
   return Status::OK();
 }
 
-// The buffer is full: sorts it and writes it as a run, then merges runs while there are as
-// many as a merge reads at once. On error every op since the last flush is dropped.
+// The buffer is full: sorts it and writes it as a run, then merges full levels of runs. On error every op since the last flush is dropped.
 Status BulkLoader::Spill() {
   LoaderState& s = *state_;
   const uint64_t held = s.spilled_ops + s.ops.size();
@@ -337,12 +338,12 @@ Status BulkLoader::Spill() {
   {
     const std::vector<const LoaderTree*> tree_of_group = SortHeldOps();
     BufferStream in(s.ops, tree_of_group);
-    st = WriteRun(in, s.ops.size());
+    st = WriteRun(in, s.ops.size(), /*level=*/0);
   }
   if (st.ok()) {
     s.spilled_ops += s.ops.size();
     ForgetBuffer();
-    if (s.runs.size() >= s.fan_in) st = MergeRuns(s.fan_in);
+    st = MergeFullLevels();
   }
   if (!st.ok()) {
     ForgetBuffer();
@@ -353,27 +354,64 @@ Status BulkLoader::Spill() {
   return Status::OK();
 }
 
-// Merges the `count` runs of fewest ops into one (smallest first: the order of a Huffman tree,
-// which writes the fewest ops in total).
-Status BulkLoader::MergeRuns(size_t count) {
+// Merges the runs at `indexes` (into s.runs) into one run of `level`, then deletes them.
+Status BulkLoader::MergeRuns(std::vector<size_t> indexes, uint32_t level) {
   LoaderState& s = *state_;
-  COWTREE_ASSERT(count >= 2 && count <= s.runs.size());
-  std::stable_sort(s.runs.begin(), s.runs.end(),
-                   [](const SpilledRun& a, const SpilledRun& b) { return a.ops < b.ops; });
-  std::vector<SpilledRun> merged(s.runs.begin(), s.runs.begin() + static_cast<ptrdiff_t>(count));
+  COWTREE_ASSERT(indexes.size() >= 2);
   uint64_t ops = 0;
   std::vector<std::unique_ptr<OpStream>> sources;
-  for (const SpilledRun& r : merged) {
+  for (const size_t i : indexes) {
+    const SpilledRun& r = s.runs[i];
     auto reader = RunReader::Open(s.env, r.path, r.ops, r.bytes, s.block_bytes);
     if (!reader.ok()) return reader.status();
     sources.push_back(std::make_unique<RunStream>(std::move(reader).value()));
     ops += r.ops;
   }
-  const MergeCharge charge(s.budget.get(), (count + 1) * RunReaderBytes(s.block_bytes));
+  const MergeCharge charge(s.budget.get(), (indexes.size() + 1) * RunReaderBytes(s.block_bytes));
   MergeStream in(std::move(sources));
-  COWTREE_RETURN_IF_ERROR(WriteRun(in, ops));
-  for (const SpilledRun& r : merged) (void)s.env->DeleteFile(r.path);
-  s.runs.erase(s.runs.begin(), s.runs.begin() + static_cast<ptrdiff_t>(count));
+  COWTREE_RETURN_IF_ERROR(WriteRun(in, ops, level));
+  std::sort(indexes.begin(), indexes.end(), std::greater<>());
+  for (const size_t i : indexes) {
+    (void)s.env->DeleteFile(s.runs[i].path);
+    s.runs.erase(s.runs.begin() + static_cast<ptrdiff_t>(i));
+  }
+  return Status::OK();
+}
+
+// After a spill: while fan_in runs share a level, merges them into one run of the next level
+// (tiered, as an LSM tree's size-tiered compaction: each op is rewritten about
+// log_fan_in(ops / buffer ops) times, and at most (fan_in - 1) runs wait per level).
+Status BulkLoader::MergeFullLevels() {
+  LoaderState& s = *state_;
+  for (uint32_t level = 0;; ++level) {
+    std::vector<size_t> at_level;
+    bool higher = false;
+    for (size_t i = 0; i < s.runs.size(); ++i) {
+      if (s.runs[i].level == level && at_level.size() < s.fan_in) at_level.push_back(i);
+      higher |= s.runs[i].level > level;
+    }
+    if (at_level.size() == s.fan_in) {
+      COWTREE_RETURN_IF_ERROR(MergeRuns(std::move(at_level), level + 1));
+    } else if (!higher) {
+      return Status::OK();
+    }
+  }
+}
+
+// Before the flush's merge: while there are more runs than one merge reads, merges the
+// smallest (fewest ops: the order of a Huffman tree, which writes the fewest ops in total).
+Status BulkLoader::MergeUntilOnePass() {
+  LoaderState& s = *state_;
+  while (s.runs.size() > s.fan_in) {
+    std::vector<size_t> order(s.runs.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&s](size_t a, size_t b) { return s.runs[a].ops < s.runs[b].ops; });
+    order.resize(std::min(s.fan_in, s.runs.size() - s.fan_in + 1));
+    uint32_t level = 0;
+    for (const size_t i : order) level = std::max(level, s.runs[i].level + 1);
+    COWTREE_RETURN_IF_ERROR(MergeRuns(std::move(order), level));
+  }
   return Status::OK();
 }
 
@@ -391,10 +429,7 @@ Status BulkLoader::FlushBuffer(uint64_t* sequence) {
                                      " ops (not the same ops as the run that was interrupted?); "
                                      "nothing was committed");
   } else {
-    // Merges runs until one merge reads them all beside the buffer.
-    while (result.ok() && s.runs.size() > s.fan_in) {
-      result = MergeRuns(std::min(s.fan_in, s.runs.size() - s.fan_in + 1));
-    }
+    result = MergeUntilOnePass();
     if (result.ok()) result = CommitInOrder(n, skip, &committed, &last_sequence);
   }
   ForgetBuffer();

@@ -60,9 +60,11 @@
 //   op: docs/loader_run.md) and nothing is committed; Flush() merges every run with the
 //   buffer (a k-way merge, Knuth TAOCP vol. 3 §5.4.1) and commits the merged order in one
 //   pass, so the tree is written once. In spill mode the order of every flush is (tree id,
-//   key): trees in the order the store created them. When the runs are as many as one merge
-//   reads at once (the fan-in: as many ~65 KiB read buffers as fill a quarter of buffer_bytes,
-//   at least 2), those of fewest ops are merged into one run first. A merge's buffers are
+//   key): trees in the order the store created them. A merge reads at most `fan-in` runs at
+//   once (as many ~65 KiB read buffers as fill a quarter of buffer_bytes, at least 2): when
+//   fan-in runs of one level exist (spilled buffers are level 0, a merge of level-L runs is
+//   level L + 1) they are merged into one, so each op is written about log_fan-in(ops /
+//   buffer ops) times; Flush first merges the smallest runs until one merge reads them all. A merge's buffers are
 //   charged to the budget while it runs. Runs are deleted by the flush (also on error) and by
 //   the destructor, and never fsynced: a crash loses them as it loses the buffer, so what a
 //   crash loses is every op since the last Flush() (or flush commit, see Exactly-once). One
@@ -180,9 +182,11 @@ class BulkLoader {
   void ForgetBuffer();
   Status FlushBuffer(uint64_t* sequence);
   std::vector<const api_internal::LoaderTree*> SortHeldOps();
-  Status WriteRun(api_internal::OpStream& in, uint64_t ops);
+  Status WriteRun(api_internal::OpStream& in, uint64_t ops, uint32_t level);
   Status Spill();
-  Status MergeRuns(size_t count);
+  Status MergeRuns(std::vector<size_t> indexes, uint32_t level);
+  Status MergeFullLevels();
+  Status MergeUntilOnePass();
   Status CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed, uint64_t* last_sequence);
   std::unique_ptr<api_internal::LoaderState> state_;
 };
