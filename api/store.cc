@@ -130,6 +130,10 @@ Store::~Store() {
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options& options) {
+  if (dir.find('\0') != std::string::npos) {
+    return Status::InvalidArgument("Store::Open: the directory path contains a NUL byte (\"" +
+                                   dir.substr(0, dir.find('\0')) + "\\0...\")");
+  }
   RuntimeOptions ro;
   ro.create_if_missing = options.create_if_missing;
   ro.error_if_exists = options.error_if_exists;

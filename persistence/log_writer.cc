@@ -366,7 +366,7 @@ Status LogWriter::Rotate() {
   return RotateLocked();
 }
 
-Status LogWriter::Flush() {
+Status LogWriter::Flush(LogPosition upto) {
   std::string data;
   uint64_t offset = 0;
   uint64_t number = 0;
@@ -374,6 +374,8 @@ Status LogWriter::Flush() {
   {
     MutexLock lock(&mu_);
     while (true) {
+      // Written already (maybe by another caller before a later write failed): OK.
+      if (upto != LogPosition{} && upto <= written_end_) return Status::OK();
       COWTREE_RETURN_IF_ERROR(CheckUsable());
       if (!io_in_progress_) break;
       io_done_.Wait(&mu_);
@@ -409,7 +411,9 @@ Status LogWriter::Sync(LogPosition upto) {
     stats_.sync_requests += 1;
     bool chosen = false;  // woken to lead: must lead, queue again, or pass that on
     while (true) {
-      Status usable = CheckUsable();
+      // Covered by a successful fdatasync (maybe another caller's, before a later write or
+      // sync failed and poisoned the writer): durable, so OK.
+      Status usable = upto <= synced_end_ ? Status::OK() : CheckUsable();
       if (!usable.ok() || upto <= synced_end_) {
         if (chosen) WakeSyncWaitersLocked();  // a leader's sync covered us; pass the lead on
         return usable;

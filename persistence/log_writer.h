@@ -27,10 +27,16 @@
 //   current file is flushed and fdatasync'd, then file_number + 1 is created (header,
 //   fdatasync, SyncDir) and the record goes there: a record never spans files; a record larger
 //   than the limit gets a file of its own.
-// - Flush(): hands every buffered byte to the OS with one WriteAt (large sequential appends).
-//   Survives a process crash afterwards, not a power loss.
+// - Flush(upto): hands every buffered byte to the OS with one WriteAt (large sequential
+//   appends). Survives a process crash afterwards, not a power loss. With `upto` (a position
+//   Append returned), it returns OK as soon as a write (its own or another caller's) handed
+//   every byte up to `upto` to the OS, even if the writer was poisoned after that write: the
+//   record is written, and its commit must not be reported as failed while a later commit
+//   that returned OK makes it visible.
 // - Sync(upto): returns once every record ending at or before `upto` is durable
-//   (fdatasync'd). Pipelined group commit: one caller (the leader) takes ALL buffered bytes
+//   (fdatasync'd): OK whenever a successful fdatasync covered `upto`, even one that another
+//   caller led before the writer was poisoned (the record is durable; reporting it failed
+//   would make a retry apply it twice). Pipelined group commit: one caller (the leader) takes ALL buffered bytes
 //   and issues File::WriteAtAndSync (pwrite + fdatasync in the POSIX Env) outside the mutex —
 //   or, for a lone commit (no follower queued, nothing gathered), File::WriteAtAndSyncLone
 //   (a linked io_uring write + fdatasync in the POSIX Env: faster for a lone committer).
@@ -50,7 +56,8 @@
 //   `upto` past end() is InvalidArgument.
 // - Failure semantics: after ANY failed write, fdatasync, truncate or file creation the writer
 //   is POISONED: that call and every later Append/Flush/Sync/Close return the same Status
-//   with code kPoisoned, whose message keeps the original text ("... IOError: fdatasync ...:
+//   with code kPoisoned (except a Flush or Sync whose `upto` an earlier successful write or
+//   fdatasync already covered, above), whose message keeps the original text ("... IOError: fdatasync ...:
 //   Input/output error"). So a failed fdatasync fails every Sync of its group, every Sync of
 //   the groups queued behind it and every later call: nothing is acknowledged after a failed
 //   fdatasync (PostgreSQL's fsync-failure rule). fdatasync is never retried: after a failed
@@ -134,7 +141,7 @@ class LogWriter {
 
   Result<LogPosition> Append(LogRecordType type, uint64_t epoch, std::string_view payload)
       COWTREE_EXCLUDES(mu_);
-  Status Flush() COWTREE_EXCLUDES(mu_);
+  Status Flush(LogPosition upto = LogPosition{}) COWTREE_EXCLUDES(mu_);
   Status Sync(LogPosition upto) COWTREE_EXCLUDES(mu_);
   Status Close() COWTREE_EXCLUDES(mu_);
   // Flushes and fdatasyncs the current file and starts the next one now (the checkpoint calls

@@ -253,9 +253,18 @@ class PosixFileLock final : public FileLock {
   int fd_;
 };
 
+// A path with a NUL byte would be cut at it by the system calls (c_str()): "db\0x" would
+// name "db". Refused instead, before anything is created or opened.
+Status CheckPath(const std::string& path) {
+  if (path.find('\0') == std::string::npos) return Status::OK();
+  return Status::InvalidArgument("path \"" + path.substr(0, path.find('\0')) +
+                                 "\\0...\" contains a NUL byte");
+}
+
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) override {
+    COWTREE_RETURN_IF_ERROR(CheckPath(path));
     int flags = O_CLOEXEC;
     switch (mode) {
       case OpenMode::kReadOnly:
@@ -300,6 +309,7 @@ class PosixEnv final : public Env {
     return std::unique_ptr<File>(new PosixFile(path, fd));
   }
   Status DeleteFile(const std::string& path) override {
+    COWTREE_RETURN_IF_ERROR(CheckPath(path));
     if (unlink(path.c_str()) != 0) {
       if (errno == ENOENT) return Status::NotFound("unlink " + path + ": no such file");
       return Status::FromErrno("unlink " + path, errno);
@@ -307,12 +317,15 @@ class PosixEnv final : public Env {
     return Status::OK();
   }
   Status RenameFile(const std::string& from, const std::string& to) override {
+    COWTREE_RETURN_IF_ERROR(CheckPath(from));
+    COWTREE_RETURN_IF_ERROR(CheckPath(to));
     if (rename(from.c_str(), to.c_str()) != 0) {
       return Status::FromErrno("rename " + from + " -> " + to, errno);
     }
     return Status::OK();
   }
   Status SyncDir(const std::string& dir) override {
+    COWTREE_RETURN_IF_ERROR(CheckPath(dir));
     int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return Status::FromErrno("open directory " + dir, errno);
     int r = fsync(fd);
@@ -322,12 +335,14 @@ class PosixEnv final : public Env {
     return Status::OK();
   }
   Status CreateDir(const std::string& dir) override {
+    COWTREE_RETURN_IF_ERROR(CheckPath(dir));
     if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
       return Status::FromErrno("mkdir " + dir, errno);
     }
     return Status::OK();
   }
   Status ListDir(const std::string& dir, std::vector<std::string>* names) override {
+    COWTREE_RETURN_IF_ERROR(CheckPath(dir));
     names->clear();
     DIR* d = opendir(dir.c_str());
     if (d == nullptr) {
@@ -342,10 +357,12 @@ class PosixEnv final : public Env {
     return Status::OK();
   }
   bool FileExists(const std::string& path) override {
+    if (!CheckPath(path).ok()) return false;
     struct stat st;
     return lstat(path.c_str(), &st) == 0;
   }
   Result<uint64_t> FileSize(const std::string& path) override {
+    COWTREE_RETURN_IF_ERROR(CheckPath(path));
     struct stat st;
     if (lstat(path.c_str(), &st) != 0) {
       if (errno == ENOENT) return Status::NotFound("stat " + path + ": no such file");
@@ -355,6 +372,7 @@ class PosixEnv final : public Env {
     return static_cast<uint64_t>(st.st_size);
   }
   Result<std::unique_ptr<FileLock>> LockDir(const std::string& dir, LockMode mode) override {
+    COWTREE_RETURN_IF_ERROR(CheckPath(dir));
     int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT) return Status::NotFound("open directory " + dir + ": no such directory");

@@ -86,7 +86,7 @@ Status Runtime::Commit(const RuntimeWriteBatch& batch, uint64_t* epoch_out, bool
       durable = log_->Sync(end);
       break;
     case Durability::kBalanced:
-      durable = log_->Flush();
+      durable = log_->Flush(end);
       break;
     case Durability::kEventual:
       break;

@@ -242,6 +242,32 @@ TEST_F(LogWriterFaultsTest, FailedSyncPoisonsAndIsNeverRetried) {
   EXPECT_LT(w->synced_end(), *p);
 }
 
+// A record that a successful write (Flush) or fdatasync (Sync) covered before the writer was
+// poisoned is written or durable: Flush(upto) and Sync(upto) for it return OK, those for
+// records after the failure return the poison (log_writer.h "Flush(upto)", "Sync(upto)").
+TEST_F(LogWriterFaultsTest, ARecordCoveredBeforeThePoisonIsStillReportedDone) {
+  FaultyEnv env;
+  auto w = Create(testutil::ExampleLogOptions(), &env);
+  auto synced = w->Append(LogRecordType::kCommit, 1, "synced");
+  ASSERT_TRUE(synced.ok());
+  ASSERT_TRUE(w->Sync(*synced).ok());
+  auto written = w->Append(LogRecordType::kCommit, 2, "written");
+  ASSERT_TRUE(written.ok());
+  ASSERT_TRUE(w->Flush(*written).ok());
+  auto lost = w->Append(LogRecordType::kCommit, 3, "lost");
+  ASSERT_TRUE(lost.ok());
+  env.faults.fail_sync = true;
+  ASSERT_TRUE(w->Sync(*lost).IsPoisoned());
+  env.faults.fail_sync = false;
+  EXPECT_TRUE(w->Sync(*synced).ok());   // durable before the failure
+  EXPECT_TRUE(w->Flush(*synced).ok());
+  EXPECT_TRUE(w->Flush(*written).ok());  // handed to the OS before the failure
+  EXPECT_TRUE(w->Sync(*written).IsPoisoned());  // its fdatasync is the one that failed
+  EXPECT_TRUE(w->Flush(*lost).IsPoisoned());  // its write + fdatasync failed as one call
+  EXPECT_TRUE(w->Sync(*lost).IsPoisoned());
+  EXPECT_TRUE(w->Flush().IsPoisoned());  // no position: the poison
+}
+
 TEST_F(LogWriterFaultsTest, FailedWritePoisonsWithNoSpaceText) {
   FaultyEnv env;
   auto w = Create(testutil::ExampleLogOptions(), &env);
@@ -327,7 +353,8 @@ TEST_F(LogWriterFaultsTest, FailedSyncFailsItsGroupAndQueuedGroupsUntilReopen) {
 
   env.faults.fail_sync = false;  // the disk "recovers": the writer still refuses
   EXPECT_TRUE(w->Append(LogRecordType::kCommit, 9, "later").status().IsPoisoned());
-  EXPECT_TRUE(w->Sync(*acked).IsPoisoned());
+  EXPECT_TRUE(w->Sync(*acked).ok());  // synced before the failure: still durable
+  EXPECT_TRUE(w->Sync(w->end()).IsPoisoned());
   EXPECT_LT(w->synced_end(), w->end());
   w.reset();
 

@@ -116,7 +116,8 @@ class Store {
   // Opens (recovers) the store in `dir`, creating it if options.create_if_missing.
   // Errors: NotFound (no store and !create_if_missing, or read_only), Busy (locked by another
   // writer, or by readers for a writer), Corruption (names the file and offset; nothing is
-  // written), InvalidArgument (a bad option, or a directory that is not a store), IOError.
+  // written), InvalidArgument (a bad option, a path with a NUL byte, or a directory that is
+  // not a store), IOError.
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, const Options& options);
   // Closes the store if Close() was not called (errors are then lost: call Close()).
   ~Store();
