@@ -528,6 +528,36 @@ TEST_F(IngestBatchesTest, ContradictoryResumeEntriesAreCorruptionNamingTheTree) 
   }
 }
 
+// The reserved trees made through the library with another key type (the library reserves
+// no names): the store is not damaged, so the ingest refuses it as InvalidArgument (not
+// Corruption, adversarial round 10) and changes nothing.
+TEST_F(IngestBatchesTest, AReservedTreeOfAnotherKeyTypeIsInvalidNotCorrupt) {
+  std::vector<int> ops_per_batch;
+  Write(MakeCsv(20, 10, &ops_per_batch));
+  for (const std::string name :
+       {std::string(kIngestMarkerTree), std::string("__cowtree_null_values__")}) {
+    SCOPED_TRACE(name);
+    FaultInjectionEnv env;
+    IngestOptions o = Batched(&env, 10, 5);
+    {
+      Options so = o.store;
+      so.create_if_missing = true;
+      auto store = Store::Open("/c/db", so);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      WriteBatch b = (*store)->NewBatch();
+      b.Add(b.CreateTree<double>(name), 1.5, 1);
+      ASSERT_TRUE((*store)->Commit(b).ok());
+      ASSERT_TRUE((*store)->Close().ok());
+    }
+    const std::string before = DumpTrees(&env, "/c/db");
+    const IngestOutcome r = RunIngestReport(o, out_);
+    EXPECT_TRUE(r.status.IsInvalidArgument()) << r.status.ToString();
+    EXPECT_NE(r.status.message().find("is not an int64 tree"), std::string::npos)
+        << r.status.ToString();
+    EXPECT_EQ(DumpTrees(&env, "/c/db"), before);
+  }
+}
+
 // An unfinished batch whose sort order is not this build's (the entry key + 3 reads 0: written
 // by a build before compact ops, which ordered ties differently) cannot be resumed by skipping
 // its first ops: refused, naming both orders, and nothing changes. The same entries with this
