@@ -177,8 +177,16 @@ TEST(BulkLoaderMemory, ASpillingLoadOfDefaultLeavesStaysWithinTheBudgetAndTheCon
   // The fixed bytes of 42 k leaves (10.3 MiB) and their nodes (4.1 MiB) cannot be evicted: with
   // the loader's 4 MiB charge the counters pass 16 MiB by ~3 MiB until the loader is gone.
   EXPECT_LE(static_cast<uint64_t>(r.memory_without_loader.resident_bytes()), cache_bytes);
-  EXPECT_LE(r.peak_rss_kib * 1024, cache_bytes + kRssConstantBytes)
+  EXPECT_LE(r.peak_rss_kib * 1024,
+            cache_bytes + kRssConstantBytes + r.leaf_count * kCheckpointScratchBytesPerLeaf)
       << "peak RSS " << r.peak_rss_kib << " KiB";
+  // The case (10 M under 16 MiB) fits without the per-leaf term. At 100 M under
+  // 256 MiB (the long label) the checkpoints' scratch of 420 k leaves is part of the peak
+  // (289.9 MiB against 280 + 128 MiB for the per-leaf term).
+  if (n <= 10000000) {
+    EXPECT_LE(r.peak_rss_kib * 1024, cache_bytes + kRssConstantBytes)
+        << "peak RSS " << r.peak_rss_kib << " KiB";
+  }
 }
 
 }  // namespace
