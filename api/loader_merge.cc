@@ -17,25 +17,24 @@ Status BufferStream::Next(bool* has) {
   return Status::OK();
 }
 
-bool MergeStream::Less(uint32_t a, uint32_t b) const {
-  const OpStream& x = *sources_[a];
-  const OpStream& y = *sources_[b];
-  if (x.tree().tree_id != y.tree().tree_id) return x.tree().tree_id < y.tree().tree_id;
-  return x.key_code() < y.key_code();
+MergeStream::Head MergeStream::HeadOf(uint32_t source) const {
+  const OpStream& x = *sources_[source];
+  return Head{x.tree().tree_id, x.key_code(), source};
 }
 
 void MergeStream::SiftDown(size_t i) {
   const size_t n = heap_.size();
+  const Head moving = heap_[i];
   while (true) {
-    size_t smallest = i;
     const size_t l = 2 * i + 1;
+    if (l >= n) break;
     const size_t r = l + 1;
-    if (l < n && Less(heap_[l], heap_[smallest])) smallest = l;
-    if (r < n && Less(heap_[r], heap_[smallest])) smallest = r;
-    if (smallest == i) return;
-    std::swap(heap_[i], heap_[smallest]);
-    i = smallest;
+    const size_t child = r < n && heap_[r] < heap_[l] ? r : l;
+    if (!(heap_[child] < moving)) break;
+    heap_[i] = heap_[child];
+    i = child;
   }
+  heap_[i] = moving;
 }
 
 Status MergeStream::Next(bool* has) {
@@ -44,13 +43,15 @@ Status MergeStream::Next(bool* has) {
     for (uint32_t i = 0; i < sources_.size(); ++i) {
       bool more = false;
       COWTREE_RETURN_IF_ERROR(sources_[i]->Next(&more));
-      if (more) heap_.push_back(i);
+      if (more) heap_.push_back(HeadOf(i));
     }
     for (size_t i = heap_.size() / 2; i-- > 0;) SiftDown(i);
   } else if (!heap_.empty()) {
     bool more = false;
-    COWTREE_RETURN_IF_ERROR(sources_[heap_[0]]->Next(&more));
-    if (!more) {
+    COWTREE_RETURN_IF_ERROR(sources_[heap_[0].source]->Next(&more));
+    if (more) {
+      heap_[0] = HeadOf(heap_[0].source);
+    } else {
       heap_[0] = heap_.back();
       heap_.pop_back();
     }
@@ -62,11 +63,11 @@ Status MergeStream::Next(bool* has) {
   }
   // Each source is ordered (the buffer by its sort, a run by its reader's checks), so the merge
   // is: asserted, as a check of the heap.
-  const uint64_t tree_id = tree().tree_id;
-  COWTREE_ASSERT(!started_ || last_tree_id_ < tree_id ||
-                 (last_tree_id_ == tree_id && last_key_ <= key_code()));
-  last_tree_id_ = tree_id;
-  last_key_ = key_code();
+  const Head& top = heap_[0];
+  COWTREE_ASSERT(last_tree_id_ < top.tree_id ||
+                 (last_tree_id_ == top.tree_id && last_key_ <= top.key_code));
+  last_tree_id_ = top.tree_id;
+  last_key_ = top.key_code;
   *has = true;
   return Status::OK();
 }

@@ -69,16 +69,26 @@ class MergeStream final : public OpStream {
   explicit MergeStream(std::vector<std::unique_ptr<OpStream>> sources)
       : sources_(std::move(sources)) {}
   Status Next(bool* has) override;
-  const LoaderTree& tree() const override { return sources_[heap_[0]]->tree(); }
-  uint64_t key_code() const override { return sources_[heap_[0]]->key_code(); }
-  int64_t weight() const override { return sources_[heap_[0]]->weight(); }
+  const LoaderTree& tree() const override { return sources_[heap_[0].source]->tree(); }
+  uint64_t key_code() const override { return heap_[0].key_code; }
+  int64_t weight() const override { return sources_[heap_[0].source]->weight(); }
 
  private:
-  bool Less(uint32_t a, uint32_t b) const;
+  // A source with a current op, and that op's order (copied: the heap compares without a
+  // virtual call).
+  struct Head {
+    uint64_t tree_id = 0;
+    uint64_t key_code = 0;
+    uint32_t source = 0;
+    bool operator<(const Head& o) const {
+      return tree_id != o.tree_id ? tree_id < o.tree_id : key_code < o.key_code;
+    }
+  };
+  Head HeadOf(uint32_t source) const;
   void SiftDown(size_t i);
 
   std::vector<std::unique_ptr<OpStream>> sources_;
-  std::vector<uint32_t> heap_;  // sources with a current op; the smallest first
+  std::vector<Head> heap_;  // sources with a current op; the smallest first
   bool started_ = false;
   uint64_t last_tree_id_ = 0;  // the previous op's (order is asserted)
   uint64_t last_key_ = 0;

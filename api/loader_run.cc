@@ -134,9 +134,11 @@ Status RunReader::Next(bool* has) {
   }
   uint64_t gap = 0;
   uint64_t zigzag = 0;
-  if (tree::ParseVarint64(block_.data(), block_.size(), &pos_, &gap) != tree::VarintParse::kOk ||
-      tree::ParseVarint64(block_.data(), block_.size(), &pos_, &zigzag) !=
-          tree::VarintParse::kOk) {
+  const auto parse = [this](uint64_t* v) {
+    return tree::ParseShortVarint64(block_.data(), block_.size(), &pos_, v) ||
+           tree::ParseVarint64(block_.data(), block_.size(), &pos_, v) == tree::VarintParse::kOk;
+  };
+  if (!parse(&gap) || !parse(&zigzag)) {
     return Corrupt(block_offset_, "an op of the block is not two well-formed varints");
   }
   if (block_first_) {
