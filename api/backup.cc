@@ -96,6 +96,7 @@ bool IsInside(const std::string& path, const std::string& dir) {
 
 Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
   // "DIR/" names DIR: the partial directory is "DIR.partial", not "DIR/.partial".
+  COWTREE_RETURN_IF_ERROR(CheckPathHasNoNul(to_dir_arg, "backup: the directory path"));
   std::string to_dir = to_dir_arg;
   while (to_dir.size() > 1 && to_dir.back() == '/') to_dir.pop_back();
   if (snapshot.state_ == nullptr) return Status::InvalidArgument("backup of an empty snapshot");

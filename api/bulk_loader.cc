@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 #include <numeric>
+#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -17,6 +18,7 @@
 #include "api/loader_run.h"
 #include "api/sort_buffer.h"
 #include "persistence/assert.h"
+#include "persistence/commit_record.h"
 #include "tree/key_codec.h"
 
 namespace cowtree {
@@ -28,6 +30,7 @@ struct SpilledRun {
   uint64_t ops = 0;
   uint64_t bytes = 0;
   uint32_t level = 0;  // 0: a spilled buffer; a merge of runs of level L: L + 1
+  uint32_t number = 0;  // its RunIdentity::run_number
 };
 
 struct LoaderState {
@@ -57,7 +60,8 @@ struct LoaderState {
   size_t block_bytes = 0;
   size_t fan_in = 0;
   std::unique_ptr<FileLock> spill_lock;  // on spill_dir: one loader at a time
-  uint64_t run_serial = 0;                // names the runs
+  uint64_t loader_nonce = 0;              // random: in every block of its runs
+  uint32_t run_serial = 0;                // names and numbers the runs
   std::vector<SpilledRun> runs;
   uint64_t spilled_ops = 0;  // ops in `runs`
 
@@ -103,9 +107,14 @@ constexpr uint64_t kMinDefaultBufferBytes = 1ull << 20;
 // fill a quarter of it with their block buffers (at least 2).
 constexpr size_t kRunBlockBytesMin = 256;
 constexpr size_t kRunBlockBytesMax = 64 << 10;
+// One reader's buffers: its block (name + ops) and its copy of the block's tree name.
 size_t RunReaderBytes(size_t block_bytes) {
-  return kTreeNameBytesMax + block_bytes + api_internal::kRunOpBytesMax;
+  return 2 * kTreeNameBytesMax + block_bytes + api_internal::kRunOpBytesMax;
 }
+// A merge holds one file descriptor per run it reads: at most this many, whatever the buffer
+// (a 512 MiB buffer would allow ~2 000), so that a load stays far below the usual 1 024-fd
+// limit; larger buffers then make fewer levels instead.
+constexpr size_t kFanInMax = 256;
 
 constexpr std::string_view kRunPrefix = "cowtree-loader-";
 constexpr std::string_view kRunSuffix = ".run";
@@ -114,6 +123,7 @@ constexpr std::string_view kRunSuffix = ".run";
 // that crashed left there.
 Status TakeSpillDir(LoaderState& s) {
   const std::string& dir = s.options.spill_dir;
+  COWTREE_RETURN_IF_ERROR(CheckPathHasNoNul(dir, "BulkLoader: spill_dir"));
   const std::string context = "BulkLoader: spill_dir " + dir;
   COWTREE_RETURN_IF_ERROR(s.env->CreateDir(dir).WithContext(context));
   auto lock = s.env->LockDir(dir, LockMode::kExclusive);
@@ -139,7 +149,10 @@ class MergeCharge {
  public:
   MergeCharge(MemoryBudget* budget, uint64_t bytes)
       : budget_(budget), bytes_(static_cast<int64_t>(bytes)) {
-    if (budget_ != nullptr) budget_->ChargeFixed(bytes_);
+    if (budget_ != nullptr) {
+      budget_->ChargeFixed(bytes_);
+      budget_->EnforceBudget();  // eviction makes room for the merge's buffers
+    }
   }
   ~MergeCharge() {
     if (budget_ != nullptr) budget_->ChargeFixed(-bytes_);
@@ -207,10 +220,12 @@ Result<std::unique_ptr<BulkLoader>> BulkLoader::Create(Store& store, const Optio
   state->env = s.options.env != nullptr ? s.options.env : Env::Default();
   if (state->spilling()) {
     COWTREE_RETURN_IF_ERROR(TakeSpillDir(*state));
+    std::random_device random;
+    state->loader_nonce = (uint64_t{random()} << 32) ^ random();
     state->block_bytes =
         std::clamp<size_t>(state->buffer_bytes / 64, kRunBlockBytesMin, kRunBlockBytesMax);
-    state->fan_in =
-        std::max<size_t>(2, state->buffer_bytes / 4 / RunReaderBytes(state->block_bytes));
+    state->fan_in = std::clamp<size_t>(state->buffer_bytes / 4 / RunReaderBytes(state->block_bytes),
+                                       2, kFanInMax);
   }
   COWTREE_RETURN_IF_ERROR(state->ops.Reserve(state->buffer_bytes, /*weighted=*/false));
   // The buffer counts against the store's budget (fixed bytes: eviction makes room for it).
@@ -239,6 +254,12 @@ Status BulkLoader::AddCode(uint64_t store_serial, uint64_t tree_id, const std::s
   if (tree_id == 0 || store_serial != s.store_serial) {
     return Status::InvalidArgument("BulkLoader::Add: the handle of tree '" + name +
                                    "' is not a tree of this Store object");
+  }
+  if (name.empty() || name.size() > kTreeNameBytesMax) {
+    // A handle whose CreateTree was refused at its commit (no tree can have this name).
+    return Status::InvalidArgument("BulkLoader::Add: tree name of " +
+                                   std::to_string(name.size()) + " bytes, expected 1.." +
+                                   std::to_string(kTreeNameBytesMax));
   }
   uint32_t group = s.last_group;
   if (tree_id != s.last_tree_id || s.trees.empty()) {
@@ -310,13 +331,16 @@ std::vector<const LoaderTree*> BulkLoader::SortHeldOps() {
 // Writes every op of `in` to a new run. Errors: the Env's, Corruption of a run read.
 Status BulkLoader::WriteRun(OpStream& in, uint64_t ops, uint32_t level) {
   LoaderState& s = *state_;
+  const uint32_t number = ++s.run_serial;
   const std::string path =
-      JoinPath(s.options.spill_dir, std::string(kRunPrefix) + std::to_string(++s.run_serial) +
-                                        std::string(kRunSuffix));
-  auto writer = RunWriter::Create(s.env, path, s.block_bytes);
+      JoinPath(s.options.spill_dir,
+               std::string(kRunPrefix) + std::to_string(number) + std::string(kRunSuffix));
+  auto writer =
+      RunWriter::Create(s.env, path, api_internal::RunIdentity{s.loader_nonce, number},
+                        s.block_bytes);
   if (!writer.ok()) return writer.status();
   // Listed at once, so that it is deleted whatever happens next.
-  s.runs.push_back(SpilledRun{path, 0, 0, level});
+  s.runs.push_back(SpilledRun{path, 0, 0, level, number});
   while (true) {
     bool has = false;
     COWTREE_RETURN_IF_ERROR(in.Next(&has));
@@ -348,6 +372,7 @@ Status BulkLoader::Spill() {
   if (!st.ok()) {
     ForgetBuffer();
     s.DeleteRuns();
+    s.skip_ops = 0;  // as a failed flush: the ops it applied to are gone
     return st.WithContext("BulkLoader: spilling to " + s.options.spill_dir + "; the " +
                           std::to_string(held) + " ops added since the last flush were dropped");
   }
@@ -362,7 +387,8 @@ Status BulkLoader::MergeRuns(std::vector<size_t> indexes, uint32_t level) {
   std::vector<std::unique_ptr<OpStream>> sources;
   for (const size_t i : indexes) {
     const SpilledRun& r = s.runs[i];
-    auto reader = RunReader::Open(s.env, r.path, r.ops, r.bytes, s.block_bytes);
+    auto reader = RunReader::Open(s.env, r.path, api_internal::RunIdentity{s.loader_nonce, r.number}, r.ops,
+                                  r.bytes, s.block_bytes);
     if (!reader.ok()) return reader.status();
     sources.push_back(std::make_unique<RunStream>(std::move(reader).value()));
     ops += r.ops;
@@ -461,7 +487,8 @@ Status BulkLoader::CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed,
     std::vector<std::unique_ptr<OpStream>> sources;
     sources.push_back(std::move(in));
     for (const SpilledRun& r : s.runs) {
-      auto reader = RunReader::Open(s.env, r.path, r.ops, r.bytes, s.block_bytes);
+      auto reader = RunReader::Open(s.env, r.path, api_internal::RunIdentity{s.loader_nonce, r.number}, r.ops,
+                                  r.bytes, s.block_bytes);
       if (!reader.ok()) return reader.status();
       sources.push_back(std::make_unique<RunStream>(std::move(reader).value()));
     }
@@ -483,7 +510,8 @@ Status BulkLoader::CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed,
   const auto commit = [&](bool last) -> Status {
     AppendRun(batch, run_tree);
     if (s.options.commit_hook) {
-      const FlushProgress progress{n - skip, skip, skip + *committed + batch_ops, last};
+      const FlushProgress progress{n - skip, skip, skip + *committed + batch_ops, last,
+                                   s.spilling() ? FlushOrder::kTreeId : FlushOrder::kFirstAdd};
       COWTREE_RETURN_IF_ERROR(s.options.commit_hook(batch, progress));
     }
     if (!batch.empty()) {  // empty when every sum was 0 (and the hook added nothing)
@@ -495,14 +523,21 @@ Status BulkLoader::CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed,
     batch_ops = 0;
     return Status::OK();
   };
+  // The runs' readers check their op counts (RunReader), so the stream holds exactly n ops;
+  // checked again here as values, not assertions: the runs are files.
+  const auto count_mismatch = [&](uint64_t at) {
+    return Status::Corruption("BulkLoader::Flush: the runs in " + s.options.spill_dir +
+                              " hold " + (at < n ? "fewer" : "more") + " than the " +
+                              std::to_string(n) + " ops written to them and the buffer");
+  };
   bool has = false;
   for (uint64_t i = 0; i < skip; ++i) {
     COWTREE_RETURN_IF_ERROR(in->Next(&has));
-    COWTREE_ASSERT(has);
+    if (!has) return count_mismatch(i);
   }
   for (uint64_t i = skip; i < n; ++i) {
     COWTREE_RETURN_IF_ERROR(in->Next(&has));
-    COWTREE_ASSERT(has);
+    if (!has) return count_mismatch(i);
     const LoaderTree& t = in->tree();
     if (i == skip) {
       run_tree = t;
@@ -523,7 +558,7 @@ Status BulkLoader::CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed,
     ++batch_ops;
   }
   COWTREE_RETURN_IF_ERROR(in->Next(&has));
-  COWTREE_ASSERT(!has);
+  if (has) return count_mismatch(n + 1);
   if (n > skip) {
     COWTREE_RETURN_IF_ERROR(close_key());
     COWTREE_RETURN_IF_ERROR(commit(/*last=*/true));

@@ -21,20 +21,34 @@ constexpr size_t kTreeIdOffset = 16;
 constexpr size_t kKeyTypeOffset = 24;
 constexpr size_t kReservedOffset = 25;
 constexpr size_t kNameBytesOffset = 28;
-static_assert(kNameBytesOffset + 4 == kRunBlockHeaderBytes);
+constexpr size_t kLoaderNonceOffset = 32;
+constexpr size_t kRunNumberOffset = 40;
+constexpr size_t kBlockIndexOffset = 44;
+static_assert(kBlockIndexOffset + 4 == kRunBlockHeaderBytes);
 constexpr size_t kMinBlockBytes = 256;
 
 }  // namespace
 
-RunWriter::RunWriter(std::unique_ptr<File> file, std::string path, size_t block_bytes)
-    : file_(std::move(file)), path_(std::move(path)), block_bytes_(block_bytes) {}
+RunWriter::RunWriter(std::unique_ptr<File> file, std::string path, RunIdentity identity,
+                     size_t block_bytes)
+    : file_(std::move(file)),
+      path_(std::move(path)),
+      identity_(identity),
+      block_bytes_(block_bytes) {}
 
 Result<std::unique_ptr<RunWriter>> RunWriter::Create(Env* env, const std::string& path,
-                                                     size_t block_bytes) {
+                                                     RunIdentity identity, size_t block_bytes) {
   COWTREE_ASSERT(block_bytes >= kMinBlockBytes);
   auto file = env->OpenFile(path, OpenMode::kCreateExclusive);
-  if (!file.ok()) return file.status().WithContext("creating loader run " + path);
-  return std::unique_ptr<RunWriter>(new RunWriter(std::move(file).value(), path, block_bytes));
+  if (!file.ok()) {
+    // ENOENT here means the spill directory itself is gone: an I/O failure of the load.
+    const Status st = file.status().IsNotFound()
+                          ? Status::IOError(file.status().message() + " (spill directory gone?)")
+                          : file.status();
+    return st.WithContext("creating loader run " + path);
+  }
+  return std::unique_ptr<RunWriter>(
+      new RunWriter(std::move(file).value(), path, identity, block_bytes));
 }
 
 Status RunWriter::Add(const LoaderTree& tree, uint64_t key_code, int64_t weight) {
@@ -82,10 +96,14 @@ Status RunWriter::CloseBlock() {
   h[kKeyTypeOffset] = static_cast<char>(block_type_);
   std::fill(h + kReservedOffset, h + kNameBytesOffset, '\0');
   EncodeFixed32(h + kNameBytesOffset, block_name_bytes_);
+  EncodeFixed64(h + kLoaderNonceOffset, identity_.loader_nonce);
+  EncodeFixed32(h + kRunNumberOffset, identity_.run_number);
+  EncodeFixed32(h + kBlockIndexOffset, block_index_);
   EncodeFixed32(h + kCrcOffset, Crc32c(h + kCrcFrom, block_.size() - kCrcFrom));
   const Status st = file_->WriteAt(offset_, block_);
   if (!st.ok()) return st.WithContext("writing loader run " + path_);
   offset_ += block_.size();
+  ++block_index_;
   block_ops_ = 0;
   block_.clear();
   return Status::OK();
@@ -97,22 +115,30 @@ Status RunWriter::Finish() {
   return Status::OK();
 }
 
-RunReader::RunReader(std::unique_ptr<File> file, std::string path, uint64_t ops, uint64_t bytes,
-                     size_t block_bytes)
+RunReader::RunReader(std::unique_ptr<File> file, std::string path, RunIdentity identity,
+                     uint64_t ops, uint64_t bytes, size_t block_bytes)
     : file_(std::move(file)),
       path_(std::move(path)),
+      identity_(identity),
       expected_ops_(ops),
       expected_bytes_(bytes),
       payload_bytes_max_(kTreeNameBytesMax + block_bytes + kRunOpBytesMax) {}
 
 Result<std::unique_ptr<RunReader>> RunReader::Open(Env* env, const std::string& path,
-                                                   uint64_t ops, uint64_t bytes,
-                                                   size_t block_bytes) {
+                                                   RunIdentity identity, uint64_t ops,
+                                                   uint64_t bytes, size_t block_bytes) {
   COWTREE_ASSERT(block_bytes >= kMinBlockBytes);
   auto file = env->OpenFile(path, OpenMode::kReadOnly);
-  if (!file.ok()) return file.status().WithContext("opening loader run " + path);
+  if (!file.ok()) {
+    if (file.status().IsNotFound()) {
+      return Status::Corruption("loader run " + path +
+                                " is missing (deleted by another process?): " +
+                                file.status().message());
+    }
+    return file.status().WithContext("opening loader run " + path);
+  }
   return std::unique_ptr<RunReader>(
-      new RunReader(std::move(file).value(), path, ops, bytes, block_bytes));
+      new RunReader(std::move(file).value(), path, identity, ops, bytes, block_bytes));
 }
 
 Status RunReader::Corrupt(uint64_t offset, const std::string& what) const {
@@ -208,6 +234,26 @@ Status RunReader::ReadBlock() {
                                   "of 1.." + std::to_string(kTreeNameBytesMax) +
                                       " bytes before the ops");
   }
+  if (DecodeFixed64(h + kLoaderNonceOffset) != identity_.loader_nonce ||
+      DecodeFixed32(h + kRunNumberOffset) != identity_.run_number) {
+    return Corrupt(block_offset_, "the block is of run " +
+                                      std::to_string(DecodeFixed32(h + kRunNumberOffset)) +
+                                      " of loader " +
+                                      std::to_string(DecodeFixed64(h + kLoaderNonceOffset)) +
+                                      ", expected run " + std::to_string(identity_.run_number) +
+                                      " of loader " + std::to_string(identity_.loader_nonce) +
+                                      " (a run file replaced?)");
+  }
+  if (DecodeFixed32(h + kBlockIndexOffset) != next_block_index_) {
+    return Corrupt(block_offset_, "block index " +
+                                      std::to_string(DecodeFixed32(h + kBlockIndexOffset)) +
+                                      ", expected " + std::to_string(next_block_index_));
+  }
+  if (op_count > expected_ops_ - ops_read_) {
+    return Corrupt(block_offset_, "op_count " + std::to_string(op_count) + ", but only " +
+                                      std::to_string(expected_ops_ - ops_read_) +
+                                      " of the run's ops are left");
+  }
   if (started_ && tree_id < tree_.tree_id) {
     return Corrupt(block_offset_, "tree id " + std::to_string(tree_id) + " after tree id " +
                                       std::to_string(tree_.tree_id) + " (ids must ascend)");
@@ -225,6 +271,7 @@ Status RunReader::ReadBlock() {
   pos_ = name_bytes;
   block_left_ = op_count;
   block_first_ = true;
+  ++next_block_index_;
   next_offset_ = block_offset_ + kRunBlockHeaderBytes + payload_bytes;
   return Status::OK();
 }

@@ -44,13 +44,23 @@ namespace cowtree::api_internal {
 //  24 u8  key_type (1 int64, 2 double: cowtree::KeyType)
 //  25 u8[3] reserved, zero
 //  28 u32 name_bytes (1..kTreeNameBytesMax)
+//  32 u64 loader_nonce (random, one per loader: a run of another loader is refused)
+//  40 u32 run_number (the run's number in its loader: a sibling run copied over it is refused)
+//  44 u32 block_index (0, 1, ... in the run: a block repeated, dropped or moved is refused)
 // then the payload: the tree's name, then op_count ops, each [varint key gap][varint zigzag
 // weight], the first gap taken from 0 (so it is the key code itself) and each later one from
 // the previous op's key code of the block.
 inline constexpr uint32_t kRunBlockMagic = 0x42525443;  // "CTRB"
-inline constexpr size_t kRunBlockHeaderBytes = 32;
+inline constexpr size_t kRunBlockHeaderBytes = 48;
 // The most one op takes encoded: two varints of 64 bits.
 inline constexpr size_t kRunOpBytesMax = 20;
+
+// Which run a file must be: its loader's random nonce and its number there. Every block of
+// the file carries both under its checksum.
+struct RunIdentity {
+  uint64_t loader_nonce = 0;
+  uint32_t run_number = 0;
+};
 
 // A tree of a run or of the loader's buffer: what a commit needs to name it.
 struct LoaderTree {
@@ -65,7 +75,7 @@ class RunWriter {
   // Creates `path` (must not exist: OpenMode::kCreateExclusive). A block is closed when its
   // ops' bytes reach block_bytes (>= 256) or its tree changes. Errors: the Env's.
   static Result<std::unique_ptr<RunWriter>> Create(Env* env, const std::string& path,
-                                                   size_t block_bytes);
+                                                   RunIdentity identity, size_t block_bytes);
   // Appends an op of `tree` (whose id, type and name stay the same for one tree id). Errors:
   // the Env's, for the block this closes. Precondition (asserted): order above, weight != 0.
   Status Add(const LoaderTree& tree, uint64_t key_code, int64_t weight);
@@ -77,12 +87,15 @@ class RunWriter {
   const std::string& path() const { return path_; }
 
  private:
-  RunWriter(std::unique_ptr<File> file, std::string path, size_t block_bytes);
+  RunWriter(std::unique_ptr<File> file, std::string path, RunIdentity identity,
+            size_t block_bytes);
   Status CloseBlock();
 
   std::unique_ptr<File> file_;
   const std::string path_;
+  const RunIdentity identity_;
   const size_t block_bytes_;
+  uint32_t block_index_ = 0;  // of the open block
   std::string block_;  // header (filled at close) + name + ops of the open block
   uint32_t block_ops_ = 0;
   uint64_t block_tree_id_ = 0;
@@ -97,10 +110,11 @@ class RunWriter {
 // Reads one run back, op by op, checking each block before use.
 class RunReader {
  public:
-  // Opens `path`, a run that its writer reported as holding `ops` ops in `bytes` bytes, with
-  // blocks of at most block_bytes of ops (the writer's). Errors: the Env's (a missing file is
-  // IOError).
-  static Result<std::unique_ptr<RunReader>> Open(Env* env, const std::string& path, uint64_t ops,
+  // Opens `path`, the run `identity` that its writer reported as holding `ops` ops in `bytes`
+  // bytes, with blocks of at most block_bytes of ops (the writer's). Errors: Corruption (the
+  // file is missing: deleted by another process), the Env's IOError.
+  static Result<std::unique_ptr<RunReader>> Open(Env* env, const std::string& path,
+                                                 RunIdentity identity, uint64_t ops,
                                                  uint64_t bytes, size_t block_bytes);
   // Moves to the next op: *has is false at the end of the run (after checking that it held
   // exactly the ops and bytes expected). Errors: Corruption (see above), IOError.
@@ -113,13 +127,15 @@ class RunReader {
   size_t buffer_bytes() const { return block_.capacity(); }
 
  private:
-  RunReader(std::unique_ptr<File> file, std::string path, uint64_t ops, uint64_t bytes,
-            size_t block_bytes);
+  RunReader(std::unique_ptr<File> file, std::string path, RunIdentity identity, uint64_t ops,
+            uint64_t bytes, size_t block_bytes);
   Status ReadBlock();
   Status Corrupt(uint64_t offset, const std::string& what) const;
 
   std::unique_ptr<File> file_;
   const std::string path_;
+  const RunIdentity identity_;
+  uint32_t next_block_index_ = 0;
   const uint64_t expected_ops_;
   const uint64_t expected_bytes_;
   const size_t payload_bytes_max_;

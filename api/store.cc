@@ -130,10 +130,7 @@ Store::~Store() {
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const Options& options) {
-  if (dir.find('\0') != std::string::npos) {
-    return Status::InvalidArgument("Store::Open: the directory path contains a NUL byte (\"" +
-                                   dir.substr(0, dir.find('\0')) + "\\0...\")");
-  }
+  COWTREE_RETURN_IF_ERROR(CheckPathHasNoNul(dir, "Store::Open: the directory path"));
   RuntimeOptions ro;
   ro.create_if_missing = options.create_if_missing;
   ro.error_if_exists = options.error_if_exists;

@@ -93,4 +93,11 @@ Status Env::WriteNewFileSync(const std::string& path, std::string_view data) {
   return file->Sync();
 }
 
+Status CheckPathHasNoNul(const std::string& path, std::string_view what) {
+  const size_t nul = path.find('\0');
+  if (nul == std::string::npos) return Status::OK();
+  return Status::InvalidArgument(std::string(what) + " \"" + path.substr(0, nul) +
+                                 "\\0...\" contains a NUL byte");
+}
+
 }  // namespace cowtree

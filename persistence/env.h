@@ -152,6 +152,13 @@ class Env {
 
 std::string JoinPath(const std::string& dir, const std::string& name);
 
+// Paths are C strings to the system: one with a NUL byte would be cut at it ("db\0x" names
+// "db"). The POSIX Env refuses such paths in every method (InvalidArgument, before anything is
+// created or opened), and so do the API entry points that take a path (Store::Open,
+// Store::Backup, BulkLoader's spill_dir) whatever the Env. `what` names the path in the
+// message.
+Status CheckPathHasNoNul(const std::string& path, std::string_view what);
+
 // Resizes *out to `size` bytes for reading the whole of `path` into it: IOError (ENOMEM) naming
 // the file and its size when no such buffer can be had (a damaged file extended to 64 GiB), so
 // that std::bad_alloc never crosses the API.

@@ -377,6 +377,10 @@ Status LogWriter::Flush(LogPosition upto) {
       // Written already (maybe by another caller before a later write failed): OK.
       if (upto != LogPosition{} && upto <= written_end_) return Status::OK();
       COWTREE_RETURN_IF_ERROR(CheckUsable());
+      if (const LogPosition end{file_number_, buffer_offset_ + buffer_.size()}; end < upto) {
+        return Status::InvalidArgument("LogWriter::Flush: position " + upto.ToString() +
+                                       " is past the appended end " + end.ToString());
+      }
       if (!io_in_progress_) break;
       io_done_.Wait(&mu_);
     }

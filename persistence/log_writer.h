@@ -32,7 +32,9 @@
 //   Append returned), it returns OK as soon as a write (its own or another caller's) handed
 //   every byte up to `upto` to the OS, even if the writer was poisoned after that write: the
 //   record is written, and its commit must not be reported as failed while a later commit
-//   that returned OK makes it visible.
+//   that returned OK makes it visible. Written is not durable: a later failed fdatasync may
+//   lose it, as it loses every balanced commit acknowledged since the last good sync.
+//   `upto` past end() is InvalidArgument.
 // - Sync(upto): returns once every record ending at or before `upto` is durable
 //   (fdatasync'd): OK whenever a successful fdatasync covered `upto`, even one that another
 //   caller led before the writer was poisoned (the record is durable; reporting it failed

@@ -253,13 +253,8 @@ class PosixFileLock final : public FileLock {
   int fd_;
 };
 
-// A path with a NUL byte would be cut at it by the system calls (c_str()): "db\0x" would
-// name "db". Refused instead, before anything is created or opened.
-Status CheckPath(const std::string& path) {
-  if (path.find('\0') == std::string::npos) return Status::OK();
-  return Status::InvalidArgument("path \"" + path.substr(0, path.find('\0')) +
-                                 "\\0...\" contains a NUL byte");
-}
+// A path with a NUL byte would be cut at it by the system calls (env.h CheckPathHasNoNul).
+Status CheckPath(const std::string& path) { return CheckPathHasNoNul(path, "path"); }
 
 class PosixEnv final : public Env {
  public:

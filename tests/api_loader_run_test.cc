@@ -18,6 +18,7 @@ namespace cowtree::api_internal {
 namespace {
 
 constexpr size_t kBlockBytes = 256;
+constexpr RunIdentity kIdentity{0x1122334455667788ull, 1};
 
 struct Op {
   uint64_t tree_id;
@@ -31,7 +32,7 @@ LoaderTree Tree(uint64_t id) {
 
 // Writes `ops` to `path`; returns the writer's (ops, bytes).
 std::pair<uint64_t, uint64_t> Write(Env* env, const std::string& path, const std::vector<Op>& ops) {
-  auto w = RunWriter::Create(env, path, kBlockBytes);
+  auto w = RunWriter::Create(env, path, kIdentity, kBlockBytes);
   EXPECT_TRUE(w.ok()) << w.status().ToString();
   for (const Op& op : ops) EXPECT_TRUE((*w)->Add(Tree(op.tree_id), op.key, op.weight).ok());
   EXPECT_TRUE((*w)->Finish().ok());
@@ -39,8 +40,9 @@ std::pair<uint64_t, uint64_t> Write(Env* env, const std::string& path, const std
 }
 
 // Reads the run back; returns the first error, or OK with *out filled.
-Status Read(Env* env, const std::string& path, uint64_t ops, uint64_t bytes, std::vector<Op>* out) {
-  auto r = RunReader::Open(env, path, ops, bytes, kBlockBytes);
+Status Read(Env* env, const std::string& path, uint64_t ops, uint64_t bytes, std::vector<Op>* out,
+            RunIdentity identity = kIdentity) {
+  auto r = RunReader::Open(env, path, identity, ops, bytes, kBlockBytes);
   if (!r.ok()) return r.status();
   while (true) {
     bool has = false;
@@ -52,10 +54,11 @@ Status Read(Env* env, const std::string& path, uint64_t ops, uint64_t bytes, std
   }
 }
 
-// docs/loader_run.md "Worked example": tree 3 ("t", int64), ops (10, +1), (10, +1), (300, -2).
+// docs/loader_run.md "Worked example": run 1 of loader 0x1122334455667788, tree 3 ("t",
+// int64), ops (10, +1), (10, +1), (300, -2).
 TEST(LoaderRun, TheWorkedExampleOfTheFormatPage) {
   testutil::FaultInjectionEnv env;
-  auto w = RunWriter::Create(&env, "/run", kBlockBytes);
+  auto w = RunWriter::Create(&env, "/run", kIdentity, kBlockBytes);
   ASSERT_TRUE(w.ok());
   const LoaderTree t{3, KeyType::kInt64, "t"};
   ASSERT_TRUE((*w)->Add(t, 10, 1).ok());
@@ -66,9 +69,9 @@ TEST(LoaderRun, TheWorkedExampleOfTheFormatPage) {
   {
     auto f = env.OpenFile("/run", OpenMode::kReadOnly);
     ASSERT_TRUE(f.ok());
-    got.resize(64);
+    got.resize(128);
     size_t n = 0;
-    ASSERT_TRUE((*f)->ReadAt(0, 64, got.data(), &n).ok());
+    ASSERT_TRUE((*f)->ReadAt(0, 128, got.data(), &n).ok());
     got.resize(n);
   }
   const std::string payload("t\x0a\x02\x00\x02\xa2\x02\x03", 8);
@@ -80,12 +83,15 @@ TEST(LoaderRun, TheWorkedExampleOfTheFormatPage) {
   PutFixed64(&want, 3);           // tree id
   want += std::string("\x01\x00\x00\x00", 4);  // key type int64, reserved
   PutFixed32(&want, 1);                        // name bytes
+  PutFixed64(&want, 0x1122334455667788ull);    // loader nonce
+  PutFixed32(&want, 1);                        // run number
+  PutFixed32(&want, 0);                        // block index
   want += payload;
   const uint32_t crc = Crc32c(want.data() + 8, want.size() - 8);
   EncodeFixed32(want.data() + 4, crc);
-  EXPECT_EQ(crc, 0xD06ADAB0u) << std::hex << crc;  // the page's value
+  EXPECT_EQ(crc, 0xB26360BDu) << std::hex << crc;  // the page's value
   EXPECT_EQ(got, want);
-  EXPECT_EQ((*w)->bytes(), 40u);
+  EXPECT_EQ((*w)->bytes(), 56u);
   EXPECT_EQ(got.substr(0, 4), "CTRB");
 }
 
@@ -228,8 +234,30 @@ TEST_F(DamagedRun, EveryDamageIsCorruptionNamingTheBlock) {
   // The writer's byte count ends mid-header, or after fewer ops.
   ExpectCorrupt(file_.substr(0, last + 10), "too few for a block header", last, last + 10);
   ExpectCorrupt(file_.substr(0, last), "ends after 200 ops, expected 201", last, last);
-  // The intact run still reads.
+  // Another block index (a block repeated or moved), another run's or loader's block.
+  f = file_;
+  EncodeFixed32(f.data() + b1 + 44, 0);
+  Reseal(&f, b1);
+  ExpectCorrupt(f, "block index 0, expected 1", b1);
+  f = file_;
+  EncodeFixed32(f.data() + b1 + 40, 2);
+  Reseal(&f, b1);
+  ExpectCorrupt(f, "a run file replaced?", b1);
+  f = file_;
+  EncodeFixed64(f.data() + b1 + 32, 42);
+  Reseal(&f, b1);
+  ExpectCorrupt(f, "a run file replaced?", b1);
+  // A block claiming more ops than the run has left (checksum valid): refused at its header,
+  // before any op past the writer's count is read.
+  f = file_;
+  EncodeFixed32(f.data() + last + 12, 2);
+  Reseal(&f, last);
+  ExpectCorrupt(f, "op_count 2, but only 1 of the run's ops are left", last);
+  // The intact run still reads, but not as another run.
   EXPECT_TRUE(ReadDamaged(file_, bytes_).ok());
+  std::vector<Op> back;
+  const Status other = Read(&env_, "/run", n_, bytes_, &back, RunIdentity{kIdentity.loader_nonce, 2});
+  EXPECT_TRUE(other.IsCorruption()) << other.ToString();
 }
 
 TEST(LoaderRun, AFailedReadIsAnIOErrorNotCorruption) {
@@ -237,7 +265,7 @@ TEST(LoaderRun, AFailedReadIsAnIOErrorNotCorruption) {
   std::vector<Op> ops;
   for (uint64_t k = 0; k < 300; ++k) ops.push_back(Op{1, k, 1});
   const auto [n, bytes] = Write(&env, "/run", ops);
-  auto r = RunReader::Open(&env, "/run", n, bytes, kBlockBytes);
+  auto r = RunReader::Open(&env, "/run", kIdentity, n, bytes, kBlockBytes);
   ASSERT_TRUE(r.ok());
   env.FailOp(env.op_count() + 1, testutil::FailMode::kPersistent, EIO);
   bool has = false;

@@ -52,7 +52,10 @@
 //   marker lands atomically with the ops. After a crash, the caller reads its marker, adds the
 //   same ops again, in the same order, from the flush's start (P), and calls SkipOps(X) first:
 //   the next flush (automatic or not) then commits only the ops after the first X of its order.
-//   The same `buffer_bytes` must be used, so that automatic flushes fall at the same ops.
+//   The same `buffer_bytes` and the same choice of `spill_dir` (set or empty) must be used, so
+//   that automatic flushes (or spills) fall at the same ops and the order is the same
+//   (FlushProgress::order says which order a flush used). An error that drops ops (a failed
+//   flush or spill) also cancels a pending SkipOps.
 // - Spilling (Options::spill_dir set), for loads much larger than the buffer: a flush commits
 //   in key order, so each flush touches most leaves of a tree much larger than the buffer, and
 //   N ops through buffers of B ops rewrite about N^2 / (2B) entries. With a spill directory, a
@@ -61,12 +64,15 @@
 //   buffer (a k-way merge, Knuth TAOCP vol. 3 §5.4.1) and commits the merged order in one
 //   pass, so the tree is written once. In spill mode the order of every flush is (tree id,
 //   key): trees in the order the store created them. A merge reads at most `fan-in` runs at
-//   once (as many ~65 KiB read buffers as fill a quarter of buffer_bytes, at least 2): when
+//   once (as many read buffers — a block of 1/64 of buffer_bytes, 256 B to 64 KiB, plus up to
+//   2 KiB for a tree's name — as fill a quarter of buffer_bytes; at least 2, at most 256, so
+//   that a merge holds at most 256 file descriptors): when
 //   fan-in runs of one level exist (spilled buffers are level 0, a merge of level-L runs is
 //   level L + 1) they are merged into one, so each op is written about log_fan-in(ops /
 //   buffer ops) times; Flush first merges the smallest runs until one merge reads them all. A merge's buffers are
 //   charged to the budget while it runs. Runs are deleted by the flush (also on error) and by
-//   the destructor, and never fsynced: a crash loses them as it loses the buffer, so what a
+//   the destructor (best effort: a run whose deletion fails is deleted by the next loader of
+//   the directory), and never fsynced: a crash loses them as it loses the buffer, so what a
 //   crash loses is every op since the last Flush() (or flush commit, see Exactly-once). One
 //   loader at a time uses a spill directory: Create locks it (Busy if another loader, in this
 //   process or another, holds it; the directory of an open store is refused the same way) and
@@ -105,12 +111,19 @@ class OpStream;
 
 class BulkLoader {
  public:
+  // The order of a flush's ops: trees by their first Add since the last flush (no spill_dir),
+  // or by tree id (spill_dir set); keys ascending within a tree either way.
+  enum class FlushOrder : uint8_t { kFirstAdd = 1, kTreeId = 2 };
   // Where a flush stands when commit_hook is called (see Exactly-once above).
   struct FlushProgress {
     uint64_t flush_ops = 0;      // ops this flush commits (after SkipOps)
     uint64_t skipped_ops = 0;    // ops of its order skipped (SkipOps)
     uint64_t ops_committed = 0;  // skipped_ops + ops of this flush committed once this commit is
     bool last = false;           // this is the flush's last commit
+    // This flush's order. A marker that records it lets a resume refuse to skip ops of the
+    // other order (a loader resumed with spill_dir set after a crash without it, or the
+    // reverse, would skip the wrong ops).
+    FlushOrder order = FlushOrder::kFirstAdd;
   };
   // Called before each commit of a flush (see Exactly-once above). The batch holds the commit's
   // ops; the hook may add ops of its own (other trees, or the same: they are summed). A non-OK
@@ -138,8 +151,9 @@ class BulkLoader {
   // A loader that commits to `store` (not owned; must outlive the loader). Reserves address
   // space for the buffer (pages are touched only as ops arrive). Errors: InvalidArgument
   // (commit_ops 0, a read-only store), NoSpace (the address space for buffer_bytes cannot be
-  // had); with a spill_dir, Busy (another loader holds it, or it is an open store's directory)
-  // and the Env's errors creating it or deleting old runs in it.
+  // had); with a spill_dir, InvalidArgument (a NUL byte in it), Busy (another loader holds it,
+  // or it is an open store's directory) and the Env's errors creating it or deleting old runs
+  // in it.
   static Result<std::unique_ptr<BulkLoader>> Create(Store& store, const Options& options);
   static Result<std::unique_ptr<BulkLoader>> Create(Store& store);  // default Options
   ~BulkLoader();

@@ -39,6 +39,9 @@ int FuzzSummaryChunk(const uint8_t* data, size_t size);
 int FuzzTreeDescriptor(const uint8_t* data, size_t size);
 int FuzzIndexChunk(const uint8_t* data, size_t size);
 int FuzzCsv(const uint8_t* data, size_t size);
+int FuzzLoaderRun(const uint8_t* data, size_t size);
+// The loader nonce of the loader_run target's runs (read as run 1 of this loader).
+inline constexpr uint64_t kFuzzLoaderRunNonce = 0x0123456789ABCDEFull;
 
 struct FuzzTarget {
   const char* name;  // <name> of tests/fuzz/<name>_fuzz.cc and tests/fuzz/corpus/<name>/
@@ -63,6 +66,7 @@ inline constexpr FuzzTarget kFuzzTargets[] = {
     {"tree_descriptor", FuzzTreeDescriptor, 4096},
     {"index_chunk", FuzzIndexChunk, 4096},
     {"csv", FuzzCsv, 4096},
+    {"loader_run", FuzzLoaderRun, 4096},
 };
 
 }  // namespace cowtree::fuzz

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <span>
+#include <tuple>
 
+#include "api/loader_run.h"
 #include "persistence/assert.h"
 #include "persistence/catalog_format.h"
 #include "persistence/commit_record.h"
@@ -20,6 +22,7 @@
 #include "persistence/ot_entry.h"
 #include "persistence/superblock.h"
 #include "testutil/fault_injection_env.h"
+#include "tests/fuzz/fuzz_targets.h"
 #include "tree/key_codec.h"
 #include "tree/node_format.h"
 #include "tree/index_format.h"
@@ -448,6 +451,44 @@ std::vector<FuzzSeed> CsvSeeds() {
   };
 }
 
+// A run written by RunWriter into an in-memory Env, prefixed with its op count (u32).
+std::string LoaderRunInput(
+    const std::vector<std::tuple<api_internal::LoaderTree, uint64_t, int64_t>>& ops) {
+  testutil::FaultInjectionEnv env;
+  auto w = api_internal::RunWriter::Create(
+      &env, "/run", api_internal::RunIdentity{kFuzzLoaderRunNonce, 1}, 256);
+  COWTREE_ASSERT(w.ok());
+  for (const auto& [tree, key, weight] : ops) COWTREE_ASSERT((*w)->Add(tree, key, weight).ok());
+  COWTREE_ASSERT((*w)->Finish().ok());
+  auto f = env.OpenFile("/run", OpenMode::kReadOnly);
+  COWTREE_ASSERT(f.ok());
+  std::string bytes((*w)->bytes(), '\0');
+  size_t got = 0;
+  COWTREE_ASSERT((*f)->ReadAt(0, bytes.size(), bytes.data(), &got).ok() && got == bytes.size());
+  std::string out;
+  PutFixed32(&out, static_cast<uint32_t>((*w)->ops()));
+  return out + bytes;
+}
+
+std::vector<FuzzSeed> LoaderRunSeeds() {
+  using api_internal::LoaderTree;
+  const LoaderTree t{3, KeyType::kInt64, "t"};
+  const LoaderTree d{7, KeyType::kDouble, "doubles"};
+  std::vector<std::tuple<LoaderTree, uint64_t, int64_t>> many;
+  for (uint64_t k = 0; k < 150; ++k) many.emplace_back(t, k * 1000, k % 3 == 0 ? -2 : 1);
+  many.emplace_back(d, 5, INT64_MAX);
+  many.emplace_back(d, 5, INT64_MIN);
+  many.emplace_back(d, UINT64_MAX, 1);
+  std::string worked = LoaderRunInput({{t, 10, 1}, {t, 10, 1}, {t, 300, -2}});
+  std::string more_ops = worked;
+  more_ops[0] = 4;  // the writer "reported" 4 ops: the run holds 3
+  return {
+      {"seed-worked-example", Flags(0x00, worked)},
+      {"seed-blocks", Flags(0x01, LoaderRunInput(many))},
+      {"seed-count-mismatch", Flags(0x00, more_ops)},
+  };
+}
+
 }  // namespace
 
 std::vector<FuzzSeed> MakeFuzzSeeds(std::string_view target) {
@@ -467,6 +508,7 @@ std::vector<FuzzSeed> MakeFuzzSeeds(std::string_view target) {
   if (target == "tree_descriptor") return TreeDescriptorSeeds();
   if (target == "index_chunk") return IndexChunkSeeds();
   if (target == "csv") return CsvSeeds();
+  if (target == "loader_run") return LoaderRunSeeds();
   return {};
 }
 
