@@ -29,7 +29,7 @@ struct SpilledRun {
   std::string path;
   uint64_t ops = 0;
   uint64_t bytes = 0;
-  uint32_t level = 0;  // 0: a spilled buffer; a merge of runs of level L: L + 1
+  uint32_t level = 0;   // 0: a spilled buffer; a merge of runs of level L: L + 1
   uint32_t number = 0;  // its RunIdentity::run_number
 };
 
@@ -60,8 +60,8 @@ struct LoaderState {
   size_t block_bytes = 0;
   size_t fan_in = 0;
   std::unique_ptr<FileLock> spill_lock;  // on spill_dir: one loader at a time
-  uint64_t loader_nonce = 0;              // random: in every block of its runs
-  uint32_t run_serial = 0;                // names and numbers the runs
+  uint64_t loader_nonce = 0;             // random: in every block of its runs
+  uint32_t run_serial = 0;               // names and numbers the runs
   std::vector<SpilledRun> runs;
   uint64_t spilled_ops = 0;  // ops in `runs`
 
@@ -104,7 +104,7 @@ constexpr uint64_t kDefaultBufferBytesUnlimited = 64ull << 20;
 constexpr uint64_t kMinDefaultBufferBytes = 1ull << 20;
 
 // Spilling: blocks of 1/64 of the buffer (256 B .. 64 KiB), and as many runs read at once as
-// fill a quarter of it with their block buffers (at least 2).
+// fill a quarter of it with their read buffers (at least 2, at most kFanInMax).
 constexpr size_t kRunBlockBytesMin = 256;
 constexpr size_t kRunBlockBytesMax = 64 << 10;
 // One reader's buffers: its block (name + ops) and its copy of the block's tree name.
@@ -149,13 +149,13 @@ class MergeCharge {
  public:
   MergeCharge(MemoryBudget* budget, uint64_t bytes)
       : budget_(budget), bytes_(static_cast<int64_t>(bytes)) {
-    if (budget_ != nullptr) {
+    if (budget_ != nullptr && bytes_ != 0) {
       budget_->ChargeFixed(bytes_);
       budget_->EnforceBudget();  // eviction makes room for the merge's buffers
     }
   }
   ~MergeCharge() {
-    if (budget_ != nullptr) budget_->ChargeFixed(-bytes_);
+    if (budget_ != nullptr && bytes_ != 0) budget_->ChargeFixed(-bytes_);
   }
   MergeCharge(const MergeCharge&) = delete;
   MergeCharge& operator=(const MergeCharge&) = delete;
@@ -257,9 +257,8 @@ Status BulkLoader::AddCode(uint64_t store_serial, uint64_t tree_id, const std::s
   }
   if (name.empty() || name.size() > kTreeNameBytesMax) {
     // A handle whose CreateTree was refused at its commit (no tree can have this name).
-    return Status::InvalidArgument("BulkLoader::Add: tree name of " +
-                                   std::to_string(name.size()) + " bytes, expected 1.." +
-                                   std::to_string(kTreeNameBytesMax));
+    return Status::InvalidArgument("BulkLoader::Add: tree name of " + std::to_string(name.size()) +
+                                   " bytes, expected 1.." + std::to_string(kTreeNameBytesMax));
   }
   uint32_t group = s.last_group;
   if (tree_id != s.last_tree_id || s.trees.empty()) {
@@ -314,9 +313,8 @@ std::vector<const LoaderTree*> BulkLoader::SortHeldOps() {
   std::vector<uint32_t> by_rank(s.trees.size());  // old group of each rank
   std::iota(by_rank.begin(), by_rank.end(), 0u);
   if (s.spilling()) {
-    std::sort(by_rank.begin(), by_rank.end(), [&s](uint32_t a, uint32_t b) {
-      return s.trees[a].tree_id < s.trees[b].tree_id;
-    });
+    std::sort(by_rank.begin(), by_rank.end(),
+              [&s](uint32_t a, uint32_t b) { return s.trees[a].tree_id < s.trees[b].tree_id; });
   }
   std::vector<uint32_t> rank(s.trees.size());
   std::vector<const LoaderTree*> tree_of_group(s.trees.size());
@@ -335,9 +333,8 @@ Status BulkLoader::WriteRun(OpStream& in, uint64_t ops, uint32_t level) {
   const std::string path =
       JoinPath(s.options.spill_dir,
                std::string(kRunPrefix) + std::to_string(number) + std::string(kRunSuffix));
-  auto writer =
-      RunWriter::Create(s.env, path, api_internal::RunIdentity{s.loader_nonce, number},
-                        s.block_bytes);
+  auto writer = RunWriter::Create(s.env, path, api_internal::RunIdentity{s.loader_nonce, number},
+                                  s.block_bytes);
   if (!writer.ok()) return writer.status();
   // Listed at once, so that it is deleted whatever happens next.
   s.runs.push_back(SpilledRun{path, 0, 0, level, number});
@@ -354,7 +351,8 @@ Status BulkLoader::WriteRun(OpStream& in, uint64_t ops, uint32_t level) {
   return Status::OK();
 }
 
-// The buffer is full: sorts it and writes it as a run, then merges full levels of runs. On error every op since the last flush is dropped.
+// The buffer is full: sorts it and writes it as a run, then merges full levels of runs. On error
+// every op since the last flush is dropped.
 Status BulkLoader::Spill() {
   LoaderState& s = *state_;
   const uint64_t held = s.spilled_ops + s.ops.size();
@@ -387,8 +385,9 @@ Status BulkLoader::MergeRuns(std::vector<size_t> indexes, uint32_t level) {
   std::vector<std::unique_ptr<OpStream>> sources;
   for (const size_t i : indexes) {
     const SpilledRun& r = s.runs[i];
-    auto reader = RunReader::Open(s.env, r.path, api_internal::RunIdentity{s.loader_nonce, r.number}, r.ops,
-                                  r.bytes, s.block_bytes);
+    auto reader =
+        RunReader::Open(s.env, r.path, api_internal::RunIdentity{s.loader_nonce, r.number}, r.ops,
+                        r.bytes, s.block_bytes);
     if (!reader.ok()) return reader.status();
     sources.push_back(std::make_unique<RunStream>(std::move(reader).value()));
     ops += r.ops;
@@ -487,8 +486,9 @@ Status BulkLoader::CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed,
     std::vector<std::unique_ptr<OpStream>> sources;
     sources.push_back(std::move(in));
     for (const SpilledRun& r : s.runs) {
-      auto reader = RunReader::Open(s.env, r.path, api_internal::RunIdentity{s.loader_nonce, r.number}, r.ops,
-                                  r.bytes, s.block_bytes);
+      auto reader =
+          RunReader::Open(s.env, r.path, api_internal::RunIdentity{s.loader_nonce, r.number}, r.ops,
+                          r.bytes, s.block_bytes);
       if (!reader.ok()) return reader.status();
       sources.push_back(std::make_unique<RunStream>(std::move(reader).value()));
     }
@@ -526,9 +526,9 @@ Status BulkLoader::CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed,
   // The runs' readers check their op counts (RunReader), so the stream holds exactly n ops;
   // checked again here as values, not assertions: the runs are files.
   const auto count_mismatch = [&](uint64_t at) {
-    return Status::Corruption("BulkLoader::Flush: the runs in " + s.options.spill_dir +
-                              " hold " + (at < n ? "fewer" : "more") + " than the " +
-                              std::to_string(n) + " ops written to them and the buffer");
+    return Status::Corruption("BulkLoader::Flush: the runs in " + s.options.spill_dir + " hold " +
+                              (at < n ? "fewer" : "more") + " than the " + std::to_string(n) +
+                              " ops written to them and the buffer");
   };
   bool has = false;
   for (uint64_t i = 0; i < skip; ++i) {

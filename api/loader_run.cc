@@ -54,13 +54,11 @@ Result<std::unique_ptr<RunWriter>> RunWriter::Create(Env* env, const std::string
 Status RunWriter::Add(const LoaderTree& tree, uint64_t key_code, int64_t weight) {
   COWTREE_ASSERT(weight != 0 && tree.tree_id != 0);
   COWTREE_ASSERT(!tree.name.empty() && tree.name.size() <= kTreeNameBytesMax);
-  COWTREE_ASSERT(tree.tree_id > last_tree_id_ || (tree.tree_id == last_tree_id_ && ops_ > 0 &&
-                                                  key_code >= last_key_) ||
-                 ops_ == 0);
+  COWTREE_ASSERT(tree.tree_id > last_tree_id_ ||
+                 (tree.tree_id == last_tree_id_ && ops_ > 0 && key_code >= last_key_) || ops_ == 0);
   const bool same_block = block_ops_ > 0 && tree.tree_id == block_tree_id_;
-  if (block_ops_ > 0 && (!same_block || block_.size() - kRunBlockHeaderBytes -
-                                                block_name_bytes_ >=
-                                            block_bytes_)) {
+  if (block_ops_ > 0 &&
+      (!same_block || block_.size() - kRunBlockHeaderBytes - block_name_bytes_ >= block_bytes_)) {
     COWTREE_RETURN_IF_ERROR(CloseBlock());
   }
   uint64_t gap = key_code;
@@ -131,9 +129,9 @@ Result<std::unique_ptr<RunReader>> RunReader::Open(Env* env, const std::string& 
   auto file = env->OpenFile(path, OpenMode::kReadOnly);
   if (!file.ok()) {
     if (file.status().IsNotFound()) {
-      return Status::Corruption("loader run " + path +
-                                " is missing (deleted by another process?): " +
-                                file.status().message());
+      return Status::Corruption(
+          "loader run " + path +
+          " is missing (deleted by another process?): " + file.status().message());
     }
     return file.status().WithContext("opening loader run " + path);
   }
@@ -142,8 +140,8 @@ Result<std::unique_ptr<RunReader>> RunReader::Open(Env* env, const std::string& 
 }
 
 Status RunReader::Corrupt(uint64_t offset, const std::string& what) const {
-  return Status::Corruption("loader run " + path_ + " at offset " + std::to_string(offset) +
-                            ": " + what);
+  return Status::Corruption("loader run " + path_ + " at offset " + std::to_string(offset) + ": " +
+                            what);
 }
 
 Status RunReader::Next(bool* has) {
@@ -170,8 +168,9 @@ Status RunReader::Next(bool* has) {
   if (block_first_) {
     block_first_ = false;
     if (started_ && tree_.tree_id == previous_tree_id_ && gap < key_) {
-      return Corrupt(block_offset_, "the block's first key is below the previous block's last "
-                                    "key of the same tree");
+      return Corrupt(block_offset_,
+                     "the block's first key is below the previous block's last "
+                     "key of the same tree");
     }
     key_ = gap;
   } else {
@@ -195,14 +194,15 @@ Status RunReader::Next(bool* has) {
 Status RunReader::ReadBlock() {
   block_offset_ = next_offset_;
   if (expected_bytes_ - next_offset_ < kRunBlockHeaderBytes) {
-    return Corrupt(block_offset_, "the run's last " + std::to_string(expected_bytes_ - next_offset_) +
+    return Corrupt(block_offset_, "the run's last " +
+                                      std::to_string(expected_bytes_ - next_offset_) +
                                       " bytes are too few for a block header of " +
                                       std::to_string(kRunBlockHeaderBytes));
   }
   char h[kRunBlockHeaderBytes];
   size_t got = 0;
-  COWTREE_RETURN_IF_ERROR(file_->ReadAt(block_offset_, sizeof(h), h, &got)
-                              .WithContext("reading loader run " + path_));
+  COWTREE_RETURN_IF_ERROR(
+      file_->ReadAt(block_offset_, sizeof(h), h, &got).WithContext("reading loader run " + path_));
   if (got != sizeof(h)) return Corrupt(block_offset_, "the file ends inside a block header");
   if (DecodeFixed32(h) != kRunBlockMagic) return Corrupt(block_offset_, "no block magic");
   const uint32_t payload_bytes = DecodeFixed32(h + kPayloadBytesOffset);
@@ -230,19 +230,18 @@ Status RunReader::ReadBlock() {
   }
   if (op_count == 0 || tree_id == 0 || (type != 1 && type != 2) || name_bytes == 0 ||
       name_bytes > kTreeNameBytesMax || name_bytes >= payload_bytes) {
-    return Corrupt(block_offset_, "expected >= 1 op, a tree id >= 1, key type 1 or 2 and a name "
-                                  "of 1.." + std::to_string(kTreeNameBytesMax) +
-                                      " bytes before the ops");
+    return Corrupt(block_offset_,
+                   "expected >= 1 op, a tree id >= 1, key type 1 or 2 and a name "
+                   "of 1.." +
+                       std::to_string(kTreeNameBytesMax) + " bytes before the ops");
   }
   if (DecodeFixed64(h + kLoaderNonceOffset) != identity_.loader_nonce ||
       DecodeFixed32(h + kRunNumberOffset) != identity_.run_number) {
-    return Corrupt(block_offset_, "the block is of run " +
-                                      std::to_string(DecodeFixed32(h + kRunNumberOffset)) +
-                                      " of loader " +
-                                      std::to_string(DecodeFixed64(h + kLoaderNonceOffset)) +
-                                      ", expected run " + std::to_string(identity_.run_number) +
-                                      " of loader " + std::to_string(identity_.loader_nonce) +
-                                      " (a run file replaced?)");
+    return Corrupt(block_offset_,
+                   "the block is of run " + std::to_string(DecodeFixed32(h + kRunNumberOffset)) +
+                       " of loader " + std::to_string(DecodeFixed64(h + kLoaderNonceOffset)) +
+                       ", expected run " + std::to_string(identity_.run_number) + " of loader " +
+                       std::to_string(identity_.loader_nonce) + " (a run file replaced?)");
   }
   if (DecodeFixed32(h + kBlockIndexOffset) != next_block_index_) {
     return Corrupt(block_offset_, "block index " +

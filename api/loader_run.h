@@ -87,8 +87,7 @@ class RunWriter {
   const std::string& path() const { return path_; }
 
  private:
-  RunWriter(std::unique_ptr<File> file, std::string path, RunIdentity identity,
-            size_t block_bytes);
+  RunWriter(std::unique_ptr<File> file, std::string path, RunIdentity identity, size_t block_bytes);
   Status CloseBlock();
 
   std::unique_ptr<File> file_;
@@ -96,7 +95,7 @@ class RunWriter {
   const RunIdentity identity_;
   const size_t block_bytes_;
   uint32_t block_index_ = 0;  // of the open block
-  std::string block_;  // header (filled at close) + name + ops of the open block
+  std::string block_;         // header (filled at close) + name + ops of the open block
   uint32_t block_ops_ = 0;
   uint64_t block_tree_id_ = 0;
   KeyType block_type_ = KeyType::kInt64;
@@ -114,8 +113,8 @@ class RunReader {
   // bytes, with blocks of at most block_bytes of ops (the writer's). Errors: Corruption (the
   // file is missing: deleted by another process), the Env's IOError.
   static Result<std::unique_ptr<RunReader>> Open(Env* env, const std::string& path,
-                                                 RunIdentity identity, uint64_t ops,
-                                                 uint64_t bytes, size_t block_bytes);
+                                                 RunIdentity identity, uint64_t ops, uint64_t bytes,
+                                                 size_t block_bytes);
   // Moves to the next op: *has is false at the end of the run (after checking that it held
   // exactly the ops and bytes expected). Errors: Corruption (see above), IOError.
   Status Next(bool* has);
@@ -139,17 +138,17 @@ class RunReader {
   const uint64_t expected_ops_;
   const uint64_t expected_bytes_;
   const size_t payload_bytes_max_;
-  std::string block_;       // the current block's payload
-  size_t pos_ = 0;          // next op's offset in block_
-  uint32_t block_left_ = 0;  // ops of the current block not yet read
+  std::string block_;          // the current block's payload
+  size_t pos_ = 0;             // next op's offset in block_
+  uint32_t block_left_ = 0;    // ops of the current block not yet read
   uint64_t block_offset_ = 0;  // file offset of the current block
   uint64_t next_offset_ = 0;   // file offset of the next block
   uint64_t ops_read_ = 0;
   LoaderTree tree_;
   uint64_t key_ = 0;
   int64_t weight_ = 0;
-  bool started_ = false;  // an op was read (key_ and tree_ are the previous op's)
-  bool block_first_ = false;      // the next op is its block's first
+  bool started_ = false;           // an op was read (key_ and tree_ are the previous op's)
+  bool block_first_ = false;       // the next op is its block's first
   uint64_t previous_tree_id_ = 0;  // the tree of the block before the current one
 };
 

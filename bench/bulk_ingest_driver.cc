@@ -12,9 +12,10 @@
 //     its default buffer, KEYS_PER_COMMIT ops per commit of a flush; the tree created by a
 //     commit of its own first). random-spill: the same through a BulkLoader that spills its full
 //     buffers to DIR.spill and merges them at the final Flush (Options::spill_dir;
-//     loader_spill_s is the time until that Flush). CACHE_MIB: Options::cache_bytes in MiB (0 = unlimited;
-//     docs/memory_budget.md); the reopen for the count uses the same budget. LEAF_CAPACITY /
-//     LEAF_BYTES: Options::leaf_capacity_entries / leaf_capacity_bytes (0 = the defaults).
+//     loader_spill_s is the time until that Flush). CACHE_MIB: Options::cache_bytes in MiB (0 =
+//     unlimited; docs/memory_budget.md); the reopen for the count uses the same budget.
+//     LEAF_CAPACITY / LEAF_BYTES: Options::leaf_capacity_entries / leaf_capacity_bytes (0 = the
+//     defaults).
 // Output lines are "key: value" so that scripts can take medians. Durability: balanced.
 #include <chrono>
 #include <cstdint>
@@ -47,9 +48,10 @@ void Check(const cowtree::Status& s, const char* what) {
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::cerr << "usage: cowtree_bulk_ingest DIR random|ascending|random-loader|random-spill ENTRIES "
-                 "[KEYS_PER_COMMIT] "
-                 "[SEED] [CACHE_MIB] [LEAF_CAPACITY]\n";
+    std::cerr
+        << "usage: cowtree_bulk_ingest DIR random|ascending|random-loader|random-spill ENTRIES "
+           "[KEYS_PER_COMMIT] "
+           "[SEED] [CACHE_MIB] [LEAF_CAPACITY]\n";
     return 2;
   }
   const std::string dir = argv[1];

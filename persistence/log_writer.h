@@ -38,14 +38,14 @@
 // - Sync(upto): returns once every record ending at or before `upto` is durable
 //   (fdatasync'd): OK whenever a successful fdatasync covered `upto`, even one that another
 //   caller led before the writer was poisoned (the record is durable; reporting it failed
-//   would make a retry apply it twice). Pipelined group commit: one caller (the leader) takes ALL buffered bytes
-//   and issues File::WriteAtAndSync (pwrite + fdatasync in the POSIX Env) outside the mutex —
-//   or, for a lone commit (no follower queued, nothing gathered), File::WriteAtAndSyncLone
-//   (a linked io_uring write + fdatasync in the POSIX Env: faster for a lone committer).
-//   While that fdatasync is in flight, new committers keep appending to the buffer (the next
-//   group fills) and queue as followers, each on its own condition variable. When the leader's
-//   I/O returns it wakes, in this order, ONE uncovered follower to lead the next group (which
-//   then writes + syncs everything appended meanwhile at once) and every follower its sync
+//   would make a retry apply it twice). Pipelined group commit: one caller (the leader) takes ALL
+//   buffered bytes and issues File::WriteAtAndSync (pwrite + fdatasync in the POSIX Env) outside
+//   the mutex — or, for a lone commit (no follower queued, nothing gathered),
+//   File::WriteAtAndSyncLone (a linked io_uring write + fdatasync in the POSIX Env: faster for a
+//   lone committer). While that fdatasync is in flight, new committers keep appending to the buffer
+//   (the next group fills) and queue as followers, each on its own condition variable. When the
+//   leader's I/O returns it wakes, in this order, ONE uncovered follower to lead the next group
+//   (which then writes + syncs everything appended meanwhile at once) and every follower its sync
 //   covered; the others sleep on (no thundering herd). It signals them after releasing the
 //   mutex, so that a woken follower does not block on it at once (a convoy: with 16 strict
 //   committers on 2 cores, 0.62 blocking mutex waits per commit when it signalled under the
@@ -59,10 +59,10 @@
 // - Failure semantics: after ANY failed write, fdatasync, truncate or file creation the writer
 //   is POISONED: that call and every later Append/Flush/Sync/Close return the same Status
 //   with code kPoisoned (except a Flush or Sync whose `upto` an earlier successful write or
-//   fdatasync already covered, above), whose message keeps the original text ("... IOError: fdatasync ...:
-//   Input/output error"). So a failed fdatasync fails every Sync of its group, every Sync of
-//   the groups queued behind it and every later call: nothing is acknowledged after a failed
-//   fdatasync (PostgreSQL's fsync-failure rule). fdatasync is never retried: after a failed
+//   fdatasync already covered, above), whose message keeps the original text ("... IOError:
+//   fdatasync ...: Input/output error"). So a failed fdatasync fails every Sync of its group, every
+//   Sync of the groups queued behind it and every later call: nothing is acknowledged after a
+//   failed fdatasync (PostgreSQL's fsync-failure rule). fdatasync is never retried: after a failed
 //   fdatasync the kernel may have dropped the dirty pages, so a retry could report success for data
 //   that is gone. Only a new writer (after replay) can continue. fallocate and zero-fill
 //   failures are ignored (preallocation is a hint; a real ENOSPC surfaces on the write).

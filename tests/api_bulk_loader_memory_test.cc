@@ -139,8 +139,8 @@ void PrintReport(const char* what, uint64_t n, uint64_t cache_bytes, const Child
   std::printf(
       "%s: entries %llu cache %llu MiB: peak RSS %.1f MiB, load %.3f us/key incl. close, %llu "
       "commits, %llu leaves; budget: fixed %.1f nodes %.1f dirty %.1f clean %.1f pool %.1f MiB\n",
-      what, (unsigned long long)n, (unsigned long long)(cache_bytes >> 20),
-      r.peak_rss_kib / 1024.0, double(r.load_us) / double(n), (unsigned long long)r.commits,
+      what, (unsigned long long)n, (unsigned long long)(cache_bytes >> 20), r.peak_rss_kib / 1024.0,
+      double(r.load_us) / double(n), (unsigned long long)r.commits,
       (unsigned long long)r.leaf_count, r.memory.fixed_bytes / 1048576.0,
       r.memory.node_bytes / 1048576.0, r.memory.dirty_bytes / 1048576.0,
       r.memory.clean_bytes / 1048576.0, r.memory.pool_bytes / 1048576.0);

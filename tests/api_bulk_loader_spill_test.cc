@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "cowtree/cowtree.h"
+#include "tests/bulk_loader_model.h"
 #include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
-#include "tests/bulk_loader_model.h"
 
 namespace cowtree {
 namespace {
@@ -103,6 +103,8 @@ TEST(BulkLoaderSpill, AFlushCommitsTreesInTheOrderTheStoreCreatedThem) {
     lo.commit_ops = 1;
     if (spill) lo.spill_dir = dir.path() + "/spill";
     lo.commit_hook = [&](WriteBatch&, const BulkLoader::FlushProgress& p) {
+      EXPECT_EQ(p.order,
+                spill ? BulkLoader::FlushOrder::kTreeId : BulkLoader::FlushOrder::kFirstAdd);
       if (p.ops_committed == 2) {  // the second commit: the first is visible
         const Snapshot snap = store->GetSnapshot();
         first_committed.push_back(snap.Tree<int64_t>("a")->count() == 1 ? "a" : "b");
@@ -329,8 +331,7 @@ TEST(BulkLoaderSpill, EveryFailedOperationOfASpillingLoadIsAnErrorValue) {
           << name << " left, failure " << k << ": " << fault;
     }
     if (!st.ok()) {
-      EXPECT_TRUE(st.IsIOError() || st.IsPoisoned())
-          << "failure " << k << ": " << st.ToString();
+      EXPECT_TRUE(st.IsIOError() || st.IsPoisoned()) << "failure " << k << ": " << st.ToString();
     }
     // The store holds the first `committed` ops of the flush's order (tree id, then key).
     for (const auto& [t, key] : ops) ModelAdd(&model[t], key, int64_t{1});

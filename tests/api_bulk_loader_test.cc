@@ -18,9 +18,9 @@
 
 #include "api/internal.h"
 #include "cowtree/cowtree.h"
+#include "tests/bulk_loader_model.h"
 #include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
-#include "tests/bulk_loader_model.h"
 
 namespace cowtree {
 

@@ -1,8 +1,6 @@
 // The loader's run format (api/loader_run.h, docs/loader_run.md): the worked example of the
 // page byte for byte; a round trip across trees and blocks; every damage the reader must
 // refuse is Corruption naming the file and the block's offset, never an assertion.
-#include "api/loader_run.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -10,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "api/loader_run.h"
 #include "persistence/coding.h"
 #include "persistence/crc32c.h"
 #include "testutil/fault_injection_env.h"
@@ -27,7 +26,8 @@ struct Op {
 };
 
 LoaderTree Tree(uint64_t id) {
-  return LoaderTree{id, id % 2 == 0 ? KeyType::kDouble : KeyType::kInt64, "tree" + std::to_string(id)};
+  return LoaderTree{id, id % 2 == 0 ? KeyType::kDouble : KeyType::kInt64,
+                    "tree" + std::to_string(id)};
 }
 
 // Writes `ops` to `path`; returns the writer's (ops, bytes).
@@ -76,11 +76,11 @@ TEST(LoaderRun, TheWorkedExampleOfTheFormatPage) {
   }
   const std::string payload("t\x0a\x02\x00\x02\xa2\x02\x03", 8);
   std::string want;
-  PutFixed32(&want, 0x42525443);  // "CTRB"
-  PutFixed32(&want, 0);           // crc, below
-  PutFixed32(&want, 8);           // payload bytes
-  PutFixed32(&want, 3);           // ops
-  PutFixed64(&want, 3);           // tree id
+  PutFixed32(&want, 0x42525443);               // "CTRB"
+  PutFixed32(&want, 0);                        // crc, below
+  PutFixed32(&want, 8);                        // payload bytes
+  PutFixed32(&want, 3);                        // ops
+  PutFixed64(&want, 3);                        // tree id
   want += std::string("\x01\x00\x00\x00", 4);  // key type int64, reserved
   PutFixed32(&want, 1);                        // name bytes
   PutFixed64(&want, 0x1122334455667788ull);    // loader nonce
@@ -256,7 +256,8 @@ TEST_F(DamagedRun, EveryDamageIsCorruptionNamingTheBlock) {
   // The intact run still reads, but not as another run.
   EXPECT_TRUE(ReadDamaged(file_, bytes_).ok());
   std::vector<Op> back;
-  const Status other = Read(&env_, "/run", n_, bytes_, &back, RunIdentity{kIdentity.loader_nonce, 2});
+  const Status other =
+      Read(&env_, "/run", n_, bytes_, &back, RunIdentity{kIdentity.loader_nonce, 2});
   EXPECT_TRUE(other.IsCorruption()) << other.ToString();
 }
 

@@ -580,9 +580,10 @@ TEST(ApiStore, NoCommitThatReturnsAnErrorIsVisibleUnderConcurrentCommitsAndFault
         for (int i = 0; i < kCommits; ++i) {
           const int64_t w = *r->weight(th * 1000 + i);
           failed_total += ok[th][i] == 0;
-          ASSERT_EQ(w, ok[th][i])
-              << "mode " << mode << " seed " << seed << " key " << th * 1000 + i << ": "
-              << (ok[th][i] ? "an OK commit is not visible" : "a failed commit is visible");
+          ASSERT_EQ(w, ok[th][i]) << "mode " << mode << " seed " << seed << " key " << th * 1000 + i
+                                  << ": "
+                                  << (ok[th][i] ? "an OK commit is not visible"
+                                                : "a failed commit is visible");
         }
       }
     }

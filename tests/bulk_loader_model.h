@@ -1,7 +1,8 @@
-// Shared by the BulkLoader tests (tests/api_bulk_loader_test.cc, tests/api_bulk_loader_spill_test.cc):
-// small-tree options, models of the trees' contents, and two checks run with and without a
-// spill directory (include/cowtree/bulk_loader.h): a random load against a model, and a crash
-// at every mutating operation of a load resumed exactly once from a marker.
+// Shared by the BulkLoader tests (tests/api_bulk_loader_test.cc,
+// tests/api_bulk_loader_spill_test.cc): small-tree options, models of the trees' contents, and two
+// checks run with and without a spill directory (include/cowtree/bulk_loader.h): a random load
+// against a model, and a crash at every mutating operation of a load resumed exactly once from a
+// marker.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -272,6 +273,5 @@ inline void SweepCrashesOfAMarkedLoad(const std::string& spill_dir) {
   }
   EXPECT_GT(resumed_mid_flush, 20u);
 }
-
 
 }  // namespace cowtree::loader_test

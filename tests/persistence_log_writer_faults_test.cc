@@ -259,11 +259,11 @@ TEST_F(LogWriterFaultsTest, ARecordCoveredBeforeThePoisonIsStillReportedDone) {
   env.faults.fail_sync = true;
   ASSERT_TRUE(w->Sync(*lost).IsPoisoned());
   env.faults.fail_sync = false;
-  EXPECT_TRUE(w->Sync(*synced).ok());   // durable before the failure
+  EXPECT_TRUE(w->Sync(*synced).ok());  // durable before the failure
   EXPECT_TRUE(w->Flush(*synced).ok());
-  EXPECT_TRUE(w->Flush(*written).ok());  // handed to the OS before the failure
+  EXPECT_TRUE(w->Flush(*written).ok());         // handed to the OS before the failure
   EXPECT_TRUE(w->Sync(*written).IsPoisoned());  // its fdatasync is the one that failed
-  EXPECT_TRUE(w->Flush(*lost).IsPoisoned());  // its write + fdatasync failed as one call
+  EXPECT_TRUE(w->Flush(*lost).IsPoisoned());    // its write + fdatasync failed as one call
   EXPECT_TRUE(w->Sync(*lost).IsPoisoned());
   EXPECT_TRUE(w->Flush().IsPoisoned());  // no position: the poison
 }

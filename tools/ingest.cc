@@ -412,7 +412,8 @@ Status Ingester::LoadTrees() {
       if (t.key_type != KeyType::kInt64) {
         // Not damage: another program made a tree of this name (the library does not
         // reserve names); this store's content is not one an ingest can use.
-        return Status::InvalidArgument("tree '" + t.name + "' is reserved for ingest markers, "
+        return Status::InvalidArgument("tree '" + t.name +
+                                       "' is reserved for ingest markers, "
                                        "but is not an int64 tree (made through the library? "
                                        "drop or rename it)");
       }
@@ -425,8 +426,9 @@ Status Ingester::LoadTrees() {
     }
     if (t.name == null_counts_.name() || t.name == negative_zero_counts_.name()) {
       if (t.key_type != KeyType::kInt64) {
-        return Status::InvalidArgument("tree '" + t.name + "' is reserved for per-group counts, but " +
-                                  "is not an int64 tree (made through the library? drop or rename it)");
+        return Status::InvalidArgument(
+            "tree '" + t.name + "' is reserved for per-group counts, but " +
+            "is not an int64 tree (made through the library? drop or rename it)");
       }
       CountTree& counts = t.name == null_counts_.name() ? null_counts_ : negative_zero_counts_;
       COWTREE_ASSIGN_OR_RETURN(TreeHandle<int64_t> handle, store_->Tree<int64_t>(t.name));

@@ -15,7 +15,8 @@
 //   would (weight 0 is ignored; for double trees -0.0 is +0.0 and every NaN is one key). Nothing
 //   is visible to snapshots, or durable, until the flush that commits it returns. When the
 //   buffer cannot take one more op, Add first flushes what it holds (or spills it: Spilling
-//   below), and returns that flush's error, if any, without buffering the op. The tree must exist when its ops are committed.
+//   below), and returns that flush's error, if any, without buffering the op. The tree must exist
+//   when its ops are committed.
 // - Flush() commits every buffered op and empties the buffer, also on error. The ops are
 //   committed in order of (tree, key) — trees in the order of their first Add since the last
 //   flush — as a sequence of commits of `commit_ops` ops each (the last one fewer); the ops of
@@ -69,11 +70,11 @@
 //   that a merge holds at most 256 file descriptors): when
 //   fan-in runs of one level exist (spilled buffers are level 0, a merge of level-L runs is
 //   level L + 1) they are merged into one, so each op is written about log_fan-in(ops /
-//   buffer ops) times; Flush first merges the smallest runs until one merge reads them all. A merge's buffers are
-//   charged to the budget while it runs. Runs are deleted by the flush (also on error) and by
-//   the destructor (best effort: a run whose deletion fails is deleted by the next loader of
-//   the directory), and never fsynced: a crash loses them as it loses the buffer, so what a
-//   crash loses is every op since the last Flush() (or flush commit, see Exactly-once). One
+//   buffer ops) times; Flush first merges the smallest runs until one merge reads them all. A
+//   merge's buffers are charged to the budget while it runs. Runs are deleted by the flush (also on
+//   error) and by the destructor (best effort: a run whose deletion fails is deleted by the next
+//   loader of the directory), and never fsynced: a crash loses them as it loses the buffer, so what
+//   a crash loses is every op since the last Flush() (or flush commit, see Exactly-once). One
 //   loader at a time uses a spill directory: Create locks it (Busy if another loader, in this
 //   process or another, holds it; the directory of an open store is refused the same way) and
 //   deletes the runs (files cowtree-loader-*.run) a crashed loader left there.

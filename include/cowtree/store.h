@@ -191,10 +191,10 @@ class Store {
   // A "<to_dir>.partial" left by a backup that failed or was killed is emptied first and built
   // again.
   // Errors: InvalidArgument (`to_dir` exists or has a NUL byte; "<to_dir>.partial" holds a
-  // file that is not a store's; an empty snapshot or one of another store), Busy (another backup is writing
-  // "<to_dir>.partial"), IOError / NoSpace (writing the copy: `to_dir` is not created; the
-  // partial directory is left for inspection until the next backup to `to_dir`), Corruption /
-  // IOError reading this store.
+  // file that is not a store's; an empty snapshot or one of another store), Busy (another
+  // backup is writing "<to_dir>.partial"), IOError / NoSpace (writing the copy: `to_dir` is
+  // not created; the partial directory is left for inspection until the next backup to
+  // `to_dir`), Corruption / IOError reading this store.
   Status Backup(const Snapshot& snapshot, const std::string& to_dir);
 
   // Makes every commit acknowledged so far durable (fdatasync). InvalidArgument if read_only.

@@ -7,19 +7,19 @@
 // Properties
 // - Reading the run either fails with Corruption (never an assertion, never an op past the
 //   reported count) or yields exactly the reported count of ops, in ascending (tree id, key)
-//   order (read as run 1 of loader kFuzzLoaderRunNonce), with weights other than 0, names of 1..1024 bytes and one name and key type per
-//   tree id.
+//   order (read as run 1 of loader kFuzzLoaderRunNonce), with weights other than 0, names
+//   of 1..1024 bytes and one name and key type per tree id.
 // - The ops read, written again by RunWriter and read back, are the same ops.
 #include <string>
 #include <vector>
 
 #include "api/loader_run.h"
 #include "persistence/coding.h"
-#include "persistence/crc32c.h"
 #include "persistence/commit_record.h"
-#include "testutil/fault_injection_env.h"
+#include "persistence/crc32c.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "testutil/fault_injection_env.h"
 
 namespace cowtree::fuzz {
 namespace {

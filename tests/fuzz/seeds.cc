@@ -21,11 +21,11 @@
 #include "persistence/ot_delta.h"
 #include "persistence/ot_entry.h"
 #include "persistence/superblock.h"
-#include "testutil/fault_injection_env.h"
 #include "tests/fuzz/fuzz_targets.h"
+#include "testutil/fault_injection_env.h"
+#include "tree/index_format.h"
 #include "tree/key_codec.h"
 #include "tree/node_format.h"
-#include "tree/index_format.h"
 #include "tree/summary_format.h"
 
 namespace cowtree::fuzz {
@@ -455,8 +455,8 @@ std::vector<FuzzSeed> CsvSeeds() {
 std::string LoaderRunInput(
     const std::vector<std::tuple<api_internal::LoaderTree, uint64_t, int64_t>>& ops) {
   testutil::FaultInjectionEnv env;
-  auto w = api_internal::RunWriter::Create(
-      &env, "/run", api_internal::RunIdentity{kFuzzLoaderRunNonce, 1}, 256);
+  auto w = api_internal::RunWriter::Create(&env, "/run",
+                                           api_internal::RunIdentity{kFuzzLoaderRunNonce, 1}, 256);
   COWTREE_ASSERT(w.ok());
   for (const auto& [tree, key, weight] : ops) COWTREE_ASSERT((*w)->Add(tree, key, weight).ok());
   COWTREE_ASSERT((*w)->Finish().ok());
