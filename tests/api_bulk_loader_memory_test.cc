@@ -146,15 +146,26 @@ void PrintReport(const char* what, uint64_t n, uint64_t cache_bytes, const Child
       r.memory.clean_bytes / 1048576.0, r.memory.pool_bytes / 1048576.0);
 }
 
+// The load of the tests below: N and the budget from the environment (see the top), in a
+// forked child; spilling or not.
+struct Load {
+  uint64_t n = EnvU64("COWTREE_LOADER_ENTRIES", 10000000);
+  uint64_t cache_bytes = EnvU64("COWTREE_LOADER_CACHE_MIB", 16) << 20;
+  ChildReport r;
+  explicit Load(bool spill) {
+    EXPECT_GE(n, 64u);
+    EXPECT_LT(n, kStride);  // the order i * kStride mod N is a permutation
+    TempDir dir;
+    r = RunInChild(dir.path() + "/db", spill ? dir.path() + "/spill" : "", n, cache_bytes);
+    PrintReport(spill ? "default leaves, spilling" : "4 KiB leaves", n, cache_bytes, r);
+  }
+};
+
 TEST(BulkLoaderMemory, RandomKeysStayWithinTheBudgetAndItsConstant) {
-  const uint64_t n = EnvU64("COWTREE_LOADER_ENTRIES", 10000000);
-  const uint64_t cache_bytes = EnvU64("COWTREE_LOADER_CACHE_MIB", 16) << 20;
-  ASSERT_GE(n, 64u);
-  ASSERT_LT(n, kStride);  // the order i * kStride mod N is a permutation
-  TempDir dir;
-  const ChildReport r = RunInChild(dir.path(), "", n, cache_bytes);
+  const Load load(/*spill=*/false);
+  const ChildReport& r = load.r;
+  const uint64_t cache_bytes = load.cache_bytes;
   ASSERT_TRUE(r.ok) << r.error;
-  PrintReport("4 KiB leaves", n, cache_bytes, r);
   EXPECT_LE(static_cast<uint64_t>(r.memory.resident_bytes()), cache_bytes);
   EXPECT_LE(r.peak_rss_kib * 1024,
             cache_bytes + kRssConstantBytes + r.leaf_count * kCheckpointScratchBytesPerLeaf)
@@ -166,14 +177,11 @@ TEST(BulkLoaderMemory, RandomKeysStayWithinTheBudgetAndItsConstant) {
 // tree), and the default leaf shape fits the budget and the constant alone, without the
 // per-leaf term (measured 28 MiB under 16 MiB; 54.6 MiB without spilling).
 TEST(BulkLoaderMemory, ASpillingLoadOfDefaultLeavesStaysWithinTheBudgetAndTheConstant) {
-  const uint64_t n = EnvU64("COWTREE_LOADER_ENTRIES", 10000000);
-  const uint64_t cache_bytes = EnvU64("COWTREE_LOADER_CACHE_MIB", 16) << 20;
-  ASSERT_GE(n, 64u);
-  ASSERT_LT(n, kStride);
-  TempDir dir;
-  const ChildReport r = RunInChild(dir.path() + "/db", dir.path() + "/spill", n, cache_bytes);
+  const Load load(/*spill=*/true);
+  const ChildReport& r = load.r;
+  const uint64_t n = load.n;
+  const uint64_t cache_bytes = load.cache_bytes;
   ASSERT_TRUE(r.ok) << r.error;
-  PrintReport("default leaves, spilling", n, cache_bytes, r);
   // The fixed bytes of 42 k leaves (10.3 MiB) and their nodes (4.1 MiB) cannot be evicted: with
   // the loader's 4 MiB charge the counters pass 16 MiB by ~3 MiB until the loader is gone.
   EXPECT_LE(static_cast<uint64_t>(r.memory_without_loader.resident_bytes()), cache_bytes);
