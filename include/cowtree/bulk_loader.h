@@ -65,18 +65,18 @@
 //   buffer (a k-way merge, Knuth TAOCP vol. 3 §5.4.1) and commits the merged order in one
 //   pass, so the tree is written once. In spill mode the order of every flush is (tree id,
 //   key): trees in the order the store created them. A merge reads at most `fan-in` runs at
-//   once (as many read buffers — a block of 1/64 of buffer_bytes, 256 B to 64 KiB, plus up to
-//   2 KiB for a tree's name — as fill a quarter of buffer_bytes; at least 2, at most 256, so
-//   that a merge holds at most 256 file descriptors): when
-//   fan-in runs of one level exist (spilled buffers are level 0, a merge of level-L runs is
-//   level L + 1) they are merged into one, so each op is written about log_fan-in(ops /
-//   buffer ops) times; Flush first merges the smallest runs until one merge reads them all. A
-//   merge's buffers are charged to the budget while it runs. Runs are deleted by the flush (also on
-//   error) and by the destructor (best effort: a run whose deletion fails is deleted by the next
-//   loader of the directory), and never fsynced: a crash loses them as it loses the buffer, so what
-//   a crash loses is every op since the last Flush() (or flush commit, see Exactly-once). One
-//   loader at a time uses a spill directory: Create locks it (Busy if another loader, in this
-//   process or another, holds it; the directory of an open store is refused the same way) and
+//   once: as many read buffers (a block of 1/64 of buffer_bytes, 256 B to 64 KiB, plus up to
+//   2 KiB for a tree's name) as fill a quarter of buffer_bytes, at least 2 and at most 256, so
+//   that a merge holds at most 256 file descriptors. When fan-in runs of one level exist
+//   (spilled buffers are level 0, a merge of level-L runs is level L + 1) they are merged into
+//   one, so each op is written about log_fan-in(ops / buffer ops) times; Flush first merges the
+//   smallest runs until one merge reads them all. A merge's buffers are charged to the budget
+//   while it runs. Runs are deleted by the flush (also on error) and by the destructor (best
+//   effort: a run whose deletion fails is deleted by the next loader of the directory), and
+//   never fsynced: a crash loses them as it loses the buffer, so what a crash loses is every
+//   op since the last Flush() (or flush commit, see Exactly-once). One loader at a time uses a
+//   spill directory: Create locks it (Busy if another loader, in this process or another,
+//   holds it; the directory of an open store is refused the same way) and
 //   deletes the runs (files cowtree-loader-*.run) a crashed loader left there.
 //   Disk: every op since the last flush, encoded, and one more copy of the runs a merge reads
 //   while it writes. Errors of a spill (the Env's IOError or NoSpace, Corruption of a run
