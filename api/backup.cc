@@ -47,11 +47,36 @@ Status CopyTree(const Snapshot& from, const std::string& name, Store* to) {
   return to->Commit(batch);  // the creation commits even for an empty tree
 }
 
-// `partial` (a "<to_dir>.partial" that exists) left by a backup that failed or was killed:
+// A file Backup writes into "<to_dir>.partial" as soon as the copy store exists there, and
+// deletes just before the rename: a partial directory holding it was made by a backup that did
+// not finish, and only such a directory is ever emptied (found by an adversarial run: any closed
+// store named "<to_dir>.partial", or a link of that name to one, was emptied and overwritten).
+constexpr char kPartialMarkerName[] = "BACKUP-PARTIAL";
+
+// What `partial` (a "<to_dir>.partial" that exists) is, without following a link:
+// InvalidArgument unless it is a directory.
+Status CheckPartialIsADirectory(const std::string& partial) {
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::symlink_status(partial, ec);
+  if (ec) return Status::IOError("backup: " + partial + ": " + ec.message());
+  if (std::filesystem::is_symlink(st)) {
+    return Status::InvalidArgument("backup: " + partial +
+                                   " is a symbolic link (a backup builds only in a directory it "
+                                   "made; remove it yourself)");
+  }
+  if (!std::filesystem::is_directory(st)) {
+    return Status::InvalidArgument("backup: " + partial +
+                                   " exists and is not a directory (remove it yourself)");
+  }
+  return Status::OK();
+}
+
+// `partial` (a "<to_dir>.partial" directory) left by a backup that failed or was killed:
 // empties it so that this backup can build there. Refused while another backup (or store) holds
-// its directory lock (Busy), and when it holds anything but a store's files (InvalidArgument:
-// nothing of someone else's is deleted).
+// its directory lock (Busy), and unless it holds the marker of a backup and nothing but store
+// files beside it (InvalidArgument: nothing of someone else's is deleted).
 Status RemoveStalePartial(Env* env, const std::string& partial) {
+  COWTREE_RETURN_IF_ERROR(CheckPartialIsADirectory(partial));
   Result<std::unique_ptr<FileLock>> lock = env->LockDir(partial, LockMode::kExclusive);
   if (!lock.ok()) {
     if (lock.status().IsBusy()) {
@@ -61,18 +86,39 @@ Status RemoveStalePartial(Env* env, const std::string& partial) {
   }
   std::vector<std::string> names;
   COWTREE_RETURN_IF_ERROR(env->ListDir(partial, &names));
+  bool marked = false;
   for (const std::string& name : names) {
     FileKind kind;
     uint64_t number = 0;
-    if (!ParseFileName(name, &kind, &number)) {
+    if (name == kPartialMarkerName) {
+      marked = true;
+    } else if (!ParseFileName(name, &kind, &number)) {
       return Status::InvalidArgument("backup: " + partial + " holds '" + name +
                                      "', which is not a store file: an earlier backup did not "
                                      "finish there, but remove it yourself");
     }
   }
+  if (!marked && !names.empty()) {
+    return Status::InvalidArgument("backup: " + partial + " holds files but no " +
+                                   kPartialMarkerName +
+                                   ": not a backup's unfinished copy (or one killed before it "
+                                   "wrote the marker); remove it yourself");
+  }
   for (const std::string& name : names) {
+    if (name == kPartialMarkerName) continue;
     COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(partial, name)));
   }
+  // The marker last: a crash in between leaves a marked directory, emptied again next time.
+  if (marked) COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(partial, kPartialMarkerName)));
+  return env->SyncDir(partial);
+}
+
+// Writes the marker into the partial copy (a store now) and makes it durable.
+Status MarkPartial(Env* env, const std::string& partial) {
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> marker,
+                           env->OpenFile(JoinPath(partial, kPartialMarkerName),
+                                         OpenMode::kCreateExclusive));
+  COWTREE_RETURN_IF_ERROR(marker->Sync());
   return env->SyncDir(partial);
 }
 
@@ -116,7 +162,11 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
                                    " already exists (a backup never "
                                    "overwrites anything)");
   }
-  if (env->FileExists(partial)) COWTREE_RETURN_IF_ERROR(RemoveStalePartial(env, partial));
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::symlink_status(partial, ec))) {
+    // (A link counts, dangling or not: it is refused, never followed.)
+    COWTREE_RETURN_IF_ERROR(RemoveStalePartial(env, partial));
+  }
   Options o;
   o.create_if_missing = true;
   o.error_if_exists = true;
@@ -130,6 +180,7 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
   o.fanout = state_->options.fanout;
   COWTREE_ASSIGN_OR_RETURN(const std::vector<TreeDescription> trees, snapshot.ListTrees());
   COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<Store> copy, Store::Open(partial, o));
+  COWTREE_RETURN_IF_ERROR(MarkPartial(env, partial).WithContext("backup"));
   for (const TreeDescription& t : trees) {
     Status st = t.key_type == KeyType::kInt64 ? CopyTree<int64_t>(snapshot, t.name, copy.get())
                                               : CopyTree<double>(snapshot, t.name, copy.get());
@@ -138,7 +189,16 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
   COWTREE_RETURN_IF_ERROR(copy->Checkpoint());
   COWTREE_RETURN_IF_ERROR(copy->Close());
   copy.reset();
+  COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(partial, kPartialMarkerName)));
   COWTREE_RETURN_IF_ERROR(env->SyncDir(partial));
+  if (env->FileExists(to_dir)) {
+    // Made while the copy was built: rename(2) would replace an empty directory. (A directory
+    // made between this check and the rename is still replaced if empty: the Env's rename
+    // is rename(2), not renameat2's RENAME_NOREPLACE.)
+    return Status::InvalidArgument("backup: " + to_dir +
+                                   " appeared while the backup was written (a backup never "
+                                   "overwrites anything); the copy is complete in " + partial);
+  }
   COWTREE_RETURN_IF_ERROR(env->RenameFile(partial, to_dir));
   return env->SyncDir(ParentDir(to_dir));
 }

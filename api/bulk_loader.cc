@@ -16,6 +16,7 @@
 #include "api/internal.h"
 #include "api/loader_merge.h"
 #include "api/loader_run.h"
+#include "api/run_spill.h"
 #include "api/sort_buffer.h"
 #include "persistence/assert.h"
 #include "persistence/commit_record.h"
@@ -23,15 +24,6 @@
 
 namespace cowtree {
 namespace api_internal {
-
-// A run the loader spilled since the last flush (api/loader_run.h).
-struct SpilledRun {
-  std::string path;
-  uint64_t ops = 0;
-  uint64_t bytes = 0;
-  uint32_t level = 0;   // 0: a spilled buffer; a merge of runs of level L: L + 1
-  uint32_t number = 0;  // its RunIdentity::run_number
-};
 
 struct LoaderState {
   Store* store = nullptr;
@@ -54,26 +46,16 @@ struct LoaderState {
   // The store's budget, charged buffer_bytes as fixed bytes while the loader lives (null
   // without a budget).
   std::shared_ptr<MemoryBudget> budget;
-  // Spilling (options.spill_dir not empty): where runs go, their block size, how many a merge
-  // reads at once, and the runs of the ops added since the last flush.
-  Env* env = nullptr;
-  size_t block_bytes = 0;
-  size_t fan_in = 0;
-  std::unique_ptr<FileLock> spill_lock;  // on spill_dir: one loader at a time
-  uint64_t loader_nonce = 0;             // random: in every block of its runs
-  uint32_t run_serial = 0;               // names and numbers the runs
-  std::vector<SpilledRun> runs;
-  uint64_t spilled_ops = 0;  // ops in `runs`
+  // Spilling (options.spill_dir not empty): the runs of the ops added since the last flush.
+  std::unique_ptr<RunSpill> spill;
 
-  bool spilling() const { return !options.spill_dir.empty(); }
-  // Deletes the runs (best effort: a run left behind is a temporary file, never read again).
+  bool spilling() const { return spill != nullptr; }
+  uint64_t spilled_ops() const { return spill != nullptr ? spill->spilled_ops() : 0; }
   void DeleteRuns() {
-    for (const SpilledRun& r : runs) (void)env->DeleteFile(r.path);
-    runs.clear();
-    spilled_ops = 0;
+    if (spill != nullptr) spill->DeleteRuns();
   }
   ~LoaderState() {
-    DeleteRuns();
+    spill.reset();  // deletes the runs; releases its charge before the buffer's
     if (budget != nullptr) budget->ChargeFixed(-static_cast<int64_t>(buffer_bytes));
   }
 };
@@ -85,11 +67,8 @@ using api_internal::LoaderState;
 using api_internal::LoaderTree;
 using api_internal::MergeStream;
 using api_internal::OpStream;
-using api_internal::RunReader;
-using api_internal::RunStream;
-using api_internal::RunWriter;
+using api_internal::RunSpill;
 using api_internal::SortBuffer;
-using api_internal::SpilledRun;
 
 namespace {
 
@@ -103,67 +82,6 @@ uint64_t TreeBytes(const std::string& name) {
 constexpr uint64_t kDefaultBufferBytesUnlimited = 64ull << 20;
 constexpr uint64_t kMinDefaultBufferBytes = 1ull << 20;
 
-// Spilling: blocks of 1/64 of the buffer (256 B .. 64 KiB), and as many runs read at once as
-// fill a quarter of it with their read buffers (at least 2, at most kFanInMax).
-constexpr size_t kRunBlockBytesMin = 256;
-constexpr size_t kRunBlockBytesMax = 64 << 10;
-// One reader's buffers: its block (name + ops) and its copy of the block's tree name.
-size_t RunReaderBytes(size_t block_bytes) {
-  return 2 * kTreeNameBytesMax + block_bytes + api_internal::kRunOpBytesMax;
-}
-// A merge holds one file descriptor per run it reads: at most this many, whatever the buffer
-// (a 512 MiB buffer would allow ~2 000), so that a load stays far below the usual 1 024-fd
-// limit; larger buffers then make fewer levels instead.
-constexpr size_t kFanInMax = 256;
-
-constexpr std::string_view kRunPrefix = "cowtree-loader-";
-constexpr std::string_view kRunSuffix = ".run";
-
-// Creates and locks the spill directory (one loader at a time), and deletes the runs a loader
-// that crashed left there.
-Status TakeSpillDir(LoaderState& s) {
-  const std::string& dir = s.options.spill_dir;
-  COWTREE_RETURN_IF_ERROR(CheckPathHasNoNul(dir, "BulkLoader: spill_dir"));
-  const std::string context = "BulkLoader: spill_dir " + dir;
-  COWTREE_RETURN_IF_ERROR(s.env->CreateDir(dir).WithContext(context));
-  auto lock = s.env->LockDir(dir, LockMode::kExclusive);
-  if (!lock.ok()) {
-    return lock.status().WithContext(context +
-                                     " (one loader at a time per spill directory, and not the "
-                                     "directory of an open store)");
-  }
-  s.spill_lock = std::move(lock).value();
-  std::vector<std::string> names;
-  COWTREE_RETURN_IF_ERROR(s.env->ListDir(dir, &names).WithContext(context));
-  for (const std::string& name : names) {
-    if (name.starts_with(kRunPrefix) && name.ends_with(kRunSuffix)) {
-      COWTREE_RETURN_IF_ERROR(s.env->DeleteFile(JoinPath(dir, name))
-                                  .WithContext(context + ": deleting a run left by a crash"));
-    }
-  }
-  return Status::OK();
-}
-
-// Charges a merge's read and write buffers to the store's budget (if any) while it runs.
-class MergeCharge {
- public:
-  MergeCharge(MemoryBudget* budget, uint64_t bytes)
-      : budget_(budget), bytes_(static_cast<int64_t>(bytes)) {
-    if (budget_ != nullptr && bytes_ != 0) {
-      budget_->ChargeFixed(bytes_);
-      budget_->EnforceBudget();  // eviction makes room for the merge's buffers
-    }
-  }
-  ~MergeCharge() {
-    if (budget_ != nullptr && bytes_ != 0) budget_->ChargeFixed(-bytes_);
-  }
-  MergeCharge(const MergeCharge&) = delete;
-  MergeCharge& operator=(const MergeCharge&) = delete;
-
- private:
-  MemoryBudget* const budget_;
-  const int64_t bytes_;
-};
 
 uint64_t BufferBytesOf(const BulkLoader::Options& options, const Options& store_options) {
   uint64_t bytes = options.buffer_bytes;
@@ -217,15 +135,9 @@ Result<std::unique_ptr<BulkLoader>> BulkLoader::Create(Store& store, const Optio
   state->store_serial = s.serial;
   state->options = options;
   state->buffer_bytes = BufferBytesOf(options, s.options);
-  state->env = s.options.env != nullptr ? s.options.env : Env::Default();
-  if (state->spilling()) {
-    COWTREE_RETURN_IF_ERROR(TakeSpillDir(*state));
-    std::random_device random;
-    state->loader_nonce = (uint64_t{random()} << 32) ^ random();
-    state->block_bytes =
-        std::clamp<size_t>(state->buffer_bytes / 64, kRunBlockBytesMin, kRunBlockBytesMax);
-    state->fan_in = std::clamp<size_t>(state->buffer_bytes / 4 / RunReaderBytes(state->block_bytes),
-                                       2, kFanInMax);
+  if (!options.spill_dir.empty()) {
+    // Checked first: a bad path fails before anything is reserved or charged.
+    COWTREE_RETURN_IF_ERROR(CheckPathHasNoNul(options.spill_dir, "BulkLoader: spill_dir"));
   }
   COWTREE_RETURN_IF_ERROR(state->ops.Reserve(state->buffer_bytes, /*weighted=*/false));
   // The buffer counts against the store's budget (fixed bytes: eviction makes room for it).
@@ -234,6 +146,12 @@ Result<std::unique_ptr<BulkLoader>> BulkLoader::Create(Store& store, const Optio
     budget->ChargeFixed(static_cast<int64_t>(state->buffer_bytes));
     state->budget = std::move(budget);
     state->budget->EnforceBudget();
+  }
+  if (!options.spill_dir.empty()) {
+    Env* env = s.options.env != nullptr ? s.options.env : Env::Default();
+    COWTREE_ASSIGN_OR_RETURN(state->spill,
+                             RunSpill::Create(env, options.spill_dir, state->buffer_bytes,
+                                              state->budget.get(), "BulkLoader: spill_dir"));
   }
   return std::unique_ptr<BulkLoader>(new BulkLoader(std::move(state)));
 }
@@ -326,49 +244,19 @@ std::vector<const LoaderTree*> BulkLoader::SortHeldOps() {
   return tree_of_group;
 }
 
-// Writes every op of `in` to a new run. Errors: the Env's, Corruption of a run read.
-Status BulkLoader::WriteRun(OpStream& in, uint64_t ops, uint32_t level) {
-  LoaderState& s = *state_;
-  const uint32_t number = ++s.run_serial;
-  const std::string path =
-      JoinPath(s.options.spill_dir,
-               std::string(kRunPrefix) + std::to_string(number) + std::string(kRunSuffix));
-  auto writer = RunWriter::Create(s.env, path, api_internal::RunIdentity{s.loader_nonce, number},
-                                  s.block_bytes);
-  if (!writer.ok()) return writer.status();
-  // Listed at once, so that it is deleted whatever happens next.
-  s.runs.push_back(SpilledRun{path, 0, 0, level, number});
-  while (true) {
-    bool has = false;
-    COWTREE_RETURN_IF_ERROR(in.Next(&has));
-    if (!has) break;
-    COWTREE_RETURN_IF_ERROR((*writer)->Add(in.tree(), in.key_code(), in.weight()));
-  }
-  COWTREE_RETURN_IF_ERROR((*writer)->Finish());
-  COWTREE_ASSERT((*writer)->ops() == ops);
-  s.runs.back().ops = ops;
-  s.runs.back().bytes = (*writer)->bytes();
-  return Status::OK();
-}
-
 // The buffer is full: sorts it and writes it as a run, then merges full levels of runs. On error
 // every op since the last flush is dropped.
 Status BulkLoader::Spill() {
   LoaderState& s = *state_;
-  const uint64_t held = s.spilled_ops + s.ops.size();
+  const uint64_t held = s.spilled_ops() + s.ops.size();
   Status st;
   {
     const std::vector<const LoaderTree*> tree_of_group = SortHeldOps();
     BufferStream in(s.ops, tree_of_group);
-    st = WriteRun(in, s.ops.size(), /*level=*/0);
+    st = s.spill->Spill(in, s.ops.size());
   }
-  if (st.ok()) {
-    s.spilled_ops += s.ops.size();
-    ForgetBuffer();
-    st = MergeFullLevels();
-  }
+  ForgetBuffer();
   if (!st.ok()) {
-    ForgetBuffer();
     s.DeleteRuns();
     s.skip_ops = 0;  // as a failed flush: the ops it applied to are gone
     return st.WithContext("BulkLoader: spilling to " + s.options.spill_dir + "; the " +
@@ -377,72 +265,9 @@ Status BulkLoader::Spill() {
   return Status::OK();
 }
 
-// Merges the runs at `indexes` (into s.runs) into one run of `level`, then deletes them.
-Status BulkLoader::MergeRuns(std::vector<size_t> indexes, uint32_t level) {
-  LoaderState& s = *state_;
-  COWTREE_ASSERT(indexes.size() >= 2);
-  uint64_t ops = 0;
-  std::vector<std::unique_ptr<OpStream>> sources;
-  for (const size_t i : indexes) {
-    const SpilledRun& r = s.runs[i];
-    auto reader =
-        RunReader::Open(s.env, r.path, api_internal::RunIdentity{s.loader_nonce, r.number}, r.ops,
-                        r.bytes, s.block_bytes);
-    if (!reader.ok()) return reader.status();
-    sources.push_back(std::make_unique<RunStream>(std::move(reader).value()));
-    ops += r.ops;
-  }
-  const MergeCharge charge(s.budget.get(), (indexes.size() + 1) * RunReaderBytes(s.block_bytes));
-  MergeStream in(std::move(sources));
-  COWTREE_RETURN_IF_ERROR(WriteRun(in, ops, level));
-  std::sort(indexes.begin(), indexes.end(), std::greater<>());
-  for (const size_t i : indexes) {
-    (void)s.env->DeleteFile(s.runs[i].path);
-    s.runs.erase(s.runs.begin() + static_cast<ptrdiff_t>(i));
-  }
-  return Status::OK();
-}
-
-// After a spill: while fan_in runs share a level, merges them into one run of the next level
-// (tiered, as an LSM tree's size-tiered compaction: each op is rewritten about
-// log_fan_in(ops / buffer ops) times, and at most (fan_in - 1) runs wait per level).
-Status BulkLoader::MergeFullLevels() {
-  LoaderState& s = *state_;
-  for (uint32_t level = 0;; ++level) {
-    std::vector<size_t> at_level;
-    bool higher = false;
-    for (size_t i = 0; i < s.runs.size(); ++i) {
-      if (s.runs[i].level == level && at_level.size() < s.fan_in) at_level.push_back(i);
-      higher |= s.runs[i].level > level;
-    }
-    if (at_level.size() == s.fan_in) {
-      COWTREE_RETURN_IF_ERROR(MergeRuns(std::move(at_level), level + 1));
-    } else if (!higher) {
-      return Status::OK();
-    }
-  }
-}
-
-// Before the flush's merge: while there are more runs than one merge reads, merges the
-// smallest (fewest ops: the order of a Huffman tree, which writes the fewest ops in total).
-Status BulkLoader::MergeUntilOnePass() {
-  LoaderState& s = *state_;
-  while (s.runs.size() > s.fan_in) {
-    std::vector<size_t> order(s.runs.size());
-    std::iota(order.begin(), order.end(), size_t{0});
-    std::stable_sort(order.begin(), order.end(),
-                     [&s](size_t a, size_t b) { return s.runs[a].ops < s.runs[b].ops; });
-    order.resize(std::min(s.fan_in, s.runs.size() - s.fan_in + 1));
-    uint32_t level = 0;
-    for (const size_t i : order) level = std::max(level, s.runs[i].level + 1);
-    COWTREE_RETURN_IF_ERROR(MergeRuns(std::move(order), level));
-  }
-  return Status::OK();
-}
-
 Status BulkLoader::FlushBuffer(uint64_t* sequence) {
   LoaderState& s = *state_;
-  const uint64_t n = s.spilled_ops + s.ops.size();
+  const uint64_t n = s.spilled_ops() + s.ops.size();
   const uint64_t skip = s.skip_ops;
   s.skip_ops = 0;
   Status result;
@@ -454,8 +279,7 @@ Status BulkLoader::FlushBuffer(uint64_t* sequence) {
                                      " ops (not the same ops as the run that was interrupted?); "
                                      "nothing was committed");
   } else {
-    result = MergeUntilOnePass();
-    if (result.ok()) result = CommitInOrder(n, skip, &committed, &last_sequence);
+    result = CommitInOrder(n, skip, &committed, &last_sequence);
   }
   ForgetBuffer();
   s.DeleteRuns();
@@ -479,20 +303,10 @@ Status BulkLoader::CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed,
   LoaderState& s = *state_;
   Store& store = *s.store;
   const std::vector<const LoaderTree*> tree_of_group = SortHeldOps();
-  const uint64_t merge_bytes = s.runs.size() * RunReaderBytes(s.block_bytes);
-  const MergeCharge charge(s.budget.get(), merge_bytes);
   std::unique_ptr<OpStream> in = std::make_unique<BufferStream>(s.ops, tree_of_group);
-  if (!s.runs.empty()) {
-    std::vector<std::unique_ptr<OpStream>> sources;
-    sources.push_back(std::move(in));
-    for (const SpilledRun& r : s.runs) {
-      auto reader =
-          RunReader::Open(s.env, r.path, api_internal::RunIdentity{s.loader_nonce, r.number}, r.ops,
-                          r.bytes, s.block_bytes);
-      if (!reader.ok()) return reader.status();
-      sources.push_back(std::make_unique<RunStream>(std::move(reader).value()));
-    }
-    in = std::make_unique<MergeStream>(std::move(sources));
+  if (s.spilling() && s.spill->runs() != 0) {
+    // The runs merged with the buffer (their buffers charged to the budget until DeleteRuns).
+    COWTREE_ASSIGN_OR_RETURN(in, s.spill->MergeAll(std::move(in)));
   }
   WriteBatch batch = store.NewBatch();
   uint64_t batch_ops = 0;  // ops in `batch`
@@ -582,8 +396,10 @@ void BulkLoader::ForgetBuffer() {
 void BulkLoader::SkipOps(uint64_t ops) { state_->skip_ops = ops; }
 
 uint64_t BulkLoader::buffered_ops() const { return state_->ops.size(); }
-uint64_t BulkLoader::spilled_ops() const { return state_->spilled_ops; }
-uint64_t BulkLoader::spilled_runs() const { return state_->runs.size(); }
+uint64_t BulkLoader::spilled_ops() const { return state_->spilled_ops(); }
+uint64_t BulkLoader::spilled_runs() const {
+  return state_->spilling() ? state_->spill->runs() : 0;
+}
 uint64_t BulkLoader::buffered_bytes() const { return state_->ops.bytes(); }
 uint64_t BulkLoader::buffer_bytes() const { return state_->buffer_bytes; }
 uint64_t BulkLoader::committed_ops() const { return state_->committed_ops; }

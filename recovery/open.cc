@@ -1,6 +1,8 @@
 #include "recovery/open.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 
 #include "persistence/assert.h"
 #include "persistence/commit_record.h"
@@ -73,6 +75,31 @@ std::string ParentDir(std::string dir) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return dir.size() > 1 ? "/" : "";
   return dir.substr(0, slash);
+}
+
+// The directory the store's files are named in for as long as it is open: `dir` with every
+// symbolic link in it resolved (the target of a store directory that is a link, or that lies
+// under one), taken once, before the lock. Every file the runtime creates later (superblock,
+// manifest, log, checkpoints) is named by this path, so repointing the link while the store is
+// open cannot split it between two directories (found by an adversarial run: a link repointed
+// to an empty directory got the new superblock and manifest while the data files stayed in the
+// old one, and neither opened again). `dir` itself is kept when no link is involved (messages
+// name the path the caller gave), and when the path cannot be resolved (an Env whose files are
+// not on this file system).
+std::string ResolvedStoreDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (dir.find('\0') != std::string::npos) return dir;  // refused by the Env, as given
+  std::error_code ec;
+  fs::path given = dir;
+  while (given.has_filename() == false && given.has_parent_path() && given != given.root_path()) {
+    given = given.parent_path();  // "a/b/" names a/b
+  }
+  // The longest existing prefix is resolved (a store about to be created may not exist yet).
+  const fs::path resolved = fs::weakly_canonical(given, ec);
+  if (ec) return dir;
+  const fs::path lexical = fs::absolute(given, ec).lexically_normal();
+  if (ec || resolved == lexical) return dir;
+  return resolved.string();
 }
 
 // Creates the files of an empty store: log 1, manifest 1, superblock generation 1 (last: the
@@ -412,8 +439,9 @@ Status ReplayRedoAgain(Env* env, const std::string& dir, const SuperblockData& s
 
 }  // namespace
 
-Result<std::unique_ptr<Runtime>> Open(const std::string& dir, const RuntimeOptions& options_in,
+Result<std::unique_ptr<Runtime>> Open(const std::string& dir_in, const RuntimeOptions& options_in,
                                       OpenReport* report_out) {
+  const std::string dir = ResolvedStoreDir(dir_in);
   OpenReport local_report;
   OpenReport& report = report_out != nullptr ? *report_out : local_report;
   report = OpenReport();

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <string>
@@ -287,6 +288,7 @@ TEST(RetainedCheckpoints, BackupIsAnIndependentCompleteStore) {
     Options o = TestOptions();
     o.create_if_missing = true;
     auto killed = Store::Open(partial, o).value();  // a store half written, still open
+    std::ofstream(partial + "/BACKUP-PARTIAL");     // as Backup marks its copy
     WriteBatch batch = killed->NewBatch();
     batch.Add(batch.CreateTree<int64_t>("half"), 1, 1);
     ASSERT_TRUE(killed->Commit(batch).ok());
@@ -302,7 +304,59 @@ TEST(RetainedCheckpoints, BackupIsAnIndependentCompleteStore) {
   auto b = Store::Open(other.path() + "/b", TestOptions()).value();
   EXPECT_EQ(Read(b->GetSnapshot(), "t"), Read(src->GetSnapshot(), "t"));
   EXPECT_TRUE(b->GetSnapshot().Tree<int64_t>("half").status().IsNotFound());
+  EXPECT_FALSE(std::filesystem::exists(other.path() + "/b/BACKUP-PARTIAL"));
   ASSERT_TRUE(b->Close().ok());
+  ASSERT_TRUE(src->Close().ok());
+}
+
+// Only a directory a backup made is ever emptied: a closed store that happens to be named
+// "<to>.partial", a link of that name (to a store, or dangling) and a plain file are refused
+// with InvalidArgument and left as they were (found by an adversarial run: the store, or the
+// link's target, was emptied and overwritten by the backup, which returned OK).
+TEST(RetainedCheckpoints, BackupNeverEmptiesAPartialNameThatNoBackupMade) {
+  testutil::TempDir tmp;
+  const std::string src_dir = tmp.path() + "/src";
+  const std::string victim = tmp.path() + "/victim";
+  for (const std::string& dir : {src_dir, victim}) {
+    auto s = Store::Open(dir, TestOptions()).value();
+    WriteBatch batch = s->NewBatch();
+    batch.Add(batch.CreateTree<int64_t>(dir == victim ? "precious" : "t"), 7, 3);
+    ASSERT_TRUE(s->Commit(batch).ok());
+    ASSERT_TRUE(s->Close().ok());
+  }
+  auto src = Store::Open(src_dir, TestOptions()).value();
+  const auto victim_files = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(victim)) {
+      names.push_back(e.path().filename().string() + ":" + std::to_string(e.file_size()));
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  const std::vector<std::string> before = victim_files();
+  // A link named "<to>.partial" to a closed store.
+  std::filesystem::create_directory_symlink(victim, tmp.path() + "/a.partial");
+  Status st = src->Backup(src->GetSnapshot(), tmp.path() + "/a");
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/a"));
+  // A dangling link.
+  std::filesystem::create_directory_symlink(tmp.path() + "/nowhere", tmp.path() + "/c.partial");
+  st = src->Backup(src->GetSnapshot(), tmp.path() + "/c");
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/nowhere"));
+  // A plain file.
+  std::ofstream(tmp.path() + "/d.partial") << "mine";
+  st = src->Backup(src->GetSnapshot(), tmp.path() + "/d");
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  // The store itself under that name.
+  std::filesystem::rename(victim, tmp.path() + "/e.partial");
+  st = src->Backup(src->GetSnapshot(), tmp.path() + "/e");
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  std::filesystem::rename(tmp.path() + "/e.partial", victim);
+  EXPECT_EQ(victim_files(), before);
+  auto v = Store::Open(victim, TestOptions()).value();
+  EXPECT_EQ(v->GetSnapshot().Tree<int64_t>("precious").value().weight(7).value(), 3);
+  ASSERT_TRUE(v->Close().ok());
   ASSERT_TRUE(src->Close().ok());
 }
 

@@ -484,6 +484,40 @@ TEST(Adversarial, PlantedSymlinksAreNeverFollowed) {
   EXPECT_EQ(CountOf(via_link->get(), "g"), 6u);
 }
 
+// A store opened through a link that is repointed while it is open keeps every file in the
+// directory it opened (recovery/open.cc ResolvedStoreDir). Before, the superblock, manifest and
+// checkpoint files written after the repointing went to the new target while the data and log
+// files stayed in the old one: every commit and Close returned OK, and neither directory opened
+// again (found by an adversarial run).
+TEST(Adversarial, ALinkRepointedWhileTheStoreIsOpenSplitsNothing) {
+  TempDir tmp;
+  const std::string a = tmp.path() + "/a";
+  const std::string b = tmp.path() + "/b";
+  const std::string link = tmp.path() + "/link";
+  fs::create_directory(a);
+  fs::create_directory(b);
+  fs::create_directory_symlink(a, link);
+  {
+    auto rt = recovery::Open(link, Options());
+    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+    ASSERT_EQ(CommitKeys(rt->get(), "g", 0, 20), 20);
+    ASSERT_TRUE((*rt)->Checkpoint().ok());
+    // Repointed atomically, as `ln -sfn b link.new && mv -T link.new link` does.
+    fs::create_directory_symlink(b, link + ".new");
+    fs::rename(link + ".new", link);
+    ASSERT_EQ(CommitKeys(rt->get(), "g", 20, 20), 20);
+    ASSERT_TRUE((*rt)->Checkpoint().ok());
+    ASSERT_EQ(CommitKeys(rt->get(), "g", 40, 20), 20);
+    ASSERT_TRUE((*rt)->Close().ok());
+  }
+  EXPECT_TRUE(fs::is_empty(b)) << "a file of the store was created in the new target";
+  auto reopened = recovery::Open(a, Options());
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ(CountOf(reopened->get(), "g"), 60u);
+  ASSERT_TRUE((*reopened)->Close().ok());
+  EXPECT_EQ(RunFsck(a).ExitCode(), 0);
+}
+
 // Item 13: a store killed before it ever reaches checkpoint_log_bytes does not replay an ever
 // longer log: the open after a long replay checkpoints.
 TEST(Adversarial, LongReplayIsFollowedByACheckpoint) {

@@ -197,11 +197,7 @@ class BulkLoader {
   void ForgetBuffer();
   Status FlushBuffer(uint64_t* sequence);
   std::vector<const api_internal::LoaderTree*> SortHeldOps();
-  Status WriteRun(api_internal::OpStream& in, uint64_t ops, uint32_t level);
   Status Spill();
-  Status MergeRuns(std::vector<size_t> indexes, uint32_t level);
-  Status MergeFullLevels();
-  Status MergeUntilOnePass();
   Status CommitInOrder(uint64_t n, uint64_t skip, uint64_t* committed, uint64_t* last_sequence);
   std::unique_ptr<api_internal::LoaderState> state_;
 };

@@ -189,9 +189,14 @@ class Store {
   // = open the backup directory as a store (or back it up again to a new place). The backup
   // has its own store id; sequence numbers start afresh; retained checkpoints are not copied.
   // A "<to_dir>.partial" left by a backup that failed or was killed is emptied first and built
-  // again.
-  // Errors: InvalidArgument (`to_dir` exists or has a NUL byte; "<to_dir>.partial" holds a
-  // file that is not a store's; an empty snapshot or one of another store), Busy (another
+  // again; it is known by the file BACKUP-PARTIAL that a backup writes into its copy as soon as
+  // the copy exists (and deletes just before the rename). Nothing else of that name is ever
+  // emptied: not a symbolic link (dangling or not; never followed), not a file, not a directory
+  // without the marker (a store that happens to have that name, or a copy killed in the instant
+  // before its marker was written: remove it yourself).
+  // Errors: InvalidArgument (`to_dir` exists, or appeared while the copy was built, or has a NUL
+  // byte; "<to_dir>.partial" is not a backup's unfinished copy, as above, or holds a file that
+  // is not a store's; an empty snapshot or one of another store), Busy (another
   // backup is writing "<to_dir>.partial"), IOError / NoSpace (writing the copy: `to_dir` is
   // not created; the partial directory is left for inspection until the next backup to
   // `to_dir`), Corruption / IOError reading this store.
