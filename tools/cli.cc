@@ -199,6 +199,13 @@ int RunCli(int argc, char** argv) {
                    "at least every N ms, also while waiting for input (default 1000; 0 = only "
                    "by the batch's size)")
       ->check(CLI::Range(uint64_t{0}, uint64_t{86400000}));
+  ingest_cmd->add_option(
+      "--spill-dir", ingest.spill_dir,
+      "directory for sorted runs: a batch that fills its memory is sorted and written there "
+      "instead of committed, and the batch ends only at the end of the input (or --batch-rows, "
+      "or --batch-ms for a pipe); its runs are then merged and committed in one pass, so a "
+      "file much larger than --cache-mib writes each leaf once instead of once per batch "
+      "(created if missing; one ingest at a time; not the store's directory)");
   ingest_cmd->add_flag("--resume", ingest.resume,
                        "skip the data rows of this input that an earlier ingest into this store "
                        "committed (after a failure or kill), instead of adding them again");

@@ -11,10 +11,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <numeric>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
 
+#include "api/loader_merge.h"
+#include "api/run_spill.h"
 #include "api/sort_buffer.h"
 #include "cowtree/cowtree.h"
 #include "persistence/assert.h"
@@ -26,6 +29,10 @@
 #include "tree/key_codec.h"
 
 namespace cowtree::tools {
+using api_internal::BufferStream;
+using api_internal::LoaderTree;
+using api_internal::OpStream;
+using api_internal::RunSpill;
 using api_internal::SortBuffer;
 using api_internal::SortedOp;
 namespace {
@@ -212,14 +219,27 @@ class Ingester {
   Status SkipCommittedRows();
   Status IngestRows();
   Status PreferVerifierError(const Status& st);
-  Status AddNegativeZeroClamps(size_t begin, size_t end);
+  // last_part_zeros[g]: the summed weight of value 0 in the batch's last commit, per group.
+  Status AddNegativeZeroClamps(const std::vector<__int128>& last_part_zeros);
+  std::vector<__int128> LastPartZeros(size_t begin, size_t end) const;
   Status AddRow();
   // The group of a group field (quoted: "" is the empty string, not NULL).
   Result<Group*> GroupOf(std::string_view name, bool quoted);
   uint32_t BatchIndexOf(Group* g);
   // True when the pending rows make a whole batch (or the unfinished batch resume completes).
   bool BatchFull() const;
+  // True when the batch's memory is full (BatchFull's limit; three quarters of it when the
+  // batch spills, the rest being the final merge's read buffers).
+  bool BufferFull() const;
+  // --spill-dir: sorts the buffer and writes it as a run of the batch.
+  Status SpillBuffer();
   Status CommitBatch();
+  // CommitBatch of a batch that spills: its runs merged with the buffer, committed in order.
+  Status CommitSpilledBatch(uint64_t position);
+  // CommitBatch of a batch held in memory: sorted (SortBatch), then committed in that order.
+  Status CommitSortedBatch(uint64_t position);
+  // Adds `sum` (the summed ops of one value of group index `group`) to batch_.
+  void AddSummedOp(uint32_t group, uint64_t key_code, __int128 sum);
   Status SortBatch();
   void AddOps(size_t begin, size_t end);  // sorted ops [begin, end) to batch_
   void AddPendingCounts();
@@ -254,16 +274,23 @@ class Ingester {
   // The batch's ops (sorted before they are committed) and the groups they touch, by index.
   SortBuffer sort_buffer_;
   std::vector<Group*> batch_groups_;
-  // NULL and zero rows of the batch, in row order: the NULL and -0 counts are written in the
-  // batch's last commit (after its ops); the +0 rows are kept too, because the -0 count is
-  // clamped to the group's zeros after each row, in row order (AddNegativeZeroClamps).
+  // --spill-dir: the runs of the current batch, and whether the current batch spills (a resumed
+  // unfinished batch keeps the way it was started: in memory, or spilling).
+  std::unique_ptr<RunSpill> spill_;
+  bool batch_spills_ = false;
+  // Zero rows of the batch, in row order: the -0 counts are written in the batch's last commit
+  // (after its ops); the +0 rows are kept too, because the -0 count is clamped to the group's
+  // zeros after each row, in row order (AddNegativeZeroClamps).
   struct PendingCount {
-    enum class Kind : uint8_t { kNull, kNegativeZero, kPositiveZero };
-    Kind kind = Kind::kNull;
+    enum class Kind : uint8_t { kNegativeZero, kPositiveZero };
+    Kind kind = Kind::kNegativeZero;
     uint32_t group = 0;  // index in batch_groups_
     int64_t weight = 0;
   };
   std::vector<PendingCount> pending_counts_;
+  // The weights of the batch's NULL rows, summed per group (index in batch_groups_): the NULL
+  // count is a plain sum, so its rows need no order and take no memory each.
+  std::vector<__int128> null_weights_;
   // NULL and -0 values (api/sql_groups.h): counted per group.
   std::unique_ptr<InputVerifier> verifier_;  // until the first commit (zstd files only)
   CountTree null_counts_{kNullCountTree};
@@ -359,8 +386,11 @@ Status Ingester::OpenStore() {
   o.durability = options_.durability;
   const bool weighted = weight_col_ != SIZE_MAX;
   const uint64_t full_op_bytes = SortBuffer::kOpBytes + (weighted ? SortBuffer::kWeightBytes : 0);
-  batch_rows_ = std::min<uint64_t>(options_.batch_rows, SortBuffer::kOpsMax);
-  if (batch_rows_ == 0) {
+  const bool spilling = !options_.spill_dir.empty();
+  // A batch that spills has no row limit but --batch-rows; its memory is sized as below.
+  batch_rows_ = spilling ? options_.batch_rows
+                         : std::min<uint64_t>(options_.batch_rows, SortBuffer::kOpsMax);
+  if (batch_rows_ == 0 || spilling) {
     // Sized by memory (tools/ingest.h): half of the budget holds the batch's ops (BatchFull).
     constexpr uint64_t kUnlimitedBatchBytes = 64 << 20;
     // Under a budget a larger --commit-ops does not make the batch larger (then a batch is one
@@ -375,6 +405,7 @@ Status Ingester::OpenStore() {
   } else {
     batch_bytes_ = batch_rows_ * full_op_bytes;
   }
+  if (options_.batch_bytes_for_test != 0) batch_bytes_ = options_.batch_bytes_for_test;
   stats_.batch_bytes = batch_bytes_;
   const Status reserved = sort_buffer_.Reserve(batch_bytes_, weighted);
   if (!reserved.ok()) {
@@ -389,6 +420,14 @@ Status Ingester::OpenStore() {
         "; pass a smaller value");
   }
   COWTREE_ASSIGN_OR_RETURN(store_, Store::Open(options_.db, o));
+  if (spilling) {
+    // After the store: its directory is locked, so naming it as the spill directory is Busy.
+    // The merge's read buffers take a quarter of the batch's memory (BufferFull leaves it).
+    COWTREE_ASSIGN_OR_RETURN(spill_, RunSpill::Create(o.env != nullptr ? o.env : Env::Default(),
+                                                      options_.spill_dir, batch_bytes_,
+                                                      /*budget=*/nullptr, "--spill-dir"));
+    batch_spills_ = true;
+  }
   batch_.emplace(store_->NewBatch());
   COWTREE_RETURN_IF_ERROR(LoadTrees());
   if (!options_.emit_deltas.empty()) {
@@ -498,9 +537,12 @@ Status Ingester::SkipCommittedRows() {
   if (marker_of_other_input_) return Status::OK();  // starts at row 1 (see ReadMarker)
   if (unfinished_end_value_ != 0 || unfinished_ops_value_ != 0) {
     // An earlier run stopped inside a batch of several commits (tools/ingest.h).
+    // (A spilled batch has no row limit; another holds at most kOpsMax rows.)
+    const bool spilled = unfinished_order_value_ == kSpillOrderVersion;
     if (unfinished_end_value_ <= marker_value_ || unfinished_ops_value_ <= 0 ||
-        static_cast<uint64_t>(unfinished_end_value_ - std::max<int64_t>(marker_value_, 0)) >
-            SortBuffer::kOpsMax ||
+        (!spilled &&
+         static_cast<uint64_t>(unfinished_end_value_ - std::max<int64_t>(marker_value_, 0)) >
+             SortBuffer::kOpsMax) ||
         unfinished_ops_value_ >= unfinished_end_value_ - std::max<int64_t>(marker_value_, 0)) {
       return Status::Corruption(
           "tree '" + std::string(kIngestMarkerTree) + "': the resume entries of this input " +
@@ -508,7 +550,16 @@ Status Ingester::SkipCommittedRows() {
           ", unfinished batch ending at row " + std::to_string(unfinished_end_value_) + " with " +
           std::to_string(unfinished_ops_value_) + " ops committed)");
     }
-    if (unfinished_order_value_ != SortBuffer::kSortOrderVersion) {
+    if (spilled && spill_ == nullptr) {
+      return Status::InvalidArgument(
+          csv_->name() + ": --resume: an earlier run with --spill-dir stopped inside a batch (" +
+          std::to_string(unfinished_ops_value_) + " ops of the batch ending at data row " +
+          std::to_string(unfinished_end_value_) + " committed, in the order of spilled " +
+          "batches); resume it with --spill-dir (nothing was changed)");
+    }
+    // The unfinished batch is completed the way it was started; later ones as this run says.
+    batch_spills_ = spilled;
+    if (!spilled && unfinished_order_value_ != SortBuffer::kSortOrderVersion) {
       // Skipping the committed ops needs the order they were committed in.
       return Status::InvalidArgument(
           csv_->name() + ": --resume: an earlier run stopped inside a batch (" +
@@ -613,7 +664,7 @@ Status Ingester::AddRow() {
   const uint32_t group = BatchIndexOf(g);
   if (csv_->field(value_col_).empty()) {
     // NULL: no item (SQL aggregates skip NULLs), but the group exists (api/sql_groups.h).
-    pending_counts_.push_back({PendingCount::Kind::kNull, group, weight});
+    null_weights_[group] += weight;
     ++null_values_in_batch_;
   } else if (g->key_type == KeyType::kInt64) {
     int64_t v = 0;
@@ -640,6 +691,7 @@ uint32_t Ingester::BatchIndexOf(Group* g) {
     g->in_batch = batch_serial_;
     g->batch_index = static_cast<uint32_t>(batch_groups_.size());
     batch_groups_.push_back(g);
+    null_weights_.push_back(0);
   }
   COWTREE_ASSERT(g->batch_index < batch_groups_.size() && batch_groups_[g->batch_index] == g);
   return g->batch_index;
@@ -650,16 +702,69 @@ bool Ingester::BatchFull() const {
     return stats_.rows_skipped + stats_.rows + rows_in_batch_ >= resume_batch_end_;
   }
   if (batch_rows_ != 0) return rows_in_batch_ >= batch_rows_;
-  // By memory: full when the next row's ops (at most one full op and one NULL or -0 count)
-  // might not fit in what stays resident (touched pages: SortBuffer::touched_bytes, the
-  // counts' capacity), and at the row limit of a marker entry.
-  // (The counts' array may double at its next push: count that too.)
+  if (batch_spills_) {
+    // The buffer spills when full (BufferFull): only the zero rows, held for the whole batch in
+    // row order, end it, at half of its memory (the counts' array may double at its next push;
+    // BufferFull counts them too, so the ops then spill at a quarter).
+    const uint64_t count_bytes =
+        std::max(pending_counts_.capacity(), 2 * pending_counts_.size()) * sizeof(PendingCount);
+    return count_bytes + sizeof(PendingCount) > batch_bytes_ / 2;
+  }
+  return BufferFull();
+}
+
+bool Ingester::BufferFull() const {
+  // Full when the next row's ops (at most one full op and one NULL or -0 count) might not fit
+  // in what stays resident (touched pages: SortBuffer::touched_bytes, the counts' capacity),
+  // and at the row limit of a marker entry. (The counts' array may double at its next push:
+  // count that too.) A batch that spills leaves a quarter for the final merge's read buffers
+  // (RunSpill::fan_in).
+  const uint64_t limit = batch_spills_ ? batch_bytes_ / 4 * 3 : batch_bytes_;
   const uint64_t bytes =
       sort_buffer_.touched_bytes() +
       std::max(pending_counts_.capacity(), 2 * pending_counts_.size()) * sizeof(PendingCount);
   const uint64_t next_row_bytes =
       SortBuffer::kOpBytes + SortBuffer::kWeightBytes + sizeof(PendingCount);
-  return bytes + next_row_bytes > batch_bytes_ || rows_in_batch_ >= SortBuffer::kOpsMax;
+  const uint64_t held = batch_spills_ ? sort_buffer_.size() : rows_in_batch_;
+  return bytes + next_row_bytes > limit || held >= SortBuffer::kOpsMax;
+}
+
+// The batch's groups as trees of runs (api/loader_run.h): id = batch index + 1, so that runs and
+// the final merge order groups by their first row in the batch.
+std::vector<LoaderTree> SpillTrees(const std::vector<Group*>& groups) {
+  std::vector<LoaderTree> trees;
+  trees.reserve(groups.size());
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const Group* g = groups[i];
+    trees.push_back(LoaderTree{i + 1, g->key_type,
+                               g->key_type == KeyType::kInt64 ? g->int64_tree.name()
+                                                              : g->double_tree.name()});
+  }
+  return trees;
+}
+
+std::vector<const LoaderTree*> TreePointers(const std::vector<LoaderTree>& trees) {
+  std::vector<const LoaderTree*> out;
+  out.reserve(trees.size());
+  for (const LoaderTree& t : trees) out.push_back(&t);
+  return out;
+}
+
+Status Ingester::SpillBuffer() {
+  if (sort_buffer_.size() == 0) return Status::OK();
+  stats_.batch_resident_bytes_max = std::max<uint64_t>(
+      stats_.batch_resident_bytes_max,
+      sort_buffer_.touched_bytes() + pending_counts_.capacity() * sizeof(PendingCount));
+  std::vector<uint32_t> by_first_row(batch_groups_.size());
+  std::iota(by_first_row.begin(), by_first_row.end(), 0u);
+  sort_buffer_.Sort(by_first_row);
+  const std::vector<LoaderTree> trees = SpillTrees(batch_groups_);
+  const std::vector<const LoaderTree*> tree_of_group = TreePointers(trees);
+  BufferStream in(sort_buffer_, tree_of_group);
+  const Status st = spill_->Spill(in, sort_buffer_.size());
+  sort_buffer_.Reset();  // its pages freed: the next part of the batch fills it from empty
+  ++stats_.spilled_runs;
+  return st.WithContext(csv_->name() + ": --spill-dir " + options_.spill_dir);
 }
 
 // Ranks the batch's groups by tree name (an order that depends only on the rows, unlike the
@@ -681,6 +786,9 @@ Status Ingester::SortBatch() {
   }
   sort_buffer_.Sort(rank);
   for (PendingCount& c : pending_counts_) c.group = rank[c.group];
+  std::vector<__int128> null_weights(null_weights_.size());
+  for (uint32_t i = 0; i < rank.size(); ++i) null_weights[rank[i]] = null_weights_[i];
+  null_weights_ = std::move(null_weights);
   batch_groups_ = std::move(ranked);
   for (uint32_t r = 0; r < batch_groups_.size(); ++r) batch_groups_[r]->batch_index = r;
   if (resume_skip_ops_ > sort_buffer_.size()) {
@@ -706,14 +814,18 @@ void Ingester::AddOps(size_t begin, size_t end) {
 }
 
 void Ingester::AddPendingCounts() {
+  const auto tree_name = [this](uint32_t group) -> const std::string& {
+    const Group* g = batch_groups_[group];
+    return g->key_type == KeyType::kInt64 ? g->int64_tree.name() : g->double_tree.name();
+  };
   for (const PendingCount& c : pending_counts_) {
     if (c.kind == PendingCount::Kind::kPositiveZero) continue;
-    const Group* g = batch_groups_[c.group];
-    const std::string& tree_name =
-        g->key_type == KeyType::kInt64 ? g->int64_tree.name() : g->double_tree.name();
-    CountTree& counts =
-        c.kind == PendingCount::Kind::kNegativeZero ? negative_zero_counts_ : null_counts_;
-    counts.Add(&*batch_, tree_name, c.weight);
+    negative_zero_counts_.Add(&*batch_, tree_name(c.group), c.weight);
+  }
+  for (uint32_t group = 0; group < null_weights_.size(); ++group) {
+    AddInInt64Pieces(null_weights_[group], [&](int64_t w) {
+      null_counts_.Add(&*batch_, tree_name(group), w);
+    });
   }
 }
 
@@ -723,21 +835,26 @@ void Ingester::AddPendingCounts() {
 // retraction took the +0 row), whatever batch the rows fall in (found by an adversarial run:
 // a batch of millions of rows answered `0` where PostgreSQL answers `-0`). The batch's rows
 // are replayed per group from the count and zeros before the batch; the difference from the
-// raw -0 rows (AddPendingCounts) is added in the batch's last commit. [begin, end): the last
-// part's ops, not yet committed; the earlier parts are in the store.
-Status Ingester::AddNegativeZeroClamps(size_t begin, size_t end) {
-  using Kind = PendingCount::Kind;
+// raw -0 rows (AddPendingCounts) is added in the batch's last commit. last_part_zeros: the
+// last part's zero ops, not yet committed; the earlier parts are in the store.
+std::vector<__int128> Ingester::LastPartZeros(size_t begin, size_t end) const {
   const uint64_t zero = tree::EncodeDoubleKey(0.0);
-  // Per group of the batch (one pass each, so no cost per pair of groups): the last part's
-  // zero ops, the batch's zero rows and its raw -0 count rows.
-  const size_t groups = batch_groups_.size();
-  std::vector<__int128> last_part_zeros(groups), zero_rows(groups), count_rows(groups);
+  std::vector<__int128> zeros(batch_groups_.size());
   for (size_t i = begin; i < end; ++i) {
     const SortedOp op = sort_buffer_.op(i);
-    if (op.key_code == zero) last_part_zeros[op.group] += op.weight;
+    if (op.key_code == zero) zeros[op.group] += op.weight;
   }
+  return zeros;
+}
+
+Status Ingester::AddNegativeZeroClamps(const std::vector<__int128>& last_part_zeros) {
+  using Kind = PendingCount::Kind;
+  // Per group of the batch (one pass each, so no cost per pair of groups): the batch's zero
+  // rows and its raw -0 count rows.
+  const size_t groups = batch_groups_.size();
+  COWTREE_ASSERT(last_part_zeros.size() == groups);
+  std::vector<__int128> zero_rows(groups), count_rows(groups);
   for (const PendingCount& c : pending_counts_) {
-    if (c.kind == Kind::kNull) continue;
     zero_rows[c.group] += c.weight;
     if (c.kind == Kind::kNegativeZero) count_rows[c.group] += c.weight;
   }
@@ -769,7 +886,7 @@ Status Ingester::AddNegativeZeroClamps(size_t begin, size_t end) {
     replayed[gi] = true;
   }
   for (const PendingCount& c : pending_counts_) {
-    if (c.kind == Kind::kNull || !replayed[c.group]) continue;
+    if (!replayed[c.group]) continue;
     zeros[c.group] += c.weight;
     if (c.kind == Kind::kNegativeZero) count[c.group] += c.weight;
     count[c.group] += NegativeZeroCountCorrection(count[c.group], zeros[c.group]);
@@ -801,7 +918,9 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
   if (stats_.marker) {
     int64_t m = marker_value_, e = unfinished_end_value_, o = unfinished_ops_value_,
             v = unfinished_order_value_;
-    const uint64_t order = unfinished_end != 0 ? SortBuffer::kSortOrderVersion : 0;
+    const uint64_t order = unfinished_end == 0 ? 0
+                           : batch_spills_     ? kSpillOrderVersion
+                                               : SortBuffer::kSortOrderVersion;
     AddMarkerEntry(marker_key_, &m, marker, &created_marker);
     AddMarkerEntry(MarkerKey(1), &e, unfinished_end, &created_marker);
     AddMarkerEntry(MarkerKey(2), &o, unfinished_ops, &created_marker);
@@ -832,7 +951,9 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
     marker_value_ = static_cast<int64_t>(marker);
     unfinished_end_value_ = static_cast<int64_t>(unfinished_end);
     unfinished_ops_value_ = static_cast<int64_t>(unfinished_ops);
-    unfinished_order_value_ = unfinished_end != 0 ? SortBuffer::kSortOrderVersion : 0;
+    unfinished_order_value_ = unfinished_end == 0 ? 0
+                              : batch_spills_     ? kSpillOrderVersion
+                                                  : SortBuffer::kSortOrderVersion;
     if (!input_head_.empty() && !legacy_marker_) {
       const size_t checked = CheckedPrefixBytes();
       prefix_bytes_value_ = static_cast<int64_t>(checked);
@@ -862,35 +983,20 @@ Status Ingester::CommitBatch() {
   stats_.batch_resident_bytes_max = std::max<uint64_t>(
       stats_.batch_resident_bytes_max,
       sort_buffer_.touched_bytes() + pending_counts_.capacity() * sizeof(PendingCount));
-  COWTREE_RETURN_IF_ERROR(SortBatch());
   const uint64_t position = stats_.rows_skipped + stats_.rows + rows_in_batch_;
   COWTREE_ASSERT(resume_batch_end_ == 0 || resume_batch_end_ == position);
-  // Ops an earlier run committed (resume of an unfinished batch): only their trees' creation,
-  // which that run committed too, is left out of batch_ (the groups exist: GroupOf found them).
-  size_t begin = resume_skip_ops_;
-  bool last = false;
-  while (!last) {
-    const size_t end = std::min<size_t>(sort_buffer_.size(), begin + options_.commit_ops);
-    last = end == sort_buffer_.size();
-    part_ops_ = end - begin;
-    part_is_whole_batch_ = last && begin == resume_skip_ops_ && resume_skip_ops_ == 0;
-    AddOps(begin, end);
-    if (last) {
-      AddPendingCounts();
-      COWTREE_RETURN_IF_ERROR(AddNegativeZeroClamps(begin, end));
-      COWTREE_RETURN_IF_ERROR(CommitPart(position, 0, 0));
-    } else {
-      // The marker says what this run's whole batches committed: a run from row 1 over a
-      // store with an earlier run's marker resets it here, not only at the batch's end, or a
-      // crash before that end would make --resume skip the earlier run's rows.
-      COWTREE_RETURN_IF_ERROR(CommitPart(position - rows_in_batch_, position, end));
-    }
-    begin = end;
-  }
+  COWTREE_RETURN_IF_ERROR(batch_spills_ ? CommitSpilledBatch(position)
+                                        : CommitSortedBatch(position));
   resume_batch_end_ = 0;
   resume_skip_ops_ = 0;
-  sort_buffer_.Clear();
+  if (batch_spills_) {
+    sort_buffer_.Reset();  // as after a spill (BufferFull counts touched pages)
+  } else {
+    sort_buffer_.Clear();
+  }
+  batch_spills_ = spill_ != nullptr;
   batch_groups_.clear();
+  null_weights_.clear();
   pending_counts_.clear();
   // A batch of many NULL or -0 rows leaves a large array: free it (BatchFull counts it).
   if (pending_counts_.capacity() * sizeof(PendingCount) > batch_bytes_ / 8) {
@@ -929,6 +1035,128 @@ Status Ingester::CommitBatch() {
   return Status::OK();
 }
 
+// The batch's ops in the order SortBatch gives them, commit_ops per commit.
+Status Ingester::CommitSortedBatch(uint64_t position) {
+  COWTREE_RETURN_IF_ERROR(SortBatch());
+  // Ops an earlier run committed (resume of an unfinished batch): only their trees' creation,
+  // which that run committed too, is left out of batch_ (the groups exist: GroupOf found them).
+  size_t begin = resume_skip_ops_;
+  bool last = false;
+  while (!last) {
+    const size_t end = std::min<size_t>(sort_buffer_.size(), begin + options_.commit_ops);
+    last = end == sort_buffer_.size();
+    part_ops_ = end - begin;
+    part_is_whole_batch_ = last && begin == resume_skip_ops_ && resume_skip_ops_ == 0;
+    AddOps(begin, end);
+    if (last) {
+      AddPendingCounts();
+      COWTREE_RETURN_IF_ERROR(AddNegativeZeroClamps(LastPartZeros(begin, end)));
+      COWTREE_RETURN_IF_ERROR(CommitPart(position, 0, 0));
+    } else {
+      // The marker says what this run's whole batches committed: a run from row 1 over a
+      // store with an earlier run's marker resets it here, not only at the batch's end, or a
+      // crash before that end would make --resume skip the earlier run's rows.
+      COWTREE_RETURN_IF_ERROR(CommitPart(position - rows_in_batch_, position, end));
+    }
+    begin = end;
+  }
+  return Status::OK();
+}
+
+void Ingester::AddSummedOp(uint32_t group, uint64_t key_code, __int128 sum) {
+  const Group* g = batch_groups_[group];
+  AddInInt64Pieces(sum, [&](int64_t w) {
+    if (g->key_type == KeyType::kInt64) {
+      batch_->Add(g->int64_tree, tree::DecodeInt64Key(key_code), w);
+    } else {
+      batch_->Add(g->double_tree, tree::DecodeDoubleKey(key_code), w);
+    }
+  });
+}
+
+// The runs merged with the buffer, in (group by first row, value) order; the ops of one value
+// summed; a commit closed at the first value change after commit_ops ops (tools/ingest.h
+// "Spilled batches"). The ops an earlier run committed (resume_skip_ops_) are skipped; they
+// end where a value changes, as every commit does.
+Status Ingester::CommitSpilledBatch(uint64_t position) {
+  std::vector<uint32_t> by_first_row(batch_groups_.size());
+  std::iota(by_first_row.begin(), by_first_row.end(), 0u);
+  sort_buffer_.Sort(by_first_row);
+  const std::vector<LoaderTree> trees = SpillTrees(batch_groups_);
+  const std::vector<const LoaderTree*> tree_of_group = TreePointers(trees);
+  const uint64_t n = spill_->spilled_ops() + sort_buffer_.size();
+  const uint64_t skip = resume_skip_ops_;
+  const auto not_the_same = [&](const std::string& what) {
+    return Status::InvalidArgument(
+        csv_->name() + ": --resume: an earlier run committed " + std::to_string(skip) +
+        " ops of the batch ending at data row " + std::to_string(resume_batch_end_) + ", but " +
+        what + " (not the same input? nothing was changed)");
+  };
+  if (skip > n) return not_the_same("these rows make only " + std::to_string(n));
+  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<OpStream> in,
+                           spill_->MergeAll(std::make_unique<BufferStream>(sort_buffer_,
+                                                                           tree_of_group)));
+  const auto runs_mismatch = [&] {
+    return Status::Corruption("--spill-dir " + options_.spill_dir + ": the runs and the buffer " +
+                              "hold another number of ops than the " + std::to_string(n) +
+                              " written to them");
+  };
+  bool has = false;
+  uint64_t i = 0;
+  uint64_t group_id = 0, key = 0;  // the current value's (tree id of the run, key code)
+  for (; i < skip; ++i) {
+    COWTREE_RETURN_IF_ERROR(in->Next(&has));
+    if (!has) return runs_mismatch();
+    group_id = in->tree().tree_id;
+    key = in->key_code();
+  }
+  COWTREE_RETURN_IF_ERROR(in->Next(&has));
+  if (skip > 0 && has && in->tree().tree_id == group_id && in->key_code() == key) {
+    return not_the_same("they do not end where a value changes");
+  }
+  const uint64_t zero = tree::EncodeDoubleKey(0.0);
+  std::vector<__int128> zeros(batch_groups_.size());  // of the part being built
+  const auto close_value = [&](__int128 sum) {
+    if (key == zero) zeros[group_id - 1] += sum;
+    AddSummedOp(static_cast<uint32_t>(group_id - 1), key, sum);
+  };
+  uint64_t part_begin = skip;
+  __int128 sum = 0;
+  group_id = 0;
+  for (; has; ++i) {
+    if (i == n) return runs_mismatch();
+    const uint64_t g = in->tree().tree_id;
+    COWTREE_ASSERT(g >= 1 && g <= batch_groups_.size());
+    if (g != group_id || in->key_code() != key) {
+      if (group_id != 0) {
+        close_value(sum);
+        if (i - part_begin >= options_.commit_ops) {
+          part_ops_ = i - part_begin;
+          part_is_whole_batch_ = false;
+          COWTREE_RETURN_IF_ERROR(CommitPart(position - rows_in_batch_, position, i));
+          part_begin = i;
+          std::fill(zeros.begin(), zeros.end(), 0);
+        }
+      }
+      group_id = g;
+      key = in->key_code();
+      sum = 0;
+    }
+    sum += in->weight();
+    COWTREE_RETURN_IF_ERROR(in->Next(&has));
+  }
+  if (i != n) return runs_mismatch();
+  if (group_id != 0) close_value(sum);
+  part_ops_ = n - part_begin;
+  part_is_whole_batch_ = part_begin == 0;
+  AddPendingCounts();
+  COWTREE_RETURN_IF_ERROR(AddNegativeZeroClamps(zeros));
+  COWTREE_RETURN_IF_ERROR(CommitPart(position, 0, 0));
+  in.reset();
+  spill_->DeleteRuns();
+  return Status::OK();
+}
+
 Result<int> Ingester::OnWaitForInput() {
   // The unfinished batch a resume completes ends where the earlier run's did, not by time.
   if (rows_in_batch_ == 0 || options_.batch_ms == 0 || resume_batch_end_ != 0) return -1;
@@ -949,7 +1177,11 @@ Status Ingester::IngestRows() {
     if (!more.ok()) return WithLineEndingHint(*csv_, more.status());
     if (!*more) break;
     COWTREE_RETURN_IF_ERROR(AddRow());
-    if (BatchFull()) COWTREE_RETURN_IF_ERROR(CommitBatch());
+    if (BatchFull()) {
+      COWTREE_RETURN_IF_ERROR(CommitBatch());
+    } else if (batch_spills_ && BufferFull()) {
+      COWTREE_RETURN_IF_ERROR(SpillBuffer());
+    }
   }
   if (resume_batch_end_ != 0) {
     const uint64_t rows = stats_.rows_skipped + rows_in_batch_;

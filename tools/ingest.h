@@ -68,6 +68,13 @@
 //   without input_id (they cannot be read twice), so no marker is written and resume is
 //   refused.
 // - resume with no marker for this input starts at row 1 (safe to always pass).
+// - Spilled batches (spill_dir set): a batch may be larger than its memory. Its ops are
+//   committed in (group, value) order where groups come in the order of their first row in
+//   the batch (not by name), the ops of one group and value are summed into one, each commit
+//   holds at least commit_ops of the batch's ops (counted before summing) and ends where the
+//   value changes, and key + 2 counts ops before summing. Key + 3 is then
+//   kSpillOrderVersion, and --resume of such a batch needs --spill-dir again (InvalidArgument,
+//   nothing changed, without it). A batch that spilled nothing is committed the same way.
 // - A batch of several commits: each commit but the last also sets three more entries of the
 //   same tree, key + 1 = the input position where the unfinished batch ends, key + 2 = how
 //   many of its ops (in the sorted order above) are committed and key + 3 = that order's
@@ -136,16 +143,29 @@ struct IngestOptions {
   bool progress = false;  // progress line on stderr
   bool resume = false;    // skip the data rows an earlier run committed (marker above)
   std::string input_id;   // the input's identity for the marker (needed for stdin)
+  // --spill-dir (docs/ingest_batches.md "Spilled batches"): "" = batches are committed when
+  // their memory is full. Else a batch whose memory is full is sorted and written to this
+  // directory as a run (api/run_spill.h), and the batch ends only at the end of the input,
+  // after batch_rows rows, or by batch_ms (pipes); its runs are then merged with what is in
+  // memory and committed in one pass.
+  std::string spill_dir;
   // env, shape, ... (public API; durability is taken from above). Default: the library's
   // defaults with the CLI's leaf shape (WithCliLeafShape).
   Options store = WithCliLeafShape(Options());
   // --emit-deltas FILE|-: the output deltas of every commit (tools/delta_writer.h); "" = none.
   std::string emit_deltas;
   DeltaSpec deltas;  // the percentile outputs of the deltas
+  // Test seam: the batch's memory in bytes instead of the one sized above (0: as above), so that
+  // a small input spills (spill_dir) or ends batches by memory many times.
+  uint64_t batch_bytes_for_test = 0;
   // Test seam: called after the last commit and the log sync, before the store is closed.
   std::function<void()> before_close_for_test;
 };
 
+// The order version the resume marker records (key + 3) beside an unfinished spilled batch:
+// groups by first row, ops of one value summed (above). SortBuffer::kSortOrderVersion is the
+// other batches'.
+inline constexpr int64_t kSpillOrderVersion = 1002;
 struct IngestStats {
   uint64_t rows = 0;  // rows committed by this run
   uint64_t commits = 0;
@@ -157,6 +177,7 @@ struct IngestStats {
   std::vector<uint64_t> refresh_us;
   uint64_t last_epoch = 0;  // epoch of this run's last commit (0: none)
   uint64_t batch_bytes = 0;  // the most bytes of ops per batch this run used (see BatchFull)
+  uint64_t spilled_runs = 0;  // --spill-dir: runs written (before merges of runs)
   // The most bytes a batch's arrays kept resident (pages touched since they were reserved),
   // at a batch's end: at most batch_bytes when batches are sized by memory.
   uint64_t batch_resident_bytes_max = 0;
