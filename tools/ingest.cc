@@ -150,6 +150,12 @@ struct InputIdentityInfo {
 // The content check of a file input's marker: the FNV-1a hash of its first `bytes` bytes (of
 // `head`) as a negative int64 weight: never 0 (weight 0 would be no entry), and not counted in
 // the marker tree's total of positive weights (N < 2^64: a few 63-bit hashes would pass it).
+// The offset basis of 64-bit FNV-1a (api/sql_groups.h Fnv1a64's default).
+constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ull;
+
+// A hash as a marker weight: negative (it does not count in the tree's N) and never 0.
+int64_t HashWeight(uint64_t hash) { return -static_cast<int64_t>((hash >> 1) | 1); }
+
 int64_t PrefixHashWeight(const std::string& head, size_t bytes) {
   COWTREE_ASSERT(bytes <= head.size());
   return -static_cast<int64_t>((Fnv1a64(std::string_view(head).substr(0, bytes)) >> 1) | 1);
@@ -319,6 +325,12 @@ class Ingester {
   // start the marker's content check covers, and their hash (PrefixHashWeight); 0: none.
   int64_t prefix_bytes_value_ = 0;
   int64_t prefix_hash_value_ = 0;
+  // Committed value of the entry key + 6 beside an unfinished batch: the hash of that batch's
+  // rows (RowsHashWeight of their group, value and weight fields), so that a resume over rows
+  // that changed is refused; 0: none (no unfinished batch, or an older build's).
+  int64_t unfinished_rows_hash_value_ = 0;
+  // The hash of the current batch's rows so far (FNV-1a over their fields), for key + 6.
+  uint64_t batch_rows_hash_ = kFnvOffsetBasis;
   std::string legacy_identity_;         // files: the identity of builds before December 2026
   std::string input_head_;              // files: the first min(64 KiB, size) bytes, for the check
   bool legacy_marker_ = false;          // the entries are an older build's (keyed with the content)
@@ -494,6 +506,7 @@ Status Ingester::ReadMarkerEntries(const TreeReader<int64_t>& marker) {
   COWTREE_ASSIGN_OR_RETURN(unfinished_end_value_, marker.weight(MarkerKey(1)));
   COWTREE_ASSIGN_OR_RETURN(unfinished_ops_value_, marker.weight(MarkerKey(2)));
   COWTREE_ASSIGN_OR_RETURN(unfinished_order_value_, marker.weight(MarkerKey(3)));
+  COWTREE_ASSIGN_OR_RETURN(unfinished_rows_hash_value_, marker.weight(MarkerKey(6)));
   if (!input_head_.empty() || !legacy_identity_.empty()) {
     COWTREE_ASSIGN_OR_RETURN(prefix_bytes_value_, marker.weight(MarkerKey(4)));
     COWTREE_ASSIGN_OR_RETURN(prefix_hash_value_, marker.weight(MarkerKey(5)));
@@ -650,6 +663,14 @@ Result<Group*> Ingester::GroupOf(std::string_view name, bool quoted) {
 }
 
 Status Ingester::AddRow() {
+  if (stats_.marker) {
+    // The batch's rows as --resume must find them again (key + 6): group, value, weight.
+    for (const size_t col : {group_col_, value_col_, weight_col_}) {
+      if (col == SIZE_MAX) continue;
+      batch_rows_hash_ = Fnv1a64(csv_->field(col), batch_rows_hash_);
+      batch_rows_hash_ = Fnv1a64(csv_->field_quoted(col) ? "\x1f\"" : "\x1f", batch_rows_hash_);
+    }
+  }
   int64_t weight = 1;
   if (weight_col_ != SIZE_MAX) {
     COWTREE_RETURN_IF_ERROR(WithLineEndingHint(*csv_, csv_->FieldInt64(weight_col_, &weight)));
@@ -925,6 +946,10 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
     AddMarkerEntry(MarkerKey(1), &e, unfinished_end, &created_marker);
     AddMarkerEntry(MarkerKey(2), &o, unfinished_ops, &created_marker);
     AddMarkerEntry(MarkerKey(3), &v, order, &created_marker);
+    int64_t r = unfinished_rows_hash_value_;
+    AddMarkerEntry(MarkerKey(6), &r,
+                   unfinished_end == 0 ? 0 : static_cast<uint64_t>(HashWeight(batch_rows_hash_)),
+                   &created_marker);
     if (!input_head_.empty() && !legacy_marker_) {
       int64_t p = prefix_bytes_value_, h = prefix_hash_value_;
       const size_t checked = CheckedPrefixBytes();
@@ -954,6 +979,7 @@ Status Ingester::CommitPart(uint64_t marker, uint64_t unfinished_end, uint64_t u
     unfinished_order_value_ = unfinished_end == 0 ? 0
                               : batch_spills_     ? kSpillOrderVersion
                                                   : SortBuffer::kSortOrderVersion;
+    unfinished_rows_hash_value_ = unfinished_end == 0 ? 0 : HashWeight(batch_rows_hash_);
     if (!input_head_.empty() && !legacy_marker_) {
       const size_t checked = CheckedPrefixBytes();
       prefix_bytes_value_ = static_cast<int64_t>(checked);
@@ -985,6 +1011,17 @@ Status Ingester::CommitBatch() {
       sort_buffer_.touched_bytes() + pending_counts_.capacity() * sizeof(PendingCount));
   const uint64_t position = stats_.rows_skipped + stats_.rows + rows_in_batch_;
   COWTREE_ASSERT(resume_batch_end_ == 0 || resume_batch_end_ == position);
+  if (resume_batch_end_ != 0 && unfinished_rows_hash_value_ != 0 &&
+      unfinished_rows_hash_value_ != HashWeight(batch_rows_hash_)) {
+    // Part of this batch is committed in key order: its rows must be the same ones, or the
+    // skipped ops would not be the committed ones (found by an adversarial run: one row lost,
+    // another applied twice).
+    return Status::InvalidArgument(
+        csv_->name() + ": --resume: an earlier run stopped inside the batch of data rows " +
+        std::to_string(position - rows_in_batch_ + 1) + ".." + std::to_string(position) +
+        " (" + std::to_string(resume_skip_ops_) + " of its ops committed), but these rows " +
+        "are not the ones it read (the input changed there? nothing was changed)");
+  }
   COWTREE_RETURN_IF_ERROR(batch_spills_ ? CommitSpilledBatch(position)
                                         : CommitSortedBatch(position));
   resume_batch_end_ = 0;
@@ -997,6 +1034,7 @@ Status Ingester::CommitBatch() {
   batch_spills_ = spill_ != nullptr;
   batch_groups_.clear();
   null_weights_.clear();
+  batch_rows_hash_ = kFnvOffsetBasis;
   pending_counts_.clear();
   // A batch of many NULL or -0 rows leaves a large array: free it (BatchFull counts it).
   if (pending_counts_.capacity() * sizeof(PendingCount) > batch_bytes_ / 8) {
