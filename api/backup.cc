@@ -115,9 +115,9 @@ Status RemoveStalePartial(Env* env, const std::string& partial) {
 
 // Writes the marker into the partial copy (a store now) and makes it durable.
 Status MarkPartial(Env* env, const std::string& partial) {
-  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> marker,
-                           env->OpenFile(JoinPath(partial, kPartialMarkerName),
-                                         OpenMode::kCreateExclusive));
+  COWTREE_ASSIGN_OR_RETURN(
+      std::unique_ptr<File> marker,
+      env->OpenFile(JoinPath(partial, kPartialMarkerName), OpenMode::kCreateExclusive));
   COWTREE_RETURN_IF_ERROR(marker->Sync());
   return env->SyncDir(partial);
 }
@@ -197,7 +197,8 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
     // is rename(2), not renameat2's RENAME_NOREPLACE.)
     return Status::InvalidArgument("backup: " + to_dir +
                                    " appeared while the backup was written (a backup never "
-                                   "overwrites anything); the copy is complete in " + partial);
+                                   "overwrites anything); the copy is complete in " +
+                                   partial);
   }
   COWTREE_RETURN_IF_ERROR(env->RenameFile(partial, to_dir));
   return env->SyncDir(ParentDir(to_dir));

@@ -82,7 +82,6 @@ uint64_t TreeBytes(const std::string& name) {
 constexpr uint64_t kDefaultBufferBytesUnlimited = 64ull << 20;
 constexpr uint64_t kMinDefaultBufferBytes = 1ull << 20;
 
-
 uint64_t BufferBytesOf(const BulkLoader::Options& options, const Options& store_options) {
   uint64_t bytes = options.buffer_bytes;
   if (bytes == 0) {
@@ -397,9 +396,7 @@ void BulkLoader::SkipOps(uint64_t ops) { state_->skip_ops = ops; }
 
 uint64_t BulkLoader::buffered_ops() const { return state_->ops.size(); }
 uint64_t BulkLoader::spilled_ops() const { return state_->spilled_ops(); }
-uint64_t BulkLoader::spilled_runs() const {
-  return state_->spilling() ? state_->spill->runs() : 0;
-}
+uint64_t BulkLoader::spilled_runs() const { return state_->spilling() ? state_->spill->runs() : 0; }
 uint64_t BulkLoader::buffered_bytes() const { return state_->ops.bytes(); }
 uint64_t BulkLoader::buffer_bytes() const { return state_->buffer_bytes; }
 uint64_t BulkLoader::committed_ops() const { return state_->committed_ops; }

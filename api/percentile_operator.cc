@@ -105,6 +105,17 @@ Result<std::vector<OutputRow<K>>> PercentileOperator<K>::Answers(const Snapshot&
   const std::string empty_group_tree = TreeName(spec_, std::string());
   COWTREE_ASSIGN_OR_RETURN(const std::vector<TreeDescription> trees, snapshot.ListTrees());
   for (const TreeDescription& t : trees) {
+    const bool group_tree =
+        t.name == null_group_tree || t.name == empty_group_tree ||
+        (!IsInternalTreeName(t.name) && t.name.size() > spec_.tree_prefix.size() &&
+         t.name.compare(0, spec_.tree_prefix.size(), spec_.tree_prefix) == 0);
+    if (group_tree && t.key_type != kKeyTypeOf<K>) {
+      // As Step: an operator of the other key type (found by an adversarial run: Answers
+      // returned OK and no rows where Step refused the same groups).
+      return Status::InvalidArgument(
+          "PercentileOperator::Answers: the tree '" + t.name + "' of a group has " +
+          KeyTypeName(t.key_type) + " keys, this operator " + KeyTypeName(kKeyTypeOf<K>) + " keys");
+    }
     if (t.key_type != kKeyTypeOf<K>) continue;
     if (t.name == null_group_tree) {
       groups.push_back(std::nullopt);

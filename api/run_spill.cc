@@ -55,7 +55,11 @@ class RunSpill::Charge {
 
 RunSpill::RunSpill(Env* env, std::string dir, size_t block_bytes, size_t fan_in,
                    MemoryBudget* budget)
-    : env_(env), dir_(std::move(dir)), block_bytes_(block_bytes), fan_in_(fan_in), budget_(budget) {}
+    : env_(env),
+      dir_(std::move(dir)),
+      block_bytes_(block_bytes),
+      fan_in_(fan_in),
+      budget_(budget) {}
 
 RunSpill::~RunSpill() { DeleteRuns(); }
 

@@ -101,7 +101,7 @@ class RunSpill {
   uint64_t nonce_ = 0;              // random: in every block of these runs
   uint32_t run_serial_ = 0;         // names and numbers the runs
   std::vector<Run> runs_;
-  uint64_t spilled_ops_ = 0;  // ops in runs_
+  uint64_t spilled_ops_ = 0;              // ops in runs_
   std::unique_ptr<Charge> merge_charge_;  // of the stream MergeAll returned
 };
 

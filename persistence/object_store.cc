@@ -110,6 +110,10 @@ Result<std::string_view> ObjectStore::ReadObjectInto(NodeID id, ObjectKind expec
 }
 
 Result<OtEntry> ObjectStore::EntryOfKind(NodeID id, ObjectKind expected) const {
+  if (reads_closed_.load(std::memory_order_acquire)) {
+    return Status::IOError("reading " + DescribeNodeId(id) +
+                           ": the store was closed (what is not in memory can no longer be read)");
+  }
   COWTREE_ASSIGN_OR_RETURN(OtEntry entry, table_->Get(id));
   if (entry.kind != expected) {
     return Status::Corruption(

@@ -30,6 +30,7 @@
 // misuse cannot corrupt memory, but delta order is only meaningful under that serialization.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -109,6 +110,11 @@ class ObjectStore {
   // until *buffer changes. Errors as ReadObject's.
   Result<std::string_view> ReadObjectInto(NodeID id, ObjectKind expected,
                                           std::string* buffer) const;
+  // Called by Runtime::Close before it releases the directory lock: every later read is IOError
+  // (another process may open the store and reuse the slots; before, such reads through a
+  // snapshot that outlived its store met the new objects and answered Corruption, found by an
+  // adversarial run). Thread-safe: reads in flight may see either state.
+  void CloseReads() { reads_closed_.store(true, std::memory_order_release); }
   // Marks a live, not yet retired object retired at retire_epoch (>= its birth epoch).
   // Asserts on a stale/free id or a second retirement: both are caller bugs. record_delta=false
   // leaves the retirement out of TakeDeltas() (the runtime logs it itself, with the checkpoint
@@ -192,6 +198,7 @@ class ObjectStore {
 
   std::unique_ptr<ObjectTable> table_;
   std::unique_ptr<SegmentAllocator> allocator_;
+  std::atomic<bool> reads_closed_{false};    // CloseReads
   mutable std::mutex mu_;                    // guards the members below
   std::multimap<uint64_t, NodeID> retired_;  // retire epoch -> object
   std::vector<NodeID> retained_;   // retired <= a past safe epoch, kept for retained checkpoints

@@ -137,6 +137,9 @@ Status Runtime::Close() {
       result = poison_status();
     }
   }
+  // Reads of what is not in memory end before the lock does: another process may then open the
+  // store and reuse the slots (persistence/object_store.h CloseReads).
+  if (store_ != nullptr) store_->CloseReads();
   lock_.reset();
   MutexLock g(&lifecycle_mu_);
   close_result_ = result;

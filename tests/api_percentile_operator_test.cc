@@ -395,7 +395,11 @@ TEST(PercentileOperator, BadSpecAndBadGroupsAreInvalidArgument) {
   auto dop = PercentileOperator<double>::Create(store.get(), Spec()).value();
   ASSERT_TRUE(dop->Step({{"g", 1.5, 1}}).ok());
   EXPECT_TRUE(op->Step({{"g", 1, 1}}).status().IsInvalidArgument());
-  EXPECT_EQ(op->Answers(store->GetSnapshot())->size(), 0u);  // nothing changed
+  EXPECT_EQ(dop->Answers(store->GetSnapshot())->size(), 1u);  // nothing changed
+  // Answers of an operator of the other key type is refused too, as Step (it returned OK and
+  // no rows, found by an adversarial run).
+  const auto wrong_type = op->Answers(store->GetSnapshot());
+  EXPECT_TRUE(wrong_type.status().IsInvalidArgument()) << wrong_type.status().ToString();
   // The longest prefix leaves room for every reserved tree name (the empty string's group's
   // included); a group name past the limit is refused by Step.
   OperatorSpec long_prefix = Spec();

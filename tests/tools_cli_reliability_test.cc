@@ -31,6 +31,7 @@
 #include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
 #include "tools/ingest.h"
+#include "tools/no_space_advice.h"
 #include "tree/key_codec.h"
 #include "tree/order_stat_tree.h"
 #include "tree/order_stat_tree_type.h"
@@ -1092,6 +1093,12 @@ TEST(CliFullFileSystem, IngestSaysWhatIsSafeAndWhatToDo) {
       "NoSpace: pwrite /db/log-000001.log at offset 4096: No space left on device");
   EXPECT_NE(cowtree::tools::DescribeIngestOutcome(o, poisoned)
                 .find("; the store's file system is full: what was committed is intact"),
+            std::string::npos);
+  // A full file system under a backup's partial copy is the backup's, not the store's.
+  EXPECT_NE(cowtree::tools::NoSpaceAdvice(
+                cowtree::Status::NoSpace("fallocate /mnt/full/bk.partial/data-1k.dat: No "
+                                         "space left on device"))
+                .find("; the backup's file system is full: the store is untouched"),
             std::string::npos);
   // Another error gets no such advice.
   cowtree::tools::IngestOutcome other = full;

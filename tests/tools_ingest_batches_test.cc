@@ -20,9 +20,9 @@
 #include "api/sort_buffer.h"
 #include "api/sql_groups.h"
 #include "cowtree/cowtree.h"
+#include "tests/ingest_batches_fixture.h"
 #include "testutil/fault_injection_env.h"
 #include "testutil/test_files.h"
-#include "tests/ingest_batches_fixture.h"
 #include "tools/ingest.h"
 #include "tree/key_codec.h"
 

@@ -82,7 +82,8 @@ TEST_F(IngestSpillTest, ASpilledBatchMakesTheSameStoreAsOneInMemory) {
   std::istringstream lines(log2.str());
   std::string line;
   std::vector<uint64_t> rows_logged;
-  while (std::getline(lines, line)) rows_logged.push_back(std::stoull(line.substr(line.rfind(' '))));
+  while (std::getline(lines, line))
+    rows_logged.push_back(std::stoull(line.substr(line.rfind(' '))));
   EXPECT_EQ(rows_logged, (std::vector<uint64_t>{1000, 2000, 3000}));
   EXPECT_EQ(DumpTrees(&env2, "/c/db"), want);
   EXPECT_GE(three.stats.spilled_runs, 5u);

@@ -400,8 +400,8 @@ Status Ingester::OpenStore() {
   const uint64_t full_op_bytes = SortBuffer::kOpBytes + (weighted ? SortBuffer::kWeightBytes : 0);
   const bool spilling = !options_.spill_dir.empty();
   // A batch that spills has no row limit but --batch-rows; its memory is sized as below.
-  batch_rows_ = spilling ? options_.batch_rows
-                         : std::min<uint64_t>(options_.batch_rows, SortBuffer::kOpsMax);
+  batch_rows_ =
+      spilling ? options_.batch_rows : std::min<uint64_t>(options_.batch_rows, SortBuffer::kOpsMax);
   if (batch_rows_ == 0 || spilling) {
     // Sized by memory (tools/ingest.h): half of the budget holds the batch's ops (BatchFull).
     constexpr uint64_t kUnlimitedBatchBytes = 64 << 20;
@@ -735,7 +735,7 @@ bool Ingester::BatchFull() const {
 }
 
 bool Ingester::BufferFull() const {
-  // Full when the next row's ops (at most one full op and one NULL or -0 count) might not fit
+  // Full when the next row's ops (at most one full op and one zero row's count) might not fit
   // in what stays resident (touched pages: SortBuffer::touched_bytes, the counts' capacity),
   // and at the row limit of a marker entry. (The counts' array may double at its next push:
   // count that too.) A batch that spills leaves a quarter for the final merge's read buffers
@@ -757,9 +757,9 @@ std::vector<LoaderTree> SpillTrees(const std::vector<Group*>& groups) {
   trees.reserve(groups.size());
   for (size_t i = 0; i < groups.size(); ++i) {
     const Group* g = groups[i];
-    trees.push_back(LoaderTree{i + 1, g->key_type,
-                               g->key_type == KeyType::kInt64 ? g->int64_tree.name()
-                                                              : g->double_tree.name()});
+    trees.push_back(
+        LoaderTree{i + 1, g->key_type,
+                   g->key_type == KeyType::kInt64 ? g->int64_tree.name() : g->double_tree.name()});
   }
   return trees;
 }
@@ -844,9 +844,8 @@ void Ingester::AddPendingCounts() {
     negative_zero_counts_.Add(&*batch_, tree_name(c.group), c.weight);
   }
   for (uint32_t group = 0; group < null_weights_.size(); ++group) {
-    AddInInt64Pieces(null_weights_[group], [&](int64_t w) {
-      null_counts_.Add(&*batch_, tree_name(group), w);
-    });
+    AddInInt64Pieces(null_weights_[group],
+                     [&](int64_t w) { null_counts_.Add(&*batch_, tree_name(group), w); });
   }
 }
 
@@ -1018,8 +1017,8 @@ Status Ingester::CommitBatch() {
     // another applied twice).
     return Status::InvalidArgument(
         csv_->name() + ": --resume: an earlier run stopped inside the batch of data rows " +
-        std::to_string(position - rows_in_batch_ + 1) + ".." + std::to_string(position) +
-        " (" + std::to_string(resume_skip_ops_) + " of its ops committed), but these rows " +
+        std::to_string(position - rows_in_batch_ + 1) + ".." + std::to_string(position) + " (" +
+        std::to_string(resume_skip_ops_) + " of its ops committed), but these rows " +
         "are not the ones it read (the input changed there? nothing was changed)");
   }
   COWTREE_RETURN_IF_ERROR(batch_spills_ ? CommitSpilledBatch(position)
@@ -1036,7 +1035,7 @@ Status Ingester::CommitBatch() {
   null_weights_.clear();
   batch_rows_hash_ = kFnvOffsetBasis;
   pending_counts_.clear();
-  // A batch of many NULL or -0 rows leaves a large array: free it (BatchFull counts it).
+  // A batch of many zero rows leaves a large array: free it (BatchFull counts it).
   if (pending_counts_.capacity() * sizeof(PendingCount) > batch_bytes_ / 8) {
     std::vector<PendingCount>().swap(pending_counts_);
   }
@@ -1125,15 +1124,15 @@ Status Ingester::CommitSpilledBatch(uint64_t position) {
   const uint64_t n = spill_->spilled_ops() + sort_buffer_.size();
   const uint64_t skip = resume_skip_ops_;
   const auto not_the_same = [&](const std::string& what) {
-    return Status::InvalidArgument(
-        csv_->name() + ": --resume: an earlier run committed " + std::to_string(skip) +
-        " ops of the batch ending at data row " + std::to_string(resume_batch_end_) + ", but " +
-        what + " (not the same input? nothing was changed)");
+    return Status::InvalidArgument(csv_->name() + ": --resume: an earlier run committed " +
+                                   std::to_string(skip) + " ops of the batch ending at data row " +
+                                   std::to_string(resume_batch_end_) + ", but " + what +
+                                   " (not the same input? nothing was changed)");
   };
   if (skip > n) return not_the_same("these rows make only " + std::to_string(n));
-  COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<OpStream> in,
-                           spill_->MergeAll(std::make_unique<BufferStream>(sort_buffer_,
-                                                                           tree_of_group)));
+  COWTREE_ASSIGN_OR_RETURN(
+      std::unique_ptr<OpStream> in,
+      spill_->MergeAll(std::make_unique<BufferStream>(sort_buffer_, tree_of_group)));
   const auto runs_mismatch = [&] {
     return Status::Corruption("--spill-dir " + options_.spill_dir + ": the runs and the buffer " +
                               "hold another number of ops than the " + std::to_string(n) +

@@ -75,14 +75,16 @@
 //   value changes, and key + 2 counts ops before summing. Key + 3 is then
 //   kSpillOrderVersion, and --resume of such a batch needs --spill-dir again (InvalidArgument,
 //   nothing changed, without it). A batch that spilled nothing is committed the same way.
-// - A batch of several commits: each commit but the last also sets three more entries of the
+// - A batch of several commits: each commit but the last also sets four more entries of the
 //   same tree, key + 1 = the input position where the unfinished batch ends, key + 2 = how
 //   many of its ops (in the sorted order above) are committed and key + 3 = that order's
-//   version (SortBuffer::kSortOrderVersion); the batch's last commit moves the marker to the
-//   batch's end and sets the three back to 0 (no entry). resume then skips the marker's rows,
-//   reads the batch's rows again up to that position, sorts them into the same order and
-//   commits only the ops after those already committed; an unfinished batch of another order
-//   (an older build's: key + 3 reads 0) is refused (InvalidArgument, nothing changed). (Keys
+//   version (SortBuffer::kSortOrderVersion), key + 6 below; the batch's last commit moves the
+//   marker to the batch's end and sets the four back to 0 (no entry). resume then skips the
+//   marker's rows, reads the batch's rows again up to that position, sorts them into the same order
+//   and commits only the ops after those already committed (key + 6, minus a hash of the unfinished
+//   batch's rows, refuses rows that changed since: InvalidArgument, nothing changed); an unfinished
+//   batch of another order (an older build's: key + 3 reads 0) is refused (InvalidArgument, nothing
+//   changed). (Keys
 //   + 1 to + 3 of one input could equal another input's key only by a 64-bit hash collision.)
 //
 // Outcome (RunIngestReport): every error reports exactly what was committed — stats.rows rows

@@ -15,10 +15,19 @@
 namespace cowtree::tools {
 
 // "" unless st is NoSpace, or wraps one (a log writer poisoned by ENOSPC is "Poisoned: ...:
-// NoSpace: pwrite ..."); else "; " + the advice (one line, no trailing newline).
+// NoSpace: pwrite ..."); else "; " + the advice (one line, no trailing newline): for a file of
+// a backup's "<to>.partial" copy, the backup's file system; else the store's.
 inline std::string NoSpaceAdvice(const Status& st) {
   if (!st.IsNoSpace() && st.message().find("NoSpace: ") == std::string::npos) {
     return std::string();
+  }
+  if (st.message().find(".partial/") != std::string::npos) {
+    // The file that failed is in a backup's partial copy (api/backup.cc): the target's file
+    // system is full, not the store's (found by an adversarial run: the advice blamed the
+    // store).
+    return "; the backup's file system is full: the store is untouched and the backup was not "
+           "made; free space there (or choose another target) and re-run (the partial copy is "
+           "emptied by the next backup to the same target)";
   }
   return "; the store's file system is full: what was committed is intact (fsck checks it); "
          "free space there and re-run. query, stat, fsck, dump and backup only read the store "

@@ -123,7 +123,9 @@ class PercentileOperator {
                                            const WriteOptions& write_options = WriteOptions(),
                                            uint64_t* sequence = nullptr);
 
-  // The whole output table on `snapshot`, in output order. O(groups).
+  // The whole output table on `snapshot`, in output order. O(groups). Errors: InvalidArgument
+  // if a group's tree (a tree named with the spec's prefix) has the other key type (an
+  // operator opened with the wrong K), nothing read; IOError / Corruption reading the trees.
   Result<std::vector<OutputRow<K>>> Answers(const Snapshot& snapshot) const;
 
   const OperatorSpec& spec() const { return spec_; }

@@ -30,7 +30,8 @@
 // Lifetime: readers and cursors keep their snapshot's state alive (memory-safe in any order of
 // destruction). Destroy them before Store::Close when you can: a snapshot pins its commit, so
 // checkpoints cannot reclaim the space of data it still sees. Reading after the Store was
-// closed is memory-safe but may fail (IOError) for data that is not in memory.
+// closed is memory-safe, and fails with IOError for data that is not in memory (once the Store
+// is closed its directory is no longer locked: another Store may reuse the space).
 #pragma once
 
 #include <cstdint>
