@@ -149,6 +149,11 @@ if(TARGET tools_cli_memory_budget_test)
     ENVIRONMENT "COWTREE_CLI_BUDGET_ROWS=30000000;COWTREE_CLI_BUDGET_MIB=64"
     LABELS long
     TIMEOUT 1800)
+  add_test(NAME cli_memory_budget_spill_100m_long COMMAND tools_cli_memory_budget_test)
+  set_tests_properties(cli_memory_budget_spill_100m_long PROPERTIES
+    ENVIRONMENT "COWTREE_CLI_BUDGET_ROWS=100000000;COWTREE_CLI_BUDGET_MIB=64;COWTREE_CLI_BUDGET_SPILL=1"
+    LABELS long
+    TIMEOUT 3600)
 endif()
 # ---- END CLI memory budget ----
 

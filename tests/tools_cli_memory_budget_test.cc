@@ -2,7 +2,9 @@
 // one group under --cache-mib 16 peak within the budget plus the documented constant
 // (docs/memory_budget.md "The constant": 24 MiB), and the store holds every row.
 // COWTREE_CLI_BUDGET_ROWS and COWTREE_CLI_BUDGET_MIB change the size and the budget (the long
-// label runs 30 M rows under 64 MiB: tests/long.cmake).
+// label runs 30 M rows under 64 MiB: tests/long.cmake); COWTREE_CLI_BUDGET_SPILL=1 ingests with
+// --spill-dir (docs/ingest_batches.md "Spilled batches": the whole file one batch, spilled as
+// sorted runs and merged; CI runs it as cli_memory_budget_spill, CMakeLists.txt).
 //
 // Why here and not in a library test: the command splits the budget between its sorted batch
 // and the store (docs/ingest_batches.md "Batch size"), so only the whole process shows whether
@@ -57,6 +59,7 @@ void WriteRandomCsv(const std::string& path, uint64_t rows) {
 TEST(CliMemoryBudget, RandomRowsStayWithinTheBudgetPlusTheConstant) {
   const uint64_t rows = EnvU64("COWTREE_CLI_BUDGET_ROWS", 10'000'000);
   const uint64_t budget_mib = EnvU64("COWTREE_CLI_BUDGET_MIB", 16);
+  const bool spill = EnvU64("COWTREE_CLI_BUDGET_SPILL", 0) != 0;
   TempDir tmp;
   const std::string csv = tmp.path() + "/rows.csv";
   WriteRandomCsv(csv, rows);
@@ -65,7 +68,9 @@ TEST(CliMemoryBudget, RandomRowsStayWithinTheBudgetPlusTheConstant) {
   const auto ingest =
       cowtree::testutil::RunCommand(COWTREE_BINARY,
                                     "ingest --db " + db + " --group g --value v --cache-mib " +
-                                        std::to_string(budget_mib) + " " + csv,
+                                        std::to_string(budget_mib) +
+                                        (spill ? " --spill-dir " + tmp.path() + "/spill " : " ") +
+                                        csv,
                                     tmp.path());
   ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
   EXPECT_NE((ingest.out + ingest.err).find("ingested " + std::to_string(rows) + " rows"),
@@ -74,7 +79,8 @@ TEST(CliMemoryBudget, RandomRowsStayWithinTheBudgetPlusTheConstant) {
   rusage usage{};
   ASSERT_EQ(getrusage(RUSAGE_CHILDREN, &usage), 0);
   const auto peak_kib = static_cast<uint64_t>(usage.ru_maxrss);
-  std::printf("peak RSS of the ingest: %.1f MiB (bound %llu MiB)\n", peak_kib / 1024.0,
+  std::printf("peak RSS of the ingest%s: %.1f MiB (bound %llu MiB)\n",
+              spill ? " with --spill-dir" : "", peak_kib / 1024.0,
               static_cast<unsigned long long>(budget_mib + kConstantMib));
   EXPECT_LE(peak_kib, (budget_mib + kConstantMib) * 1024);
   // Every row is there, read under the same budget.

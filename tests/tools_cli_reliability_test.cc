@@ -755,6 +755,48 @@ TEST(CliIngestResume, SigkilledInsideABatchOfManyCommitsResumedEqualsOneCleanIng
   EXPECT_EQ(RowsInStore(db, tmp), 60000u);
 }
 
+// The same through --spill-dir (docs/ingest_batches.md "Spilled batches"): 200 000 rows under
+// --cache-mib 2 are one batch spilled as sorted runs; a SIGKILL while the merged runs are
+// committed leaves part of the batch; --resume --spill-dir, under another budget and with
+// another --commit-ops, completes it, and the store equals one clean ingest.
+TEST(CliIngestResume, SigkilledInsideASpilledBatchResumedEqualsOneCleanIngest) {
+  TempDir tmp;
+  const std::string csv = tmp.path() + "/in.csv";
+  constexpr uint64_t kRows = 200000;
+  const std::string want = CleanIngestOfResumeCsv(csv, static_cast<int>(kRows), tmp);
+  ASSERT_FALSE(want.empty());
+  const std::string spill = tmp.path() + "/spill";
+  std::string db;
+  // The kill must fall while the commits run (after the runs are written): tried later and
+  // later until it does.
+  for (int ms = 300; ms <= 6000 && db.empty(); ms += 300) {
+    const std::string attempt = tmp.path() + "/db" + std::to_string(ms);
+    Child c = Child::Start({"ingest", "--db", attempt, "--group", "grp", "--value", "val",
+                            "--durability", "strict", "--cache-mib", "2", "--commit-ops", "20",
+                            "--spill-dir", spill, csv},
+                           tmp.path() + "/err", /*pipe_stdin=*/false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    kill(c.pid, SIGKILL);
+    if (c.Wait() != 128 + SIGKILL) break;  // finished: later attempts would too
+    const uint64_t rows = std::filesystem::exists(attempt + "/SUPERBLOCK")
+                              ? RowsInStore(attempt, tmp)
+                              : 0;
+    if (rows > 0 && rows < kRows) db = attempt;
+  }
+  ASSERT_FALSE(db.empty()) << "no kill fell inside the spilled batch's commits";
+  RunResult r = RunCowtree("ingest --resume --db " + db +
+                               " --group grp --value val --cache-mib 4 --commit-ops 7 "
+                               "--spill-dir " + spill + " " + csv,
+                           tmp);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The resumed batch (every row up to the input's end) was spilled again, as the killed one.
+  EXPECT_NE(r.err.find(" sorted runs spilled to " + spill + " and merged"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(GroupCounts(db, tmp), want);
+  EXPECT_EQ(RowsInStore(db, tmp), kRows);
+  EXPECT_TRUE(std::filesystem::is_empty(spill)) << "runs left in " << spill;
+}
+
 TEST(CliIngestResume, BadRowReportsWhatWasCommittedAndResumeAfterTheFixContinues) {
   TempDir tmp;
   const std::string db = tmp.path() + "/db";

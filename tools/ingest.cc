@@ -1342,6 +1342,9 @@ std::string DescribeIngestOutcome(const IngestOptions& options, const IngestOutc
              (s.rows_skipped > 0 ? " (--resume skipped " + std::to_string(s.rows_skipped) +
                                        " data rows committed by an earlier run)"
                                  : std::string()) +
+             (s.spilled_runs > 0 ? "; " + std::to_string(s.spilled_runs) + " sorted runs " +
+                                       "spilled to " + options.spill_dir + " and merged"
+                                 : std::string()) +
              (s.null_values > 0 ? "; " + std::to_string(s.null_values) +
                                       " rows had a NULL (empty) value: skipped, as SQL does"
                                 : std::string()) +
