@@ -1163,7 +1163,12 @@ Status Ingester::CommitSpilledBatch(uint64_t position) {
   for (; has; ++i) {
     if (i == n) return runs_mismatch();
     const uint64_t g = in->tree().tree_id;
-    COWTREE_ASSERT(g >= 1 && g <= batch_groups_.size());
+    if (g == 0 || g > batch_groups_.size()) {
+      // Runs are files: a value, never an assertion (their checksums make this unlikely).
+      return Status::Corruption("--spill-dir " + options_.spill_dir + ": a run names group " +
+                                std::to_string(g) + " of a batch of " +
+                                std::to_string(batch_groups_.size()));
+    }
     if (g != group_id || in->key_code() != key) {
       if (group_id != 0) {
         close_value(sum);
