@@ -38,6 +38,14 @@ class IngestSpillTest : public IngestBatchesTest {
     o.batch_bytes_for_test = kSpillBatchBytes;
     return o;
   }
+  // Writes MakeCsv(rows) as the input (one batch's ops in *ops, if not null) and returns the
+  // store an ingest of it without spilling makes.
+  std::string WriteInput(int rows, std::vector<int>* ops = nullptr) {
+    std::vector<int> ops_per_batch;
+    Write(MakeCsv(rows, rows, &ops_per_batch));
+    if (ops != nullptr) *ops = ops_per_batch;
+    return CleanStoreWithoutSpilling();
+  }
   // The store an ingest of the current input without spilling makes.
   std::string CleanStoreWithoutSpilling() {
     FaultInjectionEnv env;
@@ -51,8 +59,7 @@ class IngestSpillTest : public IngestBatchesTest {
 TEST_F(IngestSpillTest, ASpilledBatchMakesTheSameStoreAsOneInMemory) {
   constexpr int kRows = 3000, kCommitOps = 50;
   std::vector<int> ops_per_batch;
-  Write(MakeCsv(kRows, kRows, &ops_per_batch));
-  const std::string want = CleanStoreWithoutSpilling();
+  const std::string want = WriteInput(kRows, &ops_per_batch);
   FaultInjectionEnv env;
   IngestOptions o = Spilled(&env, kCommitOps);
   o.log_commits = true;
@@ -91,9 +98,7 @@ TEST_F(IngestSpillTest, ASpilledBatchMakesTheSameStoreAsOneInMemory) {
 
 TEST_F(IngestSpillTest, CrashAtEveryOperationOfASpilledBatchThenResumeAppliesEachOpOnce) {
   constexpr int kRows = 600, kCommitOps = 40;
-  std::vector<int> ops_per_batch;
-  Write(MakeCsv(kRows, kRows, &ops_per_batch));
-  const std::string want = CleanStoreWithoutSpilling();
+  const std::string want = WriteInput(kRows);
   FaultInjectionEnv clean_env;
   IngestOptions clean = Spilled(&clean_env, kCommitOps);
   const uint64_t ops_before = clean_env.mutating_op_count();
@@ -125,9 +130,7 @@ TEST_F(IngestSpillTest, CrashAtEveryOperationOfASpilledBatchThenResumeAppliesEac
 
 TEST_F(IngestSpillTest, ResumeOfASpilledBatchWithoutTheSpillDirectoryIsRefused) {
   constexpr int kRows = 600, kCommitOps = 40;
-  std::vector<int> ops_per_batch;
-  Write(MakeCsv(kRows, kRows, &ops_per_batch));
-  const std::string want = CleanStoreWithoutSpilling();
+  const std::string want = WriteInput(kRows);
   std::unique_ptr<FaultInjectionEnv> env;
   IngestOptions o;
   for (uint64_t k = 40; k < 4000 && env == nullptr; k += 7) {
@@ -155,8 +158,7 @@ TEST_F(IngestSpillTest, ResumeOfASpilledBatchWithoutTheSpillDirectoryIsRefused) 
 }
 
 TEST_F(IngestSpillTest, TheStoresDirectoryAsTheSpillDirectoryIsBusy) {
-  std::vector<int> ops_per_batch;
-  Write(MakeCsv(300, 300, &ops_per_batch));
+  WriteInput(300);
   FaultInjectionEnv env;
   IngestOptions o = Spilled(&env, 40);
   o.spill_dir = "/c/db";
