@@ -189,7 +189,19 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
   COWTREE_RETURN_IF_ERROR(copy->Checkpoint());
   COWTREE_RETURN_IF_ERROR(copy->Close());
   copy.reset();
-  COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(partial, kPartialMarkerName)));
+  // Close released the copy's directory lock: take it again and hold it through the rename, so
+  // that no other backup to `to_dir` can take this finished copy for a stale one and empty it
+  // (found by an adversarial run: the other backup emptied it between the close and the
+  // rename, and this one renamed an empty directory into place and returned OK). Busy if it
+  // did take it meanwhile: then the marker is its business.
+  Result<std::unique_ptr<FileLock>> held = env->LockDir(partial, LockMode::kExclusive);
+  if (!held.ok()) {
+    return held.status().WithContext("backup: " + partial +
+                                     " was taken by another backup to the same target");
+  }
+  // NotFound if another backup emptied it in the instant before the lock: not this copy any more.
+  COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(partial, kPartialMarkerName))
+                              .WithContext("backup: the copy's marker"));
   COWTREE_RETURN_IF_ERROR(env->SyncDir(partial));
   if (env->FileExists(to_dir)) {
     // Made while the copy was built: rename(2) would replace an empty directory. (A directory

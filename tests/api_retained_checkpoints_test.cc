@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cowtree/cowtree.h"
+#include "persistence/env.h"
 #include "recovery/fsck.h"
 #include "testutil/test_files.h"
 
@@ -305,6 +306,67 @@ TEST(RetainedCheckpoints, BackupIsAnIndependentCompleteStore) {
   EXPECT_EQ(Read(b->GetSnapshot(), "t"), Read(src->GetSnapshot(), "t"));
   EXPECT_TRUE(b->GetSnapshot().Tree<int64_t>("half").status().IsNotFound());
   EXPECT_FALSE(std::filesystem::exists(other.path() + "/b/BACKUP-PARTIAL"));
+  ASSERT_TRUE(b->Close().ok());
+  ASSERT_TRUE(src->Close().ok());
+}
+
+// An Env that, when a backup deletes its copy's marker and when it renames the copy into place,
+// records whether another holder could take the copy's directory lock at that moment.
+class LockProbeEnv final : public Env {
+ public:
+  std::vector<bool> lock_free_at;  // one per probe: true if the lock could be taken
+  Result<std::unique_ptr<File>> OpenFile(const std::string& p, OpenMode m) override {
+    return base_->OpenFile(p, m);
+  }
+  Status DeleteFile(const std::string& p) override {
+    const std::string marker = "/BACKUP-PARTIAL";
+    if (p.size() > marker.size() &&
+        p.compare(p.size() - marker.size(), marker.size(), marker) == 0) {
+      Probe(p.substr(0, p.size() - marker.size()));
+    }
+    return base_->DeleteFile(p);
+  }
+  Status RenameFile(const std::string& a, const std::string& b) override {
+    if (a.ends_with(".partial")) Probe(a);
+    return base_->RenameFile(a, b);
+  }
+  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
+  Status CreateDir(const std::string& d) override { return base_->CreateDir(d); }
+  Status ListDir(const std::string& d, std::vector<std::string>* n) override {
+    return base_->ListDir(d, n);
+  }
+  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
+  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
+  Result<std::unique_ptr<FileLock>> LockDir(const std::string& d, LockMode m) override {
+    return base_->LockDir(d, m);
+  }
+  uint64_t NowMicros() override { return base_->NowMicros(); }
+
+ private:
+  void Probe(const std::string& dir) {
+    auto lock = base_->LockDir(dir, LockMode::kExclusive);
+    lock_free_at.push_back(lock.ok());
+  }
+  Env* base_ = Env::Default();
+};
+
+// A finished copy stays locked from its close through its rename: another backup to the same
+// target cannot take it for a stale partial copy and empty it in between (found by an
+// adversarial run: it did, and the first backup renamed an empty directory into place and
+// returned OK).
+TEST(RetainedCheckpoints, BackupHoldsItsCopyLockedUntilTheRename) {
+  testutil::TempDir tmp;
+  LockProbeEnv env;
+  Options o = TestOptions();
+  o.env = &env;
+  auto src = Store::Open(tmp.path() + "/src", o).value();
+  WriteBatch batch = src->NewBatch();
+  batch.Add(batch.CreateTree<int64_t>("t"), 5, 2);
+  ASSERT_TRUE(src->Commit(batch).ok());
+  ASSERT_TRUE(src->Backup(src->GetSnapshot(), tmp.path() + "/bk").ok());
+  EXPECT_EQ(env.lock_free_at, (std::vector<bool>{false, false}));
+  auto b = Store::Open(tmp.path() + "/bk", TestOptions()).value();
+  EXPECT_EQ(b->GetSnapshot().Tree<int64_t>("t").value().weight(5).value(), 2);
   ASSERT_TRUE(b->Close().ok());
   ASSERT_TRUE(src->Close().ok());
 }

@@ -65,13 +65,11 @@ TEST(CliMemoryBudget, RandomRowsStayWithinTheBudgetPlusTheConstant) {
   WriteRandomCsv(csv, rows);
   if (HasFatalFailure()) return;
   const std::string db = tmp.path() + "/db";
-  const auto ingest =
-      cowtree::testutil::RunCommand(COWTREE_BINARY,
-                                    "ingest --db " + db + " --group g --value v --cache-mib " +
-                                        std::to_string(budget_mib) +
-                                        (spill ? " --spill-dir " + tmp.path() + "/spill " : " ") +
-                                        csv,
-                                    tmp.path());
+  const auto ingest = cowtree::testutil::RunCommand(
+      COWTREE_BINARY,
+      "ingest --db " + db + " --group g --value v --cache-mib " + std::to_string(budget_mib) +
+          (spill ? " --spill-dir " + tmp.path() + "/spill " : " ") + csv,
+      tmp.path());
   ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
   EXPECT_NE((ingest.out + ingest.err).find("ingested " + std::to_string(rows) + " rows"),
             std::string::npos)

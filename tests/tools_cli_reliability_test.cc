@@ -771,22 +771,22 @@ TEST(CliIngestResume, SigkilledInsideASpilledBatchResumedEqualsOneCleanIngest) {
   // later until it does.
   for (int ms = 300; ms <= 6000 && db.empty(); ms += 300) {
     const std::string attempt = tmp.path() + "/db" + std::to_string(ms);
-    Child c = Child::Start({"ingest", "--db", attempt, "--group", "grp", "--value", "val",
-                            "--durability", "strict", "--cache-mib", "2", "--commit-ops", "20",
-                            "--spill-dir", spill, csv},
-                           tmp.path() + "/err", /*pipe_stdin=*/false);
+    Child c = Child::Start(
+        {"ingest", "--db", attempt, "--group", "grp", "--value", "val", "--durability", "strict",
+         "--cache-mib", "2", "--commit-ops", "20", "--spill-dir", spill, csv},
+        tmp.path() + "/err", /*pipe_stdin=*/false);
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     kill(c.pid, SIGKILL);
     if (c.Wait() != 128 + SIGKILL) break;  // finished: later attempts would too
-    const uint64_t rows = std::filesystem::exists(attempt + "/SUPERBLOCK")
-                              ? RowsInStore(attempt, tmp)
-                              : 0;
+    const uint64_t rows =
+        std::filesystem::exists(attempt + "/SUPERBLOCK") ? RowsInStore(attempt, tmp) : 0;
     if (rows > 0 && rows < kRows) db = attempt;
   }
   ASSERT_FALSE(db.empty()) << "no kill fell inside the spilled batch's commits";
   RunResult r = RunCowtree("ingest --resume --db " + db +
                                " --group grp --value val --cache-mib 4 --commit-ops 7 "
-                               "--spill-dir " + spill + " " + csv,
+                               "--spill-dir " +
+                               spill + " " + csv,
                            tmp);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // The resumed batch (every row up to the input's end) was spilled again, as the killed one.
@@ -1141,6 +1141,12 @@ TEST(CliFullFileSystem, IngestSaysWhatIsSafeAndWhatToDo) {
                 cowtree::Status::NoSpace("fallocate /mnt/full/bk.partial/data-1k.dat: No "
                                          "space left on device"))
                 .find("; the backup's file system is full: the store is untouched"),
+            std::string::npos);
+  // ... and under `ingest --spill-dir`, a run's file system.
+  EXPECT_NE(cowtree::tools::NoSpaceAdvice(
+                cowtree::Status::NoSpace("pwrite /mnt/spill/cowtree-loader-3.run: No space "
+                                         "left on device"))
+                .find("; the --spill-dir file system is full: the store is intact"),
             std::string::npos);
   // Another error gets no such advice.
   cowtree::tools::IngestOutcome other = full;

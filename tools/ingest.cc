@@ -237,6 +237,7 @@ class Ingester {
   // True when the batch's memory is full (BatchFull's limit; three quarters of it when the
   // batch spills, the rest being the final merge's read buffers).
   bool BufferFull() const;
+  uint64_t CountBytes() const;
   // --spill-dir: sorts the buffer and writes it as a run of the batch.
   Status SpillBuffer();
   Status CommitBatch();
@@ -722,32 +723,40 @@ bool Ingester::BatchFull() const {
   if (resume_batch_end_ != 0) {
     return stats_.rows_skipped + stats_.rows + rows_in_batch_ >= resume_batch_end_;
   }
-  if (batch_rows_ != 0) return rows_in_batch_ >= batch_rows_;
   if (batch_spills_) {
     // The buffer spills when full (BufferFull): only the zero rows, held for the whole batch in
-    // row order, end it, at half of its memory (the counts' array may double at its next push;
-    // BufferFull counts them too, so the ops then spill at a quarter).
-    const uint64_t count_bytes =
-        std::max(pending_counts_.capacity(), 2 * pending_counts_.size()) * sizeof(PendingCount);
-    return count_bytes + sizeof(PendingCount) > batch_bytes_ / 2;
+    // row order, end a spilled batch early (also one of --batch-rows), at half of its memory.
+    if (CountBytes() + sizeof(PendingCount) > batch_bytes_ / 2) return true;
+    return batch_rows_ != 0 && rows_in_batch_ >= batch_rows_;
   }
+  if (batch_rows_ != 0) return rows_in_batch_ >= batch_rows_;
   return BufferFull();
+}
+
+// The zero rows' array, counted at twice its length (it may double at its next push).
+uint64_t Ingester::CountBytes() const {
+  return std::max(pending_counts_.capacity(), 2 * pending_counts_.size()) * sizeof(PendingCount);
 }
 
 bool Ingester::BufferFull() const {
   // Full when the next row's ops (at most one full op and one zero row's count) might not fit
-  // in what stays resident (touched pages: SortBuffer::touched_bytes, the counts' capacity),
-  // and at the row limit of a marker entry. (The counts' array may double at its next push:
-  // count that too.) A batch that spills leaves a quarter for the final merge's read buffers
-  // (RunSpill::fan_in).
-  const uint64_t limit = batch_spills_ ? batch_bytes_ / 4 * 3 : batch_bytes_;
-  const uint64_t bytes =
-      sort_buffer_.touched_bytes() +
-      std::max(pending_counts_.capacity(), 2 * pending_counts_.size()) * sizeof(PendingCount);
+  // in what stays resident (touched pages: SortBuffer::touched_bytes, the counts' array), and
+  // at the row limit of a marker entry.
   const uint64_t next_row_bytes =
       SortBuffer::kOpBytes + SortBuffer::kWeightBytes + sizeof(PendingCount);
-  const uint64_t held = batch_spills_ ? sort_buffer_.size() : rows_in_batch_;
-  return bytes + next_row_bytes > limit || held >= SortBuffer::kOpsMax;
+  if (!batch_spills_) {
+    return sort_buffer_.touched_bytes() + CountBytes() + next_row_bytes > batch_bytes_ ||
+           rows_in_batch_ >= SortBuffer::kOpsMax;
+  }
+  // A batch that spills leaves a quarter for the final merge's read buffers (RunSpill::fan_in),
+  // and the ops keep at least a quarter whatever the zero rows take (an unfinished batch being
+  // resumed cannot end early): a run is never a handful of ops (found by an adversarial run:
+  // one run per row once the zero rows filled the rest).
+  const uint64_t limit = batch_bytes_ / 4 * 3;
+  const uint64_t counts = CountBytes();
+  const uint64_t room = std::max(limit > counts ? limit - counts : 0, batch_bytes_ / 4);
+  return sort_buffer_.touched_bytes() + next_row_bytes > room ||
+         sort_buffer_.size() >= SortBuffer::kOpsMax;
 }
 
 // The batch's groups as trees of runs (api/loader_run.h): id = batch index + 1, so that runs and
