@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "api/internal.h"
+#include "api/path_inside.h"
 #include "cowtree/store.h"
 #include "persistence/env.h"
 #include "persistence/file_names.h"
@@ -122,22 +123,6 @@ Status MarkPartial(Env* env, const std::string& partial) {
   return env->SyncDir(partial);
 }
 
-// Whether `path` is `dir` or below it, symbolic links resolved as far as the paths exist
-// (weakly_canonical; a path that does not exist yet is normalized lexically).
-bool IsInside(const std::string& path, const std::string& dir) {
-  std::error_code ec;
-  const std::filesystem::path p = std::filesystem::weakly_canonical(path, ec);
-  if (ec) return false;
-  const std::filesystem::path d = std::filesystem::weakly_canonical(dir, ec);
-  if (ec) return false;
-  auto pi = p.begin();
-  for (auto di = d.begin(); di != d.end(); ++di, ++pi) {
-    if (di->empty()) continue;  // a trailing separator
-    if (pi == p.end() || *pi != *di) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
@@ -150,7 +135,7 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
     return Status::InvalidArgument("backup: the snapshot belongs to another store");
   }
   if (to_dir.empty()) return Status::InvalidArgument("backup: empty target directory");
-  if (IsInside(to_dir, state_->runtime->dir())) {
+  if (api_internal::PathIsInside(to_dir, state_->runtime->dir())) {
     // A copy inside the live store would be an unknown file to fsck, and go with the store.
     return Status::InvalidArgument("backup: " + to_dir + " is inside the store's directory " +
                                    state_->runtime->dir());

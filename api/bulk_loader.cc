@@ -148,9 +148,9 @@ Result<std::unique_ptr<BulkLoader>> BulkLoader::Create(Store& store, const Optio
   }
   if (!options.spill_dir.empty()) {
     Env* env = s.options.env != nullptr ? s.options.env : Env::Default();
-    COWTREE_ASSIGN_OR_RETURN(state->spill,
-                             RunSpill::Create(env, options.spill_dir, state->buffer_bytes,
-                                              state->budget.get(), "BulkLoader: spill_dir"));
+    COWTREE_ASSIGN_OR_RETURN(
+        state->spill, RunSpill::Create(env, options.spill_dir, state->buffer_bytes,
+                                       state->budget.get(), "BulkLoader: spill_dir", store.dir()));
   }
   return std::unique_ptr<BulkLoader>(new BulkLoader(std::move(state)));
 }

@@ -7,6 +7,7 @@
 #include <random>
 #include <string_view>
 
+#include "api/path_inside.h"
 #include "persistence/assert.h"
 #include "persistence/commit_record.h"
 #include "persistence/memory_budget.h"
@@ -67,9 +68,14 @@ size_t RunSpill::reader_bytes() const { return ReaderBytesOf(block_bytes_); }
 
 Result<std::unique_ptr<RunSpill>> RunSpill::Create(Env* env, const std::string& dir,
                                                    uint64_t buffer_bytes, MemoryBudget* budget,
-                                                   const std::string& context) {
+                                                   const std::string& context,
+                                                   const std::string& store_dir) {
   COWTREE_RETURN_IF_ERROR(CheckPathHasNoNul(dir, context));
   const std::string where = context + " " + dir;
+  if (!store_dir.empty() && PathIsInside(dir, store_dir)) {
+    return Status::InvalidArgument(where + " is inside the store's directory " + store_dir +
+                                   " (its runs would be unknown files there)");
+  }
   const size_t block_bytes =
       std::clamp<uint64_t>(buffer_bytes / 64, kRunBlockBytesMin, kRunBlockBytesMax);
   const size_t fan_in =

@@ -15,7 +15,8 @@
 // deleted when they are merged and by DeleteRuns / the destructor. Runs are never fsynced: a
 // crash loses them as it loses the buffer.
 //
-// Errors: Create returns InvalidArgument (a NUL byte in the path), Busy (the lock) and the Env's
+// Errors: Create returns InvalidArgument (a NUL byte in the path, a directory inside the
+// store's), Busy (the lock: the store's own directory is Busy or InvalidArgument) and the Env's
 // errors, all with `context` prepended; the others return the Env's errors (IOError, NoSpace)
 // and Corruption from reading a run back (api/loader_run.h).
 // Thread-safety: none (one writer thread).
@@ -43,10 +44,13 @@ class RunSpill {
   // `dir`: the spill directory. `buffer_bytes`: the size of the buffers that will be spilled
   // (sets the block size, 1/64 of it in 256 B .. 64 KiB, and the fan-in). `budget`: charged
   // for merges (may be null; not owned; must outlive the RunSpill). `context` names the
-  // directory's owner in error messages ("BulkLoader: spill_dir", "--spill-dir").
+  // directory's owner in error messages ("BulkLoader: spill_dir", "--spill-dir"). `store_dir`:
+  // the directory of the store the runs are for; `dir` inside it is InvalidArgument, nothing
+  // created (its runs would be unknown files to fsck there).
   static Result<std::unique_ptr<RunSpill>> Create(Env* env, const std::string& dir,
                                                   uint64_t buffer_bytes, MemoryBudget* budget,
-                                                  const std::string& context);
+                                                  const std::string& context,
+                                                  const std::string& store_dir);
   ~RunSpill();
   RunSpill(const RunSpill&) = delete;
   RunSpill& operator=(const RunSpill&) = delete;

@@ -261,7 +261,12 @@ TEST(BulkLoaderSpill, ASpillDirectoryServesOneLoaderAndLosesTheRunsOfACrash) {
   EXPECT_TRUE(BulkLoader::Create(*store, lo).ok());  // free again
   BulkLoader::Options in_store = lo;
   in_store.spill_dir = dir.path() + "/db";
-  EXPECT_TRUE(BulkLoader::Create(*store, in_store).status().IsBusy());
+  EXPECT_TRUE(BulkLoader::Create(*store, in_store).status().IsInvalidArgument());
+  // Nor below it (its runs would be unknown files to fsck there): refused, nothing created.
+  in_store.spill_dir = dir.path() + "/db/spill";
+  const Status inside = BulkLoader::Create(*store, in_store).status();
+  EXPECT_TRUE(inside.IsInvalidArgument()) << inside.ToString();
+  EXPECT_FALSE(std::filesystem::exists(in_store.spill_dir));
 }
 
 // Each operation of a spilling load failed in turn (EIO, once): the load returns an IOError

@@ -87,7 +87,7 @@ inline bool SameDoubleMaps(const std::map<double, int64_t>& a, const std::map<do
 inline void LoadRandomOpsAgainstAModel(bool spill) {
   testutil::TempDir dir;
   Options o = SmallTreeOptions();
-  auto store = OpenOrDie(dir.path(), o);
+  auto store = OpenOrDie(dir.path() + "/db", o);
   constexpr int kInt64Trees = 5;
   std::vector<TreeHandle<int64_t>> ints;
   TreeHandle<double> dbl;

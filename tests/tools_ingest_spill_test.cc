@@ -10,7 +10,8 @@
 //   --spill-dir: the store equals the clean one (no op lost, none applied twice), and the
 //   sweep reaches crashes between the commits of a spilled batch;
 // - a resume of such a batch without --spill-dir is refused and changes nothing;
-// - the store's own directory as the spill directory is refused (Busy) before any commit.
+// - a spill directory in the store's directory (or the directory itself) is refused before any
+//   commit.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -178,15 +179,18 @@ TEST_F(IngestSpillTest, ZeroRowsNeverMakeTinyRuns) {
   EXPECT_LE(done.stats.spilled_runs, 2000u / 40);
 }
 
-TEST_F(IngestSpillTest, TheStoresDirectoryAsTheSpillDirectoryIsBusy) {
+TEST_F(IngestSpillTest, ASpillDirectoryInsideTheStoreIsRefused) {
   WriteInput(300);
-  FaultInjectionEnv env;
-  IngestOptions o = Spilled(&env, 40);
-  o.spill_dir = "/c/db";
-  const IngestOutcome refused = RunIngestReport(o, out_);
-  EXPECT_TRUE(refused.status.IsBusy()) << refused.status.ToString();
-  EXPECT_NE(refused.status.message().find("--spill-dir"), std::string::npos);
-  EXPECT_EQ(refused.stats.commits, 0u);
+  for (const std::string& spill : {std::string("/c/db"), std::string("/c/db/spill")}) {
+    FaultInjectionEnv env;
+    IngestOptions o = Spilled(&env, 40);
+    o.spill_dir = spill;
+    const IngestOutcome refused = RunIngestReport(o, out_);
+    EXPECT_TRUE(refused.status.IsInvalidArgument()) << refused.status.ToString();
+    EXPECT_NE(refused.status.message().find("--spill-dir"), std::string::npos);
+    EXPECT_EQ(refused.stats.commits, 0u);
+    EXPECT_FALSE(env.FileExists("/c/db/spill"));
+  }
 }
 
 }  // namespace

@@ -205,7 +205,7 @@ int RunCli(int argc, char** argv) {
       "instead of committed, and the batch ends only at the end of the input (or --batch-rows, "
       "or --batch-ms for a pipe); its runs are then merged and committed in one pass, so a "
       "file much larger than --cache-mib writes each leaf once instead of once per batch "
-      "(created if missing; one ingest at a time; not the store's directory)");
+      "(created if missing; one ingest at a time; not in the store's directory)");
   ingest_cmd->add_flag("--resume", ingest.resume,
                        "skip the data rows of this input that an earlier ingest into this store "
                        "committed (after a failure or kill), instead of adding them again");

@@ -436,9 +436,10 @@ Status Ingester::OpenStore() {
   if (spilling) {
     // After the store: its directory is locked, so naming it as the spill directory is Busy.
     // The merge's read buffers take a quarter of the batch's memory (BufferFull leaves it).
-    COWTREE_ASSIGN_OR_RETURN(spill_, RunSpill::Create(o.env != nullptr ? o.env : Env::Default(),
-                                                      options_.spill_dir, batch_bytes_,
-                                                      /*budget=*/nullptr, "--spill-dir"));
+    COWTREE_ASSIGN_OR_RETURN(
+        spill_, RunSpill::Create(o.env != nullptr ? o.env : Env::Default(), options_.spill_dir,
+                                 batch_bytes_,
+                                 /*budget=*/nullptr, "--spill-dir", options_.db));
     batch_spills_ = true;
   }
   batch_.emplace(store_->NewBatch());

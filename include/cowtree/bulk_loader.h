@@ -144,17 +144,17 @@ class BulkLoader {
     WriteOptions write_options;
     // See CommitHook. Default: none.
     CommitHook commit_hook;
-    // A directory for sorted runs (see Spilling above), created if missing. Empty: a full
-    // buffer is flushed (committed). Default: empty.
+    // A directory for sorted runs (see Spilling above), created if missing; not the store's
+    // directory nor one below it. Empty: a full buffer is flushed (committed). Default: empty.
     std::string spill_dir;
   };
 
   // A loader that commits to `store` (not owned; must outlive the loader). Reserves address
   // space for the buffer (pages are touched only as ops arrive). Errors: InvalidArgument
   // (commit_ops 0, a read-only store), NoSpace (the address space for buffer_bytes cannot be
-  // had); with a spill_dir, InvalidArgument (a NUL byte in it), Busy (another loader holds it,
-  // or it is an open store's directory) and the Env's errors creating it or deleting old runs
-  // in it.
+  // had); with a spill_dir, InvalidArgument (a NUL byte in it; the store's directory or one
+  // below it: nothing created), Busy (another loader holds it, or it is another open store's
+  // directory) and the Env's errors creating it or deleting old runs in it.
   static Result<std::unique_ptr<BulkLoader>> Create(Store& store, const Options& options);
   static Result<std::unique_ptr<BulkLoader>> Create(Store& store);  // default Options
   ~BulkLoader();
