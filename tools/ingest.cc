@@ -1149,15 +1149,20 @@ Status Ingester::CommitSpilledBatch(uint64_t position) {
                               " written to them");
   };
   bool has = false;
+  // A run's Corruption or IOError names the run; this says whose runs they are.
+  const auto next = [&]() -> Status {
+    Status st = in->Next(&has);
+    return st.ok() ? st : st.WithContext("--spill-dir " + options_.spill_dir);
+  };
   uint64_t i = 0;
   uint64_t group_id = 0, key = 0;  // the current value's (tree id of the run, key code)
   for (; i < skip; ++i) {
-    COWTREE_RETURN_IF_ERROR(in->Next(&has));
+    COWTREE_RETURN_IF_ERROR(next());
     if (!has) return runs_mismatch();
     group_id = in->tree().tree_id;
     key = in->key_code();
   }
-  COWTREE_RETURN_IF_ERROR(in->Next(&has));
+  COWTREE_RETURN_IF_ERROR(next());
   if (skip > 0 && has && in->tree().tree_id == group_id && in->key_code() == key) {
     return not_the_same("they do not end where a value changes");
   }
@@ -1195,7 +1200,7 @@ Status Ingester::CommitSpilledBatch(uint64_t position) {
       sum = 0;
     }
     sum += in->weight();
-    COWTREE_RETURN_IF_ERROR(in->Next(&has));
+    COWTREE_RETURN_IF_ERROR(next());
   }
   if (i != n) return runs_mismatch();
   if (group_id != 0) close_value(sum);
