@@ -14,6 +14,8 @@
 //   commit.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -177,6 +179,30 @@ TEST_F(IngestSpillTest, ZeroRowsNeverMakeTinyRuns) {
   // 1 KiB of ops per run at least: more than 40 ops of at most 24 B.
   EXPECT_GE(done.stats.spilled_runs, 2u);
   EXPECT_LE(done.stats.spilled_runs, 2000u / 40);
+}
+
+// The spill directory's runs left by a killed ingest are deleted by name at start: an input
+// named like one, lying there, is refused instead (found by an adversarial run: it was
+// deleted).
+TEST_F(IngestSpillTest, AnInputNamedLikeARunInTheSpillDirectoryIsRefusedNotDeleted) {
+  const std::string spill = tmp_.path() + "/spill";
+  std::filesystem::create_directories(spill);
+  const std::string input = spill + "/cowtree-loader-1.run";
+  std::ofstream(input) << "grp,val,w\ng0,1,1\n";
+  IngestOptions o = Base(Env::Default(), tmp_.path() + "/db");
+  o.input = input;
+  o.spill_dir = spill;
+  const IngestOutcome refused = RunIngestReport(o, out_);
+  EXPECT_TRUE(refused.status.IsInvalidArgument()) << refused.status.ToString();
+  EXPECT_TRUE(std::filesystem::exists(input));
+  // A copy elsewhere is ingested; the file in the spill directory is then taken for a run a
+  // killed ingest left, and deleted (as documented).
+  o.input = tmp_.path() + "/cowtree-loader-1.run";
+  std::filesystem::copy_file(input, o.input);
+  const IngestOutcome done = RunIngestReport(o, out_);
+  EXPECT_EQ(done.end, IngestEnd::kOk) << done.status.ToString();
+  EXPECT_EQ(done.stats.rows, 1u);
+  EXPECT_FALSE(std::filesystem::exists(input));
 }
 
 TEST_F(IngestSpillTest, ASpillDirectoryInsideTheStoreIsRefused) {

@@ -369,6 +369,23 @@ Status Ingester::OpenInput() {
                                      ": writing the deltas would destroy it");
     }
   }
+  if (!options_.spill_dir.empty() && options_.input != "-") {
+    // --spill-dir deletes the runs a killed ingest left there (api/run_spill.h), by name: never
+    // the input (found by an adversarial run: an input named like a run, lying there, was).
+    namespace fs = std::filesystem;
+    std::error_code ec1, ec2;
+    const fs::path input = options_.input;
+    const std::string name = input.filename().string();
+    const fs::path input_dir = fs::weakly_canonical(fs::absolute(input, ec1).parent_path(), ec1);
+    const fs::path spill_dir = fs::weakly_canonical(options_.spill_dir, ec2);
+    if (!ec1 && !ec2 && name.starts_with("cowtree-loader-") && name.ends_with(".run") &&
+        input_dir == spill_dir) {
+      return Status::InvalidArgument("the input " + options_.input + " is named like a run in " +
+                                     "--spill-dir " + options_.spill_dir +
+                                     ", which deletes such files left by a killed ingest: move "
+                                     "or rename it");
+    }
+  }
   COWTREE_ASSIGN_OR_RETURN(InputIdentityInfo identity, InputIdentity(options_));
   stats_.identity = std::move(identity.identity);
   legacy_identity_ = std::move(identity.legacy_identity);
