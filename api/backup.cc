@@ -105,12 +105,19 @@ Status RemoveStalePartial(Env* env, const std::string& partial) {
                                    ": not a backup's unfinished copy (or one killed before it "
                                    "wrote the marker); remove it yourself");
   }
+  // The marker first (and durably): from then on the directory is no backup's finished copy.
+  // The backup that made it checks the marker under the lock before its rename, so a cleanup
+  // killed half way can never be renamed into place as a backup (found by an adversarial run:
+  // with the marker deleted last, it was, and the backup returned OK). A cleanup killed after
+  // the marker leaves an unmarked directory that the next backup refuses: remove it by hand.
+  if (marked) {
+    COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(partial, kPartialMarkerName)));
+    COWTREE_RETURN_IF_ERROR(env->SyncDir(partial));
+  }
   for (const std::string& name : names) {
     if (name == kPartialMarkerName) continue;
     COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(partial, name)));
   }
-  // The marker last: a crash in between leaves a marked directory, emptied again next time.
-  if (marked) COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(partial, kPartialMarkerName)));
   return env->SyncDir(partial);
 }
 
@@ -184,9 +191,14 @@ Status Store::Backup(const Snapshot& snapshot, const std::string& to_dir_arg) {
     return held.status().WithContext("backup: " + partial +
                                      " was taken by another backup to the same target");
   }
-  // NotFound if another backup emptied it in the instant before the lock: not this copy any more.
-  COWTREE_RETURN_IF_ERROR(env->DeleteFile(JoinPath(partial, kPartialMarkerName))
-                              .WithContext("backup: the copy's marker"));
+  // Missing if another backup began emptying it in the instant before the lock (it deletes the
+  // marker first): not this copy any more, whatever is left of it.
+  const Status unmarked = env->DeleteFile(JoinPath(partial, kPartialMarkerName));
+  if (unmarked.IsNotFound()) {
+    return Status::Busy("backup: another backup to the same target began emptying " + partial +
+                        " before this one renamed it; nothing was renamed");
+  }
+  COWTREE_RETURN_IF_ERROR(unmarked.WithContext("backup: the copy's marker"));
   COWTREE_RETURN_IF_ERROR(env->SyncDir(partial));
   if (env->FileExists(to_dir)) {
     // Made while the copy was built: rename(2) would replace an empty directory. (A directory

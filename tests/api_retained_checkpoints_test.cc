@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -368,6 +369,79 @@ TEST(RetainedCheckpoints, BackupHoldsItsCopyLockedUntilTheRename) {
   auto b = Store::Open(tmp.path() + "/bk", TestOptions()).value();
   EXPECT_EQ(b->GetSnapshot().Tree<int64_t>("t").value().weight(5).value(), 2);
   ASSERT_TRUE(b->Close().ok());
+  ASSERT_TRUE(src->Close().ok());
+}
+
+// An Env whose second exclusive lock of a "*.partial" directory (a backup re-taking its closed
+// copy's lock) first runs `hook`, and that fails every DeleteFile inside that directory after
+// the first `deletes_allowed` ones while the hook runs (a second backup killed half way through
+// emptying the copy).
+class RacingBackupEnv final : public Env {
+ public:
+  std::function<void()> hook;
+  int deletes_allowed = 2;
+  Result<std::unique_ptr<File>> OpenFile(const std::string& p, OpenMode m) override {
+    return base_->OpenFile(p, m);
+  }
+  Status DeleteFile(const std::string& p) override {
+    if (in_hook_ && p.find(".partial/") != std::string::npos && deletes_allowed-- <= 0) {
+      return Status::IOError("injected: the second backup was killed");
+    }
+    return base_->DeleteFile(p);
+  }
+  Status RenameFile(const std::string& a, const std::string& b) override {
+    return base_->RenameFile(a, b);
+  }
+  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
+  Status CreateDir(const std::string& d) override { return base_->CreateDir(d); }
+  Status ListDir(const std::string& d, std::vector<std::string>* n) override {
+    return base_->ListDir(d, n);
+  }
+  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
+  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
+  Result<std::unique_ptr<FileLock>> LockDir(const std::string& d, LockMode m) override {
+    if (d.ends_with(".partial") && m == LockMode::kExclusive && ++partial_locks_ == 2 && hook) {
+      in_hook_ = true;
+      hook();
+      in_hook_ = false;
+    }
+    return base_->LockDir(d, m);
+  }
+  uint64_t NowMicros() override { return base_->NowMicros(); }
+
+ private:
+  Env* base_ = Env::Default();
+  int partial_locks_ = 0;
+  bool in_hook_ = false;
+};
+
+// A second backup to the same target that takes the first one's closed copy for a stale one
+// and is killed half way through emptying it: the first must not rename what is left into
+// place (found by an adversarial run: with the marker deleted last, the half-emptied copy was
+// renamed and the backup returned OK; now the cleanup deletes the marker first and the first
+// backup, finding it gone under its lock, fails).
+TEST(RetainedCheckpoints, ABackupNeverRenamesACopyAnotherBackupBeganEmptying) {
+  testutil::TempDir tmp;
+  RacingBackupEnv env;
+  Options o = TestOptions();
+  o.env = &env;
+  auto src = Store::Open(tmp.path() + "/src", o).value();
+  WriteBatch batch = src->NewBatch();
+  batch.Add(batch.CreateTree<int64_t>("t"), 5, 2);
+  ASSERT_TRUE(src->Commit(batch).ok());
+  const std::string to = tmp.path() + "/bk";
+  Status second;
+  env.hook = [&] { second = src->Backup(src->GetSnapshot(), to); };
+  const Status first = src->Backup(src->GetSnapshot(), to);
+  EXPECT_FALSE(second.ok()) << "the injected kill did not happen";
+  EXPECT_FALSE(first.ok()) << "renamed a copy that another backup began emptying";
+  if (std::filesystem::exists(to)) {
+    // Whatever is there must be a whole backup.
+    auto b = Store::Open(to, TestOptions());
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    EXPECT_EQ((*b)->GetSnapshot().Tree<int64_t>("t").value().weight(5).value(), 2);
+    ASSERT_TRUE((*b)->Close().ok());
+  }
   ASSERT_TRUE(src->Close().ok());
 }
 

@@ -195,6 +195,13 @@ TEST_F(IngestSpillTest, AnInputNamedLikeARunInTheSpillDirectoryIsRefusedNotDelet
   const IngestOutcome refused = RunIngestReport(o, out_);
   EXPECT_TRUE(refused.status.IsInvalidArgument()) << refused.status.ToString();
   EXPECT_TRUE(std::filesystem::exists(input));
+  // Nor through a link of another name elsewhere.
+  o.input = tmp_.path() + "/data.csv";
+  std::filesystem::create_symlink(input, o.input);
+  const IngestOutcome linked = RunIngestReport(o, out_);
+  EXPECT_TRUE(linked.status.IsInvalidArgument()) << linked.status.ToString();
+  EXPECT_TRUE(std::filesystem::exists(input));
+  std::filesystem::remove(o.input);
   // A copy elsewhere is ingested; the file in the spill directory is then taken for a run a
   // killed ingest left, and deleted (as documented).
   o.input = tmp_.path() + "/cowtree-loader-1.run";

@@ -221,6 +221,7 @@ class Ingester {
  private:
   Status OpenInput();
   Status OpenStore();
+  Status CheckInputIsNoLeftoverRun() const;
   Status LoadTrees();
   Status SkipCommittedRows();
   Status IngestRows();
@@ -369,23 +370,7 @@ Status Ingester::OpenInput() {
                                      ": writing the deltas would destroy it");
     }
   }
-  if (!options_.spill_dir.empty() && options_.input != "-") {
-    // --spill-dir deletes the runs a killed ingest left there (api/run_spill.h), by name: never
-    // the input (found by an adversarial run: an input named like a run, lying there, was).
-    namespace fs = std::filesystem;
-    std::error_code ec1, ec2;
-    const fs::path input = options_.input;
-    const std::string name = input.filename().string();
-    const fs::path input_dir = fs::weakly_canonical(fs::absolute(input, ec1).parent_path(), ec1);
-    const fs::path spill_dir = fs::weakly_canonical(options_.spill_dir, ec2);
-    if (!ec1 && !ec2 && name.starts_with("cowtree-loader-") && name.ends_with(".run") &&
-        input_dir == spill_dir) {
-      return Status::InvalidArgument("the input " + options_.input + " is named like a run in " +
-                                     "--spill-dir " + options_.spill_dir +
-                                     ", which deletes such files left by a killed ingest: move "
-                                     "or rename it");
-    }
-  }
+  if (!options_.spill_dir.empty()) COWTREE_RETURN_IF_ERROR(CheckInputIsNoLeftoverRun());
   COWTREE_ASSIGN_OR_RETURN(InputIdentityInfo identity, InputIdentity(options_));
   stats_.identity = std::move(identity.identity);
   legacy_identity_ = std::move(identity.legacy_identity);
@@ -409,6 +394,32 @@ Status Ingester::OpenInput() {
   }
   if (options_.batch_ms > 0) csv_->SetWaitHook([this] { return OnWaitForInput(); });
   return Status::OK();
+}
+
+// --spill-dir deletes the runs a killed ingest left there (api/run_spill.h), by name: never the
+// input. Compared by file (device and inode), so that a link to such a file, or the file on
+// stdin, counts too (found by adversarial runs: an input named like a run lying there, then a
+// link to one, was deleted).
+Status Ingester::CheckInputIsNoLeftoverRun() const {
+  struct stat input_st;
+  const int got = options_.input == "-" ? fstat(STDIN_FILENO, &input_st)
+                                        : stat(options_.input.c_str(), &input_st);
+  if (got != 0) return Status::OK();  // the open that follows reports it
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.spill_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    struct stat run_st;
+    if (name.starts_with("cowtree-loader-") && name.ends_with(".run") &&
+        stat(entry.path().c_str(), &run_st) == 0 && run_st.st_dev == input_st.st_dev &&
+        run_st.st_ino == input_st.st_ino) {
+      return Status::InvalidArgument(
+          "the input " + std::string(options_.input == "-" ? "(stdin)" : options_.input) +
+          " is the file " + entry.path().string() + ", named like a run in --spill-dir " +
+          options_.spill_dir + ", which deletes such files left by a killed ingest: move or " +
+          "rename it");
+    }
+  }
+  return Status::OK();  // (a spill directory that does not exist yet holds no run)
 }
 
 Status Ingester::OpenStore() {

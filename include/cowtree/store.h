@@ -192,14 +192,16 @@ class Store {
   // again; it is known by the file BACKUP-PARTIAL that a backup writes into its copy as soon as
   // the copy exists (and deletes just before the rename). Nothing else of that name is ever
   // emptied: not a symbolic link (dangling or not; never followed), not a file, not a directory
-  // without the marker (a store that happens to have that name, or a copy killed in the instant
-  // before its marker was written: remove it yourself).
+  // without the marker (a store that happens to have that name, or one a kill left unmarked:
+  // docs/retained_checkpoints.md "Backup"; remove it yourself). Emptying deletes the marker
+  // first; a backup holds its closed copy's lock through the rename and fails (Busy) if another
+  // began emptying it.
   // Errors: InvalidArgument (`to_dir` exists, or appeared while the copy was built, or has a NUL
   // byte; "<to_dir>.partial" is not a backup's unfinished copy, as above, or holds a file that
   // is not a store's; an empty snapshot or one of another store), Busy (another
-  // backup is writing "<to_dir>.partial"), IOError / NoSpace (writing the copy: `to_dir` is
-  // not created; the partial directory is left for inspection until the next backup to
-  // `to_dir`), Corruption / IOError reading this store.
+  // backup is writing "<to_dir>.partial", or took this one's copy over), IOError / NoSpace (writing
+  // the copy: `to_dir` is not created; the partial directory is left for inspection until the next
+  // backup to `to_dir`), Corruption / IOError reading this store.
   Status Backup(const Snapshot& snapshot, const std::string& to_dir);
 
   // Makes every commit acknowledged so far durable (fdatasync). InvalidArgument if read_only.
