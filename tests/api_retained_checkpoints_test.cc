@@ -17,6 +17,7 @@
 #include "cowtree/cowtree.h"
 #include "persistence/env.h"
 #include "recovery/fsck.h"
+#include "testutil/forwarding_env.h"
 #include "testutil/test_files.h"
 
 namespace cowtree {
@@ -311,44 +312,37 @@ TEST(RetainedCheckpoints, BackupIsAnIndependentCompleteStore) {
   ASSERT_TRUE(src->Close().ok());
 }
 
+// A store in `dir` through `env` holding one tree "t" with weight 2 at key 5.
+std::unique_ptr<Store> SourceStore(const std::string& dir, Env* env) {
+  Options o = TestOptions();
+  o.env = env;
+  auto src = Store::Open(dir, o).value();
+  WriteBatch batch = src->NewBatch();
+  batch.Add(batch.CreateTree<int64_t>("t"), 5, 2);
+  EXPECT_TRUE(src->Commit(batch).ok());
+  return src;
+}
+
 // An Env that, when a backup deletes its copy's marker and when it renames the copy into place,
 // records whether another holder could take the copy's directory lock at that moment.
-class LockProbeEnv final : public Env {
+class LockProbeEnv final : public testutil::ForwardingEnv {
  public:
   std::vector<bool> lock_free_at;  // one per probe: true if the lock could be taken
-  Result<std::unique_ptr<File>> OpenFile(const std::string& p, OpenMode m) override {
-    return base_->OpenFile(p, m);
-  }
   Status DeleteFile(const std::string& p) override {
     const std::string marker = "/BACKUP-PARTIAL";
-    if (p.size() > marker.size() &&
-        p.compare(p.size() - marker.size(), marker.size(), marker) == 0) {
-      Probe(p.substr(0, p.size() - marker.size()));
-    }
-    return base_->DeleteFile(p);
+    if (p.ends_with(marker)) Probe(p.substr(0, p.size() - marker.size()));
+    return ForwardingEnv::DeleteFile(p);
   }
   Status RenameFile(const std::string& a, const std::string& b) override {
     if (a.ends_with(".partial")) Probe(a);
-    return base_->RenameFile(a, b);
+    return ForwardingEnv::RenameFile(a, b);
   }
-  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
-  Status CreateDir(const std::string& d) override { return base_->CreateDir(d); }
-  Status ListDir(const std::string& d, std::vector<std::string>* n) override {
-    return base_->ListDir(d, n);
-  }
-  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
-  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
-  Result<std::unique_ptr<FileLock>> LockDir(const std::string& d, LockMode m) override {
-    return base_->LockDir(d, m);
-  }
-  uint64_t NowMicros() override { return base_->NowMicros(); }
 
  private:
   void Probe(const std::string& dir) {
-    auto lock = base_->LockDir(dir, LockMode::kExclusive);
+    auto lock = target()->LockDir(dir, LockMode::kExclusive);
     lock_free_at.push_back(lock.ok());
   }
-  Env* base_ = Env::Default();
 };
 
 // A finished copy stays locked from its close through its rename: another backup to the same
@@ -358,12 +352,7 @@ class LockProbeEnv final : public Env {
 TEST(RetainedCheckpoints, BackupHoldsItsCopyLockedUntilTheRename) {
   testutil::TempDir tmp;
   LockProbeEnv env;
-  Options o = TestOptions();
-  o.env = &env;
-  auto src = Store::Open(tmp.path() + "/src", o).value();
-  WriteBatch batch = src->NewBatch();
-  batch.Add(batch.CreateTree<int64_t>("t"), 5, 2);
-  ASSERT_TRUE(src->Commit(batch).ok());
+  auto src = SourceStore(tmp.path() + "/src", &env);
   ASSERT_TRUE(src->Backup(src->GetSnapshot(), tmp.path() + "/bk").ok());
   EXPECT_EQ(env.lock_free_at, (std::vector<bool>{false, false}));
   auto b = Store::Open(tmp.path() + "/bk", TestOptions()).value();
@@ -376,41 +365,26 @@ TEST(RetainedCheckpoints, BackupHoldsItsCopyLockedUntilTheRename) {
 // copy's lock) first runs `hook`, and that fails every DeleteFile inside that directory after
 // the first `deletes_allowed` ones while the hook runs (a second backup killed half way through
 // emptying the copy).
-class RacingBackupEnv final : public Env {
+class RacingBackupEnv final : public testutil::ForwardingEnv {
  public:
   std::function<void()> hook;
   int deletes_allowed = 2;
-  Result<std::unique_ptr<File>> OpenFile(const std::string& p, OpenMode m) override {
-    return base_->OpenFile(p, m);
-  }
   Status DeleteFile(const std::string& p) override {
     if (in_hook_ && p.find(".partial/") != std::string::npos && deletes_allowed-- <= 0) {
       return Status::IOError("injected: the second backup was killed");
     }
-    return base_->DeleteFile(p);
+    return ForwardingEnv::DeleteFile(p);
   }
-  Status RenameFile(const std::string& a, const std::string& b) override {
-    return base_->RenameFile(a, b);
-  }
-  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
-  Status CreateDir(const std::string& d) override { return base_->CreateDir(d); }
-  Status ListDir(const std::string& d, std::vector<std::string>* n) override {
-    return base_->ListDir(d, n);
-  }
-  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
-  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
   Result<std::unique_ptr<FileLock>> LockDir(const std::string& d, LockMode m) override {
     if (d.ends_with(".partial") && m == LockMode::kExclusive && ++partial_locks_ == 2 && hook) {
       in_hook_ = true;
       hook();
       in_hook_ = false;
     }
-    return base_->LockDir(d, m);
+    return ForwardingEnv::LockDir(d, m);
   }
-  uint64_t NowMicros() override { return base_->NowMicros(); }
 
  private:
-  Env* base_ = Env::Default();
   int partial_locks_ = 0;
   bool in_hook_ = false;
 };
@@ -423,12 +397,7 @@ class RacingBackupEnv final : public Env {
 TEST(RetainedCheckpoints, ABackupNeverRenamesACopyAnotherBackupBeganEmptying) {
   testutil::TempDir tmp;
   RacingBackupEnv env;
-  Options o = TestOptions();
-  o.env = &env;
-  auto src = Store::Open(tmp.path() + "/src", o).value();
-  WriteBatch batch = src->NewBatch();
-  batch.Add(batch.CreateTree<int64_t>("t"), 5, 2);
-  ASSERT_TRUE(src->Commit(batch).ok());
+  auto src = SourceStore(tmp.path() + "/src", &env);
   const std::string to = tmp.path() + "/bk";
   Status second;
   env.hook = [&] { second = src->Backup(src->GetSnapshot(), to); };
