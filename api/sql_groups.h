@@ -81,7 +81,9 @@ void AddInInt64Pieces(__int128 total, Add add) {
 
 // 64-bit FNV-1a (not adversarial input: a collision between two names of one store has
 // probability ~2^-64 per pair).
-inline uint64_t Fnv1a64(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ull) {
+inline constexpr uint64_t kFnv1a64OffsetBasis = 0xcbf29ce484222325ull;
+// `h`: the hash of the bytes before these (to hash several pieces as one string).
+inline uint64_t Fnv1a64(std::string_view bytes, uint64_t h = kFnv1a64OffsetBasis) {
   for (const char c : bytes) {
     h ^= static_cast<uint8_t>(c);
     h *= 0x100000001b3ull;

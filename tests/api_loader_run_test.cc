@@ -155,6 +155,19 @@ class DamagedRun : public ::testing::Test {
     EncodeFixed32(f->data() + block + 4,
                   Crc32c(f->data() + block + 8, kRunBlockHeaderBytes - 8 + payload));
   }
+  // The run with header field `field` of the block at `block` set to `v`, checksum valid.
+  std::string WithField32(size_t block, size_t field, uint32_t v) {
+    std::string f = file_;
+    EncodeFixed32(f.data() + block + field, v);
+    Reseal(&f, block);
+    return f;
+  }
+  std::string WithField64(size_t block, size_t field, uint64_t v) {
+    std::string f = file_;
+    EncodeFixed64(f.data() + block + field, v);
+    Reseal(&f, block);
+    return f;
+  }
   // Writes `f` as the run and reads it with the writer's counts (or `bytes`).
   Status ReadDamaged(const std::string& f, uint64_t bytes) {
     EXPECT_TRUE(env_.DeleteFile("/run").ok());
@@ -193,10 +206,7 @@ TEST_F(DamagedRun, EveryDamageIsCorruptionNamingTheBlock) {
   f[b1 + 26] = 1;
   Reseal(&f, b1);
   ExpectCorrupt(f, "reserved bytes are not zero", b1);
-  f = file_;
-  EncodeFixed32(f.data() + b1 + 12, 0);  // no ops
-  Reseal(&f, b1);
-  ExpectCorrupt(f, "expected >= 1 op", b1);
+  ExpectCorrupt(WithField32(b1, 12, 0), "expected >= 1 op", b1);  // no ops
   f = file_;
   f[b1 + 24] = 7;  // key type
   Reseal(&f, b1);
@@ -235,24 +245,12 @@ TEST_F(DamagedRun, EveryDamageIsCorruptionNamingTheBlock) {
   ExpectCorrupt(file_.substr(0, last + 10), "too few for a block header", last, last + 10);
   ExpectCorrupt(file_.substr(0, last), "ends after 200 ops, expected 201", last, last);
   // Another block index (a block repeated or moved), another run's or loader's block.
-  f = file_;
-  EncodeFixed32(f.data() + b1 + 44, 0);
-  Reseal(&f, b1);
-  ExpectCorrupt(f, "block index 0, expected 1", b1);
-  f = file_;
-  EncodeFixed32(f.data() + b1 + 40, 2);
-  Reseal(&f, b1);
-  ExpectCorrupt(f, "a run file replaced?", b1);
-  f = file_;
-  EncodeFixed64(f.data() + b1 + 32, 42);
-  Reseal(&f, b1);
-  ExpectCorrupt(f, "a run file replaced?", b1);
+  ExpectCorrupt(WithField32(b1, 44, 0), "block index 0, expected 1", b1);
+  ExpectCorrupt(WithField32(b1, 40, 2), "a run file replaced?", b1);
+  ExpectCorrupt(WithField64(b1, 32, 42), "a run file replaced?", b1);
   // A block claiming more ops than the run has left (checksum valid): refused at its header,
   // before any op past the writer's count is read.
-  f = file_;
-  EncodeFixed32(f.data() + last + 12, 2);
-  Reseal(&f, last);
-  ExpectCorrupt(f, "op_count 2, but only 1 of the run's ops are left", last);
+  ExpectCorrupt(WithField32(last, 12, 2), "op_count 2, but only 1 of the run's ops are left", last);
   // The intact run still reads, but not as another run.
   EXPECT_TRUE(ReadDamaged(file_, bytes_).ok());
   std::vector<Op> back;

@@ -184,6 +184,17 @@ class IngestBatchesTest : public ::testing::Test {
     o.log_commits = true;
     return RunIngestReport(o, *log);
   }
+  // Runs `o` over the store of `env` (a crashed one) and expects it refused: InvalidArgument
+  // whose message holds `words`, no commit, the trees unchanged.
+  void ExpectRefusedChangingNothing(FaultInjectionEnv* env, const IngestOptions& o,
+                                    const std::string& words) {
+    const std::string before = DumpTrees(env, "/c/db");
+    const IngestOutcome refused = RunIngestReport(o, out_);
+    EXPECT_TRUE(refused.status.IsInvalidArgument()) << refused.status.ToString();
+    EXPECT_NE(refused.status.message().find(words), std::string::npos) << refused.status.ToString();
+    EXPECT_EQ(refused.stats.commits, 0u);
+    EXPECT_EQ(DumpTrees(env, "/c/db"), before);
+  }
   std::ostringstream out_;  // --log-commits lines of runs that do not check them
   testutil::TempDir tmp_;
   std::string csv_;

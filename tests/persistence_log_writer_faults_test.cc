@@ -17,6 +17,7 @@
 #include "persistence/file_names.h"
 #include "persistence/log_reader.h"
 #include "persistence/log_writer.h"
+#include "testutil/forwarding_env.h"
 #include "testutil/test_files.h"
 
 namespace cowtree {
@@ -82,31 +83,13 @@ class FaultyFile final : public File {
   Faults* faults_;
 };
 
-class FaultyEnv final : public Env {
+class FaultyEnv final : public testutil::ForwardingEnv {
  public:
   Faults faults;
   Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode) override {
-    COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> f, base_->OpenFile(path, mode));
+    COWTREE_ASSIGN_OR_RETURN(std::unique_ptr<File> f, ForwardingEnv::OpenFile(path, mode));
     return std::unique_ptr<File>(new FaultyFile(std::move(f), &faults));
   }
-  Status DeleteFile(const std::string& p) override { return base_->DeleteFile(p); }
-  Status RenameFile(const std::string& a, const std::string& b) override {
-    return base_->RenameFile(a, b);
-  }
-  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
-  Status CreateDir(const std::string& d) override { return base_->CreateDir(d); }
-  Status ListDir(const std::string& d, std::vector<std::string>* n) override {
-    return base_->ListDir(d, n);
-  }
-  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
-  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
-  Result<std::unique_ptr<FileLock>> LockDir(const std::string& d, LockMode m) override {
-    return base_->LockDir(d, m);
-  }
-  uint64_t NowMicros() override { return base_->NowMicros(); }
-
- private:
-  Env* base_ = Env::Default();
 };
 
 class LogWriterFaultsTest : public ::testing::Test {

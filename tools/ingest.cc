@@ -150,15 +150,12 @@ struct InputIdentityInfo {
 // The content check of a file input's marker: the FNV-1a hash of its first `bytes` bytes (of
 // `head`) as a negative int64 weight: never 0 (weight 0 would be no entry), and not counted in
 // the marker tree's total of positive weights (N < 2^64: a few 63-bit hashes would pass it).
-// The offset basis of 64-bit FNV-1a (api/sql_groups.h Fnv1a64's default).
-constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ull;
-
 // A hash as a marker weight: negative (it does not count in the tree's N) and never 0.
 int64_t HashWeight(uint64_t hash) { return -static_cast<int64_t>((hash >> 1) | 1); }
 
 int64_t PrefixHashWeight(const std::string& head, size_t bytes) {
   COWTREE_ASSERT(bytes <= head.size());
-  return -static_cast<int64_t>((Fnv1a64(std::string_view(head).substr(0, bytes)) >> 1) | 1);
+  return HashWeight(Fnv1a64(std::string_view(head).substr(0, bytes)));
 }
 
 Result<InputIdentityInfo> InputIdentity(const IngestOptions& options) {
@@ -332,7 +329,7 @@ class Ingester {
   // that changed is refused; 0: none (no unfinished batch, or an older build's).
   int64_t unfinished_rows_hash_value_ = 0;
   // The hash of the current batch's rows so far (FNV-1a over their fields), for key + 6.
-  uint64_t batch_rows_hash_ = kFnvOffsetBasis;
+  uint64_t batch_rows_hash_ = kFnv1a64OffsetBasis;
   std::string legacy_identity_;         // files: the identity of builds before December 2026
   std::string input_head_;              // files: the first min(64 KiB, size) bytes, for the check
   bool legacy_marker_ = false;          // the entries are an older build's (keyed with the content)
@@ -1071,7 +1068,7 @@ Status Ingester::CommitBatch() {
   batch_spills_ = spill_ != nullptr;
   batch_groups_.clear();
   null_weights_.clear();
-  batch_rows_hash_ = kFnvOffsetBasis;
+  batch_rows_hash_ = kFnv1a64OffsetBasis;
   pending_counts_.clear();
   // A batch of many zero rows leaves a large array: free it (BatchFull counts it).
   if (pending_counts_.capacity() * sizeof(PendingCount) > batch_bytes_ / 8) {
