@@ -333,6 +333,9 @@ class Runtime final : public TreeEnvironment {
   // every later call returns the first call's result. Reads of in-memory state keep working.
   Status Close() COWTREE_EXCLUDES(lifecycle_mu_);
   RuntimeStats GetStats() const;
+  // Checkpoints written since open (RuntimeStats::checkpoints_written), without the rest of
+  // GetStats (no file listing, no tree walk). Thread-safety: any thread.
+  uint64_t checkpoints_written() const { return checkpoints_written_.load(); }
   // The redo log's counters (fdatasyncs, writes, Sync requests); zero for a read-only runtime,
   // which has no log. O(1): for benchmarks and monitoring of group commit.
   LogWriterStats GetLogStats() const { return log_ != nullptr ? log_->stats() : LogWriterStats(); }

@@ -38,10 +38,12 @@ Status ValidateRuntimeOptions(const RuntimeOptions& o) {
     return Status::InvalidArgument("durability must be kStrict, kBalanced or kEventual, got " +
                                    std::to_string(static_cast<int>(o.durability)));
   }
-  if (o.cache_bytes != 0 && o.cache_bytes < (1ull << 20)) {
+  const uint64_t cache_bytes_min = o.cache_bytes_small_for_test ? 4096 : (1ull << 20);
+  if (o.cache_bytes != 0 && o.cache_bytes < cache_bytes_min) {
     return Status::InvalidArgument(
-        "cache_bytes must be 0 (unlimited) or at least 1 MiB (1048576), got " +
-        std::to_string(o.cache_bytes));
+        std::string("cache_bytes must be 0 (unlimited) or at least ") +
+        (o.cache_bytes_small_for_test ? "4096 (cache_bytes_small_for_test)" : "1 MiB (1048576)") +
+        ", got " + std::to_string(o.cache_bytes));
   }
   if (o.cache_dirty_percent < 5 || o.cache_dirty_percent > 90) {
     return Status::InvalidArgument("cache_dirty_percent must be in [5, 90], got " +

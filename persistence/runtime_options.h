@@ -118,6 +118,10 @@ struct RuntimeOptions {
   // Internal, for tests: entries per catalog chunk a checkpoint writes, in [1, 1024]; 0 = the
   // default (1024; chunks are also cut at kCatalogChunkBodyBytesTarget bytes).
   uint32_t catalog_chunk_entries_max = 0;
+  // Internal, for tests: accept a cache_bytes below 1 MiB (at least 4 KiB), so that the crash
+  // sweeps' small workloads (a few hundred leaves) pass their budget: leaves are evicted and
+  // commits stall into checkpoints (testutil/workload.h).
+  bool cache_bytes_small_for_test = false;
 };
 
 // The log bytes appended since the last checkpoint at which the coordinator checkpoints:

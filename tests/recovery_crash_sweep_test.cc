@@ -9,7 +9,7 @@
 //
 // COWTREE_SWEEP_SCALE=long (ctest label "long", tests/long.cmake) runs more seeds per k.
 // A failure prints the line to replay it:
-//   COWTREE_SWEEP_REPLAY=<model>:<k>:<seed> COWTREE_SWEEP_WORKLOAD=<seed>:<scale>
+//   COWTREE_SWEEP_REPLAY=<model>:<k>:<seed> COWTREE_SWEEP_WORKLOAD=<seed>:<scale>[:<cache_bytes>]
 //     ./recovery_crash_sweep_test --gtest_filter='*Replay*'
 #include <gtest/gtest.h>
 
@@ -45,6 +45,9 @@ uint64_t CaseSeed(CrashModel m, uint64_t k, int i) {
   return 0x5EED0000ull + k * 131 + static_cast<uint64_t>(m) * 7 + static_cast<uint64_t>(i) * 1009;
 }
 
+// The budget of the sweep's budget workload (BudgetWorkload below).
+constexpr uint64_t kBudgetWorkloadCacheBytes = 48 << 10;
+
 WorkloadOptions SweepWorkload(uint64_t seed = 1, int scale = 1) {
   WorkloadOptions o;
   o.seed = seed;
@@ -64,7 +67,7 @@ CaseResult RunCrashCase(const WorkloadOptions& wo, CrashModel model, uint64_t k,
   CaseResult r;
   r.replay = "COWTREE_SWEEP_REPLAY=" + std::string(CrashModelName(model)) + ":" +
              std::to_string(k) + ":" + std::to_string(seed) +
-             " COWTREE_SWEEP_WORKLOAD=" + std::to_string(wo.seed) + ":" + std::to_string(wo.scale);
+             " COWTREE_SWEEP_WORKLOAD=" + testutil::WorkloadReplayText(wo);
   FaultInjectionEnv env;
   const StoreFns fns = RecoveryStoreFns();
   env.CrashAtOp(k);
@@ -173,7 +176,9 @@ TEST(RecoveryCrashSweep, WorkloadCoversEveryMechanism) {
   EXPECT_GE(c.max_ot_checkpoint, 2u) << "a second full OT checkpoint must be written";
   EXPECT_GE(c.max_manifest, 3u) << "the manifest must be rewritten";
   EXPECT_EQ(c.tree_drops, 1u);
-  EXPECT_GE(c.rereads, 3u);
+  EXPECT_GE(c.rereads, 4u);
+  EXPECT_EQ(c.compactions, 1u);
+  EXPECT_GT(c.objects_relocated, 0u) << "the compaction round must move objects";
   // Deterministic: the same script gives the same operation count (the sweep relies on it).
   EXPECT_EQ(CountMutatingOps(SweepWorkload(), nullptr), n);
 }
@@ -257,6 +262,37 @@ TEST(RecoveryCrashSweep, CatalogPagesTornLastWrite) {
   SweepModel(CrashModel::kTornLastWrite, CatalogPagesWorkload());
 }
 
+// The workload under a memory budget of a few KiB (RuntimeOptions::cache_bytes_small_for_test):
+// its few hundred leaves pass the budget, so leaves are evicted and read back from the data
+// files, and commits pass the stall limit and checkpoint before they return (asserted), so a
+// crash lands inside those checkpoints too, and inside the compaction under the budget.
+WorkloadOptions BudgetWorkload() {
+  WorkloadOptions o = SweepWorkload();
+  o.cache_bytes = kBudgetWorkloadCacheBytes;
+  return o;
+}
+
+TEST(RecoveryCrashSweep, BudgetIsReached) {
+  WorkloadCoverage c;
+  const uint64_t n = CountMutatingOps(BudgetWorkload(), &c);
+  std::printf(
+      "[sweep] budget workload (%llu bytes): %llu mutating ops, %llu commits, %llu evictions, "
+      "%llu checkpoints the script did not ask for, %llu objects relocated\n",
+      (unsigned long long)kBudgetWorkloadCacheBytes, (unsigned long long)n,
+      (unsigned long long)c.commits, (unsigned long long)c.evictions,
+      (unsigned long long)c.unrequested_checkpoints, (unsigned long long)c.objects_relocated);
+  EXPECT_GT(c.evictions, 0u);
+  EXPECT_GT(c.unrequested_checkpoints, 0u) << "commits must stall into checkpoints";
+  EXPECT_EQ(c.compactions, 1u);
+}
+
+TEST(RecoveryCrashSweep, BudgetDropUnsynced) {
+  SweepModel(CrashModel::kDropUnsynced, BudgetWorkload());
+}
+TEST(RecoveryCrashSweep, BudgetTornLastWrite) {
+  SweepModel(CrashModel::kTornLastWrite, BudgetWorkload());
+}
+
 // COWTREE_SWEEP_REPLAY=<model>:<k>:<seed> replays one case of the sweep (skipped otherwise).
 TEST(RecoveryCrashSweep, Replay) {
   // COWTREE_SWEEP_REPLAY=<model>:<k>:<seed> replays one crash case. Without it, this replays a
@@ -272,13 +308,10 @@ TEST(RecoveryCrashSweep, Replay) {
   const uint64_t seed = std::stoull(s.substr(b + 1));
   for (CrashModel m : kAllCrashModels) {
     if (name != CrashModelName(m)) continue;
-    const char* w = std::getenv("COWTREE_SWEEP_WORKLOAD");  // "<seed>:<scale>", default 1:1
+    // "<seed>:<scale>[:<cache_bytes>]", default 1:1
+    const char* w = std::getenv("COWTREE_SWEEP_WORKLOAD");
     WorkloadOptions wo = SweepWorkload();
-    if (w != nullptr) {
-      const std::string ws(w);
-      wo = SweepWorkload(std::stoull(ws.substr(0, ws.find(':'))),
-                         std::stoi(ws.substr(ws.find(':') + 1)));
-    }
+    if (w != nullptr) wo = testutil::ParseWorkloadReplay(w, wo);
     CaseResult r = RunCrashCase(wo, m, k, seed);
     std::printf("%s\n", r.replay.c_str());
     EXPECT_EQ(r.violation, "") << r.replay;

@@ -88,7 +88,7 @@ std::string RunIoCase(const WorkloadOptions& wo, uint64_t k, FailMode mode, int 
   const char* mode_name = mode == FailMode::kOnce ? "once" : "persistent";
   *replay = "COWTREE_IOERR_REPLAY=" + std::to_string(k) + ":" + mode_name + ":" +
             (errno_value == ENOSPC ? "ENOSPC" : "EIO") +
-            " COWTREE_SWEEP_WORKLOAD=" + std::to_string(wo.seed) + ":" + std::to_string(wo.scale);
+            " COWTREE_SWEEP_WORKLOAD=" + testutil::WorkloadReplayText(wo);
   FaultInjectionEnv env;
   const StoreFns fns = RecoveryStoreFns();
   env.FailOp(k, mode, errno_value, OpScope::kAnyOp);
@@ -228,6 +228,18 @@ TEST(RecoveryIoError, MultiLevelIndexFailEachOpPersistently) {
   Loop(MultiLevelWorkload(), FailMode::kPersistent, EIO);
 }
 TEST(RecoveryIoError, FailEachOpPersistently) { Loop(FailMode::kPersistent, EIO); }
+// The workload under a memory budget of a few KiB (recovery_crash_sweep_test asserts that it
+// evicts leaves and that commits stall into checkpoints): EIO at every operation, once and
+// persistently, including the re-reads of evicted leaves and the stalls' checkpoints.
+WorkloadOptions BudgetWorkload() {
+  WorkloadOptions o;
+  o.cache_bytes = 48 << 10;
+  return o;
+}
+TEST(RecoveryIoError, BudgetFailEachOpOnce) { Loop(BudgetWorkload(), FailMode::kOnce, EIO); }
+TEST(RecoveryIoError, BudgetFailEachOpPersistently) {
+  Loop(BudgetWorkload(), FailMode::kPersistent, EIO);
+}
 // ENOSPC from any operation (also from fdatasync, as on NFS or thin-provisioned devices): a
 // checkpoint that hits it before its superblock is abandoned and the runtime stays writable.
 TEST(RecoveryIoError, FailEachOpOnceWithNoSpace) { Loop(FailMode::kOnce, ENOSPC); }
@@ -244,9 +256,7 @@ TEST(RecoveryIoError, Replay) {
   std::string replay;
   WorkloadOptions wo;
   if (const char* w = std::getenv("COWTREE_SWEEP_WORKLOAD"); w != nullptr) {
-    const std::string ws(w);
-    wo.seed = std::stoull(ws.substr(0, ws.find(':')));
-    wo.scale = std::stoi(ws.substr(ws.find(':') + 1));
+    wo = testutil::ParseWorkloadReplay(w, wo);
   }
   const std::string v = RunIoCase(
       wo, std::stoull(s.substr(0, colon)), mode == "once" ? FailMode::kOnce : FailMode::kPersistent,

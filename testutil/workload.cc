@@ -28,6 +28,8 @@ const char* StepKindName(StepKind kind) {
       return "close";
     case StepKind::kRead:
       return "read";
+    case StepKind::kCompact:
+      return "compact";
   }
   return "?";
 }
@@ -35,6 +37,22 @@ const char* StepKindName(StepKind kind) {
 bool LongSweep() {
   const char* s = std::getenv("COWTREE_SWEEP_SCALE");
   return s != nullptr && std::string(s) == "long";
+}
+
+std::string WorkloadReplayText(const WorkloadOptions& options) {
+  std::string text = std::to_string(options.seed) + ":" + std::to_string(options.scale);
+  if (options.cache_bytes != 0) text += ":" + std::to_string(options.cache_bytes);
+  return text;
+}
+
+WorkloadOptions ParseWorkloadReplay(const std::string& text, WorkloadOptions base) {
+  const size_t a = text.find(':');
+  base.seed = std::stoull(text.substr(0, a));
+  if (a == std::string::npos) return base;
+  const size_t b = text.find(':', a + 1);
+  base.scale = std::stoi(text.substr(a + 1, b == std::string::npos ? b : b - a - 1));
+  if (b != std::string::npos) base.cache_bytes = std::stoull(text.substr(b + 1));
+  return base;
 }
 
 std::vector<WorkloadOptions> SweepWorkloads() {
@@ -130,9 +148,14 @@ Status CrashWorkload::Open(Durability durability, bool checkpoint_on_close) {
   o.catalog_chunk_entries_max = options_.catalog_chunk_entries_max;
   o.catalog_root_chunks_max = options_.catalog_root_chunks_max;
   o.log_zero_fill_bytes = options_.log_zero_fill_bytes;
+  o.cache_bytes = options_.cache_bytes;
+  o.cache_bytes_small_for_test = options_.cache_bytes != 0 && options_.cache_bytes < (1u << 20);
   auto rt = fns_.open(options_.dir, o);
   COWTREE_RETURN_IF_ERROR(Step(StepKind::kOpen, "open", rt.status()));
   rt_ = std::move(rt).value();
+  requested_checkpoints_ = 0;
+  noted_checkpoints_ = rt_->checkpoints_written();
+  noted_evictions_ = rt_->memory_budget()->stats().evictions;
   ++coverage_.reopens;
   // Every open follows a clean close (Run stops at the first error): nothing may be missing.
   const uint64_t epoch = rt_->visible_epoch();
@@ -201,13 +224,41 @@ Status CrashWorkload::DropAndRecreate() {
 }
 
 Status CrashWorkload::Checkpoint() {
+  const uint64_t before = rt_->checkpoints_written();
   const Status st = rt_->Checkpoint();
+  requested_checkpoints_ += rt_->checkpoints_written() - before;
   if (st.ok()) {
     oracle_.AckSync();
     ++coverage_.checkpoints;
     NoteFiles();
   }
   return Step(StepKind::kCheckpoint, "checkpoint", st);
+}
+
+Status CrashWorkload::Compact() {
+  CompactionOptions co;
+  co.dead_ratio = 0;
+  CompactionReport report;
+  const uint64_t before = rt_->checkpoints_written();
+  const Status st = rt_->Compact(co, &report);
+  requested_checkpoints_ += rt_->checkpoints_written() - before;
+  if (st.ok()) {
+    oracle_.AckSync();  // its checkpoint synced the log and the data files
+    ++coverage_.compactions;
+    coverage_.objects_relocated += report.objects_relocated;
+    NoteFiles();
+  }
+  return Step(StepKind::kCompact, "compact", st);
+}
+
+void CrashWorkload::NoteBudget() {
+  const uint64_t checkpoints = rt_->checkpoints_written();
+  const uint64_t evictions = rt_->memory_budget()->stats().evictions;
+  coverage_.unrequested_checkpoints += checkpoints - noted_checkpoints_ - requested_checkpoints_;
+  coverage_.evictions += evictions - noted_evictions_;
+  noted_checkpoints_ = checkpoints;
+  noted_evictions_ = evictions;
+  requested_checkpoints_ = 0;
 }
 
 Status CrashWorkload::SyncLog() {
@@ -217,6 +268,7 @@ Status CrashWorkload::SyncLog() {
 }
 
 Status CrashWorkload::Close() {
+  NoteBudget();  // before the checkpoint on close
   const Status st = rt_->Close();
   rt_.reset();  // closed (or dead) either way: Close does not leave a usable runtime
   if (st.ok()) {
@@ -273,6 +325,8 @@ Status CrashWorkload::Phase(int phase, Durability durability, bool checkpoint_on
       // barely grow.
       COWTREE_RETURN_IF_ERROR(commits(12, 400, 40));
       COWTREE_RETURN_IF_ERROR(Checkpoint());
+      COWTREE_RETURN_IF_ERROR(Reread(/*evict=*/true));
+      COWTREE_RETURN_IF_ERROR(Compact());
       COWTREE_RETURN_IF_ERROR(Reread(/*evict=*/true));
       COWTREE_RETURN_IF_ERROR(commits(2 * s, 25, 120));
       COWTREE_RETURN_IF_ERROR(SyncLog());

@@ -12,7 +12,12 @@
 //     checkpoint; commits; close (the reopen replays them).
 //   phase 3, eventual (checkpoint_on_close): open (redo replay); re-read; large commits that
 //     rotate the 64 KiB log; checkpoint (full OT checkpoint after rotation, manifest rewrite,
-//     obsolete log deleted); EvictClean + re-read; commits; SyncLog; commits; close.
+//     obsolete log deleted); EvictClean + re-read; a compaction round (relocations, a
+//     checkpoint publishing them, the files' free ends cut); EvictClean + re-read; commits;
+//     SyncLog; commits; close.
+// With WorkloadOptions::cache_bytes (a tiny memory budget) the same script runs with leaves
+// evicted and re-read from the data files, and commits that pass the budget's stall limit
+// checkpointing inside Commit.
 // Trees use 8-entry leaves and fan-out 4 (deep trees from a few hundred entries).
 //
 // Contract
@@ -63,7 +68,16 @@ struct WorkloadOptions {
   // RuntimeOptions::log_zero_fill_bytes of the workload's opens. The default keeps the zero
   // fill on (capped at the workload's 64 KiB log files), so crash sweeps see zero tails.
   uint64_t log_zero_fill_bytes = RuntimeOptions{}.log_zero_fill_bytes;
+  // RuntimeOptions::cache_bytes of the workload's opens (0 = unlimited). Below 1 MiB it is set
+  // through RuntimeOptions::cache_bytes_small_for_test: a few KiB make the workload's few
+  // hundred leaves pass the budget, so that leaves are evicted and commits stall.
+  uint64_t cache_bytes = 0;
 };
+
+// The workload's part of a failure's replay line: "<seed>:<scale>", plus ":<cache_bytes>" when
+// it has a budget (COWTREE_SWEEP_WORKLOAD); ParseWorkloadReplay reads it back into `base`.
+std::string WorkloadReplayText(const WorkloadOptions& options);
+WorkloadOptions ParseWorkloadReplay(const std::string& text, WorkloadOptions base);
 
 // True when COWTREE_SWEEP_SCALE=long (the ctest label "long", tests/long.cmake).
 bool LongSweep();
@@ -86,9 +100,24 @@ struct WorkloadCoverage {
   uint64_t max_ot_checkpoint = 0;  // highest OT checkpoint id seen
   uint64_t max_manifest = 0;       // highest manifest generation seen
   uint64_t tree_drops = 0;
+  uint64_t compactions = 0;        // compaction rounds that returned OK
+  uint64_t objects_relocated = 0;  // by those rounds
+  // Under WorkloadOptions::cache_bytes: leaves the budget evicted, and checkpoints the runtime
+  // wrote that the script did not ask for (inside commits: write stalls), summed over opens.
+  uint64_t evictions = 0;
+  uint64_t unrequested_checkpoints = 0;
 };
 
-enum class StepKind : uint8_t { kNone, kOpen, kCommit, kCheckpoint, kSyncLog, kClose, kRead };
+enum class StepKind : uint8_t {
+  kNone,
+  kOpen,
+  kCommit,
+  kCheckpoint,
+  kSyncLog,
+  kClose,
+  kRead,
+  kCompact
+};
 const char* StepKindName(StepKind kind);
 
 class CrashWorkload {
@@ -109,6 +138,8 @@ class CrashWorkload {
   // a, b, c), keys in [-key_range/2, key_range/2).
   Status CommitRandom(int ops, int64_t key_range = 120, const std::string& label = "commit");
   Status Checkpoint();
+  // One compaction round over every data file (dead_ratio 0).
+  Status Compact();
   Status SyncLog();
   Status Close();
   // EvictClean (if evict), then reads every tree and compares it with the oracle.
@@ -133,6 +164,8 @@ class CrashWorkload {
   Status DropAndRecreate();
   Status Step(StepKind kind, std::string label, const Status& st);
   void NoteFiles();
+  // Adds the open runtime's evictions and unrequested checkpoints since the last call.
+  void NoteBudget();
 
   Env* env_;
   StoreFns fns_;
@@ -146,6 +179,9 @@ class CrashWorkload {
   std::string step_;
   StepKind step_kind_ = StepKind::kNone;
   std::string violation_;
+  uint64_t requested_checkpoints_ = 0;  // of the open runtime: Checkpoint(), Compact()
+  uint64_t noted_checkpoints_ = 0;      // of the open runtime, at the last NoteBudget
+  uint64_t noted_evictions_ = 0;
 };
 
 // After a simulated crash (or a failed run followed by a crash): opens the store, checks that
