@@ -5,16 +5,83 @@
 #include <algorithm>
 #include <map>
 
+#include "persistence/assert.h"
 #include "persistence/file_names.h"
 #include "recovery/fsck_context.h"
 
 namespace cowtree::recovery::fsck {
 
+namespace {
+
+// Handles are dense (freed ones are reused), so the largest live handle is near the number of
+// live objects; past this many handles per live object (damage, or a table emptied by churn)
+// fsck's NodeID sets hash instead of spending a byte per handle.
+constexpr uint64_t kDenseHandlesPerObjectMax = 8;
+constexpr uint64_t kDenseHandlesMin = uint64_t{1} << 20;
+
+// One bit per slot of each data file, by size class: whether a live object owns it.
+class SlotOwners {
+ public:
+  explicit SlotOwners(const std::map<uint32_t, uint64_t>& data_file_bytes) {
+    for (const auto& [size_class, bytes] : data_file_bytes) {
+      bits_[size_class].assign(bytes / size_class / 64 + 1, 0);
+    }
+  }
+  // Marks the slot owned; false if it was already (the caller checked it lies in the file).
+  bool Take(uint32_t size_class, uint64_t slot) {
+    std::vector<uint64_t>& words = bits_.at(size_class);
+    COWTREE_ASSERT(slot / 64 < words.size());
+    const uint64_t bit = uint64_t{1} << (slot % 64);
+    const bool taken = (words[slot / 64] & bit) != 0;
+    words[slot / 64] |= bit;
+    return !taken;
+  }
+
+ private:
+  std::map<uint32_t, std::vector<uint64_t>> bits_;
+};
+
+// Objects whose slot an earlier one owns: their first owners are found by a second pass over
+// ctx.live (rare: recovery refuses such a store).
+void ReportOverlaps(Context& ctx, const std::vector<const OtRecord*>& second_owners) {
+  if (second_owners.empty()) return;
+  std::map<std::pair<uint32_t, uint64_t>, NodeID> first;  // (class, slot) -> first owner
+  for (const OtRecord* r : second_owners) {
+    first.emplace(std::pair(r->entry.address.size_class_bytes, r->entry.address.slot()), NodeID());
+  }
+  for (const OtRecord& r : ctx.live) {
+    auto it = first.find(std::pair(r.entry.address.size_class_bytes, r.entry.address.slot()));
+    if (it != first.end() && !it->second.valid()) it->second = r.id;
+  }
+  for (const OtRecord* r : second_owners) {
+    const ObjectAddress& a = r->entry.address;
+    const NodeID owner = first.at(std::pair(a.size_class_bytes, a.slot()));
+    COWTREE_ASSERT(owner.valid() && owner != r->id);
+    ctx.Add(FsckSeverity::kError, "allocator", DataFileOf(r->entry), a.offset_bytes, r->id.raw(),
+            "two live objects overlap: " + DescribeNodeId(owner) + " and " +
+                DescribeNodeId(r->id) + " both own slot " + std::to_string(a.slot()) +
+                " (recovery refuses the store)");
+  }
+}
+
+}  // namespace
+
 void CheckAllocator(Context& ctx) {
   ctx.live.clear();
-  ctx.table->ForEachLive([&](NodeID id, const OtEntry& e) { ctx.live.push_back(OtRecord{id, e}); });
+  uint64_t handle_max = 0;
+  ctx.table->ForEachLive([&](NodeID id, const OtEntry& e) {
+    ctx.live.push_back(OtRecord{id, e});
+    handle_max = std::max(handle_max, id.handle());
+  });
   ctx.report.ot_entries = ctx.live.size();
-  std::map<std::pair<uint32_t, uint64_t>, NodeID> owners;  // (class, slot) -> first owner
+  if (handle_max < std::max(kDenseHandlesMin, kDenseHandlesPerObjectMax * ctx.live.size())) {
+    ctx.handle_limit = handle_max + 1;
+    ctx.referenced.Reserve(ctx.handle_limit);
+    ctx.retained_referenced.Reserve(ctx.handle_limit);
+    ctx.checked.Reserve(ctx.handle_limit);
+  }
+  SlotOwners owners(ctx.data_file_bytes);
+  std::vector<const OtRecord*> second_owners;
   for (const OtRecord& r : ctx.live) {
     const ObjectAddress& a = r.entry.address;
     const std::string file = DataFileOf(r.entry);
@@ -49,14 +116,9 @@ void CheckAllocator(Context& ctx) {
               "store)");
       continue;
     }
-    auto [pos, inserted] = owners.emplace(std::pair(a.size_class_bytes, a.slot()), r.id);
-    if (!inserted) {
-      ctx.Add(FsckSeverity::kError, "allocator", file, a.offset_bytes, r.id.raw(),
-              "two live objects overlap: " + DescribeNodeId(pos->second) + " and " +
-                  DescribeNodeId(r.id) + " both own slot " + std::to_string(a.slot()) +
-                  " (recovery refuses the store)");
-    }
+    if (!owners.Take(a.size_class_bytes, a.slot())) second_owners.push_back(&r);
   }
+  ReportOverlaps(ctx, second_owners);
 }
 
 }  // namespace cowtree::recovery::fsck

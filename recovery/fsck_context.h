@@ -38,6 +38,7 @@
 #include "persistence/manifest.h"
 #include "persistence/node_id.h"
 #include "persistence/object_table.h"
+#include "recovery/fsck_node_set.h"
 #include "persistence/ot_entry.h"
 #include "persistence/superblock.h"
 #include "recovery/fsck.h"
@@ -157,22 +158,25 @@ struct Context {
   bool reachability_ok = false;  // ... and every tree's descriptor and chunks too
   std::vector<CatalogEntry> catalog;
   uint64_t catalog_tree_count = 0;          // the catalog root's tree_count
-  std::unordered_set<uint64_t> referenced;  // NodeIDs reachable from the catalog root
+  NodeIdSet referenced;  // NodeIDs reachable from the catalog root
   // CheckRetainedCheckpoints: the catalog being checked is the published one (scope_checkpoint
   // empty) or that of a retained checkpoint (docs/retained_checkpoints.md): its name, epoch and
   // own reference set (objects are shared between checkpoints; within one, each has one owner).
   std::string scope_checkpoint;
   uint64_t scope_epoch = 0;
-  std::unordered_set<uint64_t>* scope_referenced = nullptr;
-  std::unordered_set<uint64_t> retained_referenced;  // reachable from any retained checkpoint
+  NodeIdSet* scope_referenced = nullptr;
+  NodeIdSet retained_referenced;  // reachable from any retained checkpoint
   uint64_t ScopeEpoch() const {
     return scope_checkpoint.empty() ? sb->checkpoint_epoch : scope_epoch;
   }
-  std::unordered_set<uint64_t>& ScopeReferenced() {
+  NodeIdSet& ScopeReferenced() {
     return scope_referenced != nullptr ? *scope_referenced : referenced;
   }
   // Objects whose envelope was checked (verified or reported), so that each is checked once.
-  std::unordered_set<uint64_t> checked;
+  NodeIdSet checked;
+  // The live object table's largest handle + 1 (CheckAllocator), the dense size of the sets
+  // above; 0 when the table's handles are too sparse for that (NodeIdSet then hashes).
+  uint64_t handle_limit = 0;
   std::vector<NodeID> leaked;
   std::unique_ptr<ObjectReader> reader;
 

@@ -58,7 +58,7 @@ Result<std::string> ReadBody(Context& ctx, NodeID id, ObjectKind expected) {
                               std::to_string(static_cast<int>(e->kind)) + ", expected kind " +
                               std::to_string(static_cast<int>(expected)));
   }
-  const bool first = ctx.checked.insert(id.raw()).second;
+  const bool first = ctx.checked.Insert(id);
   Result<std::string> body = ctx.reader->Read(id, *e);
   if (body.ok() && first) ++ctx.report.objects_checked;
   return body;
@@ -151,9 +151,8 @@ void CheckObjects(Context& ctx) {
   for (const OtRecord* r : order) {
     const NodeID id = r->id;
     const OtEntry& e = r->entry;
-    const bool referenced =
-        ctx.referenced.count(id.raw()) != 0 || ctx.retained_referenced.count(id.raw()) != 0;
-    if (!ctx.checked.count(id.raw())) {
+    const bool referenced = ctx.referenced.Contains(id) || ctx.retained_referenced.Contains(id);
+    if (!ctx.checked.Contains(id)) {
       Result<std::string> body = ReadBody(ctx, id, e.kind);
       if (!body.ok()) {
         ReportReadFailure(ctx, id, e.kind, body.status(), "object",

@@ -33,7 +33,7 @@ std::string TreeLabel(const Context& ctx, const CatalogEntry& e) {
 // Records a reference from the catalog being checked; false (with a finding) if it was
 // referenced before in that catalog.
 bool Reference(Context& ctx, NodeID id, const std::string& what) {
-  if (!ctx.ScopeReferenced().insert(id.raw()).second) {
+  if (!ctx.ScopeReferenced().Insert(id)) {
     ctx.Add(FsckSeverity::kError, "catalog", "", 0, id.raw(),
             what + " is referenced a second time (every object has one owner)");
     return false;
@@ -445,7 +445,8 @@ void CheckRetainedCheckpoints(Context& ctx) {
   std::unique_ptr<TreeType> type = tree::MakeOrderStatTreeType(tree::kDefaultTreeShape);
   for (const ManifestRetainedCheckpoint& c : ctx.manifest->retained_checkpoints) {
     ++ctx.report.retained_checkpoints_checked;
-    std::unordered_set<uint64_t> referenced;
+    NodeIdSet referenced;
+    referenced.Reserve(ctx.handle_limit);
     ctx.scope_checkpoint = c.name;
     ctx.scope_epoch = c.epoch;
     ctx.scope_referenced = &referenced;
@@ -464,7 +465,7 @@ void CheckRetainedCheckpoints(Context& ctx) {
                   std::to_string(ctx.catalog_tree_count));
     }
     for (const CatalogEntry& e : ctx.catalog) CheckTree(ctx, e, *type);
-    ctx.retained_referenced.insert(referenced.begin(), referenced.end());
+    ctx.retained_referenced.InsertAll(referenced);
     ctx.scope_checkpoint.clear();
     ctx.scope_referenced = nullptr;
   }
