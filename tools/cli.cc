@@ -283,7 +283,7 @@ int RunCli(int argc, char** argv) {
   DumpCommandArgs dump_args;
   CLI::App* dump_cmd = AddDumpCommand(&app, &dump_args);
   CompactCommandArgs compact_args;
-  CLI::App* compact_cmd = AddCompactCommand(&app, &compact_args);
+  CLI::App* compact_cmd = AddCompactCommand(&app, &compact_args, &g_cache_mib);
 
   // Options held in unsigned integers: CLI11 reads "-1" into one as 2^64 - 1 (a --queries -1
   // ran forever), so a value below 0 is a usage error here.
@@ -346,7 +346,7 @@ int RunCli(int argc, char** argv) {
     return CheckStdout(RunFsckCommand(fsck_args, std::cout, std::cerr), kFsckExitOperational);
   }
   if (*dump_cmd) return CheckStdout(RunDumpCommand(dump_args, std::cout, std::cerr));
-  if (*compact_cmd) return CheckStdout(RunCompactCommand(compact_args, std::cout, std::cerr));
+  if (*compact_cmd) return CheckStdout(RunCompactCommand(compact_args, g_cache_mib, std::cout, std::cerr));
   if (*query_cmd) {
     return CheckStdout(RunQuery(q_db, q_percentiles, q_group, q_disc, q_desc, q_format, q_at));
   }

@@ -36,7 +36,7 @@ std::string Fixed(double value, int decimals) {
 
 }  // namespace
 
-CLI::App* AddCompactCommand(CLI::App* app, CompactCommandArgs* args) {
+CLI::App* AddCompactCommand(CLI::App* app, CompactCommandArgs* args, uint64_t* cache_mib) {
   CLI::App* cmd = app->add_subcommand(
       "compact", "move live objects to the front of the data files and cut the free end");
   cmd->add_option("--db", args->db, "store directory")->required();
@@ -51,12 +51,16 @@ CLI::App* AddCompactCommand(CLI::App* app, CompactCommandArgs* args) {
             return "";
           },
           "[0 - 0.99]"));
+  cmd->add_option("--cache-mib", *cache_mib,
+                  "memory budget for tree leaves in MiB (0 = unlimited; default 1024)");
   return cmd;
 }
 
-int RunCompactCommand(const CompactCommandArgs& args, std::ostream& out, std::ostream& err) {
+int RunCompactCommand(const CompactCommandArgs& args, uint64_t cache_mib, std::ostream& out,
+                      std::ostream& err) {
   Env* env = Env::Default();
   RuntimeOptions o;
+  o.cache_bytes = cache_mib << 20;
   // A replay on open writes leaves too: with the shape the command writes them with.
   o.leaf_capacity_entries = kCliLeafCapacityEntries;
   o.leaf_capacity_bytes = kCliLeafCapacityBytes;

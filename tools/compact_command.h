@@ -1,5 +1,7 @@
-// `cowtree compact --db DIR [--dead-ratio R]`: offline compaction (docs/compaction.md). Opens the
-// store for writing (exclusive lock), runs Runtime::Compact rounds with no rate limit until a
+// `cowtree compact --db DIR [--dead-ratio R] [--cache-mib N]`: offline compaction
+// (docs/compaction.md). Opens the store for writing (exclusive lock) under the memory budget
+// --cache-mib (as every command that opens a store: the redo replayed at open and the leaves it
+// writes stay within it; default 1024, 0 = unlimited), runs Runtime::Compact rounds with no rate limit until a
 // round changes nothing (at most 8), closes the store, and prints the bytes of the data files
 // and of the whole store directory before and after, the objects and bytes relocated and the
 // relocation throughput:
@@ -13,6 +15,7 @@
 // old or the new layout), 2 usage.
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 
@@ -27,9 +30,11 @@ struct CompactCommandArgs {
   double dead_ratio = 0.0;  // compact a data file whose dead ratio is >= this (0: any)
 };
 
-// Registers the subcommand on app; *args receives the parsed options.
-CLI::App* AddCompactCommand(CLI::App* app, CompactCommandArgs* args);
-// Runs it; returns the exit code.
-int RunCompactCommand(const CompactCommandArgs& args, std::ostream& out, std::ostream& err);
+// Registers the subcommand on app; *args and *cache_mib (--cache-mib, shared by the commands
+// that open a store) receive the parsed options.
+CLI::App* AddCompactCommand(CLI::App* app, CompactCommandArgs* args, uint64_t* cache_mib);
+// Runs it under a budget of cache_mib MiB (0 = unlimited); returns the exit code.
+int RunCompactCommand(const CompactCommandArgs& args, uint64_t cache_mib, std::ostream& out,
+                      std::ostream& err);
 
 }  // namespace cowtree::tools
