@@ -58,9 +58,8 @@ void ReportOverlaps(Context& ctx, const std::vector<const OtRecord*>& second_own
     const NodeID owner = first.at(std::pair(a.size_class_bytes, a.slot()));
     COWTREE_ASSERT(owner.valid() && owner != r->id);
     ctx.Add(FsckSeverity::kError, "allocator", DataFileOf(r->entry), a.offset_bytes, r->id.raw(),
-            "two live objects overlap: " + DescribeNodeId(owner) + " and " +
-                DescribeNodeId(r->id) + " both own slot " + std::to_string(a.slot()) +
-                " (recovery refuses the store)");
+            "two live objects overlap: " + DescribeNodeId(owner) + " and " + DescribeNodeId(r->id) +
+                " both own slot " + std::to_string(a.slot()) + " (recovery refuses the store)");
   }
 }
 

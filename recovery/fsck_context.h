@@ -38,10 +38,10 @@
 #include "persistence/manifest.h"
 #include "persistence/node_id.h"
 #include "persistence/object_table.h"
-#include "recovery/fsck_node_set.h"
 #include "persistence/ot_entry.h"
 #include "persistence/superblock.h"
 #include "recovery/fsck.h"
+#include "recovery/fsck_node_set.h"
 #include "tree/leaf.h"
 #include "tree/summary_format.h"
 
@@ -158,7 +158,7 @@ struct Context {
   bool reachability_ok = false;  // ... and every tree's descriptor and chunks too
   std::vector<CatalogEntry> catalog;
   uint64_t catalog_tree_count = 0;          // the catalog root's tree_count
-  NodeIdSet referenced;  // NodeIDs reachable from the catalog root
+  NodeIdSet referenced;                     // NodeIDs reachable from the catalog root
   // CheckRetainedCheckpoints: the catalog being checked is the published one (scope_checkpoint
   // empty) or that of a retained checkpoint (docs/retained_checkpoints.md): its name, epoch and
   // own reference set (objects are shared between checkpoints; within one, each has one owner).

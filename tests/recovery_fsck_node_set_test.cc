@@ -1,12 +1,12 @@
 // fsck's NodeIdSet (recovery/fsck_node_set.h) against std::set<uint64_t> as the model: random
 // ids dense and sparse, second tags at one handle, invalid ids (tag 0, as a damaged object may
 // hold), a Reserve after inserts, InsertAll.
-#include "recovery/fsck_node_set.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
 #include <set>
+
+#include "recovery/fsck_node_set.h"
 
 namespace cowtree::recovery::fsck {
 namespace {

@@ -138,7 +138,17 @@ std::string RunIoCase(const WorkloadOptions& wo, uint64_t k, FailMode mode, int 
       }
       if (env.sync_count() != syncs) return "a poisoned runtime issued an fdatasync (retry)";
     } else if (rt != nullptr && mode == FailMode::kOnce) {
-      // Not poisoned (a read failed): the runtime keeps working.
+      // Not poisoned (a read failed): the runtime keeps working. A commit that failed so (under
+      // a budget: reading an evicted leaf) changed nothing, in memory or in the log: its epoch
+      // is the next commit's, and the state is the one before it.
+      if (sk == StepKind::kCommit) {
+        if (rt->visible_epoch() + 1 != oracle->attempted()) {
+          return "a commit failed by " + kind + " " + path + " without poisoning moved the " +
+                 "visible epoch to " + std::to_string(rt->visible_epoch()) + " (attempted " +
+                 std::to_string(oracle->attempted()) + ")";
+        }
+        oracle->TruncateTo(rt->visible_epoch());
+      }
       StoreModel got;
       if (Status r = ReadStore(rt, &got); !r.ok())
         return "re-read after a once-fault: " + r.ToString();

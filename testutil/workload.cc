@@ -73,6 +73,9 @@ RuntimeOptions WorkloadRuntimeOptions(Env* env, Durability durability) {
   o.leaf_capacity_entries = 8;
   o.fanout = 4;
   o.log_file_size_max_bytes = 64 << 10;  // the minimum: rotation after a few large commits
+  // The minimum: the workload's few hundred KiB of objects span several segments, so that
+  // its compaction round has segments to empty and cut.
+  o.segment_size_bytes = 64 << 10;
   o.checkpoint_log_bytes = 0;
   o.checkpoint_interval_ms = 0;
   return o;

@@ -86,7 +86,7 @@ bool LongSweep();
 std::vector<WorkloadOptions> SweepWorkloads();
 
 // The runtime options of the workload (and of the reopens after a crash): env, durability,
-// background_thread = false, 8-entry leaves, fan-out 4, 64 KiB log files, no automatic
+// background_thread = false, 8-entry leaves, fan-out 4, 64 KiB log files and segments, no automatic
 // checkpoints.
 RuntimeOptions WorkloadRuntimeOptions(Env* env, Durability durability);
 

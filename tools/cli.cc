@@ -346,7 +346,8 @@ int RunCli(int argc, char** argv) {
     return CheckStdout(RunFsckCommand(fsck_args, std::cout, std::cerr), kFsckExitOperational);
   }
   if (*dump_cmd) return CheckStdout(RunDumpCommand(dump_args, std::cout, std::cerr));
-  if (*compact_cmd) return CheckStdout(RunCompactCommand(compact_args, g_cache_mib, std::cout, std::cerr));
+  if (*compact_cmd)
+    return CheckStdout(RunCompactCommand(compact_args, g_cache_mib, std::cout, std::cerr));
   if (*query_cmd) {
     return CheckStdout(RunQuery(q_db, q_percentiles, q_group, q_disc, q_desc, q_format, q_at));
   }

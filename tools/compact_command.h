@@ -1,10 +1,10 @@
 // `cowtree compact --db DIR [--dead-ratio R] [--cache-mib N]`: offline compaction
 // (docs/compaction.md). Opens the store for writing (exclusive lock) under the memory budget
 // --cache-mib (as every command that opens a store: the redo replayed at open and the leaves it
-// writes stay within it; default 1024, 0 = unlimited), runs Runtime::Compact rounds with no rate limit until a
-// round changes nothing (at most 8), closes the store, and prints the bytes of the data files
-// and of the whole store directory before and after, the objects and bytes relocated and the
-// relocation throughput:
+// writes stay within it; default 1024, 0 = unlimited), runs Runtime::Compact rounds with no rate
+// limit until a round changes nothing (at most 8), closes the store, and prints the bytes of the
+// data files and of the whole store directory before and after, the objects and bytes relocated and
+// the relocation throughput:
 //   store:              DIR
 //   data files:         BEFORE -> AFTER bytes
 //   store directory:    BEFORE -> AFTER bytes
