@@ -261,7 +261,8 @@ Status DumpObjectTable(const std::string& dir, const DumpOptions& options, std::
     b.U(doc, "ot_delta_records_ignored", ctx->ot_delta_records_ignored);
     b.U(doc, "live_entries", ctx->live.size());
     Value entries(rapidjson::kArrayType);
-    for (const OtRecord& r : ctx->live) b.Push(entries, EntryValue(b, r.id, r.entry));
+    ctx->table->ForEachLive(
+        [&](NodeID id, const OtEntry& e) { b.Push(entries, EntryValue(b, id, e)); });
     b.V(doc, "entries", std::move(entries));
   }
   AddProblems(b, doc, *ctx);

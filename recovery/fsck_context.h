@@ -151,7 +151,13 @@ struct Context {
   uint64_t ot_delta_records_applied = 0;
   uint64_t ot_delta_records_ignored = 0;  // epoch > C: checkpoint whose superblock never landed
   // CheckAllocator
-  std::vector<OtRecord> live;                // live OT entries, by handle
+  // Live OT entries (CheckAllocator, by handle; CheckObjects sorts them by address), 16 bytes
+  // each (a copy of each entry took 64): the entry is read from `table` when needed.
+  struct LiveObject {
+    uint64_t address_key = 0;  // log2(size class) << 56 | slot: the data files' order
+    NodeID id;
+  };
+  std::vector<LiveObject> live;
   std::unordered_set<uint64_t> bad_address;  // entries whose slot is not inside a data file
   // CheckCatalogAndTrees
   bool catalog_ok = false;       // the catalog (root + chunks) was read completely
@@ -174,9 +180,9 @@ struct Context {
   }
   // Objects whose envelope was checked (verified or reported), so that each is checked once.
   NodeIdSet checked;
-  // The live object table's largest handle + 1 (CheckAllocator), the dense size of the sets
-  // above; 0 when the table's handles are too sparse for that (NodeIdSet then hashes).
-  uint64_t handle_limit = 0;
+  // The dense lanes of the sets above (CheckAllocator: from the live object table's handles);
+  // all 0 when the handles are too sparse for them (NodeIdSet then hashes).
+  HandleLanes handle_lanes{};
   std::vector<NodeID> leaked;
   std::unique_ptr<ObjectReader> reader;
 

@@ -137,20 +137,19 @@ const char* KindName(ObjectKind kind) {
 
 void CheckObjects(Context& ctx) {
   // In address order: sequential reads of each data file.
-  std::vector<const OtRecord*> order;
-  order.reserve(ctx.live.size());
-  for (const OtRecord& r : ctx.live) order.push_back(&r);
-  std::sort(order.begin(), order.end(), [](const OtRecord* a, const OtRecord* b) {
-    return std::pair(a->entry.address.size_class_bytes, a->entry.address.offset_bytes) <
-           std::pair(b->entry.address.size_class_bytes, b->entry.address.offset_bytes);
-  });
+  std::sort(ctx.live.begin(), ctx.live.end(),
+            [](const Context::LiveObject& a, const Context::LiveObject& b) {
+              return a.address_key < b.address_key;
+            });
   if (!ctx.reachability_ok) {
     ctx.Add(FsckSeverity::kInfo, "allocator", "", 0, 0,
             "leak detection skipped: the catalog or a tree could not be read completely");
   }
-  for (const OtRecord* r : order) {
-    const NodeID id = r->id;
-    const OtEntry& e = r->entry;
+  for (const Context::LiveObject& live : ctx.live) {
+    const NodeID id = live.id;
+    Result<OtEntry> entry = ctx.table->Get(id);
+    COWTREE_ASSERT(entry.ok());  // listed by ForEachLive; the table does not change until Repair
+    const OtEntry& e = *entry;
     const bool referenced = ctx.referenced.Contains(id) || ctx.retained_referenced.Contains(id);
     if (!ctx.checked.Contains(id)) {
       Result<std::string> body = ReadBody(ctx, id, e.kind);

@@ -127,11 +127,12 @@ void RepairLeaks(Context& ctx) {
   std::vector<uint64_t> leaked;
   for (NodeID id : ctx.leaked) leaked.push_back(id.raw());
   std::sort(leaked.begin(), leaked.end());
-  for (const OtRecord& r : ctx.live) {
-    if (std::binary_search(leaked.begin(), leaked.end(), r.id.raw())) continue;
-    Status st = table.LoadEntry(r.id, r.entry);
-    if (!st.ok()) return RepairFailed(ctx, "rebuilding the object table", st);
-  }
+  Status loaded;
+  ctx.table->ForEachLive([&](NodeID id, const OtEntry& e) {
+    if (!loaded.ok() || std::binary_search(leaked.begin(), leaked.end(), id.raw())) return;
+    loaded = table.LoadEntry(id, e);
+  });
+  if (!loaded.ok()) return RepairFailed(ctx, "rebuilding the object table", loaded);
   table.FinishLoad();
   const uint64_t ot_id =
       std::max(old_sb.ot_checkpoint_id, LargestNumber(ctx, FileKind::kOtCheckpoint)) + 1;

@@ -446,7 +446,7 @@ void CheckRetainedCheckpoints(Context& ctx) {
   for (const ManifestRetainedCheckpoint& c : ctx.manifest->retained_checkpoints) {
     ++ctx.report.retained_checkpoints_checked;
     NodeIdSet referenced;
-    referenced.Reserve(ctx.handle_limit);
+    referenced.Reserve(ctx.handle_lanes);
     ctx.scope_checkpoint = c.name;
     ctx.scope_epoch = c.epoch;
     ctx.scope_referenced = &referenced;

@@ -1,6 +1,6 @@
 // fsck's NodeIdSet (recovery/fsck_node_set.h) against std::set<uint64_t> as the model: random
 // ids dense and sparse, second tags at one handle, invalid ids (tag 0, as a damaged object may
-// hold), a Reserve after inserts, InsertAll.
+// hold), a Reserve after inserts, InsertAll; and its size for a one-shard object table.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -10,6 +10,15 @@
 
 namespace cowtree::recovery::fsck {
 namespace {
+
+// Lanes that hold handles [0, handle_limit) densely.
+HandleLanes Lanes(uint64_t handle_limit) {
+  HandleLanes lanes{};
+  for (size_t i = 0; i < kNodeIdSetLanes; ++i) {
+    lanes[i] = handle_limit / kNodeIdSetLanes + (i < handle_limit % kNodeIdSetLanes ? 1 : 0);
+  }
+  return lanes;
+}
 
 NodeID RandomId(std::mt19937_64* rng, uint64_t handle_limit) {
   const uint64_t pick = (*rng)() % 16;
@@ -35,7 +44,7 @@ TEST(FsckNodeIdSet, MatchesASetOfIdsWhateverTheirHandlesAndTags) {
   for (uint64_t limit : {uint64_t{0}, uint64_t{1}, uint64_t{64}, uint64_t{1000}}) {
     NodeIdSet set;
     std::set<uint64_t> model;
-    set.Reserve(limit);
+    set.Reserve(Lanes(limit));
     for (int i = 0; i < 5000; ++i) {
       const NodeID id = RandomId(&rng, limit);
       EXPECT_EQ(set.Insert(id), model.insert(id.raw()).second) << id.raw();
@@ -52,11 +61,11 @@ TEST(FsckNodeIdSet, MembersInsertedBeforeAReserveStayMembers) {
     const NodeID id = RandomId(&rng, 500);
     EXPECT_EQ(set.Insert(id), model.insert(id.raw()).second);
   }
-  set.Reserve(200);
+  set.Reserve(Lanes(200));
   ExpectSame(set, model, &rng, 500);
-  set.Reserve(600);  // larger: members move into the dense part
+  set.Reserve(Lanes(600));  // larger: members move into the dense part
   ExpectSame(set, model, &rng, 500);
-  set.Reserve(100);  // smaller than the dense part: nothing changes
+  set.Reserve(Lanes(100));  // smaller than the dense part: nothing changes
   ExpectSame(set, model, &rng, 500);
   for (int i = 0; i < 3000; ++i) {
     const NodeID id = RandomId(&rng, 500);
@@ -69,8 +78,8 @@ TEST(FsckNodeIdSet, InsertAllIsTheUnion) {
   std::mt19937_64 rng(13);
   NodeIdSet a, b;
   std::set<uint64_t> model;
-  a.Reserve(300);
-  b.Reserve(700);
+  a.Reserve(Lanes(300));
+  b.Reserve(Lanes(700));
   for (int i = 0; i < 2000; ++i) {
     const NodeID x = RandomId(&rng, 300), y = RandomId(&rng, 700);
     a.Insert(x);
@@ -82,12 +91,21 @@ TEST(FsckNodeIdSet, InsertAllIsTheUnion) {
   ExpectSame(a, model, &rng, 700);
 }
 
-TEST(FsckNodeIdSet, ADenseSetTakesAByteAHandle) {
+TEST(FsckNodeIdSet, ASetOverAOneShardTableTakesAByteAnObject) {
+  // A single-threaded store uses shard 0 of 16: its i-th handle is 16 * i.
+  constexpr uint64_t kObjects = 1 << 20;
+  HandleLanes lanes{};
+  lanes[0] = kObjects;
   NodeIdSet set;
-  set.Reserve(1 << 20);
-  for (uint64_t h = 1; h < (1 << 20); ++h) ASSERT_TRUE(set.Insert(NodeID::Make(h, 1 + h % 255)));
-  EXPECT_EQ(set.size(), (1u << 20) - 1);
-  EXPECT_LE(set.memory_bytes(), (1u << 20) + 4096);
+  set.Reserve(lanes);
+  for (uint64_t i = 0; i < kObjects; ++i) {
+    ASSERT_TRUE(set.Insert(NodeID::Make(i * kNodeIdSetLanes, 1 + i % 255)));
+  }
+  EXPECT_EQ(set.size(), kObjects);
+  EXPECT_LE(set.memory_bytes(), kObjects + 4096);
+  EXPECT_TRUE(set.Contains(NodeID::Make(5 * kNodeIdSetLanes, 6)));
+  EXPECT_FALSE(set.Contains(NodeID::Make(5 * kNodeIdSetLanes, 7)));
+  EXPECT_FALSE(set.Contains(NodeID::Make(5 * kNodeIdSetLanes + 1, 6)));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // LiveObjects(env, dir): the object-table entries of a closed store as recovery rebuilds them
-// (fsck's own passes: superblock, manifest, OT checkpoint, log deltas, allocator), retired ones
-// included. Header-only: only tests linking the recovery layer include it. Test code only.
+// (fsck's own passes: superblock, manifest, OT checkpoint, log deltas), in handle order,
+// retired ones included. Header-only: only tests linking the recovery layer include it. Test code
+// only.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -21,8 +22,10 @@ inline std::vector<OtRecord> LiveObjects(Env* env, const std::string& dir) {
   recovery::fsck::CheckManifest(ctx);
   recovery::fsck::LoadOtCheckpoint(ctx);
   recovery::fsck::CheckLog(ctx);
-  recovery::fsck::CheckAllocator(ctx);
-  return ctx.live;
+  std::vector<OtRecord> live;
+  if (ctx.table == nullptr) return live;
+  ctx.table->ForEachLive([&](NodeID id, const OtEntry& e) { live.push_back(OtRecord{id, e}); });
+  return live;
 }
 
 }  // namespace cowtree::testutil
