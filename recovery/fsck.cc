@@ -50,9 +50,10 @@ size_t FsckReport::repaired() const {
 }
 
 int FsckReport::ExitCode() const {
-  if (errors() > 0) return 4;
-  if (repaired() > 0) return 1;
-  return 0;
+  const int failed = repair_failed ? 8 : 0;
+  if (errors() > 0) return 4 | failed;
+  if (repaired() > 0) return 1 | failed;
+  return failed;
 }
 
 namespace fsck {

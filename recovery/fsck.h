@@ -93,11 +93,18 @@ struct FsckReport {
   uint64_t log_bytes_dropped = 0;        // bytes recovery would drop (torn/zero tail)
   uint64_t ot_entries = 0;               // live OT entries after the OT checkpoint + deltas
   uint64_t commits_past_checkpoint = 0;  // redo records recovery would replay
+  // A --repair step could not write (I/O: a read-only mount, a full disk): an operational
+  // error (exit bit 8); its finding is a warning ("repair" structure), the store's own
+  // findings stay unrepaired.
+  bool repair_failed = false;
   size_t errors() const;                 // findings with kError that were not repaired
   size_t warnings() const;               // findings with kWarning that were not repaired
   size_t infos() const;                  // findings with kInfo that were not repaired
   size_t repaired() const;               // findings repaired
-  int ExitCode() const;  // 0, 1 or 4 (8 is returned by the caller on a Status error)
+  // e2fsck's bits: 4 if errors are left, else 1 if something was repaired, else 0; plus 8 if a
+  // repair step failed (repair_failed). (8 alone is also returned by the caller on a Status
+  // error.)
+  int ExitCode() const;
 };
 
 // Operational errors (directory missing/unreadable: NotFound/IOError; LOCK held: Busy; not a

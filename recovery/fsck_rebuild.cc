@@ -84,7 +84,8 @@ void RebuildLostSuperblock(Context& ctx) {
   sb.store_id = store_id;
   if (st.ok()) st = WriteNewSuperblock(ctx.env, ctx.dir, sb);
   if (!st.ok()) {
-    ctx.Add(FsckSeverity::kError, "repair", kSuperblockFileName, 0, 0,
+    ctx.report.repair_failed = true;  // exit bit 8 beside the lost SUPERBLOCK's error
+    ctx.Add(FsckSeverity::kWarning, "repair", kSuperblockFileName, 0, 0,
             "rebuilding SUPERBLOCK failed: " + st.ToString());
     return;
   }

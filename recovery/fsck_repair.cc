@@ -35,8 +35,22 @@ void MarkRepaired(Context& ctx, size_t index, const std::string& how) {
   f.message += "; repair: " + how;
 }
 
+// An operational error, not damage: the store's findings stay as they were (unrepaired), this
+// one is a warning, and the exit code gets bit 8 (FsckReport::repair_failed).
 void RepairFailed(Context& ctx, const std::string& what, const Status& st) {
-  ctx.Add(FsckSeverity::kError, "repair", "", 0, 0, what + " failed: " + st.ToString());
+  ctx.report.repair_failed = true;
+  ctx.Add(FsckSeverity::kWarning, "repair", "", 0, 0, what + " failed: " + st.ToString());
+}
+
+// Repairs run only on a store in which fsck found no error: with one, what fsck takes for the
+// published state may be wrong (e.g. both copies of the newest superblock pair damaged, so that
+// an older generation looks published and the newest manifest a leftover), and a repair would
+// destroy what a person could still recover by hand (found by an adversarial run: the newest
+// manifest, the only record of a retained checkpoint, deleted as a leftover).
+bool SkipForErrors(Context& ctx, size_t finding, const std::string& what) {
+  if (ctx.report.errors() == 0) return false;
+  ctx.report.findings[finding].message += "; not repaired: fsck found errors, and " + what;
+  return true;
 }
 
 LogWriterOptions RepairLogOptions(const Context& ctx) {
@@ -164,6 +178,11 @@ void RepairLeaks(Context& ctx) {
 
 void RepairSuperblockCopy(Context& ctx) {
   if (ctx.superblock_copy_findings.empty()) return;
+  bool skipped = false;
+  for (size_t f : ctx.superblock_copy_findings) {
+    skipped |= SkipForErrors(ctx, f, "rewriting the copies could destroy what they hold");
+  }
+  if (skipped) return;
   Status st = WriteNextSuperblock(ctx, *ctx.sb);
   if (!st.ok()) RepairFailed(ctx, "rewriting the superblock", st);
 }
@@ -171,6 +190,7 @@ void RepairSuperblockCopy(Context& ctx) {
 void DeleteLeftovers(Context& ctx) {
   bool deleted = false;
   for (const auto& [index, name] : ctx.leftover_findings) {
+    if (SkipForErrors(ctx, index, "the file may be what they miss")) continue;
     Status st = ctx.env->DeleteFile(JoinPath(ctx.dir, name));
     if (st.ok() || st.IsNotFound()) {
       MarkRepaired(ctx, index, "deleted");

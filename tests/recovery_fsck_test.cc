@@ -787,6 +787,63 @@ TEST(FsckWrites, NonRepairFsckWritesNothing) {
   EXPECT_EQ(env.UnsyncedOpCount(), unsynced);
 }
 
+// --repair changes nothing while fsck finds an error: what it takes for the published state may
+// be wrong then (an adversarial run: both copies of the newest superblock pair flipped, the
+// older generation's manifest long deleted; repair rewrote every copy with the older generation
+// and deleted the newest manifest as a "leftover", the only record of a retained checkpoint,
+// which flipping the bits back would have recovered). Here: an error (a damaged object), a bad
+// superblock copy and a leftover, each repairable alone.
+TEST(FsckWrites, RepairWritesNothingWhileAnErrorIsLeft) {
+  FaultInjectionEnv env;
+  Build(&env, "/db");
+  ASSERT_TRUE(env.FlipBit("/db/" + DataFileName(1024), 1024 + 30, 1).ok());  // an object's CRC
+  const SuperblockData sb = Superblock(&env, "/db");
+  const size_t older = ((sb.generation + 1) % 2) * kSuperblockCopiesPerGeneration;
+  FlipBitVia(&env, "/db/" + std::string(kSuperblockFileName),
+             older * kSuperblockCopySize + kSbCatalogRootOffset, 0);
+  WriteAt(&env, "/db/" + OtCheckpointFileName(99), 0, "partial");
+  std::vector<std::string> names;
+  ASSERT_TRUE(env.ListDir("/db", &names).ok());
+  std::map<std::string, std::string> before;
+  for (const std::string& n : names) before[n] = ReadAll(&env, JoinPath("/db", n));
+  const uint64_t ops = env.mutating_op_count();
+  const FsckReport r = RunFsck(&env, "/db", /*repair=*/true);
+  EXPECT_EQ(r.ExitCode(), 4) << Describe(r);
+  EXPECT_EQ(r.repaired(), 0u) << Describe(r);
+  EXPECT_NE(FindFinding(r, FsckSeverity::kWarning, "superblock", "not repaired: fsck found errors"),
+            nullptr)
+      << Describe(r);
+  EXPECT_NE(FindFinding(r, FsckSeverity::kInfo, "file", "not repaired: fsck found errors"), nullptr)
+      << Describe(r);
+  EXPECT_EQ(env.mutating_op_count(), ops);
+  names.clear();
+  ASSERT_TRUE(env.ListDir("/db", &names).ok());
+  std::map<std::string, std::string> after;
+  for (const std::string& n : names) after[n] = ReadAll(&env, JoinPath("/db", n));
+  EXPECT_TRUE(before == after);
+}
+
+// A repair step that cannot write (a read-only mount: EROFS) is an operational error, exit bit
+// 8, not damage: a sound store with a leftover file is exit 8 with no error finding (it was
+// exit 4, "1 errors", for a store that has none; found by an adversarial run).
+TEST(FsckWrites, ARepairThatCannotWriteIsAnOperationalErrorNotDamage) {
+  FaultInjectionEnv env;
+  Build(&env, "/db");
+  WriteAt(&env, "/db/" + OtCheckpointFileName(99), 0, "partial");
+  env.FailOp(env.mutating_op_count() + 1, testutil::FailMode::kPersistent, EROFS,
+             testutil::OpScope::kMutatingOp);
+  const FsckReport r = RunFsck(&env, "/db", /*repair=*/true);
+  env.ClearFaults();
+  EXPECT_EQ(r.ExitCode(), 8) << Describe(r);
+  EXPECT_EQ(r.errors(), 0u) << Describe(r);
+  EXPECT_TRUE(r.repair_failed);
+  EXPECT_NE(FindFinding(r, FsckSeverity::kWarning, "repair", "failed"), nullptr) << Describe(r);
+  EXPECT_TRUE(env.FileExists("/db/" + OtCheckpointFileName(99)));
+  // Once it can write, the same repair succeeds.
+  EXPECT_EQ(RunFsck(&env, "/db", /*repair=*/true).ExitCode(), 1);
+  EXPECT_EQ(RunFsck(&env, "/db").ExitCode(), 0);
+}
+
 TEST(FsckWrites, BusyWhileTheStoreIsOpen) {
   FaultInjectionEnv env;
   Build(&env, "/db");
