@@ -292,11 +292,16 @@ namespace {
 // Names promoted and visited per slice of VisitTrees: a quarter of demotion_pass_promotions
 // (a tree promoted by a slice has its CLOCK bit set, so the next pass only clears it; the pass
 // after that, which can demote it, comes at least a slice later), at most 4096 (enough that a
-// catalog chunk is read once per slice).
+// catalog chunk is read once per slice); under a limited budget at most
+// Runtime::kBudgetDemotionPassPromotions, the promotions after which a pass is due while the
+// budget's unevictable bytes pass half of it (so that about three slices of trees stay).
 size_t VisitSliceTrees(const Runtime& runtime) {
   const uint64_t pass = runtime.options().demotion_pass_promotions;
   if (pass == 0) return 4096;
-  return static_cast<size_t>(std::clamp<uint64_t>(pass / 4, 16, 4096));
+  const std::shared_ptr<MemoryBudget> budget = runtime.memory_budget();
+  const uint64_t most =
+      budget != nullptr && budget->limited() ? Runtime::kBudgetDemotionPassPromotions : 4096;
+  return static_cast<size_t>(std::clamp<uint64_t>(pass / 4, 16, most));
 }
 
 }  // namespace

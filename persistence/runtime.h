@@ -266,14 +266,18 @@ class Runtime final : public TreeEnvironment {
   Status PromoteColdByNames(const std::vector<std::string_view>& names) const
       COWTREE_EXCLUDES(catalog_mu_);
   // A demotion pass without a checkpoint ("Demotion" above), if options.demotion_pass_promotions
-  // (not 0) trees were promoted since the last pass: under checkpoint_mu_ (no checkpoint in
-  // flight, so a tree no commit wrote since the last freeze is exactly its published state),
+  // (not 0) trees were promoted since the last pass, or, under a limited budget whose fixed and
+  // node bytes pass half of it (BudgetPinnedExcessBytes), kBudgetDemotionPassPromotions trees
+  // (a read of a few thousand small trees under a small budget otherwise kept them all: restored
+  // inline trees hold their leaf, which eviction cannot drop): under checkpoint_mu_ (no checkpoint
+  // in flight, so a tree no commit wrote since the last freeze is exactly its published state),
   // releases the versions no snapshot needs and demotes idle trees. wait: true (the
   // coordinator) waits for a checkpoint in flight; false (a reader visiting many trees, e.g.
   // PercentileOperator::Answers between slices) skips the pass then (that checkpoint ends with
   // a pass). Holds commits for the walk of the hot trees. Thread-safety: any thread holding no
   // runtime lock.
   void DemoteIfManyPromoted(bool wait) COWTREE_EXCLUDES(checkpoint_mu_, write_mu_, catalog_mu_);
+  static constexpr uint64_t kBudgetDemotionPassPromotions = 256;
   Status Checkpoint() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   // One compaction round (persistence/compaction.h, docs/compaction.md): relocates live objects
   // out of the end of the data files whose dead ratio is >= options.dead_ratio, publishes the
@@ -580,6 +584,8 @@ class Runtime final : public TreeEnvironment {
   // free) pass half of it; 0 otherwise. DemoteIdleTrees demotes idle restored trees until it
   // estimates this freed (kPinnedBytesPerLeafEstimate per leaf), also below hot_trees_min.
   uint64_t BudgetPinnedExcessBytes() const;
+  // Whether `promotions` since the last pass make a pass due (DemoteIfManyPromoted).
+  bool DemotionPassDue(uint64_t promotions) const;
   // A restored tree's fixed and node bytes per leaf, as DemoteIdleTrees estimates them
   // (tree/order_stat_tree_type.h charges 256 B fixed; nodes add ~45-100 B).
   static constexpr uint64_t kPinnedBytesPerLeafEstimate = 320;

@@ -29,9 +29,15 @@ bool Runtime::Demotable(const TreeSlot& slot, const std::vector<TreeId>& dirty) 
   return true;
 }
 
-void Runtime::DemoteIfManyPromoted(bool wait) {
+bool Runtime::DemotionPassDue(uint64_t promotions) const {
   const uint64_t step = options_.demotion_pass_promotions;
-  if (step == 0 || promotions_since_pass_.load(std::memory_order_relaxed) < step) return;
+  if (step == 0) return false;  // passes only after checkpoints
+  if (promotions >= step) return true;
+  return promotions >= kBudgetDemotionPassPromotions && BudgetPinnedExcessBytes() > 0;
+}
+
+void Runtime::DemoteIfManyPromoted(bool wait) {
+  if (!DemotionPassDue(promotions_since_pass_.load(std::memory_order_relaxed))) return;
   // A poisoned runtime keeps what it holds: reading a demoted tree back could fail as well.
   if (poisoned_.load()) return;
   if (wait) {
@@ -40,7 +46,7 @@ void Runtime::DemoteIfManyPromoted(bool wait) {
     return;
   }
   // Again under the lock: another thread's pass may have run meanwhile (and reset the count).
-  if (promotions_since_pass_.load(std::memory_order_relaxed) >= step) {
+  if (DemotionPassDue(promotions_since_pass_.load(std::memory_order_relaxed))) {
     ReleaseOldVersionsOfAllTrees();  // as after a checkpoint: trees that keep one version only
     DemoteIdleTrees();
   }

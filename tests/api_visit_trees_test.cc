@@ -164,6 +164,51 @@ TEST(VisitTrees, LookupsOneByOneLeaveMemoryToo) {
   ASSERT_TRUE(store->Close().ok());
 }
 
+// Under a small budget the default passes (every 16 384 promotions) come too late for a store
+// of a few thousand trees: every restored inline tree holds its leaf, which eviction cannot
+// drop. Past half the budget in such bytes, a pass is due every 256 promotions and the slices
+// are 256 trees (adversarial round 15: `cowtree query --cache-mib 2` over 20 000 small groups
+// peaked at 85 MB, none demoted). 6 000 trees of 200 keys (one leaf each), read under 1 MiB.
+TEST(VisitTrees, UnderASmallBudgetTreesLeaveMemoryLongBeforeTheDefaultPass) {
+  TempDir dir;
+  constexpr int kTrees = 6000;
+  std::vector<std::string> names;
+  {
+    auto store = Store::Open(dir.path(), Options()).value();
+    WriteBatch b = store->NewBatch();
+    for (int t = 0; t < kTrees; ++t) {
+      names.push_back("t" + std::to_string(t));
+      TreeHandle<int64_t> h = b.CreateTree<int64_t>(names.back());
+      for (int k = 0; k < 200; ++k) b.Add(h, int64_t{t} * 1000 + k, 1);
+    }
+    ASSERT_TRUE(store->Commit(b).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  Options o;
+  o.background_thread = false;
+  o.read_only = true;
+  o.cache_bytes = 1 << 20;
+  ASSERT_GT(o.demotion_pass_promotions, static_cast<uint64_t>(kTrees));  // the default: 16 384
+  auto store = Store::Open(dir.path(), o).value();
+  Snapshot snap = store->GetSnapshot();
+  uint64_t sum = 0;
+  ASSERT_TRUE(snap.VisitTrees(names,
+                              [&](size_t i) -> Status {
+                                COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> r,
+                                                         snap.Tree<int64_t>(names[i]));
+                                COWTREE_ASSIGN_OR_RETURN(std::optional<int64_t> k, r.select(199));
+                                sum += static_cast<uint64_t>(*k);
+                                return Status::OK();
+                              })
+                  .ok());
+  EXPECT_EQ(sum, uint64_t{1000} * kTrees * (kTrees - 1) / 2 + uint64_t{199} * kTrees);
+  const RuntimeStats s = StatsOf(*store);
+  EXPECT_GE(s.demotion_sweeps, 10u);
+  EXPECT_LE(s.hot_tree_count, 1024u + 3 * 256u);  // hot_trees_min and a few slices, not 6 000
+  EXPECT_LE(static_cast<uint64_t>(s.memory.fixed_bytes + s.memory.node_bytes), uint64_t{3} << 20);
+  ASSERT_TRUE(store->Close().ok());
+}
+
 // Trees changed by commits that only the log holds (no checkpoint since) are not demoted back
 // to their checkpointed state: a read-only store whose open replayed them answers every visit,
 // twice over, with the replayed values while its passes demote the other trees.
