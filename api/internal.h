@@ -149,6 +149,11 @@ struct Access {
     const SnapshotState* s = snapshot.state_.get();
     return s == nullptr || s->view != nullptr ? nullptr : s->runtime.get();
   }
+  // The retained checkpoint view `snapshot` reads, or null.
+  static const recovery::CheckpointView* ViewOf(const Snapshot& snapshot) {
+    const SnapshotState* s = snapshot.state_.get();
+    return s == nullptr ? nullptr : s->view.get();
+  }
   // A handle to tree `id` (an order-statistics tree with K keys, found in the catalog), with
   // its key type recorded as Store::Tree records it (for Commit's validation).
   template <TreeKey K>

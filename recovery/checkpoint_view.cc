@@ -67,11 +67,22 @@ Result<TreeInfo> CheckpointView::FindTree(std::string_view name) const {
                                            "'");
       }
       tree = std::shared_ptr<HostedTree>(std::move(loaded).value());
+      if (loaded_.size() == kLoadedTreesMax) {
+        loaded_.erase(loaded_order_.front());
+        loaded_order_.pop_front();
+      }
       loaded_.emplace(it->tree_id, tree);
+      loaded_order_.push_back(it->tree_id);
+      COWTREE_ASSERT(loaded_.size() == loaded_order_.size() && loaded_.size() <= kLoadedTreesMax);
     }
   }
   return TreeInfo{it->tree_id, it->name,         it->type_id,
                   it->params,  it->create_epoch, std::move(tree)};
+}
+
+size_t CheckpointView::loaded_tree_count() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return loaded_.size();
 }
 
 std::vector<TreeInfo> CheckpointView::ListTrees() const {
