@@ -54,6 +54,19 @@ Options ReaderPassesOnly(uint64_t pass) {
 
 RuntimeStats StatsOf(Store& store) { return api_internal::Access::Of(store).runtime->GetStats(); }
 
+// The sum over `names` (through snap.VisitTrees) of each tree's key at rank `rank`.
+Result<uint64_t> SumOfSelect(const Snapshot& snap, const std::vector<std::string>& names,
+                             uint64_t rank) {
+  uint64_t sum = 0;
+  COWTREE_RETURN_IF_ERROR(snap.VisitTrees(names, [&](size_t i) -> Status {
+    COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> r, snap.Tree<int64_t>(names[i]));
+    COWTREE_ASSIGN_OR_RETURN(std::optional<int64_t> k, r.select(rank));
+    sum += static_cast<uint64_t>(*k);
+    return Status::OK();
+  }));
+  return sum;
+}
+
 TEST(VisitTrees, EveryIndexOnceInCatalogOrderUnknownNamesToo) {
   TempDir dir;
   auto store = Store::Open(dir.path(), Options()).value();
@@ -132,18 +145,7 @@ TEST(VisitTrees, RetainedCheckpointAndColdTreesLeavingMemory) {
   Result<TreeReader<int64_t>> first = retained->Tree<int64_t>(names[0]);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->select(0).value(), std::optional<int64_t>(0));
-  Snapshot snap = store->GetSnapshot();
-  uint64_t sum = 0;
-  ASSERT_TRUE(snap.VisitTrees(names,
-                              [&](size_t i) -> Status {
-                                COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> r,
-                                                         snap.Tree<int64_t>(names[i]));
-                                COWTREE_ASSIGN_OR_RETURN(std::optional<int64_t> k, r.select(0));
-                                sum += static_cast<uint64_t>(*k);
-                                return Status::OK();
-                              })
-                  .ok());
-  EXPECT_EQ(sum, 2000u * 1999u / 2);
+  EXPECT_EQ(SumOfSelect(store->GetSnapshot(), names, 0).value(), 2000u * 1999u / 2);
   const RuntimeStats s = StatsOf(*store);
   EXPECT_LE(s.hot_tree_count, 300u);  // ~two passes of 100 plus a slice of 25, not 2000
   EXPECT_GE(s.trees_demoted, 1700u);
@@ -198,18 +200,8 @@ TEST(VisitTrees, UnderASmallBudgetTreesLeaveMemoryLongBeforeTheDefaultPass) {
   o.cache_bytes = 1 << 20;
   ASSERT_GT(o.demotion_pass_promotions, static_cast<uint64_t>(kTrees));  // the default: 16 384
   auto store = Store::Open(dir.path(), o).value();
-  Snapshot snap = store->GetSnapshot();
-  uint64_t sum = 0;
-  ASSERT_TRUE(snap.VisitTrees(names,
-                              [&](size_t i) -> Status {
-                                COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> r,
-                                                         snap.Tree<int64_t>(names[i]));
-                                COWTREE_ASSIGN_OR_RETURN(std::optional<int64_t> k, r.select(199));
-                                sum += static_cast<uint64_t>(*k);
-                                return Status::OK();
-                              })
-                  .ok());
-  EXPECT_EQ(sum, uint64_t{1000} * kTrees * (kTrees - 1) / 2 + uint64_t{199} * kTrees);
+  EXPECT_EQ(SumOfSelect(store->GetSnapshot(), names, 199).value(),
+            uint64_t{1000} * kTrees * (kTrees - 1) / 2 + uint64_t{199} * kTrees);
   const RuntimeStats s = StatsOf(*store);
   EXPECT_GE(s.demotion_sweeps, 10u);
   EXPECT_LE(s.hot_tree_count, 1024u + 3 * 256u);  // hot_trees_min and a few slices, not 6 000

@@ -249,6 +249,15 @@ std::string ReadAll(Env* env, const std::string& path) {
   return s;
 }
 
+// Every file of `dir` by name, with its bytes.
+std::map<std::string, std::string> DirImage(Env* env, const std::string& dir) {
+  std::vector<std::string> names;
+  EXPECT_TRUE(env->ListDir(dir, &names).ok());
+  std::map<std::string, std::string> image;
+  for (const std::string& n : names) image[n] = ReadAll(env, JoinPath(dir, n));
+  return image;
+}
+
 void WriteAt(Env* env, const std::string& path, uint64_t offset, std::string_view bytes) {
   auto f = env->OpenFile(path, OpenMode::kCreate);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
@@ -802,10 +811,7 @@ TEST(FsckWrites, RepairWritesNothingWhileAnErrorIsLeft) {
   FlipBitVia(&env, "/db/" + std::string(kSuperblockFileName),
              older * kSuperblockCopySize + kSbCatalogRootOffset, 0);
   WriteAt(&env, "/db/" + OtCheckpointFileName(99), 0, "partial");
-  std::vector<std::string> names;
-  ASSERT_TRUE(env.ListDir("/db", &names).ok());
-  std::map<std::string, std::string> before;
-  for (const std::string& n : names) before[n] = ReadAll(&env, JoinPath("/db", n));
+  const std::map<std::string, std::string> before = DirImage(&env, "/db");
   const uint64_t ops = env.mutating_op_count();
   const FsckReport r = RunFsck(&env, "/db", /*repair=*/true);
   EXPECT_EQ(r.ExitCode(), 4) << Describe(r);
@@ -816,11 +822,7 @@ TEST(FsckWrites, RepairWritesNothingWhileAnErrorIsLeft) {
   EXPECT_NE(FindFinding(r, FsckSeverity::kInfo, "file", "not repaired: fsck found errors"), nullptr)
       << Describe(r);
   EXPECT_EQ(env.mutating_op_count(), ops);
-  names.clear();
-  ASSERT_TRUE(env.ListDir("/db", &names).ok());
-  std::map<std::string, std::string> after;
-  for (const std::string& n : names) after[n] = ReadAll(&env, JoinPath("/db", n));
-  EXPECT_TRUE(before == after);
+  EXPECT_TRUE(DirImage(&env, "/db") == before);
 }
 
 // A repair step that cannot write (a read-only mount: EROFS) is an operational error, exit bit

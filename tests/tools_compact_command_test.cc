@@ -2,7 +2,6 @@
 // store it prints the bytes before / after, the files shrink, fsck stays clean and every entry
 // is still there; usage and operational errors give exit codes 2 and 1.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 
 #include <filesystem>
 #include <map>
@@ -31,6 +30,27 @@ uint64_t DataBytes(const std::string& dir) {
     if (e.path().filename().string().rfind("data-", 0) == 0) total += e.file_size();
   }
   return total;
+}
+
+// The entries of tree "g" of the closed store at `db`, read through a read-only open.
+std::map<int64_t, int64_t> ReadTreeG(const std::string& db) {
+  RuntimeOptions o;
+  o.read_only = true;
+  o.create_if_missing = false;
+  auto rt = recovery::Open(db, o);
+  EXPECT_TRUE(rt.ok()) << rt.status().ToString();
+  std::map<int64_t, int64_t> seen;
+  if (!rt.ok()) return seen;
+  RuntimeSnapshot snap = (*rt)->GetSnapshot();
+  auto info = (*rt)->FindTree("g", snap);
+  EXPECT_TRUE(info.ok());
+  if (!info.ok()) return seen;
+  auto v = tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch());
+  EXPECT_TRUE(tree::ForEach(*v, 0, UINT64_MAX, [&](uint64_t key, int64_t w) {
+                seen[tree::DecodeInt64Key(key)] = w;
+                return true;
+              }).ok());
+  return seen;
 }
 
 // One tree of n keys: inserted, half of them updated five times, the lowest 30 % deleted.
@@ -98,92 +118,7 @@ TEST(CompactCommand, ShrinksAChurnedStoreAndKeepsEveryEntry) {
   testutil::CommandResult again = RunCowtree("compact --db " + db, tmp);
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_NE(again.out.find("relocated:          0 objects"), std::string::npos) << again.out;
-  RuntimeOptions o;
-  o.read_only = true;
-  o.create_if_missing = false;
-  auto rt = recovery::Open(db, o);
-  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-  RuntimeSnapshot snap = (*rt)->GetSnapshot();
-  auto info = (*rt)->FindTree("g", snap);
-  ASSERT_TRUE(info.ok());
-  auto v = tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch());
-  std::map<int64_t, int64_t> seen;
-  ASSERT_TRUE(tree::ForEach(*v, 0, UINT64_MAX, [&](uint64_t key, int64_t w) {
-                seen[tree::DecodeInt64Key(key)] = w;
-                return true;
-              }).ok());
-  EXPECT_EQ(seen, model);
-}
-
-// `compact --cache-mib N` opens the store under the budget, as every command that opens one:
-// a store left by a writer killed under the same budget (here 8 MiB, 300 000 random keys in commits
-// of 1000, then one of 500, no checkpoint at its close) is reopened, its redo replayed, compacted
-// and closed within the budget plus the documented constant (docs/memory_budget.md "The constant":
-// 24 MiB). The redo's leaves are dirty until the first checkpoint, so the budget of the writer
-// bounds them (its commits stalled into checkpoints as the budget filled; its last commit is
-// small enough to leave its redo): a store written
-// without a budget replays as much as its log holds (docs/memory_budget.md "Reopen after a
-// crash"). The peak is that of this test's only child (getrusage(RUSAGE_CHILDREN); ctest runs
-// each test in its own process).
-TEST(CompactCommand, TheReplayAtOpenStaysWithinCacheMib) {
-  TempDir tmp;
-  const std::string db = tmp.path() + "/db";
-  constexpr int kKeys = 300'000;
-  constexpr int kKeysPerCommit = 1000;
-  constexpr int kLastCommitKeys = 500;
-  int64_t expected_sum = 0;
-  {
-    RuntimeOptions o;
-    o.cache_bytes = 8 << 20;
-    o.checkpoint_on_close = false;
-    auto rt = recovery::Open(db, o);
-    ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-    std::mt19937_64 rng(17);
-    TreeId id = 0;
-    for (int done = 0; done < kKeys + kLastCommitKeys; done += kKeysPerCommit) {
-      RuntimeWriteBatch batch(rt->get());
-      if (id == 0) {
-        id = batch.CreateTree("g", tree::kOrderStatTreeTypeId,
-                              tree::OrderStatTreeParams(tree::KeyType::kInt64));
-      }
-      for (int i = 0; i < (done < kKeys ? kKeysPerCommit : kLastCommitKeys); ++i) {
-        tree::AppendOrderStatOp(batch.MutableOps(id), tree::EncodeInt64Key(int64_t(rng() >> 1)), 1);
-      }
-      ASSERT_TRUE((*rt)->Commit(batch).ok());
-    }
-    expected_sum = kKeys + kLastCommitKeys;
-    ASSERT_TRUE((*rt)->Close().ok());
-  }
-  recovery::OpenReport report;
-  {
-    RuntimeOptions o;
-    o.read_only = true;
-    o.create_if_missing = false;
-    ASSERT_TRUE(recovery::Open(db, o, &report).ok());
-  }
-  ASSERT_GT(report.commits_replayed, 0u) << "the store must hold redo to replay";
-  const testutil::CommandResult r = RunCowtree("compact --cache-mib 8 --db " + db, tmp);
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  rusage usage{};
-  ASSERT_EQ(getrusage(RUSAGE_CHILDREN, &usage), 0);
-  std::printf("peak RSS of compact --cache-mib 8 replaying %llu commits: %.1f MiB\n",
-              static_cast<unsigned long long>(report.commits_replayed), usage.ru_maxrss / 1024.0);
-  EXPECT_LE(static_cast<uint64_t>(usage.ru_maxrss), (8u + 24u) * 1024u);
-  RuntimeOptions o;
-  o.read_only = true;
-  o.create_if_missing = false;
-  auto rt = recovery::Open(db, o);
-  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
-  RuntimeSnapshot snap = (*rt)->GetSnapshot();
-  auto info = (*rt)->FindTree("g", snap);
-  ASSERT_TRUE(info.ok());
-  auto v = tree::AsOrderStatTree(info->tree.get())->VersionAt(snap.epoch());
-  int64_t sum = 0;
-  ASSERT_TRUE(tree::ForEach(*v, 0, UINT64_MAX, [&](uint64_t, int64_t w) {
-                sum += w;
-                return true;
-              }).ok());
-  EXPECT_EQ(sum, expected_sum);
+  EXPECT_EQ(ReadTreeG(db), model);
 }
 
 TEST(CompactCommand, UsageAndOperationalErrors) {
