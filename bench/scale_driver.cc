@@ -20,6 +20,8 @@
 //     answer is checked: ascending trees hold 0..ENTRIES_PER_TREE-1, so select(r) == r; for
 //     random trees, the keys regenerated from the seed must round-trip (select(rank(k)) == k).
 //     Exit status 1 on any mismatch.
+// COWTREE_SCALE_PEAK_RSS_MIB_MAX=N (the long tests set it to issue 8's 4096): a phase whose
+// peak RSS passed N MiB prints "peak_rss_over_limit: ..." and exits 1.
 // Output lines are "key: value" so that scripts can take medians.
 #include <sys/stat.h>
 
@@ -222,6 +224,16 @@ int QueryPhase(const Args& a) {
 
 }  // namespace
 
+// The phase's exit status, made 1 if its peak RSS passed COWTREE_SCALE_PEAK_RSS_MIB_MAX.
+int WithPeakRssLimit(int status) {
+  const char* limit = std::getenv("COWTREE_SCALE_PEAK_RSS_MIB_MAX");
+  if (limit == nullptr) return status;
+  const double max_mib = std::strtod(limit, nullptr);
+  if (PeakRssMib() <= max_mib) return status;
+  std::printf("peak_rss_over_limit: %.1f MiB > %.1f MiB\n", PeakRssMib(), max_mib);
+  return 1;
+}
+
 int main(int argc, char** argv) {
   if (argc < 6) {
     std::cerr << "usage: cowtree_scale ingest|query DIR random|ascending TREES ENTRIES_PER_TREE "
@@ -240,7 +252,7 @@ int main(int argc, char** argv) {
   if (argc > 7) a.cache_mib = std::strtoull(argv[7], nullptr, 10);
   if (argc > 8) a.seed = std::strtoull(argv[8], nullptr, 10);
   if (a.trees == 0 || a.per_tree == 0 || a.count == 0) Die("TREES, ENTRIES and COUNT must be >= 1");
-  if (phase == "ingest") return Ingest(a);
-  if (phase == "query") return QueryPhase(a);
+  if (phase == "ingest") return WithPeakRssLimit(Ingest(a));
+  if (phase == "query") return WithPeakRssLimit(QueryPhase(a));
   Die("phase must be ingest or query");
 }
