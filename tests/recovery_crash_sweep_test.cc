@@ -45,9 +45,6 @@ uint64_t CaseSeed(CrashModel m, uint64_t k, int i) {
   return 0x5EED0000ull + k * 131 + static_cast<uint64_t>(m) * 7 + static_cast<uint64_t>(i) * 1009;
 }
 
-// The budget of the sweep's budget workload (BudgetWorkload below).
-constexpr uint64_t kBudgetWorkloadCacheBytes = 48 << 10;
-
 WorkloadOptions SweepWorkload(uint64_t seed = 1, int scale = 1) {
   WorkloadOptions o;
   o.seed = seed;
@@ -268,7 +265,7 @@ TEST(RecoveryCrashSweep, CatalogPagesTornLastWrite) {
 // crash lands inside those checkpoints too, and inside the compaction under the budget.
 WorkloadOptions BudgetWorkload() {
   WorkloadOptions o = SweepWorkload();
-  o.cache_bytes = kBudgetWorkloadCacheBytes;
+  o.cache_bytes = testutil::kSweepBudgetCacheBytes;
   return o;
 }
 
@@ -278,7 +275,7 @@ TEST(RecoveryCrashSweep, BudgetIsReached) {
   std::printf(
       "[sweep] budget workload (%llu bytes): %llu mutating ops, %llu commits, %llu evictions, "
       "%llu checkpoints the script did not ask for, %llu objects relocated\n",
-      (unsigned long long)kBudgetWorkloadCacheBytes, (unsigned long long)n,
+      (unsigned long long)testutil::kSweepBudgetCacheBytes, (unsigned long long)n,
       (unsigned long long)c.commits, (unsigned long long)c.evictions,
       (unsigned long long)c.unrequested_checkpoints, (unsigned long long)c.objects_relocated);
   EXPECT_GT(c.evictions, 0u);

@@ -243,7 +243,7 @@ TEST(RecoveryIoError, FailEachOpPersistently) { Loop(FailMode::kPersistent, EIO)
 // persistently, including the re-reads of evicted leaves and the stalls' checkpoints.
 WorkloadOptions BudgetWorkload() {
   WorkloadOptions o;
-  o.cache_bytes = 48 << 10;
+  o.cache_bytes = testutil::kSweepBudgetCacheBytes;
   return o;
 }
 TEST(RecoveryIoError, BudgetFailEachOpOnce) { Loop(BudgetWorkload(), FailMode::kOnce, EIO); }

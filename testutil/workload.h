@@ -74,6 +74,10 @@ struct WorkloadOptions {
   uint64_t cache_bytes = 0;
 };
 
+// The budget of the sweeps' budget variant (WorkloadOptions::cache_bytes): 48 KiB make the
+// workload evict leaves (~850 times) and stall commits into checkpoints (~22 times).
+inline constexpr uint64_t kSweepBudgetCacheBytes = 48 << 10;
+
 // The workload's part of a failure's replay line: "<seed>:<scale>", plus ":<cache_bytes>" when
 // it has a budget (COWTREE_SWEEP_WORKLOAD); ParseWorkloadReplay reads it back into `base`.
 std::string WorkloadReplayText(const WorkloadOptions& options);
