@@ -163,6 +163,7 @@ Status Runtime::ReplayCommit(std::string_view payload, uint64_t epoch, LogPositi
     if (c.tree_id >= next_tree_id_.load()) next_tree_id_.store(c.tree_id + 1);
   }
   applied_epoch_ = epoch;
+  replay_redo_end_ = record_end;
   auto& range = log_file_epochs_[record_end.file_number];
   if (range.first == 0) range.first = epoch;
   range.second = epoch;

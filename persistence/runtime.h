@@ -371,8 +371,16 @@ class Runtime final : public TreeEnvironment {
   // Applies a redo record with epoch > checkpoint epoch, as Commit would, without logging.
   Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end);
   // Hands over the log writer, opened after recovery verified everything (none for a read-only
-  // open). Before Start.
+  // open). Before Start; also during the replay, before the first CheckpointDuringReplay.
   void AttachLog(std::unique_ptr<LogWriter> log);
+  // During the replay under a limited budget (docs/memory_budget.md "Reopen after a crash"):
+  // whether the replayed redo's dirty leaves passed the budget's dirty trigger.
+  bool ReplayCheckpointDue() const;
+  // Checkpoints the replayed prefix (the log attached, not started): a checkpoint as any, at
+  // the last replayed epoch, whose redo position is the end of the last replayed record (the
+  // log's end lies past the redo still to replay) and which does not rotate the log. Errors as
+  // Checkpoint (NoSpace aborts it and leaves the runtime writable; anything else poisons).
+  Status CheckpointDuringReplay() COWTREE_EXCLUDES(checkpoint_mu_, write_mu_);
   // Starts the coordinator thread; the runtime is open for writes afterwards. A runtime that was
   // never started (Open failed, or read-only) writes nothing when closed or destroyed.
   void Start();
@@ -616,6 +624,9 @@ class Runtime final : public TreeEnvironment {
 
   Mutex write_mu_;  // one commit applies at a time; the checkpoint freeze takes it too
   uint64_t applied_epoch_ COWTREE_GUARDED_BY(write_mu_) = 0;
+  // Before Start: the end of the last record ReplayCommit applied (a checkpoint during the
+  // replay takes it as its redo position); nullopt once started.
+  std::optional<LogPosition> replay_redo_end_ COWTREE_GUARDED_BY(write_mu_);
   // The log end of the latest commit with Commit(..., sync = true) in a kBalanced / kEventual
   // runtime whose fdatasync may not have returned yet ({0, 0}: none). A later commit becomes
   // visible only after the log is synced up to it, so it can never make visible a synced

@@ -53,6 +53,16 @@ Status Runtime::StallCheckpoint() {
   return CheckpointOrPoisonLocked();
 }
 
+bool Runtime::ReplayCheckpointDue() const {
+  return budget_ != nullptr && budget_->DirtyOverTrigger();
+}
+
+Status Runtime::CheckpointDuringReplay() {
+  COWTREE_ASSERT(!started_ && log_ != nullptr);
+  MutexLock ck(&checkpoint_mu_);
+  return CheckpointOrPoisonLocked();
+}
+
 Status Runtime::LogStallCheckpoint() {
   MutexLock ck(&checkpoint_mu_);
   // As StallCheckpoint: the checkpoint this thread waited for may have reset the count.
@@ -120,6 +130,11 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
     MutexLock w(&write_mu_);
     checkpoint_epoch = applied_epoch_;
     redo_position = log_->end();
+    // During the replay at open, the log's end lies past the redo not replayed yet: the
+    // checkpoint covers the records up to the last one replayed, and rotating would start a
+    // new file after that redo, not at the freeze point.
+    const bool during_replay = replay_redo_end_.has_value();
+    if (during_replay) redo_position = *replay_redo_end_;
     // Start a new log file at the freeze point once the current one is big enough, so that
     // the file holding the redo this checkpoint covers can be deleted after the superblock
     // (smaller store, and reopen scans nothing it does not need).
@@ -128,7 +143,7 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
     const uint64_t rotate_at =
         force ? kRotateAtForcedCheckpointBytes
               : std::min<uint64_t>(kRotateAtCheckpointBytes, options_.log_file_size_max_bytes / 4);
-    if (redo_position.offset_bytes >= rotate_at) {
+    if (!during_replay && redo_position.offset_bytes >= rotate_at) {
       COWTREE_RETURN_IF_ERROR(log_->Rotate());
       redo_position = log_->end();
     }

@@ -57,6 +57,10 @@ void Runtime::AttachLog(std::unique_ptr<LogWriter> log) {
 
 void Runtime::Start() {
   COWTREE_ASSERT(!started_ && log_ != nullptr);
+  {
+    MutexLock w(&write_mu_);
+    replay_redo_end_.reset();  // checkpoints from now on cover everything the log holds
+  }
   started_ = true;
   if (options_.background_thread) {
     coordinator_ = std::thread([this] { CoordinatorLoop(); });

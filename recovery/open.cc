@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <system_error>
 
 #include "persistence/assert.h"
@@ -374,10 +375,10 @@ class RuntimeBuilder {
   Status ReplayCommit(std::string_view payload, uint64_t epoch, LogPosition record_end) {
     return runtime_->ReplayCommit(payload, epoch, record_end);
   }
-  void AttachLogAndStart(std::unique_ptr<LogWriter> log) {
-    runtime_->AttachLog(std::move(log));
-    runtime_->Start();
-  }
+  void AttachLog(std::unique_ptr<LogWriter> log) { runtime_->AttachLog(std::move(log)); }
+  bool ReplayCheckpointDue() const { return runtime_->ReplayCheckpointDue(); }
+  Status CheckpointDuringReplay() { return runtime_->CheckpointDuringReplay(); }
+  void Start() { runtime_->Start(); }
   std::unique_ptr<Runtime> Finish() { return std::move(runtime_); }
 
  private:
@@ -391,9 +392,12 @@ namespace {
 // 1 .. redo.last_epoch, consecutive — and replays each as it is read. Anything else means the
 // log changed between the reads (nothing may write it: the directory is locked) or the device
 // returned other bytes: Corruption, nothing written. IOError as the Env returns it.
+// after_commit runs after each commit replayed (a checkpoint during the replay: its records go
+// past the first read's end, which the second read then reads too).
 Status ReplayRedoAgain(Env* env, const std::string& dir, const SuperblockData& sb,
                        const RuntimeOptions& options, const RedoCommits& redo,
-                       RuntimeBuilder* builder, OpenReport* report, uint64_t* redo_bytes) {
+                       RuntimeBuilder* builder, OpenReport* report, uint64_t* redo_bytes,
+                       const std::function<Status()>& after_commit) {
   COWTREE_ASSERT(redo.dropped && redo.count > 0);
   report->redo_read_twice = true;
   const LogPosition start{sb.log_replay_file_number, sb.log_replay_offset_bytes};
@@ -417,7 +421,7 @@ Status ReplayRedoAgain(Env* env, const std::string& dir, const SuperblockData& s
         COWTREE_RETURN_IF_ERROR(builder->ReplayCommit(r.payload, r.epoch, r.end));
         ++report->commits_replayed;
         *redo_bytes += r.payload.size() + kFrameOverheadBytes;
-        return Status::OK();
+        return after_commit();
       },
       &stats, sb.store_id);
   COWTREE_RETURN_IF_ERROR(replayed.IsNotFound()
@@ -425,9 +429,10 @@ Status ReplayRedoAgain(Env* env, const std::string& dir, const SuperblockData& s
                                                    ": log file named by the superblock is missing "
                                                    "at the second read of the redo")
                               : replayed);
-  if (next_epoch != redo.last_epoch + 1 ||
-      stats.end.file_number != report->replay.end.file_number ||
-      stats.end.offset_bytes != report->replay.end.offset_bytes) {
+  // A checkpoint during the replay appended its own records (no commit) past the first end.
+  const bool same_end = stats.end.file_number == report->replay.end.file_number &&
+                        stats.end.offset_bytes == report->replay.end.offset_bytes;
+  if (next_epoch != redo.last_epoch + 1 || (!same_end && report->checkpoints_during_replay == 0)) {
     return Status::Corruption("the second read of the redo log ended at " + stats.end.ToString() +
                               " after commit " + std::to_string(next_epoch - 1) +
                               ", the first at " + report->replay.end.ToString() + " after commit " +
@@ -500,18 +505,39 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir_in, const RuntimeOp
   RuntimeBuilder builder(std::move(parts));
   Runtime* runtime = builder.runtime();
 
-  // ---- Redo: commits with epoch > C, in log order (in memory only). ----
+  // ---- Redo: commits with epoch > C, in log order (in memory; under a limited budget,
+  // checkpointed as its dirty leaves pass the budget's trigger: open.h). ----
   uint64_t redo_bytes = 0;
   const RedoCommits& redo = loaded.redo;
+  bool log_attached = false;
+  auto after_commit = [&]() -> Status {
+    if (options.read_only || options.cache_bytes == 0 || !builder.ReplayCheckpointDue()) {
+      return Status::OK();
+    }
+    if (!log_attached) {
+      if (Status st = store->PrepareForWrites(); !st.ok() && !st.IsNoSpace()) return st;
+      COWTREE_ASSIGN_OR_RETURN(auto log,
+                               LogWriter::OpenForAppend(env, dir, report.replay.end,
+                                                        WriterOptions(options, sb.store_id)));
+      builder.AttachLog(std::move(log));
+      log_attached = true;
+    }
+    // A NoSpace abort leaves the runtime writable: the replay goes on in memory.
+    const Status st = builder.CheckpointDuringReplay();
+    if (st.ok()) ++report.checkpoints_during_replay;
+    if (!st.ok() && !st.IsNoSpace()) return st.WithContext("checkpoint during the replay");
+    return Status::OK();
+  };
   if (!redo.dropped) {
     for (const PendingCommit& c : redo.held) {
       COWTREE_RETURN_IF_ERROR(builder.ReplayCommit(c.payload, c.epoch, c.end));
       ++report.commits_replayed;
       redo_bytes += c.payload.size() + kFrameOverheadBytes;
+      COWTREE_RETURN_IF_ERROR(after_commit());
     }
   } else {
     COWTREE_RETURN_IF_ERROR(
-        ReplayRedoAgain(env, dir, sb, options, redo, &builder, &report, &redo_bytes));
+        ReplayRedoAgain(env, dir, sb, options, redo, &builder, &report, &redo_bytes, after_commit));
   }
   COWTREE_ASSERT(report.commits_replayed == redo.count);
   loaded.redo = RedoCommits();
@@ -523,11 +549,14 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir_in, const RuntimeOp
     // without its first segment) does not keep the store from opening: the first allocation
     // retries it (SegmentAllocator::Allocate) and fails as any write on a full disk does, while
     // reads, and deletes that free space, work.
-    if (Status st = store->PrepareForWrites(); !st.ok() && !st.IsNoSpace()) return st;
-    COWTREE_ASSIGN_OR_RETURN(
-        auto log,
-        LogWriter::OpenForAppend(env, dir, report.replay.end, WriterOptions(options, sb.store_id)));
-    builder.AttachLogAndStart(std::move(log));
+    if (!log_attached) {
+      if (Status st = store->PrepareForWrites(); !st.ok() && !st.IsNoSpace()) return st;
+      COWTREE_ASSIGN_OR_RETURN(auto log,
+                               LogWriter::OpenForAppend(env, dir, report.replay.end,
+                                                        WriterOptions(options, sb.store_id)));
+      builder.AttachLog(std::move(log));
+    }
+    builder.Start();
     // A store killed again and again before it reached checkpoint_log_bytes would replay an
     // ever longer log at every open: checkpoint now, so recovery time stays bounded whatever
     // the kill pattern (as RocksDB flushes a recovered memtable).

@@ -21,7 +21,14 @@
 // Nothing is written before everything recovery relies on is verified: superblock, manifest, OT
 // checkpoint and deltas, the whole log, free space, catalog, every tree's summaries and the redo
 // records. Only then does Open extend a partial data-file segment, truncate the torn log tail
-// and start the coordinator. A Corruption result therefore leaves the directory byte-identical.
+// and start the coordinator. A Corruption result therefore leaves the directory byte-identical
+// — with one exception: under a limited budget (options.cache_bytes), once the dirty leaves of
+// the redo replayed so far pass the budget's dirty trigger, Open opens the log for append and
+// checkpoints the replayed prefix, as often as needed (OpenReport::checkpoints_during_replay),
+// so that the replay's memory stays within the budget whatever budget the store was written
+// under. Each such checkpoint publishes a state recovery itself would reach (a prefix of the
+// commits); a record that fails to apply after one leaves the store at that prefix plus the
+// records not applied (Corruption, as before; fsck names the record).
 // After a replay of at least options.recovery_checkpoint_log_bytes Open checkpoints (bounded
 // recovery time whatever the kill pattern). options.read_only writes nothing at all.
 //
@@ -64,6 +71,7 @@ struct OpenReport {
   uint64_t redo_bytes_replayed = 0;        // frame bytes of the commits replayed
   bool redo_read_twice = false;  // the redo passed recovery_redo_held_bytes_max (see above)
   bool checkpointed_after_replay = false;  // see RuntimeOptions::recovery_checkpoint_log_bytes
+  uint64_t checkpoints_during_replay = 0;  // under a budget (see above)
   ReplayStats replay;
   uint64_t elapsed_us = 0;
 };

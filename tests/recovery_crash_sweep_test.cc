@@ -93,7 +93,8 @@ CaseResult RunCrashCase(const WorkloadOptions& wo, CrashModel model, uint64_t k,
     }
   }
   const uint64_t floor = w.oracle().DurableFloor(model);
-  r.violation = VerifyRecovery(&env, fns, "/db", w.oracle(), floor, seed, &r.recovered_epoch);
+  r.violation =
+      VerifyRecovery(&env, fns, "/db", w.oracle(), floor, seed, &r.recovered_epoch, wo.cache_bytes);
   return r;
 }
 
@@ -262,7 +263,9 @@ TEST(RecoveryCrashSweep, CatalogPagesTornLastWrite) {
 // The workload under a memory budget of a few KiB (RuntimeOptions::cache_bytes_small_for_test):
 // its few hundred leaves pass the budget, so leaves are evicted and read back from the data
 // files, and commits pass the stall limit and checkpoint before they return (asserted), so a
-// crash lands inside those checkpoints too, and inside the compaction under the budget.
+// crash lands inside those checkpoints too, and inside the compaction under the budget; the
+// recovery after each crash replays under the budget too (a crash inside such a replay:
+// tests/recovery_replay_budget_test.cc).
 WorkloadOptions BudgetWorkload() {
   WorkloadOptions o = SweepWorkload();
   o.cache_bytes = testutil::kSweepBudgetCacheBytes;

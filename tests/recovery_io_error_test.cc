@@ -173,7 +173,8 @@ std::string RunIoCase(const WorkloadOptions& wo, uint64_t k, FailMode mode, int 
   w.DropRuntime();
   env.ClearFaults();
   env.SimulateCrash(CrashModel::kDropUnsynced, k);
-  return VerifyRecovery(&env, fns, "/db", *oracle, oracle->durable_power(), k);
+  return VerifyRecovery(&env, fns, "/db", *oracle, oracle->durable_power(), k,
+                        /*epoch_out=*/nullptr, wo.cache_bytes);
 }
 
 uint64_t CountOps(const WorkloadOptions& wo) {

@@ -349,10 +349,13 @@ Status CrashWorkload::Run() {
 }
 
 std::string VerifyRecovery(Env* env, const StoreFns& fns, const std::string& dir,
-                           const Oracle& oracle, uint64_t floor, uint64_t seed,
-                           uint64_t* epoch_out) {
+                           const Oracle& oracle, uint64_t floor, uint64_t seed, uint64_t* epoch_out,
+                           uint64_t cache_bytes) {
   const RuntimeOptions o = WorkloadRuntimeOptions(env, Durability::kStrict);
-  auto opened = fns.open(dir, o);
+  RuntimeOptions first = o;
+  first.cache_bytes = cache_bytes;
+  first.cache_bytes_small_for_test = cache_bytes != 0 && cache_bytes < (1u << 20);
+  auto opened = fns.open(dir, first);
   if (!opened.ok()) return "open after the crash failed: " + opened.status().ToString();
   std::unique_ptr<Runtime> rt = std::move(opened).value();
   uint64_t j = 0;

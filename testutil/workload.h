@@ -192,8 +192,11 @@ class CrashWorkload {
 // it holds exactly oracle.state(j) for some floor <= j <= oracle.attempted(), that it accepts a
 // new commit and a checkpoint, closes it, runs fns.fsck, reopens it and checks that it holds
 // the same state (epoch j + 1). Returns "" or the violation; *epoch_out = j.
+// cache_bytes: the budget of the first open (0: none; below 1 MiB through
+// RuntimeOptions::cache_bytes_small_for_test), so that a budget variant's recovery replays its
+// redo under the budget too (checkpointing during the replay).
 std::string VerifyRecovery(Env* env, const StoreFns& fns, const std::string& dir,
                            const Oracle& oracle, uint64_t floor, uint64_t seed,
-                           uint64_t* epoch_out = nullptr);
+                           uint64_t* epoch_out = nullptr, uint64_t cache_bytes = 0);
 
 }  // namespace cowtree::testutil
