@@ -407,7 +407,9 @@ Status SegmentAllocator::CheckInFile(const ObjectAddress& address, const ClassSt
                               c.name);
   }
   const uint64_t size = c.size_bytes.load(std::memory_order_acquire);
-  if (address.offset_bytes + address.size_class_bytes > size) {
+  // Written so that it cannot wrap: offset + class overflowed for an offset near 2^64 (a crafted
+  // object table) and passed, and MarkUsed then wrote far outside its bitmap (adversarial round).
+  if (address.size_class_bytes > size || address.offset_bytes > size - address.size_class_bytes) {
     return Status::Corruption("object at " + DescribeAddress(address) + " is past the end of " +
                               c.name + " (" + std::to_string(size) + " bytes)");
   }

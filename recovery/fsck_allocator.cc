@@ -63,7 +63,8 @@ bool CheckSlot(Context& ctx, NodeID id, const OtEntry& e) {
                 ", which the manifest does not list (a checkpoint "
                 "always lists the data files its objects live in)");
   }
-  if (a.offset_bytes + a.size_class_bytes > it->second) {
+  // Cannot wrap (an offset near 2^64 passed `offset + class > size` and reached SlotOwners).
+  if (a.size_class_bytes > it->second || a.offset_bytes > it->second - a.size_class_bytes) {
     ctx.bad_address.insert(id.raw());
     ctx.Add(FsckSeverity::kError, "allocator", file, a.offset_bytes, id.raw(),
             "slot " + std::to_string(a.slot()) + " [" + std::to_string(a.offset_bytes) + ", " +

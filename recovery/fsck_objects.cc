@@ -29,7 +29,7 @@ Result<std::string> ObjectReader::Read(NodeID id, const OtEntry& e) {
     it = files_.emplace(a.size_class_bytes, std::move(f).value()).first;
   }
   const uint64_t size = sizes_[a.size_class_bytes];
-  if (a.offset_bytes + a.size_class_bytes > size) {
+  if (a.size_class_bytes > size || a.offset_bytes > size - a.size_class_bytes) {  // no wrap
     return Status::Corruption(DescribeNodeId(id) + " at " + DescribeAddress(a) +
                               ": slot is past the end of the file (" + std::to_string(size) +
                               " bytes)");

@@ -510,18 +510,25 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir_in, const RuntimeOp
   uint64_t redo_bytes = 0;
   const RedoCommits& redo = loaded.redo;
   bool log_attached = false;
+  // The store's first writes: a partial data-file segment extended — NoSpace there (a data file
+  // left short by a crash on a full disk, e.g. a new file's header without its first segment)
+  // does not keep the store from opening: the first allocation retries it
+  // (SegmentAllocator::Allocate) and fails as any write on a full disk does, while reads, and
+  // deletes that free space, work — then the torn log tail truncated and the log attached.
+  auto attach_log = [&]() -> Status {
+    if (Status st = store->PrepareForWrites(); !st.ok() && !st.IsNoSpace()) return st;
+    COWTREE_ASSIGN_OR_RETURN(
+        auto log,
+        LogWriter::OpenForAppend(env, dir, report.replay.end, WriterOptions(options, sb.store_id)));
+    builder.AttachLog(std::move(log));
+    log_attached = true;
+    return Status::OK();
+  };
   auto after_commit = [&]() -> Status {
     if (options.read_only || options.cache_bytes == 0 || !builder.ReplayCheckpointDue()) {
       return Status::OK();
     }
-    if (!log_attached) {
-      if (Status st = store->PrepareForWrites(); !st.ok() && !st.IsNoSpace()) return st;
-      COWTREE_ASSIGN_OR_RETURN(auto log,
-                               LogWriter::OpenForAppend(env, dir, report.replay.end,
-                                                        WriterOptions(options, sb.store_id)));
-      builder.AttachLog(std::move(log));
-      log_attached = true;
-    }
+    if (!log_attached) COWTREE_RETURN_IF_ERROR(attach_log());
     // A NoSpace abort leaves the runtime writable: the replay goes on in memory.
     const Status st = builder.CheckpointDuringReplay();
     if (st.ok()) ++report.checkpoints_during_replay;
@@ -545,17 +552,7 @@ Result<std::unique_ptr<Runtime>> Open(const std::string& dir_in, const RuntimeOp
 
   // ---- First write: everything the store relies on verified above (open.h contract). ----
   if (!options.read_only) {
-    // NoSpace here (a data file left short by a crash on a full disk, e.g. a new file's header
-    // without its first segment) does not keep the store from opening: the first allocation
-    // retries it (SegmentAllocator::Allocate) and fails as any write on a full disk does, while
-    // reads, and deletes that free space, work.
-    if (!log_attached) {
-      if (Status st = store->PrepareForWrites(); !st.ok() && !st.IsNoSpace()) return st;
-      COWTREE_ASSIGN_OR_RETURN(auto log,
-                               LogWriter::OpenForAppend(env, dir, report.replay.end,
-                                                        WriterOptions(options, sb.store_id)));
-      builder.AttachLog(std::move(log));
-    }
+    if (!log_attached) COWTREE_RETURN_IF_ERROR(attach_log());
     builder.Start();
     // A store killed again and again before it reached checkpoint_log_bytes would replay an
     // ever longer log at every open: checkpoint now, so recovery time stays bounded whatever

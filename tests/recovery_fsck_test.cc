@@ -665,6 +665,30 @@ TEST_P(FsckTest, OverlappingOtEntriesNameBothNodeIds) {
   EXPECT_TRUE(OpenAndAnswer(env_, dir_).status().IsCorruption());
 }
 
+// An entry whose offset is near 2^64: `offset + size class` wrapped to a small number, so the
+// end-of-file checks passed, fsck aborted on an assertion and Open wrote far outside its
+// free-space bitmap (SIGSEGV; adversarial round 16). Now past the end of the file, for both.
+TEST_P(FsckTest, AnOffsetNearTwoToTheSixtyFourIsPastTheEndNotACrash) {
+  const std::vector<OtRecord> live = LiveObjects(env_, dir_);
+  const OtRecord* leaf = FirstOfKind(live, ObjectKind::kLeaf);
+  ASSERT_NE(leaf, nullptr);
+  OtDeltaOp op;
+  op.type = OtDeltaOp::kUpsert;
+  op.id = NodeID::Make(5000, 1);
+  op.entry = leaf->entry;
+  op.entry.address.offset_bytes = 0 - uint64_t{leaf->entry.address.size_class_bytes};
+  AppendOtDelta(env_, dir_, {op});
+  FsckReport r = RunFsck(env_, dir_);
+  ASSERT_NE(FindFinding(r, FsckSeverity::kError, "allocator", "past the end of the file"), nullptr)
+      << Describe(r);
+  EXPECT_EQ(r.ExitCode(), 4);
+  const auto opened = OpenAndAnswer(env_, dir_);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_TRUE(opened.status().IsCorruption()) << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find("past the end"), std::string::npos)
+      << opened.status().ToString();
+}
+
 // A valid object in a free slot, made live by an OT delta, that nothing references.
 TEST_P(FsckTest, LeakedObjectIsAWarningAndRepairReclaimsIt) {
   const SuperblockData sb = Superblock(env_, dir_);
