@@ -16,7 +16,7 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(Env* env, const std::stri
   COWTREE_ASSIGN_OR_RETURN(auto allocator,
                            SegmentAllocator::Open(env, dir, options.allocator, data_files));
   std::unique_ptr<ObjectStore> store(new ObjectStore(std::move(table), std::move(allocator)));
-  COWTREE_RETURN_IF_ERROR(store->RebuildFreeSpace());
+  COWTREE_RETURN_IF_ERROR(store->RebuildFreeSpace(options.retire_epoch_max));
   return store;
 }
 
@@ -25,12 +25,21 @@ Status ObjectStore::PrepareForWrites() { return allocator_->PrepareForWrites(); 
 // The DESIGN pitfall: an allocator that restarts with empty bitmaps overwrites live objects.
 // Every slot an OT entry names (retired-but-unreclaimed included) is marked used here, before
 // the store accepts its first write.
-Status ObjectStore::RebuildFreeSpace() {
+Status ObjectStore::RebuildFreeSpace(uint64_t retire_epoch_max) {
   Status status;
   NodeID failed;
   ObjectAddress failed_address;
   table_->ForEachLive([&](NodeID id, const OtEntry& entry) {
     if (!status.ok()) return;
+    if (entry.retired() && entry.retire_epoch > retire_epoch_max) {
+      // (found by an adversarial run: such an entry, referenced by the catalog, was reclaimed
+      // after the next checkpoint, and the store never opened again)
+      status = Status::Corruption(
+          DescribeNodeId(id) + " at " + DescribeAddress(entry.address) + " is retired at epoch " +
+          std::to_string(entry.retire_epoch) + ", past the checkpoint epoch " +
+          std::to_string(retire_epoch_max) + ": no checkpoint published that retirement");
+      return;
+    }
     status = allocator_->MarkUsed(entry.address, id);
     if (!status.ok()) {
       failed = id;

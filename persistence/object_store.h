@@ -53,6 +53,11 @@ namespace cowtree {
 struct ObjectStoreOptions {
   SegmentAllocatorOptions allocator;
   ObjectTableOptions table;  // used only when Open creates an empty table
+  // The published checkpoint epoch of the table Open is given (recovery: the superblock's):
+  // a checkpoint retires objects at its own epoch and recovery applies no OT delta past it, so
+  // an entry retired later is damage (Corruption), not an object to reclaim after the next
+  // checkpoint. UINT64_MAX: no check.
+  uint64_t retire_epoch_max = UINT64_MAX;
 };
 
 struct ObjectStoreStats {
@@ -194,7 +199,7 @@ class ObjectStore {
   Result<OtEntry> EntryOfKind(NodeID id, ObjectKind expected) const;
   ObjectStore(std::unique_ptr<ObjectTable> table, std::unique_ptr<SegmentAllocator> allocator)
       : table_(std::move(table)), allocator_(std::move(allocator)) {}
-  Status RebuildFreeSpace();
+  Status RebuildFreeSpace(uint64_t retire_epoch_max);
 
   std::unique_ptr<ObjectTable> table_;
   std::unique_ptr<SegmentAllocator> allocator_;

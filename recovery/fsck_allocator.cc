@@ -47,6 +47,15 @@ class SlotOwners {
 bool CheckSlot(Context& ctx, NodeID id, const OtEntry& e) {
   const ObjectAddress& a = e.address;
   const std::string file = DataFileOf(e);
+  // A checkpoint retires at its own epoch, and no OT delta past the published one is applied
+  // (recovery refuses such an entry; before, it was reclaimed after the next checkpoint, and a
+  // catalog object so marked left a store that never opened again).
+  if (e.retired() && ctx.sb.has_value() && e.retire_epoch > ctx.sb->checkpoint_epoch) {
+    ctx.Add(FsckSeverity::kError, "allocator", file, a.offset_bytes, id.raw(),
+            "object retired at epoch " + std::to_string(e.retire_epoch) +
+                ", past the checkpoint epoch " + std::to_string(ctx.sb->checkpoint_epoch) +
+                ": no checkpoint published that retirement (recovery refuses the store)");
+  }
   auto it = ctx.data_file_bytes.find(a.size_class_bytes);
   if (it == ctx.data_file_bytes.end()) {
     ctx.bad_address.insert(id.raw());

@@ -315,10 +315,12 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
                               ": log file named by the superblock is missing");
   }
   COWTREE_RETURN_IF_ERROR(replayed);
-  // Free space is rebuilt from the live OT entries here, before anything can be written.
+  // Free space is rebuilt from the live OT entries here, before anything can be written; no
+  // entry may be retired past the checkpoint (no OT delta past it was applied).
+  ObjectStoreOptions store_options = StoreOptions(options, sb.store_id);
+  store_options.retire_epoch_max = sb.checkpoint_epoch;
   COWTREE_ASSIGN_OR_RETURN(
-      out.store, ObjectStore::Open(env, dir, StoreOptions(options, sb.store_id), data_files,
-                                   std::move(table)));
+      out.store, ObjectStore::Open(env, dir, store_options, data_files, std::move(table)));
   return out;
 }
 
