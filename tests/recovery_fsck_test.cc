@@ -665,6 +665,22 @@ TEST_P(FsckTest, OverlappingOtEntriesNameBothNodeIds) {
   EXPECT_TRUE(OpenAndAnswer(env_, dir_).status().IsCorruption());
 }
 
+// Appends an OT delta upserting `op` into the store of `dir`, then expects fsck to report an
+// allocator error containing `needle` (exit 4) and Open to refuse the store with a Corruption
+// containing it too.
+void ExpectCraftedEntryRefused(Env* env, const std::string& dir, const OtDeltaOp& op,
+                               const std::string& needle) {
+  AppendOtDelta(env, dir, {op});
+  FsckReport r = RunFsck(env, dir);
+  ASSERT_NE(FindFinding(r, FsckSeverity::kError, "allocator", needle), nullptr) << Describe(r);
+  EXPECT_EQ(r.ExitCode(), 4);
+  const auto opened = OpenAndAnswer(env, dir);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_TRUE(opened.status().IsCorruption()) << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find(needle), std::string::npos)
+      << opened.status().ToString();
+}
+
 // An entry whose offset is near 2^64: `offset + size class` wrapped to a small number, so the
 // end-of-file checks passed, fsck aborted on an assertion and Open wrote far outside its
 // free-space bitmap (SIGSEGV; adversarial round 16). Now past the end of the file, for both.
@@ -677,16 +693,7 @@ TEST_P(FsckTest, AnOffsetNearTwoToTheSixtyFourIsPastTheEndNotACrash) {
   op.id = NodeID::Make(5000, 1);
   op.entry = leaf->entry;
   op.entry.address.offset_bytes = 0 - uint64_t{leaf->entry.address.size_class_bytes};
-  AppendOtDelta(env_, dir_, {op});
-  FsckReport r = RunFsck(env_, dir_);
-  ASSERT_NE(FindFinding(r, FsckSeverity::kError, "allocator", "past the end of the file"), nullptr)
-      << Describe(r);
-  EXPECT_EQ(r.ExitCode(), 4);
-  const auto opened = OpenAndAnswer(env_, dir_);
-  ASSERT_FALSE(opened.ok());
-  EXPECT_TRUE(opened.status().IsCorruption()) << opened.status().ToString();
-  EXPECT_NE(opened.status().message().find("past the end"), std::string::npos)
-      << opened.status().ToString();
+  ExpectCraftedEntryRefused(env_, dir_, op, "past the end");
 }
 
 // A referenced catalog chunk retired past the checkpoint epoch: no checkpoint retires later
@@ -703,16 +710,7 @@ TEST_P(FsckTest, AnEntryRetiredPastTheCheckpointIsAnError) {
   op.id = chunk->id;
   op.entry = chunk->entry;
   op.entry.retire_epoch = sb.checkpoint_epoch + 1;
-  AppendOtDelta(env_, dir_, {op});
-  FsckReport r = RunFsck(env_, dir_);
-  ASSERT_NE(FindFinding(r, FsckSeverity::kError, "allocator", "past the checkpoint epoch"), nullptr)
-      << Describe(r);
-  EXPECT_EQ(r.ExitCode(), 4);
-  const auto opened = OpenAndAnswer(env_, dir_);
-  ASSERT_FALSE(opened.ok());
-  EXPECT_TRUE(opened.status().IsCorruption()) << opened.status().ToString();
-  EXPECT_NE(opened.status().message().find("past the checkpoint epoch"), std::string::npos)
-      << opened.status().ToString();
+  ExpectCraftedEntryRefused(env_, dir_, op, "past the checkpoint epoch");
 }
 
 // A valid object in a free slot, made live by an OT delta, that nothing references.
