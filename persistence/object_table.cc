@@ -96,8 +96,34 @@ struct ObjectTable::Shard {
   std::vector<std::unique_ptr<Directory>> directories;  // every directory ever published
   std::vector<std::unique_ptr<ChunkRun<Chunk>>> runs;   // own the chunks; never move
   std::atomic<uint64_t> next_index{0};                  // first never-used index
-  std::deque<uint64_t> free_indices;                    // FIFO of freed indices
-  std::atomic<size_t> free_count{0};                    // free_indices.size(), lock-free peek
+  // FIFO of freed indices, as runs of consecutive indices [first, end) (FinishLoad frees whole
+  // chunks that no entry loaded in one run; Free appends to the last run when it extends it).
+  struct FreeRun {
+    uint64_t first;
+    uint64_t end;
+  };
+  std::deque<FreeRun> free_runs;
+  std::atomic<uint64_t> free_count{0};  // indices in free_runs, lock-free peek
+
+  // Appends [first, end) to the FIFO. Caller holds mu (or the table is loading).
+  void PushFree(uint64_t first, uint64_t end) {
+    COWTREE_DASSERT(first < end);
+    if (!free_runs.empty() && free_runs.back().end == first) {
+      free_runs.back().end = end;
+    } else {
+      free_runs.push_back(FreeRun{first, end});
+    }
+    free_count.fetch_add(end - first, std::memory_order_relaxed);
+  }
+  // Takes the oldest free index. Caller holds mu; free_runs is not empty.
+  uint64_t PopFree() {
+    FreeRun& run = free_runs.front();
+    COWTREE_DASSERT(run.first < run.end);
+    const uint64_t index = run.first++;
+    if (run.first == run.end) free_runs.pop_front();
+    free_count.fetch_sub(1, std::memory_order_relaxed);
+    return index;
+  }
 };
 
 struct ObjectTable::SlotCopy {
@@ -231,10 +257,8 @@ ObjectTable::Slot* ObjectTable::EnsureSlot(Shard& shard, uint64_t index) {
 Result<NodeID> ObjectTable::AllocateFromShard(Shard& shard, size_t shard_index,
                                               bool fresh_allowed) {
   uint64_t index;
-  if (!shard.free_indices.empty()) {
-    index = shard.free_indices.front();
-    shard.free_indices.pop_front();
-    shard.free_count.fetch_sub(1, std::memory_order_relaxed);
+  if (!shard.free_runs.empty()) {
+    index = shard.PopFree();
   } else {
     index = shard.next_index.load(std::memory_order_relaxed);
     if (!fresh_allowed || HandleOf(shard_index, index) > options_.handle_limit) {
@@ -323,8 +347,8 @@ void ObjectTable::Free(NodeID id) {
   COWTREE_ASSERT(old.state != kFree && old.tag == id.tag());
   if (old.state == kLive) live_count_.fetch_sub(1, std::memory_order_relaxed);
   WriteSlot(*slot, OtEntry{}, id.tag(), kFree);
-  shard.free_indices.push_back(IndexOf(id.handle()));
-  shard.free_count.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t index = IndexOf(id.handle());
+  shard.PushFree(index, index + 1);
 }
 
 void ObjectTable::ForEachLive(const std::function<void(NodeID, const OtEntry&)>& fn) const {
@@ -334,11 +358,15 @@ void ObjectTable::ForEachLive(const std::function<void(NodeID, const OtEntry&)>&
   }
   // handle = index << shard_bits | shard, so index-major order is handle order. The chunks
   // of one chunk index are looked up once per shard, not once per handle.
+  // Blocks where no shard has a chunk (a sparse table) are skipped whole.
   const Chunk* chunks[256];
   for (uint64_t first = 0; first < max_index; first += kChunkSlots) {
+    bool any = false;
     for (size_t s = 0; s < options_.shard_count; ++s) {
       chunks[s] = FindChunk(shards_[s], first / kChunkSlots);
+      any = any || chunks[s] != nullptr;
     }
+    if (!any) continue;
     const uint64_t end = std::min(max_index, first + kChunkSlots);
     for (uint64_t index = first; index < end; ++index) {
       for (size_t s = 0; s < options_.shard_count; ++s) {
@@ -523,13 +551,24 @@ void ObjectTable::FinishLoad() {
   for (size_t s = 0; s < options_.shard_count; ++s) {
     Shard& shard = shards_[s];
     std::lock_guard<std::mutex> lock(shard.mu);
-    shard.free_indices.clear();
+    shard.free_runs.clear();
+    shard.free_count.store(0, std::memory_order_relaxed);
     const uint64_t end = shard.next_index.load(std::memory_order_relaxed);
-    for (uint64_t index = 0; index < end; ++index) {
-      Slot* slot = EnsureSlot(shard, index);
-      if (ReadSlot<Slot, SlotCopy>(*slot).state != kLive) shard.free_indices.push_back(index);
+    // A chunk that no entry was loaded into is never allocated: its indices are one free run
+    // (a damaged table naming one handle near the limit costs its directory, not its slots).
+    for (uint64_t first = 0; first < end; first += kChunkSlots) {
+      const uint64_t chunk_end = std::min(end, first + kChunkSlots);
+      const Chunk* chunk = FindChunk(shard, first / kChunkSlots);
+      if (chunk == nullptr) {
+        shard.PushFree(first, chunk_end);
+        continue;
+      }
+      for (uint64_t index = first; index < chunk_end; ++index) {
+        if (ReadSlot<Slot, SlotCopy>(chunk->slots[index - first]).state != kLive) {
+          shard.PushFree(index, index + 1);
+        }
+      }
     }
-    shard.free_count.store(shard.free_indices.size(), std::memory_order_relaxed);
   }
   phase_.store(Phase::kReady, std::memory_order_relaxed);
 }

@@ -27,7 +27,9 @@
 // Recovery
 // - LoadEntry (checkpoint records), ReplayUpsert and ReplayRemove (OT deltas) fill a new table
 //   and start its loading phase; FinishLoad() then puts every unused handle below each shard's
-//   highest loaded index on the free list and ends the phase (a reused handle's tag continues
+//   highest loaded index on the free list (as ranges: a chunk with no loaded entry is never
+//   allocated, so a sparse table costs memory in proportion to its entries, not to its highest
+//   handle) and ends the phase (a reused handle's tag continues
 //   from the last tag the table saw for it, or starts at 1). During loading AllocateId/Set/Free
 //   assert; once AllocateId/Set/Free or FinishLoad ran, the load methods assert. A table that
 //   is never loaded needs no FinishLoad.
@@ -58,11 +60,19 @@
 
 namespace cowtree {
 
+// The default highest handle: 2^34 - 1, about 1.7e10 objects in use at once (a tree of 10^10
+// entries has ~4.2e7). A NodeID could name handles up to 2^56 - 1, but a shard's chunk directory
+// is a pointer per kChunkSlots handles up to the highest one, so a damaged or crafted object
+// table naming a handle near 2^56 would cost terabytes to load (adversarial round 16: 14.8 GB
+// for one record at handle 2^32). At this limit the directory of one shard is at most 8 MiB.
+inline constexpr uint64_t kObjectTableHandleLimitDefault = (uint64_t{1} << 34) - 1;
+
 struct ObjectTableOptions {
   // Power of two in [1, 256].
   size_t shard_count = 16;
-  // Highest handle AllocateId may return (tests lower it to exercise exhaustion).
-  uint64_t handle_limit = NodeID::kHandleMax;
+  // Highest handle AllocateId may return, and LoadEntry/ReplayUpsert accept (tests lower it to
+  // exercise exhaustion). At most NodeID::kHandleMax. Default: kObjectTableHandleLimitDefault.
+  uint64_t handle_limit = kObjectTableHandleLimitDefault;
 };
 
 class ObjectTable {

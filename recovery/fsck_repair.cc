@@ -160,6 +160,8 @@ void RepairLeaks(Context& ctx) {
   SuperblockData next = old_sb;
   next.manifest_generation = m.generation;
   next.ot_checkpoint_id = ot_id;
+  // The table holds the OT deltas of the log too: their handles may be past the old count.
+  next.ot_handle_count = std::max(old_sb.ot_handle_count, table.handle_count());
   st = WriteNextSuperblock(ctx, next);
   if (!st.ok()) return RepairFailed(ctx, "writing the superblock", st);
   // The commit point is durable: the superseded files are obsolete.

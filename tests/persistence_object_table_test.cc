@@ -162,6 +162,51 @@ TEST(ObjectTableTest, LoadThenFinishLoadBuildsFreeList) {
   }
 }
 
+// A table whose highest handle is far above its entries (a store after mass deletions, or a
+// damaged object table): loading it allocates chunks only for the entries, the handles between
+// them are free runs, and reuse hands them out in increasing order (adversarial round 16: one
+// entry at handle 2^32 made Open allocate 14.8 GB, a slot per handle below it).
+TEST(ObjectTableTest, ASparseTableCostsItsEntriesNotItsHighestHandle) {
+  const uint64_t before = ObjectTable::MappedChunkBytes();
+  ObjectTable t;  // 16 shards
+  const uint64_t far = kObjectTableHandleLimitDefault - 15;  // shard 0, index 2^30 - 1
+  ASSERT_TRUE(t.LoadEntry(NodeID::Make(0, 3), EntryFor(1)).ok());
+  ASSERT_TRUE(t.LoadEntry(NodeID::Make(far, 7), EntryFor(2)).ok());
+  t.FinishLoad();
+  // Two chunks (48 KiB each; a shard's second run holds two): not 2^30 slots of 48 bytes.
+  EXPECT_LE(ObjectTable::MappedChunkBytes() - before, 3 * 48 * ObjectTable::kChunkSlots);
+  EXPECT_EQ(t.live_count(), 2u);
+  EXPECT_EQ(t.handle_count(), (far >> 4) + 1);
+  std::vector<uint64_t> visited;
+  t.ForEachLive([&](NodeID id, const OtEntry&) { visited.push_back(id.raw()); });
+  EXPECT_EQ(visited, (std::vector<uint64_t>{NodeID::Make(0, 3).raw(), NodeID::Make(far, 7).raw()}));
+  // Shard 0's free handles, in order, across the chunk that exists and the ones that do not.
+  for (uint64_t index = 1; index < 3000; ++index) {
+    const NodeID id = t.AllocateId().value();
+    ASSERT_EQ(id.handle(), index << 4);
+    ASSERT_EQ(id.tag(), 1);
+    t.Set(id, EntryFor(index));
+  }
+  EXPECT_EQ(*t.Get(NodeID::Make(2999 << 4, 1)), EntryFor(2999));
+  EXPECT_EQ(*t.Get(NodeID::Make(far, 7)), EntryFor(2));
+  // A freed handle goes to the back of the FIFO, after every handle below `far`.
+  t.Free(NodeID::Make(16, 1));
+  EXPECT_EQ(t.AllocateId()->handle(), 3000u << 4);
+}
+
+TEST(ObjectTableTest, AHandleAboveTheLimitIsCorruptionNotAnAllocation) {
+  ObjectTable t;
+  const NodeID above = NodeID::Make(kObjectTableHandleLimitDefault + 1, 1);
+  Status st = t.LoadEntry(above, EntryFor(1));
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find("above the limit"), std::string::npos) << st.ToString();
+  st = t.ReplayUpsert(NodeID::Make(NodeID::kHandleMax, 1), EntryFor(2));
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_TRUE(t.LoadEntry(NodeID::Make(kObjectTableHandleLimitDefault, 1), EntryFor(3)).ok());
+  t.FinishLoad();
+  EXPECT_EQ(t.live_count(), 1u);
+}
+
 TEST(ObjectTableTest, LoadEntriesInThreadsEqualsLoadEntryOneByOne) {
   // Sparse handles over several chunks of every shard; every 5th record skipped.
   std::vector<OtRecord> records;

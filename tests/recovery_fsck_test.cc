@@ -19,6 +19,8 @@
 #include "persistence/log_reader.h"
 #include "persistence/manifest.h"
 #include "persistence/object_format.h"
+#include "persistence/object_table.h"
+#include "persistence/ot_checkpoint.h"
 #include "persistence/ot_delta.h"
 #include "persistence/size_class.h"
 #include "persistence/superblock.h"
@@ -711,6 +713,76 @@ TEST_P(FsckTest, AnEntryRetiredPastTheCheckpointIsAnError) {
   op.entry = chunk->entry;
   op.entry.retire_epoch = sb.checkpoint_epoch + 1;
   ExpectCraftedEntryRefused(env_, dir_, op, "past the checkpoint epoch");
+}
+
+// A handle above the object table's limit in an OT delta: a crafted or damaged log. Loading it
+// would cost a directory pointer per 1 024 handles below it (adversarial round 16: 14.8 GB for
+// handle 2^32), so both fsck and Open refuse it.
+TEST_P(FsckTest, AnOtDeltaHandleAboveTheLimitIsRefused) {
+  const std::vector<OtRecord> live = LiveObjects(env_, dir_);
+  const OtRecord* leaf = FirstOfKind(live, ObjectKind::kLeaf);
+  ASSERT_NE(leaf, nullptr);
+  OtDeltaOp op;
+  op.type = OtDeltaOp::kUpsert;
+  op.id = NodeID::Make(NodeID::kHandleMax, 1);
+  op.entry = leaf->entry;
+  AppendOtDelta(env_, dir_, {op});
+  FsckReport r = RunFsck(env_, dir_);
+  EXPECT_EQ(r.ExitCode(), 4) << Describe(r);
+  bool named = false;
+  for (const FsckFinding& f : r.findings) {
+    named = named || (f.severity == FsckSeverity::kError &&
+                      f.message.find("above the limit") != std::string::npos);
+  }
+  EXPECT_TRUE(named) << Describe(r);
+  const auto opened = OpenAndAnswer(env_, dir_);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_TRUE(opened.status().IsCorruption()) << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find("above the limit"), std::string::npos)
+      << opened.status().ToString();
+}
+
+// An OT checkpoint record whose handle is past the superblock's ot_handle_count (checksums
+// recomputed: a crafted file). Such handles were never allocated; 20 000 of them spread 2^16
+// apart made Open take 4.5 GB before it refused the store (adversarial round 16).
+TEST_P(FsckTest, AnOtCheckpointHandlePastTheHandleCountIsRefusedWithItsOffset) {
+  const SuperblockData sb = Superblock(env_, dir_);
+  ASSERT_NE(sb.ot_checkpoint_id, 0u);
+  ASSERT_GT(sb.ot_handle_count, 0u);
+  Result<OtCheckpointContents> old = ReadOtCheckpoint(env_, dir_, sb.ot_checkpoint_id, sb.store_id);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  const uint64_t epoch = old->epoch();
+  ObjectTable crafted;
+  uint64_t largest = 0;
+  for (uint64_t i = 0; i < old->entry_count(); ++i) {
+    const OtRecord rec = old->record(i).value();
+    ASSERT_TRUE(crafted.LoadEntry(rec.id, rec.entry).ok());
+    largest = std::max(largest, rec.id.handle());
+  }
+  const OtRecord copied = old->record(0).value();
+  const NodeID far = NodeID::Make(sb.ot_handle_count << 8, 1);
+  ASSERT_GT(far.handle(), largest);  // the last record of the crafted file
+  ASSERT_TRUE(crafted.LoadEntry(far, copied.entry).ok());
+  crafted.FinishLoad();
+  const uint64_t records = old->entry_count() + 1;
+  old = Status::NotFound("closed");  // unmap before rewriting the file
+  const std::string name = OtCheckpointFileName(sb.ot_checkpoint_id);
+  ASSERT_TRUE(env_->DeleteFile(Path(name)).ok());
+  ASSERT_TRUE(WriteOtCheckpoint(env_, dir_, sb.ot_checkpoint_id, epoch, crafted, sb.store_id).ok());
+  const uint64_t offset = kOtCheckpointHeaderBytes + (records - 1) * kOtRecordBytes;
+
+  FsckReport r = RunFsck(env_, dir_);
+  const FsckFinding* f = FindFinding(r, FsckSeverity::kError, "ot-checkpoint", "handles the superblock");
+  ASSERT_NE(f, nullptr) << Describe(r);
+  EXPECT_EQ(f->file, name);
+  EXPECT_EQ(f->offset_bytes, offset);
+  EXPECT_EQ(r.ExitCode(), 4);
+  const auto opened = OpenAndAnswer(env_, dir_);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_TRUE(opened.status().IsCorruption()) << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find(name + " offset " + std::to_string(offset)),
+            std::string::npos)
+      << opened.status().ToString();
 }
 
 // A valid object in a free slot, made live by an OT delta, that nothing references.
