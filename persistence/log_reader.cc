@@ -6,6 +6,7 @@
 #include "persistence/coding.h"
 #include "persistence/crc32c.h"
 #include "persistence/file_names.h"
+#include "persistence/file_window.h"
 
 namespace cowtree {
 namespace {
@@ -35,17 +36,22 @@ class Replayer {
       const bool first = number == start.file_number;
       const std::string path = JoinPath(dir_, LogFileName(number));
       if (!first && !env_->FileExists(path)) break;
-      std::string bytes;
-      Status st = ReadWholeFile(env_, path, &bytes);
-      if (!st.ok()) {
-        if (st.IsNotFound()) return Status::NotFound("ReplayLog: " + path + " does not exist");
-        return st;
+      Result<std::unique_ptr<File>> file = env_->OpenFile(path, OpenMode::kReadOnly);
+      if (!file.ok()) {
+        if (file.status().IsNotFound()) {
+          return Status::NotFound("ReplayLog: " + path + " does not exist");
+        }
+        return file.status();
       }
+      COWTREE_ASSIGN_OR_RETURN(const uint64_t size, (*file)->Size());
+      FileWindow window(file->get(), size);
       s_.last_file_number = number;
       const bool last = !env_->FileExists(JoinPath(dir_, LogFileName(number + 1)));
       bool stop = false;
-      COWTREE_RETURN_IF_ERROR(
-          ReplayFile(number, first, last, first ? start_offset : 0, bytes, &stop));
+      Status replayed = ReplayFile(number, first, last, first ? start_offset : 0, window, &stop);
+      s_.read_buffer_bytes_max = std::max<uint64_t>(s_.read_buffer_bytes_max,
+                                                    window.buffer_bytes_max());
+      COWTREE_RETURN_IF_ERROR(replayed);
       if (stop) break;
     }
     Describe(start);
@@ -53,39 +59,48 @@ class Replayer {
   }
 
  private:
+  // Reads the file through `window`, a frame at a time (a window of 1 MiB or one frame); only
+  // a bad region that is not all zero reads the whole file (ScanAfterBadRegion).
   Status ReplayFile(uint64_t number, bool first, bool last, uint64_t start_offset,
-                    std::string_view bytes, bool* stop) {
+                    FileWindow& window, bool* stop) {
     const std::string name = LogFileName(number);
-    if (!first && IsTornLogFileCreation(bytes)) {
-      // A crash inside LogWriter::Create: the header never reached the disk.
-      if (!last || mode_ == WalRecoveryMode::kAbsoluteConsistency) {
-        return Status::Corruption(
-            name + ": log file header at offset 0: " +
-            (bytes.empty() ? std::string("empty file")
-                           : std::to_string(bytes.size()) + " bytes without a header") +
-            (last ? " (absolute-consistency mode)" : "; later log files exist"));
+    const uint64_t size = window.size_bytes();
+    if (!first) {
+      // A crash inside LogWriter::Create leaves a file shorter than its header, or all zero.
+      bool zero = false;
+      if (size >= kLogFileHeaderSize) {
+        COWTREE_ASSIGN_OR_RETURN(const std::string_view header, window.View(0, kLogFileHeaderSize));
+        if (AllZero(header)) {
+          COWTREE_ASSIGN_OR_RETURN(zero, window.AllZeroFrom(0));
+        }
+      } else {
+        COWTREE_ASSIGN_OR_RETURN(zero, window.AllZeroFrom(0));
       }
-      s_.dropped_bytes += bytes.size();
-      s_.stop_reason = AllZero(bytes) ? ReplayStopReason::kZeroTail : ReplayStopReason::kTornTail;
-      stop_detail_ = name + " holds " + std::to_string(bytes.size()) +
-                     " bytes and no valid header (torn log file creation); ignored";
-      *stop = true;
-      return Status::OK();
+      if (size < kLogFileHeaderSize || zero) return TornCreation(number, last, size, zero, stop);
     }
-    COWTREE_RETURN_IF_ERROR(VerifyLogFileHeader(bytes, number, store_id_, name));
+    COWTREE_ASSIGN_OR_RETURN(const std::string_view header, window.View(0, kLogFileHeaderSize));
+    COWTREE_RETURN_IF_ERROR(VerifyLogFileHeader(header, number, store_id_, name));
     uint64_t offset = std::max<uint64_t>(start_offset, kLogFileHeaderSize);
-    if (offset > bytes.size()) {
+    if (offset > size) {
       return Status::Corruption(name + ": replay start offset " + std::to_string(offset) +
-                                " is past the end of the file (" + std::to_string(bytes.size()) +
+                                " is past the end of the file (" + std::to_string(size) +
                                 " bytes): log data the checkpoint relies on is missing");
     }
     s_.end = LogPosition{number, offset};
-    while (offset < bytes.size()) {
-      const std::string_view rest = bytes.substr(offset);
+    while (offset < size) {
+      // The frame's header, then the whole frame as its length says (DecodeFrame reads no
+      // byte past the frame, so the view decodes as the rest of the file would).
+      COWTREE_ASSIGN_OR_RETURN(std::string_view rest, window.View(offset, kFrameHeaderSize));
+      if (rest.size() == kFrameHeaderSize) {
+        const uint32_t length = DecodeFixed32(rest.data() + kFrameLengthOffset);
+        if (length <= kLogRecordPayloadMax) {
+          COWTREE_ASSIGN_OR_RETURN(rest, window.View(offset, FrameSizeBytes(length)));
+        }
+      }
       FrameDecodeError error;
       Result<FrameView> frame = DecodeFrame(rest, offset, &error);
       if (!frame.ok()) {
-        return BadRegion(number, last, offset, bytes, error, frame.status(), stop);
+        return BadRegion(number, last, offset, window, error, frame.status(), stop);
       }
       LogRecord record;
       record.type = frame->type;
@@ -108,10 +123,32 @@ class Replayer {
 
   // The frame at `offset` of file `number` does not verify: torn tail, zero tail, a hole in
   // the unsynced tail, or corruption (the rules: log_reader.h).
-  Status BadRegion(uint64_t number, bool last, uint64_t offset, std::string_view bytes,
+  // A file after the start file that a crash inside LogWriter::Create left without a header
+  // (shorter than one, or all `zero`): dropped if it is the last file (the header never reached
+  // the disk), else Corruption.
+  Status TornCreation(uint64_t number, bool last, uint64_t size, bool zero, bool* stop) {
+    const std::string name = LogFileName(number);
+    if (!last || mode_ == WalRecoveryMode::kAbsoluteConsistency) {
+      return Status::Corruption(
+          name + ": log file header at offset 0: " +
+          (size == 0 ? std::string("empty file")
+                     : std::to_string(size) + " bytes without a header") +
+          (last ? " (absolute-consistency mode)" : "; later log files exist"));
+    }
+    s_.dropped_bytes += size;
+    s_.stop_reason = zero ? ReplayStopReason::kZeroTail : ReplayStopReason::kTornTail;
+    stop_detail_ = name + " holds " + std::to_string(size) +
+                   " bytes and no valid header (torn log file creation); ignored";
+    *stop = true;
+    return Status::OK();
+  }
+
+  // A region that is all zero (a preallocated tail) is checked a window at a time; any other
+  // is scanned for frames after it in the whole file, read then (a rare path).
+  Status BadRegion(uint64_t number, bool last, uint64_t offset, FileWindow& window,
                    FrameDecodeError error, const Status& why, bool* stop) {
     const std::string where = At(number, offset);
-    const std::string_view region = bytes.substr(offset);
+    const uint64_t region_bytes = window.size_bytes() - offset;
     if (error == FrameDecodeError::kBadReserved || error == FrameDecodeError::kUnknownType ||
         error == FrameDecodeError::kSyncedOffsetAhead) {
       return Status::Corruption(where + ": " + why.message() +
@@ -119,11 +156,22 @@ class Replayer {
     }
     if (mode_ == WalRecoveryMode::kAbsoluteConsistency) {
       return Status::Corruption(where + ": " + why.message() + "; " +
-                                std::to_string(region.size()) +
+                                std::to_string(region_bytes) +
                                 " bytes to the end of the file (absolute-consistency mode)");
     }
-    const bool zero = AllZero(region);
-    const BadRegionScan scan = zero ? BadRegionScan{} : ScanAfterBadRegion(bytes, offset);
+    COWTREE_ASSIGN_OR_RETURN(const bool zero, window.AllZeroFrom(offset));
+    BadRegionScan scan;
+    if (!zero) {
+      std::string bytes;
+      COWTREE_RETURN_IF_ERROR(ReadWholeFile(env_, JoinPath(dir_, LogFileName(number)), &bytes));
+      if (bytes.size() != window.size_bytes()) {
+        return Status::IOError(LogFileName(number) + " changed size while it was replayed (" +
+                               std::to_string(window.size_bytes()) + " then " +
+                               std::to_string(bytes.size()) + " bytes)");
+      }
+      s_.read_buffer_bytes_max = std::max<uint64_t>(s_.read_buffer_bytes_max, bytes.size());
+      scan = ScanAfterBadRegion(bytes, offset);
+    }
     std::string detail = where + ": " + (zero ? std::string("zero tail") : why.message());
     bool corrupt = false;
     if (!last) {
@@ -146,12 +194,12 @@ class Replayer {
     if (mode_ == WalRecoveryMode::kTolerateCorruptedTailRecords && corrupt) {
       return Status::Corruption(detail + " (bit rot, not a torn write)");
     }
-    s_.dropped_bytes += region.size();
+    s_.dropped_bytes += region_bytes;
     s_.frames_dropped_after_hole += scan.valid_frames;
     s_.stop_reason = corrupt ? ReplayStopReason::kCorruptedFrame
                      : zero  ? ReplayStopReason::kZeroTail
                              : ReplayStopReason::kTornTail;
-    stop_detail_ = detail + "; dropped " + std::to_string(region.size()) + " bytes";
+    stop_detail_ = detail + "; dropped " + std::to_string(region_bytes) + " bytes";
     if (scan.valid_frames > 0) {
       stop_detail_ += " (" + std::to_string(scan.valid_frames) + " valid frame(s) among them)";
     }

@@ -15,8 +15,10 @@
 //     and the reason for a bad file header (every mode) or as the mode below says; IOError
 //     from the Env. *stats (optional) is filled in on success and, as far as replay got, on
 //     error.
-//   * Memory: one log file is held in memory at a time (files are bounded by the writer's
-//     rotation size plus one record).
+//   * Memory: a log file is read through a window of 1 MiB (FileWindow), or of one frame if
+//     larger, not whole; only a bad region that is not all zero (bit rot, or a torn write that
+//     is not a zero tail) reads its whole file (bounded by the writer's rotation size plus one
+//     record) to look for frames after it. stats->read_buffer_bytes_max reports what was held.
 // - Definitions. The "bad region" starts at the first offset X of a file where no verifying
 //   frame starts (bad CRC, short frame, length over limit) and ends at the file's end. It is a
 //   "zero tail" if all its bytes are zero (a preallocated region, or a size update that reached
@@ -109,6 +111,9 @@ struct ReplayStats {
   LogPosition end;  // just past the last good frame: where a writer resumes
   ReplayStopReason stop_reason = ReplayStopReason::kCleanEnd;
   uint64_t last_file_number = 0;  // the highest-numbered file replay opened
+  // The largest buffer replay read a log file into: 1 MiB, or one frame if larger, or a whole
+  // file where a bad region that is not all zero is scanned for the frames after it.
+  uint64_t read_buffer_bytes_max = 0;
   std::string description;        // one paragraph for dump/fsck/logs
 };
 
