@@ -274,7 +274,7 @@ Result<std::vector<TreeDescription>> Snapshot::ListTrees() const {
   if (state_ == nullptr) return out;
   std::vector<TreeInfo> trees;
   if (state_->view != nullptr) {
-    trees = state_->view->ListTrees();
+    COWTREE_ASSIGN_OR_RETURN(trees, state_->view->ListTrees());
   } else {
     COWTREE_RETURN_IF_ERROR(state_->runtime->ListTrees(state_->pin, &trees));
   }
@@ -310,12 +310,12 @@ Status Snapshot::VisitTrees(std::span<const std::string> names,
                             const std::function<Status(size_t index)>& visit) const {
   if (state_ == nullptr) return Status::InvalidArgument("empty snapshot");
   Runtime* runtime = state_->view == nullptr ? state_->runtime.get() : nullptr;
-  if (runtime == nullptr) {  // a retained checkpoint's trees: its view has them all
-    for (size_t i = 0; i < names.size(); ++i) COWTREE_RETURN_IF_ERROR(visit(i));
-    return Status::OK();
-  }
   std::vector<TreeInfo> infos;  // sorted by name
-  COWTREE_RETURN_IF_ERROR(runtime->ListTrees(state_->pin, &infos));
+  if (runtime == nullptr) {
+    COWTREE_ASSIGN_OR_RETURN(infos, state_->view->ListTrees());
+  } else {
+    COWTREE_RETURN_IF_ERROR(runtime->ListTrees(state_->pin, &infos));
+  }
   std::vector<TreeId> ids(names.size(), UINT64_MAX);  // names not listed: visited last
   for (size_t i = 0; i < names.size(); ++i) {
     auto it = std::lower_bound(infos.begin(), infos.end(), names[i],
@@ -326,6 +326,12 @@ Status Snapshot::VisitTrees(std::span<const std::string> names,
   std::vector<size_t> order(names.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids[a] < ids[b]; });
+  if (runtime == nullptr) {
+    // A retained checkpoint's view: in catalog order, each catalog chunk is read once (the
+    // view keeps the chunk in hand), and its trees stay in the view's bounded set.
+    for (size_t i : order) COWTREE_RETURN_IF_ERROR(visit(i));
+    return Status::OK();
+  }
   const size_t slice = VisitSliceTrees(*runtime);
   std::vector<std::string_view> slice_names;
   for (size_t first = 0; first < order.size(); first += slice) {

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -121,6 +122,42 @@ TEST(Adversarial, LostSuperblockBeforeFirstCheckpointIsRefusedThenRepaired) {
   EXPECT_EQ(CountOf(reopened->get(), "g"), 20u);
   ASSERT_TRUE((*reopened)->Close().ok());
   EXPECT_EQ(RunFsck(dir).ExitCode(), 0);
+}
+
+// The same, with a bit flipped in the middle of the log (strict commits: later frames prove the
+// flipped one durable, so it is bit rot, not a torn tail). The rebuilt SUPERBLOCK makes the whole
+// log replayable, so --repair checks it too: exit 4 naming the frame, not "repaired, exit 1"
+// (adversarial round 16: exit 1, then Open refused the store and the next fsck was exit 4).
+TEST(Adversarial, LostSuperblockRebuiltOverARottenLogIsNotCalledRepaired) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/db";
+  MakeUncheckpointedStore(dir, 20);
+  ASSERT_TRUE(fs::remove(dir + "/" + kSuperblockFileName));
+  const std::string log = dir + "/" + LogFileName(1);
+  const uint64_t at = fs::file_size(log) / 2;
+  {
+    std::fstream f(log, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(at));
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x40);
+    f.seekp(static_cast<std::streamoff>(at));
+    f.write(&c, 1);
+  }
+  recovery::FsckReport repaired = RunFsck(dir, /*repair=*/true);
+  EXPECT_EQ(repaired.ExitCode(), 4);
+  ASSERT_FALSE(repaired.findings.empty());
+  EXPECT_EQ(repaired.findings[0].structure, "superblock");
+  EXPECT_TRUE(repaired.findings[0].repaired);
+  bool log_error = false;
+  for (const recovery::FsckFinding& f : repaired.findings) {
+    log_error = log_error || (f.severity == recovery::FsckSeverity::kError && !f.repaired &&
+                              f.file == LogFileName(1));
+  }
+  EXPECT_TRUE(log_error);
+  EXPECT_GT(repaired.log_frames_checked, 0u);
+  EXPECT_TRUE(recovery::Open(dir, Options()).status().IsCorruption());
+  EXPECT_EQ(RunFsck(dir).ExitCode(), 4);
 }
 
 // Item 1 (other side): after a checkpoint wrote objects, the SUPERBLOCK cannot be rebuilt

@@ -184,7 +184,9 @@ class Snapshot {
   // name not visible gets NotFound there; duplicates are visited once per index). The first
   // non-OK status visit returns stops the walk and is returned. Errors besides visit's: as
   // ListTrees (IOError / Corruption reading a catalog chunk); InvalidArgument for an empty
-  // snapshot. Thread-safety: as Tree (visit runs on the calling thread).
+  // snapshot. A retained checkpoint's snapshot (Store::GetCheckpointSnapshot) visits in the
+  // same order, reading each catalog chunk of that checkpoint once, and keeps at most 1 024 of
+  // the trees it loaded. Thread-safety: as Tree (visit runs on the calling thread).
   Status VisitTrees(std::span<const std::string> names,
                     const std::function<Status(size_t index)>& visit) const;
   // The commit sequence number this snapshot sees (increases with every commit). For logs and
