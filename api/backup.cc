@@ -8,6 +8,7 @@
 // Each tree is streamed in key order with a cursor and written in commits of kEntriesPerCommit
 // entries (memory stays bounded by one commit whatever the store size); the copy checkpoints
 // and closes before the rename, so its data is durable and reopens without replay.
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@
 #include "cowtree/store.h"
 #include "persistence/env.h"
 #include "persistence/file_names.h"
+#include "persistence/log_format.h"
+#include "recovery/store_dir.h"
 
 namespace cowtree {
 namespace {
@@ -72,10 +75,33 @@ Status CheckPartialIsADirectory(const std::string& partial) {
   return Status::OK();
 }
 
+// Whether `names` (the files of `partial`) are those of a store just created and never written:
+// what Store::Open's creation leaves (recovery/store_dir.h CreationFileNames, SUPERBLOCK) with
+// no record in its log. A backup killed after it created its copy and before it wrote the
+// marker leaves that; it holds no data, so emptying it loses nothing. (That window was not an
+// instant: the copy's creation fsyncs four times; killed in its first ~40 ms, about half of 30
+// backups left such a copy, and every later backup to that target was refused; adversarial
+// round 17.)
+bool HoldsOnlyAnEmptyStore(Env* env, const std::string& partial,
+                           const std::vector<std::string>& names) {
+  const std::vector<std::string>& creation = recovery::CreationFileNames();
+  for (const std::string& name : names) {
+    if (name != kSuperblockFileName &&
+        std::find(creation.begin(), creation.end(), name) == creation.end()) {
+      return false;
+    }
+  }
+  const std::string log = JoinPath(partial, LogFileName(1));
+  if (!env->FileExists(log)) return true;
+  Result<uint64_t> size = env->FileSize(log);
+  return size.ok() && *size <= kLogFileHeaderSize;
+}
+
 // `partial` (a "<to_dir>.partial" directory) left by a backup that failed or was killed:
 // empties it so that this backup can build there. Refused while another backup (or store) holds
 // its directory lock (Busy), and unless it holds the marker of a backup and nothing but store
-// files beside it (InvalidArgument: nothing of someone else's is deleted).
+// files beside it, or only a store created and never written (HoldsOnlyAnEmptyStore)
+// (InvalidArgument: nothing of someone else's is deleted).
 Status RemoveStalePartial(Env* env, const std::string& partial) {
   COWTREE_RETURN_IF_ERROR(CheckPartialIsADirectory(partial));
   Result<std::unique_ptr<FileLock>> lock = env->LockDir(partial, LockMode::kExclusive);
@@ -99,7 +125,7 @@ Status RemoveStalePartial(Env* env, const std::string& partial) {
                                      "finish there, but remove it yourself");
     }
   }
-  if (!marked && !names.empty()) {
+  if (!marked && !names.empty() && !HoldsOnlyAnEmptyStore(env, partial, names)) {
     return Status::InvalidArgument("backup: " + partial + " holds files but no " +
                                    kPartialMarkerName +
                                    ": not a backup's unfinished copy (or one killed before it "

@@ -136,6 +136,7 @@ namespace {
 void RunChecks(Context& ctx) {
   CheckSuperblock(ctx);
   if (!ctx.sb.has_value()) return;  // nothing else can be located
+  CheckStoreIds(ctx);
   CheckManifest(ctx);
   CheckFiles(ctx);
   LoadOtCheckpoint(ctx);

@@ -202,6 +202,9 @@ struct Context {
 Status ListFiles(Context& ctx);
 void CheckSuperblock(Context& ctx);
 void CheckManifest(Context& ctx);
+// A SUPERBLOCK whose store id differs from the one every other file that verifies carries (at
+// least two): an error naming it as the file from another store (fsck_store_ids.cc).
+void CheckStoreIds(Context& ctx);
 void CheckFiles(Context& ctx);
 void LoadOtCheckpoint(Context& ctx);
 void CheckLog(Context& ctx);

@@ -82,9 +82,14 @@ void CheckDataFileHeader(Context& ctx, const std::string& name, uint32_t class_b
     st = VerifyDataFileHeader(header, class_bytes, ctx.sb->store_id, name);
   }
   if (!st.ok() && !listed) {
+    // A header that verifies but names another store is not torn (adversarial round 17).
+    const bool foreign = VerifyDataFileHeader(header, class_bytes, StoreId(), name).ok();
     ctx.Add(FsckSeverity::kInfo, "file", name, 0, 0,
-            "header not written yet or torn (" + st.message() +
-                "); recovery rewrites it before the first write");
+            std::string(foreign ? "header of another store" : "header not written yet or torn") +
+                " (" + st.message() + ")" +
+                (ctx.manifest.has_value()
+                     ? "; not listed by the manifest: recovery rewrites it before the first write"
+                     : "; the manifest could not be read to tell whether it lists the file"));
   } else if (!st.ok()) {
     ctx.Add(FsckSeverity::kError, "file", name, OffsetInMessage(st.message()), 0, st.message());
   }

@@ -309,6 +309,36 @@ TEST(RetainedCheckpoints, BackupIsAnIndependentCompleteStore) {
   EXPECT_TRUE(b->GetSnapshot().Tree<int64_t>("half").status().IsNotFound());
   EXPECT_FALSE(std::filesystem::exists(other.path() + "/b/BACKUP-PARTIAL"));
   ASSERT_TRUE(b->Close().ok());
+  // A backup killed after it created its copy and before it marked it leaves an unmarked store
+  // that was never written: it holds nothing, and the next backup empties it (it refused, and
+  // every later backup to the target failed until it was removed by hand; adversarial round
+  // 17). One that was written to, unmarked, is still refused, its files untouched.
+  const std::string partial_c = other.path() + "/c.partial";
+  {
+    Options o = TestOptions();
+    o.create_if_missing = true;
+    ASSERT_TRUE(Store::Open(partial_c, o).value()->Close().ok());  // created, never written
+  }
+  ASSERT_TRUE(src->Backup(src->GetSnapshot(), other.path() + "/c").ok());
+  EXPECT_FALSE(std::filesystem::exists(partial_c));
+  auto c = Store::Open(other.path() + "/c", TestOptions()).value();
+  EXPECT_EQ(Read(c->GetSnapshot(), "t"), Read(src->GetSnapshot(), "t"));
+  ASSERT_TRUE(c->Close().ok());
+  const std::string partial_d = other.path() + "/d.partial";
+  {
+    Options o = TestOptions();
+    o.create_if_missing = true;
+    o.checkpoint_on_close = false;
+    auto written = Store::Open(partial_d, o).value();
+    WriteBatch batch = written->NewBatch();
+    batch.Add(batch.CreateTree<int64_t>("kept"), 1, 1);
+    ASSERT_TRUE(written->Commit(batch).ok());
+    ASSERT_TRUE(written->Close().ok());
+  }
+  EXPECT_TRUE(src->Backup(src->GetSnapshot(), other.path() + "/d").IsInvalidArgument());
+  auto kept = Store::Open(partial_d, TestOptions()).value();
+  EXPECT_EQ(kept->GetSnapshot().Tree<int64_t>("kept").value().weight(1).value(), 1);
+  ASSERT_TRUE(kept->Close().ok());
   ASSERT_TRUE(src->Close().ok());
 }
 

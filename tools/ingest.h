@@ -33,6 +33,10 @@
 //   rows. An explicit batch_rows holds up to 24 B x batch_rows outside the budget; a
 //   commit_ops larger than a budget's batch does not enlarge it (each batch is then one
 //   commit); without a budget a batch holds at least commit_ops ops.
+// - A batch also ends once the trees it creates (one per new group, all in the batch's first
+//   commit) take kBatchCreateBytesMax of that commit's record (name + kCreateRecordBytes
+//   each), spilled or not: a file of ~2 M new groups made one first commit past the log's
+//   64 MiB record limit, and nothing was committed (adversarial round 17).
 // - Atomicity: a batch of at most commit_ops ops is one commit, so a crash leaves a prefix
 //   of the batches. A larger batch is several commits: a crash between them leaves the store
 //   with part of the batch (its first ops in key order, not a prefix of the rows). The
@@ -108,6 +112,11 @@
 namespace cowtree::tools {
 
 enum class ValueType : uint8_t { kAuto, kInt64, kDouble };
+
+// The bytes of tree creations that end a batch (above), and what one creation costs in the
+// commit record besides its name (an upper bound: docs/commit_record.md).
+inline constexpr uint64_t kBatchCreateBytesMax = 16ull << 20;
+inline constexpr uint64_t kCreateRecordBytes = 64;
 
 // The leaf shape of the stores `cowtree` writes leaves into (ingest, demo, bench, backup):
 // leaves split by encoded bytes at one 4 KiB slot of the data files (a 4064-byte body plus the

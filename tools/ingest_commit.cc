@@ -262,6 +262,7 @@ Status Ingester::CommitBatch() {
   null_values_in_batch_ = 0;
   stats_.rows += rows_in_batch_;
   rows_in_batch_ = 0;
+  batch_create_bytes_ = 0;
   ++batch_serial_;
   if (deltas_ != nullptr) {
     const Status written = deltas_->AfterCommit(store_->GetSnapshot(), touched_);

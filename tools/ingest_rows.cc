@@ -101,6 +101,7 @@ Result<Group*> Ingester::GroupOf(std::string_view name, bool quoted) {
     g.double_tree = batch_->CreateTree<double>(tree_name);
   }
   ++stats_.trees_created;
+  batch_create_bytes_ += tree_name.size() + kCreateRecordBytes;
   return &groups_.emplace(tree_name, std::move(g)).first->second;
 }
 
@@ -164,6 +165,8 @@ bool Ingester::BatchFull() const {
   if (resume_batch_end_ != 0) {
     return stats_.rows_skipped + stats_.rows + rows_in_batch_ >= resume_batch_end_;
   }
+  // All of a batch's tree creations go in its first commit: bounded here, whatever the ops.
+  if (batch_create_bytes_ >= kBatchCreateBytesMax) return true;
   if (batch_spills_) {
     // The buffer spills when full (BufferFull): only the zero rows, held for the whole batch in
     // row order, end a spilled batch early (also one of --batch-rows), at half of its memory.

@@ -167,6 +167,7 @@ class Ingester {
   std::unordered_map<std::string, KeyType, StringHash, std::equal_to<>> existing_;
   std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
   uint64_t rows_in_batch_ = 0;
+  uint64_t batch_create_bytes_ = 0;  // the batch's tree creations (BatchFull)
   uint64_t batch_serial_ = 1;
   uint64_t batch_rows_ = 0;   // rows per batch (options_.batch_rows); 0: by batch_bytes_
   uint64_t batch_bytes_ = 0;  // the most bytes a batch's ops take (half the budget, ...)
