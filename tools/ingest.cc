@@ -58,6 +58,10 @@ Status Ingester::OpenStore() {
     batch_spills_ = true;
   }
   batch_.emplace(store_->NewBatch());
+  if (options_.store.cache_bytes != 0) {
+    groups_cached_max_ = static_cast<size_t>(
+        std::max<uint64_t>(kGroupsCachedMin, options_.store.cache_bytes / kCacheBytesPerGroup));
+  }
   COWTREE_RETURN_IF_ERROR(LoadTrees());
   if (!options_.emit_deltas.empty()) {
     COWTREE_ASSIGN_OR_RETURN(
@@ -71,40 +75,41 @@ Status Ingester::OpenStore() {
   return Status::OK();
 }
 
+Result<std::optional<TreeHandle<int64_t>>> Ingester::ReservedTree(const std::string& name,
+                                                                  const std::string& what) {
+  Result<TreeHandle<int64_t>> handle = store_->Tree<int64_t>(name);
+  if (handle.ok()) return std::optional<TreeHandle<int64_t>>(std::move(handle).value());
+  if (handle.status().IsNotFound()) return std::optional<TreeHandle<int64_t>>();
+  if (handle.status().IsInvalidArgument() || handle.status().IsNotSupported()) {
+    // Not damage: another program made a tree of this name (the library does not reserve
+    // names); this store's content is not one an ingest can use.
+    return Status::InvalidArgument("tree '" + name + "' is reserved for " + what +
+                                   ", but is not an int64 tree (made through the library? "
+                                   "drop or rename it)");
+  }
+  return handle.status();
+}
+
+// The ingest's own trees, looked up by name. The store's group trees are looked up when a row
+// first names them (GroupOf): listing every tree at open cost O(trees) of memory (~60 B each)
+// before the first row.
 Status Ingester::LoadTrees() {
   const Snapshot snap = store_->GetSnapshot();
   marker_key_ = static_cast<int64_t>(Fnv1a64(stats_.identity));
-  COWTREE_ASSIGN_OR_RETURN(std::vector<TreeDescription> trees, snap.ListTrees());
-  for (TreeDescription& t : trees) {
-    if (t.name == kIngestMarkerTree) {
-      if (t.key_type != KeyType::kInt64) {
-        // Not damage: another program made a tree of this name (the library does not
-        // reserve names); this store's content is not one an ingest can use.
-        return Status::InvalidArgument("tree '" + t.name +
-                                       "' is reserved for ingest markers, "
-                                       "but is not an int64 tree (made through the library? "
-                                       "drop or rename it)");
-      }
-      COWTREE_ASSIGN_OR_RETURN(marker_tree_, store_->Tree<int64_t>(t.name));
-      if (stats_.marker) {
-        COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> marker, snap.Tree<int64_t>(t.name));
-        COWTREE_RETURN_IF_ERROR(ReadMarker(marker));
-      }
-      continue;
+  const std::string marker_name(kIngestMarkerTree);
+  COWTREE_ASSIGN_OR_RETURN(std::optional<TreeHandle<int64_t>> marker,
+                           ReservedTree(marker_name, "ingest markers"));
+  if (marker.has_value()) {
+    marker_tree_ = std::move(*marker);
+    if (stats_.marker) {
+      COWTREE_ASSIGN_OR_RETURN(TreeReader<int64_t> reader, snap.Tree<int64_t>(marker_name));
+      COWTREE_RETURN_IF_ERROR(ReadMarker(reader));
     }
-    if (t.name == null_counts_.name() || t.name == negative_zero_counts_.name()) {
-      if (t.key_type != KeyType::kInt64) {
-        return Status::InvalidArgument(
-            "tree '" + t.name + "' is reserved for per-group counts, but " +
-            "is not an int64 tree (made through the library? drop or rename it)");
-      }
-      CountTree& counts = t.name == null_counts_.name() ? null_counts_ : negative_zero_counts_;
-      COWTREE_ASSIGN_OR_RETURN(TreeHandle<int64_t> handle, store_->Tree<int64_t>(t.name));
-      counts.Open(std::move(handle));
-      continue;
-    }
-    if (!IsGroupTree(t.name)) continue;
-    existing_.emplace(std::move(t.name), t.key_type);  // the NULL and empty groups' included
+  }
+  for (CountTree* counts : {&null_counts_, &negative_zero_counts_}) {
+    COWTREE_ASSIGN_OR_RETURN(std::optional<TreeHandle<int64_t>> handle,
+                             ReservedTree(std::string(counts->name()), "per-group counts"));
+    if (handle.has_value()) counts->Open(std::move(*handle));
   }
   return Status::OK();
 }

@@ -115,7 +115,7 @@ enum class ValueType : uint8_t { kAuto, kInt64, kDouble };
 
 // The bytes of tree creations that end a batch (above), and what one creation costs in the
 // commit record besides its name (an upper bound: docs/commit_record.md).
-inline constexpr uint64_t kBatchCreateBytesMax = 16ull << 20;
+inline constexpr uint64_t kBatchCreateBytesMax = 128ull << 10;
 inline constexpr uint64_t kCreateRecordBytes = 64;
 
 // The leaf shape of the stores `cowtree` writes leaves into (ingest, demo, bench, backup):
@@ -181,6 +181,9 @@ struct IngestStats {
   uint64_t rows = 0;  // rows committed by this run
   uint64_t commits = 0;
   uint64_t trees_created = 0;
+  // Times the group table (a handle per group seen) was emptied at a batch's end, past
+  // Ingester's groups-cached limit (a budget's share; tools/ingester.h).
+  uint64_t group_table_clears = 0;
   uint64_t rows_skipped = 0;  // resume: data rows skipped (committed by an earlier run)
   uint64_t null_values = 0;   // committed rows whose value was NULL (empty): no item added
   uint64_t delta_lines = 0;   // --emit-deltas lines written

@@ -250,7 +250,11 @@ Status Ingester::CommitBatch() {
     sort_buffer_.Clear();
   }
   batch_spills_ = spill_ != nullptr;
-  batch_groups_.clear();
+  batch_groups_.clear();  // no pointer into groups_ is left
+  if (groups_.size() > groups_cached_max_) {
+    groups_.clear();
+    ++stats_.group_table_clears;
+  }
   null_weights_.clear();
   batch_rows_hash_ = kFnv1a64OffsetBasis;
   pending_counts_.clear();

@@ -41,6 +41,26 @@ Status WithLineEndingHint(const CsvReader& csv, Status st) {
                                  "CR-only line endings are not supported)");
 }
 
+Result<std::optional<Group>> Ingester::StoredGroup(const std::string& name) {
+  Result<TreeHandle<int64_t>> as_int64 = store_->Tree<int64_t>(name);
+  Group g;
+  if (as_int64.ok()) {
+    g.key_type = KeyType::kInt64;
+    g.int64_tree = std::move(as_int64).value();
+    return std::optional<Group>(std::move(g));
+  }
+  if (as_int64.status().IsNotFound()) return std::optional<Group>();
+  if (as_int64.status().IsInvalidArgument()) {  // another key type
+    Result<TreeHandle<double>> as_double = store_->Tree<double>(name);
+    if (as_double.ok()) {
+      g.key_type = KeyType::kDouble;
+      g.double_tree = std::move(as_double).value();
+      return std::optional<Group>(std::move(g));
+    }
+  }
+  return as_int64.status().WithContext("group tree '" + name + "'");
+}
+
 Result<Group*> Ingester::GroupOf(std::string_view name, bool quoted) {
   // A reserved name would find an internal tree below (the NULL group's, say): refused first.
   if (!name.empty() && name[0] == kReservedTreePrefix[0] && IsInternalTreeName(name)) {
@@ -53,16 +73,6 @@ Result<Group*> Ingester::GroupOf(std::string_view name, bool quoted) {
   const std::string_view tree = GroupTreeOfField(name, quoted);
   auto it = groups_.find(tree);
   if (it != groups_.end()) return &it->second;
-  if (auto e = existing_.find(tree); e != existing_.end()) {
-    Group g;
-    g.key_type = e->second;
-    if (g.key_type == KeyType::kInt64) {
-      COWTREE_ASSIGN_OR_RETURN(g.int64_tree, store_->Tree<int64_t>(e->first));
-    } else {
-      COWTREE_ASSIGN_OR_RETURN(g.double_tree, store_->Tree<double>(e->first));
-    }
-    return &groups_.emplace(e->first, std::move(g)).first->second;
-  }
   if (name.size() > kTreeNameBytesMax) {
     return Status::InvalidArgument(
         csv_->name() + ":" + std::to_string(csv_->line_number()) + ": column '" +
@@ -70,6 +80,9 @@ Result<Group*> Ingester::GroupOf(std::string_view name, bool quoted) {
         "): a group name of " + std::to_string(name.size()) + " bytes; group names are tree " +
         "names of at most " + std::to_string(kTreeNameBytesMax) + " bytes");
   }
+  const std::string tree_name(tree);
+  COWTREE_ASSIGN_OR_RETURN(std::optional<Group> stored, StoredGroup(tree_name));
+  if (stored.has_value()) return &groups_.emplace(tree_name, std::move(*stored)).first->second;
   KeyType kt = KeyType::kInt64;
   if (options_.value_type == ValueType::kDouble) {
     kt = KeyType::kDouble;
@@ -92,7 +105,6 @@ Result<Group*> Ingester::GroupOf(std::string_view name, bool quoted) {
   }
   // An unquoted empty group field is SQL's NULL group (one group, as GROUP BY makes it); a
   // quoted one the empty string (api/sql_groups.h).
-  const std::string tree_name(tree);
   Group g;
   g.key_type = kt;
   if (kt == KeyType::kInt64) {

@@ -32,6 +32,11 @@ using api_internal::RunSpill;
 using api_internal::SortBuffer;
 using api_internal::SortedOp;
 
+// The group table's limit under a budget: one group per this many budget bytes (~7 % of the
+// budget at ~280 B per group), and at least this many groups.
+inline constexpr uint64_t kCacheBytesPerGroup = 4096;
+inline constexpr uint64_t kGroupsCachedMin = 1024;
+
 // Microseconds of the steady clock.
 uint64_t NowUs();
 
@@ -114,6 +119,12 @@ class Ingester {
   Status OpenStore();
   Status CheckInputIsNoLeftoverRun() const;
   Status LoadTrees();
+  // The ingest's own int64 tree `name` (`what`: what it holds), if the store has it;
+  // InvalidArgument if a tree of that name is of another key type or type.
+  Result<std::optional<TreeHandle<int64_t>>> ReservedTree(const std::string& name,
+                                                          const std::string& what);
+  // The group of the store's tree `name` (key type and handle), if the store has one.
+  Result<std::optional<Group>> StoredGroup(const std::string& name);
   Status SkipCommittedRows();
   Status IngestRows();
   Status PreferVerifierError(const Status& st);
@@ -163,9 +174,12 @@ class Ingester {
   size_t group_col_ = 0, value_col_ = 0, weight_col_ = SIZE_MAX;
   std::unique_ptr<Store> store_;
   std::optional<WriteBatch> batch_;
-  // Key type of every group tree in the store at open (their handles are made on first use).
-  std::unordered_map<std::string, KeyType, StringHash, std::equal_to<>> existing_;
+  // The groups seen (a handle each; a group the store has is looked up when a row first names
+  // it: no list of the store's trees at open). Emptied at a batch's end once it holds more than
+  // groups_cached_max_: ~280 B per group, so 2 M groups of short names took ~550 MB outside a
+  // 16 MiB budget (adversarial round 17); a group seen again is looked up again.
   std::unordered_map<std::string, Group, StringHash, std::equal_to<>> groups_;
+  size_t groups_cached_max_ = SIZE_MAX;  // cache_bytes / 4096, at least 1024; unlimited: all
   uint64_t rows_in_batch_ = 0;
   uint64_t batch_create_bytes_ = 0;  // the batch's tree creations (BatchFull)
   uint64_t batch_serial_ = 1;
