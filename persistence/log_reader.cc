@@ -49,8 +49,8 @@ class Replayer {
       const bool last = !env_->FileExists(JoinPath(dir_, LogFileName(number + 1)));
       bool stop = false;
       Status replayed = ReplayFile(number, first, last, first ? start_offset : 0, window, &stop);
-      s_.read_buffer_bytes_max = std::max<uint64_t>(s_.read_buffer_bytes_max,
-                                                    window.buffer_bytes_max());
+      s_.read_buffer_bytes_max =
+          std::max<uint64_t>(s_.read_buffer_bytes_max, window.buffer_bytes_max());
       COWTREE_RETURN_IF_ERROR(replayed);
       if (stop) break;
     }
@@ -155,8 +155,7 @@ class Replayer {
                                 " (the frame's CRC verifies: it was written like this)");
     }
     if (mode_ == WalRecoveryMode::kAbsoluteConsistency) {
-      return Status::Corruption(where + ": " + why.message() + "; " +
-                                std::to_string(region_bytes) +
+      return Status::Corruption(where + ": " + why.message() + "; " + std::to_string(region_bytes) +
                                 " bytes to the end of the file (absolute-consistency mode)");
     }
     COWTREE_ASSIGN_OR_RETURN(const bool zero, window.AllZeroFrom(offset));

@@ -104,8 +104,7 @@ Result<TreeInfo> CheckpointView::FindTree(std::string_view name) const {
         runtime_->LoadTreeAt(e->type_id, e->params, ref, pin_.checkpoint.epoch);
     if (!loaded.ok()) {
       return loaded.status().WithContext("restoring tree '" + std::string(name) +
-                                         "' of retained checkpoint '" + pin_.checkpoint.name +
-                                         "'");
+                                         "' of retained checkpoint '" + pin_.checkpoint.name + "'");
     }
     tree = std::shared_ptr<HostedTree>(std::move(loaded).value());
     if (loaded_.size() == kLoadedTreesMax) {
@@ -116,7 +115,7 @@ Result<TreeInfo> CheckpointView::FindTree(std::string_view name) const {
     loaded_order_.push_back(e->tree_id);
     COWTREE_ASSERT(loaded_.size() == loaded_order_.size() && loaded_.size() <= kLoadedTreesMax);
   }
-  return TreeInfo{e->tree_id,          std::string(e->name), e->type_id, std::string(e->params),
+  return TreeInfo{e->tree_id,      std::string(e->name), e->type_id, std::string(e->params),
                   e->create_epoch, std::move(tree)};
 }
 

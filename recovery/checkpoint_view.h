@@ -75,7 +75,7 @@ class CheckpointView {
   std::vector<std::pair<TreeId, NodeID>> chunks_;  // first tree id, chunk; in catalog order
   mutable std::mutex mu_;  // guards everything below (held across one tree's Load)
   mutable NodeID chunk_in_hand_;
-  mutable std::string chunk_body_;  // its verified body (a reused buffer)
+  mutable std::string chunk_body_;                     // its verified body (a reused buffer)
   mutable std::vector<CatalogEntryView> chunk_views_;  // its entries, views into chunk_body_
   mutable uint64_t chunk_reads_ = 0;
   mutable std::unordered_map<TreeId, std::shared_ptr<HostedTree>> loaded_;

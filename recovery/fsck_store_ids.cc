@@ -58,8 +58,7 @@ std::vector<FileId> OtherFilesIds(Context& ctx) {
       }
     } else if (kind == FileKind::kData) {
       Result<std::string> h = ReadPrefix(ctx, name, kDataFileHeaderBytes);
-      if (h.ok() &&
-          VerifyDataFileHeader(*h, static_cast<uint32_t>(number), StoreId(), name).ok()) {
+      if (h.ok() && VerifyDataFileHeader(*h, static_cast<uint32_t>(number), StoreId(), name).ok()) {
         out.push_back({name, StoreId::FromBytes(h->data() + kDataHeaderStoreIdOffset)});
       }
     }
@@ -76,12 +75,13 @@ void CheckStoreIds(Context& ctx) {
   if (ctx.sb->ot_checkpoint_id != 0) {
     Result<OtCheckpointContents> otc =
         ReadOtCheckpoint(ctx.env, ctx.dir, ctx.sb->ot_checkpoint_id, StoreId());
-    if (otc.ok()) others.push_back({OtCheckpointFileName(ctx.sb->ot_checkpoint_id), otc->store_id()});
+    if (otc.ok())
+      others.push_back({OtCheckpointFileName(ctx.sb->ot_checkpoint_id), otc->store_id()});
   }
   if (others.size() < 3) return;
   const StoreId& common = others.front().id;
-  const bool agree = std::all_of(others.begin(), others.end(),
-                                 [&](const FileId& f) { return f.id == common; });
+  const bool agree =
+      std::all_of(others.begin(), others.end(), [&](const FileId& f) { return f.id == common; });
   if (!agree) return;
   std::string files;
   for (const FileId& f : others) files += (files.empty() ? "" : ", ") + f.file;

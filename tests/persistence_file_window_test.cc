@@ -47,12 +47,13 @@ TEST_F(FileWindowTest, ViewsEqualTheFileWhereverTheyStart) {
   auto file = env_.OpenFile("/db/f", OpenMode::kReadOnly);
   ASSERT_TRUE(file.ok());
   FileWindow window(file->get(), bytes.size());
-  const std::vector<size_t> lengths = {1, 48, 4096, kWindow - 1, kWindow, kWindow + 7,
-                                       2 * kWindow + 100};
+  const std::vector<size_t> lengths = {
+      1, 48, 4096, kWindow - 1, kWindow, kWindow + 7, 2 * kWindow + 100};
   size_t largest = 0;
   for (int i = 0; i < 2000; ++i) {
     // Mostly forward, as replay reads; sometimes backward, and near the end.
-    const uint64_t offset = i % 7 == 0 ? bytes.size() - rng.Uniform(100) : rng.Uniform(bytes.size());
+    const uint64_t offset =
+        i % 7 == 0 ? bytes.size() - rng.Uniform(100) : rng.Uniform(bytes.size());
     const size_t length = lengths[rng.Uniform(lengths.size())];
     largest = std::max(largest, length);
     Result<std::string_view> view = window.View(offset, length);
@@ -89,7 +90,8 @@ TEST_F(FileWindowTest, AllZeroFromLooksAtEveryByteToTheEnd) {
 // larger than the window.
 std::string PayloadOf(uint64_t i) {
   const size_t padding = i == 700 || i == 1900 ? 2 * kWindow + 4321 : (i * 2654435761u) % 5000;
-  return "record-" + std::to_string(i) + "|" + std::string(padding, static_cast<char>('a' + i % 26));
+  return "record-" + std::to_string(i) + "|" +
+         std::string(padding, static_cast<char>('a' + i % 26));
 }
 
 class ReplayWindowTest : public FileWindowTest {

@@ -168,7 +168,7 @@ TEST(ObjectTableTest, LoadThenFinishLoadBuildsFreeList) {
 // entry at handle 2^32 made Open allocate 14.8 GB, a slot per handle below it).
 TEST(ObjectTableTest, ASparseTableCostsItsEntriesNotItsHighestHandle) {
   const uint64_t before = ObjectTable::MappedChunkBytes();
-  ObjectTable t;  // 16 shards
+  ObjectTable t;                                             // 16 shards
   const uint64_t far = kObjectTableHandleLimitDefault - 15;  // shard 0, index 2^30 - 1
   ASSERT_TRUE(t.LoadEntry(NodeID::Make(0, 3), EntryFor(1)).ok());
   ASSERT_TRUE(t.LoadEntry(NodeID::Make(far, 7), EntryFor(2)).ok());

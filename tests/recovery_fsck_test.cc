@@ -772,7 +772,8 @@ TEST_P(FsckTest, AnOtCheckpointHandlePastTheHandleCountIsRefusedWithItsOffset) {
   const uint64_t offset = kOtCheckpointHeaderBytes + (records - 1) * kOtRecordBytes;
 
   FsckReport r = RunFsck(env_, dir_);
-  const FsckFinding* f = FindFinding(r, FsckSeverity::kError, "ot-checkpoint", "handles the superblock");
+  const FsckFinding* f =
+      FindFinding(r, FsckSeverity::kError, "ot-checkpoint", "handles the superblock");
   ASSERT_NE(f, nullptr) << Describe(r);
   EXPECT_EQ(f->file, name);
   EXPECT_EQ(f->offset_bytes, offset);
