@@ -29,9 +29,6 @@ constexpr size_t kFooterReservedOffset = 16;
 static_assert(kFooterReservedOffset + 4 == kOtCheckpointFooterCrcOffset);
 
 constexpr size_t kWriteBufferBytes = 1 << 20;
-// A handle is (index << shard bits) | shard, with at most 256 shards (ObjectTableOptions).
-constexpr int kHandleShardBitsMax = 8;
-
 // LoadInto uses a second thread from this many records on.
 constexpr uint64_t kParallelLoadRecordsMin = 1 << 16;
 
@@ -235,8 +232,7 @@ Result<OtRecord> OtCheckpointContents::record(uint64_t i) const {
   return r;
 }
 
-Status OtCheckpointContents::LoadInto(ObjectTable& table, const RetainedEpochs& retained,
-                                      uint64_t handle_count) const {
+Status OtCheckpointContents::LoadInto(ObjectTable& table, const RetainedEpochs& retained) const {
   // Two threads for a large checkpoint (open is otherwise single-threaded; 10^9 entries in one
   // tree is ~4 M records).
   const size_t threads = entry_count_ >= kParallelLoadRecordsMin ? 2 : 1;
@@ -249,11 +245,6 @@ Status OtCheckpointContents::LoadInto(ObjectTable& table, const RetainedEpochs& 
       },
       [&](uint64_t i, OtRecord* out) -> Status {
         COWTREE_ASSIGN_OR_RETURN(const OtRecord r, record(i));
-        if (handle_count != 0 && (r.id.handle() >> kHandleShardBitsMax) >= handle_count) {
-          return Bad(path_, kOtCheckpointHeaderBytes + i * kOtRecordBytes,
-                     DescribeNodeId(r.id) + " is past the " + std::to_string(handle_count) +
-                         " handles the superblock says were ever allocated");
-        }
         if (r.entry.retired() && r.entry.retire_epoch <= epoch_ &&
             !retained.Sees(r.entry.birth_epoch, r.entry.retire_epoch)) {
           return Status::OK();  // kept for a retained checkpoint deleted since: free

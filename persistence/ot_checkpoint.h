@@ -86,14 +86,10 @@ class OtCheckpointContents {
   // applies the OT deltas logged after this checkpoint and calls FinishLoad.
   // An entry retired at an epoch <= this checkpoint's epoch that no retained checkpoint of
   // `retained` references (one deleted since) is skipped: its slot and handle are free.
-  // `handle_count` is the superblock's ot_handle_count (0: unknown): the handles the table had
-  // allocated when the checkpoint was published. A record's handle is its shard's index shifted
-  // left by at most 8 bits (ObjectTable: at most 256 shards), so a handle whose value >> 8 is
-  // at least handle_count was never allocated: Corruption naming the file and offset, before
-  // the record costs the table any memory (adversarial round 16: 20 000 records spread 2^16
-  // handles apart cost 4.5 GB before the store was refused).
-  Status LoadInto(ObjectTable& table, const RetainedEpochs& retained = RetainedEpochs(),
-                  uint64_t handle_count = 0) const;
+  // (The superblock's ot_handle_count is not a bound on the records' handles: stores written
+  // before 2026-12-08 could record a count below the handles of such skipped records, and
+  // one that bounded them refused a healthy store; adversarial round 18.)
+  Status LoadInto(ObjectTable& table, const RetainedEpochs& retained = RetainedEpochs()) const;
 
  private:
   friend Result<OtCheckpointContents> ReadOtCheckpoint(Env*, const std::string&, uint64_t,

@@ -311,7 +311,9 @@ Status Runtime::CheckpointLocked(bool* recoverable, bool force) {
   next.log_replay_file_number = replay.file_number;
   next.log_replay_offset_bytes = replay.offset_bytes;
   next.catalog_root = catalog.root_id.raw();
-  next.ot_handle_count = store_->table().handle_count();
+  // Never smaller than before: the OT checkpoint named may be an older one, whose records of a
+  // deleted retained checkpoint this process skipped at open (adversarial round 18).
+  next.ot_handle_count = std::max(superblock_.ot_handle_count, store_->table().handle_count());
   COWTREE_RETURN_IF_ERROR(WriteSuperblock(env_, dir_, next));
 
   // ---- 6. Publish, reclaim, delete what recovery no longer needs. ----

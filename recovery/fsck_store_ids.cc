@@ -7,8 +7,9 @@
 // would have removed the store's data (adversarial round 17). This pass reads the store id of
 // the manifest the SUPERBLOCK names, of the log files and of the data files (headers only), and
 // when one of them differs from the SUPERBLOCK's, of the OT checkpoint the SUPERBLOCK names —
-// each file verified on its own, any store's id accepted — and when at least three agree on one
-// id that is not the SUPERBLOCK's, it says so in an error on the SUPERBLOCK.
+// each file verified on its own, any store's id accepted — and when most of them (at least
+// three) agree on one id that is not the SUPERBLOCK's, it says so in an error on the
+// SUPERBLOCK, naming the files that carry the SUPERBLOCK's id with it.
 #include <algorithm>
 
 #include "persistence/data_file_format.h"
@@ -70,30 +71,49 @@ std::vector<FileId> OtherFilesIds(Context& ctx) {
 
 void CheckStoreIds(Context& ctx) {
   COWTREE_ASSERT(ctx.sb.has_value());
+  const StoreId& sb_id = ctx.sb->store_id;
   std::vector<FileId> others = OtherFilesIds(ctx);
-  if (others.empty() || others.front().id == ctx.sb->store_id) return;  // the common case
+  const auto carries_sb_id = [&](const FileId& f) { return f.id == sb_id; };
+  if (std::all_of(others.begin(), others.end(), carries_sb_id)) return;  // the common case
   if (ctx.sb->ot_checkpoint_id != 0) {
     Result<OtCheckpointContents> otc =
         ReadOtCheckpoint(ctx.env, ctx.dir, ctx.sb->ot_checkpoint_id, StoreId());
-    if (otc.ok())
+    if (otc.ok()) {
       others.push_back({OtCheckpointFileName(ctx.sb->ot_checkpoint_id), otc->store_id()});
+    }
   }
-  if (others.size() < 3) return;
-  const StoreId& common = others.front().id;
-  const bool agree =
-      std::all_of(others.begin(), others.end(), [&](const FileId& f) { return f.id == common; });
-  if (!agree) return;
-  std::string files;
-  for (const FileId& f : others) files += (files.empty() ? "" : ", ") + f.file;
-  ctx.Add(FsckSeverity::kError, "superblock", kSuperblockFileName,
-          static_cast<uint64_t>(std::max(ctx.sb_copy, 0)) * kSuperblockCopySize + kSbStoreIdOffset,
-          0,
-          "store id " + ctx.sb->store_id.ToHex() + " is another store's: all " +
-              std::to_string(others.size()) + " other files that verify carry " + common.ToHex() +
-              " (" + files +
-              "), so the SUPERBLOCK is most likely the file from another store, and the findings "
-              "that call those files another store's follow from it. Restore this store's "
-              "SUPERBLOCK (a backup) rather than removing the other files");
+  // The id most of the other files carry: the SUPERBLOCK is the odd one only if that is not its
+  // own, at least three files carry it, and they are more than the rest (a SUPERBLOCK swapped
+  // in with the manifest of its store: adversarial round 18).
+  StoreId majority;
+  size_t most = 0;
+  for (const FileId& f : others) {
+    const size_t n = static_cast<size_t>(
+        std::count_if(others.begin(), others.end(), [&](const FileId& g) { return g.id == f.id; }));
+    if (n > most) {
+      most = n;
+      majority = f.id;
+    }
+  }
+  if (majority == sb_id || most < 3 || 2 * most <= others.size()) return;
+  std::string agreeing;
+  std::string with_sb;
+  for (const FileId& f : others) {
+    std::string& list = f.id == majority ? agreeing : with_sb;
+    if (f.id == majority || f.id == sb_id) list += (list.empty() ? "" : ", ") + f.file;
+  }
+  ctx.Add(
+      FsckSeverity::kError, "superblock", kSuperblockFileName,
+      static_cast<uint64_t>(std::max(ctx.sb_copy, 0)) * kSuperblockCopySize + kSbStoreIdOffset, 0,
+      "store id " + sb_id.ToHex() + " is another store's: " + std::to_string(most) + " of the " +
+          std::to_string(others.size()) + " other files that verify carry " + majority.ToHex() +
+          " (" + agreeing + ")" +
+          (with_sb.empty()
+               ? std::string()
+               : "; the SUPERBLOCK's id is also in: " + with_sb + " (from the same other store)") +
+          ". So the SUPERBLOCK is most likely from another store, and the findings that call "
+          "the others another store's follow from it. Restore this store's SUPERBLOCK (a "
+          "backup) rather than removing the other files");
 }
 
 }  // namespace cowtree::recovery::fsck

@@ -260,7 +260,7 @@ Result<LoadedStore> LoadStore(Env* env, const std::string& dir, const RuntimeOpt
     }
     out.ot_epoch = otc.epoch();
     report.ot_entries_loaded = otc.entry_count();
-    COWTREE_RETURN_IF_ERROR(otc.LoadInto(*table, retained, sb.ot_handle_count));
+    COWTREE_RETURN_IF_ERROR(otc.LoadInto(*table, retained));
   }
   const LogPosition replay_start{sb.log_replay_file_number, sb.log_replay_offset_bytes};
   Status replayed = ReplayLog(

@@ -91,30 +91,6 @@ TEST_F(OtCheckpointTest, RoundTrip) {
   }
 }
 
-// The superblock's ot_handle_count bounds the handles a checkpoint can hold: a record past it
-// was never allocated (a damaged or crafted table), and is refused before it costs memory.
-TEST_F(OtCheckpointTest, AHandlePastTheSuperblocksHandleCountIsCorruption) {
-  ObjectTable table;
-  ASSERT_TRUE(table.LoadEntry(NodeID::Make(5, 1), EntryFor(1)).ok());
-  ASSERT_TRUE(table.LoadEntry(NodeID::Make(uint64_t{40} << 8, 2), EntryFor(2)).ok());
-  table.FinishLoad();
-  ASSERT_TRUE(WriteOtCheckpoint(Env::Default(), dir_, 4, 10, table, ExampleStoreId()).ok());
-  Result<OtCheckpointContents> c = ReadOtCheckpoint(Env::Default(), dir_, 4);
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  for (uint64_t handle_count : {uint64_t{0}, uint64_t{41}, table.handle_count()}) {
-    ObjectTable loaded;
-    EXPECT_TRUE(c->LoadInto(loaded, RetainedEpochs(), handle_count).ok()) << handle_count;
-  }
-  ObjectTable loaded;
-  const Status st = c->LoadInto(loaded, RetainedEpochs(), 40);
-  ASSERT_TRUE(st.IsCorruption()) << st.ToString();
-  for (const std::string needle :
-       {PathOf(4), "offset " + std::to_string(kOtCheckpointHeaderBytes + kOtRecordBytes),
-        std::string("past the 40 handles")}) {
-    EXPECT_NE(st.message().find(needle), std::string::npos) << needle << ": " << st.ToString();
-  }
-}
-
 // An entry retired at or before the checkpoint's epoch is not part of that state: recovery
 // must see its handle and slot as free (else a later reuse of the handle would conflict).
 TEST_F(OtCheckpointTest, RetiredEntriesAreLeftOut) {

@@ -135,15 +135,7 @@ TEST(Adversarial, LostSuperblockRebuiltOverARottenLogIsNotCalledRepaired) {
   ASSERT_TRUE(fs::remove(dir + "/" + kSuperblockFileName));
   const std::string log = dir + "/" + LogFileName(1);
   const uint64_t at = fs::file_size(log) / 2;
-  {
-    std::fstream f(log, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(static_cast<std::streamoff>(at));
-    char c = 0;
-    f.read(&c, 1);
-    c = static_cast<char>(c ^ 0x40);
-    f.seekp(static_cast<std::streamoff>(at));
-    f.write(&c, 1);
-  }
+  ASSERT_TRUE(testutil::XorByteInFile(log, at, 0x40));
   recovery::FsckReport repaired = RunFsck(dir, /*repair=*/true);
   EXPECT_EQ(repaired.ExitCode(), 4);
   ASSERT_FALSE(repaired.findings.empty());
@@ -595,11 +587,12 @@ TEST(Adversarial, FilesSwappedBetweenStoresAreRefused) {
   };
   struct Swap {
     const char* what;
-    std::string ext;  // the file kind swapped: newest of that extension
+    std::string ext;             // the file kind swapped: newest of that extension
+    bool with_manifest = false;  // the newest manifest too
   };
-  for (const Swap& swap :
-       {Swap{"log", ".log"}, Swap{"manifest", ".json"}, Swap{"OT checkpoint", ".otc"},
-        Swap{"superblock", ""}, Swap{"data file", ".dat"}}) {
+  for (const Swap& swap : {Swap{"log", ".log"}, Swap{"manifest", ".json"},
+                           Swap{"OT checkpoint", ".otc"}, Swap{"superblock", ""},
+                           Swap{"data file", ".dat"}, Swap{"superblock and manifest", "", true}}) {
     SCOPED_TRACE(swap.what);
     TempDir tmp;
     const std::string a = tmp.path() + "/a";
@@ -619,6 +612,11 @@ TEST(Adversarial, FilesSwappedBetweenStoresAreRefused) {
     ASSERT_FALSE(name.empty());
     ASSERT_EQ(name, swap.ext.empty() ? kSuperblockFileName : newest(b, swap.ext));
     fs::copy_file(b + "/" + name, a + "/" + name, fs::copy_options::overwrite_existing);
+    if (swap.with_manifest) {
+      const std::string manifest = newest(a, ".json");
+      ASSERT_EQ(manifest, newest(b, ".json"));
+      fs::copy_file(b + "/" + manifest, a + "/" + manifest, fs::copy_options::overwrite_existing);
+    }
     const auto before = DirImage(a);
     auto rt = recovery::Open(a, Options());
     ASSERT_FALSE(rt.ok()) << "a " << swap.what << " of another store was accepted";
@@ -635,9 +633,10 @@ TEST(Adversarial, FilesSwappedBetweenStoresAreRefused) {
     }
     EXPECT_TRUE(named) << "fsck must say the file belongs to another store";
     // Which file is the odd one: only a swapped SUPERBLOCK is named as the file from another
-    // store (every other file agrees on one id); a swapped log, manifest, OT checkpoint or
-    // data file is not blamed on it (adversarial round 17: a foreign SUPERBLOCK made fsck blame
-    // every genuine file, and call the data file's intact header torn).
+    // store (most other files agree on one id), also when its manifest came with it; a swapped
+    // log, manifest, OT checkpoint or data file is not blamed on it (adversarial rounds 17 and
+    // 18: a foreign SUPERBLOCK made fsck blame every genuine file, and call the data file's
+    // intact header torn).
     bool superblock_named = false;
     for (const auto& f : r.findings) {
       superblock_named |= f.structure == "superblock" && f.file == kSuperblockFileName &&

@@ -37,14 +37,7 @@ rapidjson::Document ParseJson(const std::string& text) {
 }
 
 void FlipByte(const std::string& path, uint64_t offset) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  ASSERT_TRUE(f.good()) << path;
-  f.seekg(static_cast<std::streamoff>(offset));
-  char c = 0;
-  f.read(&c, 1);
-  c = static_cast<char>(c ^ 0x10);
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.write(&c, 1);
+  ASSERT_TRUE(testutil::XorByteInFile(path, offset, 0x10)) << path;
 }
 
 void Append(const std::string& path, const std::string& bytes) {

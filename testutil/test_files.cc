@@ -41,6 +41,18 @@ std::string ReadFileOrEmpty(const std::string& path) {
   return ss.str();
 }
 
+bool XorByteInFile(const std::string& path, uint64_t offset, uint8_t mask) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  if (!f.good()) return false;
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ static_cast<char>(mask));
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(&c, 1);
+  return f.good();
+}
+
 LogWriterOptions ExampleLogOptions() {
   LogWriterOptions o;
   o.store_id = ExampleStoreId();

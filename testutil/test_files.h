@@ -3,6 +3,7 @@
 // Thread-safety: none needed (used by one test thread).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -33,5 +34,9 @@ LogWriterOptions ExampleLogOptions();
 
 // The whole content of a file ("" if it cannot be read).
 std::string ReadFileOrEmpty(const std::string& path);
+
+// XORs the byte at `offset` of the real file at `path` with `mask` in place (damage planted on
+// real files; the fault-injecting Env has FlipBit). False if the file cannot be opened.
+bool XorByteInFile(const std::string& path, uint64_t offset, uint8_t mask);
 
 }  // namespace cowtree::testutil
