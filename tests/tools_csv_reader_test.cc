@@ -243,6 +243,18 @@ TEST_F(CsvReaderTest, AColumnNamedTwiceInTheHeaderIsRefused) {
   EXPECT_EQ(*g, 0u);
 }
 
+// Control bytes of a header are escaped in messages: a NUL printed raw made "no column 'g'
+// in header (columns: g, v)" read as if the column were there (adversarial round 17).
+TEST_F(CsvReaderTest, ControlBytesInTheHeaderAreEscapedInMessages) {
+  const std::string path = WriteFile("nul.csv", std::string("g\0x,v\\1\n", 8) + "a,1\n");
+  auto reader = CsvReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  auto g = (*reader)->ColumnIndex("g");
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.status().message(), path + ": no column 'g' in header (columns: g\\x00x, v\\x5c1)");
+  EXPECT_EQ(g.status().message().find('\0'), std::string::npos);
+}
+
 TEST_F(CsvReaderTest, NumericFieldMessagesNameFileLineAndColumn) {
   const std::string path = WriteFile("num.csv",
                                      "name,delay,ratio\n"

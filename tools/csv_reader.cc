@@ -110,6 +110,28 @@ Result<std::unique_ptr<CsvReader>> CsvReader::Open(const std::string& path,
   return reader;
 }
 
+namespace {
+
+// `s` for an error message: control bytes (a NUL in a header printed raw hid the rest of the
+// message on a terminal; adversarial round 17) and backslashes as \xNN escapes.
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == '\\') {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<size_t> CsvReader::ColumnIndex(std::string_view name) const {
   for (size_t i = 0; i < header_.size(); ++i) {
     if (header_[i] != name) continue;
@@ -118,7 +140,7 @@ Result<size_t> CsvReader::ColumnIndex(std::string_view name) const {
         // Which of the two the user meant is unknowable: taking the first would read the
         // other column's data silently.
         return Status::InvalidArgument(
-            this->name() + ":" + std::to_string(header_line_) + ": column '" + std::string(name) +
+            this->name() + ":" + std::to_string(header_line_) + ": column '" + Printable(name) +
             "' appears more than once in the header (fields " + std::to_string(i + 1) + " and " +
             std::to_string(j + 1) + ")");
       }
@@ -128,9 +150,9 @@ Result<size_t> CsvReader::ColumnIndex(std::string_view name) const {
   std::string columns;
   for (size_t i = 0; i < header_.size(); ++i) {
     if (i > 0) columns += ", ";
-    columns += header_[i];
+    columns += Printable(header_[i]);
   }
-  return Status::NotFound(this->name() + ": no column '" + std::string(name) +
+  return Status::NotFound(this->name() + ": no column '" + Printable(name) +
                           "' in header (columns: " + columns + ")");
 }
 
